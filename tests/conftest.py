@@ -1,0 +1,58 @@
+"""Shared fixtures: seeded rng, the public data root, and the debug-checks switch."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kiban.options import options
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO_ROOT / "examples"
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(autouse=True)
+def _debug_checks():
+    """Turn on the expensive invariant checks for every test."""
+    old = options.debug_checks
+    options.debug_checks = True
+    yield
+    options.debug_checks = old
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(12345)
+
+
+def _data_root() -> Path | None:
+    env = os.environ.get("KIBAN_DATA")
+    for cand in ([Path(env)] if env else []) + [REPO_ROOT.parent / "shared" / "data"]:
+        if cand.is_dir():
+            return cand
+    return None
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    """The public data folder. Missing: skip locally, fail in CI (CI=true)."""
+    root = _data_root()
+    if root is None:
+        if IN_CI:
+            pytest.fail("../shared/data is missing; CI must have the public data beside the clone")
+        pytest.skip("public data sets not found (set KIBAN_DATA)")
+    return root
+
+
+def require_data(root: Path, *parts: str) -> Path:
+    """Return root/parts; skip locally (fail in CI) if that data set is missing."""
+    path = root.joinpath(*parts)
+    if not path.exists():
+        if IN_CI:
+            pytest.fail(f"required data set missing in CI: {path}")
+        pytest.skip(f"data set missing: {path}")
+    return path
