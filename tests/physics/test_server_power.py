@@ -7,12 +7,12 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.conftest import require_data
 
 from kiban.catalog import default_catalog
 from kiban.physics import server_power as sp
 from kiban.physics.gpu_power import average_power_under_cap_w, gpu_power_w
 from kiban.units import W_PER_KW
-from tests.conftest import require_data
 
 
 @pytest.fixture(scope="module")
