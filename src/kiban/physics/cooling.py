@@ -1,0 +1,1239 @@
+"""Cooling plant physics: CRAC/CRAH COP, chillers, economizers, liquid cooling, fans, pumps, PUE.
+
+The plant model splits the IT heat into an **air path** (room air → CRAH/CRAC coils → chilled water
+→ chiller or economizer) and a **liquid path** (rear-door coil, cold plates or immersion tank →
+CDU → facility water → dry cooler, cooling tower or trim chiller). The liquid path's share is
+``liquid_capture_frac`` (0 for air, ≈ 0.9 for a rear door, ≈ 0.85 for direct-to-chip, ≈ 1 for
+single-phase immersion; physics.md §3.7).
+
+Economizers (physics.md §3.9) are *integrated*. Free cooling carries all of a path's heat while
+the economizer's effective outdoor temperature is at or below the supply set-point. Between the
+supply and the return temperature it pre-cools the return stream and carries the linear share
+(T_return − T_eff)/(T_return − T_supply). Above the return temperature it does nothing. For
+monthly climate data the fraction is averaged over an assumed normal spread of hourly temperatures
+within the month (:func:`economizer_free_frac`).
+
+Every function broadcasts over numpy arrays: one value per time step, month or rack.
+
+Sign convention (kiban.units): power drawn from the facility is positive; heat removed is positive.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from scipy.special import ndtr
+
+from kiban._typing import ArrayLike, FloatArray
+from kiban.catalog import CoolingTech
+from kiban.errors import ConfigError
+from kiban.physics.climate import HourlyClimate, MonthlyClimate
+from kiban.physics.power_chain import PowerChain
+from kiban.units import (
+    AIR_DENSITY_KG_PER_M3,
+    AIR_SPECIFIC_HEAT_J_PER_KG_K,
+    WATER_DENSITY_KG_PER_M3,
+    WATER_SPECIFIC_HEAT_J_PER_KG_K,
+)
+
+CoolingTechnology = Literal["air", "rear_door", "direct_liquid", "immersion"]
+ChillerKind = Literal["moore_crac", "air_cooled", "water_cooled"]
+EconomizerKind = Literal["none", "airside", "waterside", "dry_cooler"]
+TECHNOLOGIES: tuple[str, ...] = ("air", "rear_door", "direct_liquid", "immersion")
+CHILLER_KINDS: tuple[str, ...] = ("moore_crac", "air_cooled", "water_cooled")
+ECONOMIZER_KINDS: tuple[str, ...] = ("none", "airside", "waterside", "dry_cooler")
+
+# --- Moore et al. (2005) CRAC COP curve, physics.md §3.4 -----------------------------------
+MOORE_COP_QUADRATIC_PER_K2 = 0.0068
+MOORE_COP_LINEAR_PER_K = 0.0008
+MOORE_COP_CONSTANT = 0.458
+
+# --- EnergyPlus Chiller:Electric curves (as used by HPE SustainDC), physics.md §3.4 --------
+CHILLER_CAPACITY_COEFFS: tuple[float, float, float] = (0.944836, -0.0570088, 0.00185486)
+CHILLER_EIR_COEFFS: tuple[float, float, float] = (2.333, -1.975, 0.6121)
+CHILLER_PLR_COEFFS: tuple[float, float, float] = (0.03303, 0.6852, 0.2818)
+CHILLER_MIN_PLR_FRAC = 0.05
+CHILLER_TEMP_RISE_COEF = 2.778
+CHILLER_DELTA_T_MIN_K = -9.0
+"""Lower clip of the curve variable ΔT. Below ≈ −9 the EIR quadratic passes its minimum (0.74)
+and would predict *rising* power for colder conditions, an artefact of extrapolation."""
+CHILLER_DELTA_T_MAX_K = 15.0
+"""Upper clip of ΔT; the capacity quadratic turns upward past ≈ 15.4."""
+AIR_COOLED_RATED_COND_TEMP_C = 35.0
+"""AHRI 550/590 rating: 95 °F entering condenser air (air-cooled chillers)."""
+WATER_COOLED_RATED_COND_TEMP_C = 29.44
+"""AHRI 550/590 rating: 85 °F entering condenser water (water-cooled chillers)."""
+RATED_EVAP_OUT_TEMP_C = 6.67
+"""AHRI 550/590 rating: 44 °F leaving chilled water."""
+
+_SQRT_2PI = math.sqrt(2.0 * math.pi)
+_AIR_HEAT_CAPACITY_J_PER_M3_K = AIR_DENSITY_KG_PER_M3 * AIR_SPECIFIC_HEAT_J_PER_KG_K
+_WATER_HEAT_CAPACITY_J_PER_M3_K = WATER_DENSITY_KG_PER_M3 * WATER_SPECIFIC_HEAT_J_PER_KG_K
+
+
+def _f64(x: ArrayLike) -> FloatArray:
+    return np.asarray(x, dtype=np.float64)
+
+
+# ============================================================================================
+# Components
+# ============================================================================================
+
+
+def crac_cop(supply_temp_c: ArrayLike) -> FloatArray:
+    """Coefficient of performance of a chilled-water CRAC unit against its supply-air temperature.
+
+    COP(T) = 0.0068·T² + 0.0008·T + 0.458,  P_cool = Q / COP(T_sup)
+
+    Args:
+        supply_temp_c: CRAC supply-air temperature (°C), any shape.
+
+    Returns:
+        COP (dimensionless), same shape. 10 °C → 1.15, 18 °C → 2.68, 25 °C → 4.73.
+
+    Valid range: about 10–30 °C supply. The curve is a whole-system fit for one 2005 facility (HP
+    Labs Utility Data Center). It has no outdoor-temperature term, so it ignores climate. Modern
+    chillers with economizers do far better (physics.md §3.4).
+
+    Examples:
+        >>> round(float(crac_cop(20.0)), 2)
+        3.19
+
+    References:
+        Moore, Chase, Ranganathan, Sharma, "Making Scheduling 'Cool': Temperature-Aware Workload
+        Placement in Data Centers", USENIX ATC 2005; reproduced in Tang et al., IEEE TPDS 19(11),
+        2008, eq. for CoP(T). physics.md §3.4.
+    """
+    t = _f64(supply_temp_c)
+    return np.asarray(
+        MOORE_COP_QUADRATIC_PER_K2 * t**2 + MOORE_COP_LINEAR_PER_K * t + MOORE_COP_CONSTANT,
+        dtype=np.float64,
+    )
+
+
+def chiller_power_w(
+    heat_w: ArrayLike,
+    outdoor_temp_c: ArrayLike,
+    capacity_w: ArrayLike,
+    cop_rated: ArrayLike,
+    *,
+    evap_out_temp_c: ArrayLike = RATED_EVAP_OUT_TEMP_C,
+    cond_rated_temp_c: float = AIR_COOLED_RATED_COND_TEMP_C,
+    evap_rated_temp_c: float = RATED_EVAP_OUT_TEMP_C,
+) -> FloatArray:
+    """Electric power of a vapour-compression chiller (EnergyPlus ``Chiller:Electric`` curves).
+
+    ΔT  = (T_cond − T_cond,rated)/2.778 − (T_evap,out − T_evap,rated),  clipped to [−9, 15]
+    CAP = 0.944836 − 0.0570088·ΔT + 0.00185486·ΔT²        (available-capacity ratio)
+    EIR = 2.333 − 1.975·CAP + 0.6121·CAP²                  (full-load power ratio)
+    PLR = max(Q / (CAP·Q_nom), 0.05)
+    FLF = 0.03303 + 0.6852·PLR + 0.2818·PLR²               (part-load power fraction)
+    P   = FLF · EIR · CAP·Q_nom / COP_rated · min(1, (Q/(CAP·Q_nom))/0.05)   (cycling below 5 %)
+
+    ``outdoor_temp_c`` is the condenser entering temperature: the outdoor dry bulb for an
+    air-cooled chiller (rated at 35 °C), or the tower water T_wb + tower approach for a
+    water-cooled one (pass ``cond_rated_temp_c=29.44``). A warmer chilled-water set-point
+    (``evap_out_temp_c``) raises capacity and lowers power.
+
+    Note: physics.md §3.4 transcribes HPE SustainDC's ``calculate_chiller_power``, which
+    subtracts (6.67 − 35) as the evaporator term. That makes power *rise* as the outdoor air
+    cools. We follow EnergyPlus's definition (evaporator leaving temperature minus its rating)
+    instead, and keep SustainDC's coefficients.
+
+    Args:
+        heat_w: Heat removed by the chiller (W), ≥ 0.
+        outdoor_temp_c: Condenser entering air or water temperature (°C).
+        capacity_w: Nominal (rated) capacity Q_nom (W), > 0.
+        cop_rated: COP at rating conditions (air-cooled ≈ 3.0; water-cooled ≈ 5.5–6.5).
+        evap_out_temp_c: Chilled-water leaving temperature (°C).
+        cond_rated_temp_c: Condenser temperature at rating (°C).
+        evap_rated_temp_c: Chilled-water leaving temperature at rating (°C).
+
+    Returns:
+        Compressor power (W), broadcast shape; 0 when ``heat_w`` is 0. Non-decreasing in
+        ``heat_w``. Above PLR = 1 the part-load quadratic is extrapolated, standing in for an
+        extra chiller staged on.
+
+    References:
+        U.S. DOE, EnergyPlus Engineering Reference, "Electric Chiller" (Chiller:Electric); curve
+        coefficients from EnergyPlus tst/EnergyPlus/unit/ChillerElectric.unit.cc as used in HPE
+        SustainDC (github.com/HewlettPackard/dc-rl, envs/datacenter.py,
+        ``calculate_chiller_power``); AHRI Standard 550/590 rating conditions. physics.md §3.4.
+    """
+    q = _f64(heat_w)
+    q_nom = _f64(capacity_w)
+    delta_t = (_f64(outdoor_temp_c) - cond_rated_temp_c) / CHILLER_TEMP_RISE_COEF - (
+        _f64(evap_out_temp_c) - evap_rated_temp_c
+    )
+    delta_t = np.clip(delta_t, CHILLER_DELTA_T_MIN_K, CHILLER_DELTA_T_MAX_K)
+    c0, c1, c2 = CHILLER_CAPACITY_COEFFS
+    cap = c0 + c1 * delta_t + c2 * delta_t**2
+    e0, e1, e2 = CHILLER_EIR_COEFFS
+    eir = e0 + e1 * cap + e2 * cap**2
+    available_w = cap * q_nom
+    plr_raw = q / available_w
+    plr = np.maximum(plr_raw, CHILLER_MIN_PLR_FRAC)
+    p0, p1, p2 = CHILLER_PLR_COEFFS
+    flf = p0 + p1 * plr + p2 * plr**2
+    cycling = np.minimum(1.0, plr_raw / CHILLER_MIN_PLR_FRAC)
+    return np.asarray(flf * eir * available_w / _f64(cop_rated) * cycling, dtype=np.float64)
+
+
+def pump_power_w(
+    flow_m3_per_s: ArrayLike, head_pa: ArrayLike, efficiency_frac: ArrayLike
+) -> FloatArray:
+    """Electric power of a pump (hydraulic power over wire-to-water efficiency).
+
+    P = Δp · V̇ / η
+
+    Args:
+        flow_m3_per_s: Volume flow (m³/s), ≥ 0.
+        head_pa: Pressure rise across the pump (Pa), ≥ 0 (SustainDC default 300 kPa).
+        efficiency_frac: Overall pump + motor efficiency, 0 < η ≤ 1 (SustainDC: 0.87).
+
+    Returns:
+        Power (W), broadcast shape.
+
+    Examples:
+        >>> float(pump_power_w(0.01, 300e3, 0.75))
+        4000.0
+
+    References:
+        Standard fluid mechanics; parameters from HPE SustainDC (dc-rl, envs/datacenter.py,
+        ``calculate_HVAC_power``). physics.md §3.4.
+    """
+    return np.asarray(_f64(flow_m3_per_s) * _f64(head_pa) / _f64(efficiency_frac), dtype=np.float64)
+
+
+def fan_power_w(
+    flow_m3_per_s: ArrayLike, ref_flow_m3_per_s: ArrayLike, ref_power_w: ArrayLike
+) -> FloatArray:
+    """Fan power from the affinity laws.
+
+    V̇ ∝ N, Δp ∝ N², P ∝ N³  ⇒  P = P_ref · (V̇ / V̇_ref)³
+
+    Args:
+        flow_m3_per_s: Air flow now (m³/s), ≥ 0.
+        ref_flow_m3_per_s: Air flow at the reference point (m³/s), > 0.
+        ref_power_w: Fan power at the reference flow (W), ≥ 0.
+
+    Returns:
+        Power (W), broadcast shape.
+
+    Valid range: one fixed system curve (no change of dampers or filters) and speeds from about
+    30 % to 100 % of reference. At low speed, motor and drive losses make the real exponent
+    smaller than 3.
+
+    Examples:
+        >>> float(fan_power_w(0.5, 1.0, 800.0))
+        100.0
+
+    References:
+        Fan affinity laws (ASHRAE Handbook—HVAC Systems and Equipment, ch. "Fans"); SustainDC
+        ``P_CRAC_fan = P_ref·(V̇/V̇_ref)³``. physics.md §3.5.
+    """
+    ratio = _f64(flow_m3_per_s) / _f64(ref_flow_m3_per_s)
+    return np.asarray(_f64(ref_power_w) * ratio**3, dtype=np.float64)
+
+
+def reset_supply_temp_c(
+    current_supply_c: ArrayLike,
+    hottest_inlet_c: ArrayLike,
+    redline_c: ArrayLike,
+    min_c: ArrayLike,
+    max_c: ArrayLike,
+) -> FloatArray:
+    """Supply-temperature reset: move the supply until the hottest inlet sits on the redline.
+
+    T_sup' = clip(T_sup + (T_red − max_i T_in,i), T_min, T_max)
+
+    With recirculation, each inlet is T_sup plus a rise that does not depend on T_sup. Shifting
+    the supply therefore shifts every inlet by the same amount, and the hottest one lands on the
+    redline.
+
+    Args:
+        current_supply_c: Supply-air (or supply-water) temperature now (°C).
+        hottest_inlet_c: Hottest server inlet observed at that supply (°C).
+        redline_c: Highest allowed inlet (°C), e.g. 27 °C (ASHRAE recommended) or 25 °C (Tang).
+        min_c: Lowest supply the plant can make (°C).
+        max_c: Highest supply allowed (°C).
+
+    Returns:
+        New supply temperature (°C), broadcast shape.
+
+    Examples:
+        >>> float(reset_supply_temp_c(15.0, 30.5, 25.0, 10.0, 27.0))
+        9.5
+        >>> float(reset_supply_temp_c(15.0, 20.0, 25.0, 10.0, 27.0))
+        20.0
+
+    References:
+        Tang, Gupta, Varsamopoulos, IEEE TPDS 19(11), 2008 (T_sup' = T_sup + T_red − max T_in);
+        Moore et al., USENIX ATC 2005. physics.md §3.3.
+    """
+    new = _f64(current_supply_c) + (_f64(redline_c) - _f64(hottest_inlet_c))
+    # np.clip would raise on min > max; minimum/maximum keep the order explicit.
+    return np.asarray(np.minimum(np.maximum(new, _f64(min_c)), _f64(max_c)), dtype=np.float64)
+
+
+# ============================================================================================
+# Economizers
+# ============================================================================================
+
+
+def _expected_positive_part(level: FloatArray, mean: FloatArray, std: FloatArray) -> FloatArray:
+    """E[(level − X)+] for X ~ N(mean, std²), std > 0."""
+    z = (level - mean) / std
+    return np.asarray(
+        (level - mean) * ndtr(z) + std * np.exp(-0.5 * z * z) / _SQRT_2PI, dtype=np.float64
+    )
+
+
+def economizer_free_frac(
+    effective_outdoor_c: ArrayLike,
+    full_free_below_c: ArrayLike,
+    no_free_above_c: ArrayLike,
+    outdoor_std_k: ArrayLike = 0.0,
+) -> FloatArray:
+    """Share of a heat load an integrated economizer carries without compressors.
+
+    f(T) = clip((T_hi − T) / (T_hi − T_lo), 0, 1)
+
+    T is the effective outdoor temperature seen by the economizer coil. T_lo is the supply
+    set-point: at or below it the economizer carries everything. T_hi is the return temperature:
+    above it the economizer cannot pre-cool at all. Between the two it pre-cools the return
+    stream and carries that linear share.
+
+    For monthly data, T is a monthly mean and the hours of the month are spread around it. With
+    ``outdoor_std_k`` = σ > 0 the function returns E[f(X)] for X ~ N(T, σ²), in closed form:
+    E[f] = (G(T_hi) − G(T_lo)) / (T_hi − T_lo),  G(a) = (a − T)·Φ(z) + σ·φ(z),  z = (a − T)/σ.
+
+    Args:
+        effective_outdoor_c: Economizer's effective outdoor temperature (°C): T_db + approach for
+            air-side or dry coolers, T_wb + tower + HX approach for water-side.
+        full_free_below_c: T_lo (°C).
+        no_free_above_c: T_hi (°C); must exceed T_lo.
+        outdoor_std_k: Spread of the hourly temperature around ``effective_outdoor_c`` (K), ≥ 0.
+
+    Returns:
+        Free-cooling share in [0, 1], broadcast shape.
+
+    Examples:
+        >>> float(economizer_free_frac(10.0, 14.0, 20.0))
+        1.0
+        >>> float(economizer_free_frac(17.0, 14.0, 20.0))
+        0.5
+
+    References:
+        Free-cooling conditions: physics.md §3.9 (DOE/FEMP; ASHRAE 90.1 integrated economizer).
+        Integrated (partial) operation: ASHRAE Standard 90.1-2019 §6.5.1.3. The normal spread
+        of hours within a month is a kiban modelling assumption (see kiban.physics.climate).
+    """
+    t = _f64(effective_outdoor_c)
+    lo = _f64(full_free_below_c)
+    hi = _f64(no_free_above_c)
+    std = _f64(outdoor_std_k)
+    width = hi - lo
+    hard = np.clip((hi - t) / width, 0.0, 1.0)
+    if not np.any(std > 0.0):
+        return np.asarray(hard, dtype=np.float64)
+    s = np.where(std > 0.0, std, 1.0)
+    smooth = (_expected_positive_part(hi, t, s) - _expected_positive_part(lo, t, s)) / width
+    return np.asarray(np.where(std > 0.0, np.clip(smooth, 0.0, 1.0), hard), dtype=np.float64)
+
+
+def airside_free_frac(
+    outdoor_db_c: ArrayLike,
+    supply_air_temp_c: ArrayLike,
+    return_air_temp_c: ArrayLike,
+    *,
+    approach_k: ArrayLike = 1.5,
+    outdoor_std_k: ArrayLike = 0.0,
+) -> FloatArray:
+    """Air-side economizer: outdoor air replaces return air when cool enough.
+
+    free if T_db ≤ T_sup − ΔT_approach; partial until T_db ≤ T_ret − ΔT_approach.
+
+    Humidity limits are not checked (ASHRAE dew-point envelope; physics.md §3.6). In Japan's
+    humid summers that overstates air-side hours a little. Those hours are above the supply
+    temperature anyway.
+
+    Args:
+        outdoor_db_c: Outdoor dry bulb (°C).
+        supply_air_temp_c: Supply-air set-point (°C).
+        return_air_temp_c: Return-air temperature (°C), > supply.
+        approach_k: Fan and mixing heat (K), 1–2 K typical.
+        outdoor_std_k: Within-period spread of the dry bulb (K).
+
+    Returns:
+        Free-cooling share in [0, 1].
+
+    References:
+        physics.md §3.9; ASHRAE 90.1-2019 §6.5.1.
+    """
+    a = _f64(approach_k)
+    return economizer_free_frac(
+        outdoor_db_c, _f64(supply_air_temp_c) - a, _f64(return_air_temp_c) - a, outdoor_std_k
+    )
+
+
+def waterside_free_frac(
+    outdoor_wb_c: ArrayLike,
+    water_supply_temp_c: ArrayLike,
+    water_return_temp_c: ArrayLike,
+    *,
+    tower_approach_k: ArrayLike = 4.0,
+    hx_approach_k: ArrayLike = 2.0,
+    outdoor_std_k: ArrayLike = 0.0,
+) -> FloatArray:
+    """Water-side economizer: cooling tower plus plate heat exchanger bypass the chiller.
+
+    free if T_wb + ΔT_tower + ΔT_HX ≤ T_w,sup; partial until ≤ T_w,ret.
+
+    Args:
+        outdoor_wb_c: Outdoor wet bulb (°C).
+        water_supply_temp_c: Chilled- or facility-water supply set-point (°C).
+        water_return_temp_c: Water return temperature (°C), > supply.
+        tower_approach_k: Tower leaving water minus wet bulb (K), 3–5 K typical.
+        hx_approach_k: Plate heat exchanger approach (K), 1–2 K typical.
+        outdoor_std_k: Within-period spread of the wet bulb (K).
+
+    Returns:
+        Free-cooling share in [0, 1].
+
+    References:
+        physics.md §3.9; DOE/FEMP rule of thumb (wet bulb < 12.8 °C for ≥ 3,000 h/yr).
+    """
+    eff = _f64(outdoor_wb_c) + _f64(tower_approach_k) + _f64(hx_approach_k)
+    return economizer_free_frac(eff, water_supply_temp_c, water_return_temp_c, outdoor_std_k)
+
+
+def dry_cooler_free_frac(
+    outdoor_db_c: ArrayLike,
+    water_supply_temp_c: ArrayLike,
+    water_return_temp_c: ArrayLike,
+    *,
+    approach_k: ArrayLike = 10.0,
+    outdoor_std_k: ArrayLike = 0.0,
+) -> FloatArray:
+    """Dry cooler (closed-loop air-to-water exchanger): free when outdoor air is cool enough.
+
+    free if T_db + ΔT_approach ≤ T_w,sup; partial until ≤ T_w,ret.
+
+    Args:
+        outdoor_db_c: Outdoor dry bulb (°C).
+        water_supply_temp_c: Facility-water supply set-point (°C).
+        water_return_temp_c: Water return temperature (°C), > supply.
+        approach_k: Leaving water minus dry bulb (K); 10–15 K (physics.md §3.9, weak; CoolIT
+            liquid-to-air ≈ 15 K, §3.7).
+        outdoor_std_k: Within-period spread of the dry bulb (K).
+
+    Returns:
+        Free-cooling share in [0, 1].
+
+    References:
+        physics.md §3.7, §3.9.
+    """
+    eff = _f64(outdoor_db_c) + _f64(approach_k)
+    return economizer_free_frac(eff, water_supply_temp_c, water_return_temp_c, outdoor_std_k)
+
+
+def mechanical_cooling_power_w(
+    heat_w: ArrayLike, free_frac: ArrayLike, cop: ArrayLike
+) -> FloatArray:
+    """Compressor power for the share of a heat load the economizer cannot carry.
+
+    P_mech = (1 − f) · Q / COP
+
+    Args:
+        heat_w: Heat load (W), ≥ 0.
+        free_frac: Economizer share from one of the ``*_free_frac`` functions.
+        cop: Coefficient of performance of the mechanical cooling (e.g. :func:`crac_cop`).
+
+    Returns:
+        Power (W), broadcast shape.
+
+    References:
+        physics.md §3.4, §3.9.
+    """
+    return np.asarray((1.0 - _f64(free_frac)) * _f64(heat_w) / _f64(cop), dtype=np.float64)
+
+
+def heat_split_w(
+    it_heat_w: ArrayLike, liquid_capture_frac: ArrayLike
+) -> tuple[FloatArray, FloatArray]:
+    """Split IT heat between the liquid loop and room air.
+
+    Q_liquid = h · Q_IT,  Q_air = (1 − h) · Q_IT
+
+    Args:
+        it_heat_w: IT heat (W).
+        liquid_capture_frac: h: ≈ 0.9 for a rear-door heat exchanger, 0.7–0.95 for direct-to-chip
+            cold plates (default 0.85), ≈ 0.98–1 for single-phase immersion, 0 for air.
+
+    Returns:
+        (liquid heat W, air heat W), broadcast shape.
+
+    References:
+        physics.md §3.7 (capture 85–95 %, vendor, weak) and §9 (default 0.85).
+    """
+    q = _f64(it_heat_w)
+    h = _f64(liquid_capture_frac)
+    return np.asarray(h * q, dtype=np.float64), np.asarray((1.0 - h) * q, dtype=np.float64)
+
+
+# ============================================================================================
+# Plant
+# ============================================================================================
+
+
+@dataclass(frozen=True, slots=True)
+class CoolingPlant:
+    """A cooling plant design: what removes the IT heat, at which temperatures, at what cost.
+
+    The **air path** carries (1 − ``liquid_capture_frac``) of the heat: CRAH/CRAC fans move it to
+    coils fed with chilled water at ``supply_air_temp_c − coil_approach_k``. The water is cooled
+    by ``economizer`` when it can, otherwise by ``chiller``. The **liquid path** carries the rest:
+    rear-door coils, cold plates or tanks, at facility water ``liquid_supply_temp_c``, cooled by
+    ``liquid_economizer`` when it can, otherwise by a trim chiller of kind ``chiller`` (a
+    ``moore_crac`` plant trims with an air-cooled chiller).
+
+    Attributes:
+        technology: ``air``, ``rear_door``, ``direct_liquid`` or ``immersion``.
+        design_heat_w: Heat the plant is sized for (W); fans, pumps and chillers scale from it.
+        liquid_capture_frac: Share of IT heat into liquid (0 for ``air``).
+        supply_air_temp_c: CRAH/CRAC supply-air set-point (°C).
+        air_delta_t_k: Return minus supply air (K).
+        coil_approach_k: Supply air minus chilled-water supply (K).
+        chw_delta_t_k: Chilled-water return minus supply (K).
+        chiller: ``moore_crac`` (COP from :func:`crac_cop`, no outdoor dependence),
+            ``air_cooled`` or ``water_cooled`` (:func:`chiller_power_w`).
+        cop_rated: Rated COP for ``air_cooled``/``water_cooled`` chillers.
+        economizer: Air-path economizer: ``none``, ``airside``, ``waterside``, ``dry_cooler``.
+        liquid_supply_temp_c: Facility-water supply to the liquid path (°C) (W32 → ≤ 32 °C).
+        liquid_delta_t_k: Facility-water return minus supply (K).
+        liquid_economizer: ``none``, ``waterside`` or ``dry_cooler`` (not ``airside``).
+        airside_approach_k: Air-side economizer approach (K).
+        tower_approach_k: Cooling-tower approach to wet bulb (K).
+        hx_approach_k: Plate heat-exchanger approach (K).
+        drycooler_approach_k: Dry-cooler approach to dry bulb (K).
+        fan_pressure_pa: CRAH/CRAC fan total pressure at design flow (Pa).
+        fan_efficiency_frac: Fan + motor + drive efficiency.
+        fan_min_speed_frac: Lowest fan speed as a share of design (1.0 = constant-speed fans).
+        chw_pump_head_pa: Chilled-water pump head (Pa).
+        cw_pump_head_pa: Condenser (tower) water pump head (Pa).
+        cw_delta_t_k: Condenser-water range (K).
+        liquid_pump_head_pa: Facility-water pump head for the liquid path (Pa).
+        cdu_pump_head_pa: CDU secondary-loop pump head (Pa) (direct liquid and immersion).
+        pump_efficiency_frac: Pump + motor efficiency.
+        tower_fan_design_frac: Cooling-tower fan power at design heat as a share of that heat.
+        drycooler_fan_design_frac: Dry-cooler fan power at design heat as a share of that heat.
+
+    Raises:
+        ConfigError: on construction, for an unknown kind or an out-of-range number; the message
+            names the field (``cooling.<field>``), the value and what is allowed.
+    """
+
+    technology: str = "air"
+    design_heat_w: float = 1.0e6
+    liquid_capture_frac: float = 0.0
+    supply_air_temp_c: float = 22.0
+    air_delta_t_k: float = 12.0
+    coil_approach_k: float = 6.0
+    chw_delta_t_k: float = 6.0
+    chiller: str = "air_cooled"
+    cop_rated: float = 3.0
+    economizer: str = "none"
+    liquid_supply_temp_c: float = 32.0
+    liquid_delta_t_k: float = 10.0
+    liquid_economizer: str = "dry_cooler"
+    airside_approach_k: float = 1.5
+    tower_approach_k: float = 4.0
+    hx_approach_k: float = 2.0
+    drycooler_approach_k: float = 10.0
+    fan_pressure_pa: float = 500.0
+    fan_efficiency_frac: float = 0.6
+    fan_min_speed_frac: float = 0.3
+    chw_pump_head_pa: float = 300e3
+    cw_pump_head_pa: float = 200e3
+    cw_delta_t_k: float = 5.6
+    liquid_pump_head_pa: float = 200e3
+    cdu_pump_head_pa: float = 150e3
+    pump_efficiency_frac: float = 0.87
+    tower_fan_design_frac: float = 0.01
+    drycooler_fan_design_frac: float = 0.02
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+
+        def choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+            if value not in allowed:
+                problems.append(f"cooling.{name} = {value!r}: allowed {', '.join(allowed)}")
+
+        def bounded(name: str, value: float, lo: float, hi: float, *, open_lo: bool) -> None:
+            ok = (value > lo if open_lo else value >= lo) and value <= hi and math.isfinite(value)
+            if not ok:
+                sign = "<" if open_lo else "≤"
+                problems.append(f"cooling.{name} = {value}: allowed {lo} {sign} value ≤ {hi}")
+
+        choice("technology", self.technology, TECHNOLOGIES)
+        choice("chiller", self.chiller, CHILLER_KINDS)
+        choice("economizer", self.economizer, ECONOMIZER_KINDS)
+        choice("liquid_economizer", self.liquid_economizer, ("none", "waterside", "dry_cooler"))
+        bounded("design_heat_w", self.design_heat_w, 0.0, math.inf, open_lo=True)
+        bounded("liquid_capture_frac", self.liquid_capture_frac, 0.0, 1.0, open_lo=False)
+        if self.technology == "air" and self.liquid_capture_frac != 0.0:
+            problems.append(
+                f"cooling.liquid_capture_frac = {self.liquid_capture_frac}: must be 0 for "
+                "technology 'air'"
+            )
+        bounded("supply_air_temp_c", self.supply_air_temp_c, 5.0, 45.0, open_lo=False)
+        bounded("liquid_supply_temp_c", self.liquid_supply_temp_c, 2.0, 60.0, open_lo=False)
+        for name in ("air_delta_t_k", "chw_delta_t_k", "liquid_delta_t_k", "cw_delta_t_k"):
+            bounded(name, getattr(self, name), 0.0, 40.0, open_lo=True)
+        for name in (
+            "coil_approach_k",
+            "airside_approach_k",
+            "tower_approach_k",
+            "hx_approach_k",
+            "drycooler_approach_k",
+        ):
+            bounded(name, getattr(self, name), 0.0, 30.0, open_lo=False)
+        bounded("cop_rated", self.cop_rated, 0.0, 20.0, open_lo=True)
+        for name in ("fan_efficiency_frac", "pump_efficiency_frac"):
+            bounded(name, getattr(self, name), 0.0, 1.0, open_lo=True)
+        bounded("fan_min_speed_frac", self.fan_min_speed_frac, 0.0, 1.0, open_lo=False)
+        for name in (
+            "fan_pressure_pa",
+            "chw_pump_head_pa",
+            "cw_pump_head_pa",
+            "liquid_pump_head_pa",
+            "cdu_pump_head_pa",
+        ):
+            bounded(name, getattr(self, name), 0.0, 2.0e6, open_lo=False)
+        for name in ("tower_fan_design_frac", "drycooler_fan_design_frac"):
+            bounded(name, getattr(self, name), 0.0, 0.2, open_lo=False)
+        if problems:
+            raise ConfigError(problems[0], problems=problems)
+
+    @property
+    def chw_supply_temp_c(self) -> float:
+        """Chilled-water supply temperature of the air path at the design supply air (°C)."""
+        return self.supply_air_temp_c - self.coil_approach_k
+
+
+@dataclass(frozen=True, slots=True)
+class CoolingBreakdown:
+    """Electric power of each part of a cooling plant, broadcast over time steps.
+
+    Attributes:
+        chiller_w: Compressors (CRAC, chillers, trim chillers).
+        crah_fan_w: CRAH/CRAC fans moving room air.
+        pump_w: Chilled-water, condenser-water and facility-water pumps.
+        heat_rejection_fan_w: Cooling-tower and dry-cooler fans.
+        cdu_w: CDU secondary-loop pumps (direct liquid, immersion).
+        total_w: Sum of the above.
+        air_heat_w: Heat carried by the air path.
+        liquid_heat_w: Heat carried by the liquid path.
+        air_free_frac: Economizer share on the air path.
+        liquid_free_frac: Economizer share on the liquid path.
+        free_frac: Heat-weighted economizer share of the whole plant.
+        mechanical_heat_w: Heat removed by compressors.
+    """
+
+    chiller_w: FloatArray
+    crah_fan_w: FloatArray
+    pump_w: FloatArray
+    heat_rejection_fan_w: FloatArray
+    cdu_w: FloatArray
+    total_w: FloatArray
+    air_heat_w: FloatArray
+    liquid_heat_w: FloatArray
+    air_free_frac: FloatArray
+    liquid_free_frac: FloatArray
+    free_frac: FloatArray
+    mechanical_heat_w: FloatArray
+
+
+def _free_frac(
+    kind: str,
+    *,
+    supply_c: FloatArray,
+    return_c: FloatArray,
+    db: FloatArray,
+    wb: FloatArray,
+    db_std: FloatArray,
+    wb_std: FloatArray,
+    plant: CoolingPlant,
+) -> FloatArray:
+    if kind == "waterside":
+        return waterside_free_frac(
+            wb,
+            supply_c,
+            return_c,
+            tower_approach_k=plant.tower_approach_k,
+            hx_approach_k=plant.hx_approach_k,
+            outdoor_std_k=wb_std,
+        )
+    if kind == "dry_cooler":
+        return dry_cooler_free_frac(
+            db, supply_c, return_c, approach_k=plant.drycooler_approach_k, outdoor_std_k=db_std
+        )
+    return np.zeros(np.broadcast(db, wb, supply_c).shape)
+
+
+def _chiller_w(
+    kind: str,
+    *,
+    heat_w: FloatArray,
+    evap_out_c: FloatArray,
+    capacity_w: float,
+    db: FloatArray,
+    wb: FloatArray,
+    plant: CoolingPlant,
+) -> FloatArray:
+    if capacity_w <= 0.0:
+        return np.zeros_like(heat_w)
+    if kind == "water_cooled":
+        return chiller_power_w(
+            heat_w,
+            wb + plant.tower_approach_k,
+            capacity_w,
+            plant.cop_rated,
+            evap_out_temp_c=evap_out_c,
+            cond_rated_temp_c=WATER_COOLED_RATED_COND_TEMP_C,
+        )
+    return chiller_power_w(
+        heat_w,
+        db,
+        capacity_w,
+        plant.cop_rated,
+        evap_out_temp_c=evap_out_c,
+        cond_rated_temp_c=AIR_COOLED_RATED_COND_TEMP_C,
+    )
+
+
+def _rejection_fan_w(heat_w: FloatArray, design_w: float, design_frac: float) -> FloatArray:
+    if design_w <= 0.0:
+        return np.zeros_like(heat_w)
+    return np.asarray(design_frac * design_w * (heat_w / design_w) ** 3, dtype=np.float64)
+
+
+def plant_power_w(
+    it_heat_w: ArrayLike,
+    outdoor_db_c: ArrayLike,
+    outdoor_wb_c: ArrayLike,
+    plant: CoolingPlant,
+    *,
+    supply_air_temp_c: ArrayLike | None = None,
+    outdoor_db_std_k: ArrayLike = 0.0,
+    outdoor_wb_std_k: ArrayLike = 0.0,
+) -> CoolingBreakdown:
+    """Electric power of a cooling plant removing a heat load under given outdoor conditions.
+
+    Q_liq = h·Q, Q_air = (1 − h)·Q                                   (heat split)
+    Air path: T_chw = T_sup,air − coil approach; f_a from ``plant.economizer``;
+      compressors: (1 − f_a)·Q_air / COP_Moore(T_sup,air), or Chiller:Electric at T_chw;
+      CRAH fans: P_ref·max(V̇/V̇_ref, n_min)³ with V̇ = Q_air/(ρ c_p ΔT_air);
+      chilled-water pump: Δp·V̇_w/η with V̇_w = Q_air/(ρ_w c_w ΔT_chw).
+    Liquid path: f_l from ``plant.liquid_economizer`` at T_liq; trim chiller on (1 − f_l)·Q_liq;
+      facility-water and CDU pumps on V̇ = Q_liq/(ρ_w c_w ΔT_liq).
+    Heat rejection: a tower carries the heat plus compressor power of a water-cooled chiller,
+      and the whole path heat whenever a water-side economizer runs; a dry cooler carries the
+      path heat whenever it runs; fan power = share_design·Q_design·(Q/Q_design)³. Condenser-water
+      pump on the tower heat.
+
+    Args:
+        it_heat_w: Heat to remove (W), ≥ 0: IT power, plus electrical losses if they sit in the
+            cooled space. Any shape.
+        outdoor_db_c: Outdoor dry bulb (°C); broadcasts with ``it_heat_w``.
+        outdoor_wb_c: Outdoor wet bulb (°C).
+        plant: The design.
+        supply_air_temp_c: Override of ``plant.supply_air_temp_c`` (°C), e.g. after
+            :func:`reset_supply_temp_c`; the chilled water follows it.
+        outdoor_db_std_k: Within-period spread of the dry bulb (K); > 0 for monthly means.
+        outdoor_wb_std_k: Within-period spread of the wet bulb (K).
+
+    Returns:
+        A :class:`CoolingBreakdown`; every field has the broadcast shape of the inputs. Power is
+        ≥ 0 and non-decreasing in ``it_heat_w``.
+
+    Valid range: heat 0–1.2 × ``plant.design_heat_w``; outdoor −30 to 45 °C.
+
+    References:
+        physics.md §3.4–3.9 (Moore COP, EnergyPlus chiller, affinity laws, economizer
+        conditions, liquid capture); HPE SustainDC ``calculate_HVAC_power`` (fan, pump and
+        tower structure).
+    """
+    q = _f64(it_heat_w)
+    db = _f64(outdoor_db_c)
+    wb = _f64(outdoor_wb_c)
+    db_std = _f64(outdoor_db_std_k)
+    wb_std = _f64(outdoor_wb_std_k)
+    shape = np.broadcast(q, db, wb).shape
+    t_sup = _f64(plant.supply_air_temp_c if supply_air_temp_c is None else supply_air_temp_c)
+    h = plant.liquid_capture_frac
+    q_liq, q_air = heat_split_w(q, h)
+    design_air_w = (1.0 - h) * plant.design_heat_w
+    design_liq_w = h * plant.design_heat_w
+
+    # --- air path -------------------------------------------------------------------------
+    t_chw = t_sup - plant.coil_approach_k
+    if plant.economizer == "airside":
+        f_a = airside_free_frac(
+            db,
+            t_sup,
+            t_sup + plant.air_delta_t_k,
+            approach_k=plant.airside_approach_k,
+            outdoor_std_k=db_std,
+        )
+    else:
+        f_a = _free_frac(
+            plant.economizer,
+            supply_c=t_chw,
+            return_c=t_chw + plant.chw_delta_t_k,
+            db=db,
+            wb=wb,
+            db_std=db_std,
+            wb_std=wb_std,
+            plant=plant,
+        )
+    mech_air = (1.0 - f_a) * q_air
+    if plant.chiller == "moore_crac":
+        chiller_air = mech_air / crac_cop(t_sup)
+    else:
+        chiller_air = _chiller_w(
+            plant.chiller,
+            heat_w=mech_air,
+            evap_out_c=t_chw,
+            capacity_w=design_air_w,
+            db=db,
+            wb=wb,
+            plant=plant,
+        )
+
+    if design_air_w > 0.0:
+        flow_ref = design_air_w / (_AIR_HEAT_CAPACITY_J_PER_M3_K * plant.air_delta_t_k)
+        power_ref = plant.fan_pressure_pa * flow_ref / plant.fan_efficiency_frac
+        flow = np.maximum(
+            q_air / (_AIR_HEAT_CAPACITY_J_PER_M3_K * plant.air_delta_t_k),
+            plant.fan_min_speed_frac * flow_ref,
+        )
+        crah_fan = fan_power_w(flow, flow_ref, power_ref)
+    else:
+        crah_fan = np.zeros(shape)
+    chw_flow = q_air / (_WATER_HEAT_CAPACITY_J_PER_M3_K * plant.chw_delta_t_k)
+    pump = pump_power_w(chw_flow, plant.chw_pump_head_pa, plant.pump_efficiency_frac)
+
+    # --- liquid path ----------------------------------------------------------------------
+    t_liq = _f64(plant.liquid_supply_temp_c)
+    f_l = _free_frac(
+        plant.liquid_economizer,
+        supply_c=t_liq,
+        return_c=t_liq + plant.liquid_delta_t_k,
+        db=db,
+        wb=wb,
+        db_std=db_std,
+        wb_std=wb_std,
+        plant=plant,
+    )
+    mech_liq = (1.0 - f_l) * q_liq
+    trim_kind = "air_cooled" if plant.chiller == "moore_crac" else plant.chiller
+    chiller_liq = _chiller_w(
+        trim_kind,
+        heat_w=mech_liq,
+        evap_out_c=t_liq,
+        capacity_w=design_liq_w,
+        db=db,
+        wb=wb,
+        plant=plant,
+    )
+    liq_flow = q_liq / (_WATER_HEAT_CAPACITY_J_PER_M3_K * plant.liquid_delta_t_k)
+    pump = pump + pump_power_w(liq_flow, plant.liquid_pump_head_pa, plant.pump_efficiency_frac)
+    if plant.technology in ("direct_liquid", "immersion"):
+        cdu = pump_power_w(liq_flow, plant.cdu_pump_head_pa, plant.pump_efficiency_frac)
+    else:
+        cdu = np.zeros(shape)
+
+    # --- heat rejection -------------------------------------------------------------------
+    rejection_fan = np.zeros(shape)
+    tower_heat_total = np.zeros(shape)
+    paths = (
+        (plant.economizer, q_air, f_a, chiller_air, design_air_w, plant.chiller),
+        (plant.liquid_economizer, q_liq, f_l, chiller_liq, design_liq_w, trim_kind),
+    )
+    for econ, q_path, f_path, p_chiller, design_w, kind in paths:
+        running = f_path > 0.0
+        tower_heat = np.zeros(shape)
+        if kind == "water_cooled":
+            tower_heat = q_path + p_chiller
+        elif econ == "waterside":
+            tower_heat = np.where(running, q_path, 0.0)
+        rejection_fan = rejection_fan + _rejection_fan_w(
+            tower_heat, design_w, plant.tower_fan_design_frac
+        )
+        tower_heat_total = tower_heat_total + tower_heat
+        if econ == "dry_cooler":
+            dc_heat = np.where(running, q_path, 0.0)
+            rejection_fan = rejection_fan + _rejection_fan_w(
+                dc_heat, design_w, plant.drycooler_fan_design_frac
+            )
+    cw_flow = tower_heat_total / (_WATER_HEAT_CAPACITY_J_PER_M3_K * plant.cw_delta_t_k)
+    pump = pump + pump_power_w(cw_flow, plant.cw_pump_head_pa, plant.pump_efficiency_frac)
+
+    chiller = np.broadcast_to(chiller_air + chiller_liq, shape)
+    crah = np.broadcast_to(crah_fan, shape)
+    pumps = np.broadcast_to(pump, shape)
+    fans = np.broadcast_to(rejection_fan, shape)
+    cdus = np.broadcast_to(cdu, shape)
+    total = chiller + crah + pumps + fans + cdus
+    q_b = np.broadcast_to(q, shape)
+    free = np.divide(
+        f_a * q_air + f_l * q_liq, q_b, out=np.zeros(shape), where=np.broadcast_to(q > 0, shape)
+    )
+    return CoolingBreakdown(
+        chiller_w=np.asarray(chiller, dtype=np.float64),
+        crah_fan_w=np.asarray(crah, dtype=np.float64),
+        pump_w=np.asarray(pumps, dtype=np.float64),
+        heat_rejection_fan_w=np.asarray(fans, dtype=np.float64),
+        cdu_w=np.asarray(cdus, dtype=np.float64),
+        total_w=np.asarray(total, dtype=np.float64),
+        air_heat_w=np.asarray(np.broadcast_to(q_air, shape), dtype=np.float64),
+        liquid_heat_w=np.asarray(np.broadcast_to(q_liq, shape), dtype=np.float64),
+        air_free_frac=np.asarray(np.broadcast_to(f_a, shape), dtype=np.float64),
+        liquid_free_frac=np.asarray(np.broadcast_to(f_l, shape), dtype=np.float64),
+        free_frac=np.asarray(free, dtype=np.float64),
+        mechanical_heat_w=np.asarray(np.broadcast_to(mech_air + mech_liq, shape), dtype=np.float64),
+    )
+
+
+def cooling_power_w(
+    it_heat_w: ArrayLike,
+    outdoor_db_c: ArrayLike,
+    outdoor_wb_c: ArrayLike,
+    plant: CoolingPlant,
+    *,
+    supply_air_temp_c: ArrayLike | None = None,
+) -> FloatArray:
+    """Total electric power of the cooling plant (W); shorthand for ``plant_power_w(...).total_w``.
+
+    Args:
+        it_heat_w: Heat to remove (W).
+        outdoor_db_c: Outdoor dry bulb (°C).
+        outdoor_wb_c: Outdoor wet bulb (°C).
+        plant: The design.
+        supply_air_temp_c: Optional supply-air override (°C).
+
+    Returns:
+        Power (W), broadcast shape.
+
+    References:
+        See :func:`plant_power_w`.
+    """
+    return plant_power_w(
+        it_heat_w, outdoor_db_c, outdoor_wb_c, plant, supply_air_temp_c=supply_air_temp_c
+    ).total_w
+
+
+# ============================================================================================
+# PUE
+# ============================================================================================
+
+
+def pue(
+    it_power_w: ArrayLike, cooling_power_w: ArrayLike, loss_w: ArrayLike, misc_w: ArrayLike = 0.0
+) -> FloatArray:
+    """Power usage effectiveness: facility power over IT power.
+
+    PUE = (P_IT + P_cooling + P_loss + P_misc) / P_IT
+
+    For an annual PUE pass energies (J) instead of powers, or use :func:`annual_pue`. That gives
+    ΣE_facility/ΣE_IT, not the mean of hourly PUEs.
+
+    Args:
+        it_power_w: IT power (W), ≥ 0.
+        cooling_power_w: Cooling plant power (W).
+        loss_w: Electrical chain losses (W).
+        misc_w: Lighting, offices, security and the like (W).
+
+    Returns:
+        PUE ≥ 1 (dimensionless), broadcast shape; NaN where the IT power is 0.
+
+    Examples:
+        >>> float(pue(1000.0, 300.0, 80.0, 20.0))
+        1.4
+
+    References:
+        The Green Grid, WP#49 "PUE: A Comprehensive Examination of the Metric" (2012);
+        ISO/IEC 30134-2:2016. physics.md §3.8.
+    """
+    it = _f64(it_power_w)
+    facility = it + _f64(cooling_power_w) + _f64(loss_w) + _f64(misc_w)
+    shape = np.broadcast(it, facility).shape
+    return np.asarray(
+        np.divide(
+            np.broadcast_to(facility, shape),
+            np.broadcast_to(it, shape),
+            out=np.full(shape, np.nan),
+            where=np.broadcast_to(it > 0, shape),
+        ),
+        dtype=np.float64,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AnnualPue:
+    """Energy-weighted PUE over a year of monthly or hourly periods.
+
+    Attributes:
+        pue: ΣE_facility / ΣE_IT over all periods.
+        pue_by_period: Facility over IT power in each period, shape (n,).
+        it_energy_j: IT energy over the year.
+        cooling_energy_j: Cooling plant energy.
+        loss_energy_j: Electrical chain loss energy.
+        misc_energy_j: Miscellaneous energy.
+        facility_energy_j: Sum of the four above.
+        economizer_time_s: Σ duration × heat-weighted economizer share: the full-free-cooling
+            equivalent time.
+        cooling_power_w: Cooling power in each period, shape (n,).
+        loss_power_w: Chain loss in each period, shape (n,).
+        breakdown: Per-period :class:`CoolingBreakdown`.
+    """
+
+    pue: float
+    pue_by_period: FloatArray
+    it_energy_j: float
+    cooling_energy_j: float
+    loss_energy_j: float
+    misc_energy_j: float
+    facility_energy_j: float
+    economizer_time_s: float
+    cooling_power_w: FloatArray
+    loss_power_w: FloatArray
+    breakdown: CoolingBreakdown
+
+
+def annual_pue(
+    plant: CoolingPlant,
+    it_power_w: ArrayLike,
+    climate: MonthlyClimate | HourlyClimate,
+    chain: PowerChain,
+    *,
+    misc_w: ArrayLike = 0.0,
+    cool_chain_losses: bool = True,
+    supply_air_temp_c: ArrayLike | None = None,
+) -> AnnualPue:
+    """Annual PUE of a plant and power chain under a climate, energy-weighted over the periods.
+
+    For each period i (month or hour) with duration Δt_i:
+      P_loss,i = chain loss at P_IT,i;  Q_i = P_IT,i (+ P_loss,i if the losses sit in cooled space)
+      P_cool,i = plant_power_w(Q_i, T_db,i, T_wb,i, σ_db,i, σ_wb,i)
+      PUE = Σ(P_IT + P_cool + P_loss + P_misc)_i Δt_i / Σ P_IT,i Δt_i
+
+    Args:
+        plant: Cooling plant design.
+        it_power_w: IT power (W): a scalar for a flat load, or one value per period.
+        climate: :class:`~kiban.physics.climate.MonthlyClimate` (12 periods, with spreads) or
+            :class:`~kiban.physics.climate.HourlyClimate`.
+        chain: Electrical chain (UPS, PDU, transformer, redundancy).
+        misc_w: Lighting, offices and other non-IT, non-cooling load (W).
+        cool_chain_losses: Whether chain losses add to the heat the plant removes (UPS and PDU
+            rooms are cooled; default True).
+        supply_air_temp_c: Optional supply-air override, scalar or per period (°C).
+
+    Returns:
+        An :class:`AnnualPue`.
+
+    References:
+        PUE = E_facility / E_IT (annual): The Green Grid WP#49; ISO/IEC 30134-2. LBNL 2024 U.S.
+        Data Center Energy Usage Report (Shehabi et al., LBNL-2001637), §4 simulated annual PUE
+        by design. physics.md §3.8.
+    """
+    dur = climate.duration_s
+    it = np.broadcast_to(_f64(it_power_w), dur.shape)
+    loss = chain.loss_w(it)
+    heat = it + loss if cool_chain_losses else it
+    bd = plant_power_w(
+        heat,
+        climate.dry_bulb_c,
+        climate.wet_bulb_c,
+        plant,
+        supply_air_temp_c=supply_air_temp_c,
+        outdoor_db_std_k=climate.dry_bulb_std_k,
+        outdoor_wb_std_k=climate.wet_bulb_std_k,
+    )
+    misc = np.broadcast_to(_f64(misc_w), dur.shape)
+    it_e = float(np.sum(it * dur))
+    cool_e = float(np.sum(bd.total_w * dur))
+    loss_e = float(np.sum(loss * dur))
+    misc_e = float(np.sum(misc * dur))
+    facility_e = it_e + cool_e + loss_e + misc_e
+    return AnnualPue(
+        pue=facility_e / it_e if it_e > 0 else math.nan,
+        pue_by_period=pue(it, bd.total_w, loss, misc),
+        it_energy_j=it_e,
+        cooling_energy_j=cool_e,
+        loss_energy_j=loss_e,
+        misc_energy_j=misc_e,
+        facility_energy_j=facility_e,
+        economizer_time_s=float(np.sum(bd.free_frac * dur)),
+        cooling_power_w=bd.total_w,
+        loss_power_w=np.asarray(loss, dtype=np.float64),
+        breakdown=bd,
+    )
+
+
+# ============================================================================================
+# Typical designs
+# ============================================================================================
+
+TYPICAL_PLANTS: dict[str, dict[str, float | str]] = {
+    # Legacy raised floor: chilled-water CRAC at 18 °C supply (Moore COP), no economizer,
+    # constant-ish fans against a raised-floor plenum.
+    "crac-raised-floor": {
+        "technology": "air",
+        "supply_air_temp_c": 18.0,
+        "air_delta_t_k": 10.0,
+        "chiller": "moore_crac",
+        "economizer": "none",
+        "fan_pressure_pa": 500.0,
+        "fan_efficiency_frac": 0.6,
+        "fan_min_speed_frac": 0.6,
+    },
+    # Contained hot aisle, variable-speed CRAH at 24 °C supply, water-cooled chiller with a
+    # water-side economizer (towers + plate HX).
+    "hot-aisle-containment": {
+        "technology": "air",
+        "supply_air_temp_c": 24.0,
+        "air_delta_t_k": 14.0,
+        "coil_approach_k": 5.0,
+        "chw_delta_t_k": 6.0,
+        "chiller": "water_cooled",
+        "cop_rated": 5.8,
+        "economizer": "waterside",
+        "fan_pressure_pa": 300.0,
+        "fan_efficiency_frac": 0.65,
+        "fan_min_speed_frac": 0.3,
+    },
+    # Rear doors on 18 °C facility water (above dew point), room CRAH for the rest; one
+    # water-cooled chiller plant with a water-side economizer for both.
+    "rear-door-hx": {
+        "technology": "rear_door",
+        "liquid_capture_frac": 0.9,
+        "supply_air_temp_c": 24.0,
+        "air_delta_t_k": 14.0,
+        "coil_approach_k": 5.0,
+        "chiller": "water_cooled",
+        "cop_rated": 5.8,
+        "economizer": "waterside",
+        "liquid_supply_temp_c": 18.0,
+        "liquid_delta_t_k": 6.0,
+        "liquid_economizer": "waterside",
+        "fan_pressure_pa": 300.0,
+        "fan_efficiency_frac": 0.65,
+    },
+    # Direct-to-chip at W32 facility water with dry coolers; the residual air heat goes to CRAH
+    # on an air-cooled chiller with a dry-cooler economizer.
+    "direct-liquid": {
+        "technology": "direct_liquid",
+        "liquid_capture_frac": 0.85,
+        "supply_air_temp_c": 24.0,
+        "air_delta_t_k": 14.0,
+        "coil_approach_k": 5.0,
+        "chiller": "air_cooled",
+        "cop_rated": 3.0,
+        "economizer": "dry_cooler",
+        "liquid_supply_temp_c": 32.0,
+        "liquid_delta_t_k": 10.0,
+        "liquid_economizer": "dry_cooler",
+        "fan_pressure_pa": 300.0,
+        "fan_efficiency_frac": 0.65,
+    },
+    # Single-phase immersion at 35 °C facility water, dry coolers.
+    "immersion-1p": {
+        "technology": "immersion",
+        "liquid_capture_frac": 0.98,
+        "supply_air_temp_c": 24.0,
+        "air_delta_t_k": 14.0,
+        "chiller": "air_cooled",
+        "cop_rated": 3.0,
+        "economizer": "dry_cooler",
+        "liquid_supply_temp_c": 35.0,
+        "liquid_delta_t_k": 10.0,
+        "liquid_economizer": "dry_cooler",
+        "fan_pressure_pa": 300.0,
+        "fan_efficiency_frac": 0.65,
+    },
+}
+"""Typical design parameters for each catalog cooling technology (kiban assumptions, chosen as
+representative of the LBNL 2024 design classes in physics.md §3.8; not fitted to PUE)."""
+
+
+def typical_plant(
+    cooling: str | CoolingTech, design_heat_w: float, **overrides: float | str
+) -> CoolingPlant:
+    """A :class:`CoolingPlant` with the typical design of a catalog cooling technology.
+
+    Args:
+        cooling: Catalog name (``crac-raised-floor``, ``hot-aisle-containment``,
+            ``rear-door-hx``, ``direct-liquid``, ``immersion-1p``) or a
+            :class:`~kiban.catalog.CoolingTech`, whose ``liquid_capture_frac`` then overrides the
+            preset's.
+        design_heat_w: Heat the plant is sized for (W).
+        **overrides: Any :class:`CoolingPlant` field.
+
+    Returns:
+        The plant.
+
+    Raises:
+        ConfigError: unknown technology name or a bad override.
+
+    References:
+        Preset values: :data:`TYPICAL_PLANTS` (assumptions documented there); physics.md §3.4–3.9.
+    """
+    name = cooling if isinstance(cooling, str) else cooling.name
+    if name not in TYPICAL_PLANTS:
+        msg = (
+            f"cooling.technology = {name!r}: no typical plant; allowed {', '.join(TYPICAL_PLANTS)}"
+        )
+        raise ConfigError(msg)
+    params: dict[str, float | str] = dict(TYPICAL_PLANTS[name])
+    if isinstance(cooling, CoolingTech) and params["technology"] != "air":
+        params["liquid_capture_frac"] = cooling.liquid_capture_frac
+    params["design_heat_w"] = design_heat_w
+    params.update(overrides)
+    unknown = sorted(set(params) - set(CoolingPlant.__dataclass_fields__))
+    if unknown:
+        msg = f"cooling: unknown plant field(s) {', '.join(unknown)}"
+        raise ConfigError(msg)
+    return CoolingPlant(**params)  # type: ignore[arg-type]
+
+
+__all__ = [
+    "CHILLER_KINDS",
+    "ECONOMIZER_KINDS",
+    "TECHNOLOGIES",
+    "TYPICAL_PLANTS",
+    "AnnualPue",
+    "CoolingBreakdown",
+    "CoolingPlant",
+    "airside_free_frac",
+    "annual_pue",
+    "chiller_power_w",
+    "cooling_power_w",
+    "crac_cop",
+    "dry_cooler_free_frac",
+    "economizer_free_frac",
+    "fan_power_w",
+    "heat_split_w",
+    "mechanical_cooling_power_w",
+    "plant_power_w",
+    "pue",
+    "pump_power_w",
+    "reset_supply_temp_c",
+    "typical_plant",
+    "waterside_free_frac",
+]
