@@ -1,0 +1,107 @@
+"""Storage I/O: max-min fairness properties, stalls exactly when demand exceeds supply, caches,
+checkpoints (physics.md §5)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from kiban.physics import storage_io as sio
+from kiban.units import B_PER_GB, B_PER_TB
+
+demands = hnp.arrays(
+    np.float64,
+    st.integers(1, 40),
+    elements=st.floats(0.0, 1e10, allow_nan=False, allow_infinity=False),
+)
+capacities = st.floats(0.0, 2e11, allow_nan=False, allow_infinity=False)
+
+
+def test_maxmin_textbook_example():
+    """Bertsekas & Gallager max-min example: capacity 10 shared by demands 2, 2.6, 4, 5 gives
+    2, 2.6, 2.7, 2.7 (the two large demands split what is left equally)."""
+    x = sio.maxmin_share_b_per_s(np.array([2.0, 2.6, 4.0, 5.0]), 10.0)
+    np.testing.assert_allclose(x, [2.0, 2.6, 2.7, 2.7])
+
+
+def test_maxmin_weighted():
+    """Weighted water-filling: shares of unsatisfied jobs are proportional to their weights."""
+    x = sio.maxmin_share_b_per_s(np.array([100.0, 100.0, 1.0]), 31.0, weights=[1.0, 2.0, 1.0])
+    np.testing.assert_allclose(x, [10.0, 20.0, 1.0])
+
+
+@settings(max_examples=300, deadline=None)
+@given(d=demands, cap=capacities)
+def test_maxmin_fairness_properties(d, cap):
+    """Σx ≤ C; 0 ≤ x ≤ d; all capacity is used when demand exceeds it; every unsatisfied job
+    gets the same share (bottleneck equality), and no satisfied job demanded more than it."""
+    x = sio.maxmin_share_b_per_s(d, cap)
+    tol = 1e-9 * max(cap, float(d.sum()), 1.0)
+    assert x.sum() <= cap + tol
+    assert np.all(x >= 0.0)
+    assert np.all(x <= d + tol)
+    if d.sum() <= cap:
+        np.testing.assert_array_equal(x, d)
+    else:
+        assert x.sum() == pytest.approx(cap, rel=1e-9, abs=1e-6)
+        short = x < d
+        if d.sum() - cap > tol:
+            assert short.any()
+        if short.any():
+            level = x[short].max()
+            np.testing.assert_allclose(x[short], level, rtol=1e-9, atol=tol)
+            assert np.all(d[~short] <= level + tol)
+
+
+@settings(max_examples=300, deadline=None)
+@given(d=demands, cap=capacities)
+def test_stall_iff_demand_exceeds_supply(d, cap):
+    """A stall appears exactly when total demand exceeds the shared supply (physics.md §5.1):
+    if Σd ≤ C nobody stalls; if Σd > C the biggest job (at least) stalls."""
+    x = sio.maxmin_share_b_per_s(d, cap)
+    stall = sio.stall_frac(d, sio.achieved_input_rate_b_per_s(d, x))
+    assert np.all((stall >= 0.0) & (stall <= 1.0))
+    excess = d.sum() - cap
+    if excess <= 0.0:
+        np.testing.assert_array_equal(stall, 0.0)
+    else:
+        # the bytes lost to stalls are exactly the excess demand
+        assert float(np.sum(stall * d)) == pytest.approx(excess, rel=1e-6, abs=1e-3)
+        if excess > 1e-9 * max(cap, 1.0):
+            assert stall[np.argmax(d)] > 0.0
+
+
+def test_cache_hit_ratio_and_remote_demand():
+    """h = min(1, C/D) under uniform random per-epoch access (physics.md §5.1)."""
+    h = sio.cache_hit_frac(np.array([0.0, 1.0, 3.0, 5.0]) * B_PER_TB, 4.0 * B_PER_TB)
+    np.testing.assert_allclose(h, [0.0, 0.25, 0.75, 1.0])
+    assert sio.cache_hit_frac(1.0, 0.0) == 1.0
+    np.testing.assert_allclose(sio.remote_demand_b_per_s(8e9, h), [8e9, 6e9, 2e9, 0.0])
+    # A 75 % hit ratio lets a 2 GB/s share feed 8 GB/s of input.
+    assert sio.achieved_input_rate_b_per_s(8e9, 2e9, 0.75) == pytest.approx(8e9)
+    assert sio.achieved_input_rate_b_per_s(8e9, 1e9, 0.75) == pytest.approx(4e9)
+
+
+def test_preprocessing_cpu_limit():
+    """physics.md §5.1 example: an A100 ResNet-50 step consumes ~5,300 img/s while one CPU core
+    decodes ~850 img/s; with 4 cores the GPU stalls 1 − 3,400/5,300 = 36 % of the time."""
+    img_b = 110e3  # ImageNet JPEG, ~110 kB average (illustrative; cancels in the ratio)
+    required = sio.input_rate_demand_b_per_s(1, 5300 * img_b)
+    prep = sio.preprocess_rate_b_per_s(4, 850 * img_b)
+    achieved = sio.achieved_input_rate_b_per_s(required, np.inf, 0.0, prep)
+    assert sio.stall_frac(required, achieved) == pytest.approx(1 - 3400 / 5300)
+    assert sio.stall_frac(0.0, 0.0) == 0.0
+
+
+def test_checkpoint_size_and_write_time():
+    """S = N·14 B (physics.md §5.2): a 405e9-parameter model is 5.67 TB; written at Tectonic's
+    2 TB/s sustained (Llama 3) it takes 2.8 s."""
+    size_b = sio.checkpoint_size_b(405e9)
+    assert size_b == pytest.approx(5.67 * B_PER_TB)
+    assert sio.checkpoint_write_s(size_b, 2.0 * B_PER_TB) == pytest.approx(2.835)
+    assert sio.checkpoint_size_b(7e9, bytes_per_param=16) == pytest.approx(112 * B_PER_GB)
+    assert sio.checkpoint_write_s(0.0, 0.0) == 0.0
+    assert sio.checkpoint_write_s(1.0, 0.0) == np.inf
