@@ -1,0 +1,244 @@
+"""Read a scenario TOML file, validate it, and turn every mistake into one clear line.
+
+Pydantic's errors become ``FILE: dotted.path = value: what is allowed``; unreadable files
+(missing, empty, binary, not UTF-8, invalid TOML) become a single line. Users never see a
+traceback for their own mistakes.
+"""
+
+from __future__ import annotations
+
+import tomllib
+import typing
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from kiban.catalog import suggestion
+from kiban.errors import ConfigError
+from kiban.spec._common import fmt_value
+from kiban.spec.checks import check_scenario
+from kiban.spec.models import Scenario
+
+_REQUIRED_HINT = "a scenario needs [site], [hall], [cooling] and at least one [[fleet]] entry"
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file into a dict.
+
+    Raises:
+        ConfigError: one line naming the file: missing, a folder, empty, binary, not UTF-8 or
+            invalid TOML (with the line and column).
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        msg = f"{path}: file not found"
+        raise ConfigError(msg) from None
+    except IsADirectoryError:
+        msg = f"{path}: is a folder, expected a scenario TOML file"
+        raise ConfigError(msg) from None
+    except OSError as err:
+        msg = f"{path}: cannot read ({err.strerror})"
+        raise ConfigError(msg) from None
+    if not raw.strip():
+        msg = f"{path}: empty file; {_REQUIRED_HINT} (see examples/)"
+        raise ConfigError(msg)
+    if b"\x00" in raw:
+        msg = f"{path}: binary data, not a TOML text file"
+        raise ConfigError(msg)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        msg = (
+            f"{path}: not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start}); "
+            "save the file as UTF-8"
+        )
+        raise ConfigError(msg) from None
+    try:
+        data = tomllib.loads(text.removeprefix("\ufeff"))
+    except tomllib.TOMLDecodeError as err:
+        msg = f"{path}: invalid TOML: {err}"
+        raise ConfigError(msg) from None
+    if not data:
+        msg = f"{path}: no settings (only comments?); {_REQUIRED_HINT}"
+        raise ConfigError(msg)
+    return data
+
+
+# --- pydantic errors → lines ----------------------------------------------------------------
+
+
+def _is_tag(item: Any) -> bool:
+    """Union/validator tags pydantic puts in an error location (not user keys)."""
+    return isinstance(item, str) and ("[" in item or "(" in item)
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for item in loc:
+        if _is_tag(item):
+            continue
+        if isinstance(item, int):
+            out += f"[{item}]"
+        else:
+            out += f".{item}" if out else str(item)
+    return out
+
+
+def _unwrap(annotation: Any) -> type[BaseModel] | None:
+    """The model class inside ``X``, ``X | None``, ``list[X]``, ``dict[str, X]``, if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _unwrap(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class whose fields live at ``loc`` (None past a leaf)."""
+    model: type[BaseModel] | None = Scenario
+    for item in loc:
+        if model is None:
+            return None
+        if isinstance(item, int) or _is_tag(item):
+            continue
+        info = model.model_fields.get(item)
+        if info is None:
+            return None
+        model = _unwrap(info.annotation)
+    return model
+
+
+def _field_is_section(loc: tuple[Any, ...]) -> tuple[bool, bool]:
+    """(is a table, is a list of tables) for the field at ``loc``."""
+    parent = _model_at(loc[:-1])
+    if parent is None or not isinstance(loc[-1], str):
+        return False, False
+    info = parent.model_fields.get(loc[-1])
+    if info is None:
+        return False, False
+    is_table = _unwrap(info.annotation) is not None
+    is_list = typing.get_origin(info.annotation) is list
+    return is_table, is_list and is_table
+
+
+def _expected_literals(ctx: dict[str, Any]) -> list[str]:
+    text = str(ctx.get("expected", ""))
+    parts = text.replace(" or ", ", ").split(", ")
+    return [p.strip().strip("'\"") for p in parts if p.strip()]
+
+
+def _message(err: Any) -> str:
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    loc = tuple(err["loc"])
+    if kind == "missing":
+        is_table, is_list = _field_is_section(loc)
+        path = _dotted(loc)
+        if is_list:
+            return f"required: at least one [[{path}]] entry"
+        if is_table:
+            return f"required table [{path}] is missing"
+        return "required key is missing"
+    if kind == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        allowed = list(model.model_fields) if model is not None else []
+        hint = suggestion(str(loc[-1]), allowed) if allowed else ""
+        return f"unknown key{hint or ';'} allowed: {', '.join(allowed)}"
+    if kind == "literal_error":
+        choices = _expected_literals(ctx)
+        hint = (
+            suggestion(str(err.get("input")), choices) if isinstance(err.get("input"), str) else ""
+        )
+        return f"allowed: {', '.join(choices)}{hint}"
+    simple = {
+        "float_type": "must be a number",
+        "float_parsing": "must be a number",
+        "finite_number": "must be a finite number",
+        "int_type": "must be a whole number",
+        "int_parsing": "must be a whole number",
+        "int_from_float": "must be a whole number",
+        "string_type": "must be a string (in quotes)",
+        "bool_type": "must be true or false",
+        "list_type": "must be a list, e.g. [1, 2]",
+        "model_type": "must be a table (a [section] or { key = value })",
+        "model_attributes_type": "must be a table (a [section] or { key = value })",
+        "dict_type": "must be a table (a [section] or { key = value })",
+    }
+    if kind in simple:
+        return simple[kind]
+    if kind == "greater_than_equal":
+        bound = ctx.get("ge")
+        return "must not be negative" if bound == 0 else f"must be at least {bound}"
+    if kind == "greater_than":
+        return f"must be greater than {ctx.get('gt')}"
+    if kind == "less_than_equal":
+        return f"must be at most {ctx.get('le')}"
+    if kind == "less_than":
+        return f"must be less than {ctx.get('lt')}"
+    if kind == "too_short":
+        return f"must have at least {ctx.get('min_length')} entries"
+    if kind == "too_long":
+        return f"must have at most {ctx.get('max_length')} entries"
+    if kind in {"value_error", "assertion_error"}:
+        return str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    return str(err["msg"])
+
+
+def validation_lines(err: ValidationError) -> list[str]:
+    """Turn a pydantic ValidationError on :class:`Scenario` into ``path = value: why`` lines."""
+    lines: list[str] = []
+    for item in err.errors(include_url=False):
+        loc = tuple(item["loc"])
+        path = _dotted(loc) or "(file)"
+        value = "(missing)" if item["type"] == "missing" else fmt_value(item.get("input"))
+        line = f"{path} = {value}: {_message(item)}"
+        if line not in lines:
+            lines.append(line)
+    return lines
+
+
+def load_spec(path: Path | str) -> Scenario:
+    """Load a scenario TOML file and check it for type errors and physical consistency.
+
+    Relative paths inside the file (user catalog, hourly climate CSV, trace) are resolved
+    against the file's folder. The trace file itself is not required to exist here; see
+    :meth:`kiban.spec.Workload.check_trace`.
+
+    Args:
+        path: The scenario file.
+
+    Returns:
+        The frozen :class:`Scenario`, with its racks already placed
+        (:meth:`Scenario.racks_resolved` is then free).
+
+    Raises:
+        ConfigError: one problem per line, each ``FILE: dotted.path = value: what is allowed``.
+    """
+    path = Path(path)
+    data = read_toml(path)
+    context = {"base_dir": path.parent.resolve()}
+    try:
+        scenario = Scenario.model_validate(data, context=context)
+    except ValidationError as err:
+        lines = [f"{path}: {line}" for line in validation_lines(err)]
+        msg = f"{path}: {len(lines)} problem(s)"
+        raise ConfigError(msg, problems=lines) from None
+    scenario._source_path = path
+    try:
+        scenario.get_catalog()
+    except ConfigError:
+        if scenario.catalog is not None and not Path(scenario.catalog).is_file():
+            line = f"{path}: catalog = {fmt_value(scenario.catalog)}: user catalog file not found"
+            raise ConfigError(line) from None
+        raise
+    racks, problems = check_scenario(scenario)
+    if problems:
+        lines = [f"{path}: {line}" for line in problems]
+        msg = f"{path}: {len(lines)} problem(s)"
+        raise ConfigError(msg, problems=lines)
+    scenario._racks = racks
+    return scenario
