@@ -265,7 +265,7 @@ def reset_supply_temp_c(
         New supply temperature (°C), broadcast shape.
 
     Examples:
-        >>> float(reset_supply_temp_c(15.0, 30.5, 25.0, 10.0, 27.0))
+        >>> float(reset_supply_temp_c(15.0, 30.5, 25.0, 5.0, 27.0))
         9.5
         >>> float(reset_supply_temp_c(15.0, 20.0, 25.0, 10.0, 27.0))
         20.0
@@ -773,8 +773,8 @@ def plant_power_w(
     wb = _f64(outdoor_wb_c)
     db_std = _f64(outdoor_db_std_k)
     wb_std = _f64(outdoor_wb_std_k)
-    shape = np.broadcast(q, db, wb).shape
     t_sup = _f64(plant.supply_air_temp_c if supply_air_temp_c is None else supply_air_temp_c)
+    shape = np.broadcast(q, db, wb, t_sup, db_std, wb_std).shape
     h = plant.liquid_capture_frac
     q_liq, q_air = heat_split_w(q, h)
     design_air_w = (1.0 - h) * plant.design_heat_w
