@@ -130,7 +130,8 @@ def _decay_frac(dt_s: ArrayLike, tau_s: ArrayLike) -> FloatArray:
     dt = _f64(dt_s)
     tau = _f64(tau_s)
     dt, tau = np.broadcast_arrays(dt, tau)
-    ratio = np.divide(dt, tau, out=np.where(dt > 0.0, np.inf, 0.0), where=tau > 0.0)
+    with np.errstate(over="ignore"):  # dt/τ → inf for a tiny τ is the right limit
+        ratio = np.divide(dt, tau, out=np.where(dt > 0.0, np.inf, 0.0), where=tau > 0.0)
     return np.exp(-ratio)
 
 
