@@ -138,16 +138,17 @@ def heat_distribution_matrix_k_per_w(
 
     Args:
         a_matrix: Recirculation matrix A, shape ``(n, n)``; ``A[i, j]`` = fraction of rack i's
-            exhaust that enters rack j's inlet (≥ 0; every inlet share Σ_i A_ij f_i / f_j < 1,
-            i.e. every column sum < 1 for equal flows).
+            exhaust that enters rack j's inlet (≥ 0; physically every inlet share
+            Σ_i A_ij f_i / f_j < 1, i.e. every column sum < 1 for equal flows).
         airflow_m3_per_s: Airflow through each rack, m³/s, scalar or shape ``(n,)`` (> 0).
 
     Returns:
         D in K/W, shape ``(n, n)``, non-negative.
 
     Raises:
-        ConfigError: A is not square, has negative entries, or an inlet share ≥ 1 (then the
-            room has no steady state: some inlet would take in only recirculated air).
+        ConfigError: A is not square, has negative entries, or none of its max inlet share,
+            max column sum and max row sum is below 1 (no bound on the spectral radius below 1:
+            the room may have no steady state).
 
     Valid range:
         Linear, steady-state, constant flows (Tang: new steady state 10–20 min after a change).
