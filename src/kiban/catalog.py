@@ -261,10 +261,13 @@ def close_match(name: str, choices: Iterable[str]) -> str | None:
         'dgx-h100'
     """
     options = list(choices)
-    found = difflib.get_close_matches(name.lower(), options, n=1, cutoff=0.6)
-    if not found:
+    lowered = {c.lower(): c for c in options}
+    key = name.lower()
+    found = difflib.get_close_matches(key, list(lowered), n=1, cutoff=0.6)
+    if not found and key:
         # Prefix matches catch abbreviations difflib scores low ("h100" -> "h100-sxm").
-        found = [c for c in options if c.startswith(name.lower())][:1] if name else []
+        found = [c for c in lowered if c.startswith(key)][:1]
+    found = [lowered[f] for f in found]
     return found[0] if found else None
 
 

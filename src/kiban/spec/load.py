@@ -168,6 +168,8 @@ def _message(err: Any) -> str:
         "model_attributes_type": "must be a table (a [section] or { key = value })",
         "dict_type": "must be a table (a [section] or { key = value })",
     }
+    if kind == "list_type" and _field_is_section(loc)[1]:
+        return f"must be a list of tables: one [[{_dotted(loc)}]] section per entry"
     if kind in simple:
         return simple[kind]
     if kind == "greater_than_equal":
@@ -180,7 +182,8 @@ def _message(err: Any) -> str:
     if kind == "less_than":
         return f"must be less than {ctx.get('lt')}"
     if kind == "too_short":
-        return f"must have at least {ctx.get('min_length')} entries"
+        n = ctx.get("min_length")
+        return f"must have at least {n} {'entry' if n == 1 else 'entries'}"
     if kind == "too_long":
         return f"must have at most {ctx.get('max_length')} entries"
     if kind in {"value_error", "assertion_error"}:
