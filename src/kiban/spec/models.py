@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
@@ -41,7 +41,7 @@ Objective = Literal["tco", "pue", "gpus"]
 OutputKind = Literal["summary", "jobs", "timeseries", "racks", "layout", "scenario"]
 Until = Literal["drain", "trace-end"]
 
-PositiveInt = Annotated[int, Field(ge=1)]
+_MAX_RACKS = 100_000
 
 # --- site ---------------------------------------------------------------------------------
 
@@ -313,8 +313,8 @@ class RackGrid(SpecModel):
     ``y = origin_y_m + row·row_pitch_m`` across rows.
     """
 
-    rows: PositiveInt = Field(description="Number of rows.")
-    racks_per_row: PositiveInt = Field(description="Racks in each row.")
+    rows: int = Field(ge=1, le=2000, description="Number of rows.")
+    racks_per_row: int = Field(ge=1, le=2000, description="Racks in each row.")
     rack_pitch_m: float | None = Field(
         default=None, description="Centre-to-centre distance along a row, m (default: rack width)."
     )
@@ -328,6 +328,13 @@ class RackGrid(SpecModel):
         default=1.5, description="Centre of the first rack along the width, m."
     )
     prefix: str = Field(default="R", description="Rack name prefix.")
+
+    @model_validator(mode="after")
+    def _size(self) -> RackGrid:
+        if self.rows * self.racks_per_row > _MAX_RACKS:
+            msg = f"{self.rows} × {self.racks_per_row} racks: at most {_MAX_RACKS:,} racks per hall"
+            raise ValueError(msg)
+        return self
 
     @field_validator("rack_pitch_m")
     @classmethod
@@ -368,7 +375,9 @@ class Hall(SpecModel):
     containment: Containment = Field(default="none", description="Aisle containment.")
     rack_defaults: RackOptions = Field(default_factory=RackOptions)
     grid: RackGrid | None = Field(default=None, description="Racks as a regular grid.")
-    racks: list[RackEntry] = Field(default_factory=list, description="Racks listed one by one.")
+    racks: list[RackEntry] = Field(
+        default_factory=list, max_length=_MAX_RACKS, description="Racks listed one by one."
+    )
 
     @field_validator("length_m", "width_m")
     @classmethod
@@ -576,9 +585,11 @@ class FleetEntry(SpecModel):
     """
 
     model: str = Field(description="Server model name from the catalog.")
-    count: int = Field(ge=0, description="Number of servers.")
+    count: int = Field(ge=0, le=1_000_000, description="Number of servers.")
     racks: Literal["auto"] | list[str] = Field(default="auto", description='"auto" or rack names.')
-    per_rack: int | None = Field(default=None, ge=1, description="Servers per rack (optional).")
+    per_rack: int | None = Field(
+        default=None, ge=1, le=200, description="Servers per rack (optional)."
+    )
 
     @field_validator("racks", mode="before")
     @classmethod
