@@ -227,3 +227,16 @@ def test_json_schema_lists_sections_and_units():
     hall = schema["$defs"]["Hall"]["properties"]
     assert "floor_rating_kpa" in hall
     assert "kPa" in hall["floor_rating_kpa"]["description"]
+
+
+def test_model_copy_with_updates_is_placed_afresh(tmp_path):
+    scenario = load_spec(_write(tmp_path, BASE))
+    assert [len(r.servers) for r in scenario.racks_resolved()][:2] == [2, 2]
+    hall = scenario.hall.model_copy(
+        update={
+            "rack_defaults": scenario.hall.rack_defaults.model_copy(update={"power_limit_kw": 11.0})
+        }
+    )
+    smaller = scenario.model_copy(update={"hall": hall})
+    assert [len(r.servers) for r in smaller.racks_resolved()][:4] == [1, 1, 1, 1]
+    assert [len(r.servers) for r in scenario.racks_resolved()][:2] == [2, 2]  # original intact

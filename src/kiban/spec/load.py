@@ -243,5 +243,6 @@ def load_spec(path: Path | str) -> Scenario:
         lines = [f"{path}: {line}" for line in problems]
         msg = f"{path}: {len(lines)} problem(s)"
         raise ConfigError(msg, problems=lines)
-    scenario._racks = racks
+    if racks is not None:
+        scenario._racks = racks  # same object as the cache owner set by get_catalog()
     return scenario

@@ -881,6 +881,15 @@ class Scenario(SpecModel):
     _source_path: Path | None = PrivateAttr(default=None)
     _catalog: Catalog | None = PrivateAttr(default=None)
     _racks: tuple[PlacedRack, ...] | None = PrivateAttr(default=None)
+    # id() of the object the caches were filled for: ``model_copy(update=...)`` copies private
+    # attributes, and a modified copy must not reuse the original's catalog or placement.
+    _cache_owner: int | None = PrivateAttr(default=None)
+
+    def _own_cache(self) -> None:
+        if self._cache_owner != id(self):
+            self._catalog = None
+            self._racks = None
+            self._cache_owner = id(self)
 
     @field_validator("catalog")
     @classmethod
@@ -901,6 +910,7 @@ class Scenario(SpecModel):
 
     def get_catalog(self) -> Catalog:
         """Return the hardware catalog: the packaged one plus this scenario's user catalog."""
+        self._own_cache()
         if self._catalog is None:
             self._catalog = (
                 default_catalog() if self.catalog is None else load_catalog(self.catalog)
@@ -910,9 +920,13 @@ class Scenario(SpecModel):
     def racks_resolved(self) -> tuple[PlacedRack, ...]:
         """Return every rack, in hall order, with its servers after placement.
 
+        A scenario made with ``model_copy(update=...)`` is placed afresh; it is not re-checked,
+        so run :func:`kiban.spec.check_scenario` on it when the update may break a limit.
+
         Raises:
             ConfigError: placement is impossible (one line per problem).
         """
+        self._own_cache()
         if self._racks is None:
             racks, problems = place_fleet(self, self.get_catalog())
             if problems:
