@@ -196,10 +196,14 @@ def test_zeus_and_philly_gpus_power_limits():
 
 
 def test_power_model_defaults_cite_the_zeus_fit():
-    """physics.md §2.3/§9: γ = 2.9, s = 0.36 for every GPU until the fit script replaces them."""
+    """γ and s come from the Zeus fit (physics.md §2.3: γ 2.88, s 0.36; ranges §9: γ 2–3, s 0.2–0.5).
+
+    tests/physics/test_gpu_power.py checks them against the shipped fit to 2 %; here we check that
+    every record cites the fit and stays inside the published sensitivity ranges.
+    """
     for gpu in default_catalog().gpus.values():
-        assert gpu.power_exponent == pytest.approx(2.9)
-        assert gpu.static_power_frac == pytest.approx(0.36)
+        assert 2.0 <= gpu.power_exponent <= 3.0
+        assert 0.2 <= gpu.static_power_frac <= 0.5
         assert "scripts/fit_gpu_power.py" in gpu.source
 
 
