@@ -1,0 +1,389 @@
+"""The facility-planning problem as plain arrays: candidate positions, servers, cooling options.
+
+The planner (:mod:`kiban.plan.solve`) never reads a site spec directly: :mod:`kiban.plan.build`
+turns a :class:`~kiban.spec.Scenario` plus the physics into a :class:`PlanProblem`, whose
+numbers are all linear coefficients:
+
+- per position *r*: power, weight and rack-unit limits, footprint, which cooling options its
+  cable and pipe runs allow;
+- per server model *m*: design (nameplate) power for limits, mean power at the planning load for
+  energy, weight, height;
+- per cooling option *t*: practical rack power limit, capex, the share of heat that leaves the
+  rack in room air (the rest leaves in water or dielectric);
+- per thermal configuration *k* (aisle containment x supply set-point, enumerated): the
+  heat-distribution matrix ``D`` (inlet rise per watt of room-air heat, Tang 2008) and the
+  cooling power per watt of heat at the annual mean, the hottest month and the design day.
+
+For a fixed configuration every constraint is linear in the server counts, so each configuration is
+one mixed-integer program; the solver enumerates configurations and prunes by bound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from kiban._typing import BoolArray, FloatArray, IntArray
+from kiban.units import G_STANDARD_M_PER_S2
+
+Objective = Literal["tco", "pue", "gpus"]
+OBJECTIVES: tuple[Objective, ...] = ("tco", "pue", "gpus")
+
+LimitReason = Literal[
+    "rack_units",
+    "power_limit",
+    "cooling_capacity",
+    "weight_limit",
+    "floor_concentrated",
+    "floor_distributed",
+    "rack_scale",
+    "incompatible",
+    "distance",
+]
+"""Why a rack position cannot hold more servers of a model with a cooling option."""
+
+LIMIT_WORDS: dict[str, str] = {
+    "rack_units": "rack height",
+    "power_limit": "rack power limit",
+    "cooling_capacity": "cooling capacity per rack",
+    "weight_limit": "rack weight limit",
+    "floor_concentrated": "concentrated floor load limit",
+    "floor_distributed": "floor rating over the rack footprint (with empty neighbours)",
+    "rack_scale": "one rack-scale system per position",
+    "incompatible": "server/cooling compatibility",
+    "distance": "cable or pipe distance",
+}
+
+
+@dataclass(frozen=True)
+class PlanPositions:
+    """Candidate rack positions on the floor.
+
+    Attributes:
+        names: position (rack) names, e.g. ``R01``.
+        x_m, y_m: floor coordinates of the rack centre, m.
+        row_idx: row index of each position (for floor-load spreading between row neighbours).
+        power_limit_w: rack power limit (feed or PDU rating), W.
+        weight_limit_kg: rack static weight limit (frame rating), kg; ``inf`` when not given.
+        rack_units: usable height, U.
+        footprint_m2: rack footprint, m².
+        rack_empty_kg: weight of the empty rack frame and PDUs, kg.
+        neighbours: pairs ``(i, j)`` of adjacent positions in a row (floor-load spreading).
+        allowed: ``(R, T)`` mask, False where the cable or pipe run forbids cooling option *t*.
+    """
+
+    names: tuple[str, ...]
+    x_m: FloatArray
+    y_m: FloatArray
+    row_idx: IntArray
+    power_limit_w: FloatArray
+    weight_limit_kg: FloatArray
+    rack_units: IntArray
+    footprint_m2: FloatArray
+    rack_empty_kg: FloatArray
+    neighbours: tuple[tuple[int, int], ...]
+    allowed: BoolArray
+
+    @property
+    def n(self) -> int:
+        """Number of candidate positions."""
+        return len(self.names)
+
+
+@dataclass(frozen=True)
+class PlanServer:
+    """One server model of the fleet.
+
+    Attributes:
+        name: catalog name.
+        count: servers to place (an upper bound for the ``gpus`` objective).
+        n_gpus: GPUs per server.
+        design_power_w: nameplate power used for rack, UPS and grid limits, W.
+        mean_power_w: wall power at the planning load, used for energy and cost, W.
+        weight_kg: server weight, kg.
+        rack_units: height, U.
+        is_rack_scale: True for rack-scale systems (GB200 NVL72): one per position, no frame.
+        footprint_m2: footprint of a rack-scale system, m² (ignored otherwise).
+        liquid_capture_frac: share of the server's heat its own cold plates take (0 for air).
+        max_inlet_temp_c: highest inlet temperature the vendor allows, °C.
+    """
+
+    name: str
+    count: int
+    n_gpus: int
+    design_power_w: float
+    mean_power_w: float
+    weight_kg: float
+    rack_units: int
+    is_rack_scale: bool
+    footprint_m2: float
+    liquid_capture_frac: float
+    max_inlet_temp_c: float
+
+
+@dataclass(frozen=True)
+class PlanTech:
+    """One cooling option a rack can use.
+
+    Attributes:
+        name: catalog name (``crac-raised-floor``, ``rear-door-hx``, ...).
+        medium: ``air``, ``liquid`` or ``immersion``.
+        max_rack_power_w: practical rack power limit of the option, W.
+        liquid_capture_frac: share of rack heat its water/dielectric path takes.
+        capex_per_rack_jpy: capital cost per rack using it (0 when not given).
+        capex_given: whether the spec gave a capex for this option.
+    """
+
+    name: str
+    medium: str
+    max_rack_power_w: float
+    liquid_capture_frac: float
+    capex_per_rack_jpy: float
+    capex_given: bool
+
+    @property
+    def air_breathing(self) -> bool:
+        """True when racks using it draw room air (everything but immersion)."""
+        return self.medium != "immersion"
+
+
+@dataclass(frozen=True)
+class ThermalConfig:
+    """One enumerated room configuration: aisle containment and air supply set-point.
+
+    Attributes:
+        containment: hot-aisle containment installed.
+        supply_temp_c: room-air supply set-point, °C.
+        heat_distribution_k_per_w: ``(R, R)`` matrix D: inlet rise at r per W of air heat at j.
+        tech_available: ``(T,)`` which cooling options exist in this configuration (the
+            open-aisle air option and the contained one are different catalog entries).
+        air_cooling_w_per_w: ``(3,)`` cooling power per W of room-air heat at the annual mean,
+            the hottest month and the design day.
+        liquid_cooling_w_per_w: ``(3, T)`` the same per W of heat into option t's liquid path.
+        fixed_capex_jpy: capex of the configuration itself (containment), JPY.
+    """
+
+    containment: bool
+    supply_temp_c: float
+    heat_distribution_k_per_w: FloatArray
+    tech_available: BoolArray
+    air_cooling_w_per_w: FloatArray
+    liquid_cooling_w_per_w: FloatArray
+    fixed_capex_jpy: float = 0.0
+
+    @property
+    def label(self) -> str:
+        """Short human label, e.g. ``hot-aisle containment, 24 °C supply``."""
+        aisle = "hot-aisle containment" if self.containment else "open aisles"
+        return f"{aisle}, {self.supply_temp_c:g} °C supply"
+
+
+MEAN, PEAK, DESIGN = 0, 1, 2
+"""Rows of the cooling-coefficient arrays: annual mean, hottest month, design day."""
+
+
+@dataclass(frozen=True)
+class PlanProblem:
+    """Everything the planner's mixed-integer programs need, as linear coefficients.
+
+    Attributes:
+        positions: candidate rack positions.
+        servers: fleet server models.
+        techs: cooling options.
+        configs: enumerated containment x set-point configurations.
+        inlet_max_c: allowed inlet temperature (ASHRAE class, and the servers' own limit), °C.
+        floor_rating_pa: distributed floor rating, Pa.
+        concentrated_load_limit_n: largest point load per caster, N (None: not checked).
+        casters_per_rack: how many casters share a rack's weight.
+        ups_usable_w: UPS capacity usable under the redundancy scheme, W (None: unlimited).
+        grid_limit_w: grid connection limit, W (None: unlimited).
+        loss_fixed_w: power-chain loss at zero IT load (annual-mean linearization), W.
+        loss_frac: power-chain loss per W of IT power (linearized), 1.
+        energy_price_jpy_per_j: all-in energy price (rate + fuel adjustment + surcharge).
+        demand_charge_jpy_per_w_year: demand charge per W of peak facility power per year.
+        co2_kg_per_j: grid emission factor.
+        years: planning horizon, years.
+        objective: ``tco``, ``pue`` or ``gpus``.
+        rack_capex_jpy: capex per used rack position (frame, PDUs), JPY.
+        misc_power_w: facility power that no decision changes (lighting, offices), W.
+    """
+
+    positions: PlanPositions
+    servers: tuple[PlanServer, ...]
+    techs: tuple[PlanTech, ...]
+    configs: tuple[ThermalConfig, ...]
+    inlet_max_c: float
+    floor_rating_pa: float
+    concentrated_load_limit_n: float | None
+    casters_per_rack: int
+    ups_usable_w: float | None
+    grid_limit_w: float | None
+    loss_fixed_w: float
+    loss_frac: float
+    energy_price_jpy_per_j: float
+    demand_charge_jpy_per_w_year: float
+    co2_kg_per_j: float
+    years: float
+    objective: Objective
+    rack_capex_jpy: float = 0.0
+    misc_power_w: float = 0.0
+
+    def air_frac(self) -> FloatArray:
+        """Return the ``(T, M)`` share of each server's heat that enters room air on option t.
+
+        An air option with a rear door removes ``capture`` of the exhaust heat at the door; a
+        liquid or immersion option takes at least its own capture fraction (or the server's, if
+        its cold plates capture more).
+        """
+        out = np.empty((len(self.techs), len(self.servers)), dtype=np.float64)
+        for ti, tech in enumerate(self.techs):
+            for mi, srv in enumerate(self.servers):
+                out[ti, mi] = air_heat_frac(
+                    tech.medium, tech.liquid_capture_frac, srv.liquid_capture_frac
+                )
+        return out
+
+    def compatible(self) -> BoolArray:
+        """Return the ``(T, M)`` mask of server models each cooling option can cool."""
+        out = np.zeros((len(self.techs), len(self.servers)), dtype=bool)
+        for ti, tech in enumerate(self.techs):
+            for mi, srv in enumerate(self.servers):
+                out[ti, mi] = is_compatible(tech.medium, srv.liquid_capture_frac)
+        return out
+
+
+def air_heat_frac(medium: str, tech_capture_frac: float, server_capture_frac: float) -> float:
+    """Share of a rack's heat that ends in room air.
+
+    Air options: ``(1 − c_server)·(1 − c_door)`` (a rear door cools the exhaust). Liquid and
+    immersion: ``1 − max(c_tech, c_server)``.
+
+    Examples:
+        >>> round(air_heat_frac("air", 0.9, 0.0), 3)
+        0.1
+        >>> round(air_heat_frac("liquid", 0.85, 0.85), 3)
+        0.15
+    """
+    if medium == "air":
+        return (1.0 - server_capture_frac) * (1.0 - tech_capture_frac)
+    return 1.0 - max(tech_capture_frac, server_capture_frac)
+
+
+def is_compatible(medium: str, server_capture_frac: float) -> bool:
+    """Whether a cooling medium can cool a server.
+
+    Servers with their own cold plates (capture > 0) need a liquid loop; air-cooled servers can use
+    any air option, or be immersed (with fans removed). Direct-to-chip liquid needs cold plates.
+
+    Examples:
+        >>> is_compatible("liquid", 0.0), is_compatible("air", 0.0), is_compatible("liquid", 0.85)
+        (False, True, True)
+    """
+    if server_capture_frac > 0.0:
+        return medium == "liquid"
+    return medium in ("air", "immersion")
+
+
+@dataclass(frozen=True)
+class RackCapacity:
+    """Most servers of each model a position can hold with each cooling option, and why.
+
+    Attributes:
+        n_max: ``(R, T, M)`` integer capacity.
+        reason: ``(R, T, M)`` the limit that sets ``n_max`` (a key of :data:`LIMIT_WORDS`).
+        spread_needed: ``(R, T, M)`` True where the floor load at ``n_max`` exceeds the rating over
+            the footprint, so the position needs floor borrowed from empty neighbours.
+        by_limit: name -> ``(R, T, M)`` capacity under that limit alone (for explanations).
+    """
+
+    n_max: IntArray
+    reason: npt.NDArray[np.object_]
+    spread_needed: BoolArray
+    by_limit: dict[str, IntArray]
+
+
+def rack_capacity(problem: PlanProblem) -> RackCapacity:
+    """Compute the per-position capacity ``n_max[r, t, m]`` from every per-rack limit.
+
+    Limits: rack height, rack power limit, cooling capacity of the option, rack weight limit,
+    concentrated floor load per caster, and the distributed floor rating over the footprint plus
+    the footprints of all row neighbours (the most floor a rack can borrow). The tightest wins.
+    """
+    pos = problem.positions
+    n_r, n_t, n_m = pos.n, len(problem.techs), len(problem.servers)
+    compat = problem.compatible()
+    big = np.iinfo(np.int64).max // 4
+    design = np.array([s.design_power_w for s in problem.servers])
+    weight = np.array([s.weight_kg for s in problem.servers])
+    ru = np.array([s.rack_units for s in problem.servers])
+    rack_scale = np.array([s.is_rack_scale for s in problem.servers])
+    cap_t = np.array([t.max_rack_power_w for t in problem.techs])
+
+    # Per (r, m) frame weight and footprint: a rack-scale system is its own rack.
+    frame_kg = np.where(rack_scale[None, :], 0.0, pos.rack_empty_kg[:, None])
+    foot_m2 = np.where(
+        rack_scale[None, :],
+        np.array([s.footprint_m2 for s in problem.servers])[None, :],
+        pos.footprint_m2[:, None],
+    )
+    neighbour_m2 = np.zeros(n_r)
+    for i, j in pos.neighbours:
+        neighbour_m2[i] += pos.footprint_m2[j]
+        neighbour_m2[j] += pos.footprint_m2[i]
+
+    def floor_div(budget: FloatArray, per: FloatArray) -> IntArray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = np.where(per > 0, np.floor(budget / np.where(per > 0, per, 1.0) + 1e-9), big)
+        return np.clip(q, 0, big).astype(np.int64)
+
+    by: dict[str, IntArray] = {}
+    shape = (n_r, n_t, n_m)
+    # First on ties: a rack-scale system fills its position whatever else would allow.
+    by["rack_scale"] = np.broadcast_to(np.where(rack_scale, 1, big)[None, None, :], shape).copy()
+    by["rack_units"] = np.broadcast_to(
+        np.where(
+            rack_scale[None, :], big, floor_div(pos.rack_units[:, None] * 1.0, ru[None, :] * 1.0)
+        )[:, None, :],
+        shape,
+    ).copy()
+    by["power_limit"] = np.broadcast_to(
+        floor_div(pos.power_limit_w[:, None], design[None, :])[:, None, :], shape
+    ).copy()
+    by["cooling_capacity"] = np.broadcast_to(
+        floor_div(cap_t[:, None], design[None, :])[None, :, :], shape
+    ).copy()
+    by["weight_limit"] = np.broadcast_to(
+        np.where(
+            rack_scale[None, :],
+            big,
+            floor_div(pos.weight_limit_kg[:, None] - frame_kg, weight[None, :]),
+        )[:, None, :],
+        shape,
+    ).copy()
+    g = G_STANDARD_M_PER_S2
+    if problem.concentrated_load_limit_n is not None:
+        per_caster_budget_kg = problem.concentrated_load_limit_n * problem.casters_per_rack / g
+        by["floor_concentrated"] = np.broadcast_to(
+            floor_div(per_caster_budget_kg - frame_kg, weight[None, :])[:, None, :], shape
+        ).copy()
+    area_max = foot_m2 + neighbour_m2[:, None]
+    floor_kg_max = problem.floor_rating_pa * area_max / g
+    by["floor_distributed"] = np.broadcast_to(
+        floor_div(floor_kg_max - frame_kg, weight[None, :])[:, None, :], shape
+    ).copy()
+    by["incompatible"] = np.broadcast_to(np.where(compat, big, 0)[None, :, :], shape).copy()
+    by["distance"] = np.broadcast_to(np.where(pos.allowed, big, 0)[:, :, None], shape).copy()
+
+    names = list(by)
+    stack = np.stack([by[k] for k in names])
+    arg = np.argmin(stack, axis=0)
+    n_max = np.min(stack, axis=0)
+    reason = np.array(names, dtype=object)[arg]
+    load_kg = frame_kg[:, None, :] + n_max * weight[None, None, :]
+    spread_needed = (n_max > 0) & (
+        load_kg * g > problem.floor_rating_pa * foot_m2[:, None, :] + 1e-6
+    )
+    return RackCapacity(n_max=n_max, reason=reason, spread_needed=spread_needed, by_limit=by)
