@@ -20,6 +20,8 @@ from kiban._version import __version__
 from kiban.errors import ConfigError, KibanError, SchemaError
 from kiban.report import build_context, build_site_context
 from kiban.report.context import COMPARISON_ROWS, LEDGER_BUCKETS
+from kiban.site import evaluate_site
+from kiban.spec import load_spec
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("KIBAN_UPDATE_GOLDEN", "") not in {"", "0"}
@@ -243,3 +245,28 @@ def test_site_evaluation_can_be_an_object():
     ]
     pue = next(c for c in ctx.charts if c.chart_id == "site-pue")
     assert pue.reading.startswith("PUE ranges from 1.19 in Jan to 1.37 in Jul")
+
+
+def test_site_report_reads_a_real_site_evaluation():
+    example = Path(__file__).resolve().parents[2] / "examples" / "hall-512-h100-rdhx.toml"
+    ev = evaluate_site(load_spec(example))
+    ctx = build_site_context(ev, "ja")
+    ids = [c.chart_id for c in ctx.charts]
+    assert ids == ["site-heatmap", "site-power", "site-pue", "site-cost"]
+    cards = {c.key: c for c in ctx.cards}
+    assert cards["annual_pue"].value == pytest.approx(ev.annual_pue)
+    assert cards["yearly_cost"].value == pytest.approx(ev.cost_jpy)
+    heat = ctx.charts[0]
+    assert len(heat.cells) == len(ev.rack_names)
+
+
+def test_site_rack_without_room_air_is_grey_not_hottest():
+    ev = site_evaluation()
+    temps = list(ev["rack_inlet_temp_c"])
+    temps[0] = float("nan")  # an immersion tank
+    ev["rack_inlet_temp_c"] = temps
+    ctx = build_site_context(ev, "en")
+    heat = ctx.charts[0]
+    assert heat.cells[0].color == "#cccccc"
+    cards = {c.key: c for c in ctx.cards}
+    assert cards["hottest_inlet"].value == max(t for t in temps if t == t)

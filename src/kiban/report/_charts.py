@@ -18,6 +18,10 @@ References:
     recommended envelope for classes A1–A4.
 """
 
+ASHRAE_RECOMMENDED_MIN_INLET_C = 18.0
+"""Lower edge of the same ASHRAE recommended envelope; the colour scale spans at least 18–27 °C,
+so red means hot in absolute terms, not just the hottest of a uniform room."""
+
 DEFAULT_RACK_WIDTH_M = 0.6
 """Standard 19-inch rack width (600 mm), used when the layout gives no size."""
 DEFAULT_RACK_DEPTH_M = 1.2
@@ -49,20 +53,31 @@ def heatmap_chart(
 
     Rack positions are centres in metres. Sizes come from the layout when given; otherwise a
     rack is as wide as the smallest x spacing (at most 0.6 m) and as deep as 1.2 m, or 60 % of
-    the smallest y spacing if rows are closer than that.
+    the smallest y spacing if rows are closer than that. A floor over twice as long in y as in x is
+    drawn turned by 90° (the axis labels say which floor axis is which), so it fills the page
+    width. The colour scale covers at least the ASHRAE recommended 18–27 °C.
     """
     tr = translator(lang)
     xs = np.asarray(x_m, dtype=np.float64)
     ys = np.asarray(y_m, dtype=np.float64)
+    x_label, y_label = tr.t("axis.floor_x"), tr.t("axis.floor_y")
+    if np.ptp(ys) > 2.0 * np.ptp(xs):
+        xs, ys = ys, xs
+        x_label, y_label = y_label, x_label
+        width_m, depth_m = depth_m, width_m
     vals = np.asarray(value_c, dtype=np.float64)
     gap_x = _min_gap(xs)
     gap_y = _min_gap(ys)
-    auto_w = min(DEFAULT_RACK_WIDTH_M, 0.95 * gap_x) if gap_x else DEFAULT_RACK_WIDTH_M
-    auto_d = min(DEFAULT_RACK_DEPTH_M, 0.6 * gap_y) if gap_y else DEFAULT_RACK_DEPTH_M
+    if x_label == tr.t("axis.floor_x"):
+        auto_w = min(DEFAULT_RACK_WIDTH_M, 0.95 * gap_x) if gap_x else DEFAULT_RACK_WIDTH_M
+        auto_d = min(DEFAULT_RACK_DEPTH_M, 0.6 * gap_y) if gap_y else DEFAULT_RACK_DEPTH_M
+    else:  # turned: racks sit side by side along the vertical axis
+        auto_w = min(DEFAULT_RACK_DEPTH_M, 0.6 * gap_x) if gap_x else DEFAULT_RACK_DEPTH_M
+        auto_d = min(DEFAULT_RACK_WIDTH_M, 0.95 * gap_y) if gap_y else DEFAULT_RACK_WIDTH_M
     finite = vals[np.isfinite(vals)]
-    lo = float(finite.min()) if finite.size else 0.0
-    hi = float(finite.max()) if finite.size else 1.0
-    bar_ticks = nice_ticks(lo, hi, 4)
+    lo = min(float(finite.min()), ASHRAE_RECOMMENDED_MIN_INLET_C) if finite.size else 18.0
+    hi = max(float(finite.max()), ASHRAE_RECOMMENDED_MAX_INLET_C) if finite.size else 27.0
+    bar_ticks = nice_ticks(lo, hi, 6)
     c_lo, c_hi = bar_ticks[0], bar_ticks[-1]
     fmt = tick_formatter(bar_ticks, lang)
     cells: list[Cell] = []
@@ -91,8 +106,8 @@ def heatmap_chart(
         chart_id=chart_id,
         kind="heatmap",
         title=title,
-        x_label=tr.t("axis.floor_x"),
-        y_label=tr.t("axis.floor_y"),
+        x_label=x_label,
+        y_label=y_label,
         reading=reading,
         x_range=x_range,
         y_range=y_range,

@@ -86,6 +86,7 @@ POWER_COLORS: dict[str, str] = {
     "cooling": "#56B4E9",
     "losses": "#E69F00",
     "pue": "#111111",
+    "misc": "#CC79A7",
 }
 
 _Fmt = Callable[[float | None, str], str]

@@ -32,9 +32,13 @@ from kiban.report._scales import auto_linear_axis
 from kiban.report.context import POWER_COLORS
 from kiban.report.html import atomic_write_text, render_site_html
 from kiban.report.spec import Card, ChartSpec, Series, SiteReportContext
-from kiban.units import W_PER_KW, W_PER_MW
+from kiban.units import J_PER_KWH, W_PER_KW, W_PER_MW
 
 N_MONTHS = 12
+FLAT_PUE = 0.005
+"""Monthly PUE spread below this reads as "the same all year" (it rounds to one value)."""
+FLAT_SHARE_FRAC = 0.001
+"""Monthly cooling-share spread below this (0.1 %) reads as "the same every month"."""
 JPY_PER_MILLION = 1.0e6
 
 
@@ -42,7 +46,8 @@ JPY_PER_MILLION = 1.0e6
 class SiteEvaluationLike(Protocol):
     """The fields the site report reads (as attributes or mapping keys).
 
-    Monthly sequences have 12 entries, January first; power values are the month's mean.
+    These are the names of ``kiban.site.SiteEvaluation``. Monthly sequences have 12 entries,
+    January first; power values are the month's mean.
 
     Attributes:
         scenario_name: name shown in the title.
@@ -51,15 +56,17 @@ class SiteEvaluationLike(Protocol):
         monthly_loss_power_w: mean power-chain loss per month (W).
         monthly_pue: PUE per month.
         annual_pue: energy-weighted PUE over the year.
-        yearly_facility_energy_kwh: facility energy per year (kWh).
-        yearly_cost_jpy: electricity cost per year (JPY).
-        yearly_co2_kg: CO2 per year (kg).
+        facility_energy_j: facility energy per year (J).
+        cost_jpy: electricity cost per year (JPY).
+        co2_kg: CO2 per year (kg).
         rack_names: one name per rack.
         rack_x_m: rack centre x on the floor (m).
         rack_y_m: rack centre y on the floor (m).
-        rack_inlet_temp_c: hottest inlet temperature per rack over the year (°C).
+        rack_inlet_temp_c: hottest inlet temperature per rack over the year (°C; NaN for a
+            rack that breathes no room air, e.g. an immersion tank).
 
-    Optional: ``monthly_cost_jpy`` (12 values; adds a cost-by-month chart).
+    Optional: ``monthly_misc_power_w`` (12 values; stacked as "other facility loads") and
+    ``monthly_cost_jpy`` (12 values; adds a cost-by-month chart).
     """
 
     scenario_name: str
@@ -68,9 +75,9 @@ class SiteEvaluationLike(Protocol):
     monthly_loss_power_w: Sequence[float]
     monthly_pue: Sequence[float]
     annual_pue: float
-    yearly_facility_energy_kwh: float
-    yearly_cost_jpy: float
-    yearly_co2_kg: float
+    facility_energy_j: float
+    cost_jpy: float
+    co2_kg: float
     rack_names: Sequence[str]
     rack_x_m: Sequence[float]
     rack_y_m: Sequence[float]
@@ -84,6 +91,7 @@ MONTHLY_FIELDS = (
     "monthly_loss_power_w",
     "monthly_pue",
 )
+OPTIONAL_MONTHLY_FIELDS = ("monthly_misc_power_w", "monthly_cost_jpy")
 _MISSING = object()
 
 
@@ -111,8 +119,9 @@ def _fields(evaluation: Any) -> dict[str, Any]:
         if len(values[name]) != n:
             msg = f"site evaluation: {name} has {len(values[name])} values; rack_names has {n}"
             raise SchemaError(msg)
-    cost = _get(evaluation, "monthly_cost_jpy")
-    values["monthly_cost_jpy"] = None if cost is _MISSING or cost is None else cost
+    for name in OPTIONAL_MONTHLY_FIELDS:
+        got = _get(evaluation, name)
+        values[name] = None if got is _MISSING or got is None or len(got) != N_MONTHS else got
     return values
 
 
@@ -137,8 +146,15 @@ def build_site_context(evaluation: Any, lang: str = "en") -> SiteReportContext:
     cool = np.asarray(f["monthly_cooling_power_w"], dtype=np.float64)
     loss = np.asarray(f["monthly_loss_power_w"], dtype=np.float64)
     pue = np.asarray(f["monthly_pue"], dtype=np.float64)
+    misc = (
+        np.zeros(N_MONTHS)
+        if f["monthly_misc_power_w"] is None
+        else np.asarray(f["monthly_misc_power_w"], dtype=np.float64)
+    )
     names = [str(n) for n in f["rack_names"]]
     temps = [float(t) for t in f["rack_inlet_temp_c"]]
+    finite_temps = [t for t in temps if np.isfinite(t)]
+    facility_kwh = float(f["facility_energy_j"]) / J_PER_KWH
 
     cards = [
         Card("annual_pue", tr.t("site.annual_pue"), format_number(f["annual_pue"], lang, 2),
@@ -146,14 +162,14 @@ def build_site_context(evaluation: Any, lang: str = "en") -> SiteReportContext:
         Card("it_power", tr.t("site.it_power"), format_power_w(float(it.mean()), lang),
              float(it.mean())),
         Card("yearly_energy", tr.t("site.yearly_energy"),
-             format_energy_kwh(f["yearly_facility_energy_kwh"], lang),
-             float(f["yearly_facility_energy_kwh"])),
-        Card("yearly_cost", tr.t("site.yearly_cost"), format_jpy(f["yearly_cost_jpy"], lang),
-             float(f["yearly_cost_jpy"])),
-        Card("yearly_co2", tr.t("site.yearly_co2"), format_mass_kg(f["yearly_co2_kg"], lang),
-             float(f["yearly_co2_kg"])),
+             format_energy_kwh(facility_kwh, lang), facility_kwh),
+        Card("yearly_cost", tr.t("site.yearly_cost"), format_jpy(f["cost_jpy"], lang),
+             float(f["cost_jpy"])),
+        Card("yearly_co2", tr.t("site.yearly_co2"), format_mass_kg(f["co2_kg"], lang),
+             float(f["co2_kg"])),
         Card("hottest_inlet", tr.t("site.hottest_inlet"),
-             format_temp_c(max(temps) if temps else None, lang), max(temps) if temps else None),
+             format_temp_c(max(finite_temps) if finite_temps else None, lang),
+             max(finite_temps) if finite_temps else None),
     ]  # fmt: skip
 
     charts: list[ChartSpec] = []
@@ -175,29 +191,40 @@ def build_site_context(evaluation: Any, lang: str = "en") -> SiteReportContext:
     else:
         notes.append(tr.t("report.no_rack_data"))
 
-    facility = it + cool + loss
+    facility = it + cool + loss + misc
     peak_w = float(facility.max(initial=0.0))
     scale_w, unit = (W_PER_MW, "MW") if peak_w >= W_PER_MW else (W_PER_KW, "kW")
     share = np.divide(cool, facility, out=np.zeros_like(cool), where=facility > 0)
     lo_m, hi_m = int(np.argmin(share)), int(np.argmax(share))
     year_share = float(cool.sum() / facility.sum()) if facility.sum() > 0 else None
+    if float(share.max() - share.min()) < FLAT_SHARE_FRAC:
+        power_reading = tr.t(
+            "reading.site_power_flat", cooling_pct=format_percent(year_share, lang)
+        )
+    else:
+        power_reading = tr.t(
+            "reading.site_power",
+            cooling_pct=format_percent(year_share, lang),
+            cool_min_pct=format_percent(float(share[lo_m]), lang),
+            min_month=months[lo_m],
+            cool_max_pct=format_percent(float(share[hi_m]), lang),
+            max_month=months[hi_m],
+        )
     charts.append(
         stacked_bars_chart(
             "site-power",
             tr.t("chart.site_power"),
-            tr.t(
-                "reading.site_power",
-                cooling_pct=format_percent(year_share, lang),
-                cool_min_pct=format_percent(float(share[lo_m]), lang),
-                min_month=months[lo_m],
-                cool_max_pct=format_percent(float(share[hi_m]), lang),
-                max_month=months[hi_m],
-            ),
+            power_reading,
             categories=months,
             series=[
                 _bars(tr.t("power.it"), POWER_COLORS["it"], it / scale_w),
                 _bars(tr.t("power.cooling"), POWER_COLORS["cooling"], cool / scale_w),
                 _bars(tr.t("power.losses"), POWER_COLORS["losses"], loss / scale_w),
+                *(
+                    [_bars(tr.t("power.misc"), POWER_COLORS["misc"], misc / scale_w)]
+                    if misc.any()
+                    else []
+                ),
             ],
             lang=lang,
             x_label=tr.t("axis.month"),
@@ -210,6 +237,18 @@ def build_site_context(evaluation: Any, lang: str = "en") -> SiteReportContext:
         max(1.0, float(np.nanmin(pue)) - 0.05), float(np.nanmax(pue)) + 0.05, lang, target=4
     )
     x = [float(m) for m in range(1, N_MONTHS + 1)]
+    pue_annual = format_number(f["annual_pue"], lang, 2)
+    if float(np.nanmax(pue) - np.nanmin(pue)) < FLAT_PUE:
+        pue_reading = tr.t("reading.site_pue_flat", pue_annual=pue_annual)
+    else:
+        pue_reading = tr.t(
+            "reading.site_pue",
+            pue_min=format_number(float(pue[p_lo]), lang, 2),
+            min_month=months[p_lo],
+            pue_max=format_number(float(pue[p_hi]), lang, 2),
+            max_month=months[p_hi],
+            pue_annual=pue_annual,
+        )
     charts.append(
         ChartSpec(
             chart_id="site-pue",
@@ -217,14 +256,7 @@ def build_site_context(evaluation: Any, lang: str = "en") -> SiteReportContext:
             title=tr.t("chart.site_pue"),
             x_label=tr.t("axis.month"),
             y_label=tr.t("axis.pue"),
-            reading=tr.t(
-                "reading.site_pue",
-                pue_min=format_number(float(pue[p_lo]), lang, 2),
-                min_month=months[p_lo],
-                pue_max=format_number(float(pue[p_hi]), lang, 2),
-                max_month=months[p_hi],
-                pue_annual=format_number(f["annual_pue"], lang, 2),
-            ),
+            reading=pue_reading,
             x_range=(0.5, N_MONTHS + 0.5),
             y_range=y_range,
             x_ticks=[(m, months[int(m) - 1]) for m in x],
@@ -242,7 +274,7 @@ def build_site_context(evaluation: Any, lang: str = "en") -> SiteReportContext:
                 tr.t("chart.site_cost"),
                 tr.t(
                     "reading.site_cost",
-                    yearly_cost=format_jpy(f["yearly_cost_jpy"], lang),
+                    yearly_cost=format_jpy(f["cost_jpy"], lang),
                     max_month=months[c_hi],
                     max_cost=format_jpy(float(cost[c_hi]), lang),
                 ),
