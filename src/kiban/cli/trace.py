@@ -1,0 +1,144 @@
+"""``kiban trace stats|convert|formats``: summarize job traces and convert them to kiban parquet."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import numpy as np
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from kiban.cli._app import app, console, err_console
+from kiban.units import PERCENT_PER_FRAC, S_PER_H
+from kiban.workload import available_formats, read_trace, trace_stats, write_jobs_parquet
+
+if TYPE_CHECKING:
+    from kiban.workload import TraceReadResult
+
+trace_app = typer.Typer(
+    help="Job traces: statistics and conversion to the canonical parquet table.",
+    no_args_is_help=True,
+)
+app.add_typer(trace_app, name="trace")
+
+SpecArg = Annotated[
+    str,
+    typer.Argument(
+        help="Trace as FORMAT:PATH, e.g. philly:jobs.csv (see 'kiban trace formats').",
+        show_default=False,
+    ),
+]
+SkipBadOpt = Annotated[
+    bool,
+    typer.Option(
+        "--skip-bad", help="Skip malformed rows (counted and reported) instead of failing."
+    ),
+]
+SeedOpt = Annotated[
+    int, typer.Option("--seed", help="Seed of the job-model columns (β, A, I/O, checkpoints).")
+]
+
+
+def _report_skipped(result: TraceReadResult) -> None:
+    for note in result.notes:
+        err_console.print(f"note: {escape(note)}", highlight=False, soft_wrap=True)
+    if result.n_bad:
+        err_console.print(
+            f"[yellow]skipped {result.n_bad} malformed row(s) of {result.n_rows}[/yellow]; first:",
+            highlight=False,
+        )
+        for example in result.bad_examples:
+            err_console.print(f"  {escape(example)}", highlight=False, soft_wrap=True)
+
+
+def _fmt_duration(seconds: float) -> str:
+    return f"{seconds:,.0f} s ({seconds / S_PER_H:,.2f} h)"
+
+
+@trace_app.command("stats")
+def stats(
+    spec: SpecArg,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    skip_bad: SkipBadOpt = False,
+    seed: SeedOpt = 0,
+) -> None:
+    """Jobs, GPU-hours, size mix, arrival rate and duration percentiles of a trace."""
+    result = read_trace(spec, rng=np.random.default_rng(seed), skip_bad=skip_bad)
+    summary = trace_stats(result.jobs, origin=result.origin)
+    if as_json:
+        payload: dict[str, Any] = {
+            "source": result.source,
+            "rows": result.n_rows,
+            "bad_rows": result.n_bad,
+            "bad_examples": list(result.bad_examples),
+            "excluded_rows": result.n_excluded,
+            "notes": list(result.notes),
+            **summary,
+        }
+        console.print_json(json.dumps(payload))
+        return
+    _report_skipped(result)
+    table = Table(title=f"trace {escape(spec)}", show_header=True, header_style="bold")
+    table.add_column("statistic")
+    table.add_column("value", justify="right")
+    table.add_row("rows read", f"{result.n_rows:,}")
+    table.add_row("jobs", f"{summary['jobs']:,}")
+    if result.n_bad or result.n_excluded:
+        table.add_row("skipped (malformed) / left out", f"{result.n_bad:,} / {result.n_excluded:,}")
+    table.add_row("GPU-hours", f"{summary['gpu_hours']:,.1f}")
+    table.add_row("span", f"{summary['span_days']:,.2f} days")
+    if "first_submit" in summary:
+        table.add_row(
+            "first / last submit", f"{summary['first_submit']} / {summary['last_submit']}"
+        )
+    table.add_row("arrival rate", f"{summary['arrival_rate_per_h']:,.2f} jobs/h")
+    table.add_row("GPU-hours per day", f"{summary['gpu_hours_per_day']:,.1f}")
+    table.add_row(
+        "mean / max GPUs per job", f"{summary['mean_num_gpus']:.3f} / {summary['max_num_gpus']}"
+    )
+    for p in (50, 90, 99):
+        table.add_row(f"duration p{p}", _fmt_duration(summary[f"duration_p{p}_s"]))
+    console.print(table)
+    mix = Table(title="size mix", show_header=True, header_style="bold")
+    mix.add_column("GPUs")
+    mix.add_column("jobs %", justify="right")
+    mix.add_column("GPU-hours %", justify="right")
+    for label, share in summary["size_mix"].items():
+        mix.add_row(
+            label,
+            f"{share * PERCENT_PER_FRAC:.2f}",
+            f"{summary['gpu_hours_by_size'][label] * PERCENT_PER_FRAC:.2f}",
+        )
+    console.print(mix)
+
+
+@trace_app.command("convert")
+def convert(
+    spec: SpecArg,
+    out: Annotated[Path, typer.Argument(help="Output parquet file.", show_default=False)],
+    skip_bad: SkipBadOpt = False,
+    seed: SeedOpt = 0,
+) -> None:
+    """Convert a trace to kiban's canonical jobs parquet (written atomically)."""
+    result = read_trace(spec, rng=np.random.default_rng(seed), skip_bad=skip_bad)
+    _report_skipped(result)
+    write_jobs_parquet(result.jobs, out, origin=result.origin, source=result.source)
+    console.print(
+        f"wrote {escape(str(out))}: {result.jobs.height:,} jobs "
+        f"({result.n_bad:,} malformed rows skipped, {result.n_excluded:,} left out)",
+        highlight=False,
+    )
+
+
+@trace_app.command("formats")
+def formats() -> None:
+    """List the trace formats that FORMAT:PATH accepts."""
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("format")
+    table.add_column("reads")
+    for name, description in available_formats().items():
+        table.add_row(name, escape(description))
+    console.print(table)

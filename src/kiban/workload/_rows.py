@@ -1,0 +1,413 @@
+"""Shared machinery of the trace readers: delimited-text tables with line numbers, bad-row checks.
+
+A reader loads its file into a :class:`TextTable` (every field a string, with the file line of
+each row), converts columns with polars in bulk, and registers checks with :class:`RowChecks`.
+``RowChecks.finish`` either raises a :class:`~kiban.errors.TraceError` for the first bad row in
+file order (naming file, line, field, value and what is allowed) or, with ``skip_bad``, returns
+which rows to keep and records how many were skipped and a few examples. Rows that are valid but
+out of scope (CPU-only jobs, jobs that never ran) are *excluded* with a counted note, never
+dropped silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import polars as pl
+
+from kiban.errors import TraceError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = ["MAX_EXAMPLES", "RowChecks", "TextTable", "read_text_table"]
+
+MAX_EXAMPLES = 5
+"""How many skipped rows ``TraceReadResult.bad_examples`` shows."""
+
+
+@dataclass
+class TextTable:
+    """A delimited text file as string columns.
+
+    Attributes:
+        path: The file.
+        header: Column names as written in the file.
+        columns: Lower-cased column name → polars String series (one value per data row).
+        lines: File line number (1-based) of each data row.
+        ragged: Row index → number of fields, for rows whose field count differs from the header.
+    """
+
+    path: Path
+    header: list[str]
+    columns: dict[str, pl.Series]
+    lines: np.ndarray
+    ragged: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def n_rows(self) -> int:
+        """Number of data rows (blank lines are not rows)."""
+        return int(self.lines.size)
+
+    def col(self, name: str) -> pl.Series:
+        """The string column ``name`` (case-insensitive)."""
+        return self.columns[name.lower()]
+
+    def has(self, name: str) -> bool:
+        """Whether the file has column ``name`` (case-insensitive)."""
+        return name.lower() in self.columns
+
+
+def read_text_table(
+    path: Path,
+    *,
+    delimiter: str = ",",
+    names: list[str] | None = None,
+    header: str = "required",
+    quoting: Literal[0, 1, 2, 3] = csv.QUOTE_MINIMAL,
+    required: list[str] | None = None,
+) -> TextTable:
+    """Read a delimited text file into string columns, keeping the line number of every row.
+
+    Blank lines are skipped. Rows with the wrong number of fields are kept (padded or cut) and
+    listed in ``ragged`` so the reader can report them as bad rows.
+
+    Args:
+        path: The file.
+        delimiter: Field separator.
+        names: Column names when the file has no header line (or may lack one).
+        header: ``"required"``: the first line is the header; ``"none"``: no header, use
+            ``names``; ``"optional"``: the first line is a header if it equals ``names``.
+        quoting: ``csv`` quoting mode (``QUOTE_NONE`` for formats that never quote).
+        required: Column names that must be present (case-insensitive).
+
+    Returns:
+        The table.
+
+    Raises:
+        TraceError: if the file cannot be read, is empty, or lacks a required column.
+    """
+    try:
+        handle = path.open(encoding="utf-8", newline="")
+    except OSError as err:
+        msg = f"{path}: cannot read trace file: {err.strerror or err}"
+        raise TraceError(msg) from None
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    with handle:
+        reader = csv.reader(handle, delimiter=delimiter, quoting=quoting)
+        try:
+            first = next(reader, None)
+            while first is not None and not any(f.strip() for f in first):
+                first = next(reader, None)
+            if first is None:
+                msg = f"{path}: the file is empty; expected a header line and data rows"
+                raise TraceError(msg)
+            first_line = reader.line_num
+            if header == "required" or (
+                header == "optional"
+                and names is not None
+                and [f.strip().lower() for f in first] == [n.lower() for n in names]
+            ):
+                cols = [f.strip() for f in first]
+            else:
+                if names is None:
+                    msg = "names are needed when the file has no header"
+                    raise ValueError(msg)
+                cols = list(names)
+                rows.append(first)
+                lines.append(first_line)
+            for row in reader:
+                if not any(f.strip() for f in row):
+                    continue
+                rows.append(row)
+                lines.append(reader.line_num)
+        except (csv.Error, UnicodeDecodeError) as err:
+            msg = f"{path}:{reader.line_num}: cannot parse the line: {err}"
+            raise TraceError(msg) from None
+    n_cols = len(cols)
+    ragged: dict[int, int] = {}
+    for i, row in enumerate(rows):
+        if len(row) != n_cols:
+            ragged[i] = len(row)
+            rows[i] = (row + [""] * n_cols)[:n_cols]
+    lowered = [c.lower() for c in cols]
+    dupes = sorted({c for c in lowered if lowered.count(c) > 1})
+    if dupes:
+        msg = f"{path}:{first_line}: header repeats column(s) {dupes}"
+        raise TraceError(msg)
+    data = list(zip(*rows, strict=True)) if rows else [() for _ in cols]
+    columns = {
+        low: pl.Series(low, values, dtype=pl.String)
+        for low, values in zip(lowered, data, strict=True)
+    }
+    missing = [r for r in (required or []) if r.lower() not in columns]
+    if missing:
+        msg = (
+            f"{path}:{first_line}: missing column(s) {missing}; the header has {cols}"
+            if header != "none"
+            else f"{path}: missing column(s) {missing}"
+        )
+        raise TraceError(msg)
+    return TextTable(path, cols, columns, np.asarray(lines, dtype=np.int64), ragged)
+
+
+@dataclass
+class _Check:
+    mask: np.ndarray
+    field: str
+    values: np.ndarray
+    allowed: str
+
+
+class RowChecks:
+    """Collects per-row problems and exclusions of one trace file, then applies them.
+
+    Life cycle: create → ``check``/``add``/``exclude`` any number of times → ``finish`` once.
+    Without ``skip_bad`` the first bad row (in file order) raises at ``finish`` (or at ``add``,
+    which readers call in file order).
+    """
+
+    def __init__(self, path: Path | str, lines: np.ndarray, *, skip_bad: bool) -> None:
+        self.path = str(path)
+        self.lines = lines
+        self.skip_bad = skip_bad
+        self._checks: list[_Check] = []
+        self._single: dict[int, str] = {}
+        self._excluded = np.zeros(lines.size, dtype=bool)
+        self.notes: list[str] = []
+        self.n_bad = 0
+        self.n_excluded = 0
+        self.bad_examples: list[str] = []
+
+    def message(self, row: int, field: str, value: object, allowed: str) -> str:
+        """Format one problem as ``FILE:LINE: field = 'value': allowed``."""
+        return f"{self.path}:{int(self.lines[row])}: {field} = {value!r}: {allowed}"
+
+    def check(self, mask: np.ndarray | pl.Series, field: str, values: object, allowed: str) -> None:
+        """Register a vectorized check: rows where ``mask`` is true are bad.
+
+        Args:
+            mask: Bool per row (nulls count as false).
+            field: Field name as the file names it.
+            values: Raw values per row (shown in the message).
+            allowed: What is allowed, in words.
+        """
+        m = mask.fill_null(False).to_numpy() if isinstance(mask, pl.Series) else mask
+        m = np.asarray(m, dtype=bool)
+        if m.any():
+            vals = values.to_numpy() if isinstance(values, pl.Series) else np.asarray(values)
+            self._checks.append(_Check(m, field, vals, allowed))
+
+    def add(self, row: int, field: str, value: object, allowed: str) -> None:
+        """Register one bad row (readers that loop over records call this in file order).
+
+        Raises:
+            TraceError: at once, unless ``skip_bad``.
+        """
+        text = self.message(row, field, value, allowed)
+        if not self.skip_bad:
+            raise TraceError(text)
+        self._single.setdefault(row, text)
+
+    def exclude(self, mask: np.ndarray | pl.Series, reason: str) -> None:
+        """Leave valid but out-of-scope rows out of the jobs table, with a counted note.
+
+        Args:
+            mask: Bool per row.
+            reason: Why, e.g. "CPU-only jobs (gpu_num = 0)".
+        """
+        m = mask.fill_null(False).to_numpy() if isinstance(mask, pl.Series) else mask
+        m = np.asarray(m, dtype=bool) & ~self._excluded
+        count = int(m.sum())
+        if count:
+            self._excluded |= m
+            self.notes.append(f"{count} {reason} left out")
+
+    def finish(self) -> np.ndarray:
+        """Apply the checks and return the mask of rows to keep.
+
+        Raises:
+            TraceError: for the first bad row in file order, unless ``skip_bad``.
+        """
+        n = self.lines.size
+        bad = np.zeros(n, dtype=bool)
+        for chk in self._checks:
+            bad |= chk.mask
+        for row in self._single:
+            bad[row] = True
+        if bad.any():
+            rows = np.flatnonzero(bad)
+            if not self.skip_bad:
+                raise TraceError(self._describe(int(rows[0])))
+            self.n_bad = int(rows.size)
+            self.bad_examples = [self._describe(int(r)) for r in rows[:MAX_EXAMPLES]]
+        excluded = self._excluded & ~bad
+        self.n_excluded = int(excluded.sum())
+        return ~bad & ~excluded
+
+    def _describe(self, row: int) -> str:
+        if row in self._single:
+            return self._single[row]
+        for chk in self._checks:
+            if chk.mask[row]:
+                return self.message(row, chk.field, chk.values[row], chk.allowed)
+        return self.message(row, "?", "?", "bad row")  # unreachable: row came from a mask
+
+
+# --- bulk converters ----------------------------------------------------------------------
+
+
+def to_float(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """Parse numbers; return (values, bad) where bad marks non-empty text that is not a number.
+
+    Empty strings and nulls become null values and are *not* bad (the caller decides).
+    """
+    stripped = raw.str.strip_chars()
+    empty = stripped.is_null() | (stripped == "")
+    values = stripped.cast(pl.Float64, strict=False)
+    bad = values.is_null() & ~empty
+    return values, bad
+
+
+def missing(raw: pl.Series) -> pl.Series:
+    """True where a raw field is empty or null."""
+    return raw.is_null() | (raw.str.strip_chars() == "")
+
+
+def to_datetime_s(raw: pl.Series, formats: tuple[str, ...]) -> tuple[pl.Series, pl.Series]:
+    """Parse wall-clock date-times (naive) to seconds since 1970-01-01 in the same clock.
+
+    Args:
+        raw: Text values.
+        formats: strptime formats tried in order.
+
+    Returns:
+        (seconds as Float64 with nulls for empty/bad, bad mask for non-empty unparsable text).
+    """
+    stripped = raw.str.strip_chars()
+    empty = stripped.is_null() | (stripped == "")
+    parsed = pl.Series(raw.name, [None] * raw.len(), dtype=pl.Datetime("us"))
+    for fmt in formats:
+        attempt = stripped.str.strptime(pl.Datetime("us"), fmt, strict=False)
+        parsed = parsed.fill_null(attempt)
+    seconds = (parsed.dt.epoch("us").cast(pl.Float64) / 1e6).alias(raw.name)
+    bad = seconds.is_null() & ~empty
+    return seconds, bad
+
+
+def json_records(path: Path, text: str, start: int) -> list[tuple[int, object]]:
+    """Decode the items of a JSON array (or a stream of JSON values) with their line numbers.
+
+    Args:
+        path: The file (for error messages).
+        text: The whole file.
+        start: Index just after the opening ``[`` of the array, or of the first value of a stream.
+
+    Returns:
+        (line of the item's first character, decoded item) per item, in file order.
+
+    Raises:
+        TraceError: at malformed JSON, naming the line and column.
+    """
+    decoder = json.JSONDecoder()
+    items: list[tuple[int, object]] = []
+    i = start
+    line = text.count("\n", 0, i) + 1
+    n = len(text)
+    while True:
+        j = i
+        while j < n and text[j] in " \t\r\n,":
+            j += 1
+        line += text.count("\n", i, j)
+        i = j
+        if i >= n or text[i] == "]":
+            break
+        try:
+            obj, end = decoder.raw_decode(text, i)
+        except json.JSONDecodeError as err:
+            msg = f"{path}:{err.lineno}: malformed JSON at column {err.colno}: {err.msg}"
+            raise TraceError(msg) from None
+        items.append((line, obj))
+        line += text.count("\n", i, end)
+        i = end
+    return items
+
+
+def read_text(path: Path) -> str:
+    """Read a whole text file, turning OS and encoding errors into TraceError."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        msg = f"{path}: cannot read trace file: {err}"
+        raise TraceError(msg) from None
+
+
+def number_column(
+    checks: RowChecks,
+    raw: pl.Series,
+    field: str,
+    *,
+    min_value: float | None = None,
+    required: bool = True,
+    integer: bool = False,
+    unit: str = "",
+) -> pl.Series:
+    """Parse a numeric column and register its checks; return Float64 values (null if empty).
+
+    Args:
+        checks: Where problems go.
+        raw: Text values.
+        field: Field name as the file names it.
+        min_value: Smallest allowed value (inclusive), or None.
+        required: Whether an empty field is a problem.
+        integer: Whether values must be whole numbers ("2" and "2.0" both pass).
+        unit: Unit named in the message, e.g. "s".
+
+    Returns:
+        Parsed values; rows with problems hold null or the bad number (they are dropped later).
+    """
+    values, bad_text = to_float(raw)
+    kind = "an integer" if integer else "a number"
+    bound = "" if min_value is None else f" ≥ {min_value:g}"
+    what = f"{kind}{bound}{' ' + unit if unit else ''}"
+    allowed = f"must be {what}"
+    checks.check(bad_text, field, raw, allowed)
+    if required:
+        checks.check(missing(raw), field, raw, f"is required ({what})")
+    nonfinite = values.is_nan() | values.is_infinite()
+    checks.check(nonfinite, field, raw, allowed)
+    if min_value is not None:
+        checks.check(values < min_value, field, raw, allowed)
+    if integer:
+        checks.check((values.round(0) != values) & ~nonfinite, field, raw, allowed)
+    return values
+
+
+def unique_column(checks: RowChecks, raw: pl.Series, field: str) -> None:
+    """Register: non-empty and unique (every repeat after the first occurrence is bad)."""
+    checks.check(missing(raw), field, raw, "is required (a non-empty identifier)")
+    repeat = ~raw.is_first_distinct() & ~missing(raw)
+    checks.check(repeat, field, raw, "must be unique; this id appeared on an earlier line")
+
+
+def text_or_empty(raw: pl.Series) -> pl.Series:
+    """Stripped text with nulls as ""."""
+    return raw.str.strip_chars().fill_null("")
+
+
+def check_ragged(checks: RowChecks, table: TextTable) -> None:
+    """Register rows whose field count differs from the header as bad."""
+    if not table.ragged:
+        return
+    mask = np.zeros(table.n_rows, dtype=bool)
+    counts = np.zeros(table.n_rows, dtype=np.int64)
+    for row, n_fields in table.ragged.items():
+        mask[row] = True
+        counts[row] = n_fields
+    allowed = f"must have {len(table.header)} fields ({', '.join(table.header)}); fields found"
+    checks.check(mask, "line", counts, allowed)

@@ -1,0 +1,120 @@
+"""kiban's own canonical jobs table as parquet (what ``kiban trace convert`` writes).
+
+The file holds exactly the canonical columns (``kiban.workload.schema``) with their dtypes; its
+parquet key-value metadata may hold ``kiban.origin`` (ISO wall-clock time of the first submission)
+and ``kiban.source``. Reading keeps the job-model columns from the file (no mix is applied), sorts
+rows by submit time if they are not sorted, and shifts times so the first submission is at 0 s.
+The whole table is validated; ``--skip-bad`` does not apply to this format (a bad value names the
+column and row).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from kiban.errors import TraceError
+from kiban.workload.registry import RawTrace, register_reader
+from kiban.workload.schema import JOBS_COLUMNS, JOBS_SCHEMA, validate_jobs
+
+__all__ = ["read_kiban", "write_jobs_parquet"]
+
+ORIGIN_KEY = b"kiban.origin"
+SOURCE_KEY = b"kiban.source"
+
+
+@register_reader("kiban", description="kiban canonical jobs table (parquet)")
+def read_kiban(path: Path, *, skip_bad: bool) -> RawTrace:
+    """Read a canonical jobs parquet file.
+
+    Args:
+        path: The parquet file.
+        skip_bad: Ignored (the table is validated as a whole).
+
+    Returns:
+        The raw trace carrying the complete frame.
+
+    Raises:
+        TraceError: unreadable file, missing or mistyped columns.
+    """
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowInvalid) as err:
+        msg = f"{path}: cannot read parquet: {err}"
+        raise TraceError(msg) from None
+    meta = table.schema.metadata or {}
+    origin = None
+    if ORIGIN_KEY in meta:
+        try:
+            origin = datetime.fromisoformat(meta[ORIGIN_KEY].decode())
+        except ValueError:
+            msg = f"{path}: metadata kiban.origin = {meta[ORIGIN_KEY]!r}: must be an ISO time"
+            raise TraceError(msg) from None
+    df = pl.from_arrow(table)
+    if not isinstance(df, pl.DataFrame):  # pragma: no cover - from_arrow of a Table
+        msg = f"{path}: not a table"
+        raise TraceError(msg)
+    missing = [c for c in JOBS_COLUMNS if c not in df.columns]
+    if missing:
+        msg = f"{path}: missing column(s) {missing}; a kiban jobs table has {list(JOBS_COLUMNS)}"
+        raise TraceError(msg)
+    try:
+        df = df.select([pl.col(c.name).cast(c.dtype, strict=True) for c in JOBS_SCHEMA])
+    except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError) as err:
+        msg = f"{path}: a column has the wrong type: {err}"
+        raise TraceError(msg) from None
+    return RawTrace(columns={}, n_rows=df.height, origin=origin, frame=df)
+
+
+def write_jobs_parquet(
+    df: pl.DataFrame,
+    path: Path,
+    *,
+    origin: datetime | None = None,
+    source: str | None = None,
+) -> Path:
+    """Validate and write a canonical jobs table as parquet, atomically (temp file + rename).
+
+    Args:
+        df: The canonical table.
+        path: Output file; its folder must exist.
+        origin: Wall-clock time of ``submit_time_s == 0``, stored as metadata.
+        source: Where the table came from (e.g. ``philly:jobs.csv``), stored as metadata.
+
+    Returns:
+        The path written.
+
+    Raises:
+        TraceError: invalid table, or the file cannot be written (nothing is left behind).
+    """
+    validate_jobs(df, source or str(path))
+    table = df.select(JOBS_COLUMNS).to_arrow()
+    meta = dict(table.schema.metadata or {})
+    if origin is not None:
+        meta[ORIGIN_KEY] = origin.isoformat().encode()
+    if source is not None:
+        meta[SOURCE_KEY] = source.encode()
+    table = table.replace_schema_metadata(meta)
+    folder = path.parent if str(path.parent) else Path()
+    if not folder.is_dir():
+        msg = f"{path}: output folder {folder} does not exist"
+        raise TraceError(msg)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        Path(tmp).replace(path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        msg = f"{path}: cannot write: {err}"
+        raise TraceError(msg) from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

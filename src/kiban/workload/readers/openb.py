@@ -1,0 +1,197 @@
+"""Alibaba cluster-trace-gpu-v2023 ("openb", FGD paper, ATC'23): pod list plus node list.
+
+Pod list columns: ``name, cpu_milli, memory_mib, num_gpu, gpu_milli, gpu_spec, qos, pod_phase,
+creation_time, deletion_time, scheduled_time`` (seconds, relative). Mapping:
+
+* ``job_id`` = ``name``; ``submit_time_s`` from ``creation_time``; ``duration_s`` =
+  ``deletion_time − scheduled_time``; ``status`` = ``pod_phase``; ``queue`` = ``qos``;
+  ``priority`` from the QoS class (LS and Guaranteed 2, Burstable 1, BE 0; ASSUMED order, the
+  trace does not rank them).
+* A pod runs on one node, so ``gpus_per_node`` = ``num_gpus``.
+* ``gpu_spec`` ("V100M16|V100M32" = any of these) becomes ``gpu_model`` unchanged (alternatives
+  separated by ``|``; "" = any). With a node list beside the pod list, every named model must
+  exist in it.
+* Fractional GPUs: a pod with ``num_gpu = 1`` and ``gpu_milli < 1000`` shares a GPU. kiban does
+  not share GPUs between jobs, so it holds one whole GPU, and its ``activity_frac`` and input rate
+  are scaled by ``gpu_milli / 1000`` (the GPU is that busy). Its GPU-hours therefore count a whole
+  GPU, as the FGD paper's fragmentation view does.
+* Left out, counted in the notes: CPU-only pods (``num_gpu = 0``) and pods never scheduled
+  (``pod_phase = Pending``, no ``scheduled_time``). Pods still ``Running`` at the snapshot keep
+  their ``deletion_time`` as end (the snapshot end), so their durations are cut (a note says how
+  many).
+
+The path may be the pod-list CSV, a folder holding ``openb_pod_list_default.csv`` (directly or in
+``csv/``). The node list (``openb_node_list_gpu_node.csv`` or ``openb_node_list_all_node.csv``) is
+read from the pod list's folder when present.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import polars as pl
+
+from kiban.errors import TraceError
+from kiban.workload._rows import (
+    RowChecks,
+    check_ragged,
+    missing,
+    number_column,
+    read_text_table,
+    text_or_empty,
+    unique_column,
+)
+from kiban.workload.registry import RawTrace, register_reader
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = ["QOS_PRIORITY", "read_openb"]
+
+POD_COLUMNS = [
+    "name",
+    "num_gpu",
+    "gpu_milli",
+    "gpu_spec",
+    "qos",
+    "pod_phase",
+    "creation_time",
+    "deletion_time",
+    "scheduled_time",
+]
+NODE_FILES = ("openb_node_list_gpu_node.csv", "openb_node_list_all_node.csv")
+DEFAULT_POD_FILE = "openb_pod_list_default.csv"
+MILLI_PER_GPU = 1000.0
+QOS_PRIORITY: dict[str, int] = {"LS": 2, "Guaranteed": 2, "Burstable": 1, "BE": 0}
+"""Priority per QoS class (ASSUMED order: latency-sensitive first, best-effort last)."""
+
+
+def _pod_file(path: Path) -> Path:
+    if not path.is_dir():
+        return path
+    for cand in (path / DEFAULT_POD_FILE, path / "csv" / DEFAULT_POD_FILE):
+        if cand.is_file():
+            return cand
+    msg = f"{path}: no {DEFAULT_POD_FILE} in this folder or its csv/ folder"
+    raise TraceError(msg)
+
+
+def _node_models(folder: Path) -> tuple[Path, set[str]] | None:
+    for name in NODE_FILES:
+        node_path = folder / name
+        if node_path.is_file():
+            nodes = read_text_table(node_path, required=["sn", "gpu", "model"])
+            models = {m for m in text_or_empty(nodes.col("model")).to_list() if m}
+            return node_path, models
+    return None
+
+
+@register_reader("openb", description="Alibaba GPU trace 2023 (openb): pod list + node list CSVs")
+def read_openb(path: Path, *, skip_bad: bool) -> RawTrace:
+    """Read an openb pod list (and the node list beside it, if any).
+
+    Args:
+        path: The pod-list CSV, or a folder holding ``openb_pod_list_default.csv``.
+        skip_bad: Skip and count malformed rows instead of raising.
+
+    Returns:
+        The raw trace (relative seconds; no origin).
+    """
+    pod_path = _pod_file(path)
+    table = read_text_table(pod_path, required=POD_COLUMNS)
+    checks = RowChecks(pod_path, table.lines, skip_bad=skip_bad)
+    check_ragged(checks, table)
+    unique_column(checks, table.col("name"), "name")
+    gpus = number_column(checks, table.col("num_gpu"), "num_gpu", min_value=0, integer=True)
+    milli = number_column(
+        checks, table.col("gpu_milli"), "gpu_milli", min_value=0, integer=True, required=False
+    )
+    checks.check(milli > MILLI_PER_GPU, "gpu_milli", table.col("gpu_milli"), "must be ≤ 1000")
+    checks.check(
+        (gpus > 1) & (milli != MILLI_PER_GPU),
+        "gpu_milli",
+        table.col("gpu_milli"),
+        "must be 1000 when num_gpu > 1 (only single-GPU pods share a GPU)",
+    )
+    checks.check(
+        (gpus == 1) & (milli == 0) | (gpus == 1) & milli.is_null(),
+        "gpu_milli",
+        table.col("gpu_milli"),
+        "must be 1–1000 when num_gpu = 1",
+    )
+    created = number_column(
+        checks, table.col("creation_time"), "creation_time", min_value=0, unit="s"
+    )
+    deleted = number_column(
+        checks, table.col("deletion_time"), "deletion_time", min_value=0, unit="s"
+    )
+    sched_raw = table.col("scheduled_time")
+    sched = number_column(
+        checks, sched_raw, "scheduled_time", min_value=0, required=False, unit="s"
+    )
+    checks.check(
+        sched < created,
+        "scheduled_time",
+        sched_raw,
+        "must not precede creation_time",
+    )
+    checks.check(
+        deleted < sched,
+        "deletion_time",
+        table.col("deletion_time"),
+        "must not precede scheduled_time",
+    )
+    spec = text_or_empty(table.col("gpu_spec"))
+    nodes = _node_models(pod_path.parent)
+    notes: list[str] = []
+    if nodes is not None:
+        node_path, models = nodes
+        unknown = spec.map_elements(
+            lambda s: bool(s) and not set(s.split("|")) <= models, return_dtype=pl.Boolean
+        )
+        checks.check(
+            unknown,
+            "gpu_spec",
+            spec,
+            f"must name GPU models of the node list {node_path.name}: {sorted(models)}",
+        )
+        notes.append(f"node list {node_path.name}: models {', '.join(sorted(models))}")
+    phase = text_or_empty(table.col("pod_phase"))
+    checks.exclude(gpus == 0, "CPU-only pods (num_gpu = 0)")
+    checks.exclude(missing(sched_raw), "pods never scheduled (no scheduled_time, e.g. Pending)")
+    keep = checks.finish()
+    frac = (gpus == 1) & (milli < MILLI_PER_GPU)
+    n_frac = int(frac.filter(pl.Series(keep)).sum())
+    if n_frac:
+        notes.append(
+            f"{n_frac} GPU-sharing pods (gpu_milli < 1000) hold 1 whole GPU; "
+            "activity and input rate scaled by gpu_milli/1000"
+        )
+    n_running = int((phase == "Running").filter(pl.Series(keep)).sum())
+    if n_running:
+        notes.append(f"{n_running} pods still Running at the snapshot: durations end there")
+    scale = np.where(
+        frac.to_numpy(), milli.fill_null(MILLI_PER_GPU).to_numpy() / MILLI_PER_GPU, 1.0
+    )
+    qos = text_or_empty(table.col("qos"))
+    priority = qos.replace_strict(QOS_PRIORITY, default=0, return_dtype=pl.Int64)
+    return RawTrace(
+        columns={
+            "job_id": text_or_empty(table.col("name")).filter(keep),
+            "submit_time_s": created.filter(keep),
+            "duration_s": (deleted - sched).filter(keep),
+            "num_gpus": gpus.filter(keep),
+            "gpus_per_node": gpus.filter(keep),
+            "gpu_model": spec.filter(keep),
+            "queue": qos.filter(keep),
+            "priority": priority.filter(keep),
+            "status": phase.filter(keep),
+        },
+        n_rows=table.n_rows,
+        n_bad=checks.n_bad,
+        bad_examples=checks.bad_examples,
+        n_excluded=checks.n_excluded,
+        notes=checks.notes + notes,
+        activity_scale_frac=scale[keep],
+    )

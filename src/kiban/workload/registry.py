@@ -1,0 +1,287 @@
+"""Trace readers by format name, and ``read_trace("FORMAT:PATH")`` into the canonical jobs table.
+
+A reader is one function in one module of :mod:`kiban.workload.readers`, registered with
+``@register_reader("name", description=...)``; there is no central list. It parses its file and
+returns a :class:`RawTrace` (the trace's own columns in canonical names, times in the trace's own
+seconds). :func:`read_trace` then does what every format shares:
+
+1. shifts times so the first submission is at 0 s (``TraceReadResult.origin`` keeps its wall-clock
+   time where the trace has one);
+2. sorts jobs by submit time (stable, so ties keep trace order);
+3. fills the job-model columns from the mix (:mod:`kiban.workload.job_model`) with the given rng;
+4. validates the result (:func:`kiban.workload.schema.validate_jobs`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+import polars as pl
+
+from kiban.errors import TraceError
+from kiban.workload.job_model import JobModelMix, assign_job_model
+from kiban.workload.schema import JOBS_COLUMNS, jobs_frame, validate_jobs
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = [
+    "RawTrace",
+    "ReaderFn",
+    "TraceReadResult",
+    "available_formats",
+    "parse_trace_spec",
+    "read_trace",
+    "register_reader",
+]
+
+logger = logging.getLogger(__name__)
+
+_READERS_PACKAGE = "kiban.workload.readers"
+_FORMAT_RE = re.compile(r"^[a-z][a-z0-9\-]*$")
+_DEFAULT_SEED = 0
+
+
+@dataclass
+class RawTrace:
+    """What a reader hands back: kept rows in canonical column names, plus the row accounting.
+
+    Attributes:
+        columns: Canonical column name → values for the kept rows. Must hold ``job_id``,
+            ``submit_time_s`` (in the trace's own seconds; any offset), ``duration_s`` and
+            ``num_gpus``; other non-model columns are optional (empty when ``frame`` is given).
+        n_rows: Data rows in the file(s).
+        n_bad: Malformed rows skipped (only with ``skip_bad``).
+        bad_examples: Messages for the first few skipped rows.
+        n_excluded: Valid rows left out because they are not GPU jobs that ran (see ``notes``).
+        notes: One line per kind of exclusion or mapping the reader applied.
+        origin: Wall-clock time at ``submit_time_s == 0`` of the trace's own seconds, or None
+            when the trace only has relative times.
+        activity_scale_frac: Optional per-row factor in (0, 1] applied to ``activity_frac`` and
+            ``input_rate_b_per_s_per_gpu`` after the mix (fractional-GPU jobs).
+        frame: A complete canonical table (``kiban`` format), used instead of ``columns``; its
+            job-model columns come from the file.
+    """
+
+    columns: dict[str, object]
+    n_rows: int
+    n_bad: int = 0
+    bad_examples: list[str] = field(default_factory=list)
+    n_excluded: int = 0
+    notes: list[str] = field(default_factory=list)
+    origin: datetime | None = None
+    activity_scale_frac: np.ndarray | None = None
+    frame: pl.DataFrame | None = None
+
+
+class ReaderFn(Protocol):
+    """Signature of a registered reader."""
+
+    def __call__(self, path: Path, *, skip_bad: bool) -> RawTrace:
+        """Parse ``path``; raise TraceError for the first bad row unless ``skip_bad``."""
+        ...
+
+
+@dataclass(frozen=True)
+class _Reader:
+    name: str
+    fn: ReaderFn
+    description: str
+
+
+@dataclass(frozen=True)
+class TraceReadResult:
+    """The canonical jobs table read from one trace, with the accounting of every input row.
+
+    ``n_rows == jobs.height + n_bad + n_excluded``: no row disappears without being counted.
+
+    Attributes:
+        jobs: Canonical jobs table (``kiban.workload.schema``), sorted by submit time.
+        n_rows: Data rows read from the file(s).
+        n_bad: Malformed rows skipped with ``skip_bad`` (0 otherwise; without it they raise).
+        bad_examples: ``FILE:LINE: field = value: allowed`` for the first few skipped rows.
+        source: The ``FORMAT:PATH`` that was read.
+        n_excluded: Valid rows that are not GPU jobs that ran (CPU-only, never started, still
+            running at the snapshot, job steps); ``notes`` says which.
+        notes: Human-readable lines about exclusions and mappings.
+        origin: Wall-clock time of ``submit_time_s == 0`` (naive, the trace's own clock), or None.
+    """
+
+    jobs: pl.DataFrame
+    n_rows: int
+    n_bad: int
+    bad_examples: tuple[str, ...]
+    source: str
+    n_excluded: int = 0
+    notes: tuple[str, ...] = ()
+    origin: datetime | None = None
+
+
+_REGISTRY: dict[str, _Reader] = {}
+_discovered: list[bool] = []
+
+
+def register_reader(name: str, *, description: str) -> Callable[[ReaderFn], ReaderFn]:
+    """Register a trace reader under a format name (used as ``FORMAT:PATH``).
+
+    Args:
+        name: Lower-case format name, e.g. ``"philly"``.
+        description: One line for ``kiban trace --help`` and error messages.
+
+    Returns:
+        A decorator that registers the function and returns it unchanged.
+
+    Raises:
+        ValueError: for a malformed or already registered name (a programming error).
+    """
+    if not _FORMAT_RE.match(name):
+        msg = f"format name {name!r} must be lower-case letters, digits and '-'"
+        raise ValueError(msg)
+
+    def decorate(fn: ReaderFn) -> ReaderFn:
+        if name in _REGISTRY and _REGISTRY[name].fn is not fn:
+            msg = f"trace format {name!r} is registered twice"
+            raise ValueError(msg)
+        _REGISTRY[name] = _Reader(name, fn, description)
+        return fn
+
+    return decorate
+
+
+def _discover() -> None:
+    """Import every module of the readers package once, so their decorators run."""
+    if _discovered:
+        return
+    package = importlib.import_module(_READERS_PACKAGE)
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{_READERS_PACKAGE}.{info.name}")
+    _discovered.append(True)
+
+
+def available_formats() -> dict[str, str]:
+    """Return format name → one-line description of every registered reader, sorted by name."""
+    _discover()
+    return {name: _REGISTRY[name].description for name in sorted(_REGISTRY)}
+
+
+def parse_trace_spec(spec: str) -> tuple[str, Path]:
+    """Split ``"FORMAT:PATH"`` and check the format is known.
+
+    Args:
+        spec: e.g. ``"philly:../shared/data/philly/pollux_philly_jobs.csv"``.
+
+    Returns:
+        (format name, path).
+
+    Raises:
+        TraceError: for a missing ``:``, an unknown format (listing the known ones) or an empty
+            path.
+    """
+    _discover()
+    fmt, sep, raw_path = spec.partition(":")
+    fmt = fmt.strip().lower()
+    known = ", ".join(sorted(_REGISTRY))
+    if not sep or not raw_path.strip():
+        msg = f"trace {spec!r}: expected FORMAT:PATH, e.g. philly:jobs.csv; formats: {known}"
+        raise TraceError(msg)
+    if fmt not in _REGISTRY:
+        msg = f"trace {spec!r}: unknown format {fmt!r}; known formats: {known}"
+        raise TraceError(msg)
+    return fmt, Path(raw_path.strip()).expanduser()
+
+
+def read_trace(
+    spec: str,
+    *,
+    rng: np.random.Generator | None = None,
+    skip_bad: bool = False,
+    mix: JobModelMix | None = None,
+) -> TraceReadResult:
+    """Read a job trace into the canonical jobs table.
+
+    Args:
+        spec: ``"FORMAT:PATH"``; see :func:`available_formats`.
+        rng: Generator for the job-model columns. None uses a fixed seed (0), so the same file
+            always gives the same table.
+        skip_bad: Count and skip malformed rows instead of raising at the first one.
+        mix: Job-model mix; default :func:`kiban.workload.job_model.default_mix`.
+
+    Returns:
+        The table and the accounting of every input row.
+
+    Raises:
+        TraceError: unknown format, missing file, or (without ``skip_bad``) the first malformed
+            row, naming file, line, field, value and what is allowed.
+    """
+    fmt, path = parse_trace_spec(spec)
+    if not path.exists():
+        msg = f"trace {spec!r}: file not found: {path}"
+        raise TraceError(msg)
+    raw = _REGISTRY[fmt].fn(path, skip_bad=skip_bad)
+    rng = np.random.default_rng(_DEFAULT_SEED) if rng is None else rng
+    jobs, origin = _finish(raw, rng, mix, source=spec)
+    result = TraceReadResult(
+        jobs=jobs,
+        n_rows=raw.n_rows,
+        n_bad=raw.n_bad,
+        bad_examples=tuple(raw.bad_examples),
+        source=spec,
+        n_excluded=raw.n_excluded,
+        notes=tuple(raw.notes),
+        origin=origin,
+    )
+    if result.n_rows != jobs.height + raw.n_bad + raw.n_excluded:
+        msg = (
+            f"{spec}: reader {fmt!r} accounted for {jobs.height} jobs + {raw.n_bad} bad + "
+            f"{raw.n_excluded} excluded rows of {raw.n_rows}"
+        )
+        raise TraceError(msg)
+    logger.info(
+        "%s: %d jobs (%d rows, %d bad, %d excluded)",
+        spec,
+        jobs.height,
+        raw.n_rows,
+        raw.n_bad,
+        raw.n_excluded,
+    )
+    return result
+
+
+def _finish(
+    raw: RawTrace, rng: np.random.Generator, mix: JobModelMix | None, source: str
+) -> tuple[pl.DataFrame, datetime | None]:
+    if raw.frame is not None:
+        df = raw.frame.select(JOBS_COLUMNS)
+    else:
+        base = {k: v for k, v in raw.columns.items() if k in JOBS_COLUMNS}
+        df = jobs_frame(base)  # type: ignore[arg-type]
+    origin = raw.origin
+    if df.height:
+        t0 = float(df["submit_time_s"].min())  # type: ignore[arg-type]
+        if np.isfinite(t0) and t0 != 0.0:
+            df = df.with_columns(pl.col("submit_time_s") - t0)
+            if origin is not None:
+                origin = origin + timedelta(seconds=t0)
+    scale = raw.activity_scale_frac
+    order = np.argsort(df["submit_time_s"].to_numpy(), kind="stable")
+    if df.height and not np.all(order == np.arange(df.height)):
+        df = df.select(pl.all().gather(order))
+        scale = None if scale is None else scale[order]
+    if raw.frame is None:
+        df = assign_job_model(df, rng, mix)
+        if scale is not None:
+            df = df.with_columns(
+                pl.col("activity_frac") * pl.Series(scale),
+                pl.col("input_rate_b_per_s_per_gpu") * pl.Series(scale),
+            )
+    validate_jobs(df, source)
+    return df, origin

@@ -1,0 +1,230 @@
+"""The canonical jobs table: column declarations (name, dtype, unit, description) and validation.
+
+Every trace reader and the synthetic generator produce this table (``docs/contracts.md``,
+"Canonical jobs table"). It is a polars DataFrame in memory and a parquet file on disk; every
+column that holds a physical quantity carries its unit suffix (:mod:`kiban.units`).
+
+Rows are sorted by ``submit_time_s`` (ties keep trace order) and times count from the trace's first
+submission, so the first row has ``submit_time_s == 0`` for every reader.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import polars as pl
+
+from kiban.errors import TraceError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+__all__ = [
+    "JOBS_COLUMNS",
+    "JOBS_SCHEMA",
+    "JOB_MODEL_COLUMNS",
+    "ColumnSpec",
+    "empty_jobs",
+    "jobs_frame",
+    "validate_jobs",
+]
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One column of the canonical jobs table.
+
+    Attributes:
+        name: Column name (with its unit suffix where it holds a physical quantity).
+        dtype: polars dtype.
+        unit: SI unit of the values ("" for identifiers, counts and text; "1" for fractions).
+        description: What the column means and its allowed range.
+    """
+
+    name: str
+    dtype: type[pl.DataType]
+    unit: str
+    description: str
+
+
+JOBS_SCHEMA: tuple[ColumnSpec, ...] = (
+    ColumnSpec("job_id", pl.String, "", "Job identifier from the trace (unique, non-empty)."),
+    ColumnSpec("submit_time_s", pl.Float64, "s", "Submission time from the trace's first submit."),
+    ColumnSpec(
+        "duration_s", pl.Float64, "s", "Run time at full speed on num_gpus, unshared (≥ 0)."
+    ),
+    ColumnSpec("num_gpus", pl.Int64, "", "GPUs the job needs (≥ 1)."),
+    ColumnSpec("gpus_per_node", pl.Int64, "", "Required GPUs per node (0 = any split)."),
+    ColumnSpec("gpu_model", pl.String, "", "Required GPU model as the trace names it ('' = any)."),
+    ColumnSpec("user", pl.String, "", "User (hashed in public traces; '' if unknown)."),
+    ColumnSpec("queue", pl.String, "", "Queue, partition or virtual cluster ('' if unknown)."),
+    ColumnSpec("priority", pl.Int64, "", "Scheduler priority from the trace; larger = sooner."),
+    ColumnSpec(
+        "compute_bound_frac",
+        pl.Float64,
+        "1",
+        "β, share of run time that scales with the SM clock, in [0, 1] (physics.md §2.4).",
+    ),
+    ColumnSpec(
+        "activity_frac",
+        pl.Float64,
+        "1",
+        "A, power-weighted GPU activity while running, in [0, 1] (physics.md §2.2).",
+    ),
+    ColumnSpec(
+        "input_rate_b_per_s_per_gpu",
+        pl.Float64,
+        "B/s",
+        "Input bytes per second per GPU at full speed (≥ 0; physics.md §5.1).",
+    ),
+    ColumnSpec("dataset_size_b", pl.Float64, "B", "Training data set size (≥ 0)."),
+    ColumnSpec(
+        "checkpoint_size_b", pl.Float64, "B", "Checkpoint size, N_params · 14 B (≥ 0; §5.2)."
+    ),
+    ColumnSpec(
+        "checkpoint_interval_s",
+        pl.Float64,
+        "s",
+        "Compute time between checkpoints (≥ 0; 0 = never checkpoints).",
+    ),
+    ColumnSpec("status", pl.String, "", "The trace's final job state ('' if unknown)."),
+)
+"""The columns, in order. A test checks every numeric name's unit suffix against ``unit``."""
+
+JOBS_COLUMNS: tuple[str, ...] = tuple(c.name for c in JOBS_SCHEMA)
+"""Column names in canonical order."""
+
+JOB_MODEL_COLUMNS: tuple[str, ...] = (
+    "compute_bound_frac",
+    "activity_frac",
+    "input_rate_b_per_s_per_gpu",
+    "dataset_size_b",
+    "checkpoint_size_b",
+    "checkpoint_interval_s",
+)
+"""Columns that traces do not carry; ``kiban.workload.job_model.assign_job_model`` fills them."""
+
+_DTYPES: dict[str, type[pl.DataType]] = {c.name: c.dtype for c in JOBS_SCHEMA}
+_MAX_SHOWN = 3
+
+
+def empty_jobs() -> pl.DataFrame:
+    """Return an empty canonical jobs table with the declared dtypes."""
+    return pl.DataFrame(schema={c.name: c.dtype for c in JOBS_SCHEMA})
+
+
+def jobs_frame(columns: Mapping[str, Sequence[object] | np.ndarray | pl.Series]) -> pl.DataFrame:
+    """Build a canonical table from per-column arrays, cast to the declared dtypes, in order.
+
+    Missing text columns become "", missing ``gpus_per_node``/``priority`` become 0. Job-model
+    columns must be given (or added later by ``assign_job_model``); missing ones become NaN so
+    that :func:`validate_jobs` reports them.
+
+    Args:
+        columns: Column name → values. Unknown names raise.
+
+    Returns:
+        A DataFrame with exactly :data:`JOBS_COLUMNS`.
+
+    Raises:
+        TraceError: for a column name that is not in the schema.
+    """
+    unknown = sorted(set(columns) - set(JOBS_COLUMNS))
+    if unknown:
+        msg = f"unknown jobs-table column(s) {unknown}; allowed: {list(JOBS_COLUMNS)}"
+        raise TraceError(msg)
+    n = len(next(iter(columns.values()))) if columns else 0
+    data: dict[str, pl.Series] = {}
+    for spec in JOBS_SCHEMA:
+        if spec.name in columns:
+            values = columns[spec.name]
+            series = values if isinstance(values, pl.Series) else pl.Series(values)
+            data[spec.name] = series.alias(spec.name).cast(spec.dtype)
+        elif spec.dtype == pl.String:
+            data[spec.name] = pl.Series(spec.name, [""] * n, dtype=pl.String)
+        elif spec.dtype == pl.Int64:
+            data[spec.name] = pl.Series(spec.name, np.zeros(n, dtype=np.int64))
+        else:
+            data[spec.name] = pl.Series(spec.name, np.full(n, np.nan))
+    return pl.DataFrame(data)
+
+
+def _fail(source: str, column: str, rows: np.ndarray, values: np.ndarray, allowed: str) -> None:
+    idx = np.flatnonzero(rows)
+    first = int(idx[0])
+    shown = ", ".join(f"row {int(i)}: {values[i]!r}" for i in idx[:_MAX_SHOWN])
+    more = f" (and {idx.size - _MAX_SHOWN} more)" if idx.size > _MAX_SHOWN else ""
+    msg = f"{source}: column {column} = {values[first]!r} at row {first}: {allowed} [{shown}{more}]"
+    raise TraceError(msg)
+
+
+def validate_jobs(df: pl.DataFrame, source: str = "<jobs table>") -> None:
+    """Check a canonical jobs table: columns, dtypes, ranges, unique ids and sorted submits.
+
+    Args:
+        df: The table to check.
+        source: Where it came from (a file name), used in error messages.
+
+    Raises:
+        TraceError: naming the column, the first bad value and its row, and what is allowed.
+    """
+    missing = [c for c in JOBS_COLUMNS if c not in df.columns]
+    if missing:
+        msg = f"{source}: jobs table lacks column(s) {missing}; required: {list(JOBS_COLUMNS)}"
+        raise TraceError(msg)
+    extra = [c for c in df.columns if c not in _DTYPES]
+    if extra:
+        msg = f"{source}: jobs table has unknown column(s) {extra}; allowed: {list(JOBS_COLUMNS)}"
+        raise TraceError(msg)
+    for name, dtype in _DTYPES.items():
+        if df.schema[name] != dtype:
+            msg = f"{source}: column {name} has dtype {df.schema[name]}; required: {dtype}"
+            raise TraceError(msg)
+        if df[name].null_count():
+            rows = df[name].is_null().to_numpy()
+            _fail(source, name, rows, df[name].to_numpy(), "must not be missing (null)")
+    if df.height == 0:
+        return
+
+    job_id = df["job_id"].to_numpy()
+    _check(
+        source, "job_id", df["job_id"].str.len_chars().to_numpy() == 0, job_id, "must be non-empty"
+    )
+    dup = df["job_id"].is_duplicated().to_numpy()
+    _check(source, "job_id", dup, job_id, "must be unique")
+
+    submit = df["submit_time_s"].to_numpy()
+    _check(source, "submit_time_s", ~np.isfinite(submit) | (submit < 0), submit, "finite ≥ 0 s")
+    unsorted = np.zeros(submit.size, dtype=bool)
+    unsorted[1:] = submit[1:] < submit[:-1]
+    _check(
+        source,
+        "submit_time_s",
+        unsorted,
+        submit,
+        "rows must be sorted by submit_time_s (readers sort; sort the table before use)",
+    )
+    dur = df["duration_s"].to_numpy()
+    _check(source, "duration_s", ~np.isfinite(dur) | (dur < 0), dur, "must be finite and ≥ 0 s")
+    gpus = df["num_gpus"].to_numpy()
+    _check(source, "num_gpus", gpus < 1, gpus, "must be ≥ 1 (CPU-only jobs are not GPU jobs)")
+    per_node = df["gpus_per_node"].to_numpy()
+    _check(source, "gpus_per_node", per_node < 0, per_node, "must be ≥ 0 (0 = any split)")
+    for name in ("compute_bound_frac", "activity_frac"):
+        v = df[name].to_numpy()
+        _check(source, name, ~np.isfinite(v) | (v < 0) | (v > 1), v, "must be in [0, 1]")
+    for name in (
+        "input_rate_b_per_s_per_gpu",
+        "dataset_size_b",
+        "checkpoint_size_b",
+        "checkpoint_interval_s",
+    ):
+        v = df[name].to_numpy()
+        _check(source, name, ~np.isfinite(v) | (v < 0), v, "must be finite and ≥ 0")
+
+
+def _check(source: str, column: str, bad: np.ndarray, values: np.ndarray, allowed: str) -> None:
+    if bad.any():
+        _fail(source, column, bad, values, allowed)
