@@ -43,14 +43,16 @@ def rack_heat_w(problem: PlanProblem, n: IntArray) -> tuple[FloatArray, FloatArr
 
 
 def predicted_inlet_c(problem: PlanProblem, k: int, n: IntArray) -> FloatArray:
-    """Inlet temperature of each position under the planner's linear model, °C (NaN if empty).
+    """Inlet temperature of each position under the planner's linear model, °C.
 
-    T_in = T_sup + D·q with q the room-air heat of each rack at design power.
+    T_in = T_sup + D·q with q the room-air heat of each rack at design power; NaN where the
+    position is empty or holds an immersion tank (no air inlet).
     """
     cfg = problem.configs[k]
     _, air = rack_heat_w(problem, n)
     t_in = cfg.supply_temp_c + cfg.heat_distribution_k_per_w @ air
-    used = n.sum(axis=(1, 2)) > 0
+    breathes = np.array([t.air_breathing for t in problem.techs])
+    used = n[:, breathes, :].sum(axis=(1, 2)) > 0
     return np.where(used, t_in, np.nan)
 
 
@@ -296,7 +298,7 @@ def _nothing_fits(problem: PlanProblem, cap: RackCapacity, m: int) -> str:
     for r in range(problem.positions.n):
         for t in range(len(problem.techs)):
             reasons[str(cap.reason[r, t, m])] += 1
-    why = max(reasons, key=lambda key: reasons[key])
+    why = "incompatible" if "incompatible" in reasons else max(reasons, key=lambda k: reasons[k])
     words = LIMIT_WORDS.get(why, why)
     detail = ""
     if why == "power_limit":
@@ -308,8 +310,9 @@ def _nothing_fits(problem: PlanProblem, cap: RackCapacity, m: int) -> str:
         detail = f": one {srv.name} weighs {srv.weight_kg:,.0f} kg"
     elif why == "incompatible":
         detail = (
-            f": none of the cooling options ({', '.join(t.name for t in problem.techs)}) "
-            f"can cool {srv.name}"
+            f": {srv.name} sends {srv.liquid_capture_frac:.0%} of its heat to its own cold "
+            f"plates and needs a liquid loop (direct-liquid); the options here are "
+            f"{', '.join(t.name for t in problem.techs)}"
         )
     elif why == "cooling_capacity":
         detail = (

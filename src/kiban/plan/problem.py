@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kiban._typing import BoolArray, FloatArray, IntArray
+from kiban.site import air_heat_frac, is_compatible
 from kiban.units import G_STANDARD_M_PER_S2
 
 Objective = Literal["tco", "pue", "gpus"]
@@ -73,6 +74,7 @@ class PlanPositions:
         rack_empty_kg: weight of the empty rack frame and PDUs, kg.
         neighbours: pairs ``(i, j)`` of adjacent positions in a row (floor-load spreading).
         allowed: ``(R, T)`` mask, False where the cable or pipe run forbids cooling option *t*.
+        rack_depth_m: mean rack depth (for the recirculation geometry), m.
     """
 
     names: tuple[str, ...]
@@ -86,6 +88,7 @@ class PlanPositions:
     rack_empty_kg: FloatArray
     neighbours: tuple[tuple[int, int], ...]
     allowed: BoolArray
+    rack_depth_m: float = 1.2
 
     @property
     def n(self) -> int:
@@ -135,6 +138,7 @@ class PlanTech:
         liquid_capture_frac: share of rack heat its water/dielectric path takes.
         capex_per_rack_jpy: capital cost per rack using it (0 when not given).
         capex_given: whether the spec gave a capex for this option.
+        capex_per_w_jpy: capital cost per W of nameplate IT power cooled by it (0 if not given).
     """
 
     name: str
@@ -143,6 +147,7 @@ class PlanTech:
     liquid_capture_frac: float
     capex_per_rack_jpy: float
     capex_given: bool
+    capex_per_w_jpy: float = 0.0
 
     @property
     def air_breathing(self) -> bool:
@@ -160,9 +165,9 @@ class ThermalConfig:
         heat_distribution_k_per_w: ``(R, R)`` matrix D: inlet rise at r per W of air heat at j.
         tech_available: ``(T,)`` which cooling options exist in this configuration (the
             open-aisle air option and the contained one are different catalog entries).
-        air_cooling_w_per_w: ``(3,)`` cooling power per W of room-air heat at the annual mean,
-            the hottest month and the design day.
-        liquid_cooling_w_per_w: ``(3, T)`` the same per W of heat into option t's liquid path.
+        cooling_w_per_w: ``(3, T)`` cooling-plant power per W of heat removed through option t
+            (its water path and its residual room air) at the annual mean, the hottest month and
+            the design day (rows :data:`MEAN`, :data:`PEAK`, :data:`DESIGN`).
         fixed_capex_jpy: capex of the configuration itself (containment), JPY.
     """
 
@@ -170,8 +175,7 @@ class ThermalConfig:
     supply_temp_c: float
     heat_distribution_k_per_w: FloatArray
     tech_available: BoolArray
-    air_cooling_w_per_w: FloatArray
-    liquid_cooling_w_per_w: FloatArray
+    cooling_w_per_w: FloatArray
     fixed_capex_jpy: float = 0.0
 
     @property
@@ -209,6 +213,11 @@ class PlanProblem:
         objective: ``tco``, ``pue`` or ``gpus``.
         rack_capex_jpy: capex per used rack position (frame, PDUs), JPY.
         misc_power_w: facility power that no decision changes (lighting, offices), W.
+        max_racks: most rack positions the plan may use (None: all).
+        cdu_capacity_w: heat the CDUs can take from rack water paths, W (None: unchecked).
+        budget_jpy: capital budget (None: unlimited).
+        energy_years: present-value years of energy cost (``years`` without discounting).
+        containment_capex_per_rack_jpy: containment capex per used air-breathing rack, JPY.
     """
 
     positions: PlanPositions
@@ -230,6 +239,11 @@ class PlanProblem:
     objective: Objective
     rack_capex_jpy: float = 0.0
     misc_power_w: float = 0.0
+    max_racks: int | None = None
+    budget_jpy: float | None = None
+    cdu_capacity_w: float | None = None
+    energy_years: float | None = None
+    containment_capex_per_rack_jpy: float = 0.0
 
     def air_frac(self) -> FloatArray:
         """Return the ``(T, M)`` share of each server's heat that enters room air on option t.
@@ -253,38 +267,6 @@ class PlanProblem:
             for mi, srv in enumerate(self.servers):
                 out[ti, mi] = is_compatible(tech.medium, srv.liquid_capture_frac)
         return out
-
-
-def air_heat_frac(medium: str, tech_capture_frac: float, server_capture_frac: float) -> float:
-    """Share of a rack's heat that ends in room air.
-
-    Air options: ``(1 − c_server)·(1 − c_door)`` (a rear door cools the exhaust). Liquid and
-    immersion: ``1 − max(c_tech, c_server)``.
-
-    Examples:
-        >>> round(air_heat_frac("air", 0.9, 0.0), 3)
-        0.1
-        >>> round(air_heat_frac("liquid", 0.85, 0.85), 3)
-        0.15
-    """
-    if medium == "air":
-        return (1.0 - server_capture_frac) * (1.0 - tech_capture_frac)
-    return 1.0 - max(tech_capture_frac, server_capture_frac)
-
-
-def is_compatible(medium: str, server_capture_frac: float) -> bool:
-    """Whether a cooling medium can cool a server.
-
-    Servers with their own cold plates (capture > 0) need a liquid loop; air-cooled servers can use
-    any air option, or be immersed (with fans removed). Direct-to-chip liquid needs cold plates.
-
-    Examples:
-        >>> is_compatible("liquid", 0.0), is_compatible("air", 0.0), is_compatible("liquid", 0.85)
-        (False, True, True)
-    """
-    if server_capture_frac > 0.0:
-        return medium == "liquid"
-    return medium in ("air", "immersion")
 
 
 @dataclass(frozen=True)
@@ -374,7 +356,6 @@ def rack_capacity(problem: PlanProblem) -> RackCapacity:
     by["floor_distributed"] = np.broadcast_to(
         floor_div(floor_kg_max - frame_kg, weight[None, :])[:, None, :], shape
     ).copy()
-    by["incompatible"] = np.broadcast_to(np.where(compat, big, 0)[None, :, :], shape).copy()
     by["distance"] = np.broadcast_to(np.where(pos.allowed, big, 0)[:, :, None], shape).copy()
 
     names = list(by)

@@ -16,6 +16,7 @@ linear for fixed k:
   ``T_sup + Σ_j D[r,j]·q_j ≤ T_max + M_r·(1 − U_r)`` with ``q_j = Σ a[t,m]·P_m·n[j,t,m]`` the room-air
   heat at design power and U_r the air-breathing use of position r;
 - UPS capacity under redundancy: ``Σ P_m·n ≤ P_UPS,usable``;
+- CDU capacity: ``Σ (1 − a)·P_m·n ≤ Q_CDU`` (heat into rack water paths);
 - grid connection at the design day: ``Σ P_m·n·(1 + λ + a·c_air + (1 − a)·c_liq,t) + P_loss,0 ≤ P_grid``.
 
 The outer loop enumerates the configurations, orders them by their LP-relaxation bound and prunes
@@ -53,8 +54,8 @@ from kiban.units import G_STANDARD_M_PER_S2, S_PER_YEAR
 
 logger = logging.getLogger(__name__)
 
-Family = Literal["floor", "thermal", "ups", "grid", "fleet"]
-ALL_FAMILIES: frozenset[Family] = frozenset({"floor", "thermal", "ups", "grid", "fleet"})
+Family = Literal["floor", "thermal", "ups", "cdu", "grid", "fleet"]
+ALL_FAMILIES: frozenset[Family] = frozenset({"floor", "thermal", "ups", "cdu", "grid", "fleet"})
 ModeName = Literal["tco", "pue", "gpus", "max_servers", "min_design_power"]
 
 JPY_PER_MJPY = 1.0e6
@@ -135,18 +136,17 @@ def coefficients(problem: PlanProblem, k: int) -> dict[str, FloatArray]:
     """Return per-(t, m) linear coefficients of configuration k.
 
     Keys: ``air_frac`` (T, M); ``fac_mean``/``fac_peak``/``fac_design`` (T, M): facility power per W
-    of IT power of model m on option t (1 + power-chain loss + cooling) at the annual mean, the
-    hottest month and the design day.
+    of IT power of model m on option t, ``(1 + λ)·(1 + c_t)`` with λ the linearized power-chain
+    loss and c_t the cooling power per W of heat through option t (chain losses are cooled too),
+    at the annual mean, the hottest month and the design day.
     """
     cfg = problem.configs[k]
     af = problem.air_frac()
     out: dict[str, FloatArray] = {"air_frac": af}
+    n_m = len(problem.servers)
     for key, row in (("fac_mean", MEAN), ("fac_peak", PEAK), ("fac_design", DESIGN)):
-        cool = (
-            af * cfg.air_cooling_w_per_w[row]
-            + (1.0 - af) * cfg.liquid_cooling_w_per_w[row][:, None]
-        )
-        out[key] = 1.0 + problem.loss_frac + cool
+        cool = np.repeat(cfg.cooling_w_per_w[row][:, None], n_m, axis=1)
+        out[key] = (1.0 + problem.loss_frac) * (1.0 + cool)
     return out
 
 
@@ -289,6 +289,32 @@ def _build(
             np.ones(len(lenders)),
         )
 
+    capex_v = (
+        np.array([t.capex_per_rack_jpy for t in problem.techs])[vt]
+        + problem.rack_capex_jpy
+        + np.where(
+            np.array([t.air_breathing for t in problem.techs])[vt] & cfg.containment,
+            problem.containment_capex_per_rack_jpy,
+            0.0,
+        )
+    )
+    capex_n = np.array([t.capex_per_w_jpy for t in problem.techs])[vt] * p_v
+    if problem.max_racks is not None:
+        add(
+            sp.coo_matrix((np.ones(n_v), (np.zeros(n_v, dtype=np.int64), iu)), shape=(1, n_x)),
+            np.array([-np.inf]),
+            np.array([float(problem.max_racks)]),
+        )
+    if problem.budget_jpy is not None:
+        add(
+            sp.coo_matrix(
+                (np.r_[capex_v, capex_n], (np.zeros(2 * n_v, dtype=np.int64), np.r_[iu, inn])),
+                shape=(1, n_x),
+            ),
+            np.array([-np.inf]),
+            np.array([problem.budget_jpy - cfg.fixed_capex_jpy]),
+        )
+
     # Inlet temperature under recirculation.
     if "thermal" in families:
         d = cfg.heat_distribution_k_per_w
@@ -329,6 +355,13 @@ def _build(
             sp.coo_matrix((p_v, (np.zeros(n_v, dtype=np.int64), inn)), shape=(1, n_x)),
             np.array([-np.inf]),
             np.array([problem.ups_usable_w]),
+        )
+    if "cdu" in families and problem.cdu_capacity_w is not None:
+        wet_v = p_v * (1.0 - co["air_frac"][vt, vm])
+        add(
+            sp.coo_matrix((wet_v, (np.zeros(n_v, dtype=np.int64), inn)), shape=(1, n_x)),
+            np.array([-np.inf]),
+            np.array([problem.cdu_capacity_w]),
         )
     design_fac_v = p_v * co["fac_design"][vt, vm]
     fixed_w = problem.loss_fixed_w + problem.misc_power_w
