@@ -1,0 +1,347 @@
+"""Policy protocols and the frozen decisions policies return to the simulator.
+
+A *policy* (``Policy``) is what the simulator calls: ``decide(view) -> Decision`` at every
+arrival, completion, failure, repair and requested wake-up (and every ``epoch_s`` if set). A
+decision may set everything the co-optimizer of ``reference/cooptimizer.md`` §10 needs per
+epoch: which jobs start on which GPUs (admission, order, GPU count and placement), which running
+jobs are preempted, per-job power caps, per-job cache and I/O shares, and the cooling supply
+temperature. The simulator validates every entry and raises
+:class:`kiban.errors.PolicyError` naming the policy and the bad entry.
+
+Most policies are *layered* (:class:`kiban.policies.layered.LayeredPolicy`): one object per
+concern, each usable alone for ablations (STYLE.md §9.3):
+
+* ``AdmissionPolicy.admit(view, pending) -> pending subset``
+* ``SchedulingPolicy.schedule(view, pending, alloc) -> Schedule`` (order, starts, preemptions);
+  it asks the placement layer for GPUs through an :class:`Allocator`
+* ``PlacementPolicy.place(view, job, free) -> GPU indices | None``
+* ``PowerPolicy.set_caps(view, starting) -> {job: cap_w}``
+* ``CoolingPolicy.supply_temp_c(view) -> °C | None``
+* ``DataPolicy.shares(view, starting) -> (cache_b, io_weight)``
+
+Policies never mutate the view (its arrays are read-only); they may keep their own state, and
+``reset(ctx)`` is called once at the start of each run with the static inputs and the
+policy's own random stream.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from kiban._typing import BoolArray, FloatArray, IntArray
+    from kiban.sim.jobs import JobTable
+    from kiban.sim.layout import ClusterLayout
+    from kiban.sim.state import ClusterView
+
+__all__ = [
+    "EMPTY_MAP",
+    "AdmissionPolicy",
+    "Allocator",
+    "CoolingPolicy",
+    "DataPolicy",
+    "Decision",
+    "FreeState",
+    "PlacementPolicy",
+    "Policy",
+    "PolicyContext",
+    "PowerPolicy",
+    "Schedule",
+    "SchedulingPolicy",
+]
+
+EMPTY_MAP: Mapping[Any, Any] = MappingProxyType({})
+"""An immutable empty mapping, the default of every mapping field of a decision."""
+
+
+def _empty_map() -> Mapping[Any, Any]:
+    return EMPTY_MAP
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What a policy wants changed now. Every field is optional; the default changes nothing.
+
+    Attributes:
+        start: Pending job → the GPU indices it starts on. The number of GPUs must lie in the
+            job's [min_num_gpus, max_num_gpus] (rigid jobs: exactly num_gpus).
+        preempt: Running jobs to stop (they keep their progress, pay a checkpoint save and
+            restore, and go back to the queue). Applied before ``start``.
+        power_cap_w: Job → per-GPU power cap (W), within the SKU's [min_power_limit_w, tdp_w].
+            Applies to running and starting jobs.
+        cache_b: Job → local cache bytes granted to it (sets its cache hit ratio).
+        io_weight: Job → weight of its share of the shared file system (max-min fair).
+        supply_temp_c: New cooling supply temperature (°C), within the cooling technology's
+            allowed range; None keeps the current one.
+        wake_at_s: Ask to be called again at this time (s), e.g. when a job's attained service
+            crosses a queue threshold; replaces any earlier request.
+    """
+
+    start: Mapping[int, IntArray] = field(default_factory=_empty_map)
+    preempt: frozenset[int] = frozenset()
+    power_cap_w: Mapping[int, float] = field(default_factory=_empty_map)
+    cache_b: Mapping[int, float] = field(default_factory=_empty_map)
+    io_weight: Mapping[int, float] = field(default_factory=_empty_map)
+    supply_temp_c: float | None = None
+    wake_at_s: float | None = None
+
+    def is_empty(self) -> bool:
+        """True if the decision changes nothing."""
+        return not (
+            self.start
+            or self.preempt
+            or self.power_cap_w
+            or self.cache_b
+            or self.io_weight
+            or self.supply_temp_c is not None
+            or self.wake_at_s is not None
+        )
+
+
+NO_DECISION = Decision()
+"""The decision that changes nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyContext:
+    """Static inputs given to ``reset`` at the start of a run.
+
+    Attributes:
+        layout: The cluster topology.
+        jobs: The job table.
+        rng: The policy's own random stream (a child of the run's seed).
+        checkpoint_write_s: Per job, the time one checkpoint write takes (s): what a
+            preemption costs twice (save, then restore).
+        supply_temp_range_c: Allowed (min, max) supply temperature (°C).
+    """
+
+    layout: ClusterLayout
+    jobs: JobTable
+    rng: np.random.Generator
+    checkpoint_write_s: FloatArray
+    supply_temp_range_c: tuple[float, float] = (15.0, 32.0)
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """What the simulator calls. ``LayeredPolicy`` implements it from layers.
+
+    Attributes:
+        name: Registered name (used in results and error messages).
+        preemptive: True if the policy may preempt; the simulator then calls it even when no
+            GPU is free.
+        epoch_s: Period of extra calls (s), or None for event-driven only.
+    """
+
+    name: str
+    preemptive: bool
+    epoch_s: float | None
+
+    def reset(self, ctx: PolicyContext) -> None:
+        """Prepare for a new run (forget any state of the previous one)."""
+        ...
+
+    def decide(self, view: ClusterView) -> Decision:
+        """Return the changes wanted now; must not mutate ``view``."""
+        ...
+
+
+# --- layers ------------------------------------------------------------------------------------
+
+
+class AdmissionPolicy(Protocol):
+    """Chooses which waiting jobs may be considered now (e.g. queue limits, power headroom)."""
+
+    def reset(self, ctx: PolicyContext) -> None:
+        """Prepare for a new run."""
+        ...
+
+    def admit(self, view: ClusterView, pending: IntArray) -> IntArray:
+        """Return the admitted subset of ``pending`` (same order)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """Output of a scheduling layer.
+
+    Attributes:
+        start: Job → GPUs (from the allocator's placements).
+        preempt: Running jobs to stop.
+        wake_at_s: When to be called again (s), or None.
+    """
+
+    start: Mapping[int, IntArray] = field(default_factory=_empty_map)
+    preempt: frozenset[int] = frozenset()
+    wake_at_s: float | None = None
+
+
+class SchedulingPolicy(Protocol):
+    """Orders the queue and decides starts and preemptions, placing through an ``Allocator``.
+
+    Attributes:
+        preemptive: Whether it may preempt running jobs.
+    """
+
+    preemptive: bool
+
+    def reset(self, ctx: PolicyContext) -> None:
+        """Prepare for a new run."""
+        ...
+
+    def schedule(self, view: ClusterView, pending: IntArray, alloc: Allocator) -> Schedule:
+        """Decide which jobs start (placed via ``alloc``) and which running jobs stop."""
+        ...
+
+
+class PlacementPolicy(Protocol):
+    """Chooses GPUs for one job given the (tentative) free GPUs."""
+
+    def reset(self, ctx: PolicyContext) -> None:
+        """Prepare for a new run."""
+        ...
+
+    def place(self, view: ClusterView, job: int, free: FreeState) -> IntArray | None:
+        """Return GPU indices for ``job`` among ``free``, or None if it does not fit."""
+        ...
+
+
+class PowerPolicy(Protocol):
+    """Sets per-job power caps (W per GPU)."""
+
+    def reset(self, ctx: PolicyContext) -> None:
+        """Prepare for a new run."""
+        ...
+
+    def set_caps(self, view: ClusterView, starting: Mapping[int, IntArray]) -> Mapping[int, float]:
+        """Return job → cap for jobs whose cap should change (running or starting)."""
+        ...
+
+
+class CoolingPolicy(Protocol):
+    """Sets the cooling supply temperature."""
+
+    def reset(self, ctx: PolicyContext) -> None:
+        """Prepare for a new run."""
+        ...
+
+    def supply_temp_c(self, view: ClusterView) -> float | None:
+        """Return a new supply temperature (°C) or None to keep the current one."""
+        ...
+
+
+class DataPolicy(Protocol):
+    """Gives jobs cache bytes and shared-bandwidth weights."""
+
+    def reset(self, ctx: PolicyContext) -> None:
+        """Prepare for a new run."""
+        ...
+
+    def shares(
+        self, view: ClusterView, starting: Mapping[int, IntArray]
+    ) -> tuple[Mapping[int, float], Mapping[int, float]]:
+        """Return (job → cache_b, job → io_weight) for jobs whose shares should change."""
+        ...
+
+
+# --- tentative allocation used inside one decision ---------------------------------------------
+
+
+@dataclass(eq=False)
+class FreeState:
+    """Free GPUs as a scheduling layer sees them while it builds one decision.
+
+    Copies of the view's free GPUs, per-node free counts and per-rack reserved GPU power; the
+    allocator updates them as it places and preempts, so later placements in the same decision
+    see earlier ones. ``n_free`` counts free GPUs on up nodes.
+    """
+
+    gpu_free: BoolArray
+    node_free: IntArray
+    rack_gpu_alloc_w: FloatArray
+    n_free: int
+    job_cap_w: float = math.nan  # cap used for the rack-budget check of the job being placed
+    taken: dict[int, IntArray] = field(default_factory=dict)
+
+    @classmethod
+    def from_view(cls, view: ClusterView) -> FreeState:
+        """Copy the free GPUs of the current state."""
+        return cls(
+            gpu_free=view.gpu_job == -1,
+            node_free=view.node_free.copy(),
+            rack_gpu_alloc_w=view.rack_gpu_alloc_w.copy(),
+            n_free=view.free_gpus,
+        )
+
+
+class Allocator:
+    """Places jobs for a scheduling layer, through the placement layer, without side effects.
+
+    The free state is copied from the view on first use, so a decision that places nothing costs
+    nothing. ``release`` returns a running job's GPUs (for preemption); ``try_place`` asks the
+    placement policy and, on success, marks the GPUs taken.
+    """
+
+    def __init__(self, view: ClusterView, placement: PlacementPolicy) -> None:
+        self._view = view
+        self._placement = placement
+        self._free: FreeState | None = None
+
+    @property
+    def free(self) -> FreeState:
+        """The tentative free state (copied from the view on first access)."""
+        if self._free is None:
+            self._free = FreeState.from_view(self._view)
+        return self._free
+
+    @property
+    def n_free(self) -> int:
+        """Free GPUs now, counting tentative placements and releases."""
+        return self._view.free_gpus if self._free is None else self._free.n_free
+
+    def _cap_w(self, gpus: IntArray, job: int) -> FloatArray:
+        layout = self._view.layout
+        cap = self._view.job_power_cap_w[job]
+        if math.isnan(cap):
+            tdp = np.array([s.tdp_w for s in layout.skus])
+            return tdp[layout.node_sku_idx[layout.gpu_node[gpus]]]
+        return np.full(gpus.shape[0], cap)
+
+    def try_place(self, job: int) -> IntArray | None:
+        """Ask the placement layer for GPUs for ``job``; mark them taken if it finds some."""
+        view = self._view
+        if view.jobs.min_num_gpus[job] > self.n_free:
+            return None
+        free = self.free
+        gpus = self._placement.place(view, job, free)
+        if gpus is None:
+            return None
+        gpus = np.asarray(gpus, dtype=np.int64)
+        layout = view.layout
+        nodes = layout.gpu_node[gpus]
+        free.gpu_free[gpus] = False
+        np.subtract.at(free.node_free, nodes, 1)
+        np.add.at(free.rack_gpu_alloc_w, layout.node_rack_idx[nodes], self._cap_w(gpus, job))
+        free.n_free -= int(gpus.shape[0])
+        free.taken[job] = gpus
+        return gpus
+
+    def release(self, job: int) -> None:
+        """Return the GPUs of a running job to the tentative free state (for preemption)."""
+        gpus = self._view.job_gpus(job)
+        if gpus is None:
+            return
+        free = self.free
+        layout = self._view.layout
+        nodes = layout.gpu_node[gpus]
+        free.gpu_free[gpus] = True
+        np.add.at(free.node_free, nodes, 1)
+        np.subtract.at(free.rack_gpu_alloc_w, layout.node_rack_idx[nodes], self._cap_w(gpus, job))
+        free.n_free += int(gpus.shape[0])

@@ -1,0 +1,82 @@
+"""The five baseline policies (``kiban simulate --policy``), each a :class:`LayeredPolicy`.
+
+| name | scheduling | placement | what it stands for |
+|---|---|---|---|
+| ``fifo-static`` | ``fifo`` (blocking) | ``first-fit`` | static allocation most sites run |
+| ``easy-backfill`` | ``easy-backfill`` | ``first-fit`` | Slurm-like backfill |
+| ``tiresias-las`` | ``tiresias-las`` | ``first-fit`` | 2D-LAS with preemption (Tiresias) |
+| ``best-fit`` | ``fifo`` (blocking) | ``best-fit`` | FIFO with packing placement |
+| ``random-fit`` | ``fifo`` (blocking) | ``random-fit`` | FIFO with random placement |
+
+All run uncapped at the scenario's default power cap with the scenario's fixed supply
+temperature: they differ only in order, preemption and placement.
+"""
+
+from __future__ import annotations
+
+from kiban.policies.layered import LayeredPolicy
+from kiban.policies.placement import BestFit, FirstFit, RandomFit
+from kiban.policies.registry import register_policy
+from kiban.policies.scheduling import EasyBackfill, Fifo, TiresiasLas
+
+__all__ = [
+    "BASELINES",
+    "BestFitPolicy",
+    "EasyBackfillPolicy",
+    "FifoStatic",
+    "RandomFitPolicy",
+    "TiresiasLasPolicy",
+]
+
+BASELINES: tuple[str, ...] = (
+    "fifo-static",
+    "easy-backfill",
+    "tiresias-las",
+    "best-fit",
+    "random-fit",
+)
+"""Names of the baseline policies, in the order reports show them."""
+
+
+@register_policy("policy", "fifo-static")
+class FifoStatic(LayeredPolicy):
+    """FIFO with first fit and fixed allocations."""
+
+    def __init__(self) -> None:
+        super().__init__("fifo-static", scheduling=Fifo(), placement=FirstFit())
+
+
+@register_policy("policy", "easy-backfill")
+class EasyBackfillPolicy(LayeredPolicy):
+    """EASY backfilling with first-fit placement."""
+
+    Params = EasyBackfill.Params
+
+    def __init__(self, params: EasyBackfill.Params | None = None) -> None:
+        super().__init__("easy-backfill", scheduling=EasyBackfill(params), placement=FirstFit())
+
+
+@register_policy("policy", "tiresias-las")
+class TiresiasLasPolicy(LayeredPolicy):
+    """Tiresias 2D-LAS with preemption and promotion, first-fit placement."""
+
+    Params = TiresiasLas.Params
+
+    def __init__(self, params: TiresiasLas.Params | None = None) -> None:
+        super().__init__("tiresias-las", scheduling=TiresiasLas(params), placement=FirstFit())
+
+
+@register_policy("policy", "best-fit")
+class BestFitPolicy(LayeredPolicy):
+    """FIFO with best-fit (packing) placement."""
+
+    def __init__(self) -> None:
+        super().__init__("best-fit", scheduling=Fifo(), placement=BestFit())
+
+
+@register_policy("policy", "random-fit")
+class RandomFitPolicy(LayeredPolicy):
+    """FIFO with uniformly random placement."""
+
+    def __init__(self) -> None:
+        super().__init__("random-fit", scheduling=Fifo(), placement=RandomFit())

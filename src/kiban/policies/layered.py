@@ -1,0 +1,158 @@
+"""A complete policy built from one object per layer.
+
+Admission → scheduling (placing through the placement layer) → power, cooling, data: the shape
+every baseline and every single-layer co-optimizer uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from kiban.policies.base import (
+    EMPTY_MAP,
+    NO_DECISION,
+    Allocator,
+    Decision,
+    PolicyContext,
+)
+from kiban.policies.registry import make_policy
+
+if TYPE_CHECKING:
+    from kiban.policies.base import (
+        AdmissionPolicy,
+        CoolingPolicy,
+        DataPolicy,
+        PlacementPolicy,
+        PowerPolicy,
+        SchedulingPolicy,
+    )
+    from kiban.sim.state import ClusterView
+
+__all__ = ["LayeredPolicy", "layered_policy"]
+
+
+def _noop(layer: object | None) -> bool:
+    return layer is None or bool(getattr(layer, "noop", False))
+
+
+class LayeredPolicy:
+    """Runs its layers in order on each call and merges their outputs into one Decision.
+
+    Args:
+        name: Name shown in results.
+        scheduling: Scheduling layer (order, starts, preemptions).
+        placement: Placement layer (GPUs for each start).
+        admission: Optional admission layer.
+        power: Optional power layer.
+        cooling: Optional cooling layer.
+        data: Optional data layer.
+        epoch_s: Period of extra calls (s), or None.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        scheduling: SchedulingPolicy,
+        placement: PlacementPolicy,
+        admission: AdmissionPolicy | None = None,
+        power: PowerPolicy | None = None,
+        cooling: CoolingPolicy | None = None,
+        data: DataPolicy | None = None,
+        epoch_s: float | None = None,
+    ) -> None:
+        self.name = name
+        self.scheduling = scheduling
+        self.placement = placement
+        self.admission = None if _noop(admission) else admission
+        self.power = None if _noop(power) else power
+        self.cooling = None if _noop(cooling) else cooling
+        self.data = None if _noop(data) else data
+        self.epoch_s = epoch_s
+        self.preemptive = bool(getattr(scheduling, "preemptive", False))
+
+    def reset(self, ctx: PolicyContext) -> None:
+        """Reset every layer."""
+        for layer in (
+            self.admission,
+            self.scheduling,
+            self.placement,
+            self.power,
+            self.cooling,
+            self.data,
+        ):
+            if layer is not None:
+                layer.reset(ctx)
+
+    def decide(self, view: ClusterView) -> Decision:
+        """Admission → scheduling (placing through the placement layer) → power, cooling, data."""
+        pending = view.pending_jobs()
+        if self.admission is not None:
+            pending = self.admission.admit(view, pending)
+        alloc = Allocator(view, self.placement)
+        sched = self.scheduling.schedule(view, pending, alloc)
+        caps: Mapping[int, float] = EMPTY_MAP
+        cache: Mapping[int, float] = EMPTY_MAP
+        weights: Mapping[int, float] = EMPTY_MAP
+        supply = None
+        if self.power is not None:
+            caps = self.power.set_caps(view, sched.start)
+        if self.cooling is not None:
+            supply = self.cooling.supply_temp_c(view)
+        if self.data is not None:
+            cache, weights = self.data.shares(view, sched.start)
+        if not (
+            sched.start
+            or sched.preempt
+            or sched.wake_at_s is not None
+            or caps
+            or cache
+            or weights
+            or supply is not None
+        ):
+            return NO_DECISION
+        return Decision(
+            start=sched.start,
+            preempt=sched.preempt,
+            power_cap_w=caps,
+            cache_b=cache,
+            io_weight=weights,
+            supply_temp_c=supply,
+            wake_at_s=sched.wake_at_s,
+        )
+
+
+def layered_policy(
+    name: str,
+    choices: Mapping[str, tuple[str, Mapping[str, Any]] | None],
+    *,
+    epoch_s: float | None = None,
+) -> LayeredPolicy:
+    """Build a :class:`LayeredPolicy` from registered layer names (e.g. a scenario's [policies]).
+
+    Args:
+        name: Name of the resulting policy.
+        choices: Layer kind → (registered name, params) for ``admission``, ``scheduling``,
+            ``placement``, ``power``, ``cooling``, ``data``; missing or None layers are off
+            (scheduling defaults to ``fifo`` and placement to ``first-fit``).
+        epoch_s: Period of extra calls (s), or None.
+
+    Returns:
+        The policy.
+
+    Raises:
+        PolicyError: for unknown names or parameters.
+    """
+    layers: dict[str, Any] = {}
+    defaults: dict[str, tuple[str, Mapping[str, Any]]] = {
+        "scheduling": ("fifo", {}),
+        "placement": ("first-fit", {}),
+    }
+    for kind in ("admission", "scheduling", "placement", "power", "cooling", "data"):
+        choice = choices.get(kind) or defaults.get(kind)
+        if choice is None:
+            continue
+        layer_name, params = choice
+        layers[kind] = make_policy(kind, layer_name, params)
+    return LayeredPolicy(name, epoch_s=epoch_s, **layers)

@@ -1,0 +1,169 @@
+"""Placement layers (which GPUs a job gets): first-fit, best-fit (alias pack), random-fit.
+
+All three respect the topology constraints of the job and the cluster:
+
+* GPU model: a job that names one only gets nodes with that model;
+* shape: ``gpus_per_node = g > 0`` means exactly g GPUs on each of num_gpus/g nodes;
+  ``g = 0`` prefers one node and otherwise spreads over as few nodes as the policy's order gives;
+* rack budgets: a node is eligible only if its rack can power the GPUs at the job's cap
+  (``layout.rack_gpu_budget_w``, from the rack's power and cooling limits);
+* failed nodes have no free GPUs.
+
+Nodes are numbered rack by rack, so index order keeps multi-node jobs within few racks.
+Node selection is vectorized over nodes; only the GPUs of the chosen nodes are looked at.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from kiban.policies.registry import register_policy
+
+if TYPE_CHECKING:
+    from kiban._typing import BoolArray, IntArray
+    from kiban.policies.base import FreeState, PolicyContext
+    from kiban.sim.state import ClusterView
+
+__all__ = ["BestFit", "FirstFit", "NodePlacement", "RandomFit", "pick_gpus"]
+
+
+def pick_gpus(free: FreeState, view: ClusterView, nodes: IntArray, counts: IntArray) -> IntArray:
+    """The first ``counts[i]`` free GPUs of each node ``nodes[i]``.
+
+    Args:
+        free: Tentative free state.
+        view: Cluster view (for the node → GPU numbering).
+        nodes: Chosen nodes.
+        counts: GPUs to take on each.
+
+    Returns:
+        GPU indices, node by node.
+    """
+    first = view.layout.node_first_gpu
+    size = view.layout.node_n_gpus
+    parts = []
+    for node, c in zip(nodes.tolist(), counts.tolist(), strict=True):
+        a = int(first[node])
+        local = np.flatnonzero(free.gpu_free[a : a + int(size[node])])[:c]
+        parts.append(local + a)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+class NodePlacement:
+    """Shared machinery: eligible nodes, shape handling; subclasses choose the node order.
+
+    Subclasses implement ``_order_single`` (choose one node among candidates with enough free
+    GPUs) and ``_order_many`` (order candidate nodes for a multi-node job).
+    """
+
+    def __init__(self) -> None:
+        self._rng: np.random.Generator = np.random.default_rng(0)
+        self._req: IntArray = np.zeros(0, dtype=np.int64)
+
+    def reset(self, ctx: PolicyContext) -> None:
+        """Cache per-job model requirements and the policy's random stream."""
+        self._rng = ctx.rng
+        lay = ctx.layout
+        req = np.full(ctx.jobs.n_jobs, -1, dtype=np.int64)
+        for model in np.unique(ctx.jobs.gpu_model).tolist():
+            if model:
+                req[ctx.jobs.gpu_model == model] = lay.sku_index(str(model))
+        self._req = req
+        self._tdp_w = np.array([s.tdp_w for s in lay.skus])
+        self._budget_finite = bool(np.isfinite(lay.rack_gpu_budget_w).any())
+        self._multi_sku = len(lay.skus) > 1
+
+    def _eligible(self, view: ClusterView, job: int, free: FreeState, per_node: int) -> BoolArray:
+        lay = view.layout
+        ok = free.node_free >= per_node
+        req = int(self._req[job]) if self._req.shape[0] > job else -1
+        if req == -2:
+            return np.zeros_like(ok)
+        if self._multi_sku and req >= 0:
+            ok &= lay.node_sku_idx == req
+        if self._budget_finite:
+            cap = view.job_power_cap_w[job]
+            per_gpu = self._tdp_w[lay.node_sku_idx] if math.isnan(cap) else cap
+            rack = lay.node_rack_idx
+            ok &= free.rack_gpu_alloc_w[rack] + per_node * per_gpu <= lay.rack_gpu_budget_w[rack]
+        return ok
+
+    def place(self, view: ClusterView, job: int, free: FreeState) -> IntArray | None:
+        """GPUs for ``job`` (see the module docstring), or None if it does not fit now."""
+        jobs = view.jobs
+        n = int(jobs.num_gpus[job])
+        g = int(jobs.gpus_per_node[job])
+        if g > 0:
+            cand = np.flatnonzero(self._eligible(view, job, free, g))
+            m = n // g
+            if cand.shape[0] < m:
+                return None
+            nodes = self._order_many(cand, free, m)[:m]
+            return pick_gpus(free, view, nodes, np.full(m, g, dtype=np.int64))
+        if n <= view.layout.max_node_gpus:
+            cand = np.flatnonzero(self._eligible(view, job, free, n))
+            if cand.shape[0]:
+                node = self._order_single(cand, free)
+                return pick_gpus(free, view, np.array([node]), np.array([n]))
+        # spread over several nodes
+        cand = np.flatnonzero(self._eligible(view, job, free, 1))
+        if cand.shape[0] == 0:
+            return None
+        order = self._order_many(cand, free, cand.shape[0])
+        avail = free.node_free[order]
+        cum = np.cumsum(avail)
+        if cum[-1] < n:
+            return None
+        k = int(np.searchsorted(cum, n)) + 1
+        nodes = order[:k]
+        counts = avail[:k].copy()
+        counts[-1] -= int(cum[k - 1]) - n
+        return pick_gpus(free, view, nodes, counts)
+
+    def _order_single(self, cand: IntArray, free: FreeState) -> int:  # pragma: no cover
+        raise NotImplementedError
+
+    def _order_many(self, cand: IntArray, free: FreeState, m: int) -> IntArray:  # pragma: no cover
+        raise NotImplementedError
+
+
+@register_policy("placement", "first-fit")
+class FirstFit(NodePlacement):
+    """Lowest-numbered nodes that fit (Slurm's default linear order)."""
+
+    def _order_single(self, cand: IntArray, free: FreeState) -> int:
+        return int(cand[0])
+
+    def _order_many(self, cand: IntArray, free: FreeState, m: int) -> IntArray:
+        return cand
+
+
+@register_policy("placement", "best-fit")
+@register_policy("placement", "pack")
+class BestFit(NodePlacement):
+    """Packing: the node with the fewest free GPUs that still fits.
+
+    Multi-node jobs take the nodes with the most free GPUs first (fewest nodes). Ties go to the
+    lower node number.
+    """
+
+    def _order_single(self, cand: IntArray, free: FreeState) -> int:
+        return int(cand[np.argmin(free.node_free[cand])])
+
+    def _order_many(self, cand: IntArray, free: FreeState, m: int) -> IntArray:
+        order = np.argsort(-free.node_free[cand], kind="stable")
+        return cand[order]
+
+
+@register_policy("placement", "random-fit")
+class RandomFit(NodePlacement):
+    """Uniformly random among the nodes that fit (the policy's own random stream)."""
+
+    def _order_single(self, cand: IntArray, free: FreeState) -> int:
+        return int(cand[self._rng.integers(cand.shape[0])])
+
+    def _order_many(self, cand: IntArray, free: FreeState, m: int) -> IntArray:
+        return self._rng.permutation(cand)

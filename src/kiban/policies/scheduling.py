@@ -1,0 +1,279 @@
+"""Scheduling layers (queue order, starts, preemptions): fifo, easy-backfill, tiresias-las.
+
+* ``fifo``: strict first-in-first-out with blocking: jobs start in arrival order while they
+  fit; the first job that does not fit blocks everyone behind it ("static" scheduling).
+* ``easy-backfill``: EASY backfilling (Lifka 1995; Slurm's ``sched/backfill``): FIFO, and when
+  the head job does not fit it gets a reservation at the earliest time enough GPUs free up
+  (the *shadow time*, from the running jobs' expected ends); later jobs may start now if they fit
+  and either end before the shadow time or use only GPUs the head job will not need. Run-time
+  estimates are the trace durations times ``estimate_factor`` (1 = perfect estimates).
+* ``tiresias-las``: Tiresias' discretized two-dimensional least-attained-service (Gu et al.,
+  NSDI 2019). Attained service = GPUs × time held. Jobs sit in queues by attained service
+  (thresholds ``queue_limits_gpu_s``); higher queues first, FIFO by arrival within a queue;
+  a job runs if enough GPUs remain, and running jobs not chosen are preempted (they pay a
+  checkpoint save and restore). A waiting job in a lower queue whose waiting time reaches
+  ``starvation_knob`` × its run time so far is promoted back to the top queue. The policy asks
+  to be woken when a running job crosses its queue's limit while others wait.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from kiban.errors import PolicyError
+from kiban.policies.base import Schedule
+from kiban.policies.registry import register_policy
+
+if TYPE_CHECKING:
+    from kiban._typing import FloatArray, IntArray
+    from kiban.policies.base import Allocator, PolicyContext
+    from kiban.sim.state import ClusterView
+
+__all__ = ["EasyBackfill", "Fifo", "TiresiasLas"]
+
+_EMPTY = Schedule()
+
+
+@register_policy("scheduling", "fifo")
+class Fifo:
+    """Strict FIFO with head-of-line blocking (see the module docstring)."""
+
+    preemptive = False
+
+    def reset(self, ctx: PolicyContext) -> None:
+        """Nothing to prepare."""
+
+    def schedule(self, view: ClusterView, pending: IntArray, alloc: Allocator) -> Schedule:
+        """Start jobs in arrival order until one does not fit."""
+        start: dict[int, IntArray] = {}
+        for j in pending.tolist():
+            gpus = alloc.try_place(j)
+            if gpus is None:
+                break
+            start[j] = gpus
+        return Schedule(start=start) if start else _EMPTY
+
+
+@register_policy("scheduling", "easy-backfill")
+class EasyBackfill:
+    """EASY backfilling with one reservation for the head of the queue."""
+
+    preemptive = False
+
+    @dataclass(frozen=True)
+    class Params:
+        """Parameters.
+
+        Attributes:
+            estimate_factor: User run-time estimate = remaining duration × this (≥ 1 means
+                over-estimates, as users' time limits usually are).
+        """
+
+        estimate_factor: float = 1.0
+
+        def __post_init__(self) -> None:
+            if not self.estimate_factor >= 1.0:
+                msg = f"estimate_factor = {self.estimate_factor}: must be ≥ 1"
+                raise ValueError(msg)
+
+    def __init__(self, params: Params | None = None) -> None:
+        self.params = params if params is not None else self.Params()
+
+    def reset(self, ctx: PolicyContext) -> None:
+        """Nothing to prepare."""
+
+    def _estimate_s(self, view: ClusterView, jobs: IntArray) -> FloatArray:
+        left = view.jobs.duration_s[jobs] - view.job_progress_s[jobs]
+        return np.maximum(left, 0.0) * self.params.estimate_factor
+
+    def schedule(self, view: ClusterView, pending: IntArray, alloc: Allocator) -> Schedule:
+        """FIFO starts, then one reservation and backfill (see the module docstring)."""
+        start: dict[int, IntArray] = {}
+        order = pending.tolist()
+        head_pos = -1
+        for pos, j in enumerate(order):
+            gpus = alloc.try_place(j)
+            if gpus is None:
+                head_pos = pos
+                break
+            start[j] = gpus
+        if head_pos < 0 or alloc.n_free == 0 or head_pos == len(order) - 1:
+            return Schedule(start=start) if start else _EMPTY
+        now = view.time_s
+        head = order[head_pos]
+        need = int(view.jobs.num_gpus[head])
+        # shadow time: when the running (and just started) jobs free enough GPUs for the head
+        started = np.fromiter(start, dtype=np.int64, count=len(start))
+        ends = np.concatenate(
+            (
+                np.asarray(view.running_expected_end_s()),
+                now + self._estimate_s(view, started) / 1.0,
+            )
+        )
+        sizes = np.concatenate((np.asarray(view.running_num_gpus()), view.jobs.num_gpus[started]))
+        order_end = np.argsort(ends, kind="stable")
+        avail = alloc.n_free + np.cumsum(sizes[order_end])
+        k = int(np.searchsorted(avail, need))
+        if k < avail.shape[0]:
+            shadow = float(ends[order_end[k]])
+            extra = int(avail[k]) - need
+        else:
+            shadow = float("inf")
+            extra = int(avail[-1]) - need if avail.shape[0] else alloc.n_free - need
+        rest = np.asarray(order[head_pos + 1 :], dtype=np.int64)
+        size = view.jobs.num_gpus[rest]
+        est = self._estimate_s(view, rest)
+        ok = (size <= alloc.n_free) & ((now + est <= shadow) | (size <= max(extra, 0)))
+        for j in rest[ok].tolist():
+            n = int(view.jobs.num_gpus[j])
+            if n > alloc.n_free:
+                continue
+            before_shadow = now + float(self._estimate_s(view, np.array([j]))[0]) <= shadow
+            if not before_shadow and n > extra:
+                continue
+            gpus = alloc.try_place(j)
+            if gpus is None:
+                continue
+            start[j] = gpus
+            if not before_shadow:
+                extra -= n
+            if alloc.n_free == 0:
+                break
+        return Schedule(start=start) if start else _EMPTY
+
+
+@register_policy("scheduling", "tiresias-las")
+class TiresiasLas:
+    """Discretized 2D-LAS with preemption and starvation promotion (Tiresias)."""
+
+    preemptive = True
+
+    @dataclass(frozen=True)
+    class Params:
+        """Parameters.
+
+        Attributes:
+            queue_limits_gpu_s: Attained-service thresholds between queues (GPU·s), ascending;
+                Tiresias' code uses limits such as 3,600 and 18,000 GPU·s.
+            starvation_knob: Promote a waiting job to the top queue when its waiting time
+                reaches this multiple of its run time so far (0 disables promotion).
+        """
+
+        queue_limits_gpu_s: tuple[float, ...] = (3600.0, 18000.0)
+        starvation_knob: float = 8.0
+
+        def __post_init__(self) -> None:
+            limits = tuple(float(x) for x in self.queue_limits_gpu_s)
+            if not limits or any(b <= a for a, b in itertools.pairwise(limits)):
+                msg = f"queue_limits_gpu_s = {self.queue_limits_gpu_s}: need ascending values"
+                raise ValueError(msg)
+            if any(x <= 0 for x in limits):
+                msg = f"queue_limits_gpu_s = {self.queue_limits_gpu_s}: values must be > 0"
+                raise ValueError(msg)
+            object.__setattr__(self, "queue_limits_gpu_s", limits)
+            if self.starvation_knob < 0:
+                msg = f"starvation_knob = {self.starvation_knob}: must be ≥ 0"
+                raise ValueError(msg)
+
+    def __init__(self, params: Params | None = None) -> None:
+        self.params = params if params is not None else self.Params()
+        self._limits = np.asarray(self.params.queue_limits_gpu_s, dtype=np.float64)
+        self._offset_gpu_s: FloatArray = np.zeros(0)
+
+    def reset(self, ctx: PolicyContext) -> None:
+        """Forget promotions of an earlier run."""
+        self._offset_gpu_s = np.zeros(ctx.jobs.n_jobs)
+
+    def schedule(self, view: ClusterView, pending: IntArray, alloc: Allocator) -> Schedule:
+        """Choose the jobs to run by (queue, arrival); preempt the others; place new ones."""
+        if self._offset_gpu_s.shape[0] != view.jobs.n_jobs:
+            msg = "tiresias-las: reset() was not called before schedule()"
+            raise PolicyError(msg)
+        now = view.time_s
+        running = np.asarray(view.running_jobs())
+        jobs = np.concatenate((running, pending))
+        attained = view.attained_gpu_s(jobs)
+        n_run = running.shape[0]
+        knob = self.params.starvation_knob
+        if knob > 0 and pending.shape[0]:
+            att_p = attained[n_run:] - self._offset_gpu_s[pending]
+            queue_p = np.searchsorted(self._limits, att_p, side="right")
+            run_s = view.run_time_s(pending)
+            wait_s = now - view.job_pending_since_s[pending]
+            promote = (queue_p > 0) & (run_s > 0) & (wait_s >= knob * run_s)
+            if promote.any():
+                self._offset_gpu_s[pending[promote]] = attained[n_run:][promote]
+        service = attained - self._offset_gpu_s[jobs]
+        queue = np.searchsorted(self._limits, service, side="right")
+        order = np.lexsort((jobs, queue))
+        size = view.jobs.num_gpus[jobs][order]
+        budget = alloc.n_free + int(np.asarray(view.running_num_gpus()).sum())
+        chosen = np.zeros(jobs.shape[0], dtype=bool)
+        cum = np.cumsum(size)
+        k = int(np.searchsorted(cum, budget, side="right"))
+        chosen[:k] = True
+        remaining = budget - (int(cum[k - 1]) if k else 0)
+        if remaining > 0 and k < jobs.shape[0]:
+            for pos in (np.flatnonzero(size[k:] <= remaining) + k).tolist():
+                n = int(size[pos])
+                if n <= remaining:
+                    chosen[pos] = True
+                    remaining -= n
+                    if remaining == 0:
+                        break
+        sel = np.zeros(jobs.shape[0], dtype=bool)
+        sel[order[chosen]] = True
+        preempt = running[~sel[:n_run]]
+        for j in preempt.tolist():
+            alloc.release(j)
+        start: dict[int, IntArray] = {}
+        to_start = order[chosen]
+        to_start = to_start[to_start >= n_run]
+        for pos in to_start.tolist():
+            j = int(jobs[pos])
+            gpus = alloc.try_place(j)
+            if gpus is not None:
+                start[j] = gpus
+        wake = self._next_crossing_s(
+            view,
+            jobs=jobs,
+            service=service,
+            queue=queue,
+            sel=sel,
+            n_run=n_run,
+            start=start,
+            now=now,
+        )
+        still_waiting = pending.shape[0] - len(start) + preempt.shape[0] > 0
+        return Schedule(
+            start=start,
+            preempt=frozenset(preempt.tolist()),
+            wake_at_s=wake if still_waiting else None,
+        )
+
+    def _next_crossing_s(
+        self,
+        view: ClusterView,
+        *,
+        jobs: IntArray,
+        service: FloatArray,
+        queue: IntArray,
+        sel: np.ndarray,
+        n_run: int,
+        start: dict[int, IntArray],
+        now: float,
+    ) -> float | None:
+        """Earliest time a job that will be running crosses its queue's upper limit."""
+        keep = sel.copy()
+        keep[n_run:] = np.isin(jobs[n_run:], np.fromiter(start, dtype=np.int64, count=len(start)))
+        idx = np.flatnonzero(keep & (queue < self._limits.shape[0]))
+        if idx.shape[0] == 0:
+            return None
+        limit = self._limits[queue[idx]]
+        gpus = view.jobs.num_gpus[jobs[idx]].astype(np.float64)
+        t = now + (limit - service[idx]) / gpus
+        return float(max(t.min(), now + 1e-6))

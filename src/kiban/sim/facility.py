@@ -1,0 +1,164 @@
+"""Facility power around the IT load: cooling plant and power-chain losses, per event.
+
+Between events the IT power and the supply temperature are constant, so the facility power is
+piecewise constant too. The simulator records IT power, time and supply temperature at every
+event and evaluates the plant **vectorized over the whole event log** after the run (or over any
+slice of it during a run): that is the plant model "at each event" without a Python call per
+event. Cooling does not feed back into scheduling for the baselines; a policy that needs
+facility power online calls :meth:`FacilityModel.power_w` on the current values.
+
+Two implementations:
+
+* :class:`PlantFacility` uses :func:`kiban.physics.cooling.plant_power_w` with the outdoor
+  climate of the month (or hour) of each event and :class:`kiban.physics.power_chain.PowerChain`
+  losses: the full model.
+* :class:`SimpleFacility` uses a fixed COP and loss fraction (tests, quick studies).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from kiban.physics.climate import HourlyClimate, MonthlyClimate
+from kiban.physics.cooling import plant_power_w
+from kiban.units import S_PER_DAY, S_PER_YEAR
+
+if TYPE_CHECKING:
+    from kiban._typing import ArrayLike, FloatArray
+    from kiban.physics.cooling import CoolingPlant
+    from kiban.physics.power_chain import PowerChain
+
+__all__ = ["FacilityModel", "FacilityPower", "PlantFacility", "SimpleFacility"]
+
+
+@dataclass(frozen=True, slots=True)
+class FacilityPower:
+    """Facility power at a set of instants (all W, same shape).
+
+    Attributes:
+        cooling_w: Cooling plant electric power.
+        loss_w: Power-chain losses (UPS, PDU, transformer).
+        misc_w: Lighting, offices and other fixed loads.
+        outdoor_temp_c: Outdoor dry bulb used (°C).
+    """
+
+    cooling_w: FloatArray
+    loss_w: FloatArray
+    misc_w: FloatArray
+    outdoor_temp_c: FloatArray
+
+
+class FacilityModel(Protocol):
+    """Maps IT power, time and supply temperature to cooling, losses and other loads."""
+
+    def power_w(
+        self, it_power_w: ArrayLike, time_s: ArrayLike, supply_temp_c: ArrayLike
+    ) -> FacilityPower:
+        """Facility power parts at each instant (vectorized)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SimpleFacility:
+    """Constant-COP cooling and a proportional loss: cooling = IT/COP, loss = f·IT.
+
+    Attributes:
+        cop: Coefficient of performance of the whole cooling plant (> 0).
+        loss_frac: Power-chain loss as a share of IT power.
+        misc_w: Fixed other loads (W).
+        outdoor_temp_c: Reported outdoor temperature (°C).
+    """
+
+    cop: float = 4.0
+    loss_frac: float = 0.05
+    misc_w: float = 0.0
+    outdoor_temp_c: float = 15.0
+
+    def power_w(
+        self, it_power_w: ArrayLike, time_s: ArrayLike, supply_temp_c: ArrayLike
+    ) -> FacilityPower:
+        """See :class:`FacilityModel`; ignores time and supply temperature."""
+        it = np.asarray(it_power_w, dtype=np.float64)
+        return FacilityPower(
+            cooling_w=it / self.cop,
+            loss_w=it * self.loss_frac,
+            misc_w=np.full(it.shape, self.misc_w),
+            outdoor_temp_c=np.full(it.shape, self.outdoor_temp_c),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PlantFacility:
+    """The physics plant model with outdoor climate by month (or hour) of the simulated time.
+
+    Attributes:
+        plant: Cooling plant design.
+        climate: Monthly normals or an hourly series (one year, wrapped around).
+        chain: Power chain (losses), or None for no losses.
+        start_time_of_year_s: Time of year (s after 1 January 00:00) at simulated time 0.
+        misc_w: Fixed other loads (W).
+        losses_in_cooled_space: If True, chain losses add to the heat the plant removes.
+    """
+
+    plant: CoolingPlant
+    climate: MonthlyClimate | HourlyClimate
+    chain: PowerChain | None = None
+    start_time_of_year_s: float = 0.0
+    misc_w: float = 0.0
+    losses_in_cooled_space: bool = False
+
+    def _climate_index(self, time_s: FloatArray) -> np.ndarray:
+        year_s = np.mod(time_s + self.start_time_of_year_s, S_PER_YEAR)
+        edges = np.cumsum(self.climate.duration_s)
+        idx = np.searchsorted(edges, year_s, side="right")
+        return np.minimum(idx, edges.shape[0] - 1)
+
+    def power_w(
+        self, it_power_w: ArrayLike, time_s: ArrayLike, supply_temp_c: ArrayLike
+    ) -> FacilityPower:
+        """See :class:`FacilityModel`.
+
+        Cooling = ``plant_power_w(IT (+ losses), T_db, T_wb, plant, supply)`` with the outdoor
+        conditions of the month/hour containing each instant (monthly normals carry their
+        within-month spread); loss = ``chain.loss_w(IT)``.
+        """
+        it = np.asarray(it_power_w, dtype=np.float64)
+        t = np.broadcast_to(np.asarray(time_s, dtype=np.float64), it.shape)
+        idx = self._climate_index(t)
+        c = self.climate
+        loss = self.chain.loss_w(it) if self.chain is not None else np.zeros(it.shape)
+        heat = it + loss if self.losses_in_cooled_space else it
+        cooling = plant_power_w(
+            heat,
+            c.dry_bulb_c[idx],
+            c.wet_bulb_c[idx],
+            self.plant,
+            supply_air_temp_c=np.broadcast_to(
+                np.asarray(supply_temp_c, dtype=np.float64), it.shape
+            ),
+            outdoor_db_std_k=c.dry_bulb_std_k[idx],
+            outdoor_wb_std_k=c.wet_bulb_std_k[idx],
+        ).total_w
+        return FacilityPower(
+            cooling_w=np.asarray(cooling, dtype=np.float64),
+            loss_w=np.asarray(loss, dtype=np.float64),
+            misc_w=np.full(it.shape, self.misc_w),
+            outdoor_temp_c=np.asarray(c.dry_bulb_c[idx], dtype=np.float64),
+        )
+
+
+def day_of_year_s(month: int, day: int = 1) -> float:
+    """Seconds from 1 January 00:00 to the start of a date (non-leap year).
+
+    Args:
+        month: 1–12.
+        day: 1–31.
+
+    Returns:
+        Seconds.
+    """
+    days = (0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
+    return (days[month - 1] + day - 1) * S_PER_DAY

@@ -1,0 +1,255 @@
+"""The jobs the simulator replays, as numpy arrays built from the canonical jobs table.
+
+:class:`JobTable` is made from the canonical polars table of :mod:`kiban.workload` (columns in
+``docs/contracts.md``). It is sorted by ``submit_time_s`` (stable: ties keep table order), so a
+job's index is its arrival rank; ``source_row`` maps back to the input row. Bad input raises
+:class:`kiban.errors.TraceError` naming the job and the field: negative or non-finite
+durations, zero or negative GPU counts, non-finite submit times. Jobs larger than the cluster are
+kept and reported as unschedulable by the simulator, never dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from kiban.errors import TraceError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from kiban._typing import ArrayLike, FloatArray, IntArray
+
+__all__ = ["JOB_DEFAULTS", "JobTable"]
+
+JOB_DEFAULTS: dict[str, float] = {
+    "gpus_per_node": 0,
+    "priority": 0,
+    "compute_bound_frac": 0.9,
+    "activity_frac": 0.95,
+    "input_rate_b_per_s_per_gpu": 0.0,
+    "dataset_size_b": 0.0,
+    "checkpoint_size_b": 0.0,
+    "checkpoint_interval_s": 0.0,
+}
+"""Values used for job-model columns a table lacks (physics.md §9: training A = 0.95, β = 0.9;
+no input, no checkpoints)."""
+
+
+@dataclass(frozen=True, eq=False)
+class JobTable:
+    """Per-job arrays, sorted by submit time (index = arrival rank).
+
+    Attributes:
+        job_id: Job identifiers (str), shape (n,).
+        source_row: Row of each job in the input table.
+        submit_time_s: Submission time from trace start (s).
+        duration_s: Run time at full speed on the requested GPUs, unshared (s).
+        num_gpus: Requested GPUs.
+        min_num_gpus: Fewest GPUs the job accepts (= num_gpus for rigid jobs).
+        max_num_gpus: Most GPUs the job accepts (= num_gpus for rigid jobs).
+        gpus_per_node: Required GPUs per node (0 = any split).
+        gpu_model: Required GPU model name per job ("" = any).
+        queue: Queue / virtual cluster name per job.
+        priority: Larger = more important (unused by the baselines).
+        compute_bound_frac: β, share of run time that scales with the SM clock.
+        activity_frac: A, power-weighted activity while computing.
+        input_rate_b_per_s_per_gpu: Input bytes per second per GPU at full speed.
+        dataset_size_b: Dataset size (for cache hit ratios).
+        checkpoint_size_b: Checkpoint size.
+        checkpoint_interval_s: Compute time between checkpoints (0 = never checkpoints).
+    """
+
+    job_id: np.ndarray
+    source_row: IntArray
+    submit_time_s: FloatArray
+    duration_s: FloatArray
+    num_gpus: IntArray
+    min_num_gpus: IntArray
+    max_num_gpus: IntArray
+    gpus_per_node: IntArray
+    gpu_model: np.ndarray
+    queue: np.ndarray
+    priority: IntArray
+    compute_bound_frac: FloatArray
+    activity_frac: FloatArray
+    input_rate_b_per_s_per_gpu: FloatArray
+    dataset_size_b: FloatArray
+    checkpoint_size_b: FloatArray
+    checkpoint_interval_s: FloatArray
+
+    @property
+    def n_jobs(self) -> int:
+        """Number of jobs."""
+        return int(self.submit_time_s.shape[0])
+
+    @classmethod
+    def from_arrays(
+        cls,
+        submit_time_s: ArrayLike,
+        duration_s: ArrayLike,
+        num_gpus: ArrayLike,
+        *,
+        source: str = "<arrays>",
+        **columns: ArrayLike,
+    ) -> JobTable:
+        """Build a table from arrays (tests, synthetic workloads).
+
+        Args:
+            submit_time_s: Submission times (s).
+            duration_s: Durations at full speed (s).
+            num_gpus: GPU counts.
+            source: Name used in error messages.
+            **columns: Any other column of the canonical table (``job_id``, ``gpus_per_node``,
+                ``activity_frac``, ...). Missing ones take :data:`JOB_DEFAULTS`.
+
+        Returns:
+            The validated, sorted table.
+
+        Raises:
+            TraceError: on invalid values (see the module docstring).
+        """
+        n = int(np.asarray(submit_time_s).shape[0])
+        data: dict[str, np.ndarray] = {
+            "submit_time_s": np.asarray(submit_time_s, dtype=np.float64),
+            "duration_s": np.asarray(duration_s, dtype=np.float64),
+            "num_gpus": np.asarray(num_gpus, dtype=np.int64),
+        }
+        for key, value in columns.items():
+            data[key] = np.asarray(value)
+        if "job_id" not in data:
+            data["job_id"] = np.array([str(i) for i in range(n)], dtype=object)
+        return cls._build(data, n, source)
+
+    @classmethod
+    def from_frame(cls, frame: pl.DataFrame, *, source: str = "<jobs table>") -> JobTable:
+        """Build a table from the canonical polars jobs table.
+
+        Args:
+            frame: Canonical jobs table (``docs/contracts.md``); job-model columns may be absent.
+            source: Name of the trace, used in error messages.
+
+        Returns:
+            The validated, sorted table.
+
+        Raises:
+            TraceError: on missing required columns or invalid values.
+        """
+        required = ("submit_time_s", "duration_s", "num_gpus")
+        missing = [c for c in required if c not in frame.columns]
+        if missing:
+            msg = f"{source}: jobs table lacks required column(s) {missing}; has {frame.columns}"
+            raise TraceError(msg)
+        n = frame.height
+        data: dict[str, np.ndarray] = {}
+        for col in frame.columns:
+            series = frame.get_column(col)
+            if col in ("job_id", "gpu_model", "queue", "user", "status"):
+                data[col] = np.asarray(series.cast(str).fill_null("").to_list(), dtype=object)
+            elif series.dtype.is_numeric():
+                data[col] = series.to_numpy()
+        if "job_id" not in data:
+            data["job_id"] = np.array([str(i) for i in range(n)], dtype=object)
+        return cls._build(data, n, source)
+
+    @classmethod
+    def _build(cls, data: dict[str, np.ndarray], n: int, source: str) -> JobTable:
+        job_id = data["job_id"].astype(object)
+        submit = np.asarray(data["submit_time_s"], dtype=np.float64)
+        duration = np.asarray(data["duration_s"], dtype=np.float64)
+        gpus = np.asarray(data["num_gpus"], dtype=np.float64)
+
+        def fail(mask: np.ndarray, field: str, values: np.ndarray, allowed: str) -> None:
+            bad = np.flatnonzero(mask)
+            if bad.size:
+                i = int(bad[0])
+                more = f" (and {bad.size - 1} more)" if bad.size > 1 else ""
+                msg = (
+                    f"{source}: job {job_id[i]!r} (row {i}): {field} = {values[i]!r}: "
+                    f"{allowed}{more}"
+                )
+                raise TraceError(msg)
+
+        fail(~np.isfinite(submit), "submit_time_s", submit, "must be a finite number of seconds")
+        fail(
+            ~np.isfinite(duration) | (duration < 0),
+            "duration_s",
+            duration,
+            "must be a finite number of seconds ≥ 0",
+        )
+        fail(
+            ~np.isfinite(gpus) | (gpus < 1) | (gpus != np.round(gpus)),
+            "num_gpus",
+            gpus,
+            "must be a whole number ≥ 1",
+        )
+        num = gpus.astype(np.int64)
+
+        def col(name: str, dtype: type) -> np.ndarray:
+            if name in data:
+                return np.asarray(data[name]).astype(dtype)
+            return np.full(n, JOB_DEFAULTS[name], dtype=dtype)
+
+        gpn = col("gpus_per_node", np.int64)
+        fail(gpn < 0, "gpus_per_node", gpn, "must be ≥ 0 (0 = any split)")
+        fail(
+            (gpn > 0) & (num % np.where(gpn > 0, gpn, 1) != 0),
+            "gpus_per_node",
+            gpn,
+            "must divide num_gpus",
+        )
+        floats = {
+            name: col(name, np.float64)
+            for name in (
+                "compute_bound_frac",
+                "activity_frac",
+                "input_rate_b_per_s_per_gpu",
+                "dataset_size_b",
+                "checkpoint_size_b",
+                "checkpoint_interval_s",
+            )
+        }
+        for name in ("compute_bound_frac", "activity_frac"):
+            v = floats[name]
+            fail(~np.isfinite(v) | (v < 0) | (v > 1), name, v, "must lie in [0, 1]")
+        for name in (
+            "input_rate_b_per_s_per_gpu",
+            "dataset_size_b",
+            "checkpoint_size_b",
+            "checkpoint_interval_s",
+        ):
+            v = floats[name]
+            fail(~np.isfinite(v) | (v < 0), name, v, "must be a finite number ≥ 0")
+        min_g = np.asarray(data.get("min_num_gpus", num), dtype=np.int64)
+        max_g = np.asarray(data.get("max_num_gpus", num), dtype=np.int64)
+        fail(
+            (min_g < 1) | (min_g > num) | (max_g < num),
+            "min_num_gpus/max_num_gpus",
+            num,
+            "must satisfy 1 ≤ min_num_gpus ≤ num_gpus ≤ max_num_gpus",
+        )
+        empty = np.full(n, "", dtype=object)
+        order = np.argsort(submit, kind="stable")
+        gpu_model = data.get("gpu_model", empty).astype(object)
+        queue = data.get("queue", empty).astype(object)
+        return cls(
+            job_id=job_id[order],
+            source_row=order.astype(np.int64),
+            submit_time_s=submit[order],
+            duration_s=duration[order],
+            num_gpus=num[order],
+            min_num_gpus=min_g[order],
+            max_num_gpus=max_g[order],
+            gpus_per_node=gpn[order],
+            gpu_model=gpu_model[order],
+            queue=queue[order],
+            priority=col("priority", np.int64)[order],
+            compute_bound_frac=floats["compute_bound_frac"][order],
+            activity_frac=floats["activity_frac"][order],
+            input_rate_b_per_s_per_gpu=floats["input_rate_b_per_s_per_gpu"][order],
+            dataset_size_b=floats["dataset_size_b"][order],
+            checkpoint_size_b=floats["checkpoint_size_b"][order],
+            checkpoint_interval_s=floats["checkpoint_interval_s"][order],
+        )

@@ -1,0 +1,1610 @@
+"""The discrete-event simulator: replays a job table on a cluster under a policy, with physics.
+
+Events are arrivals (from the sorted job table), slot transitions of running jobs (completion,
+end of a checkpoint-restore phase, thermal-throttle onset), node failures and repairs, policy
+wake-ups and epochs, and rack-sample boundaries. Between events everything is piecewise
+constant, so physics runs only where something changed:
+
+* **Speed.** Each running job (a *slot*) has a compute speed ``s_c = s_cap · s_thermal``
+  (power cap: :func:`kiban.physics.gpu_power.speed_frac_under_cap`; thermal: the clock that holds
+  the die at its slowdown temperature) and an I/O speed ``s_io`` from max-min sharing of the
+  shared file system (:func:`kiban.physics.storage_io.maxmin_share_b_per_s`, recomputed only when
+  the running set or a speed changes). The job progresses at ``(1 − c) · min(s_c, s_io)`` where
+  ``c`` is the share of time spent writing periodic checkpoints.
+* **Ledger.** Every GPU-second is booked into exactly one bucket: for a running job the shares
+  ``c`` (checkpoint), ``(1 − c)(1 − s_cap)`` (power cap), ``(1 − c)(s_cap − s_c)`` (thermal),
+  ``(1 − c)(s_c − s)`` (I/O stall) and ``(1 − c)·s`` (productive) sum to 1; restore phases after
+  a preemption count as checkpoint, after a failure as failure; free GPUs are ``queue_blocked``
+  while jobs wait and ``idle_no_demand`` otherwise; GPUs of failed nodes are ``failure``, and the
+  work a failed job must redo (since its last checkpoint) moves from productive to failure.
+* **Power.** Node wall power comes from :func:`kiban.physics.server_power.server_power_w` and is
+  re-evaluated only for nodes whose load changed; rack inlet temperatures follow Tang's linear
+  model ``T_in = T_sup + D·p_air``, updated incrementally by the columns of the racks that changed.
+* **Thermal throttling.** While every inlet is below a precomputed margin no GPU can reach its
+  slowdown temperature and nothing is evaluated. Otherwise the steady die temperature of each
+  running job is checked; a job that will cross the threshold gets a throttle-onset event at
+  :func:`kiban.physics.thermal.time_to_reach_s` (RC response), after which it runs at the clock
+  that holds the die at the threshold.
+* **Failures.** Nodes fail as a Poisson process (own random stream), stay down ``repair_s``; the
+  jobs on them lose the work since their last checkpoint, and restart after a restore phase.
+* **Facility.** Cooling, losses and PUE are evaluated vectorized over the event log after the
+  run (:mod:`kiban.sim.facility`).
+
+Only the simulator mutates :class:`~kiban.sim.state.ClusterState`; policies see a
+:class:`~kiban.sim.state.ClusterView` and return :class:`~kiban.policies.base.Decision` objects,
+which are validated here (:class:`kiban.errors.PolicyError` names the policy and the entry).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from kiban.errors import ConfigError, PolicyError, SimulationError
+from kiban.options import options
+from kiban.physics.gpu_power import average_power_under_cap_w, speed_frac_under_cap
+from kiban.physics.reliability import DEFAULT_NODE_FAILURE_RATE_PER_S
+from kiban.physics.server_power import server_power_w
+from kiban.physics.storage_io import cache_hit_frac, checkpoint_write_s, maxmin_share_b_per_s
+from kiban.physics.thermal import time_to_reach_s
+from kiban.policies.base import Decision, Policy, PolicyContext
+from kiban.sim.events import EventKind, EventQueue
+from kiban.sim.facility import FacilityModel, FacilityPower, SimpleFacility
+from kiban.sim.state import (
+    DONE,
+    FUTURE,
+    GPU_DOWN,
+    GPU_FREE,
+    LEDGER_COLUMNS,
+    N_RATES,
+    PENDING,
+    R_ATTAINED,
+    R_CAP,
+    R_CKPT,
+    R_ENERGY,
+    R_FAIL,
+    R_IO,
+    R_PROD,
+    R_PROGRESS,
+    R_RUN,
+    R_THERMAL,
+    RUNNING,
+    UNSCHEDULABLE,
+    ClusterState,
+    ClusterView,
+)
+from kiban.units import B_PER_GB, S_PER_H
+
+if TYPE_CHECKING:
+    from kiban._typing import FloatArray, IntArray
+    from kiban.sim.jobs import JobTable
+    from kiban.sim.layout import ClusterLayout
+
+__all__ = [
+    "LEDGER_BUCKETS",
+    "LOG_COLUMNS",
+    "RunOutput",
+    "SimSettings",
+    "Simulator",
+    "simulate",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_REPAIR_S = 2.0 * S_PER_H
+"""Time a failed node stays down (s). ASSUMED: Llama 3 reports most of 419 interruptions handled
+automatically and only 3 needing significant manual work (physics.md §6.1); 2 h stands for
+drain, diagnosis and a reboot or part swap."""
+DEFAULT_CHECKPOINT_BANDWIDTH_B_PER_S = 2.0 * B_PER_GB
+"""Write bandwidth one job gets for its checkpoint (B/s). ASSUMED: a few GB/s per client node
+(physics.md §5.2: t_write = S / min(B_client, B_fs))."""
+
+LEDGER_BUCKETS: tuple[str, ...] = (
+    "productive",
+    "idle_no_demand",
+    "queue_blocked",
+    "io_stall",
+    "thermal_throttle",
+    "power_cap",
+    "failure",
+    "checkpoint",
+)
+"""Every GPU-second of capacity lands in exactly one of these (DESIGN.md, the ledger)."""
+
+LOG_COLUMNS: tuple[str, ...] = (
+    "time_s",
+    "it_power_w",
+    "supply_temp_c",
+    "max_inlet_temp_c",
+    "allocated_gpus",
+    "productive_gpus",
+    "io_stall_gpus",
+    "throttled_gpus",
+    "power_capped_gpus",
+    "checkpoint_gpus",
+    "failed_gpus",
+    "queued_jobs",
+    "running_jobs",
+)
+"""Columns of the event log: one row per settled instant, valid until the next row."""
+
+_L = {name: i for i, name in enumerate(LOG_COLUMNS)}
+_SLOT_ARRAYS = (
+    "slot_job",
+    "slot_n",
+    "slot_sku",
+    "slot_rack",
+    "slot_t_last_s",
+    "slot_rate",
+    "slot_acc",
+    "slot_next_s",
+    "slot_finish_s",
+    "slot_phase_end_s",
+    "slot_throttle_at_s",
+    "slot_scale_frac",
+    "slot_cap_w",
+    "slot_busy_power_w",
+    "slot_s_cap",
+    "slot_s_thermal",
+    "slot_s_io",
+    "slot_ckpt_frac",
+    "slot_io_demand_b_per_s",
+    "slot_io_weight",
+    "slot_phase",
+    "slot_power_w",
+    "slot_thermal_cap_w",
+)
+_PHASE_COMPUTE, _PHASE_CKPT, _PHASE_FAIL = 0, 1, 2
+_RESTORE_NONE, _RESTORE_PREEMPT, _RESTORE_FAILURE = 0, 1, 2
+_STATE_NAMES = {
+    FUTURE: "not yet arrived",
+    PENDING: "pending",
+    RUNNING: "running",
+    DONE: "done",
+    UNSCHEDULABLE: "unschedulable",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SimSettings:
+    """Run settings (everything the simulator needs besides layout, jobs, policy, facility).
+
+    Attributes:
+        seed: Seed of the run's ``SeedSequence`` (failures, policy and other child streams).
+        until_s: Stop at this simulated time (s); None runs until every job has finished.
+            When set, the capacity window is [0, until_s].
+        failures: Whether nodes fail.
+        node_failure_rate_per_s: Hazard per node (1/s); default 4 per 1,000 node-days.
+        repair_s: Time a failed node stays down (s).
+        restart_overhead_s: Extra time a restarted job spends before computing (s), on top of
+            loading its checkpoint.
+        storage_bandwidth_b_per_s: Shared file-system bandwidth (B/s); inf = no I/O limit.
+        checkpoint_bandwidth_b_per_s: Write bandwidth of one job's checkpoint (B/s).
+        gpu_power_cap_frac: Default per-GPU power cap as a share of TDP.
+        thermal: Whether to model thermal throttling.
+        throttle_hysteresis_k: A throttled job is released once its steady die temperature
+            is this far below the slowdown threshold (K).
+        max_rack_samples: Most rows of the per-rack series (samples are merged in pairs
+            beyond it).
+        rack_sample_period_s: Initial period of the per-rack series (s).
+        progress_interval_events: Call the progress callback every this many events.
+        supply_temp_range_c: Allowed (min, max) supply temperature a policy may set (°C).
+        start_time_of_year_s: Time of year at simulated time 0 (s after 1 January), for
+            climate.
+    """
+
+    seed: int = 0
+    until_s: float | None = None
+    failures: bool = True
+    node_failure_rate_per_s: float = DEFAULT_NODE_FAILURE_RATE_PER_S
+    repair_s: float = DEFAULT_REPAIR_S
+    restart_overhead_s: float = 0.0
+    storage_bandwidth_b_per_s: float = math.inf
+    checkpoint_bandwidth_b_per_s: float = DEFAULT_CHECKPOINT_BANDWIDTH_B_PER_S
+    gpu_power_cap_frac: float = 1.0
+    thermal: bool = True
+    throttle_hysteresis_k: float = 1.0
+    max_rack_samples: int = 2048
+    rack_sample_period_s: float = S_PER_H
+    progress_interval_events: int = 16384
+    supply_temp_range_c: tuple[float, float] = (15.0, 32.0)
+    start_time_of_year_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        problems = []
+        checks = (
+            ("until_s", self.until_s is None or self.until_s > 0, "must be > 0 s"),
+            ("node_failure_rate_per_s", self.node_failure_rate_per_s >= 0, "must be ≥ 0"),
+            ("repair_s", self.repair_s >= 0, "must be ≥ 0 s"),
+            ("restart_overhead_s", self.restart_overhead_s >= 0, "must be ≥ 0 s"),
+            ("storage_bandwidth_b_per_s", self.storage_bandwidth_b_per_s > 0, "must be > 0"),
+            ("checkpoint_bandwidth_b_per_s", self.checkpoint_bandwidth_b_per_s > 0, "must be > 0"),
+            ("gpu_power_cap_frac", 0 < self.gpu_power_cap_frac <= 1, "must lie in (0, 1]"),
+            ("max_rack_samples", self.max_rack_samples >= 2, "must be ≥ 2"),
+            ("rack_sample_period_s", self.rack_sample_period_s > 0, "must be > 0 s"),
+        )
+        for name, ok, allowed in checks:
+            if not ok:
+                problems.append(f"simulation.{name} = {getattr(self, name)!r}: {allowed}")
+        if problems:
+            raise ConfigError(problems[0], problems=problems)
+
+
+@dataclass(frozen=True, eq=False)
+class RunOutput:
+    """Everything a run produced, as plain arrays (``kiban.results`` turns it into files).
+
+    Attributes:
+        policy_name: Name of the policy.
+        layout: The cluster.
+        jobs: The job table (sorted by submit time).
+        settings: The run settings.
+        horizon_s: End of the accounting window (s): ``until_s`` or the last completion.
+        capacity_gpu_s: GPUs × horizon.
+        allocated_gpu_s: GPU·s held by jobs (including restore phases and redone work).
+        ledger_gpu_s: Bucket → GPU-seconds (the keys of :data:`LEDGER_BUCKETS`).
+        fragmentation_gpu_s: Free GPU-seconds during which a waiting job fitted the free GPU
+            count but not the free shape (a part of ``queue_blocked``).
+        job: Per-job arrays: ``state``, ``first_start_s``, ``end_s``, ``energy_j``, ``stall_s``,
+            ``throttle_s``, ``power_cap_s``, ``checkpoint_s``, ``failure_s``, ``run_s``,
+            ``attained_gpu_s``, ``progress_s``, ``restarts``, ``preemptions``.
+        log: Event log columns (:data:`LOG_COLUMNS`), one row per settled instant; the last row
+            closes the window at ``horizon_s``.
+        facility: Cooling, losses, other loads and outdoor temperature at each log row.
+        rack_time_s: Start of each per-rack sample, shape (n_samples,).
+        rack_duration_s: Length of each sample (s).
+        rack_power_w: Mean wall power per rack in each sample, shape (n_samples, n_racks).
+        rack_inlet_temp_c: Mean inlet temperature per rack in each sample.
+        counters: Event and decision counts (``events``, ``policy_calls``, ``failures``,
+            ``preemptions``, ``throttle_onsets``, ``restarts``).
+        wall_time_s: Wall-clock time of the run (s); excluded from determinism checks.
+        policy_wall_s: Wall-clock time spent inside the policy (s).
+        seed: The seed.
+    """
+
+    policy_name: str
+    layout: ClusterLayout
+    jobs: JobTable
+    settings: SimSettings
+    horizon_s: float
+    capacity_gpu_s: float
+    allocated_gpu_s: float
+    ledger_gpu_s: dict[str, float]
+    fragmentation_gpu_s: float
+    job: dict[str, np.ndarray]
+    log: dict[str, FloatArray]
+    facility: FacilityPower
+    rack_time_s: FloatArray
+    rack_duration_s: FloatArray
+    rack_power_w: FloatArray
+    rack_inlet_temp_c: FloatArray
+    counters: dict[str, int]
+    wall_time_s: float
+    policy_wall_s: float
+    seed: int
+
+
+@dataclass
+class _RackSeries:
+    """Per-rack time integrals in bins of a period that doubles when there are too many."""
+
+    period_s: float
+    max_samples: int
+    start_s: list[float] = field(default_factory=list)
+    dur_s: list[float] = field(default_factory=list)
+    energy_j: list[FloatArray] = field(default_factory=list)
+    inlet_cs: list[FloatArray] = field(default_factory=list)
+
+    def close(
+        self, start_s: float, end_s: float, energy_j: FloatArray, inlet_cs: FloatArray
+    ) -> None:
+        if end_s <= start_s:
+            return
+        self.start_s.append(start_s)
+        self.dur_s.append(end_s - start_s)
+        self.energy_j.append(energy_j.copy())
+        self.inlet_cs.append(inlet_cs.copy())
+        if len(self.start_s) >= self.max_samples:
+            self._merge()
+
+    def _merge(self) -> None:
+        n = len(self.start_s) // 2 * 2
+        for name in ("energy_j", "inlet_cs"):
+            old: list[FloatArray] = getattr(self, name)
+            merged = [old[i] + old[i + 1] for i in range(0, n, 2)] + old[n:]
+            setattr(self, name, merged)
+        self.dur_s = [self.dur_s[i] + self.dur_s[i + 1] for i in range(0, n, 2)] + self.dur_s[n:]
+        self.start_s = self.start_s[0:n:2] + self.start_s[n:]
+        self.period_s *= 2.0
+
+
+class Simulator:
+    """One run of one policy on one cluster and job table.
+
+    Life cycle: construct (validates and precomputes), then :meth:`run` once.
+
+    Args:
+        layout: The cluster.
+        jobs: The jobs (sorted by submit time).
+        policy: The policy; ``reset`` is called at the start of :meth:`run`.
+        settings: Run settings.
+        facility: Cooling and power-chain model; default :class:`SimpleFacility`.
+    """
+
+    def __init__(
+        self,
+        layout: ClusterLayout,
+        jobs: JobTable,
+        policy: Policy,
+        *,
+        settings: SimSettings | None = None,
+        facility: FacilityModel | None = None,
+    ) -> None:
+        self.layout = layout
+        self.jobs = jobs
+        self.policy = policy
+        self.settings = settings if settings is not None else SimSettings()
+        self.facility: FacilityModel = facility if facility is not None else SimpleFacility()
+        seq = np.random.SeedSequence(self.settings.seed)
+        fail_seq, policy_seq = seq.spawn(2)
+        self._rng_fail = np.random.default_rng(fail_seq)
+        self._rng_policy = np.random.default_rng(policy_seq)
+        self.state = ClusterState(layout, jobs)
+        self.view = ClusterView(self.state, layout, jobs)
+        self._queue = EventQueue()
+        self._ran = False
+        self._dirty = True
+        self._counters: dict[str, int] = {}
+        self._rack_series = _RackSeries(
+            period_s=self.settings.rack_sample_period_s,
+            max_samples=self.settings.max_rack_samples,
+        )
+        self._rack_energy_acc: FloatArray = np.zeros(layout.n_racks)
+        self._rack_inlet_acc: FloatArray = np.zeros(layout.n_racks)
+        self._rack_bin_start_s = 0.0
+        self._prepare_hardware()
+        self._prepare_jobs()
+
+    # =========================================================================================
+    # preparation
+    # =========================================================================================
+    def _prepare_hardware(self) -> None:
+        lay = self.layout
+        skus = lay.skus
+        self._sku_tdp_w = np.array([s.tdp_w for s in skus])
+        self._sku_min_cap_w = np.array([s.min_power_limit_w for s in skus])
+        self._sku_idle_w = np.array([s.idle_empty_power_w for s in skus])
+        self._sku_idle_ctx_w = np.array([s.idle_context_power_w for s in skus])
+        self._sku_r_k_per_w = np.array([s.die_to_inlet_k_per_w for s in skus])
+        self._sku_tau_s = np.array([s.thermal_time_constant_s for s in skus])
+        self._sku_slow_c = np.array([s.slowdown_temp_c for s in skus])
+        self._sku_liquid = np.array([s.cooling != "air" for s in skus], dtype=bool)
+        self._node_rack = lay.node_rack_idx
+        self._node_cache_b = np.asarray(lay.node_cache_b, dtype=np.float64)
+        self._node_n = lay.node_n_gpus
+        self._node_first = lay.node_first_gpu
+        self._node_sku = lay.node_sku_idx
+        self._gpu_node = lay.gpu_node
+        self._budget_w = lay.rack_gpu_budget_w
+        self._budget_finite = bool(np.isfinite(self._budget_w).any())
+        self._air_frac = 1.0 - lay.rack_liquid_capture_frac
+        self._d = lay.heat_distribution_k_per_w
+        self._single_server = len(lay.servers) == 1
+        # Margin: while every air inlet is below it, no GPU at full power reaches slowdown.
+        cap_frac = self.settings.gpu_power_cap_frac
+        air = ~self._sku_liquid
+        if air.any():
+            margins = self._sku_slow_c - self._sku_r_k_per_w * self._sku_tdp_w * cap_frac
+            self._thermal_margin_c = float(margins[air].min())
+        else:
+            self._thermal_margin_c = math.inf
+        liquid_ok = (
+            lay.liquid_supply_temp_c + self._sku_r_k_per_w * self._sku_tdp_w < self._sku_slow_c
+        )
+        self._liquid_always_check = bool((self._sku_liquid & ~liquid_ok).any())
+
+    def _prepare_jobs(self) -> None:
+        jobs, lay, st = self.jobs, self.layout, self.state
+        n = jobs.n_jobs
+        req = np.full(n, -1, dtype=np.int64)
+        for model in np.unique(jobs.gpu_model).tolist():
+            if model:
+                k = lay.sku_index(str(model))
+                req[jobs.gpu_model == model] = k if k >= 0 else -2
+        self._job_req_sku = req
+        # Jobs no placement can ever satisfy (on an empty, fully up cluster).
+        unsched = req == -2
+        need = jobs.min_num_gpus
+        gpn = jobs.gpus_per_node
+        for k in np.unique(req[req >= -1]):
+            node_ok = np.ones(lay.n_nodes, dtype=bool) if k == -1 else lay.node_sku_idx == k
+            total = int(lay.node_n_gpus[node_ok].sum())
+            sel = req == k
+            unsched |= sel & (need > total)
+            for g in np.unique(gpn[sel & (gpn > 0)]):
+                n_nodes_g = int(np.count_nonzero(node_ok & (lay.node_n_gpus >= g)))
+                unsched |= sel & (gpn == g) & (need > n_nodes_g * g)
+        self._unschedulable = unsched
+        # Checkpoints: write time and the share of time they take while computing.
+        bw = min(
+            self.settings.checkpoint_bandwidth_b_per_s, self.settings.storage_bandwidth_b_per_s
+        )
+        self._ckpt_write_s = np.asarray(checkpoint_write_s(jobs.checkpoint_size_b, bw))
+        interval = jobs.checkpoint_interval_s
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frac = np.where(interval > 0, self._ckpt_write_s / (interval + self._ckpt_write_s), 0.0)
+        self._ckpt_frac = np.nan_to_num(frac)
+        # Power and speed of every job on every GPU model at the default cap.
+        n_sku = len(lay.skus)
+        self._busy_w = np.zeros((n, n_sku))
+        self._s_cap = np.ones((n, n_sku))
+        for k, sku in enumerate(lay.skus):
+            cap = sku.tdp_w * self.settings.gpu_power_cap_frac
+            self._busy_w[:, k] = average_power_under_cap_w(cap, jobs.activity_frac, sku)
+            self._s_cap[:, k] = speed_frac_under_cap(
+                cap, jobs.activity_frac, jobs.compute_bound_frac, sku
+            )
+        self._default_cap_w = self._sku_tdp_w * self.settings.gpu_power_cap_frac
+        self._job_cache_b = np.full(n, math.nan)
+        self._job_io_weight = np.ones(n)
+        self._io_active = bool(
+            math.isfinite(self.settings.storage_bandwidth_b_per_s)
+            and (jobs.input_rate_b_per_s_per_gpu > 0).any()
+        )
+        st.job_power_cap_w[:] = math.nan
+
+    # =========================================================================================
+    # run
+    # =========================================================================================
+    def run(self, progress: Callable[[float, int], None] | None = None) -> RunOutput:
+        """Run the simulation to the end (or ``until_s``) and return its output.
+
+        Args:
+            progress: Optional callback ``progress(sim_time_s, events)``, called every
+                ``settings.progress_interval_events`` events and once at the end.
+
+        Returns:
+            The run's output.
+
+        Raises:
+            PolicyError: if the policy returns an invalid decision.
+            SimulationError: if the run was already used.
+        """
+        if self._ran:
+            msg = "Simulator.run() may be called once; build a new Simulator for another run"
+            raise SimulationError(msg)
+        self._ran = True
+        wall0 = time.perf_counter()
+        st, lay = self.state, self.layout
+        settings = self.settings
+        ctx = PolicyContext(
+            layout=lay,
+            jobs=self.jobs,
+            rng=self._rng_policy,
+            checkpoint_write_s=self._ckpt_write_s,
+            supply_temp_range_c=settings.supply_temp_range_c,
+        )
+        self.policy.reset(ctx)
+        self._init_run_state()
+        until = settings.until_s if settings.until_s is not None else math.inf
+        n_jobs = self.jobs.n_jobs
+        submit = self.jobs.submit_time_s
+        queue = self._queue
+        every = max(1, settings.progress_interval_events)
+        events = 0
+        while True:
+            # next event: slot transitions (priority 0), queued events, arrivals (priority 5)
+            t_slot = math.inf
+            slot_i = -1
+            if st.n_slots:
+                slot_i = int(np.argmin(st.slot_next_s[: st.n_slots]))
+                t_slot = float(st.slot_next_s[slot_i])
+            t_arr = float(submit[st.arrived]) if st.arrived < n_jobs else math.inf
+            head = queue.peek()
+            t_q = head.time_s if head is not None else math.inf
+            t_next = min(t_slot, t_arr, t_q)
+            if t_next > self._t and self._dirty:
+                self._settle()
+                continue
+            if self._finished() or t_next > until or t_next == math.inf:
+                break
+            if self._stuck(t_next, head):
+                break
+            if t_next > self._t:
+                self._advance(t_next)
+            events += 1
+            if t_slot == t_next:
+                self._on_slot(slot_i)
+            elif head is not None and t_q == t_next and (t_arr > t_next or head.priority < 5):
+                queue.pop()
+                self._on_queued(head.kind, head.payload)
+            else:
+                self._on_arrival()
+            self._dirty = True
+            if progress is not None and events % every == 0:
+                progress(self._t, events)
+        if self._dirty:
+            self._settle()
+        horizon = until if math.isfinite(until) else self._t
+        if horizon > self._t:
+            self._advance(horizon)
+        self._rack_series.close(
+            self._rack_bin_start_s, horizon, self._rack_energy_acc, self._rack_inlet_acc
+        )
+        self._record(final=True)
+        if progress is not None:
+            progress(self._t, events)
+        self._counters["events"] = events
+        return self._output(horizon, time.perf_counter() - wall0)
+
+    def _init_run_state(self) -> None:
+        st, lay = self.state, self.layout
+        self._t = 0.0
+        st.time_s = 0.0
+        self._dirty = True
+        self._policy_needed = False
+        self._epoch_due = False
+        self._wake_version = 0
+        self._wake_pending = False
+        self._n_repairs_pending = 0
+        self._thermal_active = False
+        self._thermal_dirty = True
+        self._io_dirty = False
+        self._sums_dirty = True
+        self._frag = False
+        self._alloc_sums = np.zeros(LEDGER_COLUMNS.stop - LEDGER_COLUMNS.start)
+        self._ledger = dict.fromkeys(LEDGER_BUCKETS, 0.0)
+        self._frag_gpu_s = 0.0
+        self._alloc_gpu_s = 0.0
+        self._counters = {
+            "events": 0,
+            "policy_calls": 0,
+            "failures": 0,
+            "preemptions": 0,
+            "restarts": 0,
+            "throttle_onsets": 0,
+            "unschedulable_jobs": int(self._unschedulable.sum()),
+        }
+        self._policy_wall_s = 0.0
+        self._dirty_nodes: set[int] = set()
+        self._job_racks: dict[int, IntArray] = {}
+        self._settles = 0
+        # initial power: every GPU idle, every node up
+        st.node_gpu_power_w[:] = self._node_n * self._sku_idle_w[self._node_sku]
+        st.node_wall_power_w[:] = self._server_wall_w(np.arange(lay.n_nodes))
+        st.rack_power_w[:] = np.bincount(
+            self._node_rack, weights=st.node_wall_power_w, minlength=lay.n_racks
+        )
+        self._recompute_inlet()
+        self._prev_inlet = st.rack_inlet_temp_c.copy()
+        # log buffer
+        self._log = np.zeros((max(1024, 3 * self.jobs.n_jobs + 64), len(LOG_COLUMNS)))
+        self._n_log = 0
+        # rack series
+        self._rack_series = _RackSeries(
+            period_s=self.settings.rack_sample_period_s,
+            max_samples=self.settings.max_rack_samples,
+        )
+        self._rack_energy_acc = np.zeros(lay.n_racks)
+        self._rack_inlet_acc = np.zeros(lay.n_racks)
+        self._rack_bin_start_s = 0.0
+        self._queue.schedule(self.settings.rack_sample_period_s, EventKind.RACK_SAMPLE)
+        # failures
+        rate = self.settings.node_failure_rate_per_s * lay.n_nodes
+        self._fail_rate_per_s = rate if self.settings.failures else 0.0
+        if self._fail_rate_per_s > 0:
+            self._schedule_failure()
+        epoch = getattr(self.policy, "epoch_s", None)
+        if epoch:
+            self._queue.schedule(float(epoch), EventKind.POLICY_TICK, -1)
+
+    # =========================================================================================
+    # loop helpers
+    # =========================================================================================
+    def _finished(self) -> bool:
+        st = self.state
+        return st.arrived >= self.jobs.n_jobs and st.n_pending == 0 and st.n_slots == 0
+
+    def _stuck(self, t_next: float, head: object) -> bool:
+        st = self.state
+        if st.arrived < self.jobs.n_jobs or st.n_slots or st.n_pending == 0:
+            return False
+        if self._n_repairs_pending or self._wake_pending:
+            return False
+        if getattr(self.policy, "epoch_s", None):
+            return False
+        logger.warning(
+            "policy %s leaves %d job(s) waiting on an idle cluster at t=%.0f s; stopping",
+            self.policy.name,
+            st.n_pending,
+            self._t,
+        )
+        return True
+
+    def _advance(self, t_new: float) -> None:
+        """Integrate the ledger and rack series over [t, t_new) with the current state."""
+        st = self.state
+        dt = t_new - self._t
+        if dt > 0:
+            led = self._ledger
+            sums = self._alloc_sums
+            led["productive"] += sums[0] * dt
+            led["io_stall"] += sums[1] * dt
+            led["thermal_throttle"] += sums[2] * dt
+            led["power_cap"] += sums[3] * dt
+            led["checkpoint"] += sums[4] * dt
+            led["failure"] += (sums[5] + st.n_down_gpus) * dt
+            self._alloc_gpu_s += float(sums.sum()) * dt
+            free = st.n_free_gpus * dt
+            if st.n_pending:
+                led["queue_blocked"] += free
+                if self._frag:
+                    self._frag_gpu_s += free
+            else:
+                led["idle_no_demand"] += free
+            # per-rack series, split at bin boundaries by the RACK_SAMPLE events
+            self._rack_energy_acc += st.rack_power_w * dt
+            self._rack_inlet_acc += st.rack_inlet_temp_c * dt
+        self._t = t_new
+        st.time_s = t_new
+
+    def _on_queued(self, kind: EventKind, payload: int) -> None:
+        if kind == EventKind.FAILURE:
+            self._on_failure()
+        elif kind == EventKind.REPAIR:
+            self._on_repair(payload)
+        elif kind == EventKind.POLICY_TICK:
+            if payload < 0:
+                self._epoch_due = True
+                if not self._finished():
+                    epoch = float(getattr(self.policy, "epoch_s", 0.0) or 0.0)
+                    self._queue.schedule(self._t + epoch, EventKind.POLICY_TICK, -1)
+            elif payload == self._wake_version:
+                self._wake_pending = False
+                self._policy_needed = True
+        elif kind == EventKind.RACK_SAMPLE:
+            rs = self._rack_series
+            rs.close(self._rack_bin_start_s, self._t, self._rack_energy_acc, self._rack_inlet_acc)
+            self._rack_energy_acc[:] = 0.0
+            self._rack_inlet_acc[:] = 0.0
+            self._rack_bin_start_s = self._t
+            if not self._finished():
+                self._queue.schedule(self._t + rs.period_s, EventKind.RACK_SAMPLE)
+        else:  # pragma: no cover - every kind is handled above
+            msg = f"unhandled event kind {kind!r}"
+            raise SimulationError(msg)
+
+    def _on_arrival(self) -> None:
+        st = self.state
+        j = st.arrived
+        st.arrived += 1
+        if self._unschedulable[j]:
+            st.job_state[j] = UNSCHEDULABLE
+            return
+        st.job_state[j] = PENDING
+        st.job_pending_since_s[j] = self._t
+        st.n_pending += 1
+        st.pending_version += 1
+        self._policy_needed = True
+
+    def _on_slot(self, i: int) -> None:
+        st = self.state
+        t_next = st.slot_next_s[i]
+        if st.slot_finish_s[i] <= t_next:
+            self._complete(i)
+        elif st.slot_phase_end_s[i] <= t_next:
+            self._book(i)
+            st.slot_phase[i] = _PHASE_COMPUTE
+            st.slot_phase_end_s[i] = math.inf
+            self._rates(np.array([i]))
+            self._io_dirty = True
+        else:
+            self._apply_throttle_onset(i)
+
+    # =========================================================================================
+    # settle: decide, then physics, then record
+    # =========================================================================================
+    def _settle(self) -> None:
+        st = self.state
+        if self._epoch_due or (
+            self._policy_needed and st.n_pending and (st.n_free_gpus or self.policy.preemptive)
+        ):
+            self._decide()
+        self._policy_needed = False
+        self._epoch_due = False
+        if self._dirty_nodes:
+            self._refresh_nodes()
+        if self.settings.thermal and st.n_slots and self._thermal_dirty:
+            self._thermal_update()
+        if self._io_dirty and self._io_active:
+            self._io_update()
+        self._io_dirty = False
+        if self._dirty_nodes:
+            self._refresh_nodes()
+        if self._sums_dirty:
+            n = st.n_slots
+            self._alloc_sums = st.slot_n[:n] @ st.slot_rate[:n, LEDGER_COLUMNS]
+            self._sums_dirty = False
+        self._frag = bool(st.n_pending and st.n_free_gpus and self._fragmented())
+        self._settles += 1
+        if self._settles % 4096 == 0:
+            self._resync()
+        self._record()
+        self._dirty = False
+        if options.debug_checks:
+            self._check_invariants()
+
+    def _record(self, *, final: bool = False) -> None:
+        st = self.state
+        if self._n_log >= self._log.shape[0]:
+            self._log = np.concatenate([self._log, np.zeros_like(self._log)])
+        row = self._log[self._n_log]
+        s = self._alloc_sums
+        row[:] = (
+            self._t,
+            self._it_power_w,
+            st.supply_temp_c,
+            self._max_inlet_c,
+            st.slot_n[: st.n_slots].sum() if not final else 0.0,
+            s[0],
+            s[1],
+            s[2],
+            s[3],
+            s[4],
+            s[5] + st.n_down_gpus,
+            st.n_pending,
+            st.n_slots,
+        )
+        if final and self._n_log > 0:
+            # the closing row repeats the last state; it only marks the end of the window
+            row[1:] = self._log[self._n_log - 1, 1:]
+        self._n_log += 1
+
+    def _resync(self) -> None:
+        """Recompute incrementally kept totals from scratch (bounds floating-point drift)."""
+        st = self.state
+        st.rack_power_w[:] = np.bincount(
+            self._node_rack, weights=st.node_wall_power_w, minlength=self.layout.n_racks
+        )
+        self._recompute_inlet()
+
+    # =========================================================================================
+    # policy
+    # =========================================================================================
+    def _decide(self) -> None:
+        t0 = time.perf_counter()
+        decision = self.policy.decide(self.view)
+        self._policy_wall_s += time.perf_counter() - t0
+        self._counters["policy_calls"] += 1
+        if decision is None or not isinstance(decision, Decision):
+            msg = (
+                f"policy {self.policy.name!r} returned {type(decision).__name__}, "
+                "expected a kiban.policies.base.Decision"
+            )
+            raise PolicyError(msg)
+        if decision.is_empty():
+            return
+        self._apply(decision)
+
+    def _policy_error(self, what: str) -> PolicyError:
+        return PolicyError(f"policy {self.policy.name!r}: {what} (t={self._t:.0f} s)")
+
+    def _job_label(self, j: int) -> str:
+        return f"job {self.jobs.job_id[j]!r} (index {j})"
+
+    def _check_job_index(self, field_name: str, j: object) -> int:
+        if not isinstance(j, (int, np.integer)) or not 0 <= int(j) < self.jobs.n_jobs:
+            msg = f"{field_name}[{j!r}]: not a job index"
+            raise self._policy_error(msg)
+        return int(j)
+
+    def _apply(self, d: Decision) -> None:
+        st = self.state
+        for j_raw in sorted(int(j) for j in d.preempt):
+            j = self._check_job_index("preempt", j_raw)
+            if st.job_state[j] != RUNNING:
+                msg = (
+                    f"preempt[{self._job_label(j)}]: job is {_STATE_NAMES[int(st.job_state[j])]}, "
+                    "not running"
+                )
+                raise self._policy_error(msg)
+            self._stop(j, reason="preempt")
+        for j_raw, cap in d.power_cap_w.items():
+            j = self._check_job_index("power_cap_w", j_raw)
+            self._set_cap(j, float(cap))
+        for j_raw, cache in d.cache_b.items():
+            j = self._check_job_index("cache_b", j_raw)
+            if not (math.isfinite(cache) and cache >= 0):
+                msg = f"cache_b[{self._job_label(j)}] = {cache}: must be ≥ 0"
+                raise self._policy_error(msg)
+            self._job_cache_b[j] = cache
+            self._io_dirty = True
+        for j_raw, weight in d.io_weight.items():
+            j = self._check_job_index("io_weight", j_raw)
+            if not (math.isfinite(weight) and weight > 0):
+                msg = f"io_weight[{self._job_label(j)}] = {weight}: must be > 0"
+                raise self._policy_error(msg)
+            self._job_io_weight[j] = weight
+            if st.job_slot[j] >= 0:
+                st.slot_io_weight[st.job_slot[j]] = weight
+            self._io_dirty = True
+        for j_raw in sorted(int(j) for j in d.start):
+            j = self._check_job_index("start", j_raw)
+            self._start(j, d.start[j_raw])
+        if d.supply_temp_c is not None:
+            lo, hi = self.settings.supply_temp_range_c
+            temp = float(d.supply_temp_c)
+            if not lo <= temp <= hi:
+                msg = f"supply_temp_c = {temp}: allowed {lo}–{hi} °C"
+                raise self._policy_error(msg)
+            st.rack_inlet_temp_c += temp - st.supply_temp_c
+            st.supply_temp_c = temp
+            self._max_inlet_c = float(st.rack_inlet_temp_c.max())
+            self._thermal_dirty = True
+        if d.wake_at_s is not None and d.wake_at_s > self._t:
+            self._wake_version += 1
+            self._wake_pending = True
+            self._queue.schedule(float(d.wake_at_s), EventKind.POLICY_TICK, self._wake_version)
+
+    # =========================================================================================
+    # starting and stopping jobs
+    # =========================================================================================
+    def _start(self, j: int, gpus_in: object) -> None:
+        st, jobs = self.state, self.jobs
+        if st.job_state[j] != PENDING:
+            msg = (
+                f"start[{self._job_label(j)}]: job is {_STATE_NAMES[int(st.job_state[j])]}, "
+                "not pending"
+            )
+            raise self._policy_error(msg)
+        gpus = np.asarray(gpus_in, dtype=np.int64).reshape(-1)
+        k = int(gpus.shape[0])
+        if not jobs.min_num_gpus[j] <= k <= jobs.max_num_gpus[j]:
+            msg = (
+                f"start[{self._job_label(j)}]: {k} GPUs given; the job takes "
+                f"{jobs.min_num_gpus[j]}–{jobs.max_num_gpus[j]}"
+            )
+            raise self._policy_error(msg)
+        n_gpus = self.layout.n_gpus
+        if k and (gpus.min() < 0 or gpus.max() >= n_gpus):
+            msg = f"start[{self._job_label(j)}]: GPU index outside [0, {n_gpus})"
+            raise self._policy_error(msg)
+        holders = st.gpu_job[gpus]
+        if (holders != GPU_FREE).any():
+            g = int(gpus[np.argmax(holders != GPU_FREE)])
+            who = (
+                "a failed node"
+                if st.gpu_job[g] == GPU_DOWN
+                else self._job_label(int(st.gpu_job[g]))
+            )
+            msg = f"start[{self._job_label(j)}]: GPU {g} is held by {who}"
+            raise self._policy_error(msg)
+        if k == 1:
+            nodes = self._gpu_node[gpus]
+            counts = np.ones(1, dtype=np.int64)
+        else:
+            nodes, counts = np.unique(self._gpu_node[gpus], return_counts=True)
+            if counts.sum() != k or np.unique(gpus).shape[0] != k:
+                msg = f"start[{self._job_label(j)}]: a GPU is listed twice"
+                raise self._policy_error(msg)
+        gpn = int(jobs.gpus_per_node[j])
+        if gpn and (counts != gpn).any():
+            msg = (
+                f"start[{self._job_label(j)}]: GPUs per node {counts.tolist()}; the job needs "
+                f"exactly {gpn} on each node"
+            )
+            raise self._policy_error(msg)
+        req = int(self._job_req_sku[j])
+        if req >= 0 and (self._node_sku[nodes] != req).any():
+            msg = (
+                f"start[{self._job_label(j)}]: the job needs GPU model "
+                f"{self.layout.skus[req].name!r}"
+            )
+            raise self._policy_error(msg)
+        sku = int(self._node_sku[nodes[0]])
+        cap_w = st.job_power_cap_w[j]
+        if math.isnan(cap_w):
+            cap_w = float(self._default_cap_w[sku])
+        racks = self._node_rack[nodes]
+        if self._budget_finite:
+            add = np.bincount(racks, weights=counts * cap_w, minlength=self.layout.n_racks)
+            over = st.rack_gpu_alloc_w + add > self._budget_w + 1e-6
+            if over.any():
+                r = int(np.argmax(over))
+                msg = (
+                    f"start[{self._job_label(j)}]: rack {self.layout.rack_names[r]!r} would carry "
+                    f"{st.rack_gpu_alloc_w[r] + add[r]:.0f} W of GPU power; its power/cooling "
+                    f"budget allows {self._budget_w[r]:.0f} W"
+                )
+                raise self._policy_error(msg)
+        # --- commit ---------------------------------------------------------------------------
+        st.gpu_job[gpus] = j
+        st.node_free[nodes] -= counts
+        st.n_free_gpus -= k
+        np.add.at(st.rack_gpu_alloc_w, racks, counts * cap_w)
+        st.job_gpus[j] = gpus
+        st.job_nodes[j] = nodes
+        st.job_node_counts[j] = counts
+        st.job_n_alloc[j] = k
+        st.job_state[j] = RUNNING
+        st.n_pending -= 1
+        st.pending_version += 1
+        while st.pending_lo < st.arrived and st.job_state[st.pending_lo] != PENDING:
+            st.pending_lo += 1
+        if math.isnan(st.job_first_start_s[j]):
+            st.job_first_start_s[j] = self._t
+        self._open_slot(j, k=k, sku=sku, nodes=nodes, counts=counts, racks=racks, cap_w=cap_w)
+
+    def _open_slot(
+        self,
+        j: int,
+        *,
+        k: int,
+        sku: int,
+        nodes: IntArray,
+        counts: IntArray,
+        racks: IntArray,
+        cap_w: float,
+    ) -> None:
+        st, jobs = self.state, self.jobs
+        i = st.n_slots
+        st.n_slots += 1
+        st.job_slot[j] = i
+        st.slot_job[i] = j
+        st.slot_n[i] = k
+        st.slot_sku[i] = sku
+        if racks.shape[0] == 1 or (racks == racks[0]).all():
+            st.slot_rack[i] = racks[0]
+        else:
+            st.slot_rack[i] = -1
+            self._job_racks[j] = np.unique(racks)
+        st.slot_t_last_s[i] = self._t
+        st.slot_acc[i] = 0.0
+        st.slot_scale_frac[i] = k / jobs.num_gpus[j]
+        st.slot_cap_w[i] = cap_w
+        if cap_w == self._default_cap_w[sku]:
+            st.slot_busy_power_w[i] = self._busy_w[j, sku]
+            st.slot_s_cap[i] = self._s_cap[j, sku]
+        else:
+            busy, s_cap = self._at_cap(j, sku, cap_w)
+            st.slot_busy_power_w[i] = busy
+            st.slot_s_cap[i] = s_cap
+        st.slot_s_thermal[i] = 1.0
+        st.slot_thermal_cap_w[i] = math.inf
+        st.slot_s_io[i] = 1.0
+        st.slot_throttle_at_s[i] = math.inf
+        st.slot_ckpt_frac[i] = self._ckpt_frac[j]
+        st.slot_io_weight[i] = self._job_io_weight[j]
+        st.slot_io_demand_b_per_s[i] = self._io_demand(j, k, nodes, counts)
+        st.slot_power_w[i] = self._sku_idle_w[sku]  # old value; _rates adds the change
+        restore = int(st.job_restore_kind[j])
+        w = float(self._ckpt_write_s[j])
+        if restore == _RESTORE_PREEMPT:
+            dur = 2.0 * w + self.settings.restart_overhead_s
+            phase = _PHASE_CKPT
+        elif restore == _RESTORE_FAILURE:
+            dur = w + self.settings.restart_overhead_s
+            phase = _PHASE_FAIL
+        else:
+            dur, phase = 0.0, _PHASE_COMPUTE
+        if dur > 0:
+            st.slot_phase[i] = phase
+            st.slot_phase_end_s[i] = self._t + dur
+        else:
+            st.slot_phase[i] = _PHASE_COMPUTE
+            st.slot_phase_end_s[i] = math.inf
+        st.job_restore_kind[j] = _RESTORE_NONE
+        self._rates(np.array([i]))
+        self._io_dirty = True
+        self._thermal_dirty = True
+
+    def _io_demand(self, j: int, k: int, nodes: IntArray, counts: IntArray) -> float:
+        """Remote (shared file system) bytes per second of a job at full speed."""
+        if not self._io_active:
+            return 0.0
+        rate = float(self.jobs.input_rate_b_per_s_per_gpu[j]) * k
+        if rate <= 0:
+            return 0.0
+        cache = self._job_cache_b[j]
+        if math.isnan(cache):
+            cache = float((self._node_cache_b[nodes] * counts / self._node_n[nodes]).sum())
+        hit = float(cache_hit_frac(cache, self.jobs.dataset_size_b[j]))
+        return rate * (1.0 - hit)
+
+    def _at_cap(self, j: int, sku: int, cap_w: float) -> tuple[float, float]:
+        rec = self.layout.skus[sku]
+        a, b = self.jobs.activity_frac[j], self.jobs.compute_bound_frac[j]
+        busy = float(average_power_under_cap_w(cap_w, a, rec))
+        s_cap = float(speed_frac_under_cap(cap_w, a, b, rec))
+        return busy, s_cap
+
+    def _set_cap(self, j: int, cap_w: float) -> None:
+        st = self.state
+        slot = int(st.job_slot[j])
+        sku = int(st.slot_sku[slot]) if slot >= 0 else None
+        skus = [sku] if sku is not None else range(len(self.layout.skus))
+        lo = max(self._sku_min_cap_w[k] for k in skus)
+        hi = min(self._sku_tdp_w[k] for k in skus)
+        if not (math.isfinite(cap_w) and lo <= cap_w <= hi):
+            msg = (
+                f"power_cap_w[{self._job_label(j)}] = {cap_w}: allowed {lo:.0f}–{hi:.0f} W "
+                "(the GPU model's power-limit range)"
+            )
+            raise self._policy_error(msg)
+        st.job_power_cap_w[j] = cap_w
+        if slot < 0:
+            return
+        nodes, counts = st.job_nodes[j], st.job_node_counts[j]
+        assert nodes is not None  # running jobs always have them
+        assert counts is not None
+        old_cap = float(st.slot_cap_w[slot])
+        np.add.at(st.rack_gpu_alloc_w, self._node_rack[nodes], counts * (cap_w - old_cap))
+        self._book(slot)
+        busy, s_cap = self._at_cap(j, int(st.slot_sku[slot]), cap_w)
+        st.slot_cap_w[slot] = cap_w
+        st.slot_busy_power_w[slot] = busy
+        st.slot_s_cap[slot] = s_cap
+        self._rates(np.array([slot]))
+        self._io_dirty = True
+        self._thermal_dirty = True
+
+    def _complete(self, i: int) -> None:
+        st = self.state
+        j = int(st.slot_job[i])
+        self._book(i)
+        self._close_slot(i)
+        st.job_progress_s[j] = self.jobs.duration_s[j]
+        st.job_end_s[j] = self._t
+        st.job_state[j] = DONE
+        self._policy_needed = True
+
+    def _stop(self, j: int, *, reason: str) -> None:
+        """Stop a running job (preemption or failure) and put it back in the queue."""
+        st = self.state
+        i = int(st.job_slot[j])
+        self._book(i)
+        self._close_slot(i)
+        if reason == "failure":
+            interval = float(self.jobs.checkpoint_interval_s[j])
+            progress = float(st.job_progress_s[j])
+            lost = progress % interval if interval > 0 else progress
+            st.job_progress_s[j] = progress - lost
+            st.job_failure_s[j] += lost
+            moved = lost * float(self.jobs.num_gpus[j])
+            self._ledger["productive"] -= moved
+            self._ledger["failure"] += moved
+            st.job_restore_kind[j] = _RESTORE_FAILURE
+            st.job_restarts[j] += 1
+            self._counters["restarts"] += 1
+        else:
+            st.job_restore_kind[j] = _RESTORE_PREEMPT
+            st.job_preemptions[j] += 1
+            self._counters["preemptions"] += 1
+        st.job_state[j] = PENDING
+        st.job_pending_since_s[j] = self._t
+        st.n_pending += 1
+        st.pending_version += 1
+        st.pending_lo = min(st.pending_lo, j)
+        self._policy_needed = True
+
+    def _close_slot(self, i: int) -> None:
+        """Flush a (booked) slot into its job, release its GPUs and remove the slot."""
+        st = self.state
+        j = int(st.slot_job[i])
+        acc = st.slot_acc[i]
+        st.job_progress_s[j] += acc[R_PROGRESS]
+        st.job_energy_j[j] += acc[R_ENERGY]
+        st.job_stall_s[j] += acc[R_IO]
+        st.job_throttle_s[j] += acc[R_THERMAL]
+        st.job_power_cap_s[j] += acc[R_CAP]
+        st.job_checkpoint_s[j] += acc[R_CKPT]
+        st.job_failure_s[j] += acc[R_FAIL]
+        st.job_run_s[j] += acc[R_RUN]
+        st.job_attained_gpu_s[j] += acc[R_ATTAINED]
+        gpus, nodes, counts = st.job_gpus[j], st.job_nodes[j], st.job_node_counts[j]
+        assert gpus is not None  # running job
+        assert nodes is not None
+        assert counts is not None
+        k = int(gpus.shape[0])
+        sku = int(st.slot_sku[i])
+        # power back to idle on its nodes
+        st.node_gpu_power_w[nodes] -= counts * (st.slot_power_w[i] - self._sku_idle_w[sku])
+        self._dirty_nodes.update(nodes.tolist())
+        # release GPUs
+        st.gpu_job[gpus] = GPU_FREE
+        st.node_free[nodes] += counts
+        st.n_free_gpus += k
+        np.subtract.at(st.rack_gpu_alloc_w, self._node_rack[nodes], counts * st.slot_cap_w[i])
+        st.job_gpus[j] = None
+        st.job_nodes[j] = None
+        st.job_node_counts[j] = None
+        st.job_n_alloc[j] = 0
+        st.job_slot[j] = -1
+        self._job_racks.pop(j, None)
+        # swap-remove the slot
+        last = st.n_slots - 1
+        if i != last:
+            for name in _SLOT_ARRAYS:
+                arr = getattr(st, name)
+                arr[i] = arr[last]
+            st.job_slot[st.slot_job[i]] = i
+        st.slot_next_s[last] = math.inf
+        st.slot_job[last] = -1
+        st.n_slots = last
+        self._sums_dirty = True
+        self._io_dirty = True
+        self._thermal_dirty = True
+
+    # =========================================================================================
+    # rates and booking
+    # =========================================================================================
+    def _book(self, i: int) -> None:
+        st = self.state
+        dt = self._t - st.slot_t_last_s[i]
+        if dt > 0:
+            st.slot_acc[i] += dt * st.slot_rate[i]
+            st.slot_t_last_s[i] = self._t
+
+    def _book_many(self, idx: IntArray) -> None:
+        st = self.state
+        dt = self._t - st.slot_t_last_s[idx]
+        st.slot_acc[idx] += dt[:, None] * st.slot_rate[idx]
+        st.slot_t_last_s[idx] = self._t
+
+    def _rates(self, idx: IntArray) -> None:
+        """Recompute rate rows, power and next transition of (booked) slots ``idx``."""
+        st = self.state
+        n = st.slot_n[idx].astype(np.float64)
+        phase = st.slot_phase[idx]
+        comp = phase == _PHASE_COMPUTE
+        c = np.where(comp, st.slot_ckpt_frac[idx], 0.0)
+        s_cap = st.slot_s_cap[idx]
+        s_c = s_cap * st.slot_s_thermal[idx]
+        s = np.minimum(s_c, st.slot_s_io[idx])
+        run = np.where(comp, 1.0 - c, 0.0)
+        rows = np.zeros((idx.shape[0], N_RATES))
+        rows[:, R_PROGRESS] = run * s * st.slot_scale_frac[idx]
+        rows[:, R_PROD] = run * s
+        rows[:, R_IO] = run * (s_c - s)
+        rows[:, R_THERMAL] = run * (s_cap - s_c)
+        rows[:, R_CAP] = run * (1.0 - s_cap)
+        rows[:, R_CKPT] = np.where(comp, c, phase == _PHASE_CKPT)
+        rows[:, R_FAIL] = phase == _PHASE_FAIL
+        sku = st.slot_sku[idx]
+        idle_ctx = self._sku_idle_ctx_w[sku]
+        busy = np.minimum(st.slot_busy_power_w[idx], st.slot_thermal_cap_w[idx])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            active = np.where(s_c > 0, s / s_c, 0.0)
+        p_comp = idle_ctx + (busy - idle_ctx) * active
+        p_avg = np.where(comp, c * idle_ctx + (1.0 - c) * p_comp, idle_ctx)
+        rows[:, R_ENERGY] = n * p_avg
+        rows[:, R_RUN] = 1.0
+        rows[:, R_ATTAINED] = n
+        st.slot_rate[idx] = rows
+        # node power follows the per-GPU average
+        delta = p_avg - st.slot_power_w[idx]
+        st.slot_power_w[idx] = p_avg
+        changed = np.flatnonzero(delta != 0.0)
+        for pos in changed.tolist():
+            j = int(st.slot_job[idx[pos]])
+            nodes, counts = st.job_nodes[j], st.job_node_counts[j]
+            assert nodes is not None  # running job
+            assert counts is not None
+            st.node_gpu_power_w[nodes] += counts * delta[pos]
+            self._dirty_nodes.update(nodes.tolist())
+        # next transition
+        jobs = st.slot_job[idx]
+        left = self.jobs.duration_s[jobs] - st.job_progress_s[jobs] - st.slot_acc[idx, R_PROGRESS]
+        rate = rows[:, R_PROGRESS]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            finish = np.where(
+                rate > 0,
+                self._t + np.maximum(left, 0.0) / rate,
+                np.where(left <= 0, self._t, math.inf),
+            )
+        finish = np.where(comp, finish, math.inf)
+        st.slot_finish_s[idx] = finish
+        st.slot_next_s[idx] = np.minimum(
+            np.minimum(finish, st.slot_phase_end_s[idx]), st.slot_throttle_at_s[idx]
+        )
+        self._sums_dirty = True
+
+    # =========================================================================================
+    # physics
+    # =========================================================================================
+    def _server_wall_w(self, nodes: IntArray) -> FloatArray:
+        st, lay = self.state, self.layout
+        out = np.zeros(nodes.shape[0])
+        srv = lay.node_server_idx[nodes]
+        groups = (
+            [(0, np.arange(nodes.shape[0]))]
+            if self._single_server
+            else [(int(s), np.flatnonzero(srv == s)) for s in np.unique(srv)]
+        )
+        for s, pos in groups:
+            nd = nodes[pos]
+            server = lay.servers[s]
+            sku = lay.skus[int(self._node_sku[nd[0]])]
+            busy = (self._node_n[nd] - st.node_free[nd]) / self._node_n[nd]
+            out[pos] = server_power_w(
+                st.node_gpu_power_w[nd],
+                busy,
+                st.rack_inlet_temp_c[self._node_rack[nd]],
+                server,
+                sku,
+            )
+        return np.where(st.node_up[nodes], out, 0.0)
+
+    def _refresh_nodes(self) -> None:
+        st = self.state
+        nodes = np.fromiter(self._dirty_nodes, dtype=np.int64, count=len(self._dirty_nodes))
+        self._dirty_nodes.clear()
+        new = self._server_wall_w(nodes)
+        delta = new - st.node_wall_power_w[nodes]
+        st.node_wall_power_w[nodes] = new
+        racks = self._node_rack[nodes]
+        if nodes.shape[0] == 1:
+            r = int(racks[0])
+            st.rack_power_w[r] += delta[0]
+            self._it_power_w += float(delta[0])
+            if self._d is not None:
+                st.rack_inlet_temp_c += self._d[:, r] * (delta[0] * self._air_frac[r])
+        else:
+            d_rack = np.bincount(racks, weights=delta, minlength=self.layout.n_racks)
+            st.rack_power_w += d_rack
+            self._it_power_w += float(delta.sum())
+            if self._d is not None:
+                ch = np.flatnonzero(d_rack)
+                st.rack_inlet_temp_c += self._d[:, ch] @ (d_rack[ch] * self._air_frac[ch])
+        self._max_inlet_c = float(st.rack_inlet_temp_c.max())
+        self._thermal_dirty = True
+
+    def _recompute_inlet(self) -> None:
+        st = self.state
+        self._it_power_w = float(st.rack_power_w.sum())
+        if self._d is None:
+            st.rack_inlet_temp_c[:] = st.supply_temp_c
+        else:
+            st.rack_inlet_temp_c[:] = st.supply_temp_c + self._d @ (
+                st.rack_power_w * self._air_frac
+            )
+        self._max_inlet_c = float(st.rack_inlet_temp_c.max())
+
+    def _slot_gpu_inlet_c(self, idx: IntArray) -> FloatArray:
+        st = self.state
+        racks = st.slot_rack[idx]
+        inlet = st.rack_inlet_temp_c[np.maximum(racks, 0)].copy()
+        for pos in np.flatnonzero(racks < 0).tolist():
+            j = int(st.slot_job[idx[pos]])
+            inlet[pos] = st.rack_inlet_temp_c[self._job_racks[j]].max()
+        liquid = self._sku_liquid[st.slot_sku[idx]]
+        return np.where(liquid, self.layout.liquid_supply_temp_c, inlet)
+
+    def _thermal_update(self) -> None:
+        """Check throttling of running jobs; schedule onsets, release or re-rate throttled ones."""
+        st = self.state
+        self._thermal_dirty = False
+        if (
+            not self._thermal_active
+            and not self._liquid_always_check
+            and self._max_inlet_c < self._thermal_margin_c
+        ):
+            self._prev_inlet = st.rack_inlet_temp_c.copy()
+            return
+        n = st.n_slots
+        idx = np.arange(n)
+        sku = st.slot_sku[idx]
+        r = self._sku_r_k_per_w[sku]
+        slow = self._sku_slow_c[sku]
+        inlet = self._slot_gpu_inlet_c(idx)
+        busy = st.slot_busy_power_w[idx]
+        t_ss = inlet + r * busy
+        throttled = st.slot_s_thermal[idx] < 1.0
+        pending = np.isfinite(st.slot_throttle_at_s[idx])
+        over = t_ss > slow
+        # new onsets: rising from the previous steady temperature (chips settle in ~τ)
+        new = over & ~throttled & ~pending
+        changed_next = np.zeros(n, dtype=bool)
+        if new.any():
+            pos = np.flatnonzero(new)
+            prev_inlet = self._prev_inlet[np.maximum(st.slot_rack[pos], 0)]
+            t0 = np.minimum(prev_inlet + r[pos] * busy[pos], slow[pos])
+            wait = time_to_reach_s(
+                t0, inlet[pos], busy[pos], r[pos], self._sku_tau_s[sku[pos]], slow[pos]
+            )
+            st.slot_throttle_at_s[pos] = self._t + wait
+            changed_next[pos] = True
+        cancel = pending & ~over
+        if cancel.any():
+            st.slot_throttle_at_s[np.flatnonzero(cancel)] = math.inf
+            changed_next |= cancel
+        # throttled jobs: new speed at the power that holds the die at the threshold
+        release_c = slow - self.settings.throttle_hysteresis_k
+        upd = np.flatnonzero(throttled)
+        if upd.size:
+            self._book_many(upd)
+            s_th, p_th = self._thermal_speed(upd, inlet[upd])
+            released = t_ss[upd] <= release_c[upd]
+            st.slot_s_thermal[upd] = np.where(released, 1.0, s_th)
+            st.slot_thermal_cap_w[upd] = np.where(released, math.inf, p_th)
+            self._rates(upd)
+            self._io_dirty = True
+        onl = np.flatnonzero(changed_next & ~throttled)
+        if onl.size:
+            st.slot_next_s[onl] = np.minimum(
+                np.minimum(st.slot_finish_s[onl], st.slot_phase_end_s[onl]),
+                st.slot_throttle_at_s[onl],
+            )
+        self._thermal_active = bool(
+            (st.slot_s_thermal[:n] < 1.0).any() or np.isfinite(st.slot_throttle_at_s[:n]).any()
+        )
+        self._prev_inlet = st.rack_inlet_temp_c.copy()
+
+    def _thermal_speed(self, idx: IntArray, inlet: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Speed (relative to the job's speed at its cap) and board power at the die limit."""
+        st, jobs = self.state, self.jobs
+        out = np.ones(idx.shape[0])
+        power = np.full(idx.shape[0], math.inf)
+        sku = st.slot_sku[idx]
+        for k in np.unique(sku).tolist():
+            pos = np.flatnonzero(sku == k)
+            rec = self.layout.skus[k]
+            sl = idx[pos]
+            j = st.slot_job[sl]
+            p_max = (rec.slowdown_temp_c - inlet[pos]) / rec.die_to_inlet_k_per_w
+            cap = np.minimum(st.slot_cap_w[sl], np.maximum(p_max, 1.0))
+            s_t = speed_frac_under_cap(cap, jobs.activity_frac[j], jobs.compute_bound_frac[j], rec)
+            out[pos] = np.minimum(1.0, s_t / np.maximum(st.slot_s_cap[sl], 1e-12))
+            power[pos] = cap
+        return out, power
+
+    def _apply_throttle_onset(self, i: int) -> None:
+        st = self.state
+        self._book(i)
+        st.slot_throttle_at_s[i] = math.inf
+        idx = np.array([i])
+        inlet = self._slot_gpu_inlet_c(idx)
+        s_th, p_th = self._thermal_speed(idx, inlet)
+        st.slot_s_thermal[i] = s_th[0]
+        st.slot_thermal_cap_w[i] = p_th[0]
+        self._rates(idx)
+        self._counters["throttle_onsets"] += 1
+        self._thermal_active = True
+        self._io_dirty = True
+
+    def _io_update(self) -> None:
+        """Share the file system max-min fairly among running jobs; re-rate the ones that change."""
+        st = self.state
+        n = st.n_slots
+        if n == 0:
+            return
+        comp = st.slot_phase[:n] == _PHASE_COMPUTE
+        full = st.slot_io_demand_b_per_s[:n]
+        s_c = st.slot_s_cap[:n] * st.slot_s_thermal[:n]
+        demand = np.where(comp, full * s_c, 0.0)
+        capacity = self.settings.storage_bandwidth_b_per_s
+        if demand.sum() <= capacity:
+            new = np.ones(n)
+        else:
+            alloc = maxmin_share_b_per_s(demand, capacity, st.slot_io_weight[:n])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                new = np.where(demand > 0, alloc / np.where(full > 0, full, 1.0), 1.0)
+            new = np.minimum(new, 1.0)
+        changed = np.flatnonzero(np.abs(new - st.slot_s_io[:n]) > 1e-12)
+        if changed.size:
+            self._book_many(changed)
+            st.slot_s_io[changed] = new[changed]
+            self._rates(changed)
+
+    # =========================================================================================
+    # failures
+    # =========================================================================================
+    def _schedule_failure(self) -> None:
+        wait = float(self._rng_fail.exponential(1.0 / self._fail_rate_per_s))
+        self._queue.schedule(self._t + wait, EventKind.FAILURE)
+
+    def _on_failure(self) -> None:
+        st = self.state
+        node = int(self._rng_fail.integers(self.layout.n_nodes))
+        if not self._finished():
+            self._schedule_failure()
+        if not st.node_up[node]:
+            return
+        self._counters["failures"] += 1
+        a = int(self._node_first[node])
+        b = a + int(self._node_n[node])
+        victims = np.unique(st.gpu_job[a:b])
+        for j in victims[victims >= 0].tolist():
+            self._stop(int(j), reason="failure")
+        st.node_up[node] = False
+        st.gpu_job[a:b] = GPU_DOWN
+        st.n_free_gpus -= int(st.node_free[node])
+        st.node_free[node] = 0
+        st.n_down_gpus += b - a
+        self._dirty_nodes.add(node)
+        self._n_repairs_pending += 1
+        self._queue.schedule(self._t + self.settings.repair_s, EventKind.REPAIR, node)
+
+    def _on_repair(self, node: int) -> None:
+        st = self.state
+        a = int(self._node_first[node])
+        n = int(self._node_n[node])
+        st.node_up[node] = True
+        st.gpu_job[a : a + n] = GPU_FREE
+        st.node_free[node] = n
+        st.n_free_gpus += n
+        st.n_down_gpus -= n
+        st.node_gpu_power_w[node] = n * self._sku_idle_w[self._node_sku[node]]
+        self._dirty_nodes.add(node)
+        self._n_repairs_pending -= 1
+        self._policy_needed = True
+
+    # =========================================================================================
+    # fragmentation and invariants
+    # =========================================================================================
+    def _fragmented(self) -> bool:
+        """True if a waiting job fits the free GPU count but no placement shape allows it."""
+        st = self.state
+        pend = self.view.pending_jobs()
+        need = self.jobs.min_num_gpus[pend]
+        fit = need <= st.n_free_gpus
+        if not fit.any():
+            return False
+        cand = pend[fit][:64]
+        seen: set[tuple[int, int, int]] = set()
+        free = st.node_free
+        for j in cand.tolist():
+            key = (
+                int(self.jobs.min_num_gpus[j]),
+                int(self.jobs.gpus_per_node[j]),
+                int(self._job_req_sku[j]),
+            )
+            if key in seen:
+                continue
+            seen.add(key)
+            size, g, req = key
+            ok_nodes = free if req < 0 else np.where(self._node_sku == req, free, 0)
+            if g > 0:
+                feasible = int(np.count_nonzero(ok_nodes >= g)) * g >= size
+            else:
+                feasible = int(ok_nodes.sum()) >= size
+            if not feasible:
+                return True
+        return False
+
+    def _check_invariants(self) -> None:
+        """Expensive consistency checks (on when ``kiban.options.debug_checks``)."""
+        st = self.state
+        n = st.n_slots
+        held = st.gpu_job[st.gpu_job >= 0]
+        counts = np.bincount(held, minlength=self.jobs.n_jobs)
+        running = np.flatnonzero(st.job_state == RUNNING)
+        problems = []
+        if set(running.tolist()) != set(st.slot_job[:n].tolist()):
+            problems.append("running jobs and slots disagree")
+        if (counts[running] != st.job_n_alloc[running]).any():
+            problems.append("a running job holds a different number of GPUs than allocated")
+        if counts.sum() != st.slot_n[:n].sum():
+            problems.append("GPUs held by jobs that are not running")
+        node_free = np.bincount(
+            self._gpu_node[st.gpu_job == GPU_FREE], minlength=self.layout.n_nodes
+        )
+        if (node_free != st.node_free).any():
+            problems.append("node free counts disagree with the GPU table")
+        if int((st.gpu_job == GPU_FREE).sum()) != st.n_free_gpus:
+            problems.append("free GPU count drifted")
+        if int((st.job_state == PENDING).sum()) != st.n_pending:
+            problems.append("pending count drifted")
+        rows = st.slot_rate[:n, LEDGER_COLUMNS].sum(axis=1)
+        if n and not np.allclose(rows, 1.0, rtol=0, atol=1e-9):
+            problems.append("ledger shares of a running job do not sum to 1")
+        if problems:
+            msg = f"invariant broken at t={self._t} s: " + "; ".join(problems)
+            raise SimulationError(msg)
+
+    # =========================================================================================
+    # output
+    # =========================================================================================
+    def _output(self, horizon: float, wall_s: float) -> RunOutput:
+        st, lay = self.state, self.layout
+        log = self._log[: self._n_log]
+        cols = {name: np.ascontiguousarray(log[:, i]) for i, name in enumerate(LOG_COLUMNS)}
+        facility = self.facility.power_w(cols["it_power_w"], cols["time_s"], cols["supply_temp_c"])
+        # flush running jobs so per-job accounting covers the whole window
+        for i in range(st.n_slots):
+            self._book(i)
+        job_arrays: dict[str, np.ndarray] = {
+            "state": st.job_state.copy(),
+            "first_start_s": st.job_first_start_s.copy(),
+            "end_s": st.job_end_s.copy(),
+            "energy_j": st.job_energy_j.copy(),
+            "stall_s": st.job_stall_s.copy(),
+            "throttle_s": st.job_throttle_s.copy(),
+            "power_cap_s": st.job_power_cap_s.copy(),
+            "checkpoint_s": st.job_checkpoint_s.copy(),
+            "failure_s": st.job_failure_s.copy(),
+            "run_s": st.job_run_s.copy(),
+            "attained_gpu_s": st.job_attained_gpu_s.copy(),
+            "progress_s": st.job_progress_s.copy(),
+            "restarts": st.job_restarts.copy(),
+            "preemptions": st.job_preemptions.copy(),
+        }
+        n = st.n_slots
+        if n:
+            j = st.slot_job[:n]
+            acc = st.slot_acc[:n]
+            for key, col in (
+                ("energy_j", R_ENERGY),
+                ("stall_s", R_IO),
+                ("throttle_s", R_THERMAL),
+                ("power_cap_s", R_CAP),
+                ("checkpoint_s", R_CKPT),
+                ("failure_s", R_FAIL),
+                ("run_s", R_RUN),
+                ("attained_gpu_s", R_ATTAINED),
+                ("progress_s", R_PROGRESS),
+            ):
+                job_arrays[key][j] += acc[:, col]
+        rs = self._rack_series
+        if rs.start_s:
+            dur = np.array(rs.dur_s)
+            rack_power = np.vstack(rs.energy_j) / dur[:, None]
+            rack_inlet = np.vstack(rs.inlet_cs) / dur[:, None]
+        else:
+            dur = np.zeros(0)
+            rack_power = np.zeros((0, lay.n_racks))
+            rack_inlet = np.zeros((0, lay.n_racks))
+        ledger = dict(self._ledger)
+        return RunOutput(
+            policy_name=self.policy.name,
+            layout=lay,
+            jobs=self.jobs,
+            settings=self.settings,
+            horizon_s=horizon,
+            capacity_gpu_s=float(lay.n_gpus) * horizon,
+            allocated_gpu_s=self._alloc_gpu_s,
+            ledger_gpu_s=ledger,
+            fragmentation_gpu_s=self._frag_gpu_s,
+            job=job_arrays,
+            log=cols,
+            facility=facility,
+            rack_time_s=np.array(rs.start_s, dtype=np.float64),
+            rack_duration_s=dur,
+            rack_power_w=rack_power,
+            rack_inlet_temp_c=rack_inlet,
+            counters=dict(self._counters),
+            wall_time_s=wall_s,
+            policy_wall_s=self._policy_wall_s,
+            seed=self.settings.seed,
+        )
+
+
+def simulate(
+    layout: ClusterLayout,
+    jobs: JobTable,
+    policy: Policy,
+    *,
+    settings: SimSettings | None = None,
+    facility: FacilityModel | None = None,
+    progress: Callable[[float, int], None] | None = None,
+) -> RunOutput:
+    """Run one policy on one cluster and job table (convenience wrapper around :class:`Simulator`).
+
+    Args:
+        layout: The cluster.
+        jobs: The jobs.
+        policy: The policy.
+        settings: Run settings.
+        facility: Cooling and power-chain model.
+        progress: Optional ``progress(sim_time_s, events)`` callback.
+
+    Returns:
+        The run's output.
+    """
+    return Simulator(layout, jobs, policy, settings=settings, facility=facility).run(progress)

@@ -1,0 +1,302 @@
+"""Cluster state as struct-of-arrays, and the read-only view that policies receive.
+
+:class:`ClusterState` holds every mutable array of a run: per GPU (which job holds it), per node
+(free GPUs, up/down, GPU power), per rack (wall power, inlet temperature, GPU power reserved
+against the rack budget), per job (life-cycle state, progress, accounting) and per running-job
+*slot*. Slots are a compact, swap-removed table of the running jobs (``n_slots`` live rows), so
+whole-population updates touch only running jobs. Only the simulator writes to it.
+
+:class:`ClusterView` wraps the same memory with ``flags.writeable = False`` views, created once
+per run: policies see the live state at zero copy cost and cannot change it.
+
+Job life cycle: FUTURE → PENDING (arrived) → RUNNING → DONE; RUNNING → PENDING on preemption or
+node failure; FUTURE → UNSCHEDULABLE for jobs no placement can ever satisfy (more GPUs than
+the cluster, an absent GPU model, more GPUs per node than any server).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from kiban._typing import BoolArray, FloatArray, IntArray
+    from kiban.sim.jobs import JobTable
+    from kiban.sim.layout import ClusterLayout
+
+__all__ = [
+    "DONE",
+    "FUTURE",
+    "GPU_DOWN",
+    "GPU_FREE",
+    "LEDGER_COLUMNS",
+    "PENDING",
+    "RUNNING",
+    "UNSCHEDULABLE",
+    "ClusterState",
+    "ClusterView",
+]
+
+FUTURE, PENDING, RUNNING, DONE, UNSCHEDULABLE = 0, 1, 2, 3, 4
+"""Job life-cycle states (``ClusterState.job_state``)."""
+GPU_FREE, GPU_DOWN = -1, -2
+"""Markers in ``ClusterState.gpu_job`` for a free GPU and a GPU on a failed node."""
+
+# Columns of ClusterState.slot_rate: per running job, per second of simulated time.
+R_PROGRESS = 0  # full-speed seconds of work done per second
+R_ENERGY = 1  # GPU board power of the whole job (W)
+R_PROD = 2  # share of the job's allocated GPU time that is productive
+R_IO = 3  # ... waiting on input (io_stall)
+R_THERMAL = 4  # ... lost to thermal throttling
+R_CAP = 5  # ... lost to a power cap
+R_CKPT = 6  # ... writing/restoring checkpoints (and preemption save/restore)
+R_FAIL = 7  # ... recovering from a failure
+R_RUN = 8  # always 1: wall time held
+R_ATTAINED = 9  # GPUs held: attained service (GPU-seconds per second)
+N_RATES = 10
+LEDGER_COLUMNS = slice(R_PROD, R_RUN)
+"""Columns of ``slot_rate`` that split allocated GPU time into ledger buckets (sum to 1)."""
+
+
+def _ro(arr: np.ndarray) -> np.ndarray:
+    view = arr.view()
+    view.flags.writeable = False
+    return view
+
+
+class ClusterState:
+    """All mutable arrays of one run (see the module docstring for the life cycles).
+
+    The per-slot arrays have one row per possible running job (at most one job per GPU); rows
+    ``0 .. n_slots-1`` are live. ``slot_rate[i]`` holds the rates of slot i (columns R_*),
+    ``slot_acc[i]`` their integrals since the slot opened, booked up to ``slot_t_last_s[i]``
+    (one vector operation books every quantity of a slot).
+    """
+
+    def __init__(self, layout: ClusterLayout, jobs: JobTable) -> None:
+        n_gpus, n_nodes, n_racks, n_jobs = (
+            layout.n_gpus,
+            layout.n_nodes,
+            layout.n_racks,
+            jobs.n_jobs,
+        )
+        self.time_s = 0.0
+        # GPUs, nodes, racks
+        self.gpu_job: IntArray = np.full(n_gpus, GPU_FREE, dtype=np.int64)
+        self.node_free: IntArray = layout.node_n_gpus.copy()
+        self.node_up: BoolArray = np.ones(n_nodes, dtype=bool)
+        self.node_gpu_power_w: FloatArray = np.zeros(n_nodes)
+        self.node_wall_power_w: FloatArray = np.zeros(n_nodes)
+        self.rack_power_w: FloatArray = np.zeros(n_racks)
+        self.rack_inlet_temp_c: FloatArray = np.full(n_racks, layout.supply_temp_c)
+        self.rack_gpu_alloc_w: FloatArray = np.zeros(n_racks)
+        self.supply_temp_c = layout.supply_temp_c
+        self.n_free_gpus = n_gpus
+        self.n_down_gpus = 0
+        # jobs
+        self.job_state = np.zeros(n_jobs, dtype=np.int8)
+        self.job_slot: IntArray = np.full(n_jobs, -1, dtype=np.int64)
+        self.job_progress_s: FloatArray = np.zeros(n_jobs)
+        self.job_first_start_s: FloatArray = np.full(n_jobs, math.nan)
+        self.job_end_s: FloatArray = np.full(n_jobs, math.nan)
+        self.job_pending_since_s: FloatArray = np.full(n_jobs, math.nan)
+        self.job_energy_j: FloatArray = np.zeros(n_jobs)
+        self.job_stall_s: FloatArray = np.zeros(n_jobs)
+        self.job_throttle_s: FloatArray = np.zeros(n_jobs)
+        self.job_power_cap_s: FloatArray = np.zeros(n_jobs)
+        self.job_checkpoint_s: FloatArray = np.zeros(n_jobs)
+        self.job_failure_s: FloatArray = np.zeros(n_jobs)
+        self.job_run_s: FloatArray = np.zeros(n_jobs)
+        self.job_attained_gpu_s: FloatArray = np.zeros(n_jobs)
+        self.job_n_alloc: IntArray = np.zeros(n_jobs, dtype=np.int64)
+        self.job_restarts: IntArray = np.zeros(n_jobs, dtype=np.int64)
+        self.job_preemptions: IntArray = np.zeros(n_jobs, dtype=np.int64)
+        self.job_restore_kind = np.zeros(n_jobs, dtype=np.int8)  # 0 none, 1 preempt, 2 failure
+        self.job_power_cap_w: FloatArray = np.full(n_jobs, math.nan)
+        self.job_gpus: list[IntArray | None] = [None] * n_jobs
+        self.job_nodes: list[IntArray | None] = [None] * n_jobs
+        self.job_node_counts: list[IntArray | None] = [None] * n_jobs
+        # running-job slots
+        cap = n_gpus
+        self.n_slots = 0
+        self.slot_job: IntArray = np.full(cap, -1, dtype=np.int64)
+        self.slot_n: IntArray = np.zeros(cap, dtype=np.int64)
+        self.slot_sku: IntArray = np.zeros(cap, dtype=np.int64)
+        self.slot_rack: IntArray = np.zeros(cap, dtype=np.int64)  # -1: spans several racks
+        self.slot_t_last_s: FloatArray = np.zeros(cap)
+        self.slot_rate: FloatArray = np.zeros((cap, N_RATES))
+        self.slot_acc: FloatArray = np.zeros((cap, N_RATES))
+        self.slot_next_s: FloatArray = np.full(cap, math.inf)
+        self.slot_finish_s: FloatArray = np.full(cap, math.inf)
+        self.slot_phase_end_s: FloatArray = np.full(cap, math.inf)
+        self.slot_throttle_at_s: FloatArray = np.full(cap, math.inf)
+        self.slot_scale_frac: FloatArray = np.ones(cap)
+        self.slot_cap_w: FloatArray = np.zeros(cap)
+        self.slot_busy_power_w: FloatArray = np.zeros(cap)  # per GPU, computing at cap
+        self.slot_s_cap: FloatArray = np.ones(cap)
+        self.slot_s_thermal: FloatArray = np.ones(cap)
+        self.slot_thermal_cap_w: FloatArray = np.full(cap, math.inf)  # die-limit power
+        self.slot_s_io: FloatArray = np.ones(cap)
+        self.slot_ckpt_frac: FloatArray = np.zeros(cap)
+        self.slot_io_demand_b_per_s: FloatArray = np.zeros(cap)  # remote demand at full speed
+        self.slot_io_weight: FloatArray = np.ones(cap)
+        self.slot_phase = np.zeros(cap, dtype=np.int8)  # 0 compute, 1 ckpt restore, 2 fail restore
+        self.slot_power_w: FloatArray = np.zeros(cap)  # per GPU, average now
+        # pending queue bookkeeping (job indices are arrival ranks)
+        self.n_pending = 0
+        self.pending_lo = 0
+        self.arrived = 0
+        self.pending_version = 0
+
+
+class ClusterView:
+    """Read-only window on a :class:`ClusterState`, handed to policies.
+
+    Arrays are live views (they follow the state as the run goes) with ``writeable = False``;
+    writing to them raises ``ValueError``. Methods return fresh read-only arrays.
+
+    Attributes:
+        layout: The static topology (:class:`~kiban.sim.layout.ClusterLayout`).
+        jobs: The static job table (:class:`~kiban.sim.jobs.JobTable`).
+        gpu_job: Job holding each GPU, ``GPU_FREE`` (-1) or ``GPU_DOWN`` (-2).
+        node_free: Free GPUs per node (0 on failed nodes).
+        node_up: Whether each node is up.
+        rack_power_w: Wall power per rack (W).
+        rack_inlet_temp_c: Inlet air temperature per rack (°C).
+        rack_gpu_alloc_w: GPU power reserved per rack against ``layout.rack_gpu_budget_w`` (W).
+        job_state: Life-cycle state per job (FUTURE, PENDING, RUNNING, DONE, UNSCHEDULABLE).
+        job_progress_s: Work done per job in full-speed seconds (running jobs: as of their last
+            rate change; use :meth:`progress_s` for the current value).
+        job_pending_since_s: When each pending job last entered the queue (s).
+        job_power_cap_w: Power cap set for each job (NaN = SKU default).
+    """
+
+    def __init__(self, state: ClusterState, layout: ClusterLayout, jobs: JobTable) -> None:
+        self._s = state
+        self.layout = layout
+        self.jobs = jobs
+        self.gpu_job = _ro(state.gpu_job)
+        self.node_free = _ro(state.node_free)
+        self.node_up = _ro(state.node_up)
+        self.rack_power_w = _ro(state.rack_power_w)
+        self.rack_inlet_temp_c = _ro(state.rack_inlet_temp_c)
+        self.rack_gpu_alloc_w = _ro(state.rack_gpu_alloc_w)
+        self.job_state = _ro(state.job_state)
+        self.job_progress_s = _ro(state.job_progress_s)
+        self.job_pending_since_s = _ro(state.job_pending_since_s)
+        self.job_power_cap_w = _ro(state.job_power_cap_w)
+        self._pending_cache: IntArray = _ro(np.zeros(0, dtype=np.int64))
+        self._pending_version = -1
+
+    # --- scalars ------------------------------------------------------------------------------
+    @property
+    def time_s(self) -> float:
+        """Current simulated time (s)."""
+        return self._s.time_s
+
+    @property
+    def free_gpus(self) -> int:
+        """Free GPUs on up nodes."""
+        return self._s.n_free_gpus
+
+    @property
+    def down_gpus(self) -> int:
+        """GPUs on failed nodes."""
+        return self._s.n_down_gpus
+
+    @property
+    def n_pending(self) -> int:
+        """Jobs waiting in the queue."""
+        return self._s.n_pending
+
+    @property
+    def n_running(self) -> int:
+        """Jobs holding GPUs."""
+        return self._s.n_slots
+
+    @property
+    def supply_temp_c(self) -> float:
+        """Current cooling supply temperature (°C)."""
+        return self._s.supply_temp_c
+
+    @property
+    def it_power_w(self) -> float:
+        """Current IT power of the cluster (W)."""
+        return float(self._s.rack_power_w.sum())
+
+    # --- queues -------------------------------------------------------------------------------
+    def pending_jobs(self) -> IntArray:
+        """Indices of the waiting jobs in arrival order (read-only)."""
+        s = self._s
+        if self._pending_version != s.pending_version:
+            lo, hi = s.pending_lo, s.arrived
+            idx = np.flatnonzero(s.job_state[lo:hi] == PENDING) + lo
+            self._pending_cache = _ro(idx)
+            self._pending_version = s.pending_version
+        return self._pending_cache
+
+    def running_jobs(self) -> IntArray:
+        """Indices of the running jobs, in slot order (read-only)."""
+        return _ro(self._s.slot_job[: self._s.n_slots])
+
+    def running_expected_end_s(self) -> FloatArray:
+        """Expected completion time of each running job at its current speed (slot order; s)."""
+        return _ro(self._s.slot_finish_s[: self._s.n_slots])
+
+    def running_num_gpus(self) -> IntArray:
+        """GPUs held by each running job (slot order)."""
+        return _ro(self._s.slot_n[: self._s.n_slots])
+
+    def attained_gpu_s(self, jobs: IntArray) -> FloatArray:
+        """Attained service (GPUs × seconds held) of the given jobs, up to now.
+
+        Args:
+            jobs: Job indices.
+
+        Returns:
+            GPU-seconds per job.
+        """
+        s = self._s
+        jobs = np.asarray(jobs, dtype=np.int64)
+        out = s.job_attained_gpu_s[jobs].copy()
+        slots = s.job_slot[jobs]
+        live = slots >= 0
+        if live.any():
+            sl = slots[live]
+            out[live] += s.slot_acc[sl, R_ATTAINED] + s.slot_n[sl] * (
+                s.time_s - s.slot_t_last_s[sl]
+            )
+        return out
+
+    def run_time_s(self, jobs: IntArray) -> FloatArray:
+        """Wall time the given jobs have held GPUs so far (s)."""
+        s = self._s
+        jobs = np.asarray(jobs, dtype=np.int64)
+        out = s.job_run_s[jobs].copy()
+        slots = s.job_slot[jobs]
+        live = slots >= 0
+        if live.any():
+            sl = slots[live]
+            out[live] += s.slot_acc[sl, R_RUN] + (s.time_s - s.slot_t_last_s[sl])
+        return out
+
+    def progress_s(self, jobs: IntArray) -> FloatArray:
+        """Work done (full-speed seconds) of the given jobs, up to now."""
+        s = self._s
+        jobs = np.asarray(jobs, dtype=np.int64)
+        out = s.job_progress_s[jobs].copy()
+        slots = s.job_slot[jobs]
+        live = slots >= 0
+        if live.any():
+            sl = slots[live]
+            out[live] += s.slot_acc[sl, R_PROGRESS] + s.slot_rate[sl, R_PROGRESS] * (
+                s.time_s - s.slot_t_last_s[sl]
+            )
+        return out
+
+    def job_gpus(self, job: int) -> IntArray | None:
+        """GPUs held by a running job (read-only), or None."""
+        gpus = self._s.job_gpus[job]
+        return None if gpus is None else _ro(gpus)
