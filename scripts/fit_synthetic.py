@@ -22,6 +22,7 @@ import argparse
 import datetime as dt
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,16 @@ from kiban.workload.synthetic import (
 REPO_ROOT = Path(__file__).resolve().parents[1]
 OUT_DEFAULT = REPO_ROOT / "src" / "kiban" / "data" / "fitted" / "synthetic_philly.json"
 CHECK_DAYS = 30.0
+
+
+def compact_json(data: object) -> str:
+    """JSON with one key per line but lists of numbers on one line (readable diffs)."""
+    text = json.dumps(data, indent=1)
+    return re.sub(
+        r"\[\s*([-+0-9.eE,\s]+?)\s*\]",
+        lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]",
+        text,
+    )
 
 
 def main() -> None:
@@ -68,7 +79,7 @@ def main() -> None:
         "fitted_on": dt.date.today().isoformat(),
         "script": "scripts/fit_synthetic.py",
     }
-    args.out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    args.out.write_text(compact_json(data) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
 
     check = SyntheticParams.from_dict(data)
