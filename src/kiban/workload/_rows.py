@@ -186,7 +186,8 @@ class RowChecks:
 
     def message(self, row: int, field: str, value: object, allowed: str) -> str:
         """Format one problem as ``FILE:LINE: field = 'value': allowed``."""
-        return f"{self.path}:{int(self.lines[row])}: {field} = {value!r}: {allowed}"
+        shown = value.item() if isinstance(value, np.generic) else value
+        return f"{self.path}:{int(self.lines[row])}: {field} = {shown!r}: {allowed}"
 
     def check(self, mask: np.ndarray | pl.Series, field: str, values: object, allowed: str) -> None:
         """Register a vectorized check: rows where ``mask`` is true are bad.

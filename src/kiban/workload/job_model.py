@@ -237,7 +237,7 @@ class JobModelMix:
         try:
             return dataclasses.replace(base, **kwargs)
         except ConfigError as err:
-            problems = [f"{where}: {p}" for p in err.problems]
+            problems = [f"{where}.{p}" for p in err.problems]
             raise ConfigError(problems[0], problems=problems) from None
 
 

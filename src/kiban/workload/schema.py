@@ -151,12 +151,18 @@ def jobs_frame(columns: Mapping[str, Sequence[object] | np.ndarray | pl.Series])
     return pl.DataFrame(data)
 
 
+def _py(value: object) -> object:
+    """A numpy scalar as the plain Python value (for readable messages)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _fail(source: str, column: str, rows: np.ndarray, values: np.ndarray, allowed: str) -> None:
     idx = np.flatnonzero(rows)
     first = int(idx[0])
-    shown = ", ".join(f"row {int(i)}: {values[i]!r}" for i in idx[:_MAX_SHOWN])
+    shown = ", ".join(f"row {int(i)}: {_py(values[i])!r}" for i in idx[:_MAX_SHOWN])
     more = f" (and {idx.size - _MAX_SHOWN} more)" if idx.size > _MAX_SHOWN else ""
-    msg = f"{source}: column {column} = {values[first]!r} at row {first}: {allowed} [{shown}{more}]"
+    value = _py(values[first])
+    msg = f"{source}: column {column} = {value!r} at row {first}: {allowed} [{shown}{more}]"
     raise TraceError(msg)
 
 

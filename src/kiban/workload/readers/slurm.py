@@ -315,7 +315,9 @@ def _read_json(path: Path, *, skip_bad: bool) -> RawTrace:
             continue
         sub = _num(t.get("submission"))
         if sub is None or sub <= 0:
-            checks.add(i, "time.submission", t.get("submission"), "is required (Unix seconds)")
+            raw_sub = t.get("submission")
+            need = "is required" if raw_sub is None else "must be"
+            checks.add(i, "time.submission", raw_sub, f"{need} Unix seconds > 0")
             continue
         submit[i] = sub
         start = _num(t.get("start")) or 0.0
