@@ -141,6 +141,7 @@ _SLOT_ARRAYS = (
     "slot_sku",
     "slot_rack",
     "slot_t_last_s",
+    "slot_start_s",
     "slot_rate",
     "slot_acc",
     "slot_next_s",
@@ -965,6 +966,7 @@ class Simulator:
             st.slot_rack[i] = -1
             self._job_racks[j] = np.unique(racks)
         st.slot_t_last_s[i] = self._t
+        st.slot_start_s[i] = self._t
         st.slot_acc[i] = 0.0
         st.slot_scale_frac[i] = k / jobs.num_gpus[j]
         st.slot_cap_w[i] = cap_w
@@ -1313,8 +1315,17 @@ class Simulator:
         changed_next = np.zeros(n, dtype=bool)
         if new.any():
             pos = np.flatnonzero(new)
-            prev_inlet = self._prev_inlet[np.maximum(st.slot_rack[pos], 0)]
-            t0 = np.minimum(prev_inlet + r[pos] * busy[pos], slow[pos])
+            racks = st.slot_rack[pos]
+            prev_inlet = np.where(
+                (racks >= 0) & ~self._sku_liquid[sku[pos]],
+                self._prev_inlet[np.maximum(racks, 0)],
+                inlet[pos],
+            )
+            # a job that starts now heats up from idle; one already running from its old steady
+            prev_power = np.where(
+                st.slot_start_s[pos] >= self._t, self._sku_idle_ctx_w[sku[pos]], busy[pos]
+            )
+            t0 = np.minimum(prev_inlet + r[pos] * prev_power, slow[pos])
             wait = time_to_reach_s(
                 t0, inlet[pos], busy[pos], r[pos], self._sku_tau_s[sku[pos]], slow[pos]
             )

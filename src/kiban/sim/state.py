@@ -126,6 +126,7 @@ class ClusterState:
         self.slot_sku: IntArray = np.zeros(cap, dtype=np.int64)
         self.slot_rack: IntArray = np.zeros(cap, dtype=np.int64)  # -1: spans several racks
         self.slot_t_last_s: FloatArray = np.zeros(cap)
+        self.slot_start_s: FloatArray = np.zeros(cap)
         self.slot_rate: FloatArray = np.zeros((cap, N_RATES))
         self.slot_acc: FloatArray = np.zeros((cap, N_RATES))
         self.slot_next_s: FloatArray = np.full(cap, math.inf)
