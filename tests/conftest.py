@@ -8,6 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# Rich wraps CLI output at 80 columns when stdout is not a terminal; long tmp paths then break
+# the lines that tests search. Set before any kiban.cli import creates its Console.
+os.environ.setdefault("COLUMNS", "200")
+
 from kiban.options import options
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -98,7 +98,8 @@ def test_philly_trace_path_resolves_beside_the_repository(data_root):
     path = scenario.workload.trace_path
     assert path is not None
     assert path.is_absolute()
-    assert path == (REPO_ROOT.parent / "shared" / "data" / "philly" / "pollux_philly_jobs.csv")
+    expected = REPO_ROOT.parent / "shared" / "data" / "philly" / "pollux_philly_jobs.csv"
+    assert path.resolve() == expected.resolve()
     if data_root.resolve() != (REPO_ROOT.parent / "shared" / "data").resolve():
         pytest.skip("KIBAN_DATA points elsewhere; the example's relative path assumes ../shared")
     require_data(data_root, "philly", "pollux_philly_jobs.csv")
