@@ -45,14 +45,29 @@ def test_report_defaults_to_a_file_beside_the_results(runner, result_run):
         (["report", "--lang", "fr", "{tmp}"], "'fr' is not a supported language"),
     ],
 )
-def test_bad_input_is_one_error_line_and_exit_2(tmp_path, args, message):
-    if not KIBAN.exists():
-        pytest.skip("kiban console script not installed next to this python")
+def test_bad_input_is_one_error_line_and_exit_2(tmp_path, monkeypatch, capsys, args, message):
     argv = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    proc = subprocess.run([str(KIBAN), *argv], capture_output=True, text=True, check=False)
-    assert proc.returncode == 2
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, proc.stderr
+    monkeypatch.setattr(sys, "argv", ["kiban", *argv])
+    with pytest.raises(SystemExit) as exc:
+        kiban.cli.main()
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
     assert lines[0].startswith("error: ")
     assert message in lines[0]
-    assert "Traceback" not in proc.stderr
+
+
+def test_console_script_reports_a_bad_directory_in_one_line(tmp_path):
+    if not KIBAN.exists():
+        pytest.skip("kiban console script not installed next to this python")
+    proc = subprocess.run(
+        [str(KIBAN), "report", str(tmp_path / "nowhere")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'nowhere'}: not a directory; expected a simulation result directory"
+    ]

@@ -270,3 +270,16 @@ def test_site_rack_without_room_air_is_grey_not_hottest():
     assert heat.cells[0].color == "#cccccc"
     cards = {c.key: c for c in ctx.cards}
     assert cards["hottest_inlet"].value == max(t for t in temps if t == t)
+
+
+def test_pue_reading_without_summary_pue_is_energy_weighted(tmp_path):
+    d = write_result_dir(tmp_path, "fifo")
+    summary = json.loads((d / "summary.json").read_text())
+    del summary["pue"]
+    (d / "summary.json").write_text(json.dumps(summary))
+    ts = pl.read_parquet(d / "timeseries.parquet")
+    dt = ts["time_s"].diff().drop_nulls().to_numpy()
+    fac = float((ts["facility_power_w"].to_numpy()[:-1] * dt).sum())
+    it = float((ts["it_power_w"].to_numpy()[:-1] * dt).sum())
+    power = next(c for c in build_context(d, "en").charts() if c.chart_id == "fifo-power")
+    assert f"PUE averaged {fac / it:.2f} (from" in power.reading

@@ -21,6 +21,7 @@ from kiban.i18n import (
     translator,
 )
 from kiban.i18n.catalog import placeholders
+from kiban.report._scales import auto_linear_axis, nice_ticks
 
 NBSP = "\u00a0"
 
@@ -98,3 +99,11 @@ def test_units_are_localized():
     assert format_mass_kg(4567.0) == f"4.57{NBSP}t"
     assert format_mass_kg(456.0) == f"456{NBSP}kg"
     assert format_temp_c(27.04) == f"27.0{NBSP}°C"
+
+
+def test_tick_labels_keep_the_digits_the_step_needs():
+    assert nice_ticks(0.6, 1.8) == [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0]
+    _, ticks = auto_linear_axis(0.6, 1.8, "ja")
+    assert [label for _, label in ticks] == ["0.50", "0.75", "1.00", "1.25", "1.50", "1.75", "2.00"]
+    _, ticks = auto_linear_axis(0.0, 3072.0, "en")
+    assert [label for _, label in ticks] == ["0", "1,000", "2,000", "3,000", "4,000"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable
 
@@ -68,8 +67,11 @@ def linear_axis(
 
 def tick_formatter(ticks: list[float], lang: str) -> Callable[[float], str]:
     """Format tick values with the fewest decimals that tell them apart."""
-    step = min((b - a for a, b in itertools.pairwise(ticks)), default=1.0)
-    decimals = max(0, -math.floor(math.log10(step) + 1e-9)) if step > 0 else 0
+    decimals = 0
+    while decimals < 6 and any(
+        abs(t - round(t, decimals)) > 1e-9 * max(1.0, abs(t)) for t in ticks
+    ):
+        decimals += 1
     return lambda v: format_number(v, lang, decimals)
 
 

@@ -77,6 +77,8 @@ STATE_COLORS: dict[str, str] = {
     "productive": "#009E73",
     "io_stall": "#56B4E9",
     "throttled": "#D55E00",
+    "power_capped": "#F0E442",
+    "checkpoint": "#0072B2",
     "other_allocated": "#E69F00",
     "failed": "#CC79A7",
     "idle": "#c7ccd4",
@@ -157,6 +159,17 @@ class _Series:
 
 def _series_of(run: RunData) -> _Series:
     ts = run.timeseries.unique(subset="time_s", keep="last", maintain_order=True)
+    if "duration_s" in ts.columns and ts.height:
+        # Binned series (kiban.results): time_s is a bin start; close the last bin with a row
+        # at its end that repeats its values (a step signal's final row holds for zero time).
+        last = ts.tail(1)
+        end = last.with_columns(
+            (pl.col("time_s").cast(pl.Float64) + pl.col("duration_s").cast(pl.Float64)).alias(
+                "time_s"
+            )
+        )
+        if float(end["time_s"][0]) > float(last["time_s"][0]):
+            ts = pl.concat([ts, end.cast(ts.schema)], how="vertical")
     time_s = ts["time_s"].cast(pl.Float64).to_numpy()
     cols = {
         c: ts[c].cast(pl.Float64).fill_null(float("nan")).to_numpy()
@@ -265,7 +278,7 @@ def _waterfall(
         reading = tr.t("reading.waterfall_none", capacity=format_gpu_hours(capacity, lang))
     else:
         if worst == "queue_blocked":
-            free = series.n_gpus - series.col("allocated_gpus") - series.col("failed_gpus")
+            free = gpu_state_layers(series)["idle"]
             free_mean = series.mean(free, mask=series.col("queued_jobs"))
             frag = run.num("fragmentation_gpu_hours") or 0.0
             fields = {"free_gpus": format_count(free_mean, lang)}
@@ -298,6 +311,25 @@ def _waterfall(
     return chart, lines
 
 
+def gpu_state_layers(series: _Series) -> dict[str, FloatArray]:
+    """Split the GPUs at each instant into states that add up to the GPU count.
+
+    ``productive``, ``io_stall``, ``throttled``, ``power_capped`` and ``checkpoint`` are the
+    simulator's weighted shares of allocated GPUs; ``failed_gpus`` counts down GPUs plus GPUs
+    restoring after a failure (those are also allocated). So
+    ``other_allocated = allocated − named − failed`` (clipped at 0: it is 0 for the simulator's
+    own series, where ``allocated = named + restoring``) and ``idle = n_gpus − named − failed −
+    other_allocated``, which is also the number of free GPUs.
+    """
+    named_keys = ("productive", "io_stall", "throttled", "power_capped", "checkpoint")
+    named = {k: series.col(f"{k}_gpus") for k in named_keys}
+    named_sum = np.sum(list(named.values()), axis=0)
+    failed = series.col("failed_gpus")
+    other = np.clip(series.col("allocated_gpus") - named_sum - failed, 0.0, None)
+    idle = np.clip(series.n_gpus - named_sum - failed - other, 0.0, None)
+    return {**named, "other_allocated": other, "failed": failed, "idle": idle}
+
+
 def _states(series: _Series, tr: Translator, chart_id: str) -> ChartSpec:
     lang = tr.lang
     edges = _bins(series)
@@ -308,21 +340,13 @@ def _states(series: _Series, tr: Translator, chart_id: str) -> ChartSpec:
     def binned(values: FloatArray) -> FloatArray:
         return step_bin_means(series.time_s, values, edges)
 
-    alloc = series.col("allocated_gpus")
-    prod = series.col("productive_gpus")
-    io = series.col("io_stall_gpus")
-    thr = series.col("throttled_gpus")
-    failed = series.col("failed_gpus")
-    other = np.clip(alloc - prod - io - thr, 0.0, None)
-    idle = np.clip(series.n_gpus - alloc - failed, 0.0, None)
-    layers = {
-        "productive": prod, "io_stall": io, "throttled": thr,
-        "other_allocated": other, "failed": failed, "idle": idle,
-    }  # fmt: skip
+    layers = gpu_state_layers(series)
+    prod, idle = layers["productive"], layers["idle"]
     out_series = [
         Series(label=tr.t(f"state.{k}"), color=STATE_COLORS[k], x=x,
                y=[float(v) for v in binned(v_)], stacked=True)
         for k, v_ in layers.items()
+        if k in {"productive", "idle"} or bool(np.nan_to_num(v_).any())
     ]  # fmt: skip
     top = float(np.sum([s.y for s in out_series], axis=0).max(initial=0.0))
     y_range, y_ticks = auto_linear_axis(0.0, max(top, series.n_gpus, 1.0), lang)
@@ -363,6 +387,7 @@ def _power(run: RunData, series: _Series, tr: Translator, chart_id: str) -> Char
     it = step_bin_means(series.time_s, series.col("it_power_w"), edges)
     cool = step_bin_means(series.time_s, series.col("cooling_power_w"), edges)
     loss = step_bin_means(series.time_s, series.col("loss_power_w"), edges)
+    misc = step_bin_means(series.time_s, series.col("misc_power_w"), edges)
     fac = step_bin_means(series.time_s, fac_raw, edges)
     with np.errstate(divide="ignore", invalid="ignore"):
         pue = np.where(it > 0, fac / it, np.nan)
@@ -373,9 +398,17 @@ def _power(run: RunData, series: _Series, tr: Translator, chart_id: str) -> Char
                [float(v) for v in cool / scale_w], stacked=True),
         Series(tr.t("power.losses"), POWER_COLORS["losses"], x,
                [float(v) for v in loss / scale_w], stacked=True),
+        Series(tr.t("power.misc"), POWER_COLORS["misc"], x,
+               [float(v) for v in misc / scale_w], stacked=True),
         Series(tr.t("power.pue"), POWER_COLORS["pue"], x, [float(v) for v in pue], axis="right"),
     ]  # fmt: skip
-    top = float(np.nanmax(np.concatenate([(it + cool + loss), fac])) / scale_w) if it.size else 1.0
+    if not np.nan_to_num(misc).any():
+        out_series = [s for s in out_series if s.label != tr.t("power.misc")]
+    top = (
+        float(np.nanmax(np.concatenate([(it + cool + loss + misc), fac])) / scale_w)
+        if it.size
+        else 1.0
+    )
     y_range, y_ticks = auto_linear_axis(0.0, top if top > 0 else 1.0, lang)
     finite_pue = pue[np.isfinite(pue)]
     p_lo = float(finite_pue.min()) if finite_pue.size else 1.0
@@ -385,16 +418,25 @@ def _power(run: RunData, series: _Series, tr: Translator, chart_id: str) -> Char
     t_end = np.array([series.time_s[-1]])
     fac_e = float(step_integral(series.time_s, fac_raw, t_end)[0])
     cool_e = float(step_integral(series.time_s, series.col("cooling_power_w"), t_end)[0])
+    it_e = float(step_integral(series.time_s, series.col("it_power_w"), t_end)[0])
     pue_mean = run.num("pue")
-    reading = tr.t(
-        "reading.power",
-        mean_power=format_power_w(series.mean(fac_raw), lang),
-        peak_power=format_power_w(peak_w, lang),
-        cooling_pct=format_percent(cool_e / fac_e if fac_e > 0 else None, lang),
-        pue_mean=_fmt_pue(pue_mean if pue_mean is not None else series.mean(fac_raw), lang),
-        pue_min=_fmt_pue(p_lo if finite_pue.size else None, lang),
-        pue_max=_fmt_pue(p_hi if finite_pue.size else None, lang),
-    )
+    if pue_mean is None and it_e > 0:
+        pue_mean = fac_e / it_e  # energy-weighted, as the summary defines it
+    fields = {
+        "mean_power": format_power_w(series.mean(fac_raw), lang),
+        "peak_power": format_power_w(peak_w, lang),
+        "cooling_pct": format_percent(cool_e / fac_e if fac_e > 0 else None, lang),
+        "pue_mean": _fmt_pue(pue_mean, lang),
+    }
+    if finite_pue.size and _fmt_pue(p_lo, lang) != _fmt_pue(p_hi, lang):
+        reading = tr.t(
+            "reading.power",
+            pue_min=_fmt_pue(p_lo, lang),
+            pue_max=_fmt_pue(p_hi, lang),
+            **fields,
+        )
+    else:
+        reading = tr.t("reading.power_flat", **fields)
     return ChartSpec(
         chart_id=chart_id,
         kind="area",
