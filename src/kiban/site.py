@@ -125,8 +125,11 @@ def is_compatible(medium: str, server_capture_frac: float) -> bool:
 
 
 def containment_of(scenario: Scenario) -> str:
-    """Aisle containment of the hall: ``hall.containment``, or ``hot-aisle`` when the default
-    cooling technology is hot-aisle containment."""
+    """Aisle containment of the hall.
+
+    ``hall.containment``, or ``hot-aisle`` when the default cooling technology is hot-aisle
+    containment.
+    """
     if scenario.hall.containment != "none":
         return scenario.hall.containment
     if scenario.cooling.technology == "hot-aisle-containment":
@@ -212,8 +215,11 @@ def site_power_chain(scenario: Scenario, catalog: Catalog, it_design_w: float) -
 def site_plant(
     scenario: Scenario, tech: CoolingTech, design_heat_w: float, supply_temp_c: float | None = None
 ) -> CoolingPlant:
-    """The cooling plant for racks of one technology: its typical design plus the scenario's
-    explicit settings (supply set-point, chiller, economizer and approach, facility water)."""
+    """Build the cooling plant for racks of one technology.
+
+    The technology's typical design plus the scenario's explicit settings (supply set-point,
+    chiller, economizer and approach, facility water).
+    """
     cool = scenario.cooling
     given = cool.model_fields_set
     over: dict[str, float | str] = {
@@ -284,9 +290,9 @@ class SiteEvaluation:
     ``rack_throttle_risk`` (die at TDP at or above max operating).
 
     Per month (January first): ``monthly_it_power_w``, ``monthly_cooling_power_w``,
-    ``monthly_loss_power_w``, ``monthly_misc_power_w``, ``monthly_facility_power_w``, ``monthly_pue``,
-    ``monthly_outdoor_dry_bulb_c``, ``monthly_free_cooling_frac``, ``monthly_duration_s``,
-    ``monthly_cost_jpy`` (energy plus demand charge).
+    ``monthly_loss_power_w``, ``monthly_misc_power_w``, ``monthly_facility_power_w``,
+    ``monthly_pue``, ``monthly_outdoor_dry_bulb_c``, ``monthly_free_cooling_frac``,
+    ``monthly_duration_s``, ``monthly_cost_jpy`` (energy plus demand charge).
 
     Year: ``annual_pue``, ``it_energy_j``, ``cooling_energy_j``, ``loss_energy_j``,
     ``facility_energy_j``, ``energy_cost_jpy``, ``demand_charge_jpy``, ``cost_jpy`` (both),
@@ -476,6 +482,7 @@ def heat_distribution_for(
     y_m: FloatArray,
     row: IntArray,
     airflow_m3_per_s: FloatArray,
+    *,
     containment: str,
     rack_depth_m: float,
 ) -> FloatArray:
@@ -560,8 +567,8 @@ def evaluate_site(
         np.array([racks[i].y_m for i in idx_air]),
         np.array([racks[i].row for i in idx_air], dtype=np.int64),
         airflow[idx_air],
-        containment,
-        _rack_depth_m(racks),
+        containment=containment,
+        rack_depth_m=_rack_depth_m(racks),
     )
 
     inlet = np.full(n, supply_c)
@@ -580,8 +587,8 @@ def evaluate_site(
             inlet = new
             break
         inlet = new
-    rack_power = np.bincount(srv_rack, weights=power_s, minlength=n)
-    rack_air = np.bincount(srv_rack, weights=power_s * air_frac_s, minlength=n)
+    rack_power = np.bincount(srv_rack, weights=power_s, minlength=n).astype(np.float64)
+    rack_air = np.bincount(srv_rack, weights=power_s * air_frac_s, minlength=n).astype(np.float64)
     rack_inlet = np.where(breathes, inlet, np.nan)
 
     # Chips: hottest GPU per rack at load and at TDP.
@@ -672,13 +679,13 @@ def evaluate_site(
     warnings = _warnings(
         scenario,
         racks,
-        rack_inlet,
-        inlet_limit,
-        throttle,
-        chip_tdp,
-        chip_max,
-        design_fac_w,
-        design_it_w,
+        inlet=rack_inlet,
+        inlet_limit=inlet_limit,
+        throttle=throttle,
+        chip_tdp=chip_tdp,
+        chip_max=chip_max,
+        design_fac_w=design_fac_w,
+        design_it_w=design_it_w,
     )
     months_it = _monthly(it_p, climate)
     months_cool = _monthly(cooling, climate)
@@ -745,6 +752,7 @@ def evaluate_site(
 def _warnings(
     scenario: Scenario,
     racks: Sequence[PlacedRack],
+    *,
     inlet: FloatArray,
     inlet_limit: float,
     throttle: BoolArray,

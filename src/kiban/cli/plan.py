@@ -1,4 +1,4 @@
-"""``kiban plan SITE.toml [--objective tco|pue|gpus] [--years 5] [--out DIR]``: the facility planner."""
+"""``kiban plan SITE.toml [--objective tco|pue|gpus] [--years 5] [--out DIR]``: the planner."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ from kiban.cli._app import app, console
 from kiban.errors import ConfigError
 from kiban.plan.output import option_row, write_outputs
 from kiban.plan.problem import OBJECTIVES
-from kiban.plan.run import PlanResult, plan_site
-from kiban.spec import load_spec
+from kiban.plan.run import PlanResult, load_site, plan_site
 from kiban.units import W_PER_KW
 
 
@@ -127,7 +126,7 @@ def print_plan(result: PlanResult) -> None:
 
 
 @app.command("plan")
-def plan(
+def plan(  # noqa: PLR0917 (typer reads the options from the signature)
     file: Annotated[Path, typer.Argument(help="Site scenario TOML file.", show_default=False)],
     objective: Annotated[
         str | None, typer.Option("--objective", help="tco, pue or gpus (default: [plan] or tco).")
@@ -165,9 +164,11 @@ def plan(
     if not 15.0 <= inlet_max <= 45.0:
         msg = f"--inlet-max = {inlet_max:g}: must be an ASHRAE inlet limit between 15 and 45 °C"
         raise ConfigError(msg)
-    scenario = load_spec(file)
+    scenario, input_notes = load_site(file)
+    for note in input_notes:
+        console.print(f"[yellow]note:[/yellow] {escape(note)}", soft_wrap=True)
     result = plan_site(
-        scenario, objective=objective, years=years, load_frac=load,  # type: ignore[arg-type]
+        scenario, objective=objective, years=years, load_frac=load,
         inlet_max_c=inlet_max, time_limit_s=time_limit, compare=compare, sweep=sweep_spacing,
     )  # fmt: skip
     print_plan(result)

@@ -1,4 +1,4 @@
-"""``kiban site evaluate FILE [--load 0.8] [--json] [--report FILE.html]``: steady-state site check."""
+"""``kiban site evaluate FILE [--load 0.8] [--json] [--report FILE.html]``: steady state."""
 
 from __future__ import annotations
 
@@ -72,7 +72,8 @@ def print_evaluation(ev: SiteEvaluation) -> None:
     for m in range(len(ev.monthly_pue)):
         months.add_row(
             _MONTHS[m], _fmt(ev.monthly_outdoor_dry_bulb_c[m]),
-            _fmt(ev.monthly_it_power_w[m] / W_PER_KW), _fmt(ev.monthly_cooling_power_w[m] / W_PER_KW),
+            _fmt(ev.monthly_it_power_w[m] / W_PER_KW),
+            _fmt(ev.monthly_cooling_power_w[m] / W_PER_KW),
             _fmt(ev.monthly_loss_power_w[m] / W_PER_KW),
             _fmt(ev.monthly_facility_power_w[m] / W_PER_KW), _fmt(ev.monthly_pue[m], 3),
             f"{ev.monthly_free_cooling_frac[m]:.0%}",

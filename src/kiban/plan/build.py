@@ -11,8 +11,9 @@ What comes from where:
   ``rack_jpy_per_rack``, ``containment_jpy``, ``containment_jpy_per_rack``);
 - configurations: open aisles or hot-aisle containment × supply set-points (1 K steps); for each,
   Tang's D from :func:`kiban.site.heat_distribution_for` and the cooling power per W of heat of
-  every option from its plant (:func:`kiban.site.site_plant`, :func:`~kiban.physics.cooling.plant_power_w`)
-  under the site climate, linearized at the fleet's heat;
+  every option from its plant (:func:`kiban.site.site_plant`,
+  :func:`~kiban.physics.cooling.plant_power_w`) under the site climate, linearized at the
+  fleet's heat;
 - power chain: :func:`kiban.site.site_power_chain`, linearized by the secant between the mean
   and the nameplate IT power; tariff and CO2 from the site.
 
@@ -22,6 +23,7 @@ server's own maximum inlet.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 
@@ -103,7 +105,7 @@ def _positions(scenario: Scenario, catalog: Catalog, n_techs: int) -> PlanPositi
     for r in np.unique(row):
         idx = np.nonzero(row == r)[0]
         idx = idx[np.argsort(x[idx], kind="stable")]
-        for a, b in zip(idx[:-1], idx[1:], strict=True):
+        for a, b in itertools.pairwise(idx):
             if abs(x[b] - x[a]) <= NEIGHBOUR_GAP_FACTOR * max(width[a], width[b]) + 1e-9:
                 neighbours.append((int(a), int(b)))
     return PlanPositions(
@@ -358,8 +360,10 @@ def _default_airflow(
     catalog: Catalog,
     techs: tuple[PlanTech, ...],
 ) -> FloatArray:
-    """Airflow of a full rack at each position: the most servers of the first model any option
-    allows there (at least one)."""
+    """Airflow of a full rack at each position.
+
+    A full rack holds the most servers of the first model any option allows there (at least one).
+    """
     from kiban.plan.problem import PlanProblem as _P  # noqa: PLC0415 (local helper problem)
     from kiban.plan.problem import rack_capacity  # noqa: PLC0415
 

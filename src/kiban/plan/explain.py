@@ -60,6 +60,7 @@ def binding_constraints(
     problem: PlanProblem,
     k: int,
     n: IntArray,
+    *,
     cap: RackCapacity | None = None,
     inlet_tol_k: float = 0.05,
     headroom_frac: float = 0.02,
@@ -250,14 +251,13 @@ def explain_infeasible(problem: PlanProblem, time_limit_s: float = 20.0) -> list
         ("floor",),
         ("floor", "thermal"),
         ("floor", "thermal", "ups"),
+        ("floor", "thermal", "ups", "cdu"),
     ]
-    placed_prev = total
     for fams in families:
         placed = _max_servers(problem, frozenset(fams), cap, time_limit_s / 5)
         if placed < total:
-            out.append(_family_sentence(problem, fams, placed, placed_prev, total, cap))
+            out.append(_family_sentence(problem, fams, placed, total, cap))
             return out
-        placed_prev = placed
     # 2. Power: least design-day facility power without the grid limit.
     if problem.grid_limit_w is not None:
         least = math.inf
@@ -294,7 +294,7 @@ def explain_infeasible(problem: PlanProblem, time_limit_s: float = 20.0) -> list
 def _nothing_fits(problem: PlanProblem, cap: RackCapacity, m: int) -> str:
     srv = problem.servers[m]
     # Report the tightest reason at the best position/option.
-    reasons = defaultdict(int)
+    reasons: dict[str, int] = defaultdict(int)
     for r in range(problem.positions.n):
         for t in range(len(problem.techs)):
             reasons[str(cap.reason[r, t, m])] += 1
@@ -342,12 +342,7 @@ def _max_servers(
 
 
 def _family_sentence(
-    problem: PlanProblem,
-    fams: tuple[Family, ...],
-    placed: int,
-    placed_prev: int,
-    total: int,
-    cap: RackCapacity,
+    problem: PlanProblem, fams: tuple[Family, ...], placed: int, total: int, cap: RackCapacity
 ) -> str:
     short = total - placed
     names = "/".join(s.name for s in problem.servers)
@@ -378,8 +373,12 @@ def _family_sentence(
             f"({lo:g} °C) and the best containment only {placed} of {total} servers keep "
             f"every inlet at or below {problem.inlet_max_c:g} °C: short by {short}"
         )
-    # UPS
     design = np.array([s.design_power_w for s in problem.servers])
+    if last == "cdu":
+        cdu = problem.cdu_capacity_w or 0.0
+        return (f"CDU capacity: the racks' water paths would take more than the "
+                f"{_kw(cdu)} the CDUs carry; only {placed} of {total} servers fit: short by "
+                f"{short}")  # fmt: skip
     counts = np.array([s.count for s in problem.servers])
     it_w = float(np.sum(counts * design))
     ups = problem.ups_usable_w or 0.0

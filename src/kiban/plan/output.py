@@ -140,8 +140,11 @@ def _svg(fig: Any) -> str:
 
 
 def floorplan_svg(result: PlanResult) -> str:
-    """Floor plan: every candidate position, used ones coloured by cooling option with kW and
-    inlet temperature at full load; the hall outline to scale."""
+    """Draw the floor plan: the hall to scale and every candidate position.
+
+    Used positions are coloured by cooling option and labelled with IT power and inlet
+    temperature at full load; empty ones are dotted.
+    """
     from matplotlib.figure import Figure  # noqa: PLC0415 (heavy import only when drawing)
     from matplotlib.patches import Patch, Rectangle  # noqa: PLC0415
 
@@ -204,8 +207,11 @@ def floorplan_svg(result: PlanResult) -> str:
 
 
 def sweep_svg(sweep: SpacingSweep) -> str:
-    """Two panels against pitch: hottest inlet (packed → hotter) and cooling power (spread →
-    more air handling), with the optimum marked."""
+    """Plot the spacing sweep with the optimum marked.
+
+    Two panels against pitch: hottest inlet (packed → hotter) and cooling power (spread → more
+    air handling).
+    """
     from matplotlib.figure import Figure  # noqa: PLC0415
 
     fig = Figure(figsize=(6.5, 6.0))

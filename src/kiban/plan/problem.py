@@ -325,9 +325,12 @@ def rack_capacity(problem: PlanProblem) -> RackCapacity:
     shape = (n_r, n_t, n_m)
     # First on ties: a rack-scale system fills its position whatever else would allow.
     by["rack_scale"] = np.broadcast_to(np.where(rack_scale, 1, big)[None, None, :], shape).copy()
+    by["incompatible"] = np.broadcast_to(np.where(compat, big, 0)[None, :, :], shape).copy()
     by["rack_units"] = np.broadcast_to(
         np.where(
-            rack_scale[None, :], big, floor_div(pos.rack_units[:, None] * 1.0, ru[None, :] * 1.0)
+            rack_scale[None, :],
+            big,
+            floor_div(pos.rack_units[:, None].astype(np.float64), ru[None, :].astype(np.float64)),
         )[:, None, :],
         shape,
     ).copy()

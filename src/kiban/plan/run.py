@@ -2,7 +2,8 @@
 
 :func:`plan_site` is what ``kiban plan`` runs:
 
-1. build the linear problem from the scenario and the physics (:func:`~kiban.plan.build.build_problem`);
+1. build the linear problem from the scenario and the physics
+   (:func:`~kiban.plan.build.build_problem`);
 2. solve it with HiGHS over all containment/set-point configurations
    (:func:`~kiban.plan.solve.solve_plan`), or explain why no layout exists
    (:func:`~kiban.plan.explain.explain_infeasible`, raised as :class:`~kiban.errors.PlanError`);
@@ -31,7 +32,7 @@ import tomli_w
 
 from kiban._typing import IntArray
 from kiban.catalog import Catalog
-from kiban.errors import PlanError
+from kiban.errors import ConfigError, PlanError
 from kiban.physics.cooling import TYPICAL_PLANTS
 from kiban.plan.build import build_problem, heat_distributions
 from kiban.plan.explain import binding_constraints, explain_infeasible, predicted_inlet_c
@@ -248,6 +249,50 @@ def load_layout(text: str, path: Path | None = None) -> Scenario:
         return load_spec(file)
 
 
+def load_site(path: Path) -> tuple[Scenario, list[str]]:
+    """Load a site for planning, leaving placement problems to the planner.
+
+    Like :func:`kiban.spec.load_spec`, except that a fleet that the spec's own ``auto``
+    placement cannot fit (too many servers, overloaded floor, grid or UPS) is the planner's
+    question, not an input error.
+
+    Type errors, unknown names and impossible geometry still raise :class:`ConfigError`.
+
+    Returns:
+        ``(scenario, notes)``: notes repeat the placement problems the planner will address.
+    """
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from kiban.spec.checks import layout_problems, name_problems  # noqa: PLC0415
+    from kiban.spec.load import read_toml, validation_lines  # noqa: PLC0415
+    from kiban.spec.placement import rack_slots  # noqa: PLC0415
+
+    try:
+        return load_spec(path), []
+    except ConfigError as first:
+        data = read_toml(path)
+        try:
+            scenario = Scenario.model_validate(data, context={"base_dir": path.parent.resolve()})
+        except ValidationError as err:
+            lines = [f"{path}: {line}" for line in validation_lines(err)]
+            msg = f"{path}: {len(lines)} problem(s)"
+            raise ConfigError(msg, problems=lines) from None
+        scenario._source_path = path
+        catalog = scenario.get_catalog()
+        hard = name_problems(scenario, catalog)
+        if not hard:
+            hard = layout_problems(scenario, rack_slots(scenario, catalog))
+        if hard:
+            lines = [f"{path}: {line}" for line in hard]
+            msg = f"{path}: {len(lines)} problem(s)"
+            raise ConfigError(msg, problems=lines) from None
+        notes = [
+            f"the spec's own placement fails ({line.split(': ', 1)[-1]}); planning anyway"
+            for line in first.problems
+        ]
+        return scenario, notes
+
+
 # --- numbers of a layout ----------------------------------------------------------------------
 
 
@@ -270,6 +315,7 @@ def summarize(
     k: int,
     n: IntArray,
     layout: Scenario,
+    *,
     label: str,
     load_frac: float,
     catalog: Catalog | None = None,
@@ -369,7 +415,9 @@ def solve_and_verify(
         doc = layout_document(scenario, problem, sol.config_idx, sol.n, label=label)
         text = layout_toml_text(doc, scenario)
         layout = load_layout(text)
-        summary = summarize(problem, sol.config_idx, sol.n, layout, label, load_frac)
+        summary = summarize(
+            problem, sol.config_idx, sol.n, layout, label=label, load_frac=load_frac
+        )
         hot = summary.verified_full_load.hottest_inlet_c
         if (
             not (np.isfinite(hot) and hot > problem.inlet_max_c + INLET_TOL_K)

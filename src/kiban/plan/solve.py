@@ -6,18 +6,21 @@ rack cooled by t holding model m) and ``n[r,t,m]`` (integer: how many servers). 
 linear for fixed k:
 
 - one option per position: ``Σ_{t,m} u[r,t,m] ≤ 1``;
-- per-rack capacity: ``u ≤ n ≤ n_max[r,t,m]·u`` (rack height, rack power limit, cooling capacity
-  per option, rack weight limit, concentrated floor load; see :func:`~kiban.plan.problem.rack_capacity`);
+- per-rack capacity: ``u ≤ n ≤ n_max[r,t,m]·u`` (rack height, rack power limit, cooling
+  capacity per option, rack weight limit, concentrated floor load;
+  :func:`~kiban.plan.problem.rack_capacity`);
 - the fleet: ``Σ n[·,·,m] = count_m`` (for ``tco`` and ``pue``);
 - distributed floor load: ``g·(m_frame·u + m_server·n) ≤ q_floor·(A_r·u + Σ_j A_j·s[r→j])`` where
   ``s[r→j] ∈ [0, 1]`` is the share of empty neighbour j's footprint lent to r and
   ``Σ_r s[r→j] + Σ u[j,·,·] ≤ 1`` (a tile carries its rating once);
 - inlet temperature (Tang's heat-distribution model, linear in rack power at fixed set-point):
-  ``T_sup + Σ_j D[r,j]·q_j ≤ T_max + M_r·(1 − U_r)`` with ``q_j = Σ a[t,m]·P_m·n[j,t,m]`` the room-air
-  heat at design power and U_r the air-breathing use of position r;
+  ``T_sup + Σ_j D[r,j]·q_j ≤ T_max + M_r·(1 − U_r)`` with ``q_j = Σ a[t,m]·P_m·n[j,t,m]`` the
+  room-air heat at design power and U_r the air-breathing use of position r;
 - UPS capacity under redundancy: ``Σ P_m·n ≤ P_UPS,usable``;
 - CDU capacity: ``Σ (1 − a)·P_m·n ≤ Q_CDU`` (heat into rack water paths);
-- grid connection at the design day: ``Σ P_m·n·(1 + λ + a·c_air + (1 − a)·c_liq,t) + P_loss,0 ≤ P_grid``.
+- grid connection at the design day: ``Σ P_m·n·(1 + λ)·(1 + c_t) + P_loss,0 ≤ P_grid`` with
+  λ the linearized power-chain loss and c_t the plant power per W of heat of option t;
+- optional: most racks (``[plan].max_racks``) and a capital budget (``[plan].budget_jpy``).
 
 The outer loop enumerates the configurations, orders them by their LP-relaxation bound and prunes
 any whose bound cannot beat the incumbent; the global dual bound is the least bound of the
@@ -34,6 +37,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -48,6 +52,7 @@ from kiban.plan.problem import (
     PEAK,
     PlanProblem,
     RackCapacity,
+    ThermalConfig,
     rack_capacity,
 )
 from kiban.units import G_STANDARD_M_PER_S2, S_PER_YEAR
@@ -165,6 +170,7 @@ def _build(
     problem: PlanProblem,
     k: int,
     cap: RackCapacity,
+    *,
     mode: ModeName,
     families: frozenset[Family],
     tech_mask: np.ndarray | None,
@@ -317,38 +323,20 @@ def _build(
 
     # Inlet temperature under recirculation.
     if "thermal" in families:
-        d = cfg.heat_distribution_k_per_w
-        airbreath = np.array([t.air_breathing for t in problem.techs])
-        q_v = co["air_frac"][vt, vm] * p_v  # room-air heat per server at design power, W
-        head = problem.inlet_max_c - cfg.supply_temp_c
-        host = np.zeros(n_r, dtype=bool)
-        host[vr[airbreath[vt]]] = True
-        # Largest possible air heat at each position (for the big-M).
-        qmax_pos = np.zeros(n_r)
-        np.maximum.at(qmax_pos, vr, q_v * nmax_v)
-        big_m = d @ qmax_pos - head
-        rr = np.nonzero(host & (big_m > 1e-9))[0]
-        if head < 0:
-            rr = np.nonzero(host)[0]
-        if len(rr):
-            dense = d[np.ix_(rr, vr)] * q_v[None, :]
-            mask = np.abs(dense) > 1e-12
-            r_i, v_i = np.nonzero(mask)
-            vals = dense[mask]
-            # + M_r·u for air-breathing options at the row's own position.
-            own = np.nonzero(airbreath[vt])[0]
-            rindex = -np.ones(n_r, dtype=np.int64)
-            rindex[rr] = np.arange(len(rr))
-            own = own[rindex[vr[own]] >= 0]
-            mr = np.maximum(big_m[rr], 0.0)
-            r_all = np.r_[r_i, rindex[vr[own]]]
-            c_all = np.r_[inn[v_i], iu[own]]
-            v_all = np.r_[vals, mr[rindex[vr[own]]]]
-            add(
-                sp.coo_matrix((v_all, (r_all, c_all)), shape=(len(rr), n_x)),
-                np.full(len(rr), -np.inf),
-                head + mr,
-            )
+        _thermal_rows(
+            problem,
+            cfg,
+            co,
+            vr=vr,
+            vt=vt,
+            vm=vm,
+            p_v=p_v,
+            nmax_v=nmax_v,
+            iu=iu,
+            inn=inn,
+            n_x=n_x,
+            add=add,
+        )
 
     if "ups" in families and problem.ups_usable_w is not None:
         add(
@@ -414,6 +402,80 @@ def _build(
         vm=vm,
         n_spread=n_s,
         const=const,
+    )
+
+
+THERMAL_DROP_K = 1.0e-3
+"""Entries of D·q_max below this (K) are left out of the inlet rows; the sum of what a row leaves
+out is kept as a constant margin, so the rows stay conservative (at most a few hundredths of a
+kelvin) while the matrix gets several times sparser."""
+
+
+def _thermal_rows(
+    problem: PlanProblem,
+    cfg: ThermalConfig,
+    co: dict[str, FloatArray],
+    *,
+    vr: IntArray,
+    vt: IntArray,
+    vm: IntArray,
+    p_v: FloatArray,
+    nmax_v: FloatArray,
+    iu: IntArray,
+    inn: IntArray,
+    n_x: int,
+    add: Callable[[sp.coo_matrix, FloatArray, FloatArray], None],
+) -> None:
+    """Add the inlet rows ``Σ_j D[r,j]·q_j + M_r·U_r ≤ T_max − T_sup + M_r``.
+
+    One row per position r that can hold an air-breathing rack and could overheat.
+
+    ``M_r`` leaves out r's own air-breathing heat (zero when r is not an air-breathing rack), which
+    tightens the LP relaxation; entries below :data:`THERMAL_DROP_K` become a constant margin.
+    """
+    n_r = problem.positions.n
+    d = cfg.heat_distribution_k_per_w
+    airbreath = np.array([t.air_breathing for t in problem.techs])
+    q_v = co["air_frac"][vt, vm] * p_v  # room-air heat per server at design power, W
+    head = problem.inlet_max_c - cfg.supply_temp_c
+    host = np.zeros(n_r, dtype=bool)
+    host[vr[airbreath[vt]]] = True
+    qmax_pos = np.zeros(n_r)
+    np.maximum.at(qmax_pos, vr, q_v * nmax_v)
+    qmax_wet = np.zeros(n_r)  # air heat of racks at r that have no inlet (immersion)
+    wet = ~airbreath[vt]
+    np.maximum.at(qmax_wet, vr[wet], (q_v * nmax_v)[wet])
+    full = d @ qmax_pos
+    rr = np.nonzero(host & (full - head > 1e-9))[0]
+    if not len(rr):
+        return
+    diag = np.diagonal(d)
+    big_m = np.maximum(full - diag * qmax_pos + diag * qmax_wet - head, 0.0)[rr]
+    dense = d[np.ix_(rr, vr)] * q_v[None, :]
+    small = dense * nmax_v[None, :] < THERMAL_DROP_K
+    # Margin: what the dropped entries can add at most, one option per position.
+    dropped = np.zeros((len(rr), n_r))
+    for col in range(len(vr)):
+        np.maximum(
+            dropped[:, vr[col]],
+            np.where(small[:, col], dense[:, col] * nmax_v[col], 0.0),
+            out=dropped[:, vr[col]],
+        )
+    margin = dropped.sum(axis=1)
+    keep = ~small & (dense > 0)
+    r_i, v_i = np.nonzero(keep)
+    vals = dense[keep]
+    rindex = -np.ones(n_r, dtype=np.int64)
+    rindex[rr] = np.arange(len(rr))
+    own = np.nonzero(airbreath[vt])[0]
+    own = own[rindex[vr[own]] >= 0]
+    r_all = np.r_[r_i, rindex[vr[own]]]
+    c_all = np.r_[inn[v_i], iu[own]]
+    v_all = np.r_[vals, big_m[rindex[vr[own]]]]
+    add(
+        sp.coo_matrix((v_all, (r_all, c_all)), shape=(len(rr), n_x)),
+        np.full(len(rr), -np.inf),
+        head + big_m - margin,
     )
 
 
@@ -505,7 +567,15 @@ def solve_config(
         The configuration's result; ``n`` holds integer counts (rounded LP values when ``relax``).
     """
     cap = rack_capacity(problem) if cap is None else cap
-    prog = _build(problem, k, cap, mode or problem.objective, families, tech_mask, min_gpus)
+    prog = _build(
+        problem,
+        k,
+        cap,
+        mode=mode or problem.objective,
+        families=families,
+        tech_mask=tech_mask,
+        min_gpus=min_gpus,
+    )
     run = _run(prog, relax=relax, time_limit_s=time_limit_s, gap_tol=gap_tol)
     n = None if run.x is None else _counts(problem, prog, run.x)
     return ConfigResult(
@@ -568,29 +638,16 @@ def solve_plan(
     best: ConfigResult | None = None
     if mode == "gpus":
         best, n2 = _solve_gpus(
-            problem, lp, results, cap, t0, time_limit_s, gap_tol, tech_mask, families
-        )
+            problem, lp, results, cap, t0=t0, time_limit_s=time_limit_s, gap_tol=gap_tol,
+            tech_mask=tech_mask, families=families,
+        )  # fmt: skip
         n_prog += n2
     else:
-        for bound_lp, k in lp:
-            if best is not None and bound_lp >= best.objective - gap_tol * abs(best.objective):
-                results[k] = ConfigResult(k, "pruned", math.nan, bound_lp)
-                continue
-            remaining = time_limit_s - (time.perf_counter() - t0)
-            r = solve_config(
-                problem,
-                k,
-                mode=mode,
-                families=families,
-                tech_mask=tech_mask,
-                time_limit_s=remaining,
-                gap_tol=gap_tol,
-                cap=cap,
-            )
-            n_prog += 1
-            results[k] = r
-            if r.n is not None and (best is None or r.objective < best.objective):
-                best = r
+        best, n2 = _branch_configs(
+            problem, lp, results, cap, t0=t0, time_limit_s=time_limit_s, gap_tol=gap_tol,
+            tech_mask=tech_mask, families=families, mode=mode,
+        )  # fmt: skip
+        n_prog += n2
     wall = time.perf_counter() - t0
     if best is None or best.n is None:
         return None
@@ -614,11 +671,99 @@ def solve_plan(
     )
 
 
+FIRST_PASS_SHARE = 0.25
+"""Share of the remaining time the first pass gives one configuration (or its even share of the
+rest, if larger); the second pass returns to configurations whose bound is still open."""
+
+
+def _branch_configs(
+    problem: PlanProblem,
+    lp: list[tuple[float, int]],
+    results: dict[int, ConfigResult],
+    cap: RackCapacity,
+    *,
+    t0: float,
+    time_limit_s: float,
+    gap_tol: float,
+    tech_mask: np.ndarray | None,
+    families: frozenset[Family],
+    mode: ModeName,
+) -> tuple[ConfigResult | None, int]:
+    """Branch over configurations: MILPs in order of LP bound, pruning by the incumbent.
+
+    Every configuration keeps its best proven bound (LP relaxation, then the MILP's dual bound).
+    The first pass gives each open configuration a slice of the time; a second pass re-solves
+    those whose bound still lies below the incumbent by more than ``gap_tol``, with all the time
+    left, until the global gap closes or the time runs out.
+    """
+    n_prog = 0
+    bound = {k: b for b, k in lp}
+    best: ConfigResult | None = None
+
+    def closes(k: int) -> bool:
+        if best is None:
+            return False
+        return bound[k] >= best.objective - gap_tol * max(abs(best.objective), 1e-12)
+
+    for pass_idx in (0, 1):
+        open_k = [
+            k
+            for _, k in sorted((bound[k], k) for k in bound)
+            if results.get(k) is None or results[k].status in ("gap", "no_solution")
+        ]
+        for i, k in enumerate(open_k):
+            if closes(k):
+                if k not in results or results[k].status != "optimal":
+                    results[k] = ConfigResult(
+                        k, "pruned", math.nan, bound[k], results[k].n if k in results else None
+                    )
+                continue
+            remaining = time_limit_s - (time.perf_counter() - t0)
+            if remaining <= 0.05:
+                break
+            left = len(open_k) - i
+            if pass_idx == 0:
+                slice_s = max(remaining / left, FIRST_PASS_SHARE * remaining)
+            else:
+                slice_s = remaining / left
+            r = solve_config(
+                problem,
+                k,
+                mode=mode,
+                families=families,
+                tech_mask=tech_mask,
+                time_limit_s=slice_s,
+                gap_tol=gap_tol,
+                cap=cap,
+            )
+            n_prog += 1
+            bound[k] = max(bound[k], r.bound) if r.status != "infeasible" else math.inf
+            prev = results.get(k)
+            if r.n is None and prev is not None and prev.n is not None:
+                r = ConfigResult(k, prev.status, prev.objective, bound[k], prev.n)
+            else:
+                r = ConfigResult(k, r.status, r.objective, bound[k], r.n)
+            results[k] = r
+            if r.n is not None and (best is None or r.objective < best.objective):
+                best = r
+        if best is not None and all(
+            closes(k)
+            or (results.get(k) is not None and results[k].status in ("optimal", "infeasible"))
+            for k in bound
+        ):
+            break
+    for k, b in bound.items():  # never reached: their LP bound stands
+        if k not in results:
+            results[k] = ConfigResult(k, "no_solution", math.nan, b)
+    return best, n_prog
+
+
 def _solve_gpus(
     problem: PlanProblem,
     lp: list[tuple[float, int]],
     results: dict[int, ConfigResult],
     cap: RackCapacity,
+    *,
     t0: float,
     time_limit_s: float,
     gap_tol: float,

@@ -11,9 +11,10 @@ airflow per rack, the hall's aisle widths and the chosen containment), each cand
 - the air-handling (CRAH fan) power for the floor area per rack, bypass air growing with it
   (:func:`kiban.physics.recirculation.air_handling_power_w`).
 
-Their sum is the cooling power that depends on spacing; the optimum is its minimum over the pitches
-swept (and, separately, over those that fit in the hall). Packing raises the first, spreading the second, so the optimum is interior
-whenever room air carries a meaningful share of the heat.
+Their sum is the cooling power that depends on spacing; the optimum is its minimum over the
+pitches swept (and, separately, over those that fit in the hall). Packing raises the first,
+spreading the second, so the optimum is interior whenever room air carries a meaningful share of
+the heat.
 """
 
 from __future__ import annotations
