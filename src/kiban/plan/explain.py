@@ -17,7 +17,7 @@ import numpy as np
 
 from kiban._typing import FloatArray, IntArray
 from kiban.plan.problem import LIMIT_WORDS, PlanProblem, RackCapacity, rack_capacity
-from kiban.plan.solve import Family, coefficients, solve_config
+from kiban.plan.solve import Family, PlanSolution, coefficients, solve_config
 from kiban.units import G_STANDARD_M_PER_S2, PA_PER_KPA, W_PER_KW
 
 _MAX_NAMES = 6
@@ -387,3 +387,65 @@ def _family_sentence(
         f"{_kw(ups)} under its redundancy: short by {_kw(it_w - ups)} "
         f"({short} servers cannot be powered)"
     )
+
+
+def configuration_sentences(problem: PlanProblem, solution: PlanSolution) -> list[str]:
+    """Why the chosen set-point and containment, in plain words.
+
+    Compares the chosen configuration with the next warmer set-point (same containment) and
+    with the other containment choice (same set-point), using each configuration's result:
+    infeasible, worse by a proven amount, or pruned by its bound.
+    """
+    cfg = problem.configs[solution.config_idx]
+    per = {r.config_idx: r for r in solution.per_config}
+    out: list[str] = []
+    warmer = [
+        (c.supply_temp_c, k)
+        for k, c in enumerate(problem.configs)
+        if c.containment == cfg.containment and c.supply_temp_c > cfg.supply_temp_c
+    ]
+    tol = 1e-6 * max(abs(solution.objective_value), 1.0)
+
+    def amount(diff: float) -> str:
+        if solution.objective == "tco":
+            return f"{diff * 1.0e6:,.0f} JPY over the horizon"
+        if solution.objective == "pue":
+            return f"{diff:.4f} in PUE"
+        return f"{diff:.0f} GPUs"
+
+    if warmer:
+        _, k = min(warmer)
+        nxt = problem.configs[k]
+        res = per.get(k)
+        if res is None or res.status == "infeasible":
+            t_in = predicted_inlet_c(problem, solution.config_idx, solution.n)
+            rise = float(np.nanmax(t_in)) - cfg.supply_temp_c if np.isfinite(t_in).any() else 0.0
+            out.append(
+                f"supply set-point {cfg.supply_temp_c:g} °C: at {nxt.supply_temp_c:g} °C no "
+                f"layout keeps every inlet at or below {problem.inlet_max_c:g} °C (recirculation "
+                f"adds {rise:.2f} K to the hottest inlet here)"
+            )
+        elif math.isfinite(res.bound) and res.bound > solution.objective_value + tol:
+            diff = res.bound - solution.objective_value
+            out.append(
+                f"supply set-point {cfg.supply_temp_c:g} °C: {nxt.supply_temp_c:g} °C is worse "
+                f"by at least {amount(diff)} (the inlet limit forces dearer cooling or placement "
+                "there)"
+            )
+    other = [
+        k
+        for k, c in enumerate(problem.configs)
+        if c.containment != cfg.containment and c.supply_temp_c == cfg.supply_temp_c
+    ]
+    if other:
+        res = per.get(other[0])
+        alt = "hot-aisle containment" if not cfg.containment else "open aisles"
+        if res is None or res.status == "infeasible":
+            out.append(
+                f"with {alt} instead, no layout at {cfg.supply_temp_c:g} °C supply meets the "
+                f"{problem.inlet_max_c:g} °C inlet limit with the cooling options available there"
+            )
+        elif math.isfinite(res.bound) and res.bound > solution.objective_value + tol:
+            diff = res.bound - solution.objective_value
+            out.append(f"{alt} would be worse by at least {amount(diff)}")
+    return out

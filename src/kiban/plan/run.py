@@ -35,7 +35,12 @@ from kiban.catalog import Catalog
 from kiban.errors import ConfigError, PlanError
 from kiban.physics.cooling import TYPICAL_PLANTS
 from kiban.plan.build import build_problem, heat_distributions
-from kiban.plan.explain import binding_constraints, explain_infeasible, predicted_inlet_c
+from kiban.plan.explain import (
+    binding_constraints,
+    configuration_sentences,
+    explain_infeasible,
+    predicted_inlet_c,
+)
 from kiban.plan.problem import Objective, PlanProblem
 from kiban.plan.solve import PlanSolution, coefficients, solve_plan
 from kiban.plan.sweep import SpacingSweep, aisle_width_of, sweep_spacing
@@ -485,6 +490,7 @@ def plan_site(
         scenario, problem, load_frac=load_frac, time_limit_s=time_limit_s, gap_tol=gap_tol
     )
     binding = binding_constraints(problem, sol.config_idx, sol.n)
+    binding += configuration_sentences(problem, sol)
     notes = _notes(problem, summary, repairs)
     options: list[CoolingOption] = []
     if compare:
