@@ -257,3 +257,36 @@ def test_cli_report_written_or_clean_error(tmp_path):
     assert res.exit_code == 0, res.output
     assert out.is_file()
     assert "<svg" in out.read_text(encoding="utf-8")
+
+
+def test_hourly_climate_file(tmp_path):
+    """An hourly climate (8,760 rows) is aggregated into the 12 monthly rows; the balance closes
+    and the design day is the 99.6th percentile hour (ASHRAE 0.4 % condition)."""
+    scenario = load_spec(EXAMPLES / "hall-512-h100-rdhx.toml")
+    normals = site_climate(scenario)
+    days = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+    hours = np.arange(8760)
+    month = np.repeat(np.arange(12), [d * 24 for d in days])
+    swing = 4.0 * np.sin(2 * np.pi * (hours % 24) / 24.0)
+    dry = normals.dry_bulb_c[month] + swing
+    wet = np.minimum(normals.wet_bulb_c[month] + 0.5 * swing, dry)
+    path = tmp_path / "hourly.csv"
+    lines = ["dry_bulb_c,wet_bulb_c"] + [f"{a:.3f},{b:.3f}" for a, b in zip(dry, wet, strict=True)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    site = scenario.site.model_copy(
+        update={"climate": scenario.site.climate.model_copy(
+            update={"monthly": None, "hourly_csv": str(path)})}
+    )  # fmt: skip
+    ev = evaluate_site(scenario.model_copy(update={"site": site}))
+    assert ev.monthly_pue.shape == (12,)
+    np.testing.assert_allclose(
+        ev.monthly_facility_power_w,
+        ev.monthly_it_power_w + ev.monthly_cooling_power_w + ev.monthly_loss_power_w,
+        rtol=1e-9,
+    )
+    assert float(np.sum(ev.monthly_facility_power_w * ev.monthly_duration_s)) == pytest.approx(
+        ev.facility_energy_j, rel=1e-9
+    )
+    assert ev.design_outdoor_dry_bulb_c == pytest.approx(float(np.percentile(dry, 99.6)), abs=1e-3)
+    monthly = evaluate_site(scenario)
+    assert ev.annual_pue == pytest.approx(monthly.annual_pue, rel=0.03)
