@@ -9,15 +9,28 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "kiban"
 
 # Rank of each room; a module may import rooms of equal or lower rank only.
 RANKS: dict[str, int] = {
-    "_version": 0, "_typing": 0, "units": 0, "errors": 0, "options": 0, "shared_data": 0,
+    "_version": 0,
+    "_typing": 0,
+    "units": 0,
+    "errors": 0,
+    "options": 0,
+    "shared_data": 0,
     "_guards": 0,
-    "catalog": 1, "spec": 1,
+    "catalog": 1,
+    "spec": 1,
     "physics": 2,
     "workload": 3,
     "sim": 4,
     "policies": 5,
-    "results": 6, "metrics": 6, "ledger": 6,
-    "site": 7, "plan": 7, "diagnose": 7, "report": 7, "telemetry": 7, "adapters": 7,
+    "results": 6,
+    "metrics": 6,
+    "ledger": 6,
+    "site": 7,
+    "plan": 7,
+    "diagnose": 7,
+    "report": 7,
+    "telemetry": 7,
+    "adapters": 7,
     "i18n": 7,
     "cli": 9,
 }
@@ -37,7 +50,7 @@ def _imports(path: Path) -> list[str]:
             found += [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module:
             found.append(node.module)
-    return [m[len("kiban."):] for m in found if m.startswith("kiban.")]
+    return [m[len("kiban.") :] for m in found if m.startswith("kiban.")]
 
 
 def test_every_room_has_a_rank():

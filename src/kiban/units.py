@@ -129,5 +129,6 @@ def c_to_f(temp_c: float) -> float:
     """Convert degrees Celsius to degrees Fahrenheit (edge use only)."""
     return temp_c * 9.0 / 5.0 + 32.0
 
+
 # --- mass (appended by the reports room: CO2 is reported in tonnes) -----------------------
 KG_PER_TONNE = 1000.0

@@ -196,7 +196,7 @@ def test_zeus_and_philly_gpus_power_limits():
 
 
 def test_power_model_defaults_cite_the_zeus_fit():
-    """γ and s come from the Zeus fit (physics.md §2.3: γ 2.88, s 0.36; ranges §9: γ 2–3, s 0.2–0.5).
+    """γ and s come from the Zeus fit (physics.md §2.3: γ 2.88, s 0.36; §9: γ 2–3, s 0.2–0.5).
 
     tests/physics/test_gpu_power.py checks them against the shipped fit to 2 %; here we check that
     every record cites the fit and stays inside the published sensitivity ranges.
