@@ -293,6 +293,7 @@ class Allocator:
         self._view = view
         self._placement = placement
         self._free: FreeState | None = None
+        self._budgets = view.layout.has_rack_budgets
 
     @property
     def free(self) -> FreeState:
@@ -311,8 +312,8 @@ class Allocator:
         cap = self._view.job_power_cap_w[job]
         if math.isnan(cap):
             tdp = np.array([s.tdp_w for s in layout.skus])
-            return tdp[layout.node_sku_idx[layout.gpu_node[gpus]]]
-        return np.full(gpus.shape[0], cap)
+            return np.asarray(tdp[layout.node_sku_idx[layout.gpu_node[gpus]]], dtype=np.float64)
+        return np.full(gpus.shape[0], float(cap))
 
     def try_place(self, job: int) -> IntArray | None:
         """Ask the placement layer for GPUs for ``job``; mark them taken if it finds some."""
@@ -325,10 +326,14 @@ class Allocator:
             return None
         gpus = np.asarray(gpus, dtype=np.int64)
         layout = view.layout
-        nodes = layout.gpu_node[gpus]
         free.gpu_free[gpus] = False
-        np.subtract.at(free.node_free, nodes, 1)
-        np.add.at(free.rack_gpu_alloc_w, layout.node_rack_idx[nodes], self._cap_w(gpus, job))
+        if gpus.shape[0] == 1:
+            free.node_free[layout.gpu_node[gpus[0]]] -= 1
+        else:
+            np.subtract.at(free.node_free, layout.gpu_node[gpus], 1)
+        if self._budgets:
+            rack = layout.node_rack_idx[layout.gpu_node[gpus]]
+            np.add.at(free.rack_gpu_alloc_w, rack, self._cap_w(gpus, job))
         free.n_free -= int(gpus.shape[0])
         free.taken[job] = gpus
         return gpus
@@ -343,5 +348,7 @@ class Allocator:
         nodes = layout.gpu_node[gpus]
         free.gpu_free[gpus] = True
         np.add.at(free.node_free, nodes, 1)
-        np.subtract.at(free.rack_gpu_alloc_w, layout.node_rack_idx[nodes], self._cap_w(gpus, job))
+        if self._budgets:
+            rack = layout.node_rack_idx[nodes]
+            np.subtract.at(free.rack_gpu_alloc_w, rack, self._cap_w(np.asarray(gpus), job))
         free.n_free += int(gpus.shape[0])

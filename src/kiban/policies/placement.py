@@ -104,10 +104,12 @@ class NodePlacement:
             nodes = self._order_many(cand, free, m)[:m]
             return pick_gpus(free, view, nodes, np.full(m, g, dtype=np.int64))
         if n <= view.layout.max_node_gpus:
-            cand = np.flatnonzero(self._eligible(view, job, free, n))
-            if cand.shape[0]:
-                node = self._order_single(cand, free)
-                return pick_gpus(free, view, np.array([node]), np.array([n]))
+            ok = self._eligible(view, job, free, n)
+            node = self._pick_single(ok, free)
+            if node >= 0:
+                a = int(view.layout.node_first_gpu[node])
+                size = int(view.layout.node_n_gpus[node])
+                return np.flatnonzero(free.gpu_free[a : a + size])[:n] + a
         # spread over several nodes
         cand = np.flatnonzero(self._eligible(view, job, free, 1))
         if cand.shape[0] == 0:
@@ -123,6 +125,11 @@ class NodePlacement:
         counts[-1] -= int(cum[k - 1]) - n
         return pick_gpus(free, view, nodes, counts)
 
+    def _pick_single(self, ok: BoolArray, free: FreeState) -> int:
+        """The chosen node among the eligible ones (mask), or -1 if none."""
+        cand = np.flatnonzero(ok)
+        return self._order_single(cand, free) if cand.shape[0] else -1
+
     def _order_single(self, cand: IntArray, free: FreeState) -> int:  # pragma: no cover
         raise NotImplementedError
 
@@ -133,6 +140,10 @@ class NodePlacement:
 @register_policy("placement", "first-fit")
 class FirstFit(NodePlacement):
     """Lowest-numbered nodes that fit (Slurm's default linear order)."""
+
+    def _pick_single(self, ok: BoolArray, free: FreeState) -> int:
+        node = int(np.argmax(ok))
+        return node if ok[node] else -1
 
     def _order_single(self, cand: IntArray, free: FreeState) -> int:
         return int(cand[0])

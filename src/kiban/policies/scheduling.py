@@ -50,7 +50,8 @@ class Fifo:
     def schedule(self, view: ClusterView, pending: IntArray, alloc: Allocator) -> Schedule:
         """Start jobs in arrival order until one does not fit."""
         start: dict[int, IntArray] = {}
-        for j in pending.tolist():
+        for pos in range(pending.shape[0]):  # no tolist(): the queue may be long, we stop early
+            j = int(pending[pos])
             gpus = alloc.try_place(j)
             if gpus is None:
                 break
@@ -93,18 +94,19 @@ class EasyBackfill:
     def schedule(self, view: ClusterView, pending: IntArray, alloc: Allocator) -> Schedule:
         """FIFO starts, then one reservation and backfill (see the module docstring)."""
         start: dict[int, IntArray] = {}
-        order = pending.tolist()
+        n_pending = pending.shape[0]
         head_pos = -1
-        for pos, j in enumerate(order):
+        for pos in range(n_pending):
+            j = int(pending[pos])
             gpus = alloc.try_place(j)
             if gpus is None:
                 head_pos = pos
                 break
             start[j] = gpus
-        if head_pos < 0 or alloc.n_free == 0 or head_pos == len(order) - 1:
+        if head_pos < 0 or alloc.n_free == 0 or head_pos == n_pending - 1:
             return Schedule(start=start) if start else _EMPTY
         now = view.time_s
-        head = order[head_pos]
+        head = int(pending[head_pos])
         need = int(view.jobs.num_gpus[head])
         # shadow time: when the running (and just started) jobs free enough GPUs for the head
         started = np.fromiter(start, dtype=np.int64, count=len(start))
@@ -124,7 +126,7 @@ class EasyBackfill:
         else:
             shadow = float("inf")
             extra = int(avail[-1]) - need if avail.shape[0] else alloc.n_free - need
-        rest = np.asarray(order[head_pos + 1 :], dtype=np.int64)
+        rest = np.asarray(pending[head_pos + 1 :], dtype=np.int64)
         size = view.jobs.num_gpus[rest]
         est = self._estimate_s(view, rest)
         ok = (size <= alloc.n_free) & ((now + est <= shadow) | (size <= max(extra, 0)))
@@ -189,91 +191,127 @@ class TiresiasLas:
         self._offset_gpu_s = np.zeros(ctx.jobs.n_jobs)
 
     def schedule(self, view: ClusterView, pending: IntArray, alloc: Allocator) -> Schedule:
-        """Choose the jobs to run by (queue, arrival); preempt the others; place new ones."""
+        """Choose the jobs to run by (queue, arrival); preempt the others; place new ones.
+
+        Three paths give the same result as the full sort: every waiting job fits in the free
+        GPUs (start them all, preempt nothing); no waiting job fits in the free GPUs and every
+        waiting job comes after every running job in (queue, arrival) order (change nothing);
+        otherwise the full greedy pass over all running and waiting jobs.
+        """
         if self._offset_gpu_s.shape[0] != view.jobs.n_jobs:
             msg = "tiresias-las: reset() was not called before schedule()"
             raise PolicyError(msg)
         now = view.time_s
+        n_jobs = view.jobs.n_jobs
+        size_p = view.jobs.num_gpus[pending]
+        svc_p = view.job_attained_booked_gpu_s[pending] - self._offset_gpu_s[pending]
+        q_p = np.searchsorted(self._limits, svc_p, side="right")
+        self._promote(view, pending, svc_p, q_p, now)
+        n_free = alloc.n_free
+        if int(size_p.sum()) <= n_free:
+            # Everyone fits by count: LAS order chooses every job and preempts none.
+            start: dict[int, IntArray] = {}
+            for pos in range(pending.shape[0]):
+                j = int(pending[pos])
+                gpus = alloc.try_place(j)
+                if gpus is not None:
+                    start[j] = gpus
+            if len(start) == pending.shape[0]:
+                return Schedule(start=start)
+            held = np.concatenate(
+                (np.asarray(view.running_jobs()), np.fromiter(start, np.int64, len(start)))
+            )
+            return Schedule(start=start, wake_at_s=self._wake_s(view, held, now))
         running = np.asarray(view.running_jobs())
+        svc_r = view.running_attained_gpu_s() - self._offset_gpu_s[running]
+        q_r = np.searchsorted(self._limits, svc_r, side="right")
+        key_r = q_r * n_jobs + running
+        key_p = q_p * n_jobs + pending
+        if int(size_p.min()) > n_free and running.shape[0] and int(key_p.min()) > int(key_r.max()):
+            return Schedule(wake_at_s=self._crossing_s(view, running, svc_r, q_r, now))
         jobs = np.concatenate((running, pending))
-        attained = view.attained_gpu_s(jobs)
         n_run = running.shape[0]
-        knob = self.params.starvation_knob
-        if knob > 0 and pending.shape[0]:
-            att_p = attained[n_run:] - self._offset_gpu_s[pending]
-            queue_p = np.searchsorted(self._limits, att_p, side="right")
-            run_s = view.run_time_s(pending)
-            wait_s = now - view.job_pending_since_s[pending]
-            promote = (queue_p > 0) & (run_s > 0) & (wait_s >= knob * run_s)
-            if promote.any():
-                self._offset_gpu_s[pending[promote]] = attained[n_run:][promote]
-        service = attained - self._offset_gpu_s[jobs]
-        queue = np.searchsorted(self._limits, service, side="right")
-        order = np.lexsort((jobs, queue))
+        service = np.concatenate((svc_r, svc_p))
+        queue = np.concatenate((q_r, q_p))
+        order = np.argsort(np.concatenate((key_r, key_p)), kind="stable")
         size = view.jobs.num_gpus[jobs][order]
-        budget = alloc.n_free + int(np.asarray(view.running_num_gpus()).sum())
+        budget = view.layout.n_gpus - view.down_gpus  # GPUs on up nodes
         chosen = np.zeros(jobs.shape[0], dtype=bool)
         cum = np.cumsum(size)
         k = int(np.searchsorted(cum, budget, side="right"))
         chosen[:k] = True
         remaining = budget - (int(cum[k - 1]) if k else 0)
-        if remaining > 0 and k < jobs.shape[0]:
-            for pos in (np.flatnonzero(size[k:] <= remaining) + k).tolist():
-                n = int(size[pos])
-                if n <= remaining:
-                    chosen[pos] = True
-                    remaining -= n
-                    if remaining == 0:
-                        break
+        pos = k
+        while remaining > 0 and pos < jobs.shape[0]:
+            n = int(size[pos])
+            if n <= remaining:
+                chosen[pos] = True
+                remaining -= n
+            pos += 1
         sel = np.zeros(jobs.shape[0], dtype=bool)
         sel[order[chosen]] = True
         preempt = running[~sel[:n_run]]
         for j in preempt.tolist():
             alloc.release(j)
-        start: dict[int, IntArray] = {}
+        start = {}
         to_start = order[chosen]
         to_start = to_start[to_start >= n_run]
-        for pos in to_start.tolist():
-            j = int(jobs[pos])
+        for p in to_start.tolist():
+            j = int(jobs[p])
             gpus = alloc.try_place(j)
             if gpus is not None:
                 start[j] = gpus
-        wake = self._next_crossing_s(
-            view,
-            jobs=jobs,
-            service=service,
-            queue=queue,
-            sel=sel,
-            n_run=n_run,
-            start=start,
-            now=now,
-        )
+            else:
+                sel[p] = False  # chosen but not placeable: stays waiting
         still_waiting = pending.shape[0] - len(start) + preempt.shape[0] > 0
+        wake = self._crossing_s(view, jobs[sel], service[sel], queue[sel], now)
         return Schedule(
             start=start,
             preempt=frozenset(preempt.tolist()),
             wake_at_s=wake if still_waiting else None,
         )
 
-    def _next_crossing_s(
+    def _promote(
         self,
         view: ClusterView,
-        *,
-        jobs: IntArray,
+        pending: IntArray,
         service: FloatArray,
         queue: IntArray,
-        sel: np.ndarray,
-        n_run: int,
-        start: dict[int, IntArray],
         now: float,
+    ) -> None:
+        """Starvation: promote waiting jobs that waited knob × their run time to the top queue.
+
+        Their service counter restarts; ``service`` and ``queue`` are updated in place.
+        """
+        knob = self.params.starvation_knob
+        if knob <= 0 or pending.shape[0] == 0:
+            return
+        lower = np.flatnonzero(queue > 0)
+        if lower.shape[0] == 0:
+            return
+        cand = pending[lower]
+        run_s = view.job_run_booked_s[cand]
+        wait_s = now - view.job_pending_since_s[cand]
+        promote = (run_s > 0) & (wait_s >= knob * run_s)
+        if promote.any():
+            hit = lower[promote]
+            self._offset_gpu_s[pending[hit]] += service[hit]
+            service[hit] = 0.0
+            queue[hit] = 0
+
+    def _wake_s(self, view: ClusterView, held: IntArray, now: float) -> float | None:
+        service = view.attained_gpu_s(held) - self._offset_gpu_s[held]
+        queue = np.searchsorted(self._limits, service, side="right")
+        return self._crossing_s(view, held, service, queue, now)
+
+    def _crossing_s(
+        self, view: ClusterView, held: IntArray, service: FloatArray, queue: IntArray, now: float
     ) -> float | None:
-        """Earliest time a job that will be running crosses its queue's upper limit."""
-        keep = sel.copy()
-        keep[n_run:] = np.isin(jobs[n_run:], np.fromiter(start, dtype=np.int64, count=len(start)))
-        idx = np.flatnonzero(keep & (queue < self._limits.shape[0]))
-        if idx.shape[0] == 0:
+        """Earliest time one of the ``held`` jobs crosses its queue's upper limit."""
+        below = queue < self._limits.shape[0]
+        if not below.any():
             return None
-        limit = self._limits[queue[idx]]
-        gpus = view.jobs.num_gpus[jobs[idx]].astype(np.float64)
-        t = now + (limit - service[idx]) / gpus
+        limit = self._limits[queue[below]]
+        gpus = view.jobs.num_gpus[held[below]].astype(np.float64)
+        t = now + (limit - service[below]) / gpus
         return float(max(t.min(), now + 1e-6))

@@ -94,21 +94,26 @@ class SimpleFacility:
 class PlantFacility:
     """The physics plant model with outdoor climate by month (or hour) of the simulated time.
 
+    A hall may mix cooling technologies; each has its own plant, which removes ``shares[k]`` of
+    the IT heat (the technology's share of the hall's design power: exact for uniform load).
+
     Attributes:
-        plant: Cooling plant design.
+        plants: Cooling plant design per cooling technology in the hall.
+        shares: Share of the IT heat each plant removes (sums to 1).
         climate: Monthly normals or an hourly series (one year, wrapped around).
         chain: Power chain (losses), or None for no losses.
         start_time_of_year_s: Time of year (s after 1 January 00:00) at simulated time 0.
         misc_w: Fixed other loads (W).
-        losses_in_cooled_space: If True, chain losses add to the heat the plant removes.
+        losses_in_cooled_space: If True, chain losses add to the heat the plants remove.
     """
 
-    plant: CoolingPlant
+    plants: tuple[CoolingPlant, ...]
+    shares: tuple[float, ...]
     climate: MonthlyClimate | HourlyClimate
     chain: PowerChain | None = None
     start_time_of_year_s: float = 0.0
     misc_w: float = 0.0
-    losses_in_cooled_space: bool = False
+    losses_in_cooled_space: bool = True
 
     def _climate_index(self, time_s: FloatArray) -> np.ndarray:
         year_s = np.mod(time_s + self.start_time_of_year_s, S_PER_YEAR)
@@ -121,9 +126,9 @@ class PlantFacility:
     ) -> FacilityPower:
         """See :class:`FacilityModel`.
 
-        Cooling = ``plant_power_w(IT (+ losses), T_db, T_wb, plant, supply)`` with the outdoor
-        conditions of the month/hour containing each instant (monthly normals carry their
-        within-month spread); loss = ``chain.loss_w(IT)``.
+        Cooling = Σ_k ``plant_power_w(share_k · (IT + losses), T_db, T_wb, plant_k, supply)`` with
+        the outdoor conditions of the month/hour containing each instant (monthly normals carry
+        their within-month spread); loss = ``chain.loss_w(IT)``.
         """
         it = np.asarray(it_power_w, dtype=np.float64)
         t = np.broadcast_to(np.asarray(time_s, dtype=np.float64), it.shape)
@@ -131,17 +136,21 @@ class PlantFacility:
         c = self.climate
         loss = self.chain.loss_w(it) if self.chain is not None else np.zeros(it.shape)
         heat = it + loss if self.losses_in_cooled_space else it
-        cooling = plant_power_w(
-            heat,
-            c.dry_bulb_c[idx],
-            c.wet_bulb_c[idx],
-            self.plant,
-            supply_air_temp_c=np.broadcast_to(
-                np.asarray(supply_temp_c, dtype=np.float64), it.shape
-            ),
-            outdoor_db_std_k=c.dry_bulb_std_k[idx],
-            outdoor_wb_std_k=c.wet_bulb_std_k[idx],
-        ).total_w
+        supply = np.broadcast_to(np.asarray(supply_temp_c, dtype=np.float64), it.shape)
+        cooling = np.zeros(it.shape)
+        for plant, share in zip(self.plants, self.shares, strict=True):
+            cooling = (
+                cooling
+                + plant_power_w(
+                    heat * share,
+                    c.dry_bulb_c[idx],
+                    c.wet_bulb_c[idx],
+                    plant,
+                    supply_air_temp_c=supply,
+                    outdoor_db_std_k=c.dry_bulb_std_k[idx],
+                    outdoor_wb_std_k=c.wet_bulb_std_k[idx],
+                ).total_w
+            )
         return FacilityPower(
             cooling_w=np.asarray(cooling, dtype=np.float64),
             loss_w=np.asarray(loss, dtype=np.float64),

@@ -10,6 +10,7 @@ kept and reported as unschedulable by the simulator, never dropped.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -80,7 +81,7 @@ class JobTable:
     checkpoint_size_b: FloatArray
     checkpoint_interval_s: FloatArray
 
-    @property
+    @functools.cached_property
     def n_jobs(self) -> int:
         """Number of jobs."""
         return int(self.submit_time_s.shape[0])

@@ -12,6 +12,7 @@ node_first_gpu[k] + node_n_gpus[k] - 1``.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -191,10 +192,15 @@ class ClusterLayout:
         """Number of GPUs."""
         return int(self.gpu_node.shape[0])
 
-    @property
+    @functools.cached_property
     def max_node_gpus(self) -> int:
         """GPUs in the largest server."""
         return int(self.node_n_gpus.max())
+
+    @functools.cached_property
+    def has_rack_budgets(self) -> bool:
+        """True if some rack cannot run all its GPUs at TDP (placement must check budgets)."""
+        return bool(np.isfinite(self.rack_gpu_budget_w).any())
 
     def sku_index(self, name: str) -> int:
         """Index of a GPU model in ``skus``, or -1 if the layout has none of it."""

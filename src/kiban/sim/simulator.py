@@ -41,7 +41,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -50,12 +50,12 @@ from kiban.errors import ConfigError, PolicyError, SimulationError
 from kiban.options import options
 from kiban.physics.gpu_power import average_power_under_cap_w, speed_frac_under_cap
 from kiban.physics.reliability import DEFAULT_NODE_FAILURE_RATE_PER_S
-from kiban.physics.server_power import server_power_w
 from kiban.physics.storage_io import cache_hit_frac, checkpoint_write_s, maxmin_share_b_per_s
 from kiban.physics.thermal import time_to_reach_s
 from kiban.policies.base import Decision, Policy, PolicyContext
 from kiban.sim.events import EventKind, EventQueue
 from kiban.sim.facility import FacilityModel, FacilityPower, SimpleFacility
+from kiban.sim.power import NodePower
 from kiban.sim.state import (
     DONE,
     FUTURE,
@@ -156,6 +156,7 @@ _SLOT_ARRAYS = (
     "slot_s_io",
     "slot_ckpt_frac",
     "slot_io_demand_b_per_s",
+    "slot_io_now_b_per_s",
     "slot_io_weight",
     "slot_phase",
     "slot_power_w",
@@ -191,9 +192,8 @@ class SimSettings:
         thermal: Whether to model thermal throttling.
         throttle_hysteresis_k: A throttled job is released once its steady die temperature
             is this far below the slowdown threshold (K).
-        max_rack_samples: Most rows of the per-rack series (samples are merged in pairs
-            beyond it).
-        rack_sample_period_s: Initial period of the per-rack series (s).
+        max_rack_samples: Most time bins of the per-rack series (the bin widens beyond it).
+        rack_sample_period_s: Shortest bin of the per-rack series (s).
         progress_interval_events: Call the progress callback every this many events.
         supply_temp_range_c: Allowed (min, max) supply temperature a policy may set (°C).
         start_time_of_year_s: Time of year at simulated time 0 (s after 1 January), for
@@ -291,40 +291,6 @@ class RunOutput:
     seed: int
 
 
-@dataclass
-class _RackSeries:
-    """Per-rack time integrals in bins of a period that doubles when there are too many."""
-
-    period_s: float
-    max_samples: int
-    start_s: list[float] = field(default_factory=list)
-    dur_s: list[float] = field(default_factory=list)
-    energy_j: list[FloatArray] = field(default_factory=list)
-    inlet_cs: list[FloatArray] = field(default_factory=list)
-
-    def close(
-        self, start_s: float, end_s: float, energy_j: FloatArray, inlet_cs: FloatArray
-    ) -> None:
-        if end_s <= start_s:
-            return
-        self.start_s.append(start_s)
-        self.dur_s.append(end_s - start_s)
-        self.energy_j.append(energy_j.copy())
-        self.inlet_cs.append(inlet_cs.copy())
-        if len(self.start_s) >= self.max_samples:
-            self._merge()
-
-    def _merge(self) -> None:
-        n = len(self.start_s) // 2 * 2
-        for name in ("energy_j", "inlet_cs"):
-            old: list[FloatArray] = getattr(self, name)
-            merged = [old[i] + old[i + 1] for i in range(0, n, 2)] + old[n:]
-            setattr(self, name, merged)
-        self.dur_s = [self.dur_s[i] + self.dur_s[i + 1] for i in range(0, n, 2)] + self.dur_s[n:]
-        self.start_s = self.start_s[0:n:2] + self.start_s[n:]
-        self.period_s *= 2.0
-
-
 class Simulator:
     """One run of one policy on one cluster and job table.
 
@@ -360,15 +326,10 @@ class Simulator:
         self.view = ClusterView(self.state, layout, jobs)
         self._queue = EventQueue()
         self._ran = False
+        self._slot_arrays = [getattr(self.state, name) for name in _SLOT_ARRAYS]
         self._dirty = True
         self._counters: dict[str, int] = {}
-        self._rack_series = _RackSeries(
-            period_s=self.settings.rack_sample_period_s,
-            max_samples=self.settings.max_rack_samples,
-        )
-        self._rack_energy_acc: FloatArray = np.zeros(layout.n_racks)
-        self._rack_inlet_acc: FloatArray = np.zeros(layout.n_racks)
-        self._rack_bin_start_s = 0.0
+        self._power = NodePower(layout, layout.supply_temp_c)
         self._prepare_hardware()
         self._prepare_jobs()
 
@@ -432,6 +393,15 @@ class Simulator:
                 n_nodes_g = int(np.count_nonzero(node_ok & (lay.node_n_gpus >= g)))
                 unsched |= sel & (gpn == g) & (need > n_nodes_g * g)
         self._unschedulable = unsched
+        # Shape classes (fewest GPUs, GPUs per node, GPU model) of the waiting jobs, for the
+        # fragmentation check; only classes with a shape or model constraint can fragment.
+        keys = np.column_stack((need, gpn, req))
+        uniq, job_class = np.unique(keys, axis=0, return_inverse=True)
+        self._job_class = np.asarray(job_class, dtype=np.int64).reshape(-1)
+        self._class_key = uniq
+        self._class_shaped = (uniq[:, 1] > 0) | (uniq[:, 2] >= 0)
+        self._class_pending = np.zeros(uniq.shape[0], dtype=np.int64)
+        self._any_shaped = bool(self._class_shaped.any())
         # Checkpoints: write time and the share of time they take while computing.
         bw = min(
             self.settings.checkpoint_bandwidth_b_per_s, self.settings.storage_bandwidth_b_per_s
@@ -459,6 +429,13 @@ class Simulator:
             and (jobs.input_rate_b_per_s_per_gpu > 0).any()
         )
         st.job_power_cap_w[:] = math.nan
+        # cache hit ratio of every job on each distinct per-GPU node cache, at its full size
+        per_gpu = self._node_cache_b / self._node_n
+        values, self._node_cache_class = np.unique(per_gpu, return_inverse=True)
+        self._hit = np.zeros((n, values.shape[0]))
+        if self._io_active:
+            for u, cache_per_gpu in enumerate(values.tolist()):
+                self._hit[:, u] = cache_hit_frac(cache_per_gpu * jobs.num_gpus, jobs.dataset_size_b)
 
     # =========================================================================================
     # run
@@ -535,9 +512,6 @@ class Simulator:
         horizon = until if math.isfinite(until) else self._t
         if horizon > self._t:
             self._advance(horizon)
-        self._rack_series.close(
-            self._rack_bin_start_s, horizon, self._rack_energy_acc, self._rack_inlet_acc
-        )
         self._record(final=True)
         if progress is not None:
             progress(self._t, events)
@@ -557,12 +531,16 @@ class Simulator:
         self._thermal_active = False
         self._thermal_dirty = True
         self._io_dirty = False
-        self._sums_dirty = True
         self._frag = False
         self._alloc_sums = np.zeros(LEDGER_COLUMNS.stop - LEDGER_COLUMNS.start)
-        self._ledger = dict.fromkeys(LEDGER_BUCKETS, 0.0)
+        self._led_alloc = np.zeros(LEDGER_COLUMNS.stop - LEDGER_COLUMNS.start)
+        self._down_gpu_s = 0.0
+        self._blocked_gpu_s = 0.0
+        self._idle_gpu_s = 0.0
+        self._moved_to_failure_gpu_s = 0.0
         self._frag_gpu_s = 0.0
-        self._alloc_gpu_s = 0.0
+        self._io_total_b_per_s = 0.0
+        self._io_limited = False
         self._counters = {
             "events": 0,
             "policy_calls": 0,
@@ -578,24 +556,28 @@ class Simulator:
         self._settles = 0
         # initial power: every GPU idle, every node up
         st.node_gpu_power_w[:] = self._node_n * self._sku_idle_w[self._node_sku]
-        st.node_wall_power_w[:] = self._server_wall_w(np.arange(lay.n_nodes))
+        all_nodes = np.arange(lay.n_nodes)
+        load = np.zeros(lay.n_nodes)
+        st.node_wall_power_w[:] = self._power.estimate_w(
+            all_nodes, st.node_gpu_power_w, load, st.node_up
+        )
         st.rack_power_w[:] = np.bincount(
             self._node_rack, weights=st.node_wall_power_w, minlength=lay.n_racks
         )
         self._recompute_inlet()
         self._prev_inlet = st.rack_inlet_temp_c.copy()
-        # log buffer
+        # log buffer; row 0 is the idle cluster at t = 0
         self._log = np.zeros((max(1024, 3 * self.jobs.n_jobs + 64), len(LOG_COLUMNS)))
         self._n_log = 0
-        # rack series
-        self._rack_series = _RackSeries(
-            period_s=self.settings.rack_sample_period_s,
-            max_samples=self.settings.max_rack_samples,
+        self._power.record(
+            0,
+            nodes=all_nodes,
+            gpu_w=st.node_gpu_power_w,
+            load=load,
+            inlet_c=st.rack_inlet_temp_c[self._node_rack],
+            up=st.node_up,
         )
-        self._rack_energy_acc = np.zeros(lay.n_racks)
-        self._rack_inlet_acc = np.zeros(lay.n_racks)
-        self._rack_bin_start_s = 0.0
-        self._queue.schedule(self.settings.rack_sample_period_s, EventKind.RACK_SAMPLE)
+        self._record()
         # failures
         rate = self.settings.node_failure_rate_per_s * lay.n_nodes
         self._fail_rate_per_s = rate if self.settings.failures else 0.0
@@ -633,25 +615,16 @@ class Simulator:
         st = self.state
         dt = t_new - self._t
         if dt > 0:
-            led = self._ledger
-            sums = self._alloc_sums
-            led["productive"] += sums[0] * dt
-            led["io_stall"] += sums[1] * dt
-            led["thermal_throttle"] += sums[2] * dt
-            led["power_cap"] += sums[3] * dt
-            led["checkpoint"] += sums[4] * dt
-            led["failure"] += (sums[5] + st.n_down_gpus) * dt
-            self._alloc_gpu_s += float(sums.sum()) * dt
+            # allocated GPU time by bucket (productive, io, thermal, cap, checkpoint, failure)
+            self._led_alloc += self._alloc_sums * dt
+            self._down_gpu_s += st.n_down_gpus * dt
             free = st.n_free_gpus * dt
             if st.n_pending:
-                led["queue_blocked"] += free
+                self._blocked_gpu_s += free
                 if self._frag:
                     self._frag_gpu_s += free
             else:
-                led["idle_no_demand"] += free
-            # per-rack series, split at bin boundaries by the RACK_SAMPLE events
-            self._rack_energy_acc += st.rack_power_w * dt
-            self._rack_inlet_acc += st.rack_inlet_temp_c * dt
+                self._idle_gpu_s += free
         self._t = t_new
         st.time_s = t_new
 
@@ -669,14 +642,6 @@ class Simulator:
             elif payload == self._wake_version:
                 self._wake_pending = False
                 self._policy_needed = True
-        elif kind == EventKind.RACK_SAMPLE:
-            rs = self._rack_series
-            rs.close(self._rack_bin_start_s, self._t, self._rack_energy_acc, self._rack_inlet_acc)
-            self._rack_energy_acc[:] = 0.0
-            self._rack_inlet_acc[:] = 0.0
-            self._rack_bin_start_s = self._t
-            if not self._finished():
-                self._queue.schedule(self._t + rs.period_s, EventKind.RACK_SAMPLE)
         else:  # pragma: no cover - every kind is handled above
             msg = f"unhandled event kind {kind!r}"
             raise SimulationError(msg)
@@ -692,6 +657,7 @@ class Simulator:
         st.job_pending_since_s[j] = self._t
         st.n_pending += 1
         st.pending_version += 1
+        self._class_pending[self._job_class[j]] += 1
         self._policy_needed = True
 
     def _on_slot(self, i: int) -> None:
@@ -728,11 +694,9 @@ class Simulator:
         self._io_dirty = False
         if self._dirty_nodes:
             self._refresh_nodes()
-        if self._sums_dirty:
-            n = st.n_slots
-            self._alloc_sums = st.slot_n[:n] @ st.slot_rate[:n, LEDGER_COLUMNS]
-            self._sums_dirty = False
-        self._frag = bool(st.n_pending and st.n_free_gpus and self._fragmented())
+        self._frag = bool(
+            self._any_shaped and st.n_pending and st.n_free_gpus and self._fragmented()
+        )
         self._settles += 1
         if self._settles % 4096 == 0:
             self._resync()
@@ -752,7 +716,7 @@ class Simulator:
             self._it_power_w,
             st.supply_temp_c,
             self._max_inlet_c,
-            st.slot_n[: st.n_slots].sum() if not final else 0.0,
+            self.layout.n_gpus - st.n_free_gpus - st.n_down_gpus,
             s[0],
             s[1],
             s[2],
@@ -770,6 +734,8 @@ class Simulator:
     def _resync(self) -> None:
         """Recompute incrementally kept totals from scratch (bounds floating-point drift)."""
         st = self.state
+        n = st.n_slots
+        self._alloc_sums = (st.slot_n[:n] @ st.slot_rate[:n, LEDGER_COLUMNS]).astype(np.float64)
         st.rack_power_w[:] = np.bincount(
             self._node_rack, weights=st.node_wall_power_w, minlength=self.layout.n_racks
         )
@@ -866,6 +832,11 @@ class Simulator:
             raise self._policy_error(msg)
         gpus = np.asarray(gpus_in, dtype=np.int64).reshape(-1)
         k = int(gpus.shape[0])
+        if k == 1 and jobs.min_num_gpus[j] <= 1 <= jobs.max_num_gpus[j]:
+            g = int(gpus[0])
+            if 0 <= g < self.layout.n_gpus and st.gpu_job[g] == GPU_FREE:
+                self._start_one_gpu(j, g)
+                return
         if not jobs.min_num_gpus[j] <= k <= jobs.max_num_gpus[j]:
             msg = (
                 f"start[{self._job_label(j)}]: {k} GPUs given; the job takes "
@@ -936,11 +907,64 @@ class Simulator:
         st.job_state[j] = RUNNING
         st.n_pending -= 1
         st.pending_version += 1
+        self._class_pending[self._job_class[j]] -= 1
         while st.pending_lo < st.arrived and st.job_state[st.pending_lo] != PENDING:
             st.pending_lo += 1
         if math.isnan(st.job_first_start_s[j]):
             st.job_first_start_s[j] = self._t
         self._open_slot(j, k=k, sku=sku, nodes=nodes, counts=counts, racks=racks, cap_w=cap_w)
+
+    def _start_one_gpu(self, j: int, g: int) -> None:
+        """:meth:`_start` for a job on one free GPU (most jobs): scalar checks and commit."""
+        st = self.state
+        node = int(self._gpu_node[g])
+        req = int(self._job_req_sku[j])
+        sku = int(self._node_sku[node])
+        if req >= 0 and sku != req:
+            msg = (
+                f"start[{self._job_label(j)}]: the job needs GPU model "
+                f"{self.layout.skus[req].name!r}"
+            )
+            raise self._policy_error(msg)
+        gpn = int(self.jobs.gpus_per_node[j])
+        if gpn and gpn != 1:
+            msg = (
+                f"start[{self._job_label(j)}]: GPUs per node [1]; the job needs exactly {gpn} "
+                "on each node"
+            )
+            raise self._policy_error(msg)
+        cap_w = float(st.job_power_cap_w[j])
+        if math.isnan(cap_w):
+            cap_w = float(self._default_cap_w[sku])
+        r = int(self._node_rack[node])
+        if self._budget_finite and st.rack_gpu_alloc_w[r] + cap_w > self._budget_w[r] + 1e-6:
+            msg = (
+                f"start[{self._job_label(j)}]: rack {self.layout.rack_names[r]!r} would carry "
+                f"{st.rack_gpu_alloc_w[r] + cap_w:.0f} W of GPU power; its power/cooling "
+                f"budget allows {self._budget_w[r]:.0f} W"
+            )
+            raise self._policy_error(msg)
+        st.gpu_job[g] = j
+        st.node_free[node] -= 1
+        st.n_free_gpus -= 1
+        st.rack_gpu_alloc_w[r] += cap_w
+        nodes = np.array([node])
+        counts = np.ones(1, dtype=np.int64)
+        st.job_gpus[j] = np.array([g])
+        st.job_nodes[j] = nodes
+        st.job_node_counts[j] = counts
+        st.job_n_alloc[j] = 1
+        st.job_state[j] = RUNNING
+        st.n_pending -= 1
+        st.pending_version += 1
+        self._class_pending[self._job_class[j]] -= 1
+        while st.pending_lo < st.arrived and st.job_state[st.pending_lo] != PENDING:
+            st.pending_lo += 1
+        if math.isnan(st.job_first_start_s[j]):
+            st.job_first_start_s[j] = self._t
+        self._open_slot(
+            j, k=1, sku=sku, nodes=nodes, counts=counts, racks=np.array([r]), cap_w=cap_w
+        )
 
     def _open_slot(
         self,
@@ -968,6 +992,7 @@ class Simulator:
         st.slot_t_last_s[i] = self._t
         st.slot_start_s[i] = self._t
         st.slot_acc[i] = 0.0
+        st.slot_rate[i] = 0.0
         st.slot_scale_frac[i] = k / jobs.num_gpus[j]
         st.slot_cap_w[i] = cap_w
         if cap_w == self._default_cap_w[sku]:
@@ -984,6 +1009,7 @@ class Simulator:
         st.slot_ckpt_frac[i] = self._ckpt_frac[j]
         st.slot_io_weight[i] = self._job_io_weight[j]
         st.slot_io_demand_b_per_s[i] = self._io_demand(j, k, nodes, counts)
+        st.slot_io_now_b_per_s[i] = 0.0
         st.slot_power_w[i] = self._sku_idle_w[sku]  # old value; _rates adds the change
         restore = int(st.job_restore_kind[j])
         w = float(self._ckpt_write_s[j])
@@ -1014,9 +1040,13 @@ class Simulator:
         if rate <= 0:
             return 0.0
         cache = self._job_cache_b[j]
-        if math.isnan(cache):
-            cache = float((self._node_cache_b[nodes] * counts / self._node_n[nodes]).sum())
-        hit = float(cache_hit_frac(cache, self.jobs.dataset_size_b[j]))
+        cls = self._node_cache_class[nodes]
+        if math.isnan(cache) and k == self.jobs.num_gpus[j] and (cls == cls[0]).all():
+            hit = float(self._hit[j, cls[0]])
+        else:
+            if math.isnan(cache):
+                cache = float((self._node_cache_b[nodes] * counts / self._node_n[nodes]).sum())
+            hit = float(cache_hit_frac(cache, self.jobs.dataset_size_b[j]))
         return rate * (1.0 - hit)
 
     def _at_cap(self, j: int, sku: int, cap_w: float) -> tuple[float, float]:
@@ -1078,9 +1108,7 @@ class Simulator:
             lost = progress % interval if interval > 0 else progress
             st.job_progress_s[j] = progress - lost
             st.job_failure_s[j] += lost
-            moved = lost * float(self.jobs.num_gpus[j])
-            self._ledger["productive"] -= moved
-            self._ledger["failure"] += moved
+            self._moved_to_failure_gpu_s += lost * float(self.jobs.num_gpus[j])
             st.job_restore_kind[j] = _RESTORE_FAILURE
             st.job_restarts[j] += 1
             self._counters["restarts"] += 1
@@ -1092,6 +1120,7 @@ class Simulator:
         st.job_pending_since_s[j] = self._t
         st.n_pending += 1
         st.pending_version += 1
+        self._class_pending[self._job_class[j]] += 1
         st.pending_lo = min(st.pending_lo, j)
         self._policy_needed = True
 
@@ -1099,16 +1128,8 @@ class Simulator:
         """Flush a (booked) slot into its job, release its GPUs and remove the slot."""
         st = self.state
         j = int(st.slot_job[i])
-        acc = st.slot_acc[i]
-        st.job_progress_s[j] += acc[R_PROGRESS]
-        st.job_energy_j[j] += acc[R_ENERGY]
-        st.job_stall_s[j] += acc[R_IO]
-        st.job_throttle_s[j] += acc[R_THERMAL]
-        st.job_power_cap_s[j] += acc[R_CAP]
-        st.job_checkpoint_s[j] += acc[R_CKPT]
-        st.job_failure_s[j] += acc[R_FAIL]
-        st.job_run_s[j] += acc[R_RUN]
-        st.job_attained_gpu_s[j] += acc[R_ATTAINED]
+        # R_PROD..R_FAIL columns of job_acc hold job-seconds per bucket; R_PROD is unused there
+        st.job_acc[j] += st.slot_acc[i]
         gpus, nodes, counts = st.job_gpus[j], st.job_nodes[j], st.job_node_counts[j]
         assert gpus is not None  # running job
         assert nodes is not None
@@ -1122,7 +1143,13 @@ class Simulator:
         st.gpu_job[gpus] = GPU_FREE
         st.node_free[nodes] += counts
         st.n_free_gpus += k
-        np.subtract.at(st.rack_gpu_alloc_w, self._node_rack[nodes], counts * st.slot_cap_w[i])
+        if k == 1:
+            st.rack_gpu_alloc_w[self._node_rack[nodes[0]]] -= st.slot_cap_w[i]
+        else:
+            np.subtract.at(st.rack_gpu_alloc_w, self._node_rack[nodes], counts * st.slot_cap_w[i])
+        self._alloc_sums -= float(st.slot_n[i]) * st.slot_rate[i, LEDGER_COLUMNS]
+        self._io_total_b_per_s -= float(st.slot_io_now_b_per_s[i])
+        st.slot_io_now_b_per_s[i] = 0.0
         st.job_gpus[j] = None
         st.job_nodes[j] = None
         st.job_node_counts[j] = None
@@ -1132,14 +1159,12 @@ class Simulator:
         # swap-remove the slot
         last = st.n_slots - 1
         if i != last:
-            for name in _SLOT_ARRAYS:
-                arr = getattr(st, name)
+            for arr in self._slot_arrays:
                 arr[i] = arr[last]
             st.job_slot[st.slot_job[i]] = i
         st.slot_next_s[last] = math.inf
         st.slot_job[last] = -1
         st.n_slots = last
-        self._sums_dirty = True
         self._io_dirty = True
         self._thermal_dirty = True
 
@@ -1159,8 +1184,69 @@ class Simulator:
         st.slot_acc[idx] += dt[:, None] * st.slot_rate[idx]
         st.slot_t_last_s[idx] = self._t
 
+    def _rate1(self, i: int) -> None:
+        """Scalar form of :meth:`_rates` for one slot (the common case; same arithmetic)."""
+        st = self.state
+        n = float(st.slot_n[i])
+        phase = int(st.slot_phase[i])
+        comp = phase == _PHASE_COMPUTE
+        c = float(st.slot_ckpt_frac[i]) if comp else 0.0
+        s_cap = float(st.slot_s_cap[i])
+        s_c = s_cap * float(st.slot_s_thermal[i])
+        s = min(s_c, float(st.slot_s_io[i]))
+        run = 1.0 - c if comp else 0.0
+        idle_ctx = float(self._sku_idle_ctx_w[st.slot_sku[i]])
+        busy = min(float(st.slot_busy_power_w[i]), float(st.slot_thermal_cap_w[i]))
+        active = s / s_c if s_c > 0 else 0.0
+        p_comp = idle_ctx + (busy - idle_ctx) * active
+        p_avg = c * idle_ctx + (1.0 - c) * p_comp if comp else idle_ctx
+        progress = run * s * float(st.slot_scale_frac[i])
+        old = st.slot_rate[i, LEDGER_COLUMNS].copy()
+        st.slot_rate[i] = (
+            progress,
+            n * p_avg,
+            run * s,
+            run * (s_c - s),
+            run * (s_cap - s_c),
+            run * (1.0 - s_cap),
+            c if comp else float(phase == _PHASE_CKPT),
+            float(phase == _PHASE_FAIL),
+            1.0,
+            n,
+        )
+        self._alloc_sums += n * (st.slot_rate[i, LEDGER_COLUMNS] - old)
+        delta = p_avg - float(st.slot_power_w[i])
+        st.slot_power_w[i] = p_avg
+        j = int(st.slot_job[i])
+        if delta != 0.0:
+            nodes, counts = st.job_nodes[j], st.job_node_counts[j]
+            assert nodes is not None  # running job
+            assert counts is not None
+            st.node_gpu_power_w[nodes] += counts * delta
+            self._dirty_nodes.update(nodes.tolist())
+        io_now = float(st.slot_io_demand_b_per_s[i]) * s_c if comp else 0.0
+        self._io_total_b_per_s += io_now - float(st.slot_io_now_b_per_s[i])
+        st.slot_io_now_b_per_s[i] = io_now
+        if comp:
+            left = float(
+                self.jobs.duration_s[j] - st.job_progress_s[j] - st.slot_acc[i, R_PROGRESS]
+            )
+            if progress > 0:
+                finish = self._t + max(left, 0.0) / progress
+            else:
+                finish = self._t if left <= 0 else math.inf
+        else:
+            finish = math.inf
+        st.slot_finish_s[i] = finish
+        st.slot_next_s[i] = min(
+            finish, float(st.slot_phase_end_s[i]), float(st.slot_throttle_at_s[i])
+        )
+
     def _rates(self, idx: IntArray) -> None:
         """Recompute rate rows, power and next transition of (booked) slots ``idx``."""
+        if idx.shape[0] == 1:
+            self._rate1(int(idx[0]))
+            return
         st = self.state
         n = st.slot_n[idx].astype(np.float64)
         phase = st.slot_phase[idx]
@@ -1188,6 +1274,7 @@ class Simulator:
         rows[:, R_ENERGY] = n * p_avg
         rows[:, R_RUN] = 1.0
         rows[:, R_ATTAINED] = n
+        self._alloc_sums += n @ (rows[:, LEDGER_COLUMNS] - st.slot_rate[idx][:, LEDGER_COLUMNS])
         st.slot_rate[idx] = rows
         # node power follows the per-GPU average
         delta = p_avg - st.slot_power_w[idx]
@@ -1200,6 +1287,9 @@ class Simulator:
             assert counts is not None
             st.node_gpu_power_w[nodes] += counts * delta[pos]
             self._dirty_nodes.update(nodes.tolist())
+        io_now = np.where(comp, st.slot_io_demand_b_per_s[idx] * s_c, 0.0)
+        self._io_total_b_per_s += float(io_now.sum() - st.slot_io_now_b_per_s[idx].sum())
+        st.slot_io_now_b_per_s[idx] = io_now
         # next transition
         jobs = st.slot_job[idx]
         left = self.jobs.duration_s[jobs] - st.job_progress_s[jobs] - st.slot_acc[idx, R_PROGRESS]
@@ -1215,49 +1305,56 @@ class Simulator:
         st.slot_next_s[idx] = np.minimum(
             np.minimum(finish, st.slot_phase_end_s[idx]), st.slot_throttle_at_s[idx]
         )
-        self._sums_dirty = True
 
     # =========================================================================================
     # physics
     # =========================================================================================
-    def _server_wall_w(self, nodes: IntArray) -> FloatArray:
-        st, lay = self.state, self.layout
-        out = np.zeros(nodes.shape[0])
-        srv = lay.node_server_idx[nodes]
-        groups = (
-            [(0, np.arange(nodes.shape[0]))]
-            if self._single_server
-            else [(int(s), np.flatnonzero(srv == s)) for s in np.unique(srv)]
-        )
-        for s, pos in groups:
-            nd = nodes[pos]
-            server = lay.servers[s]
-            sku = lay.skus[int(self._node_sku[nd[0]])]
-            busy = (self._node_n[nd] - st.node_free[nd]) / self._node_n[nd]
-            out[pos] = server_power_w(
-                st.node_gpu_power_w[nd],
-                busy,
-                st.rack_inlet_temp_c[self._node_rack[nd]],
-                server,
-                sku,
-            )
-        return np.where(st.node_up[nodes], out, 0.0)
-
     def _refresh_nodes(self) -> None:
+        """Re-estimate the wall power of changed nodes, log their inputs, update rack inlets."""
         st = self.state
-        nodes = np.fromiter(self._dirty_nodes, dtype=np.int64, count=len(self._dirty_nodes))
-        self._dirty_nodes.clear()
-        new = self._server_wall_w(nodes)
-        delta = new - st.node_wall_power_w[nodes]
-        st.node_wall_power_w[nodes] = new
-        racks = self._node_rack[nodes]
-        if nodes.shape[0] == 1:
-            r = int(racks[0])
-            st.rack_power_w[r] += delta[0]
-            self._it_power_w += float(delta[0])
-            if self._d is not None:
-                st.rack_inlet_temp_c += self._d[:, r] * (delta[0] * self._air_frac[r])
+        power = self._power
+        if len(self._dirty_nodes) == 1:
+            node = self._dirty_nodes.pop()
+            r = int(self._node_rack[node])
+            n_k = int(self._node_n[node])
+            load = (n_k - int(st.node_free[node])) / n_k if st.node_up[node] else 0.0
+            gpu_w = float(st.node_gpu_power_w[node])
+            up = bool(st.node_up[node])
+            new = power.estimate1_w(node, gpu_w, load, up)
+            d = new - float(st.node_wall_power_w[node])
+            st.node_wall_power_w[node] = new
+            power.record1(
+                self._n_log,
+                node=node,
+                gpu_w=gpu_w,
+                load=load,
+                inlet_c=float(st.rack_inlet_temp_c[r]),
+                up=up,
+            )
+            st.rack_power_w[r] += d
+            self._it_power_w += d
+            if self._d is not None and d != 0.0:
+                st.rack_inlet_temp_c += self._d[:, r] * (d * self._air_frac[r])
         else:
+            nodes = np.fromiter(self._dirty_nodes, dtype=np.int64, count=len(self._dirty_nodes))
+            nodes.sort()
+            self._dirty_nodes.clear()
+            up = st.node_up[nodes]
+            n_k = self._node_n[nodes]
+            load = np.where(up, (n_k - st.node_free[nodes]) / n_k, 0.0)
+            gpu_w = st.node_gpu_power_w[nodes]
+            new = power.estimate_w(nodes, gpu_w, load, up)
+            delta = new - st.node_wall_power_w[nodes]
+            st.node_wall_power_w[nodes] = new
+            racks = self._node_rack[nodes]
+            power.record(
+                self._n_log,
+                nodes=nodes,
+                gpu_w=gpu_w,
+                load=load,
+                inlet_c=st.rack_inlet_temp_c[racks],
+                up=up,
+            )
             d_rack = np.bincount(racks, weights=delta, minlength=self.layout.n_racks)
             st.rack_power_w += d_rack
             self._it_power_w += float(delta.sum())
@@ -1394,19 +1491,24 @@ class Simulator:
         st = self.state
         n = st.n_slots
         if n == 0:
+            self._io_total_b_per_s = 0.0
+            return
+        capacity = self.settings.storage_bandwidth_b_per_s
+        if not self._io_limited and self._io_total_b_per_s <= capacity * (1.0 - 1e-9):
             return
         comp = st.slot_phase[:n] == _PHASE_COMPUTE
         full = st.slot_io_demand_b_per_s[:n]
         s_c = st.slot_s_cap[:n] * st.slot_s_thermal[:n]
         demand = np.where(comp, full * s_c, 0.0)
-        capacity = self.settings.storage_bandwidth_b_per_s
-        if demand.sum() <= capacity:
+        self._io_total_b_per_s = float(demand.sum())
+        if self._io_total_b_per_s <= capacity:
             new = np.ones(n)
         else:
             alloc = maxmin_share_b_per_s(demand, capacity, st.slot_io_weight[:n])
             with np.errstate(divide="ignore", invalid="ignore"):
                 new = np.where(demand > 0, alloc / np.where(full > 0, full, 1.0), 1.0)
             new = np.minimum(new, 1.0)
+        self._io_limited = bool((new < 1.0).any())
         changed = np.flatnonzero(np.abs(new - st.slot_s_io[:n]) > 1e-12)
         if changed.size:
             self._book_many(changed)
@@ -1462,24 +1564,14 @@ class Simulator:
     def _fragmented(self) -> bool:
         """True if a waiting job fits the free GPU count but no placement shape allows it."""
         st = self.state
-        pend = self.view.pending_jobs()
-        need = self.jobs.min_num_gpus[pend]
-        fit = need <= st.n_free_gpus
-        if not fit.any():
+        waiting = np.flatnonzero((self._class_pending > 0) & self._class_shaped)
+        if waiting.size == 0:
             return False
-        cand = pend[fit][:64]
-        seen: set[tuple[int, int, int]] = set()
         free = st.node_free
-        for j in cand.tolist():
-            key = (
-                int(self.jobs.min_num_gpus[j]),
-                int(self.jobs.gpus_per_node[j]),
-                int(self._job_req_sku[j]),
-            )
-            if key in seen:
+        for c in waiting.tolist():
+            size, g, req = (int(x) for x in self._class_key[c])
+            if size > st.n_free_gpus:
                 continue
-            seen.add(key)
-            size, g, req = key
             ok_nodes = free if req < 0 else np.where(self._node_sku == req, free, 0)
             if g > 0:
                 feasible = int(np.count_nonzero(ok_nodes >= g)) * g >= size
@@ -1512,6 +1604,9 @@ class Simulator:
             problems.append("free GPU count drifted")
         if int((st.job_state == PENDING).sum()) != st.n_pending:
             problems.append("pending count drifted")
+        exact = st.slot_n[:n] @ st.slot_rate[:n, LEDGER_COLUMNS]
+        if not np.allclose(self._alloc_sums, exact, rtol=1e-9, atol=1e-9):
+            problems.append("incremental ledger sums drifted from the slot rates")
         rows = st.slot_rate[:n, LEDGER_COLUMNS].sum(axis=1)
         if n and not np.allclose(rows, 1.0, rtol=0, atol=1e-9):
             problems.append("ledger shares of a running job do not sum to 1")
@@ -1526,6 +1621,8 @@ class Simulator:
         st, lay = self.state, self.layout
         log = self._log[: self._n_log]
         cols = {name: np.ascontiguousarray(log[:, i]) for i, name in enumerate(LOG_COLUMNS)}
+        # exact server physics over every change, replacing the online estimate
+        cols["it_power_w"] = self._power.exact_it_power_w(self._n_log)
         facility = self.facility.power_w(cols["it_power_w"], cols["time_s"], cols["supply_temp_c"])
         # flush running jobs so per-job accounting covers the whole window
         for i in range(st.n_slots):
@@ -1562,16 +1659,27 @@ class Simulator:
                 ("progress_s", R_PROGRESS),
             ):
                 job_arrays[key][j] += acc[:, col]
-        rs = self._rack_series
-        if rs.start_s:
-            dur = np.array(rs.dur_s)
-            rack_power = np.vstack(rs.energy_j) / dur[:, None]
-            rack_inlet = np.vstack(rs.inlet_cs) / dur[:, None]
-        else:
-            dur = np.zeros(0)
-            rack_power = np.zeros((0, lay.n_racks))
-            rack_inlet = np.zeros((0, lay.n_racks))
-        ledger = dict(self._ledger)
+        rack_t, rack_dur, rack_power, rack_inlet = self._power.rack_series(
+            cols["time_s"],
+            cols["supply_temp_c"],
+            horizon,
+            period_s=self.settings.rack_sample_period_s,
+            max_samples=self.settings.max_rack_samples,
+            air_frac=self._air_frac,
+            d_k_per_w=self._d,
+        )
+        alloc = self._led_alloc
+        moved = self._moved_to_failure_gpu_s
+        ledger = {
+            "productive": float(alloc[0]) - moved,
+            "idle_no_demand": self._idle_gpu_s,
+            "queue_blocked": self._blocked_gpu_s,
+            "io_stall": float(alloc[1]),
+            "thermal_throttle": float(alloc[2]),
+            "power_cap": float(alloc[3]),
+            "failure": float(alloc[5]) + self._down_gpu_s + moved,
+            "checkpoint": float(alloc[4]),
+        }
         return RunOutput(
             policy_name=self.policy.name,
             layout=lay,
@@ -1579,14 +1687,14 @@ class Simulator:
             settings=self.settings,
             horizon_s=horizon,
             capacity_gpu_s=float(lay.n_gpus) * horizon,
-            allocated_gpu_s=self._alloc_gpu_s,
+            allocated_gpu_s=float(alloc.sum()),
             ledger_gpu_s=ledger,
             fragmentation_gpu_s=self._frag_gpu_s,
             job=job_arrays,
             log=cols,
             facility=facility,
-            rack_time_s=np.array(rs.start_s, dtype=np.float64),
-            rack_duration_s=dur,
+            rack_time_s=rack_t,
+            rack_duration_s=rack_dur,
             rack_power_w=rack_power,
             rack_inlet_temp_c=rack_inlet,
             counters=dict(self._counters),

@@ -98,18 +98,20 @@ class ClusterState:
         # jobs
         self.job_state = np.zeros(n_jobs, dtype=np.int8)
         self.job_slot: IntArray = np.full(n_jobs, -1, dtype=np.int64)
-        self.job_progress_s: FloatArray = np.zeros(n_jobs)
+        # per-job integrals, one column per R_* rate (a slot's accumulator row adds in one step)
+        self.job_acc: FloatArray = np.zeros((n_jobs, N_RATES))
+        self.job_progress_s: FloatArray = self.job_acc[:, R_PROGRESS]
         self.job_first_start_s: FloatArray = np.full(n_jobs, math.nan)
         self.job_end_s: FloatArray = np.full(n_jobs, math.nan)
         self.job_pending_since_s: FloatArray = np.full(n_jobs, math.nan)
-        self.job_energy_j: FloatArray = np.zeros(n_jobs)
-        self.job_stall_s: FloatArray = np.zeros(n_jobs)
-        self.job_throttle_s: FloatArray = np.zeros(n_jobs)
-        self.job_power_cap_s: FloatArray = np.zeros(n_jobs)
-        self.job_checkpoint_s: FloatArray = np.zeros(n_jobs)
-        self.job_failure_s: FloatArray = np.zeros(n_jobs)
-        self.job_run_s: FloatArray = np.zeros(n_jobs)
-        self.job_attained_gpu_s: FloatArray = np.zeros(n_jobs)
+        self.job_energy_j: FloatArray = self.job_acc[:, R_ENERGY]
+        self.job_stall_s: FloatArray = self.job_acc[:, R_IO]
+        self.job_throttle_s: FloatArray = self.job_acc[:, R_THERMAL]
+        self.job_power_cap_s: FloatArray = self.job_acc[:, R_CAP]
+        self.job_checkpoint_s: FloatArray = self.job_acc[:, R_CKPT]
+        self.job_failure_s: FloatArray = self.job_acc[:, R_FAIL]
+        self.job_run_s: FloatArray = self.job_acc[:, R_RUN]
+        self.job_attained_gpu_s: FloatArray = self.job_acc[:, R_ATTAINED]
         self.job_n_alloc: IntArray = np.zeros(n_jobs, dtype=np.int64)
         self.job_restarts: IntArray = np.zeros(n_jobs, dtype=np.int64)
         self.job_preemptions: IntArray = np.zeros(n_jobs, dtype=np.int64)
@@ -142,6 +144,7 @@ class ClusterState:
         self.slot_s_io: FloatArray = np.ones(cap)
         self.slot_ckpt_frac: FloatArray = np.zeros(cap)
         self.slot_io_demand_b_per_s: FloatArray = np.zeros(cap)  # remote demand at full speed
+        self.slot_io_now_b_per_s: FloatArray = np.zeros(cap)  # demand at its compute speed now
         self.slot_io_weight: FloatArray = np.ones(cap)
         self.slot_phase = np.zeros(cap, dtype=np.int8)  # 0 compute, 1 ckpt restore, 2 fail restore
         self.slot_power_w: FloatArray = np.zeros(cap)  # per GPU, average now
@@ -172,6 +175,10 @@ class ClusterView:
             rate change; use :meth:`progress_s` for the current value).
         job_pending_since_s: When each pending job last entered the queue (s).
         job_power_cap_w: Power cap set for each job (NaN = SKU default).
+        job_attained_booked_gpu_s: Attained service (GPU·s) of each job as of its last stop;
+            exact for jobs that are not running (see :meth:`attained_gpu_s`).
+        job_run_booked_s: Wall time each job held GPUs as of its last stop (exact for jobs
+            that are not running; see :meth:`run_time_s`).
     """
 
     def __init__(self, state: ClusterState, layout: ClusterLayout, jobs: JobTable) -> None:
@@ -188,6 +195,8 @@ class ClusterView:
         self.job_progress_s = _ro(state.job_progress_s)
         self.job_pending_since_s = _ro(state.job_pending_since_s)
         self.job_power_cap_w = _ro(state.job_power_cap_w)
+        self.job_attained_booked_gpu_s = _ro(state.job_attained_gpu_s)
+        self.job_run_booked_s = _ro(state.job_run_s)
         self._pending_cache: IntArray = _ro(np.zeros(0, dtype=np.int64))
         self._pending_version = -1
 
@@ -270,6 +279,17 @@ class ClusterView:
                 s.time_s - s.slot_t_last_s[sl]
             )
         return out
+
+    def running_attained_gpu_s(self) -> FloatArray:
+        """Attained service (GPU·s) of the running jobs up to now, in slot order."""
+        s = self._s
+        n = s.n_slots
+        sj = s.slot_job[:n]
+        return (
+            s.job_attained_gpu_s[sj]
+            + s.slot_acc[:n, R_ATTAINED]
+            + s.slot_n[:n] * (s.time_s - s.slot_t_last_s[:n])
+        )
 
     def run_time_s(self, jobs: IntArray) -> FloatArray:
         """Wall time the given jobs have held GPUs so far (s)."""

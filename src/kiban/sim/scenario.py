@@ -1,0 +1,397 @@
+"""Build the simulator's inputs from a scenario (``kiban.spec.Scenario``) and its workload.
+
+The mapping follows the steady-state site evaluation (``kiban.site``), which the simulator may
+not import (it sits above ``sim``): racks after ``auto`` placement become the layout (servers in
+rack order, GPUs in server order); the share of each rack's heat that stays in room air decides
+its recirculation (Tang's D from the rack positions, airflows and the hall's containment); each
+cooling technology gets its typical plant with the scenario's set-points, chiller and economizer;
+the power chain, climate, tariff and grid CO2 factor come from ``[power]`` and ``[site]``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from kiban.errors import ConfigError
+from kiban.physics.climate import (
+    HourlyClimate,
+    MonthlyClimate,
+    load_hourly_climate,
+    monthly_normals,
+)
+from kiban.physics.cooling import TYPICAL_PLANTS, CoolingPlant, typical_plant
+from kiban.physics.cost import Tariff
+from kiban.physics.power_chain import PowerChain
+from kiban.physics.recirculation import heat_distribution_matrix_k_per_w, recirculation_matrix
+from kiban.sim.facility import PlantFacility
+from kiban.sim.jobs import JobTable
+from kiban.sim.layout import ClusterLayout
+from kiban.sim.simulator import SimSettings
+from kiban.units import B_PER_TB, S_PER_DAY
+
+if TYPE_CHECKING:
+    from kiban.catalog import Catalog, CoolingTech, GpuSku, ServerModel
+    from kiban.spec import PlacedRack, Scenario
+
+__all__ = [
+    "ScenarioInputs",
+    "facility_from_scenario",
+    "inputs_from_scenario",
+    "jobs_from_scenario",
+    "layout_from_scenario",
+    "time_of_year_s",
+]
+
+UPS_MODULE_MAX_W = 500_000.0
+"""Largest UPS module when splitting a UPS capacity into N modules (same ASSUMED value as
+``kiban.site``: typical large three-phase modules are 250–800 kVA)."""
+
+_CHILLER_MAP: dict[str, str | None] = {"moore-crac": "moore_crac", "energyplus-chiller": None}
+_ECONOMIZER_MAP = {
+    "none": "none",
+    "airside": "airside",
+    "waterside": "waterside",
+    "drycooler": "dry_cooler",
+}
+
+
+@dataclass(frozen=True, eq=False)
+class ScenarioInputs:
+    """Everything a run needs besides the jobs and the policy.
+
+    Attributes:
+        name: Scenario name.
+        layout: The cluster.
+        facility: Cooling and power-chain model.
+        settings: Run settings.
+        tariff: Electricity contract (with the grid CO2 factor).
+        timeseries_interval_s: Smallest time-series bin of the results (s).
+    """
+
+    name: str
+    layout: ClusterLayout
+    facility: PlantFacility
+    settings: SimSettings
+    tariff: Tariff
+    timeseries_interval_s: float
+
+
+def _air_heat_frac(rack: PlacedRack, server: ServerModel) -> float:
+    tech = rack.cooling
+    if tech.medium == "air":
+        return (1.0 - server.liquid_capture_frac) * (1.0 - tech.liquid_capture_frac)
+    return 1.0 - max(tech.liquid_capture_frac, server.liquid_capture_frac)
+
+
+def _containment(scenario: Scenario) -> str:
+    if scenario.hall.containment != "none":
+        return str(scenario.hall.containment)
+    if scenario.cooling.technology == "hot-aisle-containment":
+        return "hot-aisle"
+    return "none"
+
+
+def _climate(scenario: Scenario) -> MonthlyClimate | HourlyClimate:
+    clim = scenario.site.climate
+    if clim.kind == "monthly" and clim.monthly is not None:
+        return monthly_normals(clim.monthly)
+    if clim.kind == "hourly" and clim.hourly_csv_path is not None:
+        return load_hourly_climate(clim.hourly_csv_path)
+    base = monthly_normals("tokyo")  # month lengths and assumed spreads only
+    return MonthlyClimate(
+        city=scenario.site.name,
+        dry_bulb_c=np.asarray(clim.dry_bulb_c, dtype=np.float64),
+        wet_bulb_c=np.asarray(clim.wet_bulb_c, dtype=np.float64),
+        rel_humidity_frac=np.full(12, np.nan),
+        duration_s=base.duration_s,
+        dry_bulb_std_k=base.dry_bulb_std_k,
+        wet_bulb_std_k=base.wet_bulb_std_k,
+        source=f"{scenario.display_name}: site.climate dry_bulb_c/wet_bulb_c",
+    )
+
+
+def _plant(scenario: Scenario, tech: CoolingTech, design_heat_w: float) -> CoolingPlant:
+    cool = scenario.cooling
+    given = cool.model_fields_set
+    over: dict[str, float | str] = {"supply_air_temp_c": cool.supply_temp_c}
+    if "chiller" in given:
+        mapped = _CHILLER_MAP.get(cool.chiller)
+        if mapped is not None:
+            over["chiller"] = mapped
+        else:
+            typical = str(TYPICAL_PLANTS.get(tech.name, {}).get("chiller", "air_cooled"))
+            over["chiller"] = typical if typical != "moore_crac" else "air_cooled"
+    if "economizer" in given:
+        over["economizer"] = _ECONOMIZER_MAP[cool.economizer]
+        if cool.economizer == "drycooler" and tech.medium != "air":
+            over["liquid_economizer"] = "dry_cooler"
+        if cool.economizer == "waterside" and tech.medium != "air":
+            over["liquid_economizer"] = "waterside"
+    if cool.economizer_approach_k is not None:
+        key = {
+            "airside": "airside_approach_k",
+            "waterside": "tower_approach_k",
+            "drycooler": "drycooler_approach_k",
+        }.get(cool.economizer)
+        if key is not None:
+            over[key] = cool.economizer_approach_k
+    if cool.liquid_supply_temp_c is not None and (
+        tech.medium != "air" or tech.liquid_capture_frac > 0
+    ):
+        over["liquid_supply_temp_c"] = cool.liquid_supply_temp_c
+    return typical_plant(tech, max(design_heat_w, 1.0), **over)
+
+
+def _chain(scenario: Scenario, catalog: Catalog, it_design_w: float) -> PowerChain:
+    power = scenario.power
+    capacity_w = power.ups_capacity_w if power.ups_capacity_w is not None else it_design_w
+    capacity_w = max(capacity_w, 1.0)
+    n_modules = max(1, math.ceil(capacity_w / UPS_MODULE_MAX_W - 1e-9))
+    if power.pdu is not None:
+        pdu = catalog.pdu(power.pdu)
+    else:
+        pdu = next(p for p in catalog.pdu_classes.values() if p.level == "rack")
+    transformer = catalog.pdu(power.distribution) if power.distribution is not None else None
+    return PowerChain(
+        ups=catalog.ups(power.ups),
+        redundancy=power.redundancy,
+        n_ups_modules=n_modules,
+        ups_rated_w=capacity_w / n_modules,
+        pdu=pdu,
+        transformer=transformer,
+    )
+
+
+def _placed(scenario: Scenario) -> list[PlacedRack]:
+    racks = [r for r in scenario.racks_resolved() if r.servers]
+    if not racks:
+        msg = f"{scenario.display_name}: no rack holds a server; nothing to simulate"
+        raise ConfigError(msg)
+    return racks
+
+
+def layout_from_scenario(scenario: Scenario) -> ClusterLayout:
+    """The cluster of a scenario: racks with servers, limits, positions and recirculation D.
+
+    Args:
+        scenario: A loaded scenario.
+
+    Returns:
+        The layout (racks without servers are left out).
+
+    Raises:
+        ConfigError: if no rack holds a server.
+    """
+    cat = scenario.get_catalog()
+    racks = _placed(scenario)
+    servers: list[ServerModel] = []
+    skus: list[GpuSku] = []
+    node_server: list[int] = []
+    node_rack: list[int] = []
+    for r_idx, rack in enumerate(racks):
+        for server in rack.servers:
+            if server not in servers:
+                servers.append(server)
+                gpu = cat.server_gpu(server)
+                if gpu not in skus:
+                    skus.append(gpu)
+            node_server.append(servers.index(server))
+            node_rack.append(r_idx)
+    n = len(racks)
+    rows = sorted({r.row for r in racks})
+    air_frac = np.array(
+        [
+            float(np.mean([_air_heat_frac(r, s) for s in r.servers]))
+            if r.cooling.medium != "immersion"
+            else 0.0
+            for r in racks
+        ]
+    )
+    airflow = np.array([r.airflow_m3_per_s for r in racks])
+    not_immersed = np.array([r.cooling.medium != "immersion" for r in racks])
+    breathes = np.flatnonzero((airflow > 0) & not_immersed)
+    d = np.zeros((n, n))
+    if breathes.size:
+        a = recirculation_matrix(
+            np.array([racks[i].x_m for i in breathes]),
+            np.array([racks[i].y_m for i in breathes]),
+            np.array([racks[i].row for i in breathes], dtype=np.int64),
+            containment=_containment(scenario),  # type: ignore[arg-type]
+            rack_depth_m=float(np.mean([r.depth_m for r in racks])),
+            rack_airflow_m3_per_s=airflow[breathes],
+        )
+        d[np.ix_(breathes, breathes)] = heat_distribution_matrix_k_per_w(a, airflow[breathes])
+    cool = scenario.cooling
+    cdu_k = cool.cdu.approach_k if cool.cdu is not None else 0.0
+    liquid_c = cool.liquid_supply_temp_c
+    if liquid_c is None:
+        tech = next((r.cooling for r in racks if r.cooling.medium != "air"), racks[0].cooling)
+        liquid_c = float(TYPICAL_PLANTS.get(tech.name, {}).get("liquid_supply_temp_c", 32.0))
+    node_n = len(node_server)
+    return ClusterLayout(
+        name=scenario.display_name,
+        skus=tuple(skus),
+        servers=tuple(servers),
+        node_server_idx=np.array(node_server, dtype=np.int64),
+        node_rack_idx=np.array(node_rack, dtype=np.int64),
+        rack_names=tuple(r.name for r in racks),
+        rack_row_idx=np.array([rows.index(r.row) for r in racks], dtype=np.int64),
+        row_names=tuple(f"row{r}" for r in rows),
+        rack_x_m=np.array([r.x_m for r in racks]),
+        rack_y_m=np.array([r.y_m for r in racks]),
+        rack_power_limit_w=np.array([r.power_limit_w for r in racks]),
+        rack_cooling_limit_w=np.array([r.cooling.max_rack_power_w for r in racks]),
+        rack_liquid_capture_frac=1.0 - air_frac,
+        heat_distribution_k_per_w=d,
+        supply_temp_c=float(cool.supply_temp_c),
+        liquid_supply_temp_c=float(liquid_c) + float(cdu_k),
+        node_cache_b=np.full(node_n, scenario.storage.local_nvme_cache_tb * B_PER_TB),
+    )
+
+
+def facility_from_scenario(
+    scenario: Scenario, *, start_time_of_year_s: float = 0.0
+) -> PlantFacility:
+    """Cooling plants (one per technology in the hall), power chain and climate of a scenario.
+
+    Args:
+        scenario: A loaded scenario.
+        start_time_of_year_s: Time of year at simulated time 0 (s after 1 January).
+
+    Returns:
+        The facility model.
+    """
+    cat = scenario.get_catalog()
+    racks = _placed(scenario)
+    design_it_w = float(sum(r.max_power_w for r in racks))
+    chain = _chain(scenario, cat, design_it_w)
+    design_loss_w = float(chain.loss_w(design_it_w))
+    techs: dict[str, CoolingTech] = {}
+    for r in racks:
+        techs.setdefault(r.cooling.name, r.cooling)
+    plants = []
+    shares = []
+    for name, tech in techs.items():
+        group_w = float(sum(r.max_power_w for r in racks if r.cooling.name == name))
+        plants.append(_plant(scenario, tech, group_w * (1.0 + design_loss_w / design_it_w)))
+        shares.append(group_w / design_it_w if design_it_w > 0 else 1.0 / len(techs))
+    return PlantFacility(
+        plants=tuple(plants),
+        shares=tuple(shares),
+        climate=_climate(scenario),
+        chain=chain,
+        start_time_of_year_s=start_time_of_year_s,
+    )
+
+
+def time_of_year_s(origin: datetime | None) -> float:
+    """Seconds from 1 January 00:00 of ``origin``'s year to ``origin`` (0 for None).
+
+    Feb 29 and later days of a leap year are shifted one day back, so the climate's 365-day
+    year applies.
+    """
+    if origin is None:
+        return 0.0
+    start = datetime(origin.year, 1, 1)
+    seconds = (origin - start).total_seconds()
+    leap = origin.year % 4 == 0 and (origin.year % 100 != 0 or origin.year % 400 == 0)
+    if leap and origin.month > 2:
+        seconds -= S_PER_DAY
+    return float(seconds)
+
+
+def jobs_from_scenario(
+    scenario: Scenario,
+    rng: np.random.Generator,
+    *,
+    trace: str | None = None,
+    skip_bad: bool | None = None,
+) -> tuple[JobTable, datetime | None, str, int]:
+    """Read or generate the scenario's jobs.
+
+    Args:
+        scenario: A loaded scenario.
+        rng: Generator for the job-model columns (trace) or the whole workload (synthetic).
+        trace: ``FORMAT:PATH`` overriding ``[workload]``.
+        skip_bad: Override ``workload.skip_bad``.
+
+    Returns:
+        (jobs, origin of time 0 or None, source description, number of skipped bad rows).
+
+    Raises:
+        TraceError: from the reader.
+        ConfigError: for a bad synthetic configuration.
+    """
+    from kiban.workload import read_trace, synthetic_jobs  # noqa: PLC0415 - heavy, only here
+
+    wl = scenario.workload
+    skip = wl.skip_bad if skip_bad is None else skip_bad
+    spec = trace if trace is not None else wl.trace
+    if spec is not None:
+        result = read_trace(spec, rng=rng, skip_bad=skip)
+        return JobTable.from_frame(result.jobs, source=spec), result.origin, spec, result.n_bad
+    syn = wl.synthetic
+    assert syn is not None  # the spec requires a trace or [workload.synthetic]
+    gen = np.random.default_rng(syn.seed) if syn.seed is not None else rng
+    frame = synthetic_jobs(
+        gen, horizon_s=syn.horizon_s, n_jobs=syn.n_jobs_resolved, arrival_scale=syn.scale
+    )
+    return JobTable.from_frame(frame, source="synthetic"), None, "synthetic", 0
+
+
+def inputs_from_scenario(
+    scenario: Scenario,
+    *,
+    seed: int | None = None,
+    until_s: float | None = None,
+    start_time_of_year_s: float = 0.0,
+    failures: bool = True,
+) -> ScenarioInputs:
+    """Layout, facility, settings and tariff of a scenario.
+
+    Args:
+        scenario: A loaded scenario.
+        seed: Override ``simulation.seed``.
+        until_s: Override the horizon (s); None keeps ``simulation.horizon_days`` (or drains).
+        start_time_of_year_s: Time of year at simulated time 0 (for the climate).
+        failures: Whether nodes fail.
+
+    Returns:
+        The inputs.
+    """
+    layout = layout_from_scenario(scenario)
+    sim = scenario.simulation
+    horizon = until_s if until_s is not None else sim.horizon_s
+    lo = min(r.cooling.supply_temp_min_c for r in _placed(scenario))
+    hi = max(r.cooling.supply_temp_max_c for r in _placed(scenario))
+    settings = SimSettings(
+        seed=sim.seed if seed is None else seed,
+        until_s=horizon,
+        failures=failures,
+        storage_bandwidth_b_per_s=scenario.storage.shared_fs_bandwidth_b_per_s,
+        supply_temp_range_c=(lo, hi),
+        start_time_of_year_s=start_time_of_year_s,
+    )
+    t = scenario.site.tariff
+    tariff = Tariff(
+        name=f"{scenario.display_name} tariff",
+        energy_rate_jpy_per_kwh=t.energy_jpy_per_kwh,
+        fuel_adjustment_jpy_per_kwh=t.fuel_adjustment_jpy_per_kwh,
+        renewable_surcharge_jpy_per_kwh=t.renewable_surcharge_jpy_per_kwh,
+        monthly_demand_charge_jpy_per_kw=t.demand_charge_jpy_per_kw_month,
+        co2_kg_per_kwh=scenario.site.grid_co2_kg_per_kwh,
+        source=f"{scenario.display_name}: [site.tariff]",
+    )
+    return ScenarioInputs(
+        name=scenario.display_name,
+        layout=layout,
+        facility=facility_from_scenario(scenario, start_time_of_year_s=start_time_of_year_s),
+        settings=settings,
+        tariff=tariff,
+        timeseries_interval_s=float(sim.timeseries_interval_s),
+    )
