@@ -12,8 +12,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from kiban.cli._app import app, console, err_console
+from kiban.errors import TraceError
 from kiban.units import PERCENT_PER_FRAC, S_PER_H
-from kiban.workload import available_formats, read_trace, trace_stats, write_jobs_parquet
+from kiban.workload import (
+    available_formats,
+    parse_trace_spec,
+    read_trace,
+    trace_stats,
+    write_jobs_parquet,
+)
 
 if TYPE_CHECKING:
     from kiban.workload import TraceReadResult
@@ -38,8 +45,13 @@ SkipBadOpt = Annotated[
     ),
 ]
 SeedOpt = Annotated[
-    int, typer.Option("--seed", help="Seed of the job-model columns (β, A, I/O, checkpoints).")
+    int,
+    typer.Option(
+        "--seed", min=0, help="Seed of the job-model columns (β, A, I/O, checkpoints), ≥ 0."
+    ),
 ]
+
+_PARQUET_MAGIC = b"PAR1"
 
 
 def _report_skipped(result: TraceReadResult) -> None:
@@ -123,6 +135,7 @@ def convert(
     seed: SeedOpt = 0,
 ) -> None:
     """Convert a trace to kiban's canonical jobs parquet (written atomically)."""
+    _check_output(spec, out)
     result = read_trace(spec, rng=np.random.default_rng(seed), skip_bad=skip_bad)
     _report_skipped(result)
     write_jobs_parquet(result.jobs, out, origin=result.origin, source=result.source)
@@ -131,6 +144,40 @@ def convert(
         f"({result.n_bad:,} malformed rows skipped, {result.n_excluded:,} left out)",
         highlight=False,
     )
+
+
+def _check_output(spec: str, out: Path) -> None:
+    """Refuse, before reading the trace, an output that would destroy data or cannot be written.
+
+    Raises:
+        TraceError: ``out`` is a folder, its folder is missing, it is the trace being read, or it
+            exists and is not a parquet file (kiban overwrites only its own kind of file).
+    """
+    if out.is_dir():
+        msg = f"{out}: is a folder; give the output file, e.g. {out / 'jobs.parquet'}"
+        raise TraceError(msg)
+    folder = out.parent if str(out.parent) else Path()
+    if not folder.is_dir():
+        msg = f"{out}: output folder {folder} does not exist"
+        raise TraceError(msg)
+    if not out.exists():
+        return
+    _fmt, source = parse_trace_spec(spec)
+    if source.exists() and out.samefile(source):
+        msg = f"{out}: is the trace being read ({spec}); write the parquet to another file"
+        raise TraceError(msg)
+    try:
+        with out.open("rb") as handle:
+            magic = handle.read(len(_PARQUET_MAGIC))
+    except OSError as err:
+        msg = f"{out}: cannot open the existing file: {err.strerror or err}"
+        raise TraceError(msg) from None
+    if magic != _PARQUET_MAGIC:
+        msg = (
+            f"{out}: exists and is not a parquet file; kiban will not overwrite it "
+            "(remove it first or choose another name, e.g. jobs.parquet)"
+        )
+        raise TraceError(msg)
 
 
 @trace_app.command("formats")

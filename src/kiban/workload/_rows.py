@@ -126,7 +126,9 @@ def read_text_table(
                     continue
                 rows.append(row)
                 lines.append(reader.line_num)
-        except (csv.Error, UnicodeDecodeError) as err:
+        except UnicodeDecodeError as err:
+            raise TraceError(not_utf8_message(path, err)) from None
+        except csv.Error as err:
             msg = f"{path}:{reader.line_num}: cannot parse the line: {err}"
             raise TraceError(msg) from None
     n_cols = len(cols)
@@ -339,12 +341,24 @@ def json_records(path: Path, text: str, start: int) -> list[tuple[int, object]]:
     return items
 
 
+def not_utf8_message(path: Path, err: UnicodeDecodeError) -> str:
+    """One line for a trace file that is not UTF-8 text (binary data or another encoding)."""
+    byte = err.object[err.start : err.start + 1].hex()
+    return (
+        f"{path}: not UTF-8 text (byte 0x{byte} cannot be decoded); a trace must be a UTF-8 "
+        "text file (CSV or JSON as the format expects): is it binary, compressed, or saved in "
+        "another encoding?"
+    )
+
+
 def read_text(path: Path) -> str:
     """Read a whole text file, turning OS and encoding errors into TraceError."""
     try:
         return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        msg = f"{path}: cannot read trace file: {err}"
+    except UnicodeDecodeError as err:
+        raise TraceError(not_utf8_message(path, err)) from None
+    except OSError as err:
+        msg = f"{path}: cannot read trace file: {err.strerror or err}"
         raise TraceError(msg) from None
 
 
@@ -406,9 +420,9 @@ def check_ragged(checks: RowChecks, table: TextTable) -> None:
     if not table.ragged:
         return
     mask = np.zeros(table.n_rows, dtype=bool)
-    counts = np.zeros(table.n_rows, dtype=np.int64)
+    found = np.full(table.n_rows, "", dtype=object)
     for row, n_fields in table.ragged.items():
         mask[row] = True
-        counts[row] = n_fields
-    allowed = f"must have {len(table.header)} fields ({', '.join(table.header)}); fields found"
-    checks.check(mask, "line", counts, allowed)
+        found[row] = f"{n_fields} fields"
+    allowed = f"must have {len(table.header)} fields ({', '.join(table.header)})"
+    checks.check(mask, "line", found, allowed)

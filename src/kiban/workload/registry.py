@@ -226,7 +226,16 @@ def read_trace(
     if not path.exists():
         msg = f"trace {spec!r}: file not found: {path}"
         raise TraceError(msg)
-    raw = _REGISTRY[fmt].fn(path, skip_bad=skip_bad)
+    try:
+        raw = _REGISTRY[fmt].fn(path, skip_bad=skip_bad)
+    except IsADirectoryError:
+        msg = f"trace {spec!r}: {path} is a folder; the {fmt} format reads a file, give its path"
+        raise TraceError(msg) from None
+    except OSError as err:
+        # A reader that opens a file itself: any OS error is the user's file, not a kiban bug.
+        where = err.filename if err.filename is not None else path
+        msg = f"trace {spec!r}: cannot read {where}: {err.strerror or err}"
+        raise TraceError(msg) from None
     rng = np.random.default_rng(_DEFAULT_SEED) if rng is None else rng
     jobs, origin = _finish(raw, rng, mix, source=spec)
     result = TraceReadResult(

@@ -11,7 +11,7 @@ column and row).
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from datetime import datetime
 from pathlib import Path
 
@@ -102,19 +102,27 @@ def write_jobs_parquet(
         meta[SOURCE_KEY] = source.encode()
     table = table.replace_schema_metadata(meta)
     folder = path.parent if str(path.parent) else Path()
+    if path.is_dir():
+        msg = f"{path}: is a folder; give the output file, e.g. {path / 'jobs.parquet'}"
+        raise TraceError(msg)
     if not folder.is_dir():
         msg = f"{path}: output folder {folder} does not exist"
         raise TraceError(msg)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    os.close(fd)
+    tmp = folder / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
     try:
-        pq.write_table(table, tmp)
-        Path(tmp).replace(path)
+        # os.open with 0o666 honours the umask, so the file gets the user's usual permissions.
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     except OSError as err:
-        Path(tmp).unlink(missing_ok=True)
-        msg = f"{path}: cannot write: {err}"
+        msg = f"{path}: cannot write in {folder}: {err.strerror or err}"
+        raise TraceError(msg) from None
+    try:
+        pq.write_table(table, str(tmp))
+        tmp.replace(path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        msg = f"{path}: cannot write: {err.strerror or err}"
         raise TraceError(msg) from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from kiban.errors import TraceError
 from kiban.workload._rows import (
     RowChecks,
     check_ragged,
@@ -68,6 +69,9 @@ def read_philly(path: Path, *, skip_bad: bool) -> RawTrace:
             if (path / name).is_file():
                 path = path / name
                 break
+        else:
+            msg = f"{path}: folder holds none of {', '.join(_DIR_CANDIDATES)}; give the file itself"
+            raise TraceError(msg)
     with path.open("rb") as handle:
         head = handle.read(4096).lstrip()
     if head[:1] in (b"[", b"{"):
