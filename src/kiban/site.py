@@ -31,6 +31,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -58,7 +59,7 @@ from kiban.physics.recirculation import heat_distribution_matrix_k_per_w, recirc
 from kiban.physics.server_power import server_power_w
 from kiban.physics.thermal import steady_temp_c
 from kiban.spec import PlacedRack, Scenario
-from kiban.units import J_PER_KWH, PA_PER_KPA, S_PER_H, W_PER_KW
+from kiban.units import J_PER_KWH, PA_PER_KPA, S_PER_DAY, S_PER_H, W_PER_KW
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,10 @@ ASHRAE's 0.4 % cooling design value). For hourly climates the 99.6th percentile 
 DESIGN_DAY_PERCENTILE = 99.6
 """Percentile of hourly dry and wet bulb used as the design day for hourly climates (ASHRAE 0.4 %
 cooling design condition)."""
+HOURLY_YEAR_MIN_S = 365.0 * S_PER_DAY
+"""Shortest hourly climate file accepted: one common year (8,760 hourly rows)."""
+HOURLY_YEAR_MAX_S = 366.0 * S_PER_DAY
+"""Longest hourly climate file accepted: one leap year (8,784 hourly rows)."""
 
 FAN_RAMP_ITERATIONS = 6
 """Fixed-point iterations between server fan power and inlet temperature (converges in 3–4)."""
@@ -143,7 +148,9 @@ def site_climate(scenario: Scenario) -> MonthlyClimate | HourlyClimate:
     if clim.kind == "monthly" and clim.monthly is not None:
         return monthly_normals(clim.monthly)
     if clim.kind == "hourly" and clim.hourly_csv_path is not None:
-        return load_hourly_climate(clim.hourly_csv_path)
+        src = scenario.source_path
+        where = f"{src}: " if src is not None else ""
+        return _hourly_year(clim.hourly_csv_path, where)
     base = monthly_normals("tokyo")  # only for month lengths and the assumed spreads
     return MonthlyClimate(
         city=scenario.site.name,
@@ -155,6 +162,37 @@ def site_climate(scenario: Scenario) -> MonthlyClimate | HourlyClimate:
         wet_bulb_std_k=base.wet_bulb_std_k,
         source=f"{scenario.display_name}: site.climate dry_bulb_c/wet_bulb_c",
     )
+
+
+def _hourly_year(path: Path, where: str = "") -> HourlyClimate:
+    """Read an hourly climate file that must cover one calendar year, January 1 first.
+
+    The months and the yearly energy, cost and CO2 come from the file's rows, so a file shorter
+    than a year (or longer than a leap year) would give silently wrong "yearly" numbers.
+
+    Raises:
+        ConfigError: the file cannot be read, is not UTF-8 text, has a bad row, or does not hold
+            8,760 (or 8,784, leap year) hourly rows.
+    """
+    try:
+        climate = load_hourly_climate(path)
+    except UnicodeDecodeError:
+        msg = f'{where}site.climate.hourly_csv = "{path}": not UTF-8 text; save the CSV as UTF-8'
+        raise ConfigError(msg) from None
+    except OSError as err:
+        msg = f'{where}site.climate.hourly_csv = "{path}": cannot read ({err.strerror or err})'
+        raise ConfigError(msg) from None
+    n_rows = int(climate.duration_s.size)
+    covered_s = float(np.sum(climate.duration_s))
+    if not HOURLY_YEAR_MIN_S - 0.5 <= covered_s <= HOURLY_YEAR_MAX_S + 0.5:
+        msg = (
+            f'{where}site.climate.hourly_csv = "{path}": {n_rows:,} hourly rows '
+            f"({covered_s / S_PER_DAY:,.1f} days): must cover one year, January 1 first "
+            f"({HOURLY_YEAR_MIN_S / S_PER_H:,.0f} rows, or {HOURLY_YEAR_MAX_S / S_PER_H:,.0f} "
+            "for a leap year)"
+        )
+        raise ConfigError(msg)
+    return climate
 
 
 def design_day_c(climate: MonthlyClimate | HourlyClimate) -> tuple[float, float]:
@@ -540,7 +578,12 @@ def evaluate_site(
     cat = scenario.get_catalog() if catalog is None else catalog
     racks = [r for r in scenario.racks_resolved() if r.servers]
     if not racks:
-        msg = f"{scenario.display_name}: no rack holds a server; nothing to evaluate"
+        where = scenario.source_path or scenario.display_name
+        counts = ", ".join(f"fleet[{i}].count = {e.count}" for i, e in enumerate(scenario.fleet))
+        msg = (
+            f"{where}: {counts or 'fleet = []'}: no rack holds a server, nothing to evaluate; "
+            "give at least one [[fleet]] entry with count ≥ 1"
+        )
         raise ConfigError(msg)
     n = len(racks)
     supply_c = scenario.cooling.supply_temp_c

@@ -121,6 +121,21 @@ def write_report(ev: SiteEvaluation, path: Path) -> Path:
     return Path(writer(ev, path))
 
 
+def _check_report_path(path: Path) -> None:
+    """Refuse a ``--report`` target that cannot be written, before the evaluation runs.
+
+    Raises:
+        ConfigError: the path is a folder, or its folder does not exist.
+    """
+    if path.is_dir():
+        msg = f"--report {path}: is a folder; give the HTML file, e.g. {path / 'site.html'}"
+        raise ConfigError(msg)
+    folder = path.parent if str(path.parent) else Path()
+    if not folder.is_dir():
+        msg = f"--report {path}: folder {folder} does not exist; create it first"
+        raise ConfigError(msg)
+
+
 @site_app.command("evaluate")
 def evaluate(
     file: Annotated[Path, typer.Argument(help="Scenario TOML file.", show_default=False)],
@@ -136,6 +151,8 @@ def evaluate(
     if not 0.0 <= load <= 1.0:
         msg = f"--load = {load:g}: must be a fraction between 0 and 1 (e.g. 0.8)"
         raise ConfigError(msg)
+    if report is not None:
+        _check_report_path(report)
     ev = evaluate_site(load_spec(file), load_frac=load)
     written = write_report(ev, report) if report is not None else None
     if as_json:
