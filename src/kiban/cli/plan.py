@@ -12,7 +12,7 @@ from rich.table import Table
 
 from kiban.cli._app import app, console
 from kiban.errors import ConfigError
-from kiban.plan.output import option_row, write_outputs
+from kiban.plan.output import check_out_dir, option_row, write_outputs
 from kiban.plan.problem import OBJECTIVES
 from kiban.plan.run import PlanResult, load_site, plan_site
 from kiban.units import W_PER_KW
@@ -164,6 +164,8 @@ def plan(  # noqa: PLR0917 (typer reads the options from the signature)
     if not 15.0 <= inlet_max <= 45.0:
         msg = f"--inlet-max = {inlet_max:g}: must be an ASHRAE inlet limit between 15 and 45 °C"
         raise ConfigError(msg)
+    if out is not None:
+        check_out_dir(out)
     scenario, input_notes = load_site(file)
     for note in input_notes:
         console.print(f"[yellow]note:[/yellow] {escape(note)}", soft_wrap=True)

@@ -204,7 +204,7 @@ def build_problem(
         raise ConfigError(msg)
     yrs = years if years is not None else (plan.years if plan is not None else 5.0)
     if not 0.0 < yrs <= 50.0:
-        msg = f"--years = {yrs:g}: must be between 0 and 50"
+        msg = f"--years = {yrs:g}: must be more than 0 and at most 50 (years of the TCO horizon)"
         raise ConfigError(msg)
     if not 0.0 < load_frac <= 1.0:
         msg = f"--load = {load_frac:g}: must be a fraction in (0, 1]"

@@ -13,18 +13,20 @@ Every file is written atomically (temporary file, then rename).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import math
 import os
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from kiban._version import __version__
+from kiban.errors import ConfigError
 from kiban.plan.run import CoolingOption, LayoutSummary, PlanResult
 from kiban.plan.sweep import SpacingSweep
 from kiban.units import J_PER_KWH, KG_PER_TONNE, W_PER_KW
@@ -60,17 +62,66 @@ OPTION_COLUMNS: tuple[str, ...] = (
 )
 
 
-def _atomic_write(path: Path, data: str | bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+def check_out_dir(out_dir: Path) -> None:
+    """Check, before planning, that ``--out`` names a folder that exists or can be created.
+
+    Raises:
+        ConfigError: ``out_dir`` is an existing file, or sits under a file or an unwritable
+            folder.
+    """
+    if out_dir.exists() and not out_dir.is_dir():
+        msg = f"--out {out_dir}: is a file; --out takes a folder (created if missing)"
+        raise ConfigError(msg)
+    base = out_dir
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        msg = f"--out {out_dir}: {base} is a file, so the folder cannot be created there"
+        raise ConfigError(msg)
+    if not os.access(base, os.W_OK | os.X_OK):
+        msg = f"--out {out_dir}: cannot write in {base} (permission denied)"
+        raise ConfigError(msg)
+
+
+def _write_group(out_dir: Path, files: dict[str, str | bytes]) -> list[Path]:
+    """Write every file of ``files`` into ``out_dir`` as one step, or none of them.
+
+    All contents go to temporary files first; only when every one is complete are they renamed
+    into place. On any error the temporary files, and ``out_dir`` itself if this call created
+    it, are removed, so an interrupted or failed run leaves no half-written output behind.
+    Files get the permissions the user's umask gives new files.
+
+    Raises:
+        ConfigError: the folder cannot be created or written (one line naming it and why).
+    """
+    check_out_dir(out_dir)
+    created: list[Path] = []
+    temps: dict[str, Path] = {}
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        for parent in [*reversed(out_dir.parents), out_dir]:
+            if not parent.exists():
+                parent.mkdir()
+                created.append(parent)
+        for name, data in files.items():
+            tmp = out_dir / f".{name}.{uuid.uuid4().hex[:12]}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            temps[name] = tmp
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+        for name, tmp in temps.items():
+            tmp.replace(out_dir / name)
+    except BaseException as err:
+        for tmp in temps.values():
+            tmp.unlink(missing_ok=True)
+        for folder in reversed(created):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        if isinstance(err, OSError):
+            where = err.filename if err.filename is not None else out_dir
+            msg = f"--out {out_dir}: cannot write {where} ({err.strerror or err})"
+            raise ConfigError(msg) from None
         raise
-    return path
+    return [out_dir / name for name in files]
 
 
 def _round(value: float, digits: int = 4) -> float | None:
@@ -348,19 +399,23 @@ def plan_dict(result: PlanResult) -> dict[str, Any]:
 
 
 def write_outputs(result: PlanResult, out_dir: Path) -> list[Path]:
-    """Write every plan file into ``out_dir`` (created if needed); return the paths."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = [
-        _atomic_write(out_dir / "layout.toml", result.layout_toml),
-        _atomic_write(out_dir / "plan.json",
-                      json.dumps(plan_dict(result), indent=2, ensure_ascii=False) + "\n"),
-        _atomic_write(out_dir / "binding_constraints.txt",
-                      "".join(f"- {line}\n" for line in result.binding) or "- none\n"),
-        _atomic_write(out_dir / "floorplan.svg", floorplan_svg(result)),
-    ]  # fmt: skip
+    """Write every plan file into ``out_dir`` (created if needed); return the paths.
+
+    Every file is rendered first and then all are written together (temporary files, then
+    renames): a failure leaves neither half-written files nor a new empty folder behind.
+
+    Raises:
+        ConfigError: ``out_dir`` is a file or cannot be created or written.
+    """
+    files: dict[str, str | bytes] = {
+        "layout.toml": result.layout_toml,
+        "plan.json": json.dumps(plan_dict(result), indent=2, ensure_ascii=False) + "\n",
+        "binding_constraints.txt": "".join(f"- {line}\n" for line in result.binding) or "- none\n",
+        "floorplan.svg": floorplan_svg(result),
+    }
     if result.options:
-        written.append(_atomic_write(out_dir / "cooling_options.csv", options_csv(result.options)))
+        files["cooling_options.csv"] = options_csv(result.options)
     if result.sweep is not None:
-        written.append(_atomic_write(out_dir / "spacing_sweep.csv", sweep_csv(result.sweep)))
-        written.append(_atomic_write(out_dir / "spacing_sweep.svg", sweep_svg(result.sweep)))
-    return written
+        files["spacing_sweep.csv"] = sweep_csv(result.sweep)
+        files["spacing_sweep.svg"] = sweep_svg(result.sweep)
+    return _write_group(out_dir, files)

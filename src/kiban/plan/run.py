@@ -261,41 +261,60 @@ def load_site(path: Path) -> tuple[Scenario, list[str]]:
     placement cannot fit (too many servers, overloaded floor, grid or UPS) is the planner's
     question, not an input error.
 
-    Type errors, unknown names and impossible geometry still raise :class:`ConfigError`.
+    Type errors, unknown names, impossible geometry, a missing or unreadable climate file and a
+    fleet without any server still raise :class:`ConfigError`.
 
     Returns:
         ``(scenario, notes)``: notes repeat the placement problems the planner will address.
     """
+    try:
+        scenario = load_spec(path)
+    except ConfigError as first:
+        scenario, notes = _load_leniently(path, first)
+    else:
+        notes = []
+    if not any(entry.count > 0 for entry in scenario.fleet):
+        counts = ", ".join(f"fleet[{i}].count = {e.count}" for i, e in enumerate(scenario.fleet))
+        msg = f"{path}: {counts}: the planner needs at least one server to place (count ≥ 1)"
+        raise ConfigError(msg)
+    return scenario, notes
+
+
+def _load_leniently(path: Path, first: ConfigError) -> tuple[Scenario, list[str]]:
+    """:func:`load_site` after ``load_spec`` failed: placement problems become notes."""
     from pydantic import ValidationError  # noqa: PLC0415
 
     from kiban.spec.checks import layout_problems, name_problems  # noqa: PLC0415
     from kiban.spec.load import read_toml, validation_lines  # noqa: PLC0415
     from kiban.spec.placement import rack_slots  # noqa: PLC0415
 
+    data = read_toml(path)
     try:
-        return load_spec(path), []
-    except ConfigError as first:
-        data = read_toml(path)
-        try:
-            scenario = Scenario.model_validate(data, context={"base_dir": path.parent.resolve()})
-        except ValidationError as err:
-            lines = [f"{path}: {line}" for line in validation_lines(err)]
-            msg = f"{path}: {len(lines)} problem(s)"
-            raise ConfigError(msg, problems=lines) from None
-        scenario._source_path = path
-        catalog = scenario.get_catalog()
-        hard = name_problems(scenario, catalog)
-        if not hard:
-            hard = layout_problems(scenario, rack_slots(scenario, catalog))
-        if hard:
-            lines = [f"{path}: {line}" for line in hard]
-            msg = f"{path}: {len(lines)} problem(s)"
-            raise ConfigError(msg, problems=lines) from None
-        notes = [
-            f"the spec's own placement fails ({line.split(': ', 1)[-1]}); planning anyway"
-            for line in first.problems
-        ]
-        return scenario, notes
+        scenario = Scenario.model_validate(data, context={"base_dir": path.parent.resolve()})
+    except ValidationError as err:
+        lines = [f"{path}: {line}" for line in validation_lines(err)]
+        msg = f"{path}: {len(lines)} problem(s)"
+        raise ConfigError(msg, problems=lines) from None
+    scenario._source_path = path
+    catalog = scenario.get_catalog()
+    hard = name_problems(scenario, catalog)
+    if not hard:
+        hard = layout_problems(scenario, rack_slots(scenario, catalog))
+    lines = [f"{path}: {line}" for line in hard]
+    # A missing or unreadable climate file is an input error, not a placement question.
+    lines += [line for line in first.problems if _HOURLY_KEY in line]
+    if lines:
+        msg = f"{path}: {len(lines)} problem(s)"
+        raise ConfigError(msg, problems=lines) from None
+    notes = [
+        f"the spec's own placement fails ({line.split(': ', 1)[-1]}); planning anyway"
+        for line in first.problems
+    ]
+    return scenario, notes
+
+
+_HOURLY_KEY = "site.climate.hourly_csv"
+"""Problems about this key are input errors even when planning leniently."""
 
 
 # --- numbers of a layout ----------------------------------------------------------------------
