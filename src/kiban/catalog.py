@@ -599,21 +599,42 @@ def _read_user_file(path: Path) -> dict[str, Any]:
         raise ConfigError(msg) from None
 
 
+_SCENARIO_KEYS = frozenset(
+    {"site", "hall", "power", "fleet", "workload", "policies", "simulation", "storage", "plan"}
+)
+"""Top-level keys of a scenario file (a common mix-up: passing one as a user catalog)."""
+
+
 def _apply_user_catalog(
     path: Path, data: Mapping[str, Any], tables: dict[Kind, dict[str, Record]]
 ) -> None:
     """Merge a parsed user catalog into ``tables`` in place; ConfigError lists every problem."""
     problems: list[str] = []
+    scenario_keys = sorted(k for k in data if k in _SCENARIO_KEYS)
+    if len(scenario_keys) >= 2:  # two scenario sections: surely not a catalog
+        tables = ", ".join(f"[[{k}]]" if k == "fleet" else f"[{k}]" for k in scenario_keys)
+        msg = (
+            f"{path}: has {tables}: this is a scenario "
+            "file, not a user catalog; a user catalog holds [gpu.NAME], [server.NAME], "
+            "[cooling.NAME], [ups.NAME] or [pdu.NAME] tables"
+        )
+        raise ConfigError(msg)
     for kind_key, entries in data.items():
         if kind_key not in _RECORD_TYPES:
             hint = suggestion(kind_key, KINDS)
+            shown = "{...}" if isinstance(entries, dict) else _fmt(entries)
             problems.append(
-                f"{path}: {kind_key} = {{...}}: unknown table{hint} allowed: {', '.join(KINDS)}"
+                f"{path}: {kind_key} = {shown}: unknown table{hint or ';'} allowed: "
+                f"{', '.join(KINDS)}"
             )
             continue
         kind = typing.cast("Kind", kind_key)
         if not isinstance(entries, dict):
-            problems.append(f"{path}: {kind} = {_fmt(entries)}: must be a table of entries")
+            shown = "[[...]]" if isinstance(entries, list) else _fmt(entries)
+            problems.append(
+                f"{path}: {kind} = {shown}: must be a table of entries, one per name: "
+                f"write [{kind}.NAME] tables (not [[{kind}]])"
+            )
             continue
         types = record_fields(kind)
         for name, values in entries.items():
