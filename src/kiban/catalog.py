@@ -612,9 +612,9 @@ def _apply_user_catalog(
     problems: list[str] = []
     scenario_keys = sorted(k for k in data if k in _SCENARIO_KEYS)
     if len(scenario_keys) >= 2:  # two scenario sections: surely not a catalog
-        tables = ", ".join(f"[[{k}]]" if k == "fleet" else f"[{k}]" for k in scenario_keys)
+        found = ", ".join(f"[[{k}]]" if k == "fleet" else f"[{k}]" for k in scenario_keys)
         msg = (
-            f"{path}: has {tables}: this is a scenario "
+            f"{path}: has {found}: this is a scenario "
             "file, not a user catalog; a user catalog holds [gpu.NAME], [server.NAME], "
             "[cooling.NAME], [ups.NAME] or [pdu.NAME] tables"
         )
