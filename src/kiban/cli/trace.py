@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from kiban.cli._app import app, console, err_console
-from kiban.errors import TraceError
+from kiban.errors import ConfigError, TraceError
 from kiban.units import PERCENT_PER_FRAC, S_PER_H
 from kiban.workload import (
     available_formats,
@@ -46,12 +46,17 @@ SkipBadOpt = Annotated[
 ]
 SeedOpt = Annotated[
     int,
-    typer.Option(
-        "--seed", min=0, help="Seed of the job-model columns (β, A, I/O, checkpoints), ≥ 0."
-    ),
+    typer.Option("--seed", help="Seed of the job-model columns (β, A, I/O, checkpoints), ≥ 0."),
 ]
 
 _PARQUET_MAGIC = b"PAR1"
+
+
+def _rng(seed: int) -> np.random.Generator:
+    if seed < 0:
+        msg = f"--seed = {seed}: must be a whole number ≥ 0"
+        raise ConfigError(msg)
+    return np.random.default_rng(seed)
 
 
 def _report_skipped(result: TraceReadResult) -> None:
@@ -78,7 +83,7 @@ def stats(
     seed: SeedOpt = 0,
 ) -> None:
     """Jobs, GPU-hours, size mix, arrival rate and duration percentiles of a trace."""
-    result = read_trace(spec, rng=np.random.default_rng(seed), skip_bad=skip_bad)
+    result = read_trace(spec, rng=_rng(seed), skip_bad=skip_bad)
     summary = trace_stats(result.jobs, origin=result.origin)
     if as_json:
         payload: dict[str, Any] = {
@@ -136,7 +141,7 @@ def convert(
 ) -> None:
     """Convert a trace to kiban's canonical jobs parquet (written atomically)."""
     _check_output(spec, out)
-    result = read_trace(spec, rng=np.random.default_rng(seed), skip_bad=skip_bad)
+    result = read_trace(spec, rng=_rng(seed), skip_bad=skip_bad)
     _report_skipped(result)
     write_jobs_parquet(result.jobs, out, origin=result.origin, source=result.source)
     console.print(
