@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from html import unescape
 
 import pytest
@@ -105,3 +107,26 @@ def test_write_report_is_atomic_and_leaves_no_temp_files(result_run, tmp_path):
 def test_write_report_into_missing_folder_is_a_clear_error(result_run, tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         write_report(result_run, tmp_path / "nope" / "r.html")
+
+
+def test_written_report_follows_the_umask(result_run, tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = write_report(result_run, tmp_path / "r.html")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_failed_write_leaves_the_old_file_and_no_temp(result_run, tmp_path, monkeypatch):
+    out = tmp_path / "r.html"
+    out.write_text("old", encoding="utf-8")
+
+    def broken_replace(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(ConfigError, match="writing failed \\(No space left on device\\)"):
+        write_report(result_run, out)
+    assert out.read_text(encoding="utf-8") == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["r.html"]

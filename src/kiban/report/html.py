@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
-import tempfile
+import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,16 +49,21 @@ def render_site_html(context: SiteReportContext) -> str:
 def atomic_write_text(path: Path, text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename.
 
+    The file gets the permissions the umask allows (like any new file), not ``mkstemp``'s
+    owner-only 0600, so a report can be shared or served as written. A failed write leaves
+    ``path`` as it was and no temporary file behind.
+
     Raises:
         ConfigError: if the folder does not exist or is not writable.
     """
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path()
+    folder = path.parent
     if not folder.is_dir():
         msg = f"--out {path}: folder {folder} does not exist"
         raise ConfigError(msg)
+    tmp = folder / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except OSError as err:
         msg = f"--out {path}: cannot write in {folder} ({err.strerror})"
         raise ConfigError(msg) from err
@@ -66,8 +71,12 @@ def atomic_write_text(path: Path, text: str) -> Path:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        msg = f"--out {path}: writing failed ({err.strerror or err})"
+        raise ConfigError(msg) from err
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 
