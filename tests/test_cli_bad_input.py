@@ -74,6 +74,7 @@ def _make_inputs(folder: Path) -> None:
     (folder / "notes.txt").write_text("my notes, not a parquet file\n", encoding="utf-8")
     (folder / "jobs.csv").write_bytes(PHILLY_CSV.read_bytes())
     (folder / "a_file").write_text("", encoding="utf-8")
+    (folder / "example.toml").write_text(_EXAMPLE_TEXT, encoding="utf-8")
     for name, (old, new) in SPEC_EDITS.items():
         assert old in _EXAMPLE_TEXT, f"{name}: {old!r} no longer in {EXAMPLE.name}"
         (folder / name).write_text(_EXAMPLE_TEXT.replace(old, new, 1), encoding="utf-8")
@@ -261,6 +262,14 @@ CASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "site-report-missing-folder": (
         ("site", "evaluate", E, "--report", "{t}/nope/site.html"),
         ("--report", "nope", "does not exist"),
+    ),
+    "site-report-overwrites-scenario": (
+        ("site", "evaluate", "{t}/example.toml", "--report", "{t}/example.toml"),
+        ("--report", "example.toml", "is the scenario file"),
+    ),
+    "site-report-not-html": (
+        ("site", "evaluate", E, "--report", "{t}/notes.txt"),
+        ("--report", "notes.txt", "not an HTML file", "will not overwrite"),
     ),
     "site-hourly-two-hours": (
         ("site", "evaluate", "{t}/hourly_short.toml"),

@@ -23,6 +23,9 @@ site_app = typer.Typer(
 )
 app.add_typer(site_app, name="site")
 
+_HTML_SNIFF_B = 64
+"""Bytes read from an existing --report file to tell an earlier HTML report from other data."""
+
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -121,11 +124,12 @@ def write_report(ev: SiteEvaluation, path: Path) -> Path:
     return Path(writer(ev, path))
 
 
-def _check_report_path(path: Path) -> None:
-    """Refuse a ``--report`` target that cannot be written, before the evaluation runs.
+def _check_report_path(path: Path, scenario_file: Path) -> None:
+    """Refuse a ``--report`` target that cannot be written or holds data, before evaluating.
 
     Raises:
-        ConfigError: the path is a folder, or its folder does not exist.
+        ConfigError: the path is a folder, its folder does not exist, it is the scenario file,
+            or it exists and is not an HTML file (only an earlier report is overwritten).
     """
     if path.is_dir():
         msg = f"--report {path}: is a folder; give the HTML file, e.g. {path / 'site.html'}"
@@ -133,6 +137,23 @@ def _check_report_path(path: Path) -> None:
     folder = path.parent if str(path.parent) else Path()
     if not folder.is_dir():
         msg = f"--report {path}: folder {folder} does not exist; create it first"
+        raise ConfigError(msg)
+    if not path.exists():
+        return
+    if scenario_file.exists() and path.samefile(scenario_file):
+        msg = f"--report {path}: is the scenario file being evaluated; give an .html file"
+        raise ConfigError(msg)
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_HTML_SNIFF_B).lstrip().lower()
+    except OSError as err:
+        msg = f"--report {path}: cannot open the existing file ({err.strerror or err})"
+        raise ConfigError(msg) from None
+    if not head.startswith((b"<!doctype html", b"<html")):
+        msg = (
+            f"--report {path}: exists and is not an HTML file; kiban will not overwrite it "
+            "(remove it first or choose another name, e.g. site.html)"
+        )
         raise ConfigError(msg)
 
 
@@ -152,7 +173,7 @@ def evaluate(
         msg = f"--load = {load:g}: must be a fraction between 0 and 1 (e.g. 0.8)"
         raise ConfigError(msg)
     if report is not None:
-        _check_report_path(report)
+        _check_report_path(report, file)
     ev = evaluate_site(load_spec(file), load_frac=load)
     written = write_report(ev, report) if report is not None else None
     if as_json:
