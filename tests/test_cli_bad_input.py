@@ -375,6 +375,36 @@ def test_user_errors_print_error_lines_only(
         assert all(line.startswith("error: ") for line in lines), out
 
 
+BOM = b"\xef\xbb\xbf"
+
+
+def test_excel_byte_order_mark_is_read_or_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Excel's 'CSV UTF-8' starts files with a BOM: traces and user catalogs read it; the hourly
+    climate file (whose reader does not) gets an error that says so, at validate time."""
+    for name, source in (("jobs.csv", PHILLY_CSV), ("jobs.json", PHILLY_JSON)):
+        (tmp_path / name).write_bytes(BOM + source.read_bytes())
+        code, out = _run(monkeypatch, capsys, "trace", "stats", f"philly:{tmp_path / name}")
+        assert code in (0, None), out
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_bytes(BOM + b"[gpu.h100-sxm]\ntdp_w = 650\n")
+    code, out = _run(monkeypatch, capsys, "catalog", "show", "h100-sxm", "--catalog", str(catalog))
+    assert code in (0, None), out
+    assert "650" in out
+    (tmp_path / "weather.csv").write_bytes(BOM + b"dry_bulb_c,wet_bulb_c\n20,15\n")
+    spec = tmp_path / "site.toml"
+    spec.write_text(
+        _EXAMPLE_TEXT.replace('climate = "tokyo"', 'climate = { hourly_csv = "weather.csv" }'),
+        encoding="utf-8",
+    )
+    for command in (("validate",), ("site", "evaluate"), ("plan",)):
+        code, out = _run(monkeypatch, capsys, *command, str(spec))
+        assert code == 2, out
+        assert "site.climate.hourly_csv" in out
+        assert "byte-order mark" in out
+
+
 # --- outputs: atomic, no temp files, the user's permissions ------------------------------------
 
 

@@ -588,7 +588,7 @@ def _read_user_file(path: Path) -> dict[str, Any]:
         msg = f"{path}: cannot read user catalog ({err.strerror})"
         raise ConfigError(msg) from None
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         msg = f"{path}: not a UTF-8 text file (binary data?); a user catalog is TOML text"
         raise ConfigError(msg) from None

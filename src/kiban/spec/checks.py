@@ -369,6 +369,10 @@ def plant_problems(scenario: Scenario, racks: Sequence[PlacedRack]) -> list[str]
     return out
 
 
+_BOM = "\ufeff"
+"""The UTF-8 byte-order mark as decoded text (the hourly climate reader does not accept it)."""
+
+
 def _hourly_csv_problems(path: Path, written: str | None) -> list[str]:
     where = f"site.climate.hourly_csv = {fmt_value(written)}"
     if not path.is_file():
@@ -376,8 +380,15 @@ def _hourly_csv_problems(path: Path, written: str | None) -> list[str]:
     try:
         with path.open(encoding="utf-8", newline="") as fh:
             header = next(csv.reader(fh), [])
-    except (OSError, UnicodeDecodeError) as err:
-        return [f"{where}: cannot read {path} ({err})"]
+    except UnicodeDecodeError:
+        return [f"{where}: {path} is not UTF-8 text; save the CSV as UTF-8"]
+    except OSError as err:
+        return [f"{where}: cannot read {path} ({err.strerror or err})"]
+    if header and header[0].startswith(_BOM):
+        return [
+            f"{where}: {path} starts with a byte-order mark (Excel's 'CSV UTF-8'); "
+            "save it as plain UTF-8 CSV without the mark"
+        ]
     missing = [c for c in HOURLY_COLUMNS if c not in [h.strip() for h in header]]
     if missing:
         return [f"{where}: {path} lacks column(s) {', '.join(missing)}; header is {header}"]

@@ -92,7 +92,7 @@ def read_text_table(
         TraceError: if the file cannot be read, is empty, or lacks a required column.
     """
     try:
-        handle = path.open(encoding="utf-8", newline="")
+        handle = path.open(encoding="utf-8-sig", newline="")
     except OSError as err:
         msg = f"{path}: cannot read trace file: {err.strerror or err}"
         raise TraceError(msg) from None
@@ -354,7 +354,7 @@ def not_utf8_message(path: Path, err: UnicodeDecodeError) -> str:
 def read_text(path: Path) -> str:
     """Read a whole text file, turning OS and encoding errors into TraceError."""
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
         raise TraceError(not_utf8_message(path, err)) from None
     except OSError as err:

@@ -73,7 +73,7 @@ def read_philly(path: Path, *, skip_bad: bool) -> RawTrace:
             msg = f"{path}: folder holds none of {', '.join(_DIR_CANDIDATES)}; give the file itself"
             raise TraceError(msg)
     with path.open("rb") as handle:
-        head = handle.read(4096).lstrip()
+        head = handle.read(4096).removeprefix(b"\xef\xbb\xbf").lstrip()  # UTF-8 BOM (Excel)
     if head[:1] in (b"[", b"{"):
         return _read_job_log(path, skip_bad=skip_bad)
     return _read_csv(path, skip_bad=skip_bad)

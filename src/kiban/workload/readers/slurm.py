@@ -109,7 +109,7 @@ def read_slurm(path: Path, *, skip_bad: bool) -> RawTrace:
         The raw trace (Unix seconds; wall-clock origin).
     """
     with path.open("rb") as handle:
-        head = handle.read(4096).lstrip()
+        head = handle.read(4096).removeprefix(b"\xef\xbb\xbf").lstrip()  # UTF-8 BOM (Excel)
     if head[:1] == b"{":
         return _read_json(path, skip_bad=skip_bad)
     return _read_pipe(path, skip_bad=skip_bad)
