@@ -18,6 +18,7 @@ stands for), ``dry_bulb_std_k`` and ``wet_bulb_std_k``.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass
 from importlib import resources
@@ -244,7 +245,16 @@ def load_hourly_climate(path: Path | str) -> HourlyClimate:
     if not p.is_file():
         msg = f"{p}: hourly climate file not found"
         raise ConfigError(msg)
-    with p.open(encoding="utf-8", newline="") as fh:
+    try:
+        # utf-8-sig: spreadsheet programs save "CSV UTF-8" with a byte-order mark.
+        text = p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        msg = f"{p}: not UTF-8 text (byte {err.start}): expected a CSV of hourly temperatures"
+        raise ConfigError(msg) from None
+    except OSError as err:
+        msg = f"{p}: cannot read the hourly climate file: {err.strerror}"
+        raise ConfigError(msg) from None
+    with io.StringIO(text, newline="") as fh:
         reader = csv.DictReader(fh)
         fields = reader.fieldnames or []
         if "dry_bulb_c" not in fields or (
