@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -184,6 +185,7 @@ class TiresiasLas:
     def __init__(self, params: Params | None = None) -> None:
         self.params = params if params is not None else self.Params()
         self._limits = np.asarray(self.params.queue_limits_gpu_s, dtype=np.float64)
+        self._limits_ext = np.append(self._limits, math.inf)  # upper limit of each queue
         self._offset_gpu_s: FloatArray = np.zeros(0)
 
     def reset(self, ctx: PolicyContext) -> None:
@@ -231,31 +233,36 @@ class TiresiasLas:
             return Schedule(wake_at_s=self._crossing_s(view, running, svc_r, q_r, now))
         jobs = np.concatenate((running, pending))
         n_run = running.shape[0]
+        size_all = np.concatenate((view.running_num_gpus(), size_p))
         service = np.concatenate((svc_r, svc_p))
         queue = np.concatenate((q_r, q_p))
         order = np.argsort(np.concatenate((key_r, key_p)), kind="stable")
-        size = view.jobs.num_gpus[jobs][order]
+        size = size_all[order]
         budget = view.layout.n_gpus - view.down_gpus  # GPUs on up nodes
         chosen = np.zeros(jobs.shape[0], dtype=bool)
         cum = np.cumsum(size)
         k = int(np.searchsorted(cum, budget, side="right"))
         chosen[:k] = True
         remaining = budget - (int(cum[k - 1]) if k else 0)
-        pos = k
-        while remaining > 0 and pos < jobs.shape[0]:
-            n = int(size[pos])
-            if n <= remaining:
-                chosen[pos] = True
-                remaining -= n
-            pos += 1
+        if remaining > 0 and k < jobs.shape[0]:
+            # skip-fill: later jobs that still fit (only those no larger than what is left)
+            cand = np.flatnonzero(size[k:] <= remaining) + k
+            for c in range(cand.shape[0]):
+                pos = int(cand[c])
+                n = int(size[pos])
+                if n <= remaining:
+                    chosen[pos] = True
+                    remaining -= n
+                    if remaining == 0:
+                        break
         sel = np.zeros(jobs.shape[0], dtype=bool)
-        sel[order[chosen]] = True
+        picked = order[chosen]
+        sel[picked] = True
         preempt = running[~sel[:n_run]]
         for j in preempt.tolist():
             alloc.release(j)
         start = {}
-        to_start = order[chosen]
-        to_start = to_start[to_start >= n_run]
+        to_start = picked[picked >= n_run]
         for p in to_start.tolist():
             j = int(jobs[p])
             gpus = alloc.try_place(j)
@@ -264,7 +271,12 @@ class TiresiasLas:
             else:
                 sel[p] = False  # chosen but not placeable: stays waiting
         still_waiting = pending.shape[0] - len(start) + preempt.shape[0] > 0
-        wake = self._crossing_s(view, jobs[sel], service[sel], queue[sel], now)
+        wake = None
+        if still_waiting:
+            cross = now + (self._limits_ext[queue] - service) / size_all
+            wake = float(max(cross[sel].min(), now + 1e-6)) if sel.any() else None
+            if wake is not None and not math.isfinite(wake):
+                wake = None
         return Schedule(
             start=start,
             preempt=frozenset(preempt.tolist()),

@@ -96,6 +96,14 @@ class EventQueue:
         """The next event without removing it, or None."""
         return self._heap[0] if self._heap else None
 
+    def discard(self) -> None:
+        """Remove the next event without processing it (e.g. a superseded wake-up).
+
+        Unlike :meth:`pop` this does not move the queue's clock, so events may still be
+        scheduled between now and the discarded event's time.
+        """
+        heapq.heappop(self._heap)
+
     def pop(self) -> Event:
         """Remove and return the next event.
 

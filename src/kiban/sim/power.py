@@ -60,6 +60,10 @@ class NodePower:
             coef, *_ = np.linalg.lstsq(a, wall, rcond=None)
             self.c0[s], self.c1[s], self.c2[s] = coef
         self._node_srv = layout.node_server_idx
+        self._node_srv_list: list[int] = layout.node_server_idx.tolist()
+        self._coef: list[tuple[float, float, float]] = list(
+            zip(self.c0.tolist(), self.c1.tolist(), self.c2.tolist(), strict=True)
+        )
         cap = 4 * layout.n_nodes + 1024
         self._row = np.zeros(cap, dtype=np.int64)
         self._node = np.zeros(cap, dtype=np.int64)
@@ -82,8 +86,8 @@ class NodePower:
         """Scalar form of :meth:`estimate_w` for one node."""
         if not up:
             return 0.0
-        s = int(self._node_srv[node])
-        return float(self.c0[s] + self.c1[s] * gpu_w + self.c2[s] * load)
+        c0, c1, c2 = self._coef[self._node_srv_list[node]]
+        return c0 + c1 * gpu_w + c2 * load
 
     def record(
         self,

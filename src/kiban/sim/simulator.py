@@ -58,11 +58,29 @@ from kiban.sim.facility import FacilityModel, FacilityPower, SimpleFacility
 from kiban.sim.power import NodePower
 from kiban.sim.state import (
     DONE,
+    F_BUSY,
+    F_CAP,
+    F_CKPT,
+    F_FINISH,
+    F_IO_DEMAND,
+    F_IO_NOW,
+    F_IO_WEIGHT,
+    F_PHASE_END,
+    F_POWER,
+    F_S_CAP,
+    F_S_IO,
+    F_S_THERMAL,
+    F_SCALE,
+    F_START,
+    F_T_LAST,
+    F_THERMAL_CAP,
+    F_THROTTLE_AT,
     FUTURE,
     GPU_DOWN,
     GPU_FREE,
     LEDGER_COLUMNS,
     N_RATES,
+    N_SLOT_FLOAT,
     PENDING,
     R_ATTAINED,
     R_CAP,
@@ -135,33 +153,8 @@ LOG_COLUMNS: tuple[str, ...] = (
 """Columns of the event log: one row per settled instant, valid until the next row."""
 
 _L = {name: i for i, name in enumerate(LOG_COLUMNS)}
-_SLOT_ARRAYS = (
-    "slot_job",
-    "slot_n",
-    "slot_sku",
-    "slot_rack",
-    "slot_t_last_s",
-    "slot_start_s",
-    "slot_rate",
-    "slot_acc",
-    "slot_next_s",
-    "slot_finish_s",
-    "slot_phase_end_s",
-    "slot_throttle_at_s",
-    "slot_scale_frac",
-    "slot_cap_w",
-    "slot_busy_power_w",
-    "slot_s_cap",
-    "slot_s_thermal",
-    "slot_s_io",
-    "slot_ckpt_frac",
-    "slot_io_demand_b_per_s",
-    "slot_io_now_b_per_s",
-    "slot_io_weight",
-    "slot_phase",
-    "slot_power_w",
-    "slot_thermal_cap_w",
-)
+_SLOT_ARRAYS = ("slot_i", "slot_f", "slot_rate", "slot_acc", "slot_next_s")
+"""Every per-slot table (row = slot); a slot moves with one row copy in each."""
 _PHASE_COMPUTE, _PHASE_CKPT, _PHASE_FAIL = 0, 1, 2
 _RESTORE_NONE, _RESTORE_PREEMPT, _RESTORE_FAILURE = 0, 1, 2
 _STATE_NAMES = {
@@ -343,11 +336,15 @@ class Simulator:
         self._sku_min_cap_w = np.array([s.min_power_limit_w for s in skus])
         self._sku_idle_w = np.array([s.idle_empty_power_w for s in skus])
         self._sku_idle_ctx_w = np.array([s.idle_context_power_w for s in skus])
+        self._idle_ctx_list = self._sku_idle_ctx_w.tolist()
+        self._idle_list = self._sku_idle_w.tolist()
         self._sku_r_k_per_w = np.array([s.die_to_inlet_k_per_w for s in skus])
         self._sku_tau_s = np.array([s.thermal_time_constant_s for s in skus])
         self._sku_slow_c = np.array([s.slowdown_temp_c for s in skus])
         self._sku_liquid = np.array([s.cooling != "air" for s in skus], dtype=bool)
         self._node_rack = lay.node_rack_idx
+        self._node_rack_list: list[int] = lay.node_rack_idx.tolist()
+        self._node_n_list: list[int] = lay.node_n_gpus.tolist()
         self._node_cache_b = np.asarray(lay.node_cache_b, dtype=np.float64)
         self._node_n = lay.node_n_gpus
         self._node_first = lay.node_first_gpu
@@ -380,6 +377,8 @@ class Simulator:
                 k = lay.sku_index(str(model))
                 req[jobs.gpu_model == model] = k if k >= 0 else -2
         self._job_req_sku = req
+        self._duration_list: list[float] = jobs.duration_s.tolist()
+        self._num_gpus_list: list[int] = jobs.num_gpus.tolist()
         # Jobs no placement can ever satisfy (on an empty, fully up cluster).
         unsched = req == -2
         need = jobs.min_num_gpus
@@ -485,6 +484,13 @@ class Simulator:
                 t_slot = float(st.slot_next_s[slot_i])
             t_arr = float(submit[st.arrived]) if st.arrived < n_jobs else math.inf
             head = queue.peek()
+            while (
+                head is not None
+                and head.kind == EventKind.POLICY_TICK
+                and 0 <= head.payload != self._wake_version
+            ):
+                queue.discard()  # a wake-up the policy has since replaced: not an event
+                head = queue.peek()
             t_q = head.time_s if head is not None else math.inf
             t_next = min(t_slot, t_arr, t_q)
             if t_next > self._t and self._dirty:
@@ -527,13 +533,14 @@ class Simulator:
         self._epoch_due = False
         self._wake_version = 0
         self._wake_pending = False
+        self._wake_time_s = math.inf
         self._n_repairs_pending = 0
         self._thermal_active = False
         self._thermal_dirty = True
         self._io_dirty = False
         self._frag = False
-        self._alloc_sums = np.zeros(LEDGER_COLUMNS.stop - LEDGER_COLUMNS.start)
-        self._led_alloc = np.zeros(LEDGER_COLUMNS.stop - LEDGER_COLUMNS.start)
+        self._alloc_sums: list[float] = [0.0] * (LEDGER_COLUMNS.stop - LEDGER_COLUMNS.start)
+        self._led_alloc = [0.0] * (LEDGER_COLUMNS.stop - LEDGER_COLUMNS.start)
         self._down_gpu_s = 0.0
         self._blocked_gpu_s = 0.0
         self._idle_gpu_s = 0.0
@@ -616,7 +623,10 @@ class Simulator:
         dt = t_new - self._t
         if dt > 0:
             # allocated GPU time by bucket (productive, io, thermal, cap, checkpoint, failure)
-            self._led_alloc += self._alloc_sums * dt
+            sums = self._alloc_sums
+            led = self._led_alloc
+            for k in range(6):
+                led[k] += sums[k] * dt
             self._down_gpu_s += st.n_down_gpus * dt
             free = st.n_free_gpus * dt
             if st.n_pending:
@@ -655,8 +665,7 @@ class Simulator:
             return
         st.job_state[j] = PENDING
         st.job_pending_since_s[j] = self._t
-        st.n_pending += 1
-        st.pending_version += 1
+        st.pend_add(j)
         self._class_pending[self._job_class[j]] += 1
         self._policy_needed = True
 
@@ -735,7 +744,7 @@ class Simulator:
         """Recompute incrementally kept totals from scratch (bounds floating-point drift)."""
         st = self.state
         n = st.n_slots
-        self._alloc_sums = (st.slot_n[:n] @ st.slot_rate[:n, LEDGER_COLUMNS]).astype(np.float64)
+        self._alloc_sums = (st.slot_n[:n] @ st.slot_rate[:n, LEDGER_COLUMNS]).tolist()
         st.rack_power_w[:] = np.bincount(
             self._node_rack, weights=st.node_wall_power_w, minlength=self.layout.n_racks
         )
@@ -815,9 +824,12 @@ class Simulator:
             self._max_inlet_c = float(st.rack_inlet_temp_c.max())
             self._thermal_dirty = True
         if d.wake_at_s is not None and d.wake_at_s > self._t:
-            self._wake_version += 1
-            self._wake_pending = True
-            self._queue.schedule(float(d.wake_at_s), EventKind.POLICY_TICK, self._wake_version)
+            wake = float(d.wake_at_s)
+            if not (self._wake_pending and wake == self._wake_time_s):
+                self._wake_version += 1
+                self._wake_pending = True
+                self._wake_time_s = wake
+                self._queue.schedule(wake, EventKind.POLICY_TICK, self._wake_version)
 
     # =========================================================================================
     # starting and stopping jobs
@@ -905,11 +917,8 @@ class Simulator:
         st.job_node_counts[j] = counts
         st.job_n_alloc[j] = k
         st.job_state[j] = RUNNING
-        st.n_pending -= 1
-        st.pending_version += 1
+        st.pend_remove(j)
         self._class_pending[self._job_class[j]] -= 1
-        while st.pending_lo < st.arrived and st.job_state[st.pending_lo] != PENDING:
-            st.pending_lo += 1
         if math.isnan(st.job_first_start_s[j]):
             st.job_first_start_s[j] = self._t
         self._open_slot(j, k=k, sku=sku, nodes=nodes, counts=counts, racks=racks, cap_w=cap_w)
@@ -955,11 +964,8 @@ class Simulator:
         st.job_node_counts[j] = counts
         st.job_n_alloc[j] = 1
         st.job_state[j] = RUNNING
-        st.n_pending -= 1
-        st.pending_version += 1
+        st.pend_remove(j)
         self._class_pending[self._job_class[j]] -= 1
-        while st.pending_lo < st.arrived and st.job_state[st.pending_lo] != PENDING:
-            st.pending_lo += 1
         if math.isnan(st.job_first_start_s[j]):
             st.job_first_start_s[j] = self._t
         self._open_slot(
@@ -977,40 +983,20 @@ class Simulator:
         racks: IntArray,
         cap_w: float,
     ) -> None:
-        st, jobs = self.state, self.jobs
+        st = self.state
         i = st.n_slots
         st.n_slots += 1
         st.job_slot[j] = i
-        st.slot_job[i] = j
-        st.slot_n[i] = k
-        st.slot_sku[i] = sku
         if racks.shape[0] == 1 or (racks == racks[0]).all():
-            st.slot_rack[i] = racks[0]
+            rack = int(racks[0])
         else:
-            st.slot_rack[i] = -1
+            rack = -1
             self._job_racks[j] = np.unique(racks)
-        st.slot_t_last_s[i] = self._t
-        st.slot_start_s[i] = self._t
-        st.slot_acc[i] = 0.0
-        st.slot_rate[i] = 0.0
-        st.slot_scale_frac[i] = k / jobs.num_gpus[j]
-        st.slot_cap_w[i] = cap_w
         if cap_w == self._default_cap_w[sku]:
-            st.slot_busy_power_w[i] = self._busy_w[j, sku]
-            st.slot_s_cap[i] = self._s_cap[j, sku]
+            busy = float(self._busy_w[j, sku])
+            s_cap = float(self._s_cap[j, sku])
         else:
             busy, s_cap = self._at_cap(j, sku, cap_w)
-            st.slot_busy_power_w[i] = busy
-            st.slot_s_cap[i] = s_cap
-        st.slot_s_thermal[i] = 1.0
-        st.slot_thermal_cap_w[i] = math.inf
-        st.slot_s_io[i] = 1.0
-        st.slot_throttle_at_s[i] = math.inf
-        st.slot_ckpt_frac[i] = self._ckpt_frac[j]
-        st.slot_io_weight[i] = self._job_io_weight[j]
-        st.slot_io_demand_b_per_s[i] = self._io_demand(j, k, nodes, counts)
-        st.slot_io_now_b_per_s[i] = 0.0
-        st.slot_power_w[i] = self._sku_idle_w[sku]  # old value; _rates adds the change
         restore = int(st.job_restore_kind[j])
         w = float(self._ckpt_write_s[j])
         if restore == _RESTORE_PREEMPT:
@@ -1021,14 +1007,33 @@ class Simulator:
             phase = _PHASE_FAIL
         else:
             dur, phase = 0.0, _PHASE_COMPUTE
-        if dur > 0:
-            st.slot_phase[i] = phase
-            st.slot_phase_end_s[i] = self._t + dur
-        else:
-            st.slot_phase[i] = _PHASE_COMPUTE
-            st.slot_phase_end_s[i] = math.inf
+        if dur <= 0:
+            phase = _PHASE_COMPUTE
         st.job_restore_kind[j] = _RESTORE_NONE
-        self._rates(np.array([i]))
+        t = self._t
+        st.slot_i[i] = (j, k, sku, rack, phase)
+        f = [0.0] * N_SLOT_FLOAT
+        f[F_T_LAST] = t
+        f[F_START] = t
+        f[F_FINISH] = math.inf
+        f[F_PHASE_END] = t + dur if phase != _PHASE_COMPUTE else math.inf
+        f[F_THROTTLE_AT] = math.inf
+        f[F_SCALE] = k / float(self._num_gpus_list[j])
+        f[F_CAP] = cap_w
+        f[F_BUSY] = busy
+        f[F_S_CAP] = s_cap
+        f[F_S_THERMAL] = 1.0
+        f[F_THERMAL_CAP] = math.inf
+        f[F_S_IO] = 1.0
+        f[F_CKPT] = float(self._ckpt_frac[j])
+        f[F_IO_DEMAND] = self._io_demand(j, k, nodes, counts)
+        f[F_IO_NOW] = 0.0
+        f[F_IO_WEIGHT] = float(self._job_io_weight[j])
+        f[F_POWER] = self._idle_list[sku]  # the old value; _rate1 adds the change
+        st.slot_f[i] = f
+        st.slot_acc[i] = 0.0
+        st.slot_rate[i] = 0.0
+        self._rate1(i)
         self._io_dirty = True
         self._thermal_dirty = True
 
@@ -1118,10 +1123,8 @@ class Simulator:
             self._counters["preemptions"] += 1
         st.job_state[j] = PENDING
         st.job_pending_since_s[j] = self._t
-        st.n_pending += 1
-        st.pending_version += 1
+        st.pend_add(j)
         self._class_pending[self._job_class[j]] += 1
-        st.pending_lo = min(st.pending_lo, j)
         self._policy_needed = True
 
     def _close_slot(self, i: int) -> None:
@@ -1147,7 +1150,11 @@ class Simulator:
             st.rack_gpu_alloc_w[self._node_rack[nodes[0]]] -= st.slot_cap_w[i]
         else:
             np.subtract.at(st.rack_gpu_alloc_w, self._node_rack[nodes], counts * st.slot_cap_w[i])
-        self._alloc_sums -= float(st.slot_n[i]) * st.slot_rate[i, LEDGER_COLUMNS]
+        n_i = float(st.slot_n[i])
+        self._alloc_sums = [
+            a - n_i * b
+            for a, b in zip(self._alloc_sums, st.slot_rate[i, LEDGER_COLUMNS].tolist(), strict=True)
+        ]
         self._io_total_b_per_s -= float(st.slot_io_now_b_per_s[i])
         st.slot_io_now_b_per_s[i] = 0.0
         st.job_gpus[j] = None
@@ -1187,49 +1194,43 @@ class Simulator:
     def _rate1(self, i: int) -> None:
         """Scalar form of :meth:`_rates` for one slot (the common case; same arithmetic)."""
         st = self.state
-        n = float(st.slot_n[i])
-        phase = int(st.slot_phase[i])
+        f = st.slot_f[i].tolist()
+        job, n_i, sku, _, phase = st.slot_i[i].tolist()
+        n = float(n_i)
         comp = phase == _PHASE_COMPUTE
-        c = float(st.slot_ckpt_frac[i]) if comp else 0.0
-        s_cap = float(st.slot_s_cap[i])
-        s_c = s_cap * float(st.slot_s_thermal[i])
-        s = min(s_c, float(st.slot_s_io[i]))
+        c = f[F_CKPT] if comp else 0.0
+        s_cap = f[F_S_CAP]
+        s_c = s_cap * f[F_S_THERMAL]
+        s = min(s_c, f[F_S_IO])
         run = 1.0 - c if comp else 0.0
-        idle_ctx = float(self._sku_idle_ctx_w[st.slot_sku[i]])
-        busy = min(float(st.slot_busy_power_w[i]), float(st.slot_thermal_cap_w[i]))
+        idle_ctx = self._idle_ctx_list[sku]
+        busy = min(f[F_BUSY], f[F_THERMAL_CAP])
         active = s / s_c if s_c > 0 else 0.0
         p_comp = idle_ctx + (busy - idle_ctx) * active
         p_avg = c * idle_ctx + (1.0 - c) * p_comp if comp else idle_ctx
-        progress = run * s * float(st.slot_scale_frac[i])
-        old = st.slot_rate[i, LEDGER_COLUMNS].copy()
-        st.slot_rate[i] = (
-            progress,
-            n * p_avg,
+        progress = run * s * f[F_SCALE]
+        row = st.slot_rate[i]
+        old = row[LEDGER_COLUMNS].tolist()
+        new = (
             run * s,
             run * (s_c - s),
             run * (s_cap - s_c),
             run * (1.0 - s_cap),
             c if comp else float(phase == _PHASE_CKPT),
             float(phase == _PHASE_FAIL),
-            1.0,
-            n,
         )
-        self._alloc_sums += n * (st.slot_rate[i, LEDGER_COLUMNS] - old)
-        delta = p_avg - float(st.slot_power_w[i])
-        st.slot_power_w[i] = p_avg
-        j = int(st.slot_job[i])
-        if delta != 0.0:
-            nodes, counts = st.job_nodes[j], st.job_node_counts[j]
-            assert nodes is not None  # running job
-            assert counts is not None
-            st.node_gpu_power_w[nodes] += counts * delta
-            self._dirty_nodes.update(nodes.tolist())
-        io_now = float(st.slot_io_demand_b_per_s[i]) * s_c if comp else 0.0
-        self._io_total_b_per_s += io_now - float(st.slot_io_now_b_per_s[i])
-        st.slot_io_now_b_per_s[i] = io_now
+        row[:] = (progress, n * p_avg, *new, 1.0, n)
+        sums = self._alloc_sums
+        for k in range(6):
+            sums[k] += n * (new[k] - old[k])
+        delta = p_avg - f[F_POWER]
+        io_now = f[F_IO_DEMAND] * s_c if comp else 0.0
+        self._io_total_b_per_s += io_now - f[F_IO_NOW]
         if comp:
-            left = float(
-                self.jobs.duration_s[j] - st.job_progress_s[j] - st.slot_acc[i, R_PROGRESS]
+            left = (
+                self._duration_list[job]
+                - float(st.job_acc[job, R_PROGRESS])
+                - float(st.slot_acc[i, R_PROGRESS])
             )
             if progress > 0:
                 finish = self._t + max(left, 0.0) / progress
@@ -1237,10 +1238,22 @@ class Simulator:
                 finish = self._t if left <= 0 else math.inf
         else:
             finish = math.inf
-        st.slot_finish_s[i] = finish
-        st.slot_next_s[i] = min(
-            finish, float(st.slot_phase_end_s[i]), float(st.slot_throttle_at_s[i])
-        )
+        sf = st.slot_f[i]
+        sf[F_POWER] = p_avg
+        sf[F_IO_NOW] = io_now
+        sf[F_FINISH] = finish
+        st.slot_next_s[i] = min(finish, f[F_PHASE_END], f[F_THROTTLE_AT])
+        if delta != 0.0:
+            nodes, counts = st.job_nodes[job], st.job_node_counts[job]
+            assert nodes is not None  # running job
+            assert counts is not None
+            if nodes.shape[0] == 1:
+                node = int(nodes[0])
+                st.node_gpu_power_w[node] += float(counts[0]) * delta
+                self._dirty_nodes.add(node)
+            else:
+                st.node_gpu_power_w[nodes] += counts * delta
+                self._dirty_nodes.update(nodes.tolist())
 
     def _rates(self, idx: IntArray) -> None:
         """Recompute rate rows, power and next transition of (booked) slots ``idx``."""
@@ -1274,7 +1287,8 @@ class Simulator:
         rows[:, R_ENERGY] = n * p_avg
         rows[:, R_RUN] = 1.0
         rows[:, R_ATTAINED] = n
-        self._alloc_sums += n @ (rows[:, LEDGER_COLUMNS] - st.slot_rate[idx][:, LEDGER_COLUMNS])
+        d_sums = (n @ (rows[:, LEDGER_COLUMNS] - st.slot_rate[idx][:, LEDGER_COLUMNS])).tolist()
+        self._alloc_sums = [a + b for a, b in zip(self._alloc_sums, d_sums, strict=True)]
         st.slot_rate[idx] = rows
         # node power follows the per-GPU average
         delta = p_avg - st.slot_power_w[idx]
@@ -1315,11 +1329,11 @@ class Simulator:
         power = self._power
         if len(self._dirty_nodes) == 1:
             node = self._dirty_nodes.pop()
-            r = int(self._node_rack[node])
-            n_k = int(self._node_n[node])
-            load = (n_k - int(st.node_free[node])) / n_k if st.node_up[node] else 0.0
-            gpu_w = float(st.node_gpu_power_w[node])
+            r = self._node_rack_list[node]
+            n_k = self._node_n_list[node]
             up = bool(st.node_up[node])
+            load = (n_k - int(st.node_free[node])) / n_k if up else 0.0
+            gpu_w = float(st.node_gpu_power_w[node])
             new = power.estimate1_w(node, gpu_w, load, up)
             d = new - float(st.node_wall_power_w[node])
             st.node_wall_power_w[node] = new
@@ -1339,21 +1353,21 @@ class Simulator:
             nodes = np.fromiter(self._dirty_nodes, dtype=np.int64, count=len(self._dirty_nodes))
             nodes.sort()
             self._dirty_nodes.clear()
-            up = st.node_up[nodes]
-            n_k = self._node_n[nodes]
-            load = np.where(up, (n_k - st.node_free[nodes]) / n_k, 0.0)
-            gpu_w = st.node_gpu_power_w[nodes]
-            new = power.estimate_w(nodes, gpu_w, load, up)
-            delta = new - st.node_wall_power_w[nodes]
-            st.node_wall_power_w[nodes] = new
+            up_a = st.node_up[nodes]
+            n_a = self._node_n[nodes]
+            load_a = np.where(up_a, (n_a - st.node_free[nodes]) / n_a, 0.0)
+            gpu_a = st.node_gpu_power_w[nodes]
+            new_a = power.estimate_w(nodes, gpu_a, load_a, up_a)
+            delta = new_a - st.node_wall_power_w[nodes]
+            st.node_wall_power_w[nodes] = new_a
             racks = self._node_rack[nodes]
             power.record(
                 self._n_log,
                 nodes=nodes,
-                gpu_w=gpu_w,
-                load=load,
+                gpu_w=gpu_a,
+                load=load_a,
                 inlet_c=st.rack_inlet_temp_c[racks],
-                up=up,
+                up=up_a,
             )
             d_rack = np.bincount(racks, weights=delta, minlength=self.layout.n_racks)
             st.rack_power_w += d_rack
@@ -1602,8 +1616,10 @@ class Simulator:
             problems.append("node free counts disagree with the GPU table")
         if int((st.gpu_job == GPU_FREE).sum()) != st.n_free_gpus:
             problems.append("free GPU count drifted")
-        if int((st.job_state == PENDING).sum()) != st.n_pending:
-            problems.append("pending count drifted")
+        if not np.array_equal(
+            np.flatnonzero(st.job_state == PENDING), st.pending_buf[: st.n_pending]
+        ):
+            problems.append("the pending queue disagrees with the job states")
         exact = st.slot_n[:n] @ st.slot_rate[:n, LEDGER_COLUMNS]
         if not np.allclose(self._alloc_sums, exact, rtol=1e-9, atol=1e-9):
             problems.append("incremental ledger sums drifted from the slot rates")
@@ -1671,7 +1687,7 @@ class Simulator:
         alloc = self._led_alloc
         moved = self._moved_to_failure_gpu_s
         ledger = {
-            "productive": float(alloc[0]) - moved,
+            "productive": alloc[0] - moved,
             "idle_no_demand": self._idle_gpu_s,
             "queue_blocked": self._blocked_gpu_s,
             "io_stall": float(alloc[1]),
@@ -1687,7 +1703,7 @@ class Simulator:
             settings=self.settings,
             horizon_s=horizon,
             capacity_gpu_s=float(lay.n_gpus) * horizon,
-            allocated_gpu_s=float(alloc.sum()),
+            allocated_gpu_s=float(sum(alloc)),
             ledger_gpu_s=ledger,
             fragmentation_gpu_s=self._frag_gpu_s,
             job=job_arrays,

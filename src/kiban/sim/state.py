@@ -57,6 +57,30 @@ R_RUN = 8  # always 1: wall time held
 R_ATTAINED = 9  # GPUs held: attained service (GPU-seconds per second)
 N_RATES = 10
 LEDGER_COLUMNS = slice(R_PROD, R_RUN)
+
+# Columns of ClusterState.slot_i and slot_f (see the column views in ClusterState.__init__).
+I_JOB, I_N, I_SKU, I_RACK, I_PHASE = range(5)
+N_SLOT_INT = 5
+(
+    F_T_LAST,
+    F_START,
+    F_FINISH,
+    F_PHASE_END,
+    F_THROTTLE_AT,
+    F_SCALE,
+    F_CAP,
+    F_BUSY,
+    F_S_CAP,
+    F_S_THERMAL,
+    F_THERMAL_CAP,
+    F_S_IO,
+    F_CKPT,
+    F_IO_DEMAND,
+    F_IO_NOW,
+    F_IO_WEIGHT,
+    F_POWER,
+) = range(17)
+N_SLOT_FLOAT = 17
 """Columns of ``slot_rate`` that split allocated GPU time into ledger buckets (sum to 1)."""
 
 
@@ -123,36 +147,66 @@ class ClusterState:
         # running-job slots
         cap = n_gpus
         self.n_slots = 0
-        self.slot_job: IntArray = np.full(cap, -1, dtype=np.int64)
-        self.slot_n: IntArray = np.zeros(cap, dtype=np.int64)
-        self.slot_sku: IntArray = np.zeros(cap, dtype=np.int64)
-        self.slot_rack: IntArray = np.zeros(cap, dtype=np.int64)  # -1: spans several racks
-        self.slot_t_last_s: FloatArray = np.zeros(cap)
-        self.slot_start_s: FloatArray = np.zeros(cap)
+        # integer and float per-slot fields live in two row-major tables (one row per slot) so
+        # that reading a slot or moving it is one operation; the names below are column views
+        self.slot_i: IntArray = np.zeros((cap, N_SLOT_INT), dtype=np.int64)
+        self.slot_f: FloatArray = np.zeros((cap, N_SLOT_FLOAT))
+        self.slot_job: IntArray = self.slot_i[:, I_JOB]
+        self.slot_n: IntArray = self.slot_i[:, I_N]
+        self.slot_sku: IntArray = self.slot_i[:, I_SKU]
+        self.slot_rack: IntArray = self.slot_i[:, I_RACK]  # -1: spans several racks
+        self.slot_phase: IntArray = self.slot_i[:, I_PHASE]  # 0 compute, 1/2 restore
+        self.slot_t_last_s: FloatArray = self.slot_f[:, F_T_LAST]
+        self.slot_start_s: FloatArray = self.slot_f[:, F_START]
+        self.slot_finish_s: FloatArray = self.slot_f[:, F_FINISH]
+        self.slot_phase_end_s: FloatArray = self.slot_f[:, F_PHASE_END]
+        self.slot_throttle_at_s: FloatArray = self.slot_f[:, F_THROTTLE_AT]
+        self.slot_scale_frac: FloatArray = self.slot_f[:, F_SCALE]
+        self.slot_cap_w: FloatArray = self.slot_f[:, F_CAP]
+        self.slot_busy_power_w: FloatArray = self.slot_f[:, F_BUSY]  # per GPU, at cap
+        self.slot_s_cap: FloatArray = self.slot_f[:, F_S_CAP]
+        self.slot_s_thermal: FloatArray = self.slot_f[:, F_S_THERMAL]
+        self.slot_thermal_cap_w: FloatArray = self.slot_f[:, F_THERMAL_CAP]  # die-limit power
+        self.slot_s_io: FloatArray = self.slot_f[:, F_S_IO]
+        self.slot_ckpt_frac: FloatArray = self.slot_f[:, F_CKPT]
+        self.slot_io_demand_b_per_s: FloatArray = self.slot_f[:, F_IO_DEMAND]  # at full speed
+        self.slot_io_now_b_per_s: FloatArray = self.slot_f[:, F_IO_NOW]  # at its speed now
+        self.slot_io_weight: FloatArray = self.slot_f[:, F_IO_WEIGHT]
+        self.slot_power_w: FloatArray = self.slot_f[:, F_POWER]  # per GPU, average now
+        self.slot_job[:] = -1
+        self.slot_f[:, (F_FINISH, F_PHASE_END, F_THROTTLE_AT, F_THERMAL_CAP)] = math.inf
+        self.slot_f[:, (F_SCALE, F_S_CAP, F_S_THERMAL, F_S_IO, F_IO_WEIGHT)] = 1.0
         self.slot_rate: FloatArray = np.zeros((cap, N_RATES))
         self.slot_acc: FloatArray = np.zeros((cap, N_RATES))
-        self.slot_next_s: FloatArray = np.full(cap, math.inf)
-        self.slot_finish_s: FloatArray = np.full(cap, math.inf)
-        self.slot_phase_end_s: FloatArray = np.full(cap, math.inf)
-        self.slot_throttle_at_s: FloatArray = np.full(cap, math.inf)
-        self.slot_scale_frac: FloatArray = np.ones(cap)
-        self.slot_cap_w: FloatArray = np.zeros(cap)
-        self.slot_busy_power_w: FloatArray = np.zeros(cap)  # per GPU, computing at cap
-        self.slot_s_cap: FloatArray = np.ones(cap)
-        self.slot_s_thermal: FloatArray = np.ones(cap)
-        self.slot_thermal_cap_w: FloatArray = np.full(cap, math.inf)  # die-limit power
-        self.slot_s_io: FloatArray = np.ones(cap)
-        self.slot_ckpt_frac: FloatArray = np.zeros(cap)
-        self.slot_io_demand_b_per_s: FloatArray = np.zeros(cap)  # remote demand at full speed
-        self.slot_io_now_b_per_s: FloatArray = np.zeros(cap)  # demand at its compute speed now
-        self.slot_io_weight: FloatArray = np.ones(cap)
-        self.slot_phase = np.zeros(cap, dtype=np.int8)  # 0 compute, 1 ckpt restore, 2 fail restore
-        self.slot_power_w: FloatArray = np.zeros(cap)  # per GPU, average now
-        # pending queue bookkeeping (job indices are arrival ranks)
+        self.slot_next_s: FloatArray = np.full(cap, math.inf)  # contiguous: argmin each event
+        # pending queue: sorted job indices (= arrival order) in pending_buf[:n_pending]
+        self.pending_buf: IntArray = np.zeros(max(n_jobs, 1), dtype=np.int64)
         self.n_pending = 0
-        self.pending_lo = 0
         self.arrived = 0
         self.pending_version = 0
+
+    def pend_add(self, j: int) -> None:
+        """Put job ``j`` in the queue, keeping arrival order (O(queue) memmove, no Python loop)."""
+        n = self.n_pending
+        buf = self.pending_buf
+        if n == 0 or buf[n - 1] < j:
+            buf[n] = j
+        else:
+            pos = int(np.searchsorted(buf[:n], j))
+            buf[pos + 1 : n + 1] = buf[pos:n].copy()
+            buf[pos] = j
+        self.n_pending = n + 1
+        self.pending_version += 1
+
+    def pend_remove(self, j: int) -> None:
+        """Take job ``j`` out of the queue."""
+        n = self.n_pending
+        buf = self.pending_buf
+        pos = int(np.searchsorted(buf[:n], j))
+        if pos < n - 1:
+            buf[pos : n - 1] = buf[pos + 1 : n].copy()
+        self.n_pending = n - 1
+        self.pending_version += 1
 
 
 class ClusterView:
@@ -241,9 +295,7 @@ class ClusterView:
         """Indices of the waiting jobs in arrival order (read-only)."""
         s = self._s
         if self._pending_version != s.pending_version:
-            lo, hi = s.pending_lo, s.arrived
-            idx = np.flatnonzero(s.job_state[lo:hi] == PENDING) + lo
-            self._pending_cache = _ro(idx)
+            self._pending_cache = _ro(s.pending_buf[: s.n_pending].copy())
             self._pending_version = s.pending_version
         return self._pending_cache
 
