@@ -23,7 +23,7 @@ from kiban.physics.cost import (
     energy_cost_jpy,
     peak_30min_w,
 )
-from kiban.sim.state import DONE, RUNNING, UNSCHEDULABLE
+from kiban.sim.state import DONE, FUTURE, PENDING, RUNNING, UNSCHEDULABLE
 from kiban.units import J_PER_KWH, S_PER_DAY, S_PER_H
 
 if TYPE_CHECKING:
@@ -60,6 +60,7 @@ SUMMARY_UNITS: dict[str, str] = {
     "peak_30min_facility_power_w": "W",
     "wall_time_s": "s",
     "jobs_per_s": "1/s",
+    "events_per_s": "1/s",
 }
 """Unit of each numeric summary key (counts and names are unitless)."""
 
@@ -155,6 +156,7 @@ def summarize(
         float(np.nanmax(run.job["end_s"][completed]) - submit.min()) if completed.any() else None
     )
     n_jobs = run.jobs.n_jobs
+    n_arrived = int(n_jobs - (state == FUTURE).sum())
     summary: dict[str, Any] = {
         "policy": run.policy_name,
         "scenario_name": scenario_name,
@@ -163,7 +165,8 @@ def summarize(
         "n_racks": run.layout.n_racks,
         "jobs_total": int(n_jobs),
         "jobs_completed": int(completed.sum()),
-        "jobs_unfinished": int(((state != DONE) & (state != UNSCHEDULABLE)).sum()),
+        "jobs_unfinished": int(((state == PENDING) | (state == RUNNING)).sum()),
+        "jobs_not_arrived": int((state == FUTURE).sum()),
         "jobs_running_at_end": int((state == RUNNING).sum()),
         "jobs_unschedulable": int((state == UNSCHEDULABLE).sum()),
         "horizon_s": float(run.horizon_s),
@@ -195,10 +198,13 @@ def summarize(
         "throttle_onsets": int(run.counters.get("throttle_onsets", 0)),
         "policy_calls": int(run.counters.get("policy_calls", 0)),
         "events": int(run.counters.get("events", 0)),
+        "events_per_s": (
+            float(run.counters.get("events", 0) / run.wall_time_s) if run.wall_time_s > 0 else None
+        ),
         "seed": int(run.seed),
         "kiban_version": __version__,
         "wall_time_s": float(run.wall_time_s),
-        "jobs_per_s": float(n_jobs / run.wall_time_s) if run.wall_time_s > 0 else None,
+        "jobs_per_s": float(n_arrived / run.wall_time_s) if run.wall_time_s > 0 else None,
     }
     return {k: _clean(v) for k, v in summary.items()}
 

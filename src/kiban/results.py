@@ -41,11 +41,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "JOBS_COLUMNS",
+    "SCENARIO_POLICY",
     "TIMESERIES_COLUMNS",
+    "PreparedRun",
     "SimulationResult",
     "atomic_write_bytes",
     "downsample_timeseries",
     "load_result",
+    "prepare_scenario",
+    "run_policies",
+    "run_prepared",
 ]
 
 SUMMARY_FILE = "summary.json"
@@ -447,3 +452,183 @@ def load_result(directory: Path | str) -> SimulationResult:
         scenario_toml=scenario,
         units=_units_of(names) | dict(summary.get("units", {})),
     )
+
+
+# --- running scenarios -------------------------------------------------------------------------
+
+SCENARIO_POLICY = "scenario"
+"""Policy name that means "the layered policy of the scenario's own ``[policies]`` table"."""
+
+ProgressFn = Callable[[str, float, int], None]
+"""``progress(policy, simulated_time_s, events)``."""
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedRun:
+    """Inputs shared by every policy of one scenario run (picklable for worker processes)."""
+
+    name: str
+    scenario_toml: str
+    layout: Any
+    jobs: Any
+    settings: Any
+    facility: Any
+    tariff: Tariff
+    interval_s: float
+    spec_policies: Any
+
+
+def prepare_scenario(
+    scenario: Any,
+    *,
+    scenario_toml: str = "",
+    trace: str | None = None,
+    seed: int | None = None,
+    until_s: float | None = None,
+    locality: str = "none",
+    failures: bool = True,
+) -> PreparedRun:
+    """Read or generate the jobs and build the cluster, facility and settings of a scenario.
+
+    Args:
+        scenario: A loaded :class:`kiban.spec.Scenario`.
+        scenario_toml: Scenario text to echo into the results.
+        trace: ``FORMAT:PATH`` overriding ``[workload]``.
+        seed: Override ``simulation.seed``.
+        until_s: Override the horizon (s).
+        locality: ``none`` or ``node`` (see :class:`kiban.sim.SimSettings`).
+        failures: Whether nodes fail.
+
+    Returns:
+        The prepared inputs (pass to :func:`run_prepared`).
+    """
+    import dataclasses as _dc  # noqa: PLC0415
+
+    from kiban.sim.scenario import (  # noqa: PLC0415
+        inputs_from_scenario,
+        jobs_from_scenario,
+        time_of_year_s,
+        workload_rng,
+    )
+
+    run_seed = int(scenario.simulation.seed if seed is None else seed)
+    jobs, origin, _, _ = jobs_from_scenario(scenario, workload_rng(run_seed), trace=trace)
+    inputs = inputs_from_scenario(
+        scenario,
+        seed=run_seed,
+        until_s=until_s,
+        start_time_of_year_s=time_of_year_s(origin),
+        failures=failures,
+    )
+    settings = _dc.replace(inputs.settings, locality=locality)
+    return PreparedRun(
+        name=inputs.name,
+        scenario_toml=scenario_toml,
+        layout=inputs.layout,
+        jobs=jobs,
+        settings=settings,
+        facility=inputs.facility,
+        tariff=inputs.tariff,
+        interval_s=inputs.timeseries_interval_s,
+        spec_policies=scenario.policies,
+    )
+
+
+def run_prepared(
+    prepared: PreparedRun,
+    policy: str,
+    params: Mapping[str, Any] | None = None,
+    progress: ProgressFn | None = None,
+) -> SimulationResult:
+    """Run one policy on prepared inputs and build its result.
+
+    Args:
+        prepared: From :func:`prepare_scenario`.
+        policy: Registered policy name, or ``scenario`` for the scenario's own ``[policies]``.
+        params: Policy parameters.
+        progress: Optional ``progress(policy, simulated_time_s, events)``.
+
+    Returns:
+        The result (not yet saved).
+    """
+    from kiban.policies.layered import policy_from_spec  # noqa: PLC0415
+    from kiban.policies.registry import make_policy  # noqa: PLC0415
+    from kiban.sim.simulator import Simulator  # noqa: PLC0415
+
+    if policy == SCENARIO_POLICY:
+        pol = policy_from_spec(prepared.spec_policies, SCENARIO_POLICY)
+    else:
+        pol = make_policy("policy", policy, params)
+    sim = Simulator(
+        prepared.layout,
+        prepared.jobs,
+        pol,
+        settings=prepared.settings,
+        facility=prepared.facility,
+    )
+    callback = None
+    if progress is not None:
+        name = pol.name
+
+        def callback(t_s: float, events: int) -> None:
+            progress(name, t_s, events)
+
+    out = sim.run(callback)
+    return SimulationResult.from_run(
+        out,
+        scenario_name=prepared.name,
+        scenario_toml=prepared.scenario_toml,
+        tariff=prepared.tariff,
+        co2_kg_per_kwh=prepared.tariff.co2_kg_per_kwh,
+        min_interval_s=prepared.interval_s,
+    )
+
+
+def _run_in_worker(args: tuple[PreparedRun, str]) -> SimulationResult:
+    prepared, policy = args
+    return run_prepared(prepared, policy)
+
+
+def run_policies(
+    prepared: PreparedRun,
+    policies: list[str],
+    *,
+    workers: int = 1,
+    progress: ProgressFn | None = None,
+    on_done: Callable[[SimulationResult], None] | None = None,
+) -> list[SimulationResult]:
+    """Run several policies on the same prepared inputs, in order or in worker processes.
+
+    Results do not depend on ``workers``: each policy's run is seeded the same way.
+
+    Args:
+        prepared: From :func:`prepare_scenario`.
+        policies: Policy names.
+        workers: Processes to use (1 runs in this process, with ``progress``).
+        progress: Per-event progress callback (only with ``workers == 1``).
+        on_done: Called with each result as it finishes.
+
+    Returns:
+        Results in the order of ``policies``.
+    """
+    if workers <= 1 or len(policies) <= 1:
+        results = []
+        for name in policies:
+            result = run_prepared(prepared, name, progress=progress)
+            if on_done is not None:
+                on_done(result)
+            results.append(result)
+        return results
+    import concurrent.futures as cf  # noqa: PLC0415
+    import multiprocessing as mp  # noqa: PLC0415
+
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+    done: dict[str, SimulationResult] = {}
+    with cf.ProcessPoolExecutor(max_workers=min(workers, len(policies)), mp_context=ctx) as pool:
+        futures = {pool.submit(_run_in_worker, (prepared, name)): name for name in policies}
+        for fut in cf.as_completed(futures):
+            result = fut.result()
+            done[futures[fut]] = result
+            if on_done is not None:
+                on_done(result)
+    return [done[name] for name in policies]

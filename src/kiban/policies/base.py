@@ -294,6 +294,11 @@ class Allocator:
         self._placement = placement
         self._free: FreeState | None = None
         self._budgets = view.layout.has_rack_budgets
+        # Shapes that found no GPUs in this decision. Free GPUs only shrink between releases,
+        # so for a placement whose answer depends only on the job's shape (it says so with
+        # ``shape_determined = True``) a failed shape fails again: skip the search.
+        self._memo = bool(getattr(placement, "shape_determined", False))
+        self._failed: set[tuple[int, int, str, float]] = set()
 
     @property
     def free(self) -> FreeState:
@@ -318,11 +323,22 @@ class Allocator:
     def try_place(self, job: int) -> IntArray | None:
         """Ask the placement layer for GPUs for ``job``; mark them taken if it finds some."""
         view = self._view
-        if view.jobs.min_num_gpus[job] > self.n_free:
+        jobs = view.jobs
+        if jobs.min_num_gpus[job] > self.n_free:
+            return None
+        key = (
+            int(jobs.num_gpus[job]),
+            int(jobs.gpus_per_node[job]),
+            str(jobs.gpu_model[job]),
+            float(view.job_power_cap_w[job]),
+        )
+        if self._memo and key in self._failed:
             return None
         free = self.free
         gpus = self._placement.place(view, job, free)
         if gpus is None:
+            if self._memo:
+                self._failed.add(key)
             return None
         gpus = np.asarray(gpus, dtype=np.int64)
         layout = view.layout
@@ -343,6 +359,7 @@ class Allocator:
         gpus = self._view.job_gpus(job)
         if gpus is None:
             return
+        self._failed.clear()
         free = self.free
         layout = self._view.layout
         nodes = layout.gpu_node[gpus]

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     )
     from kiban.sim.state import ClusterView
 
-__all__ = ["LayeredPolicy", "layered_policy"]
+__all__ = ["LayeredPolicy", "layered_policy", "policy_from_spec"]
 
 
 def _noop(layer: object | None) -> bool:
@@ -156,3 +156,24 @@ def layered_policy(
         layer_name, params = choice
         layers[kind] = make_policy(kind, layer_name, params)
     return LayeredPolicy(name, epoch_s=epoch_s, **layers)
+
+
+def policy_from_spec(policies: Any, name: str = "scenario") -> LayeredPolicy:
+    """The layered policy a scenario's ``[policies]`` table describes.
+
+    Args:
+        policies: A :class:`kiban.spec.Policies` (admission, scheduling, placement, power,
+            cooling, data choices, each with ``name`` and ``params``).
+        name: Name of the resulting policy (the result folder).
+
+    Returns:
+        The policy.
+
+    Raises:
+        PolicyError: for unknown names or parameters (the message names the layer).
+    """
+    choices: dict[str, tuple[str, Mapping[str, Any]] | None] = {}
+    for kind in ("admission", "scheduling", "placement", "power", "cooling", "data"):
+        choice = getattr(policies, kind, None)
+        choices[kind] = None if choice is None else (str(choice.name), dict(choice.params))
+    return layered_policy(name, choices)

@@ -59,6 +59,10 @@ class NodePlacement:
     GPUs) and ``_order_many`` (order candidate nodes for a multi-node job).
     """
 
+    shape_determined = True
+    """Whether a job fits depends only on its shape and the free GPUs (lets the allocator skip
+    shapes that already failed within one decision)."""
+
     def __init__(self) -> None:
         self._rng: np.random.Generator = np.random.default_rng(0)
         self._req: IntArray = np.zeros(0, dtype=np.int64)
@@ -101,7 +105,7 @@ class NodePlacement:
             m = n // g
             if cand.shape[0] < m:
                 return None
-            nodes = self._order_many(cand, free, m)[:m]
+            nodes = self._order_shaped(cand, free)[:m]
             return pick_gpus(free, view, nodes, np.full(m, g, dtype=np.int64))
         if n <= view.layout.max_node_gpus:
             ok = self._eligible(view, job, free, n)
@@ -133,6 +137,10 @@ class NodePlacement:
     def _order_single(self, cand: IntArray, free: FreeState) -> int:  # pragma: no cover
         raise NotImplementedError
 
+    def _order_shaped(self, cand: IntArray, free: FreeState) -> IntArray:
+        """Node order for a job that takes a fixed number of GPUs on each node."""
+        return self._order_many(cand, free, cand.shape[0])
+
     def _order_many(self, cand: IntArray, free: FreeState, m: int) -> IntArray:  # pragma: no cover
         raise NotImplementedError
 
@@ -157,12 +165,18 @@ class FirstFit(NodePlacement):
 class BestFit(NodePlacement):
     """Packing: the node with the fewest free GPUs that still fits.
 
-    Multi-node jobs take the nodes with the most free GPUs first (fewest nodes). Ties go to the
-    lower node number.
+    A job with a fixed number of GPUs per node takes the tightest nodes that fit; a job that may
+    spread takes the nodes with the most free GPUs first (fewest nodes). Ties go to the lower
+    node number.
     """
 
     def _order_single(self, cand: IntArray, free: FreeState) -> int:
         return int(cand[np.argmin(free.node_free[cand])])
+
+    def _order_shaped(self, cand: IntArray, free: FreeState) -> IntArray:
+        # tightest nodes first: a job that takes g GPUs per node fills partly used nodes
+        order = np.argsort(free.node_free[cand], kind="stable")
+        return cand[order]
 
     def _order_many(self, cand: IntArray, free: FreeState, m: int) -> IntArray:
         order = np.argsort(-free.node_free[cand], kind="stable")

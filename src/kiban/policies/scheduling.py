@@ -129,15 +129,18 @@ class EasyBackfill:
             extra = int(avail[-1]) - need if avail.shape[0] else alloc.n_free - need
         rest = np.asarray(pending[head_pos + 1 :], dtype=np.int64)
         size = view.jobs.num_gpus[rest]
-        est = self._estimate_s(view, rest)
-        ok = (size <= alloc.n_free) & ((now + est <= shadow) | (size <= max(extra, 0)))
-        for j in rest[ok].tolist():
-            n = int(view.jobs.num_gpus[j])
+        before = now + self._estimate_s(view, rest) <= shadow
+        ok = np.flatnonzero((size <= alloc.n_free) & (before | (size <= max(extra, 0))))
+        sizes = size[ok].tolist()
+        befores = before[ok].tolist()
+        for c, pos in enumerate(ok.tolist()):
+            n = sizes[c]
             if n > alloc.n_free:
                 continue
-            before_shadow = now + float(self._estimate_s(view, np.array([j]))[0]) <= shadow
+            before_shadow = befores[c]
             if not before_shadow and n > extra:
                 continue
+            j = int(rest[pos])
             gpus = alloc.try_place(j)
             if gpus is None:
                 continue

@@ -10,6 +10,7 @@ kept and reported as unschedulable by the simulator, never dropped.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -85,6 +86,27 @@ class JobTable:
     def n_jobs(self) -> int:
         """Number of jobs."""
         return int(self.submit_time_s.shape[0])
+
+    def with_node_locality(self, max_node_gpus: int) -> JobTable:
+        """A copy where jobs without a per-node constraint must keep their GPUs together.
+
+        Philly-style gang and locality rule: a job that fits in one server runs on one server
+        (``gpus_per_node = num_gpus``); a larger job takes whole servers, ``gpus_per_node`` being
+        the largest divisor of ``num_gpus`` not above ``max_node_gpus``. Jobs that already name
+        a ``gpus_per_node`` keep it. Elastic jobs (min < max GPUs) are left unconstrained.
+
+        Args:
+            max_node_gpus: GPUs in the largest server of the cluster.
+
+        Returns:
+            The new table.
+        """
+        gpn = self.gpus_per_node.copy()
+        free = (gpn == 0) & (self.min_num_gpus == self.max_num_gpus)
+        for n in np.unique(self.num_gpus[free]).tolist():
+            g = max(d for d in range(1, min(n, max_node_gpus) + 1) if n % d == 0)
+            gpn[free & (self.num_gpus == n)] = g
+        return dataclasses.replace(self, gpus_per_node=gpn)
 
     @classmethod
     def from_arrays(

@@ -39,12 +39,15 @@ if TYPE_CHECKING:
     from kiban.spec import PlacedRack, Scenario
 
 __all__ = [
+    "DEMO_SCENARIO",
     "ScenarioInputs",
+    "demo_scenario",
     "facility_from_scenario",
     "inputs_from_scenario",
     "jobs_from_scenario",
     "layout_from_scenario",
     "time_of_year_s",
+    "workload_rng",
 ]
 
 UPS_MODULE_MAX_W = 500_000.0
@@ -289,6 +292,15 @@ def facility_from_scenario(
     )
 
 
+def workload_rng(seed: int) -> np.random.Generator:
+    """The workload's random stream for a run seed (a child the simulator never uses).
+
+    The simulator spawns children 0 and 1 of ``SeedSequence(seed)`` (failures, policy); the
+    workload takes child 2, so one seed fixes everything and no stream is shared.
+    """
+    return np.random.default_rng(np.random.SeedSequence(seed).spawn(3)[2])
+
+
 def time_of_year_s(origin: datetime | None) -> float:
     """Seconds from 1 January 00:00 of ``origin``'s year to ``origin`` (0 for None).
 
@@ -395,3 +407,24 @@ def inputs_from_scenario(
         tariff=tariff,
         timeseries_interval_s=float(sim.timeseries_interval_s),
     )
+
+
+DEMO_SCENARIO = "data/demo.toml"
+"""The built-in demo scenario (package data of ``kiban.sim``)."""
+
+
+def demo_scenario() -> tuple[Scenario, str]:
+    """The built-in demo: a synthetic Philly-like month on 64 DGX H100 in an air-cooled Tokyo hall.
+
+    Returns:
+        (the loaded scenario, its TOML text).
+    """
+    from importlib import resources  # noqa: PLC0415 - only the demo needs package data
+
+    from kiban.spec import load_spec  # noqa: PLC0415 - spec loading stays out of import time
+
+    ref = resources.files("kiban.sim").joinpath(DEMO_SCENARIO)
+    text = ref.read_text(encoding="utf-8")
+    with resources.as_file(ref) as path:
+        scenario = load_spec(path)
+    return scenario, text

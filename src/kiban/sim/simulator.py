@@ -191,6 +191,8 @@ class SimSettings:
         supply_temp_range_c: Allowed (min, max) supply temperature a policy may set (°C).
         start_time_of_year_s: Time of year at simulated time 0 (s after 1 January), for
             climate.
+        locality: ``none`` (jobs may spread over any servers unless the trace says otherwise)
+            or ``node`` (gang and locality: see :meth:`JobTable.with_node_locality`).
     """
 
     seed: int = 0
@@ -209,6 +211,7 @@ class SimSettings:
     progress_interval_events: int = 16384
     supply_temp_range_c: tuple[float, float] = (15.0, 32.0)
     start_time_of_year_s: float = 0.0
+    locality: str = "none"
 
     def __post_init__(self) -> None:
         problems = []
@@ -222,6 +225,7 @@ class SimSettings:
             ("gpu_power_cap_frac", 0 < self.gpu_power_cap_frac <= 1, "must lie in (0, 1]"),
             ("max_rack_samples", self.max_rack_samples >= 2, "must be ≥ 2"),
             ("rack_sample_period_s", self.rack_sample_period_s > 0, "must be > 0 s"),
+            ("locality", self.locality in ("none", "node"), "allowed: none, node"),
         )
         for name, ok, allowed in checks:
             if not ok:
@@ -307,9 +311,11 @@ class Simulator:
         facility: FacilityModel | None = None,
     ) -> None:
         self.layout = layout
+        self.settings = settings if settings is not None else SimSettings()
+        if self.settings.locality == "node":
+            jobs = jobs.with_node_locality(layout.max_node_gpus)
         self.jobs = jobs
         self.policy = policy
-        self.settings = settings if settings is not None else SimSettings()
         self.facility: FacilityModel = facility if facility is not None else SimpleFacility()
         seq = np.random.SeedSequence(self.settings.seed)
         fail_seq, policy_seq = seq.spawn(2)
@@ -397,7 +403,9 @@ class Simulator:
         keys = np.column_stack((need, gpn, req))
         uniq, job_class = np.unique(keys, axis=0, return_inverse=True)
         self._job_class = np.asarray(job_class, dtype=np.int64).reshape(-1)
-        self._class_key = uniq
+        self._class_key: list[tuple[int, int, int]] = [
+            (int(a), int(b), int(c)) for a, b, c in uniq.tolist()
+        ]
         self._class_shaped = (uniq[:, 1] > 0) | (uniq[:, 2] >= 0)
         self._class_pending = np.zeros(uniq.shape[0], dtype=np.int64)
         self._any_shaped = bool(self._class_shaped.any())
@@ -1583,7 +1591,7 @@ class Simulator:
             return False
         free = st.node_free
         for c in waiting.tolist():
-            size, g, req = (int(x) for x in self._class_key[c])
+            size, g, req = self._class_key[c]
             if size > st.n_free_gpus:
                 continue
             ok_nodes = free if req < 0 else np.where(self._node_sku == req, free, 0)

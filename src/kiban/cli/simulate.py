@@ -1,0 +1,297 @@
+"""``kiban simulate SCENARIO.toml``: replay a workload on the twin under one or more policies."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from kiban.cli._app import app, console, err_console
+from kiban.errors import ConfigError
+from kiban.units import S_PER_DAY, S_PER_H, S_PER_MIN
+
+if TYPE_CHECKING:
+    from kiban.results import PreparedRun, SimulationResult
+
+__all__ = ["parse_duration_s", "results_table", "run_with_progress"]
+
+_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([a-zA-Z]*)\s*$")
+_UNITS_S = {"": 1.0, "s": 1.0, "m": S_PER_MIN, "min": S_PER_MIN, "h": S_PER_H, "d": S_PER_DAY}
+KWH_PER_MWH = 1000.0
+KG_PER_T = 1000.0
+
+
+def parse_duration_s(text: str, option: str = "--until") -> float:
+    """Parse a duration such as ``30d``, ``12h``, ``90m``, ``3600s`` or ``3600`` into seconds.
+
+    Args:
+        text: The user's value.
+        option: Option name for the error message.
+
+    Returns:
+        Seconds (> 0).
+
+    Raises:
+        ConfigError: naming the option, the value and the accepted forms.
+
+    Examples:
+        >>> parse_duration_s("1.5d")
+        129600.0
+    """
+    match = _DURATION.match(text)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _UNITS_S or float(match.group(1)) <= 0:
+        msg = (
+            f"{option} = {text!r}: not a duration; use a positive number with s, m, h or d "
+            "(e.g. 30d, 12h, 90m, 3600)"
+        )
+        raise ConfigError(msg)
+    return float(match.group(1)) * _UNITS_S[unit]
+
+
+def _fmt(value: Any, scale: float = 1.0, digits: int = 1, suffix: str = "") -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return f"{value / scale:,.{digits}f}{suffix}"
+
+
+ROWS: tuple[tuple[str, str, float, int, str], ...] = (
+    ("jobs completed", "jobs_completed", 1.0, 0, ""),
+    ("jobs unfinished", "jobs_unfinished", 1.0, 0, ""),
+    ("effective utilization", "effective_util_frac", 0.01, 1, " %"),
+    ("allocated utilization", "allocated_util_frac", 0.01, 1, " %"),
+    ("mean JCT", "jct_mean_s", S_PER_H, 2, " h"),
+    ("p99 JCT", "jct_p99_s", S_PER_H, 1, " h"),
+    ("mean wait", "wait_mean_s", S_PER_H, 2, " h"),
+    ("makespan", "makespan_s", S_PER_DAY, 2, " d"),
+    ("queue blocked", "ledger_gpu_hours.queue_blocked", 1.0, 0, " GPU·h"),
+    ("of which fragmentation", "fragmentation_gpu_hours", 1.0, 0, " GPU·h"),
+    ("I/O stall", "ledger_gpu_hours.io_stall", 1.0, 0, " GPU·h"),
+    ("failure", "ledger_gpu_hours.failure", 1.0, 0, " GPU·h"),
+    ("checkpoint", "ledger_gpu_hours.checkpoint", 1.0, 0, " GPU·h"),
+    ("IT energy", "it_energy_kwh", KWH_PER_MWH, 1, " MWh"),
+    ("facility energy", "facility_energy_kwh", KWH_PER_MWH, 1, " MWh"),
+    ("PUE", "pue", 1.0, 3, ""),
+    ("cost", "cost_jpy", 1.0, 0, " JPY"),
+    ("CO2", "co2_kg", KG_PER_T, 1, " t"),
+    ("hottest inlet", "max_inlet_temp_c", 1.0, 1, " °C"),
+    ("simulated jobs/s", "jobs_per_s", 1.0, 0, ""),
+    ("wall time", "wall_time_s", 1.0, 1, " s"),
+)
+"""Rows of the summary table: label, summary key (dotted for nested), divisor, digits, unit."""
+
+
+def _get(summary: dict[str, Any], key: str) -> Any:
+    value: Any = summary
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def results_table(results: list[SimulationResult], title: str = "") -> Table:
+    """A rich table with one column per policy and one row per KPI.
+
+    Args:
+        results: Results to compare.
+        title: Table title.
+
+    Returns:
+        The table.
+    """
+    table = Table(title=title or None, show_lines=False, header_style="bold")
+    table.add_column("")
+    for r in results:
+        table.add_column(r.policy, justify="right")
+    for label, key, scale, digits, unit in ROWS:
+        cells = []
+        for r in results:
+            value = _get(r.summary, key)
+            if unit == " %" and value is not None:
+                cells.append(_fmt(value * 100.0, 1.0, digits, unit))
+            else:
+                cells.append(_fmt(value, scale, digits, unit))
+        table.add_row(label, *cells)
+    return table
+
+
+def _events_per_s(summary: dict[str, Any]) -> float:
+    wall = float(summary.get("wall_time_s") or 0.0)
+    return float(summary.get("events") or 0) / wall if wall > 0 else 0.0
+
+
+def run_with_progress(
+    prepared: PreparedRun,
+    policies: list[str],
+    *,
+    workers: int = 1,
+    quiet: bool = False,
+) -> list[SimulationResult]:
+    """Run policies with a rich progress bar per policy (simulated time and events per second).
+
+    Args:
+        prepared: From :func:`kiban.results.prepare_scenario`.
+        policies: Policy names.
+        workers: Worker processes (bars then advance per finished policy).
+        quiet: No progress output (for ``--json``).
+
+    Returns:
+        The results, in the order of ``policies``.
+    """
+    from kiban.results import run_policies  # noqa: PLC0415
+
+    jobs = prepared.jobs
+    until = prepared.settings.until_s
+    horizon = (
+        until if until is not None else float(jobs.submit_time_s.max()) if jobs.n_jobs else 1.0
+    )
+    horizon = max(horizon, 1.0)
+    if quiet:
+        return run_policies(prepared, policies, workers=workers)
+    progress = Progress(
+        TextColumn("[bold]{task.description:<14}"),
+        BarColumn(),
+        TextColumn("day {task.fields[day]:>6.1f}"),
+        TextColumn("{task.fields[rate]:>9} events/s"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    )
+    tasks = {name: progress.add_task(name, total=horizon, day=0.0, rate="–") for name in policies}
+    started: dict[str, float] = {}
+
+    def on_progress(policy: str, t_s: float, events: int) -> None:
+        task = tasks.get(policy)
+        if task is None:
+            return
+        t0 = started.setdefault(policy, time.perf_counter())
+        rate = events / max(time.perf_counter() - t0, 1e-9)
+        progress.update(task, completed=min(t_s, horizon), day=t_s / S_PER_DAY, rate=f"{rate:,.0f}")
+
+    def on_done(result: SimulationResult) -> None:
+        task = tasks.get(result.policy)
+        if task is not None:
+            progress.update(
+                task,
+                completed=horizon,
+                day=float(result.summary.get("horizon_s") or 0.0) / S_PER_DAY,
+                rate=f"{_events_per_s(result.summary):,.0f}",
+            )
+
+    with progress:
+        return run_policies(
+            prepared,
+            policies,
+            workers=workers,
+            progress=on_progress if workers <= 1 else None,
+            on_done=on_done,
+        )
+
+
+@app.command("simulate")
+def simulate(  # noqa: PLR0917 - typer maps each parameter to an option
+    scenario_file: Annotated[Path, typer.Argument(help="Scenario TOML file.", show_default=False)],
+    trace: Annotated[
+        str | None,
+        typer.Option(
+            "--trace", help="Trace FORMAT:PATH (overrides [workload]).", show_default=False
+        ),
+    ] = None,
+    policy: Annotated[
+        str | None,
+        typer.Option(
+            "--policy",
+            help="Policy name(s), comma-separated (default: the scenario's [policies]).",
+            show_default=False,
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            help="Stop after this simulated time: 30d, 12h, 90m, 3600.",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="Results folder; one sub-folder per policy.")
+    ] = Path("kiban-results"),
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", help="Random seed (default: simulation.seed).", show_default=False),
+    ] = None,
+    locality: Annotated[
+        str,
+        typer.Option("--locality", help="none: jobs may spread over servers; node: gang+locality."),
+    ] = "none",
+    no_failures: Annotated[
+        bool, typer.Option("--no-failures", help="Switch node failures off.")
+    ] = False,
+    workers: Annotated[
+        int, typer.Option("--workers", help="Run policies in this many processes.")
+    ] = 1,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summaries as JSON instead of a table.")
+    ] = False,
+) -> None:
+    """Replay the scenario's workload on its cluster with full physics, once per policy.
+
+    Writes DIR/<policy>/{summary.json, jobs.parquet, timeseries.parquet, racks.parquet,
+    layout.json, scenario.toml} and prints a summary table (or JSON with --json).
+    """
+    from kiban.policies.registry import available_policies  # noqa: PLC0415
+    from kiban.results import SCENARIO_POLICY, prepare_scenario  # noqa: PLC0415
+    from kiban.spec import load_spec  # noqa: PLC0415
+
+    if locality not in ("none", "node"):
+        msg = f"--locality = {locality!r}: allowed none, node"
+        raise ConfigError(msg)
+    if workers < 1:
+        msg = f"--workers = {workers}: must be ≥ 1"
+        raise ConfigError(msg)
+    until_s = parse_duration_s(until) if until is not None else None
+    scenario = load_spec(scenario_file)
+    names = [p.strip() for p in policy.split(",") if p.strip()] if policy else [SCENARIO_POLICY]
+    known = set(available_policies())
+    for name in names:
+        if name != SCENARIO_POLICY and name.replace("_", "-") not in known:
+            msg = f"--policy {name!r}: not a registered policy; known: {', '.join(sorted(known))}"
+            raise ConfigError(msg)
+    t0 = time.perf_counter()
+    prepared = prepare_scenario(
+        scenario,
+        scenario_toml=scenario_file.read_text(encoding="utf-8"),
+        trace=trace,
+        seed=seed,
+        until_s=until_s,
+        locality=locality,
+        failures=not no_failures,
+    )
+    if not as_json:
+        err_console.print(
+            f"{prepared.name}: {prepared.jobs.n_jobs:,} jobs on {prepared.layout.n_gpus:,} GPUs "
+            f"({prepared.layout.n_nodes:,} servers, {prepared.layout.n_racks} racks); "
+            f"prepared in {time.perf_counter() - t0:.1f} s"
+        )
+    results = run_with_progress(prepared, names, workers=workers, quiet=as_json)
+    written = {}
+    for result in results:
+        folder = out / result.policy
+        result.save(folder)
+        written[result.policy] = str(folder)
+    if as_json:
+        payload = {
+            "scenario": prepared.name,
+            "out": str(out),
+            "policies": {r.policy: r.summary for r in results},
+        }
+        typer.echo(json.dumps(payload, indent=2, sort_keys=True))
+        return
+    console.print(results_table(results, title=f"{prepared.name}: {prepared.jobs.n_jobs:,} jobs"))
+    console.print(f"results written to {out}/ ({', '.join(written)})")
