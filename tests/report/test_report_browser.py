@@ -13,27 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from report_browser import CHROMIUM, CHROMIUM_ARGS, open_offline, sync_playwright
 from report_fixtures import site_evaluation
 
 from kiban.report import build_context, render_html, write_report, write_site_report
 
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # optional: the test skips locally and fails in CI without it
-    sync_playwright = None
-
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
@@ -53,46 +39,6 @@ def browser() -> Iterator[object]:
         b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield b
         b.close()
-
-
-def open_offline(browser, html_path: Path, screenshot: Path) -> dict:
-    """Load a report with every non-file request aborted; return what the page did."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, offline=True)
-    page = context.new_page()
-    errors: list[str] = []
-    blocked: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-
-    def _route(route):
-        if route.request.url.startswith("file://"):
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", _route)
-    page.goto(html_path.resolve().as_uri(), wait_until="load")
-    charts = []
-    for svg in page.query_selector_all("svg.chart"):
-        box = svg.bounding_box()
-        charts.append(
-            {
-                "id": svg.get_attribute("id"),
-                "box": box,
-                "children": svg.evaluate("e => e.childElementCount"),
-                "drawn": svg.evaluate(
-                    "e => e.querySelectorAll('rect.bar, rect.cell, polygon.area, polyline.line')"
-                    ".length"
-                ),
-                "text_width": svg.evaluate(
-                    "e => Math.max(...[...e.querySelectorAll('text')].map(t => t.getBBox().width))"
-                ),
-            }
-        )
-    page.screenshot(path=str(screenshot), full_page=True)
-    context.close()
-    return {"errors": errors, "blocked": blocked, "charts": charts}
 
 
 def _keep(screenshot: Path) -> None:

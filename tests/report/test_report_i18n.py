@@ -83,6 +83,8 @@ def test_numbers_group_thousands_in_both_languages():
     assert format_number(float("nan")) == "—"
     assert format_number(-0.0001) == "0.000"
     assert format_percent(0.3123, "ja") == "31.2%"
+    assert format_percent(0.0001, "ja") == "<0.1%"
+    assert format_percent(0.0, "en") == "0.0%"
 
 
 def test_units_are_localized():

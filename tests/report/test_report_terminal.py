@@ -44,3 +44,14 @@ def test_print_summary_builds_from_directories(result_run):
     assert ctx.comparison[0].cells[0].text in out
     waterfall = next(c for c in ctx.charts() if c.chart_id == "fifo-waterfall")
     assert waterfall.reading[:40] in out.replace("\n", " ")
+
+
+def test_narrow_terminal_wraps_labels_but_never_cuts_numbers(result_run):
+    ctx = build_context(result_run, "ja")
+    console = Console(record=True, width=72, color_system=None)
+    print_summary(ctx, console)
+    out = console.export_text()
+    assert "…" not in out
+    for row in ctx.comparison:
+        for cell in row.cells:
+            assert cell.text in out

@@ -85,10 +85,14 @@ def format_count(value: float | None, lang: str = "en") -> str:
 
 
 def format_percent(frac: float | None, lang: str = "en", decimals: int = 1) -> str:
-    """Format a fraction in [0, 1] as a percentage: ``0.312`` → ``31.2%``."""
+    """Format a fraction as a percentage: ``0.312`` → ``31.2%``, ``0.0001`` → ``<0.1%``."""
     if frac is None or not math.isfinite(frac):
         return MISSING
-    return f"{format_number(frac * PERCENT_PER_FRAC, lang, decimals)}%"
+    pct = frac * PERCENT_PER_FRAC
+    smallest = 10.0**-decimals
+    if 0 < pct < smallest / 2:  # not zero, but would print as 0.0%
+        return f"<{format_number(smallest, lang, decimals)}%"
+    return f"{format_number(pct, lang, decimals)}%"
 
 
 def _sig(value: float) -> str:

@@ -84,6 +84,15 @@ def auto_linear_axis(
     return (ticks[0], ticks[-1]), [(t, fmt(t)) for t in ticks]
 
 
+def time_axis(span: float, lang: str) -> tuple[tuple[float, float], list[Tick]]:
+    """A time axis from 0 to exactly ``span`` (no padding past the end of the run)."""
+    if span <= 0:
+        return auto_linear_axis(0.0, 1.0, lang)
+    ticks = [t for t in nice_ticks(0.0, span, 5) if t <= span * (1 + 1e-9)]
+    fmt = tick_formatter(ticks, lang)
+    return (0.0, span), [(t, fmt(t)) for t in ticks]
+
+
 def duration_log_axis(
     lo_s: float, hi_s: float, lang: str
 ) -> tuple[tuple[float, float], list[Tick]]:

@@ -35,6 +35,7 @@ from kiban.report._scales import (
     duration_log_axis,
     step_bin_means,
     step_integral,
+    time_axis,
     time_unit,
 )
 from kiban.report.spec import (
@@ -67,6 +68,8 @@ MAX_TIME_BINS = 240
 """Time series are averaged into at most this many bins per chart."""
 CDF_POINTS = 201
 """Quantiles drawn per CDF curve."""
+MIN_LAYER_GPUS = 1e-3
+"""A GPU state whose count never exceeds this (floating-point residue) is left off the chart."""
 NO_WAIT_S = 60.0
 """A job that started within this long after submission counts as not having waited."""
 
@@ -207,11 +210,13 @@ def _comparison(runs: Sequence[RunData], tr: Translator) -> list[ComparisonRow]:
         if len(runs) > 1 and known:
             best = max(known) if better == "higher" else min(known)
             best_text = texts[values.index(best)]
+        best_flags = [best_text is not None and v is not None and t == best_text
+                      for t, v in zip(texts, values, strict=True)]  # fmt: skip
+        if all(best_flags):  # every policy shows the same value: nothing stands out
+            best_flags = [False] * len(best_flags)
         cells = [
-            TableCell(
-                text=t, value=v, best=best_text is not None and v is not None and t == best_text
-            )
-            for t, v in zip(texts, values, strict=True)
+            TableCell(text=t, value=v, best=b)
+            for t, v, b in zip(texts, values, best_flags, strict=True)
         ]
         rows.append(
             ComparisonRow(
@@ -346,11 +351,11 @@ def _states(series: _Series, tr: Translator, chart_id: str) -> ChartSpec:
         Series(label=tr.t(f"state.{k}"), color=STATE_COLORS[k], x=x,
                y=[float(v) for v in binned(v_)], stacked=True)
         for k, v_ in layers.items()
-        if k in {"productive", "idle"} or bool(np.nan_to_num(v_).any())
+        if k in {"productive", "idle"} or float(np.nanmax(v_, initial=0.0)) > MIN_LAYER_GPUS
     ]  # fmt: skip
     top = float(np.sum([s.y for s in out_series], axis=0).max(initial=0.0))
     y_range, y_ticks = auto_linear_axis(0.0, max(top, series.n_gpus, 1.0), lang)
-    x_range, x_ticks = auto_linear_axis(0.0, series.span_s / unit_s, lang)
+    x_range, x_ticks = time_axis(series.span_s / unit_s, lang)
     queued = series.col("queued_jobs")
     peak_i = int(np.nanargmax(queued)) if np.isfinite(queued).any() else 0
     reading = tr.t(
@@ -414,7 +419,7 @@ def _power(run: RunData, series: _Series, tr: Translator, chart_id: str) -> Char
     p_lo = float(finite_pue.min()) if finite_pue.size else 1.0
     p_hi = float(finite_pue.max()) if finite_pue.size else 2.0
     y2_range, y2_ticks = auto_linear_axis(max(1.0, p_lo - 0.05), p_hi + 0.05, lang, target=4)
-    x_range, x_ticks = auto_linear_axis(0.0, series.span_s / unit_s, lang)
+    x_range, x_ticks = time_axis(series.span_s / unit_s, lang)
     t_end = np.array([series.time_s[-1]])
     fac_e = float(step_integral(series.time_s, fac_raw, t_end)[0])
     cool_e = float(step_integral(series.time_s, series.col("cooling_power_w"), t_end)[0])
@@ -600,7 +605,7 @@ def _wait_reading(per_run: list[tuple[int, RunData, FloatArray]], tr: Translator
 # --- assembly ---------------------------------------------------------------------------------
 
 
-def _scenario_echoes(runs: Sequence[RunData]) -> list[ScenarioEcho]:
+def _scenario_echoes(runs: Sequence[RunData], tr: Translator) -> list[ScenarioEcho]:
     echoes: list[ScenarioEcho] = []
     for run in runs:
         if not run.scenario_toml:
@@ -611,6 +616,12 @@ def _scenario_echoes(runs: Sequence[RunData]) -> list[ScenarioEcho]:
                 break
         else:
             echoes.append(ScenarioEcho(label=run.label, text=run.scenario_toml))
+    for echo in echoes:
+        echo.summary = tr.t(
+            "report.scenario_show",
+            policies=echo.label,
+            n_lines=format_count(len(echo.text.splitlines()), tr.lang),
+        )
     return echoes
 
 
@@ -681,7 +692,7 @@ def build_context_from_runs(runs: Sequence[RunData], lang: str = "en") -> Report
         distributions=distributions,
         distribution_notes=dist_notes,
         losses=losses,
-        scenarios=_scenario_echoes(runs),
+        scenarios=_scenario_echoes(runs, tr),
         kiban_version=__version__,
     )
 

@@ -171,10 +171,17 @@ class PolicySection:
 
 @dataclass
 class ScenarioEcho:
-    """The scenario file text, verbatim, and which runs used it."""
+    """The scenario file text, verbatim, and which runs used it.
+
+    Attributes:
+        label: the policies that used this scenario text.
+        text: the file, verbatim.
+        summary: the line shown on the folded echo (policies and line count).
+    """
 
     label: str
     text: str
+    summary: str = ""
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -38,9 +39,11 @@ def print_summary(
     tr = translator(ctx.lang)
 
     table = Table(title=tr.t("summary.title", scenario=ctx.scenario_name), title_justify="left")
-    table.add_column(tr.t("report.metric"), no_wrap=True)
-    for policy in ctx.policies:
-        table.add_column(escape(policy), justify="right", no_wrap=True)
+    # Numbers are never cut: value columns keep their full width and the metric names wrap.
+    table.add_column(tr.t("report.metric"), overflow="fold", ratio=1)
+    for i, policy in enumerate(ctx.policies):
+        width = max([cell_len(policy)] + [cell_len(r.cells[i].text) for r in ctx.comparison])
+        table.add_column(escape(policy), justify="right", no_wrap=True, min_width=width)
     for row in ctx.comparison:
         cells = [
             f"[bold green]{escape(c.text)}[/bold green]" if c.best else escape(c.text)
