@@ -167,10 +167,13 @@ class TiresiasLas:
                 Tiresias' code uses limits such as 3,600 and 18,000 GPU·s.
             starvation_knob: Promote a waiting job to the top queue when its waiting time
                 reaches this multiple of its run time so far (0 disables promotion).
+            promote_check_s: Starvation is checked at decisions at most this often (s), like
+                Tiresias' once-per-scheduling-round check.
         """
 
         queue_limits_gpu_s: tuple[float, ...] = (3600.0, 18000.0)
         starvation_knob: float = 8.0
+        promote_check_s: float = 60.0
 
         def __post_init__(self) -> None:
             limits = tuple(float(x) for x in self.queue_limits_gpu_s)
@@ -184,16 +187,30 @@ class TiresiasLas:
             if self.starvation_knob < 0:
                 msg = f"starvation_knob = {self.starvation_knob}: must be ≥ 0"
                 raise ValueError(msg)
+            if self.promote_check_s < 0:
+                msg = f"promote_check_s = {self.promote_check_s}: must be ≥ 0"
+                raise ValueError(msg)
 
     def __init__(self, params: Params | None = None) -> None:
         self.params = params if params is not None else self.Params()
         self._limits = np.asarray(self.params.queue_limits_gpu_s, dtype=np.float64)
         self._limits_ext = np.append(self._limits, math.inf)  # upper limit of each queue
+        self._limits_list: list[float] = self._limits.tolist()
         self._offset_gpu_s: FloatArray = np.zeros(0)
+        self._next_check_s = -math.inf
 
     def reset(self, ctx: PolicyContext) -> None:
         """Forget promotions of an earlier run."""
         self._offset_gpu_s = np.zeros(ctx.jobs.n_jobs)
+        self._next_check_s = -math.inf
+
+    def _queue_of(self, service: FloatArray) -> IntArray:
+        """Queue index of each attained service: the number of limits at or below it."""
+        limits = self._limits_list
+        q = (service >= limits[0]).astype(np.int64)
+        for limit in limits[1:]:
+            q += service >= limit
+        return q
 
     def schedule(self, view: ClusterView, pending: IntArray, alloc: Allocator) -> Schedule:
         """Choose the jobs to run by (queue, arrival); preempt the others; place new ones.
@@ -210,8 +227,10 @@ class TiresiasLas:
         n_jobs = view.jobs.n_jobs
         size_p = view.jobs.num_gpus[pending]
         svc_p = view.job_attained_booked_gpu_s[pending] - self._offset_gpu_s[pending]
-        q_p = np.searchsorted(self._limits, svc_p, side="right")
-        self._promote(view, pending, svc_p, q_p, now)
+        q_p = self._queue_of(svc_p)
+        if now >= self._next_check_s:
+            self._promote(view, pending, svc_p, q_p, now)
+            self._next_check_s = now + self.params.promote_check_s
         n_free = alloc.n_free
         if int(size_p.sum()) <= n_free:
             # Everyone fits by count: LAS order chooses every job and preempts none.
@@ -229,17 +248,19 @@ class TiresiasLas:
             return Schedule(start=start, wake_at_s=self._wake_s(view, held, now))
         running = np.asarray(view.running_jobs())
         svc_r = view.running_attained_gpu_s() - self._offset_gpu_s[running]
-        q_r = np.searchsorted(self._limits, svc_r, side="right")
+        q_r = self._queue_of(svc_r)
         key_r = q_r * n_jobs + running
         key_p = q_p * n_jobs + pending
         if int(size_p.min()) > n_free and running.shape[0] and int(key_p.min()) > int(key_r.max()):
-            return Schedule(wake_at_s=self._crossing_s(view, running, svc_r, q_r, now))
+            cross = now + (self._limits_ext[q_r] - svc_r) / view.running_num_gpus()
+            return Schedule(wake_at_s=self._relevant_wake(key_r, cross, key_p, n_jobs, now))
         jobs = np.concatenate((running, pending))
         n_run = running.shape[0]
         size_all = np.concatenate((view.running_num_gpus(), size_p))
         service = np.concatenate((svc_r, svc_p))
         queue = np.concatenate((q_r, q_p))
-        order = np.argsort(np.concatenate((key_r, key_p)), kind="stable")
+        keys = np.concatenate((key_r, key_p))
+        order = np.argsort(keys, kind="stable")
         size = size_all[order]
         budget = view.layout.n_gpus - view.down_gpus  # GPUs on up nodes
         chosen = np.zeros(jobs.shape[0], dtype=bool)
@@ -277,9 +298,7 @@ class TiresiasLas:
         wake = None
         if still_waiting:
             cross = now + (self._limits_ext[queue] - service) / size_all
-            wake = float(max(cross[sel].min(), now + 1e-6)) if sel.any() else None
-            if wake is not None and not math.isfinite(wake):
-                wake = None
+            wake = self._relevant_wake(keys[sel], cross[sel], keys[~sel], n_jobs, now)
         return Schedule(
             start=start,
             preempt=frozenset(preempt.tolist()),
@@ -314,9 +333,35 @@ class TiresiasLas:
             service[hit] = 0.0
             queue[hit] = 0
 
+    @staticmethod
+    def _relevant_wake(
+        key_held: IntArray,
+        cross_held: FloatArray,
+        key_waiting: IntArray,
+        n_jobs: int,
+        now: float,
+    ) -> float | None:
+        """Earliest crossing that can change the decision.
+
+        A held job's key moves from q·N + j to (q + 1)·N + j when it crosses its queue's limit.
+        The greedy pass can only change if a waiting job lies between the two keys (it overtakes
+        the held job); crossings with no waiting job in between are skipped. Arrivals,
+        completions and failures call the policy anyway.
+        """
+        if key_held.shape[0] == 0 or key_waiting.shape[0] == 0:
+            return None
+        kw = np.sort(key_waiting)
+        lo = np.searchsorted(kw, key_held, side="right")
+        hi = np.searchsorted(kw, key_held + n_jobs, side="left")
+        relevant = hi > lo
+        if not relevant.any():
+            return None
+        t = float(cross_held[relevant].min())
+        return max(t, now + 1e-6) if math.isfinite(t) else None
+
     def _wake_s(self, view: ClusterView, held: IntArray, now: float) -> float | None:
         service = view.attained_gpu_s(held) - self._offset_gpu_s[held]
-        queue = np.searchsorted(self._limits, service, side="right")
+        queue = self._queue_of(service)
         return self._crossing_s(view, held, service, queue, now)
 
     def _crossing_s(

@@ -351,6 +351,8 @@ class Simulator:
         self._node_rack = lay.node_rack_idx
         self._node_rack_list: list[int] = lay.node_rack_idx.tolist()
         self._node_n_list: list[int] = lay.node_n_gpus.tolist()
+        self._node_sku_list: list[int] = lay.node_sku_idx.tolist()
+        self._gpu_node_list: list[int] = lay.gpu_node.tolist()
         self._node_cache_b = np.asarray(lay.node_cache_b, dtype=np.float64)
         self._node_n = lay.node_n_gpus
         self._node_first = lay.node_first_gpu
@@ -383,6 +385,8 @@ class Simulator:
                 k = lay.sku_index(str(model))
                 req[jobs.gpu_model == model] = k if k >= 0 else -2
         self._job_req_sku = req
+        self._req_list: list[int] = req.tolist()
+        self._gpn_list: list[int] = jobs.gpus_per_node.tolist()
         self._duration_list: list[float] = jobs.duration_s.tolist()
         self._num_gpus_list: list[int] = jobs.num_gpus.tolist()
         # Jobs no placement can ever satisfy (on an empty, fully up cluster).
@@ -443,6 +447,10 @@ class Simulator:
         if self._io_active:
             for u, cache_per_gpu in enumerate(values.tolist()):
                 self._hit[:, u] = cache_hit_frac(cache_per_gpu * jobs.num_gpus, jobs.dataset_size_b)
+        # remote demand of each job at its full size on one node of each cache class (B/s)
+        self._io_default = (
+            (jobs.input_rate_b_per_s_per_gpu * jobs.num_gpus)[:, None] * (1.0 - self._hit)
+        )
 
     # =========================================================================================
     # run
@@ -934,16 +942,16 @@ class Simulator:
     def _start_one_gpu(self, j: int, g: int) -> None:
         """:meth:`_start` for a job on one free GPU (most jobs): scalar checks and commit."""
         st = self.state
-        node = int(self._gpu_node[g])
-        req = int(self._job_req_sku[j])
-        sku = int(self._node_sku[node])
+        node = self._gpu_node_list[g]
+        req = self._req_list[j]
+        sku = self._node_sku_list[node]
         if req >= 0 and sku != req:
             msg = (
                 f"start[{self._job_label(j)}]: the job needs GPU model "
                 f"{self.layout.skus[req].name!r}"
             )
             raise self._policy_error(msg)
-        gpn = int(self.jobs.gpus_per_node[j])
+        gpn = self._gpn_list[j]
         if gpn and gpn != 1:
             msg = (
                 f"start[{self._job_label(j)}]: GPUs per node [1]; the job needs exactly {gpn} "
@@ -953,7 +961,7 @@ class Simulator:
         cap_w = float(st.job_power_cap_w[j])
         if math.isnan(cap_w):
             cap_w = float(self._default_cap_w[sku])
-        r = int(self._node_rack[node])
+        r = self._node_rack_list[node]
         if self._budget_finite and st.rack_gpu_alloc_w[r] + cap_w > self._budget_w[r] + 1e-6:
             msg = (
                 f"start[{self._job_label(j)}]: rack {self.layout.rack_names[r]!r} would carry "
@@ -1053,6 +1061,8 @@ class Simulator:
         if rate <= 0:
             return 0.0
         cache = self._job_cache_b[j]
+        if math.isnan(cache) and nodes.shape[0] == 1 and k == self._num_gpus_list[j]:
+            return float(self._io_default[j, self._node_cache_class[nodes[0]]])
         cls = self._node_cache_class[nodes]
         if math.isnan(cache) and k == self.jobs.num_gpus[j] and (cls == cls[0]).all():
             hit = float(self._hit[j, cls[0]])
@@ -1146,24 +1156,27 @@ class Simulator:
         assert nodes is not None
         assert counts is not None
         k = int(gpus.shape[0])
-        sku = int(st.slot_sku[i])
-        # power back to idle on its nodes
-        st.node_gpu_power_w[nodes] -= counts * (st.slot_power_w[i] - self._sku_idle_w[sku])
-        self._dirty_nodes.update(nodes.tolist())
-        # release GPUs
-        st.gpu_job[gpus] = GPU_FREE
-        st.node_free[nodes] += counts
-        st.n_free_gpus += k
-        if k == 1:
-            st.rack_gpu_alloc_w[self._node_rack[nodes[0]]] -= st.slot_cap_w[i]
+        _, n_i, sku, _, _ = st.slot_i[i].tolist()
+        f = st.slot_f[i].tolist()
+        if nodes.shape[0] == 1:
+            # one node (every 1-GPU job): scalar updates
+            node = int(nodes[0])
+            st.node_gpu_power_w[node] -= k * (f[F_POWER] - self._idle_list[sku])
+            self._dirty_nodes.add(node)
+            st.gpu_job[gpus] = GPU_FREE
+            st.node_free[node] += k
+            st.rack_gpu_alloc_w[self._node_rack_list[node]] -= k * f[F_CAP]
         else:
-            np.subtract.at(st.rack_gpu_alloc_w, self._node_rack[nodes], counts * st.slot_cap_w[i])
-        n_i = float(st.slot_n[i])
-        self._alloc_sums = [
-            a - n_i * b
-            for a, b in zip(self._alloc_sums, st.slot_rate[i, LEDGER_COLUMNS].tolist(), strict=True)
-        ]
-        self._io_total_b_per_s -= float(st.slot_io_now_b_per_s[i])
+            st.node_gpu_power_w[nodes] -= counts * (f[F_POWER] - self._idle_list[sku])
+            self._dirty_nodes.update(nodes.tolist())
+            st.gpu_job[gpus] = GPU_FREE
+            st.node_free[nodes] += counts
+            np.subtract.at(st.rack_gpu_alloc_w, self._node_rack[nodes], counts * f[F_CAP])
+        st.n_free_gpus += k
+        sums = self._alloc_sums
+        for c, b in enumerate(st.slot_rate[i, LEDGER_COLUMNS].tolist()):
+            sums[c] -= n_i * b
+        self._io_total_b_per_s -= f[F_IO_NOW]
         st.slot_io_now_b_per_s[i] = 0.0
         st.job_gpus[j] = None
         st.job_nodes[j] = None
@@ -1296,7 +1309,8 @@ class Simulator:
         rows[:, R_RUN] = 1.0
         rows[:, R_ATTAINED] = n
         d_sums = (n @ (rows[:, LEDGER_COLUMNS] - st.slot_rate[idx][:, LEDGER_COLUMNS])).tolist()
-        self._alloc_sums = [a + b for a, b in zip(self._alloc_sums, d_sums, strict=True)]
+        for c, b in enumerate(d_sums):
+            self._alloc_sums[c] += b
         st.slot_rate[idx] = rows
         # node power follows the per-GPU average
         delta = p_avg - st.slot_power_w[idx]

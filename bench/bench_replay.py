@@ -1,0 +1,174 @@
+"""Replay benchmark: all 82,247 Philly jobs with full physics, on two sites, two policies.
+
+Sites (DESIGN.md, performance targets):
+
+* ``examples/philly.toml``: Philly's own 552 machines (2,490 GPUs); the trace is uncontended;
+* ``examples/hall-512-h100-rdhx.toml``: 64 DGX H100 (512 GPUs) at about 73 % load, so queues
+  form and policies differ.
+
+Policies: ``fifo-static`` and ``tiresias-las``. Physics on: GPU power and speed, server power
+(exact, after the run), recirculation and thermal throttling, shared-storage I/O, failures and
+checkpoints, the cooling plant and power chain over the event log.
+
+Each case runs in a fresh Python process so its peak RSS is its own. Jobs/s counts simulated
+jobs per second of simulation wall time (the trace read and the result tables are timed
+separately).
+
+Usage::
+
+    .venv/bin/python bench/bench_replay.py                 # all four cases
+    .venv/bin/python bench/bench_replay.py --cases hall:tiresias-las
+    .venv/bin/python bench/bench_replay.py --json bench/results/replay.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SITES = {
+    "philly": REPO / "examples" / "philly.toml",
+    "hall": REPO / "examples" / "hall-512-h100-rdhx.toml",
+}
+POLICIES = ("fifo-static", "tiresias-las")
+REQUIRED_JOBS_PER_S = 2_700.0
+AIM_JOBS_PER_S = 10_000.0
+MAX_RSS_MB = 1024.0
+
+
+def machine() -> dict[str, object]:
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import numpy as np  # noqa: PLC0415
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "load_avg": os.getloadavg(),
+    }
+
+
+def child(site: str, policy: str) -> dict[str, object]:
+    import numpy as np  # noqa: PLC0415
+
+    from kiban.results import SimulationResult, prepare_scenario  # noqa: PLC0415
+    from kiban.policies.registry import make_policy  # noqa: PLC0415
+    from kiban.sim import Simulator  # noqa: PLC0415
+    from kiban.spec import load_spec  # noqa: PLC0415
+
+    t0 = time.perf_counter()
+    scenario = load_spec(SITES[site])
+    prepared = prepare_scenario(scenario)
+    t1 = time.perf_counter()
+    sim = Simulator(
+        prepared.layout,
+        prepared.jobs,
+        make_policy("policy", policy),
+        settings=prepared.settings,
+        facility=prepared.facility,
+    )
+    out = sim.run()
+    t2 = time.perf_counter()
+    result = SimulationResult.from_run(
+        out,
+        scenario_name=prepared.name,
+        tariff=prepared.tariff,
+        co2_kg_per_kwh=prepared.tariff.co2_kg_per_kwh,
+        min_interval_s=prepared.interval_s,
+    )
+    t3 = time.perf_counter()
+    s = result.summary
+    n = prepared.jobs.n_jobs
+    return {
+        "site": site,
+        "policy": policy,
+        "n_gpus": prepared.layout.n_gpus,
+        "jobs": n,
+        "jobs_completed": s["jobs_completed"],
+        "events": out.counters["events"],
+        "preemptions": out.counters["preemptions"],
+        "prepare_s": t1 - t0,
+        "simulate_s": t2 - t1,
+        "results_s": t3 - t2,
+        "jobs_per_s": n / (t2 - t1),
+        "jobs_per_s_end_to_end": n / (t3 - t0),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "allocated_util_frac": s["allocated_util_frac"],
+        "jct_mean_h": (s["jct_mean_s"] or float("nan")) / 3600.0,
+        "wait_mean_h": (s["wait_mean_s"] or float("nan")) / 3600.0,
+        "pue": s["pue"],
+        "gpu_hours_productive": s["gpu_hours_productive"],
+        "trace_gpu_hours": float(np.dot(prepared.jobs.duration_s, prepared.jobs.num_gpus))
+        / 3600.0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--cases", default="", help="site:policy,... (default: all four)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    parser.add_argument("--child", nargs=2, metavar=("SITE", "POLICY"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(*args.child)))
+        return
+    cases = [tuple(c.split(":")) for c in args.cases.split(",") if c] or [
+        (site, pol) for site in SITES for pol in POLICIES
+    ]
+    info = machine()
+    print(f"machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}, "
+          f"numpy {info['numpy']}, load average {info['load_avg'][0]:.2f}")
+    rows = []
+    for site, policy in cases:
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", site, policy],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=REPO,
+        )
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        r = rows[-1]
+        print(f"  done {site:6s} {policy:13s} {r['jobs_per_s']:8,.0f} jobs/s", flush=True)
+    header = (
+        f"{'site':7s} {'policy':13s} {'GPUs':>5s} {'jobs':>7s} {'events':>8s} {'sim s':>7s} "
+        f"{'jobs/s':>8s} {'e2e jobs/s':>10s} {'RSS MB':>7s} {'alloc %':>7s} {'JCT h':>7s} {'PUE':>6s}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(
+            f"{r['site']:7s} {r['policy']:13s} {r['n_gpus']:5d} {r['jobs']:7,d} "
+            f"{r['events']:8,d} {r['simulate_s']:7.1f} {r['jobs_per_s']:8,.0f} "
+            f"{r['jobs_per_s_end_to_end']:10,.0f} {r['peak_rss_mb']:7.0f} "
+            f"{100 * r['allocated_util_frac']:7.1f} {r['jct_mean_h']:7.2f} {r['pue']:6.3f}"
+        )
+    worst = min(r["jobs_per_s"] for r in rows)
+    rss = max(r["peak_rss_mb"] for r in rows)
+    print(
+        f"slowest case {worst:,.0f} jobs/s (required ≥ {REQUIRED_JOBS_PER_S:,.0f}, aim "
+        f"{AIM_JOBS_PER_S:,.0f}); peak RSS {rss:.0f} MB (limit {MAX_RSS_MB:.0f} MB)"
+    )
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"machine": info, "rows": rows}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
