@@ -114,8 +114,7 @@ def child(site: str, policy: str) -> dict[str, object]:
         "wait_mean_h": (s["wait_mean_s"] or float("nan")) / 3600.0,
         "pue": s["pue"],
         "gpu_hours_productive": s["gpu_hours_productive"],
-        "trace_gpu_hours": float(np.dot(prepared.jobs.duration_s, prepared.jobs.num_gpus))
-        / 3600.0,
+        "trace_gpu_hours": float(np.dot(prepared.jobs.duration_s, prepared.jobs.num_gpus)) / 3600.0,
     }
 
 
@@ -132,8 +131,10 @@ def main() -> None:
         (site, pol) for site in SITES for pol in POLICIES
     ]
     info = machine()
-    print(f"machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}, "
-          f"numpy {info['numpy']}, load average {info['load_avg'][0]:.2f}")
+    print(
+        f"machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}, "
+        f"numpy {info['numpy']}, load average {info['load_avg'][0]:.2f}"
+    )
     rows = []
     for site, policy in cases:
         proc = subprocess.run(

@@ -13,10 +13,12 @@ constant, so physics runs only where something changed:
   ``c`` is the share of time spent writing periodic checkpoints.
 * **Ledger.** Every GPU-second is booked into exactly one bucket: for a running job the shares
   ``c`` (checkpoint), ``(1 − c)(1 − s_cap)`` (power cap), ``(1 − c)(s_cap − s_c)`` (thermal),
-  ``(1 − c)(s_c − s)`` (I/O stall) and ``(1 − c)·s`` (productive) sum to 1; restore phases after
-  a preemption count as checkpoint, after a failure as failure; free GPUs are ``queue_blocked``
-  while jobs wait and ``idle_no_demand`` otherwise; GPUs of failed nodes are ``failure``, and the
-  work a failed job must redo (since its last checkpoint) moves from productive to failure.
+  ``(1 − c)(s_c − s)`` (I/O stall) and ``(1 − c)·s`` (productive) sum to 1; the restore phase
+  after a failure counts as failure; free GPUs are ``queue_blocked`` while jobs wait and
+  ``idle_no_demand`` otherwise; GPUs of failed nodes are ``failure``, and the work a failed job
+  must redo (since its last checkpoint) moves from productive to failure. A preemption costs the
+  job a checkpoint save and a restore (2 × the write time) of extra work, moved from productive
+  to checkpoint the same way.
 * **Power.** Node wall power comes from :func:`kiban.physics.server_power.server_power_w` and is
   re-evaluated only for nodes whose load changed; rack inlet temperatures follow Tang's linear
   model ``T_in = T_sup + D·p_air``, updated incrementally by the columns of the racks that changed.
@@ -123,6 +125,10 @@ DEFAULT_CHECKPOINT_BANDWIDTH_B_PER_S = 2.0 * B_PER_GB
 """Write bandwidth one job gets for its checkpoint (B/s). ASSUMED: a few GB/s per client node
 (physics.md §5.2: t_write = S / min(B_client, B_fs))."""
 
+PREV_INLET_BAND_K = 5.0
+"""Inlets are remembered for the throttle-onset estimate only within this band below the throttle
+margin (far below it no onset can follow soon, and the copy costs O(racks) per event)."""
+
 LEDGER_BUCKETS: tuple[str, ...] = (
     "productive",
     "idle_no_demand",
@@ -156,7 +162,7 @@ _L = {name: i for i, name in enumerate(LOG_COLUMNS)}
 _SLOT_ARRAYS = ("slot_i", "slot_f", "slot_rate", "slot_acc", "slot_next_s")
 """Every per-slot table (row = slot); a slot moves with one row copy in each."""
 _PHASE_COMPUTE, _PHASE_CKPT, _PHASE_FAIL = 0, 1, 2
-_RESTORE_NONE, _RESTORE_PREEMPT, _RESTORE_FAILURE = 0, 1, 2
+_RESTORE_NONE, _RESTORE_FAILURE = 0, 2
 _STATE_NAMES = {
     FUTURE: "not yet arrived",
     PENDING: "pending",
@@ -362,6 +368,21 @@ class Simulator:
         self._budget_finite = bool(np.isfinite(self._budget_w).any())
         self._air_frac = 1.0 - lay.rack_liquid_capture_frac
         self._d = lay.heat_distribution_k_per_w
+        self._air_frac_list: list[float] = (1.0 - lay.rack_liquid_capture_frac).tolist()
+        # Each rack's column of D as (rows, values): all rows for a dense D, only the non-zero
+        # ones when recirculation stays within halls (a block-diagonal D of a large site).
+        self._d_cols: list[tuple[IntArray | slice, FloatArray]] = []
+        self._dense_d = True
+        if self._d is not None:
+            nonzero = self._d != 0.0
+            self._dense_d = bool(nonzero.mean() > 0.2)
+            d_t = np.ascontiguousarray(self._d.T)
+            for r in range(lay.n_racks):
+                if self._dense_d:
+                    self._d_cols.append((slice(None), d_t[r]))
+                else:
+                    rows = np.flatnonzero(nonzero[:, r])
+                    self._d_cols.append((rows, d_t[r, rows].copy()))
         self._single_server = len(lay.servers) == 1
         # Margin: while every air inlet is below it, no GPU at full power reaches slowdown.
         cap_frac = self.settings.gpu_power_cap_frac
@@ -448,8 +469,8 @@ class Simulator:
             for u, cache_per_gpu in enumerate(values.tolist()):
                 self._hit[:, u] = cache_hit_frac(cache_per_gpu * jobs.num_gpus, jobs.dataset_size_b)
         # remote demand of each job at its full size on one node of each cache class (B/s)
-        self._io_default = (
-            (jobs.input_rate_b_per_s_per_gpu * jobs.num_gpus)[:, None] * (1.0 - self._hit)
+        self._io_default = (jobs.input_rate_b_per_s_per_gpu * jobs.num_gpus)[:, None] * (
+            1.0 - self._hit
         )
 
     # =========================================================================================
@@ -561,6 +582,7 @@ class Simulator:
         self._blocked_gpu_s = 0.0
         self._idle_gpu_s = 0.0
         self._moved_to_failure_gpu_s = 0.0
+        self._moved_to_ckpt_gpu_s = 0.0
         self._frag_gpu_s = 0.0
         self._io_total_b_per_s = 0.0
         self._io_limited = False
@@ -885,14 +907,15 @@ class Simulator:
             )
             msg = f"start[{self._job_label(j)}]: GPU {g} is held by {who}"
             raise self._policy_error(msg)
-        if k == 1:
-            nodes = self._gpu_node[gpus]
-            counts = np.ones(1, dtype=np.int64)
+        gpu_nodes = self._gpu_node[gpus]
+        if len(set(gpus.tolist())) != k:
+            msg = f"start[{self._job_label(j)}]: a GPU is listed twice"
+            raise self._policy_error(msg)
+        if k == 1 or (gpu_nodes == gpu_nodes[0]).all():
+            nodes = gpu_nodes[:1]
+            counts = np.array([k], dtype=np.int64)
         else:
-            nodes, counts = np.unique(self._gpu_node[gpus], return_counts=True)
-            if counts.sum() != k or np.unique(gpus).shape[0] != k:
-                msg = f"start[{self._job_label(j)}]: a GPU is listed twice"
-                raise self._policy_error(msg)
+            nodes, counts = np.unique(gpu_nodes, return_counts=True)
         gpn = int(jobs.gpus_per_node[j])
         if gpn and (counts != gpn).any():
             msg = (
@@ -1015,10 +1038,7 @@ class Simulator:
             busy, s_cap = self._at_cap(j, sku, cap_w)
         restore = int(st.job_restore_kind[j])
         w = float(self._ckpt_write_s[j])
-        if restore == _RESTORE_PREEMPT:
-            dur = 2.0 * w + self.settings.restart_overhead_s
-            phase = _PHASE_CKPT
-        elif restore == _RESTORE_FAILURE:
+        if restore == _RESTORE_FAILURE:
             dur = w + self.settings.restart_overhead_s
             phase = _PHASE_FAIL
         else:
@@ -1128,7 +1148,12 @@ class Simulator:
         if reason == "failure":
             interval = float(self.jobs.checkpoint_interval_s[j])
             progress = float(st.job_progress_s[j])
-            lost = progress % interval if interval > 0 else progress
+            if progress <= 0.0:
+                lost = 0.0
+            elif interval > 0:
+                lost = progress % interval  # work since the last checkpoint
+            else:
+                lost = progress  # never checkpoints: everything is redone
             st.job_progress_s[j] = progress - lost
             st.job_failure_s[j] += lost
             self._moved_to_failure_gpu_s += lost * float(self.jobs.num_gpus[j])
@@ -1136,7 +1161,15 @@ class Simulator:
             st.job_restarts[j] += 1
             self._counters["restarts"] += 1
         else:
-            st.job_restore_kind[j] = _RESTORE_PREEMPT
+            # Save now and restore at the restart: 2 × the checkpoint write time (plus any
+            # restart overhead) of extra work for the job, booked as checkpoint time. Folding
+            # the save/restore into the job's work (instead of an idle restore phase with its
+            # own event) keeps the GPU time exact and halves the events of a preemptive policy.
+            redo = 2.0 * float(self._ckpt_write_s[j]) + self.settings.restart_overhead_s
+            if redo > 0.0:
+                st.job_progress_s[j] -= redo
+                st.job_checkpoint_s[j] += redo
+                self._moved_to_ckpt_gpu_s += redo * float(self.jobs.num_gpus[j])
             st.job_preemptions[j] += 1
             self._counters["preemptions"] += 1
         st.job_state[j] = PENDING
@@ -1174,8 +1207,8 @@ class Simulator:
             np.subtract.at(st.rack_gpu_alloc_w, self._node_rack[nodes], counts * f[F_CAP])
         st.n_free_gpus += k
         sums = self._alloc_sums
-        for c, b in enumerate(st.slot_rate[i, LEDGER_COLUMNS].tolist()):
-            sums[c] -= n_i * b
+        for col, val in enumerate(st.slot_rate[i, LEDGER_COLUMNS].tolist()):
+            sums[col] -= n_i * val
         self._io_total_b_per_s -= f[F_IO_NOW]
         st.slot_io_now_b_per_s[i] = 0.0
         st.job_gpus[j] = None
@@ -1309,8 +1342,8 @@ class Simulator:
         rows[:, R_RUN] = 1.0
         rows[:, R_ATTAINED] = n
         d_sums = (n @ (rows[:, LEDGER_COLUMNS] - st.slot_rate[idx][:, LEDGER_COLUMNS])).tolist()
-        for c, b in enumerate(d_sums):
-            self._alloc_sums[c] += b
+        for col, val in enumerate(d_sums):
+            self._alloc_sums[col] += val
         st.slot_rate[idx] = rows
         # node power follows the per-GPU average
         delta = p_avg - st.slot_power_w[idx]
@@ -1370,7 +1403,17 @@ class Simulator:
             st.rack_power_w[r] += d
             self._it_power_w += d
             if self._d is not None and d != 0.0:
-                st.rack_inlet_temp_c += self._d[:, r] * (d * self._air_frac[r])
+                idx, vals = self._d_cols[r]
+                inlet = st.rack_inlet_temp_c
+                inlet[idx] += vals * (d * self._air_frac_list[r])
+                if self._dense_d:
+                    self._max_inlet_c = float(inlet.max())
+                elif d > 0.0:
+                    self._max_inlet_c = max(self._max_inlet_c, float(inlet[idx].max()))
+                else:
+                    self._max_inlet_c = float(inlet.max())
+            self._thermal_dirty = True
+            return
         else:
             nodes = np.fromiter(self._dirty_nodes, dtype=np.int64, count=len(self._dirty_nodes))
             nodes.sort()
@@ -1430,7 +1473,8 @@ class Simulator:
             and not self._liquid_always_check
             and self._max_inlet_c < self._thermal_margin_c
         ):
-            self._prev_inlet = st.rack_inlet_temp_c.copy()
+            if self._max_inlet_c > self._thermal_margin_c - PREV_INLET_BAND_K:
+                self._prev_inlet = st.rack_inlet_temp_c.copy()
             return
         n = st.n_slots
         idx = np.arange(n)
@@ -1708,15 +1752,16 @@ class Simulator:
         )
         alloc = self._led_alloc
         moved = self._moved_to_failure_gpu_s
+        moved_ck = self._moved_to_ckpt_gpu_s
         ledger = {
-            "productive": alloc[0] - moved,
+            "productive": alloc[0] - moved - moved_ck,
             "idle_no_demand": self._idle_gpu_s,
             "queue_blocked": self._blocked_gpu_s,
             "io_stall": float(alloc[1]),
             "thermal_throttle": float(alloc[2]),
             "power_cap": float(alloc[3]),
             "failure": float(alloc[5]) + self._down_gpu_s + moved,
-            "checkpoint": float(alloc[4]),
+            "checkpoint": float(alloc[4]) + moved_ck,
         }
         return RunOutput(
             policy_name=self.policy.name,
