@@ -41,7 +41,7 @@ def test_philly_replay_reproduces_the_trace(data_root):
     Job count and GPU-hours match the trace exactly, and so does the busy-GPU curve (bin
     means of the simulated allocated GPUs against the trace's [submit, submit + duration),
     once the job model's checkpoint and input slow-downs are switched off (with them on, jobs
-    hold their GPUs ~0.3 % longer; docs/performance.md)."""
+    hold their GPUs about 0.1 % longer; docs/performance.md)."""
     trace = require_data(data_root, "philly", "pollux_philly_jobs.csv")
     scenario = load_spec(EXAMPLES / "philly.toml")
     prepared = prepare_scenario(scenario, trace=f"philly:{trace}", failures=False)
