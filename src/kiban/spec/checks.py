@@ -24,6 +24,15 @@ from kiban.spec.placement import (
     place_fleet,
     rack_slots,
 )
+from kiban.spec.routing import (
+    LENGTH_TOL_M,
+    VERTICAL_ALLOWANCE_M,
+    cable_limit,
+    fmt_point,
+    needs_pipe,
+    pipe_limit,
+    route_length_m,
+)
 from kiban.units import PA_PER_KPA, W_PER_KW
 
 HOURLY_COLUMNS = ("dry_bulb_c", "wet_bulb_c")
@@ -229,10 +238,103 @@ def rack_problems(
     return [group.line() for group in groups.values()]
 
 
-def layout_problems(scenario: Scenario, slots: Sequence[RackSlot]) -> list[str]:
-    """Racks must lie inside the hall and must not overlap."""
+def routing_point_problems(scenario: Scenario) -> list[str]:
+    """Check the power feed and CDU points.
+
+    Each is given as x and y together, lies inside the hall, and is given whenever its length
+    limit is; the limit must exceed the vertical allowance every run includes.
+    """
     hall = scenario.hall
     out: list[str] = []
+    for table, point, limit_key, what in (
+        ("power", "feed", "max_cable_length_m", "the power feed (where rack cables start)"),
+        ("cooling", "cdu", "max_pipe_length_m", "the CDU (where facility-water pipes start)"),
+    ):
+        section = getattr(scenario, table)
+        x_m, y_m = getattr(section, f"{point}_x_m"), getattr(section, f"{point}_y_m")
+        limit = getattr(section, limit_key)
+        if (x_m is None) != (y_m is None):
+            given, missing = (f"{point}_x_m", f"{point}_y_m")[:: 1 if x_m is not None else -1]
+            value = x_m if x_m is not None else y_m
+            out.append(
+                f"{table}.{given} = {fmt_value(value)}: give {table}.{missing} too; {what} is "
+                "a point on the floor (metres from the hall corner, like rack centres)"
+            )
+            continue
+        if x_m is None or y_m is None:
+            if limit is not None:
+                out.append(
+                    f"{table}.{limit_key} = {fmt_value(limit)}: the length is measured from "
+                    f"{what}; give {table}.{point}_x_m and {table}.{point}_y_m (m, hall "
+                    "coordinates)"
+                )
+            continue
+        for key, value, size_m, axis in (
+            (f"{point}_x_m", x_m, hall.length_m, "length_m"),
+            (f"{point}_y_m", y_m, hall.width_m, "width_m"),
+        ):
+            if value > size_m:
+                out.append(
+                    f"{table}.{key} = {fmt_value(value)}: {what} at ({x_m:g}, {y_m:g}) m lies "
+                    f"outside the {hall.length_m:g} × {hall.width_m:g} m hall; allowed 0–"
+                    f"{size_m:g} m (hall.{axis}; a point on the wall counts)"
+                )
+        if limit is not None and limit <= VERTICAL_ALLOWANCE_M:
+            out.append(
+                f"{table}.{limit_key} = {fmt_value(limit)}: every run includes "
+                f"{VERTICAL_ALLOWANCE_M:g} m of vertical rise and drop, so no rack is within "
+                f"reach; the limit must exceed {VERTICAL_ALLOWANCE_M:g} m"
+            )
+    return out
+
+
+def reach_problems(scenario: Scenario, racks: Sequence[PlacedRack]) -> list[str]:
+    """Racks holding servers beyond the cable limit, and water-cooled racks beyond the pipe limit.
+
+    One line per limit, naming the racks (a few, with their run lengths) and the limit.
+    """
+    out: list[str] = []
+    cable, pipe = cable_limit(scenario), pipe_limit(scenario)
+    for spec, key, kind, source, pick in (
+        (cable, "power.max_cable_length_m", "cable", "the power feed", lambda r: True),
+        (pipe, "cooling.max_pipe_length_m", "pipe", "the CDU", lambda r: needs_pipe(r.cooling)),
+    ):
+        if spec is None:
+            continue
+        x0_m, y0_m, limit_m = spec
+        far = []
+        for rack in racks:
+            if not rack.servers or not pick(rack):
+                continue
+            run_m = float(route_length_m(rack.x_m, rack.y_m, x0_m, y0_m))
+            if run_m > limit_m + LENGTH_TOL_M:
+                far.append((run_m, rack))
+        if not far:
+            continue
+        far.sort(key=lambda item: -item[0])
+        shown = ", ".join(
+            f"{rack.name} ("
+            + (f"{rack.cooling.name}, " if kind == "pipe" else "")
+            + f"{run_m:.3g} m of {kind})"
+            for run_m, rack in far[:_MAX_NAMED]
+        )
+        if len(far) > _MAX_NAMED:
+            shown += f" and {len(far) - _MAX_NAMED} more"
+        subject = f"rack {shown} is" if len(far) == 1 else f"{len(far)} racks: {shown} are"
+        out.append(
+            f"{key} = {fmt_value(limit_m)}: {subject} beyond the {limit_m:g} m {kind} limit from "
+            f"{source} at {fmt_point((x0_m, y0_m))} (run = |dx| + |dy| along rows and aisles "
+            f"+ {VERTICAL_ALLOWANCE_M:g} m vertical); move "
+            f"{'it' if len(far) == 1 else 'them'} closer, move {source}, "
+            "or raise the limit"
+        )
+    return out
+
+
+def layout_problems(scenario: Scenario, slots: Sequence[RackSlot]) -> list[str]:
+    """Racks must lie inside the hall and must not overlap; feed and CDU points too."""
+    hall = scenario.hall
+    out: list[str] = routing_point_problems(scenario)
     if not slots:
         return out
     x = np.array([s.x_m for s in slots])
@@ -416,5 +518,6 @@ def check_scenario(scenario: Scenario) -> tuple[tuple[PlacedRack, ...] | None, l
         return None, problems + placement
     # `slots` (unfilled) carry the TOML path behind every rack setting, in the same order.
     problems += rack_problems(scenario, slots, placed, catalog)
+    problems += reach_problems(scenario, placed)
     problems += plant_problems(scenario, placed)
     return (placed if not problems else None), problems

@@ -28,7 +28,7 @@ from kiban.spec._common import (
     resolve_path,
 )
 from kiban.spec.placement import PlacedRack, place_fleet
-from kiban.units import B_PER_GB, B_PER_TB, PA_PER_KPA, S_PER_DAY, W_PER_KW
+from kiban.units import B_PER_GB, B_PER_TB, M_PER_FT, PA_PER_KPA, S_PER_DAY, W_PER_KW
 
 _KW_ALTS = ((1.0 / W_PER_KW, "W"),)
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
@@ -416,8 +416,34 @@ class Hall(SpecModel):
 # --- power chain and cooling plant ----------------------------------------------------------
 
 
+_LENGTH_ALTS = ((0.001, "mm"), (0.01, "cm"), (M_PER_FT, "ft"))
+
+
+def _check_point(value: float | None) -> float | None:
+    """A point on the floor, m from the hall's corner (inside the hall is checked later)."""
+    if value is None:
+        return None
+    return check_range(
+        value, 0.0, 1000.0, "a position in a hall", "m", alternatives=((0.001, "mm"),)
+    )
+
+
+def _check_run(value: float | None, what: str) -> float | None:
+    """A cable or pipe length limit: 1–1000 m, with a hint for mm, cm or ft."""
+    if value is None:
+        return None
+    return check_range(value, 1.0, 1000.0, what, "m", alternatives=_LENGTH_ALTS)
+
+
 class PowerChain(SpecModel):
-    """UPS class and redundancy, rack PDUs and feeds, and the room-level distribution class."""
+    """UPS class and redundancy, rack PDUs and feeds, and the room-level distribution class.
+
+    Optionally, where rack power cables start (``feed_x_m``, ``feed_y_m``, in hall coordinates)
+    and the longest run allowed (``max_cable_length_m``); runs are measured as in
+    :mod:`kiban.spec.routing` (along rows and aisles, plus a vertical allowance). ``auto``
+    placement and ``kiban plan`` leave racks beyond the limit empty; ``kiban validate``
+    reports a rack with servers beyond it.
+    """
 
     ups: str = Field(default="enterprise", description="UPS class from the catalog.")
     redundancy: Redundancy = Field(default="N", description="UPS redundancy: N, N+1 or 2N.")
@@ -432,6 +458,29 @@ class PowerChain(SpecModel):
     distribution: str | None = Field(
         default=None, description="Room-level PDU/transformer/busway class (losses)."
     )
+    feed_x_m: float | None = Field(
+        default=None,
+        description="Where rack power cables start (room PDU, RPP or busway feed), along the "
+        "hall length, m.",
+    )
+    feed_y_m: float | None = Field(
+        default=None, description="Where rack power cables start, along the hall width, m."
+    )
+    max_cable_length_m: float | None = Field(
+        default=None,
+        description="Longest power cable run from the feed to a rack, m (rectilinear route "
+        "plus 4 m vertical; needs feed_x_m, feed_y_m).",
+    )
+
+    @field_validator("feed_x_m", "feed_y_m")
+    @classmethod
+    def _feed_point(cls, value: float | None) -> float | None:
+        return _check_point(value)
+
+    @field_validator("max_cable_length_m")
+    @classmethod
+    def _cable(cls, value: float | None) -> float | None:
+        return _check_run(value, "a power cable run")
 
     @field_validator("ups_capacity_kw")
     @classmethod
@@ -487,7 +536,13 @@ class Cdu(SpecModel):
 
 
 class CoolingPlant(SpecModel):
-    """Cooling plant: default rack technology, set-points, chiller, economizer and CDU."""
+    """Cooling plant: default rack technology, set-points, chiller, economizer and CDU.
+
+    Optionally, where facility-water pipes start (``cdu_x_m``, ``cdu_y_m``: the CDU or the
+    manifold, in hall coordinates) and the longest pipe run allowed (``max_pipe_length_m``),
+    measured as in :mod:`kiban.spec.routing`. It applies to racks whose technology takes heat
+    into water (rear-door-hx, direct-liquid, immersion-1p); air-cooled racks need no pipe.
+    """
 
     technology: str = Field(description="Default cooling technology of racks (catalog name).")
     supply_temp_c: float = Field(default=18.0, description="Supply-air set-point, °C.")
@@ -506,6 +561,29 @@ class CoolingPlant(SpecModel):
         default=None, description="Facility-water supply to liquid racks, °C (needed for liquid)."
     )
     cdu: Cdu | None = Field(default=None, description="CDU (liquid and immersion racks).")
+    cdu_x_m: float | None = Field(
+        default=None,
+        description="Where facility-water pipes start (CDU or manifold), along the hall length, m.",
+    )
+    cdu_y_m: float | None = Field(
+        default=None, description="Where facility-water pipes start, along the hall width, m."
+    )
+    max_pipe_length_m: float | None = Field(
+        default=None,
+        description="Longest pipe run from the CDU to a liquid-cooled rack (rear-door-hx, "
+        "direct-liquid, immersion-1p), m (rectilinear route plus 4 m vertical; needs cdu_x_m, "
+        "cdu_y_m).",
+    )
+
+    @field_validator("cdu_x_m", "cdu_y_m")
+    @classmethod
+    def _cdu_point(cls, value: float | None) -> float | None:
+        return _check_point(value)
+
+    @field_validator("max_pipe_length_m")
+    @classmethod
+    def _pipe(cls, value: float | None) -> float | None:
+        return _check_run(value, "a cooling pipe run")
 
     @field_validator("supply_temp_c")
     @classmethod

@@ -13,6 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from kiban.catalog import Catalog, CoolingTech, ServerModel
 from kiban.spec._common import fmt_value
+from kiban.spec.routing import (
+    LENGTH_TOL_M,
+    cable_limit,
+    fmt_point,
+    needs_pipe,
+    pipe_limit,
+    route_length_m,
+)
 from kiban.units import G_STANDARD_M_PER_S2, PA_PER_KPA, W_PER_KW
 
 if TYPE_CHECKING:
@@ -122,6 +130,9 @@ class RackSlot:
     paths: dict[str, tuple[str, Any]]
     """setting → (dotted TOML path, value as written) for error messages."""
     power_limit_from_cooling: bool = False
+    reach_block: tuple[str, str] | None = None
+    """(setting, why) when the rack lies beyond the cable limit, or beyond the pipe limit with a
+    water-cooled technology: ``auto`` placement leaves it empty."""
     servers: list[ServerModel] = field(default_factory=list)
     fleet_idx: list[int] = field(default_factory=list)
     power_w: float = 0.0
@@ -236,9 +247,48 @@ def rack_slots(scenario: Scenario, catalog: Catalog) -> list[RackSlot]:
                 ),
                 paths=paths,
                 power_limit_from_cooling=from_cooling,
+                reach_block=_reach_block(
+                    scenario, name=name, x_m=x_m, y_m=y_m, cooling=cooling, paths=paths
+                ),
             )
         )
     return slots
+
+
+def _reach_block(
+    scenario: Scenario,
+    *,
+    name: str,
+    x_m: float,
+    y_m: float,
+    cooling: CoolingTech,
+    paths: dict[str, tuple[str, Any]],
+) -> tuple[str, str] | None:
+    """Why a rack at ``(x_m, y_m)`` cannot be reached by cable or pipe, or None.
+
+    Records the limit's TOML path in ``paths`` so messages can name it.
+    """
+    cable = cable_limit(scenario)
+    if cable is not None:
+        paths["max_cable_length_m"] = ("power.max_cable_length_m", cable[2])
+        run_m = route_length_m(x_m, y_m, cable[0], cable[1])
+        if run_m > cable[2] + LENGTH_TOL_M:
+            return (
+                "max_cable_length_m",
+                f"rack {name} is {run_m:.3g} m of cable from the power feed at "
+                f"{fmt_point(cable[:2])}, beyond the {cable[2]:g} m limit",
+            )
+    pipe = pipe_limit(scenario)
+    if pipe is not None:
+        paths["max_pipe_length_m"] = ("cooling.max_pipe_length_m", pipe[2])
+        run_m = route_length_m(x_m, y_m, pipe[0], pipe[1])
+        if needs_pipe(cooling) and run_m > pipe[2] + LENGTH_TOL_M:
+            return (
+                "max_pipe_length_m",
+                f"rack {name} ({cooling.name}) is {run_m:.3g} m of pipe from the CDU at "
+                f"{fmt_point(pipe[:2])}, beyond the {pipe[2]:g} m limit",
+            )
+    return None
 
 
 def medium_compatible(server: ServerModel, tech: CoolingTech) -> bool:
@@ -254,6 +304,8 @@ def _fits(slot: RackSlot, server: ServerModel, *, enforce_limits: bool) -> bool:
         return not slot.servers and (not enforce_limits or _alone_reasons(slot, server) == [])
     if not enforce_limits:
         return True
+    if slot.reach_block is not None:
+        return False
     if not medium_compatible(server, slot.cooling):
         return False
     if slot.units + server.rack_units > slot.rack_units:
@@ -271,6 +323,8 @@ def _fits(slot: RackSlot, server: ServerModel, *, enforce_limits: bool) -> bool:
 def _alone_reasons(slot: RackSlot, server: ServerModel) -> list[tuple[str, str]]:
     """Why ``server`` would not fit even into an empty ``slot``: (setting, explanation) pairs."""
     out: list[tuple[str, str]] = []
+    if slot.reach_block is not None:
+        out.append(slot.reach_block)
     power_kw = server.max_power_w / W_PER_KW
     if not medium_compatible(server, slot.cooling):
         out.append(
@@ -404,8 +458,25 @@ def _placement_problem(
     return (
         f"fleet[{f_idx}].count = {entry.count}: only {placed} {server.name} fit into {where} "
         f"{len(candidates)} racks ({limits}, {server.max_power_w / W_PER_KW:.4g} kW and "
-        f"{server.rack_units}U each); add racks or lower the count"
+        f"{server.rack_units}U each){_reach_note(slots, candidates)}; add racks or lower the count"
     )
+
+
+def _reach_note(slots: list[RackSlot], candidates: list[int]) -> str:
+    """``; 6 of them are beyond power.max_cable_length_m = 30 ...`` or ""."""
+    out = ""
+    for setting, words in (
+        ("max_cable_length_m", "of cable from the power feed"),
+        ("max_pipe_length_m", "of pipe from the CDU"),
+    ):
+        far = [slots[i] for i in candidates if (slots[i].reach_block or ("", ""))[0] == setting]
+        if far:
+            out += (
+                f"; {len(far)} of them {'lies' if len(far) == 1 else 'lie'} beyond "
+                f"{far[0].where(setting)} m {words} and {'stays' if len(far) == 1 else 'stay'} "
+                "empty"
+            )
+    return out
 
 
 def floor_load_kpa(rack: PlacedRack) -> float:
