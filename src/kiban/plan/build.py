@@ -3,7 +3,10 @@
 What comes from where:
 
 - candidate positions: every rack position of the hall (``[hall.grid]`` or ``[[hall.racks]]``)
-  with its power, weight and height limits (:func:`kiban.spec.placement.rack_slots`);
+  with its power, weight and height limits (:func:`kiban.spec.placement.rack_slots`), and the
+  cable and pipe runs to it (``[power] max_cable_length_m`` from the feed point,
+  ``[cooling] max_pipe_length_m`` from the CDU point; :mod:`kiban.spec.routing`): a position
+  beyond the cable limit is unusable, one beyond the pipe limit takes no water-cooled option;
 - servers: the fleet's models; nameplate power for limits, and the wall power at the planning
   load from :func:`kiban.site.server_load_power_w` for energy;
 - cooling options: ``[plan].candidate_cooling`` (default: every catalog technology), with capex
@@ -26,6 +29,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import defaultdict
+from typing import Literal
 
 import numpy as np
 
@@ -39,9 +43,11 @@ from kiban.plan.problem import (
     Objective,
     PlanPositions,
     PlanProblem,
+    PlanReach,
     PlanServer,
     PlanTech,
     ThermalConfig,
+    reach_mask,
 )
 from kiban.site import (
     design_day_c,
@@ -52,6 +58,7 @@ from kiban.site import (
 )
 from kiban.spec import Scenario
 from kiban.spec.placement import rack_slots
+from kiban.spec.routing import cable_limit, pipe_limit, route_length_m
 from kiban.units import J_PER_KWH, W_PER_KW
 
 ASHRAE_RECOMMENDED_MAX_C = 27.0
@@ -90,7 +97,25 @@ def candidate_techs(scenario: Scenario, catalog: Catalog) -> list[str]:
     return names
 
 
-def _positions(scenario: Scenario, catalog: Catalog, n_techs: int) -> PlanPositions:
+def _reach(
+    kind: Literal["cable", "pipe"],
+    limit: tuple[float, float, float] | None,
+    x_m: FloatArray,
+    y_m: FloatArray,
+) -> PlanReach | None:
+    if limit is None:
+        return None
+    x0_m, y0_m, max_m = limit
+    return PlanReach(
+        kind=kind,
+        source_x_m=x0_m,
+        source_y_m=y0_m,
+        max_length_m=max_m,
+        length_m=np.asarray(route_length_m(x_m, y_m, x0_m, y0_m), dtype=np.float64),
+    )
+
+
+def _positions(scenario: Scenario, catalog: Catalog, techs: tuple[PlanTech, ...]) -> PlanPositions:
     slots = rack_slots(scenario, catalog)
     if not slots:
         msg = f"{scenario.display_name}: the hall has no rack positions to plan"
@@ -108,6 +133,8 @@ def _positions(scenario: Scenario, catalog: Catalog, n_techs: int) -> PlanPositi
         for a, b in itertools.pairwise(idx):
             if abs(x[b] - x[a]) <= NEIGHBOUR_GAP_FACTOR * max(width[a], width[b]) + 1e-9:
                 neighbours.append((int(a), int(b)))
+    cable = _reach("cable", cable_limit(scenario), x, y)
+    pipe = _reach("pipe", pipe_limit(scenario), x, y)
     return PlanPositions(
         names=tuple(s.name for s in slots),
         x_m=x,
@@ -123,8 +150,10 @@ def _positions(scenario: Scenario, catalog: Catalog, n_techs: int) -> PlanPositi
         footprint_m2=foot,
         rack_empty_kg=np.array([s.empty_weight_kg for s in slots]),
         neighbours=tuple(neighbours),
-        allowed=np.ones((n, n_techs), dtype=bool),
+        allowed=reach_mask(n, techs, cable, pipe),
         rack_depth_m=float(np.mean([s.depth_m for s in slots])),
+        cable=cable,
+        pipe=pipe,
     )
 
 
@@ -226,7 +255,7 @@ def build_problem(
         )
         for t in records
     )
-    positions = _positions(scenario, cat, len(techs))
+    positions = _positions(scenario, cat, techs)
     servers = _servers(scenario, cat, load_frac)
     inlet_max = min([inlet_max_c] + [s.max_inlet_temp_c for s in servers])
 

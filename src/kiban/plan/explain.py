@@ -10,6 +10,7 @@ the shortfall is the amount.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
 
@@ -27,6 +28,11 @@ def _names(names: list[str]) -> str:
     if len(names) <= _MAX_NAMES:
         return ", ".join(names)
     return ", ".join(names[:_MAX_NAMES]) + f" and {len(names) - _MAX_NAMES} more"
+
+
+def _count(n: int, word: str) -> str:
+    """``1 rack``, ``3 racks``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _kw(power_w: float) -> str:
@@ -115,6 +121,7 @@ def binding_constraints(
         else:
             out.append(f"{subject} at the {LIMIT_WORDS.get(reason, reason)} ({cnt} × {srv.name})")
     out += _floor_sentences(problem, n, cap)
+    out += reach_sentences(problem, n)
     out += _thermal_sentences(problem, k, n, inlet_tol_k)
     power, _ = rack_heat_w(problem, n)
     it_w = float(power.sum())
@@ -179,6 +186,60 @@ def _floor_sentences(problem: PlanProblem, n: IntArray, cap: RackCapacity) -> li
     return out
 
 
+def reach_sentences(problem: PlanProblem, n: IntArray) -> list[str]:
+    """Cable and pipe limits that hold the layout, in plain words.
+
+    The cable limit binds when it leaves some positions out and every position within it is
+    used. The pipe limit binds when it leaves some (cable-reachable) positions out of liquid
+    cooling and every position within it holds a water-cooled rack, or when no position is
+    within it at all although water-cooled options are candidates.
+    """
+    pos = problem.positions
+    used = n.sum(axis=(1, 2)) > 0
+    out: list[str] = []
+    cable_ok = np.ones(pos.n, dtype=bool) if pos.cable is None else pos.cable.within
+    if pos.cable is not None:
+        n_in = int(cable_ok.sum())
+        if 0 < n_in < pos.n and bool(used[cable_ok].all()):
+            out.append(
+                f"power cable length from the feed limits the racks to the {n_in} positions "
+                f"within {pos.cable.max_length_m:g} m of {pos.cable.source} (of {pos.n} "
+                f"positions); all {n_in} are used"
+            )
+    piped = np.array([t.needs_pipe for t in problem.techs], dtype=bool)
+    if pos.pipe is None or not piped.any():
+        return out
+    liquid = ", ".join(t.name for t in problem.techs if t.needs_pipe)
+    within = pos.pipe.within & cable_ok
+    beyond = ~pos.pipe.within & cable_ok
+    if not beyond.any():
+        return out
+    n_in = int(within.sum())
+    limit = f"{pos.pipe.max_length_m:g} m"
+    if n_in == 0:
+        nearest = float(pos.pipe.length_m[cable_ok].min()) if cable_ok.any() else math.nan
+        out.append(
+            f"pipe length from the CDU rules out liquid cooling ({liquid}): no usable position "
+            f"is within {limit} of {pos.pipe.source} (the nearest is {nearest:.3g} m)"
+        )
+        return out
+    wet = n[:, piped, :].sum(axis=(1, 2)) > 0
+    if not bool(wet[within].all()):
+        return out
+    sentence = (
+        f"pipe length from the CDU limits liquid cooling ({liquid}) to the {n_in} positions "
+        f"within {limit} of {pos.pipe.source}; all {n_in} hold water-cooled racks"
+    )
+    far = used & beyond
+    if far.any():
+        air = sorted(
+            {problem.techs[int(t)].name for r in np.nonzero(far)[0] for t in np.nonzero(n[r])[0]}
+        )
+        sentence += f", and the {int(far.sum())} racks beyond use {', '.join(air)}"
+    out.append(sentence)
+    return out
+
+
 def _thermal_sentences(problem: PlanProblem, k: int, n: IntArray, tol_k: float) -> list[str]:
     cfg = problem.configs[k]
     t_in = predicted_inlet_c(problem, k, n)
@@ -231,6 +292,9 @@ def explain_infeasible(problem: PlanProblem, time_limit_s: float = 20.0) -> list
         per = best_per_rack[:, 0]
         capacity = int(per.sum())
         if capacity < total:
+            reach = _reach_shortfall(problem, cap, total)
+            if reach is not None:
+                return [reach]
             srv = problem.servers[0]
             k_best = int(per.max()) if per.size else 0
             if k_best == 0:
@@ -256,6 +320,12 @@ def explain_infeasible(problem: PlanProblem, time_limit_s: float = 20.0) -> list
     for fams in families:
         placed = _max_servers(problem, frozenset(fams), cap, time_limit_s / 5)
         if placed < total:
+            if not fams and _has_reach(problem):
+                free = _without_reach(problem)
+                placed_free = _max_servers(free, frozenset(), rack_capacity(free), time_limit_s / 5)
+                if placed_free > placed:
+                    out.append(_reach_family_sentence(problem, placed, placed_free, total))
+                    return out
             out.append(_family_sentence(problem, fams, placed, total, cap))
             return out
     # 2. Power: least design-day facility power without the grid limit.
@@ -289,6 +359,110 @@ def explain_infeasible(problem: PlanProblem, time_limit_s: float = 20.0) -> list
         "be met; try relaxing the grid limit, the inlet limit or the floor rating"
     )
     return out
+
+
+_REACH_KEYS = ("cable_length", "pipe_length", "distance")
+
+
+def _has_reach(problem: PlanProblem) -> bool:
+    return problem.positions.cable is not None or problem.positions.pipe is not None
+
+
+def _without_reach(problem: PlanProblem) -> PlanProblem:
+    """The same problem without cable and pipe limits (for the shortfall they cause)."""
+    pos = dataclasses.replace(
+        problem.positions,
+        allowed=np.ones_like(problem.positions.allowed),
+        cable=None,
+        pipe=None,
+    )
+    return dataclasses.replace(problem, positions=pos)
+
+
+def _n_max_without(cap: RackCapacity, skip: tuple[str, ...]) -> IntArray:
+    """``(R, T, M)`` capacity under every limit except those named in ``skip``."""
+    kept = [v for k, v in cap.by_limit.items() if k not in skip]
+    return np.min(np.stack(kept), axis=0)
+
+
+def _reach_shortfall(problem: PlanProblem, cap: RackCapacity, total: int) -> str | None:
+    """For one server model: the cable or pipe limit as the cause, with the shortfall."""
+    pos = problem.positions
+    if not _has_reach(problem):
+        return None
+    free = _n_max_without(cap, _REACH_KEYS)[:, :, 0]  # (R, T)
+    per_free = free.max(axis=1)
+    if int(per_free.sum()) < total:
+        return None  # the hall is too small even without the limits
+    srv = problem.servers[0]
+    k_best = int(per_free.max())
+    r_best = int(np.argmax(per_free))
+    t_best = int(np.argmax(free[r_best]))
+    kept = {k: v for k, v in cap.by_limit.items() if k not in _REACH_KEYS}
+    why = min(kept, key=lambda k: int(kept[k][r_best, t_best, 0]))
+    need = math.ceil(total / k_best)
+    fleet = (
+        f"the fleet needs at least {need} racks ({total} × {srv.name} at {k_best} per rack, "
+        f"limited by the {LIMIT_WORDS.get(why, why)})"
+    )
+    if pos.cable is not None:
+        per_cable = _n_max_without(cap, ("pipe_length", "distance"))[:, :, 0].max(axis=1)
+        room = int(per_cable.sum())
+        if room < total:
+            n_in = int(pos.cable.within.sum())
+            short = (
+                f"short by {_count(need - n_in, 'rack')} ({_count(total - room, 'server')})"
+                if need > n_in
+                else f"room for {room}: short by {_count(total - room, 'server')}"
+            )
+            nearest_m = float(pos.cable.length_m.min())
+            nearest = f" (the nearest is {nearest_m:.3g} m)" if not n_in else ""
+            return (
+                f"power cable length: only {n_in} of {pos.n} positions are within "
+                f"{pos.cable.max_length_m:g} m of cable from {pos.cable.source}{nearest}; "
+                f"{fleet}: {short}"
+            )
+    if pos.pipe is None:
+        return None
+    cable_ok = np.ones(pos.n, dtype=bool) if pos.cable is None else pos.cable.within
+    n_in = int((pos.pipe.within & cable_ok).sum())
+    liquid = ", ".join(t.name for t in problem.techs if t.needs_pipe) or "none"
+    capacity = int(cap.n_max[:, :, 0].max(axis=1).sum())
+    dry = [t for t, tech in enumerate(problem.techs) if not tech.needs_pipe]
+    room_dry = int(free[:, dry].max(axis=1).sum()) if dry else 0
+    lead = (
+        f"pipe length from the CDU: only {n_in} of {pos.n} positions are within "
+        f"{pos.pipe.max_length_m:g} m of pipe from {pos.pipe.source}, the only ones that can "
+        f"take liquid cooling ({liquid})"
+    )
+    if room_dry == 0:
+        short = (
+            f"short by {_count(need - n_in, 'rack')} ({_count(total - capacity, 'server')})"
+            if need > n_in
+            else f"room for {capacity}: short by {_count(total - capacity, 'server')}"
+        )
+        return f"{lead}; {srv.name} needs liquid cooling here, and {fleet}: {short}"
+    air = ", ".join(problem.techs[t].name for t in dry)
+    return (
+        f"{lead}; with {air} at the other positions the hall holds {capacity} of {total} × "
+        f"{srv.name}: short by {_count(total - capacity, 'server')}"
+    )
+
+
+def _reach_family_sentence(problem: PlanProblem, placed: int, placed_free: int, total: int) -> str:
+    pos = problem.positions
+    limits = [
+        f"{r.max_length_m:g} m of {r.kind} from {r.source}"
+        for r in (pos.cable, pos.pipe)
+        if r is not None
+    ]
+    names = "/".join(s.name for s in problem.servers)
+    what = " and ".join(r.kind for r in (pos.cable, pos.pipe) if r is not None)
+    return (
+        f"{what} length ({'; '.join(limits)}): the positions within reach hold only "
+        f"{placed} of {total} × {names} (without these limits {placed_free}): short by "
+        f"{_count(total - placed, 'server')}"
+    )
 
 
 def _nothing_fits(problem: PlanProblem, cap: RackCapacity, m: int) -> str:

@@ -237,6 +237,16 @@ def floorplan_svg(result: PlanResult) -> str:
         if math.isfinite(t_in):
             label += f"\n{t_in:.1f}°C"
         ax.text(pos.x_m[r], pos.y_m[r], label, ha="center", va="center", fontsize=5)
+    for reach, marker, color in ((pos.cable, "s", "#CC0000"), (pos.pipe, "D", "#0072B2")):
+        if reach is None:
+            continue
+        words = "power feed" if reach.kind == "cable" else "CDU"
+        label = (
+            f"{words}: {reach.kind} ≤ {reach.max_length_m:g} m "
+            f"({int(reach.within.sum())} positions within)"
+        )
+        ax.plot([reach.source_x_m], [reach.source_y_m], marker, color=color, ms=6, label=label)
+        ax.text(reach.source_x_m, reach.source_y_m, f" {words}", fontsize=6, va="bottom")
     ax.set_xlim(-0.2, hall.length_m + 0.2)
     ax.set_ylim(-0.2, hall.width_m + 0.2)
     ax.set_aspect("equal")
@@ -253,7 +263,8 @@ def floorplan_svg(result: PlanResult) -> str:
         Patch(fc=TECH_COLORS.get(t, "#56B4E9"), ec="#222222", label=t) for t in sorted(used_techs)
     ]
     handles.append(Patch(fill=False, ls=":", ec="#999999", label="empty position"))
-    ax.legend(handles=handles, loc="upper right", fontsize=6, framealpha=0.9)
+    markers, _ = ax.get_legend_handles_labels()
+    ax.legend(handles=handles + markers, loc="upper right", fontsize=6, framealpha=0.9)
     return _svg(fig)
 
 
@@ -388,6 +399,16 @@ def plan_dict(result: PlanResult) -> dict[str, Any]:
         "notes": list(result.notes),
         "cooling_options": [option_row(o) for o in result.options],
     }
+    pos = result.problem.positions
+    for reach in (pos.cable, pos.pipe):
+        if reach is not None:
+            out.setdefault("reach", {})[reach.kind] = {
+                "source_x_m": reach.source_x_m,
+                "source_y_m": reach.source_y_m,
+                "max_length_m": reach.max_length_m,
+                "positions_within": int(reach.within.sum()),
+                "positions": pos.n,
+            }
     if result.sweep is not None:
         sw = result.sweep
         out["spacing_sweep"] = {

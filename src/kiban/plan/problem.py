@@ -42,6 +42,8 @@ LimitReason = Literal[
     "floor_distributed",
     "rack_scale",
     "incompatible",
+    "cable_length",
+    "pipe_length",
     "distance",
 ]
 """Why a rack position cannot hold more servers of a model with a cooling option."""
@@ -55,8 +57,42 @@ LIMIT_WORDS: dict[str, str] = {
     "floor_distributed": "floor rating over the rack footprint (with empty neighbours)",
     "rack_scale": "one rack-scale system per position",
     "incompatible": "server/cooling compatibility",
+    "cable_length": "power cable length from the feed",
+    "pipe_length": "pipe length from the CDU",
     "distance": "cable or pipe distance",
 }
+
+
+@dataclass(frozen=True)
+class PlanReach:
+    """A cable or pipe length limit and the run length to every candidate position.
+
+    Runs are measured by :func:`kiban.spec.routing.route_length_m`: rectilinear along rows and
+    aisles plus a vertical allowance.
+
+    Attributes:
+        kind: ``cable`` (power feed; every rack) or ``pipe`` (CDU; water-cooled options only).
+        source_x_m, source_y_m: where the runs start, m (hall coordinates).
+        max_length_m: longest run allowed, m.
+        length_m: ``(R,)`` run length to each position, m.
+    """
+
+    kind: Literal["cable", "pipe"]
+    source_x_m: float
+    source_y_m: float
+    max_length_m: float
+    length_m: FloatArray
+
+    @property
+    def within(self) -> BoolArray:
+        """``(R,)`` True where the run is within the limit."""
+        return np.asarray(self.length_m <= self.max_length_m + 1e-9)
+
+    @property
+    def source(self) -> str:
+        """``the power feed at (0, 4.5) m`` or ``the CDU at (16, 2) m``."""
+        what = "the power feed" if self.kind == "cable" else "the CDU"
+        return f"{what} at ({self.source_x_m:g}, {self.source_y_m:g}) m"
 
 
 @dataclass(frozen=True)
@@ -75,6 +111,8 @@ class PlanPositions:
         neighbours: pairs ``(i, j)`` of adjacent positions in a row (floor-load spreading).
         allowed: ``(R, T)`` mask, False where the cable or pipe run forbids cooling option *t*.
         rack_depth_m: mean rack depth (for the recirculation geometry), m.
+        cable: the power-cable limit (positions beyond it are unusable), or None.
+        pipe: the pipe limit (positions beyond it cannot take water-cooled options), or None.
     """
 
     names: tuple[str, ...]
@@ -89,6 +127,8 @@ class PlanPositions:
     neighbours: tuple[tuple[int, int], ...]
     allowed: BoolArray
     rack_depth_m: float = 1.2
+    cable: PlanReach | None = None
+    pipe: PlanReach | None = None
 
     @property
     def n(self) -> int:
@@ -153,6 +193,28 @@ class PlanTech:
     def air_breathing(self) -> bool:
         """True when racks using it draw room air (everything but immersion)."""
         return self.medium != "immersion"
+
+    @property
+    def needs_pipe(self) -> bool:
+        """True when racks using it need a facility-water pipe (some heat goes to water)."""
+        return self.liquid_capture_frac > 0.0
+
+
+def reach_mask(
+    n_positions: int, techs: tuple[PlanTech, ...], cable: PlanReach | None, pipe: PlanReach | None
+) -> BoolArray:
+    """``(R, T)`` mask of the options each position may take under the cable and pipe limits.
+
+    A position beyond the cable limit takes nothing; one beyond the pipe limit takes only
+    options that need no water pipe (air cooling without a rear door).
+    """
+    out = np.ones((n_positions, len(techs)), dtype=bool)
+    if cable is not None:
+        out &= cable.within[:, None]
+    if pipe is not None:
+        piped = np.array([t.needs_pipe for t in techs], dtype=bool)
+        out &= pipe.within[:, None] | ~piped[None, :]
+    return out
 
 
 @dataclass(frozen=True)
@@ -359,6 +421,15 @@ def rack_capacity(problem: PlanProblem) -> RackCapacity:
     by["floor_distributed"] = np.broadcast_to(
         floor_div(floor_kg_max - frame_kg, weight[None, :])[:, None, :], shape
     ).copy()
+    # Cable and pipe limits are named before the generic mask (which also holds them).
+    if pos.cable is not None:
+        by["cable_length"] = np.broadcast_to(
+            np.where(pos.cable.within, big, 0)[:, None, None], shape
+        ).copy()
+    if pos.pipe is not None:
+        piped = np.array([t.needs_pipe for t in problem.techs], dtype=bool)
+        ok = pos.pipe.within[:, None] | ~piped[None, :]
+        by["pipe_length"] = np.broadcast_to(np.where(ok, big, 0)[:, :, None], shape).copy()
     by["distance"] = np.broadcast_to(np.where(pos.allowed, big, 0)[:, :, None], shape).copy()
 
     names = list(by)
