@@ -689,7 +689,7 @@ class Simulator:
                     self._queue.schedule(self._t + epoch, EventKind.POLICY_TICK, -1)
             elif payload == self._wake_version:
                 self._wake_pending = False
-                self._policy_needed = True
+                self._epoch_due = True  # the policy asked for this call: make it
         else:  # pragma: no cover - every kind is handled above
             msg = f"unhandled event kind {kind!r}"
             raise SimulationError(msg)
@@ -838,6 +838,16 @@ class Simulator:
                 msg = f"cache_b[{self._job_label(j)}] = {cache}: must be ≥ 0"
                 raise self._policy_error(msg)
             self._job_cache_b[j] = cache
+            slot = int(st.job_slot[j])
+            if slot >= 0:  # a running job's input demand follows its new cache share
+                nodes, counts = st.job_nodes[j], st.job_node_counts[j]
+                assert nodes is not None  # running job
+                assert counts is not None
+                self._book(slot)
+                st.slot_io_demand_b_per_s[slot] = self._io_demand(
+                    j, int(st.slot_n[slot]), nodes, counts
+                )
+                self._rate1(slot)
             self._io_dirty = True
         for j_raw, weight in d.io_weight.items():
             j = self._check_job_index("io_weight", j_raw)
