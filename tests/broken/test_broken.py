@@ -66,6 +66,13 @@ EXPECTED: dict[str, list[str]] = {
     "missing_user_catalog": ["catalog = ", "no-such-catalog.toml", "not found"],
     "policy_param_table": ["policies.scheduling.params", "numbers, strings"],
     "redundancy_2n_one_feed": ["power = ", "two feeds"],
+    "rack_beyond_pipe_limit": [
+        "cooling.max_pipe_length_m = 20",
+        "rack A2 (rear-door-hx, 29 m of pipe)",
+        "beyond the 20 m pipe limit",
+    ],
+    "unit_mistake_cable_mm": ["power.max_cable_length_m = 5000", "did you mean mm?"],
+    "feed_outside_hall": ["power.feed_x_m = 12", "outside the 10 × 8 m hall", "allowed 0–10 m"],
 }
 
 FILES = sorted(HERE.glob("*.toml"))

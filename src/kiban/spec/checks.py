@@ -513,6 +513,8 @@ def check_scenario(scenario: Scenario) -> tuple[tuple[PlacedRack, ...] | None, l
         return None, problems
     slots = rack_slots(scenario, catalog)
     problems += layout_problems(scenario, slots)
+    if routing_point_problems(scenario):
+        return None, problems  # placement would only repeat a misplaced feed or CDU
     placed, placement = place_fleet(scenario, catalog)
     if placement:
         return None, problems + placement

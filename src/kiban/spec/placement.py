@@ -133,6 +133,8 @@ class RackSlot:
     reach_block: tuple[str, str] | None = None
     """(setting, why) when the rack lies beyond the cable limit, or beyond the pipe limit with a
     water-cooled technology: ``auto`` placement leaves it empty."""
+    reach_run_m: float = 0.0
+    """Length of the run that ``reach_block`` is about, m."""
     servers: list[ServerModel] = field(default_factory=list)
     fleet_idx: list[int] = field(default_factory=list)
     power_w: float = 0.0
@@ -247,11 +249,11 @@ def rack_slots(scenario: Scenario, catalog: Catalog) -> list[RackSlot]:
                 ),
                 paths=paths,
                 power_limit_from_cooling=from_cooling,
-                reach_block=_reach_block(
-                    scenario, name=name, x_m=x_m, y_m=y_m, cooling=cooling, paths=paths
-                ),
             )
         )
+        block = _reach_block(scenario, name=name, x_m=x_m, y_m=y_m, cooling=cooling, paths=paths)
+        if block is not None:
+            slots[-1].reach_block, slots[-1].reach_run_m = block[:2], block[2]
     return slots
 
 
@@ -263,10 +265,11 @@ def _reach_block(
     y_m: float,
     cooling: CoolingTech,
     paths: dict[str, tuple[str, Any]],
-) -> tuple[str, str] | None:
+) -> tuple[str, str, float] | None:
     """Why a rack at ``(x_m, y_m)`` cannot be reached by cable or pipe, or None.
 
-    Records the limit's TOML path in ``paths`` so messages can name it.
+    Returns ``(setting, why, run length in m)``. Records the limit's TOML path in ``paths`` so
+    messages can name it.
     """
     cable = cable_limit(scenario)
     if cable is not None:
@@ -277,6 +280,7 @@ def _reach_block(
                 "max_cable_length_m",
                 f"rack {name} is {run_m:.3g} m of cable from the power feed at "
                 f"{fmt_point(cable[:2])}, beyond the {cable[2]:g} m limit",
+                run_m,
             )
     pipe = pipe_limit(scenario)
     if pipe is not None:
@@ -287,6 +291,7 @@ def _reach_block(
                 "max_pipe_length_m",
                 f"rack {name} ({cooling.name}) is {run_m:.3g} m of pipe from the CDU at "
                 f"{fmt_point(pipe[:2])}, beyond the {pipe[2]:g} m limit",
+                run_m,
             )
     return None
 
@@ -435,13 +440,24 @@ def _placement_problem(
     placed: int,
 ) -> str:
     """Explain why only ``placed`` of ``entry.count`` servers found a rack."""
+    where = "the hall's" if entry.racks == "auto" else "the listed"
+    blocked = [slots[i] for i in candidates if slots[i].reach_block is not None]
+    settings = {s.reach_block[0] for s in blocked if s.reach_block is not None}
+    if placed == 0 and len(blocked) == len(candidates) and len(settings) == 1:
+        nearest = min(blocked, key=lambda s: s.reach_run_m)
+        setting = settings.pop()
+        source = "the power feed" if setting == "max_cable_length_m" else "the CDU"
+        return (
+            f"{nearest.where(setting)}: none of {where} {len(candidates)} racks is within reach "
+            f"(the nearest: {(nearest.reach_block or ('', ''))[1]}); move {source} or raise the "
+            f'limit (fleet[{f_idx}].model = "{server.name}")'
+        )
     first = slots[candidates[0]]
     reasons = _alone_reasons(first, server)
     all_blocked = all(_alone_reasons(slots[i], server) for i in candidates)
     if reasons and all_blocked and placed == 0:
         setting, why = reasons[0]
         return f'{first.where(setting)}: {why} (fleet[{f_idx}].model = "{server.name}")'
-    where = "the hall's" if entry.racks == "auto" else "the listed"
     if entry.per_rack is not None:
         capacity = f"{len(candidates)} racks × per_rack {entry.per_rack}"
         if server.is_rack_scale:
