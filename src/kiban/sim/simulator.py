@@ -43,21 +43,25 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kiban.errors import ConfigError, PolicyError, SimulationError
+from kiban.errors import PolicyError, SimulationError
 from kiban.options import options
 from kiban.physics.gpu_power import average_power_under_cap_w, speed_frac_under_cap
-from kiban.physics.reliability import DEFAULT_NODE_FAILURE_RATE_PER_S
 from kiban.physics.storage_io import cache_hit_frac, checkpoint_write_s, maxmin_share_b_per_s
 from kiban.physics.thermal import time_to_reach_s
 from kiban.policies.base import Decision, Policy, PolicyContext
 from kiban.sim.events import EventKind, EventQueue
-from kiban.sim.facility import FacilityModel, FacilityPower, SimpleFacility
+from kiban.sim.facility import FacilityModel, SimpleFacility
 from kiban.sim.power import NodePower
+from kiban.sim.settings import (
+    LEDGER_BUCKETS,
+    LOG_COLUMNS,
+    RunOutput,
+    SimSettings,
+)
 from kiban.sim.state import (
     DONE,
     F_BUSY,
@@ -99,7 +103,6 @@ from kiban.sim.state import (
     ClusterState,
     ClusterView,
 )
-from kiban.units import B_PER_GB, S_PER_H
 
 if TYPE_CHECKING:
     from kiban._typing import FloatArray, IntArray
@@ -117,48 +120,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_REPAIR_S = 2.0 * S_PER_H
-"""Time a failed node stays down (s). ASSUMED: Llama 3 reports most of 419 interruptions handled
-automatically and only 3 needing significant manual work (physics.md §6.1); 2 h stands for
-drain, diagnosis and a reboot or part swap."""
-DEFAULT_CHECKPOINT_BANDWIDTH_B_PER_S = 2.0 * B_PER_GB
-"""Write bandwidth one job gets for its checkpoint (B/s). ASSUMED: a few GB/s per client node
-(physics.md §5.2: t_write = S / min(B_client, B_fs))."""
-
 PREV_INLET_BAND_K = 5.0
 """Inlets are remembered for the throttle-onset estimate only within this band below the throttle
 margin (far below it no onset can follow soon, and the copy costs O(racks) per event)."""
 
-LEDGER_BUCKETS: tuple[str, ...] = (
-    "productive",
-    "idle_no_demand",
-    "queue_blocked",
-    "io_stall",
-    "thermal_throttle",
-    "power_cap",
-    "failure",
-    "checkpoint",
-)
-"""Every GPU-second of capacity lands in exactly one of these (DESIGN.md, the ledger)."""
-
-LOG_COLUMNS: tuple[str, ...] = (
-    "time_s",
-    "it_power_w",
-    "supply_temp_c",
-    "max_inlet_temp_c",
-    "allocated_gpus",
-    "productive_gpus",
-    "io_stall_gpus",
-    "throttled_gpus",
-    "power_capped_gpus",
-    "checkpoint_gpus",
-    "failed_gpus",
-    "queued_jobs",
-    "running_jobs",
-)
-"""Columns of the event log: one row per settled instant, valid until the next row."""
-
-_L = {name: i for i, name in enumerate(LOG_COLUMNS)}
 _SLOT_ARRAYS = ("slot_i", "slot_f", "slot_rate", "slot_acc", "slot_next_s")
 """Every per-slot table (row = slot); a slot moves with one row copy in each."""
 _PHASE_COMPUTE, _PHASE_CKPT, _PHASE_FAIL = 0, 1, 2
@@ -170,128 +135,6 @@ _STATE_NAMES = {
     DONE: "done",
     UNSCHEDULABLE: "unschedulable",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class SimSettings:
-    """Run settings (everything the simulator needs besides layout, jobs, policy, facility).
-
-    Attributes:
-        seed: Seed of the run's ``SeedSequence`` (failures, policy and other child streams).
-        until_s: Stop at this simulated time (s); None runs until every job has finished.
-            When set, the capacity window is [0, until_s].
-        failures: Whether nodes fail.
-        node_failure_rate_per_s: Hazard per node (1/s); default 4 per 1,000 node-days.
-        repair_s: Time a failed node stays down (s).
-        restart_overhead_s: Extra time a restarted job spends before computing (s), on top of
-            loading its checkpoint.
-        storage_bandwidth_b_per_s: Shared file-system bandwidth (B/s); inf = no I/O limit.
-        checkpoint_bandwidth_b_per_s: Write bandwidth of one job's checkpoint (B/s).
-        gpu_power_cap_frac: Default per-GPU power cap as a share of TDP.
-        thermal: Whether to model thermal throttling.
-        throttle_hysteresis_k: A throttled job is released once its steady die temperature
-            is this far below the slowdown threshold (K).
-        max_rack_samples: Most time bins of the per-rack series (the bin widens beyond it).
-        rack_sample_period_s: Shortest bin of the per-rack series (s).
-        progress_interval_events: Call the progress callback every this many events.
-        supply_temp_range_c: Allowed (min, max) supply temperature a policy may set (°C).
-        start_time_of_year_s: Time of year at simulated time 0 (s after 1 January), for
-            climate.
-        locality: ``none`` (jobs may spread over any servers unless the trace says otherwise)
-            or ``node`` (gang and locality: see :meth:`JobTable.with_node_locality`).
-    """
-
-    seed: int = 0
-    until_s: float | None = None
-    failures: bool = True
-    node_failure_rate_per_s: float = DEFAULT_NODE_FAILURE_RATE_PER_S
-    repair_s: float = DEFAULT_REPAIR_S
-    restart_overhead_s: float = 0.0
-    storage_bandwidth_b_per_s: float = math.inf
-    checkpoint_bandwidth_b_per_s: float = DEFAULT_CHECKPOINT_BANDWIDTH_B_PER_S
-    gpu_power_cap_frac: float = 1.0
-    thermal: bool = True
-    throttle_hysteresis_k: float = 1.0
-    max_rack_samples: int = 2048
-    rack_sample_period_s: float = S_PER_H
-    progress_interval_events: int = 16384
-    supply_temp_range_c: tuple[float, float] = (15.0, 32.0)
-    start_time_of_year_s: float = 0.0
-    locality: str = "none"
-
-    def __post_init__(self) -> None:
-        problems = []
-        checks = (
-            ("until_s", self.until_s is None or self.until_s > 0, "must be > 0 s"),
-            ("node_failure_rate_per_s", self.node_failure_rate_per_s >= 0, "must be ≥ 0"),
-            ("repair_s", self.repair_s >= 0, "must be ≥ 0 s"),
-            ("restart_overhead_s", self.restart_overhead_s >= 0, "must be ≥ 0 s"),
-            ("storage_bandwidth_b_per_s", self.storage_bandwidth_b_per_s > 0, "must be > 0"),
-            ("checkpoint_bandwidth_b_per_s", self.checkpoint_bandwidth_b_per_s > 0, "must be > 0"),
-            ("gpu_power_cap_frac", 0 < self.gpu_power_cap_frac <= 1, "must lie in (0, 1]"),
-            ("max_rack_samples", self.max_rack_samples >= 2, "must be ≥ 2"),
-            ("rack_sample_period_s", self.rack_sample_period_s > 0, "must be > 0 s"),
-            ("locality", self.locality in ("none", "node"), "allowed: none, node"),
-        )
-        for name, ok, allowed in checks:
-            if not ok:
-                problems.append(f"simulation.{name} = {getattr(self, name)!r}: {allowed}")
-        if problems:
-            raise ConfigError(problems[0], problems=problems)
-
-
-@dataclass(frozen=True, eq=False)
-class RunOutput:
-    """Everything a run produced, as plain arrays (``kiban.results`` turns it into files).
-
-    Attributes:
-        policy_name: Name of the policy.
-        layout: The cluster.
-        jobs: The job table (sorted by submit time).
-        settings: The run settings.
-        horizon_s: End of the accounting window (s): ``until_s`` or the last completion.
-        capacity_gpu_s: GPUs × horizon.
-        allocated_gpu_s: GPU·s held by jobs (including restore phases and redone work).
-        ledger_gpu_s: Bucket → GPU-seconds (the keys of :data:`LEDGER_BUCKETS`).
-        fragmentation_gpu_s: Free GPU-seconds during which a waiting job fitted the free GPU
-            count but not the free shape (a part of ``queue_blocked``).
-        job: Per-job arrays: ``state``, ``first_start_s``, ``end_s``, ``energy_j``, ``stall_s``,
-            ``throttle_s``, ``power_cap_s``, ``checkpoint_s``, ``failure_s``, ``run_s``,
-            ``attained_gpu_s``, ``progress_s``, ``restarts``, ``preemptions``.
-        log: Event log columns (:data:`LOG_COLUMNS`), one row per settled instant; the last row
-            closes the window at ``horizon_s``.
-        facility: Cooling, losses, other loads and outdoor temperature at each log row.
-        rack_time_s: Start of each per-rack sample, shape (n_samples,).
-        rack_duration_s: Length of each sample (s).
-        rack_power_w: Mean wall power per rack in each sample, shape (n_samples, n_racks).
-        rack_inlet_temp_c: Mean inlet temperature per rack in each sample.
-        counters: Event and decision counts (``events``, ``policy_calls``, ``failures``,
-            ``preemptions``, ``throttle_onsets``, ``restarts``).
-        wall_time_s: Wall-clock time of the run (s); excluded from determinism checks.
-        policy_wall_s: Wall-clock time spent inside the policy (s).
-        seed: The seed.
-    """
-
-    policy_name: str
-    layout: ClusterLayout
-    jobs: JobTable
-    settings: SimSettings
-    horizon_s: float
-    capacity_gpu_s: float
-    allocated_gpu_s: float
-    ledger_gpu_s: dict[str, float]
-    fragmentation_gpu_s: float
-    job: dict[str, np.ndarray]
-    log: dict[str, FloatArray]
-    facility: FacilityPower
-    rack_time_s: FloatArray
-    rack_duration_s: FloatArray
-    rack_power_w: FloatArray
-    rack_inlet_temp_c: FloatArray
-    counters: dict[str, int]
-    wall_time_s: float
-    policy_wall_s: float
-    seed: int
 
 
 class Simulator:
@@ -1042,18 +885,18 @@ class Simulator:
             rack = -1
             self._job_racks[j] = np.unique(racks)
         if cap_w == self._default_cap_w[sku]:
-            busy = float(self._busy_w[j, sku])
+            busy_w = float(self._busy_w[j, sku])
             s_cap = float(self._s_cap[j, sku])
         else:
-            busy, s_cap = self._at_cap(j, sku, cap_w)
+            busy_w, s_cap = self._at_cap(j, sku, cap_w)
         restore = int(st.job_restore_kind[j])
-        w = float(self._ckpt_write_s[j])
+        write_s = float(self._ckpt_write_s[j])
         if restore == _RESTORE_FAILURE:
-            dur = w + self.settings.restart_overhead_s
+            dur_s = write_s + self.settings.restart_overhead_s
             phase = _PHASE_FAIL
         else:
-            dur, phase = 0.0, _PHASE_COMPUTE
-        if dur <= 0:
+            dur_s, phase = 0.0, _PHASE_COMPUTE
+        if dur_s <= 0:
             phase = _PHASE_COMPUTE
         st.job_restore_kind[j] = _RESTORE_NONE
         t = self._t
@@ -1062,11 +905,11 @@ class Simulator:
         f[F_T_LAST] = t
         f[F_START] = t
         f[F_FINISH] = math.inf
-        f[F_PHASE_END] = t + dur if phase != _PHASE_COMPUTE else math.inf
+        f[F_PHASE_END] = t + dur_s if phase != _PHASE_COMPUTE else math.inf
         f[F_THROTTLE_AT] = math.inf
         f[F_SCALE] = k / float(self._num_gpus_list[j])
         f[F_CAP] = cap_w
-        f[F_BUSY] = busy
+        f[F_BUSY] = busy_w
         f[F_S_CAP] = s_cap
         f[F_S_THERMAL] = 1.0
         f[F_THERMAL_CAP] = math.inf
@@ -1156,17 +999,17 @@ class Simulator:
         self._book(i)
         self._close_slot(i)
         if reason == "failure":
-            interval = float(self.jobs.checkpoint_interval_s[j])
-            progress = float(st.job_progress_s[j])
-            if progress <= 0.0:
-                lost = 0.0
-            elif interval > 0:
-                lost = progress % interval  # work since the last checkpoint
+            interval_s = float(self.jobs.checkpoint_interval_s[j])
+            progress_s = float(st.job_progress_s[j])
+            if progress_s <= 0.0:
+                lost_s = 0.0
+            elif interval_s > 0:
+                lost_s = progress_s % interval_s  # work since the last checkpoint
             else:
-                lost = progress  # never checkpoints: everything is redone
-            st.job_progress_s[j] = progress - lost
-            st.job_failure_s[j] += lost
-            self._moved_to_failure_gpu_s += lost * float(self.jobs.num_gpus[j])
+                lost_s = progress_s  # never checkpoints: everything is redone
+            st.job_progress_s[j] = progress_s - lost_s
+            st.job_failure_s[j] += lost_s
+            self._moved_to_failure_gpu_s += lost_s * float(self.jobs.num_gpus[j])
             st.job_restore_kind[j] = _RESTORE_FAILURE
             st.job_restarts[j] += 1
             self._counters["restarts"] += 1
@@ -1175,11 +1018,11 @@ class Simulator:
             # restart overhead) of extra work for the job, booked as checkpoint time. Folding
             # the save/restore into the job's work (instead of an idle restore phase with its
             # own event) keeps the GPU time exact and halves the events of a preemptive policy.
-            redo = 2.0 * float(self._ckpt_write_s[j]) + self.settings.restart_overhead_s
-            if redo > 0.0:
-                st.job_progress_s[j] -= redo
-                st.job_checkpoint_s[j] += redo
-                self._moved_to_ckpt_gpu_s += redo * float(self.jobs.num_gpus[j])
+            redo_s = 2.0 * float(self._ckpt_write_s[j]) + self.settings.restart_overhead_s
+            if redo_s > 0.0:
+                st.job_progress_s[j] -= redo_s
+                st.job_checkpoint_s[j] += redo_s
+                self._moved_to_ckpt_gpu_s += redo_s * float(self.jobs.num_gpus[j])
             st.job_preemptions[j] += 1
             self._counters["preemptions"] += 1
         st.job_state[j] = PENDING
@@ -1267,12 +1110,12 @@ class Simulator:
         s_c = s_cap * f[F_S_THERMAL]
         s = min(s_c, f[F_S_IO])
         run = 1.0 - c if comp else 0.0
-        idle_ctx = self._idle_ctx_list[sku]
-        busy = min(f[F_BUSY], f[F_THERMAL_CAP])
+        idle_ctx_w = self._idle_ctx_list[sku]
+        busy_w = min(f[F_BUSY], f[F_THERMAL_CAP])
         active = s / s_c if s_c > 0 else 0.0
-        p_comp = idle_ctx + (busy - idle_ctx) * active
-        p_avg = c * idle_ctx + (1.0 - c) * p_comp if comp else idle_ctx
-        progress = run * s * f[F_SCALE]
+        comp_w = idle_ctx_w + (busy_w - idle_ctx_w) * active
+        avg_w = c * idle_ctx_w + (1.0 - c) * comp_w if comp else idle_ctx_w
+        progress_rate = run * s * f[F_SCALE]
         row = st.slot_rate[i]
         old = row[LEDGER_COLUMNS].tolist()
         new = (
@@ -1283,44 +1126,44 @@ class Simulator:
             c if comp else float(phase == _PHASE_CKPT),
             float(phase == _PHASE_FAIL),
         )
-        row[:] = (progress, n * p_avg, *new, 1.0, n)
+        row[:] = (progress_rate, n * avg_w, *new, 1.0, n)
         sums = self._alloc_sums
         for k in range(6):
             sums[k] += n * (new[k] - old[k])
-        delta = p_avg - f[F_POWER]
-        io_now = f[F_IO_DEMAND] * s_c if comp else 0.0
-        self._io_total_b_per_s += io_now - f[F_IO_NOW]
+        delta_w = avg_w - f[F_POWER]
+        io_now_b_per_s = f[F_IO_DEMAND] * s_c if comp else 0.0
+        self._io_total_b_per_s += io_now_b_per_s - f[F_IO_NOW]
         if comp:
-            left = (
+            left_s = (
                 self._duration_list[job]
                 - float(st.job_acc[job, R_PROGRESS])
                 - float(st.slot_acc[i, R_PROGRESS])
             )
-            if progress > 0:
-                finish = self._t + max(left, 0.0) / progress
+            if progress_rate > 0:
+                finish_s = self._t + max(left_s, 0.0) / progress_rate
             else:
-                finish = self._t if left <= 0 else math.inf
+                finish_s = self._t if left_s <= 0 else math.inf
         else:
-            finish = math.inf
+            finish_s = math.inf
         sf = st.slot_f[i]
-        sf[F_POWER] = p_avg
-        sf[F_IO_NOW] = io_now
-        sf[F_FINISH] = finish
-        st.slot_next_s[i] = min(finish, f[F_PHASE_END], f[F_THROTTLE_AT])
-        if delta != 0.0:
+        sf[F_POWER] = avg_w
+        sf[F_IO_NOW] = io_now_b_per_s
+        sf[F_FINISH] = finish_s
+        st.slot_next_s[i] = min(finish_s, f[F_PHASE_END], f[F_THROTTLE_AT])
+        if delta_w != 0.0:
             nodes, counts = st.job_nodes[job], st.job_node_counts[job]
             assert nodes is not None  # running job
             assert counts is not None
             if nodes.shape[0] == 1:
                 node = int(nodes[0])
-                st.node_gpu_power_w[node] += float(counts[0]) * delta
+                st.node_gpu_power_w[node] += float(counts[0]) * delta_w
                 self._dirty_nodes.add(node)
             else:
-                st.node_gpu_power_w[nodes] += counts * delta
+                st.node_gpu_power_w[nodes] += counts * delta_w
                 self._dirty_nodes.update(nodes.tolist())
 
     def _rates(self, idx: IntArray) -> None:
-        """Recompute rate rows, power and next transition of (booked) slots ``idx``."""
+        """Recompute progress_rate rows, power and next transition of (booked) slots ``idx``."""
         if idx.shape[0] == 1:
             self._rate1(int(idx[0]))
             return
@@ -1342,13 +1185,13 @@ class Simulator:
         rows[:, R_CKPT] = np.where(comp, c, phase == _PHASE_CKPT)
         rows[:, R_FAIL] = phase == _PHASE_FAIL
         sku = st.slot_sku[idx]
-        idle_ctx = self._sku_idle_ctx_w[sku]
-        busy = np.minimum(st.slot_busy_power_w[idx], st.slot_thermal_cap_w[idx])
+        idle_ctx_w = self._sku_idle_ctx_w[sku]
+        busy_w = np.minimum(st.slot_busy_power_w[idx], st.slot_thermal_cap_w[idx])
         with np.errstate(divide="ignore", invalid="ignore"):
             active = np.where(s_c > 0, s / s_c, 0.0)
-        p_comp = idle_ctx + (busy - idle_ctx) * active
-        p_avg = np.where(comp, c * idle_ctx + (1.0 - c) * p_comp, idle_ctx)
-        rows[:, R_ENERGY] = n * p_avg
+        comp_w = idle_ctx_w + (busy_w - idle_ctx_w) * active
+        avg_w = np.where(comp, c * idle_ctx_w + (1.0 - c) * comp_w, idle_ctx_w)
+        rows[:, R_ENERGY] = n * avg_w
         rows[:, R_RUN] = 1.0
         rows[:, R_ATTAINED] = n
         d_sums = (n @ (rows[:, LEDGER_COLUMNS] - st.slot_rate[idx][:, LEDGER_COLUMNS])).tolist()
@@ -1356,33 +1199,33 @@ class Simulator:
             self._alloc_sums[col] += val
         st.slot_rate[idx] = rows
         # node power follows the per-GPU average
-        delta = p_avg - st.slot_power_w[idx]
-        st.slot_power_w[idx] = p_avg
-        changed = np.flatnonzero(delta != 0.0)
+        delta_w = avg_w - st.slot_power_w[idx]
+        st.slot_power_w[idx] = avg_w
+        changed = np.flatnonzero(delta_w != 0.0)
         for pos in changed.tolist():
             j = int(st.slot_job[idx[pos]])
             nodes, counts = st.job_nodes[j], st.job_node_counts[j]
             assert nodes is not None  # running job
             assert counts is not None
-            st.node_gpu_power_w[nodes] += counts * delta[pos]
+            st.node_gpu_power_w[nodes] += counts * delta_w[pos]
             self._dirty_nodes.update(nodes.tolist())
-        io_now = np.where(comp, st.slot_io_demand_b_per_s[idx] * s_c, 0.0)
-        self._io_total_b_per_s += float(io_now.sum() - st.slot_io_now_b_per_s[idx].sum())
-        st.slot_io_now_b_per_s[idx] = io_now
+        io_now_b_per_s = np.where(comp, st.slot_io_demand_b_per_s[idx] * s_c, 0.0)
+        self._io_total_b_per_s += float(io_now_b_per_s.sum() - st.slot_io_now_b_per_s[idx].sum())
+        st.slot_io_now_b_per_s[idx] = io_now_b_per_s
         # next transition
         jobs = st.slot_job[idx]
-        left = self.jobs.duration_s[jobs] - st.job_progress_s[jobs] - st.slot_acc[idx, R_PROGRESS]
-        rate = rows[:, R_PROGRESS]
+        left_s = self.jobs.duration_s[jobs] - st.job_progress_s[jobs] - st.slot_acc[idx, R_PROGRESS]
+        progress_rate = rows[:, R_PROGRESS]
         with np.errstate(divide="ignore", invalid="ignore"):
-            finish = np.where(
-                rate > 0,
-                self._t + np.maximum(left, 0.0) / rate,
-                np.where(left <= 0, self._t, math.inf),
+            finish_s = np.where(
+                progress_rate > 0,
+                self._t + np.maximum(left_s, 0.0) / progress_rate,
+                np.where(left_s <= 0, self._t, math.inf),
             )
-        finish = np.where(comp, finish, math.inf)
-        st.slot_finish_s[idx] = finish
+        finish_s = np.where(comp, finish_s, math.inf)
+        st.slot_finish_s[idx] = finish_s
         st.slot_next_s[idx] = np.minimum(
-            np.minimum(finish, st.slot_phase_end_s[idx]), st.slot_throttle_at_s[idx]
+            np.minimum(finish_s, st.slot_phase_end_s[idx]), st.slot_throttle_at_s[idx]
         )
 
     # =========================================================================================
@@ -1399,9 +1242,9 @@ class Simulator:
             up = bool(st.node_up[node])
             load = (n_k - int(st.node_free[node])) / n_k if up else 0.0
             gpu_w = float(st.node_gpu_power_w[node])
-            new = power.estimate1_w(node, gpu_w, load, up)
-            d = new - float(st.node_wall_power_w[node])
-            st.node_wall_power_w[node] = new
+            new_w = power.estimate1_w(node, gpu_w, load, up)
+            delta_w = new_w - float(st.node_wall_power_w[node])
+            st.node_wall_power_w[node] = new_w
             power.record1(
                 self._n_log,
                 node=node,
@@ -1410,15 +1253,15 @@ class Simulator:
                 inlet_c=float(st.rack_inlet_temp_c[r]),
                 up=up,
             )
-            st.rack_power_w[r] += d
-            self._it_power_w += d
-            if self._d is not None and d != 0.0:
+            st.rack_power_w[r] += delta_w
+            self._it_power_w += delta_w
+            if self._d is not None and delta_w != 0.0:
                 idx, vals = self._d_cols[r]
                 inlet = st.rack_inlet_temp_c
-                inlet[idx] += vals * (d * self._air_frac_list[r])
+                inlet[idx] += vals * (delta_w * self._air_frac_list[r])
                 if self._dense_d:
                     self._max_inlet_c = float(inlet.max())
-                elif d > 0.0:
+                elif delta_w > 0.0:
                     self._max_inlet_c = max(self._max_inlet_c, float(inlet[idx].max()))
                 else:
                     self._max_inlet_c = float(inlet.max())
@@ -1432,9 +1275,9 @@ class Simulator:
             n_a = self._node_n[nodes]
             load_a = np.where(up_a, (n_a - st.node_free[nodes]) / n_a, 0.0)
             gpu_a = st.node_gpu_power_w[nodes]
-            new_a = power.estimate_w(nodes, gpu_a, load_a, up_a)
-            delta = new_a - st.node_wall_power_w[nodes]
-            st.node_wall_power_w[nodes] = new_a
+            new_a_w = power.estimate_w(nodes, gpu_a, load_a, up_a)
+            delta_a_w = new_a_w - st.node_wall_power_w[nodes]
+            st.node_wall_power_w[nodes] = new_a_w
             racks = self._node_rack[nodes]
             power.record(
                 self._n_log,
@@ -1444,12 +1287,12 @@ class Simulator:
                 inlet_c=st.rack_inlet_temp_c[racks],
                 up=up_a,
             )
-            d_rack = np.bincount(racks, weights=delta, minlength=self.layout.n_racks)
-            st.rack_power_w += d_rack
-            self._it_power_w += float(delta.sum())
+            d_rack_w = np.bincount(racks, weights=delta_a_w, minlength=self.layout.n_racks)
+            st.rack_power_w += d_rack_w
+            self._it_power_w += float(delta_a_w.sum())
             if self._d is not None:
-                ch = np.flatnonzero(d_rack)
-                st.rack_inlet_temp_c += self._d[:, ch] @ (d_rack[ch] * self._air_frac[ch])
+                ch = np.flatnonzero(d_rack_w)
+                st.rack_inlet_temp_c += self._d[:, ch] @ (d_rack_w[ch] * self._air_frac[ch])
         self._max_inlet_c = float(st.rack_inlet_temp_c.max())
         self._thermal_dirty = True
 
@@ -1489,46 +1332,51 @@ class Simulator:
         n = st.n_slots
         idx = np.arange(n)
         sku = st.slot_sku[idx]
-        r = self._sku_r_k_per_w[sku]
-        slow = self._sku_slow_c[sku]
-        inlet = self._slot_gpu_inlet_c(idx)
-        busy = st.slot_busy_power_w[idx]
-        t_ss = inlet + r * busy
+        r_k_per_w = self._sku_r_k_per_w[sku]
+        slow_c = self._sku_slow_c[sku]
+        inlet_c = self._slot_gpu_inlet_c(idx)
+        busy_w = st.slot_busy_power_w[idx]
+        steady_c = inlet_c + r_k_per_w * busy_w
         throttled = st.slot_s_thermal[idx] < 1.0
         pending = np.isfinite(st.slot_throttle_at_s[idx])
-        over = t_ss > slow
+        over = steady_c > slow_c
         # new onsets: rising from the previous steady temperature (chips settle in ~τ)
         new = over & ~throttled & ~pending
         changed_next = np.zeros(n, dtype=bool)
         if new.any():
             pos = np.flatnonzero(new)
             racks = st.slot_rack[pos]
-            prev_inlet = np.where(
+            prev_inlet_c = np.where(
                 (racks >= 0) & ~self._sku_liquid[sku[pos]],
                 self._prev_inlet[np.maximum(racks, 0)],
-                inlet[pos],
+                inlet_c[pos],
             )
             # a job that starts now heats up from idle; one already running from its old steady
-            prev_power = np.where(
-                st.slot_start_s[pos] >= self._t, self._sku_idle_ctx_w[sku[pos]], busy[pos]
+            prev_power_w = np.where(
+                st.slot_start_s[pos] >= self._t, self._sku_idle_ctx_w[sku[pos]], busy_w[pos]
             )
-            t0 = np.minimum(prev_inlet + r[pos] * prev_power, slow[pos])
-            wait = time_to_reach_s(
-                t0, inlet[pos], busy[pos], r[pos], self._sku_tau_s[sku[pos]], slow[pos]
+            t0_c = np.minimum(prev_inlet_c + r_k_per_w[pos] * prev_power_w, slow_c[pos])
+            wait_s = time_to_reach_s(
+                t0_c,
+                inlet_c[pos],
+                busy_w[pos],
+                r_k_per_w[pos],
+                self._sku_tau_s[sku[pos]],
+                slow_c[pos],
             )
-            st.slot_throttle_at_s[pos] = self._t + wait
+            st.slot_throttle_at_s[pos] = self._t + wait_s
             changed_next[pos] = True
         cancel = pending & ~over
         if cancel.any():
             st.slot_throttle_at_s[np.flatnonzero(cancel)] = math.inf
             changed_next |= cancel
         # throttled jobs: new speed at the power that holds the die at the threshold
-        release_c = slow - self.settings.throttle_hysteresis_k
+        release_c = slow_c - self.settings.throttle_hysteresis_k
         upd = np.flatnonzero(throttled)
         if upd.size:
             self._book_many(upd)
-            s_th, p_th = self._thermal_speed(upd, inlet[upd])
-            released = t_ss[upd] <= release_c[upd]
+            s_th, p_th = self._thermal_speed(upd, inlet_c[upd])
+            released = steady_c[upd] <= release_c[upd]
             st.slot_s_thermal[upd] = np.where(released, 1.0, s_th)
             st.slot_thermal_cap_w[upd] = np.where(released, math.inf, p_th)
             self._rates(upd)
@@ -1544,23 +1392,25 @@ class Simulator:
         )
         self._prev_inlet = st.rack_inlet_temp_c.copy()
 
-    def _thermal_speed(self, idx: IntArray, inlet: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """Speed (relative to the job's speed at its cap) and board power at the die limit."""
+    def _thermal_speed(self, idx: IntArray, inlet_c: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Speed (relative to the job's speed at its cap_w) and board power_w at the die limit."""
         st, jobs = self.state, self.jobs
         out = np.ones(idx.shape[0])
-        power = np.full(idx.shape[0], math.inf)
+        power_w = np.full(idx.shape[0], math.inf)
         sku = st.slot_sku[idx]
         for k in np.unique(sku).tolist():
             pos = np.flatnonzero(sku == k)
             rec = self.layout.skus[k]
             sl = idx[pos]
             j = st.slot_job[sl]
-            p_max = (rec.slowdown_temp_c - inlet[pos]) / rec.die_to_inlet_k_per_w
-            cap = np.minimum(st.slot_cap_w[sl], np.maximum(p_max, 1.0))
-            s_t = speed_frac_under_cap(cap, jobs.activity_frac[j], jobs.compute_bound_frac[j], rec)
+            p_max_w = (rec.slowdown_temp_c - inlet_c[pos]) / rec.die_to_inlet_k_per_w
+            cap_w = np.minimum(st.slot_cap_w[sl], np.maximum(p_max_w, 1.0))
+            s_t = speed_frac_under_cap(
+                cap_w, jobs.activity_frac[j], jobs.compute_bound_frac[j], rec
+            )
             out[pos] = np.minimum(1.0, s_t / np.maximum(st.slot_s_cap[sl], 1e-12))
-            power[pos] = cap
-        return out, power
+            power_w[pos] = cap_w
+        return out, power_w
 
     def _apply_throttle_onset(self, i: int) -> None:
         st = self.state
@@ -1583,20 +1433,26 @@ class Simulator:
         if n == 0:
             self._io_total_b_per_s = 0.0
             return
-        capacity = self.settings.storage_bandwidth_b_per_s
-        if not self._io_limited and self._io_total_b_per_s <= capacity * (1.0 - 1e-9):
+        capacity_b_per_s = self.settings.storage_bandwidth_b_per_s
+        if not self._io_limited and self._io_total_b_per_s <= capacity_b_per_s * (1.0 - 1e-9):
             return
         comp = st.slot_phase[:n] == _PHASE_COMPUTE
-        full = st.slot_io_demand_b_per_s[:n]
+        full_b_per_s = st.slot_io_demand_b_per_s[:n]
         s_c = st.slot_s_cap[:n] * st.slot_s_thermal[:n]
-        demand = np.where(comp, full * s_c, 0.0)
-        self._io_total_b_per_s = float(demand.sum())
-        if self._io_total_b_per_s <= capacity:
+        demand_b_per_s = np.where(comp, full_b_per_s * s_c, 0.0)
+        self._io_total_b_per_s = float(demand_b_per_s.sum())
+        if self._io_total_b_per_s <= capacity_b_per_s:
             new = np.ones(n)
         else:
-            alloc = maxmin_share_b_per_s(demand, capacity, st.slot_io_weight[:n])
+            alloc_b_per_s = maxmin_share_b_per_s(
+                demand_b_per_s, capacity_b_per_s, st.slot_io_weight[:n]
+            )
             with np.errstate(divide="ignore", invalid="ignore"):
-                new = np.where(demand > 0, alloc / np.where(full > 0, full, 1.0), 1.0)
+                new = np.where(
+                    demand_b_per_s > 0,
+                    alloc_b_per_s / np.where(full_b_per_s > 0, full_b_per_s, 1.0),
+                    1.0,
+                )
             new = np.minimum(new, 1.0)
         self._io_limited = bool((new < 1.0).any())
         changed = np.flatnonzero(np.abs(new - st.slot_s_io[:n]) > 1e-12)
