@@ -341,19 +341,23 @@ class SimulationResult:
                     "inlet_temp_c": run.rack_inlet_temp_c.reshape(-1),
                 }
             )
-        layout = {
-            "name": lay.name,
-            "racks": [
-                {
-                    "name": lay.rack_names[r],
-                    "x_m": float(lay.rack_x_m[r]),
-                    "y_m": float(lay.rack_y_m[r]),
-                    "row": lay.row_names[int(lay.rack_row_idx[r])],
-                    "n_gpus": int(lay.node_n_gpus[lay.node_rack_idx == r].sum()),
-                }
-                for r in range(lay.n_racks)
-            ],
-        }
+        gpus_per_rack = np.bincount(
+            lay.node_rack_idx, weights=lay.node_n_gpus, minlength=lay.n_racks
+        ).astype(np.int64)
+        rack_rows: list[dict[str, Any]] = []
+        for r in range(lay.n_racks):
+            row: dict[str, Any] = {
+                "name": lay.rack_names[r],
+                "x_m": float(lay.rack_x_m[r]),
+                "y_m": float(lay.rack_y_m[r]),
+                "row": lay.row_names[int(lay.rack_row_idx[r])],
+                "n_gpus": int(gpus_per_rack[r]),
+            }
+            if lay.rack_width_m is not None and lay.rack_depth_m is not None:
+                row["width_m"] = float(lay.rack_width_m[r])
+                row["depth_m"] = float(lay.rack_depth_m[r])
+            rack_rows.append(row)
+        layout = {"name": lay.name, "racks": rack_rows}
         names = list(jobs.columns) + list(timeseries.columns)
         if racks is not None:
             names += list(racks.columns)

@@ -57,6 +57,8 @@ class ClusterLayout:
         supply_temp_c: Default cooling supply (air) temperature in °C.
         liquid_supply_temp_c: Coolant supply temperature for liquid-cooled GPUs (°C).
         node_cache_b: Local (NVMe/RAM) data cache of each node in bytes, shape (n_nodes,).
+        rack_width_m: Rack widths (m), for floor drawings; None if unknown.
+        rack_depth_m: Rack depths (m), for floor drawings; None if unknown.
         node_n_gpus: Derived: GPUs per node.
         node_first_gpu: Derived: index of each node's first GPU.
         node_sku_idx: Derived: GPU model of each node (index into ``skus``).
@@ -83,6 +85,8 @@ class ClusterLayout:
     supply_temp_c: float = 20.0
     liquid_supply_temp_c: float = 30.0
     node_cache_b: FloatArray | None = None
+    rack_width_m: FloatArray | None = None
+    rack_depth_m: FloatArray | None = None
     node_n_gpus: IntArray = field(init=False)
     node_first_gpu: IntArray = field(init=False)
     node_sku_idx: IntArray = field(init=False)

@@ -254,6 +254,8 @@ def layout_from_scenario(scenario: Scenario) -> ClusterLayout:
         supply_temp_c=float(cool.supply_temp_c),
         liquid_supply_temp_c=float(liquid_c) + float(cdu_k),
         node_cache_b=np.full(node_n, scenario.storage.local_nvme_cache_tb * B_PER_TB),
+        rack_width_m=np.array([r.width_m for r in racks]),
+        rack_depth_m=np.array([r.depth_m for r in racks]),
     )
 
 
