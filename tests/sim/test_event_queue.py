@@ -14,7 +14,7 @@ def test_ties_break_by_priority_then_insertion_order():
     q.schedule(10.0, EventKind.POLICY_TICK, 1)
     q.schedule(10.0, EventKind.FAILURE, 2)
     q.schedule(10.0, EventKind.POLICY_TICK, 3)
-    q.schedule(5.0, EventKind.RACK_SAMPLE, 4)
+    q.schedule(5.0, EventKind.ARRIVAL, 4)
     q.schedule(10.0, EventKind.REPAIR, 5)
     assert [q.pop().payload for _ in range(5)] == [4, 5, 2, 1, 3]
     assert q.peek() is None

@@ -21,17 +21,13 @@ class EventKind(IntEnum):
 
     Slot transitions (completions, restore ends, throttle onsets) have priority 0 and are handled
     before any queued event at the same time, so freed GPUs are visible to the policy. Arrivals
-    (priority 5) come from the sorted job table, after everything else at the same time except
-    sampling and the stop marker.
+    (priority 5) come from the sorted job table, after every queued event at the same time.
     """
 
     REPAIR = 1
     FAILURE = 2
-    THROTTLE_CHECK = 3
     POLICY_TICK = 4
     ARRIVAL = 5
-    RACK_SAMPLE = 6
-    STOP = 7
 
 
 class Event(NamedTuple):
