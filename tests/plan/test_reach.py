@@ -164,8 +164,8 @@ def test_infeasible_pipe_with_air_elsewhere(tmp_path):
         plan_site(scenario, compare=False, sweep=False)
     msg = str(err.value)
     assert msg.startswith(
-        "pipe length from the CDU: only 3 of 16 positions are within 6.5 m of pipe from the CDU "
-        "at (0, 2) m, the only ones that can take liquid cooling (rear-door-hx)"
+        "pipe length from the CDU: liquid cooling (rear-door-hx) reaches only 3 of 16 positions "
+        "(within 6.5 m of pipe from the CDU at (0, 2) m)"
     )
     assert msg.endswith(
         "with crac-raised-floor at the other positions the hall holds 38 of 40 × dgx-h100: "
@@ -194,7 +194,8 @@ def test_infeasible_pipe_for_liquid_only_servers(monkeypatch, capsys, tmp_path):
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    assert "only 3 of 16 positions are within 6.5 m of pipe from the CDU at (0, 2) m" in err
+    assert "liquid cooling (direct-liquid) reaches only 3 of 16 positions" in err
+    assert "(within 6.5 m of pipe from the CDU at (0, 2) m)" in err
     assert "gb200-nvl72 needs liquid cooling here" in err
     assert "short by 1 rack (1 server)" in err
 

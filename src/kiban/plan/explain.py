@@ -35,6 +35,10 @@ def _count(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
+def _are(n: int) -> str:
+    return "is" if n == 1 else "are"
+
+
 def _kw(power_w: float) -> str:
     return f"{power_w / W_PER_KW:,.1f} kW"
 
@@ -418,7 +422,7 @@ def _reach_shortfall(problem: PlanProblem, cap: RackCapacity, total: int) -> str
             nearest_m = float(pos.cable.length_m.min())
             nearest = f" (the nearest is {nearest_m:.3g} m)" if not n_in else ""
             return (
-                f"power cable length: only {n_in} of {pos.n} positions are within "
+                f"power cable length: only {n_in} of {pos.n} positions {_are(n_in)} within "
                 f"{pos.cable.max_length_m:g} m of cable from {pos.cable.source}{nearest}; "
                 f"{fleet}: {short}"
             )
@@ -431,9 +435,8 @@ def _reach_shortfall(problem: PlanProblem, cap: RackCapacity, total: int) -> str
     dry = [t for t, tech in enumerate(problem.techs) if not tech.needs_pipe]
     room_dry = int(free[:, dry].max(axis=1).sum()) if dry else 0
     lead = (
-        f"pipe length from the CDU: only {n_in} of {pos.n} positions are within "
-        f"{pos.pipe.max_length_m:g} m of pipe from {pos.pipe.source}, the only ones that can "
-        f"take liquid cooling ({liquid})"
+        f"pipe length from the CDU: liquid cooling ({liquid}) reaches only {n_in} of {pos.n} "
+        f"positions (within {pos.pipe.max_length_m:g} m of pipe from {pos.pipe.source})"
     )
     if room_dry == 0:
         short = (
@@ -442,7 +445,7 @@ def _reach_shortfall(problem: PlanProblem, cap: RackCapacity, total: int) -> str
             else f"room for {capacity}: short by {_count(total - capacity, 'server')}"
         )
         return f"{lead}; {srv.name} needs liquid cooling here, and {fleet}: {short}"
-    air = ", ".join(problem.techs[t].name for t in dry)
+    air = " or ".join(problem.techs[t].name for t in dry)
     return (
         f"{lead}; with {air} at the other positions the hall holds {capacity} of {total} × "
         f"{srv.name}: short by {_count(total - capacity, 'server')}"

@@ -3,7 +3,8 @@
 - ``layout.toml``: the planned site spec (``kiban validate`` / ``kiban simulate`` accept it);
 - ``cooling_options.csv``: each candidate option alone and the optimal mix: PUE, yearly kWh,
   JPY, CO2, capex, TCO, racks and floor used, hottest inlet (units in the column names);
-- ``floorplan.svg``: racks coloured by cooling option, labelled with power and inlet;
+- ``floorplan.svg``: racks coloured by cooling option, labelled with power and inlet, and the
+  power feed and CDU points where the spec gives cable or pipe limits;
 - ``spacing_sweep.svg`` and ``spacing_sweep.csv``: hottest inlet and cooling power against pitch;
 - ``plan.json``: the numbers above, the solver status and gap, the binding constraints;
 - ``binding_constraints.txt``: the binding constraints in plain words.
