@@ -67,8 +67,8 @@ def machine() -> dict[str, object]:
 def child(site: str, policy: str) -> dict[str, object]:
     import numpy as np  # noqa: PLC0415
 
-    from kiban.results import SimulationResult, prepare_scenario  # noqa: PLC0415
     from kiban.policies.registry import make_policy  # noqa: PLC0415
+    from kiban.results import SimulationResult, prepare_scenario  # noqa: PLC0415
     from kiban.sim import Simulator  # noqa: PLC0415
     from kiban.spec import load_spec  # noqa: PLC0415
 
@@ -149,7 +149,8 @@ def main() -> None:
         print(f"  done {site:6s} {policy:13s} {r['jobs_per_s']:8,.0f} jobs/s", flush=True)
     header = (
         f"{'site':7s} {'policy':13s} {'GPUs':>5s} {'jobs':>7s} {'events':>8s} {'sim s':>7s} "
-        f"{'jobs/s':>8s} {'e2e jobs/s':>10s} {'RSS MB':>7s} {'alloc %':>7s} {'JCT h':>7s} {'PUE':>6s}"
+        f"{'jobs/s':>8s} {'e2e jobs/s':>10s} {'RSS MB':>7s} {'alloc %':>7s} {'JCT h':>7s} "
+        f"{'PUE':>6s}"
     )
     print(header)
     print("-" * len(header))

@@ -14,7 +14,8 @@ Usage::
 
     .venv/bin/python bench/bench_scale.py                      # 1k, 4k, 16k, 50k, 100k GPUs
     .venv/bin/python bench/bench_scale.py --sizes 1024,4096
-    .venv/bin/python bench/bench_scale.py --json bench/results/scale.json --svg bench/results/scale.svg
+    .venv/bin/python bench/bench_scale.py --json bench/results/scale.json \\
+        --svg bench/results/scale.svg
 """
 
 from __future__ import annotations
