@@ -25,7 +25,7 @@ RANKS: dict[str, int] = {
     "results": 6,
     "metrics": 6,
     "ledger": 6,
-    "site": 7,
+    "site": 3,
     "plan": 7,
     "diagnose": 7,
     "report": 7,
