@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from importlib import resources
 
 import pytest
@@ -105,11 +104,10 @@ def test_user_mistakes_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch, ar
 
 
 @pytest.mark.slow
-def test_demo_finishes_within_a_minute_and_writes_a_report(tmp_path):
-    t0 = time.perf_counter()
+def test_demo_runs_every_baseline_and_writes_a_report(tmp_path):
+    """The demo's 60 s target is measured by bench/bench_demo.py, not by a timed test."""
     res = runner.invoke(app, ["demo", "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
-    assert time.perf_counter() - t0 < 60.0
     for name in ("fifo-static", "easy-backfill", "tiresias-las", "best-fit", "random-fit"):
         assert (tmp_path / name / "summary.json").is_file()
     assert "Where the GPU-hours went" in res.stdout
