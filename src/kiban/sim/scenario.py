@@ -1,16 +1,16 @@
 """Build the simulator's inputs from a scenario (``kiban.spec.Scenario``) and its workload.
 
-The mapping follows the steady-state site evaluation (``kiban.site``), which the simulator may
-not import (it sits above ``sim``): racks after ``auto`` placement become the layout (servers in
-rack order, GPUs in server order); the share of each rack's heat that stays in room air decides
-its recirculation (Tang's D from the rack positions, airflows and the hall's containment); each
-cooling technology gets its typical plant with the scenario's set-points, chiller and economizer;
-the power chain, climate, tariff and grid CO2 factor come from ``[power]`` and ``[site]``.
+The spec-to-physics mapping is the steady-state site evaluation's (:mod:`kiban.site`), reused
+here: racks after ``auto`` placement become the layout (servers in rack order, GPUs in server
+order); the share of each rack's heat that stays in room air decides its recirculation (Tang's D
+from the rack positions, airflows and the hall's containment); each cooling technology gets its
+typical plant with the scenario's set-points, chiller and economizer; the power chain, climate
+(an hourly file must cover one year), tariff and grid CO2 factor come from ``[power]`` and
+``[site]``.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -18,24 +18,25 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kiban.errors import ConfigError
-from kiban.physics.climate import (
-    HourlyClimate,
-    MonthlyClimate,
-    load_hourly_climate,
-    monthly_normals,
-)
-from kiban.physics.cooling import TYPICAL_PLANTS, CoolingPlant, typical_plant
+from kiban.physics.cooling import TYPICAL_PLANTS
 from kiban.physics.cost import Tariff
-from kiban.physics.power_chain import PowerChain
-from kiban.physics.recirculation import heat_distribution_matrix_k_per_w, recirculation_matrix
 from kiban.sim.facility import PlantFacility
 from kiban.sim.jobs import JobTable
 from kiban.sim.layout import ClusterLayout
 from kiban.sim.simulator import SimSettings
+from kiban.site import (
+    air_heat_frac,
+    containment_of,
+    heat_distribution_for,
+    site_climate,
+    site_plant,
+    site_power_chain,
+    site_tariff,
+)
 from kiban.units import B_PER_TB, S_PER_DAY
 
 if TYPE_CHECKING:
-    from kiban.catalog import Catalog, CoolingTech, GpuSku, ServerModel
+    from kiban.catalog import CoolingTech, GpuSku, ServerModel
     from kiban.spec import PlacedRack, Scenario
 
 __all__ = [
@@ -49,18 +50,6 @@ __all__ = [
     "time_of_year_s",
     "workload_rng",
 ]
-
-UPS_MODULE_MAX_W = 500_000.0
-"""Largest UPS module when splitting a UPS capacity into N modules (same ASSUMED value as
-``kiban.site``: typical large three-phase modules are 250–800 kVA)."""
-
-_CHILLER_MAP: dict[str, str | None] = {"moore-crac": "moore_crac", "energyplus-chiller": None}
-_ECONOMIZER_MAP = {
-    "none": "none",
-    "airside": "airside",
-    "waterside": "waterside",
-    "drycooler": "dry_cooler",
-}
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,92 +71,6 @@ class ScenarioInputs:
     settings: SimSettings
     tariff: Tariff
     timeseries_interval_s: float
-
-
-def _air_heat_frac(rack: PlacedRack, server: ServerModel) -> float:
-    tech = rack.cooling
-    if tech.medium == "air":
-        return (1.0 - server.liquid_capture_frac) * (1.0 - tech.liquid_capture_frac)
-    return 1.0 - max(tech.liquid_capture_frac, server.liquid_capture_frac)
-
-
-def _containment(scenario: Scenario) -> str:
-    if scenario.hall.containment != "none":
-        return str(scenario.hall.containment)
-    if scenario.cooling.technology == "hot-aisle-containment":
-        return "hot-aisle"
-    return "none"
-
-
-def _climate(scenario: Scenario) -> MonthlyClimate | HourlyClimate:
-    clim = scenario.site.climate
-    if clim.kind == "monthly" and clim.monthly is not None:
-        return monthly_normals(clim.monthly)
-    if clim.kind == "hourly" and clim.hourly_csv_path is not None:
-        return load_hourly_climate(clim.hourly_csv_path)
-    base = monthly_normals("tokyo")  # month lengths and assumed spreads only
-    return MonthlyClimate(
-        city=scenario.site.name,
-        dry_bulb_c=np.asarray(clim.dry_bulb_c, dtype=np.float64),
-        wet_bulb_c=np.asarray(clim.wet_bulb_c, dtype=np.float64),
-        rel_humidity_frac=np.full(12, np.nan),
-        duration_s=base.duration_s,
-        dry_bulb_std_k=base.dry_bulb_std_k,
-        wet_bulb_std_k=base.wet_bulb_std_k,
-        source=f"{scenario.display_name}: site.climate dry_bulb_c/wet_bulb_c",
-    )
-
-
-def _plant(scenario: Scenario, tech: CoolingTech, design_heat_w: float) -> CoolingPlant:
-    cool = scenario.cooling
-    given = cool.model_fields_set
-    over: dict[str, float | str] = {"supply_air_temp_c": cool.supply_temp_c}
-    if "chiller" in given:
-        mapped = _CHILLER_MAP.get(cool.chiller)
-        if mapped is not None:
-            over["chiller"] = mapped
-        else:
-            typical = str(TYPICAL_PLANTS.get(tech.name, {}).get("chiller", "air_cooled"))
-            over["chiller"] = typical if typical != "moore_crac" else "air_cooled"
-    if "economizer" in given:
-        over["economizer"] = _ECONOMIZER_MAP[cool.economizer]
-        if cool.economizer == "drycooler" and tech.medium != "air":
-            over["liquid_economizer"] = "dry_cooler"
-        if cool.economizer == "waterside" and tech.medium != "air":
-            over["liquid_economizer"] = "waterside"
-    if cool.economizer_approach_k is not None:
-        key = {
-            "airside": "airside_approach_k",
-            "waterside": "tower_approach_k",
-            "drycooler": "drycooler_approach_k",
-        }.get(cool.economizer)
-        if key is not None:
-            over[key] = cool.economizer_approach_k
-    if cool.liquid_supply_temp_c is not None and (
-        tech.medium != "air" or tech.liquid_capture_frac > 0
-    ):
-        over["liquid_supply_temp_c"] = cool.liquid_supply_temp_c
-    return typical_plant(tech, max(design_heat_w, 1.0), **over)
-
-
-def _chain(scenario: Scenario, catalog: Catalog, it_design_w: float) -> PowerChain:
-    power = scenario.power
-    capacity_w = power.ups_capacity_w if power.ups_capacity_w is not None else it_design_w
-    capacity_w = max(capacity_w, 1.0)
-    n_modules = max(1, math.ceil(capacity_w / UPS_MODULE_MAX_W - 1e-9))
-    if power.pdu is not None:
-        pdu = catalog.pdu(power.pdu)
-    else:
-        pdu = next(p for p in catalog.pdu_classes.values() if p.level == "rack")
-    transformer = catalog.pdu(power.distribution) if power.distribution is not None else None
-    return PowerChain(
-        ups=catalog.ups(power.ups),
-        redundancy=power.redundancy,
-        n_ups_modules=n_modules,
-        ups_rated_w=capacity_w / n_modules,
-        pdu=pdu,
-        transformer=transformer,
-    )
 
 
 def _placed(scenario: Scenario) -> list[PlacedRack]:
@@ -209,7 +112,16 @@ def layout_from_scenario(scenario: Scenario) -> ClusterLayout:
     rows = sorted({r.row for r in racks})
     air_frac = np.array(
         [
-            float(np.mean([_air_heat_frac(r, s) for s in r.servers]))
+            float(
+                np.mean(
+                    [
+                        air_heat_frac(
+                            r.cooling.medium, r.cooling.liquid_capture_frac, s.liquid_capture_frac
+                        )
+                        for s in r.servers
+                    ]
+                )
+            )
             if r.cooling.medium != "immersion"
             else 0.0
             for r in racks
@@ -220,15 +132,14 @@ def layout_from_scenario(scenario: Scenario) -> ClusterLayout:
     breathes = np.flatnonzero((airflow > 0) & not_immersed)
     d = np.zeros((n, n))
     if breathes.size:
-        a = recirculation_matrix(
+        d[np.ix_(breathes, breathes)] = heat_distribution_for(
             np.array([racks[i].x_m for i in breathes]),
             np.array([racks[i].y_m for i in breathes]),
             np.array([racks[i].row for i in breathes], dtype=np.int64),
-            containment=_containment(scenario),  # type: ignore[arg-type]
+            airflow[breathes],
+            containment=containment_of(scenario),
             rack_depth_m=float(np.mean([r.depth_m for r in racks])),
-            rack_airflow_m3_per_s=airflow[breathes],
         )
-        d[np.ix_(breathes, breathes)] = heat_distribution_matrix_k_per_w(a, airflow[breathes])
     cool = scenario.cooling
     cdu_k = cool.cdu.approach_k if cool.cdu is not None else 0.0
     liquid_c = cool.liquid_supply_temp_c
@@ -274,7 +185,7 @@ def facility_from_scenario(
     cat = scenario.get_catalog()
     racks = _placed(scenario)
     design_it_w = float(sum(r.max_power_w for r in racks))
-    chain = _chain(scenario, cat, design_it_w)
+    chain = site_power_chain(scenario, cat, design_it_w)
     design_loss_w = float(chain.loss_w(design_it_w))
     techs: dict[str, CoolingTech] = {}
     for r in racks:
@@ -283,12 +194,12 @@ def facility_from_scenario(
     shares = []
     for name, tech in techs.items():
         group_w = float(sum(r.max_power_w for r in racks if r.cooling.name == name))
-        plants.append(_plant(scenario, tech, group_w * (1.0 + design_loss_w / design_it_w)))
+        plants.append(site_plant(scenario, tech, group_w * (1.0 + design_loss_w / design_it_w)))
         shares.append(group_w / design_it_w if design_it_w > 0 else 1.0 / len(techs))
     return PlantFacility(
         plants=tuple(plants),
         shares=tuple(shares),
-        climate=_climate(scenario),
+        climate=site_climate(scenario),
         chain=chain,
         start_time_of_year_s=start_time_of_year_s,
     )
@@ -391,22 +302,12 @@ def inputs_from_scenario(
         supply_temp_range_c=(lo, hi),
         start_time_of_year_s=start_time_of_year_s,
     )
-    t = scenario.site.tariff
-    tariff = Tariff(
-        name=f"{scenario.display_name} tariff",
-        energy_rate_jpy_per_kwh=t.energy_jpy_per_kwh,
-        fuel_adjustment_jpy_per_kwh=t.fuel_adjustment_jpy_per_kwh,
-        renewable_surcharge_jpy_per_kwh=t.renewable_surcharge_jpy_per_kwh,
-        monthly_demand_charge_jpy_per_kw=t.demand_charge_jpy_per_kw_month,
-        co2_kg_per_kwh=scenario.site.grid_co2_kg_per_kwh,
-        source=f"{scenario.display_name}: [site.tariff]",
-    )
     return ScenarioInputs(
         name=scenario.display_name,
         layout=layout,
         facility=facility_from_scenario(scenario, start_time_of_year_s=start_time_of_year_s),
         settings=settings,
-        tariff=tariff,
+        tariff=site_tariff(scenario),
         timeseries_interval_s=float(sim.timeseries_interval_s),
     )
 
