@@ -57,7 +57,9 @@ def _table(n=3, **overrides):
 
 
 def test_valid_table_passes():
-    validate_jobs(_table(), "t")
+    table = _table()
+    validate_jobs(table, "t")  # raises TraceError on any problem
+    assert table.height == 3
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ Node selection is vectorized over nodes; only the GPUs of the chosen nodes are l
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -52,7 +53,7 @@ def pick_gpus(free: FreeState, view: ClusterView, nodes: IntArray, counts: IntAr
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
-class NodePlacement:
+class NodePlacement(ABC):
     """Shared machinery: eligible nodes, shape handling; subclasses choose the node order.
 
     Subclasses implement ``_order_single`` (choose one node among candidates with enough free
@@ -134,15 +135,17 @@ class NodePlacement:
         cand = np.flatnonzero(ok)
         return self._order_single(cand, free) if cand.shape[0] else -1
 
-    def _order_single(self, cand: IntArray, free: FreeState) -> int:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def _order_single(self, cand: IntArray, free: FreeState) -> int:
+        """The best node among the candidates for a job that fits on one node."""
 
     def _order_shaped(self, cand: IntArray, free: FreeState) -> IntArray:
         """Node order for a job that takes a fixed number of GPUs on each node."""
         return self._order_many(cand, free, cand.shape[0])
 
-    def _order_many(self, cand: IntArray, free: FreeState, m: int) -> IntArray:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def _order_many(self, cand: IntArray, free: FreeState, m: int) -> IntArray:
+        """The first ``m`` candidates in the order a multi-node job should take them."""
 
 
 @register_policy("placement", "first-fit")
