@@ -20,8 +20,11 @@ import numpy as np
 import polars as pl
 
 from kiban.errors import TraceError
+from kiban.workload.registry import RawTrace
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from datetime import datetime
     from pathlib import Path
 
 __all__ = ["MAX_EXAMPLES", "RowChecks", "TextTable", "read_text_table"]
@@ -217,6 +220,27 @@ class RowChecks:
             raise TraceError(text)
         self._single.setdefault(row, text)
 
+    def check_unique(
+        self,
+        ids: pl.Series,
+        field: str,
+        allowed: str = "must be unique",
+        *,
+        among: pl.Series | None = None,
+    ) -> None:
+        """Register every non-empty id that already appeared on an earlier row as bad.
+
+        Args:
+            ids: Identifier per row ("" or null for rows without one; those are not repeats).
+            field: Field name as the file names it.
+            allowed: What is allowed, in words.
+            among: Optional bool per row: only these rows count as repeats (e.g. not job steps).
+        """
+        repeat = ~ids.is_first_distinct() & (ids != "")
+        if among is not None:
+            repeat = repeat & among
+        self.check(repeat, field, ids, allowed)
+
     def exclude(self, mask: np.ndarray | pl.Series, reason: str) -> None:
         """Leave valid but out-of-scope rows out of the jobs table, with a counted note.
 
@@ -252,6 +276,39 @@ class RowChecks:
         excluded = self._excluded & ~bad
         self.n_excluded = int(excluded.sum())
         return ~bad & ~excluded
+
+    def raw_trace(
+        self,
+        columns: dict[str, object],
+        *,
+        origin: datetime | None = None,
+        notes: Iterable[str] = (),
+        activity_scale_frac: np.ndarray | None = None,
+    ) -> RawTrace:
+        """The reader's result: ``columns`` (kept rows) with this file's row accounting.
+
+        Call after :meth:`finish`. ``n_rows`` is the number of rows checked; ``n_bad``,
+        ``bad_examples``, ``n_excluded`` and ``notes`` come from the checks.
+
+        Args:
+            columns: Canonical column name → values for the kept rows.
+            origin: Wall-clock time at ``submit_time_s == 0``, or None for relative times.
+            notes: Reader notes appended after the exclusion notes.
+            activity_scale_frac: Optional per-kept-row activity factor (fractional GPUs).
+
+        Returns:
+            The raw trace.
+        """
+        return RawTrace(
+            columns=columns,
+            n_rows=int(self.lines.size),
+            n_bad=self.n_bad,
+            bad_examples=self.bad_examples,
+            n_excluded=self.n_excluded,
+            notes=[*self.notes, *notes],
+            origin=origin,
+            activity_scale_frac=activity_scale_frac,
+        )
 
     def _describe(self, row: int) -> str:
         if row in self._single:
@@ -406,8 +463,8 @@ def number_column(
 def unique_column(checks: RowChecks, raw: pl.Series, field: str) -> None:
     """Register: non-empty and unique (every repeat after the first occurrence is bad)."""
     checks.check(missing(raw), field, raw, "is required (a non-empty identifier)")
-    repeat = ~raw.is_first_distinct() & ~missing(raw)
-    checks.check(repeat, field, raw, "must be unique; this id appeared on an earlier line")
+    allowed = "must be unique; this id appeared on an earlier line"
+    checks.check_unique(raw, field, allowed, among=~missing(raw))
 
 
 def text_or_empty(raw: pl.Series) -> pl.Series:

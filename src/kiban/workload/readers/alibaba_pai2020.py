@@ -168,13 +168,13 @@ def read_pai2020(path: Path, *, skip_bad: bool) -> RawTrace:
     num = held.astype(np.int64)
     duration = (joined["end"] - joined["start"]).fill_null(0.0)
     n_frac = int(((requested < held) & keep).sum())
-    notes = list(checks.notes)
+    notes: list[str] = []
     if n_frac:
         notes.append(
             f"{n_frac} jobs request fractional GPUs: rounded up to whole GPUs, activity scaled"
         )
-    return RawTrace(
-        columns={
+    return checks.raw_trace(
+        {
             "job_id": names.filter(keep),
             "submit_time_s": submit.filter(pl.Series(keep)),
             "duration_s": duration.filter(keep),
@@ -183,10 +183,6 @@ def read_pai2020(path: Path, *, skip_bad: bool) -> RawTrace:
             "user": text_or_empty(jobs.col("user")).filter(keep),
             "status": text_or_empty(jobs.col("status")).filter(keep),
         },
-        n_rows=jobs.n_rows,
-        n_bad=checks.n_bad,
-        bad_examples=checks.bad_examples,
-        n_excluded=checks.n_excluded,
         notes=notes,
         origin=_UTC8_AT_ZERO,
         activity_scale_frac=scale[keep],

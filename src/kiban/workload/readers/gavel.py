@@ -130,15 +130,12 @@ def _read_one(path: Path, *, skip_bad: bool) -> RawTrace:
     keep = checks.finish()
     duration = steps / (rate * scale)
     ids = pl.Series([f"{path.stem}-{line}" for line in table.lines], dtype=pl.String)
-    return RawTrace(
-        columns={
+    return checks.raw_trace(
+        {
             "job_id": ids.filter(keep),
             "submit_time_s": arrival.filter(keep),
             "duration_s": duration.filter(keep),
             "num_gpus": scale.filter(keep),
             "queue": pl.Series([path.stem] * table.n_rows, dtype=pl.String).filter(keep),
         },
-        n_rows=table.n_rows,
-        n_bad=checks.n_bad,
-        bad_examples=checks.bad_examples,
     )

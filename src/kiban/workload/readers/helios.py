@@ -111,8 +111,8 @@ def read_helios(path: Path, *, skip_bad: bool) -> RawTrace:
     nn = nodes.fill_null(0).to_numpy()
     even = (nn >= 1) & (g % np.maximum(nn, 1) == 0)
     per_node = np.where(even, g // np.maximum(nn, 1), 0).astype(np.int64)
-    return RawTrace(
-        columns={
+    return checks.raw_trace(
+        {
             "job_id": text_or_empty(table.col("job_id")).filter(keep),
             "submit_time_s": times["submit_time"].filter(keep),
             "duration_s": duration.filter(keep),
@@ -124,10 +124,5 @@ def read_helios(path: Path, *, skip_bad: bool) -> RawTrace:
             "queue": text_or_empty(table.col("vc")).filter(keep),
             "status": text_or_empty(table.col("state")).filter(keep),
         },
-        n_rows=table.n_rows,
-        n_bad=checks.n_bad,
-        bad_examples=checks.bad_examples,
-        n_excluded=checks.n_excluded,
-        notes=checks.notes,
         origin=datetime(1970, 1, 1),
     )

@@ -176,8 +176,8 @@ def read_openb(path: Path, *, skip_bad: bool) -> RawTrace:
     )
     qos = text_or_empty(table.col("qos"))
     priority = qos.replace_strict(QOS_PRIORITY, default=0, return_dtype=pl.Int64)
-    return RawTrace(
-        columns={
+    return checks.raw_trace(
+        {
             "job_id": text_or_empty(table.col("name")).filter(keep),
             "submit_time_s": created.filter(keep),
             "duration_s": (deleted - sched).filter(keep),
@@ -188,10 +188,6 @@ def read_openb(path: Path, *, skip_bad: bool) -> RawTrace:
             "priority": priority.filter(keep),
             "status": phase.filter(keep),
         },
-        n_rows=table.n_rows,
-        n_bad=checks.n_bad,
-        bad_examples=checks.bad_examples,
-        n_excluded=checks.n_excluded,
-        notes=checks.notes + notes,
+        notes=notes,
         activity_scale_frac=scale[keep],
     )

@@ -101,19 +101,14 @@ def _read_csv(path: Path, *, skip_bad: bool) -> RawTrace:
     keep = checks.finish()
     n = table.n_rows
     ids = pl.Series("job_id", np.arange(n).astype(str))
-    return RawTrace(
-        columns={
+    return checks.raw_trace(
+        {
             "job_id": ids.filter(keep),
             "submit_time_s": submit_s.filter(keep),
             "duration_s": duration.filter(keep),
             "num_gpus": gpus.filter(keep),
             "queue": text_or_empty(table.col("cluster")).filter(keep),
         },
-        n_rows=n,
-        n_bad=checks.n_bad,
-        bad_examples=checks.bad_examples,
-        n_excluded=checks.n_excluded,
-        notes=checks.notes,
         origin=_EPOCH,
     )
 
@@ -234,15 +229,14 @@ def _read_job_log(path: Path, *, skip_bad: bool) -> RawTrace:
             num_gpus[i] = gpus_seen[-1]
             per_node[i] = shape
     ids = pl.Series("job_id", job_id)
-    repeat = ~ids.is_first_distinct() & (ids != "")
-    checks.check(repeat, "jobid", ids, "must be unique; this id appeared earlier in the file")
+    checks.check_unique(ids, "jobid", "must be unique; this id appeared earlier in the file")
     checks.exclude(no_attempt, "jobs with no scheduling attempt (never ran)")
     checks.exclude(running, "jobs still running at the snapshot (last attempt has no end_time)")
     checks.exclude(gaps, "jobs with no attempt that has both start_time and end_time")
     checks.exclude(no_gpus, "jobs whose attempts list no GPUs")
     keep = checks.finish()
-    return RawTrace(
-        columns={
+    return checks.raw_trace(
+        {
             "job_id": ids.filter(keep),
             "submit_time_s": submit[keep],
             "duration_s": duration[keep],
@@ -252,10 +246,5 @@ def _read_job_log(path: Path, *, skip_bad: bool) -> RawTrace:
             "queue": pl.Series(vc, dtype=pl.String).filter(keep),
             "status": pl.Series(status, dtype=pl.String).filter(keep),
         },
-        n_rows=n,
-        n_bad=checks.n_bad,
-        bad_examples=checks.bad_examples,
-        n_excluded=checks.n_excluded,
-        notes=checks.notes,
         origin=_EPOCH,
     )

@@ -139,8 +139,8 @@ def _read_pipe(path: Path, *, skip_bad: bool) -> RawTrace:
     job_id = text_or_empty(table.col("JobID"))
     checks.check(job_id == "", "JobID", job_id, "is required")
     step = job_id.str.contains(".", literal=True)
-    repeat = ~job_id.is_first_distinct() & ~step & (job_id != "")
-    checks.check(repeat, "JobID", job_id, "must be unique (run sacct without --duplicates)")
+    allowed = "must be unique (run sacct without --duplicates)"
+    checks.check_unique(job_id, "JobID", allowed, among=~step)
 
     def times(name: str) -> pl.Series:
         if not table.has(name):
@@ -212,8 +212,8 @@ def _read_pipe(path: Path, *, skip_bad: bool) -> RawTrace:
     keep = checks.finish()
     even = (nn >= 1) & (gpus % np.maximum(nn, 1) == 0)
     per_node = np.where(even, gpus // np.maximum(nn, 1), 0)
-    return RawTrace(
-        columns={
+    return checks.raw_trace(
+        {
             "job_id": job_id.filter(keep),
             "submit_time_s": submit.filter(keep),
             "duration_s": duration.filter(keep),
@@ -225,11 +225,6 @@ def _read_pipe(path: Path, *, skip_bad: bool) -> RawTrace:
             "priority": priority[keep],
             "status": state.filter(keep),
         },
-        n_rows=table.n_rows,
-        n_bad=checks.n_bad,
-        bad_examples=checks.bad_examples,
-        n_excluded=checks.n_excluded,
-        notes=checks.notes,
         origin=_EPOCH,
     )
 
@@ -344,14 +339,13 @@ def _read_json(path: Path, *, skip_bad: bool) -> RawTrace:
             per_node[i] = gpus[i] // nodes
         priority[i] = int(_num(job.get("priority")) or 0)
     ids = pl.Series(job_id, dtype=pl.String)
-    repeat = ~ids.is_first_distinct() & (ids != "")
-    checks.check(repeat, "job_id", ids, "must be unique")
+    checks.check_unique(ids, "job_id")
     checks.exclude(no_gpu, "jobs without GPUs")
     checks.exclude(not_started, "jobs that never started (time.start = 0)")
     checks.exclude(running, "jobs still running (time.end = 0)")
     keep = checks.finish()
-    return RawTrace(
-        columns={
+    return checks.raw_trace(
+        {
             "job_id": ids.filter(keep),
             "submit_time_s": submit[keep],
             "duration_s": duration[keep],
@@ -363,10 +357,5 @@ def _read_json(path: Path, *, skip_bad: bool) -> RawTrace:
             "priority": priority[keep],
             "status": pl.Series(status, dtype=pl.String).filter(keep),
         },
-        n_rows=n,
-        n_bad=checks.n_bad,
-        bad_examples=checks.bad_examples,
-        n_excluded=checks.n_excluded,
-        notes=checks.notes,
         origin=_EPOCH,
     )

@@ -59,14 +59,11 @@ def read_tiresias(path: Path, *, skip_bad: bool) -> RawTrace:
             checks, table.col("interval"), "interval", min_value=0, required=False, unit="s"
         )
     keep = checks.finish()
-    return RawTrace(
-        columns={
+    return checks.raw_trace(
+        {
             "job_id": text_or_empty(table.col("job_id")).filter(keep),
             "submit_time_s": submit.filter(keep),
             "duration_s": duration.filter(keep),
             "num_gpus": gpus.filter(keep),
         },
-        n_rows=table.n_rows,
-        n_bad=checks.n_bad,
-        bad_examples=checks.bad_examples,
     )
