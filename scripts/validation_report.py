@@ -365,58 +365,60 @@ def section_gpu_power() -> Section:
     fit = refit_zeus(rows)
     h100 = default_catalog().gpu("h100-sxm")
     test = "test_gpu_power.py"
-    params = [
-        within(
+    # (quantity, band, refitted value, published point, published text, source, test)
+    refit: tuple[tuple[str, tuple[float, float], float, float, str, str, str], ...] = (
+        (
             "γ, power exponent (refit)",
-            2.0,
-            3.5,
+            (2.0, 3.5),
             fit.power_exponent,
-            published_text=f"{PUBLISHED_GAMMA} (fit to ≈840 rows); range 2–3",
-            source="physics.md §2.3 (fit γ = 2.88), §2.2/§9 (2–3; CMOS ≈ 3)",
-            test="test_shipped_fit_matches_its_data",
-            digits=2,
-            point=PUBLISHED_GAMMA,
+            PUBLISHED_GAMMA,
+            f"{PUBLISHED_GAMMA} (fit to ≈840 rows); range 2–3",
+            "physics.md §2.3 (fit γ = 2.88), §2.2/§9 (2–3; CMOS ≈ 3)",
+            "test_shipped_fit_matches_its_data",
         ),
-        within(
+        (
             "s, static power fraction (refit)",
-            0.2,
-            0.5,
+            (0.2, 0.5),
             fit.static_power_frac,
-            published_text=f"{PUBLISHED_STATIC} (fit); range 0.2–0.5",
-            source="physics.md §2.3 (fit s = 0.36), §9 (0.2–0.5)",
-            test="test_shipped_fit_matches_its_data",
-            digits=2,
-            point=PUBLISHED_STATIC,
+            PUBLISHED_STATIC,
+            f"{PUBLISHED_STATIC} (fit); range 0.2–0.5",
+            "physics.md §2.3 (fit s = 0.36), §9 (0.2–0.5)",
+            "test_shipped_fit_matches_its_data",
         ),
-        within(
+        (
             "k, average power / cap on capped GPUs (refit)",
-            0.85,
-            1.0,
+            (0.85, 1.0),
             fit.capped_power_frac,
-            published_text=f"{PUBLISHED_CAPPED}",
-            source="physics.md §2.3 ('capped GPUs draw on average 0.95 × cap')",
-            test="test_average_power_under_cap",
-            digits=2,
-            point=PUBLISHED_CAPPED,
+            PUBLISHED_CAPPED,
+            f"{PUBLISHED_CAPPED}",
+            "physics.md §2.3 ('capped GPUs draw on average 0.95 × cap')",
+            "test_average_power_under_cap",
         ),
-        near(
+    )
+    params = [
+        within(quantity, *band, value, published_text=text, source=src, test=t, digits=2, point=pt)
+        for quantity, band, value, pt, text, src, t in refit
+    ]
+    # (quantity, refitted value, catalog value): the catalog must carry the refit
+    catalog = (
+        (
             "catalog h100-sxm γ (what the simulator uses) vs refit",
             fit.power_exponent,
             h100.power_exponent,
-            rtol=0.02,
-            source="refit above; catalog gpus.csv",
-            test="test_catalog_matches_fit",
-            digits=3,
         ),
+        ("catalog h100-sxm s vs refit", fit.static_power_frac, h100.static_power_frac),
+    )
+    params += [
         near(
-            "catalog h100-sxm s vs refit",
-            fit.static_power_frac,
-            h100.static_power_frac,
+            quantity,
+            fitted,
+            shipped,
             rtol=0.02,
             source="refit above; catalog gpus.csv",
             test="test_catalog_matches_fit",
             digits=3,
-        ),
+        )
+        for quantity, fitted, shipped in catalog
     ]
     rmse_rows: list[Row] = []
     param_sets: list[tuple[str, GpuSku, float | None]] = [
@@ -602,37 +604,30 @@ def section_server_power() -> Section:
     gpu = cat.server_gpu(server)
     gpus_w = server.n_gpus * gpu_power.gpu_power_w(1.0, 1.0, gpu)
     dgx_src = "NVIDIA DGX H100/H200 User Guide (10.2 kW max); physics.md §1.2"
+    hot_c = server.max_inlet_temp_c
+    dgx_model_w = (
+        (
+            f"DGX H100 wall power, full load, inlet {hot_c:g} °C (fans full)",
+            server_power.server_power_w(gpus_w, 1.0, hot_c, server, gpu),
+        ),
+        (
+            "DGX H100 wall power, full load, inlet 25 °C",
+            server_power.server_power_w(gpus_w, 1.0, 25.0, server, gpu),
+        ),
+        ("DGX H100 server_max_power_w", server_power.server_max_power_w(server, gpu)),
+    )
     dgx = [
         near(
-            f"DGX H100 wall power, full load, inlet {server.max_inlet_temp_c:g} °C (fans full)",
+            quantity,
             DGX_MAX_POWER_W,
-            float(server_power.server_power_w(gpus_w, 1.0, server.max_inlet_temp_c, server, gpu)),
+            float(model_w),
             rtol=0.05,
             unit="W",
             digits=0,
             source=dgx_src,
             test="test_dgx_h100_max_power",
-        ),
-        near(
-            "DGX H100 wall power, full load, inlet 25 °C",
-            DGX_MAX_POWER_W,
-            float(server_power.server_power_w(gpus_w, 1.0, 25.0, server, gpu)),
-            rtol=0.05,
-            unit="W",
-            digits=0,
-            source=dgx_src,
-            test="test_dgx_h100_max_power",
-        ),
-        near(
-            "DGX H100 server_max_power_w",
-            DGX_MAX_POWER_W,
-            float(server_power.server_max_power_w(server, gpu)),
-            rtol=0.05,
-            unit="W",
-            digits=0,
-            source=dgx_src,
-            test="test_dgx_h100_max_power",
-        ),
+        )
+        for quantity, model_w in dgx_model_w
     ]
     return Section(
         "Server power (kiban.physics.server_power)",
@@ -872,11 +867,9 @@ LEGACY_AIR = CoolingPlant(
     fan_efficiency_frac=0.6,
     fan_min_speed_frac=0.6,
 )
-MIDSIZE_WATERSIDE = CoolingPlant(
-    technology="air",
-    design_heat_w=DESIGN_W,
-    supply_air_temp_c=18.0,
-    air_delta_t_k=10.0,
+# The legacy air hall with a water-cooled chiller and a waterside economizer.
+MIDSIZE_WATERSIDE = replace(
+    LEGACY_AIR,
     coil_approach_k=8.0,
     chw_delta_t_k=6.0,
     chiller="water_cooled",
@@ -884,9 +877,6 @@ MIDSIZE_WATERSIDE = CoolingPlant(
     economizer="waterside",
     tower_approach_k=4.0,
     hx_approach_k=2.0,
-    fan_pressure_pa=500.0,
-    fan_efficiency_frac=0.6,
-    fan_min_speed_frac=0.6,
 )
 DIRECT_LIQUID = CoolingPlant(
     technology="direct_liquid",
@@ -907,30 +897,27 @@ DIRECT_LIQUID = CoolingPlant(
 )
 
 
-def enterprise_chain() -> PowerChain:
-    """Enterprise UPS, N+1 of 2 × 500 kW, rack PDU 1 %, floor transformer 1.9 %."""
+def _ups_chain(ups_class: str, floor_pdu: str) -> PowerChain:
+    """UPS of ``ups_class``, N+1 of 2 × 500 kW, rack PDU 1 %, then the floor PDU ``floor_pdu``."""
     cat = default_catalog()
     return PowerChain(
-        cat.ups("enterprise"),
+        cat.ups(ups_class),
         "N+1",
         2,
         DESIGN_W / 2,
         cat.pdu("rack-pdu-3ph-400v-32a"),
-        cat.pdu("floor-pdu-transformer"),
+        cat.pdu(floor_pdu),
     )
+
+
+def enterprise_chain() -> PowerChain:
+    """Enterprise UPS, N+1 of 2 × 500 kW, rack PDU 1 %, floor transformer 1.9 %."""
+    return _ups_chain("enterprise", "floor-pdu-transformer")
 
 
 def hyperscale_chain() -> PowerChain:
     """Hyperscale/AI UPS, N+1 of 2 × 500 kW, rack PDU 1 %, transformer 0.4 %."""
-    cat = default_catalog()
-    return PowerChain(
-        cat.ups("hyperscale"),
-        "N+1",
-        2,
-        DESIGN_W / 2,
-        cat.pdu("rack-pdu-3ph-400v-32a"),
-        cat.pdu("floor-pdu-high-efficiency"),
-    )
+    return _ups_chain("hyperscale", "floor-pdu-high-efficiency")
 
 
 DESIGNS: dict[str, tuple[CoolingPlant, Callable[[], PowerChain], float, tuple[float, float]]] = {
@@ -1203,86 +1190,85 @@ def section_cost() -> Section:
     )
     kw = units.W_PER_KW
     test = "test_cost.py"
-    rows = [
-        near(
+    # (quantity, published, kiban, unit, digits, source, test); all hand-computed to rtol 1e-6
+    checks: tuple[tuple[str, float, float, str, int, str, str], ...] = (
+        (
             "高圧 all-in rate",
             22.0,
             cost.TARIFF_HIGH_VOLTAGE.all_in_jpy_per_kwh,
-            rtol=1e-6,
-            unit="JPY/kWh",
-            source=src71,
-            test=f"{test}::test_japanese_presets_add_up",
+            "JPY/kWh",
+            2,
+            src71,
+            f"{test}::test_japanese_presets_add_up",
         ),
-        near(
+        (
             "特別高圧 all-in rate",
             18.0,
             cost.TARIFF_EXTRA_HIGH_VOLTAGE.all_in_jpy_per_kwh,
-            rtol=1e-6,
-            unit="JPY/kWh",
-            source=src71,
-            test=f"{test}::test_japanese_presets_add_up",
+            "JPY/kWh",
+            2,
+            src71,
+            f"{test}::test_japanese_presets_add_up",
         ),
-        near(
+        (
             "1 MWh at 高圧",
             22_000.0,
             float(cost.energy_cost_jpy(mwh_j)),
-            rtol=1e-6,
-            unit="JPY",
-            digits=0,
-            source=f"{src71}, hand-computed",
-            test="test_energy_cost_and_co2_hand_computed",
+            "JPY",
+            0,
+            f"{src71}, hand-computed",
+            "test_energy_cost_and_co2_hand_computed",
         ),
-        near(
+        (
             "1 MW for a year (8,760 MWh) at 高圧",
             192_720_000.0,
             float(cost.energy_cost_jpy(year_j)),
-            rtol=1e-6,
-            unit="JPY",
-            digits=0,
-            source=f"{src71}, hand-computed",
-            test="test_energy_cost_and_co2_hand_computed",
+            "JPY",
+            0,
+            f"{src71}, hand-computed",
+            "test_energy_cost_and_co2_hand_computed",
         ),
-        near(
+        (
             "CO2 of 1 MW for a year",
             3_942.0,
             float(cost.co2_kg(year_j)) / units.KG_PER_TONNE,
-            rtol=1e-6,
-            unit="t",
-            digits=0,
-            source=f"{src72}, hand-computed",
-            test="test_energy_cost_and_co2_hand_computed",
+            "t",
+            0,
+            f"{src72}, hand-computed",
+            "test_energy_cost_and_co2_hand_computed",
         ),
-        near(
+        (
             "demand charge, 500 kW × 12 months at 14,812 JPY/kW-yr",
             7_406_000.0,
             float(cost.demand_charge_jpy(500.0 * kw, demand_tariff, n_months=12)),
-            rtol=1e-6,
-            unit="JPY",
-            digits=0,
-            source="physics.md §7.1 (容量拠出金 Tokyo FY2026), hand-computed",
-            test="test_demand_charge_and_ratchet",
+            "JPY",
+            0,
+            "physics.md §7.1 (容量拠出金 Tokyo FY2026), hand-computed",
+            "test_demand_charge_and_ratchet",
         ),
-        near(
+        (
             "30-min peak: 10-min 400 kW spike on 100 kW base",
             200.0,
             float(cost.peak_30min_w([0.0, 600.0, 1200.0], [1e5, 4e5, 1e5], end_time_s=3600.0)) / kw,
-            rtol=1e-6,
-            unit="kW",
-            digits=0,
-            source="30-minute demand periods (デマンド時限), physics.md §7.1; hand-computed",
-            test="test_peak_30min_of_piecewise_constant_series",
+            "kW",
+            0,
+            "30-minute demand periods (デマンド時限), physics.md §7.1; hand-computed",
+            "test_peak_30min_of_piecewise_constant_series",
         ),
-        near(
+        (
             "30-min peak: same spike across a period boundary",
             150.0,
             float(cost.peak_30min_w([0.0, 1500.0, 2100.0], [1e5, 4e5, 1e5], end_time_s=3600.0))
             / kw,
-            rtol=1e-6,
-            unit="kW",
-            digits=0,
-            source="30-minute demand periods (デマンド時限), physics.md §7.1; hand-computed",
-            test="test_peak_30min_of_piecewise_constant_series",
+            "kW",
+            0,
+            "30-minute demand periods (デマンド時限), physics.md §7.1; hand-computed",
+            "test_peak_30min_of_piecewise_constant_series",
         ),
+    )
+    rows = [
+        near(q, pub, val, rtol=1e-6, unit=u, digits=d, source=src, test=t)
+        for q, pub, val, u, d, src, t in checks
     ]
     return Section(
         "Cost and carbon (kiban.physics.cost)",
