@@ -174,14 +174,7 @@ def _hourly_year(path: Path, where: str = "") -> HourlyClimate:
         ConfigError: the file cannot be read, is not UTF-8 text, has a bad row, or does not hold
             8,760 (or 8,784, leap year) hourly rows.
     """
-    try:
-        climate = load_hourly_climate(path)
-    except UnicodeDecodeError:
-        msg = f'{where}site.climate.hourly_csv = "{path}": not UTF-8 text; save the CSV as UTF-8'
-        raise ConfigError(msg) from None
-    except OSError as err:
-        msg = f'{where}site.climate.hourly_csv = "{path}": cannot read ({err.strerror or err})'
-        raise ConfigError(msg) from None
+    climate = load_hourly_climate(path)  # unreadable, non-UTF-8 or bad rows: ConfigError
     n_rows = int(climate.duration_s.size)
     covered_s = float(np.sum(climate.duration_s))
     if not HOURLY_YEAR_MIN_S - 0.5 <= covered_s <= HOURLY_YEAR_MAX_S + 0.5:
