@@ -212,7 +212,7 @@ def window(jobs: JobTable, start_s: float, end_s: float, time_scale: float) -> J
     return dataclasses.replace(jobs, **cols)
 
 
-def _windowed(  # noqa: PLR0913
+def _windowed(
     prepared: PreparedRun,
     start_d: float,
     end_d: float,
@@ -264,10 +264,12 @@ class Levers:
         self.calls = 0
 
     def reset(self, ctx: PolicyContext) -> None:
+        """Reset the inner policy."""
         self.inner.reset(ctx)
         self.calls = 0
 
     def decide(self, view: Any) -> Decision:
+        """The inner decision with the levers added."""
         d = self.inner.decide(view)
         self.calls += 1
         running = view.running_jobs().tolist()
@@ -280,7 +282,7 @@ class Levers:
         return Decision(
             start=d.start,
             preempt=preempt,
-            power_cap_w={j: frac * sku.tdp_w for j in running[::3]},
+            power_cap_w=dict.fromkeys(running[::3], frac * sku.tdp_w),
             cache_b={j: 2e11 * (1 + j % 5) for j in running[::4]},
             io_weight={j: 1.0 + j % 3 for j in running[1::4]},
             supply_temp_c=40.0 if self.calls % 2 else 46.0,
@@ -422,6 +424,7 @@ def diff(expected: dict[str, Any], got: dict[str, Any], prefix: str = "") -> lis
 
 
 def main() -> int:
+    """Write or compare the digests; exit 1 when they differ."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--tier", choices=[*TIERS, "all"], default="all")
     parser.add_argument("--write", action="store_true", help=f"write {DIGESTS.relative_to(REPO)}")

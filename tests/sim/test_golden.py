@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from tests.conftest import REPO_ROOT, require_data
 
@@ -21,7 +22,8 @@ def _load_script():
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, _SCRIPT)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
@@ -55,8 +57,6 @@ def test_full_demo_and_philly_replay_match_the_golden_digests(case, data_root):
 def test_the_table_digest_sees_content_not_encoding():
     """The same table written twice (different row groups) has one digest; a changed value
     changes it."""
-    import pyarrow as pa
-
     a = pa.table({"x": [1.0, 2.0, None], "s": ["a", "", None], "n": [1, 2, 3]})
     b = pa.concat_tables([a.slice(0, 1), a.slice(1)])
     assert golden.table_digest(a) == golden.table_digest(b)
