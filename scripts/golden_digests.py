@@ -60,7 +60,7 @@ import pyarrow.parquet as pq
 from kiban.policies.base import Decision, PolicyContext
 from kiban.policies.baselines import BASELINES
 from kiban.policies.registry import make_policy
-from kiban.results import PreparedRun, SimulationResult, prepare_scenario
+from kiban.results import PreparedRun, SimulationResult, prepare_scenario, result_of
 from kiban.sim import RunOutput, SimSettings, Simulator
 from kiban.sim.jobs import JobTable
 from kiban.units import S_PER_DAY, S_PER_H
@@ -378,15 +378,7 @@ def run_case(prepared: PreparedRun, policy: str) -> tuple[RunOutput, SimulationR
         settings=prepared.settings,
         facility=prepared.facility,
     ).run()
-    result = SimulationResult.from_run(
-        out,
-        scenario_name=prepared.name,
-        scenario_toml=prepared.scenario_toml,
-        tariff=prepared.tariff,
-        co2_kg_per_kwh=prepared.tariff.co2_kg_per_kwh,
-        min_interval_s=prepared.interval_s,
-    )
-    return out, result
+    return out, result_of(prepared, out)
 
 
 def case_digests(tier: str, case: str) -> Iterator[tuple[str, dict[str, str]]]:

@@ -51,6 +51,7 @@ __all__ = [
     "downsample_timeseries",
     "load_result",
     "prepare_scenario",
+    "result_of",
     "run_policies",
     "run_prepared",
 ]
@@ -623,9 +624,21 @@ def run_prepared(
         def callback(t_s: float, events: int) -> None:
             progress(name, t_s, events)
 
-    out = sim.run(callback)
+    return result_of(prepared, sim.run(callback))
+
+
+def result_of(prepared: PreparedRun, run: RunOutput) -> SimulationResult:
+    """The result of a run on prepared inputs (scenario name and text, tariff, bin width).
+
+    Args:
+        prepared: From :func:`prepare_scenario`.
+        run: What the simulator returned for it.
+
+    Returns:
+        The result (not yet saved).
+    """
     return SimulationResult.from_run(
-        out,
+        run,
         scenario_name=prepared.name,
         scenario_toml=prepared.scenario_toml,
         tariff=prepared.tariff,

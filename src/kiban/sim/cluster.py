@@ -11,7 +11,7 @@ methods. Policies read it through :class:`kiban.sim.state.ClusterView`.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -22,7 +22,23 @@ if TYPE_CHECKING:
     from kiban.sim.jobs import JobTable
     from kiban.sim.layout import ClusterLayout
 
-__all__ = ["ClusterState"]
+__all__ = ["ClusterState", "Placement"]
+
+
+class Placement(NamedTuple):
+    """Where a running job sits.
+
+    Attributes:
+        gpus: Its GPUs.
+        nodes: The nodes of those GPUs (sorted, unique).
+        counts: GPUs on each of ``nodes``.
+        racks: The rack of each of ``nodes``.
+    """
+
+    gpus: IntArray
+    nodes: IntArray
+    counts: IntArray
+    racks: IntArray
 
 
 class ClusterState:
@@ -95,34 +111,24 @@ class ClusterState:
         self.n_free_gpus -= 1
         self.rack_gpu_alloc_w[rack] += cap_w
 
-    def take(  # noqa: PLR0917 - the placement by GPU, node and rack
-        self,
-        j: int,
-        gpus: IntArray,
-        nodes: IntArray,
-        counts: IntArray,
-        racks: IntArray,
-        cap_w: float,
-    ) -> None:
-        """Job ``j`` takes ``gpus`` (``counts`` on each of ``nodes``; node racks ``racks``)."""
-        self.gpu_job[gpus] = j
-        self.node_free[nodes] -= counts
-        self.n_free_gpus -= int(gpus.shape[0])
-        np.add.at(self.rack_gpu_alloc_w, racks, counts * cap_w)
+    def take(self, j: int, where: Placement, cap_w: float) -> None:
+        """Job ``j`` takes the GPUs of ``where``, reserving ``cap_w`` per GPU."""
+        self.gpu_job[where.gpus] = j
+        self.node_free[where.nodes] -= where.counts
+        self.n_free_gpus -= int(where.gpus.shape[0])
+        np.add.at(self.rack_gpu_alloc_w, where.racks, where.counts * cap_w)
 
-    def release(
-        self, gpus: IntArray, nodes: IntArray, counts: IntArray, racks: IntArray, cap_w: float
-    ) -> None:
-        """Free a job's GPUs and its power reservation."""
+    def release(self, where: Placement, cap_w: float) -> None:
+        """Free a job's GPUs and its power reservation of ``cap_w`` per GPU."""
+        gpus, nodes = where.gpus, where.nodes
         k = int(gpus.shape[0])
+        self.gpu_job[gpus] = GPU_FREE
         if nodes.shape[0] == 1:
-            self.gpu_job[gpus] = GPU_FREE
             self.node_free[int(nodes[0])] += k
-            self.rack_gpu_alloc_w[int(racks[0])] -= k * cap_w
+            self.rack_gpu_alloc_w[int(where.racks[0])] -= k * cap_w
         else:
-            self.gpu_job[gpus] = GPU_FREE
-            self.node_free[nodes] += counts
-            np.subtract.at(self.rack_gpu_alloc_w, racks, counts * cap_w)
+            self.node_free[nodes] += where.counts
+            np.subtract.at(self.rack_gpu_alloc_w, where.racks, where.counts * cap_w)
         self.n_free_gpus += k
 
     def reserve_more(self, racks: IntArray, counts: IntArray, delta_w: float) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 
 from kiban.errors import PolicyError
 from kiban.policies.base import Decision
+from kiban.sim.cluster import Placement
 from kiban.sim.events import EventKind
 from kiban.vocabulary import GPU_DOWN, GPU_FREE, JOB_STATE_NAMES, PENDING, RUNNING
 
@@ -240,7 +241,7 @@ class Dispatch:
                 r = int(np.argmax(over))
                 self._over_budget(j, r, float(st.rack_gpu_alloc_w[r] + add[r]))
         self._runner.start(
-            j, gpus, nodes=nodes, counts=counts, racks=racks, sku=sku, cap_w=cap_w, t_s=self._t
+            j, Placement(gpus, nodes, counts, racks), sku=sku, cap_w=cap_w, t_s=self._t
         )
 
     def _over_budget(self, j: int, r: int, load_w: float) -> None:

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kiban.physics.gpu_power import average_power_under_cap_w, speed_frac_under_cap
+from kiban.sim.cluster import Placement
 from kiban.sim.constants import PHASE_COMPUTE, PHASE_FAIL, RESTORE_FAILURE, RESTORE_NONE
 from kiban.vocabulary import DONE, PENDING, RUNNING
 
 if TYPE_CHECKING:
-    from kiban._typing import IntArray
     from kiban.sim.cluster import ClusterState
     from kiban.sim.flags import Dirty
     from kiban.sim.fragmentation import QueueShapes
@@ -79,57 +79,23 @@ class JobRunner:
     ) -> None:
         """Start job ``j`` on the free GPU ``g`` (scalar form of :meth:`start`)."""
         self._state.take1(j, g, node, rack, cap_w)
-        self._running(j, t_s)
-        self._open(
-            j,
-            t_s,
-            gpus=np.array([g]),
-            nodes=np.array([node]),
-            counts=np.ones(1, dtype=np.int64),
-            racks=np.array([rack]),
-            sku=sku,
-            cap_w=cap_w,
+        where = Placement(
+            np.array([g]), np.array([node]), np.ones(1, dtype=np.int64), np.array([rack])
         )
+        self._open(j, where, sku=sku, cap_w=cap_w, t_s=t_s)
 
-    def start(
-        self,
-        j: int,
-        gpus: IntArray,
-        *,
-        nodes: IntArray,
-        counts: IntArray,
-        racks: IntArray,
-        sku: int,
-        cap_w: float,
-        t_s: float,
-    ) -> None:
-        """Start job ``j`` on ``gpus`` (``counts`` on each of ``nodes``; their racks ``racks``)."""
-        self._state.take(j, gpus, nodes, counts, racks, cap_w)
-        self._running(j, t_s)
-        self._open(j, t_s, gpus=gpus, nodes=nodes, counts=counts, racks=racks, sku=sku, cap_w=cap_w)
+    def start(self, j: int, where: Placement, *, sku: int, cap_w: float, t_s: float) -> None:
+        """Start job ``j`` on the GPUs of ``where`` at a per-GPU cap of ``cap_w``."""
+        self._state.take(j, where, cap_w)
+        self._open(j, where, sku=sku, cap_w=cap_w, t_s=t_s)
 
-    def _running(self, j: int, t_s: float) -> None:
-        st = self._state
+    def _open(self, j: int, where: Placement, *, sku: int, cap_w: float, t_s: float) -> None:
+        st, jt = self._state, self._jt
         st.job_state[j] = RUNNING
         st.pend_remove(j)
         self._shapes.remove(j)
         if math.isnan(st.job_first_start_s[j]):
             st.job_first_start_s[j] = t_s
-
-    def _open(
-        self,
-        j: int,
-        t_s: float,
-        *,
-        gpus: IntArray,
-        nodes: IntArray,
-        counts: IntArray,
-        racks: IntArray,
-        sku: int,
-        cap_w: float,
-    ) -> None:
-        st, jt = self._state, self._jt
-        k = int(gpus.shape[0])
         if cap_w == self._hw.default_cap_w[sku]:
             busy_w = float(jt.busy_w[j, sku])
             s_cap = float(jt.s_cap[j, sku])
@@ -145,20 +111,18 @@ class JobRunner:
         if dur_s <= 0:
             phase = PHASE_COMPUTE
         st.job_restore_kind[j] = RESTORE_NONE
+        k = int(where.gpus.shape[0])
         self._slots.open(
             j,
             t_s,
-            gpus=gpus,
-            nodes=nodes,
-            counts=counts,
-            racks=racks,
+            where,
             sku=sku,
             phase=phase,
             phase_s=dur_s,
             cap_w=cap_w,
             busy_w=busy_w,
             s_cap=s_cap,
-            io_demand_b_per_s=self._storage.demand_b_per_s(j, k, nodes, counts),
+            io_demand_b_per_s=self._storage.demand_b_per_s(j, k, where.nodes, where.counts),
             io_weight=float(self._storage.job_io_weight[j]),
         )
 
@@ -172,9 +136,8 @@ class JobRunner:
 
     # --- stop -----------------------------------------------------------------------------------
     def _close(self, i: int) -> None:
-        sl = self._slots
-        gpus, nodes, counts, cap_w = sl.close(i)
-        self._state.release(gpus, nodes, counts, self._hw.node_rack[nodes], cap_w)
+        where, cap_w = self._slots.close(i)
+        self._state.release(where, cap_w)
 
     def complete(self, i: int, t_s: float) -> None:
         """Slot ``i``'s job finished its work."""

@@ -31,6 +31,7 @@ from kiban.sim.constants import PHASE_CKPT, PHASE_COMPUTE, PHASE_FAIL
 
 if TYPE_CHECKING:
     from kiban._typing import FloatArray, IntArray
+    from kiban.sim.cluster import Placement
     from kiban.sim.flags import Dirty
     from kiban.sim.heat import NodeHeat
     from kiban.sim.ledger_book import LedgerBook
@@ -124,6 +125,7 @@ class Slots:
         self.job_gpus: list[IntArray | None] = [None] * n_jobs
         self.job_nodes: list[IntArray | None] = [None] * n_jobs
         self.job_node_counts: list[IntArray | None] = [None] * n_jobs
+        self.job_place: list[Placement | None] = [None] * n_jobs
         self.job_racks: dict[int, IntArray] = {}  # jobs spanning several racks
         # integer and float per-slot fields live in two row-major tables (one row per slot) so
         # that reading a slot or moving it is one operation; the names below are column views
@@ -168,11 +170,8 @@ class Slots:
         self,
         j: int,
         t_s: float,
+        where: Placement,
         *,
-        gpus: IntArray,
-        nodes: IntArray,
-        counts: IntArray,
-        racks: IntArray,
         sku: int,
         phase: int,
         phase_s: float,
@@ -182,15 +181,17 @@ class Slots:
         io_demand_b_per_s: float,
         io_weight: float,
     ) -> int:
-        """A job starts on ``gpus``: add its row and rate it. Returns the slot."""
+        """A job starts at ``where``: add its row and rate it. Returns the slot."""
         jt = self._jt
-        k = int(gpus.shape[0])
+        racks = where.racks
+        k = int(where.gpus.shape[0])
         i = self.n
         self.n += 1
         self.job_slot[j] = i
-        self.job_gpus[j] = gpus
-        self.job_nodes[j] = nodes
-        self.job_node_counts[j] = counts
+        self.job_gpus[j] = where.gpus
+        self.job_nodes[j] = where.nodes
+        self.job_node_counts[j] = where.counts
+        self.job_place[j] = where
         self.job_n_alloc[j] = k
         if racks.shape[0] == 1 or (racks == racks[0]).all():
             rack = int(racks[0])
@@ -224,19 +225,18 @@ class Slots:
         self._dirty.thermal = True
         return i
 
-    def close(self, i: int) -> tuple[IntArray, IntArray, IntArray, float]:
+    def close(self, i: int) -> tuple[Placement, float]:
         """Remove a (booked) slot: its integrals go to its job, its power and shares leave.
 
         Returns:
-            The job's GPUs, nodes, GPUs per node and per-GPU cap (W), for the allocation.
+            Where the job was and its per-GPU cap (W), for the allocation to release.
         """
         j = int(self.job[i])
         # R_PROD..R_FAIL columns of job_acc hold job-seconds per bucket; R_PROD is unused there
         self.job_acc[j] += self.acc[i]
-        gpus, nodes, counts = self.job_gpus[j], self.job_nodes[j], self.job_node_counts[j]
-        assert gpus is not None  # running job
-        assert nodes is not None
-        assert counts is not None
+        where = self.job_place[j]
+        assert where is not None  # running job
+        gpus, nodes, counts = where.gpus, where.nodes, where.counts
         _, n_i, sku, _, _ = self.i_tab[i].tolist()
         f = self.f_tab[i].tolist()
         idle_w = self._hw.idle_list[sku]
@@ -251,6 +251,7 @@ class Slots:
         self.job_gpus[j] = None
         self.job_nodes[j] = None
         self.job_node_counts[j] = None
+        self.job_place[j] = None
         self.job_n_alloc[j] = 0
         self.job_slot[j] = -1
         self.job_racks.pop(j, None)
@@ -267,7 +268,7 @@ class Slots:
         self.n = last
         self._dirty.io = True
         self._dirty.thermal = True
-        return gpus, nodes, counts, f[F_CAP]
+        return where, f[F_CAP]
 
     # --- booking ----------------------------------------------------------------------------------
     def book(self, i: int, t_s: float) -> None:
