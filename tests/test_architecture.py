@@ -204,3 +204,23 @@ def test_no_module_of_the_simulator_imports_the_simulator_back():
         m for m, t in graph.items() if "kiban.sim.simulator" in t and m.startswith("kiban.sim.")
     )
     assert not bad, f"modules of kiban.sim that import kiban.sim.simulator: {bad}"
+
+
+def test_the_data_layer_reads_a_run_without_simulator_internals():
+    """ledger, metrics and results take shared names from kiban.vocabulary and the run's output
+    type from kiban.sim.settings; they import no component of the simulator (results may start
+    a run through kiban.sim.simulator.Simulator and build inputs with kiban.sim.scenario)."""
+    graph = _import_graph(type_checking=True)
+    public = {"kiban.sim.settings", "kiban.sim.layout", "kiban.sim.jobs", "kiban.sim.facility"}
+    allowed = {
+        "kiban.ledger": public,
+        "kiban.metrics": public,
+        "kiban.results": public | {"kiban.sim.simulator", "kiban.sim.scenario"},
+    }
+    bad = sorted(
+        f"{m} imports {t}"
+        for m, ok in allowed.items()
+        for t in graph[m]
+        if t.startswith("kiban.sim") and t not in ok
+    )
+    assert not bad, "\n".join(bad)
