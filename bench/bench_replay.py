@@ -19,6 +19,8 @@ Usage::
     .venv/bin/python bench/bench_replay.py                 # all four cases
     .venv/bin/python bench/bench_replay.py --cases hall:tiresias-las
     .venv/bin/python bench/bench_replay.py --json bench/results/replay.json
+    # before/after in one interleaved run: OLD is a checkout of the previous code
+    .venv/bin/python bench/bench_replay.py --baseline ../wt-old --repeat 2
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -118,11 +121,66 @@ def child(site: str, policy: str) -> dict[str, object]:
     }
 
 
+def run_case(site: str, policy: str, tree: Path = REPO) -> dict[str, object]:
+    """One case in a fresh process, with the code of ``tree`` (its ``src`` first on the path)."""
+    env = dict(os.environ)
+    if tree != REPO:
+        env["PYTHONPATH"] = str(tree / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run(
+        [sys.executable, str(tree / "bench" / "bench_replay.py"), "--child", site, policy],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tree,
+        env=env,
+    )
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def compare(cases: list[tuple[str, ...]], baseline: Path, repeat: int) -> list[dict[str, object]]:
+    """Interleaved before/after: each case runs on the baseline tree and on this one, in
+    alternating order, ``repeat`` times; the ratio is of the median jobs/s."""
+    rows = []
+    for site, policy in cases:
+        old: list[float] = []
+        new: list[float] = []
+        for k in range(repeat):
+            order = ((baseline, old), (REPO, new)) if k % 2 == 0 else ((REPO, new), (baseline, old))
+            for tree, into in order:
+                into.append(float(run_case(site, policy, tree)["jobs_per_s"]))  # type: ignore[arg-type]
+        ratio = statistics.median(new) / statistics.median(old)
+        rows.append(
+            {
+                "site": site,
+                "policy": policy,
+                "old_jobs_per_s": old,
+                "new_jobs_per_s": new,
+                "ratio": ratio,
+                "load_avg": os.getloadavg(),
+            }
+        )
+        print(
+            f"  {site:6s} {policy:13s} old {statistics.median(old):8,.0f} jobs/s  "
+            f"new {statistics.median(new):8,.0f} jobs/s  ratio {ratio:.3f}  "
+            f"(runs old {[round(x) for x in old]}, new {[round(x) for x in new]}; "
+            f"load {os.getloadavg()[0]:.2f})",
+            flush=True,
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--cases", default="", help="site:policy,... (default: all four)")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     parser.add_argument("--child", nargs=2, metavar=("SITE", "POLICY"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="a checkout of the previous code: run each case there and here, interleaved",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="runs per case and tree")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(*args.child)))
@@ -135,16 +193,17 @@ def main() -> None:
         f"machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}, "
         f"numpy {info['numpy']}, load average {info['load_avg'][0]:.2f}"
     )
+    if args.baseline is not None:
+        result = compare(cases, args.baseline.resolve(), max(1, args.repeat))
+        worst = min(float(r["ratio"]) for r in result)  # type: ignore[arg-type]
+        print(f"lowest ratio new/old {worst:.3f} (must stay ≥ 0.95)")
+        if args.json is not None:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"machine": info, "compare": result}, indent=2) + "\n")
+        return
     rows = []
     for site, policy in cases:
-        proc = subprocess.run(
-            [sys.executable, __file__, "--child", site, policy],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=REPO,
-        )
-        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        rows.append(run_case(site, policy))
         r = rows[-1]
         print(f"  done {site:6s} {policy:13s} {r['jobs_per_s']:8,.0f} jobs/s", flush=True)
     header = (
