@@ -24,24 +24,18 @@ from kiban.sim import SimSettings, Simulator
 from kiban.sim.scenario import DEMO_SCENARIO
 from kiban.sim.timeline import GPUS_COLUMNS, TIMELINE_COLUMNS
 
-CONTRACT_TIMELINE = [
-    "gpu_idx",
-    "start_s",
-    "end_s",
-    "job_id",
-    "state",
-    "activity_frac",
-    "power_w",
-    "die_temp_c",
-    "clock_frac",
-    "clock_event_reasons",
-    "io_stall_frac",
-    "underused_frac",
-    "thermal_throttle_frac",
-    "power_cap_frac",
-    "checkpoint_frac",
-]
-CONTRACT_GPUS = ["gpu_idx", "node_name", "rack_name", "gpu_in_node", "uuid", "model_name"]
+
+def _contract_columns(file_name: str) -> list[str]:
+    """Column names of one file as docs/contracts.md ("Per-GPU timeline") lists them."""
+    text = (REPO_ROOT / "docs" / "contracts.md").read_text(encoding="utf-8")
+    bullet = text.split(f"- `{file_name}`:", 1)[1].split("\n- ", 1)[0]
+    bullet = re.sub(r"\([^)]*\)", "", bullet.split("(for `allocated`", 1)[0])
+    names = re.findall(r"`([a-z_]+)`", bullet)
+    return [n for n in names if n not in {"free", "allocated", "failed"}]
+
+
+CONTRACT_TIMELINE = _contract_columns("gpu_timeline.parquet")
+CONTRACT_GPUS = _contract_columns("gpus.parquet")
 LOSS = ("io_stall_frac", "thermal_throttle_frac", "power_cap_frac", "checkpoint_frac")
 
 

@@ -64,17 +64,9 @@ class Dispatch:
         dirty: Dirty,
     ) -> None:
         self.policy = policy
-        self._jobs = jobs
-        self._settings = settings
-        self._hw = hw
-        self._jt = jt
-        self._state = state
-        self._slots = slots
-        self._storage = storage
-        self._heat = heat
-        self._runner = runner
-        self._queue = queue
-        self._dirty = dirty
+        self._jobs, self._settings, self._hw, self._jt = jobs, settings, hw, jt
+        self._state, self._slots, self._storage, self._heat = state, slots, storage, heat
+        self._runner, self._queue, self._dirty = runner, queue, dirty
         self._t = 0.0
         self.calls = 0
         self.wall_s = 0.0

@@ -40,9 +40,7 @@ class Failures:
         rate_per_node_s: float,
         repair_s: float,
     ) -> None:
-        self._rng = rng
-        self._queue = queue
-        self._n_nodes = n_nodes
+        self._rng, self._queue, self._n_nodes = rng, queue, n_nodes
         self.rate_per_s = rate_per_node_s * n_nodes
         self.repair_s = repair_s
         self.repairs_pending = 0

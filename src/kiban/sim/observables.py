@@ -98,10 +98,7 @@ class GpuObservables:
         slots: Slots,
         heat: NodeHeat,
     ) -> None:
-        self._jobs = jobs
-        self._hw = hw
-        self._state = state
-        self._slots = slots
+        self._jobs, self._hw, self._state, self._slots = jobs, hw, state, slots
         self._heat = heat
 
     def _slot_of(self, gpus: IntArray) -> tuple[IntArray, BoolArray]:

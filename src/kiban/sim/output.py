@@ -52,13 +52,8 @@ class RunRecorder:
         heat: NodeHeat,
         book: LedgerBook,
     ) -> None:
-        self._layout = layout
-        self._jobs = jobs
-        self._settings = settings
-        self._state = state
-        self._slots = slots
-        self._heat = heat
-        self._book = book
+        self._layout, self._jobs, self._settings, self._state = layout, jobs, settings, state
+        self._slots, self._heat, self._book = slots, heat, book
         self.log: FloatArray = np.zeros((max(1024, 3 * jobs.n_jobs + 64), len(LOG_COLUMNS)))
         self.n_rows = 0
 

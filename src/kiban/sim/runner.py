@@ -50,16 +50,9 @@ class JobRunner:
         book: LedgerBook,
         dirty: Dirty,
     ) -> None:
-        self._jobs = jobs
-        self._settings = settings
-        self._hw = hw
-        self._jt = jt
-        self._state = state
-        self._slots = slots
-        self._storage = storage
-        self._shapes = shapes
-        self._book = book
-        self._dirty = dirty
+        self._jobs, self._settings, self._hw, self._jt = jobs, settings, hw, jt
+        self._state, self._slots, self._storage, self._shapes = state, slots, storage, shapes
+        self._book, self._dirty = book, dirty
         self.restarts = 0
         self.preemptions = 0
 

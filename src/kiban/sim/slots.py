@@ -101,10 +101,7 @@ class Slots:
         heat: NodeHeat,
         dirty: Dirty,
     ) -> None:
-        self._hw = hw
-        self._jt = jt
-        self._book = book
-        self._heat = heat
+        self._hw, self._jt, self._book, self._heat = hw, jt, book, heat
         self._dirty = dirty
         cap = hw.layout.n_gpus  # at most one job per GPU
         self.n = 0

@@ -90,10 +90,7 @@ class ClusterView:
         heat: NodeHeat,
         observables: GpuObservables,
     ) -> None:
-        self._s = state
-        self._slots = slots
-        self._heat = heat
-        self._obs = observables
+        self._s, self._slots, self._heat, self._obs = state, slots, heat, observables
         self.layout = layout
         self.jobs = jobs
         self.gpu_job = _ro(state.gpu_job)

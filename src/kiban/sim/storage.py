@@ -42,9 +42,7 @@ class SharedStorage:
         self, jobs: JobTable, hw: HardwareTables, jt: JobTables, settings: SimSettings
     ) -> None:
         n = jobs.n_jobs
-        self._jobs = jobs
-        self._hw = hw
-        self._jt = jt
+        self._jobs, self._hw, self._jt = jobs, hw, jt
         self.capacity_b_per_s = settings.storage_bandwidth_b_per_s
         self.job_cache_b: FloatArray = np.full(n, math.nan)  # NaN: the nodes' own caches
         self.job_io_weight: FloatArray = np.ones(n)

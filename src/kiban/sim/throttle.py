@@ -51,10 +51,7 @@ class ThermalThrottle:
         slots: Slots,
         hysteresis_k: float,
     ) -> None:
-        self._jobs = jobs
-        self._hw = hw
-        self._heat = heat
-        self._slots = slots
+        self._jobs, self._hw, self._heat, self._slots = jobs, hw, heat, slots
         self._hysteresis_k = hysteresis_k
         self.active = False
         """Some job is throttled or has an onset pending."""

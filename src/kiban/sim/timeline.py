@@ -122,10 +122,7 @@ class GpuTimeline:
         observables: GpuObservables,
     ) -> None:
         n = layout.n_gpus
-        self._layout = layout
-        self._jobs = jobs
-        self._state = state
-        self._slots = slots
+        self._layout, self._jobs, self._state, self._slots = layout, jobs, state, slots
         self._obs = observables
         slots.watch = set()
         self._holder: IntArray = state.gpu_job.copy()
