@@ -27,13 +27,11 @@ if TYPE_CHECKING:
     from kiban.sim.events import EventQueue
     from kiban.sim.flags import Dirty
     from kiban.sim.heat import NodeHeat
-    from kiban.sim.jobs import JobTable
     from kiban.sim.runner import JobRunner
-    from kiban.sim.settings import SimSettings
     from kiban.sim.slots import Slots
     from kiban.sim.state import ClusterView
     from kiban.sim.storage import SharedStorage
-    from kiban.sim.tables import HardwareTables, JobTables
+    from kiban.sim.tables import RunInputs
 
 __all__ = ["Dispatch"]
 
@@ -51,10 +49,7 @@ class Dispatch:
     def __init__(  # noqa: PLR0917 - a decision touches all of these
         self,
         policy: Policy,
-        jobs: JobTable,
-        settings: SimSettings,
-        hw: HardwareTables,
-        jt: JobTables,
+        inputs: RunInputs,
         state: ClusterState,
         slots: Slots,
         storage: SharedStorage,
@@ -64,7 +59,8 @@ class Dispatch:
         dirty: Dirty,
     ) -> None:
         self.policy = policy
-        self._jobs, self._settings, self._hw, self._jt = jobs, settings, hw, jt
+        self._jobs, self._settings = inputs.jobs, inputs.settings
+        self._hw, self._jt = inputs.hw, inputs.jt
         self._state, self._slots, self._storage, self._heat = state, slots, storage, heat
         self._runner, self._queue, self._dirty = runner, queue, dirty
         self._t = 0.0

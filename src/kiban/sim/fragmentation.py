@@ -14,7 +14,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from kiban._typing import IntArray
-    from kiban.sim.tables import HardwareTables, JobTables
+    from kiban.sim.tables import RunInputs
 
 __all__ = ["QueueShapes"]
 
@@ -22,11 +22,10 @@ __all__ = ["QueueShapes"]
 class QueueShapes:
     """Waiting jobs per shape class (see the module docstring)."""
 
-    def __init__(self, hw: HardwareTables, jt: JobTables) -> None:
-        self._hw = hw
-        self._jt = jt
-        self.pending: IntArray = np.zeros(jt.n_classes, dtype=np.int64)
-        self.any_shaped = bool(jt.class_shaped.any())
+    def __init__(self, inputs: RunInputs) -> None:
+        self._hw, self._jt = inputs.hw, inputs.jt
+        self.pending: IntArray = np.zeros(inputs.jt.n_classes, dtype=np.int64)
+        self.any_shaped = bool(inputs.jt.class_shaped.any())
 
     def add(self, j: int) -> None:
         """Job ``j`` joined the queue."""

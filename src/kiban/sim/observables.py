@@ -29,9 +29,8 @@ if TYPE_CHECKING:
     from kiban._typing import BoolArray, FloatArray, IntArray
     from kiban.sim.cluster import ClusterState
     from kiban.sim.heat import NodeHeat
-    from kiban.sim.jobs import JobTable
     from kiban.sim.slots import Slots
-    from kiban.sim.tables import HardwareTables
+    from kiban.sim.tables import RunInputs
 
 __all__ = ["GpuObservables", "GpuSnapshot"]
 
@@ -91,14 +90,9 @@ class GpuObservables:
     """Computes :class:`GpuSnapshot` for any GPUs from the owning components."""
 
     def __init__(
-        self,
-        jobs: JobTable,
-        hw: HardwareTables,
-        state: ClusterState,
-        slots: Slots,
-        heat: NodeHeat,
+        self, inputs: RunInputs, state: ClusterState, slots: Slots, heat: NodeHeat
     ) -> None:
-        self._jobs, self._hw, self._state, self._slots = jobs, hw, state, slots
+        self._jobs, self._hw, self._state, self._slots = inputs.jobs, inputs.hw, state, slots
         self._heat = heat
 
     def _slot_of(self, gpus: IntArray) -> tuple[IntArray, BoolArray]:

@@ -30,11 +30,9 @@ if TYPE_CHECKING:
     from kiban.sim.cluster import ClusterState
     from kiban.sim.facility import FacilityPower
     from kiban.sim.heat import NodeHeat
-    from kiban.sim.jobs import JobTable
-    from kiban.sim.layout import ClusterLayout
     from kiban.sim.ledger_book import LedgerBook
-    from kiban.sim.settings import SimSettings
     from kiban.sim.slots import Slots
+    from kiban.sim.tables import RunInputs
 
 __all__ = ["RunRecorder"]
 
@@ -42,17 +40,12 @@ __all__ = ["RunRecorder"]
 class RunRecorder:
     """The event log and the final output of a run (see the module docstring)."""
 
-    def __init__(  # noqa: PLR0917 - everything the output reads
-        self,
-        layout: ClusterLayout,
-        jobs: JobTable,
-        settings: SimSettings,
-        state: ClusterState,
-        slots: Slots,
-        heat: NodeHeat,
-        book: LedgerBook,
+    def __init__(
+        self, inputs: RunInputs, state: ClusterState, slots: Slots, heat: NodeHeat, book: LedgerBook
     ) -> None:
-        self._layout, self._jobs, self._settings, self._state = layout, jobs, settings, state
+        jobs = inputs.jobs
+        self._layout, self._jobs, self._settings = inputs.layout, jobs, inputs.settings
+        self._state = state
         self._slots, self._heat, self._book = slots, heat, book
         self.log: FloatArray = np.zeros((max(1024, 3 * jobs.n_jobs + 64), len(LOG_COLUMNS)))
         self.n_rows = 0

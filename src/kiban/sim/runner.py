@@ -24,12 +24,10 @@ if TYPE_CHECKING:
     from kiban.sim.cluster import ClusterState
     from kiban.sim.flags import Dirty
     from kiban.sim.fragmentation import QueueShapes
-    from kiban.sim.jobs import JobTable
     from kiban.sim.ledger_book import LedgerBook
-    from kiban.sim.settings import SimSettings
     from kiban.sim.slots import Slots
     from kiban.sim.storage import SharedStorage
-    from kiban.sim.tables import HardwareTables, JobTables
+    from kiban.sim.tables import RunInputs
 
 __all__ = ["JobRunner"]
 
@@ -39,10 +37,7 @@ class JobRunner:
 
     def __init__(  # noqa: PLR0917 - every component a start or stop touches
         self,
-        jobs: JobTable,
-        settings: SimSettings,
-        hw: HardwareTables,
-        jt: JobTables,
+        inputs: RunInputs,
         state: ClusterState,
         slots: Slots,
         storage: SharedStorage,
@@ -50,7 +45,8 @@ class JobRunner:
         book: LedgerBook,
         dirty: Dirty,
     ) -> None:
-        self._jobs, self._settings, self._hw, self._jt = jobs, settings, hw, jt
+        self._jobs, self._settings = inputs.jobs, inputs.settings
+        self._hw, self._jt = inputs.hw, inputs.jt
         self._state, self._slots, self._storage, self._shapes = state, slots, storage, shapes
         self._book, self._dirty = book, dirty
         self.restarts = 0

@@ -62,7 +62,7 @@ from kiban.sim.settings import LOG_COLUMNS, RunOutput, SimSettings
 from kiban.sim.slots import SHARES, Slots
 from kiban.sim.state import ClusterView
 from kiban.sim.storage import SharedStorage
-from kiban.sim.tables import HardwareTables, JobTables
+from kiban.sim.tables import RunInputs
 from kiban.sim.throttle import ThermalThrottle
 from kiban.sim.timeline import GpuTimeline
 from kiban.vocabulary import LEDGER_BUCKETS, UNSCHEDULABLE
@@ -126,16 +126,16 @@ class Simulator:
         self._rng_policy = np.random.default_rng(policy_seq)
         self._queue = queue = EventQueue()
         self._dirty = dirty = Dirty()
-        self.hw = hw = HardwareTables(layout, s)
-        self.jt = jt = JobTables(jobs, hw, s)
+        self.inputs = inputs = RunInputs(layout, jobs, s)
+        self.hw, self.jt = inputs.hw, inputs.jt
         # components, lowest first (each gets only what its interface names)
         self.state = st = ClusterState(layout, jobs)
         self.book = book = LedgerBook()
-        self.heat = heat = NodeHeat(hw, dirty)
-        self.slots = slots = Slots(hw, jt, jobs.n_jobs, book, heat, dirty)
-        self.storage = storage = SharedStorage(jobs, hw, jt, s)
-        self.throttle = ThermalThrottle(jobs, hw, heat, slots, s.throttle_hysteresis_k)
-        self.shapes = shapes = QueueShapes(hw, jt)
+        self.heat = heat = NodeHeat(inputs.hw, dirty)
+        self.slots = slots = Slots(inputs, book, heat, dirty)
+        self.storage = storage = SharedStorage(inputs)
+        self.throttle = ThermalThrottle(inputs, heat, slots)
+        self.shapes = shapes = QueueShapes(inputs)
         self.failures = Failures(
             np.random.default_rng(fail_seq),
             queue,
@@ -143,18 +143,12 @@ class Simulator:
             rate_per_node_s=s.node_failure_rate_per_s if s.failures else 0.0,
             repair_s=s.repair_s,
         )
-        self.runner = runner = JobRunner(jobs, s, hw, jt, st, slots, storage, shapes, book, dirty)
-        self.dispatch = Dispatch(
-            policy, jobs, s, hw, jt, st, slots, storage, heat, runner, queue, dirty
-        )
-        self.observables = GpuObservables(jobs, hw, st, slots, heat)
-        self.view = ClusterView(
-            st, layout, jobs, slots=slots, heat=heat, observables=self.observables
-        )
-        self.recorder = RunRecorder(layout, jobs, s, st, slots, heat, book)
-        self.timeline = (
-            GpuTimeline(layout, jobs, st, slots, self.observables) if s.record_gpus else None
-        )
+        self.runner = runner = JobRunner(inputs, st, slots, storage, shapes, book, dirty)
+        self.dispatch = Dispatch(policy, inputs, st, slots, storage, heat, runner, queue, dirty)
+        self.observables = obs = GpuObservables(inputs, st, slots, heat)
+        self.view = ClusterView(st, layout, jobs, slots=slots, heat=heat, observables=obs)
+        self.recorder = RunRecorder(inputs, st, slots, heat, book)
+        self.timeline = GpuTimeline(inputs, st, slots, obs) if s.record_gpus else None
         self._ran = False
         self._t = 0.0
         self._changed = True  # something happened since the last settle

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from kiban.sim.flags import Dirty
     from kiban.sim.heat import NodeHeat
     from kiban.sim.ledger_book import LedgerBook
-    from kiban.sim.tables import HardwareTables, JobTables
+    from kiban.sim.tables import RunInputs
 
 __all__ = ["Slots"]
 
@@ -84,23 +84,14 @@ class Slots:
     """Running jobs and the jobs' integrals (see the module docstring).
 
     Args:
-        hw: Hardware tables.
-        jt: Job tables.
-        n_jobs: Number of jobs.
+        inputs: The run's static inputs.
         book: The ledger book the shares feed.
         heat: The node power the jobs' GPU power feeds.
         dirty: The settle's flags.
     """
 
-    def __init__(  # noqa: PLR0917 - the interface: what slots feed
-        self,
-        hw: HardwareTables,
-        jt: JobTables,
-        n_jobs: int,
-        book: LedgerBook,
-        heat: NodeHeat,
-        dirty: Dirty,
-    ) -> None:
+    def __init__(self, inputs: RunInputs, book: LedgerBook, heat: NodeHeat, dirty: Dirty) -> None:
+        hw, jt, n_jobs = inputs.hw, inputs.jt, inputs.jobs.n_jobs
         self._hw, self._jt, self._book, self._heat = hw, jt, book, heat
         self._dirty = dirty
         cap = hw.layout.n_gpus  # at most one job per GPU

@@ -20,10 +20,8 @@ from kiban.sim.constants import PHASE_COMPUTE
 
 if TYPE_CHECKING:
     from kiban._typing import FloatArray, IntArray
-    from kiban.sim.jobs import JobTable
-    from kiban.sim.settings import SimSettings
     from kiban.sim.slots import Slots
-    from kiban.sim.tables import HardwareTables, JobTables
+    from kiban.sim.tables import RunInputs
 
 __all__ = ["SharedStorage"]
 
@@ -32,15 +30,12 @@ class SharedStorage:
     """Cache shares, I/O weights and the file-system share (see the module docstring).
 
     Args:
-        jobs: The jobs.
-        hw: Hardware tables.
-        jt: Job tables.
-        settings: Run settings (``storage_bandwidth_b_per_s``).
+        inputs: The run's static inputs (``settings.storage_bandwidth_b_per_s``, the jobs'
+            input rates and dataset sizes, the nodes' caches).
     """
 
-    def __init__(
-        self, jobs: JobTable, hw: HardwareTables, jt: JobTables, settings: SimSettings
-    ) -> None:
+    def __init__(self, inputs: RunInputs) -> None:
+        jobs, hw, jt, settings = inputs.jobs, inputs.hw, inputs.jt, inputs.settings
         n = jobs.n_jobs
         self._jobs, self._hw, self._jt = jobs, hw, jt
         self.capacity_b_per_s = settings.storage_bandwidth_b_per_s

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from kiban.sim.layout import ClusterLayout
     from kiban.sim.settings import SimSettings
 
-__all__ = ["HardwareTables", "JobTables"]
+__all__ = ["HardwareTables", "JobTables", "RunInputs"]
 
 
 class HardwareTables:
@@ -153,3 +153,22 @@ class JobTables:
             self.s_cap[:, k] = speed_frac_under_cap(
                 cap, jobs.activity_frac, jobs.compute_bound_frac, sku
             )
+
+
+class RunInputs:
+    """The static inputs of one run, read by every component and written by none.
+
+    Attributes:
+        layout: The cluster.
+        jobs: The jobs (sorted by submit time; with the run's locality rule applied).
+        settings: Run settings.
+        hw: Hardware tables.
+        jt: Job tables.
+    """
+
+    def __init__(self, layout: ClusterLayout, jobs: JobTable, settings: SimSettings) -> None:
+        self.layout = layout
+        self.jobs = jobs
+        self.settings = settings
+        self.hw = HardwareTables(layout, settings)
+        self.jt = JobTables(jobs, self.hw, settings)

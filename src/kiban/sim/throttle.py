@@ -24,9 +24,8 @@ from kiban.sim.constants import PREV_INLET_BAND_K
 if TYPE_CHECKING:
     from kiban._typing import FloatArray, IntArray
     from kiban.sim.heat import NodeHeat
-    from kiban.sim.jobs import JobTable
     from kiban.sim.slots import Slots
-    from kiban.sim.tables import HardwareTables
+    from kiban.sim.tables import RunInputs
 
 __all__ = ["ThermalThrottle"]
 
@@ -35,23 +34,17 @@ class ThermalThrottle:
     """The throttle check (see the module docstring).
 
     Args:
-        jobs: The jobs (activity and compute-bound shares set the die-limit speed).
-        hw: Hardware tables (thermal resistance, time constant, slowdown temperature per GPU).
+        inputs: The run's static inputs (the jobs' activity and compute-bound shares set the
+            die-limit speed; thermal resistance, time constant and slowdown temperature per
+            GPU; ``settings.throttle_hysteresis_k``: a throttled job is released once its steady
+            die temperature is this far below the slowdown threshold).
         heat: Inlets and supply temperature.
         slots: The running jobs it re-rates.
-        hysteresis_k: A throttled job is released once its steady die temperature is this far
-            below the slowdown threshold (K).
     """
 
-    def __init__(
-        self,
-        jobs: JobTable,
-        hw: HardwareTables,
-        heat: NodeHeat,
-        slots: Slots,
-        hysteresis_k: float,
-    ) -> None:
-        self._jobs, self._hw, self._heat, self._slots = jobs, hw, heat, slots
+    def __init__(self, inputs: RunInputs, heat: NodeHeat, slots: Slots) -> None:
+        self._jobs, self._hw, self._heat, self._slots = inputs.jobs, inputs.hw, heat, slots
+        hysteresis_k = inputs.settings.throttle_hysteresis_k
         self._hysteresis_k = hysteresis_k
         self.active = False
         """Some job is throttled or has an onset pending."""

@@ -27,10 +27,10 @@ if TYPE_CHECKING:
     from kiban._typing import FloatArray, IntArray
     from kiban.sim.cluster import ClusterState
     from kiban.sim.heat import NodeHeat
-    from kiban.sim.jobs import JobTable
     from kiban.sim.layout import ClusterLayout
     from kiban.sim.observables import GpuObservables
     from kiban.sim.slots import Slots
+    from kiban.sim.tables import RunInputs
 
 __all__ = ["GPUS_COLUMNS", "GPU_STATES", "TIMELINE_COLUMNS", "GpuTimeline", "gpu_table"]
 
@@ -114,15 +114,15 @@ class GpuTimeline:
     """Per-GPU intervals of constant state (see the module docstring)."""
 
     def __init__(
-        self,
-        layout: ClusterLayout,
-        jobs: JobTable,
-        state: ClusterState,
-        slots: Slots,
-        observables: GpuObservables,
+        self, inputs: RunInputs, state: ClusterState, slots: Slots, observables: GpuObservables
     ) -> None:
-        n = layout.n_gpus
-        self._layout, self._jobs, self._state, self._slots = layout, jobs, state, slots
+        n = inputs.layout.n_gpus
+        self._layout, self._jobs, self._state, self._slots = (
+            inputs.layout,
+            inputs.jobs,
+            state,
+            slots,
+        )
         self._obs = observables
         slots.watch = set()
         self._holder: IntArray = state.gpu_job.copy()
