@@ -147,3 +147,18 @@ def test_a_capped_job_reports_its_clock_and_the_power_cap_reason():
     assert np.all(snap.clock_event_reasons[held] & 0x4)  # SW_POWER_CAP
     assert np.all(snap.power_w[held] <= 0.5 * sku.tdp_w + 1e-9)
     assert np.all(snap.shares[held, 3] > 0)  # power_cap share
+
+
+class ColdStart(HotAfternoon):
+    """Starts the run at a 25 °C supply."""
+
+    def start(self, view):
+        self.started = True
+        return FacilityEffect(supply_temp_c=25.0, rack_inlet_offset_k=[0.5])
+
+
+def test_the_facility_start_state_is_in_the_first_log_row():
+    _, out = _run(ColdStart(fail_s=1e12))
+    assert out.log["supply_temp_c"][0] == 25.0
+    assert out.log["max_inlet_temp_c"][0] == 25.5  # no recirculation: supply + the offset
+    assert out.counters["throttle_onsets"] == 0

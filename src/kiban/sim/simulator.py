@@ -247,6 +247,8 @@ class Simulator:
         """The idle cluster at t = 0: power, inlets, log row 0, first failure, first ticks."""
         self.heat.start(self.state.node_up, self.recorder.n_rows)
         self.throttle.start()
+        if self._in_loop is not None:  # the facility's starting state is part of row 0
+            self._apply_facility(self._in_loop.start(self.view))
         if self.timeline is not None:
             self.timeline.start()
         self.recorder.record(0.0)
@@ -254,10 +256,8 @@ class Simulator:
         epoch = getattr(self.policy, "epoch_s", None)
         if epoch:
             self._queue.schedule(float(epoch), EventKind.POLICY_TICK, -1)
-        if self._in_loop is not None:
-            self._apply_facility(self._in_loop.start(self.view))
-            if self._in_loop.step_s:
-                self._queue.schedule(float(self._in_loop.step_s), EventKind.FACILITY_STEP)
+        if self._in_loop is not None and self._in_loop.step_s:
+            self._queue.schedule(float(self._in_loop.step_s), EventKind.FACILITY_STEP)
 
     def _output(self, horizon: float, events: int, wall_s: float) -> RunOutput:
         rec = self.recorder
