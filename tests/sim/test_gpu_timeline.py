@@ -191,42 +191,18 @@ def test_saved_files_follow_the_contract(busy, tmp_path):
     assert back.summary["time_origin_utc"] == "2017-10-03T00:00:00+00:00"
 
 
-def test_cli_record_gpus_writes_the_timeline(tmp_path):
+def _simulate_demo(out, until, *extra):
     _load_commands()
     demo = str(resources.files("kiban.sim").joinpath(DEMO_SCENARIO))
-    res = CliRunner().invoke(
-        app,
-        [
-            "simulate",
-            demo,
-            "--policy",
-            "fifo-static",
-            "--until",
-            "2h",
-            "--out",
-            str(tmp_path),
-            "--record-gpus",
-            "--json",
-        ],
-    )
+    args = ["simulate", demo, "--policy", "fifo-static", "--until", until, "--out", str(out)]
+    res = CliRunner().invoke(app, [*args, "--json", *extra])
     assert res.exit_code == 0, res.output
-    folder = tmp_path / "fifo-static"
+    return out / "fifo-static"
+
+
+def test_cli_record_gpus_writes_the_timeline(tmp_path):
+    folder = _simulate_demo(tmp_path / "gpus", "2h", "--record-gpus")
     tl = pl.read_parquet(folder / GPU_TIMELINE_FILE)
     assert tl["gpu_idx"].n_unique() == 512
     assert (tl["end_s"].max()) == 2 * 3600.0
-    plain = CliRunner().invoke(
-        app,
-        [
-            "simulate",
-            demo,
-            "--policy",
-            "fifo-static",
-            "--until",
-            "1h",
-            "--out",
-            str(tmp_path / "plain"),
-            "--json",
-        ],
-    )
-    assert plain.exit_code == 0, plain.output
-    assert not (tmp_path / "plain" / "fifo-static" / GPUS_FILE).exists()
+    assert not (_simulate_demo(tmp_path / "plain", "1h") / GPUS_FILE).exists()
