@@ -130,3 +130,62 @@ def test_liquid_resistance_and_hbm():
     assert fd.liquid_r_k_per_w(sku) == pytest.approx(0.06)
     assert float(fd.hbm_temp_c(70.0, 1.0, 1.0)) == pytest.approx(90.0)
     assert float(fd.hbm_temp_c(70.0, 0.1, 0.0)) == 70.0
+
+
+def _hall(n_units: int = 6) -> fd.HallAir:
+    share = np.zeros((n_units, 2))
+    share[:, 0] = 0.5
+    share[:, 1] = 0.5
+    c = fd.room_heat_capacity_j_per_k(20 * 15 * 3.5, 20 * (4 * 130.45 + 150.0))
+    return fd.HallAir(
+        rack_aisle=np.repeat([0, 1], 10),
+        n_aisles=2,
+        crah_airflow_m3_per_s=np.full(n_units, 9.0),
+        crah_capacity_w=np.full(n_units, 180e3),
+        crah_aisle_share=share,
+        bypass_frac=0.15,
+        air_capacity_j_per_k=float(c[0]),
+        solid_capacity_j_per_k=float(c[1]),
+        exchange_w_per_k=2e4,
+        chiller_capacity_w=1.2e6,
+        dry_cooler_capacity_w=0.0,
+        dry_cooler_itd_k=12.0,
+        water_return_temp_c=18.0,
+        supply_setpoint_c=20.0,
+    )
+
+
+def test_crah_failures_cause_deficit_and_warming_with_energy_balance():
+    """Two of six CRAHs fail in a 20-rack, 40 kW/rack hall: the aisles run short of air and the
+    room warms; every step, heat in = heat removed + heat stored (to 1e-9 relative)."""
+    hall = _hall()
+    room = fd.RoomState(np.asarray(20.0), np.asarray(20.0))
+    heat = np.full(20, 40e3)
+    flow = np.full(20, 4 * 0.5215)
+    ok = fd.facility_step(hall, room, heat, flow, 25.0, np.zeros(6, bool), 1.0, 60.0)
+    assert np.all(ok.aisle_deficit_frac == 0.0)
+    assert float(ok.room.air_temp_c) == 20.0
+    failed = np.array([True, True, False, False, False, False])
+    temps = []
+    for _ in range(60):
+        step = fd.facility_step(hall, room, heat, flow, 25.0, failed, 1.0, 60.0)
+        assert step.removed_j + step.stored_j == pytest.approx(heat.sum() * 60.0, rel=1e-9)
+        room = step.room
+        temps.append(float(room.air_temp_c))
+    assert np.all(step.aisle_deficit_frac > 0.2)
+    assert np.all(step.rack_deficit_rise_k > 5.0)
+    assert np.all(np.diff(temps) >= 0.0)
+    # settles towards set-point + shortfall / G (coils take more as the air warms)
+    g = fd.COIL_EFFECTIVENESS_FRAC * RHO_CP * 4 * 9.0
+    assert temps[-1] < 20.0 + (800e3 - 720e3) / g + 1e-6
+
+
+def test_chiller_loss_heats_the_room_at_the_air_rate():
+    """All chillers down, no free cooling: the room heats at ≈ Q/C_air at first (Khankari)."""
+    hall = _hall()
+    room = fd.RoomState(np.asarray(20.0), np.asarray(20.0))
+    heat = np.full(20, 40e3)
+    step = fd.facility_step(hall, room, heat, np.full(20, 2.086), 25.0, np.zeros(6, bool), 0.0, 1.0)
+    assert step.capacity_w == 0.0
+    rate = float(step.room.air_temp_c) - 20.0
+    assert rate == pytest.approx(800e3 / hall.air_capacity_j_per_k, rel=0.05)

@@ -53,21 +53,25 @@ from kiban.physics.cooling import (
 from kiban.units import AIR_DENSITY_KG_PER_M3, AIR_SPECIFIC_HEAT_J_PER_KG_K
 
 if TYPE_CHECKING:
-    from kiban._typing import ArrayLike, FloatArray
+    from kiban._typing import ArrayLike, FloatArray, IntArray
     from kiban.catalog import GpuSku
 
 __all__ = [
+    "COIL_EFFECTIVENESS_FRAC",
     "CONVECTION_EXPONENT",
     "HBM_MEMORY_BOUND_RISE_K",
     "LIQUID_MAX_COOLANT_TEMP_C",
     "MAX_DEFICIT_FRAC",
     "STEEL_SPECIFIC_HEAT_J_PER_KG_K",
+    "FacilityStep",
+    "HallAir",
     "RoomState",
     "aisle_deficit_frac",
     "chiller_available_capacity_w",
     "crah_sensible_capacity_w",
     "deficit_inlet_rise_k",
     "dry_cooler_capacity_w",
+    "facility_step",
     "fan_failure_airflow_frac",
     "hbm_temp_c",
     "liquid_r_k_per_w",
@@ -516,3 +520,163 @@ def hbm_temp_c(
     mb = np.clip(np.asarray(memory_bound_frac, dtype=np.float64), 0.0, 1.0)
     ld = np.clip(np.asarray(load_frac, dtype=np.float64), 0.0, 1.0)
     return np.asarray(np.asarray(die_temp_c, dtype=np.float64) + rise_k * mb * ld)
+
+
+# --- one facility step: the pieces above put together --------------------------------------
+
+COIL_EFFECTIVENESS_FRAC = 0.7
+"""Air-side effectiveness of a CRAH coil, ε in G = ε·ρ·c_p·V̇ (extra heat a unit removes per K
+its return air is warmer than design). ASSUMED [weak]: typical chilled-water coils 0.6–0.8."""
+
+
+@dataclass(frozen=True)
+class HallAir:
+    """Static description of a hall's air side and plant for :func:`facility_step`.
+
+    Attributes:
+        rack_aisle: cold-aisle index of each rack, shape (n_racks,).
+        n_aisles: number of cold aisles.
+        crah_airflow_m3_per_s: airflow of each CRAH/CRAC unit, shape (n_units,).
+        crah_capacity_w: sensible (coil) capacity of each unit, W, shape (n_units,).
+        crah_aisle_share: share of each unit's air delivered to each aisle, (n_units, n_aisles),
+            rows summing to 1.
+        bypass_frac: share of supplied air that bypasses the IT equipment.
+        air_capacity_j_per_k: room air heat capacity C_a.
+        solid_capacity_j_per_k: rack/server solid heat capacity C_s.
+        exchange_w_per_k: hA between air and solid.
+        chiller_capacity_w: rated chiller capacity (inf = sized to the load).
+        dry_cooler_capacity_w: dry-cooler capacity at its design ITD (0 = none).
+        dry_cooler_itd_k: design ITD of the dry cooler, K.
+        water_return_temp_c: water returning to the plant, °C (dry cooler ITD reference).
+        supply_setpoint_c: supply-air set-point, °C.
+    """
+
+    rack_aisle: IntArray
+    n_aisles: int
+    crah_airflow_m3_per_s: FloatArray
+    crah_capacity_w: FloatArray
+    crah_aisle_share: FloatArray
+    bypass_frac: float
+    air_capacity_j_per_k: float
+    solid_capacity_j_per_k: float
+    exchange_w_per_k: float
+    chiller_capacity_w: float
+    dry_cooler_capacity_w: float
+    dry_cooler_itd_k: float
+    water_return_temp_c: float
+    supply_setpoint_c: float
+
+
+@dataclass(frozen=True, slots=True)
+class FacilityStep:
+    """Result of :func:`facility_step` (arrays per rack or aisle; W, °C, J).
+
+    Attributes:
+        room: the room state after the step (supply air and solid temperatures).
+        capacity_w: what the cooling could remove at the set-point during the step.
+        removed_j: heat the cooling removed during the step (energy balance: heat in − stored).
+        stored_j: heat stored in the room's thermal mass during the step.
+        aisle_deficit_frac: airflow deficit of each cold aisle.
+        rack_deficit_rise_k: rise of each rack's top inlet from hot air pulled in by the deficit.
+    """
+
+    room: RoomState
+    capacity_w: float
+    removed_j: float
+    stored_j: float
+    aisle_deficit_frac: FloatArray
+    rack_deficit_rise_k: FloatArray
+
+
+def facility_step(  # noqa: PLR0917 (one physical step: every input is needed)
+    hall: HallAir,
+    room: RoomState,
+    rack_heat_w: ArrayLike,
+    rack_airflow_m3_per_s: ArrayLike,
+    outdoor_temp_c: float,
+    unit_failed: ArrayLike,
+    chiller_ok_frac: float,
+    dt_s: float,
+    *,
+    deficit_top_factor: float = 5.0 / 3.0,
+) -> FacilityStep:
+    """Advance the room over one facility step with the heat and airflow of the racks.
+
+    Capacity at the set-point is min(working CRAH coils, plant), the plant being the chillers'
+    available capacity at the outdoor temperature (times ``chiller_ok_frac``) plus the dry
+    cooler's free capacity. The room (supply air) temperature follows :func:`room_step`; extra
+    removal as the air warms is G = ε·ρ·c_p·V̇ of the working units. Per aisle, the units'
+    delivered air (less bypass) is set against the racks' demand, and a deficit puts hot air at
+    the top inlets (``deficit_top_factor``·m, the share :mod:`kiban.physics.recirculation` uses).
+
+    Args:
+        hall: static description.
+        room: room state at the start of the step.
+        rack_heat_w: heat each rack puts into the room air, W, shape (n_racks,).
+        rack_airflow_m3_per_s: airflow each rack's servers draw, m³/s, shape (n_racks,).
+        outdoor_temp_c: outdoor dry bulb (condenser / dry cooler air), °C.
+        unit_failed: True for CRAH/CRAC units that are down, shape (n_units,).
+        chiller_ok_frac: share of chiller capacity in service (1 = all).
+        dt_s: step length, s.
+        deficit_top_factor: top-inlet share of the aisle's deficit.
+
+    Returns:
+        A :class:`FacilityStep`.
+
+    References:
+        See the module docstring (EnergyPlus chiller curve, Khankari 2011, fan laws, Tang 2008).
+    """
+    heat = np.asarray(rack_heat_w, dtype=np.float64)
+    flow = np.asarray(rack_airflow_m3_per_s, dtype=np.float64)
+    failed = np.asarray(unit_failed, dtype=bool)
+    working = ~failed
+    q_total = float(heat.sum())
+    crah_w = float(hall.crah_capacity_w[working].sum())
+    chiller_w = (
+        float(
+            chiller_available_capacity_w(hall.chiller_capacity_w, outdoor_temp_c) * chiller_ok_frac
+        )
+        if np.isfinite(hall.chiller_capacity_w)
+        else np.inf
+    )
+    dry_w = float(
+        dry_cooler_capacity_w(
+            hall.dry_cooler_capacity_w,
+            hall.water_return_temp_c,
+            outdoor_temp_c,
+            hall.dry_cooler_itd_k,
+        )
+    )
+    capacity_w = min(crah_w, chiller_w + dry_w)
+    # coils take more heat as the room warms, but only while the plant has capacity left
+    v_work = float(hall.crah_airflow_m3_per_s[working].sum())
+    g = COIL_EFFECTIVENESS_FRAC * _RHO_CP * v_work if crah_w < chiller_w + dry_w else 0.0
+    new = room_step(
+        room.air_temp_c,
+        room.solid_temp_c,
+        hall.supply_setpoint_c,
+        q_total,
+        capacity_w,
+        g,
+        hall.air_capacity_j_per_k,
+        hall.solid_capacity_j_per_k,
+        hall.exchange_w_per_k,
+        dt_s,
+    )
+    stored = hall.air_capacity_j_per_k * float(new.air_temp_c - room.air_temp_c)
+    stored += hall.solid_capacity_j_per_k * float(new.solid_temp_c - room.solid_temp_c)
+    # airflow balance per aisle
+    supplied = (hall.crah_airflow_m3_per_s * working) @ hall.crah_aisle_share
+    supplied = supplied * (1.0 - hall.bypass_frac)
+    demand = np.bincount(hall.rack_aisle, weights=flow, minlength=hall.n_aisles)
+    m = aisle_deficit_frac(demand, supplied)
+    top = np.minimum(MAX_DEFICIT_FRAC, deficit_top_factor * m[hall.rack_aisle])
+    rise = deficit_inlet_rise_k(top, heat, flow)
+    return FacilityStep(
+        room=new,
+        capacity_w=capacity_w,
+        removed_j=q_total * dt_s - stored,
+        stored_j=stored,
+        aisle_deficit_frac=m,
+        rack_deficit_rise_k=rise,
+    )
