@@ -137,3 +137,34 @@ def test_draws_are_deterministic_for_a_seed():
     a = act.draw_minute_busy(np.random.default_rng(1), np.full(100, 0.5), fit)
     b = act.draw_minute_busy(np.random.default_rng(1), np.full(100, 0.5), fit)
     np.testing.assert_array_equal(a, b)
+
+
+def test_ledger_shares_sum_to_one_and_book_each_cause():
+    sh = act.ledger_shares(
+        np.array([0.5, 1.0, 0.3]),
+        np.array([1, 8, 1]),
+        np.array([0.0, 0.05, 0.0]),
+        np.array([0.0, 0.0, 0.2]),
+        np.array([1.0, 0.8, 1.0]),
+        np.array([1.0, 0.9, 1.0]),
+    )
+    np.testing.assert_allclose(sh.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    names = dict(zip(act.LEDGER_SHARES, sh.T, strict=True))
+    # 1 GPU at u = 0.5: idle half + evaluation share of the busy half is underused
+    assert names["underused"][0] == pytest.approx(0.5 + 0.5 * act.EVAL_SHARE_FRAC)
+    assert names["productive"][0] == pytest.approx(0.5 * (1 - act.EVAL_SHARE_FRAC))
+    # 8 GPUs, fully busy: collectives and evaluation are underused; clocks split the compute
+    c = 0.95 * (1 - act.COMM_SHARE_BY_SIZE_CLASS[1] - act.EVAL_SHARE_FRAC)
+    assert names["thermal_throttle"][1] == pytest.approx(c * 0.2)
+    assert names["power_cap"][1] == pytest.approx(c * 0.8 * 0.1)
+    assert names["checkpoint"][1] == pytest.approx(0.05)
+    assert names["io_stall"][2] == pytest.approx(0.2)
+
+
+def test_weighted_quantiles_follow_the_time_weights():
+    q = act.weighted_quantiles([100.0, 700.0], [9.0, 1.0])
+    assert q["p50"] == 100.0
+    assert q["p90"] == 100.0
+    assert q["p99"] == 700.0
+    assert set(q) == {"p01", "p10", "p25", "p50", "p75", "p90", "p99"}
+    assert np.isnan(act.weighted_quantiles([], [])["p50"])

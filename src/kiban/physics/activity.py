@@ -63,8 +63,10 @@ __all__ = [
     "COMM_SHARE_BY_SIZE_CLASS",
     "EVAL_ACTIVITY_RATIO",
     "EVAL_SHARE_FRAC",
+    "LEDGER_SHARES",
     "PHASES",
     "POWER_ENTROPY_SIGMA_FRAC",
+    "QUANTILE_KEYS",
     "ActivityFit",
     "PhasePower",
     "activity_size_class",
@@ -75,9 +77,11 @@ __all__ = [
     "expected_busy_frac",
     "fitted_activity",
     "ks_distance",
+    "ledger_shares",
     "phase_power",
     "phase_shares",
     "util_cdf",
+    "weighted_quantiles",
 ]
 
 PHASES: tuple[str, ...] = ("compute", "input_wait", "communication", "evaluation", "checkpoint")
@@ -467,3 +471,95 @@ def draw_power_factor(rng: np.random.Generator, n: int) -> FloatArray:
     """
     s = POWER_ENTROPY_SIGMA_FRAC
     return np.asarray(rng.lognormal(-0.5 * s * s, s, n), dtype=np.float64)
+
+
+LEDGER_SHARES: tuple[str, ...] = (
+    "productive",
+    "io_stall",
+    "underused",
+    "checkpoint",
+    "thermal_throttle",
+    "power_cap",
+)
+"""Columns of :func:`ledger_shares`, the ledger buckets of an allocated GPU's time."""
+
+
+def ledger_shares(  # noqa: PLR0917 (one share per ledger cause)
+    busy_frac: ArrayLike,
+    num_gpus: ArrayLike,
+    checkpoint_frac: ArrayLike,
+    io_stall_frac: ArrayLike,
+    thermal_speed_frac: ArrayLike,
+    power_speed_frac: ArrayLike,
+) -> FloatArray:
+    """Split an allocated GPU's time into the ledger buckets (columns in :data:`LEDGER_SHARES`).
+
+    checkpoint = h; io_stall = (1 − h)·s (storage could not feed the GPU); of the rest, the
+    phase mix (:func:`phase_shares`) gives the compute share c; input_wait, communication and
+    evaluation are ``underused``; the compute time runs at speed v_t·v_p (thermal and power
+    clocks), so c·(1 − v_t) is ``thermal_throttle``, c·v_t·(1 − v_p) is ``power_cap`` and the
+    remainder is ``productive``. Rows sum to 1 exactly.
+
+    Args:
+        busy_frac: expected kernel-busy share u of the job (:func:`expected_busy_frac`).
+        num_gpus: GPUs of the job (sets the communication share).
+        checkpoint_frac: h, share of time writing checkpoints.
+        io_stall_frac: s, share of the non-checkpoint time stalled on storage.
+        thermal_speed_frac: speed under thermal slowdown, in (0, 1].
+        power_speed_frac: speed under power capping, in (0, 1].
+
+    Returns:
+        Shares of shape (n, 6).
+    """
+    h = np.clip(np.asarray(checkpoint_frac, dtype=np.float64), 0.0, 1.0)
+    s = np.clip(np.asarray(io_stall_frac, dtype=np.float64), 0.0, 1.0)
+    vt = np.clip(np.asarray(thermal_speed_frac, dtype=np.float64), 0.0, 1.0)
+    vp = np.clip(np.asarray(power_speed_frac, dtype=np.float64), 0.0, 1.0)
+    ph = phase_shares(busy_frac, num_gpus, 0.0)
+    h, s, vt, vp = np.broadcast_arrays(h, s, vt, vp)
+    rest = (1.0 - h) * (1.0 - s)
+    compute = rest * ph[..., 0]
+    out = np.empty((*rest.shape, len(LEDGER_SHARES)), dtype=np.float64)
+    out[..., 1] = (1.0 - h) * s
+    out[..., 2] = rest - compute
+    out[..., 3] = h
+    out[..., 4] = compute * (1.0 - vt)
+    out[..., 5] = compute * vt * (1.0 - vp)
+    out[..., 0] = 1.0 - out[..., 1:].sum(axis=-1)
+    return out
+
+
+QUANTILE_KEYS: tuple[tuple[str, float], ...] = (
+    ("p01", 0.01),
+    ("p10", 0.10),
+    ("p25", 0.25),
+    ("p50", 0.50),
+    ("p75", 0.75),
+    ("p90", 0.90),
+    ("p99", 0.99),
+)
+"""Quantile keys of the summary's distributions (issue 10: p01, p10, p25, p50, p75, p90, p99)."""
+
+
+def weighted_quantiles(values: ArrayLike, weights: ArrayLike) -> dict[str, float]:
+    """Time-weighted quantiles (inverse of the weighted CDF, lower value at ties).
+
+    Args:
+        values: sampled values (e.g. per-GPU power over intervals), shape (n,).
+        weights: time each value was held (GPU-seconds), shape (n,), ≥ 0.
+
+    Returns:
+        ``{"p01": ..., ..., "p99": ...}``; NaN for every key when the weights sum to 0.
+    """
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    w = np.maximum(np.asarray(weights, dtype=np.float64).reshape(-1), 0.0)
+    total = float(w.sum())
+    if v.size == 0 or total <= 0.0:
+        return {k: float("nan") for k, _ in QUANTILE_KEYS}
+    order = np.argsort(v, kind="stable")
+    cum = np.cumsum(w[order]) / total
+    out: dict[str, float] = {}
+    for key, q in QUANTILE_KEYS:
+        i = int(np.searchsorted(cum, q - 1e-12, side="left"))
+        out[key] = float(v[order][min(i, v.size - 1)])
+    return out
