@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
+from tests.conftest import require_data
 
 from kiban.catalog import default_catalog
 from kiban.physics import facility_dynamics as fd
+from kiban.physics.climate import monthly_normals
 from kiban.physics.recirculation import DEFICIT_TOP_FACTOR
 from kiban.physics.server_power import fan_speed_frac
 from kiban.units import AIR_DENSITY_KG_PER_M3, AIR_SPECIFIC_HEAT_J_PER_KG_K
@@ -189,3 +191,25 @@ def test_chiller_loss_heats_the_room_at_the_air_rate():
     assert step.capacity_w == 0.0
     rate = float(step.room.air_temp_c) - 20.0
     assert rate == pytest.approx(800e3 / hall.air_capacity_j_per_k, rel=0.05)
+
+
+def test_daily_cycle_matches_measured_tmyx_sites(data_root):
+    """The sinusoid peaking at 15:00 fits the mean daily cycle of every TMYx site (EPW files in
+    dcrl-weather-carbon) with RMSE ≤ 30 % of the site's half-range (its amplitude here): the
+    measured cycle is asymmetric (fast morning rise, slow night cooling), the model is not."""
+    files = sorted(require_data(data_root, "dcrl-weather-carbon", "Weather").glob("*.epw"))
+    assert len(files) >= 10
+    for path in files:
+        rows = [line.split(",") for line in path.read_text().splitlines()[8:]]
+        t = np.array([float(r[6]) for r in rows])
+        hour_ending = np.array([int(r[3]) for r in rows])
+        cyc = np.array([t[hour_ending == k].mean() for k in range(1, 25)])
+        amp = (cyc.max() - cyc.min()) / 2
+        mid_h = np.arange(24) + 0.5
+        model = cyc.mean() + amp * np.cos(2 * np.pi * (mid_h - fd.DIURNAL_PEAK_HOUR) / 24)
+        assert np.sqrt(np.mean((model - cyc) ** 2)) <= 0.3 * amp, path.name
+    tokyo = monthly_normals("tokyo")
+    aug_15h = (212 * 24 + 15.0) * 3600.0
+    assert float(fd.outdoor_dry_bulb_c(aug_15h, tokyo)) == pytest.approx(
+        tokyo.dry_bulb_c[7] + fd.DIURNAL_HALF_RANGE_K
+    )

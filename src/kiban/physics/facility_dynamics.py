@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kiban.physics.climate import HourlyClimate, MonthlyClimate
 from kiban.physics.cooling import (
     AIR_COOLED_RATED_COND_TEMP_C,
     CHILLER_CAPACITY_COEFFS,
@@ -59,6 +60,8 @@ if TYPE_CHECKING:
 __all__ = [
     "COIL_EFFECTIVENESS_FRAC",
     "CONVECTION_EXPONENT",
+    "DIURNAL_HALF_RANGE_K",
+    "DIURNAL_PEAK_HOUR",
     "HBM_MEMORY_BOUND_RISE_K",
     "LIQUID_MAX_COOLANT_TEMP_C",
     "MAX_DEFICIT_FRAC",
@@ -75,6 +78,7 @@ __all__ = [
     "fan_failure_airflow_frac",
     "hbm_temp_c",
     "liquid_r_k_per_w",
+    "outdoor_dry_bulb_c",
     "r_scale_for_airflow",
     "room_heat_capacity_j_per_k",
     "room_step",
@@ -680,3 +684,58 @@ def facility_step(  # noqa: PLR0917 (one physical step: every input is needed)
         aisle_deficit_frac=m,
         rack_deficit_rise_k=rise,
     )
+
+
+# --- outdoor conditions by the hour -------------------------------------------------------------
+
+DIURNAL_PEAK_HOUR = 15.0
+"""Local time (h) of the daily temperature maximum. Measured: the mean diurnal cycle of the 11
+TMYx sites in ``dcrl-weather-carbon/Weather`` peaks in the hour ending 14:00–16:00 (climate.
+onebuilding.org TMYx via HPE SustainDC); a symmetric sinusoid fits them best near 15:00 (the
+real cycle warms fast and cools slowly: shape error ≤ 30 % of the half-range, tested)."""
+
+DIURNAL_HALF_RANGE_K = 3.5
+"""Half the daily range used with monthly normals: Tokyo's 1991–2020 normals put daily max −
+min at ≈ 7 K (climate.py ``MONTHLY_DRY_BULB_STD_K`` notes, [D, weak]); the TMYx sites above span
+2.5–6.5 K (humid coasts low, deserts high)."""
+
+
+def outdoor_dry_bulb_c(
+    time_s: ArrayLike,
+    climate: MonthlyClimate | HourlyClimate,
+    *,
+    start_s: float = 0.0,
+    half_range_k: float = DIURNAL_HALF_RANGE_K,
+    peak_hour: float = DIURNAL_PEAK_HOUR,
+) -> FloatArray:
+    """Outdoor dry bulb at run times: the hourly series, or monthly normals with a daily cycle.
+
+    Hourly climates are indexed by hour of the year (wrapping). For monthly normals::
+
+        T(t) = T_month + A·cos(2π·(h − h_peak)/24),   h = local hour of day
+
+    Args:
+        time_s: run times, s (any shape).
+        climate: :class:`~kiban.physics.climate.MonthlyClimate` or ``HourlyClimate``.
+        start_s: time of year of the run's t = 0, s from 1 January 00:00 local.
+        half_range_k: A, K (monthly normals only).
+        peak_hour: hour of the daily maximum (monthly normals only).
+
+    Returns:
+        Dry bulb in °C, shape of ``time_s``.
+
+    References:
+        TMYx hourly files (climate.onebuilding.org) in ``dcrl-weather-carbon`` for the phase;
+        JMA 1991–2020 normals for the monthly means.
+    """
+    t = np.asarray(time_s, dtype=np.float64) + start_s
+    hour = np.floor(t / 3600.0).astype(np.int64)
+    if isinstance(climate, HourlyClimate):
+        n = climate.dry_bulb_c.size
+        return np.asarray(climate.dry_bulb_c[np.mod(hour, n)], dtype=np.float64)
+    year_s = float(climate.duration_s.sum())
+    edges = np.concatenate(([0.0], np.cumsum(climate.duration_s)))
+    month = np.clip(np.searchsorted(edges, np.mod(t, year_s), side="right") - 1, 0, 11)
+    hod = np.mod(t / 3600.0, 24.0)
+    cyc = half_range_k * np.cos(2.0 * np.pi * (hod - peak_hour) / 24.0)
+    return np.asarray(climate.dry_bulb_c[month] + cyc, dtype=np.float64)
