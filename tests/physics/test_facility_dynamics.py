@@ -213,3 +213,28 @@ def test_daily_cycle_matches_measured_tmyx_sites(data_root):
     assert float(fd.outdoor_dry_bulb_c(aug_15h, tokyo)) == pytest.approx(
         tokyo.dry_bulb_c[7] + fd.DIURNAL_HALF_RANGE_K
     )
+
+
+def test_chip_state_reason_bits_follow_nvidia_thresholds():
+    """H100 SXM (87/89/92 °C, physics.md §1.3): a cool full-power GPU runs free; losing a quarter
+    of the fans at a 35 °C inlet pushes the die past the HW slowdown (0x48); a power brake sets
+    0x88; the cold plate at 40 °C coolant keeps it below max operating."""
+    sku = default_catalog().gpu("h100-sxm")
+    inlet = np.array([25.0, 35.0, 25.0, 40.0])
+    r_scale = np.array([1.0, float(fd.r_scale_for_airflow(0.75)), 1.0, 1.0])
+    st = fd.chip_state(
+        inlet,
+        700.0,
+        sku,
+        power_limit_w=700.0 + 1e-6,
+        r_scale=r_scale,
+        liquid=np.array([False, False, False, True]),
+        power_brake=np.array([False, False, True, False]),
+    )
+    assert st.die_temp_c[0] == pytest.approx(25.0 + 0.07 * 700.0)
+    assert st.reasons[0] == 0
+    assert st.reasons[1] & 0x48 == 0x48
+    assert st.clock_limit_frac[1] <= 0.5
+    assert st.reasons[2] & 0x88 == 0x88
+    assert st.die_temp_c[3] == pytest.approx(40.0 + 0.06 * 700.0)
+    assert st.reasons[3] == 0

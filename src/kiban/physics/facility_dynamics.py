@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kiban.physics import thermal
 from kiban.physics.climate import HourlyClimate, MonthlyClimate
 from kiban.physics.cooling import (
     AIR_COOLED_RATED_COND_TEMP_C,
@@ -66,11 +67,13 @@ __all__ = [
     "LIQUID_MAX_COOLANT_TEMP_C",
     "MAX_DEFICIT_FRAC",
     "STEEL_SPECIFIC_HEAT_J_PER_KG_K",
+    "ChipState",
     "FacilityStep",
     "HallAir",
     "RoomState",
     "aisle_deficit_frac",
     "chiller_available_capacity_w",
+    "chip_state",
     "crah_sensible_capacity_w",
     "deficit_inlet_rise_k",
     "dry_cooler_capacity_w",
@@ -739,3 +742,80 @@ def outdoor_dry_bulb_c(
     hod = np.mod(t / 3600.0, 24.0)
     cyc = half_range_k * np.cos(2.0 * np.pi * (hod - peak_hour) / 24.0)
     return np.asarray(climate.dry_bulb_c[month] + cyc, dtype=np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class ChipState:
+    """Die and HBM temperatures, the clock ceiling and NVML clock-event reasons of GPUs."""
+
+    die_temp_c: FloatArray
+    hbm_temp_c: FloatArray
+    clock_limit_frac: FloatArray
+    reasons: IntArray
+
+
+def chip_state(
+    inlet_temp_c: ArrayLike,
+    power_w: ArrayLike,
+    sku: GpuSku,
+    *,
+    power_limit_w: ArrayLike,
+    clock_frac: ArrayLike = 1.0,
+    r_scale: ArrayLike = 1.0,
+    liquid: ArrayLike = False,
+    memory_bound_frac: ArrayLike = 0.1,
+    load_frac: ArrayLike = 1.0,
+    idle: ArrayLike = False,
+    power_brake: ArrayLike = False,
+) -> ChipState:
+    """Steady die/HBM temperatures at a facility step and what the GPU's clock control does.
+
+    Die: T = T_in + R·P, with R the catalog's air resistance times ``r_scale`` (less airflow,
+    :func:`r_scale_for_airflow`), or the cold-plate bound (:func:`liquid_r_k_per_w`) where
+    ``liquid`` (``inlet_temp_c`` is then the coolant supply). The die's time constant (≈ 30 s,
+    catalog) is below a 60 s facility step, so the step uses the steady value. HBM from
+    :func:`hbm_temp_c`. Clock ceiling and reason bits from
+    :func:`kiban.physics.thermal.throttle_state` (SW power cap 0x04, SW thermal 0x20, HW
+    thermal 0x48, power brake 0x88).
+
+    Args:
+        inlet_temp_c: air inlet (or coolant supply) of each GPU, °C.
+        power_w: board power, W.
+        sku: GPU record.
+        power_limit_w: enforced power limit, W.
+        clock_frac: current SM clock fraction.
+        r_scale: multiplier on the air resistance.
+        liquid: True for cold-plate GPUs.
+        memory_bound_frac: 1 − β of the running job.
+        load_frac: activity of the GPU.
+        idle: True where no job runs.
+        power_brake: True where an external power brake is asserted (feed loss, PSU fault).
+
+    Returns:
+        A :class:`ChipState` of the broadcast shape.
+
+    References:
+        physics.md §1.3 (clock-event reasons and the recommended state machine), §3.1.
+    """
+    liq = np.asarray(liquid, dtype=bool)
+    r = np.where(liq, liquid_r_k_per_w(sku), sku.die_to_inlet_k_per_w * np.asarray(r_scale))
+    die = thermal.steady_temp_c(inlet_temp_c, power_w, r)
+    mem = hbm_temp_c(die, memory_bound_frac, load_frac)
+    clock, reasons = thermal.throttle_state(
+        die,
+        power_w,
+        power_limit_w,
+        sku,
+        clock_frac=clock_frac,
+        inlet_temp_c=inlet_temp_c,
+        mem_temp_c=mem,
+        idle=idle,
+        power_brake=power_brake,
+        r_k_per_w=r,
+    )
+    return ChipState(
+        die_temp_c=np.asarray(die, dtype=np.float64),
+        hbm_temp_c=np.asarray(mem, dtype=np.float64),
+        clock_limit_frac=clock,
+        reasons=reasons,
+    )
