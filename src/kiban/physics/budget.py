@@ -87,22 +87,26 @@ def cut_in_priority_order(
     pri = np.asarray(priority, dtype=np.int64)
     grp = np.asarray(group_of_server, dtype=np.int64)
     exc = np.maximum(np.asarray(excess_w, dtype=np.float64), 0.0)
-    n = red.size
-    if n == 0:
-        return np.zeros(0)
-    # classes = (group, priority), sorted by group then priority ascending
-    keys = np.stack((grp, pri))
-    cls_keys, cls_of = np.unique(keys, axis=1, return_inverse=True)
-    cls_of = cls_of.reshape(-1)
-    cls_red = np.bincount(cls_of, weights=red, minlength=cls_keys.shape[1])
-    cls_grp = cls_keys[0]
+    out = np.zeros(red.size, dtype=np.float64)
+    sel = np.flatnonzero(exc[grp] > 0.0) if red.size else np.zeros(0, dtype=np.int64)
+    if sel.size == 0:
+        return out
+    red_s, pri_s, grp_s = red[sel], pri[sel], grp[sel]
+    # classes = (group, priority), one integer key sorting by group then priority ascending
+    p0 = int(pri_s.min())
+    span = int(pri_s.max()) - p0 + 1
+    key = grp_s * span + (pri_s - p0)
+    cls_keys, cls_of = np.unique(key, return_inverse=True)
+    cls_red = np.bincount(cls_of, weights=red_s, minlength=cls_keys.size)
+    cls_grp = cls_keys // span
     # reducible available in the same group before this class (lower priorities)
     cum = np.cumsum(cls_red)
     start_of_grp = np.searchsorted(cls_grp, cls_grp, side="left")
     before = cum - cls_red - (cum[start_of_grp] - cls_red[start_of_grp])
     cls_cut = np.clip(exc[cls_grp] - before, 0.0, cls_red)
     share = np.divide(cls_cut, cls_red, out=np.zeros_like(cls_cut), where=cls_red > 0)
-    return np.asarray(red * share[cls_of], dtype=np.float64)
+    out[sel] = red_s * share[cls_of]
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,8 +177,8 @@ def allocate_caps(
         keep = was & (dem_w > uncap_threshold_frac * limit)
         on = start | keep
         excess = np.where(on, now_w - cap_target_frac * limit, 0.0)
-        cut = cut_in_priority_order(excess, allowed - floor, priority, grp)
-        allowed = allowed - cut
+        if np.any(excess > 0.0):
+            allowed = allowed - cut_in_priority_order(excess, allowed - floor, priority, grp)
         flags.append(on)
         overs.append(np.maximum(dem_w - limit, 0.0))
     return CapResult(allowed_w=allowed, capping=tuple(flags), over_w=tuple(overs))

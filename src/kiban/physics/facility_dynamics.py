@@ -801,18 +801,37 @@ def chip_state(
     r = np.where(liq, liquid_r_k_per_w(sku), sku.die_to_inlet_k_per_w * np.asarray(r_scale))
     die = thermal.steady_temp_c(inlet_temp_c, power_w, r)
     mem = hbm_temp_c(die, memory_bound_frac, load_frac)
-    clock, reasons = thermal.throttle_state(
+    args = np.broadcast_arrays(
         die,
-        power_w,
-        power_limit_w,
-        sku,
-        clock_frac=clock_frac,
-        inlet_temp_c=inlet_temp_c,
-        mem_temp_c=mem,
-        idle=idle,
-        power_brake=power_brake,
-        r_k_per_w=r,
+        np.asarray(power_w, dtype=np.float64),
+        np.asarray(power_limit_w, dtype=np.float64),
+        np.asarray(clock_frac, dtype=np.float64),
+        np.asarray(inlet_temp_c, dtype=np.float64),
+        mem,
+        np.asarray(idle, dtype=bool),
+        np.asarray(power_brake, dtype=bool),
+        r,
     )
+    die, pw, lim, clk, inl, mem, idl, brk, r = (np.ascontiguousarray(a) for a in args)
+    # only GPUs at a limit need the state machine; the others run free (GPU_IDLE bit if idle)
+    hot = (die >= sku.max_operating_temp_c) | (mem >= sku.mem_max_temp_c) | (pw >= lim) | brk
+    clock = np.ones(die.shape, dtype=np.float64)
+    reasons = np.where(idl, int(thermal.GPU_IDLE), 0).astype(np.int64)
+    if np.any(hot):
+        c_h, r_h = thermal.throttle_state(
+            die[hot],
+            pw[hot],
+            lim[hot],
+            sku,
+            clock_frac=clk[hot],
+            inlet_temp_c=inl[hot],
+            mem_temp_c=mem[hot],
+            idle=idl[hot],
+            power_brake=brk[hot],
+            r_k_per_w=r[hot],
+        )
+        clock[hot] = c_h
+        reasons[hot] = r_h
     return ChipState(
         die_temp_c=np.asarray(die, dtype=np.float64),
         hbm_temp_c=np.asarray(mem, dtype=np.float64),
