@@ -168,3 +168,17 @@ def test_weighted_quantiles_follow_the_time_weights():
     assert q["p99"] == 700.0
     assert set(q) == {"p01", "p10", "p25", "p50", "p75", "p90", "p99"}
     assert np.isnan(act.weighted_quantiles([], [])["p50"])
+
+
+def test_weighted_histogram_matches_exact_quantiles_to_half_a_bin():
+    rng = np.random.default_rng(5)
+    v = rng.uniform(50.0, 750.0, 20_000)
+    w = rng.uniform(0.0, 60.0, 20_000)
+    h = act.WeightedHistogram(0.0, 2000.0, 1.0)
+    for chunk in np.array_split(np.arange(v.size), 7):
+        h.add(v[chunk], w[chunk])
+    exact = act.weighted_quantiles(v, w)
+    approx = h.quantiles()
+    for key, value in exact.items():
+        assert approx[key] == pytest.approx(value, abs=0.5 + 1e-9)
+    assert h.total == pytest.approx(w.sum())

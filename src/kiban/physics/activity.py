@@ -69,6 +69,7 @@ __all__ = [
     "QUANTILE_KEYS",
     "ActivityFit",
     "PhasePower",
+    "WeightedHistogram",
     "activity_size_class",
     "busy_mean_by_class",
     "draw_job_busy_mean",
@@ -563,3 +564,42 @@ def weighted_quantiles(values: ArrayLike, weights: ArrayLike) -> dict[str, float
         i = int(np.searchsorted(cum, q - 1e-12, side="left"))
         out[key] = float(v[order][min(i, v.size - 1)])
     return out
+
+
+class WeightedHistogram:
+    """Streaming time-weighted histogram with fixed bins, for quantiles of long runs.
+
+    A run adds (value, GPU-seconds) samples at every facility step; memory stays at one array
+    of bins. Quantiles are read at bin centres, so they are exact to half a bin.
+
+    Args:
+        lo: lower edge of the first bin (values below are counted in it).
+        hi: upper edge of the last bin (values above are counted in it).
+        bin_width: width of a bin, in the unit of the values.
+    """
+
+    __slots__ = ("_counts", "_lo", "_n", "_width")
+
+    def __init__(self, lo: float, hi: float, bin_width: float) -> None:
+        self._lo = float(lo)
+        self._width = float(bin_width)
+        self._n = max(1, int(np.ceil((hi - lo) / bin_width)))
+        self._counts = np.zeros(self._n, dtype=np.float64)
+
+    def add(self, values: ArrayLike, weights: ArrayLike) -> None:
+        """Add samples ``values`` held for ``weights`` (broadcast; weights ≥ 0)."""
+        v, w = np.broadcast_arrays(
+            np.asarray(values, dtype=np.float64), np.asarray(weights, dtype=np.float64)
+        )
+        idx = np.clip(((v - self._lo) / self._width).astype(np.int64), 0, self._n - 1)
+        self._counts += np.bincount(idx.reshape(-1), weights=w.reshape(-1), minlength=self._n)
+
+    @property
+    def total(self) -> float:
+        """Sum of the weights added."""
+        return float(self._counts.sum())
+
+    def quantiles(self) -> dict[str, float]:
+        """The summary's quantiles (:data:`QUANTILE_KEYS`) at bin centres; NaN when empty."""
+        centres = self._lo + (np.arange(self._n) + 0.5) * self._width
+        return weighted_quantiles(centres, self._counts)
