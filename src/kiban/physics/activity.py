@@ -52,7 +52,12 @@ import numpy as np
 from scipy.special import betainc, betaincinv
 
 from kiban.errors import CatalogError
-from kiban.physics.gpu_power import clock_frac_for_power_ratio, demand_power_w, gpu_power_w
+from kiban.physics.gpu_power import (
+    clock_frac_for_power_ratio,
+    demand_power_w,
+    fitted_gpu_power,
+    gpu_power_w,
+)
 
 if TYPE_CHECKING:
     from kiban._typing import ArrayLike, FloatArray, IntArray
@@ -382,7 +387,8 @@ class PhasePower:
 
     Attributes:
         power_w: average board power over the interval, W.
-        compute_power_w: board power during the compute phase (at the capped clock), W.
+        compute_power_w: average board power during the compute phase, W: the demand, or
+            k·limit where the limit binds (k ≈ 0.90, the Zeus fit of gpu_power).
         compute_demand_w: what the compute phase would draw at full clock, W (may exceed TDP).
         clock_frac: SM clock fraction during compute (1 unless the power limit binds).
         capped: True where the compute phase hits the power limit (NVML SW_POWER_CAP).
@@ -438,7 +444,9 @@ def phase_power(
     phi = clock_frac_for_power_ratio(limit / demand, sku.static_power_frac, sku.power_exponent)
     capped = demand > limit
     phi = np.where(capped, phi, 1.0)
-    compute_w = np.where(capped, np.minimum(limit, demand), demand)
+    # a GPU whose power controller holds it at the limit averages k·limit (Zeus fit, the same
+    # convention as gpu_power.average_power_under_cap_w)
+    compute_w = np.minimum(demand, fitted_gpu_power().capped_power_frac * limit)
     comm_w = demand_power_w(comm_activity_frac, sku)
     eval_w = gpu_power_w(np.clip(a_eff * eval_activity_ratio, 0.0, 1.0), 1.0, sku)
     power = (

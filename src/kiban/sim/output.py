@@ -23,6 +23,7 @@ from kiban.sim.slots import (
     R_PROGRESS,
     R_RUN,
     R_THERMAL,
+    R_UNDER,
 )
 
 if TYPE_CHECKING:
@@ -115,6 +116,7 @@ class RunRecorder:
             "end_s": st.job_end_s.copy(),
             "energy_j": sl.job_energy_j.copy(),
             "stall_s": sl.job_stall_s.copy(),
+            "underused_s": sl.job_underused_s.copy(),
             "throttle_s": sl.job_throttle_s.copy(),
             "power_cap_s": sl.job_power_cap_s.copy(),
             "checkpoint_s": sl.job_checkpoint_s.copy(),
@@ -132,6 +134,7 @@ class RunRecorder:
             for key, col in (
                 ("energy_j", R_ENERGY),
                 ("stall_s", R_IO),
+                ("underused_s", R_UNDER),
                 ("throttle_s", R_THERMAL),
                 ("power_cap_s", R_CAP),
                 ("checkpoint_s", R_CKPT),

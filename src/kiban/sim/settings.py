@@ -89,6 +89,9 @@ class SimSettings:
             or ``node`` (gang and locality: see :meth:`JobTable.with_node_locality`).
         record_gpus: Keep the per-GPU timeline (``RunOutput.gpus`` and ``gpu_timeline``;
             ``gpus.parquet`` and ``gpu_timeline.parquet``); off by default, it is large.
+        gpu_activity: Give every job the GPU activity process fitted to Philly
+            (:mod:`kiban.physics.activity`: idle phases, collectives, evaluation, a per-job
+            power factor); False pegs allocated GPUs at their compute power (the old twin).
     """
 
     seed: int = 0
@@ -109,6 +112,7 @@ class SimSettings:
     start_time_of_year_s: float = 0.0
     locality: str = "none"
     record_gpus: bool = False
+    gpu_activity: bool = True
 
     def __post_init__(self) -> None:
         problems = []
