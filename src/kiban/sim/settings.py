@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -170,6 +170,8 @@ class RunOutput:
             restore). Per-interval records (the per-GPU timeline) count them as productive.
         gpus: Per-GPU static table (``SimSettings(record_gpus=True)``), else None.
         gpu_timeline: Per-GPU intervals of constant state (``record_gpus``), else None.
+        coupling: Figures of an in-loop facility (:class:`~kiban.sim.coupled.CoupledFacility`:
+            GPU power/die/activity quantiles, power budget, cooling shortfall), else empty.
     """
 
     policy_name: str
@@ -195,3 +197,4 @@ class RunOutput:
     moved_gpu_s: dict[str, float] = field(default_factory=dict)
     gpus: dict[str, np.ndarray] | None = None
     gpu_timeline: dict[str, np.ndarray] | None = None
+    coupling: dict[str, Any] = field(default_factory=dict)
