@@ -39,7 +39,7 @@ def _run(faults=(), n_units=None, chiller_w=None, unit_m3_per_s=None):
 
 
 def test_coupled_run_books_the_summary_figures_and_the_heat_balance():
-    out, fac = _run()
+    out, _ = _run()
     c = out.coupling
     for key in ("gpu_power_w_quantiles", "gpu_die_temp_c_quantiles", "gpu_activity_frac_quantiles"):
         assert set(c[key]) == {"p01", "p10", "p25", "p50", "p75", "p90", "p99"}
@@ -55,7 +55,7 @@ def test_chiller_loss_heats_the_room_until_the_chips_throttle():
     """A plant-limited hall (chiller at 60 % of the load) loses its chiller at 1 h: the supply
     air warms through the room's thermal mass and the busy GPUs reach their slowdown."""
     base, _ = _run(chiller_w=120e3)
-    hot, fac = _run(faults=[FaultEvent("chiller", 3600.0, math.inf)], chiller_w=120e3)
+    hot, _ = _run(faults=[FaultEvent("chiller", 3600.0, math.inf)], chiller_w=120e3)
     assert base.counters["throttle_onsets"] == 0
     assert hot.coupling["max_supply_temp_c"] > 30.0
     assert hot.coupling["cooling_shortfall_s"] > 0.0
