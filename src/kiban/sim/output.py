@@ -54,6 +54,7 @@ class RunRecorder:
         book: LedgerBook,
     ) -> None:
         self._layout = layout
+        self._node_n = layout.node_n_gpus
         self._jobs = jobs
         self._settings = settings
         self._state = state
@@ -76,12 +77,14 @@ class RunRecorder:
             heat.supply_temp_c,
             heat.max_inlet_c,
             self._layout.n_gpus - st.n_free_gpus - st.n_down_gpus,
-            s[0],
-            s[1],
-            s[2],
-            s[3],
-            s[4],
-            s[5] + st.n_down_gpus,
+            int(np.count_nonzero((st.node_free < self._node_n) & st.node_up)),
+            s[0],  # productive
+            s[1],  # io_stall
+            s[2],  # underused
+            s[3],  # thermal_throttle
+            s[4],  # power_cap
+            s[5],  # checkpoint
+            s[6] + st.n_down_gpus,  # failure
             st.n_pending,
             self._slots.n,
         )
