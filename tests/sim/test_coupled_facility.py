@@ -79,3 +79,21 @@ def test_crah_failures_starve_the_aisle_of_air():
     assert ok.coupling["max_airflow_deficit_frac"] == 0.0
     assert short.coupling["max_airflow_deficit_frac"] > 0.2
     assert short.log["max_inlet_temp_c"].max() > ok.log["max_inlet_temp_c"].max() + 3.0
+
+
+def test_one_facility_object_serves_several_runs_identically():
+    """prepare_scenario builds one facility for every policy: each run starts afresh."""
+    lay = layout(n_racks=2, servers_per_rack=4, supply_temp_c=22.0)
+    fac = CoupledFacility(SimpleFacility(), lay, hall_air_for(lay, supply_temp_c=22.0))
+    table = jobs([(0, 3 * 3600, 8)] * 6, activity_frac=np.full(6, 0.9))
+    outs = [
+        Simulator(
+            lay,
+            table,
+            make_policy("policy", "fifo-static"),
+            settings=SimSettings(failures=False, seed=2),
+            facility=fac,
+        ).run()
+        for _ in range(2)
+    ]
+    assert outs[0].coupling == outs[1].coupling

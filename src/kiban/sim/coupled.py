@@ -183,9 +183,6 @@ class CoupledFacility:
         self._hall = hall
         self._faults = faults
         self._budgets = {k: v for k, v in (budgets_w or {}).items() if math.isfinite(v)}
-        self._room = fd.RoomState(
-            np.asarray(hall.supply_setpoint_c), np.asarray(hall.supply_setpoint_c)
-        )
         srv = layout.servers
         self._srv_rated_flow = np.array(
             [s.airflow_m3_per_s * (1.0 - s.liquid_capture_frac) for s in srv]
@@ -210,6 +207,14 @@ class CoupledFacility:
         self._gpu_r = np.array([k.die_to_inlet_k_per_w for k in layout.skus])[
             layout.node_sku_idx[layout.gpu_node]
         ]
+        self._reset()
+
+    def _reset(self) -> None:
+        """Fresh run state: the same facility object may serve several runs (policies)."""
+        hall, layout = self._hall, self._layout
+        self._room = fd.RoomState(
+            np.asarray(hall.supply_setpoint_c), np.asarray(hall.supply_setpoint_c)
+        )
         self._last_offset: FloatArray = np.zeros(layout.n_racks)
         self._last_supply = float(hall.supply_setpoint_c)
         self._t_last = 0.0
@@ -235,8 +240,10 @@ class CoupledFacility:
 
     # --- the InLoopFacility interface -----------------------------------------------------------
     def start(self, view: ClusterView) -> FacilityEffect | None:
-        """Nothing to change at t = 0: the room starts at its set-point."""
+        """A run starts: fresh state; the room starts at its set-point."""
+        self._reset()
         self._t_last = view.time_s
+        self._t_observed = view.time_s
         return None
 
     def at_settle(self, view: ClusterView) -> FacilityEffect | None:
