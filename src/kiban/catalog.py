@@ -103,6 +103,8 @@ class ServerModel:
     is_rack_scale: bool
     source: str
     max_inlet_temp_c: float = 30.0
+    host_cpu_cores: int = 0
+    """Host CPU cores of the server (data-loader workers share them); 0 = unknown."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +191,15 @@ KIND_LABELS: dict[Kind, str] = {
 """Human names of the kinds, used in messages."""
 
 DIMENSIONLESS_FIELDS: frozenset[str] = frozenset(
-    {"n_gpus", "rack_units", "power_exponent", "pue_low", "pue_high", "pue_typical"}
+    {
+        "n_gpus",
+        "rack_units",
+        "power_exponent",
+        "pue_low",
+        "pue_high",
+        "pue_typical",
+        "host_cpu_cores",
+    }
 )
 """Numeric fields that carry no unit suffix on purpose (counts, exponents, PUE)."""
 
@@ -221,6 +231,7 @@ _PLAUSIBLE: dict[str, tuple[float, float, tuple[_Alt, ...]]] = {
     "psu_efficiency_frac": (0.5, 1.0, ((0.01, "%"),)),
     "weight_kg": (1.0, 5000.0, ((0.45359237, "lb"),)),
     "rack_units": (1.0, 60.0, ()),
+    "host_cpu_cores": (0.0, 100_000.0, ()),
     "airflow_m3_per_s": (0.001, 20.0, ((0.00047194745, "CFM"),)),
     "liquid_capture_frac": (0.0, 1.0, ((0.01, "%"),)),
     "footprint_m2": (0.05, 5.0, ()),

@@ -206,6 +206,7 @@ def summarize(
         "wall_time_s": float(run.wall_time_s),
         "jobs_per_s": float(n_arrived / run.wall_time_s) if run.wall_time_s > 0 else None,
     }
+    summary.update(run.coupling)
     return {k: _clean(v) for k, v in summary.items()}
 
 

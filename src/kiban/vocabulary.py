@@ -25,6 +25,7 @@ LEDGER_BUCKETS: tuple[str, ...] = (
     "idle_no_demand",
     "queue_blocked",
     "io_stall",
+    "underused",
     "thermal_throttle",
     "power_cap",
     "failure",
@@ -33,7 +34,7 @@ LEDGER_BUCKETS: tuple[str, ...] = (
 """Every GPU-second of capacity lands in exactly one of these (DESIGN.md, the ledger)."""
 
 LOST_BUCKETS: tuple[str, ...] = tuple(b for b in LEDGER_BUCKETS if b != "productive")
-"""The seven buckets of lost capacity, in the order of ``summary.json``'s ``ledger_gpu_hours``."""
+"""The eight buckets of lost capacity, in the order of ``summary.json``'s ``ledger_gpu_hours``."""
 
 FUTURE, PENDING, RUNNING, DONE, UNSCHEDULABLE = 0, 1, 2, 3, 4
 """Job life-cycle states (``ClusterState.job_state``, ``RunOutput.job["state"]``).

@@ -42,7 +42,7 @@ class Lever:
 
 
 def _run(change, rows, at_s=100.0, lay=None, **settings):
-    merged = {"failures": False, "thermal": False, **settings}
+    merged = {"failures": False, "thermal": False, "gpu_activity": False, **settings}
     return simulate(
         lay if lay is not None else layout(),
         jobs(

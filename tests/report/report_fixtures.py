@@ -135,6 +135,7 @@ def write_result_dir(root: Path, policy: str) -> Path:
         "idle_no_demand": capacity * v["idle"],
         "queue_blocked": capacity * v["queue"],
         "io_stall": capacity * v["io"],
+        "underused": capacity * 0.02,
         "thermal_throttle": capacity * v["thermal"],
         "power_cap": 0.0,
         "failure": 8.0,

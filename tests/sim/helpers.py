@@ -8,8 +8,9 @@ from kiban.catalog import default_catalog
 from kiban.policies.registry import make_policy
 from kiban.sim import JobTable, SimSettings, simulate, uniform_layout
 
-QUIET = {"failures": False, "thermal": False}
-"""Settings that switch off the random and thermal parts for exact hand checks."""
+QUIET = {"failures": False, "thermal": False, "gpu_activity": False}
+"""Settings that switch off the random, thermal and activity parts for exact hand checks
+(``gpu_activity``: allocated GPUs compute all the time, as the hand-checked numbers assume)."""
 
 
 def dgx():
@@ -43,7 +44,8 @@ def starts(out):
 
 
 def productive_from_jobs(out):
-    """Σ num_gpus · progress: what the ledger's productive bucket must equal."""
+    """Σ num_gpus · progress: what productive + underused must equal (all of it productive when
+    the GPU activity process is off)."""
     return float(np.dot(out.jobs.num_gpus, out.job["progress_s"]))
 
 

@@ -47,7 +47,7 @@ class HotAfternoon:
 
 def _run(facility, **settings):
     table = jobs([(0, 7200, 8), (0, 7200, 8)], activity_frac=[1.0, 1.0])
-    merged = {"failures": False, **settings}
+    merged = {"failures": False, "gpu_activity": False, **settings}
     sim = Simulator(
         layout(servers_per_rack=2),
         table,
@@ -109,7 +109,7 @@ def test_observables_follow_the_jobs_and_the_physics():
     sku = lay.skus[0]
     table = jobs([(0, 3600, 8)], activity_frac=[0.8], compute_bound_frac=[1.0])
     pol = Watcher()
-    sim = Simulator(lay, table, pol, settings=SimSettings(failures=False))
+    sim = Simulator(lay, table, pol, settings=SimSettings(failures=False, gpu_activity=False))
     sim.run()
     _, snap, power, holder = next(x for x in pol.seen if x[0] >= 600.0)
     held = holder >= 0
@@ -139,14 +139,17 @@ def test_a_capped_job_reports_its_clock_and_the_power_cap_reason():
 
     pol = Capped()
     Simulator(
-        lay, jobs([(0, 3600, 8)], activity_frac=[1.0]), pol, settings=SimSettings(failures=False)
+        lay,
+        jobs([(0, 3600, 8)], activity_frac=[1.0]),
+        pol,
+        settings=SimSettings(failures=False, gpu_activity=False),
     ).run()
     _, snap, _, holder = next(x for x in pol.seen if x[0] >= 600.0)
     held = holder >= 0
     assert np.all(snap.clock_frac[held] < 1.0)
     assert np.all(snap.clock_event_reasons[held] & 0x4)  # SW_POWER_CAP
     assert np.all(snap.power_w[held] <= 0.5 * sku.tdp_w + 1e-9)
-    assert np.all(snap.shares[held, 3] > 0)  # power_cap share
+    assert np.all(snap.shares[held, 4] > 0)  # power_cap share
 
 
 class ColdStart(HotAfternoon):

@@ -46,6 +46,7 @@ LEDGER_KEYS = {
     "idle_no_demand",
     "queue_blocked",
     "io_stall",
+    "underused",
     "thermal_throttle",
     "power_cap",
     "failure",

@@ -23,15 +23,20 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_CHECKPOINT_BYTES_PER_PARAM",
+    "DEFAULT_PREP_B_PER_S_PER_CORE",
     "achieved_input_rate_b_per_s",
     "cache_hit_frac",
     "checkpoint_size_b",
     "checkpoint_write_s",
+    "grouped_maxmin_share",
     "input_rate_demand_b_per_s",
+    "job_prep_cores",
     "maxmin_share_b_per_s",
     "preprocess_rate_b_per_s",
     "remote_demand_b_per_s",
+    "shared_fs_allocation_b_per_s",
     "stall_frac",
+    "warm_cache_hit_frac",
 ]
 
 DEFAULT_CHECKPOINT_BYTES_PER_PARAM = 14.0
@@ -259,3 +264,137 @@ def checkpoint_write_s(size_b: ArrayLike, bandwidth_b_per_s: ArrayLike) -> Float
     bw = np.maximum(np.asarray(bandwidth_b_per_s, dtype=np.float64), 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(s > 0.0, s / bw, 0.0)
+
+
+# --- issue 10: caches that fill, node capacity, CPU preprocessing, shared FS with checkpoints ---
+
+DEFAULT_PREP_B_PER_S_PER_CORE = 11.0e6
+"""Input bytes one host core decodes and augments per second: ≈ 100 JPEG images/s of ≈ 110 kB.
+WEAK, ASSUMED from physics.md §5.1 (a CPU decodes ~850 img/s, i.e. ~100 img/s per core on an
+8-core socket; an A100 ResNet-50 step consumes ~5,300 img/s). Only data-heavy jobs reach it."""
+
+
+def grouped_maxmin_share(
+    demand: ArrayLike, group: ArrayLike, capacity_per_group: ArrayLike
+) -> FloatArray:
+    """Max-min fair split of each group's capacity among its members (water-filling per group).
+
+    The same allocation as :func:`maxmin_share_b_per_s`, done for all groups at once (one
+    lexsort and cumulative sums): each member gets min(d_i, L_g), with L_g the group's level.
+    Used for a node's cache bytes among the jobs on it and for any per-group shared resource.
+
+    Args:
+        demand: demand of each member (any unit, ≥ 0), shape (n,).
+        group: group index of each member, shape (n,).
+        capacity_per_group: capacity of each group (same unit), shape (n_groups,).
+
+    Returns:
+        Allocation per member, shape (n,); Σ per group ≤ its capacity, 0 ≤ x ≤ d.
+
+    References:
+        Bertsekas & Gallager, "Data Networks" (1992), §6.5.2 (progressive filling).
+    """
+    d = np.maximum(np.asarray(demand, dtype=np.float64).reshape(-1), 0.0)
+    g = np.asarray(group, dtype=np.int64).reshape(-1)
+    cap = np.maximum(np.asarray(capacity_per_group, dtype=np.float64), 0.0)
+    n = d.size
+    if n == 0:
+        return d.copy()
+    order = np.lexsort((d, g))
+    ds, gs = d[order], g[order]
+    first = np.searchsorted(gs, gs, side="left")
+    size = np.bincount(gs, minlength=cap.size)
+    rank = np.arange(n) - first
+    cum = np.cumsum(ds)
+    before_grp = cum[first] - ds[first]
+    sat = cum - ds - before_grp  # demand of the members before this one in its group
+    rest = size[gs] - rank
+    level = (cap[gs] - sat) / rest
+    # a member is below the water when its demand ≤ the level computed with it unsatisfied
+    below = ds <= level
+    # the group's level is the one of its first member that is not below the water
+    not_below = np.where(below, n, np.arange(n))
+    starts = np.flatnonzero(np.r_[True, gs[1:] != gs[:-1]])
+    first_cut = np.minimum.reduceat(not_below, starts)
+    grp_ids = gs[starts]
+    water = np.full(cap.size, np.inf)
+    has_cut = first_cut < n
+    water[grp_ids[has_cut]] = np.maximum(level[first_cut[has_cut]], 0.0)
+    out = np.empty(n)
+    out[order] = np.minimum(ds, water[gs])
+    return out
+
+
+def warm_cache_hit_frac(
+    bytes_read_b: ArrayLike, cache_b: ArrayLike, dataset_b: ArrayLike
+) -> FloatArray:
+    """Hit ratio of a cache that fills during the first epoch and then keeps what it holds.
+
+    Each epoch reads every sample once in random order, so during the first epoch nothing
+    repeats and every read misses (h = 0); the cache keeps the first C bytes it saw (CoorDL's
+    MinIO policy: no eviction, so no thrashing) and from the second epoch on h = min(1, C/D).
+
+    Args:
+        bytes_read_b: input bytes the job has read since it (re)started.
+        cache_b: cache capacity the job has (after node sharing), B.
+        dataset_b: data set size, B.
+
+    Returns:
+        Hit fraction in [0, 1], broadcast shape.
+
+    References:
+        Mohan et al., "Analyzing and Mitigating Data Stalls in DNN Training", VLDB 14(5) 2021
+        (MinIO cache; an LRU page cache thrashes under random epoch access); physics.md §5.1.
+    """
+    warm = np.asarray(bytes_read_b, dtype=np.float64) >= np.asarray(dataset_b, dtype=np.float64)
+    return np.asarray(np.where(warm, cache_hit_frac(cache_b, dataset_b), 0.0), dtype=np.float64)
+
+
+def job_prep_cores(
+    num_gpus: ArrayLike, host_cpu_cores: ArrayLike, gpus_per_server: ArrayLike
+) -> FloatArray:
+    """Host cores a job's input pipeline gets: its GPUs' share of the servers' cores.
+
+    Args:
+        num_gpus: GPUs of the job.
+        host_cpu_cores: cores of one server (catalog ``ServerModel.host_cpu_cores``).
+        gpus_per_server: GPUs of one server.
+
+    Returns:
+        Cores, broadcast shape.
+    """
+    n = np.asarray(num_gpus, dtype=np.float64)
+    return np.asarray(
+        n
+        * np.asarray(host_cpu_cores, dtype=np.float64)
+        / np.asarray(gpus_per_server, dtype=np.float64)
+    )
+
+
+def shared_fs_allocation_b_per_s(
+    read_demand_b_per_s: ArrayLike,
+    checkpoint_demand_b_per_s: ArrayLike,
+    capacity_b_per_s: float,
+) -> tuple[FloatArray, FloatArray]:
+    """Share the file system max-min fairly between input reads and checkpoint writes/restores.
+
+    Every job's read stream and every checkpoint stream is one flow of the same water-filling,
+    so a large checkpoint slows the reads of all jobs and vice versa.
+
+    Args:
+        read_demand_b_per_s: remote read demand of each job, B/s, shape (n,).
+        checkpoint_demand_b_per_s: write (or restore) demand of each checkpoint stream, B/s,
+            shape (m,) (0 where none is in progress).
+        capacity_b_per_s: file-system bandwidth, B/s.
+
+    Returns:
+        (read allocation, checkpoint allocation), shapes (n,) and (m,).
+
+    References:
+        physics.md §5.2 (t_write = S/min(B_client, B_fs)); Llama 3 checkpoints on Tectonic (2 TB/s
+        sustained) share it with training reads [S].
+    """
+    r = np.asarray(read_demand_b_per_s, dtype=np.float64).reshape(-1)
+    c = np.asarray(checkpoint_demand_b_per_s, dtype=np.float64).reshape(-1)
+    alloc = maxmin_share_b_per_s(np.concatenate((r, c)), capacity_b_per_s)
+    return alloc[: r.size], alloc[r.size :]

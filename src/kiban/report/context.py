@@ -57,6 +57,7 @@ LEDGER_BUCKETS: tuple[str, ...] = (
     "idle_no_demand",
     "queue_blocked",
     "io_stall",
+    "underused",
     "thermal_throttle",
     "power_cap",
     "failure",

@@ -15,6 +15,7 @@ __all__ = ["ALLOCATED_BUCKETS", "LedgerBook"]
 ALLOCATED_BUCKETS: tuple[str, ...] = (
     "productive",
     "io_stall",
+    "underused",
     "thermal_throttle",
     "power_cap",
     "checkpoint",
@@ -114,7 +115,7 @@ class LedgerBook:
         return float(sum(self.alloc_gpu_s))
 
     def buckets_gpu_s(self) -> dict[str, float]:
-        """The eight ledger buckets (GPU·s), keys as :data:`kiban.vocabulary.LEDGER_BUCKETS`."""
+        """The nine ledger buckets (GPU·s), keys as :data:`kiban.vocabulary.LEDGER_BUCKETS`."""
         alloc = self.alloc_gpu_s
         moved = self.moved_failure_gpu_s
         moved_ck = self.moved_ckpt_gpu_s
@@ -123,8 +124,9 @@ class LedgerBook:
             "idle_no_demand": self.idle_gpu_s,
             "queue_blocked": self.blocked_gpu_s,
             "io_stall": float(alloc[1]),
-            "thermal_throttle": float(alloc[2]),
-            "power_cap": float(alloc[3]),
-            "failure": float(alloc[5]) + self.down_gpu_s + moved,
-            "checkpoint": float(alloc[4]) + moved_ck,
+            "underused": float(alloc[2]),
+            "thermal_throttle": float(alloc[3]),
+            "power_cap": float(alloc[4]),
+            "failure": float(alloc[6]) + self.down_gpu_s + moved,
+            "checkpoint": float(alloc[5]) + moved_ck,
         }

@@ -50,7 +50,7 @@ class GpuSnapshot:
         die_temp_c: Steady die temperature (°C).
         clock_frac: SM clock / max clock.
         clock_event_reasons: NVML ``nvmlClocksEventReason*`` bitmask.
-        shares: (n, 6) shares of allocated time: productive, io_stall, thermal_throttle,
+        shares: (n, 7) shares of allocated time: productive, io_stall, underused, thermal_throttle,
             power_cap, checkpoint, failure (zeros for free or failed GPUs).
     """
 
@@ -125,7 +125,7 @@ class GpuObservables:
         activity = np.zeros(n)
         clock = np.ones(n)
         reasons = np.full(n, _IDLE, dtype=np.int64)
-        shares = np.zeros((n, 6))
+        shares = np.zeros((n, 7))
         if held.any():
             s = slot[held]
             act = sl.activity_frac(s)

@@ -23,6 +23,7 @@ from kiban.sim.slots import (
     R_PROGRESS,
     R_RUN,
     R_THERMAL,
+    R_UNDER,
 )
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ class RunRecorder:
     ) -> None:
         jobs = inputs.jobs
         self._layout, self._jobs, self._settings = inputs.layout, jobs, inputs.settings
+        self._node_n = inputs.layout.node_n_gpus
         self._state = state
         self._slots, self._heat, self._book = slots, heat, book
         self.log: FloatArray = np.zeros((max(1024, 3 * jobs.n_jobs + 64), len(LOG_COLUMNS)))
@@ -63,12 +65,14 @@ class RunRecorder:
             heat.supply_temp_c,
             heat.max_inlet_c,
             self._layout.n_gpus - st.n_free_gpus - st.n_down_gpus,
-            s[0],
-            s[1],
-            s[2],
-            s[3],
-            s[4],
-            s[5] + st.n_down_gpus,
+            int(np.count_nonzero((st.node_free < self._node_n) & st.node_up)),
+            s[0],  # productive
+            s[1],  # io_stall
+            s[2],  # underused
+            s[3],  # thermal_throttle
+            s[4],  # power_cap
+            s[5],  # checkpoint
+            s[6] + st.n_down_gpus,  # failure
             st.n_pending,
             self._slots.n,
         )
@@ -103,6 +107,7 @@ class RunRecorder:
             "end_s": st.job_end_s.copy(),
             "energy_j": sl.job_energy_j.copy(),
             "stall_s": sl.job_stall_s.copy(),
+            "underused_s": sl.job_underused_s.copy(),
             "throttle_s": sl.job_throttle_s.copy(),
             "power_cap_s": sl.job_power_cap_s.copy(),
             "checkpoint_s": sl.job_checkpoint_s.copy(),
@@ -120,6 +125,7 @@ class RunRecorder:
             for key, col in (
                 ("energy_j", R_ENERGY),
                 ("stall_s", R_IO),
+                ("underused_s", R_UNDER),
                 ("throttle_s", R_THERMAL),
                 ("power_cap_s", R_CAP),
                 ("checkpoint_s", R_CKPT),

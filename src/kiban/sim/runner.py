@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kiban.physics.gpu_power import average_power_under_cap_w, speed_frac_under_cap
 from kiban.sim.cluster import Placement
 from kiban.sim.constants import PHASE_COMPUTE, PHASE_FAIL, RESTORE_FAILURE, RESTORE_NONE
 from kiban.vocabulary import DONE, PENDING, RUNNING
@@ -117,11 +116,8 @@ class JobRunner:
 
     def at_cap(self, j: int, sku: int, cap_w: float) -> tuple[float, float]:
         """Per-GPU power while computing (W) and speed of job ``j`` under a cap."""
-        rec = self._hw.layout.skus[sku]
-        a, b = self._jobs.activity_frac[j], self._jobs.compute_bound_frac[j]
-        busy = float(average_power_under_cap_w(cap_w, a, rec))
-        s_cap = float(speed_frac_under_cap(cap_w, a, b, rec))
-        return busy, s_cap
+        busy, s_cap = self._jt.at_cap(self._jobs, j, sku, cap_w)
+        return float(busy), float(s_cap)
 
     # --- stop -----------------------------------------------------------------------------------
     def _close(self, i: int) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 from kiban.errors import ConfigError
 from kiban.physics.cooling import TYPICAL_PLANTS
 from kiban.physics.cost import Tariff
+from kiban.sim.coupled import CoupledFacility, FaultEvent, hall_air_for
 from kiban.sim.facility import PlantFacility
 from kiban.sim.jobs import JobTable
 from kiban.sim.layout import ClusterLayout
@@ -67,7 +68,7 @@ class ScenarioInputs:
 
     name: str
     layout: ClusterLayout
-    facility: PlantFacility
+    facility: PlantFacility | CoupledFacility
     settings: SimSettings
     tariff: Tariff
     timeseries_interval_s: float
@@ -205,6 +206,50 @@ def facility_from_scenario(
     )
 
 
+def coupled_facility_from_scenario(
+    scenario: Scenario, layout: ClusterLayout, *, start_time_of_year_s: float = 0.0
+) -> CoupledFacility:
+    """The facility in the loop (issue 10): the plant, the hall's air side, faults and budgets.
+
+    Capacities come from ``[cooling]`` (``crah_units``, ``crah_airflow_m3_per_s``,
+    ``crah_capacity_kw``, ``chiller_capacity_kw``, ``dry_cooler_capacity_kw``) where given;
+    otherwise units are sized N+1 to the servers' airflow and the chiller to the load
+    (:func:`kiban.sim.coupled.hall_air_for`). Budgets: the site's grid limit and the UPS
+    capacity, measured against the hall's IT power.
+    """
+    plant = facility_from_scenario(scenario, start_time_of_year_s=start_time_of_year_s)
+    cool = scenario.cooling
+    hall = hall_air_for(
+        layout,
+        supply_temp_c=cool.supply_temp_c,
+        n_units=cool.crah_units,
+        unit_airflow_m3_per_s=cool.crah_airflow_m3_per_s,
+        unit_capacity_w=cool.crah_capacity_w,
+        chiller_capacity_w=cool.chiller_capacity_w,
+        dry_cooler_capacity_w=cool.dry_cooler_capacity_w,
+        hall_area_m2=scenario.hall.area_m2,
+        hall_height_m=scenario.hall.height_m,
+    )
+    rack_index = {name: i for i, name in enumerate(layout.rack_names)}
+    faults = tuple(
+        FaultEvent(
+            kind=f.kind,
+            start_s=f.at_s,
+            end_s=f.end_s,
+            unit=f.unit_index,
+            rack=rack_index.get(f.target, -1),
+            fraction_lost=f.fraction_lost,
+        )
+        for f in scenario.faults
+    )
+    budgets: dict[str, float] = {}
+    if scenario.site.grid_limit_w is not None:
+        budgets["site"] = scenario.site.grid_limit_w
+    if scenario.power.ups_capacity_w is not None:
+        budgets["ups"] = scenario.power.ups_capacity_w
+    return CoupledFacility(plant, layout, hall, faults=faults, budgets_w=budgets)
+
+
 def workload_rng(seed: int) -> np.random.Generator:
     """The workload's random stream for a run seed (a child the simulator never uses).
 
@@ -305,7 +350,9 @@ def inputs_from_scenario(
     return ScenarioInputs(
         name=scenario.display_name,
         layout=layout,
-        facility=facility_from_scenario(scenario, start_time_of_year_s=start_time_of_year_s),
+        facility=coupled_facility_from_scenario(
+            scenario, layout, start_time_of_year_s=start_time_of_year_s
+        ),
         settings=settings,
         tariff=site_tariff(scenario),
         timeseries_interval_s=float(sim.timeseries_interval_s),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -48,8 +48,10 @@ LOG_COLUMNS: tuple[str, ...] = (
     "supply_temp_c",
     "max_inlet_temp_c",
     "allocated_gpus",
+    "busy_nodes",
     "productive_gpus",
     "io_stall_gpus",
+    "underused_gpus",
     "throttled_gpus",
     "power_capped_gpus",
     "checkpoint_gpus",
@@ -89,6 +91,9 @@ class SimSettings:
             or ``node`` (gang and locality: see :meth:`JobTable.with_node_locality`).
         record_gpus: Keep the per-GPU timeline (``RunOutput.gpus`` and ``gpu_timeline``;
             ``gpus.parquet`` and ``gpu_timeline.parquet``); off by default, it is large.
+        gpu_activity: Give every job the GPU activity process fitted to Philly
+            (:mod:`kiban.physics.activity`: idle phases, collectives, evaluation, a per-job
+            power factor); False pegs allocated GPUs at their compute power (the old twin).
     """
 
     seed: int = 0
@@ -109,6 +114,7 @@ class SimSettings:
     start_time_of_year_s: float = 0.0
     locality: str = "none"
     record_gpus: bool = False
+    gpu_activity: bool = True
 
     def __post_init__(self) -> None:
         problems = []
@@ -166,6 +172,8 @@ class RunOutput:
             restore). Per-interval records (the per-GPU timeline) count them as productive.
         gpus: Per-GPU static table (``SimSettings(record_gpus=True)``), else None.
         gpu_timeline: Per-GPU intervals of constant state (``record_gpus``), else None.
+        coupling: Figures of an in-loop facility (:class:`~kiban.sim.coupled.CoupledFacility`:
+            GPU power/die/activity quantiles, power budget, cooling shortfall), else empty.
     """
 
     policy_name: str
@@ -191,3 +199,4 @@ class RunOutput:
     moved_gpu_s: dict[str, float] = field(default_factory=dict)
     gpus: dict[str, np.ndarray] | None = None
     gpu_timeline: dict[str, np.ndarray] | None = None
+    coupling: dict[str, Any] = field(default_factory=dict)

@@ -277,6 +277,10 @@ class Simulator:
         extra: dict[str, Any] = {}
         if self.timeline is not None:
             extra = self.timeline.finish(horizon, self.heat)
+        if self._in_loop is not None:
+            finish = getattr(self._in_loop, "finish", None)
+            if finish is not None:
+                extra["coupling"] = finish(self.view)
         return rec.output(
             policy_name=self.policy.name,
             horizon_s=horizon,

@@ -8,10 +8,12 @@ integrals go into the job's (``job_acc``: progress, energy and seconds per loss 
 A running job has a compute speed ``s_c = s_cap · s_thermal`` (power cap; the clock that holds the
 die at its slowdown temperature) and an I/O speed ``s_io`` (max-min share of the file system),
 and progresses at ``(1 − c) · min(s_c, s_io)``, ``c`` being the share of time spent writing
-checkpoints. Its allocated GPU time splits into the shares ``(1 − c)·s`` (productive),
-``(1 − c)(s_c − s)`` (I/O stall), ``(1 − c)(s_cap − s_c)`` (thermal), ``(1 − c)(1 − s_cap)``
-(power cap) and ``c`` (checkpoint), which sum to 1; a restore phase after a failure is all
-failure.
+checkpoints. Its allocated GPU time splits into the shares ``(1 − c)·s·κ`` (productive),
+``(1 − c)·s·(1 − κ)`` (underused: idle inside the job, communication, evaluation; κ is the job's
+compute share from :mod:`kiban.physics.activity`), ``(1 − c)(s_c − s)`` (I/O stall),
+``(1 − c)(s_cap − s_c)`` (thermal), ``(1 − c)(1 − s_cap)`` (power cap) and ``c`` (checkpoint),
+which sum to 1; a restore phase after a failure is all failure. The job's trace duration is its
+wall time, idle phases included, so κ moves time between buckets and does not slow the job.
 
 Other components change a slot only through its methods (caps, I/O demand and speed, thermal
 speed, throttle onset time); the table's columns are public for reading. Every rate change is
@@ -44,13 +46,14 @@ R_PROGRESS = 0  # full-speed seconds of work done per second
 R_ENERGY = 1  # GPU board power of the whole job (W)
 R_PROD = 2  # share of the job's allocated GPU time that is productive
 R_IO = 3  # ... waiting on input (io_stall)
-R_THERMAL = 4  # ... lost to thermal throttling
-R_CAP = 5  # ... lost to a power cap
-R_CKPT = 6  # ... writing/restoring checkpoints (and preemption save/restore)
-R_FAIL = 7  # ... recovering from a failure
-R_RUN = 8  # always 1: wall time held
-R_ATTAINED = 9  # GPUs held: attained service (GPU-seconds per second)
-N_RATES = 10
+R_UNDER = 4  # ... idle inside the job: host work, communication, evaluation (underused)
+R_THERMAL = 5  # ... lost to thermal throttling
+R_CAP = 6  # ... lost to a power cap
+R_CKPT = 7  # ... writing/restoring checkpoints (and preemption save/restore)
+R_FAIL = 8  # ... recovering from a failure
+R_RUN = 9  # always 1: wall time held
+R_ATTAINED = 10  # GPUs held: attained service (GPU-seconds per second)
+N_RATES = 11
 SHARES = slice(R_PROD, R_RUN)
 """Columns of ``rate`` that split allocated GPU time into ledger buckets (sum to 1), in the
 order of :data:`kiban.sim.ledger_book.ALLOCATED_BUCKETS`."""
@@ -101,6 +104,7 @@ class Slots:
         self.job_progress_s: FloatArray = self.job_acc[:, R_PROGRESS]
         self.job_energy_j: FloatArray = self.job_acc[:, R_ENERGY]
         self.job_stall_s: FloatArray = self.job_acc[:, R_IO]
+        self.job_underused_s: FloatArray = self.job_acc[:, R_UNDER]
         self.job_throttle_s: FloatArray = self.job_acc[:, R_THERMAL]
         self.job_power_cap_s: FloatArray = self.job_acc[:, R_CAP]
         self.job_checkpoint_s: FloatArray = self.job_acc[:, R_CKPT]
@@ -298,9 +302,11 @@ class Slots:
         progress_rate = run * s * f[F_SCALE]
         row = self.rate[i]
         old = row[SHARES].tolist()
+        cs = jt.compute_share_list[job]
         new = [
-            run * s,
+            run * s * cs,
             run * (s_c - s),
+            run * s * (1.0 - cs),
             run * (s_cap - s_c),
             run * (1.0 - s_cap),
             c if comp else float(phase == PHASE_CKPT),
@@ -355,8 +361,10 @@ class Slots:
         run = np.where(comp, 1.0 - c, 0.0)
         rows = np.zeros((idx.shape[0], N_RATES))
         rows[:, R_PROGRESS] = run * s * self.scale_frac[idx]
-        rows[:, R_PROD] = run * s
+        cs = jt.compute_share[self.job[idx]]
+        rows[:, R_PROD] = run * s * cs
         rows[:, R_IO] = run * (s_c - s)
+        rows[:, R_UNDER] = run * s * (1.0 - cs)
         rows[:, R_THERMAL] = run * (s_cap - s_c)
         rows[:, R_CAP] = run * (1.0 - s_cap)
         rows[:, R_CKPT] = np.where(comp, c, phase == PHASE_CKPT)
@@ -478,15 +486,17 @@ class Slots:
     def activity_frac(self, idx: IntArray) -> FloatArray:
         """Share of wall time the GPUs of slots ``idx`` are computing (GPU busy share).
 
-        Today's twin has no activity model inside a job: a computing GPU is busy, and it waits
-        while writing checkpoints, restoring, or stalled on input (the share ``(1 − c)·s/s_c``).
+        Inside a job the GPU is busy (a kernel runs) for the job's expected share u of its
+        running time (:mod:`kiban.physics.activity`), and waits while writing checkpoints,
+        restoring, or stalled on input: ``(1 − c)·(s/s_c)·u``.
         """
         comp = self.phase[idx] == PHASE_COMPUTE
         s_c = self.s_cap[idx] * self.s_thermal[idx]
         s = np.minimum(s_c, self.s_io[idx])
         with np.errstate(divide="ignore", invalid="ignore"):
             active = np.where(s_c > 0, s / s_c, 0.0)
-        return np.where(comp, (1.0 - self.ckpt_frac[idx]) * active, 0.0)
+        busy = self._jt.busy_frac[self.job[idx]]
+        return np.where(comp, (1.0 - self.ckpt_frac[idx]) * active * busy, 0.0)
 
     def effective_cap_w(self, idx: IntArray) -> FloatArray:
         """Per-GPU power limit in force: the cap, or the die limit while throttled (W)."""

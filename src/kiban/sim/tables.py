@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kiban.physics.gpu_power import average_power_under_cap_w, speed_frac_under_cap
+from kiban.physics import activity as act
+from kiban.physics.gpu_power import runtime_factor
 from kiban.physics.storage_io import checkpoint_write_s
 
 if TYPE_CHECKING:
@@ -100,8 +101,14 @@ class JobTables:
         class_shaped: Classes with a shape or model constraint (only they can fragment).
         ckpt_write_s: Time one checkpoint write takes (s).
         ckpt_frac: Share of computing time spent writing checkpoints.
-        busy_w: Per-GPU power while computing, per job and GPU model, at the default cap (W).
-        s_cap: Speed at the default cap, per job and GPU model.
+        busy_w: Per-GPU power while running (the phase mix of :mod:`kiban.physics.activity`
+            averaged: compute at the cap, collectives, evaluation, idle), per job and GPU
+            model, at the default cap (W).
+        s_cap: Speed of the compute phase at the default cap, per job and GPU model.
+        busy_frac: Expected kernel-busy share u of each job's running time.
+        compute_share: Share κ of running time in the compute phase (the rest is underused).
+        phase_shares: (n, 5) phase shares of each job (activity.PHASES order, no checkpoint).
+        power_factor: Per-job multiplicative power factor ε (input entropy).
     """
 
     def __init__(self, jobs: JobTable, hw: HardwareTables, settings: SimSettings) -> None:
@@ -144,15 +151,62 @@ class JobTables:
         with np.errstate(divide="ignore", invalid="ignore"):
             frac = np.where(interval > 0, self.ckpt_write_s / (interval + self.ckpt_write_s), 0.0)
         self.ckpt_frac: npt.NDArray[Any] = np.nan_to_num(frac)
+        # GPU activity inside the allocation (issue 10): its own random stream, child 3 of the
+        # run's seed (0 failures, 1 policy, 2 workload), so one seed fixes every draw.
+        fit = act.fitted_activity()
+        rng = np.random.default_rng(np.random.SeedSequence(settings.seed).spawn(4)[3])
+        self.job_busy_mean: FloatArray = act.draw_job_busy_mean(rng, jobs.num_gpus, fit)
+        self.power_factor: FloatArray = act.draw_power_factor(rng, n)
+        self.busy_frac: FloatArray = act.expected_busy_frac(self.job_busy_mean, fit)
+        self.phase_shares: FloatArray = act.phase_shares(self.busy_frac, jobs.num_gpus)
+        if not settings.gpu_activity:  # pegged: every running second computes
+            self.busy_frac = np.ones(n)
+            self.power_factor = np.ones(n)
+            self.phase_shares = np.zeros((n, len(act.PHASES)))
+            self.phase_shares[:, 0] = 1.0
+        self.compute_share: FloatArray = self.phase_shares[:, 0].copy()
+        self.compute_share_list: list[float] = self.compute_share.tolist()
         n_sku = len(lay.skus)
+        # The trace's durations were measured at the GPUs' own power limit (TDP), so speeds
+        # are relative to the speed there: a job whose compute bursts already hit TDP (ε·A > 1)
+        # is not slowed by the default limit, only by caps below it.
+        self._skus = lay.skus
+        self._speed_at_tdp: FloatArray = np.ones((n, n_sku))
+        for k, sku in enumerate(lay.skus):
+            _, self._speed_at_tdp[:, k] = self.at_cap(
+                jobs, np.arange(n), k, sku.tdp_w, relative=False
+            )
         self.busy_w: FloatArray = np.zeros((n, n_sku))
         self.s_cap: FloatArray = np.ones((n, n_sku))
         for k, sku in enumerate(lay.skus):
             cap = sku.tdp_w * settings.gpu_power_cap_frac
-            self.busy_w[:, k] = average_power_under_cap_w(cap, jobs.activity_frac, sku)
-            self.s_cap[:, k] = speed_frac_under_cap(
-                cap, jobs.activity_frac, jobs.compute_bound_frac, sku
-            )
+            self.busy_w[:, k], self.s_cap[:, k] = self.at_cap(jobs, np.arange(n), k, cap)
+
+    def at_cap(
+        self,
+        jobs: JobTable,
+        idx: IntArray | int,
+        k: int,
+        cap_w: float | FloatArray,
+        *,
+        relative: bool = True,
+    ) -> tuple[FloatArray, FloatArray]:
+        """Per-GPU phase-mix power (W) and compute speed of jobs ``idx`` on GPU model ``k``.
+
+        The speed is relative to the job's speed at the model's TDP (absolute if not
+        ``relative``).
+        """
+        pp = act.phase_power(
+            self.phase_shares[idx],
+            jobs.activity_frac[idx],
+            self.power_factor[idx],
+            cap_w,
+            self._skus[k],
+        )
+        speed = 1.0 / runtime_factor(pp.clock_frac, jobs.compute_bound_frac[idx])
+        if relative:
+            speed = np.minimum(speed / self._speed_at_tdp[idx, k], 1.0)
+        return pp.power_w, speed
 
 
 class RunInputs:

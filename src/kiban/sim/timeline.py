@@ -68,11 +68,11 @@ TIMELINE_COLUMNS: tuple[str, ...] = (
 )
 """Columns of ``gpu_timeline.parquet``: the contract's, plus ``failure_frac`` (the restore phase
 after a failure) so that the shares of an allocated interval are complete: productive share =
-1 − the sum of the six loss shares."""
+1 − the sum of the seven loss shares."""
 
 # value columns compared to decide whether an interval ends (die temperature is not one)
 _POWER, _ACTIVITY, _CLOCK, _DIE = 0, 1, 2, 3
-_N_VALS = 4 + 6  # + shares: productive, io_stall, thermal, power_cap, checkpoint, failure
+_N_VALS = 4 + 7  # + shares: productive, io_stall, underused, thermal, power_cap, ckpt, failure
 
 
 def gpu_table(layout: ClusterLayout) -> dict[str, np.ndarray]:
@@ -248,11 +248,11 @@ class GpuTimeline:
             "clock_frac": vals[:, _CLOCK],
             "clock_event_reasons": reasons.astype(np.int64),
             "io_stall_frac": vals[:, 5],
-            "underused_frac": np.zeros(gpu.shape[0]),
-            "thermal_throttle_frac": vals[:, 6],
-            "power_cap_frac": vals[:, 7],
-            "checkpoint_frac": vals[:, 8],
-            "failure_frac": vals[:, 9],
+            "underused_frac": vals[:, 6],
+            "thermal_throttle_frac": vals[:, 7],
+            "power_cap_frac": vals[:, 8],
+            "checkpoint_frac": vals[:, 9],
+            "failure_frac": vals[:, 10],
         }
         return {"gpus": gpu_table(self._layout), "gpu_timeline": timeline}
 

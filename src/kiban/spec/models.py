@@ -472,6 +472,24 @@ class PowerChain(SpecModel):
         "plus 4 m vertical; needs feed_x_m, feed_y_m).",
     )
 
+    row_limit_kw: float | None = Field(
+        default=None,
+        description="Power limit of each row's PDU/busway, kW (enforced during a run; None = "
+        "unlimited).",
+    )
+
+    @field_validator("row_limit_kw")
+    @classmethod
+    def _row_limit(cls, value: float | None) -> float | None:
+        if value is None:
+            return None
+        return check_range(value, 1.0, 1.0e5, "a row power limit", "kW", alternatives=_KW_ALTS)
+
+    @property
+    def row_limit_w(self) -> float | None:
+        """Row PDU/busway limit, W (None = unlimited)."""
+        return None if self.row_limit_kw is None else self.row_limit_kw * W_PER_KW
+
     @field_validator("feed_x_m", "feed_y_m")
     @classmethod
     def _feed_point(cls, value: float | None) -> float | None:
@@ -574,6 +592,22 @@ class CoolingPlant(SpecModel):
         "direct-liquid, immersion-1p), m (rectilinear route plus 4 m vertical; needs cdu_x_m, "
         "cdu_y_m).",
     )
+    crah_units: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000,
+        description="CRAH/CRAC units serving the hall (default: sized to the IT airflow, N+1).",
+    )
+    crah_airflow_m3_per_s: float | None = Field(
+        default=None, description="Airflow of one CRAH/CRAC unit at full fan speed, m³/s."
+    )
+    crah_capacity_kw: float | None = Field(
+        default=None, description="Sensible cooling capacity of one CRAH/CRAC unit, kW."
+    )
+    dry_cooler_capacity_kw: float | None = Field(
+        default=None,
+        description="Dry-cooler (free-cooling) capacity at its design temperature difference, kW.",
+    )
 
     @field_validator("cdu_x_m", "cdu_y_m")
     @classmethod
@@ -615,6 +649,33 @@ class CoolingPlant(SpecModel):
     def chiller_capacity_w(self) -> float | None:
         """Nominal chiller capacity, W (None = sized to the load)."""
         return None if self.chiller_capacity_kw is None else self.chiller_capacity_kw * W_PER_KW
+
+    @field_validator("crah_airflow_m3_per_s")
+    @classmethod
+    def _crah_airflow(cls, value: float | None) -> float | None:
+        if value is None:
+            return None
+        alts = ((0.000471947, "CFM"), (1.0 / 3600.0, "m³/h"))
+        return check_range(value, 0.1, 100.0, "a CRAH unit's airflow", "m³/s", alternatives=alts)
+
+    @field_validator("crah_capacity_kw", "dry_cooler_capacity_kw")
+    @classmethod
+    def _unit_kw(cls, value: float | None) -> float | None:
+        if value is None:
+            return None
+        return check_range(value, 1.0, 1.0e5, "a cooling unit", "kW", alternatives=_KW_ALTS)
+
+    @property
+    def crah_capacity_w(self) -> float | None:
+        """Sensible capacity of one CRAH/CRAC unit, W (None = sized to the load)."""
+        return None if self.crah_capacity_kw is None else self.crah_capacity_kw * W_PER_KW
+
+    @property
+    def dry_cooler_capacity_w(self) -> float | None:
+        """Dry-cooler capacity at design ITD, W (None = none or sized to the load)."""
+        if self.dry_cooler_capacity_kw is None:
+            return None
+        return self.dry_cooler_capacity_kw * W_PER_KW
 
 
 # --- storage, fleet, workload, policies, simulation, plan -----------------------------------
@@ -842,6 +903,80 @@ class Policies(SpecModel):
         return check_range(value, 0.1, 86_400.0, "a policy epoch", "s")
 
 
+FaultKind = Literal["crac", "chiller", "cdu", "feed", "gpu_fan"]
+_UNIT_FAULTS = ("crac", "chiller", "cdu")
+_RACK_FAULTS = ("feed", "gpu_fan")
+
+
+class Fault(SpecModel):
+    """An injected failure (``[[faults]]``): what fails, which one, when, and for how long.
+
+    ``kind``: ``crac`` (one CRAH/CRAC unit: its airflow and capacity are lost), ``chiller`` (one
+    chiller), ``cdu`` (one coolant distribution unit), ``feed`` (one power feed of a rack: with
+    one feed the rack goes down, with two its servers run on the other), ``gpu_fan`` (server fans
+    of a rack: airflow falls, chips run hotter). ``target`` is the unit number (0-based, as a
+    string; default "0") for crac/chiller/cdu, and a rack name for feed/gpu_fan. The
+    consequences (inlets rise, throttling, capping, jobs lost) follow from the physics.
+    """
+
+    kind: FaultKind = Field(description="crac, chiller, cdu, feed or gpu_fan.")
+    at_s: float = Field(description="When the fault happens, s from the start of the run.")
+    duration_s: float | None = Field(
+        default=None, description="How long until repaired, s (None = until the end of the run)."
+    )
+    target: str = Field(
+        default="", description='Unit number ("0", "1", ...) or rack name (feed, gpu_fan).'
+    )
+    fraction_lost: float = Field(
+        default=1.0,
+        description="Share of the unit's capacity lost (gpu_fan: share of the server fans).",
+    )
+
+    @field_validator("at_s")
+    @classmethod
+    def _at(cls, value: float) -> float:
+        return check_range(value, 0.0, 3650.0 * S_PER_DAY, "a fault time", "s")
+
+    @field_validator("duration_s")
+    @classmethod
+    def _duration(cls, value: float | None) -> float | None:
+        if value is None:
+            return None
+        return check_range(value, 1.0, 3650.0 * S_PER_DAY, "a repair time", "s")
+
+    @field_validator("fraction_lost")
+    @classmethod
+    def _fraction(cls, value: float) -> float:
+        if not 0.0 < value <= 1.0:
+            msg = "must be in (0, 1] (1 = the whole unit; gpu_fan 0.25 = a quarter of the fans)"
+            raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _target_form(self) -> Fault:
+        if self.kind in _UNIT_FAULTS:
+            if self.target and not self.target.isdigit():
+                msg = (
+                    f'target = "{self.target}": a {self.kind} fault names a unit number '
+                    '("0", "1", ...; 0-based)'
+                )
+                raise ValueError(msg)
+        elif not self.target:
+            msg = f'a {self.kind} fault needs target = "<rack name>"'
+            raise ValueError(msg)
+        return self
+
+    @property
+    def unit_index(self) -> int:
+        """The unit number for crac/chiller/cdu faults (0 when not given)."""
+        return int(self.target) if self.target.isdigit() else 0
+
+    @property
+    def end_s(self) -> float:
+        """When the fault is repaired, s (inf = never within the run)."""
+        return float("inf") if self.duration_s is None else self.at_s + self.duration_s
+
+
 _DEFAULT_OUTPUTS: tuple[OutputKind, ...] = ("summary", "jobs", "timeseries")
 
 
@@ -933,6 +1068,18 @@ class Plan(SpecModel):
 # --- the scenario ---------------------------------------------------------------------------
 
 
+def _hall_rack_names(hall: Hall) -> set[str]:
+    """Rack names of a hall without placing the fleet (grid names as in :mod:`placement`)."""
+    if hall.racks:
+        return {r.name for r in hall.racks}
+    grid = hall.grid
+    if grid is None:
+        return set()
+    total = grid.rows * grid.racks_per_row
+    digits = max(2, len(str(total)))
+    return {f"{grid.prefix}{k:0{digits}d}" for k in range(1, total + 1)}
+
+
 class Scenario(SpecModel):
     """A whole scenario: site, hall, power, cooling, storage, fleet, workload, policies, run.
 
@@ -955,6 +1102,7 @@ class Scenario(SpecModel):
     policies: Policies = Field(default_factory=Policies)
     simulation: Simulation = Field(default_factory=Simulation)
     plan: Plan | None = Field(default=None, description="Planner inputs for `kiban plan`.")
+    faults: list[Fault] = Field(default_factory=list, description="[[faults]] to inject.")
 
     _source_path: Path | None = PrivateAttr(default=None)
     _catalog: Catalog | None = PrivateAttr(default=None)
@@ -973,6 +1121,31 @@ class Scenario(SpecModel):
     @classmethod
     def _catalog_path(cls, value: str | None, info: ValidationInfo) -> str | None:
         return None if value is None else resolve_path(value, info)
+
+    @model_validator(mode="after")
+    def _fault_targets(self) -> Scenario:
+        """Faults name units and racks that exist (rack names from the hall, unit counts)."""
+        if not self.faults:
+            return self
+        rack_names = _hall_rack_names(self.hall)
+        units = {"crac": self.cooling.crah_units, "chiller": None, "cdu": None}
+        for i, fault in enumerate(self.faults):
+            where = f"faults[{i}].target"
+            if fault.kind in _RACK_FAULTS and fault.target not in rack_names:
+                hint = suggestion(fault.target, sorted(rack_names))
+                msg = f'{where} = "{fault.target}": no such rack in the hall{hint or ""}'
+                raise ValueError(msg)
+            count = units.get(fault.kind)
+            if count is not None and fault.unit_index >= count:
+                msg = (
+                    f'{where} = "{fault.target}": cooling.crah_units = {count}, so a crac '
+                    f"fault names a unit 0–{count - 1}"
+                )
+                raise ValueError(msg)
+            if fault.kind == "cdu" and self.cooling.cdu is None:
+                msg = f"faults[{i}].kind = 'cdu': the scenario has no [cooling.cdu]"
+                raise ValueError(msg)
+        return self
 
     @property
     def source_path(self) -> Path | None:

@@ -1,0 +1,452 @@
+"""The coupled facility: cooling capacity, room thermal mass, airflow and faults inside the run.
+
+:class:`CoupledFacility` is an :class:`~kiban.sim.facility_loop.InLoopFacility`. Every
+``step_s`` (default 300 s) it reads the hall from the run's view and advances the physics of
+:mod:`kiban.physics.facility_dynamics`:
+
+* heat into the room air per rack (wall power × the air share) against what the working
+  CRAH/CRAC units and the plant can remove at the outdoor temperature of that hour; a shortfall
+  warms the room (two-node RC) and the supply air with it;
+* per cold aisle (a row of racks), the servers' airflow demand (fan law: it grows with load and
+  inlet temperature) against the air the units deliver; a deficit pulls exhaust into the top
+  inlets;
+* injected faults (``[[faults]]``: a CRAH unit, a chiller, server fans of a rack) from their
+  time to their repair;
+
+and hands the simulator a :class:`~kiban.sim.facility_loop.FacilityEffect` (supply temperature
+and per-rack inlet rise), which the thermal-throttle check sees at once. It also books the
+observables of the run: time-weighted distributions of per-GPU power, die temperature and
+activity, and the hall's power against its budgets (site grid limit, UPS capacity).
+
+After the run, :meth:`power_w` prices the plant over the event log with the wrapped
+:class:`~kiban.sim.facility.PlantFacility` (its supply temperature is the one the loop set).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from kiban.physics import activity as act
+from kiban.physics import facility_dynamics as fd
+from kiban.physics.server_power import fan_speed_frac
+from kiban.sim.facility_loop import FacilityEffect
+from kiban.units import AIR_DENSITY_KG_PER_M3, AIR_SPECIFIC_HEAT_J_PER_KG_K
+
+if TYPE_CHECKING:
+    from kiban._typing import ArrayLike, FloatArray
+    from kiban.sim.facility import FacilityModel, FacilityPower
+    from kiban.sim.layout import ClusterLayout
+    from kiban.sim.state import ClusterView
+
+__all__ = ["DEFAULT_STEP_S", "CoupledFacility", "FaultEvent", "hall_air_for"]
+
+DEFAULT_STEP_S = 300.0
+"""Facility step (s). The room responds over 10–20 min (Tang et al. 2008: a new steady thermal
+state 10–20 min after a power change) and the room step is exact for constant inputs, so 5 min
+loses little; 60 s steps cost ≈ 3× the run time of the demo (measured), over its 60 s target.
+Pass ``step_s=60`` for studies of fast transients."""
+OBSERVE_EVERY_S = 300.0
+"""The GPU distributions (power, die temperature, activity) are sampled this often, each sample
+weighted by the time since the previous one: a systematic sample of the time-weighted
+distribution, which costs a per-GPU snapshot only every 5 minutes."""
+
+UNIT_AIRFLOW_M3_PER_S = 10.0
+"""Airflow of one CRAH unit when the scenario gives none: ≈ 21,000 CFM, a large chilled-water
+CRAH. ASSUMED [weak] (vendor ranges 5–15 m³/s)."""
+UNIT_DESIGN_DELTA_T_K = 12.0
+"""Design air temperature drop across a CRAH coil (return − supply): 10–14 K typical [weak]."""
+ROOM_HEIGHT_M = 3.0
+"""Hall height when the scenario gives none (the spec's default)."""
+RACK_SOLID_KG = 150.0
+"""Empty rack enclosure + PDUs + cabling, added to the servers' weight (ASSUMED)."""
+EXCHANGE_W_PER_K_PER_RACK = 300.0
+"""Air-to-solid heat exchange hA per rack: ≈ 30 m² of server and rack surface at h ≈ 10
+W/(m²·K) (natural and forced convection in the room; Khankari 2011 uses the rack surface)."""
+BYPASS_FRAC = 0.15
+"""Supplied air that bypasses IT (recirculation.BYPASS_REF_FRAC, open aisles 10–20 %)."""
+
+_RHO_CP = AIR_DENSITY_KG_PER_M3 * AIR_SPECIFIC_HEAT_J_PER_KG_K
+
+
+@dataclass(frozen=True, slots=True)
+class FaultEvent:
+    """A fault from the scenario, resolved to the layout.
+
+    Attributes:
+        kind: ``crac``, ``chiller``, ``cdu``, ``feed`` or ``gpu_fan``.
+        start_s: When it happens (s).
+        end_s: When it is repaired (s; inf = never).
+        unit: Unit index (crac/chiller/cdu).
+        rack: Rack index (feed/gpu_fan), -1 otherwise.
+        fraction_lost: Share of the unit (or of the server fans) lost.
+    """
+
+    kind: str
+    start_s: float
+    end_s: float
+    unit: int = 0
+    rack: int = -1
+    fraction_lost: float = 1.0
+
+    def active(self, t_s: float) -> bool:
+        """Whether the fault is in force at ``t_s``."""
+        return self.start_s <= t_s < self.end_s
+
+
+def hall_air_for(
+    layout: ClusterLayout,
+    *,
+    supply_temp_c: float,
+    n_units: int | None = None,
+    unit_airflow_m3_per_s: float | None = None,
+    unit_capacity_w: float | None = None,
+    chiller_capacity_w: float | None = None,
+    dry_cooler_capacity_w: float | None = None,
+    hall_area_m2: float | None = None,
+    hall_height_m: float = ROOM_HEIGHT_M,
+) -> fd.HallAir:
+    """The air side of a layout: aisles = rows, CRAH units sized N+1 unless given.
+
+    Units default to :data:`UNIT_AIRFLOW_M3_PER_S`, enough of them for the servers' rated
+    airflow plus bypass, plus one; each unit's coil is rated for its airflow at
+    :data:`UNIT_DESIGN_DELTA_T_K`. Their air is shared over the aisles in proportion to the
+    aisles' rated airflow. The chiller is sized to the load unless given (inf).
+    """
+    srv_flow = np.array(
+        [s.airflow_m3_per_s * (1.0 - s.liquid_capture_frac) for s in layout.servers]
+    )
+    node_flow = srv_flow[layout.node_server_idx]
+    rack_flow = np.bincount(layout.node_rack_idx, weights=node_flow, minlength=layout.n_racks)
+    aisle = np.asarray(layout.rack_row_idx, dtype=np.int64)
+    n_aisles = int(aisle.max()) + 1 if aisle.size else 1
+    aisle_flow = np.bincount(aisle, weights=rack_flow, minlength=n_aisles)
+    unit_flow = unit_airflow_m3_per_s or UNIT_AIRFLOW_M3_PER_S
+    need = float(aisle_flow.sum()) * (1.0 + BYPASS_FRAC)
+    n = n_units or max(1, math.ceil(need / unit_flow)) + 1
+    cap = unit_capacity_w or _RHO_CP * unit_flow * UNIT_DESIGN_DELTA_T_K
+    total = float(aisle_flow.sum())
+    share = np.tile(aisle_flow / total if total > 0 else np.full(n_aisles, 1.0 / n_aisles), (n, 1))
+    server_kg = np.array([s.weight_kg for s in layout.servers])[layout.node_server_idx].sum()
+    area = hall_area_m2 or 2.4 * 0.6 * 2.0 * layout.n_racks
+    c = fd.room_heat_capacity_j_per_k(
+        area * hall_height_m, server_kg + RACK_SOLID_KG * layout.n_racks
+    )
+    return fd.HallAir(
+        rack_aisle=aisle,
+        n_aisles=n_aisles,
+        crah_airflow_m3_per_s=np.full(n, unit_flow),
+        crah_capacity_w=np.full(n, cap),
+        crah_aisle_share=share,
+        bypass_frac=BYPASS_FRAC,
+        air_capacity_j_per_k=float(c[0]),
+        solid_capacity_j_per_k=float(c[1]),
+        exchange_w_per_k=EXCHANGE_W_PER_K_PER_RACK * layout.n_racks,
+        chiller_capacity_w=math.inf if chiller_capacity_w is None else chiller_capacity_w,
+        dry_cooler_capacity_w=dry_cooler_capacity_w or 0.0,
+        dry_cooler_itd_k=12.0,
+        water_return_temp_c=supply_temp_c + UNIT_DESIGN_DELTA_T_K,
+        supply_setpoint_c=supply_temp_c,
+    )
+
+
+class CoupledFacility:
+    """The facility inside the run (see the module docstring).
+
+    Args:
+        plant: The after-the-run plant model (:class:`~kiban.sim.facility.PlantFacility`);
+            its climate and time of year give the outdoor temperature of each step.
+        layout: The cluster.
+        hall: Air side and plant capacities (:func:`hall_air_for`).
+        faults: Injected faults.
+        budgets_w: Named power limits on the hall's total IT power (``site``: grid contract,
+            ``ups``: UPS capacity), W; measured at every step.
+        step_s: Facility step (s).
+    """
+
+    def __init__(
+        self,
+        plant: FacilityModel,
+        layout: ClusterLayout,
+        hall: fd.HallAir,
+        *,
+        faults: tuple[FaultEvent, ...] = (),
+        budgets_w: dict[str, float] | None = None,
+        step_s: float | None = DEFAULT_STEP_S,
+    ) -> None:
+        self.step_s = step_s
+        self._plant = plant
+        self._layout = layout
+        self._hall = hall
+        self._faults = faults
+        self._budgets = {k: v for k, v in (budgets_w or {}).items() if math.isfinite(v)}
+        srv = layout.servers
+        self._srv_rated_flow = np.array(
+            [s.airflow_m3_per_s * (1.0 - s.liquid_capture_frac) for s in srv]
+        )
+        self._srv_max_w = np.array([s.max_power_w for s in srv])
+        self._node_srv = layout.node_server_idx
+        self._node_rack = layout.node_rack_idx
+        self._rack_rated_flow = np.bincount(
+            self._node_rack, weights=self._srv_rated_flow[self._node_srv], minlength=layout.n_racks
+        )
+        self._rack_max_w = np.bincount(
+            self._node_rack, weights=self._srv_max_w[self._node_srv], minlength=layout.n_racks
+        )
+        self._rack_server = np.zeros(layout.n_racks, dtype=np.int64)
+        self._rack_server[self._node_rack] = self._node_srv  # a representative model per rack
+        self._air_frac = np.ones(layout.n_racks) - np.bincount(
+            self._node_rack,
+            weights=np.array([s.liquid_capture_frac for s in srv])[self._node_srv],
+            minlength=layout.n_racks,
+        ) / np.maximum(np.bincount(self._node_rack, minlength=layout.n_racks), 1)
+        self._gpu_rack = self._node_rack[layout.gpu_node]
+        self._gpu_r = np.array([k.die_to_inlet_k_per_w for k in layout.skus])[
+            layout.node_sku_idx[layout.gpu_node]
+        ]
+        self._reset()
+
+    def _reset(self) -> None:
+        """Fresh run state: the same facility object may serve several runs (policies)."""
+        hall, layout = self._hall, self._layout
+        self._room = fd.RoomState(
+            np.asarray(hall.supply_setpoint_c), np.asarray(hall.supply_setpoint_c)
+        )
+        self._last_offset: FloatArray = np.zeros(layout.n_racks)
+        self._last_supply = float(hall.supply_setpoint_c)
+        self._t_last = 0.0
+        self._t_observed = 0.0
+        self._quiet = False
+        self._quiet_key: tuple[bytes, float, bytes, int] | None = None
+        self._quiet_rack_w: FloatArray = np.zeros(0)
+        self._quiet_heat_w = 0.0
+        self._outdoor_hour = -1
+        self._outdoor_cache = 25.0
+        # observables
+        self.power_hist = act.WeightedHistogram(0.0, 2000.0, 1.0)
+        self.die_hist = act.WeightedHistogram(0.0, 130.0, 0.1)
+        self.activity_hist = act.WeightedHistogram(0.0, 1.0 + 1e-9, 0.001)
+        self.s_over = dict.fromkeys(self._budgets, 0.0)
+        self.peak_it_w = 0.0
+        self.shortfall_s = 0.0
+        self.max_deficit_frac = 0.0
+        self.max_supply_c = float(hall.supply_setpoint_c)
+        self.removed_j = 0.0
+        self.stored_j = 0.0
+        self.heat_j = 0.0
+
+    # --- the InLoopFacility interface -----------------------------------------------------------
+    def start(self, view: ClusterView) -> FacilityEffect | None:
+        """A run starts: fresh state; the room starts at its set-point."""
+        self._reset()
+        self._t_last = view.time_s
+        self._t_observed = view.time_s
+        return None
+
+    def at_settle(self, view: ClusterView) -> FacilityEffect | None:
+        """Settles are left to the steps (the room changes over minutes)."""
+        return None
+
+    def at_step(self, view: ClusterView) -> FacilityEffect | None:
+        """One facility step: observables (every few steps), then the room and the aisles."""
+        t = view.time_s
+        dt = t - self._t_last
+        self._t_last = t
+        since = t - self._t_observed
+        if since >= OBSERVE_EVERY_S - 1e-9:
+            self._observe(view, since)
+            self._t_observed = t
+        return self._advance(view, t, max(dt, 0.0))
+
+    def power_w(
+        self, it_power_w: ArrayLike, time_s: ArrayLike, supply_temp_c: ArrayLike
+    ) -> FacilityPower:
+        """Facility power over the event log (the wrapped plant model)."""
+        return self._plant.power_w(it_power_w, time_s, supply_temp_c)
+
+    # --- physics ----------------------------------------------------------------------------------
+    def _unit_state(self, t: float) -> tuple[FloatArray, float, FloatArray]:
+        """Failed units, chiller share in service, per-rack fan airflow share, at ``t``."""
+        n_units = self._hall.crah_capacity_w.shape[0]
+        failed = np.zeros(n_units, dtype=bool)
+        chiller_ok = 1.0
+        fan_ok = np.ones(self._layout.n_racks)
+        for f in self._faults:
+            if not f.active(t):
+                continue
+            if f.kind == "crac" and f.unit < n_units:
+                failed[f.unit] = True
+            elif f.kind == "chiller":
+                chiller_ok = max(0.0, chiller_ok - f.fraction_lost)
+            elif f.kind == "gpu_fan" and f.rack >= 0:
+                fan_ok[f.rack] = min(fan_ok[f.rack], 1.0 - f.fraction_lost)
+        return failed, chiller_ok, fan_ok
+
+    def _outdoor_c(self, t: float) -> float:
+        """Outdoor dry bulb, held for the hour (the climate is hourly at best)."""
+        hour = int(t // 3600.0)
+        if hour != self._outdoor_hour:
+            self._outdoor_hour = hour
+            climate = getattr(self._plant, "climate", None)
+            if climate is not None:
+                start = float(getattr(self._plant, "start_time_of_year_s", 0.0))
+                mid_s = (hour + 0.5) * 3600.0
+                self._outdoor_cache = float(fd.outdoor_dry_bulb_c(mid_s, climate, start_s=start))
+        return self._outdoor_cache
+
+    def _advance(self, view: ClusterView, t: float, dt: float) -> FacilityEffect | None:
+        hall = self._hall
+        rack_w = np.asarray(view.rack_power_w, dtype=np.float64)
+        failed, chiller_ok, fan_ok = self._unit_state(t)
+        # nothing moved since the last quiet step (same rack power, faults, hour): the room
+        # stays at its set-point and the aisles as they were
+        key = (failed.tobytes(), chiller_ok, fan_ok.tobytes(), int(t // 3600.0))
+        if self._quiet and key == self._quiet_key and np.array_equal(rack_w, self._quiet_rack_w):
+            self.removed_j += self._quiet_heat_w * dt
+            self.heat_j += self._quiet_heat_w * dt
+            return None
+        heat = rack_w * self._air_frac
+        inlet = np.asarray(view.rack_inlet_temp_c, dtype=np.float64)
+        load = np.divide(
+            rack_w, self._rack_max_w, out=np.zeros_like(rack_w), where=self._rack_max_w > 0
+        )
+        speed = np.ones_like(load)
+        for k, server in enumerate(self._layout.servers):
+            sel = self._rack_server == k
+            if sel.any():
+                speed[sel] = fan_speed_frac(load[sel], inlet[sel], server)
+        # a rack whose fans failed moves less air: the remaining fans cannot make up for them
+        flow = fd.server_airflow_m3_per_s(speed, self._rack_rated_flow, fan_ok_frac=fan_ok)
+        outdoor_c = self._outdoor_c(t)
+        step = self._quiet_step(heat, flow, outdoor_c, failed, chiller_ok, dt)
+        if step is None:
+            step = fd.facility_step(
+                hall, self._room, heat, flow, outdoor_c, failed, chiller_ok, max(dt, 1e-9)
+            )
+        self._quiet = step.stored_j == 0.0 and step.room is self._room
+        if self._quiet:
+            self._quiet_key = key
+            self._quiet_rack_w = rack_w.copy()
+            self._quiet_heat_w = float(heat.sum())
+        if dt > 0:
+            self._room = step.room
+            self.removed_j += step.removed_j
+            self.stored_j += step.stored_j
+            self.heat_j += float(heat.sum()) * dt
+            if float(heat.sum()) > step.capacity_w:
+                self.shortfall_s += dt
+        self.max_deficit_frac = max(self.max_deficit_frac, float(step.aisle_deficit_frac.max()))
+        supply = float(self._room.air_temp_c)
+        self.max_supply_c = max(self.max_supply_c, supply)
+        offset = step.rack_deficit_rise_k.copy()
+        # failed server fans: the chips see a higher resistance, R ∝ V̇^−0.8; booked as the
+        # equivalent inlet rise R·P·(scale − 1) at the rack's mean GPU power
+        if np.any(fan_ok < 1.0):
+            gpu_w = np.asarray(view.gpu_power_w(), dtype=np.float64)
+            n = np.bincount(self._gpu_rack, minlength=self._layout.n_racks)
+            mean_rp = np.bincount(self._gpu_rack, weights=gpu_w * self._gpu_r, minlength=n.size)
+            mean_rp = np.divide(mean_rp, n, out=np.zeros_like(mean_rp), where=n > 0)
+            offset += mean_rp * (fd.r_scale_for_airflow(np.maximum(fan_ok, 0.05)) - 1.0)
+        changed_supply = abs(supply - self._last_supply) > 1e-9
+        changed_offset = not np.array_equal(offset, self._last_offset)
+        if not (changed_supply or changed_offset):
+            return None
+        self._last_supply = supply
+        self._last_offset = offset
+        return FacilityEffect(
+            supply_temp_c=supply if changed_supply else None,
+            rack_inlet_offset_k=offset if changed_offset else None,
+        )
+
+    def _quiet_step(  # noqa: PLR0917
+        self,
+        heat: FloatArray,
+        flow: FloatArray,
+        outdoor_c: float,
+        failed: FloatArray,
+        chiller_ok: float,
+        dt: float,
+    ) -> fd.FacilityStep | None:
+        """The step when the room is at its set-point and the cooling has capacity.
+
+        The common case: the room stays put and removes the heat; only the aisles are
+        computed. None when the full room step is needed.
+        """
+        hall, room = self._hall, self._room
+        set_c = hall.supply_setpoint_c
+        if float(room.air_temp_c) != set_c or abs(float(room.solid_temp_c) - set_c) > 1e-6:
+            return None
+        working = ~np.asarray(failed, dtype=bool)
+        crah_w = float(hall.crah_capacity_w[working].sum())
+        if math.isfinite(hall.chiller_capacity_w):
+            plant_w = chiller_ok * float(
+                fd.chiller_available_capacity_w(hall.chiller_capacity_w, outdoor_c)
+            ) + float(
+                fd.dry_cooler_capacity_w(
+                    hall.dry_cooler_capacity_w,
+                    hall.water_return_temp_c,
+                    outdoor_c,
+                    hall.dry_cooler_itd_k,
+                )
+            )
+        else:
+            plant_w = math.inf
+        capacity_w = min(crah_w, plant_w)
+        q = float(heat.sum())
+        if q > capacity_w:
+            return None
+        supplied = (hall.crah_airflow_m3_per_s * working) @ hall.crah_aisle_share
+        demand = np.bincount(hall.rack_aisle, weights=flow, minlength=hall.n_aisles)
+        m = fd.aisle_deficit_frac(demand, supplied * (1.0 - hall.bypass_frac))
+        top = np.minimum(fd.MAX_DEFICIT_FRAC, (5.0 / 3.0) * m[hall.rack_aisle])
+        return fd.FacilityStep(
+            room=room,
+            capacity_w=capacity_w,
+            removed_j=q * dt,
+            stored_j=0.0,
+            aisle_deficit_frac=m,
+            rack_deficit_rise_k=fd.deficit_inlet_rise_k(top, heat, flow),
+        )
+
+    def _observe(self, view: ClusterView, dt: float) -> None:
+        """Time-weighted GPU power, die temperature and activity over the last step."""
+        snap = view.gpu_snapshot()
+        self.power_hist.add(snap.power_w, dt)
+        self.die_hist.add(snap.die_temp_c, dt)
+        self.activity_hist.add(snap.activity_frac, dt)
+        it_w = float(view.it_power_w)
+        self.peak_it_w = max(self.peak_it_w, it_w)
+        for name, limit in self._budgets.items():
+            if it_w > limit:
+                self.s_over[name] += dt
+
+    def finish(self, view: ClusterView) -> dict[str, Any]:
+        """The run ended: observe the last partial step and return :meth:`summary`."""
+        since = view.time_s - self._t_observed
+        if since > 0:
+            self._observe(view, since)
+            self._t_observed = view.time_s
+        return self.summary()
+
+    def summary(self) -> dict[str, Any]:
+        """The run's coupling figures for ``summary.json``."""
+        s_over = max(self.s_over.values()) if self.s_over else 0.0
+        return {
+            "gpu_power_w_quantiles": self.power_hist.quantiles(),
+            "gpu_die_temp_c_quantiles": self.die_hist.quantiles(),
+            "gpu_activity_frac_quantiles": self.activity_hist.quantiles(),
+            "power_budget_s_over": s_over,
+            "power_budget_peak_w": self.peak_it_w,
+            "power_budget_limits_w": dict(self._budgets),
+            "cooling_shortfall_s": self.shortfall_s,
+            "max_supply_temp_c": self.max_supply_c,
+            "max_airflow_deficit_frac": self.max_deficit_frac,
+            "room_heat_balance_j": {
+                "heat_in": self.heat_j,
+                "removed": self.removed_j,
+                "stored": self.stored_j,
+            },
+        }

@@ -1,0 +1,99 @@
+"""The coupled facility in a run (issue 10): unit failures heat the room and reach the chips,
+summary figures are booked, and the room's heat balance closes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from tests.sim.helpers import jobs, layout
+
+from kiban.ledger import Ledger
+from kiban.policies.registry import make_policy
+from kiban.sim import SimpleFacility, SimSettings, Simulator
+from kiban.sim.coupled import CoupledFacility, FaultEvent, hall_air_for
+
+
+def _run(faults=(), n_units=None, chiller_w=None, unit_m3_per_s=None):
+    lay = layout(n_racks=2, servers_per_rack=4, supply_temp_c=22.0)
+    hall = hall_air_for(
+        lay,
+        supply_temp_c=22.0,
+        n_units=n_units,
+        chiller_capacity_w=chiller_w,
+        unit_airflow_m3_per_s=unit_m3_per_s,
+    )
+    fac = CoupledFacility(
+        SimpleFacility(), lay, hall, faults=tuple(faults), budgets_w={"site": 40e3}
+    )
+    table = jobs([(0, 6 * 3600, 8)] * 8, activity_frac=np.full(8, 1.0))
+    sim = Simulator(
+        lay,
+        table,
+        make_policy("policy", "fifo-static"),
+        settings=SimSettings(failures=False, gpu_activity=False, seed=1),
+        facility=fac,
+    )
+    return sim.run(), fac
+
+
+def test_coupled_run_books_the_summary_figures_and_the_heat_balance():
+    out, _ = _run()
+    c = out.coupling
+    for key in ("gpu_power_w_quantiles", "gpu_die_temp_c_quantiles", "gpu_activity_frac_quantiles"):
+        assert set(c[key]) == {"p01", "p10", "p25", "p50", "p75", "p90", "p99"}
+    assert c["gpu_power_w_quantiles"]["p50"] > 500.0  # pegged 64 H100s, all busy
+    assert c["power_budget_peak_w"] > 40e3
+    assert c["power_budget_s_over"] > 0.0
+    bal = c["room_heat_balance_j"]
+    assert bal["heat_in"] == pytest.approx(bal["removed"] + bal["stored"], rel=1e-9)
+    Ledger.from_run(out).check()
+
+
+def test_chiller_loss_heats_the_room_until_the_chips_throttle():
+    """A plant-limited hall (chiller at 60 % of the load) loses its chiller at 1 h: the supply
+    air warms through the room's thermal mass and the busy GPUs reach their slowdown."""
+    base, _ = _run(chiller_w=120e3)
+    hot, _ = _run(faults=[FaultEvent("chiller", 3600.0, math.inf)], chiller_w=120e3)
+    assert base.counters["throttle_onsets"] == 0
+    assert hot.coupling["max_supply_temp_c"] > 30.0
+    assert hot.coupling["cooling_shortfall_s"] > 0.0
+    assert hot.counters["throttle_onsets"] > 0
+    assert hot.ledger_gpu_s["thermal_throttle"] > 0.0
+    Ledger.from_run(hot).check()
+
+
+def test_crah_failures_starve_the_aisle_of_air():
+    """Three 2.5 m³/s units for 8 DGX H100 (4.2 m³/s): two fail, the aisle gets half its air
+    and the top inlets take hot exhaust."""
+    ok, _ = _run(n_units=3, unit_m3_per_s=2.5)
+    short, _ = _run(
+        faults=[
+            FaultEvent("crac", 0.0, math.inf, unit=0),
+            FaultEvent("crac", 0.0, math.inf, unit=1),
+        ],
+        n_units=3,
+        unit_m3_per_s=2.5,
+    )
+    assert ok.coupling["max_airflow_deficit_frac"] == 0.0
+    assert short.coupling["max_airflow_deficit_frac"] > 0.2
+    assert short.log["max_inlet_temp_c"].max() > ok.log["max_inlet_temp_c"].max() + 3.0
+
+
+def test_one_facility_object_serves_several_runs_identically():
+    """prepare_scenario builds one facility for every policy: each run starts afresh."""
+    lay = layout(n_racks=2, servers_per_rack=4, supply_temp_c=22.0)
+    fac = CoupledFacility(SimpleFacility(), lay, hall_air_for(lay, supply_temp_c=22.0))
+    table = jobs([(0, 3 * 3600, 8)] * 6, activity_frac=np.full(6, 0.9))
+    outs = [
+        Simulator(
+            lay,
+            table,
+            make_policy("policy", "fifo-static"),
+            settings=SimSettings(failures=False, seed=2),
+            facility=fac,
+        ).run()
+        for _ in range(2)
+    ]
+    assert outs[0].coupling == outs[1].coupling
