@@ -10,10 +10,10 @@ from pathlib import Path
 
 import jinja2
 
+from kiban.charts import render_svg
 from kiban.errors import ConfigError
 from kiban.report.context import build_context
 from kiban.report.spec import ChartSpec, ReportContext, SiteReportContext
-from kiban.charts import render_svg
 
 
 @functools.cache
