@@ -15,10 +15,9 @@ from tests.conftest import require_data
 
 from kiban.catalog import GpuSku
 from kiban.physics import gpu_power as gp
+from kiban.validation.gpu_power import ZEUS_GPUS, load_zeus_rows
 
 FIT_JSON = Path(gp.__file__).resolve().parents[1] / "data" / "fitted" / "gpu_power_fit.json"
-ZEUS_GPUS = ("v100", "a40", "p100", "rtx6000")
-ZEUS_KEYS = ["dataset", "network", "batch_size", "optimizer"]
 
 
 def _catalog_gpu(name: str) -> GpuSku | None:
@@ -123,21 +122,9 @@ def test_average_power_under_cap(h100):
 
 
 def _zeus_rows(data_root: Path) -> pl.DataFrame:
-    frames = []
     for gpu in ZEUS_GPUS:
-        path = require_data(data_root, "zeus-power-traces", f"summary_power_{gpu}.csv")
-        df = pl.read_csv(path).with_columns(pl.lit(gpu).alias("gpu"))
-        df = df.with_columns(pl.col("power_limit").max().over(ZEUS_KEYS).alias("max_limit_w"))
-        ref = (
-            df.filter(pl.col("power_limit") == pl.col("max_limit_w"))
-            .group_by(ZEUS_KEYS)
-            .agg(
-                pl.col("time_per_epoch").mean().alias("t1_s"),
-                pl.col("average_power").mean().alias("demand_w"),
-            )
-        )
-        frames.append(df.join(ref, on=ZEUS_KEYS, how="left"))
-    return pl.concat(frames)
+        require_data(data_root, "zeus-power-traces", f"summary_power_{gpu}.csv")
+    return load_zeus_rows()
 
 
 def _table(gpu: np.ndarray, speed_err: np.ndarray, power_err: np.ndarray) -> str:
