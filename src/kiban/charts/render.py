@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from kiban.charts.spec import ChartSpec
+from kiban.charts.spec import ChartSpec, Series
 
 FONT_NAMES: tuple[str, ...] = (
     "Noto Sans CJK JP",
@@ -78,7 +78,7 @@ def _style() -> Iterator[None]:
     """The matplotlib settings of every kiban chart (restored afterwards)."""
     import matplotlib as mpl  # noqa: PLC0415
 
-    rc: dict[str, Any] = {
+    rc: Any = {
         "svg.fonttype": "none",
         "svg.hashsalt": HASH_SALT,
         "font.family": ["sans-serif"],
@@ -114,10 +114,13 @@ def _style() -> Iterator[None]:
 
 def _figure(width_px: float, height_px: float) -> Any:
     from matplotlib.figure import Figure  # noqa: PLC0415
+    from matplotlib.layout_engine import ConstrainedLayoutEngine  # noqa: PLC0415
 
-    fig = Figure(figsize=(width_px / _PT_PER_IN, height_px / _PT_PER_IN), layout="constrained")
-    fig.get_layout_engine().set(w_pad=6 / _PT_PER_IN, h_pad=6 / _PT_PER_IN)
-    return fig
+    pad_in = 6 / _PT_PER_IN
+    return Figure(
+        figsize=(width_px / _PT_PER_IN, height_px / _PT_PER_IN),
+        layout=ConstrainedLayoutEngine(w_pad=pad_in, h_pad=pad_in),
+    )
 
 
 def _title(fig: Any, title: str) -> None:
@@ -271,16 +274,7 @@ def _draw_series(ax: Any, spec: ChartSpec) -> None:
             )
             base = upper
         else:
-            ax.plot(
-                s.x,
-                s.y,
-                color=s.color,
-                lw=2,
-                ls="--" if s.dashed else "-",
-                marker=s.marker or None,
-                ms=4,
-                gid=gid,
-            )
+            _plot_line(ax, s, gid)
     for i, span in enumerate(spec.spans):
         ax.axvspan(
             span.lo, span.hi, color=span.color, alpha=0.5, lw=0, gid=_gid(spec.chart_id, "span", i)
@@ -290,16 +284,13 @@ def _draw_series(ax: Any, spec: ChartSpec) -> None:
     if right and spec.y2_range is not None:
         ax2 = _right_axis(ax, spec)
         for i, s in right:
-            ax2.plot(
-                s.x,
-                s.y,
-                color=s.color,
-                lw=2,
-                ls="--" if s.dashed else "-",
-                marker=s.marker or None,
-                ms=4,
-                gid=_gid(spec.chart_id, "line", i),
-            )
+            _plot_line(ax2, s, _gid(spec.chart_id, "line", i))
+
+
+def _plot_line(ax: Any, s: Series, gid: str) -> None:
+    """One line series (NaN breaks it), dashed and with point markers when the series says so."""
+    ax.plot(s.x, s.y, color=s.color, lw=2, ls="--" if s.dashed else "-",
+            marker=s.marker or None, ms=4, gid=gid)  # fmt: skip
 
 
 def _draw_markers(ax: Any, spec: ChartSpec) -> None:

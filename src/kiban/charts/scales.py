@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+import numpy.typing as npt
+
 # ColorBrewer "RdYlBu" (11 classes), reversed so that blue is cool and red is hot.
 # Source: Brewer, C. A., colorbrewer2.org (Apache-2.0 style licence).
 RDYLBU_R: tuple[str, ...] = (
@@ -47,3 +50,14 @@ def color_at(frac: float, stops: tuple[str, ...] = RDYLBU_R) -> str:
     b = [int(stops[i + 1][k : k + 2], 16) for k in (1, 3, 5)]
     rgb = [round(x + (y - x) * t) for x, y in zip(a, b, strict=True)]
     return "#" + "".join(f"{c:02x}" for c in rgb)
+
+
+def min_spacing(values: npt.ArrayLike) -> float | None:
+    """The smallest gap between distinct positions (to 1 µm), or None if all are equal.
+
+    Floor charts size racks from it, so neighbours never overlap.
+    """
+    uniq = np.unique(np.round(np.asarray(values, dtype=np.float64), 6))
+    gaps = np.diff(uniq)
+    gaps = gaps[gaps > 1e-6]
+    return float(gaps.min()) if gaps.size else None

@@ -38,7 +38,7 @@ from kiban.charts import (
     render_panels_svg,
     render_svg,
 )
-from kiban.charts.scales import nice_ticks
+from kiban.charts.scales import min_spacing, nice_ticks
 from kiban.errors import ConfigError
 from kiban.plan.run import CoolingOption, LayoutSummary, PlanResult
 from kiban.plan.sweep import SpacingSweep
@@ -217,45 +217,29 @@ def floorplan_chart(result: PlanResult) -> ChartSpec:
     inlet = dict(zip(verified.rack_names, verified.rack_inlet_temp_c, strict=True))
     power = dict(zip(verified.rack_names, verified.rack_it_power_w, strict=True))
     width = math.sqrt(float(np.median(pos.footprint_m2)) / max(pos.rack_depth_m, 0.1))
+    # A footprint with service clearance may be wider than the pitch: draw racks side by side.
+    rows_y = np.round(pos.y_m, 6)
+    pitches = [g for y in np.unique(rows_y) if (g := min_spacing(pos.x_m[rows_y == y]))]
+    width = min(width, 0.95 * min(pitches)) if pitches else width
     cells: list[Cell] = []
     used_techs: set[str] = set()
     for r in range(pos.n):
         counts = n[r].sum(axis=1)
         name = pos.names[r]
-        where = {
-            "x_m": float(pos.x_m[r]),
-            "y_m": float(pos.y_m[r]),
-            "width_m": width,
-            "depth_m": pos.rack_depth_m,
-        }
-        if counts.sum() == 0:
-            cells.append(
-                Cell(
-                    name=name,
-                    **where,
-                    value=math.nan,
-                    color="none",
-                    tooltip=f"{name}: empty position",
-                    empty=True,
-                )
-            )
-            continue
-        tech = problem.techs[int(np.argmax(counts))].name
-        used_techs.add(tech)
-        kw = power.get(name, 0.0) / W_PER_KW
-        t_in = inlet.get(name, math.nan)
-        facts = [f"{kw:.0f} kW"] + ([f"{t_in:.1f} °C"] if math.isfinite(t_in) else [])
-        label = "\n".join([name, *facts])
-        cells.append(
-            Cell(
-                name=name,
-                **where,
-                value=kw,
-                color=TECH_COLORS.get(tech, "#56B4E9"),
-                tooltip=f"{name}: {tech}, {', '.join(facts)} at full load",
-                label=label,
-            )
-        )
+        empty = counts.sum() == 0
+        if empty:
+            value, color, tooltip, label = math.nan, "none", f"{name}: empty position", ""
+        else:
+            tech = problem.techs[int(np.argmax(counts))].name
+            used_techs.add(tech)
+            value = power.get(name, 0.0) / W_PER_KW
+            t_in = inlet.get(name, math.nan)
+            facts = [f"{value:.0f} kW"] + ([f"{t_in:.1f} °C"] if math.isfinite(t_in) else [])
+            color = TECH_COLORS.get(tech, "#56B4E9")
+            tooltip = f"{name}: {tech}, {', '.join(facts)} at full load"
+            label = "\n".join([name, *facts])
+        cells.append(Cell(name, float(pos.x_m[r]), float(pos.y_m[r]), width, pos.rack_depth_m,
+                          value, color, tooltip, label=label, empty=bool(empty)))  # fmt: skip
     markers = []
     for reach, symbol, color in ((pos.cable, "s", "#CC0000"), (pos.pipe, "D", "#0072B2")):
         if reach is None:
@@ -300,8 +284,8 @@ def floorplan_chart(result: PlanResult) -> ChartSpec:
     )
 
 
-FLOORPLAN_PX_PER_M = 75.0
-"""Drawing scale of ``floorplan.svg``: a 0.6 m rack is 45 px, room for a three-line label."""
+FLOORPLAN_PX_PER_M = 90.0
+"""Drawing scale of ``floorplan.svg``: a 0.6 m rack is 54 px, room for a three-line label."""
 
 
 def floorplan_svg(result: PlanResult) -> str:
@@ -319,18 +303,18 @@ def sweep_charts(sweep: SpacingSweep) -> list[ChartSpec]:
     x_range, x_ticks = _axis(min(p), max(p), pad=0.03 * (max(p) - min(p)))
     kw = W_PER_KW
     temps = [*sweep.hottest_inlet_c, sweep.inlet_max_c]
-    t_range, t_ticks = _axis(*_round_out(min(temps), max(temps)))
-    inlet = ChartSpec(
-        chart_id="sweep-inlet",
-        kind="lines",
-        title="",
-        x_label="rack pitch along the row (m)",
-        y_label="temperature (°C)",
-        reading="",
-        x_range=x_range,
-        x_ticks=x_ticks,
-        y_range=t_range,
-        y_ticks=t_ticks,
+
+    def panel(chart_id: str, y_label: str, y_axis: tuple[tuple[float, float], list[Tick]],
+              **parts: Any) -> ChartSpec:  # fmt: skip
+        return ChartSpec(chart_id=chart_id, kind="lines", title="", reading="",
+                         x_label="rack pitch along the row (m)", y_label=y_label,
+                         x_range=x_range, x_ticks=x_ticks, y_range=y_axis[0], y_ticks=y_axis[1],
+                         **parts)  # fmt: skip
+
+    inlet = panel(
+        "sweep-inlet",
+        "temperature (°C)",
+        _axis(*_round_out(min(temps), max(temps))),
         series=[
             Series(
                 f"hottest inlet at {sweep.supply_fixed_c:g} °C supply",
@@ -354,23 +338,15 @@ def sweep_charts(sweep: SpacingSweep) -> list[ChartSpec]:
         "total": (sweep.total_power_w, "#009E73", "o"),
     }
     all_kw = [float(v) / kw for w, _, _ in curves.values() for v in w]
-    k_range, k_ticks = _axis(*_round_out(min(0.0, *all_kw), max(all_kw)))
     i = sweep.optimum_idx
     spans = []
     if not sweep.fits_hall.all():
         cut = float(sweep.pitch_m[sweep.fits_hall].max()) if sweep.fits_hall.any() else min(p)
         spans.append(Span("longer than the hall", cut, max(p), "#dddddd"))
-    power = ChartSpec(
-        chart_id="sweep-power",
-        kind="lines",
-        title="",
-        x_label="rack pitch along the row (m)",
-        y_label="mean power (kW)",
-        reading="",
-        x_range=x_range,
-        x_ticks=x_ticks,
-        y_range=k_range,
-        y_ticks=k_ticks,
+    power = panel(
+        "sweep-power",
+        "mean power (kW)",
+        _axis(*_round_out(min(0.0, *all_kw), max(all_kw))),
         series=[
             Series(label, color, p, [float(v) / kw for v in w], marker=m)
             for label, (w, color, m) in curves.items()
