@@ -3,10 +3,12 @@ fit or fall back to the tooltip, and the planner's figures drawn through the sam
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 from kiban.charts import Cell, ChartSpec, LegendItem, Marker, Series, render_svg
 
@@ -47,7 +49,7 @@ def sample_specs() -> list[ChartSpec]:
 
 def test_same_specs_give_the_same_bytes_in_two_processes():
     """matplotlib salts its clip-path ids per process unless told not to: kiban fixes the salt."""
-    code = _DRAW.format(tests=str(__import__("pathlib").Path(__file__).parent))
+    code = _DRAW.format(tests=str(Path(__file__).parent))
     digests = {
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        check=True).stdout.strip()
@@ -86,3 +88,18 @@ def test_floor_labels_fit_or_fall_back_to_the_tooltip():
     assert "feed" in texts  # the marker's note
     assert "power feed" in texts  # its legend entry
     assert render_svg(sample_specs()[1], standalone=True).count('xmlns:xlink="') == 1
+
+
+def test_only_kiban_charts_imports_matplotlib():
+    """One charting stack: the reports and the planner describe charts; kiban.charts draws them."""
+    src = Path(__file__).resolve().parents[2] / "src" / "kiban"
+    drawing = []
+    for path in src.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])  # fmt: skip
+            if any(n.split(".")[0] == "matplotlib" for n in names):
+                drawing.append(path.relative_to(src).as_posix())
+    assert drawing, "the check must see kiban.charts' own imports"
+    assert {p.split("/")[0] for p in drawing} == {"charts"}, sorted(set(drawing))
