@@ -27,6 +27,8 @@ RANKS: dict[str, int] = {
     "metrics": 6,
     "ledger": 6,
     "site": 3,
+    "charts": 1,
+    "validation": 3,
     "plan": 7,
     "diagnose": 7,
     "report": 7,

@@ -32,12 +32,11 @@ from kiban.physics.cooling import (
     typical_plant,
     waterside_free_frac,
 )
+from kiban.validation.cooling import MOORE_TABLE
 
 # --------------------------------------------------------------------------------------------
 # Moore COP
 # --------------------------------------------------------------------------------------------
-
-MOORE_TABLE = [(10, 1.15), (15, 2.00), (18, 2.68), (20, 3.19), (22, 3.77), (25, 4.73), (27, 5.44)]
 
 
 @pytest.mark.parametrize(("supply_c", "cop_expected"), MOORE_TABLE)

@@ -15,10 +15,9 @@ from tests.conftest import require_data
 
 from kiban.catalog import GpuSku
 from kiban.physics import gpu_power as gp
+from kiban.validation.gpu_power import ZEUS_GPUS, load_zeus_rows, zeus_errors
 
 FIT_JSON = Path(gp.__file__).resolve().parents[1] / "data" / "fitted" / "gpu_power_fit.json"
-ZEUS_GPUS = ("v100", "a40", "p100", "rtx6000")
-ZEUS_KEYS = ["dataset", "network", "batch_size", "optimizer"]
 
 
 def _catalog_gpu(name: str) -> GpuSku | None:
@@ -123,21 +122,9 @@ def test_average_power_under_cap(h100):
 
 
 def _zeus_rows(data_root: Path) -> pl.DataFrame:
-    frames = []
     for gpu in ZEUS_GPUS:
-        path = require_data(data_root, "zeus-power-traces", f"summary_power_{gpu}.csv")
-        df = pl.read_csv(path).with_columns(pl.lit(gpu).alias("gpu"))
-        df = df.with_columns(pl.col("power_limit").max().over(ZEUS_KEYS).alias("max_limit_w"))
-        ref = (
-            df.filter(pl.col("power_limit") == pl.col("max_limit_w"))
-            .group_by(ZEUS_KEYS)
-            .agg(
-                pl.col("time_per_epoch").mean().alias("t1_s"),
-                pl.col("average_power").mean().alias("demand_w"),
-            )
-        )
-        frames.append(df.join(ref, on=ZEUS_KEYS, how="left"))
-    return pl.concat(frames)
+        require_data(data_root, "zeus-power-traces", f"summary_power_{gpu}.csv")
+    return load_zeus_rows()
 
 
 def _table(gpu: np.ndarray, speed_err: np.ndarray, power_err: np.ndarray) -> str:
@@ -168,24 +155,8 @@ def test_zeus_power_cap_traces(data_root, h100, params):
         )
     rows = _zeus_rows(data_root)
     assert rows.height == 1609
-    gpu = rows["gpu"].to_numpy()
-    cap = rows["power_limit"].to_numpy().astype(np.float64)
-    demand = rows["demand_w"].to_numpy()
-    speed_meas = (rows["t1_s"] / rows["time_per_epoch"]).to_numpy()
-    power_meas = rows["average_power"].to_numpy()
-    speed_pred = np.empty_like(cap)
-    power_pred = np.empty_like(cap)
-    for g in ZEUS_GPUS:
-        m = gpu == g
-        top_w = float(rows.filter(pl.col("gpu") == g)["power_limit"].max())
-        idle_w = 0.1 * top_w  # irrelevant to the cap law; only P_act(A) = demand matters
-        sku = replace(h100, name=g, tdp_w=top_w, idle_context_power_w=idle_w)
-        activity = (demand[m] - idle_w) / (top_w - idle_w)
-        assert np.all((activity > 0.0) & (activity <= 1.0))
-        speed_pred[m] = gp.speed_frac_under_cap(cap[m], activity, 1.0, sku)
-        power_pred[m] = gp.average_power_under_cap_w(cap[m], activity, sku)
-    speed_err = speed_pred - speed_meas
-    power_err = (power_pred - power_meas) / demand
+    # The library driven as the simulator drives it (shared with docs/validation.md).
+    gpu, speed_err, power_err = zeus_errors(rows, h100, None)
     table = f"γ = {h100.power_exponent:.4f}, s = {h100.static_power_frac:.4f} ({params})\n"
     table += _table(gpu, speed_err, power_err)
     print("\n" + table)

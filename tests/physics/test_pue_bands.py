@@ -1,8 +1,9 @@
 """Annual PUE of typical designs against the LBNL 2024 bands; climate ordering; climate data.
 
-Every design below is spelled out in full, so the band checks test the plant model and not a
-tuned preset. The load is 70 % of design IT capacity: a realistic average (Uptime surveys put
-typical utilisation of built capacity at 50–80 %).
+Every design is spelled out in full (kiban.validation.pue, shared with docs/validation.md),
+so the band checks test the plant model and not a tuned preset. The load is 70 % of design IT
+capacity: a realistic average (Uptime surveys put typical utilisation of built capacity at
+50–80 %).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import numpy as np
 import pytest
 from scipy.special import ndtr
 
-from kiban.catalog import default_catalog
 from kiban.errors import ConfigError
 from kiban.physics.climate import (
     HourlyClimate,
@@ -23,104 +23,29 @@ from kiban.physics.climate import (
     monthly_normals,
     wet_bulb_stull_c,
 )
-from kiban.physics.cooling import CoolingPlant, annual_pue, typical_plant
-from kiban.physics.power_chain import PowerChain
+from kiban.physics.cooling import annual_pue, typical_plant
 from kiban.units import S_PER_H
-
-DESIGN_W = 1.0e6
-IT_W = 0.7 * DESIGN_W
-CITIES_WARM_ORDER = ("sapporo", "tokyo", "osaka")
-
-# Legacy air: chilled-water CRAC (Moore COP) at 18 °C supply, raised floor, no economizer.
-LEGACY_AIR = CoolingPlant(
-    technology="air",
-    design_heat_w=DESIGN_W,
-    supply_air_temp_c=18.0,
-    air_delta_t_k=10.0,
-    chiller="moore_crac",
-    economizer="none",
-    fan_pressure_pa=500.0,
-    fan_efficiency_frac=0.6,
-    fan_min_speed_frac=0.6,
-)
-# Midsize waterside economizer: CRAH at 18 °C supply on 10/16 °C chilled water, water-cooled
-# chiller (COP 5.5 at AHRI), towers with a 4 K approach and a 2 K plate heat exchanger.
-MIDSIZE_WATERSIDE = CoolingPlant(
-    technology="air",
-    design_heat_w=DESIGN_W,
-    supply_air_temp_c=18.0,
-    air_delta_t_k=10.0,
-    coil_approach_k=8.0,
-    chw_delta_t_k=6.0,
-    chiller="water_cooled",
-    cop_rated=5.5,
-    economizer="waterside",
-    tower_approach_k=4.0,
-    hx_approach_k=2.0,
-    fan_pressure_pa=500.0,
-    fan_efficiency_frac=0.6,
-    fan_min_speed_frac=0.6,
-)
-# Direct liquid with dry coolers: 85 % of heat into W32 facility water (32/42 °C), dry cooler
-# approach 10 K with an air-cooled trim chiller; the residual air goes to CRAH at 24 °C supply on
-# an air-cooled chiller with a dry-cooler economizer.
-DIRECT_LIQUID = CoolingPlant(
-    technology="direct_liquid",
-    design_heat_w=DESIGN_W,
-    liquid_capture_frac=0.85,
-    supply_air_temp_c=24.0,
-    air_delta_t_k=14.0,
-    coil_approach_k=5.0,
-    chiller="air_cooled",
-    cop_rated=3.0,
-    economizer="dry_cooler",
-    liquid_supply_temp_c=32.0,
-    liquid_delta_t_k=10.0,
-    liquid_economizer="dry_cooler",
-    drycooler_approach_k=10.0,
-    fan_pressure_pa=300.0,
-    fan_efficiency_frac=0.65,
+from kiban.validation.pue import (
+    CITIES_WARM_ORDER,
+    DESIGN_LABELS,
+    DESIGN_W,
+    DESIGNS,
+    DIRECT_LIQUID,
+    IT_W,
+    MIDSIZE_WATERSIDE,
+    annual_design_pue,
+    enterprise_chain,
+    hyperscale_chain,
+    section_pue,
 )
 
-
-def _enterprise_chain() -> PowerChain:
-    """Enterprise double-conversion UPS (LBNL 80–94 %), N+1 of 2 × 500 kW, rack PDU 1 %,
-    floor transformer 1.9 % (IEEE 3001.5 upper end)."""
-    cat = default_catalog()
-    return PowerChain(
-        cat.ups("enterprise"),
-        "N+1",
-        2,
-        DESIGN_W / 2,
-        cat.pdu("rack-pdu-3ph-400v-32a"),
-        cat.pdu("floor-pdu-transformer"),
-    )
-
-
-def _hyperscale_chain() -> PowerChain:
-    """Hyperscale/AI UPS (LBNL 90–99 %), N+1 of 2 × 500 kW, rack PDU 1 %, transformer 0.4 %."""
-    cat = default_catalog()
-    return PowerChain(
-        cat.ups("hyperscale"),
-        "N+1",
-        2,
-        DESIGN_W / 2,
-        cat.pdu("rack-pdu-3ph-400v-32a"),
-        cat.pdu("floor-pdu-high-efficiency"),
-    )
-
-
-DESIGNS = {
-    # name: (plant, chain factory, misc as share of design, LBNL band)
-    "legacy_air": (LEGACY_AIR, _enterprise_chain, 0.02, (1.4, 1.9)),
-    "midsize_waterside": (MIDSIZE_WATERSIDE, _enterprise_chain, 0.02, (1.26, 1.50)),
-    "direct_liquid_dry_cooler": (DIRECT_LIQUID, _hyperscale_chain, 0.01, (1.05, 1.14)),
-}
-
-
-def _annual(name: str, city: str) -> float:
-    plant, chain, misc_frac, _ = DESIGNS[name]
-    return annual_pue(plant, IT_W, monthly_normals(city), chain(), misc_w=misc_frac * DESIGN_W).pue
+# The three designs (plants and power chains spelled out in full), the load and the cities are
+# shared with the validation report: kiban.validation.pue.
+_enterprise_chain, _hyperscale_chain, _annual = (
+    enterprise_chain,
+    hyperscale_chain,
+    annual_design_pue,
+)
 
 
 @pytest.mark.parametrize("name", sorted(DESIGNS))
@@ -132,9 +57,12 @@ def test_annual_pue_in_lbnl_2024_band_tokyo(name):
     with dry cooler 1.05–1.14 (median 1.09–1.10). Designs and chains are defined at the top of
     this file; misc (lighting, offices) is 2 % of design for the air designs, 1 % for liquid.
     """
-    lo, hi = DESIGNS[name][3]
-    value = _annual(name, "tokyo")
-    assert lo <= value <= hi, f"{name}: PUE {value:.3f} outside LBNL band {lo}–{hi}"
+    check = next(
+        r for r in section_pue().rows if r.quantity.endswith(f"{DESIGN_LABELS[name][0]}, Tokyo")
+    )
+    assert check.allowed == DESIGNS[name][3]
+    assert check.model_value == _annual(name, "tokyo")
+    assert check.passed, check.explain()
 
 
 @pytest.mark.parametrize("name", ["midsize_waterside", "direct_liquid_dry_cooler"])

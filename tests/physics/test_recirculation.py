@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from kiban import units
 from kiban.errors import ConfigError
 from kiban.physics import recirculation as rc
+from kiban.validation.recirculation import TANG_RACK_FLOW_M3_PER_S, tang_room_inlets_c
 
 RHO_CP = units.AIR_DENSITY_KG_PER_M3 * units.AIR_SPECIFIC_HEAT_J_PER_KG_K
 
@@ -94,23 +95,8 @@ def test_max_supply_temp_puts_the_hottest_inlet_on_the_redline():
 
 # --- geometric A ---------------------------------------------------------------------------
 
-TANG_CHASSIS_FLOW_M3_PER_S = 0.2454  # 520 CFM per chassis, Tang Table 1
-TANG_RACK_FLOW_M3_PER_S = 5 * TANG_CHASSIS_FLOW_M3_PER_S
-
-
-def _tang_room_inlets(load_frac: float, supply_m3_per_s: float | None = 8.0) -> np.ndarray:
-    x, y, row = rc.aisle_layout(2, 5, pitch_m=0.6, cold_aisle_width_m=1.2)
-    a = rc.recirculation_matrix(
-        x,
-        y,
-        row,
-        rack_airflow_m3_per_s=TANG_RACK_FLOW_M3_PER_S,
-        supply_airflow_m3_per_s=supply_m3_per_s,
-    )
-    d = rc.heat_distribution_matrix_k_per_w(a, TANG_RACK_FLOW_M3_PER_S)
-    # Dell PowerEdge 1855 chassis: b = 2,020 W idle, a = 50 W per busy blade, 10 blades.
-    rack_w = 5 * (2_020.0 + 50.0 * 10 * load_frac)
-    return rc.inlet_temp_c(15.0, d, np.full(10, rack_w))
+# Tang's 10-rack room, shared with the validation report (kiban.validation.recirculation).
+_tang_room_inlets = tang_room_inlets_c
 
 
 def test_tang_room_peak_inlet_in_published_range():

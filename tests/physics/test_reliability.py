@@ -10,10 +10,9 @@ from hypothesis import strategies as st
 from kiban.errors import ConfigError
 from kiban.physics import reliability as rel
 from kiban.units import S_PER_DAY, S_PER_H, S_PER_MIN
+from kiban.validation.reliability import LLAMA3_DAYS, LLAMA3_FAILURES, LLAMA3_NODES
 
-LLAMA3_FAILURES = 419  # unexpected interruptions, 54-day snapshot (Meta, Llama 3 Herd, 2024)
-LLAMA3_DAYS = 54.0
-LLAMA3_NODES = 2048  # 16,384 H100 / 8
+# Llama 3: 419 unexpected interruptions in a 54-day snapshot on 2,048 nodes (16,384 H100 / 8).
 
 
 def test_llama3_failure_rate_and_mtbf():

@@ -11,8 +11,14 @@ from tests.conftest import require_data
 
 from kiban.catalog import default_catalog
 from kiban.physics import server_power as sp
-from kiban.physics.gpu_power import average_power_under_cap_w, gpu_power_w
+from kiban.physics.gpu_power import gpu_power_w
 from kiban.units import W_PER_KW
+from kiban.validation.server_power import (
+    MLPERF_FILE,
+    MLPERF_SYSTEMS,
+    load_mlperf_power_rows,
+    mlperf_model_w,
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,43 +44,10 @@ def test_dgx_h100_max_power(cat):
 
 # --- MLPerf Power -------------------------------------------------------------------------
 
-# 8-GPU SXM servers with two x86 sockets in MLPerf Inference (datacenter, closed, power) and the
-# catalog record whose host they resemble, with the per-GPU power limit they ran under:
-# NVIDIA MaxQ submissions set H100-SXM to 300-450 W and A100-SXM to 225-275 W per benchmark
-# (mlcommons/inference_results_v1.1-v4.0, closed/NVIDIA/configs/*: `power_limit`); we use the
-# midpoints. 2.0-032 states "Maximum GPU power is limitted to 275W"; 2.1-0019 is not MaxQ (TDP).
-MLPERF_SYSTEMS: dict[str, tuple[str, float, bool]] = {
-    # public id: (catalog server, per-GPU power limit W, MaxQ?)
-    "3.1-0109": ("dgx-h100", 375.0, True),  # NVIDIA DGX H100
-    "4.0-0063": ("dgx-h100", 375.0, True),  # NVIDIA DGX H100
-    "4.0-0033": ("dgx-h100", 375.0, True),  # Dell XE9680, HGX H100 8-GPU, 2x Xeon 8470
-    "1.0-73": ("dgx-a100", 250.0, True),  # NVIDIA DGX-A100
-    "1.1-048": ("dgx-a100", 250.0, True),  # NVIDIA DGX A100
-    "2.0-095": ("dgx-a100", 250.0, True),  # NVIDIA DGX A100
-    "2.1-0089": ("dgx-a100", 250.0, True),  # NVIDIA DGX A100
-    "2.0-032": ("dgx-a100", 275.0, True),  # Fujitsu GX2570M6, HGX A100 40GB, 2x Xeon 8352V
-    "2.1-0019": ("dgx-a100", 400.0, False),  # Fujitsu GX2570M6, HGX A100 80GB, not MaxQ
-}
-# Benchmarks bound by memory or decode (LLM generation, embedding lookups, RNN-T) get the decode
-# activity, the rest the prefill/compute activity (physics.md §9: 0.9 / 0.25).
-LOW_ACTIVITY_BENCHMARKS = ("gptj", "llama", "dlrm", "rnn")
-COMPUTE_ACTIVITY_FRAC = 0.9
-DECODE_ACTIVITY_FRAC = 0.25
-# MLPerf feeds preprocessed tensors (NVIDIA harness: tensor_path = ${PREPROCESSED_DATA_DIR},
-# often start_from_device = True), so host CPUs only run LoadGen and batching. ASSUMED 10 %
-# host load; sensitivity: 0 % → median error −1 %, 20 % → +7 %, 50 % → +20 %.
-HOST_LOAD_FRAC = 0.1
-LAB_INLET_TEMP_C = 25.0  # ASSUMED; at or below the fan ramp's start, so fans follow load
-
 
 def _mlperf_power_rows(data_root) -> pl.DataFrame:
-    path = require_data(data_root, "mlperf-power", "data_cleaned_inference_datacenter.csv")
-    df = pl.read_csv(path, infer_schema_length=0)
-    # Each submission is a pair of rows: performance, then power in "System Power (W)",
-    # "Watts" or "Power (W)". Keep the power rows.
-    return df.filter(pl.col("Units").str.contains("(?i)watt|power")).with_columns(
-        pl.col("Result").str.replace_all(",", "").cast(pl.Float64).alias("system_power_w")
-    )
+    require_data(data_root, "mlperf-power", MLPERF_FILE)
+    return load_mlperf_power_rows()
 
 
 def test_mlperf_inference_system_power(data_root, cat):
@@ -94,21 +67,7 @@ def test_mlperf_inference_system_power(data_root, cat):
     for pid, (server_name, cap_w, _maxq) in MLPERF_SYSTEMS.items():
         sub = rows.filter(pl.col("Public ID") == pid)
         assert sub.height > 0, pid
-        server = cat.server(server_name)
-        gpu = cat.server_gpu(server)
-        bench = sub["Model"].str.to_lowercase().to_list()
-        activity = np.array(
-            [
-                DECODE_ACTIVITY_FRAC
-                if any(k in b for k in LOW_ACTIVITY_BENCHMARKS)
-                else COMPUTE_ACTIVITY_FRAC
-                for b in bench
-            ]
-        )
-        gpus_w = server.n_gpus * average_power_under_cap_w(cap_w, activity, gpu)
-        model_w = sp.server_power_w(gpus_w, HOST_LOAD_FRAC, LAB_INLET_TEMP_C, server, gpu)
-        meas_w = float(np.median(sub["system_power_w"].to_numpy()))
-        pred_w = float(np.median(model_w))
+        meas_w, pred_w = mlperf_model_w(sub, server_name, cap_w)
         errors[pid] = (pred_w - meas_w) / meas_w
         lines.append(
             f"{pid:10} {server_name:9} {cap_w:6.0f} {sub.height:3d} {meas_w:7.0f} {pred_w:7.0f} "

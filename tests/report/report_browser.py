@@ -28,6 +28,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 VIEWPORT = {"width": 1400, "height": 900}
+# The data a chart draws: matplotlib groups each bar, rack, area and line under an id
+# "<chart id>-<what>-<n>" (kiban.charts.render).
+DRAWN = 'g[id*="-bar-"], g[id*="-cell-"], g[id*="-area-"], g[id*="-line-"]'
 
 
 def open_offline(browser, html_path: Path, screenshot: Path) -> dict:
@@ -55,10 +58,9 @@ def open_offline(browser, html_path: Path, screenshot: Path) -> dict:
             {
                 "id": svg.get_attribute("id"),
                 "box": box,
-                "children": svg.evaluate("e => e.childElementCount"),
+                "children": svg.evaluate("e => e.querySelectorAll('*').length"),
                 "drawn": svg.evaluate(
-                    "e => e.querySelectorAll('rect.bar, rect.cell, polygon.area, polyline.line')"
-                    ".length"
+                    f"e => e.querySelectorAll('{DRAWN}').length"
                 ),
                 "text_width": svg.evaluate(
                     "e => Math.max(...[...e.querySelectorAll('text')].map(t => t.getBBox().width))"

@@ -92,7 +92,12 @@ def test_japanese_svg_text_uses_a_cjk_font_stack(result_run):
     assert "Noto Sans CJK JP" in html
     assert "Hiragino" in html
     assert "Yu Gothic" in html
-    assert "<path" not in html  # text stays text, never glyph outlines
+    # Text stays text, never glyph outlines (matplotlib's svg.fonttype "path" would define
+    # each glyph once as a <path id="DejaVuSans-..."> and place it with <use>), and every chart
+    # text inherits the chart's font stack instead of naming a font itself.
+    assert not re.search(r'<path id="[^"]*(DejaVu|Noto)', html)
+    assert any("GPU時間の内訳" in t for t in re.findall(r"<text[^>]*>([^<]*)</text>", html))
+    assert not re.search(r"<text[^>]*font-family", html)
 
 
 def test_write_report_is_atomic_and_leaves_no_temp_files(result_run, tmp_path):

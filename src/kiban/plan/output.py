@@ -27,6 +27,18 @@ from typing import Any
 import numpy as np
 
 from kiban._version import __version__
+from kiban.charts import (
+    Cell,
+    ChartSpec,
+    LegendItem,
+    Marker,
+    Series,
+    Span,
+    Tick,
+    render_panels_svg,
+    render_svg,
+)
+from kiban.charts.scales import min_spacing, nice_ticks
 from kiban.errors import ConfigError
 from kiban.plan.run import CoolingOption, LayoutSummary, PlanResult
 from kiban.plan.sweep import SpacingSweep
@@ -185,21 +197,19 @@ def sweep_csv(sweep: SpacingSweep) -> str:
     return buf.getvalue()
 
 
-def _svg(fig: Any) -> str:
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
-    return buf.getvalue()
+def _axis(lo: float, hi: float, *, pad: float = 0.0) -> tuple[tuple[float, float], list[Tick]]:
+    """Axis limits ``lo - pad`` .. ``hi + pad`` with round ticks inside them (labels in ``%g``)."""
+    ticks = [t for t in nice_ticks(lo, hi, 6) if lo - pad - 1e-9 <= t <= hi + pad + 1e-9]
+    return (lo - pad, hi + pad), [(t, f"{t:g}") for t in ticks]
 
 
-def floorplan_svg(result: PlanResult) -> str:
-    """Draw the floor plan: the hall to scale and every candidate position.
+def floorplan_chart(result: PlanResult) -> ChartSpec:
+    """The floor plan as a chart: the hall to scale and every candidate position.
 
     Used positions are coloured by cooling option and labelled with IT power and inlet
-    temperature at full load; empty ones are dotted.
+    temperature at full load (as much of the label as fits; all of it in the tooltip); empty
+    ones are dotted. The power feed and CDU are marked where the spec limits cable or pipe runs.
     """
-    from matplotlib.figure import Figure  # noqa: PLC0415 (heavy import only when drawing)
-    from matplotlib.patches import Patch, Rectangle  # noqa: PLC0415
-
     problem, n = result.problem, result.solution.n
     pos = problem.positions
     hall = result.scenario.hall
@@ -207,136 +217,169 @@ def floorplan_svg(result: PlanResult) -> str:
     inlet = dict(zip(verified.rack_names, verified.rack_inlet_temp_c, strict=True))
     power = dict(zip(verified.rack_names, verified.rack_it_power_w, strict=True))
     width = math.sqrt(float(np.median(pos.footprint_m2)) / max(pos.rack_depth_m, 0.1))
-    fig = Figure(figsize=(max(6.0, hall.length_m / 2.0), max(4.0, hall.width_m / 2.0)))
-    ax = fig.add_subplot()
-    ax.add_patch(Rectangle((0, 0), hall.length_m, hall.width_m, fill=False, lw=1.5, ec="#333333"))
+    # A footprint with service clearance may be wider than the pitch: draw racks side by side.
+    rows_y = np.round(pos.y_m, 6)
+    pitches = [g for y in np.unique(rows_y) if (g := min_spacing(pos.x_m[rows_y == y]))]
+    width = min(width, 0.95 * min(pitches)) if pitches else width
+    cells: list[Cell] = []
     used_techs: set[str] = set()
     for r in range(pos.n):
         counts = n[r].sum(axis=1)
-        x0 = pos.x_m[r] - width / 2.0
-        y0 = pos.y_m[r] - pos.rack_depth_m / 2.0
         name = pos.names[r]
-        if counts.sum() == 0:
-            ax.add_patch(
-                Rectangle((x0, y0), width, pos.rack_depth_m, fill=False, ls=":", ec="#999999")
-            )
-            continue
-        tech = problem.techs[int(np.argmax(counts))].name
-        used_techs.add(tech)
-        ax.add_patch(
-            Rectangle(
-                (x0, y0),
-                width,
-                pos.rack_depth_m,
-                fc=TECH_COLORS.get(tech, "#56B4E9"),
-                ec="#222222",
-                lw=0.6,
-            )
-        )
-        t_in = inlet.get(name, math.nan)
-        label = f"{name}\n{power.get(name, 0.0) / W_PER_KW:.0f} kW"
-        if math.isfinite(t_in):
-            label += f"\n{t_in:.1f}°C"
-        ax.text(pos.x_m[r], pos.y_m[r], label, ha="center", va="center", fontsize=5)
-    for reach, marker, color in ((pos.cable, "s", "#CC0000"), (pos.pipe, "D", "#0072B2")):
+        empty = counts.sum() == 0
+        if empty:
+            value, color, tooltip, label = math.nan, "none", f"{name}: empty position", ""
+        else:
+            tech = problem.techs[int(np.argmax(counts))].name
+            used_techs.add(tech)
+            value = power.get(name, 0.0) / W_PER_KW
+            t_in = inlet.get(name, math.nan)
+            facts = [f"{value:.0f} kW"] + ([f"{t_in:.1f} °C"] if math.isfinite(t_in) else [])
+            color = TECH_COLORS.get(tech, "#56B4E9")
+            tooltip = f"{name}: {tech}, {', '.join(facts)} at full load"
+            label = "\n".join([name, *facts])
+        cells.append(Cell(name, float(pos.x_m[r]), float(pos.y_m[r]), width, pos.rack_depth_m,
+                          value, color, tooltip, label=label, empty=bool(empty)))  # fmt: skip
+    markers = []
+    for reach, symbol, color in ((pos.cable, "s", "#CC0000"), (pos.pipe, "D", "#0072B2")):
         if reach is None:
             continue
         words = "power feed" if reach.kind == "cable" else "CDU"
-        label = (
-            f"{words}: {reach.kind} ≤ {reach.max_length_m:g} m "
-            f"({int(reach.within.sum())} positions within)"
+        markers.append(
+            Marker(
+                label=f"{words}: {reach.kind} ≤ {reach.max_length_m:g} m "
+                f"({int(reach.within.sum())} positions within)",
+                x=reach.source_x_m,
+                y=reach.source_y_m,
+                color=color,
+                symbol=symbol,
+                note=words,
+            )
         )
-        ax.plot([reach.source_x_m], [reach.source_y_m], marker, color=color, ms=6, label=label)
-        ax.text(reach.source_x_m, reach.source_y_m, f" {words}", fontsize=6, va="bottom")
-    ax.set_xlim(-0.2, hall.length_m + 0.2)
-    ax.set_ylim(-0.2, hall.width_m + 0.2)
-    ax.set_aspect("equal")
-    ax.set_xlabel("x (m)")
-    ax.set_ylabel("y (m)")
+    x_range, x_ticks = _axis(0.0, hall.length_m, pad=0.2)
+    y_range, y_ticks = _axis(0.0, hall.width_m, pad=0.2)
     s = result.summary
-    ax.set_title(
-        f"{result.scenario.display_name}: {s.n_racks} racks, {s.n_servers} servers; "
+    return ChartSpec(
+        chart_id="floorplan",
+        kind="floorplan",
+        title=f"{result.scenario.display_name}: {s.n_racks} racks, {s.n_servers} servers; "
         f"{s.containment} containment, {s.supply_temp_c:g} °C supply\n"
         f"label: rack, IT power and inlet at full load",
-        fontsize=8,
+        x_label="x (m)",
+        y_label="y (m)",
+        reading="",
+        x_range=x_range,
+        y_range=y_range,
+        x_ticks=x_ticks,
+        y_ticks=y_ticks,
+        cells=cells,
+        legend=[LegendItem(t, TECH_COLORS.get(t, "#56B4E9")) for t in sorted(used_techs)]
+        + (
+            [LegendItem("empty position", "none", empty=True)]
+            if any(c.empty for c in cells)
+            else []
+        ),
+        markers=markers,
+        outline=(0.0, 0.0, hall.length_m, hall.width_m),
     )
-    handles = [
-        Patch(fc=TECH_COLORS.get(t, "#56B4E9"), ec="#222222", label=t) for t in sorted(used_techs)
-    ]
-    handles.append(Patch(fill=False, ls=":", ec="#999999", label="empty position"))
-    markers, _ = ax.get_legend_handles_labels()
-    ax.legend(handles=handles + markers, loc="upper right", fontsize=6, framealpha=0.9)
-    return _svg(fig)
+
+
+FLOORPLAN_PX_PER_M = 90.0
+"""Drawing scale of ``floorplan.svg``: a 0.6 m rack is 54 px, room for a three-line label."""
+
+
+def floorplan_svg(result: PlanResult) -> str:
+    """Draw :func:`floorplan_chart` as a standalone SVG file, wide enough for the rack labels."""
+    width_px = min(max(760.0, result.scenario.hall.length_m * FLOORPLAN_PX_PER_M + 220.0), 3000.0)
+    return render_svg(floorplan_chart(result), standalone=True, width_px=width_px)
+
+
+def sweep_charts(sweep: SpacingSweep) -> list[ChartSpec]:
+    """The spacing sweep as two panels against pitch, the optimum marked.
+
+    Hottest inlet (packed → hotter) and cooling power (spread → more air handling).
+    """
+    p = [float(v) for v in sweep.pitch_m]
+    x_range, x_ticks = _axis(min(p), max(p), pad=0.03 * (max(p) - min(p)))
+    kw = W_PER_KW
+    temps = [*sweep.hottest_inlet_c, sweep.inlet_max_c]
+
+    def panel(chart_id: str, y_label: str, y_axis: tuple[tuple[float, float], list[Tick]],
+              **parts: Any) -> ChartSpec:  # fmt: skip
+        return ChartSpec(chart_id=chart_id, kind="lines", title="", reading="",
+                         x_label="rack pitch along the row (m)", y_label=y_label,
+                         x_range=x_range, x_ticks=x_ticks, y_range=y_axis[0], y_ticks=y_axis[1],
+                         **parts)  # fmt: skip
+
+    inlet = panel(
+        "sweep-inlet",
+        "temperature (°C)",
+        _axis(*_round_out(min(temps), max(temps))),
+        series=[
+            Series(
+                f"hottest inlet at {sweep.supply_fixed_c:g} °C supply",
+                "#D55E00",
+                p,
+                [float(v) for v in sweep.hottest_inlet_c],
+                marker="o",
+            ),
+            Series(
+                f"inlet limit {sweep.inlet_max_c:g} °C",
+                "#333333",
+                list(x_range),
+                [sweep.inlet_max_c] * 2,
+                dashed=True,
+            ),
+        ],
+    )
+    curves = {
+        "air handling (CRAH fans, bypass)": (sweep.air_handling_power_w, "#0072B2", "s"),
+        "chillers/pumps at the highest allowed supply": (sweep.plant_power_w, "#E69F00", "^"),
+        "total": (sweep.total_power_w, "#009E73", "o"),
+    }
+    all_kw = [float(v) / kw for w, _, _ in curves.values() for v in w]
+    i = sweep.optimum_idx
+    spans = []
+    if not sweep.fits_hall.all():
+        cut = float(sweep.pitch_m[sweep.fits_hall].max()) if sweep.fits_hall.any() else min(p)
+        spans.append(Span("longer than the hall", cut, max(p), "#dddddd"))
+    power = panel(
+        "sweep-power",
+        "mean power (kW)",
+        _axis(*_round_out(min(0.0, *all_kw), max(all_kw))),
+        series=[
+            Series(label, color, p, [float(v) / kw for v in w], marker=m)
+            for label, (w, color, m) in curves.items()
+        ],
+        markers=[
+            Marker(
+                f"optimum {p[i]:.1f} m",
+                p[i],
+                float(sweep.total_power_w[i]) / kw,
+                "#CC0000",
+                symbol="*",
+            )
+        ],
+        spans=spans,
+    )
+    return [inlet, power]
+
+
+def _round_out(lo: float, hi: float) -> tuple[float, float]:
+    """Widen ``[lo, hi]`` (by 5 %, then to round ticks) so no curve runs along the frame."""
+    margin = 0.05 * (hi - lo)
+    ticks = nice_ticks(lo - margin if lo != 0.0 else lo, hi + margin, 6)
+    return ticks[0], ticks[-1]
 
 
 def sweep_svg(sweep: SpacingSweep) -> str:
-    """Plot the spacing sweep with the optimum marked.
-
-    Two panels against pitch: hottest inlet (packed → hotter) and cooling power (spread → more
-    air handling).
-    """
-    from matplotlib.figure import Figure  # noqa: PLC0415
-
-    fig = Figure(figsize=(6.5, 6.0))
-    ax1, ax2 = fig.subplots(2, 1, sharex=True)
-    p = sweep.pitch_m
-    ax1.plot(
-        p,
-        sweep.hottest_inlet_c,
-        "o-",
-        color="#D55E00",
-        ms=3,
-        label=f"hottest inlet at {sweep.supply_fixed_c:g} °C supply",
-    )
-    ax1.axhline(
-        sweep.inlet_max_c,
-        color="#333333",
-        ls="--",
-        lw=0.8,
-        label=f"inlet limit {sweep.inlet_max_c:g} °C",
-    )
-    ax1.set_ylabel("temperature (°C)")
-    ax1.legend(fontsize=7)
-    kw = W_PER_KW
-    ax2.plot(
-        p,
-        sweep.air_handling_power_w / kw,
-        "s-",
-        color="#0072B2",
-        ms=3,
-        label="air handling (CRAH fans, bypass)",
-    )
-    ax2.plot(
-        p,
-        sweep.plant_power_w / kw,
-        "^-",
-        color="#E69F00",
-        ms=3,
-        label="chillers/pumps at the highest allowed supply",
-    )
-    ax2.plot(p, sweep.total_power_w / kw, "o-", color="#009E73", ms=3, label="total")
-    i = sweep.optimum_idx
-    ax2.plot(
-        [p[i]],
-        [sweep.total_power_w[i] / kw],
-        "*",
-        color="#CC0000",
-        ms=14,
-        label=f"optimum {p[i]:.1f} m",
-    )
-    if not sweep.fits_hall.all():
-        cut = p[sweep.fits_hall].max() if sweep.fits_hall.any() else p.min()
-        ax2.axvspan(cut, p.max(), color="#dddddd", alpha=0.5, lw=0, label="longer than the hall")
-    ax2.set_xlabel("rack pitch along the row (m)")
-    ax2.set_ylabel("mean power (kW)")
-    ax2.legend(fontsize=7)
-    fig.suptitle(
+    """Draw :func:`sweep_charts` as one standalone SVG file (two panels sharing the pitch axis)."""
+    title = (
         f"Spacing trade-off: {sweep.n_rows} × {sweep.racks_per_row} racks, "
-        f"{sweep.rack_air_heat_w / kw:.1f} kW of room-air heat each, "
-        f"containment {sweep.containment}",
-        fontsize=9,
+        f"{sweep.rack_air_heat_w / W_PER_KW:.1f} kW of room-air heat each, "
+        f"containment {sweep.containment}"
     )
-    return _svg(fig)
+    return render_panels_svg("spacing-sweep", title, sweep_charts(sweep), standalone=True)
 
 
 def summary_dict(s: LayoutSummary) -> dict[str, Any]:

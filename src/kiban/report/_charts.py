@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from kiban.charts.scales import min_spacing
 from kiban.i18n import format_temp_c, translator
 from kiban.report._scales import RDYLBU_R, auto_linear_axis, color_at, nice_ticks, tick_formatter
 from kiban.report.spec import Cell, ChartSpec, ColorBar, Series
@@ -26,13 +27,6 @@ DEFAULT_RACK_WIDTH_M = 0.6
 """Standard 19-inch rack width (600 mm), used when the layout gives no size."""
 DEFAULT_RACK_DEPTH_M = 1.2
 """Common deep GPU rack (1200 mm), used when the layout gives no size."""
-
-
-def _min_gap(values: np.ndarray) -> float | None:
-    uniq = np.unique(np.round(values, 6))
-    gaps = np.diff(uniq)
-    gaps = gaps[gaps > 1e-6]
-    return float(gaps.min()) if gaps.size else None
 
 
 def heatmap_chart(
@@ -66,8 +60,8 @@ def heatmap_chart(
         x_label, y_label = y_label, x_label
         width_m, depth_m = depth_m, width_m
     vals = np.asarray(value_c, dtype=np.float64)
-    gap_x = _min_gap(xs)
-    gap_y = _min_gap(ys)
+    gap_x = min_spacing(xs)
+    gap_y = min_spacing(ys)
     if x_label == tr.t("axis.floor_x"):
         auto_w = min(DEFAULT_RACK_WIDTH_M, 0.95 * gap_x) if gap_x else DEFAULT_RACK_WIDTH_M
         auto_d = min(DEFAULT_RACK_DEPTH_M, 0.6 * gap_y) if gap_y else DEFAULT_RACK_DEPTH_M

@@ -1,28 +1,34 @@
-"""Axis ticks, time units, colour scales and step-signal resampling for report charts."""
+"""Axis ticks in the report's language, time units and step-signal resampling for report charts.
+
+The language-free pieces (round ticks, colour scales, palettes) live in :mod:`kiban.charts.scales`.
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
 
 from kiban._typing import FloatArray
+from kiban.charts.scales import PALETTE, RDYLBU_R, color_at, nice_ticks
+from kiban.charts.spec import Tick
 from kiban.i18n import format_duration_s, format_number, translator
-from kiban.report.spec import Tick
 from kiban.units import S_PER_DAY, S_PER_H, S_PER_MIN
 
-# ColorBrewer "RdYlBu" (11 classes), reversed so that blue is cool and red is hot.
-# Source: Brewer, C. A., colorbrewer2.org (Apache-2.0 style licence).
-RDYLBU_R: tuple[str, ...] = (
-    "#313695", "#4575b4", "#74add1", "#abd9e9", "#e0f3f8", "#ffffbf",
-    "#fee090", "#fdae61", "#f46d43", "#d73027", "#a50026",
-)  # fmt: skip
-
-# Okabe & Ito (2008) colour-blind-safe palette, for policies and chart series.
-PALETTE: tuple[str, ...] = (
-    "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000",
-)  # fmt: skip
+__all__ = [
+    "PALETTE",
+    "RDYLBU_R",
+    "auto_linear_axis",
+    "color_at",
+    "duration_log_axis",
+    "linear_axis",
+    "nice_ticks",
+    "step_bin_means",
+    "step_integral",
+    "tick_formatter",
+    "time_axis",
+    "time_unit",
+]
 
 # Durations that make good log-axis ticks (s): 1 s, 10 s, 1 min ... 1 d, 10 d, 100 d.
 _LOG_DURATION_TICKS_S = (
@@ -36,25 +42,6 @@ _LOG_DURATION_TICKS_S = (
     10 * S_PER_DAY,
     100 * S_PER_DAY,
 )
-
-
-def nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
-    """Round tick values (1, 2, 2.5 or 5 times a power of ten) covering [lo, hi].
-
-    The first tick is ≤ lo and the last ≥ hi, so the axis can use them as limits.
-    """
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return [0.0, 1.0]
-    if hi <= lo:
-        pad = abs(lo) * 0.1 or 1.0
-        lo, hi = lo - pad, hi + pad
-    raw = (hi - lo) / max(target, 1)
-    power = 10.0 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1.0, 2.0, 2.5, 5.0, 10.0) if m * power >= raw)
-    start = math.floor(lo / step + 1e-9) * step
-    stop = math.ceil(hi / step - 1e-9) * step
-    n = round((stop - start) / step)
-    return [round(start + i * step, 12) + 0.0 for i in range(n + 1)]
 
 
 def linear_axis(
@@ -117,19 +104,6 @@ def time_unit(span_s: float, lang: str) -> tuple[float, str]:
     if span_s > 2 * S_PER_H:
         return S_PER_H, tr.t("unit.hours_long")
     return S_PER_MIN, tr.t("unit.minutes_long")
-
-
-def color_at(frac: float, stops: tuple[str, ...] = RDYLBU_R) -> str:
-    """Linear interpolation along a colour scale; ``frac`` is clipped to [0, 1]."""
-    if not math.isfinite(frac):
-        return "#cccccc"
-    pos = min(max(frac, 0.0), 1.0) * (len(stops) - 1)
-    i = min(int(pos), len(stops) - 2)
-    t = pos - i
-    a = [int(stops[i][k : k + 2], 16) for k in (1, 3, 5)]
-    b = [int(stops[i + 1][k : k + 2], 16) for k in (1, 3, 5)]
-    rgb = [round(x + (y - x) * t) for x, y in zip(a, b, strict=True)]
-    return "#" + "".join(f"{c:02x}" for c in rgb)
 
 
 def step_integral(time_s: FloatArray, values: FloatArray, at_s: FloatArray) -> FloatArray:

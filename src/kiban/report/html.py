@@ -10,10 +10,10 @@ from pathlib import Path
 
 import jinja2
 
+from kiban.charts import render_svg
 from kiban.errors import ConfigError
 from kiban.report.context import build_context
 from kiban.report.spec import ChartSpec, ReportContext, SiteReportContext
-from kiban.report.svg import render_chart
 
 
 @functools.cache
@@ -27,7 +27,7 @@ def _env() -> jinja2.Environment:
 
 
 def _svgs(charts: Sequence[ChartSpec]) -> dict[str, str]:
-    return {c.chart_id: render_chart(c) for c in charts}
+    return {c.chart_id: render_svg(c) for c in charts}
 
 
 def render_html(context: ReportContext) -> str:

@@ -2,122 +2,38 @@
 
 A :class:`ReportContext` holds everything a report shows, already translated and formatted.
 Golden tests compare it (through :meth:`ReportContext.to_dict`) instead of pixels; the HTML
-template and the SVG renderer only lay it out.
+template and the chart renderer (:mod:`kiban.charts`) only lay it out.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
-Tick = tuple[float, str]
-ChartKind = Literal["waterfall", "area", "lines", "heatmap", "bars"]
+from kiban.charts.spec import Bar, Cell, ChartKind, ChartSpec, ColorBar, Series, Tick
 
-
-@dataclass
-class Series:
-    """One line, area band or bar stack.
-
-    Attributes:
-        label: legend text.
-        color: CSS colour.
-        x: x values (chart units); empty for ``bars`` charts, which use the categories.
-        y: y values; NaN breaks a line.
-        axis: ``left`` or ``right`` (secondary y axis).
-        stacked: stack on top of the previous stacked series of the same axis.
-        dashed: draw the line dashed.
-    """
-
-    label: str
-    color: str
-    x: list[float]
-    y: list[float]
-    axis: Literal["left", "right"] = "left"
-    stacked: bool = False
-    dashed: bool = False
-
-
-@dataclass
-class Bar:
-    """One waterfall bar, from ``start`` to ``end`` along the value axis."""
-
-    key: str
-    label: str
-    start: float
-    end: float
-    kind: Literal["total", "loss", "result"]
-    color: str
-    value_text: str
-
-
-@dataclass
-class Cell:
-    """One rack of a floor heatmap (centre and size in metres)."""
-
-    name: str
-    x_m: float
-    y_m: float
-    width_m: float
-    depth_m: float
-    value: float
-    color: str
-    tooltip: str
-
-
-@dataclass
-class ColorBar:
-    """The colour scale of a heatmap."""
-
-    label: str
-    lo: float
-    hi: float
-    stops: list[str]
-    ticks: list[Tick]
-
-
-@dataclass
-class ChartSpec:
-    """Everything needed to draw one chart, and its one-line reading.
-
-    Attributes:
-        chart_id: unique id in the page (also the SVG element id).
-        kind: ``waterfall``, ``area`` (stacked areas and lines), ``lines``, ``heatmap`` or ``bars``.
-        title: chart title.
-        x_label: x-axis label with unit.
-        y_label: y-axis label with unit.
-        reading: one sentence, computed from the data, saying what the chart shows.
-        y2_label: right-axis label ("" if none).
-        x_range, y_range, y2_range: axis limits in chart units.
-        x_ticks, y_ticks, y2_ticks: (position, label) pairs.
-        x_log: logarithmic x axis.
-        series: lines/areas/bar stacks.
-        bars: waterfall bars.
-        cells: heatmap racks.
-        colorbar: heatmap colour scale.
-        categories: category labels of a ``bars`` chart.
-    """
-
-    chart_id: str
-    kind: ChartKind
-    title: str
-    x_label: str
-    y_label: str
-    reading: str
-    y2_label: str = ""
-    x_range: tuple[float, float] = (0.0, 1.0)
-    y_range: tuple[float, float] = (0.0, 1.0)
-    y2_range: tuple[float, float] | None = None
-    x_ticks: list[Tick] = field(default_factory=list)
-    y_ticks: list[Tick] = field(default_factory=list)
-    y2_ticks: list[Tick] = field(default_factory=list)
-    x_log: bool = False
-    series: list[Series] = field(default_factory=list)
-    bars: list[Bar] = field(default_factory=list)
-    cells: list[Cell] = field(default_factory=list)
-    colorbar: ColorBar | None = None
-    categories: list[str] = field(default_factory=list)
+# The chart vocabulary lives in kiban.charts (shared with the planner); these names stay
+# importable from here for the report's builders.
+__all__ = [
+    "Bar",
+    "Card",
+    "Cell",
+    "ChartKind",
+    "ChartSpec",
+    "ColorBar",
+    "ComparisonRow",
+    "LossLine",
+    "PolicyCards",
+    "PolicySection",
+    "ReportContext",
+    "ScenarioEcho",
+    "Series",
+    "SiteReportContext",
+    "TableCell",
+    "Tick",
+]
 
 
 @dataclass
