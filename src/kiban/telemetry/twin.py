@@ -1,0 +1,317 @@
+"""The twin as a telemetry source: the simulator's per-GPU timeline seen as dcgm-exporter would.
+
+Input: a ``kiban simulate --record-gpus`` result folder (``gpus.parquet``,
+``gpu_timeline.parquet``, ``jobs.parquet``, ``summary.json``; docs/contracts.md, "Per-GPU
+timeline"). Output: the value of every exported metric at scrape times, for the OpenMetrics writer
+(:mod:`kiban.telemetry.openmetrics`) and the live exporter (:mod:`kiban.telemetry.serve`).
+
+How the twin's loss shares show up (the same model :mod:`kiban.diagnose` inverts; each allocated
+interval has shares ``io``, ``underused``, ``thermal``, ``power_cap``, ``checkpoint`` of its wall
+time and productive ``p = 1 − Σ``):
+
+* ``DCGM_FI_PROF_GR_ENGINE_ACTIVE`` = ``p + thermal + power_cap``, averaged over the scrape period:
+  a throttled GPU is busy, only slower; a GPU waiting on data, host work or a checkpoint is not.
+* ``DCGM_FI_DEV_GPU_UTIL`` = the timeline's ``activity_frac`` × 100 (period average).
+* ``DCGM_FI_DEV_SM_CLOCK`` = ``clock_frac`` × the board's max clock, ``DCGM_FI_DEV_MAX_SM_CLOCK``,
+  ``DCGM_FI_DEV_CLOCKS_EVENT_REASONS`` = ``clock_event_reasons``, temperatures and power as given.
+* ``DCGM_FI_PROF_PCIE_TX_BYTES`` = ``checkpoint`` × :data:`CHECKPOINT_PCIE_TX_B_PER_S` (state is
+  copied device → host while a checkpoint is written).
+* ``node_pressure_io_waiting_seconds_total`` (per node) grows by the node's allocated-GPU mean of
+  ``io`` per second (the training processes wait on reads).
+* ``DCGM_FI_DEV_XID_ERRORS`` = 79 ("GPU has fallen off the bus") while a GPU is ``failed``.
+* ``slurm_queue_pending`` = jobs submitted and not yet started (from ``jobs.parquet``).
+* Labels: ``gpu``, ``UUID``, ``device``, ``modelName``, ``Hostname``, ``rack`` (a relabelled
+  inventory label), and ``hpc_job`` while a job holds the GPU.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from kiban.errors import ConfigError, SchemaError
+from kiban.telemetry import dcgm
+from kiban.units import HZ_PER_MHZ
+
+__all__ = [
+    "CHECKPOINT_PCIE_TX_B_PER_S",
+    "DEFAULT_ORIGIN_UTC",
+    "GPU_COLUMNS",
+    "TIMELINE_COLUMNS",
+    "TwinFrames",
+    "TwinTimeline",
+    "load_twin",
+]
+
+GPUS_FILE = "gpus.parquet"
+TIMELINE_FILE = "gpu_timeline.parquet"
+
+GPU_COLUMNS = ("gpu_idx", "node_name", "rack_name", "gpu_in_node", "uuid", "model_name")
+"""Columns of ``gpus.parquet`` (docs/contracts.md)."""
+TIMELINE_COLUMNS = (
+    "gpu_idx",
+    "start_s",
+    "end_s",
+    "job_id",
+    "state",
+    "activity_frac",
+    "power_w",
+    "die_temp_c",
+    "clock_frac",
+    "clock_event_reasons",
+    "io_stall_frac",
+    "underused_frac",
+    "thermal_throttle_frac",
+    "power_cap_frac",
+    "checkpoint_frac",
+)
+"""Columns of ``gpu_timeline.parquet`` (docs/contracts.md)."""
+
+CHECKPOINT_PCIE_TX_B_PER_S = 25.0e9
+"""Device → host copy rate while a checkpoint is written (B/s). ASSUMED: about half of PCIe
+Gen5 x16's 64 GB/s per direction, what pinned-memory copies reach in practice."""
+XID_FALLEN_OFF_BUS = 79
+"""XID reported while a GPU is down (NVIDIA XID catalogue: 79 = GPU has fallen off the bus)."""
+DEFAULT_ORIGIN_UTC = "2025-01-06T00:00:00+00:00"
+"""Wall-clock time of simulated t = 0 when the trace has none (a fixed Monday in the past, so
+backfilled blocks are older than now and runs are reproducible)."""
+DEFAULT_MAX_SM_CLOCK_MHZ = 1980.0
+"""Max SM clock used when the model name is not in the catalog (H100 SXM's, MHz)."""
+
+_AVG = ("busy", "util", "power_w", "tx", "io", "alloc")
+_LAST = ("temp_c", "clock_frac", "reasons", "xid")
+
+
+def _max_clock_mhz(model_name: str) -> float:
+    from kiban.catalog import default_catalog  # noqa: PLC0415
+
+    key = model_name.lower().replace("nvidia ", "").replace(" ", "-")
+    cat = default_catalog()
+    for name in (model_name, key):
+        try:
+            return float(cat.gpu(name).max_sm_clock_hz) / HZ_PER_MHZ
+        except (KeyError, ValueError):
+            continue
+    return DEFAULT_MAX_SM_CLOCK_MHZ
+
+
+@dataclass(frozen=True)
+class TwinFrames:
+    """Exported values at scrape times ``t_s`` (simulated seconds).
+
+    ``gpu[name]`` is GPU × time; ``job`` holds job codes (−1 = none) into ``job_names``;
+    ``node_io_s`` is node × time (cumulative seconds of I/O waiting); ``pending`` per time.
+    """
+
+    t_s: np.ndarray
+    gpu: dict[str, np.ndarray]
+    job: np.ndarray
+    job_names: list[str]
+    node_io_s: np.ndarray
+    pending: np.ndarray
+
+
+@dataclass(frozen=True)
+class TwinTimeline:
+    """A recorded per-GPU timeline and what is needed to export it."""
+
+    gpus: pl.DataFrame
+    timeline: pl.DataFrame
+    submit_s: np.ndarray
+    start_s: np.ndarray
+    horizon_s: float
+    origin_unix_s: float
+    node_names: list[str]
+    gpu_node: np.ndarray
+    max_clock_mhz: np.ndarray
+
+    def frames(self, t_s: np.ndarray, step_s: float) -> TwinFrames:
+        """Values at scrape times ``t_s``; averages cover ``(t − step, t]``."""
+        t = np.asarray(t_s, dtype=np.float64)
+        n_gpu = self.gpus.height
+        tl = self.timeline
+        g_all = tl["gpu_idx"].to_numpy()
+        s_all = tl["start_s"].to_numpy()
+        e_all = tl["end_s"].to_numpy()
+        state = tl["state"].to_numpy()
+        alloc = (state == "allocated").astype(np.float64)
+        failed = state == "failed"
+        io = tl["io_stall_frac"].to_numpy() * alloc
+        und = tl["underused_frac"].to_numpy() * alloc
+        ck = tl["checkpoint_frac"].to_numpy() * alloc
+        busy = np.clip(1.0 - io - und - ck, 0.0, 1.0) * alloc
+        avg_cols = {
+            "busy": busy,
+            "util": tl["activity_frac"].to_numpy() * 100.0,
+            "power_w": tl["power_w"].to_numpy(),
+            "tx": ck * CHECKPOINT_PCIE_TX_B_PER_S,
+            "io": io,
+            "alloc": alloc,
+        }
+        last_cols = {
+            "temp_c": tl["die_temp_c"].to_numpy(),
+            "clock_frac": tl["clock_frac"].to_numpy(),
+            "reasons": tl["clock_event_reasons"].to_numpy().astype(np.float64),
+            "xid": np.where(failed, float(XID_FALLEN_OFF_BUS), 0.0),
+        }
+        jobs_col = tl["job_id"].to_numpy()
+        names, inverse = np.unique(jobs_col, return_inverse=True)
+        job_names = [str(x) for x in names]
+        empty = job_names.index("") if "" in job_names else -1
+        out = {k: np.full((n_gpu, t.shape[0]), np.nan) for k in (*_AVG, *_LAST)}
+        job = np.full((n_gpu, t.shape[0]), -1, dtype=np.int64)
+        bounds = np.searchsorted(g_all, np.arange(n_gpu + 1))
+        lo_t = t - step_s
+        for g in range(n_gpu):
+            a, b = int(bounds[g]), int(bounds[g + 1])
+            if a == b:
+                continue
+            s, e = s_all[a:b], e_all[a:b]
+            dt = e - s
+            # row holding each scrape instant (the state just before t)
+            row = np.clip(np.searchsorted(s, t, side="left") - 1, 0, b - a - 1)
+            cover = (t > s[0]) & (t <= e[row] + 1e-9)
+            for k, col in last_cols.items():
+                out[k][g] = np.where(cover, col[a:b][row], np.nan)
+            codes = inverse[a:b][row]
+            job[g] = np.where(cover & (codes != empty), codes, -1)
+            row_lo = np.clip(np.searchsorted(s, lo_t, side="right") - 1, 0, b - a - 1)
+            row_hi = np.clip(np.searchsorted(s, t, side="right") - 1, 0, b - a - 1)
+            for k, col in avg_cols.items():
+                v = col[a:b]
+                cum = np.concatenate(([0.0], np.cumsum(v * dt)))
+
+                def integral(x: np.ndarray, r: np.ndarray, v: np.ndarray = v) -> np.ndarray:
+                    xc = np.clip(x, s[r], e[r])
+                    return cum[r] + v[r] * (xc - s[r])
+
+                span = np.clip(t, s[0], e[-1]) - np.clip(lo_t, s[0], e[-1])
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    val = (integral(t, row_hi) - integral(lo_t, row_lo)) / span
+                out[k][g] = np.where(span > 0, val, np.nan)
+        out["clock_mhz"] = out.pop("clock_frac") * self.max_clock_mhz[:, None]
+        # node I/O waiting counter: node mean of io over allocated GPUs, integrated per step
+        n_node = len(self.node_names)
+        io_sum = np.zeros((n_node, t.shape[0]))
+        alloc_sum = np.zeros((n_node, t.shape[0]))
+        np.add.at(io_sum, self.gpu_node, np.nan_to_num(out["io"]))
+        np.add.at(alloc_sum, self.gpu_node, np.nan_to_num(out["alloc"]))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(alloc_sum > 0, io_sum / alloc_sum, 0.0)
+        dt_step = np.diff(np.concatenate(([t[0] - step_s], t))) if t.shape[0] else t
+        node_io_s = np.cumsum(share * np.minimum(dt_step, step_s)[None, :], axis=1)
+        pending = (
+            (self.submit_s[None, :] <= t[:, None])
+            & ~(self.start_s[None, :] <= t[:, None])
+        ).sum(axis=1).astype(np.float64)
+        return TwinFrames(t, out, job, job_names, node_io_s, pending)
+
+    def scrape_times_s(self, step_s: float) -> np.ndarray:
+        """Scrape instants step, 2·step, … up to the horizon (simulated s)."""
+        n = int(math.floor(self.horizon_s / step_s + 1e-9))
+        return step_s * np.arange(1, n + 1, dtype=np.float64)
+
+    def labels(self, g: int) -> dict[str, str]:
+        """dcgm-exporter labels of GPU ``g`` (without the job label)."""
+        row = self.gpus.row(g, named=True)
+        idx = int(row["gpu_in_node"])
+        return {
+            "gpu": str(idx),
+            "UUID": str(row["uuid"]),
+            "device": f"nvidia{idx}",
+            "modelName": str(row["model_name"]),
+            "Hostname": str(row["node_name"]),
+            "rack": str(row["rack_name"]),
+        }
+
+
+def _need(df: pl.DataFrame, path: Path, columns: tuple[str, ...]) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        msg = f"{path}: missing columns {', '.join(missing)} (docs/contracts.md, per-GPU timeline)"
+        raise SchemaError(msg)
+
+
+def load_twin(folder: Path | str, *, origin_utc: str | None = None) -> TwinTimeline:
+    """Read a result folder written with ``--record-gpus``.
+
+    Args:
+        folder: ``DIR/<policy>``.
+        origin_utc: Wall-clock time of simulated t = 0 (ISO 8601); default: the summary's
+            ``time_origin_utc`` or :data:`DEFAULT_ORIGIN_UTC`.
+
+    Raises:
+        ConfigError: if the timeline files are missing.
+        SchemaError: if a table lacks a column.
+    """
+    base = Path(folder)
+    if not (base / TIMELINE_FILE).is_file() or not (base / GPUS_FILE).is_file():
+        msg = (
+            f"{base}: no {GPUS_FILE} / {TIMELINE_FILE}; run `kiban simulate ... --record-gpus` "
+            "to record the per-GPU timeline"
+        )
+        raise ConfigError(msg)
+    try:
+        gpus = pl.read_parquet(base / GPUS_FILE).sort("gpu_idx")
+        timeline = pl.read_parquet(base / TIMELINE_FILE).sort(["gpu_idx", "start_s"])
+        summary = (
+            json.loads((base / "summary.json").read_text(encoding="utf-8"))
+            if (base / "summary.json").is_file()
+            else {}
+        )
+        jobs = pl.read_parquet(base / "jobs.parquet") if (base / "jobs.parquet").is_file() else None
+    except (OSError, ValueError, pl.exceptions.PolarsError) as err:
+        msg = f"{base}: cannot read the timeline files ({type(err).__name__}: {err})"
+        raise SchemaError(msg) from err
+    _need(gpus, base / GPUS_FILE, GPU_COLUMNS)
+    _need(timeline, base / TIMELINE_FILE, TIMELINE_COLUMNS)
+    origin = origin_utc or summary.get("time_origin_utc") or DEFAULT_ORIGIN_UTC
+    try:
+        stamp = datetime.fromisoformat(str(origin).replace("Z", "+00:00"))
+    except ValueError as err:
+        msg = f"--origin {origin!r}: not an ISO 8601 time (e.g. 2025-01-06T00:00:00Z)"
+        raise ConfigError(msg) from err
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    horizon = float(summary.get("horizon_s") or timeline["end_s"].max() or 0.0)
+    if jobs is not None:
+        submit = jobs["submit_time_s"].cast(pl.Float64).fill_null(np.inf).to_numpy()
+        start = jobs["start_time_s"].cast(pl.Float64).fill_null(np.inf).to_numpy()
+    else:
+        submit = np.zeros(0)
+        start = np.zeros(0)
+    node_names = sorted(set(gpus["node_name"].to_list()))
+    node_idx = {n: i for i, n in enumerate(node_names)}
+    gpu_node = np.array([node_idx[n] for n in gpus["node_name"].to_list()], dtype=np.int64)
+    clocks = {m: _max_clock_mhz(m) for m in set(gpus["model_name"].to_list())}
+    max_clock = np.array([clocks[m] for m in gpus["model_name"].to_list()])
+    return TwinTimeline(
+        gpus=gpus,
+        timeline=timeline,
+        submit_s=submit,
+        start_s=start,
+        horizon_s=horizon,
+        origin_unix_s=stamp.timestamp(),
+        node_names=node_names,
+        gpu_node=gpu_node,
+        max_clock_mhz=max_clock,
+    )
+
+
+GPU_METRICS: tuple[tuple[str, str, str], ...] = (
+    (dcgm.GR_ENGINE_ACTIVE, "busy", "Ratio of time the graphics engine is active."),
+    (dcgm.GPU_UTIL, "util", "GPU utilization (in %)."),
+    (dcgm.POWER_USAGE, "power_w", "Power draw (in W)."),
+    (dcgm.GPU_TEMP, "temp_c", "GPU temperature (in C)."),
+    (dcgm.SM_CLOCK, "clock_mhz", "SM clock frequency (in MHz)."),
+    (dcgm.CLOCKS_EVENT_REASONS, "reasons", "Current clock event reasons (bitmask)."),
+    (dcgm.XID_ERRORS, "xid", "Value of the last XID error encountered."),
+    (dcgm.PCIE_TX_BYTES, "tx", "The rate of data transmitted over the PCIe bus (B/s)."),
+)
+"""(exported name, frame key, HELP text) of every per-GPU gauge the twin exports."""
