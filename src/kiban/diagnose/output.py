@@ -188,7 +188,11 @@ def save_diagnosis(
     ts = downsample_timeseries(cols, horizon, min_interval_s=diag.window.step_s)
     nan = np.full(ts["time_s"].shape[0], np.nan)
     ts_cols = {k: ts.get(k, nan) for k in TIMESERIES_COLUMNS}
-    ts_cols["throttled_gpus"] = ts.get("throttled_gpus", nan)
+    # no facility meters in GPU telemetry: facility power is the measured GPU board power (the
+    # report's power chart needs a value), cooling and losses are unknown
+    ts_cols["facility_power_w"] = ts_cols["it_power_w"]
+    for k in ("cooling_power_w", "loss_power_w", "misc_power_w"):
+        ts_cols[k] = np.zeros_like(nan)
     timeseries = pl.DataFrame(ts_cols, nan_to_null=True)
     del n
     job_rows = []

@@ -193,8 +193,8 @@ class PrometheusSource:
         """Per-second increase of a counter over each step (``irate``, resets handled)."""
         if not self._checked(metric, window):
             return []
-        rng = 2 * window.step_s + max(1.0, 0.1 * window.step_s)
-        expr = f"irate({self._selector(metric)}[{rng:g}s])"
+        rng_ms = round((2 * window.step_s + max(1.0, 0.1 * window.step_s)) * 1000)
+        expr = f"irate({self._selector(metric)}[{rng_ms}ms])"
         return self.query_range(expr, window)
 
     def inventory(self, metric: str, window: Window) -> list[dict[str, str]]:

@@ -206,3 +206,48 @@ def assemble_jobs(
 def node_of_series(labels: Mapping[str, str]) -> str:
     """The host a node-level series (node-exporter) belongs to."""
     return host_of(labels)
+
+
+_UNITS_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def parse_time_s(text: str, *, now_s: float, option: str = "--start") -> float:
+    """A time given as Unix seconds, ISO 8601 (UTC unless it says otherwise), ``now`` or
+    ``now-7d`` (units s, m, h, d, w).
+
+    Raises:
+        TelemetryError: naming the option and the value.
+    """
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    raw = text.strip()
+    if raw.startswith("now"):
+        rest = raw[3:].replace(" ", "")
+        if not rest:
+            return now_s
+        sign = -1.0 if rest[0] == "-" else 1.0 if rest[0] == "+" else 0.0
+        unit = _UNITS_S.get(rest[-1:])
+        try:
+            amount = float(rest[1:-1])
+        except ValueError:
+            amount = math.nan
+        if sign and unit and math.isfinite(amount):
+            return now_s + sign * amount * unit
+    else:
+        try:
+            return float(raw)
+        except ValueError:
+            pass
+        try:
+            stamp = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            stamp = None
+        if stamp is not None:
+            if stamp.tzinfo is None:
+                stamp = stamp.replace(tzinfo=UTC)
+            return stamp.timestamp()
+    msg = (
+        f"{option} {text!r}: not a time; give Unix seconds, ISO 8601 "
+        "(2025-01-06T00:00:00Z) or now-7d (units s, m, h, d, w)"
+    )
+    raise TelemetryError(msg)
