@@ -232,3 +232,17 @@ def backfill(openmetrics: Path, data: Path) -> None:
         check=False,
     )
     assert res.returncode == 0, res.stderr[-2000:]
+
+
+def run_cli(args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
+    """Run ``kiban ARGS`` in-process; ``(exit code, stdout, stderr)``."""
+    from kiban.cli import main  # noqa: PLC0415
+
+    monkeypatch.setattr("sys.argv", ["kiban", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err

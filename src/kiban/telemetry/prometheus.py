@@ -72,6 +72,12 @@ class PrometheusSource:
         """Close the HTTP connection pool."""
         self._client.close()
 
+    def __enter__(self) -> PrometheusSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # --- HTTP ------------------------------------------------------------------------------
     def _get(self, path: str, params: dict[str, str]) -> Any:
         last = ""
