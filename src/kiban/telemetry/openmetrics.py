@@ -20,7 +20,7 @@ from kiban.telemetry import dcgm
 from kiban.telemetry.series import Series, Window, grid_from_samples
 from kiban.telemetry.twin import GPU_METRICS, TwinTimeline
 
-__all__ = ["FileSource", "write_openmetrics"]
+__all__ = ["FileSource", "MemorySource", "write_openmetrics"]
 
 _LABEL_RE = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
 _LINE_RE = re.compile(r"^([A-Za-z_:][A-Za-z0-9_:]*)(\{[^}]*\})?\s+(\S+)(?:\s+(\S+))?\s*$")
@@ -109,7 +109,64 @@ def _parse_time(text: str, where: str) -> float:
         raise TelemetryError(msg) from None
 
 
-class FileSource:
+class MemorySource:
+    """Raw timestamped samples held in memory, answered like Prometheus would."""
+
+    def __init__(self, description: str = "samples in memory") -> None:
+        self.description = description
+        self._data: dict[str, dict[tuple[tuple[str, str], ...], tuple[list[float], list[float]]]]
+        self._data = {}
+
+    def add(self, name: str, labels: Mapping[str, str], t_s: float, value: float) -> None:
+        """Add one sample of metric ``name``."""
+        key = tuple(sorted(labels.items()))
+        ts, vs = self._data.setdefault(name, {}).setdefault(key, ([], []))
+        ts.append(t_s)
+        vs.append(value)
+
+    _add = add
+
+    def _series(self, metric: str, window: Window, *, counter: bool) -> Iterator[Series]:
+        for key, (ts, vs) in self._data.get(metric, {}).items():
+            t = np.asarray(ts)
+            v = np.asarray(vs)
+            order = np.argsort(t, kind="stable")
+            idx, val = grid_from_samples(t[order], v[order], window, counter=counter)
+            if idx.shape[0]:
+                yield Series(dict(key), idx, val)
+
+    def gauge(self, metric: str, window: Window) -> list[Series]:
+        """Last value in each step."""
+        return list(self._series(metric, window, counter=False))
+
+    def counter_rate(self, metric: str, window: Window) -> list[Series]:
+        """Per-second increase over each step."""
+        return list(self._series(metric, window, counter=True))
+
+    def inventory(self, metric: str, window: Window) -> list[dict[str, str]]:
+        """Label sets of every series of ``metric`` with a sample in the window."""
+        return [dict(s.labels) for s in self._series(metric, window, counter=False)]
+
+    def latest_sample_s(self, metric: str, window: Window) -> float | None:
+        """Time of the newest sample of ``metric`` at or before the window's end."""
+        best = None
+        for ts, _ in self._data.get(metric, {}).values():
+            inside = [t for t in ts if t <= window.end_s]
+            if inside:
+                best = max(inside) if best is None else max(best, max(inside))
+        return best
+
+    def time_range_s(self) -> tuple[float, float] | None:
+        """First and last sample time in the file (Unix s)."""
+        lo, hi = math.inf, -math.inf
+        for per in self._data.values():
+            for ts, _ in per.values():
+                lo = min(lo, min(ts))
+                hi = max(hi, max(ts))
+        return (lo, hi) if lo <= hi else None
+
+
+class FileSource(MemorySource):
     """Telemetry from an OpenMetrics/Prometheus text dump with timestamps, or a CSV.
 
     CSV columns: ``time`` (Unix s or ISO 8601), ``metric``, ``value``, and one column per label.
@@ -117,22 +174,18 @@ class FileSource:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.description = f"file {self.path}"
+        super().__init__(f"file {self.path}")
         if not self.path.is_file():
             msg = f"--file {self.path}: no such file"
             raise ConfigError(msg)
-        self._data: dict[str, dict[tuple[tuple[str, str], ...], tuple[list[float], list[float]]]]
-        self._data = {}
-        if self.path.suffix.lower() == ".csv":
-            self._read_csv()
-        else:
-            self._read_text()
-
-    def _add(self, name: str, labels: dict[str, str], t: float, v: float) -> None:
-        key = tuple(sorted(labels.items()))
-        ts, vs = self._data.setdefault(name, {}).setdefault(key, ([], []))
-        ts.append(t)
-        vs.append(v)
+        try:
+            if self.path.suffix.lower() == ".csv":
+                self._read_csv()
+            else:
+                self._read_text()
+        except UnicodeDecodeError as err:
+            msg = f"{self.path}: not UTF-8 text ({err.reason} at byte {err.start})"
+            raise TelemetryError(msg) from None
 
     def _read_text(self) -> None:
         with self.path.open(encoding="utf-8") as fh:
@@ -180,41 +233,3 @@ class FileSource:
                 }
                 self._add(row["metric"], labels, _parse_time(row["time"], where), val)
 
-    def _series(self, metric: str, window: Window, *, counter: bool) -> Iterator[Series]:
-        for key, (ts, vs) in self._data.get(metric, {}).items():
-            t = np.asarray(ts)
-            v = np.asarray(vs)
-            order = np.argsort(t, kind="stable")
-            idx, val = grid_from_samples(t[order], v[order], window, counter=counter)
-            if idx.shape[0]:
-                yield Series(dict(key), idx, val)
-
-    def gauge(self, metric: str, window: Window) -> list[Series]:
-        """Last value in each step."""
-        return list(self._series(metric, window, counter=False))
-
-    def counter_rate(self, metric: str, window: Window) -> list[Series]:
-        """Per-second increase over each step."""
-        return list(self._series(metric, window, counter=True))
-
-    def inventory(self, metric: str, window: Window) -> list[dict[str, str]]:
-        """Label sets of every series of ``metric`` with a sample in the window."""
-        return [dict(s.labels) for s in self._series(metric, window, counter=False)]
-
-    def latest_sample_s(self, metric: str, window: Window) -> float | None:
-        """Time of the newest sample of ``metric`` at or before the window's end."""
-        best = None
-        for ts, _ in self._data.get(metric, {}).values():
-            inside = [t for t in ts if t <= window.end_s]
-            if inside:
-                best = max(inside) if best is None else max(best, max(inside))
-        return best
-
-    def time_range_s(self) -> tuple[float, float] | None:
-        """First and last sample time in the file (Unix s)."""
-        lo, hi = math.inf, -math.inf
-        for per in self._data.values():
-            for ts, _ in per.values():
-                lo = min(lo, min(ts))
-                hi = max(hi, max(ts))
-        return (lo, hi) if lo <= hi else None
