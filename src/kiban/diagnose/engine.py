@@ -56,7 +56,17 @@ BUCKETS: tuple[str, ...] = (
     "checkpoint",
 )
 """Ledger buckets booked from telemetry (the twin's, with ``underused`` apart)."""
-_B = {name: i for i, name in enumerate(BUCKETS)}
+_BLOCK_GPUS = 64
+"""GPUs booked at once inside a chunk (keeps the working arrays in cache)."""
+_STEP_BUCKETS = {
+    "productive_gpus": "productive",
+    "io_stall_gpus": "io_stall",
+    "underused_gpus": "underused",
+    "throttled_gpus": "thermal_throttle",
+    "power_capped_gpus": "power_cap",
+    "checkpoint_gpus": "checkpoint",
+}
+_STEP_KEYS = ("allocated_gpus", "failed_gpus", "free_gpus", "it_power_w", *_STEP_BUCKETS)
 
 MEASURED: dict[str, str] = {
     "productive": "inferred: busy share minus clock losses",
@@ -153,6 +163,8 @@ class Diagnosis:
 def _ffill(mat: np.ndarray, max_steps: int, prev: np.ndarray | None) -> np.ndarray:
     """Repeat the last value over NaN runs of at most ``max_steps`` (per row)."""
     n_rows, n = mat.shape
+    if not np.isnan(mat).any():
+        return mat
     if prev is not None:
         mat = np.concatenate([prev[:, None], mat], axis=1)
     valid = ~np.isnan(mat)
@@ -162,7 +174,6 @@ def _ffill(mat: np.ndarray, max_steps: int, prev: np.ndarray | None) -> np.ndarr
     ok = (idx >= 0) & (age <= max_steps)
     filled = np.where(ok, mat[np.arange(n_rows)[:, None], np.maximum(idx, 0)], np.nan)
     return filled[:, 1:] if prev is not None else filled
-    del n
 
 
 def _pick(source: Source, names: tuple[str, ...], window: Window) -> tuple[str, list[Any]]:
@@ -214,6 +225,7 @@ def diagnose(
         )
         raise TelemetryError(msg)
     busy_scale = 0.01 if busy_metric == dcgm.GPU_UTIL else 1.0
+    busy_ok = busy_metric in dcgm.BUSY_METRICS
     gpus: dict[tuple[str, str], int] = {}
     info: list[dict[str, str]] = []
     for labels in sorted(inventory, key=lambda x: dcgm.gpu_key(x)):
@@ -238,6 +250,18 @@ def diagnose(
     hosts = sorted({k[0] for k in gpus})
     host_idx = {h: i for i, h in enumerate(hosts)}
     gpu_host = np.array([host_idx[k[0]] for k in gpus], dtype=np.int64)
+    # GPUs are numbered in (host, gpu) order, so each host's rows are contiguous
+    host_starts = np.searchsorted(gpu_host, np.arange(len(hosts)))
+    blocks: list[tuple[int, int]] = []
+    lo_row = 0
+    for h_start in [*host_starts.tolist()[1:], n_gpu]:
+        if h_start - lo_row >= _BLOCK_GPUS or h_start == n_gpu:
+            blocks.append((lo_row, h_start))
+            lo_row = h_start
+    # per block: offsets of its hosts' first rows, relative to the block
+    host_starts_rel = {
+        lo: (host_starts[(host_starts >= lo) & (host_starts < hi)] - lo) for lo, hi in blocks
+    }
 
     reason_metric = ""
     for name in dcgm.ALIASES[dcgm.CLOCKS_EVENT_REASONS]:
@@ -339,101 +363,118 @@ def diagnose(
             prev["pending"] = pending[-1:].copy()
             pending = np.nan_to_num(pending)
 
-        failed = ~observed | (np.nan_to_num(xid) > 0)
-        alloc = ~failed & (codes >= 0)
-        free = ~failed & (codes < 0)
         waiting = pending > 0
-        b = np.clip(np.nan_to_num(busy) * busy_scale, 0.0, 1.0)
-        if busy_metric not in dcgm.BUSY_METRICS:
-            b = np.ones_like(b)
-        mc = np.where(np.isnan(maxc), max_clock_seen[:, None], maxc)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            f = np.where((mc > 0) & ~np.isnan(clock), np.clip(clock / mc, 1e-3, 1.0), 1.0)
-        speed = 1.0 / (c / f + 1.0 - c)
-        speed_low = 1.0 / (0.5 / f + 0.5)
-        r = np.nan_to_num(reasons).astype(np.int64)
-        if reason_metric:
-            thermal_bits = (r & dcgm.REASON_THERMAL_BITS) != 0
-            power_bits = ((r & dcgm.REASON_POWER_BITS) != 0) & ~thermal_bits
-        else:
-            thermal_bits = f < 1.0
-            power_bits = np.zeros_like(thermal_bits)
-        lost = np.where(alloc & (thermal_bits | power_bits), b * (1.0 - speed), 0.0)
-        lost_low = np.where(alloc & (thermal_bits | power_bits), b * (1.0 - speed_low), 0.0)
-        idle_in = np.where(alloc, 1.0 - b, 0.0)
-        ck = np.minimum(idle_in, np.nan_to_num(tx) / cfg.checkpoint_tx_b_per_s)
-        io = np.minimum(idle_in - ck, node_io[gpu_host])
-        io = np.where(alloc, io, 0.0)
-        cells = np.zeros((len(BUCKETS), n_gpu, n))
-        cells[_B["productive"]] = np.where(alloc, b - lost, 0.0)
-        cells[_B["thermal_throttle"]] = np.where(thermal_bits, lost, 0.0)
-        cells[_B["power_cap"]] = np.where(power_bits, lost, 0.0)
-        cells[_B["checkpoint"]] = ck
-        cells[_B["io_stall"]] = io
-        cells[_B["underused"]] = idle_in - ck - io
-        cells[_B["failure"]] = failed
-        cells[_B["queue_blocked"]] = free & waiting[None, :]
-        cells[_B["idle_no_demand"]] = free & ~waiting[None, :]
-        cells *= dt
-        gpu_acc += cells.sum(axis=2).T
-        throttle_low["thermal_throttle"] += float(
-            np.where(thermal_bits, lost - lost_low, 0.0).sum() * dt
-        )
-        throttle_low["power_cap"] += float(np.where(power_bits, lost - lost_low, 0.0).sum() * dt)
-        # per job
-        if job_names:
-            flat_codes = codes.reshape(-1)
-            sel = flat_codes >= 0
-            per_job = np.zeros((len(job_names), len(BUCKETS)))
-            for bi in range(len(BUCKETS)):
-                per_job[:, bi] = np.bincount(
-                    flat_codes[sel], weights=cells[bi].reshape(-1)[sel], minlength=len(job_names)
-                )
+        n_jobs = len(job_names)
+        per_job = np.zeros((n_jobs, len(BUCKETS)))
+        on = np.zeros((n_jobs, n), dtype=np.int64)
+        step_tot = {k: np.zeros(n) for k in _STEP_KEYS}
+        max_temp = np.full(n, -np.inf)
+        # book GPU blocks (whole hosts) small enough to stay in cache
+        for lo, hi in blocks:
+            rows = slice(lo, hi)
+            cd = codes[rows]
+            failed = ~observed[rows] | (np.nan_to_num(xid[rows]) > 0)
+            has_job = cd >= 0
+            alloc = ~failed & has_job
+            free = ~failed & ~has_job
+            b = np.clip(np.nan_to_num(busy[rows]) * busy_scale, 0.0, 1.0)
+            if not busy_ok:
+                b[:] = 1.0
+            cl = clock[rows]
+            mc = maxc[rows]
+            mc = np.where(np.isnan(mc), max_clock_seen[rows, None], mc)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                f = np.where((mc > 0) & ~np.isnan(cl), np.clip(cl / mc, 1e-3, 1.0), 1.0)
+            r = np.nan_to_num(reasons[rows]).astype(np.int64)
+            if reason_metric:
+                thermal_bits = (r & dcgm.REASON_THERMAL_BITS) != 0
+                power_bits = ((r & dcgm.REASON_POWER_BITS) != 0) & ~thermal_bits
+            else:
+                thermal_bits = f < 1.0
+                power_bits = np.zeros_like(thermal_bits)
+            thermal_bits &= alloc
+            power_bits &= alloc
+            slow = thermal_bits | power_bits
+            lost = np.where(slow, b * (1.0 - 1.0 / (c / f + 1.0 - c)), 0.0)
+            lost_low = np.where(slow, b * (1.0 - 1.0 / (0.5 / f + 0.5)), 0.0)
+            idle_in = np.where(alloc, 1.0 - b, 0.0)
+            ck = np.minimum(idle_in, np.nan_to_num(tx[rows]) / cfg.checkpoint_tx_b_per_s)
+            io = np.where(alloc, np.minimum(idle_in - ck, node_io[gpu_host[rows]]), 0.0)
+            th = np.where(thermal_bits, lost, 0.0)
+            pc = lost - th
+            cells = {
+                "productive": np.where(alloc, b - lost, 0.0),
+                "idle_no_demand": free & ~waiting,
+                "queue_blocked": free & waiting,
+                "io_stall": io,
+                "underused": idle_in - ck - io,
+                "thermal_throttle": th,
+                "power_cap": pc,
+                "failure": failed,
+                "checkpoint": ck,
+            }
+            for bi, name in enumerate(BUCKETS):
+                gpu_acc[rows, bi] += cells[name].sum(axis=1) * dt
+            lost_gap = (lost - lost_low) * dt
+            throttle_low["thermal_throttle"] += float(np.where(thermal_bits, lost_gap, 0.0).sum())
+            throttle_low["power_cap"] += float(np.where(power_bits, lost_gap, 0.0).sum())
+            if n_jobs:
+                flat = cd.reshape(-1)
+                sel = flat >= 0
+                fc = flat[sel]
+                for bi, name in enumerate(BUCKETS):
+                    per_job[:, bi] += np.bincount(
+                        fc, weights=cells[name].reshape(-1)[sel].astype(np.float64) * dt,
+                        minlength=n_jobs,
+                    )
+                step_of = np.broadcast_to(np.arange(n), cd.shape).reshape(-1)[sel]
+                on += np.bincount(fc * n + step_of, minlength=n_jobs * n).reshape(n_jobs, n)
+            # io booked on hosts shared by several jobs may belong to the wrong one
+            hs = host_starts_rel[lo]
+            lo_code = np.where(has_job, cd, np.iinfo(np.int64).max)
+            hi_code = np.where(has_job, cd, -1)
+            mixed = (
+                np.maximum.reduceat(hi_code, hs, axis=0) > np.minimum.reduceat(lo_code, hs, axis=0)
+            )[gpu_host[rows] - gpu_host[lo]]
+            unc_mixed_io += float(np.where(mixed, io, 0.0).sum() * dt)
+            step_tot["allocated_gpus"] += alloc.sum(axis=0)
+            step_tot["failed_gpus"] += failed.sum(axis=0)
+            step_tot["free_gpus"] += free.sum(axis=0)
+            for key, name in _STEP_BUCKETS.items():
+                step_tot[key] += cells[name].sum(axis=0)
+            step_tot["it_power_w"] += np.nansum(np.where(observed[rows], power[rows], 0.0), axis=0)
+            max_temp = np.fmax(max_temp, np.nanmax(temp[rows], axis=0, initial=-np.inf))
+        if n_jobs:
             ends = chunk.step_ends_s()
+            any_on = on > 0
+            first = np.argmax(any_on, axis=1)
+            last = n - 1 - np.argmax(any_on[:, ::-1], axis=1)
+            peak = on.max(axis=1)
             for j, name in enumerate(job_names):
-                on = codes == j
-                if not on.any():
+                if not peak[j]:
                     continue
                 acc = job_acc.setdefault(name, np.zeros(len(BUCKETS)))
                 acc += per_job[j]
-                steps = np.flatnonzero(on.any(axis=0))
-                peak = float(on.sum(axis=0).max())
                 span = job_span.setdefault(name, [math.inf, -math.inf, 0.0])
-                span[0] = min(span[0], float(ends[steps[0]]) - dt)
-                span[1] = max(span[1], float(ends[steps[-1]]))
-                span[2] = max(span[2], peak)
+                span[0] = min(span[0], float(ends[first[j]]) - dt)
+                span[1] = max(span[1], float(ends[last[j]]))
+                span[2] = max(span[2], float(peak[j]))
+            running = np.count_nonzero(any_on, axis=0).astype(np.float64)
+        else:
+            running = np.zeros(n)
         # uncertainty terms: state changes are known to one step
-        changes = np.count_nonzero(np.diff(codes, axis=1) != 0)
-        unc_sample += 0.5 * changes * dt
+        unc_sample += 0.5 * np.count_nonzero(np.diff(codes, axis=1) != 0) * dt
         qchange = np.count_nonzero(np.diff(waiting.astype(np.int8)) != 0)
-        unc_queue += 0.5 * qchange * dt * float(free.sum(axis=0).mean() if n else 0.0)
-        jobs_on_host = np.zeros((len(hosts), n))
-        for h in range(len(hosts)):
-            hc = codes[gpu_host == h]
-            jobs_on_host[h] = [len(set(col[col >= 0].tolist())) for col in hc.T]
-        mixed = jobs_on_host[gpu_host] > 1
-        unc_mixed_io += float(np.where(mixed, io, 0.0).sum())
-        # cluster series per step
+        unc_queue += 0.5 * qchange * dt * float(step_tot["free_gpus"].mean() if n else 0.0)
         part = {
             "time_s": chunk.step_ends_s() - dt,
-            "allocated_gpus": alloc.sum(axis=0).astype(np.float64),
-            "productive_gpus": cells[_B["productive"]].sum(axis=0) / dt,
-            "io_stall_gpus": cells[_B["io_stall"]].sum(axis=0) / dt,
-            "underused_gpus": cells[_B["underused"]].sum(axis=0) / dt,
-            "throttled_gpus": cells[_B["thermal_throttle"]].sum(axis=0) / dt,
-            "power_capped_gpus": cells[_B["power_cap"]].sum(axis=0) / dt,
-            "checkpoint_gpus": cells[_B["checkpoint"]].sum(axis=0) / dt,
-            "failed_gpus": failed.sum(axis=0).astype(np.float64),
+            **{k: v for k, v in step_tot.items() if k != "free_gpus"},
             "queued_jobs": pending,
-            "running_jobs": np.array(
-                [len(set(col[col >= 0].tolist())) for col in codes.T], dtype=np.float64
-            ),
-            "it_power_w": np.nansum(np.where(observed, power, 0.0), axis=0),
-            "max_gpu_temp_c": np.nanmax(np.where(np.isnan(temp), -np.inf, temp), axis=0),
+            "running_jobs": running,
+            "max_gpu_temp_c": max_temp,
         }
         for k, v in part.items():
             series_parts.setdefault(k, []).append(v)
-        del cells
         done += n
         if progress is not None:
             progress(done / total)
@@ -443,7 +484,7 @@ def diagnose(
             "and gpu (e.g. Hostname and hostname side by side, or two scrape jobs); the first "
             "was kept"
         )
-    unobserved = float(gpu_acc[:, _B["failure"]].sum())
+    unobserved = float(gpu_acc[:, BUCKETS.index("failure")].sum())
     if unobserved and dcgm.XID_ERRORS in missing:
         warnings.append(
             f"{unobserved / 3600:.1f} GPU-hours without data for more than "

@@ -1,0 +1,233 @@
+"""Time `kiban.diagnose` on 1,024 GPUs × 7 days at 15 s (target: under a minute on 2 cores, with
+memory bounded by streaming) and record the result.
+
+The source is synthetic and generated chunk by chunk (it answers exactly like a Prometheus
+answers diagnose's per-chunk range queries: one series per GPU and job, 1,440 steps at a time),
+so the run measures the engine: assembling series into GPU × step matrices, booking, per-job and
+per-host accounting. A second, smaller run fetches the hand-built twin from a real backfilled
+Prometheus (if installed) to give the HTTP + JSON cost per sample.
+
+Run: .venv/bin/python bench/bench_diagnose.py [--gpus 1024] [--days 7] [--chunk-steps 1440]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from kiban.diagnose import diagnose  # noqa: E402
+from kiban.diagnose.engine import DiagnoseSettings  # noqa: E402
+from kiban.telemetry import dcgm  # noqa: E402
+from kiban.telemetry.series import Series, Window  # noqa: E402
+
+T0 = 1_736_121_600.0
+GPUS_PER_NODE = 8
+
+
+class SyntheticSource:
+    """1,024 GPUs on 128 hosts; jobs of 8 GPUs (one host) lasting 1-12 h; some hosts free."""
+
+    description = "synthetic fleet"
+
+    def __init__(self, n_gpus: int, window: Window, seed: int = 7) -> None:
+        self.n_gpus = n_gpus
+        self.n_hosts = n_gpus // GPUS_PER_NODE
+        rng = np.random.default_rng(seed)
+        n = window.n_steps
+        self.window = window
+        # a job id per (host, step): jobs of random length with idle gaps between them
+        jobs = np.full((self.n_hosts, n), -1, dtype=np.int64)
+        next_id = 0
+        for h in range(self.n_hosts):
+            k = 0
+            while k < n:
+                gap = int(rng.integers(0, 240))
+                run = int(rng.integers(240, 2880))
+                k += gap
+                jobs[h, k : k + run] = next_id
+                next_id += 1
+                k += run
+        self.jobs = jobs
+        self.source_s = 0.0
+        self._parts_key: float | None = None
+        self._parts_val: list = []
+        self.labels = [
+            {"gpu": str(g % GPUS_PER_NODE), "Hostname": f"gn{g // GPUS_PER_NODE:04d}",
+             "UUID": f"GPU-{g:08d}", "modelName": "NVIDIA H100 80GB HBM3",
+             "rack": f"r{g // (GPUS_PER_NODE * 4):03d}"}
+            for g in range(n_gpus)
+        ]  # fmt: skip
+
+    def _steps(self, window: Window) -> slice:
+        k0 = round((window.start_s - self.window.start_s) / window.step_s)
+        return slice(k0, k0 + window.n_steps)
+
+    def _values(self, metric: str, window: Window) -> np.ndarray:
+        sl = self._steps(window)
+        rng = np.random.default_rng(sl.start * 31 + len(metric))
+        shape = (self.n_gpus, window.n_steps)
+        if metric == dcgm.GR_ENGINE_ACTIVE:
+            return rng.uniform(0.3, 1.0, shape)
+        if metric == dcgm.SM_CLOCK:
+            return np.where(rng.random(shape) < 0.05, 1500.0, 1980.0)
+        if metric == dcgm.MAX_SM_CLOCK:
+            return np.full(shape, 1980.0)
+        if metric == dcgm.CLOCKS_EVENT_REASONS:
+            return np.where(rng.random(shape) < 0.05, 0x20, 0).astype(np.float64)
+        if metric == dcgm.XID_ERRORS:
+            return np.where(rng.random(shape) < 1e-4, 79.0, 0.0)
+        if metric == dcgm.PCIE_TX_BYTES:
+            return np.where(rng.random(shape) < 0.02, 5e9, 0.0)
+        return rng.uniform(100, 700, shape)
+
+    def gauge(self, metric: str, window: Window) -> list[Series]:
+        sl = self._steps(window)
+        if metric == dcgm.QUEUE_PENDING:
+            v = (np.arange(sl.start, sl.stop) // 97 % 3).astype(np.float64)
+            return [Series({}, np.arange(window.n_steps), v)]
+        t0 = time.process_time()
+        vals = self._values(metric, window)
+        out = [Series(lab, part, vals[g, part]) for g, lab, part in self._parts(window)]
+        self.source_s += time.process_time() - t0
+        return out
+
+    def _parts(self, window: Window) -> list:
+        """(gpu, labels, steps) of every series in the chunk: one per (GPU, job), like
+        dcgm-exporter's hpc_job label makes them (computed once per chunk)."""
+        if self._parts_key == window.start_s:
+            return self._parts_val
+        sl = self._steps(window)
+        idx = np.arange(window.n_steps)
+        parts = []
+        for g in range(self.n_gpus):
+            job = self.jobs[g // GPUS_PER_NODE, sl]
+            cuts = np.flatnonzero(np.diff(job)) + 1
+            for part in np.split(idx, cuts):
+                lab = dict(self.labels[g])
+                j = int(job[part[0]])
+                if j >= 0:
+                    lab["hpc_job"] = str(j)
+                parts.append((g, lab, part))
+        self._parts_key, self._parts_val = window.start_s, parts
+        return parts
+
+    def counter_rate(self, metric: str, window: Window) -> list[Series]:
+        rng = np.random.default_rng(self._steps(window).start)
+        idx = np.arange(window.n_steps)
+        return [
+            Series({"instance": f"gn{h:04d}:9100"}, idx, rng.uniform(0.0, 0.2, window.n_steps))
+            for h in range(self.n_hosts)
+        ]
+
+    def inventory(self, metric: str, window: Window) -> list[dict[str, str]]:
+        if metric in (dcgm.QUEUE_PENDING, dcgm.NODE_IO_WAITING):
+            return [{}]
+        return [dict(x) for x in self.labels]
+
+    def latest_sample_s(self, metric: str, window: Window) -> float | None:
+        return window.end_s
+
+
+def bench_engine(n_gpus: int, days: float, chunk_steps: int) -> dict:
+    window = Window(T0, T0 + days * 86400.0, 15.0)
+    src = SyntheticSource(n_gpus, window)
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    cpu0 = time.process_time()
+    t0 = time.perf_counter()
+    diag = diagnose(src, window, DiagnoseSettings(chunk_steps=chunk_steps))
+    wall = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    tot = diag.totals_s()
+    assert abs(sum(tot.values()) - diag.capacity_gpu_s) <= 1e-9 * diag.capacity_gpu_s
+    return {
+        "gpus": n_gpus,
+        "days": days,
+        "step_s": 15.0,
+        "chunk_steps": chunk_steps,
+        "gpu_steps": n_gpus * window.n_steps,
+        "jobs": len(diag.job_buckets_s),
+        "wall_s": round(wall, 2),
+        "cpu_s": round(cpu, 2),
+        "synthetic_source_cpu_s": round(src.source_s, 2),
+        "gpu_steps_per_s": round(n_gpus * window.n_steps / wall),
+        "peak_rss_b_before": rss0,
+        "peak_rss_b": peak,
+    }
+
+
+def bench_prometheus() -> dict | None:
+    if not (shutil.which("prometheus") and shutil.which("promtool")):
+        return None
+    from kiban.telemetry.openmetrics import write_openmetrics  # noqa: PLC0415
+    from kiban.telemetry.prometheus import PrometheusSource  # noqa: PLC0415
+    from kiban.telemetry.twin import load_twin  # noqa: PLC0415
+    from tests.telemetry.helpers import (  # noqa: PLC0415
+        HORIZON_S,
+        ORIGIN_UNIX_S,
+        Prometheus,
+        backfill,
+        write_twin,
+    )
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        om = base / "t.om"
+        with om.open("w") as fh:
+            n_samples = write_openmetrics(load_twin(write_twin(base / "run")), fh, step_s=15.0)
+        backfill(om, base / "data")
+        prom = Prometheus(base / "data")
+        try:
+            with PrometheusSource(prom.url) as src:
+                window = Window(ORIGIN_UNIX_S, ORIGIN_UNIX_S + HORIZON_S, 15.0)
+                t0 = time.perf_counter()
+                diagnose(src, window)
+                wall = time.perf_counter() - t0
+                requests = src.requests
+        finally:
+            prom.stop()
+    return {
+        "samples": n_samples,
+        "wall_s": round(wall, 3),
+        "requests": requests,
+        "samples_per_s": round(n_samples / wall),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--gpus", type=int, default=1024)
+    parser.add_argument("--days", type=float, default=7.0)
+    parser.add_argument("--chunk-steps", type=int, default=1440)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "diagnose.json")
+    args = parser.parse_args()
+    result = {
+        "command": " ".join(["bench/bench_diagnose.py", *sys.argv[1:]]),
+        "machine": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_avg_1m": os.getloadavg()[0],
+        "engine": bench_engine(args.gpus, args.days, args.chunk_steps),
+        "prometheus_fetch": bench_prometheus(),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
