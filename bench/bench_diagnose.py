@@ -172,9 +172,6 @@ def bench_engine(n_gpus: int, days: float, chunk_steps: int) -> dict:
 def bench_prometheus() -> dict | None:
     if not (shutil.which("prometheus") and shutil.which("promtool")):
         return None
-    from kiban.telemetry.openmetrics import write_openmetrics  # noqa: PLC0415
-    from kiban.telemetry.prometheus import PrometheusSource  # noqa: PLC0415
-    from kiban.telemetry.twin import load_twin  # noqa: PLC0415
     from tests.telemetry.helpers import (  # noqa: PLC0415
         HORIZON_S,
         ORIGIN_UNIX_S,
@@ -182,6 +179,10 @@ def bench_prometheus() -> dict | None:
         backfill,
         write_twin,
     )
+
+    from kiban.telemetry.openmetrics import write_openmetrics  # noqa: PLC0415
+    from kiban.telemetry.prometheus import PrometheusSource  # noqa: PLC0415
+    from kiban.telemetry.twin import load_twin  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)

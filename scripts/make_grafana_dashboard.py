@@ -16,7 +16,8 @@ SEL = '{Hostname=~"$host"}'
 
 
 def bit(mask: int) -> str:
-    return f'count((floor({REASONS}{SEL} / {mask}) % 2) == 1) or vector(0)'
+    """GPUs whose clock-event reasons have bit ``mask`` set."""
+    return f"count((floor({REASONS}{SEL} / {mask}) % 2) == 1) or vector(0)"
 
 
 PANELS = [
@@ -30,10 +31,16 @@ PANELS = [
                 "busy (productive + clock losses)",
                 f'sum({BUSY}{{hpc_job!="",Hostname=~"$host"}}) or vector(0)',
             ),
-            ("free, no demand", f'(count({BUSY}{{hpc_job="",Hostname=~"$host"}}) or vector(0)) '
-             "unless on() (slurm_queue_pending > 0)"),
-            ("free, queue blocked", f'(count({BUSY}{{hpc_job="",Hostname=~"$host"}}) or vector(0)) '
-             "and on() (slurm_queue_pending > 0)"),
+            (
+                "free, no demand",
+                f'(count({BUSY}{{hpc_job="",Hostname=~"$host"}}) or vector(0)) '
+                "unless on() (slurm_queue_pending > 0)",
+            ),
+            (
+                "free, queue blocked",
+                f'(count({BUSY}{{hpc_job="",Hostname=~"$host"}}) or vector(0)) '
+                "and on() (slurm_queue_pending > 0)",
+            ),
             ("failed (XID)", f"count(DCGM_FI_DEV_XID_ERRORS{SEL} > 0) or vector(0)"),
         ],
     ),
@@ -96,12 +103,18 @@ PANELS = [
         "Worst jobs: GPUs idle inside the job",
         "bargauge",
         "short",
-        [("{{hpc_job}}", f'topk(10, sum by (hpc_job) (1 - {BUSY}{{hpc_job!="",Hostname=~"$host"}}))')],
+        [
+            (
+                "{{hpc_job}}",
+                f'topk(10, sum by (hpc_job) (1 - {BUSY}{{hpc_job!="",Hostname=~"$host"}}))',
+            )
+        ],
     ),
 ]
 
 
 def build() -> dict:
+    """The dashboard as a dict."""
     panels = []
     for i, (title, kind, unit, targets) in enumerate(PANELS):
         panels.append(

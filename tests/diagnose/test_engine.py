@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from tests.telemetry.helpers import HORIZON_S, ORIGIN_UNIX_S, expected_ledger_s, write_twin
 
 from kiban.diagnose import BUCKETS, DiagnoseSettings, diagnose, save_diagnosis
 from kiban.errors import TelemetryError
@@ -15,7 +16,6 @@ from kiban.telemetry.nvml import NvmlSource, load_pynvml
 from kiban.telemetry.openmetrics import FileSource, write_openmetrics
 from kiban.telemetry.series import Window
 from kiban.telemetry.twin import load_twin
-from tests.telemetry.helpers import HORIZON_S, ORIGIN_UNIX_S, expected_ledger_s, write_twin
 
 WINDOW = Window(ORIGIN_UNIX_S, ORIGIN_UNIX_S + HORIZON_S, 15.0)
 
@@ -60,7 +60,8 @@ def test_result_folder_reads_back_like_a_simulation(source, tmp_path):
     res = load_result(folder)
     assert res.policy == "diagnosed"
     assert res.summary["gpu_hours_capacity"] == pytest.approx(8 * HORIZON_S / 3600)
-    assert res.summary["n_gpus"] == 8 and res.summary["n_racks"] == 2
+    assert res.summary["n_gpus"] == 8
+    assert res.summary["n_racks"] == 2
     assert res.timeseries.height > 0
     assert set(res.jobs["job_id"].to_list()) == {"j1", "j2", "j3"}
     report = json.loads((folder / "diagnosis.json").read_text())

@@ -13,13 +13,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from kiban.diagnose import diagnose
-from kiban.errors import TelemetryError
-from kiban.telemetry.openmetrics import write_openmetrics
-from kiban.telemetry.prometheus import PrometheusSource
-from kiban.telemetry.series import Window
-from kiban.telemetry.twin import load_twin
 from tests.telemetry.helpers import (
     HORIZON_S,
     ORIGIN_UNIX_S,
@@ -30,6 +23,13 @@ from tests.telemetry.helpers import (
     run_cli,
     write_twin,
 )
+
+from kiban.diagnose import diagnose
+from kiban.errors import TelemetryError
+from kiban.telemetry.openmetrics import write_openmetrics
+from kiban.telemetry.prometheus import PrometheusSource
+from kiban.telemetry.series import Window
+from kiban.telemetry.twin import load_twin
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARD = REPO / "deploy" / "grafana" / "kiban.json"
@@ -128,7 +128,8 @@ def test_every_dashboard_query_returns_data(prom):
             assert label
             r = httpx.get(f"{prom.url}/api/v1/label/{label[2]}/values",
                           params={"match[]": label[1]}).json()  # fmt: skip
-            assert r["status"] == "success" and r["data"], var["name"]
+            assert r["status"] == "success", var["name"]
+            assert r["data"], var["name"]
     # evaluate over the part of the window where jobs, throttling, failures and a queue exist
     params = {"start": ORIGIN_UNIX_S + 600, "end": ORIGIN_UNIX_S + 12_000, "step": "60"}
     empty = []
@@ -164,10 +165,13 @@ def test_missing_metrics_are_named_with_what_is_lost(source, prom):
     src = source(match='gpu!=""')
     diag = diagnose(src, WINDOW)
     assert "node_pressure_io_waiting_seconds_total" in diag.missing
-    assert "io_stall is booked as underused" in diag.missing["node_pressure_io_waiting_seconds_total"]
+    assert (
+        "io_stall is booked as underused" in diag.missing["node_pressure_io_waiting_seconds_total"]
+    )
     assert "slurm_queue_pending" in diag.missing
     tot = diag.totals_s()
-    assert tot["io_stall"] == 0.0 and tot["queue_blocked"] == 0.0
+    assert tot["io_stall"] == 0.0
+    assert tot["queue_blocked"] == 0.0
     assert sum(tot.values()) == pytest.approx(diag.capacity_gpu_s, rel=1e-9)
 
 
@@ -178,5 +182,6 @@ def test_empty_window_is_one_clear_error(prom, tmp_path, monkeypatch, capsys):
     ]  # fmt: skip
     code, _, err = run_cli(args, monkeypatch, capsys)
     assert code == 2
-    assert "no GPU series" in err and "Traceback" not in err
+    assert "no GPU series" in err
+    assert "Traceback" not in err
     assert not (tmp_path / "diagnosed").exists()

@@ -8,10 +8,10 @@ import threading
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from tests.telemetry.helpers import need_prometheus, write_twin
 
 from kiban.telemetry.serve import TwinCollector, serve_twin
 from kiban.telemetry.twin import load_twin
-from tests.telemetry.helpers import need_prometheus, write_twin
 
 
 class _Clock:
@@ -54,7 +54,9 @@ def test_collector_shows_the_state_at_simulated_time(twin):
     # the counter only grows
     first = {lab["instance"]: v for lab, v in m["node_pressure_io_waiting_seconds_total"]}
     clock.t = 80.0
-    second = {lab["instance"]: v for lab, v in _scrape(col)["node_pressure_io_waiting_seconds_total"]}
+    second = {
+        lab["instance"]: v for lab, v in _scrape(col)["node_pressure_io_waiting_seconds_total"]
+    }
     assert all(second[k] >= first[k] for k in first)
     assert second["node-b:9100"] > first["node-b:9100"]  # j3 stalls on I/O from 7,200 s
 
@@ -82,7 +84,8 @@ def test_http_endpoint_binds_loopback_and_speaks_the_text_format(twin):
         th.join(10)
     names = {f.name for f in text_string_to_metric_families(text)}
     assert {"DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_POWER_USAGE", "DCGM_FI_DEV_XID_ERRORS"} <= names
-    assert 'Hostname="node-a"' in text and 'modelName="NVIDIA H100 80GB HBM3"' in text
+    assert 'Hostname="node-a"' in text
+    assert 'modelName="NVIDIA H100 80GB HBM3"' in text
     # dcgm-exporter's gauges carry no _total suffix; node-exporter's counter does
     assert "DCGM_FI_DEV_GPU_UTIL_total" not in text
     assert "node_pressure_io_waiting_seconds_total{" in text
@@ -99,13 +102,15 @@ def test_cli_serve_writes_openmetrics_and_rejects_bad_options(tmp_path, monkeypa
     from tests.telemetry.helpers import run_cli  # noqa: PLC0415
 
     run = write_twin(tmp_path / "run")
-    code, out, err = run_cli(["serve", str(run), "--openmetrics", str(tmp_path / "t.om")],
+    code, _out, err = run_cli(["serve", str(run), "--openmetrics", str(tmp_path / "t.om")],
                              monkeypatch, capsys)  # fmt: skip
     assert code == 0, err
     text = (tmp_path / "t.om").read_text()
     assert text.endswith("# EOF\n")
     assert "# TYPE node_pressure_io_waiting_seconds counter" in text
     code, _, err = run_cli(["serve", str(tmp_path)], monkeypatch, capsys)
-    assert code == 2 and "--record-gpus" in err
+    assert code == 2
+    assert "--record-gpus" in err
     code, _, err = run_cli(["serve", str(run), "--speed", "0"], monkeypatch, capsys)
-    assert code == 2 and "--speed" in err
+    assert code == 2
+    assert "--speed" in err

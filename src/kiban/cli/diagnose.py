@@ -1,5 +1,9 @@
-"""``kiban diagnose``: a real cluster's lost-GPU-hour ledger from telemetry; ``kiban serve``: the
-twin as a dcgm-exporter (live ``/metrics``, or OpenMetrics for ``promtool`` backfill)."""
+"""``kiban diagnose`` and ``kiban serve``: telemetry in, the ledger out; the twin as an exporter.
+
+``kiban diagnose`` books a real cluster's GPU-seconds into the twin's ledger buckets from
+Prometheus (or a file); ``kiban serve`` exposes a recorded twin as a dcgm-exporter (live
+``/metrics``, or OpenMetrics for ``promtool tsdb create-blocks-from openmetrics``).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from kiban.units import S_PER_H
 
 
 @app.command("diagnose")
-def diagnose_cmd(
+def diagnose_cmd(  # noqa: PLR0917 - typer maps each parameter to an option
     prometheus: str | None = typer.Option(
         None, "--prometheus", help="Prometheus base URL, e.g. http://127.0.0.1:9090."
     ),
@@ -107,7 +111,7 @@ def _print(diag: object) -> None:
 
 
 @app.command("serve")
-def serve_cmd(
+def serve_cmd(  # noqa: PLR0917 - typer maps each parameter to an option
     result: Path = typer.Argument(  # noqa: B008
         ..., help="A `kiban simulate --record-gpus` result folder (DIR/<policy>)."
     ),
@@ -133,10 +137,10 @@ def serve_cmd(
         raise ConfigError(msg)
     twin = load_twin(result, origin_utc=origin)
     if openmetrics is not None:
+        import io  # noqa: PLC0415
+
         from kiban.results import atomic_write_bytes  # noqa: PLC0415
         from kiban.telemetry.openmetrics import write_openmetrics  # noqa: PLC0415
-
-        import io  # noqa: PLC0415
 
         buf = io.StringIO()
         n = write_openmetrics(twin, buf, step_s=step)

@@ -10,4 +10,11 @@ from __future__ import annotations
 from kiban.diagnose.engine import BUCKETS, DiagnoseSettings, Diagnosis, diagnose
 from kiban.diagnose.output import diagnosis_report, save_diagnosis
 
-__all__ = ["BUCKETS", "DiagnoseSettings", "Diagnosis", "diagnose", "diagnosis_report", "save_diagnosis"]
+__all__ = [
+    "BUCKETS",
+    "DiagnoseSettings",
+    "Diagnosis",
+    "diagnose",
+    "diagnosis_report",
+    "save_diagnosis",
+]

@@ -162,7 +162,7 @@ class Diagnosis:
 
 def _ffill(mat: np.ndarray, max_steps: int, prev: np.ndarray | None) -> np.ndarray:
     """Repeat the last value over NaN runs of at most ``max_steps`` (per row)."""
-    n_rows, n = mat.shape
+    n_rows, _n = mat.shape
     if not np.isnan(mat).any():
         return mat
     if prev is not None:
@@ -228,7 +228,7 @@ def diagnose(
     busy_ok = busy_metric in dcgm.BUSY_METRICS
     gpus: dict[tuple[str, str], int] = {}
     info: list[dict[str, str]] = []
-    for labels in sorted(inventory, key=lambda x: dcgm.gpu_key(x)):
+    for labels in sorted(inventory, key=dcgm.gpu_key):
         key = dcgm.gpu_key(labels)
         if key not in gpus:
             gpus[key] = len(gpus)
@@ -329,10 +329,11 @@ def diagnose(
         codes = np.where(np.isnan(jc), -1, jc).astype(np.int64)
         observed = ~np.isnan(busy)
 
-        def gauge(name: str, key: str) -> np.ndarray:
+        def gauge(name: str, key: str, chunk: Window = chunk) -> np.ndarray:
+            m = chunk.n_steps
             if not name or (name in present and not present[name]):
-                return np.full((n_gpu, n), np.nan)
-            mat, dd = assemble(source.gauge(name, chunk), gpus, n)
+                return np.full((n_gpu, m), np.nan)
+            mat, dd = assemble(source.gauge(name, chunk), gpus, m)
             nonlocal dup_cells
             dup_cells += dd
             mat = _ffill(mat, max_gap, prev.get(key))
@@ -424,7 +425,8 @@ def diagnose(
                 fc = flat[sel]
                 for bi, name in enumerate(BUCKETS):
                     per_job[:, bi] += np.bincount(
-                        fc, weights=cells[name].reshape(-1)[sel].astype(np.float64) * dt,
+                        fc,
+                        weights=cells[name].reshape(-1)[sel].astype(np.float64) * dt,
                         minlength=n_jobs,
                     )
                 step_of = np.broadcast_to(np.arange(n), cd.shape).reshape(-1)[sel]
@@ -440,8 +442,8 @@ def diagnose(
             step_tot["allocated_gpus"] += alloc.sum(axis=0)
             step_tot["failed_gpus"] += failed.sum(axis=0)
             step_tot["free_gpus"] += free.sum(axis=0)
-            for key, name in _STEP_BUCKETS.items():
-                step_tot[key] += cells[name].sum(axis=0)
+            for step_key, bucket in _STEP_BUCKETS.items():
+                step_tot[step_key] += cells[bucket].sum(axis=0)
             step_tot["it_power_w"] += np.nansum(np.where(observed[rows], power[rows], 0.0), axis=0)
             max_temp = np.fmax(max_temp, np.nanmax(temp[rows], axis=0, initial=-np.inf))
         if n_jobs:
@@ -490,7 +492,7 @@ def diagnose(
             f"{unobserved / 3600:.1f} GPU-hours without data for more than "
             f"{cfg.max_gap_s:g} s were booked as failure"
         )
-    unc = {b: 0.0 for b in BUCKETS}
+    unc = dict.fromkeys(BUCKETS, 0.0)
     for b in ("productive", "idle_no_demand", "queue_blocked", "underused"):
         unc[b] += unc_sample
     unc["queue_blocked"] += unc_queue

@@ -49,7 +49,7 @@ def _hours(x: float) -> float:
 
 def _rank(rows: dict[str, np.ndarray], cap_s: dict[str, float], top: int) -> list[dict[str, Any]]:
     """Entities ordered by lost GPU-hours (capacity minus productive)."""
-    out = []
+    out: list[dict[str, Any]] = []
     for name, acc in rows.items():
         lost = float(acc.sum() - acc[BUCKETS.index("productive")])
         worst = int(np.argmax([acc[BUCKETS.index(b)] for b in _LOSSES]))
@@ -63,7 +63,7 @@ def _rank(rows: dict[str, np.ndarray], cap_s: dict[str, float], top: int) -> lis
                 "top_cause_gpu_hours": _hours(acc[BUCKETS.index(_LOSSES[worst])]),
             }
         )
-    out.sort(key=lambda r: (-r["lost_gpu_hours"], r["name"]))
+    out.sort(key=lambda r: (-float(r["lost_gpu_hours"]), str(r["name"])))
     return out[:top]
 
 
@@ -72,9 +72,7 @@ def diagnosis_report(diag: Diagnosis, *, top: int = 10) -> dict[str, Any]:
     tot = diag.totals_s()
     cap = diag.capacity_gpu_s
     causes = sorted(_LOSSES, key=lambda b: -tot[b])
-    per_gpu = {
-        f"{h}/gpu{g}": diag.gpu_buckets_s[i] for i, (h, g) in enumerate(diag.gpu_keys)
-    }
+    per_gpu = {f"{h}/gpu{g}": diag.gpu_buckets_s[i] for i, (h, g) in enumerate(diag.gpu_keys)}
     per_node: dict[str, np.ndarray] = {}
     per_rack: dict[str, np.ndarray] = {}
     for i, (h, _) in enumerate(diag.gpu_keys):

@@ -74,13 +74,13 @@ class NvmlSource(MemorySource):
             util = n.nvmlDeviceGetUtilizationRates(h)
             self.add(dcgm.GPU_UTIL, labels, now, float(util.gpu))
             self.add(dcgm.POWER_USAGE, labels, now, n.nvmlDeviceGetPowerUsage(h) / MW_PER_W)
+            temp_c = float(n.nvmlDeviceGetTemperature(h, n.NVML_TEMPERATURE_GPU))
+            self.add(dcgm.GPU_TEMP, labels, now, temp_c)
             self.add(
-                dcgm.GPU_TEMP, labels, now, float(n.nvmlDeviceGetTemperature(h, n.NVML_TEMPERATURE_GPU))
+                dcgm.SM_CLOCK, labels, now, float(n.nvmlDeviceGetClockInfo(h, n.NVML_CLOCK_SM))
             )
-            self.add(dcgm.SM_CLOCK, labels, now, float(n.nvmlDeviceGetClockInfo(h, n.NVML_CLOCK_SM)))
-            self.add(
-                dcgm.MAX_SM_CLOCK, labels, now, float(n.nvmlDeviceGetMaxClockInfo(h, n.NVML_CLOCK_SM))
-            )
+            max_mhz = float(n.nvmlDeviceGetMaxClockInfo(h, n.NVML_CLOCK_SM))
+            self.add(dcgm.MAX_SM_CLOCK, labels, now, max_mhz)
             self.add(
                 dcgm.CLOCKS_EVENT_REASONS,
                 labels,

@@ -1,6 +1,8 @@
-"""OpenMetrics text with timestamps: the twin's export for ``promtool tsdb
-create-blocks-from openmetrics`` backfill, and a file source for sites that cannot open their
-Prometheus (an OpenMetrics dump, or a CSV with ``time, metric, value`` and one column per label).
+"""OpenMetrics text with timestamps: the twin's export, and a file source.
+
+The writer produces input for ``promtool tsdb create-blocks-from openmetrics`` (backfill); the file
+source serves sites that cannot open their Prometheus (an OpenMetrics dump, or a CSV with
+``time, metric, value`` and one column per label).
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def write_openmetrics(twin: TwinTimeline, out: IO[str], *, step_s: float = 15.0)
         out.writelines(head + s + "\n" for s in stamps)
         n += len(stamps)
     fam = dcgm.NODE_IO_WAITING.removesuffix("_total")
-    out.write(f"# HELP {fam} Total time in seconds that processes have waited due to IO congestion.\n")
+    out.write(f"# HELP {fam} Total time in seconds that processes have waited due to IO.\n")
     out.write(f"# TYPE {fam} counter\n")
     for i, node in enumerate(twin.node_names):
         head = dcgm.NODE_IO_WAITING + _labels_text({"instance": f"{node}:9100"})
@@ -153,7 +155,7 @@ class MemorySource:
         for ts, _ in self._data.get(metric, {}).values():
             inside = [t for t in ts if t <= window.end_s]
             if inside:
-                best = max(inside) if best is None else max(best, max(inside))
+                best = max(inside) if best is None else max(best, *inside)
         return best
 
     def time_range_s(self) -> tuple[float, float] | None:
@@ -161,8 +163,8 @@ class MemorySource:
         lo, hi = math.inf, -math.inf
         for per in self._data.values():
             for ts, _ in per.values():
-                lo = min(lo, min(ts))
-                hi = max(hi, max(ts))
+                lo = min(lo, *ts)
+                hi = max(hi, *ts)
         return (lo, hi) if lo <= hi else None
 
 
@@ -228,8 +230,5 @@ class FileSource(MemorySource):
                 except ValueError:
                     msg = f"{where}: value {row['value']!r} is not a number"
                     raise TelemetryError(msg) from None
-                labels = {
-                    k: v for k, v in row.items() if k not in need and k is not None and v
-                }
+                labels = {k: v for k, v in row.items() if k not in need and k is not None and v}
                 self._add(row["metric"], labels, _parse_time(row["time"], where), val)
-

@@ -88,9 +88,7 @@ class PrometheusSource:
                 wait *= 2
             self.requests += 1
             try:
-                resp = self._client.get(
-                    f"{self.url}{path}", params=params, timeout=self.timeout_s
-                )
+                resp = self._client.get(f"{self.url}{path}", params=params, timeout=self.timeout_s)
             except httpx.TimeoutException:
                 last = f"no answer within {self.timeout_s:g} s"
                 continue
@@ -180,7 +178,7 @@ class PrometheusSource:
             msg = (
                 f"{self.description}: {metric} has {n} series in the window, more than "
                 f"--max-series {self.max_series}; narrow the selection with --match "
-                "(e.g. cluster=\"a\") or raise --max-series"
+                '(e.g. cluster="a") or raise --max-series'
             )
             raise TelemetryError(msg)
         return n > 0

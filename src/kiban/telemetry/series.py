@@ -212,8 +212,9 @@ _UNITS_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
 
 def parse_time_s(text: str, *, now_s: float, option: str = "--start") -> float:
-    """A time given as Unix seconds, ISO 8601 (UTC unless it says otherwise), ``now`` or
-    ``now-7d`` (units s, m, h, d, w).
+    """A time given as Unix seconds, ISO 8601 (UTC unless it says otherwise) or ``now-7d``.
+
+    Relative times take the units s, m, h, d and w.
 
     Raises:
         TelemetryError: naming the option and the value.

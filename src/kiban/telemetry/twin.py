@@ -187,13 +187,11 @@ class TwinTimeline:
                 v = col[a:b]
                 cum = np.concatenate(([0.0], np.cumsum(v * dt)))
 
-                def integral(x: np.ndarray, r: np.ndarray, v: np.ndarray = v) -> np.ndarray:
-                    xc = np.clip(x, s[r], e[r])
-                    return cum[r] + v[r] * (xc - s[r])
-
+                hi_int = cum[row_hi] + v[row_hi] * (np.clip(t, s[row_hi], e[row_hi]) - s[row_hi])
+                lo_int = cum[row_lo] + v[row_lo] * (np.clip(lo_t, s[row_lo], e[row_lo]) - s[row_lo])
                 span = np.clip(t, s[0], e[-1]) - np.clip(lo_t, s[0], e[-1])
                 with np.errstate(invalid="ignore", divide="ignore"):
-                    val = (integral(t, row_hi) - integral(lo_t, row_lo)) / span
+                    val = (hi_int - lo_int) / span
                 out[k][g] = np.where(span > 0, val, np.nan)
         out["clock_mhz"] = out.pop("clock_frac") * self.max_clock_mhz[:, None]
         # node I/O waiting counter: node mean of io over allocated GPUs, integrated per step
@@ -207,14 +205,15 @@ class TwinTimeline:
         dt_step = np.diff(np.concatenate(([t[0] - step_s], t))) if t.shape[0] else t
         node_io_s = np.cumsum(share * np.minimum(dt_step, step_s)[None, :], axis=1)
         pending = (
-            (self.submit_s[None, :] <= t[:, None])
-            & ~(self.start_s[None, :] <= t[:, None])
-        ).sum(axis=1).astype(np.float64)
+            ((self.submit_s[None, :] <= t[:, None]) & ~(self.start_s[None, :] <= t[:, None]))
+            .sum(axis=1)
+            .astype(np.float64)
+        )
         return TwinFrames(t, out, job, job_names, node_io_s, pending)
 
     def scrape_times_s(self, step_s: float) -> np.ndarray:
         """Scrape instants step, 2·step, … up to the horizon (simulated s)."""
-        n = int(math.floor(self.horizon_s / step_s + 1e-9))
+        n = math.floor(self.horizon_s / step_s + 1e-9)
         return step_s * np.arange(1, n + 1, dtype=np.float64)
 
     def labels(self, g: int) -> dict[str, str]:
@@ -279,7 +278,8 @@ def load_twin(folder: Path | str, *, origin_utc: str | None = None) -> TwinTimel
         raise ConfigError(msg) from err
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=UTC)
-    horizon = float(summary.get("horizon_s") or timeline["end_s"].max() or 0.0)
+    end_max = timeline["end_s"].max() if timeline.height else 0.0
+    horizon = float(summary.get("horizon_s") or end_max or 0.0)  # type: ignore[arg-type]
     if jobs is not None:
         submit = jobs["submit_time_s"].cast(pl.Float64).fill_null(np.inf).to_numpy()
         start = jobs["start_time_s"].cast(pl.Float64).fill_null(np.inf).to_numpy()
