@@ -10,11 +10,11 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from tests.conftest import EXAMPLES
+from tests.telemetry.helpers import Prometheus, backfill, need_prometheus, run_cli
 
 from kiban.ledger import LEDGER_BUCKETS
 from kiban.telemetry.twin import DEFAULT_ORIGIN_UTC
-from tests.conftest import EXAMPLES
-from tests.telemetry.helpers import Prometheus, backfill, need_prometheus, run_cli
 
 TOLERANCE_FRAC = 0.01
 """Per-bucket tolerance, share of capacity (issue 13)."""
