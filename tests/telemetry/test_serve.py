@@ -114,3 +114,51 @@ def test_cli_serve_writes_openmetrics_and_rejects_bad_options(tmp_path, monkeypa
     code, _, err = run_cli(["serve", str(run), "--speed", "0"], monkeypatch, capsys)
     assert code == 2
     assert "--speed" in err
+
+
+@pytest.mark.slow
+def test_real_prometheus_scrapes_the_live_twin_and_diagnose_reads_it(twin, tmp_path):
+    """The live path: Prometheus scrapes ``serve_twin`` every second; diagnose reads it back."""
+    import time  # noqa: PLC0415
+
+    from tests.telemetry.helpers import Prometheus, free_port  # noqa: PLC0415
+
+    from kiban.diagnose import diagnose  # noqa: PLC0415
+    from kiban.telemetry.prometheus import PrometheusSource  # noqa: PLC0415
+    from kiban.telemetry.series import Window  # noqa: PLC0415
+
+    need_prometheus()
+    port = free_port()
+    stop = threading.Event()
+    ready = threading.Event()
+    th = threading.Thread(
+        target=serve_twin,
+        kwargs={
+            "twin": twin, "port": port, "speed": 900.0, "window_s": 900.0, "stop": stop,
+            "on_ready": lambda _p: ready.set(),
+        },
+        daemon=True,
+    )  # fmt: skip
+    th.start()
+    assert ready.wait(10)
+    config = (
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: dcgm\n"
+        f"    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+    )
+    (tmp_path / "data").mkdir()
+    prom = Prometheus(tmp_path / "data", config=config)
+    try:
+        t0 = time.time()
+        time.sleep(8)
+        with PrometheusSource(prom.url) as src:
+            diag = diagnose(src, Window(float(int(t0)) + 2, float(int(time.time())), 1.0))
+    finally:
+        prom.stop()
+        stop.set()
+        th.join(10)
+    assert len(diag.gpu_keys) == 8
+    assert not diag.missing
+    tot = diag.totals_s()
+    assert tot["productive"] > 0
+    assert tot["io_stall"] > 0  # node-a's I/O pressure reached diagnose through the scrape
+    assert sum(tot.values()) == pytest.approx(diag.capacity_gpu_s, rel=1e-9)

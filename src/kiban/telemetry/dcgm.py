@@ -61,9 +61,10 @@ ALIASES: Mapping[str, tuple[str, ...]] = {
 BUSY_METRICS: tuple[str, ...] = (GR_ENGINE_ACTIVE, SM_ACTIVE, GPU_UTIL)
 """Sources of GPU busy share, most honest first (PROF fields are optional on real fleets)."""
 
-HOST_LABELS: tuple[str, ...] = ("Hostname", "hostname", "instance")
-"""Host label names: ``Hostname`` (before exporter PR #655), ``hostname`` (after), or
-Prometheus's ``instance`` (``host:port``) as the last resort."""
+HOST_LABELS: tuple[str, ...] = ("Hostname", "hostname", "exported_instance", "instance")
+"""Host label names: ``Hostname`` (before exporter PR #655), ``hostname`` (after), or the
+``instance`` (``host:port``) an exporter set itself (renamed ``exported_instance`` by Prometheus
+when it adds its own) or Prometheus's ``instance`` as the last resort."""
 JOB_LABELS: tuple[str, ...] = ("hpc_job", "pod")
 """Labels dcgm-exporter adds with Slurm (``hpc_job``) or Kubernetes (``pod``) mapping."""
 
@@ -90,7 +91,7 @@ def host_of(labels: Mapping[str, str]) -> str:
     for name in HOST_LABELS:
         value = labels.get(name)
         if value:
-            return value.rsplit(":", 1)[0] if name == "instance" else value
+            return value.rsplit(":", 1)[0] if name.endswith("instance") else value
     return ""
 
 
