@@ -129,29 +129,36 @@ def test_real_prometheus_scrapes_the_live_twin_and_diagnose_reads_it(twin, tmp_p
 
     need_prometheus()
     port = free_port()
-    stop = threading.Event()
-    ready = threading.Event()
-    th = threading.Thread(
-        target=serve_twin,
-        kwargs={
-            "twin": twin, "port": port, "speed": 900.0, "window_s": 900.0, "stop": stop,
-            "on_ready": lambda _p: ready.set(),
-        },
-        daemon=True,
-    )  # fmt: skip
-    th.start()
-    assert ready.wait(10)
     config = (
         "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: dcgm\n"
         f"    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
     )
     (tmp_path / "data").mkdir()
     prom = Prometheus(tmp_path / "data", config=config)
+    # start the twin only once Prometheus scrapes its target (up == 0 until it listens)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        up = httpx.get(f"{prom.url}/api/v1/query", params={"query": "up"}).json()
+        if up["data"]["result"]:
+            break
+        time.sleep(0.2)
+    stop = threading.Event()
+    ready = threading.Event()
+    th = threading.Thread(
+        target=serve_twin,
+        kwargs={
+            "twin": twin, "port": port, "speed": 600.0, "window_s": 600.0, "stop": stop,
+            "on_ready": lambda _p: ready.set(),
+        },
+        daemon=True,
+    )  # fmt: skip
     try:
+        th.start()
+        assert ready.wait(10)
         t0 = time.time()
-        time.sleep(8)
+        time.sleep(10)  # 6,000 simulated s: j1's I/O stall (600-3,000 s) and j2's power cap
         with PrometheusSource(prom.url) as src:
-            diag = diagnose(src, Window(float(int(t0)) + 2, float(int(time.time())), 1.0))
+            diag = diagnose(src, Window(float(int(t0)) + 1, float(int(time.time())), 1.0))
     finally:
         prom.stop()
         stop.set()
@@ -161,4 +168,5 @@ def test_real_prometheus_scrapes_the_live_twin_and_diagnose_reads_it(twin, tmp_p
     tot = diag.totals_s()
     assert tot["productive"] > 0
     assert tot["io_stall"] > 0  # node-a's I/O pressure reached diagnose through the scrape
+    assert tot["power_cap"] > 0
     assert sum(tot.values()) == pytest.approx(diag.capacity_gpu_s, rel=1e-9)

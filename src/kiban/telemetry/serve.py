@@ -23,6 +23,8 @@ from kiban.telemetry.twin import GPU_METRICS, TwinTimeline
 
 __all__ = ["TwinCollector", "serve_twin"]
 
+IO_GRID_S = 15.0
+"""Grid of the node I/O counter's integral (simulated s)."""
 _LABELS = ("gpu", "UUID", "device", "modelName", "Hostname", "rack", "hpc_job")
 
 
@@ -50,9 +52,13 @@ class TwinCollector(Collector):
         self.clock = clock
         self.t0 = clock()
         self._lock = threading.Lock()
-        self._last_sim_s = 0.0
-        self._node_io_s = np.zeros(len(twin.node_names))
         self._base = [twin.labels(g) for g in range(twin.gpus.height)]
+        # the node I/O counter is the exact integral of the node's io share, tabulated on a
+        # 15-s grid once (scrapes may be sparse; the counter must not depend on when they come)
+        grid = twin.scrape_times_s(IO_GRID_S)
+        self._io_t = np.concatenate(([0.0], grid))
+        io_s = twin.frames(grid, IO_GRID_S).node_io_s if grid.shape[0] else np.zeros((0, 0))
+        self._io_s = np.concatenate([np.zeros((len(twin.node_names), 1)), io_s], axis=1)
 
     def sim_time_s(self) -> float:
         """Current simulated time (s), held at the horizon once reached."""
@@ -67,16 +73,7 @@ class TwinCollector(Collector):
         with self._lock:
             t = max(self.sim_time_s(), 1e-6)
             fr = self.twin.frames(np.array([t]), self.window_s)
-            dt = t - self._last_sim_s
-            self._last_sim_s = t
-            # node-level mean of io over allocated GPUs, integrated since the last scrape
-            io = np.nan_to_num(fr.gpu["io"][:, 0])
-            al = np.nan_to_num(fr.gpu["alloc"][:, 0])
-            io_sum = np.bincount(self.twin.gpu_node, weights=io, minlength=len(self._node_io_s))
-            al_sum = np.bincount(self.twin.gpu_node, weights=al, minlength=len(self._node_io_s))
-            share = np.divide(io_sum, al_sum, out=np.zeros_like(io_sum), where=al_sum > 0)
-            self._node_io_s += share * max(dt, 0.0)
-            node_io = self._node_io_s.copy()
+            node_io = [float(np.interp(t, self._io_t, row)) for row in self._io_s]
         for name, key, help_text in GPU_METRICS:
             fam = GaugeMetricFamily(name, help_text, labels=_LABELS)
             col = fr.gpu[key][:, 0]
