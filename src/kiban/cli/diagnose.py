@@ -47,6 +47,15 @@ def diagnose_cmd(  # noqa: PLR0917 - typer maps each parameter to an option
     ),
     chunk_steps: int = typer.Option(1440, "--chunk-steps", help="Steps read at once."),
     name: str = typer.Option("diagnosed cluster", "--name", help="Cluster name in the report."),
+    jobs: Path | None = typer.Option(  # noqa: B008
+        None,
+        "--jobs",
+        help="sacct -P output (JobID,Submit,Start,End,NodeList,AllocTRES): the queue when "
+        "slurm_queue_pending is not scraped, allocations when GPU series have no job label.",
+    ),
+    jobs_utc_offset_h: float = typer.Option(
+        0.0, "--jobs-utc-offset", help="Hours the scheduler's clock is ahead of UTC (Japan: 9)."
+    ),
 ) -> None:
     """Book every GPU-second of a time window into the ledger buckets, from telemetry."""
     from kiban.diagnose import DiagnoseSettings, diagnose, save_diagnosis  # noqa: PLC0415
@@ -65,6 +74,11 @@ def diagnose_cmd(  # noqa: PLR0917 - typer maps each parameter to an option
         step,
     )
     settings = DiagnoseSettings(chunk_steps=chunk_steps, compute_bound_frac=compute_bound_frac)
+    records = None
+    if jobs is not None:
+        from kiban.diagnose.jobs import read_sacct_jobs  # noqa: PLC0415
+
+        records = read_sacct_jobs(jobs, utc_offset_s=jobs_utc_offset_h * S_PER_H)
     t0 = time.perf_counter()
     if prometheus is not None:
         from kiban.telemetry.prometheus import PrometheusSource  # noqa: PLC0415
@@ -73,14 +87,14 @@ def diagnose_cmd(  # noqa: PLR0917 - typer maps each parameter to an option
             prometheus, timeout_s=timeout_s, retries=retries, max_series=max_series, match=match
         )
         try:
-            diag = diagnose(src, window, settings)
+            diag = diagnose(src, window, settings, jobs=records)
         finally:
             src.close()
     else:
         from kiban.telemetry.openmetrics import FileSource  # noqa: PLC0415
 
         assert file is not None
-        diag = diagnose(FileSource(file), window, settings)
+        diag = diagnose(FileSource(file), window, settings, jobs=records)
     folder = save_diagnosis(diag, out / "diagnosed", name=name, wall_s=time.perf_counter() - t0)
     _print(diag)
     console.print(f"wrote {escape(str(folder))}", soft_wrap=True)

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from kiban.diagnose.jobs import JobRecords
 from kiban.errors import TelemetryError
 from kiban.telemetry import dcgm
 from kiban.telemetry.series import Source, Window, assemble, assemble_jobs
@@ -189,6 +190,7 @@ def diagnose(
     window: Window,
     settings: DiagnoseSettings | None = None,
     progress: Callable[[float], None] | None = None,
+    jobs: JobRecords | None = None,
 ) -> Diagnosis:
     """Book the window's GPU-seconds into the ledger buckets.
 
@@ -197,6 +199,8 @@ def diagnose(
         window: Time window and step (the scrape interval).
         settings: Knobs.
         progress: Called with the share done after each chunk.
+        jobs: Scheduler records (``sacct``): the queue when ``slurm_queue_pending`` is missing,
+            and whole-node allocations when the GPU series carry no job label.
 
     Returns:
         The diagnosis.
@@ -282,6 +286,32 @@ def diagnose(
             missing[name] = WHAT_IS_LOST[name]
     if not reason_metric:
         missing[dcgm.CLOCKS_EVENT_REASONS] = WHAT_IS_LOST[dcgm.CLOCKS_EVENT_REASONS]
+    queue_from_jobs = jobs is not None and not present[dcgm.QUEUE_PENDING]
+    if queue_from_jobs and jobs is not None:
+        missing.pop(dcgm.QUEUE_PENDING, None)
+        warnings.append(
+            f"{dcgm.QUEUE_PENDING} is not scraped: the queue length comes from the job records "
+            f"in {jobs.source}"
+        )
+    labelled = any(dcgm.job_of(lab) for lab in inventory)
+    alloc_from_jobs = jobs is not None and not labelled
+    whole_node: list[tuple[int, list[int]]] = []
+    if alloc_from_jobs and jobs is not None:
+        per_host = np.bincount(gpu_host, minlength=len(hosts))
+        partial = 0
+        for j, names in enumerate(jobs.nodes):
+            known = [host_idx[h] for h in names if h in host_idx]
+            if not known:
+                continue
+            if int(jobs.num_gpus[j]) >= int(per_host[known].sum()):
+                whole_node.append((j, np.flatnonzero(np.isin(gpu_host, known)).tolist()))
+            else:
+                partial += 1
+        warnings.append(
+            "the GPU series carry no job label (dcgm-exporter without hpc_job/pod mapping): "
+            f"allocations come from {jobs.source}, whole-node jobs only"
+            + (f"; {partial} jobs on part of a node are booked as free time" if partial else "")
+        )
 
     # clock skew: newest sample of each source family against the GPU metric's
     ref = source.latest_sample_s(busy_metric, window)
@@ -319,6 +349,21 @@ def diagnose(
         dup_cells += d1
         jobs_code, job_names = assemble_jobs(busy_series, gpus, n)
         del busy_series
+        if alloc_from_jobs and jobs is not None:
+            ends = chunk.step_ends_s()
+            for j, job_rows in whole_node:
+                start = jobs.start_s[j]
+                end = jobs.end_s[j] if np.isfinite(jobs.end_s[j]) else np.inf
+                on_steps = (
+                    (ends > start) & (ends - chunk.step_s < end) if np.isfinite(start) else None
+                )
+                if on_steps is None or not on_steps.any():
+                    continue
+                code = len(job_names)
+                job_names.append(jobs.job_id[j])
+                block = jobs_code[job_rows]
+                block[:, on_steps] = code
+                jobs_code[job_rows] = block
         seen = ~np.isnan(busy)
         busy = _ffill(busy, max_gap, prev.get("busy"))
         prev["busy"] = busy[:, -1].copy()
@@ -355,7 +400,9 @@ def diagnose(
                 if h is not None:
                     node_io[h, s.step_idx] = np.clip(s.values, 0.0, 1.0)
         pending = np.zeros(n)
-        if present[dcgm.QUEUE_PENDING]:
+        if queue_from_jobs and jobs is not None:
+            pending = jobs.pending(chunk.step_ends_s())
+        elif present[dcgm.QUEUE_PENDING]:
             qs = source.gauge(dcgm.QUEUE_PENDING, chunk)
             q = np.full(n, np.nan)
             for s in qs:
