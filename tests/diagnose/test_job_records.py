@@ -63,3 +63,36 @@ def test_bad_sacct_time_names_file_line_and_field(tmp_path):
     bad.write_text("JobID|Submit|Start\n7|yesterday|Unknown\n")
     with pytest.raises(TraceError, match=r"s\.txt:2: Submit = 'yesterday'"):
         read_sacct_jobs(bad)
+
+
+def test_fragmentation_is_the_queue_time_a_pending_job_fitted_the_count_not_the_shape():
+    import numpy as np  # noqa: PLC0415
+
+    from kiban.diagnose.jobs import JobRecords  # noqa: PLC0415
+    from kiban.telemetry.openmetrics import MemorySource  # noqa: PLC0415
+
+    t0 = ORIGIN_UNIX_S
+    src = MemorySource("two half-busy hosts")
+    for k in range(1, 241):  # one hour
+        for host in ("a", "b"):
+            for g in range(4):
+                lab = {"Hostname": host, "gpu": str(g)}
+                if g < 2:
+                    lab["hpc_job"] = f"small-{host}"
+                src.add("DCGM_FI_PROF_GR_ENGINE_ACTIVE", lab, t0 + 15 * k, 1.0 if g < 2 else 0.0)
+        src.add("slurm_queue_pending", {}, t0 + 15 * k, 1.0)
+    # a 4-GPU job waits the whole hour: 4 GPUs are free, but 2 + 2 on two hosts
+    jobs = JobRecords(
+        job_id=["big"], submit_s=np.array([t0]), start_s=np.array([np.nan]),
+        end_s=np.array([np.nan]), num_gpus=np.array([4]), nodes=[[]], source="test",
+    )  # fmt: skip
+    diag = diagnose(src, Window(t0, t0 + 3600, 15), jobs=jobs)
+    assert diag.totals_s()["queue_blocked"] == pytest.approx(4 * 3600)
+    assert diag.fragmentation_gpu_s == pytest.approx(4 * 3600)
+    # a 2-GPU job would fit on either host: no fragmentation
+    small = JobRecords(
+        job_id=["two"], submit_s=np.array([t0]), start_s=np.array([np.nan]),
+        end_s=np.array([np.nan]), num_gpus=np.array([2]), nodes=[[]], source="test",
+    )  # fmt: skip
+    assert diagnose(src, Window(t0, t0 + 3600, 15), jobs=small).fragmentation_gpu_s == 0.0
+    assert diagnose(src, Window(t0, t0 + 3600, 15)).fragmentation_gpu_s is None

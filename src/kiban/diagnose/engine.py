@@ -149,6 +149,7 @@ class Diagnosis:
     uncertainty_s: dict[str, float]
     source: str
     settings: DiagnoseSettings = field(default_factory=DiagnoseSettings)
+    fragmentation_gpu_s: float | None = None
 
     @property
     def capacity_gpu_s(self) -> float:
@@ -338,6 +339,8 @@ def diagnose(
     unc_sample = 0.0
     unc_mixed_io = 0.0
     throttle_low = {"thermal_throttle": 0.0, "power_cap": 0.0}
+    frag_s: float | None = 0.0 if jobs is not None else None
+    gpus_per_host = np.bincount(gpu_host, minlength=len(hosts))
     c = min(max(cfg.compute_bound_frac, 0.0), 1.0)
     total = window.n_steps
     done = 0
@@ -515,6 +518,17 @@ def diagnose(
         unc_sample += 0.5 * np.count_nonzero(np.diff(codes, axis=1) != 0) * dt
         qchange = np.count_nonzero(np.diff(waiting.astype(np.int8)) != 0)
         unc_queue += 0.5 * qchange * dt * float(step_tot["free_gpus"].mean() if n else 0.0)
+        if frag_s is not None and jobs is not None:
+            frag_s += _fragmentation_s(
+                jobs,
+                chunk,
+                codes=codes,
+                observed=observed,
+                xid=xid,
+                host_starts=host_starts,
+                gpus_per_host=gpus_per_host,
+                waiting=waiting,
+            )
         part = {
             "time_s": chunk.step_ends_s() - dt,
             **{k: v for k, v in step_tot.items() if k != "free_gpus"},
@@ -564,7 +578,42 @@ def diagnose(
         uncertainty_s=unc,
         source=source.description,
         settings=cfg,
+        fragmentation_gpu_s=frag_s,
     )
+
+
+def _fragmentation_s(
+    jobs: JobRecords,
+    chunk: Window,
+    *,
+    codes: np.ndarray,
+    observed: np.ndarray,
+    xid: np.ndarray,
+    host_starts: np.ndarray,
+    gpus_per_host: np.ndarray,
+    waiting: np.ndarray,
+) -> float:
+    """Queue-blocked GPU-seconds while a pending job fitted the free GPU count, not the shape.
+
+    A job of up to one host's GPUs needs them free on one host; a larger one needs whole free
+    hosts (the twin's definition, with the shape inferred from the job's size).
+    """
+    free = observed & ~(np.nan_to_num(xid) > 0) & (codes < 0)
+    free_host = np.add.reduceat(free.astype(np.int64), host_starts, axis=0)
+    total = free_host.sum(axis=0)
+    max_free = free_host.max(axis=0)
+    full_hosts_gpus = np.where(free_host == gpus_per_host[:, None], free_host, 0).sum(axis=0)
+    per_host = int(gpus_per_host.max()) if gpus_per_host.size else 0
+    ends = chunk.step_ends_s()
+    start = np.where(np.isnan(jobs.start_s), np.inf, jobs.start_s)
+    frag = np.zeros(chunk.n_steps, dtype=bool)
+    live = np.flatnonzero((jobs.submit_s <= ends[-1]) & (start > ends[0]) & (jobs.num_gpus > 0))
+    for j in live.tolist():
+        need = int(jobs.num_gpus[j])
+        pend = (jobs.submit_s[j] <= ends) & (ends < start[j])
+        shape_ok = max_free >= need if need <= per_host else full_hosts_gpus >= need
+        frag |= pend & (total >= need) & ~shape_ok
+    return float((total * (frag & waiting)).sum() * chunk.step_s)
 
 
 def _iso(t_s: float) -> str:

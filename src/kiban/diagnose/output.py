@@ -110,6 +110,15 @@ def diagnosis_report(diag: Diagnosis, *, top: int = 10) -> dict[str, Any]:
         "worst_racks": _rank(per_rack, {}, top),
         "worst_gpus": _rank(per_gpu, {}, top),
         "worst_jobs": _rank(diag.job_buckets_s, {}, top),
+        "fragmentation_gpu_hours": (
+            None if diag.fragmentation_gpu_s is None else _hours(diag.fragmentation_gpu_s)
+        ),
+        "fragmentation_how": (
+            "inferred: queue_blocked time while a pending job (sacct) fitted the free GPU count "
+            "but not one host (or whole free hosts)"
+            if diag.fragmentation_gpu_s is not None
+            else "not measured: needs the pending jobs' sizes (--jobs)"
+        ),
         "missing_metrics": diag.missing,
         "warnings": diag.warnings,
         "settings": {
@@ -142,7 +151,9 @@ def _summary(diag: Diagnosis, name: str, wall_s: float) -> dict[str, Any]:
         "gpu_hours_capacity": _hours(cap),
         "gpu_hours_productive": _hours(tot["productive"]),
         "ledger_gpu_hours": ledger,
-        "fragmentation_gpu_hours": None,
+        "fragmentation_gpu_hours": (
+            None if diag.fragmentation_gpu_s is None else _hours(diag.fragmentation_gpu_s)
+        ),
         "allocated_util_frac": round(alloc / cap, 6) if cap > 0 else 0.0,
         "effective_util_frac": round(tot["productive"] / cap, 6) if cap > 0 else 0.0,
         "jct_mean_s": None,
