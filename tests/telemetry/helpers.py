@@ -21,6 +21,7 @@ ORIGIN = "2025-01-06T00:00:00+00:00"
 ORIGIN_UNIX_S = 1736121600.0
 
 # (node, gpus, start, end, job, state, io, underused, thermal, power_cap, checkpoint, clock, bits)
+# plus the simulator's optional failure share (restore after a failure) in RESTORE below
 SEGMENTS = [
     ("node-a", (0, 1, 2, 3), 600, 3000, "j1", "allocated", 0.2, 0.1, 0.0, 0.0, 0.0, 1.0, 0),
     # thermal throttle: busy 0.9 at clock 0.8 loses 0.9 * 0.2 = 0.18
@@ -29,9 +30,12 @@ SEGMENTS = [
     ("node-a", (0, 1, 2, 3), 3900, 9000, "j1", "allocated", 0.0, 0.05, 0.0, 0.0, 0.0, 1.0, 0),
     # power cap: busy 0.9 at clock 0.7 loses 0.27
     ("node-b", (0, 1), 1200, 7200, "j2", "allocated", 0.0, 0.1, 0.0, 0.27, 0.0, 0.7, 0x4),
-    ("node-b", (0, 1, 2, 3), 7200, 12000, "j3", "allocated", 0.1, 0.0, 0.0, 0.0, 0.0, 1.0, 0),
+    ("node-b", (0, 1, 2, 3), 7200, 7500, "j3", "allocated", 0.0, 0.1, 0.0, 0.0, 0.0, 1.0, 0),
+    ("node-b", (0, 1, 2, 3), 7500, 12000, "j3", "allocated", 0.1, 0.0, 0.0, 0.0, 0.0, 1.0, 0),
     ("node-a", (3,), 10000, 12000, "", "failed", 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0),
 ]
+RESTORE = {("node-b", 7200): 0.6}
+"""(node, start) → failure share: j3 restores a checkpoint for most of its first 300 s."""
 JOBS = [  # job, submit, start
     ("j1", 500.0, 600.0),
     ("j2", 1200.0, 1200.0),
@@ -44,9 +48,10 @@ def _rows() -> list[dict]:
     per_gpu: dict[int, list[tuple]] = {}
     for node, gpus, s, e, job, state, io, und, th, cap, ck, clock, bits in SEGMENTS:
         n = [x for x, _ in NODES].index(node)
+        fail = RESTORE.get((node, s), 0.0)
         for g in gpus:
             per_gpu.setdefault(n * GPUS_PER_NODE + g, []).append(
-                (s, e, job, state, io, und, th, cap, ck, clock, bits)
+                (s, e, job, state, io, und, th, cap, ck, clock, bits, fail)
             )
     rows = []
     for gi in range(len(NODES) * GPUS_PER_NODE):
@@ -55,13 +60,13 @@ def _rows() -> list[dict]:
         filled = []
         for seg in segs:
             if seg[0] > t:
-                filled.append((t, seg[0], "", "free", 0, 0, 0, 0, 0, 1.0, 0x1))
+                filled.append((t, seg[0], "", "free", 0, 0, 0, 0, 0, 1.0, 0x1, 0.0))
             filled.append(seg)
             t = seg[1]
         if t < HORIZON_S:
-            filled.append((t, HORIZON_S, "", "free", 0, 0, 0, 0, 0, 1.0, 0x1))
-        for s, e, job, state, io, und, th, cap, ck, clock, bits in filled:
-            busy = 1.0 - io - und - ck if state == "allocated" else 0.0
+            filled.append((t, HORIZON_S, "", "free", 0, 0, 0, 0, 0, 1.0, 0x1, 0.0))
+        for s, e, job, state, io, und, th, cap, ck, clock, bits, fail in filled:
+            busy = 1.0 - io - und - ck - fail if state == "allocated" else 0.0
             rows.append(
                 {
                     "gpu_idx": gi,
@@ -79,6 +84,7 @@ def _rows() -> list[dict]:
                     "thermal_throttle_frac": th,
                     "power_cap_frac": cap,
                     "checkpoint_frac": ck,
+                    "failure_frac": fail,
                 }
             )
     return rows
@@ -114,6 +120,7 @@ def expected_ledger_s() -> dict[str, float]:
                 ("thermal_throttle", "thermal_throttle_frac"),
                 ("power_cap", "power_cap_frac"),
                 ("checkpoint", "checkpoint_frac"),
+                ("failure", "failure_frac"),
             ):
                 out[b] += r[col] * dt
                 losses += r[col]

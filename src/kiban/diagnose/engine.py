@@ -18,6 +18,8 @@ interval; a value at a step covers the scrape period before it):
   - **productive** = ``b`` minus those losses;
   - **checkpoint** (inferred): idle share explained by device → host copies,
     ``DCGM_FI_PROF_PCIE_TX_BYTES / checkpoint_tx_b_per_s``;
+  - **failure** (inferred, allocated part): idle share explained by host → device copies while a
+    job restores its state after a failure, ``DCGM_FI_PROF_PCIE_RX_BYTES / restore_rx_b_per_s``;
   - **io_stall** (inferred): idle share explained by the node's I/O pressure,
     ``rate(node_pressure_io_waiting_seconds_total)``;
   - **underused** (measured as the rest): allocated, GPU idle, no data or checkpoint wait.
@@ -39,7 +41,7 @@ from kiban.diagnose.jobs import JobRecords
 from kiban.errors import TelemetryError
 from kiban.telemetry import dcgm
 from kiban.telemetry.series import Source, Window, assemble, assemble_jobs
-from kiban.telemetry.twin import CHECKPOINT_PCIE_TX_B_PER_S
+from kiban.telemetry.twin import CHECKPOINT_PCIE_TX_B_PER_S, RESTORE_PCIE_RX_B_PER_S
 
 __all__ = ["BUCKETS", "DiagnoseSettings", "Diagnosis", "diagnose"]
 
@@ -77,7 +79,8 @@ MEASURED: dict[str, str] = {
     "underused": "measured: allocated, GPU idle, no data or checkpoint wait",
     "thermal_throttle": "inferred: clock ratio while a thermal reason bit is set",
     "power_cap": "inferred: clock ratio while a power reason bit is set",
-    "failure": "measured: XID errors and GPUs not reporting (redone work not visible)",
+    "failure": "measured: XID errors and GPUs not reporting; inferred: restores after a "
+    "failure from host-to-device PCIe traffic (redone work not visible)",
     "checkpoint": "inferred: device-to-host PCIe traffic",
 }
 """How each bucket is obtained (shown in ``diagnosis.json`` and the report)."""
@@ -90,6 +93,7 @@ WHAT_IS_LOST: dict[str, str] = {
     "all are booked as thermal_throttle",
     dcgm.XID_ERRORS: "no XID errors: only GPUs that stop reporting count as failed",
     dcgm.PCIE_TX_BYTES: "no PCIe TX bytes: checkpoint time is booked as underused",
+    dcgm.PCIE_RX_BYTES: "no PCIe RX bytes: restores after failures are booked as underused",
     dcgm.NODE_IO_WAITING: "no node-exporter I/O pressure: io_stall is booked as underused",
     dcgm.QUEUE_PENDING: "no queue length: free GPU time cannot be split; all of it is booked "
     "as idle_no_demand (queue_blocked is 0, a lower bound)",
@@ -114,6 +118,7 @@ class DiagnoseSettings:
     max_gap_s: float = 300.0
     compute_bound_frac: float = 1.0
     checkpoint_tx_b_per_s: float = CHECKPOINT_PCIE_TX_B_PER_S
+    restore_rx_b_per_s: float = RESTORE_PCIE_RX_B_PER_S
     max_skew_s: float = 60.0
 
 
@@ -279,6 +284,7 @@ def diagnose(
         dcgm.MAX_SM_CLOCK,
         dcgm.XID_ERRORS,
         dcgm.PCIE_TX_BYTES,
+        dcgm.PCIE_RX_BYTES,
         dcgm.NODE_IO_WAITING,
         dcgm.QUEUE_PENDING,
     ):
@@ -393,6 +399,7 @@ def diagnose(
         maxc = gauge(dcgm.MAX_SM_CLOCK, "maxc")
         reasons = gauge(reason_metric, "reasons")
         tx = gauge(dcgm.PCIE_TX_BYTES, "tx")
+        rx = gauge(dcgm.PCIE_RX_BYTES, "rx")
         power = gauge(dcgm.POWER_USAGE, "power")
         temp = gauge(dcgm.GPU_TEMP, "temp")
         max_clock_seen = np.fmax(max_clock_seen, np.nanmax(np.fmax(clock, maxc), axis=1, initial=0))
@@ -450,7 +457,8 @@ def diagnose(
             lost_low = np.where(slow, b * (1.0 - 1.0 / (0.5 / f + 0.5)), 0.0)
             idle_in = np.where(alloc, 1.0 - b, 0.0)
             ck = np.minimum(idle_in, np.nan_to_num(tx[rows]) / cfg.checkpoint_tx_b_per_s)
-            io = np.where(alloc, np.minimum(idle_in - ck, node_io[gpu_host[rows]]), 0.0)
+            restore = np.minimum(idle_in - ck, np.nan_to_num(rx[rows]) / cfg.restore_rx_b_per_s)
+            io = np.where(alloc, np.minimum(idle_in - ck - restore, node_io[gpu_host[rows]]), 0.0)
             th = np.where(thermal_bits, lost, 0.0)
             pc = lost - th
             cells = {
@@ -458,10 +466,10 @@ def diagnose(
                 "idle_no_demand": free & ~waiting,
                 "queue_blocked": free & waiting,
                 "io_stall": io,
-                "underused": idle_in - ck - io,
+                "underused": idle_in - ck - restore - io,
                 "thermal_throttle": th,
                 "power_cap": pc,
-                "failure": failed,
+                "failure": failed + restore,
                 "checkpoint": ck,
             }
             for bi, name in enumerate(BUCKETS):

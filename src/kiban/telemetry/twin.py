@@ -16,6 +16,8 @@ time and productive ``p = 1 − Σ``):
   ``DCGM_FI_DEV_CLOCKS_EVENT_REASONS`` = ``clock_event_reasons``, temperatures and power as given.
 * ``DCGM_FI_PROF_PCIE_TX_BYTES`` = ``checkpoint`` × :data:`CHECKPOINT_PCIE_TX_B_PER_S` (state is
   copied device → host while a checkpoint is written).
+* ``DCGM_FI_PROF_PCIE_RX_BYTES`` = ``failure`` × :data:`RESTORE_PCIE_RX_B_PER_S` (the optional
+  ``failure_frac`` column: after a failure the job restores its state host → device).
 * ``node_pressure_io_waiting_seconds_total`` (per node) grows by the node's allocated-GPU mean of
   ``io`` per second (the training processes wait on reads).
 * ``DCGM_FI_DEV_XID_ERRORS`` = 79 ("GPU has fallen off the bus") while a GPU is ``failed``.
@@ -76,6 +78,9 @@ TIMELINE_COLUMNS = (
 CHECKPOINT_PCIE_TX_B_PER_S = 25.0e9
 """Device → host copy rate while a checkpoint is written (B/s). ASSUMED: about half of PCIe
 Gen5 x16's 64 GB/s per direction, what pinned-memory copies reach in practice."""
+RESTORE_PCIE_RX_B_PER_S = 25.0e9
+"""Host → device copy rate while a job restores its state after a failure (B/s). ASSUMED: as
+:data:`CHECKPOINT_PCIE_TX_B_PER_S`, the other direction."""
 XID_FALLEN_OFF_BUS = 79
 """XID reported while a GPU is down (NVIDIA XID catalogue: 79 = GPU has fallen off the bus)."""
 DEFAULT_ORIGIN_UTC = "2025-01-06T00:00:00+00:00"
@@ -84,7 +89,7 @@ backfilled blocks are older than now and runs are reproducible)."""
 DEFAULT_MAX_SM_CLOCK_MHZ = 1980.0
 """Max SM clock used when the model name is not in the catalog (H100 SXM's, MHz)."""
 
-_AVG = ("busy", "util", "power_w", "tx", "io", "alloc")
+_AVG = ("busy", "util", "power_w", "tx", "rx", "io", "alloc")
 _LAST = ("temp_c", "clock_frac", "reasons", "xid")
 
 
@@ -145,12 +150,16 @@ class TwinTimeline:
         io = tl["io_stall_frac"].to_numpy() * alloc
         und = tl["underused_frac"].to_numpy() * alloc
         ck = tl["checkpoint_frac"].to_numpy() * alloc
-        busy = np.clip(1.0 - io - und - ck, 0.0, 1.0) * alloc
+        fail = (
+            tl["failure_frac"].to_numpy() * alloc if "failure_frac" in tl.columns else 0.0 * alloc
+        )
+        busy = np.clip(1.0 - io - und - ck - fail, 0.0, 1.0) * alloc
         avg_cols = {
             "busy": busy,
             "util": tl["activity_frac"].to_numpy() * 100.0,
             "power_w": tl["power_w"].to_numpy(),
             "tx": ck * CHECKPOINT_PCIE_TX_B_PER_S,
+            "rx": fail * RESTORE_PCIE_RX_B_PER_S,
             "io": io,
             "alloc": alloc,
         }
@@ -313,5 +322,6 @@ GPU_METRICS: tuple[tuple[str, str, str], ...] = (
     (dcgm.CLOCKS_EVENT_REASONS, "reasons", "Current clock event reasons (bitmask)."),
     (dcgm.XID_ERRORS, "xid", "Value of the last XID error encountered."),
     (dcgm.PCIE_TX_BYTES, "tx", "The rate of data transmitted over the PCIe bus (B/s)."),
+    (dcgm.PCIE_RX_BYTES, "rx", "The rate of data received over the PCIe bus (B/s)."),
 )
 """(exported name, frame key, HELP text) of every per-GPU gauge the twin exports."""
