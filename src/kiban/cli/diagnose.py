@@ -118,6 +118,21 @@ def _print(diag: object) -> None:
             MEASURED[b],
         )
     console.print(table)
+    from kiban.diagnose.output import diagnosis_report  # noqa: PLC0415
+
+    report = diagnosis_report(diag, top=3)
+    for key, title in (
+        ("worst_racks", "worst racks"),
+        ("worst_nodes", "worst nodes"),
+        ("worst_jobs", "worst jobs"),
+    ):
+        rows = report[key]
+        if rows:
+            text = ", ".join(
+                f"{r['name']} {r['lost_gpu_hours']:,.1f} GPU-h lost (mostly {r['top_cause']})"
+                for r in rows
+            )
+            console.print(f"{title}: {escape(text)}", soft_wrap=True)
     for metric, lost in diag.missing.items():
         err_console.print(f"[yellow]missing:[/yellow] {metric}: {escape(lost)}", soft_wrap=True)
     for line in diag.warnings:
