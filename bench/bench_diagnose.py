@@ -169,40 +169,117 @@ def bench_engine(n_gpus: int, days: float, chunk_steps: int) -> dict:
     }
 
 
-def bench_prometheus() -> dict | None:
+def synthetic_twin(folder: Path, n_gpus: int, hours: float, seed: int = 3) -> Path:
+    """A contract-format twin folder: 8-GPU nodes, whole-node jobs with random loss shares."""
+    import polars as pl  # noqa: PLC0415
+
+    rng = np.random.default_rng(seed)
+    horizon = hours * 3600.0
+    folder.mkdir(parents=True, exist_ok=True)
+    n_nodes = n_gpus // GPUS_PER_NODE
+    gpus = pl.DataFrame(
+        {
+            "gpu_idx": np.arange(n_gpus, dtype=np.int32),
+            "node_name": [f"gn{g // GPUS_PER_NODE:04d}" for g in range(n_gpus)],
+            "rack_name": [f"r{g // (GPUS_PER_NODE * 4):03d}" for g in range(n_gpus)],
+            "gpu_in_node": (np.arange(n_gpus) % GPUS_PER_NODE).astype(np.int32),
+            "uuid": [f"GPU-{g:08d}" for g in range(n_gpus)],
+            "model_name": ["NVIDIA H100 80GB HBM3"] * n_gpus,
+        }
+    )
+    rows: dict[str, list] = {k: [] for k in (
+        "gpu_idx", "start_s", "end_s", "job_id", "state", "activity_frac", "power_w",
+        "die_temp_c", "clock_frac", "clock_event_reasons", "io_stall_frac", "underused_frac",
+        "thermal_throttle_frac", "power_cap_frac", "checkpoint_frac",
+    )}  # fmt: skip
+    job = 0
+    for node in range(n_nodes):
+        t = 0.0
+        while t < horizon:
+            gap = float(rng.uniform(0, 3600))
+            run = float(rng.uniform(1800, 4 * 3600))
+            segs = [(t, min(t + gap, horizon), "", "free")]
+            segs.append(
+                (min(t + gap, horizon), min(t + gap + run, horizon), f"job{job}", "allocated")
+            )
+            job += 1
+            t += gap + run
+            io, und = float(rng.uniform(0, 0.3)), float(rng.uniform(0, 0.2))
+            throttled = rng.random() < 0.2
+            clock = 0.8 if throttled else 1.0
+            for s0, s1, jid, state in segs:
+                if s1 <= s0:
+                    continue
+                alloc = state == "allocated"
+                busy = 1.0 - io - und if alloc else 0.0
+                for g in range(node * GPUS_PER_NODE, (node + 1) * GPUS_PER_NODE):
+                    rows["gpu_idx"].append(g)
+                    rows["start_s"].append(s0)
+                    rows["end_s"].append(s1)
+                    rows["job_id"].append(jid)
+                    rows["state"].append(state)
+                    rows["activity_frac"].append(busy)
+                    rows["power_w"].append(100 + 500 * busy)
+                    rows["die_temp_c"].append(40 + 30 * busy)
+                    rows["clock_frac"].append(clock if alloc else 1.0)
+                    rows["clock_event_reasons"].append(0x20 if alloc and throttled else 0)
+                    rows["io_stall_frac"].append(io if alloc else 0.0)
+                    rows["underused_frac"].append(und if alloc else 0.0)
+                    rows["thermal_throttle_frac"].append(busy * 0.2 if alloc and throttled else 0.0)
+                    rows["power_cap_frac"].append(0.0)
+                    rows["checkpoint_frac"].append(0.0)
+    gpus.write_parquet(folder / "gpus.parquet")
+    pl.DataFrame(rows).sort(["gpu_idx", "start_s"]).with_columns(
+        pl.col("gpu_idx").cast(pl.Int32)
+    ).write_parquet(folder / "gpu_timeline.parquet")
+    (folder / "summary.json").write_text(json.dumps({"horizon_s": horizon}))
+    return folder
+
+
+def bench_prometheus(n_gpus: int, hours: float) -> dict | None:
     if not (shutil.which("prometheus") and shutil.which("promtool")):
         return None
-    from tests.telemetry.helpers import (  # noqa: PLC0415
-        HORIZON_S,
-        ORIGIN_UNIX_S,
-        Prometheus,
-        backfill,
-        write_twin,
-    )
+    from datetime import datetime  # noqa: PLC0415
+
+    from tests.telemetry.helpers import Prometheus, backfill  # noqa: PLC0415
 
     from kiban.telemetry.openmetrics import write_openmetrics  # noqa: PLC0415
     from kiban.telemetry.prometheus import PrometheusSource  # noqa: PLC0415
-    from kiban.telemetry.twin import load_twin  # noqa: PLC0415
+    from kiban.telemetry.twin import DEFAULT_ORIGIN_UTC, load_twin  # noqa: PLC0415
 
+    origin = datetime.fromisoformat(DEFAULT_ORIGIN_UTC).timestamp()
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         om = base / "t.om"
+        t0 = time.perf_counter()
         with om.open("w") as fh:
-            n_samples = write_openmetrics(load_twin(write_twin(base / "run")), fh, step_s=15.0)
+            n_samples = write_openmetrics(
+                load_twin(synthetic_twin(base / "run", n_gpus, hours)), fh, step_s=15.0
+            )
+        export_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
         backfill(om, base / "data")
+        backfill_s = time.perf_counter() - t0
         prom = Prometheus(base / "data")
         try:
             with PrometheusSource(prom.url) as src:
-                window = Window(ORIGIN_UNIX_S, ORIGIN_UNIX_S + HORIZON_S, 15.0)
+                window = Window(origin, origin + hours * 3600.0, 15.0)
+                cpu0 = time.process_time()
                 t0 = time.perf_counter()
                 diagnose(src, window)
                 wall = time.perf_counter() - t0
+                cpu = time.process_time() - cpu0
                 requests = src.requests
         finally:
             prom.stop()
     return {
+        "gpus": n_gpus,
+        "hours": hours,
         "samples": n_samples,
-        "wall_s": round(wall, 3),
+        "export_openmetrics_s": round(export_s, 2),
+        "promtool_backfill_s": round(backfill_s, 2),
+        "diagnose_wall_s": round(wall, 2),
+        "diagnose_cpu_s": round(cpu, 2),
         "requests": requests,
         "samples_per_s": round(n_samples / wall),
     }
@@ -213,6 +290,8 @@ def main() -> int:
     parser.add_argument("--gpus", type=int, default=1024)
     parser.add_argument("--days", type=float, default=7.0)
     parser.add_argument("--chunk-steps", type=int, default=1440)
+    parser.add_argument("--prom-gpus", type=int, default=64)
+    parser.add_argument("--prom-hours", type=float, default=24.0)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "diagnose.json")
     args = parser.parse_args()
     result = {
@@ -222,7 +301,7 @@ def main() -> int:
         "python": platform.python_version(),
         "load_avg_1m": os.getloadavg()[0],
         "engine": bench_engine(args.gpus, args.days, args.chunk_steps),
-        "prometheus_fetch": bench_prometheus(),
+        "prometheus_fetch": bench_prometheus(args.prom_gpus, args.prom_hours),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
