@@ -16,6 +16,7 @@ RANKS: dict[str, int] = {
     "options": 0,
     "shared_data": 0,
     "_guards": 0,
+    "vocabulary": 0,
     "catalog": 1,
     "spec": 1,
     "physics": 2,
@@ -77,3 +78,129 @@ def test_dependencies_point_one_way():
             if RANKS[t_room] > RANKS[src_room]:
                 bad.append(f"{'/'.join(parts)} imports kiban.{target}")
     assert not bad, "upward imports:\n" + "\n".join(bad)
+
+
+# --- no import circles between modules (issue 9) ----------------------------------------------
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(SRC.parent).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join(parts)
+
+
+def _is_type_checking(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and (
+        (isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING")
+        or (isinstance(node.test, ast.Attribute) and node.test.attr == "TYPE_CHECKING")
+    )
+
+
+def _walk(node: ast.AST, *, type_checking: bool):
+    for child in ast.iter_child_nodes(node):
+        if not type_checking and _is_type_checking(child):
+            continue
+        yield child
+        yield from _walk(child, type_checking=type_checking)
+
+
+def _import_graph(*, type_checking: bool) -> dict[str, set[str]]:
+    """Module → the kiban modules it imports (function-level imports included; imports under
+    ``if TYPE_CHECKING:`` only when ``type_checking``)."""
+    modules = {_module_name(p): p for p in SRC.rglob("*.py")}
+
+    def resolve(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {m: set() for m in modules}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in _walk(tree, type_checking=type_checking):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                # "from kiban.sim import jobs" imports the submodule when there is one
+                for a in node.names:
+                    sub = f"{node.module}.{a.name}"
+                    targets.append(sub if sub in modules else node.module)
+            for t in targets:
+                found = resolve(t) if t.startswith("kiban") else None
+                if found is not None and found != name:
+                    graph[name].add(found)
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                found.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_circle_between_modules_of_the_package():
+    """No module of kiban imports itself back through others when the code runs."""
+    cycles = _cycles(_import_graph(type_checking=False))
+    assert not cycles, "import circles:\n" + "\n".join(" <-> ".join(c) for c in cycles)
+
+
+def test_no_import_circle_inside_the_simulator_even_for_the_type_checker():
+    """Inside kiban.sim not even ``if TYPE_CHECKING:`` imports go in a circle: every module
+    there has a place in one one-way order (docs/contracts.md, "The simulator")."""
+    graph = _import_graph(type_checking=True)
+    sim = {m: {t for t in ts if t.startswith("kiban.sim.")} for m, ts in graph.items()}
+    sim = {m: ts for m, ts in sim.items() if m.startswith("kiban.sim.")}
+    cycles = _cycles(sim)
+    assert not cycles, "import circles in kiban.sim:\n" + "\n".join(" <-> ".join(c) for c in cycles)
+
+
+def test_no_module_of_a_package_imports_its_own_package():
+    """Modules import their siblings, never their own package: ``kiban.sim`` re-exports
+    ``Simulator``, so ``from kiban.sim import ...`` inside it would import the simulator back."""
+    graph = _import_graph(type_checking=True)
+    packages = {m for m in graph if (SRC.parent / m.replace(".", "/") / "__init__.py").is_file()}
+    bad = sorted(
+        f"{m} imports {t}"
+        for m, targets in graph.items()
+        for t in targets
+        if t in packages and m.startswith(t + ".")
+    )
+    assert not bad, "\n".join(bad)
+
+
+def test_no_module_of_the_simulator_imports_the_simulator_back():
+    graph = _import_graph(type_checking=True)
+    bad = sorted(
+        m for m, t in graph.items() if "kiban.sim.simulator" in t and m.startswith("kiban.sim.")
+    )
+    assert not bad, f"modules of kiban.sim that import kiban.sim.simulator: {bad}"

@@ -19,16 +19,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kiban.errors import SimulationError
-from kiban.sim.simulator import LEDGER_BUCKETS
 from kiban.units import PERCENT_PER_FRAC, S_PER_H
+from kiban.vocabulary import LEDGER_BUCKETS, LOST_BUCKETS
 
 if TYPE_CHECKING:
-    from kiban.sim.simulator import RunOutput
+    from kiban.sim.settings import RunOutput
 
 __all__ = ["LEDGER_BUCKETS", "LOST_BUCKETS", "Ledger"]
-
-LOST_BUCKETS: tuple[str, ...] = tuple(b for b in LEDGER_BUCKETS if b != "productive")
-"""The seven buckets of lost capacity, in the order of ``summary.json``'s ``ledger_gpu_hours``."""
 
 _WORDS_EN: dict[str, str] = {
     "productive": "did useful work at full speed",

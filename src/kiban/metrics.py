@@ -23,12 +23,12 @@ from kiban.physics.cost import (
     energy_cost_jpy,
     peak_30min_w,
 )
-from kiban.sim.state import DONE, FUTURE, PENDING, RUNNING, UNSCHEDULABLE
 from kiban.units import J_PER_KWH, S_PER_DAY, S_PER_H
+from kiban.vocabulary import DONE, FUTURE, PENDING, RUNNING, UNSCHEDULABLE
 
 if TYPE_CHECKING:
     from kiban._typing import FloatArray
-    from kiban.sim.simulator import RunOutput
+    from kiban.sim.settings import RunOutput
 
 __all__ = ["SUMMARY_UNITS", "energy_j", "job_times", "summarize"]
 

@@ -8,7 +8,9 @@ One policy's result lives in ``DIR/<policy>/`` (docs/contracts.md, "Simulation r
   ``max_rows`` equal bins (``max_inlet_temp_c`` is the bin maximum);
 * ``racks.parquet``: per-rack mean power and inlet temperature per sample (long format);
 * ``layout.json``: rack names and floor coordinates, for the heatmap;
-* ``scenario.toml``: the scenario as given.
+* ``scenario.toml``: the scenario as given;
+* ``gpus.parquet`` and ``gpu_timeline.parquet``: the per-GPU table and timeline, only when the
+  run recorded them (``SimSettings(record_gpus=True)``, ``kiban simulate --record-gpus``).
 
 Every file is written atomically (temporary file in the same folder, then rename). Reading back
 with :func:`load_result` gives an equal :class:`SimulationResult`.
@@ -32,12 +34,12 @@ from kiban.errors import ConfigError, SchemaError
 from kiban.ledger import LEDGER_BUCKETS, Ledger
 from kiban.metrics import SUMMARY_UNITS, job_times, summarize
 from kiban.physics.cost import GRID_CO2_TOKYO_KG_PER_KWH, TARIFF_HIGH_VOLTAGE, Tariff
-from kiban.sim.state import DONE, PENDING, RUNNING, UNSCHEDULABLE
 from kiban.units import unit_of
+from kiban.vocabulary import DONE, PENDING, RUNNING, UNSCHEDULABLE
 
 if TYPE_CHECKING:
     from kiban._typing import FloatArray
-    from kiban.sim.simulator import RunOutput
+    from kiban.sim.settings import RunOutput
 
 __all__ = [
     "JOBS_COLUMNS",
@@ -59,6 +61,8 @@ TIMESERIES_FILE = "timeseries.parquet"
 RACKS_FILE = "racks.parquet"
 LAYOUT_FILE = "layout.json"
 SCENARIO_FILE = "scenario.toml"
+GPUS_FILE = "gpus.parquet"
+GPU_TIMELINE_FILE = "gpu_timeline.parquet"
 DEFAULT_MAX_ROWS = 5000
 
 JOBS_COLUMNS: tuple[str, ...] = (
@@ -231,6 +235,8 @@ class SimulationResult:
         layout: ``{"name": ..., "racks": [{"name", "x_m", "y_m", "row"}, ...]}``.
         scenario_toml: Text of the scenario.
         units: Column or key → unit.
+        gpus: Per-GPU table (``gpus.parquet``), when the run recorded it.
+        gpu_timeline: Per-GPU timeline (``gpu_timeline.parquet``), when the run recorded it.
     """
 
     policy: str
@@ -241,6 +247,8 @@ class SimulationResult:
     layout: dict[str, Any]
     scenario_toml: str = ""
     units: dict[str, str] = field(default_factory=dict)
+    gpus: pl.DataFrame | None = None
+    gpu_timeline: pl.DataFrame | None = None
 
     @property
     def ledger(self) -> Ledger:
@@ -268,6 +276,7 @@ class SimulationResult:
         co2_kg_per_kwh: float = GRID_CO2_TOKYO_KG_PER_KWH,
         max_rows: int = DEFAULT_MAX_ROWS,
         min_interval_s: float = 0.0,
+        time_origin_utc: str | None = None,
     ) -> SimulationResult:
         """Build the result of a simulator run.
 
@@ -279,6 +288,8 @@ class SimulationResult:
             co2_kg_per_kwh: Grid emission factor.
             max_rows: Most rows of the time series.
             min_interval_s: Smallest time-series bin (s).
+            time_origin_utc: Wall-clock time (ISO 8601) of simulated time 0, written to
+                ``summary.json`` with the per-GPU timeline.
 
         Returns:
             The result.
@@ -361,6 +372,12 @@ class SimulationResult:
         names = list(jobs.columns) + list(timeseries.columns)
         if racks is not None:
             names += list(racks.columns)
+        gpus = gpu_timeline = None
+        if run.gpus is not None and run.gpu_timeline is not None:
+            gpus = pl.DataFrame(run.gpus)
+            gpu_timeline = pl.DataFrame(run.gpu_timeline)
+            summary["time_origin_utc"] = time_origin_utc
+            names += list(gpu_timeline.columns)
         units = _units_of(names) | dict(SUMMARY_UNITS)
         summary["units"] = dict(sorted(SUMMARY_UNITS.items()))
         return cls(
@@ -372,6 +389,8 @@ class SimulationResult:
             layout=layout,
             scenario_toml=scenario_toml,
             units=units,
+            gpus=gpus,
+            gpu_timeline=gpu_timeline,
         )
 
     def summary_json(self) -> str:
@@ -397,6 +416,9 @@ class SimulationResult:
         _atomic_write_with(folder / TIMESERIES_FILE, self.timeseries.write_parquet)
         if self.racks is not None:
             _atomic_write_with(folder / RACKS_FILE, self.racks.write_parquet)
+        if self.gpus is not None and self.gpu_timeline is not None:
+            _atomic_write_with(folder / GPUS_FILE, self.gpus.write_parquet)
+            _atomic_write_with(folder / GPU_TIMELINE_FILE, self.gpu_timeline.write_parquet)
         atomic_write_bytes(
             folder / LAYOUT_FILE,
             (json.dumps(self.layout, indent=2, ensure_ascii=False) + "\n").encode(),
@@ -430,6 +452,12 @@ def load_result(directory: Path | str) -> SimulationResult:
         jobs = pl.read_parquet(folder / JOBS_FILE)
         timeseries = pl.read_parquet(folder / TIMESERIES_FILE)
         racks = pl.read_parquet(folder / RACKS_FILE) if (folder / RACKS_FILE).is_file() else None
+        gpus = pl.read_parquet(folder / GPUS_FILE) if (folder / GPUS_FILE).is_file() else None
+        gpu_timeline = (
+            pl.read_parquet(folder / GPU_TIMELINE_FILE)
+            if (folder / GPU_TIMELINE_FILE).is_file()
+            else None
+        )
         layout = (
             json.loads((folder / LAYOUT_FILE).read_text(encoding="utf-8"))
             if (folder / LAYOUT_FILE).is_file()
@@ -446,6 +474,8 @@ def load_result(directory: Path | str) -> SimulationResult:
     names = list(jobs.columns) + list(timeseries.columns)
     if racks is not None:
         names += list(racks.columns)
+    if gpu_timeline is not None:
+        names += list(gpu_timeline.columns)
     return SimulationResult(
         policy=str(summary.get("policy", folder.name)),
         summary=summary,
@@ -455,6 +485,8 @@ def load_result(directory: Path | str) -> SimulationResult:
         layout=layout,
         scenario_toml=scenario,
         units=_units_of(names) | dict(summary.get("units", {})),
+        gpus=gpus,
+        gpu_timeline=gpu_timeline,
     )
 
 
@@ -480,6 +512,7 @@ class PreparedRun:
     tariff: Tariff
     interval_s: float
     spec_policies: Any
+    time_origin_utc: str | None = None
 
 
 def prepare_scenario(
@@ -491,6 +524,7 @@ def prepare_scenario(
     until_s: float | None = None,
     locality: str = "none",
     failures: bool = True,
+    record_gpus: bool = False,
 ) -> PreparedRun:
     """Read or generate the jobs and build the cluster, facility and settings of a scenario.
 
@@ -502,6 +536,7 @@ def prepare_scenario(
         until_s: Override the horizon (s).
         locality: ``none`` or ``node`` (see :class:`kiban.sim.SimSettings`).
         failures: Whether nodes fail.
+        record_gpus: Keep the per-GPU timeline (``gpus.parquet``, ``gpu_timeline.parquet``).
 
     Returns:
         The prepared inputs (pass to :func:`run_prepared`).
@@ -524,7 +559,7 @@ def prepare_scenario(
         start_time_of_year_s=time_of_year_s(origin),
         failures=failures,
     )
-    settings = _dc.replace(inputs.settings, locality=locality)
+    settings = _dc.replace(inputs.settings, locality=locality, record_gpus=record_gpus)
     return PreparedRun(
         name=inputs.name,
         scenario_toml=scenario_toml,
@@ -535,7 +570,18 @@ def prepare_scenario(
         tariff=inputs.tariff,
         interval_s=inputs.timeseries_interval_s,
         spec_policies=scenario.policies,
+        time_origin_utc=_iso_utc(origin),
     )
+
+
+def _iso_utc(origin: Any) -> str | None:
+    """ISO 8601 UTC text of a trace's time origin (naive times are taken as UTC), or None."""
+    if origin is None:
+        return None
+    from datetime import UTC  # noqa: PLC0415
+
+    when = origin.replace(tzinfo=UTC) if origin.tzinfo is None else origin.astimezone(UTC)
+    return str(when.isoformat())
 
 
 def run_prepared(
@@ -585,6 +631,7 @@ def run_prepared(
         tariff=prepared.tariff,
         co2_kg_per_kwh=prepared.tariff.co2_kg_per_kwh,
         min_interval_s=prepared.interval_s,
+        time_origin_utc=prepared.time_origin_utc,
     )
 
 

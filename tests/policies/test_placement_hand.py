@@ -9,19 +9,20 @@ from tests.sim.helpers import jobs, layout
 from kiban.catalog import default_catalog
 from kiban.policies.base import FreeState, PolicyContext
 from kiban.policies.placement import BestFit, FirstFit, RandomFit
-from kiban.sim import ClusterLayout
-from kiban.sim.state import ClusterState, ClusterView
+from kiban.policies.registry import make_policy
+from kiban.sim import ClusterLayout, Simulator
 
 
 def make_view(lay, table, busy):
     """busy: node -> GPUs already taken (by a fake job 10**6)."""
-    st = ClusterState(lay, table)
+    sim = Simulator(lay, table, make_policy("policy", "fifo-static"))
+    st = sim.state
     for node, k in busy.items():
         a = int(lay.node_first_gpu[node])
         st.gpu_job[a : a + k] = 10**6
         st.node_free[node] -= k
         st.n_free_gpus -= k
-    return ClusterView(st, lay, table)
+    return sim.view
 
 
 def ctx(lay, table, seed=0):

@@ -239,11 +239,19 @@ def simulate(  # noqa: PLR0917 - typer maps each parameter to an option
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the summaries as JSON instead of a table.")
     ] = False,
+    record_gpus: Annotated[
+        bool,
+        typer.Option(
+            "--record-gpus",
+            help="Also write the per-GPU table and timeline (gpus.parquet, gpu_timeline.parquet).",
+        ),
+    ] = False,
 ) -> None:
     """Replay the scenario's workload on its cluster with full physics, once per policy.
 
     Writes DIR/<policy>/{summary.json, jobs.parquet, timeseries.parquet, racks.parquet,
-    layout.json, scenario.toml} and prints a summary table (or JSON with --json).
+    layout.json, scenario.toml} (with --record-gpus also gpus.parquet and
+    gpu_timeline.parquet) and prints a summary table (or JSON with --json).
     """
     from kiban.policies.registry import available_policies  # noqa: PLC0415
     from kiban.results import SCENARIO_POLICY, prepare_scenario  # noqa: PLC0415
@@ -272,6 +280,7 @@ def simulate(  # noqa: PLR0917 - typer maps each parameter to an option
         until_s=until_s,
         locality=locality,
         failures=not no_failures,
+        record_gpus=record_gpus,
     )
     if not as_json:
         err_console.print(

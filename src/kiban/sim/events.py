@@ -26,6 +26,7 @@ class EventKind(IntEnum):
 
     REPAIR = 1
     FAILURE = 2
+    FACILITY_STEP = 3
     POLICY_TICK = 4
     ARRIVAL = 5
 

@@ -1,61 +1,73 @@
-"""Node failures and repairs (Poisson process on its own random stream).
+"""Node failures and repairs: a Poisson process on its own random stream.
 
-The functions are methods of :class:`~kiban.sim.simulator.Simulator` (bound in its class body),
-kept here as plain functions so the class stays readable; they read and write the simulator's state
-exactly as the methods did.
+:class:`Failures` owns the failure stream, the hazard of the whole cluster and the repairs in
+flight. It picks *which* node fails and *when*; what a failure does (the jobs on the node
+stop, the node goes down, its power drops) is the event loop's handler, through the
+allocation and running-job components.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from kiban.sim.events import EventKind
-from kiban.sim.state import GPU_DOWN, GPU_FREE
 
 if TYPE_CHECKING:
-    from kiban.sim.simulator import Simulator
+    import numpy as np
+
+    from kiban.sim.events import EventQueue
+
+__all__ = ["Failures"]
 
 
-def _schedule_failure(self: Simulator) -> None:
-    wait = float(self._rng_fail.exponential(1.0 / self._fail_rate_per_s))
-    self._queue.schedule(self._t + wait, EventKind.FAILURE)
+class Failures:
+    """Failure and repair times (see the module docstring).
 
+    Args:
+        rng: The failure stream (child 0 of the run's seed).
+        queue: The event queue the failures and repairs go into.
+        n_nodes: Nodes in the cluster.
+        rate_per_node_s: Hazard per node (1/s); 0 switches failures off.
+        repair_s: Time a failed node stays down (s).
+    """
 
-def _on_failure(self: Simulator) -> None:
-    st = self.state
-    node = int(self._rng_fail.integers(self.layout.n_nodes))
-    if not self._finished():
-        self._schedule_failure()
-    if not st.node_up[node]:
-        return
-    self._counters["failures"] += 1
-    a = int(self._node_first[node])
-    b = a + int(self._node_n[node])
-    victims = np.unique(st.gpu_job[a:b])
-    for j in victims[victims >= 0].tolist():
-        self._stop(int(j), reason="failure")
-    st.node_up[node] = False
-    st.gpu_job[a:b] = GPU_DOWN
-    st.n_free_gpus -= int(st.node_free[node])
-    st.node_free[node] = 0
-    st.n_down_gpus += b - a
-    self._dirty_nodes.add(node)
-    self._n_repairs_pending += 1
-    self._queue.schedule(self._t + self.settings.repair_s, EventKind.REPAIR, node)
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        queue: EventQueue,
+        *,
+        n_nodes: int,
+        rate_per_node_s: float,
+        repair_s: float,
+    ) -> None:
+        self._rng = rng
+        self._queue = queue
+        self._n_nodes = n_nodes
+        self.rate_per_s = rate_per_node_s * n_nodes
+        self.repair_s = repair_s
+        self.repairs_pending = 0
+        self.count = 0
 
+    def start(self, t_s: float) -> None:
+        """Schedule the first failure (if failures are on)."""
+        if self.rate_per_s > 0:
+            self.schedule_next(t_s)
 
-def _on_repair(self: Simulator, node: int) -> None:
-    st = self.state
-    a = int(self._node_first[node])
-    n = int(self._node_n[node])
-    st.node_up[node] = True
-    st.gpu_job[a : a + n] = GPU_FREE
-    st.node_free[node] = n
-    st.n_free_gpus += n
-    st.n_down_gpus -= n
-    st.node_gpu_power_w[node] = n * self._sku_idle_w[self._node_sku[node]]
-    self._dirty_nodes.add(node)
-    self._n_repairs_pending -= 1
-    self._policy_needed = True
+    def schedule_next(self, t_s: float) -> None:
+        """Draw the time to the next failure of any node."""
+        wait = float(self._rng.exponential(1.0 / self.rate_per_s))
+        self._queue.schedule(t_s + wait, EventKind.FAILURE)
+
+    def pick_node(self) -> int:
+        """The node the failure that is due hits (uniform over nodes, up or not)."""
+        return int(self._rng.integers(self._n_nodes))
+
+    def node_down(self, node: int, t_s: float) -> None:
+        """A node failed: count it and schedule its repair."""
+        self.count += 1
+        self.repairs_pending += 1
+        self._queue.schedule(t_s + self.repair_s, EventKind.REPAIR, node)
+
+    def node_repaired(self) -> None:
+        """A repair finished."""
+        self.repairs_pending -= 1

@@ -1,22 +1,19 @@
-"""Fragmentation check, invariant checks and assembling the :class:`~kiban.sim.settings.RunOutput`.
+"""Run output: the event log while the run goes, and the run's output at the end.
 
-The functions are methods of :class:`~kiban.sim.simulator.Simulator` (bound in its class body),
-kept here as plain functions so the class stays readable; they read and write the simulator's state
-exactly as the methods did.
+:class:`RunRecorder` owns the event log: one row per settled instant (:data:`LOG_COLUMNS`),
+valid until the next row. At the end it evaluates the exact server power over every change,
+the facility over the log, the per-rack series, flushes the running jobs into the per-job
+arrays and builds the ledger from the book.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kiban.errors import SimulationError
 from kiban.sim.settings import LOG_COLUMNS, RunOutput
-from kiban.sim.state import (
-    GPU_FREE,
-    LEDGER_COLUMNS,
-    PENDING,
+from kiban.sim.slots import (
     R_ATTAINED,
     R_CAP,
     R_CKPT,
@@ -26,151 +23,158 @@ from kiban.sim.state import (
     R_PROGRESS,
     R_RUN,
     R_THERMAL,
-    RUNNING,
 )
 
 if TYPE_CHECKING:
-    from kiban.sim.simulator import Simulator
+    from kiban._typing import FloatArray
+    from kiban.sim.cluster import ClusterState
+    from kiban.sim.facility import FacilityPower
+    from kiban.sim.heat import NodeHeat
+    from kiban.sim.jobs import JobTable
+    from kiban.sim.layout import ClusterLayout
+    from kiban.sim.ledger_book import LedgerBook
+    from kiban.sim.settings import SimSettings
+    from kiban.sim.slots import Slots
+
+__all__ = ["RunRecorder"]
 
 
-# fragmentation and invariants
-def _fragmented(self: Simulator) -> bool:
-    """True if a waiting job fits the free GPU count but no placement shape allows it."""
-    st = self.state
-    waiting = np.flatnonzero((self._class_pending > 0) & self._class_shaped)
-    if waiting.size == 0:
-        return False
-    free = st.node_free
-    for c in waiting.tolist():
-        size, g, req = self._class_key[c]
-        if size > st.n_free_gpus:
-            continue
-        ok_nodes = free if req < 0 else np.where(self._node_sku == req, free, 0)
-        if g > 0:
-            feasible = int(np.count_nonzero(ok_nodes >= g)) * g >= size
-        else:
-            feasible = int(ok_nodes.sum()) >= size
-        if not feasible:
-            return True
-    return False
+class RunRecorder:
+    """The event log and the final output of a run (see the module docstring)."""
 
+    def __init__(  # noqa: PLR0917 - everything the output reads
+        self,
+        layout: ClusterLayout,
+        jobs: JobTable,
+        settings: SimSettings,
+        state: ClusterState,
+        slots: Slots,
+        heat: NodeHeat,
+        book: LedgerBook,
+    ) -> None:
+        self._layout = layout
+        self._jobs = jobs
+        self._settings = settings
+        self._state = state
+        self._slots = slots
+        self._heat = heat
+        self._book = book
+        self.log: FloatArray = np.zeros((max(1024, 3 * jobs.n_jobs + 64), len(LOG_COLUMNS)))
+        self.n_rows = 0
 
-def _check_invariants(self: Simulator) -> None:
-    """Expensive consistency checks (on when ``kiban.options.debug_checks``)."""
-    st = self.state
-    n = st.n_slots
-    held = st.gpu_job[st.gpu_job >= 0]
-    counts = np.bincount(held, minlength=self.jobs.n_jobs)
-    running = np.flatnonzero(st.job_state == RUNNING)
-    problems = []
-    if set(running.tolist()) != set(st.slot_job[:n].tolist()):
-        problems.append("running jobs and slots disagree")
-    if (counts[running] != st.job_n_alloc[running]).any():
-        problems.append("a running job holds a different number of GPUs than allocated")
-    if counts.sum() != st.slot_n[:n].sum():
-        problems.append("GPUs held by jobs that are not running")
-    node_free = np.bincount(self._gpu_node[st.gpu_job == GPU_FREE], minlength=self.layout.n_nodes)
-    if (node_free != st.node_free).any():
-        problems.append("node free counts disagree with the GPU table")
-    if int((st.gpu_job == GPU_FREE).sum()) != st.n_free_gpus:
-        problems.append("free GPU count drifted")
-    if not np.array_equal(np.flatnonzero(st.job_state == PENDING), st.pending_buf[: st.n_pending]):
-        problems.append("the pending queue disagrees with the job states")
-    exact = st.slot_n[:n] @ st.slot_rate[:n, LEDGER_COLUMNS]
-    if not np.allclose(self._alloc_sums, exact, rtol=1e-9, atol=1e-9):
-        problems.append("incremental ledger sums drifted from the slot rates")
-    rows = st.slot_rate[:n, LEDGER_COLUMNS].sum(axis=1)
-    if n and not np.allclose(rows, 1.0, rtol=0, atol=1e-9):
-        problems.append("ledger shares of a running job do not sum to 1")
-    if problems:
-        msg = f"invariant broken at t={self._t} s: " + "; ".join(problems)
-        raise SimulationError(msg)
+    def record(self, t_s: float, *, final: bool = False) -> None:
+        """Append the state now as a log row (``final``: the row that closes the window)."""
+        st, heat = self._state, self._heat
+        if self.n_rows >= self.log.shape[0]:
+            self.log = np.concatenate([self.log, np.zeros_like(self.log)])
+        row = self.log[self.n_rows]
+        s = self._book.rate_gpus
+        row[:] = (
+            t_s,
+            heat.it_power_w,
+            heat.supply_temp_c,
+            heat.max_inlet_c,
+            self._layout.n_gpus - st.n_free_gpus - st.n_down_gpus,
+            s[0],
+            s[1],
+            s[2],
+            s[3],
+            s[4],
+            s[5] + st.n_down_gpus,
+            st.n_pending,
+            self._slots.n,
+        )
+        if final and self.n_rows > 0:
+            # the closing row repeats the last state; it only marks the end of the window
+            row[1:] = self.log[self.n_rows - 1, 1:]
+        self.n_rows += 1
 
+    def columns(self) -> dict[str, FloatArray]:
+        """The log so far, one array per :data:`LOG_COLUMNS` name."""
+        log = self.log[: self.n_rows]
+        return {name: np.ascontiguousarray(log[:, i]) for i, name in enumerate(LOG_COLUMNS)}
 
-# output
-def _output(self: Simulator, horizon: float, wall_s: float) -> RunOutput:
-    st, lay = self.state, self.layout
-    log = self._log[: self._n_log]
-    cols = {name: np.ascontiguousarray(log[:, i]) for i, name in enumerate(LOG_COLUMNS)}
-    # exact server physics over every change, replacing the online estimate
-    cols["it_power_w"] = self._power.exact_it_power_w(self._n_log)
-    facility = self.facility.power_w(cols["it_power_w"], cols["time_s"], cols["supply_temp_c"])
-    # flush running jobs so per-job accounting covers the whole window
-    for i in range(st.n_slots):
-        self._book(i)
-    job_arrays: dict[str, np.ndarray] = {
-        "state": st.job_state.copy(),
-        "first_start_s": st.job_first_start_s.copy(),
-        "end_s": st.job_end_s.copy(),
-        "energy_j": st.job_energy_j.copy(),
-        "stall_s": st.job_stall_s.copy(),
-        "throttle_s": st.job_throttle_s.copy(),
-        "power_cap_s": st.job_power_cap_s.copy(),
-        "checkpoint_s": st.job_checkpoint_s.copy(),
-        "failure_s": st.job_failure_s.copy(),
-        "run_s": st.job_run_s.copy(),
-        "attained_gpu_s": st.job_attained_gpu_s.copy(),
-        "progress_s": st.job_progress_s.copy(),
-        "restarts": st.job_restarts.copy(),
-        "preemptions": st.job_preemptions.copy(),
-    }
-    n = st.n_slots
-    if n:
-        j = st.slot_job[:n]
-        acc = st.slot_acc[:n]
-        for key, col in (
-            ("energy_j", R_ENERGY),
-            ("stall_s", R_IO),
-            ("throttle_s", R_THERMAL),
-            ("power_cap_s", R_CAP),
-            ("checkpoint_s", R_CKPT),
-            ("failure_s", R_FAIL),
-            ("run_s", R_RUN),
-            ("attained_gpu_s", R_ATTAINED),
-            ("progress_s", R_PROGRESS),
-        ):
-            job_arrays[key][j] += acc[:, col]
-    rack_t, rack_dur, rack_power, rack_inlet = self._power.rack_series(
-        cols["time_s"],
-        cols["supply_temp_c"],
-        horizon,
-        period_s=self.settings.rack_sample_period_s,
-        max_samples=self.settings.max_rack_samples,
-        air_frac=self._air_frac,
-        d_k_per_w=self._d,
-    )
-    alloc = self._led_alloc
-    moved = self._moved_to_failure_gpu_s
-    moved_ck = self._moved_to_ckpt_gpu_s
-    ledger = {
-        "productive": alloc[0] - moved - moved_ck,
-        "idle_no_demand": self._idle_gpu_s,
-        "queue_blocked": self._blocked_gpu_s,
-        "io_stall": float(alloc[1]),
-        "thermal_throttle": float(alloc[2]),
-        "power_cap": float(alloc[3]),
-        "failure": float(alloc[5]) + self._down_gpu_s + moved,
-        "checkpoint": float(alloc[4]) + moved_ck,
-    }
-    return RunOutput(
-        policy_name=self.policy.name,
-        layout=lay,
-        jobs=self.jobs,
-        settings=self.settings,
-        horizon_s=horizon,
-        capacity_gpu_s=float(lay.n_gpus) * horizon,
-        allocated_gpu_s=float(sum(alloc)),
-        ledger_gpu_s=ledger,
-        fragmentation_gpu_s=self._frag_gpu_s,
-        job=job_arrays,
-        log=cols,
-        facility=facility,
-        rack_time_s=rack_t,
-        rack_duration_s=rack_dur,
-        rack_power_w=rack_power,
-        rack_inlet_temp_c=rack_inlet,
-        counters=dict(self._counters),
-        wall_time_s=wall_s,
-        policy_wall_s=self._policy_wall_s,
-        seed=self.settings.seed,
-    )
+    def output(
+        self,
+        *,
+        policy_name: str,
+        horizon_s: float,
+        facility: FacilityPower,
+        log: dict[str, FloatArray],
+        counters: dict[str, int],
+        wall_s: float,
+        policy_wall_s: float,
+        extra: dict[str, Any] | None = None,
+    ) -> RunOutput:
+        """Build the run's output (the running jobs are booked up to the end first)."""
+        st, sl, lay = self._state, self._slots, self._layout
+        sl.book_all(st.time_s)  # the run ends at the horizon: running jobs count up to it
+        job_arrays: dict[str, np.ndarray] = {
+            "state": st.job_state.copy(),
+            "first_start_s": st.job_first_start_s.copy(),
+            "end_s": st.job_end_s.copy(),
+            "energy_j": sl.job_energy_j.copy(),
+            "stall_s": sl.job_stall_s.copy(),
+            "throttle_s": sl.job_throttle_s.copy(),
+            "power_cap_s": sl.job_power_cap_s.copy(),
+            "checkpoint_s": sl.job_checkpoint_s.copy(),
+            "failure_s": sl.job_failure_s.copy(),
+            "run_s": sl.job_run_s.copy(),
+            "attained_gpu_s": sl.job_attained_gpu_s.copy(),
+            "progress_s": sl.job_progress_s.copy(),
+            "restarts": st.job_restarts.copy(),
+            "preemptions": st.job_preemptions.copy(),
+        }
+        n = sl.n
+        if n:
+            j = sl.job[:n]
+            acc = sl.acc[:n]
+            for key, col in (
+                ("energy_j", R_ENERGY),
+                ("stall_s", R_IO),
+                ("throttle_s", R_THERMAL),
+                ("power_cap_s", R_CAP),
+                ("checkpoint_s", R_CKPT),
+                ("failure_s", R_FAIL),
+                ("run_s", R_RUN),
+                ("attained_gpu_s", R_ATTAINED),
+                ("progress_s", R_PROGRESS),
+            ):
+                job_arrays[key][j] += acc[:, col]
+        rack_t, rack_dur, rack_power, rack_inlet = self._heat.power.rack_series(
+            log["time_s"],
+            log["supply_temp_c"],
+            horizon_s,
+            period_s=self._settings.rack_sample_period_s,
+            max_samples=self._settings.max_rack_samples,
+            air_frac=1.0 - lay.rack_liquid_capture_frac,
+            d_k_per_w=lay.heat_distribution_k_per_w,
+        )
+        book = self._book
+        return RunOutput(
+            policy_name=policy_name,
+            layout=lay,
+            jobs=self._jobs,
+            settings=self._settings,
+            horizon_s=horizon_s,
+            capacity_gpu_s=float(lay.n_gpus) * horizon_s,
+            allocated_gpu_s=book.allocated_gpu_s,
+            ledger_gpu_s=book.buckets_gpu_s(),
+            fragmentation_gpu_s=book.frag_gpu_s,
+            job=job_arrays,
+            log=log,
+            facility=facility,
+            rack_time_s=rack_t,
+            rack_duration_s=rack_dur,
+            rack_power_w=rack_power,
+            rack_inlet_temp_c=rack_inlet,
+            counters=counters,
+            wall_time_s=wall_s,
+            policy_wall_s=policy_wall_s,
+            seed=self._settings.seed,
+            moved_gpu_s={
+                "failure": book.moved_failure_gpu_s,
+                "checkpoint": book.moved_ckpt_gpu_s,
+            },
+            **(extra or {}),
+        )

@@ -23,7 +23,7 @@ from kiban.physics.cost import Tariff
 from kiban.sim.facility import PlantFacility
 from kiban.sim.jobs import JobTable
 from kiban.sim.layout import ClusterLayout
-from kiban.sim.simulator import SimSettings
+from kiban.sim.settings import SimSettings
 from kiban.site import (
     air_heat_frac,
     containment_of,

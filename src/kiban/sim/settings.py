@@ -8,7 +8,7 @@ per-rack series, as numpy arrays.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,6 +16,7 @@ import numpy as np
 from kiban.errors import ConfigError
 from kiban.physics.reliability import DEFAULT_NODE_FAILURE_RATE_PER_S
 from kiban.units import B_PER_GB, S_PER_H
+from kiban.vocabulary import LEDGER_BUCKETS
 
 if TYPE_CHECKING:
     from kiban._typing import FloatArray
@@ -40,17 +41,6 @@ DEFAULT_CHECKPOINT_BANDWIDTH_B_PER_S = 2.0 * B_PER_GB
 """Write bandwidth one job gets for its checkpoint (B/s). ASSUMED: a few GB/s per client node
 (physics.md §5.2: t_write = S / min(B_client, B_fs))."""
 
-LEDGER_BUCKETS: tuple[str, ...] = (
-    "productive",
-    "idle_no_demand",
-    "queue_blocked",
-    "io_stall",
-    "thermal_throttle",
-    "power_cap",
-    "failure",
-    "checkpoint",
-)
-"""Every GPU-second of capacity lands in exactly one of these (DESIGN.md, the ledger)."""
 
 LOG_COLUMNS: tuple[str, ...] = (
     "time_s",
@@ -97,6 +87,8 @@ class SimSettings:
             climate.
         locality: ``none`` (jobs may spread over any servers unless the trace says otherwise)
             or ``node`` (gang and locality: see :meth:`JobTable.with_node_locality`).
+        record_gpus: Keep the per-GPU timeline (``RunOutput.gpus`` and ``gpu_timeline``;
+            ``gpus.parquet`` and ``gpu_timeline.parquet``); off by default, it is large.
     """
 
     seed: int = 0
@@ -116,6 +108,7 @@ class SimSettings:
     supply_temp_range_c: tuple[float, float] = (15.0, 32.0)
     start_time_of_year_s: float = 0.0
     locality: str = "none"
+    record_gpus: bool = False
 
     def __post_init__(self) -> None:
         problems = []
@@ -168,6 +161,11 @@ class RunOutput:
         wall_time_s: Wall-clock time of the run (s); excluded from determinism checks.
         policy_wall_s: Wall-clock time spent inside the policy (s).
         seed: The seed.
+        moved_gpu_s: GPU·s moved from productive after they were booked, by bucket
+            (``failure``: work redone after a failure; ``checkpoint``: a preemption's save and
+            restore). Per-interval records (the per-GPU timeline) count them as productive.
+        gpus: Per-GPU static table (``SimSettings(record_gpus=True)``), else None.
+        gpu_timeline: Per-GPU intervals of constant state (``record_gpus``), else None.
     """
 
     policy_name: str
@@ -190,3 +188,6 @@ class RunOutput:
     wall_time_s: float
     policy_wall_s: float
     seed: int
+    moved_gpu_s: dict[str, float] = field(default_factory=dict)
+    gpus: dict[str, np.ndarray] | None = None
+    gpu_timeline: dict[str, np.ndarray] | None = None

@@ -1,0 +1,58 @@
+"""Expensive consistency checks of a running simulation (on when ``kiban.options.debug_checks``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from kiban.errors import SimulationError
+from kiban.sim.slots import SHARES
+from kiban.vocabulary import GPU_FREE, PENDING, RUNNING
+
+if TYPE_CHECKING:
+    from kiban.sim.cluster import ClusterState
+    from kiban.sim.ledger_book import LedgerBook
+    from kiban.sim.slots import Slots
+    from kiban.sim.tables import HardwareTables
+
+__all__ = ["check_invariants"]
+
+
+def check_invariants(
+    hw: HardwareTables, state: ClusterState, slots: Slots, book: LedgerBook
+) -> None:
+    """Allocation, queue, slots and ledger sums agree with each other.
+
+    Raises:
+        SimulationError: naming every broken invariant and the time.
+    """
+    st, sl = state, slots
+    n = sl.n
+    n_jobs = st.job_state.shape[0]
+    held = st.gpu_job[st.gpu_job >= 0]
+    counts = np.bincount(held, minlength=n_jobs)
+    running = np.flatnonzero(st.job_state == RUNNING)
+    problems = []
+    if set(running.tolist()) != set(sl.job[:n].tolist()):
+        problems.append("running jobs and slots disagree")
+    if (counts[running] != sl.job_n_alloc[running]).any():
+        problems.append("a running job holds a different number of GPUs than allocated")
+    if counts.sum() != sl.n_gpus[:n].sum():
+        problems.append("GPUs held by jobs that are not running")
+    node_free = np.bincount(hw.gpu_node[st.gpu_job == GPU_FREE], minlength=hw.layout.n_nodes)
+    if (node_free != st.node_free).any():
+        problems.append("node free counts disagree with the GPU table")
+    if int((st.gpu_job == GPU_FREE).sum()) != st.n_free_gpus:
+        problems.append("free GPU count drifted")
+    if not np.array_equal(np.flatnonzero(st.job_state == PENDING), st.pending_buf[: st.n_pending]):
+        problems.append("the pending queue disagrees with the job states")
+    exact = sl.n_gpus[:n] @ sl.rate[:n, SHARES]
+    if not np.allclose(book.rate_gpus, exact, rtol=1e-9, atol=1e-9):
+        problems.append("incremental ledger sums drifted from the slot rates")
+    rows = sl.rate[:n, SHARES].sum(axis=1)
+    if n and not np.allclose(rows, 1.0, rtol=0, atol=1e-9):
+        problems.append("ledger shares of a running job do not sum to 1")
+    if problems:
+        msg = f"invariant broken at t={st.time_s} s: " + "; ".join(problems)
+        raise SimulationError(msg)

@@ -1,0 +1,74 @@
+"""The facility inside the run: a component the event loop calls at every settle and at a step.
+
+The cooling plant and power chain of :mod:`kiban.sim.facility` are evaluated after the run over
+the event log (they do not feed back). A facility that must bind during the run (a plant with a
+capacity and thermal mass, airflow balance, power budgets: issue 10) implements
+:class:`InLoopFacility` instead; :class:`~kiban.sim.simulator.Simulator` then
+
+* calls :meth:`InLoopFacility.start` once when the run starts,
+* calls :meth:`InLoopFacility.at_settle` at every settle, after the physics of the event
+  (node power, throttling, storage) and before the log row is written,
+* schedules a ``FACILITY_STEP`` event every ``step_s`` seconds and calls
+  :meth:`InLoopFacility.at_step` there (``step_s = None``: no steps),
+
+each time with the run's read-only :class:`~kiban.sim.state.ClusterView` (IT power, rack power
+and inlets, supply temperature, the per-GPU observables). Each call may return a
+:class:`FacilityEffect`: a new supply temperature and/or a per-rack inlet rise, which the node
+heat applies and the throttle check sees at once. After the run :meth:`InLoopFacility.power_w`
+gives the facility power over the event log, as :class:`~kiban.sim.facility.FacilityModel` does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from kiban._typing import ArrayLike, FloatArray
+    from kiban.sim.facility import FacilityPower
+    from kiban.sim.state import ClusterView
+
+__all__ = ["FacilityEffect", "InLoopFacility"]
+
+
+@dataclass(frozen=True, slots=True)
+class FacilityEffect:
+    """What the facility changes in the hall now (None: unchanged).
+
+    Attributes:
+        supply_temp_c: New supply air temperature (°C).
+        rack_inlet_offset_k: Per-rack inlet rise on top of supply and recirculation (K), e.g.
+            from a cooling shortfall or an airflow deficit; replaces the previous offset.
+    """
+
+    supply_temp_c: float | None = None
+    rack_inlet_offset_k: FloatArray | None = None
+
+
+@runtime_checkable
+class InLoopFacility(Protocol):
+    """A facility model called during the run (see the module docstring).
+
+    Attributes:
+        step_s: Period of facility steps (s), or None for none.
+    """
+
+    step_s: float | None
+
+    def start(self, view: ClusterView) -> FacilityEffect | None:
+        """The run starts (every GPU idle)."""
+        ...
+
+    def at_settle(self, view: ClusterView) -> FacilityEffect | None:
+        """Something changed in the hall at ``view.time_s``."""
+        ...
+
+    def at_step(self, view: ClusterView) -> FacilityEffect | None:
+        """A facility step at ``view.time_s``."""
+        ...
+
+    def power_w(
+        self, it_power_w: ArrayLike, time_s: ArrayLike, supply_temp_c: ArrayLike
+    ) -> FacilityPower:
+        """Facility power parts at each event-log row (vectorized, after the run)."""
+        ...

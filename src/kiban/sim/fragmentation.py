@@ -1,0 +1,56 @@
+"""Fragmentation: free GPUs that a waiting job could use by count but not by shape.
+
+:class:`QueueShapes` keeps how many waiting jobs each shape class (fewest GPUs, GPUs per node,
+GPU model; :class:`~kiban.sim.tables.JobTables`) holds, and answers whether a waiting job fits
+the free GPU count but no free placement shape (that free time is ``queue_blocked``, reported
+as fragmentation beside the ledger).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from kiban._typing import IntArray
+    from kiban.sim.tables import HardwareTables, JobTables
+
+__all__ = ["QueueShapes"]
+
+
+class QueueShapes:
+    """Waiting jobs per shape class (see the module docstring)."""
+
+    def __init__(self, hw: HardwareTables, jt: JobTables) -> None:
+        self._hw = hw
+        self._jt = jt
+        self.pending: IntArray = np.zeros(jt.n_classes, dtype=np.int64)
+        self.any_shaped = bool(jt.class_shaped.any())
+
+    def add(self, j: int) -> None:
+        """Job ``j`` joined the queue."""
+        self.pending[self._jt.job_class[j]] += 1
+
+    def remove(self, j: int) -> None:
+        """Job ``j`` left the queue."""
+        self.pending[self._jt.job_class[j]] -= 1
+
+    def fragmented(self, node_free: IntArray, n_free: int) -> bool:
+        """True if a waiting job fits the free GPU count but no placement shape allows it."""
+        jt = self._jt
+        waiting = np.flatnonzero((self.pending > 0) & jt.class_shaped)
+        if waiting.size == 0:
+            return False
+        for c in waiting.tolist():
+            size, g, req = jt.class_key[c]
+            if size > n_free:
+                continue
+            ok_nodes = node_free if req < 0 else np.where(self._hw.node_sku == req, node_free, 0)
+            if g > 0:
+                feasible = int(np.count_nonzero(ok_nodes >= g)) * g >= size
+            else:
+                feasible = int(ok_nodes.sum()) >= size
+            if not feasible:
+                return True
+        return False

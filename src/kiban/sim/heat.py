@@ -1,0 +1,203 @@
+"""Node power and rack inlets during a run.
+
+:class:`NodeHeat` owns the GPU board power and wall power of every node, the wall power of every
+rack, the supply temperature and the rack inlet temperatures (Tang's linear model
+``T_in = T_sup + D·p_air``, plus an optional per-rack offset a facility component may set).
+Running jobs tell it how their GPU power changes (:meth:`NodeHeat.add_gpu_power1`,
+:meth:`NodeHeat.add_gpu_power`); the nodes they touch are re-estimated at the next settle
+(:meth:`NodeHeat.refresh`), which also appends their new inputs to the exact power change log
+(:class:`~kiban.sim.power.NodePower`) and updates the inlets of the racks that changed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from kiban.sim.power import NodePower
+
+if TYPE_CHECKING:
+    from kiban._typing import BoolArray, FloatArray, IntArray
+    from kiban.sim.flags import Dirty
+    from kiban.sim.tables import HardwareTables
+
+__all__ = ["NodeHeat"]
+
+
+class NodeHeat:
+    """Node and rack power, supply and inlet temperatures (see the module docstring).
+
+    Args:
+        hw: Hardware tables.
+        dirty: The settle's flags (``thermal`` is raised when inlets or power change).
+    """
+
+    def __init__(self, hw: HardwareTables, dirty: Dirty) -> None:
+        lay = hw.layout
+        self._hw = hw
+        self._dirty = dirty
+        self.power = NodePower(lay, lay.supply_temp_c)
+        self.node_gpu_power_w: FloatArray = np.zeros(lay.n_nodes)
+        self.node_wall_power_w: FloatArray = np.zeros(lay.n_nodes)
+        self.rack_power_w: FloatArray = np.zeros(lay.n_racks)
+        self.rack_inlet_temp_c: FloatArray = np.full(lay.n_racks, lay.supply_temp_c)
+        self.rack_inlet_offset_k: FloatArray | None = None
+        self.supply_temp_c = lay.supply_temp_c
+        self.it_power_w = 0.0
+        self.max_inlet_c = lay.supply_temp_c
+        self.dirty_nodes: set[int] = set()
+
+    def start(self, node_up: BoolArray, row: int) -> None:
+        """Every GPU idle: initial node, rack and inlet values, logged at event-log ``row``."""
+        hw = self._hw
+        lay = hw.layout
+        self.node_gpu_power_w[:] = hw.node_n * hw.sku_idle_w[hw.node_sku]
+        all_nodes = np.arange(lay.n_nodes)
+        load = np.zeros(lay.n_nodes)
+        self.node_wall_power_w[:] = self.power.estimate_w(
+            all_nodes, self.node_gpu_power_w, load, node_up
+        )
+        self.rack_power_w[:] = np.bincount(
+            hw.node_rack, weights=self.node_wall_power_w, minlength=lay.n_racks
+        )
+        self.recompute_inlet()
+        self.power.record(
+            row,
+            nodes=all_nodes,
+            gpu_w=self.node_gpu_power_w,
+            load=load,
+            inlet_c=self.rack_inlet_temp_c[hw.node_rack],
+            up=node_up,
+        )
+
+    # --- GPU power of running jobs ----------------------------------------------------------------
+    def add_gpu_power1(self, node: int, delta_w: float) -> None:
+        """GPU power on one node changed by ``delta_w``."""
+        self.node_gpu_power_w[node] += delta_w
+        self.dirty_nodes.add(node)
+
+    def add_gpu_power(self, nodes: IntArray, delta_w: FloatArray) -> None:
+        """GPU power on ``nodes`` changed by ``delta_w`` (one value per node)."""
+        self.node_gpu_power_w[nodes] += delta_w
+        self.dirty_nodes.update(nodes.tolist())
+
+    def set_idle(self, node: int) -> None:
+        """A repaired node: every GPU idle."""
+        hw = self._hw
+        self.node_gpu_power_w[node] = hw.node_n[node] * hw.sku_idle_w[hw.node_sku[node]]
+        self.dirty_nodes.add(node)
+
+    def mark(self, node: int) -> None:
+        """A node's load or up/down state changed: re-estimate it at the next refresh."""
+        self.dirty_nodes.add(node)
+
+    # --- settle ---------------------------------------------------------------------------------
+    def refresh(self, row: int, node_up: BoolArray, node_free: IntArray) -> None:
+        """Re-estimate the wall power of changed nodes, log their inputs, update rack inlets."""
+        hw = self._hw
+        power = self.power
+        if len(self.dirty_nodes) == 1:
+            node = self.dirty_nodes.pop()
+            r = hw.node_rack_list[node]
+            n_k = hw.node_n_list[node]
+            up = bool(node_up[node])
+            load = (n_k - int(node_free[node])) / n_k if up else 0.0
+            gpu_w = float(self.node_gpu_power_w[node])
+            new_w = power.estimate1_w(node, gpu_w, load, up)
+            delta_w = new_w - float(self.node_wall_power_w[node])
+            self.node_wall_power_w[node] = new_w
+            power.record1(
+                row,
+                node=node,
+                gpu_w=gpu_w,
+                load=load,
+                inlet_c=float(self.rack_inlet_temp_c[r]),
+                up=up,
+            )
+            self.rack_power_w[r] += delta_w
+            self.it_power_w += delta_w
+            if hw.d is not None and delta_w != 0.0:
+                idx, vals = hw.d_cols[r]
+                inlet = self.rack_inlet_temp_c
+                inlet[idx] += vals * (delta_w * hw.air_frac_list[r])
+                if hw.dense_d:
+                    self.max_inlet_c = float(inlet.max())
+                elif delta_w > 0.0:
+                    self.max_inlet_c = max(self.max_inlet_c, float(inlet[idx].max()))
+                else:
+                    self.max_inlet_c = float(inlet.max())
+            self._dirty.thermal = True
+            return
+        nodes = np.fromiter(self.dirty_nodes, dtype=np.int64, count=len(self.dirty_nodes))
+        nodes.sort()
+        self.dirty_nodes.clear()
+        up_a = node_up[nodes]
+        n_a = hw.node_n[nodes]
+        load_a = np.where(up_a, (n_a - node_free[nodes]) / n_a, 0.0)
+        gpu_a = self.node_gpu_power_w[nodes]
+        new_a_w = power.estimate_w(nodes, gpu_a, load_a, up_a)
+        delta_a_w = new_a_w - self.node_wall_power_w[nodes]
+        self.node_wall_power_w[nodes] = new_a_w
+        racks = hw.node_rack[nodes]
+        power.record(
+            row,
+            nodes=nodes,
+            gpu_w=gpu_a,
+            load=load_a,
+            inlet_c=self.rack_inlet_temp_c[racks],
+            up=up_a,
+        )
+        d_rack_w = np.bincount(racks, weights=delta_a_w, minlength=hw.layout.n_racks)
+        self.rack_power_w += d_rack_w
+        self.it_power_w += float(delta_a_w.sum())
+        if hw.d is not None:
+            ch = np.flatnonzero(d_rack_w)
+            self.rack_inlet_temp_c += hw.d[:, ch] @ (d_rack_w[ch] * hw.air_frac[ch])
+        self.max_inlet_c = float(self.rack_inlet_temp_c.max())
+        self._dirty.thermal = True
+
+    def recompute_inlet(self) -> None:
+        """IT power and every inlet from scratch (start, resync, a new inlet offset)."""
+        hw = self._hw
+        self.it_power_w = float(self.rack_power_w.sum())
+        if hw.d is None:
+            self.rack_inlet_temp_c[:] = self.supply_temp_c
+        else:
+            self.rack_inlet_temp_c[:] = self.supply_temp_c + hw.d @ (
+                self.rack_power_w * hw.air_frac
+            )
+        if self.rack_inlet_offset_k is not None:
+            self.rack_inlet_temp_c += self.rack_inlet_offset_k
+        self.max_inlet_c = float(self.rack_inlet_temp_c.max())
+
+    def resync(self) -> None:
+        """Rack power from the node values, then every inlet (bounds floating-point drift)."""
+        hw = self._hw
+        self.rack_power_w[:] = np.bincount(
+            hw.node_rack, weights=self.node_wall_power_w, minlength=hw.layout.n_racks
+        )
+        self.recompute_inlet()
+
+    # --- cooling levers ---------------------------------------------------------------------------
+    def set_supply_temp(self, temp_c: float) -> None:
+        """New supply temperature: every inlet moves by the difference."""
+        self.rack_inlet_temp_c += temp_c - self.supply_temp_c
+        self.supply_temp_c = temp_c
+        self.max_inlet_c = float(self.rack_inlet_temp_c.max())
+        self._dirty.thermal = True
+
+    def set_inlet_offset(self, offset_k: FloatArray | None) -> None:
+        """Per-rack inlet rise on top of supply and recirculation (a facility's shortfall)."""
+        self.rack_inlet_offset_k = None if offset_k is None else np.asarray(offset_k, float)
+        self.recompute_inlet()
+        self._dirty.thermal = True
+
+    # --- observables ------------------------------------------------------------------------------
+    def gpu_inlet_c(self, gpus: IntArray) -> FloatArray:
+        """Air inlet (or liquid supply) temperature each GPU sees now (°C)."""
+        hw = self._hw
+        nodes = hw.gpu_node[gpus]
+        inlet = self.rack_inlet_temp_c[hw.node_rack[nodes]]
+        liquid = hw.sku_liquid[hw.node_sku[nodes]]
+        return np.where(liquid, hw.layout.liquid_supply_temp_c, inlet)

@@ -1,0 +1,130 @@
+"""The GPU-second ledger book of a run: integrates every GPU-second into one bucket.
+
+Allocated GPU time is split by the running jobs' shares (:mod:`kiban.sim.slots` keeps, per
+bucket, the sum over running jobs of GPUs × share, and tells the book every change through
+:meth:`LedgerBook.change` and friends); free GPUs are ``queue_blocked`` while jobs wait and
+``idle_no_demand`` otherwise; GPUs of failed nodes are ``failure``. Work a job must redo after
+a failure, or the save/restore of a preemption, is moved from ``productive`` afterwards
+(:meth:`LedgerBook.move`).
+"""
+
+from __future__ import annotations
+
+__all__ = ["ALLOCATED_BUCKETS", "LedgerBook"]
+
+ALLOCATED_BUCKETS: tuple[str, ...] = (
+    "productive",
+    "io_stall",
+    "thermal_throttle",
+    "power_cap",
+    "checkpoint",
+    "failure",
+)
+"""Buckets of allocated GPU time, in the order of the slots' share columns."""
+N_ALLOC = len(ALLOCATED_BUCKETS)
+
+
+class LedgerBook:
+    """Bucket integrals of one run (GPU·s).
+
+    Attributes:
+        rate_gpus: Per allocated bucket, Σ over running jobs of GPUs × share, now (GPUs).
+        alloc_gpu_s: Per allocated bucket, integral of ``rate_gpus`` (GPU·s).
+        down_gpu_s: GPU·s on failed nodes.
+        blocked_gpu_s: Free GPU·s while jobs waited.
+        idle_gpu_s: Free GPU·s with no job waiting.
+        frag_gpu_s: The part of ``blocked_gpu_s`` while the free GPUs were fragmented.
+        moved_gpu_s: GPU·s moved from productive afterwards, by bucket (failure, checkpoint).
+    """
+
+    __slots__ = (
+        "alloc_gpu_s",
+        "blocked_gpu_s",
+        "down_gpu_s",
+        "frag_gpu_s",
+        "idle_gpu_s",
+        "moved_ckpt_gpu_s",
+        "moved_failure_gpu_s",
+        "rate_gpus",
+    )
+
+    def __init__(self) -> None:
+        self.rate_gpus = [0.0] * N_ALLOC
+        self.alloc_gpu_s = [0.0] * N_ALLOC
+        self.down_gpu_s = 0.0
+        self.blocked_gpu_s = 0.0
+        self.idle_gpu_s = 0.0
+        self.frag_gpu_s = 0.0
+        self.moved_failure_gpu_s = 0.0
+        self.moved_ckpt_gpu_s = 0.0
+
+    # --- the running jobs' shares (called by the slots) -----------------------------------------
+    def change(self, n_gpus: float, old: list[float], new: list[float]) -> None:
+        """A job on ``n_gpus`` GPUs changed its shares from ``old`` to ``new``."""
+        sums = self.rate_gpus
+        for k in range(N_ALLOC):
+            sums[k] += n_gpus * (new[k] - old[k])
+
+    def add(self, d_rate_gpus: list[float]) -> None:
+        """Several jobs changed: add the summed change per bucket (GPUs)."""
+        sums = self.rate_gpus
+        for k, val in enumerate(d_rate_gpus):
+            sums[k] += val
+
+    def remove(self, n_gpus: int, shares: list[float]) -> None:
+        """A job on ``n_gpus`` GPUs with ``shares`` stopped."""
+        sums = self.rate_gpus
+        for k, val in enumerate(shares):
+            sums[k] -= n_gpus * val
+
+    def resync(self, exact_rate_gpus: list[float]) -> None:
+        """Replace the incremental sums by an exact recomputation (bounds drift)."""
+        self.rate_gpus = exact_rate_gpus
+
+    # --- time ------------------------------------------------------------------------------------
+    def advance(
+        self, dt_s: float, *, n_down: int, n_free: int, waiting: bool, fragmented: bool
+    ) -> None:
+        """Integrate ``dt_s`` seconds of the current state."""
+        sums = self.rate_gpus
+        led = self.alloc_gpu_s
+        for k in range(N_ALLOC):
+            led[k] += sums[k] * dt_s
+        self.down_gpu_s += n_down * dt_s
+        free = n_free * dt_s
+        if waiting:
+            self.blocked_gpu_s += free
+            if fragmented:
+                self.frag_gpu_s += free
+        else:
+            self.idle_gpu_s += free
+
+    def move_to_failure(self, gpu_s: float) -> None:
+        """Work lost to a failure (booked productive when done) is failure time."""
+        self.moved_failure_gpu_s += gpu_s
+
+    def move_to_checkpoint(self, gpu_s: float) -> None:
+        """A preemption's save and restore (booked as work to redo) is checkpoint time."""
+        self.moved_ckpt_gpu_s += gpu_s
+
+    # --- result ----------------------------------------------------------------------------------
+    @property
+    def allocated_gpu_s(self) -> float:
+        """GPU·s held by jobs."""
+        return float(sum(self.alloc_gpu_s))
+
+    def buckets_gpu_s(self) -> dict[str, float]:
+        """The eight ledger buckets (GPU·s), keys as :data:`kiban.vocabulary.LEDGER_BUCKETS`."""
+        alloc = self.alloc_gpu_s
+        moved = self.moved_failure_gpu_s
+        moved_ck = self.moved_ckpt_gpu_s
+        return {
+            "productive": alloc[0] - moved - moved_ck,
+            "idle_no_demand": self.idle_gpu_s,
+            "queue_blocked": self.blocked_gpu_s,
+            "io_stall": float(alloc[1]),
+            "thermal_throttle": float(alloc[2]),
+            "power_cap": float(alloc[3]),
+            "failure": float(alloc[5]) + self.down_gpu_s + moved,
+            "checkpoint": float(alloc[4]) + moved_ck,
+        }

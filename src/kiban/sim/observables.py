@@ -1,0 +1,157 @@
+"""Per-GPU and per-job observables of the running twin: power, die temperature, activity, clock.
+
+What a GPU exporter (DCGM/NVML) would read from each GPU, computed on demand from the
+components that own the underlying state: the allocation (:class:`~kiban.sim.cluster.
+ClusterState`: who holds the GPU), the running jobs (:class:`~kiban.sim.slots.Slots`: their
+speed shares, caps and per-GPU power) and the node heat (:class:`~kiban.sim.heat.NodeHeat`:
+inlets). Policies read them through :class:`~kiban.sim.state.ClusterView`; the per-GPU timeline
+records them; the coupled facility (issue 10) reads them during the run.
+
+Today's twin has no activity model inside a job: a computing GPU is busy, and it waits while
+writing checkpoints, restoring, or stalled on input. A free GPU draws its idle power with no
+context, a GPU on a failed node draws nothing. Die temperature is the steady value
+``T_inlet + R·P`` at the GPU's own rack inlet (liquid-cooled GPUs: the liquid supply).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from kiban.physics.gpu_power import clock_frac_for_cap
+from kiban.physics.thermal import ClockEventReason
+from kiban.sim.constants import PHASE_COMPUTE
+from kiban.sim.slots import SHARES
+from kiban.vocabulary import GPU_DOWN
+
+if TYPE_CHECKING:
+    from kiban._typing import BoolArray, FloatArray, IntArray
+    from kiban.sim.cluster import ClusterState
+    from kiban.sim.heat import NodeHeat
+    from kiban.sim.jobs import JobTable
+    from kiban.sim.slots import Slots
+    from kiban.sim.tables import HardwareTables
+
+__all__ = ["GpuObservables", "GpuSnapshot"]
+
+_IDLE = int(ClockEventReason.GPU_IDLE)
+_POWER_CAP = int(ClockEventReason.SW_POWER_CAP)
+_THERMAL = int(ClockEventReason.SW_THERMAL_SLOWDOWN)
+
+
+class GpuSnapshot:
+    """Observables of a set of GPUs at one instant (arrays aligned with ``gpus``).
+
+    Attributes:
+        gpus: GPU indices.
+        job: Job holding each GPU (-1 free, -2 on a failed node).
+        power_w: Board power (W), time average over the job's phases.
+        activity_frac: Share of time the GPU is busy (DCGM ``GPU_UTIL``/100).
+        die_temp_c: Steady die temperature (°C).
+        clock_frac: SM clock / max clock.
+        clock_event_reasons: NVML ``nvmlClocksEventReason*`` bitmask.
+        shares: (n, 6) shares of allocated time: productive, io_stall, thermal_throttle,
+            power_cap, checkpoint, failure (zeros for free or failed GPUs).
+    """
+
+    __slots__ = (
+        "activity_frac",
+        "clock_event_reasons",
+        "clock_frac",
+        "die_temp_c",
+        "gpus",
+        "job",
+        "power_w",
+        "shares",
+    )
+
+    def __init__(  # noqa: PLR0917
+        self,
+        gpus: IntArray,
+        job: IntArray,
+        power_w: FloatArray,
+        activity_frac: FloatArray,
+        die_temp_c: FloatArray,
+        clock_frac: FloatArray,
+        clock_event_reasons: IntArray,
+        shares: FloatArray,
+    ) -> None:
+        self.gpus = gpus
+        self.job = job
+        self.power_w = power_w
+        self.activity_frac = activity_frac
+        self.die_temp_c = die_temp_c
+        self.clock_frac = clock_frac
+        self.clock_event_reasons = clock_event_reasons
+        self.shares = shares
+
+
+class GpuObservables:
+    """Computes :class:`GpuSnapshot` for any GPUs from the owning components."""
+
+    def __init__(
+        self,
+        jobs: JobTable,
+        hw: HardwareTables,
+        state: ClusterState,
+        slots: Slots,
+        heat: NodeHeat,
+    ) -> None:
+        self._jobs = jobs
+        self._hw = hw
+        self._state = state
+        self._slots = slots
+        self._heat = heat
+
+    def _slot_of(self, gpus: IntArray) -> tuple[IntArray, BoolArray]:
+        job = self._state.gpu_job[gpus]
+        held = job >= 0
+        slot = np.full(gpus.shape[0], -1, dtype=np.int64)
+        slot[held] = self._slots.job_slot[job[held]]
+        return slot, held
+
+    def power_w(self, gpus: IntArray) -> FloatArray:
+        """Board power of each GPU now (W)."""
+        hw = self._hw
+        slot, held = self._slot_of(gpus)
+        out = hw.sku_idle_w[hw.node_sku[hw.gpu_node[gpus]]].astype(np.float64)
+        out[held] = self._slots.power_w[slot[held]]
+        out[self._state.gpu_job[gpus] == GPU_DOWN] = 0.0
+        return out
+
+    def snapshot(self, gpus: IntArray | None = None) -> GpuSnapshot:
+        """Every observable of ``gpus`` (default: all GPUs) now."""
+        hw, sl = self._hw, self._slots
+        if gpus is None:
+            gpus = np.arange(hw.layout.n_gpus)
+        n = gpus.shape[0]
+        job = self._state.gpu_job[gpus].copy()
+        slot, held = self._slot_of(gpus)
+        power = self.power_w(gpus)
+        sku = hw.node_sku[hw.gpu_node[gpus]]
+        die = self._heat.gpu_inlet_c(gpus) + hw.sku_r_k_per_w[sku] * power
+        activity = np.zeros(n)
+        clock = np.ones(n)
+        reasons = np.full(n, _IDLE, dtype=np.int64)
+        shares = np.zeros((n, 6))
+        if held.any():
+            s = slot[held]
+            act = sl.activity_frac(s)
+            activity[held] = act
+            shares[held] = sl.rate[s][:, SHARES]
+            cap_w = sl.effective_cap_w(s)
+            comp = sl.phase[s] == PHASE_COMPUTE
+            j = sl.job[s]
+            phi = np.ones(s.shape[0])
+            for k in np.unique(sku[held]).tolist():
+                pos = np.flatnonzero(sku[held] == k)
+                phi[pos] = clock_frac_for_cap(
+                    cap_w[pos], self._jobs.activity_frac[j[pos]], hw.layout.skus[k]
+                )
+            clock[held] = np.where(comp, phi, 1.0)
+            bits = np.where(act > 0, 0, _IDLE)
+            bits = bits | np.where(comp & (sl.s_cap[s] < 1.0), _POWER_CAP, 0)
+            bits = bits | np.where(comp & (sl.s_thermal[s] < 1.0), _THERMAL, 0)
+            reasons[held] = bits
+        return GpuSnapshot(gpus, job, power, activity, die, clock, reasons, shares)

@@ -1,0 +1,222 @@
+"""Starting and stopping jobs: the allocation, the job's slot and its life cycle change together.
+
+:class:`JobRunner` is the one place where a job moves between the queue and the GPUs. Starting
+a job takes its GPUs (:class:`~kiban.sim.cluster.ClusterState`), opens its slot with its power,
+speed, I/O demand and restore phase (:class:`~kiban.sim.slots.Slots`); completing or stopping it
+closes the slot and frees the GPUs. A stopped job (preemption or failure) goes back to the
+queue with the work it must redo moved in the ledger. Validation of a policy's request is
+:mod:`kiban.sim.dispatch`'s; the runner assumes a valid one.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from kiban.physics.gpu_power import average_power_under_cap_w, speed_frac_under_cap
+from kiban.sim.constants import PHASE_COMPUTE, PHASE_FAIL, RESTORE_FAILURE, RESTORE_NONE
+from kiban.vocabulary import DONE, PENDING, RUNNING
+
+if TYPE_CHECKING:
+    from kiban._typing import IntArray
+    from kiban.sim.cluster import ClusterState
+    from kiban.sim.flags import Dirty
+    from kiban.sim.fragmentation import QueueShapes
+    from kiban.sim.jobs import JobTable
+    from kiban.sim.ledger_book import LedgerBook
+    from kiban.sim.settings import SimSettings
+    from kiban.sim.slots import Slots
+    from kiban.sim.storage import SharedStorage
+    from kiban.sim.tables import HardwareTables, JobTables
+
+__all__ = ["JobRunner"]
+
+
+class JobRunner:
+    """Job starts, completions, preemptions and failure stops (see the module docstring)."""
+
+    def __init__(  # noqa: PLR0917 - every component a start or stop touches
+        self,
+        jobs: JobTable,
+        settings: SimSettings,
+        hw: HardwareTables,
+        jt: JobTables,
+        state: ClusterState,
+        slots: Slots,
+        storage: SharedStorage,
+        shapes: QueueShapes,
+        book: LedgerBook,
+        dirty: Dirty,
+    ) -> None:
+        self._jobs = jobs
+        self._settings = settings
+        self._hw = hw
+        self._jt = jt
+        self._state = state
+        self._slots = slots
+        self._storage = storage
+        self._shapes = shapes
+        self._book = book
+        self._dirty = dirty
+        self.restarts = 0
+        self.preemptions = 0
+
+    # --- arrival --------------------------------------------------------------------------------
+    def enqueue(self, j: int, t_s: float) -> None:
+        """Job ``j`` joins the queue (arrival, preemption, failure)."""
+        st = self._state
+        st.job_state[j] = PENDING
+        st.job_pending_since_s[j] = t_s
+        st.pend_add(j)
+        self._shapes.add(j)
+        self._dirty.policy = True
+
+    # --- start ----------------------------------------------------------------------------------
+    def start1(
+        self, j: int, g: int, *, node: int, rack: int, sku: int, cap_w: float, t_s: float
+    ) -> None:
+        """Start job ``j`` on the free GPU ``g`` (scalar form of :meth:`start`)."""
+        self._state.take1(j, g, node, rack, cap_w)
+        self._running(j, t_s)
+        self._open(
+            j,
+            t_s,
+            gpus=np.array([g]),
+            nodes=np.array([node]),
+            counts=np.ones(1, dtype=np.int64),
+            racks=np.array([rack]),
+            sku=sku,
+            cap_w=cap_w,
+        )
+
+    def start(
+        self,
+        j: int,
+        gpus: IntArray,
+        *,
+        nodes: IntArray,
+        counts: IntArray,
+        racks: IntArray,
+        sku: int,
+        cap_w: float,
+        t_s: float,
+    ) -> None:
+        """Start job ``j`` on ``gpus`` (``counts`` on each of ``nodes``; their racks ``racks``)."""
+        self._state.take(j, gpus, nodes, counts, racks, cap_w)
+        self._running(j, t_s)
+        self._open(j, t_s, gpus=gpus, nodes=nodes, counts=counts, racks=racks, sku=sku, cap_w=cap_w)
+
+    def _running(self, j: int, t_s: float) -> None:
+        st = self._state
+        st.job_state[j] = RUNNING
+        st.pend_remove(j)
+        self._shapes.remove(j)
+        if math.isnan(st.job_first_start_s[j]):
+            st.job_first_start_s[j] = t_s
+
+    def _open(
+        self,
+        j: int,
+        t_s: float,
+        *,
+        gpus: IntArray,
+        nodes: IntArray,
+        counts: IntArray,
+        racks: IntArray,
+        sku: int,
+        cap_w: float,
+    ) -> None:
+        st, jt = self._state, self._jt
+        k = int(gpus.shape[0])
+        if cap_w == self._hw.default_cap_w[sku]:
+            busy_w = float(jt.busy_w[j, sku])
+            s_cap = float(jt.s_cap[j, sku])
+        else:
+            busy_w, s_cap = self.at_cap(j, sku, cap_w)
+        restore = int(st.job_restore_kind[j])
+        write_s = float(jt.ckpt_write_s[j])
+        if restore == RESTORE_FAILURE:
+            dur_s = write_s + self._settings.restart_overhead_s
+            phase = PHASE_FAIL
+        else:
+            dur_s, phase = 0.0, PHASE_COMPUTE
+        if dur_s <= 0:
+            phase = PHASE_COMPUTE
+        st.job_restore_kind[j] = RESTORE_NONE
+        self._slots.open(
+            j,
+            t_s,
+            gpus=gpus,
+            nodes=nodes,
+            counts=counts,
+            racks=racks,
+            sku=sku,
+            phase=phase,
+            phase_s=dur_s,
+            cap_w=cap_w,
+            busy_w=busy_w,
+            s_cap=s_cap,
+            io_demand_b_per_s=self._storage.demand_b_per_s(j, k, nodes, counts),
+            io_weight=float(self._storage.job_io_weight[j]),
+        )
+
+    def at_cap(self, j: int, sku: int, cap_w: float) -> tuple[float, float]:
+        """Per-GPU power while computing (W) and speed of job ``j`` under a cap."""
+        rec = self._hw.layout.skus[sku]
+        a, b = self._jobs.activity_frac[j], self._jobs.compute_bound_frac[j]
+        busy = float(average_power_under_cap_w(cap_w, a, rec))
+        s_cap = float(speed_frac_under_cap(cap_w, a, b, rec))
+        return busy, s_cap
+
+    # --- stop -----------------------------------------------------------------------------------
+    def _close(self, i: int) -> None:
+        sl = self._slots
+        gpus, nodes, counts, cap_w = sl.close(i)
+        self._state.release(gpus, nodes, counts, self._hw.node_rack[nodes], cap_w)
+
+    def complete(self, i: int, t_s: float) -> None:
+        """Slot ``i``'s job finished its work."""
+        st, sl = self._state, self._slots
+        j = int(sl.job[i])
+        sl.book(i, t_s)
+        self._close(i)
+        sl.finish(j)
+        st.job_end_s[j] = t_s
+        st.job_state[j] = DONE
+        self._dirty.policy = True
+
+    def stop(self, j: int, t_s: float, *, failure: bool) -> None:
+        """Stop running job ``j`` (its node failed, or a preemption) and queue it again."""
+        st, sl = self._state, self._slots
+        i = int(sl.job_slot[j])
+        sl.book(i, t_s)
+        self._close(i)
+        num_gpus = float(self._jobs.num_gpus[j])
+        if failure:
+            interval_s = float(self._jobs.checkpoint_interval_s[j])
+            progress_s = float(sl.job_progress_s[j])
+            if progress_s <= 0.0:
+                lost_s = 0.0
+            elif interval_s > 0:
+                lost_s = progress_s % interval_s  # work since the last checkpoint
+            else:
+                lost_s = progress_s  # never checkpoints: everything is redone
+            sl.redo(j, lost_s, failure=True)
+            self._book.move_to_failure(lost_s * num_gpus)
+            st.job_restore_kind[j] = RESTORE_FAILURE
+            st.job_restarts[j] += 1
+            self.restarts += 1
+        else:
+            # Save now and restore at the restart: 2 × the checkpoint write time (plus any
+            # restart overhead) of extra work for the job, booked as checkpoint time. Folding
+            # the save/restore into the job's work (instead of an idle restore phase with its
+            # own event) keeps the GPU time exact and halves the events of a preemptive policy.
+            redo_s = 2.0 * float(self._jt.ckpt_write_s[j]) + self._settings.restart_overhead_s
+            if redo_s > 0.0:
+                sl.redo(j, redo_s, failure=False)
+                self._book.move_to_checkpoint(redo_s * num_gpus)
+            st.job_preemptions[j] += 1
+            self.preemptions += 1
+        self.enqueue(j, t_s)

@@ -1,0 +1,521 @@
+"""The running jobs ("slots"), their speeds, shares and power, and the jobs' time integrals.
+
+:class:`Slots` owns a compact, swap-removed table of the running jobs (``n`` live rows), so
+whole-population updates touch only running jobs: per slot its job, GPUs, GPU model, rack,
+phase, speed factors and rates, and the integrals since it opened. When a slot closes its
+integrals go into the job's (``job_acc``: progress, energy and seconds per loss cause).
+
+A running job has a compute speed ``s_c = s_cap · s_thermal`` (power cap; the clock that holds the
+die at its slowdown temperature) and an I/O speed ``s_io`` (max-min share of the file system),
+and progresses at ``(1 − c) · min(s_c, s_io)``, ``c`` being the share of time spent writing
+checkpoints. Its allocated GPU time splits into the shares ``(1 − c)·s`` (productive),
+``(1 − c)(s_c − s)`` (I/O stall), ``(1 − c)(s_cap − s_c)`` (thermal), ``(1 − c)(1 − s_cap)``
+(power cap) and ``c`` (checkpoint), which sum to 1; a restore phase after a failure is all
+failure.
+
+Other components change a slot only through its methods (caps, I/O demand and speed, thermal
+speed, throttle onset time); the table's columns are public for reading. Every rate change is
+passed on, as the interface of this class says: the shares to the ledger book
+(:class:`~kiban.sim.ledger_book.LedgerBook`), GPU power to the nodes
+(:class:`~kiban.sim.heat.NodeHeat`), and the flags ``io`` and ``thermal`` to the next settle.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from kiban.sim.constants import PHASE_CKPT, PHASE_COMPUTE, PHASE_FAIL
+
+if TYPE_CHECKING:
+    from kiban._typing import FloatArray, IntArray
+    from kiban.sim.flags import Dirty
+    from kiban.sim.heat import NodeHeat
+    from kiban.sim.ledger_book import LedgerBook
+    from kiban.sim.tables import HardwareTables, JobTables
+
+__all__ = ["Slots"]
+
+# Columns of Slots.rate (and acc, job_acc): per running job, per second of simulated time.
+R_PROGRESS = 0  # full-speed seconds of work done per second
+R_ENERGY = 1  # GPU board power of the whole job (W)
+R_PROD = 2  # share of the job's allocated GPU time that is productive
+R_IO = 3  # ... waiting on input (io_stall)
+R_THERMAL = 4  # ... lost to thermal throttling
+R_CAP = 5  # ... lost to a power cap
+R_CKPT = 6  # ... writing/restoring checkpoints (and preemption save/restore)
+R_FAIL = 7  # ... recovering from a failure
+R_RUN = 8  # always 1: wall time held
+R_ATTAINED = 9  # GPUs held: attained service (GPU-seconds per second)
+N_RATES = 10
+SHARES = slice(R_PROD, R_RUN)
+"""Columns of ``rate`` that split allocated GPU time into ledger buckets (sum to 1), in the
+order of :data:`kiban.sim.ledger_book.ALLOCATED_BUCKETS`."""
+
+# Columns of Slots.i_tab and f_tab (see the column views in Slots.__init__).
+I_JOB, I_N, I_SKU, I_RACK, I_PHASE = range(5)
+N_SLOT_INT = 5
+(
+    F_T_LAST,
+    F_START,
+    F_FINISH,
+    F_PHASE_END,
+    F_THROTTLE_AT,
+    F_SCALE,
+    F_CAP,
+    F_BUSY,
+    F_S_CAP,
+    F_S_THERMAL,
+    F_THERMAL_CAP,
+    F_S_IO,
+    F_CKPT,
+    F_IO_DEMAND,
+    F_IO_NOW,
+    F_IO_WEIGHT,
+    F_POWER,
+) = range(17)
+N_SLOT_FLOAT = 17
+
+
+class Slots:
+    """Running jobs and the jobs' integrals (see the module docstring).
+
+    Args:
+        hw: Hardware tables.
+        jt: Job tables.
+        n_jobs: Number of jobs.
+        book: The ledger book the shares feed.
+        heat: The node power the jobs' GPU power feeds.
+        dirty: The settle's flags.
+    """
+
+    def __init__(  # noqa: PLR0917 - the interface: what slots feed
+        self,
+        hw: HardwareTables,
+        jt: JobTables,
+        n_jobs: int,
+        book: LedgerBook,
+        heat: NodeHeat,
+        dirty: Dirty,
+    ) -> None:
+        self._hw = hw
+        self._jt = jt
+        self._book = book
+        self._heat = heat
+        self._dirty = dirty
+        cap = hw.layout.n_gpus  # at most one job per GPU
+        self.n = 0
+        # per job: integrals of every R_* rate (a slot's accumulator row adds in one step)
+        self.job_acc: FloatArray = np.zeros((n_jobs, N_RATES))
+        self.job_progress_s: FloatArray = self.job_acc[:, R_PROGRESS]
+        self.job_energy_j: FloatArray = self.job_acc[:, R_ENERGY]
+        self.job_stall_s: FloatArray = self.job_acc[:, R_IO]
+        self.job_throttle_s: FloatArray = self.job_acc[:, R_THERMAL]
+        self.job_power_cap_s: FloatArray = self.job_acc[:, R_CAP]
+        self.job_checkpoint_s: FloatArray = self.job_acc[:, R_CKPT]
+        self.job_failure_s: FloatArray = self.job_acc[:, R_FAIL]
+        self.job_run_s: FloatArray = self.job_acc[:, R_RUN]
+        self.job_attained_gpu_s: FloatArray = self.job_acc[:, R_ATTAINED]
+        # per job, while running: its slot and placement
+        self.job_slot: IntArray = np.full(n_jobs, -1, dtype=np.int64)
+        self.job_n_alloc: IntArray = np.zeros(n_jobs, dtype=np.int64)
+        self.job_gpus: list[IntArray | None] = [None] * n_jobs
+        self.job_nodes: list[IntArray | None] = [None] * n_jobs
+        self.job_node_counts: list[IntArray | None] = [None] * n_jobs
+        self.job_racks: dict[int, IntArray] = {}  # jobs spanning several racks
+        # integer and float per-slot fields live in two row-major tables (one row per slot) so
+        # that reading a slot or moving it is one operation; the names below are column views
+        self.i_tab: IntArray = np.zeros((cap, N_SLOT_INT), dtype=np.int64)
+        self.f_tab: FloatArray = np.zeros((cap, N_SLOT_FLOAT))
+        self.job: IntArray = self.i_tab[:, I_JOB]
+        self.n_gpus: IntArray = self.i_tab[:, I_N]
+        self.sku: IntArray = self.i_tab[:, I_SKU]
+        self.rack: IntArray = self.i_tab[:, I_RACK]  # -1: spans several racks
+        self.phase: IntArray = self.i_tab[:, I_PHASE]  # 0 compute, 1/2 restore
+        self.t_last_s: FloatArray = self.f_tab[:, F_T_LAST]
+        self.start_s: FloatArray = self.f_tab[:, F_START]
+        self.finish_s: FloatArray = self.f_tab[:, F_FINISH]
+        self.phase_end_s: FloatArray = self.f_tab[:, F_PHASE_END]
+        self.throttle_at_s: FloatArray = self.f_tab[:, F_THROTTLE_AT]
+        self.scale_frac: FloatArray = self.f_tab[:, F_SCALE]
+        self.cap_w: FloatArray = self.f_tab[:, F_CAP]
+        self.busy_power_w: FloatArray = self.f_tab[:, F_BUSY]  # per GPU, at cap
+        self.s_cap: FloatArray = self.f_tab[:, F_S_CAP]
+        self.s_thermal: FloatArray = self.f_tab[:, F_S_THERMAL]
+        self.thermal_cap_w: FloatArray = self.f_tab[:, F_THERMAL_CAP]  # die-limit power
+        self.s_io: FloatArray = self.f_tab[:, F_S_IO]
+        self.ckpt_frac: FloatArray = self.f_tab[:, F_CKPT]
+        self.io_demand_b_per_s: FloatArray = self.f_tab[:, F_IO_DEMAND]  # at full speed
+        self.io_now_b_per_s: FloatArray = self.f_tab[:, F_IO_NOW]  # at its speed now
+        self.io_weight: FloatArray = self.f_tab[:, F_IO_WEIGHT]
+        self.power_w: FloatArray = self.f_tab[:, F_POWER]  # per GPU, average now
+        self.job[:] = -1
+        self.f_tab[:, (F_FINISH, F_PHASE_END, F_THROTTLE_AT, F_THERMAL_CAP)] = math.inf
+        self.f_tab[:, (F_SCALE, F_S_CAP, F_S_THERMAL, F_S_IO, F_IO_WEIGHT)] = 1.0
+        self.rate: FloatArray = np.zeros((cap, N_RATES))
+        self.acc: FloatArray = np.zeros((cap, N_RATES))
+        self.next_s: FloatArray = np.full(cap, math.inf)  # contiguous: argmin each event
+        self._tables = (self.i_tab, self.f_tab, self.rate, self.acc, self.next_s)
+        self.io_now_total_b_per_s = 0.0
+        """Σ ``io_now_b_per_s`` over running jobs (B/s), kept as rates change."""
+        self.watch: set[int] | None = None
+        """Jobs whose rates changed since the per-GPU timeline last looked (None: not kept)."""
+
+    # --- open and close ---------------------------------------------------------------------------
+    def open(
+        self,
+        j: int,
+        t_s: float,
+        *,
+        gpus: IntArray,
+        nodes: IntArray,
+        counts: IntArray,
+        racks: IntArray,
+        sku: int,
+        phase: int,
+        phase_s: float,
+        cap_w: float,
+        busy_w: float,
+        s_cap: float,
+        io_demand_b_per_s: float,
+        io_weight: float,
+    ) -> int:
+        """A job starts on ``gpus``: add its row and rate it. Returns the slot."""
+        jt = self._jt
+        k = int(gpus.shape[0])
+        i = self.n
+        self.n += 1
+        self.job_slot[j] = i
+        self.job_gpus[j] = gpus
+        self.job_nodes[j] = nodes
+        self.job_node_counts[j] = counts
+        self.job_n_alloc[j] = k
+        if racks.shape[0] == 1 or (racks == racks[0]).all():
+            rack = int(racks[0])
+        else:
+            rack = -1
+            self.job_racks[j] = np.unique(racks)
+        self.i_tab[i] = (j, k, sku, rack, phase)
+        f = [0.0] * N_SLOT_FLOAT
+        f[F_T_LAST] = t_s
+        f[F_START] = t_s
+        f[F_FINISH] = math.inf
+        f[F_PHASE_END] = t_s + phase_s if phase != PHASE_COMPUTE else math.inf
+        f[F_THROTTLE_AT] = math.inf
+        f[F_SCALE] = k / float(jt.num_gpus_list[j])
+        f[F_CAP] = cap_w
+        f[F_BUSY] = busy_w
+        f[F_S_CAP] = s_cap
+        f[F_S_THERMAL] = 1.0
+        f[F_THERMAL_CAP] = math.inf
+        f[F_S_IO] = 1.0
+        f[F_CKPT] = float(jt.ckpt_frac[j])
+        f[F_IO_DEMAND] = io_demand_b_per_s
+        f[F_IO_NOW] = 0.0
+        f[F_IO_WEIGHT] = io_weight
+        f[F_POWER] = self._hw.idle_list[sku]  # the old value; rate1 adds the change
+        self.f_tab[i] = f
+        self.acc[i] = 0.0
+        self.rate[i] = 0.0
+        self.rate1(i, t_s)
+        self._dirty.io = True
+        self._dirty.thermal = True
+        return i
+
+    def close(self, i: int) -> tuple[IntArray, IntArray, IntArray, float]:
+        """Remove a (booked) slot: its integrals go to its job, its power and shares leave.
+
+        Returns:
+            The job's GPUs, nodes, GPUs per node and per-GPU cap (W), for the allocation.
+        """
+        j = int(self.job[i])
+        # R_PROD..R_FAIL columns of job_acc hold job-seconds per bucket; R_PROD is unused there
+        self.job_acc[j] += self.acc[i]
+        gpus, nodes, counts = self.job_gpus[j], self.job_nodes[j], self.job_node_counts[j]
+        assert gpus is not None  # running job
+        assert nodes is not None
+        assert counts is not None
+        _, n_i, sku, _, _ = self.i_tab[i].tolist()
+        f = self.f_tab[i].tolist()
+        idle_w = self._hw.idle_list[sku]
+        if nodes.shape[0] == 1:
+            # one node (every 1-GPU job): scalar update
+            self._heat.add_gpu_power1(int(nodes[0]), -(int(gpus.shape[0]) * (f[F_POWER] - idle_w)))
+        else:
+            self._heat.add_gpu_power(nodes, -(counts * (f[F_POWER] - idle_w)))
+        self._book.remove(n_i, self.rate[i, SHARES].tolist())
+        self.io_now_total_b_per_s -= f[F_IO_NOW]
+        self.io_now_b_per_s[i] = 0.0
+        self.job_gpus[j] = None
+        self.job_nodes[j] = None
+        self.job_node_counts[j] = None
+        self.job_n_alloc[j] = 0
+        self.job_slot[j] = -1
+        self.job_racks.pop(j, None)
+        if self.watch is not None:
+            self.watch.add(j)
+        # swap-remove the slot
+        last = self.n - 1
+        if i != last:
+            for arr in self._tables:
+                arr[i] = arr[last]
+            self.job_slot[self.job[i]] = i
+        self.next_s[last] = math.inf
+        self.job[last] = -1
+        self.n = last
+        self._dirty.io = True
+        self._dirty.thermal = True
+        return gpus, nodes, counts, f[F_CAP]
+
+    # --- booking ----------------------------------------------------------------------------------
+    def book(self, i: int, t_s: float) -> None:
+        """Integrate slot ``i``'s rates up to ``t_s``."""
+        dt = t_s - self.t_last_s[i]
+        if dt > 0:
+            self.acc[i] += dt * self.rate[i]
+            self.t_last_s[i] = t_s
+
+    def book_many(self, idx: IntArray, t_s: float) -> None:
+        """Integrate the rates of slots ``idx`` up to ``t_s``."""
+        dt = t_s - self.t_last_s[idx]
+        self.acc[idx] += dt[:, None] * self.rate[idx]
+        self.t_last_s[idx] = t_s
+
+    def book_all(self, t_s: float) -> None:
+        """Integrate every running job up to ``t_s`` (the end of the run)."""
+        for i in range(self.n):
+            self.book(i, t_s)
+
+    # --- rates ------------------------------------------------------------------------------------
+    def rate1(self, i: int, t_s: float) -> None:
+        """Scalar form of :meth:`rates` for one slot (the common case; same arithmetic)."""
+        jt = self._jt
+        f = self.f_tab[i].tolist()
+        job, n_i, sku, _, phase = self.i_tab[i].tolist()
+        n = float(n_i)
+        comp = phase == PHASE_COMPUTE
+        c = f[F_CKPT] if comp else 0.0
+        s_cap = f[F_S_CAP]
+        s_c = s_cap * f[F_S_THERMAL]
+        s = min(s_c, f[F_S_IO])
+        run = 1.0 - c if comp else 0.0
+        idle_ctx_w = self._hw.idle_ctx_list[sku]
+        busy_w = min(f[F_BUSY], f[F_THERMAL_CAP])
+        active = s / s_c if s_c > 0 else 0.0
+        comp_w = idle_ctx_w + (busy_w - idle_ctx_w) * active
+        avg_w = c * idle_ctx_w + (1.0 - c) * comp_w if comp else idle_ctx_w
+        progress_rate = run * s * f[F_SCALE]
+        row = self.rate[i]
+        old = row[SHARES].tolist()
+        new = [
+            run * s,
+            run * (s_c - s),
+            run * (s_cap - s_c),
+            run * (1.0 - s_cap),
+            c if comp else float(phase == PHASE_CKPT),
+            float(phase == PHASE_FAIL),
+        ]
+        row[:] = (progress_rate, n * avg_w, *new, 1.0, n)
+        self._book.change(n, old, new)
+        delta_w = avg_w - f[F_POWER]
+        io_now_b_per_s = f[F_IO_DEMAND] * s_c if comp else 0.0
+        self.io_now_total_b_per_s += io_now_b_per_s - f[F_IO_NOW]
+        if comp:
+            left_s = (
+                jt.duration_list[job]
+                - float(self.job_acc[job, R_PROGRESS])
+                - float(self.acc[i, R_PROGRESS])
+            )
+            if progress_rate > 0:
+                finish_s = t_s + max(left_s, 0.0) / progress_rate
+            else:
+                finish_s = t_s if left_s <= 0 else math.inf
+        else:
+            finish_s = math.inf
+        sf = self.f_tab[i]
+        sf[F_POWER] = avg_w
+        sf[F_IO_NOW] = io_now_b_per_s
+        sf[F_FINISH] = finish_s
+        self.next_s[i] = min(finish_s, f[F_PHASE_END], f[F_THROTTLE_AT])
+        if self.watch is not None:
+            self.watch.add(job)
+        if delta_w != 0.0:
+            nodes, counts = self.job_nodes[job], self.job_node_counts[job]
+            assert nodes is not None  # running job
+            assert counts is not None
+            if nodes.shape[0] == 1:
+                self._heat.add_gpu_power1(int(nodes[0]), float(counts[0]) * delta_w)
+            else:
+                self._heat.add_gpu_power(nodes, counts * delta_w)
+
+    def rates(self, idx: IntArray, t_s: float) -> None:
+        """Recompute rates, power and next transition of (booked) slots ``idx``."""
+        if idx.shape[0] == 1:
+            self.rate1(int(idx[0]), t_s)
+            return
+        hw, jt = self._hw, self._jt
+        n = self.n_gpus[idx].astype(np.float64)
+        phase = self.phase[idx]
+        comp = phase == PHASE_COMPUTE
+        c = np.where(comp, self.ckpt_frac[idx], 0.0)
+        s_cap = self.s_cap[idx]
+        s_c = s_cap * self.s_thermal[idx]
+        s = np.minimum(s_c, self.s_io[idx])
+        run = np.where(comp, 1.0 - c, 0.0)
+        rows = np.zeros((idx.shape[0], N_RATES))
+        rows[:, R_PROGRESS] = run * s * self.scale_frac[idx]
+        rows[:, R_PROD] = run * s
+        rows[:, R_IO] = run * (s_c - s)
+        rows[:, R_THERMAL] = run * (s_cap - s_c)
+        rows[:, R_CAP] = run * (1.0 - s_cap)
+        rows[:, R_CKPT] = np.where(comp, c, phase == PHASE_CKPT)
+        rows[:, R_FAIL] = phase == PHASE_FAIL
+        sku = self.sku[idx]
+        idle_ctx_w = hw.sku_idle_ctx_w[sku]
+        busy_w = np.minimum(self.busy_power_w[idx], self.thermal_cap_w[idx])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            active = np.where(s_c > 0, s / s_c, 0.0)
+        comp_w = idle_ctx_w + (busy_w - idle_ctx_w) * active
+        avg_w = np.where(comp, c * idle_ctx_w + (1.0 - c) * comp_w, idle_ctx_w)
+        rows[:, R_ENERGY] = n * avg_w
+        rows[:, R_RUN] = 1.0
+        rows[:, R_ATTAINED] = n
+        self._book.add((n @ (rows[:, SHARES] - self.rate[idx][:, SHARES])).tolist())
+        self.rate[idx] = rows
+        # node power follows the per-GPU average
+        delta_w = avg_w - self.power_w[idx]
+        self.power_w[idx] = avg_w
+        changed = np.flatnonzero(delta_w != 0.0)
+        for pos in changed.tolist():
+            j = int(self.job[idx[pos]])
+            nodes, counts = self.job_nodes[j], self.job_node_counts[j]
+            assert nodes is not None  # running job
+            assert counts is not None
+            self._heat.add_gpu_power(nodes, counts * delta_w[pos])
+        io_now_b_per_s = np.where(comp, self.io_demand_b_per_s[idx] * s_c, 0.0)
+        self.io_now_total_b_per_s += float(io_now_b_per_s.sum() - self.io_now_b_per_s[idx].sum())
+        self.io_now_b_per_s[idx] = io_now_b_per_s
+        # next transition
+        jobs = self.job[idx]
+        if self.watch is not None:
+            self.watch.update(jobs.tolist())
+        left_s = jt.duration_s[jobs] - self.job_progress_s[jobs] - self.acc[idx, R_PROGRESS]
+        progress_rate = rows[:, R_PROGRESS]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            finish_s = np.where(
+                progress_rate > 0,
+                t_s + np.maximum(left_s, 0.0) / progress_rate,
+                np.where(left_s <= 0, t_s, math.inf),
+            )
+        finish_s = np.where(comp, finish_s, math.inf)
+        self.finish_s[idx] = finish_s
+        self.next_s[idx] = np.minimum(
+            np.minimum(finish_s, self.phase_end_s[idx]), self.throttle_at_s[idx]
+        )
+
+    # --- changes asked by other components --------------------------------------------------------
+    def end_phase(self, i: int, t_s: float) -> None:
+        """A restore phase ended: the job computes from now on."""
+        self.book(i, t_s)
+        self.phase[i] = PHASE_COMPUTE
+        self.phase_end_s[i] = math.inf
+        self.rates(np.array([i]), t_s)
+        self._dirty.io = True
+
+    def set_cap(self, i: int, t_s: float, *, cap_w: float, busy_w: float, s_cap: float) -> None:
+        """A new power cap: per-GPU power while computing and speed at that cap."""
+        self.book(i, t_s)
+        self.cap_w[i] = cap_w
+        self.busy_power_w[i] = busy_w
+        self.s_cap[i] = s_cap
+        self.rates(np.array([i]), t_s)
+        self._dirty.io = True
+        self._dirty.thermal = True
+
+    def set_io_demand(self, i: int, t_s: float, demand_b_per_s: float) -> None:
+        """New remote input demand at full speed (e.g. a new cache share)."""
+        self.book(i, t_s)
+        self.io_demand_b_per_s[i] = demand_b_per_s
+        self.rate1(i, t_s)
+        self._dirty.io = True
+
+    def set_io_weight(self, i: int, weight: float) -> None:
+        """New weight of the job's share of the file system."""
+        self.io_weight[i] = weight
+        self._dirty.io = True
+
+    def resync_io_total(self, total_b_per_s: float) -> None:
+        """Replace the incremental I/O total by an exact sum (the storage share computes it)."""
+        self.io_now_total_b_per_s = total_b_per_s
+
+    def set_io_speed(self, idx: IntArray, s_io: FloatArray, t_s: float) -> None:
+        """New I/O speeds of slots ``idx`` (from the storage share)."""
+        self.book_many(idx, t_s)
+        self.s_io[idx] = s_io
+        self.rates(idx, t_s)
+
+    def set_thermal(
+        self, idx: IntArray, s_thermal: FloatArray, cap_w: FloatArray, t_s: float
+    ) -> None:
+        """New thermal speeds and die-limit powers of slots ``idx`` (from the throttle check)."""
+        self.book_many(idx, t_s)
+        self.s_thermal[idx] = s_thermal
+        self.thermal_cap_w[idx] = cap_w
+        self.rates(idx, t_s)
+        self._dirty.io = True
+
+    def throttle_now(self, i: int, t_s: float, s_thermal: float, cap_w: float) -> None:
+        """Slot ``i`` reached its slowdown temperature: run at the die-limit clock."""
+        self.book(i, t_s)
+        self.throttle_at_s[i] = math.inf
+        self.s_thermal[i] = s_thermal
+        self.thermal_cap_w[i] = cap_w
+        self.rates(np.array([i]), t_s)
+        self._dirty.io = True
+
+    def set_throttle_at(self, idx: IntArray, at_s: FloatArray | float) -> None:
+        """Expected throttle onset times of slots ``idx`` (inf: none); moves their next event."""
+        self.throttle_at_s[idx] = at_s
+
+    def renext(self, idx: IntArray) -> None:
+        """Next transition of slots ``idx`` after their onset times changed."""
+        self.next_s[idx] = np.minimum(
+            np.minimum(self.finish_s[idx], self.phase_end_s[idx]), self.throttle_at_s[idx]
+        )
+
+    # --- observables ------------------------------------------------------------------------------
+    def activity_frac(self, idx: IntArray) -> FloatArray:
+        """Share of wall time the GPUs of slots ``idx`` are computing (GPU busy share).
+
+        Today's twin has no activity model inside a job: a computing GPU is busy, and it waits
+        while writing checkpoints, restoring, or stalled on input (the share ``(1 − c)·s/s_c``).
+        """
+        comp = self.phase[idx] == PHASE_COMPUTE
+        s_c = self.s_cap[idx] * self.s_thermal[idx]
+        s = np.minimum(s_c, self.s_io[idx])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            active = np.where(s_c > 0, s / s_c, 0.0)
+        return np.where(comp, (1.0 - self.ckpt_frac[idx]) * active, 0.0)
+
+    def effective_cap_w(self, idx: IntArray) -> FloatArray:
+        """Per-GPU power limit in force: the cap, or the die limit while throttled (W)."""
+        return np.minimum(self.cap_w[idx], self.thermal_cap_w[idx])
+
+    # --- the jobs' integrals ----------------------------------------------------------------------
+    def finish(self, j: int) -> None:
+        """Job ``j`` completed: its progress is exactly its work."""
+        self.job_progress_s[j] = self._jt.duration_s[j]
+
+    def redo(self, j: int, work_s: float, *, failure: bool) -> None:
+        """``work_s`` of job ``j``'s progress must be done again.
+
+        Booked as failure (work lost since the last checkpoint) or checkpoint (a preemption's
+        save and restore).
+        """
+        self.job_progress_s[j] -= work_s
+        if failure:
+            self.job_failure_s[j] += work_s
+        else:
+            self.job_checkpoint_s[j] += work_s

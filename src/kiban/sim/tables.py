@@ -1,0 +1,155 @@
+"""Static tables of a run, computed once before it starts.
+
+Hardware by GPU model, node and rack, and the jobs' requirements, shape classes, checkpoint
+costs, power and speed at the default cap.
+
+Every component reads them; none writes them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from kiban.physics.gpu_power import average_power_under_cap_w, speed_frac_under_cap
+from kiban.physics.storage_io import checkpoint_write_s
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from kiban._typing import BoolArray, FloatArray, IntArray
+    from kiban.sim.jobs import JobTable
+    from kiban.sim.layout import ClusterLayout
+    from kiban.sim.settings import SimSettings
+
+__all__ = ["HardwareTables", "JobTables"]
+
+
+class HardwareTables:
+    """Per GPU model (``sku_*``), node, rack and GPU arrays, plus the throttle margin.
+
+    Python-list copies (``*_list``) serve the scalar fast paths of one-GPU events.
+    """
+
+    def __init__(self, layout: ClusterLayout, settings: SimSettings) -> None:
+        lay = layout
+        skus = lay.skus
+        self.layout = lay
+        self.sku_tdp_w: FloatArray = np.array([s.tdp_w for s in skus])
+        self.sku_min_cap_w: FloatArray = np.array([s.min_power_limit_w for s in skus])
+        self.sku_idle_w: FloatArray = np.array([s.idle_empty_power_w for s in skus])
+        self.sku_idle_ctx_w: FloatArray = np.array([s.idle_context_power_w for s in skus])
+        self.idle_ctx_list: list[float] = self.sku_idle_ctx_w.tolist()
+        self.idle_list: list[float] = self.sku_idle_w.tolist()
+        self.sku_r_k_per_w: FloatArray = np.array([s.die_to_inlet_k_per_w for s in skus])
+        self.sku_tau_s: FloatArray = np.array([s.thermal_time_constant_s for s in skus])
+        self.sku_slow_c: FloatArray = np.array([s.slowdown_temp_c for s in skus])
+        self.sku_liquid: BoolArray = np.array([s.cooling != "air" for s in skus], dtype=bool)
+        self.default_cap_w: FloatArray = self.sku_tdp_w * settings.gpu_power_cap_frac
+        self.node_rack: IntArray = lay.node_rack_idx
+        self.node_rack_list: list[int] = lay.node_rack_idx.tolist()
+        self.node_n_list: list[int] = lay.node_n_gpus.tolist()
+        self.node_sku_list: list[int] = lay.node_sku_idx.tolist()
+        self.gpu_node_list: list[int] = lay.gpu_node.tolist()
+        self.node_cache_b: FloatArray = np.asarray(lay.node_cache_b, dtype=np.float64)
+        self.node_n: IntArray = lay.node_n_gpus
+        self.node_first: IntArray = lay.node_first_gpu
+        self.node_sku: IntArray = lay.node_sku_idx
+        self.gpu_node: IntArray = lay.gpu_node
+        self.budget_w: FloatArray = lay.rack_gpu_budget_w
+        self.budget_finite = bool(np.isfinite(self.budget_w).any())
+        self.air_frac: FloatArray = 1.0 - lay.rack_liquid_capture_frac
+        self.air_frac_list: list[float] = (1.0 - lay.rack_liquid_capture_frac).tolist()
+        self.d: FloatArray | None = lay.heat_distribution_k_per_w
+        # Each rack's column of D as (rows, values): all rows for a dense D, only the non-zero
+        # ones when recirculation stays within halls (a block-diagonal D of a large site).
+        self.d_cols: list[tuple[Any, FloatArray]] = []
+        self.dense_d = True
+        if self.d is not None:
+            nonzero = self.d != 0.0
+            self.dense_d = bool(nonzero.mean() > 0.2)
+            d_t = np.ascontiguousarray(self.d.T)
+            for r in range(lay.n_racks):
+                if self.dense_d:
+                    self.d_cols.append((slice(None), d_t[r]))
+                else:
+                    rows = np.flatnonzero(nonzero[:, r])
+                    self.d_cols.append((rows, d_t[r, rows].copy()))
+        # Margin: while every air inlet is below it, no GPU at full power reaches slowdown.
+        cap_frac = settings.gpu_power_cap_frac
+        air = ~self.sku_liquid
+        if air.any():
+            margins = self.sku_slow_c - self.sku_r_k_per_w * self.sku_tdp_w * cap_frac
+            self.thermal_margin_c = float(margins[air].min())
+        else:
+            self.thermal_margin_c = math.inf
+        liquid_ok = lay.liquid_supply_temp_c + self.sku_r_k_per_w * self.sku_tdp_w < self.sku_slow_c
+        self.liquid_always_check = bool((self.sku_liquid & ~liquid_ok).any())
+
+
+class JobTables:
+    """Per-job requirements and costs known before the run.
+
+    Attributes:
+        req_sku: Required GPU model index per job (-1 any, -2 absent from the cluster).
+        unschedulable: Jobs no placement can ever satisfy (on an empty, fully up cluster).
+        job_class: Shape class (fewest GPUs, GPUs per node, GPU model) of each job.
+        class_key: The (fewest GPUs, GPUs per node, model) of each class.
+        class_shaped: Classes with a shape or model constraint (only they can fragment).
+        ckpt_write_s: Time one checkpoint write takes (s).
+        ckpt_frac: Share of computing time spent writing checkpoints.
+        busy_w: Per-GPU power while computing, per job and GPU model, at the default cap (W).
+        s_cap: Speed at the default cap, per job and GPU model.
+    """
+
+    def __init__(self, jobs: JobTable, hw: HardwareTables, settings: SimSettings) -> None:
+        lay = hw.layout
+        n = jobs.n_jobs
+        req = np.full(n, -1, dtype=np.int64)
+        for model in np.unique(jobs.gpu_model).tolist():
+            if model:
+                k = lay.sku_index(str(model))
+                req[jobs.gpu_model == model] = k if k >= 0 else -2
+        self.req_sku: IntArray = req
+        self.req_list: list[int] = req.tolist()
+        self.gpn_list: list[int] = jobs.gpus_per_node.tolist()
+        self.duration_s: FloatArray = jobs.duration_s
+        self.duration_list: list[float] = jobs.duration_s.tolist()
+        self.num_gpus_list: list[int] = jobs.num_gpus.tolist()
+        unsched = req == -2
+        need = jobs.min_num_gpus
+        gpn = jobs.gpus_per_node
+        for k in np.unique(req[req >= -1]):
+            node_ok = np.ones(lay.n_nodes, dtype=bool) if k == -1 else lay.node_sku_idx == k
+            total = int(lay.node_n_gpus[node_ok].sum())
+            sel = req == k
+            unsched |= sel & (need > total)
+            for g in np.unique(gpn[sel & (gpn > 0)]):
+                n_nodes_g = int(np.count_nonzero(node_ok & (lay.node_n_gpus >= g)))
+                unsched |= sel & (gpn == g) & (need > n_nodes_g * g)
+        self.unschedulable: BoolArray = unsched
+        keys = np.column_stack((need, gpn, req))
+        uniq, job_class = np.unique(keys, axis=0, return_inverse=True)
+        self.job_class: IntArray = np.asarray(job_class, dtype=np.int64).reshape(-1)
+        self.class_key: list[tuple[int, int, int]] = [
+            (int(a), int(b), int(c)) for a, b, c in uniq.tolist()
+        ]
+        self.class_shaped: BoolArray = (uniq[:, 1] > 0) | (uniq[:, 2] >= 0)
+        self.n_classes = int(uniq.shape[0])
+        bw = min(settings.checkpoint_bandwidth_b_per_s, settings.storage_bandwidth_b_per_s)
+        self.ckpt_write_s: FloatArray = np.asarray(checkpoint_write_s(jobs.checkpoint_size_b, bw))
+        interval = jobs.checkpoint_interval_s
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frac = np.where(interval > 0, self.ckpt_write_s / (interval + self.ckpt_write_s), 0.0)
+        self.ckpt_frac: npt.NDArray[Any] = np.nan_to_num(frac)
+        n_sku = len(lay.skus)
+        self.busy_w: FloatArray = np.zeros((n, n_sku))
+        self.s_cap: FloatArray = np.ones((n, n_sku))
+        for k, sku in enumerate(lay.skus):
+            cap = sku.tdp_w * settings.gpu_power_cap_frac
+            self.busy_w[:, k] = average_power_under_cap_w(cap, jobs.activity_frac, sku)
+            self.s_cap[:, k] = speed_frac_under_cap(
+                cap, jobs.activity_frac, jobs.compute_bound_frac, sku
+            )
