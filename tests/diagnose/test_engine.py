@@ -45,9 +45,22 @@ def test_streaming_in_small_chunks_gives_the_same_ledger(source):
     np.testing.assert_allclose(chunked, whole, rtol=1e-9, atol=1e-6)
 
 
-def test_compute_bound_share_moves_clock_losses_to_productive(source):
+def test_compute_bound_share_moves_clock_losses_to_productive(source, tmp_path):
+    # with DRAM activity the share is measured: the setting does not matter
     full = diagnose(source, WINDOW).totals_s()
-    half = diagnose(source, WINDOW, DiagnoseSettings(compute_bound_frac=0.5)).totals_s()
+    same = diagnose(source, WINDOW, DiagnoseSettings(compute_bound_frac=0.5)).totals_s()
+    assert same == pytest.approx(full)
+    # without it the setting decides: half compute-bound work loses less to lower clocks
+    text = source.path.read_text()
+    no_dram = tmp_path / "no-dram.om"
+    no_dram.write_text(
+        "\n".join(ln for ln in text.splitlines() if "DCGM_FI_PROF_DRAM_ACTIVE" not in ln) + "\n"
+    )
+    blind = FileSource(no_dram)
+    one = diagnose(blind, WINDOW)
+    assert "DCGM_FI_PROF_DRAM_ACTIVE" in one.missing
+    assert one.totals_s() == pytest.approx(full)  # the hand-built twin is fully compute-bound
+    half = diagnose(blind, WINDOW, DiagnoseSettings(compute_bound_frac=0.5)).totals_s()
     assert half["power_cap"] < full["power_cap"]
     assert half["thermal_throttle"] < full["thermal_throttle"]
     assert half["productive"] > full["productive"]

@@ -24,17 +24,33 @@ def _iso(t_s: float) -> str:
     return datetime.fromtimestamp(t_s, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+LOSSY = {
+    # a slow filer and no node cache: jobs stall on I/O
+    "shared_fs_bandwidth_gb_per_s = 20.0": "shared_fs_bandwidth_gb_per_s = 2.0",
+    "local_nvme_cache_tb = 30.0": "local_nvme_cache_tb = 0.0",
+    # every job capped at 60 % of TDP: clocks drop
+    'power = "uncapped"': 'power = { name = "static-cap", params = { cap_frac = 0.6 } }',
+}
+"""Edits of the Tokyo example that make the twin lose GPU-hours to I/O and power caps."""
+
+
 @pytest.mark.slow
 def test_diagnose_recovers_the_simulated_ledger_through_prometheus(tmp_path, monkeypatch, capsys):
     need_prometheus()
+    text = (EXAMPLES / "tokyo-air-dgx-h100.toml").read_text(encoding="utf-8")
+    for old, new in LOSSY.items():
+        assert old in text
+        text = text.replace(old, new)
+    scenario = tmp_path / "lossy.toml"
+    scenario.write_text(text, encoding="utf-8")
     sim_dir = tmp_path / "sim"
     args = [
-        "simulate", str(EXAMPLES / "tokyo-air-dgx-h100.toml"), "--until", "12h",
-        "--policy", "easy-backfill", "--out", str(sim_dir), "--record-gpus",
+        "simulate", str(scenario), "--until", "12h", "--policy", "scenario",
+        "--out", str(sim_dir), "--record-gpus",
     ]  # fmt: skip
     code, _, err = run_cli(args, monkeypatch, capsys)
     assert code == 0, err
-    twin = sim_dir / "easy-backfill"
+    twin = sim_dir / "scenario"
     om = tmp_path / "twin.om"
     code, _, err = run_cli(["serve", str(twin), "--openmetrics", str(om)], monkeypatch, capsys)
     assert code == 0, err
@@ -73,6 +89,9 @@ def test_diagnose_recovers_the_simulated_ledger_through_prometheus(tmp_path, mon
     for b in want:
         print(f"{b:18s} {want[b]:10.2f} {got.get(b, 0.0):10.2f} {100 * diff[b]:+.3f}")
     assert max(abs(d) for d in diff.values()) <= TOLERANCE_FRAC, diff
+    # the losses are real: I/O stalls and power caps cost over 10 % of capacity each
+    assert want["io_stall"] > 0.1 * cap
+    assert want["power_cap"] > 0.1 * cap
     code, _, err = run_cli(
         ["report", str(real_dir / "diagnosed"), str(twin), "--out", str(tmp_path / "r.html")],
         monkeypatch,

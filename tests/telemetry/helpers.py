@@ -24,12 +24,12 @@ ORIGIN_UNIX_S = 1736121600.0
 # plus the simulator's optional failure share (restore after a failure) in RESTORE below
 SEGMENTS = [
     ("node-a", (0, 1, 2, 3), 600, 3000, "j1", "allocated", 0.2, 0.1, 0.0, 0.0, 0.0, 1.0, 0),
-    # thermal throttle: busy 0.9 at clock 0.8 loses 0.9 * 0.2 = 0.18
-    ("node-a", (0, 1, 2, 3), 3000, 3600, "j1", "allocated", 0.0, 0.1, 0.18, 0.0, 0.0, 0.8, 0x20),
+    # thermal throttle at clock 0.8 (fully compute-bound): the twin books 0.2 of the running time
+    ("node-a", (0, 1, 2, 3), 3000, 3600, "j1", "allocated", 0.0, 0.1, 0.2, 0.0, 0.0, 0.8, 0x20),
     ("node-a", (0, 1, 2, 3), 3600, 3900, "j1", "allocated", 0.0, 0.0, 0.0, 0.0, 0.6, 1.0, 0),
     ("node-a", (0, 1, 2, 3), 3900, 9000, "j1", "allocated", 0.0, 0.05, 0.0, 0.0, 0.0, 1.0, 0),
-    # power cap: busy 0.9 at clock 0.7 loses 0.27
-    ("node-b", (0, 1), 1200, 7200, "j2", "allocated", 0.0, 0.1, 0.0, 0.27, 0.0, 0.7, 0x4),
+    # power cap at clock 0.7: 0.3 of the running time
+    ("node-b", (0, 1), 1200, 7200, "j2", "allocated", 0.0, 0.1, 0.0, 0.3, 0.0, 0.7, 0x4),
     ("node-b", (0, 1, 2, 3), 7200, 7500, "j3", "allocated", 0.0, 0.1, 0.0, 0.0, 0.0, 1.0, 0),
     ("node-b", (0, 1, 2, 3), 7500, 12000, "j3", "allocated", 0.1, 0.0, 0.0, 0.0, 0.0, 1.0, 0),
     ("node-a", (3,), 10000, 12000, "", "failed", 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0),
@@ -66,7 +66,11 @@ def _rows() -> list[dict]:
         if t < HORIZON_S:
             filled.append((t, HORIZON_S, "", "free", 0, 0, 0, 0, 0, 1.0, 0x1, 0.0))
         for s, e, job, state, io, und, th, cap, ck, clock, bits, fail in filled:
-            busy = 1.0 - io - und - ck - fail if state == "allocated" else 0.0
+            # the engine's busy share in the twin's accounting (kiban.telemetry.twin)
+            run = 1.0 - ck - fail
+            speed = 1.0 - (th + cap) / run if run > 0 else 1.0
+            prod = 1.0 - io - und - ck - fail - th - cap
+            busy = prod / speed if state == "allocated" and speed > 0 else 0.0
             rows.append(
                 {
                     "gpu_idx": gi,

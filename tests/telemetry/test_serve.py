@@ -43,7 +43,8 @@ def test_collector_shows_the_state_at_simulated_time(twin):
     busy = {(lab["Hostname"], lab["gpu"]): (lab["hpc_job"], v)
             for lab, v in m["DCGM_FI_PROF_GR_ENGINE_ACTIVE"]}  # fmt: skip
     assert busy[("node-a", "0")] == ("j1", pytest.approx(0.95))
-    assert busy[("node-b", "0")] == ("j2", pytest.approx(0.9))
+    # the twin books j2's power cap over its running time: busy 0.6 / speed 0.7
+    assert busy[("node-b", "0")] == ("j2", pytest.approx(0.6 / 0.7))
     assert busy[("node-b", "3")] == ("", 0.0)
     clocks = {lab["Hostname"] + lab["gpu"]: v for lab, v in m["DCGM_FI_DEV_SM_CLOCK"]}
     assert clocks["node-b0"] == pytest.approx(0.7 * 1980.0)

@@ -8,21 +8,21 @@ interval; a value at a step covers the scrape period before it):
   ``max_gap_s`` (a node that does not report is treated as down).
 * **idle_no_demand / queue_blocked** (measured): no job label on the GPU's series
   (dcgm-exporter's ``hpc_job``/``pod``), split by ``slurm_queue_pending`` > 0.
-* allocated steps split the scrape period by the GPU's busy share ``b``
-  (``DCGM_FI_PROF_GR_ENGINE_ACTIVE``, else ``SM_ACTIVE``, else ``GPU_UTIL``/100):
+* allocated steps are split as the twin books them:
 
-  - **thermal_throttle / power_cap** (inferred): when a throttle bit is set in the clock-event
-    reasons, the busy time lost to the lower clock, ``b · (1 − v)``, with speed
-    ``v = 1 / (c/f + 1 − c)`` at clock ratio ``f = SM_CLOCK / MAX_SM_CLOCK`` and compute-bound share
-    ``c`` (``compute_bound_frac``; 1 assumes fully compute-bound work, an upper bound);
-  - **productive** = ``b`` minus those losses;
-  - **checkpoint** (inferred): idle share explained by device → host copies,
-    ``DCGM_FI_PROF_PCIE_TX_BYTES / checkpoint_tx_b_per_s``;
-  - **failure** (inferred, allocated part): idle share explained by host → device copies while a
-    job restores its state after a failure, ``DCGM_FI_PROF_PCIE_RX_BYTES / restore_rx_b_per_s``;
-  - **io_stall** (inferred): idle share explained by the node's I/O pressure,
-    ``rate(node_pressure_io_waiting_seconds_total)``;
-  - **underused** (measured as the rest): allocated, GPU idle, no data or checkpoint wait.
+  - **checkpoint** (inferred): device → host copies, ``DCGM_FI_PROF_PCIE_TX_BYTES /
+    checkpoint_tx_b_per_s``; **failure** (inferred, allocated part): host → device copies while a
+    job restores its state, ``DCGM_FI_PROF_PCIE_RX_BYTES / restore_rx_b_per_s``; the rest ``r`` of
+    the step is running time;
+  - **thermal_throttle / power_cap** (inferred): when a thermal or power bit is set in the
+    clock-event reasons, ``r · (1 − v)`` with speed ``v = 1 / (c/f + 1 − c)`` at clock ratio
+    ``f = SM_CLOCK / MAX_SM_CLOCK``; the compute-bound share ``c`` is ``1 − DRAM_ACTIVE / b``
+    (the memory-bound part of the busy time does not slow down), else ``compute_bound_frac``;
+  - **productive** = ``b · v`` with the busy share ``b`` (``DCGM_FI_PROF_GR_ENGINE_ACTIVE``, else
+    ``SM_ACTIVE``, else ``GPU_UTIL``/100);
+  - **io_stall** (inferred): the idle running time ``v (r − b)`` explained by the node's I/O
+    pressure, ``rate(node_pressure_io_waiting_seconds_total)``;
+  - **underused** (measured as the rest): allocated, GPU idle, no data wait.
 
 Redone work after a failure looks productive in telemetry; the failure bucket is a lower bound.
 """
@@ -92,6 +92,7 @@ WHAT_IS_LOST: dict[str, str] = {
     dcgm.CLOCKS_EVENT_REASONS: "no clock-event reasons: clock losses are not split by cause; "
     "all are booked as thermal_throttle",
     dcgm.XID_ERRORS: "no XID errors: only GPUs that stop reporting count as failed",
+    dcgm.DRAM_ACTIVE: "no DRAM activity: clock losses assume --compute-bound-frac for every job",
     dcgm.PCIE_TX_BYTES: "no PCIe TX bytes: checkpoint time is booked as underused",
     dcgm.PCIE_RX_BYTES: "no PCIe RX bytes: restores after failures are booked as underused",
     dcgm.NODE_IO_WAITING: "no node-exporter I/O pressure: io_stall is booked as underused",
@@ -285,6 +286,7 @@ def diagnose(
         dcgm.XID_ERRORS,
         dcgm.PCIE_TX_BYTES,
         dcgm.PCIE_RX_BYTES,
+        dcgm.DRAM_ACTIVE,
         dcgm.NODE_IO_WAITING,
         dcgm.QUEUE_PENDING,
     ):
@@ -399,6 +401,7 @@ def diagnose(
         maxc = gauge(dcgm.MAX_SM_CLOCK, "maxc")
         reasons = gauge(reason_metric, "reasons")
         tx = gauge(dcgm.PCIE_TX_BYTES, "tx")
+        dram = gauge(dcgm.DRAM_ACTIVE, "dram")
         rx = gauge(dcgm.PCIE_RX_BYTES, "rx")
         power = gauge(dcgm.POWER_USAGE, "power")
         temp = gauge(dcgm.GPU_TEMP, "temp")
@@ -453,20 +456,45 @@ def diagnose(
             thermal_bits &= alloc
             power_bits &= alloc
             slow = thermal_bits | power_bits
-            lost = np.where(slow, b * (1.0 - 1.0 / (c / f + 1.0 - c)), 0.0)
-            lost_low = np.where(slow, b * (1.0 - 1.0 / (0.5 / f + 0.5)), 0.0)
-            idle_in = np.where(alloc, 1.0 - b, 0.0)
-            ck = np.minimum(idle_in, np.nan_to_num(tx[rows]) / cfg.checkpoint_tx_b_per_s)
-            restore = np.minimum(idle_in - ck, np.nan_to_num(rx[rows]) / cfg.restore_rx_b_per_s)
-            io = np.where(alloc, np.minimum(idle_in - ck - restore, node_io[gpu_host[rows]]), 0.0)
+            # checkpoint writes and restores first; the rest of the allocated time is "running"
+            ck = np.where(
+                alloc, np.minimum(1.0, np.nan_to_num(tx[rows]) / cfg.checkpoint_tx_b_per_s), 0.0
+            )
+            restore = np.where(
+                alloc,
+                np.minimum(1.0 - ck, np.nan_to_num(rx[rows]) / cfg.restore_rx_b_per_s),
+                0.0,
+            )
+            run = np.where(alloc, 1.0 - ck - restore, 0.0)
+            b = np.minimum(b, run)
+            # compute-bound share: 1 - DRAM-active share of the busy time, else the setting
+            dr = dram[rows]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                c_cell = np.where(
+                    ~np.isnan(dr) & (b > 0), np.clip(1.0 - dr / b, 0.0, 1.0), c
+                )
+            v = np.where(slow, 1.0 / (c_cell / f + 1.0 - c_cell), 1.0)
+            v_hi = np.where(slow, f, 1.0)  # fully compute-bound: the largest loss
+            lost = run * (1.0 - v)
+            lost_low = run * (1.0 - v_hi)
+            idle_in = v * (run - b)
+            # the node's I/O waiting (share × allocated GPUs) spread over its GPUs' idle time
+            hs = host_starts_rel[lo]
+            host_rows = gpu_host[rows] - gpu_host[lo]
+            idle_host = np.add.reduceat(idle_in, hs, axis=0)
+            alloc_host = np.add.reduceat(alloc.astype(np.float64), hs, axis=0)
+            io_host = node_io[gpu_host[lo] : gpu_host[hi - 1] + 1] * alloc_host
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ratio = np.where(idle_host > 0, np.minimum(1.0, io_host / idle_host), 0.0)
+            io = idle_in * ratio[host_rows]
             th = np.where(thermal_bits, lost, 0.0)
             pc = lost - th
             cells = {
-                "productive": np.where(alloc, b - lost, 0.0),
+                "productive": b * v,
                 "idle_no_demand": free & ~waiting,
                 "queue_blocked": free & waiting,
                 "io_stall": io,
-                "underused": idle_in - ck - restore - io,
+                "underused": idle_in - io,
                 "thermal_throttle": th,
                 "power_cap": pc,
                 "failure": failed + restore,
@@ -474,7 +502,7 @@ def diagnose(
             }
             for bi, name in enumerate(BUCKETS):
                 gpu_acc[rows, bi] += cells[name].sum(axis=1) * dt
-            lost_gap = (lost - lost_low) * dt
+            lost_gap = np.abs(lost - lost_low) * dt
             throttle_low["thermal_throttle"] += float(np.where(thermal_bits, lost_gap, 0.0).sum())
             throttle_low["power_cap"] += float(np.where(power_bits, lost_gap, 0.0).sum())
             if n_jobs:
@@ -490,12 +518,11 @@ def diagnose(
                 step_of = np.broadcast_to(np.arange(n), cd.shape).reshape(-1)[sel]
                 on += np.bincount(fc * n + step_of, minlength=n_jobs * n).reshape(n_jobs, n)
             # io booked on hosts shared by several jobs may belong to the wrong one
-            hs = host_starts_rel[lo]
             lo_code = np.where(has_job, cd, np.iinfo(np.int64).max)
             hi_code = np.where(has_job, cd, -1)
             mixed = (
                 np.maximum.reduceat(hi_code, hs, axis=0) > np.minimum.reduceat(lo_code, hs, axis=0)
-            )[gpu_host[rows] - gpu_host[lo]]
+            )[host_rows]
             unc_mixed_io += float(np.where(mixed, io, 0.0).sum() * dt)
             step_tot["allocated_gpus"] += alloc.sum(axis=0)
             step_tot["failed_gpus"] += failed.sum(axis=0)
@@ -562,14 +589,14 @@ def diagnose(
             f"{cfg.max_gap_s:g} s were booked as failure"
         )
     unc = dict.fromkeys(BUCKETS, 0.0)
-    for b in ("productive", "idle_no_demand", "queue_blocked", "underused"):
-        unc[b] += unc_sample
+    for bucket in ("productive", "idle_no_demand", "queue_blocked", "underused"):
+        unc[bucket] += unc_sample
     unc["queue_blocked"] += unc_queue
     unc["idle_no_demand"] += unc_queue
     unc["io_stall"] += unc_mixed_io
     unc["underused"] += unc_mixed_io
-    for b, v in throttle_low.items():
-        unc[b] += v
+    for bucket, spread_s in throttle_low.items():
+        unc[bucket] += spread_s
     unc["productive"] += sum(throttle_low.values())
     series = {k: np.concatenate(v) for k, v in series_parts.items()}
     return Diagnosis(

@@ -9,8 +9,13 @@ How the twin's loss shares show up (the same model :mod:`kiban.diagnose` inverts
 interval has shares ``io``, ``underused``, ``thermal``, ``power_cap``, ``checkpoint`` of its wall
 time and productive ``p = 1 − Σ``):
 
-* ``DCGM_FI_PROF_GR_ENGINE_ACTIVE`` = ``p + thermal + power_cap``, averaged over the scrape period:
-  a throttled GPU is busy, only slower; a GPU waiting on data, host work or a checkpoint is not.
+* ``DCGM_FI_PROF_GR_ENGINE_ACTIVE`` = ``p / s``, averaged over the scrape period, with speed
+  ``s = 1 − (thermal + power_cap) / r`` and running share ``r = 1 − checkpoint − failure``: the
+  twin books clock losses over the whole running time (``r (1 − s)``), and the engine computes
+  ``p / s`` of the time; it waits on data or on the host the rest.
+* ``DCGM_FI_PROF_DRAM_ACTIVE`` = busy × (1 − c), c the job's compute-bound share (from the twin's
+  throttled intervals, else :data:`DEFAULT_COMPUTE_BOUND_FRAC`): the memory-bound part of the
+  busy time, which lower clocks do not slow.
 * ``DCGM_FI_DEV_GPU_UTIL`` = the timeline's ``activity_frac`` × 100 (period average).
 * ``DCGM_FI_DEV_SM_CLOCK`` = ``clock_frac`` × the board's max clock, ``DCGM_FI_DEV_MAX_SM_CLOCK``,
   ``DCGM_FI_DEV_CLOCKS_EVENT_REASONS`` = ``clock_event_reasons``, temperatures and power as given.
@@ -86,11 +91,37 @@ XID_FALLEN_OFF_BUS = 79
 DEFAULT_ORIGIN_UTC = "2025-01-06T00:00:00+00:00"
 """Wall-clock time of simulated t = 0 when the trace has none (a fixed Monday in the past, so
 backfilled blocks are older than now and runs are reproducible)."""
+DEFAULT_COMPUTE_BOUND_FRAC = 0.7
+"""Compute-bound share shown for jobs the twin never throttled (its speed never reveals it).
+ASSUMED; it only shapes ``DCGM_FI_PROF_DRAM_ACTIVE`` where no clock loss depends on it."""
 DEFAULT_MAX_SM_CLOCK_MHZ = 1980.0
 """Max SM clock used when the model name is not in the catalog (H100 SXM's, MHz)."""
 
-_AVG = ("busy", "util", "power_w", "tx", "rx", "io", "alloc")
+_AVG = ("busy", "util", "power_w", "tx", "rx", "io", "alloc", "dram")
 _LAST = ("temp_c", "clock_frac", "reasons", "xid")
+
+
+def _compute_bound_frac(
+    job_id: np.ndarray, speed: np.ndarray, clock_frac: np.ndarray, alloc: np.ndarray
+) -> np.ndarray:
+    """Each interval's compute-bound share, from the twin's own throttled intervals.
+
+    The runtime model (physics.md §1; ``kiban.physics.gpu_power.runtime_factor``) slows a job
+    with compute-bound share c at clock ratio f to speed 1 / (c/f + 1 − c), so an interval with
+    both known gives c = (1/speed − 1) / (1/f − 1). A job keeps its c; jobs never throttled get
+    :data:`DEFAULT_COMPUTE_BOUND_FRAC`.
+    """
+    c = np.full(job_id.shape[0], DEFAULT_COMPUTE_BOUND_FRAC)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        est = (1.0 / speed - 1.0) / (1.0 / clock_frac - 1.0)
+    known = (alloc > 0) & (clock_frac < 0.999) & (speed > 0) & (speed < 0.999) & np.isfinite(est)
+    if known.any():
+        per_job: dict[str, float] = {}
+        shares = np.clip(est[known], 0.0, 1.0).tolist()
+        for j, v in zip(job_id[known].tolist(), shares, strict=True):
+            per_job.setdefault(j, v)
+        c = np.array([per_job.get(j, DEFAULT_COMPUTE_BOUND_FRAC) for j in job_id.tolist()])
+    return c
 
 
 def _max_clock_mhz(model_name: str) -> float:
@@ -153,7 +184,19 @@ class TwinTimeline:
         fail = (
             tl["failure_frac"].to_numpy() * alloc if "failure_frac" in tl.columns else 0.0 * alloc
         )
-        busy = np.clip(1.0 - io - und - ck - fail, 0.0, 1.0) * alloc
+        th = tl["thermal_throttle_frac"].to_numpy() * alloc
+        cap = tl["power_cap_frac"].to_numpy() * alloc
+        prod = np.clip(1.0 - io - und - ck - fail - th - cap, 0.0, 1.0) * alloc
+        # the twin's accounting: running share r = 1 - checkpoint - failure; clock losses are
+        # r (1 - s_cap) and r (s_cap - s_c) at speeds s_cap, s_c; productive r s; the engine is
+        # busy r s / s_c of the time (it waits on data, or on the host, the rest)
+        run = np.clip(1.0 - ck - fail, 0.0, 1.0) * alloc
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s_c = np.where(run > 0, 1.0 - (th + cap) / run, 1.0)
+            busy = np.where(s_c > 0, prod / s_c, 0.0) * alloc
+        clock = tl["clock_frac"].to_numpy()
+        cbf = _compute_bound_frac(tl["job_id"].to_numpy(), s_c, clock, alloc)
+        avg_cols_extra = {"dram": busy * (1.0 - cbf)}
         avg_cols = {
             "busy": busy,
             "util": tl["activity_frac"].to_numpy() * 100.0,
@@ -162,6 +205,7 @@ class TwinTimeline:
             "rx": fail * RESTORE_PCIE_RX_B_PER_S,
             "io": io,
             "alloc": alloc,
+            **avg_cols_extra,
         }
         last_cols = {
             "temp_c": tl["die_temp_c"].to_numpy(),
@@ -321,6 +365,7 @@ GPU_METRICS: tuple[tuple[str, str, str], ...] = (
     (dcgm.SM_CLOCK, "clock_mhz", "SM clock frequency (in MHz)."),
     (dcgm.CLOCKS_EVENT_REASONS, "reasons", "Current clock event reasons (bitmask)."),
     (dcgm.XID_ERRORS, "xid", "Value of the last XID error encountered."),
+    (dcgm.DRAM_ACTIVE, "dram", "Ratio of cycles the device memory interface is active."),
     (dcgm.PCIE_TX_BYTES, "tx", "The rate of data transmitted over the PCIe bus (B/s)."),
     (dcgm.PCIE_RX_BYTES, "rx", "The rate of data received over the PCIe bus (B/s)."),
 )
