@@ -166,14 +166,27 @@ def serve_cmd(  # noqa: PLR0917 - typer maps each parameter to an option
         raise ConfigError(msg)
     twin = load_twin(result, origin_utc=origin)
     if openmetrics is not None:
-        import io  # noqa: PLC0415
+        import os  # noqa: PLC0415
+        import tempfile  # noqa: PLC0415
 
-        from kiban.results import atomic_write_bytes  # noqa: PLC0415
         from kiban.telemetry.openmetrics import write_openmetrics  # noqa: PLC0415
 
-        buf = io.StringIO()
-        n = write_openmetrics(twin, buf, step_s=step)
-        atomic_write_bytes(openmetrics, buf.getvalue().encode())
+        # stream into a temporary file beside the target, then rename: no half-written file
+        try:
+            openmetrics.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(
+                prefix=f".{openmetrics.name}.", suffix=".tmp", dir=openmetrics.parent
+            )
+        except OSError as err:
+            msg = f"--openmetrics {openmetrics}: cannot write there ({err.strerror or err})"
+            raise ConfigError(msg) from err
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                n = write_openmetrics(twin, fh, step_s=step)
+            os.replace(tmp, openmetrics)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         console.print(f"wrote {n:,} samples to {escape(str(openmetrics))}", soft_wrap=True)
         return
     from kiban.telemetry.serve import serve_twin  # noqa: PLC0415
