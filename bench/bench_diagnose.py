@@ -141,13 +141,13 @@ class SyntheticSource:
         return window.end_s
 
 
-def bench_engine(n_gpus: int, days: float, chunk_steps: int) -> dict:
+def bench_engine(n_gpus: int, days: float, chunk_steps: int, prefetch: bool = True) -> dict:
     window = Window(T0, T0 + days * 86400.0, 15.0)
     src = SyntheticSource(n_gpus, window)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     cpu0 = time.process_time()
     t0 = time.perf_counter()
-    diag = diagnose(src, window, DiagnoseSettings(chunk_steps=chunk_steps))
+    diag = diagnose(src, window, DiagnoseSettings(chunk_steps=chunk_steps, prefetch=prefetch))
     wall = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -158,6 +158,7 @@ def bench_engine(n_gpus: int, days: float, chunk_steps: int) -> dict:
         "days": days,
         "step_s": 15.0,
         "chunk_steps": chunk_steps,
+        "prefetch": prefetch,
         "gpu_steps": n_gpus * window.n_steps,
         "jobs": len(diag.job_buckets_s),
         "wall_s": round(wall, 2),
@@ -292,6 +293,11 @@ def main() -> int:
     parser.add_argument("--chunk-steps", type=int, default=1440)
     parser.add_argument("--prom-gpus", type=int, default=64)
     parser.add_argument("--prom-hours", type=float, default=24.0)
+    parser.add_argument(
+        "--compare-prefetch", type=int, default=0,
+        help="N interleaved rounds of the engine with and without prefetch (1 day each)",
+    )  # fmt: skip
+    parser.add_argument("--no-prometheus", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "diagnose.json")
     args = parser.parse_args()
     result = {
@@ -301,8 +307,19 @@ def main() -> int:
         "python": platform.python_version(),
         "load_avg_1m": os.getloadavg()[0],
         "engine": bench_engine(args.gpus, args.days, args.chunk_steps),
-        "prometheus_fetch": bench_prometheus(args.prom_gpus, args.prom_hours),
+        "prometheus_fetch": (
+            None if args.no_prometheus else bench_prometheus(args.prom_gpus, args.prom_hours)
+        ),
     }
+    rounds = []
+    for _ in range(args.compare_prefetch):
+        on = bench_engine(args.gpus, 1.0, args.chunk_steps, prefetch=True)["wall_s"]
+        off = bench_engine(args.gpus, 1.0, args.chunk_steps, prefetch=False)["wall_s"]
+        rounds.append(
+            {"prefetch_wall_s": on, "sequential_wall_s": off, "ratio": round(off / on, 3)}
+        )
+    if rounds:
+        result["prefetch_vs_sequential_1day"] = rounds
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2))

@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,6 +114,7 @@ class DiagnoseSettings:
         compute_bound_frac: Share of work that scales with the SM clock (1 = upper bound).
         checkpoint_tx_b_per_s: Device → host rate that means "writing a checkpoint" (B/s).
         max_skew_s: Warn when sources' newest samples differ by more than this (s).
+        prefetch: Read the next chunk in a second thread while booking this one.
     """
 
     chunk_steps: int = 1440
@@ -121,6 +123,7 @@ class DiagnoseSettings:
     checkpoint_tx_b_per_s: float = CHECKPOINT_PCIE_TX_B_PER_S
     restore_rx_b_per_s: float = RESTORE_PCIE_RX_B_PER_S
     max_skew_s: float = 60.0
+    prefetch: bool = True
 
 
 @dataclass
@@ -352,14 +355,69 @@ def diagnose(
     c = min(max(cfg.compute_bound_frac, 0.0), 1.0)
     total = window.n_steps
     done = 0
-    for chunk in window.chunks(max(1, cfg.chunk_steps)):
+    gauge_keys = {
+        "xid": dcgm.XID_ERRORS,
+        "clock": dcgm.SM_CLOCK,
+        "maxc": dcgm.MAX_SM_CLOCK,
+        "reasons": reason_metric,
+        "tx": dcgm.PCIE_TX_BYTES,
+        "dram": dcgm.DRAM_ACTIVE,
+        "rx": dcgm.PCIE_RX_BYTES,
+        "power": dcgm.POWER_USAGE,
+        "temp": dcgm.GPU_TEMP,
+    }
+
+    def fetch(chunk: Window) -> dict[str, Any]:
+        """Everything the source says about one chunk, on the grid (no gap filling yet)."""
+        m = chunk.n_steps
+        busy_series = source.gauge(busy_metric, chunk)
+        got: dict[str, Any] = {}
+        got["busy"], dup = assemble(busy_series, gpus, m)
+        got["jobs_code"], got["job_names"] = assemble_jobs(busy_series, gpus, m)
+        del busy_series
+        for gk, name in gauge_keys.items():
+            if not name or (name in present and not present[name]):
+                got[gk] = np.full((n_gpu, m), np.nan)
+                continue
+            got[gk], dd = assemble(source.gauge(name, chunk), gpus, m)
+            dup += dd
+        got["dup"] = dup
+        node_io = np.zeros((len(hosts), m))
+        if present[dcgm.NODE_IO_WAITING]:
+            for s in source.counter_rate(dcgm.NODE_IO_WAITING, chunk):
+                h = host_idx.get(dcgm.host_of(s.labels))
+                if h is not None:
+                    node_io[h, s.step_idx] = np.clip(s.values, 0.0, 1.0)
+        got["node_io"] = node_io
+        q = np.full(m, np.nan)
+        if present[dcgm.QUEUE_PENDING] and not queue_from_jobs:
+            for s in source.gauge(dcgm.QUEUE_PENDING, chunk):
+                q[s.step_idx] = np.fmax(np.nan_to_num(q[s.step_idx]), s.values)
+        got["queue"] = q
+        return got
+
+    chunks = list(window.chunks(max(1, cfg.chunk_steps)))
+    # read the next chunk while this one is booked (the second core, or the network, works)
+    pool = ThreadPoolExecutor(max_workers=1) if cfg.prefetch and len(chunks) > 1 else None
+    ahead: Future[dict[str, Any]] | None = None
+    if pool is not None:
+        ahead = pool.submit(fetch, chunks[0])
+    for ci, chunk in enumerate(chunks):
+        if pool is None:
+            got = fetch(chunk)
+        else:
+            assert ahead is not None
+            try:
+                got = ahead.result()
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            ahead = pool.submit(fetch, chunks[ci + 1]) if ci + 1 < len(chunks) else None
         n = chunk.n_steps
         dt = chunk.step_s
-        busy_series = source.gauge(busy_metric, chunk)
-        busy, d1 = assemble(busy_series, gpus, n)
-        dup_cells += d1
-        jobs_code, job_names = assemble_jobs(busy_series, gpus, n)
-        del busy_series
+        busy = got["busy"]
+        jobs_code, job_names = got["jobs_code"], got["job_names"]
+        dup_cells += got["dup"]
         if alloc_from_jobs and jobs is not None:
             ends = chunk.step_ends_s()
             for j, job_rows in whole_node:
@@ -384,45 +442,24 @@ def diagnose(
         jc = np.where(np.isnan(busy), np.nan, _ffill(jc, max_gap, None))
         codes = np.where(np.isnan(jc), -1, jc).astype(np.int64)
         observed = ~np.isnan(busy)
-
-        def gauge(name: str, key: str, chunk: Window = chunk) -> np.ndarray:
-            m = chunk.n_steps
-            if not name or (name in present and not present[name]):
-                return np.full((n_gpu, m), np.nan)
-            mat, dd = assemble(source.gauge(name, chunk), gpus, m)
-            nonlocal dup_cells
-            dup_cells += dd
-            mat = _ffill(mat, max_gap, prev.get(key))
-            prev[key] = mat[:, -1].copy()
-            return mat
-
-        xid = gauge(dcgm.XID_ERRORS, "xid")
-        clock = gauge(dcgm.SM_CLOCK, "clock")
-        maxc = gauge(dcgm.MAX_SM_CLOCK, "maxc")
-        reasons = gauge(reason_metric, "reasons")
-        tx = gauge(dcgm.PCIE_TX_BYTES, "tx")
-        dram = gauge(dcgm.DRAM_ACTIVE, "dram")
-        rx = gauge(dcgm.PCIE_RX_BYTES, "rx")
-        power = gauge(dcgm.POWER_USAGE, "power")
-        temp = gauge(dcgm.GPU_TEMP, "temp")
+        filled: dict[str, np.ndarray] = {}
+        for gk in gauge_keys:
+            mat = _ffill(got[gk], max_gap, prev.get(gk))
+            prev[gk] = mat[:, -1].copy()
+            filled[gk] = mat
+        xid, clock, maxc, reasons = (filled[x] for x in ("xid", "clock", "maxc", "reasons"))
+        tx, dram, rx = filled["tx"], filled["dram"], filled["rx"]
+        power, temp = filled["power"], filled["temp"]
         max_clock_seen = np.fmax(max_clock_seen, np.nanmax(np.fmax(clock, maxc), axis=1, initial=0))
-        node_io = np.zeros((len(hosts), n))
-        if present[dcgm.NODE_IO_WAITING]:
-            for s in source.counter_rate(dcgm.NODE_IO_WAITING, chunk):
-                h = host_idx.get(dcgm.host_of(s.labels))
-                if h is not None:
-                    node_io[h, s.step_idx] = np.clip(s.values, 0.0, 1.0)
+        node_io = got["node_io"]
         pending = np.zeros(n)
         if queue_from_jobs and jobs is not None:
             pending = jobs.pending(chunk.step_ends_s())
         elif present[dcgm.QUEUE_PENDING]:
-            qs = source.gauge(dcgm.QUEUE_PENDING, chunk)
-            q = np.full(n, np.nan)
-            for s in qs:
-                q[s.step_idx] = np.fmax(np.nan_to_num(q[s.step_idx]), s.values)
-            pending = _ffill(q[None, :], max_gap, prev.get("pending"))[0]
+            pending = _ffill(got["queue"][None, :], max_gap, prev.get("pending"))[0]
             prev["pending"] = pending[-1:].copy()
             pending = np.nan_to_num(pending)
+        del got
 
         waiting = pending > 0
         n_jobs = len(job_names)
@@ -441,21 +478,15 @@ def diagnose(
             b = np.clip(np.nan_to_num(busy[rows]) * busy_scale, 0.0, 1.0)
             if not busy_ok:
                 b[:] = 1.0
-            cl = clock[rows]
-            mc = maxc[rows]
-            mc = np.where(np.isnan(mc), max_clock_seen[rows, None], mc)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                f = np.where((mc > 0) & ~np.isnan(cl), np.clip(cl / mc, 1e-3, 1.0), 1.0)
-            r = np.nan_to_num(reasons[rows]).astype(np.int64)
             if reason_metric:
-                thermal_bits = (r & dcgm.REASON_THERMAL_BITS) != 0
-                power_bits = ((r & dcgm.REASON_POWER_BITS) != 0) & ~thermal_bits
+                r = np.nan_to_num(reasons[rows]).astype(np.int64)
+                thermal_bits = ((r & dcgm.REASON_THERMAL_BITS) != 0) & alloc
+                power_bits = ((r & dcgm.REASON_POWER_BITS) != 0) & ~thermal_bits & alloc
+                slow = thermal_bits | power_bits
             else:
-                thermal_bits = f < 1.0
-                power_bits = np.zeros_like(thermal_bits)
-            thermal_bits &= alloc
-            power_bits &= alloc
-            slow = thermal_bits | power_bits
+                slow = alloc & (clock[rows] < maxc[rows])
+                thermal_bits = slow
+                power_bits = np.zeros_like(slow)
             # checkpoint writes and restores first; the rest of the allocated time is "running"
             ck = np.where(
                 alloc, np.minimum(1.0, np.nan_to_num(tx[rows]) / cfg.checkpoint_tx_b_per_s), 0.0
@@ -467,14 +498,25 @@ def diagnose(
             )
             run = np.where(alloc, 1.0 - ck - restore, 0.0)
             b = np.minimum(b, run)
-            # compute-bound share: 1 - DRAM-active share of the busy time, else the setting
-            dr = dram[rows]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                c_cell = np.where(
-                    ~np.isnan(dr) & (b > 0), np.clip(1.0 - dr / b, 0.0, 1.0), c
-                )
-            v = np.where(slow, 1.0 / (c_cell / f + 1.0 - c_cell), 1.0)
-            v_hi = np.where(slow, f, 1.0)  # fully compute-bound: the largest loss
+            # speed v where a clock reason is set (only those cells: usually few)
+            v = np.ones_like(b)
+            v_hi = np.ones_like(b)  # fully compute-bound: the largest loss
+            if slow.any():
+                gi, ti = np.nonzero(slow)
+                gr = gi + lo
+                cl = clock[gr, ti]
+                mc = maxc[gr, ti]
+                mc = np.where(np.isnan(mc), max_clock_seen[gr], mc)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    f = np.where((mc > 0) & ~np.isnan(cl), np.clip(cl / mc, 1e-3, 1.0), 1.0)
+                    # compute-bound share: 1 - DRAM-active share of the busy time, else the setting
+                    dr = dram[gr, ti]
+                    bs = b[gi, ti]
+                    c_cell = np.where(
+                        ~np.isnan(dr) & (bs > 0), np.clip(1.0 - dr / bs, 0.0, 1.0), c
+                    )
+                v[gi, ti] = 1.0 / (c_cell / f + 1.0 - c_cell)
+                v_hi[gi, ti] = f
             lost = run * (1.0 - v)
             lost_low = run * (1.0 - v_hi)
             idle_in = v * (run - b)
@@ -576,6 +618,8 @@ def diagnose(
         done += n
         if progress is not None:
             progress(done / total)
+    if pool is not None:
+        pool.shutdown(wait=True)
     if dup_cells:
         warnings.append(
             f"duplicate series: {dup_cells} GPU-steps had more than one series for the same host "
