@@ -43,6 +43,7 @@ import numpy as np
 import polars as pl
 
 from kiban.errors import ConfigError, SchemaError
+from kiban.sim.timeline import GPUS_COLUMNS, TIMELINE_COLUMNS
 from kiban.telemetry import dcgm
 from kiban.units import HZ_PER_MHZ
 
@@ -59,26 +60,8 @@ __all__ = [
 GPUS_FILE = "gpus.parquet"
 TIMELINE_FILE = "gpu_timeline.parquet"
 
-GPU_COLUMNS = ("gpu_idx", "node_name", "rack_name", "gpu_in_node", "uuid", "model_name")
-"""Columns of ``gpus.parquet`` (docs/contracts.md)."""
-TIMELINE_COLUMNS = (
-    "gpu_idx",
-    "start_s",
-    "end_s",
-    "job_id",
-    "state",
-    "activity_frac",
-    "power_w",
-    "die_temp_c",
-    "clock_frac",
-    "clock_event_reasons",
-    "io_stall_frac",
-    "underused_frac",
-    "thermal_throttle_frac",
-    "power_cap_frac",
-    "checkpoint_frac",
-)
-"""Columns of ``gpu_timeline.parquet`` (docs/contracts.md)."""
+GPU_COLUMNS = GPUS_COLUMNS
+"""Columns of ``gpus.parquet`` (docs/contracts.md; the simulator's own list)."""
 
 CHECKPOINT_PCIE_TX_B_PER_S = 25.0e9
 """Device → host copy rate while a checkpoint is written (B/s). ASSUMED: about half of PCIe
