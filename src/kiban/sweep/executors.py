@@ -167,7 +167,7 @@ class DaskExecutor:
                 n_workers=n,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                dashboard_address=":0",
                 silence_logs=logging.ERROR,
             )
             target: Any = self._cluster
