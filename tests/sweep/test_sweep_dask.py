@@ -12,11 +12,11 @@ import time
 
 import polars as pl
 import pytest
+from tests.sweep.helpers import assert_same_results, copy_inputs, run_folders, write_trace
 from typer.testing import CliRunner
 
 from kiban.cli import _load_commands, app
 from kiban.sweep import DaskExecutor, LocalExecutor, load_sweep, run_sweep
-from tests.sweep.helpers import assert_same_results, copy_inputs, run_folders, write_trace
 
 if os.environ.get("CI") == "true":
     import distributed  # in CI the dask extra is installed: a missing one fails

@@ -8,10 +8,6 @@ import shlex
 import signal
 
 import polars as pl
-from typer.testing import CliRunner
-
-from kiban.cli import _load_commands, app
-from kiban.sweep import LocalExecutor, load_sweep, run_sweep
 from tests.sweep.helpers import (
     assert_same_results,
     copy_inputs,
@@ -19,6 +15,10 @@ from tests.sweep.helpers import (
     summary_of,
     write_trace,
 )
+from typer.testing import CliRunner
+
+from kiban.cli import _load_commands, app
+from kiban.sweep import LocalExecutor, load_sweep, run_sweep
 
 _load_commands()
 SMALL = (

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from tests.sweep.helpers import copy_inputs
 
 from kiban.errors import ConfigError
 from kiban.sweep import load_sweep, plan_runs
-from tests.sweep.helpers import copy_inputs
 
 
 def _sweep(tmp_path, body: str):
@@ -67,7 +67,8 @@ def test_run_ids_are_stable_when_values_are_added(tmp_path):
     )
     assert small[0].run_id in {p.run_id for p in big}
     assert len({p.run_id for p in big}) == len(big)
-    other_base = plan_runs(_sweep(tmp_path, "seeds = [1]\n[axes]\npolicy = [\"fifo-static\"]\n"), "c")
+    one = "seeds = [1]\n[axes]\npolicy = [\"fifo-static\"]\n"
+    other_base = plan_runs(_sweep(tmp_path, one), "c")
     assert other_base[0].run_id != small[0].run_id
 
 
@@ -87,7 +88,8 @@ def test_run_ids_are_stable_when_values_are_added(tmp_path):
         ('[axes]\n"params.estimate_factor" = [2.0]\n', "with policy \"scenario\" set [policies]"),
         ('[axes]\npolicy = ["easy-backfill"]\n"params.no_such" = [1]\n',
          "unknown parameter(s) ['no_such']"),
-        ('combine = "paired"\n[axes]\npolicy = ["fifo-static"]\n"cooling.supply_temp_c" = [18, 20]\n',
+        ('combine = "paired"\n[axes]\npolicy = ["fifo-static"]\n'
+         '"cooling.supply_temp_c" = [18, 20]\n',
          "paired axes need the same number of values; got policy: 1, cooling.supply_temp_c: 2"),
         ('combine = "zip"\n', 'combine = "zip": allowed: factorial, paired'),
         ('[axes]\n"cooling.supply_temp_c" = { start = 18, stop = 10, step = 2 }\n',
