@@ -26,7 +26,7 @@ def _error(tmp_path, body: str) -> str:
 def test_ranges_include_stop_and_lists_keep_order(tmp_path):
     spec = _sweep(
         tmp_path,
-        'seeds = { start = 1, stop = 3, step = 1 }\n[axes]\n'
+        "seeds = { start = 1, stop = 3, step = 1 }\n[axes]\n"
         '"cooling.supply_temp_c" = { start = 18, stop = 27, step = 3 }\n'
         '"storage.local_nvme_cache_tb" = { start = 0.0, stop = 1.0, num = 3 }\n'
         'policy = ["easy-backfill", "fifo-static"]\n',
@@ -60,14 +60,14 @@ def test_paired_zips_axes_and_crosses_seeds(tmp_path):
 
 
 def test_run_ids_are_stable_when_values_are_added(tmp_path):
-    small = plan_runs(_sweep(tmp_path, "seeds = [1]\n[axes]\npolicy = [\"fifo-static\"]\n"), "b")
+    small = plan_runs(_sweep(tmp_path, 'seeds = [1]\n[axes]\npolicy = ["fifo-static"]\n'), "b")
     big = plan_runs(
         _sweep(tmp_path, 'seeds = [1, 2]\n[axes]\npolicy = ["fifo-static", "easy-backfill"]\n'),
         "b",
     )
     assert small[0].run_id in {p.run_id for p in big}
     assert len({p.run_id for p in big}) == len(big)
-    one = "seeds = [1]\n[axes]\npolicy = [\"fifo-static\"]\n"
+    one = 'seeds = [1]\n[axes]\npolicy = ["fifo-static"]\n'
     other_base = plan_runs(_sweep(tmp_path, one), "c")
     assert other_base[0].run_id != small[0].run_id
 
@@ -75,27 +75,41 @@ def test_run_ids_are_stable_when_values_are_added(tmp_path):
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        ("senarios = 1\n", 'senarios = 1: unknown key; did you mean \'scenario\'?'),
-        ('[axes]\n"cooling.supply_tmp_c" = [18]\n',
-         "no field 'supply_tmp_c' in [cooling]; did you mean 'supply_temp_c'?"),
-        ('[axes]\n"cooling.supply_temp_c" = [18, "hot"]\n',
-         'axes."cooling.supply_temp_c" = "hot": invalid in the base scenario tiny.toml: '
-         "cooling.supply_temp_c = \"hot\": must be a number"),
+        ("senarios = 1\n", "senarios = 1: unknown key; did you mean 'scenario'?"),
+        (
+            '[axes]\n"cooling.supply_tmp_c" = [18]\n',
+            "no field 'supply_tmp_c' in [cooling]; did you mean 'supply_temp_c'?",
+        ),
+        (
+            '[axes]\n"cooling.supply_temp_c" = [18, "hot"]\n',
+            'axes."cooling.supply_temp_c" = "hot": invalid in the base scenario tiny.toml: '
+            'cooling.supply_temp_c = "hot": must be a number',
+        ),
         ('[axes]\n"fleet.count" = [1]\n', "fleet is a list; give an index, e.g. fleet[0].count"),
         ('[axes]\n"fleet[3].count" = [1]\n', "index [3] but the base scenario has 1 fleet entry"),
-        ('[axes]\npolicy = ["fifo-statik"]\n',
-         "axes.policy = \"fifo-statik\": not a registered policy; did you mean 'fifo-static'?"),
-        ('[axes]\n"params.estimate_factor" = [2.0]\n', "with policy \"scenario\" set [policies]"),
-        ('[axes]\npolicy = ["easy-backfill"]\n"params.no_such" = [1]\n',
-         "unknown parameter(s) ['no_such']"),
-        ('combine = "paired"\n[axes]\npolicy = ["fifo-static"]\n'
-         '"cooling.supply_temp_c" = [18, 20]\n',
-         "paired axes need the same number of values; got policy: 1, cooling.supply_temp_c: 2"),
+        (
+            '[axes]\npolicy = ["fifo-statik"]\n',
+            "axes.policy = \"fifo-statik\": not a registered policy; did you mean 'fifo-static'?",
+        ),
+        ('[axes]\n"params.estimate_factor" = [2.0]\n', 'with policy "scenario" set [policies]'),
+        (
+            '[axes]\npolicy = ["easy-backfill"]\n"params.no_such" = [1]\n',
+            "unknown parameter(s) ['no_such']",
+        ),
+        (
+            'combine = "paired"\n[axes]\npolicy = ["fifo-static"]\n'
+            '"cooling.supply_temp_c" = [18, 20]\n',
+            "paired axes need the same number of values; got policy: 1, cooling.supply_temp_c: 2",
+        ),
         ('combine = "zip"\n', 'combine = "zip": allowed: factorial, paired'),
-        ('[axes]\n"cooling.supply_temp_c" = { start = 18, stop = 10, step = 2 }\n',
-         "step = 2: must be a number that goes from 18 towards 10"),
-        ('[axes]\n"cooling.supply_temp_c" = { start = 18, stop = 20 }\n',
-         "a range needs start, stop and either step or num"),
+        (
+            '[axes]\n"cooling.supply_temp_c" = { start = 18, stop = 10, step = 2 }\n',
+            "step = 2: must be a number that goes from 18 towards 10",
+        ),
+        (
+            '[axes]\n"cooling.supply_temp_c" = { start = 18, stop = 20 }\n',
+            "a range needs start, stop and either step or num",
+        ),
         ("seeds = [1, -2]\n", "-2 is not a whole number ≥ 0"),
         ('until = "3 weeks"\n', 'until = "3 weeks": not a duration'),
         ('[axes]\n"cooling.supply_temp_c" = []\n', "must list at least one value"),
