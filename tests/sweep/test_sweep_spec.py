@@ -67,7 +67,7 @@ def test_run_ids_are_stable_when_values_are_added(tmp_path):
     )
     assert small[0].run_id in {p.run_id for p in big}
     assert len({p.run_id for p in big}) == len(big)
-    one = 'seeds = [1]\n[axes]\npolicy = ["fifo-static"]\n'
+    one = 'seeds = [1]\n[axes]\npolicy = ["fifo-static", "easy-backfill"]\n'
     other_base = plan_runs(_sweep(tmp_path, one), "c")
     assert other_base[0].run_id != small[0].run_id
 
@@ -97,9 +97,10 @@ def test_run_ids_are_stable_when_values_are_added(tmp_path):
             "unknown parameter(s) ['no_such']",
         ),
         (
-            'combine = "paired"\n[axes]\npolicy = ["fifo-static"]\n'
-            '"cooling.supply_temp_c" = [18, 20]\n',
-            "paired axes need the same number of values; got policy: 1, cooling.supply_temp_c: 2",
+            'combine = "paired"\n[axes]\npolicy = ["fifo-static", "easy-backfill"]\n'
+            '"cooling.supply_temp_c" = [18, 20, 22]\n',
+            "paired axes need the same number of values (or one); got policy: 2, "
+            "cooling.supply_temp_c: 3",
         ),
         ('combine = "zip"\n', 'combine = "zip": allowed: factorial, paired'),
         (

@@ -102,7 +102,7 @@ def sweep(  # noqa: PLR0917 - typer maps each parameter to an option
     from kiban.sweep.runner import SweepProgress  # noqa: PLC0415
 
     spec = load_sweep(sweep_file)
-    axes = ", ".join(f"{k} ({len(v)})" for k, v in spec.axes.items()) or "none"
+    axes = ", ".join(f"{k} ({len({str(x) for x in v})})" for k, v in spec.axes.items()) or "none"
     err_console.print(
         escape(
             f"{spec.name}: {spec.n_runs:,} runs = axes {axes} ({spec.combine}) × "

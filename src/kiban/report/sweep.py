@@ -326,7 +326,11 @@ def build_sweep_report(path: Path | str, lang: str = "en") -> SweepReport:
     if n_ok == 0:
         msg = f"{path}: no finished run yet ({total} planned); run `kiban sweep` first"
         raise ConfigError(msg)
-    axes = {k: list(v) for k, v in manifest["axes"].items() if k in runs.columns}
+    axes: dict[str, list[Any]] = {}
+    for key, values in manifest["axes"].items():
+        if key in runs.columns:  # distinct values, in order (paired sweeps repeat them)
+            seen = {json.dumps(v, sort_keys=True): v for v in values}
+            axes[key] = list(seen.values())
     metrics = [m for m in SWEEP_METRICS if m[0] in ok.columns]
     swept = [k for k, v in axes.items() if len(v) > 1]
     effects = [_effect(ok, a, axes[a], metrics[:TABLE_METRICS]) for a in swept]

@@ -240,14 +240,14 @@ def _expand_range(path: Path, where: str, table: dict[str, Any]) -> list[Any]:
     return [round(start + i * step, 12) for i in range(count)]
 
 
-def _axis_values(path: Path, where: str, raw: Any) -> list[Any]:
+def _axis_values(path: Path, where: str, raw: Any, *, unique: bool = True) -> list[Any]:
     if isinstance(raw, dict):
         return _expand_range(path, where, raw)
     values = list(raw) if isinstance(raw, list) else [raw]
     if not values:
         raise _err(path, where, raw, "must list at least one value")
     seen: list[str] = []
-    for v in values:
+    for v in values if unique else []:
         key = json.dumps(v, sort_keys=True, default=str)
         if key in seen:
             raise _err(path, where, raw, f"value {fmt_value(v)} is listed twice")
@@ -510,17 +510,28 @@ def load_sweep(path: Path | str) -> SweepSpec:
     for key, raw in _flatten_axes(raw_axes).items():
         if key == SEED_COLUMN:
             raise _err(path, f"axes.{key}", raw, "seeds are set by the top-level seeds key")
-        axes[key] = _axis_values(path, f"axes.{fmt_value(key)}", raw)
+        axes[key] = _axis_values(path, f"axes.{fmt_value(key)}", raw, unique=combine == "factorial")
     if combine == "paired" and axes:
         sizes = {k: len(v) for k, v in axes.items()}
-        if len(set(sizes.values())) > 1:
+        if len(set(sizes.values()) - {1}) > 1:
             listing = ", ".join(f"{k}: {n}" for k, n in sizes.items())
             raise _err(
                 path,
                 "combine",
                 combine,
-                f"paired axes need the same number of values; got {listing}",
+                f"paired axes need the same number of values (or one); got {listing}",
             )
+        n = max(sizes.values())
+        axes = {k: v * n if len(v) == 1 else v for k, v in axes.items()}
+        combos = [json.dumps(c, default=str) for c in zip(*axes.values(), strict=True)]
+        for i, combo in enumerate(combos):
+            if combos.index(combo) != i:
+                raise _err(
+                    path,
+                    "combine",
+                    combine,
+                    f"paired runs {combos.index(combo) + 1} and {i + 1} are the same: {combo}",
+                )
     _check_policies(path, axes)
     spec = SweepSpec(
         path=path,
