@@ -55,6 +55,8 @@ TABLE_FILE = "runs.parquet"
 TRACE_FILE = "trace.parquet"
 LOCK_FILE = ".lock"
 TMP_PREFIX = ".tmp-"
+TABLE_REFRESH_S = 10.0
+"""While a sweep runs, ``runs.parquet`` is rewritten at most this often (and at the end)."""
 
 
 @dataclass
@@ -337,9 +339,12 @@ def run_sweep(
                     shared_trace=trace.sha256 if trace else None,
                 )
             )
+        counts = write_runs_table(out / TABLE_FILE, plan, records)
+        _write_manifest(out, spec, plan, counts)
         if on_progress is not None:
             on_progress(progress)
         interrupted = False
+        last_table_s = time.perf_counter()
 
         def finish(outcome: RunOutcome) -> None:
             point = by_id[outcome.run_id]
@@ -354,6 +359,10 @@ def run_sweep(
                 records[point.run_id] = record
                 progress.done += 1
                 progress.failed += outcome.status == STATUS_FAILED
+            nonlocal last_table_s
+            if time.perf_counter() - last_table_s > TABLE_REFRESH_S:  # a report can follow along
+                write_runs_table(out / TABLE_FILE, plan, records)
+                last_table_s = time.perf_counter()
             if on_progress is not None:
                 on_progress(progress)
 

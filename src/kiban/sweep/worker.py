@@ -15,6 +15,7 @@ import atexit
 import shutil
 import signal
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,7 +104,10 @@ def _trace_file(trace: SharedTrace) -> Path:
     path = files.get(trace.sha256)
     if path is None or not path.is_file():
         path = _scratch() / f"trace-{trace.sha256[:16]}.parquet"
-        path.write_bytes(trace.data)
+        # Dask workers may run several runs in threads: write aside, then rename into place.
+        tmp = path.with_name(f".{path.name}.{threading.get_ident()}")
+        tmp.write_bytes(trace.data)
+        tmp.replace(path)
         files[trace.sha256] = path
     return path
 
