@@ -79,7 +79,9 @@ def test_plain_log_lines_off_a_terminal_then_report(tmp_path):
     vals = per_seed["pue"].to_list()
     mean = sum(vals) / 2
     half = 12.706 * abs(vals[0] - vals[1]) / math.sqrt(2) / math.sqrt(2)
-    assert f"{mean:,.3f} ± {half:,.3f}" in html
+    digits = max(0, min(6, 1 - math.floor(math.log10(half))))  # two significant digits of ±
+    assert f"{mean:,.{digits}f} ± {half:,.{digits}f}" in html
+    assert 'class="comparison deltas" data-axis="policy"' in html
     ja = runner.invoke(app, ["report", str(out), "--lang", "ja"])
     assert ja.exit_code == 0, ja.output
     assert "各軸の効果" in (out / "report-ja.html").read_text(encoding="utf-8")

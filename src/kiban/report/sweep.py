@@ -83,6 +83,7 @@ _TEXT = {
         "effects": "Effect of each axis",
         "effects_note": "Mean across seeds ± 95 % confidence interval (Student's t); each "
         "seed's value is first averaged over the other axes. n = seeds.",
+        "delta": "difference from {base}, paired by seed (same workload and failures)",
         "charts": "Metrics against {axis}",
         "axes": "Axes",
         "value": "value",
@@ -96,6 +97,7 @@ _TEXT = {
         "effects": "各軸の効果",
         "effects_note": "シード間の平均 ± 95 % 信頼区間 (t 分布)。各シードの値は他の軸で平均済み。"
         "n = シード数。",
+        "delta": "{base} との差 (同じシード同士で対応させた差)",
         "charts": "{axis} に対する指標",
         "axes": "軸",
         "value": "値",
@@ -155,6 +157,8 @@ class AxisEffect:
     metrics: list[str]
     labels: list[str]
     cells: list[list[EffectCell]]
+    deltas: list[list[EffectCell]] = field(default_factory=list)
+    """Difference from the first value, paired by seed (rows for the 2nd value on)."""
 
 
 @dataclass
@@ -175,14 +179,24 @@ class SweepReport:
     kiban_version: str = __version__
 
 
+def _digits(mean: float, half: float | None) -> int:
+    """Decimals: two significant digits of the interval, or three of the value without one."""
+    if half is not None and half > 0:
+        return max(0, min(6, 1 - math.floor(math.log10(half))))
+    if mean == 0 or not math.isfinite(mean):
+        return 3
+    return max(0, min(6, 2 - math.floor(math.log10(abs(mean)))))
+
+
 def _fmt(mean: float, half: float | None, scale: float, unit: str) -> str:
     if not math.isfinite(mean):
         return "–"
     v = mean / scale
-    digits = 3 if abs(v) < 10 else 2 if abs(v) < 100 else 1 if abs(v) < 1000 else 0
+    h = None if half is None else half / scale
+    digits = _digits(v, h)
     text = f"{v:,.{digits}f}"
-    if half is not None:
-        text += f" ± {half / scale:,.{digits}f}"
+    if h is not None:
+        text += f" ± {h:,.{digits}f}"
     return f"{text} {unit}".rstrip()
 
 
@@ -216,20 +230,36 @@ def _per_seed(ok: pl.DataFrame, by: list[str], metric: str) -> pl.DataFrame:
 
 def _effect(ok: pl.DataFrame, axis: str, values: list[Any], metrics: list[tuple]) -> AxisEffect:
     cells: list[list[EffectCell]] = []
-    for value in values:
+    deltas: list[list[EffectCell]] = []
+    per_seed = {m[0]: _per_seed(ok, [axis], m[0]) for m in metrics}
+    for i, value in enumerate(values):
         row: list[EffectCell] = []
+        delta: list[EffectCell] = []
         for col, *_rest in metrics:
             scale, unit = _rest[2], _rest[3]
-            seeds = _per_seed(ok, [axis], col).filter(pl.col(axis) == value)
+            table = per_seed[col]
+            seeds = table.filter(pl.col(axis) == value)
             mean, half, n = mean_ci95(seeds[col].cast(pl.Float64).to_numpy())
             row.append(EffectCell(mean, half, n, _fmt(mean, half, scale, unit)))
+            if i:  # paired by seed: the same seed's runs share the workload and the failures
+                base = table.filter(pl.col(axis) == values[0]).select(
+                    "seed", pl.col(col).alias("b")
+                )
+                both = seeds.join(base, on="seed", how="inner")
+                diff = (both[col].cast(pl.Float64) - both["b"].cast(pl.Float64)).to_numpy()
+                d_mean, d_half, d_n = mean_ci95(diff)
+                text = _fmt(d_mean, d_half, scale, unit)
+                delta.append(EffectCell(d_mean, d_half, d_n, text if d_mean < 0 else "+" + text))
         cells.append(row)
+        if i:
+            deltas.append(delta)
     return AxisEffect(
         axis=axis,
         values=[_value_text(v) for v in values],
         metrics=[m[0] for m in metrics],
         labels=[m[1] for m in metrics],
         cells=cells,
+        deltas=deltas,
     )
 
 
@@ -395,5 +425,15 @@ def print_sweep_summary(report: SweepReport, console: Any) -> None:
         for value, row in zip(e.values, e.cells, strict=True):
             table.add_row(escape(value), *[escape(c.text) for c in row], str(row[0].n))
         console.print(table)
+        if e.deltas:
+            title = report.text["delta"].format(base=e.values[0])
+            table = Table(title=escape(f"{e.axis}: {title}"), title_justify="left")
+            table.add_column(escape(report.text["value"]))
+            for label in e.labels:
+                table.add_column(escape(f"Δ {label}"), justify="right")
+            table.add_column("n", justify="right")
+            for value, row in zip(e.values[1:], e.deltas, strict=True):
+                table.add_row(escape(value), *[escape(c.text) for c in row], str(row[0].n))
+            console.print(table)
     for run_id, error, _ in report.failed:
         console.print(escape(f"failed {run_id}: {error}"), soft_wrap=True)
