@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shlex
 import signal
 
 import polars as pl
+import pyarrow.parquet as pq
+import tomli_w
 from tests.sweep.helpers import (
     assert_same_results,
     copy_inputs,
@@ -18,7 +21,8 @@ from tests.sweep.helpers import (
 from typer.testing import CliRunner
 
 from kiban.cli import _load_commands, app
-from kiban.sweep import LocalExecutor, load_sweep, run_sweep
+from kiban.sweep import LocalExecutor, load_sweep, run_sweep, worker
+from kiban.sweep.spec import scenario_for_point
 
 _load_commands()
 SMALL = (
@@ -129,3 +133,38 @@ def test_a_local_worker_killed_midway_loses_no_run(tmp_path):
     assert (summary.total, summary.ok, summary.missing) == (8, 8, 0)
     assert len(run_folders(out)) == 8
     assert_same_results(clean, out)
+
+
+def test_the_shared_trace_is_parsed_once_per_worker(tmp_path, monkeypatch):
+    data = write_trace(tmp_path / "jobs.parquet").read_bytes()
+    trace = worker.SharedTrace(hashlib.sha256(data).hexdigest(), data)
+    spec = load_sweep(copy_inputs(tmp_path, SMALL))
+    text = tomli_w.dumps(scenario_for_point(spec, {})[0])
+    monkeypatch.setattr(worker, "_state", {})
+    reads: list[object] = []
+    read_table = pq.read_table
+    monkeypatch.setattr(pq, "read_table", lambda *a, **k: reads.append(a) or read_table(*a, **k))
+    outcomes = [
+        worker.execute_run(
+            worker.RunTask(
+                f"r-{seed}",
+                text,
+                "fifo-static",
+                {},
+                seed,
+                6 * 3600.0,
+                "none",
+                True,
+                shared_trace=trace.sha256,
+            ),
+            trace,
+        )
+        for seed in (1, 2, 1)
+    ]
+    assert [o.status for o in outcomes] == ["ok"] * 3, outcomes
+    assert len(reads) == 1
+    assert outcomes[0].summary["jobs_total"] == 60
+    first, third = (dict(o.summary) for o in (outcomes[0], outcomes[2]))
+    for key in ("wall_time_s", "jobs_per_s", "events_per_s"):
+        first.pop(key), third.pop(key)
+    assert first == third

@@ -98,6 +98,39 @@ def _scratch() -> Path:
     return Path(folder)
 
 
+MEMORY_FORMAT = "kiban-sweep-memory"
+"""Trace format registered in workers: the shared trace, parsed once, served from memory."""
+
+
+def _read_from_memory(path: Path, *, skip_bad: bool) -> Any:
+    from kiban.workload import RawTrace  # noqa: PLC0415
+
+    frame, origin = _state["frames"][str(path)]
+    return RawTrace(columns={}, n_rows=frame.height, origin=origin, frame=frame)
+
+
+def _trace_spec(trace: SharedTrace) -> str:
+    """``FORMAT:PATH`` of the shared trace for :func:`kiban.results.prepare_scenario`.
+
+    The first run in a worker writes the parquet to the worker's scratch folder and parses it
+    (the ``kiban`` reader); later runs get the parsed table from memory through a reader
+    registered under :data:`MEMORY_FORMAT` (same table, same validation, no file read).
+    """
+    from kiban.workload import read_trace, register_reader  # noqa: PLC0415
+
+    path = _trace_file(trace)
+    frames: dict[str, Any] = _state.setdefault("frames", {})
+    if str(path) not in frames:
+        result = read_trace(f"kiban:{path}")
+        frames[str(path)] = (result.jobs, result.origin)
+    if not _state.get("memory_reader"):
+        register_reader(MEMORY_FORMAT, description="kiban sweep: shared trace held in memory")(
+            _read_from_memory
+        )
+        _state["memory_reader"] = True
+    return f"{MEMORY_FORMAT}:{path}"
+
+
 def _trace_file(trace: SharedTrace) -> Path:
     """Write the shared trace to this worker's scratch folder once; later runs reuse the file."""
     files: dict[str, Path] = _state.setdefault("traces", {})
@@ -147,7 +180,7 @@ def execute_run(task: RunTask, trace: SharedTrace | None = None) -> RunOutcome:
             if trace is None or trace.sha256 != task.shared_trace:
                 msg = f"worker has no copy of the shared trace {task.shared_trace[:12]}"
                 raise RuntimeError(msg)
-            trace_spec = f"kiban:{_trace_file(trace)}"
+            trace_spec = _trace_spec(trace)
         prepared = prepare_scenario(
             scenario,
             scenario_toml=task.scenario_toml,
