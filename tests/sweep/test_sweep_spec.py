@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from tests.sweep.helpers import copy_inputs
 
@@ -126,3 +128,10 @@ def test_missing_base_scenario_names_the_field(tmp_path):
     path.write_text('scenario = "nope.toml"\n')
     with pytest.raises(ConfigError, match=r"s\.toml: scenario = \"nope\.toml\": file not found"):
         load_sweep(path)
+
+
+@pytest.mark.parametrize("name", ["supply-temp.toml", "storage-paired.toml"])
+def test_shipped_sweep_examples_load(name):
+    examples = Path(__file__).resolve().parents[2] / "examples" / "sweeps"
+    spec = load_sweep(examples / name)
+    assert spec.n_runs == {"supply-temp.toml": 24, "storage-paired.toml": 20}[name]
