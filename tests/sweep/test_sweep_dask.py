@@ -54,19 +54,27 @@ def test_dask_sweep_survives_a_killed_worker_and_matches_local(tmp_path, cluster
     address = cluster.scheduler_address
     before = _worker_pids(address)
     assert len(before) == 2
-    victim = sorted(before.values())[0]
-    killed: list[int] = []
+    killed: list[tuple[int, list[str]]] = []
+    watcher = distributed.Client(address, timeout="20s")
 
     def kill_midway(progress):
+        # Kill the worker that is running one of our runs right now (SIGKILL: no clean-up).
         if progress.done == 1 and not killed:
-            os.kill(victim, signal.SIGKILL)
-            killed.append(victim)
+            busy = {a: list(keys) for a, keys in watcher.processing().items() if keys}
+            addr = next(iter(busy), next(iter(before)))
+            os.kill(before[addr], signal.SIGKILL)
+            killed.append((before[addr], busy.get(addr, [])))
 
     executor = DaskExecutor(address)
     assert executor.workers == 2
     out = tmp_path / "dask"
-    summary = run_sweep(spec, out, executor, on_progress=kill_midway)
+    try:
+        summary = run_sweep(spec, out, executor, on_progress=kill_midway)
+    finally:
+        watcher.close()
     assert killed
+    victim, running = killed[0]
+    assert any(str(k).startswith("kiban-sweep-r-") for k in running), running
     assert (summary.total, summary.ok, summary.failed, summary.missing) == (8, 8, 0, 0)
     folders = run_folders(out)
     assert len(folders) == 8
