@@ -25,6 +25,7 @@ _COMMAND_MODULES = (
     "kiban.cli.report",
     "kiban.cli.plan",
     "kiban.cli.diagnose",
+    "kiban.cli.sweep",
 )
 
 
