@@ -1,0 +1,110 @@
+"""Fixtures for the Slurm adapter tests: one real loopback cluster per test module."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from slurm_cluster import SlurmCluster, slurm_missing  # noqa: E402
+
+from kiban.adapters.config import AgentConfig  # noqa: E402
+from kiban.adapters.hooks import write_hooks  # noqa: E402
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+RACKS = {"r1": "gn[01-02]", "r2": "gn[03-04]"}
+PARTITIONS = (
+    "PartitionName=gpu Nodes=ALL Default=YES MaxTime=INFINITE State=UP\n"
+    "PartitionName=preempt Nodes=ALL MaxTime=INFINITE State=UP PreemptMode=REQUEUE"
+)
+
+
+def start_cluster(base: Path, *, rest: bool = False) -> SlurmCluster:
+    """A 4-node × 8-GPU cluster with kiban's hooks installed (lua, power-save programs)."""
+    why = slurm_missing()
+    if why:
+        if IN_CI:
+            pytest.fail(f"CI must be able to start Slurm: {why}")
+        pytest.skip(why)
+    base.mkdir(parents=True, exist_ok=True)
+    cfg = AgentConfig.model_validate(
+        {"power": {"gpu_freq_file": str(base / "kiban" / "gpu_freq")}}
+    )
+    write_hooks(base, cfg, log_dir=base / "log")
+    extra = (
+        "JobSubmitPlugins=lua\n"
+        f"SuspendProgram={base}/kiban-suspend\nResumeProgram={base}/kiban-resume\n"
+        "SuspendTime=3600\nSuspendTimeout=10\nResumeTimeout=60\n"
+    )
+    return SlurmCluster.start(base, rest=rest, extra_conf=extra, partitions=PARTITIONS)
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    """A running cluster for the whole module (stopped after, whatever happens)."""
+    with tempfile.TemporaryDirectory(prefix="kiban-slurm-") as tmp:
+        cl = start_cluster(Path(tmp), rest=True)
+        try:
+            yield cl
+        finally:
+            cl.stop()
+
+
+def reset_cluster(cl: SlurmCluster) -> None:
+    """Cancel jobs and put every node back to idle, weight 1, no features."""
+    cl.run("scancel", "--full", "-u", "root", check=False)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and cl.run("squeue", "-h", check=False).stdout.strip():
+        time.sleep(0.2)
+    left = cl.run("squeue", "-h", check=False).stdout.strip()
+    assert not left, f"jobs left after scancel: {left}"
+    for node in cl.nodes:
+        f = cl.scontrol_node(node)
+        state = f.get("State", "")
+        if "POWER" in state:
+            cl.run("scontrol", "update", f"NodeName={node}", "State=POWER_UP", check=False)
+        if "DRAIN" in state or "DOWN" in state:
+            cl.run("scontrol", "update", f"NodeName={node}", "State=RESUME", check=False)
+        cl.run(
+            "scontrol", "update", f"NodeName={node}", "Weight=1",
+            "AvailableFeatures=", "ActiveFeatures=", check=False,
+        )
+    freq = cl.base / "kiban" / "gpu_freq"
+    if freq.exists():
+        freq.unlink()
+    cl.wait_idle(60)
+
+
+def agent_config(cl: SlurmCluster, **sections: dict[str, Any]) -> AgentConfig:
+    """An agent config for the test cluster; ``sections`` override keys per section."""
+    raw: dict[str, Any] = {
+        "agent": {"policy": "best-fit", "min_action_interval_s": 0.0, "max_drain_frac": 0.5},
+        "metrics": {"file": str(cl.base / "racks.json")},
+        "thermal": {"inlet_limit_c": 32.0, "inlet_resume_c": 30.0},
+        "power": {"gpu_freq_file": str(cl.base / "kiban" / "gpu_freq")},
+        "racks": {name: {"nodes": nodes, "power_limit_w": 40000.0} for name, nodes in RACKS.items()},
+    }
+    for key, value in sections.items():
+        raw[key] = {**raw.get(key, {}), **value}
+    return AgentConfig.model_validate(raw)
+
+
+def write_racks(
+    cl: SlurmCluster, inlet_c: dict[str, float], power_w: dict[str, float] | None = None,
+    total_w: float | None = None,
+) -> None:
+    """Write the rack metrics file the agent reads."""
+    power_w = power_w or {r: 20000.0 for r in inlet_c}
+    racks = {r: {"inlet_temp_c": inlet_c[r], "power_w": power_w[r]} for r in inlet_c}
+    data: dict[str, Any] = {"racks": racks}
+    if total_w is not None:
+        data["total_power_w"] = total_w
+    (cl.base / "racks.json").write_text(json.dumps(data))
