@@ -71,6 +71,7 @@ def reset_cluster(cl: SlurmCluster) -> None:
         state = f.get("State", "")
         if "POWER" in state:
             cl.run("scontrol", "update", f"NodeName={node}", "State=POWER_UP", check=False)
+            cl.restart_slurmd(node)  # the fake node "boots": its slurmd registers again
         if "DRAIN" in state or "DOWN" in state:
             cl.run("scontrol", "update", f"NodeName={node}", "State=RESUME", check=False)
         cl.run(
@@ -81,6 +82,13 @@ def reset_cluster(cl: SlurmCluster) -> None:
     if freq.exists():
         freq.unlink()
     cl.wait_idle(60)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        states = [cl.scontrol_node(n)["State"] for n in cl.nodes]
+        if not any("POWER" in s or "NOT_RESPONDING" in s for s in states):
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"nodes did not come back: {states}")
 
 
 def agent_config(cl: SlurmCluster, **sections: dict[str, Any]) -> AgentConfig:

@@ -337,6 +337,11 @@ NodeName=gn[01-{n:02d}] NodeHostname={host} NodeAddr=127.0.0.1 Port=[{node_ports
                     p.kill()
                     p.wait(5)
 
+    def restart_slurmd(self, node: str) -> None:
+        """Restart one node's slurmd (it registers again at once: a "boot" for fake nodes)."""
+        self.kill(f"slurmd-{node}")
+        self._spawn(f"slurmd-{node}", [_sbin("slurmd"), "-D", "-N", node, "-f", str(self.conf)])
+
     def restart_ctld(self) -> None:
         self.kill("slurmctld")
         self._spawn("slurmctld", [_sbin("slurmctld"), "-D", "-f", str(self.conf)])

@@ -30,7 +30,7 @@ from typing import IO, TYPE_CHECKING, Any
 from kiban.adapters.plan import DISRUPTIVE, Action, plan_actions
 from kiban.adapters.slurm import SlurmError
 from kiban.adapters.view import build_view, kiban_marks
-from kiban.errors import KibanError
+from kiban.errors import ConfigError, KibanError
 from kiban.policies.registry import make_policy
 
 if TYPE_CHECKING:
@@ -125,6 +125,7 @@ class SlurmAgent:
         self.n_cycle += 1
         first = len(self.log.lines)
         snap = self.reader.snapshot()
+        self._check_racks(snap)
         readings = self.metrics.read()
         live, decision, caps = self._decide(snap, readings)
         planned = plan_actions(
@@ -158,6 +159,29 @@ class SlurmAgent:
         allowed = self._guard(snap, planned)
         self._execute(snap, allowed)
         return self.log.lines[first:]
+
+    def _check_racks(self, snap: SlurmSnapshot) -> None:
+        """Every node the config puts in a rack must exist in Slurm (else: one clear error)."""
+        for node, rack in self.cfg.node_racks().items():
+            if node not in snap.nodes:
+                known = ", ".join(sorted(snap.nodes)[:8]) + (", ..." if len(snap.nodes) > 8 else "")
+                msg = (
+                    f"{self.cfg.source}: racks.{rack}.nodes names node {node}, which Slurm does "
+                    f"not know (Slurm has: {known}); fix the rack's host list"
+                )
+                self.log.write(
+                    {
+                        "cycle": self.n_cycle,
+                        "mode": self.mode,
+                        "action": "stopped",
+                        "target": node,
+                        "reason": msg,
+                        "metrics": {},
+                        "args": {},
+                        "result": "no actions taken",
+                    }
+                )
+                raise ConfigError(msg)
 
     def run(self, cycles: int | None, interval_s: float | None = None) -> None:
         """Run ``cycles`` cycles (forever if None), ``interval_s`` apart."""

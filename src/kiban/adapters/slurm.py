@@ -353,6 +353,12 @@ _CAUSES: tuple[tuple[str, str], ...] = (
         "munge authentication failed: the munge key on this host differs from the "
         "controller's (check /etc/munge/munge.key)",
     ),
+    (
+        "zero bytes were transmitted or received",
+        "slurmctld closed the connection without answering: munge authentication failed "
+        "(the munge key on this host differs from the controller's) or client and "
+        "controller run incompatible Slurm versions",
+    ),
     ("munge", "munge authentication failed (is munged running, with the cluster's key?)"),
     ("invalid node name specified", "the node does not exist in this cluster"),
     ("invalid job id specified", "the job does not exist (or has already finished)"),
@@ -387,6 +393,9 @@ class SlurmReader(Protocol):
     def describe(self) -> str:
         """One line naming the backend and version (for the log)."""
         ...
+
+
+_PLAIN_FORMAT = {"sinfo": "%N", "squeue": "%i"}
 
 
 class SlurmCli:
@@ -438,9 +447,12 @@ class SlurmCli:
         except json.JSONDecodeError as err:
             msg = f"`{' '.join(args)}` did not print JSON (Slurm older than 21.08?): {out[:200]!r}"
             raise SlurmError(msg) from err
-        errors = [e for e in data.get("errors", []) or [] if e]
+        errors = _rest_errors(data)
         if errors:
-            msg = f"`{' '.join(args)}` reported errors: {errors}"
+            # 22.05's --json output hides the cause ("Unspecified error"); the plain command
+            # prints it (controller unreachable, munge failure), so ask again without --json.
+            self.run(args[0], "-h", "-o", _PLAIN_FORMAT.get(args[0], "%all"), what=args[0])
+            msg = f"`{' '.join(args)}` reported errors: {'; '.join(errors)}"
             raise SlurmError(msg)
         return data
 
