@@ -4,7 +4,7 @@
 its own ``munged`` (own socket and key), ``slurmctld``, one ``slurmd`` per fake node (each with
 its own port; fake GPUs are character devices made with ``mknod``) and, if asked,
 ``slurmrestd`` with JWT auth, all on free ports of 127.0.0.1. ``stop()`` kills exactly the
-processes it started. Needs root (mknod, runuser) and the Debian packages that ``.ci/run``
+processes it started. Needs root (mknod, setpriv) and the Debian packages that ``.ci/run``
 installs; :func:`slurm_missing` says why the cluster cannot start here.
 """
 
@@ -66,6 +66,14 @@ def _free_ports(n: int, *, contiguous: bool = False) -> list[int]:
             return list(range(start, start + n))
     msg = "no free block of ports"
     raise RuntimeError(msg)
+
+
+def _term(p: subprocess.Popen) -> None:
+    """SIGTERM the process group we started (reaches daemons run through runuser too)."""
+    try:
+        os.killpg(p.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
 
 
 def _sbin(name: str) -> str:
@@ -203,7 +211,7 @@ class SlurmCluster:
         d.chmod(0o755)
         sock = d / "munge.sock"
         cmd = [
-            "runuser", "-u", "munge", "--", _sbin("munged"), "-F",
+            "setpriv", "--reuid=munge", "--regid=munge", "--init-groups", _sbin("munged"), "-F",
             f"--key-file={key}", f"--socket={sock}", f"--pid-file={d}/{name}.pid",
             f"--log-file={d}/{name}.log", f"--seed-file={d}/{name}.seed",
         ]
@@ -306,7 +314,7 @@ NodeName=gn[01-{n:02d}] NodeHostname={host} NodeAddr=127.0.0.1 Port=[{node_ports
         env = self.env
         env["SLURM_JWT"] = "daemon"
         cmd = [
-            "runuser", "-u", "nobody", "--", _sbin("slurmrestd"), "-a", "rest_auth/jwt",
+            "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", _sbin("slurmrestd"), "-a", "rest_auth/jwt",
             "-s", f"openapi/{version}", f"127.0.0.1:{port}",
         ]
         self._spawn(name, cmd, env=env)
@@ -330,7 +338,7 @@ NodeName=gn[01-{n:02d}] NodeHostname={host} NodeAddr=127.0.0.1 Port=[{node_ports
             return
         for p in self.procs:
             if p.pid == pid:
-                p.send_signal(signal.SIGTERM)
+                _term(p)
                 try:
                     p.wait(10)
                 except subprocess.TimeoutExpired:
@@ -352,11 +360,23 @@ NodeName=gn[01-{n:02d}] NodeHostname={host} NodeAddr=127.0.0.1 Port=[{node_ports
         """Cancel jobs and stop every process this cluster started (never others)."""
         if "slurmctld" in self.pids:
             self.run("scancel", "--full", "-u", "root", check=False)
-        for name in [n for n in self.pids if n.startswith("slurmrestd")] + [
-            n for n in self.pids if n.startswith("slurmd-")
-        ] + ["slurmctld"] + [n for n in self.pids if n.startswith("munged")]:
+        daemons = [n for n in self.pids if not n.startswith("munged")]
+        live = {pid for name, pid in self.pids.items() if name in daemons}
+        for p in self.procs:  # SIGTERM all daemons at once, then wait: shutdowns overlap
+            if p.pid in live and p.poll() is None:
+                _term(p)
+        for p in self.procs:
+            if p.pid in live:
+                try:
+                    p.wait(15)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(5)
+        for name in daemons:
+            self.pids.pop(name, None)
+        for name in [n for n in self.pids if n.startswith("munged")]:
             self.kill(name)
-        # job steps started by the slurmds (sleep jobs) belong to our sessions; reap leftovers
         for p in self.procs:
             if p.poll() is None:
                 p.kill()
+                p.wait(5)

@@ -88,7 +88,7 @@ def test_partial_failure_mid_batch_says_exactly_what_took_effect(slurm):
 def test_munge_key_wrong(slurm):
     conf = slurm.start_wrong_munge()
     env = {**slurm.env, "SLURM_CONF": str(conf)}
-    with pytest.raises(SlurmError, match=r"munge authentication failed \(the munge key on this host differs):
+    with pytest.raises(SlurmError, match=r"munge authentication failed \(the munge key on this host differs"):
         SlurmCli(env=env, timeout_s=20).snapshot()
     # through the command line: one line, exit status 2, no traceback
     agent_toml = slurm.base / "agent-wrongkey.toml"
