@@ -116,3 +116,110 @@ def write_racks(
     if total_w is not None:
         data["total_power_w"] = total_w
     (cl.base / "racks.json").write_text(json.dumps(data))
+
+
+class RackExporter:
+    """A tiny exporter on 127.0.0.1 serving rack gauges in the Prometheus text format.
+
+    It stands in for the twin's exporter (the telemetry room's); Prometheus itself is real.
+    """
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.values: dict[str, dict[str, float]] = {}
+        exporter = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's API
+                lines = ["# TYPE kiban_rack_inlet_temp_c gauge", "# TYPE kiban_rack_power_w gauge"]
+                for rack, v in sorted(exporter.values.items()):
+                    lines.append(f'kiban_rack_inlet_temp_c{{rack="{rack}"}} {v["inlet_temp_c"]}')
+                    lines.append(f'kiban_rack_power_w{{rack="{rack}"}} {v["power_w"]}')
+                body = ("\n".join(lines) + "\n").encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory):
+    """A real Prometheus scraping a :class:`RackExporter` every second; yields (url, exporter)."""
+    import shutil
+    import subprocess
+    import urllib.request
+
+    from slurm_cluster import _free_ports
+
+    exe = shutil.which("prometheus")
+    if exe is None:
+        if IN_CI:
+            pytest.fail("CI must have prometheus (apt-get install prometheus)")
+        pytest.skip("prometheus is not installed")
+    base = tmp_path_factory.mktemp("prom")
+    exporter = RackExporter()
+    (base / "prometheus.yml").write_text(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        "scrape_configs:\n  - job_name: racks\n    static_configs:\n"
+        f"      - targets: ['127.0.0.1:{exporter.port}']\n"
+    )
+    port = _free_ports(1)[0]
+    log = (base / "prometheus.log").open("wb")
+    proc = subprocess.Popen(
+        [exe, f"--config.file={base / 'prometheus.yml'}", f"--storage.tsdb.path={base / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError((base / "prometheus.log").read_text())
+            time.sleep(0.2)
+        yield url, exporter
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
+        exporter.close()
+
+
+def wait_prometheus(url: str, rack: str, inlet_c: float, timeout_s: float = 20.0) -> None:
+    """Wait until Prometheus's latest sample of the rack's inlet is ``inlet_c``."""
+    from kiban.adapters.rack_metrics import PrometheusRackMetrics
+
+    src = PrometheusRackMetrics(
+        url, inlet_query="kiban_rack_inlet_temp_c", power_query="kiban_rack_power_w"
+    )
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if src.read().inlet_temp_c.get(rack) == inlet_c:
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"Prometheus never showed {rack} at {inlet_c} °C")

@@ -14,12 +14,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import agent_config, reset_cluster, write_racks
+from conftest import agent_config, reset_cluster, wait_prometheus, write_racks
 
 from kiban.adapters.agent import ActionLog, SlurmAgent
 from kiban.adapters.rack_metrics import FileRackMetrics
 from kiban.adapters.slurm import SlurmCli, SlurmRest
 from kiban.adapters.view import build_view
+from kiban.cli.agent import make_metrics
 from kiban.policies.base import Decision
 
 
@@ -317,3 +318,35 @@ nodes = "gn[03-04]"
     assert drains["gn01"].startswith("dry-run")
     assert drains["gn02"].startswith("skipped: max_drain_frac = 0.25")  # the default
     assert node_fields(slurm) == before
+
+
+def test_hot_rack_from_prometheus_drains_and_steers(slurm, prometheus):
+    url, exporter = prometheus
+    exporter.values = {
+        "r1": {"inlet_temp_c": 36.5, "power_w": 30000.0},
+        "r2": {"inlet_temp_c": 24.0, "power_w": 18000.0},
+    }
+    wait_prometheus(url, "r1", 36.5)
+    cfg = agent_config(slurm, metrics={
+        "file": "",
+        "prometheus_url": url,
+        "inlet_query": "max by (rack) (kiban_rack_inlet_temp_c)",
+        "power_query": "sum by (rack) (kiban_rack_power_w)",
+    })
+    cli = SlurmCli(env=slurm.env)
+    agent = SlurmAgent(cli, cli, make_metrics(cfg), cfg, apply=True, log=ActionLog(io.StringIO()))
+    lines = agent.cycle()
+    assert lines[0]["metrics"]["inlet_temp_c.r1"] == 36.5
+    assert lines[0]["reason"].endswith(f"metrics from prometheus {url}")
+    drains = by_action(lines, "drain")
+    assert {t for t, ln in drains.items() if ln["result"] == "applied"} == {"gn01", "gn02"}
+    assert drains["gn01"]["metrics"]["power_w"] == 30000.0
+    jobs = [cli.submit(command="sleep 30", gpus=2, output_dir=str(slurm.base / "out"))
+            for _ in range(3)]
+    assert {wait_running(slurm, j) for j in jobs} <= {"gn03", "gn04"}
+    # the rack cools down in telemetry: nodes come back
+    exporter.values["r1"] = {"inlet_temp_c": 27.0, "power_w": 20000.0}
+    wait_prometheus(url, "r1", 27.0)
+    lines = agent.cycle()
+    assert set(by_action(lines, "resume")) == {"gn01", "gn02"}
+    assert "DRAIN" not in slurm.scontrol_node("gn01")["State"]
