@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +19,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from slurm_cluster import SlurmCluster, slurm_missing  # noqa: E402
+from slurm_cluster import SlurmCluster, _free_ports, slurm_missing
 
-from kiban.adapters.config import AgentConfig  # noqa: E402
-from kiban.adapters.hooks import write_hooks  # noqa: E402
+from kiban.adapters.config import AgentConfig
+from kiban.adapters.hooks import write_hooks
+from kiban.adapters.rack_metrics import PrometheusRackMetrics
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 RACKS = {"r1": "gn[01-02]", "r2": "gn[03-04]"}
@@ -35,9 +41,7 @@ def start_cluster(base: Path, *, rest: bool = False) -> SlurmCluster:
             pytest.fail(f"CI must be able to start Slurm: {why}")
         pytest.skip(why)
     base.mkdir(parents=True, exist_ok=True)
-    cfg = AgentConfig.model_validate(
-        {"power": {"gpu_freq_file": str(base / "kiban" / "gpu_freq")}}
-    )
+    cfg = AgentConfig.model_validate({"power": {"gpu_freq_file": str(base / "kiban" / "gpu_freq")}})
     write_hooks(base, cfg, log_dir=base / "log")
     extra = (
         "JobSubmitPlugins=lua\n"
@@ -75,8 +79,13 @@ def reset_cluster(cl: SlurmCluster) -> None:
         if "DRAIN" in state or "DOWN" in state:
             cl.run("scontrol", "update", f"NodeName={node}", "State=RESUME", check=False)
         cl.run(
-            "scontrol", "update", f"NodeName={node}", "Weight=1",
-            "AvailableFeatures=", "ActiveFeatures=", check=False,
+            "scontrol",
+            "update",
+            f"NodeName={node}",
+            "Weight=1",
+            "AvailableFeatures=",
+            "ActiveFeatures=",
+            check=False,
         )
     freq = cl.base / "kiban" / "gpu_freq"
     if freq.exists():
@@ -88,7 +97,8 @@ def reset_cluster(cl: SlurmCluster) -> None:
         if not any("POWER" in s or "NOT_RESPONDING" in s for s in states):
             return
         time.sleep(0.3)
-    raise AssertionError(f"nodes did not come back: {states}")
+    msg = f"nodes did not come back: {states}"
+    raise AssertionError(msg)
 
 
 def agent_config(cl: SlurmCluster, **sections: dict[str, Any]) -> AgentConfig:
@@ -98,7 +108,9 @@ def agent_config(cl: SlurmCluster, **sections: dict[str, Any]) -> AgentConfig:
         "metrics": {"file": str(cl.base / "racks.json")},
         "thermal": {"inlet_limit_c": 32.0, "inlet_resume_c": 30.0},
         "power": {"gpu_freq_file": str(cl.base / "kiban" / "gpu_freq")},
-        "racks": {name: {"nodes": nodes, "power_limit_w": 40000.0} for name, nodes in RACKS.items()},
+        "racks": {
+            name: {"nodes": nodes, "power_limit_w": 40000.0} for name, nodes in RACKS.items()
+        },
     }
     for key, value in sections.items():
         raw[key] = {**raw.get(key, {}), **value}
@@ -106,11 +118,13 @@ def agent_config(cl: SlurmCluster, **sections: dict[str, Any]) -> AgentConfig:
 
 
 def write_racks(
-    cl: SlurmCluster, inlet_c: dict[str, float], power_w: dict[str, float] | None = None,
+    cl: SlurmCluster,
+    inlet_c: dict[str, float],
+    power_w: dict[str, float] | None = None,
     total_w: float | None = None,
 ) -> None:
     """Write the rack metrics file the agent reads."""
-    power_w = power_w or {r: 20000.0 for r in inlet_c}
+    power_w = power_w or dict.fromkeys(inlet_c, 20000.0)
     racks = {r: {"inlet_temp_c": inlet_c[r], "power_w": power_w[r]} for r in inlet_c}
     data: dict[str, Any] = {"racks": racks}
     if total_w is not None:
@@ -125,14 +139,12 @@ class RackExporter:
     """
 
     def __init__(self) -> None:
-        import http.server
-        import threading
 
         self.values: dict[str, dict[str, float]] = {}
         exporter = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's API
+            def do_GET(self) -> None:
                 lines = ["# TYPE kiban_rack_inlet_temp_c gauge", "# TYPE kiban_rack_power_w gauge"]
                 for rack, v in sorted(exporter.values.items()):
                     lines.append(f'kiban_rack_inlet_temp_c{{rack="{rack}"}} {v["inlet_temp_c"]}')
@@ -160,11 +172,6 @@ class RackExporter:
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory):
     """A real Prometheus scraping a :class:`RackExporter` every second; yields (url, exporter)."""
-    import shutil
-    import subprocess
-    import urllib.request
-
-    from slurm_cluster import _free_ports
 
     exe = shutil.which("prometheus")
     if exe is None:
@@ -181,9 +188,16 @@ def prometheus(tmp_path_factory):
     port = _free_ports(1)[0]
     log = (base / "prometheus.log").open("wb")
     proc = subprocess.Popen(
-        [exe, f"--config.file={base / 'prometheus.yml'}", f"--storage.tsdb.path={base / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            exe,
+            f"--config.file={base / 'prometheus.yml'}",
+            f"--storage.tsdb.path={base / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=warn",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -212,7 +226,6 @@ def prometheus(tmp_path_factory):
 
 def wait_prometheus(url: str, rack: str, inlet_c: float, timeout_s: float = 20.0) -> None:
     """Wait until Prometheus's latest sample of the rack's inlet is ``inlet_c``."""
-    from kiban.adapters.rack_metrics import PrometheusRackMetrics
 
     src = PrometheusRackMetrics(
         url, inlet_query="kiban_rack_inlet_temp_c", power_query="kiban_rack_power_w"
@@ -222,4 +235,5 @@ def wait_prometheus(url: str, rack: str, inlet_c: float, timeout_s: float = 20.0
         if src.read().inlet_temp_c.get(rack) == inlet_c:
             return
         time.sleep(0.3)
-    raise AssertionError(f"Prometheus never showed {rack} at {inlet_c} °C")
+    msg = f"Prometheus never showed {rack} at {inlet_c} °C"
+    raise AssertionError(msg)

@@ -10,6 +10,7 @@ installs; :func:`slurm_missing` says why the cluster cannot start here.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -26,7 +27,10 @@ def slurm_missing() -> str | None:
     """Why a real Slurm cannot be started here, or None if it can."""
     missing = [b for b in BINARIES if shutil.which(b) is None and not Path("/usr/sbin", b).exists()]
     if missing:
-        return f"Slurm/munge binaries missing: {', '.join(missing)} (apt-get install slurmctld slurmd slurm-client munge slurmrestd)"
+        return (
+            f"Slurm/munge binaries missing: {', '.join(missing)} "
+            "(apt-get install slurmctld slurmd slurm-client munge slurmrestd)"
+        )
     if os.geteuid() != 0:
         return "the Slurm fixture needs root (mknod for fake GPU devices, runuser for munged)"
     return None
@@ -70,10 +74,8 @@ def _free_ports(n: int, *, contiguous: bool = False) -> list[int]:
 
 def _term(p: subprocess.Popen) -> None:
     """SIGTERM the process group we started (reaches daemons run through runuser too)."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(p.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
 
 
 def _sbin(name: str) -> str:
@@ -154,7 +156,10 @@ class SlurmCluster:
     def sbatch(self, *opts: str, seconds: float = 30.0) -> int:
         """Submit a sleep job; returns its id."""
         r = self.run(
-            "sbatch", "--parsable", f"--output={self.base}/out/%j.out", *opts,
+            "sbatch",
+            "--parsable",
+            f"--output={self.base}/out/%j.out",
+            *opts,
             f"--wrap=sleep {seconds}",
         )
         return int(r.stdout.strip().split(";")[0])
@@ -211,9 +216,17 @@ class SlurmCluster:
         d.chmod(0o755)
         sock = d / "munge.sock"
         cmd = [
-            "setpriv", "--reuid=munge", "--regid=munge", "--init-groups", _sbin("munged"), "-F",
-            f"--key-file={key}", f"--socket={sock}", f"--pid-file={d}/{name}.pid",
-            f"--log-file={d}/{name}.log", f"--seed-file={d}/{name}.seed",
+            "setpriv",
+            "--reuid=munge",
+            "--regid=munge",
+            "--init-groups",
+            _sbin("munged"),
+            "-F",
+            f"--key-file={key}",
+            f"--socket={sock}",
+            f"--pid-file={d}/{name}.pid",
+            f"--log-file={d}/{name}.log",
+            f"--seed-file={d}/{name}.seed",
         ]
         self._spawn(name, cmd)
         deadline = time.monotonic() + 10
@@ -229,7 +242,9 @@ class SlurmCluster:
         self._spawn_munged("munged-wrong", d)
         conf = self.base / "slurm-wrongkey.conf"
         conf.write_text(
-            self.conf.read_text().replace(str(self.base / "munge" / "munge.sock"), str(d / "munge.sock"))
+            self.conf.read_text().replace(
+                str(self.base / "munge" / "munge.sock"), str(d / "munge.sock")
+            )
         )
         return conf
 
@@ -273,7 +288,8 @@ SlurmdTimeout=60
 MessageTimeout=5
 TCPTimeout=3
 {extra}
-NodeName=gn[01-{n:02d}] NodeHostname={host} NodeAddr=127.0.0.1 Port=[{node_ports[0]}-{node_ports[-1]}] CPUs=8 RealMemory=4000 Gres=gpu:h100:{g} State=UNKNOWN
+NodeName=gn[01-{n:02d}] NodeHostname={host} NodeAddr=127.0.0.1 \
+ Port=[{node_ports[0]}-{node_ports[-1]}] CPUs=8 RealMemory=4000 Gres=gpu:h100:{g} State=UNKNOWN
 {parts}
 """
         (b / "slurm.conf").write_text(conf)
@@ -285,7 +301,9 @@ NodeName=gn[01-{n:02d}] NodeHostname={host} NodeAddr=127.0.0.1 Port=[{node_ports
         key.write_bytes(os.urandom(32))
         key.chmod(0o600)
 
-    def _spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None, user: str | None = None) -> None:
+    def _spawn(
+        self, name: str, cmd: list[str], env: dict[str, str] | None = None, user: str | None = None
+    ) -> None:
         log = open(self.base / "log" / f"{name}.stdout", "ab")  # noqa: SIM115
         p = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, env=env or self.env, start_new_session=True
@@ -300,7 +318,9 @@ NodeName=gn[01-{n:02d}] NodeHostname={host} NodeAddr=127.0.0.1 Port=[{node_ports
             if self.run("scontrol", "ping", check=False).stdout.count("UP"):
                 return
             time.sleep(0.1)
-        msg = f"slurmctld did not start: {(self.base / 'log' / 'slurmctld.log').read_text()[-2000:]}"
+        msg = (
+            f"slurmctld did not start: {(self.base / 'log' / 'slurmctld.log').read_text()[-2000:]}"
+        )
         raise RuntimeError(msg)
 
     def _start_rest(self) -> None:
@@ -314,8 +334,16 @@ NodeName=gn[01-{n:02d}] NodeHostname={host} NodeAddr=127.0.0.1 Port=[{node_ports
         env = self.env
         env["SLURM_JWT"] = "daemon"
         cmd = [
-            "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", _sbin("slurmrestd"), "-a", "rest_auth/jwt",
-            "-s", f"openapi/{version}", f"127.0.0.1:{port}",
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            _sbin("slurmrestd"),
+            "-a",
+            "rest_auth/jwt",
+            "-s",
+            f"openapi/{version}",
+            f"127.0.0.1:{port}",
         ]
         self._spawn(name, cmd, env=env)
         deadline = time.monotonic() + 10

@@ -42,8 +42,10 @@ def test_gres_strings():
 
 def test_config_errors_name_file_key_and_value(tmp_path):
     f = tmp_path / "agent.toml"
-    f.write_text('[agent]\nmax_drain_frac = 1.5\n[thermal]\ninlet_limit_c = 30\ninlet_resume_c = 31\n'
-                 '[racks.r1]\nnodes = "gn[01-02]"\n[racks.r2]\nnodes = "gn02"\n')
+    f.write_text(
+        "[agent]\nmax_drain_frac = 1.5\n[thermal]\ninlet_limit_c = 30\ninlet_resume_c = 31\n"
+        '[racks.r1]\nnodes = "gn[01-02]"\n[racks.r2]\nnodes = "gn02"\n'
+    )
     with pytest.raises(ConfigError) as err:
         load_agent_config(f)
     text = "\n".join(err.value.problems)
@@ -86,20 +88,37 @@ def test_token_file_must_be_private(tmp_path, monkeypatch):
 
 
 def _node(name, *, weight=1, state="idle", flags=(), reason="", busy=False):
-    return SlurmNode(name, state, frozenset(flags), reason, weight, (), "h100", 8,
-                     2 if busy else 0, 1 if busy else 0, ("gpu",))
+    return SlurmNode(
+        name,
+        state,
+        frozenset(flags),
+        reason,
+        weight,
+        (),
+        "h100",
+        8,
+        2 if busy else 0,
+        1 if busy else 0,
+        ("gpu",),
+    )
 
 
 def _cfg(**extra):
     return AgentConfig.model_validate(
-        {"racks": {"r1": {"nodes": "gn[01-02]", "power_limit_w": 40000.0},
-                   "r2": {"nodes": "gn[03-04]"}}, **extra}
+        {
+            "racks": {
+                "r1": {"nodes": "gn[01-02]", "power_limit_w": 40000.0},
+                "r2": {"nodes": "gn[03-04]"},
+            },
+            **extra,
+        }
     )
 
 
 def _snap(nodes):
-    return SlurmSnapshot(time_s=0.0, nodes={n.name: n for n in nodes}, jobs=(), partitions={},
-                         source="test")
+    return SlurmSnapshot(
+        time_s=0.0, nodes={n.name: n for n in nodes}, jobs=(), partitions={}, source="test"
+    )
 
 
 def test_rack_status_thresholds():
@@ -135,8 +154,9 @@ def test_plan_power_save_keeps_min_idle_and_skips_with_queue():
     cfg = _cfg(power_save={"enabled": True, "min_idle_nodes": 1})
     nodes = [_node("gn01"), _node("gn02", busy=True, state="mixed"), _node("gn03"), _node("gn04")]
     m = RackMetrics(0.0, {"r1": 25.0, "r2": 20.0}, {})
-    downs = [a.target for a in plan_actions(_snap(nodes), m, cfg, None, None)
-             if a.action == "power_down"]
+    downs = [
+        a.target for a in plan_actions(_snap(nodes), m, cfg, None, None) if a.action == "power_down"
+    ]
     assert downs == ["gn01", "gn03"]  # warm rack first, gn04 stays up, busy gn02 untouched
     assert math.isnan(m.cluster_power_w)
 
@@ -145,8 +165,13 @@ def test_write_hooks_renders_every_placeholder(tmp_path):
     cfg = AgentConfig.model_validate({"power": {"gpu_freq_file": "/etc/slurm/kiban/gpu_freq"}})
     files = write_hooks(tmp_path, cfg)
     names = {p.name for p in files}
-    assert names == {"job_submit.lua", "kiban-suspend", "kiban-resume", "kiban-gpu-power",
-                     "slurm.conf.snippet"}
+    assert names == {
+        "job_submit.lua",
+        "kiban-suspend",
+        "kiban-resume",
+        "kiban-gpu-power",
+        "slurm.conf.snippet",
+    }
     for p in files:
         text = p.read_text()
         assert "@@" not in text, p
@@ -156,19 +181,30 @@ def test_write_hooks_renders_every_placeholder(tmp_path):
     assert "SuspendTimeout=" in snippet
     assert "ResumeTimeout=" in snippet
     for script in ("kiban-resume", "kiban-gpu-power"):
-        res = subprocess.run(["bash", "-n", str(tmp_path / script)], capture_output=True,
-                             text=True, check=False)
+        res = subprocess.run(
+            ["bash", "-n", str(tmp_path / script)], capture_output=True, text=True, check=False
+        )
         assert res.returncode == 0, res.stderr
 
 
 def test_cli_write_hooks_and_missing_scheduler(tmp_path):
     kiban = str(Path(sys.executable).parent / "kiban")
     env = {**os.environ, "COLUMNS": "200"}
-    res = subprocess.run([kiban, "agent", "--config", str(tmp_path / "x.toml")], env=env,
-                         capture_output=True, text=True, check=False)
+    res = subprocess.run(
+        [kiban, "agent", "--config", str(tmp_path / "x.toml")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert res.returncode == 2
     assert "--slurm" in res.stderr
-    res = subprocess.run([kiban, "agent", "--slurm", "--write-hooks", str(tmp_path / "hooks")],
-                         env=env, capture_output=True, text=True, check=False)
+    res = subprocess.run(
+        [kiban, "agent", "--slurm", "--write-hooks", str(tmp_path / "hooks")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "hooks" / "job_submit.lua").exists()

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import agent_config, reset_cluster, wait_prometheus, write_racks
 
+from conftest import agent_config, reset_cluster, wait_prometheus, write_racks
 from kiban.adapters.agent import ActionLog, SlurmAgent
 from kiban.adapters.rack_metrics import FileRackMetrics
 from kiban.adapters.slurm import SlurmCli, SlurmRest
@@ -34,8 +34,13 @@ def _clean(slurm):
 def make_agent(cl, cfg, *, apply=False, allow_drain_busy=False):
     cli = SlurmCli(env=cl.env)
     return SlurmAgent(
-        cli, cli, FileRackMetrics(cl.base / "racks.json"), cfg,
-        apply=apply, allow_drain_busy=allow_drain_busy, log=ActionLog(io.StringIO()),
+        cli,
+        cli,
+        FileRackMetrics(cl.base / "racks.json"),
+        cfg,
+        apply=apply,
+        allow_drain_busy=allow_drain_busy,
+        log=ActionLog(io.StringIO()),
     )
 
 
@@ -51,7 +56,8 @@ def wait_running(cl, job_id, timeout_s=20.0):
         if out and out[0] == "RUNNING":
             return out[1]
         time.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not start: {cl.run('squeue').stdout}")
+    msg = f"job {job_id} did not start: {cl.run('squeue').stdout}"
+    raise AssertionError(msg)
 
 
 def by_action(lines, action):
@@ -77,8 +83,9 @@ def test_agent_submits_and_sees_jobs_through_cli_and_rest(slurm):
         assert snap.partitions["preempt"].allows_requeue
         assert not snap.partitions["gpu"].allows_requeue
         write_racks(slurm, {"r1": 25.0, "r2": 25.0})
-        live = build_view(snap, FileRackMetrics(slurm.base / "racks.json").read(),
-                          agent_config(slurm))
+        live = build_view(
+            snap, FileRackMetrics(slurm.base / "racks.json").read(), agent_config(slurm)
+        )
         view = live.view
         assert view.layout.n_gpus == 32
         assert view.free_gpus == 29
@@ -108,7 +115,9 @@ def test_apply_changes_weights_drains_and_resumes(slurm):
     agent = make_agent(slurm, agent_config(slurm), apply=True)
     lines = agent.cycle()
     assert {t for t, ln in by_action(lines, "drain").items() if ln["result"] == "applied"} == {
-        "gn01", "gn02"}
+        "gn01",
+        "gn02",
+    }
     for node in ("gn01", "gn02"):
         f = slurm.scontrol_node(node)
         assert "DRAIN" in f["State"]
@@ -206,7 +215,10 @@ def test_budget_overshoot_caps_running_and_new_jobs(slurm):
     # back under budget: the limit for new jobs is lifted
     write_racks(slurm, {"r1": 25.0, "r2": 24.0}, {"r1": 10000.0, "r2": 10000.0})
     lines = agent.cycle()
-    assert by_action(lines, "set_gpu_freq")[str(slurm.base / "kiban" / "gpu_freq")]["result"] == "applied"
+    assert (
+        by_action(lines, "set_gpu_freq")[str(slurm.base / "kiban" / "gpu_freq")]["result"]
+        == "applied"
+    )
     later = cli.submit(command="sleep 5", gpus=1, output_dir=out)
     assert "TresFreq=gpu" not in slurm.run("scontrol", "show", "job", str(later)).stdout
 
@@ -259,7 +271,9 @@ def test_requeue_only_when_policy_says_so_and_partition_allows(slurm):
     agent.policy = PreemptBoth()
     lines = agent.cycle()
     requeues = by_action(lines, "requeue_job")
-    assert requeues[str(fixed)]["result"].startswith("skipped: partition gpu does not allow requeue")
+    assert requeues[str(fixed)]["result"].startswith(
+        "skipped: partition gpu does not allow requeue"
+    )
     assert requeues[str(movable)]["result"] == "applied"
     show = slurm.run("scontrol", "show", "job", str(movable)).stdout
     assert "Restarts=1" in show
@@ -295,9 +309,9 @@ def test_cli_dry_run_prints_json_lines(slurm, tmp_path):
         f"""[agent]
 policy = "easy-backfill"
 [metrics]
-file = "{slurm.base / 'racks.json'}"
+file = "{slurm.base / "racks.json"}"
 [power]
-gpu_freq_file = "{slurm.base / 'kiban' / 'gpu_freq'}"
+gpu_freq_file = "{slurm.base / "kiban" / "gpu_freq"}"
 [racks.r1]
 nodes = "gn[01-02]"
 [racks.r2]
@@ -307,8 +321,19 @@ nodes = "gn[03-04]"
     before = node_fields(slurm)
     env = {**slurm.env, "COLUMNS": "200"}
     res = subprocess.run(
-        [str(Path(sys.executable).parent / "kiban"), "agent", "--slurm", "--config", str(conf), "--once"],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
+        [
+            str(Path(sys.executable).parent / "kiban"),
+            "agent",
+            "--slurm",
+            "--config",
+            str(conf),
+            "--once",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert res.returncode == 0, res.stderr
     lines = [json.loads(x) for x in res.stdout.splitlines()]
@@ -327,12 +352,15 @@ def test_hot_rack_from_prometheus_drains_and_steers(slurm, prometheus):
         "r2": {"inlet_temp_c": 24.0, "power_w": 18000.0},
     }
     wait_prometheus(url, "r1", 36.5)
-    cfg = agent_config(slurm, metrics={
-        "file": "",
-        "prometheus_url": url,
-        "inlet_query": "max by (rack) (kiban_rack_inlet_temp_c)",
-        "power_query": "sum by (rack) (kiban_rack_power_w)",
-    })
+    cfg = agent_config(
+        slurm,
+        metrics={
+            "file": "",
+            "prometheus_url": url,
+            "inlet_query": "max by (rack) (kiban_rack_inlet_temp_c)",
+            "power_query": "sum by (rack) (kiban_rack_power_w)",
+        },
+    )
     cli = SlurmCli(env=slurm.env)
     agent = SlurmAgent(cli, cli, make_metrics(cfg), cfg, apply=True, log=ActionLog(io.StringIO()))
     lines = agent.cycle()
@@ -341,8 +369,9 @@ def test_hot_rack_from_prometheus_drains_and_steers(slurm, prometheus):
     drains = by_action(lines, "drain")
     assert {t for t, ln in drains.items() if ln["result"] == "applied"} == {"gn01", "gn02"}
     assert drains["gn01"]["metrics"]["power_w"] == 30000.0
-    jobs = [cli.submit(command="sleep 30", gpus=2, output_dir=str(slurm.base / "out"))
-            for _ in range(3)]
+    jobs = [
+        cli.submit(command="sleep 30", gpus=2, output_dir=str(slurm.base / "out")) for _ in range(3)
+    ]
     assert {wait_running(slurm, j) for j in jobs} <= {"gn03", "gn04"}
     # the rack cools down in telemetry: nodes come back
     exporter.values["r1"] = {"inlet_temp_c": 27.0, "power_w": 20000.0}
@@ -350,3 +379,40 @@ def test_hot_rack_from_prometheus_drains_and_steers(slurm, prometheus):
     lines = agent.cycle()
     assert set(by_action(lines, "resume")) == {"gn01", "gn02"}
     assert "DRAIN" not in slurm.scontrol_node("gn01")["State"]
+
+
+def test_node_hook_applies_marked_power_caps_with_nvidia_smi(slurm, tmp_path):
+    """kiban-gpu-power (sync mode) reads the agent's AdminComment mark and calls nvidia-smi
+    on exactly the job's GPUs of that node (a recording stand-in for nvidia-smi here)."""
+    cli = SlurmCli(env=slurm.env)
+    job = cli.submit(command="sleep 60", gpus=3, output_dir=str(slurm.base / "out"))
+    node = wait_running(slurm, job)
+    cli.update_job(job, AdminComment="kiban:power_cap_w=450")
+    calls = tmp_path / "smi-calls"
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text(f'#!/bin/sh\necho "$@" >> {calls}\necho 700.00\n')
+    smi.chmod(0o755)
+    env = {
+        **slurm.env,
+        "KIBAN_NVIDIA_SMI": str(smi),
+        "KIBAN_NODE": node,
+        "KIBAN_HOOK_LOG": str(tmp_path / "hook.log"),
+    }
+    res = subprocess.run(
+        [str(slurm.base / "kiban-gpu-power"), "sync"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    assert calls.read_text().splitlines() == [f"-i {g} -pl 450" for g in (0, 1, 2)]
+    assert f"job {job} gpu 2 power limit 450 W" in (tmp_path / "hook.log").read_text()
+    # epilog restores the default limit on the same GPUs
+    calls.unlink()
+    env_epi = {**env, "SLURM_JOB_ID": str(job), "SLURM_JOB_GPUS": "0,1,2"}
+    subprocess.run(
+        [str(slurm.base / "kiban-gpu-power"), "epilog"], env=env_epi, check=True, timeout=30
+    )
+    assert "-i 0 -pl 700" in calls.read_text().splitlines()

@@ -10,18 +10,22 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import agent_config, reset_cluster, write_racks
 
+from conftest import agent_config, reset_cluster, write_racks
 from kiban.adapters.agent import ActionLog, SlurmAgent
 from kiban.adapters.rack_metrics import FileRackMetrics
-from kiban.adapters.slurm import SlurmCli, SlurmError, SlurmNode, SlurmRest
+from kiban.adapters.slurm import SlurmCli, SlurmError, SlurmRest
 from kiban.errors import ConfigError
 
 
 def make_agent(cl, cfg, reader=None, *, apply=True):
     cli = SlurmCli(env=cl.env)
     return SlurmAgent(
-        reader or cli, cli, FileRackMetrics(cl.base / "racks.json"), cfg, apply=apply,
+        reader or cli,
+        cli,
+        FileRackMetrics(cl.base / "racks.json"),
+        cfg,
+        apply=apply,
         log=ActionLog(io.StringIO()),
     )
 
@@ -32,7 +36,9 @@ def test_node_that_does_not_exist(slurm):
     write_racks(slurm, {"r1": 36.0, "r2": 24.0})
     cfg = agent_config(slurm, racks={"r1": {"nodes": "gn[01-02],gn09"}})
     agent = make_agent(slurm, cfg)
-    with pytest.raises(ConfigError, match=r"racks\.r1\.nodes names node gn09, which Slurm does not know"):
+    with pytest.raises(
+        ConfigError, match=r"racks\.r1\.nodes names node gn09, which Slurm does not know"
+    ):
         agent.cycle()
     assert agent.log.lines[-1]["result"] == "no actions taken"
     assert "DRAIN" not in slurm.scontrol_node("gn01")["State"]
@@ -88,15 +94,27 @@ def test_partial_failure_mid_batch_says_exactly_what_took_effect(slurm):
 def test_munge_key_wrong(slurm):
     conf = slurm.start_wrong_munge()
     env = {**slurm.env, "SLURM_CONF": str(conf)}
-    with pytest.raises(SlurmError, match=r"munge authentication failed \(the munge key on this host differs"):
+    with pytest.raises(
+        SlurmError, match=r"munge authentication failed \(the munge key on this host differs"
+    ):
         SlurmCli(env=env, timeout_s=20).snapshot()
     # through the command line: one line, exit status 2, no traceback
     agent_toml = slurm.base / "agent-wrongkey.toml"
     agent_toml.write_text(f'[metrics]\nfile = "{slurm.base / "racks.json"}"\n')
     res = subprocess.run(
-        [str(Path(sys.executable).parent / "kiban"), "agent", "--slurm", "--config",
-         str(agent_toml), "--once"],
-        env={**env, "COLUMNS": "300"}, capture_output=True, text=True, timeout=60, check=False,
+        [
+            str(Path(sys.executable).parent / "kiban"),
+            "agent",
+            "--slurm",
+            "--config",
+            str(agent_toml),
+            "--once",
+        ],
+        env={**env, "COLUMNS": "300"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert res.returncode == 2
     assert "munge authentication failed" in res.stderr
@@ -106,7 +124,9 @@ def test_munge_key_wrong(slurm):
 def test_rest_version_mismatch_and_bad_token(slurm):
     cli = SlurmCli(env=slurm.env)
     old = slurm.start_rest("v0.0.37")
-    with pytest.raises(SlurmError, match=r"offers OpenAPI v0\.0\.37; kiban's Slurm adapter speaks v0\.0\.38"):
+    with pytest.raises(
+        SlurmError, match=r"offers OpenAPI v0\.0\.37; kiban's Slurm adapter speaks v0\.0\.38"
+    ):
         SlurmRest(old, user="root", token=slurm.token(), cli=cli)
     with pytest.raises(SlurmError, match=r"version v0\.0\.40 was asked for"):
         SlurmRest(slurm.rest_url, user="root", token=slurm.token(), cli=cli, version="v0.0.40")

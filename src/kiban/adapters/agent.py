@@ -2,7 +2,8 @@
 
 One cycle (:meth:`SlurmAgent.cycle`):
 
-1. read Slurm (:mod:`kiban.adapters.slurm`) and the rack metrics (:mod:`kiban.adapters.rack_metrics`);
+1. read Slurm (:mod:`kiban.adapters.slurm`) and the rack metrics
+   (:mod:`kiban.adapters.rack_metrics`);
 2. build the policy view (:mod:`kiban.adapters.view`) and call the registered policy
    (``[agent].policy``); on a budget overshoot also the registered power policy;
 3. plan actions (:mod:`kiban.adapters.plan`);
@@ -218,7 +219,9 @@ class SlurmAgent:
             view = live.view
             running = {int(j): view.job_gpus(int(j)) for j in view.running_jobs().tolist()}
             self.power_policy.reset(live.ctx)
-            got = self.power_policy.set_caps(view, {j: g for j, g in running.items() if g is not None})
+            got = self.power_policy.set_caps(
+                view, {j: g for j, g in running.items() if g is not None}
+            )
             caps = {live.job_ids[int(j)]: float(c) for j, c in got.items()}
         return live, decision, caps
 

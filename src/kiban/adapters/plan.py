@@ -68,7 +68,9 @@ ACTION_ORDER = (
     "power_down",
     "advise",
 )
-DISRUPTIVE = frozenset({"drain", "resume", "suspend_job", "resume_job", "requeue_job", "power_down"})
+DISRUPTIVE = frozenset(
+    {"drain", "resume", "suspend_job", "resume_job", "requeue_job", "power_down"}
+)
 """Actions rate-limited per target (``[agent].min_action_interval_s``)."""
 
 
@@ -274,7 +276,7 @@ def _job_power_w(cfg: AgentConfig, live: LiveView | None, job_id: int, n_gpus: i
     return tdp * n_gpus
 
 
-def _budget_actions(
+def _budget_actions(  # noqa: PLR0917 - private helper of plan_actions
     snap: SlurmSnapshot,
     metrics: RackMetrics,
     cfg: AgentConfig,
@@ -337,13 +339,16 @@ def _budget_actions(
                 )
                 need -= est
     elif power <= cfg.power.resume_frac * budget:
-        why = (
-            f"cluster power {power:.0f} W ≤ {cfg.power.resume_frac:.0%} of budget {budget:.0f} W"
-        )
+        why = f"cluster power {power:.0f} W ≤ {cfg.power.resume_frac:.0%} of budget {budget:.0f} W"
         if freq_now:
             out.append(
-                Action("set_gpu_freq", path, f"{why}: lift the GPU frequency limit", m,
-                       {"gpu_freq": "", "was": freq_now})
+                Action(
+                    "set_gpu_freq",
+                    path,
+                    f"{why}: lift the GPU frequency limit",
+                    m,
+                    {"gpu_freq": "", "was": freq_now},
+                )
             )
         headroom = cfg.power.resume_frac * budget - power
         held = [j for j in snap.jobs if j.state == "SUSPENDED"]
@@ -352,8 +357,13 @@ def _budget_actions(
             est = _job_power_w(cfg, live, job.job_id, job.n_gpus)
             if est <= headroom:
                 out.append(
-                    Action("resume_job", str(job.job_id), f"{why}: room for ~{est:.0f} W",
-                           {**m, "job_power_est_w": est}, {})
+                    Action(
+                        "resume_job",
+                        str(job.job_id),
+                        f"{why}: room for ~{est:.0f} W",
+                        {**m, "job_power_est_w": est},
+                        {},
+                    )
                 )
                 headroom -= est
     return out
@@ -377,8 +387,13 @@ def _decision_actions(
         if have and abs(float(have) - cap) < 1.0:
             continue
         out.append(
-            Action("cap_job", str(jid), f"policy {name} sets a per-GPU power cap", {},
-                   {"power_cap_w": round(float(cap), 1), "nodes": ",".join(job.nodes)})
+            Action(
+                "cap_job",
+                str(jid),
+                f"policy {name} sets a per-GPU power cap",
+                {},
+                {"power_cap_w": round(float(cap), 1), "nodes": ",".join(job.nodes)},
+            )
         )
     for j in sorted(decision.preempt):
         jid = live.job_ids[int(j)]
@@ -393,13 +408,21 @@ def _decision_actions(
             )
         elif not job.requeue:
             blocked = "job was submitted with --no-requeue"
-        out.append(Action("requeue_job", str(jid), f"policy {name} preempts this job", {}, {},
-                          blocked=blocked))
+        out.append(
+            Action(
+                "requeue_job", str(jid), f"policy {name} preempts this job", {}, {}, blocked=blocked
+            )
+        )
     if decision.supply_temp_c is not None:
         out.append(
-            Action("advise", "cooling", f"policy {name} wants supply air at "
-                   f"{decision.supply_temp_c:.1f} °C (not a Slurm action; set it at the CRAH/BMS)",
-                   {"supply_temp_c": float(decision.supply_temp_c)}, {})
+            Action(
+                "advise",
+                "cooling",
+                f"policy {name} wants supply air at "
+                f"{decision.supply_temp_c:.1f} °C (not a Slurm action; set it at the CRAH/BMS)",
+                {"supply_temp_c": float(decision.supply_temp_c)},
+                {},
+            )
         )
     return out
 
@@ -410,7 +433,8 @@ def _power_save(
     if any(j.state == "PENDING" and j.n_gpus > 0 for j in snap.jobs):
         return []
     idle = [
-        n for n in snap.nodes.values()
+        n
+        for n in snap.nodes.values()
         if n.n_gpus > 0 and n.usable and not n.busy and n.state == "idle"
     ]
     keep = cfg.power_save.min_idle_nodes

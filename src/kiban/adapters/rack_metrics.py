@@ -98,7 +98,9 @@ class FileRackMetrics:
             time_s=float(data.get("time_s", time.time())),
             inlet_temp_c=temp,
             power_w=power,
-            total_power_w=math.nan if total is None else _finite(total, f"{self.path}: total_power_w"),
+            total_power_w=math.nan
+            if total is None
+            else _finite(total, f"{self.path}: total_power_w"),
             source=f"file {self.path}",
         )
 
@@ -147,7 +149,7 @@ class PrometheusRackMetrics:
     def _query(self, promql: str) -> list[dict[str, Any]]:
         qs = urllib.parse.urlencode({"query": promql})
         try:
-            with urllib.request.urlopen(  # noqa: S310 - the site's Prometheus
+            with urllib.request.urlopen(
                 f"{self.url}/api/v1/query?{qs}", timeout=self.timeout_s
             ) as resp:
                 data = json.loads(resp.read())

@@ -210,8 +210,8 @@ def parse_gres(text: str) -> tuple[str, int]:
         (model or "", count); (``""``, 0) if the string names no GPUs.
     """
     model, total = "", 0
-    for part in re.split(r",(?![^()]*\))", text or ""):
-        part = part.strip().removeprefix("gres:").removeprefix("gres/")
+    for raw in re.split(r",(?![^()]*\))", text or ""):
+        part = raw.strip().removeprefix("gres:").removeprefix("gres/")
         m = _GRES_RE.match(part)
         if m is None:
             continue
@@ -406,7 +406,7 @@ class SlurmCli:
         timeout_s: Per-command time limit.
     """
 
-    def __init__(self, env: dict[str, str] | None = None, timeout_s: float = CLI_TIMEOUT_S):
+    def __init__(self, env: dict[str, str] | None = None, timeout_s: float = CLI_TIMEOUT_S) -> None:
         self.env = dict(os.environ if env is None else env)
         self.timeout_s = timeout_s
         missing = [c for c in ("sinfo", "squeue", "scontrol") if shutil.which(c) is None]
@@ -576,7 +576,7 @@ class SlurmRest:
         )
 
     def _get(self, path: str) -> dict[str, Any]:
-        req = urllib.request.Request(  # noqa: S310 - the URL is the site's slurmrestd
+        req = urllib.request.Request(
             self.url + path,
             headers={
                 "X-SLURM-USER-NAME": self.user,
@@ -588,7 +588,7 @@ class SlurmRest:
 
     def _send(self, req: urllib.request.Request, path: str) -> dict[str, Any]:
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:  # noqa: S310
+            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
                 body = resp.read()
         except urllib.error.HTTPError as err:
             body = err.read()
@@ -681,7 +681,7 @@ class SlurmRest:
             job["partition"] = partition
         body = json.dumps({"job": job, "script": f"#!/bin/sh\n{command}\n"}).encode()
         path = f"/slurm/{self.version}/job/submit"
-        req = urllib.request.Request(  # noqa: S310
+        req = urllib.request.Request(
             self.url + path,
             data=body,
             method="POST",

@@ -52,7 +52,7 @@ _MARK = re.compile(r"kiban:(\w+)=?([^;\s]*)")
 
 
 def kiban_marks(admin_comment: str) -> dict[str, str]:
-    """kiban's marks in a job's AdminComment (``kiban:power_cap_w=500;kiban:suspended``)."""
+    """Kiban's marks in a job's AdminComment (``kiban:power_cap_w=500;kiban:suspended``)."""
     return {m.group(1): m.group(2) for m in _MARK.finditer(admin_comment or "")}
 
 
@@ -107,7 +107,9 @@ def _server(sku: GpuSku, n_gpus: int) -> ServerModel:
         if srv.gpu == sku.name and srv.n_gpus == n_gpus:
             return srv
     base = next((s for s in servers if s.gpu == sku.name), servers[0])
-    return dataclasses.replace(base, name=f"slurm-{sku.name}-x{n_gpus}", gpu=sku.name, n_gpus=n_gpus)
+    return dataclasses.replace(
+        base, name=f"slurm-{sku.name}-x{n_gpus}", gpu=sku.name, n_gpus=n_gpus
+    )
 
 
 def build_view(
@@ -161,7 +163,7 @@ def build_view(
 
     live = [j for j in snap.jobs if j.n_gpus > 0 and j.state in {"PENDING", "RUNNING", "SUSPENDED"}]
     origin = min([j.submit_time_s for j in live] + [snap.time_s])
-    n = len(live)
+    n_jobs = len(live)
     default_s = cfg.agent.default_job_time_s
     table = JobTable.from_arrays(
         np.array([j.submit_time_s - origin for j in live], dtype=np.float64),
@@ -240,7 +242,7 @@ def build_view(
         layout=layout,
         jobs=table,
         rng=np.random.default_rng(seed),
-        checkpoint_write_s=np.zeros(n),
+        checkpoint_write_s=np.zeros(n_jobs),
     )
     return LiveView(
         view=view,

@@ -96,7 +96,7 @@ def make_metrics(cfg: AgentConfig) -> RackMetricsSource:
 
 
 @app.command("agent")
-def agent_cmd(
+def agent_cmd(  # noqa: PLR0917 - typer maps each parameter to an option
     slurm: Annotated[bool, typer.Option("--slurm", help="Act on a Slurm cluster.")] = False,
     config: Annotated[
         Path | None, typer.Option("--config", help="Agent site file (TOML; docs/agent.md).")
@@ -122,7 +122,8 @@ def agent_cmd(
         str | None, typer.Option("--rest", help="slurmrestd URL (overrides [slurm].rest_url).")
     ] = None,
     token_file: Annotated[
-        Path | None, typer.Option("--token-file", help="File holding the slurmrestd JWT (mode 600).")
+        Path | None,
+        typer.Option("--token-file", help="File holding the slurmrestd JWT (mode 600)."),
     ] = None,
     metrics_file: Annotated[
         Path | None, typer.Option("--metrics-file", help="Rack metrics JSON (overrides [metrics]).")
