@@ -390,7 +390,11 @@ def test_node_hook_applies_marked_power_caps_with_nvidia_smi(slurm, tmp_path):
     cli.update_job(job, AdminComment="kiban:power_cap_w=450")
     calls = tmp_path / "smi-calls"
     smi = tmp_path / "nvidia-smi"
-    smi.write_text(f'#!/bin/sh\necho "$@" >> {calls}\necho 700.00\n')
+    smi.write_text(
+        "#!/bin/sh\n"
+        f'case "$*" in *--query-gpu=power.min_limit*) echo "200.00, 700.00"; exit;; esac\n'
+        f'echo "$@" >> {calls}\necho 700.00\n'
+    )
     smi.chmod(0o755)
     env = {
         **slurm.env,
@@ -416,3 +420,32 @@ def test_node_hook_applies_marked_power_caps_with_nvidia_smi(slurm, tmp_path):
         [str(slurm.base / "kiban-gpu-power"), "epilog"], env=env_epi, check=True, timeout=30
     )
     assert "-i 0 -pl 700" in calls.read_text().splitlines()
+    # a cap outside the board's range is refused, not passed to nvidia-smi
+    calls.unlink()
+    cli.update_job(job, AdminComment="kiban:power_cap_w=150")
+    subprocess.run([str(slurm.base / "kiban-gpu-power"), "sync"], env=env, check=True, timeout=30)
+    assert not calls.exists()
+    assert "cap 150 W outside the board's range [200, 700] W" in (tmp_path / "hook.log").read_text()
+
+
+@pytest.mark.parametrize("policy", ["tiresias-las", "best-fit"])
+def test_registered_policies_decide_on_the_live_cluster(slurm, policy):
+    """The baselines run unchanged on the live view; where the policy would start a pending
+    (held) job becomes the lowest node weight."""
+    out = str(slurm.base / "out")
+    cli = SlurmCli(env=slurm.env)
+    running = cli.submit(command="sleep 60", gpus=6, output_dir=out)
+    assert wait_running(slurm, running) == "gn01"
+    held = cli.submit(command="sleep 5", gpus=2, output_dir=out, extra=("--hold",))
+    for node in slurm.nodes:  # start every node at a neutral weight
+        slurm.run("scontrol", "update", f"NodeName={node}", "Weight=5")
+    write_racks(slurm, {"r1": 25.0, "r2": 24.0})
+    agent = make_agent(slurm, agent_config(slurm, agent={"policy": policy}))
+    lines = agent.cycle()
+    assert lines[0]["args"]["policy"] == policy
+    preferred = {t for t, ln in by_action(lines, "set_weight").items() if ln["args"]["Weight"] == 1}
+    # 2 GPUs fit next to the 6-GPU job on gn01: best-fit packs there; first-fit takes gn01 too
+    assert preferred == {"gn01"}, (policy, lines)
+    others = {t: ln["args"]["Weight"] for t, ln in by_action(lines, "set_weight").items()}
+    assert all(w >= 10 for t, w in others.items() if t != "gn01")
+    slurm.run("scancel", str(held))

@@ -116,17 +116,22 @@ def agent_cmd(  # noqa: PLR0917 - typer maps each parameter to an option
         float | None, typer.Option("--interval-s", min=0.0, help="Seconds between cycles.")
     ] = None,
     policy: Annotated[
-        str | None, typer.Option("--policy", help="Registered policy (overrides [agent].policy).")
+        str | None,
+        typer.Option("--policy", help="Registered policy (overrides agent.policy in the config)."),
     ] = None,
     rest: Annotated[
-        str | None, typer.Option("--rest", help="slurmrestd URL (overrides [slurm].rest_url).")
+        str | None,
+        typer.Option("--rest", help="slurmrestd URL (overrides slurm.rest_url in the config)."),
     ] = None,
     token_file: Annotated[
         Path | None,
         typer.Option("--token-file", help="File holding the slurmrestd JWT (mode 600)."),
     ] = None,
     metrics_file: Annotated[
-        Path | None, typer.Option("--metrics-file", help="Rack metrics JSON (overrides [metrics]).")
+        Path | None,
+        typer.Option(
+            "--metrics-file", help="Rack metrics JSON file (overrides the config's metrics source)."
+        ),
     ] = None,
     log: Annotated[
         Path | None, typer.Option("--log", help="Append the JSON lines here (default: stdout).")

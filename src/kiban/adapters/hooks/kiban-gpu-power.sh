@@ -38,14 +38,26 @@ expand() { # 0-2,5 -> 0 1 2 5
   echo "${out[@]}"
 }
 apply() { # job gpus(idx list) watts|default
-  local job=$1 idx=$2 w=$3 g
+  local job=$1 idx=$2 w=$3 g w_g lim lo hi
   for g in $(expand "$idx"); do
     if [ "$w" = default ]; then
       w_g=$($smi -i "$g" --query-gpu=power.default_limit --format=csv,noheader,nounits | cut -d. -f1)
     else
       w_g=${w%.*}
+      # refuse caps outside what the board allows (NVML's power management limit range)
+      lim=$($smi -i "$g" --query-gpu=power.min_limit,power.max_limit --format=csv,noheader,nounits)
+      lo=$(echo "$lim" | cut -d, -f1 | cut -d. -f1 | tr -d ' ')
+      hi=$(echo "$lim" | cut -d, -f2 | cut -d. -f1 | tr -d ' ')
+      if [ -n "$lo" ] && [ -n "$hi" ] && { [ "$w_g" -lt "$lo" ] || [ "$w_g" -gt "$hi" ]; }; then
+        say "job $job gpu $g: cap $w_g W outside the board's range [$lo, $hi] W; not applied"
+        continue
+      fi
     fi
-    if $smi -i "$g" -pl "$w_g" >>"$log" 2>&1; then say "job $job gpu $g power limit $w_g W"; else say "job $job gpu $g: nvidia-smi -pl $w_g failed"; fi
+    if $smi -i "$g" -pl "$w_g" >>"$log" 2>&1; then
+      say "job $job gpu $g power limit $w_g W"
+    else
+      say "job $job gpu $g: nvidia-smi -pl $w_g failed"
+    fi
   done
 }
 
