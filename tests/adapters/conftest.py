@@ -237,3 +237,15 @@ def wait_prometheus(url: str, rack: str, inlet_c: float, timeout_s: float = 20.0
         time.sleep(0.3)
     msg = f"Prometheus never showed {rack} at {inlet_c} °C"
     raise AssertionError(msg)
+
+
+def run_kiban(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``kiban`` command (wide terminal, no check)."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "kiban"), *args],
+        env={**env, "COLUMNS": "300"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

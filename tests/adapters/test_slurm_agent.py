@@ -9,13 +9,11 @@ from __future__ import annotations
 import io
 import json
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import agent_config, reset_cluster, wait_prometheus, write_racks
+from conftest import agent_config, reset_cluster, run_kiban, wait_prometheus, write_racks
 from kiban.adapters.agent import ActionLog, SlurmAgent
 from kiban.adapters.rack_metrics import FileRackMetrics
 from kiban.adapters.slurm import SlurmCli, SlurmRest
@@ -319,22 +317,7 @@ nodes = "gn[03-04]"
 """
     )
     before = node_fields(slurm)
-    env = {**slurm.env, "COLUMNS": "200"}
-    res = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "kiban"),
-            "agent",
-            "--slurm",
-            "--config",
-            str(conf),
-            "--once",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    res = run_kiban("agent", "--slurm", "--config", str(conf), "--once", env=slurm.env)
     assert res.returncode == 0, res.stderr
     lines = [json.loads(x) for x in res.stdout.splitlines()]
     assert lines[0]["action"] == "observe"

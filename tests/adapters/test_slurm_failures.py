@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from conftest import agent_config, reset_cluster, write_racks
+from conftest import agent_config, reset_cluster, run_kiban, write_racks
 from kiban.adapters.agent import ActionLog, SlurmAgent
 from kiban.adapters.rack_metrics import FileRackMetrics
 from kiban.adapters.slurm import SlurmCli, SlurmError, SlurmRest
@@ -101,21 +98,7 @@ def test_munge_key_wrong(slurm):
     # through the command line: one line, exit status 2, no traceback
     agent_toml = slurm.base / "agent-wrongkey.toml"
     agent_toml.write_text(f'[metrics]\nfile = "{slurm.base / "racks.json"}"\n')
-    res = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "kiban"),
-            "agent",
-            "--slurm",
-            "--config",
-            str(agent_toml),
-            "--once",
-        ],
-        env={**env, "COLUMNS": "300"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    res = run_kiban("agent", "--slurm", "--config", str(agent_toml), "--once", env=env)
     assert res.returncode == 2
     assert "munge authentication failed" in res.stderr
     assert "Traceback" not in res.stderr

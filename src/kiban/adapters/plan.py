@@ -33,7 +33,7 @@ from kiban.adapters.view import kiban_marks
 if TYPE_CHECKING:
     from kiban.adapters.config import AgentConfig
     from kiban.adapters.rack_metrics import RackMetrics
-    from kiban.adapters.slurm import SlurmSnapshot
+    from kiban.adapters.slurm import SlurmJob, SlurmSnapshot
     from kiban.adapters.view import LiveView
     from kiban.policies.base import Decision
 
@@ -306,20 +306,9 @@ def _budget_actions(  # noqa: PLR0917 - private helper of plan_actions
                 )
             for jid, cap in sorted(caps.items()):
                 job = next((j for j in snap.jobs if j.job_id == jid), None)
-                if job is None or job.state != "RUNNING":
-                    continue
-                have = kiban_marks(job.admin_comment).get("power_cap_w", "")
-                if have and abs(float(have) - cap) < 1.0:
-                    continue
-                out.append(
-                    Action(
-                        "cap_job",
-                        str(jid),
-                        f"{why}: power policy {cfg.power.policy} caps running jobs",
-                        m,
-                        {"power_cap_w": round(cap, 1), "nodes": ",".join(job.nodes)},
-                    )
-                )
+                if job is not None and job.state == "RUNNING":
+                    why_cap = f"{why}: power policy {cfg.power.policy} caps running jobs"
+                    out += _cap_action(job, cap, why_cap, m)
         else:
             running = [j for j in snap.jobs if j.state == "RUNNING" and j.n_gpus > 0]
             running.sort(key=lambda j: (j.priority, -j.start_time_s))
@@ -369,6 +358,15 @@ def _budget_actions(  # noqa: PLR0917 - private helper of plan_actions
     return out
 
 
+def _cap_action(job: SlurmJob, cap_w: float, why: str, m: dict[str, float]) -> list[Action]:
+    """A ``cap_job`` action, unless the job already carries (about) this cap."""
+    have = kiban_marks(job.admin_comment).get("power_cap_w", "")
+    if have and abs(float(have) - cap_w) < 1.0:
+        return []
+    args = {"power_cap_w": round(float(cap_w), 1), "nodes": ",".join(job.nodes)}
+    return [Action("cap_job", str(job.job_id), why, m, args)]
+
+
 def _decision_actions(
     snap: SlurmSnapshot,
     cfg: AgentConfig,
@@ -382,19 +380,7 @@ def _decision_actions(
         jid = live.job_ids[int(j)]
         if jid in budget_caps:
             continue  # the budget's cap already covers this job
-        job = live.jobs_by_id[jid]
-        have = kiban_marks(job.admin_comment).get("power_cap_w", "")
-        if have and abs(float(have) - cap) < 1.0:
-            continue
-        out.append(
-            Action(
-                "cap_job",
-                str(jid),
-                f"policy {name} sets a per-GPU power cap",
-                {},
-                {"power_cap_w": round(float(cap), 1), "nodes": ",".join(job.nodes)},
-            )
-        )
+        out += _cap_action(live.jobs_by_id[jid], cap, f"policy {name} sets a per-GPU power cap", {})
     for j in sorted(decision.preempt):
         jid = live.job_ids[int(j)]
         job = live.jobs_by_id[jid]

@@ -441,12 +441,7 @@ class SlurmCli:
         return res.stdout
 
     def _json(self, *args: str) -> dict[str, Any]:
-        out = self.run(*args)
-        try:
-            data: dict[str, Any] = json.loads(out)
-        except json.JSONDecodeError as err:
-            msg = f"`{' '.join(args)}` did not print JSON (Slurm older than 21.08?): {out[:200]!r}"
-            raise SlurmError(msg) from err
+        data = _load_json(self.run(*args), f"`{' '.join(args)}` (Slurm older than 21.08?)")
         errors = _rest_errors(data)
         if errors:
             # 22.05's --json output hides the cause ("Unspecified error"); the plain command
@@ -618,11 +613,7 @@ class SlurmRest:
             reason = getattr(err, "reason", err)
             msg = f"slurmrestd at {self.url} is not reachable: {reason}"
             raise SlurmError(msg) from err
-        try:
-            data: dict[str, Any] = json.loads(body)
-        except json.JSONDecodeError as err:
-            msg = f"slurmrestd at {self.url} returned non-JSON for {path}: {body[:200]!r}"
-            raise SlurmError(msg) from err
+        data = _load_json(body, f"slurmrestd at {self.url} for {path}")
         errs = _rest_errors(data)
         if errs:
             msg = f"slurmrestd at {self.url} reported errors for {path}: {errs}"
@@ -693,6 +684,19 @@ class SlurmRest:
         )
         data = self._send(req, path)
         return int(data["job_id"])
+
+
+def _load_json(text: str | bytes, what: str) -> dict[str, Any]:
+    """Parse a JSON object; :class:`SlurmError` naming ``what`` if it is not one."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        msg = f"{what} did not return JSON: {text[:200]!r}"
+        raise SlurmError(msg) from err
+    if not isinstance(data, dict):
+        msg = f"{what} returned {type(data).__name__}, not a JSON object"
+        raise SlurmError(msg)
+    return data
 
 
 def _rest_errors(data: Any) -> list[str]:
