@@ -239,13 +239,18 @@ def wait_prometheus(url: str, rack: str, inlet_c: float, timeout_s: float = 20.0
     raise AssertionError(msg)
 
 
-def run_kiban(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run the installed ``kiban`` command (wide terminal, no check)."""
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "kiban"), *args],
-        env={**env, "COLUMNS": "300"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def run_kiban(monkeypatch, capsys, *args: str, env: dict[str, str] | None = None):
+    """kiban's real entry point in-process (argv and SLURM_CONF set); (status, stdout, stderr)."""
+    from kiban.cli import main  # noqa: PLC0415 - the CLI is only needed by these tests
+
+    monkeypatch.setenv("COLUMNS", "300")
+    if env is not None and "SLURM_CONF" in env:
+        monkeypatch.setenv("SLURM_CONF", env["SLURM_CONF"])
+    monkeypatch.setattr(sys, "argv", ["kiban", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err

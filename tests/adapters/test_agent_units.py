@@ -6,11 +6,10 @@ from __future__ import annotations
 import math
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from conftest import run_kiban
 from kiban.adapters.config import AgentConfig, load_agent_config
 from kiban.adapters.hooks import write_hooks
 from kiban.adapters.hostlist import expand_hostlist
@@ -187,24 +186,12 @@ def test_write_hooks_renders_every_placeholder(tmp_path):
         assert res.returncode == 0, res.stderr
 
 
-def test_cli_write_hooks_and_missing_scheduler(tmp_path):
-    kiban = str(Path(sys.executable).parent / "kiban")
-    env = {**os.environ, "COLUMNS": "200"}
-    res = subprocess.run(
-        [kiban, "agent", "--config", str(tmp_path / "x.toml")],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+def test_cli_write_hooks_and_missing_scheduler(tmp_path, monkeypatch, capsys):
+    code, _, err = run_kiban(monkeypatch, capsys, "agent", "--config", str(tmp_path / "x.toml"))
+    assert code == 2
+    assert "--slurm" in err
+    code, _, err = run_kiban(
+        monkeypatch, capsys, "agent", "--slurm", "--write-hooks", str(tmp_path / "hooks")
     )
-    assert res.returncode == 2
-    assert "--slurm" in res.stderr
-    res = subprocess.run(
-        [kiban, "agent", "--slurm", "--write-hooks", str(tmp_path / "hooks")],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert res.returncode == 0, res.stderr
+    assert code == 0, err
     assert (tmp_path / "hooks" / "job_submit.lua").exists()

@@ -300,7 +300,7 @@ def test_power_save_powers_down_idle_nodes_through_suspend_program(slurm):
     assert "POWER" not in slurm.scontrol_node("gn03")["State"]
 
 
-def test_cli_dry_run_prints_json_lines(slurm, tmp_path):
+def test_cli_dry_run_prints_json_lines(slurm, tmp_path, monkeypatch, capsys):
     write_racks(slurm, {"r1": 36.0, "r2": 24.0})
     conf = tmp_path / "agent.toml"
     conf.write_text(
@@ -317,9 +317,11 @@ nodes = "gn[03-04]"
 """
     )
     before = node_fields(slurm)
-    res = run_kiban("agent", "--slurm", "--config", str(conf), "--once", env=slurm.env)
-    assert res.returncode == 0, res.stderr
-    lines = [json.loads(x) for x in res.stdout.splitlines()]
+    code, out, err = run_kiban(
+        monkeypatch, capsys, "agent", "--slurm", "--config", str(conf), "--once", env=slurm.env
+    )
+    assert code == 0, err
+    lines = [json.loads(x) for x in out.splitlines()]
     assert lines[0]["action"] == "observe"
     assert lines[0]["args"]["policy"] == "easy-backfill"
     drains = {ln["target"]: ln["result"] for ln in lines if ln["action"] == "drain"}

@@ -88,7 +88,7 @@ def test_partial_failure_mid_batch_says_exactly_what_took_effect(slurm):
         reset_cluster(slurm)
 
 
-def test_munge_key_wrong(slurm):
+def test_munge_key_wrong(slurm, monkeypatch, capsys):
     conf = slurm.start_wrong_munge()
     env = {**slurm.env, "SLURM_CONF": str(conf)}
     with pytest.raises(
@@ -98,10 +98,13 @@ def test_munge_key_wrong(slurm):
     # through the command line: one line, exit status 2, no traceback
     agent_toml = slurm.base / "agent-wrongkey.toml"
     agent_toml.write_text(f'[metrics]\nfile = "{slurm.base / "racks.json"}"\n')
-    res = run_kiban("agent", "--slurm", "--config", str(agent_toml), "--once", env=env)
-    assert res.returncode == 2
-    assert "munge authentication failed" in res.stderr
-    assert "Traceback" not in res.stderr
+    code, _, err = run_kiban(
+        monkeypatch, capsys, "agent", "--slurm", "--config", str(agent_toml), "--once", env=env
+    )
+    assert code == 2
+    assert err.startswith("error: ")
+    assert "munge authentication failed" in err
+    assert "Traceback" not in err
 
 
 def test_rest_version_mismatch_and_bad_token(slurm):
