@@ -46,7 +46,7 @@ def start_cluster(base: Path, *, rest: bool = False) -> SlurmCluster:
     extra = (
         "JobSubmitPlugins=lua\n"
         f"SuspendProgram={base}/kiban-suspend\nResumeProgram={base}/kiban-resume\n"
-        "SuspendTime=3600\nSuspendTimeout=10\nResumeTimeout=60\n"
+        "SuspendTime=3600\nSuspendTimeout=60\nResumeTimeout=60\n"
     )
     return SlurmCluster.start(base, rest=rest, extra_conf=extra, partitions=PARTITIONS)
 

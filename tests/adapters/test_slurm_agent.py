@@ -288,7 +288,9 @@ def test_power_save_powers_down_idle_nodes_through_suspend_program(slurm):
     downs = by_action(lines, "power_down")
     assert set(downs) == {"gn01", "gn02"}  # the warmer rack first
     states = {n: slurm.scontrol_node(n)["State"] for n in ("gn01", "gn02")}
-    # POWERING_DOWN for SuspendTimeout, then POWERED_DOWN
+    # POWERING_DOWN for SuspendTimeout (60 s here), then POWERED_DOWN. The fixture's fake nodes
+    # cannot "boot" (slurmd's boot time predates the power-up request), so the test stops here
+    # and the reset cancels the power-down while it is still in progress.
     assert all("POWER" in s and "DOWN" in s for s in states.values()), states
     log = slurm.base / "log" / "kiban-power.log"
     deadline = time.monotonic() + 20
@@ -434,3 +436,39 @@ def test_registered_policies_decide_on_the_live_cluster(slurm, policy):
     others = {t: ln["args"]["Weight"] for t, ln in by_action(lines, "set_weight").items()}
     assert all(w >= 10 for t, w in others.items() if t != "gn01")
     slurm.run("scancel", str(held))
+
+
+def test_gpu_requests_in_every_form_are_counted(slurm):
+    """--gpus, --gpus-per-node over several nodes, and --gpus-per-task with several tasks."""
+    out = str(slurm.base / "out")
+    cli = SlurmCli(env=slurm.env)
+    held = ("--hold",)
+    a = cli.submit(command="true", gpus=5, output_dir=out, extra=held)
+    b = slurm.sbatch("--hold", "-N2", "--gpus-per-node=h100:4", seconds=1)
+    c = slurm.sbatch("--hold", "-n3", "--gpus-per-task=2", seconds=1)
+    jobs = {j.job_id: j for j in cli.snapshot().jobs}
+    assert (jobs[a].n_gpus, jobs[a].gpus_per_node) == (5, 0)
+    assert (jobs[b].n_gpus, jobs[b].gpus_per_node, jobs[b].gpu_model) == (8, 4, "h100")
+    assert jobs[c].n_gpus == 6
+
+
+def test_rate_limits_stop_flapping_and_cap_actions_per_cycle(slurm):
+    cfg = agent_config(slurm, agent={"min_action_interval_s": 300.0, "max_drain_frac": 0.5})
+    agent = make_agent(slurm, cfg, apply=True)
+    write_racks(slurm, {"r1": 36.0, "r2": 24.0})
+    agent.cycle()  # drain gn01, gn02
+    write_racks(slurm, {"r1": 25.0, "r2": 24.0})
+    agent.cycle()  # resume them (a different action)
+    write_racks(slurm, {"r1": 36.0, "r2": 24.0})
+    lines = agent.cycle()  # drain again within 300 s: refused
+    drains = by_action(lines, "drain")
+    assert drains["gn01"]["result"].startswith("skipped: rate limit: drain on gn01")
+    assert "DRAIN" not in slurm.scontrol_node("gn01")["State"]
+    few = agent_config(slurm, agent={"max_actions_per_cycle": 2})
+    reset_cluster(slurm)
+    lines = make_agent(slurm, few, apply=True).cycle()
+    results = [ln["result"] for ln in lines[1:]]
+    assert results.count("applied") == 2
+    others = [r for r in results if r != "applied"]
+    assert others
+    assert all(r.startswith("skipped: max_actions_per_cycle = 2") for r in others)

@@ -278,11 +278,13 @@ def _job(d: dict[str, Any]) -> SlurmJob:
     gpu_idx = {n: parse_idx(g) for n, g in zip(nodes, detail, strict=False)}
     per_node_model, per_node = parse_gres(str(d.get("tres_per_node", "") or ""))
     per_job_model, per_job = parse_gres(str(d.get("tres_per_job", "") or ""))
+    per_task_model, per_task = parse_gres(str(d.get("tres_per_task", "") or ""))
     node_count = int(_num(d.get("node_count"), 1)) or 1
+    tasks = int(_num(d.get("tasks"), 1)) or 1
     if gpu_idx and any(gpu_idx.values()):
         n_gpus = sum(len(v) for v in gpu_idx.values())
     else:
-        n_gpus = per_job or per_node * node_count
+        n_gpus = per_job or per_node * node_count or per_task * tasks
     limit = d.get("time_limit")
     limit_min = _num(limit, -1.0)
     state = d.get("job_state", "")
@@ -295,7 +297,7 @@ def _job(d: dict[str, Any]) -> SlurmJob:
         user=str(d.get("user_name", "")),
         n_gpus=int(n_gpus),
         gpus_per_node=int(per_node),
-        gpu_model=per_node_model or per_job_model,
+        gpu_model=per_node_model or per_job_model or per_task_model,
         nodes=nodes,
         gpu_idx=gpu_idx,
         submit_time_s=_num(d.get("submit_time"), 0.0),
