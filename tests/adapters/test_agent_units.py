@@ -15,9 +15,18 @@ from kiban.adapters.hooks import write_hooks
 from kiban.adapters.hostlist import expand_hostlist
 from kiban.adapters.plan import plan_actions, rack_status
 from kiban.adapters.rack_metrics import FileRackMetrics, RackMetrics
-from kiban.adapters.slurm import SlurmNode, SlurmSnapshot, parse_gres, parse_idx
+from kiban.adapters.slurm import (
+    SlurmJob,
+    SlurmNode,
+    SlurmPartition,
+    SlurmSnapshot,
+    parse_gres,
+    parse_idx,
+)
+from kiban.adapters.view import build_view
 from kiban.cli.agent import read_token
 from kiban.errors import ConfigError, TelemetryError
+from kiban.policies.registry import make_policy
 
 
 def test_hostlist():
@@ -195,3 +204,68 @@ def test_cli_write_hooks_and_missing_scheduler(tmp_path, monkeypatch, capsys):
     )
     assert code == 0, err
     assert (tmp_path / "hooks" / "job_submit.lua").exists()
+
+
+def test_view_from_a_snapshot_matches_slurm():
+    """The policy view (the glue that must follow the simulator's state classes)."""
+
+    nodes = [
+        _node("gn01", busy=True, state="mixed"),
+        _node("gn02", flags=("DRAIN",), reason="admin"),
+        _node("gn03"),
+        _node("gn04"),
+    ]
+
+    def job(jid, state, n, nodes=(), idx=None, comment=""):
+        return SlurmJob(
+            jid,
+            state,
+            "gpu",
+            "u",
+            n,
+            0,
+            "",
+            tuple(nodes),
+            idx or {},
+            100.0 + jid,
+            110.0 if nodes else 0.0,
+            3600.0,
+            10,
+            True,
+            comment,
+        )
+
+    jobs = (
+        job(1, "RUNNING", 3, ["gn01"], {"gn01": (0, 1, 2)}, "kiban:power_cap_w=400"),
+        job(2, "PENDING", 8),
+        job(3, "PENDING", 64),
+    )
+    snap = SlurmSnapshot(
+        200.0,
+        {n.name: n for n in nodes},
+        jobs,
+        {"gpu": SlurmPartition("gpu", ("gn01",), ("off",), "UP")},
+        "test",
+    )
+    cfg = _cfg()
+    live = build_view(snap, RackMetrics(0.0, {"r1": 27.0}, {"r1": 9000.0}), cfg)
+    v = live.view
+    assert live.node_names == ("gn01", "gn02", "gn03", "gn04")
+    assert v.layout.rack_names == ("r1", "r2")
+    assert v.free_gpus == 8 - 3 + 8 + 8  # gn02 drained: down in the view
+    assert v.down_gpus == 8
+    assert v.n_running == 1
+    assert v.n_pending == 2
+    j1 = live.job_ids.index(1)
+    assert v.job_gpus(j1).tolist() == [0, 1, 2]
+    assert v.job_power_cap_w[j1] == 400.0
+    assert v.rack_gpu_alloc_w.tolist() == [1200.0, 0.0]
+    assert v.rack_inlet_temp_c[0] == 27.0
+    assert v.rack_power_w[0] == 9000.0
+    assert v.layout.rack_power_limit_w[0] == 40000.0
+    policy = make_policy("policy", "best-fit")
+    policy.reset(live.ctx)
+    decision = policy.decide(v)
+    j2 = live.job_ids.index(2)
+    assert set(decision.start) == {j2}  # the 64-GPU job cannot fit; 8 GPUs fit on gn03
+    assert live.gpu_nodes(decision.start[j2]) in (["gn03"], ["gn04"])
