@@ -464,6 +464,22 @@ def test_rate_limits_stop_flapping_and_cap_actions_per_cycle(slurm):
     drains = by_action(lines, "drain")
     assert drains["gn01"]["result"].startswith("skipped: rate limit: drain on gn01")
     assert "DRAIN" not in slurm.scontrol_node("gn01")["State"]
+    # the limit survives a restart (or a --once run from cron) through the state file
+    state = slurm.base / "agent-state.json"
+    keep = agent_config(slurm, agent={"min_action_interval_s": 300.0, "state_file": str(state)})
+    write_racks(slurm, {"r1": 25.0, "r2": 24.0})
+    make_agent(slurm, keep, apply=True).cycle()  # resumes nothing: nodes are not drained
+    write_racks(slurm, {"r1": 36.0, "r2": 24.0})
+    assert by_action(make_agent(slurm, keep, apply=True).cycle(), "drain")["gn01"]["result"] == (
+        "applied"
+    )
+    write_racks(slurm, {"r1": 25.0, "r2": 24.0})
+    lines = make_agent(slurm, keep, apply=True).cycle()  # a new agent: a fresh process
+    assert by_action(lines, "resume")["gn01"]["result"] == "applied"
+    write_racks(slurm, {"r1": 36.0, "r2": 24.0})
+    lines = make_agent(slurm, keep, apply=True).cycle()
+    assert by_action(lines, "drain")["gn01"]["result"].startswith("skipped: rate limit")
+    state.unlink()
     few = agent_config(slurm, agent={"max_actions_per_cycle": 2})
     reset_cluster(slurm)
     lines = make_agent(slurm, few, apply=True).cycle()

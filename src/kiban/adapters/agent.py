@@ -115,10 +115,38 @@ class SlurmAgent:
         self.log = log or ActionLog()
         self.mode = "apply" if apply else "dry-run"
         self.n_cycle = 0
-        self._last_action_s: dict[tuple[str, str], float] = {}
+        self._state_file = Path(cfg.agent.state_file) if cfg.agent.state_file else None
+        self._last_action_s: dict[tuple[str, str], float] = self._load_state()
         # fail early on an unknown policy or bad parameters
         self.policy = make_policy("policy", cfg.agent.policy, cfg.agent.policy_params)
         self.power_policy = make_policy("power", cfg.power.policy, cfg.power.params)
+
+    # --- rate-limit memory ------------------------------------------------------------------
+    def _load_state(self) -> dict[tuple[str, str], float]:
+        """Last time of each disruptive (action, target), from ``[agent].state_file``."""
+        path = self._state_file
+        if path is None or not path.exists():
+            return {}
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            return {
+                (a, t): float(v) for a, rec in raw["last_action_s"].items() for t, v in rec.items()
+            }
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            msg = (
+                f"{path}: agent state file is unreadable ({err}); it must be the JSON the "
+                "agent writes ({'last_action_s': {ACTION: {TARGET: unix_s}}}); remove it to "
+                "start afresh"
+            )
+            raise ConfigError(msg) from err
+
+    def _save_state(self) -> None:
+        if self._state_file is None:
+            return
+        out: dict[str, dict[str, float]] = {}
+        for (a, t), v in self._last_action_s.items():
+            out.setdefault(a, {})[t] = v
+        _write_atomic(str(self._state_file), json.dumps({"last_action_s": out}) + "\n")
 
     # --- one cycle -------------------------------------------------------------------------
     def cycle(self) -> list[dict[str, Any]]:
@@ -228,7 +256,7 @@ class SlurmAgent:
     # --- safety rules ----------------------------------------------------------------------
     def _guard(self, snap: SlurmSnapshot, planned: list[Action]) -> list[Action]:
         cfg = self.cfg.agent
-        now = time.monotonic()
+        now = time.time()
         gpu_nodes = [n for n in snap.nodes.values() if n.n_gpus > 0]
         max_drained = math.floor(cfg.max_drain_frac * len(gpu_nodes) + 1e-9)
         drained = sum(n.drained for n in gpu_nodes)
@@ -313,7 +341,8 @@ class SlurmAgent:
                 )
                 raise SlurmError(summary) from err
             if a.action in DISRUPTIVE:
-                self._last_action_s[(a.action, a.target)] = time.monotonic()
+                self._last_action_s[(a.action, a.target)] = time.time()
+                self._save_state()
             done.append(f"{a.action} {a.target}")
             self._record(a, "applied")
 

@@ -56,6 +56,7 @@ class AgentSection(_Strict):
     default_job_time_s: float = Field(3600.0, gt=0)
     weights: bool = True
     drain: bool = True
+    state_file: str = ""
 
 
 class SlurmSection(_Strict):
