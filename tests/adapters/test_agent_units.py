@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 from conftest import run_kiban
+from kiban.adapters.agent import SlurmAgent
 from kiban.adapters.config import AgentConfig, load_agent_config
 from kiban.adapters.hooks import write_hooks
 from kiban.adapters.hostlist import expand_hostlist
@@ -25,7 +26,7 @@ from kiban.adapters.slurm import (
 )
 from kiban.adapters.view import build_view
 from kiban.cli.agent import read_token
-from kiban.errors import ConfigError, TelemetryError
+from kiban.errors import ConfigError, PolicyError, TelemetryError
 from kiban.policies.registry import make_policy
 
 
@@ -269,3 +270,13 @@ def test_view_from_a_snapshot_matches_slurm():
     j2 = live.job_ids.index(2)
     assert set(decision.start) == {j2}  # the 64-GPU job cannot fit; 8 GPUs fit on gn03
     assert live.gpu_nodes(decision.start[j2]) in (["gn03"], ["gn04"])
+
+
+def test_corrupt_state_file_is_one_clear_error(tmp_path):
+    state = tmp_path / "state.json"
+    state.write_text("{not json")
+    cfg = AgentConfig.model_validate({"agent": {"state_file": str(state)}})
+    with pytest.raises(ConfigError, match=r"state\.json: agent state file is unreadable"):
+        SlurmAgent(None, None, None, cfg)  # type: ignore[arg-type]
+    with pytest.raises(PolicyError, match="policy 'no-such' is not registered"):
+        SlurmAgent(None, None, None, AgentConfig.model_validate({"agent": {"policy": "no-such"}}))
