@@ -23,10 +23,11 @@ Mapping:
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,6 +39,7 @@ from kiban.sim.layout import ClusterLayout
 from kiban.sim.state import GPU_DOWN, PENDING, RUNNING, ClusterState, ClusterView
 
 if TYPE_CHECKING:
+    from kiban._typing import IntArray
     from kiban.adapters.config import AgentConfig
     from kiban.adapters.rack_metrics import RackMetrics
     from kiban.adapters.slurm import SlurmJob, SlurmSnapshot
@@ -181,7 +183,8 @@ def build_view(
     by_id = {j.job_id: j for j in live}
     job_ids = tuple(int(x) for x in table.job_id.tolist())
 
-    st = ClusterState(layout, table)
+    writer = _StateWriter(layout, table)
+    st = writer.state
     st.time_s = snap.time_s - origin
     first = layout.node_first_gpu
     for name, k in node_idx.items():
@@ -209,35 +212,16 @@ def build_view(
         gn = layout.gpu_node[gpus]
         np.subtract.at(st.node_free, gn, 1)
         st.job_state[j] = RUNNING
-        st.job_gpus[j] = gpus
-        uniq, counts = np.unique(gn, return_counts=True)
-        st.job_nodes[j] = uniq
-        st.job_node_counts[j] = counts
-        st.job_n_alloc[j] = gpus.shape[0]
         start = (job.start_time_s or snap.time_s) - origin
         st.job_first_start_s[j] = start
-        slot = st.n_slots
-        st.n_slots += 1
-        st.job_slot[j] = slot
-        st.slot_job[slot] = j
-        st.slot_n[slot] = gpus.shape[0]
-        st.slot_sku[slot] = layout.node_sku_idx[gn[0]]
-        racks = np.unique(layout.node_rack_idx[gn])
-        st.slot_rack[slot] = racks[0] if racks.shape[0] == 1 else -1
-        st.slot_start_s[slot] = start
-        st.slot_t_last_s[slot] = st.time_s
-        st.slot_finish_s[slot] = start + float(table.duration_s[j])
         cap_w = st.job_power_cap_w[j]
         per_gpu = tdp[layout.node_sku_idx[gn]] if math.isnan(cap_w) else np.full(gn.shape, cap_w)
-        st.slot_cap_w[slot] = float(per_gpu.mean())
+        writer.run(j, gpus, start, start + float(table.duration_s[j]), float(per_gpu.mean()))
         np.add.at(st.rack_gpu_alloc_w, layout.node_rack_idx[gn], per_gpu)
     st.n_free_gpus = int(st.node_free[st.node_up].sum())
     for r, name in enumerate(rack_names):
-        if name in metrics.power_w:
-            st.rack_power_w[r] = metrics.power_w[name]
-        if name in metrics.inlet_temp_c:
-            st.rack_inlet_temp_c[r] = metrics.inlet_temp_c[name]
-    view = ClusterView(st, layout, table)
+        writer.rack(r, metrics.power_w.get(name), metrics.inlet_temp_c.get(name))
+    view = writer.view()
     ctx = PolicyContext(
         layout=layout,
         jobs=table,
@@ -253,6 +237,97 @@ def build_view(
         jobs_by_id=by_id,
         origin_s=origin,
     )
+
+
+class _StateWriter:
+    """Writes running jobs and rack readings into the simulator's state objects.
+
+    Two layouts of that state exist: one ``ClusterState`` holding the running-job slots and rack
+    readings (``ClusterView(state, layout, jobs)``), and the component simulator (issue 9:
+    ``kiban.sim.slots.Slots``, ``kiban.sim.heat.NodeHeat``; ``ClusterView(..., slots=, heat=,
+    observables=)``). This class is the only place that tells them apart.
+    """
+
+    def __init__(self, layout: ClusterLayout, table: JobTable) -> None:
+        self.layout = layout
+        self.table = table
+        self.state = ClusterState(layout, table)
+        try:
+            slots_mod = importlib.import_module("kiban.sim.slots")
+        except ModuleNotFoundError:
+            self._parts: dict[str, Any] | None = None
+            return
+        sim = {m: importlib.import_module(f"kiban.sim.{m}") for m in ("flags", "tables", "heat")}
+        settings = importlib.import_module("kiban.sim.settings").SimSettings()
+        dirty = sim["flags"].Dirty()
+        hw = sim["tables"].HardwareTables(layout, settings)
+        jt = sim["tables"].JobTables(table, hw, settings)
+        book = importlib.import_module("kiban.sim.ledger_book").LedgerBook()
+        heat = sim["heat"].NodeHeat(hw, dirty)
+        slots = slots_mod.Slots(hw, jt, table.n_jobs, book, heat, dirty)
+        obs = importlib.import_module("kiban.sim.observables").GpuObservables(
+            table, hw, self.state, slots, heat
+        )
+        self._parts = {"slots": slots, "heat": heat, "observables": obs}
+
+    def run(self, j: int, gpus: IntArray, start_s: float, finish_s: float, cap_w: float) -> None:
+        """Job ``j`` runs on ``gpus`` since ``start_s`` (expected end ``finish_s``)."""
+        lay = self.layout
+        gn = lay.gpu_node[gpus]
+        nodes, counts = np.unique(gn, return_counts=True)
+        racks = np.unique(lay.node_rack_idx[gn])
+        rack = int(racks[0]) if racks.shape[0] == 1 else -1
+        sku = int(lay.node_sku_idx[gn[0]])
+        now = self.state.time_s
+        if self._parts is None:
+            st: Any = self.state
+            slot = st.n_slots
+            st.n_slots += 1
+            tgt, names = (
+                st,
+                (
+                    "slot_job",
+                    "slot_n",
+                    "slot_sku",
+                    "slot_rack",
+                    "slot_start_s",
+                    "slot_t_last_s",
+                    "slot_finish_s",
+                    "slot_cap_w",
+                ),
+            )
+        else:
+            tgt = self._parts["slots"]
+            slot = tgt.n
+            tgt.n += 1
+            names = ("job", "n_gpus", "sku", "rack", "start_s", "t_last_s", "finish_s", "cap_w")
+            if rack < 0:
+                tgt.job_racks[j] = racks
+        for name, value in zip(
+            names, (j, gpus.shape[0], sku, rack, start_s, now, finish_s, cap_w), strict=True
+        ):
+            getattr(tgt, name)[slot] = value
+        tgt.job_slot[j] = slot
+        tgt.job_gpus[j] = gpus
+        tgt.job_nodes[j] = nodes
+        tgt.job_node_counts[j] = counts
+        tgt.job_n_alloc[j] = gpus.shape[0]
+
+    def rack(self, r: int, power_w: float | None, inlet_temp_c: float | None) -> None:
+        """Rack ``r``'s measured wall power and inlet temperature (None: not measured)."""
+        tgt: Any = self.state if self._parts is None else self._parts["heat"]
+        if power_w is not None:
+            tgt.rack_power_w[r] = power_w
+        if inlet_temp_c is not None:
+            tgt.rack_inlet_temp_c[r] = inlet_temp_c
+
+    def view(self) -> ClusterView:
+        """The read-only view policies get."""
+        if self._parts is None:
+            return ClusterView(self.state, self.layout, self.table)
+        make: Any = ClusterView  # the component simulator's signature takes the parts too
+        view: ClusterView = make(self.state, self.layout, self.table, **self._parts)
+        return view
 
 
 def _held_gpus(
