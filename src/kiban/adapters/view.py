@@ -323,10 +323,8 @@ class _StateWriter:
 
     def view(self) -> ClusterView:
         """The read-only view policies get."""
-        if self._parts is None:
-            return ClusterView(self.state, self.layout, self.table)
         make: Any = ClusterView  # the component simulator's signature takes the parts too
-        view: ClusterView = make(self.state, self.layout, self.table, **self._parts)
+        view: ClusterView = make(self.state, self.layout, self.table, **(self._parts or {}))
         return view
 
 
