@@ -26,6 +26,7 @@ _COMMAND_MODULES = (
     "kiban.cli.plan",
     "kiban.cli.diagnose",
     "kiban.cli.sweep",
+    "kiban.cli.agent",
 )
 
 
