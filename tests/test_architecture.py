@@ -16,6 +16,7 @@ RANKS: dict[str, int] = {
     "options": 0,
     "shared_data": 0,
     "_guards": 0,
+    "_tables": 0,
     "catalog": 1,
     "spec": 1,
     "physics": 2,

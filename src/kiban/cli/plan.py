@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from kiban.cli._app import app, console
 from kiban.errors import ConfigError
-from kiban.plan.output import check_out_dir, option_row, write_outputs
-from kiban.plan.problem import OBJECTIVES
-from kiban.plan.run import PlanResult, load_site, plan_site
 from kiban.units import W_PER_KW
+
+if TYPE_CHECKING:
+    from kiban.plan.run import PlanResult
 
 
 def _fmt(value: object, digits: int = 3) -> str:
@@ -28,6 +26,11 @@ def _fmt(value: object, digits: int = 3) -> str:
 
 def print_plan(result: PlanResult) -> None:
     """Print the chosen layout, its verification, the binding constraints and the comparison."""
+    from rich.markup import escape  # noqa: PLC0415 (startup time: heavy modules load on use)
+    from rich.table import Table  # noqa: PLC0415
+
+    from kiban.plan.output import option_row  # noqa: PLC0415
+
     sol, s = result.solution, result.summary
     status = "proven optimal" if sol.proven_optimal else f"gap {sol.gap_frac:.2%}"
     unit = {"tco": "million JPY", "pue": "(PUE)", "gpus": "(−GPUs)"}[sol.objective]
@@ -152,6 +155,12 @@ def plan(  # noqa: PLR0917 (typer reads the options from the signature)
     ] = True,
 ) -> None:
     """Plan cooling, racks, containment and set-point for a fleet under the site's limits."""
+    from rich.markup import escape  # noqa: PLC0415 (startup time: heavy modules load on use)
+
+    from kiban.plan.output import check_out_dir, write_outputs  # noqa: PLC0415
+    from kiban.plan.problem import OBJECTIVES  # noqa: PLC0415
+    from kiban.plan.run import load_site, plan_site  # noqa: PLC0415
+
     if objective is not None and objective not in OBJECTIVES:
         msg = f"--objective = {objective!r}: allowed {', '.join(OBJECTIVES)}"
         raise ConfigError(msg)

@@ -5,12 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.markup import escape
 
 from kiban.cli._app import app, console
-from kiban.i18n import check_lang, translator
-from kiban.report import build_context, print_summary, render_html
-from kiban.report.html import atomic_write_text
 
 
 def default_report_path(first_dir: Path, lang: str) -> Path:
@@ -31,6 +27,12 @@ def report(
     ),
 ) -> None:
     """Write an HTML report (charts, comparison table, scenario echo) and print a summary."""
+    from rich.markup import escape  # noqa: PLC0415 (startup time)
+
+    from kiban.i18n import check_lang, translator  # noqa: PLC0415
+    from kiban.report import build_context, print_summary, render_html  # noqa: PLC0415
+    from kiban.report.html import atomic_write_text  # noqa: PLC0415
+
     check_lang(lang)
     context = build_context(dirs, lang)
     target = out if out is not None else default_report_path(dirs[0], lang)

@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from kiban.cli._app import app, console, err_console
 from kiban.errors import ConfigError
 from kiban.units import S_PER_DAY, S_PER_H, S_PER_MIN
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from kiban.results import PreparedRun, SimulationResult
 
 __all__ = ["parse_duration_s", "results_table", "run_with_progress"]
@@ -105,6 +105,8 @@ def results_table(results: list[SimulationResult], title: str = "") -> Table:
     Returns:
         The table.
     """
+    from rich.table import Table  # noqa: PLC0415 (startup time)
+
     table = Table(title=title or None, show_lines=False, header_style="bold")
     table.add_column("")
     for r in results:
@@ -154,6 +156,15 @@ def run_with_progress(
     horizon = max(horizon, 1.0)
     if quiet:
         return run_policies(prepared, policies, workers=workers)
+    if not err_console.is_terminal:
+        return _run_with_plain_progress(prepared, policies, horizon, workers=workers)
+    from rich.progress import (  # noqa: PLC0415 (startup time)
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     progress = Progress(
         TextColumn("[bold]{task.description:<14}"),
         BarColumn(),
@@ -190,6 +201,35 @@ def run_with_progress(
             policies,
             workers=workers,
             progress=on_progress if workers <= 1 else None,
+            on_done=on_done,
+        )
+
+
+def _run_with_plain_progress(
+    prepared: PreparedRun, policies: list[str], horizon_s: float, *, workers: int
+) -> list[SimulationResult]:
+    """Run policies, printing a plain progress line every few seconds and one per finished run."""
+    from kiban.cli._progress import PlainProgress  # noqa: PLC0415
+    from kiban.results import run_policies  # noqa: PLC0415
+
+    def write(line: str) -> None:
+        err_console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+    tracker = PlainProgress(policies, horizon_s, write)
+
+    def on_done(result: SimulationResult) -> None:
+        tracker.done(result.policy)
+        write(
+            f"{result.policy} done: {_events_per_s(result.summary):,.0f} events/s, "
+            f"{float(result.summary.get('wall_time_s') or 0.0):.1f} s; {tracker.line()}"
+        )
+
+    with tracker:
+        return run_policies(
+            prepared,
+            policies,
+            workers=workers,
+            progress=tracker.update if workers <= 1 else None,
             on_done=on_done,
         )
 

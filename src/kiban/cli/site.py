@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from kiban.cli._app import app, console
 from kiban.errors import ConfigError, KibanError
-from kiban.site import SiteEvaluation, evaluate_site
-from kiban.spec import load_spec
 from kiban.units import PA_PER_KPA, W_PER_KW
+
+if TYPE_CHECKING:
+    from kiban.site import SiteEvaluation
 
 site_app = typer.Typer(
     name="site", help="Steady-state evaluation of a site (no workload).", no_args_is_help=True
@@ -30,11 +29,14 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 
 def _fmt(value: float, digits: int = 1) -> str:
-    return "—" if not np.isfinite(value) else f"{value:,.{digits}f}"
+    return "—" if not math.isfinite(value) else f"{value:,.{digits}f}"
 
 
 def print_evaluation(ev: SiteEvaluation) -> None:
     """Print racks, months and the yearly totals as rich tables."""
+    from rich.markup import escape  # noqa: PLC0415 (startup time)
+    from rich.table import Table  # noqa: PLC0415
+
     racks = Table(
         title=f"{ev.scenario_name}: racks at load {ev.load_frac:.0%}, supply "
         f"{ev.supply_temp_c:g} °C, containment {ev.containment}"
@@ -169,6 +171,11 @@ def evaluate(
     ] = None,
 ) -> None:
     """Evaluate a site in steady state: rack inlets, monthly PUE, yearly kWh, JPY and CO2."""
+    from rich.markup import escape  # noqa: PLC0415 (startup time)
+
+    from kiban.site import evaluate_site  # noqa: PLC0415
+    from kiban.spec import load_spec  # noqa: PLC0415
+
     if not 0.0 <= load <= 1.0:
         msg = f"--load = {load:g}: must be a fraction between 0 and 1 (e.g. 0.8)"
         raise ConfigError(msg)
