@@ -113,7 +113,7 @@ class PlainProgress:
             if frac > 0.0
             else "time left not known yet"
         )
-        return f"progress: {frac:.0%} ({detail}), {fmt_clock(elapsed)} elapsed, {left}"
+        return f"progress: {frac * 100.0:.0f} % ({detail}), {fmt_clock(elapsed)} elapsed, {left}"
 
     # --- printing --------------------------------------------------------------------------
     def _run(self) -> None:
