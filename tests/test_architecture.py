@@ -26,6 +26,7 @@ RANKS: dict[str, int] = {
     "results": 6,
     "metrics": 6,
     "ledger": 6,
+    "comparison": 6,
     "site": 3,
     "plan": 7,
     "diagnose": 7,

@@ -8,10 +8,14 @@ import sys
 from importlib import resources
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
+from kiban.catalog import KINDS, default_catalog
 from kiban.cli import _load_commands, app
+from kiban.cli._app import console
 from kiban.cli._progress import PlainProgress, fmt_clock
+from kiban.cli.catalog import _row
 from kiban.sim.scenario import DEMO_SCENARIO
 
 _load_commands()
@@ -93,12 +97,6 @@ def _numbers(text: str) -> list[str]:
 @pytest.mark.parametrize("width", [80, 60])
 def test_catalog_list_fits_the_width_and_never_splits_a_number(width, monkeypatch):
     """Old behaviour: numbers folded mid-digit ("4.772" / "7") at 80 columns."""
-    from rich.console import Console
-
-    from kiban.catalog import KINDS, default_catalog
-    from kiban.cli._app import console
-    from kiban.cli.catalog import _row
-
     monkeypatch.setattr(console, "_console", Console(width=width, color_system=None))
     res = runner.invoke(app, ["catalog", "list"])
     assert res.exit_code == 0, res.output
