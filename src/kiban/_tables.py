@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-__all__ = ["fit_table", "table_width"]
+__all__ = ["column_chunks", "fit_table", "table_width"]
 
 _PAD = 2
 """Horizontal padding of a rich table cell (one space each side)."""
@@ -122,3 +122,22 @@ def fit_table(
             block.append(f"\n  {head:<{label_w}}  {cell}")
         parts.append(block)
     return Group(*parts)
+
+
+def column_chunks(widths: Sequence[int], total_width: int, label_width: int) -> list[list[int]]:
+    """Split value columns into groups that fit beside a label column in ``total_width``.
+
+    A boxed rich table with a label column of ``label_width`` and value columns of ``widths``
+    (cells never wrap) is ``label_width + 4 + sum(w + 3)`` wide; each group is as many columns
+    as fit, in order, at least one.
+    """
+    chunks: list[list[int]] = [[]]
+    used = label_width + 4  # label column, its padding and the two outer rules
+    for i, w in enumerate(widths):
+        need = w + 3  # padding and one rule
+        if chunks[-1] and used + need > total_width:
+            chunks.append([])
+            used = label_width + 4
+        chunks[-1].append(i)
+        used += need
+    return chunks

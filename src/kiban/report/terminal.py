@@ -10,26 +10,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from kiban._tables import column_chunks
 from kiban.i18n import translator
 from kiban.report.context import build_context
 from kiban.report.spec import ReportContext
 
 METRIC_MIN_WIDTH = 22
 """Narrowest metric-name column (names wrap at spaces inside it; numbers never wrap)."""
-
-
-def _policy_chunks(widths: list[int], total_width: int) -> list[list[int]]:
-    """Split policy columns into groups that fit beside the metric column in ``total_width``."""
-    chunks: list[list[int]] = [[]]
-    used = METRIC_MIN_WIDTH + 4  # metric column, its padding and the two outer rules
-    for i, w in enumerate(widths):
-        need = w + 3  # padding and one rule
-        if chunks[-1] and used + need > total_width:
-            chunks.append([])
-            used = METRIC_MIN_WIDTH + 4
-        chunks[-1].append(i)
-        used += need
-    return chunks
 
 
 def comparison_tables(ctx: ReportContext, width: int) -> list[Table]:
@@ -43,7 +30,7 @@ def comparison_tables(ctx: ReportContext, width: int) -> list[Table]:
         max([cell_len(policy)] + [cell_len(r.cells[i].text) for r in ctx.comparison])
         for i, policy in enumerate(ctx.policies)
     ]
-    chunks = _policy_chunks(widths, width)
+    chunks = column_chunks(widths, width, METRIC_MIN_WIDTH)
     tables = []
     for n, chunk in enumerate(chunks):
         title = tr.t("summary.title", scenario=ctx.scenario_name)
