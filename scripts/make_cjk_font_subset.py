@@ -55,6 +55,7 @@ def is_cjk(ch: str) -> bool:
 
 
 def wanted_text() -> str:
+    """Every character the shipped subset covers."""
     chars = {chr(cp) for a, b in RANGES for cp in range(a, b + 1)} | jis_level1_kanji()
     sources = [ROOT / "src" / "kiban" / "i18n" / "ja.toml"]
     sources += sorted((ROOT / "src" / "kiban" / "report" / "templates").glob("*"))
@@ -64,6 +65,7 @@ def wanted_text() -> str:
 
 
 def main() -> int:
+    """Write the subset; return the exit status."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--ttc", type=Path, default=TTC, help="Noto Sans CJK Regular .ttc")
     args = parser.parse_args()
