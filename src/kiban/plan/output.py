@@ -20,11 +20,13 @@ import io
 import json
 import math
 import os
+import tomllib
 import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tomli_w
 
 from kiban._version import __version__
 from kiban.errors import ConfigError
@@ -191,12 +193,50 @@ def _svg(fig: Any) -> str:
     return buf.getvalue()
 
 
+LABEL_MAX_PT = 6.0
+"""Largest font of a rack label (points)."""
+LABEL_MIN_PT = 2.5
+"""Smallest readable font; below it a label keeps only the rack name."""
+_CHAR_WIDTH_EM = 0.62
+"""Average advance of a label character in ems (DejaVu Sans digits and capitals)."""
+
+
+def rack_label_style(
+    lines: list[str], width_pt: float, depth_pt: float
+) -> tuple[list[str], float, float]:
+    """Fit a rack label inside its rectangle: (lines kept, font size pt, rotation degrees).
+
+    The font shrinks until the longest line fits the rack's width; a rack narrower than it is
+    deep gets its label turned 90° when that allows a larger font; when even the smallest font
+    does not fit, only the rack name is kept. Labels of neighbouring racks then never overlap.
+    """
+
+    def size(text_lines: list[str], across_pt: float, along_pt: float) -> float:
+        chars = max(len(x) for x in text_lines)
+        by_width = 0.9 * across_pt / max(chars * _CHAR_WIDTH_EM, 1e-9)
+        by_height = 0.9 * along_pt / (1.25 * len(text_lines))
+        return min(by_width, by_height, LABEL_MAX_PT)
+
+    for kept in (lines, lines[:1]):
+        flat, turned = size(kept, width_pt, depth_pt), size(kept, depth_pt, width_pt)
+        best, rotation = (flat, 0.0) if flat >= turned else (turned, 90.0)
+        if best >= LABEL_MIN_PT or kept is not lines:
+            return kept, max(best, 1.0), rotation
+    return lines[:1], LABEL_MIN_PT, 0.0  # pragma: no cover (loop always returns)
+
+
 def floorplan_svg(result: PlanResult) -> str:
     """Draw the floor plan: the hall to scale and every candidate position.
 
     Used positions are coloured by cooling option and labelled with IT power and inlet
-    temperature at full load; empty ones are dotted.
+    temperature at full load (labels sized to fit their rack, see :func:`rack_label_style`);
+    empty ones are dotted.
     """
+    return _svg(floorplan_figure(result))
+
+
+def floorplan_figure(result: PlanResult) -> Any:
+    """The floor plan as a matplotlib ``Figure`` (see :func:`floorplan_svg`)."""
     from matplotlib.figure import Figure  # noqa: PLC0415 (heavy import only when drawing)
     from matplotlib.patches import Patch, Rectangle  # noqa: PLC0415
 
@@ -207,8 +247,13 @@ def floorplan_svg(result: PlanResult) -> str:
     inlet = dict(zip(verified.rack_names, verified.rack_inlet_temp_c, strict=True))
     power = dict(zip(verified.rack_names, verified.rack_it_power_w, strict=True))
     width = math.sqrt(float(np.median(pos.footprint_m2)) / max(pos.rack_depth_m, 0.1))
-    fig = Figure(figsize=(max(6.0, hall.length_m / 2.0), max(4.0, hall.width_m / 2.0)))
+    fig_w_in, fig_h_in = max(6.0, hall.length_m / 2.0), max(4.0, hall.width_m / 2.0)
+    fig = Figure(figsize=(fig_w_in, fig_h_in))
     ax = fig.add_subplot()
+    # points per metre on the page, for an equal-aspect axes inside the default margins
+    pt_per_m = 72.0 * min(
+        0.775 * fig_w_in / (hall.length_m + 0.4), 0.77 * fig_h_in / (hall.width_m + 0.4)
+    )
     ax.add_patch(Rectangle((0, 0), hall.length_m, hall.width_m, fill=False, lw=1.5, ec="#333333"))
     used_techs: set[str] = set()
     for r in range(pos.n):
@@ -234,10 +279,14 @@ def floorplan_svg(result: PlanResult) -> str:
             )
         )
         t_in = inlet.get(name, math.nan)
-        label = f"{name}\n{power.get(name, 0.0) / W_PER_KW:.0f} kW"
+        lines = [name, f"{power.get(name, 0.0) / W_PER_KW:.0f} kW"]
         if math.isfinite(t_in):
-            label += f"\n{t_in:.1f}°C"
-        ax.text(pos.x_m[r], pos.y_m[r], label, ha="center", va="center", fontsize=5)
+            lines.append(f"{t_in:.1f}°C")
+        kept, font_pt, rotation = rack_label_style(
+            lines, width * pt_per_m, pos.rack_depth_m * pt_per_m
+        )
+        ax.text(pos.x_m[r], pos.y_m[r], "\n".join(kept), ha="center", va="center",
+                fontsize=font_pt, rotation=rotation, gid=f"rack-label-{name}")  # fmt: skip
     for reach, marker, color in ((pos.cable, "s", "#CC0000"), (pos.pipe, "D", "#0072B2")):
         if reach is None:
             continue
@@ -266,7 +315,7 @@ def floorplan_svg(result: PlanResult) -> str:
     handles.append(Patch(fill=False, ls=":", ec="#999999", label="empty position"))
     markers, _ = ax.get_legend_handles_labels()
     ax.legend(handles=handles + markers, loc="upper right", fontsize=6, framealpha=0.9)
-    return _svg(fig)
+    return fig
 
 
 def sweep_svg(sweep: SpacingSweep) -> str:
@@ -420,6 +469,51 @@ def plan_dict(result: PlanResult) -> dict[str, Any]:
     return out
 
 
+_PATH_KEYS: tuple[tuple[str, ...], ...] = (
+    ("workload", "trace"),
+    ("site", "climate", "hourly_csv"),
+    ("catalog",),
+)
+"""Spec keys holding file paths (``workload.trace`` as ``FORMAT:PATH``)."""
+
+
+def _portable_path(path: str, out_dir: Path) -> str:
+    """``$KIBAN_DATA/...`` inside the public data folder, else relative to ``out_dir``."""
+    from kiban.shared_data import default_data_root  # noqa: PLC0415
+
+    target = Path(path)
+    if not target.is_absolute():
+        return path
+    data = default_data_root().resolve()
+    if target.resolve().is_relative_to(data):
+        return "$KIBAN_DATA/" + target.resolve().relative_to(data).as_posix()
+    return Path(os.path.relpath(target, out_dir.resolve())).as_posix()
+
+
+def portable_layout_toml(text: str, out_dir: Path) -> str:
+    """The layout TOML with machine-independent paths, as it will sit in ``out_dir``.
+
+    The planner works with absolute paths; the file it writes must not: a trace in the public
+    data folder becomes ``$KIBAN_DATA/...`` and any other file a path relative to the layout's
+    own folder (which is how spec paths are read), so the folder can be moved or committed.
+    """
+    header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
+    doc = tomllib.loads(text)
+    for keys in _PATH_KEYS:
+        node: Any = doc
+        for key in keys[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or not isinstance(node.get(keys[-1]), str):
+            continue
+        value = node[keys[-1]]
+        if keys == ("workload", "trace") and ":" in value:
+            fmt, path = value.split(":", 1)
+            node[keys[-1]] = f"{fmt}:{_portable_path(path, out_dir)}"
+        else:
+            node[keys[-1]] = _portable_path(value, out_dir)
+    return header + ("\n" if header else "") + tomli_w.dumps(doc)
+
+
 def write_outputs(result: PlanResult, out_dir: Path) -> list[Path]:
     """Write every plan file into ``out_dir`` (created if needed); return the paths.
 
@@ -430,7 +524,7 @@ def write_outputs(result: PlanResult, out_dir: Path) -> list[Path]:
         ConfigError: ``out_dir`` is a file or cannot be created or written.
     """
     files: dict[str, str | bytes] = {
-        "layout.toml": result.layout_toml,
+        "layout.toml": portable_layout_toml(result.layout_toml, out_dir),
         "plan.json": json.dumps(plan_dict(result), indent=2, ensure_ascii=False) + "\n",
         "binding_constraints.txt": "".join(f"- {line}\n" for line in result.binding) or "- none\n",
         "floorplan.svg": floorplan_svg(result),
