@@ -74,14 +74,15 @@ def test_plain_progress_line_has_done_total_and_time_left():
     assert fmt_clock(3725) == "1:02:05"
 
 
-def test_simulate_prints_plain_progress_when_not_a_terminal(tmp_path, monkeypatch):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_simulate_prints_plain_progress_when_not_a_terminal(tmp_path, monkeypatch, workers):
     """CliRunner output is not a TTY: old code printed only a final bar frame, no line with ETA."""
     monkeypatch.setattr("kiban.cli._progress.PLAIN_PROGRESS_INTERVAL_S", 0.01)
     demo = str(resources.files("kiban.sim").joinpath(DEMO_SCENARIO))
     res = runner.invoke(
         app,
         ["simulate", demo, "--policy", "fifo-static,easy-backfill", "--until", "1d",
-         "--out", str(tmp_path)],
+         "--out", str(tmp_path), "--workers", workers],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     progress = [x for x in res.output.splitlines() if "progress:" in x]

@@ -15,11 +15,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from kiban.units import S_PER_DAY
 
-__all__ = ["PLAIN_PROGRESS_INTERVAL_S", "PlainProgress", "fmt_clock"]
+if TYPE_CHECKING:
+    from kiban.results import PreparedRun, SimulationResult
+
+__all__ = ["PLAIN_PROGRESS_INTERVAL_S", "PlainProgress", "fmt_clock", "run_parallel"]
 
 PLAIN_PROGRESS_INTERVAL_S = 5.0
 """Seconds between two plain progress lines."""
@@ -68,31 +71,30 @@ class PlainProgress:
         self.clock = clock
         self._lock = threading.Lock()
         self._finished: set[str] = set()
-        self._current: tuple[str, float] | None = None
+        self._running: dict[str, float] = {}
         self._t0 = clock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     # --- state -----------------------------------------------------------------------------
-    def update(self, policy: str, t_s: float, events: int) -> None:
+    def update(self, policy: str, t_s: float, events: int = 0) -> None:
         """Per-event progress callback: ``policy`` has reached simulated time ``t_s``."""
+        del events  # the ProgressFn signature; the line shows simulated time
         with self._lock:
-            self._current = (policy, min(max(t_s, 0.0), self.horizon_s))
+            if policy not in self._finished:
+                self._running[policy] = min(max(t_s, 0.0), self.horizon_s)
 
     def done(self, policy: str) -> None:
         """``policy`` finished."""
         with self._lock:
             self._finished.add(policy)
-            if self._current is not None and self._current[0] == policy:
-                self._current = None
+            self._running.pop(policy, None)
 
     def fraction(self) -> float:
-        """Share of the whole work done, 0-1 (finished policies plus the running one's share)."""
+        """Share of the whole work done, 0-1 (finished policies plus the running ones' shares)."""
         with self._lock:
             n = max(len(self.policies), 1)
-            part = 0.0
-            if self._current is not None and self._current[0] not in self._finished:
-                part = self._current[1] / self.horizon_s
+            part = sum(t / self.horizon_s for t in self._running.values())
             return min((len(self._finished) + part) / n, 1.0)
 
     def line(self) -> str:
@@ -101,13 +103,11 @@ class PlainProgress:
         elapsed = self.clock() - self._t0
         with self._lock:
             n_done, n = len(self._finished), len(self.policies)
-            current = self._current
+            running = dict(self._running)
         detail = f"{n_done}/{n} policies done"
-        if current is not None:
-            detail += (
-                f"; {current[0]} at day {current[1] / S_PER_DAY:.1f} of "
-                f"{self.horizon_s / S_PER_DAY:.1f}"
-            )
+        if running:
+            days = ", ".join(f"{p} at day {t / S_PER_DAY:.1f}" for p, t in running.items())
+            detail += f"; {days} of {self.horizon_s / S_PER_DAY:.1f}"
         left = (
             f"about {fmt_clock(elapsed / frac * (1.0 - frac))} left"
             if frac > 0.0
@@ -140,3 +140,67 @@ def stderr_writer(stream: TextIO) -> Callable[[str], None]:
         stream.flush()
 
     return write
+
+
+# --- several policies in worker processes, with progress -----------------------------------
+_SHARED_T: Any = None
+"""Per-policy simulated time, shared with the worker processes (set by the pool initializer)."""
+
+
+def _init_worker(shared: Any) -> None:
+    global _SHARED_T  # noqa: PLW0603 (one shared array per worker process)
+    _SHARED_T = shared
+
+
+def _run_one(prepared: PreparedRun, index: int, policy: str) -> SimulationResult:
+    from kiban.results import run_prepared  # noqa: PLC0415
+
+    def progress(_policy: str, t_s: float, _events: int) -> None:
+        _SHARED_T[index] = t_s
+
+    return run_prepared(prepared, policy, progress=progress)
+
+
+def run_parallel(
+    prepared: PreparedRun,
+    policies: list[str],
+    workers: int,
+    tracker: PlainProgress,
+    on_done: Callable[[SimulationResult], None],
+    *,
+    poll_s: float = 0.5,
+) -> list[SimulationResult] | None:
+    """Run policies in worker processes, feeding ``tracker`` with each one's simulated time.
+
+    Each worker runs :func:`kiban.results.run_prepared` exactly as ``run_policies`` does (same
+    seeds, same results) and writes its simulated time into a shared array that this process
+    reads every ``poll_s`` seconds. Returns None where processes cannot be forked (the caller
+    then runs without per-event progress).
+    """
+    import concurrent.futures as cf  # noqa: PLC0415
+    import multiprocessing as mp  # noqa: PLC0415
+
+    if "fork" not in mp.get_all_start_methods():
+        return None
+    ctx = mp.get_context("fork")
+    shared = ctx.Array("d", len(policies), lock=False)
+    done: dict[str, SimulationResult] = {}
+    with cf.ProcessPoolExecutor(
+        max_workers=min(workers, len(policies)),
+        mp_context=ctx,
+        initializer=_init_worker,
+        initargs=(shared,),
+    ) as pool:
+        futures = {pool.submit(_run_one, prepared, i, name): (i, name)
+                   for i, name in enumerate(policies)}  # fmt: skip
+        pending = set(futures)
+        while pending:
+            finished, pending = cf.wait(pending, timeout=poll_s)
+            for i, name in (futures[f] for f in pending):
+                if shared[i] > 0.0:
+                    tracker.update(name, float(shared[i]))
+            for fut in finished:
+                result = fut.result()
+                done[futures[fut][1]] = result
+                on_done(result)
+    return [done[name] for name in policies]

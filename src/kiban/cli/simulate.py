@@ -293,7 +293,7 @@ def _run_with_plain_progress(
     prepared: PreparedRun, policies: list[str], horizon_s: float, *, workers: int
 ) -> list[SimulationResult]:
     """Run policies, printing a plain progress line every few seconds and one per finished run."""
-    from kiban.cli._progress import PlainProgress  # noqa: PLC0415
+    from kiban.cli._progress import PlainProgress, run_parallel  # noqa: PLC0415
     from kiban.results import run_policies  # noqa: PLC0415
 
     def write(line: str) -> None:
@@ -309,6 +309,10 @@ def _run_with_plain_progress(
         )
 
     with tracker:
+        if workers > 1 and len(policies) > 1:
+            results = run_parallel(prepared, policies, workers, tracker, on_done)
+            if results is not None:
+                return results
         return run_policies(
             prepared,
             policies,
