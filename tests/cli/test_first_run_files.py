@@ -1,4 +1,4 @@
-"""What a fresh clone ships and writes (issue 16): licence, physics reference, file modes, errors."""
+"""What a fresh clone ships and writes (issue 16): licence, physics text, file modes, errors."""
 
 from __future__ import annotations
 
