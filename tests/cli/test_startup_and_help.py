@@ -9,6 +9,7 @@ from importlib import resources
 
 import pytest
 from rich.console import Console
+from tests.conftest import EXAMPLES
 from typer.testing import CliRunner
 
 from kiban.catalog import KINDS, default_catalog
@@ -110,3 +111,16 @@ def test_catalog_list_fits_the_width_and_never_splits_a_number(width, monkeypatc
             for cell in _row(rec)[1]:
                 for number in _numbers(cell):
                     assert any(number in t for t in tokens), (kind, rec.name, cell)
+
+
+def test_site_evaluate_fits_80_columns_without_cutting_headers(monkeypatch):
+    """Old behaviour: 'cooli…', 'serve…', 'chip@T…' at 80 columns."""
+    monkeypatch.setattr(console, "_console", Console(width=80, color_system=None))
+    res = runner.invoke(app, ["site", "evaluate", str(EXAMPLES / "hall-512-h100-rdhx.toml")])
+    assert res.exit_code == 0, res.output
+    table_lines = [x for x in res.output.splitlines() if "┃" in x or "│" in x]
+    assert table_lines
+    assert max(len(x) for x in table_lines) <= 80
+    assert "…" not in res.output
+    for word in ("cooling", "servers", "chip@TDP", "rear-door-hx"):
+        assert word in res.output

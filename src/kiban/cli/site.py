@@ -35,55 +35,51 @@ def _fmt(value: float, digits: int = 1) -> str:
 def print_evaluation(ev: SiteEvaluation) -> None:
     """Print racks, months and the yearly totals as rich tables."""
     from rich.markup import escape  # noqa: PLC0415 (startup time)
-    from rich.table import Table  # noqa: PLC0415
 
-    racks = Table(
-        title=f"{ev.scenario_name}: racks at load {ev.load_frac:.0%}, supply "
-        f"{ev.supply_temp_c:g} °C, containment {ev.containment}"
-    )
-    for col in (
-        "rack",
-        "cooling",
-        "servers",
-        "IT kW",
-        "limit kW",
-        "inlet °C",
-        "chip °C",
-        "chip@TDP °C",
-        "floor kPa",
-    ):
-        racks.add_column(col, justify="left" if col in ("rack", "cooling") else "right")
-    for i, name in enumerate(ev.rack_names):
-        racks.add_row(
+    from kiban._tables import fit_table  # noqa: PLC0415
+
+    width = console.width
+    rack_rows = [
+        [
             name, ev.rack_cooling[i], str(int(ev.rack_n_servers[i])),
             _fmt(ev.rack_it_power_w[i] / W_PER_KW), _fmt(ev.rack_power_limit_w[i] / W_PER_KW),
             _fmt(ev.rack_inlet_temp_c[i]), _fmt(ev.rack_chip_temp_c[i]),
             _fmt(ev.rack_chip_temp_tdp_c[i]) + (" !" if ev.rack_throttle_risk[i] else ""),
             _fmt(ev.rack_floor_load_pa[i] / PA_PER_KPA),
-        )  # fmt: skip
-    console.print(racks)
-    months = Table(title="Months (mean power, kW)")
-    for col in (
-        "month",
-        "outdoor °C",
-        "IT",
-        "cooling",
-        "losses",
-        "facility",
-        "PUE",
-        "free cooling",
-    ):
-        months.add_column(col, justify="right")
-    for m in range(len(ev.monthly_pue)):
-        months.add_row(
+        ]
+        for i, name in enumerate(ev.rack_names)
+    ]  # fmt: skip
+    console.print(
+        fit_table(
+            ["rack", "cooling", "servers", "IT kW", "limit kW", "inlet °C", "chip °C",
+             "chip@TDP °C", "floor kPa"],
+            rack_rows,
+            width,
+            title=f"{ev.scenario_name}: racks at load {ev.load_frac:.0%}, supply "
+            f"{ev.supply_temp_c:g} °C, containment {ev.containment}",
+        )
+    )  # fmt: skip
+    month_rows = [
+        [
             _MONTHS[m], _fmt(ev.monthly_outdoor_dry_bulb_c[m]),
             _fmt(ev.monthly_it_power_w[m] / W_PER_KW),
             _fmt(ev.monthly_cooling_power_w[m] / W_PER_KW),
             _fmt(ev.monthly_loss_power_w[m] / W_PER_KW),
             _fmt(ev.monthly_facility_power_w[m] / W_PER_KW), _fmt(ev.monthly_pue[m], 3),
             f"{ev.monthly_free_cooling_frac[m]:.0%}",
-        )  # fmt: skip
-    console.print(months)
+        ]
+        for m in range(len(ev.monthly_pue))
+    ]  # fmt: skip
+    console.print(
+        fit_table(
+            ["month", "outdoor °C", "IT", "cooling", "losses", "facility", "PUE",
+             "free cooling"],
+            month_rows,
+            width,
+            title="Months (mean power, kW)",
+            right=[False] + [True] * 7,
+        )
+    )  # fmt: skip
     grid = (
         ""
         if ev.grid_limit_w is None
