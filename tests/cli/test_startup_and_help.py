@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from typer.testing import CliRunner
 
 from kiban.catalog import KINDS, default_catalog
 from kiban.cli import _load_commands, app
-from kiban.cli._app import console
+from kiban.cli._app import console, err_console
 from kiban.cli._progress import PlainProgress, fmt_clock
 from kiban.cli.catalog import _row
 from kiban.sim.scenario import DEMO_SCENARIO
@@ -124,3 +125,17 @@ def test_site_evaluate_fits_80_columns_without_cutting_headers(monkeypatch):
     assert "…" not in res.output
     for word in ("cooling", "servers", "chip@TDP", "rear-door-hx"):
         assert word in res.output
+
+
+def test_simulate_in_a_terminal_draws_bars(tmp_path, monkeypatch):
+    """The rich progress bars get the real console behind the lazy stand-in."""
+    buf = io.StringIO()
+    monkeypatch.setattr(
+        err_console, "_console", Console(file=buf, force_terminal=True, width=100)
+    )
+    demo = str(resources.files("kiban.sim").joinpath(DEMO_SCENARIO))
+    res = runner.invoke(app, ["simulate", demo, "--policy", "fifo-static", "--until", "12h",
+                              "--out", str(tmp_path)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "fifo-static" in buf.getvalue()
+    assert "progress:" not in buf.getvalue()  # bars, not plain lines

@@ -51,6 +51,21 @@ class _LazyConsole:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.get(), name)
 
+    def __enter__(self) -> Console:
+        return self.get().__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.get().__exit__(*exc)
+
+
+def real_console(con: Console) -> Console:
+    """The rich ``Console`` behind :data:`console` or :data:`err_console`.
+
+    For rich objects (progress bars, live displays) that need the console itself, not a
+    stand-in.
+    """
+    return con.get() if isinstance(con, _LazyConsole) else con
+
 
 console: Console = _LazyConsole(stderr=False)  # type: ignore[assignment]
 err_console: Console = _LazyConsole(stderr=True)  # type: ignore[assignment]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from kiban.cli._app import app, console
+from kiban.cli._app import app, console, real_console
 
 
 def default_report_path(first_dir: Path, lang: str) -> Path:
@@ -37,7 +37,7 @@ def report(
     context = build_context(dirs, lang)
     target = out if out is not None else default_report_path(dirs[0], lang)
     atomic_write_text(target, render_html(context))
-    print_summary(context, console)
+    print_summary(context, real_console(console))
     console.print(
         escape(translator(lang).t("summary.report_written", path=str(target))), soft_wrap=True
     )

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kiban.cli._app import app, console, err_console
+from kiban.cli._app import app, console, err_console, real_console
 from kiban.errors import ConfigError
 from kiban.units import S_PER_DAY, S_PER_H, S_PER_MIN
 
@@ -255,7 +255,7 @@ def run_with_progress(
         TextColumn("day {task.fields[day]:>6.1f}"),
         TextColumn("{task.fields[rate]:>9} events/s"),
         TimeElapsedColumn(),
-        console=err_console,
+        console=real_console(err_console),
         transient=False,
     )
     tasks = {name: progress.add_task(name, total=horizon, day=0.0, rate="–") for name in policies}
