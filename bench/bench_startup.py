@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "examples" / "tokyo-air-dgx-h100.toml"
+EXAMPLE = Path("examples") / "tokyo-air-dgx-h100.toml"
+"""Relative to each tree's checkout (``SRC/..``): each tree validates its own example."""
 COMMANDS: dict[str, list[str]] = {
     "--version": ["--version"],
     "--help": ["--help"],
@@ -39,7 +40,12 @@ def _run_once(src: Path, args: list[str]) -> tuple[float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-c", code, *args], env=env, check=True, capture_output=True, text=True
+        [sys.executable, "-c", code, *args],
+        env=env,
+        cwd=src.parent,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
