@@ -115,6 +115,8 @@ class CoolingTech:
     ``recirculation_frac`` is the share of exhaust air that returns to inlets at the reference
     rack pitch (open aisles ≈ 0.1–0.2; containment ≈ 0.02). ``pue_low``/``pue_high`` give the
     published annual PUE band for a typical design using it, ``pue_typical`` its usual value.
+    ``capex_jpy_per_kw`` is the capital cost of the cooling plant per kW of IT heat it removes and
+    ``rack_capex_jpy`` that of one rack position (enclosure), JPY, sourced in ``source``.
     ``supply_temp_min_c``/``supply_temp_max_c`` bound the supply set-point: air temperature at
     the server inlet for ``medium == "air"``, facility-water temperature otherwise.
     """
@@ -130,6 +132,8 @@ class CoolingTech:
     pue_high: float
     source: str
     pue_typical: float | None = None
+    capex_jpy_per_kw: float | None = None
+    rack_capex_jpy: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +142,7 @@ class UpsClass:
 
     ``efficiency_low_frac``/``efficiency_high_frac`` give the published efficiency band of the
     class (LBNL 2024 Table 4.3); the loss coefficients put the 50 %-load efficiency inside it.
+    ``capex_jpy_per_kw`` is the capital cost of the power chain per kW of IT, JPY (``source``).
     """
 
     name: str
@@ -147,6 +152,7 @@ class UpsClass:
     source: str
     efficiency_low_frac: float = 0.0
     efficiency_high_frac: float = 1.0
+    capex_jpy_per_kw: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

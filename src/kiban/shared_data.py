@@ -10,6 +10,15 @@ from kiban.errors import DataNotFoundError
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+def default_data_root() -> Path:
+    """Where the public data sets should be: ``$KIBAN_DATA``, else ``../shared/data``.
+
+    Unlike :func:`data_root`, this does not check that the folder exists.
+    """
+    env = os.environ.get("KIBAN_DATA")
+    return Path(env) if env else _REPO_ROOT.parent / "shared" / "data"
+
+
 def data_root() -> Path:
     """Return the folder holding the public data sets.
 

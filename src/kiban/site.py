@@ -83,7 +83,11 @@ HOURLY_YEAR_MAX_S = 366.0 * S_PER_DAY
 FAN_RAMP_ITERATIONS = 6
 """Fixed-point iterations between server fan power and inlet temperature (converges in 3–4)."""
 
-_CHILLER_MAP = {"moore-crac": "moore_crac", "energyplus-chiller": None}
+_CHILLER_MAP = {
+    "moore-crac": "moore_crac",
+    "dx-air-cooled": "dx_air_cooled",
+    "energyplus-chiller": None,
+}
 _ECONOMIZER_MAP = {
     "none": "none",
     "airside": "airside",

@@ -35,13 +35,13 @@ VARIANTS: dict[str, dict[str, float]] = {
     "fifo": {"queue": 0.21, "idle": 0.08, "io": 0.05, "thermal": 0.02, "jct": 1.0,
              "wait": 1.0, "hot": 1.5, "energy": 1.0, "frag": 0.06},
     "backfill": {"queue": 0.07, "idle": 0.10, "io": 0.05, "thermal": 0.03, "jct": 0.8,
-                 "wait": 0.4, "hot": 2.5, "energy": 1.04, "frag": 0.02},
+                 "wait": 0.4, "hot": 2.5, "energy": 1.04, "frag": 0.02, "preemptions": 3},
 }  # fmt: skip
 
 
 def write_result_dir(root: Path, policy: str) -> Path:
     """Write DIR/<policy>/ with summary.json, the three parquet files, layout and scenario."""
-    v = VARIANTS[policy]
+    v = VARIANTS.get(policy, VARIANTS["fifo"])
     rng = np.random.default_rng(7)
     out = root / policy
     out.mkdir(parents=True, exist_ok=True)
@@ -102,6 +102,8 @@ def write_result_dir(root: Path, policy: str) -> Path:
             "power_cap_s": np.zeros(n_jobs),
             "failure_s": np.zeros(n_jobs),
             "checkpoint_s": run * 0.01,
+            "run_s": np.where(completed, run, np.clip(HOURS * S_PER_H - start, 0.0, None)),
+            "status": np.where(completed, "completed", "running"),
             "completed": completed,
         }
     )
@@ -152,6 +154,10 @@ def write_result_dir(root: Path, policy: str) -> Path:
         "n_gpus": N_GPUS,
         "jobs_total": n_jobs,
         "jobs_completed": done.height,
+        "jobs_unfinished": n_jobs - done.height,
+        "jobs_not_arrived": 0,
+        "horizon_s": HOURS * S_PER_H,
+        "preemptions": int(v.get("preemptions", 0)),
         "gpu_hours_capacity": capacity,
         "gpu_hours_productive": productive_h,
         "ledger_gpu_hours": ledger,

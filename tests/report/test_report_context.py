@@ -19,7 +19,8 @@ from report_fixtures import site_evaluation, write_result_dir
 from kiban._version import __version__
 from kiban.errors import ConfigError, KibanError, SchemaError
 from kiban.report import build_context, build_site_context
-from kiban.report.context import COMPARISON_ROWS, LEDGER_BUCKETS
+from kiban.report._load import load_runs
+from kiban.report.context import COMPARISON_ROWS, LEDGER_BUCKETS, fair_values
 from kiban.site import evaluate_site
 from kiban.spec import load_spec
 
@@ -124,10 +125,14 @@ def test_waterfall_runs_from_capacity_to_productive(result_run):
 
 def test_best_value_per_row_is_highlighted(result_run):
     ctx = build_context(result_run, "en")
-    summaries = {p: json.loads((result_run / p / "summary.json").read_text()) for p in ctx.policies}
+    runs = load_runs([result_run])
+    extra, _ = fair_values(runs)
     for (key, skey, better, _), row in zip(COMPARISON_ROWS, ctx.comparison, strict=True):
         assert row.key == key
-        values = [summaries[p][skey] for p in ctx.policies]
+        values = [e[skey] if skey in e else r.num(skey) for e, r in zip(extra, runs, strict=True)]
+        if better == "context" or any(v is None for v in values):
+            assert not any(c.best for c in row.cells), key  # context rows are never ranked
+            continue
         best = max(values) if better == "higher" else min(values)
         best_text = row.cells[values.index(best)].text
         all_tie = all(c.text == best_text for c in row.cells)

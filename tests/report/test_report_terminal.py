@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from html import unescape
 
+from report_fixtures import write_result_dir
 from rich.console import Console
 
 from kiban.report import build_context, print_summary, render_html
@@ -24,7 +25,7 @@ def test_terminal_and_html_show_the_same_numbers(result_run):
     html_rows = _table_cells(render_html(ctx))
     assert len(html_rows) == len(ctx.comparison)
     for row, html_cells in zip(ctx.comparison, html_rows, strict=True):
-        line = next(ln for ln in out.splitlines() if row.label in ln)
+        line = next(ln for ln in out.splitlines() if ln.startswith(f"│ {row.label} "))
         assert [c.text for c in row.cells] == html_cells
         # the terminal row carries the same strings in the same column order
         positions = [line.index(text) for text in html_cells]
@@ -55,3 +56,19 @@ def test_narrow_terminal_wraps_labels_but_never_cuts_numbers(result_run):
     for row in ctx.comparison:
         for cell in row.cells:
             assert cell.text in out
+
+
+def test_eighty_columns_keep_the_metric_names_and_whole_numbers(tmp_path):
+    """Old behaviour: with five policies at 80 columns the metric-name column vanished."""
+    for name in ("fifo-static", "easy-backfill", "tiresias-las", "best-fit", "random-fit"):
+        write_result_dir(tmp_path, name)
+    ctx = build_context(tmp_path, "en")
+    console = Console(record=True, width=80, color_system=None)
+    print_summary(ctx, console)
+    out = console.export_text()
+    table_lines = [ln for ln in out.splitlines() if ln.startswith(("│", "┃", "┏", "└"))]
+    assert max(len(ln) for ln in table_lines) <= 80
+    assert out.count("Effective utilization") >= 2  # the names repeat in each part
+    for row in ctx.comparison:
+        for cell in row.cells:
+            assert cell.text in out, (row.key, cell.text)

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from kiban.cli import _load_commands, app
 from kiban.errors import ConfigError
-from kiban.physics.cooling import annual_pue, crac_cop
+from kiban.physics.cooling import annual_pue, dx_cop, return_air_wet_bulb_c
 from kiban.physics.recirculation import inlet_temp_c
 from kiban.physics.thermal import steady_temp_c
 from kiban.site import (
@@ -86,9 +86,13 @@ def test_climate_orders_free_cooling(evaluations):
     hall = evaluations["hall-512-h100-rdhx"]
     assert hall.monthly_cooling_power_w[0] < hall.monthly_cooling_power_w[7]
     assert hall.monthly_free_cooling_frac[0] > hall.monthly_free_cooling_frac[7]
-    # A CRAC on the Moore curve has no outdoor dependence (physics.md §3.4): flat PUE.
+    # DX CRACs with air-cooled condensers (no economizer): the compressor COP falls as the
+    # outdoor air warms (EnergyPlus DX curve), so August costs more than January; below 18 °C
+    # head-pressure control holds the condensing pressure, so the cold months are flat.
     tokyo = evaluations["tokyo-air-dgx-h100"]
-    np.testing.assert_allclose(tokyo.monthly_pue, tokyo.monthly_pue[0], rtol=1e-12)
+    assert tokyo.monthly_free_cooling_frac.max() == 0.0
+    assert tokyo.monthly_pue[7] > tokyo.monthly_pue[0] + 0.02
+    np.testing.assert_allclose(tokyo.monthly_pue[[0, 1, 11]], tokyo.monthly_pue[0], rtol=1e-3)
 
 
 def test_cooling_energy_matches_physics_annual_pue():
@@ -147,16 +151,19 @@ def test_cost_and_co2_follow_the_tariff(evaluations):
     assert float(np.sum(ev.monthly_cost_jpy)) == pytest.approx(ev.cost_jpy, rel=1e-9)
 
 
-def test_moore_crac_cooling_power():
-    """With the Moore CRAC (no economizer), the chiller part of the cooling equals Q/COP(T_sup)
-    with COP(18 °C) = 2.68 (physics.md §3.4 table); fans and pumps come on top."""
+def test_dx_crac_cooling_power():
+    """With DX CRACs (no economizer), the compressor part of January's cooling is Q/COP with
+    the DX COP at ≤ 18 °C outdoor (EnergyPlus curve held by head-pressure control) and the
+    return-air wet bulb; fans and pumps come on top (physics.md, DX CRAC)."""
     scenario = load_spec(EXAMPLES / "tokyo-air-dgx-h100.toml")
     ev = evaluate_site(scenario)
     heat_w = ev.it_power_w + float(ev.monthly_loss_power_w[0])
-    assert float(crac_cop(18.0)) == pytest.approx(2.68, abs=0.01)
-    compressor_w = heat_w / float(crac_cop(18.0))
+    wb = return_air_wet_bulb_c(scenario.cooling.supply_temp_c + 10.0)
+    cop = float(dx_cop(5.0, entering_wb_c=wb, part_load_frac=0.7))
+    assert 3.8 < cop < 4.6
+    compressor_w = heat_w / cop
     assert ev.monthly_cooling_power_w[0] > compressor_w
-    assert ev.monthly_cooling_power_w[0] < 1.5 * compressor_w
+    assert ev.monthly_cooling_power_w[0] < 1.6 * compressor_w
 
 
 def test_floor_and_design_day(evaluations):

@@ -260,13 +260,12 @@ class _StateWriter:
         sim = {m: importlib.import_module(f"kiban.sim.{m}") for m in ("flags", "tables", "heat")}
         settings = importlib.import_module("kiban.sim.settings").SimSettings()
         dirty = sim["flags"].Dirty()
-        hw = sim["tables"].HardwareTables(layout, settings)
-        jt = sim["tables"].JobTables(table, hw, settings)
+        inputs = sim["tables"].RunInputs(layout, table, settings)
         book = importlib.import_module("kiban.sim.ledger_book").LedgerBook()
-        heat = sim["heat"].NodeHeat(hw, dirty)
-        slots = slots_mod.Slots(hw, jt, table.n_jobs, book, heat, dirty)
+        heat = sim["heat"].NodeHeat(inputs.hw, dirty)
+        slots = slots_mod.Slots(inputs, book, heat, dirty)
         obs = importlib.import_module("kiban.sim.observables").GpuObservables(
-            table, hw, self.state, slots, heat
+            inputs, self.state, slots, heat
         )
         self._parts = {"slots": slots, "heat": heat, "observables": obs}
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 import importlib
 import sys
 
-from rich.markup import escape
-
 from kiban.cli._app import EXIT_USER_ERROR, app, err_console
 from kiban.errors import ConfigError, KibanError
 
@@ -41,6 +39,8 @@ def _load_commands() -> None:
 
 
 def _print_error(line: str) -> None:
+    from rich.markup import escape  # noqa: PLC0415 (startup time: rich only when printing)
+
     err_console.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
 
 

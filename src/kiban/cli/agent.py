@@ -12,21 +12,17 @@ import os
 import stat
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kiban.adapters.agent import ActionLog, SlurmAgent
-from kiban.adapters.config import AgentConfig, load_agent_config
-from kiban.adapters.hooks import write_hooks
-from kiban.adapters.rack_metrics import (
-    FileRackMetrics,
-    PrometheusRackMetrics,
-    RackMetricsSource,
-)
-from kiban.adapters.slurm import SlurmCli, SlurmReader, SlurmRest
 from kiban.cli._app import app, console
 from kiban.errors import ConfigError
+
+if TYPE_CHECKING:
+    from kiban.adapters.config import AgentConfig
+    from kiban.adapters.rack_metrics import RackMetricsSource
+    from kiban.adapters.slurm import SlurmCli, SlurmReader
 
 
 def read_token(path: Path | None) -> str:
@@ -60,6 +56,8 @@ def read_token(path: Path | None) -> str:
 
 def make_reader(cfg: AgentConfig, cli: SlurmCli, token_file: Path | None) -> SlurmReader:
     """CLI reader, or slurmrestd if ``[slurm].rest_url`` is set."""
+    from kiban.adapters.slurm import SlurmRest  # noqa: PLC0415 (startup time)
+
     if not cfg.slurm.rest_url:
         return cli
     path = token_file or (Path(cfg.slurm.token_file) if cfg.slurm.token_file else None)
@@ -74,6 +72,11 @@ def make_reader(cfg: AgentConfig, cli: SlurmCli, token_file: Path | None) -> Slu
 
 def make_metrics(cfg: AgentConfig) -> RackMetricsSource:
     """The rack metrics source named in ``[metrics]``."""
+    from kiban.adapters.rack_metrics import (  # noqa: PLC0415 (startup time)
+        FileRackMetrics,
+        PrometheusRackMetrics,
+    )
+
     m = cfg.metrics
     if m.file and m.prometheus_url:
         msg = f"{cfg.source}: metrics: set either file or prometheus_url, not both"
@@ -145,6 +148,11 @@ def agent_cmd(  # noqa: PLR0917 - typer maps each parameter to an option
     if not slurm:
         msg = "kiban agent: choose the scheduler to act on: --slurm (the only one so far)"
         raise ConfigError(msg)
+    from kiban.adapters.agent import ActionLog, SlurmAgent  # noqa: PLC0415 (startup time)
+    from kiban.adapters.config import load_agent_config  # noqa: PLC0415
+    from kiban.adapters.hooks import write_hooks  # noqa: PLC0415
+    from kiban.adapters.slurm import SlurmCli  # noqa: PLC0415
+
     cfg = load_agent_config(config)
     updates: dict[str, object] = {}
     if policy:

@@ -5,26 +5,10 @@ from __future__ import annotations
 import enum
 from dataclasses import fields
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
-from kiban.catalog import (
-    KIND_LABELS,
-    KINDS,
-    Catalog,
-    CoolingTech,
-    GpuSku,
-    Kind,
-    PduClass,
-    Record,
-    ServerModel,
-    UpsClass,
-    default_catalog,
-    load_catalog,
-)
 from kiban.cli._app import app, console
 from kiban.units import (
     B_PER_GB,
@@ -34,6 +18,9 @@ from kiban.units import (
     W_PER_KW,
     unit_of,
 )
+
+if TYPE_CHECKING:
+    from kiban.catalog import Catalog, Kind, Record
 
 catalog_app = typer.Typer(
     help="Browse the hardware catalog (GPUs, servers, cooling, UPS and PDU classes).",
@@ -66,11 +53,15 @@ CatalogFileOption = Annotated[
 
 
 def _catalog(user_file: Path | None) -> Catalog:
+    from kiban.catalog import default_catalog, load_catalog  # noqa: PLC0415 (startup time)
+
     return default_catalog() if user_file is None else load_catalog(user_file)
 
 
 def _row(rec: Record) -> tuple[list[str], list[str]]:
     """(header, cells) of one record's summary row."""
+    from kiban.catalog import CoolingTech, GpuSku, PduClass, ServerModel, UpsClass  # noqa: PLC0415
+
     pct = PERCENT_PER_FRAC
     if isinstance(rec, GpuSku):
         return (
@@ -139,16 +130,18 @@ def list_entries(
 ) -> None:
     """List catalog entries, one table per kind."""
     cat = _catalog(catalog_file)
+    from kiban.catalog import KIND_LABELS, KINDS  # noqa: PLC0415 (startup time)
+
     kinds: tuple[Kind, ...] = KINDS if kind is None else (_KIND_BY_OPTION[kind],)
+    from kiban._tables import fit_table  # noqa: PLC0415 (startup time)
+
     for k in kinds:
         records = list(cat.table(k).values())
         header, _ = _row(records[0])
-        table = Table(title=f"{KIND_LABELS[k]} ({len(records)})", title_justify="left")
-        for i, col in enumerate(header):
-            table.add_column(col, overflow="fold", no_wrap=i == 0)
-        for rec in records:
-            table.add_row(*(escape(c) for c in _row(rec)[1]))
-        console.print(table)
+        rows = [_row(rec)[1] for rec in records]
+        console.print(
+            fit_table(header, rows, console.width, title=f"{KIND_LABELS[k]} ({len(records)})")
+        )
 
 
 def _friendly(name: str, value: Any) -> str:
@@ -176,6 +169,11 @@ def show(
     catalog_file: CatalogFileOption = None,
 ) -> None:
     """Show every field of one catalog entry with its unit, and the entry's source."""
+    from rich.markup import escape  # noqa: PLC0415 (startup time)
+    from rich.table import Table  # noqa: PLC0415
+
+    from kiban.catalog import KIND_LABELS, ServerModel  # noqa: PLC0415 (startup time)
+
     cat = _catalog(catalog_file)
     kind, rec = cat.find(name)
     table = Table(title=f"{KIND_LABELS[kind]} {rec.name}", title_justify="left")

@@ -12,8 +12,6 @@ import time
 from pathlib import Path
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from kiban.cli._app import app, console, err_console
 from kiban.errors import ConfigError
@@ -58,6 +56,8 @@ def diagnose_cmd(  # noqa: PLR0917 - typer maps each parameter to an option
     ),
 ) -> None:
     """Book every GPU-second of a time window into the ledger buckets, from telemetry."""
+    from rich.markup import escape  # noqa: PLC0415 (startup time)
+
     from kiban.diagnose import DiagnoseSettings, diagnose, save_diagnosis  # noqa: PLC0415
     from kiban.telemetry.series import Window, parse_time_s  # noqa: PLC0415
 
@@ -101,6 +101,9 @@ def diagnose_cmd(  # noqa: PLR0917 - typer maps each parameter to an option
 
 
 def _print(diag: object) -> None:
+    from rich.markup import escape  # noqa: PLC0415 (startup time)
+    from rich.table import Table  # noqa: PLC0415
+
     from kiban.diagnose.engine import BUCKETS, MEASURED, Diagnosis  # noqa: PLC0415
 
     assert isinstance(diag, Diagnosis)
@@ -159,6 +162,8 @@ def serve_cmd(  # noqa: PLR0917 - typer maps each parameter to an option
     ),
 ) -> None:
     """Expose the twin's per-GPU metrics under dcgm-exporter's names."""
+    from rich.markup import escape  # noqa: PLC0415 (startup time)
+
     from kiban.telemetry.twin import load_twin  # noqa: PLC0415
 
     if step <= 0 or speed <= 0:

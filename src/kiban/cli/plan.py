@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from kiban.cli._app import app, console
 from kiban.errors import ConfigError
-from kiban.plan.output import check_out_dir, option_row, write_outputs
-from kiban.plan.problem import OBJECTIVES
-from kiban.plan.run import PlanResult, load_site, plan_site
 from kiban.units import W_PER_KW
+
+if TYPE_CHECKING:
+    from kiban.plan.run import PlanResult
 
 
 def _fmt(value: object, digits: int = 3) -> str:
@@ -28,6 +26,11 @@ def _fmt(value: object, digits: int = 3) -> str:
 
 def print_plan(result: PlanResult) -> None:
     """Print the chosen layout, its verification, the binding constraints and the comparison."""
+    from rich.markup import escape  # noqa: PLC0415 (startup time: heavy modules load on use)
+    from rich.table import Table  # noqa: PLC0415
+
+    from kiban.plan.output import option_row  # noqa: PLC0415
+
     sol, s = result.solution, result.summary
     status = "proven optimal" if sol.proven_optimal else f"gap {sol.gap_frac:.2%}"
     unit = {"tco": "million JPY", "pue": "(PUE)", "gpus": "(−GPUs)"}[sol.objective]
@@ -69,37 +72,30 @@ def print_plan(result: PlanResult) -> None:
     for line in result.binding or ("none",):
         console.print(f"  - {escape(line)}", soft_wrap=True)
     if result.options:
-        comp = Table(title="cooling options (full physics at the planning load)")
-        cols = (
-            "option",
-            "racks",
-            "PUE",
-            "MWh/yr",
-            "MJPY/yr",
-            "t CO2/yr",
-            "capex MJPY",
-            "TCO MJPY",
-            "floor m²",
-            "inlet °C",
-        )
-        for col in cols:
-            comp.add_column(col, justify="left" if col == "option" else "right")
+        from kiban._tables import fit_table  # noqa: PLC0415
+
+        cols = ["option", "racks", "PUE", "MWh/yr", "MJPY/yr", "t CO2/yr", "capex MJPY",
+                "TCO MJPY", "floor m²", "inlet °C"]  # fmt: skip
+        rows = []
         infeasible = []
         for opt in result.options:
             row = option_row(opt)
             if not row["feasible"]:
-                comp.add_row(opt.name, "—", *["infeasible"] + [""] * 7)
+                rows.append([opt.name, "—", "infeasible", *[""] * 7])
                 infeasible.append(opt)
                 continue
-            comp.add_row(
+            rows.append([
                 opt.name, str(row["racks"]), _fmt(row["annual_pue"]),
                 _fmt(row["facility_energy_kwh_per_year"] / 1000.0, 0),
                 _fmt(row["electricity_cost_jpy_per_year"] / 1e6, 1), _fmt(row["co2_t_per_year"], 0),
                 _fmt(row["capex_jpy"] / 1e6, 1) if row["capex_given"] else "not given",
                 _fmt(row["tco_jpy"] / 1e6, 1), _fmt(row["floor_used_m2"], 1),
                 _fmt(row["hottest_inlet_full_load_c"], 1),
-            )  # fmt: skip
-        console.print(comp)
+            ])  # fmt: skip
+        console.print(
+            fit_table(cols, rows, console.width,
+                      title="cooling options (full physics at the planning load)")
+        )  # fmt: skip
         for opt in infeasible:
             console.print(escape(f"  {opt.name} infeasible: {opt.reason}"), soft_wrap=True)
     if result.sweep is not None:
@@ -135,8 +131,11 @@ def plan(  # noqa: PLR0917 (typer reads the options from the signature)
         float | None, typer.Option("--years", help="TCO horizon in years (default: [plan] or 5).")
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Folder for layout.toml, CSV and SVG files.")
-    ] = None,
+        Path,
+        typer.Option(
+            "--out", help="Folder for layout.toml, plan.json, CSV and SVG files (created)."
+        ),
+    ] = Path("kiban-plan"),
     load: Annotated[float, typer.Option("--load", help="Planning load for energy, 0-1.")] = 0.8,
     inlet_max: Annotated[
         float, typer.Option("--inlet-max", help="Allowed inlet temperature, °C (ASHRAE class).")
@@ -152,6 +151,12 @@ def plan(  # noqa: PLR0917 (typer reads the options from the signature)
     ] = True,
 ) -> None:
     """Plan cooling, racks, containment and set-point for a fleet under the site's limits."""
+    from rich.markup import escape  # noqa: PLC0415 (startup time: heavy modules load on use)
+
+    from kiban.plan.output import check_out_dir, write_outputs  # noqa: PLC0415
+    from kiban.plan.problem import OBJECTIVES  # noqa: PLC0415
+    from kiban.plan.run import load_site, plan_site  # noqa: PLC0415
+
     if objective is not None and objective not in OBJECTIVES:
         msg = f"--objective = {objective!r}: allowed {', '.join(OBJECTIVES)}"
         raise ConfigError(msg)
@@ -164,8 +169,7 @@ def plan(  # noqa: PLR0917 (typer reads the options from the signature)
     if not 15.0 <= inlet_max <= 45.0:
         msg = f"--inlet-max = {inlet_max:g}: must be an ASHRAE inlet limit between 15 and 45 °C"
         raise ConfigError(msg)
-    if out is not None:
-        check_out_dir(out)
+    check_out_dir(out)
     scenario, input_notes = load_site(file)
     for note in input_notes:
         console.print(f"[yellow]note:[/yellow] {escape(note)}", soft_wrap=True)
@@ -174,6 +178,8 @@ def plan(  # noqa: PLR0917 (typer reads the options from the signature)
         inlet_max_c=inlet_max, time_limit_s=time_limit, compare=compare, sweep=sweep_spacing,
     )  # fmt: skip
     print_plan(result)
-    if out is not None:
-        for path in write_outputs(result, out):
-            console.print(escape(f"wrote {path}"), soft_wrap=True)
+    paths = write_outputs(result, out)
+    console.print(
+        escape(f"wrote {len(paths)} files to {out}/: {', '.join(p.name for p in paths)}"),
+        soft_wrap=True,
+    )

@@ -5,18 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.markup import escape
 
-from kiban.cli._app import app, console
-from kiban.i18n import check_lang, translator
-from kiban.report import build_context, print_summary, render_html
-from kiban.report.html import atomic_write_text
-from kiban.report.sweep import (
-    build_sweep_report,
-    is_sweep_dir,
-    print_sweep_summary,
-    render_sweep_html,
-)
+from kiban.cli._app import app, console, real_console
 
 
 def default_report_path(first_dir: Path, lang: str) -> Path:
@@ -38,6 +28,18 @@ def report(
     ),
 ) -> None:
     """Write an HTML report (charts, comparison table, scenario echo) and print a summary."""
+    from rich.markup import escape  # noqa: PLC0415 (startup time)
+
+    from kiban.i18n import check_lang, translator  # noqa: PLC0415
+    from kiban.report import build_context, print_summary, render_html  # noqa: PLC0415
+    from kiban.report.html import atomic_write_text  # noqa: PLC0415
+    from kiban.report.sweep import (  # noqa: PLC0415
+        build_sweep_report,
+        is_sweep_dir,
+        print_sweep_summary,
+        render_sweep_html,
+    )
+
     check_lang(lang)
     if len(dirs) == 1 and is_sweep_dir(dirs[0]):  # the --out folder of `kiban sweep`
         sweep = build_sweep_report(dirs[0], lang)
@@ -49,7 +51,7 @@ def report(
     context = build_context(dirs, lang)
     target = out if out is not None else default_report_path(dirs[0], lang)
     atomic_write_text(target, render_html(context))
-    print_summary(context, console)
+    print_summary(context, real_console(console))
     console.print(
         escape(translator(lang).t("summary.report_written", path=str(target))), soft_wrap=True
     )

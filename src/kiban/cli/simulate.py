@@ -10,17 +10,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from kiban.cli._app import app, console, err_console
+from kiban.cli._app import app, console, err_console, real_console
 from kiban.errors import ConfigError
 from kiban.units import S_PER_DAY, S_PER_H, S_PER_MIN
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from kiban.results import PreparedRun, SimulationResult
 
-__all__ = ["parse_duration_s", "results_table", "run_with_progress"]
+__all__ = [
+    "parse_duration_s",
+    "print_results",
+    "results_table",
+    "results_tables",
+    "run_with_progress",
+]
 
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([a-zA-Z]*)\s*$")
 _UNITS_S = {"": 1.0, "s": 1.0, "m": S_PER_MIN, "min": S_PER_MIN, "h": S_PER_H, "d": S_PER_DAY}
@@ -65,17 +71,24 @@ def _fmt(value: Any, scale: float = 1.0, digits: int = 1, suffix: str = "") -> s
 ROWS: tuple[tuple[str, str, float, int, str], ...] = (
     ("jobs completed", "jobs_completed", 1.0, 0, ""),
     ("jobs unfinished", "jobs_unfinished", 1.0, 0, ""),
+    ("finished share", "finished_frac", 0.01, 1, " %"),
     ("effective utilization", "effective_util_frac", 0.01, 1, " %"),
     ("allocated utilization", "allocated_util_frac", 0.01, 1, " %"),
-    ("mean JCT", "jct_mean_s", S_PER_H, 2, " h"),
-    ("p99 JCT", "jct_p99_s", S_PER_H, 1, " h"),
+    ("mean JCT, common jobs*", "common_jct_mean_s", S_PER_H, 2, " h"),
+    ("p99 JCT, common jobs*", "common_jct_p99_s", S_PER_H, 1, " h"),
+    ("mean slowdown**", "slowdown_mean", 1.0, 2, ""),
+    ("mean JCT, own finished", "jct_mean_s", S_PER_H, 2, " h"),
     ("mean wait", "wait_mean_s", S_PER_H, 2, " h"),
+    ("preemptions", "preemptions", 1.0, 0, ""),
+    ("checkpoint", "ledger_gpu_hours.checkpoint", 1.0, 0, " GPU·h"),
     ("makespan", "makespan_s", S_PER_DAY, 2, " d"),
     ("queue blocked", "ledger_gpu_hours.queue_blocked", 1.0, 0, " GPU·h"),
     ("of which fragmentation", "fragmentation_gpu_hours", 1.0, 0, " GPU·h"),
     ("I/O stall", "ledger_gpu_hours.io_stall", 1.0, 0, " GPU·h"),
     ("failure", "ledger_gpu_hours.failure", 1.0, 0, " GPU·h"),
-    ("checkpoint", "ledger_gpu_hours.checkpoint", 1.0, 0, " GPU·h"),
+    ("energy / useful GPU·h", "facility_kwh_per_useful_gpu_h", 1.0, 3, " kWh"),
+    ("cost / useful GPU·h", "cost_jpy_per_useful_gpu_h", 1.0, 1, " JPY"),
+    ("CO2 / useful GPU·h", "co2_kg_per_useful_gpu_h", 1.0, 3, " kg"),
     ("IT energy", "it_energy_kwh", KWH_PER_MWH, 1, " MWh"),
     ("facility energy", "facility_energy_kwh", KWH_PER_MWH, 1, " MWh"),
     ("PUE", "pue", 1.0, 3, ""),
@@ -86,6 +99,15 @@ ROWS: tuple[tuple[str, str, float, int, str], ...] = (
     ("wall time", "wall_time_s", 1.0, 1, " s"),
 )
 """Rows of the summary table: label, summary key (dotted for nested), divisor, digits, unit."""
+LABEL_WIDTH = 22
+"""Width of the row-label column of the summary table."""
+NOT_ALL_FINISHED = "not all done"
+"""Makespan cell of a run that did not finish every job (its makespan is just the horizon)."""
+TABLE_NOTE = (
+    "* JCT over the jobs every policy finished (the same jobs for all); ** mean bounded slowdown "
+    "over all arrived jobs, unfinished ones counted at the horizon. Compare energy, cost and CO2 "
+    "per useful GPU-hour: totals reward a policy that did less work."
+)
 
 
 def _get(summary: dict[str, Any], key: str) -> Any:
@@ -95,8 +117,76 @@ def _get(summary: dict[str, Any], key: str) -> Any:
     return value
 
 
+def _fair_summaries(results: list[SimulationResult]) -> list[dict[str, Any]]:
+    """Each summary plus the comparison values of :mod:`kiban.comparison`."""
+    from kiban.comparison import fair_stats  # noqa: PLC0415 (startup time)
+
+    stats = fair_stats([(r.summary, r.jobs) for r in results])
+    out = []
+    for i, r in enumerate(results):
+        s = dict(r.summary)
+        s.update(
+            finished_frac=stats.finished_frac[i],
+            common_jct_mean_s=stats.common_jct_mean_s[i],
+            common_jct_p99_s=stats.common_jct_p99_s[i],
+            slowdown_mean=stats.slowdown_mean[i],
+            facility_kwh_per_useful_gpu_h=stats.energy_kwh_per_useful_gpu_h[i],
+            cost_jpy_per_useful_gpu_h=stats.cost_jpy_per_useful_gpu_h[i],
+            co2_kg_per_useful_gpu_h=stats.co2_kg_per_useful_gpu_h[i],
+        )
+        if not stats.all_finished[i]:
+            s["makespan_s"] = NOT_ALL_FINISHED
+        out.append(s)
+    return out
+
+
+def results_tables(
+    results: list[SimulationResult], title: str = "", width: int = 80
+) -> list[Table]:
+    """The summary as rich tables, one column per policy, split to fit ``width`` columns.
+
+    Args:
+        results: Results to compare (same jobs).
+        title: Table title.
+        width: Console width; policies that do not fit go to a further table.
+
+    Returns:
+        The tables (one when every policy fits).
+    """
+    from rich.table import Table  # noqa: PLC0415 (startup time)
+
+    from kiban._tables import column_chunks  # noqa: PLC0415
+
+    summaries = _fair_summaries(results)
+    cells: list[list[str]] = []
+    for label, key, scale, digits, unit in ROWS:
+        row = []
+        for s in summaries:
+            value = _get(s, key)
+            if isinstance(value, str):
+                row.append(value)
+            elif unit == " %" and value is not None:
+                row.append(_fmt(value * 100.0, 1.0, digits, unit))
+            else:
+                row.append(_fmt(value, scale, digits, unit))
+        cells.append([label, *row])
+    widths = [max(len(r.policy), *(len(c[i + 1]) for c in cells)) for i, r in enumerate(results)]
+    chunks = column_chunks(widths, width, LABEL_WIDTH)
+    tables = []
+    for n, chunk in enumerate(chunks):
+        part = f" ({n + 1}/{len(chunks)})" if len(chunks) > 1 else ""
+        table = Table(title=(title + part) or None, header_style="bold", title_justify="left")
+        table.add_column("", min_width=LABEL_WIDTH, no_wrap=True)
+        for i in chunk:
+            table.add_column(results[i].policy, justify="right", no_wrap=True, min_width=widths[i])
+        for row in cells:
+            table.add_row(row[0], *(row[i + 1] for i in chunk))
+        tables.append(table)
+    return tables
+
+
 def results_table(results: list[SimulationResult], title: str = "") -> Table:
-    """A rich table with one column per policy and one row per KPI.
+    """A rich table with one column per policy and one row per KPI (all policies, any width).
 
     Args:
         results: Results to compare.
@@ -105,20 +195,14 @@ def results_table(results: list[SimulationResult], title: str = "") -> Table:
     Returns:
         The table.
     """
-    table = Table(title=title or None, show_lines=False, header_style="bold")
-    table.add_column("")
-    for r in results:
-        table.add_column(r.policy, justify="right")
-    for label, key, scale, digits, unit in ROWS:
-        cells = []
-        for r in results:
-            value = _get(r.summary, key)
-            if unit == " %" and value is not None:
-                cells.append(_fmt(value * 100.0, 1.0, digits, unit))
-            else:
-                cells.append(_fmt(value, scale, digits, unit))
-        table.add_row(label, *cells)
-    return table
+    return results_tables(results, title, width=10**6)[0]
+
+
+def print_results(results: list[SimulationResult], title: str) -> None:
+    """Print the summary tables (fitted to the console) and the note on how to read them."""
+    for table in results_tables(results, title, width=console.width):
+        console.print(table)
+    console.print(TABLE_NOTE, soft_wrap=False, highlight=False, markup=False)
 
 
 def _events_per_s(summary: dict[str, Any]) -> float:
@@ -154,13 +238,22 @@ def run_with_progress(
     horizon = max(horizon, 1.0)
     if quiet:
         return run_policies(prepared, policies, workers=workers)
+    if not err_console.is_terminal:
+        return _run_with_plain_progress(prepared, policies, horizon, workers=workers)
+    from rich.progress import (  # noqa: PLC0415 (startup time)
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     progress = Progress(
         TextColumn("[bold]{task.description:<14}"),
         BarColumn(),
         TextColumn("day {task.fields[day]:>6.1f}"),
         TextColumn("{task.fields[rate]:>9} events/s"),
         TimeElapsedColumn(),
-        console=err_console,
+        console=real_console(err_console),
         transient=False,
     )
     tasks = {name: progress.add_task(name, total=horizon, day=0.0, rate="–") for name in policies}
@@ -190,6 +283,39 @@ def run_with_progress(
             policies,
             workers=workers,
             progress=on_progress if workers <= 1 else None,
+            on_done=on_done,
+        )
+
+
+def _run_with_plain_progress(
+    prepared: PreparedRun, policies: list[str], horizon_s: float, *, workers: int
+) -> list[SimulationResult]:
+    """Run policies, printing a plain progress line every few seconds and one per finished run."""
+    from kiban.cli._progress import PlainProgress, run_parallel  # noqa: PLC0415
+    from kiban.results import run_policies  # noqa: PLC0415
+
+    def write(line: str) -> None:
+        err_console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+    tracker = PlainProgress(policies, horizon_s, write)
+
+    def on_done(result: SimulationResult) -> None:
+        tracker.done(result.policy)
+        write(
+            f"{result.policy} done: {_events_per_s(result.summary):,.0f} events/s, "
+            f"{float(result.summary.get('wall_time_s') or 0.0):.1f} s; {tracker.line()}"
+        )
+
+    with tracker:
+        if workers > 1 and len(policies) > 1:
+            results = run_parallel(prepared, policies, workers, tracker, on_done)
+            if results is not None:
+                return results
+        return run_policies(
+            prepared,
+            policies,
+            workers=workers,
+            progress=tracker.update if workers <= 1 else None,
             on_done=on_done,
         )
 
@@ -286,7 +412,8 @@ def simulate(  # noqa: PLR0917 - typer maps each parameter to an option
         err_console.print(
             f"{prepared.name}: {prepared.jobs.n_jobs:,} jobs on {prepared.layout.n_gpus:,} GPUs "
             f"({prepared.layout.n_nodes:,} servers, {prepared.layout.n_racks} racks); "
-            f"prepared in {time.perf_counter() - t0:.1f} s"
+            f"prepared in {time.perf_counter() - t0:.1f} s",
+            soft_wrap=True,
         )
     results = run_with_progress(prepared, names, workers=workers, quiet=as_json)
     written = {}
@@ -302,5 +429,5 @@ def simulate(  # noqa: PLR0917 - typer maps each parameter to an option
         }
         typer.echo(json.dumps(payload, indent=2, sort_keys=True))
         return
-    console.print(results_table(results, title=f"{prepared.name}: {prepared.jobs.n_jobs:,} jobs"))
+    print_results(results, f"{prepared.name}: {prepared.jobs.n_jobs:,} jobs")
     console.print(f"results written to {out}/ ({', '.join(written)})")

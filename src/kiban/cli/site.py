@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from kiban.cli._app import app, console
 from kiban.errors import ConfigError, KibanError
-from kiban.site import SiteEvaluation, evaluate_site
-from kiban.spec import load_spec
 from kiban.units import PA_PER_KPA, W_PER_KW
+
+if TYPE_CHECKING:
+    from kiban.site import SiteEvaluation
 
 site_app = typer.Typer(
     name="site", help="Steady-state evaluation of a site (no workload).", no_args_is_help=True
@@ -30,58 +29,57 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 
 def _fmt(value: float, digits: int = 1) -> str:
-    return "—" if not np.isfinite(value) else f"{value:,.{digits}f}"
+    return "—" if not math.isfinite(value) else f"{value:,.{digits}f}"
 
 
 def print_evaluation(ev: SiteEvaluation) -> None:
     """Print racks, months and the yearly totals as rich tables."""
-    racks = Table(
-        title=f"{ev.scenario_name}: racks at load {ev.load_frac:.0%}, supply "
-        f"{ev.supply_temp_c:g} °C, containment {ev.containment}"
-    )
-    for col in (
-        "rack",
-        "cooling",
-        "servers",
-        "IT kW",
-        "limit kW",
-        "inlet °C",
-        "chip °C",
-        "chip@TDP °C",
-        "floor kPa",
-    ):
-        racks.add_column(col, justify="left" if col in ("rack", "cooling") else "right")
-    for i, name in enumerate(ev.rack_names):
-        racks.add_row(
+    from rich.markup import escape  # noqa: PLC0415 (startup time)
+
+    from kiban._tables import fit_table  # noqa: PLC0415
+
+    width = console.width
+    rack_rows = [
+        [
             name, ev.rack_cooling[i], str(int(ev.rack_n_servers[i])),
             _fmt(ev.rack_it_power_w[i] / W_PER_KW), _fmt(ev.rack_power_limit_w[i] / W_PER_KW),
             _fmt(ev.rack_inlet_temp_c[i]), _fmt(ev.rack_chip_temp_c[i]),
             _fmt(ev.rack_chip_temp_tdp_c[i]) + (" !" if ev.rack_throttle_risk[i] else ""),
             _fmt(ev.rack_floor_load_pa[i] / PA_PER_KPA),
-        )  # fmt: skip
-    console.print(racks)
-    months = Table(title="Months (mean power, kW)")
-    for col in (
-        "month",
-        "outdoor °C",
-        "IT",
-        "cooling",
-        "losses",
-        "facility",
-        "PUE",
-        "free cooling",
-    ):
-        months.add_column(col, justify="right")
-    for m in range(len(ev.monthly_pue)):
-        months.add_row(
+        ]
+        for i, name in enumerate(ev.rack_names)
+    ]  # fmt: skip
+    console.print(
+        fit_table(
+            ["rack", "cooling", "servers", "IT kW", "limit kW", "inlet °C", "chip °C",
+             "chip@TDP °C", "floor kPa"],
+            rack_rows,
+            width,
+            title=f"{ev.scenario_name}: racks at load {ev.load_frac:.0%}, supply "
+            f"{ev.supply_temp_c:g} °C, containment {ev.containment}",
+        )
+    )  # fmt: skip
+    month_rows = [
+        [
             _MONTHS[m], _fmt(ev.monthly_outdoor_dry_bulb_c[m]),
             _fmt(ev.monthly_it_power_w[m] / W_PER_KW),
             _fmt(ev.monthly_cooling_power_w[m] / W_PER_KW),
             _fmt(ev.monthly_loss_power_w[m] / W_PER_KW),
             _fmt(ev.monthly_facility_power_w[m] / W_PER_KW), _fmt(ev.monthly_pue[m], 3),
             f"{ev.monthly_free_cooling_frac[m]:.0%}",
-        )  # fmt: skip
-    console.print(months)
+        ]
+        for m in range(len(ev.monthly_pue))
+    ]  # fmt: skip
+    console.print(
+        fit_table(
+            ["month", "outdoor °C", "IT", "cooling", "losses", "facility", "PUE",
+             "free cooling"],
+            month_rows,
+            width,
+            title="Months (mean power, kW)",
+            right=[False] + [True] * 7,
+        )
+    )  # fmt: skip
     grid = (
         ""
         if ev.grid_limit_w is None
@@ -169,6 +167,11 @@ def evaluate(
     ] = None,
 ) -> None:
     """Evaluate a site in steady state: rack inlets, monthly PUE, yearly kWh, JPY and CO2."""
+    from rich.markup import escape  # noqa: PLC0415 (startup time)
+
+    from kiban.site import evaluate_site  # noqa: PLC0415
+    from kiban.spec import load_spec  # noqa: PLC0415
+
     if not 0.0 <= load <= 1.0:
         msg = f"--load = {load:g}: must be a fraction between 0 and 1 (e.g. 0.8)"
         raise ConfigError(msg)

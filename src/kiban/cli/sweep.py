@@ -11,15 +11,6 @@ from types import FrameType
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from kiban.cli._app import app, console, err_console
 
@@ -98,6 +89,16 @@ def sweep(  # noqa: PLR0917 - typer maps each parameter to an option
     Writes DIR/runs.parquet (one row per run: axis values, seed, status, metrics, ledger) and
     DIR/runs/<run_id>/ as `kiban simulate` writes a run. `kiban report DIR` reads the sweep.
     """
+    from rich.markup import escape  # noqa: PLC0415 (startup time)
+    from rich.progress import (  # noqa: PLC0415
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     from kiban.sweep import load_sweep, make_executor, run_sweep  # noqa: PLC0415
     from kiban.sweep.runner import SweepProgress  # noqa: PLC0415
 

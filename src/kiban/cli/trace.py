@@ -6,23 +6,15 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from kiban.cli._app import app, console, err_console
 from kiban.errors import ConfigError, TraceError
 from kiban.units import PERCENT_PER_FRAC, S_PER_H
-from kiban.workload import (
-    available_formats,
-    parse_trace_spec,
-    read_trace,
-    trace_stats,
-    write_jobs_parquet,
-)
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from kiban.workload import TraceReadResult
 
 trace_app = typer.Typer(
@@ -56,10 +48,14 @@ def _rng(seed: int) -> np.random.Generator:
     if seed < 0:
         msg = f"--seed = {seed}: must be a whole number ≥ 0"
         raise ConfigError(msg)
+    import numpy as np  # noqa: PLC0415 (startup time)
+
     return np.random.default_rng(seed)
 
 
 def _report_skipped(result: TraceReadResult) -> None:
+    from rich.markup import escape  # noqa: PLC0415 (startup time)
+
     for note in result.notes:
         err_console.print(f"note: {escape(note)}", highlight=False, soft_wrap=True)
     if result.n_bad:
@@ -83,6 +79,11 @@ def stats(
     seed: SeedOpt = 0,
 ) -> None:
     """Jobs, GPU-hours, size mix, arrival rate and duration percentiles of a trace."""
+    from rich.markup import escape  # noqa: PLC0415 (startup time)
+    from rich.table import Table  # noqa: PLC0415
+
+    from kiban.workload import read_trace, trace_stats  # noqa: PLC0415
+
     result = read_trace(spec, rng=_rng(seed), skip_bad=skip_bad)
     summary = trace_stats(result.jobs, origin=result.origin)
     if as_json:
@@ -140,6 +141,10 @@ def convert(
     seed: SeedOpt = 0,
 ) -> None:
     """Convert a trace to kiban's canonical jobs parquet (written atomically)."""
+    from rich.markup import escape  # noqa: PLC0415 (startup time)
+
+    from kiban.workload import read_trace, write_jobs_parquet  # noqa: PLC0415
+
     _check_output(spec, out)
     result = read_trace(spec, rng=_rng(seed), skip_bad=skip_bad)
     _report_skipped(result)
@@ -167,6 +172,8 @@ def _check_output(spec: str, out: Path) -> None:
         raise TraceError(msg)
     if not out.exists():
         return
+    from kiban.workload import parse_trace_spec  # noqa: PLC0415 (startup time)
+
     _fmt, source = parse_trace_spec(spec)
     if source.exists() and out.samefile(source):
         msg = f"{out}: is the trace being read ({spec}); write the parquet to another file"
@@ -188,6 +195,11 @@ def _check_output(spec: str, out: Path) -> None:
 @trace_app.command("formats")
 def formats() -> None:
     """List the trace formats that FORMAT:PATH accepts."""
+    from rich.markup import escape  # noqa: PLC0415 (startup time)
+    from rich.table import Table  # noqa: PLC0415
+
+    from kiban.workload import available_formats  # noqa: PLC0415
+
     table = Table(show_header=True, header_style="bold")
     table.add_column("format")
     table.add_column("reads")

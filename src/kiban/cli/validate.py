@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 
 from kiban.cli._app import app, console
 from kiban.errors import ConfigError
-from kiban.spec import Scenario, load_spec
 from kiban.units import W_PER_KW
+
+if TYPE_CHECKING:
+    from kiban.spec import Scenario
 
 
 def summary_line(path: Path, scenario: Scenario) -> str:
@@ -47,6 +48,10 @@ def validate(
     Prints one OK line per valid file. Any problem is one line, FILE: dotted.path = value:
     what is allowed, and the exit status is 2.
     """
+    from rich.markup import escape  # noqa: PLC0415 (startup time)
+
+    from kiban.spec import load_spec  # noqa: PLC0415 (startup time)
+
     problems: list[str] = []
     for path in files:
         try:
@@ -71,4 +76,6 @@ def validate(
 @app.command("schema")
 def schema() -> None:
     """Print the JSON Schema of a scenario file (the TOML keys, types and defaults)."""
+    from kiban.spec import Scenario  # noqa: PLC0415 (startup time)
+
     typer.echo(json.dumps(Scenario.model_json_schema(), indent=2, ensure_ascii=False))

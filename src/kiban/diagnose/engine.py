@@ -512,9 +512,7 @@ def diagnose(
                     # compute-bound share: 1 - DRAM-active share of the busy time, else the setting
                     dr = dram[gr, ti]
                     bs = b[gi, ti]
-                    c_cell = np.where(
-                        ~np.isnan(dr) & (bs > 0), np.clip(1.0 - dr / bs, 0.0, 1.0), c
-                    )
+                    c_cell = np.where(~np.isnan(dr) & (bs > 0), np.clip(1.0 - dr / bs, 0.0, 1.0), c)
                 v[gi, ti] = 1.0 / (c_cell / f + 1.0 - c_cell)
                 v_hi[gi, ti] = f
             lost = run * (1.0 - v)

@@ -21,6 +21,7 @@ Sign convention (kiban.units): power drawn from the facility is positive; heat r
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -40,10 +41,10 @@ from kiban.units import (
 )
 
 CoolingTechnology = Literal["air", "rear_door", "direct_liquid", "immersion"]
-ChillerKind = Literal["moore_crac", "air_cooled", "water_cooled"]
+ChillerKind = Literal["moore_crac", "dx_air_cooled", "air_cooled", "water_cooled"]
 EconomizerKind = Literal["none", "airside", "waterside", "dry_cooler"]
 TECHNOLOGIES: tuple[str, ...] = ("air", "rear_door", "direct_liquid", "immersion")
-CHILLER_KINDS: tuple[str, ...] = ("moore_crac", "air_cooled", "water_cooled")
+CHILLER_KINDS: tuple[str, ...] = ("moore_crac", "dx_air_cooled", "air_cooled", "water_cooled")
 ECONOMIZER_KINDS: tuple[str, ...] = ("none", "airside", "waterside", "dry_cooler")
 
 # --- Moore et al. (2005) CRAC COP curve, physics.md §3.4 -----------------------------------
@@ -112,6 +113,128 @@ def crac_cop(supply_temp_c: ArrayLike) -> FloatArray:
         MOORE_COP_QUADRATIC_PER_K2 * t**2 + MOORE_COP_LINEAR_PER_K * t + MOORE_COP_CONSTANT,
         dtype=np.float64,
     )
+
+
+# --- DX (direct-expansion) CRAC with an air-cooled condenser ----------------------------------
+# EnergyPlus / DOE-2 single-speed DX cooling-coil curves, as published in the LBNL Modelica
+# Buildings library (Buildings.Fluid.HeatExchangers.DXCoils.Data.PerformanceCurves.Curve_I,
+# taken from the EnergyPlus example files): the energy input ratio as a biquadratic in the
+# coil's entering wet bulb (x, °C) and the condenser's entering air (y, °C), valid for
+# x in 12.8-23.9 °C and y in 18.0-46.1 °C; and the part-load fraction of a cycling compressor.
+DX_EIR_FT_COEFFS: tuple[float, float, float, float, float, float] = (
+    0.342414409,
+    0.034885008,
+    -0.000623700,
+    0.004977216,
+    0.000437951,
+    -0.000728028,
+)
+DX_RATED_ENTERING_WB_C = 19.44
+"""AHRI rating point: 26.7 °C dry bulb / 19.4 °C wet bulb entering the coil."""
+DX_RATED_CONDENSER_C = 35.0
+"""AHRI rating point: 35 °C outdoor air entering the condenser."""
+DX_CONDENSER_MIN_C = 18.0
+"""Lowest condenser inlet of the curve; below it head-pressure control holds the condensing
+pressure up (for the expansion valve), so colder outdoor air no longer raises the COP."""
+DX_CONDENSER_MAX_C = 46.11
+"""Highest condenser inlet of the curve."""
+DX_PLF_COEFFS: tuple[float, float] = (0.85, 0.15)
+"""Part-load fraction PLF = 0.85 + 0.15·PLR (EnergyPlus default cycling degradation)."""
+DX_COP_RATED = 3.2
+"""Rated COP of a DX unit (EER ≈ 11 Btu/Wh, the ASHRAE 90.1 minimum class for unitary air
+conditioners of 65-240 kBtu/h); a kiban assumption, override with ``cop_rated``."""
+
+
+def _dx_eir_ft(entering_wb_c: FloatArray, condenser_c: FloatArray) -> FloatArray:
+    a, b, c, d, e, f = DX_EIR_FT_COEFFS
+    x, y = entering_wb_c, condenser_c
+    return np.asarray(a + b * x + c * x * x + d * y + e * y * y + f * x * y, dtype=np.float64)
+
+
+def dx_cop(
+    outdoor_db_c: ArrayLike,
+    cop_rated: ArrayLike = DX_COP_RATED,
+    *,
+    part_load_frac: ArrayLike = 1.0,
+    entering_wb_c: ArrayLike = DX_RATED_ENTERING_WB_C,
+) -> FloatArray:
+    """COP of a DX CRAC with an air-cooled condenser, at an outdoor temperature and part load.
+
+    COP = COP_rated · PLF(PLR) / EIR_fT(T_wb,in, T_cond)
+    EIR_fT = biquadratic of the EnergyPlus single-speed DX coil, normalized to 1 at the
+    rating point (19.4 °C wet bulb in, 35 °C condenser air); T_cond = outdoor dry bulb held in
+    18-46.1 °C (head-pressure control below 18 °C); PLF = 0.85 + 0.15·PLR.
+
+    Args:
+        outdoor_db_c: Outdoor dry bulb = condenser inlet air (°C).
+        cop_rated: COP at the rating point.
+        part_load_frac: Load over capacity, 0-1 (cycling losses below 1).
+        entering_wb_c: Wet bulb of the air entering the coil (°C), the hall's return air
+            (:func:`return_air_wet_bulb_c`); default: the rating point.
+
+    Returns:
+        COP (dimensionless). With the defaults: 35 °C → 3.20, 27 °C → 3.74, ≤ 18 °C → 4.20.
+
+    References:
+        EnergyPlus Engineering Reference, "Single-Speed Electric DX Air Cooling Coil"; LBNL
+        Modelica Buildings library, DXCoils.Data.PerformanceCurves.Curve_I (coefficients).
+
+    Examples:
+        >>> round(float(dx_cop(35.0)), 2), round(float(dx_cop(5.0)), 2)
+        (3.2, 4.2)
+    """
+    wb = _f64(entering_wb_c)
+    t_cond = np.clip(_f64(outdoor_db_c), DX_CONDENSER_MIN_C, DX_CONDENSER_MAX_C)
+    rated = _dx_eir_ft(np.asarray(DX_RATED_ENTERING_WB_C), np.asarray(DX_RATED_CONDENSER_C))
+    eir = _dx_eir_ft(wb, t_cond) / rated
+    plr = np.clip(_f64(part_load_frac), 0.0, 1.0)
+    plf = DX_PLF_COEFFS[0] + DX_PLF_COEFFS[1] * plr
+    return np.asarray(_f64(cop_rated) * plf / eir, dtype=np.float64)
+
+
+DX_ROOM_DEW_POINT_C = 10.0
+"""Dew point of the data-hall air (middle of ASHRAE's recommended −9 to 15 °C band)."""
+_MAGNUS_A = 17.625
+_MAGNUS_B_C = 243.04
+
+
+def return_air_wet_bulb_c(
+    return_db_c: ArrayLike, dew_point_c: ArrayLike = DX_ROOM_DEW_POINT_C
+) -> FloatArray:
+    """Wet bulb of the hall's return air from its dry bulb and dew point (°C).
+
+    RH from the Magnus formula (Alduchov & Eskridge 1996 constants), wet bulb from Stull's
+    (2011, J. Appl. Meteor. Climatol. 50, 2267) empirical fit, valid for RH 5-99 % and
+    −20 to 50 °C (about ±0.3 K).
+
+    Examples:
+        >>> round(float(return_air_wet_bulb_c(28.0)), 1)
+        17.4
+    """
+    t = _f64(return_db_c)
+    td = np.minimum(_f64(dew_point_c), t)
+    rh = 100.0 * np.exp(_MAGNUS_A * td / (_MAGNUS_B_C + td) - _MAGNUS_A * t / (_MAGNUS_B_C + t))
+    rh = np.clip(rh, 5.0, 99.0)
+    tw = (
+        t * np.arctan(0.151977 * np.sqrt(rh + 8.313659))
+        + np.arctan(t + rh)
+        - np.arctan(rh - 1.676331)
+        + 0.00391838 * rh**1.5 * np.arctan(0.023101 * rh)
+        - 4.686035
+    )
+    return np.asarray(tw, dtype=np.float64)
+
+
+def _gauss_mean(
+    fn: Callable[[FloatArray], FloatArray], mean: FloatArray, std: FloatArray
+) -> FloatArray:
+    """E[fn(X)] for X ~ N(mean, std²) by 5-point Gauss-Hermite quadrature (std may be 0)."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(5)
+    weights = weights / weights.sum()
+    total = np.zeros(np.broadcast(mean, std).shape)
+    for z, w in zip(nodes, weights, strict=True):
+        total = total + w * fn(mean + z * std)
+    return total
 
 
 def chiller_power_w(
@@ -499,7 +622,7 @@ class CoolingPlant:
     by ``economizer`` when it can, otherwise by ``chiller``. The **liquid path** carries the rest:
     rear-door coils, cold plates or tanks, at facility water ``liquid_supply_temp_c``, cooled by
     ``liquid_economizer`` when it can, otherwise by a trim chiller of kind ``chiller`` (a
-    ``moore_crac`` plant trims with an air-cooled chiller).
+    ``moore_crac`` or ``dx_air_cooled`` plant trims with an air-cooled chiller).
 
     Attributes:
         technology: ``air``, ``rear_door``, ``direct_liquid`` or ``immersion``.
@@ -509,9 +632,13 @@ class CoolingPlant:
         air_delta_t_k: Return minus supply air (K).
         coil_approach_k: Supply air minus chilled-water supply (K).
         chw_delta_t_k: Chilled-water return minus supply (K).
-        chiller: ``moore_crac`` (COP from :func:`crac_cop`, no outdoor dependence),
-            ``air_cooled`` or ``water_cooled`` (:func:`chiller_power_w`).
-        cop_rated: Rated COP for ``air_cooled``/``water_cooled`` chillers.
+        chiller: ``moore_crac`` (COP from :func:`crac_cop`: a whole-plant fit of one 2005
+            chilled-water facility that depends on the supply-air set-point only, not on the
+            outdoor temperature), ``dx_air_cooled`` (DX CRAC with air-cooled condensers,
+            :func:`dx_cop`: outdoor temperature and part load), or ``air_cooled`` /
+            ``water_cooled`` chillers (:func:`chiller_power_w`).
+        cop_rated: Rated COP for ``dx_air_cooled`` units and ``air_cooled``/``water_cooled``
+            chillers.
         economizer: Air-path economizer: ``none``, ``airside``, ``waterside``, ``dry_cooler``.
         liquid_supply_temp_c: Facility-water supply to the liquid path (°C) (W32 → ≤ 32 °C).
         liquid_delta_t_k: Facility-water return minus supply (K).
@@ -804,6 +931,17 @@ def plant_power_w(
     mech_air = (1.0 - f_a) * q_air
     if plant.chiller == "moore_crac":
         chiller_air = mech_air / crac_cop(t_sup)
+    elif plant.chiller == "dx_air_cooled":
+        plr = mech_air / design_air_w if design_air_w > 0.0 else np.zeros(shape)
+        # the coil sees the return air: a warmer set-point means a warmer, wetter-bulb inlet
+        wb_in = np.clip(return_air_wet_bulb_c(t_sup + plant.air_delta_t_k), 12.78, 23.89)
+        # electric input is linear in 1/COP: average 1/COP over the period's outdoor spread
+        inv_cop = _gauss_mean(
+            lambda t: 1.0 / dx_cop(t, plant.cop_rated, part_load_frac=plr, entering_wb_c=wb_in),
+            db,
+            db_std,
+        )
+        chiller_air = mech_air * inv_cop
     else:
         chiller_air = _chiller_w(
             plant.chiller,
@@ -841,7 +979,7 @@ def plant_power_w(
         plant=plant,
     )
     mech_liq = (1.0 - f_l) * q_liq
-    trim_kind = "air_cooled" if plant.chiller == "moore_crac" else plant.chiller
+    trim_kind = "air_cooled" if plant.chiller in ("moore_crac", "dx_air_cooled") else plant.chiller
     chiller_liq = _chiller_w(
         trim_kind,
         heat_w=mech_liq,

@@ -34,7 +34,7 @@ from typing import Literal
 import numpy as np
 
 from kiban._typing import BoolArray, FloatArray
-from kiban.catalog import Catalog
+from kiban.catalog import Catalog, CoolingTech
 from kiban.errors import ConfigError
 from kiban.physics.cooling import plant_power_w
 from kiban.physics.recirculation import heat_distribution_matrix_k_per_w, recirculation_matrix
@@ -85,6 +85,39 @@ def _capex(scenario: Scenario, key: str) -> float | None:
     if scenario.plan is None:
         return None
     return scenario.plan.capex.get(key)
+
+
+def _first(*values: float | None) -> float:
+    """The first value that is not None (0 when all are)."""
+    return next((float(v) for v in values if v is not None), 0.0)
+
+
+def power_capex_jpy_per_kw(scenario: Scenario, catalog: Catalog) -> float:
+    """Capital cost of the power chain per kW of IT, JPY.
+
+    ``[plan.capex] power_jpy_per_kw``, else the catalog's price for the site's UPS class (0 when
+    neither gives one).
+    """
+    ups = catalog.table("ups").get(scenario.power.ups)
+    from_catalog = getattr(ups, "capex_jpy_per_kw", None)
+    return _first(_capex(scenario, "power_jpy_per_kw"), from_catalog)
+
+
+def _capex_note(scenario: Scenario, records: list[CoolingTech], power_per_kw: float) -> str:
+    """What the TCO's capital cost holds, with the unit prices used (for the report)."""
+    given = scenario.plan.capex if scenario.plan is not None else {}
+    parts = []
+    for t in records:
+        per_kw = _first(given.get(f"{t.name}_jpy_per_kw"), t.capex_jpy_per_kw)
+        per_rack = _first(given.get(f"{t.name}_jpy_per_rack"), t.rack_capex_jpy)
+        parts.append(f"{t.name} {per_kw:,.0f} JPY/kW + {per_rack:,.0f} JPY/rack")
+    where = "[plan.capex]" if given else "catalog prices, sources in `kiban catalog show NAME`"
+    return (
+        "TCO = capital cost + energy and demand charges over the horizon; capital cost = "
+        f"cooling plant per kW of IT and rack positions ({'; '.join(parts)}), power chain "
+        f"{power_per_kw:,.0f} JPY/kW of IT (UPS class {scenario.power.ups}), containment where "
+        f"[plan.capex] gives it ({where}). Not in it: land, building shell, IT equipment"
+    )
 
 
 def candidate_techs(scenario: Scenario, catalog: Catalog) -> list[str]:
@@ -240,18 +273,23 @@ def build_problem(
         raise ConfigError(msg)
     names = candidate_techs(scenario, cat)
     records = [cat.cooling(n) for n in names]
+    power_per_kw = power_capex_jpy_per_kw(scenario, cat)
     techs = tuple(
         PlanTech(
             name=t.name,
             medium=t.medium,
             max_rack_power_w=t.max_rack_power_w,
             liquid_capture_frac=t.liquid_capture_frac,
-            capex_per_rack_jpy=_capex(scenario, f"{t.name}_jpy_per_rack") or 0.0,
+            capex_per_rack_jpy=_first(_capex(scenario, f"{t.name}_jpy_per_rack"), t.rack_capex_jpy),
             capex_given=(
                 _capex(scenario, f"{t.name}_jpy_per_rack") is not None
                 or _capex(scenario, f"{t.name}_jpy_per_kw") is not None
+                or t.capex_jpy_per_kw is not None
             ),
-            capex_per_w_jpy=(_capex(scenario, f"{t.name}_jpy_per_kw") or 0.0) / W_PER_KW,
+            capex_per_w_jpy=(
+                _first(_capex(scenario, f"{t.name}_jpy_per_kw"), t.capex_jpy_per_kw) + power_per_kw
+            )
+            / W_PER_KW,
         )
         for t in records
     )
@@ -337,6 +375,7 @@ def build_problem(
         years=yrs,
         objective=obj,
         rack_capex_jpy=_capex(scenario, "rack_jpy_per_rack") or 0.0,
+        capex_note=_capex_note(scenario, records, power_per_kw),
         max_racks=plan.max_racks if plan is not None else None,
         budget_jpy=plan.budget_jpy if plan is not None else None,
         energy_years=energy_years,

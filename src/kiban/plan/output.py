@@ -20,11 +20,13 @@ import io
 import json
 import math
 import os
+import tomllib
 import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tomli_w
 
 from kiban._version import __version__
 from kiban.charts import (
@@ -463,6 +465,51 @@ def plan_dict(result: PlanResult) -> dict[str, Any]:
     return out
 
 
+_PATH_KEYS: tuple[tuple[str, ...], ...] = (
+    ("workload", "trace"),
+    ("site", "climate", "hourly_csv"),
+    ("catalog",),
+)
+"""Spec keys holding file paths (``workload.trace`` as ``FORMAT:PATH``)."""
+
+
+def _portable_path(path: str, out_dir: Path) -> str:
+    """``$KIBAN_DATA/...`` inside the public data folder, else relative to ``out_dir``."""
+    from kiban.shared_data import default_data_root  # noqa: PLC0415
+
+    target = Path(path)
+    if not target.is_absolute():
+        return path
+    data = default_data_root().resolve()
+    if target.resolve().is_relative_to(data):
+        return "$KIBAN_DATA/" + target.resolve().relative_to(data).as_posix()
+    return Path(os.path.relpath(target, out_dir.resolve())).as_posix()
+
+
+def portable_layout_toml(text: str, out_dir: Path) -> str:
+    """The layout TOML with machine-independent paths, as it will sit in ``out_dir``.
+
+    The planner works with absolute paths; the file it writes must not: a trace in the public
+    data folder becomes ``$KIBAN_DATA/...`` and any other file a path relative to the layout's
+    own folder (which is how spec paths are read), so the folder can be moved or committed.
+    """
+    header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
+    doc = tomllib.loads(text)
+    for keys in _PATH_KEYS:
+        node: Any = doc
+        for key in keys[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or not isinstance(node.get(keys[-1]), str):
+            continue
+        value = node[keys[-1]]
+        if keys == ("workload", "trace") and ":" in value:
+            fmt, path = value.split(":", 1)
+            node[keys[-1]] = f"{fmt}:{_portable_path(path, out_dir)}"
+        else:
+            node[keys[-1]] = _portable_path(value, out_dir)
+    return header + ("\n" if header else "") + tomli_w.dumps(doc)
+
+
 def write_outputs(result: PlanResult, out_dir: Path) -> list[Path]:
     """Write every plan file into ``out_dir`` (created if needed); return the paths.
 
@@ -473,7 +520,7 @@ def write_outputs(result: PlanResult, out_dir: Path) -> list[Path]:
         ConfigError: ``out_dir`` is a file or cannot be created or written.
     """
     files: dict[str, str | bytes] = {
-        "layout.toml": result.layout_toml,
+        "layout.toml": portable_layout_toml(result.layout_toml, out_dir),
         "plan.json": json.dumps(plan_dict(result), indent=2, ensure_ascii=False) + "\n",
         "binding_constraints.txt": "".join(f"- {line}\n" for line in result.binding) or "- none\n",
         "floorplan.svg": floorplan_svg(result),

@@ -274,6 +274,7 @@ class PlanProblem:
         years: planning horizon, years.
         objective: ``tco``, ``pue`` or ``gpus``.
         rack_capex_jpy: capex per used rack position (frame, PDUs), JPY.
+        capex_note: what the TCO's capital cost holds and at which prices (for the report).
         misc_power_w: facility power that no decision changes (lighting, offices), W.
         max_racks: most rack positions the plan may use (None: all).
         cdu_capacity_w: heat the CDUs can take from rack water paths, W (None: unchecked).
@@ -300,6 +301,7 @@ class PlanProblem:
     years: float
     objective: Objective
     rack_capex_jpy: float = 0.0
+    capex_note: str = ""
     misc_power_w: float = 0.0
     max_racks: int | None = None
     budget_jpy: float | None = None

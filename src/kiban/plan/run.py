@@ -237,7 +237,8 @@ def layout_document(
 def layout_toml_text(doc: dict[str, Any], scenario: Scenario) -> str:
     """TOML text of a planned layout, with a header saying where it came from."""
     head = (
-        f"# Planned by `kiban plan` from {scenario.source_path or scenario.display_name}.\n"
+        f"# Planned by `kiban plan` from "
+        f"{Path(scenario.source_path).name if scenario.source_path else scenario.display_name}.\n"
         "# Validate with `kiban validate`, evaluate with `kiban site evaluate`.\n\n"
     )
     return head + tomli_w.dumps(doc)
@@ -600,7 +601,7 @@ def _sweep(
 
 
 def _notes(problem: PlanProblem, summary: LayoutSummary, repairs: int) -> list[str]:
-    out: list[str] = []
+    out: list[str] = [problem.capex_note] if problem.capex_note else []
     missing = [t.name for t in problem.techs if not t.capex_given]
     if missing:
         out.append(

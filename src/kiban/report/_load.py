@@ -89,11 +89,20 @@ def _is_run_dir(path: Path) -> bool:
     return (path / SUMMARY_FILE).is_file()
 
 
+def _policy_order(path: Path) -> tuple[int, str]:
+    """Baseline policies first, in the order the demo shows them; any other policy by name."""
+    from kiban.policies.baselines import BASELINES  # noqa: PLC0415 (only for this ordering)
+
+    name = path.name
+    return (BASELINES.index(name) if name in BASELINES else len(BASELINES), name)
+
+
 def resolve_result_dirs(dirs: Sequence[Path | str]) -> list[Path]:
     """Expand each argument into policy result directories.
 
     A directory holding ``summary.json`` is one run; a directory whose sub-directories hold
-    ``summary.json`` (``DIR/<policy>/``) gives each of them, in name order.
+    ``summary.json`` (``DIR/<policy>/``) gives each of them: the baseline policies first, in the
+    order ``kiban demo`` shows them (``fifo-static`` is the reference), then the others by name.
 
     Raises:
         ConfigError: if no directory was given, or one is neither kind.
@@ -110,7 +119,9 @@ def resolve_result_dirs(dirs: Sequence[Path | str]) -> list[Path]:
         if _is_run_dir(path):
             found.append(path)
             continue
-        subs = sorted(p for p in path.iterdir() if p.is_dir() and _is_run_dir(p))
+        subs = sorted(
+            (p for p in path.iterdir() if p.is_dir() and _is_run_dir(p)), key=_policy_order
+        )
         if not subs:
             msg = (
                 f"{path}: no {SUMMARY_FILE} in it or in any sub-directory; expected the output "
@@ -225,10 +236,52 @@ def load_run(path: Path, label: str | None = None) -> RunData:
     )
 
 
+def _scenario_key(run: RunData) -> tuple[str, str, float | None, float | None, float | None]:
+    s = run.summary
+    total = summary_num(s, "jobs_total")
+    # Jobs that arrived before the horizon: the same for every policy of one run (arrivals do not
+    # depend on the policy), different when runs were cut at different times (--until).
+    arrived = None if total is None else total - (summary_num(s, "jobs_not_arrived") or 0.0)
+    return (str(s.get("scenario_name") or ""), run.scenario_toml, summary_num(s, "seed"), total,
+            arrived)  # fmt: skip
+
+
+def check_same_scenario(runs: Sequence[RunData]) -> None:
+    """Refuse to compare runs of different scenarios (different jobs, site, seed or horizon).
+
+    Raises:
+        ConfigError: naming each scenario, its runs and folders, and what differs.
+    """
+    groups: dict[tuple[str, str, float | None, float | None, float | None], list[RunData]] = {}
+    for run in runs:
+        groups.setdefault(_scenario_key(run), []).append(run)
+    if len(groups) <= 1:
+        return
+    keys = list(groups)
+    fields = ("scenario name", "scenario file", "seed", "number of jobs", "horizon (jobs arrived)")
+    differs = [f for i, f in enumerate(fields) if len({k[i] for k in keys}) > 1]
+    parts = []
+    for key, members in groups.items():
+        folders = sorted({str(r.path.parent) for r in members})
+        policies = ", ".join(r.label for r in members)
+        parts.append(f"{key[0] or '(unnamed)'} [{policies}] in {', '.join(folders)}")
+    msg = (
+        f"these results come from {len(groups)} different scenarios ({', '.join(differs)} "
+        f"differ{'s' if len(differs) == 1 else ''}): {'; '.join(parts)}. Policies can only be "
+        "compared on the same jobs and site: run `kiban report` once per scenario"
+    )
+    raise ConfigError(msg)
+
+
 def load_runs(dirs: Sequence[Path | str]) -> list[RunData]:
-    """Resolve and read every result directory; duplicate policy names get the parent's name."""
+    """Resolve and read every result directory; duplicate policy names get the parent's name.
+
+    Raises:
+        ConfigError: a directory holds no results, or the runs come from different scenarios.
+    """
     paths = resolve_result_dirs(dirs)
     runs = [load_run(p) for p in paths]
+    check_same_scenario(runs)
     counts: dict[str, int] = {}
     for run in runs:
         counts[run.label] = counts.get(run.label, 0) + 1

@@ -12,6 +12,7 @@ import polars as pl
 
 from kiban._typing import FloatArray
 from kiban._version import __version__
+from kiban.comparison import FairStats, fair_stats
 from kiban.i18n import (
     check_lang,
     format_count,
@@ -102,31 +103,59 @@ def _fmt_pue(value: float | None, lang: str) -> str:
     return format_number(value, lang, 2)
 
 
-# (row key, summary key, which way is better, formatter)
+def _fmt_ratio(value: float | None, lang: str) -> str:
+    return format_number(value, lang, 2) if value is not None else format_number(None, lang)
+
+
+def _per_gpu_h(unit_key: str, decimals: int) -> _Fmt:
+    def fmt(value: float | None, lang: str) -> str:
+        if value is None:
+            return format_number(None, lang)
+        return f"{format_number(value, lang, decimals)}\u00a0{translator(lang).t(unit_key)}"
+
+    return fmt
+
+
+# (row key, value key, which way is better, formatter). "context" rows are shown but never
+# highlighted: totals that reward doing less work, and JCT over each policy's own finished jobs.
 COMPARISON_ROWS: tuple[tuple[str, str, str, _Fmt], ...] = (
     ("effective_util", "effective_util_frac", "higher", format_percent),
-    ("allocated_util", "allocated_util_frac", "higher", format_percent),
+    ("allocated_util", "allocated_util_frac", "context", format_percent),
     ("productive_gpu_hours", "gpu_hours_productive", "higher", format_gpu_hours),
-    ("jobs_completed", "jobs_completed", "higher", format_count),
-    ("jct_mean", "jct_mean_s", "lower", format_duration_s),
-    ("jct_p50", "jct_p50_s", "lower", format_duration_s),
-    ("jct_p99", "jct_p99_s", "lower", format_duration_s),
+    ("finished_share", "finished_frac", "higher", format_percent),
+    ("jobs_completed", "jobs_completed", "context", format_count),
+    ("jct_common_mean", "common_jct_mean_s", "lower", format_duration_s),
+    ("jct_common_p99", "common_jct_p99_s", "lower", format_duration_s),
+    ("slowdown_mean", "slowdown_mean", "lower", _fmt_ratio),
+    ("jct_mean", "jct_mean_s", "context", format_duration_s),
+    ("jct_p50", "jct_p50_s", "context", format_duration_s),
+    ("jct_p99", "jct_p99_s", "context", format_duration_s),
     ("wait_mean", "wait_mean_s", "lower", format_duration_s),
+    ("preemptions", "preemptions", "context", format_count),
+    ("checkpoint_gpu_hours", "checkpoint_gpu_hours", "context", format_gpu_hours),
     ("makespan", "makespan_s", "lower", format_duration_s),
-    ("it_energy", "it_energy_kwh", "lower", format_energy_kwh),
-    ("facility_energy", "facility_energy_kwh", "lower", format_energy_kwh),
+    (
+        "energy_per_useful",
+        "facility_kwh_per_useful_gpu_h",
+        "lower",
+        _per_gpu_h("unit.kwh_per_gpu_h", 3),
+    ),
+    ("cost_per_useful", "cost_jpy_per_useful_gpu_h", "lower", _per_gpu_h("unit.jpy_per_gpu_h", 1)),
+    ("co2_per_useful", "co2_kg_per_useful_gpu_h", "lower", _per_gpu_h("unit.kg_per_gpu_h", 3)),
+    ("it_energy", "it_energy_kwh", "context", format_energy_kwh),
+    ("facility_energy", "facility_energy_kwh", "context", format_energy_kwh),
     ("pue", "pue", "lower", _fmt_pue),
-    ("cost", "cost_jpy", "lower", format_jpy),
-    ("co2", "co2_kg", "lower", format_mass_kg),
+    ("cost", "cost_jpy", "context", format_jpy),
+    ("co2", "co2_kg", "context", format_mass_kg),
     ("max_inlet", "max_inlet_temp_c", "lower", format_temp_c),
 )
 HEADLINE_ROWS: tuple[str, ...] = (
     "effective_util",
-    "jct_mean",
-    "facility_energy",
+    "finished_share",
+    "jct_common_mean",
+    "energy_per_useful",
+    "cost_per_useful",
     "pue",
-    "cost",
-    "co2",
 )
 
 
@@ -200,15 +229,54 @@ def _bins(series: _Series) -> FloatArray:
 # --- headline and comparison ------------------------------------------------------------------
 
 
+def fair_values(runs: Sequence[RunData]) -> tuple[list[dict[str, float | None]], FairStats]:
+    """Per run, the comparison values computed from the result files (see kiban.comparison).
+
+    Makespan is left out (None) for a run where not every job arrived and finished: a run cut at
+    its horizon has the horizon as makespan, whatever the policy did.
+    """
+    stats = fair_stats([(run.summary, run.jobs) for run in runs])
+    out: list[dict[str, float | None]] = []
+    for i, run in enumerate(runs):
+        ledger = run.summary.get("ledger_gpu_hours")
+        ckpt = ledger.get("checkpoint") if isinstance(ledger, dict) else None
+        out.append(
+            {
+                "finished_frac": stats.finished_frac[i],
+                "common_jct_mean_s": stats.common_jct_mean_s[i],
+                "common_jct_p99_s": stats.common_jct_p99_s[i],
+                "slowdown_mean": stats.slowdown_mean[i],
+                "checkpoint_gpu_hours": float(ckpt) if isinstance(ckpt, int | float) else None,
+                "makespan_s": run.num("makespan_s") if stats.all_finished[i] else None,
+                "facility_kwh_per_useful_gpu_h": stats.energy_kwh_per_useful_gpu_h[i],
+                "cost_jpy_per_useful_gpu_h": stats.cost_jpy_per_useful_gpu_h[i],
+                "co2_kg_per_useful_gpu_h": stats.co2_kg_per_useful_gpu_h[i],
+            }
+        )
+    return out, stats
+
+
 def _comparison(runs: Sequence[RunData], tr: Translator) -> list[ComparisonRow]:
     lang = tr.lang
+    extra, stats = fair_values(runs)
+    common_label = {
+        "n_jobs": format_count(stats.common_jobs, lang),
+        "pct": format_percent(stats.common_frac, lang),
+    }
     rows: list[ComparisonRow] = []
     for key, skey, better, fmt in COMPARISON_ROWS:
-        values = [run.num(skey) for run in runs]
+        values = [
+            extra[i][skey] if skey in extra[i] else run.num(skey) for i, run in enumerate(runs)
+        ]
         texts = [fmt(v, lang) for v in values]
+        if key == "makespan":
+            texts = [
+                t if stats.all_finished[i] else tr.t("metric.not_all_finished")
+                for i, t in enumerate(texts)
+            ]
         known = [v for v in values if v is not None]
         best_text = None
-        if len(runs) > 1 and known:
+        if len(runs) > 1 and known and better != "context":
             best = max(known) if better == "higher" else min(known)
             best_text = texts[values.index(best)]
         best_flags = [best_text is not None and v is not None and t == best_text
@@ -222,7 +290,9 @@ def _comparison(runs: Sequence[RunData], tr: Translator) -> list[ComparisonRow]:
         rows.append(
             ComparisonRow(
                 key=key,
-                label=tr.t(f"metric.{key}"),
+                label=tr.t(f"metric.{key}", **common_label)
+                if key.startswith("jct_common")
+                else tr.t(f"metric.{key}"),
                 better=better,  # type: ignore[arg-type]
                 better_text=tr.t(f"metric.better_{better}"),
                 cells=cells,

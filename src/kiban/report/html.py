@@ -13,6 +13,7 @@ import jinja2
 from kiban.charts import render_svg
 from kiban.errors import ConfigError
 from kiban.report.context import build_context
+from kiban.report.fonts import font_face_css
 from kiban.report.spec import ChartSpec, ReportContext, SiteReportContext
 
 
@@ -30,6 +31,19 @@ def _svgs(charts: Sequence[ChartSpec]) -> dict[str, str]:
     return {c.chart_id: render_svg(c) for c in charts}
 
 
+FONT_MARKER = "/* kiban:font-face */"
+"""Where the templates' style sheet receives the embedded font."""
+
+
+def embed_font(html: str) -> str:
+    """Put the ``@font-face`` of the Japanese glyphs ``html`` uses into its style sheet.
+
+    The page then renders its Japanese text (and chart labels) on a machine without any CJK
+    font; a page without CJK text gets nothing.
+    """
+    return html.replace(FONT_MARKER, font_face_css(html), 1)
+
+
 def render_html(context: ReportContext) -> str:
     """Return the simulation report as one HTML document (a string).
 
@@ -37,13 +51,13 @@ def render_html(context: ReportContext) -> str:
     every network fetch, so it opens the same offline as online.
     """
     template = _env().get_template("report.html.j2")
-    return template.render(ctx=context, svgs=_svgs(context.charts()))
+    return embed_font(template.render(ctx=context, svgs=_svgs(context.charts())))
 
 
 def render_site_html(context: SiteReportContext) -> str:
     """Return the site-evaluation report as one HTML document (a string)."""
     template = _env().get_template("site.html.j2")
-    return template.render(ctx=context, svgs=_svgs(context.charts))
+    return embed_font(template.render(ctx=context, svgs=_svgs(context.charts)))
 
 
 def atomic_write_text(path: Path, text: str) -> Path:

@@ -69,7 +69,7 @@ class ComparisonRow:
 
     key: str
     label: str
-    better: Literal["higher", "lower"]
+    better: Literal["higher", "lower", "context"]
     better_text: str
     cells: list[TableCell]
 

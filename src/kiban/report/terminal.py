@@ -10,9 +10,50 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from kiban._tables import column_chunks
 from kiban.i18n import translator
 from kiban.report.context import build_context
 from kiban.report.spec import ReportContext
+
+METRIC_MIN_WIDTH = 22
+"""Narrowest metric-name column (names wrap at spaces inside it; numbers never wrap)."""
+
+
+def comparison_tables(ctx: ReportContext, width: int) -> list[Table]:
+    """The comparison table, split into several (each with the metric names) to fit ``width``.
+
+    Values are never wrapped or cut; when the policies do not all fit beside the metric names,
+    they are spread over consecutive tables (policies 1-3, then 4-5, ...), the metric column kept.
+    """
+    tr = translator(ctx.lang)
+    widths = [
+        max([cell_len(policy)] + [cell_len(r.cells[i].text) for r in ctx.comparison])
+        for i, policy in enumerate(ctx.policies)
+    ]
+    chunks = column_chunks(widths, width, METRIC_MIN_WIDTH)
+    tables = []
+    for n, chunk in enumerate(chunks):
+        title = tr.t("summary.title", scenario=ctx.scenario_name)
+        if len(chunks) > 1:
+            title += f" ({n + 1}/{len(chunks)})"
+        table = Table(title=title, title_justify="left")
+        table.add_column(
+            tr.t("report.metric"), min_width=METRIC_MIN_WIDTH, ratio=1, overflow="fold"
+        )
+        for i in chunk:
+            table.add_column(
+                escape(ctx.policies[i]), justify="right", no_wrap=True, min_width=widths[i]
+            )
+        for row in ctx.comparison:
+            cells = [
+                f"[bold green]{escape(row.cells[i].text)}[/bold green]"
+                if row.cells[i].best
+                else escape(row.cells[i].text)
+                for i in chunk
+            ]
+            table.add_row(escape(row.label), *cells)
+        tables.append(table)
+    return tables
 
 
 def print_summary(
@@ -38,19 +79,8 @@ def print_summary(
     out = console if console is not None else Console()
     tr = translator(ctx.lang)
 
-    table = Table(title=tr.t("summary.title", scenario=ctx.scenario_name), title_justify="left")
-    # Numbers are never cut: value columns keep their full width and the metric names wrap.
-    table.add_column(tr.t("report.metric"), overflow="fold", ratio=1)
-    for i, policy in enumerate(ctx.policies):
-        width = max([cell_len(policy)] + [cell_len(r.cells[i].text) for r in ctx.comparison])
-        table.add_column(escape(policy), justify="right", no_wrap=True, min_width=width)
-    for row in ctx.comparison:
-        cells = [
-            f"[bold green]{escape(c.text)}[/bold green]" if c.best else escape(c.text)
-            for c in row.cells
-        ]
-        table.add_row(escape(row.label), *cells)
-    out.print(table)
+    for table in comparison_tables(ctx, out.width):
+        out.print(table)
 
     for section in ctx.sections:
         lines = ctx.losses.get(section.policy, [])

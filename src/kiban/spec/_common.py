@@ -24,8 +24,26 @@ class SpecModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
-def fmt_value(value: Any, limit: int = 60) -> str:
+VALUE_LIMIT = 160
+"""Longest value an error message shows whole; longer ones keep their start and their end."""
+PATH_LIMIT = 1000
+"""Paths (values holding a / or \\) are shown whole up to this length: the file name matters."""
+
+
+def _shorten(text: str, limit: int) -> str:
+    """Cut the middle of ``text`` to ``limit`` characters, keeping its end (e.g. a file name)."""
+    if len(text) <= limit:
+        return text
+    head = max(limit // 3, 1)
+    tail = max(limit - head - 1, 1)
+    return text[:head] + "…" + text[-tail:]
+
+
+def fmt_value(value: Any, limit: int = VALUE_LIMIT) -> str:
     """Render a value the way the user wrote it in TOML (strings quoted), shortened to ``limit``.
+
+    A path keeps its whole text (up to :data:`PATH_LIMIT`); anything longer than the limit
+    loses its middle, never its end, so a file name at the end of a long path stays visible.
 
     Examples:
         >>> fmt_value("dgx-h100")
@@ -45,7 +63,9 @@ def fmt_value(value: Any, limit: int = 60) -> str:
         text = "[" + ", ".join(fmt_value(v, 20) for v in value) + "]"
     else:
         text = str(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    if isinstance(value, str | Path) and ("/" in text or "\\" in text):
+        limit = max(limit, PATH_LIMIT)
+    return _shorten(text, limit)
 
 
 def check_range(
@@ -97,16 +117,36 @@ def check_temp_c(value: float, low: float, high: float, what: str) -> float:
     raise ValueError(msg)
 
 
+DATA_VARIABLE = "KIBAN_DATA"
+"""A spec path may start with ``$KIBAN_DATA/`` (or ``${KIBAN_DATA}/``): the public data folder."""
+
+
+def expand_data_variable(text: str) -> str:
+    """Replace a leading ``$KIBAN_DATA`` / ``${KIBAN_DATA}`` with the public data folder.
+
+    The folder is ``$KIBAN_DATA`` when set, else ``../shared/data`` beside the checkout
+    (:func:`kiban.shared_data.default_data_root`). Other text is returned unchanged; with
+    ``KIBAN_DATA=/data``, ``$KIBAN_DATA/philly/jobs.csv`` becomes ``/data/philly/jobs.csv``.
+    """
+    for prefix in (f"${{{DATA_VARIABLE}}}", f"${DATA_VARIABLE}"):
+        if text == prefix or text.startswith((prefix + "/", prefix + "\\")):
+            from kiban.shared_data import default_data_root  # noqa: PLC0415
+
+            return str(default_data_root()) + text[len(prefix) :]
+    return text
+
+
 def resolve_path(text: str, info: ValidationInfo) -> str:
     """Resolve a path written in a spec against the spec file's folder (validation context).
 
+    A leading ``$KIBAN_DATA`` names the public data folder (:func:`expand_data_variable`).
     Absolute paths and ``~`` are kept; a relative path becomes absolute when the loader passed
     ``{"base_dir": folder}`` as validation context, and stays as written otherwise.
     """
     if not text.strip():
         msg = "must be a non-empty path"
         raise ValueError(msg)
-    path = Path(text).expanduser()
+    path = Path(expand_data_variable(text.strip())).expanduser()
     context = info.context if isinstance(info.context, dict) else {}
     base = context.get("base_dir")
     if not path.is_absolute() and isinstance(base, Path):

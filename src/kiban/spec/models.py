@@ -35,7 +35,7 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 Containment = Literal["none", "hot-aisle", "cold-aisle"]
 Redundancy = Literal["N", "N+1", "2N"]
-ChillerModel = Literal["moore-crac", "energyplus-chiller"]
+ChillerModel = Literal["moore-crac", "dx-air-cooled", "energyplus-chiller"]
 Economizer = Literal["none", "airside", "waterside", "drycooler"]
 Objective = Literal["tco", "pue", "gpus"]
 OutputKind = Literal["summary", "jobs", "timeseries", "racks", "layout", "scenario"]
