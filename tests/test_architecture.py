@@ -16,6 +16,8 @@ RANKS: dict[str, int] = {
     "options": 0,
     "shared_data": 0,
     "_guards": 0,
+    "_files": 0,
+    "_atomic": 0,
     "catalog": 1,
     "spec": 1,
     "physics": 2,
