@@ -52,7 +52,7 @@ def _read_with_timeout(spec: str, timeout_s: float = 10.0) -> BaseException | No
         try:
             read_trace(spec)
             outcome.append(None)
-        except BaseException as err:  # noqa: BLE001 - the test inspects it
+        except BaseException as err:
             outcome.append(err)
 
     thread = threading.Thread(target=target, daemon=True)
@@ -253,7 +253,9 @@ def test_dangling_symlink_is_named(tmp_path):
         read_trace(f"philly:{a}")
 
 
-@pytest.mark.parametrize(("codec", "name"), [("utf-16-le", "UTF-16 LE"), ("utf-16-be", "UTF-16 BE")])
+@pytest.mark.parametrize(
+    ("codec", "name"), [("utf-16-le", "UTF-16 LE"), ("utf-16-be", "UTF-16 BE")]
+)
 def test_utf16_without_bom_is_named(tmp_path, codec, name):
     path = tmp_path / "jobs.csv"
     path.write_bytes((PHILLY_HEAD + PHILLY_ROWS[:500]).encode(codec))
