@@ -69,7 +69,7 @@ def policy_problems(scenario: Scenario) -> list[str]:
         try:
             policy_from_spec(scenario.policies)
         except PolicyError as err:
-            out.append(f"policies = {str(err)}")
+            out.append(f"policies = {err!s}")
     return out
 
 

@@ -583,12 +583,12 @@ def plausibility_warnings(scenario: Scenario) -> list[str]:
     out: list[str] = []
     for dotted, low, high, unit, what in _PLAUSIBLE:
         value = _lookup(scenario, dotted)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            if not low <= float(value) <= high:
-                out.append(
-                    f"{dotted} = {fmt_value(value)}: outside the usual range {low:g}–{high:g} "
-                    f"{unit} ({what}); check the value and its unit"
-                )
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        if numeric and not low <= float(value) <= high:  # type: ignore[arg-type]
+            out.append(
+                f"{dotted} = {fmt_value(value)}: outside the usual range {low:g}–{high:g} "
+                f"{unit} ({what}); check the value and its unit"
+            )
     area_m2 = scenario.hall.length_m * scenario.hall.width_m
     if area_m2 > 0:
         density = scenario.it_max_power_w / W_PER_KW / area_m2

@@ -32,7 +32,8 @@ def read_toml(path: Path) -> dict[str, Any]:
             invalid TOML (with the line and column).
     """
     problem = input_file_problem(path)
-    if problem is not None and problem != "file not found" and not problem.startswith("is a folder"):
+    handled_below = ("file not found", "is a folder")  # keep their established messages
+    if problem is not None and not problem.startswith(handled_below):
         msg = f"{path}: {problem}"
         raise ConfigError(msg)
     try:
@@ -86,7 +87,8 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(msg)
     problem = shape_problem(data)
     if problem is not None:
-        raise ConfigError(f"{path}: {problem}")
+        msg = f"{path}: {problem}"
+        raise ConfigError(msg)
     return data
 
 
