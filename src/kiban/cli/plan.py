@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +12,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from kiban._atomic import held_signals
 from kiban.cli._app import app, console
+from kiban.cli._stop import Stopped, exit_stopped, stoppable
 from kiban.errors import ConfigError
 from kiban.plan.output import check_out_dir, option_row, write_outputs
 from kiban.plan.problem import OBJECTIVES
@@ -155,6 +159,9 @@ def plan(  # noqa: PLR0917 (typer reads the options from the signature)
     if objective is not None and objective not in OBJECTIVES:
         msg = f"--objective = {objective!r}: allowed {', '.join(OBJECTIVES)}"
         raise ConfigError(msg)
+    if years is not None and not (math.isfinite(years) and 0.0 < years <= MAX_YEARS):
+        msg = f"--years = {years:g}: must be a TCO horizon from 0 to {MAX_YEARS:g} years"
+        raise ConfigError(msg)
     if not 0.0 < load <= 1.0:
         msg = f"--load = {load:g}: must be a fraction in (0, 1]"
         raise ConfigError(msg)
@@ -169,11 +176,46 @@ def plan(  # noqa: PLR0917 (typer reads the options from the signature)
     scenario, input_notes = load_site(file)
     for note in input_notes:
         console.print(f"[yellow]note:[/yellow] {escape(note)}", soft_wrap=True)
-    result = plan_site(
-        scenario, objective=objective, years=years, load_frac=load,
-        inlet_max_c=inlet_max, time_limit_s=time_limit, compare=compare, sweep=sweep_spacing,
-    )  # fmt: skip
-    print_plan(result)
-    if out is not None:
-        for path in write_outputs(result, out):
-            console.print(escape(f"wrote {path}"), soft_wrap=True)
+    with stoppable():
+        try:
+            result = _in_thread(lambda: plan_site(
+                scenario, objective=objective, years=years, load_frac=load,
+                inlet_max_c=inlet_max, time_limit_s=time_limit, compare=compare,
+                sweep=sweep_spacing,
+            ))  # fmt: skip
+            print_plan(result)
+            if out is not None:
+                with held_signals():
+                    written = write_outputs(result, out)
+                for path in written:
+                    console.print(escape(f"wrote {path}"), soft_wrap=True)
+        except Stopped as stop:
+            exit_stopped(stop, [], None, "the plan was not finished and wrote no files")
+
+
+MAX_YEARS = 50.0
+"""Longest TCO horizon, years."""
+
+
+def _in_thread(work: Callable[[], PlanResult]) -> PlanResult:
+    """Run ``work`` in a daemon thread so that Ctrl-C reaches this (main) thread at once.
+
+    HiGHS holds the thread that calls it until its time limit; the signal handler runs in the
+    main thread, which only waits here, and the process exits without waiting for the solver.
+    """
+    box: list[PlanResult] = []
+    error: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            box.append(work())
+        except BaseException as err:
+            error.append(err)
+
+    thread = threading.Thread(target=target, name="kiban-plan", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.1)
+    if error:
+        raise error[0]
+    return box[0]

@@ -8,6 +8,7 @@ import typer
 from rich.markup import escape
 
 from kiban.cli._app import app, console
+from kiban.errors import ConfigError
 from kiban.i18n import check_lang, translator
 from kiban.report import build_context, print_summary, render_html
 from kiban.report.html import atomic_write_text
@@ -16,6 +17,21 @@ from kiban.report.html import atomic_write_text
 def default_report_path(first_dir: Path, lang: str) -> Path:
     """``DIR/report.html`` (English) or ``DIR/report-ja.html`` beside the results."""
     return first_dir / ("report.html" if lang == "en" else f"report-{lang}.html")
+
+
+def check_report_target(out: Path) -> None:
+    """``--out`` must name an HTML file: never a folder or another command's result file.
+
+    Raises:
+        ConfigError: naming the path and what is allowed.
+    """
+    if out.is_dir():
+        msg = f"--out {out}: is a folder; give the report file, e.g. {out / 'report.html'}"
+        raise ConfigError(msg)
+    if out.suffix.lower() not in {".html", ".htm"}:
+        exists = " (it exists: a results file is never overwritten)" if out.exists() else ""
+        msg = f"--out {out}: the report is HTML; give a file name ending in .html{exists}"
+        raise ConfigError(msg)
 
 
 @app.command("report")
@@ -32,6 +48,8 @@ def report(
 ) -> None:
     """Write an HTML report (charts, comparison table, scenario echo) and print a summary."""
     check_lang(lang)
+    if out is not None:
+        check_report_target(out)
     context = build_context(dirs, lang)
     target = out if out is not None else default_report_path(dirs[0], lang)
     atomic_write_text(target, render_html(context))
