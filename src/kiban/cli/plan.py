@@ -159,9 +159,6 @@ def plan(  # noqa: PLR0917 (typer reads the options from the signature)
     if objective is not None and objective not in OBJECTIVES:
         msg = f"--objective = {objective!r}: allowed {', '.join(OBJECTIVES)}"
         raise ConfigError(msg)
-    if years is not None and not (math.isfinite(years) and 0.0 < years <= MAX_YEARS):
-        msg = f"--years = {years:g}: must be a TCO horizon from 0 to {MAX_YEARS:g} years"
-        raise ConfigError(msg)
     if not 0.0 < load <= 1.0:
         msg = f"--load = {load:g}: must be a fraction in (0, 1]"
         raise ConfigError(msg)
@@ -191,10 +188,6 @@ def plan(  # noqa: PLR0917 (typer reads the options from the signature)
                     console.print(escape(f"wrote {path}"), soft_wrap=True)
         except Stopped as stop:
             exit_stopped(stop, [], None, "the plan was not finished and wrote no files")
-
-
-MAX_YEARS = 50.0
-"""Longest TCO horizon, years."""
 
 
 def _in_thread(work: Callable[[], PlanResult]) -> PlanResult:
