@@ -121,10 +121,12 @@ def _read_csv(path: Path, *, skip_bad: bool) -> RawTrace:
 
 def _parse_time(value: Any) -> float | None:
     """Seconds since 1970 for a Philly time string; None for a missing value; raise ValueError."""
-    if value is None or value in {"", "None"}:
+    if value is None:
         return None
     if not isinstance(value, str):
-        raise ValueError(value)
+        raise ValueError(type(value).__name__)
+    if value.strip() in {"", "None"}:
+        return None
     return (datetime.strptime(value.strip(), TIME_FORMAT) - _EPOCH).total_seconds()
 
 
