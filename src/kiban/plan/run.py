@@ -43,7 +43,13 @@ from kiban.plan.explain import (
     predicted_inlet_c,
 )
 from kiban.plan.problem import Objective, PlanProblem
-from kiban.plan.solve import PlanSolution, coefficients, solve_plan, time_limit_message
+from kiban.plan.solve import (
+    PlanSolution,
+    TimeLimitError,
+    coefficients,
+    solve_plan,
+    time_limit_message,
+)
 from kiban.plan.sweep import SpacingSweep, aisle_width_of, sweep_spacing
 from kiban.site import SiteEvaluation, evaluate_site
 from kiban.spec import Scenario, load_spec
@@ -448,7 +454,7 @@ def solve_and_verify(
     while True:
         budget = time_limit_s if deadline is None else deadline - time.perf_counter()
         if budget <= MIN_SOLVE_S:
-            raise PlanError(time_limit_message(problem, time_limit_s))
+            raise TimeLimitError(time_limit_message(problem, time_limit_s))
         sol = solve_plan(problem, time_limit_s=budget, gap_tol=gap_tol, tech_mask=tech_mask)
         if sol is None:
             masked = problem if tech_mask is None else _masked(problem, tech_mask)
@@ -595,7 +601,8 @@ def plan_site(
         if skipped:
             notes.append(
                 f"{skipped} cooling option(s) not compared: the time limit ({time_limit_s:g} s) "
-                "was used up; raise --time-limit to compare every option"
+                "ran out before a layout was found for them; raise --time-limit to compare "
+                "every option"
             )
         options.append(CoolingOption("optimal mix", True, "", summary, sol.gap_frac))
     result_sweep = _sweep(scenario, problem, sol, summary, load_frac) if sweep else None
@@ -649,6 +656,8 @@ def compare_cooling(
                 label=f"{name} only",
                 deadline=None if deadline is None else time.perf_counter() + time_limit_s,
             )
+        except TimeLimitError:
+            continue  # not compared: the caller notes how many the time did not reach
         except PlanError as err:
             out.append(CoolingOption(name, False, str(err), None))
             continue

@@ -653,7 +653,7 @@ def solve_plan(
     if best is None or best.n is None:
         timed_out = any(r.status == "no_solution" for r in results.values())
         if timed_out or len(results) < len(problem.configs) or wall >= time_limit_s:
-            raise PlanError(time_limit_message(problem, time_limit_s))
+            raise TimeLimitError(time_limit_message(problem, time_limit_s))
         return None
     per = tuple(results[k] for k in sorted(results))
     dual = min([best.objective] + [r.bound for r in per if r.status != "infeasible"])
@@ -673,6 +673,10 @@ def solve_plan(
         objective=mode,
         n_programs=n_prog,
     )
+
+
+class TimeLimitError(PlanError):
+    """The time limit ran out before any layout was found (not a proof that none exists)."""
 
 
 def time_limit_message(problem: PlanProblem, time_limit_s: float) -> str:
