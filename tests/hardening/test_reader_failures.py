@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 
 import numpy as np
@@ -296,3 +297,17 @@ def test_long_value_is_cut_in_the_message(tmp_path):
 def test_written_table_still_round_trips(tmp_path, jobs_df):
     path = write_jobs_parquet(jobs_df, tmp_path / "jobs.parquet")
     assert read_trace(f"kiban:{path}").jobs.height == jobs_df.height
+
+
+def test_trace_too_large_for_memory_is_refused_with_size_and_limit(tmp_path, monkeypatch):
+    import kiban.workload._rows as rows  # noqa: PLC0415 - the module whose limit is lowered
+
+    path = tmp_path / "jobs.csv"
+    path.write_text(PHILLY_HEAD + PHILLY_ROWS)
+    monkeypatch.setattr(rows, "memory_bytes", lambda: 100_000)  # a 100 kB machine
+    with pytest.raises(TraceError) as info:
+        read_trace(f"philly:{path}")
+    text = str(info.value)
+    assert re.search(r"jobs\.csv: 1\d\.\d kB of text needs about 2\d\d\.\d kB of memory", text)
+    assert "this machine has 100.0 kB (limit: files up to 5.0 kB)" in text
+    assert "split the trace" in text

@@ -96,12 +96,20 @@ def check_input(path: Path, *, allow_dir: bool = False, text: bool = True) -> No
     memory = memory_bytes()
     if memory is not None and size * MEMORY_PER_TEXT_BYTE > memory:
         msg = (
-            f"{path}: {size / 1e9:,.1f} GB of text needs about "
-            f"{size * MEMORY_PER_TEXT_BYTE / 1e9:,.0f} GB of memory to read, this machine has "
-            f"{memory / 1e9:,.0f} GB (limit: files up to {memory / MEMORY_PER_TEXT_BYTE / 1e9:,.1f}"
-            " GB); split the trace (e.g. by month) or convert it in parts with kiban trace convert"
+            f"{path}: {_size_text(size)} of text needs about "
+            f"{_size_text(size * MEMORY_PER_TEXT_BYTE)} of memory to read, this machine has "
+            f"{_size_text(memory)} (limit: files up to "
+            f"{_size_text(memory // MEMORY_PER_TEXT_BYTE)}); split the trace (e.g. by month) "
+            "or convert it in parts with kiban trace convert"
         )
         raise TraceError(msg)
+
+
+def _size_text(n_bytes: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6)):
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:,.1f} {unit}"
+    return f"{n_bytes / 1e3:,.1f} kB"
 
 
 def _records(path: Path, reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
