@@ -311,3 +311,22 @@ def test_trace_too_large_for_memory_is_refused_with_size_and_limit(tmp_path, mon
     assert re.search(r"jobs\.csv: 1\d\.\d kB of text needs about 2\d\d\.\d kB of memory", text)
     assert "this machine has 100.0 kB (limit: files up to 5.0 kB)" in text
     assert "split the trace" in text
+
+
+def test_sacct_pipe_priority_1e400_is_a_bad_row(tmp_path):
+    """Found by the fuzz suite: the cast of an infinite priority failed before the check."""
+    path = tmp_path / "sacct.txt"
+    path.write_text(
+        "JobID|Submit|Start|End|Elapsed|AllocTRES|NNodes|Priority\n"
+        "1|2024-05-01T09:30:00|2024-05-01T09:31:00|2024-05-01T10:31:00|01:00:00|gres/gpu=1|1|1e400\n"
+    )
+    with pytest.raises(TraceError, match=r"sacct\.txt:2: Priority = '1e400': must be an integer"):
+        read_trace(f"slurm:{path}")
+
+
+def test_corrupt_parquet_column_name_is_one_line(tmp_path, jobs_df):
+    """Found by the fuzz suite: a non-UTF-8 byte in the footer raised UnicodeDecodeError."""
+    path = write_jobs_parquet(jobs_df, tmp_path / "jobs.parquet")
+    path.write_bytes(path.read_bytes().replace(b"num_gpus", b"\x80um_gpus"))
+    with pytest.raises(TraceError, match=r"jobs\.parquet: cannot read parquet"):
+        read_trace(f"kiban:{path}")

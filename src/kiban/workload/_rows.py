@@ -682,6 +682,18 @@ def wall_clock_check(
     checks.check(bad, field, raw, "must be a date from 1990-01-01 to 2099-12-31")
 
 
+def safe_int(values: pl.Series | np.ndarray) -> np.ndarray:
+    """Whole numbers as int64, with null, non-finite or out-of-range values as 0.
+
+    For columns whose bad values the checks already reported: the cast must not fail (or warn)
+    on a row that is about to be dropped.
+    """
+    v = values.to_numpy() if isinstance(values, pl.Series) else np.asarray(values)
+    v = np.asarray(v, dtype=float)
+    ok = np.isfinite(v) & (np.abs(v) <= MAX_EXACT_INT)
+    return np.where(ok, v, 0.0).astype(np.int64)
+
+
 def unique_column(checks: RowChecks, raw: pl.Series, field: str) -> None:
     """Register: non-empty and unique (every repeat after the first occurrence is bad)."""
     checks.check(missing(raw), field, raw, "is required (a non-empty identifier)")

@@ -25,6 +25,7 @@ from kiban.workload._rows import (
     missing,
     number_column,
     read_text_table,
+    safe_int,
     text_or_empty,
     to_datetime_s,
     unique_column,
@@ -112,8 +113,8 @@ def read_helios(path: Path, *, skip_bad: bool) -> RawTrace:
     )
     checks.exclude(gpus == 0, "CPU-only jobs (gpu_num = 0)")
     keep = checks.finish()
-    g = gpus.fill_null(0).to_numpy()
-    nn = nodes.fill_null(0).to_numpy()
+    g = safe_int(gpus)
+    nn = safe_int(nodes)
     even = (nn >= 1) & (g % np.maximum(nn, 1) == 0)
     per_node = np.where(even, g // np.maximum(nn, 1), 0).astype(np.int64)
     return checks.raw_trace(

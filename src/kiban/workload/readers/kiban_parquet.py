@@ -48,7 +48,7 @@ def read_kiban(path: Path, *, skip_bad: bool) -> RawTrace:
     check_input(path, text=False)
     try:
         schema = pq.read_schema(path)
-    except (OSError, pa.ArrowException) as err:
+    except (OSError, pa.ArrowException, UnicodeDecodeError) as err:
         msg = f"{path}: cannot read parquet: {_first_line(err)}"
         raise TraceError(msg) from None
     names = list(schema.names)
@@ -64,7 +64,7 @@ def read_kiban(path: Path, *, skip_bad: bool) -> RawTrace:
         _check_type(path, spec.name, spec.dtype, schema.field(spec.name).type)
     try:
         table = pq.read_table(path, columns=list(JOBS_COLUMNS))
-    except (OSError, pa.ArrowException) as err:
+    except (OSError, pa.ArrowException, UnicodeDecodeError) as err:
         msg = f"{path}: cannot read parquet: {_first_line(err)}"
         raise TraceError(msg) from None
     meta = schema.metadata or {}

@@ -42,6 +42,7 @@ from kiban.workload._rows import (
     number_column,
     read_text,
     read_text_table,
+    safe_int,
     text_or_empty,
     to_datetime_s,
     wall_clock_check,
@@ -216,14 +217,14 @@ def _read_pipe(path: Path, *, skip_bad: bool) -> RawTrace:
         nodes = number_column(
             checks, table.col("NNodes"), "NNodes", min_value=0, integer=True, required=False
         )
-        nn = nodes.fill_null(0).to_numpy().astype(np.int64)
+        nn = safe_int(nodes)
     else:
         nn = np.zeros(table.n_rows, dtype=np.int64)
     if table.has("Priority"):
         prio = number_column(
             checks, table.col("Priority"), "Priority", integer=True, required=False
         )
-        priority = prio.fill_null(0).cast(pl.Int64).to_numpy()
+        priority = safe_int(prio)
     else:
         priority = np.zeros(table.n_rows, dtype=np.int64)
     state = (
