@@ -137,7 +137,7 @@ def _fuzz_text(name: str, fmt: str, fixture: str, inner: str | None, delim: str,
         code = _convert(name, fmt, path, workdir)
         if code == 0:
             assert check_cli(
-                name, ("trace", "stats", f"kiban:{workdir / 'out.parquet'}"),
+                f"{name} (read back)", ("trace", "stats", f"kiban:{workdir / 'out.parquet'}"),
                 names="out.parquet", workdir=workdir,
             ) == 0  # fmt: skip
 
