@@ -87,3 +87,26 @@ def test_plan_keeps_to_its_time_limit(tmp_path):
     compared = len(result.options) - 1
     if compared < len(result.problem.techs):
         assert any("not compared" in note for note in result.notes)
+
+
+@pytest.mark.slow
+def test_sigterm_stops_plan_during_the_solve(tmp_path):
+    """HiGHS holds its thread until the time limit; the signal must not wait for it."""
+    import signal  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    site = big_site(tmp_path, 700)
+    kiban = Path(sys.executable).with_name("kiban")
+    proc = subprocess.Popen(
+        [str(kiban), "plan", str(site), "--time-limit", "60", "--out", str(tmp_path / "p")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(8.0)  # loading and building take a few seconds; then HiGHS runs
+    proc.send_signal(signal.SIGTERM)
+    t0 = time.perf_counter()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert time.perf_counter() - t0 < 3.0
+    assert "stopped by SIGTERM: nothing kept; the plan was not finished" in err
+    assert not (tmp_path / "p").exists()

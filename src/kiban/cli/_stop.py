@@ -62,10 +62,14 @@ def stop_workers() -> None:
 def stoppable() -> Iterator[None]:
     """Turn SIGINT and SIGTERM into :class:`Stopped` (after stopping the workers) in the block."""
     owner = os.getpid()
+    stopping: list[int] = []
 
     def handler(signum: int, _frame: Any) -> None:
         if os.getpid() != owner:  # a forked worker inherited this handler: leave at once
             os._exit(128 + signum)
+        if stopping:  # a second Ctrl-C while stopping: the first one is being handled
+            return
+        stopping.append(signum)
         stop_workers()
         raise Stopped(signum)
 
