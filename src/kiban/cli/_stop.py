@@ -13,6 +13,7 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import sys
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -83,7 +84,9 @@ def stoppable() -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def exit_stopped(stop: Stopped, kept: list[str], out: Path | None, unfinished: str) -> None:
+def exit_stopped(
+    stop: Stopped, kept: list[str], out: Path | None, unfinished: str, *, now: bool = False
+) -> None:
     """Print the one line about what was kept and exit with 128 + the signal number.
 
     Args:
@@ -91,13 +94,19 @@ def exit_stopped(stop: Stopped, kept: list[str], out: Path | None, unfinished: s
         kept: Outputs that are complete (policy names, files).
         out: Where they are, or None.
         unfinished: What the unfinished part left, in words.
+        now: Leave at once (``os._exit``) without the interpreter's shutdown: for a solver
+            thread in native code (HiGHS), whose threads abort the process if torn down.
 
     Raises:
-        typer.Exit: always, with :attr:`Stopped.exit_code`.
+        typer.Exit: with :attr:`Stopped.exit_code` (unless ``now``).
     """
     where = f" in {out}/" if out is not None else ""
     done = f"kept {', '.join(kept)}{where} (complete)" if kept else "nothing kept"
     err_console.print(
         escape(f"stopped by {stop.name}: {done}; {unfinished}"), highlight=False, soft_wrap=True
     )
+    if now:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(stop.exit_code)
     raise typer.Exit(stop.exit_code)

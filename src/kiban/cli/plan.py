@@ -187,7 +187,7 @@ def plan(  # noqa: PLR0917 (typer reads the options from the signature)
                 for path in written:
                     console.print(escape(f"wrote {path}"), soft_wrap=True)
         except Stopped as stop:
-            exit_stopped(stop, [], None, "the plan was not finished and wrote no files")
+            exit_stopped(stop, [], None, "the plan was not finished and wrote no files", now=True)
 
 
 def _in_thread(work: Callable[[], PlanResult]) -> PlanResult:
