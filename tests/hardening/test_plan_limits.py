@@ -17,7 +17,7 @@ import pytest
 
 from kiban.errors import PlanError
 from kiban.plan.build import build_problem
-from kiban.plan.run import check_plan_size, load_site, plan_site
+from kiban.plan.run import check_plan_size, compare_cooling, load_site, plan_site
 from kiban.plan.solve import TimeLimitError, solve_plan
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tokyo-air-dgx-h100.toml"
@@ -77,16 +77,27 @@ def test_solve_out_of_time_is_not_called_infeasible(tmp_path):
 
 
 def test_plan_keeps_to_its_time_limit(tmp_path):
-    scenario, _ = load_site(big_site(tmp_path, 200))
-    limit_s = 6.0
+    scenario, _ = load_site(big_site(tmp_path, 100))
+    limit_s = 8.0  # the main solve takes about 1 s; the cooling comparison wants 5 × 5 s
     t0 = time.perf_counter()
     result = plan_site(scenario, time_limit_s=limit_s)
     wall_s = time.perf_counter() - t0
     assert wall_s <= limit_s * (1 + MARGIN_FRAC) + MARGIN_S
-    assert result.solution.n.sum() == 100
+    assert result.solution.n.sum() == 50
     compared = len(result.options) - 1
     if compared < len(result.problem.techs):
         assert any("not compared" in note for note in result.notes)
+
+
+def test_comparison_stops_at_the_deadline(tmp_path):
+    """Options the time does not reach are left out (and noted), never called infeasible."""
+    scenario, _ = load_site(EXAMPLE)
+    problem = build_problem(scenario)
+    options = compare_cooling(
+        scenario, problem, load_frac=0.8, time_limit_s=5.0, gap_tol=1e-4,
+        deadline=time.perf_counter(),
+    )  # fmt: skip
+    assert options == []
 
 
 @pytest.mark.slow
