@@ -18,6 +18,8 @@ RANKS: dict[str, int] = {
     "_guards": 0,
     "vocabulary": 0,
     "_tables": 0,
+    "_files": 0,
+    "_atomic": 0,
     "catalog": 1,
     "spec": 1,
     "physics": 2,

@@ -130,9 +130,7 @@ def test_site_evaluate_fits_80_columns_without_cutting_headers(monkeypatch):
 def test_simulate_in_a_terminal_draws_bars(tmp_path, monkeypatch):
     """The rich progress bars get the real console behind the lazy stand-in."""
     buf = io.StringIO()
-    monkeypatch.setattr(
-        err_console, "_console", Console(file=buf, force_terminal=True, width=100)
-    )
+    monkeypatch.setattr(err_console, "_console", Console(file=buf, force_terminal=True, width=100))
     demo = str(resources.files("kiban.sim").joinpath(DEMO_SCENARIO))
     res = runner.invoke(app, ["simulate", demo, "--policy", "fifo-static", "--until", "12h",
                               "--out", str(tmp_path)])  # fmt: skip

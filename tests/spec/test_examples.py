@@ -74,8 +74,8 @@ def test_hokkaido_nvl72_is_liquid_cooled_on_a_slab():
     assert used[0].floor_load_pa <= scenario.hall.floor_rating_pa
     assert scenario.site.climate.monthly == "sapporo"
     assert scenario.cooling.liquid_supply_temp_c == 32.0
-    assert scenario.policies.scheduling.name == "las"
-    assert scenario.policies.scheduling.params == {"quantum_s": 600.0}
+    assert scenario.policies.scheduling.name == "tiresias-las"  # a registered policy (issue 17)
+    assert scenario.policies.scheduling.params == {}
 
 
 def test_philly_matches_the_machine_list(data_root):

@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from kiban._atomic import held_signals, replace_dir
 from kiban.cli._app import app, console, err_console
-from kiban.cli.simulate import print_results, run_with_progress
+from kiban.cli._stop import Stopped, exit_stopped, stop_workers, stoppable
+from kiban.cli.simulate import MAX_WORKERS, print_results, run_with_progress
 from kiban.errors import ConfigError
 from kiban.units import PERCENT_PER_FRAC, S_PER_H
 
@@ -129,24 +131,38 @@ def demo(
         msg = f"--lang = {lang!r}: allowed en, ja"
         raise ConfigError(msg)
     n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
-    if n_workers < 1:
-        msg = f"--workers = {n_workers}: must be ≥ 1"
+    if not 1 <= n_workers <= MAX_WORKERS:
+        msg = f"--workers = {n_workers}: must be from 1 to {MAX_WORKERS}"
         raise ConfigError(msg)
     t0 = time.perf_counter()
-    scenario, text = demo_scenario()
-    prepared = prepare_scenario(scenario, scenario_toml=text, locality="node")
-    if not as_json:
-        err_console.print(
-            f"kiban demo: {prepared.jobs.n_jobs:,} synthetic Philly-like jobs over 30 days on "
-            f"{prepared.layout.n_gpus} H100 GPUs (64 DGX H100, air-cooled, Tokyo); "
-            f"{len(BASELINES)} policies; about a minute on 2 cores",
-            soft_wrap=True,
-        )
-    results = run_with_progress(prepared, list(BASELINES), workers=n_workers, quiet=as_json)
-    dirs = []
-    for result in results:
-        dirs.append(result.save(out / result.policy))
-    report = write_html_report(dirs, out / REPORT_FILE, lang)
+    saved: dict[str, Path] = {}
+
+    def save(result: SimulationResult) -> None:
+        try:
+            saved[result.policy] = replace_dir(out / result.policy, result.save)
+        except BaseException:
+            stop_workers()  # do not wait for the other policies before saying why
+            raise
+
+    with stoppable():
+        try:
+            scenario, text = demo_scenario()
+            prepared = prepare_scenario(scenario, scenario_toml=text, locality="node")
+            if not as_json:
+                err_console.print(
+                    f"kiban demo: {prepared.jobs.n_jobs:,} synthetic Philly-like jobs over 30 "
+                    f"days on {prepared.layout.n_gpus} H100 GPUs (64 DGX H100, air-cooled, "
+                    f"Tokyo); {len(BASELINES)} policies; about a minute on 2 cores",
+                    soft_wrap=True,
+                )
+            results = run_with_progress(
+                prepared, list(BASELINES), workers=n_workers, quiet=as_json, on_result=save
+            )
+            dirs = [saved[r.policy] for r in results]
+            with held_signals():
+                report = write_html_report(dirs, out / REPORT_FILE, lang)
+        except Stopped as stop:
+            exit_stopped(stop, list(saved), out, "unfinished policies and the report wrote nothing")
     wall_s = time.perf_counter() - t0
     if as_json:
         payload: dict[str, Any] = {

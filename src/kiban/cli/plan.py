@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from kiban._atomic import held_signals
 from kiban.cli._app import app, console
+from kiban.cli._stop import Stopped, exit_stopped, stoppable
 from kiban.errors import ConfigError
 from kiban.units import W_PER_KW
 
@@ -173,13 +177,43 @@ def plan(  # noqa: PLR0917 (typer reads the options from the signature)
     scenario, input_notes = load_site(file)
     for note in input_notes:
         console.print(f"[yellow]note:[/yellow] {escape(note)}", soft_wrap=True)
-    result = plan_site(
-        scenario, objective=objective, years=years, load_frac=load,
-        inlet_max_c=inlet_max, time_limit_s=time_limit, compare=compare, sweep=sweep_spacing,
-    )  # fmt: skip
-    print_plan(result)
-    paths = write_outputs(result, out)
-    console.print(
-        escape(f"wrote {len(paths)} files to {out}/: {', '.join(p.name for p in paths)}"),
-        soft_wrap=True,
-    )
+    with stoppable():
+        try:
+            result = _in_thread(lambda: plan_site(
+                scenario, objective=objective, years=years, load_frac=load,
+                inlet_max_c=inlet_max, time_limit_s=time_limit, compare=compare,
+                sweep=sweep_spacing,
+            ))  # fmt: skip
+            print_plan(result)
+            with held_signals():
+                paths = write_outputs(result, out)
+            console.print(
+                escape(f"wrote {len(paths)} files to {out}/: {', '.join(p.name for p in paths)}"),
+                soft_wrap=True,
+            )
+        except Stopped as stop:
+            exit_stopped(stop, [], None, "the plan was not finished and wrote no files", now=True)
+
+
+def _in_thread(work: Callable[[], PlanResult]) -> PlanResult:
+    """Run ``work`` in a daemon thread so that Ctrl-C reaches this (main) thread at once.
+
+    HiGHS holds the thread that calls it until its time limit; the signal handler runs in the
+    main thread, which only waits here, and the process exits without waiting for the solver.
+    """
+    box: list[PlanResult] = []
+    error: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            box.append(work())
+        except BaseException as err:
+            error.append(err)
+
+    thread = threading.Thread(target=target, name="kiban-plan", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.1)
+    if error:
+        raise error[0]
+    return box[0]

@@ -7,11 +7,27 @@ from pathlib import Path
 import typer
 
 from kiban.cli._app import app, console, real_console
+from kiban.errors import ConfigError
 
 
 def default_report_path(first_dir: Path, lang: str) -> Path:
     """``DIR/report.html`` (English) or ``DIR/report-ja.html`` beside the results."""
     return first_dir / ("report.html" if lang == "en" else f"report-{lang}.html")
+
+
+def check_report_target(out: Path) -> None:
+    """``--out`` must name an HTML file: never a folder or another command's result file.
+
+    Raises:
+        ConfigError: naming the path and what is allowed.
+    """
+    if out.is_dir():
+        msg = f"--out {out}: is a folder; give the report file, e.g. {out / 'report.html'}"
+        raise ConfigError(msg)
+    if out.suffix.lower() not in {".html", ".htm"}:
+        exists = " (it exists: a results file is never overwritten)" if out.exists() else ""
+        msg = f"--out {out}: the report is HTML; give a file name ending in .html{exists}"
+        raise ConfigError(msg)
 
 
 @app.command("report")
@@ -41,6 +57,8 @@ def report(
     )
 
     check_lang(lang)
+    if out is not None:
+        check_report_target(out)
     if len(dirs) == 1 and is_sweep_dir(dirs[0]):  # the --out folder of `kiban sweep`
         sweep = build_sweep_report(dirs[0], lang)
         target = out if out is not None else default_report_path(dirs[0], lang)

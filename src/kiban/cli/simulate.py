@@ -11,11 +11,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from kiban._atomic import replace_dir
 from kiban.cli._app import app, console, err_console, real_console
+from kiban.cli._stop import Stopped, exit_stopped, stop_workers, stoppable
 from kiban.errors import ConfigError
 from kiban.units import S_PER_DAY, S_PER_H, S_PER_MIN
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rich.table import Table
 
     from kiban.results import PreparedRun, SimulationResult
@@ -30,6 +34,13 @@ __all__ = [
 
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([a-zA-Z]*)\s*$")
 _UNITS_S = {"": 1.0, "s": 1.0, "m": S_PER_MIN, "min": S_PER_MIN, "h": S_PER_H, "d": S_PER_DAY}
+DAYS_PER_YEAR = 365.25
+MAX_DURATION_S = 100 * DAYS_PER_YEAR * S_PER_DAY
+"""Longest ``--until``: 100 years of simulated time."""
+MAX_SEED = 2**63 - 1
+"""Largest ``--seed`` (numpy seeds are non-negative)."""
+MAX_WORKERS = 256
+"""Most ``--workers`` processes."""
 KWH_PER_MWH = 1000.0
 KG_PER_T = 1000.0
 
@@ -51,15 +62,22 @@ def parse_duration_s(text: str, option: str = "--until") -> float:
         >>> parse_duration_s("1.5d")
         129600.0
     """
-    match = _DURATION.match(text)
+    match = _DURATION.match(text[:100])
     unit = match.group(2).lower() if match else ""
     if match is None or unit not in _UNITS_S or float(match.group(1)) <= 0:
         msg = (
-            f"{option} = {text!r}: not a duration; use a positive number with s, m, h or d "
+            f"{option} = {text[:100]!r}: not a duration; use a positive number with s, m, h or d "
             "(e.g. 30d, 12h, 90m, 3600)"
         )
         raise ConfigError(msg)
-    return float(match.group(1)) * _UNITS_S[unit]
+    seconds = float(match.group(1)) * _UNITS_S[unit]
+    if not math.isfinite(seconds) or seconds > MAX_DURATION_S:
+        msg = (
+            f"{option} = {text!r}: {seconds:g} s is beyond the longest simulated time, "
+            f"{MAX_DURATION_S / S_PER_DAY / DAYS_PER_YEAR:g} years ({MAX_DURATION_S:g} s)"
+        )
+        raise ConfigError(msg)
+    return seconds
 
 
 def _fmt(value: Any, scale: float = 1.0, digits: int = 1, suffix: str = "") -> str:
@@ -216,6 +234,7 @@ def run_with_progress(
     *,
     workers: int = 1,
     quiet: bool = False,
+    on_result: Callable[[SimulationResult], None] | None = None,
 ) -> list[SimulationResult]:
     """Run policies with a rich progress bar per policy (simulated time and events per second).
 
@@ -224,6 +243,8 @@ def run_with_progress(
         policies: Policy names.
         workers: Worker processes (bars then advance per finished policy).
         quiet: No progress output (for ``--json``).
+        on_result: Called with each result as soon as it finishes (e.g. to save it, so that an
+            interrupted run keeps the finished policies).
 
     Returns:
         The results, in the order of ``policies``.
@@ -237,9 +258,11 @@ def run_with_progress(
     )
     horizon = max(horizon, 1.0)
     if quiet:
-        return run_policies(prepared, policies, workers=workers)
+        return run_policies(prepared, policies, workers=workers, on_done=on_result)
     if not err_console.is_terminal:
-        return _run_with_plain_progress(prepared, policies, horizon, workers=workers)
+        return _run_with_plain_progress(
+            prepared, policies, horizon, workers=workers, on_result=on_result
+        )
     from rich.progress import (  # noqa: PLC0415 (startup time)
         BarColumn,
         Progress,
@@ -276,6 +299,8 @@ def run_with_progress(
                 day=float(result.summary.get("horizon_s") or 0.0) / S_PER_DAY,
                 rate=f"{_events_per_s(result.summary):,.0f}",
             )
+        if on_result is not None:
+            on_result(result)
 
     with progress:
         return run_policies(
@@ -288,7 +313,12 @@ def run_with_progress(
 
 
 def _run_with_plain_progress(
-    prepared: PreparedRun, policies: list[str], horizon_s: float, *, workers: int
+    prepared: PreparedRun,
+    policies: list[str],
+    horizon_s: float,
+    *,
+    workers: int,
+    on_result: Callable[[SimulationResult], None] | None = None,
 ) -> list[SimulationResult]:
     """Run policies, printing a plain progress line every few seconds and one per finished run."""
     from kiban.cli._progress import PlainProgress, run_parallel  # noqa: PLC0415
@@ -305,6 +335,8 @@ def _run_with_plain_progress(
             f"{result.policy} done: {_events_per_s(result.summary):,.0f} events/s, "
             f"{float(result.summary.get('wall_time_s') or 0.0):.1f} s; {tracker.line()}"
         )
+        if on_result is not None:
+            on_result(result)
 
     with tracker:
         if workers > 1 and len(policies) > 1:
@@ -386,8 +418,11 @@ def simulate(  # noqa: PLR0917 - typer maps each parameter to an option
     if locality not in ("none", "node"):
         msg = f"--locality = {locality!r}: allowed none, node"
         raise ConfigError(msg)
-    if workers < 1:
-        msg = f"--workers = {workers}: must be ≥ 1"
+    if not 1 <= workers <= MAX_WORKERS:
+        msg = f"--workers = {workers}: must be from 1 to {MAX_WORKERS}"
+        raise ConfigError(msg)
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        msg = f"--seed = {seed}: must be a whole number from 0 to {MAX_SEED:,}"
         raise ConfigError(msg)
     until_s = parse_duration_s(until) if until is not None else None
     scenario = load_spec(scenario_file)
@@ -398,29 +433,43 @@ def simulate(  # noqa: PLR0917 - typer maps each parameter to an option
             msg = f"--policy {name!r}: not a registered policy; known: {', '.join(sorted(known))}"
             raise ConfigError(msg)
     t0 = time.perf_counter()
-    prepared = prepare_scenario(
-        scenario,
-        scenario_toml=scenario_file.read_text(encoding="utf-8"),
-        trace=trace,
-        seed=seed,
-        until_s=until_s,
-        locality=locality,
-        failures=not no_failures,
-        record_gpus=record_gpus,
-    )
-    if not as_json:
-        err_console.print(
-            f"{prepared.name}: {prepared.jobs.n_jobs:,} jobs on {prepared.layout.n_gpus:,} GPUs "
-            f"({prepared.layout.n_nodes:,} servers, {prepared.layout.n_racks} racks); "
-            f"prepared in {time.perf_counter() - t0:.1f} s",
-            soft_wrap=True,
-        )
-    results = run_with_progress(prepared, names, workers=workers, quiet=as_json)
-    written = {}
-    for result in results:
+    written: dict[str, str] = {}
+
+    def save(result: SimulationResult) -> None:
         folder = out / result.policy
-        result.save(folder)
+        try:
+            replace_dir(folder, result.save)
+        except BaseException:
+            stop_workers()  # do not wait for the other policies before saying why
+            raise
         written[result.policy] = str(folder)
+
+    with stoppable():
+        try:
+            prepared = prepare_scenario(
+                scenario,
+                scenario_toml=scenario_file.read_text(encoding="utf-8"),
+                trace=trace,
+                seed=seed,
+                until_s=until_s,
+                locality=locality,
+                failures=not no_failures,
+                record_gpus=record_gpus,
+            )
+            if not as_json:
+                err_console.print(
+                    f"{prepared.name}: {prepared.jobs.n_jobs:,} jobs on "
+                    f"{prepared.layout.n_gpus:,} GPUs ({prepared.layout.n_nodes:,} servers, "
+                    f"{prepared.layout.n_racks} racks); prepared in "
+                    f"{time.perf_counter() - t0:.1f} s",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+            results = run_with_progress(
+                prepared, names, workers=workers, quiet=as_json, on_result=save
+            )
+        except Stopped as stop:
+            exit_stopped(stop, list(written), out, "unfinished policies wrote nothing")
     if as_json:
         payload = {
             "scenario": prepared.name,

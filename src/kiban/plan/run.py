@@ -22,6 +22,7 @@ import dataclasses
 import logging
 import math
 import tempfile
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,10 +43,17 @@ from kiban.plan.explain import (
     predicted_inlet_c,
 )
 from kiban.plan.problem import Objective, PlanProblem
-from kiban.plan.solve import PlanSolution, coefficients, solve_plan
+from kiban.plan.solve import (
+    PlanSolution,
+    TimeLimitError,
+    coefficients,
+    solve_plan,
+    time_limit_message,
+)
 from kiban.plan.sweep import SpacingSweep, aisle_width_of, sweep_spacing
 from kiban.site import SiteEvaluation, evaluate_site
 from kiban.spec import Scenario, load_spec
+from kiban.spec.placement import rack_slots
 from kiban.units import G_STANDARD_M_PER_S2, S_PER_YEAR
 
 logger = logging.getLogger(__name__)
@@ -424,18 +432,35 @@ def solve_and_verify(
     gap_tol: float,
     tech_mask: np.ndarray | None = None,
     label: str = "optimal",
+    deadline: float | None = None,
 ) -> tuple[PlanProblem, PlanSolution, str, Scenario, LayoutSummary, int]:
     """Solve, write the layout, verify it; rebuild D and re-solve while an inlet is too hot.
 
+    Args:
+        scenario: The site.
+        problem: Its planning problem.
+        load_frac: Planning load.
+        time_limit_s: Budget of one solve (when no ``deadline``).
+        gap_tol: Relative gap accepted as proven.
+        tech_mask: Allowed cooling options (None: all).
+        label: Layout label.
+        deadline: ``time.perf_counter()`` value by which every solve (re-solves and the
+            infeasibility explanation included) must be done; None gives each solve
+            ``time_limit_s``.
+
     Raises:
-        PlanError: no layout exists (with the explanation).
+        PlanError: no layout exists (with the explanation), or none was found in the time.
     """
     repairs = 0
     while True:
-        sol = solve_plan(problem, time_limit_s=time_limit_s, gap_tol=gap_tol, tech_mask=tech_mask)
+        budget = time_limit_s if deadline is None else deadline - time.perf_counter()
+        if budget <= MIN_SOLVE_S:
+            raise TimeLimitError(time_limit_message(problem, time_limit_s))
+        sol = solve_plan(problem, time_limit_s=budget, gap_tol=gap_tol, tech_mask=tech_mask)
         if sol is None:
             masked = problem if tech_mask is None else _masked(problem, tech_mask)
-            lines = explain_infeasible(masked, time_limit_s=min(time_limit_s, 20.0))
+            left = time_limit_s if deadline is None else deadline - time.perf_counter()
+            lines = explain_infeasible(masked, time_limit_s=max(min(left, 20.0), MIN_SOLVE_S))
             raise PlanError("; ".join(lines))
         doc = layout_document(scenario, problem, sol.config_idx, sol.n, label=label)
         text = layout_toml_text(doc, scenario)
@@ -444,9 +469,11 @@ def solve_and_verify(
             problem, sol.config_idx, sol.n, layout, label=label, load_frac=load_frac
         )
         hot = summary.verified_full_load.hottest_inlet_c
+        out_of_time = deadline is not None and deadline - time.perf_counter() <= MIN_SOLVE_S
         if (
             not (np.isfinite(hot) and hot > problem.inlet_max_c + INLET_TOL_K)
             or repairs >= MAX_REPAIRS
+            or out_of_time
         ):
             return problem, sol, text, layout, summary, repairs
         logger.info(
@@ -454,6 +481,46 @@ def solve_and_verify(
         )
         problem = _repaired(problem, scenario, sol.n)
         repairs += 1
+
+
+MIN_SOLVE_S = 0.5
+"""Least time worth starting a solve with; below it the plan stops and says so."""
+
+MAX_POSITIONS = 3000
+"""Most candidate rack positions one plan takes, whatever the time limit: the heat-distribution
+matrix is dense (positions² coefficients per containment) and each program's inlet constraints
+carry positions² × options × models coefficients, about 1.1 GB at 3,000 positions with five
+cooling options (docs/robustness.md has the measurements)."""
+
+SOLVE_S_PER_POSITION_SQ = 4.5e-5
+"""Seconds of the main solve per candidate position squared, measured on 200–700 positions (five
+cooling options, one server model, 20 thermal configurations) on the 2-core CI machine; the
+size guard refuses a site whose predicted solve exceeds --time-limit (docs/robustness.md)."""
+
+
+def check_plan_size(scenario: Scenario, time_limit_s: float) -> None:
+    """Refuse a site too large to plan in ``time_limit_s`` (or at all), saying what to reduce.
+
+    Raises:
+        PlanError: naming the number of candidate positions, the limit and the levers.
+    """
+    n = len(rack_slots(scenario, scenario.get_catalog()))
+    fits = min(MAX_POSITIONS, int(math.sqrt(time_limit_s / SOLVE_S_PER_POSITION_SQ)))
+    if n <= fits:
+        return
+    need_s = SOLVE_S_PER_POSITION_SQ * n * n
+    more = (
+        f"raise --time-limit to about {need_s:,.0f} s or "
+        if n <= MAX_POSITIONS
+        else f"kiban plans at most {MAX_POSITIONS:,} positions at once (memory and time grow with "
+        f"their square: about {n * n * 5 * 24 / 1e9:,.0f} GB and {need_s:,.0f} s here); "
+    )
+    msg = (
+        f"{n:,} candidate rack positions are too many to plan within --time-limit "
+        f"{time_limit_s:g} s (up to {fits:,} fit); {more}plan fewer positions: split the hall "
+        "into blocks of rows (hall.grid rows × racks_per_row) and plan each block"
+    )
+    raise PlanError(msg)
 
 
 def _masked(problem: PlanProblem, tech_mask: np.ndarray) -> PlanProblem:
@@ -502,16 +569,25 @@ def plan_site(
         PlanError: no layout satisfies the constraints; the message names the constraint and the
             shortfall.
     """
+    deadline = time.perf_counter() + time_limit_s
+    check_plan_size(scenario, time_limit_s)
     kwargs: dict[str, Any] = {"objective": objective, "years": years, "load_frac": load_frac}
     if inlet_max_c is not None:
         kwargs["inlet_max_c"] = inlet_max_c
     problem = build_problem(scenario, **kwargs)
     problem, sol, text, layout, summary, repairs = solve_and_verify(
-        scenario, problem, load_frac=load_frac, time_limit_s=time_limit_s, gap_tol=gap_tol
-    )
+        scenario, problem, load_frac=load_frac, time_limit_s=time_limit_s, gap_tol=gap_tol,
+        deadline=deadline,
+    )  # fmt: skip
     binding = binding_constraints(problem, sol.config_idx, sol.n)
     binding += configuration_sentences(problem, sol)
     notes = _notes(problem, summary, repairs)
+    if not sol.proven_optimal:
+        notes.append(
+            f"the time limit ({time_limit_s:g} s) ended the search: the layout is the best "
+            f"found, within {sol.gap_frac:.2%} of the proven bound; raise --time-limit to close "
+            "the gap"
+        )
     options: list[CoolingOption] = []
     if compare:
         options = compare_cooling(
@@ -520,7 +596,15 @@ def plan_site(
             load_frac=load_frac,
             time_limit_s=max(time_limit_s / 4, 5.0),
             gap_tol=gap_tol,
+            deadline=deadline,
         )
+        skipped = len(problem.techs) - len(options)
+        if skipped:
+            notes.append(
+                f"{skipped} cooling option(s) not compared: the time limit ({time_limit_s:g} s) "
+                "ran out before a layout was found for them; raise --time-limit to compare "
+                "every option"
+            )
         options.append(CoolingOption("optimal mix", True, "", summary, sol.gap_frac))
     result_sweep = _sweep(scenario, problem, sol, summary, load_frac) if sweep else None
     return PlanResult(
@@ -545,13 +629,23 @@ def compare_cooling(
     load_frac: float,
     time_limit_s: float,
     gap_tol: float,
+    deadline: float | None = None,
 ) -> list[CoolingOption]:
-    """Plan with each candidate cooling option alone (containment decided as usual)."""
+    """Plan with each candidate cooling option alone (containment decided as usual).
+
+    With a ``deadline``, each option gets at most its even share of the time left; options the
+    time does not reach are left out (the caller notes how many).
+    """
     out: list[CoolingOption] = []
     names = [t.name for t in problem.techs]
     for ti, name in enumerate(names):
         mask = np.zeros(len(names), dtype=bool)
         mask[ti] = True
+        if deadline is not None:
+            left = deadline - time.perf_counter()
+            if left <= MIN_SOLVE_S:
+                break
+            time_limit_s = min(time_limit_s, left / (len(names) - ti))
         try:
             _, sol, _, _, summary, _ = solve_and_verify(
                 scenario,
@@ -561,7 +655,10 @@ def compare_cooling(
                 gap_tol=gap_tol,
                 tech_mask=mask,
                 label=f"{name} only",
+                deadline=None if deadline is None else time.perf_counter() + time_limit_s,
             )
+        except TimeLimitError:
+            continue  # not compared: the caller notes how many the time did not reach
         except PlanError as err:
             out.append(CoolingOption(name, False, str(err), None))
             continue

@@ -46,6 +46,7 @@ import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from kiban._typing import FloatArray, IntArray
+from kiban.errors import PlanError
 from kiban.plan.problem import (
     DESIGN,
     MEAN,
@@ -650,6 +651,9 @@ def solve_plan(
         n_prog += n2
     wall = time.perf_counter() - t0
     if best is None or best.n is None:
+        timed_out = any(r.status == "no_solution" for r in results.values())
+        if timed_out or len(results) < len(problem.configs) or wall >= time_limit_s:
+            raise TimeLimitError(time_limit_message(problem, time_limit_s))
         return None
     per = tuple(results[k] for k in sorted(results))
     dual = min([best.objective] + [r.bound for r in per if r.status != "infeasible"])
@@ -668,6 +672,31 @@ def solve_plan(
         per_config=per,
         objective=mode,
         n_programs=n_prog,
+    )
+
+
+class TimeLimitError(PlanError):
+    """The time limit ran out before any layout was found (not a proof that none exists)."""
+
+
+def time_limit_message(problem: PlanProblem, time_limit_s: float) -> str:
+    """Why no layout came back: the time ran out (not a proof that none exists), and what to cut.
+
+    Args:
+        problem: The planning problem.
+        time_limit_s: The budget that ran out.
+
+    Returns:
+        One sentence with the problem's size and the levers.
+    """
+    r, t, m = problem.positions.n, len(problem.techs), len(problem.servers)
+    return (
+        f"no layout found within the time limit of {time_limit_s:g} s (the time ran out; this "
+        f"does not prove that none exists): {r:,} candidate rack positions × {t} cooling "
+        f"option(s) × {m} server model(s) in {len(problem.configs)} thermal configurations, "
+        f"about {r * r * t * m:,} thermal coefficients per program; raise --time-limit, or "
+        "plan fewer candidate positions (hall.grid rows × racks_per_row, e.g. one block of "
+        "rows at a time), fewer cooling options or server models"
     )
 
 

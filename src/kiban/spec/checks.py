@@ -415,6 +415,12 @@ def plant_problems(scenario: Scenario, racks: Sequence[PlacedRack]) -> list[str]
             f"power.ups_capacity_kw = {fmt_value(power.ups_capacity_kw)}: the fleet draws up to "
             f"{_kw(it_w)}; the UPS must carry at least that"
         )
+    if cooling.chiller_capacity_w is not None and it_w > cooling.chiller_capacity_w:
+        out.append(
+            f"cooling.chiller_capacity_kw = {fmt_value(cooling.chiller_capacity_kw)}: the fleet "
+            f"sends up to {_kw(it_w)} of heat to the plant; on the design day the chiller must "
+            "carry all of it (size it at least that, plus N+1 reserve)"
+        )
     used = [r for r in racks if r.servers]
     air = {r.cooling.name: r.cooling for r in used if r.cooling.medium == "air"}
     wet = {r.cooling.name: r.cooling for r in used if r.cooling.medium != "air"}
@@ -523,3 +529,73 @@ def check_scenario(scenario: Scenario) -> tuple[tuple[PlacedRack, ...] | None, l
     problems += reach_problems(scenario, placed)
     problems += plant_problems(scenario, placed)
     return (placed if not problems else None), problems
+
+
+# --- plausibility warnings -----------------------------------------------------------------
+
+_PLAUSIBLE: tuple[tuple[str, float, float, str, str], ...] = (
+    ("site.grid_co2_kg_per_kwh", 0.0, 0.9, "kg/kWh", "grid emission factors, hydro to coal"),
+    ("site.tariff.energy_jpy_per_kwh", 8.0, 50.0, "JPY/kWh", "Japanese business tariffs"),
+    (
+        "site.tariff.demand_charge_jpy_per_kw_month",
+        300.0,
+        3000.0,
+        "JPY/kW/month",
+        "Japanese demand charges",
+    ),
+    ("hall.height_m", 2.7, 8.0, "m", "data-hall clear heights"),
+    ("hall.floor_rating_kpa", 5.0, 50.0, "kPa", "raised floors to slabs on grade"),
+    ("hall.rack_defaults.power_limit_kw", 3.0, 200.0, "kW", "air racks to NVL72-class racks"),
+    ("cooling.supply_temp_c", 18.0, 27.0, "°C", "ASHRAE recommended inlet envelope"),
+    ("cooling.liquid_supply_temp_c", 17.0, 45.0, "°C", "ASHRAE W17–W45 facility water"),
+    ("cooling.economizer_approach_k", 2.0, 15.0, "K", "economizer and dry-cooler approaches"),
+    ("cooling.cdu.approach_k", 2.0, 10.0, "K", "liquid-to-liquid CDU approaches"),
+    ("storage.shared_fs_bandwidth_gb_per_s", 1.0, 20_000.0, "GB/s", "shared file systems"),
+    ("policies.interval_s", 10.0, 3600.0, "s", "scheduler policy epochs"),
+    ("simulation.timeseries_interval_s", 1.0, 3600.0, "s", "telemetry sample intervals"),
+)
+"""(dotted path, low, high, unit, what the range covers): values outside are legal but unusual,
+often a unit mistake (W for kW, °F for °C); ``kiban validate`` warns with the range."""
+
+_DENSITY_RANGE_KW_PER_M2 = (0.2, 50.0)
+"""IT power per m² of hall floor: enterprise rooms (~1) to liquid-cooled AI halls (~30)."""
+
+
+def _lookup(scenario: Scenario, dotted: str) -> object:
+    value: object = scenario
+    for part in dotted.split("."):
+        value = getattr(value, part, None)
+        if value is None:
+            return None
+    return value
+
+
+def plausibility_warnings(scenario: Scenario) -> list[str]:
+    """Values that are valid but physically unusual, each with the range kiban expected.
+
+    Args:
+        scenario: A loaded, valid scenario.
+
+    Returns:
+        One line per value, ``dotted.path = value: outside the usual range LOW–HIGH UNIT (…)``,
+        without the file prefix.
+    """
+    out: list[str] = []
+    for dotted, low, high, unit, what in _PLAUSIBLE:
+        value = _lookup(scenario, dotted)
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        if numeric and not low <= float(value) <= high:  # type: ignore[arg-type]
+            out.append(
+                f"{dotted} = {fmt_value(value)}: outside the usual range {low:g}–{high:g} "
+                f"{unit} ({what}); check the value and its unit"
+            )
+    area_m2 = scenario.hall.length_m * scenario.hall.width_m
+    if area_m2 > 0:
+        density = scenario.it_max_power_w / W_PER_KW / area_m2
+        low, high = _DENSITY_RANGE_KW_PER_M2
+        if not low <= density <= high:
+            out.append(
+                f"hall = {scenario.hall.length_m:g} m × {scenario.hall.width_m:g} m: the fleet's "
+                f"{density:,.2f} kW/m² is outside the usual {low:g}–{high:g} kW/m² of data halls"
+            )
+    return out

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from kiban._files import SNIFF_BYTES, input_file_problem, text_problem
 from kiban.catalog import suggestion
 from kiban.errors import ConfigError
 from kiban.spec._common import fmt_value
@@ -30,7 +31,18 @@ def read_toml(path: Path) -> dict[str, Any]:
         ConfigError: one line naming the file: missing, a folder, empty, binary, not UTF-8 or
             invalid TOML (with the line and column).
     """
+    problem = input_file_problem(path)
+    handled_below = ("file not found", "is a folder")  # keep their established messages
+    if problem is not None and not problem.startswith(handled_below):
+        msg = f"{path}: {problem}"
+        raise ConfigError(msg)
     try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            msg = (
+                f"{path}: {path.stat().st_size:,} bytes; a scenario file is at most "
+                f"{MAX_FILE_BYTES:,} bytes (put large data in the files it names)"
+            )
+            raise ConfigError(msg)
         raw = path.read_bytes()
     except FileNotFoundError:
         msg = f"{path}: file not found"
@@ -43,6 +55,10 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(msg) from None
     if not raw.strip():
         msg = f"{path}: empty file; {_REQUIRED_HINT} (see examples/)"
+        raise ConfigError(msg)
+    sniffed = text_problem(raw[:SNIFF_BYTES])
+    if sniffed is not None and ("UTF-16" in sniffed or "UTF-32" in sniffed):
+        msg = f"{path}: {sniffed}"
         raise ConfigError(msg)
     if b"\x00" in raw:
         msg = f"{path}: binary data, not a TOML text file"
@@ -60,10 +76,62 @@ def read_toml(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as err:
         msg = f"{path}: invalid TOML: {err}"
         raise ConfigError(msg) from None
+    except RecursionError:
+        msg = (
+            f"{path}: arrays or inline tables nested too deeply for the TOML reader; a scenario "
+            f"is at most {MAX_DEPTH} levels deep"
+        )
+        raise ConfigError(msg) from None
     if not data:
         msg = f"{path}: no settings (only comments?); {_REQUIRED_HINT}"
         raise ConfigError(msg)
+    problem = shape_problem(data)
+    if problem is not None:
+        msg = f"{path}: {problem}"
+        raise ConfigError(msg)
     return data
+
+
+MAX_FILE_BYTES = 10_000_000
+"""Largest scenario file read (the shipped examples are about 5 kB)."""
+
+MAX_DEPTH = 16
+"""Deepest nesting of tables and arrays in a scenario (the schema needs 5)."""
+
+MAX_TEXT_CHARS = 4096
+"""Longest string value (names, descriptions, paths) in a scenario."""
+
+MAX_KEY_CHARS = 200
+"""Longest key in a scenario."""
+
+
+def shape_problem(data: dict[str, Any]) -> str | None:
+    """Why a parsed TOML document is too deep or holds an over-long key or string, or None.
+
+    Walks the document without recursion, so no input can exhaust the stack. The message names
+    the dotted path and the limit.
+    """
+    stack: list[tuple[str, Any, int]] = [("", data, 0)]
+    while stack:
+        where, value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return f"{where} = …: nested {depth} levels deep; a scenario is at most {MAX_DEPTH}"
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if len(key) > MAX_KEY_CHARS:
+                    return (
+                        f"{where + '.' if where else ''}{key[:40]}…: a key of {len(key):,} "
+                        f"characters; keys are at most {MAX_KEY_CHARS}"
+                    )
+                stack.append((f"{where}.{key}" if where else key, item, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", item, depth + 1) for i, item in enumerate(value))
+        elif isinstance(value, str) and len(value) > MAX_TEXT_CHARS:
+            return (
+                f"{where} = {value[:40]!r}… ({len(value):,} characters): text values are at most "
+                f"{MAX_TEXT_CHARS:,} characters"
+            )
+    return None
 
 
 # --- pydantic errors → lines ----------------------------------------------------------------

@@ -19,18 +19,134 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import polars as pl
 
+from kiban._files import SNIFF_BYTES, input_file_problem, memory_bytes, text_problem
 from kiban.errors import TraceError
 from kiban.workload.registry import RawTrace
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
     from datetime import datetime
     from pathlib import Path
 
-__all__ = ["MAX_EXAMPLES", "RowChecks", "TextTable", "read_text_table"]
+__all__ = [
+    "MAX_EXAMPLES",
+    "MAX_ROWS",
+    "RowChecks",
+    "TextTable",
+    "check_input",
+    "read_text_table",
+]
 
 MAX_EXAMPLES = 5
 """How many skipped rows ``TraceReadResult.bad_examples`` shows."""
+
+
+MAX_GPUS = 1_000_000
+"""Largest GPU count one job may ask for (the largest clusters hold about 10^5 GPUs)."""
+
+MAX_EXACT_INT = 2**53
+"""Largest whole number every integer field may hold (exact in a float, fits in Int64)."""
+
+WALL_CLOCK_MIN_S = 631_152_000.0
+"""1990-01-01T00:00:00 in seconds since 1970: the earliest plausible trace time."""
+
+WALL_CLOCK_MAX_S = 4_102_444_800.0
+"""2100-01-01T00:00:00 in seconds since 1970: the latest plausible trace time (exclusive)."""
+
+MAX_ROWS = 20_000_000
+"""Most data rows (or JSON records) one trace file may hold; a larger file is refused."""
+
+MEMORY_PER_TEXT_BYTE = 20
+"""Bytes of memory a text trace needs per byte of file while it is parsed (Python strings per
+field plus the polars columns; measured on Philly and sacct files, see docs/robustness.md)."""
+
+
+def check_input(path: Path, *, allow_dir: bool = False, text: bool = True) -> None:
+    """Refuse anything but a readable regular file of plausible size before opening it.
+
+    A named pipe, socket or device (whose ``open`` can block for ever), a symbolic-link loop, a
+    UTF-16 or binary file (when ``text``), or a text file too large for this machine's memory is
+    one :class:`TraceError` naming the file.
+
+    Args:
+        path: The file.
+        allow_dir: Accept a folder (readers that take a folder of files).
+        text: Also look at the first bytes and the size (False for parquet).
+
+    Raises:
+        TraceError: naming the file and the problem.
+    """
+    problem = input_file_problem(path, allow_dir=allow_dir)
+    if problem is not None:
+        msg = f"{path}: {problem}"
+        raise TraceError(msg)
+    if not text or path.is_dir():
+        return
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(SNIFF_BYTES)
+        size = path.stat().st_size
+    except OSError as err:
+        msg = f"{path}: cannot read trace file: {err.strerror or err}"
+        raise TraceError(msg) from None
+    problem = text_problem(head)
+    if problem is not None:
+        msg = f"{path}: {problem}"
+        raise TraceError(msg)
+    memory = memory_bytes()
+    if memory is not None and size * MEMORY_PER_TEXT_BYTE > memory:
+        msg = (
+            f"{path}: {_size_text(size)} of text needs about "
+            f"{_size_text(size * MEMORY_PER_TEXT_BYTE)} of memory to read, this machine has "
+            f"{_size_text(memory)} (limit: files up to "
+            f"{_size_text(memory // MEMORY_PER_TEXT_BYTE)}); split the trace (e.g. by month) "
+            "or convert it in parts with kiban trace convert"
+        )
+        raise TraceError(msg)
+
+
+def _size_text(n_bytes: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6)):
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:,.1f} {unit}"
+    return f"{n_bytes / 1e3:,.1f} kB"
+
+
+def _records(path: Path, reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
+    """(first line, fields) of every CSV record; a record that spans lines is an error.
+
+    No trace format has line breaks inside a field, so a record that runs over several lines
+    means an unbalanced double quote: the file's rows would silently merge into one field.
+    """
+    line_num = 0
+    while True:
+        start = line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            end = getattr(reader, "line_num", start)
+            if "field larger than field limit" in str(err):
+                limit = csv.field_size_limit()
+                msg = f"{path}:{start}: a field is longer than {limit:,} characters"
+            elif end > start or "end of data" in str(err):
+                msg = (
+                    f"{path}:{start}: unbalanced double quote: the quoted field opened on this "
+                    "line never closes; remove the stray quote or close it"
+                )
+            else:
+                msg = f"{path}:{end}: cannot parse the line: {err}"
+            raise TraceError(msg) from None
+        line_num = getattr(reader, "line_num", start)
+        if line_num > start:
+            msg = (
+                f"{path}:{start}: unbalanced double quote: the quoted field opened on this line "
+                f"runs on through line {line_num}, swallowing {line_num - start} line(s); "
+                "remove the stray quote or close it on the same line"
+            )
+            raise TraceError(msg)
+        yield start, row
 
 
 @dataclass
@@ -94,6 +210,7 @@ def read_text_table(
     Raises:
         TraceError: if the file cannot be read, is empty, or lacks a required column.
     """
+    check_input(path)
     try:
         handle = path.open(encoding="utf-8-sig", newline="")
     except OSError as err:
@@ -102,15 +219,16 @@ def read_text_table(
     rows: list[list[str]] = []
     lines: list[int] = []
     with handle:
-        reader = csv.reader(handle, delimiter=delimiter, quoting=quoting)
+        records = _records(
+            path, csv.reader(handle, delimiter=delimiter, quoting=quoting, strict=True)
+        )
         try:
-            first = next(reader, None)
+            first_line, first = next(records, (0, None))
             while first is not None and not any(f.strip() for f in first):
-                first = next(reader, None)
+                first_line, first = next(records, (0, None))
             if first is None:
                 msg = f"{path}: the file is empty; expected a header line and data rows"
                 raise TraceError(msg)
-            first_line = reader.line_num
             if header == "required" or (
                 header == "optional"
                 and names is not None
@@ -124,16 +242,19 @@ def read_text_table(
                 cols = list(names)
                 rows.append(first)
                 lines.append(first_line)
-            for row in reader:
+            for line, row in records:
                 if not any(f.strip() for f in row):
                     continue
                 rows.append(row)
-                lines.append(reader.line_num)
+                lines.append(line)
+                if len(rows) > MAX_ROWS:
+                    msg = (
+                        f"{path}:{line}: more than {MAX_ROWS:,} rows; kiban reads at most that "
+                        "many jobs from one file: split the trace (e.g. by month)"
+                    )
+                    raise TraceError(msg)
         except UnicodeDecodeError as err:
             raise TraceError(not_utf8_message(path, err)) from None
-        except csv.Error as err:
-            msg = f"{path}:{reader.line_num}: cannot parse the line: {err}"
-            raise TraceError(msg) from None
     n_cols = len(cols)
     ragged: dict[int, int] = {}
     for i, row in enumerate(rows):
@@ -159,6 +280,23 @@ def read_text_table(
         )
         raise TraceError(msg)
     return TextTable(path, cols, columns, np.asarray(lines, dtype=np.int64), ragged)
+
+
+MAX_SHOWN_CHARS = 120
+"""Longest value a message echoes (longer ones are cut with '…')."""
+
+
+def short_repr(value: object) -> str:
+    """``repr`` of a bad value for a message, cut to :data:`MAX_SHOWN_CHARS` characters."""
+    shown = value.item() if isinstance(value, np.generic) else value
+    try:
+        text = repr(shown)
+    except RecursionError:
+        text = f"<{type(shown).__name__} nested too deeply>"
+    if len(text) > MAX_SHOWN_CHARS:
+        size = len(shown) if isinstance(shown, str) else len(text)
+        text = f"{text[:MAX_SHOWN_CHARS]}… ({size:,} characters)"
+    return text
 
 
 @dataclass
@@ -191,8 +329,7 @@ class RowChecks:
 
     def message(self, row: int, field: str, value: object, allowed: str) -> str:
         """Format one problem as ``FILE:LINE: field = 'value': allowed``."""
-        shown = value.item() if isinstance(value, np.generic) else value
-        return f"{self.path}:{int(self.lines[row])}: {field} = {shown!r}: {allowed}"
+        return f"{self.path}:{int(self.lines[row])}: {field} = {short_repr(value)}: {allowed}"
 
     def check(self, mask: np.ndarray | pl.Series, field: str, values: object, allowed: str) -> None:
         """Register a vectorized check: rows where ``mask`` is true are bad.
@@ -360,42 +497,101 @@ def to_datetime_s(raw: pl.Series, formats: tuple[str, ...]) -> tuple[pl.Series, 
     return seconds, bad
 
 
-def json_records(path: Path, text: str, start: int) -> list[tuple[int, object]]:
+def json_records(
+    path: Path, text: str, start: int, *, array: bool = True
+) -> tuple[list[tuple[int, object]], int]:
     """Decode the items of a JSON array (or a stream of JSON values) with their line numbers.
 
     Args:
         path: The file (for error messages).
         text: The whole file.
         start: Index just after the opening ``[`` of the array, or of the first value of a stream.
+        array: Whether the items are in an array (``,`` between items, ``]`` at the end) or a
+            stream of values to the end of the text.
 
     Returns:
-        (line of the item's first character, decoded item) per item, in file order.
+        ((line of the item's first character, decoded item) per item, in file order; index just
+        after the closing ``]`` (array) or the end of the text (stream)).
 
     Raises:
-        TraceError: at malformed JSON, naming the line and column.
+        TraceError: at malformed JSON, an array that never closes, nesting deeper than the
+            decoder allows (about 1,000 levels) or more than :data:`MAX_ROWS` items, naming the
+            line.
     """
     decoder = json.JSONDecoder()
     items: list[tuple[int, object]] = []
-    i = start
-    line = text.count("\n", 0, i) + 1
     n = len(text)
-    while True:
+    blank = " \t\r\n"
+
+    def skip(i: int, line: int, chars: str) -> tuple[int, int]:
         j = i
-        while j < n and text[j] in " \t\r\n,":
+        while j < n and text[j] in chars:
             j += 1
-        line += text.count("\n", i, j)
-        i = j
-        if i >= n or text[i] == "]":
-            break
+        return j, line + text.count("\n", i, j)
+
+    def decode(i: int, line: int) -> tuple[object, int]:
         try:
-            obj, end = decoder.raw_decode(text, i)
+            return decoder.raw_decode(text, i)
         except json.JSONDecodeError as err:
             msg = f"{path}:{err.lineno}: malformed JSON at column {err.colno}: {err.msg}"
             raise TraceError(msg) from None
+        except RecursionError:
+            msg = (
+                f"{path}:{line}: JSON nested too deeply (over about 1,000 levels); a trace "
+                "record is a few levels deep"
+            )
+            raise TraceError(msg) from None
+
+    def add(line: int, obj: object) -> None:
         items.append((line, obj))
+        if len(items) > MAX_ROWS:
+            msg = f"{path}:{line}: more than {MAX_ROWS:,} records; split the trace (e.g. by month)"
+            raise TraceError(msg)
+
+    i, line = skip(start, text.count("\n", 0, start) + 1, blank)
+    if not array:
+        while True:
+            i, line = skip(i, line, blank + ",")
+            if i >= n:
+                return items, n
+            obj, end = decode(i, line)
+            add(line, obj)
+            line += text.count("\n", i, end)
+            i = end
+    if i < n and text[i] == "]":
+        return items, i + 1
+    while True:
+        i, line = skip(i, line, blank)
+        if i >= n:
+            msg = f"{path}:{line}: the JSON list never closes with ']'; is the file truncated?"
+            raise TraceError(msg)
+        obj, end = decode(i, line)
+        add(line, obj)
         line += text.count("\n", i, end)
-        i = end
-    return items
+        i, line = skip(end, line, blank)
+        if i >= n:
+            msg = f"{path}:{line}: the JSON list never closes with ']'; is the file truncated?"
+            raise TraceError(msg)
+        if text[i] == "]":
+            return items, i + 1
+        if text[i] != ",":
+            msg = f"{path}:{line}: malformed JSON: expected ',' or ']' after a list item"
+            raise TraceError(msg)
+        i += 1
+
+
+def trailing_text_problem(path: Path, text: str, end: int) -> None:
+    """Raise if anything but white space follows the JSON document that ends at ``end``."""
+    rest = text[end:]
+    if rest.strip():
+        offset = end + len(rest) - len(rest.lstrip())
+        line = text.count("\n", 0, offset) + 1
+        shown = rest.strip()[:40]
+        msg = (
+            f"{path}:{line}: text after the end of the JSON document ({shown!r}); a trace file "
+            "holds one JSON document"
+        )
+        raise TraceError(msg)
 
 
 def not_utf8_message(path: Path, err: UnicodeDecodeError) -> str:
@@ -410,6 +606,7 @@ def not_utf8_message(path: Path, err: UnicodeDecodeError) -> str:
 
 def read_text(path: Path) -> str:
     """Read a whole text file, turning OS and encoding errors into TraceError."""
+    check_input(path)
     try:
         return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
@@ -425,6 +622,7 @@ def number_column(
     field: str,
     *,
     min_value: float | None = None,
+    max_value: float | None = None,
     required: bool = True,
     integer: bool = False,
     unit: str = "",
@@ -436,6 +634,8 @@ def number_column(
         raw: Text values.
         field: Field name as the file names it.
         min_value: Smallest allowed value (inclusive), or None.
+        max_value: Largest allowed value (inclusive); integers default to 2**53 (the largest
+            whole number a float holds exactly).
         required: Whether an empty field is a problem.
         integer: Whether values must be whole numbers ("2" and "2.0" both pass).
         unit: Unit named in the message, e.g. "s".
@@ -445,7 +645,11 @@ def number_column(
     """
     values, bad_text = to_float(raw)
     kind = "an integer" if integer else "a number"
+    if integer and max_value is None:
+        max_value = float(MAX_EXACT_INT)
     bound = "" if min_value is None else f" ≥ {min_value:g}"
+    if max_value is not None:
+        bound += f" and ≤ {max_value:,.0f}" if min_value is not None else f" ≤ {max_value:,.0f}"
     what = f"{kind}{bound}{' ' + unit if unit else ''}"
     allowed = f"must be {what}"
     checks.check(bad_text, field, raw, allowed)
@@ -455,9 +659,39 @@ def number_column(
     checks.check(nonfinite, field, raw, allowed)
     if min_value is not None:
         checks.check(values < min_value, field, raw, allowed)
+    if max_value is not None:
+        checks.check(values > max_value, field, raw, allowed)
     if integer:
-        checks.check((values.round(0) != values) & ~nonfinite, field, raw, allowed)
+        fraction = (values.round(0) != values) & ~nonfinite
+        checks.check(fraction, field, raw, f"{allowed}; a fraction is never rounded")
     return values
+
+
+def wall_clock_check(
+    checks: RowChecks, seconds: pl.Series | np.ndarray, field: str, raw: object
+) -> None:
+    """Register wall-clock times (seconds since 1970) outside 1990–2100 as bad.
+
+    A submit time in year 1 or 9999 parses, but no GPU cluster's accounting clock says so: it is
+    a corrupt field, and it would stretch the replay over millennia.
+    """
+    v = seconds.to_numpy() if isinstance(seconds, pl.Series) else np.asarray(seconds, dtype=float)
+    v = np.asarray(v, dtype=float)
+    with np.errstate(invalid="ignore"):
+        bad = np.isfinite(v) & ((v < WALL_CLOCK_MIN_S) | (v >= WALL_CLOCK_MAX_S))
+    checks.check(bad, field, raw, "must be a date from 1990-01-01 to 2099-12-31")
+
+
+def safe_int(values: pl.Series | np.ndarray) -> np.ndarray:
+    """Whole numbers as int64, with null, non-finite or out-of-range values as 0.
+
+    For columns whose bad values the checks already reported: the cast must not fail (or warn)
+    on a row that is about to be dropped.
+    """
+    v = values.to_numpy() if isinstance(values, pl.Series) else np.asarray(values)
+    v = np.asarray(v, dtype=float)
+    ok = np.isfinite(v) & (np.abs(v) <= MAX_EXACT_INT)
+    return np.where(ok, v, 0.0).astype(np.int64)
 
 
 def unique_column(checks: RowChecks, raw: pl.Series, field: str) -> None:

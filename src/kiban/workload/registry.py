@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import polars as pl
 
+from kiban._files import input_file_problem
 from kiban.errors import TraceError
 from kiban.workload.job_model import JobModelMix, assign_job_model
 from kiban.workload.schema import JOBS_COLUMNS, jobs_frame, validate_jobs
@@ -223,8 +224,9 @@ def read_trace(
             row, naming file, line, field, value and what is allowed.
     """
     fmt, path = parse_trace_spec(spec)
-    if not path.exists():
-        msg = f"trace {spec!r}: file not found: {path}"
+    problem = input_file_problem(path, allow_dir=True)
+    if problem is not None:
+        msg = f"trace {spec!r}: {path}: {problem}"
         raise TraceError(msg)
     try:
         raw = _REGISTRY[fmt].fn(path, skip_bad=skip_bad)
@@ -265,6 +267,38 @@ def read_trace(
     return result
 
 
+MAX_SPAN_S = 100 * 365.25 * 86_400.0
+"""Longest span of submit times a trace may cover (100 years); more is a corrupt time field."""
+
+MAX_TEXT_CHARS = 4096
+"""Longest job id, user, queue, GPU model or status text a trace may hold."""
+
+
+def _check_sizes(df: pl.DataFrame, source: str) -> None:
+    """Refuse a submit span beyond 100 years and text fields beyond 4,096 characters."""
+    submit = df["submit_time_s"].to_numpy()
+    finite = submit[np.isfinite(submit)]
+    if finite.size and float(finite.max() - finite.min()) > MAX_SPAN_S:
+        first, last = float(finite.min()), float(finite.max())
+        msg = (
+            f"{source}: submit times span {(last - first) / 86_400 / 365.25:,.0f} years "
+            f"({first:g} s to {last:g} s); a trace covers at most 100 years: is a time field "
+            "in the wrong unit (ms, µs) or corrupt?"
+        )
+        raise TraceError(msg)
+    for name in ("job_id", "user", "queue", "gpu_model", "status"):
+        if name not in df.columns or df.schema[name] != pl.String:
+            continue
+        lengths = df[name].str.len_chars().fill_null(0).to_numpy()
+        if lengths.size and int(lengths.max()) > MAX_TEXT_CHARS:
+            row = int(np.argmax(lengths))
+            msg = (
+                f"{source}: {name} of job {row} has {int(lengths[row]):,} characters; "
+                f"allowed at most {MAX_TEXT_CHARS:,}"
+            )
+            raise TraceError(msg)
+
+
 def _finish(
     raw: RawTrace, rng: np.random.Generator, mix: JobModelMix | None, source: str
 ) -> tuple[pl.DataFrame, datetime | None]:
@@ -275,6 +309,7 @@ def _finish(
         df = jobs_frame(base)  # type: ignore[arg-type]
     origin = raw.origin
     if df.height:
+        _check_sizes(df, source)
         t0 = float(df["submit_time_s"].min())  # type: ignore[arg-type]
         if np.isfinite(t0) and t0 != 0.0:
             df = df.with_columns(pl.col("submit_time_s") - t0)

@@ -141,7 +141,13 @@ def jobs_frame(columns: Mapping[str, Sequence[object] | np.ndarray | pl.Series])
         if spec.name in columns:
             values = columns[spec.name]
             series = values if isinstance(values, pl.Series) else pl.Series(values)
-            data[spec.name] = series.alias(spec.name).cast(spec.dtype)
+            if spec.dtype == pl.Int64 and series.dtype.is_float():
+                _whole_or_fail(spec.name, series)
+            try:
+                data[spec.name] = series.alias(spec.name).cast(spec.dtype, strict=True)
+            except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):
+                msg = f"jobs-table column {spec.name}: values do not fit {spec.dtype}"
+                raise TraceError(msg) from None
         elif spec.dtype == pl.String:
             data[spec.name] = pl.Series(spec.name, [""] * n, dtype=pl.String)
         elif spec.dtype == pl.Int64:
@@ -149,6 +155,15 @@ def jobs_frame(columns: Mapping[str, Sequence[object] | np.ndarray | pl.Series])
         else:
             data[spec.name] = pl.Series(spec.name, np.full(n, np.nan))
     return pl.DataFrame(data)
+
+
+def _whole_or_fail(name: str, series: pl.Series) -> None:
+    """Integer columns hold whole numbers: a fraction is an error, never truncated."""
+    v = series.to_numpy().astype(float)
+    with np.errstate(invalid="ignore"):
+        bad = np.isfinite(v) & ((v != np.round(v)) | (np.abs(v) > 2**53))
+    if bad.any():
+        _fail("<jobs table>", name, bad, v, "must be a whole number (never rounded)")
 
 
 def _py(value: object) -> object:

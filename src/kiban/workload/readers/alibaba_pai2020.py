@@ -43,6 +43,7 @@ from kiban.workload._rows import (
     missing,
     number_column,
     read_text_table,
+    safe_int,
     text_or_empty,
     unique_column,
 )
@@ -165,7 +166,7 @@ def read_pai2020(path: Path, *, skip_bad: bool) -> RawTrace:
     held = np.maximum(np.ceil(requested - 1e-9), 1.0)
     scale = np.where(held > 0, np.minimum(requested / held, 1.0), 1.0)
     single = joined["gpu_inst"].fill_null(0).to_numpy() <= 1
-    num = held.astype(np.int64)
+    num = safe_int(held)
     duration = (joined["end"] - joined["start"]).fill_null(0.0)
     n_frac = int(((requested < held) & keep).sum())
     notes: list[str] = []

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from kiban.errors import TraceError
-from kiban.workload._rows import RowChecks, check_ragged, number_column, read_text_table
+from kiban.workload._rows import MAX_GPUS, RowChecks, check_ragged, number_column, read_text_table
 from kiban.workload.registry import RawTrace, register_reader
 
 if TYPE_CHECKING:
@@ -123,7 +123,12 @@ def _read_one(path: Path, *, skip_bad: bool) -> RawTrace:
     steps = number_column(checks, table.col("total_steps"), "total_steps", min_value=1)
     arrival = number_column(checks, table.col("arrival_time"), "arrival_time", min_value=0)
     scale = number_column(
-        checks, table.col("scale_factor"), "scale_factor", min_value=1, integer=True
+        checks,
+        table.col("scale_factor"),
+        "scale_factor",
+        min_value=1,
+        max_value=MAX_GPUS,
+        integer=True,
     )
     flag = table.col("needs_data_dir").str.strip_chars()
     checks.check(~flag.is_in(["0", "1"]), "needs_data_dir", flag, "must be 0 or 1")

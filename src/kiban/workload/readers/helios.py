@@ -19,14 +19,17 @@ import numpy as np
 import polars as pl
 
 from kiban.workload._rows import (
+    MAX_GPUS,
     RowChecks,
     check_ragged,
     missing,
     number_column,
     read_text_table,
+    safe_int,
     text_or_empty,
     to_datetime_s,
     unique_column,
+    wall_clock_check,
 )
 from kiban.workload.registry import RawTrace, register_reader
 
@@ -72,7 +75,9 @@ def read_helios(path: Path, *, skip_bad: bool) -> RawTrace:
     checks = RowChecks(path, table.lines, skip_bad=skip_bad)
     check_ragged(checks, table)
     unique_column(checks, table.col("job_id"), "job_id")
-    gpus = number_column(checks, table.col("gpu_num"), "gpu_num", min_value=0, integer=True)
+    gpus = number_column(
+        checks, table.col("gpu_num"), "gpu_num", min_value=0, max_value=MAX_GPUS, integer=True
+    )
     nodes = number_column(checks, table.col("node_num"), "node_num", min_value=0, integer=True)
     times: dict[str, pl.Series] = {}
     for name in ("submit_time", "start_time", "end_time"):
@@ -81,6 +86,7 @@ def read_helios(path: Path, *, skip_bad: bool) -> RawTrace:
             continue
         values, bad = to_datetime_s(table.col(name), TIME_FORMATS)
         checks.check(bad, name, table.col(name), f"must be {_HINT}")
+        wall_clock_check(checks, values, name, table.col(name))
         times[name] = values
     checks.check(
         missing(table.col("submit_time")), "submit_time", table.col("submit_time"), "is required"
@@ -107,8 +113,8 @@ def read_helios(path: Path, *, skip_bad: bool) -> RawTrace:
     )
     checks.exclude(gpus == 0, "CPU-only jobs (gpu_num = 0)")
     keep = checks.finish()
-    g = gpus.fill_null(0).to_numpy()
-    nn = nodes.fill_null(0).to_numpy()
+    g = safe_int(gpus)
+    nn = safe_int(nodes)
     even = (nn >= 1) & (g % np.maximum(nn, 1) == 0)
     per_node = np.where(even, g // np.maximum(nn, 1), 0).astype(np.int64)
     return checks.raw_trace(

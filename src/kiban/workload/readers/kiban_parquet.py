@@ -15,11 +15,13 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kiban.errors import TraceError
+from kiban.workload._rows import check_input
 from kiban.workload.registry import RawTrace, register_reader
 from kiban.workload.schema import JOBS_COLUMNS, JOBS_SCHEMA, validate_jobs
 
@@ -43,33 +45,93 @@ def read_kiban(path: Path, *, skip_bad: bool) -> RawTrace:
     Raises:
         TraceError: unreadable file, missing or mistyped columns.
     """
+    check_input(path, text=False)
     try:
-        table = pq.read_table(path)
-    except (OSError, pa.ArrowInvalid) as err:
-        msg = f"{path}: cannot read parquet: {err}"
+        schema = pq.read_schema(path)
+    except (OSError, pa.ArrowException, UnicodeDecodeError) as err:
+        msg = f"{path}: cannot read parquet: {_first_line(err)}"
         raise TraceError(msg) from None
-    meta = table.schema.metadata or {}
+    names = list(schema.names)
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        msg = f"{path}: column(s) {dupes} appear more than once; a kiban jobs table has each once"
+        raise TraceError(msg)
+    missing = [c for c in JOBS_COLUMNS if c not in names]
+    if missing:
+        msg = f"{path}: missing column(s) {missing}; a kiban jobs table has {list(JOBS_COLUMNS)}"
+        raise TraceError(msg)
+    for spec in JOBS_SCHEMA:
+        _check_type(path, spec.name, spec.dtype, schema.field(spec.name).type)
+    try:
+        table = pq.read_table(path, columns=list(JOBS_COLUMNS))
+    except (OSError, pa.ArrowException, UnicodeDecodeError) as err:
+        msg = f"{path}: cannot read parquet: {_first_line(err)}"
+        raise TraceError(msg) from None
+    meta = schema.metadata or {}
     origin = None
     if ORIGIN_KEY in meta:
         try:
             origin = datetime.fromisoformat(meta[ORIGIN_KEY].decode())
-        except ValueError:
+        except (ValueError, UnicodeDecodeError):
             msg = f"{path}: metadata kiban.origin = {meta[ORIGIN_KEY]!r}: must be an ISO time"
             raise TraceError(msg) from None
     df = pl.from_arrow(table)
     if not isinstance(df, pl.DataFrame):  # pragma: no cover - from_arrow of a Table
         msg = f"{path}: not a table"
         raise TraceError(msg)
-    missing = [c for c in JOBS_COLUMNS if c not in df.columns]
-    if missing:
-        msg = f"{path}: missing column(s) {missing}; a kiban jobs table has {list(JOBS_COLUMNS)}"
-        raise TraceError(msg)
+    for spec in JOBS_SCHEMA:
+        if spec.dtype == pl.Int64 and df.schema[spec.name].is_float():
+            _check_whole(path, spec.name, df[spec.name])
     try:
         df = df.select([pl.col(c.name).cast(c.dtype, strict=True) for c in JOBS_SCHEMA])
     except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError) as err:
-        msg = f"{path}: a column has the wrong type: {err}"
+        msg = f"{path}: a column has the wrong type: {_first_line(err)}"
         raise TraceError(msg) from None
     return RawTrace(columns={}, n_rows=df.height, origin=origin, frame=df)
+
+
+def _first_line(err: Exception) -> str:
+    """The first line of a library error (pyarrow appends the whole schema)."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _check_type(path: Path, name: str, want: type[pl.DataType], got: pa.DataType) -> None:
+    """A column's parquet type must be the kind the table declares (text, whole number, number)."""
+    if want == pl.String:
+        ok = pa.types.is_string(got) or pa.types.is_large_string(got)
+        ok = ok or pa.types.is_string_view(got)
+        kind = "text (string)"
+    elif want == pl.Int64:
+        ok = pa.types.is_integer(got) or pa.types.is_floating(got)
+        kind = "whole numbers (int64)"
+    else:
+        ok = pa.types.is_integer(got) or pa.types.is_floating(got)
+        kind = "numbers (float64)"
+    if ok:
+        return
+    hint = ""
+    if pa.types.is_timestamp(got) or pa.types.is_date(got) or pa.types.is_duration(got):
+        hint = (
+            f"; {name} holds seconds, not date-times: convert it to seconds (for a submit time, "
+            "seconds from the first submission) before writing, e.g. with kiban trace convert"
+        )
+    msg = f"{path}: column {name} has type {got}; required: {kind}{hint}"
+    raise TraceError(msg)
+
+
+def _check_whole(path: Path, name: str, values: pl.Series) -> None:
+    """A float column that the table declares as integer must hold whole numbers only."""
+    v = values.to_numpy()
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(v) | (v != np.round(v)) | (np.abs(v) > 2**53)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        msg = (
+            f"{path}: column {name} = {float(v[row])!r} at row {row}: must be a whole number "
+            f"(a fraction is never rounded; {int(bad.sum())} such row(s))"
+        )
+        raise TraceError(msg)
 
 
 def write_jobs_parquet(

@@ -34,6 +34,7 @@ import polars as pl
 
 from kiban.errors import TraceError
 from kiban.workload._rows import (
+    MAX_GPUS,
     RowChecks,
     check_ragged,
     missing,
@@ -103,7 +104,9 @@ def read_openb(path: Path, *, skip_bad: bool) -> RawTrace:
     checks = RowChecks(pod_path, table.lines, skip_bad=skip_bad)
     check_ragged(checks, table)
     unique_column(checks, table.col("name"), "name")
-    gpus = number_column(checks, table.col("num_gpu"), "num_gpu", min_value=0, integer=True)
+    gpus = number_column(
+        checks, table.col("num_gpu"), "num_gpu", min_value=0, max_value=MAX_GPUS, integer=True
+    )
     milli = number_column(
         checks, table.col("gpu_milli"), "gpu_milli", min_value=0, integer=True, required=False
     )

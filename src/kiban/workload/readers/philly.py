@@ -22,7 +22,7 @@ Both give wall-clock ``origin`` (the first submission).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,6 +30,7 @@ import polars as pl
 
 from kiban.errors import TraceError
 from kiban.workload._rows import (
+    MAX_GPUS,
     RowChecks,
     check_ragged,
     json_records,
@@ -38,6 +39,8 @@ from kiban.workload._rows import (
     read_text_table,
     text_or_empty,
     to_datetime_s,
+    trailing_text_problem,
+    wall_clock_check,
 )
 from kiban.workload.registry import RawTrace, register_reader
 
@@ -91,8 +94,11 @@ def _read_csv(path: Path, *, skip_bad: bool) -> RawTrace:
         table.col("timestamp"),
         "is required (like 2017-10-09 07:01:55)",
     )
+    wall_clock_check(checks, submit_s, "timestamp", table.col("timestamp"))
     duration = number_column(checks, table.col("duration"), "duration", min_value=0, unit="s")
-    gpus = number_column(checks, table.col("num_gpus"), "num_gpus", min_value=1, integer=True)
+    gpus = number_column(
+        checks, table.col("num_gpus"), "num_gpus", min_value=1, max_value=MAX_GPUS, integer=True
+    )
     if table.has("gpu_time"):
         gpu_time = number_column(checks, table.col("gpu_time"), "gpu_time", min_value=0)
         expected = duration * gpus
@@ -115,19 +121,31 @@ def _read_csv(path: Path, *, skip_bad: bool) -> RawTrace:
 
 def _parse_time(value: Any) -> float | None:
     """Seconds since 1970 for a Philly time string; None for a missing value; raise ValueError."""
-    if value is None or value in {"", "None"}:
+    if value is None:
         return None
     if not isinstance(value, str):
-        raise ValueError(value)
+        raise ValueError(type(value).__name__)
+    if value.strip() in {"", "None"}:
+        return None
     return (datetime.strptime(value.strip(), TIME_FORMAT) - _EPOCH).total_seconds()
+
+
+def _show_time(seconds: float) -> str:
+    try:
+        return str(_EPOCH + timedelta(seconds=float(seconds)))
+    except (OverflowError, ValueError):
+        return f"{seconds:g} s"
 
 
 def _read_job_log(path: Path, *, skip_bad: bool) -> RawTrace:
     text = read_text(path)
     stripped = text.lstrip()
     start = len(text) - len(stripped)
-    start = start + 1 if stripped.startswith("[") else start
-    records = json_records(path, text, start)
+    is_array = stripped.startswith("[")
+    start = start + 1 if is_array else start
+    records, end = json_records(path, text, start, array=is_array)
+    if is_array:
+        trailing_text_problem(path, text, end)
     lines = np.array([line for line, _ in records], dtype=np.int64)
     checks = RowChecks(path, lines, skip_bad=skip_bad)
     n = len(records)
@@ -228,7 +246,8 @@ def _read_job_log(path: Path, *, skip_bad: bool) -> RawTrace:
             duration[i] = total
             num_gpus[i] = gpus_seen[-1]
             per_node[i] = shape
-    ids = pl.Series("job_id", job_id)
+    ids = pl.Series("job_id", job_id, dtype=pl.String)
+    wall_clock_check(checks, submit, "submitted_time", [_show_time(t) for t in submit])
     checks.check_unique(ids, "jobid", "must be unique; this id appeared earlier in the file")
     checks.exclude(no_attempt, "jobs with no scheduling attempt (never ran)")
     checks.exclude(running, "jobs still running at the snapshot (last attempt has no end_time)")

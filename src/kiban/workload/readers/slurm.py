@@ -23,6 +23,7 @@ started and jobs still running. Times are Unix / wall-clock seconds, so ``origin
 from __future__ import annotations
 
 import csv
+import json
 import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,8 @@ import polars as pl
 
 from kiban.errors import TraceError
 from kiban.workload._rows import (
+    MAX_EXACT_INT,
+    MAX_GPUS,
     RowChecks,
     check_ragged,
     json_records,
@@ -39,8 +42,10 @@ from kiban.workload._rows import (
     number_column,
     read_text,
     read_text_table,
+    safe_int,
     text_or_empty,
     to_datetime_s,
+    wall_clock_check,
 )
 from kiban.workload.registry import RawTrace, register_reader
 
@@ -52,7 +57,8 @@ __all__ = ["gpus_from_tres", "parse_elapsed_s", "read_slurm"]
 TIME_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S")
 _MISSING_TIMES = ["Unknown", "None", "N/A", ""]
 _ELAPSED_RE = re.compile(r"^(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+(?:\.\d+)?)$")
-_GRES_RE = re.compile(r"gres/gpu(?::([^=,]+))?=(\d+)")
+_GRES_RE = re.compile(r"gres/gpu(?::([^=,]+))?=([^,]*)")
+_COUNT_RE = re.compile(r"^\d{1,7}$")
 _EPOCH = datetime(1970, 1, 1)
 
 
@@ -82,19 +88,32 @@ def gpus_from_tres(tres: str) -> tuple[int, str]:
     Returns:
         (GPUs, model name if exactly one type is named else "").
 
+    Raises:
+        ValueError: for a count that is not a whole number from 0 to 1,000,000 (``gres/gpu=1.5``
+            is never rounded).
+
     Examples:
         >>> gpus_from_tres("billing=8,cpu=8,gres/gpu=2,gres/gpu:a100=2,mem=64G,node=1")
         (2, 'a100')
     """
     total: int | None = None
     typed: dict[str, int] = {}
-    for model, count in _GRES_RE.findall(tres):
+    for model, text in _GRES_RE.findall(tres):
+        count = _gpu_count(text.strip())
         if model:
-            typed[model] = typed.get(model, 0) + int(count)
+            typed[model] = typed.get(model, 0) + count
         else:
-            total = int(count)
+            total = count
     gpus = total if total is not None else sum(typed.values())
     return gpus, next(iter(typed)) if len(typed) == 1 else ""
+
+
+def _gpu_count(text: str) -> int:
+    """A GPU count from TRES text: a whole number 0..MAX_GPUS, else ValueError."""
+    if not _COUNT_RE.match(text) or int(text) > MAX_GPUS:
+        msg = f"GPU count {text!r} must be a whole number from 0 to {MAX_GPUS:,}"
+        raise ValueError(msg)
+    return int(text)
 
 
 @register_reader("slurm", description="Slurm accounting: sacct --json or sacct -P output")
@@ -154,6 +173,9 @@ def _read_pipe(path: Path, *, skip_bad: bool) -> RawTrace:
     submit = times("Submit")
     start = times("Start")
     end = times("End")
+    for name, values in (("Submit", submit), ("Start", start), ("End", end)):
+        if table.has(name):
+            wall_clock_check(checks, values, name, table.col(name))
     checks.check(missing(table.col("Submit")) & ~step, "Submit", table.col("Submit"), "is required")
     elapsed_col = _first(cols, "ElapsedRaw", "Elapsed")
     if elapsed_col == "elapsedraw":
@@ -180,23 +202,29 @@ def _read_pipe(path: Path, *, skip_bad: bool) -> RawTrace:
     req = text_or_empty(table.col(req_col)).to_list() if req_col else [""] * table.n_rows
     gpus = np.zeros(table.n_rows, dtype=np.int64)
     model: list[str] = [""] * table.n_rows
+    tres_field = table.header[list(table.columns).index(tres_col)]
     for i, (alloc_s, req_s) in enumerate(zip(tres, req, strict=True)):
-        count, name = gpus_from_tres(alloc_s)
-        req_count, req_name = gpus_from_tres(req_s)
+        try:
+            count, name = gpus_from_tres(alloc_s)
+            req_count, req_name = gpus_from_tres(req_s)
+        except ValueError:
+            allowed = f"gres/gpu counts must be whole numbers from 0 to {MAX_GPUS:,}"
+            checks.add(i, tres_field, alloc_s if alloc_s else req_s, allowed)
+            continue
         gpus[i] = count if count else req_count
         model[i] = req_name or name
     if table.has("NNodes"):
         nodes = number_column(
             checks, table.col("NNodes"), "NNodes", min_value=0, integer=True, required=False
         )
-        nn = nodes.fill_null(0).to_numpy().astype(np.int64)
+        nn = safe_int(nodes)
     else:
         nn = np.zeros(table.n_rows, dtype=np.int64)
     if table.has("Priority"):
         prio = number_column(
             checks, table.col("Priority"), "Priority", integer=True, required=False
         )
-        priority = prio.fill_null(0).cast(pl.Int64).to_numpy()
+        priority = safe_int(prio)
     else:
         priority = np.zeros(table.n_rows, dtype=np.int64)
     state = (
@@ -238,15 +266,42 @@ def _optional_text(table: Any, name: str, keep: np.ndarray) -> pl.Series:
 # --- sacct --json ---------------------------------------------------------------------------
 
 
-def _num(value: Any) -> float | None:
-    """A number, or the ``number`` of a ``{"set": …, "infinite": …, "number": …}`` wrapper."""
+class _BadField(ValueError):
+    """One field of a ``sacct --json`` job is out of range (caught per job, named in the row)."""
+
+    def __init__(self, field: str, value: Any, allowed: str) -> None:
+        super().__init__(field)
+        self.field, self.value, self.allowed = field, value, allowed
+
+
+def _num(value: Any, field: str = "number") -> float | None:
+    """A number, or the ``number`` of a ``{"set": …, "infinite": …, "number": …}`` wrapper.
+
+    Raises:
+        _BadField: for a number beyond ±2**53 (a 400-digit integer is not a Slurm field).
+    """
     if isinstance(value, dict):
         if value.get("infinite") or value.get("set") is False:
             return None
         value = value.get("number")
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    if isinstance(value, int) and abs(value) > MAX_EXACT_INT:
+        raise _BadField(field, value, f"must be a number within ±{MAX_EXACT_INT:,}")
+    number = float(value)
+    if abs(number) > MAX_EXACT_INT:
+        raise _BadField(field, value, f"must be a number within ±{MAX_EXACT_INT:,}")
+    return number
+
+
+def _whole(value: Any, field: str, *, upper: int = MAX_EXACT_INT) -> int:
+    """A whole number (0 when absent); a fraction or a value above ``upper`` is _BadField."""
+    number = _num(value, field)
+    if number is None:
+        return 0
+    if number != round(number) or abs(number) > upper:
+        raise _BadField(field, value, f"must be a whole number up to {upper:,}; never rounded")
+    return int(number)
 
 
 def _tres_gpus(entries: Any) -> tuple[int, str]:
@@ -258,7 +313,7 @@ def _tres_gpus(entries: Any) -> tuple[int, str]:
         if not isinstance(e, dict) or e.get("type") != "gres":
             continue
         name = str(e.get("name", ""))
-        count = int(_num(e.get("count")) or 0)
+        count = _whole(e.get("count"), f"tres {name} count", upper=MAX_GPUS)
         if name == "gpu":
             total = count
         elif name.startswith("gpu:"):
@@ -267,13 +322,35 @@ def _tres_gpus(entries: Any) -> tuple[int, str]:
     return gpus, next(iter(typed)) if len(typed) == 1 else ""
 
 
+def _check_document(path: Path, text: str, jobs_at: int, jobs_end: int) -> None:
+    """The text around the ``"jobs"`` list must be one JSON object and nothing after it."""
+    stand_in = '"jobs": null'
+    whole = text[:jobs_at] + stand_in + text[jobs_end:]
+    try:
+        json.loads(whole)
+    except json.JSONDecodeError as err:
+        offset = err.pos if err.pos < jobs_at else err.pos - len(stand_in) + jobs_end
+        line = text.count("\n", 0, offset) + 1
+        what = (
+            "text after the end of the JSON document; a trace file holds one JSON document"
+            if err.msg == "Extra data"
+            else f"malformed JSON: {err.msg}"
+        )
+        msg = f"{path}:{line}: {what}"
+        raise TraceError(msg) from None
+    except RecursionError:
+        msg = f"{path}: JSON nested too deeply (over about 1,000 levels) outside the jobs list"
+        raise TraceError(msg) from None
+
+
 def _read_json(path: Path, *, skip_bad: bool) -> RawTrace:
     text = read_text(path)
     match = re.search(r'"jobs"\s*:\s*\[', text)
     if match is None:
         msg = f'{path}: not sacct --json output (no "jobs" list)'
         raise TraceError(msg)
-    records = json_records(path, text, match.end())
+    records, end = json_records(path, text, match.end())
+    _check_document(path, text, match.start(), end)
     lines = np.array([line for line, _ in records], dtype=np.int64)
     checks = RowChecks(path, lines, skip_bad=skip_bad)
     n = len(records)
@@ -282,7 +359,7 @@ def _read_json(path: Path, *, skip_bad: bool) -> RawTrace:
     partition = [""] * n
     status = [""] * n
     model = [""] * n
-    submit = np.zeros(n)
+    submit = np.full(n, np.nan)
     duration = np.zeros(n)
     gpus = np.zeros(n, dtype=np.int64)
     per_node = np.zeros(n, dtype=np.int64)
@@ -290,14 +367,12 @@ def _read_json(path: Path, *, skip_bad: bool) -> RawTrace:
     no_gpu = np.zeros(n, dtype=bool)
     not_started = np.zeros(n, dtype=bool)
     running = np.zeros(n, dtype=bool)
-    for i, (_, job) in enumerate(records):
-        if not isinstance(job, dict):
-            checks.add(i, "job", type(job).__name__, "must be a JSON object")
-            continue
-        jid = _num(job.get("job_id"))
-        if jid is None or jid <= 0:
+
+    def read_job(i: int, job: dict[str, Any]) -> None:
+        jid = _num(job.get("job_id"), "job_id")
+        if jid is None or jid <= 0 or jid != round(jid):
             checks.add(i, "job_id", job.get("job_id"), "is required (a positive integer)")
-            continue
+            return
         job_id[i] = str(int(jid))
         user_v = job.get("user") or (job.get("association") or {}).get("user") or ""
         user[i] = str(user_v)
@@ -307,37 +382,53 @@ def _read_json(path: Path, *, skip_bad: bool) -> RawTrace:
         t = job.get("time")
         if not isinstance(t, dict):
             checks.add(i, "time", t, "must be an object with submission, start, end, elapsed")
-            continue
-        sub = _num(t.get("submission"))
+            return
+        sub = _num(t.get("submission"), "time.submission")
         if sub is None or sub <= 0:
             raw_sub = t.get("submission")
             need = "is required" if raw_sub is None else "must be"
             checks.add(i, "time.submission", raw_sub, f"{need} Unix seconds > 0")
-            continue
+            return
         submit[i] = sub
-        start = _num(t.get("start")) or 0.0
-        end = _num(t.get("end")) or 0.0
-        elapsed = _num(t.get("elapsed"))
+        start = _num(t.get("start"), "time.start") or 0.0
+        end = _num(t.get("end"), "time.end") or 0.0
+        elapsed = _num(t.get("elapsed"), "time.elapsed")
         if start <= 0:
             not_started[i] = True
         elif end <= 0:
             running[i] = True
         elif end < start:
             checks.add(i, "time.end", t.get("end"), "must not precede time.start")
-            continue
+            return
         else:
             duration[i] = elapsed if elapsed is not None and elapsed >= 0 else end - start
         tres = job.get("tres") or {}
+        if not isinstance(tres, dict):
+            checks.add(i, "tres", tres, "must be an object with allocated and requested lists")
+            return
         count, name = _tres_gpus(tres.get("allocated"))
         req_count, req_name = _tres_gpus(tres.get("requested"))
         gpus[i] = count or req_count
         model[i] = req_name or name
         if gpus[i] == 0:
             no_gpu[i] = True
-        nodes = int(_num(job.get("allocation_nodes")) or 0)
+        nodes = _whole(job.get("allocation_nodes"), "allocation_nodes", upper=MAX_GPUS)
         if nodes >= 1 and gpus[i] % nodes == 0:
             per_node[i] = gpus[i] // nodes
-        priority[i] = int(_num(job.get("priority")) or 0)
+        priority[i] = int(_num(job.get("priority"), "priority") or 0)
+
+    for i, (_, job) in enumerate(records):
+        if not isinstance(job, dict):
+            checks.add(i, "job", type(job).__name__, "must be a JSON object")
+            continue
+        try:
+            read_job(i, job)
+        except _BadField as err:
+            checks.add(i, err.field, err.value, err.allowed)
+        except (AttributeError, TypeError):
+            # e.g. "state": 5 or "association": [] where an object belongs
+            checks.add(i, "job", job, "fields must have sacct --json's types (objects, lists)")
+    wall_clock_check(checks, submit, "time.submission", submit)
     ids = pl.Series(job_id, dtype=pl.String)
     checks.check_unique(ids, "job_id")
     checks.exclude(no_gpu, "jobs without GPUs")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from kiban.errors import TraceError
 from kiban.workload._rows import (
+    MAX_GPUS,
     RowChecks,
     check_ragged,
     number_column,
@@ -51,7 +52,9 @@ def read_tiresias(path: Path, *, skip_bad: bool) -> RawTrace:
     checks = RowChecks(path, table.lines, skip_bad=skip_bad)
     check_ragged(checks, table)
     unique_column(checks, table.col("job_id"), "job_id")
-    gpus = number_column(checks, table.col("num_gpu"), "num_gpu", min_value=1, integer=True)
+    gpus = number_column(
+        checks, table.col("num_gpu"), "num_gpu", min_value=1, max_value=MAX_GPUS, integer=True
+    )
     submit = number_column(checks, table.col("submit_time"), "submit_time", min_value=0, unit="s")
     duration = number_column(checks, table.col("duration"), "duration", min_value=0, unit="s")
     if table.has("interval"):
