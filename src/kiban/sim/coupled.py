@@ -32,6 +32,7 @@ import numpy as np
 
 from kiban.physics import activity as act
 from kiban.physics import facility_dynamics as fd
+from kiban.physics.budget import BudgetLevel
 from kiban.physics.server_power import fan_speed_frac
 from kiban.sim.facility_loop import FacilityEffect
 from kiban.units import AIR_DENSITY_KG_PER_M3, AIR_SPECIFIC_HEAT_J_PER_KG_K
@@ -153,6 +154,28 @@ def hall_air_for(
     )
 
 
+def _budget_levels(
+    layout: ClusterLayout,
+    hall_w: dict[str, float],
+    rack_limit_w: ArrayLike | None,
+    row_limit_w: float | None,
+) -> tuple[BudgetLevel, ...]:
+    """Rack, row, UPS and site limits as budget levels over racks (bottom level first)."""
+    n = layout.n_racks
+    out: list[BudgetLevel] = []
+    if rack_limit_w is not None:
+        lim = np.broadcast_to(np.asarray(rack_limit_w, dtype=np.float64), (n,)).copy()
+        if np.isfinite(lim).any():
+            out.append(BudgetLevel("rack", np.arange(n, dtype=np.int64), lim))
+    if row_limit_w is not None and math.isfinite(row_limit_w):
+        rows = np.asarray(layout.rack_row_idx, dtype=np.int64)
+        out.append(BudgetLevel("row", rows, np.full(len(layout.row_names), float(row_limit_w))))
+    for name in ("ups", "site"):
+        if name in hall_w:
+            out.append(BudgetLevel(name, np.zeros(n, dtype=np.int64), np.array([hall_w[name]])))
+    return tuple(out)
+
+
 class CoupledFacility:
     """The facility inside the run (see the module docstring).
 
@@ -163,8 +186,17 @@ class CoupledFacility:
         hall: Air side and plant capacities (:func:`hall_air_for`).
         faults: Injected faults.
         budgets_w: Named power limits on the hall's total IT power (``site``: grid contract,
-            ``ups``: UPS capacity), W; measured at every step.
+            ``ups``: UPS capacity), W.
+        rack_limit_w: Power limit of each rack (W; inf = none).
+        row_limit_w: Power limit of each row's PDU/busway (W; None = none).
+        enforce_budgets: Whether the run caps jobs to hold the budgets
+            (:class:`~kiban.sim.capping.PowerBudget`); False only measures them.
         step_s: Facility step (s).
+
+    Attributes:
+        budget_levels: The limits as :class:`~kiban.physics.budget.BudgetLevel` over racks
+            (rack, row, ups, site: bottom first), read by the simulator's power budget.
+        enforce_budgets: See Args.
     """
 
     def __init__(
@@ -175,14 +207,23 @@ class CoupledFacility:
         *,
         faults: tuple[FaultEvent, ...] = (),
         budgets_w: dict[str, float] | None = None,
+        rack_limit_w: ArrayLike | None = None,
+        row_limit_w: float | None = None,
+        enforce_budgets: bool = True,
         step_s: float | None = DEFAULT_STEP_S,
     ) -> None:
         self.step_s = step_s
+        self.enforce_budgets = enforce_budgets
         self._plant = plant
         self._layout = layout
         self._hall = hall
         self._faults = faults
         self._budgets = {k: v for k, v in (budgets_w or {}).items() if math.isfinite(v)}
+        self.budget_levels = _budget_levels(layout, self._budgets, rack_limit_w, row_limit_w)
+        if row_limit_w is not None and math.isfinite(row_limit_w):
+            self._budgets = {"row": float(row_limit_w), **self._budgets}
+        if rack_limit_w is not None and np.isfinite(np.asarray(rack_limit_w, float)).any():
+            self._budgets = {"rack": float(np.min(rack_limit_w)), **self._budgets}
         srv = layout.servers
         self._srv_rated_flow = np.array(
             [s.airflow_m3_per_s * (1.0 - s.liquid_capture_frac) for s in srv]
@@ -229,8 +270,6 @@ class CoupledFacility:
         self.power_hist = act.WeightedHistogram(0.0, 2000.0, 1.0)
         self.die_hist = act.WeightedHistogram(0.0, 130.0, 0.1)
         self.activity_hist = act.WeightedHistogram(0.0, 1.0 + 1e-9, 0.001)
-        self.s_over = dict.fromkeys(self._budgets, 0.0)
-        self.peak_it_w = 0.0
         self.shortfall_s = 0.0
         self.max_deficit_frac = 0.0
         self.max_supply_c = float(hall.supply_setpoint_c)
@@ -417,11 +456,6 @@ class CoupledFacility:
         self.power_hist.add(snap.power_w, dt)
         self.die_hist.add(snap.die_temp_c, dt)
         self.activity_hist.add(snap.activity_frac, dt)
-        it_w = float(view.it_power_w)
-        self.peak_it_w = max(self.peak_it_w, it_w)
-        for name, limit in self._budgets.items():
-            if it_w > limit:
-                self.s_over[name] += dt
 
     def finish(self, view: ClusterView) -> dict[str, Any]:
         """The run ended: observe the last partial step and return :meth:`summary`."""
@@ -432,14 +466,16 @@ class CoupledFacility:
         return self.summary()
 
     def summary(self) -> dict[str, Any]:
-        """The run's coupling figures for ``summary.json``."""
-        s_over = max(self.s_over.values()) if self.s_over else 0.0
+        """The run's coupling figures for ``summary.json``.
+
+        The budget figures (``power_budget_s_over``, ``power_budget_peak_w``,
+        ``power_cap_events``) are measured by the simulator's
+        :class:`~kiban.sim.capping.PowerBudget` at every event and added to these.
+        """
         return {
             "gpu_power_w_quantiles": self.power_hist.quantiles(),
             "gpu_die_temp_c_quantiles": self.die_hist.quantiles(),
             "gpu_activity_frac_quantiles": self.activity_hist.quantiles(),
-            "power_budget_s_over": s_over,
-            "power_budget_peak_w": self.peak_it_w,
             "power_budget_limits_w": dict(self._budgets),
             "cooling_shortfall_s": self.shortfall_s,
             "max_supply_temp_c": self.max_supply_c,

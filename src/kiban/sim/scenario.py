@@ -214,8 +214,9 @@ def coupled_facility_from_scenario(
     Capacities come from ``[cooling]`` (``crah_units``, ``crah_airflow_m3_per_s``,
     ``crah_capacity_kw``, ``chiller_capacity_kw``, ``dry_cooler_capacity_kw``) where given;
     otherwise units are sized N+1 to the servers' airflow and the chiller to the load
-    (:func:`kiban.sim.coupled.hall_air_for`). Budgets: the site's grid limit and the UPS
-    capacity, measured against the hall's IT power.
+    (:func:`kiban.sim.coupled.hall_air_for`). Budgets, enforced during the run by capping
+    (:class:`kiban.sim.capping.PowerBudget`): each rack's power limit, ``power.row_limit_kw``
+    per row, the UPS capacity and the site's grid limit, all measured on IT (wall) power.
     """
     plant = facility_from_scenario(scenario, start_time_of_year_s=start_time_of_year_s)
     cool = scenario.cooling
@@ -247,7 +248,15 @@ def coupled_facility_from_scenario(
         budgets["site"] = scenario.site.grid_limit_w
     if scenario.power.ups_capacity_w is not None:
         budgets["ups"] = scenario.power.ups_capacity_w
-    return CoupledFacility(plant, layout, hall, faults=faults, budgets_w=budgets)
+    return CoupledFacility(
+        plant,
+        layout,
+        hall,
+        faults=faults,
+        budgets_w=budgets,
+        rack_limit_w=layout.rack_power_limit_w,
+        row_limit_w=scenario.power.row_limit_w,
+    )
 
 
 def workload_rng(seed: int) -> np.random.Generator:

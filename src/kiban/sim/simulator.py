@@ -44,6 +44,7 @@ import numpy as np
 from kiban.errors import SimulationError
 from kiban.options import options
 from kiban.policies.base import PolicyContext
+from kiban.sim.capping import PowerBudget
 from kiban.sim.checks import check_invariants
 from kiban.sim.cluster import ClusterState
 from kiban.sim.dispatch import Dispatch
@@ -149,6 +150,19 @@ class Simulator:
         self.view = ClusterView(st, layout, jobs, slots=slots, heat=heat, observables=obs)
         self.recorder = RunRecorder(inputs, st, slots, heat, book)
         self.timeline = GpuTimeline(inputs, st, slots, obs) if s.record_gpus else None
+        self.budget = (
+            PowerBudget(
+                inputs,
+                st,
+                slots,
+                heat,
+                tuple(getattr(self.facility, "budget_levels", ())),
+                enforce=bool(getattr(self.facility, "enforce_budgets", True)),
+            )
+            if self._in_loop is not None
+            else None
+        )
+        self._step_due = False
         self._ran = False
         self._t = 0.0
         self._changed = True  # something happened since the last settle
@@ -281,6 +295,8 @@ class Simulator:
             finish = getattr(self._in_loop, "finish", None)
             if finish is not None:
                 extra["coupling"] = finish(self.view)
+            if self.budget is not None:
+                extra.setdefault("coupling", {}).update(self.budget.finish(self._t))
         return rec.output(
             policy_name=self.policy.name,
             horizon_s=horizon,
@@ -367,6 +383,7 @@ class Simulator:
                 self._epoch_due = True  # the policy asked for this call: make it
         elif kind == EventKind.FACILITY_STEP and self._in_loop is not None:
             self._apply_facility(self._in_loop.at_step(self.view))
+            self._step_due = True
             if not self._finished() and self._in_loop.step_s:
                 self._queue.schedule(self._t + self._in_loop.step_s, EventKind.FACILITY_STEP)
         else:  # pragma: no cover - every kind is handled above
@@ -410,6 +427,11 @@ class Simulator:
         self._physics()
         if self._in_loop is not None:
             self._apply_facility(self._in_loop.at_settle(self.view))
+        if self.budget is not None:
+            if self.budget.decide(self._t, step=self._step_due):
+                self._physics()
+            self.budget.measure()
+            self._step_due = False
         self._frag = bool(
             self.shapes.any_shaped
             and st.n_pending
