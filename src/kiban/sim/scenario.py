@@ -256,6 +256,9 @@ def coupled_facility_from_scenario(
         budgets_w=budgets,
         rack_limit_w=layout.rack_power_limit_w,
         row_limit_w=scenario.power.row_limit_w,
+        rack_feeds=scenario.power.n_feeds,
+        cdu_approach_k=cool.cdu.approach_k if cool.cdu is not None else 5.0,
+        cdu_capacity_w=cool.cdu.capacity_w if cool.cdu is not None else None,
     )
 
 
