@@ -39,12 +39,14 @@ import numpy as np
 from kiban.physics import activity as act
 from kiban.physics import facility_dynamics as fd
 from kiban.physics.budget import BudgetLevel
+from kiban.physics.recirculation import REF_AREA_PER_RACK_M2, air_handling_power_w
 from kiban.physics.server_power import fan_speed_frac
 from kiban.sim.facility_loop import FacilityEffect
 from kiban.units import AIR_DENSITY_KG_PER_M3, AIR_SPECIFIC_HEAT_J_PER_KG_K
 
 if TYPE_CHECKING:
     from kiban._typing import ArrayLike, FloatArray
+    from kiban.physics.recirculation import Containment
     from kiban.sim.facility import FacilityModel, FacilityPower
     from kiban.sim.layout import ClusterLayout
     from kiban.sim.state import ClusterView
@@ -241,6 +243,11 @@ class CoupledFacility:
         cdu_approach_k: CDU liquid-to-liquid approach at its design load (K).
         cdu_capacity_w: CDU design heat load (W; None = the liquid share of the racks'
             maximum power).
+        area_per_rack_m2: Hall floor area per rack (m²; None = the packed reference 1.44 m²):
+            sets the bypass air the CRAH fans must also move
+            (:func:`kiban.physics.recirculation.air_handling_power_w`), booked as
+            ``air_handling_energy_j``.
+        containment: ``none``, ``hot-aisle`` or ``cold-aisle`` (bypass).
         step_s: Facility step (s).
 
     Attributes:
@@ -263,6 +270,8 @@ class CoupledFacility:
         rack_feeds: int = 1,
         cdu_approach_k: float = DEFAULT_CDU_APPROACH_K,
         cdu_capacity_w: float | None = None,
+        area_per_rack_m2: float | None = None,
+        containment: Containment = "none",
         step_s: float | None = DEFAULT_STEP_S,
     ) -> None:
         self.step_s = step_s
@@ -307,6 +316,8 @@ class CoupledFacility:
         self._cdu_design_w = cdu_capacity_w or liquid_design_w
         self._cdu_approach_k = float(cdu_approach_k)
         self._liquid_base_c = float(layout.liquid_supply_temp_c)
+        self._area_per_rack_m2 = float(area_per_rack_m2 or REF_AREA_PER_RACK_M2)
+        self._containment: Containment = containment
         self._loop_capacity_j_per_k = LOOP_KG_PER_W * max(self._cdu_design_w, 1.0) * WATER_CP
         self._reset()
 
@@ -330,6 +341,8 @@ class CoupledFacility:
         self._liquid_c = float(self._layout.liquid_supply_temp_c)
         self.feed_down_s = 0.0
         self.max_liquid_supply_c = self._liquid_c
+        self._air_w = 0.0
+        self.air_handling_j = 0.0
         # observables
         self.power_hist = act.WeightedHistogram(0.0, 2000.0, 1.0)
         self.die_hist = act.WeightedHistogram(0.0, 130.0, 0.1)
@@ -468,6 +481,7 @@ class CoupledFacility:
         if self._quiet and key == self._quiet_key and np.array_equal(rack_w, self._quiet_rack_w):
             self.removed_j += self._quiet_heat_w * dt
             self.heat_j += self._quiet_heat_w * dt
+            self.air_handling_j += self._air_w * dt
             return None
         heat = rack_w * self._air_frac
         inlet = np.asarray(view.rack_inlet_temp_c, dtype=np.float64)
@@ -481,6 +495,12 @@ class CoupledFacility:
                 speed[sel] = fan_speed_frac(load[sel], inlet[sel], server)
         # a rack whose fans failed moves less air: the remaining fans cannot make up for them
         flow = fd.server_airflow_m3_per_s(speed, self._rack_rated_flow, fan_ok_frac=fan_ok)
+        self._air_w = float(
+            air_handling_power_w(
+                float(flow.sum()), self._area_per_rack_m2, containment=self._containment
+            )
+        )
+        self.air_handling_j += self._air_w * dt
         outdoor_c = self._outdoor_c(t)
         step = self._quiet_step(heat, flow, outdoor_c, failed, chiller_ok, dt)
         if step is None:
@@ -604,6 +624,7 @@ class CoupledFacility:
             "max_airflow_deficit_frac": self.max_deficit_frac,
             "max_liquid_supply_temp_c": self.max_liquid_supply_c,
             "feed_down_rack_s": self.feed_down_s,
+            "air_handling_energy_j": self.air_handling_j,
             "room_heat_balance_j": {
                 "heat_in": self.heat_j,
                 "removed": self.removed_j,

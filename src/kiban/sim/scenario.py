@@ -259,7 +259,17 @@ def coupled_facility_from_scenario(
         rack_feeds=scenario.power.n_feeds,
         cdu_approach_k=cool.cdu.approach_k if cool.cdu is not None else 5.0,
         cdu_capacity_w=cool.cdu.capacity_w if cool.cdu is not None else None,
+        area_per_rack_m2=_area_per_rack_m2(scenario, layout),
+        containment=scenario.hall.containment,
     )
+
+
+def _area_per_rack_m2(scenario: Scenario, layout: ClusterLayout) -> float:
+    """Floor area per rack: rack pitch × row pitch of a grid, else the hall's area per rack."""
+    grid = scenario.hall.grid
+    if grid is not None:
+        return float(grid.rack_pitch_m * grid.row_pitch_m)
+    return float(scenario.hall.length_m * scenario.hall.width_m) / max(layout.n_racks, 1)
 
 
 def workload_rng(seed: int) -> np.random.Generator:
