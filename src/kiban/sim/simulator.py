@@ -329,6 +329,8 @@ class Simulator:
 
     def _stuck(self, head: Event | None) -> bool:
         st = self.state
+        if self._changed:
+            return False  # more events at this instant (e.g. a facility step): settle first
         if st.arrived < self.jobs.n_jobs or self.slots.n or st.n_pending == 0:
             return False
         if self.failures.repairs_pending or self.dispatch.wake_pending:
