@@ -477,7 +477,7 @@ def section_tradeoffs() -> Section:
             "phase-mix power, whose mean (≈ 350 W on an H100) is far below TDP, so the 43 % "
             "airflow deficit alone does not bring Philly-like jobs to their slowdown.",
             "(c) runs in July (Tokyo); the plant's cooling power and the server fan power both "
-            "follow the supply temperature; the CRAC range stops at 32 °C.",
+            "follow the supply temperature; the sweep stops at the DGX H100's 30 °C maximum inlet.",
             "(d) the air-handling energy is the CRAH fan power for the servers' airflow plus "
             "the layout's bypass (kiban.physics.recirculation.air_handling_power_w), booked at "
             "every facility step; the plant's cooling energy is priced separately. At a fixed "
