@@ -30,7 +30,6 @@ the peak measured IT power, the peak uncapped demand and the capping events.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -94,8 +93,8 @@ class PowerBudget:
         ]
         self._start_w = [CAP_THRESHOLD_FRAC * lim for lim in self._limits]
         self._over_w = [lim * (1.0 + 1e-9) for lim in self._limits]
-        # per budget-capped job: the per-GPU board cap of the policy (what it returns to)
-        self._policy_cap_w: dict[int, float] = {}
+        # jobs the budget holds below their policy's cap
+        self._capped: set[int] = set()
         self._t_prev = 0.0
         self._over_prev = False
         self.s_over = 0.0
@@ -144,7 +143,7 @@ class PowerBudget:
         crossing = any(
             bool((p > lim).any()) for p, lim in zip(self._group_power(), self._start_w, strict=True)
         )
-        if crossing or (step and self._policy_cap_w):
+        if crossing or (step and self._capped):
             return self._decide(t_s)
         return False
 
@@ -163,22 +162,21 @@ class PowerBudget:
         self.decisions += 1
         n = sl.n
         # forget jobs that left
-        for j in [j for j in self._policy_cap_w if sl.job_slot[j] < 0]:
-            del self._policy_cap_w[j]
+        self._capped = {j for j in self._capped if sl.job_slot[j] >= 0}
         idx = np.arange(n)
         jobs = sl.job[:n].copy()
         sku = sl.sku[:n]
         p_now = sl.power_w[:n].copy()
-        # uncapped per-GPU power: the phase-mix power at the policy's cap
-        pol_cap = sl.cap_w[:n].copy()
-        for pos in np.flatnonzero(np.isin(jobs, list(self._policy_cap_w))).tolist():
-            pol_cap[pos] = self._policy_cap_w[int(jobs[pos])]
+        # uncapped per-GPU power: the phase-mix power at the policy's own cap (a policy may
+        # have changed it while the budget held the job lower)
+        chosen = self._state.job_power_cap_w[jobs]
+        pol_cap = np.where(np.isnan(chosen), hw.default_cap_w[sku], chosen)
         busy_pol = sl.busy_power_w[:n].copy()
         capped = pol_cap > sl.cap_w[:n] + 1e-9
         if capped.any():
             for k in np.unique(sku[capped]).tolist():
-                pos = np.flatnonzero(capped & (sku == k))
-                busy_pol[pos] = jt.at_cap(self._jobs, jobs[pos], k, pol_cap[pos])[0]
+                sel = np.flatnonzero(capped & (sku == k))
+                busy_pol[sel] = jt.at_cap(self._jobs, jobs[sel], k, pol_cap[sel])[0]
         a, b = self._avg_line(idx)
         u = a + b * np.minimum(busy_pol, sl.thermal_cap_w[:n])
         floor = a + b * np.minimum(
@@ -272,26 +270,27 @@ class PowerBudget:
                     hi = np.where(ok, hi, mid)
                 new_cap[pos] = lo
         changed = False
-        for pos in np.flatnonzero(np.abs(new_cap - sl.cap_w[idx]) > 0.5).tolist():
-            i = int(idx[pos])
-            j = int(jobs[pos])
-            cap = float(new_cap[pos])
-            if cap < pol_cap[pos] - 1e-9:
-                self._policy_cap_w.setdefault(j, float(pol_cap[pos]))
+        for at in np.flatnonzero(np.abs(new_cap - sl.cap_w[idx]) > 0.5).tolist():
+            i = int(idx[at])
+            j = int(jobs[at])
+            cap = float(new_cap[at])
+            if cap < pol_cap[at] - 1e-9:
+                self._capped.add(j)
             else:
-                self._policy_cap_w.pop(j, None)
+                self._capped.discard(j)
             nodes, counts = sl.job_nodes[j], sl.job_node_counts[j]
             assert nodes is not None
             assert counts is not None
             st.reserve_more(hw.node_rack[nodes], counts, cap - float(sl.cap_w[i]))
-            busy, s_cap = jt.at_cap(self._jobs, j, int(sku[pos]), cap)
+            busy, s_cap = jt.at_cap(self._jobs, j, int(sku[at]), cap)
             sl.set_cap(i, t_s, cap_w=cap, busy_w=float(busy), s_cap=float(s_cap))
             changed = True
         return changed
 
-    def policy_cap_w(self, j: int) -> float:
-        """The policy's cap of a job the budget capped (nan if the budget does not cap it)."""
-        return self._policy_cap_w.get(j, math.nan)
+    @property
+    def capped_jobs(self) -> frozenset[int]:
+        """Jobs the budget holds below their policy's cap now."""
+        return frozenset(self._capped)
 
     def finish(self, t_s: float) -> dict[str, Any]:
         """Book the last interval and return the run's budget figures."""

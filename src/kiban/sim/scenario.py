@@ -268,7 +268,10 @@ def _area_per_rack_m2(scenario: Scenario, layout: ClusterLayout) -> float:
     """Floor area per rack: rack pitch × row pitch of a grid, else the hall's area per rack."""
     grid = scenario.hall.grid
     if grid is not None:
-        return float(grid.rack_pitch_m * grid.row_pitch_m)
+        pitch = grid.rack_pitch_m
+        if pitch is None:  # default: the rack width
+            pitch = float(scenario.hall.rack_defaults.width_m or 0.6)
+        return float(pitch * grid.row_pitch_m)
     return float(scenario.hall.length_m * scenario.hall.width_m) / max(layout.n_racks, 1)
 
 
