@@ -30,6 +30,7 @@ the peak measured IT power, the peak uncapped demand and the capping events.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -91,8 +92,19 @@ class PowerBudget:
         self._identity = [
             bool(np.array_equal(g, np.arange(lay.n_racks))) for g in self._rack_groups
         ]
-        self._start_w = [CAP_THRESHOLD_FRAC * lim for lim in self._limits]
-        self._over_w = [lim * (1.0 + 1e-9) for lim in self._limits]
+        # the per-settle check: hall-wide levels against IT power (floats), the others per group
+        scalar_lim = [
+            float(lim[0]) for lim, sc in zip(self._limits, self._scalar, strict=True) if sc
+        ]
+        low = min(scalar_lim, default=math.inf)
+        self._scalar_w = (CAP_THRESHOLD_FRAC * low, low * (1.0 + 1e-9))
+        self._vector = [
+            (ident, grp, lim.size, (CAP_THRESHOLD_FRAC * lim, lim * (1.0 + 1e-9)))
+            for grp, lim, sc, ident in zip(
+                self._rack_groups, self._limits, self._scalar, self._identity, strict=True
+            )
+            if not sc
+        ]
         # jobs the budget holds below their policy's cap
         self._capped: set[int] = set()
         self._t_prev = 0.0
@@ -103,20 +115,16 @@ class PowerBudget:
         self.decisions = 0
 
     # --- measurement ------------------------------------------------------------------------------
-    def _group_power(self) -> list[FloatArray]:
-        """Measured wall power of every group, per level (W)."""
+    def _above(self, which: int) -> bool:
+        """Whether a group's measured power is above its capping threshold (0) or limit (1)."""
+        if self._heat.it_power_w > self._scalar_w[which]:
+            return True
         rack_w = self._heat.rack_power_w
-        out = []
-        for grp, lim, scalar, ident in zip(
-            self._rack_groups, self._limits, self._scalar, self._identity, strict=True
-        ):
-            if scalar:
-                out.append(np.array([self._heat.it_power_w]))
-            elif ident:
-                out.append(rack_w)
-            else:
-                out.append(np.bincount(grp, weights=rack_w, minlength=lim.size))
-        return out
+        for ident, grp, n, lims in self._vector:
+            p = rack_w if ident else np.bincount(grp, weights=rack_w, minlength=n)
+            if (p > lims[which]).any():
+                return True
+        return False
 
     def _book(self, t_s: float) -> None:
         """Book [t_prev, t) with the measured state that held since the last settle."""
@@ -140,10 +148,7 @@ class PowerBudget:
             if step:
                 self.peak_demand_w = max(self.peak_demand_w, self._heat.it_power_w)
             return False
-        crossing = any(
-            bool((p > lim).any()) for p, lim in zip(self._group_power(), self._start_w, strict=True)
-        )
-        if crossing or (step and self._capped):
+        if self._above(0) or (step and self._capped):
             return self._decide(t_s)
         return False
 
@@ -151,10 +156,7 @@ class PowerBudget:
         """The settle's power is final: peak and whether a limit is exceeded until the next."""
         self.peak_it_w = max(self.peak_it_w, self._heat.it_power_w)
         if self.levels:
-            self._over_prev = any(
-                bool((p > lim).any())
-                for p, lim in zip(self._group_power(), self._over_w, strict=True)
-            )
+            self._over_prev = self._above(1)
 
     # --- the decision -----------------------------------------------------------------------------
     def _decide(self, t_s: float) -> bool:

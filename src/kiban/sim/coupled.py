@@ -594,10 +594,10 @@ class CoupledFacility:
 
     def _observe(self, view: ClusterView, dt: float) -> None:
         """Time-weighted GPU power, die temperature and activity over the last step."""
-        snap = view.gpu_snapshot()
-        self.power_hist.add(snap.power_w, dt)
-        self.die_hist.add(snap.die_temp_c, dt)
-        self.activity_hist.add(snap.activity_frac, dt)
+        power_w, die_c, activity = view.gpu_power_die_activity()
+        self.power_hist.add(power_w, dt)
+        self.die_hist.add(die_c, dt)
+        self.activity_hist.add(activity, dt)
 
     def finish(self, view: ClusterView) -> dict[str, Any]:
         """The run ended: observe the last partial step and return :meth:`summary`."""
