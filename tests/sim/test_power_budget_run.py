@@ -125,3 +125,42 @@ def test_row_limit_caps_only_the_row_over_it():
     assert (cap_s[:4] > 0.0).all()
     assert cap_s[4] == 0.0
     assert out.coupling["power_budget_s_over"] == 0.0
+
+
+def _tokyo(tmp_path, extra_power=""):
+    from tests.conftest import REPO_ROOT  # noqa: PLC0415
+
+    text = (REPO_ROOT / "examples" / "tokyo-air-dgx-h100.toml").read_text(encoding="utf-8")
+    text = text.replace("grid_limit_kw = 250", "grid_limit_kw = 60", 1)
+    text = text.replace('ups = "enterprise"', f'ups = "enterprise"\n{extra_power}', 1)
+    path = tmp_path / "tokyo-oversubscribed.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_scenario_oversubscribes_only_when_it_says_so(tmp_path):
+    """A 60 kW grid contract under 8 DGX H100 (81.6 kW nameplate) is a spec error unless
+    ``power.oversubscribe = true``; then the run holds it by capping."""
+    from kiban.errors import ConfigError  # noqa: PLC0415
+    from kiban.sim.scenario import inputs_from_scenario  # noqa: PLC0415
+    from kiban.spec import load_spec  # noqa: PLC0415
+
+    with pytest.raises(ConfigError) as err:
+        load_spec(_tokyo(tmp_path))
+    assert "power.oversubscribe" in str(err.value.problems)
+    scenario = load_spec(_tokyo(tmp_path, "oversubscribe = true"))
+    inputs = inputs_from_scenario(scenario, failures=False)
+    names = [lv.name for lv in inputs.facility.budget_levels]
+    assert names == ["rack", "ups", "site"]
+    sim = Simulator(
+        inputs.layout,
+        jobs([(0.0, 3 * 3600.0, 8)] * 8, activity_frac=np.full(8, 1.0)),
+        make_policy("policy", "fifo-static"),
+        settings=SimSettings(failures=False, gpu_activity=False, seed=1),
+        facility=inputs.facility,
+    )
+    out = sim.run()
+    assert out.coupling["power_cap_events"] >= 1
+    assert out.coupling["power_budget_peak_w"] <= 60e3
+    assert out.ledger_gpu_s["power_cap"] > 0.0
+    Ledger.from_run(out).check(rel_tol=1e-9)
