@@ -109,3 +109,36 @@ def test_server_fan_failure_throttles_only_its_rack():
     rack_of_job = np.array([0, 0, 1, 1])  # fifo-static packs in order
     assert (thr[rack_of_job == 1] > 0.0).all()
     assert (thr[rack_of_job == 0] == 0.0).all()
+
+
+def test_scenario_faults_reach_the_run(tmp_path):
+    """``[[faults]]`` in a scenario file: the tokyo room is 2N (two feeds per rack); losing feed
+    A of R01 at 1 h changes nothing, losing feed B too at 2 h takes R01's two DGX down until
+    feed A returns at 3 h."""
+    from tests.conftest import REPO_ROOT  # noqa: PLC0415
+
+    from kiban.sim.scenario import inputs_from_scenario  # noqa: PLC0415
+    from kiban.spec import load_spec  # noqa: PLC0415
+
+    text = (REPO_ROOT / "examples" / "tokyo-air-dgx-h100.toml").read_text(encoding="utf-8")
+    text += (
+        '\n[[faults]]\nkind = "feed"\ntarget = "R01"\nat_s = 3600.0\nduration_s = 7200.0\n'
+        '\n[[faults]]\nkind = "feed"\ntarget = "R01"\nat_s = 7200.0\n'
+    )
+    path = tmp_path / "tokyo-faults.toml"
+    path.write_text(text, encoding="utf-8")
+    inputs = inputs_from_scenario(load_spec(path), failures=False)
+    sim = Simulator(
+        inputs.layout,
+        jobs([(0.0, 5 * 3600.0, 8)] * 2),
+        make_policy("policy", "fifo-static"),
+        settings=SimSettings(failures=False, gpu_activity=False, seed=1),
+        facility=inputs.facility,
+    )
+    out = sim.run()
+    Ledger.from_run(out).check(rel_tol=1e-9)
+    assert out.counters["restarts"] == 2  # both jobs started on R01's two nodes
+    assert out.coupling["feed_down_rack_s"] == pytest.approx(3600.0)
+    # 16 GPUs down from 2 h to 3 h, plus the restarted jobs' lost work (no checkpoints: 2 h
+    # each) and their restore phases
+    assert out.ledger_gpu_s["failure"] >= 16 * 3600.0 + 16 * 7200.0
