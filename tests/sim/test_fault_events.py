@@ -142,3 +142,55 @@ def test_scenario_faults_reach_the_run(tmp_path):
     # 16 GPUs down from 2 h to 3 h, plus the restarted jobs' lost work (no checkpoints: 2 h
     # each) and their restore phases
     assert out.ledger_gpu_s["failure"] >= 16 * 3600.0 + 16 * 7200.0
+
+
+def test_budget_caps_and_faults_leave_nothing_out_of_the_ledger():
+    """Budget capping, a feed loss, a CRAH failure and random node failures at once, with the
+    GPU activity process: the ledger sums to capacity (1e-9) and the per-GPU timeline integrates
+    back to the power_cap and failure buckets (capping and feed losses are seen by it)."""
+    lay = layout(n_racks=2, servers_per_rack=4, supply_temp_c=24.0)
+    rng = np.random.default_rng(7)
+    n = 40
+    table = jobs(
+        np.column_stack(
+            [
+                np.sort(rng.uniform(0, 6 * 3600.0, n)),
+                rng.uniform(600, 4 * 3600.0, n),
+                rng.choice([1, 2, 4, 8, 16], n),
+            ]
+        ),
+        priority=rng.integers(0, 3, n),
+        checkpoint_interval_s=np.full(n, 900.0),
+    )
+    fac = CoupledFacility(
+        SimpleFacility(),
+        lay,
+        hall_air_for(lay, supply_temp_c=24.0, n_units=3, unit_airflow_m3_per_s=2.0),
+        faults=(
+            FaultEvent("feed", 2 * 3600.0, 3 * 3600.0, rack=1),
+            FaultEvent("crac", 4 * 3600.0, 5 * 3600.0, unit=0),
+        ),
+        budgets_w={"site": 45e3},
+    )
+    sim = Simulator(
+        lay,
+        table,
+        make_policy("policy", "tiresias-las"),
+        settings=SimSettings(seed=5, node_failure_rate_per_s=2e-5, record_gpus=True),
+        facility=fac,
+    )
+    out = sim.run()
+    Ledger.from_run(out).check(rel_tol=1e-9)
+    led, tl = out.ledger_gpu_s, out.gpu_timeline
+    assert led["power_cap"] > 0.0
+    assert out.coupling["power_cap_events"] >= 1
+    assert out.coupling["feed_down_rack_s"] == pytest.approx(3600.0)
+    dt = tl["end_s"] - tl["start_s"]
+    alloc = tl["state"] == "allocated"
+    assert np.sum(dt[alloc] * tl["power_cap_frac"][alloc]) == pytest.approx(
+        led["power_cap"], rel=1e-9
+    )
+    failed = tl["state"] == "failed"
+    assert np.sum(dt[failed]) + np.sum(dt[alloc] * tl["failure_frac"][alloc]) + out.moved_gpu_s[
+        "failure"
+    ] == pytest.approx(led["failure"], rel=1e-9)
