@@ -15,7 +15,7 @@ from kiban.sim import SimpleFacility, SimSettings, Simulator
 from kiban.sim.coupled import CoupledFacility, FaultEvent, hall_air_for
 
 
-def _run(faults=(), n_units=None, chiller_w=None, unit_m3_per_s=None):
+def _run(faults=(), n_units=None, chiller_w=None, unit_m3_per_s=None, enforce=False):
     lay = layout(n_racks=2, servers_per_rack=4, supply_temp_c=22.0)
     hall = hall_air_for(
         lay,
@@ -25,7 +25,12 @@ def _run(faults=(), n_units=None, chiller_w=None, unit_m3_per_s=None):
         unit_airflow_m3_per_s=unit_m3_per_s,
     )
     fac = CoupledFacility(
-        SimpleFacility(), lay, hall, faults=tuple(faults), budgets_w={"site": 40e3}
+        SimpleFacility(),
+        lay,
+        hall,
+        faults=tuple(faults),
+        budgets_w={"site": 40e3},
+        enforce_budgets=enforce,
     )
     table = jobs([(0, 6 * 3600, 8)] * 8, activity_frac=np.full(8, 1.0))
     sim = Simulator(

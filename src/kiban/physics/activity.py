@@ -596,6 +596,12 @@ class WeightedHistogram:
 
     def add(self, values: ArrayLike, weights: ArrayLike) -> None:
         """Add samples ``values`` held for ``weights`` (broadcast; weights ≥ 0)."""
+        if np.ndim(weights) == 0:  # one weight for every value (a facility step)
+            idx = ((np.asarray(values, dtype=np.float64) - self._lo) / self._width).astype(np.int64)
+            np.clip(idx, 0, self._n - 1, out=idx)
+            counts = np.bincount(idx.reshape(-1), minlength=self._n)
+            self._counts += counts * float(np.asarray(weights, dtype=np.float64))
+            return
         v, w = np.broadcast_arrays(
             np.asarray(values, dtype=np.float64), np.asarray(weights, dtype=np.float64)
         )

@@ -10,8 +10,13 @@
 * per cold aisle (a row of racks), the servers' airflow demand (fan law: it grows with load and
   inlet temperature) against the air the units deliver; a deficit pulls exhaust into the top
   inlets;
-* injected faults (``[[faults]]``: a CRAH unit, a chiller, server fans of a rack) from their
-  time to their repair;
+* injected faults (``[[faults]]``) from their time to their repair, each stepped exactly at
+  its start and repair (:meth:`CoupledFacility.next_step_s`): a CRAH unit (its air and coil
+  capacity are lost), a chiller (plant capacity), server fans of a rack (less airflow, hotter
+  chips), a CDU (the coolant loop warms through its heat capacity,
+  :func:`cdu_coolant_step_c`, and the liquid-cooled GPUs see it), a power feed (a rack with no
+  working feed goes down: its jobs are lost back to their last checkpoint and restarted
+  elsewhere, its GPUs are ``failure`` in the ledger until the feed returns);
 
 and hands the simulator a :class:`~kiban.sim.facility_loop.FacilityEffect` (supply temperature
 and per-rack inlet rise), which the thermal-throttle check sees at once. It also books the
@@ -24,6 +29,7 @@ After the run, :meth:`power_w` prices the plant over the event log with the wrap
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -32,17 +38,26 @@ import numpy as np
 
 from kiban.physics import activity as act
 from kiban.physics import facility_dynamics as fd
+from kiban.physics.budget import BudgetLevel
+from kiban.physics.recirculation import REF_AREA_PER_RACK_M2, air_handling_power_w
 from kiban.physics.server_power import fan_speed_frac
 from kiban.sim.facility_loop import FacilityEffect
 from kiban.units import AIR_DENSITY_KG_PER_M3, AIR_SPECIFIC_HEAT_J_PER_KG_K
 
 if TYPE_CHECKING:
     from kiban._typing import ArrayLike, FloatArray
+    from kiban.physics.recirculation import Containment
     from kiban.sim.facility import FacilityModel, FacilityPower
     from kiban.sim.layout import ClusterLayout
     from kiban.sim.state import ClusterView
 
-__all__ = ["DEFAULT_STEP_S", "CoupledFacility", "FaultEvent", "hall_air_for"]
+__all__ = [
+    "DEFAULT_STEP_S",
+    "CoupledFacility",
+    "FaultEvent",
+    "cdu_coolant_step_c",
+    "hall_air_for",
+]
 
 DEFAULT_STEP_S = 300.0
 """Facility step (s). The room responds over 10–20 min (Tang et al. 2008: a new steady thermal
@@ -69,7 +84,40 @@ W/(m²·K) (natural and forced convection in the room; Khankari 2011 uses the ra
 BYPASS_FRAC = 0.15
 """Supplied air that bypasses IT (recirculation.BYPASS_REF_FRAC, open aisles 10–20 %)."""
 
+DEFAULT_CDU_APPROACH_K = 5.0
+"""CDU liquid-to-liquid approach at design load (physics.md §3.7; the spec's default)."""
+LOOP_KG_PER_W = 1.0e-3
+"""Coolant in the secondary (technology cooling) loop per W of CDU capacity: ≈ 1 L per kW
+(pipes, manifolds, cold plates, CDU reservoir; a 1 MW CDU loop holds about 1 m³). ASSUMED
+[weak]."""
+WATER_CP = 4186.0
+"""Specific heat of water, J/(kg·K) (a 25 % glycol mix is ≈ 3,900)."""
+
 _RHO_CP = AIR_DENSITY_KG_PER_M3 * AIR_SPECIFIC_HEAT_J_PER_KG_K
+
+
+def cdu_coolant_step_c(
+    temp_c: float,
+    heat_w: float,
+    dt_s: float,
+    *,
+    water_c: float,
+    ua_w_per_k: float,
+    capacity_j_per_k: float,
+) -> float:
+    """Coolant temperature after ``dt_s`` of a lumped loop: C·dT/dt = Q − UA·(T − T_water).
+
+    The CDU's heat exchanger removes UA·(T − T_water); with UA at its design value the steady
+    coolant is the facility water + the design approach at the design load. A CDU that lost a
+    share of its capacity has that share less UA (``ua_w_per_k`` 0: the loop only heats up,
+    at Q/C). Exact for constant inputs.
+    """
+    if dt_s <= 0.0:
+        return temp_c
+    if ua_w_per_k <= 0.0:
+        return temp_c + heat_w * dt_s / capacity_j_per_k
+    steady = water_c + heat_w / ua_w_per_k
+    return steady + (temp_c - steady) * math.exp(-ua_w_per_k * dt_s / capacity_j_per_k)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +201,28 @@ def hall_air_for(
     )
 
 
+def _budget_levels(
+    layout: ClusterLayout,
+    hall_w: dict[str, float],
+    rack_limit_w: ArrayLike | None,
+    row_limit_w: float | None,
+) -> tuple[BudgetLevel, ...]:
+    """Rack, row, UPS and site limits as budget levels over racks (bottom level first)."""
+    n = layout.n_racks
+    out: list[BudgetLevel] = []
+    if rack_limit_w is not None:
+        lim = np.broadcast_to(np.asarray(rack_limit_w, dtype=np.float64), (n,)).copy()
+        if np.isfinite(lim).any():
+            out.append(BudgetLevel("rack", np.arange(n, dtype=np.int64), lim))
+    if row_limit_w is not None and math.isfinite(row_limit_w):
+        rows = np.asarray(layout.rack_row_idx, dtype=np.int64)
+        out.append(BudgetLevel("row", rows, np.full(len(layout.row_names), float(row_limit_w))))
+    for name in ("ups", "site"):
+        if name in hall_w:
+            out.append(BudgetLevel(name, np.zeros(n, dtype=np.int64), np.array([hall_w[name]])))
+    return tuple(out)
+
+
 class CoupledFacility:
     """The facility inside the run (see the module docstring).
 
@@ -163,8 +233,27 @@ class CoupledFacility:
         hall: Air side and plant capacities (:func:`hall_air_for`).
         faults: Injected faults.
         budgets_w: Named power limits on the hall's total IT power (``site``: grid contract,
-            ``ups``: UPS capacity), W; measured at every step.
+            ``ups``: UPS capacity), W.
+        rack_limit_w: Power limit of each rack (W; inf = none).
+        row_limit_w: Power limit of each row's PDU/busway (W; None = none).
+        enforce_budgets: Whether the run caps jobs to hold the budgets
+            (:class:`~kiban.sim.capping.PowerBudget`); False only measures them.
+        rack_feeds: Power feeds per rack: a rack loses power when this many ``feed`` faults
+            are in force on it (one feed: at the first).
+        cdu_approach_k: CDU liquid-to-liquid approach at its design load (K).
+        cdu_capacity_w: CDU design heat load (W; None = the liquid share of the racks'
+            maximum power).
+        area_per_rack_m2: Hall floor area per rack (m²; None = the packed reference 1.44 m²):
+            sets the bypass air the CRAH fans must also move
+            (:func:`kiban.physics.recirculation.air_handling_power_w`), booked as
+            ``air_handling_energy_j``.
+        containment: ``none``, ``hot-aisle`` or ``cold-aisle`` (bypass).
         step_s: Facility step (s).
+
+    Attributes:
+        budget_levels: The limits as :class:`~kiban.physics.budget.BudgetLevel` over racks
+            (rack, row, ups, site: bottom first), read by the simulator's power budget.
+        enforce_budgets: See Args.
     """
 
     def __init__(
@@ -175,14 +264,28 @@ class CoupledFacility:
         *,
         faults: tuple[FaultEvent, ...] = (),
         budgets_w: dict[str, float] | None = None,
+        rack_limit_w: ArrayLike | None = None,
+        row_limit_w: float | None = None,
+        enforce_budgets: bool = True,
+        rack_feeds: int = 1,
+        cdu_approach_k: float = DEFAULT_CDU_APPROACH_K,
+        cdu_capacity_w: float | None = None,
+        area_per_rack_m2: float | None = None,
+        containment: Containment = "none",
         step_s: float | None = DEFAULT_STEP_S,
     ) -> None:
         self.step_s = step_s
+        self.enforce_budgets = enforce_budgets
         self._plant = plant
         self._layout = layout
         self._hall = hall
         self._faults = faults
         self._budgets = {k: v for k, v in (budgets_w or {}).items() if math.isfinite(v)}
+        self.budget_levels = _budget_levels(layout, self._budgets, rack_limit_w, row_limit_w)
+        if row_limit_w is not None and math.isfinite(row_limit_w):
+            self._budgets = {"row": float(row_limit_w), **self._budgets}
+        if rack_limit_w is not None and np.isfinite(np.asarray(rack_limit_w, float)).any():
+            self._budgets = {"rack": float(np.min(rack_limit_w)), **self._budgets}
         srv = layout.servers
         self._srv_rated_flow = np.array(
             [s.airflow_m3_per_s * (1.0 - s.liquid_capture_frac) for s in srv]
@@ -207,6 +310,15 @@ class CoupledFacility:
         self._gpu_r = np.array([k.die_to_inlet_k_per_w for k in layout.skus])[
             layout.node_sku_idx[layout.gpu_node]
         ]
+        self._rack_feeds = max(1, int(rack_feeds))
+        self._rack_nodes = [np.flatnonzero(self._node_rack == r) for r in range(layout.n_racks)]
+        liquid_design_w = float(((1.0 - self._air_frac) * self._rack_max_w).sum())
+        self._cdu_design_w = cdu_capacity_w or liquid_design_w
+        self._cdu_approach_k = float(cdu_approach_k)
+        self._liquid_base_c = float(layout.liquid_supply_temp_c)
+        self._area_per_rack_m2 = float(area_per_rack_m2 or REF_AREA_PER_RACK_M2)
+        self._containment: Containment = containment
+        self._loop_capacity_j_per_k = LOOP_KG_PER_W * max(self._cdu_design_w, 1.0) * WATER_CP
         self._reset()
 
     def _reset(self) -> None:
@@ -225,12 +337,16 @@ class CoupledFacility:
         self._quiet_heat_w = 0.0
         self._outdoor_hour = -1
         self._outdoor_cache = 25.0
+        self._racks_down: frozenset[int] = frozenset()
+        self._liquid_c = float(self._layout.liquid_supply_temp_c)
+        self.feed_down_s = 0.0
+        self.max_liquid_supply_c = self._liquid_c
+        self._air_w = 0.0
+        self.air_handling_j = 0.0
         # observables
         self.power_hist = act.WeightedHistogram(0.0, 2000.0, 1.0)
         self.die_hist = act.WeightedHistogram(0.0, 130.0, 0.1)
         self.activity_hist = act.WeightedHistogram(0.0, 1.0 + 1e-9, 0.001)
-        self.s_over = dict.fromkeys(self._budgets, 0.0)
-        self.peak_it_w = 0.0
         self.shortfall_s = 0.0
         self.max_deficit_frac = 0.0
         self.max_supply_c = float(hall.supply_setpoint_c)
@@ -244,7 +360,16 @@ class CoupledFacility:
         self._reset()
         self._t_last = view.time_s
         self._t_observed = view.time_s
-        return None
+        return self._fault_effect(view, view.time_s, 0.0, None)
+
+    def next_step_s(self, t_s: float) -> float:
+        """The next step: ``step_s`` ahead, or earlier at a fault's start or repair."""
+        nxt = t_s + float(self.step_s or math.inf)
+        for f in self._faults:
+            for b in (f.start_s, f.end_s):
+                if t_s + 1e-9 < b < nxt:
+                    nxt = b
+        return nxt
 
     def at_settle(self, view: ClusterView) -> FacilityEffect | None:
         """Settles are left to the steps (the room changes over minutes)."""
@@ -259,7 +384,56 @@ class CoupledFacility:
         if since >= OBSERVE_EVERY_S - 1e-9:
             self._observe(view, since)
             self._t_observed = t
-        return self._advance(view, t, max(dt, 0.0))
+        return self._fault_effect(view, t, max(dt, 0.0), self._advance(view, t, max(dt, 0.0)))
+
+    def _fault_effect(
+        self, view: ClusterView, t: float, dt: float, effect: FacilityEffect | None
+    ) -> FacilityEffect | None:
+        """Add what feed and CDU faults change now to ``effect``."""
+        if not self._faults:
+            return effect
+        changes: dict[str, Any] = {}
+        # feeds: a rack without a working feed has no power
+        lost = np.zeros(self._layout.n_racks, dtype=np.int64)
+        for f in self._faults:
+            if f.kind == "feed" and f.rack >= 0 and f.active(t):
+                lost[f.rack] += 1
+        down = frozenset(np.flatnonzero(lost >= self._rack_feeds).tolist())
+        if self._racks_down:
+            self.feed_down_s += dt * len(self._racks_down)
+        if down != self._racks_down:
+            went = sorted(down - self._racks_down)
+            back = sorted(self._racks_down - down)
+            if went:
+                changes["nodes_down"] = np.concatenate([self._rack_nodes[r] for r in went])
+            if back:
+                changes["nodes_up"] = np.concatenate([self._rack_nodes[r] for r in back])
+            self._racks_down = down
+        # CDU: the coolant loop's heat against what the working share of the CDU removes
+        ok = 1.0
+        for f in self._faults:
+            if f.kind == "cdu" and f.active(t):
+                ok = max(0.0, ok - f.fraction_lost)
+        if ok < 1.0 or self._liquid_c > self._liquid_base_c:
+            q_w = float((np.asarray(view.rack_power_w) * (1.0 - self._air_frac)).sum())
+            new_c = cdu_coolant_step_c(
+                self._liquid_c,
+                q_w,
+                dt,
+                water_c=self._liquid_base_c - self._cdu_approach_k,
+                ua_w_per_k=ok * self._cdu_design_w / self._cdu_approach_k,
+                capacity_j_per_k=self._loop_capacity_j_per_k,
+            )
+            new_c = max(new_c, self._liquid_base_c)
+            if new_c != self._liquid_c:
+                self._liquid_c = new_c
+                self.max_liquid_supply_c = max(self.max_liquid_supply_c, new_c)
+                changes["liquid_supply_temp_c"] = new_c
+        if not changes:
+            return effect
+        if effect is None:
+            return FacilityEffect(**changes)
+        return dataclasses.replace(effect, **changes)
 
     def power_w(
         self, it_power_w: ArrayLike, time_s: ArrayLike, supply_temp_c: ArrayLike
@@ -307,6 +481,7 @@ class CoupledFacility:
         if self._quiet and key == self._quiet_key and np.array_equal(rack_w, self._quiet_rack_w):
             self.removed_j += self._quiet_heat_w * dt
             self.heat_j += self._quiet_heat_w * dt
+            self.air_handling_j += self._air_w * dt
             return None
         heat = rack_w * self._air_frac
         inlet = np.asarray(view.rack_inlet_temp_c, dtype=np.float64)
@@ -320,6 +495,12 @@ class CoupledFacility:
                 speed[sel] = fan_speed_frac(load[sel], inlet[sel], server)
         # a rack whose fans failed moves less air: the remaining fans cannot make up for them
         flow = fd.server_airflow_m3_per_s(speed, self._rack_rated_flow, fan_ok_frac=fan_ok)
+        self._air_w = float(
+            air_handling_power_w(
+                float(flow.sum()), self._area_per_rack_m2, containment=self._containment
+            )
+        )
+        self.air_handling_j += self._air_w * dt
         outdoor_c = self._outdoor_c(t)
         step = self._quiet_step(heat, flow, outdoor_c, failed, chiller_ok, dt)
         if step is None:
@@ -413,15 +594,10 @@ class CoupledFacility:
 
     def _observe(self, view: ClusterView, dt: float) -> None:
         """Time-weighted GPU power, die temperature and activity over the last step."""
-        snap = view.gpu_snapshot()
-        self.power_hist.add(snap.power_w, dt)
-        self.die_hist.add(snap.die_temp_c, dt)
-        self.activity_hist.add(snap.activity_frac, dt)
-        it_w = float(view.it_power_w)
-        self.peak_it_w = max(self.peak_it_w, it_w)
-        for name, limit in self._budgets.items():
-            if it_w > limit:
-                self.s_over[name] += dt
+        power_w, die_c, activity = view.gpu_power_die_activity()
+        self.power_hist.add(power_w, dt)
+        self.die_hist.add(die_c, dt)
+        self.activity_hist.add(activity, dt)
 
     def finish(self, view: ClusterView) -> dict[str, Any]:
         """The run ended: observe the last partial step and return :meth:`summary`."""
@@ -432,18 +608,23 @@ class CoupledFacility:
         return self.summary()
 
     def summary(self) -> dict[str, Any]:
-        """The run's coupling figures for ``summary.json``."""
-        s_over = max(self.s_over.values()) if self.s_over else 0.0
+        """The run's coupling figures for ``summary.json``.
+
+        The budget figures (``power_budget_s_over``, ``power_budget_peak_w``,
+        ``power_cap_events``) are measured by the simulator's
+        :class:`~kiban.sim.capping.PowerBudget` at every event and added to these.
+        """
         return {
             "gpu_power_w_quantiles": self.power_hist.quantiles(),
             "gpu_die_temp_c_quantiles": self.die_hist.quantiles(),
             "gpu_activity_frac_quantiles": self.activity_hist.quantiles(),
-            "power_budget_s_over": s_over,
-            "power_budget_peak_w": self.peak_it_w,
             "power_budget_limits_w": dict(self._budgets),
             "cooling_shortfall_s": self.shortfall_s,
             "max_supply_temp_c": self.max_supply_c,
             "max_airflow_deficit_frac": self.max_deficit_frac,
+            "max_liquid_supply_temp_c": self.max_liquid_supply_c,
+            "feed_down_rack_s": self.feed_down_s,
+            "air_handling_energy_j": self.air_handling_j,
             "room_heat_balance_j": {
                 "heat_in": self.heat_j,
                 "removed": self.removed_j,

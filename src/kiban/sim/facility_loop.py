@@ -9,7 +9,9 @@ capacity and thermal mass, airflow balance, power budgets: issue 10) implements
 * calls :meth:`InLoopFacility.at_settle` at every settle, after the physics of the event
   (node power, throttling, storage) and before the log row is written,
 * schedules a ``FACILITY_STEP`` event every ``step_s`` seconds and calls
-  :meth:`InLoopFacility.at_step` there (``step_s = None``: no steps),
+  :meth:`InLoopFacility.at_step` there (``step_s = None``: no steps); a facility with a
+  ``next_step_s(t)`` method (e.g. to step exactly at an injected fault) chooses the next step
+  time itself,
 
 each time with the run's read-only :class:`~kiban.sim.state.ClusterView` (IT power, rack power
 and inlets, supply temperature, the per-GPU observables). Each call may return a
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from kiban._typing import ArrayLike, FloatArray
+    from kiban._typing import ArrayLike, FloatArray, IntArray
     from kiban.sim.facility import FacilityPower
     from kiban.sim.state import ClusterView
 
@@ -39,10 +41,18 @@ class FacilityEffect:
         supply_temp_c: New supply air temperature (°C).
         rack_inlet_offset_k: Per-rack inlet rise on top of supply and recirculation (K), e.g.
             from a cooling shortfall or an airflow deficit; replaces the previous offset.
+        liquid_supply_temp_c: New coolant supply temperature of liquid-cooled GPUs (°C), e.g.
+            a CDU that lost capacity.
+        nodes_down: Nodes that lose power now (a feed fault): their jobs are lost and
+            restarted, their GPUs are down until ``nodes_up`` names them.
+        nodes_up: Nodes whose power is back.
     """
 
     supply_temp_c: float | None = None
     rack_inlet_offset_k: FloatArray | None = None
+    liquid_supply_temp_c: float | None = None
+    nodes_down: IntArray | None = None
+    nodes_up: IntArray | None = None
 
 
 @runtime_checkable

@@ -44,6 +44,10 @@ class NodeHeat:
         self.rack_inlet_temp_c: FloatArray = np.full(lay.n_racks, lay.supply_temp_c)
         self.rack_inlet_offset_k: FloatArray | None = None
         self.supply_temp_c = lay.supply_temp_c
+        self.liquid_supply_temp_c = lay.liquid_supply_temp_c
+        """Coolant supply of liquid-cooled GPUs now (°C; a CDU fault raises it)."""
+        self.liquid_raised = False
+        """The coolant is warmer than the layout's design value (the throttle must look)."""
         self.it_power_w = 0.0
         self.max_inlet_c = lay.supply_temp_c
         self.dirty_nodes: set[int] = set()
@@ -187,6 +191,12 @@ class NodeHeat:
         self.max_inlet_c = float(self.rack_inlet_temp_c.max())
         self._dirty.thermal = True
 
+    def set_liquid_supply_temp(self, temp_c: float) -> None:
+        """New coolant supply temperature of liquid-cooled GPUs (°C)."""
+        self.liquid_supply_temp_c = float(temp_c)
+        self.liquid_raised = self.liquid_supply_temp_c > self._hw.layout.liquid_supply_temp_c
+        self._dirty.thermal = True
+
     def set_inlet_offset(self, offset_k: FloatArray | None) -> None:
         """Per-rack inlet rise on top of supply and recirculation (a facility's shortfall)."""
         self.rack_inlet_offset_k = None if offset_k is None else np.asarray(offset_k, float)
@@ -200,4 +210,4 @@ class NodeHeat:
         nodes = hw.gpu_node[gpus]
         inlet = self.rack_inlet_temp_c[hw.node_rack[nodes]]
         liquid = hw.sku_liquid[hw.node_sku[nodes]]
-        return np.where(liquid, hw.layout.liquid_supply_temp_c, inlet)
+        return np.where(liquid, self.liquid_supply_temp_c, inlet)

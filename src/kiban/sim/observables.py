@@ -94,6 +94,13 @@ class GpuObservables:
     ) -> None:
         self._jobs, self._hw, self._state, self._slots = inputs.jobs, inputs.hw, state, slots
         self._heat = heat
+        hw = inputs.hw
+        gpu_sku = hw.node_sku[hw.gpu_node]
+        self._gpu_idle_w: FloatArray = hw.sku_idle_w[gpu_sku].astype(np.float64)
+        self._gpu_r_k_per_w: FloatArray = hw.sku_r_k_per_w[gpu_sku]
+        self._gpu_rack: IntArray = hw.node_rack[hw.gpu_node]
+        self._gpu_liquid: BoolArray = hw.sku_liquid[gpu_sku]
+        self._any_liquid = bool(self._gpu_liquid.any())
 
     def _slot_of(self, gpus: IntArray) -> tuple[IntArray, BoolArray]:
         job = self._state.gpu_job[gpus]
@@ -110,6 +117,29 @@ class GpuObservables:
         out[held] = self._slots.power_w[slot[held]]
         out[self._state.gpu_job[gpus] == GPU_DOWN] = 0.0
         return out
+
+    def power_die_activity(self) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Board power (W), steady die temperature (°C) and busy share of every GPU now.
+
+        The three :meth:`snapshot` columns a time-weighted distribution needs, without the
+        clock and shares (the in-loop facility samples them every few minutes); same values.
+        """
+        sl, heat = self._slots, self._heat
+        job = self._state.gpu_job
+        held = job >= 0
+        power = self._gpu_idle_w.copy()
+        activity = np.zeros(power.shape[0])
+        if held.any():
+            slot = sl.job_slot[job[held]]
+            power[held] = sl.power_w[slot]
+            n = sl.n
+            activity[held] = sl.activity_frac(np.arange(n))[slot]
+        power[job == GPU_DOWN] = 0.0
+        inlet = heat.rack_inlet_temp_c[self._gpu_rack]
+        if self._any_liquid:
+            inlet = np.where(self._gpu_liquid, heat.liquid_supply_temp_c, inlet)
+        die = inlet + self._gpu_r_k_per_w * power
+        return power, die, activity
 
     def snapshot(self, gpus: IntArray | None = None) -> GpuSnapshot:
         """Every observable of ``gpus`` (default: all GPUs) now."""

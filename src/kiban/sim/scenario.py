@@ -214,8 +214,9 @@ def coupled_facility_from_scenario(
     Capacities come from ``[cooling]`` (``crah_units``, ``crah_airflow_m3_per_s``,
     ``crah_capacity_kw``, ``chiller_capacity_kw``, ``dry_cooler_capacity_kw``) where given;
     otherwise units are sized N+1 to the servers' airflow and the chiller to the load
-    (:func:`kiban.sim.coupled.hall_air_for`). Budgets: the site's grid limit and the UPS
-    capacity, measured against the hall's IT power.
+    (:func:`kiban.sim.coupled.hall_air_for`). Budgets, enforced during the run by capping
+    (:class:`kiban.sim.capping.PowerBudget`): each rack's power limit, ``power.row_limit_kw``
+    per row, the UPS capacity and the site's grid limit, all measured on IT (wall) power.
     """
     plant = facility_from_scenario(scenario, start_time_of_year_s=start_time_of_year_s)
     cool = scenario.cooling
@@ -247,7 +248,31 @@ def coupled_facility_from_scenario(
         budgets["site"] = scenario.site.grid_limit_w
     if scenario.power.ups_capacity_w is not None:
         budgets["ups"] = scenario.power.ups_capacity_w
-    return CoupledFacility(plant, layout, hall, faults=faults, budgets_w=budgets)
+    return CoupledFacility(
+        plant,
+        layout,
+        hall,
+        faults=faults,
+        budgets_w=budgets,
+        rack_limit_w=layout.rack_power_limit_w,
+        row_limit_w=scenario.power.row_limit_w,
+        rack_feeds=scenario.power.n_feeds,
+        cdu_approach_k=cool.cdu.approach_k if cool.cdu is not None else 5.0,
+        cdu_capacity_w=cool.cdu.capacity_w if cool.cdu is not None else None,
+        area_per_rack_m2=_area_per_rack_m2(scenario, layout),
+        containment=scenario.hall.containment,
+    )
+
+
+def _area_per_rack_m2(scenario: Scenario, layout: ClusterLayout) -> float:
+    """Floor area per rack: rack pitch × row pitch of a grid, else the hall's area per rack."""
+    grid = scenario.hall.grid
+    if grid is not None:
+        pitch = grid.rack_pitch_m
+        if pitch is None:  # default: the rack width
+            pitch = float(scenario.hall.rack_defaults.width_m or 0.6)
+        return float(pitch * grid.row_pitch_m)
+    return float(scenario.hall.length_m * scenario.hall.width_m) / max(layout.n_racks, 1)
 
 
 def workload_rng(seed: int) -> np.random.Generator:

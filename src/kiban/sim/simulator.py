@@ -44,6 +44,7 @@ import numpy as np
 from kiban.errors import SimulationError
 from kiban.options import options
 from kiban.policies.base import PolicyContext
+from kiban.sim.capping import PowerBudget
 from kiban.sim.checks import check_invariants
 from kiban.sim.cluster import ClusterState
 from kiban.sim.dispatch import Dispatch
@@ -65,9 +66,10 @@ from kiban.sim.storage import SharedStorage
 from kiban.sim.tables import RunInputs
 from kiban.sim.throttle import ThermalThrottle
 from kiban.sim.timeline import GpuTimeline
-from kiban.vocabulary import LEDGER_BUCKETS, UNSCHEDULABLE
+from kiban.vocabulary import LEDGER_BUCKETS, RUNNING, UNSCHEDULABLE
 
 if TYPE_CHECKING:
+    from kiban._typing import IntArray
     from kiban.policies.base import Policy
     from kiban.sim.events import Event
     from kiban.sim.jobs import JobTable
@@ -149,6 +151,22 @@ class Simulator:
         self.view = ClusterView(st, layout, jobs, slots=slots, heat=heat, observables=obs)
         self.recorder = RunRecorder(inputs, st, slots, heat, book)
         self.timeline = GpuTimeline(inputs, st, slots, obs) if s.record_gpus else None
+        self.budget = (
+            PowerBudget(
+                inputs,
+                st,
+                slots,
+                heat,
+                tuple(getattr(self.facility, "budget_levels", ())),
+                enforce=bool(getattr(self.facility, "enforce_budgets", True)),
+            )
+            if self._in_loop is not None
+            else None
+        )
+        self._step_due = False
+        self._unpowered: set[int] = set()  # nodes whose feed is lost (facility faults)
+        self._unpowered_failed: set[int] = set()  # of those, nodes that had failed anyway
+        self._repair_done: set[int] = set()  # ... whose repair finished while unpowered
         self._ran = False
         self._t = 0.0
         self._changed = True  # something happened since the last settle
@@ -257,7 +275,15 @@ class Simulator:
         if epoch:
             self._queue.schedule(float(epoch), EventKind.POLICY_TICK, -1)
         if self._in_loop is not None and self._in_loop.step_s:
-            self._queue.schedule(float(self._in_loop.step_s), EventKind.FACILITY_STEP)
+            self._queue.schedule(self._next_step_s(), EventKind.FACILITY_STEP)
+
+    def _next_step_s(self) -> float:
+        """When the in-loop facility steps next (its own choice if it has one)."""
+        assert self._in_loop is not None
+        chooser = getattr(self._in_loop, "next_step_s", None)
+        if chooser is not None:
+            return float(chooser(self._t))
+        return self._t + float(self._in_loop.step_s or 0.0)
 
     def _output(self, horizon: float, events: int, wall_s: float) -> RunOutput:
         rec = self.recorder
@@ -281,6 +307,8 @@ class Simulator:
             finish = getattr(self._in_loop, "finish", None)
             if finish is not None:
                 extra["coupling"] = finish(self.view)
+            if self.budget is not None:
+                extra.setdefault("coupling", {}).update(self.budget.finish(self._t))
         return rec.output(
             policy_name=self.policy.name,
             horizon_s=horizon,
@@ -301,6 +329,8 @@ class Simulator:
 
     def _stuck(self, head: Event | None) -> bool:
         st = self.state
+        if self._changed:
+            return False  # more events at this instant (e.g. a facility step): settle first
         if st.arrived < self.jobs.n_jobs or self.slots.n or st.n_pending == 0:
             return False
         if self.failures.repairs_pending or self.dispatch.wake_pending:
@@ -367,8 +397,9 @@ class Simulator:
                 self._epoch_due = True  # the policy asked for this call: make it
         elif kind == EventKind.FACILITY_STEP and self._in_loop is not None:
             self._apply_facility(self._in_loop.at_step(self.view))
+            self._step_due = True
             if not self._finished() and self._in_loop.step_s:
-                self._queue.schedule(self._t + self._in_loop.step_s, EventKind.FACILITY_STEP)
+                self._queue.schedule(self._next_step_s(), EventKind.FACILITY_STEP)
         else:  # pragma: no cover - every kind is handled above
             msg = f"unhandled event kind {kind!r}"
             raise SimulationError(msg)
@@ -391,6 +422,10 @@ class Simulator:
 
     def _on_repair(self, node: int) -> None:
         hw = self.hw
+        if node in self._unpowered:  # repaired, but its rack has no power: up with the feed
+            self.failures.node_repaired()
+            self._repair_done.add(node)
+            return
         self.state.repair_node(node, int(hw.node_first[node]), int(hw.node_n[node]))
         self.heat.set_idle(node)
         self.failures.node_repaired()
@@ -410,6 +445,11 @@ class Simulator:
         self._physics()
         if self._in_loop is not None:
             self._apply_facility(self._in_loop.at_settle(self.view))
+        if self.budget is not None:
+            if self.budget.decide(self._t, step=self._step_due):
+                self._physics()
+            self.budget.measure()
+            self._step_due = False
         self._frag = bool(
             self.shapes.any_shaped
             and st.n_pending
@@ -451,7 +491,53 @@ class Simulator:
             self.heat.set_supply_temp(float(effect.supply_temp_c))
         if effect.rack_inlet_offset_k is not None:
             self.heat.set_inlet_offset(effect.rack_inlet_offset_k)
+        if effect.liquid_supply_temp_c is not None:
+            self.heat.set_liquid_supply_temp(float(effect.liquid_supply_temp_c))
+        if effect.nodes_down is not None:
+            self._power_down(np.asarray(effect.nodes_down, dtype=np.int64))
+        if effect.nodes_up is not None:
+            self._power_up(np.asarray(effect.nodes_up, dtype=np.int64))
         self._physics()
+
+    def _power_down(self, nodes: IntArray) -> None:
+        """Nodes lose power (a feed fault).
+
+        Their jobs are lost back to the last checkpoint and queued again; the GPUs are down
+        (``failure`` in the ledger) until the power returns.
+        """
+        st, hw = self.state, self.hw
+        for node in nodes.tolist():
+            if node in self._unpowered:
+                continue
+            self._unpowered.add(node)
+            if not st.node_up[node]:
+                self._unpowered_failed.add(node)  # a node failure: repaired, it waits for power
+                continue
+            a = int(hw.node_first[node])
+            n = int(hw.node_n[node])
+            victims = np.unique(st.gpu_job[a : a + n])
+            for j in victims[victims >= 0].tolist():
+                if st.job_state[j] == RUNNING:
+                    self.runner.stop(int(j), self._t, failure=True)
+            st.fail_node(node, a, n)
+            self.heat.mark(node)
+        self._dirty.policy = True
+
+    def _power_up(self, nodes: IntArray) -> None:
+        """Power is back: nodes come up with every GPU free (unless still being repaired)."""
+        hw = self.hw
+        for node in nodes.tolist():
+            if node not in self._unpowered:
+                continue
+            self._unpowered.discard(node)
+            if node in self._unpowered_failed:
+                self._unpowered_failed.discard(node)
+                if node not in self._repair_done:
+                    continue  # still being repaired: its REPAIR event brings it up
+            self._repair_done.discard(node)
+            self.state.repair_node(node, int(hw.node_first[node]), int(hw.node_n[node]))
+            self.heat.set_idle(node)
+        self._dirty.policy = True
 
 
 def simulate(

@@ -240,6 +240,11 @@ class ClusterView:
         """
         return self._obs.snapshot(None if gpus is None else np.asarray(gpus, dtype=np.int64))
 
+    def gpu_power_die_activity(self) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Board power (W), steady die temperature (°C) and busy share of every GPU now."""
+        power, die, activity = self._obs.power_die_activity()
+        return _ro(power), _ro(die), _ro(activity)
+
     def gpu_power_w(self) -> FloatArray:
         """Board power of every GPU now (W)."""
         return _ro(self._obs.power_w(np.arange(self.layout.n_gpus)))

@@ -67,7 +67,7 @@ class ThermalThrottle:
             j = int(sl.job[idx[pos]])
             inlet[pos] = heat.rack_inlet_temp_c[sl.job_racks[j]].max()
         liquid = self._hw.sku_liquid[sl.sku[idx]]
-        return np.where(liquid, self._hw.layout.liquid_supply_temp_c, inlet)
+        return np.where(liquid, heat.liquid_supply_temp_c, inlet)
 
     def check(self, t_s: float) -> None:
         """Schedule onsets of jobs that will overheat, release or re-rate throttled ones."""
@@ -75,6 +75,7 @@ class ThermalThrottle:
         if (
             not self.active
             and not hw.liquid_always_check
+            and not heat.liquid_raised
             and heat.max_inlet_c < hw.thermal_margin_c
         ):
             if heat.max_inlet_c > hw.thermal_margin_c - PREV_INLET_BAND_K:

@@ -405,12 +405,14 @@ def plant_problems(scenario: Scenario, racks: Sequence[PlacedRack]) -> list[str]
     out: list[str] = []
     it_w = sum(r.max_power_w for r in racks)
     site, power, cooling = scenario.site, scenario.power, scenario.cooling
-    if site.grid_limit_w is not None and it_w > site.grid_limit_w:
+    over_ok = power.oversubscribe  # budgets below nameplate are held by capping in the run
+    if site.grid_limit_w is not None and it_w > site.grid_limit_w and not over_ok:
         out.append(
             f"site.grid_limit_kw = {fmt_value(site.grid_limit_kw)}: the fleet alone draws up to "
-            f"{_kw(it_w)} before cooling and losses; raise the limit or shrink the fleet"
+            f"{_kw(it_w)} before cooling and losses; raise the limit, shrink the fleet, or set "
+            "power.oversubscribe = true to hold it by capping during the run"
         )
-    if power.ups_capacity_w is not None and it_w > power.ups_capacity_w:
+    if power.ups_capacity_w is not None and it_w > power.ups_capacity_w and not over_ok:
         out.append(
             f"power.ups_capacity_kw = {fmt_value(power.ups_capacity_kw)}: the fleet draws up to "
             f"{_kw(it_w)}; the UPS must carry at least that"

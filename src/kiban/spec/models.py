@@ -477,6 +477,12 @@ class PowerChain(SpecModel):
         description="Power limit of each row's PDU/busway, kW (enforced during a run; None = "
         "unlimited).",
     )
+    oversubscribe: bool = Field(
+        default=False,
+        description="Allow site.grid_limit_kw and ups_capacity_kw below the fleet's nameplate "
+        "power: the run holds them by capping running jobs, lowest priority first (Dynamo/POLCA "
+        "style power oversubscription).",
+    )
 
     @field_validator("row_limit_kw")
     @classmethod

@@ -1,7 +1,8 @@
 """Every physics model against its published reference points, as checks.
 
 One module per model (``gpu_power``, ``server_power``, ``thermal``, ``recirculation``,
-``cooling``, ``pue``, ``power_chain``, ``reliability``, ``cost``, ``coupled``); each
+``cooling``, ``pue``, ``power_chain``, ``reliability``, ``cost``, ``coupled``, and the coupled
+trade-offs ``tradeoffs``); each
 ``section_*`` function runs the library on the inputs of a published measurement or worked
 example and returns a
 :class:`~kiban.validation.checks.Section` of :class:`~kiban.validation.checks.Row` checks: the
@@ -29,6 +30,7 @@ from kiban.validation.recirculation import section_recirculation
 from kiban.validation.reliability import section_reliability
 from kiban.validation.server_power import section_server_power
 from kiban.validation.thermal import section_thermal
+from kiban.validation.tradeoffs import section_tradeoffs
 
 SECTIONS: tuple[Callable[[], Section], ...] = (
     section_gpu_power,
@@ -41,6 +43,7 @@ SECTIONS: tuple[Callable[[], Section], ...] = (
     section_reliability,
     section_cost,
     section_coupled,
+    section_tradeoffs,
 )
 """The models in the order docs/validation.md lists them."""
 

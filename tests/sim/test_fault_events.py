@@ -1,0 +1,196 @@
+"""Faults as events (issue 10 item 5): a feed loss, a CDU failure and a server-fan failure
+injected at a time; the consequences follow from the physics and nothing leaves the ledger."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from tests.sim.helpers import jobs, layout
+
+from kiban.catalog import default_catalog
+from kiban.ledger import Ledger
+from kiban.policies.registry import make_policy
+from kiban.sim import SimpleFacility, SimSettings, Simulator, uniform_layout
+from kiban.sim.coupled import CoupledFacility, FaultEvent, cdu_coolant_step_c, hall_air_for
+
+
+def _sim(lay, table, faults, **fac_kw):
+    fac = CoupledFacility(
+        SimpleFacility(),
+        lay,
+        hall_air_for(lay, supply_temp_c=float(lay.supply_temp_c)),
+        faults=tuple(faults),
+        **fac_kw,
+    )
+    sim = Simulator(
+        lay,
+        table,
+        make_policy("policy", "fifo-static"),
+        settings=SimSettings(failures=False, gpu_activity=False, seed=3),
+        facility=fac,
+    )
+    out = sim.run()
+    Ledger.from_run(out).check(rel_tol=1e-9)
+    return out
+
+
+def test_feed_loss_takes_the_rack_down_and_its_jobs_restart():
+    """One feed per rack: rack 0 loses it at 1.25 h for 2 h. Its four 8-GPU jobs lose the work
+    since their last checkpoint (at 1 h: 15 min each) and restart at once on rack 1; rack 0's 32
+    GPUs are down (failure bucket) for the 2 h."""
+    lay = layout(n_racks=2, servers_per_rack=4, supply_temp_c=22.0)
+    table = jobs([(0.0, 4 * 3600.0, 8)] * 4, checkpoint_interval_s=np.full(4, 1800.0))
+    ok = _sim(lay, table, [])
+    out = _sim(lay, table, [FaultEvent("feed", 4500.0, 4500.0 + 7200.0, rack=0)])
+    assert ok.counters["restarts"] == 0
+    assert out.counters["restarts"] == 4
+    # down GPUs 32 × 7200 s, plus the lost work 32 × 900 s, plus the restore phase (≤ 10 min)
+    down = 32 * 7200.0
+    lost = 32 * 900.0
+    assert down + lost <= out.ledger_gpu_s["failure"] <= down + lost + 32 * 600.0
+    assert out.coupling["feed_down_rack_s"] == pytest.approx(7200.0)
+    late_s = out.job["end_s"] - ok.job["end_s"]
+    assert (late_s >= 900.0).all()
+    assert (late_s <= 900.0 + 600.0).all()
+
+
+def test_two_feeds_ride_through_one_feed_loss():
+    lay = layout(n_racks=2, servers_per_rack=4, supply_temp_c=22.0)
+    table = jobs([(0.0, 4 * 3600.0, 8)] * 4)
+    out = _sim(lay, table, [FaultEvent("feed", 3600.0, math.inf, rack=0)], rack_feeds=2)
+    assert out.counters["restarts"] == 0
+    assert out.ledger_gpu_s["failure"] == 0.0
+
+
+def test_cdu_loop_heats_at_q_over_c_without_its_cdu():
+    """Lumped loop: with no UA the coolant rises at Q/C; with UA it settles at T_w + Q/UA."""
+    c = 4186.0 * 1000.0
+    assert cdu_coolant_step_c(
+        30.0, 500e3, 60.0, water_c=25.0, ua_w_per_k=0.0, capacity_j_per_k=c
+    ) == (pytest.approx(30.0 + 500e3 * 60.0 / c))
+    steady = cdu_coolant_step_c(
+        30.0, 500e3, 1e6, water_c=25.0, ua_w_per_k=100e3, capacity_j_per_k=c
+    )
+    assert steady == pytest.approx(25.0 + 5.0)
+
+
+def test_cdu_failure_throttles_the_liquid_cooled_gpus():
+    """A GB200 NVL72 rack (85 % of its heat to liquid) loses its CDU at 1 h: the coolant warms
+    through the loop's heat capacity until the GPUs reach their slowdown temperature."""
+    cat = default_catalog()
+    server = cat.server("gb200-nvl72")
+    sku = cat.gpu(server.gpu)
+    lay = uniform_layout(
+        server,
+        sku,
+        n_racks=1,
+        servers_per_rack=1,
+        supply_temp_c=25.0,
+        liquid_capture_frac=server.liquid_capture_frac,
+    )
+    table = jobs([(0.0, 4 * 3600.0, 72)], activity_frac=np.full(1, 1.0))
+    ok = _sim(lay, table, [])
+    hot = _sim(lay, table, [FaultEvent("cdu", 3600.0, math.inf)])
+    assert ok.counters["throttle_onsets"] == 0
+    assert hot.coupling["max_liquid_supply_temp_c"] > float(lay.liquid_supply_temp_c) + 10.0
+    assert hot.counters["throttle_onsets"] > 0
+    assert hot.ledger_gpu_s["thermal_throttle"] > 0.0
+
+
+def test_server_fan_failure_throttles_only_its_rack():
+    """Rack 1's server fans lose 75 % of their airflow: its chips run hotter (R ∝ V̇^−0.8) and
+    throttle at a 30 °C supply, rack 0 does not."""
+    lay = layout(n_racks=2, servers_per_rack=2, supply_temp_c=30.0)
+    table = jobs([(0.0, 2 * 3600.0, 8)] * 4, activity_frac=np.full(4, 1.0))
+    out = _sim(lay, table, [FaultEvent("gpu_fan", 600.0, math.inf, rack=1, fraction_lost=0.75)])
+    thr = out.job["throttle_s"]
+    rack_of_job = np.array([0, 0, 1, 1])  # fifo-static packs in order
+    assert (thr[rack_of_job == 1] > 0.0).all()
+    assert (thr[rack_of_job == 0] == 0.0).all()
+
+
+def test_scenario_faults_reach_the_run(tmp_path):
+    """``[[faults]]`` in a scenario file: the tokyo room is 2N (two feeds per rack); losing feed
+    A of R01 at 1 h changes nothing, losing feed B too at 2 h takes R01's two DGX down until
+    feed A returns at 3 h."""
+    from tests.conftest import REPO_ROOT  # noqa: PLC0415
+
+    from kiban.sim.scenario import inputs_from_scenario  # noqa: PLC0415
+    from kiban.spec import load_spec  # noqa: PLC0415
+
+    text = (REPO_ROOT / "examples" / "tokyo-air-dgx-h100.toml").read_text(encoding="utf-8")
+    text += (
+        '\n[[faults]]\nkind = "feed"\ntarget = "R01"\nat_s = 3600.0\nduration_s = 7200.0\n'
+        '\n[[faults]]\nkind = "feed"\ntarget = "R01"\nat_s = 7200.0\n'
+    )
+    path = tmp_path / "tokyo-faults.toml"
+    path.write_text(text, encoding="utf-8")
+    inputs = inputs_from_scenario(load_spec(path), failures=False)
+    sim = Simulator(
+        inputs.layout,
+        jobs([(0.0, 5 * 3600.0, 8)] * 2),
+        make_policy("policy", "fifo-static"),
+        settings=SimSettings(failures=False, gpu_activity=False, seed=1),
+        facility=inputs.facility,
+    )
+    out = sim.run()
+    Ledger.from_run(out).check(rel_tol=1e-9)
+    assert out.counters["restarts"] == 2  # both jobs started on R01's two nodes
+    assert out.coupling["feed_down_rack_s"] == pytest.approx(3600.0)
+    # 16 GPUs down from 2 h to 3 h, plus the restarted jobs' lost work (no checkpoints: 2 h
+    # each) and their restore phases
+    assert out.ledger_gpu_s["failure"] >= 16 * 3600.0 + 16 * 7200.0
+
+
+def test_budget_caps_and_faults_leave_nothing_out_of_the_ledger():
+    """Budget capping, a feed loss, a CRAH failure and random node failures at once, with the
+    GPU activity process: the ledger sums to capacity (1e-9) and the per-GPU timeline integrates
+    back to the power_cap and failure buckets (capping and feed losses are seen by it)."""
+    lay = layout(n_racks=2, servers_per_rack=4, supply_temp_c=24.0)
+    rng = np.random.default_rng(7)
+    n = 40
+    table = jobs(
+        np.column_stack(
+            [
+                np.sort(rng.uniform(0, 6 * 3600.0, n)),
+                rng.uniform(600, 4 * 3600.0, n),
+                rng.choice([1, 2, 4, 8, 16], n),
+            ]
+        ),
+        priority=rng.integers(0, 3, n),
+        checkpoint_interval_s=np.full(n, 900.0),
+    )
+    fac = CoupledFacility(
+        SimpleFacility(),
+        lay,
+        hall_air_for(lay, supply_temp_c=24.0, n_units=3, unit_airflow_m3_per_s=2.0),
+        faults=(
+            FaultEvent("feed", 2 * 3600.0, 3 * 3600.0, rack=1),
+            FaultEvent("crac", 4 * 3600.0, 5 * 3600.0, unit=0),
+        ),
+        budgets_w={"site": 45e3},
+    )
+    sim = Simulator(
+        lay,
+        table,
+        make_policy("policy", "tiresias-las"),
+        settings=SimSettings(seed=5, node_failure_rate_per_s=2e-5, record_gpus=True),
+        facility=fac,
+    )
+    out = sim.run()
+    Ledger.from_run(out).check(rel_tol=1e-9)
+    led, tl = out.ledger_gpu_s, out.gpu_timeline
+    assert led["power_cap"] > 0.0
+    assert out.coupling["power_cap_events"] >= 1
+    assert out.coupling["feed_down_rack_s"] == pytest.approx(3600.0)
+    dt = tl["end_s"] - tl["start_s"]
+    alloc = tl["state"] == "allocated"
+    assert np.sum(dt[alloc] * tl["power_cap_frac"][alloc]) == pytest.approx(
+        led["power_cap"], rel=1e-9
+    )
+    failed = tl["state"] == "failed"
+    assert np.sum(dt[failed]) + np.sum(dt[alloc] * tl["failure_frac"][alloc]) + out.moved_gpu_s[
+        "failure"
+    ] == pytest.approx(led["failure"], rel=1e-9)
