@@ -113,6 +113,7 @@ class JobRunner:
             io_demand_b_per_s=self._storage.demand_b_per_s(j, k, where.nodes, where.counts),
             io_weight=float(self._storage.job_io_weight[j]),
         )
+        self._storage.on_open(j, int(self._slots.job_slot[j]), self._slots, t_s)
 
     def at_cap(self, j: int, sku: int, cap_w: float) -> tuple[float, float]:
         """Per-GPU power while computing (W) and speed of job ``j`` under a cap."""
@@ -121,6 +122,7 @@ class JobRunner:
 
     # --- stop -----------------------------------------------------------------------------------
     def _close(self, i: int) -> None:
+        self._storage.on_close(int(self._slots.job[i]))
         where, cap_w = self._slots.close(i)
         self._state.release(where, cap_w)
 
