@@ -28,7 +28,7 @@ RANKS: dict[str, int] = {
     "ledger": 6,
     "site": 3,
     "charts": 1,
-    "validation": 3,
+    "validation": 6,  # runs the simulator and the results pipeline (storage, trade-offs)
     "plan": 7,
     "diagnose": 7,
     "report": 7,

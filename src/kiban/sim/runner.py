@@ -154,7 +154,7 @@ class JobRunner:
             else:
                 lost_s = progress_s  # never checkpoints: everything is redone
             sl.redo(j, lost_s, failure=True)
-            self._book.move_to_failure(lost_s * num_gpus)
+            self._book.move_to_failure(lost_s * num_gpus, self._jt.compute_share_list[j])
             st.job_restore_kind[j] = RESTORE_FAILURE
             st.job_restarts[j] += 1
             self.restarts += 1
@@ -166,7 +166,7 @@ class JobRunner:
             redo_s = 2.0 * float(self._jt.ckpt_write_s[j]) + self._settings.restart_overhead_s
             if redo_s > 0.0:
                 sl.redo(j, redo_s, failure=False)
-                self._book.move_to_checkpoint(redo_s * num_gpus)
+                self._book.move_to_checkpoint(redo_s * num_gpus, self._jt.compute_share_list[j])
             st.job_preemptions[j] += 1
             self.preemptions += 1
         self.enqueue(j, t_s)

@@ -144,7 +144,11 @@ class SimSettings:
             ("max_rack_samples", self.max_rack_samples >= 2, "must be ≥ 2"),
             ("rack_sample_period_s", self.rack_sample_period_s > 0, "must be > 0 s"),
             ("locality", self.locality in ("none", "node"), "allowed: none, node"),
-            ("prep_b_per_s_per_core", self.prep_b_per_s_per_core > 0, "must be > 0 (inf: no limit)"),
+            (
+                "prep_b_per_s_per_core",
+                self.prep_b_per_s_per_core > 0,
+                "must be > 0 (inf: no limit)",
+            ),
             (
                 "input_rate_reference_memory_bw_b_per_s",
                 self.input_rate_reference_memory_bw_b_per_s is None

@@ -28,6 +28,7 @@ from kiban.validation.pue import section_pue
 from kiban.validation.recirculation import section_recirculation
 from kiban.validation.reliability import section_reliability
 from kiban.validation.server_power import section_server_power
+from kiban.validation.storage import section_storage
 from kiban.validation.thermal import section_thermal
 
 SECTIONS: tuple[Callable[[], Section], ...] = (
@@ -41,6 +42,7 @@ SECTIONS: tuple[Callable[[], Section], ...] = (
     section_reliability,
     section_cost,
     section_coupled,
+    section_storage,
 )
 """The models in the order docs/validation.md lists them."""
 
