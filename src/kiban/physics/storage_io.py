@@ -273,7 +273,10 @@ def checkpoint_write_s(size_b: ArrayLike, bandwidth_b_per_s: ArrayLike) -> Float
 DEFAULT_PREP_B_PER_S_PER_CORE = 11.0e6
 """Input bytes one host core decodes and augments per second: ≈ 100 JPEG images/s of ≈ 110 kB.
 WEAK, ASSUMED from physics.md §5.1 (a CPU decodes ~850 img/s, i.e. ~100 img/s per core on an
-8-core socket; an A100 ResNet-50 step consumes ~5,300 img/s). Only data-heavy jobs reach it."""
+8-core socket; an A100 ResNet-50 step consumes ~5,300 img/s). Cross-check: Mohan et al. (PVLDB
+14(5) 2021, DS-Analyzer) report that image and audio models need 3–24 CPU cores per GPU to hide
+preprocessing; at this rate a V100 fed the job model's vision rates (66–264 MB/s after the
+memory-bandwidth scaling) needs 6–24 cores. Only data-heavy jobs reach it."""
 
 
 REFERENCE_MEMORY_BW_B_PER_S = 2.039e12

@@ -247,6 +247,13 @@ class SharedStorage:
         if left_s <= 1e-9 * self._epoch_progress_s(j):
             self._warm(j, i, slots, t_s)
             return
+        work_left_s = (
+            float(self._jt.duration_list[j])
+            - float(slots.job_progress_s[j])
+            - float(slots.acc[i, 0])
+        )
+        if left_s >= work_left_s:
+            return  # the job ends before it has read its data set once: never warm (exact)
         # when the epoch ends at the job's progress rate now (at its top rate while it restores;
         # a later check re-predicts if it ran slower)
         rate = float(slots.rate[i, 0])

@@ -24,7 +24,7 @@ import itertools
 import sys
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -314,8 +314,12 @@ def replay_util_ks(out: RunOutput) -> tuple[float, float, float]:
     return ks, float(grid[np.searchsorted(f, 0.5)]), float(f[0])
 
 
-def philly_replay(scenario_file: str | Path = PHILLY_SCENARIO) -> RunOutput:
-    """Replay ``examples/philly.toml`` as ``kiban simulate`` does (its own policies); the run."""
+def philly_replay(scenario_file: str | Path = PHILLY_SCENARIO, **settings: Any) -> RunOutput:
+    """Replay ``examples/philly.toml`` as ``kiban simulate`` does (its own policies); the run.
+
+    ``settings`` replace fields of the run's :class:`~kiban.sim.settings.SimSettings` (to take
+    one storage mechanism out, e.g. ``prep_b_per_s_per_core=math.inf``).
+    """
     from kiban.policies.layered import policy_from_spec  # noqa: PLC0415
     from kiban.results import SCENARIO_POLICY, prepare_scenario  # noqa: PLC0415
     from kiban.sim.simulator import Simulator  # noqa: PLC0415
@@ -324,8 +328,9 @@ def philly_replay(scenario_file: str | Path = PHILLY_SCENARIO) -> RunOutput:
     scenario = load_spec(scenario_file)
     prepared = prepare_scenario(scenario)
     pol = policy_from_spec(prepared.spec_policies, SCENARIO_POLICY)
+    run_settings = dataclasses.replace(prepared.settings, **settings)
     sim = Simulator(
-        prepared.layout, prepared.jobs, pol, settings=prepared.settings, facility=prepared.facility
+        prepared.layout, prepared.jobs, pol, settings=run_settings, facility=prepared.facility
     )
     return sim.run()
 
