@@ -59,7 +59,9 @@ def open_offline(browser, html_path: Path, screenshot: Path) -> dict:
                 "id": svg.get_attribute("id"),
                 "box": box,
                 "children": svg.evaluate("e => e.querySelectorAll('*').length"),
-                "drawn": svg.evaluate(f"e => e.querySelectorAll('{DRAWN}').length"),
+                "drawn": svg.evaluate(
+                    f"e => e.querySelectorAll('{DRAWN}').length"
+                ),
                 "text_width": svg.evaluate(
                     "e => Math.max(...[...e.querySelectorAll('text')].map(t => t.getBBox().width))"
                 ),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import sys
 from functools import cache
 from pathlib import Path
@@ -338,12 +339,21 @@ def philly_replay(scenario_file: str | Path = PHILLY_SCENARIO, **settings: Any) 
 def main(argv: list[str] | None = None) -> int:
     """Print the sweep; with ``philly``, also replay examples/philly.toml and print its KS."""
     args = sys.argv[1:] if argv is None else argv
-    sweep = stall_sweep()
-    for _name, _values in sweep.items():
-        pass
+    out_text = sys.stdout.write
+    for name, values in stall_sweep().items():
+        out_text(f"{name:10s} " + "  ".join(f"{v:.4f}" for v in values) + "\n")
     if args[:1] == ["philly"]:
-        out = philly_replay()
-        _ks, _median, _zero = replay_util_ks(out)
+        for label, changes in (
+            ("every storage mechanism", {}),
+            ("no CPU-preprocessing limit", {"prep_b_per_s_per_core": math.inf}),
+        ):
+            out = philly_replay(**changes)
+            ks, median, zero = replay_util_ks(out)
+            out_text(
+                f"philly replay, {label}: KS {ks:.4f}, median {median:.3f}, zero share "
+                f"{zero:.3f}, I/O-stall share {stall_share(out):.4f}, effective util "
+                f"{out.ledger_gpu_s['productive'] / out.capacity_gpu_s:.4f}\n"
+            )
     return 0
 
 
