@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kiban.physics.storage_io import cache_hit_frac, input_rate_scale, maxmin_share_b_per_s
+from kiban.physics.storage_io import input_rate_scale, maxmin_share_b_per_s
 from kiban.sim.constants import PHASE_COMPUTE, PHASE_FAIL
 from kiban.sim.events import EventKind
 
@@ -92,9 +92,15 @@ class SharedStorage:
         )
         self.node_cache_b: FloatArray = np.asarray(hw.node_cache_b, dtype=np.float64)
         self.node_held_b: FloatArray = np.zeros(lay.n_nodes)
+        self._cache_list: list[float] = self.node_cache_b.tolist()
+        self._prep_list: list[float] = self._node_prep_b_per_s_per_gpu.tolist()
+        self._sku_scale_list: list[float] = self._sku_scale.tolist()
+        self._any_cache = bool(self.node_cache_b.max() > 0) if lay.n_nodes else False
         # per job, static
         self._rate: FloatArray = np.maximum(jobs.input_rate_b_per_s_per_gpu, 0.0)
         self._data_b: FloatArray = np.maximum(jobs.dataset_size_b, 0.0)
+        self._rate_list: list[float] = self._rate.tolist()
+        self._data_list: list[float] = self._data_b.tolist()
         size = np.maximum(np.asarray(jobs.checkpoint_size_b, dtype=np.float64), 0.0)
         interval = np.asarray(jobs.checkpoint_interval_s, dtype=np.float64)
         self._ckpt_size_b: FloatArray = size
@@ -154,6 +160,9 @@ class SharedStorage:
         request = float(self.job_cache_b[j])
         if not self._requests:
             if math.isnan(request):
+                if nodes.shape[0] == 1:  # one node (most jobs): scalar arithmetic
+                    node = int(nodes[0])
+                    return self._cache_list[node] * int(counts[0]) / self._hw.node_n_list[node]
                 return float(self._default_share_b(nodes, counts).sum())
             self._start_tracking([])
         old = self._held.pop(j, None)
@@ -174,7 +183,8 @@ class SharedStorage:
         """Hit ratio of job ``j`` with ``cache_b``: 0 while cold, min(1, C/D) once warm."""
         if self._queue is not None and not self.job_warm[j]:
             return 0.0
-        return float(cache_hit_frac(cache_b, self._data_b[j]))
+        data_b = self._data_list[j]
+        return min(1.0, max(cache_b, 0.0) / data_b) if data_b > 0 else 1.0
 
     # --- demand ---------------------------------------------------------------------------------
     def demand_b_per_s(self, j: int, k: int, nodes: IntArray, counts: IntArray) -> float:
@@ -184,14 +194,17 @@ class SharedStorage:
         """
         if not self.active:
             return 0.0
-        rate = float(self._rate[j])
+        rate = self._rate_list[j]
         if rate <= 0.0:
             if self._requests:
                 self.cache_granted_b(j, nodes, counts)
             return 0.0
-        sku = int(self._hw.node_sku[nodes[0]])
-        need_b_per_s = rate * float(self._sku_scale[sku]) * k
-        prep = float((self._node_prep_b_per_s_per_gpu[nodes] * counts).sum())
+        node = int(nodes[0])
+        need_b_per_s = rate * self._sku_scale_list[self._hw.node_sku_list[node]] * k
+        if nodes.shape[0] == 1:
+            prep = self._prep_list[node] * int(counts[0])
+        else:
+            prep = float((self._node_prep_b_per_s_per_gpu[nodes] * counts).sum())
         self.job_prep_frac[j] = min(1.0, prep / need_b_per_s) if need_b_per_s > 0 else 1.0
         cache = self.cache_granted_b(j, nodes, counts)
         return need_b_per_s * (1.0 - self.hit_frac(j, cache))
@@ -232,13 +245,13 @@ class SharedStorage:
     # --- warm-up --------------------------------------------------------------------------------
     def _epoch_progress_s(self, j: int) -> float:
         """Full-speed seconds of work in which job ``j`` reads its data set once."""
-        per_s = float(self._rate[j]) * float(self._jobs.num_gpus[j])
-        return float(self._data_b[j]) / per_s if per_s > 0 else math.inf
+        per_s = self._rate_list[j] * self._jt.num_gpus_list[j]
+        return self._data_list[j] / per_s if per_s > 0 else math.inf
 
     def _schedule_warm(self, j: int, i: int, slots: Slots, t_s: float) -> None:
         if self._queue is None or self.job_warm[j] or self._rate[j] <= 0:
             return
-        if self.node_cache_b.max() <= 0 and not self._requests:
+        if not self._any_cache and not self._requests:
             return  # no cache anywhere: warm or cold, every read misses
         done_s = float(slots.job_progress_s[j]) + float(slots.acc[i, 0]) - self._p0_s[j]
         left_s = self._epoch_progress_s(j) - done_s
