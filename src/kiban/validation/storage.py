@@ -257,8 +257,8 @@ REPLAY_NOTE = (
     "mechanism (`prep_b_per_s_per_core = inf`) KS = 0.072 (median 0.47), inside the tolerance; "
     "the 50 GB/s file system never binds (I/O-stall share 0.0). The likely cause is the demand "
     "side: the job model's vision rates are A100 figures and the memory-bandwidth scaling gives "
-    "a P40 0.17× of them (25–100 MB/s per GPU), more than a P40's measured ResNet-50 rate "
-    "(≈ 20 MB/s); not tuned here."
+    "a P40 0.17× of them (25–100 MB/s per GPU), more than a P40's ResNet-50 rate "
+    "(≈ 20 MB/s at ≈ 180 images/s, recalled); not tuned here."
 )
 """Measured replay figures, rendered as a note (a full replay is too slow for the report)."""
 
