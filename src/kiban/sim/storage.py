@@ -128,6 +128,7 @@ class SharedStorage:
         self._held: dict[int, tuple[IntArray, FloatArray]] = {}
         self._requests = False  # a policy asked for a cache share: track holds per node
         self._prep_pending: list[int] = []  # opened, prep-limited: s_io to set at the settle
+        self._cold: set[int] = set()  # opened while the file system bound no one: warm-up due
         self._ckpt_running_b_per_s = 0.0  # Σ running jobs' checkpoint streams
         self._n_restoring = 0  # jobs opened with a restore (until they close): a bound
         self._restoring: np.ndarray = np.zeros(n, dtype=bool)
@@ -224,7 +225,12 @@ class SharedStorage:
             self._restore_x_b_per_s[j] = self._restore_b_per_s
             self._restore_t_s[j] = t_s
         self._p0_s[j] = float(slots.job_progress_s[j])
-        self._schedule_warm(j, i, slots, t_s)
+        if self.limited:
+            self._schedule_warm(j, i, slots, t_s)
+        else:
+            # while the file system binds no one a job's demand changes no speed: its warm-up
+            # is looked at only when the file system is next shared (exact, see share)
+            self._cold.add(j)
 
     def on_close(self, j: int) -> None:
         """Job ``j`` left its GPUs: its cache goes cold and its grant is released."""
@@ -232,6 +238,7 @@ class SharedStorage:
             return
         self.job_warm[j] = False
         self._warm_due_s[j] = math.nan
+        self._cold.discard(j)
         self.job_prep_frac[j] = 1.0
         self._restore_left_b[j] = 0.0
         self._ckpt_running_b_per_s -= float(self._ckpt_b_per_s[j])
@@ -313,6 +320,8 @@ class SharedStorage:
             self._apply_prep(slots, t_s)
             return
         self._prep_pending.clear()
+        if self._cold:
+            self._wake_cold(slots, t_s)
         jobs = slots.job[:n]
         phase = slots.phase[:n]
         comp = phase == PHASE_COMPUTE
@@ -356,6 +365,19 @@ class SharedStorage:
             slots.set_ckpt_frac(changed, c_new[changed], t_s)
         for pos in np.flatnonzero(restoring).tolist():
             self._restore_rate(slots, pos, float(a_rs[pos]), t_s)
+
+    def _wake_cold(self, slots: Slots, t_s: float) -> None:
+        """The file system may bind: jobs opened while it bound no one get their warm-up now.
+
+        Those past their first epoch warm at once (their demand before did not matter: the file
+        system covered it), the others get their warm-up event.
+        """
+        for j in sorted(self._cold):
+            i = int(slots.job_slot[j])
+            if i >= 0:
+                slots.book(i, t_s)
+                self._schedule_warm(j, i, slots, t_s)
+        self._cold.clear()
 
     def _apply_prep(self, slots: Slots, t_s: float) -> None:
         """The file system binds no one: opened prep-limited jobs run at their prep speed."""
