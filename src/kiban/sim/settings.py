@@ -195,7 +195,9 @@ class RunOutput:
         seed: The seed.
         moved_gpu_s: GPU·s moved from productive after they were booked, by bucket
             (``failure``: work redone after a failure; ``checkpoint``: a preemption's save and
-            restore). Per-interval records (the per-GPU timeline) count them as productive.
+            restore), and ``underused``: the part of those moves that left the underused bucket
+            (the job's idle share of the moved work; the rest left productive). Per-interval
+            records (the per-GPU timeline) count the moved work as it was booked.
         gpus: Per-GPU static table (``SimSettings(record_gpus=True)``), else None.
         gpu_timeline: Per-GPU intervals of constant state (``record_gpus``), else None.
         coupling: Figures of an in-loop facility (:class:`~kiban.sim.coupled.CoupledFacility`:
