@@ -359,11 +359,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, values in stall_sweep().items():
         out_text(f"{name:10s} " + "  ".join(f"{v:.4f}" for v in values) + "\n")
     if args[:1] == ["philly"]:
-        for label, changes in (
+        variants: tuple[tuple[str, dict[str, Any]], ...] = (
             ("every storage mechanism", {}),
             ("no CPU-preprocessing limit", {"prep_b_per_s_per_core": math.inf}),
-        ):
-            out = philly_replay(**changes)
+        )
+        for label, changes in variants:
+            out = philly_replay(PHILLY_SCENARIO, **changes)
             ks, median, zero = replay_util_ks(out)
             out_text(
                 f"philly replay, {label}: KS {ks:.4f}, median {median:.3f}, zero share "
