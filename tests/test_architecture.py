@@ -32,7 +32,7 @@ RANKS: dict[str, int] = {
     "comparison": 6,
     "site": 3,
     "charts": 1,
-    "validation": 6,  # runs the simulator and policies for the coupled trade-offs (issue 10)
+    "validation": 6,  # runs the simulator and the results pipeline (storage, trade-offs)
     "plan": 7,
     "diagnose": 7,
     "report": 7,

@@ -76,7 +76,10 @@ def test_every_reference_row_passes(generated):
     assert len(rows) >= 90
     results = {r[-1] for r in rows}
     assert results <= {"pass", "reported"}, [r for r in rows if r[-1] not in {"pass", "reported"}]
-    reported = [r[0] for r in rows if r[-1] == "reported"]
+    # The storage sweep's points are shown without a tolerance; its direction rows are tested.
+    reported = [
+        r[0] for r in rows if r[-1] == "reported" and not r[0].startswith("I/O-stall share")
+    ]
     # Only the uncapped MLPerf system is shown without a tolerance (the physics test's choice).
     assert len(reported) == 1, reported
     assert "not MaxQ" in reported[0]

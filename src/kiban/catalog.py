@@ -105,6 +105,8 @@ class ServerModel:
     max_inlet_temp_c: float = 30.0
     host_cpu_cores: int = 0
     """Host CPU cores of the server (data-loader workers share them); 0 = unknown."""
+    local_nvme_b: float = 0.0
+    """Local NVMe capacity for a data cache (B); 0 = unknown (a scenario's cache is not checked)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +240,7 @@ _PLAUSIBLE: dict[str, tuple[float, float, tuple[_Alt, ...]]] = {
     "weight_kg": (1.0, 5000.0, ((0.45359237, "lb"),)),
     "rack_units": (1.0, 60.0, ()),
     "host_cpu_cores": (0.0, 100_000.0, ()),
+    "local_nvme_b": (0.0, 1.0e15, ((1.0e12, "TB"), (1.0e9, "GB"))),
     "airflow_m3_per_s": (0.001, 20.0, ((0.00047194745, "CFM"),)),
     "liquid_capture_frac": (0.0, 1.0, ((0.01, "%"),)),
     "footprint_m2": (0.05, 5.0, ()),

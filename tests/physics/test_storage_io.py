@@ -161,3 +161,13 @@ def test_checkpoint_writes_slow_reads_on_a_shared_file_system():
     assert with_ckpt.sum() + ckpt.sum() == pytest.approx(10e9)
     assert np.all(with_ckpt < alone)
     np.testing.assert_allclose(with_ckpt, 2.5e9)
+
+
+def test_input_rates_scale_with_the_gpus_memory_bandwidth():
+    """Rates stated for an A100 SXM 80 GB (2,039 GB/s, NVIDIA datasheet) scale by memory
+    bandwidth: a P40 (346 GB/s) reads 0.17×, an H100 SXM (3.35 TB/s) 1.64×; None: as given."""
+    cat = default_catalog()
+    bws = [cat.gpu(g).memory_bw_b_per_s for g in ("p40", "a100-sxm-80gb", "h100-sxm")]
+    got = sio.input_rate_scale(bws, sio.REFERENCE_MEMORY_BW_B_PER_S)
+    np.testing.assert_allclose(got, [346 / 2039, 1.0, 3350 / 2039], rtol=1e-9)
+    np.testing.assert_array_equal(sio.input_rate_scale(bws, None), [1.0, 1.0, 1.0])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.sim.helpers import jobs, layout
+from tests.sim.helpers import IDEAL_STORAGE, jobs, layout
 
 from kiban.physics.gpu_power import speed_frac_under_cap
 from kiban.policies.base import Decision
@@ -42,7 +42,8 @@ class Lever:
 
 
 def _run(change, rows, at_s=100.0, lay=None, **settings):
-    merged = {"failures": False, "thermal": False, "gpu_activity": False, **settings}
+    merged = {"failures": False, "thermal": False, "gpu_activity": False, **IDEAL_STORAGE}
+    merged.update(settings)
     return simulate(
         lay if lay is not None else layout(),
         jobs(
@@ -64,12 +65,18 @@ def test_a_power_cap_on_a_running_job_slows_it_from_then_on():
     assert out.job["end_s"][0] == pytest.approx(100 + 900 / speed, rel=1e-9)
 
 
-def test_cache_share_removes_an_io_stall():
-    """8 GB/s demand on 4 GB/s storage: speed 0.5 until the job gets a cache as big as its
-    dataset at t=100 (hit ratio 1, no remote reads), full speed after."""
-    out = _run(lambda v: {"cache_b": {0: 1e12}}, [(0, 1000, 8)], storage_bandwidth_b_per_s=4e9)
-    assert out.job["end_s"][0] == pytest.approx(100 + (1000 - 50), rel=1e-9)
-    assert out.job["stall_s"][0] == pytest.approx(50.0, rel=1e-9)
+def test_cache_share_moves_an_io_stall():
+    """8 GB/s demand on 4 GB/s storage. The node's 1 TB cache holds the whole data set (hit
+    ratio 1, no remote reads) until the policy takes the job's cache away at t=100 (cache_b 0):
+    speed 0.5 after, so 900 s of work take 1800 s, 900 s of them stalled."""
+    out = _run(
+        lambda v: {"cache_b": {0: 0.0}},
+        [(0, 1000, 8)],
+        lay=layout(node_cache_b=1e12),
+        storage_bandwidth_b_per_s=4e9,
+    )
+    assert out.job["end_s"][0] == pytest.approx(100 + 900 / 0.5, rel=1e-9)
+    assert out.job["stall_s"][0] == pytest.approx(900.0, rel=1e-9)
 
 
 def test_io_weights_split_the_shared_bandwidth():

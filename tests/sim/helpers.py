@@ -11,6 +11,13 @@ from kiban.sim import JobTable, SimSettings, simulate, uniform_layout
 QUIET = {"failures": False, "thermal": False, "gpu_activity": False}
 """Settings that switch off the random, thermal and activity parts for exact hand checks
 (``gpu_activity``: allocated GPUs compute all the time, as the hand-checked numbers assume)."""
+IDEAL_STORAGE = {
+    "prep_b_per_s_per_core": float("inf"),
+    "cache_warmup": False,
+    "input_rate_reference_memory_bw_b_per_s": None,
+}
+"""Storage settings of the old twin, for hand checks of the file-system share alone: host CPUs
+never limit, caches are warm at once, input rates hold on every GPU model."""
 
 
 def dgx():

@@ -10,7 +10,15 @@ import math
 
 import numpy as np
 import pytest
-from tests.sim.helpers import ends, jobs, layout, productive_from_jobs, run, starts
+from tests.sim.helpers import (
+    IDEAL_STORAGE,
+    ends,
+    jobs,
+    layout,
+    productive_from_jobs,
+    run,
+    starts,
+)
 
 from kiban.ledger import Ledger
 from kiban.physics.gpu_power import speed_frac_under_cap
@@ -125,7 +133,7 @@ def test_io_contention_shares_bandwidth_max_min():
         input_rate_b_per_s_per_gpu=[1e9, 1e9],
         dataset_size_b=[1e12, 1e12],
     )
-    out = run(layout(servers_per_rack=2), table, storage_bandwidth_b_per_s=8e9)
+    out = run(layout(servers_per_rack=2), table, storage_bandwidth_b_per_s=8e9, **IDEAL_STORAGE)
     assert ends(out) == pytest.approx([200.0, 200.0], rel=1e-12)
     assert out.job["stall_s"] == pytest.approx([100.0, 100.0], rel=1e-12)
     assert out.ledger_gpu_s["io_stall"] == pytest.approx(16 * 100.0, rel=1e-12)
@@ -140,7 +148,7 @@ def test_io_share_speeds_up_when_a_job_leaves():
         input_rate_b_per_s_per_gpu=[1e9, 1e9],
         dataset_size_b=[1e12, 1e12],
     )
-    out = run(layout(servers_per_rack=2), table, storage_bandwidth_b_per_s=8e9)
+    out = run(layout(servers_per_rack=2), table, storage_bandwidth_b_per_s=8e9, **IDEAL_STORAGE)
     assert ends(out) == pytest.approx([150.0, 100.0], rel=1e-12)
 
 

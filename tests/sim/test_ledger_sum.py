@@ -72,6 +72,7 @@ def test_ledger_sums_with_every_effect_on(policy):
         repair_s=900.0,
         storage_bandwidth_b_per_s=6e9,
         seed=4,
+        prep_b_per_s_per_core=5e7,  # fast host CPUs: the GPUs stay hot enough to throttle
     )
     _check(out)
     for bucket in ("io_stall", "failure", "checkpoint", "thermal_throttle"):

@@ -24,12 +24,14 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_CHECKPOINT_BYTES_PER_PARAM",
     "DEFAULT_PREP_B_PER_S_PER_CORE",
+    "REFERENCE_MEMORY_BW_B_PER_S",
     "achieved_input_rate_b_per_s",
     "cache_hit_frac",
     "checkpoint_size_b",
     "checkpoint_write_s",
     "grouped_maxmin_share",
     "input_rate_demand_b_per_s",
+    "input_rate_scale",
     "job_prep_cores",
     "maxmin_share_b_per_s",
     "preprocess_rate_b_per_s",
@@ -271,7 +273,34 @@ def checkpoint_write_s(size_b: ArrayLike, bandwidth_b_per_s: ArrayLike) -> Float
 DEFAULT_PREP_B_PER_S_PER_CORE = 11.0e6
 """Input bytes one host core decodes and augments per second: ≈ 100 JPEG images/s of ≈ 110 kB.
 WEAK, ASSUMED from physics.md §5.1 (a CPU decodes ~850 img/s, i.e. ~100 img/s per core on an
-8-core socket; an A100 ResNet-50 step consumes ~5,300 img/s). Only data-heavy jobs reach it."""
+8-core socket; an A100 ResNet-50 step consumes ~5,300 img/s). Cross-check: Mohan et al. (PVLDB
+14(5) 2021, DS-Analyzer) report that image and audio models need 3–24 CPU cores per GPU to hide
+preprocessing; at this rate a V100 fed the job model's vision rates (66–264 MB/s after the
+memory-bandwidth scaling) needs 6–24 cores. Only data-heavy jobs reach it."""
+
+
+REFERENCE_MEMORY_BW_B_PER_S = 2.039e12
+"""Memory bandwidth of the GPU the job tables' input rates are stated for: A100 SXM 80 GB
+(2,039 GB/s, NVIDIA A100 datasheet; the job model's vision archetype is an A100 ResNet-50
+figure, physics.md §5.1). On GPU model k a job reads ``rate · memory_bw_k / REFERENCE``:
+ASSUMED, data-loading demand follows training throughput and memory bandwidth is the catalog's
+proxy for it (P40 0.17×, V100 0.44×, H100 1.64×)."""
+
+
+def input_rate_scale(memory_bw_b_per_s: ArrayLike, reference_b_per_s: float | None) -> FloatArray:
+    """Factor on a reference-GPU input rate for GPUs of ``memory_bw_b_per_s``.
+
+    Args:
+        memory_bw_b_per_s: memory bandwidth of each GPU model, B/s (≤ 0: unknown, factor 1).
+        reference_b_per_s: memory bandwidth the rates hold for; None: factor 1 everywhere.
+
+    Returns:
+        Scale factors, shape of ``memory_bw_b_per_s``.
+    """
+    bw = np.asarray(memory_bw_b_per_s, dtype=np.float64)
+    if reference_b_per_s is None:
+        return np.ones_like(bw)
+    return np.where(bw > 0, bw / reference_b_per_s, 1.0)
 
 
 def grouped_maxmin_share(

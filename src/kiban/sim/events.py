@@ -29,6 +29,7 @@ class EventKind(IntEnum):
     FACILITY_STEP = 3
     POLICY_TICK = 4
     ARRIVAL = 5
+    STORAGE = 6  # a job's cache may have warmed up (payload: the job)
 
 
 class Event(NamedTuple):

@@ -46,6 +46,7 @@ class LedgerBook:
         "idle_gpu_s",
         "moved_ckpt_gpu_s",
         "moved_failure_gpu_s",
+        "moved_underused_gpu_s",
         "rate_gpus",
     )
 
@@ -58,6 +59,7 @@ class LedgerBook:
         self.frag_gpu_s = 0.0
         self.moved_failure_gpu_s = 0.0
         self.moved_ckpt_gpu_s = 0.0
+        self.moved_underused_gpu_s = 0.0  # the part of the moved work booked underused
 
     # --- the running jobs' shares (called by the slots) -----------------------------------------
     def change(self, n_gpus: float, old: list[float], new: list[float]) -> None:
@@ -100,13 +102,22 @@ class LedgerBook:
         else:
             self.idle_gpu_s += free
 
-    def move_to_failure(self, gpu_s: float) -> None:
-        """Work lost to a failure (booked productive when done) is failure time."""
-        self.moved_failure_gpu_s += gpu_s
+    def move_to_failure(self, gpu_s: float, compute_share: float = 1.0) -> None:
+        """Work lost to a failure is failure time.
 
-    def move_to_checkpoint(self, gpu_s: float) -> None:
-        """A preemption's save and restore (booked as work to redo) is checkpoint time."""
+        When done it was booked productive for the job's compute share κ and underused for the
+        rest; both parts move.
+        """
+        self.moved_failure_gpu_s += gpu_s
+        self.moved_underused_gpu_s += gpu_s * (1.0 - compute_share)
+
+    def move_to_checkpoint(self, gpu_s: float, compute_share: float = 1.0) -> None:
+        """A preemption's save and restore (booked as work to redo) is checkpoint time.
+
+        The redone work is booked like any work (κ productive, the rest underused).
+        """
         self.moved_ckpt_gpu_s += gpu_s
+        self.moved_underused_gpu_s += gpu_s * (1.0 - compute_share)
 
     # --- result ----------------------------------------------------------------------------------
     @property
@@ -120,11 +131,11 @@ class LedgerBook:
         moved = self.moved_failure_gpu_s
         moved_ck = self.moved_ckpt_gpu_s
         return {
-            "productive": alloc[0] - moved - moved_ck,
+            "productive": alloc[0] - moved - moved_ck + self.moved_underused_gpu_s,
             "idle_no_demand": self.idle_gpu_s,
             "queue_blocked": self.blocked_gpu_s,
             "io_stall": float(alloc[1]),
-            "underused": float(alloc[2]),
+            "underused": float(alloc[2]) - self.moved_underused_gpu_s,
             "thermal_throttle": float(alloc[3]),
             "power_cap": float(alloc[4]),
             "failure": float(alloc[6]) + self.down_gpu_s + moved,

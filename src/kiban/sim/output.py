@@ -169,6 +169,7 @@ class RunRecorder:
             moved_gpu_s={
                 "failure": book.moved_failure_gpu_s,
                 "checkpoint": book.moved_ckpt_gpu_s,
+                "underused": book.moved_underused_gpu_s,
             },
             **(extra or {}),
         )

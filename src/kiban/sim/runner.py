@@ -113,6 +113,7 @@ class JobRunner:
             io_demand_b_per_s=self._storage.demand_b_per_s(j, k, where.nodes, where.counts),
             io_weight=float(self._storage.job_io_weight[j]),
         )
+        self._storage.on_open(j, int(self._slots.job_slot[j]), self._slots, t_s)
 
     def at_cap(self, j: int, sku: int, cap_w: float) -> tuple[float, float]:
         """Per-GPU power while computing (W) and speed of job ``j`` under a cap."""
@@ -121,6 +122,7 @@ class JobRunner:
 
     # --- stop -----------------------------------------------------------------------------------
     def _close(self, i: int) -> None:
+        self._storage.on_close(int(self._slots.job[i]))
         where, cap_w = self._slots.close(i)
         self._state.release(where, cap_w)
 
@@ -152,7 +154,7 @@ class JobRunner:
             else:
                 lost_s = progress_s  # never checkpoints: everything is redone
             sl.redo(j, lost_s, failure=True)
-            self._book.move_to_failure(lost_s * num_gpus)
+            self._book.move_to_failure(lost_s * num_gpus, self._jt.compute_share_list[j])
             st.job_restore_kind[j] = RESTORE_FAILURE
             st.job_restarts[j] += 1
             self.restarts += 1
@@ -164,7 +166,7 @@ class JobRunner:
             redo_s = 2.0 * float(self._jt.ckpt_write_s[j]) + self._settings.restart_overhead_s
             if redo_s > 0.0:
                 sl.redo(j, redo_s, failure=False)
-                self._book.move_to_checkpoint(redo_s * num_gpus)
+                self._book.move_to_checkpoint(redo_s * num_gpus, self._jt.compute_share_list[j])
             st.job_preemptions[j] += 1
             self.preemptions += 1
         self.enqueue(j, t_s)

@@ -82,6 +82,27 @@ def _placed(scenario: Scenario) -> list[PlacedRack]:
     return racks
 
 
+def _check_node_cache(scenario: Scenario, servers: list[ServerModel]) -> None:
+    """The cache lever against the hardware: each node's cache must fit its server's NVMe.
+
+    Raises:
+        ConfigError: naming ``storage.local_nvme_cache_tb``, the value and the largest cache
+            every server model of the fleet holds (catalog ``local_nvme_b``; 0 = not known).
+    """
+    cache_b = scenario.storage.local_nvme_cache_b
+    known = [s for s in servers if s.local_nvme_b > 0]
+    too_small = [s for s in known if cache_b > s.local_nvme_b * (1.0 + 1e-12)]
+    if not too_small:
+        return
+    limit = min(s.local_nvme_b for s in known)
+    names = ", ".join(f"{s.name!r} ({s.local_nvme_b / B_PER_TB:g} TB)" for s in too_small)
+    msg = (
+        f"storage.local_nvme_cache_tb = {scenario.storage.local_nvme_cache_tb:g}: more than the "
+        f"local NVMe of server {names} (catalog local_nvme_b); allowed: 0–{limit / B_PER_TB:g} TB"
+    )
+    raise ConfigError(msg)
+
+
 def layout_from_scenario(scenario: Scenario) -> ClusterLayout:
     """The cluster of a scenario: racks with servers, limits, positions and recirculation D.
 
@@ -92,7 +113,7 @@ def layout_from_scenario(scenario: Scenario) -> ClusterLayout:
         The layout (racks without servers are left out).
 
     Raises:
-        ConfigError: if no rack holds a server.
+        ConfigError: if no rack holds a server, or the node cache exceeds a server's NVMe.
     """
     cat = scenario.get_catalog()
     racks = _placed(scenario)
@@ -109,6 +130,7 @@ def layout_from_scenario(scenario: Scenario) -> ClusterLayout:
                     skus.append(gpu)
             node_server.append(servers.index(server))
             node_rack.append(r_idx)
+    _check_node_cache(scenario, servers)
     n = len(racks)
     rows = sorted({r.row for r in racks})
     air_frac = np.array(

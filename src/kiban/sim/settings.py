@@ -15,6 +15,10 @@ import numpy as np
 
 from kiban.errors import ConfigError
 from kiban.physics.reliability import DEFAULT_NODE_FAILURE_RATE_PER_S
+from kiban.physics.storage_io import (
+    DEFAULT_PREP_B_PER_S_PER_CORE,
+    REFERENCE_MEMORY_BW_B_PER_S,
+)
 from kiban.units import B_PER_GB, S_PER_H
 from kiban.vocabulary import LEDGER_BUCKETS
 
@@ -91,6 +95,14 @@ class SimSettings:
             or ``node`` (gang and locality: see :meth:`JobTable.with_node_locality`).
         record_gpus: Keep the per-GPU timeline (``RunOutput.gpus`` and ``gpu_timeline``;
             ``gpus.parquet`` and ``gpu_timeline.parquet``); off by default, it is large.
+        prep_b_per_s_per_core: Input bytes one host CPU core preprocesses per second
+            (:data:`kiban.physics.storage_io.DEFAULT_PREP_B_PER_S_PER_CORE`); inf: the hosts'
+            CPUs never limit a job.
+        cache_warmup: Caches start cold at every (re)start and warm up as the job reads its
+            data set once (:mod:`kiban.sim.storage`); False: warm at once (hit min(1, C/D)).
+        input_rate_reference_memory_bw_b_per_s: The job table's per-GPU input rates hold on a
+            GPU of this memory bandwidth (default: A100 SXM 80 GB); a job on another GPU model
+            reads in proportion to its memory bandwidth. None: the rates hold on every GPU.
         gpu_activity: Give every job the GPU activity process fitted to Philly
             (:mod:`kiban.physics.activity`: idle phases, collectives, evaluation, a per-job
             power factor); False pegs allocated GPUs at their compute power (the old twin).
@@ -115,6 +127,9 @@ class SimSettings:
     locality: str = "none"
     record_gpus: bool = False
     gpu_activity: bool = True
+    prep_b_per_s_per_core: float = DEFAULT_PREP_B_PER_S_PER_CORE
+    cache_warmup: bool = True
+    input_rate_reference_memory_bw_b_per_s: float | None = REFERENCE_MEMORY_BW_B_PER_S
 
     def __post_init__(self) -> None:
         problems = []
@@ -129,6 +144,17 @@ class SimSettings:
             ("max_rack_samples", self.max_rack_samples >= 2, "must be ≥ 2"),
             ("rack_sample_period_s", self.rack_sample_period_s > 0, "must be > 0 s"),
             ("locality", self.locality in ("none", "node"), "allowed: none, node"),
+            (
+                "prep_b_per_s_per_core",
+                self.prep_b_per_s_per_core > 0,
+                "must be > 0 (inf: no limit)",
+            ),
+            (
+                "input_rate_reference_memory_bw_b_per_s",
+                self.input_rate_reference_memory_bw_b_per_s is None
+                or self.input_rate_reference_memory_bw_b_per_s > 0,
+                "must be > 0 B/s (or None)",
+            ),
         )
         for name, ok, allowed in checks:
             if not ok:
@@ -169,7 +195,9 @@ class RunOutput:
         seed: The seed.
         moved_gpu_s: GPU·s moved from productive after they were booked, by bucket
             (``failure``: work redone after a failure; ``checkpoint``: a preemption's save and
-            restore). Per-interval records (the per-GPU timeline) count them as productive.
+            restore), and ``underused``: the part of those moves that left the underused bucket
+            (the job's idle share of the moved work; the rest left productive). Per-interval
+            records (the per-GPU timeline) count the moved work as it was booked.
         gpus: Per-GPU static table (``SimSettings(record_gpus=True)``), else None.
         gpu_timeline: Per-GPU intervals of constant state (``record_gpus``), else None.
         coupling: Figures of an in-loop facility (:class:`~kiban.sim.coupled.CoupledFacility`:

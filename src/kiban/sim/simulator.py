@@ -135,7 +135,7 @@ class Simulator:
         self.book = book = LedgerBook()
         self.heat = heat = NodeHeat(inputs.hw, dirty)
         self.slots = slots = Slots(inputs, book, heat, dirty)
-        self.storage = storage = SharedStorage(inputs)
+        self.storage = storage = SharedStorage(inputs, queue)
         self.throttle = ThermalThrottle(inputs, heat, slots)
         self.shapes = shapes = QueueShapes(inputs)
         self.failures = Failures(
@@ -400,6 +400,8 @@ class Simulator:
             self._step_due = True
             if not self._finished() and self._in_loop.step_s:
                 self._queue.schedule(self._next_step_s(), EventKind.FACILITY_STEP)
+        elif kind == EventKind.STORAGE:
+            self.storage.on_event(payload, self.slots, self._t)
         else:  # pragma: no cover - every kind is handled above
             msg = f"unhandled event kind {kind!r}"
             raise SimulationError(msg)

@@ -453,6 +453,17 @@ class Slots:
         self.s_io[idx] = s_io
         self.rates(idx, t_s)
 
+    def set_ckpt_frac(self, idx: IntArray, ckpt_frac: FloatArray, t_s: float) -> None:
+        """New checkpoint shares of slots ``idx`` (their writes got a smaller file-system share)."""
+        self.book_many(idx, t_s)
+        self.ckpt_frac[idx] = ckpt_frac
+        self.rates(idx, t_s)
+
+    def set_phase_end(self, i: int, t_end_s: float) -> None:
+        """Slot ``i``'s restore phase now ends at ``t_end_s`` (its read got a new share)."""
+        self.phase_end_s[i] = t_end_s
+        self.renext(np.array([i]))
+
     def set_thermal(
         self, idx: IntArray, s_thermal: FloatArray, cap_w: FloatArray, t_s: float
     ) -> None:

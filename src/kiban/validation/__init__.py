@@ -29,6 +29,7 @@ from kiban.validation.pue import section_pue
 from kiban.validation.recirculation import section_recirculation
 from kiban.validation.reliability import section_reliability
 from kiban.validation.server_power import section_server_power
+from kiban.validation.storage import section_storage
 from kiban.validation.thermal import section_thermal
 from kiban.validation.tradeoffs import section_tradeoffs
 
@@ -44,6 +45,7 @@ SECTIONS: tuple[Callable[[], Section], ...] = (
     section_cost,
     section_coupled,
     section_tradeoffs,
+    section_storage,
 )
 """The models in the order docs/validation.md lists them."""
 
