@@ -271,7 +271,9 @@ def read_packing_pods(path: Path, models: tuple[str, ...]) -> PackingPods:
         lambda s: bool(s) and not {x for x in s.split("|") if x} <= known,
         return_dtype=pl.Boolean,
     )
-    checks.check(unknown, "gpu_spec", spec, f"must name GPU models of the node list: {sorted(known)}")
+    checks.check(
+        unknown, "gpu_spec", spec, f"must name GPU models of the node list: {sorted(known)}"
+    )
     checks.finish()
     num = gpus.to_numpy().astype(np.int64)
     per_gpu = np.where(num > 0, milli.to_numpy().astype(np.int64), 0)
@@ -440,7 +442,7 @@ def tuned_order(
     total = pods.total_gpu_milli
     requested = int(total.sum())
     target = ratio * capacity_milli
-    if ratio <= 0 or requested == target:
+    if ratio <= 0 or requested == target:  # the artifact: a ratio ≤ 0 keeps the list
         return order
     if requested > target:
         keep = list(order.tolist())
@@ -471,6 +473,7 @@ class PackingRun:
         frag_milli: Cluster fragmentation (Σ :func:`node_frag_milli`) after each pod.
         placed: Whether each pod was placed.
         pods: Pod index of each event.
+        nodes: Node each pod went to (-1: skipped).
     """
 
     policy: str
@@ -481,6 +484,7 @@ class PackingRun:
     frag_milli: FloatArray
     placed: BoolArray
     pods: IntArray
+    nodes: IntArray
 
     @property
     def n_failed(self) -> int:
@@ -549,11 +553,12 @@ class _Packer:
         best = nodes[score == score.max()]
         return int(best[np.argmin(self.rank[best])])
 
-    def place(self, p: int, policy: str) -> bool:
+    def place(self, p: int, policy: str) -> int:
+        """Place pod ``p``; return its node, or -1 if it fits nowhere."""
         ok = self.feasible(p)
         nodes = np.flatnonzero(ok)
         if nodes.shape[0] == 0:
-            return False
+            return -1
         pods = self.pods
         k, m = int(pods.num_gpus[p]), int(pods.gpu_milli[p])
         gpu: int | IntArray | None = None
@@ -577,7 +582,7 @@ class _Packer:
             msg = f"placement policy = {policy!r}: allowed {', '.join(PACKING_POLICIES)}"
             raise ConfigError(msg)
         self._take(p, node, gpu)
-        return True
+        return node
 
     def _take(self, p: int, node: int, gpu: int | IntArray | None) -> None:
         pods = self.pods
@@ -591,7 +596,9 @@ class _Packer:
                 self.left[node, self._whole_gpus(node, k)] = 0
             self.gpu_free_total[node] -= k * m
         self.frag[node] = node_frag_milli(
-            self.left[node : node + 1], self.cpu[node : node + 1], self.model[node : node + 1],
+            self.left[node : node + 1],
+            self.cpu[node : node + 1],
+            self.model[node : node + 1],
             self.typical,
         )[0]
         self._valid[node, :] = False
@@ -640,7 +647,9 @@ class _Packer:
             idx = np.arange(g)
             trial[:, idx, idx] -= m
             after = node_frag_milli(
-                trial.reshape(r * g, g), np.repeat(cpu_after, g), np.repeat(model, g),
+                trial.reshape(r * g, g),
+                np.repeat(cpu_after, g),
+                np.repeat(model, g),
                 self.typical,
             ).reshape(r, g)
             score = _fgd_score(before[:, None] - after)
@@ -694,8 +703,11 @@ def run_packing(
     if seed < 0:
         msg = f"seed = {seed}: must be a whole number ≥ 0"
         raise ConfigError(msg)
-    if not (math.isfinite(ratio) and ratio > 0):
-        msg = f"ratio = {ratio}: must be a number > 0 (share of the GPU capacity, e.g. 1.3)"
+    if not (math.isfinite(ratio) and ratio >= 0):
+        msg = (
+            f"ratio = {ratio}: must be a number ≥ 0 (share of the GPU capacity, e.g. 1.3; "
+            "0 keeps the pod list as it is)"
+        )
         raise ConfigError(msg)
     rng = np.random.default_rng(seed)
     capacity = cluster.gpu_milli_total
@@ -704,13 +716,16 @@ def run_packing(
     packer = _Packer(cluster, pods, typ, rng)
     n = order.shape[0]
     placed = np.zeros(n, dtype=bool)
+    where = np.full(n, -1, dtype=np.int64)
     allocated = np.zeros(n, dtype=np.int64)
     frag = np.zeros(n)
     total = pods.total_gpu_milli
     used = 0
     for e, p in enumerate(order.tolist()):
-        if packer.place(p, policy):
+        node = packer.place(p, policy)
+        if node >= 0:
             placed[e] = True
+            where[e] = node
             used += int(total[p])
         allocated[e] = used
         frag[e] = float(packer.frag.sum())
@@ -723,6 +738,7 @@ def run_packing(
         frag_milli=frag,
         placed=placed,
         pods=order,
+        nodes=where,
     )
 
 
