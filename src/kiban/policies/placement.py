@@ -2,7 +2,9 @@
 
 All three respect the topology constraints of the job and the cluster:
 
-* GPU model: a job that names one only gets nodes with that model;
+* GPU model: a job that names one (or alternatives, ``V100M16|V100M32``) only gets nodes with
+  an allowed model (the rule of :func:`kiban.workload.packing.allowed_models`, the same as the
+  simulator's ``JobTables.req_sku``);
 * shape: ``gpus_per_node = g > 0`` means exactly g GPUs on each of num_gpus/g nodes;
   ``g = 0`` prefers one node and otherwise spreads over as few nodes as the policy's order gives;
 * rack budgets: a node is eligible only if its rack can power the GPUs at the job's cap
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kiban.policies.registry import register_policy
+from kiban.workload.packing import model_requirements
 
 if TYPE_CHECKING:
     from kiban._typing import BoolArray, IntArray
@@ -67,16 +70,17 @@ class NodePlacement(ABC):
     def __init__(self) -> None:
         self._rng: np.random.Generator = np.random.default_rng(0)
         self._req: IntArray = np.zeros(0, dtype=np.int64)
+        self._req_mask: BoolArray = np.ones((1, 1), dtype=bool)
+        self._req_any: BoolArray = np.ones(1, dtype=bool)
 
     def reset(self, ctx: PolicyContext) -> None:
         """Cache per-job model requirements and the policy's random stream."""
         self._rng = ctx.rng
         lay = ctx.layout
-        req = np.full(ctx.jobs.n_jobs, -1, dtype=np.int64)
-        for model in np.unique(ctx.jobs.gpu_model).tolist():
-            if model:
-                req[ctx.jobs.gpu_model == model] = lay.sku_index(str(model))
-        self._req = req
+        which, mask = model_requirements(ctx.jobs.gpu_model, [s.name for s in lay.skus])
+        self._req = which
+        self._req_mask = mask
+        self._req_any = np.asarray(mask.all(axis=1), dtype=bool)
         self._tdp_w = np.array([s.tdp_w for s in lay.skus])
         self._budget_finite = bool(np.isfinite(lay.rack_gpu_budget_w).any())
         self._multi_sku = len(lay.skus) > 1
@@ -85,10 +89,8 @@ class NodePlacement(ABC):
         lay = view.layout
         ok = free.node_free >= per_node
         req = int(self._req[job]) if self._req.shape[0] > job else -1
-        if req == -2:
-            return np.zeros_like(ok)
-        if self._multi_sku and req >= 0:
-            ok &= lay.node_sku_idx == req
+        if req >= 0 and not self._req_any[req]:
+            ok &= self._req_mask[req][lay.node_sku_idx]
         if self._budget_finite:
             cap = view.job_power_cap_w[job]
             per_gpu = self._tdp_w[lay.node_sku_idx] if math.isnan(cap) else cap

@@ -66,6 +66,8 @@ from kiban.workload._rows import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from kiban._typing import BoolArray, FloatArray, IntArray
 
 __all__ = [
@@ -75,7 +77,10 @@ __all__ = [
     "PackingPods",
     "PackingRun",
     "TypicalPods",
+    "allocation_pct",
+    "allowed_models",
     "binned_by_arrival",
+    "model_requirements",
     "node_frag_milli",
     "read_packing_nodes",
     "read_packing_pods",
@@ -315,6 +320,27 @@ def allowed_models(specs: list[str], models: tuple[str, ...]) -> BoolArray:
             cache[s] = row
         out[i] = row
     return out
+
+
+def model_requirements(
+    gpu_model: Sequence[str] | np.ndarray, models: Sequence[str]
+) -> tuple[IntArray, BoolArray]:
+    """Per-job GPU-model constraints under :func:`allowed_models`'s one rule, deduplicated.
+
+    Shared by the simulator (``kiban.sim.tables.JobTables``), its placement layers and this
+    module, so a constraint such as ``V100M16|V100M32`` means the same everywhere.
+
+    Args:
+        gpu_model: The ``gpu_model`` text of each job ("" = any).
+        models: Names of the cluster's GPU models, in the cluster's order.
+
+    Returns:
+        (index of each job's constraint, bool (constraints, models) of allowed models).
+    """
+    names = np.asarray(gpu_model, dtype=object).astype(str)
+    uniq, inverse = np.unique(names, return_inverse=True)
+    mask = allowed_models([str(u) for u in uniq], tuple(models))
+    return np.asarray(inverse, dtype=np.int64).reshape(-1), mask
 
 
 # ============================================================================================
