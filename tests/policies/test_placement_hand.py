@@ -8,7 +8,7 @@ from tests.sim.helpers import jobs, layout
 
 from kiban.catalog import default_catalog
 from kiban.policies.base import FreeState, PolicyContext
-from kiban.policies.placement import BestFit, FirstFit, RandomFit
+from kiban.policies.placement import BestFit, FirstFit, FragmentationGradientDescent, RandomFit
 from kiban.policies.registry import make_policy
 from kiban.sim import ClusterLayout, Simulator
 
@@ -171,3 +171,22 @@ def test_gpu_model_alternatives_mean_the_same_to_simulator_and_placement(cls):
     assert jt.req_sku[1] <= -3  # a pattern of two models
     assert jt.sku_ok(int(jt.req_sku[1]), lay.node_sku_idx).all()
     assert jt.unschedulable.tolist() == [False, False, True]
+
+
+def test_fgd_keeps_free_gpus_usable_where_best_fit_strands_them():
+    """Target workload: half 1-GPU jobs, half jobs of 4 GPUs on one node. Free GPUs per node
+    8, 5, 2, 6. A 4-GPU job: best-fit takes the tightest node (5 → 1 free: one GPU a 4-GPU job
+    cannot use); FGD takes the node whose fragmentation does not grow (8 → 4), by the paper's
+    measure F = f × P(job needs more than f) (Weng et al., ATC 2023, §4)."""
+    lay = layout(servers_per_rack=4)
+    table = jobs([(0, 10, 1), (0, 10, 1), (0, 10, 4), (0, 10, 4)], gpus_per_node=[0, 0, 4, 4])
+    view = make_view(lay, table, {1: 3, 2: 6, 3: 2})  # free: 8, 5, 2, 6
+    fgd, bf = FragmentationGradientDescent(), BestFit()
+    fgd.reset(ctx(lay, table))
+    bf.reset(ctx(lay, table))
+    assert place(bf, view, 2) == [1] * 4
+    assert place(fgd, view, 2) == [0] * 4
+    # fragmentation table: f free GPUs of the one model → f × P(per-node need > f)
+    assert fgd._frag[0, :6].tolist() == pytest.approx([0, 0.5, 1.0, 1.5, 0, 0])
+    # a 1-GPU job goes where it sheds fragmentation: the node with 2 free (2 → 1: 1.0 → 0.5)
+    assert place(fgd, view, 0) == [2]

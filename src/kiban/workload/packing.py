@@ -80,6 +80,7 @@ __all__ = [
     "allocation_pct",
     "allowed_models",
     "binned_by_arrival",
+    "job_typical_pods",
     "model_requirements",
     "node_frag_milli",
     "read_packing_nodes",
@@ -87,6 +88,7 @@ __all__ = [
     "run_packing",
     "tuned_order",
     "typical_pods",
+    "whole_gpu_frag_table",
 ]
 
 MILLI_PER_GPU = 1000
@@ -442,6 +444,61 @@ def node_frag_milli(
     ok = acc & (fits >= typical.num_gpus[gpu_k]) & (cpu_left[:, None] >= typical.cpu_milli[gpu_k])
     per = np.where(ok, below_milli, total[:, None])
     return frag + per @ typical.freq[gpu_k]
+
+
+def job_typical_pods(
+    num_gpus: IntArray,
+    gpus_per_node: IntArray,
+    allowed: BoolArray,
+    max_node_gpus: int,
+    share: float = TYPICAL_POD_SHARE,
+) -> TypicalPods:
+    """FGD's target workload for whole-GPU jobs of a replay (no CPU dimension).
+
+    A job's shape is the GPUs it needs on one node (``gpus_per_node``, or ``num_gpus`` capped at
+    the largest node when it may spread) and the GPU models it allows; shapes are kept by
+    decreasing count until they cover ``share`` of the jobs, as :func:`typical_pods`.
+
+    Args:
+        num_gpus: GPUs per job.
+        gpus_per_node: Required GPUs per node (0 = any split).
+        allowed: Bool (jobs, models).
+        max_node_gpus: GPUs of the largest node.
+        share: Share of the jobs the kept shapes cover.
+    """
+    per_node = np.where(gpus_per_node > 0, gpus_per_node, np.minimum(num_gpus, max_node_gpus))
+    per_node = np.maximum(per_node, 1)
+    n = int(per_node.shape[0])
+    pods = PackingPods(
+        name=[str(i) for i in range(n)],
+        cpu_milli=np.zeros(n, dtype=np.int64),
+        memory_mib=np.zeros(n, dtype=np.int64),
+        num_gpus=per_node.astype(np.int64),
+        gpu_milli=np.full(n, MILLI_PER_GPU, dtype=np.int64),
+        allowed=allowed,
+        gpu_spec=[
+            "|".join(str(k) for k in np.flatnonzero(row)) if not row.all() else ""
+            for row in allowed
+        ],
+    )
+    return typical_pods(pods, share)
+
+
+def whole_gpu_frag_table(typical: TypicalPods, n_models: int, max_gpus: int) -> FloatArray:
+    """Fragmentation (in GPUs) of a node with f whole free GPUs of model m: table (m, f).
+
+    :func:`node_frag_milli` for nodes whose free GPUs are whole and whose CPU never binds, the
+    case of the event simulator (which does not share GPUs): a free GPU is fragment for a
+    target shape that needs more GPUs than the node has free, or another model.
+    """
+    f = np.arange(max_gpus + 1)
+    left = np.where(np.arange(max_gpus)[None, :] < f[:, None], MILLI_PER_GPU, 0)
+    out = np.zeros((n_models, max_gpus + 1))
+    big = np.full(f.shape[0], np.iinfo(np.int64).max // 4, dtype=np.int64)
+    for m in range(n_models):
+        model = np.full(f.shape[0], m, dtype=np.int64)
+        out[m] = node_frag_milli(left, big, model, typical) / MILLI_PER_GPU
+    return out
 
 
 # ============================================================================================
