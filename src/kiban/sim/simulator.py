@@ -281,6 +281,7 @@ class Simulator:
             finish = getattr(self._in_loop, "finish", None)
             if finish is not None:
                 extra["coupling"] = finish(self.view)
+        extra["fgd_frag_gpu_s"] = self.state.fgd_frag_gpu_s_until(horizon)
         return rec.output(
             policy_name=self.policy.name,
             horizon_s=horizon,

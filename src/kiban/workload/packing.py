@@ -376,30 +376,22 @@ def typical_pods(pods: PackingPods, share: float = TYPICAL_POD_SHARE) -> Typical
     count (ties: first seen) until their cumulative count reaches ``share`` of all pods
     (the artifact's ``GetTypicalPods``).
     """
-    keys: dict[tuple[int, int, int, str], int] = {}
-    first: list[int] = []
-    counts: list[int] = []
-    for i in range(pods.n_pods):
-        key = (
-            int(pods.cpu_milli[i]),
-            int(pods.gpu_milli[i]),
-            int(pods.num_gpus[i]),
-            pods.gpu_spec[i],
-        )
-        k = keys.get(key)
-        if k is None:
-            keys[key] = len(first)
-            first.append(i)
-            counts.append(1)
-        else:
-            counts[k] += 1
-    cnt = np.asarray(counts, dtype=np.float64)
-    order = np.argsort(-cnt, kind="stable")
+    spec_ids = np.unique(np.asarray(pods.gpu_spec, dtype=object).astype(str), return_inverse=True)[
+        1
+    ].reshape(-1)
+    key = np.column_stack((pods.cpu_milli, pods.gpu_milli, pods.num_gpus, spec_ids))
+    if key.shape[0] == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return TypicalPods(empty, empty, empty, pods.allowed[:0], np.zeros(0))
+    _, first, cnt_int = np.unique(key, axis=0, return_index=True, return_counts=True)
+    cnt = cnt_int.astype(np.float64)
+    # by decreasing count, ties by first appearance
+    order = np.lexsort((first, -cnt))
     cum = np.cumsum(cnt[order])
     need = share * cnt.sum()
     n_keep = min(int(np.searchsorted(cum, need, side="left")) + 1, order.shape[0])
     keep = order[:n_keep]
-    rows = np.asarray(first, dtype=np.int64)[keep]
+    rows = first[keep]
     freq = cnt[keep] / cnt[keep].sum()
     return TypicalPods(
         cpu_milli=pods.cpu_milli[rows],
