@@ -96,6 +96,7 @@ class ClusterState:
         self.frag_table: FloatArray = whole_gpu_frag_table(typical, len(layout.skus), max_gpus)
         self._node_sku = layout.node_sku_idx
         self._node_sku_list: list[int] = layout.node_sku_idx.tolist()
+        self._frag_rows: list[list[float]] = self.frag_table.tolist()
         self.fgd_frag_gpus = float(self.frag_table[self._node_sku, self.node_free].sum())
         self.fgd_frag_gpu_s = 0.0
         self._frag_t = 0.0
@@ -130,9 +131,9 @@ class ClusterState:
         if self.time_s != self._frag_t:
             self.fgd_frag_gpu_s += self.fgd_frag_gpus * (self.time_s - self._frag_t)
             self._frag_t = self.time_s
-        row = self.frag_table[self._node_sku_list[node]]
+        row = self._frag_rows[self._node_sku_list[node]]
         f = int(self.node_free[node])
-        self.fgd_frag_gpus += float(row[f + delta_free] - row[f])
+        self.fgd_frag_gpus += row[f + delta_free] - row[f]
 
     def _frag_many(self, nodes: IntArray, delta_free: IntArray) -> None:
         if self.time_s != self._frag_t:
