@@ -376,28 +376,42 @@ def typical_pods(pods: PackingPods, share: float = TYPICAL_POD_SHARE) -> Typical
     count (ties: first seen) until their cumulative count reaches ``share`` of all pods
     (the artifact's ``GetTypicalPods``).
     """
-    spec_ids = np.unique(np.asarray(pods.gpu_spec, dtype=object).astype(str), return_inverse=True)[
-        1
-    ].reshape(-1)
-    key = np.column_stack((pods.cpu_milli, pods.gpu_milli, pods.num_gpus, spec_ids))
+    spec_ids = np.unique(np.asarray(pods.gpu_spec, dtype=object).astype(str), return_inverse=True)
+    return _typical(
+        pods.cpu_milli,
+        pods.gpu_milli,
+        pods.num_gpus,
+        np.asarray(spec_ids[1], dtype=np.int64).reshape(-1),
+        pods.allowed,
+        share=share,
+    )
+
+
+def _typical(
+    cpu: IntArray,
+    milli: IntArray,
+    num: IntArray,
+    spec_id: IntArray,
+    allowed: BoolArray,
+    *,
+    share: float,
+) -> TypicalPods:
+    key = np.column_stack((cpu, milli, num, spec_id))
     if key.shape[0] == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return TypicalPods(empty, empty, empty, pods.allowed[:0], np.zeros(0))
+        return TypicalPods(empty, empty, empty, allowed[:0], np.zeros(0))
     _, first, cnt_int = np.unique(key, axis=0, return_index=True, return_counts=True)
     cnt = cnt_int.astype(np.float64)
-    # by decreasing count, ties by first appearance
-    order = np.lexsort((first, -cnt))
+    order = np.lexsort((first, -cnt))  # by decreasing count, ties by first appearance
     cum = np.cumsum(cnt[order])
-    need = share * cnt.sum()
-    n_keep = min(int(np.searchsorted(cum, need, side="left")) + 1, order.shape[0])
-    keep = order[:n_keep]
-    rows = first[keep]
-    freq = cnt[keep] / cnt[keep].sum()
+    n_keep = min(int(np.searchsorted(cum, share * cnt.sum(), side="left")) + 1, order.shape[0])
+    rows = first[order[:n_keep]]
+    freq = cnt[order[:n_keep]] / cnt[order[:n_keep]].sum()
     return TypicalPods(
-        cpu_milli=pods.cpu_milli[rows],
-        gpu_milli=pods.gpu_milli[rows],
-        num_gpus=pods.num_gpus[rows],
-        allowed=pods.allowed[rows],
+        cpu_milli=cpu[rows],
+        gpu_milli=milli[rows],
+        num_gpus=num[rows],
+        allowed=allowed[rows],
         freq=freq,
     )
 
@@ -459,21 +473,20 @@ def job_typical_pods(
         share: Share of the jobs the kept shapes cover.
     """
     per_node = np.where(gpus_per_node > 0, gpus_per_node, np.minimum(num_gpus, max_node_gpus))
-    per_node = np.maximum(per_node, 1)
+    per_node = np.maximum(per_node, 1).astype(np.int64)
     n = int(per_node.shape[0])
-    pods = PackingPods(
-        name=[str(i) for i in range(n)],
-        cpu_milli=np.zeros(n, dtype=np.int64),
-        memory_mib=np.zeros(n, dtype=np.int64),
-        num_gpus=per_node.astype(np.int64),
-        gpu_milli=np.full(n, MILLI_PER_GPU, dtype=np.int64),
-        allowed=allowed,
-        gpu_spec=[
-            "|".join(str(k) for k in np.flatnonzero(row)) if not row.all() else ""
-            for row in allowed
-        ],
+    if allowed.shape[0]:
+        spec_id = np.unique(allowed, axis=0, return_inverse=True)[1]
+    else:
+        spec_id = np.zeros(0, dtype=np.int64)
+    return _typical(
+        np.zeros(n, dtype=np.int64),
+        np.full(n, MILLI_PER_GPU, dtype=np.int64),
+        per_node,
+        np.asarray(spec_id, dtype=np.int64).reshape(-1),
+        allowed,
+        share=share,
     )
-    return typical_pods(pods, share)
 
 
 def whole_gpu_frag_table(typical: TypicalPods, n_models: int, max_gpus: int) -> FloatArray:
