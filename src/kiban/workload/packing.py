@@ -396,11 +396,14 @@ def _typical(
     *,
     share: float,
 ) -> TypicalPods:
-    key = np.column_stack((cpu, milli, num, spec_id))
-    if key.shape[0] == 0:
+    if cpu.shape[0] == 0:
         empty = np.zeros(0, dtype=np.int64)
         return TypicalPods(empty, empty, empty, allowed[:0], np.zeros(0))
-    _, first, cnt_int = np.unique(key, axis=0, return_index=True, return_counts=True)
+    key = np.zeros(cpu.shape[0], dtype=np.int64)  # mixed-radix code of the four columns
+    for col in (cpu, milli, num, spec_id):
+        uniq, code = np.unique(col, return_inverse=True)
+        key = key * int(uniq.shape[0]) + code.reshape(-1)
+    _, first, cnt_int = np.unique(key, return_index=True, return_counts=True)
     cnt = cnt_int.astype(np.float64)
     order = np.lexsort((first, -cnt))  # by decreasing count, ties by first appearance
     cum = np.cumsum(cnt[order])
@@ -475,10 +478,10 @@ def job_typical_pods(
     per_node = np.where(gpus_per_node > 0, gpus_per_node, np.minimum(num_gpus, max_node_gpus))
     per_node = np.maximum(per_node, 1).astype(np.int64)
     n = int(per_node.shape[0])
-    if allowed.shape[0]:
-        spec_id = np.unique(allowed, axis=0, return_inverse=True)[1]
+    if allowed.shape[1] <= 62:
+        spec_id = allowed.astype(np.int64) @ (np.int64(1) << np.arange(allowed.shape[1]))
     else:
-        spec_id = np.zeros(0, dtype=np.int64)
+        spec_id = np.unique(allowed, axis=0, return_inverse=True)[1]
     return _typical(
         np.zeros(n, dtype=np.int64),
         np.full(n, MILLI_PER_GPU, dtype=np.int64),
