@@ -8,7 +8,7 @@ from tests.sim.helpers import jobs, layout
 
 from kiban.catalog import default_catalog
 from kiban.policies.base import FreeState, PolicyContext
-from kiban.policies.placement import BestFit, FirstFit, RandomFit
+from kiban.policies.placement import BestFit, FirstFit, FragmentationGradientDescent, RandomFit
 from kiban.policies.registry import make_policy
 from kiban.sim import ClusterLayout, Simulator
 
@@ -128,3 +128,65 @@ def test_gpu_model_constraint_is_respected(cls):
     pol = cls()
     pol.reset(ctx(lay, table))
     assert place(pol, view, 0) == [1] * 4
+
+
+def _mixed_layout():
+    cat = default_catalog()
+    a100, h100 = cat.server("dgx-a100"), cat.server("dgx-h100")
+    return ClusterLayout(
+        name="mixed",
+        skus=(cat.gpu("a100-sxm-80gb"), cat.gpu("h100-sxm")),
+        servers=(a100, h100, h100),
+        node_server_idx=np.array([0, 1, 1]),
+        node_rack_idx=np.array([0, 0, 0]),
+        rack_names=("r0",),
+        rack_row_idx=np.array([0]),
+        row_names=("row0",),
+        rack_x_m=np.array([0.0]),
+        rack_y_m=np.array([0.0]),
+        rack_power_limit_w=np.array([np.inf]),
+        rack_cooling_limit_w=np.array([np.inf]),
+        rack_liquid_capture_frac=np.array([0.0]),
+    )
+
+
+@pytest.mark.parametrize("cls", [FirstFit, BestFit, RandomFit])
+def test_gpu_model_alternatives_mean_the_same_to_simulator_and_placement(cls):
+    """'A|B' (openb's gpu_spec) allows either model in placement and in the simulator; a list
+    naming no model of the cluster is unschedulable in both (issue 15)."""
+    lay = _mixed_layout()
+    table = jobs(
+        [(0, 10, 8), (0, 10, 8), (0, 10, 2)],
+        gpu_model=["b200|h100-sxm", "v100|a100-sxm-80gb|h100-sxm", "v100|mi250"],
+    )
+    view = make_view(lay, table, {1: 8})  # h100 node 1 is full
+    pol = cls()
+    pol.reset(ctx(lay, table))
+    assert place(pol, view, 0) == [2] * 8  # only h100 allowed: node 2
+    assert place(pol, view, 1) in ([0] * 8, [2] * 8)
+    assert place(pol, view, 2) is None
+    sim = Simulator(lay, table, make_policy("policy", "fifo-static"))
+    jt = sim.jt
+    assert jt.sku_ok(int(jt.req_sku[0]), lay.node_sku_idx).tolist() == [False, True, True]
+    assert jt.req_sku[1] <= -3  # a pattern of two models
+    assert jt.sku_ok(int(jt.req_sku[1]), lay.node_sku_idx).all()
+    assert jt.unschedulable.tolist() == [False, False, True]
+
+
+def test_fgd_keeps_free_gpus_usable_where_best_fit_strands_them():
+    """Target workload: half 1-GPU jobs, half jobs of 4 GPUs on one node. Free GPUs per node
+    8, 5, 2, 6. A 4-GPU job: best-fit takes the tightest node (5 → 1 free: one GPU a 4-GPU job
+    cannot use); FGD takes the node whose fragmentation does not grow (8 → 4), by the paper's
+    measure F = f × P(job needs more than f) (Weng et al., ATC 2023, §4)."""
+    lay = layout(servers_per_rack=4)
+    table = jobs([(0, 10, 1), (0, 10, 1), (0, 10, 4), (0, 10, 4)], gpus_per_node=[0, 0, 4, 4])
+    view = make_view(lay, table, {1: 3, 2: 6, 3: 2})  # free: 8, 5, 2, 6
+    fgd, bf = FragmentationGradientDescent(), BestFit()
+    fgd.reset(ctx(lay, table))
+    bf.reset(ctx(lay, table))
+    assert place(bf, view, 2) == [1] * 4
+    assert place(fgd, view, 2) == [0] * 4
+    # fragmentation table: f free GPUs of the one model → f × P(per-node need > f)
+    assert fgd._frag[0, :6].tolist() == pytest.approx([0, 0.5, 1.0, 1.5, 0, 0])
+    # a 1-GPU job goes where it sheds fragmentation: the node with 2 free (2 → 1: 1.0 → 0.5)
+    assert place(fgd, view, 0) == [2]

@@ -171,8 +171,13 @@ def test_gavel_shared_traces(data_root):
 
 def test_openb_fixture():
     r = _read(f"openb:{FIXTURES / 'openb'}")
-    assert (r.n_rows, r.jobs.height, r.n_excluded) == (7, 5, 2)
+    # the CPU-only pod is left out; the Pending pod is kept, flagged by its status
+    assert (r.n_rows, r.jobs.height, r.n_excluded) == (7, 6, 1)
     jobs = _by_id(r)
+    pending = jobs["openb-pod-0061"]
+    assert pending["status"] == "Pending"
+    assert pending["duration_s"] == 10001403 - 10001278  # lifetime: it never ran
+    assert any(n.startswith("1 pods never scheduled") for n in r.notes)
     share = jobs["openb-pod-0001"]
     base = read_trace(f"openb:{FIXTURES / 'openb'}", rng=np.random.default_rng(0))
     assert share["num_gpus"] == 1
@@ -200,7 +205,7 @@ def test_openb_malformed(tmp_path):
     with pytest.raises(TraceError, match=rf"^{pods}:3: gpu_spec = 'A100': must name GPU models"):
         read_trace(f"openb:{folder}")
     r = _read(f"openb:{folder}", skip_bad=True)
-    assert (r.n_bad, r.jobs.height) == (1, 5)
+    assert (r.n_bad, r.jobs.height) == (1, 6)
     _with_line(
         FIXTURES / "openb" / "openb_pod_list_default.csv",
         pods,
@@ -218,6 +223,10 @@ def test_openb_shared(data_root):
     assert r.n_rows == 8152
     assert r.n_bad == 0
     assert any(n.startswith("1088 CPU-only pods") for n in r.notes)
+    # 897 Pending pods, 36 of them CPU-only
+    assert any(n.startswith("861 pods never scheduled") for n in r.notes)
+    assert r.jobs.height == 8152 - 1088
+    assert int((r.jobs["status"] == "Pending").sum()) == 861
     assert r.jobs["num_gpus"].max() == 8
     assert r.origin is None
 

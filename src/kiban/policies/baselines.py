@@ -7,6 +7,7 @@
 | ``tiresias-las`` | ``tiresias-las`` | ``first-fit`` | 2D-LAS with preemption (Tiresias) |
 | ``best-fit`` | ``fifo`` (blocking) | ``best-fit`` | FIFO with packing placement |
 | ``random-fit`` | ``fifo`` (blocking) | ``random-fit`` | FIFO with random placement |
+| ``fgd`` | ``fifo`` (blocking) | ``fgd`` | FIFO with fragmentation gradient descent |
 
 All run uncapped at the scenario's default power cap with the scenario's fixed supply
 temperature: they differ only in order, preemption and placement.
@@ -15,7 +16,7 @@ temperature: they differ only in order, preemption and placement.
 from __future__ import annotations
 
 from kiban.policies.layered import LayeredPolicy
-from kiban.policies.placement import BestFit, FirstFit, RandomFit
+from kiban.policies.placement import BestFit, FirstFit, FragmentationGradientDescent, RandomFit
 from kiban.policies.registry import register_policy
 from kiban.policies.scheduling import EasyBackfill, Fifo, TiresiasLas
 
@@ -80,3 +81,11 @@ class RandomFitPolicy(LayeredPolicy):
 
     def __init__(self) -> None:
         super().__init__("random-fit", scheduling=Fifo(), placement=RandomFit())
+
+
+@register_policy("policy", "fgd")
+class FgdPolicy(LayeredPolicy):
+    """FIFO with fragmentation-gradient-descent placement (Weng et al., ATC 2023)."""
+
+    def __init__(self) -> None:
+        super().__init__("fgd", scheduling=Fifo(), placement=FragmentationGradientDescent())

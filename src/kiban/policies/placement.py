@@ -1,8 +1,10 @@
-"""Placement layers (which GPUs a job gets): first-fit, best-fit (alias pack), random-fit.
+"""Placement layers (which GPUs a job gets): first-fit, best-fit (alias pack), random-fit, fgd.
 
 All three respect the topology constraints of the job and the cluster:
 
-* GPU model: a job that names one only gets nodes with that model;
+* GPU model: a job that names one (or alternatives, ``V100M16|V100M32``) only gets nodes with
+  an allowed model (the rule of :func:`kiban.workload.packing.allowed_models`, the same as the
+  simulator's ``JobTables.req_sku``);
 * shape: ``gpus_per_node = g > 0`` means exactly g GPUs on each of num_gpus/g nodes;
   ``g = 0`` prefers one node and otherwise spreads over as few nodes as the policy's order gives;
 * rack budgets: a node is eligible only if its rack can power the GPUs at the job's cap
@@ -22,13 +24,21 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kiban.policies.registry import register_policy
+from kiban.workload.packing import job_typical_pods, model_requirements, whole_gpu_frag_table
 
 if TYPE_CHECKING:
-    from kiban._typing import BoolArray, IntArray
+    from kiban._typing import BoolArray, FloatArray, IntArray
     from kiban.policies.base import FreeState, PolicyContext
     from kiban.sim.state import ClusterView
 
-__all__ = ["BestFit", "FirstFit", "NodePlacement", "RandomFit", "pick_gpus"]
+__all__ = [
+    "BestFit",
+    "FirstFit",
+    "FragmentationGradientDescent",
+    "NodePlacement",
+    "RandomFit",
+    "pick_gpus",
+]
 
 
 def pick_gpus(free: FreeState, view: ClusterView, nodes: IntArray, counts: IntArray) -> IntArray:
@@ -67,16 +77,17 @@ class NodePlacement(ABC):
     def __init__(self) -> None:
         self._rng: np.random.Generator = np.random.default_rng(0)
         self._req: IntArray = np.zeros(0, dtype=np.int64)
+        self._req_mask: BoolArray = np.ones((1, 1), dtype=bool)
+        self._req_any: BoolArray = np.ones(1, dtype=bool)
 
     def reset(self, ctx: PolicyContext) -> None:
         """Cache per-job model requirements and the policy's random stream."""
         self._rng = ctx.rng
         lay = ctx.layout
-        req = np.full(ctx.jobs.n_jobs, -1, dtype=np.int64)
-        for model in np.unique(ctx.jobs.gpu_model).tolist():
-            if model:
-                req[ctx.jobs.gpu_model == model] = lay.sku_index(str(model))
-        self._req = req
+        which, mask = model_requirements(ctx.jobs.gpu_model, [s.name for s in lay.skus])
+        self._req = which
+        self._req_mask = mask
+        self._req_any = np.asarray(mask.all(axis=1), dtype=bool)
         self._tdp_w = np.array([s.tdp_w for s in lay.skus])
         self._budget_finite = bool(np.isfinite(lay.rack_gpu_budget_w).any())
         self._multi_sku = len(lay.skus) > 1
@@ -85,10 +96,8 @@ class NodePlacement(ABC):
         lay = view.layout
         ok = free.node_free >= per_node
         req = int(self._req[job]) if self._req.shape[0] > job else -1
-        if req == -2:
-            return np.zeros_like(ok)
-        if self._multi_sku and req >= 0:
-            ok &= lay.node_sku_idx == req
+        if req >= 0 and not self._req_any[req]:
+            ok &= self._req_mask[req][lay.node_sku_idx]
         if self._budget_finite:
             cap = view.job_power_cap_w[job]
             per_gpu = self._tdp_w[lay.node_sku_idx] if math.isnan(cap) else cap
@@ -195,3 +204,61 @@ class RandomFit(NodePlacement):
 
     def _order_many(self, cand: IntArray, free: FreeState, m: int) -> IntArray:
         return self._rng.permutation(cand)
+
+
+@register_policy("placement", "fgd")
+class FragmentationGradientDescent(NodePlacement):
+    """Fragmentation gradient descent (Weng et al., USENIX ATC 2023) for whole-GPU jobs.
+
+    The target workload is the run's own job shapes (GPUs per node and allowed models, the
+    most frequent covering 95 % of the jobs; :func:`kiban.workload.packing.job_typical_pods`).
+    A node's fragmentation is the expected number of its free GPUs that a job drawn from that
+    workload could not use (:func:`kiban.workload.packing.whole_gpu_frag_table`, the paper's
+    measure with whole GPUs); a job goes to the node where taking its GPUs lowers the
+    fragmentation most (the largest F(before) − F(after)), ties to the lower node number. A job
+    spread over several nodes takes the most fragmented nodes first. GPUs on a node are the
+    first free ones (with whole GPUs the choice does not change the node's fragmentation).
+    """
+
+    def reset(self, ctx: PolicyContext) -> None:
+        """The target workload and the fragmentation table of this run."""
+        super().reset(ctx)
+        lay = ctx.layout
+        jobs = ctx.jobs
+        max_gpus = int(lay.node_n_gpus.max(initial=1))
+        allowed = (
+            self._req_mask[self._req] if self._req.shape[0] else np.ones((0, len(lay.skus)), bool)
+        )
+        typical = job_typical_pods(
+            np.asarray(jobs.min_num_gpus, dtype=np.int64),
+            np.asarray(jobs.gpus_per_node, dtype=np.int64),
+            allowed,
+            max_gpus,
+        )
+        self._frag = whole_gpu_frag_table(typical, len(lay.skus), max_gpus)
+        self._node_sku = lay.node_sku_idx
+        self._take = 1
+
+    def place(self, view: ClusterView, job: int, free: FreeState) -> IntArray | None:
+        """As :meth:`NodePlacement.place`, scoring nodes by the fragmentation they shed."""
+        n = int(view.jobs.num_gpus[job])
+        g = int(view.jobs.gpus_per_node[job])
+        self._take = g if g > 0 else n
+        return super().place(view, job, free)
+
+    def _delta(self, cand: IntArray, free: FreeState, take: IntArray | int) -> FloatArray:
+        f = free.node_free[cand]
+        sku = self._node_sku[cand]
+        return self._frag[sku, f] - self._frag[sku, np.maximum(f - take, 0)]
+
+    def _order_single(self, cand: IntArray, free: FreeState) -> int:
+        return int(cand[np.argmax(self._delta(cand, free, self._take))])
+
+    def _order_shaped(self, cand: IntArray, free: FreeState) -> IntArray:
+        order = np.argsort(-self._delta(cand, free, self._take), kind="stable")
+        return cand[order]
+
+    def _order_many(self, cand: IntArray, free: FreeState, m: int) -> IntArray:
+        f = free.node_free[cand]
+        order = np.argsort(-self._frag[self._node_sku[cand], f], kind="stable")
+        return cand[order]

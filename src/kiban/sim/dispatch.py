@@ -214,8 +214,8 @@ class Dispatch:
             )
             raise self._error(msg)
         req = int(self._jt.req_sku[j])
-        if req >= 0 and (hw.node_sku[nodes] != req).any():
-            msg = f"start[{self._label(j)}]: the job needs GPU model {hw.layout.skus[req].name!r}"
+        if req != -1 and not self._jt.sku_ok(req, hw.node_sku[nodes]).all():
+            msg = f"start[{self._label(j)}]: the job needs GPU model {jobs.gpu_model[j]!r}"
             raise self._error(msg)
         sku = int(hw.node_sku[nodes[0]])
         cap_w = st.job_power_cap_w[j]
@@ -246,8 +246,8 @@ class Dispatch:
         node = hw.gpu_node_list[g]
         req = jt.req_list[j]
         sku = hw.node_sku_list[node]
-        if req >= 0 and sku != req:
-            msg = f"start[{self._label(j)}]: the job needs GPU model {hw.layout.skus[req].name!r}"
+        if req != -1 and (sku != req if req >= 0 else not jt.sku_ok(req, np.array(sku)).all()):
+            msg = f"start[{self._label(j)}]: the job needs GPU model {self._jobs.gpu_model[j]!r}"
             raise self._error(msg)
         gpn = jt.gpn_list[j]
         if gpn and gpn != 1:

@@ -45,7 +45,11 @@ class QueueShapes:
             size, g, req = jt.class_key[c]
             if size > n_free:
                 continue
-            ok_nodes = node_free if req < 0 else np.where(self._hw.node_sku == req, node_free, 0)
+            ok_nodes = (
+                node_free
+                if req == -1
+                else np.where(jt.sku_ok(req, self._hw.node_sku), node_free, 0)
+            )
             if g > 0:
                 feasible = int(np.count_nonzero(ok_nodes >= g)) * g >= size
             else:

@@ -228,3 +228,6 @@ class RunOutput:
     gpus: dict[str, np.ndarray] | None = None
     gpu_timeline: dict[str, np.ndarray] | None = None
     coupling: dict[str, Any] = field(default_factory=dict)
+    fgd_frag_gpu_s: float = 0.0
+    """Time integral of the cluster's fragmentation by FGD's measure (Weng et al., ATC 2023):
+    expected free GPUs a job drawn from the run's job shapes could not use, GPU·s (issue 15)."""

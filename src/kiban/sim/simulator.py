@@ -309,6 +309,7 @@ class Simulator:
                 extra["coupling"] = finish(self.view)
             if self.budget is not None:
                 extra.setdefault("coupling", {}).update(self.budget.finish(self._t))
+        extra["fgd_frag_gpu_s"] = self.state.fgd_frag_gpu_s_until(horizon)
         return rec.output(
             policy_name=self.policy.name,
             horizon_s=horizon,

@@ -16,6 +16,7 @@ import numpy as np
 from kiban.physics import activity as act
 from kiban.physics.gpu_power import runtime_factor
 from kiban.physics.storage_io import checkpoint_write_s
+from kiban.workload.packing import model_requirements
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -94,7 +95,11 @@ class JobTables:
     """Per-job requirements and costs known before the run.
 
     Attributes:
-        req_sku: Required GPU model index per job (-1 any, -2 absent from the cluster).
+        req_sku: GPU-model constraint per job: -1 any model, k ≥ 0 exactly model k, -2 none of
+            the named models is in the cluster, -3 - p any model of pattern ``sku_patterns[p]``
+            (alternatives such as ``V100M16|V100M32``; the rule of
+            :func:`kiban.workload.packing.allowed_models`, shared with placement).
+        sku_patterns: Bool (patterns, GPU models) of the multi-model constraints.
         unschedulable: Jobs no placement can ever satisfy (on an empty, fully up cluster).
         job_class: Shape class (fewest GPUs, GPUs per node, GPU model) of each job.
         class_key: The (fewest GPUs, GPUs per node, model) of each class.
@@ -115,10 +120,25 @@ class JobTables:
         lay = hw.layout
         n = jobs.n_jobs
         req = np.full(n, -1, dtype=np.int64)
-        for model in np.unique(jobs.gpu_model).tolist():
-            if model:
-                k = lay.sku_index(str(model))
-                req[jobs.gpu_model == model] = k if k >= 0 else -2
+        which, masks = model_requirements(jobs.gpu_model, [s.name for s in lay.skus])
+        names = np.unique(np.asarray(jobs.gpu_model, dtype=object).astype(str))
+        patterns: list[BoolArray] = []
+        for u, (name, mask) in enumerate(zip(names.tolist(), masks, strict=True)):
+            if not name:
+                continue
+            if not mask.any():
+                code = -2
+            elif int(mask.sum()) == 1:
+                code = int(np.argmax(mask))
+            else:
+                code = -3 - len(patterns)
+                patterns.append(mask)
+            req[which == u] = code
+        self.sku_patterns: BoolArray = (
+            np.asarray(patterns, dtype=bool)
+            if patterns
+            else np.zeros((0, len(lay.skus)), dtype=bool)
+        )
         self.req_sku: IntArray = req
         self.req_list: list[int] = req.tolist()
         self.gpn_list: list[int] = jobs.gpus_per_node.tolist()
@@ -128,8 +148,8 @@ class JobTables:
         unsched = req == -2
         need = jobs.min_num_gpus
         gpn = jobs.gpus_per_node
-        for k in np.unique(req[req >= -1]):
-            node_ok = np.ones(lay.n_nodes, dtype=bool) if k == -1 else lay.node_sku_idx == k
+        for k in np.unique(req[req != -2]):
+            node_ok = self.sku_ok(int(k), lay.node_sku_idx)
             total = int(lay.node_n_gpus[node_ok].sum())
             sel = req == k
             unsched |= sel & (need > total)
@@ -207,6 +227,16 @@ class JobTables:
         if relative:
             speed = np.minimum(speed / self._speed_at_tdp[idx, k], 1.0)
         return pp.power_w, speed
+
+    def sku_ok(self, req: int, sku: IntArray) -> BoolArray:
+        """Whether GPU models ``sku`` (an array of indices) satisfy constraint code ``req``."""
+        if req == -1:
+            return np.ones(sku.shape, dtype=bool)
+        if req == -2:
+            return np.zeros(sku.shape, dtype=bool)
+        if req >= 0:
+            return np.asarray(sku == req)
+        return np.asarray(self.sku_patterns[-3 - req][sku])
 
 
 class RunInputs:

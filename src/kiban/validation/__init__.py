@@ -24,6 +24,7 @@ from kiban.validation.cooling import section_cop
 from kiban.validation.cost import section_cost
 from kiban.validation.coupled import section_coupled
 from kiban.validation.gpu_power import section_gpu_power
+from kiban.validation.packing import section_packing
 from kiban.validation.power_chain import section_power_chain
 from kiban.validation.pue import section_pue
 from kiban.validation.recirculation import section_recirculation
@@ -46,6 +47,7 @@ SECTIONS: tuple[Callable[[], Section], ...] = (
     section_coupled,
     section_tradeoffs,
     section_storage,
+    section_packing,
 )
 """The models in the order docs/validation.md lists them."""
 

@@ -10,15 +10,23 @@ creation_time, deletion_time, scheduled_time`` (seconds, relative). Mapping:
 * A pod runs on one node, so ``gpus_per_node`` = ``num_gpus``.
 * ``gpu_spec`` ("V100M16|V100M32" = any of these) becomes ``gpu_model`` unchanged (alternatives
   separated by ``|``; "" = any). With a node list beside the pod list, every named model must
-  exist in it.
+  exist in it. The simulator and its placement layers read the alternatives with the same rule
+  (:func:`kiban.workload.packing.allowed_models`): a pod may run on any listed model present in
+  the cluster, and is unschedulable only if none is.
 * Fractional GPUs: a pod with ``num_gpu = 1`` and ``gpu_milli < 1000`` shares a GPU. kiban does
   not share GPUs between jobs, so it holds one whole GPU, and its ``activity_frac`` and input rate
   are scaled by ``gpu_milli / 1000`` (the GPU is that busy). Its GPU-hours therefore count a whole
   GPU, as the FGD paper's fragmentation view does.
-* Left out, counted in the notes: CPU-only pods (``num_gpu = 0``) and pods never scheduled
-  (``pod_phase = Pending``, no ``scheduled_time``). Pods still ``Running`` at the snapshot keep
-  their ``deletion_time`` as end (the snapshot end), so their durations are cut (a note says how
-  many).
+* Pods never scheduled (``pod_phase = Pending``, no ``scheduled_time``) are kept, flagged by
+  their ``status`` "Pending" and a note: they ask for GPUs from ``creation_time`` on, and their
+  ``duration_s`` is the time they existed, ``deletion_time − creation_time`` (ASSUMED: the
+  trace has no run time for a pod that never ran), so a replay gives them the resources they
+  waited for.
+* CPU-only pods (``num_gpu = 0``) are left out of the GPU jobs table (its ``num_gpus`` is ≥ 1),
+  counted in a note; the packing experiment (:mod:`kiban.workload.packing`, ``kiban trace
+  pack``) reads every pod, CPU-only ones included, with their CPU and memory requests.
+* Pods still ``Running`` at the snapshot keep their ``deletion_time`` as end (the snapshot end),
+  so their durations are cut (a note says how many).
 
 The path may be the pod-list CSV, a folder holding ``openb_pod_list_default.csv`` (directly or in
 ``csv/``). The node list (``openb_node_list_gpu_node.csv`` or ``openb_node_list_all_node.csv``) is
@@ -161,9 +169,25 @@ def read_openb(path: Path, *, skip_bad: bool) -> RawTrace:
         )
         notes.append(f"node list {node_path.name}: models {', '.join(sorted(models))}")
     phase = text_or_empty(table.col("pod_phase"))
-    checks.exclude(gpus == 0, "CPU-only pods (num_gpu = 0)")
-    checks.exclude(missing(sched_raw), "pods never scheduled (no scheduled_time, e.g. Pending)")
+    checks.check(
+        missing(sched_raw) & (deleted < created),
+        "deletion_time",
+        table.col("deletion_time"),
+        "must not precede creation_time",
+    )
+    checks.exclude(
+        gpus == 0,
+        "CPU-only pods (num_gpu = 0; the packing experiment, 'kiban trace pack', reads them)",
+    )
     keep = checks.finish()
+    never = missing(sched_raw).to_numpy()
+    n_never = int((never & keep).sum())
+    if n_never:
+        notes.append(
+            f"{n_never} pods never scheduled (no scheduled_time, status Pending) kept: "
+            "duration = deletion_time − creation_time (ASSUMED, the time they existed)"
+        )
+    start = pl.Series(np.where(never, created.to_numpy(), sched.fill_null(0.0).to_numpy()))
     frac = (gpus == 1) & (milli < MILLI_PER_GPU)
     n_frac = int(frac.filter(pl.Series(keep)).sum())
     if n_frac:
@@ -183,7 +207,7 @@ def read_openb(path: Path, *, skip_bad: bool) -> RawTrace:
         {
             "job_id": text_or_empty(table.col("name")).filter(keep),
             "submit_time_s": created.filter(keep),
-            "duration_s": (deleted - sched).filter(keep),
+            "duration_s": (deleted - start).filter(keep),
             "num_gpus": gpus.filter(keep),
             "gpus_per_node": gpus.filter(keep),
             "gpu_model": spec.filter(keep),
