@@ -196,3 +196,63 @@ class MinHR(ThermalPlacement):
         total = float(p_w.sum()) + add_w
         target = self.hrf_share[racks] * total
         return np.asarray((p_w[racks] + add_w - target) / max(total, 1.0) * 100.0, float)
+
+
+# --- the same rules on a bare room (no simulator): Tang's experiment ---------------------------
+
+
+def assign_power_units(
+    rule: str,
+    d_k_per_w: FloatArray,
+    base_w: FloatArray,
+    unit_w: float,
+    n_units: int,
+    capacity_units: IntArray,
+) -> IntArray:
+    """Spread ``n_units`` equal loads over racks by one placement rule (Tang et al. 2008, §6).
+
+    Args:
+        rule: ``xint`` (greedy min peak inlet), ``minhr`` (HRF shares, Moore et al. 2005),
+            ``mce`` (coolest inlet first: Tang's MCE, the intuition-based baseline) or
+            ``uniform`` (the same share everywhere: Tang's UT).
+        d_k_per_w: Heat-distribution matrix D (K/W).
+        base_w: Power already in each rack (idle), W.
+        unit_w: Extra power of one load (W).
+        n_units: Loads to place.
+        capacity_units: Most loads each rack takes.
+
+    Returns:
+        Loads per rack.
+    """
+    n = base_w.shape[0]
+    count = np.zeros(n, dtype=np.int64)
+    p = base_w.astype(np.float64).copy()
+    col = d_k_per_w.sum(axis=0)
+    hrf = np.where(col > 0, 1.0 / np.where(col > 0, col, 1.0), 0.0)
+    hrf = hrf / hrf.sum() if hrf.sum() > 0 else np.full(n, 1.0 / n)
+    if rule == "uniform":
+        share = n_units * capacity_units / max(int(capacity_units.sum()), 1)
+        count = np.floor(share).astype(np.int64)
+        rest = n_units - int(count.sum())
+        for r in np.argsort(-(share - count), kind="stable")[:rest].tolist():
+            count[r] += 1
+        return count
+    for _ in range(n_units):
+        ok = np.flatnonzero(count < capacity_units)
+        if ok.shape[0] == 0:
+            break
+        if rule == "xint":
+            base = d_k_per_w @ p
+            score = (base[:, None] + d_k_per_w[:, ok] * unit_w).max(axis=0)
+        elif rule == "minhr":
+            total = float(p.sum()) + unit_w
+            score = p[ok] + unit_w - hrf[ok] * total
+        elif rule == "mce":
+            score = (d_k_per_w @ p)[ok]
+        else:
+            msg = f"rule = {rule!r}: allowed xint, minhr, mce, uniform"
+            raise ValueError(msg)
+        r = int(ok[np.argmin(score)])
+        count[r] += 1
+        p[r] += unit_w
+    return count
