@@ -5,8 +5,6 @@ Each test rebuilds the paper's claim on a small instance and states the toleranc
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 from tests.sim.helpers import jobs, layout
@@ -18,7 +16,7 @@ from kiban.physics.recirculation import (
 )
 from kiban.physics.storage_io import cache_hit_frac
 from kiban.policies.base import PolicyContext
-from kiban.policies.data_silod import silod_cache_b
+from kiban.policies.data_silod import split_node_cache
 from kiban.policies.facility_model import FacilityModel
 from kiban.policies.power_budget import water_fill_caps, zeus_caps
 from kiban.policies.thermal_placement import assign_power_units
@@ -196,13 +194,9 @@ def test_silod_closed_form_matches_a_sample_level_cache():
 
 def test_silod_gives_cache_to_the_most_efficient_job_first():
     """Fractional knapsack on cache efficiency rate·g/d: the small, fast dataset first."""
-    rate = np.array([1e9, 1e9])
-    dset = np.array([1e12, 4e12])  # job 0 saves 4× more remote I/O per cached byte
-    g = np.array([8.0, 8.0])
-    node = np.array([2e12])
-    nodes = np.array([0])
-    cache = silod_cache_b(node, [(0, nodes, np.array([4])), (1, nodes, np.array([4]))], rate,
-                          dset, g)
+    # job 0: 1 TB dataset, job 1: 4 TB, same input rate: job 0 saves 4× more I/O per byte
+    wants = [(1, 1e9 * 8 / 4e12, 2e12), (0, 1e9 * 8 / 1e12, 1e12)]
+    cache = split_node_cache(2e12, wants)
     assert cache[0] == pytest.approx(1e12)
     assert cache[1] == pytest.approx(1e12)
-    assert math.isclose(cache[0] + cache[1], 2e12)
+    assert split_node_cache(0.5e12, wants) == {0: pytest.approx(0.5e12), 1: 0.0}

@@ -32,102 +32,113 @@ if TYPE_CHECKING:
     from kiban.policies.base import PolicyContext
     from kiban.sim.state import ClusterView
 
-__all__ = ["SiloD", "silod_cache_b"]
+__all__ = ["SiloD", "split_node_cache"]
 
 
-def silod_cache_b(
-    node_cache_b: FloatArray,
-    job_nodes: list[tuple[int, IntArray, IntArray]],
-    rate_b_per_s_per_gpu: FloatArray,
-    dataset_b: FloatArray,
-    n_gpus: FloatArray,
-) -> dict[int, float]:
-    """Cache bytes per job: each node's cache to its jobs by descending efficiency.
+def split_node_cache(cache_b: float, wants: list[tuple[int, float, float]]) -> dict[int, float]:
+    """One node's cache to its jobs by descending cache efficiency (fractional knapsack).
 
     Args:
-        node_cache_b: Local cache of each node (B).
-        job_nodes: (job, nodes, GPUs on each node) for every job to serve.
-        rate_b_per_s_per_gpu: Input rate per GPU of every job (indexed by job).
-        dataset_b: Dataset size of every job.
-        n_gpus: GPUs of every job (indexed by job).
+        cache_b: The node's cache (B).
+        wants: (job, cache efficiency = rate·g/d, bytes it can use on this node) per job.
 
     Returns:
-        Job → cache bytes (sum over its nodes).
+        Job → cache bytes on this node (ties by job index).
     """
-    per_node: dict[int, list[tuple[float, int, float]]] = {}
-    for j, nodes, counts in job_nodes:
-        d = float(dataset_b[j])
-        rate = float(rate_b_per_s_per_gpu[j])
-        if d <= 0 or rate <= 0:
-            continue
-        eff = rate * float(n_gpus[j]) / d
-        share = counts / max(float(counts.sum()), 1.0)
-        for node, frac in zip(nodes.tolist(), share.tolist(), strict=True):
-            per_node.setdefault(int(node), []).append((eff, j, d * frac))
     out: dict[int, float] = {}
-    for node, items in per_node.items():
-        left = float(node_cache_b[node])
-        for _eff, j, want in sorted(items, key=lambda x: (-x[0], x[1])):
-            take = min(left, want)
-            out[j] = out.get(j, 0.0) + take
-            left -= take
-    for j, _nodes, _counts in job_nodes:
-        out.setdefault(j, 0.0)
+    left = float(cache_b)
+    for j, _eff, want in sorted(wants, key=lambda w: (-w[1], w[0])):
+        take = min(left, max(want, 0.0))
+        out[j] = take
+        left -= take
     return out
 
 
 @register_policy("data", "silod")
 class SiloD:
-    """SiloD-style cache and bandwidth allocation (see the module docstring)."""
+    """SiloD-style cache and bandwidth allocation (see the module docstring).
+
+    Incremental: only the nodes where a job started or ended are split again.
+    """
 
     noop = False
 
     def __init__(self) -> None:
+        self._where: dict[int, tuple[IntArray, IntArray]] = {}
+        self._on_node: dict[int, set[int]] = {}
+        self._alloc: dict[tuple[int, int], float] = {}
         self._cache: dict[int, float] = {}
         self._weight: dict[int, float] = {}
-        self._key: tuple[int, ...] = ()
 
     def reset(self, ctx: PolicyContext) -> None:
         """Forget the previous run's shares."""
-        self._cache = {}
-        self._weight = {}
-        self._key = ()
+        self.__init__()  # type: ignore[misc]
 
     def shares(
         self, view: ClusterView, starting: Mapping[int, IntArray]
     ) -> tuple[Mapping[int, float], Mapping[int, float]]:
-        """Cache and weights for the running and starting jobs (only those that change)."""
+        """Cache and weights for jobs on nodes where the job set changed."""
         lay, jobs = view.layout, view.jobs
-        if lay.node_cache_b is None:
-            node_cache = np.zeros(lay.n_nodes)
-        else:
-            node_cache = np.asarray(lay.node_cache_b, float)
-        run = [int(j) for j in view.running_jobs().tolist()]
-        key = tuple(sorted(run + [int(j) for j in starting]))
-        if key == self._key:
+        now = {int(j) for j in view.running_jobs().tolist()}
+        now.update(int(j) for j in starting)
+        gone = set(self._where) - now
+        new = now - set(self._where)
+        if not gone and not new:
             return EMPTY_MAP, EMPTY_MAP
-        self._key = key
-        job_nodes: list[tuple[int, IntArray, IntArray]] = []
-        for j in run:
-            gpus = view.job_gpus(j)
-            if gpus is not None:
-                nodes, counts = np.unique(lay.gpu_node[gpus], return_counts=True)
-                job_nodes.append((j, nodes, counts))
-        for j, gpus in starting.items():
+        touched: set[int] = set()
+        for j in gone:
+            nodes, _ = self._where.pop(j)
+            for node in nodes.tolist():
+                self._on_node[node].discard(j)
+                self._alloc.pop((j, node), None)
+                touched.add(node)
+            self._cache.pop(j, None)
+            self._weight.pop(j, None)
+        for j in new:
+            gpus = starting[j] if j in starting else view.job_gpus(j)
+            if gpus is None:
+                continue
             nodes, counts = np.unique(lay.gpu_node[np.asarray(gpus)], return_counts=True)
-            job_nodes.append((int(j), nodes, counts))
-        n_gpus = np.zeros(jobs.n_jobs)
-        for j, _nodes, counts in job_nodes:
-            n_gpus[j] = float(counts.sum())
-        cache = silod_cache_b(
-            node_cache, job_nodes, jobs.input_rate_b_per_s_per_gpu, jobs.dataset_size_b, n_gpus
+            self._where[j] = (nodes, counts)
+            for node in nodes.tolist():
+                self._on_node.setdefault(node, set()).add(j)
+                touched.add(node)
+        node_cache = (
+            np.zeros(lay.n_nodes) if lay.node_cache_b is None else np.asarray(lay.node_cache_b)
         )
+        affected: set[int] = set()
+        for node in touched:
+            members = self._on_node.get(node, set())
+            job_nodes = []
+            for j in members:
+                nodes, counts = self._where[j]
+                k = int(np.searchsorted(nodes, node))
+                job_nodes.append((j, nodes[k : k + 1], counts[k : k + 1]))
+            n_gpus = np.zeros(jobs.n_jobs)
+            for j in members:
+                n_gpus[j] = float(self._where[j][1].sum())
+            # the node's cache is split by the jobs' efficiency; each takes at most its
+            # dataset's share on this node (GPUs here / all its GPUs)
+            wants = []
+            for j, _nn, cc in job_nodes:
+                d = float(jobs.dataset_size_b[j])
+                rate = float(jobs.input_rate_b_per_s_per_gpu[j])
+                if d <= 0 or rate <= 0:
+                    wants.append((j, 0.0, 0.0))
+                    continue
+                share = float(cc[0]) / max(n_gpus[j], 1.0)
+                wants.append((j, rate * n_gpus[j] / d, d * share))
+            for j, take in split_node_cache(float(node_cache[node]), wants).items():
+                self._alloc[(j, node)] = take
+            affected.update(members)
         new_cache: dict[int, float] = {}
         new_weight: dict[int, float] = {}
-        for j, c in cache.items():
+        for j in affected:
+            nodes, counts = self._where[j]
+            c = sum(self._alloc.get((j, node), 0.0) for node in nodes.tolist())
             d = float(jobs.dataset_size_b[j])
             hit = min(1.0, c / d) if d > 0 else 1.0
-            need = float(jobs.input_rate_b_per_s_per_gpu[j]) * n_gpus[j] * (1.0 - hit)
+            need = float(jobs.input_rate_b_per_s_per_gpu[j]) * float(counts.sum()) * (1.0 - hit)
             w = max(need, 1.0)
             if abs(self._cache.get(j, -1.0) - c) > 1.0:
                 new_cache[j] = c

@@ -176,6 +176,7 @@ class WaterFilling:
         self.params = params if params is not None else self.Params()
         self.model: FacilityModel | None = None
         self._polca: Polca | None = None
+        self._zeus: FloatArray = np.zeros(0)
 
     @property
     def budget_w(self) -> float:
@@ -186,6 +187,7 @@ class WaterFilling:
     def reset(self, ctx: PolicyContext) -> None:
         """Build the facility model."""
         self.model = FacilityModel(ctx, site_budget_w=self.budget_w)
+        self._zeus = np.full(ctx.jobs.n_jobs, np.nan)
         self._polca = None
         if self.params.safety and math.isfinite(self.budget_w):
             self._polca = Polca(Polca.Params(site_budget_kw=self.params.site_budget_kw))
@@ -204,7 +206,11 @@ class WaterFilling:
         n_gpus[: run.shape[0]] = view.running_num_gpus()
         if len(starting):
             n_gpus[run.shape[0] :] = [len(starting[int(j)]) for j in start]
-        caps = zeus_caps(m, jobs, self.params.energy_weight)
+        caps = self._zeus[jobs]
+        miss = np.isnan(caps)
+        if miss.any():  # the Zeus optimum depends only on the job: computed once per job
+            self._zeus[jobs[miss]] = zeus_caps(m, jobs[miss], self.params.energy_weight)
+            caps = self._zeus[jobs]
         it_budget = _it_budget_w(m, view, self.budget_w)
         if math.isfinite(it_budget):
             gpu_now = float((view.running_power_w() * view.running_num_gpus()).sum())
