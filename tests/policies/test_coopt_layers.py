@@ -35,8 +35,11 @@ def ctx(lay, table, **kw):
 def two_rack_model(**kw):
     d = np.array([[0.0, 0.0], [1e-4, 0.0]])  # rack 0's exhaust reaches rack 1's inlet
     lay = layout(n_racks=2, heat_distribution_k_per_w=d, supply_temp_c=18.0)
-    table = jobs([(0, 10, 8)] * 4, activity_frac=[1.0, 1.0, 0.6, 0.6],
-                 compute_bound_frac=[1.0, 1.0, 0.5, 0.9])
+    table = jobs(
+        [(0, 10, 8)] * 4,
+        activity_frac=[1.0, 1.0, 0.6, 0.6],
+        compute_bound_frac=[1.0, 1.0, 0.5, 0.9],
+    )
     return FacilityModel(ctx(lay, table, **kw))
 
 

@@ -28,7 +28,7 @@ from kiban.policies.registry import register_policy
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from kiban._typing import FloatArray, IntArray
+    from kiban._typing import IntArray
     from kiban.policies.base import PolicyContext
     from kiban.sim.state import ClusterView
 

@@ -131,7 +131,7 @@ class FacilityModel:
             if model:
                 try:
                     sku[jobs.gpu_model == model] = lay.sku_index(str(model))
-                except Exception:  # noqa: BLE001 - an unknown model stays on the common SKU
+                except Exception:
                     continue
         self.job_sku: IntArray = sku
         demand = np.empty(jobs.n_jobs)
@@ -276,7 +276,9 @@ class FacilityModel:
         return float(-res.fun) if res.status == 0 else 0.0
 
     # --- facility power ---------------------------------------------------------------------
-    def cooling_power_w(self, it_power_w: ArrayLike, supply_temp_c: ArrayLike, time_s: float = 0.0) -> FloatArray:
+    def cooling_power_w(
+        self, it_power_w: ArrayLike, supply_temp_c: ArrayLike, time_s: float = 0.0
+    ) -> FloatArray:
         """Cooling power (W) at an IT power and supply set-point.
 
         The run's plant model when the simulator gave one (climate, economizer, fans), else
@@ -290,7 +292,9 @@ class FacilityModel:
         cooling, _, _ = self._facility(it_b, np.full(it_b.shape, float(time_s)), sup_b)
         return np.asarray(cooling, dtype=np.float64)
 
-    def facility_power_w(self, it_power_w: ArrayLike, supply_temp_c: ArrayLike, time_s: float = 0.0) -> FloatArray:
+    def facility_power_w(
+        self, it_power_w: ArrayLike, supply_temp_c: ArrayLike, time_s: float = 0.0
+    ) -> FloatArray:
         """Facility power (W): IT + cooling + losses + other loads at a set-point."""
         it = np.asarray(it_power_w, dtype=np.float64)
         sup = np.asarray(supply_temp_c, dtype=np.float64)

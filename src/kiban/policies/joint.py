@@ -56,7 +56,7 @@ from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.sparse import coo_matrix
 
 from kiban.physics.cooling import crac_cop
-from kiban.policies.base import EMPTY_MAP, NO_DECISION, Allocator, Decision
+from kiban.policies.base import Allocator, Decision
 from kiban.policies.cooling import FixedSetpoint
 from kiban.policies.cooling_control import ModelBasedSupply, TrimAndRespond
 from kiban.policies.data import EqualShare
@@ -87,6 +87,9 @@ IO_POINTS_FRAC = (1.0, 0.75)
 START_VALUE = 10.0
 """Value of starting a job, per GPU, on top of its work: stage A never leaves a GPU idle to
 save energy while a job waits (the Sia/Pollux convention: every job that fits is scheduled)."""
+OVER_LIMIT_PRICE_PER_W = 0.1
+"""Stage A's price of a watt over the site budget or the thermal headroom: above the value of
+any start (START_VALUE + work per GPU ≈ 12 for ≈ 900 W of GPU and host power)."""
 HOST_SHARE_OF_GPU_POWER = 0.3
 """Host power added per watt of GPU power for the facility terms of stage A (DGX H100: about
 3 kW host for 5.6 kW of GPUs at TDP, physics.md §1.2)."""
@@ -142,19 +145,21 @@ class CooptLayers(LayeredPolicy):
             cooling = TrimAndRespond()
         power: object = (
             WaterFilling(
-                WaterFilling.Params(
-                    site_budget_kw=p.site_budget_kw, energy_weight=p.energy_weight
-                )
+                WaterFilling.Params(site_budget_kw=p.site_budget_kw, energy_weight=p.energy_weight)
             )
             if p.power
-            else (Polca(Polca.Params(site_budget_kw=p.site_budget_kw)) if p.site_budget_kw else Uncapped())
+            else (
+                Polca(Polca.Params(site_budget_kw=p.site_budget_kw))
+                if p.site_budget_kw
+                else Uncapped()
+            )
         )
         super().__init__(
             "coopt-layers",
             scheduling=TiresiasLas() if p.order else EasyBackfill(),
             placement=XInt() if p.thermal else BestFit(),
             power=power,  # type: ignore[arg-type]
-            cooling=cooling,  # type: ignore[arg-type]
+            cooling=cooling,
             data=SiloD() if p.data else EqualShare(),
             epoch_s=p.epoch_s if p.cooling else None,
         )
@@ -230,7 +235,7 @@ class JDec:
             if self.epoch_s <= 0 or self.time_limit_s <= 0 or self.window < 1:
                 msg = "epoch_s and time_limit_s must be > 0 and window ≥ 1"
                 raise ValueError(msg)
-            if not 0.0 <= self.energy_weight:
+            if not self.energy_weight >= 0.0:
                 msg = f"energy_weight = {self.energy_weight}: must be ≥ 0"
                 raise ValueError(msg)
             cands = tuple(float(x) for x in self.supply_candidates_c)
@@ -254,6 +259,8 @@ class JDec:
         self._next_epoch_s = 0.0
         self._job_cap_w: FloatArray = np.zeros(0)
         self._rack_price: FloatArray = np.zeros(0)
+        self._curve: dict[int, tuple[FloatArray, FloatArray, FloatArray]] = {}
+        self._lam = 0.0
 
     @property
     def budget_w(self) -> float:
@@ -272,6 +279,9 @@ class JDec:
         self._next_epoch_s = 0.0
         self._job_cap_w = np.full(ctx.jobs.n_jobs, math.nan)
         self._rack_price = np.zeros(ctx.layout.n_racks)
+        self._curve = {}
+        tdp_mean = float(np.mean([s.tdp_w for s in ctx.layout.skus]))
+        self._lam = p.energy_weight / (tdp_mean * (1.0 + 1.0 / float(crac_cop(22.0))))
 
     # --- the policy -------------------------------------------------------------------------
     def decide(self, view: ClusterView) -> Decision:
@@ -327,9 +337,7 @@ class JDec:
     def _apply(self, view: ClusterView, plan: _Plan) -> Decision:
         """Apply an epoch's plan: caps of running jobs, starts of the chosen jobs, supply."""
         d = self._between(view, admit=plan.start)
-        run_caps = {
-            j: c for j, c in plan.caps.items() if view.job_gpus(j) is not None
-        }
+        run_caps = {j: c for j, c in plan.caps.items() if view.job_gpus(j) is not None}
         caps = dict(run_caps)
         caps.update(d.power_cap_w)
         if math.isfinite(self.budget_w) and run_caps:
@@ -400,9 +408,34 @@ class JDec:
         supply_c = None if abs(supply - view.supply_temp_c) < 1e-9 else supply
         return _Plan(due_s=view.time_s + delay, start=start, caps=caps, supply_c=supply_c)
 
+    def _curves(self, jobs: IntArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Cap, speed and power at 9 caps from the SKU minimum to TDP, per job (cached)."""
+        assert self.model is not None
+        m = self.model
+        miss = [int(j) for j in jobs.tolist() if int(j) not in self._curve]
+        if miss:
+            mj = np.asarray(miss, dtype=np.int64)
+            grid = np.linspace(0.0, 1.0, 9)
+            lo, hi = m.job_min_cap_w[mj], m.job_tdp_w[mj]
+            caps = lo[:, None] + (hi - lo)[:, None] * grid[None, :]
+            rep = np.repeat(mj, grid.shape[0])
+            sp = m.speed_frac(rep, caps.ravel()).reshape(caps.shape)
+            pw = m.gpu_power_w(rep, caps.ravel()).reshape(caps.shape)
+            for i, j in enumerate(miss):
+                self._curve[j] = (caps[i], sp[i], pw[i])
+        rows = [self._curve[int(j)] for j in jobs.tolist()]
+        return (
+            np.stack([r[0] for r in rows]),
+            np.stack([r[1] for r in rows]),
+            np.stack([r[2] for r in rows]),
+        )
+
     def _stage_a_needed(self, view: ClusterView) -> bool:
-        """Stage A has something to allocate: a waiting job fits the free GPUs by count, or
-        a site budget must be shared."""
+        """Whether stage A has something to allocate.
+
+        True when a waiting job fits the free GPUs by count, or a site budget must be
+        shared.
+        """
         if math.isfinite(self.budget_w):
             return view.n_pending > 0 or view.n_running > 0
         pending = view.pending_jobs()
@@ -420,44 +453,50 @@ class JDec:
             return caps
         lay = view.layout
         n = jobs.shape[0]
-        grid = np.linspace(0.0, 1.0, 9)
         lo, hi = m.job_min_cap_w[jobs], m.job_tdp_w[jobs]
-        cap_grid = lo[:, None] + (hi - lo)[:, None] * grid[None, :]
-        rep = np.repeat(jobs, grid.shape[0])
-        sp = m.speed_frac(rep, cap_grid.ravel()).reshape(cap_grid.shape)
-        pw = m.gpu_power_w(rep, cap_grid.ravel()).reshape(cap_grid.shape)
+        cap_grid, sp, pw = self._curves(jobs)
         g = np.array([len(view.job_gpus(int(j))) for j in jobs], dtype=np.float64)  # type: ignore[arg-type]
         cool = 1.0 + 1.0 / float(crac_cop(view.supply_temp_c))
-        lam = self.params.energy_weight / (float(np.mean(hi)) * cool)
-        # variables: power p_j (n), value v_j (n); maximize Σ g v − λ cool Σ g p
-        c = np.concatenate((lam * cool * g, -g))
-        rows: list[FloatArray] = []
-        rhs: list[float] = []
-        for k in range(grid.shape[0] - 1):
-            dp = pw[:, k + 1] - pw[:, k]
-            ok = dp > 1e-9
-            for i in np.flatnonzero(ok).tolist():
-                slope = (sp[i, k + 1] - sp[i, k]) / dp[i]
-                row = np.zeros(2 * n)
-                row[n + i] = 1.0
-                row[i] = -slope
-                rows.append(row)
-                rhs.append(float(sp[i, k] - slope * pw[i, k]))
-        p_now = np.array(
-            [float(m.gpu_power_w(np.array([j]), caps[int(j)])[0]) for j in jobs]
-        )
-        # rack inlets through D: Σ_j g_rj (p_j − p_now_j) shifts rack power
+        lam = self._lam
+        p_now = pw[
+            np.arange(n),
+            np.argmin(np.abs(cap_grid - np.fromiter(caps.values(), float, n)[:, None]), axis=1),
+        ]
+        # The LP's objective is separable and concave: without binding limits its optimum is
+        # each job's best breakpoint. Check the limits there first; solve the LP only if one binds.
+        best = np.argmax(sp - lam * cool * pw + 1e-12 * cap_grid, axis=1)
+        p_best = pw[np.arange(n), best]
         a_rack = np.zeros((lay.n_racks, n))
         for i, j in enumerate(jobs.tolist()):
             gpus = view.job_gpus(int(j))
             assert gpus is not None
             np.add.at(a_rack[:, i], lay.node_rack_idx[lay.gpu_node[gpus]], 1.0)
         d = m.d_k_per_w * m.rack_air_frac[None, :]
-        limit = m.redline_c - m.inlet_margin_k - view.supply_temp_c - m.inlet_rise_k(
-            np.asarray(view.rack_power_w, dtype=np.float64)
-        )
-        n_ineq_speed = len(rows)
+        rack_now = np.asarray(view.rack_power_w, dtype=np.float64)
+        limit = m.redline_c - m.inlet_margin_k - view.supply_temp_c - m.inlet_rise_k(rack_now)
         inlet = d @ a_rack  # (racks, n): K per W of each job's per-GPU power
+        ok = bool((inlet @ (p_best - p_now) <= limit + 1e-9).all())
+        if ok and math.isfinite(self.budget_w):
+            it = max(view.it_power_w, 1.0)
+            ratio = float(m.facility_power_w(it, view.supply_temp_c, view.time_s)) / it
+            ok = ratio * (it + float((g * (p_best - p_now)).sum())) <= self.budget_w
+        if ok:
+            self._rack_price = np.zeros(lay.n_racks)
+            return {int(j): float(cap_grid[i, best[i]]) for i, j in enumerate(jobs.tolist())}
+        # variables: power p_j (n), value v_j (n); maximize Σ g v − λ cool Σ g p
+        c = np.concatenate((lam * cool * g, -g))
+        rows: list[FloatArray] = []
+        rhs: list[float] = []
+        for k in range(cap_grid.shape[1] - 1):
+            dp = pw[:, k + 1] - pw[:, k]
+            for i in np.flatnonzero(dp > 1e-9).tolist():
+                slope = (sp[i, k + 1] - sp[i, k]) / dp[i]
+                row = np.zeros(2 * n)
+                row[n + i] = 1.0
+                row[i] = -slope
+                rows.append(row)
+                rhs.append(float(sp[i, k] - slope * pw[i, k]))
+        n_ineq_speed = len(rows)
         use_inlet = bool(d.any())
         if use_inlet:
             for r in range(lay.n_racks):
@@ -470,7 +509,7 @@ class JDec:
             ratio = float(m.facility_power_w(it, view.supply_temp_c, view.time_s)) / it
             gpu_now = float((g * p_now).sum())
             row = np.zeros(2 * n)
-            row[:n] = g * ratio * (1.0 + HOST_SHARE_OF_GPU_POWER * 0.0)
+            row[:n] = g * ratio
             rows.append(row)
             rhs.append(float(self.budget_w + ratio * gpu_now - ratio * it))
         bounds = [(float(pw[i, 0]), float(pw[i, -1])) for i in range(n)] + [(0.0, 1.0)] * n
@@ -561,7 +600,7 @@ class _StageA:
         # window: the top of the 2D-LAS order (queue by attained service, then arrival)
         if pending.shape[0] > p.window:
             svc = view.job_attained_booked_gpu_s[pending]
-            q = owner._order._queue_of(svc)  # noqa: SLF001 - same package, same 2D-LAS queues
+            q = owner._order._queue_of(svc)
             order = np.lexsort((pending, q))
             pending = pending[order[: p.window]]
         jobs = np.concatenate((run, pending))
@@ -571,8 +610,8 @@ class _StageA:
         n_gpus[: run.shape[0]] = view.running_num_gpus()
         # LAS weight: higher for less attained service (queue 0 first), 1..2
         svc = view.attained_gpu_s(jobs)
-        q = owner._order._queue_of(svc)  # noqa: SLF001
-        n_q = len(owner._order.params.queue_limits_gpu_s) + 1  # noqa: SLF001
+        q = owner._order._queue_of(svc)
+        n_q = len(owner._order.params.queue_limits_gpu_s) + 1
         weight = 1.0 + (n_q - 1 - q) / max(n_q - 1, 1)
         has_io = (view.jobs.input_rate_b_per_s_per_gpu[jobs] > 0) & math.isfinite(
             m.fs_bandwidth_b_per_s
@@ -591,12 +630,16 @@ class _StageA:
         opt_cap = np.asarray(o_cap, dtype=np.float64)
         opt_phi = np.asarray(o_phi, dtype=np.float64)
         speed = m.speed_frac(jobs[opt_job], opt_cap)
-        idle = np.array([s.idle_context_power_w for s in view.layout.skus])[m.job_sku[jobs[opt_job]]]
+        idle = np.array([s.idle_context_power_w for s in view.layout.skus])[
+            m.job_sku[jobs[opt_job]]
+        ]
         power = m.gpu_power_w(jobs[opt_job], opt_cap)
         power = idle + (power - idle) * opt_phi
-        return cls(owner, view, jobs, running, n_gpus, opt_job, opt_cap, speed, power, opt_phi, weight)
+        return cls(
+            owner, view, jobs, running, n_gpus, opt_job, opt_cap, speed, power, opt_phi, weight
+        )
 
-    def solve(self, p: JDec.Params) -> _StageAResult | None:  # noqa: PLR0914, PLR0915
+    def solve(self, p: JDec.Params) -> _StageAResult | None:
         owner, view = self.owner, self.view
         m = owner.model
         assert m is not None
@@ -625,11 +668,14 @@ class _StageA:
         free_rack = np.bincount(
             lay.node_rack_idx, weights=np.asarray(view.node_free, float), minlength=lay.n_racks
         )
-        price = float(owner._rack_price[free_rack > 0].mean()) if (free_rack > 0).any() else 0.0  # noqa: SLF001
-        # variables: x (n_opt, binary) | c (n_opt cache, continuous) | z (n_k, binary) | q (1)
+        price = float(owner._rack_price[free_rack > 0].mean()) if (free_rack > 0).any() else 0.0
+        # variables: x (n_opt, binary) | c (n_opt cache) | z (n_k, binary) | q (cooling W)
+        # | s_b, s_h (W over the budget and over the thermal headroom: soft, heavily priced,
+        # so a state that is already over its limits still has a solution that sheds load)
         n_x, n_c = n_opt, n_opt
         i_c, i_z, i_q = n_x, n_x + n_c, n_x + n_c + n_k
-        n_var = i_q + 1
+        i_sb, i_sh = i_q + 1, i_q + 2
+        n_var = i_q + 3
         dpow = self.opt_power_w - p_now[oj]  # extra per-GPU power vs now
         value = g * (self.weight[oj] * self.opt_speed * self.opt_phi) - lam * g * self.opt_power_w
         value -= price * g * np.maximum(dpow, 0.0)
@@ -638,7 +684,9 @@ class _StageA:
             cur = view.job_power_cap_w[jobs[oj]]
             cur = np.where(np.isnan(cur), m.job_tdp_w[jobs[oj]], cur)
             value[running[oj]] -= (
-                p.restart_weight * g[running[oj]] * (np.abs(self.opt_cap_w - cur)[running[oj]] > 1.0)
+                p.restart_weight
+                * g[running[oj]]
+                * (np.abs(self.opt_cap_w - cur)[running[oj]] > 1.0)
             )
         rate = view.jobs.input_rate_b_per_s_per_gpu[jobs[oj]]
         dset = np.maximum(view.jobs.dataset_size_b[jobs[oj]], 1.0)
@@ -647,6 +695,7 @@ class _StageA:
         c_obj[:n_x] = -value
         c_obj[i_c:i_z] = -1e-6 * remote / dset * 1e-3  # a tiny preference for caching
         c_obj[i_q] = lam  # cooling power (W) at the energy price
+        c_obj[i_sb] = c_obj[i_sh] = OVER_LIMIT_PRICE_PER_W
         rows_i: list[int] = []
         cols_i: list[int] = []
         vals: list[float] = []
@@ -695,12 +744,17 @@ class _StageA:
             # Σ g·Δp·(1 + host) ≤ H_k + M(1 − z_k)
             cols = np.concatenate((np.arange(n_x), [i_z + k]))
             coef = np.concatenate((g * dpow * gpu_scale, [big_m_w]))
-            add(cols, coef, -np.inf, head + big_m_w)
+            add(np.append(cols, i_sh), np.append(coef, -1.0), -np.inf, head + big_m_w)
             # site budget at this candidate: ratio_k · (IT now + Σ g Δp (1 + host)) ≤ B
             fac_ratio = float(m.facility_power_w(it_now, float(temps[k]), view.time_s)) / it_now
             if math.isfinite(owner.budget_w):
                 coef = np.concatenate((g * dpow * gpu_scale * fac_ratio, [big_m_w * fac_ratio]))
-                add(cols, coef, -np.inf, owner.budget_w - fac_ratio * it_now + big_m_w * fac_ratio)
+                add(
+                    np.append(cols, i_sb),
+                    np.append(coef, -1.0),
+                    -np.inf,
+                    owner.budget_w - fac_ratio * it_now + big_m_w * fac_ratio,
+                )
             # cooling epigraph: q ≥ (IT now + Σ g Δp (1 + host))/COP_k − M(1 − z_k)
             inv = 1.0 / float(cop[k])
             cols_q = np.concatenate((np.arange(n_x), [i_z + k, i_q]))
@@ -710,7 +764,9 @@ class _StageA:
             rise = float(m.inlet_rise_k(rack_w).max(initial=0.0))
             r_die = float(m.rack_r_die_k_per_w.max())
             slow = float(m.rack_slowdown_c.min())
-            hot = np.flatnonzero(temps[k] + rise + r_die * self.opt_power_w > slow - m.chip_margin_k)
+            hot = np.flatnonzero(
+                temps[k] + rise + r_die * self.opt_power_w > slow - m.chip_margin_k
+            )
             for o in hot.tolist():
                 add(np.array([o, i_z + k]), np.ones(2), -np.inf, 1.0)
         del rack_gpu_max, host_now
@@ -730,7 +786,7 @@ class _StageA:
         lo_v = np.zeros(n_var)
         hi_v = np.ones(n_var)
         hi_v[i_c:i_z] = np.where(remote > 0, dset, 0.0)
-        hi_v[i_q] = np.inf
+        hi_v[i_q] = hi_v[i_sb] = hi_v[i_sh] = np.inf
         integrality = np.zeros(n_var)
         integrality[:n_x] = 1
         integrality[i_z : i_z + n_k] = 1
@@ -754,6 +810,9 @@ class _StageA:
         cap_w = {int(jobs[oj[o]]): float(self.opt_cap_w[o]) for o in np.flatnonzero(x).tolist()}
         extra = np.zeros(lay.n_racks)
         return _StageAResult(
-            start=start, cap_w=cap_w, supply_c=float(temps[z]), rack_extra_w=extra, status=int(res.status)
+            start=start,
+            cap_w=cap_w,
+            supply_c=float(temps[z]),
+            rack_extra_w=extra,
+            status=int(res.status),
         )
-

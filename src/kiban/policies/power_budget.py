@@ -1,5 +1,7 @@
-"""Power layers under a site budget: ``water-filling`` (with Zeus's cost when the budget is slack)
-and ``polca`` (two-threshold safety net).
+"""Power layers under a site budget: ``water-filling`` and ``polca``.
+
+``water-filling`` uses Zeus's cost when the budget is slack; ``polca`` is the two-threshold
+safety net.
 
 * ``water-filling`` (``reference/cooptimizer.md`` §4.7): maximize ``Σ_j w_j g_j s_j(x_j)``
   subject to ``Σ_j g_j P_j(x_j) ≤ B`` over per-GPU caps ``x_j`` in the SKU range. Speed

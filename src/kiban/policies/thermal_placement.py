@@ -201,7 +201,7 @@ class MinHR(ThermalPlacement):
 # --- the same rules on a bare room (no simulator): Tang's experiment ---------------------------
 
 
-def assign_power_units(
+def assign_power_units(  # noqa: PLR0917 - the experiment's inputs, in Tang's order
     rule: str,
     d_k_per_w: FloatArray,
     base_w: FloatArray,
