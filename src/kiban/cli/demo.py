@@ -121,9 +121,10 @@ def demo(
         err_console.print(
             f"kiban demo: {prepared.jobs.n_jobs:,} synthetic Philly-like jobs over 30 days on "
             f"{prepared.layout.n_gpus} H100 GPUs (64 DGX H100, air-cooled, Tokyo); "
-            f"{len(BASELINES)} policies"
+            f"{len(BASELINES) + 1} policies"
         )
-    results = run_with_progress(prepared, list(BASELINES), workers=n_workers, quiet=as_json)
+    names = [*BASELINES, "j-dec"]  # the baselines and the joint co-optimizer (issue 12)
+    results = run_with_progress(prepared, names, workers=n_workers, quiet=as_json)
     dirs = []
     for result in results:
         dirs.append(result.save(out / result.policy))

@@ -125,6 +125,8 @@ class PolicyContext:
             ``(it_power_w, time_s, supply_temp_c) -> (cooling_w, loss_w, misc_w)`` (arrays,
             W), or None; policies query it through
             :class:`kiban.policies.facility_model.FacilityModel`, never the run's state.
+        site_budget_w: The site's power budget (W; inf = none): the tightest of the
+            facility's named limits when it exposes them (``budgets_w``).
     """
 
     layout: ClusterLayout
@@ -134,6 +136,7 @@ class PolicyContext:
     supply_temp_range_c: tuple[float, float] = (15.0, 32.0)
     storage_bandwidth_b_per_s: float = math.inf
     facility_power_w: Callable[[Any, Any, Any], tuple[Any, Any, Any]] | None = None
+    site_budget_w: float = math.inf
 
 
 @runtime_checkable

@@ -7,7 +7,7 @@ switch per layer, each on = its published algorithm, off = the static baseline �
 |---|---|---|
 | ``order`` | ``easy-backfill`` | ``tiresias-las`` (2D-LAS) |
 | ``thermal`` | ``best-fit`` (pack) | ``xint`` (min peak inlet) |
-| ``power`` | uncapped | ``water-filling`` (+ Zeus cost when slack, POLCA net) |
+| ``power`` | uncapped, POLCA net | ``water-filling`` (+ Zeus cost when slack, POLCA net) |
 | ``data`` | equal shares | ``silod`` |
 | ``cooling`` | fixed set-point | ``model-based`` (or ``trim-and-respond``) |
 
@@ -38,7 +38,8 @@ epoch when stage A finds no solution in its time limit (counted in :attr:`JDec.f
 The decision takes effect ``decision_delay_s`` after the epoch (default: the solver's time
 limit; ``charge_measured = true`` charges the measured solve time instead, which makes runs
 depend on the machine), so the solver gets no free foresight. Solves are deterministic:
-HiGHS runs single-threaded with a node limit and a relative gap of 0.5 %.
+HiGHS runs with a node limit and a relative gap of 1 %; an epoch that hits the time limit
+uses the incumbent (its status is recorded).
 """
 
 from __future__ import annotations
@@ -64,7 +65,6 @@ from kiban.policies.data_silod import SiloD
 from kiban.policies.facility_model import FacilityModel
 from kiban.policies.layered import LayeredPolicy
 from kiban.policies.placement import BestFit
-from kiban.policies.power import Uncapped
 from kiban.policies.power_budget import Polca, WaterFilling
 from kiban.policies.registry import register_policy
 from kiban.policies.scheduling import EasyBackfill, TiresiasLas
@@ -87,6 +87,8 @@ IO_POINTS_FRAC = (1.0, 0.75)
 START_VALUE = 10.0
 """Value of starting a job, per GPU, on top of its work: stage A never leaves a GPU idle to
 save energy while a job waits (the Sia/Pollux convention: every job that fits is scheduled)."""
+MIP_REL_GAP = 0.01
+"""Stage A stops at a 1 % relative gap (one start of ≈ 5 GPUs on a 512-GPU cluster)."""
 OVER_LIMIT_PRICE_PER_W = 0.1
 """Stage A's price of a watt over the site budget or the thermal headroom: above the value of
 any start (START_VALUE + work per GPU ≈ 12 for ≈ 900 W of GPU and host power)."""
@@ -110,7 +112,7 @@ class CooptLayers(LayeredPolicy):
             data: SiloD cache and bandwidth instead of equal shares.
             cooling: Model-based supply temperature instead of the fixed set-point.
             cooling_mode: ``model-based`` or ``trim-and-respond`` (when ``cooling``).
-            site_budget_kw: Site budget for the power layer (kW; 0 = none).
+            site_budget_kw: Site budget for the power layer (kW; 0 = the scenario's).
             energy_weight: Zeus's η of the power layer.
             epoch_s: Period of the extra calls that the cooling layer needs (s).
         """
@@ -148,11 +150,7 @@ class CooptLayers(LayeredPolicy):
                 WaterFilling.Params(site_budget_kw=p.site_budget_kw, energy_weight=p.energy_weight)
             )
             if p.power
-            else (
-                Polca(Polca.Params(site_budget_kw=p.site_budget_kw))
-                if p.site_budget_kw
-                else Uncapped()
-            )
+            else Polca(Polca.Params(site_budget_kw=p.site_budget_kw))  # the safety net only
         )
         super().__init__(
             "coopt-layers",
@@ -211,7 +209,7 @@ class JDec:
             decision_delay_s: Simulated delay before an epoch's decision applies (s);
                 negative = the time limit.
             charge_measured: Charge the measured solve time instead (machine-dependent).
-            site_budget_kw: Site budget, IT + cooling + losses (kW; 0 = none).
+            site_budget_kw: Site budget, IT + cooling + losses (kW; 0 = the scenario's).
             energy_weight: Price of facility energy: the share of a full-speed GPU's work
                 that one GPU's facility power at TDP costs.
             supply_candidates_c: Supply-temperature candidates of stage A (°C).
@@ -221,7 +219,7 @@ class JDec:
 
         epoch_s: float = 300.0
         window: int = 200
-        time_limit_s: float = 5.0
+        time_limit_s: float = 1.0
         node_limit: int = 2000
         decision_delay_s: float = -1.0
         charge_measured: bool = False
@@ -255,6 +253,7 @@ class JDec:
         self._data = SiloD()
         self._cooling = ModelBasedSupply(ModelBasedSupply.Params(redline_c=p.redline_c))
         self._polca = Polca(Polca.Params(site_budget_kw=p.site_budget_kw))
+        self._scenario_budget_w = math.inf
         self._plan: _Plan | None = None
         self._next_epoch_s = 0.0
         self._job_cap_w: FloatArray = np.zeros(0)
@@ -264,13 +263,14 @@ class JDec:
 
     @property
     def budget_w(self) -> float:
-        """Site budget (W; inf = none)."""
+        """Site budget (W; inf = none): the parameter, else the scenario's (context)."""
         kw = self.params.site_budget_kw
-        return kw * W_PER_KW if kw > 0 else math.inf
+        return kw * W_PER_KW if kw > 0 else self._scenario_budget_w
 
     def reset(self, ctx: PolicyContext) -> None:
         """Fresh state, facility model and fallback layers."""
         p = self.params
+        self._scenario_budget_w = float(ctx.site_budget_w)
         self.model = FacilityModel(ctx, redline_c=p.redline_c, site_budget_w=self.budget_w)
         for layer in (self._order, self._place, self._data, self._cooling, self._polca):
             layer.reset(ctx)
@@ -613,6 +613,8 @@ class _StageA:
         q = owner._order._queue_of(svc)
         n_q = len(owner._order.params.queue_limits_gpu_s) + 1
         weight = 1.0 + (n_q - 1 - q) / max(n_q - 1, 1)
+        # FIFO within a queue, and no two jobs alike (breaks the MILP's symmetry)
+        weight -= 1e-3 * np.argsort(np.argsort(jobs)) / max(jobs.shape[0], 1)
         has_io = (view.jobs.input_rate_b_per_s_per_gpu[jobs] > 0) & math.isfinite(
             m.fs_bandwidth_b_per_s
         )
@@ -798,7 +800,7 @@ class _StageA:
             options={
                 "time_limit": p.time_limit_s,
                 "node_limit": p.node_limit,
-                "mip_rel_gap": 0.005,
+                "mip_rel_gap": MIP_REL_GAP,
                 "presolve": True,
             },
         )

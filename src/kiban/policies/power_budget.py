@@ -155,7 +155,8 @@ class WaterFilling:
         """Parameters.
 
         Attributes:
-            site_budget_kw: Site power budget, IT + cooling + losses (kW); 0 = none.
+            site_budget_kw: Site power budget, IT + cooling + losses (kW); 0 = the scenario's
+                (none if it has none).
             energy_weight: Zeus's η for jobs when the budget is slack (0 = uncapped).
             min_change_w: Caps that move less than this are not re-sent (W).
             safety: Keep POLCA's two thresholds between decisions.
@@ -179,20 +180,22 @@ class WaterFilling:
         self.model: FacilityModel | None = None
         self._polca: Polca | None = None
         self._zeus: FloatArray = np.zeros(0)
+        self._scenario_budget_w = math.inf
 
     @property
     def budget_w(self) -> float:
-        """Site budget (W; inf = none)."""
+        """Site budget (W; inf = none): the parameter, else the scenario's (context)."""
         kw = self.params.site_budget_kw
-        return kw * W_PER_KW if kw > 0 else math.inf
+        return kw * W_PER_KW if kw > 0 else self._scenario_budget_w
 
     def reset(self, ctx: PolicyContext) -> None:
         """Build the facility model."""
+        self._scenario_budget_w = float(ctx.site_budget_w)
         self.model = FacilityModel(ctx, site_budget_w=self.budget_w)
         self._zeus = np.full(ctx.jobs.n_jobs, np.nan)
         self._polca = None
         if self.params.safety and math.isfinite(self.budget_w):
-            self._polca = Polca(Polca.Params(site_budget_kw=self.params.site_budget_kw))
+            self._polca = Polca(Polca.Params(site_budget_kw=self.budget_w / W_PER_KW))
             self._polca.reset(ctx)
 
     def set_caps(self, view: ClusterView, starting: Mapping[int, IntArray]) -> Mapping[int, float]:
@@ -247,7 +250,8 @@ class Polca:
         """Parameters.
 
         Attributes:
-            site_budget_kw: Site power budget (kW); 0 = none (the layer does nothing).
+            site_budget_kw: Site power budget (kW); 0 = the scenario's (none: the layer does
+                nothing).
             t1_frac: First threshold, share of the budget (low-priority jobs capped).
             t2_frac: Second threshold (every job capped).
             low_cap_frac: Cap while over a threshold, share of TDP.
@@ -277,7 +281,8 @@ class Polca:
     def reset(self, ctx: PolicyContext) -> None:
         """Build the facility model; release every cap."""
         kw = self.params.site_budget_kw
-        self.model = FacilityModel(ctx, site_budget_w=kw * W_PER_KW if kw > 0 else math.inf)
+        budget = kw * W_PER_KW if kw > 0 else float(ctx.site_budget_w)
+        self.model = FacilityModel(ctx, site_budget_w=budget)
         self.level = 0
         self.firings = 0
 

@@ -188,6 +188,10 @@ class Simulator:
                 supply_temp_range_c=settings.supply_temp_range_c,
                 storage_bandwidth_b_per_s=settings.storage_bandwidth_b_per_s,
                 facility_power_w=_pure_facility_power(self.facility),
+                site_budget_w=min(
+                    dict(getattr(self.facility, "budgets_w", None) or {}).values(),
+                    default=math.inf,
+                ),
             )
         )
         self._start()
