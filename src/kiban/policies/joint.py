@@ -267,6 +267,12 @@ class JDec:
         kw = self.params.site_budget_kw
         return kw * W_PER_KW if kw > 0 else self._scenario_budget_w
 
+    @property
+    def plan_budget_w(self) -> float:
+        """The budget the epoch plans against: POLCA's first threshold (§10.7: the solver
+        treats the thresholds as the budget, so the safety net rarely fires)."""
+        return self.budget_w * self._polca.params.t1_frac
+
     def reset(self, ctx: PolicyContext) -> None:
         """Fresh state, facility model and fallback layers."""
         p = self.params
@@ -313,26 +319,65 @@ class JDec:
         for j in sched.start:
             c = self._job_cap_w[j]
             caps[int(j)] = float(m.job_tdp_w[j] if math.isnan(c) else c)
+        start = dict(sched.start)
         if math.isfinite(self.budget_w):
-            jobs = np.fromiter(caps, np.int64, len(caps))
-            if jobs.shape[0]:
-                ceil = self._polca.limits_w(view, jobs)
-                for j, c in zip(jobs.tolist(), ceil.tolist(), strict=True):
-                    caps[j] = min(caps[j], c)
-        cache, weight = self._data.shares(view, sched.start)
+            start, caps = self._admit_within_budget(view, start, caps)
+        cache, weight = self._data.shares(view, start)
         wake = sched.wake_at_s
         if self._plan is not None:
             wake = self._plan.due_s if wake is None else min(wake, self._plan.due_s)
         else:
             wake = self._next_epoch_s if wake is None else min(wake, self._next_epoch_s)
         return Decision(
-            start=sched.start,
+            start=start,
             preempt=sched.preempt,
             power_cap_w=caps,
             cache_b=cache,
             io_weight=weight,
             wake_at_s=wake if wake > view.time_s else None,
         )
+
+    def _admit_within_budget(
+        self, view: ClusterView, start: dict[int, IntArray], caps: dict[int, float]
+    ) -> tuple[dict[int, IntArray], dict[int, float]]:
+        """Power-headroom admission (§10.3) and the POLCA net between epochs.
+
+        Starts are kept in the scheduler's order while their predicted facility power fits
+        the budget, at the stage-A cap or, failing that, the lowest cap that fits (not below
+        the SKU minimum); the rest wait. Running jobs get POLCA's caps when measured power
+        crosses its thresholds.
+        """
+        assert self.model is not None
+        m = self.model
+        it = max(view.it_power_w, 1.0)
+        ratio = float(m.facility_power_w(it, view.supply_temp_c, view.time_s)) / it
+        head_w = self.plan_budget_w / max(ratio, 1.0) - view.it_power_w
+        scale = 1.0 + HOST_SHARE_OF_GPU_POWER
+        kept: dict[int, IntArray] = {}
+        out: dict[int, float] = {}
+        for j, gpus in start.items():
+            g = float(len(gpus))
+            cap = caps[j]
+            need = g * scale * float(m.gpu_power_w(np.array([j]), cap)[0])
+            if need > head_w:
+                lo = float(m.job_min_cap_w[j])
+                need_lo = g * scale * float(m.gpu_power_w(np.array([j]), lo)[0])
+                if need_lo > head_w:
+                    continue
+                cap = lo
+                need = need_lo
+            kept[j] = gpus
+            out[j] = cap
+            head_w -= need
+        run = np.asarray(view.running_jobs(), dtype=np.int64)
+        if run.shape[0]:
+            ceil = self._polca.limits_w(view, run)
+            cur = view.job_power_cap_w[run]
+            cur = np.where(np.isnan(cur), m.job_tdp_w[run], cur)
+            lower = ceil < cur - 1.0
+            for j, c in zip(run[lower].tolist(), ceil[lower].tolist(), strict=True):
+                out[int(j)] = float(c)
+        return kept, out
 
     def _apply(self, view: ClusterView, plan: _Plan) -> Decision:
         """Apply an epoch's plan: caps of running jobs, starts of the chosen jobs, supply."""
@@ -479,7 +524,7 @@ class JDec:
         if ok and math.isfinite(self.budget_w):
             it = max(view.it_power_w, 1.0)
             ratio = float(m.facility_power_w(it, view.supply_temp_c, view.time_s)) / it
-            ok = ratio * (it + float((g * (p_best - p_now)).sum())) <= self.budget_w
+            ok = ratio * (it + float((g * (p_best - p_now)).sum())) <= self.plan_budget_w
         if ok:
             self._rack_price = np.zeros(lay.n_racks)
             return {int(j): float(cap_grid[i, best[i]]) for i, j in enumerate(jobs.tolist())}
@@ -511,7 +556,7 @@ class JDec:
             row = np.zeros(2 * n)
             row[:n] = g * ratio
             rows.append(row)
-            rhs.append(float(self.budget_w + ratio * gpu_now - ratio * it))
+            rhs.append(float(self.plan_budget_w + ratio * gpu_now - ratio * it))
         bounds = [(float(pw[i, 0]), float(pw[i, -1])) for i in range(n)] + [(0.0, 1.0)] * n
         res = linprog(
             c,
@@ -755,7 +800,7 @@ class _StageA:
                     np.append(cols, i_sb),
                     np.append(coef, -1.0),
                     -np.inf,
-                    owner.budget_w - fac_ratio * it_now + big_m_w * fac_ratio,
+                    owner.plan_budget_w - fac_ratio * it_now + big_m_w * fac_ratio,
                 )
             # cooling epigraph: q ≥ (IT now + Σ g Δp (1 + host))/COP_k − M(1 − z_k)
             inv = 1.0 / float(cop[k])
