@@ -41,6 +41,7 @@ AUGUST_1_S = 212 * 86_400.0
 
 
 def prepared_for(name: str, days: float, seed: int) -> Any:
+    """The demo's prepared inputs, changed for one scenario."""
     scenario, text = demo_scenario()
     if name == "io-heavy":
         storage = scenario.storage.model_copy(
@@ -72,7 +73,8 @@ def prepared_for(name: str, days: float, seed: int) -> Any:
     return prep
 
 
-def row(result: Any, budget_w: float, wall_s: float, policy_obj: Any = None) -> dict[str, Any]:
+def row(result: Any, budget_w: float, wall_s: float) -> dict[str, Any]:
+    """The §11.3 table's metrics of one run."""
     s = result.summary
     ts = result.timeseries
     fac = np.asarray(ts["facility_power_w"].to_numpy(), dtype=np.float64)
@@ -100,6 +102,7 @@ def row(result: Any, budget_w: float, wall_s: float, policy_obj: Any = None) -> 
 
 
 def main() -> None:
+    """Run the scenarios and print the table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--days", type=float, default=7.0)
     ap.add_argument("--seeds", default="2024")

@@ -269,8 +269,10 @@ class JDec:
 
     @property
     def plan_budget_w(self) -> float:
-        """The budget the epoch plans against: POLCA's first threshold (§10.7: the solver
-        treats the thresholds as the budget, so the safety net rarely fires)."""
+        """The budget the epoch plans against: POLCA's first threshold.
+
+        §10.7: the solver treats the thresholds as the budget, so the safety net rarely fires.
+        """
         return self.budget_w * self._polca.params.t1_frac
 
     def reset(self, ctx: PolicyContext) -> None:
