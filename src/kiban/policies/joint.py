@@ -65,7 +65,7 @@ from kiban.policies.data_silod import SiloD
 from kiban.policies.facility_model import FacilityModel
 from kiban.policies.layered import LayeredPolicy
 from kiban.policies.placement import BestFit
-from kiban.policies.power_budget import Polca, WaterFilling
+from kiban.policies.power_budget import Polca, WaterFilling, measured_power_scale
 from kiban.policies.registry import register_policy
 from kiban.policies.scheduling import EasyBackfill, TiresiasLas
 from kiban.policies.thermal_placement import XInt
@@ -219,7 +219,7 @@ class JDec:
 
         epoch_s: float = 300.0
         window: int = 200
-        time_limit_s: float = 1.0
+        time_limit_s: float = 5.0
         node_limit: int = 2000
         decision_delay_s: float = -1.0
         charge_measured: bool = False
@@ -354,7 +354,9 @@ class JDec:
         it = max(view.it_power_w, 1.0)
         ratio = float(m.facility_power_w(it, view.supply_temp_c, view.time_s)) / it
         head_w = self.plan_budget_w / max(ratio, 1.0) - view.it_power_w
-        scale = 1.0 + HOST_SHARE_OF_GPU_POWER
+        run_now = np.asarray(view.running_jobs(), dtype=np.int64)
+        act = measured_power_scale(m, view, run_now, run_now.shape[0])
+        scale = (1.0 + HOST_SHARE_OF_GPU_POWER) * (float(np.median(act)) if act.size else 1.0)
         kept: dict[int, IntArray] = {}
         out: dict[int, float] = {}
         for j, gpus in start.items():
@@ -725,7 +727,13 @@ class _StageA:
         i_c, i_z, i_q = n_x, n_x + n_c, n_x + n_c + n_k
         i_sb, i_sh = i_q + 1, i_q + 2
         n_var = i_q + 3
-        dpow = self.opt_power_w - p_now[oj]  # extra per-GPU power vs now
+        # modelled power assumes full compute activity; scale pending jobs' options by the
+        # measured ÷ modelled power of the running ones
+        act = measured_power_scale(m, view, jobs[:n_run], n_run) if n_run else np.ones(1)
+        opt_w = self.opt_power_w * np.where(running[oj], 1.0, float(np.median(act)))
+        if n_run:
+            opt_w = np.where(running[oj], self.opt_power_w * act[np.minimum(oj, n_run - 1)], opt_w)
+        dpow = opt_w - p_now[oj]  # extra per-GPU power vs now
         value = g * (self.weight[oj] * self.opt_speed * self.opt_phi) - lam * g * self.opt_power_w
         value -= price * g * np.maximum(dpow, 0.0)
         value[~running[oj]] += START_VALUE * g[~running[oj]]

@@ -39,7 +39,14 @@ if TYPE_CHECKING:
     from kiban.policies.base import PolicyContext
     from kiban.sim.state import ClusterView
 
-__all__ = ["CAP_GRID_N", "Polca", "WaterFilling", "water_fill_caps", "zeus_caps"]
+__all__ = [
+    "CAP_GRID_N",
+    "Polca",
+    "WaterFilling",
+    "measured_power_scale",
+    "water_fill_caps",
+    "zeus_caps",
+]
 
 CAP_GRID_N = 25
 """Cap candidates per job between the SKU minimum and TDP (≈ 20 W steps on H100)."""
@@ -89,6 +96,7 @@ def water_fill_caps(
     weight: FloatArray,
     budget_w: float,
     *,
+    power_scale: FloatArray | None = None,
     tol_w: float = 1.0,
 ) -> FloatArray:
     """Caps maximizing weighted speed under a GPU power budget (§4.7 water-filling).
@@ -99,6 +107,8 @@ def water_fill_caps(
         n_gpus: GPUs of each job.
         weight: Value per unit of full-speed progress of each job (w_j).
         budget_w: Budget for the jobs' GPU power (W).
+        power_scale: Measured ÷ modelled power of each job (the model assumes the job's
+            compute activity all the time; GPUs idle inside jobs draw less); default 1.
         tol_w: Bisection tolerance on the budget (W).
 
     Returns:
@@ -108,6 +118,8 @@ def water_fill_caps(
     if jobs.shape[0] == 0:
         return np.zeros(0)
     caps, speed, power = _tables(model, jobs)
+    if power_scale is not None:
+        power = power * power_scale[:, None]
     g = n_gpus.astype(np.float64)[:, None]
     rows = np.arange(jobs.shape[0])
 
@@ -133,6 +145,27 @@ def water_fill_caps(
             break
     k, _ = choose(hi)
     return np.asarray(caps[rows, k], dtype=np.float64)
+
+
+def measured_power_scale(
+    model: FacilityModel, view: ClusterView, jobs: IntArray, n_running: int
+) -> FloatArray:
+    """Measured ÷ modelled per-GPU power of jobs (running first, then starting ones).
+
+    Running jobs: their board power now over the model's power at their cap (clipped to
+    [0.3, 1]); starting jobs: the median of the running ones (1 when none runs).
+    """
+    out = np.ones(jobs.shape[0])
+    if n_running:
+        run = jobs[:n_running]
+        cap = view.job_power_cap_w[run]
+        cap = np.where(np.isnan(cap), model.job_tdp_w[run], cap)
+        pred = model.gpu_power_w(run, cap)
+        meas = np.asarray(view.running_power_w(), dtype=np.float64)
+        r = np.clip(meas / np.maximum(pred, 1.0), 0.3, 1.0)
+        out[:n_running] = r
+        out[n_running:] = float(np.median(r))
+    return out
 
 
 def _it_budget_w(model: FacilityModel, view: ClusterView, site_budget_w: float) -> float:
@@ -216,15 +249,18 @@ class WaterFilling:
         if miss.any():  # the Zeus optimum depends only on the job: computed once per job
             self._zeus[jobs[miss]] = zeus_caps(m, jobs[miss], self.params.energy_weight)
             caps = self._zeus[jobs]
-        it_budget = _it_budget_w(m, view, self.budget_w)
+        # with the safety net on, plan against its first threshold so that it rarely fires
+        plan_w = self.budget_w * (Polca.Params().t1_frac if self._polca is not None else 1.0)
+        it_budget = _it_budget_w(m, view, plan_w)
         if math.isfinite(it_budget):
             gpu_now = float((view.running_power_w() * view.running_num_gpus()).sum())
             host_w = max(view.it_power_w - gpu_now, 0.0)
             budget = it_budget - host_w
             weight = np.ones(jobs.shape[0])
-            used = float((n_gpus * m.gpu_power_w(jobs, caps)).sum())
+            scale = measured_power_scale(m, view, jobs, run.shape[0])
+            used = float((n_gpus * scale * m.gpu_power_w(jobs, caps)).sum())
             if used > budget:
-                caps = water_fill_caps(m, jobs, n_gpus, weight, budget)
+                caps = water_fill_caps(m, jobs, n_gpus, weight, budget, power_scale=scale)
         if self._polca is not None:
             safety = self._polca.limits_w(view, jobs)
             caps = np.minimum(caps, safety)
