@@ -8,9 +8,11 @@ reads, so its remote demand is ``rate · g · (1 − c/d)`` and one cached byte 
 
 1. splits each node's local cache among the jobs on that node by descending cache efficiency
    (fractional knapsack; a job never takes more than its dataset's share on that node);
-2. sets each job's file-system weight to its remaining remote demand, so the max-min share
-   gives every I/O-bound job the same fraction of its need ("bandwidth to need": max-min on
-   the fraction of compute speed achieved).
+2. sets each job's file-system weight to its GPUs per byte/s of remaining remote demand, so the
+   weighted max-min share goes first to the jobs that keep the most GPUs busy per byte (the
+   fractional-knapsack order for total progress; weights proportional to the remaining demand,
+   the "bandwidth to need" reading of §5.1, slowed every I/O-bound job by the same fraction and
+   lost more work on the I/O-heavy scenario).
 
 Only changed shares are sent. The default ``equal-share`` layer leaves each job its GPUs'
 share of the node cache and equal weights.
@@ -138,8 +140,10 @@ class SiloD:
             c = sum(self._alloc.get((j, node), 0.0) for node in nodes.tolist())
             d = float(jobs.dataset_size_b[j])
             hit = min(1.0, c / d) if d > 0 else 1.0
-            need = float(jobs.input_rate_b_per_s_per_gpu[j]) * float(counts.sum()) * (1.0 - hit)
-            w = max(need, 1.0)
+            g = float(counts.sum())
+            need = float(jobs.input_rate_b_per_s_per_gpu[j]) * g * (1.0 - hit)
+            # GPUs kept busy per byte/s: the value density of the file system's bandwidth
+            w = g / max(need, 1.0) * 1e9 if need > 0 else 1.0
             if abs(self._cache.get(j, -1.0) - c) > 1.0:
                 new_cache[j] = c
             if abs(self._weight.get(j, -1.0) - w) > 1e-6 * w:

@@ -218,7 +218,7 @@ class JDec:
         """
 
         epoch_s: float = 300.0
-        window: int = 200
+        window: int = 100
         time_limit_s: float = 5.0
         node_limit: int = 2000
         decision_delay_s: float = -1.0
@@ -482,11 +482,17 @@ class JDec:
     def _stage_a_needed(self, view: ClusterView) -> bool:
         """Whether stage A has something to allocate.
 
-        True when a waiting job fits the free GPUs by count, or a site budget must be
-        shared.
+        True when a waiting job fits the free GPUs by count, or facility power is over the
+        planning budget (otherwise stage C alone keeps the caps within it).
         """
-        if math.isfinite(self.budget_w):
-            return view.n_pending > 0 or view.n_running > 0
+        if math.isfinite(self.budget_w) and view.n_running > 0:
+            # over the planning budget: stage A chooses which options to shed
+            assert self.model is not None
+            fac = float(
+                self.model.facility_power_w(view.it_power_w, view.supply_temp_c, view.time_s)
+            )
+            if fac > self.plan_budget_w:
+                return True
         pending = view.pending_jobs()
         if pending.shape[0] == 0:
             return False
