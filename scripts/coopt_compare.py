@@ -97,6 +97,7 @@ def row(result: Any, budget_w: float, wall_s: float) -> dict[str, Any]:
         "peak_facility_kw": float(fac.max()) / 1000.0,
         "s_over_budget": over,
         "wall_s": wall_s,
+        "ledger_gpu_hours": dict(led),
     }
     return out
 
