@@ -203,3 +203,53 @@ def test_silod_gives_cache_to_the_most_efficient_job_first():
     assert cache[0] == pytest.approx(1e12)
     assert cache[1] == pytest.approx(1e12)
     assert split_node_cache(0.5e12, wants) == {0: pytest.approx(0.5e12), 1: 0.0}
+
+
+# --- the layer classes on a real (read-only) view -----------------------------------------------
+
+
+def view_of(lay, table):
+    from kiban.policies.registry import make_policy
+    from kiban.sim import Simulator
+
+    return Simulator(lay, table, make_policy("policy", "fifo-static")).view
+
+
+def test_xint_places_where_the_exhaust_reaches_no_inlet():
+    """Rack 0's exhaust reaches rack 1's inlet; rack 1's reaches nobody: XInt takes rack 1,
+    first fit (lowest node) takes rack 0."""
+    from kiban.policies.base import FreeState
+    from kiban.policies.placement import FirstFit
+    from kiban.policies.thermal_placement import XInt
+
+    d = np.array([[0.0, 0.0], [1e-4, 0.0]])
+    lay = layout(n_racks=2, servers_per_rack=1, heat_distribution_k_per_w=d)
+    table = jobs([(0, 10, 8)], activity_frac=[1.0])
+    view = view_of(lay, table)
+    x, ff = XInt(), FirstFit()
+    x.reset(ctx(lay, table))
+    ff.reset(ctx(lay, table))
+    assert set(lay.node_rack_idx[lay.gpu_node[x.place(view, 0, FreeState.from_view(view))]]) == {1}
+    assert set(lay.node_rack_idx[lay.gpu_node[ff.place(view, 0, FreeState.from_view(view))]]) == {0}
+
+
+def test_cooling_layers_raise_and_lower_the_supply():
+    """Model-based: up to the Tang bound, at most max_raise_k per period; trim-and-respond:
+    +0.5 °F after four cool samples, −0.5 °F at once when the hottest inlet nears the redline."""
+    from kiban.policies.cooling_control import ModelBasedSupply, TrimAndRespond
+
+    d = np.array([[0.0, 0.0], [1e-4, 0.0]])
+    lay = layout(n_racks=2, servers_per_rack=1, heat_distribution_k_per_w=d, supply_temp_c=20.0)
+    table = jobs([(0, 10, 8)])
+    view = view_of(lay, table)
+    mb = ModelBasedSupply()
+    mb.reset(ctx(lay, table))
+    assert mb.supply_temp_c(view) == pytest.approx(21.0)  # bound far above: +1 K per period
+    assert mb.supply_temp_c(view) is None  # same period: no new set-point
+    tr = TrimAndRespond()
+    tr.reset(ctx(lay, table))
+    got = [tr.supply_temp_c(view) for _ in range(1)]
+    assert got == [None]  # one cool sample: wait
+    hot = TrimAndRespond(TrimAndRespond.Params(redline_c=20.5))
+    hot.reset(ctx(lay, table))
+    assert hot.supply_temp_c(view) == pytest.approx(20.0 - 0.5 * 5 / 9)
