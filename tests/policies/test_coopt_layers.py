@@ -15,11 +15,15 @@ from kiban.physics.recirculation import (
     recirculation_matrix,
 )
 from kiban.physics.storage_io import cache_hit_frac
-from kiban.policies.base import PolicyContext
+from kiban.policies.base import FreeState, PolicyContext
+from kiban.policies.cooling_control import ModelBasedSupply, TrimAndRespond
 from kiban.policies.data_silod import split_node_cache
 from kiban.policies.facility_model import FacilityModel
+from kiban.policies.placement import FirstFit
 from kiban.policies.power_budget import water_fill_caps, zeus_caps
-from kiban.policies.thermal_placement import assign_power_units
+from kiban.policies.registry import make_policy
+from kiban.policies.thermal_placement import XInt, assign_power_units
+from kiban.sim import Simulator
 
 
 def ctx(lay, table, **kw):
@@ -209,19 +213,12 @@ def test_silod_gives_cache_to_the_most_efficient_job_first():
 
 
 def view_of(lay, table):
-    from kiban.policies.registry import make_policy
-    from kiban.sim import Simulator
-
     return Simulator(lay, table, make_policy("policy", "fifo-static")).view
 
 
 def test_xint_places_where_the_exhaust_reaches_no_inlet():
     """Rack 0's exhaust reaches rack 1's inlet; rack 1's reaches nobody: XInt takes rack 1,
     first fit (lowest node) takes rack 0."""
-    from kiban.policies.base import FreeState
-    from kiban.policies.placement import FirstFit
-    from kiban.policies.thermal_placement import XInt
-
     d = np.array([[0.0, 0.0], [1e-4, 0.0]])
     lay = layout(n_racks=2, servers_per_rack=1, heat_distribution_k_per_w=d)
     table = jobs([(0, 10, 8)], activity_frac=[1.0])
@@ -236,8 +233,6 @@ def test_xint_places_where_the_exhaust_reaches_no_inlet():
 def test_cooling_layers_raise_and_lower_the_supply():
     """Model-based: up to the Tang bound, at most max_raise_k per period; trim-and-respond:
     +0.5 °F after four cool samples, −0.5 °F at once when the hottest inlet nears the redline."""
-    from kiban.policies.cooling_control import ModelBasedSupply, TrimAndRespond
-
     d = np.array([[0.0, 0.0], [1e-4, 0.0]])
     lay = layout(n_racks=2, servers_per_rack=1, heat_distribution_k_per_w=d, supply_temp_c=20.0)
     table = jobs([(0, 10, 8)])
