@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from tests.sim.helpers import layout, random_jobs, run
 
 from kiban.policies.joint import CooptLayers, JDec
 from kiban.policies.registry import available_policies
+from kiban.sweep.spec import load_sweep
 
 
 def small_room(n_racks=4):
@@ -88,3 +91,10 @@ def test_layer_switches_pick_the_published_layers():
     assert off.epoch_s is None
     with pytest.raises(ValueError, match="cooling_mode"):
         CooptLayers.Params(cooling_mode="pid")
+
+
+def test_the_ablation_sweeps_load():
+    """examples/sweeps/ablation.toml: 2⁵ layer switches × 5 seeds; joint.toml: 3 policies × 5."""
+    root = Path(__file__).resolve().parents[2] / "examples" / "sweeps"
+    assert load_sweep(root / "ablation.toml").n_runs == 160
+    assert load_sweep(root / "joint.toml").n_runs == 15
