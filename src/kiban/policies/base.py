@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from kiban._typing import BoolArray, FloatArray, IntArray
     from kiban.sim.jobs import JobTable
@@ -120,6 +120,13 @@ class PolicyContext:
         checkpoint_write_s: Per job, the time one checkpoint write takes (s): what a
             preemption costs twice (save, then restore).
         supply_temp_range_c: Allowed (min, max) supply temperature (°C).
+        storage_bandwidth_b_per_s: Shared file-system bandwidth (B/s; inf = no I/O limit).
+        facility_power_w: The facility's power model as a pure function
+            ``(it_power_w, time_s, supply_temp_c) -> (cooling_w, loss_w, misc_w)`` (arrays,
+            W), or None; policies query it through
+            :class:`kiban.policies.facility_model.FacilityModel`, never the run's state.
+        site_budget_w: The site's power budget (W; inf = none): the tightest of the
+            facility's named limits when it exposes them (``budgets_w``).
     """
 
     layout: ClusterLayout
@@ -127,6 +134,9 @@ class PolicyContext:
     rng: np.random.Generator
     checkpoint_write_s: FloatArray
     supply_temp_range_c: tuple[float, float] = (15.0, 32.0)
+    storage_bandwidth_b_per_s: float = math.inf
+    facility_power_w: Callable[[Any, Any, Any], tuple[Any, Any, Any]] | None = None
+    site_budget_w: float = math.inf
 
 
 @runtime_checkable

@@ -60,6 +60,11 @@ _BUILTIN_MODULES = (
     "kiban.policies.cooling",
     "kiban.policies.data",
     "kiban.policies.baselines",
+    "kiban.policies.thermal_placement",
+    "kiban.policies.power_budget",
+    "kiban.policies.cooling_control",
+    "kiban.policies.data_silod",
+    "kiban.policies.joint",
 )
 
 T = TypeVar("T", bound=type)

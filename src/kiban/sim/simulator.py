@@ -204,6 +204,12 @@ class Simulator:
                 rng=self._rng_policy,
                 checkpoint_write_s=self.jt.ckpt_write_s,
                 supply_temp_range_c=settings.supply_temp_range_c,
+                storage_bandwidth_b_per_s=settings.storage_bandwidth_b_per_s,
+                facility_power_w=_pure_facility_power(self.facility),
+                site_budget_w=min(
+                    dict(getattr(self.facility, "budgets_w", None) or {}).values(),
+                    default=math.inf,
+                ),
             )
         )
         self._start()
@@ -566,3 +572,19 @@ def simulate(
         The run's output.
     """
     return Simulator(layout, jobs, policy, settings=settings, facility=facility).run(progress)
+
+
+def _pure_facility_power(
+    facility: FacilityModel | InLoopFacility,
+) -> Callable[[Any, Any, Any], tuple[Any, Any, Any]]:
+    """The facility's power model as a function of (IT power, time, supply), for policies.
+
+    Only the pure after-the-run pricing (``power_w``) is exposed, never the facility object.
+    """
+    power_w = facility.power_w
+
+    def query(it_power_w: Any, time_s: Any, supply_temp_c: Any) -> tuple[Any, Any, Any]:
+        out = power_w(it_power_w, time_s, supply_temp_c)
+        return out.cooling_w, out.loss_w, out.misc_w
+
+    return query

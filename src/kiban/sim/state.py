@@ -169,6 +169,16 @@ class ClusterView:
         """Per-GPU board power of each running job now (slot order; W)."""
         return _ro(self._slots.power_w[: self._slots.n])
 
+    def running_speed_frac(self) -> FloatArray:
+        """Speed shares of each running job now (slot order), shape (n, 3), read-only.
+
+        Columns: ``s_cap`` (power cap), ``s_thermal`` (thermal throttle), ``s_io`` (share of
+        the shared file system); the job progresses at about ``min(s_cap · s_thermal, s_io)``.
+        """
+        sl = self._slots
+        n = sl.n
+        return _ro(np.stack((sl.s_cap[:n], sl.s_thermal[:n], sl.s_io[:n]), axis=1))
+
     def attained_gpu_s(self, jobs: IntArray) -> FloatArray:
         """Attained service (GPUs × seconds held) of the given jobs, up to now.
 

@@ -1,0 +1,881 @@
+"""Co-optimizer policies: the layered stack with switches, and the joint mode J-DEC.
+
+``coopt-layers`` (``reference/cooptimizer.md`` §10.3): one :class:`LayeredPolicy` with a
+switch per layer, each on = its published algorithm, off = the static baseline —
+
+| switch | off | on |
+|---|---|---|
+| ``order`` | ``easy-backfill`` | ``tiresias-las`` (2D-LAS) |
+| ``thermal`` | ``best-fit`` (pack) | ``xint`` (min peak inlet) |
+| ``power`` | uncapped, POLCA net | ``water-filling`` (+ Zeus cost when slack, POLCA net) |
+| ``data`` | equal shares | ``silod`` |
+| ``cooling`` | fixed set-point | ``model-based`` (or ``trim-and-respond``) |
+
+All on is the *sequential* stack of §11.3: each layer decides alone, in order.
+
+``j-dec`` (§10.4): per epoch one decision for everything, in four stages —
+
+A. **allocation MILP** (HiGHS through :func:`scipy.optimize.milp`): one binary per job option
+   (cap level × I/O operating point; running jobs are pinned to one of their cap options,
+   pending jobs in the window may stay waiting), one binary per supply-temperature candidate,
+   per-option cache variables; subject to free GPUs with shape cuts, the site budget at each
+   candidate's facility power, the thermal headroom at each candidate (an LP bound on new rack
+   power, :meth:`FacilityModel.thermal_headroom_w`), the chip limit per candidate, the shared
+   file system's bandwidth and the total cache. Objective: LAS-weighted useful work minus a
+   price on facility energy (cooling at the chosen candidate's COP, exact through a big-M
+   epigraph) minus the previous epoch's rack heat prices;
+B. **placement**: the chosen jobs in decreasing power, each by XInt (min peak inlet);
+C. **power/thermal LP** (HiGHS through :func:`scipy.optimize.linprog`) with placement fixed:
+   continuous per-job GPU power (the speed-vs-power curve as its concave piecewise-linear
+   envelope), the site budget and every rack inlet through D; the inlet duals give each rack's
+   heat price ``π_r = Σ_i μ_i D_ir``, fed back into stage A at the next epoch;
+D. **supply set-point**: the highest safe supply for the predicted rack power (Tang eq. 7 with
+   the chip limit), with a 1-D search over facility power.
+
+Between epochs (arrivals, completions) jobs start through the layered fallback (2D-LAS order,
+XInt placement) at the option stage A last chose for them; the fallback also runs the whole
+epoch when stage A finds no solution in its time limit (counted in :attr:`JDec.fallbacks`).
+The decision takes effect ``decision_delay_s`` after the epoch (default: the solver's time
+limit; ``charge_measured = true`` charges the measured solve time instead, which makes runs
+depend on the machine), so the solver gets no free foresight. Solves are deterministic:
+HiGHS runs with a node limit and a relative gap of 1 %; an epoch that hits the time limit
+uses the incumbent (its status is recorded).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+from scipy.sparse import coo_matrix
+
+from kiban.physics.cooling import crac_cop
+from kiban.policies.base import Allocator, Decision
+from kiban.policies.cooling import FixedSetpoint
+from kiban.policies.cooling_control import ModelBasedSupply, TrimAndRespond
+from kiban.policies.data import EqualShare
+from kiban.policies.data_silod import SiloD
+from kiban.policies.facility_model import FacilityModel
+from kiban.policies.layered import LayeredPolicy
+from kiban.policies.placement import BestFit
+from kiban.policies.power_budget import Polca, WaterFilling, measured_power_scale
+from kiban.policies.registry import register_policy
+from kiban.policies.scheduling import EasyBackfill, TiresiasLas
+from kiban.policies.thermal_placement import XInt
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
+    from kiban._typing import BoolArray, FloatArray, IntArray
+    from kiban.policies.base import PolicyContext
+    from kiban.sim.state import ClusterView
+
+__all__ = ["CooptLayers", "EpochStats", "JDec"]
+
+W_PER_KW = 1000.0
+CAP_LEVELS_FRAC = (1.0, 0.85, 0.7, 0.55)
+"""Cap levels of stage A as shares of TDP (§10.4: 4–6 levels)."""
+IO_POINTS_FRAC = (1.0, 0.75)
+"""I/O operating points φ: full compute speed, or deliberately I/O-bound at 75 %."""
+START_VALUE = 10.0
+"""Value of starting a job, per GPU, on top of its work: stage A never leaves a GPU idle to
+save energy while a job waits (the Sia/Pollux convention: every job that fits is scheduled)."""
+MIP_REL_GAP = 0.01
+"""Stage A stops at a 1 % relative gap (one start of ≈ 5 GPUs on a 512-GPU cluster)."""
+OVER_LIMIT_PRICE_PER_W = 0.1
+"""Stage A's price of a watt over the site budget or the thermal headroom: above the value of
+any start (START_VALUE + work per GPU ≈ 12 for ≈ 900 W of GPU and host power)."""
+HOST_SHARE_OF_GPU_POWER = 0.3
+"""Host power added per watt of GPU power for the facility terms of stage A (DGX H100: about
+3 kW host for 5.6 kW of GPUs at TDP, physics.md §1.2)."""
+
+
+@register_policy("policy", "coopt-layers")
+class CooptLayers(LayeredPolicy):
+    """The layered co-optimizer with one switch per layer (see the module docstring)."""
+
+    @dataclass(frozen=True)
+    class Params:
+        """Parameters.
+
+        Attributes:
+            order: Tiresias 2D-LAS instead of EASY backfill.
+            thermal: XInt placement instead of best fit.
+            power: Water-filling caps (Zeus cost when slack) instead of uncapped.
+            data: SiloD cache and bandwidth instead of equal shares.
+            cooling: Model-based supply temperature instead of the fixed set-point.
+            cooling_mode: ``model-based`` or ``trim-and-respond`` (when ``cooling``).
+            site_budget_kw: Site budget for the power layer (kW; 0 = the scenario's).
+            energy_weight: Zeus's η of the power layer.
+            epoch_s: Period of the extra calls that the cooling layer needs (s).
+        """
+
+        order: bool = True
+        thermal: bool = True
+        power: bool = True
+        data: bool = True
+        cooling: bool = True
+        cooling_mode: str = "model-based"
+        site_budget_kw: float = 0.0
+        energy_weight: float = 0.5
+        epoch_s: float = 300.0
+
+        def __post_init__(self) -> None:
+            if self.cooling_mode not in ("model-based", "trim-and-respond"):
+                msg = f"cooling_mode = {self.cooling_mode!r}: allowed model-based, trim-and-respond"
+                raise ValueError(msg)
+            if self.epoch_s <= 0:
+                msg = f"epoch_s = {self.epoch_s}: must be > 0"
+                raise ValueError(msg)
+
+    def __init__(self, params: Params | None = None) -> None:
+        p = params if params is not None else self.Params()
+        self.params = p
+        cooling: object
+        if not p.cooling:
+            cooling = FixedSetpoint()
+        elif p.cooling_mode == "model-based":
+            cooling = ModelBasedSupply()
+        else:
+            cooling = TrimAndRespond()
+        power: object = (
+            WaterFilling(
+                WaterFilling.Params(site_budget_kw=p.site_budget_kw, energy_weight=p.energy_weight)
+            )
+            if p.power
+            else Polca(Polca.Params(site_budget_kw=p.site_budget_kw))  # the safety net only
+        )
+        super().__init__(
+            "coopt-layers",
+            scheduling=TiresiasLas() if p.order else EasyBackfill(),
+            placement=XInt() if p.thermal else BestFit(),
+            power=power,  # type: ignore[arg-type]
+            cooling=cooling,
+            data=SiloD() if p.data else EqualShare(),
+            epoch_s=p.epoch_s if p.cooling else None,
+        )
+
+
+@dataclass
+class EpochStats:
+    """What the joint policy measured over a run.
+
+    Attributes:
+        solve_s: Wall time of each epoch's solve (stages A–D), s.
+        n_jobs: Jobs in each epoch's model (window + running).
+        fallbacks: Epochs where stage A returned no solution and the layers decided.
+        dropped: Jobs stage A chose that placement could not place.
+        status: Stage A's HiGHS status per epoch (0 optimal, 1 limit reached, ...).
+    """
+
+    solve_s: list[float] = field(default_factory=list)
+    n_jobs: list[int] = field(default_factory=list)
+    fallbacks: int = 0
+    dropped: int = 0
+    status: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    due_s: float
+    start: tuple[int, ...]
+    caps: Mapping[int, float]
+    supply_c: float | None
+
+
+@register_policy("policy", "j-dec")
+class JDec:
+    """The joint co-optimizer J-DEC (see the module docstring)."""
+
+    name = "j-dec"
+    preemptive = True
+
+    @dataclass(frozen=True)
+    class Params:
+        """Parameters.
+
+        Attributes:
+            epoch_s: Epoch length (s); §10.2: 60 s (Pollux, Sia) to 360 s (Gavel).
+            window: Most pending jobs in stage A (top of the 2D-LAS order).
+            time_limit_s: HiGHS time limit of stage A (s).
+            node_limit: HiGHS branch-and-bound node limit of stage A (keeps it deterministic).
+            decision_delay_s: Simulated delay before an epoch's decision applies (s);
+                negative = the time limit.
+            charge_measured: Charge the measured solve time instead (machine-dependent).
+            site_budget_kw: Site budget, IT + cooling + losses (kW; 0 = the scenario's).
+            energy_weight: Price of facility energy: the share of a full-speed GPU's work
+                that one GPU's facility power at TDP costs.
+            supply_candidates_c: Supply-temperature candidates of stage A (°C).
+            redline_c: Highest allowed rack inlet (°C).
+            restart_weight: Value lost by changing a running job's cap level, per GPU.
+        """
+
+        epoch_s: float = 300.0
+        window: int = 100
+        time_limit_s: float = 5.0
+        node_limit: int = 2000
+        decision_delay_s: float = -1.0
+        charge_measured: bool = False
+        site_budget_kw: float = 0.0
+        energy_weight: float = 0.3
+        supply_candidates_c: tuple[float, ...] = (18.0, 20.0, 22.0, 24.0, 26.0)
+        redline_c: float = 27.0
+        restart_weight: float = 0.01
+
+        def __post_init__(self) -> None:
+            if self.epoch_s <= 0 or self.time_limit_s <= 0 or self.window < 1:
+                msg = "epoch_s and time_limit_s must be > 0 and window ≥ 1"
+                raise ValueError(msg)
+            if not self.energy_weight >= 0.0:
+                msg = f"energy_weight = {self.energy_weight}: must be ≥ 0"
+                raise ValueError(msg)
+            cands = tuple(float(x) for x in self.supply_candidates_c)
+            if not cands:
+                msg = "supply_candidates_c: give at least one temperature"
+                raise ValueError(msg)
+            object.__setattr__(self, "supply_candidates_c", cands)
+
+    def __init__(self, params: Params | None = None) -> None:
+        self.params = params if params is not None else self.Params()
+        p = self.params
+        self.epoch_s = p.epoch_s
+        self.stats = EpochStats()
+        self.model: FacilityModel | None = None
+        self._order = TiresiasLas()
+        self._place = XInt()
+        self._data = SiloD()
+        self._cooling = ModelBasedSupply(ModelBasedSupply.Params(redline_c=p.redline_c))
+        self._polca = Polca(Polca.Params(site_budget_kw=p.site_budget_kw))
+        self._scenario_budget_w = math.inf
+        self._plan: _Plan | None = None
+        self._next_epoch_s = 0.0
+        self._job_cap_w: FloatArray = np.zeros(0)
+        self._rack_price: FloatArray = np.zeros(0)
+        self._curve: dict[int, tuple[FloatArray, FloatArray, FloatArray]] = {}
+        self._lam = 0.0
+
+    @property
+    def budget_w(self) -> float:
+        """Site budget (W; inf = none): the parameter, else the scenario's (context)."""
+        kw = self.params.site_budget_kw
+        return kw * W_PER_KW if kw > 0 else self._scenario_budget_w
+
+    @property
+    def plan_budget_w(self) -> float:
+        """The budget the epoch plans against: POLCA's first threshold.
+
+        §10.7: the solver treats the thresholds as the budget, so the safety net rarely fires.
+        """
+        return self.budget_w * self._polca.params.t1_frac
+
+    def reset(self, ctx: PolicyContext) -> None:
+        """Fresh state, facility model and fallback layers."""
+        p = self.params
+        self._scenario_budget_w = float(ctx.site_budget_w)
+        self.model = FacilityModel(ctx, redline_c=p.redline_c, site_budget_w=self.budget_w)
+        for layer in (self._order, self._place, self._data, self._cooling, self._polca):
+            layer.reset(ctx)
+        self.stats = EpochStats()
+        self._plan = None
+        self._next_epoch_s = 0.0
+        self._job_cap_w = np.full(ctx.jobs.n_jobs, math.nan)
+        self._rack_price = np.zeros(ctx.layout.n_racks)
+        self._curve = {}
+        tdp_mean = float(np.mean([s.tdp_w for s in ctx.layout.skus]))
+        self._lam = p.energy_weight / (tdp_mean * (1.0 + 1.0 / float(crac_cop(22.0))))
+
+    # --- the policy -------------------------------------------------------------------------
+    def decide(self, view: ClusterView) -> Decision:
+        """Apply a due epoch plan, solve a new epoch, or start jobs between epochs."""
+        t = view.time_s
+        if self._plan is not None and t >= self._plan.due_s - 1e-9:
+            plan, self._plan = self._plan, None
+            return self._apply(view, plan)
+        if t >= self._next_epoch_s - 1e-9 and self._plan is None:
+            self._next_epoch_s = t + self.epoch_s
+            plan = self._epoch(view)
+            if plan.due_s <= t:
+                return self._apply(view, plan)
+            self._plan = plan
+            return Decision(wake_at_s=plan.due_s)
+        return self._between(view)
+
+    # --- between epochs: the layered fallback at the chosen options ---------------------------
+    def _between(self, view: ClusterView, admit: tuple[int, ...] | None = None) -> Decision:
+        pending = view.pending_jobs()
+        if admit is not None:
+            keep = np.isin(pending, np.asarray(admit, dtype=np.int64))
+            pending = pending[keep]
+        alloc = Allocator(view, self._place)
+        sched = self._order.schedule(view, pending, alloc)
+        caps: dict[int, float] = {}
+        assert self.model is not None
+        m = self.model
+        for j in sched.start:
+            c = self._job_cap_w[j]
+            caps[int(j)] = float(m.job_tdp_w[j] if math.isnan(c) else c)
+        start = dict(sched.start)
+        if math.isfinite(self.budget_w):
+            start, caps = self._admit_within_budget(view, start, caps)
+        cache, weight = self._data.shares(view, start)
+        wake = sched.wake_at_s
+        if self._plan is not None:
+            wake = self._plan.due_s if wake is None else min(wake, self._plan.due_s)
+        else:
+            wake = self._next_epoch_s if wake is None else min(wake, self._next_epoch_s)
+        return Decision(
+            start=start,
+            preempt=sched.preempt,
+            power_cap_w=caps,
+            cache_b=cache,
+            io_weight=weight,
+            wake_at_s=wake if wake > view.time_s else None,
+        )
+
+    def _admit_within_budget(
+        self, view: ClusterView, start: dict[int, IntArray], caps: dict[int, float]
+    ) -> tuple[dict[int, IntArray], dict[int, float]]:
+        """Power-headroom admission (§10.3) and the POLCA net between epochs.
+
+        Starts are kept in the scheduler's order while their predicted facility power fits
+        the budget, at the stage-A cap or, failing that, the lowest cap that fits (not below
+        the SKU minimum); the rest wait. Running jobs get POLCA's caps when measured power
+        crosses its thresholds.
+        """
+        assert self.model is not None
+        m = self.model
+        it = max(view.it_power_w, 1.0)
+        ratio = float(m.facility_power_w(it, view.supply_temp_c, view.time_s)) / it
+        head_w = self.plan_budget_w / max(ratio, 1.0) - view.it_power_w
+        run_now = np.asarray(view.running_jobs(), dtype=np.int64)
+        act = measured_power_scale(m, view, run_now, run_now.shape[0])
+        scale = (1.0 + HOST_SHARE_OF_GPU_POWER) * (float(np.median(act)) if act.size else 1.0)
+        kept: dict[int, IntArray] = {}
+        out: dict[int, float] = {}
+        for j, gpus in start.items():
+            g = float(len(gpus))
+            cap = caps[j]
+            need = g * scale * float(m.gpu_power_w(np.array([j]), cap)[0])
+            if need > head_w:
+                lo = float(m.job_min_cap_w[j])
+                need_lo = g * scale * float(m.gpu_power_w(np.array([j]), lo)[0])
+                if need_lo > head_w:
+                    continue
+                cap = lo
+                need = need_lo
+            kept[j] = gpus
+            out[j] = cap
+            head_w -= need
+        run = np.asarray(view.running_jobs(), dtype=np.int64)
+        if run.shape[0]:
+            ceil = self._polca.limits_w(view, run)
+            cur = view.job_power_cap_w[run]
+            cur = np.where(np.isnan(cur), m.job_tdp_w[run], cur)
+            lower = ceil < cur - 1.0
+            for j, c in zip(run[lower].tolist(), ceil[lower].tolist(), strict=True):
+                out[int(j)] = float(c)
+        return kept, out
+
+    def _apply(self, view: ClusterView, plan: _Plan) -> Decision:
+        """Apply an epoch's plan: caps of running jobs, starts of the chosen jobs, supply."""
+        d = self._between(view, admit=plan.start)
+        run_caps = {j: c for j, c in plan.caps.items() if view.job_gpus(j) is not None}
+        caps = dict(run_caps)
+        caps.update(d.power_cap_w)
+        if math.isfinite(self.budget_w) and run_caps:
+            jobs = np.fromiter(run_caps, np.int64, len(run_caps))
+            ceil = self._polca.limits_w(view, jobs)
+            for j, c in zip(jobs.tolist(), ceil.tolist(), strict=True):
+                caps[j] = min(caps[j], c)
+        cur = view.job_power_cap_w
+        tdp = self.model.job_tdp_w if self.model is not None else None
+        assert tdp is not None
+        caps = {
+            j: c
+            for j, c in caps.items()
+            if j in d.start or abs((tdp[j] if math.isnan(cur[j]) else cur[j]) - c) >= 1.0
+        }
+        return Decision(
+            start=d.start,
+            preempt=d.preempt,
+            power_cap_w=caps,
+            cache_b=d.cache_b,
+            io_weight=d.io_weight,
+            supply_temp_c=plan.supply_c,
+            wake_at_s=max(self._next_epoch_s, view.time_s + 1e-6),
+        )
+
+    # --- one epoch ----------------------------------------------------------------------------
+    def _epoch(self, view: ClusterView) -> _Plan:
+        p = self.params
+        t0 = time.perf_counter()
+        problem = _StageA.build(self, view) if self._stage_a_needed(view) else None
+        chosen: _StageAResult | None = None
+        if problem is not None:
+            with _quiet_stdio():
+                chosen = problem.solve(p)
+        start: tuple[int, ...]
+        caps: dict[int, float] = {}
+        if chosen is None:
+            status = -2  # stage A had nothing to allocate
+            if problem is not None:
+                self.stats.fallbacks += 1
+                status = -1
+            start = tuple(int(j) for j in view.pending_jobs().tolist())
+            run = view.running_jobs()
+            if run.shape[0]:
+                cur = view.job_power_cap_w[run]
+                assert self.model is not None
+                cur = np.where(np.isnan(cur), self.model.job_tdp_w[run], cur)
+                caps = {int(j): float(c) for j, c in zip(run.tolist(), cur.tolist(), strict=True)}
+                with _quiet_stdio():
+                    caps = self._stage_c(view, caps)
+            supply = self._cooling.target_c(view)
+        else:
+            status = chosen.status
+            start = chosen.start
+            for j, c in chosen.cap_w.items():
+                self._job_cap_w[j] = c
+            caps = {j: c for j, c in chosen.cap_w.items() if view.job_gpus(j) is not None}
+            caps = self._stage_c(view, caps)
+            rack_w = np.asarray(view.rack_power_w, dtype=np.float64) + chosen.rack_extra_w
+            supply = self._cooling.target_c(view, rack_w)
+        wall = time.perf_counter() - t0
+        self.stats.solve_s.append(wall)
+        self.stats.status.append(status)
+        self.stats.n_jobs.append(0 if problem is None else problem.n_jobs)
+        delay = p.time_limit_s if p.decision_delay_s < 0 else p.decision_delay_s
+        if p.charge_measured:
+            delay = wall
+        supply_c = None if abs(supply - view.supply_temp_c) < 1e-9 else supply
+        return _Plan(due_s=view.time_s + delay, start=start, caps=caps, supply_c=supply_c)
+
+    def _curves(self, jobs: IntArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Cap, speed and power at 9 caps from the SKU minimum to TDP, per job (cached)."""
+        assert self.model is not None
+        m = self.model
+        miss = [int(j) for j in jobs.tolist() if int(j) not in self._curve]
+        if miss:
+            mj = np.asarray(miss, dtype=np.int64)
+            grid = np.linspace(0.0, 1.0, 9)
+            lo, hi = m.job_min_cap_w[mj], m.job_tdp_w[mj]
+            caps = lo[:, None] + (hi - lo)[:, None] * grid[None, :]
+            rep = np.repeat(mj, grid.shape[0])
+            sp = m.speed_frac(rep, caps.ravel()).reshape(caps.shape)
+            pw = m.gpu_power_w(rep, caps.ravel()).reshape(caps.shape)
+            for i, j in enumerate(miss):
+                self._curve[j] = (caps[i], sp[i], pw[i])
+        rows = [self._curve[int(j)] for j in jobs.tolist()]
+        return (
+            np.stack([r[0] for r in rows]),
+            np.stack([r[1] for r in rows]),
+            np.stack([r[2] for r in rows]),
+        )
+
+    def _stage_a_needed(self, view: ClusterView) -> bool:
+        """Whether stage A has something to allocate.
+
+        True when a waiting job fits the free GPUs by count, or facility power is over the
+        planning budget (otherwise stage C alone keeps the caps within it).
+        """
+        if math.isfinite(self.budget_w) and view.n_running > 0:
+            # over the planning budget: stage A chooses which options to shed
+            assert self.model is not None
+            fac = float(
+                self.model.facility_power_w(view.it_power_w, view.supply_temp_c, view.time_s)
+            )
+            if fac > self.plan_budget_w:
+                return True
+        pending = view.pending_jobs()
+        if pending.shape[0] == 0:
+            return False
+        return int(view.jobs.min_num_gpus[pending].min()) <= view.free_gpus
+
+    # --- stage C: power/thermal LP with placement fixed ---------------------------------------
+    def _stage_c(self, view: ClusterView, caps: dict[int, float]) -> dict[int, float]:
+        """Re-optimize running jobs' caps continuously; update the rack heat prices."""
+        assert self.model is not None
+        m = self.model
+        jobs = np.fromiter(caps, np.int64, len(caps))
+        if jobs.shape[0] == 0:
+            return caps
+        lay = view.layout
+        n = jobs.shape[0]
+        lo, hi = m.job_min_cap_w[jobs], m.job_tdp_w[jobs]
+        cap_grid, sp, pw = self._curves(jobs)
+        g = np.array([len(view.job_gpus(int(j))) for j in jobs], dtype=np.float64)  # type: ignore[arg-type]
+        cool = 1.0 + 1.0 / float(crac_cop(view.supply_temp_c))
+        lam = self._lam
+        p_now = pw[
+            np.arange(n),
+            np.argmin(np.abs(cap_grid - np.fromiter(caps.values(), float, n)[:, None]), axis=1),
+        ]
+        # The LP's objective is separable and concave: without binding limits its optimum is
+        # each job's best breakpoint. Check the limits there first; solve the LP only if one binds.
+        best = np.argmax(sp - lam * cool * pw + 1e-12 * cap_grid, axis=1)
+        p_best = pw[np.arange(n), best]
+        a_rack = np.zeros((lay.n_racks, n))
+        for i, j in enumerate(jobs.tolist()):
+            gpus = view.job_gpus(int(j))
+            assert gpus is not None
+            np.add.at(a_rack[:, i], lay.node_rack_idx[lay.gpu_node[gpus]], 1.0)
+        d = m.d_k_per_w * m.rack_air_frac[None, :]
+        rack_now = np.asarray(view.rack_power_w, dtype=np.float64)
+        limit = m.redline_c - m.inlet_margin_k - view.supply_temp_c - m.inlet_rise_k(rack_now)
+        inlet = d @ a_rack  # (racks, n): K per W of each job's per-GPU power
+        ok = bool((inlet @ (p_best - p_now) <= limit + 1e-9).all())
+        if ok and math.isfinite(self.budget_w):
+            it = max(view.it_power_w, 1.0)
+            ratio = float(m.facility_power_w(it, view.supply_temp_c, view.time_s)) / it
+            ok = ratio * (it + float((g * (p_best - p_now)).sum())) <= self.plan_budget_w
+        if ok:
+            self._rack_price = np.zeros(lay.n_racks)
+            return {int(j): float(cap_grid[i, best[i]]) for i, j in enumerate(jobs.tolist())}
+        # variables: power p_j (n), value v_j (n); maximize Σ g v − λ cool Σ g p
+        c = np.concatenate((lam * cool * g, -g))
+        rows: list[FloatArray] = []
+        rhs: list[float] = []
+        for k in range(cap_grid.shape[1] - 1):
+            dp = pw[:, k + 1] - pw[:, k]
+            for i in np.flatnonzero(dp > 1e-9).tolist():
+                slope = (sp[i, k + 1] - sp[i, k]) / dp[i]
+                row = np.zeros(2 * n)
+                row[n + i] = 1.0
+                row[i] = -slope
+                rows.append(row)
+                rhs.append(float(sp[i, k] - slope * pw[i, k]))
+        n_ineq_speed = len(rows)
+        use_inlet = bool(d.any())
+        if use_inlet:
+            for r in range(lay.n_racks):
+                row = np.zeros(2 * n)
+                row[:n] = inlet[r]
+                rows.append(row)
+                rhs.append(float(limit[r] + inlet[r] @ p_now))
+        if math.isfinite(self.budget_w):
+            it = max(view.it_power_w, 1.0)
+            ratio = float(m.facility_power_w(it, view.supply_temp_c, view.time_s)) / it
+            gpu_now = float((g * p_now).sum())
+            row = np.zeros(2 * n)
+            row[:n] = g * ratio
+            rows.append(row)
+            rhs.append(float(self.plan_budget_w + ratio * gpu_now - ratio * it))
+        bounds = [(float(pw[i, 0]), float(pw[i, -1])) for i in range(n)] + [(0.0, 1.0)] * n
+        res = linprog(
+            c,
+            A_ub=np.asarray(rows) if rows else None,
+            b_ub=np.asarray(rhs) if rhs else None,
+            bounds=bounds,
+            method="highs",
+        )
+        if res.status != 0:
+            return caps
+        p_opt = res.x[:n]
+        if use_inlet and res.ineqlin is not None:
+            mu = -np.asarray(res.ineqlin.marginals[n_ineq_speed : n_ineq_speed + lay.n_racks])
+            self._rack_price = np.maximum(mu @ d, 0.0)
+        out: dict[int, float] = {}
+        k_frac = p_opt / np.maximum(pw[:, -1], 1e-9)
+        for i, j in enumerate(jobs.tolist()):
+            # the cap whose average power is p_opt (interpolated on the grid)
+            cap = float(np.interp(p_opt[i], pw[i], cap_grid[i]))
+            if k_frac[i] >= 1.0 - 1e-6:
+                cap = float(hi[i])
+            out[int(j)] = float(np.clip(cap, lo[i], hi[i]))
+        return out
+
+
+@contextlib.contextmanager
+def _quiet_stdio() -> Iterator[None]:
+    """Silence HiGHS's own prints (scipy's build writes MIP debug lines to the C stdout)."""
+    try:
+        saved = os.dup(1), os.dup(2)
+    except OSError:
+        yield
+        return
+    with open(os.devnull, "w", encoding="utf-8") as null:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(null.fileno(), 1)
+        os.dup2(null.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+@dataclass(frozen=True)
+class _StageAResult:
+    start: tuple[int, ...]
+    cap_w: dict[int, float]
+    supply_c: float
+    rack_extra_w: FloatArray
+    status: int
+
+
+@dataclass
+class _StageA:
+    """The allocation MILP of one epoch (built from the view, solved by HiGHS)."""
+
+    owner: JDec
+    view: ClusterView
+    jobs: IntArray
+    running: BoolArray
+    n_gpus: IntArray
+    opt_job: IntArray
+    opt_cap_w: FloatArray
+    opt_speed: FloatArray
+    opt_power_w: FloatArray
+    opt_phi: FloatArray
+    weight: FloatArray
+
+    @property
+    def n_jobs(self) -> int:
+        return int(self.jobs.shape[0])
+
+    @classmethod
+    def build(cls, owner: JDec, view: ClusterView) -> _StageA | None:
+        m = owner.model
+        assert m is not None
+        p = owner.params
+        pending = np.asarray(view.pending_jobs(), dtype=np.int64)
+        run = np.asarray(view.running_jobs(), dtype=np.int64)
+        if pending.shape[0] == 0 and run.shape[0] == 0:
+            return None
+        # window: the top of the 2D-LAS order (queue by attained service, then arrival)
+        if pending.shape[0] > p.window:
+            svc = view.job_attained_booked_gpu_s[pending]
+            q = owner._order._queue_of(svc)
+            order = np.lexsort((pending, q))
+            pending = pending[order[: p.window]]
+        jobs = np.concatenate((run, pending))
+        running = np.zeros(jobs.shape[0], dtype=bool)
+        running[: run.shape[0]] = True
+        n_gpus = view.jobs.num_gpus[jobs].astype(np.int64)
+        n_gpus[: run.shape[0]] = view.running_num_gpus()
+        # LAS weight: higher for less attained service (queue 0 first), 1..2
+        svc = view.attained_gpu_s(jobs)
+        q = owner._order._queue_of(svc)
+        n_q = len(owner._order.params.queue_limits_gpu_s) + 1
+        weight = 1.0 + (n_q - 1 - q) / max(n_q - 1, 1)
+        # FIFO within a queue, and no two jobs alike (breaks the MILP's symmetry)
+        weight -= 1e-3 * np.argsort(np.argsort(jobs)) / max(jobs.shape[0], 1)
+        has_io = (view.jobs.input_rate_b_per_s_per_gpu[jobs] > 0) & math.isfinite(
+            m.fs_bandwidth_b_per_s
+        )
+        o_job, o_cap, o_phi = [], [], []
+        tdp = m.job_tdp_w[jobs]
+        lo = m.job_min_cap_w[jobs]
+        for i in range(jobs.shape[0]):
+            for y in CAP_LEVELS_FRAC:
+                cap = max(y * tdp[i], lo[i])
+                for phi in IO_POINTS_FRAC if has_io[i] else (1.0,):
+                    o_job.append(i)
+                    o_cap.append(cap)
+                    o_phi.append(phi)
+        opt_job = np.asarray(o_job, dtype=np.int64)
+        opt_cap = np.asarray(o_cap, dtype=np.float64)
+        opt_phi = np.asarray(o_phi, dtype=np.float64)
+        speed = m.speed_frac(jobs[opt_job], opt_cap)
+        idle = np.array([s.idle_context_power_w for s in view.layout.skus])[
+            m.job_sku[jobs[opt_job]]
+        ]
+        power = m.gpu_power_w(jobs[opt_job], opt_cap)
+        power = idle + (power - idle) * opt_phi
+        return cls(
+            owner, view, jobs, running, n_gpus, opt_job, opt_cap, speed, power, opt_phi, weight
+        )
+
+    def solve(self, p: JDec.Params) -> _StageAResult | None:
+        owner, view = self.owner, self.view
+        m = owner.model
+        assert m is not None
+        lay = view.layout
+        jobs, running, g_j = self.jobs, self.running, self.n_gpus.astype(np.float64)
+        n_opt = self.opt_job.shape[0]
+        oj = self.opt_job
+        g = g_j[oj]
+        temps = np.asarray(p.supply_candidates_c, dtype=np.float64)
+        lo_t, hi_t = m.supply_range_c
+        temps = temps[(temps >= lo_t) & (temps <= hi_t)]
+        if temps.shape[0] == 0:
+            temps = np.array([view.supply_temp_c])
+        n_k = temps.shape[0]
+        # current per-GPU power of the running jobs (W)
+        p_now = np.zeros(jobs.shape[0])
+        n_run = int(running.sum())
+        if n_run:
+            p_now[:n_run] = view.running_power_w()
+        it_now = max(view.it_power_w, 1.0)
+        host_now = max(it_now - float((p_now * g_j).sum()), 0.0)
+        cop = crac_cop(temps)
+        tdp_mean = float(np.mean(m.job_tdp_w[jobs])) if jobs.shape[0] else 700.0
+        lam = p.energy_weight / (tdp_mean * (1.0 + 1.0 / float(crac_cop(22.0))))
+        # rack heat price from the last stage C: the mean over racks with free GPUs
+        free_rack = np.bincount(
+            lay.node_rack_idx, weights=np.asarray(view.node_free, float), minlength=lay.n_racks
+        )
+        price = float(owner._rack_price[free_rack > 0].mean()) if (free_rack > 0).any() else 0.0
+        # variables: x (n_opt, binary) | c (n_opt cache) | z (n_k, binary) | q (cooling W)
+        # | s_b, s_h (W over the budget and over the thermal headroom: soft, heavily priced,
+        # so a state that is already over its limits still has a solution that sheds load)
+        n_x, n_c = n_opt, n_opt
+        i_c, i_z, i_q = n_x, n_x + n_c, n_x + n_c + n_k
+        i_sb, i_sh = i_q + 1, i_q + 2
+        n_var = i_q + 3
+        # modelled power assumes full compute activity; scale pending jobs' options by the
+        # measured ÷ modelled power of the running ones
+        act = measured_power_scale(m, view, jobs[:n_run], n_run) if n_run else np.ones(1)
+        opt_w = self.opt_power_w * np.where(running[oj], 1.0, float(np.median(act)))
+        if n_run:
+            opt_w = np.where(running[oj], self.opt_power_w * act[np.minimum(oj, n_run - 1)], opt_w)
+        dpow = opt_w - p_now[oj]  # extra per-GPU power vs now
+        value = g * (self.weight[oj] * self.opt_speed * self.opt_phi) - lam * g * self.opt_power_w
+        value -= price * g * np.maximum(dpow, 0.0)
+        value[~running[oj]] += START_VALUE * g[~running[oj]]
+        if n_run:  # stickiness for running jobs: changing a cap level costs a little
+            cur = view.job_power_cap_w[jobs[oj]]
+            cur = np.where(np.isnan(cur), m.job_tdp_w[jobs[oj]], cur)
+            value[running[oj]] -= (
+                p.restart_weight
+                * g[running[oj]]
+                * (np.abs(self.opt_cap_w - cur)[running[oj]] > 1.0)
+            )
+        rate = view.jobs.input_rate_b_per_s_per_gpu[jobs[oj]]
+        dset = np.maximum(view.jobs.dataset_size_b[jobs[oj]], 1.0)
+        remote = rate * g * self.opt_speed * self.opt_phi  # B/s at no cache
+        c_obj = np.zeros(n_var)
+        c_obj[:n_x] = -value
+        c_obj[i_c:i_z] = -1e-6 * remote / dset * 1e-3  # a tiny preference for caching
+        c_obj[i_q] = lam  # cooling power (W) at the energy price
+        c_obj[i_sb] = c_obj[i_sh] = OVER_LIMIT_PRICE_PER_W
+        rows_i: list[int] = []
+        cols_i: list[int] = []
+        vals: list[float] = []
+        lb: list[float] = []
+        ub: list[float] = []
+        r = 0
+
+        def add(cols: IntArray, coef: FloatArray, lo_b: float, up_b: float) -> None:
+            nonlocal r
+            rows_i.extend([r] * len(cols))
+            cols_i.extend(np.asarray(cols).tolist())
+            vals.extend(np.asarray(coef, dtype=np.float64).tolist())
+            lb.append(lo_b)
+            ub.append(up_b)
+            r += 1
+
+        # one option per job: running jobs exactly one, pending at most one
+        for i in range(jobs.shape[0]):
+            cols = np.flatnonzero(oj == i)
+            add(cols, np.ones(cols.shape[0]), 1.0 if running[i] else 0.0, 1.0)
+        pend = np.flatnonzero(~running[oj])
+        # free GPUs and shape cuts
+        node_free = np.asarray(view.node_free, dtype=np.int64)
+        add(pend, g[pend], -np.inf, float(node_free.sum()))
+        max_node = int(lay.max_node_gpus)
+        s = 2
+        while s <= max_node:
+            big = pend[g[pend] >= s]
+            if big.shape[0]:
+                cap_s = float((node_free // s * s).sum())
+                add(big, g[big], -np.inf, cap_s)
+            s *= 2
+        # one supply candidate
+        add(np.arange(i_z, i_z + n_k), np.ones(n_k), 1.0, 1.0)
+        big_m_w = float(g.sum() * m.job_tdp_w.max() * 2.0 + it_now * 2.0)
+        rack_w = np.asarray(view.rack_power_w, dtype=np.float64)
+        new_max = np.bincount(
+            lay.node_rack_idx,
+            weights=np.asarray(view.node_free, float) * m.job_tdp_w.max(),
+            minlength=lay.n_racks,
+        )
+        rack_gpu_max = np.zeros(lay.n_racks)
+        gpu_scale = 1.0 + HOST_SHARE_OF_GPU_POWER
+        for k in range(n_k):
+            head = m.thermal_headroom_w(float(temps[k]), rack_w, new_max)
+            # Σ g·Δp·(1 + host) ≤ H_k + M(1 − z_k)
+            cols = np.concatenate((np.arange(n_x), [i_z + k]))
+            coef = np.concatenate((g * dpow * gpu_scale, [big_m_w]))
+            add(np.append(cols, i_sh), np.append(coef, -1.0), -np.inf, head + big_m_w)
+            # site budget at this candidate: ratio_k · (IT now + Σ g Δp (1 + host)) ≤ B
+            fac_ratio = float(m.facility_power_w(it_now, float(temps[k]), view.time_s)) / it_now
+            if math.isfinite(owner.budget_w):
+                coef = np.concatenate((g * dpow * gpu_scale * fac_ratio, [big_m_w * fac_ratio]))
+                add(
+                    np.append(cols, i_sb),
+                    np.append(coef, -1.0),
+                    -np.inf,
+                    owner.plan_budget_w - fac_ratio * it_now + big_m_w * fac_ratio,
+                )
+            # cooling epigraph: q ≥ (IT now + Σ g Δp (1 + host))/COP_k − M(1 − z_k)
+            inv = 1.0 / float(cop[k])
+            cols_q = np.concatenate((np.arange(n_x), [i_z + k, i_q]))
+            coef_q = np.concatenate((g * dpow * gpu_scale * inv, [big_m_w * inv], [-1.0]))
+            add(cols_q, coef_q, -np.inf, -it_now * inv + big_m_w * inv)
+            # chip limit at this candidate: options too hot for it exclude it
+            rise = float(m.inlet_rise_k(rack_w).max(initial=0.0))
+            r_die = float(m.rack_r_die_k_per_w.max())
+            slow = float(m.rack_slowdown_c.min())
+            hot = np.flatnonzero(
+                temps[k] + rise + r_die * self.opt_power_w > slow - m.chip_margin_k
+            )
+            for o in hot.tolist():
+                add(np.array([o, i_z + k]), np.ones(2), -np.inf, 1.0)
+        del rack_gpu_max, host_now
+        # file system: Σ σΘ (x − c/d) ≤ B
+        if math.isfinite(m.fs_bandwidth_b_per_s) and (remote > 0).any():
+            io = np.flatnonzero(remote > 0)
+            cols = np.concatenate((io, i_c + io))
+            coef = np.concatenate((remote[io], -remote[io] / dset[io]))
+            add(cols, coef, -np.inf, m.fs_bandwidth_b_per_s)
+        # cache: c ≤ d·x per option, Σ c ≤ C
+        total_cache = float(np.sum(lay.node_cache_b)) if lay.node_cache_b is not None else 0.0
+        io_opts = np.flatnonzero(remote > 0)
+        for o in io_opts.tolist():
+            add(np.array([i_c + o, o]), np.array([1.0, -float(dset[o])]), -np.inf, 0.0)
+        add(i_c + io_opts, np.ones(io_opts.shape[0]), -np.inf, total_cache)
+        a = coo_matrix((vals, (rows_i, cols_i)), shape=(r, n_var)).tocsr()
+        lo_v = np.zeros(n_var)
+        hi_v = np.ones(n_var)
+        hi_v[i_c:i_z] = np.where(remote > 0, dset, 0.0)
+        hi_v[i_q] = hi_v[i_sb] = hi_v[i_sh] = np.inf
+        integrality = np.zeros(n_var)
+        integrality[:n_x] = 1
+        integrality[i_z : i_z + n_k] = 1
+        res = milp(
+            c_obj,
+            integrality=integrality,
+            bounds=Bounds(lo_v, hi_v),
+            constraints=LinearConstraint(a, np.asarray(lb), np.asarray(ub)),
+            options={
+                "time_limit": p.time_limit_s,
+                "node_limit": p.node_limit,
+                "mip_rel_gap": MIP_REL_GAP,
+                "presolve": True,
+            },
+        )
+        if res.x is None:
+            return None
+        x = res.x[:n_x] > 0.5
+        z = int(np.argmax(res.x[i_z : i_z + n_k]))
+        start = tuple(int(jobs[i]) for i in np.unique(oj[x & ~running[oj]]).tolist())
+        cap_w = {int(jobs[oj[o]]): float(self.opt_cap_w[o]) for o in np.flatnonzero(x).tolist()}
+        extra = np.zeros(lay.n_racks)
+        return _StageAResult(
+            start=start,
+            cap_w=cap_w,
+            supply_c=float(temps[z]),
+            rack_extra_w=extra,
+            status=int(res.status),
+        )

@@ -1,0 +1,258 @@
+"""Thermal-aware placement layers: ``xint`` (min peak inlet) and ``minhr`` (min heat recirculation).
+
+* ``xint``: Tang, Gupta, Varsamopoulos, "Energy-Efficient Thermal-Aware Task Scheduling for
+  Homogeneous High-Performance Computing Data Centers: A Cyber-Physical Approach", IEEE TPDS
+  19(11), 2008 (XInt / MPIT-TA). Minimize the peak inlet ``max_i (T_sup + D p)_i`` after the
+  job's power is added; ``reference/cooptimizer.md`` §3.1 measured the greedy "rack that
+  minimizes the resulting peak" equal to a 10 s min-max MILP at kiban's sizes. A job spread
+  over several nodes takes them one at a time, each on the rack that minimizes the peak with
+  the job's power so far. Within the chosen rack the tightest node that fits is taken (packing
+  keeps whole nodes free for large jobs); racks within ``tie_k`` of the best peak count as
+  ties and go to the tighter fit.
+* ``minhr``: Moore, Chase, Ranganathan, Sharma, "Making Scheduling 'Cool'", USENIX ATC 2005
+  (MinHR, as reproduced by Tang et al. 2008, Algorithm 3). Each rack's heat recirculation
+  factor ``HRF_r = 1 / Σ_i K_i D_ir`` (exact for the linear D model, §3.2; equal airflow K);
+  power is spread in proportion to HRF: a job goes to the eligible rack furthest below its
+  HRF share of the total power.
+
+Both predict power with :class:`kiban.policies.facility_model.FacilityModel` (the job's power
+per GPU at its cap) and read live rack power from the view; placements made earlier in the
+same decision are added to it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from kiban.policies.facility_model import FacilityModel
+from kiban.policies.placement import NodePlacement, pick_gpus
+from kiban.policies.registry import register_policy
+
+if TYPE_CHECKING:
+    from kiban._typing import FloatArray, IntArray
+    from kiban.policies.base import FreeState, PolicyContext
+    from kiban.sim.state import ClusterView
+
+__all__ = ["MinHR", "ThermalPlacement", "XInt"]
+
+
+class ThermalPlacement(NodePlacement):
+    """Shared machinery: facility model, tentative rack power within one decision."""
+
+    shape_determined = True
+
+    @dataclass(frozen=True)
+    class Params:
+        """Parameters.
+
+        Attributes:
+            tie_k: Racks whose resulting peak inlet lies within this of the best (K) are ties,
+                broken by the tightest fit.
+        """
+
+        tie_k: float = 0.1
+
+        def __post_init__(self) -> None:
+            if not self.tie_k >= 0:
+                msg = f"tie_k = {self.tie_k}: must be ≥ 0"
+                raise ValueError(msg)
+
+    def __init__(self, params: Params | None = None) -> None:
+        super().__init__()
+        self.params = params if params is not None else self.Params()
+        self.model: FacilityModel | None = None
+        self._free_id = -1
+        self._t = math.nan
+        self._extra_w: FloatArray = np.zeros(0)
+
+    def reset(self, ctx: PolicyContext) -> None:
+        """Build the facility model."""
+        super().reset(ctx)
+        self.model = FacilityModel(ctx)
+        self._free_id = -1
+        self._t = math.nan
+        self._extra_w = np.zeros(ctx.layout.n_racks)
+
+    def _rack_power_w(self, view: ClusterView, free: FreeState) -> FloatArray:
+        """Live rack power plus what this decision placed so far."""
+        if id(free) != self._free_id or view.time_s != self._t:
+            self._free_id, self._t = id(free), view.time_s
+            self._extra_w = np.zeros(view.layout.n_racks)
+        return np.asarray(view.rack_power_w, dtype=np.float64) + self._extra_w
+
+    def _job_gpu_w(self, view: ClusterView, job: int) -> float:
+        assert self.model is not None
+        cap = float(view.job_power_cap_w[job])
+        if math.isnan(cap):
+            cap = float(self.model.job_tdp_w[job])
+        return float(self.model.gpu_power_w(np.array([job]), cap)[0])
+
+    def _rack_score(self, p_w: FloatArray, add_w: float, racks: IntArray) -> FloatArray:
+        """Score of adding ``add_w`` to each of ``racks`` (lower is better)."""
+        raise NotImplementedError
+
+    def place(self, view: ClusterView, job: int, free: FreeState) -> IntArray | None:
+        """GPUs for ``job``: nodes on the racks with the best score, tightest fit within."""
+        lay = view.layout
+        jobs = view.jobs
+        n = int(jobs.num_gpus[job])
+        g = int(jobs.gpus_per_node[job])
+        per_gpu_w = self._job_gpu_w(view, job)
+        p = self._rack_power_w(view, free)
+        if g > 0 or n <= lay.max_node_gpus:
+            per_node = g if g > 0 else n
+            m = n // per_node
+            ok = self._eligible(view, job, free, per_node)
+            cand = np.flatnonzero(ok)
+            if cand.shape[0] < m:
+                return None
+            chosen: list[int] = []
+            p_try = p.copy()
+            avail = np.ones(cand.shape[0], dtype=bool)
+            for _ in range(m):
+                node = self._best_node(cand[avail], p_try, per_node * per_gpu_w, free)
+                chosen.append(node)
+                avail[np.searchsorted(cand, node)] = False
+                p_try[lay.node_rack_idx[node]] += per_node * per_gpu_w
+            nodes = np.asarray(chosen, dtype=np.int64)
+            counts = np.full(m, per_node, dtype=np.int64)
+        else:
+            cand = np.flatnonzero(self._eligible(view, job, free, 1))
+            if cand.shape[0] == 0 or int(free.node_free[cand].sum()) < n:
+                return None
+            left = n
+            chosen, cnt = [], []
+            p_try = p.copy()
+            avail = np.ones(cand.shape[0], dtype=bool)
+            while left > 0:
+                # prefer whole free nodes first (fewest nodes), scored thermally
+                fr = free.node_free[cand[avail]]
+                big = cand[avail][fr >= min(left, int(fr.max()))]
+                take_node = self._best_node(big, p_try, min(left, int(fr.max())) * per_gpu_w, free)
+                k = min(left, int(free.node_free[take_node]))
+                chosen.append(take_node)
+                cnt.append(k)
+                avail[np.searchsorted(cand, take_node)] = False
+                p_try[lay.node_rack_idx[take_node]] += k * per_gpu_w
+                left -= k
+            nodes = np.asarray(chosen, dtype=np.int64)
+            counts = np.asarray(cnt, dtype=np.int64)
+        self._extra_w = p_try - np.asarray(view.rack_power_w, dtype=np.float64)
+        return pick_gpus(free, view, nodes, counts)
+
+    def _best_node(self, cand: IntArray, p_w: FloatArray, add_w: float, free: FreeState) -> int:
+        lay = self.model.layout if self.model is not None else None
+        assert lay is not None
+        racks = np.unique(lay.node_rack_idx[cand])
+        score = self._rack_score(p_w, add_w, racks)
+        best = float(score.min())
+        tied = racks[score <= best + self.params.tie_k]
+        in_tied = np.isin(lay.node_rack_idx[cand], tied)
+        c = cand[in_tied]
+        # tightest fit among the tied racks, then the lowest-numbered node
+        return int(c[np.argmin(free.node_free[c])])
+
+    # unused hooks of NodePlacement (place() is overridden)
+    def _order_single(self, cand: IntArray, free: FreeState) -> int:
+        return int(cand[0])
+
+    def _order_many(self, cand: IntArray, free: FreeState, m: int) -> IntArray:
+        return cand
+
+
+@register_policy("placement", "xint")
+class XInt(ThermalPlacement):
+    """Min peak inlet (Tang et al. 2008, XInt greedy): see the module docstring."""
+
+    def _rack_score(self, p_w: FloatArray, add_w: float, racks: IntArray) -> FloatArray:
+        assert self.model is not None
+        m = self.model
+        base = m.inlet_rise_k(p_w)  # (n,)
+        d = m.d_k_per_w[:, racks] * m.rack_air_frac[racks][None, :]  # (n, k)
+        return np.asarray((base[:, None] + d * add_w).max(axis=0), dtype=np.float64)
+
+
+@register_policy("placement", "minhr")
+class MinHR(ThermalPlacement):
+    """Min heat recirculation (Moore et al. 2005, MinHR-m): see the module docstring."""
+
+    def reset(self, ctx: PolicyContext) -> None:
+        """Build the model and the heat recirculation factors."""
+        super().reset(ctx)
+        assert self.model is not None
+        col = self.model.d_k_per_w.sum(axis=0)
+        with np.errstate(divide="ignore"):
+            hrf = np.where(col > 0, 1.0 / np.where(col > 0, col, 1.0), 0.0)
+        if not (hrf > 0).any():
+            hrf = np.ones_like(col)
+        hrf[hrf == 0] = hrf.max()  # a rack that recirculates nothing takes the most
+        self.hrf_share: FloatArray = hrf / hrf.sum()
+
+    def _rack_score(self, p_w: FloatArray, add_w: float, racks: IntArray) -> FloatArray:
+        total = float(p_w.sum()) + add_w
+        target = self.hrf_share[racks] * total
+        return np.asarray((p_w[racks] + add_w - target) / max(total, 1.0) * 100.0, float)
+
+
+# --- the same rules on a bare room (no simulator): Tang's experiment ---------------------------
+
+
+def assign_power_units(  # noqa: PLR0917 - the experiment's inputs, in Tang's order
+    rule: str,
+    d_k_per_w: FloatArray,
+    base_w: FloatArray,
+    unit_w: float,
+    n_units: int,
+    capacity_units: IntArray,
+) -> IntArray:
+    """Spread ``n_units`` equal loads over racks by one placement rule (Tang et al. 2008, §6).
+
+    Args:
+        rule: ``xint`` (greedy min peak inlet), ``minhr`` (HRF shares, Moore et al. 2005),
+            ``mce`` (coolest inlet first: Tang's MCE, the intuition-based baseline) or
+            ``uniform`` (the same share everywhere: Tang's UT).
+        d_k_per_w: Heat-distribution matrix D (K/W).
+        base_w: Power already in each rack (idle), W.
+        unit_w: Extra power of one load (W).
+        n_units: Loads to place.
+        capacity_units: Most loads each rack takes.
+
+    Returns:
+        Loads per rack.
+    """
+    n = base_w.shape[0]
+    count = np.zeros(n, dtype=np.int64)
+    p = base_w.astype(np.float64).copy()
+    col = d_k_per_w.sum(axis=0)
+    hrf = np.where(col > 0, 1.0 / np.where(col > 0, col, 1.0), 0.0)
+    hrf = hrf / hrf.sum() if hrf.sum() > 0 else np.full(n, 1.0 / n)
+    if rule == "uniform":
+        share = n_units * capacity_units / max(int(capacity_units.sum()), 1)
+        count = np.floor(share).astype(np.int64)
+        rest = n_units - int(count.sum())
+        for r in np.argsort(-(share - count), kind="stable")[:rest].tolist():
+            count[r] += 1
+        return count
+    for _ in range(n_units):
+        ok = np.flatnonzero(count < capacity_units)
+        if ok.shape[0] == 0:
+            break
+        if rule == "xint":
+            base = d_k_per_w @ p
+            score = (base[:, None] + d_k_per_w[:, ok] * unit_w).max(axis=0)
+        elif rule == "minhr":
+            total = float(p.sum()) + unit_w
+            score = p[ok] + unit_w - hrf[ok] * total
+        elif rule == "mce":
+            score = (d_k_per_w @ p)[ok]
+        else:
+            msg = f"rule = {rule!r}: allowed xint, minhr, mce, uniform"
+            raise ValueError(msg)
+        r = int(ok[np.argmin(score)])
+        count[r] += 1
+        p[r] += unit_w
+    return count
