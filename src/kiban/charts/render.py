@@ -160,10 +160,9 @@ def _title(fig: Any, title: str) -> None:
 @functools.cache
 def _measurer() -> tuple[Any, Any]:
     """A figure and an SVG renderer kept for measuring text (their metric cache stays warm)."""
-    from matplotlib.backends.backend_svg import RendererSVG  # noqa: PLC0415
     from matplotlib.figure import Figure  # noqa: PLC0415
 
-    return Figure(dpi=_PT_PER_IN), RendererSVG(WIDTH_PX, HEIGHT_PX, io.StringIO())
+    return Figure(dpi=_PT_PER_IN), _renderer_class()(WIDTH_PX, HEIGHT_PX, io.StringIO())
 
 
 @functools.lru_cache(maxsize=8192)
@@ -808,14 +807,55 @@ _LONG_DECIMAL = re.compile(r"(\.\d)\d+")
 _STYLE = re.compile(r"\s*<defs>\s*<style[^>]*>.*?</style>\s*</defs>", re.DOTALL)
 
 
+_METRICS: dict[tuple[str, int, Any], tuple[float, float, float]] = {}
+"""Text metrics shared by every chart this process draws (string, font, math mode)."""
+_METRICS_MAX = 65536
+
+
+@functools.cache
+def _renderer_class() -> type:
+    """The SVG renderer of matplotlib, with text metrics cached across figures.
+
+    matplotlib caches metrics per renderer, and every figure gets a new renderer: each chart
+    measured its tick labels and legend texts afresh (about 1 ms per string with a CJK font).
+    The metrics depend only on the string and the font, so one cache serves every chart.
+    """
+    from matplotlib.backends.backend_svg import RendererSVG  # noqa: PLC0415
+
+    class _Renderer(RendererSVG):  # type: ignore[misc]
+        def get_text_width_height_descent(self, s: str, prop: Any, ismath: Any) -> Any:
+            key = (s, hash(prop), ismath)
+            hit = _METRICS.get(key)
+            if hit is None:
+                if len(_METRICS) >= _METRICS_MAX:
+                    _METRICS.clear()
+                hit = _METRICS[key] = super().get_text_width_height_descent(s, prop, ismath)
+            return hit
+
+    return _Renderer
+
+
+def _draw_svg(fig: Any) -> str:
+    """The figure as SVG text: what ``savefig(format="svg")`` does, with the cached renderer."""
+    from matplotlib.backends.backend_mixed import MixedModeRenderer  # noqa: PLC0415
+    from matplotlib.backends.backend_svg import FigureCanvasSVG  # noqa: PLC0415
+
+    FigureCanvasSVG(fig)
+    buf = io.StringIO()
+    w_in, h_in = fig.get_size_inches()
+    meta = {"Date": None, "Creator": None, "Format": None, "Type": None}
+    svg = _renderer_class()(w_in * _PT_PER_IN, h_in * _PT_PER_IN, buf, image_dpi=fig.dpi,
+                            metadata=meta)  # fmt: skip
+    renderer = MixedModeRenderer(fig, w_in, h_in, fig.dpi, svg)
+    fig.draw(renderer)
+    renderer.finalize()
+    return buf.getvalue()
+
+
 def _svg_text(
     fig: Any, chart_id: str, title: str, kind: str, tips: dict[str, str], *, standalone: bool
 ) -> str:
-    buf = io.StringIO()
-    fig.savefig(
-        buf, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None}
-    )
-    svg = _PROLOGUE.sub("", buf.getvalue(), count=1)
+    svg = _PROLOGUE.sub("", _draw_svg(fig), count=1)
     svg = _METADATA.sub("", svg, count=1)
     svg = _STYLE.sub("", svg, count=1)
     svg = svg.replace(_mpl_family_css(), "")
