@@ -822,7 +822,7 @@ def _renderer_class() -> type:
     """
     from matplotlib.backends.backend_svg import RendererSVG  # noqa: PLC0415
 
-    class _Renderer(RendererSVG):  # type: ignore[misc]
+    class _Renderer(RendererSVG):
         def get_text_width_height_descent(self, s: str, prop: Any, ismath: Any) -> Any:
             key = (s, hash(prop), ismath)
             hit = _METRICS.get(key)
