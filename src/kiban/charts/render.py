@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import io
 import math
+import os
 import re
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -900,6 +901,69 @@ def render_svg(spec: ChartSpec, *, standalone: bool = False, width_px: float = W
     with _style():
         fig, tips = _DRAWERS[spec.kind](spec, width_px)
         return _svg_text(fig, spec.chart_id, spec.title, spec.kind, tips, standalone=standalone)
+
+
+PARALLEL_MIN_CHARTS = 8
+"""Fewer charts than this are drawn in this process (a worker process costs about 0.1 s)."""
+PARALLEL_MAX_WORKERS = 4
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def chart_workers(n_charts: int) -> int:
+    """Processes :func:`render_many` uses for ``n_charts`` charts on this machine (1: none).
+
+    Only cores that are idle now count (usable CPUs less the 1-minute load average): on a
+    busy machine, worker processes only add their start-up cost. Workers are forked (they
+    inherit the loaded matplotlib and fonts), so only where ``fork`` exists, and never from a
+    daemon process (which may not have children).
+    """
+    import multiprocessing as mp  # noqa: PLC0415
+
+    if n_charts < PARALLEL_MIN_CHARTS or "fork" not in mp.get_all_start_methods():
+        return 1
+    if mp.current_process().daemon:
+        return 1
+    cpus = _usable_cpus()
+    try:
+        idle = int(cpus - os.getloadavg()[0] + 0.5)
+    except OSError:  # load average not available
+        idle = 1
+    return max(1, min(idle, cpus, PARALLEL_MAX_WORKERS, n_charts // 4))
+
+
+def _render_one(spec: ChartSpec) -> str:
+    return render_svg(spec)
+
+
+def render_many(specs: Sequence[ChartSpec], *, workers: int | None = None) -> list[str]:
+    """Draw several charts (e.g. one report's) as :func:`render_svg` does, in parallel if it pays.
+
+    The SVG of each chart is the same bytes whichever process draws it (fixed hash salt, no
+    dates, same fonts). Charts are shared out to forked worker processes, one at a time.
+
+    Args:
+        specs: the charts.
+        workers: processes to use; None: :func:`chart_workers` (1 draws here).
+
+    Returns:
+        The SVG of each chart, in the order of ``specs``.
+    """
+    n = chart_workers(len(specs)) if workers is None else max(1, min(workers, len(specs)))
+    if n <= 1:
+        return [render_svg(s) for s in specs]
+    import concurrent.futures as cf  # noqa: PLC0415
+    import multiprocessing as mp  # noqa: PLC0415
+
+    with _style():  # load matplotlib and the font list once, before forking
+        _measurer()
+    with cf.ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("fork")) as pool:
+        return list(pool.map(_render_one, specs, chunksize=1))
 
 
 def render_panels_svg(
