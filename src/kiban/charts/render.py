@@ -204,10 +204,11 @@ def _left_px(ticks: Sequence[tuple[float, str]], label: str, *, tick_len: float 
     return w
 
 
-def _bottom_px(spec: ChartSpec, ticks: Sequence[tuple[float, str]] | None = None) -> float:
+def _bottom_px(spec: ChartSpec, ticks: Sequence[tuple[float, str]] | None = None, *,
+               tick_len: float = TICK_LEN_PX) -> float:  # fmt: skip
     """Room under the plot: tick marks, tick labels, the x label, the pad."""
     ticks = spec.x_ticks if ticks is None else ticks
-    h = PAD_PX + TICK_LEN_PX + TICK_PAD_PX + _ticks_h(ticks)
+    h = PAD_PX + tick_len + TICK_PAD_PX + _ticks_h(ticks)
     if spec.x_label:
         h += LABEL_PAD_PX + _text_box(spec.x_label, LABEL_PX)[1]
     return h
@@ -553,7 +554,7 @@ def _series_frame(spec: ChartSpec, width_px: float, height_px: float) -> tuple[
     plot_w = width_px - left - right
     handles, labels = _legend_entries(spec)
     ncols, legend_h = _legend_layout(labels, plot_w)
-    bottom = _bottom_px(spec, ticks)
+    bottom = _bottom_px(spec, ticks, tick_len=0.0 if spec.kind == "bars" else TICK_LEN_PX)
     top = _top_px(spec.title, legend_h, [] if legend_h else [*spec.y_ticks, *spec.y2_ticks])
     top += LEGEND_ABOVE * height_px if legend_h else 0.0
     fig = _figure(width_px, height_px)
