@@ -24,6 +24,7 @@ _COMMAND_MODULES = (
     "kiban.cli.demo",
     "kiban.cli.report",
     "kiban.cli.plan",
+    "kiban.cli.diagnose",
 )
 
 
