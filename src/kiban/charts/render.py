@@ -76,6 +76,8 @@ LEGEND_COL_GAP = 1.4
 LEGEND_ABOVE = 0.02
 COLORBAR_FRAC = 0.075
 """A floor chart's colour bar ends this fraction of the plot's width right of the plot."""
+MIN_PLOT_PX = 40.0
+"""The smallest plot side the layout leaves, however long the texts around it."""
 PANEL_PX = 240.0
 """Height of each panel of :func:`render_panels_svg` (with its share of the gaps)."""
 WATERFALL_ROW_PX = 30.0
@@ -277,6 +279,8 @@ def _top_px(title: str, legend_h: float, y_ticks: Sequence[tuple[float, str]] = 
 def _axes(fig: Any, left: float, bottom: float, width: float, height: float, **kw: Any) -> Any:
     """An axes at a rectangle given in px from the figure's lower left corner."""
     fw, fh = fig.get_size_inches() * _PT_PER_IN
+    # texts too long for the figure squeeze the plot, but never below a visible minimum
+    width, height = max(width, MIN_PLOT_PX), max(height, MIN_PLOT_PX)
     return fig.add_axes((left / fw, bottom / fh, width / fw, height / fh), **kw)
 
 
