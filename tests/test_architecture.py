@@ -36,6 +36,7 @@ RANKS: dict[str, int] = {
     "adapters": 7,
     "i18n": 7,
     "cli": 9,
+    "sweep": 8,
 }
 # Named exceptions from DESIGN.md: the simulator calls policies through their protocols only.
 ALLOWED = {("sim", "policies.base")}

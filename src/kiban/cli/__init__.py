@@ -25,6 +25,8 @@ _COMMAND_MODULES = (
     "kiban.cli.report",
     "kiban.cli.plan",
     "kiban.cli.diagnose",
+    "kiban.cli.sweep",
+    "kiban.cli.agent",
 )
 
 
