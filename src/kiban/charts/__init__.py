@@ -8,7 +8,14 @@ text, byte-identical output for the same spec). See ``docs/contracts.md``, "Char
 
 from __future__ import annotations
 
-from kiban.charts.render import FONT_STACK, render_panels_svg, render_svg, text_width_px
+from kiban.charts.render import (
+    FONT_STACK,
+    chart_workers,
+    render_many,
+    render_panels_svg,
+    render_svg,
+    text_width_px,
+)
 from kiban.charts.spec import (
     Bar,
     Cell,
@@ -34,6 +41,8 @@ __all__ = [
     "Series",
     "Span",
     "Tick",
+    "chart_workers",
+    "render_many",
     "render_panels_svg",
     "render_svg",
     "text_width_px",

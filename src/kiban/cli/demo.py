@@ -22,7 +22,7 @@ from kiban.units import PERCENT_PER_FRAC, S_PER_H
 if TYPE_CHECKING:
     from kiban.results import SimulationResult
 
-__all__ = ["comparison_lines", "write_html_report"]
+__all__ = ["comparison_lines", "usable_cpus", "write_html_report"]
 
 REPORT_FILE = "report.html"
 
@@ -86,6 +86,14 @@ def comparison_lines(results: list[SimulationResult], baseline: str = "fifo-stat
     return lines
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def write_html_report(result_dirs: list[Path], out_html: Path, lang: str) -> Path | None:
     """Report hook: write the HTML report if ``kiban.report`` is installed.
 
@@ -110,7 +118,11 @@ def demo(
     lang: Annotated[str, typer.Option("--lang", help="Report language: en or ja.")] = "en",
     workers: Annotated[
         int | None,
-        typer.Option("--workers", help="Processes (default: 2 when 2 CPUs).", show_default=False),
+        typer.Option(
+            "--workers",
+            help="Processes (default: one per policy, at most the usable CPUs).",
+            show_default=False,
+        ),
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the summaries as JSON instead of tables.")
@@ -130,7 +142,7 @@ def demo(
     if lang not in ("en", "ja"):
         msg = f"--lang = {lang!r}: allowed en, ja"
         raise ConfigError(msg)
-    n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+    n_workers = workers if workers is not None else min(len(BASELINES), usable_cpus())
     if not 1 <= n_workers <= MAX_WORKERS:
         msg = f"--workers = {n_workers}: must be from 1 to {MAX_WORKERS}"
         raise ConfigError(msg)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jinja2
 
-from kiban.charts import render_svg
+from kiban.charts import render_many
 from kiban.errors import ConfigError
 from kiban.report.context import build_context
 from kiban.report.fonts import font_face_css
@@ -28,7 +28,7 @@ def _env() -> jinja2.Environment:
 
 
 def _svgs(charts: Sequence[ChartSpec]) -> dict[str, str]:
-    return {c.chart_id: render_svg(c) for c in charts}
+    return dict(zip((c.chart_id for c in charts), render_many(charts), strict=True))
 
 
 FONT_MARKER = "/* kiban:font-face */"
