@@ -70,6 +70,7 @@ def _table_rows(text: str) -> list[list[str]]:
     return rows
 
 
+@pytest.mark.slow  # regenerates the whole doc: replays and 90 packing runs (minutes)
 def test_every_reference_row_passes(generated):
     """Every model meets its published reference at the test's tolerance; nothing is FAIL."""
     rows = _table_rows(generated)
@@ -100,6 +101,7 @@ def test_every_reference_row_passes(generated):
     assert summary.split("|")[4].strip() == "0", summary
 
 
+@pytest.mark.slow  # regenerates the whole doc: replays and 90 packing runs (minutes)
 def test_header_names_command_date_and_commit(generated, vr):
     lines = generated.splitlines()
     assert lines[0].startswith("# Validation")
@@ -109,6 +111,7 @@ def test_header_names_command_date_and_commit(generated, vr):
     assert " UTC from " in stamp[0]
 
 
+@pytest.mark.slow  # regenerates the whole doc: replays and 90 packing runs (minutes)
 def test_committed_doc_is_up_to_date(generated, vr):
     """docs/validation.md carries today's numbers (the date/commit line aside)."""
     assert COMMITTED.exists(), f"{COMMITTED} missing; run {vr.REGENERATE_CMD}"

@@ -10,10 +10,8 @@ swept too, with the confidence band.
 
 from __future__ import annotations
 
-import io
 import json
 import math
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -280,60 +278,39 @@ def _chart_svg(
     lang: str,
 ) -> str:
     """One metric against the swept axis (SVG text), with 95 % CI bands across seeds."""
-    import matplotlib as mpl  # noqa: PLC0415
-    from matplotlib.figure import Figure  # noqa: PLC0415
+    from kiban.charts.ci import CiSeries, ci_chart_svg  # noqa: PLC0415 (matplotlib is slow)
 
     col, label_en, label_ja, scale, unit, better = metric
     label = label_ja if lang == "ja" else label_en
     numeric = _is_numeric(x_values)
-    xs = [float(v) for v in x_values] if numeric else list(range(len(x_values)))
+    xs = [float(v) for v in x_values] if numeric else [float(i) for i in range(len(x_values))]
     groups = ok[group].unique(maintain_order=True).to_list() if group else [None]
-    with (
-        mpl.rc_context({"svg.fonttype": "none", "svg.hashsalt": "kiban"}),
-        warnings.catch_warnings(),
-    ):
-        # Text stays text in the SVG (the page's CJK font stack draws it); matplotlib's own
-        # fonts only size the layout, so a glyph they lack is no error.
-        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
-        fig = Figure(figsize=(6.4, 3.6))
-        ax = fig.add_subplot()
-        by = [x_axis, group] if group else [x_axis]
-        per_seed = _per_seed(ok, by, col)
-        for i, g in enumerate(groups):
-            color = _PALETTE[i % len(_PALETTE)]
-            means, lows, highs = [], [], []
-            for v in x_values:
-                sel = per_seed.filter(pl.col(x_axis) == v)
-                if group:
-                    sel = sel.filter(pl.col(group) == g)
-                mean, half, _ = mean_ci95(sel[col].cast(pl.Float64).to_numpy())
-                means.append(mean / scale)
-                h = (half or 0.0) / scale
-                lows.append(mean / scale - h)
-                highs.append(mean / scale + h)
-            name = str(g) if group else label
-            if numeric:
-                ax.plot(xs, means, "o-", color=color, ms=4, lw=1.6, label=name)
-                ax.fill_between(xs, lows, highs, color=color, alpha=0.18, lw=0)
-            else:
-                off = (i - (len(groups) - 1) / 2) * 0.08
-                err = np.array([np.subtract(means, lows), np.subtract(highs, means)])
-                ax.errorbar([x + off for x in xs], means, yerr=err, fmt="o", color=color,
-                            capsize=3, label=name)  # fmt: skip
-        if not numeric:
-            ax.set_xticks(xs, [_value_text(v) for v in x_values])
-        ax.set_xlabel(x_axis)
-        ax.set_ylabel(f"{label} ({unit})" if unit else label)
-        arrow = "↑" if better == "higher" else "↓"
-        ax.set_title(f"{label} ({arrow} better) vs {x_axis}", fontsize=10)
-        ax.grid(True, color="#e5e7eb", lw=0.8)
-        if group:
-            ax.legend(fontsize=8, title=group, title_fontsize=8)
-        fig.tight_layout()
-        buf = io.StringIO()
-        fig.savefig(buf, format="svg", metadata={"Date": None})
-    svg = buf.getvalue()
-    return svg[svg.find("<svg") :]
+    by = [x_axis, group] if group else [x_axis]
+    per_seed = _per_seed(ok, by, col)
+    series = []
+    for i, g in enumerate(groups):
+        means, lows, highs = [], [], []
+        for v in x_values:
+            sel = per_seed.filter(pl.col(x_axis) == v)
+            if group:
+                sel = sel.filter(pl.col(group) == g)
+            mean, half, _ = mean_ci95(sel[col].cast(pl.Float64).to_numpy())
+            means.append(mean / scale)
+            h = (half or 0.0) / scale
+            lows.append(mean / scale - h)
+            highs.append(mean / scale + h)
+        name = str(g) if group else label
+        series.append(CiSeries(name, _PALETTE[i % len(_PALETTE)], means, lows, highs))
+    arrow = "↑" if better == "higher" else "↓"
+    return ci_chart_svg(
+        series,
+        xs,
+        tick_labels=None if numeric else [_value_text(v) for v in x_values],
+        x_label=x_axis,
+        y_label=f"{label} ({unit})" if unit else label,
+        title=f"{label} ({arrow} better) vs {x_axis}",
+        legend_title=group if group else None,
+    )
 
 
 def build_sweep_report(path: Path | str, lang: str = "en") -> SweepReport:
