@@ -164,7 +164,7 @@ def demo(
                 err_console.print(
                     f"kiban demo: {prepared.jobs.n_jobs:,} synthetic Philly-like jobs over 30 "
                     f"days on {prepared.layout.n_gpus} H100 GPUs (64 DGX H100, air-cooled, "
-                    f"Tokyo); {len(BASELINES)} policies; about a minute on 2 cores",
+                    f"Tokyo); {len(BASELINES)} policies; a few minutes on 2 cores",
                     soft_wrap=True,
                 )
             results = run_with_progress(
