@@ -132,3 +132,21 @@ def test_report_refuses_runs_of_different_scenarios(tmp_path, monkeypatch, capsy
     assert "different scenarios (scenario name differs)" in err
     assert "run `kiban report` once per scenario" in err
     assert not (tmp_path / "r.html").exists()
+
+
+def test_a_diagnosed_cluster_is_compared_against_any_twin(tmp_path):
+    """`kiban diagnose` output has no scenario (no seed, a telemetry source): it sits beside the
+    twin it is checked against, while two simulated scenarios are still refused."""
+    a = _two_policies(tmp_path / "a")
+    b = _two_policies(tmp_path / "b")
+    path = b / "easy-backfill" / "summary.json"
+    summary = json.loads(path.read_text())
+    summary.update(scenario_name="diagnosed cluster", policy="diagnosed", seed=None,
+                   source="http://prometheus:9090", jobs_total=7)  # fmt: skip
+    path.write_text(json.dumps(summary))
+    ctx = build_context([a / "fifo-static", b / "easy-backfill"], "en")
+    assert ctx.policies == ["fifo-static", "diagnosed"]
+    summary["seed"] = 1  # a simulated run that names a source is still a scenario
+    path.write_text(json.dumps(summary))
+    with pytest.raises(ConfigError, match="2 different scenarios"):
+        build_context([a / "fifo-static", b / "easy-backfill"], "en")

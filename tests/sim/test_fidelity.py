@@ -38,7 +38,7 @@ def test_las_lowers_mean_jct_on_the_tiresias_sample(data_root):
 @pytest.mark.slow
 def test_philly_replay_reproduces_the_trace(data_root):
     """On Philly's own 552 machines the trace is uncontended: every job starts when submitted.
-    Job count and GPU-hours match the trace exactly, and so does the busy-GPU curve (bin
+    Job count and allocated GPU-hours match the trace exactly, and so does the busy-GPU curve (bin
     means of the simulated allocated GPUs against the trace's [submit, submit + duration),
     once the job model's checkpoint and input slow-downs are switched off (with them on, jobs
     hold their GPUs about 0.1 % longer; docs/performance.md)."""
@@ -58,7 +58,11 @@ def test_philly_replay_reproduces_the_trace(data_root):
     raw = pl.read_csv(trace).drop_nulls()  # the file ends with an empty line
     trace_gpu_h = float((raw["duration"] * raw["num_gpus"]).sum()) / S_PER_H
     assert s["jobs_total"] == s["jobs_completed"] == raw.height == 82_247
-    assert s["gpu_hours_productive"] == pytest.approx(trace_gpu_h, rel=1e-9)
+    # the trace's GPU-hours are held (allocated) GPU-hours; since the coupled twin, part of
+    # them is `underused` (Philly's jobs do not keep their GPUs busy), so compare allocations
+    allocated_gpu_h = s["allocated_util_frac"] * s["gpu_hours_capacity"]
+    assert allocated_gpu_h == pytest.approx(trace_gpu_h, rel=1e-9)
+    assert s["gpu_hours_productive"] < allocated_gpu_h
     assert s["wait_mean_s"] == 0.0
     result.ledger.check()
     # busy-GPU curve: simulated vs the trace itself, on the time series' own bins

@@ -246,14 +246,24 @@ def _scenario_key(run: RunData) -> tuple[str, str, float | None, float | None, f
             arrived)  # fmt: skip
 
 
+def is_measured(run: RunData) -> bool:
+    """True for a diagnosis of a real cluster's telemetry rather than a simulated run."""
+    return bool(run.summary.get("source")) and run.summary.get("seed") is None
+
+
 def check_same_scenario(runs: Sequence[RunData]) -> None:
     """Refuse to compare runs of different scenarios (different jobs, site, seed or horizon).
+
+    A diagnosed real cluster (``kiban diagnose``, its summary names the telemetry ``source``) has
+    no scenario: it is what a twin is compared against, so it joins any group of simulated runs.
 
     Raises:
         ConfigError: naming each scenario, its runs and folders, and what differs.
     """
     groups: dict[tuple[str, str, float | None, float | None, float | None], list[RunData]] = {}
     for run in runs:
+        if is_measured(run):
+            continue
         groups.setdefault(_scenario_key(run), []).append(run)
     if len(groups) <= 1:
         return
