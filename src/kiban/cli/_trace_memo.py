@@ -31,7 +31,7 @@ _SUBDIR = "checked-traces"
 
 
 def cache_dir() -> Path:
-    """kiban's cache folder: ``$KIBAN_CACHE_DIR``, ``$XDG_CACHE_HOME/kiban`` or ``~/.cache/kiban``."""
+    """The cache folder: ``$KIBAN_CACHE_DIR``, ``$XDG_CACHE_HOME/kiban`` or ``~/.cache/kiban``."""
     env = os.environ.get(CACHE_ENV)
     if env:
         return Path(env).expanduser()
