@@ -8,7 +8,9 @@ write and cannot be set back by ``touch``), the trace format, ``skip_bad``, the 
 the size and modification time of every module of :mod:`kiban.workload` (so an edited reader
 invalidates the record). Any change to the file or the readers reads it again; problems are never
 recorded, so their messages always come from a fresh read. Only plain files are remembered (a
-folder's contents can change without changing the folder's own times).
+folder's contents can change without changing the folder's own times), and only once their last
+change is :data:`SETTLED_S` old: file times have a granularity of a few milliseconds, so a file
+rewritten within that tick of being read could otherwise keep its key (git's "racy" index entries).
 
 The cache folder is ``$KIBAN_CACHE_DIR``, else ``$XDG_CACHE_HOME/kiban``, else
 ``~/.cache/kiban``; a folder that cannot be written is simply not used.
@@ -21,6 +23,7 @@ import hashlib
 import json
 import os
 import stat
+import time
 from pathlib import Path
 
 from kiban._version import __version__
@@ -28,6 +31,8 @@ from kiban._version import __version__
 CACHE_ENV = "KIBAN_CACHE_DIR"
 """Environment variable naming kiban's cache folder."""
 _SUBDIR = "checked-traces"
+SETTLED_S = 1.0
+"""A file changed less than this long ago (s) is read every time, never remembered."""
 
 
 def cache_dir() -> Path:
@@ -51,13 +56,18 @@ def _reader_fingerprint() -> list[list[object]]:
 
 
 def trace_key(fmt: str, path: Path, *, skip_bad: bool) -> str | None:
-    """The record name for reading ``path`` as ``fmt``, or None if it is not a plain file."""
+    """The record name for reading ``path`` as ``fmt``, or None to read it every time.
+
+    None for anything but a plain file and for a file changed less than :data:`SETTLED_S` ago.
+    """
     try:
         resolved = path.resolve(strict=True)
         st = resolved.stat()
     except (OSError, RuntimeError):
         return None
     if not stat.S_ISREG(st.st_mode):
+        return None
+    if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < SETTLED_S * 1e9:
         return None
     ident = {
         "kiban": __version__,

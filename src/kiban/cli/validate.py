@@ -126,6 +126,10 @@ def validate(
     reads, and capacities (cooling, power, floor) that carry the fleet. Values that are legal
     but outside the usual physical range are warnings with the expected range.
 
+    A trace that read cleanly is remembered (by path, size and change times) in kiban's cache
+    folder ($KIBAN_CACHE_DIR, else $XDG_CACHE_HOME/kiban or ~/.cache/kiban) and read again
+    only when it changes.
+
     Prints one OK line per valid file. Any problem is one line, FILE: dotted.path = value:
     what is allowed, and the exit status is 2.
     """
