@@ -17,8 +17,8 @@ from tests.conftest import EXAMPLES
 from kiban.cli._trace_memo import SETTLED_S, trace_key
 
 HEAVY = ("scipy", "polars", "pyarrow", "pandas", "matplotlib", "jinja2")
-"""Modules validate needs only to read a trace (polars, pyarrow) or never (the rest)."""
-TRACE_READ = ("polars", "pyarrow")
+"""Modules validate needs only to read a trace (polars) or never (the rest)."""
+TRACE_READ = ("polars",)
 
 _CODE = (
     "import sys\nfrom kiban.cli import main\nsys.argv = ['kiban', *sys.argv[1:]]\ncode = 0\n"
