@@ -12,7 +12,8 @@ before a change) with this one, command by command in every round, and reports t
 workload trace is timed twice: `validate (first run)` with an empty kiban cache folder (the trace
 is read), and `validate` with the cache left from the previous run (a trace that read cleanly and
 has not changed is not read again, `kiban.cli._trace_memo`). A tree without that cache reads the
-trace every time.
+trace every time. Children run with byte-code caching on (PYTHONDONTWRITEBYTECODE removed), as
+an installed kiban runs; the untimed warm-up round writes the `.pyc` files.
 
 Run: .venv/bin/python bench/bench_startup.py [--repeat 7] [--compare /path/to/old/src]
 """
@@ -61,8 +62,8 @@ def _target(cmd: str) -> float:
 
 def _run_once(src: Path, args: list[str], cache: Path) -> tuple[float, float]:
     """(wall s, cpu s) of one `kiban ARGS` run with `src` first on the import path."""
-    env = dict(
-        os.environ,
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(
         PYTHONPATH=str(src),
         COLUMNS="100",
         KIBAN_DATA=str(DATA),
