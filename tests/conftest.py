@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,8 @@ import pytest
 # Rich wraps CLI output at 80 columns when stdout is not a terminal; long tmp paths then break
 # the lines that tests search. Set before any kiban.cli import creates its Console.
 os.environ.setdefault("COLUMNS", "200")
+# kiban's cache folder (traces validate read cleanly): one per test run, not ~/.cache/kiban.
+os.environ.setdefault("KIBAN_CACHE_DIR", tempfile.mkdtemp(prefix="kiban-test-cache-"))
 
 from kiban.options import options
 

@@ -480,8 +480,10 @@ def test_trace_convert_interrupted_leaves_no_temp_file(
     def interrupted(*_args: object, **_kwargs: object) -> None:
         raise KeyboardInterrupt
 
+    import pyarrow.parquet as pq  # noqa: PLC0415 (kiban_parquet imports it when writing)
+
     with monkeypatch.context() as patch:
-        patch.setattr(kp.pq, "write_table", interrupted)
+        patch.setattr(pq, "write_table", interrupted)
         with pytest.raises(KeyboardInterrupt):
             kp.write_jobs_parquet(result.jobs, tmp_path / "jobs.parquet")
     assert list(tmp_path.iterdir()) == []

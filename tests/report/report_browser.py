@@ -65,14 +65,17 @@ def open_offline(browser, html_path: Path, screenshot: Path) -> dict:
                 ),
             }
         )
+    page_width = page.evaluate("document.documentElement.scrollWidth")
     page.screenshot(path=str(screenshot), full_page=True)
     context.close()
-    return {"errors": errors, "blocked": blocked, "charts": charts}
+    return {"errors": errors, "blocked": blocked, "charts": charts, "page_width": page_width}
 
 
 def problems(result: dict) -> list[str]:
-    """What went wrong on a page: console errors, network attempts, empty charts."""
+    """What went wrong on a page: console errors, network attempts, empty charts, overflow."""
     out = [f"console error: {e}" for e in result["errors"]]
+    if result["page_width"] > VIEWPORT["width"]:
+        out.append(f"page is {result['page_width']} px wide, the window {VIEWPORT['width']} px")
     out += [f"network request: {u}" for u in result["blocked"]]
     for chart in result["charts"]:
         box = chart["box"]

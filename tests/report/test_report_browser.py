@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from report_browser import CHROMIUM, CHROMIUM_ARGS, open_offline, sync_playwright
-from report_fixtures import site_evaluation
+from report_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, open_offline, sync_playwright
+from report_fixtures import site_evaluation, write_run
 
 from kiban.report import build_context, render_html, write_report, write_site_report
 
@@ -90,3 +90,16 @@ def test_a_page_that_fetches_is_caught(browser, result_run, tmp_path):
     path.write_text(html.replace("</main>", '<img src="https://example.com/x.png"></main>'))
     result = open_offline(browser, path, tmp_path / "bad.png")
     assert result["errors"] or result["blocked"]
+
+
+def test_five_policies_fit_the_window(browser, tmp_path):
+    """The demo's five policies: the comparison table wraps its metric names instead of running
+    off the page (old behaviour: this page 1,549 px wide, the demo's Japanese report 1,585 px,
+    in a 1,400 px window)."""
+    run = write_run(
+        tmp_path, ("fifo-static", "easy-backfill", "tiresias-las", "best-fit", "random-fit")
+    )
+    for lang in ("en", "ja"):
+        path = write_report(run, tmp_path / f"five-{lang}.html", lang)
+        result = open_offline(browser, path, tmp_path / f"five-{lang}.png")
+        assert result["page_width"] <= VIEWPORT["width"], (lang, result["page_width"])

@@ -79,10 +79,15 @@ def trace_problems(scenario: Scenario, *, required: bool) -> list[str]:
 
     A trace that is simply absent is a problem only when ``required`` (``--check-data``); the
     OK line says it is missing otherwise. A pipe, link loop or unreadable file is always one.
+    A file that read cleanly before, unchanged since, is not read again
+    (:mod:`kiban.cli._trace_memo`).
     """
     from kiban._files import input_file_problem  # noqa: PLC0415
-    from kiban.errors import TraceError  # noqa: PLC0415
-    from kiban.workload import read_trace  # noqa: PLC0415
+    from kiban.cli._trace_memo import (  # noqa: PLC0415
+        read_cleanly_before,
+        remember_clean_read,
+        trace_key,
+    )
 
     workload = scenario.workload
     path = workload.trace_path
@@ -92,10 +97,19 @@ def trace_problems(scenario: Scenario, *, required: bool) -> list[str]:
     problem = input_file_problem(path, allow_dir=True)
     if problem == "file not found":
         return [f"{where}: trace file not found: {path}"] if required else []
+    key = None
+    if problem is None:
+        key = trace_key(str(workload.trace_format), path, skip_bad=workload.skip_bad)
+        if read_cleanly_before(key):
+            return []
+    from kiban.errors import TraceError  # noqa: PLC0415
+    from kiban.workload import read_trace  # noqa: PLC0415 (polars: only to read a trace)
+
     try:
         read_trace(workload.trace, skip_bad=workload.skip_bad)
     except TraceError as err:
         return [f"{where}: {err}"]
+    remember_clean_read(key, workload.trace)
     return []
 
 
@@ -111,6 +125,10 @@ def validate(
     Everything ``simulate`` and ``plan`` need is checked: registered policy names, a trace that
     reads, and capacities (cooling, power, floor) that carry the fleet. Values that are legal
     but outside the usual physical range are warnings with the expected range.
+
+    A trace that read cleanly is remembered (by path, size and change times) in kiban's cache
+    folder ($KIBAN_CACHE_DIR, else $XDG_CACHE_HOME/kiban or ~/.cache/kiban) and read again
+    only when it changes.
 
     Prints one OK line per valid file. Any problem is one line, FILE: dotted.path = value:
     what is allowed, and the exit status is 2.

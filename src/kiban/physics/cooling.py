@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy.special import ndtr
 
 from kiban._typing import ArrayLike, FloatArray
 from kiban.catalog import CoolingTech
@@ -409,6 +408,8 @@ def reset_supply_temp_c(
 
 def _expected_positive_part(level: FloatArray, mean: FloatArray, std: FloatArray) -> FloatArray:
     """E[(level − X)+] for X ~ N(mean, std²), std > 0."""
+    from scipy.special import ndtr  # noqa: PLC0415 (startup time: validate loads this module)
+
     z = (level - mean) / std
     return np.asarray(
         (level - mean) * ndtr(z) + std * np.exp(-0.5 * z * z) / _SQRT_2PI, dtype=np.float64

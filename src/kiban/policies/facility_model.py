@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.optimize import linprog
 
 from kiban.physics.cooling import crac_cop
 from kiban.physics.gpu_power import (
@@ -267,6 +266,8 @@ class FacilityModel:
         d = self.d_k_per_w * self.rack_air_frac[None, :]
         if not d.any() or (d @ qmax <= limit + 1e-12).all():
             return float(qmax.sum())
+        from scipy.optimize import linprog  # noqa: PLC0415 (startup time: validate)
+
         res = linprog(
             -np.ones(qmax.shape[0]),
             A_ub=d,

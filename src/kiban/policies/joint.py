@@ -53,8 +53,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, linprog, milp
-from scipy.sparse import coo_matrix
 
 from kiban.physics.cooling import crac_cop
 from kiban.policies.base import Allocator, Decision
@@ -568,6 +566,8 @@ class JDec:
             rows.append(row)
             rhs.append(float(self.plan_budget_w + ratio * gpu_now - ratio * it))
         bounds = [(float(pw[i, 0]), float(pw[i, -1])) for i in range(n)] + [(0.0, 1.0)] * n
+        from scipy.optimize import linprog  # noqa: PLC0415 (startup time: validate)
+
         res = linprog(
             c,
             A_ub=np.asarray(rows) if rows else None,
@@ -845,6 +845,9 @@ class _StageA:
         for o in io_opts.tolist():
             add(np.array([i_c + o, o]), np.array([1.0, -float(dset[o])]), -np.inf, 0.0)
         add(i_c + io_opts, np.ones(io_opts.shape[0]), -np.inf, total_cache)
+        from scipy.optimize import Bounds, LinearConstraint, milp  # noqa: PLC0415 (startup)
+        from scipy.sparse import coo_matrix  # noqa: PLC0415 (startup time: validate)
+
         a = coo_matrix((vals, (rows_i, cols_i)), shape=(r, n_var)).tocsr()
         lo_v = np.zeros(n_var)
         hi_v = np.ones(n_var)

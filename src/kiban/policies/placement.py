@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kiban.policies.registry import register_policy
-from kiban.workload.packing import job_typical_pods, model_requirements, whole_gpu_frag_table
 
 if TYPE_CHECKING:
     from kiban._typing import BoolArray, FloatArray, IntArray
@@ -82,6 +81,8 @@ class NodePlacement(ABC):
 
     def reset(self, ctx: PolicyContext) -> None:
         """Cache per-job model requirements and the policy's random stream."""
+        from kiban.workload.packing import model_requirements  # noqa: PLC0415 (startup time)
+
         self._rng = ctx.rng
         lay = ctx.layout
         which, mask = model_requirements(ctx.jobs.gpu_model, [s.name for s in lay.skus])
@@ -229,6 +230,11 @@ class FragmentationGradientDescent(NodePlacement):
         allowed = (
             self._req_mask[self._req] if self._req.shape[0] else np.ones((0, len(lay.skus)), bool)
         )
+        from kiban.workload.packing import (  # noqa: PLC0415 (startup time: validate)
+            job_typical_pods,
+            whole_gpu_frag_table,
+        )
+
         typical = job_typical_pods(
             np.asarray(jobs.min_num_gpus, dtype=np.int64),
             np.asarray(jobs.gpus_per_node, dtype=np.int64),

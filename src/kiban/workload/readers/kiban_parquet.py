@@ -14,16 +14,18 @@ import os
 import uuid
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from kiban.errors import TraceError
 from kiban.workload._rows import check_input
 from kiban.workload.registry import RawTrace, register_reader
 from kiban.workload.schema import JOBS_COLUMNS, JOBS_SCHEMA, validate_jobs
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["read_kiban", "write_jobs_parquet"]
 
@@ -45,6 +47,9 @@ def read_kiban(path: Path, *, skip_bad: bool) -> RawTrace:
     Raises:
         TraceError: unreadable file, missing or mistyped columns.
     """
+    import pyarrow as pa  # noqa: PLC0415 (startup time: discovery imports every reader)
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
     check_input(path, text=False)
     try:
         schema = pq.read_schema(path)
@@ -98,6 +103,8 @@ def _first_line(err: Exception) -> str:
 
 def _check_type(path: Path, name: str, want: type[pl.DataType], got: pa.DataType) -> None:
     """A column's parquet type must be the kind the table declares (text, whole number, number)."""
+    import pyarrow as pa  # noqa: PLC0415 (startup time)
+
     if want == pl.String:
         ok = pa.types.is_string(got) or pa.types.is_large_string(got)
         ok = ok or pa.types.is_string_view(got)
@@ -178,6 +185,8 @@ def write_jobs_parquet(
         msg = f"{path}: cannot write in {folder}: {err.strerror or err}"
         raise TraceError(msg) from None
     try:
+        import pyarrow.parquet as pq  # noqa: PLC0415 (startup time)
+
         pq.write_table(table, str(tmp))
         tmp.replace(path)
     except OSError as err:
