@@ -9,7 +9,14 @@ All three respect the topology constraints of the job and the cluster:
   ``g = 0`` prefers one node and otherwise spreads over as few nodes as the policy's order gives;
 * rack budgets: a node is eligible only if its rack can power the GPUs at the job's cap
   (``layout.rack_gpu_budget_w``, from the rack's power and cooling limits);
-* failed nodes have no free GPUs.
+* failed nodes have no free GPUs;
+* GPU shares (issue 15): a job whose ``gpu_milli`` is below 1000 takes one GPU with at least that
+  much left, free or already shared (``FreeState.gpu_milli``); each policy picks the GPU in its
+  own way (first-fit: the lowest index; best-fit: the GPU with the least milli left that fits,
+  then the node with the fewest free GPUs; random-fit: uniformly among GPUs that fit; fgd: the
+  GPU whose node's fragmentation falls most);
+* CPU and memory: where the layout states them, a node must have the job's ``cpu_milli`` and
+  ``memory_b`` free.
 
 Nodes are numbered rack by rack, so index order keeps multi-node jobs within few racks.
 Node selection is vectorized over nodes; only the GPUs of the chosen nodes are looked at.
@@ -24,7 +31,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kiban.policies.registry import register_policy
-from kiban.workload.packing import job_typical_pods, model_requirements, whole_gpu_frag_table
+from kiban.workload.packing import (
+    job_typical_pods,
+    model_requirements,
+    node_frag_milli,
+    whole_gpu_frag_table,
+)
+from kiban.workload.schema import MILLI_PER_GPU
 
 if TYPE_CHECKING:
     from kiban._typing import BoolArray, FloatArray, IntArray
@@ -95,6 +108,10 @@ class NodePlacement(ABC):
     def _eligible(self, view: ClusterView, job: int, free: FreeState, per_node: int) -> BoolArray:
         lay = view.layout
         ok = free.node_free >= per_node
+        if free.node_cpu_free_milli is not None and view.jobs.cpu_milli[job] > 0:
+            ok &= free.node_cpu_free_milli >= view.jobs.cpu_milli[job]
+        if free.node_memory_free_b is not None and view.jobs.memory_b[job] > 0:
+            ok &= free.node_memory_free_b >= view.jobs.memory_b[job]
         req = int(self._req[job]) if self._req.shape[0] > job else -1
         if req >= 0 and not self._req_any[req]:
             ok &= self._req_mask[req][lay.node_sku_idx]
@@ -102,12 +119,32 @@ class NodePlacement(ABC):
             cap = view.job_power_cap_w[job]
             per_gpu = self._tdp_w[lay.node_sku_idx] if math.isnan(cap) else cap
             rack = lay.node_rack_idx
+            if per_node == 0:  # a share of one GPU
+                per_gpu = per_gpu * (float(view.jobs.gpu_milli[job]) / MILLI_PER_GPU)
+                per_node = 1
             ok &= free.rack_gpu_alloc_w[rack] + per_node * per_gpu <= lay.rack_gpu_budget_w[rack]
         return ok
+
+    def _share_candidates(self, view: ClusterView, job: int, free: FreeState) -> IntArray:
+        """GPUs with the job's milli left on nodes that pass its other filters."""
+        assert free.gpu_milli is not None  # a run with shares
+        ok = self._eligible(view, job, free, 0)
+        fits = (free.gpu_milli >= view.jobs.gpu_milli[job]) & ok[view.layout.gpu_node]
+        return np.flatnonzero(fits)
+
+    def _pick_share(self, view: ClusterView, job: int, free: FreeState, cand: IntArray) -> int:
+        """The GPU a sharing job takes among ``cand`` (default: the lowest index)."""
+        del view, job, free
+        return int(cand[0])
 
     def place(self, view: ClusterView, job: int, free: FreeState) -> IntArray | None:
         """GPUs for ``job`` (see the module docstring), or None if it does not fit now."""
         jobs = view.jobs
+        if free.gpu_milli is not None and jobs.gpu_milli[job] < MILLI_PER_GPU:
+            cand_gpus = self._share_candidates(view, job, free)
+            if cand_gpus.shape[0] == 0:
+                return None
+            return np.array([self._pick_share(view, job, free, cand_gpus)], dtype=np.int64)
         n = int(jobs.num_gpus[job])
         g = int(jobs.gpus_per_node[job])
         if g > 0:
@@ -185,6 +222,11 @@ class BestFit(NodePlacement):
     def _order_single(self, cand: IntArray, free: FreeState) -> int:
         return int(cand[np.argmin(free.node_free[cand])])
 
+    def _pick_share(self, view: ClusterView, job: int, free: FreeState, cand: IntArray) -> int:
+        assert free.gpu_milli is not None
+        node_free = free.node_free[view.layout.gpu_node[cand]]
+        return int(cand[np.lexsort((cand, node_free, free.gpu_milli[cand]))[0]])
+
     def _order_shaped(self, cand: IntArray, free: FreeState) -> IntArray:
         # tightest nodes first: a job that takes g GPUs per node fills partly used nodes
         order = np.argsort(free.node_free[cand], kind="stable")
@@ -200,6 +242,9 @@ class RandomFit(NodePlacement):
     """Uniformly random among the nodes that fit (the policy's own random stream)."""
 
     def _order_single(self, cand: IntArray, free: FreeState) -> int:
+        return int(cand[self._rng.integers(cand.shape[0])])
+
+    def _pick_share(self, view: ClusterView, job: int, free: FreeState, cand: IntArray) -> int:
         return int(cand[self._rng.integers(cand.shape[0])])
 
     def _order_many(self, cand: IntArray, free: FreeState, m: int) -> IntArray:
@@ -218,6 +263,11 @@ class FragmentationGradientDescent(NodePlacement):
     fragmentation most (the largest F(before) − F(after)), ties to the lower node number. A job
     spread over several nodes takes the most fragmented nodes first. GPUs on a node are the
     first free ones (with whole GPUs the choice does not change the node's fragmentation).
+
+    When jobs share GPUs or the layout states node CPU, the measure is the paper's in milli-GPU
+    (:func:`kiban.workload.packing.node_frag_milli`, target workload with each job's
+    ``gpu_milli`` and ``cpu_milli``): a sharing job takes the GPU, and a whole-GPU job that fits
+    on one node the node, whose fragmentation rises least (falls most).
     """
 
     def reset(self, ctx: PolicyContext) -> None:
@@ -238,13 +288,85 @@ class FragmentationGradientDescent(NodePlacement):
         self._frag = whole_gpu_frag_table(typical, len(lay.skus), max_gpus)
         self._node_sku = lay.node_sku_idx
         self._take = 1
+        self._job = -1
+        self._view: ClusterView | None = None
+        uses_cpu = lay.node_cpu_milli is not None and bool((jobs.cpu_milli > 0).any())
+        self._milli = jobs.any_shared or uses_cpu
+        if self._milli:
+            self._typical = job_typical_pods(
+                np.asarray(jobs.min_num_gpus, dtype=np.int64),
+                np.asarray(jobs.gpus_per_node, dtype=np.int64),
+                allowed,
+                max_gpus,
+                gpu_milli=np.asarray(jobs.gpu_milli, dtype=np.int64),
+                cpu_milli=np.asarray(jobs.cpu_milli, dtype=np.int64) if uses_cpu else None,
+            )
+            self._max_gpus = max_gpus
+            self._uses_cpu = uses_cpu
 
     def place(self, view: ClusterView, job: int, free: FreeState) -> IntArray | None:
         """As :meth:`NodePlacement.place`, scoring nodes by the fragmentation they shed."""
         n = int(view.jobs.num_gpus[job])
         g = int(view.jobs.gpus_per_node[job])
         self._take = g if g > 0 else n
+        self._job = job
+        self._view = view
         return super().place(view, job, free)
+
+    # --- the measure in milli-GPU (shares or CPU in the run) -----------------------------------
+    def _rows(
+        self, view: ClusterView, free: FreeState, nodes: IntArray
+    ) -> tuple[IntArray, IntArray, IntArray]:
+        """Milli left per GPU slot (nodes, max GPUs), free CPU and GPU model of ``nodes``."""
+        lay = view.layout
+        col = np.arange(self._max_gpus)
+        gpus = np.minimum(lay.node_first_gpu[nodes][:, None] + col[None, :], lay.n_gpus - 1)
+        left_all = (
+            free.gpu_milli
+            if free.gpu_milli is not None
+            else np.where(free.gpu_free, MILLI_PER_GPU, 0)
+        )
+        left = np.where(col[None, :] < lay.node_n_gpus[nodes][:, None], left_all[gpus], 0)
+        if self._uses_cpu and free.node_cpu_free_milli is not None:
+            cpu = free.node_cpu_free_milli[nodes].astype(np.int64)
+        else:
+            cpu = np.full(nodes.shape[0], np.iinfo(np.int64).max // 4, dtype=np.int64)
+        return left, cpu, self._node_sku[nodes]
+
+    def _milli_delta(
+        self, view: ClusterView, free: FreeState, nodes: IntArray, after: IntArray, job: int
+    ) -> FloatArray:
+        """Fragmentation change (milli) from each of ``nodes``' states to ``after``."""
+        left, cpu, model = self._rows(view, free, nodes)
+        before = node_frag_milli(left, cpu, model, self._typical)
+        cpu_after = cpu - int(view.jobs.cpu_milli[job]) if self._uses_cpu else cpu
+        return node_frag_milli(after, cpu_after, model, self._typical) - before
+
+    def _pick_share(self, view: ClusterView, job: int, free: FreeState, cand: IntArray) -> int:
+        assert free.gpu_milli is not None
+        lay = view.layout
+        nodes = lay.gpu_node[cand]
+        left = free.gpu_milli[cand]
+        # GPUs of one node with the same milli left lead to the same node state: score one
+        _, first = np.unique(nodes * (MILLI_PER_GPU + 1) + left, return_index=True)
+        c = cand[np.sort(first)]
+        nodes = lay.gpu_node[c]
+        after, _, _ = self._rows(view, free, nodes)
+        after = after.copy()
+        pos = c - lay.node_first_gpu[nodes]
+        after[np.arange(c.shape[0]), pos] -= int(view.jobs.gpu_milli[job])
+        delta = self._milli_delta(view, free, nodes, after, job)
+        return int(c[np.argmin(delta)])
+
+    def _milli_single(self, cand: IntArray, free: FreeState) -> int:
+        view = self._view
+        assert view is not None
+        left, _, _ = self._rows(view, free, cand)
+        whole = left == MILLI_PER_GPU
+        take = whole & (np.cumsum(whole, axis=1) <= self._take)
+        after = np.where(take, 0, left)
+        delta = self._milli_delta(view, free, cand, after, self._job)
+        return int(cand[np.argmin(delta)])
 
     def _delta(self, cand: IntArray, free: FreeState, take: IntArray | int) -> FloatArray:
         f = free.node_free[cand]
@@ -252,6 +374,8 @@ class FragmentationGradientDescent(NodePlacement):
         return self._frag[sku, f] - self._frag[sku, np.maximum(f - take, 0)]
 
     def _order_single(self, cand: IntArray, free: FreeState) -> int:
+        if self._milli:
+            return self._milli_single(cand, free)
         return int(cand[np.argmax(self._delta(cand, free, self._take))])
 
     def _order_shaped(self, cand: IntArray, free: FreeState) -> IntArray:

@@ -59,6 +59,10 @@ class ClusterLayout:
         node_cache_b: Local (NVMe/RAM) data cache of each node in bytes, shape (n_nodes,).
         rack_width_m: Rack widths (m), for floor drawings; None if unknown.
         rack_depth_m: Rack depths (m), for floor drawings; None if unknown.
+        node_cpu_milli: Host CPU of each node that jobs may request (milli-cores), shape
+            (n_nodes,), or None: CPU requests are not checked.
+        node_memory_b: Host memory of each node that jobs may request (B), or None: memory
+            requests are not checked.
         node_n_gpus: Derived: GPUs per node.
         node_first_gpu: Derived: index of each node's first GPU.
         node_sku_idx: Derived: GPU model of each node (index into ``skus``).
@@ -87,6 +91,8 @@ class ClusterLayout:
     node_cache_b: FloatArray | None = None
     rack_width_m: FloatArray | None = None
     rack_depth_m: FloatArray | None = None
+    node_cpu_milli: IntArray | None = None
+    node_memory_b: FloatArray | None = None
     node_n_gpus: IntArray = field(init=False)
     node_first_gpu: IntArray = field(init=False)
     node_sku_idx: IntArray = field(init=False)
@@ -139,6 +145,14 @@ class ClusterLayout:
             else np.asarray(self.node_cache_b, dtype=np.float64)
         )
         object.__setattr__(self, "node_cache_b", _frozen(np.broadcast_to(cache, (n_nodes,))))
+        for name, dtype in (("node_cpu_milli", np.int64), ("node_memory_b", np.float64)):
+            val = getattr(self, name)
+            if val is None:
+                continue
+            a = np.broadcast_to(np.asarray(val, dtype=dtype), (n_nodes,))
+            if (a < 0).any():
+                problems.append(f"layout {self.name!r}: {name} has negative values")
+            object.__setattr__(self, name, _frozen(a))
         for srv in self.servers:
             if not any(s.name == srv.gpu for s in self.skus):
                 problems.append(

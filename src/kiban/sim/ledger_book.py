@@ -86,7 +86,7 @@ class LedgerBook:
 
     # --- time ------------------------------------------------------------------------------------
     def advance(
-        self, dt_s: float, *, n_down: int, n_free: int, waiting: bool, fragmented: bool
+        self, dt_s: float, *, n_down: int, n_free: float, waiting: bool, fragmented: bool
     ) -> None:
         """Integrate ``dt_s`` seconds of the current state."""
         sums = self.rate_gpus

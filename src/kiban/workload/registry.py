@@ -29,7 +29,13 @@ import polars as pl
 from kiban._files import input_file_problem
 from kiban.errors import TraceError
 from kiban.workload.job_model import JobModelMix, assign_job_model
-from kiban.workload.schema import JOBS_COLUMNS, jobs_frame, validate_jobs
+from kiban.workload.schema import (
+    JOBS_COLUMNS,
+    JOBS_OPTIONAL_SCHEMA,
+    jobs_frame,
+    optional_columns,
+    validate_jobs,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -303,9 +309,10 @@ def _finish(
     raw: RawTrace, rng: np.random.Generator, mix: JobModelMix | None, source: str
 ) -> tuple[pl.DataFrame, datetime | None]:
     if raw.frame is not None:
-        df = raw.frame.select(JOBS_COLUMNS)
+        df = raw.frame.select([*JOBS_COLUMNS, *optional_columns(raw.frame)])
     else:
-        base = {k: v for k, v in raw.columns.items() if k in JOBS_COLUMNS}
+        names = {*JOBS_COLUMNS, *(c.name for c in JOBS_OPTIONAL_SCHEMA)}
+        base = {k: v for k, v in raw.columns.items() if k in names}
         df = jobs_frame(base)  # type: ignore[arg-type]
     origin = raw.origin
     if df.height:

@@ -23,7 +23,13 @@ import pyarrow.parquet as pq
 from kiban.errors import TraceError
 from kiban.workload._rows import check_input
 from kiban.workload.registry import RawTrace, register_reader
-from kiban.workload.schema import JOBS_COLUMNS, JOBS_SCHEMA, validate_jobs
+from kiban.workload.schema import (
+    JOBS_COLUMNS,
+    JOBS_OPTIONAL_SCHEMA,
+    JOBS_SCHEMA,
+    optional_columns,
+    validate_jobs,
+)
 
 __all__ = ["read_kiban", "write_jobs_parquet"]
 
@@ -63,7 +69,11 @@ def read_kiban(path: Path, *, skip_bad: bool) -> RawTrace:
     for spec in JOBS_SCHEMA:
         _check_type(path, spec.name, spec.dtype, schema.field(spec.name).type)
     try:
-        table = pq.read_table(path, columns=list(JOBS_COLUMNS))
+        extra = [c.name for c in JOBS_OPTIONAL_SCHEMA if c.name in names]
+        for spec in JOBS_OPTIONAL_SCHEMA:
+            if spec.name in names:
+                _check_type(path, spec.name, spec.dtype, schema.field(spec.name).type)
+        table = pq.read_table(path, columns=[*JOBS_COLUMNS, *extra])
     except (OSError, pa.ArrowException, UnicodeDecodeError) as err:
         msg = f"{path}: cannot read parquet: {_first_line(err)}"
         raise TraceError(msg) from None
@@ -156,7 +166,7 @@ def write_jobs_parquet(
         TraceError: invalid table, or the file cannot be written (nothing is left behind).
     """
     validate_jobs(df, source or str(path))
-    table = df.select(JOBS_COLUMNS).to_arrow()
+    table = df.select([*JOBS_COLUMNS, *optional_columns(df)]).to_arrow()
     meta = dict(table.schema.metadata or {})
     if origin is not None:
         meta[ORIGIN_KEY] = origin.isoformat().encode()
