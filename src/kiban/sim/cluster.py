@@ -47,6 +47,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ClusterState", "Placement"]
 
+_NO_CPU_LIMIT = np.iinfo(np.int64).max // 4
+"""Free CPU of a node whose CPU is not modelled (never binds)."""
+
 
 class Placement(NamedTuple):
     """Where a running job sits.
@@ -153,6 +156,7 @@ class ClusterState:
         )
         self._uses_cpu = uses_cpu
         self._max_gpus = max_gpus
+        self._frag_memo: dict[tuple[int, ...], float] = {}
         n_nodes = layout.n_nodes
         self._node_frag: FloatArray = self._frag_of(np.arange(n_nodes))
         self.fgd_frag_gpus = float(self._node_frag.sum())
@@ -180,17 +184,63 @@ class ClusterState:
         if self._uses_cpu and self.node_cpu_free_milli is not None:
             cpu = self.node_cpu_free_milli[nodes]
         else:
-            cpu = np.full(nodes.shape[0], np.iinfo(np.int64).max // 4, dtype=np.int64)
+            cpu = np.full(nodes.shape[0], _NO_CPU_LIMIT, dtype=np.int64)
         model = np.where(self.node_up[nodes], self._node_sku[nodes], -1)
-        return node_frag_milli(left, cpu, model, self._typical) / MILLI_PER_GPU
+        # the measure depends on the multiset of milli left, the CPU left and the model: node
+        # states repeat, so each distinct one is computed once per run
+        memo = self._frag_memo
+        keys = [
+            (m, c, *sorted(row))
+            for m, c, row in zip(model.tolist(), cpu.tolist(), left.tolist(), strict=True)
+        ]
+        miss = [i for i, k in enumerate(keys) if k not in memo]
+        if miss:
+            idx = np.asarray(miss, dtype=np.int64)
+            vals = node_frag_milli(left[idx], cpu[idx], model[idx], self._typical)
+            for i, v in zip(miss, vals.tolist(), strict=True):
+                memo[keys[i]] = v / MILLI_PER_GPU
+        return np.array([memo[k] for k in keys], dtype=np.float64)
+
+    def _frag_node(self, node: int) -> float:
+        """:meth:`_frag_of` for one node, with plain Python values (the common case)."""
+        lay = self._layout
+        a = int(lay.node_first_gpu[node])
+        b = a + int(lay.node_n_gpus[node])
+        left = sorted(
+            MILLI_PER_GPU if j == GPU_FREE else (m if j == GPU_SHARED else 0)
+            for j, m in zip(
+                self.gpu_job[a:b].tolist(), self.gpu_milli_free[a:b].tolist(), strict=True
+            )
+        )
+        left += [0] * (self._max_gpus - len(left))
+        cpu_free = self.node_cpu_free_milli
+        cpu = int(cpu_free[node]) if self._uses_cpu and cpu_free is not None else _NO_CPU_LIMIT
+        model = self._node_sku_list[node] if self.node_up[node] else -1
+        key = (model, cpu, *left)
+        val = self._frag_memo.get(key)
+        if val is None:
+            val = float(
+                node_frag_milli(
+                    np.array([left], dtype=np.int64),
+                    np.array([cpu], dtype=np.int64),
+                    np.array([model], dtype=np.int64),
+                    self._typical,
+                )[0]
+                / MILLI_PER_GPU
+            )
+            self._frag_memo[key] = val
+        return val
 
     def _frag_flush(self) -> None:
         if self._frag_dirty:
-            nodes = np.fromiter(self._frag_dirty, dtype=np.int64)
+            node_frag = self._node_frag
+            total = 0.0
+            for node in self._frag_dirty:
+                new = self._frag_node(node)
+                total += new - float(node_frag[node])
+                node_frag[node] = new
             self._frag_dirty.clear()
-            new = self._frag_of(nodes)
-            self.fgd_frag_gpus += float((new - self._node_frag[nodes]).sum())
-            self._node_frag[nodes] = new
+            self.fgd_frag_gpus += total
 
     def _frag1_milli(self, node: int, delta_free: int) -> None:
         del delta_free  # recomputed from the node's state when next needed
