@@ -182,7 +182,12 @@ def test_openb_fixture():
     base = read_trace(f"openb:{FIXTURES / 'openb'}", rng=np.random.default_rng(0))
     assert share["num_gpus"] == 1
     assert share["gpus_per_node"] == 1
-    assert share["activity_frac"] <= 0.46 + 1e-12  # scaled by gpu_milli/1000
+    # it shares a GPU (issue 15): its milli-GPU, CPU and memory go to the jobs table, and its
+    # activity is that of its own share, not scaled down as when it held a whole GPU
+    assert share["gpu_milli"] == 460
+    assert share["cpu_milli"] == 6000
+    assert share["memory_b"] == 12288 * 1_048_576
+    assert jobs["openb-pod-0017"]["gpu_milli"] == 1000
     assert jobs["openb-pod-0017"]["gpus_per_node"] == 8
     assert jobs["openb-pod-0017"]["duration_s"] == 10769854 - 9437497
     assert jobs["openb-pod-0035"]["gpu_model"] == "V100M16|V100M32"

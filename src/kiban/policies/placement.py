@@ -194,6 +194,10 @@ class NodePlacement(ABC):
         """The first ``m`` candidates in the order a multi-node job should take them."""
 
 
+_HASH_MULT = np.random.default_rng(0x15).integers(1, 2**62, size=64, dtype=np.uint64) | np.uint64(1)
+"""Odd 64-bit multipliers for hashing node states (columns: model, CPU, milli left per GPU)."""
+
+
 @register_policy("placement", "first-fit")
 class FirstFit(NodePlacement):
     """Lowest-numbered nodes that fit (Slurm's default linear order)."""
@@ -303,6 +307,7 @@ class FragmentationGradientDescent(NodePlacement):
             )
             self._max_gpus = max_gpus
             self._uses_cpu = uses_cpu
+            self._memo: dict[bytes, float] = {}
 
     def place(self, view: ClusterView, job: int, free: FreeState) -> IntArray | None:
         """As :meth:`NodePlacement.place`, scoring nodes by the fragmentation they shed."""
@@ -338,9 +343,33 @@ class FragmentationGradientDescent(NodePlacement):
     ) -> FloatArray:
         """Fragmentation change (milli) from each of ``nodes``' states to ``after``."""
         left, cpu, model = self._rows(view, free, nodes)
-        before = node_frag_milli(left, cpu, model, self._typical)
+        before = self._frag_states(left, cpu, model)
         cpu_after = cpu - int(view.jobs.cpu_milli[job]) if self._uses_cpu else cpu
-        return node_frag_milli(after, cpu_after, model, self._typical) - before
+        return self._frag_states(after, cpu_after, model) - before
+
+    def _frag_states(self, left: IntArray, cpu: IntArray, model: IntArray) -> FloatArray:
+        """:func:`node_frag_milli` of node states, each distinct state computed once per run.
+
+        The measure depends on the multiset of milli left, the free CPU and the model, and a
+        cluster's nodes repeat a few states (empty, full, one share taken, ...).
+        """
+        keys = np.ascontiguousarray(
+            np.column_stack((model, cpu, np.sort(left, axis=1))), dtype=np.int64
+        )
+        # group equal states by a 64-bit hash of the row (wrapping multiply-add); the value of
+        # each group comes from the exact row bytes of its first member
+        with np.errstate(over="ignore"):
+            h = keys.astype(np.uint64) @ _HASH_MULT[: keys.shape[1]]
+        _, first, inv = np.unique(h, return_index=True, return_inverse=True)
+        memo = self._memo
+        rows = [keys[i].tobytes() for i in first.tolist()]
+        miss = [k for k, r in enumerate(rows) if r not in memo]
+        if miss:
+            u = keys[first[miss]]
+            vals = node_frag_milli(u[:, 2:], u[:, 1], u[:, 0], self._typical)
+            for k, v in zip(miss, vals.tolist(), strict=True):
+                memo[rows[k]] = v
+        return np.array([memo[r] for r in rows], dtype=np.float64)[np.asarray(inv).reshape(-1)]
 
     def _pick_share(self, view: ClusterView, job: int, free: FreeState, cand: IntArray) -> int:
         assert free.gpu_milli is not None
