@@ -269,15 +269,7 @@ class DataPolicy(Protocol):
 
 def special_jobs(view: ClusterView) -> BoolArray | None:
     """Jobs that share a GPU or state CPU/memory the layout checks; None if there are none."""
-    jobs, layout = view.jobs, view.layout
-    if not (jobs.any_shared or jobs.any_host_request):
-        return None
-    special = jobs.gpu_milli < MILLI_PER_GPU
-    if layout.node_cpu_milli is not None:
-        special = special | (jobs.cpu_milli > 0)
-    if layout.node_memory_b is not None:
-        special = special | (jobs.memory_b > 0)
-    return special if special.any() else None
+    return view.special_jobs
 
 
 @dataclass(eq=False)

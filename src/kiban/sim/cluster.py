@@ -132,6 +132,9 @@ class ClusterState:
         )
         self._jobs = jobs
         self._layout = layout
+        self._gpu_left: IntArray | None = None
+        if jobs.any_shared:
+            self._track_left()
         uses_cpu = self.node_cpu_free_milli is not None and bool((jobs.cpu_milli > 0).any())
         if jobs.any_shared or uses_cpu:
             self._milli_mode(jobs, layout, mask[which], max_gpus, uses_cpu=uses_cpu)
@@ -163,6 +166,58 @@ class ClusterState:
         self._frag_dirty: set[int] = set()
         self._frag1 = self._frag1_milli  # type: ignore[method-assign]
         self._frag_many = self._frag_many_milli  # type: ignore[method-assign]
+
+    def gpu_left_all(self) -> IntArray:
+        """:meth:`gpu_milli_left` of every GPU (kept as GPUs change in runs with shares)."""
+        if self._gpu_left is not None:
+            return self._gpu_left
+        return self.gpu_milli_left(np.arange(self.gpu_job.shape[0]))
+
+    def _track_left(self) -> None:
+        """Runs with shares: keep every GPU's milli left current (placement reads it often)."""
+        self._gpu_left = self.gpu_milli_left(np.arange(self.gpu_job.shape[0]))
+        left = self._gpu_left
+        take1, take, release = self.take1, self.take, self.release
+        fail, repair = self.fail_node, self.repair_node
+        share_take, share_release = self.take_share, self.release_share
+
+        def take1_t(j: int, g: int, node: int, rack: int, cap_w: float) -> None:
+            take1(j, g, node, rack, cap_w)
+            left[g] = 0
+
+        def take_t(j: int, where: Placement, cap_w: float) -> None:
+            take(j, where, cap_w)
+            left[where.gpus] = 0
+
+        def release_t(where: Placement, cap_w: float) -> None:
+            release(where, cap_w)
+            left[where.gpus] = MILLI_PER_GPU
+
+        def fail_t(node: int, first_gpu: int, n_gpus: int) -> None:
+            fail(node, first_gpu, n_gpus)
+            left[first_gpu : first_gpu + n_gpus] = 0
+
+        def repair_t(node: int, first_gpu: int, n_gpus: int) -> None:
+            repair(node, first_gpu, n_gpus)
+            left[first_gpu : first_gpu + n_gpus] = MILLI_PER_GPU
+
+        def share_take_t(j: int, g: int, *, node: int, rack: int, cap_w: float, milli: int) -> None:
+            share_take(j, g, node=node, rack=rack, cap_w=cap_w, milli=milli)
+            left[g] = self.gpu_milli_free[g]
+
+        def share_release_t(
+            j: int, g: int, *, node: int, rack: int, cap_w: float, milli: int
+        ) -> None:
+            share_release(j, g, node=node, rack=rack, cap_w=cap_w, milli=milli)
+            left[g] = MILLI_PER_GPU if self.gpu_job[g] == GPU_FREE else self.gpu_milli_free[g]
+
+        self.take1 = take1_t  # type: ignore[method-assign]
+        self.take = take_t  # type: ignore[method-assign]
+        self.release = release_t  # type: ignore[method-assign]
+        self.fail_node = fail_t  # type: ignore[method-assign]
+        self.repair_node = repair_t  # type: ignore[method-assign]
+        self.take_share = share_take_t  # type: ignore[method-assign]
+        self.release_share = share_release_t  # type: ignore[method-assign]
 
     def gpu_milli_left(self, gpus: IntArray) -> IntArray:
         """Milli-GPU left on each of ``gpus``: 1000 free, the remainder of a shared GPU, else 0."""

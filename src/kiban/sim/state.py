@@ -11,6 +11,7 @@ cost and cannot change it. It reads the allocation and job life cycle
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,9 +27,10 @@ from kiban.vocabulary import (
     RUNNING,
     UNSCHEDULABLE,
 )
+from kiban.workload.schema import MILLI_PER_GPU
 
 if TYPE_CHECKING:
-    from kiban._typing import FloatArray, IntArray
+    from kiban._typing import BoolArray, FloatArray, IntArray
     from kiban.sim.heat import NodeHeat
     from kiban.sim.jobs import JobTable
     from kiban.sim.layout import ClusterLayout
@@ -239,6 +241,22 @@ class ClusterView:
             out[live] += sl.acc[i, R_PROGRESS] + sl.rate[i, R_PROGRESS] * (t - sl.t_last_s[i])
         return out
 
+    @functools.cached_property
+    def special_jobs(self) -> BoolArray | None:
+        """Jobs that share a GPU or state CPU/memory the layout checks; None if there are none.
+
+        Placement layers take a slower path for these jobs only.
+        """
+        jobs, layout = self.jobs, self.layout
+        if not (jobs.any_shared or jobs.any_host_request):
+            return None
+        special = jobs.gpu_milli < MILLI_PER_GPU
+        if layout.node_cpu_milli is not None:
+            special = special | (jobs.cpu_milli > 0)
+        if layout.node_memory_b is not None:
+            special = special | (jobs.memory_b > 0)
+        return _ro(special) if special.any() else None
+
     def gpu_milli_left(self, gpus: IntArray | None = None) -> IntArray:
         """Milli-GPU left on each GPU (default: all): 1000 free, a shared GPU's remainder, else 0.
 
@@ -246,7 +264,7 @@ class ClusterView:
         such jobs up to 1000 milli.
         """
         if gpus is None:
-            gpus = np.arange(self.layout.n_gpus)
+            return _ro(self._s.gpu_left_all())
         return _ro(self._s.gpu_milli_left(gpus))
 
     def job_gpus(self, job: int) -> IntArray | None:
