@@ -74,6 +74,22 @@ def test_power_of_a_shared_gpu_follows_its_tenants():
     assert np.allclose(halves.log["it_power_w"][:1], whole.log["it_power_w"][:1], rtol=1e-12)
 
 
+def test_the_gpu_timeline_follows_tenants_leaving():
+    """Two halves on GPU 0, one leaving at 50 s: GPU 0's timeline starts an interval at 50 s
+    with less power (one tenant's share above idle instead of two), which lasts to 100 s."""
+    out = run(
+        layout(), jobs([(0, 50.0, 1), (0, HOLD_S, 1)], gpu_milli=[500, 500]), record_gpus=True
+    )
+    tl = out.gpu_timeline
+    assert tl is not None
+    mine = tl["gpu_idx"] == 0
+    rows = np.flatnonzero(mine)
+    last = rows[-1]
+    assert tl["start_s"][last] == pytest.approx(50.0)
+    assert tl["end_s"][last] == pytest.approx(HOLD_S)
+    assert tl["power_w"][last] < tl["power_w"][rows[-2]]
+
+
 def test_a_gpu_without_the_share_left_refuses_a_start():
     """A policy that puts a 600-milli job on a GPU with 500 milli left gets a PolicyError."""
 

@@ -16,7 +16,8 @@ creation_time, deletion_time, scheduled_time`` (seconds, relative). Mapping:
 * Fractional GPUs: a pod with ``num_gpu = 1`` and ``gpu_milli < 1000`` shares a GPU: its
   ``gpu_milli`` goes to the jobs table (optional column, 1000 for whole-GPU pods) and the
   simulator packs several such pods on one GPU up to 1000 milli (its power and ledger shares
-  follow its tenants' shares). ``cpu_milli`` and ``memory_mib`` (as ``memory_b``) go with every
+  follow its tenants' shares; its input rate is its share of a GPU's, ASSUMED proportional).
+  ``cpu_milli`` and ``memory_mib`` (as ``memory_b``) go with every
   pod, as placement filters where the cluster states its nodes' CPU and memory.
 * Pods never scheduled (``pod_phase = Pending``, no ``scheduled_time``) are kept, flagged by
   their ``status`` "Pending" and a note: they ask for GPUs from ``creation_time`` on, and their
@@ -202,7 +203,10 @@ def read_openb(path: Path, *, skip_bad: bool) -> RawTrace:
     frac = (gpus == 1) & (milli < MILLI_PER_GPU)
     n_frac = int(frac.filter(pl.Series(keep)).sum())
     if n_frac:
-        notes.append(f"{n_frac} GPU-sharing pods (gpu_milli < 1000) share GPUs (gpu_milli kept)")
+        notes.append(
+            f"{n_frac} GPU-sharing pods (gpu_milli < 1000) share GPUs (gpu_milli kept); "
+            "their input rate is that share of a whole GPU's"
+        )
     n_running = int((phase == "Running").filter(pl.Series(keep)).sum())
     if n_running:
         notes.append(f"{n_running} pods still Running at the snapshot: durations end there")
@@ -230,4 +234,5 @@ def read_openb(path: Path, *, skip_bad: bool) -> RawTrace:
             **host,
         },
         notes=notes,
+        input_scale_frac=gpu_milli.to_numpy()[keep] / MILLI_PER_GPU,
     )
