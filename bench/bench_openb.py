@@ -44,42 +44,13 @@ REQUIRED_JOBS_PER_S = 2_700.0
 
 def openb_nodes_layout(folder: Path) -> object:
     """The openb GPU nodes as a layout: GPUs, CPU and memory per node, 8 nodes per rack."""
-    import dataclasses  # noqa: PLC0415
-
-    import numpy as np  # noqa: PLC0415
-    import polars as pl  # noqa: PLC0415
-
     from kiban.catalog import default_catalog  # noqa: PLC0415
-    from kiban.sim.layout import ClusterLayout  # noqa: PLC0415
+    from kiban.sim.layout import layout_from_packing  # noqa: PLC0415
+    from kiban.workload.packing import read_packing_nodes  # noqa: PLC0415
 
-    nodes = pl.read_csv(folder / "openb_node_list_gpu_node.csv")
     cat = default_catalog()
-    sku = cat.gpu("v100-sxm2")
-    base = cat.server("philly-8gpu")
-    sizes = sorted(set(nodes["gpu"].to_list()))
-    servers = tuple(
-        dataclasses.replace(base, name=f"openb-{k}gpu", gpu=sku.name, n_gpus=k) for k in sizes
-    )
-    n = nodes.height
-    per_rack = 8
-    n_racks = (n + per_rack - 1) // per_rack
-    rack = np.arange(n_racks)
-    return ClusterLayout(
-        name="openb-nodes",
-        skus=(sku,),
-        servers=servers,
-        node_server_idx=np.searchsorted(sizes, nodes["gpu"].to_numpy()),
-        node_rack_idx=np.arange(n) // per_rack,
-        rack_names=tuple(f"r{r:03d}" for r in rack),
-        rack_row_idx=rack // 10,
-        row_names=tuple(f"row{r:02d}" for r in range(int(rack.max()) // 10 + 1)),
-        rack_x_m=(rack % 10) * 0.6 + 0.3,
-        rack_y_m=(rack // 10) * 2.4 + 1.2,
-        rack_power_limit_w=np.full(n_racks, np.inf),
-        rack_cooling_limit_w=np.full(n_racks, np.inf),
-        rack_liquid_capture_frac=np.zeros(n_racks),
-        node_cpu_milli=nodes["cpu_milli"].to_numpy(),
-        node_memory_b=nodes["memory_mib"].to_numpy() * 1_048_576.0,
+    return layout_from_packing(
+        read_packing_nodes(folder), cat.gpu("v100-sxm2"), cat.server("philly-8gpu")
     )
 
 

@@ -387,15 +387,15 @@ class FragmentationGradientDescent(NodePlacement):
         delta = self._milli_delta(view, free, nodes, after, job)
         return int(c[np.argmin(delta)])
 
-    def _milli_single(self, cand: IntArray, free: FreeState) -> int:
+    def _milli_nodes(self, cand: IntArray, free: FreeState) -> FloatArray:
+        """Fragmentation change of each candidate node if the job takes whole GPUs there."""
         view = self._view
         assert view is not None
         left, _, _ = self._rows(view, free, cand)
         whole = left == MILLI_PER_GPU
         take = whole & (np.cumsum(whole, axis=1) <= self._take)
         after = np.where(take, 0, left)
-        delta = self._milli_delta(view, free, cand, after, self._job)
-        return int(cand[np.argmin(delta)])
+        return self._milli_delta(view, free, cand, after, self._job)
 
     def _delta(self, cand: IntArray, free: FreeState, take: IntArray | int) -> FloatArray:
         f = free.node_free[cand]
@@ -404,10 +404,12 @@ class FragmentationGradientDescent(NodePlacement):
 
     def _order_single(self, cand: IntArray, free: FreeState) -> int:
         if self._milli:
-            return self._milli_single(cand, free)
+            return int(cand[np.argmin(self._milli_nodes(cand, free))])
         return int(cand[np.argmax(self._delta(cand, free, self._take))])
 
     def _order_shaped(self, cand: IntArray, free: FreeState) -> IntArray:
+        if self._milli:
+            return cand[np.argsort(self._milli_nodes(cand, free), kind="stable")]
         order = np.argsort(-self._delta(cand, free, self._take), kind="stable")
         return cand[order]
 
