@@ -308,6 +308,11 @@ class FragmentationGradientDescent(NodePlacement):
             self._max_gpus = max_gpus
             self._uses_cpu = uses_cpu
             self._memo: dict[bytes, float] = {}
+            n_nodes = lay.n_nodes
+            self._all_nodes = np.arange(n_nodes)
+            self._seen_gpu_left = np.full(lay.n_gpus, -1, dtype=np.int64)
+            self._seen_cpu = np.full(n_nodes, -1, dtype=np.int64)
+            self._scores: dict[tuple[int, int, int], tuple[BoolArray, FloatArray, IntArray]] = {}
 
     def place(self, view: ClusterView, job: int, free: FreeState) -> IntArray | None:
         """As :meth:`NodePlacement.place`, scoring nodes by the fragmentation they shed."""
@@ -338,15 +343,6 @@ class FragmentationGradientDescent(NodePlacement):
             cpu = np.full(nodes.shape[0], np.iinfo(np.int64).max // 4, dtype=np.int64)
         return left, cpu, self._node_sku[nodes]
 
-    def _milli_delta(
-        self, view: ClusterView, free: FreeState, nodes: IntArray, after: IntArray, job: int
-    ) -> FloatArray:
-        """Fragmentation change (milli) from each of ``nodes``' states to ``after``."""
-        left, cpu, model = self._rows(view, free, nodes)
-        before = self._frag_states(left, cpu, model)
-        cpu_after = cpu - int(view.jobs.cpu_milli[job]) if self._uses_cpu else cpu
-        return self._frag_states(after, cpu_after, model) - before
-
     def _frag_states(self, left: IntArray, cpu: IntArray, model: IntArray) -> FloatArray:
         """:func:`node_frag_milli` of node states, each distinct state computed once per run.
 
@@ -371,31 +367,84 @@ class FragmentationGradientDescent(NodePlacement):
                 memo[rows[k]] = v
         return np.array([memo[r] for r in rows], dtype=np.float64)[np.asarray(inv).reshape(-1)]
 
+    def _sync(self, view: ClusterView, free: FreeState) -> None:
+        """Cached scores of nodes whose GPUs or CPU changed since they were scored go stale."""
+        left = (
+            free.gpu_milli
+            if free.gpu_milli is not None
+            else np.where(free.gpu_free, MILLI_PER_GPU, 0)
+        )
+        changed_gpus = np.flatnonzero(left != self._seen_gpu_left)
+        nodes = view.layout.gpu_node[changed_gpus]
+        if self._uses_cpu and free.node_cpu_free_milli is not None:
+            cpu_changed = np.flatnonzero(free.node_cpu_free_milli != self._seen_cpu)
+            self._seen_cpu[cpu_changed] = free.node_cpu_free_milli[cpu_changed]
+            nodes = np.concatenate((nodes, cpu_changed))
+        if nodes.shape[0]:
+            self._seen_gpu_left[changed_gpus] = left[changed_gpus]
+            for valid, _, _ in self._scores.values():
+                valid[nodes] = False
+
+    def _node_scores(
+        self, view: ClusterView, free: FreeState, nodes: IntArray, job: int, take: int
+    ) -> tuple[FloatArray, IntArray]:
+        """Per node of ``nodes``: fragmentation change (milli) of placing ``job`` there, and GPU.
+
+        For a job sharing a GPU the GPU is the one giving the least change (lowest index among
+        equals); -1 for whole-GPU jobs. Scores are kept per job shape (share or whole GPUs taken,
+        CPU) and node, and recomputed only for nodes whose state changed since (the artifact's
+        caching, per node and shape).
+        """
+        jobs = view.jobs
+        milli, cpu_req = int(jobs.gpu_milli[job]), int(jobs.cpu_milli[job])
+        self._sync(view, free)
+        key = (milli, take if milli >= MILLI_PER_GPU else 1, cpu_req if self._uses_cpu else 0)
+        entry = self._scores.get(key)
+        if entry is None:
+            n = self._all_nodes.shape[0]
+            entry = (np.zeros(n, dtype=bool), np.zeros(n), np.full(n, -1, dtype=np.int64))
+            self._scores[key] = entry
+        valid, best, gpu = entry
+        stale = nodes[~valid[nodes]]
+        if stale.shape[0]:
+            left, cpu, model = self._rows(view, free, stale)
+            before = self._frag_states(left, cpu, model)
+            cpu_after = cpu - cpu_req if self._uses_cpu else cpu
+            if milli < MILLI_PER_GPU:
+                r, c = np.nonzero(left >= milli)  # trial states, node by node, GPU by GPU
+                # GPUs of one node with the same milli left give the same state: score one
+                _, first = np.unique(r * (MILLI_PER_GPU + 1) + left[r, c], return_index=True)
+                first.sort()
+                r, c = r[first], c[first]
+                after = left[r]
+                after[np.arange(r.shape[0]), c] -= milli
+                d = self._frag_states(after, cpu_after[r], model[r]) - before[r]
+                order = np.lexsort((c, d, r))  # per node: least change, then lowest GPU
+                head = order[np.r_[True, r[order][1:] != r[order][:-1]]]
+                b = np.full(stale.shape[0], np.inf)
+                g = np.full(stale.shape[0], -1, dtype=np.int64)
+                b[r[head]] = d[head]
+                g[r[head]] = view.layout.node_first_gpu[stale[r[head]]] + c[head]
+            else:
+                whole = left == MILLI_PER_GPU
+                after = np.where(whole & (np.cumsum(whole, axis=1) <= take), 0, left)
+                b = self._frag_states(after, cpu_after, model) - before
+                g = np.full(stale.shape[0], -1, dtype=np.int64)
+            best[stale] = b
+            gpu[stale] = g
+            valid[stale] = True
+        return best[nodes], gpu[nodes]
+
     def _pick_share(self, view: ClusterView, job: int, free: FreeState, cand: IntArray) -> int:
-        assert free.gpu_milli is not None
-        lay = view.layout
-        nodes = lay.gpu_node[cand]
-        left = free.gpu_milli[cand]
-        # GPUs of one node with the same milli left lead to the same node state: score one
-        _, first = np.unique(nodes * (MILLI_PER_GPU + 1) + left, return_index=True)
-        c = cand[np.sort(first)]
-        nodes = lay.gpu_node[c]
-        after, _, _ = self._rows(view, free, nodes)
-        after = after.copy()
-        pos = c - lay.node_first_gpu[nodes]
-        after[np.arange(c.shape[0]), pos] -= int(view.jobs.gpu_milli[job])
-        delta = self._milli_delta(view, free, nodes, after, job)
-        return int(c[np.argmin(delta)])
+        nodes = np.unique(view.layout.gpu_node[cand])
+        best, gpu = self._node_scores(view, free, nodes, job, 1)
+        return int(gpu[np.argmin(best)])
 
     def _milli_nodes(self, cand: IntArray, free: FreeState) -> FloatArray:
         """Fragmentation change of each candidate node if the job takes whole GPUs there."""
         view = self._view
         assert view is not None
-        left, _, _ = self._rows(view, free, cand)
-        whole = left == MILLI_PER_GPU
-        take = whole & (np.cumsum(whole, axis=1) <= self._take)
-        after = np.where(take, 0, left)
-        return self._milli_delta(view, free, cand, after, self._job)
+        return self._node_scores(view, free, cand, self._job, self._take)[0]
 
     def _delta(self, cand: IntArray, free: FreeState, take: IntArray | int) -> FloatArray:
         f = free.node_free[cand]
