@@ -197,6 +197,16 @@ def test_openb_fixture():
     assert base.jobs.equals(r.jobs)
 
 
+def test_openb_shares_survive_the_parquet_round_trip(tmp_path):
+    """gpu_milli, cpu_milli and memory_b (optional columns, issue 15) are written and read."""
+    src = _read(f"openb:{FIXTURES / 'openb'}")
+    out = write_jobs_parquet(src.jobs, tmp_path / "jobs.parquet", source="openb")
+    back = read_trace(f"kiban:{out}", rng=np.random.default_rng(0)).jobs
+    for col in ("gpu_milli", "cpu_milli", "memory_b"):
+        assert back[col].to_list() == src.jobs[col].to_list()
+    assert sorted(back["gpu_milli"].to_list())[:2] == [220, 460]
+
+
 def test_openb_malformed(tmp_path):
     folder = tmp_path / "openb"
     shutil.copytree(FIXTURES / "openb", folder)

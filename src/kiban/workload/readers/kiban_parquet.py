@@ -89,11 +89,12 @@ def read_kiban(path: Path, *, skip_bad: bool) -> RawTrace:
     if not isinstance(df, pl.DataFrame):  # pragma: no cover - from_arrow of a Table
         msg = f"{path}: not a table"
         raise TraceError(msg)
-    for spec in JOBS_SCHEMA:
+    specs = [*JOBS_SCHEMA, *(c for c in JOBS_OPTIONAL_SCHEMA if c.name in df.columns)]
+    for spec in specs:
         if spec.dtype == pl.Int64 and df.schema[spec.name].is_float():
             _check_whole(path, spec.name, df[spec.name])
     try:
-        df = df.select([pl.col(c.name).cast(c.dtype, strict=True) for c in JOBS_SCHEMA])
+        df = df.select([pl.col(c.name).cast(c.dtype, strict=True) for c in specs])
     except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError) as err:
         msg = f"{path}: a column has the wrong type: {_first_line(err)}"
         raise TraceError(msg) from None
