@@ -72,8 +72,19 @@ def test_power_of_a_shared_gpu_follows_its_tenants():
     GPU's idle power plus each tenant's share of its power above idle; job energies split by
     share."""
     lay = layout()
-    halves = run(lay, jobs([(0, HOLD_S, 1), (0, HOLD_S, 1)], gpu_milli=[500, 500]))
-    whole = run(lay, jobs([(0, HOLD_S, 1)]))
+    halves = run(
+        lay, jobs([(0, HOLD_S, 1), (0, HOLD_S, 1)], gpu_milli=[500, 500]), record_gpus=True
+    )
+    whole = run(lay, jobs([(0, HOLD_S, 1)]), record_gpus=True)
+    tl_h, tl_w = halves.gpu_timeline, whole.gpu_timeline
+    assert tl_h is not None
+    assert tl_w is not None
+    gpu0_h = tl_h["power_w"][tl_h["gpu_idx"] == 0][0]
+    gpu0_w = tl_w["power_w"][tl_w["gpu_idx"] == 0][0]
+    assert gpu0_h == pytest.approx(gpu0_w, rel=1e-12)
+    assert tl_h["activity_frac"][tl_h["gpu_idx"] == 0][0] == pytest.approx(
+        tl_w["activity_frac"][tl_w["gpu_idx"] == 0][0], rel=1e-12
+    )
     assert halves.job["energy_j"].sum() == pytest.approx(whole.job["energy_j"][0], rel=1e-12)
     assert halves.job["energy_j"][0] == pytest.approx(halves.job["energy_j"][1], rel=1e-12)
     assert np.allclose(halves.log["it_power_w"][:1], whole.log["it_power_w"][:1], rtol=1e-12)

@@ -129,12 +129,17 @@ class GpuObservables:
         pos = np.flatnonzero(self._state.gpu_job[gpus] == GPU_SHARED)
         if pos.shape[0] == 0:
             return pos
-        sl = self._slots
-        for p, slots, frac in self._tenants(gpus, pos):
-            idle_w = float(self._gpu_idle_w[gpus[p]])
-            power[p] = idle_w + float(frac @ (sl.power_w[slots] - idle_w))
-            if activity is not None:
-                activity[p] = float(frac @ sl.activity_frac(slots))
+        sl, tenants = self._slots, self._state.gpu_tenants
+        lists = [tenants[int(g)] for g in gpus[pos].tolist()]
+        group = np.repeat(np.arange(pos.shape[0]), [len(t) for t in lists])
+        slots = sl.job_slot[np.fromiter((j for t in lists for j in t), dtype=np.int64)]
+        frac = sl.share_frac[slots]
+        idle_w = self._gpu_idle_w[gpus[pos]]
+        above_w = frac * (sl.power_w[slots] - idle_w[group])
+        power[pos] = idle_w + np.bincount(group, weights=above_w, minlength=pos.shape[0])
+        if activity is not None:
+            busy = frac * sl.activity_frac(slots)
+            activity[pos] = np.bincount(group, weights=busy, minlength=pos.shape[0])
         return pos
 
     def power_w(self, gpus: IntArray) -> FloatArray:
