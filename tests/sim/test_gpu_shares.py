@@ -177,7 +177,9 @@ def test_share_columns_are_validated():
         jobs([(0, HOLD_S, 1)], gpu_milli=[0])
 
 
-@pytest.mark.parametrize("policy", ["fifo-static", "best-fit", "random-fit", "fgd"])
+@pytest.mark.parametrize(
+    "policy", ["fifo-static", "best-fit", "random-fit", "fgd", "easy-backfill", "tiresias-las"]
+)
 def test_shared_runs_are_deterministic_and_exact(policy, rng):
     """Random jobs, 60 % of the 1-GPU ones sharing; two runs with one seed agree exactly, and
     the ledger sums to capacity to 1e-9 (the invariant checks run at every settle in tests)."""
