@@ -228,8 +228,9 @@ class BestFit(NodePlacement):
 
     def _pick_share(self, view: ClusterView, job: int, free: FreeState, cand: IntArray) -> int:
         assert free.gpu_milli is not None
-        node_free = free.node_free[view.layout.gpu_node[cand]]
-        return int(cand[np.lexsort((cand, node_free, free.gpu_milli[cand]))[0]])
+        left = free.gpu_milli[cand]
+        tight = cand[left == left.min()]  # least milli left, then fewest free GPUs, lowest index
+        return int(tight[np.argmin(free.node_free[view.layout.gpu_node[tight]])])
 
     def _order_shaped(self, cand: IntArray, free: FreeState) -> IntArray:
         # tightest nodes first: a job that takes g GPUs per node fills partly used nodes
