@@ -9,10 +9,19 @@ baselines that differ only in placement: ``fifo-static`` (first-fit), ``best-fit
 scenario's coupled facility (the twin steps every 300 s over the trace's ~149 days) and with
 no in-loop facility (scheduling and GPU physics only), in a fresh process each.
 
+Since issue 15 a sharing pod (``gpu_milli`` < 1000) takes its share of one GPU, several sharing
+one GPU up to 1000 milli. ``--cluster openb-nodes`` replays on the trace's own 1,213 nodes
+(``openb_node_list_gpu_node.csv``: GPUs, CPU and memory per node, so CPU and memory filter
+placement; every GPU is modelled as a V100 SXM2, a power proxy, since the catalog lacks
+Alibaba's models and the default pod list names none). ``--facility-step-s`` sets the coupled
+twin's step (default 300 s).
+
 Usage::
 
     .venv/bin/python bench/bench_openb.py
     .venv/bin/python bench/bench_openb.py --json bench/results/openb.json
+    .venv/bin/python bench/bench_openb.py --cluster openb-nodes --facility none
+    .venv/bin/python bench/bench_openb.py --facility coupled --facility-step-s 3600
 """
 
 from __future__ import annotations
@@ -33,7 +42,23 @@ POLICIES = ("fifo-static", "best-fit", "random-fit", "fgd")
 REQUIRED_JOBS_PER_S = 2_700.0
 
 
-def child(policy: str, facility: str) -> dict[str, object]:
+def openb_nodes_layout(folder: Path) -> object:
+    """The openb GPU nodes as a layout: GPUs, CPU and memory per node, 8 nodes per rack."""
+    from kiban.catalog import default_catalog  # noqa: PLC0415
+    from kiban.sim.layout import layout_from_packing  # noqa: PLC0415
+    from kiban.workload.packing import read_packing_nodes  # noqa: PLC0415
+
+    cat = default_catalog()
+    return layout_from_packing(
+        read_packing_nodes(folder), cat.gpu("v100-sxm2"), cat.server("philly-8gpu")
+    )
+
+
+def child(
+    policy: str, facility: str, cluster: str = "philly", step_s: float = 0.0
+) -> dict[str, object]:
+    import dataclasses  # noqa: PLC0415
+
     from kiban.policies.registry import make_policy  # noqa: PLC0415
     from kiban.results import SimulationResult, prepare_scenario  # noqa: PLC0415
     from kiban.sim import Simulator  # noqa: PLC0415
@@ -41,6 +66,14 @@ def child(policy: str, facility: str) -> dict[str, object]:
 
     t0 = time.perf_counter()
     prepared = prepare_scenario(load_spec(SITE), trace=TRACE)
+    if cluster == "openb-nodes":
+        if facility != "none":
+            msg = "--cluster openb-nodes runs without the coupled facility (no hall for it)"
+            raise SystemExit(msg)
+        folder = Path(TRACE.split(":", 1)[1])
+        prepared = dataclasses.replace(prepared, layout=openb_nodes_layout(folder))
+    if step_s and prepared.facility is not None and hasattr(prepared.facility, "step_s"):
+        prepared.facility.step_s = step_s
     t1 = time.perf_counter()
     sim = Simulator(
         prepared.layout,
@@ -64,6 +97,11 @@ def child(policy: str, facility: str) -> dict[str, object]:
     return {
         "policy": policy,
         "facility": facility,
+        "cluster": cluster,
+        "facility_step_s": step_s or None,
+        "jobs_sharing_gpu": s.get("jobs_sharing_gpu"),
+        "fgd_fragmentation_gpu_hours": s.get("fgd_fragmentation_gpu_hours"),
+        "fgd_fragmentation_frac": s.get("fgd_fragmentation_frac"),
         "n_gpus": prepared.layout.n_gpus,
         "jobs": n,
         "jobs_completed": s["jobs_completed"],
@@ -84,16 +122,24 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     parser.add_argument("--child", nargs=2, metavar=("POLICY", "FACILITY"), help=argparse.SUPPRESS)
     parser.add_argument("--facility", default="none,coupled", help="none, coupled or both")
+    parser.add_argument(
+        "--cluster", default="philly", choices=("philly", "openb-nodes"), help="the cluster"
+    )
+    parser.add_argument(
+        "--facility-step-s", type=float, default=0.0, help="coupled twin step (default 300 s)"
+    )
+    parser.add_argument("--policies", default=",".join(POLICIES), help="comma-separated")
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(*args.child)))
+        print(json.dumps(child(*args.child, args.cluster, args.facility_step_s)))
         return
     rows = []
     print(f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} cores", flush=True)
     for facility in args.facility.split(","):
-        for policy in POLICIES:
+        for policy in args.policies.split(","):
+            extra = ["--cluster", args.cluster, "--facility-step-s", str(args.facility_step_s)]
             proc = subprocess.run(
-                [sys.executable, __file__, "--child", policy, facility],
+                [sys.executable, __file__, "--child", policy, facility, *extra],
                 capture_output=True,
                 text=True,
                 check=True,
@@ -104,9 +150,12 @@ def main() -> None:
             rows.append(row)
             ok = "meets" if row["jobs_per_s"] >= REQUIRED_JOBS_PER_S else "BELOW"
             print(
-                f"  {facility:8s} {policy:11s} {row['jobs_per_s']:8,.0f} jobs/s ({ok} "
+                f"  {args.cluster} {facility:8s} {policy:11s} "
+                f"{row['jobs_per_s']:8,.0f} jobs/s ({ok} "
                 f"{REQUIRED_JOBS_PER_S:,.0f}); {row['events']:,} events, "
-                f"allocated {row['allocated_util_frac']:.3f}, "
+                f"allocated {row['allocated_util_frac']:.4f}, "
+                f"FGD frag {row['fgd_fragmentation_frac'] or 0:.4f}, "
+                f"unschedulable {row['jobs_unschedulable']}, "
                 f"RSS {row['peak_rss_mb']:.0f} MB, load {row['load_avg'][0]:.2f}",
                 flush=True,
             )

@@ -24,15 +24,21 @@ from kiban.physics.cost import (
     peak_30min_w,
 )
 from kiban.units import J_PER_KWH, S_PER_DAY, S_PER_H
-from kiban.vocabulary import DONE, FUTURE, PENDING, RUNNING, UNSCHEDULABLE
+from kiban.vocabulary import DONE, FUTURE, MILLI_PER_GPU, PENDING, RUNNING, UNSCHEDULABLE
 
 if TYPE_CHECKING:
     from kiban._typing import FloatArray
     from kiban.sim.settings import RunOutput
 
-__all__ = ["SUMMARY_UNITS", "energy_j", "job_times", "summarize"]
+__all__ = ["SHARING_SUMMARY_UNITS", "SUMMARY_UNITS", "energy_j", "job_times", "summarize"]
 
 DAYS_PER_MONTH = 365.0 / 12.0
+
+SHARING_SUMMARY_UNITS: dict[str, str] = {
+    "fgd_fragmentation_gpu_hours": "GPU·h",
+    "fgd_fragmentation_frac": "1",
+}
+"""Units of the summary keys of runs with GPU shares or host requests (issue 15)."""
 
 SUMMARY_UNITS: dict[str, str] = {
     "gpu_hours_capacity": "GPU·h",
@@ -206,6 +212,16 @@ def summarize(
         "wall_time_s": float(run.wall_time_s),
         "jobs_per_s": float(n_arrived / run.wall_time_s) if run.wall_time_s > 0 else None,
     }
+    if run.jobs.any_shared or (
+        run.jobs.any_host_request
+        and (run.layout.node_cpu_milli is not None or run.layout.node_memory_b is not None)
+    ):
+        # FGD's measure (Weng et al., ATC 2023) in milli-GPU, integrated over the run; runs of
+        # whole GPUs only keep it in RunOutput.fgd_frag_gpu_s (their summary digests are fixed)
+        frag_h = run.fgd_frag_gpu_s / S_PER_H
+        summary["fgd_fragmentation_gpu_hours"] = frag_h
+        summary["fgd_fragmentation_frac"] = frag_h / cap_h if cap_h > 0 else None
+        summary["jobs_sharing_gpu"] = int((run.jobs.gpu_milli < MILLI_PER_GPU).sum())
     summary.update(run.coupling)
     return {k: _clean(v) for k, v in summary.items()}
 

@@ -32,7 +32,7 @@ import polars as pl
 
 from kiban.errors import ConfigError, SchemaError
 from kiban.ledger import LEDGER_BUCKETS, Ledger
-from kiban.metrics import SUMMARY_UNITS, job_times, summarize
+from kiban.metrics import SHARING_SUMMARY_UNITS, SUMMARY_UNITS, job_times, summarize
 from kiban.physics.cost import GRID_CO2_TOKYO_KG_PER_KWH, TARIFF_HIGH_VOLTAGE, Tariff
 from kiban.units import unit_of
 from kiban.vocabulary import DONE, PENDING, RUNNING, UNSCHEDULABLE
@@ -393,7 +393,11 @@ class SimulationResult:
             summary["time_origin_utc"] = time_origin_utc
             names += list(gpu_timeline.columns)
         units = _units_of(names) | dict(SUMMARY_UNITS)
-        summary["units"] = dict(sorted(SUMMARY_UNITS.items()))
+        known = dict(SUMMARY_UNITS)
+        if "fgd_fragmentation_gpu_hours" in summary:  # a run with GPU shares (issue 15)
+            known |= SHARING_SUMMARY_UNITS
+            units |= SHARING_SUMMARY_UNITS
+        summary["units"] = dict(sorted(known.items()))
         return cls(
             policy=run.policy_name,
             summary=summary,

@@ -12,13 +12,18 @@ __all__ = [
     "FUTURE",
     "GPU_DOWN",
     "GPU_FREE",
+    "GPU_SHARED",
     "JOB_STATE_NAMES",
     "LEDGER_BUCKETS",
     "LOST_BUCKETS",
+    "MILLI_PER_GPU",
     "PENDING",
     "RUNNING",
     "UNSCHEDULABLE",
 ]
+
+MILLI_PER_GPU = 1000
+"""Milli-GPU in one GPU (``gpu_milli`` of a job that holds whole GPUs)."""
 
 LEDGER_BUCKETS: tuple[str, ...] = (
     "productive",
@@ -53,3 +58,7 @@ JOB_STATE_NAMES: dict[int, str] = {
 
 GPU_FREE, GPU_DOWN = -1, -2
 """Markers in ``ClusterState.gpu_job`` for a free GPU and a GPU on a failed node."""
+
+GPU_SHARED = -3
+"""Marker in ``ClusterState.gpu_job`` for a GPU held by jobs that each use a share of it
+(``ClusterState.gpu_tenants`` lists them)."""

@@ -182,7 +182,12 @@ def test_openb_fixture():
     base = read_trace(f"openb:{FIXTURES / 'openb'}", rng=np.random.default_rng(0))
     assert share["num_gpus"] == 1
     assert share["gpus_per_node"] == 1
-    assert share["activity_frac"] <= 0.46 + 1e-12  # scaled by gpu_milli/1000
+    # it shares a GPU (issue 15): its milli-GPU, CPU and memory go to the jobs table, and its
+    # activity is that of its own share, not scaled down as when it held a whole GPU
+    assert share["gpu_milli"] == 460
+    assert share["cpu_milli"] == 6000
+    assert share["memory_b"] == 12288 * 1_048_576
+    assert jobs["openb-pod-0017"]["gpu_milli"] == 1000
     assert jobs["openb-pod-0017"]["gpus_per_node"] == 8
     assert jobs["openb-pod-0017"]["duration_s"] == 10769854 - 9437497
     assert jobs["openb-pod-0035"]["gpu_model"] == "V100M16|V100M32"
@@ -190,6 +195,16 @@ def test_openb_fixture():
     assert jobs["openb-pod-0035"]["priority"] == 2
     assert jobs["openb-pod-0022"]["priority"] == 0
     assert base.jobs.equals(r.jobs)
+
+
+def test_openb_shares_survive_the_parquet_round_trip(tmp_path):
+    """gpu_milli, cpu_milli and memory_b (optional columns, issue 15) are written and read."""
+    src = _read(f"openb:{FIXTURES / 'openb'}")
+    out = write_jobs_parquet(src.jobs, tmp_path / "jobs.parquet", source="openb")
+    back = read_trace(f"kiban:{out}", rng=np.random.default_rng(0)).jobs
+    for col in ("gpu_milli", "cpu_milli", "memory_b"):
+        assert back[col].to_list() == src.jobs[col].to_list()
+    assert sorted(back["gpu_milli"].to_list())[:2] == [220, 460]
 
 
 def test_openb_malformed(tmp_path):

@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from kiban.vocabulary import MILLI_PER_GPU
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
@@ -55,6 +57,7 @@ __all__ = [
     "PowerPolicy",
     "Schedule",
     "SchedulingPolicy",
+    "special_jobs",
 ]
 
 EMPTY_MAP: Mapping[Any, Any] = MappingProxyType({})
@@ -264,6 +267,11 @@ class DataPolicy(Protocol):
 # --- tentative allocation used inside one decision ---------------------------------------------
 
 
+def special_jobs(view: ClusterView) -> BoolArray | None:
+    """Jobs that share a GPU or state CPU/memory the layout checks; None if there are none."""
+    return view.special_jobs
+
+
 @dataclass(eq=False)
 class FreeState:
     """Free GPUs as a scheduling layer sees them while it builds one decision.
@@ -279,16 +287,57 @@ class FreeState:
     n_free: int
     job_cap_w: float = math.nan  # cap used for the rack-budget check of the job being placed
     taken: dict[int, IntArray] = field(default_factory=dict)
+    gpu_milli: IntArray | None = None
+    """Milli-GPU left per GPU (1000 free, a shared GPU's remainder, else 0); None when no job
+    of the run shares a GPU."""
+    node_cpu_free_milli: IntArray | None = None
+    """Free CPU per node (milli-cores); None where the layout states no node CPU."""
+    node_memory_free_b: FloatArray | None = None
+    """Free memory per node (B); None where the layout states no node memory."""
 
     @classmethod
     def from_view(cls, view: ClusterView) -> FreeState:
         """Copy the free GPUs of the current state."""
+        cpu, mem = view.node_cpu_free_milli, view.node_memory_free_b
         return cls(
             gpu_free=view.gpu_job == -1,
             node_free=view.node_free.copy(),
             rack_gpu_alloc_w=view.rack_gpu_alloc_w.copy(),
             n_free=view.free_gpus,
+            gpu_milli=view.gpu_milli_left().copy() if view.jobs.any_shared else None,
+            node_cpu_free_milli=None if cpu is None else cpu.copy(),
+            node_memory_free_b=None if mem is None else mem.copy(),
         )
+
+    def take(self, view: ClusterView, job: int, gpus: IntArray, sign: int = 1) -> None:
+        """Job ``job`` takes (``sign`` 1) or returns (-1) ``gpus``: its share, CPU and memory.
+
+        GPU counts, the free mask and ``n_free`` change when a GPU becomes or stops being
+        free; a job that shares a GPU moves only that GPU's milli unless it is the first or
+        last tenant.
+        """
+        jobs, layout = view.jobs, view.layout
+        milli = int(jobs.gpu_milli[job])
+        nodes = layout.gpu_node[gpus]
+        if milli < MILLI_PER_GPU and self.gpu_milli is not None:
+            g = int(gpus[0])
+            was = int(self.gpu_milli[g])
+            self.gpu_milli[g] = was - sign * milli
+            now = int(self.gpu_milli[g])
+            if MILLI_PER_GPU in (was, now):  # became or stopped being free
+                self.gpu_free[g] = now == MILLI_PER_GPU
+                self.node_free[int(nodes[0])] -= sign
+                self.n_free -= sign
+        else:
+            self.gpu_free[gpus] = sign < 0
+            np.subtract.at(self.node_free, nodes, sign)
+            self.n_free -= sign * int(gpus.shape[0])
+            if self.gpu_milli is not None:
+                self.gpu_milli[gpus] = MILLI_PER_GPU if sign < 0 else 0
+        if self.node_cpu_free_milli is not None and jobs.cpu_milli[job]:
+            self.node_cpu_free_milli[np.unique(nodes)] -= sign * int(jobs.cpu_milli[job])
+        if self.node_memory_free_b is not None and jobs.memory_b[job]:
+            self.node_memory_free_b[np.unique(nodes)] -= sign * float(jobs.memory_b[job])
 
 
 class Allocator:
@@ -308,7 +357,8 @@ class Allocator:
         # so for a placement whose answer depends only on the job's shape (it says so with
         # ``shape_determined = True``) a failed shape fails again: skip the search.
         self._memo = bool(getattr(placement, "shape_determined", False))
-        self._failed: set[tuple[int, int, str, float]] = set()
+        self._failed: set[tuple[object, ...]] = set()
+        self._special = special_jobs(view)
 
     @property
     def free(self) -> FreeState:
@@ -325,23 +375,35 @@ class Allocator:
     def _cap_w(self, gpus: IntArray, job: int) -> FloatArray:
         layout = self._view.layout
         cap = self._view.job_power_cap_w[job]
+        share = float(self._view.jobs.gpu_milli[job]) / MILLI_PER_GPU
         if math.isnan(cap):
             tdp = np.array([s.tdp_w for s in layout.skus])
-            return np.asarray(tdp[layout.node_sku_idx[layout.gpu_node[gpus]]], dtype=np.float64)
-        return np.full(gpus.shape[0], float(cap))
+            per = np.asarray(tdp[layout.node_sku_idx[layout.gpu_node[gpus]]], dtype=np.float64)
+            return per * share if share < 1.0 else per
+        return np.full(gpus.shape[0], float(cap) * share)
 
     def try_place(self, job: int) -> IntArray | None:
         """Ask the placement layer for GPUs for ``job``; mark them taken if it finds some."""
         view = self._view
         jobs = view.jobs
-        if jobs.min_num_gpus[job] > self.n_free:
+        special = self._special is not None and bool(self._special[job])
+        if jobs.min_num_gpus[job] > self.n_free and not (
+            special and jobs.gpu_milli[job] < MILLI_PER_GPU
+        ):
             return None
-        key = (
+        key: tuple[object, ...] = (
             int(jobs.num_gpus[job]),
             int(jobs.gpus_per_node[job]),
             str(jobs.gpu_model[job]),
             float(view.job_power_cap_w[job]),
         )
+        if special:
+            key = (
+                *key,
+                int(jobs.gpu_milli[job]),
+                int(jobs.cpu_milli[job]),
+                float(jobs.memory_b[job]),
+            )
         if self._memo and key in self._failed:
             return None
         free = self.free
@@ -352,15 +414,20 @@ class Allocator:
             return None
         gpus = np.asarray(gpus, dtype=np.int64)
         layout = view.layout
-        free.gpu_free[gpus] = False
-        if gpus.shape[0] == 1:
-            free.node_free[layout.gpu_node[gpus[0]]] -= 1
+        if special:
+            free.take(view, job, gpus)
         else:
-            np.subtract.at(free.node_free, layout.gpu_node[gpus], 1)
+            free.gpu_free[gpus] = False
+            if gpus.shape[0] == 1:
+                free.node_free[layout.gpu_node[gpus[0]]] -= 1
+            else:
+                np.subtract.at(free.node_free, layout.gpu_node[gpus], 1)
+            free.n_free -= int(gpus.shape[0])
+            if free.gpu_milli is not None:
+                free.gpu_milli[gpus] = 0
         if self._budgets:
             rack = layout.node_rack_idx[layout.gpu_node[gpus]]
             np.add.at(free.rack_gpu_alloc_w, rack, self._cap_w(gpus, job))
-        free.n_free -= int(gpus.shape[0])
         free.taken[job] = gpus
         return gpus
 
@@ -373,9 +440,14 @@ class Allocator:
         free = self.free
         layout = self._view.layout
         nodes = layout.gpu_node[gpus]
-        free.gpu_free[gpus] = True
-        np.add.at(free.node_free, nodes, 1)
+        if self._special is not None and self._special[job]:
+            free.take(self._view, job, np.asarray(gpus), -1)
+        else:
+            free.gpu_free[gpus] = True
+            np.add.at(free.node_free, nodes, 1)
+            free.n_free += int(gpus.shape[0])
+            if free.gpu_milli is not None:
+                free.gpu_milli[gpus] = MILLI_PER_GPU
         if self._budgets:
             rack = layout.node_rack_idx[nodes]
             np.subtract.at(free.rack_gpu_alloc_w, rack, self._cap_w(np.asarray(gpus), job))
-        free.n_free += int(gpus.shape[0])

@@ -9,7 +9,14 @@ All three respect the topology constraints of the job and the cluster:
   ``g = 0`` prefers one node and otherwise spreads over as few nodes as the policy's order gives;
 * rack budgets: a node is eligible only if its rack can power the GPUs at the job's cap
   (``layout.rack_gpu_budget_w``, from the rack's power and cooling limits);
-* failed nodes have no free GPUs.
+* failed nodes have no free GPUs;
+* GPU shares (issue 15): a job whose ``gpu_milli`` is below 1000 takes one GPU with at least that
+  much left, free or already shared (``FreeState.gpu_milli``); each policy picks the GPU in its
+  own way (first-fit: the lowest index; best-fit: the GPU with the least milli left that fits,
+  then the node with the fewest free GPUs; random-fit: uniformly among GPUs that fit; fgd: the
+  GPU whose node's fragmentation falls most);
+* CPU and memory: where the layout states them, a node must have the job's ``cpu_milli`` and
+  ``memory_b`` free.
 
 Nodes are numbered rack by rack, so index order keeps multi-node jobs within few racks.
 Node selection is vectorized over nodes; only the GPUs of the chosen nodes are looked at.
@@ -24,6 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kiban.policies.registry import register_policy
+from kiban.vocabulary import MILLI_PER_GPU
 
 if TYPE_CHECKING:
     from kiban._typing import BoolArray, FloatArray, IntArray
@@ -96,6 +104,10 @@ class NodePlacement(ABC):
     def _eligible(self, view: ClusterView, job: int, free: FreeState, per_node: int) -> BoolArray:
         lay = view.layout
         ok = free.node_free >= per_node
+        if free.node_cpu_free_milli is not None and view.jobs.cpu_milli[job] > 0:
+            ok &= free.node_cpu_free_milli >= view.jobs.cpu_milli[job]
+        if free.node_memory_free_b is not None and view.jobs.memory_b[job] > 0:
+            ok &= free.node_memory_free_b >= view.jobs.memory_b[job]
         req = int(self._req[job]) if self._req.shape[0] > job else -1
         if req >= 0 and not self._req_any[req]:
             ok &= self._req_mask[req][lay.node_sku_idx]
@@ -103,12 +115,32 @@ class NodePlacement(ABC):
             cap = view.job_power_cap_w[job]
             per_gpu = self._tdp_w[lay.node_sku_idx] if math.isnan(cap) else cap
             rack = lay.node_rack_idx
+            if per_node == 0:  # a share of one GPU
+                per_gpu = per_gpu * (float(view.jobs.gpu_milli[job]) / MILLI_PER_GPU)
+                per_node = 1
             ok &= free.rack_gpu_alloc_w[rack] + per_node * per_gpu <= lay.rack_gpu_budget_w[rack]
         return ok
+
+    def _share_candidates(self, view: ClusterView, job: int, free: FreeState) -> IntArray:
+        """GPUs with the job's milli left on nodes that pass its other filters."""
+        assert free.gpu_milli is not None  # a run with shares
+        ok = self._eligible(view, job, free, 0)
+        fits = (free.gpu_milli >= view.jobs.gpu_milli[job]) & ok[view.layout.gpu_node]
+        return np.flatnonzero(fits)
+
+    def _pick_share(self, view: ClusterView, job: int, free: FreeState, cand: IntArray) -> int:
+        """The GPU a sharing job takes among ``cand`` (default: the lowest index)."""
+        del view, job, free
+        return int(cand[0])
 
     def place(self, view: ClusterView, job: int, free: FreeState) -> IntArray | None:
         """GPUs for ``job`` (see the module docstring), or None if it does not fit now."""
         jobs = view.jobs
+        if free.gpu_milli is not None and jobs.gpu_milli[job] < MILLI_PER_GPU:
+            cand_gpus = self._share_candidates(view, job, free)
+            if cand_gpus.shape[0] == 0:
+                return None
+            return np.array([self._pick_share(view, job, free, cand_gpus)], dtype=np.int64)
         n = int(jobs.num_gpus[job])
         g = int(jobs.gpus_per_node[job])
         if g > 0:
@@ -158,6 +190,10 @@ class NodePlacement(ABC):
         """The first ``m`` candidates in the order a multi-node job should take them."""
 
 
+_HASH_MULT = np.random.default_rng(0x15).integers(1, 2**62, size=64, dtype=np.uint64) | np.uint64(1)
+"""Odd 64-bit multipliers for hashing node states (columns: model, CPU, milli left per GPU)."""
+
+
 @register_policy("placement", "first-fit")
 class FirstFit(NodePlacement):
     """Lowest-numbered nodes that fit (Slurm's default linear order)."""
@@ -186,6 +222,12 @@ class BestFit(NodePlacement):
     def _order_single(self, cand: IntArray, free: FreeState) -> int:
         return int(cand[np.argmin(free.node_free[cand])])
 
+    def _pick_share(self, view: ClusterView, job: int, free: FreeState, cand: IntArray) -> int:
+        assert free.gpu_milli is not None
+        left = free.gpu_milli[cand]
+        tight = cand[left == left.min()]  # least milli left, then fewest free GPUs, lowest index
+        return int(tight[np.argmin(free.node_free[view.layout.gpu_node[tight]])])
+
     def _order_shaped(self, cand: IntArray, free: FreeState) -> IntArray:
         # tightest nodes first: a job that takes g GPUs per node fills partly used nodes
         order = np.argsort(free.node_free[cand], kind="stable")
@@ -201,6 +243,9 @@ class RandomFit(NodePlacement):
     """Uniformly random among the nodes that fit (the policy's own random stream)."""
 
     def _order_single(self, cand: IntArray, free: FreeState) -> int:
+        return int(cand[self._rng.integers(cand.shape[0])])
+
+    def _pick_share(self, view: ClusterView, job: int, free: FreeState, cand: IntArray) -> int:
         return int(cand[self._rng.integers(cand.shape[0])])
 
     def _order_many(self, cand: IntArray, free: FreeState, m: int) -> IntArray:
@@ -219,6 +264,11 @@ class FragmentationGradientDescent(NodePlacement):
     fragmentation most (the largest F(before) − F(after)), ties to the lower node number. A job
     spread over several nodes takes the most fragmented nodes first. GPUs on a node are the
     first free ones (with whole GPUs the choice does not change the node's fragmentation).
+
+    When jobs share GPUs or the layout states node CPU, the measure is the paper's in milli-GPU
+    (:func:`kiban.workload.packing.node_frag_milli`, target workload with each job's
+    ``gpu_milli`` and ``cpu_milli``): a sharing job takes the GPU, and a whole-GPU job that fits
+    on one node the node, whose fragmentation rises least (falls most).
     """
 
     def reset(self, ctx: PolicyContext) -> None:
@@ -244,13 +294,161 @@ class FragmentationGradientDescent(NodePlacement):
         self._frag = whole_gpu_frag_table(typical, len(lay.skus), max_gpus)
         self._node_sku = lay.node_sku_idx
         self._take = 1
+        self._job = -1
+        self._view: ClusterView | None = None
+        uses_cpu = lay.node_cpu_milli is not None and bool((jobs.cpu_milli > 0).any())
+        self._milli = jobs.any_shared or uses_cpu
+        if self._milli:
+            self._typical = job_typical_pods(
+                np.asarray(jobs.min_num_gpus, dtype=np.int64),
+                np.asarray(jobs.gpus_per_node, dtype=np.int64),
+                allowed,
+                max_gpus,
+                gpu_milli=np.asarray(jobs.gpu_milli, dtype=np.int64),
+                cpu_milli=np.asarray(jobs.cpu_milli, dtype=np.int64) if uses_cpu else None,
+            )
+            self._max_gpus = max_gpus
+            self._uses_cpu = uses_cpu
+            self._memo: dict[bytes, float] = {}
+            n_nodes = lay.n_nodes
+            self._all_nodes = np.arange(n_nodes)
+            self._seen_gpu_left = np.full(lay.n_gpus, -1, dtype=np.int64)
+            self._seen_cpu = np.full(n_nodes, -1, dtype=np.int64)
+            self._scores: dict[tuple[int, int, int], tuple[BoolArray, FloatArray, IntArray]] = {}
 
     def place(self, view: ClusterView, job: int, free: FreeState) -> IntArray | None:
         """As :meth:`NodePlacement.place`, scoring nodes by the fragmentation they shed."""
         n = int(view.jobs.num_gpus[job])
         g = int(view.jobs.gpus_per_node[job])
         self._take = g if g > 0 else n
+        self._job = job
+        self._view = view
         return super().place(view, job, free)
+
+    # --- the measure in milli-GPU (shares or CPU in the run) -----------------------------------
+    def _rows(
+        self, view: ClusterView, free: FreeState, nodes: IntArray
+    ) -> tuple[IntArray, IntArray, IntArray]:
+        """Milli left per GPU slot (nodes, max GPUs), free CPU and GPU model of ``nodes``."""
+        lay = view.layout
+        col = np.arange(self._max_gpus)
+        gpus = np.minimum(lay.node_first_gpu[nodes][:, None] + col[None, :], lay.n_gpus - 1)
+        left_all = (
+            free.gpu_milli
+            if free.gpu_milli is not None
+            else np.where(free.gpu_free, MILLI_PER_GPU, 0)
+        )
+        left = np.where(col[None, :] < lay.node_n_gpus[nodes][:, None], left_all[gpus], 0)
+        if self._uses_cpu and free.node_cpu_free_milli is not None:
+            cpu = free.node_cpu_free_milli[nodes].astype(np.int64)
+        else:
+            cpu = np.full(nodes.shape[0], np.iinfo(np.int64).max // 4, dtype=np.int64)
+        return left, cpu, self._node_sku[nodes]
+
+    def _frag_states(self, left: IntArray, cpu: IntArray, model: IntArray) -> FloatArray:
+        """:func:`node_frag_milli` of node states, each distinct state computed once per run.
+
+        The measure depends on the multiset of milli left, the free CPU and the model, and a
+        cluster's nodes repeat a few states (empty, full, one share taken, ...).
+        """
+        keys = np.ascontiguousarray(
+            np.column_stack((model, cpu, np.sort(left, axis=1))), dtype=np.int64
+        )
+        # group equal states by a 64-bit hash of the row (wrapping multiply-add); the value of
+        # each group comes from the exact row bytes of its first member
+        with np.errstate(over="ignore"):
+            h = keys.astype(np.uint64) @ _HASH_MULT[: keys.shape[1]]
+        _, first, inv = np.unique(h, return_index=True, return_inverse=True)
+        memo = self._memo
+        rows = [keys[i].tobytes() for i in first.tolist()]
+        miss = [k for k, r in enumerate(rows) if r not in memo]
+        if miss:
+            from kiban.workload.packing import node_frag_milli  # noqa: PLC0415 (startup time)
+
+            u = keys[first[miss]]
+            vals = node_frag_milli(u[:, 2:], u[:, 1], u[:, 0], self._typical)
+            for k, v in zip(miss, vals.tolist(), strict=True):
+                memo[rows[k]] = v
+        return np.array([memo[r] for r in rows], dtype=np.float64)[np.asarray(inv).reshape(-1)]
+
+    def _sync(self, view: ClusterView, free: FreeState) -> None:
+        """Cached scores of nodes whose GPUs or CPU changed since they were scored go stale."""
+        left = (
+            free.gpu_milli
+            if free.gpu_milli is not None
+            else np.where(free.gpu_free, MILLI_PER_GPU, 0)
+        )
+        changed_gpus = np.flatnonzero(left != self._seen_gpu_left)
+        nodes = view.layout.gpu_node[changed_gpus]
+        if self._uses_cpu and free.node_cpu_free_milli is not None:
+            cpu_changed = np.flatnonzero(free.node_cpu_free_milli != self._seen_cpu)
+            self._seen_cpu[cpu_changed] = free.node_cpu_free_milli[cpu_changed]
+            nodes = np.concatenate((nodes, cpu_changed))
+        if nodes.shape[0]:
+            self._seen_gpu_left[changed_gpus] = left[changed_gpus]
+            for valid, _, _ in self._scores.values():
+                valid[nodes] = False
+
+    def _node_scores(
+        self, view: ClusterView, free: FreeState, nodes: IntArray, job: int, take: int
+    ) -> tuple[FloatArray, IntArray]:
+        """Per node of ``nodes``: fragmentation change (milli) of placing ``job`` there, and GPU.
+
+        For a job sharing a GPU the GPU is the one giving the least change (lowest index among
+        equals); -1 for whole-GPU jobs. Scores are kept per job shape (share or whole GPUs taken,
+        CPU) and node, and recomputed only for nodes whose state changed since (the artifact's
+        caching, per node and shape).
+        """
+        jobs = view.jobs
+        milli, cpu_req = int(jobs.gpu_milli[job]), int(jobs.cpu_milli[job])
+        self._sync(view, free)
+        key = (milli, take if milli >= MILLI_PER_GPU else 1, cpu_req if self._uses_cpu else 0)
+        entry = self._scores.get(key)
+        if entry is None:
+            n = self._all_nodes.shape[0]
+            entry = (np.zeros(n, dtype=bool), np.zeros(n), np.full(n, -1, dtype=np.int64))
+            self._scores[key] = entry
+        valid, best, gpu = entry
+        stale = nodes[~valid[nodes]]
+        if stale.shape[0]:
+            left, cpu, model = self._rows(view, free, stale)
+            before = self._frag_states(left, cpu, model)
+            cpu_after = cpu - cpu_req if self._uses_cpu else cpu
+            if milli < MILLI_PER_GPU:
+                r, c = np.nonzero(left >= milli)  # trial states, node by node, GPU by GPU
+                # GPUs of one node with the same milli left give the same state: score one
+                _, first = np.unique(r * (MILLI_PER_GPU + 1) + left[r, c], return_index=True)
+                first.sort()
+                r, c = r[first], c[first]
+                after = left[r]
+                after[np.arange(r.shape[0]), c] -= milli
+                d = self._frag_states(after, cpu_after[r], model[r]) - before[r]
+                order = np.lexsort((c, d, r))  # per node: least change, then lowest GPU
+                head = order[np.r_[True, r[order][1:] != r[order][:-1]]]
+                b = np.full(stale.shape[0], np.inf)
+                g = np.full(stale.shape[0], -1, dtype=np.int64)
+                b[r[head]] = d[head]
+                g[r[head]] = view.layout.node_first_gpu[stale[r[head]]] + c[head]
+            else:
+                whole = left == MILLI_PER_GPU
+                after = np.where(whole & (np.cumsum(whole, axis=1) <= take), 0, left)
+                b = self._frag_states(after, cpu_after, model) - before
+                g = np.full(stale.shape[0], -1, dtype=np.int64)
+            best[stale] = b
+            gpu[stale] = g
+            valid[stale] = True
+        return best[nodes], gpu[nodes]
+
+    def _pick_share(self, view: ClusterView, job: int, free: FreeState, cand: IntArray) -> int:
+        nodes = np.unique(view.layout.gpu_node[cand])
+        best, gpu = self._node_scores(view, free, nodes, job, 1)
+        return int(gpu[np.argmin(best)])
+
+    def _milli_nodes(self, cand: IntArray, free: FreeState) -> FloatArray:
+        """Fragmentation change of each candidate node if the job takes whole GPUs there."""
+        view = self._view
+        assert view is not None
+        return self._node_scores(view, free, cand, self._job, self._take)[0]
 
     def _delta(self, cand: IntArray, free: FreeState, take: IntArray | int) -> FloatArray:
         f = free.node_free[cand]
@@ -258,9 +456,13 @@ class FragmentationGradientDescent(NodePlacement):
         return self._frag[sku, f] - self._frag[sku, np.maximum(f - take, 0)]
 
     def _order_single(self, cand: IntArray, free: FreeState) -> int:
+        if self._milli:
+            return int(cand[np.argmin(self._milli_nodes(cand, free))])
         return int(cand[np.argmax(self._delta(cand, free, self._take))])
 
     def _order_shaped(self, cand: IntArray, free: FreeState) -> IntArray:
+        if self._milli:
+            return cand[np.argsort(self._milli_nodes(cand, free), kind="stable")]
         order = np.argsort(-self._delta(cand, free, self._take), kind="stable")
         return cand[order]
 

@@ -31,7 +31,10 @@ def check_invariants(
     n = sl.n
     n_jobs = st.job_state.shape[0]
     held = st.gpu_job[st.gpu_job >= 0]
-    counts = np.bincount(held, minlength=n_jobs)
+    tenants = [j for js in st.gpu_tenants.values() for j in js]
+    counts = np.bincount(
+        np.concatenate([held, np.asarray(tenants, dtype=np.int64)]), minlength=n_jobs
+    )
     running = np.flatnonzero(st.job_state == RUNNING)
     problems = []
     if set(running.tolist()) != set(sl.job[:n].tolist()):
@@ -47,7 +50,7 @@ def check_invariants(
         problems.append("free GPU count drifted")
     if not np.array_equal(np.flatnonzero(st.job_state == PENDING), st.pending_buf[: st.n_pending]):
         problems.append("the pending queue disagrees with the job states")
-    exact = sl.n_gpus[:n] @ sl.rate[:n, SHARES]
+    exact = sl.held_gpus(np.arange(n)) @ sl.rate[:n, SHARES]
     if not np.allclose(book.rate_gpus, exact, rtol=1e-9, atol=1e-9):
         problems.append("incremental ledger sums drifted from the slot rates")
     rows = sl.rate[:n, SHARES].sum(axis=1)

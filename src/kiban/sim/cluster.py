@@ -11,6 +11,17 @@ It also keeps the cluster's fragmentation by the measure of Weng et al. (USENIX 
 expected number of free GPUs that a job drawn from the run's own job shapes could not use
 (:func:`kiban.workload.packing.whole_gpu_frag_table`), updated node by node as GPUs are taken
 and freed, and its time integral ``fgd_frag_gpu_s`` (GPU·s), reported per run.
+
+GPU shares (issue 15): a job whose ``gpu_milli`` is below 1000 shares one GPU with other such
+jobs up to 1000 milli. Such a GPU is marked :data:`~kiban.vocabulary.GPU_SHARED` in ``gpu_job``
+(neither free nor held by one job), ``gpu_tenants`` lists its jobs and ``gpu_milli_free`` the
+milli left on it; it leaves the free count when its first tenant comes and returns when its last
+goes. ``shared_free_milli`` (Σ milli left on shared GPUs) is the unused remainder the ledger
+books as free GPU time. Where the layout states node CPU and memory, jobs' ``cpu_milli`` and
+``memory_b`` are taken from their nodes (``node_cpu_free_milli``, ``node_memory_free_b``).
+Whole-GPU jobs without host requests never touch this machinery. With shares or CPU in play the
+fragmentation is the paper's measure in milli-GPU (:func:`kiban.workload.packing.node_frag_milli`)
+per node, recomputed for the nodes that changed, instead of the whole-GPU table.
 """
 
 from __future__ import annotations
@@ -20,8 +31,13 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from kiban.vocabulary import GPU_DOWN, GPU_FREE
-from kiban.workload.packing import job_typical_pods, model_requirements, whole_gpu_frag_table
+from kiban.vocabulary import GPU_DOWN, GPU_FREE, GPU_SHARED, MILLI_PER_GPU
+from kiban.workload.packing import (
+    job_typical_pods,
+    model_requirements,
+    node_frag_milli,
+    whole_gpu_frag_table,
+)
 
 if TYPE_CHECKING:
     from kiban._typing import BoolArray, FloatArray, IntArray
@@ -29,6 +45,9 @@ if TYPE_CHECKING:
     from kiban.sim.layout import ClusterLayout
 
 __all__ = ["ClusterState", "Placement"]
+
+_NO_CPU_LIMIT = np.iinfo(np.int64).max // 4
+"""Free CPU of a node whose CPU is not modelled (never binds)."""
 
 
 class Placement(NamedTuple):
@@ -100,6 +119,208 @@ class ClusterState:
         self.fgd_frag_gpus = float(self.frag_table[self._node_sku, self.node_free].sum())
         self.fgd_frag_gpu_s = 0.0
         self._frag_t = 0.0
+        # GPU shares and host resources (issue 15; untouched by whole-GPU jobs)
+        self.gpu_milli_free: IntArray = np.zeros(n_gpus, dtype=np.int64)
+        self.gpu_tenants: dict[int, list[int]] = {}
+        self.shared_free_milli = 0
+        self.node_cpu_free_milli: IntArray | None = (
+            None if layout.node_cpu_milli is None else layout.node_cpu_milli.copy()
+        )
+        self.node_memory_free_b: FloatArray | None = (
+            None if layout.node_memory_b is None else layout.node_memory_b.copy()
+        )
+        self._jobs = jobs
+        self._layout = layout
+        self._gpu_left: IntArray | None = None
+        if jobs.any_shared:
+            self._track_left()
+        uses_cpu = self.node_cpu_free_milli is not None and bool((jobs.cpu_milli > 0).any())
+        if jobs.any_shared or uses_cpu:
+            self._milli_mode(jobs, layout, mask[which], max_gpus, uses_cpu=uses_cpu)
+
+    def _milli_mode(
+        self,
+        jobs: JobTable,
+        layout: ClusterLayout,
+        allowed: BoolArray,
+        max_gpus: int,
+        *,
+        uses_cpu: bool,
+    ) -> None:
+        """Fragmentation in milli-GPU per node (shares or CPU requests in the run)."""
+        self._typical = job_typical_pods(
+            np.asarray(jobs.min_num_gpus, dtype=np.int64),
+            np.asarray(jobs.gpus_per_node, dtype=np.int64),
+            allowed,
+            max_gpus,
+            gpu_milli=np.asarray(jobs.gpu_milli, dtype=np.int64),
+            cpu_milli=np.asarray(jobs.cpu_milli, dtype=np.int64) if uses_cpu else None,
+        )
+        self._uses_cpu = uses_cpu
+        self._max_gpus = max_gpus
+        self._frag_memo: dict[tuple[int, ...], float] = {}
+        n_nodes = layout.n_nodes
+        self._node_frag: FloatArray = self._frag_of(np.arange(n_nodes))
+        self.fgd_frag_gpus = float(self._node_frag.sum())
+        self._frag_dirty: set[int] = set()
+        self._frag1 = self._frag1_milli  # type: ignore[method-assign]
+        self._frag_many = self._frag_many_milli  # type: ignore[method-assign]
+
+    def gpu_left_all(self) -> IntArray:
+        """:meth:`gpu_milli_left` of every GPU (kept as GPUs change in runs with shares)."""
+        if self._gpu_left is not None:
+            return self._gpu_left
+        return self.gpu_milli_left(np.arange(self.gpu_job.shape[0]))
+
+    def _track_left(self) -> None:
+        """Runs with shares: keep every GPU's milli left current (placement reads it often)."""
+        self._gpu_left = self.gpu_milli_left(np.arange(self.gpu_job.shape[0]))
+        left = self._gpu_left
+        take1, take, release = self.take1, self.take, self.release
+        fail, repair = self.fail_node, self.repair_node
+        share_take, share_release = self.take_share, self.release_share
+
+        def take1_t(j: int, g: int, node: int, rack: int, cap_w: float) -> None:
+            take1(j, g, node, rack, cap_w)
+            left[g] = 0
+
+        def take_t(j: int, where: Placement, cap_w: float) -> None:
+            take(j, where, cap_w)
+            left[where.gpus] = 0
+
+        def release_t(where: Placement, cap_w: float) -> None:
+            release(where, cap_w)
+            left[where.gpus] = MILLI_PER_GPU
+
+        def fail_t(node: int, first_gpu: int, n_gpus: int) -> None:
+            fail(node, first_gpu, n_gpus)
+            left[first_gpu : first_gpu + n_gpus] = 0
+
+        def repair_t(node: int, first_gpu: int, n_gpus: int) -> None:
+            repair(node, first_gpu, n_gpus)
+            left[first_gpu : first_gpu + n_gpus] = MILLI_PER_GPU
+
+        def share_take_t(j: int, g: int, *, node: int, rack: int, cap_w: float, milli: int) -> None:
+            share_take(j, g, node=node, rack=rack, cap_w=cap_w, milli=milli)
+            left[g] = self.gpu_milli_free[g]
+
+        def share_release_t(
+            j: int, g: int, *, node: int, rack: int, cap_w: float, milli: int
+        ) -> None:
+            share_release(j, g, node=node, rack=rack, cap_w=cap_w, milli=milli)
+            left[g] = MILLI_PER_GPU if self.gpu_job[g] == GPU_FREE else self.gpu_milli_free[g]
+
+        self.take1 = take1_t  # type: ignore[method-assign]
+        self.take = take_t  # type: ignore[method-assign]
+        self.release = release_t  # type: ignore[method-assign]
+        self.fail_node = fail_t  # type: ignore[method-assign]
+        self.repair_node = repair_t  # type: ignore[method-assign]
+        self.take_share = share_take_t  # type: ignore[method-assign]
+        self.release_share = share_release_t  # type: ignore[method-assign]
+
+    def gpu_milli_left(self, gpus: IntArray) -> IntArray:
+        """Milli-GPU left on each of ``gpus``: 1000 free, the remainder of a shared GPU, else 0."""
+        job = self.gpu_job[gpus]
+        return np.where(
+            job == GPU_FREE,
+            MILLI_PER_GPU,
+            np.where(job == GPU_SHARED, self.gpu_milli_free[gpus], 0),
+        )
+
+    def _frag_of(self, nodes: IntArray) -> FloatArray:
+        """Fragmentation (GPUs) of ``nodes`` now, by the measure in milli-GPU."""
+        lay = self._layout
+        first = lay.node_first_gpu[nodes]
+        size = lay.node_n_gpus[nodes]
+        col = np.arange(self._max_gpus)
+        gpus = np.minimum(first[:, None] + col[None, :], lay.n_gpus - 1)
+        left = np.where(col[None, :] < size[:, None], self.gpu_milli_left(gpus), 0)
+        if self._uses_cpu and self.node_cpu_free_milli is not None:
+            cpu = self.node_cpu_free_milli[nodes]
+        else:
+            cpu = np.full(nodes.shape[0], _NO_CPU_LIMIT, dtype=np.int64)
+        model = np.where(self.node_up[nodes], self._node_sku[nodes], -1)
+        # the measure depends on the multiset of milli left, the CPU left and the model: node
+        # states repeat, so each distinct one is computed once per run
+        memo = self._frag_memo
+        keys = [
+            (m, c, *sorted(row))
+            for m, c, row in zip(model.tolist(), cpu.tolist(), left.tolist(), strict=True)
+        ]
+        miss = [i for i, k in enumerate(keys) if k not in memo]
+        if miss:
+            idx = np.asarray(miss, dtype=np.int64)
+            vals = node_frag_milli(left[idx], cpu[idx], model[idx], self._typical)
+            for i, v in zip(miss, vals.tolist(), strict=True):
+                memo[keys[i]] = v / MILLI_PER_GPU
+        return np.array([memo[k] for k in keys], dtype=np.float64)
+
+    def _frag_node(self, node: int) -> float:
+        """:meth:`_frag_of` for one node, with plain Python values (the common case)."""
+        lay = self._layout
+        a = int(lay.node_first_gpu[node])
+        b = a + int(lay.node_n_gpus[node])
+        left = sorted(
+            MILLI_PER_GPU if j == GPU_FREE else (m if j == GPU_SHARED else 0)
+            for j, m in zip(
+                self.gpu_job[a:b].tolist(), self.gpu_milli_free[a:b].tolist(), strict=True
+            )
+        )
+        left += [0] * (self._max_gpus - len(left))
+        cpu_free = self.node_cpu_free_milli
+        cpu = int(cpu_free[node]) if self._uses_cpu and cpu_free is not None else _NO_CPU_LIMIT
+        model = self._node_sku_list[node] if self.node_up[node] else -1
+        key = (model, cpu, *left)
+        val = self._frag_memo.get(key)
+        if val is None:
+            val = float(
+                node_frag_milli(
+                    np.array([left], dtype=np.int64),
+                    np.array([cpu], dtype=np.int64),
+                    np.array([model], dtype=np.int64),
+                    self._typical,
+                )[0]
+                / MILLI_PER_GPU
+            )
+            self._frag_memo[key] = val
+        return val
+
+    def _frag_flush(self) -> None:
+        if self._frag_dirty:
+            node_frag = self._node_frag
+            total = 0.0
+            for node in self._frag_dirty:
+                new = self._frag_node(node)
+                total += new - float(node_frag[node])
+                node_frag[node] = new
+            self._frag_dirty.clear()
+            self.fgd_frag_gpus += total
+
+    def _frag1_milli(self, node: int, delta_free: int) -> None:
+        del delta_free  # recomputed from the node's state when next needed
+        if self.time_s != self._frag_t:
+            self._frag_flush()
+            self.fgd_frag_gpu_s += self.fgd_frag_gpus * (self.time_s - self._frag_t)
+            self._frag_t = self.time_s
+        self._frag_dirty.add(node)
+
+    def _frag_many_milli(self, nodes: IntArray, delta_free: IntArray) -> None:
+        del delta_free
+        if self.time_s != self._frag_t:
+            self._frag_flush()
+            self.fgd_frag_gpu_s += self.fgd_frag_gpus * (self.time_s - self._frag_t)
+            self._frag_t = self.time_s
+        self._frag_dirty.update(nodes.tolist())
+
+    def jobs_on(self, first_gpu: int, n_gpus: int) -> IntArray:
+        """The jobs holding GPUs ``first_gpu .. first_gpu + n_gpus - 1`` (tenants included)."""
+        held = self.gpu_job[first_gpu : first_gpu + n_gpus]
+        jobs = np.unique(held[held >= 0])
+        if self.gpu_tenants and (held == GPU_SHARED).any():
+            shared = np.flatnonzero(held == GPU_SHARED) + first_gpu
+            tenants = [j for g in shared.tolist() for j in self.gpu_tenants[g]]
+            jobs = np.unique(np.concatenate([jobs, np.asarray(tenants, dtype=np.int64)]))
+        return jobs
 
     # --- queue ----------------------------------------------------------------------------------
     def pend_add(self, j: int) -> None:
@@ -147,6 +368,8 @@ class ClusterState:
 
     def fgd_frag_gpu_s_until(self, t_s: float) -> float:
         """Time integral of the fragmentation (GPU·s) from 0 to ``t_s``."""
+        if hasattr(self, "_frag_dirty"):
+            self._frag_flush()
         return self.fgd_frag_gpu_s + self.fgd_frag_gpus * max(t_s - self._frag_t, 0.0)
 
     # --- GPUs -----------------------------------------------------------------------------------
@@ -181,7 +404,51 @@ class ClusterState:
             np.subtract.at(self.rack_gpu_alloc_w, where.racks, where.counts * cap_w)
         self.n_free_gpus += k
 
-    def reserve_more(self, racks: IntArray, counts: IntArray, delta_w: float) -> None:
+    # --- shares and host resources (issue 15) ----------------------------------------------------
+    def take_share(self, j: int, g: int, *, node: int, rack: int, cap_w: float, milli: int) -> None:
+        """Job ``j`` takes ``milli`` of GPU ``g`` (free or shared) and its share of ``cap_w``."""
+        if self.gpu_job[g] == GPU_FREE:
+            self._frag1(node, -1)
+            self.gpu_job[g] = GPU_SHARED
+            self.gpu_milli_free[g] = MILLI_PER_GPU
+            self.gpu_tenants[g] = []
+            self.node_free[node] -= 1
+            self.n_free_gpus -= 1
+            self.shared_free_milli += MILLI_PER_GPU
+        else:
+            self._frag1(node, 0)
+        self.gpu_milli_free[g] -= milli
+        self.shared_free_milli -= milli
+        self.gpu_tenants[g].append(j)
+        self.rack_gpu_alloc_w[rack] += cap_w * milli / MILLI_PER_GPU
+
+    def release_share(
+        self, j: int, g: int, *, node: int, rack: int, cap_w: float, milli: int
+    ) -> None:
+        """Job ``j`` leaves its share of GPU ``g``; the last tenant leaving frees the GPU."""
+        self._frag1(node, 0)
+        tenants = self.gpu_tenants[g]
+        tenants.remove(j)
+        self.gpu_milli_free[g] += milli
+        self.shared_free_milli += milli
+        self.rack_gpu_alloc_w[rack] -= cap_w * milli / MILLI_PER_GPU
+        if not tenants:
+            del self.gpu_tenants[g]
+            self.gpu_job[g] = GPU_FREE
+            self.gpu_milli_free[g] = 0
+            self.node_free[node] += 1
+            self.n_free_gpus += 1
+            self.shared_free_milli -= MILLI_PER_GPU
+
+    def take_host(self, j: int, nodes: IntArray, sign: int = 1) -> None:
+        """Job ``j`` takes (``sign`` 1) or gives back (-1) its CPU and memory on ``nodes``."""
+        if self.node_cpu_free_milli is not None:
+            self.node_cpu_free_milli[nodes] -= sign * int(self._jobs.cpu_milli[j])
+        if self.node_memory_free_b is not None:
+            self.node_memory_free_b[nodes] -= sign * float(self._jobs.memory_b[j])
+        self._frag_many(nodes, nodes * 0)
+
+    def reserve_more(self, racks: IntArray, counts: IntArray | FloatArray, delta_w: float) -> None:
         """A running job's per-GPU cap changed by ``delta_w``: move its rack reservations."""
         np.add.at(self.rack_gpu_alloc_w, racks, counts * delta_w)
 

@@ -19,9 +19,10 @@ from kiban.errors import PolicyError
 from kiban.policies.base import Decision
 from kiban.sim.cluster import Placement
 from kiban.sim.events import EventKind
-from kiban.vocabulary import GPU_DOWN, GPU_FREE, JOB_STATE_NAMES, PENDING, RUNNING
+from kiban.vocabulary import GPU_DOWN, GPU_FREE, JOB_STATE_NAMES, MILLI_PER_GPU, PENDING, RUNNING
 
 if TYPE_CHECKING:
+    from kiban._typing import IntArray
     from kiban.policies.base import Policy
     from kiban.sim.cluster import ClusterState
     from kiban.sim.events import EventQueue
@@ -176,6 +177,12 @@ class Dispatch:
             raise self._error(msg)
         gpus = np.asarray(gpus_in, dtype=np.int64).reshape(-1)
         k = int(gpus.shape[0])
+        if self._jt.special_list[j]:
+            if self._jt.share_milli_list[j] < MILLI_PER_GPU:
+                self._start_share(j, gpus)
+                return
+            inside = gpus[(gpus >= 0) & (gpus < hw.layout.n_gpus)]
+            self._check_host(j, np.unique(hw.gpu_node[inside]))
         if k == 1 and jobs.min_num_gpus[j] <= 1 <= jobs.max_num_gpus[j]:
             g = int(gpus[0])
             if 0 <= g < hw.layout.n_gpus and st.gpu_job[g] == GPU_FREE:
@@ -232,6 +239,67 @@ class Dispatch:
             j, Placement(gpus, nodes, counts, racks), sku=sku, cap_w=cap_w, t_s=self._t
         )
 
+    def _check_host(self, j: int, nodes: IntArray) -> None:
+        """The job's CPU and memory fit on each of ``nodes`` (where the layout states them)."""
+        st, jobs = self._state, self._jobs
+        cpu_free, mem_free = st.node_cpu_free_milli, st.node_memory_free_b
+        if cpu_free is not None and (cpu_free[nodes] < jobs.cpu_milli[j]).any():
+            node = int(nodes[np.argmax(cpu_free[nodes] < jobs.cpu_milli[j])])
+            msg = (
+                f"start[{self._label(j)}]: node {node} has {int(cpu_free[node])} milli-CPU "
+                f"free; the job needs {int(jobs.cpu_milli[j])}"
+            )
+            raise self._error(msg)
+        if mem_free is not None and (mem_free[nodes] < jobs.memory_b[j]).any():
+            node = int(nodes[np.argmax(mem_free[nodes] < jobs.memory_b[j])])
+            msg = (
+                f"start[{self._label(j)}]: node {node} has {float(mem_free[node]):.0f} B of "
+                f"memory free; the job needs {float(jobs.memory_b[j]):.0f} B"
+            )
+            raise self._error(msg)
+
+    def _start_share(self, j: int, gpus: IntArray) -> None:
+        """Start a job that takes a share of one GPU: the GPU must have that share left."""
+        st, hw, jt = self._state, self._hw, self._jt
+        milli = jt.share_milli_list[j]
+        if gpus.shape[0] != 1:
+            msg = (
+                f"start[{self._label(j)}]: {gpus.shape[0]} GPUs given; the job takes "
+                f"{milli} milli of one GPU"
+            )
+            raise self._error(msg)
+        g = int(gpus[0])
+        if not 0 <= g < hw.layout.n_gpus:
+            msg = f"start[{self._label(j)}]: GPU index outside [0, {hw.layout.n_gpus})"
+            raise self._error(msg)
+        holder = int(st.gpu_job[g])
+        left = int(st.gpu_milli_left(np.array([g]))[0])
+        if left < milli:
+            if holder == GPU_DOWN:
+                who = "is on a failed node"
+            elif holder >= 0:
+                who = f"is held by {self._label(holder)}"
+            else:
+                who = f"has {left} milli left"
+            msg = f"start[{self._label(j)}]: GPU {g} {who}; the job needs {milli} milli"
+            raise self._error(msg)
+        node = hw.gpu_node_list[g]
+        sku = hw.node_sku_list[node]
+        req = jt.req_list[j]
+        if req != -1 and not jt.sku_ok(req, np.array([sku])).all():
+            msg = f"start[{self._label(j)}]: the job needs GPU model {self._jobs.gpu_model[j]!r}"
+            raise self._error(msg)
+        if jt.host_request[j]:
+            self._check_host(j, np.array([node]))
+        cap_w = float(st.job_power_cap_w[j])
+        if math.isnan(cap_w):
+            cap_w = float(hw.default_cap_w[sku])
+        r = hw.node_rack_list[node]
+        add_w = cap_w * milli / MILLI_PER_GPU
+        if hw.budget_finite and st.rack_gpu_alloc_w[r] + add_w > hw.budget_w[r] + 1e-6:
+            self._over_budget(j, r, float(st.rack_gpu_alloc_w[r] + add_w))
+        self._runner.start1(j, g, node=node, rack=r, sku=sku, cap_w=cap_w, t_s=self._t)
+
     def _over_budget(self, j: int, r: int, load_w: float) -> None:
         hw = self._hw
         msg = (
@@ -285,6 +353,7 @@ class Dispatch:
         assert nodes is not None  # running jobs always have them
         assert counts is not None
         old_cap = float(sl.cap_w[slot])
-        st.reserve_more(hw.node_rack[nodes], counts, cap_w - old_cap)
+        held = np.asarray(counts * float(sl.share_frac[slot]), dtype=np.float64)
+        st.reserve_more(hw.node_rack[nodes], held, cap_w - old_cap)
         busy, s_cap = self._runner.at_cap(j, int(sl.sku[slot]), cap_w)
         sl.set_cap(slot, self._t, cap_w=cap_w, busy_w=busy, s_cap=s_cap)

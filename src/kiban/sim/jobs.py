@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kiban.errors import TraceError
+from kiban.vocabulary import MILLI_PER_GPU
 
 if TYPE_CHECKING:
     import polars as pl
@@ -62,6 +63,10 @@ class JobTable:
         dataset_size_b: Dataset size (for cache hit ratios).
         checkpoint_size_b: Checkpoint size.
         checkpoint_interval_s: Compute time between checkpoints (0 = never checkpoints).
+        gpu_milli: Share of one GPU in milli-GPU (1000 = whole GPUs; below 1000 only for
+            single-GPU jobs, which then share a GPU with other such jobs).
+        cpu_milli: Host CPU needed on the job's node(s), milli-cores (0 = none stated).
+        memory_b: Host memory needed on the job's node(s) (0 = none stated).
     """
 
     job_id: np.ndarray
@@ -81,11 +86,24 @@ class JobTable:
     dataset_size_b: FloatArray
     checkpoint_size_b: FloatArray
     checkpoint_interval_s: FloatArray
+    gpu_milli: IntArray
+    cpu_milli: IntArray
+    memory_b: FloatArray
 
     @functools.cached_property
     def n_jobs(self) -> int:
         """Number of jobs."""
         return int(self.submit_time_s.shape[0])
+
+    @functools.cached_property
+    def any_shared(self) -> bool:
+        """Whether any job asks for a fraction of a GPU."""
+        return bool((self.gpu_milli < MILLI_PER_GPU).any())
+
+    @functools.cached_property
+    def any_host_request(self) -> bool:
+        """Whether any job states a CPU or memory request."""
+        return bool((self.cpu_milli > 0).any() or (self.memory_b > 0).any())
 
     def with_node_locality(self, max_node_gpus: int) -> JobTable:
         """A copy where jobs without a per-node constraint must keep their GPUs together.
@@ -253,6 +271,23 @@ class JobTable:
             num,
             "must satisfy 1 ≤ min_num_gpus ≤ num_gpus ≤ max_num_gpus",
         )
+        milli = np.asarray(data.get("gpu_milli", np.full(n, MILLI_PER_GPU)), dtype=np.int64)
+        fail(
+            (milli < 1) | (milli > MILLI_PER_GPU),
+            "gpu_milli",
+            milli,
+            f"must be 1–{MILLI_PER_GPU} milli-GPU",
+        )
+        fail(
+            (milli < MILLI_PER_GPU) & ((num != 1) | (min_g != 1) | (max_g != 1)),
+            "gpu_milli",
+            milli,
+            f"must be {MILLI_PER_GPU} unless the job takes exactly one GPU",
+        )
+        cpu = np.asarray(data.get("cpu_milli", np.zeros(n)), dtype=np.int64)
+        fail(cpu < 0, "cpu_milli", cpu, "must be ≥ 0 milli-cores")
+        mem = np.asarray(data.get("memory_b", np.zeros(n)), dtype=np.float64)
+        fail(~np.isfinite(mem) | (mem < 0), "memory_b", mem, "must be finite and ≥ 0 B")
         empty = np.full(n, "", dtype=object)
         order = np.argsort(submit, kind="stable")
         gpu_model = data.get("gpu_model", empty).astype(object)
@@ -275,4 +310,7 @@ class JobTable:
             dataset_size_b=floats["dataset_size_b"][order],
             checkpoint_size_b=floats["checkpoint_size_b"][order],
             checkpoint_interval_s=floats["checkpoint_interval_s"][order],
+            gpu_milli=milli[order],
+            cpu_milli=cpu[order],
+            memory_b=mem[order],
         )

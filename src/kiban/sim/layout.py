@@ -12,6 +12,7 @@ node_first_gpu[k] + node_n_gpus[k] - 1``.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass, field
@@ -24,8 +25,9 @@ from kiban.errors import ConfigError
 if TYPE_CHECKING:
     from kiban._typing import BoolArray, FloatArray, IntArray
     from kiban.catalog import GpuSku, ServerModel
+    from kiban.workload.packing import PackingCluster
 
-__all__ = ["ClusterLayout", "uniform_layout"]
+__all__ = ["ClusterLayout", "layout_from_packing", "uniform_layout"]
 
 
 def _frozen(arr: np.ndarray) -> np.ndarray:
@@ -59,6 +61,10 @@ class ClusterLayout:
         node_cache_b: Local (NVMe/RAM) data cache of each node in bytes, shape (n_nodes,).
         rack_width_m: Rack widths (m), for floor drawings; None if unknown.
         rack_depth_m: Rack depths (m), for floor drawings; None if unknown.
+        node_cpu_milli: Host CPU of each node that jobs may request (milli-cores), shape
+            (n_nodes,), or None: CPU requests are not checked.
+        node_memory_b: Host memory of each node that jobs may request (B), or None: memory
+            requests are not checked.
         node_n_gpus: Derived: GPUs per node.
         node_first_gpu: Derived: index of each node's first GPU.
         node_sku_idx: Derived: GPU model of each node (index into ``skus``).
@@ -87,6 +93,8 @@ class ClusterLayout:
     node_cache_b: FloatArray | None = None
     rack_width_m: FloatArray | None = None
     rack_depth_m: FloatArray | None = None
+    node_cpu_milli: IntArray | None = None
+    node_memory_b: FloatArray | None = None
     node_n_gpus: IntArray = field(init=False)
     node_first_gpu: IntArray = field(init=False)
     node_sku_idx: IntArray = field(init=False)
@@ -139,6 +147,14 @@ class ClusterLayout:
             else np.asarray(self.node_cache_b, dtype=np.float64)
         )
         object.__setattr__(self, "node_cache_b", _frozen(np.broadcast_to(cache, (n_nodes,))))
+        for name, dtype in (("node_cpu_milli", np.int64), ("node_memory_b", np.float64)):
+            val = getattr(self, name)
+            if val is None:
+                continue
+            a = np.broadcast_to(np.asarray(val, dtype=dtype), (n_nodes,))
+            if (a < 0).any():
+                problems.append(f"layout {self.name!r}: {name} has negative values")
+            object.__setattr__(self, name, _frozen(a))
         for srv in self.servers:
             if not any(s.name == srv.gpu for s in self.skus):
                 problems.append(
@@ -278,4 +294,79 @@ def uniform_layout(
         heat_distribution_k_per_w=heat_distribution_k_per_w,
         supply_temp_c=supply_temp_c,
         node_cache_b=np.full(n_racks * servers_per_rack, node_cache_b),
+    )
+
+
+def layout_from_packing(
+    cluster: PackingCluster,
+    sku: GpuSku,
+    server: ServerModel,
+    *,
+    nodes_per_rack: int = 8,
+    racks_per_row: int = 10,
+    name: str = "openb-nodes",
+) -> ClusterLayout:
+    """A hall of an openb node list's GPU nodes (:func:`kiban.workload.packing.read_packing_nodes`).
+
+    Each node keeps its GPU count, GPU model name, CPU and memory (so jobs' ``cpu_milli`` and
+    ``memory_b`` filter placement and ``gpu_model`` names match the trace's models). The trace
+    gives no power or thermal data: every model takes the physics of ``sku`` (a proxy, renamed
+    per model) and every node the host of ``server``. Racks of ``nodes_per_rack`` nodes in node
+    order, no power or cooling limits.
+
+    Args:
+        cluster: The node list.
+        sku: GPU record whose physics every model takes.
+        server: Server record whose host every node takes (its GPU count is the node's).
+        nodes_per_rack: Nodes per rack.
+        racks_per_row: Racks per row.
+        name: Layout name.
+
+    Returns:
+        The layout (nodes without GPUs left out).
+    """
+    keep = np.flatnonzero(cluster.n_gpus > 0)
+    models = sorted({cluster.models[int(m)] for m in cluster.model[keep].tolist()})
+    skus = tuple(dataclasses.replace(sku, name=m) for m in models)
+    shapes = sorted(
+        {
+            (cluster.models[int(m)], int(k))
+            for m, k in zip(
+                cluster.model[keep].tolist(), cluster.n_gpus[keep].tolist(), strict=True
+            )
+        }
+    )
+    servers = tuple(
+        dataclasses.replace(server, name=f"{name}-{m}-{k}gpu", gpu=m, n_gpus=k) for m, k in shapes
+    )
+    shape_idx = {s: i for i, s in enumerate(shapes)}
+    node_server = np.array(
+        [
+            shape_idx[(cluster.models[int(m)], int(k))]
+            for m, k in zip(
+                cluster.model[keep].tolist(), cluster.n_gpus[keep].tolist(), strict=True
+            )
+        ],
+        dtype=np.int64,
+    )
+    n = int(keep.shape[0])
+    n_racks = -(-n // nodes_per_rack)
+    rack = np.arange(n_racks)
+    row = rack // racks_per_row
+    return ClusterLayout(
+        name=name,
+        skus=skus,
+        servers=servers,
+        node_server_idx=node_server,
+        node_rack_idx=np.arange(n) // nodes_per_rack,
+        rack_names=tuple(f"r{r:03d}" for r in rack),
+        rack_row_idx=row,
+        row_names=tuple(f"row{r:02d}" for r in range(int(row.max()) + 1)),
+        rack_x_m=((rack % racks_per_row) * 0.6 + 0.3).astype(np.float64),
+        rack_y_m=(row * 2.4 + 1.2).astype(np.float64),
+        rack_power_limit_w=np.full(n_racks, math.inf),
+        rack_cooling_limit_w=np.full(n_racks, math.inf),
+        rack_liquid_capture_frac=np.zeros(n_racks),
+        node_cpu_milli=cluster.cpu_milli[keep],
+        node_memory_b=cluster.memory_mib[keep].astype(np.float64) * 1_048_576.0,
     )

@@ -3,7 +3,10 @@
 Allocated GPU time is split by the running jobs' shares (:mod:`kiban.sim.slots` keeps, per
 bucket, the sum over running jobs of GPUs × share, and tells the book every change through
 :meth:`LedgerBook.change` and friends); free GPUs are ``queue_blocked`` while jobs wait and
-``idle_no_demand`` otherwise; GPUs of failed nodes are ``failure``. Work a job must redo after
+``idle_no_demand`` otherwise; GPUs of failed nodes are ``failure``. A GPU shared by jobs
+that each take part of it (issue 15) is booked by its tenants for their shares and, for the
+unused remainder, as free GPU time (``n_free`` counts it in GPUs), so each GPU-second is
+booked once. Work a job must redo after
 a failure, or the save/restore of a preemption, is moved from ``productive`` afterwards
 (:meth:`LedgerBook.move`).
 """
@@ -86,7 +89,7 @@ class LedgerBook:
 
     # --- time ------------------------------------------------------------------------------------
     def advance(
-        self, dt_s: float, *, n_down: int, n_free: int, waiting: bool, fragmented: bool
+        self, dt_s: float, *, n_down: int, n_free: float, waiting: bool, fragmented: bool
     ) -> None:
         """Integrate ``dt_s`` seconds of the current state."""
         sums = self.rate_gpus

@@ -23,7 +23,7 @@ from kiban.physics.gpu_power import clock_frac_for_cap
 from kiban.physics.thermal import ClockEventReason
 from kiban.sim.constants import PHASE_COMPUTE
 from kiban.sim.slots import SHARES
-from kiban.vocabulary import GPU_DOWN
+from kiban.vocabulary import GPU_DOWN, GPU_SHARED
 
 if TYPE_CHECKING:
     from kiban._typing import BoolArray, FloatArray, IntArray
@@ -109,6 +109,39 @@ class GpuObservables:
         slot[held] = self._slots.job_slot[job[held]]
         return slot, held
 
+    def _tenants(self, gpus: IntArray, out_pos: IntArray) -> list[tuple[int, IntArray, FloatArray]]:
+        """Per shared GPU among ``gpus[out_pos]``: its position, tenants' slots and shares."""
+        st, sl = self._state, self._slots
+        rows = []
+        for pos in out_pos.tolist():
+            slots = sl.job_slot[np.asarray(st.gpu_tenants[int(gpus[pos])], dtype=np.int64)]
+            rows.append((pos, slots, sl.share_frac[slots]))
+        return rows
+
+    def _shared_power_activity(
+        self, gpus: IntArray, power: FloatArray, activity: FloatArray | None
+    ) -> IntArray:
+        """Power and busy share of shared GPUs follow their tenants, share-weighted.
+
+        A shared GPU draws its idle power plus each tenant's share of that tenant's power above
+        idle; it is busy for the share-weighted sum of the tenants' busy shares.
+        """
+        pos = np.flatnonzero(self._state.gpu_job[gpus] == GPU_SHARED)
+        if pos.shape[0] == 0:
+            return pos
+        sl, tenants = self._slots, self._state.gpu_tenants
+        lists = [tenants[int(g)] for g in gpus[pos].tolist()]
+        group = np.repeat(np.arange(pos.shape[0]), [len(t) for t in lists])
+        slots = sl.job_slot[np.fromiter((j for t in lists for j in t), dtype=np.int64)]
+        frac = sl.share_frac[slots]
+        idle_w = self._gpu_idle_w[gpus[pos]]
+        above_w = frac * (sl.power_w[slots] - idle_w[group])
+        power[pos] = idle_w + np.bincount(group, weights=above_w, minlength=pos.shape[0])
+        if activity is not None:
+            busy = frac * sl.activity_frac(slots)
+            activity[pos] = np.bincount(group, weights=busy, minlength=pos.shape[0])
+        return pos
+
     def power_w(self, gpus: IntArray) -> FloatArray:
         """Board power of each GPU now (W)."""
         hw = self._hw
@@ -116,6 +149,8 @@ class GpuObservables:
         out = hw.sku_idle_w[hw.node_sku[hw.gpu_node[gpus]]].astype(np.float64)
         out[held] = self._slots.power_w[slot[held]]
         out[self._state.gpu_job[gpus] == GPU_DOWN] = 0.0
+        if self._state.gpu_tenants:
+            self._shared_power_activity(gpus, out, None)
         return out
 
     def power_die_activity(self) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -135,6 +170,8 @@ class GpuObservables:
             n = sl.n
             activity[held] = sl.activity_frac(np.arange(n))[slot]
         power[job == GPU_DOWN] = 0.0
+        if self._state.gpu_tenants:
+            self._shared_power_activity(np.arange(power.shape[0]), power, activity)
         inlet = heat.rack_inlet_temp_c[self._gpu_rack]
         if self._any_liquid:
             inlet = np.where(self._gpu_liquid, heat.liquid_supply_temp_c, inlet)
@@ -175,4 +212,10 @@ class GpuObservables:
             bits = bits | np.where(comp & (sl.s_cap[s] < 1.0), _POWER_CAP, 0)
             bits = bits | np.where(comp & (sl.s_thermal[s] < 1.0), _THERMAL, 0)
             reasons[held] = bits
+        if self._state.gpu_tenants:
+            pos = self._shared_power_activity(gpus, power, activity)
+            for p, slots, frac in self._tenants(gpus, pos):
+                shares[p] = frac @ sl.rate[slots][:, SHARES]
+                reasons[p] = 0 if activity[p] > 0 else _IDLE
+            die[pos] = self._heat.gpu_inlet_c(gpus[pos]) + hw.sku_r_k_per_w[sku[pos]] * power[pos]
         return GpuSnapshot(gpus, job, power, activity, die, clock, reasons, shares)

@@ -17,7 +17,7 @@ import numpy as np
 
 from kiban.sim.cluster import Placement
 from kiban.sim.constants import PHASE_COMPUTE, PHASE_FAIL, RESTORE_FAILURE, RESTORE_NONE
-from kiban.vocabulary import DONE, PENDING, RUNNING
+from kiban.vocabulary import DONE, MILLI_PER_GPU, PENDING, RUNNING
 
 if TYPE_CHECKING:
     from kiban.sim.cluster import ClusterState
@@ -65,17 +65,49 @@ class JobRunner:
     def start1(
         self, j: int, g: int, *, node: int, rack: int, sku: int, cap_w: float, t_s: float
     ) -> None:
-        """Start job ``j`` on the free GPU ``g`` (scalar form of :meth:`start`)."""
-        self._state.take1(j, g, node, rack, cap_w)
+        """Start job ``j`` on GPU ``g`` (free, or shared for a job taking a share of one)."""
         where = Placement(
             np.array([g]), np.array([node]), np.ones(1, dtype=np.int64), np.array([rack])
         )
+        if self._jt.special_list[j]:
+            self._take_special(j, where, cap_w)
+        else:
+            self._state.take1(j, g, node, rack, cap_w)
         self._open(j, where, sku=sku, cap_w=cap_w, t_s=t_s)
 
     def start(self, j: int, where: Placement, *, sku: int, cap_w: float, t_s: float) -> None:
         """Start job ``j`` on the GPUs of ``where`` at a per-GPU cap of ``cap_w``."""
-        self._state.take(j, where, cap_w)
+        if self._jt.special_list[j]:
+            self._take_special(j, where, cap_w)
+        else:
+            self._state.take(j, where, cap_w)
         self._open(j, where, sku=sku, cap_w=cap_w, t_s=t_s)
+
+    def _take_special(self, j: int, where: Placement, cap_w: float) -> None:
+        """Allocation of a job that shares a GPU or takes node CPU and memory."""
+        st, jt = self._state, self._jt
+        milli = jt.share_milli_list[j]
+        if milli < MILLI_PER_GPU:
+            g, node, rack = int(where.gpus[0]), int(where.nodes[0]), int(where.racks[0])
+            st.take_share(j, g, node=node, rack=rack, cap_w=cap_w, milli=milli)
+        else:
+            st.take(j, where, cap_w)
+        if jt.host_request[j]:
+            st.take_host(j, where.nodes)
+
+    def _release_special(self, j: int, where: Placement, cap_w: float) -> None:
+        st, jt = self._state, self._jt
+        milli = jt.share_milli_list[j]
+        if milli < MILLI_PER_GPU:
+            g, node, rack = int(where.gpus[0]), int(where.nodes[0]), int(where.racks[0])
+            st.release_share(j, g, node=node, rack=rack, cap_w=cap_w, milli=milli)
+            watch = self._slots.watch
+            if watch is not None:  # the GPU's power and shares changed: the timeline looks
+                watch.update(st.gpu_tenants.get(g, ()))
+        else:
+            st.release(where, cap_w)
+        if jt.host_request[j]:
+            st.take_host(j, where.nodes, -1)
 
     def _open(self, j: int, where: Placement, *, sku: int, cap_w: float, t_s: float) -> None:
         st, jt = self._state, self._jt
@@ -122,9 +154,13 @@ class JobRunner:
 
     # --- stop -----------------------------------------------------------------------------------
     def _close(self, i: int) -> None:
-        self._storage.on_close(int(self._slots.job[i]))
+        j = int(self._slots.job[i])
+        self._storage.on_close(j)
         where, cap_w = self._slots.close(i)
-        self._state.release(where, cap_w)
+        if self._jt.special_list[j]:
+            self._release_special(j, where, cap_w)
+        else:
+            self._state.release(where, cap_w)
 
     def complete(self, i: int, t_s: float) -> None:
         """Slot ``i``'s job finished its work."""
@@ -143,7 +179,7 @@ class JobRunner:
         i = int(sl.job_slot[j])
         sl.book(i, t_s)
         self._close(i)
-        num_gpus = float(self._jobs.num_gpus[j])
+        num_gpus = float(self._jobs.num_gpus[j]) * self._jt.share_frac_list[j]
         if failure:
             interval_s = float(self._jobs.checkpoint_interval_s[j])
             progress_s = float(sl.job_progress_s[j])

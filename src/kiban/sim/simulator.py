@@ -66,7 +66,7 @@ from kiban.sim.storage import SharedStorage
 from kiban.sim.tables import RunInputs
 from kiban.sim.throttle import ThermalThrottle
 from kiban.sim.timeline import GpuTimeline
-from kiban.vocabulary import LEDGER_BUCKETS, RUNNING, UNSCHEDULABLE
+from kiban.vocabulary import LEDGER_BUCKETS, MILLI_PER_GPU, RUNNING, UNSCHEDULABLE
 
 if TYPE_CHECKING:
     from kiban._typing import IntArray
@@ -360,7 +360,9 @@ class Simulator:
             self.book.advance(
                 dt,
                 n_down=st.n_down_gpus,
-                n_free=st.n_free_gpus,
+                n_free=st.n_free_gpus + st.shared_free_milli / MILLI_PER_GPU
+                if st.shared_free_milli
+                else st.n_free_gpus,
                 waiting=bool(st.n_pending),
                 fragmented=self._frag,
             )
@@ -422,8 +424,8 @@ class Simulator:
             return
         a = int(hw.node_first[node])
         n = int(hw.node_n[node])
-        victims = np.unique(st.gpu_job[a : a + n])
-        for j in victims[victims >= 0].tolist():
+        victims = st.jobs_on(a, n)
+        for j in victims.tolist():
             self.runner.stop(int(j), self._t, failure=True)
         st.fail_node(node, a, n)
         self.heat.mark(node)
@@ -468,7 +470,7 @@ class Simulator:
         self._settles += 1
         if self._settles % RESYNC_EVERY == 0:
             n = sl.n
-            self.book.resync((sl.n_gpus[:n] @ sl.rate[:n, SHARES]).tolist())
+            self.book.resync((sl.held_gpus(np.arange(n)) @ sl.rate[:n, SHARES]).tolist())
             heat.resync()
         if self.timeline is not None:
             self.timeline.update(self._t, heat)
@@ -526,8 +528,8 @@ class Simulator:
                 continue
             a = int(hw.node_first[node])
             n = int(hw.node_n[node])
-            victims = np.unique(st.gpu_job[a : a + n])
-            for j in victims[victims >= 0].tolist():
+            victims = st.jobs_on(a, n)
+            for j in victims.tolist():
                 if st.job_state[j] == RUNNING:
                     self.runner.stop(int(j), self._t, failure=True)
             st.fail_node(node, a, n)

@@ -79,8 +79,9 @@ N_SLOT_INT = 5
     F_IO_NOW,
     F_IO_WEIGHT,
     F_POWER,
-) = range(17)
-N_SLOT_FLOAT = 17
+    F_SHARE,
+) = range(18)
+N_SLOT_FLOAT = 18
 
 
 class Slots:
@@ -97,7 +98,8 @@ class Slots:
         hw, jt, n_jobs = inputs.hw, inputs.jt, inputs.jobs.n_jobs
         self._hw, self._jt, self._book, self._heat = hw, jt, book, heat
         self._dirty = dirty
-        cap = hw.layout.n_gpus  # at most one job per GPU
+        # at most one job per GPU, plus every job that shares one (a GPU may hold several)
+        cap = hw.layout.n_gpus + int(np.count_nonzero(jt.share_frac < 1.0))
         self.n = 0
         # per job: integrals of every R_* rate (a slot's accumulator row adds in one step)
         self.job_acc: FloatArray = np.zeros((n_jobs, N_RATES))
@@ -145,9 +147,12 @@ class Slots:
         self.io_now_b_per_s: FloatArray = self.f_tab[:, F_IO_NOW]  # at its speed now
         self.io_weight: FloatArray = self.f_tab[:, F_IO_WEIGHT]
         self.power_w: FloatArray = self.f_tab[:, F_POWER]  # per GPU, average now
+        # share of each GPU the job uses (1: whole GPUs; below 1 for jobs sharing one GPU): its
+        # GPU time, energy and power above idle count this share of each of its GPUs
+        self.share_frac: FloatArray = self.f_tab[:, F_SHARE]
         self.job[:] = -1
         self.f_tab[:, (F_FINISH, F_PHASE_END, F_THROTTLE_AT, F_THERMAL_CAP)] = math.inf
-        self.f_tab[:, (F_SCALE, F_S_CAP, F_S_THERMAL, F_S_IO, F_IO_WEIGHT)] = 1.0
+        self.f_tab[:, (F_SCALE, F_S_CAP, F_S_THERMAL, F_S_IO, F_IO_WEIGHT, F_SHARE)] = 1.0
         self.rate: FloatArray = np.zeros((cap, N_RATES))
         self.acc: FloatArray = np.zeros((cap, N_RATES))
         self.next_s: FloatArray = np.full(cap, math.inf)  # contiguous: argmin each event
@@ -209,6 +214,7 @@ class Slots:
         f[F_IO_NOW] = 0.0
         f[F_IO_WEIGHT] = io_weight
         f[F_POWER] = self._hw.idle_list[sku]  # the old value; rate1 adds the change
+        f[F_SHARE] = jt.share_frac_list[j]
         self.f_tab[i] = f
         self.acc[i] = 0.0
         self.rate[i] = 0.0
@@ -232,12 +238,15 @@ class Slots:
         _, n_i, sku, _, _ = self.i_tab[i].tolist()
         f = self.f_tab[i].tolist()
         idle_w = self._hw.idle_list[sku]
+        share = f[F_SHARE]
         if nodes.shape[0] == 1:
             # one node (every 1-GPU job): scalar update
-            self._heat.add_gpu_power1(int(nodes[0]), -(int(gpus.shape[0]) * (f[F_POWER] - idle_w)))
+            self._heat.add_gpu_power1(
+                int(nodes[0]), -(int(gpus.shape[0]) * (f[F_POWER] - idle_w) * share)
+            )
         else:
-            self._heat.add_gpu_power(nodes, -(counts * (f[F_POWER] - idle_w)))
-        self._book.remove(n_i, self.rate[i, SHARES].tolist())
+            self._heat.add_gpu_power(nodes, -(counts * (f[F_POWER] - idle_w) * share))
+        self._book.remove(n_i * share, self.rate[i, SHARES].tolist())
         self.io_now_total_b_per_s -= f[F_IO_NOW]
         self.io_now_b_per_s[i] = 0.0
         self.job_gpus[j] = None
@@ -287,7 +296,7 @@ class Slots:
         jt = self._jt
         f = self.f_tab[i].tolist()
         job, n_i, sku, _, phase = self.i_tab[i].tolist()
-        n = float(n_i)
+        n = float(n_i) * f[F_SHARE]  # GPUs held (a share of one for a sharing job)
         comp = phase == PHASE_COMPUTE
         c = f[F_CKPT] if comp else 0.0
         s_cap = f[F_S_CAP]
@@ -341,9 +350,9 @@ class Slots:
             assert nodes is not None  # running job
             assert counts is not None
             if nodes.shape[0] == 1:
-                self._heat.add_gpu_power1(int(nodes[0]), float(counts[0]) * delta_w)
+                self._heat.add_gpu_power1(int(nodes[0]), float(counts[0]) * delta_w * f[F_SHARE])
             else:
-                self._heat.add_gpu_power(nodes, counts * delta_w)
+                self._heat.add_gpu_power(nodes, counts * delta_w * f[F_SHARE])
 
     def rates(self, idx: IntArray, t_s: float) -> None:
         """Recompute rates, power and next transition of (booked) slots ``idx``."""
@@ -351,7 +360,8 @@ class Slots:
             self.rate1(int(idx[0]), t_s)
             return
         hw, jt = self._hw, self._jt
-        n = self.n_gpus[idx].astype(np.float64)
+        share = self.share_frac[idx]
+        n = self.n_gpus[idx] * share
         phase = self.phase[idx]
         comp = phase == PHASE_COMPUTE
         c = np.where(comp, self.ckpt_frac[idx], 0.0)
@@ -390,7 +400,7 @@ class Slots:
             nodes, counts = self.job_nodes[j], self.job_node_counts[j]
             assert nodes is not None  # running job
             assert counts is not None
-            self._heat.add_gpu_power(nodes, counts * delta_w[pos])
+            self._heat.add_gpu_power(nodes, counts * delta_w[pos] * share[pos])
         io_now_b_per_s = np.where(comp, self.io_demand_b_per_s[idx] * s_c, 0.0)
         self.io_now_total_b_per_s += float(io_now_b_per_s.sum() - self.io_now_b_per_s[idx].sum())
         self.io_now_b_per_s[idx] = io_now_b_per_s
@@ -508,6 +518,10 @@ class Slots:
             active = np.where(s_c > 0, s / s_c, 0.0)
         busy = self._jt.busy_frac[self.job[idx]]
         return np.where(comp, (1.0 - self.ckpt_frac[idx]) * active * busy, 0.0)
+
+    def held_gpus(self, idx: IntArray) -> FloatArray:
+        """GPUs each of slots ``idx`` holds (a share of one for a job sharing a GPU)."""
+        return self.n_gpus[idx] * self.share_frac[idx]
 
     def effective_cap_w(self, idx: IntArray) -> FloatArray:
         """Per-GPU power limit in force: the cap, or the die limit while throttled (W)."""

@@ -11,6 +11,7 @@ cost and cannot change it. It reads the allocation and job life cycle
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,13 +23,14 @@ from kiban.vocabulary import (
     FUTURE,
     GPU_DOWN,
     GPU_FREE,
+    MILLI_PER_GPU,
     PENDING,
     RUNNING,
     UNSCHEDULABLE,
 )
 
 if TYPE_CHECKING:
-    from kiban._typing import FloatArray, IntArray
+    from kiban._typing import BoolArray, FloatArray, IntArray
     from kiban.sim.heat import NodeHeat
     from kiban.sim.jobs import JobTable
     from kiban.sim.layout import ClusterLayout
@@ -78,6 +80,9 @@ class ClusterView:
             exact for jobs that are not running (see :meth:`attained_gpu_s`).
         job_run_booked_s: Wall time each job held GPUs as of its last stop (exact for jobs
             that are not running; see :meth:`run_time_s`).
+        node_cpu_free_milli: Free host CPU per node (milli-cores), or None where the layout
+            states no node CPU.
+        node_memory_free_b: Free host memory per node (B), or None likewise.
     """
 
     def __init__(
@@ -105,6 +110,9 @@ class ClusterView:
         self.job_power_cap_w = _ro(state.job_power_cap_w)
         self.job_attained_booked_gpu_s = _ro(slots.job_attained_gpu_s)
         self.job_run_booked_s = _ro(slots.job_run_s)
+        cpu, mem = state.node_cpu_free_milli, state.node_memory_free_b
+        self.node_cpu_free_milli: IntArray | None = None if cpu is None else _ro(cpu)
+        self.node_memory_free_b: FloatArray | None = None if mem is None else _ro(mem)
         self._pending_cache: IntArray = _ro(np.zeros(0, dtype=np.int64))
         self._pending_version = -1
 
@@ -195,7 +203,7 @@ class ClusterView:
         live = slots >= 0
         if live.any():
             i = slots[live]
-            out[live] += sl.acc[i, R_ATTAINED] + sl.n_gpus[i] * (t - sl.t_last_s[i])
+            out[live] += sl.acc[i, R_ATTAINED] + sl.held_gpus(i) * (t - sl.t_last_s[i])
         return out
 
     def running_attained_gpu_s(self) -> FloatArray:
@@ -206,7 +214,7 @@ class ClusterView:
         return (
             sl.job_attained_gpu_s[sj]
             + sl.acc[:n, R_ATTAINED]
-            + sl.n_gpus[:n] * (t - sl.t_last_s[:n])
+            + sl.held_gpus(np.arange(n)) * (t - sl.t_last_s[:n])
         )
 
     def run_time_s(self, jobs: IntArray) -> FloatArray:
@@ -232,6 +240,32 @@ class ClusterView:
             i = slots[live]
             out[live] += sl.acc[i, R_PROGRESS] + sl.rate[i, R_PROGRESS] * (t - sl.t_last_s[i])
         return out
+
+    @functools.cached_property
+    def special_jobs(self) -> BoolArray | None:
+        """Jobs that share a GPU or state CPU/memory the layout checks; None if there are none.
+
+        Placement layers take a slower path for these jobs only.
+        """
+        jobs, layout = self.jobs, self.layout
+        if not (jobs.any_shared or jobs.any_host_request):
+            return None
+        special = jobs.gpu_milli < MILLI_PER_GPU
+        if layout.node_cpu_milli is not None:
+            special = special | (jobs.cpu_milli > 0)
+        if layout.node_memory_b is not None:
+            special = special | (jobs.memory_b > 0)
+        return _ro(special) if special.any() else None
+
+    def gpu_milli_left(self, gpus: IntArray | None = None) -> IntArray:
+        """Milli-GPU left on each GPU (default: all): 1000 free, a shared GPU's remainder, else 0.
+
+        GPUs held by jobs that take a share of one (``gpu_job`` = ``GPU_SHARED``) take further
+        such jobs up to 1000 milli.
+        """
+        if gpus is None:
+            return _ro(self._s.gpu_left_all())
+        return _ro(self._s.gpu_milli_left(gpus))
 
     def job_gpus(self, job: int) -> IntArray | None:
         """GPUs held by a running job (read-only), or None."""

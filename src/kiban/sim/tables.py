@@ -16,6 +16,7 @@ import numpy as np
 from kiban.physics import activity as act
 from kiban.physics.gpu_power import runtime_factor
 from kiban.physics.storage_io import checkpoint_write_s
+from kiban.vocabulary import MILLI_PER_GPU
 from kiban.workload.packing import model_requirements
 
 if TYPE_CHECKING:
@@ -160,6 +161,23 @@ class JobTables:
             for g in np.unique(gpn[sel & (gpn > 0)]):
                 n_nodes_g = int(np.count_nonzero(node_ok & (lay.node_n_gpus >= g)))
                 unsched |= sel & (gpn == g) & (need > n_nodes_g * g)
+        # GPU shares and host requests (issue 15): jobs that take part of a GPU, or state CPU or
+        # memory where the cluster gives its nodes' (the rest take the whole-GPU fast paths)
+        self.share_milli_list: list[int] = jobs.gpu_milli.tolist()
+        self.share_frac: FloatArray = jobs.gpu_milli / float(MILLI_PER_GPU)
+        self.share_frac_list: list[float] = self.share_frac.tolist()
+        host = np.zeros(n, dtype=bool)
+        if lay.node_cpu_milli is not None:
+            host |= jobs.cpu_milli > 0
+            unsched |= jobs.cpu_milli > int(lay.node_cpu_milli.max())
+        if lay.node_memory_b is not None:
+            host |= jobs.memory_b > 0
+            unsched |= jobs.memory_b > float(lay.node_memory_b.max())
+        self.host_request: BoolArray = host
+        self.special: BoolArray = host | (jobs.gpu_milli < MILLI_PER_GPU)
+        """Jobs that share a GPU or state a checked CPU/memory request."""
+        self.special_list: list[bool] = self.special.tolist()
+        self.any_special = bool(self.special.any())
         self.unschedulable: BoolArray = unsched
         keys = np.column_stack((need, gpn, req))
         uniq, job_class = np.unique(keys, axis=0, return_inverse=True)

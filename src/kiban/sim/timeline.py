@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kiban.sim.observables import GpuSnapshot
-from kiban.vocabulary import GPU_DOWN
+from kiban.vocabulary import GPU_DOWN, GPU_SHARED
 
 if TYPE_CHECKING:
     from kiban._typing import FloatArray, IntArray
@@ -142,7 +142,9 @@ class GpuTimeline:
         self._start_s[g] = t_s
         self._job[g] = np.maximum(snap.job, -1)
         self._state_code[g] = np.where(
-            snap.job >= 0, ALLOCATED, np.where(snap.job == GPU_DOWN, FAILED, FREE)
+            (snap.job >= 0) | (snap.job == GPU_SHARED),
+            ALLOCATED,
+            np.where(snap.job == GPU_DOWN, FAILED, FREE),
         )
         vals = self._vals
         vals[g, _POWER] = snap.power_w
@@ -188,7 +190,11 @@ class GpuTimeline:
         snap = self._obs.snapshot(changed)
         old = self._vals[changed]
         new_job = np.maximum(snap.job, -1)
-        new_state = np.where(snap.job >= 0, ALLOCATED, np.where(snap.job == GPU_DOWN, FAILED, FREE))
+        new_state = np.where(
+            (snap.job >= 0) | (snap.job == GPU_SHARED),
+            ALLOCATED,
+            np.where(snap.job == GPU_DOWN, FAILED, FREE),
+        )
         cmp = np.ones(_N_VALS, dtype=bool)
         cmp[_DIE] = False
         new_vals = np.column_stack(

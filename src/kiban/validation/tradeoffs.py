@@ -213,6 +213,8 @@ def density_tradeoff() -> DensityTradeoff:
 # --- (c) supply temperature -----------------------------------------------------------------------
 SUPPLY_CHILLER = "moore-crac"
 """Chilled-water CRAC plant of (c): COP rises with the supply temperature (Moore et al. 2005)."""
+
+
 @dataclass(frozen=True)
 class SupplyTradeoff:
     """(c): per supply temperature, energy for a fixed block of work."""

@@ -421,6 +421,7 @@ class RowChecks:
         origin: datetime | None = None,
         notes: Iterable[str] = (),
         activity_scale_frac: np.ndarray | None = None,
+        input_scale_frac: np.ndarray | None = None,
     ) -> RawTrace:
         """The reader's result: ``columns`` (kept rows) with this file's row accounting.
 
@@ -432,6 +433,7 @@ class RowChecks:
             origin: Wall-clock time at ``submit_time_s == 0``, or None for relative times.
             notes: Reader notes appended after the exclusion notes.
             activity_scale_frac: Optional per-kept-row activity factor (fractional GPUs).
+            input_scale_frac: Optional per-kept-row input-rate factor (jobs sharing a GPU).
 
         Returns:
             The raw trace.
@@ -445,6 +447,7 @@ class RowChecks:
             notes=[*self.notes, *notes],
             origin=origin,
             activity_scale_frac=activity_scale_frac,
+            input_scale_frac=input_scale_frac,
         )
 
     def _describe(self, row: int) -> str:

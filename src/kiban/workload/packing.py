@@ -461,8 +461,11 @@ def job_typical_pods(
     allowed: BoolArray,
     max_node_gpus: int,
     share: float = TYPICAL_POD_SHARE,
+    *,
+    gpu_milli: IntArray | None = None,
+    cpu_milli: IntArray | None = None,
 ) -> TypicalPods:
-    """FGD's target workload for whole-GPU jobs of a replay (no CPU dimension).
+    """FGD's target workload for the jobs of a replay.
 
     A job's shape is the GPUs it needs on one node (``gpus_per_node``, or ``num_gpus`` capped at
     the largest node when it may spread) and the GPU models it allows; shapes are kept by
@@ -474,6 +477,8 @@ def job_typical_pods(
         allowed: Bool (jobs, models).
         max_node_gpus: GPUs of the largest node.
         share: Share of the jobs the kept shapes cover.
+        gpu_milli: Milli-GPU per GPU of each job (None: whole GPUs).
+        cpu_milli: CPU per job (None: CPU never binds).
     """
     per_node = np.where(gpus_per_node > 0, gpus_per_node, np.minimum(num_gpus, max_node_gpus))
     per_node = np.maximum(per_node, 1).astype(np.int64)
@@ -483,8 +488,10 @@ def job_typical_pods(
     else:
         spec_id = np.unique(allowed, axis=0, return_inverse=True)[1]
     return _typical(
-        np.zeros(n, dtype=np.int64),
-        np.full(n, MILLI_PER_GPU, dtype=np.int64),
+        np.zeros(n, dtype=np.int64) if cpu_milli is None else np.asarray(cpu_milli, np.int64),
+        np.full(n, MILLI_PER_GPU, dtype=np.int64)
+        if gpu_milli is None
+        else np.asarray(gpu_milli, np.int64),
         per_node,
         np.asarray(spec_id, dtype=np.int64).reshape(-1),
         allowed,

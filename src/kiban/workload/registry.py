@@ -29,7 +29,13 @@ import polars as pl
 from kiban._files import input_file_problem
 from kiban.errors import TraceError
 from kiban.workload.job_model import JobModelMix, assign_job_model
-from kiban.workload.schema import JOBS_COLUMNS, jobs_frame, validate_jobs
+from kiban.workload.schema import (
+    JOBS_COLUMNS,
+    JOBS_OPTIONAL_SCHEMA,
+    jobs_frame,
+    optional_columns,
+    validate_jobs,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -68,6 +74,8 @@ class RawTrace:
             when the trace only has relative times.
         activity_scale_frac: Optional per-row factor in (0, 1] applied to ``activity_frac`` and
             ``input_rate_b_per_s_per_gpu`` after the mix (fractional-GPU jobs).
+        input_scale_frac: Optional per-row factor in (0, 1] applied to
+            ``input_rate_b_per_s_per_gpu`` alone (jobs that share a GPU read at their share).
         frame: A complete canonical table (``kiban`` format), used instead of ``columns``; its
             job-model columns come from the file.
     """
@@ -81,6 +89,7 @@ class RawTrace:
     origin: datetime | None = None
     activity_scale_frac: np.ndarray | None = None
     frame: pl.DataFrame | None = None
+    input_scale_frac: np.ndarray | None = None
 
 
 class ReaderFn(Protocol):
@@ -303,9 +312,10 @@ def _finish(
     raw: RawTrace, rng: np.random.Generator, mix: JobModelMix | None, source: str
 ) -> tuple[pl.DataFrame, datetime | None]:
     if raw.frame is not None:
-        df = raw.frame.select(JOBS_COLUMNS)
+        df = raw.frame.select([*JOBS_COLUMNS, *optional_columns(raw.frame)])
     else:
-        base = {k: v for k, v in raw.columns.items() if k in JOBS_COLUMNS}
+        names = {*JOBS_COLUMNS, *(c.name for c in JOBS_OPTIONAL_SCHEMA)}
+        base = {k: v for k, v in raw.columns.items() if k in names}
         df = jobs_frame(base)  # type: ignore[arg-type]
     origin = raw.origin
     if df.height:
@@ -316,10 +326,12 @@ def _finish(
             if origin is not None:
                 origin = origin + timedelta(seconds=t0)
     scale = raw.activity_scale_frac
+    in_scale = raw.input_scale_frac
     order = np.argsort(df["submit_time_s"].to_numpy(), kind="stable")
     if df.height and not np.all(order == np.arange(df.height)):
         df = df.select(pl.all().gather(order))
         scale = None if scale is None else scale[order]
+        in_scale = None if in_scale is None else in_scale[order]
     if raw.frame is None:
         df = assign_job_model(df, rng, mix)
         if scale is not None:
@@ -327,5 +339,7 @@ def _finish(
                 pl.col("activity_frac") * pl.Series(scale),
                 pl.col("input_rate_b_per_s_per_gpu") * pl.Series(scale),
             )
+        if in_scale is not None:
+            df = df.with_columns(pl.col("input_rate_b_per_s_per_gpu") * pl.Series(in_scale))
     validate_jobs(df, source)
     return df, origin

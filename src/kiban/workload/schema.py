@@ -17,17 +17,21 @@ import numpy as np
 import polars as pl
 
 from kiban.errors import TraceError
+from kiban.vocabulary import MILLI_PER_GPU
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
 __all__ = [
     "JOBS_COLUMNS",
+    "JOBS_OPTIONAL_SCHEMA",
     "JOBS_SCHEMA",
     "JOB_MODEL_COLUMNS",
+    "MILLI_PER_GPU",
     "ColumnSpec",
     "empty_jobs",
     "jobs_frame",
+    "optional_columns",
     "validate_jobs",
 ]
 
@@ -96,6 +100,23 @@ JOBS_SCHEMA: tuple[ColumnSpec, ...] = (
 JOBS_COLUMNS: tuple[str, ...] = tuple(c.name for c in JOBS_SCHEMA)
 """Column names in canonical order."""
 
+
+JOBS_OPTIONAL_SCHEMA: tuple[ColumnSpec, ...] = (
+    ColumnSpec(
+        "gpu_milli",
+        pl.Int64,
+        "",
+        "Share of one GPU a single-GPU job needs, in milli-GPU (1–1000; 1000 = a whole GPU; "
+        "below 1000 only when num_gpus = 1). Jobs below 1000 share a GPU (openb's gpu_milli).",
+    ),
+    ColumnSpec("cpu_milli", pl.Int64, "", "Host CPU the job needs on its node, milli-cores (≥ 0)."),
+    ColumnSpec("memory_b", pl.Float64, "B", "Host memory the job needs on its node (≥ 0)."),
+)
+"""Columns a table may carry (sharing and host-resource traces such as openb); absent = whole
+GPUs and no CPU or memory request. Kept through reading, conversion and simulation."""
+
+_OPTIONAL: dict[str, ColumnSpec] = {c.name: c for c in JOBS_OPTIONAL_SCHEMA}
+
 JOB_MODEL_COLUMNS: tuple[str, ...] = (
     "compute_bound_frac",
     "activity_frac",
@@ -131,13 +152,13 @@ def jobs_frame(columns: Mapping[str, Sequence[object] | np.ndarray | pl.Series])
     Raises:
         TraceError: for a column name that is not in the schema.
     """
-    unknown = sorted(set(columns) - set(JOBS_COLUMNS))
+    unknown = sorted(set(columns) - set(JOBS_COLUMNS) - set(_OPTIONAL))
     if unknown:
         msg = f"unknown jobs-table column(s) {unknown}; allowed: {list(JOBS_COLUMNS)}"
         raise TraceError(msg)
     n = len(next(iter(columns.values()))) if columns else 0
     data: dict[str, pl.Series] = {}
-    for spec in JOBS_SCHEMA:
+    for spec in (*JOBS_SCHEMA, *(_OPTIONAL[c] for c in _OPTIONAL if c in columns)):
         if spec.name in columns:
             values = columns[spec.name]
             series = values if isinstance(values, pl.Series) else pl.Series(values)
@@ -195,11 +216,12 @@ def validate_jobs(df: pl.DataFrame, source: str = "<jobs table>") -> None:
     if missing:
         msg = f"{source}: jobs table lacks column(s) {missing}; required: {list(JOBS_COLUMNS)}"
         raise TraceError(msg)
-    extra = [c for c in df.columns if c not in _DTYPES]
+    extra = [c for c in df.columns if c not in _DTYPES and c not in _OPTIONAL]
     if extra:
         msg = f"{source}: jobs table has unknown column(s) {extra}; allowed: {list(JOBS_COLUMNS)}"
         raise TraceError(msg)
-    for name, dtype in _DTYPES.items():
+    dtypes = {**_DTYPES, **{c: _OPTIONAL[c].dtype for c in _OPTIONAL if c in df.columns}}
+    for name, dtype in dtypes.items():
         if df.schema[name] != dtype:
             msg = f"{source}: column {name} has dtype {df.schema[name]}; required: {dtype}"
             raise TraceError(msg)
@@ -244,6 +266,37 @@ def validate_jobs(df: pl.DataFrame, source: str = "<jobs table>") -> None:
     ):
         v = df[name].to_numpy()
         _check(source, name, ~np.isfinite(v) | (v < 0), v, "must be finite and ≥ 0")
+    _validate_optional(df, source, gpus)
+
+
+def optional_columns(df: pl.DataFrame) -> list[str]:
+    """The optional columns (:data:`JOBS_OPTIONAL_SCHEMA`) that ``df`` carries, in order."""
+    return [c for c in _OPTIONAL if c in df.columns]
+
+
+def _validate_optional(df: pl.DataFrame, source: str, gpus: np.ndarray) -> None:
+    if "gpu_milli" in df.columns:
+        milli = df["gpu_milli"].to_numpy()
+        _check(
+            source,
+            "gpu_milli",
+            (milli < 1) | (milli > MILLI_PER_GPU),
+            milli,
+            f"must be 1–{MILLI_PER_GPU} milli-GPU",
+        )
+        _check(
+            source,
+            "gpu_milli",
+            (milli < MILLI_PER_GPU) & (gpus != 1),
+            milli,
+            f"must be {MILLI_PER_GPU} when num_gpus > 1 (only single-GPU jobs share a GPU)",
+        )
+    if "cpu_milli" in df.columns:
+        cpu = df["cpu_milli"].to_numpy()
+        _check(source, "cpu_milli", cpu < 0, cpu, "must be ≥ 0 milli-cores")
+    if "memory_b" in df.columns:
+        mem = df["memory_b"].to_numpy()
+        _check(source, "memory_b", ~np.isfinite(mem) | (mem < 0), mem, "must be finite and ≥ 0")
 
 
 def _check(source: str, column: str, bad: np.ndarray, values: np.ndarray, allowed: str) -> None:

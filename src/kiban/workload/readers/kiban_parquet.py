@@ -22,7 +22,13 @@ import polars as pl
 from kiban.errors import TraceError
 from kiban.workload._rows import check_input
 from kiban.workload.registry import RawTrace, register_reader
-from kiban.workload.schema import JOBS_COLUMNS, JOBS_SCHEMA, validate_jobs
+from kiban.workload.schema import (
+    JOBS_COLUMNS,
+    JOBS_OPTIONAL_SCHEMA,
+    JOBS_SCHEMA,
+    optional_columns,
+    validate_jobs,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -68,7 +74,11 @@ def read_kiban(path: Path, *, skip_bad: bool) -> RawTrace:
     for spec in JOBS_SCHEMA:
         _check_type(path, spec.name, spec.dtype, schema.field(spec.name).type)
     try:
-        table = pq.read_table(path, columns=list(JOBS_COLUMNS))
+        extra = [c.name for c in JOBS_OPTIONAL_SCHEMA if c.name in names]
+        for spec in JOBS_OPTIONAL_SCHEMA:
+            if spec.name in names:
+                _check_type(path, spec.name, spec.dtype, schema.field(spec.name).type)
+        table = pq.read_table(path, columns=[*JOBS_COLUMNS, *extra])
     except (OSError, pa.ArrowException, UnicodeDecodeError) as err:
         msg = f"{path}: cannot read parquet: {_first_line(err)}"
         raise TraceError(msg) from None
@@ -84,11 +94,12 @@ def read_kiban(path: Path, *, skip_bad: bool) -> RawTrace:
     if not isinstance(df, pl.DataFrame):  # pragma: no cover - from_arrow of a Table
         msg = f"{path}: not a table"
         raise TraceError(msg)
-    for spec in JOBS_SCHEMA:
+    specs = [*JOBS_SCHEMA, *(c for c in JOBS_OPTIONAL_SCHEMA if c.name in df.columns)]
+    for spec in specs:
         if spec.dtype == pl.Int64 and df.schema[spec.name].is_float():
             _check_whole(path, spec.name, df[spec.name])
     try:
-        df = df.select([pl.col(c.name).cast(c.dtype, strict=True) for c in JOBS_SCHEMA])
+        df = df.select([pl.col(c.name).cast(c.dtype, strict=True) for c in specs])
     except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError) as err:
         msg = f"{path}: a column has the wrong type: {_first_line(err)}"
         raise TraceError(msg) from None
@@ -163,7 +174,7 @@ def write_jobs_parquet(
         TraceError: invalid table, or the file cannot be written (nothing is left behind).
     """
     validate_jobs(df, source or str(path))
-    table = df.select(JOBS_COLUMNS).to_arrow()
+    table = df.select([*JOBS_COLUMNS, *optional_columns(df)]).to_arrow()
     meta = dict(table.schema.metadata or {})
     if origin is not None:
         meta[ORIGIN_KEY] = origin.isoformat().encode()

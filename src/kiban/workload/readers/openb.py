@@ -13,10 +13,12 @@ creation_time, deletion_time, scheduled_time`` (seconds, relative). Mapping:
   exist in it. The simulator and its placement layers read the alternatives with the same rule
   (:func:`kiban.workload.packing.allowed_models`): a pod may run on any listed model present in
   the cluster, and is unschedulable only if none is.
-* Fractional GPUs: a pod with ``num_gpu = 1`` and ``gpu_milli < 1000`` shares a GPU. kiban does
-  not share GPUs between jobs, so it holds one whole GPU, and its ``activity_frac`` and input rate
-  are scaled by ``gpu_milli / 1000`` (the GPU is that busy). Its GPU-hours therefore count a whole
-  GPU, as the FGD paper's fragmentation view does.
+* Fractional GPUs: a pod with ``num_gpu = 1`` and ``gpu_milli < 1000`` shares a GPU: its
+  ``gpu_milli`` goes to the jobs table (optional column, 1000 for whole-GPU pods) and the
+  simulator packs several such pods on one GPU up to 1000 milli (its power and ledger shares
+  follow its tenants' shares; its input rate is its share of a GPU's, ASSUMED proportional).
+  ``cpu_milli`` and ``memory_mib`` (as ``memory_b``) go with every
+  pod, as placement filters where the cluster states its nodes' CPU and memory.
 * Pods never scheduled (``pod_phase = Pending``, no ``scheduled_time``) are kept, flagged by
   their ``status`` "Pending" and a note: they ask for GPUs from ``creation_time`` on, and their
   ``duration_s`` is the time they existed, ``deletion_time − creation_time`` (ASSUMED: the
@@ -72,6 +74,7 @@ POD_COLUMNS = [
 NODE_FILES = ("openb_node_list_gpu_node.csv", "openb_node_list_all_node.csv")
 DEFAULT_POD_FILE = "openb_pod_list_default.csv"
 MILLI_PER_GPU = 1000.0
+MIB_B = 1_048_576.0
 QOS_PRIORITY: dict[str, int] = {"LS": 2, "Guaranteed": 2, "Burstable": 1, "BE": 0}
 """Priority per QoS class (ASSUMED order: latency-sensitive first, best-effort last)."""
 
@@ -175,6 +178,15 @@ def read_openb(path: Path, *, skip_bad: bool) -> RawTrace:
         table.col("deletion_time"),
         "must not precede creation_time",
     )
+    cpu = mem = None
+    if table.has("cpu_milli"):
+        cpu = number_column(
+            checks, table.col("cpu_milli"), "cpu_milli", min_value=0, integer=True, required=False
+        )
+    if table.has("memory_mib"):
+        mem = number_column(
+            checks, table.col("memory_mib"), "memory_mib", min_value=0, required=False
+        )
     checks.exclude(
         gpus == 0,
         "CPU-only pods (num_gpu = 0; the packing experiment, 'kiban trace pack', reads them)",
@@ -192,15 +204,20 @@ def read_openb(path: Path, *, skip_bad: bool) -> RawTrace:
     n_frac = int(frac.filter(pl.Series(keep)).sum())
     if n_frac:
         notes.append(
-            f"{n_frac} GPU-sharing pods (gpu_milli < 1000) hold 1 whole GPU; "
-            "activity and input rate scaled by gpu_milli/1000"
+            f"{n_frac} GPU-sharing pods (gpu_milli < 1000) share GPUs (gpu_milli kept); "
+            "their input rate is that share of a whole GPU's"
         )
     n_running = int((phase == "Running").filter(pl.Series(keep)).sum())
     if n_running:
         notes.append(f"{n_running} pods still Running at the snapshot: durations end there")
-    scale = np.where(
-        frac.to_numpy(), milli.fill_null(MILLI_PER_GPU).to_numpy() / MILLI_PER_GPU, 1.0
-    )
+    gpu_milli = pl.Series(
+        np.where(frac.to_numpy(), milli.fill_null(MILLI_PER_GPU).to_numpy(), MILLI_PER_GPU)
+    ).cast(pl.Int64)
+    host: dict[str, object] = {"gpu_milli": gpu_milli.filter(keep)}
+    if cpu is not None:
+        host["cpu_milli"] = cpu.fill_null(0).cast(pl.Int64).filter(keep)
+    if mem is not None:
+        host["memory_b"] = (mem.fill_null(0.0).cast(pl.Float64) * MIB_B).filter(keep)
     qos = text_or_empty(table.col("qos"))
     priority = qos.replace_strict(QOS_PRIORITY, default=0, return_dtype=pl.Int64)
     return checks.raw_trace(
@@ -214,7 +231,8 @@ def read_openb(path: Path, *, skip_bad: bool) -> RawTrace:
             "queue": qos.filter(keep),
             "priority": priority.filter(keep),
             "status": phase.filter(keep),
+            **host,
         },
         notes=notes,
-        activity_scale_frac=scale[keep],
+        input_scale_frac=gpu_milli.to_numpy()[keep] / MILLI_PER_GPU,
     )
