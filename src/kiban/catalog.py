@@ -72,6 +72,11 @@ class GpuSku:
     static_power_frac: float
     cooling: CoolingMedium
     source: str
+    resnet50_train_img_per_s: float = 0.0
+    """Published single-GPU ResNet-50 training throughput, images/s, in the precision
+    practitioners use on that GPU (FP32 on Pascal, mixed precision from Volta on); 0 = not
+    published (a job's input rate then scales with memory bandwidth instead). Sources in
+    ``source``; used by :func:`kiban.physics.storage_io.input_rate_scale`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +228,7 @@ _PLAUSIBLE: dict[str, tuple[float, float, tuple[_Alt, ...]]] = {
     "max_sm_clock_hz": (1.0e8, 5.0e9, ((1.0e6, "MHz"), (1.0e9, "GHz"))),
     "memory_b": (1.0e9, 2.0e12, ((1.0e9, "GB"),)),
     "memory_bw_b_per_s": (1.0e10, 1.0e14, ((1.0e9, "GB/s"), (1.0e12, "TB/s"))),
+    "resnet50_train_img_per_s": (0.0, 100_000.0, ()),
     "shutdown_temp_c": (40.0, 130.0, ()),
     "slowdown_temp_c": (40.0, 130.0, ()),
     "max_operating_temp_c": (40.0, 130.0, ()),

@@ -87,8 +87,9 @@ def test_a_restarted_job_finds_its_cache_cold_again():
 
 
 def test_cpu_preprocessing_limits_a_data_hungry_job():
-    """14 cores per GPU × 11 MB/s = 154 MB/s of preprocessing per GPU; a job that needs 308 MB/s
-    per GPU runs at 0.5 on an infinite file system: 1000 s of work take 2000 s, 1000 s stalled."""
+    """14 cores per GPU × 25.2 MB/s = 352 MB/s of preprocessing per GPU; a job that needs twice
+    that per GPU runs at 0.5 on an infinite file system: 1000 s of work take 2000 s, 1000 s
+    stalled."""
     per_gpu = 112 / 8 * DEFAULT_PREP_B_PER_S_PER_CORE
     table = jobs([(0, 1000, 8)], input_rate_b_per_s_per_gpu=[2 * per_gpu], dataset_size_b=[1e12])
     out = run(layout(), table, **_ideal(prep_b_per_s_per_core=DEFAULT_PREP_B_PER_S_PER_CORE))
@@ -98,9 +99,11 @@ def test_cpu_preprocessing_limits_a_data_hungry_job():
 
 
 def test_input_rates_follow_the_gpu_model():
-    """Rates are stated for an A100 SXM 80 GB; on an H100 (3.35 TB/s) a job reads 3.35/2.039
-    as much: 1 GB/s per GPU at the reference → 13.1 GB/s for 8 H100 on 6.57 GB/s → speed 0.5."""
-    scale = float(input_rate_scale(3.35e12, 2.039e12))
+    """Rates are stated for an A100 SXM 80 GB; an H100 trains ResNet-50 at 5,090 images/s
+    against the A100's 2,470 (catalog, published), so a job reads 2.06× as much: 1 GB/s per GPU
+    at the reference → 16.5 GB/s for 8 H100 on 8.2 GB/s → speed 0.5."""
+    scale = float(input_rate_scale(3.35e12, 2.039e12, 5090.0))
+    assert scale == pytest.approx(5090.0 / 2470.0, rel=1e-12)
     table = jobs([(0, 1000, 8)], input_rate_b_per_s_per_gpu=[1e9], dataset_size_b=[1e13])
     out = run(
         layout(),

@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_CHECKPOINT_BYTES_PER_PARAM",
     "DEFAULT_PREP_B_PER_S_PER_CORE",
+    "IMAGENET_MEAN_JPEG_B",
     "REFERENCE_MEMORY_BW_B_PER_S",
+    "REFERENCE_TRAIN_IMG_PER_S",
     "achieved_input_rate_b_per_s",
     "cache_hit_frac",
     "checkpoint_size_b",
@@ -270,37 +272,83 @@ def checkpoint_write_s(size_b: ArrayLike, bandwidth_b_per_s: ArrayLike) -> Float
 
 # --- issue 10: caches that fill, node capacity, CPU preprocessing, shared FS with checkpoints ---
 
-DEFAULT_PREP_B_PER_S_PER_CORE = 11.0e6
-"""Input bytes one host core decodes and augments per second: ≈ 100 JPEG images/s of ≈ 110 kB.
-WEAK, ASSUMED from physics.md §5.1 (a CPU decodes ~850 img/s, i.e. ~100 img/s per core on an
-8-core socket; an A100 ResNet-50 step consumes ~5,300 img/s). Cross-check: Mohan et al. (PVLDB
-14(5) 2021, DS-Analyzer) report that image and audio models need 3–24 CPU cores per GPU to hide
-preprocessing; at this rate a V100 fed the job model's vision rates (66–264 MB/s after the
-memory-bandwidth scaling) needs 6–24 cores. Only data-heavy jobs reach it."""
+IMAGENET_MEAN_JPEG_B = 1_448_283_629_516 / 12_811_670
+"""Mean size of an ImageNet-1k training JPEG, ≈ 113 kB: the training set's bytes over its
+files as measured by Dell EMC (Ready Solutions for AI: Deep Learning with NVIDIA, Reference
+Guide v1.0, 2018, §3 "Isilon F800" profiling: 1,448,283,629,516 B in 12,811,670 files of the
+10× ILSVRC2012 set) [P]."""
+
+_DELL_RN50_IMG_PER_S = 2940.0
+_DELL_HOST_CORES = 40.0
+_DELL_CPU_UTIL_FRAC = 0.33
+
+DEFAULT_PREP_B_PER_S_PER_CORE = (
+    _DELL_RN50_IMG_PER_S / (_DELL_CPU_UTIL_FRAC * _DELL_HOST_CORES) * IMAGENET_MEAN_JPEG_B
+)
+"""Input bytes one host core reads, decodes and augments per second: ≈ 223 ImageNet JPEGs/s,
+≈ 25.2 MB/s. MEASURED: Dell EMC Ready Solutions for AI — Deep Learning with NVIDIA, Reference
+Guide v1.0 (2018), §3: ResNet-50 FP16 training in TensorFlow on one PowerEdge C4140 (4 × V100
+SXM2, 2 × Xeon Gold 6148 = 40 cores) held 2,940 images/s with the host CPUs about 33 % busy
+"for I/O, TFRecords parsing and JPEG decoding" [P]: 2,940 / (0.33 × 40) = 223 images/s per busy
+core × 113 kB (:data:`IMAGENET_MEAN_JPEG_B`). The CPU time also covers the framework's own
+threads, so this is a lower bound on a core's preprocessing rate. Cross-check: Mohan et al.
+(PVLDB 14(5) 2021) report that image and audio models need 3–24 cores per GPU to hide
+preprocessing; at this rate ResNet-50 needs 5 cores on a V100 (1,156 images/s) and 11 on an
+A100 (2,470), inside that range. Replaces the earlier ASSUMED 11 MB/s (≈ 100 images/s per core,
+from a teaching tool's "a CPU decodes ~850 images/s" spread over an assumed 8-core socket)."""
 
 
 REFERENCE_MEMORY_BW_B_PER_S = 2.039e12
 """Memory bandwidth of the GPU the job tables' input rates are stated for: A100 SXM 80 GB
 (2,039 GB/s, NVIDIA A100 datasheet; the job model's vision archetype is an A100 ResNet-50
-figure, physics.md §5.1). On GPU model k a job reads ``rate · memory_bw_k / REFERENCE``:
-ASSUMED, data-loading demand follows training throughput and memory bandwidth is the catalog's
-proxy for it (P40 0.17×, V100 0.44×, H100 1.64×)."""
+figure, physics.md §5.1). Used only for GPU models without a published training throughput
+(:data:`REFERENCE_TRAIN_IMG_PER_S`): there a job reads ``rate · memory_bw_k / REFERENCE``
+(ASSUMED proxy)."""
+
+REFERENCE_TRAIN_IMG_PER_S = 2470.0
+"""ResNet-50 v1.5 training throughput of the reference GPU (A100 SXM 80 GB, one GPU, mixed
+precision, PyTorch): 2,470 images/s, NVIDIA DeepLearningExamples
+``PyTorch/Classification/ConvNets/resnet50v1.5/README.md``, "Training performance: NVIDIA DGX
+A100 (8x A100 80GB)" (pytorch-21.03 container) [P]. Equal to the catalog's
+``a100-sxm-80gb.resnet50_train_img_per_s``."""
 
 
-def input_rate_scale(memory_bw_b_per_s: ArrayLike, reference_b_per_s: float | None) -> FloatArray:
-    """Factor on a reference-GPU input rate for GPUs of ``memory_bw_b_per_s``.
+def input_rate_scale(
+    memory_bw_b_per_s: ArrayLike,
+    reference_b_per_s: float | None,
+    train_img_per_s: ArrayLike | None = None,
+    reference_img_per_s: float = REFERENCE_TRAIN_IMG_PER_S,
+) -> FloatArray:
+    """Factor on a reference-GPU input rate for GPUs of the given kind.
+
+    A data-parallel job consumes samples as fast as its GPU trains, so its input rate on GPU
+    model k is the reference rate times k's training throughput over the reference GPU's
+    (catalog ``GpuSku.resnet50_train_img_per_s``, published ResNet-50 figures; the one model
+    class with published numbers from the P40 to the H100). Where a GPU has no published
+    figure (``train_img_per_s`` ≤ 0), memory bandwidth is the proxy (ASSUMED).
 
     Args:
         memory_bw_b_per_s: memory bandwidth of each GPU model, B/s (≤ 0: unknown, factor 1).
-        reference_b_per_s: memory bandwidth the rates hold for; None: factor 1 everywhere.
+        reference_b_per_s: memory bandwidth the rates hold for; None: factor 1 everywhere
+            (the rates hold on every GPU).
+        train_img_per_s: published ResNet-50 training images/s of each GPU model (≤ 0 or
+            None: not published).
+        reference_img_per_s: the same figure for the reference GPU (> 0).
 
     Returns:
         Scale factors, shape of ``memory_bw_b_per_s``.
+
+    References:
+        physics.md §5.1; the catalog's ``source`` column names each figure's source.
     """
     bw = np.asarray(memory_bw_b_per_s, dtype=np.float64)
     if reference_b_per_s is None:
         return np.ones_like(bw)
-    return np.where(bw > 0, bw / reference_b_per_s, 1.0)
+    by_bw = np.where(bw > 0, bw / reference_b_per_s, 1.0)
+    if train_img_per_s is None:
+        return np.asarray(by_bw, dtype=np.float64)
+    img = np.broadcast_to(np.asarray(train_img_per_s, dtype=np.float64), bw.shape)
+    return np.asarray(np.where(img > 0, img / reference_img_per_s, by_bw), dtype=np.float64)
 
 
 def grouped_maxmin_share(

@@ -102,7 +102,9 @@ class SimSettings:
             data set once (:mod:`kiban.sim.storage`); False: warm at once (hit min(1, C/D)).
         input_rate_reference_memory_bw_b_per_s: The job table's per-GPU input rates hold on a
             GPU of this memory bandwidth (default: A100 SXM 80 GB); a job on another GPU model
-            reads in proportion to its memory bandwidth. None: the rates hold on every GPU.
+            reads in proportion to its published ResNet-50 training rate (catalog
+            ``GpuSku.resnet50_train_img_per_s``), or to its memory bandwidth where the catalog
+            has none. None: the rates hold on every GPU.
         gpu_activity: Give every job the GPU activity process fitted to Philly
             (:mod:`kiban.physics.activity`: idle phases, collectives, evaluation, a per-job
             power factor); False pegs allocated GPUs at their compute power (the old twin).

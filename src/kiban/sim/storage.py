@@ -29,10 +29,12 @@ Every stall lands in the ledger through the slot's shares: input waits (file sys
 misses, CPU preprocessing) as ``io_stall``, longer checkpoint writes as ``checkpoint``, longer
 restores as ``failure`` (the restore phase after a failure).
 
-The per-GPU input rate of the job table is read as the rate on the reference GPU
-(``SimSettings.input_rate_reference_memory_bw_b_per_s``: an A100 SXM 80 GB, as the job model's
-vision archetype); a job on another GPU model reads in proportion to its memory bandwidth
-(:func:`~kiban.physics.storage_io.input_rate_scale`, ASSUMED: P40 0.17×, H100 1.64×).
+The per-GPU input rate of the job table is read as the rate on the reference GPU (an A100
+SXM 80 GB, as the job model's vision archetype; with
+``SimSettings.input_rate_reference_memory_bw_b_per_s = None`` the rates hold on every GPU); a
+job on another GPU model reads in proportion to its published ResNet-50 training throughput
+(catalog ``GpuSku.resnet50_train_img_per_s``: P40 0.096×, V100 0.47×, H100 2.06×), or to its
+memory bandwidth where none is published (:func:`~kiban.physics.storage_io.input_rate_scale`).
 """
 
 from __future__ import annotations
@@ -80,8 +82,9 @@ class SharedStorage:
         self.limited = False
         # per GPU model: input-rate scale; per node: host cores per GPU (inf: not known)
         sku_bw = np.array([float(s.memory_bw_b_per_s) for s in lay.skus])
+        sku_img = np.array([float(s.resnet50_train_img_per_s) for s in lay.skus])
         self._sku_scale: FloatArray = input_rate_scale(
-            sku_bw, settings.input_rate_reference_memory_bw_b_per_s
+            sku_bw, settings.input_rate_reference_memory_bw_b_per_s, sku_img
         )
         cores = np.array(
             [float(lay.servers[s].host_cpu_cores) for s in lay.node_server_idx.tolist()]
