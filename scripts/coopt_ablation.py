@@ -5,7 +5,7 @@ Usage:
     kiban sweep examples/sweeps/ablation-layers.toml --out sweep-ablation-layers
     kiban sweep examples/sweeps/ablation-joint.toml --out sweep-ablation-joint
     .venv/bin/python scripts/coopt_ablation.py sweep-ablation-layers sweep-ablation-joint \
-        [--json OUT.json]
+        [--oversub sweep-ablation-oversub sweep-ablation-oversub-joint] [--json OUT.json]
 
 It names each run's scenario from its axes (a site budget → ``power-tight``, a filer under
 10 GB/s → ``io-heavy``, else ``demo``) and its configuration from the layer switches
@@ -329,8 +329,13 @@ def oversub_lines(recs: list[dict[str, Any]], budget_kw: float) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Print the ablation's tables for two sweep folders."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("layers_dir", type=Path, help="kiban sweep --out of ablation-layers.toml")
-    ap.add_argument("joint_dir", type=Path, help="kiban sweep --out of ablation-joint.toml")
+    ap.add_argument(
+        "dirs",
+        type=Path,
+        nargs="+",
+        metavar="DIR",
+        help="kiban sweep --out folders of ablation-layers.toml and ablation-joint.toml",
+    )
     ap.add_argument("--json", default="", help="also write the per-run records here")
     ap.add_argument(
         "--oversub",
@@ -342,11 +347,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--oversub-budget-kw", type=float, default=455.0)
     args = ap.parse_args(argv)
-    for folder in (args.layers_dir, args.joint_dir):
+    for folder in args.dirs:
         if not (folder / "runs.parquet").is_file():
             print(f"error: {folder}: no runs.parquet; run `kiban sweep ... --out {folder}`")
             return 2
-    recs = run_metrics(args.layers_dir) + run_metrics(args.joint_dir)
+    recs = [rec for folder in args.dirs for rec in run_metrics(folder)]
     print("## Mean ± 95 % CI over seeds\n")
     print("\n".join(summary_tables(recs)))
     print("\n## Joint vs every configuration (useful GPU-h per MWh; p99 JCT)\n")
