@@ -166,7 +166,7 @@ def test_observables_of_the_intervals_are_physical(busy):
     assert np.all(tl["clock_event_reasons"][throttled] & 0x20)  # SW_THERMAL_SLOWDOWN
     assert np.all(tl["clock_frac"][throttled] < 1.0)
     # a throttled die sits at its slowdown temperature while it computes (steady, at its power)
-    assert np.all(tl["die_temp_c"][throttled] <= sku.slowdown_temp_c + 1e-6)
+    assert np.all(tl["die_temp_c"][throttled] <= sku.max_operating_temp_c + 1e-6)
     assert np.all(tl["die_temp_c"][free] > 55.0)
 
 

@@ -1,5 +1,8 @@
 """Thermal throttling: an onset event at the RC crossing time, then the clock that holds the die
-at its slowdown temperature. Expected values are computed from the physics functions directly."""
+at its SW thermal slowdown temperature: the GPU's max operating temperature (nvml.h,
+NVML_TEMPERATURE_THRESHOLD_GPU_MAX, "SwThermalSlowdown": clocks reduced so the GPU stays at or
+below it; H100 SXM 87 °C, physics.md §1.1/§1.3), not the higher HW slowdown threshold (89 °C).
+Expected values are computed from the physics functions directly."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ def test_hot_inlet_throttles_after_the_rc_delay():
     out = run(lay, table, thermal=True)
     inlet = 50.0
     power = float(average_power_under_cap_w(sku.tdp_w, 1.0, sku))
-    r, tau, slow = sku.die_to_inlet_k_per_w, sku.thermal_time_constant_s, sku.slowdown_temp_c
+    r, tau, slow = sku.die_to_inlet_k_per_w, sku.thermal_time_constant_s, sku.max_operating_temp_c
     assert inlet + r * power > slow  # steady state would overheat
     t0 = inlet + r * sku.idle_context_power_w  # the GPUs were idle before the job
     onset = float(time_to_reach_s(t0, inlet, power, r, tau, slow))

@@ -123,7 +123,8 @@ class FacilityModel:
         self._tdp_w = np.array([s.tdp_w for s in skus])
         self._min_w = np.array([s.min_power_limit_w for s in skus])
         self._r_die = np.array([s.die_to_inlet_k_per_w for s in skus])
-        self._slow_c = np.array([s.slowdown_temp_c for s in skus])
+        # the SW thermal slowdown threshold the simulator throttles at (max operating)
+        self._slow_c = np.array([s.max_operating_temp_c for s in skus])
         # SKU of each job: its required model, else the cluster's most common one
         common = int(np.bincount(lay.node_sku_idx, minlength=len(skus)).argmax())
         sku = np.full(jobs.n_jobs, common, dtype=np.int64)

@@ -47,7 +47,11 @@ class HardwareTables:
         self.idle_list: list[float] = self.sku_idle_w.tolist()
         self.sku_r_k_per_w: FloatArray = np.array([s.die_to_inlet_k_per_w for s in skus])
         self.sku_tau_s: FloatArray = np.array([s.thermal_time_constant_s for s in skus])
-        self.sku_slow_c: FloatArray = np.array([s.slowdown_temp_c for s in skus])
+        # SW thermal slowdown holds the die at the GPU's max operating temperature (NVML's
+        # GPU_MAX threshold, "SwThermalSlowdown": nvml.h, physics.md §1.3); the higher
+        # ``slowdown_temp_c`` is the HW slowdown threshold (clock halved), not reached while the
+        # SW controller can hold the die
+        self.sku_slow_c: FloatArray = np.array([s.max_operating_temp_c for s in skus])
         self.sku_liquid: BoolArray = np.array([s.cooling != "air" for s in skus], dtype=bool)
         self.default_cap_w: FloatArray = self.sku_tdp_w * settings.gpu_power_cap_frac
         self.node_rack: IntArray = lay.node_rack_idx

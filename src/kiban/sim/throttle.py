@@ -1,9 +1,10 @@
 """Thermal throttling of running jobs.
 
-Onset events at the RC crossing time, then the clock that holds the die at its slowdown
-temperature, and release with hysteresis.
+Onset events at the RC crossing time, then the clock that holds the die at its SW thermal
+slowdown temperature (the GPU's max operating temperature, 87 °C on H100), and release with
+hysteresis.
 
-While every inlet is below a precomputed margin no GPU can reach its slowdown temperature and
+While every inlet is below a precomputed margin no GPU can reach that temperature and
 nothing is evaluated. Otherwise the steady die temperature of each running job is checked; a
 job that will cross the threshold gets an onset time from
 :func:`kiban.physics.thermal.time_to_reach_s` (the slot's next event), after which it runs at
@@ -150,7 +151,7 @@ class ThermalThrottle:
             rec = self._hw.layout.skus[k]
             slots = idx[pos]
             j = sl.job[slots]
-            p_max_w = (rec.slowdown_temp_c - inlet_c[pos]) / rec.die_to_inlet_k_per_w
+            p_max_w = (rec.max_operating_temp_c - inlet_c[pos]) / rec.die_to_inlet_k_per_w
             cap_w = np.minimum(sl.cap_w[slots], np.maximum(p_max_w, 1.0))
             s_t = speed_frac_under_cap(
                 cap_w, jobs.activity_frac[j], jobs.compute_bound_frac[j], rec
