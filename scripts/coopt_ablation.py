@@ -339,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default="", help="also write the per-run records here")
     ap.add_argument(
         "--oversub",
-        nargs=2,
+        nargs="+",
         type=Path,
         default=None,
         metavar="DIR",
