@@ -696,10 +696,68 @@ def _scenario_echoes(runs: Sequence[RunData], tr: Translator) -> list[ScenarioEc
     return echoes
 
 
+CO_OPTIMIZERS: tuple[str, ...] = ("j-dec", "coopt-layers")
+"""Policies whose section explains their gain against a baseline run from the ledger."""
+STATIC_BASELINE = "fifo-static"
+"""The preferred baseline for that explanation (else the first other policy in the report)."""
+LEDGER_CHANGE_MIN_GPU_H = 0.5
+"""A bucket that changed by less than this is neither "down" nor "up"."""
+
+
+def _policy(run: RunData) -> str:
+    return str(run.summary.get("policy") or run.label)
+
+
+def _coopt_gain_note(
+    run: RunData, runs: Sequence[RunData], energy: list[float | None], tr: Translator
+) -> str | None:
+    """For a co-optimizer: its gain against the baseline run in plain words, from the ledger."""
+    others = [i for i, r in enumerate(runs) if _policy(r) not in CO_OPTIMIZERS]
+    if _policy(run) not in CO_OPTIMIZERS or not others:
+        return None
+    b = next((i for i in others if _policy(runs[i]) == STATIC_BASELINE), others[0])
+    base, i = runs[b], runs.index(run)
+    lang = tr.lang
+
+    def rel(new: float | None, old: float | None) -> str:
+        if new is None or old is None or old <= 0:
+            return format_number(None, lang)
+        change = new / old - 1.0
+        return ("+" if change > 0 else "") + format_percent(change, lang)
+
+    def ledger(r: RunData) -> dict[str, float]:
+        raw = r.summary.get("ledger_gpu_hours")
+        if not isinstance(raw, dict):
+            return {}
+        return {k: float(raw.get(k) or 0.0) for k in LEDGER_BUCKETS}
+
+    new, old = ledger(run), ledger(base)
+    deltas = {k: new.get(k, 0.0) - old.get(k, 0.0) for k in LEDGER_BUCKETS}
+    words = {
+        sign: [
+            f"{tr.t(f'bucket.{k}')} {'+' if d > 0 else '−'}{format_gpu_hours(abs(d), lang)}"
+            for k, d in sorted(deltas.items(), key=lambda kv: -abs(kv[1]))
+            if d * sign > LEDGER_CHANGE_MIN_GPU_H
+        ]
+        for sign in (-1, 1)
+    }
+    none = tr.t("report.coopt_none")
+    sep = "、" if lang == "ja" else ", "
+    return tr.t(
+        "report.coopt_gain",
+        baseline=base.label,
+        useful=rel(run.num("gpu_hours_productive"), base.num("gpu_hours_productive")),
+        energy=rel(energy[i], energy[b]),
+        down=sep.join(words[-1]) or none,
+        up=sep.join(words[1]) or none,
+    )
+
+
 def build_context_from_runs(runs: Sequence[RunData], lang: str = "en") -> ReportContext:
     """Build the report context from already-loaded runs (see :func:`build_context`)."""
     tr = translator(check_lang(lang))
     comparison = _comparison(runs, tr)
+    energy = fair_values(runs)[1].energy_kwh_per_useful_gpu_h
     sections: list[PolicySection] = []
     losses: dict[str, list[LossLine]] = {}
     for run in runs:
@@ -707,6 +765,9 @@ def build_context_from_runs(runs: Sequence[RunData], lang: str = "en") -> Report
         series = _series_of(run)
         charts: list[ChartSpec] = []
         notes: list[str] = []
+        gain = _coopt_gain_note(run, runs, energy, tr)
+        if gain is not None:
+            notes.append(gain)
         waterfall, lines = _waterfall(run, series, tr, f"{key}-waterfall")
         charts.append(waterfall)
         losses[run.label] = lines

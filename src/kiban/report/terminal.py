@@ -97,4 +97,6 @@ def print_summary(
         waterfall = next((c for c in section.charts if c.kind == "waterfall"), None)
         if waterfall is not None:
             out.print(escape(waterfall.reading), soft_wrap=True)
+        for note in section.notes:  # e.g. a co-optimizer's gain against the baseline
+            out.print(escape(note), soft_wrap=True)
     return ctx
