@@ -86,6 +86,12 @@ class NodeHeat:
         self.node_gpu_power_w[nodes] += delta_w
         self.dirty_nodes.update(nodes.tolist())
 
+    def add_gpu_power_pieces(self, nodes: IntArray, delta_w: FloatArray) -> None:
+        """GPU power changed by ``delta_w[k]`` on ``nodes[k]``, added in that order (a node may
+        repeat: each change is one addition, as separate :meth:`add_gpu_power` calls make)."""
+        np.add.at(self.node_gpu_power_w, nodes, delta_w)
+        self.dirty_nodes.update(nodes.tolist())
+
     def set_idle(self, node: int) -> None:
         """A repaired node: every GPU idle."""
         hw = self._hw

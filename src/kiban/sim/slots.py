@@ -59,8 +59,8 @@ SHARES = slice(R_PROD, R_RUN)
 order of :data:`kiban.sim.ledger_book.ALLOCATED_BUCKETS`."""
 
 # Columns of Slots.i_tab and f_tab (see the column views in Slots.__init__).
-I_JOB, I_N, I_SKU, I_RACK, I_PHASE = range(5)
-N_SLOT_INT = 5
+I_JOB, I_N, I_SKU, I_RACK, I_PHASE, I_NODE = range(6)
+N_SLOT_INT = 6
 (
     F_T_LAST,
     F_START,
@@ -128,6 +128,7 @@ class Slots:
         self.sku: IntArray = self.i_tab[:, I_SKU]
         self.rack: IntArray = self.i_tab[:, I_RACK]  # -1: spans several racks
         self.phase: IntArray = self.i_tab[:, I_PHASE]  # 0 compute, 1/2 restore
+        self.node: IntArray = self.i_tab[:, I_NODE]  # -1: spans several nodes
         self.t_last_s: FloatArray = self.f_tab[:, F_T_LAST]
         self.start_s: FloatArray = self.f_tab[:, F_START]
         self.finish_s: FloatArray = self.f_tab[:, F_FINISH]
@@ -190,7 +191,8 @@ class Slots:
         else:
             rack = -1
             self.job_racks[j] = np.unique(racks)
-        self.i_tab[i] = (j, k, sku, rack, phase)
+        node = int(where.nodes[0]) if where.nodes.shape[0] == 1 else -1
+        self.i_tab[i] = (j, k, sku, rack, phase, node)
         f = [0.0] * N_SLOT_FLOAT
         f[F_T_LAST] = t_s
         f[F_START] = t_s
@@ -229,7 +231,7 @@ class Slots:
         where = self.job_place[j]
         assert where is not None  # running job
         gpus, nodes, counts = where.gpus, where.nodes, where.counts
-        _, n_i, sku, _, _ = self.i_tab[i].tolist()
+        _, n_i, sku, _, _, _ = self.i_tab[i].tolist()
         f = self.f_tab[i].tolist()
         idle_w = self._hw.idle_list[sku]
         if nodes.shape[0] == 1:
@@ -286,7 +288,7 @@ class Slots:
         """Scalar form of :meth:`rates` for one slot (the common case; same arithmetic)."""
         jt = self._jt
         f = self.f_tab[i].tolist()
-        job, n_i, sku, _, phase = self.i_tab[i].tolist()
+        job, n_i, sku, _, phase, _ = self.i_tab[i].tolist()
         n = float(n_i)
         comp = phase == PHASE_COMPUTE
         c = f[F_CKPT] if comp else 0.0
@@ -385,12 +387,8 @@ class Slots:
         delta_w = avg_w - self.power_w[idx]
         self.power_w[idx] = avg_w
         changed = np.flatnonzero(delta_w != 0.0)
-        for pos in changed.tolist():
-            j = int(self.job[idx[pos]])
-            nodes, counts = self.job_nodes[j], self.job_node_counts[j]
-            assert nodes is not None  # running job
-            assert counts is not None
-            self._heat.add_gpu_power(nodes, counts * delta_w[pos])
+        if changed.shape[0]:
+            self._add_node_power(idx[changed], delta_w[changed])
         io_now_b_per_s = np.where(comp, self.io_demand_b_per_s[idx] * s_c, 0.0)
         self.io_now_total_b_per_s += float(io_now_b_per_s.sum() - self.io_now_b_per_s[idx].sum())
         self.io_now_b_per_s[idx] = io_now_b_per_s
@@ -410,6 +408,29 @@ class Slots:
         self.finish_s[idx] = finish_s
         self.next_s[idx] = np.minimum(
             np.minimum(finish_s, self.phase_end_s[idx]), self.throttle_at_s[idx]
+        )
+
+    def _add_node_power(self, idx: IntArray, delta_w: FloatArray) -> None:
+        """Per-GPU power of slots ``idx`` changed by ``delta_w``: tell the nodes, in slot order.
+
+        The node sums are added to in the order of ``idx`` (one addition per slot and node, as
+        one call per slot would), so the floating-point result does not depend on batching.
+        """
+        node = self.node[idx]
+        if (node >= 0).all():  # every slot on one node (most jobs): no per-job lists
+            self._heat.add_gpu_power_pieces(node, self.n_gpus[idx] * delta_w)
+            return
+        nodes: list[IntArray] = []
+        counts: list[IntArray] = []
+        for j in self.job[idx].tolist():
+            job_nodes, job_counts = self.job_nodes[j], self.job_node_counts[j]
+            assert job_nodes is not None  # running job
+            assert job_counts is not None
+            nodes.append(job_nodes)
+            counts.append(job_counts)
+        lens = [a.shape[0] for a in nodes]
+        self._heat.add_gpu_power_pieces(
+            np.concatenate(nodes), np.concatenate(counts) * np.repeat(delta_w, lens)
         )
 
     # --- changes asked by other components --------------------------------------------------------
