@@ -87,8 +87,11 @@ class NodeHeat:
         self.dirty_nodes.update(nodes.tolist())
 
     def add_gpu_power_pieces(self, nodes: IntArray, delta_w: FloatArray) -> None:
-        """GPU power changed by ``delta_w[k]`` on ``nodes[k]``, added in that order (a node may
-        repeat: each change is one addition, as separate :meth:`add_gpu_power` calls make)."""
+        """GPU power changed by ``delta_w[k]`` on ``nodes[k]``, added in that order.
+
+        A node may repeat: each change is one addition, as separate :meth:`add_gpu_power` calls
+        make, so batching changes no bit.
+        """
         np.add.at(self.node_gpu_power_w, nodes, delta_w)
         self.dirty_nodes.update(nodes.tolist())
 

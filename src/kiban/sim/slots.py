@@ -157,6 +157,8 @@ class Slots:
         """Σ ``io_now_b_per_s`` over running jobs (B/s), kept as rates change."""
         self.watch: set[int] | None = None
         """Jobs whose rates changed since the per-GPU timeline last looked (None: not kept)."""
+        self.version = 0
+        """Counts changes of the slots' rates, power or order (observers cache on it)."""
 
     # --- open and close ---------------------------------------------------------------------------
     def open(
@@ -251,6 +253,7 @@ class Slots:
         self.job_racks.pop(j, None)
         if self.watch is not None:
             self.watch.add(j)
+        self.version += 1
         # swap-remove the slot
         last = self.n - 1
         if i != last:
@@ -302,6 +305,7 @@ class Slots:
         comp_w = idle_ctx_w + (busy_w - idle_ctx_w) * active
         avg_w = c * idle_ctx_w + (1.0 - c) * comp_w if comp else idle_ctx_w
         progress_rate = run * s * f[F_SCALE]
+        self.version += 1
         row = self.rate[i]
         old = row[SHARES].tolist()
         cs = jt.compute_share_list[job]
@@ -352,18 +356,23 @@ class Slots:
         if idx.shape[0] == 1:
             self.rate1(int(idx[0]), t_s)
             return
+        self.version += 1
         hw, jt = self._hw, self._jt
-        n = self.n_gpus[idx].astype(np.float64)
-        phase = self.phase[idx]
+        # one gather per table (the slots' rows), then column views: same values, fewer calls
+        it = self.i_tab[idx]
+        f = self.f_tab[idx]
+        jobs = it[:, I_JOB]
+        n = it[:, I_N].astype(np.float64)
+        phase = it[:, I_PHASE]
         comp = phase == PHASE_COMPUTE
-        c = np.where(comp, self.ckpt_frac[idx], 0.0)
-        s_cap = self.s_cap[idx]
-        s_c = s_cap * self.s_thermal[idx]
-        s = np.minimum(s_c, self.s_io[idx])
+        c = np.where(comp, f[:, F_CKPT], 0.0)
+        s_cap = f[:, F_S_CAP]
+        s_c = s_cap * f[:, F_S_THERMAL]
+        s = np.minimum(s_c, f[:, F_S_IO])
         run = np.where(comp, 1.0 - c, 0.0)
         rows = np.zeros((idx.shape[0], N_RATES))
-        rows[:, R_PROGRESS] = run * s * self.scale_frac[idx]
-        cs = jt.compute_share[self.job[idx]]
+        rows[:, R_PROGRESS] = run * s * f[:, F_SCALE]
+        cs = jt.compute_share[jobs]
         rows[:, R_PROD] = run * s * cs
         rows[:, R_IO] = run * (s_c - s)
         rows[:, R_UNDER] = run * s * (1.0 - cs)
@@ -371,9 +380,8 @@ class Slots:
         rows[:, R_CAP] = run * (1.0 - s_cap)
         rows[:, R_CKPT] = np.where(comp, c, phase == PHASE_CKPT)
         rows[:, R_FAIL] = phase == PHASE_FAIL
-        sku = self.sku[idx]
-        idle_ctx_w = hw.sku_idle_ctx_w[sku]
-        busy_w = np.minimum(self.busy_power_w[idx], self.thermal_cap_w[idx])
+        idle_ctx_w = hw.sku_idle_ctx_w[it[:, I_SKU]]
+        busy_w = np.minimum(f[:, F_BUSY], f[:, F_THERMAL_CAP])
         with np.errstate(divide="ignore", invalid="ignore"):
             active = np.where(s_c > 0, s / s_c, 0.0)
         comp_w = idle_ctx_w + (busy_w - idle_ctx_w) * active
@@ -384,16 +392,13 @@ class Slots:
         self._book.add((n @ (rows[:, SHARES] - self.rate[idx][:, SHARES])).tolist())
         self.rate[idx] = rows
         # node power follows the per-GPU average
-        delta_w = avg_w - self.power_w[idx]
-        self.power_w[idx] = avg_w
+        delta_w = avg_w - f[:, F_POWER]
         changed = np.flatnonzero(delta_w != 0.0)
         if changed.shape[0]:
             self._add_node_power(idx[changed], delta_w[changed])
-        io_now_b_per_s = np.where(comp, self.io_demand_b_per_s[idx] * s_c, 0.0)
+        io_now_b_per_s = np.where(comp, f[:, F_IO_DEMAND] * s_c, 0.0)
         self.io_now_total_b_per_s += float(io_now_b_per_s.sum() - self.io_now_b_per_s[idx].sum())
-        self.io_now_b_per_s[idx] = io_now_b_per_s
         # next transition
-        jobs = self.job[idx]
         if self.watch is not None:
             self.watch.update(jobs.tolist())
         left_s = jt.duration_s[jobs] - self.job_progress_s[jobs] - self.acc[idx, R_PROGRESS]
@@ -405,10 +410,11 @@ class Slots:
                 np.where(left_s <= 0, t_s, math.inf),
             )
         finish_s = np.where(comp, finish_s, math.inf)
-        self.finish_s[idx] = finish_s
-        self.next_s[idx] = np.minimum(
-            np.minimum(finish_s, self.phase_end_s[idx]), self.throttle_at_s[idx]
-        )
+        f[:, F_POWER] = avg_w
+        f[:, F_IO_NOW] = io_now_b_per_s
+        f[:, F_FINISH] = finish_s
+        self.f_tab[idx] = f
+        self.next_s[idx] = np.minimum(np.minimum(finish_s, f[:, F_PHASE_END]), f[:, F_THROTTLE_AT])
 
     def _add_node_power(self, idx: IntArray, delta_w: FloatArray) -> None:
         """Per-GPU power of slots ``idx`` changed by ``delta_w``: tell the nodes, in slot order.

@@ -112,6 +112,9 @@ class SharedStorage:
             self._ckpt_b_per_s: FloatArray = np.where(
                 ckpts, size / np.where(ckpts, interval + write_s, 1.0), 0.0
             )
+        self._ckpt_tab: FloatArray = np.column_stack(
+            (self._ckpt_b_per_s, size, interval, np.asarray(jt.ckpt_frac, dtype=np.float64))
+        )
         self._restore_b_per_s = min(
             settings.checkpoint_bandwidth_b_per_s, settings.storage_bandwidth_b_per_s
         )
@@ -329,12 +332,19 @@ class SharedStorage:
         s_pre = self.job_prep_frac[jobs]
         full = slots.io_demand_b_per_s[:n]
         read = np.where(comp, full * np.minimum(s_c, s_pre), 0.0)
-        ck0 = self._ckpt_b_per_s[jobs]
-        ck = np.where(comp, ck0, 0.0)
-        elapsed = t_s - self._restore_t_s[jobs]
-        left = np.maximum(self._restore_left_b[jobs] - self._restore_x_b_per_s[jobs] * elapsed, 0.0)
-        restoring = (phase == PHASE_FAIL) & (left > 0)
-        rs = np.where(restoring, self._restore_b_per_s, 0.0)
+        # the jobs' checkpoint constants, one gather: stream, size, interval, c0
+        ck_tab = self._ckpt_tab[jobs]
+        ck = np.where(comp, ck_tab[:, 0], 0.0)
+        if self._n_restoring:
+            elapsed = t_s - self._restore_t_s[jobs]
+            left = np.maximum(
+                self._restore_left_b[jobs] - self._restore_x_b_per_s[jobs] * elapsed, 0.0
+            )
+            restoring = (phase == PHASE_FAIL) & (left > 0)
+            rs = np.where(restoring, self._restore_b_per_s, 0.0)
+        else:  # no job opened with a restore: no bytes left to read anywhere (exact)
+            restoring = np.zeros(n, dtype=bool)
+            rs = np.zeros(n)
         w = slots.io_weight[:n]
         demand = np.concatenate((read, ck, rs))
         slots.resync_io_total(float(read.sum()))
@@ -348,9 +358,9 @@ class SharedStorage:
         s_io = np.minimum(np.minimum(s_io, s_pre), 1.0)
         short = (read > 0) & (a_read < read * (1.0 - 1e-12))
         # checkpoint writes granted less than they need take longer: c = 1 − x·I/S
-        size = self._ckpt_size_b[jobs]
-        interval = self._ckpt_interval_s[jobs]
-        c0 = self._jt.ckpt_frac[jobs]
+        size = ck_tab[:, 1]
+        interval = ck_tab[:, 2]
+        c0 = ck_tab[:, 3]
         ck_short = (ck > 0) & (a_ck < ck * (1.0 - 1e-12))
         with np.errstate(divide="ignore", invalid="ignore"):
             c_slow = 1.0 - a_ck * interval / np.where(size > 0, size, 1.0)
