@@ -356,11 +356,51 @@ class Slots:
         if idx.shape[0] == 1:
             self.rate1(int(idx[0]), t_s)
             return
+        self._rates(idx, t_s, self.i_tab[idx], self.f_tab[idx], self.rate[idx], None)
+
+    def _rebook_rate(self, idx: IntArray, t_s: float, col: int, values: FloatArray) -> None:
+        """Book slots ``idx`` up to ``t_s``, set their float column ``col``, re-rate them.
+
+        The same arithmetic as :meth:`book_many`, a column write and :meth:`rates`, with each
+        slot table gathered once.
+        """
+        if idx.shape[0] == 1:
+            self.book_many(idx, t_s)
+            self.f_tab[idx, col] = values
+            self.rate1(int(idx[0]), t_s)
+            return
+        f = self.f_tab[idx]
+        old = self.rate[idx]
+        dt = t_s - f[:, F_T_LAST]
+        acc = self.acc[idx]
+        acc += dt[:, None] * old
+        self.acc[idx] = acc
+        f[:, F_T_LAST] = t_s
+        f[:, col] = values
+        self._rates(idx, t_s, self.i_tab[idx], f, old, acc[:, R_PROGRESS])
+
+    def _rates(  # noqa: PLR0917
+        self,
+        idx: IntArray,
+        t_s: float,
+        it: IntArray,
+        f: FloatArray,
+        old: FloatArray,
+        acc_progress_s: FloatArray | None,
+    ) -> None:
+        """:meth:`rates` of slots ``idx`` given their gathered rows.
+
+        Args:
+            idx: Slots (sorted, unique).
+            t_s: Now.
+            it: ``i_tab[idx]``.
+            f: ``f_tab[idx]`` as the slots hold them now (written back, with the new power,
+                I/O and finish time).
+            old: ``rate[idx]`` before the change.
+            acc_progress_s: ``acc[idx, R_PROGRESS]`` when the caller has it.
+        """
         self.version += 1
         hw, jt = self._hw, self._jt
-        # one gather per table (the slots' rows), then column views: same values, fewer calls
-        it = self.i_tab[idx]
-        f = self.f_tab[idx]
         jobs = it[:, I_JOB]
         n = it[:, I_N].astype(np.float64)
         phase = it[:, I_PHASE]
@@ -389,11 +429,11 @@ class Slots:
         rows[:, R_ENERGY] = n * avg_w
         rows[:, R_RUN] = 1.0
         rows[:, R_ATTAINED] = n
-        self._book.add((n @ (rows[:, SHARES] - self.rate[idx][:, SHARES])).tolist())
+        self._book.add((n @ (rows[:, SHARES] - old[:, SHARES])).tolist())
         self.rate[idx] = rows
         # node power follows the per-GPU average
         delta_w = avg_w - f[:, F_POWER]
-        changed = np.flatnonzero(delta_w != 0.0)
+        changed = (delta_w != 0.0).nonzero()[0]
         if changed.shape[0]:
             self._add_node_power(idx[changed], delta_w[changed])
         io_now_b_per_s = np.where(comp, f[:, F_IO_DEMAND] * s_c, 0.0)
@@ -401,7 +441,9 @@ class Slots:
         # next transition
         if self.watch is not None:
             self.watch.update(jobs.tolist())
-        left_s = jt.duration_s[jobs] - self.job_progress_s[jobs] - self.acc[idx, R_PROGRESS]
+        if acc_progress_s is None:
+            acc_progress_s = self.acc[idx, R_PROGRESS]
+        left_s = jt.duration_s[jobs] - self.job_progress_s[jobs] - acc_progress_s
         progress_rate = rows[:, R_PROGRESS]
         with np.errstate(divide="ignore", invalid="ignore"):
             finish_s = np.where(
@@ -476,15 +518,11 @@ class Slots:
 
     def set_io_speed(self, idx: IntArray, s_io: FloatArray, t_s: float) -> None:
         """New I/O speeds of slots ``idx`` (from the storage share)."""
-        self.book_many(idx, t_s)
-        self.s_io[idx] = s_io
-        self.rates(idx, t_s)
+        self._rebook_rate(idx, t_s, F_S_IO, s_io)
 
     def set_ckpt_frac(self, idx: IntArray, ckpt_frac: FloatArray, t_s: float) -> None:
         """New checkpoint shares of slots ``idx`` (their writes got a smaller file-system share)."""
-        self.book_many(idx, t_s)
-        self.ckpt_frac[idx] = ckpt_frac
-        self.rates(idx, t_s)
+        self._rebook_rate(idx, t_s, F_CKPT, ckpt_frac)
 
     def set_phase_end(self, i: int, t_end_s: float) -> None:
         """Slot ``i``'s restore phase now ends at ``t_end_s`` (its read got a new share)."""
