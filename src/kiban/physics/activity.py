@@ -593,23 +593,27 @@ class WeightedHistogram:
         self._width = float(bin_width)
         self._n = max(1, int(np.ceil((hi - lo) / bin_width)))
         self._counts = np.zeros(self._n, dtype=np.float64)
-        # the last samples of one weight and their count per bin: a run's GPUs often hold the
-        # same values from one facility step to the next, so their bins need not be redone
-        self._last_values: FloatArray | None = None
+        # the last read-only samples of one weight and their count per bin: a run's GPUs often
+        # hold the same values from one facility step to the next (the observables hand the
+        # same array again), so their bins need not be redone
+        self._last_values: np.ndarray | None = None
         self._last_counts: IntArray | None = None
 
     def add(self, values: ArrayLike, weights: ArrayLike) -> None:
-        """Add samples ``values`` held for ``weights`` (broadcast; weights ≥ 0)."""
+        """Add samples ``values`` held for ``weights`` (broadcast; weights ≥ 0).
+
+        Adding the same read-only array again (the same object) reuses its bins.
+        """
         if np.ndim(weights) == 0:  # one weight for every value (a facility step)
-            v = np.asarray(values, dtype=np.float64)
-            last = self._last_values
-            if last is not None and self._last_counts is not None and np.array_equal(last, v):
-                counts = self._last_counts  # the same values fall in the same bins
+            if values is self._last_values and self._last_counts is not None:
+                counts = self._last_counts  # the same (unwritable) values: the same bins
             else:
+                v = np.asarray(values, dtype=np.float64)
                 idx = ((v - self._lo) / self._width).astype(np.int64)
-                np.clip(idx, 0, self._n - 1, out=idx)
+                np.minimum(np.maximum(idx, 0, out=idx), self._n - 1, out=idx)  # np.clip
                 counts = np.bincount(idx.reshape(-1), minlength=self._n)
-                self._last_values = v.copy()
+                keep = isinstance(values, np.ndarray) and not values.flags.writeable
+                self._last_values = values if keep else None
                 self._last_counts = counts
             self._counts += counts * float(np.asarray(weights, dtype=np.float64))
             return

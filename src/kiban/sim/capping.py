@@ -113,10 +113,25 @@ class PowerBudget:
         self.peak_it_w = 0.0
         self.peak_demand_w = 0.0
         self.decisions = 0
+        # _above's answers and the heat's power version they hold for
+        self._above_at = [-1, -1]
+        self._above_was = [False, False]
 
     # --- measurement ------------------------------------------------------------------------------
     def _above(self, which: int) -> bool:
-        """Whether a group's measured power is above its capping threshold (0) or limit (1)."""
+        """Whether a group's measured power is above its capping threshold (0) or limit (1).
+
+        Power changes only at a settle's refresh: the answer is kept until it does.
+        """
+        version = self._heat.version
+        if self._above_at[which] == version:
+            return self._above_was[which]
+        answer = self._above_now(which)
+        self._above_at[which] = version
+        self._above_was[which] = answer
+        return answer
+
+    def _above_now(self, which: int) -> bool:
         if self._heat.it_power_w > self._scalar_w[which]:
             return True
         rack_w = self._heat.rack_power_w

@@ -147,6 +147,7 @@ class Slots:
         self.io_weight: FloatArray = self.f_tab[:, F_IO_WEIGHT]
         self.power_w: FloatArray = self.f_tab[:, F_POWER]  # per GPU, average now
         self.job[:] = -1
+        self.node[:] = -1
         self.f_tab[:, (F_FINISH, F_PHASE_END, F_THROTTLE_AT, F_THERMAL_CAP)] = math.inf
         self.f_tab[:, (F_SCALE, F_S_CAP, F_S_THERMAL, F_S_IO, F_IO_WEIGHT)] = 1.0
         self.rate: FloatArray = np.zeros((cap, N_RATES))
@@ -262,6 +263,7 @@ class Slots:
             self.job_slot[self.job[i]] = i
         self.next_s[last] = math.inf
         self.job[last] = -1
+        self.node[last] = -1
         self.n = last
         self._dirty.io = True
         self._dirty.thermal = True
