@@ -25,11 +25,15 @@ UNCAPPED_PEAK_W = 73_163.0
 """8 DGX H100 with every GPU computing at TDP (this hall's measured peak, unenforced run)."""
 
 
-def _run(*, site=None, row=None, enforce=True, prio=None, rows=None):
+NO_OVERHEAD = SimpleFacility(cop=1e12, loss_frac=0.0)
+"""A plant that costs nothing: the site contract then limits IT power itself."""
+
+
+def _run(*, site=None, row=None, enforce=True, prio=None, rows=None, plant=NO_OVERHEAD):
     lay = layout(n_racks=2, servers_per_rack=4, supply_temp_c=22.0, racks_per_row=1)
     hall = hall_air_for(lay, supply_temp_c=22.0)
     fac = CoupledFacility(
-        SimpleFacility(),
+        plant,
         lay,
         hall,
         budgets_w={} if site is None else {"site": site},
@@ -75,6 +79,23 @@ def test_oversubscribed_site_is_held_at_the_capping_target():
     assert 0.05 < share < 0.5
     # capped jobs run longer than 4 h
     assert (out.job["end_s"] > 4 * 3600.0 + 1.0).all()
+
+
+def test_site_contract_meters_facility_power():
+    """The grid contract meters the whole site: with cooling at COP 4, 5 % power-chain losses and
+    2 kW of fixed loads, facility = 1.3·IT + 2 kW, so a 60 kW contract holds IT power at
+    0.97 × (60 − 2) / 1.3 ≈ 43.3 kW, not at 0.97 × 60 kW as a limit on IT power alone would."""
+    plant = SimpleFacility(cop=4.0, loss_frac=0.05, misc_w=2e3)
+    out = _run(site=60e3, plant=plant)
+    c = out.coupling
+    it_limit_w = (60e3 - 2e3) / 1.3
+    assert c["power_budget_site_it_limit_min_w"] == pytest.approx(it_limit_w, rel=1e-9)
+    assert c["power_budget_peak_w"] == pytest.approx(CAP_TARGET_FRAC * it_limit_w, rel=5e-3)
+    assert c["power_budget_s_over"] == 0.0
+    facility_w = 1.3 * out.log["it_power_w"] + 2e3
+    assert facility_w.max() <= 60e3
+    # the same contract on IT power alone would have let the site draw 1.3 × 58.2 + 2 = 77.7 kW
+    assert out.ledger_gpu_s["power_cap"] > _run(site=60e3).ledger_gpu_s["power_cap"]
 
 
 def test_low_priority_jobs_are_capped_first():

@@ -92,7 +92,19 @@ class PowerBudget:
         self._identity = [
             bool(np.array_equal(g, np.arange(lay.n_racks))) for g in self._rack_groups
         ]
-        # the per-settle check: hall-wide levels against IT power (floats), the others per group
+        self._thresholds()
+        self.site_it_limit_min_w: float | None = None
+        # jobs the budget holds below their policy's cap
+        self._capped: set[int] = set()
+        self._t_prev = 0.0
+        self._over_prev = False
+        self.s_over = 0.0
+        self.peak_it_w = 0.0
+        self.peak_demand_w = 0.0
+        self.decisions = 0
+
+    def _thresholds(self) -> None:
+        """The per-settle check: hall-wide levels against IT power (floats), others per group."""
         scalar_lim = [
             float(lim[0]) for lim, sc in zip(self._limits, self._scalar, strict=True) if sc
         ]
@@ -105,23 +117,34 @@ class PowerBudget:
             )
             if not sc
         ]
-        # jobs the budget holds below their policy's cap
-        self._capped: set[int] = set()
-        self._t_prev = 0.0
-        self._over_prev = False
-        self.s_over = 0.0
-        self.peak_it_w = 0.0
-        self.peak_demand_w = 0.0
-        self.decisions = 0
-        # _above's answers and the heat's power version they hold for
+        # _above's answers hold for these thresholds and the heat's version they were read at
         self._above_at = [-1, -1]
         self._above_was = [False, False]
+
+    def set_limit_w(self, name: str, limit_w: float) -> None:
+        """A hall-wide level's limit on IT power changes now.
+
+        E.g. the site's grid contract meters facility power, so it allows less IT power when
+        cooling costs more (a hot afternoon).
+
+        A level that is not in the budget (no such limit) is ignored.
+        """
+        for i, lv in enumerate(self.levels):
+            if lv.name != name or not self._scalar[i]:
+                continue
+            self._limits[i] = np.array([max(float(limit_w), 0.0)])
+            if name == "site":
+                prev = self.site_it_limit_min_w
+                low = float(self._limits[i][0])
+                self.site_it_limit_min_w = low if prev is None else min(prev, low)
+            self._thresholds()
 
     # --- measurement ------------------------------------------------------------------------------
     def _above(self, which: int) -> bool:
         """Whether a group's measured power is above its capping threshold (0) or limit (1).
 
-        Power changes only at a settle's refresh: the answer is kept until it does.
+        Power changes only at a settle's refresh: the answer is kept until it or the
+        thresholds (:meth:`set_limit_w`) change.
         """
         version = self._heat.version
         if self._above_at[which] == version:
@@ -324,4 +347,9 @@ class PowerBudget:
             "power_budget_demand_peak_w": max(self.peak_demand_w, self.peak_it_w),
             "power_cap_events": self._ctl.events,
             "power_budget_enforced": bool(self.enforce and self.levels),
+            **(
+                {}
+                if self.site_it_limit_min_w is None
+                else {"power_budget_site_it_limit_min_w": self.site_it_limit_min_w}
+            ),
         }

@@ -370,7 +370,7 @@ class CoupledFacility:
         self._reset()
         self._t_last = view.time_s
         self._t_observed = view.time_s
-        return self._fault_effect(view, view.time_s, 0.0, None)
+        return self._site_effect(view, self._fault_effect(view, view.time_s, 0.0, None))
 
     def next_step_s(self, t_s: float) -> float:
         """The next step: ``step_s`` ahead, or earlier at a fault's start or repair."""
@@ -394,7 +394,31 @@ class CoupledFacility:
         if since >= OBSERVE_EVERY_S - 1e-9:
             self._observe(view, since)
             self._t_observed = t
-        return self._fault_effect(view, t, max(dt, 0.0), self._advance(view, t, max(dt, 0.0)))
+        effect = self._fault_effect(view, t, max(dt, 0.0), self._advance(view, t, max(dt, 0.0)))
+        return self._site_effect(view, effect)
+
+    def _site_effect(
+        self, view: ClusterView, effect: FacilityEffect | None
+    ) -> FacilityEffect | None:
+        """Add the IT power the site's grid contract allows now (if the site has one).
+
+        The contract meters facility power: IT + cooling + power-chain losses + fixed loads.
+        With the plant model the run's facility energy uses, at the step's IT power, time and
+        supply temperature, facility = r·IT + fixed with r = 1 + (cooling + losses) / IT, so
+        the IT limit is (contract − fixed) / r: a hot afternoon (lower chiller COP) lowers it.
+        """
+        contract_w = self._budgets.get("site")
+        it_w = float(view.it_power_w)
+        if contract_w is None or it_w <= 0.0:
+            return effect
+        parts = self._plant.power_w(
+            np.array([it_w]), np.array([view.time_s]), np.array([view.supply_temp_c])
+        )
+        ratio = 1.0 + float(parts.cooling_w[0] + parts.loss_w[0]) / it_w
+        limit_w = max(contract_w - float(parts.misc_w[0]), 0.0) / ratio
+        if effect is None:
+            return FacilityEffect(site_it_limit_w=limit_w)
+        return dataclasses.replace(effect, site_it_limit_w=limit_w)
 
     def _fault_effect(
         self, view: ClusterView, t: float, dt: float, effect: FacilityEffect | None

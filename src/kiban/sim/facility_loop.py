@@ -46,6 +46,9 @@ class FacilityEffect:
         nodes_down: Nodes that lose power now (a feed fault): their jobs are lost and
             restarted, their GPUs are down until ``nodes_up`` names them.
         nodes_up: Nodes whose power is back.
+        site_it_limit_w: The IT power the site's grid contract allows now (W). The contract
+            meters facility power (IT, cooling plant, power-chain losses, other loads), so
+            the power budget holds IT power at this, updated at each facility step.
     """
 
     supply_temp_c: float | None = None
@@ -53,6 +56,7 @@ class FacilityEffect:
     liquid_supply_temp_c: float | None = None
     nodes_down: IntArray | None = None
     nodes_up: IntArray | None = None
+    site_it_limit_w: float | None = None
 
 
 @runtime_checkable

@@ -506,6 +506,8 @@ class Simulator:
             self._power_down(np.asarray(effect.nodes_down, dtype=np.int64))
         if effect.nodes_up is not None:
             self._power_up(np.asarray(effect.nodes_up, dtype=np.int64))
+        if effect.site_it_limit_w is not None and self.budget is not None:
+            self.budget.set_limit_w("site", float(effect.site_it_limit_w))
         self._physics()
 
     def _power_down(self, nodes: IntArray) -> None:
