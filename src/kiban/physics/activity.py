@@ -612,8 +612,10 @@ class WeightedHistogram:
                 idx = ((v - self._lo) / self._width).astype(np.int64)
                 np.minimum(np.maximum(idx, 0, out=idx), self._n - 1, out=idx)  # np.clip
                 counts = np.bincount(idx.reshape(-1), minlength=self._n)
-                keep = isinstance(values, np.ndarray) and not values.flags.writeable
-                self._last_values = values if keep else None
+                if isinstance(values, np.ndarray) and not values.flags.writeable:
+                    self._last_values = values
+                else:
+                    self._last_values = None
                 self._last_counts = counts
             self._counts += counts * float(np.asarray(weights, dtype=np.float64))
             return

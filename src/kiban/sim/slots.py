@@ -479,9 +479,8 @@ class Slots:
             nodes.append(job_nodes)
             counts.append(job_counts)
         lens = [a.shape[0] for a in nodes]
-        self._heat.add_gpu_power_pieces(
-            np.concatenate(nodes), np.concatenate(counts) * np.repeat(delta_w, lens)
-        )
+        pieces_w = np.multiply(np.concatenate(counts), np.repeat(delta_w, lens), dtype=np.float64)
+        self._heat.add_gpu_power_pieces(np.concatenate(nodes), pieces_w)
 
     # --- changes asked by other components --------------------------------------------------------
     def end_phase(self, i: int, t_s: float) -> None:
