@@ -16,15 +16,24 @@ from kiban.sweep.spec import load_sweep
 def small_room(n_racks=4):
     i = np.arange(n_racks)
     d = 2e-5 * np.exp(-np.abs(i[:, None] - i[None, :]) / 2.0)
-    return layout(n_racks=n_racks, servers_per_rack=2, heat_distribution_k_per_w=d,
-                  supply_temp_c=20.0, node_cache_b=2e12)
+    return layout(
+        n_racks=n_racks,
+        servers_per_rack=2,
+        heat_distribution_k_per_w=d,
+        supply_temp_c=20.0,
+        node_cache_b=2e12,
+    )
 
 
 def workload(n=40, seed=3):
     rng = np.random.default_rng(seed)
     io = rng.random(n) < 0.5
     return random_jobs(
-        rng, n, sizes=(1, 2, 4, 8), horizon_s=20_000.0, mean_s=3000.0,
+        rng,
+        n,
+        sizes=(1, 2, 4, 8),
+        horizon_s=20_000.0,
+        mean_s=3000.0,
         activity_frac=rng.uniform(0.6, 1.0, n),
         input_rate_b_per_s_per_gpu=np.where(io, 2e8, 0.0),
         dataset_size_b=np.where(io, 2e12, 0.0),
@@ -40,10 +49,15 @@ def facility_w(out):
 def test_the_co_optimizers_are_registered():
     names = available_policies("policy")
     assert {"j-dec", "coopt-layers"} <= set(names)
-    for kind, name in (("placement", "xint"), ("placement", "minhr"),
-                       ("power", "water-filling"), ("power", "polca"),
-                       ("cooling", "model-based"), ("cooling", "trim-and-respond"),
-                       ("data", "silod")):
+    for kind, name in (
+        ("placement", "xint"),
+        ("placement", "minhr"),
+        ("power", "water-filling"),
+        ("power", "polca"),
+        ("cooling", "model-based"),
+        ("cooling", "trim-and-respond"),
+        ("data", "silod"),
+    ):
         assert name in available_policies(kind)
 
 
@@ -89,8 +103,9 @@ def test_layer_switches_pick_the_published_layers():
     on = CooptLayers()
     assert type(on.scheduling).__name__ == "TiresiasLas"
     assert type(on.placement).__name__ == "XInt"
-    off = CooptLayers(CooptLayers.Params(order=False, thermal=False, power=False, data=False,
-                                         cooling=False))
+    off = CooptLayers(
+        CooptLayers.Params(order=False, thermal=False, power=False, data=False, cooling=False)
+    )
     assert type(off.scheduling).__name__ == "EasyBackfill"
     assert type(off.placement).__name__ == "BestFit"
     assert off.epoch_s is None

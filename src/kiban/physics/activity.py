@@ -586,20 +586,37 @@ class WeightedHistogram:
         bin_width: width of a bin, in the unit of the values.
     """
 
-    __slots__ = ("_counts", "_lo", "_n", "_width")
+    __slots__ = ("_counts", "_last_counts", "_last_values", "_lo", "_n", "_width")
 
     def __init__(self, lo: float, hi: float, bin_width: float) -> None:
         self._lo = float(lo)
         self._width = float(bin_width)
         self._n = max(1, int(np.ceil((hi - lo) / bin_width)))
         self._counts = np.zeros(self._n, dtype=np.float64)
+        # the last read-only samples of one weight and their count per bin: a run's GPUs often
+        # hold the same values from one facility step to the next (the observables hand the
+        # same array again), so their bins need not be redone
+        self._last_values: np.ndarray | None = None
+        self._last_counts: IntArray | None = None
 
     def add(self, values: ArrayLike, weights: ArrayLike) -> None:
-        """Add samples ``values`` held for ``weights`` (broadcast; weights ≥ 0)."""
+        """Add samples ``values`` held for ``weights`` (broadcast; weights ≥ 0).
+
+        Adding the same read-only array again (the same object) reuses its bins.
+        """
         if np.ndim(weights) == 0:  # one weight for every value (a facility step)
-            idx = ((np.asarray(values, dtype=np.float64) - self._lo) / self._width).astype(np.int64)
-            np.clip(idx, 0, self._n - 1, out=idx)
-            counts = np.bincount(idx.reshape(-1), minlength=self._n)
+            if values is self._last_values and self._last_counts is not None:
+                counts = self._last_counts  # the same (unwritable) values: the same bins
+            else:
+                v = np.asarray(values, dtype=np.float64)
+                idx = ((v - self._lo) / self._width).astype(np.int64)
+                np.minimum(np.maximum(idx, 0, out=idx), self._n - 1, out=idx)  # np.clip
+                counts = np.bincount(idx.reshape(-1), minlength=self._n)
+                if isinstance(values, np.ndarray) and not values.flags.writeable:
+                    self._last_values = values
+                else:
+                    self._last_values = None
+                self._last_counts = counts
             self._counts += counts * float(np.asarray(weights, dtype=np.float64))
             return
         v, w = np.broadcast_arrays(

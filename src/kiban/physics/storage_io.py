@@ -100,25 +100,26 @@ def maxmin_share_b_per_s(
     n = d.size
     if n == 0:
         return d.copy()
-    w = (
-        np.ones(n, dtype=np.float64)
-        if weights is None
-        else np.broadcast_to(np.asarray(weights, dtype=np.float64), (n,)).copy()
-    )
-    w = np.maximum(w, 1e-300)
+    if weights is None:
+        w = np.ones(n, dtype=np.float64)
+    else:
+        w = np.asarray(weights, dtype=np.float64)
+        if w.shape != (n,):
+            w = np.broadcast_to(w, (n,))
+    w = np.maximum(w, 1e-300)  # a new array: the caller's weights are never written
     cap = max(float(capacity_b_per_s), 0.0)
     if float(d.sum()) <= cap:
         return d.copy()
     ratio = d / w
-    order = np.argsort(ratio, kind="stable")
+    order = ratio.argsort(kind="stable")
     d_sorted = d[order]
     w_sorted = w[order]
     # Level if the first k jobs (k = 0..n-1) are satisfied and the rest share what is left.
-    sat_d = np.concatenate(([0.0], np.cumsum(d_sorted)[:-1]))
-    rest_w = np.cumsum(w_sorted[::-1])[::-1]
+    sat_d = np.concatenate(([0.0], d_sorted.cumsum()[:-1]))
+    rest_w = w_sorted[::-1].cumsum()[::-1]
     level = (cap - sat_d) / rest_w
     # The right k is the first one whose next job is not satisfied at that level.
-    k = int(np.argmax(level < ratio[order]))
+    k = int((level < ratio[order]).argmax())
     water = max(level[k], 0.0)
     return np.minimum(d, w * water)
 

@@ -117,6 +117,9 @@ class PowerBudget:
             )
             if not sc
         ]
+        # _above's answers hold for these thresholds and the heat's version they were read at
+        self._above_at = [-1, -1]
+        self._above_was = [False, False]
 
     def set_limit_w(self, name: str, limit_w: float) -> None:
         """A hall-wide level's limit on IT power changes now.
@@ -138,7 +141,20 @@ class PowerBudget:
 
     # --- measurement ------------------------------------------------------------------------------
     def _above(self, which: int) -> bool:
-        """Whether a group's measured power is above its capping threshold (0) or limit (1)."""
+        """Whether a group's measured power is above its capping threshold (0) or limit (1).
+
+        Power changes only at a settle's refresh: the answer is kept until it or the
+        thresholds (:meth:`set_limit_w`) change.
+        """
+        version = self._heat.version
+        if self._above_at[which] == version:
+            return self._above_was[which]
+        answer = self._above_now(which)
+        self._above_at[which] = version
+        self._above_was[which] = answer
+        return answer
+
+    def _above_now(self, which: int) -> bool:
         if self._heat.it_power_w > self._scalar_w[which]:
             return True
         rack_w = self._heat.rack_power_w

@@ -84,6 +84,8 @@ class ClusterState:
         self.time_s = 0.0
         # GPUs, nodes, racks
         self.gpu_job: IntArray = np.full(n_gpus, GPU_FREE, dtype=np.int64)
+        self.gpu_version = 0
+        """Counts changes of ``gpu_job`` (readers cache on it)."""
         self.node_free: IntArray = layout.node_n_gpus.copy()
         self.node_up: BoolArray = np.ones(n_nodes, dtype=bool)
         self.rack_gpu_alloc_w: FloatArray = np.zeros(n_racks)
@@ -376,6 +378,7 @@ class ClusterState:
     def take1(self, j: int, g: int, node: int, rack: int, cap_w: float) -> None:
         """Job ``j`` takes GPU ``g`` (on ``node`` in ``rack``), reserving ``cap_w``."""
         self.gpu_job[g] = j
+        self.gpu_version += 1
         self._frag1(node, -1)
         self.node_free[node] -= 1
         self.n_free_gpus -= 1
@@ -384,6 +387,7 @@ class ClusterState:
     def take(self, j: int, where: Placement, cap_w: float) -> None:
         """Job ``j`` takes the GPUs of ``where``, reserving ``cap_w`` per GPU."""
         self.gpu_job[where.gpus] = j
+        self.gpu_version += 1
         self._frag_many(where.nodes, -where.counts)
         self.node_free[where.nodes] -= where.counts
         self.n_free_gpus -= int(where.gpus.shape[0])
@@ -394,6 +398,7 @@ class ClusterState:
         gpus, nodes = where.gpus, where.nodes
         k = int(gpus.shape[0])
         self.gpu_job[gpus] = GPU_FREE
+        self.gpu_version += 1
         if nodes.shape[0] == 1:
             self._frag1(int(nodes[0]), k)
             self.node_free[int(nodes[0])] += k
@@ -457,6 +462,7 @@ class ClusterState:
         """Node down (its jobs already stopped): its GPUs are neither free nor held."""
         self.node_up[node] = False
         self.gpu_job[first_gpu : first_gpu + n_gpus] = GPU_DOWN
+        self.gpu_version += 1
         self._frag1(node, -int(self.node_free[node]))
         self.n_free_gpus -= int(self.node_free[node])
         self.node_free[node] = 0
@@ -466,6 +472,7 @@ class ClusterState:
         """Node back up with every GPU free."""
         self.node_up[node] = True
         self.gpu_job[first_gpu : first_gpu + n_gpus] = GPU_FREE
+        self.gpu_version += 1
         self._frag1(node, n_gpus - int(self.node_free[node]))
         self.node_free[node] = n_gpus
         self.n_free_gpus += n_gpus

@@ -301,6 +301,15 @@ class CoupledFacility:
         )
         self._rack_server = np.zeros(layout.n_racks, dtype=np.int64)
         self._rack_server[self._node_rack] = self._node_srv  # a representative model per rack
+        self._server_racks = [
+            (server, sel)
+            for k, server in enumerate(layout.servers)
+            if (sel := np.flatnonzero(self._rack_server == k)).size
+        ]
+        n_units = hall.crah_capacity_w.shape[0]
+        self._no_faults = (np.zeros(n_units, dtype=bool), 1.0, np.ones(layout.n_racks))
+        self._no_faults[0].flags.writeable = False
+        self._no_faults[2].flags.writeable = False
         self._air_frac = np.ones(layout.n_racks) - np.bincount(
             self._node_rack,
             weights=np.array([s.liquid_capture_frac for s in srv])[self._node_srv],
@@ -336,6 +345,7 @@ class CoupledFacility:
         self._quiet_rack_w: FloatArray = np.zeros(0)
         self._quiet_heat_w = 0.0
         self._outdoor_hour = -1
+        self._capacity_cache: tuple[tuple[bytes, float, float], float, FloatArray] | None = None
         self._outdoor_cache = 25.0
         self._racks_down: frozenset[int] = frozenset()
         self._liquid_c = float(self._layout.liquid_supply_temp_c)
@@ -468,6 +478,8 @@ class CoupledFacility:
     # --- physics ----------------------------------------------------------------------------------
     def _unit_state(self, t: float) -> tuple[FloatArray, float, FloatArray]:
         """Failed units, chiller share in service, per-rack fan airflow share, at ``t``."""
+        if not self._faults:
+            return self._no_faults
         n_units = self._hall.crah_capacity_w.shape[0]
         failed = np.zeros(n_units, dtype=bool)
         chiller_ok = 1.0
@@ -513,10 +525,8 @@ class CoupledFacility:
             rack_w, self._rack_max_w, out=np.zeros_like(rack_w), where=self._rack_max_w > 0
         )
         speed = np.ones_like(load)
-        for k, server in enumerate(self._layout.servers):
-            sel = self._rack_server == k
-            if sel.any():
-                speed[sel] = fan_speed_frac(load[sel], inlet[sel], server)
+        for server, sel in self._server_racks:
+            speed[sel] = fan_speed_frac(load[sel], inlet[sel], server)
         # a rack whose fans failed moves less air: the remaining fans cannot make up for them
         flow = fd.server_airflow_m3_per_s(speed, self._rack_rated_flow, fan_ok_frac=fan_ok)
         self._air_w = float(
@@ -584,6 +594,35 @@ class CoupledFacility:
         set_c = hall.supply_setpoint_c
         if float(room.air_temp_c) != set_c or abs(float(room.solid_temp_c) - set_c) > 1e-6:
             return None
+        capacity_w, supplied = self._quiet_capacity(failed, chiller_ok, outdoor_c)
+        q = float(heat.sum())
+        if q > capacity_w:
+            return None
+        demand = np.bincount(hall.rack_aisle, weights=flow, minlength=hall.n_aisles)
+        m = fd.aisle_deficit_frac(demand, supplied * (1.0 - hall.bypass_frac))
+        top = np.minimum(fd.MAX_DEFICIT_FRAC, (5.0 / 3.0) * m[hall.rack_aisle])
+        return fd.FacilityStep(
+            room=room,
+            capacity_w=capacity_w,
+            removed_j=q * dt,
+            stored_j=0.0,
+            aisle_deficit_frac=m,
+            rack_deficit_rise_k=fd.deficit_inlet_rise_k(top, heat, flow),
+        )
+
+    def _quiet_capacity(
+        self, failed: FloatArray, chiller_ok: float, outdoor_c: float
+    ) -> tuple[float, FloatArray]:
+        """Cooling capacity (W) and air supplied per aisle (m³/s) of the working units.
+
+        They change only with the faults and the outdoor temperature (hourly): the last
+        answer is kept for the same inputs.
+        """
+        hall = self._hall
+        key = (np.asarray(failed, dtype=bool).tobytes(), chiller_ok, outdoor_c)
+        cached = self._capacity_cache
+        if cached is not None and cached[0] == key:
+            return cached[1], cached[2]
         working = ~np.asarray(failed, dtype=bool)
         crah_w = float(hall.crah_capacity_w[working].sum())
         if math.isfinite(hall.chiller_capacity_w):
@@ -600,21 +639,9 @@ class CoupledFacility:
         else:
             plant_w = math.inf
         capacity_w = min(crah_w, plant_w)
-        q = float(heat.sum())
-        if q > capacity_w:
-            return None
         supplied = (hall.crah_airflow_m3_per_s * working) @ hall.crah_aisle_share
-        demand = np.bincount(hall.rack_aisle, weights=flow, minlength=hall.n_aisles)
-        m = fd.aisle_deficit_frac(demand, supplied * (1.0 - hall.bypass_frac))
-        top = np.minimum(fd.MAX_DEFICIT_FRAC, (5.0 / 3.0) * m[hall.rack_aisle])
-        return fd.FacilityStep(
-            room=room,
-            capacity_w=capacity_w,
-            removed_j=q * dt,
-            stored_j=0.0,
-            aisle_deficit_frac=m,
-            rack_deficit_rise_k=fd.deficit_inlet_rise_k(top, heat, flow),
-        )
+        self._capacity_cache = (key, capacity_w, supplied)
+        return capacity_w, supplied
 
     def _observe(self, view: ClusterView, dt: float) -> None:
         """Time-weighted GPU power, die temperature and activity over the last step."""

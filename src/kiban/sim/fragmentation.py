@@ -26,17 +26,39 @@ class QueueShapes:
         self._hw, self._jt = inputs.hw, inputs.jt
         self.pending: IntArray = np.zeros(inputs.jt.n_classes, dtype=np.int64)
         self.any_shaped = bool(inputs.jt.class_shaped.any())
+        self._version = 0  # counts queue changes
+        self._last: tuple[int, int, bool] | None = None  # (version, n_free, answer)
+        self._last_free: IntArray = np.zeros(inputs.layout.n_nodes, dtype=np.int64)
 
     def add(self, j: int) -> None:
         """Job ``j`` joined the queue."""
         self.pending[self._jt.job_class[j]] += 1
+        self._version += 1
 
     def remove(self, j: int) -> None:
         """Job ``j`` left the queue."""
         self.pending[self._jt.job_class[j]] -= 1
+        self._version += 1
 
     def fragmented(self, node_free: IntArray, n_free: int) -> bool:
-        """True if a waiting job fits the free GPU count but no placement shape allows it."""
+        """True if a waiting job fits the free GPU count but no placement shape allows it.
+
+        The answer of the last call is reused while the queue and the free GPUs are the same.
+        """
+        last = self._last
+        if (
+            last is not None
+            and last[0] == self._version
+            and last[1] == n_free
+            and np.array_equal(node_free, self._last_free)
+        ):
+            return last[2]
+        answer = self._fragmented(node_free, n_free)
+        self._last = (self._version, n_free, answer)
+        self._last_free[:] = node_free
+        return answer
+
+    def _fragmented(self, node_free: IntArray, n_free: int) -> bool:
         jt = self._jt
         waiting = np.flatnonzero((self.pending > 0) & jt.class_shaped)
         if waiting.size == 0:

@@ -51,6 +51,8 @@ class NodeHeat:
         self.it_power_w = 0.0
         self.max_inlet_c = lay.supply_temp_c
         self.dirty_nodes: set[int] = set()
+        self.version = 0
+        """Counts changes of rack and IT power, inlets and coolant supply (readers cache on it)."""
 
     def start(self, node_up: BoolArray, row: int) -> None:
         """Every GPU idle: initial node, rack and inlet values, logged at event-log ``row``."""
@@ -84,6 +86,15 @@ class NodeHeat:
     def add_gpu_power(self, nodes: IntArray, delta_w: FloatArray) -> None:
         """GPU power on ``nodes`` changed by ``delta_w`` (one value per node)."""
         self.node_gpu_power_w[nodes] += delta_w
+        self.dirty_nodes.update(nodes.tolist())
+
+    def add_gpu_power_pieces(self, nodes: IntArray, delta_w: FloatArray) -> None:
+        """GPU power changed by ``delta_w[k]`` on ``nodes[k]``, added in that order.
+
+        A node may repeat: each change is one addition, as separate :meth:`add_gpu_power` calls
+        make, so batching changes no bit.
+        """
+        np.add.at(self.node_gpu_power_w, nodes, delta_w)
         self.dirty_nodes.update(nodes.tolist())
 
     def set_idle(self, node: int) -> None:
@@ -121,6 +132,7 @@ class NodeHeat:
             )
             self.rack_power_w[r] += delta_w
             self.it_power_w += delta_w
+            self.version += 1
             if hw.d is not None and delta_w != 0.0:
                 idx, vals = hw.d_cols[r]
                 inlet = self.rack_inlet_temp_c
@@ -155,6 +167,7 @@ class NodeHeat:
         d_rack_w = np.bincount(racks, weights=delta_a_w, minlength=hw.layout.n_racks)
         self.rack_power_w += d_rack_w
         self.it_power_w += float(delta_a_w.sum())
+        self.version += 1
         if hw.d is not None:
             ch = np.flatnonzero(d_rack_w)
             self.rack_inlet_temp_c += hw.d[:, ch] @ (d_rack_w[ch] * hw.air_frac[ch])
@@ -165,6 +178,7 @@ class NodeHeat:
         """IT power and every inlet from scratch (start, resync, a new inlet offset)."""
         hw = self._hw
         self.it_power_w = float(self.rack_power_w.sum())
+        self.version += 1
         if hw.d is None:
             self.rack_inlet_temp_c[:] = self.supply_temp_c
         else:
@@ -188,12 +202,14 @@ class NodeHeat:
         """New supply temperature: every inlet moves by the difference."""
         self.rack_inlet_temp_c += temp_c - self.supply_temp_c
         self.supply_temp_c = temp_c
+        self.version += 1
         self.max_inlet_c = float(self.rack_inlet_temp_c.max())
         self._dirty.thermal = True
 
     def set_liquid_supply_temp(self, temp_c: float) -> None:
         """New coolant supply temperature of liquid-cooled GPUs (°C)."""
         self.liquid_supply_temp_c = float(temp_c)
+        self.version += 1
         self.liquid_raised = self.liquid_supply_temp_c > self._hw.layout.liquid_supply_temp_c
         self._dirty.thermal = True
 

@@ -101,6 +101,9 @@ class GpuObservables:
         self._gpu_rack: IntArray = hw.node_rack[hw.gpu_node]
         self._gpu_liquid: BoolArray = hw.sku_liquid[gpu_sku]
         self._any_liquid = bool(self._gpu_liquid.any())
+        # power_die_activity of the last call and the versions of its inputs then
+        self._pda: tuple[FloatArray, FloatArray, FloatArray] | None = None
+        self._pda_key = (-1, -1, -1)
 
     def _slot_of(self, gpus: IntArray) -> tuple[IntArray, BoolArray]:
         job = self._state.gpu_job[gpus]
@@ -158,9 +161,14 @@ class GpuObservables:
 
         The three :meth:`snapshot` columns a time-weighted distribution needs, without the
         clock and shares (the in-loop facility samples them every few minutes); same values.
+        When nothing they depend on changed since the last call (the versions of the slots,
+        the allocation and the heat), the same arrays are returned again (never written).
         """
         sl, heat = self._slots, self._heat
         job = self._state.gpu_job
+        key = (sl.version, self._state.gpu_version, heat.version)
+        if self._pda is not None and key == self._pda_key:
+            return self._pda
         held = job >= 0
         power = self._gpu_idle_w.copy()
         activity = np.zeros(power.shape[0])
@@ -176,7 +184,9 @@ class GpuObservables:
         if self._any_liquid:
             inlet = np.where(self._gpu_liquid, heat.liquid_supply_temp_c, inlet)
         die = inlet + self._gpu_r_k_per_w * power
-        return power, die, activity
+        self._pda = (power, die, activity)
+        self._pda_key = key
+        return self._pda
 
     def snapshot(self, gpus: IntArray | None = None) -> GpuSnapshot:
         """Every observable of ``gpus`` (default: all GPUs) now."""

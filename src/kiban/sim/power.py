@@ -61,6 +61,10 @@ class NodePower:
             self.c0[s], self.c1[s], self.c2[s] = coef
         self._node_srv = layout.node_server_idx
         self._node_srv_list: list[int] = layout.node_server_idx.tolist()
+        # per node: the coefficients of its server model (one gather per estimate)
+        self._node_c0 = self.c0[self._node_srv]
+        self._node_c1 = self.c1[self._node_srv]
+        self._node_c2 = self.c2[self._node_srv]
         self._coef: list[tuple[float, float, float]] = list(
             zip(self.c0.tolist(), self.c1.tolist(), self.c2.tolist(), strict=True)
         )
@@ -78,8 +82,7 @@ class NodePower:
         self, nodes: IntArray, gpu_w: FloatArray, load: FloatArray, up: BoolArray
     ) -> FloatArray:
         """Online wall-power estimate of ``nodes`` (W); 0 for nodes that are down."""
-        s = self._node_srv[nodes]
-        est = self.c0[s] + self.c1[s] * gpu_w + self.c2[s] * load
+        est = self._node_c0[nodes] + self._node_c1[nodes] * gpu_w + self._node_c2[nodes] * load
         return np.where(up, est, 0.0)
 
     def estimate1_w(self, node: int, gpu_w: float, load: float, up: bool) -> float:

@@ -224,7 +224,7 @@ class Simulator:
             t_slot = math.inf
             slot_i = -1
             if sl.n:
-                slot_i = int(np.argmin(sl.next_s[: sl.n]))
+                slot_i = int(sl.next_s[: sl.n].argmin())
                 t_slot = float(sl.next_s[slot_i])
             t_arr = float(submit[st.arrived]) if st.arrived < n_jobs else math.inf
             head = queue.peek()

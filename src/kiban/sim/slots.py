@@ -59,8 +59,8 @@ SHARES = slice(R_PROD, R_RUN)
 order of :data:`kiban.sim.ledger_book.ALLOCATED_BUCKETS`."""
 
 # Columns of Slots.i_tab and f_tab (see the column views in Slots.__init__).
-I_JOB, I_N, I_SKU, I_RACK, I_PHASE = range(5)
-N_SLOT_INT = 5
+I_JOB, I_N, I_SKU, I_RACK, I_PHASE, I_NODE = range(6)
+N_SLOT_INT = 6
 (
     F_T_LAST,
     F_START,
@@ -130,6 +130,7 @@ class Slots:
         self.sku: IntArray = self.i_tab[:, I_SKU]
         self.rack: IntArray = self.i_tab[:, I_RACK]  # -1: spans several racks
         self.phase: IntArray = self.i_tab[:, I_PHASE]  # 0 compute, 1/2 restore
+        self.node: IntArray = self.i_tab[:, I_NODE]  # -1: spans several nodes
         self.t_last_s: FloatArray = self.f_tab[:, F_T_LAST]
         self.start_s: FloatArray = self.f_tab[:, F_START]
         self.finish_s: FloatArray = self.f_tab[:, F_FINISH]
@@ -151,6 +152,7 @@ class Slots:
         # GPU time, energy and power above idle count this share of each of its GPUs
         self.share_frac: FloatArray = self.f_tab[:, F_SHARE]
         self.job[:] = -1
+        self.node[:] = -1
         self.f_tab[:, (F_FINISH, F_PHASE_END, F_THROTTLE_AT, F_THERMAL_CAP)] = math.inf
         self.f_tab[:, (F_SCALE, F_S_CAP, F_S_THERMAL, F_S_IO, F_IO_WEIGHT, F_SHARE)] = 1.0
         self.rate: FloatArray = np.zeros((cap, N_RATES))
@@ -161,6 +163,8 @@ class Slots:
         """Σ ``io_now_b_per_s`` over running jobs (B/s), kept as rates change."""
         self.watch: set[int] | None = None
         """Jobs whose rates changed since the per-GPU timeline last looked (None: not kept)."""
+        self.version = 0
+        """Counts changes of the slots' rates, power or order (observers cache on it)."""
 
     # --- open and close ---------------------------------------------------------------------------
     def open(
@@ -195,7 +199,8 @@ class Slots:
         else:
             rack = -1
             self.job_racks[j] = np.unique(racks)
-        self.i_tab[i] = (j, k, sku, rack, phase)
+        node = int(where.nodes[0]) if where.nodes.shape[0] == 1 else -1
+        self.i_tab[i] = (j, k, sku, rack, phase, node)
         f = [0.0] * N_SLOT_FLOAT
         f[F_T_LAST] = t_s
         f[F_START] = t_s
@@ -235,7 +240,7 @@ class Slots:
         where = self.job_place[j]
         assert where is not None  # running job
         gpus, nodes, counts = where.gpus, where.nodes, where.counts
-        _, n_i, sku, _, _ = self.i_tab[i].tolist()
+        _, n_i, sku, _, _, _ = self.i_tab[i].tolist()
         f = self.f_tab[i].tolist()
         idle_w = self._hw.idle_list[sku]
         share = f[F_SHARE]
@@ -258,6 +263,7 @@ class Slots:
         self.job_racks.pop(j, None)
         if self.watch is not None:
             self.watch.add(j)
+        self.version += 1
         # swap-remove the slot
         last = self.n - 1
         if i != last:
@@ -266,6 +272,7 @@ class Slots:
             self.job_slot[self.job[i]] = i
         self.next_s[last] = math.inf
         self.job[last] = -1
+        self.node[last] = -1
         self.n = last
         self._dirty.io = True
         self._dirty.thermal = True
@@ -295,7 +302,7 @@ class Slots:
         """Scalar form of :meth:`rates` for one slot (the common case; same arithmetic)."""
         jt = self._jt
         f = self.f_tab[i].tolist()
-        job, n_i, sku, _, phase = self.i_tab[i].tolist()
+        job, n_i, sku, _, phase, _ = self.i_tab[i].tolist()
         n = float(n_i) * f[F_SHARE]  # GPUs held (a share of one for a sharing job)
         comp = phase == PHASE_COMPUTE
         c = f[F_CKPT] if comp else 0.0
@@ -309,6 +316,7 @@ class Slots:
         comp_w = idle_ctx_w + (busy_w - idle_ctx_w) * active
         avg_w = c * idle_ctx_w + (1.0 - c) * comp_w if comp else idle_ctx_w
         progress_rate = run * s * f[F_SCALE]
+        self.version += 1
         row = self.rate[i]
         old = row[SHARES].tolist()
         cs = jt.compute_share_list[job]
@@ -359,19 +367,64 @@ class Slots:
         if idx.shape[0] == 1:
             self.rate1(int(idx[0]), t_s)
             return
+        self._rates(idx, t_s, self.i_tab[idx], self.f_tab[idx], self.rate[idx], None)
+
+    def _rebook_rate(self, idx: IntArray, t_s: float, col: int, values: FloatArray) -> None:
+        """Book slots ``idx`` up to ``t_s``, set their float column ``col``, re-rate them.
+
+        The same arithmetic as :meth:`book_many`, a column write and :meth:`rates`, with each
+        slot table gathered once.
+        """
+        if idx.shape[0] == 1:
+            self.book_many(idx, t_s)
+            self.f_tab[idx, col] = values
+            self.rate1(int(idx[0]), t_s)
+            return
+        f = self.f_tab[idx]
+        old = self.rate[idx]
+        dt = t_s - f[:, F_T_LAST]
+        acc = self.acc[idx]
+        acc += dt[:, None] * old
+        self.acc[idx] = acc
+        f[:, F_T_LAST] = t_s
+        f[:, col] = values
+        self._rates(idx, t_s, self.i_tab[idx], f, old, acc[:, R_PROGRESS])
+
+    def _rates(  # noqa: PLR0917
+        self,
+        idx: IntArray,
+        t_s: float,
+        it: IntArray,
+        f: FloatArray,
+        old: FloatArray,
+        acc_progress_s: FloatArray | None,
+    ) -> None:
+        """:meth:`rates` of slots ``idx`` given their gathered rows.
+
+        Args:
+            idx: Slots (sorted, unique).
+            t_s: Now.
+            it: ``i_tab[idx]``.
+            f: ``f_tab[idx]`` as the slots hold them now (written back, with the new power,
+                I/O and finish time).
+            old: ``rate[idx]`` before the change.
+            acc_progress_s: ``acc[idx, R_PROGRESS]`` when the caller has it.
+        """
+        self.version += 1
         hw, jt = self._hw, self._jt
-        share = self.share_frac[idx]
-        n = self.n_gpus[idx] * share
-        phase = self.phase[idx]
+        jobs = it[:, I_JOB]
+        share = f[:, F_SHARE]
+        n = it[:, I_N].astype(np.float64) * share  # GPUs held (a share of one when sharing)
+        phase = it[:, I_PHASE]
         comp = phase == PHASE_COMPUTE
-        c = np.where(comp, self.ckpt_frac[idx], 0.0)
-        s_cap = self.s_cap[idx]
-        s_c = s_cap * self.s_thermal[idx]
-        s = np.minimum(s_c, self.s_io[idx])
+        c = np.where(comp, f[:, F_CKPT], 0.0)
+        s_cap = f[:, F_S_CAP]
+        s_c = s_cap * f[:, F_S_THERMAL]
+        s = np.minimum(s_c, f[:, F_S_IO])
         run = np.where(comp, 1.0 - c, 0.0)
         rows = np.zeros((idx.shape[0], N_RATES))
-        rows[:, R_PROGRESS] = run * s * self.scale_frac[idx]
-        cs = jt.compute_share[self.job[idx]]
+        rows[:, R_PROGRESS] = run * s * f[:, F_SCALE]
+        cs = jt.compute_share[jobs]
         rows[:, R_PROD] = run * s * cs
         rows[:, R_IO] = run * (s_c - s)
         rows[:, R_UNDER] = run * s * (1.0 - cs)
@@ -379,9 +432,8 @@ class Slots:
         rows[:, R_CAP] = run * (1.0 - s_cap)
         rows[:, R_CKPT] = np.where(comp, c, phase == PHASE_CKPT)
         rows[:, R_FAIL] = phase == PHASE_FAIL
-        sku = self.sku[idx]
-        idle_ctx_w = hw.sku_idle_ctx_w[sku]
-        busy_w = np.minimum(self.busy_power_w[idx], self.thermal_cap_w[idx])
+        idle_ctx_w = hw.sku_idle_ctx_w[it[:, I_SKU]]
+        busy_w = np.minimum(f[:, F_BUSY], f[:, F_THERMAL_CAP])
         with np.errstate(divide="ignore", invalid="ignore"):
             active = np.where(s_c > 0, s / s_c, 0.0)
         comp_w = idle_ctx_w + (busy_w - idle_ctx_w) * active
@@ -389,26 +441,22 @@ class Slots:
         rows[:, R_ENERGY] = n * avg_w
         rows[:, R_RUN] = 1.0
         rows[:, R_ATTAINED] = n
-        self._book.add((n @ (rows[:, SHARES] - self.rate[idx][:, SHARES])).tolist())
+        self._book.add((n @ (rows[:, SHARES] - old[:, SHARES])).tolist())
         self.rate[idx] = rows
         # node power follows the per-GPU average
-        delta_w = avg_w - self.power_w[idx]
-        self.power_w[idx] = avg_w
-        changed = np.flatnonzero(delta_w != 0.0)
-        for pos in changed.tolist():
-            j = int(self.job[idx[pos]])
-            nodes, counts = self.job_nodes[j], self.job_node_counts[j]
-            assert nodes is not None  # running job
-            assert counts is not None
-            self._heat.add_gpu_power(nodes, counts * delta_w[pos] * share[pos])
-        io_now_b_per_s = np.where(comp, self.io_demand_b_per_s[idx] * s_c, 0.0)
+        delta_w = avg_w - f[:, F_POWER]
+        changed = (delta_w != 0.0).nonzero()[0]
+        if changed.shape[0]:
+            # a sharing job (one GPU) adds its share of its power above idle
+            self._add_node_power(idx[changed], delta_w[changed] * share[changed])
+        io_now_b_per_s = np.where(comp, f[:, F_IO_DEMAND] * s_c, 0.0)
         self.io_now_total_b_per_s += float(io_now_b_per_s.sum() - self.io_now_b_per_s[idx].sum())
-        self.io_now_b_per_s[idx] = io_now_b_per_s
         # next transition
-        jobs = self.job[idx]
         if self.watch is not None:
             self.watch.update(jobs.tolist())
-        left_s = jt.duration_s[jobs] - self.job_progress_s[jobs] - self.acc[idx, R_PROGRESS]
+        if acc_progress_s is None:
+            acc_progress_s = self.acc[idx, R_PROGRESS]
+        left_s = jt.duration_s[jobs] - self.job_progress_s[jobs] - acc_progress_s
         progress_rate = rows[:, R_PROGRESS]
         with np.errstate(divide="ignore", invalid="ignore"):
             finish_s = np.where(
@@ -417,10 +465,33 @@ class Slots:
                 np.where(left_s <= 0, t_s, math.inf),
             )
         finish_s = np.where(comp, finish_s, math.inf)
-        self.finish_s[idx] = finish_s
-        self.next_s[idx] = np.minimum(
-            np.minimum(finish_s, self.phase_end_s[idx]), self.throttle_at_s[idx]
-        )
+        f[:, F_POWER] = avg_w
+        f[:, F_IO_NOW] = io_now_b_per_s
+        f[:, F_FINISH] = finish_s
+        self.f_tab[idx] = f
+        self.next_s[idx] = np.minimum(np.minimum(finish_s, f[:, F_PHASE_END]), f[:, F_THROTTLE_AT])
+
+    def _add_node_power(self, idx: IntArray, delta_w: FloatArray) -> None:
+        """Per-GPU power of slots ``idx`` changed by ``delta_w``: tell the nodes, in slot order.
+
+        The node sums are added to in the order of ``idx`` (one addition per slot and node, as
+        one call per slot would), so the floating-point result does not depend on batching.
+        """
+        node = self.node[idx]
+        if (node >= 0).all():  # every slot on one node (most jobs): no per-job lists
+            self._heat.add_gpu_power_pieces(node, self.n_gpus[idx] * delta_w)
+            return
+        nodes: list[IntArray] = []
+        counts: list[IntArray] = []
+        for j in self.job[idx].tolist():
+            job_nodes, job_counts = self.job_nodes[j], self.job_node_counts[j]
+            assert job_nodes is not None  # running job
+            assert job_counts is not None
+            nodes.append(job_nodes)
+            counts.append(job_counts)
+        lens = [a.shape[0] for a in nodes]
+        pieces_w = np.multiply(np.concatenate(counts), np.repeat(delta_w, lens), dtype=np.float64)
+        self._heat.add_gpu_power_pieces(np.concatenate(nodes), pieces_w)
 
     # --- changes asked by other components --------------------------------------------------------
     def end_phase(self, i: int, t_s: float) -> None:
@@ -459,15 +530,11 @@ class Slots:
 
     def set_io_speed(self, idx: IntArray, s_io: FloatArray, t_s: float) -> None:
         """New I/O speeds of slots ``idx`` (from the storage share)."""
-        self.book_many(idx, t_s)
-        self.s_io[idx] = s_io
-        self.rates(idx, t_s)
+        self._rebook_rate(idx, t_s, F_S_IO, s_io)
 
     def set_ckpt_frac(self, idx: IntArray, ckpt_frac: FloatArray, t_s: float) -> None:
         """New checkpoint shares of slots ``idx`` (their writes got a smaller file-system share)."""
-        self.book_many(idx, t_s)
-        self.ckpt_frac[idx] = ckpt_frac
-        self.rates(idx, t_s)
+        self._rebook_rate(idx, t_s, F_CKPT, ckpt_frac)
 
     def set_phase_end(self, i: int, t_end_s: float) -> None:
         """Slot ``i``'s restore phase now ends at ``t_end_s`` (its read got a new share)."""

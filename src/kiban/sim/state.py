@@ -115,6 +115,13 @@ class ClusterView:
         self.node_memory_free_b: FloatArray | None = None if mem is None else _ro(mem)
         self._pending_cache: IntArray = _ro(np.zeros(0, dtype=np.int64))
         self._pending_version = -1
+        # the last per-GPU samples and their views: the same objects while nothing changed
+        self._pda_arrays: tuple[FloatArray, FloatArray, FloatArray] | None = None
+        self._pda_views: tuple[FloatArray, FloatArray, FloatArray] = (
+            np.zeros(0),
+            np.zeros(0),
+            np.zeros(0),
+        )
 
     # --- scalars ------------------------------------------------------------------------------
     @property
@@ -286,8 +293,11 @@ class ClusterView:
 
     def gpu_power_die_activity(self) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Board power (W), steady die temperature (°C) and busy share of every GPU now."""
-        power, die, activity = self._obs.power_die_activity()
-        return _ro(power), _ro(die), _ro(activity)
+        arrays = self._obs.power_die_activity()
+        if arrays is not self._pda_arrays:  # new values: new read-only views
+            self._pda_arrays = arrays
+            self._pda_views = (_ro(arrays[0]), _ro(arrays[1]), _ro(arrays[2]))
+        return self._pda_views
 
     def gpu_power_w(self) -> FloatArray:
         """Board power of every GPU now (W)."""

@@ -115,6 +115,9 @@ class SharedStorage:
             self._ckpt_b_per_s: FloatArray = np.where(
                 ckpts, size / np.where(ckpts, interval + write_s, 1.0), 0.0
             )
+        self._ckpt_tab: FloatArray = np.column_stack(
+            (self._ckpt_b_per_s, size, interval, np.asarray(jt.ckpt_frac, dtype=np.float64))
+        )
         self._restore_b_per_s = min(
             settings.checkpoint_bandwidth_b_per_s, settings.storage_bandwidth_b_per_s
         )
@@ -332,12 +335,19 @@ class SharedStorage:
         s_pre = self.job_prep_frac[jobs]
         full = slots.io_demand_b_per_s[:n]
         read = np.where(comp, full * np.minimum(s_c, s_pre), 0.0)
-        ck0 = self._ckpt_b_per_s[jobs]
-        ck = np.where(comp, ck0, 0.0)
-        elapsed = t_s - self._restore_t_s[jobs]
-        left = np.maximum(self._restore_left_b[jobs] - self._restore_x_b_per_s[jobs] * elapsed, 0.0)
-        restoring = (phase == PHASE_FAIL) & (left > 0)
-        rs = np.where(restoring, self._restore_b_per_s, 0.0)
+        # the jobs' checkpoint constants, one gather: stream, size, interval, c0
+        ck_tab = self._ckpt_tab[jobs]
+        ck = np.where(comp, ck_tab[:, 0], 0.0)
+        if self._n_restoring:
+            elapsed = t_s - self._restore_t_s[jobs]
+            left = np.maximum(
+                self._restore_left_b[jobs] - self._restore_x_b_per_s[jobs] * elapsed, 0.0
+            )
+            restoring = (phase == PHASE_FAIL) & (left > 0)
+            rs = np.where(restoring, self._restore_b_per_s, 0.0)
+        else:  # no job opened with a restore: no bytes left to read anywhere (exact)
+            restoring = np.zeros(n, dtype=bool)
+            rs = np.zeros(n)
         w = slots.io_weight[:n]
         demand = np.concatenate((read, ck, rs))
         slots.resync_io_total(float(read.sum()))
@@ -346,28 +356,36 @@ class SharedStorage:
         else:
             alloc = maxmin_share_b_per_s(demand, cap, np.concatenate((w, w, w)))
         a_read, a_ck, a_rs = alloc[:n], alloc[n : 2 * n], alloc[2 * n :]
+        reading = read > 0
+        ck_on = ck > 0
         with np.errstate(divide="ignore", invalid="ignore"):
-            s_io = np.where(read > 0, a_read / np.where(full > 0, full, 1.0), s_pre)
+            s_io = np.where(reading, a_read / np.where(full > 0, full, 1.0), s_pre)
+            if ck_on.any():
+                # checkpoint writes granted less than they need take longer: c = 1 − x·I/S
+                size = ck_tab[:, 1]
+                c0 = ck_tab[:, 3]
+                ck_short = ck_on & (a_ck < ck * (1.0 - 1e-12))
+                c_slow = 1.0 - a_ck * ck_tab[:, 2] / np.where(size > 0, size, 1.0)
+                # np.clip(c_slow, c0, _C_MAX), written as its definition (fewer calls)
+                c_new = np.where(ck_short, np.minimum(np.maximum(c_slow, c0), _C_MAX), c0)
+                ck_limited = bool(ck_short.any())
+            else:  # no running job checkpoints: every share is its own c0
+                c_new = ck_tab[:, 3]
+                ck_limited = False
         s_io = np.minimum(np.minimum(s_io, s_pre), 1.0)
-        short = (read > 0) & (a_read < read * (1.0 - 1e-12))
-        # checkpoint writes granted less than they need take longer: c = 1 − x·I/S
-        size = self._ckpt_size_b[jobs]
-        interval = self._ckpt_interval_s[jobs]
-        c0 = self._jt.ckpt_frac[jobs]
-        ck_short = (ck > 0) & (a_ck < ck * (1.0 - 1e-12))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            c_slow = 1.0 - a_ck * interval / np.where(size > 0, size, 1.0)
-        c_new = np.where(ck_short, np.clip(c_slow, c0, _C_MAX), c0)
-        rs_short = restoring & (a_rs < rs * (1.0 - 1e-12))
-        self.limited = bool(short.any() or ck_short.any() or rs_short.any())
-        changed = np.flatnonzero(np.abs(s_io - slots.s_io[:n]) > 1e-12)
-        if changed.size:
+        short = reading & (a_read < read * (1.0 - 1e-12))
+        self.limited = bool(short.any()) or ck_limited
+        if self._n_restoring:
+            self.limited = self.limited or bool((restoring & (a_rs < rs * (1.0 - 1e-12))).any())
+        changed = (np.abs(s_io - slots.s_io[:n]) > 1e-12).nonzero()[0]
+        if changed.shape[0]:
             slots.set_io_speed(changed, s_io[changed], t_s)
-        changed = np.flatnonzero(comp & (np.abs(c_new - slots.ckpt_frac[:n]) > 1e-12))
-        if changed.size:
+        changed = (comp & (np.abs(c_new - slots.ckpt_frac[:n]) > 1e-12)).nonzero()[0]
+        if changed.shape[0]:
             slots.set_ckpt_frac(changed, c_new[changed], t_s)
-        for pos in np.flatnonzero(restoring).tolist():
-            self._restore_rate(slots, pos, float(a_rs[pos]), t_s)
+        if self._n_restoring:
+            for pos in restoring.nonzero()[0].tolist():
+                self._restore_rate(slots, pos, float(a_rs[pos]), t_s)
 
     def _wake_cold(self, slots: Slots, t_s: float) -> None:
         """The file system may bind: jobs opened while it bound no one get their warm-up now.
