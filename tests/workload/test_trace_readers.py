@@ -481,3 +481,26 @@ def test_empty_file(tmp_path):
         TraceError, match=r"m\.csv:1: missing column\(s\) \['num_gpus', 'cluster'\]"
     ):
         read_trace(f"philly:{missing_col}")
+
+
+def test_a_sweep_workers_memory_reader_is_not_a_user_format():
+    """A sweep worker registers an in-memory reader for its shared trace; it must not show up
+    among the formats users are offered (it leaked into `available_formats` of the process)."""
+    from kiban.sweep.worker import MEMORY_FORMAT  # noqa: PLC0415
+    from kiban.workload import register_reader  # noqa: PLC0415
+    from kiban.workload.registry import _REGISTRY  # noqa: PLC0415
+
+    def _reader(path, *, skip_bad):  # pragma: no cover - never called
+        raise AssertionError
+
+    had = _REGISTRY.get(MEMORY_FORMAT)
+    try:
+        if had is None:
+            register_reader(MEMORY_FORMAT, description="test", internal=True)(_reader)
+        assert MEMORY_FORMAT in _REGISTRY
+        assert MEMORY_FORMAT not in available_formats()
+        with pytest.raises(TraceError, match="known formats: alibaba"):
+            read_trace("nosuch:x.csv")
+    finally:
+        if had is None:
+            _REGISTRY.pop(MEMORY_FORMAT, None)

@@ -124,9 +124,9 @@ def _trace_spec(trace: SharedTrace) -> str:
         result = read_trace(f"kiban:{path}")
         frames[str(path)] = (result.jobs, result.origin)
     if not _state.get("memory_reader"):
-        register_reader(MEMORY_FORMAT, description="kiban sweep: shared trace held in memory")(
-            _read_from_memory
-        )
+        register_reader(
+            MEMORY_FORMAT, description="kiban sweep: shared trace held in memory", internal=True
+        )(_read_from_memory)
         _state["memory_reader"] = True
     return f"{MEMORY_FORMAT}:{path}"
 

@@ -105,6 +105,7 @@ class _Reader:
     name: str
     fn: ReaderFn
     description: str
+    internal: bool = False
 
 
 @dataclass(frozen=True)
@@ -139,12 +140,16 @@ _REGISTRY: dict[str, _Reader] = {}
 _discovered: list[bool] = []
 
 
-def register_reader(name: str, *, description: str) -> Callable[[ReaderFn], ReaderFn]:
+def register_reader(
+    name: str, *, description: str, internal: bool = False
+) -> Callable[[ReaderFn], ReaderFn]:
     """Register a trace reader under a format name (used as ``FORMAT:PATH``).
 
     Args:
         name: Lower-case format name, e.g. ``"philly"``.
         description: One line for ``kiban trace --help`` and error messages.
+        internal: A reader kiban uses inside one process (e.g. a sweep worker's in-memory
+            trace): readable by name, but not listed as a format users can give.
 
     Returns:
         A decorator that registers the function and returns it unchanged.
@@ -160,7 +165,7 @@ def register_reader(name: str, *, description: str) -> Callable[[ReaderFn], Read
         if name in _REGISTRY and _REGISTRY[name].fn is not fn:
             msg = f"trace format {name!r} is registered twice"
             raise ValueError(msg)
-        _REGISTRY[name] = _Reader(name, fn, description)
+        _REGISTRY[name] = _Reader(name, fn, description, internal)
         return fn
 
     return decorate
@@ -178,9 +183,13 @@ def _discover() -> None:
 
 
 def available_formats() -> dict[str, str]:
-    """Return format name → one-line description of every registered reader, sorted by name."""
+    """Return format name → one-line description of every user-facing reader, sorted by name."""
     _discover()
-    return {name: _REGISTRY[name].description for name in sorted(_REGISTRY)}
+    return {
+        name: _REGISTRY[name].description
+        for name in sorted(_REGISTRY)
+        if not _REGISTRY[name].internal
+    }
 
 
 def parse_trace_spec(spec: str) -> tuple[str, Path]:
@@ -199,7 +208,7 @@ def parse_trace_spec(spec: str) -> tuple[str, Path]:
     _discover()
     fmt, sep, raw_path = spec.partition(":")
     fmt = fmt.strip().lower()
-    known = ", ".join(sorted(_REGISTRY))
+    known = ", ".join(available_formats())
     if not sep or not raw_path.strip():
         msg = f"trace {spec!r}: expected FORMAT:PATH, e.g. philly:jobs.csv; formats: {known}"
         raise TraceError(msg)
