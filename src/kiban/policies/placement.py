@@ -282,6 +282,7 @@ class FragmentationGradientDescent(NodePlacement):
         )
         from kiban.workload.packing import (  # noqa: PLC0415 (startup time: validate)
             job_typical_pods,
+            table_typical_pods,
             whole_gpu_frag_table,
         )
 
@@ -299,14 +300,7 @@ class FragmentationGradientDescent(NodePlacement):
         uses_cpu = lay.node_cpu_milli is not None and bool((jobs.cpu_milli > 0).any())
         self._milli = jobs.any_shared or uses_cpu
         if self._milli:
-            self._typical = job_typical_pods(
-                np.asarray(jobs.min_num_gpus, dtype=np.int64),
-                np.asarray(jobs.gpus_per_node, dtype=np.int64),
-                allowed,
-                max_gpus,
-                gpu_milli=np.asarray(jobs.gpu_milli, dtype=np.int64),
-                cpu_milli=np.asarray(jobs.cpu_milli, dtype=np.int64) if uses_cpu else None,
-            )
+            self._typical = table_typical_pods(jobs, allowed, max_gpus, uses_cpu=uses_cpu)
             self._max_gpus = max_gpus
             self._uses_cpu = uses_cpu
             self._memo: dict[bytes, float] = {}

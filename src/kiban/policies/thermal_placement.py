@@ -23,6 +23,7 @@ same decision are added to it.
 from __future__ import annotations
 
 import math
+from abc import abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -91,9 +92,9 @@ class ThermalPlacement(NodePlacement):
             cap = float(self.model.job_tdp_w[job])
         return float(self.model.gpu_power_w(np.array([job]), cap)[0])
 
+    @abstractmethod
     def _rack_score(self, p_w: FloatArray, add_w: float, racks: IntArray) -> FloatArray:
         """Score of adding ``add_w`` to each of ``racks`` (lower is better)."""
-        raise NotImplementedError
 
     def place(self, view: ClusterView, job: int, free: FreeState) -> IntArray | None:
         """GPUs for ``job``: nodes on the racks with the best score, tightest fit within."""

@@ -36,6 +36,7 @@ from kiban.workload.packing import (
     job_typical_pods,
     model_requirements,
     node_frag_milli,
+    table_typical_pods,
     whole_gpu_frag_table,
 )
 
@@ -150,14 +151,7 @@ class ClusterState:
         uses_cpu: bool,
     ) -> None:
         """Fragmentation in milli-GPU per node (shares or CPU requests in the run)."""
-        self._typical = job_typical_pods(
-            np.asarray(jobs.min_num_gpus, dtype=np.int64),
-            np.asarray(jobs.gpus_per_node, dtype=np.int64),
-            allowed,
-            max_gpus,
-            gpu_milli=np.asarray(jobs.gpu_milli, dtype=np.int64),
-            cpu_milli=np.asarray(jobs.cpu_milli, dtype=np.int64) if uses_cpu else None,
-        )
+        self._typical = table_typical_pods(jobs, allowed, max_gpus, uses_cpu=uses_cpu)
         self._uses_cpu = uses_cpu
         self._max_gpus = max_gpus
         self._frag_memo: dict[tuple[int, ...], float] = {}

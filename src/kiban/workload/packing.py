@@ -50,7 +50,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -861,3 +861,25 @@ def binned_by_arrival(run: PackingRun, values: FloatArray, levels_pct: IntArray)
 def allocation_pct(run: PackingRun) -> FloatArray:
     """Allocated GPU milli after each pod, in % of capacity (the artifact rounds to 0.01)."""
     return np.round(run.allocated_milli / run.capacity_milli * 100.0, 2)
+
+
+def table_typical_pods(
+    jobs: Any, allowed: BoolArray, max_node_gpus: int, *, uses_cpu: bool
+) -> TypicalPods:
+    """:func:`job_typical_pods` of a job table with its shares (and CPU requests if counted).
+
+    Args:
+        jobs: A :class:`~kiban.sim.jobs.JobTable` (``min_num_gpus``, ``gpus_per_node``,
+            ``gpu_milli``, ``cpu_milli``).
+        allowed: See :func:`job_typical_pods`.
+        max_node_gpus: See :func:`job_typical_pods`.
+        uses_cpu: Whether the jobs' CPU requests count (nodes have CPU to check).
+    """
+    return job_typical_pods(
+        np.asarray(jobs.min_num_gpus, dtype=np.int64),
+        np.asarray(jobs.gpus_per_node, dtype=np.int64),
+        allowed,
+        max_node_gpus,
+        gpu_milli=np.asarray(jobs.gpu_milli, dtype=np.int64),
+        cpu_milli=np.asarray(jobs.cpu_milli, dtype=np.int64) if uses_cpu else None,
+    )
