@@ -12,7 +12,9 @@ checkpoints, the cooling plant and power chain over the event log.
 
 Each case runs in a fresh Python process so its peak RSS is its own. Jobs/s counts simulated
 jobs per second of simulation wall time (the trace read and the result tables are timed
-separately).
+separately). The coupled facility's steps are timed on their own (``at_step``: the room, the
+aisles, the GPU observables and the site's grid limit): steps, µs per step and their share of
+the simulation (issue 10).
 
 Usage::
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import resource
@@ -78,6 +81,7 @@ def child(site: str, policy: str) -> dict[str, object]:
     t0 = time.perf_counter()
     scenario = load_spec(SITES[site])
     prepared = prepare_scenario(scenario)
+    step_clock = time_facility_steps(prepared.facility)
     t1 = time.perf_counter()
     sim = Simulator(
         prepared.layout,
@@ -110,6 +114,10 @@ def child(site: str, policy: str) -> dict[str, object]:
         "simulate_s": t2 - t1,
         "results_s": t3 - t2,
         "jobs_per_s": n / (t2 - t1),
+        "facility_steps": step_clock["steps"],
+        "facility_step_s": step_clock["s"],
+        "facility_step_us": 1e6 * step_clock["s"] / max(step_clock["steps"], 1),
+        "facility_step_share": step_clock["s"] / (t2 - t1),
         "jobs_per_s_end_to_end": n / (t3 - t0),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "allocated_util_frac": s["allocated_util_frac"],
@@ -121,13 +129,36 @@ def child(site: str, policy: str) -> dict[str, object]:
     }
 
 
+def time_facility_steps(facility: object) -> dict[str, float]:
+    """Time the in-loop facility's steps (``at_step``) on their own: issue 10 asks for the
+    facility step's cost separately. Returns the running totals (steps, seconds), filled in as
+    the run goes; a facility that is not in the loop is left alone (zero steps)."""
+    clock = {"steps": 0, "s": 0.0}
+    at_step = getattr(facility, "at_step", None)
+    if at_step is None:
+        return clock
+
+    def timed(view: object) -> object:
+        t = time.perf_counter()
+        out = at_step(view)
+        clock["s"] += time.perf_counter() - t
+        clock["steps"] += 1
+        return out
+
+    facility.at_step = timed  # type: ignore[attr-defined]
+    return clock
+
+
 def run_case(site: str, policy: str, tree: Path = REPO) -> dict[str, object]:
-    """One case in a fresh process, with the code of ``tree`` (its ``src`` first on the path)."""
+    """One case in a fresh process, with the code of ``tree`` (its ``src`` first on the path).
+
+    The child is this file on both sides (the same measurement, facility-step timer included);
+    only the simulator's code differs."""
     env = dict(os.environ)
     if tree != REPO:
         env["PYTHONPATH"] = str(tree / "src") + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run(
-        [sys.executable, str(tree / "bench" / "bench_replay.py"), "--child", site, policy],
+        [sys.executable, str(Path(__file__).resolve()), "--child", site, policy],
         capture_output=True,
         text=True,
         check=True,
@@ -135,6 +166,10 @@ def run_case(site: str, policy: str, tree: Path = REPO) -> dict[str, object]:
         env=env,
     )
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _us(values: list[float]) -> str:
+    return "[" + ", ".join(f"{v:.0f}" for v in values) + "]"
 
 
 def compare(cases: list[tuple[str, ...]], baseline: Path, repeat: int) -> list[dict[str, object]]:
@@ -148,10 +183,13 @@ def compare(cases: list[tuple[str, ...]], baseline: Path, repeat: int) -> list[d
     for site, policy in cases:
         old: list[float] = []
         new: list[float] = []
+        steps_us: dict[int, list[float]] = {id(old): [], id(new): []}
         for k in range(repeat):
             order = ((baseline, old), (REPO, new)) if k % 2 == 0 else ((REPO, new), (baseline, old))
             for tree, into in order:
-                into.append(float(run_case(site, policy, tree)["jobs_per_s"]))  # type: ignore[arg-type]
+                row = run_case(site, policy, tree)
+                into.append(float(row["jobs_per_s"]))  # type: ignore[arg-type]
+                steps_us[id(into)].append(float(row.get("facility_step_us", math.nan)))  # type: ignore[arg-type]
         ratio = max(new) / max(old)
         ratio_median = statistics.median(new) / statistics.median(old)
         rows.append(
@@ -162,13 +200,16 @@ def compare(cases: list[tuple[str, ...]], baseline: Path, repeat: int) -> list[d
                 "new_jobs_per_s": new,
                 "ratio": ratio,
                 "ratio_median": ratio_median,
+                "old_facility_step_us": steps_us[id(old)],
+                "new_facility_step_us": steps_us[id(new)],
                 "load_avg": os.getloadavg(),
             }
         )
         print(
             f"  {site:6s} {policy:13s} best old {max(old):8,.0f} new {max(new):8,.0f} jobs/s  "
             f"ratio {ratio:.3f} (medians {ratio_median:.3f}; runs old "
-            f"{[round(x) for x in old]}, new {[round(x) for x in new]}; "
+            f"{[round(x) for x in old]}, new {[round(x) for x in new]}; facility step µs old "
+            f"{_us(steps_us[id(old)])}, new {_us(steps_us[id(new)])}; "
             f"load {os.getloadavg()[0]:.2f})",
             flush=True,
         )
@@ -215,7 +256,7 @@ def main() -> None:
     header = (
         f"{'site':7s} {'policy':13s} {'GPUs':>5s} {'jobs':>7s} {'events':>8s} {'sim s':>7s} "
         f"{'jobs/s':>8s} {'e2e jobs/s':>10s} {'RSS MB':>7s} {'alloc %':>7s} {'JCT h':>7s} "
-        f"{'PUE':>6s}"
+        f"{'PUE':>6s} {'steps':>7s} {'µs/step':>8s} {'step %':>6s}"
     )
     print(header)
     print("-" * len(header))
@@ -224,7 +265,9 @@ def main() -> None:
             f"{r['site']:7s} {r['policy']:13s} {r['n_gpus']:5d} {r['jobs']:7,d} "
             f"{r['events']:8,d} {r['simulate_s']:7.1f} {r['jobs_per_s']:8,.0f} "
             f"{r['jobs_per_s_end_to_end']:10,.0f} {r['peak_rss_mb']:7.0f} "
-            f"{100 * r['allocated_util_frac']:7.1f} {r['jct_mean_h']:7.2f} {r['pue']:6.3f}"
+            f"{100 * r['allocated_util_frac']:7.1f} {r['jct_mean_h']:7.2f} {r['pue']:6.3f} "
+            f"{r['facility_steps']:7,d} {r['facility_step_us']:8.0f} "
+            f"{100 * r['facility_step_share']:6.1f}"
         )
     worst = min(r["jobs_per_s"] for r in rows)
     rss = max(r["peak_rss_mb"] for r in rows)

@@ -285,8 +285,17 @@ def chiller_power_w(
         SustainDC (github.com/HewlettPackard/dc-rl, envs/datacenter.py,
         ``calculate_chiller_power``); AHRI Standard 550/590 rating conditions. physics.md §3.4.
     """
-    q = _f64(heat_w)
-    q_nom = _f64(capacity_w)
+    cap, eir = _chiller_curve(outdoor_temp_c, evap_out_temp_c, cond_rated_temp_c, evap_rated_temp_c)
+    return _chiller_load_w(heat_w, cap, eir, capacity_w, cop_rated)
+
+
+def _chiller_curve(
+    outdoor_temp_c: ArrayLike,
+    evap_out_temp_c: ArrayLike,
+    cond_rated_temp_c: float,
+    evap_rated_temp_c: float,
+) -> tuple[FloatArray, FloatArray]:
+    """The load-independent part of :func:`chiller_power_w`: (CAP, EIR) at the conditions."""
     delta_t = (_f64(outdoor_temp_c) - cond_rated_temp_c) / CHILLER_TEMP_RISE_COEF - (
         _f64(evap_out_temp_c) - evap_rated_temp_c
     )
@@ -295,6 +304,19 @@ def chiller_power_w(
     cap = c0 + c1 * delta_t + c2 * delta_t**2
     e0, e1, e2 = CHILLER_EIR_COEFFS
     eir = e0 + e1 * cap + e2 * cap**2
+    return cap, eir
+
+
+def _chiller_load_w(
+    heat_w: ArrayLike,
+    cap: FloatArray,
+    eir: FloatArray,
+    capacity_w: ArrayLike,
+    cop_rated: ArrayLike,
+) -> FloatArray:
+    """The load-dependent part of :func:`chiller_power_w` given (CAP, EIR)."""
+    q = _f64(heat_w)
+    q_nom = _f64(capacity_w)
     available_w = cap * q_nom
     plr_raw = q / available_w
     plr = np.maximum(plr_raw, CHILLER_MIN_PLR_FRAC)
@@ -813,35 +835,38 @@ def _free_frac(
     return np.zeros(np.broadcast(db, wb, supply_c).shape)
 
 
-def _chiller_w(
+def _chiller_curve_for(
     kind: str,
     *,
-    heat_w: FloatArray,
     evap_out_c: FloatArray,
     capacity_w: float,
     db: FloatArray,
     wb: FloatArray,
     plant: CoolingPlant,
-) -> FloatArray:
+) -> tuple[FloatArray, FloatArray] | None:
+    """(CAP, EIR) of a chiller of ``kind`` at the conditions; None for a chiller of no size."""
     if capacity_w <= 0.0:
-        return np.zeros_like(heat_w)
+        return None
     if kind == "water_cooled":
-        return chiller_power_w(
-            heat_w,
+        return _chiller_curve(
             wb + plant.tower_approach_k,
-            capacity_w,
-            plant.cop_rated,
-            evap_out_temp_c=evap_out_c,
-            cond_rated_temp_c=WATER_COOLED_RATED_COND_TEMP_C,
+            evap_out_c,
+            WATER_COOLED_RATED_COND_TEMP_C,
+            RATED_EVAP_OUT_TEMP_C,
         )
-    return chiller_power_w(
-        heat_w,
-        db,
-        capacity_w,
-        plant.cop_rated,
-        evap_out_temp_c=evap_out_c,
-        cond_rated_temp_c=AIR_COOLED_RATED_COND_TEMP_C,
-    )
+    return _chiller_curve(db, evap_out_c, AIR_COOLED_RATED_COND_TEMP_C, RATED_EVAP_OUT_TEMP_C)
+
+
+def _chiller_w(
+    curve: tuple[FloatArray, FloatArray] | None,
+    heat_w: FloatArray,
+    capacity_w: float,
+    plant: CoolingPlant,
+) -> FloatArray:
+    """Chiller power for ``heat_w`` given its curve at the conditions (see above)."""
+    if curve is None:
+        return np.zeros_like(heat_w)
+    return _chiller_load_w(heat_w, curve[0], curve[1], capacity_w, plant.cop_rated)
 
 
 def _rejection_fan_w(heat_w: FloatArray, design_w: float, design_frac: float) -> FloatArray:
@@ -896,19 +921,75 @@ def plant_power_w(
         conditions, liquid capture); HPE SustainDC ``calculate_HVAC_power`` (fan, pump and
         tower structure).
     """
-    q = _f64(it_heat_w)
+    return plant_power_at(
+        it_heat_w,
+        plant_conditions(
+            outdoor_db_c,
+            outdoor_wb_c,
+            plant,
+            supply_air_temp_c=supply_air_temp_c,
+            outdoor_db_std_k=outdoor_db_std_k,
+            outdoor_wb_std_k=outdoor_wb_std_k,
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PlantConditions:
+    """What a plant's power depends on besides its heat load, at given outdoor conditions.
+
+    :func:`plant_power_w` is :func:`plant_power_at` of :func:`plant_conditions`; a caller that
+    prices many loads under the same conditions (the coupled twin's site limit at every facility
+    step, within the hour or month of its climate) computes the conditions once. The results are
+    the same numbers: the same operations on the same values.
+
+    Attributes:
+        plant: The design.
+        shape: Broadcast shape of the conditions.
+        db: Outdoor dry bulb (°C).
+        db_std: Its within-period spread (K).
+        t_sup: Supply-air temperature (°C).
+        f_a: Economizer share on the air path.
+        f_l: Economizer share on the liquid path.
+        crac_cop: COP of a ``moore_crac`` plant at ``t_sup`` (None for others).
+        wb_in: Coil-entering wet bulb of a ``dx_air_cooled`` plant (None for others).
+        air_curve: (CAP, EIR) of the air-path chiller (None: none, or not a chiller).
+        liq_curve: (CAP, EIR) of the liquid-path trim chiller (None: none).
+    """
+
+    plant: CoolingPlant
+    shape: tuple[int, ...]
+    db: FloatArray
+    db_std: FloatArray
+    t_sup: FloatArray
+    f_a: FloatArray
+    f_l: FloatArray
+    crac_cop: FloatArray | None
+    wb_in: FloatArray | None
+    air_curve: tuple[FloatArray, FloatArray] | None
+    liq_curve: tuple[FloatArray, FloatArray] | None
+
+
+def plant_conditions(
+    outdoor_db_c: ArrayLike,
+    outdoor_wb_c: ArrayLike,
+    plant: CoolingPlant,
+    *,
+    supply_air_temp_c: ArrayLike | None = None,
+    outdoor_db_std_k: ArrayLike = 0.0,
+    outdoor_wb_std_k: ArrayLike = 0.0,
+) -> PlantConditions:
+    """The load-independent part of :func:`plant_power_w` (same arguments, less the load)."""
     db = _f64(outdoor_db_c)
     wb = _f64(outdoor_wb_c)
     db_std = _f64(outdoor_db_std_k)
     wb_std = _f64(outdoor_wb_std_k)
     t_sup = _f64(plant.supply_air_temp_c if supply_air_temp_c is None else supply_air_temp_c)
-    shape = np.broadcast(q, db, wb, t_sup, db_std, wb_std).shape
+    shape = np.broadcast(db, wb, t_sup, db_std, wb_std).shape
     h = plant.liquid_capture_frac
-    q_liq, q_air = heat_split_w(q, h)
     design_air_w = (1.0 - h) * plant.design_heat_w
     design_liq_w = h * plant.design_heat_w
-
-    # --- air path -------------------------------------------------------------------------
+    # air path
     t_chw = t_sup - plant.coil_approach_k
     if plant.economizer == "airside":
         f_a = airside_free_frac(
@@ -929,30 +1010,83 @@ def plant_power_w(
             wb_std=wb_std,
             plant=plant,
         )
-    mech_air = (1.0 - f_a) * q_air
+    cop = None
+    wb_in = None
+    air_curve = None
     if plant.chiller == "moore_crac":
-        chiller_air = mech_air / crac_cop(t_sup)
+        cop = crac_cop(t_sup)
     elif plant.chiller == "dx_air_cooled":
-        plr = mech_air / design_air_w if design_air_w > 0.0 else np.zeros(shape)
         # the coil sees the return air: a warmer set-point means a warmer, wetter-bulb inlet
         wb_in = np.clip(return_air_wet_bulb_c(t_sup + plant.air_delta_t_k), 12.78, 23.89)
+    else:
+        air_curve = _chiller_curve_for(
+            plant.chiller, evap_out_c=t_chw, capacity_w=design_air_w, db=db, wb=wb, plant=plant
+        )
+    # liquid path
+    t_liq = _f64(plant.liquid_supply_temp_c)
+    f_l = _free_frac(
+        plant.liquid_economizer,
+        supply_c=t_liq,
+        return_c=t_liq + plant.liquid_delta_t_k,
+        db=db,
+        wb=wb,
+        db_std=db_std,
+        wb_std=wb_std,
+        plant=plant,
+    )
+    trim_kind = "air_cooled" if plant.chiller in ("moore_crac", "dx_air_cooled") else plant.chiller
+    liq_curve = _chiller_curve_for(
+        trim_kind, evap_out_c=t_liq, capacity_w=design_liq_w, db=db, wb=wb, plant=plant
+    )
+    return PlantConditions(
+        plant=plant,
+        shape=shape,
+        db=db,
+        db_std=db_std,
+        t_sup=t_sup,
+        f_a=f_a,
+        f_l=f_l,
+        crac_cop=cop,
+        wb_in=wb_in,
+        air_curve=air_curve,
+        liq_curve=liq_curve,
+    )
+
+
+def _full(x: FloatArray, shape: tuple[int, ...]) -> FloatArray:
+    """``x`` broadcast to ``shape`` as float64 (itself when it has that shape already)."""
+    if x.shape == shape and x.dtype == np.float64:
+        return x
+    return np.asarray(np.broadcast_to(x, shape), dtype=np.float64)
+
+
+def plant_power_at(it_heat_w: ArrayLike, cond: PlantConditions) -> CoolingBreakdown:
+    """:func:`plant_power_w` of a heat load under conditions from :func:`plant_conditions`."""
+    plant = cond.plant
+    q = _f64(it_heat_w)
+    shape = np.broadcast_shapes(q.shape, cond.shape)
+    f_a, f_l = cond.f_a, cond.f_l
+    h = plant.liquid_capture_frac
+    q_liq, q_air = heat_split_w(q, h)
+    design_air_w = (1.0 - h) * plant.design_heat_w
+    design_liq_w = h * plant.design_heat_w
+
+    # --- air path -------------------------------------------------------------------------
+    mech_air = (1.0 - f_a) * q_air
+    if cond.crac_cop is not None:
+        chiller_air = mech_air / cond.crac_cop
+    elif cond.wb_in is not None:
+        plr = mech_air / design_air_w if design_air_w > 0.0 else np.zeros(shape)
+        wb_in = cond.wb_in
         # electric input is linear in 1/COP: average 1/COP over the period's outdoor spread
         inv_cop = _gauss_mean(
             lambda t: 1.0 / dx_cop(t, plant.cop_rated, part_load_frac=plr, entering_wb_c=wb_in),
-            db,
-            db_std,
+            cond.db,
+            cond.db_std,
         )
         chiller_air = mech_air * inv_cop
     else:
-        chiller_air = _chiller_w(
-            plant.chiller,
-            heat_w=mech_air,
-            evap_out_c=t_chw,
-            capacity_w=design_air_w,
-            db=db,
-            wb=wb,
-            plant=plant,
-        )
+        chiller_air = _chiller_w(cond.air_curve, mech_air, design_air_w, plant)
 
     if design_air_w > 0.0:
         flow_ref = design_air_w / (_AIR_HEAT_CAPACITY_J_PER_M3_K * plant.air_delta_t_k)
@@ -968,28 +1102,9 @@ def plant_power_w(
     pump = pump_power_w(chw_flow, plant.chw_pump_head_pa, plant.pump_efficiency_frac)
 
     # --- liquid path ----------------------------------------------------------------------
-    t_liq = _f64(plant.liquid_supply_temp_c)
-    f_l = _free_frac(
-        plant.liquid_economizer,
-        supply_c=t_liq,
-        return_c=t_liq + plant.liquid_delta_t_k,
-        db=db,
-        wb=wb,
-        db_std=db_std,
-        wb_std=wb_std,
-        plant=plant,
-    )
     mech_liq = (1.0 - f_l) * q_liq
     trim_kind = "air_cooled" if plant.chiller in ("moore_crac", "dx_air_cooled") else plant.chiller
-    chiller_liq = _chiller_w(
-        trim_kind,
-        heat_w=mech_liq,
-        evap_out_c=t_liq,
-        capacity_w=design_liq_w,
-        db=db,
-        wb=wb,
-        plant=plant,
-    )
+    chiller_liq = _chiller_w(cond.liq_curve, mech_liq, design_liq_w, plant)
     liq_flow = q_liq / (_WATER_HEAT_CAPACITY_J_PER_M3_K * plant.liquid_delta_t_k)
     pump = pump + pump_power_w(liq_flow, plant.liquid_pump_head_pa, plant.pump_efficiency_frac)
     if plant.technology in ("direct_liquid", "immersion"):
@@ -1023,29 +1138,29 @@ def plant_power_w(
     cw_flow = tower_heat_total / (_WATER_HEAT_CAPACITY_J_PER_M3_K * plant.cw_delta_t_k)
     pump = pump + pump_power_w(cw_flow, plant.cw_pump_head_pa, plant.pump_efficiency_frac)
 
-    chiller = np.broadcast_to(chiller_air + chiller_liq, shape)
-    crah = np.broadcast_to(crah_fan, shape)
-    pumps = np.broadcast_to(pump, shape)
-    fans = np.broadcast_to(rejection_fan, shape)
-    cdus = np.broadcast_to(cdu, shape)
+    chiller = _full(chiller_air + chiller_liq, shape)
+    crah = _full(crah_fan, shape)
+    pumps = _full(pump, shape)
+    fans = _full(rejection_fan, shape)
+    cdus = _full(cdu, shape)
     total = chiller + crah + pumps + fans + cdus
-    q_b = np.broadcast_to(q, shape)
+    q_b = _full(q, shape)
     free = np.divide(
         f_a * q_air + f_l * q_liq, q_b, out=np.zeros(shape), where=np.broadcast_to(q > 0, shape)
     )
     return CoolingBreakdown(
-        chiller_w=np.asarray(chiller, dtype=np.float64),
-        crah_fan_w=np.asarray(crah, dtype=np.float64),
-        pump_w=np.asarray(pumps, dtype=np.float64),
-        heat_rejection_fan_w=np.asarray(fans, dtype=np.float64),
-        cdu_w=np.asarray(cdus, dtype=np.float64),
+        chiller_w=chiller,
+        crah_fan_w=crah,
+        pump_w=pumps,
+        heat_rejection_fan_w=fans,
+        cdu_w=cdus,
         total_w=np.asarray(total, dtype=np.float64),
-        air_heat_w=np.asarray(np.broadcast_to(q_air, shape), dtype=np.float64),
-        liquid_heat_w=np.asarray(np.broadcast_to(q_liq, shape), dtype=np.float64),
-        air_free_frac=np.asarray(np.broadcast_to(f_a, shape), dtype=np.float64),
-        liquid_free_frac=np.asarray(np.broadcast_to(f_l, shape), dtype=np.float64),
+        air_heat_w=_full(q_air, shape),
+        liquid_heat_w=_full(q_liq, shape),
+        air_free_frac=_full(f_a, shape),
+        liquid_free_frac=_full(f_l, shape),
         free_frac=np.asarray(free, dtype=np.float64),
-        mechanical_heat_w=np.asarray(np.broadcast_to(mech_air + mech_liq, shape), dtype=np.float64),
+        mechanical_heat_w=_full(mech_air + mech_liq, shape),
     )
 
 
@@ -1359,6 +1474,7 @@ __all__ = [
     "AnnualPue",
     "CoolingBreakdown",
     "CoolingPlant",
+    "PlantConditions",
     "airside_free_frac",
     "annual_pue",
     "chiller_power_w",
@@ -1369,6 +1485,8 @@ __all__ = [
     "fan_power_w",
     "heat_split_w",
     "mechanical_cooling_power_w",
+    "plant_conditions",
+    "plant_power_at",
     "plant_power_w",
     "pue",
     "pump_power_w",

@@ -348,6 +348,9 @@ class CoupledFacility:
         self._capacity_cache: tuple[tuple[bytes, float, float], float, FloatArray] | None = None
         self._outdoor_cache = 25.0
         self._racks_down: frozenset[int] = frozenset()
+        self._site_key: tuple[float, float, float] | None = None
+        self._site_limit_w = math.inf
+        self._pricers: dict[tuple[float, float], Any] = {}
         self._liquid_c = float(self._layout.liquid_supply_temp_c)
         self.feed_down_s = 0.0
         self.max_liquid_supply_c = self._liquid_c
@@ -411,14 +414,45 @@ class CoupledFacility:
         it_w = float(view.it_power_w)
         if contract_w is None or it_w <= 0.0:
             return effect
-        parts = self._plant.power_w(
-            np.array([it_w]), np.array([view.time_s]), np.array([view.supply_temp_c])
-        )
-        ratio = 1.0 + float(parts.cooling_w[0] + parts.loss_w[0]) / it_w
-        limit_w = max(contract_w - float(parts.misc_w[0]), 0.0) / ratio
+        limit_w = self._site_it_limit_w(contract_w, it_w, view.time_s, view.supply_temp_c)
         if effect is None:
             return FacilityEffect(site_it_limit_w=limit_w)
         return dataclasses.replace(effect, site_it_limit_w=limit_w)
+
+    def _site_it_limit_w(
+        self, contract_w: float, it_w: float, t_s: float, supply_c: float
+    ) -> float:
+        """(contract − fixed) / (1 + (cooling + losses) / IT) at this IT power, time and supply.
+
+        A plant model with a ``pricer`` (:class:`~kiban.sim.facility.PlantFacility`) is priced
+        through one pricer per climate period and supply temperature (the outdoor-dependent
+        part computed once: the same numbers, ~10× cheaper); the same inputs as the last step
+        give the last answer.
+        """
+        supply_c = float(supply_c)
+        period = getattr(self._plant, "climate_period", None)
+        key = (it_w, supply_c, period(t_s) if period is not None else t_s)
+        if key == self._site_key:
+            return self._site_limit_w
+        pricer_for = getattr(self._plant, "pricer", None)
+        if pricer_for is not None and period is not None:
+            pkey = key[1:]
+            pricer = self._pricers.get(pkey)
+            if pricer is None:
+                if len(self._pricers) >= 64:  # the supply moved a lot: forget old conditions
+                    self._pricers.clear()
+                pricer = self._pricers[pkey] = pricer_for(t_s, supply_c)
+            cooling_w, loss_w, misc_w = pricer.power_w(it_w)
+        else:
+            parts = self._plant.power_w(np.array([it_w]), np.array([t_s]), np.array([supply_c]))
+            cooling_w = float(parts.cooling_w[0])
+            loss_w = float(parts.loss_w[0])
+            misc_w = float(parts.misc_w[0])
+        ratio = 1.0 + (cooling_w + loss_w) / it_w
+        limit_w = max(contract_w - misc_w, 0.0) / ratio
+        self._site_key = key
+        self._site_limit_w = limit_w
+        return limit_w
 
     def _fault_effect(
         self, view: ClusterView, t: float, dt: float, effect: FacilityEffect | None

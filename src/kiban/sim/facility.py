@@ -23,15 +23,15 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from kiban.physics.climate import HourlyClimate, MonthlyClimate
-from kiban.physics.cooling import plant_power_w
+from kiban.physics.cooling import plant_conditions, plant_power_at, plant_power_w
 from kiban.units import S_PER_DAY, S_PER_YEAR
 
 if TYPE_CHECKING:
     from kiban._typing import ArrayLike, FloatArray
-    from kiban.physics.cooling import CoolingPlant
+    from kiban.physics.cooling import CoolingPlant, PlantConditions
     from kiban.physics.power_chain import PowerChain
 
-__all__ = ["FacilityModel", "FacilityPower", "PlantFacility", "SimpleFacility"]
+__all__ = ["FacilityModel", "FacilityPower", "PlantFacility", "PlantPricer", "SimpleFacility"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +157,62 @@ class PlantFacility:
             misc_w=np.full(it.shape, self.misc_w),
             outdoor_temp_c=np.asarray(c.dry_bulb_c[idx], dtype=np.float64),
         )
+
+    def climate_period(self, time_s: float) -> int:
+        """Index of the climate period (month or hour of the series) containing ``time_s``."""
+        return int(self._climate_index(np.array([float(time_s)]))[0])
+
+    def pricer(self, time_s: float, supply_temp_c: float) -> PlantPricer:
+        """:meth:`power_w` at one instant's outdoor conditions and supply, for one IT power.
+
+        The conditions hold for the whole climate period (:meth:`climate_period`) at that
+        supply temperature, so a caller pricing one IT power at a time (the coupled twin's site
+        limit at every facility step) builds one pricer per period and supply.
+        """
+        t = np.array([float(time_s)])
+        idx = self._climate_index(t)
+        c = self.climate
+        supply = np.array([float(supply_temp_c)])
+        conditions = tuple(
+            plant_conditions(
+                c.dry_bulb_c[idx],
+                c.wet_bulb_c[idx],
+                plant,
+                supply_air_temp_c=supply,
+                outdoor_db_std_k=c.dry_bulb_std_k[idx],
+                outdoor_wb_std_k=c.wet_bulb_std_k[idx],
+            )
+            for plant in self.plants
+        )
+        return PlantPricer(self, conditions)
+
+
+@dataclass(frozen=True, slots=True)
+class PlantPricer:
+    """:meth:`PlantFacility.power_w` of one IT power under fixed conditions (see ``pricer``).
+
+    The same operations on the same values as :meth:`PlantFacility.power_w` of a one-element
+    array, so the same numbers; the outdoor-dependent part (economizer shares, chiller curves)
+    is computed once.
+
+    Attributes:
+        facility: The plant model.
+        conditions: Each plant's :class:`~kiban.physics.cooling.PlantConditions`.
+    """
+
+    facility: PlantFacility
+    conditions: tuple[PlantConditions, ...]
+
+    def power_w(self, it_power_w: float) -> tuple[float, float, float]:
+        """(cooling, loss, misc) W at IT power ``it_power_w`` W."""
+        f = self.facility
+        it = np.array([float(it_power_w)])
+        loss = f.chain.loss_w(it) if f.chain is not None else np.zeros(it.shape)
+        heat = it + loss if f.losses_in_cooled_space else it
+        cooling = np.zeros(it.shape)
+        for cond, share in zip(self.conditions, f.shares, strict=True):
+            cooling = cooling + plant_power_at(heat * share, cond).total_w
+        return float(cooling[0]), float(np.asarray(loss, dtype=np.float64)[0]), float(f.misc_w)
 
 
 def day_of_year_s(month: int, day: int = 1) -> float:
