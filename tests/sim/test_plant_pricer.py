@@ -1,0 +1,86 @@
+"""The coupled twin's site limit prices the plant through :class:`PlantPricer` (the outdoor part
+of the plant computed once per climate period and supply). It must give the very numbers of
+:meth:`PlantFacility.power_w`, bit for bit, for every plant kind: outputs stay byte-identical."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from tests.conftest import REPO_ROOT
+
+from kiban.physics.climate import monthly_normals
+from kiban.physics.cooling import (
+    TYPICAL_PLANTS,
+    plant_conditions,
+    plant_power_at,
+    plant_power_w,
+    typical_plant,
+)
+from kiban.results import prepare_scenario
+from kiban.sim.facility import PlantFacility
+from kiban.spec import load_spec
+
+CHILLERS = ("moore_crac", "dx_air_cooled", "air_cooled", "water_cooled")
+ECONOMIZERS = ("none", "airside", "waterside", "dry_cooler")
+
+
+def _bits(x: np.ndarray) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64).view(np.uint64)
+
+
+@pytest.mark.parametrize("chiller", CHILLERS)
+def test_split_plant_gives_the_same_bits(chiller):
+    """plant_power_w is plant_power_at of plant_conditions: every field, every kind."""
+    rng = np.random.default_rng(3)
+    for tech in TYPICAL_PLANTS:
+        for econ in ECONOMIZERS:
+            plant = dataclasses.replace(typical_plant(tech, 1e6), chiller=chiller, economizer=econ)
+            q = rng.uniform(0.0, 1.3e6, 5)
+            db = rng.uniform(-10.0, 40.0, 5)
+            wb = db - rng.uniform(0.0, 8.0, 5)
+            sd = np.array([0.0, 2.5, 0.0, 3.1, 1.0])
+            whole = plant_power_w(q, db, wb, plant, outdoor_db_std_k=sd, outdoor_wb_std_k=sd)
+            cond = plant_conditions(db, wb, plant, outdoor_db_std_k=sd, outdoor_wb_std_k=sd)
+            split = plant_power_at(q, cond)
+            for f in dataclasses.fields(whole):
+                a, b = getattr(whole, f.name), getattr(split, f.name)
+                assert a.shape == b.shape
+                assert np.array_equal(_bits(a), _bits(b)), (tech, econ, f.name)
+
+
+@pytest.mark.parametrize(
+    "example", ["hall-512-h100-rdhx.toml", "philly.toml", "tokyo-air-dgx-h100.toml"]
+)
+def test_pricer_matches_power_w(example):
+    """PlantPricer.power_w(IT) == PlantFacility.power_w([IT], [t], [supply]) exactly."""
+    prepared = prepare_scenario(load_spec(REPO_ROOT / "examples" / example))
+    plant = getattr(prepared.facility, "_plant", prepared.facility)
+    assert isinstance(plant, PlantFacility)
+    rng = np.random.default_rng(5)
+    for t_s in rng.uniform(0.0, 3.2e7, 12).tolist():
+        for supply_c in (18.0, 22.0, 24.7):
+            pricer = plant.pricer(t_s, supply_c)
+            for it_w in rng.uniform(1e3, 2e6, 4).tolist():
+                ref = plant.power_w(np.array([it_w]), np.array([t_s]), np.array([supply_c]))
+                got = pricer.power_w(it_w)
+                assert got == (
+                    float(ref.cooling_w[0]),
+                    float(ref.loss_w[0]),
+                    float(ref.misc_w[0]),
+                )
+
+
+def test_pricer_hourly_climate_periods():
+    """The climate period changes at each month of the normals: a new pricer per period."""
+    plant = PlantFacility(
+        plants=(typical_plant("hot-aisle-containment", 1e6, economizer="waterside"),),
+        shares=(1.0,),
+        climate=monthly_normals("tokyo"),
+    )
+    assert plant.climate_period(0.0) == 0
+    assert plant.climate_period(40 * 86_400.0) == 1
+    a = plant.pricer(10.0, 22.0).power_w(5e5)
+    b = plant.pricer(200 * 86_400.0, 22.0).power_w(5e5)
+    assert a[0] != b[0]  # winter and summer differ
