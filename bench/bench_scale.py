@@ -10,10 +10,17 @@ jobs at 100,000 GPUs), as in the DESIGN target. Policy: ``fifo-static``.
 Each size runs in a fresh process (its own peak RSS). The table goes to stdout; ``--json`` and
 ``--svg`` write the rows and the curve.
 
+``--facility plant`` (default) prices the cooling plant over the event log after the run;
+``--facility coupled`` runs the coupled twin in the loop (issue 10): the room, the aisles (a row
+of racks each, CRAH units sized N+1 by :func:`kiban.sim.coupled.hall_air_for`), the GPU
+observables, the rack limits and a site grid contract of 1.3 × the IT nameplate, stepped every
+300 s; its steps are timed on their own (steps, µs per step, share of the simulation).
+
 Usage::
 
     .venv/bin/python bench/bench_scale.py                      # 1k, 4k, 16k, 50k, 100k GPUs
     .venv/bin/python bench/bench_scale.py --sizes 1024,4096
+    .venv/bin/python bench/bench_scale.py --sizes 102400 --facility coupled
     .venv/bin/python bench/bench_scale.py --json bench/results/scale.json \\
         --svg bench/results/scale.svg
 """
@@ -31,7 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
-from bench_replay import machine  # noqa: E402
+from bench_replay import machine, time_facility_steps  # noqa: E402
 
 GPUS_PER_HALL = 1024
 RACKS_PER_HALL = 32
@@ -41,7 +48,7 @@ DAYS = 30.0
 DEFAULT_SIZES = (1024, 4096, 16384, 51200, 102400)
 
 
-def build(n_gpus: int, seed: int = 1):
+def build(n_gpus: int, seed: int = 1, facility_kind: str = "plant"):
     import numpy as np  # noqa: PLC0415
 
     from kiban.catalog import default_catalog  # noqa: PLC0415
@@ -98,6 +105,17 @@ def build(n_gpus: int, seed: int = 1):
         "hot-aisle-containment", layout.n_gpus / 8 * 10_200.0, economizer="waterside"
     )
     facility = PlantFacility(plants=(plant,), shares=(1.0,), climate=monthly_normals("tokyo"))
+    if facility_kind == "coupled":
+        from kiban.sim.coupled import CoupledFacility, hall_air_for  # noqa: PLC0415
+
+        nameplate_w = layout.n_gpus / 8 * server.max_power_w
+        facility = CoupledFacility(
+            facility,
+            layout,
+            hall_air_for(layout, supply_temp_c=22.0),
+            budgets_w={"site": 1.3 * nameplate_w},
+            rack_limit_w=layout.rack_power_limit_w,
+        )
     settings = SimSettings(
         seed=seed,
         until_s=DAYS * S_PER_DAY,
@@ -106,13 +124,14 @@ def build(n_gpus: int, seed: int = 1):
     return layout, jobs, facility, settings
 
 
-def child(n_gpus: int) -> dict[str, object]:
+def child(n_gpus: int, facility_kind: str = "plant") -> dict[str, object]:
     from kiban.policies.registry import make_policy  # noqa: PLC0415
     from kiban.results import SimulationResult  # noqa: PLC0415
     from kiban.sim import Simulator  # noqa: PLC0415
 
     t0 = time.perf_counter()
-    layout, jobs, facility, settings = build(n_gpus)
+    layout, jobs, facility, settings = build(n_gpus, facility_kind=facility_kind)
+    step_clock = time_facility_steps(facility)
     t1 = time.perf_counter()
     out = Simulator(
         layout, jobs, make_policy("policy", "fifo-static"), settings=settings, facility=facility
@@ -132,6 +151,10 @@ def child(n_gpus: int) -> dict[str, object]:
         "results_s": t3 - t2,
         "total_s": t3 - t0,
         "jobs_per_s": (jobs.n_jobs - s["jobs_not_arrived"]) / (t2 - t1),
+        "facility": facility_kind,
+        "facility_steps": step_clock["steps"],
+        "facility_step_s": step_clock["s"],
+        "facility_step_us": 1e6 * step_clock["s"] / max(step_clock["steps"], 1),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "allocated_util_frac": s["allocated_util_frac"],
         "pue": s["pue"],
@@ -167,10 +190,11 @@ def main() -> None:
     parser.add_argument("--sizes", default=",".join(str(s) for s in DEFAULT_SIZES))
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--svg", type=Path, default=None)
+    parser.add_argument("--facility", choices=("plant", "coupled"), default="plant")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child)))
+        print(json.dumps(child(args.child, args.facility)))
         return
     info = machine()
     print(
@@ -180,7 +204,7 @@ def main() -> None:
     rows = []
     for size in (int(s) for s in args.sizes.split(",") if s):
         proc = subprocess.run(
-            [sys.executable, __file__, "--child", str(size)],
+            [sys.executable, __file__, "--child", str(size), "--facility", args.facility],
             capture_output=True,
             text=True,
             check=True,
@@ -194,7 +218,8 @@ def main() -> None:
         )
     header = (
         f"{'GPUs':>8s} {'racks':>6s} {'jobs':>10s} {'events':>10s} {'build s':>8s} "
-        f"{'sim s':>8s} {'total s':>8s} {'jobs/s':>8s} {'RSS MB':>8s} {'alloc %':>7s}"
+        f"{'sim s':>8s} {'total s':>8s} {'jobs/s':>8s} {'RSS MB':>8s} {'alloc %':>7s} "
+        f"{'steps':>6s} {'step s':>7s} {'µs/step':>8s}"
     )
     print(header)
     print("-" * len(header))
@@ -202,7 +227,9 @@ def main() -> None:
         print(
             f"{r['n_gpus']:8,d} {r['n_racks']:6,d} {r['jobs']:10,d} {r['events']:10,d} "
             f"{r['build_s']:8.1f} {r['simulate_s']:8.1f} {r['total_s']:8.1f} "
-            f"{r['jobs_per_s']:8,.0f} {r['peak_rss_mb']:8.0f} {100 * r['allocated_util_frac']:7.1f}"
+            f"{r['jobs_per_s']:8,.0f} {r['peak_rss_mb']:8.0f} "
+            f"{100 * r['allocated_util_frac']:7.1f} "
+            f"{r['facility_steps']:6,d} {r['facility_step_s']:7.1f} {r['facility_step_us']:8.0f}"
         )
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -41,6 +41,7 @@ __all__ = [
     "shared_fs_allocation_b_per_s",
     "stall_frac",
     "warm_cache_hit_frac",
+    "water_level",
 ]
 
 DEFAULT_CHECKPOINT_BYTES_PER_PARAM = 14.0
@@ -110,6 +111,22 @@ def maxmin_share_b_per_s(
     cap = max(float(capacity_b_per_s), 0.0)
     if float(d.sum()) <= cap:
         return d.copy()
+    return np.minimum(d, w * water_level(d, w, cap))
+
+
+def water_level(d: FloatArray, w: FloatArray, cap: float) -> float:
+    """The water level L of :func:`maxmin_share_b_per_s` when Σ d > cap (x_i = min(d_i, w_i·L)).
+
+    Args:
+        d: Demands (≥ 0), shape (n,), n ≥ 1.
+        w: Weights (> 0), shape (n,).
+        cap: Capacity (≥ 0).
+
+    Returns:
+        L ≥ 0. Entries with d_i = 0 may be left out: they sort first, add nothing to the
+        satisfied sum and leave every level a later entry sees unchanged, so L is the same
+        number (a caller with many zero demands passes only the others).
+    """
     ratio = d / w
     order = ratio.argsort(kind="stable")
     d_sorted = d[order]
@@ -120,8 +137,7 @@ def maxmin_share_b_per_s(
     level = (cap - sat_d) / rest_w
     # The right k is the first one whose next job is not satisfied at that level.
     k = int((level < ratio[order]).argmax())
-    water = max(level[k], 0.0)
-    return np.minimum(d, w * water)
+    return max(float(level[k]), 0.0)
 
 
 def cache_hit_frac(cache_b: ArrayLike, dataset_b: ArrayLike) -> FloatArray:
