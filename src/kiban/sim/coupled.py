@@ -299,6 +299,7 @@ class CoupledFacility:
         self._rack_max_w = np.bincount(
             self._node_rack, weights=self._srv_max_w[self._node_srv], minlength=layout.n_racks
         )
+        self._rack_max_pos = self._rack_max_w > 0
         self._rack_server = np.zeros(layout.n_racks, dtype=np.int64)
         self._rack_server[self._node_rack] = self._node_srv  # a representative model per rack
         self._server_racks = [
@@ -306,6 +307,11 @@ class CoupledFacility:
             for k, server in enumerate(layout.servers)
             if (sel := np.flatnonzero(self._rack_server == k)).size
         ]
+        self._one_server = (
+            self._server_racks[0][0]
+            if len(self._server_racks) == 1 and self._server_racks[0][1].size == layout.n_racks
+            else None
+        )
         n_units = hall.crah_capacity_w.shape[0]
         self._no_faults = (np.zeros(n_units, dtype=bool), 1.0, np.ones(layout.n_racks))
         self._no_faults[0].flags.writeable = False
@@ -556,11 +562,14 @@ class CoupledFacility:
         heat = rack_w * self._air_frac
         inlet = np.asarray(view.rack_inlet_temp_c, dtype=np.float64)
         load = np.divide(
-            rack_w, self._rack_max_w, out=np.zeros_like(rack_w), where=self._rack_max_w > 0
+            rack_w, self._rack_max_w, out=np.zeros_like(rack_w), where=self._rack_max_pos
         )
-        speed = np.ones_like(load)
-        for server, sel in self._server_racks:
-            speed[sel] = fan_speed_frac(load[sel], inlet[sel], server)
+        if self._one_server is not None:  # every rack holds one server model (elementwise)
+            speed = fan_speed_frac(load, inlet, self._one_server)
+        else:
+            speed = np.ones_like(load)
+            for server, sel in self._server_racks:
+                speed[sel] = fan_speed_frac(load[sel], inlet[sel], server)
         # a rack whose fans failed moves less air: the remaining fans cannot make up for them
         flow = fd.server_airflow_m3_per_s(speed, self._rack_rated_flow, fan_ok_frac=fan_ok)
         self._air_w = float(
@@ -575,30 +584,31 @@ class CoupledFacility:
             step = fd.facility_step(
                 hall, self._room, heat, flow, outdoor_c, failed, chiller_ok, max(dt, 1e-9)
             )
+        heat_w = float(heat.sum())
         self._quiet = step.stored_j == 0.0 and step.room is self._room
         if self._quiet:
             self._quiet_key = key
             self._quiet_rack_w = rack_w.copy()
-            self._quiet_heat_w = float(heat.sum())
+            self._quiet_heat_w = heat_w
         if dt > 0:
             self._room = step.room
             self.removed_j += step.removed_j
             self.stored_j += step.stored_j
-            self.heat_j += float(heat.sum()) * dt
-            if float(heat.sum()) > step.capacity_w:
+            self.heat_j += heat_w * dt
+            if heat_w > step.capacity_w:
                 self.shortfall_s += dt
         self.max_deficit_frac = max(self.max_deficit_frac, float(step.aisle_deficit_frac.max()))
         supply = float(self._room.air_temp_c)
         self.max_supply_c = max(self.max_supply_c, supply)
-        offset = step.rack_deficit_rise_k.copy()
+        offset = step.rack_deficit_rise_k  # a new array each step (kept, never written)
         # failed server fans: the chips see a higher resistance, R ∝ V̇^−0.8; booked as the
         # equivalent inlet rise R·P·(scale − 1) at the rack's mean GPU power
-        if np.any(fan_ok < 1.0):
+        if fan_ok is not self._no_faults[2] and np.any(fan_ok < 1.0):
             gpu_w = np.asarray(view.gpu_power_w(), dtype=np.float64)
             n = np.bincount(self._gpu_rack, minlength=self._layout.n_racks)
             mean_rp = np.bincount(self._gpu_rack, weights=gpu_w * self._gpu_r, minlength=n.size)
             mean_rp = np.divide(mean_rp, n, out=np.zeros_like(mean_rp), where=n > 0)
-            offset += mean_rp * (fd.r_scale_for_airflow(np.maximum(fan_ok, 0.05)) - 1.0)
+            offset = offset + mean_rp * (fd.r_scale_for_airflow(np.maximum(fan_ok, 0.05)) - 1.0)
         changed_supply = abs(supply - self._last_supply) > 1e-9
         changed_offset = not np.array_equal(offset, self._last_offset)
         if not (changed_supply or changed_offset):
