@@ -12,6 +12,13 @@ One step does what the coupled run does every facility interval (e.g. 60 s):
 Sizes: the 512-GPU hall (64 DGX H100 in 16 racks of 4), 2,490 GPUs (Philly's count)
 and 100,000 GPUs. Reports microseconds per step and what that costs over a 30-day run at 60 s.
 
+It also times the coupled twin's site grid limit, priced at every facility step: the plant of
+``examples/hall-512-h100-rdhx.toml`` and ``examples/philly.toml`` through
+:meth:`~kiban.sim.facility.PlantFacility.power_w` on one-element arrays (before) and through a
+:class:`~kiban.sim.facility.PlantPricer` (after: the same numbers), interleaved, µs per call.
+The steps of a real run are timed by ``bench_replay.py`` and ``bench_scale.py --facility
+coupled``.
+
 Usage::
 
     .venv/bin/python bench/bench_facility.py [--json bench/results/facility.json]
@@ -131,6 +138,41 @@ def measure(name: str, n_gpus: int) -> dict[str, float]:
     }
 
 
+def site_limit_pricing(rounds: int = 5, calls: int = 400) -> list[dict[str, float | str]]:
+    """µs per site-limit pricing: PlantFacility.power_w vs PlantPricer.power_w, interleaved."""
+    from kiban.results import prepare_scenario  # noqa: PLC0415
+    from kiban.spec import load_spec  # noqa: PLC0415
+
+    repo = Path(__file__).resolve().parents[1]
+    rows: list[dict[str, float | str]] = []
+    for example in ("hall-512-h100-rdhx.toml", "philly.toml"):
+        prepared = prepare_scenario(load_spec(repo / "examples" / example))
+        plant = getattr(prepared.facility, "_plant", prepared.facility)
+        t_s, supply_c = 5.0e6, 22.0
+        pricer = plant.pricer(t_s, supply_c)
+        old: list[float] = []
+        new: list[float] = []
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            for k in range(calls):
+                plant.power_w(np.array([4e5 + k]), np.array([t_s]), np.array([supply_c]))
+            t1 = time.perf_counter()
+            for k in range(calls):
+                pricer.power_w(4e5 + k)
+            t2 = time.perf_counter()
+            old.append((t1 - t0) / calls * 1e6)
+            new.append((t2 - t1) / calls * 1e6)
+        rows.append(
+            {
+                "case": f"site-limit {example.removesuffix('.toml')}",
+                "power_w_us": min(old),
+                "pricer_us": min(new),
+                "ratio": min(old) / min(new),
+            }
+        )
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", type=Path)
@@ -141,9 +183,17 @@ def main() -> None:
             f"{r['case']:>12}: {r['us_per_step']:10.1f} µs/step, "
             f"{r['s_per_30_days_at_60s']:8.1f} s per 30 days at 60 s steps"
         )
+    pricing = site_limit_pricing()
+    for r in pricing:
+        print(
+            f"{r['case']}: PlantFacility.power_w {r['power_w_us']:.0f} µs, "
+            f"PlantPricer {r['pricer_us']:.0f} µs per call ({r['ratio']:.2f}×)"
+        )
     if args.json:
         load = os.getloadavg()
-        args.json.write_text(json.dumps({"load_avg": load, "rows": rows}, indent=2) + "\n")
+        args.json.write_text(
+            json.dumps({"load_avg": load, "rows": rows, "site_limit": pricing}, indent=2) + "\n"
+        )
 
 
 if __name__ == "__main__":
