@@ -84,3 +84,21 @@ def test_pricer_hourly_climate_periods():
     a = plant.pricer(10.0, 22.0).power_w(5e5)
     b = plant.pricer(200 * 86_400.0, 22.0).power_w(5e5)
     assert a[0] != b[0]  # winter and summer differ
+
+
+def test_climate_period_span_holds_one_period():
+    """Every instant of a span has the span's period; the span ends at the period's edge."""
+    plant = PlantFacility(
+        plants=(typical_plant("hot-aisle-containment", 1e6),),
+        shares=(1.0,),
+        climate=monthly_normals("osaka"),
+        start_time_of_year_s=123_456.7,
+    )
+    rng = np.random.default_rng(8)
+    for t_s in rng.uniform(0.0, 9.0e7, 40).tolist():
+        idx, lo, hi = plant.climate_period_span(t_s)
+        assert lo <= t_s < hi
+        assert idx == plant.climate_period(t_s)
+        for u in np.linspace(lo, np.nextafter(hi, lo), 9).tolist():
+            assert plant.climate_period(u) == idx
+        assert plant.climate_period(hi + 0.01) != idx  # the next month

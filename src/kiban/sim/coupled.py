@@ -347,7 +347,7 @@ class CoupledFacility:
         self._t_last = 0.0
         self._t_observed = 0.0
         self._quiet = False
-        self._quiet_key: tuple[bytes, float, bytes, int] | None = None
+        self._quiet_key: tuple[bytes, float, bytes, int] | int | None = None
         self._quiet_rack_w: FloatArray = np.zeros(0)
         self._quiet_heat_w = 0.0
         self._outdoor_hour = -1
@@ -357,6 +357,7 @@ class CoupledFacility:
         self._site_key: tuple[float, float, float] | None = None
         self._site_limit_w = math.inf
         self._pricers: dict[tuple[float, float], Any] = {}
+        self._period_span: tuple[int, float, float] = (-1, math.inf, -math.inf)
         self._liquid_c = float(self._layout.liquid_supply_temp_c)
         self.feed_down_s = 0.0
         self.max_liquid_supply_c = self._liquid_c
@@ -436,12 +437,19 @@ class CoupledFacility:
         give the last answer.
         """
         supply_c = float(supply_c)
-        period = getattr(self._plant, "climate_period", None)
-        key = (it_w, supply_c, period(t_s) if period is not None else t_s)
+        span = getattr(self._plant, "climate_period_span", None)
+        if span is None:
+            period: float = t_s
+        elif self._period_span[1] <= t_s < self._period_span[2]:
+            period = self._period_span[0]
+        else:
+            self._period_span = span(t_s)
+            period = self._period_span[0]
+        key = (it_w, supply_c, period)
         if key == self._site_key:
             return self._site_limit_w
         pricer_for = getattr(self._plant, "pricer", None)
-        if pricer_for is not None and period is not None:
+        if pricer_for is not None and span is not None:
             pkey = key[1:]
             pricer = self._pricers.get(pkey)
             if pricer is None:
@@ -553,7 +561,15 @@ class CoupledFacility:
         failed, chiller_ok, fan_ok = self._unit_state(t)
         # nothing moved since the last quiet step (same rack power, faults, hour): the room
         # stays at its set-point and the aisles as they were
-        key = (failed.tobytes(), chiller_ok, fan_ok.tobytes(), int(t // 3600.0))
+        if self._faults:
+            key: tuple[bytes, float, bytes, int] | int = (
+                failed.tobytes(),
+                chiller_ok,
+                fan_ok.tobytes(),
+                int(t // 3600.0),
+            )
+        else:  # no faults: the units are always the same, only the hour moves
+            key = int(t // 3600.0)
         if self._quiet and key == self._quiet_key and np.array_equal(rack_w, self._quiet_rack_w):
             self.removed_j += self._quiet_heat_w * dt
             self.heat_j += self._quiet_heat_w * dt

@@ -162,6 +162,22 @@ class PlantFacility:
         """Index of the climate period (month or hour of the series) containing ``time_s``."""
         return int(self._climate_index(np.array([float(time_s)]))[0])
 
+    def climate_period_span(self, time_s: float) -> tuple[int, float, float]:
+        """:meth:`climate_period` at ``time_s`` and simulated times [from, to) that share it.
+
+        The span is shrunk by 1 ms at both ends, so rounding in the time-of-year arithmetic
+        can never put an instant inside it in another period: a caller may reuse the period
+        for any instant in the span and ask again outside it.
+        """
+        t = float(time_s)
+        year_s = float(np.mod(t + self.start_time_of_year_s, S_PER_YEAR))
+        edges = np.cumsum(self.climate.duration_s)
+        idx = int(self._climate_index(np.array([t]))[0])
+        lo = float(edges[idx - 1]) if idx > 0 else 0.0
+        hi = float(edges[idx]) if idx < edges.shape[0] - 1 else float(S_PER_YEAR)
+        margin_s = 1e-3
+        return idx, t - (year_s - lo) + margin_s, t + (hi - year_s) - margin_s
+
     def pricer(self, time_s: float, supply_temp_c: float) -> PlantPricer:
         """:meth:`power_w` at one instant's outdoor conditions and supply, for one IT power.
 
