@@ -433,7 +433,7 @@ class CoupledFacility:
 
         A plant model with a ``pricer`` (:class:`~kiban.sim.facility.PlantFacility`) is priced
         through one pricer per climate period and supply temperature (the outdoor-dependent
-        part computed once: the same numbers, ~10× cheaper); the same inputs as the last step
+        part computed once: the same numbers, ~3× cheaper); the same inputs as the last step
         give the last answer.
         """
         supply_c = float(supply_c)
