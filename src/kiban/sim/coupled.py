@@ -16,7 +16,9 @@
   chips), a CDU (the coolant loop warms through its heat capacity,
   :func:`cdu_coolant_step_c`, and the liquid-cooled GPUs see it), a power feed (a rack with no
   working feed goes down: its jobs are lost back to their last checkpoint and restarted
-  elsewhere, its GPUs are ``failure`` in the ledger until the feed returns);
+  elsewhere, its GPUs are ``failure`` in the ledger until the feed returns; a rack that keeps
+  a feed runs its servers on the PSUs left, and a server they cannot carry at its maximum
+  power is power-braked, :func:`~kiban.physics.facility_dynamics.psu_power_brake`);
 
 and hands the simulator a :class:`~kiban.sim.facility_loop.FacilityEffect` (supply temperature
 and per-rack inlet rise), which the thermal-throttle check sees at once. It also books the
@@ -321,6 +323,10 @@ class CoupledFacility:
         ]
         self._rack_feeds = max(1, int(rack_feeds))
         self._rack_nodes = [np.flatnonzero(self._node_rack == r) for r in range(layout.n_racks)]
+        # PSUs per node (power brake on a partial feed loss, fd.psu_power_brake)
+        self._node_psu = np.array([s.psu_count for s in srv], dtype=np.int64)[self._node_srv]
+        self._node_psu_w = np.array([s.psu_rating_w for s in srv])[self._node_srv]
+        self._node_max_w = self._srv_max_w[self._node_srv]
         liquid_design_w = float(((1.0 - self._air_frac) * self._rack_max_w).sum())
         self._cdu_design_w = cdu_capacity_w or liquid_design_w
         self._cdu_approach_k = float(cdu_approach_k)
@@ -350,6 +356,8 @@ class CoupledFacility:
         self._racks_down: frozenset[int] = frozenset()
         self._liquid_c = float(self._layout.liquid_supply_temp_c)
         self.feed_down_s = 0.0
+        self._nodes_braked: frozenset[int] = frozenset()
+        self.power_brake_node_s = 0.0
         self.max_liquid_supply_c = self._liquid_c
         self._air_w = 0.0
         self.air_handling_j = 0.0
@@ -443,6 +451,20 @@ class CoupledFacility:
             if back:
                 changes["nodes_up"] = np.concatenate([self._rack_nodes[r] for r in back])
             self._racks_down = down
+        # a partial feed loss: servers whose remaining PSUs cannot carry them are braked
+        braked = fd.psu_power_brake(
+            self._node_max_w,
+            self._node_psu,
+            self._node_psu_w,
+            self._rack_feeds,
+            lost[self._node_rack],
+        )
+        if self._nodes_braked:
+            self.power_brake_node_s += dt * len(self._nodes_braked)
+        now_braked = frozenset(np.flatnonzero(braked).tolist())
+        if now_braked != self._nodes_braked:
+            changes["nodes_braked"] = np.array(sorted(now_braked), dtype=np.int64)
+            self._nodes_braked = now_braked
         # CDU: the coolant loop's heat against what the working share of the CDU removes
         ok = 1.0
         for f in self._faults:
@@ -675,6 +697,7 @@ class CoupledFacility:
             "max_airflow_deficit_frac": self.max_deficit_frac,
             "max_liquid_supply_temp_c": self.max_liquid_supply_c,
             "feed_down_rack_s": self.feed_down_s,
+            "power_brake_node_s": self.power_brake_node_s,
             "air_handling_energy_j": self.air_handling_j,
             "room_heat_balance_j": {
                 "heat_in": self.heat_j,

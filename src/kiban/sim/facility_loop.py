@@ -49,6 +49,9 @@ class FacilityEffect:
         site_it_limit_w: The IT power the site's grid contract allows now (W). The contract
             meters facility power (IT, cooling plant, power-chain losses, other loads), so
             the power budget holds IT power at this, updated at each facility step.
+        nodes_braked: Every node whose GPUs are power-braked now (a partial feed loss that
+            its remaining PSUs cannot carry); replaces the previous set (empty: none). Their
+            jobs run at the HW-slowdown clock, booked as ``power_cap``.
     """
 
     supply_temp_c: float | None = None
@@ -57,6 +60,7 @@ class FacilityEffect:
     nodes_down: IntArray | None = None
     nodes_up: IntArray | None = None
     site_it_limit_w: float | None = None
+    nodes_braked: IntArray | None = None
 
 
 @runtime_checkable

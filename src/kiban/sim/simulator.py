@@ -510,6 +510,8 @@ class Simulator:
             self._power_up(np.asarray(effect.nodes_up, dtype=np.int64))
         if effect.site_it_limit_w is not None and self.budget is not None:
             self.budget.set_limit_w("site", float(effect.site_it_limit_w))
+        if effect.nodes_braked is not None and self.budget is not None:
+            self.budget.set_brake(np.asarray(effect.nodes_braked, dtype=np.int64))
         self._physics()
 
     def _power_down(self, nodes: IntArray) -> None:
