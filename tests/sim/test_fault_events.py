@@ -76,9 +76,12 @@ def test_cdu_loop_heats_at_q_over_c_without_its_cdu():
     assert steady == pytest.approx(25.0 + 5.0)
 
 
-def test_cdu_failure_throttles_the_liquid_cooled_gpus():
-    """A GB200 NVL72 rack (85 % of its heat to liquid) loses its CDU at 1 h: the coolant warms
-    through the loop's heat capacity until the GPUs reach their slowdown temperature."""
+def test_cdu_failure_shuts_the_liquid_cooled_gpus_down_until_repaired():
+    """A GB200 NVL72 rack (85 % of its heat to liquid) loses its CDU from 1 h to 2 h: with no
+    heat exchange the coolant warms at Q/C (≈ 100 kW into a 1 L/kW loop: ≈ 0.2 K/s), past the
+    GPUs' shutdown temperature within a 5-minute facility step, so the rack's GPUs turn off
+    (the node fails, its job goes back to its last checkpoint) and boot again when the CDU is
+    repaired; the job then finishes."""
     cat = default_catalog()
     server = cat.server("gb200-nvl72")
     sku = cat.gpu(server.gpu)
@@ -92,11 +95,14 @@ def test_cdu_failure_throttles_the_liquid_cooled_gpus():
     )
     table = jobs([(0.0, 4 * 3600.0, 72)], activity_frac=np.full(1, 1.0))
     ok = _sim(lay, table, [])
-    hot = _sim(lay, table, [FaultEvent("cdu", 3600.0, math.inf)])
+    hot = _sim(lay, table, [FaultEvent("cdu", 3600.0, 7200.0)])
     assert ok.counters["throttle_onsets"] == 0
+    assert ok.counters["thermal_shutdowns"] == 0
     assert hot.coupling["max_liquid_supply_temp_c"] > float(lay.liquid_supply_temp_c) + 10.0
-    assert hot.counters["throttle_onsets"] > 0
-    assert hot.ledger_gpu_s["thermal_throttle"] > 0.0
+    assert hot.counters["thermal_shutdowns"] == 1
+    assert hot.counters["restarts"] == 1
+    assert hot.ledger_gpu_s["failure"] > 72 * 3600.0  # down until 2 h, plus the lost work
+    assert hot.job["end_s"][0] > ok.job["end_s"][0] + 3600.0
 
 
 def test_server_fan_failure_throttles_only_its_rack():
@@ -251,3 +257,44 @@ def test_partial_feed_loss_power_brakes_dgx_h100_and_books_power_cap():
     rack_of_job = np.repeat([0, 1], 4)  # fifo-static packs in order
     assert late_s[rack_of_job == 0] == pytest.approx(np.full(4, lost_s), rel=1e-6)
     assert (late_s[rack_of_job == 1] == 0.0).all()
+
+
+def _fan_run(fraction_lost):
+    """Rack 1 of two (two DGX H100 each, 22 °C supply, no recirculation) loses a share of its
+    server fans' airflow at 10 min; four pegged 8-GPU jobs (A = 1, β = 0.9) run 2 h."""
+    lay = layout(n_racks=2, servers_per_rack=2, supply_temp_c=22.0)
+    table = jobs([(0.0, 2 * 3600.0, 8)] * 4, activity_frac=np.full(4, 1.0))
+    faults = [FaultEvent("gpu_fan", 600.0, math.inf, rack=1, fraction_lost=fraction_lost)]
+    return _sim(lay, table, faults if fraction_lost > 0 else [])
+
+
+def test_fan_failure_reaches_hw_slowdown_and_shutdown():
+    """HW slowdown and shutdown from the physics, H100 SXM thresholds 87/89/92 °C (nvidia-smi
+    -q, physics.md §1.1), R = 0.07 K/W scaled by (V̇/V̇_0)^−0.8 for the fans left. At the
+    bottom of the DVFS range (345/1980 MHz) a job with A = 1 draws 700·(0.366 + 0.634·0.174^2.95)
+    = 258.8 W. With 19 % of the airflow left R = 0.07·0.19^−0.8 = 0.264 K/W, so the die there is
+    22 + 0.264·258.8 = 90.4 °C: above the HW slowdown threshold (89), below shutdown (92): HW
+    slowdown, the jobs of rack 1 run at the floor clock, 1/(0.1 + 0.9/0.174) = 0.19 of their
+    speed. With 10 % left the die would settle at 136 °C: the GPUs shut down (their nodes fail
+    and their jobs restart). With 25 % left only SW slowdown (floor die 84.9 °C)."""
+    ok = _fan_run(0.0)
+    assert ok.counters["hw_slowdown_onsets"] == 0
+    sw = _fan_run(0.75)
+    assert sw.counters["throttle_onsets"] > 0
+    assert sw.counters["hw_slowdown_onsets"] == 0
+    hw = _fan_run(0.81)
+    assert hw.counters["hw_slowdown_onsets"] == 2  # rack 1's two jobs
+    assert hw.counters["thermal_shutdowns"] == 0
+    thr = hw.job["throttle_s"]
+    rack_of_job = np.array([0, 0, 1, 1])
+    assert (thr[rack_of_job == 0] == 0.0).all()
+    # after the fault (10 min) rack 1's jobs progress at the floor speed 0.190 ± 0.005; the
+    # first τ·ln(…) seconds (die heating from its old steady) run at full speed
+    speed = 1.0 / (0.1 + 0.9 / (345.0 / 1980.0))
+    late_s = hw.job["end_s"][rack_of_job == 1] - ok.job["end_s"][rack_of_job == 1]
+    work_after_s = 2 * 3600.0 - 600.0
+    assert late_s == pytest.approx(np.full(2, work_after_s * (1.0 / speed - 1.0)), rel=0.03)
+    shut = _fan_run(0.9)
+    assert shut.counters["thermal_shutdowns"] == 2  # rack 1's two nodes
+    assert shut.counters["restarts"] >= 2
+    assert shut.ledger_gpu_s["failure"] > 0.0

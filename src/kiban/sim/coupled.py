@@ -317,10 +317,6 @@ class CoupledFacility:
             weights=np.array([s.liquid_capture_frac for s in srv])[self._node_srv],
             minlength=layout.n_racks,
         ) / np.maximum(np.bincount(self._node_rack, minlength=layout.n_racks), 1)
-        self._gpu_rack = self._node_rack[layout.gpu_node]
-        self._gpu_r = np.array([k.die_to_inlet_k_per_w for k in layout.skus])[
-            layout.node_sku_idx[layout.gpu_node]
-        ]
         self._rack_feeds = max(1, int(rack_feeds))
         self._rack_nodes = [np.flatnonzero(self._node_rack == r) for r in range(layout.n_racks)]
         # PSUs per node (power brake on a partial feed loss, fd.psu_power_brake)
@@ -343,6 +339,7 @@ class CoupledFacility:
             np.asarray(hall.supply_setpoint_c), np.asarray(hall.supply_setpoint_c)
         )
         self._last_offset: FloatArray = np.zeros(layout.n_racks)
+        self._last_r_scale: FloatArray = np.ones(layout.n_racks)
         self._last_supply = float(hall.supply_setpoint_c)
         self._t_last = 0.0
         self._t_observed = 0.0
@@ -388,6 +385,11 @@ class CoupledFacility:
                 if t_s + 1e-9 < b < nxt:
                     nxt = b
         return nxt
+
+    def next_repair_s(self, t_s: float) -> float:
+        """When the next fault other than a feed loss is repaired after ``t_s`` (inf: none)."""
+        ends = [f.end_s for f in self._faults if f.kind != "feed" and f.end_s > t_s]
+        return min(ends, default=math.inf)
 
     def at_settle(self, view: ClusterView) -> FacilityEffect | None:
         """Settles are left to the steps (the room changes over minutes)."""
@@ -465,6 +467,11 @@ class CoupledFacility:
         if now_braked != self._nodes_braked:
             changes["nodes_braked"] = np.array(sorted(now_braked), dtype=np.int64)
             self._nodes_braked = now_braked
+        # a repaired cooling fault (CRAH, chiller, CDU, fans): GPUs that shut down boot again
+        if any(f.kind != "feed" and t - dt < f.end_s <= t for f in self._faults):
+            back_all = np.arange(self._layout.n_nodes, dtype=np.int64)
+            prev = changes.get("nodes_up")
+            changes["nodes_up"] = back_all if prev is None else np.union1d(prev, back_all)
         # CDU: the coolant loop's heat against what the working share of the CDU removes
         ok = 1.0
         for f in self._faults:
@@ -579,23 +586,20 @@ class CoupledFacility:
         supply = float(self._room.air_temp_c)
         self.max_supply_c = max(self.max_supply_c, supply)
         offset = step.rack_deficit_rise_k.copy()
-        # failed server fans: the chips see a higher resistance, R ∝ V̇^−0.8; booked as the
-        # equivalent inlet rise R·P·(scale − 1) at the rack's mean GPU power
-        if np.any(fan_ok < 1.0):
-            gpu_w = np.asarray(view.gpu_power_w(), dtype=np.float64)
-            n = np.bincount(self._gpu_rack, minlength=self._layout.n_racks)
-            mean_rp = np.bincount(self._gpu_rack, weights=gpu_w * self._gpu_r, minlength=n.size)
-            mean_rp = np.divide(mean_rp, n, out=np.zeros_like(mean_rp), where=n > 0)
-            offset += mean_rp * (fd.r_scale_for_airflow(np.maximum(fan_ok, 0.05)) - 1.0)
+        # failed server fans: the chips see a higher resistance, R ∝ V̇^−0.8
+        r_scale = fd.r_scale_for_airflow(np.maximum(fan_ok, 0.05))
         changed_supply = abs(supply - self._last_supply) > 1e-9
         changed_offset = not np.array_equal(offset, self._last_offset)
-        if not (changed_supply or changed_offset):
+        changed_r = not np.array_equal(r_scale, self._last_r_scale)
+        if not (changed_supply or changed_offset or changed_r):
             return None
         self._last_supply = supply
         self._last_offset = offset
+        self._last_r_scale = r_scale
         return FacilityEffect(
             supply_temp_c=supply if changed_supply else None,
             rack_inlet_offset_k=offset if changed_offset else None,
+            rack_r_scale=r_scale if changed_r else None,
         )
 
     def _quiet_step(  # noqa: PLR0917
