@@ -226,9 +226,7 @@ def test_dgx_h100_psus_cannot_carry_it_on_one_feed_of_two():
     assert fd.psu_power_brake(h100.max_power_w, 6, 3300.0, 2, 1)
     assert not fd.psu_power_brake(h100.max_power_w, 6, 3300.0, 2, 0)
     assert not fd.psu_power_brake(h100.max_power_w, 6, 3300.0, 2, 2)  # down, not braked
-    assert not fd.psu_power_brake(
-        a100.max_power_w, a100.psu_count, a100.psu_rating_w, 2, 1
-    )
+    assert not fd.psu_power_brake(a100.max_power_w, a100.psu_count, a100.psu_rating_w, 2, 1)
 
 
 def test_partial_feed_loss_power_brakes_dgx_h100_and_books_power_cap():

@@ -74,18 +74,23 @@ class ThermalThrottle:
         """Remember the initial inlets (the idle cluster)."""
         self._prev_inlet = self._heat.rack_inlet_temp_c.copy()
 
+    def _worst_rack(self, idx: IntArray, per_rack: FloatArray) -> FloatArray:
+        """``per_rack`` at the rack of each of slots ``idx`` (a job spanning racks: its highest)."""
+        sl = self._slots
+        racks = sl.rack[idx]
+        out = per_rack[np.maximum(racks, 0)].copy()
+        for pos in np.flatnonzero(racks < 0).tolist():
+            out[pos] = per_rack[sl.job_racks[int(sl.job[idx[pos]])]].max()
+        return out
+
     def gpu_inlet_c(self, idx: IntArray) -> FloatArray:
         """Inlet (or liquid supply) temperature of the GPUs of slots ``idx`` (°C).
 
         A job spanning racks sees its hottest rack.
         """
-        sl, heat = self._slots, self._heat
-        racks = sl.rack[idx]
-        inlet = heat.rack_inlet_temp_c[np.maximum(racks, 0)].copy()
-        for pos in np.flatnonzero(racks < 0).tolist():
-            j = int(sl.job[idx[pos]])
-            inlet[pos] = heat.rack_inlet_temp_c[sl.job_racks[j]].max()
-        liquid = self._hw.sku_liquid[sl.sku[idx]]
+        heat = self._heat
+        inlet = self._worst_rack(idx, heat.rack_inlet_temp_c)
+        liquid = self._hw.sku_liquid[self._slots.sku[idx]]
         return np.where(liquid, heat.liquid_supply_temp_c, inlet)
 
     def slot_r_k_per_w(self, idx: IntArray) -> FloatArray:
@@ -94,17 +99,13 @@ class ThermalThrottle:
         The catalog's value times the rack's airflow factor (failed server fans); a job
         spanning racks sees its worst rack.
         """
-        sl, heat = self._slots, self._heat
-        r = self._hw.sku_r_k_per_w[sl.sku[idx]]
+        heat = self._heat
+        sku = self._slots.sku[idx]
+        r = self._hw.sku_r_k_per_w[sku]
         if not heat.r_raised:
             return r
-        racks = sl.rack[idx]
-        scale = heat.rack_r_scale[np.maximum(racks, 0)].copy()
-        for pos in np.flatnonzero(racks < 0).tolist():
-            j = int(sl.job[idx[pos]])
-            scale[pos] = heat.rack_r_scale[sl.job_racks[j]].max()
-        liquid = self._hw.sku_liquid[sl.sku[idx]]
-        return np.where(liquid, r, r * scale)
+        scale = self._worst_rack(idx, heat.rack_r_scale)
+        return np.where(self._hw.sku_liquid[sku], r, r * scale)
 
     def check(self, t_s: float) -> None:
         """Schedule onsets of jobs that will overheat, release or re-rate throttled ones."""
