@@ -112,6 +112,19 @@ class ServerModel:
     """Host CPU cores of the server (data-loader workers share them); 0 = unknown."""
     local_nvme_b: float = 0.0
     """Local NVMe capacity for a data cache (B); 0 = unknown (a scenario's cache is not checked)."""
+    psu_count: int = 0
+    """Power supply units of the server; 0 = unknown (a partial feed loss is ridden through)."""
+    psu_rating_w: float = 0.0
+    """Output rating of one PSU at the site's voltage (W)."""
+    psu_redundant_count: int = 0
+    """R of the vendor's N+R PSU redundancy (DGX H100: 4+2 → 2)."""
+
+    def psu_capacity_w(self, working_psus: int | None = None) -> float:
+        """What ``working_psus`` PSUs (default all) can deliver, W (inf if the PSUs are unknown)."""
+        if self.psu_count <= 0 or self.psu_rating_w <= 0.0:
+            return math.inf
+        n = self.psu_count if working_psus is None else working_psus
+        return max(n, 0) * self.psu_rating_w
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +225,8 @@ DIMENSIONLESS_FIELDS: frozenset[str] = frozenset(
         "pue_high",
         "pue_typical",
         "host_cpu_cores",
+        "psu_count",
+        "psu_redundant_count",
     }
 )
 """Numeric fields that carry no unit suffix on purpose (counts, exponents, PUE)."""
@@ -247,6 +262,9 @@ _PLAUSIBLE: dict[str, tuple[float, float, tuple[_Alt, ...]]] = {
     "rack_units": (1.0, 60.0, ()),
     "host_cpu_cores": (0.0, 100_000.0, ()),
     "local_nvme_b": (0.0, 1.0e15, ((1.0e12, "TB"), (1.0e9, "GB"))),
+    "psu_count": (0.0, 1000.0, ()),
+    "psu_rating_w": (0.0, 100_000.0, ((1000.0, "kW"),)),
+    "psu_redundant_count": (0.0, 1000.0, ()),
     "airflow_m3_per_s": (0.001, 20.0, ((0.00047194745, "CFM"),)),
     "liquid_capture_frac": (0.0, 1.0, ((0.01, "%"),)),
     "footprint_m2": (0.05, 5.0, ()),

@@ -202,6 +202,8 @@ def summarize(
         "restarts": int(run.counters.get("restarts", 0)),
         "preemptions": int(run.counters.get("preemptions", 0)),
         "throttle_onsets": int(run.counters.get("throttle_onsets", 0)),
+        "hw_slowdown_onsets": int(run.counters.get("hw_slowdown_onsets", 0)),
+        "thermal_shutdowns": int(run.counters.get("thermal_shutdowns", 0)),
         "policy_calls": int(run.counters.get("policy_calls", 0)),
         "events": int(run.counters.get("events", 0)),
         "events_per_s": (

@@ -76,9 +76,12 @@ def test_cdu_loop_heats_at_q_over_c_without_its_cdu():
     assert steady == pytest.approx(25.0 + 5.0)
 
 
-def test_cdu_failure_throttles_the_liquid_cooled_gpus():
-    """A GB200 NVL72 rack (85 % of its heat to liquid) loses its CDU at 1 h: the coolant warms
-    through the loop's heat capacity until the GPUs reach their slowdown temperature."""
+def test_cdu_failure_shuts_the_liquid_cooled_gpus_down_until_repaired():
+    """A GB200 NVL72 rack (85 % of its heat to liquid) loses its CDU from 1 h to 2 h: with no
+    heat exchange the coolant warms at Q/C (≈ 100 kW into a 1 L/kW loop: ≈ 0.2 K/s), past the
+    GPUs' shutdown temperature within a 5-minute facility step, so the rack's GPUs turn off
+    (the node fails, its job goes back to its last checkpoint) and boot again when the CDU is
+    repaired; the job then finishes."""
     cat = default_catalog()
     server = cat.server("gb200-nvl72")
     sku = cat.gpu(server.gpu)
@@ -92,11 +95,14 @@ def test_cdu_failure_throttles_the_liquid_cooled_gpus():
     )
     table = jobs([(0.0, 4 * 3600.0, 72)], activity_frac=np.full(1, 1.0))
     ok = _sim(lay, table, [])
-    hot = _sim(lay, table, [FaultEvent("cdu", 3600.0, math.inf)])
+    hot = _sim(lay, table, [FaultEvent("cdu", 3600.0, 7200.0)])
     assert ok.counters["throttle_onsets"] == 0
+    assert ok.counters["thermal_shutdowns"] == 0
     assert hot.coupling["max_liquid_supply_temp_c"] > float(lay.liquid_supply_temp_c) + 10.0
-    assert hot.counters["throttle_onsets"] > 0
-    assert hot.ledger_gpu_s["thermal_throttle"] > 0.0
+    assert hot.counters["thermal_shutdowns"] == 1
+    assert hot.counters["restarts"] == 1
+    assert hot.ledger_gpu_s["failure"] > 72 * 3600.0  # down until 2 h, plus the lost work
+    assert hot.job["end_s"][0] > ok.job["end_s"][0] + 3600.0
 
 
 def test_server_fan_failure_throttles_only_its_rack():
@@ -113,8 +119,9 @@ def test_server_fan_failure_throttles_only_its_rack():
 
 def test_scenario_faults_reach_the_run(tmp_path):
     """``[[faults]]`` in a scenario file: the tokyo room is 2N (two feeds per rack); losing feed
-    A of R01 at 1 h changes nothing, losing feed B too at 2 h takes R01's two DGX down until
-    feed A returns at 3 h."""
+    A of R01 at 1 h leaves R01's DGX H100 on 3 of 6 PSUs (9.9 kW < 10.2 kW): power brake, the
+    jobs run at 1/(0.1 + 0.9/0.5) of their speed; losing feed B too at 2 h takes R01's two DGX
+    down until feed A returns at 3 h."""
     from tests.conftest import REPO_ROOT  # noqa: PLC0415
 
     from kiban.sim.scenario import inputs_from_scenario  # noqa: PLC0415
@@ -139,9 +146,11 @@ def test_scenario_faults_reach_the_run(tmp_path):
     Ledger.from_run(out).check(rel_tol=1e-9)
     assert out.counters["restarts"] == 2  # both jobs started on R01's two nodes
     assert out.coupling["feed_down_rack_s"] == pytest.approx(3600.0)
-    # 16 GPUs down from 2 h to 3 h, plus the restarted jobs' lost work (no checkpoints: 2 h
-    # each) and their restore phases
-    assert out.ledger_gpu_s["failure"] >= 16 * 3600.0 + 16 * 7200.0
+    # 16 GPUs down from 2 h to 3 h, plus the restarted jobs' lost work (no checkpoints: 1 h at
+    # full speed and 1 h braked each) and their restore phases
+    braked = 1.0 / (0.1 + 0.9 / 0.5)
+    assert out.ledger_gpu_s["failure"] >= 16 * 3600.0 + 16 * 3600.0 * (1.0 + braked) - 1e-6
+    assert out.ledger_gpu_s["power_cap"] == pytest.approx(16 * 3600.0 * (1.0 - braked))
 
 
 def test_budget_caps_and_faults_leave_nothing_out_of_the_ledger():
@@ -194,3 +203,96 @@ def test_budget_caps_and_faults_leave_nothing_out_of_the_ledger():
     assert np.sum(dt[failed]) + np.sum(dt[alloc] * tl["failure_frac"][alloc]) + out.moved_gpu_s[
         "failure"
     ] == pytest.approx(led["failure"], rel=1e-9)
+
+
+def test_dgx_h100_psus_cannot_carry_it_on_one_feed_of_two():
+    """NVIDIA DGX H100/H200 User Guide (Power Specifications; PSU redundancy): six 3,300 W PSUs
+    in 4+2, 10.2 kW max; with three PSUs unpowered "the system continues to function, but at a
+    reduced performance level". One feed of two leaves 3 PSUs = 9.9 kW < 10.2 kW: braked. DGX
+    A100 (user guide: six 3,000 W PSUs, 3+3, "full power with the remaining three"): 9 kW ≥ 6.5
+    kW, not braked. Exact numbers (tolerance 0)."""
+    from kiban.physics import facility_dynamics as fd  # noqa: PLC0415
+
+    cat = default_catalog()
+    h100, a100 = cat.server("dgx-h100"), cat.server("dgx-a100")
+    assert (h100.psu_count, h100.psu_rating_w, h100.psu_redundant_count) == (6, 3300.0, 2)
+    assert h100.max_power_w == 10_200.0
+    left = int(fd.psus_left(h100.psu_count, 2, 1))
+    assert left == 3
+    assert h100.psu_capacity_w(left) == 9_900.0
+    # the N of N+R carries the server; N − 1 does not (the vendor's redundancy is consistent)
+    n_h100 = h100.psu_count - h100.psu_redundant_count
+    assert h100.psu_capacity_w(n_h100) >= h100.max_power_w > h100.psu_capacity_w(n_h100 - 1)
+    assert fd.psu_power_brake(h100.max_power_w, 6, 3300.0, 2, 1)
+    assert not fd.psu_power_brake(h100.max_power_w, 6, 3300.0, 2, 0)
+    assert not fd.psu_power_brake(h100.max_power_w, 6, 3300.0, 2, 2)  # down, not braked
+    assert not fd.psu_power_brake(a100.max_power_w, a100.psu_count, a100.psu_rating_w, 2, 1)
+
+
+def test_partial_feed_loss_power_brakes_dgx_h100_and_books_power_cap():
+    """Two feeds per rack of four DGX H100; rack 0 loses feed A from 1 h to 2 h. Its servers run
+    on 3 of 6 PSUs (9.9 kW < 10.2 kW): the power brake holds their GPUs at half clock (nvml.h:
+    HW slowdown cuts clocks ≥ 2×). A job with β = 0.9 then runs at 1/(0.1 + 0.9/0.5) = 0.526 of
+    its speed, so rack 0's four 8-GPU jobs lose 0.474 h of work each, booked as power_cap
+    (32 GPUs × 3600 s × 0.474, to 1e-6), and end 0.474 h late; rack 1 is untouched; nothing
+    restarts, nothing is down."""
+    from kiban.physics.gpu_power import runtime_factor  # noqa: PLC0415
+
+    lay = layout(n_racks=2, servers_per_rack=4, supply_temp_c=22.0)
+    table = jobs([(0.0, 4 * 3600.0, 8)] * 8)
+    ok = _sim(lay, table, [], rack_feeds=2)
+    out = _sim(lay, table, [FaultEvent("feed", 3600.0, 7200.0, rack=0)], rack_feeds=2)
+    speed = 1.0 / float(runtime_factor(0.5, 0.9))
+    assert speed == pytest.approx(0.5263, abs=1e-4)
+    lost_s = 3600.0 * (1.0 - speed)
+    assert out.counters["restarts"] == 0
+    assert out.ledger_gpu_s["failure"] == 0.0
+    assert ok.ledger_gpu_s["power_cap"] == 0.0
+    assert out.ledger_gpu_s["power_cap"] == pytest.approx(32 * lost_s, rel=1e-6)
+    assert out.coupling["power_brake_events"] == 1
+    assert out.coupling["power_brake_node_s"] == pytest.approx(4 * 3600.0)
+    late_s = out.job["end_s"] - ok.job["end_s"]
+    rack_of_job = np.repeat([0, 1], 4)  # fifo-static packs in order
+    assert late_s[rack_of_job == 0] == pytest.approx(np.full(4, lost_s), rel=1e-6)
+    assert (late_s[rack_of_job == 1] == 0.0).all()
+
+
+def _fan_run(fraction_lost):
+    """Rack 1 of two (two DGX H100 each, 22 °C supply, no recirculation) loses a share of its
+    server fans' airflow at 10 min; four pegged 8-GPU jobs (A = 1, β = 0.9) run 2 h."""
+    lay = layout(n_racks=2, servers_per_rack=2, supply_temp_c=22.0)
+    table = jobs([(0.0, 2 * 3600.0, 8)] * 4, activity_frac=np.full(4, 1.0))
+    faults = [FaultEvent("gpu_fan", 600.0, math.inf, rack=1, fraction_lost=fraction_lost)]
+    return _sim(lay, table, faults if fraction_lost > 0 else [])
+
+
+def test_fan_failure_reaches_hw_slowdown_and_shutdown():
+    """HW slowdown and shutdown from the physics, H100 SXM thresholds 87/89/92 °C (nvidia-smi
+    -q, physics.md §1.1), R = 0.07 K/W scaled by (V̇/V̇_0)^−0.8 for the fans left. At the
+    bottom of the DVFS range (345/1980 MHz) a job with A = 1 draws 700·(0.366 + 0.634·0.174^2.95)
+    = 258.8 W. With 19 % of the airflow left R = 0.07·0.19^−0.8 = 0.264 K/W, so the die there is
+    22 + 0.264·258.8 = 90.4 °C: above the HW slowdown threshold (89), below shutdown (92): HW
+    slowdown, the jobs of rack 1 run at the floor clock, 1/(0.1 + 0.9/0.174) = 0.19 of their
+    speed. With 10 % left the die would settle at 136 °C: the GPUs shut down (their nodes fail
+    and their jobs restart). With 25 % left only SW slowdown (floor die 84.9 °C)."""
+    ok = _fan_run(0.0)
+    assert ok.counters["hw_slowdown_onsets"] == 0
+    sw = _fan_run(0.75)
+    assert sw.counters["throttle_onsets"] > 0
+    assert sw.counters["hw_slowdown_onsets"] == 0
+    hw = _fan_run(0.81)
+    assert hw.counters["hw_slowdown_onsets"] == 2  # rack 1's two jobs
+    assert hw.counters["thermal_shutdowns"] == 0
+    thr = hw.job["throttle_s"]
+    rack_of_job = np.array([0, 0, 1, 1])
+    assert (thr[rack_of_job == 0] == 0.0).all()
+    # after the fault (10 min) rack 1's jobs progress at the floor speed 0.190 ± 0.005; the
+    # first τ·ln(…) seconds (die heating from its old steady) run at full speed
+    speed = 1.0 / (0.1 + 0.9 / (345.0 / 1980.0))
+    late_s = hw.job["end_s"][rack_of_job == 1] - ok.job["end_s"][rack_of_job == 1]
+    work_after_s = 2 * 3600.0 - 600.0
+    assert late_s == pytest.approx(np.full(2, work_after_s * (1.0 / speed - 1.0)), rel=0.03)
+    shut = _fan_run(0.9)
+    assert shut.counters["thermal_shutdowns"] == 2  # rack 1's two nodes
+    assert shut.counters["restarts"] >= 2
+    assert shut.ledger_gpu_s["failure"] > 0.0

@@ -55,7 +55,7 @@ from kiban.physics.cooling import (
 from kiban.units import AIR_DENSITY_KG_PER_M3, AIR_SPECIFIC_HEAT_J_PER_KG_K
 
 if TYPE_CHECKING:
-    from kiban._typing import ArrayLike, FloatArray, IntArray
+    from kiban._typing import ArrayLike, BoolArray, FloatArray, IntArray
     from kiban.catalog import GpuSku
 
 __all__ = [
@@ -66,6 +66,7 @@ __all__ = [
     "HBM_MEMORY_BOUND_RISE_K",
     "LIQUID_MAX_COOLANT_TEMP_C",
     "MAX_DEFICIT_FRAC",
+    "POWER_BRAKE_CLOCK_FRAC",
     "STEEL_SPECIFIC_HEAT_J_PER_KG_K",
     "ChipState",
     "FacilityStep",
@@ -82,6 +83,9 @@ __all__ = [
     "hbm_temp_c",
     "liquid_r_k_per_w",
     "outdoor_dry_bulb_c",
+    "power_at_clock_w",
+    "psu_power_brake",
+    "psus_left",
     "r_scale_for_airflow",
     "room_heat_capacity_j_per_k",
     "room_step",
@@ -138,7 +142,7 @@ def crah_sensible_capacity_w(
 
     Examples:
         >>> round(float(crah_sensible_capacity_w(8.0, 30.0, 18.0, 200_000.0)))
-        114818
+        114811
     """
     v = np.asarray(airflow_m3_per_s, dtype=np.float64)
     dt_k = np.maximum(np.asarray(return_temp_c, dtype=np.float64) - np.asarray(supply_temp_c), 0.0)
@@ -837,4 +841,120 @@ def chip_state(
         hbm_temp_c=np.asarray(mem, dtype=np.float64),
         clock_limit_frac=clock,
         reasons=reasons,
+    )
+
+
+# --- power brake: a server whose remaining PSUs cannot carry it ----------------------------------
+
+POWER_BRAKE_CLOCK_FRAC = thermal.DEFAULT_HW_SLOWDOWN_CLOCK_FRAC
+"""SM clock ceiling while the external power brake is asserted: the brake is a HW slowdown,
+which cuts core clocks "by a factor of 2 or more" (nvml.h, ``HwSlowdown``: "External Power Brake
+Assertion is triggered (e.g. by the system power supply)"; physics.md §1.3). The bound, ½, is
+used: the brake holds it while the fault lasts."""
+
+
+def psus_left(psu_count: ArrayLike, feeds: ArrayLike, feeds_lost: ArrayLike) -> IntArray:
+    """PSUs of a server still powered when ``feeds_lost`` of its rack's ``feeds`` are lost.
+
+    A server's PSU cords are spread evenly over the rack's feeds (A/B: a DGX H100's six cords,
+    three on each side), so a lost feed takes its share of them; when the count does not divide
+    evenly the larger share is lost (``ceil``).
+
+    Args:
+        psu_count: PSUs per server.
+        feeds: feeds per rack (≥ 1).
+        feeds_lost: feeds lost now (0 … feeds).
+
+    Returns:
+        Powered PSUs (≥ 0), broadcast shape.
+
+    Examples:
+        >>> int(psus_left(6, 2, 1))
+        3
+    """
+    n = np.asarray(psu_count, dtype=np.int64)
+    f = np.maximum(np.asarray(feeds, dtype=np.int64), 1)
+    lost = np.clip(np.asarray(feeds_lost, dtype=np.int64), 0, f)
+    return np.asarray(np.maximum(n - (-(-n * lost // f)), 0), dtype=np.int64)
+
+
+def psu_power_brake(
+    max_power_w: ArrayLike,
+    psu_count: ArrayLike,
+    psu_rating_w: ArrayLike,
+    feeds: ArrayLike,
+    feeds_lost: ArrayLike,
+) -> BoolArray:
+    """Whether a server's GPUs are power-braked: some feeds lost and its PSUs left < its max power.
+
+    A server that lost some (not all) of its feeds runs on the PSUs still powered
+    (:func:`psus_left`). If they cannot deliver its maximum power, the PSUs assert the GPUs'
+    external power brake (NVML ``HW_POWER_BRAKE_SLOWDOWN``, 0x80, with ``HW_SLOWDOWN``): the
+    server keeps running at reduced performance instead of tripping. DGX H100: 6 × 3.3 kW in
+    4+2; losing one feed of two leaves 3 PSUs = 9.9 kW < 10.2 kW, and NVIDIA's user guide says
+    the system "continues to function, but at a reduced performance level". DGX A100: 6 × 3 kW
+    in 3+3; three PSUs (9 kW) carry its 6.5 kW "at full power". A server with no working feed is
+    down, not braked; one with unknown PSUs (``psu_count`` 0) rides through.
+
+    Args:
+        max_power_w: the server's maximum (nameplate) wall power, W.
+        psu_count: PSUs per server (0 = unknown).
+        psu_rating_w: rating of one PSU, W.
+        feeds: feeds per rack.
+        feeds_lost: feeds lost now.
+
+    Returns:
+        Boolean array, broadcast shape.
+
+    References:
+        NVIDIA DGX H100/H200 User Guide, "Power Specifications" and "Support for PSU Redundancy
+        and Continuous Operation" (six 3,300 W PSUs, 4+2); NVIDIA DGX A100 User Guide (six
+        3,000 W PSUs, 3+3); nvml.h clock-event reasons (physics.md §1.3).
+
+    Examples:
+        >>> bool(psu_power_brake(10_200.0, 6, 3300.0, 2, 1))
+        True
+        >>> bool(psu_power_brake(6_500.0, 6, 3000.0, 2, 1))
+        False
+    """
+    n = np.asarray(psu_count, dtype=np.int64)
+    f = np.maximum(np.asarray(feeds, dtype=np.int64), 1)
+    lost = np.asarray(feeds_lost, dtype=np.int64)
+    cap_w = psus_left(n, f, lost) * np.asarray(psu_rating_w, dtype=np.float64)
+    partial = (lost > 0) & (lost < f)
+    short = cap_w < np.asarray(max_power_w, dtype=np.float64)
+    return np.asarray(partial & (n > 0) & short, dtype=np.bool_)
+
+
+def power_at_clock_w(
+    activity_frac: ArrayLike,
+    power_factor: ArrayLike,
+    sku: GpuSku,
+    clock_frac: ArrayLike,
+) -> FloatArray:
+    """Board power of a job's compute phase at a clock ceiling: the board cap that holds it there.
+
+    P(φ) = P_d·(s + (1 − s)·φ^γ) with the demand at full clock P_d = P_idle + (P_tdp −
+    P_idle)·A·ε (the form of :func:`kiban.physics.activity.phase_power`, whose cap solver
+    returns φ again for this cap), never below the idle-with-context power.
+
+    Args:
+        activity_frac: A of the job's compute phase.
+        power_factor: ε, the job's power factor.
+        sku: GPU record (idle, TDP, s = ``static_power_frac``, γ = ``power_exponent``).
+        clock_frac: the clock ceiling φ.
+
+    Returns:
+        Power in W, broadcast shape.
+
+    References:
+        physics.md §2.2–2.3 (power law and the Zeus fit of s and γ).
+    """
+    idle_w = sku.idle_context_power_w
+    a = np.clip(np.asarray(activity_frac, dtype=np.float64), 0.0, 1.0)
+    demand = idle_w + (sku.tdp_w - idle_w) * a * np.asarray(power_factor, dtype=np.float64)
+    phi = np.clip(np.asarray(clock_frac, dtype=np.float64), 0.0, 1.0)
+    s = sku.static_power_frac
+    return np.asarray(
+        np.maximum(idle_w, demand * (s + (1.0 - s) * phi**sku.power_exponent)), dtype=np.float64
     )

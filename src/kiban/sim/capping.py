@@ -23,6 +23,13 @@ power becomes the board cap whose phase-mix power gives that share
 never below the GPU's minimum limit. The lost speed is booked by :class:`~kiban.sim.slots.Slots`
 as ``power_cap`` (its share ``1 − s_cap``), so the ledger still sums to capacity.
 
+It also applies the external power brake of servers whose PSUs cannot carry them after a
+partial feed loss (:meth:`PowerBudget.set_brake`, from the in-loop facility): the jobs on those
+nodes get the board cap that holds their compute phase at the HW-slowdown clock
+(:data:`kiban.physics.facility_dynamics.POWER_BRAKE_CLOCK_FRAC`), whatever the budgets and
+their enforcement say (it is hardware), until the brake is released; the lost speed is
+``power_cap`` too.
+
 It also measures, exactly between events: seconds in which a group's measured power was over
 its limit (``power_budget_s_over``: what capping could not hold, e.g. floors above the limit),
 the peak measured IT power, the peak uncapped demand and the capping events.
@@ -40,10 +47,11 @@ from kiban.physics.budget import (
     BudgetLevel,
     PowerBudgetController,
 )
+from kiban.physics.facility_dynamics import POWER_BRAKE_CLOCK_FRAC, power_at_clock_w
 from kiban.sim.constants import PHASE_COMPUTE
 
 if TYPE_CHECKING:
-    from kiban._typing import FloatArray, IntArray
+    from kiban._typing import BoolArray, FloatArray, IntArray
     from kiban.sim.cluster import ClusterState
     from kiban.sim.heat import NodeHeat
     from kiban.sim.slots import Slots
@@ -102,6 +110,12 @@ class PowerBudget:
         self.peak_it_w = 0.0
         self.peak_demand_w = 0.0
         self.decisions = 0
+        # external power brake (partial feed loss): nodes braked now, jobs held at their brake
+        self._brake_node = np.zeros(lay.n_nodes, dtype=bool)
+        self._brake_any = False
+        self._brake_dirty = False
+        self._braked_jobs: dict[int, float] = {}
+        self.brake_events = 0
 
     def _thresholds(self) -> None:
         """The per-settle check: hall-wide levels against IT power (floats), others per group."""
@@ -138,6 +152,67 @@ class PowerBudget:
                 low = float(self._limits[i][0])
                 self.site_it_limit_min_w = low if prev is None else min(prev, low)
             self._thresholds()
+
+    def set_brake(self, nodes: IntArray) -> None:
+        """The nodes whose GPUs are power-braked from now on (replaces the previous set).
+
+        Their jobs are re-capped at the next settle (:meth:`decide`).
+        """
+        new = np.zeros_like(self._brake_node)
+        new[nodes] = True
+        if np.array_equal(new, self._brake_node):
+            return
+        if (new & ~self._brake_node).any():
+            self.brake_events += 1
+        self._brake_node = new
+        self._brake_any = bool(new.any())
+        self._brake_dirty = True
+
+    def _braked_slots(self, n: int) -> BoolArray:
+        """Which of the first ``n`` slots run on a braked node (bool).
+
+        A job spanning nodes is braked if any of them is: it waits for its slowest GPUs.
+        """
+        sl = self._slots
+        node = sl.node[:n]
+        on = np.where(node >= 0, self._brake_node[np.maximum(node, 0)], False)
+        for i in np.flatnonzero(node < 0).tolist():
+            nodes = sl.job_nodes[int(sl.job[i])]
+            on[i] = nodes is not None and bool(self._brake_node[nodes].any())
+        return on
+
+    def _brake_unapplied(self) -> bool:
+        """Whether a running job on a braked node is not (or no longer) held at its brake cap.
+
+        E.g. it started there since the last decision, or a policy raised its cap.
+        """
+        sl = self._slots
+        n = sl.n
+        on = np.flatnonzero(self._braked_slots(n))
+        for i in on.tolist():
+            cap = self._braked_jobs.get(int(sl.job[i]))
+            if cap is None or float(sl.cap_w[i]) > cap + 0.5:
+                return True
+        return False
+
+    def _brake_caps(self, jobs: IntArray, sku: IntArray) -> FloatArray:
+        """Board cap of each running slot under the brake (inf where not braked)."""
+        n = jobs.shape[0]
+        hard = np.full(n, np.inf)
+        if not self._brake_any:
+            self._braked_jobs = {}
+            return hard
+        on = self._braked_slots(n)
+        for k in np.unique(sku[on]).tolist():
+            pos = np.flatnonzero(on & (sku == k))
+            j = jobs[pos]
+            hard[pos] = power_at_clock_w(
+                self._jobs.activity_frac[j],
+                self._jt.power_factor[j],
+                self._hw.layout.skus[k],
+                POWER_BRAKE_CLOCK_FRAC,
+            )
+        return hard
 
     # --- measurement ------------------------------------------------------------------------------
     def _above(self, which: int) -> bool:
@@ -182,11 +257,12 @@ class PowerBudget:
             True if caps changed (the caller redoes the physics, then calls :meth:`measure`).
         """
         self._book(t_s)
+        brake = self._brake_dirty or (self._brake_any and self._brake_unapplied())
         if not (self.levels and self.enforce):
             if step:
                 self.peak_demand_w = max(self.peak_demand_w, self._heat.it_power_w)
-            return False
-        if self._above(0) or (step and self._capped):
+            return self._decide(t_s) if brake else False
+        if brake or self._above(0) or (step and self._capped):
             return self._decide(t_s)
         return False
 
@@ -218,6 +294,10 @@ class PowerBudget:
                 sel = np.flatnonzero(capped & (sku == k))
                 busy_pol[sel] = jt.at_cap(self._jobs, jobs[sel], k, pol_cap[sel])[0]
         a, b = self._avg_line(idx)
+        hard = self._brake_caps(jobs, sku)
+        self._brake_dirty = False
+        if not (self.levels and self.enforce):  # only the brake
+            return self._apply(idx, jobs, sku, pol_cap, a, b, np.full(n, np.inf), t_s, hard)
         u = a + b * np.minimum(busy_pol, sl.thermal_cap_w[:n])
         floor = a + b * np.minimum(
             np.minimum(busy_pol, hw.sku_min_cap_w[sku]), sl.thermal_cap_w[:n]
@@ -264,8 +344,7 @@ class PowerBudget:
         np.minimum.at(allow_gpu, ps, allowed[: ps.size] * eta / cnt)
         release = allow_gpu >= u - 1e-6
         target = np.where(release, np.inf, allow_gpu)
-        changed = self._apply(idx, jobs, sku, pol_cap, a, b, target, t_s)
-        return changed
+        return self._apply(idx, jobs, sku, pol_cap, a, b, target, t_s, hard)
 
     def _avg_line(self, idx: IntArray) -> tuple[FloatArray, FloatArray]:
         """Per-GPU average power = a + b·busy (the slots' phase mix; see Slots.rate1)."""
@@ -290,8 +369,12 @@ class PowerBudget:
         b: FloatArray,
         target_gpu_w: FloatArray,
         t_s: float,
+        hard_cap_w: FloatArray,
     ) -> bool:
-        """Set each slot's board cap for its per-GPU power target (inf: the policy's cap)."""
+        """Set each slot's board cap for its per-GPU power target (inf: the policy's cap).
+
+        Never above ``hard_cap_w`` (the power brake's cap; inf: none).
+        """
         sl, hw, jt, st = self._slots, self._hw, self._jt, self._state
         new_cap = pol_cap.copy()
         want = np.isfinite(target_gpu_w) & (b > 0)
@@ -309,6 +392,11 @@ class PowerBudget:
                     lo = np.where(ok, mid, lo)
                     hi = np.where(ok, hi, mid)
                 new_cap[pos] = lo
+        new_cap = np.minimum(new_cap, hard_cap_w)
+        braked = np.isfinite(hard_cap_w)
+        self._braked_jobs = {
+            int(j): float(c) for j, c in zip(jobs[braked], new_cap[braked], strict=True)
+        }
         changed = False
         for at in np.flatnonzero(np.abs(new_cap - sl.cap_w[idx]) > 0.5).tolist():
             i = int(idx[at])
@@ -346,6 +434,7 @@ class PowerBudget:
             "power_budget_peak_w": self.peak_it_w,
             "power_budget_demand_peak_w": max(self.peak_demand_w, self.peak_it_w),
             "power_cap_events": self._ctl.events,
+            "power_brake_events": self.brake_events,
             "power_budget_enforced": bool(self.enforce and self.levels),
             **(
                 {}

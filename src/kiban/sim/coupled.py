@@ -16,7 +16,9 @@
   chips), a CDU (the coolant loop warms through its heat capacity,
   :func:`cdu_coolant_step_c`, and the liquid-cooled GPUs see it), a power feed (a rack with no
   working feed goes down: its jobs are lost back to their last checkpoint and restarted
-  elsewhere, its GPUs are ``failure`` in the ledger until the feed returns);
+  elsewhere, its GPUs are ``failure`` in the ledger until the feed returns; a rack that keeps
+  a feed runs its servers on the PSUs left, and a server they cannot carry at its maximum
+  power is power-braked, :func:`~kiban.physics.facility_dynamics.psu_power_brake`);
 
 and hands the simulator a :class:`~kiban.sim.facility_loop.FacilityEffect` (supply temperature
 and per-rack inlet rise), which the thermal-throttle check sees at once. It also books the
@@ -321,12 +323,12 @@ class CoupledFacility:
             weights=np.array([s.liquid_capture_frac for s in srv])[self._node_srv],
             minlength=layout.n_racks,
         ) / np.maximum(np.bincount(self._node_rack, minlength=layout.n_racks), 1)
-        self._gpu_rack = self._node_rack[layout.gpu_node]
-        self._gpu_r = np.array([k.die_to_inlet_k_per_w for k in layout.skus])[
-            layout.node_sku_idx[layout.gpu_node]
-        ]
         self._rack_feeds = max(1, int(rack_feeds))
         self._rack_nodes = [np.flatnonzero(self._node_rack == r) for r in range(layout.n_racks)]
+        # PSUs per node (power brake on a partial feed loss, fd.psu_power_brake)
+        self._node_psu = np.array([s.psu_count for s in srv], dtype=np.int64)[self._node_srv]
+        self._node_psu_w = np.array([s.psu_rating_w for s in srv])[self._node_srv]
+        self._node_max_w = self._srv_max_w[self._node_srv]
         liquid_design_w = float(((1.0 - self._air_frac) * self._rack_max_w).sum())
         self._cdu_design_w = cdu_capacity_w or liquid_design_w
         self._cdu_approach_k = float(cdu_approach_k)
@@ -343,6 +345,7 @@ class CoupledFacility:
             np.asarray(hall.supply_setpoint_c), np.asarray(hall.supply_setpoint_c)
         )
         self._last_offset: FloatArray = np.zeros(layout.n_racks)
+        self._last_r_scale: FloatArray = np.ones(layout.n_racks)
         self._last_supply = float(hall.supply_setpoint_c)
         self._t_last = 0.0
         self._t_observed = 0.0
@@ -360,6 +363,8 @@ class CoupledFacility:
         self._period_span: tuple[int, float, float] = (-1, math.inf, -math.inf)
         self._liquid_c = float(self._layout.liquid_supply_temp_c)
         self.feed_down_s = 0.0
+        self._nodes_braked: frozenset[int] = frozenset()
+        self.power_brake_node_s = 0.0
         self.max_liquid_supply_c = self._liquid_c
         self._air_w = 0.0
         self.air_handling_j = 0.0
@@ -390,6 +395,11 @@ class CoupledFacility:
                 if t_s + 1e-9 < b < nxt:
                     nxt = b
         return nxt
+
+    def next_repair_s(self, t_s: float) -> float:
+        """When the next fault other than a feed loss is repaired after ``t_s`` (inf: none)."""
+        ends = [f.end_s for f in self._faults if f.kind != "feed" and f.end_s > t_s]
+        return min(ends, default=math.inf)
 
     def at_settle(self, view: ClusterView) -> FacilityEffect | None:
         """Settles are left to the steps (the room changes over minutes)."""
@@ -491,6 +501,25 @@ class CoupledFacility:
             if back:
                 changes["nodes_up"] = np.concatenate([self._rack_nodes[r] for r in back])
             self._racks_down = down
+        # a partial feed loss: servers whose remaining PSUs cannot carry them are braked
+        braked = fd.psu_power_brake(
+            self._node_max_w,
+            self._node_psu,
+            self._node_psu_w,
+            self._rack_feeds,
+            lost[self._node_rack],
+        )
+        if self._nodes_braked:
+            self.power_brake_node_s += dt * len(self._nodes_braked)
+        now_braked = frozenset(np.flatnonzero(braked).tolist())
+        if now_braked != self._nodes_braked:
+            changes["nodes_braked"] = np.array(sorted(now_braked), dtype=np.int64)
+            self._nodes_braked = now_braked
+        # a repaired cooling fault (CRAH, chiller, CDU, fans): GPUs that shut down boot again
+        if any(f.kind != "feed" and t - dt < f.end_s <= t for f in self._faults):
+            back_all = np.arange(self._layout.n_nodes, dtype=np.int64)
+            prev = changes.get("nodes_up")
+            changes["nodes_up"] = back_all if prev is None else np.union1d(prev, back_all)
         # CDU: the coolant loop's heat against what the working share of the CDU removes
         ok = 1.0
         for f in self._faults:
@@ -617,23 +646,23 @@ class CoupledFacility:
         supply = float(self._room.air_temp_c)
         self.max_supply_c = max(self.max_supply_c, supply)
         offset = step.rack_deficit_rise_k  # a new array each step (kept, never written)
-        # failed server fans: the chips see a higher resistance, R ∝ V̇^−0.8; booked as the
-        # equivalent inlet rise R·P·(scale − 1) at the rack's mean GPU power
-        if fan_ok is not self._no_faults[2] and np.any(fan_ok < 1.0):
-            gpu_w = np.asarray(view.gpu_power_w(), dtype=np.float64)
-            n = np.bincount(self._gpu_rack, minlength=self._layout.n_racks)
-            mean_rp = np.bincount(self._gpu_rack, weights=gpu_w * self._gpu_r, minlength=n.size)
-            mean_rp = np.divide(mean_rp, n, out=np.zeros_like(mean_rp), where=n > 0)
-            offset = offset + mean_rp * (fd.r_scale_for_airflow(np.maximum(fan_ok, 0.05)) - 1.0)
+        # failed server fans: the chips see a higher resistance, R ∝ V̇^−0.8
+        if fan_ok is self._no_faults[2]:
+            r_scale = self._last_r_scale if not np.any(self._last_r_scale != 1.0) else fan_ok
+        else:
+            r_scale = fd.r_scale_for_airflow(np.maximum(fan_ok, 0.05))
         changed_supply = abs(supply - self._last_supply) > 1e-9
         changed_offset = not np.array_equal(offset, self._last_offset)
-        if not (changed_supply or changed_offset):
+        changed_r = not np.array_equal(r_scale, self._last_r_scale)
+        if not (changed_supply or changed_offset or changed_r):
             return None
         self._last_supply = supply
         self._last_offset = offset
+        self._last_r_scale = r_scale
         return FacilityEffect(
             supply_temp_c=supply if changed_supply else None,
             rack_inlet_offset_k=offset if changed_offset else None,
+            rack_r_scale=r_scale if changed_r else None,
         )
 
     def _quiet_step(  # noqa: PLR0917
@@ -735,6 +764,7 @@ class CoupledFacility:
             "max_airflow_deficit_frac": self.max_deficit_frac,
             "max_liquid_supply_temp_c": self.max_liquid_supply_c,
             "feed_down_rack_s": self.feed_down_s,
+            "power_brake_node_s": self.power_brake_node_s,
             "air_handling_energy_j": self.air_handling_j,
             "room_heat_balance_j": {
                 "heat_in": self.heat_j,

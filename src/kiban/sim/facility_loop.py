@@ -49,6 +49,11 @@ class FacilityEffect:
         site_it_limit_w: The IT power the site's grid contract allows now (W). The contract
             meters facility power (IT, cooling plant, power-chain losses, other loads), so
             the power budget holds IT power at this, updated at each facility step.
+        rack_r_scale: Factor on each rack's GPU die-to-inlet thermal resistance (1 = design
+            airflow; failed server fans raise it, R ∝ V̇^−0.8); replaces the previous one.
+        nodes_braked: Every node whose GPUs are power-braked now (a partial feed loss that
+            its remaining PSUs cannot carry); replaces the previous set (empty: none). Their
+            jobs run at the HW-slowdown clock, booked as ``power_cap``.
     """
 
     supply_temp_c: float | None = None
@@ -57,6 +62,8 @@ class FacilityEffect:
     nodes_down: IntArray | None = None
     nodes_up: IntArray | None = None
     site_it_limit_w: float | None = None
+    nodes_braked: IntArray | None = None
+    rack_r_scale: FloatArray | None = None
 
 
 @runtime_checkable

@@ -48,6 +48,10 @@ class NodeHeat:
         """Coolant supply of liquid-cooled GPUs now (°C; a CDU fault raises it)."""
         self.liquid_raised = False
         """The coolant is warmer than the layout's design value (the throttle must look)."""
+        self.rack_r_scale: FloatArray = np.ones(lay.n_racks)
+        """Factor on each rack's GPU die-to-inlet resistance (failed server fans: less air)."""
+        self.r_raised = False
+        """Some rack's resistance is above its design value (the throttle must look)."""
         self.it_power_w = 0.0
         self.max_inlet_c = lay.supply_temp_c
         self.dirty_nodes: set[int] = set()
@@ -211,6 +215,13 @@ class NodeHeat:
         self.liquid_supply_temp_c = float(temp_c)
         self.version += 1
         self.liquid_raised = self.liquid_supply_temp_c > self._hw.layout.liquid_supply_temp_c
+        self._dirty.thermal = True
+
+    def set_r_scale(self, scale: FloatArray) -> None:
+        """New factor on each rack's die-to-inlet resistance (1 = design airflow)."""
+        self.rack_r_scale = np.asarray(scale, dtype=np.float64).copy()
+        self.r_raised = bool((self.rack_r_scale > 1.0).any())
+        self.version += 1
         self._dirty.thermal = True
 
     def set_inlet_offset(self, offset_k: FloatArray | None) -> None:

@@ -183,7 +183,10 @@ class GpuObservables:
         inlet = heat.rack_inlet_temp_c[self._gpu_rack]
         if self._any_liquid:
             inlet = np.where(self._gpu_liquid, heat.liquid_supply_temp_c, inlet)
-        die = inlet + self._gpu_r_k_per_w * power
+        r_k_per_w = self._gpu_r_k_per_w
+        if heat.r_raised:
+            r_k_per_w = r_k_per_w * heat.rack_r_scale[self._gpu_rack]
+        die = inlet + r_k_per_w * power
         self._pda = (power, die, activity)
         self._pda_key = key
         return self._pda
@@ -198,7 +201,8 @@ class GpuObservables:
         slot, held = self._slot_of(gpus)
         power = self.power_w(gpus)
         sku = hw.node_sku[hw.gpu_node[gpus]]
-        die = self._heat.gpu_inlet_c(gpus) + hw.sku_r_k_per_w[sku] * power
+        r_k_per_w = hw.sku_r_k_per_w[sku] * self._heat.rack_r_scale[self._gpu_rack[gpus]]
+        die = self._heat.gpu_inlet_c(gpus) + r_k_per_w * power
         activity = np.zeros(n)
         clock = np.ones(n)
         reasons = np.full(n, _IDLE, dtype=np.int64)
@@ -227,5 +231,5 @@ class GpuObservables:
             for p, slots, frac in self._tenants(gpus, pos):
                 shares[p] = frac @ sl.rate[slots][:, SHARES]
                 reasons[p] = 0 if activity[p] > 0 else _IDLE
-            die[pos] = self._heat.gpu_inlet_c(gpus[pos]) + hw.sku_r_k_per_w[sku[pos]] * power[pos]
+            die[pos] = self._heat.gpu_inlet_c(gpus[pos]) + r_k_per_w[pos] * power[pos]
         return GpuSnapshot(gpus, job, power, activity, die, clock, reasons, shares)

@@ -173,6 +173,8 @@ class Simulator:
         self._epoch_due = False
         self._frag = False
         self._settles = 0
+        self.thermal_shutdowns = 0
+        self._thermal_down: set[int] = set()  # nodes off at their shutdown temperature
 
     # =========================================================================================
     # run
@@ -304,6 +306,8 @@ class Simulator:
             "preemptions": self.runner.preemptions,
             "restarts": self.runner.restarts,
             "throttle_onsets": self.throttle.onsets,
+            "hw_slowdown_onsets": self.throttle.hw_onsets,
+            "thermal_shutdowns": self.thermal_shutdowns,
             "unschedulable_jobs": int(self.jt.unschedulable.sum()),
         }
         extra: dict[str, Any] = {}
@@ -342,6 +346,10 @@ class Simulator:
             return False
         if self.failures.repairs_pending or self.dispatch.wake_pending:
             return False
+        if self._thermal_down:  # nodes off until a fault's repair brings them back
+            repair = getattr(self._in_loop, "next_repair_s", None)
+            if repair is not None and math.isfinite(float(repair(self._t))):
+                return False
         if getattr(self.policy, "epoch_s", None):
             return False
         logger.warning(
@@ -416,12 +424,17 @@ class Simulator:
             raise SimulationError(msg)
 
     def _on_failure(self) -> None:
-        st, hw, fail = self.state, self.hw, self.failures
+        fail = self.failures
         node = fail.pick_node()
         if not self._finished():
             fail.schedule_next(self._t)
+        self._fail_node(node)
+
+    def _fail_node(self, node: int) -> bool:
+        """Node ``node`` fails now (if up): its jobs stop and restart, its repair is scheduled."""
+        st, hw = self.state, self.hw
         if not st.node_up[node]:
-            return
+            return False
         a = int(hw.node_first[node])
         n = int(hw.node_n[node])
         victims = st.jobs_on(a, n)
@@ -429,7 +442,8 @@ class Simulator:
             self.runner.stop(int(j), self._t, failure=True)
         st.fail_node(node, a, n)
         self.heat.mark(node)
-        fail.node_down(node, self._t)
+        self.failures.node_down(node, self._t)
+        return True
 
     def _on_repair(self, node: int) -> None:
         hw = self.hw
@@ -488,11 +502,35 @@ class Simulator:
         if self.settings.thermal and self.slots.n and dirty.thermal:
             dirty.thermal = False
             self.throttle.check(self._t)
+        if self.throttle.shutdown_nodes:
+            self._thermal_shutdown()
         if dirty.io and self.storage.active:
             self.storage.share(self.slots, self._t)
         dirty.io = False
         if heat.dirty_nodes:
             heat.refresh(row, st.node_up, st.node_free)
+
+    def _thermal_shutdown(self) -> None:
+        """GPUs at their shutdown temperature turn off (NVML SHUTDOWN threshold).
+
+        Their nodes go down like a failure (jobs back to their last checkpoint, restarted
+        elsewhere) and stay down until the in-loop facility reports a repaired fault
+        (``FacilityEffect.nodes_up``): the cause (failed fans, a CDU, a CRAH) must be fixed.
+        """
+        st, hw = self.state, self.hw
+        for node in sorted(set(self.throttle.shutdown_nodes)):
+            if not st.node_up[node]:
+                continue
+            a = int(hw.node_first[node])
+            n = int(hw.node_n[node])
+            for j in st.jobs_on(a, n).tolist():
+                self.runner.stop(int(j), self._t, failure=True)
+            st.fail_node(node, a, n)
+            self.heat.mark(node)
+            self._thermal_down.add(node)
+            self.thermal_shutdowns += 1
+        self.throttle.shutdown_nodes.clear()
+        self._dirty.policy = True
 
     def _apply_facility(self, effect: FacilityEffect | None) -> None:
         """Apply what an in-loop facility changed, then redo the physics it affects."""
@@ -504,12 +542,16 @@ class Simulator:
             self.heat.set_inlet_offset(effect.rack_inlet_offset_k)
         if effect.liquid_supply_temp_c is not None:
             self.heat.set_liquid_supply_temp(float(effect.liquid_supply_temp_c))
+        if effect.rack_r_scale is not None:
+            self.heat.set_r_scale(np.asarray(effect.rack_r_scale, dtype=np.float64))
         if effect.nodes_down is not None:
             self._power_down(np.asarray(effect.nodes_down, dtype=np.int64))
         if effect.nodes_up is not None:
             self._power_up(np.asarray(effect.nodes_up, dtype=np.int64))
         if effect.site_it_limit_w is not None and self.budget is not None:
             self.budget.set_limit_w("site", float(effect.site_it_limit_w))
+        if effect.nodes_braked is not None and self.budget is not None:
+            self.budget.set_brake(np.asarray(effect.nodes_braked, dtype=np.int64))
         self._physics()
 
     def _power_down(self, nodes: IntArray) -> None:
@@ -540,6 +582,12 @@ class Simulator:
         """Power is back: nodes come up with every GPU free (unless still being repaired)."""
         hw = self.hw
         for node in nodes.tolist():
+            if node in self._thermal_down:  # its cause was repaired: it boots again
+                self._thermal_down.discard(node)
+                if node not in self._unpowered:
+                    self.state.repair_node(node, int(hw.node_first[node]), int(hw.node_n[node]))
+                    self.heat.set_idle(node)
+                    continue
             if node not in self._unpowered:
                 continue
             self._unpowered.discard(node)

@@ -12,8 +12,9 @@ import polars as pl
 
 from kiban.catalog import default_catalog
 from kiban.physics import activity, facility_dynamics, recirculation, server_power
+from kiban.physics.gpu_power import DEFAULT_MIN_CLOCK_FRAC, runtime_factor
 from kiban.shared_data import data_path
-from kiban.validation.checks import Section, Table, at_most, near, within
+from kiban.validation.checks import Row, Section, Table, at_most, holds, near, within
 from kiban.validation.recirculation import (
     TANG_CHASSIS_FLOW_M3_PER_S,
     TANG_PEAK_BAND_C,
@@ -162,11 +163,87 @@ def section_coupled() -> Section:
         (
             Table("Philly per-minute GPU utilization", tuple(act_rows)),
             Table("Airflow, capacity and room thermal mass", tuple(air_rows)),
+            Table("Power brake and HW slowdown", brake_rows()),
         ),
         notes=(
             "The fit reads every zero sample as an allocated GPU (z = 0): the logs do not say "
             "which zeros come from GPUs without a job (LOADER.md), so the in-job idle share is an "
             "upper bound. The size-class slope r came out ≈ 1: the marginal distribution does not "
             "identify a difference between 1-GPU and distributed jobs.",
+            "In the run (tests/sim/test_fault_events.py): four DGX H100 of a 2-feed rack that "
+            "lose one feed for 1 h are braked at half clock; their 8-GPU jobs (β = 0.9) run at "
+            "1/(0.1 + 0.9/0.5) = 0.526 of their speed and the ledger books 32 GPUs × 1 h × 0.474 "
+            "as power_cap (to 1e-6). A rack whose server fans lost 81 % of their airflow enters "
+            "HW slowdown (jobs at the floor clock, 0.19 of their speed, within 3 %); 90 % lost "
+            "shuts its GPUs down (nodes fail until the fans are repaired); 75 % lost at 22 °C "
+            "only SW slowdown.",
+        ),
+    )
+
+
+def brake_rows() -> tuple[Row, ...]:
+    """DGX PSUs on a partial feed loss (power brake) and the H100's HW slowdown at the floor."""
+    cat = default_catalog()
+    h100, a100 = cat.server("dgx-h100"), cat.server("dgx-a100")
+    left = int(facility_dynamics.psus_left(h100.psu_count, 2, 1))
+    cap_w = h100.psu_capacity_w(left)
+    ug = "NVIDIA DGX H100/H200 User Guide (Power Specifications; PSU redundancy, 4+2)"
+    brake_h100 = bool(
+        facility_dynamics.psu_power_brake(h100.max_power_w, h100.psu_count, h100.psu_rating_w, 2, 1)
+    )
+    brake_a100 = bool(
+        facility_dynamics.psu_power_brake(a100.max_power_w, a100.psu_count, a100.psu_rating_w, 2, 1)
+    )
+    sku = cat.gpu("h100-sxm")
+    floor_w = float(facility_dynamics.power_at_clock_w(1.0, 1.0, sku, DEFAULT_MIN_CLOCK_FRAC))
+    r_fan = sku.die_to_inlet_k_per_w * float(facility_dynamics.r_scale_for_airflow(0.19))
+    die_c = 22.0 + r_fan * floor_w
+    hw_only = sku.slowdown_temp_c <= die_c < sku.shutdown_temp_c
+    speed = 1.0 / float(runtime_factor(facility_dynamics.POWER_BRAKE_CLOCK_FRAC, 0.9))
+    return (
+        near(
+            "DGX H100 PSU capacity on one feed of two (3 of 6 × 3,300 W)",
+            9_900.0,
+            cap_w,
+            atol=1e-9,
+            unit="W",
+            digits=0,
+            source=ug,
+            test="test_dgx_h100_psus_cannot_carry_it_on_one_feed_of_two",
+        ),
+        holds(
+            "DGX H100 on one feed of two (9.9 kW < 10.2 kW max): power brake",
+            "three PSUs without power: 'continues to function, but at a reduced performance level'",
+            "braked" if brake_h100 else "not braked",
+            brake_h100,
+            source=ug,
+            test="test_dgx_h100_psus_cannot_carry_it_on_one_feed_of_two",
+        ),
+        holds(
+            "DGX A100 on one feed of two (3 × 3 kW ≥ 6.5 kW): no brake",
+            "3+3: 'continue to operate at full power with the remaining three PSUs'",
+            "braked" if brake_a100 else "not braked",
+            not brake_a100,
+            source="NVIDIA DGX A100 User Guide (Power Specifications), as quoted [S]",
+            test="test_dgx_h100_psus_cannot_carry_it_on_one_feed_of_two",
+        ),
+        near(
+            "speed of a braked job at the HW-slowdown clock ½ (β = 0.9)",
+            1.0 / (0.1 + 0.9 / 0.5),
+            speed,
+            atol=1e-12,
+            digits=4,
+            source="nvml.h HwSlowdown ('core clocks by a factor of 2 or more', external power "
+            "brake); t/t_ref = (1 − β) + β/φ, physics.md §2.4",
+            test="test_partial_feed_loss_power_brakes_dgx_h100_and_books_power_cap",
+        ),
+        holds(
+            "H100 die at the DVFS floor with 19 % fan airflow, 22 °C inlet: HW slowdown, "
+            "not shutdown",
+            "HW slowdown 89 °C ≤ die < shutdown 92 °C (nvidia-smi -q, physics.md §1.1)",
+            f"{die_c:.1f} °C",
+            hw_only,
+            source="physics.md §1.1, §1.3; R ∝ V̇^−0.8 (Dittus–Boelter)",
+            test="test_fan_failure_reaches_hw_slowdown_and_shutdown",
         ),
     )
