@@ -448,6 +448,13 @@ class JDec:
             for j, c in chosen.cap_w.items():
                 self._job_cap_w[j] = c
             caps = {j: c for j, c in chosen.cap_w.items() if view.job_gpus(j) is not None}
+            run = view.running_jobs()
+            if run.shape[0] and len(caps) < run.shape[0]:  # left out of stage A: limits slack
+                assert self.model is not None
+                cur = view.job_power_cap_w[run]
+                cur = np.where(np.isnan(cur), self.model.job_tdp_w[run], cur)
+                for j, c in zip(run.tolist(), cur.tolist(), strict=True):
+                    caps.setdefault(int(j), float(c))
             caps = self._stage_c(view, caps)
             rack_w = np.asarray(view.rack_power_w, dtype=np.float64) + chosen.rack_extra_w
             supply = self._cooling.target_c(view, rack_w)
@@ -672,11 +679,16 @@ class _StageA:
             q = owner._order._queue_of(svc)
             order = np.lexsort((pending, q))
             pending = pending[order[: p.window]]
+        if run.shape[0] and _limits_slack(owner, view, pending):
+            # No limit can bind whatever starts: running jobs' cap options are separable, and
+            # stage C re-optimizes them; stage A keeps only the waiting jobs (a smaller MILP).
+            run = run[:0]
         jobs = np.concatenate((run, pending))
         running = np.zeros(jobs.shape[0], dtype=bool)
         running[: run.shape[0]] = True
         n_gpus = view.jobs.num_gpus[jobs].astype(np.int64)
-        n_gpus[: run.shape[0]] = view.running_num_gpus()
+        if run.shape[0]:
+            n_gpus[: run.shape[0]] = view.running_num_gpus()
         # LAS weight: higher for less attained service (queue 0 first), 1..2
         svc = view.attained_gpu_s(jobs)
         q = owner._order._queue_of(svc)
@@ -898,6 +910,31 @@ class _StageA:
             rack_extra_w=extra,
             status=status,
         )
+
+
+def _limits_slack(owner: JDec, view: ClusterView, pending: IntArray) -> bool:
+    """Whether the window's waiting jobs could all start at TDP within the limits.
+
+    The planning budget and the thermal headroom at the current set-point; then no power or
+    thermal limit couples the running jobs' cap options to the starts.
+    """
+    m = owner.model
+    assert m is not None
+    lay = view.layout
+    extra_w = float((view.jobs.num_gpus[pending] * m.job_tdp_w[pending]).sum())
+    extra_w *= 1.0 + HOST_SHARE_OF_GPU_POWER
+    if math.isfinite(owner.budget_w):
+        it = max(view.it_power_w, 1.0)
+        fac = float(m.facility_power_w(it, view.supply_temp_c, view.time_s))
+        if fac * (1.0 + extra_w / it) > owner.plan_budget_w:
+            return False
+    new_max = np.bincount(
+        lay.node_rack_idx,
+        weights=np.asarray(view.node_free, float) * m.job_tdp_w.max() * 1.3,
+        minlength=lay.n_racks,
+    )
+    head = m.thermal_headroom_w(view.supply_temp_c, np.asarray(view.rack_power_w), new_max)
+    return head >= min(extra_w, float(new_max.sum()))
 
 
 def _job_heat_price(
