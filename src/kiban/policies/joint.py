@@ -173,6 +173,8 @@ class EpochStats:
         dropped: Jobs stage A chose that placement could not place.
         status: Stage A's HiGHS status per epoch (0 optimal, 1 limit reached, ...).
         warm_starts: Epochs whose stage A started from the layered incumbent.
+        unchanged: Epochs that skipped stage A: the same candidates and free GPUs as the last
+            solve (status -3; the earlier decision stands).
     """
 
     solve_s: list[float] = field(default_factory=list)
@@ -181,6 +183,7 @@ class EpochStats:
     dropped: int = 0
     status: list[int] = field(default_factory=list)
     warm_starts: int = 0
+    unchanged: int = 0
 
 
 @dataclass(frozen=True)
@@ -258,6 +261,7 @@ class JDec:
         self._polca = Polca(Polca.Params(site_budget_kw=p.site_budget_kw))
         self._scenario_budget_w = math.inf
         self._plan: _Plan | None = None
+        self._last_sig: tuple[bytes, bytes] | None = None
         self._next_epoch_s = 0.0
         self._job_cap_w: FloatArray = np.zeros(0)
         self._rack_price: FloatArray = np.zeros(0)
@@ -287,6 +291,7 @@ class JDec:
             layer.reset(ctx)
         self.stats = EpochStats()
         self._plan = None
+        self._last_sig = None
         self._next_epoch_s = 0.0
         self._job_cap_w = np.full(ctx.jobs.n_jobs, math.nan)
         self._rack_price = np.zeros(ctx.layout.n_racks)
@@ -421,6 +426,16 @@ class JDec:
         t0 = time.perf_counter()
         problem = _StageA.build(self, view) if self._stage_a_needed(view) else None
         chosen: _StageAResult | None = None
+        unchanged = False
+        if problem is not None:
+            # the same candidates on the same free GPUs as the last solve: the same problem
+            # (stage A declined these starts then; e.g. the file system has no room for them)
+            sig = (problem.jobs.tobytes(), np.asarray(view.node_free).tobytes())
+            unchanged = sig == self._last_sig
+            self._last_sig = sig
+            if unchanged:
+                problem = None
+                self.stats.unchanged += 1
         if problem is not None:
             with _quiet_stdio():
                 chosen = problem.solve(p)
@@ -428,11 +443,11 @@ class JDec:
         start: tuple[int, ...]
         caps: dict[int, float] = {}
         if chosen is None:
-            status = -2  # stage A had nothing to allocate
+            status = -3 if unchanged else -2  # same problem as last time / nothing to allocate
             if problem is not None:
                 self.stats.fallbacks += 1
                 status = -1
-            start = tuple(int(j) for j in view.pending_jobs().tolist())
+            start = () if unchanged else tuple(int(j) for j in view.pending_jobs().tolist())
             run = view.running_jobs()
             if run.shape[0]:
                 cur = view.job_power_cap_w[run]
@@ -679,6 +694,13 @@ class _StageA:
             q = owner._order._queue_of(svc)
             order = np.lexsort((pending, q))
             pending = pending[order[: p.window]]
+        else:
+            q = owner._order._queue_of(view.job_attained_booked_gpu_s[pending])
+            pending = pending[np.lexsort((pending, q))]
+        # candidates: the window's jobs that the placement can place on the free GPUs now,
+        # greedily in 2D-LAS order (a start stage A chose but stage B could not place is lost)
+        alloc = Allocator(view, owner._place)
+        pending = pending[[alloc.try_place(int(j)) is not None for j in pending.tolist()]]
         if run.shape[0] and _limits_slack(owner, view, pending):
             # No limit can bind whatever starts: running jobs' cap options are separable, and
             # stage C re-optimizes them; stage A keeps only the waiting jobs (a smaller MILP).
