@@ -206,7 +206,9 @@ class JDec:
         """Parameters.
 
         Attributes:
-            epoch_s: Epoch length (s); §10.2: 60 s (Pollux, Sia) to 360 s (Gavel).
+            epoch_s: Epoch length (s); §10.2: 60 s (Pollux, Sia) to 360 s (Gavel), 5–15 min
+                for the cooling loop. 900 s by default: on the demo month stage A has a
+                start to decide at most epochs, so the epoch sets the run's cost.
             window: Most pending jobs in stage A (top of the 2D-LAS order).
             time_limit_s: HiGHS time limit of stage A (s).
             node_limit: HiGHS branch-and-bound node limit of stage A (keeps it deterministic).
@@ -222,7 +224,7 @@ class JDec:
             warm_start: Give HiGHS the layered decision as its first incumbent (highspy).
         """
 
-        epoch_s: float = 300.0
+        epoch_s: float = 900.0
         window: int = 100
         time_limit_s: float = 5.0
         node_limit: int = 2000
