@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 from tests.sim.helpers import layout, random_jobs, run
 
+from kiban.policies import joint
 from kiban.policies.joint import CooptLayers, JDec
 from kiban.policies.registry import available_policies
+from kiban.sim import JobTable
 from kiban.sweep.spec import load_sweep
 
 
@@ -118,3 +120,43 @@ def test_the_ablation_sweeps_load():
     root = Path(__file__).resolve().parents[2] / "examples" / "sweeps"
     assert load_sweep(root / "ablation.toml").n_runs == 160
     assert load_sweep(root / "joint.toml").n_runs == 15
+
+
+def test_stage_a_warm_start_is_feasible_and_never_beaten_by_the_solve(monkeypatch):
+    """§10.4 "warm-started": stage A hands HiGHS the layered decision as an incumbent. That
+    incumbent meets every row of the MILP, starts jobs, and the solve returns an objective no
+    worse than it (HiGHS keeps the best incumbent), under a budget that binds."""
+    pytest.importorskip("highspy")
+    seen = []
+    solve = joint._solve_mip
+
+    def spy(c, integrality, bounds, rows, x0, *, p):
+        sol, status = solve(c, integrality, bounds, rows, x0, p=p)
+        seen.append((c, bounds, rows, x0, sol))
+        return sol, status
+
+    monkeypatch.setattr(joint, "_solve_mip", spy)
+    rng = np.random.default_rng(5)
+    n = 30
+    io = rng.random(n) < 0.5
+    table = JobTable.from_arrays(
+        np.zeros(n),
+        rng.uniform(3_600.0, 20_000.0, n),
+        rng.choice([1, 2, 4, 8], n),
+        activity_frac=rng.uniform(0.6, 1.0, n),
+        input_rate_b_per_s_per_gpu=np.where(io, 2e8, 0.0),
+        dataset_size_b=np.where(io, 2e12, 0.0),
+    )
+    pol = JDec(JDec.Params(epoch_s=600.0, site_budget_kw=60.0))
+    run(small_room(), table, pol, storage_bandwidth_b_per_s=2e9, until_s=700.0)
+    assert seen
+    assert pol.stats.warm_starts == len(seen)
+    for c, (lo, hi), (a, lb, ub), x0, sol in seen:
+        assert x0 is not None
+        assert sol is not None
+        act = a @ x0
+        tol = 1e-6 * max(1.0, float(np.abs(ub[np.isfinite(ub)]).max()))
+        assert ((act >= lb - tol) & (act <= ub + tol)).all()
+        assert ((x0 >= lo - 1e-9) & (x0 <= hi + 1e-9)).all()
+        assert float(c @ sol) <= float(c @ x0) + 1e-6 * abs(float(c @ x0))
+    assert float(seen[0][3][: seen[0][0].shape[0]].sum()) > 0  # the incumbent starts jobs

@@ -1,4 +1,4 @@
-"""``kiban demo``: every baseline policy on the built-in Tokyo hall, side by side, explained."""
+"""``kiban demo``: the baselines and the joint co-optimizer on the Tokyo hall, explained."""
 
 from __future__ import annotations
 
@@ -25,6 +25,17 @@ if TYPE_CHECKING:
 __all__ = ["comparison_lines", "usable_cpus", "write_html_report"]
 
 REPORT_FILE = "report.html"
+JOINT_POLICY = "j-dec"
+"""The co-optimizer shown beside the baselines (``kiban.policies.joint``, J-DEC)."""
+RUN_ORDER = ("j-dec", "tiresias-las", "easy-backfill", "best-fit", "random-fit", "fifo-static")
+"""Submission order to the workers: longest runs first, so two workers finish together."""
+
+
+def demo_policies() -> list[str]:
+    """The demo's policies in display order: the five baselines, then the joint policy."""
+    from kiban.policies.baselines import BASELINES  # noqa: PLC0415
+
+    return [*BASELINES, JOINT_POLICY]
 
 
 def comparison_lines(results: list[SimulationResult], baseline: str = "fifo-static") -> list[str]:
@@ -128,21 +139,23 @@ def demo(
         bool, typer.Option("--json", help="Print the summaries as JSON instead of tables.")
     ] = False,
 ) -> None:
-    """Run every baseline policy on a synthetic Philly-like month on 512 H100 GPUs in Tokyo.
+    """Run every baseline policy and the co-optimizer on a Philly-like month on 512 H100 GPUs.
 
     The built-in scenario: 64 DGX H100 in an air-cooled (hot-aisle contained) hall, jobs from
     kiban's Philly-calibrated generator at about 90 % offered load, gang and locality rules as
-    in Philly. Writes DIR/<policy>/ result folders and, when the report module is installed,
-    DIR/report.html.
+    in Philly. The five baselines run beside J-DEC, the joint co-optimizer (power, cooling,
+    scheduling and storage decided together; docs/cooptimizer.md). Writes DIR/<policy>/ result
+    folders and, when the report module is installed, DIR/report.html.
     """
-    from kiban.policies.baselines import BASELINES  # noqa: PLC0415
     from kiban.results import prepare_scenario  # noqa: PLC0415
     from kiban.sim.scenario import demo_scenario  # noqa: PLC0415
 
     if lang not in ("en", "ja"):
         msg = f"--lang = {lang!r}: allowed en, ja"
         raise ConfigError(msg)
-    n_workers = workers if workers is not None else min(len(BASELINES), usable_cpus())
+    policies = demo_policies()
+    run_order = sorted(policies, key=lambda p: RUN_ORDER.index(p) if p in RUN_ORDER else -1)
+    n_workers = workers if workers is not None else min(len(policies), usable_cpus())
     if not 1 <= n_workers <= MAX_WORKERS:
         msg = f"--workers = {n_workers}: must be from 1 to {MAX_WORKERS}"
         raise ConfigError(msg)
@@ -164,12 +177,15 @@ def demo(
                 err_console.print(
                     f"kiban demo: {prepared.jobs.n_jobs:,} synthetic Philly-like jobs over 30 "
                     f"days on {prepared.layout.n_gpus} H100 GPUs (64 DGX H100, air-cooled, "
-                    f"Tokyo); {len(BASELINES)} policies; a few minutes on 2 cores",
+                    f"Tokyo); {len(policies) - 1} baseline policies and the co-optimizer "
+                    f"{JOINT_POLICY}; a few minutes on 2 cores",
                     soft_wrap=True,
                 )
-            results = run_with_progress(
-                prepared, list(BASELINES), workers=n_workers, quiet=as_json, on_result=save
+            done = run_with_progress(
+                prepared, run_order, workers=n_workers, quiet=as_json, on_result=save
             )
+            by_name = {r.policy: r for r in done}
+            results = [by_name[name] for name in policies]
             dirs = [saved[r.policy] for r in results]
             with held_signals():
                 report = write_html_report(dirs, out / REPORT_FILE, lang)

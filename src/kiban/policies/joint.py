@@ -45,12 +45,13 @@ uses the incumbent (its status is recorded).
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import math
 import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -171,6 +172,9 @@ class EpochStats:
         fallbacks: Epochs where stage A returned no solution and the layers decided.
         dropped: Jobs stage A chose that placement could not place.
         status: Stage A's HiGHS status per epoch (0 optimal, 1 limit reached, ...).
+        warm_starts: Epochs whose stage A started from the layered incumbent.
+        unchanged: Epochs that skipped stage A: the same candidates and free GPUs as the last
+            solve (status -3; the earlier decision stands).
     """
 
     solve_s: list[float] = field(default_factory=list)
@@ -178,6 +182,8 @@ class EpochStats:
     fallbacks: int = 0
     dropped: int = 0
     status: list[int] = field(default_factory=list)
+    warm_starts: int = 0
+    unchanged: int = 0
 
 
 @dataclass(frozen=True)
@@ -200,7 +206,9 @@ class JDec:
         """Parameters.
 
         Attributes:
-            epoch_s: Epoch length (s); §10.2: 60 s (Pollux, Sia) to 360 s (Gavel).
+            epoch_s: Epoch length (s); §10.2: 60 s (Pollux, Sia) to 360 s (Gavel), 5–15 min
+                for the cooling loop. 900 s by default: on the demo month stage A has a
+                start to decide at most epochs, so the epoch sets the run's cost.
             window: Most pending jobs in stage A (top of the 2D-LAS order).
             time_limit_s: HiGHS time limit of stage A (s).
             node_limit: HiGHS branch-and-bound node limit of stage A (keeps it deterministic).
@@ -213,9 +221,10 @@ class JDec:
             supply_candidates_c: Supply-temperature candidates of stage A (°C).
             redline_c: Highest allowed rack inlet (°C).
             restart_weight: Value lost by changing a running job's cap level, per GPU.
+            warm_start: Give HiGHS the layered decision as its first incumbent (highspy).
         """
 
-        epoch_s: float = 300.0
+        epoch_s: float = 900.0
         window: int = 100
         time_limit_s: float = 5.0
         node_limit: int = 2000
@@ -226,6 +235,7 @@ class JDec:
         supply_candidates_c: tuple[float, ...] = (18.0, 20.0, 22.0, 24.0, 26.0)
         redline_c: float = 27.0
         restart_weight: float = 0.01
+        warm_start: bool = True
 
         def __post_init__(self) -> None:
             if self.epoch_s <= 0 or self.time_limit_s <= 0 or self.window < 1:
@@ -253,6 +263,7 @@ class JDec:
         self._polca = Polca(Polca.Params(site_budget_kw=p.site_budget_kw))
         self._scenario_budget_w = math.inf
         self._plan: _Plan | None = None
+        self._last_sig: tuple[bytes, bytes] | None = None
         self._next_epoch_s = 0.0
         self._job_cap_w: FloatArray = np.zeros(0)
         self._rack_price: FloatArray = np.zeros(0)
@@ -282,6 +293,7 @@ class JDec:
             layer.reset(ctx)
         self.stats = EpochStats()
         self._plan = None
+        self._last_sig = None
         self._next_epoch_s = 0.0
         self._job_cap_w = np.full(ctx.jobs.n_jobs, math.nan)
         self._rack_price = np.zeros(ctx.layout.n_racks)
@@ -416,17 +428,28 @@ class JDec:
         t0 = time.perf_counter()
         problem = _StageA.build(self, view) if self._stage_a_needed(view) else None
         chosen: _StageAResult | None = None
+        unchanged = False
+        if problem is not None:
+            # the same candidates on the same free GPUs as the last solve: the same problem
+            # (stage A declined these starts then; e.g. the file system has no room for them)
+            sig = (problem.jobs.tobytes(), np.asarray(view.node_free).tobytes())
+            unchanged = sig == self._last_sig
+            self._last_sig = sig
+            if unchanged:
+                problem = None
+                self.stats.unchanged += 1
         if problem is not None:
             with _quiet_stdio():
                 chosen = problem.solve(p)
+            self.stats.warm_starts += int(problem.warm)
         start: tuple[int, ...]
         caps: dict[int, float] = {}
         if chosen is None:
-            status = -2  # stage A had nothing to allocate
+            status = -3 if unchanged else -2  # same problem as last time / nothing to allocate
             if problem is not None:
                 self.stats.fallbacks += 1
                 status = -1
-            start = tuple(int(j) for j in view.pending_jobs().tolist())
+            start = () if unchanged else tuple(int(j) for j in view.pending_jobs().tolist())
             run = view.running_jobs()
             if run.shape[0]:
                 cur = view.job_power_cap_w[run]
@@ -442,6 +465,13 @@ class JDec:
             for j, c in chosen.cap_w.items():
                 self._job_cap_w[j] = c
             caps = {j: c for j, c in chosen.cap_w.items() if view.job_gpus(j) is not None}
+            run = view.running_jobs()
+            if run.shape[0] and len(caps) < run.shape[0]:  # left out of stage A: limits slack
+                assert self.model is not None
+                cur = view.job_power_cap_w[run]
+                cur = np.where(np.isnan(cur), self.model.job_tdp_w[run], cur)
+                for j, c in zip(run.tolist(), cur.tolist(), strict=True):
+                    caps.setdefault(int(j), float(c))
             caps = self._stage_c(view, caps)
             rack_w = np.asarray(view.rack_power_w, dtype=np.float64) + chosen.rack_extra_w
             supply = self._cooling.target_c(view, rack_w)
@@ -480,8 +510,8 @@ class JDec:
     def _stage_a_needed(self, view: ClusterView) -> bool:
         """Whether stage A has something to allocate.
 
-        True when a waiting job fits the free GPUs by count, or facility power is over the
-        planning budget (otherwise stage C alone keeps the caps within it).
+        True when a waiting job can be placed on the free GPUs now, or facility power is over
+        the planning budget (otherwise stage C alone keeps the caps within it).
         """
         if math.isfinite(self.budget_w) and view.n_running > 0:
             # over the planning budget: stage A chooses which options to shed
@@ -494,7 +524,14 @@ class JDec:
         pending = view.pending_jobs()
         if pending.shape[0] == 0:
             return False
-        return int(view.jobs.min_num_gpus[pending].min()) <= view.free_gpus
+        fits = pending[view.jobs.min_num_gpus[pending] <= view.free_gpus]
+        if fits.shape[0] == 0:
+            return False
+        # It must fit by shape too: between epochs the layered fallback starts whatever the
+        # placement can place, so at an epoch usually nothing can be (fragmented free GPUs);
+        # then stage A would solve a problem with no start in it. Failed shapes are memoized.
+        alloc = Allocator(view, self._place)
+        return any(alloc.try_place(int(j)) is not None for j in fits[: self.params.window])
 
     # --- stage C: power/thermal LP with placement fixed ---------------------------------------
     def _stage_c(self, view: ClusterView, caps: dict[int, float]) -> dict[int, float]:
@@ -638,6 +675,7 @@ class _StageA:
     opt_power_w: FloatArray
     opt_phi: FloatArray
     weight: FloatArray
+    warm: bool = False
 
     @property
     def n_jobs(self) -> int:
@@ -658,11 +696,23 @@ class _StageA:
             q = owner._order._queue_of(svc)
             order = np.lexsort((pending, q))
             pending = pending[order[: p.window]]
+        else:
+            q = owner._order._queue_of(view.job_attained_booked_gpu_s[pending])
+            pending = pending[np.lexsort((pending, q))]
+        # candidates: the window's jobs that the placement can place on the free GPUs now,
+        # greedily in 2D-LAS order (a start stage A chose but stage B could not place is lost)
+        alloc = Allocator(view, owner._place)
+        pending = pending[[alloc.try_place(int(j)) is not None for j in pending.tolist()]]
+        if run.shape[0] and _limits_slack(owner, view, pending):
+            # No limit can bind whatever starts: running jobs' cap options are separable, and
+            # stage C re-optimizes them; stage A keeps only the waiting jobs (a smaller MILP).
+            run = run[:0]
         jobs = np.concatenate((run, pending))
         running = np.zeros(jobs.shape[0], dtype=bool)
         running[: run.shape[0]] = True
         n_gpus = view.jobs.num_gpus[jobs].astype(np.int64)
-        n_gpus[: run.shape[0]] = view.running_num_gpus()
+        if run.shape[0]:
+            n_gpus[: run.shape[0]] = view.running_num_gpus()
         # LAS weight: higher for less attained service (queue 0 first), 1..2
         svc = view.attained_gpu_s(jobs)
         q = owner._order._queue_of(svc)
@@ -721,11 +771,8 @@ class _StageA:
         cop = crac_cop(temps)
         tdp_mean = float(np.mean(m.job_tdp_w[jobs])) if jobs.shape[0] else 700.0
         lam = p.energy_weight / (tdp_mean * (1.0 + 1.0 / float(crac_cop(22.0))))
-        # rack heat price from the last stage C: the mean over racks with free GPUs
-        free_rack = np.bincount(
-            lay.node_rack_idx, weights=np.asarray(view.node_free, float), minlength=lay.n_racks
-        )
-        price = float(owner._rack_price[free_rack > 0].mean()) if (free_rack > 0).any() else 0.0
+        # rack heat prices from the last stage C, per job: where it runs, or where it would go
+        price = _job_heat_price(view, owner._rack_price, jobs, running, self.n_gpus)
         # variables: x (n_opt, binary) | c (n_opt cache) | z (n_k, binary) | q (cooling W)
         # | s_b, s_h (W over the budget and over the thermal headroom: soft, heavily priced,
         # so a state that is already over its limits still has a solution that sheds load)
@@ -741,7 +788,7 @@ class _StageA:
             opt_w = np.where(running[oj], self.opt_power_w * act[np.minimum(oj, n_run - 1)], opt_w)
         dpow = opt_w - p_now[oj]  # extra per-GPU power vs now
         value = g * (self.weight[oj] * self.opt_speed * self.opt_phi) - lam * g * self.opt_power_w
-        value -= price * g * np.maximum(dpow, 0.0)
+        value -= price[oj] * g * np.maximum(dpow, 0.0)
         value[~running[oj]] += START_VALUE * g[~running[oj]]
         if n_run:  # stickiness for running jobs: changing a cap level costs a little
             cur = view.job_power_cap_w[jobs[oj]]
@@ -845,7 +892,6 @@ class _StageA:
         for o in io_opts.tolist():
             add(np.array([i_c + o, o]), np.array([1.0, -float(dset[o])]), -np.inf, 0.0)
         add(i_c + io_opts, np.ones(io_opts.shape[0]), -np.inf, total_cache)
-        from scipy.optimize import Bounds, LinearConstraint, milp  # noqa: PLC0415 (startup)
         from scipy.sparse import coo_matrix  # noqa: PLC0415 (startup time: validate)
 
         a = coo_matrix((vals, (rows_i, cols_i)), shape=(r, n_var)).tocsr()
@@ -856,22 +902,28 @@ class _StageA:
         integrality = np.zeros(n_var)
         integrality[:n_x] = 1
         integrality[i_z : i_z + n_k] = 1
-        res = milp(
-            c_obj,
-            integrality=integrality,
-            bounds=Bounds(lo_v, hi_v),
-            constraints=LinearConstraint(a, np.asarray(lb), np.asarray(ub)),
-            options={
-                "time_limit": p.time_limit_s,
-                "node_limit": p.node_limit,
-                "mip_rel_gap": MIP_REL_GAP,
-                "presolve": True,
-            },
-        )
-        if res.x is None:
+        lb_r, ub_r = np.asarray(lb), np.asarray(ub)
+        x0 = None
+        if p.warm_start:
+            x0 = _warm_start(
+                self,
+                a,
+                lb_r,
+                ub_r,
+                hi_v,
+                value=value,
+                remote=remote,
+                dset=dset,
+                temps=temps,
+                supply_c=view.supply_temp_c,
+                cols=(i_c, i_z, i_q, i_sb, i_sh),
+            )
+        self.warm = x0 is not None
+        sol, status = _solve_mip(c_obj, integrality, (lo_v, hi_v), (a, lb_r, ub_r), x0, p=p)
+        if sol is None:
             return None
-        x = res.x[:n_x] > 0.5
-        z = int(np.argmax(res.x[i_z : i_z + n_k]))
+        x = sol[:n_x] > 0.5
+        z = int(np.argmax(sol[i_z : i_z + n_k]))
         start = tuple(int(jobs[i]) for i in np.unique(oj[x & ~running[oj]]).tolist())
         cap_w = {int(jobs[oj[o]]): float(self.opt_cap_w[o]) for o in np.flatnonzero(x).tolist()}
         extra = np.zeros(lay.n_racks)
@@ -880,5 +932,218 @@ class _StageA:
             cap_w=cap_w,
             supply_c=float(temps[z]),
             rack_extra_w=extra,
-            status=int(res.status),
+            status=status,
         )
+
+
+def _limits_slack(owner: JDec, view: ClusterView, pending: IntArray) -> bool:
+    """Whether the window's waiting jobs could all start at TDP within the limits.
+
+    The planning budget and the thermal headroom at the current set-point; then no power or
+    thermal limit couples the running jobs' cap options to the starts.
+    """
+    m = owner.model
+    assert m is not None
+    lay = view.layout
+    extra_w = float((view.jobs.num_gpus[pending] * m.job_tdp_w[pending]).sum())
+    extra_w *= 1.0 + HOST_SHARE_OF_GPU_POWER
+    if math.isfinite(owner.budget_w):
+        it = max(view.it_power_w, 1.0)
+        fac = float(m.facility_power_w(it, view.supply_temp_c, view.time_s))
+        if fac * (1.0 + extra_w / it) > owner.plan_budget_w:
+            return False
+    new_max = np.bincount(
+        lay.node_rack_idx,
+        weights=np.asarray(view.node_free, float) * m.job_tdp_w.max() * 1.3,
+        minlength=lay.n_racks,
+    )
+    head = m.thermal_headroom_w(view.supply_temp_c, np.asarray(view.rack_power_w), new_max)
+    return head >= min(extra_w, float(new_max.sum()))
+
+
+def _job_heat_price(
+    view: ClusterView, rack_price: FloatArray, jobs: IntArray, running: BoolArray, n_gpus: IntArray
+) -> FloatArray:
+    """Stage C's rack heat prices (per W) seen by each job of stage A (§10.4, fed back).
+
+    A running job pays the mean price of the racks its GPUs are in; a waiting job the mean of
+    the ``g`` cheapest free GPUs' rack prices (where a min-peak-inlet placement tends to put
+    it: the racks whose heat reaches the binding inlets least).
+    """
+    out = np.zeros(jobs.shape[0])
+    if not rack_price.any():
+        return out
+    lay = view.layout
+    gpu_rack = lay.node_rack_idx[lay.gpu_node]
+    for i in np.flatnonzero(running).tolist():
+        gpus = view.job_gpus(int(jobs[i]))
+        if gpus is not None and gpus.shape[0]:
+            out[i] = float(rack_price[gpu_rack[gpus]].mean())
+    free = np.flatnonzero(np.asarray(view.gpu_job) == -1)
+    if free.shape[0] and (~running).any():
+        cum = np.concatenate(([0.0], np.cumsum(np.sort(rack_price[gpu_rack[free]]))))
+        pend = np.flatnonzero(~running)
+        g = np.clip(n_gpus[pend], 1, free.shape[0])
+        out[pend] = cum[g] / g
+    return out
+
+
+def _warm_start(
+    stage: _StageA,
+    a: Any,
+    lb: FloatArray,
+    ub: FloatArray,
+    hi_v: FloatArray,
+    *,
+    value: FloatArray,
+    remote: FloatArray,
+    dset: FloatArray,
+    temps: FloatArray,
+    supply_c: float,
+    cols: tuple[int, int, int, int, int],
+) -> FloatArray | None:
+    """A feasible incumbent for stage A: the layered decision, in the MILP's variables.
+
+    Running jobs keep their current cap option (full I/O speed), the supply candidate nearest
+    the current set-point, cache to the I/O options with the most remote traffic per byte,
+    then waiting jobs in 2D-LAS weight order at their best option while every hard row holds
+    and no slack (W over the budget or the headroom) grows. Returns None when even the
+    running jobs alone break a hard row (HiGHS then starts cold).
+    """
+    i_c, i_z, i_q, i_sb, i_sh = cols
+    oj, running = stage.opt_job, stage.running
+    n_x = oj.shape[0]
+    n_var = a.shape[1]
+    csc = a.tocsc()
+    free_cols = (i_q, i_sb, i_sh)
+    rows_of = {v: csc.indices[csc.indptr[v] : csc.indptr[v + 1]] for v in free_cols}
+    x = np.zeros(n_var)
+    # running jobs: the option nearest the cap they run at, full I/O speed first
+    view = stage.view
+    cur = view.job_power_cap_w[stage.jobs[oj]]
+    m = stage.owner.model
+    assert m is not None
+    cur = np.where(np.isnan(cur), m.job_tdp_w[stage.jobs[oj]], cur)
+    gap = np.abs(stage.opt_cap_w - cur) + (1.0 - stage.opt_phi)
+    for i in np.flatnonzero(running).tolist():
+        opts = np.flatnonzero(oj == i)
+        x[opts[int(np.argmin(gap[opts]))]] = 1.0
+    x[i_z + int(np.argmin(np.abs(temps - supply_c)))] = 1.0
+    # cache: the chosen I/O options, most remote traffic per cached byte first
+    cache_row = a.shape[0] - 1
+    left = float(ub[cache_row])
+    io = np.flatnonzero((remote > 0) & (x[:n_x] > 0))
+    for o in io[np.argsort(-remote[io] / dset[io], kind="stable")].tolist():
+        c = min(float(hi_v[i_c + o]), left)
+        if c <= 0:
+            break
+        x[i_c + o] = c
+        left -= c
+
+    def lift(act: FloatArray) -> None:
+        # the free columns (cooling W, W over budget, W over headroom): each the least value
+        # that meets its rows (coefficient −1 in each)
+        for v in free_cols:
+            r = rows_of[v]
+            if r.shape[0] == 0:
+                continue
+            need = act[r] + x[v] - ub[r]
+            x[v] = max(0.0, float(need.max()))
+
+    act = a @ x
+    lift(act)
+    act = a @ x
+    tol = 1e-6 * np.maximum(1.0, np.abs(ub[np.isfinite(ub)]).max(initial=1.0))
+    if ((act < lb - tol) | (act > ub + tol)).any():
+        return None
+    base_slack = x[i_sb] + x[i_sh]
+    order = np.lexsort((stage.jobs[~running], -stage.weight[~running]))
+    for i in np.flatnonzero(~running)[order].tolist():
+        opts = np.flatnonzero(oj == i)
+        o = int(opts[int(np.argmax(value[opts]))])
+        x[o] = 1.0
+        col = csc.getcol(o)
+        act[col.indices] += col.data
+        saved = x[list(free_cols)].copy()
+        lift(act)
+        act = a @ x
+        ok = not ((act < lb - tol) | (act > ub + tol)).any()
+        if not ok or x[i_sb] + x[i_sh] > base_slack + 1e-6:
+            x[o] = 0.0
+            x[list(free_cols)] = saved
+            act = a @ x
+    return x
+
+
+def _solve_mip(
+    c: FloatArray,
+    integrality: FloatArray,
+    bounds: tuple[FloatArray, FloatArray],
+    rows: tuple[Any, FloatArray, FloatArray],
+    x0: FloatArray | None,
+    *,
+    p: JDec.Params,
+) -> tuple[FloatArray | None, int]:
+    """Solve stage A with HiGHS: through highspy (warm-started from ``x0``), else scipy.
+
+    Returns the solution (None without one) and the status: 0 optimal, 1 a limit was
+    reached and the incumbent is used, 2 infeasible or no incumbent.
+    """
+    lo, hi = bounds
+    a, lb, ub = rows
+    if importlib.util.find_spec("highspy") is None:  # scipy's own HiGHS: no warm start
+        from scipy.optimize import Bounds, LinearConstraint, milp  # noqa: PLC0415
+
+        res = milp(
+            c,
+            integrality=integrality,
+            bounds=Bounds(lo, hi),
+            constraints=LinearConstraint(a, lb, ub),
+            options={
+                "time_limit": p.time_limit_s,
+                "node_limit": p.node_limit,
+                "mip_rel_gap": MIP_REL_GAP,
+                "presolve": True,
+            },
+        )
+        return (None, 2) if res.x is None else (np.asarray(res.x), min(int(res.status), 1))
+    import highspy  # noqa: PLC0415 (startup time)
+
+    csr = a.tocsr()
+    lp = highspy.HighsLp()
+    lp.num_col_ = int(c.shape[0])
+    lp.num_row_ = int(csr.shape[0])
+    lp.col_cost_ = np.asarray(c, dtype=np.float64)
+    lp.col_lower_ = np.asarray(lo, dtype=np.float64)
+    lp.col_upper_ = np.asarray(hi, dtype=np.float64)
+    lp.row_lower_ = np.asarray(lb, dtype=np.float64)
+    lp.row_upper_ = np.asarray(ub, dtype=np.float64)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.start_ = csr.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = csr.indices.astype(np.int32)
+    lp.a_matrix_.value_ = csr.data.astype(np.float64)
+    lp.integrality_ = [
+        highspy.HighsVarType.kInteger if k else highspy.HighsVarType.kContinuous
+        for k in integrality.tolist()
+    ]
+    h = highspy.Highs()
+    for key, val in (
+        ("output_flag", False),
+        ("time_limit", float(p.time_limit_s)),
+        ("mip_max_nodes", int(p.node_limit)),
+        ("mip_rel_gap", MIP_REL_GAP),
+        ("random_seed", 0),
+    ):
+        h.setOptionValue(key, val)
+    h.passModel(lp)
+    if x0 is not None:
+        sol = highspy.HighsSolution()
+        sol.col_value = x0.tolist()
+        sol.value_valid = True
+        h.setSolution(sol)
+    h.run()
+    ms = h.getModelStatus()
+    if h.getInfo().primal_solution_status != 2:  # kSolutionStatusFeasible
+        return None, 2
+    x = np.asarray(h.getSolution().col_value, dtype=np.float64)
+    return x, 0 if ms == highspy.HighsModelStatus.kOptimal else 1

@@ -65,6 +65,7 @@ _BUILTIN_MODULES = (
     "kiban.policies.cooling_control",
     "kiban.policies.data_silod",
     "kiban.policies.joint",
+    "kiban.policies.gittins",
 )
 
 T = TypeVar("T", bound=type)

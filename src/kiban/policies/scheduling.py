@@ -249,8 +249,9 @@ class TiresiasLas:
         running = np.asarray(view.running_jobs())
         svc_r = view.running_attained_gpu_s() - self._offset_gpu_s[running]
         q_r = self._queue_of(svc_r)
-        key_r = q_r * n_jobs + running
-        key_p = q_p * n_jobs + pending
+        key_r, key_p = self._order_keys(
+            running, pending, svc_r=svc_r, q_r=q_r, svc_p=svc_p, q_p=q_p, n_jobs=n_jobs
+        )
         if int(size_p.min()) > n_free and running.shape[0] and int(key_p.min()) > int(key_r.max()):
             cross = now + (self._limits_ext[q_r] - svc_r) / view.running_num_gpus()
             return Schedule(wake_at_s=self._relevant_wake(key_r, cross, key_p, n_jobs, now))
@@ -305,6 +306,25 @@ class TiresiasLas:
             wake_at_s=wake if still_waiting else None,
         )
 
+    def _order_keys(
+        self,
+        running: IntArray,
+        pending: IntArray,
+        *,
+        svc_r: FloatArray,
+        q_r: IntArray,
+        svc_p: FloatArray,
+        q_p: IntArray,
+        n_jobs: int,
+    ) -> tuple[IntArray, IntArray]:
+        """Priority keys of the running and the waiting jobs (lower runs first).
+
+        2D-LAS: queue, then arrival (job index): ``q·N + j``. A job that crosses its queue's
+        limit moves to ``(q + 1)·N + j`` (:meth:`_relevant_wake` relies on it).
+        """
+        del svc_r, svc_p
+        return q_r * n_jobs + running, q_p * n_jobs + pending
+
     def _promote(
         self,
         view: ClusterView,
@@ -333,8 +353,8 @@ class TiresiasLas:
             service[hit] = 0.0
             queue[hit] = 0
 
-    @staticmethod
     def _relevant_wake(
+        self,
         key_held: IntArray,
         cross_held: FloatArray,
         key_waiting: IntArray,
