@@ -13,6 +13,7 @@ model names, rack power against limits, floor loading) live in :mod:`kiban.spec.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -760,6 +761,29 @@ class Synthetic(SpecModel):
     days: float | None = Field(default=None, description="Or: length of the arrival window, days.")
     seed: int | None = Field(default=None, description="Generator seed (default: simulation.seed).")
     scale: float = Field(default=1.0, description="Arrival-rate multiplier.")
+    min_gpus: int | None = Field(
+        default=None, ge=1, description="Smallest job size drawn (GPUs; default: all sizes)."
+    )
+    max_gpus: int | None = Field(
+        default=None, ge=1, description="Largest job size drawn (GPUs; default: all sizes)."
+    )
+    start: datetime | None = Field(
+        default=None,
+        description="Wall-clock time of submit time 0 (sets the time of year for the climate).",
+    )
+    mix: dict[str, Any] | None = Field(
+        default=None,
+        description="Job-model mix overrides (archetypes, weights; kiban.workload.JobModelMix).",
+    )
+
+    @field_validator("mix")
+    @classmethod
+    def _mix(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            from kiban.workload.job_model import JobModelMix  # noqa: PLC0415
+
+            JobModelMix.from_dict(value, where="mix")
+        return value
 
     @field_validator("days")
     @classmethod
@@ -777,6 +801,9 @@ class Synthetic(SpecModel):
     def _one(self) -> Synthetic:
         if self.n_jobs is not None and self.days is not None:
             msg = "give n_jobs or days, not both"
+            raise ValueError(msg)
+        if (self.min_gpus or 0) > (self.max_gpus or self.min_gpus or 0):
+            msg = f"min_gpus = {self.min_gpus} exceeds max_gpus = {self.max_gpus}"
             raise ValueError(msg)
         return self
 
