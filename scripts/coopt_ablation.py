@@ -5,6 +5,7 @@ Usage (the §11.3 factorial on the six §11.2 scenarios, 1 simulated day each):
     for s in power-tight hot-season io-heavy recirculation llm-heavy crac-failure; do
         kiban sweep examples/sweeps/ablation-$s.toml --out sweep-ablation-$s
         kiban sweep examples/sweeps/ablation-$s-joint.toml --out sweep-ablation-$s-joint
+        kiban sweep examples/sweeps/ablation-$s-reference.toml --out sweep-ablation-$s-reference
     done
     .venv/bin/python scripts/coopt_ablation.py sweep-ablation-* [--json OUT.json]
 
@@ -19,8 +20,9 @@ are named from their axes (a site budget → ``power-tight``, a filer under 10 G
 ``coopt-layers`` switches: ``static`` (all off), one layer's name, ``all layers`` (the
 sequential stack) or the layers that are on joined by ``+``. Per scenario it prints, as markdown:
 
-1. the §11.3 table: static, each layer alone, the sequential stack, the stack minus each layer,
-   the best of the factorial's configurations and the joint mode, each as the mean over seeds
+1. the §11.3 table: static, each layer alone, trim-and-respond cooling alone (the reference
+   sweeps ``ablation-<scenario>-reference.toml``), the sequential stack, the stack minus each
+   layer, the best of the factorial's configurations and the joint mode, each as the mean over seeds
    with its 95 % confidence interval (Student's t, n − 1 degrees of freedom);
 2. main effects and two-way interactions of the five switches on useful GPU-hours per facility
    MWh (and on p99 JCT), from an ordinary least-squares fit of the 2⁵ factorial with the seeds
@@ -112,7 +114,9 @@ TABLE_113: tuple[tuple[str, str, str], ...] = (
     ("s_over_budget", "s over budget", "{:,.0f}"),
 )
 """§11.3's table columns (``cap events``: the twin's power-cap events, POLCA's net included)."""
-_SWEEP_NAME = re.compile(r"^coopt-ablation-(?P<scen>.+?)(?:-joint)?$")
+TRIM = "cooling (trim-and-respond)"
+"""The reference cooling configuration of §11.3 (ASHRAE trim-and-respond alone)."""
+_SWEEP_NAME = re.compile(r"^coopt-ablation-(?P<scen>.+?)(?:-joint|-reference)?$")
 
 
 # --- the factorial's linear model -----------------------------------------------------------
@@ -217,6 +221,8 @@ def config_of(row: dict[str, Any]) -> str:
     if row["policy"] == "j-dec":
         return "joint"
     on = [name for name in LAYERS if bool(row.get(f"params.{name}"))]
+    if on == ["cooling"] and row.get("params.cooling_mode") == "trim-and-respond":
+        return TRIM
     if not on:
         return "static"
     if len(on) == len(LAYERS):
@@ -330,7 +336,9 @@ def _label(config: str) -> str:
 
 def best_config(recs: list[dict[str, Any]], scen: str) -> str | None:
     """The layered configuration with the highest mean useful GPU-h per MWh in a scenario."""
-    configs = {r["config"] for r in recs if r["scenario"] == scen and r["config"] != "joint"}
+    configs = {
+        r["config"] for r in recs if r["scenario"] == scen and r["config"] not in ("joint", TRIM)
+    }
     if not configs:
         return None
     return max(
@@ -355,6 +363,7 @@ def table_113(recs: list[dict[str, Any]], scen: str) -> list[str]:
     ]
     rows: list[tuple[str, str]] = [("static (all off)", "static")]
     rows += [(_label(x), x) for x in LAYERS]
+    rows.append(("C = trim-and-respond (reference)", TRIM))
     rows.append(("all layers, sequential", "all layers"))
     rows += minus_configs()
     best = best_config(recs, scen)
@@ -379,7 +388,7 @@ def effects_of(recs: list[dict[str, Any]], scen: str, key: str = HEADLINE) -> li
     rows = [
         r
         for r in recs
-        if r["scenario"] == scen and r["config"] != "joint" and math.isfinite(r[key])
+        if r["scenario"] == scen and r["config"] not in ("joint", TRIM) and math.isfinite(r[key])
     ]
     configs = {tuple(r[layer] for layer in LAYERS) for r in rows}
     if len(configs) < 2 ** len(LAYERS):
@@ -488,7 +497,7 @@ def joint_vs_configs(
         if not joint:
             continue
         jm, jh = ci(list(joint.values()))
-        others = list(CONFIGS[:-1])
+        others = [*CONFIGS[:-1], TRIM]
         best = best_config(recs, scen)
         if best is not None and best not in others:
             others.append(best)

@@ -121,6 +121,9 @@ def test_scenario_and_configuration_names():
     every = {**row, **{f"params.{x}": True for x in ablation.LAYERS}}
     assert ablation.config_of(every) == "all layers"
     assert ablation.config_of({"policy": "j-dec"}) == "joint"
+    trim = {**row, "params.cooling": True, "params.cooling_mode": "trim-and-respond"}
+    assert ablation.config_of(trim) == ablation.TRIM
+    assert ablation.scenario_of(row, "coopt-ablation-llm-heavy-reference") == "llm-heavy"
     assert ablation.scenario_of(row, "coopt-ablation-hot-season") == "hot-season"
     assert ablation.scenario_of(row, "coopt-ablation-crac-failure-joint") == "crac-failure"
     # the older sweeps: named from the axes
