@@ -11,6 +11,7 @@ from tests.conftest import REPO_ROOT
 from kiban.errors import ConfigError
 from kiban.sim.scenario import jobs_from_scenario, time_of_year_s
 from kiban.spec import load_spec
+from kiban.spec.models import Synthetic
 from kiban.workload import JobModelMix
 from kiban.workload.synthetic import mean_gpu_seconds_per_job, synthetic_jobs
 
@@ -64,3 +65,10 @@ def test_bad_mix_names_the_field(tmp_path):
         load_spec(bad)
     assert "workload.synthetic.mix" in err.value.problems[0]
     assert "unknown key(s) ['flavour']" in err.value.problems[0]
+
+
+def test_start_accepts_the_iso_text_a_sweep_worker_passes():
+    syn = Synthetic.model_validate({"days": 1.0, "start": "2021-08-03T00:00:00"})
+    assert syn.start == datetime(2021, 8, 3)
+    with pytest.raises(ValueError, match="must be a date-time"):
+        Synthetic.model_validate({"days": 1.0, "start": "August"})

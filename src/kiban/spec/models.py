@@ -776,6 +776,18 @@ class Synthetic(SpecModel):
         description="Job-model mix overrides (archetypes, weights; kiban.workload.JobModelMix).",
     )
 
+    @field_validator("start", mode="before")
+    @classmethod
+    def _start(cls, value: object) -> object:
+        # TOML gives a datetime; a scenario re-read from JSON (sweep workers) an ISO string
+        if isinstance(value, str):
+            try:
+                return datetime.fromisoformat(value)
+            except ValueError:
+                msg = "must be a date-time, e.g. 2021-08-03T00:00:00"
+                raise ValueError(msg) from None
+        return value
+
     @field_validator("mix")
     @classmethod
     def _mix(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
