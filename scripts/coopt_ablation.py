@@ -423,6 +423,32 @@ def effects_lines(recs: list[dict[str, Any]], scenarios: list[str]) -> list[str]
     return lines
 
 
+def effects_wide(
+    recs: list[dict[str, Any]], scenarios: list[str], key: str = HEADLINE
+) -> list[str]:
+    """Markdown: one row per term, one column per scenario.
+
+    Cells are the estimate ± its 95 % half-width, bold where the interval excludes 0.
+    """
+    fits = {scen: {e.term: e for e in effects_of(recs, scen, key)} for scen in scenarios}
+    shown = [s for s in scenarios if fits[s]]
+    if not shown:
+        return []
+    lines = [f"| term | {' | '.join(shown)} |", "|---" * (1 + len(shown)) + "|"]
+    for term in fits[shown[0]]:
+        cells = []
+        for scen in shown:
+            e = fits[scen][term]
+            text = fmt_ci("{:+.1f}", e.estimate, e.half_width)
+            cells.append(f"**{text}**" if e.significant else text)
+        name = "×".join(LETTER[t] for t in term.split("×"))
+        lines.append(f"| {name} ({term}) | {' | '.join(cells)} |")
+    df = sorted({e.df for f in fits.values() for e in f.values()})
+    lines.append("")
+    lines.append(f"Residual degrees of freedom: {', '.join(map(str, df))}.")
+    return lines
+
+
 def claims_lines(recs: list[dict[str, Any]], scenarios: list[str]) -> list[str]:
     """Markdown: §11.3's three statements per scenario, as the data answer them."""
     lines = [
@@ -666,6 +692,10 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(table_113(recs, scen)))
     if any(effects_of(recs, s) for s in scenarios):
         print("\n## Main effects and two-way interactions (OLS, 2⁵ factorial, seeds as blocks)\n")
+        print("\n".join(effects_wide(recs, scenarios)))
+        print("\n### The same on p99 JCT (h)\n")
+        print("\n".join(effects_wide(recs, scenarios, "jct_p99_h")))
+        print("\n### Long form with p-values\n")
         print("\n".join(effects_lines(recs, scenarios)))
         print("\n## §11.3's three statements\n")
         print("\n".join(claims_lines(recs, scenarios)))
