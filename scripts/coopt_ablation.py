@@ -564,9 +564,9 @@ def _change(
     """(static mean, configuration mean, paired relative change config/static − 1 in %)."""
     base = by_seed(recs, scen, "static", key)
     other = by_seed(recs, scen, config, key)
-    seeds = sorted(set(base) & set(other))
-    b = float(np.nanmean([base[s] for s in seeds])) if seeds else math.nan
-    j = float(np.nanmean([other[s] for s in seeds])) if seeds else math.nan
+    seeds = [s for s in sorted(set(base) & set(other)) if math.isfinite(base[s] + other[s])]
+    b = float(np.mean([base[s] for s in seeds])) if seeds else math.nan
+    j = float(np.mean([other[s] for s in seeds])) if seeds else math.nan
     return b, j, (j / b - 1.0) * 100.0 if b else math.nan
 
 
