@@ -52,7 +52,7 @@ class Climate(SpecModel):
 
     Exactly one of: ``monthly = "tokyo"``; ``dry_bulb_c`` + ``wet_bulb_c`` (12 values each,
     January first); ``hourly_csv = "path.csv"`` (columns ``dry_bulb_c``, ``wet_bulb_c``, one row
-    per hour; the path is relative to the scenario file).
+    per hour, or an EnergyPlus ``.epw`` weather file; the path is relative to the scenario file).
     """
 
     monthly: str | None = Field(
@@ -65,7 +65,8 @@ class Climate(SpecModel):
         default=None, description="12 monthly mean wet-bulb temperatures, °C."
     )
     hourly_csv: str | None = Field(
-        default=None, description="CSV with columns dry_bulb_c, wet_bulb_c (8760 rows)."
+        default=None,
+        description="CSV with columns dry_bulb_c, wet_bulb_c (8760 rows), or an EnergyPlus .epw.",
     )
 
     @field_validator("monthly")
