@@ -11,9 +11,12 @@ import sys
 
 import numpy as np
 import pytest
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, require_data
+
+from kiban.sweep.spec import load_sweep
 
 _SCRIPT = REPO_ROOT / "scripts" / "coopt_ablation.py"
+HOT_WEATHER = ("dcrl-weather-carbon", "Weather", "USA_TX_Dallas-Fort.Worth.epw")
 
 
 def _load_script():
@@ -157,3 +160,23 @@ def test_effects_of_a_record_table():
     assert effects["thermal×power"].significant
     assert sum(e.significant for e in effects.values()) <= 3  # at most one false positive
     assert ablation.effects_of(recs[:-1], "hot-season") == []
+
+
+SCENARIOS = ("power-tight", "hot-season", "io-heavy", "recirculation", "llm-heavy", "crac-failure")
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_the_shipped_ablation_sweeps_load(scenario, request):
+    """The 2⁵ factorial, the joint and the reference sweep of each §11.2 scenario, 5 seeds."""
+    if scenario == "hot-season":  # its weather is a public data file
+        require_data(request.getfixturevalue("data_root"), *HOT_WEATHER)
+    root = REPO_ROOT / "examples" / "sweeps"
+    runs = {
+        f"ablation-{scenario}.toml": 2 ** len(ablation.LAYERS) * 5,
+        f"ablation-{scenario}-joint.toml": 5,
+        f"ablation-{scenario}-reference.toml": 5,
+    }
+    for name, n_runs in runs.items():
+        spec = load_sweep(root / name)
+        assert spec.n_runs == n_runs, name
+        assert ablation.scenario_of({}, spec.name) == scenario
