@@ -1,49 +1,85 @@
-"""The co-optimizer's ablation tables (docs/cooptimizer.md) from two ``kiban sweep`` folders.
+"""The co-optimizer's ablation tables (docs/cooptimizer.md) from ``kiban sweep`` folders.
 
-Usage:
+Usage (the §11.3 factorial on the six §11.2 scenarios, 1 simulated day each):
 
-    kiban sweep examples/sweeps/ablation-layers.toml --out sweep-ablation-layers
-    kiban sweep examples/sweeps/ablation-joint.toml --out sweep-ablation-joint
-    .venv/bin/python scripts/coopt_ablation.py sweep-ablation-layers sweep-ablation-joint \
-        [--oversub sweep-ablation-oversub sweep-ablation-oversub-joint] [--json OUT.json]
+    for s in power-tight hot-season io-heavy recirculation llm-heavy crac-failure; do
+        kiban sweep examples/sweeps/ablation-$s.toml --out sweep-ablation-$s
+        kiban sweep examples/sweeps/ablation-$s-joint.toml --out sweep-ablation-$s-joint
+        kiban sweep examples/sweeps/ablation-$s-reference.toml --out sweep-ablation-$s-reference
+    done
+    .venv/bin/python scripts/coopt_ablation.py sweep-ablation-* [--json OUT.json]
 
-It names each run's scenario from its axes (a site budget → ``power-tight``, a filer under
-10 GB/s → ``io-heavy``, else ``demo``) and its configuration from the layer switches
-(``static`` = all off, one layer name, ``all layers`` = the sequential stack) or the policy
-(``joint`` = ``j-dec``). Per scenario and configuration it prints, as markdown:
+The older 4-day sweeps (ablation-layers.toml, ablation-joint.toml, ablation-oversub*.toml) go
+through the same script: ``scripts/coopt_ablation.py sweep-ablation-layers
+sweep-ablation-joint --oversub sweep-ablation-oversub sweep-ablation-oversub-joint``.
 
-1. the mean over seeds with the 95 % confidence interval (Student's t, n − 1 degrees of
-   freedom) of useful GPU-hours per facility MWh, useful GPU-hours, effective utilization, mean
-   and p99 JCT, facility energy per useful GPU-hour, throttled GPU-hours (thermal + power cap)
-   and seconds over the site budget (from each run's ``timeseries.parquet``);
-2. whether the joint mode beats each configuration on useful GPU-hours per MWh with confidence
-   intervals that do not overlap, the paired difference per seed (common random numbers: the
-   same jobs per seed) with its interval, and whether its p99 JCT is no worse (the paired
-   interval of joint − configuration reaches 0 or below);
-3. the joint mode's change against the static baseline in the issue's metrics, each target
-   (throttling −95 %, energy per useful GPU-hour −20 %, mean JCT ÷3) as met / not met / not
-   measurable with the number;
-4. the lost-GPU-hour ledger of the joint mode minus the static baseline and minus the
-   sequential stack (mean over seeds), bucket by bucket: which loss went down, which went up.
+A run's scenario is the one its sweep is named after (``coopt-ablation-<scenario>`` or
+``coopt-ablation-<scenario>-joint``, from the folder's ``sweep.json``); runs of the older sweeps
+are named from their axes (a site budget → ``power-tight``, a filer under 10 GB/s →
+``io-heavy``, else ``demo``). A run's configuration is ``joint`` (policy ``j-dec``) or its
+``coopt-layers`` switches: ``static`` (all off), one layer's name, ``all layers`` (the
+sequential stack) or the layers that are on joined by ``+``. Per scenario it prints, as markdown:
+
+1. the §11.3 table: static, each layer alone, trim-and-respond cooling alone (the reference
+   sweeps ``ablation-<scenario>-reference.toml``), the sequential stack, the stack minus each
+   layer, the best of the factorial's configurations and the joint mode, each as the mean over seeds
+   with its 95 % confidence interval (Student's t, n − 1 degrees of freedom);
+2. main effects and two-way interactions of the five switches on useful GPU-hours per facility
+   MWh (and on p99 JCT), from an ordinary least-squares fit of the 2⁵ factorial with the seeds
+   as blocks (common random numbers: a seed is the same jobs in every configuration); an effect
+   is mean(on) − mean(off), an interaction half the change of one switch's effect when the
+   other switch goes from off to on (Box, Hunter & Hunter, *Statistics for Experimenters*,
+   2nd ed., ch. 5); 95 % intervals from the fit's t distribution with its residual degrees of
+   freedom (three-way and higher interactions pooled into the residual);
+3. whether the joint mode beats each configuration on useful GPU-hours per MWh with intervals
+   that do not overlap, the paired difference per seed with its interval, and whether its p99
+   JCT is no worse (the paired interval of joint − configuration reaches 0 or below);
+4. the joint mode and the sequential stack against the static baseline in the issue's metrics
+   (effective utilization, mean JCT, energy per useful GPU-hour, throttled GPU-hours, seconds over
+   the budget) and the targets' verdicts (throttling −95 %, energy per useful GPU-hour −20 %,
+   mean JCT ÷3);
+5. the lost-GPU-hour ledger of the joint mode minus the static baseline and minus the
+   sequential stack, bucket by bucket (paired mean over seeds).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
+import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
+from scipy import stats
 
 from kiban.report.sweep import mean_ci95
 
 LAYERS = ("order", "thermal", "power", "data", "cooling")
+LETTER = {"order": "O", "thermal": "T", "power": "P", "data": "D", "cooling": "C"}
 CONFIGS = ("static", *LAYERS, "all layers", "joint")
-SCENARIOS = ("demo", "io-heavy", "power-tight")
+SCENARIOS = (
+    "power-tight",
+    "hot-season",
+    "io-heavy",
+    "recirculation",
+    "llm-heavy",
+    "crac-failure",
+    "demo",
+)
+"""§11.2's six scenarios in its order (S1–S6), then the older sweeps' ``demo``."""
+INTERACTIONS_CLAIMED = (
+    ("thermal", "power"),
+    ("power", "cooling"),
+    ("power", "data"),
+    ("order", "data"),
+)
+"""§11.3 (iii): the interactions that should be positive if co-optimization adds value."""
 BUCKETS = (
     "idle_no_demand",
     "queue_blocked",
@@ -54,6 +90,7 @@ BUCKETS = (
     "checkpoint",
     "failure",
 )
+HEADLINE = "useful_gpu_h_per_mwh"
 # (key, label, format, higher is better)
 METRICS: tuple[tuple[str, str, str, bool], ...] = (
     ("useful_gpu_h_per_mwh", "useful GPU-h / MWh", "{:.1f}", True),
@@ -65,10 +102,113 @@ METRICS: tuple[tuple[str, str, str, bool], ...] = (
     ("throttled_gpu_h", "throttled GPU-h", "{:,.0f}", False),
     ("s_over_budget", "s over budget", "{:,.0f}", False),
 )
+TABLE_113: tuple[tuple[str, str, str], ...] = (
+    ("useful_gpu_h_per_mwh", "useful GPU-h / MWh", "{:.1f}"),
+    ("useful_gpu_h", "useful GPU-h", "{:,.0f}"),
+    ("jct_p99_h", "p99 JCT h", "{:.1f}"),
+    ("facility_mwh", "facility MWh", "{:.3f}"),
+    ("pue", "PUE", "{:.3f}"),
+    ("throttled_gpu_h", "throttle GPU-h", "{:,.1f}"),
+    ("io_stall_gpu_h", "IO-stall GPU-h", "{:,.1f}"),
+    ("cap_events", "cap events", "{:,.0f}"),
+    ("s_over_budget", "s over budget", "{:,.0f}"),
+)
+"""§11.3's table columns (``cap events``: the twin's power-cap events, POLCA's net included)."""
+TRIM = "cooling (trim-and-respond)"
+"""The reference cooling configuration of §11.3 (ASHRAE trim-and-respond alone)."""
+_SWEEP_NAME = re.compile(r"^coopt-ablation-(?P<scen>.+?)(?:-joint|-reference)?$")
 
 
-def scenario_of(row: dict[str, Any]) -> str:
-    """The §11.2 scenario a run belongs to, from its axis values."""
+# --- the factorial's linear model -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Effect:
+    """A main effect or two-way interaction of a two-level factorial, with its 95 % interval.
+
+    Attributes:
+        term: Factor name, or ``A×B`` for an interaction.
+        estimate: Main effect: mean response with the factor on minus off. Interaction: half
+            the difference between A's effect with B on and A's effect with B off.
+        half_width: Half-width of the 95 % confidence interval (t, residual df).
+        p_value: Two-sided p-value of estimate = 0.
+        df: Residual degrees of freedom of the fit.
+    """
+
+    term: str
+    estimate: float
+    half_width: float
+    p_value: float
+    df: int
+
+    @property
+    def significant(self) -> bool:
+        """The 95 % interval excludes 0."""
+        return abs(self.estimate) > self.half_width
+
+
+def factorial_effects(
+    y: np.ndarray,
+    on: np.ndarray,
+    names: tuple[str, ...] | list[str],
+    blocks: np.ndarray | None = None,
+) -> list[Effect]:
+    """Main effects and two-way interactions of a two-level factorial by least squares.
+
+    The model is ``y = b0 + Σ b_i x_i + Σ_{i<j} b_ij x_i x_j + block + ε`` with ``x = ±1``
+    (off/on) and one fixed effect per block (seed) but the first; effects are ``2 b``
+    (mean(on) − mean(off) in a balanced design). Higher interactions go to the residual.
+
+    Args:
+        y: Responses, shape (n,).
+        on: Switch settings (bool or 0/1), shape (n, k).
+        names: The k factor names.
+        blocks: Block label per run (e.g. the seed), or None.
+
+    Returns:
+        The k main effects, then the k(k−1)/2 interactions in (i, j) order.
+
+    Raises:
+        ValueError: with fewer runs than parameters + 1 (no residual degrees of freedom).
+    """
+    y = np.asarray(y, dtype=np.float64)
+    x = 2.0 * np.asarray(on, dtype=np.float64) - 1.0
+    n, k = x.shape
+    pairs = list(itertools.combinations(range(k), 2))
+    cols = [np.ones(n), *(x[:, i] for i in range(k)), *(x[:, i] * x[:, j] for i, j in pairs)]
+    if blocks is not None:
+        labels = np.asarray(blocks)
+        for level in sorted(set(labels.tolist()))[1:]:
+            cols.append((labels == level).astype(np.float64))
+    design = np.column_stack(cols)
+    rank = int(np.linalg.matrix_rank(design))
+    df = n - rank
+    if df < 1:
+        msg = f"factorial fit: {n} runs for {rank} independent parameters: no residual df"
+        raise ValueError(msg)
+    beta, *_ = np.linalg.lstsq(design, y, rcond=None)
+    resid = y - design @ beta
+    sigma2 = float(resid @ resid) / df
+    cov = sigma2 * np.linalg.pinv(design.T @ design)
+    t975 = float(stats.t.ppf(0.975, df))
+    terms = list(names) + [f"{names[i]}×{names[j]}" for i, j in pairs]
+    out = []
+    for idx, term in enumerate(terms, start=1):
+        est = 2.0 * float(beta[idx])
+        se = 2.0 * math.sqrt(max(float(cov[idx, idx]), 0.0))
+        p = float(2.0 * stats.t.sf(abs(est) / se, df)) if se > 0 else 0.0
+        out.append(Effect(term, est, t975 * se, p, df))
+    return out
+
+
+# --- runs ---------------------------------------------------------------------------------
+
+
+def scenario_of(row: dict[str, Any], sweep_name: str = "") -> str:
+    """The §11.2 scenario a run belongs to: from its sweep's name, else from its axis values."""
+    match = _SWEEP_NAME.match(sweep_name)
+    if match is not None and match["scen"] in SCENARIOS:
+        return match["scen"]
     if float(row.get("params.site_budget_kw") or 0.0) > 0:
         return "power-tight"
     if float(row.get("storage.shared_fs_bandwidth_gb_per_s") or 10.0) < 10.0:
@@ -77,16 +217,16 @@ def scenario_of(row: dict[str, Any]) -> str:
 
 
 def config_of(row: dict[str, Any]) -> str:
-    """The ablation configuration of a run: static, one layer, all layers or joint."""
+    """The ablation configuration of a run: static, one layer, all layers, A+B…, or joint."""
     if row["policy"] == "j-dec":
         return "joint"
     on = [name for name in LAYERS if bool(row.get(f"params.{name}"))]
+    if on == ["cooling"] and row.get("params.cooling_mode") == "trim-and-respond":
+        return TRIM
     if not on:
         return "static"
     if len(on) == len(LAYERS):
         return "all layers"
-    if len(on) == 1:
-        return on[0]
     return "+".join(on)
 
 
@@ -99,21 +239,32 @@ def seconds_over_budget(timeseries: Path, budget_w: float) -> float:
     return float(ts["duration_s"].to_numpy()[over].sum())
 
 
+def _sweep_name(sweep_dir: Path) -> str:
+    meta = sweep_dir / "sweep.json"
+    if not meta.is_file():
+        return ""
+    try:
+        return str(json.loads(meta.read_text(encoding="utf-8")).get("name", ""))
+    except (OSError, ValueError):
+        return ""
+
+
 def run_metrics(sweep_dir: Path, budget_kw: float = 0.0) -> list[dict[str, Any]]:
-    """One record per ok run of a sweep folder: scenario, configuration, seed, metrics.
+    """One record per ok run of a sweep folder: scenario, configuration, switches, seed, metrics.
 
     ``budget_kw`` > 0 counts the seconds over that budget in every run (also in runs that were
     not given it); else each run's own ``params.site_budget_kw``.
     """
     table = pl.read_parquet(sweep_dir / "runs.parquet").filter(pl.col("status") == "ok")
+    name = _sweep_name(sweep_dir)
     out = []
     for row in table.iter_rows(named=True):
         energy_kwh = float(row["facility_energy_kwh"])
         useful = float(row["gpu_hours_productive"])
         budget_w = (budget_kw or float(row.get("params.site_budget_kw") or 0.0)) * 1000.0
         ts = sweep_dir / str(row["run_dir"]) / str(row["policy"]) / "timeseries.parquet"
-        rec = {
-            "scenario": scenario_of(row),
+        rec: dict[str, Any] = {
+            "scenario": scenario_of(row, name),
             "config": config_of(row),
             "seed": int(row["seed"]),
             "useful_gpu_h_per_mwh": useful / energy_kwh * 1000.0,
@@ -122,15 +273,28 @@ def run_metrics(sweep_dir: Path, budget_kw: float = 0.0) -> list[dict[str, Any]]
             "jct_mean_h": float(row["jct_mean_s"] or math.nan) / 3600.0,
             "jct_p99_h": float(row["jct_p99_s"] or math.nan) / 3600.0,
             "kwh_per_useful_gpu_h": energy_kwh / max(useful, 1e-9),
+            "facility_mwh": energy_kwh / 1000.0,
+            "pue": float(row.get("pue") or math.nan),
             "throttled_gpu_h": float(row["ledger_thermal_throttle_gpu_hours"])
             + float(row["ledger_power_cap_gpu_hours"]),
+            "io_stall_gpu_h": float(row.get("ledger_io_stall_gpu_hours") or 0.0),
+            "cap_events": float(row.get("power_cap_events") or 0.0),
+            "max_inlet_c": float(row.get("max_inlet_temp_c") or math.nan),
             "s_over_budget": seconds_over_budget(ts, budget_w) if budget_w > 0 else math.nan,
             "wall_s": float(row["run_wall_time_s"]),
         }
+        for layer in LAYERS:
+            rec[layer] = bool(row.get(f"params.{layer}"))
         for bucket in BUCKETS:
             rec[f"ledger_{bucket}"] = float(row.get(f"ledger_{bucket}_gpu_hours") or 0.0)
         out.append(rec)
     return out
+
+
+def scenarios_in(recs: list[dict[str, Any]]) -> list[str]:
+    """The scenarios present, in §11.2's order."""
+    present = {r["scenario"] for r in recs}
+    return [s for s in SCENARIOS if s in present]
 
 
 def by_seed(recs: list[dict[str, Any]], scen: str, config: str, key: str) -> dict[int, float]:
@@ -160,29 +324,192 @@ def fmt_ci(fmt: str, mean: float, half: float) -> str:
     return f"{fmt.format(mean)} ± {fmt.replace('+', '').format(half)}"
 
 
-def summary_tables(recs: list[dict[str, Any]]) -> list[str]:
-    """Markdown: mean ± CI per scenario and configuration."""
+def _label(config: str) -> str:
+    if config in LAYERS:
+        return f"{LETTER[config]} only ({config})"
+    if config == "all layers":
+        return "all layers, sequential"
+    if config == "joint":
+        return "J-DEC (joint)"
+    return config
+
+
+def best_config(recs: list[dict[str, Any]], scen: str) -> str | None:
+    """The layered configuration with the highest mean useful GPU-h per MWh in a scenario."""
+    configs = {
+        r["config"] for r in recs if r["scenario"] == scen and r["config"] not in ("joint", TRIM)
+    }
+    if not configs:
+        return None
+    return max(
+        sorted(configs),
+        key=lambda c: float(np.mean(list(by_seed(recs, scen, c, HEADLINE).values()))),
+    )
+
+
+def minus_configs() -> list[tuple[str, str]]:
+    """(label, configuration) of the sequential stack without each layer."""
+    return [
+        (f"all layers minus {LETTER[x]}", "+".join(layer for layer in LAYERS if layer != x))
+        for x in LAYERS
+    ]
+
+
+def table_113(recs: list[dict[str, Any]], scen: str) -> list[str]:
+    """Markdown: §11.3's table for one scenario (mean ± 95 % CI over seeds)."""
+    lines = [
+        f"| configuration | seeds | {' | '.join(label for _, label, _ in TABLE_113)} |",
+        "|---" * (2 + len(TABLE_113)) + "|",
+    ]
+    rows: list[tuple[str, str]] = [("static (all off)", "static")]
+    rows += [(_label(x), x) for x in LAYERS]
+    rows.append(("C = trim-and-respond (reference)", TRIM))
+    rows.append(("all layers, sequential", "all layers"))
+    rows += minus_configs()
+    best = best_config(recs, scen)
+    if best is not None:
+        rows.append((f"best of the factorial ({best})", best))
+    rows.append(("J-DEC (joint)", "joint"))
+    for label, config in rows:
+        cells = []
+        n = 0
+        for key, _, fmt in TABLE_113:
+            vals = list(by_seed(recs, scen, config, key).values())
+            n = max(n, len(vals))
+            finite = [v for v in vals if math.isfinite(v)]
+            cells.append(fmt_ci(fmt, *ci(finite)) if finite else "–")
+        if n:
+            lines.append(f"| {label} | {n} | {' | '.join(cells)} |")
+    return lines
+
+
+def effects_of(recs: list[dict[str, Any]], scen: str, key: str = HEADLINE) -> list[Effect]:
+    """The factorial fit for one scenario and metric (empty without a full factorial)."""
+    rows = [
+        r
+        for r in recs
+        if r["scenario"] == scen and r["config"] not in ("joint", TRIM) and math.isfinite(r[key])
+    ]
+    configs = {tuple(r[layer] for layer in LAYERS) for r in rows}
+    if len(configs) < 2 ** len(LAYERS):
+        return []
+    y = np.array([r[key] for r in rows])
+    on = np.array([[r[layer] for layer in LAYERS] for r in rows])
+    seeds = np.array([r["seed"] for r in rows])
+    return factorial_effects(y, on, LAYERS, seeds)
+
+
+def effects_lines(recs: list[dict[str, Any]], scenarios: list[str]) -> list[str]:
+    """Markdown: main effects and two-way interactions per scenario (headline and p99 JCT)."""
+    lines = [
+        "| scenario | term | Δ useful GPU-h / MWh | p | Δ p99 JCT h | p | df |",
+        "|---" * 7 + "|",
+    ]
+    for scen in scenarios:
+        head = effects_of(recs, scen)
+        p99 = {e.term: e for e in effects_of(recs, scen, "jct_p99_h")}
+        for e in head:
+            q = p99.get(e.term)
+            star = "**" if e.significant else ""
+            p99_cells = (
+                f"{fmt_ci('{:+.2f}', q.estimate, q.half_width)} | {q.p_value:.3f}"
+                if q is not None
+                else "– | –"
+            )
+            lines.append(
+                f"| {scen} | {e.term} | {star}{fmt_ci('{:+.2f}', e.estimate, e.half_width)}{star}"
+                f" | {e.p_value:.3f} | {p99_cells} | {e.df} |"
+            )
+    return lines
+
+
+def effects_wide(
+    recs: list[dict[str, Any]], scenarios: list[str], key: str = HEADLINE
+) -> list[str]:
+    """Markdown: one row per term, one column per scenario.
+
+    Cells are the estimate ± its 95 % half-width, bold where the interval excludes 0.
+    """
+    fits = {scen: {e.term: e for e in effects_of(recs, scen, key)} for scen in scenarios}
+    shown = [s for s in scenarios if fits[s]]
+    if not shown:
+        return []
+    lines = [f"| term | {' | '.join(shown)} |", "|---" * (1 + len(shown)) + "|"]
+    for term in fits[shown[0]]:
+        cells = []
+        for scen in shown:
+            e = fits[scen][term]
+            text = fmt_ci("{:+.1f}", e.estimate, e.half_width)
+            cells.append(f"**{text}**" if e.significant else text)
+        name = "×".join(LETTER[t] for t in term.split("×"))
+        lines.append(f"| {name} ({term}) | {' | '.join(cells)} |")
+    df = sorted({e.df for f in fits.values() for e in f.values()})
+    lines.append("")
+    lines.append(f"Residual degrees of freedom: {', '.join(map(str, df))}.")
+    return lines
+
+
+def claims_lines(recs: list[dict[str, Any]], scenarios: list[str]) -> list[str]:
+    """Markdown: §11.3's three statements per scenario, as the data answer them."""
+    lines = [
+        "| scenario | (i) joint beats every single layer and the stack "
+        "| (ii) stack minus each layer < stack (paired) | (iii) T×P, P×C, P×D, O×D > 0 (95 %) |",
+        "|---" * 4 + "|",
+    ]
+    for scen in scenarios:
+        rows = {(r["config"]) for r in joint_vs_configs(recs, [scen])[1] if r["beats"]}
+        tested = [r["config"] for r in joint_vs_configs(recs, [scen])[1]]
+        lost = [c for c in tested if c not in rows]
+        first = (
+            "yes"
+            if tested and not lost
+            else ("no joint runs" if not tested else f"no: not {', '.join(lost)}")
+        )
+        stack = by_seed(recs, scen, "all layers", HEADLINE)
+        second = []
+        for label, config in minus_configs():
+            d, h, n = paired(by_seed(recs, scen, config, HEADLINE), stack)
+            if n:
+                verdict = "lower" if d + h < 0 else ("higher" if d - h > 0 else "n.s.")
+                second.append(f"{label.split()[-1]} {d:+.1f} ({verdict})")
+        eff = {e.term: e for e in effects_of(recs, scen)}
+        third = []
+        for a, b in INTERACTIONS_CLAIMED:
+            e = eff.get(f"{a}×{b}")
+            if e is None:
+                continue
+            verdict = (
+                "> 0" if e.estimate - e.half_width > 0 else ("< 0" if e.significant else "n.s.")
+            )
+            third.append(f"{LETTER[a]}×{LETTER[b]} {e.estimate:+.2f} ({verdict})")
+        lines.append(
+            f"| {scen} | {first} | {'; '.join(second) or '–'} | {'; '.join(third) or '–'} |"
+        )
+    return lines
+
+
+def summary_tables(recs: list[dict[str, Any]], scenarios: list[str]) -> list[str]:
+    """Markdown: mean ± CI per scenario and configuration (the issue's metrics)."""
     lines = []
     head = " | ".join(label for _, label, _, _ in METRICS)
     lines.append(f"| scenario | configuration | seeds | {head} |")
     lines.append("|---" * (3 + len(METRICS)) + "|")
-    for scen in SCENARIOS:
+    for scen in scenarios:
         for config in CONFIGS:
             cells = []
             n = 0
             for key, _, fmt, _ in METRICS:
-                vals = list(by_seed(recs, scen, config, key).values())
-                n = max(n, len(vals))
-                if key == "s_over_budget" and scen != "power-tight":
-                    cells.append("–")
-                    continue
-                cells.append(fmt_ci(fmt, *ci(vals)))
+                vals = [v for v in by_seed(recs, scen, config, key).values() if math.isfinite(v)]
+                n = max(n, len(by_seed(recs, scen, config, key)))
+                cells.append(fmt_ci(fmt, *ci(vals)) if vals else "–")
             if n:
                 lines.append(f"| {scen} | {config} | {n} | {' | '.join(cells)} |")
     return lines
 
 
-def joint_vs_configs(recs: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+def joint_vs_configs(
+    recs: list[dict[str, Any]], scenarios: list[str]
+) -> tuple[list[str], list[dict[str, Any]]]:
     """Markdown and records: does the joint mode beat each configuration (statement (i))."""
     lines = [
         "| scenario | joint vs | GPU-h/MWh joint | GPU-h/MWh config | CIs apart | "
@@ -190,14 +517,18 @@ def joint_vs_configs(recs: list[dict[str, Any]]) -> tuple[list[str], list[dict[s
         "|---" * 9 + "|",
     ]
     rows = []
-    for scen in SCENARIOS:
-        joint = by_seed(recs, scen, "joint", "useful_gpu_h_per_mwh")
+    for scen in scenarios:
+        joint = by_seed(recs, scen, "joint", HEADLINE)
         jp99 = by_seed(recs, scen, "joint", "jct_p99_h")
         if not joint:
             continue
         jm, jh = ci(list(joint.values()))
-        for config in CONFIGS[:-1]:
-            other = by_seed(recs, scen, config, "useful_gpu_h_per_mwh")
+        others = [*CONFIGS[:-1], TRIM]
+        best = best_config(recs, scen)
+        if best is not None and best not in others:
+            others.append(best)
+        for config in others:
+            other = by_seed(recs, scen, config, HEADLINE)
             if not other:
                 continue
             om, oh = ci(list(other.values()))
@@ -217,8 +548,9 @@ def joint_vs_configs(recs: list[dict[str, Any]]) -> tuple[list[str], list[dict[s
                     "beats": beats,
                 }
             )
+            label = f"{config} (best)" if config == best else config
             lines.append(
-                f"| {scen} | {config} | {fmt_ci('{:.1f}', jm, jh)} | {fmt_ci('{:.1f}', om, oh)} "
+                f"| {scen} | {label} | {fmt_ci('{:.1f}', jm, jh)} | {fmt_ci('{:.1f}', om, oh)} "
                 f"| {'yes' if apart else 'no'} | {fmt_ci('{:+.1f}', d, dh)} "
                 f"| {fmt_ci('{:+.2f}', p, ph)} | {'yes' if no_worse else 'no'} "
                 f"| **{'yes' if beats else 'no'}** |"
@@ -226,25 +558,27 @@ def joint_vs_configs(recs: list[dict[str, Any]]) -> tuple[list[str], list[dict[s
     return lines, rows
 
 
-def _change(recs: list[dict[str, Any]], scen: str, key: str) -> tuple[float, float, float]:
-    """(static mean, joint mean, paired relative change joint/static − 1 in %)."""
+def _change(
+    recs: list[dict[str, Any]], scen: str, key: str, config: str = "joint"
+) -> tuple[float, float, float]:
+    """(static mean, configuration mean, paired relative change config/static − 1 in %)."""
     base = by_seed(recs, scen, "static", key)
-    joint = by_seed(recs, scen, "joint", key)
-    seeds = sorted(set(base) & set(joint))
+    other = by_seed(recs, scen, config, key)
+    seeds = [s for s in sorted(set(base) & set(other)) if math.isfinite(base[s] + other[s])]
     b = float(np.mean([base[s] for s in seeds])) if seeds else math.nan
-    j = float(np.mean([joint[s] for s in seeds])) if seeds else math.nan
+    j = float(np.mean([other[s] for s in seeds])) if seeds else math.nan
     return b, j, (j / b - 1.0) * 100.0 if b else math.nan
 
 
-def targets(recs: list[dict[str, Any]]) -> list[str]:
-    """Markdown: joint vs static in the issue's metrics and the targets' verdicts."""
+def targets(recs: list[dict[str, Any]], scenarios: list[str], config: str = "joint") -> list[str]:
+    """Markdown: a configuration vs static in the issue's metrics and the targets' verdicts."""
     lines = [
         "| scenario | effective util % | mean JCT h | p99 JCT h | kWh / useful GPU-h | "
         "throttled GPU-h | s over budget | throttling −95 % | energy/work −20 % | mean JCT ÷3 |",
         "|---" * 10 + "|",
     ]
-    for scen in SCENARIOS:
-        if not by_seed(recs, scen, "joint", "useful_gpu_h") or not by_seed(
+    for scen in scenarios:
+        if not by_seed(recs, scen, config, "useful_gpu_h") or not by_seed(
             recs, scen, "static", "useful_gpu_h"
         ):
             continue
@@ -254,37 +588,37 @@ def targets(recs: list[dict[str, Any]]) -> list[str]:
             ("jct_mean_h", "{:.2f}"),
             ("jct_p99_h", "{:.1f}"),
             ("kwh_per_useful_gpu_h", "{:.3f}"),
-            ("throttled_gpu_h", "{:,.0f}"),
+            ("throttled_gpu_h", "{:,.1f}"),
             ("s_over_budget", "{:,.0f}"),
         ):
-            b, j, rel = _change(recs, scen, key)
-            if key == "s_over_budget" and scen != "power-tight":
-                cells.append("–")
+            b, j, rel = _change(recs, scen, key, config)
+            if key == "s_over_budget" and not math.isfinite(b):
+                cells.append("– (no budget)")
             elif math.isfinite(rel):
                 cells.append(f"{fmt.format(b)} → {fmt.format(j)} ({rel:+.1f} %)")
             else:
                 cells.append(f"{fmt.format(b)} → {fmt.format(j)}")
-        tb, tj, trel = _change(recs, scen, "throttled_gpu_h")
+        tb, tj, trel = _change(recs, scen, "throttled_gpu_h", config)
         if tb < 1.0:
-            throttle = f"not measurable (static throttles {tb:,.0f} GPU-h; joint {tj:,.0f})"
+            throttle = f"not measurable (static throttles {tb:,.1f} GPU-h; {tj:,.1f})"
         else:
             throttle = f"{'met' if trel <= -95.0 else 'not met'} ({trel:+.1f} %)"
-        _, _, erel = _change(recs, scen, "kwh_per_useful_gpu_h")
+        _, _, erel = _change(recs, scen, "kwh_per_useful_gpu_h", config)
         energy = f"{'met' if erel <= -20.0 else 'not met'} ({erel:+.1f} %)"
-        jb, jj, _ = _change(recs, scen, "jct_mean_h")
+        jb, jj, _ = _change(recs, scen, "jct_mean_h", config)
         ratio = jb / jj if jj else math.nan
         jct = f"{'met' if ratio >= 3.0 else 'not met'} (÷{ratio:.2f})"
         lines.append(f"| {scen} | {' | '.join(cells)} | {throttle} | {energy} | {jct} |")
     return lines
 
 
-def ledger_lines(recs: list[dict[str, Any]]) -> list[str]:
+def ledger_lines(recs: list[dict[str, Any]], scenarios: list[str]) -> list[str]:
     """Markdown: joint − static and joint − all layers per ledger bucket (GPU-h, seed mean)."""
     lines = [
         f"| scenario | joint minus | {' | '.join(b.replace('_', ' ') for b in BUCKETS)} |",
         "|---" * (2 + len(BUCKETS)) + "|",
     ]
-    for scen in SCENARIOS:
+    for scen in scenarios:
         for other in ("static", "all layers"):
             cells = []
             for bucket in BUCKETS:
@@ -292,7 +626,7 @@ def ledger_lines(recs: list[dict[str, Any]]) -> list[str]:
                     by_seed(recs, scen, "joint", f"ledger_{bucket}"),
                     by_seed(recs, scen, other, f"ledger_{bucket}"),
                 )
-                cells.append(fmt_ci("{:+,.0f}", d, h) if n else "–")
+                cells.append(fmt_ci("{:+,.1f}", d, h) if n else "–")
             if any(c != "–" for c in cells):
                 lines.append(f"| {scen} | {other} | {' | '.join(cells)} |")
     return lines
@@ -327,14 +661,14 @@ def oversub_lines(recs: list[dict[str, Any]], budget_kw: float) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print the ablation's tables for two sweep folders."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Print the ablation's tables for the given sweep folders."""
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument(
         "dirs",
         type=Path,
         nargs="+",
         metavar="DIR",
-        help="kiban sweep --out folders of ablation-layers.toml and ablation-joint.toml",
+        help="kiban sweep --out folders (factorial and joint sweeps, any scenarios)",
     )
     ap.add_argument("--json", default="", help="also write the per-run records here")
     ap.add_argument(
@@ -352,14 +686,29 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {folder}: no runs.parquet; run `kiban sweep ... --out {folder}`")
             return 2
     recs = [rec for folder in args.dirs for rec in run_metrics(folder)]
-    print("## Mean ± 95 % CI over seeds\n")
-    print("\n".join(summary_tables(recs)))
+    scenarios = scenarios_in(recs)
+    for scen in scenarios:
+        print(f"\n## §11.3 table: {scen} (mean ± 95 % CI over seeds)\n")
+        print("\n".join(table_113(recs, scen)))
+    if any(effects_of(recs, s) for s in scenarios):
+        print("\n## Main effects and two-way interactions (OLS, 2⁵ factorial, seeds as blocks)\n")
+        print("\n".join(effects_wide(recs, scenarios)))
+        print("\n### The same on p99 JCT (h)\n")
+        print("\n".join(effects_wide(recs, scenarios, "jct_p99_h")))
+        print("\n### Long form with p-values\n")
+        print("\n".join(effects_lines(recs, scenarios)))
+        print("\n## §11.3's three statements\n")
+        print("\n".join(claims_lines(recs, scenarios)))
+    print("\n## Mean ± 95 % CI over seeds (the issue's metrics)\n")
+    print("\n".join(summary_tables(recs, scenarios)))
     print("\n## Joint vs every configuration (useful GPU-h per MWh; p99 JCT)\n")
-    print("\n".join(joint_vs_configs(recs)[0]))
+    print("\n".join(joint_vs_configs(recs, scenarios)[0]))
     print("\n## Joint vs static: the issue's metrics and targets (seed means)\n")
-    print("\n".join(targets(recs)))
+    print("\n".join(targets(recs, scenarios)))
+    print("\n## Sequential stack vs static: the same metrics (seed means)\n")
+    print("\n".join(targets(recs, scenarios, "all layers")))
     print("\n## Ledger: joint minus static / sequential stack (GPU-h, paired mean ± 95 % CI)\n")
-    print("\n".join(ledger_lines(recs)))
+    print("\n".join(ledger_lines(recs, scenarios)))
     if args.oversub:
         over = [
             rec

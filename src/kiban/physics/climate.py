@@ -218,12 +218,46 @@ def _parse_field(path: Path, line: int, name: str, text: str | None) -> float:
     return value
 
 
+EPW_HEADER_LINES = 8
+"""Header lines of an EnergyPlus weather (EPW) file before its 8,760 hourly rows."""
+EPW_DRY_BULB_FIELD = 6
+"""0-based field of the dry bulb (°C) in an EPW data row (EnergyPlus Auxiliary Programs, EPW)."""
+EPW_REL_HUMIDITY_FIELD = 8
+"""0-based field of the relative humidity (%) in an EPW data row."""
+
+
+def _epw_as_csv(path: Path, text: str) -> str:
+    """An EPW file's hourly rows as the CSV this module reads (dry bulb, relative humidity).
+
+    The header becomes line 1 and 7 blank lines (skipped by the CSV reader), so a bad row is
+    reported with its line number in the EPW file.
+    """
+    lines = text.splitlines()
+    if len(lines) <= EPW_HEADER_LINES or not lines[0].startswith("LOCATION"):
+        msg = f"{path}:1: not an EPW weather file (the first line must start with LOCATION)"
+        raise ConfigError(msg)
+    out = ["dry_bulb_c,rel_humidity_frac", *([""] * (EPW_HEADER_LINES - 1))]
+    for line in lines[EPW_HEADER_LINES:]:
+        fields = line.split(",")
+        if len(fields) <= EPW_REL_HUMIDITY_FIELD:
+            out.append(",")  # reported as an empty dry_bulb_c on its own line
+            continue
+        try:
+            rh = f"{float(fields[EPW_REL_HUMIDITY_FIELD]) / 100.0:.4f}"
+        except ValueError:
+            rh = fields[EPW_REL_HUMIDITY_FIELD]
+        out.append(f"{fields[EPW_DRY_BULB_FIELD]},{rh}")
+    return "\n".join(out) + "\n"
+
+
 def load_hourly_climate(path: Path | str) -> HourlyClimate:
     """Read an hourly outdoor-temperature series from a CSV file.
 
     The file has a header row and one row per hour. Required column: ``dry_bulb_c``. Also
     required: ``wet_bulb_c``, or else ``rel_humidity_frac`` (0–1), from which the wet bulb is
     derived with :func:`wet_bulb_stull_c`. Other columns (a timestamp, say) are ignored.
+    A file ending in ``.epw`` is read as an EnergyPlus weather file (TMY/TMYx: 8 header lines,
+    then one row per hour; dry bulb and relative humidity are used).
 
     Args:
         path: CSV file.
@@ -254,6 +288,8 @@ def load_hourly_climate(path: Path | str) -> HourlyClimate:
     except OSError as err:
         msg = f"{p}: cannot read the hourly climate file: {err.strerror}"
         raise ConfigError(msg) from None
+    if p.suffix.lower() == ".epw":
+        text = _epw_as_csv(p, text)
     with io.StringIO(text, newline="") as fh:
         reader = csv.DictReader(fh)
         fields = reader.fieldnames or []

@@ -355,10 +355,21 @@ def jobs_from_scenario(
     syn = wl.synthetic
     assert syn is not None  # the spec requires a trace or [workload.synthetic]
     gen = np.random.default_rng(syn.seed) if syn.seed is not None else rng
+    mix = None
+    if syn.mix is not None:
+        from kiban.workload import JobModelMix  # noqa: PLC0415
+
+        mix = JobModelMix.from_dict(syn.mix, where="workload.synthetic.mix")
     frame = synthetic_jobs(
-        gen, horizon_s=syn.horizon_s, n_jobs=syn.n_jobs_resolved, arrival_scale=syn.scale
+        gen,
+        horizon_s=syn.horizon_s,
+        n_jobs=syn.n_jobs_resolved,
+        arrival_scale=syn.scale,
+        min_gpus=syn.min_gpus,
+        max_gpus=syn.max_gpus,
+        mix=mix,
     )
-    return JobTable.from_frame(frame, source="synthetic"), None, "synthetic", 0
+    return JobTable.from_frame(frame, source="synthetic"), syn.start, "synthetic", 0
 
 
 def inputs_from_scenario(

@@ -494,6 +494,8 @@ def _hourly_csv_problems(path: Path, written: str | None) -> list[str]:
         return [f"{where}: {path} is not UTF-8 text; save the CSV as UTF-8"]
     except OSError as err:
         return [f"{where}: cannot read {path} ({err.strerror or err})"]
+    if path.suffix.lower() == ".epw":
+        return []  # an EnergyPlus weather file: read (and checked row by row) by the loader
     if header and header[0].startswith(_BOM):
         return [
             f"{where}: {path} starts with a byte-order mark (Excel's 'CSV UTF-8'); "

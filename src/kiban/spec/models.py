@@ -13,6 +13,7 @@ model names, rack power against limits, floor loading) live in :mod:`kiban.spec.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,7 +52,7 @@ class Climate(SpecModel):
 
     Exactly one of: ``monthly = "tokyo"``; ``dry_bulb_c`` + ``wet_bulb_c`` (12 values each,
     January first); ``hourly_csv = "path.csv"`` (columns ``dry_bulb_c``, ``wet_bulb_c``, one row
-    per hour; the path is relative to the scenario file).
+    per hour, or an EnergyPlus ``.epw`` weather file; the path is relative to the scenario file).
     """
 
     monthly: str | None = Field(
@@ -64,7 +65,8 @@ class Climate(SpecModel):
         default=None, description="12 monthly mean wet-bulb temperatures, °C."
     )
     hourly_csv: str | None = Field(
-        default=None, description="CSV with columns dry_bulb_c, wet_bulb_c (8760 rows)."
+        default=None,
+        description="CSV with columns dry_bulb_c, wet_bulb_c (8760 rows), or an EnergyPlus .epw.",
     )
 
     @field_validator("monthly")
@@ -760,6 +762,33 @@ class Synthetic(SpecModel):
     days: float | None = Field(default=None, description="Or: length of the arrival window, days.")
     seed: int | None = Field(default=None, description="Generator seed (default: simulation.seed).")
     scale: float = Field(default=1.0, description="Arrival-rate multiplier.")
+    min_gpus: int | None = Field(
+        default=None, ge=1, description="Smallest job size drawn (GPUs; default: all sizes)."
+    )
+    max_gpus: int | None = Field(
+        default=None, ge=1, description="Largest job size drawn (GPUs; default: all sizes)."
+    )
+    start: datetime | None = Field(
+        default=None,
+        description="Wall-clock time of submit time 0 (sets the time of year for the climate).",
+    )
+    mix: dict[str, Any] | None = Field(
+        default=None,
+        description="Job-model mix overrides (archetypes, weights; kiban.workload.JobModelMix;"
+        " checked when the jobs are made).",
+    )
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _start(cls, value: object) -> object:
+        # TOML gives a datetime; a scenario re-read from JSON (sweep workers) an ISO string
+        if isinstance(value, str):
+            try:
+                return datetime.fromisoformat(value)
+            except ValueError:
+                msg = "must be a date-time, e.g. 2021-08-03T00:00:00"
+                raise ValueError(msg) from None
+        return value
 
     @field_validator("days")
     @classmethod
@@ -777,6 +806,9 @@ class Synthetic(SpecModel):
     def _one(self) -> Synthetic:
         if self.n_jobs is not None and self.days is not None:
             msg = "give n_jobs or days, not both"
+            raise ValueError(msg)
+        if (self.min_gpus or 0) > (self.max_gpus or self.min_gpus or 0):
+            msg = f"min_gpus = {self.min_gpus} exceeds max_gpus = {self.max_gpus}"
             raise ValueError(msg)
         return self
 

@@ -213,32 +213,41 @@ def _mean_exp_piecewise(levels: np.ndarray, log_q: np.ndarray) -> float:
     return float(np.sum(dp * seg))
 
 
-def _size_pmf(params: SyntheticParams, max_gpus: int | None) -> tuple[np.ndarray, np.ndarray]:
+def _size_pmf(
+    params: SyntheticParams, max_gpus: int | None, min_gpus: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     values = np.asarray(params.size_values, dtype=np.int64)
     probs = np.asarray(params.size_probs, dtype=np.float64)
-    if max_gpus is not None:
-        ok = values <= max_gpus
+    if max_gpus is not None or min_gpus is not None:
+        ok = (values <= (max_gpus or values.max())) & (values >= (min_gpus or 1))
         if not ok.any():
-            msg = f"max_gpus = {max_gpus}: no job size of the fit fits (smallest {values.min()})"
+            msg = (
+                f"min_gpus = {min_gpus}, max_gpus = {max_gpus}: no job size of the fit is in "
+                f"range (sizes {values.min()}–{values.max()})"
+            )
             raise ConfigError(msg)
         values, probs = values[ok], probs[ok] / probs[ok].sum()
     return values, probs
 
 
 def mean_gpu_seconds_per_job(
-    params: SyntheticParams | None = None, *, max_gpus: int | None = None
+    params: SyntheticParams | None = None,
+    *,
+    max_gpus: int | None = None,
+    min_gpus: int | None = None,
 ) -> float:
     """E[num_gpus · duration_s] of one synthetic job, from the fitted tables (closed form).
 
     Args:
         params: Fitted parameters; default :func:`default_params`.
         max_gpus: Largest job size (sizes above it are not drawn).
+        min_gpus: Smallest job size (sizes below it are not drawn).
 
     Returns:
         GPU-seconds per job.
     """
     params = default_params() if params is None else params
-    values, probs = _size_pmf(params, max_gpus)
+    values, probs = _size_pmf(params, max_gpus, min_gpus)
     levels = np.asarray(params.duration_levels)
     means = np.array(
         [_mean_exp_piecewise(levels, np.asarray(q)) for q in params.duration_log_quantiles_s]
@@ -330,6 +339,7 @@ def synthetic_jobs(
     max_gpus: int | None = None,
     params: SyntheticParams | None = None,
     mix: JobModelMix | None = None,
+    min_gpus: int | None = None,
 ) -> pl.DataFrame:
     """Draw a Philly-like canonical jobs table.
 
@@ -342,6 +352,8 @@ def synthetic_jobs(
             renormalized over the sizes that fit).
         params: Fitted parameters; default :func:`default_params` (the shipped Philly fit).
         mix: Job-model mix; default :func:`kiban.workload.job_model.default_mix`.
+        min_gpus: Smallest job size; smaller Philly sizes are not drawn (renormalized as for
+            ``max_gpus``).
 
     Returns:
         Canonical jobs table sorted by submit time; ids ``syn-0``, ``syn-1``, … in arrival order.
@@ -366,7 +378,7 @@ def synthetic_jobs(
         msg = f"synthetic jobs: max_gpus = {max_gpus}: must be ≥ 1"
         raise ConfigError(msg)
     params = default_params() if params is None else params
-    values, probs = _size_pmf(params, max_gpus)
+    values, probs = _size_pmf(params, max_gpus, min_gpus)
     if n_jobs == 0:
         submit = np.zeros(0)
     else:
