@@ -305,10 +305,19 @@ class FragmentationGradientDescent(NodePlacement):
             self._uses_cpu = uses_cpu
             self._memo: dict[bytes, float] = {}
             n_nodes = lay.n_nodes
-            self._all_nodes = np.arange(n_nodes)
             self._seen_gpu_left = np.full(lay.n_gpus, -1, dtype=np.int64)
             self._seen_cpu = np.full(n_nodes, -1, dtype=np.int64)
-            self._scores: dict[tuple[int, int, int], tuple[BoolArray, FloatArray, IntArray]] = {}
+            # node states: (model, free CPU, sorted milli left per GPU slot), numbered as met
+            self._node_state = np.full(n_nodes, -1, dtype=np.int64)  # -1: changed, not numbered
+            self._state_ids: dict[bytes, int] = {}
+            self._state_rows = np.zeros((256, 2 + max_gpus), dtype=np.int64)
+            self._state_frag = np.zeros(256)
+            self._n_states = 0
+            # per job shape (milli, GPUs taken, CPU): fragmentation change per state (NaN: not
+            # yet scored) and, for a share, the milli-left values of the GPUs giving it
+            self._shape_ids: dict[tuple[int, int, int], int] = {}
+            self._shape_score: list[FloatArray] = []
+            self._shape_ties: list[dict[int, tuple[int, ...]]] = []
 
     def place(self, view: ClusterView, job: int, free: FreeState) -> IntArray | None:
         """As :meth:`NodePlacement.place`, scoring nodes by the fragmentation they shed."""
@@ -365,78 +374,142 @@ class FragmentationGradientDescent(NodePlacement):
                 memo[rows[k]] = v
         return np.array([memo[r] for r in rows], dtype=np.float64)[np.asarray(inv).reshape(-1)]
 
-    def _sync(self, view: ClusterView, free: FreeState) -> None:
-        """Cached scores of nodes whose GPUs or CPU changed since they were scored go stale."""
+    def _states_of(self, view: ClusterView, free: FreeState, nodes: IntArray) -> IntArray:
+        """State numbers of ``nodes`` now; nodes whose GPUs or CPU changed are numbered again.
+
+        The fragmentation of a node, and the change a job shape makes to it, depend only on its
+        state, and a cluster's nodes share few states (empty, full, one share taken, ...): the
+        scores are kept per state and job shape, so a placement costs a lookup per node and a
+        new computation only for states never scored for that shape.
+        """
         left = (
             free.gpu_milli
             if free.gpu_milli is not None
             else np.where(free.gpu_free, MILLI_PER_GPU, 0)
         )
+        node_state = self._node_state
         changed_gpus = np.flatnonzero(left != self._seen_gpu_left)
-        nodes = view.layout.gpu_node[changed_gpus]
+        if changed_gpus.shape[0]:
+            self._seen_gpu_left[changed_gpus] = left[changed_gpus]
+            node_state[view.layout.gpu_node[changed_gpus]] = -1
         if self._uses_cpu and free.node_cpu_free_milli is not None:
             cpu_changed = np.flatnonzero(free.node_cpu_free_milli != self._seen_cpu)
-            self._seen_cpu[cpu_changed] = free.node_cpu_free_milli[cpu_changed]
-            nodes = np.concatenate((nodes, cpu_changed))
-        if nodes.shape[0]:
-            self._seen_gpu_left[changed_gpus] = left[changed_gpus]
-            for valid, _, _ in self._scores.values():
-                valid[nodes] = False
+            if cpu_changed.shape[0]:
+                self._seen_cpu[cpu_changed] = free.node_cpu_free_milli[cpu_changed]
+                node_state[cpu_changed] = -1
+        ids = node_state[nodes]
+        if (ids < 0).any():
+            stale = nodes[ids < 0]
+            left_rows, cpu, model = self._rows(view, free, stale)
+            keys = np.ascontiguousarray(
+                np.column_stack((model, cpu, np.sort(left_rows, axis=1))), dtype=np.int64
+            )
+            state_ids = self._state_ids
+            new_ids = np.empty(stale.shape[0], dtype=np.int64)
+            fresh: list[int] = []
+            for i in range(stale.shape[0]):
+                row = keys[i].tobytes()
+                sid = state_ids.get(row)
+                if sid is None:
+                    sid = state_ids[row] = self._n_states + len(fresh)
+                    fresh.append(i)
+                new_ids[i] = sid
+            if fresh:
+                self._add_states(keys[fresh])
+            node_state[stale] = new_ids
+            ids = node_state[nodes]
+        return ids
+
+    def _add_states(self, rows: IntArray) -> None:
+        """Append new states (rows of model, CPU, sorted milli left) with their fragmentation."""
+        n, k = self._n_states, rows.shape[0]
+        if n + k > self._state_rows.shape[0]:
+            cap = max(2 * self._state_rows.shape[0], n + k)
+            grown = np.zeros((cap, self._state_rows.shape[1]), dtype=np.int64)
+            grown[:n] = self._state_rows[:n]
+            self._state_rows = grown
+            self._state_frag = np.concatenate((self._state_frag, np.zeros(cap - n)))[:cap]
+            for i, score in enumerate(self._shape_score):
+                self._shape_score[i] = np.concatenate(
+                    (score, np.full(cap - score.shape[0], np.nan))
+                )
+        self._state_rows[n : n + k] = rows
+        self._state_frag[n : n + k] = self._frag_states(rows[:, 2:], rows[:, 1], rows[:, 0])
+        self._n_states = n + k
+
+    def _shape_of(self, milli: int, take: int, cpu_req: int) -> int:
+        key = (milli, take if milli >= MILLI_PER_GPU else 1, cpu_req if self._uses_cpu else 0)
+        sid = self._shape_ids.get(key)
+        if sid is None:
+            sid = self._shape_ids[key] = len(self._shape_score)
+            self._shape_score.append(np.full(self._state_rows.shape[0], np.nan))
+            self._shape_ties.append({})
+        return sid
+
+    def _score_states(
+        self, shape: int, states: IntArray, milli: int, take: int, cpu_req: int
+    ) -> None:
+        """Fragmentation change (milli) of placing a job of ``shape`` on nodes in ``states``.
+
+        For a share the change is the least over the node's GPUs that fit (each distinct milli
+        left tried once); the milli-left values that give it are kept to pick the GPU.
+        """
+        rows = self._state_rows[states]
+        model, cpu, left = rows[:, 0], rows[:, 1], rows[:, 2:]
+        before = self._state_frag[states]
+        cpu_after = cpu - cpu_req if self._uses_cpu else cpu
+        score = self._shape_score[shape]
+        if milli < MILLI_PER_GPU:
+            r, c = np.nonzero(left >= milli)  # trial states, state by state, value by value
+            keep = np.r_[True, (r[1:] != r[:-1]) | (left[r[1:], c[1:]] != left[r[:-1], c[:-1]])]
+            r, c = r[keep], c[keep]  # rows are sorted: equal values are neighbours
+            after = left[r]
+            after[np.arange(r.shape[0]), c] -= milli
+            d = self._frag_states(after, cpu_after[r], model[r]) - before[r]
+            best = np.full(states.shape[0], np.inf)
+            np.minimum.at(best, r, d)
+            ties = self._shape_ties[shape]
+            vals = left[r, c]
+            on_best = d == best[r]
+            for i, state in enumerate(states.tolist()):
+                ties[state] = tuple(vals[on_best & (r == i)].tolist())
+            score[states] = best
+        else:
+            whole = left == MILLI_PER_GPU
+            after = np.where(whole & (np.cumsum(whole, axis=1) <= take), 0, left)
+            score[states] = self._frag_states(after, cpu_after, model) - before
 
     def _node_scores(
         self, view: ClusterView, free: FreeState, nodes: IntArray, job: int, take: int
     ) -> tuple[FloatArray, IntArray]:
-        """Per node of ``nodes``: fragmentation change (milli) of placing ``job`` there, and GPU.
+        """Per node of ``nodes``: fragmentation change (milli) of placing ``job`` there; states.
 
-        For a job sharing a GPU the GPU is the one giving the least change (lowest index among
-        equals); -1 for whole-GPU jobs. Scores are kept per job shape (share or whole GPUs taken,
-        CPU) and node, and recomputed only for nodes whose state changed since (the artifact's
-        caching, per node and shape).
+        The second array is each node's state (:meth:`_states_of`); scores are kept per job
+        shape and state and computed once for each.
         """
         jobs = view.jobs
         milli, cpu_req = int(jobs.gpu_milli[job]), int(jobs.cpu_milli[job])
-        self._sync(view, free)
-        key = (milli, take if milli >= MILLI_PER_GPU else 1, cpu_req if self._uses_cpu else 0)
-        entry = self._scores.get(key)
-        if entry is None:
-            n = self._all_nodes.shape[0]
-            entry = (np.zeros(n, dtype=bool), np.zeros(n), np.full(n, -1, dtype=np.int64))
-            self._scores[key] = entry
-        valid, best, gpu = entry
-        stale = nodes[~valid[nodes]]
-        if stale.shape[0]:
-            left, cpu, model = self._rows(view, free, stale)
-            before = self._frag_states(left, cpu, model)
-            cpu_after = cpu - cpu_req if self._uses_cpu else cpu
-            if milli < MILLI_PER_GPU:
-                r, c = np.nonzero(left >= milli)  # trial states, node by node, GPU by GPU
-                # GPUs of one node with the same milli left give the same state: score one
-                _, first = np.unique(r * (MILLI_PER_GPU + 1) + left[r, c], return_index=True)
-                first.sort()
-                r, c = r[first], c[first]
-                after = left[r]
-                after[np.arange(r.shape[0]), c] -= milli
-                d = self._frag_states(after, cpu_after[r], model[r]) - before[r]
-                order = np.lexsort((c, d, r))  # per node: least change, then lowest GPU
-                head = order[np.r_[True, r[order][1:] != r[order][:-1]]]
-                b = np.full(stale.shape[0], np.inf)
-                g = np.full(stale.shape[0], -1, dtype=np.int64)
-                b[r[head]] = d[head]
-                g[r[head]] = view.layout.node_first_gpu[stale[r[head]]] + c[head]
-            else:
-                whole = left == MILLI_PER_GPU
-                after = np.where(whole & (np.cumsum(whole, axis=1) <= take), 0, left)
-                b = self._frag_states(after, cpu_after, model) - before
-                g = np.full(stale.shape[0], -1, dtype=np.int64)
-            best[stale] = b
-            gpu[stale] = g
-            valid[stale] = True
-        return best[nodes], gpu[nodes]
+        states = self._states_of(view, free, nodes)
+        shape = self._shape_of(milli, take, cpu_req)
+        score = self._shape_score[shape]
+        out = score[states]
+        miss = np.isnan(out)
+        if miss.any():
+            self._score_states(shape, np.unique(states[miss]), milli, take, cpu_req)
+            out = score[states]
+        return out, states
 
     def _pick_share(self, view: ClusterView, job: int, free: FreeState, cand: IntArray) -> int:
-        nodes = np.unique(view.layout.gpu_node[cand])
-        best, gpu = self._node_scores(view, free, nodes, job, 1)
-        return int(gpu[np.argmin(best)])
+        on = view.layout.gpu_node[cand]  # GPUs are numbered node by node: sorted
+        nodes = on[np.r_[True, on[1:] != on[:-1]]]
+        best, states = self._node_scores(view, free, nodes, job, 1)
+        i = int(np.argmin(best))
+        shape = self._shape_of(int(view.jobs.gpu_milli[job]), 1, int(view.jobs.cpu_milli[job]))
+        ties = self._shape_ties[shape][int(states[i])]
+        assert free.gpu_milli is not None  # a run with shares
+        a = int(view.layout.node_first_gpu[nodes[i]])
+        left = free.gpu_milli[a : a + int(view.layout.node_n_gpus[nodes[i]])]
+        return a + int(np.argmax(np.isin(left, ties)))
 
     def _milli_nodes(self, cand: IntArray, free: FreeState) -> FloatArray:
         """Fragmentation change of each candidate node if the job takes whole GPUs there."""
