@@ -334,10 +334,13 @@ class FreeState:
             self.n_free -= sign * int(gpus.shape[0])
             if self.gpu_milli is not None:
                 self.gpu_milli[gpus] = MILLI_PER_GPU if sign < 0 else 0
+        if self.node_cpu_free_milli is None and self.node_memory_free_b is None:
+            return
+        on = int(nodes[0]) if nodes.shape[0] == 1 else np.unique(nodes)
         if self.node_cpu_free_milli is not None and jobs.cpu_milli[job]:
-            self.node_cpu_free_milli[np.unique(nodes)] -= sign * int(jobs.cpu_milli[job])
+            self.node_cpu_free_milli[on] -= sign * int(jobs.cpu_milli[job])
         if self.node_memory_free_b is not None and jobs.memory_b[job]:
-            self.node_memory_free_b[np.unique(nodes)] -= sign * float(jobs.memory_b[job])
+            self.node_memory_free_b[on] -= sign * float(jobs.memory_b[job])
 
 
 class Allocator:

@@ -441,6 +441,14 @@ class ClusterState:
 
     def take_host(self, j: int, nodes: IntArray, sign: int = 1) -> None:
         """Job ``j`` takes (``sign`` 1) or gives back (-1) its CPU and memory on ``nodes``."""
+        if nodes.shape[0] == 1:  # most jobs: scalar updates
+            node = int(nodes[0])
+            if self.node_cpu_free_milli is not None:
+                self.node_cpu_free_milli[node] -= sign * int(self._jobs.cpu_milli[j])
+            if self.node_memory_free_b is not None:
+                self.node_memory_free_b[node] -= sign * float(self._jobs.memory_b[j])
+            self._frag1(node, 0)
+            return
         if self.node_cpu_free_milli is not None:
             self.node_cpu_free_milli[nodes] -= sign * int(self._jobs.cpu_milli[j])
         if self.node_memory_free_b is not None:
