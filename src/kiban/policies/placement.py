@@ -148,7 +148,7 @@ class NodePlacement(ABC):
             m = n // g
             if cand.shape[0] < m:
                 return None
-            nodes = self._order_shaped(cand, free)[:m]
+            nodes = self._order_shaped(cand, free, m)[:m]
             return pick_gpus(free, view, nodes, np.full(m, g, dtype=np.int64))
         if n <= view.layout.max_node_gpus:
             ok = self._eligible(view, job, free, n)
@@ -181,8 +181,8 @@ class NodePlacement(ABC):
     def _order_single(self, cand: IntArray, free: FreeState) -> int:
         """The best node among the candidates for a job that fits on one node."""
 
-    def _order_shaped(self, cand: IntArray, free: FreeState) -> IntArray:
-        """Node order for a job that takes a fixed number of GPUs on each node."""
+    def _order_shaped(self, cand: IntArray, free: FreeState, m: int) -> IntArray:
+        """Node order for a job that takes a fixed number of GPUs on each of ``m`` nodes."""
         return self._order_many(cand, free, cand.shape[0])
 
     @abstractmethod
@@ -228,8 +228,10 @@ class BestFit(NodePlacement):
         tight = cand[left == left.min()]  # least milli left, then fewest free GPUs, lowest index
         return int(tight[np.argmin(free.node_free[view.layout.gpu_node[tight]])])
 
-    def _order_shaped(self, cand: IntArray, free: FreeState) -> IntArray:
+    def _order_shaped(self, cand: IntArray, free: FreeState, m: int) -> IntArray:
         # tightest nodes first: a job that takes g GPUs per node fills partly used nodes
+        if m == 1:  # the first of a stable sort
+            return cand[np.argmin(free.node_free[cand]) :]
         order = np.argsort(free.node_free[cand], kind="stable")
         return cand[order]
 
@@ -501,15 +503,18 @@ class FragmentationGradientDescent(NodePlacement):
 
     def _pick_share(self, view: ClusterView, job: int, free: FreeState, cand: IntArray) -> int:
         on = view.layout.gpu_node[cand]  # GPUs are numbered node by node: sorted
-        nodes = on[np.r_[True, on[1:] != on[:-1]]]
+        first = np.empty(on.shape[0], dtype=bool)
+        first[0] = True
+        np.not_equal(on[1:], on[:-1], out=first[1:])
+        nodes = on[first]
         best, states = self._node_scores(view, free, nodes, job, 1)
         i = int(np.argmin(best))
         shape = self._shape_of(int(view.jobs.gpu_milli[job]), 1, int(view.jobs.cpu_milli[job]))
         ties = self._shape_ties[shape][int(states[i])]
         assert free.gpu_milli is not None  # a run with shares
         a = int(view.layout.node_first_gpu[nodes[i]])
-        left = free.gpu_milli[a : a + int(view.layout.node_n_gpus[nodes[i]])]
-        return a + int(np.argmax(np.isin(left, ties)))
+        left = free.gpu_milli[a : a + int(view.layout.node_n_gpus[nodes[i]])].tolist()
+        return a + next(k for k, v in enumerate(left) if v in ties)
 
     def _milli_nodes(self, cand: IntArray, free: FreeState) -> FloatArray:
         """Fragmentation change of each candidate node if the job takes whole GPUs there."""
@@ -527,10 +532,16 @@ class FragmentationGradientDescent(NodePlacement):
             return int(cand[np.argmin(self._milli_nodes(cand, free))])
         return int(cand[np.argmax(self._delta(cand, free, self._take))])
 
-    def _order_shaped(self, cand: IntArray, free: FreeState) -> IntArray:
+    def _order_shaped(self, cand: IntArray, free: FreeState, m: int) -> IntArray:
         if self._milli:
-            return cand[np.argsort(self._milli_nodes(cand, free), kind="stable")]
-        order = np.argsort(-self._delta(cand, free, self._take), kind="stable")
+            score = self._milli_nodes(cand, free)
+            if m == 1:  # the first of a stable sort
+                return cand[np.argmin(score) :]
+            return cand[np.argsort(score, kind="stable")]
+        delta = self._delta(cand, free, self._take)
+        if m == 1:  # the first of a stable sort by falling delta
+            return cand[np.argmax(delta) :]
+        order = np.argsort(-delta, kind="stable")
         return cand[order]
 
     def _order_many(self, cand: IntArray, free: FreeState, m: int) -> IntArray:
