@@ -159,6 +159,8 @@ class ClusterState:
         self._node_frag: FloatArray = self._frag_of(np.arange(n_nodes))
         self.fgd_frag_gpus = float(self._node_frag.sum())
         self._frag_dirty: set[int] = set()
+        self._node_first_list: list[int] = layout.node_first_gpu.tolist()
+        self._node_end_list: list[int] = (layout.node_first_gpu + layout.node_n_gpus).tolist()
         self._frag1 = self._frag1_milli  # type: ignore[method-assign]
         self._frag_many = self._frag_many_milli  # type: ignore[method-assign]
 
@@ -223,6 +225,13 @@ class ClusterState:
             np.where(job == GPU_SHARED, self.gpu_milli_free[gpus], 0),
         )
 
+    def milli_left(self, g: int) -> int:
+        """:meth:`gpu_milli_left` of one GPU."""
+        job = int(self.gpu_job[g])
+        if job == GPU_FREE:
+            return MILLI_PER_GPU
+        return int(self.gpu_milli_free[g]) if job == GPU_SHARED else 0
+
     def _frag_of(self, nodes: IntArray) -> FloatArray:
         """Fragmentation (GPUs) of ``nodes`` now, by the measure in milli-GPU."""
         lay = self._layout
@@ -253,9 +262,8 @@ class ClusterState:
 
     def _frag_node(self, node: int) -> float:
         """:meth:`_frag_of` for one node, with plain Python values (the common case)."""
-        lay = self._layout
-        a = int(lay.node_first_gpu[node])
-        b = a + int(lay.node_n_gpus[node])
+        a = self._node_first_list[node]
+        b = self._node_end_list[node]
         if self._gpu_left is not None:  # kept current (flushes happen before any change)
             left = sorted(self._gpu_left[a:b].tolist())
         else:
@@ -383,6 +391,15 @@ class ClusterState:
 
     def take(self, j: int, where: Placement, cap_w: float) -> None:
         """Job ``j`` takes the GPUs of ``where``, reserving ``cap_w`` per GPU."""
+        if where.nodes.shape[0] == 1:  # one node: scalar updates
+            node, k = int(where.nodes[0]), int(where.gpus.shape[0])
+            self._frag1(node, -k)
+            self.gpu_job[where.gpus] = j
+            self.gpu_version += 1
+            self.node_free[node] -= k
+            self.n_free_gpus -= k
+            self.rack_gpu_alloc_w[int(where.racks[0])] += k * cap_w
+            return
         self._frag_many(where.nodes, -where.counts)
         self.gpu_job[where.gpus] = j
         self.gpu_version += 1
