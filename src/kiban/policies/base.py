@@ -328,6 +328,13 @@ class FreeState:
                 self.gpu_free[g] = now == MILLI_PER_GPU
                 self.node_free[int(nodes[0])] -= sign
                 self.n_free -= sign
+        elif gpus.shape[0] == 1:  # one whole GPU: scalar updates
+            g = int(gpus[0])
+            self.gpu_free[g] = sign < 0
+            self.node_free[int(nodes[0])] -= sign
+            self.n_free -= sign
+            if self.gpu_milli is not None:
+                self.gpu_milli[g] = MILLI_PER_GPU if sign < 0 else 0
         else:
             self.gpu_free[gpus] = sign < 0
             np.subtract.at(self.node_free, nodes, sign)

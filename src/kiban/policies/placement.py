@@ -190,6 +190,9 @@ class NodePlacement(ABC):
         """The first ``m`` candidates in the order a multi-node job should take them."""
 
 
+_NO_CPU_LIMIT = np.iinfo(np.int64).max // 4
+"""Free CPU of a node whose CPU is not counted (never binds)."""
+
 _HASH_MULT = np.random.default_rng(0x15).integers(1, 2**62, size=64, dtype=np.uint64) | np.uint64(1)
 """Odd 64-bit multipliers for hashing node states (columns: model, CPU, milli left per GPU)."""
 
@@ -311,7 +314,10 @@ class FragmentationGradientDescent(NodePlacement):
             self._seen_cpu = np.full(n_nodes, -1, dtype=np.int64)
             # node states: (model, free CPU, sorted milli left per GPU slot), numbered as met
             self._node_state = np.full(n_nodes, -1, dtype=np.int64)  # -1: changed, not numbered
-            self._state_ids: dict[bytes, int] = {}
+            self._state_ids: dict[tuple[int, ...], int] = {}
+            self._node_first: list[int] = lay.node_first_gpu.tolist()
+            self._node_end: list[int] = (lay.node_first_gpu + lay.node_n_gpus).tolist()
+            self._node_sku_list: list[int] = lay.node_sku_idx.tolist()
             self._state_rows = np.zeros((256, 2 + max_gpus), dtype=np.int64)
             self._state_frag = np.zeros(256)
             self._n_states = 0
@@ -331,25 +337,6 @@ class FragmentationGradientDescent(NodePlacement):
         return super().place(view, job, free)
 
     # --- the measure in milli-GPU (shares or CPU in the run) -----------------------------------
-    def _rows(
-        self, view: ClusterView, free: FreeState, nodes: IntArray
-    ) -> tuple[IntArray, IntArray, IntArray]:
-        """Milli left per GPU slot (nodes, max GPUs), free CPU and GPU model of ``nodes``."""
-        lay = view.layout
-        col = np.arange(self._max_gpus)
-        gpus = np.minimum(lay.node_first_gpu[nodes][:, None] + col[None, :], lay.n_gpus - 1)
-        left_all = (
-            free.gpu_milli
-            if free.gpu_milli is not None
-            else np.where(free.gpu_free, MILLI_PER_GPU, 0)
-        )
-        left = np.where(col[None, :] < lay.node_n_gpus[nodes][:, None], left_all[gpus], 0)
-        if self._uses_cpu and free.node_cpu_free_milli is not None:
-            cpu = free.node_cpu_free_milli[nodes].astype(np.int64)
-        else:
-            cpu = np.full(nodes.shape[0], np.iinfo(np.int64).max // 4, dtype=np.int64)
-        return left, cpu, self._node_sku[nodes]
-
     def _frag_states(self, left: IntArray, cpu: IntArray, model: IntArray) -> FloatArray:
         """:func:`node_frag_milli` of node states, each distinct state computed once per run.
 
@@ -400,24 +387,30 @@ class FragmentationGradientDescent(NodePlacement):
                 self._seen_cpu[cpu_changed] = free.node_cpu_free_milli[cpu_changed]
                 node_state[cpu_changed] = -1
         ids = node_state[nodes]
-        if (ids < 0).any():
-            stale = nodes[ids < 0]
-            left_rows, cpu, model = self._rows(view, free, stale)
-            keys = np.ascontiguousarray(
-                np.column_stack((model, cpu, np.sort(left_rows, axis=1))), dtype=np.int64
-            )
+        stale_mask = ids < 0
+        if stale_mask.any():
+            stale = nodes[stale_mask]
+            cpu_free = free.node_cpu_free_milli if self._uses_cpu else None
             state_ids = self._state_ids
-            new_ids = np.empty(stale.shape[0], dtype=np.int64)
-            fresh: list[int] = []
-            for i in range(stale.shape[0]):
-                row = keys[i].tobytes()
-                sid = state_ids.get(row)
+            first, end, model = self._node_first, self._node_end, self._node_sku_list
+            pad = [0] * self._max_gpus
+            new_ids = []
+            fresh: list[tuple[int, ...]] = []
+            for node in stale.tolist():  # few nodes change between placements
+                a, b = first[node], end[node]
+                cpu = _NO_CPU_LIMIT if cpu_free is None else int(cpu_free[node])
+                key = (
+                    model[node],
+                    cpu,
+                    *sorted(left[a:b].tolist() + pad[: self._max_gpus - b + a]),
+                )
+                sid = state_ids.get(key)
                 if sid is None:
-                    sid = state_ids[row] = self._n_states + len(fresh)
-                    fresh.append(i)
-                new_ids[i] = sid
+                    sid = state_ids[key] = self._n_states + len(fresh)
+                    fresh.append(key)
+                new_ids.append(sid)
             if fresh:
-                self._add_states(keys[fresh])
+                self._add_states(np.array(fresh, dtype=np.int64))
             node_state[stale] = new_ids
             ids = node_state[nodes]
         return ids
