@@ -14,7 +14,9 @@ one GPU up to 1000 milli. ``--cluster openb-nodes`` replays on the trace's own 1
 (``openb_node_list_gpu_node.csv``: GPUs, CPU and memory per node, so CPU and memory filter
 placement; every GPU is modelled as a V100 SXM2, a power proxy, since the catalog lacks
 Alibaba's models and the default pod list names none). ``--facility-step-s`` sets the coupled
-twin's step (default 300 s).
+twin's step (default 300 s). ``jobs_per_s`` times ``Simulator(...)`` and ``run()``; reading the
+trace and building the policy (importing its modules) come before the timer and are in
+``jobs_per_s_end_to_end``.
 
 Usage::
 
@@ -24,10 +26,10 @@ Usage::
     .venv/bin/python bench/bench_openb.py --facility coupled --facility-step-s 3600
     .venv/bin/python bench/bench_openb.py --facility none --baseline ../wt-old --repeat 3
 
-With ``--baseline OTHER_CHECKOUT`` every case runs on that checkout (its ``src`` first on the
-path) and on this one, back to back in alternating order, ``--repeat`` times each, and the
-ratio new/old of the fastest runs (and of the medians) is printed: on a shared machine the
-two sides see the same load.
+With ``--baseline OTHER_CHECKOUT`` every case runs with that checkout's code (its ``src`` first
+on the path, this harness) and with this one's, back to back in alternating order,
+``--repeat`` times each, and the ratio new/old of the fastest runs (and of the medians) is
+printed: on a shared machine the two sides see the same load.
 """
 
 from __future__ import annotations
@@ -82,11 +84,15 @@ def child(
         prepared = dataclasses.replace(prepared, layout=openb_nodes_layout(folder))
     if step_s and prepared.facility is not None and hasattr(prepared.facility, "step_s"):
         prepared.facility.step_s = step_s
+    # the policy object (and the import of its modules: with PYTHONDONTWRITEBYTECODE set, as on
+    # the shared machine, ~0.1-0.2 s of compiling) is part of preparing the run, like the trace
+    t_policy = time.perf_counter()
+    the_policy = make_policy("policy", policy)
     t1 = time.perf_counter()
     sim = Simulator(
         prepared.layout,
         prepared.jobs,
-        make_policy("policy", policy),
+        the_policy,
         settings=prepared.settings,
         facility=prepared.facility if facility == "coupled" else None,
     )
@@ -115,6 +121,8 @@ def child(
         "jobs_completed": s["jobs_completed"],
         "jobs_unschedulable": s.get("jobs_unschedulable"),
         "events": out.counters["events"],
+        "policy_build_s": t1 - t_policy,
+        "kiban_src": str(Path(sys.modules["kiban"].__file__ or "").parent),
         "simulate_s": t2 - t1,
         "jobs_per_s": n / (t2 - t1),
         "jobs_per_s_end_to_end": n / (t3 - t0),
@@ -133,19 +141,12 @@ def run_child(
     if tree != REPO:
         env["PYTHONPATH"] = str(tree / "src") + os.pathsep + env.get("PYTHONPATH", "")
     extra = ["--cluster", cluster, "--facility-step-s", str(step_s)]
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(tree / "bench" / "bench_openb.py"),
-            "--child",
-            policy,
-            facility,
-            *extra,
-        ],
+    proc = subprocess.run(  # this checkout's harness with the code of ``tree``
+        [sys.executable, __file__, "--child", policy, facility, *extra],
         capture_output=True,
         text=True,
         check=True,
-        cwd=tree,
+        cwd=REPO,
         env=env,
     )
     row: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
