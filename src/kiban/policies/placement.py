@@ -98,6 +98,8 @@ class NodePlacement(ABC):
         self._req_mask = mask
         self._req_any = np.asarray(mask.all(axis=1), dtype=bool)
         self._tdp_w = np.array([s.tdp_w for s in lay.skus])
+        self._node_tdp_w = self._tdp_w[lay.node_sku_idx]
+        self._node_budget_w = lay.rack_gpu_budget_w[lay.node_rack_idx]
         self._budget_finite = bool(np.isfinite(lay.rack_gpu_budget_w).any())
         self._multi_sku = len(lay.skus) > 1
 
@@ -113,12 +115,12 @@ class NodePlacement(ABC):
             ok &= self._req_mask[req][lay.node_sku_idx]
         if self._budget_finite:
             cap = view.job_power_cap_w[job]
-            per_gpu = self._tdp_w[lay.node_sku_idx] if math.isnan(cap) else cap
-            rack = lay.node_rack_idx
+            per_gpu = self._node_tdp_w if math.isnan(cap) else cap
             if per_node == 0:  # a share of one GPU
                 per_gpu = per_gpu * (float(view.jobs.gpu_milli[job]) / MILLI_PER_GPU)
                 per_node = 1
-            ok &= free.rack_gpu_alloc_w[rack] + per_node * per_gpu <= lay.rack_gpu_budget_w[rack]
+            load_w = free.rack_gpu_alloc_w[lay.node_rack_idx] + per_node * per_gpu
+            ok &= load_w <= self._node_budget_w
         return ok
 
     def _share_candidates(self, view: ClusterView, job: int, free: FreeState) -> IntArray:
