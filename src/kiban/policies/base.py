@@ -392,6 +392,24 @@ class Allocator:
             return per * share if share < 1.0 else per
         return np.full(gpus.shape[0], float(cap) * share)
 
+    def _shape_key(self, job: int, special: bool) -> tuple[object, ...]:
+        """What a placement's answer depends on besides the free state (the failed-shape memo)."""
+        jobs = self._view.jobs
+        key: tuple[object, ...] = (
+            int(jobs.num_gpus[job]),
+            int(jobs.gpus_per_node[job]),
+            str(jobs.gpu_model[job]),
+            float(self._view.job_power_cap_w[job]),
+        )
+        if special:
+            key = (
+                *key,
+                int(jobs.gpu_milli[job]),
+                int(jobs.cpu_milli[job]),
+                float(jobs.memory_b[job]),
+            )
+        return key
+
     def try_place(self, job: int) -> IntArray | None:
         """Ask the placement layer for GPUs for ``job``; mark them taken if it finds some."""
         view = self._view
@@ -401,26 +419,13 @@ class Allocator:
             special and jobs.gpu_milli[job] < MILLI_PER_GPU
         ):
             return None
-        key: tuple[object, ...] = (
-            int(jobs.num_gpus[job]),
-            int(jobs.gpus_per_node[job]),
-            str(jobs.gpu_model[job]),
-            float(view.job_power_cap_w[job]),
-        )
-        if special:
-            key = (
-                *key,
-                int(jobs.gpu_milli[job]),
-                int(jobs.cpu_milli[job]),
-                float(jobs.memory_b[job]),
-            )
-        if self._memo and key in self._failed:
+        if self._memo and self._failed and self._shape_key(job, special) in self._failed:
             return None
         free = self.free
         gpus = self._placement.place(view, job, free)
         if gpus is None:
             if self._memo:
-                self._failed.add(key)
+                self._failed.add(self._shape_key(job, special))
             return None
         gpus = np.asarray(gpus, dtype=np.int64)
         layout = view.layout
