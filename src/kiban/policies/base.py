@@ -328,16 +328,26 @@ class FreeState:
                 self.gpu_free[g] = now == MILLI_PER_GPU
                 self.node_free[int(nodes[0])] -= sign
                 self.n_free -= sign
+        elif gpus.shape[0] == 1:  # one whole GPU: scalar updates
+            g = int(gpus[0])
+            self.gpu_free[g] = sign < 0
+            self.node_free[int(nodes[0])] -= sign
+            self.n_free -= sign
+            if self.gpu_milli is not None:
+                self.gpu_milli[g] = MILLI_PER_GPU if sign < 0 else 0
         else:
             self.gpu_free[gpus] = sign < 0
             np.subtract.at(self.node_free, nodes, sign)
             self.n_free -= sign * int(gpus.shape[0])
             if self.gpu_milli is not None:
                 self.gpu_milli[gpus] = MILLI_PER_GPU if sign < 0 else 0
+        if self.node_cpu_free_milli is None and self.node_memory_free_b is None:
+            return
+        on = int(nodes[0]) if nodes.shape[0] == 1 else np.unique(nodes)
         if self.node_cpu_free_milli is not None and jobs.cpu_milli[job]:
-            self.node_cpu_free_milli[np.unique(nodes)] -= sign * int(jobs.cpu_milli[job])
+            self.node_cpu_free_milli[on] -= sign * int(jobs.cpu_milli[job])
         if self.node_memory_free_b is not None and jobs.memory_b[job]:
-            self.node_memory_free_b[np.unique(nodes)] -= sign * float(jobs.memory_b[job])
+            self.node_memory_free_b[on] -= sign * float(jobs.memory_b[job])
 
 
 class Allocator:
@@ -382,6 +392,24 @@ class Allocator:
             return per * share if share < 1.0 else per
         return np.full(gpus.shape[0], float(cap) * share)
 
+    def _shape_key(self, job: int, special: bool) -> tuple[object, ...]:
+        """What a placement's answer depends on besides the free state (the failed-shape memo)."""
+        jobs = self._view.jobs
+        key: tuple[object, ...] = (
+            int(jobs.num_gpus[job]),
+            int(jobs.gpus_per_node[job]),
+            str(jobs.gpu_model[job]),
+            float(self._view.job_power_cap_w[job]),
+        )
+        if special:
+            key = (
+                *key,
+                int(jobs.gpu_milli[job]),
+                int(jobs.cpu_milli[job]),
+                float(jobs.memory_b[job]),
+            )
+        return key
+
     def try_place(self, job: int) -> IntArray | None:
         """Ask the placement layer for GPUs for ``job``; mark them taken if it finds some."""
         view = self._view
@@ -391,26 +419,13 @@ class Allocator:
             special and jobs.gpu_milli[job] < MILLI_PER_GPU
         ):
             return None
-        key: tuple[object, ...] = (
-            int(jobs.num_gpus[job]),
-            int(jobs.gpus_per_node[job]),
-            str(jobs.gpu_model[job]),
-            float(view.job_power_cap_w[job]),
-        )
-        if special:
-            key = (
-                *key,
-                int(jobs.gpu_milli[job]),
-                int(jobs.cpu_milli[job]),
-                float(jobs.memory_b[job]),
-            )
-        if self._memo and key in self._failed:
+        if self._memo and self._failed and self._shape_key(job, special) in self._failed:
             return None
         free = self.free
         gpus = self._placement.place(view, job, free)
         if gpus is None:
             if self._memo:
-                self._failed.add(key)
+                self._failed.add(self._shape_key(job, special))
             return None
         gpus = np.asarray(gpus, dtype=np.int64)
         layout = view.layout

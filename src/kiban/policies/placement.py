@@ -98,6 +98,8 @@ class NodePlacement(ABC):
         self._req_mask = mask
         self._req_any = np.asarray(mask.all(axis=1), dtype=bool)
         self._tdp_w = np.array([s.tdp_w for s in lay.skus])
+        self._node_tdp_w = self._tdp_w[lay.node_sku_idx]
+        self._node_budget_w = lay.rack_gpu_budget_w[lay.node_rack_idx]
         self._budget_finite = bool(np.isfinite(lay.rack_gpu_budget_w).any())
         self._multi_sku = len(lay.skus) > 1
 
@@ -113,12 +115,12 @@ class NodePlacement(ABC):
             ok &= self._req_mask[req][lay.node_sku_idx]
         if self._budget_finite:
             cap = view.job_power_cap_w[job]
-            per_gpu = self._tdp_w[lay.node_sku_idx] if math.isnan(cap) else cap
-            rack = lay.node_rack_idx
+            per_gpu = self._node_tdp_w if math.isnan(cap) else cap
             if per_node == 0:  # a share of one GPU
                 per_gpu = per_gpu * (float(view.jobs.gpu_milli[job]) / MILLI_PER_GPU)
                 per_node = 1
-            ok &= free.rack_gpu_alloc_w[rack] + per_node * per_gpu <= lay.rack_gpu_budget_w[rack]
+            load_w = free.rack_gpu_alloc_w[lay.node_rack_idx] + per_node * per_gpu
+            ok &= load_w <= self._node_budget_w
         return ok
 
     def _share_candidates(self, view: ClusterView, job: int, free: FreeState) -> IntArray:
@@ -148,7 +150,7 @@ class NodePlacement(ABC):
             m = n // g
             if cand.shape[0] < m:
                 return None
-            nodes = self._order_shaped(cand, free)[:m]
+            nodes = self._order_shaped(cand, free, m)[:m]
             return pick_gpus(free, view, nodes, np.full(m, g, dtype=np.int64))
         if n <= view.layout.max_node_gpus:
             ok = self._eligible(view, job, free, n)
@@ -181,14 +183,17 @@ class NodePlacement(ABC):
     def _order_single(self, cand: IntArray, free: FreeState) -> int:
         """The best node among the candidates for a job that fits on one node."""
 
-    def _order_shaped(self, cand: IntArray, free: FreeState) -> IntArray:
-        """Node order for a job that takes a fixed number of GPUs on each node."""
+    def _order_shaped(self, cand: IntArray, free: FreeState, m: int) -> IntArray:
+        """Node order for a job that takes a fixed number of GPUs on each of ``m`` nodes."""
         return self._order_many(cand, free, cand.shape[0])
 
     @abstractmethod
     def _order_many(self, cand: IntArray, free: FreeState, m: int) -> IntArray:
         """The first ``m`` candidates in the order a multi-node job should take them."""
 
+
+_NO_CPU_LIMIT = np.iinfo(np.int64).max // 4
+"""Free CPU of a node whose CPU is not counted (never binds)."""
 
 _HASH_MULT = np.random.default_rng(0x15).integers(1, 2**62, size=64, dtype=np.uint64) | np.uint64(1)
 """Odd 64-bit multipliers for hashing node states (columns: model, CPU, milli left per GPU)."""
@@ -228,8 +233,10 @@ class BestFit(NodePlacement):
         tight = cand[left == left.min()]  # least milli left, then fewest free GPUs, lowest index
         return int(tight[np.argmin(free.node_free[view.layout.gpu_node[tight]])])
 
-    def _order_shaped(self, cand: IntArray, free: FreeState) -> IntArray:
+    def _order_shaped(self, cand: IntArray, free: FreeState, m: int) -> IntArray:
         # tightest nodes first: a job that takes g GPUs per node fills partly used nodes
+        if m == 1:  # the first of a stable sort
+            return cand[np.argmin(free.node_free[cand]) :]
         order = np.argsort(free.node_free[cand], kind="stable")
         return cand[order]
 
@@ -305,10 +312,22 @@ class FragmentationGradientDescent(NodePlacement):
             self._uses_cpu = uses_cpu
             self._memo: dict[bytes, float] = {}
             n_nodes = lay.n_nodes
-            self._all_nodes = np.arange(n_nodes)
             self._seen_gpu_left = np.full(lay.n_gpus, -1, dtype=np.int64)
             self._seen_cpu = np.full(n_nodes, -1, dtype=np.int64)
-            self._scores: dict[tuple[int, int, int], tuple[BoolArray, FloatArray, IntArray]] = {}
+            # node states: (model, free CPU, sorted milli left per GPU slot), numbered as met
+            self._node_state = np.full(n_nodes, -1, dtype=np.int64)  # -1: changed, not numbered
+            self._state_ids: dict[tuple[int, ...], int] = {}
+            self._node_first: list[int] = lay.node_first_gpu.tolist()
+            self._node_end: list[int] = (lay.node_first_gpu + lay.node_n_gpus).tolist()
+            self._node_sku_list: list[int] = lay.node_sku_idx.tolist()
+            self._state_rows = np.zeros((256, 2 + max_gpus), dtype=np.int64)
+            self._state_frag = np.zeros(256)
+            self._n_states = 0
+            # per job shape (milli, GPUs taken, CPU): fragmentation change per state (NaN: not
+            # yet scored) and, for a share, the milli-left values of the GPUs giving it
+            self._shape_ids: dict[tuple[int, int, int], int] = {}
+            self._shape_score: list[FloatArray] = []
+            self._shape_ties: list[dict[int, tuple[int, ...]]] = []
 
     def place(self, view: ClusterView, job: int, free: FreeState) -> IntArray | None:
         """As :meth:`NodePlacement.place`, scoring nodes by the fragmentation they shed."""
@@ -320,25 +339,6 @@ class FragmentationGradientDescent(NodePlacement):
         return super().place(view, job, free)
 
     # --- the measure in milli-GPU (shares or CPU in the run) -----------------------------------
-    def _rows(
-        self, view: ClusterView, free: FreeState, nodes: IntArray
-    ) -> tuple[IntArray, IntArray, IntArray]:
-        """Milli left per GPU slot (nodes, max GPUs), free CPU and GPU model of ``nodes``."""
-        lay = view.layout
-        col = np.arange(self._max_gpus)
-        gpus = np.minimum(lay.node_first_gpu[nodes][:, None] + col[None, :], lay.n_gpus - 1)
-        left_all = (
-            free.gpu_milli
-            if free.gpu_milli is not None
-            else np.where(free.gpu_free, MILLI_PER_GPU, 0)
-        )
-        left = np.where(col[None, :] < lay.node_n_gpus[nodes][:, None], left_all[gpus], 0)
-        if self._uses_cpu and free.node_cpu_free_milli is not None:
-            cpu = free.node_cpu_free_milli[nodes].astype(np.int64)
-        else:
-            cpu = np.full(nodes.shape[0], np.iinfo(np.int64).max // 4, dtype=np.int64)
-        return left, cpu, self._node_sku[nodes]
-
     def _frag_states(self, left: IntArray, cpu: IntArray, model: IntArray) -> FloatArray:
         """:func:`node_frag_milli` of node states, each distinct state computed once per run.
 
@@ -365,78 +365,151 @@ class FragmentationGradientDescent(NodePlacement):
                 memo[rows[k]] = v
         return np.array([memo[r] for r in rows], dtype=np.float64)[np.asarray(inv).reshape(-1)]
 
-    def _sync(self, view: ClusterView, free: FreeState) -> None:
-        """Cached scores of nodes whose GPUs or CPU changed since they were scored go stale."""
+    def _states_of(self, view: ClusterView, free: FreeState, nodes: IntArray) -> IntArray:
+        """State numbers of ``nodes`` now; nodes whose GPUs or CPU changed are numbered again.
+
+        The fragmentation of a node, and the change a job shape makes to it, depend only on its
+        state, and a cluster's nodes share few states (empty, full, one share taken, ...): the
+        scores are kept per state and job shape, so a placement costs a lookup per node and a
+        new computation only for states never scored for that shape.
+        """
         left = (
             free.gpu_milli
             if free.gpu_milli is not None
             else np.where(free.gpu_free, MILLI_PER_GPU, 0)
         )
+        node_state = self._node_state
         changed_gpus = np.flatnonzero(left != self._seen_gpu_left)
-        nodes = view.layout.gpu_node[changed_gpus]
+        if changed_gpus.shape[0]:
+            self._seen_gpu_left[changed_gpus] = left[changed_gpus]
+            node_state[view.layout.gpu_node[changed_gpus]] = -1
         if self._uses_cpu and free.node_cpu_free_milli is not None:
             cpu_changed = np.flatnonzero(free.node_cpu_free_milli != self._seen_cpu)
-            self._seen_cpu[cpu_changed] = free.node_cpu_free_milli[cpu_changed]
-            nodes = np.concatenate((nodes, cpu_changed))
-        if nodes.shape[0]:
-            self._seen_gpu_left[changed_gpus] = left[changed_gpus]
-            for valid, _, _ in self._scores.values():
-                valid[nodes] = False
+            if cpu_changed.shape[0]:
+                self._seen_cpu[cpu_changed] = free.node_cpu_free_milli[cpu_changed]
+                node_state[cpu_changed] = -1
+        ids = node_state[nodes]
+        stale_mask = ids < 0
+        if stale_mask.any():
+            stale = nodes[stale_mask]
+            cpu_free = free.node_cpu_free_milli if self._uses_cpu else None
+            state_ids = self._state_ids
+            first, end, model = self._node_first, self._node_end, self._node_sku_list
+            pad = [0] * self._max_gpus
+            new_ids = []
+            fresh: list[tuple[int, ...]] = []
+            for node in stale.tolist():  # few nodes change between placements
+                a, b = first[node], end[node]
+                cpu = _NO_CPU_LIMIT if cpu_free is None else int(cpu_free[node])
+                key = (
+                    model[node],
+                    cpu,
+                    *sorted(left[a:b].tolist() + pad[: self._max_gpus - b + a]),
+                )
+                sid = state_ids.get(key)
+                if sid is None:
+                    sid = state_ids[key] = self._n_states + len(fresh)
+                    fresh.append(key)
+                new_ids.append(sid)
+            if fresh:
+                self._add_states(np.array(fresh, dtype=np.int64))
+            node_state[stale] = new_ids
+            ids = node_state[nodes]
+        return ids
+
+    def _add_states(self, rows: IntArray) -> None:
+        """Append new states (rows of model, CPU, sorted milli left) with their fragmentation."""
+        n, k = self._n_states, rows.shape[0]
+        if n + k > self._state_rows.shape[0]:
+            cap = max(2 * self._state_rows.shape[0], n + k)
+            grown = np.zeros((cap, self._state_rows.shape[1]), dtype=np.int64)
+            grown[:n] = self._state_rows[:n]
+            self._state_rows = grown
+            self._state_frag = np.concatenate((self._state_frag, np.zeros(cap - n)))[:cap]
+            for i, score in enumerate(self._shape_score):
+                self._shape_score[i] = np.concatenate(
+                    (score, np.full(cap - score.shape[0], np.nan))
+                )
+        self._state_rows[n : n + k] = rows
+        self._state_frag[n : n + k] = self._frag_states(rows[:, 2:], rows[:, 1], rows[:, 0])
+        self._n_states = n + k
+
+    def _shape_of(self, milli: int, take: int, cpu_req: int) -> int:
+        key = (milli, take if milli >= MILLI_PER_GPU else 1, cpu_req if self._uses_cpu else 0)
+        sid = self._shape_ids.get(key)
+        if sid is None:
+            sid = self._shape_ids[key] = len(self._shape_score)
+            self._shape_score.append(np.full(self._state_rows.shape[0], np.nan))
+            self._shape_ties.append({})
+        return sid
+
+    def _score_states(
+        self, shape: int, states: IntArray, milli: int, take: int, cpu_req: int
+    ) -> None:
+        """Fragmentation change (milli) of placing a job of ``shape`` on nodes in ``states``.
+
+        For a share the change is the least over the node's GPUs that fit (each distinct milli
+        left tried once); the milli-left values that give it are kept to pick the GPU.
+        """
+        rows = self._state_rows[states]
+        model, cpu, left = rows[:, 0], rows[:, 1], rows[:, 2:]
+        before = self._state_frag[states]
+        cpu_after = cpu - cpu_req if self._uses_cpu else cpu
+        score = self._shape_score[shape]
+        if milli < MILLI_PER_GPU:
+            r, c = np.nonzero(left >= milli)  # trial states, state by state, value by value
+            keep = np.r_[True, (r[1:] != r[:-1]) | (left[r[1:], c[1:]] != left[r[:-1], c[:-1]])]
+            r, c = r[keep], c[keep]  # rows are sorted: equal values are neighbours
+            after = left[r]
+            after[np.arange(r.shape[0]), c] -= milli
+            d = self._frag_states(after, cpu_after[r], model[r]) - before[r]
+            best = np.full(states.shape[0], np.inf)
+            np.minimum.at(best, r, d)
+            ties = self._shape_ties[shape]
+            vals = left[r, c]
+            on_best = d == best[r]
+            for i, state in enumerate(states.tolist()):
+                ties[state] = tuple(vals[on_best & (r == i)].tolist())
+            score[states] = best
+        else:
+            whole = left == MILLI_PER_GPU
+            after = np.where(whole & (np.cumsum(whole, axis=1) <= take), 0, left)
+            score[states] = self._frag_states(after, cpu_after, model) - before
 
     def _node_scores(
         self, view: ClusterView, free: FreeState, nodes: IntArray, job: int, take: int
     ) -> tuple[FloatArray, IntArray]:
-        """Per node of ``nodes``: fragmentation change (milli) of placing ``job`` there, and GPU.
+        """Per node of ``nodes``: fragmentation change (milli) of placing ``job`` there; states.
 
-        For a job sharing a GPU the GPU is the one giving the least change (lowest index among
-        equals); -1 for whole-GPU jobs. Scores are kept per job shape (share or whole GPUs taken,
-        CPU) and node, and recomputed only for nodes whose state changed since (the artifact's
-        caching, per node and shape).
+        The second array is each node's state (:meth:`_states_of`); scores are kept per job
+        shape and state and computed once for each.
         """
         jobs = view.jobs
         milli, cpu_req = int(jobs.gpu_milli[job]), int(jobs.cpu_milli[job])
-        self._sync(view, free)
-        key = (milli, take if milli >= MILLI_PER_GPU else 1, cpu_req if self._uses_cpu else 0)
-        entry = self._scores.get(key)
-        if entry is None:
-            n = self._all_nodes.shape[0]
-            entry = (np.zeros(n, dtype=bool), np.zeros(n), np.full(n, -1, dtype=np.int64))
-            self._scores[key] = entry
-        valid, best, gpu = entry
-        stale = nodes[~valid[nodes]]
-        if stale.shape[0]:
-            left, cpu, model = self._rows(view, free, stale)
-            before = self._frag_states(left, cpu, model)
-            cpu_after = cpu - cpu_req if self._uses_cpu else cpu
-            if milli < MILLI_PER_GPU:
-                r, c = np.nonzero(left >= milli)  # trial states, node by node, GPU by GPU
-                # GPUs of one node with the same milli left give the same state: score one
-                _, first = np.unique(r * (MILLI_PER_GPU + 1) + left[r, c], return_index=True)
-                first.sort()
-                r, c = r[first], c[first]
-                after = left[r]
-                after[np.arange(r.shape[0]), c] -= milli
-                d = self._frag_states(after, cpu_after[r], model[r]) - before[r]
-                order = np.lexsort((c, d, r))  # per node: least change, then lowest GPU
-                head = order[np.r_[True, r[order][1:] != r[order][:-1]]]
-                b = np.full(stale.shape[0], np.inf)
-                g = np.full(stale.shape[0], -1, dtype=np.int64)
-                b[r[head]] = d[head]
-                g[r[head]] = view.layout.node_first_gpu[stale[r[head]]] + c[head]
-            else:
-                whole = left == MILLI_PER_GPU
-                after = np.where(whole & (np.cumsum(whole, axis=1) <= take), 0, left)
-                b = self._frag_states(after, cpu_after, model) - before
-                g = np.full(stale.shape[0], -1, dtype=np.int64)
-            best[stale] = b
-            gpu[stale] = g
-            valid[stale] = True
-        return best[nodes], gpu[nodes]
+        states = self._states_of(view, free, nodes)
+        shape = self._shape_of(milli, take, cpu_req)
+        score = self._shape_score[shape]
+        out = score[states]
+        miss = np.isnan(out)
+        if miss.any():
+            self._score_states(shape, np.unique(states[miss]), milli, take, cpu_req)
+            out = score[states]
+        return out, states
 
     def _pick_share(self, view: ClusterView, job: int, free: FreeState, cand: IntArray) -> int:
-        nodes = np.unique(view.layout.gpu_node[cand])
-        best, gpu = self._node_scores(view, free, nodes, job, 1)
-        return int(gpu[np.argmin(best)])
+        on = view.layout.gpu_node[cand]  # GPUs are numbered node by node: sorted
+        first = np.empty(on.shape[0], dtype=bool)
+        first[0] = True
+        np.not_equal(on[1:], on[:-1], out=first[1:])
+        nodes = on[first]
+        best, states = self._node_scores(view, free, nodes, job, 1)
+        i = int(np.argmin(best))
+        shape = self._shape_of(int(view.jobs.gpu_milli[job]), 1, int(view.jobs.cpu_milli[job]))
+        ties = self._shape_ties[shape][int(states[i])]
+        assert free.gpu_milli is not None  # a run with shares
+        a = int(view.layout.node_first_gpu[nodes[i]])
+        left = free.gpu_milli[a : a + int(view.layout.node_n_gpus[nodes[i]])].tolist()
+        return a + next(k for k, v in enumerate(left) if v in ties)
 
     def _milli_nodes(self, cand: IntArray, free: FreeState) -> FloatArray:
         """Fragmentation change of each candidate node if the job takes whole GPUs there."""
@@ -454,10 +527,16 @@ class FragmentationGradientDescent(NodePlacement):
             return int(cand[np.argmin(self._milli_nodes(cand, free))])
         return int(cand[np.argmax(self._delta(cand, free, self._take))])
 
-    def _order_shaped(self, cand: IntArray, free: FreeState) -> IntArray:
+    def _order_shaped(self, cand: IntArray, free: FreeState, m: int) -> IntArray:
         if self._milli:
-            return cand[np.argsort(self._milli_nodes(cand, free), kind="stable")]
-        order = np.argsort(-self._delta(cand, free, self._take), kind="stable")
+            score = self._milli_nodes(cand, free)
+            if m == 1:  # the first of a stable sort
+                return cand[np.argmin(score) :]
+            return cand[np.argsort(score, kind="stable")]
+        delta = self._delta(cand, free, self._take)
+        if m == 1:  # the first of a stable sort by falling delta
+            return cand[np.argmax(delta) :]
+        order = np.argsort(-delta, kind="stable")
         return cand[order]
 
     def _order_many(self, cand: IntArray, free: FreeState, m: int) -> IntArray:

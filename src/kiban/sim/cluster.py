@@ -159,6 +159,8 @@ class ClusterState:
         self._node_frag: FloatArray = self._frag_of(np.arange(n_nodes))
         self.fgd_frag_gpus = float(self._node_frag.sum())
         self._frag_dirty: set[int] = set()
+        self._node_first_list: list[int] = layout.node_first_gpu.tolist()
+        self._node_end_list: list[int] = (layout.node_first_gpu + layout.node_n_gpus).tolist()
         self._frag1 = self._frag1_milli  # type: ignore[method-assign]
         self._frag_many = self._frag_many_milli  # type: ignore[method-assign]
 
@@ -223,6 +225,13 @@ class ClusterState:
             np.where(job == GPU_SHARED, self.gpu_milli_free[gpus], 0),
         )
 
+    def milli_left(self, g: int) -> int:
+        """:meth:`gpu_milli_left` of one GPU."""
+        job = int(self.gpu_job[g])
+        if job == GPU_FREE:
+            return MILLI_PER_GPU
+        return int(self.gpu_milli_free[g]) if job == GPU_SHARED else 0
+
     def _frag_of(self, nodes: IntArray) -> FloatArray:
         """Fragmentation (GPUs) of ``nodes`` now, by the measure in milli-GPU."""
         lay = self._layout
@@ -253,15 +262,17 @@ class ClusterState:
 
     def _frag_node(self, node: int) -> float:
         """:meth:`_frag_of` for one node, with plain Python values (the common case)."""
-        lay = self._layout
-        a = int(lay.node_first_gpu[node])
-        b = a + int(lay.node_n_gpus[node])
-        left = sorted(
-            MILLI_PER_GPU if j == GPU_FREE else (m if j == GPU_SHARED else 0)
-            for j, m in zip(
-                self.gpu_job[a:b].tolist(), self.gpu_milli_free[a:b].tolist(), strict=True
+        a = self._node_first_list[node]
+        b = self._node_end_list[node]
+        if self._gpu_left is not None:  # kept current (flushes happen before any change)
+            left = sorted(self._gpu_left[a:b].tolist())
+        else:
+            left = sorted(
+                MILLI_PER_GPU if j == GPU_FREE else (m if j == GPU_SHARED else 0)
+                for j, m in zip(
+                    self.gpu_job[a:b].tolist(), self.gpu_milli_free[a:b].tolist(), strict=True
+                )
             )
-        )
         left += [0] * (self._max_gpus - len(left))
         cpu_free = self.node_cpu_free_milli
         cpu = int(cpu_free[node]) if self._uses_cpu and cpu_free is not None else _NO_CPU_LIMIT
@@ -371,18 +382,27 @@ class ClusterState:
     # --- GPUs -----------------------------------------------------------------------------------
     def take1(self, j: int, g: int, node: int, rack: int, cap_w: float) -> None:
         """Job ``j`` takes GPU ``g`` (on ``node`` in ``rack``), reserving ``cap_w``."""
+        self._frag1(node, -1)
         self.gpu_job[g] = j
         self.gpu_version += 1
-        self._frag1(node, -1)
         self.node_free[node] -= 1
         self.n_free_gpus -= 1
         self.rack_gpu_alloc_w[rack] += cap_w
 
     def take(self, j: int, where: Placement, cap_w: float) -> None:
         """Job ``j`` takes the GPUs of ``where``, reserving ``cap_w`` per GPU."""
+        if where.nodes.shape[0] == 1:  # one node: scalar updates
+            node, k = int(where.nodes[0]), int(where.gpus.shape[0])
+            self._frag1(node, -k)
+            self.gpu_job[where.gpus] = j
+            self.gpu_version += 1
+            self.node_free[node] -= k
+            self.n_free_gpus -= k
+            self.rack_gpu_alloc_w[int(where.racks[0])] += k * cap_w
+            return
+        self._frag_many(where.nodes, -where.counts)
         self.gpu_job[where.gpus] = j
         self.gpu_version += 1
-        self._frag_many(where.nodes, -where.counts)
         self.node_free[where.nodes] -= where.counts
         self.n_free_gpus -= int(where.gpus.shape[0])
         np.add.at(self.rack_gpu_alloc_w, where.racks, where.counts * cap_w)
@@ -391,14 +411,16 @@ class ClusterState:
         """Free a job's GPUs and its power reservation of ``cap_w`` per GPU."""
         gpus, nodes = where.gpus, where.nodes
         k = int(gpus.shape[0])
+        if nodes.shape[0] == 1:
+            self._frag1(int(nodes[0]), k)
+        else:
+            self._frag_many(nodes, where.counts)
         self.gpu_job[gpus] = GPU_FREE
         self.gpu_version += 1
         if nodes.shape[0] == 1:
-            self._frag1(int(nodes[0]), k)
             self.node_free[int(nodes[0])] += k
             self.rack_gpu_alloc_w[int(where.racks[0])] -= k * cap_w
         else:
-            self._frag_many(nodes, where.counts)
             self.node_free[nodes] += where.counts
             np.subtract.at(self.rack_gpu_alloc_w, where.racks, where.counts * cap_w)
         self.n_free_gpus += k
@@ -441,11 +463,19 @@ class ClusterState:
 
     def take_host(self, j: int, nodes: IntArray, sign: int = 1) -> None:
         """Job ``j`` takes (``sign`` 1) or gives back (-1) its CPU and memory on ``nodes``."""
+        if nodes.shape[0] == 1:  # most jobs: scalar updates
+            node = int(nodes[0])
+            self._frag1(node, 0)
+            if self.node_cpu_free_milli is not None:
+                self.node_cpu_free_milli[node] -= sign * int(self._jobs.cpu_milli[j])
+            if self.node_memory_free_b is not None:
+                self.node_memory_free_b[node] -= sign * float(self._jobs.memory_b[j])
+            return
+        self._frag_many(nodes, nodes * 0)
         if self.node_cpu_free_milli is not None:
             self.node_cpu_free_milli[nodes] -= sign * int(self._jobs.cpu_milli[j])
         if self.node_memory_free_b is not None:
             self.node_memory_free_b[nodes] -= sign * float(self._jobs.memory_b[j])
-        self._frag_many(nodes, nodes * 0)
 
     def reserve_more(self, racks: IntArray, counts: IntArray | FloatArray, delta_w: float) -> None:
         """A running job's per-GPU cap changed by ``delta_w``: move its rack reservations."""
@@ -454,20 +484,20 @@ class ClusterState:
     # --- nodes ----------------------------------------------------------------------------------
     def fail_node(self, node: int, first_gpu: int, n_gpus: int) -> None:
         """Node down (its jobs already stopped): its GPUs are neither free nor held."""
+        self._frag1(node, -int(self.node_free[node]))
         self.node_up[node] = False
         self.gpu_job[first_gpu : first_gpu + n_gpus] = GPU_DOWN
         self.gpu_version += 1
-        self._frag1(node, -int(self.node_free[node]))
         self.n_free_gpus -= int(self.node_free[node])
         self.node_free[node] = 0
         self.n_down_gpus += n_gpus
 
     def repair_node(self, node: int, first_gpu: int, n_gpus: int) -> None:
         """Node back up with every GPU free."""
+        self._frag1(node, n_gpus - int(self.node_free[node]))
         self.node_up[node] = True
         self.gpu_job[first_gpu : first_gpu + n_gpus] = GPU_FREE
         self.gpu_version += 1
-        self._frag1(node, n_gpus - int(self.node_free[node]))
         self.node_free[node] = n_gpus
         self.n_free_gpus += n_gpus
         self.n_down_gpus -= n_gpus

@@ -181,8 +181,11 @@ class Dispatch:
             if self._jt.share_milli_list[j] < MILLI_PER_GPU:
                 self._start_share(j, gpus)
                 return
-            inside = gpus[(gpus >= 0) & (gpus < hw.layout.n_gpus)]
-            self._check_host(j, np.unique(hw.gpu_node[inside]))
+            if k == 1 and 0 <= gpus[0] < hw.layout.n_gpus:
+                self._check_host(j, hw.gpu_node[gpus])
+            else:
+                inside = gpus[(gpus >= 0) & (gpus < hw.layout.n_gpus)]
+                self._check_host(j, np.unique(hw.gpu_node[inside]))
         if k == 1 and jobs.min_num_gpus[j] <= 1 <= jobs.max_num_gpus[j]:
             g = int(gpus[0])
             if 0 <= g < hw.layout.n_gpus and st.gpu_job[g] == GPU_FREE:
@@ -273,7 +276,7 @@ class Dispatch:
             msg = f"start[{self._label(j)}]: GPU index outside [0, {hw.layout.n_gpus})"
             raise self._error(msg)
         holder = int(st.gpu_job[g])
-        left = int(st.gpu_milli_left(np.array([g]))[0])
+        left = st.milli_left(g)
         if left < milli:
             if holder == GPU_DOWN:
                 who = "is on a failed node"
