@@ -146,7 +146,12 @@ class PowerBudget:
         for i, lv in enumerate(self.levels):
             if lv.name != name or not self._scalar[i]:
                 continue
-            self._limits[i] = np.array([max(float(limit_w), 0.0)])
+            value = max(float(limit_w), 0.0)
+            if float(self._limits[i][0]) == value and (
+                name != "site" or self.site_it_limit_min_w is not None
+            ):
+                continue  # the same limit: thresholds and the minimum stay as they are
+            self._limits[i] = np.array([value])
             if name == "site":
                 prev = self.site_it_limit_min_w
                 low = float(self._limits[i][0])
