@@ -211,6 +211,11 @@ def read_text_table(
         TraceError: if the file cannot be read, is empty, or lacks a required column.
     """
     check_input(path)
+    fast = _fast_text_table(
+        path, delimiter=delimiter, names=names, header=header, quoting=quoting, required=required
+    )
+    if fast is not None:
+        return fast
     try:
         handle = path.open(encoding="utf-8-sig", newline="")
     except OSError as err:
@@ -280,6 +285,111 @@ def read_text_table(
         )
         raise TraceError(msg)
     return TextTable(path, cols, columns, np.asarray(lines, dtype=np.int64), ragged)
+
+
+def _fast_text_table(
+    path: Path,
+    *,
+    delimiter: str,
+    names: list[str] | None,
+    header: str,
+    quoting: int,
+    required: list[str] | None,
+) -> TextTable | None:
+    """The table of a plain file, parsed by polars in bulk; None whenever the file is not plain.
+
+    A plain file is valid UTF-8 with no double quote (unless ``quoting`` is ``QUOTE_NONE``), no
+    carriage return but in CRLF line ends, no NUL byte, no blank line but at the end, every line
+    shorter than the csv field limit, at most :data:`MAX_ROWS` rows, the header (where there is
+    one) complete and without repeats, and every line with exactly the header's number of
+    fields. For such a file the ``csv`` module's fields are the text between delimiters, line
+    ``k`` of the file is data row ``k - 2`` (``k - 1`` without header), and polars' reading is
+    the same table, many times faster (82,247 Philly rows: 0.02 s instead of 0.3 s). Anything
+    else (a bad row included) returns None, and :func:`read_text_table` reads the file line by
+    line, which names the line and the problem. Both paths give equal tables
+    (tests/hardening/test_fast_text_table.py).
+    """
+    if len(delimiter) != 1 or not delimiter.isascii() or delimiter in '"\r\n':
+        return None
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    if b"\r" in data:  # CRLF line ends (Windows) end lines as LF does; a lone CR is not plain
+        data = data.replace(b"\r\n", b"\n")
+    if not data or b"\r" in data or (quoting != csv.QUOTE_NONE and b'"' in data) or b"\x00" in data:
+        return None
+    if not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    if not data.endswith(b"\n"):
+        data += b"\n"
+    buf = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(buf == ord("\n"))
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    if int((ends - starts).max()) > csv.field_size_limit():
+        return None
+    # Bytes that may be white space or a delimiter (all but printable ASCII), newlines included:
+    # a line holding only those may be blank, which the csv path skips.
+    maybe_blank = np.flatnonzero((buf <= 0x20) | (buf >= 0x7F) | (buf == ord(delimiter)))
+    per_line = np.diff(np.searchsorted(maybe_blank, ends, side="right"), prepend=0)
+    content = np.flatnonzero(per_line != ends - starts + 1)
+    if content.size == 0 or content.size != content[-1] + 1:
+        return None  # a line before the last may be blank (white space and delimiters only)
+    n_lines = int(content.size)
+    if data[int(ends[n_lines - 1]) + 1 :].decode("utf-8").replace(delimiter, "").strip():
+        return None  # the lines after the last with printable ASCII are not all blank
+    data = data[: int(ends[n_lines - 1]) + 1]
+    ends = ends[:n_lines]
+    delims = np.flatnonzero(buf[: len(data)] == ord(delimiter))
+    n_delims = np.diff(np.searchsorted(delims, ends), prepend=0)
+    first = next(csv.reader([data[: ends[0]].decode("utf-8")], delimiter=delimiter))
+    if header == "required" or (
+        header == "optional"
+        and names is not None
+        and [f.strip().lower() for f in first] == [n.lower() for n in names]
+    ):
+        cols = [f.strip() for f in first]
+        skip = 1
+    elif names is not None:
+        cols = list(names)
+        skip = 0
+    else:
+        return None
+    lowered = [c.lower() for c in cols]
+    n_rows = int(ends.size) - skip
+    if (
+        len(set(lowered)) != len(lowered)
+        or any(r.lower() not in lowered for r in required or [])
+        or n_rows > MAX_ROWS
+        or not np.all(n_delims[skip:] == len(cols) - 1)
+    ):
+        return None
+    body = data[int(ends[0]) + 1 :] if skip else data
+    try:
+        frame = (
+            pl.read_csv(
+                body,
+                has_header=False,
+                separator=delimiter,
+                quote_char=None,
+                schema=dict.fromkeys(lowered, pl.String),
+                eol_char="\n",
+                raise_if_empty=False,
+            )
+            if n_rows
+            else pl.DataFrame(schema=dict.fromkeys(lowered, pl.String))
+        )
+    except (pl.exceptions.PolarsError, ValueError, OSError):
+        return None
+    if frame.height != n_rows or frame.columns != lowered:
+        return None
+    columns = {c: frame[c].fill_null("") if frame[c].null_count() else frame[c] for c in lowered}
+    lines = np.arange(skip + 1, skip + 1 + n_rows, dtype=np.int64)
+    return TextTable(path, cols, columns, lines, {})
 
 
 MAX_SHOWN_CHARS = 120
