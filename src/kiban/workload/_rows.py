@@ -601,10 +601,11 @@ def to_datetime_s(raw: pl.Series, formats: tuple[str, ...]) -> tuple[pl.Series, 
     """
     stripped = raw.str.strip_chars()
     empty = stripped.is_null() | (stripped == "")
-    parsed = pl.Series(raw.name, [None] * raw.len(), dtype=pl.Datetime("us"))
-    for fmt in formats:
-        attempt = stripped.str.strptime(pl.Datetime("us"), fmt, strict=False)
-        parsed = parsed.fill_null(attempt)
+    parsed = pl.Series(raw.name, [], dtype=pl.Datetime("us")).extend_constant(None, raw.len())
+    for i, fmt in enumerate(formats):
+        # cache=False: trace times are nearly all distinct, a cache of parsed strings costs more
+        attempt = stripped.str.strptime(pl.Datetime("us"), fmt, strict=False, cache=False)
+        parsed = attempt if i == 0 else parsed.fill_null(attempt)
     seconds = (parsed.dt.epoch("us").cast(pl.Float64) / 1e6).alias(raw.name)
     bad = seconds.is_null() & ~empty
     return seconds, bad
@@ -756,7 +757,11 @@ def number_column(
     Returns:
         Parsed values; rows with problems hold null or the bad number (they are dropped later).
     """
-    values, bad_text = to_float(raw)
+    stripped = raw.str.strip_chars()
+    empty = (stripped.is_null() | (stripped == "")).to_numpy()
+    values = stripped.cast(pl.Float64, strict=False)
+    v = values.to_numpy()  # NaN where null (empty or not a number)
+    null = values.is_null().to_numpy()
     kind = "an integer" if integer else "a number"
     if integer and max_value is None:
         max_value = float(MAX_EXACT_INT)
@@ -765,18 +770,21 @@ def number_column(
         bound += f" and ≤ {max_value:,.0f}" if min_value is not None else f" ≤ {max_value:,.0f}"
     what = f"{kind}{bound}{' ' + unit if unit else ''}"
     allowed = f"must be {what}"
-    checks.check(bad_text, field, raw, allowed)
+    checks.check(null & ~empty, field, raw, allowed)  # text that is not a number
     if required:
-        checks.check(missing(raw), field, raw, f"is required ({what})")
-    nonfinite = values.is_nan() | values.is_infinite()
-    checks.check(nonfinite, field, raw, allowed)
-    if min_value is not None:
-        checks.check(values < min_value, field, raw, allowed)
-    if max_value is not None:
-        checks.check(values > max_value, field, raw, allowed)
-    if integer:
-        fraction = (values.round(0) != values) & ~nonfinite
-        checks.check(fraction, field, raw, f"{allowed}; a fraction is never rounded")
+        checks.check(empty, field, raw, f"is required ({what})")
+    # The checks run on numpy arrays (one conversion, not a polars call per check). A null or
+    # NaN compares False below; NaN and inf rows are caught first by the non-finite check.
+    finite = np.isfinite(v)
+    checks.check(~finite & ~null, field, raw, allowed)
+    with np.errstate(invalid="ignore"):
+        if min_value is not None:
+            checks.check(v < min_value, field, raw, allowed)
+        if max_value is not None:
+            checks.check(v > max_value, field, raw, allowed)
+        if integer:
+            fraction = (np.round(v) != v) & finite
+            checks.check(fraction, field, raw, f"{allowed}; a fraction is never rounded")
     return values
 
 
