@@ -139,9 +139,10 @@ class TraceCheckAhead:
     the exact resolved trace text, ``skip_bad`` and ``required`` that the loaded scenario has,
     and the caller reads the trace itself otherwise, so the outcome is the same either way.
 
-    Not started where ``os.fork`` is missing or this process already runs threads or has
-    polars loaded (a forked copy of polars' thread pool would hang); then everything runs in
-    this process as before.
+    Not started where ``os.fork`` is missing, or this process already runs threads (native
+    ones included) or has numpy, polars or pyarrow loaded (a forked copy of a thread pool can
+    hang); then everything runs in this process as before. ``kiban validate`` starts it before
+    loading any of them.
     """
 
     def __init__(self, files: list[Path], *, required: bool) -> None:
@@ -160,8 +161,9 @@ class TraceCheckAhead:
         if (
             not self._traces
             or not hasattr(os, "fork")
-            or "polars" in sys.modules
+            or any(name in sys.modules for name in ("polars", "pyarrow", "numpy"))
             or threading.active_count() > 1
+            or _os_threads() > 1
         ):
             return self
         read_fd, write_fd = os.pipe()
@@ -219,6 +221,14 @@ class TraceCheckAhead:
         """Wait for the checking process (it never outlives this command)."""
         if self._pid is not None and self._results is None:
             self._results = self._collect()
+
+
+def _os_threads() -> int:
+    """Threads of this process, native ones included (1 where /proc is not there to tell)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 1
 
 
 def _remembered(trace: str, skip_bad: bool) -> bool:
