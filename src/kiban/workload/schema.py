@@ -170,7 +170,7 @@ def jobs_frame(columns: Mapping[str, Sequence[object] | np.ndarray | pl.Series])
                 msg = f"jobs-table column {spec.name}: values do not fit {spec.dtype}"
                 raise TraceError(msg) from None
         elif spec.dtype == pl.String:
-            data[spec.name] = pl.Series(spec.name, [""] * n, dtype=pl.String)
+            data[spec.name] = pl.repeat("", n, eager=True, dtype=pl.String).alias(spec.name)
         elif spec.dtype == pl.Int64:
             data[spec.name] = pl.Series(spec.name, np.zeros(n, dtype=np.int64))
         else:
