@@ -195,32 +195,39 @@ class TraceCheckAhead:
 
     def result(self, trace: str, *, skip_bad: bool, required: bool) -> list[str] | None:
         """The problems found for exactly this trace, or None (not checked ahead: check it)."""
-        if self._pid is None:
-            return None
         if self._results is None:
-            self._results = self._collect()
+            if self._pid is None:
+                return None
+            self._collect()
+        assert self._results is not None
         return self._results.get((trace, skip_bad, required))
 
-    def _collect(self) -> dict[tuple[str, bool, bool], list[str]]:
-        chunks: list[bytes] = []
-        if self._fd is None or self._pid is None:
-            return {}
-        with os.fdopen(self._fd, "rb") as pipe:
-            chunks.extend(iter(lambda: pipe.read(65536), b""))
-        self._fd = None
-        _, status = os.waitpid(self._pid, 0)
-        if os.waitstatus_to_exitcode(status) != 0:
-            return {}  # the checking process failed or was stopped: check here instead
+    def _collect(self) -> None:
+        """Read the checking process's answer and reap it (once; nothing on any failure)."""
+        fd, pid = self._fd, self._pid
+        self._fd = self._pid = None
+        self._results = {}
+        if fd is None or pid is None:
+            return
         try:
-            rows = json.loads(b"".join(chunks))
-            return {(t, bool(sb), bool(rq)): [str(x) for x in found] for t, sb, rq, found in rows}
+            with os.fdopen(fd, "rb") as pipe:
+                data = pipe.read()
+        finally:
+            _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            return  # the checking process failed or was stopped: the caller checks instead
+        try:
+            rows = json.loads(data)
+            self._results = {
+                (t, bool(sb), bool(rq)): [str(x) for x in found] for t, sb, rq, found in rows
+            }
         except (ValueError, TypeError):
-            return {}
+            return
 
     def close(self) -> None:
         """Wait for the checking process (it never outlives this command)."""
-        if self._pid is not None and self._results is None:
-            self._results = self._collect()
+        if self._pid is not None:
+            self._collect()
 
 
 def _os_threads() -> int:
