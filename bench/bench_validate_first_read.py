@@ -90,6 +90,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=6)
     parser.add_argument("--compare", type=Path, help="another src/ folder (before the change)")
     args = parser.parse_args()
+    args.example = args.example.resolve()
     this = ROOT / "src"
     variants = {
         "this tree, check forked": (this, _PLAIN),
