@@ -12,6 +12,7 @@ import errno
 import json
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import polars as pl
 import pytest
 
 from kiban._atomic import replace_dir
+from kiban.cli._stop import stop_requested, stoppable
 from kiban.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tokyo-air-dgx-h100.toml"
@@ -150,6 +152,7 @@ _WRITER = """
 import sys, time
 from pathlib import Path
 from kiban._atomic import replace_dir
+from kiban.cli._stop import stop_requested, stoppable
 target, i = Path(sys.argv[1]), 0
 def fill(d):
     for name in ("jobs.parquet", "timeseries.parquet", "summary.json"):
@@ -243,12 +246,18 @@ def test_ctrl_c_stops_demo(tmp_path):
         [str(KIBAN), "demo", "--out", str(tmp_path / "d"), "--workers", "2"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
+    # The run has begun (Ctrl-C handled from here on) when the demo prints its first line.
+    assert proc.stderr is not None
+    ready, _, _ = select.select([proc.stderr], [], [], HANG_GUARD_S)
+    assert ready, "demo printed nothing"
+    first = proc.stderr.readline()
+    assert first.startswith("kiban demo: "), first
     t0 = time.monotonic()
     while not _children(proc.pid) and time.monotonic() - t0 < HANG_GUARD_S:
         time.sleep(0.05)
     workers = _children(proc.pid)
     assert workers, "demo --workers 2 started no worker processes"
-    os.killpg(proc.pid, signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)  # at once: also while the pool is still starting workers
     _, err = proc.communicate(timeout=HANG_GUARD_S)  # a hang guard, not a measurement
     assert proc.returncode == 130, err
     assert not [w for w in workers if Path(f"/proc/{w}").exists()]
@@ -256,3 +265,21 @@ def test_ctrl_c_stops_demo(tmp_path):
     assert "Traceback" not in err
     kept = re.search(r"kept (.+?) in ", err)
     _assert_only_complete_results(tmp_path / "d", kept.group(1).split(", ") if kept else [])
+
+
+def test_a_stop_python_had_to_drop_is_still_known(capsys):
+    """A signal whose Stopped is raised where Python drops exceptions (here a __del__; in a run,
+    an at-fork hook while a pool starts a worker) still stops the run: the pool reports its
+    killed workers broken, and ``stop_requested`` says why. No traceback is printed."""
+
+    class Drops:
+        def __del__(self) -> None:
+            signal.raise_signal(signal.SIGTERM)  # the handler runs here, inside __del__
+
+    with stoppable():
+        Drops()
+        stop = stop_requested()
+    assert stop is not None
+    assert stop.exit_code == 143
+    assert stop_requested() is None  # only inside the block
+    assert "Traceback" not in capsys.readouterr().err
