@@ -13,7 +13,10 @@ workload trace is timed twice: `validate (first run)` with an empty kiban cache 
 is read), and `validate` with the cache left from the previous run (a trace that read cleanly and
 has not changed is not read again, `kiban.cli._trace_memo`). A tree without that cache reads the
 trace every time. Children run with byte-code caching on (PYTHONDONTWRITEBYTECODE removed), as
-an installed kiban runs; the untimed warm-up round writes the `.pyc` files.
+an installed kiban runs; the untimed warm-up round writes the `.pyc` files. The CPU seconds are
+those of the whole process tree: they include the process `validate` forks to read a trace while
+the scenario loads (`kiban.cli.validate.TraceCheckAhead`), so on two idle cores the wall time of
+a first read can be well below its CPU time.
 
 Run: .venv/bin/python bench/bench_startup.py [--repeat 7] [--compare /path/to/old/src]
 """

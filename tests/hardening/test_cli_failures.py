@@ -11,6 +11,8 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
+import select
 import signal
 import subprocess
 import sys
@@ -21,6 +23,7 @@ import polars as pl
 import pytest
 
 from kiban._atomic import replace_dir
+from kiban.cli._stop import stop_requested, stoppable
 from kiban.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tokyo-air-dgx-h100.toml"
@@ -149,6 +152,7 @@ _WRITER = """
 import sys, time
 from pathlib import Path
 from kiban._atomic import replace_dir
+from kiban.cli._stop import stop_requested, stoppable
 target, i = Path(sys.argv[1]), 0
 def fill(d):
     for name in ("jobs.parquet", "timeseries.parquet", "summary.json"):
@@ -180,6 +184,26 @@ def test_killed_rewrites_never_mix_old_and_new(tmp_path):
 # --- signals ---------------------------------------------------------------------------------
 
 
+HANG_GUARD_S = 600
+"""Longest wait for a process that should stop or progress: a guard against a hang, far above
+any run time, so that the tests do not depend on the machine's speed or load."""
+
+
+def _assert_only_complete_results(out: Path, kept: list[str]) -> None:
+    """``out`` holds exactly the kept policies' folders, each complete: no staging or temporary
+    files (names starting with '.'), every summary.json whole JSON, every parquet file readable."""
+    if not kept and not out.exists():
+        return
+    assert sorted(os.listdir(out)) == sorted(kept)
+    hidden = [str(p) for p in out.rglob(".*")]
+    assert not hidden, f"half-written files left: {hidden}"
+    for name in kept:
+        summary = json.loads((out / name / "summary.json").read_text(encoding="utf-8"))
+        assert summary, name
+        for table in (out / name).glob("*.parquet"):
+            pl.read_parquet(table)
+
+
 def _children(pid: int) -> list[int]:
     path = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(c) for c in path.read_text().split()] if path.exists() else []
@@ -194,27 +218,25 @@ def test_sigterm_stops_simulate_and_its_workers(tmp_path):
     )  # fmt: skip
     t0 = time.monotonic()
     workers: list[int] = []
-    while time.monotonic() - t0 < 120:
+    # Wait for the first policy's results (however slow the machine); the limit is a hang
+    # guard, not a measurement.
+    while time.monotonic() - t0 < HANG_GUARD_S and proc.poll() is None:
         workers = workers or _children(proc.pid)
-        done = (out / "fifo-static" / "summary.json").exists()
-        if workers and (done or time.monotonic() - t0 > 30):
+        if workers and (out / "fifo-static" / "summary.json").exists():
             break
         time.sleep(0.05)
     assert workers, "simulate --workers 2 started no worker processes"
+    assert proc.poll() is None, "simulate finished before the signal: the test needs a longer run"
     proc.send_signal(signal.SIGTERM)
-    t_stop = time.monotonic()
-    _, err = proc.communicate(timeout=60)
-    stop_s = time.monotonic() - t_stop
+    _, err = proc.communicate(timeout=HANG_GUARD_S)
     alive = [w for w in workers if Path(f"/proc/{w}").exists()]
     for w in alive:
         os.kill(w, signal.SIGKILL)
     assert proc.returncode == 143, err
     assert not alive, f"worker processes {alive} still running after SIGTERM"
-    assert stop_s < 3.0, f"took {stop_s:.1f} s to stop"
-    assert "stopped by SIGTERM: kept fifo-static" in err
+    assert f"stopped by SIGTERM: kept fifo-static in {out}/ (complete)" in err
     assert "Traceback" not in err
-    assert sorted(os.listdir(out)) == ["fifo-static"]
-    assert (out / "fifo-static" / "summary.json").exists()
+    _assert_only_complete_results(out, ["fifo-static"])
 
 
 @pytest.mark.slow
@@ -224,20 +246,40 @@ def test_ctrl_c_stops_demo(tmp_path):
         [str(KIBAN), "demo", "--out", str(tmp_path / "d"), "--workers", "2"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
+    # The run has begun (Ctrl-C handled from here on) when the demo prints its first line.
+    assert proc.stderr is not None
+    ready, _, _ = select.select([proc.stderr], [], [], HANG_GUARD_S)
+    assert ready, "demo printed nothing"
+    first = proc.stderr.readline()
+    assert first.startswith("kiban demo: "), first
     t0 = time.monotonic()
-    while not _children(proc.pid) and time.monotonic() - t0 < 120:
+    while not _children(proc.pid) and time.monotonic() - t0 < HANG_GUARD_S:
         time.sleep(0.05)
-    time.sleep(2.0)
     workers = _children(proc.pid)
-    os.killpg(proc.pid, signal.SIGINT)
-    t_stop = time.monotonic()
-    _, err = proc.communicate(timeout=60)
+    assert workers, "demo --workers 2 started no worker processes"
+    os.killpg(proc.pid, signal.SIGINT)  # at once: also while the pool is still starting workers
+    _, err = proc.communicate(timeout=HANG_GUARD_S)  # a hang guard, not a measurement
     assert proc.returncode == 130, err
-    assert time.monotonic() - t_stop < 3.0
     assert not [w for w in workers if Path(f"/proc/{w}").exists()]
     assert "stopped by SIGINT" in err
-    assert (
-        not any(p.name.startswith(".") for p in (tmp_path / "d").glob("*"))
-        if (tmp_path / "d").exists()
-        else True
-    )
+    assert "Traceback" not in err
+    kept = re.search(r"kept (.+?) in ", err)
+    _assert_only_complete_results(tmp_path / "d", kept.group(1).split(", ") if kept else [])
+
+
+def test_a_stop_python_had_to_drop_is_still_known(capsys):
+    """A signal whose Stopped is raised where Python drops exceptions (here a __del__; in a run,
+    an at-fork hook while a pool starts a worker) still stops the run: the pool reports its
+    killed workers broken, and ``stop_requested`` says why. No traceback is printed."""
+
+    class Drops:
+        def __del__(self) -> None:
+            signal.raise_signal(signal.SIGTERM)  # the handler runs here, inside __del__
+
+    with stoppable():
+        Drops()
+        stop = stop_requested()
+    assert stop is not None
+    assert stop.exit_code == 143
+    assert stop_requested() is None  # only inside the block
+    assert "Traceback" not in capsys.readouterr().err

@@ -184,13 +184,16 @@ def run_parallel(
         return None
     ctx = mp.get_context("fork")
     shared = ctx.Array("d", len(policies), lock=False)
+    from kiban.cli._stop import Stopped, stop_requested  # noqa: PLC0415
+
     done: dict[str, SimulationResult] = {}
-    with cf.ProcessPoolExecutor(
+    pool = cf.ProcessPoolExecutor(
         max_workers=min(workers, len(policies)),
         mp_context=ctx,
         initializer=_init_worker,
         initargs=(shared,),
-    ) as pool:
+    )
+    try:
         futures = {pool.submit(_run_one, prepared, i, name): (i, name)
                    for i, name in enumerate(policies)}  # fmt: skip
         pending = set(futures)
@@ -203,4 +206,13 @@ def run_parallel(
                 result = fut.result()
                 done[futures[fut][1]] = result
                 on_done(result)
+    except (Stopped, cf.process.BrokenProcessPool) as err:
+        # Stopped (or workers killed by a stop whose Stopped was lost): do not wait for the
+        # pool, whose killed workers may hold its queue.
+        pool.shutdown(wait=False, cancel_futures=True)
+        stop = err if isinstance(err, Stopped) else stop_requested()
+        if stop is None:
+            raise
+        raise stop from None
+    pool.shutdown(wait=True)
     return [done[name] for name in policies]

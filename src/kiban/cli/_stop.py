@@ -24,10 +24,12 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-__all__ = ["Stopped", "exit_stopped", "stop_workers", "stoppable"]
+__all__ = ["Stopped", "exit_stopped", "stop_requested", "stop_workers", "stoppable"]
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _JOIN_S = 1.0
+_received: list[int] = []
+"""Signals received inside the current :func:`stoppable` block (for :func:`stop_requested`)."""
 
 
 class Stopped(BaseException):
@@ -70,10 +72,20 @@ def stoppable() -> Iterator[None]:
         if stopping:  # a second Ctrl-C while stopping: the first one is being handled
             return
         stopping.append(signum)
+        _received.append(signum)
         stop_workers()
         raise Stopped(signum)
 
     previous = {sig: signal.getsignal(sig) for sig in _SIGNALS}
+    previous_hook = sys.unraisablehook
+
+    def unraisable(info: Any) -> None:
+        # A Stopped that Python had to drop (see stop_requested) is no error to print.
+        if not isinstance(info.exc_value, Stopped):
+            previous_hook(info)
+
+    _received.clear()
+    sys.unraisablehook = unraisable
     for sig in _SIGNALS:
         signal.signal(sig, handler)
     try:
@@ -81,6 +93,19 @@ def stoppable() -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+        sys.unraisablehook = previous_hook
+        _received.clear()
+
+
+def stop_requested() -> Stopped | None:
+    """The stop that a signal asked for in this :func:`stoppable` block, or None.
+
+    The handler raises :class:`Stopped` wherever the main thread is, and Python drops an
+    exception raised inside some callbacks (e.g. ``os.register_at_fork`` hooks while a process
+    pool starts a worker). The workers are killed all the same, so the pool then reports them
+    broken; code that sees such a consequence asks here whether it was a stop.
+    """
+    return Stopped(_received[0]) if _received else None
 
 
 def exit_stopped(
@@ -94,7 +119,9 @@ def exit_stopped(
         out: Where they are, or None.
         unfinished: What the unfinished part left, in words.
         now: Leave at once (``os._exit``) without the interpreter's shutdown: for a solver
-            thread in native code (HiGHS), whose threads abort the process if torn down.
+            thread in native code (HiGHS), whose threads abort the process if torn down, and
+            for a process pool whose killed workers may hold its queue (its shutdown at exit
+            can then wait for ever).
 
     Raises:
         typer.Exit: with :attr:`Stopped.exit_code` (unless ``now``).

@@ -190,7 +190,9 @@ def demo(
             with held_signals():
                 report = write_html_report(dirs, out / REPORT_FILE, lang)
         except Stopped as stop:
-            exit_stopped(stop, list(saved), out, "unfinished policies and the report wrote nothing")
+            exit_stopped(
+                stop, list(saved), out, "unfinished policies and the report wrote nothing", now=True
+            )
     wall_s = time.perf_counter() - t0
     if as_json:
         payload: dict[str, Any] = {

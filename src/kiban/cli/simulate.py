@@ -469,7 +469,7 @@ def simulate(  # noqa: PLR0917 - typer maps each parameter to an option
                 prepared, names, workers=workers, quiet=as_json, on_result=save
             )
         except Stopped as stop:
-            exit_stopped(stop, list(written), out, "unfinished policies wrote nothing")
+            exit_stopped(stop, list(written), out, "unfinished policies wrote nothing", now=True)
     if as_json:
         payload = {
             "scenario": prepared.name,

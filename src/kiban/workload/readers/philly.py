@@ -106,7 +106,7 @@ def _read_csv(path: Path, *, skip_bad: bool) -> RawTrace:
         checks.check(off, "gpu_time", table.col("gpu_time"), "must equal duration × num_gpus")
     keep = checks.finish()
     n = table.n_rows
-    ids = pl.Series("job_id", np.arange(n).astype(str))
+    ids = pl.int_range(0, n, eager=True).cast(pl.String).alias("job_id")
     return checks.raw_trace(
         {
             "job_id": ids.filter(keep),
