@@ -117,7 +117,9 @@ class _SolverClock:
 @pytest.mark.parametrize(
     ("solve_s", "n_compared"),
     [
-        (0.5, 99),  # fast solves: every cooling option compared within the limit
+        # fast solves: every cooling option compared within the limit. Slow: the real solves
+        # run in full (about 10 min on 2 cores), so it stays out of the default run.
+        pytest.param(0.5, 99, marks=pytest.mark.slow),
         (1e9, 0),  # every solve runs to its limit: the main one uses it all, nothing compared
     ],
 )
