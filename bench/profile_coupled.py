@@ -4,6 +4,7 @@ Usage::
 
     .venv/bin/python bench/profile_coupled.py                      # Philly, fifo-static, 30 days
     .venv/bin/python bench/profile_coupled.py --days 10 --top 30
+    .venv/bin/python bench/profile_coupled.py --scale 16384 --days 5   # bench_scale's cluster
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import cProfile
 import dataclasses
 import pstats
+import sys
 import time
 from pathlib import Path
 
@@ -30,15 +32,25 @@ def main() -> int:
     parser.add_argument("--policy", default="fifo-static")
     parser.add_argument("--days", type=float, default=30.0)
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument(
+        "--scale",
+        type=int,
+        default=0,
+        help="profile bench_scale.py's coupled cluster of this many GPUs instead of --scenario",
+    )
     args = parser.parse_args()
-    prepared = prepare_scenario(load_spec(args.scenario))
-    settings = dataclasses.replace(prepared.settings, until_s=args.days * 86_400.0)
+    if args.scale:
+        sys.path.insert(0, str(REPO / "bench"))
+        from bench_scale import build  # noqa: PLC0415
+
+        layout, jobs, facility, settings = build(args.scale, facility_kind="coupled")
+    else:
+        prepared = prepare_scenario(load_spec(args.scenario))
+        layout, jobs, facility = prepared.layout, prepared.jobs, prepared.facility
+        settings = prepared.settings
+    settings = dataclasses.replace(settings, until_s=args.days * 86_400.0)
     sim = Simulator(
-        prepared.layout,
-        prepared.jobs,
-        make_policy("policy", args.policy),
-        settings=settings,
-        facility=prepared.facility,
+        layout, jobs, make_policy("policy", args.policy), settings=settings, facility=facility
     )
     prof = cProfile.Profile()
     t0 = time.perf_counter()

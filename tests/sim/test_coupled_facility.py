@@ -110,3 +110,36 @@ def test_one_facility_object_serves_several_runs_identically():
         for _ in range(2)
     ]
     assert outs[0].coupling == outs[1].coupling
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        FaultEvent("chiller", 3700.0, 5000.0),
+        FaultEvent("crac", 3700.0, 5000.0, unit=0),
+    ],
+    ids=["chiller", "crac"],
+)
+def test_a_fault_off_the_step_grid_changes_nothing_before_it_starts(fault):
+    """A fault at 3,700 s (facility steps at 3,600 and 3,900 s; the run steps at 3,700 s too):
+    up to and at 3,700 s the room is what the run without the fault has, so the supply air
+    recorded up to then is the set-point and the room holds no heat. The step ending at
+    3,700 s once integrated the 100 s before it as if the fault had already been in force.
+
+    A plant-limited room (chiller 120 kW for 80 kW) with one CRAH unit of 10 m³/s: without the
+    chiller the room warms by tens of kelvin within a step; without the unit the aisle gets no
+    air at once."""
+    base, _ = _run(n_units=1, chiller_w=120e3)
+    hot, _ = _run(faults=[fault], n_units=1, chiller_w=120e3)
+    t_b, t_h = base.log["time_s"], hot.log["time_s"]
+    assert (base.log["supply_temp_c"] == 22.0).all()
+    upto = t_h <= fault.start_s
+    assert (t_h == fault.start_s).any()
+    assert (hot.log["supply_temp_c"][upto] == 22.0).all()
+    # before the fault the recorded state is the fault-free run's, row for row
+    before_h, before_b = t_h < fault.start_s, t_b < fault.start_s
+    for col in ("time_s", "it_power_w", "supply_temp_c", "max_inlet_temp_c"):
+        np.testing.assert_array_equal(hot.log[col][before_h], base.log[col][before_b])
+    # after it the room or the aisle warms (the test would pass trivially otherwise)
+    after = t_h >= fault.start_s
+    assert hot.log["max_inlet_temp_c"][after].max() > base.log["max_inlet_temp_c"].max() + 5.0

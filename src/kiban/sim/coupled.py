@@ -11,7 +11,9 @@
   inlet temperature) against the air the units deliver; a deficit pulls exhaust into the top
   inlets;
 * injected faults (``[[faults]]``) from their time to their repair, each stepped exactly at
-  its start and repair (:meth:`CoupledFacility.next_step_s`): a CRAH unit (its air and coil
+  its start and repair (:meth:`CoupledFacility.next_step_s`; a step integrates the time before
+  it with the faults in force then, and GPUs that a cooling fault shut down boot again one
+  step after its repair): a CRAH unit (its air and coil
   capacity are lost), a chiller (plant capacity), server fans of a rack (less airflow, hotter
   chips), a CDU (the coolant loop warms through its heat capacity,
   :func:`cdu_coolant_step_c`, and the liquid-cooled GPUs see it), a power feed (a rack with no
@@ -385,7 +387,8 @@ class CoupledFacility:
         self._reset()
         self._t_last = view.time_s
         self._t_observed = view.time_s
-        return self._site_effect(view, self._fault_effect(view, view.time_s, 0.0, None))
+        t = view.time_s
+        return self._site_effect(view, self._fault_effect(view, t, t, None))
 
     def next_step_s(self, t_s: float) -> float:
         """The next step: ``step_s`` ahead, or earlier at a fault's start or repair."""
@@ -397,8 +400,9 @@ class CoupledFacility:
         return nxt
 
     def next_repair_s(self, t_s: float) -> float:
-        """When the next fault other than a feed loss is repaired after ``t_s`` (inf: none)."""
-        ends = [f.end_s for f in self._faults if f.kind != "feed" and f.end_s > t_s]
+        """When the next fault other than a feed loss is repaired at or after ``t_s`` (inf:
+        none); the GPUs it shut down boot at the step after it."""
+        ends = [f.end_s for f in self._faults if f.kind != "feed" and f.end_s >= t_s]
         return min(ends, default=math.inf)
 
     def at_settle(self, view: ClusterView) -> FacilityEffect | None:
@@ -408,13 +412,13 @@ class CoupledFacility:
     def at_step(self, view: ClusterView) -> FacilityEffect | None:
         """One facility step: observables (every few steps), then the room and the aisles."""
         t = view.time_s
-        dt = t - self._t_last
+        t_prev = min(self._t_last, t)
         self._t_last = t
         since = t - self._t_observed
         if since >= OBSERVE_EVERY_S - 1e-9:
             self._observe(view, since)
             self._t_observed = t
-        effect = self._fault_effect(view, t, max(dt, 0.0), self._advance(view, t, max(dt, 0.0)))
+        effect = self._fault_effect(view, t_prev, t, self._advance(view, t_prev, t))
         return self._site_effect(view, effect)
 
     def _site_effect(
@@ -479,11 +483,17 @@ class CoupledFacility:
         return limit_w
 
     def _fault_effect(
-        self, view: ClusterView, t: float, dt: float, effect: FacilityEffect | None
+        self, view: ClusterView, t_prev: float, t: float, effect: FacilityEffect | None
     ) -> FacilityEffect | None:
-        """Add what feed and CDU faults change now to ``effect``."""
+        """Add what feed and CDU faults change now to ``effect``.
+
+        The step integrates [``t_prev``, ``t``) with the faults in force then (the steps fall
+        on every fault's start and repair, so they are those at ``t_prev``); what changes at
+        ``t`` (racks down, brakes, the CDU's share from now on) applies from ``t``.
+        """
         if not self._faults:
             return effect
+        dt = t - t_prev
         changes: dict[str, Any] = {}
         # feeds: a rack without a working feed has no power
         lost = np.zeros(self._layout.n_racks, dtype=np.int64)
@@ -516,14 +526,16 @@ class CoupledFacility:
             changes["nodes_braked"] = np.array(sorted(now_braked), dtype=np.int64)
             self._nodes_braked = now_braked
         # a repaired cooling fault (CRAH, chiller, CDU, fans): GPUs that shut down boot again
-        if any(f.kind != "feed" and t - dt < f.end_s <= t for f in self._faults):
+        # one step after the repair, once the repaired cooling has brought the room and the
+        # coolant back (at the repair itself they are as hot as the fault left them)
+        if any(f.kind != "feed" and t_prev <= f.end_s < t for f in self._faults):
             back_all = np.arange(self._layout.n_nodes, dtype=np.int64)
             prev = changes.get("nodes_up")
             changes["nodes_up"] = back_all if prev is None else np.union1d(prev, back_all)
         # CDU: the coolant loop's heat against what the working share of the CDU removes
         ok = 1.0
         for f in self._faults:
-            if f.kind == "cdu" and f.active(t):
+            if f.kind == "cdu" and f.active(t_prev):
                 ok = max(0.0, ok - f.fraction_lost)
         if ok < 1.0 or self._liquid_c > self._liquid_base_c:
             q_w = float((np.asarray(view.rack_power_w) * (1.0 - self._air_frac)).sum())
@@ -584,10 +596,24 @@ class CoupledFacility:
                 self._outdoor_cache = float(fd.outdoor_dry_bulb_c(mid_s, climate, start_s=start))
         return self._outdoor_cache
 
-    def _advance(self, view: ClusterView, t: float, dt: float) -> FacilityEffect | None:
+    def _advance(self, view: ClusterView, t_prev: float, t: float) -> FacilityEffect | None:
+        """The room over [``t_prev``, ``t``), then the aisles and the chips from ``t`` on.
+
+        The room is integrated with the units, chiller and fans in force over the step (those
+        at ``t_prev``: the steps fall on every fault's start and repair); the airflow balance
+        per aisle and the chips' thermal resistance are what holds from ``t`` (a unit that
+        fails at ``t`` starves its aisles from ``t``, not a step earlier).
+        """
         hall = self._hall
+        dt = t - t_prev
         rack_w = np.asarray(view.rack_power_w, dtype=np.float64)
-        failed, chiller_ok, fan_ok = self._unit_state(t)
+        failed, chiller_ok, fan_ok = now = self._unit_state(t)
+        then = self._unit_state(t_prev) if self._faults and dt > 0 else now
+        same = then is now or (
+            then[1] == chiller_ok
+            and np.array_equal(then[0], failed)
+            and np.array_equal(then[2], fan_ok)
+        )
         # nothing moved since the last quiet step (same rack power, faults, hour): the room
         # stays at its set-point and the aisles as they were
         if self._faults:
@@ -616,21 +642,17 @@ class CoupledFacility:
             for server, sel in self._server_racks:
                 speed[sel] = fan_speed_frac(load[sel], inlet[sel], server)
         # a rack whose fans failed moves less air: the remaining fans cannot make up for them
-        flow = fd.server_airflow_m3_per_s(speed, self._rack_rated_flow, fan_ok_frac=fan_ok)
-        self._air_w = float(
-            air_handling_power_w(
-                float(flow.sum()), self._area_per_rack_m2, containment=self._containment
-            )
-        )
+        flow = fd.server_airflow_m3_per_s(speed, self._rack_rated_flow, fan_ok_frac=then[2])
+        self._air_w = self._air_handling_w(flow)
         self.air_handling_j += self._air_w * dt
         outdoor_c = self._outdoor_c(t)
-        step = self._quiet_step(heat, flow, outdoor_c, failed, chiller_ok, dt)
+        step = self._quiet_step(heat, flow, outdoor_c, then[0], then[1], dt)
         if step is None:
             step = fd.facility_step(
-                hall, self._room, heat, flow, outdoor_c, failed, chiller_ok, max(dt, 1e-9)
+                hall, self._room, heat, flow, outdoor_c, then[0], then[1], max(dt, 1e-9)
             )
         heat_w = float(heat.sum())
-        self._quiet = step.stored_j == 0.0 and step.room is self._room
+        self._quiet = same and step.stored_j == 0.0 and step.room is self._room
         if self._quiet:
             self._quiet_key = key
             self._quiet_rack_w = rack_w.copy()
@@ -642,10 +664,15 @@ class CoupledFacility:
             self.heat_j += heat_w * dt
             if heat_w > step.capacity_w:
                 self.shortfall_s += dt
-        self.max_deficit_frac = max(self.max_deficit_frac, float(step.aisle_deficit_frac.max()))
+        deficit, offset = step.aisle_deficit_frac, step.rack_deficit_rise_k
+        if not same:  # a fault started or was repaired at t: the air from now on
+            flow = fd.server_airflow_m3_per_s(speed, self._rack_rated_flow, fan_ok_frac=fan_ok)
+            self._air_w = self._air_handling_w(flow)
+            deficit, offset = self._aisles(heat, flow, failed)
+        self.max_deficit_frac = max(self.max_deficit_frac, float(deficit.max()))
         supply = float(self._room.air_temp_c)
         self.max_supply_c = max(self.max_supply_c, supply)
-        offset = step.rack_deficit_rise_k  # a new array each step (kept, never written)
+        # offset: a new array each step (kept, never written)
         # failed server fans: the chips see a higher resistance, R ∝ V̇^−0.8
         if fan_ok is self._no_faults[2]:
             r_scale = self._last_r_scale if not np.any(self._last_r_scale != 1.0) else fan_ok
@@ -664,6 +691,27 @@ class CoupledFacility:
             rack_inlet_offset_k=offset if changed_offset else None,
             rack_r_scale=r_scale if changed_r else None,
         )
+
+    def _air_handling_w(self, flow: FloatArray) -> float:
+        """CRAH fan power for the servers' airflow (and the bypass of this floor)."""
+        return float(
+            air_handling_power_w(
+                float(flow.sum()), self._area_per_rack_m2, containment=self._containment
+            )
+        )
+
+    def _aisles(
+        self, heat: FloatArray, flow: FloatArray, failed: FloatArray
+    ) -> tuple[FloatArray, FloatArray]:
+        """Air deficit per aisle and inlet rise per rack with these units working
+        (:func:`~kiban.physics.facility_dynamics.facility_step`'s airflow balance)."""
+        hall = self._hall
+        working = ~np.asarray(failed, dtype=bool)
+        supplied = (hall.crah_airflow_m3_per_s * working) @ hall.crah_aisle_share
+        demand = np.bincount(hall.rack_aisle, weights=flow, minlength=hall.n_aisles)
+        m = fd.aisle_deficit_frac(demand, supplied * (1.0 - hall.bypass_frac))
+        top = np.minimum(fd.MAX_DEFICIT_FRAC, (5.0 / 3.0) * m[hall.rack_aisle])
+        return m, fd.deficit_inlet_rise_k(top, heat, flow)
 
     def _quiet_step(  # noqa: PLR0917
         self,
