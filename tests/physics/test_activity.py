@@ -183,3 +183,28 @@ def test_weighted_histogram_matches_exact_quantiles_to_half_a_bin():
     for key, value in exact.items():
         assert approx[key] == pytest.approx(value, abs=0.5 + 1e-9)
     assert h.total == pytest.approx(w.sum())
+
+
+def test_histogram_steps_moving_a_few_samples_book_what_binning_all_of_them_books():
+    """Facility steps re-bin only the GPUs whose value changed: the bins must hold exactly what
+    binning every value again gives (bitwise), through small moves, out-of-range values,
+    a large move (binned in full) and the same read-only array handed twice."""
+    rng = np.random.default_rng(7)
+    v = rng.uniform(0.0, 700.0, 400)
+    steps = []
+    for k in range(12):
+        v = v.copy()
+        moved = rng.choice(v.size, size=300 if k == 6 else 5, replace=False)
+        v[moved] = rng.uniform(-50.0, 2500.0, moved.size)
+        steps.append(v)
+    ro = steps[-1].copy()
+    ro.flags.writeable = False
+    steps += [ro, ro]
+    inc = act.WeightedHistogram(0.0, 2000.0, 1.0)
+    ref = act.WeightedHistogram(0.0, 2000.0, 1.0)
+    for k, values in enumerate(steps):
+        inc.add(values, 300.0 + k)
+        fresh = act.WeightedHistogram(0.0, 2000.0, 1.0)  # bins every value
+        fresh.add(np.array(values), 1.0)
+        ref._counts += fresh._counts * (300.0 + k)
+        assert inc._counts.tobytes() == ref._counts.tobytes()

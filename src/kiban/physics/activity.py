@@ -586,38 +586,80 @@ class WeightedHistogram:
         bin_width: width of a bin, in the unit of the values.
     """
 
-    __slots__ = ("_counts", "_last_counts", "_last_values", "_lo", "_n", "_width")
+    __slots__ = (
+        "_buf",
+        "_counts",
+        "_last_counts",
+        "_last_idx",
+        "_last_v",
+        "_last_values",
+        "_lo",
+        "_n",
+        "_width",
+    )
 
     def __init__(self, lo: float, hi: float, bin_width: float) -> None:
         self._lo = float(lo)
         self._width = float(bin_width)
         self._n = max(1, int(np.ceil((hi - lo) / bin_width)))
         self._counts = np.zeros(self._n, dtype=np.float64)
-        # the last read-only samples of one weight and their count per bin: a run's GPUs often
-        # hold the same values from one facility step to the next (the observables hand the
-        # same array again), so their bins need not be redone
+        self._buf = np.empty(self._n, dtype=np.float64)
+        # the last samples of one weight, their bins and their count per bin: a run's GPUs
+        # mostly hold their values from one facility step to the next, so only the samples
+        # that changed are moved to their new bins (the same integer counts as binning every
+        # sample again); a read-only array handed again (the same object) is not even compared
         self._last_values: np.ndarray | None = None
-        self._last_counts: IntArray | None = None
+        self._last_v: FloatArray | None = None
+        self._last_idx: IntArray | None = None
+        self._last_counts: FloatArray | None = None  # whole numbers (exact below 2**53)
+
+    def _bins(self, v: FloatArray) -> IntArray:
+        idx = ((v - self._lo) / self._width).astype(np.int64)
+        return np.minimum(np.maximum(idx, 0, out=idx), self._n - 1, out=idx)  # np.clip
+
+    def _step_counts(self, values: ArrayLike) -> FloatArray:
+        """Samples per bin of ``values``, from the last call's where few samples changed."""
+        if values is self._last_values and self._last_counts is not None:
+            return self._last_counts  # the same (unwritable) values: the same bins
+        self._last_values = (
+            values if isinstance(values, np.ndarray) and not values.flags.writeable else None
+        )
+        v = np.asarray(values, dtype=np.float64).reshape(-1)
+        last_v, idx, counts = self._last_v, self._last_idx, self._last_counts
+        if (
+            idx is not None
+            and counts is not None
+            and last_v is not None
+            and last_v.shape == v.shape
+        ):
+            moved = np.flatnonzero(v != last_v)  # NaN counts as moved: binned again
+            if moved.shape[0] * 4 <= v.shape[0]:
+                if moved.shape[0]:
+                    new = v[moved]
+                    new_idx = self._bins(new)
+                    np.subtract.at(counts, idx[moved], 1.0)
+                    np.add.at(counts, new_idx, 1.0)
+                    idx[moved] = new_idx
+                    last_v[moved] = new
+                    self._last_counts = counts
+                return counts
+        idx = self._bins(v)
+        self._last_v = v.copy()
+        self._last_idx = idx
+        counts = np.bincount(idx, minlength=self._n).astype(np.float64)
+        self._last_counts = counts
+        return counts
 
     def add(self, values: ArrayLike, weights: ArrayLike) -> None:
         """Add samples ``values`` held for ``weights`` (broadcast; weights ≥ 0).
 
-        Adding the same read-only array again (the same object) reuses its bins.
+        With one weight for all samples (a facility step), only the samples that changed
+        since the last such call are binned again.
         """
-        if np.ndim(weights) == 0:  # one weight for every value (a facility step)
-            if values is self._last_values and self._last_counts is not None:
-                counts = self._last_counts  # the same (unwritable) values: the same bins
-            else:
-                v = np.asarray(values, dtype=np.float64)
-                idx = ((v - self._lo) / self._width).astype(np.int64)
-                np.minimum(np.maximum(idx, 0, out=idx), self._n - 1, out=idx)  # np.clip
-                counts = np.bincount(idx.reshape(-1), minlength=self._n)
-                if isinstance(values, np.ndarray) and not values.flags.writeable:
-                    self._last_values = values
-                else:
-                    self._last_values = None
-                self._last_counts = counts
-            self._counts += counts * float(np.asarray(weights, dtype=np.float64))
+        if isinstance(weights, float) or np.ndim(weights) == 0:  # one weight: a facility step
+            w = float(np.asarray(weights, dtype=np.float64))
+            np.multiply(self._step_counts(values), w, out=self._buf)
+            np.add(self._counts, self._buf, out=self._counts)
             return
         v, w = np.broadcast_arrays(
             np.asarray(values, dtype=np.float64), np.asarray(weights, dtype=np.float64)

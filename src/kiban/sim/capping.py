@@ -131,9 +131,17 @@ class PowerBudget:
             )
             if not sc
         ]
-        # _above's answers hold for these thresholds and the heat's version they were read at
-        self._above_at = [-1, -1]
-        self._above_was = [False, False]
+        # a level whose groups share one limit: its highest group against two floats
+        self._uniform = [
+            None
+            if lims[0].size == 0 or np.any(lims[0] != lims[0][0])
+            else (float(lims[0][0]), float(lims[1][0]))
+            for _, _, _, lims in self._vector
+        ]
+        # _above's answers (both thresholds) hold for these thresholds and the heat's version
+        # they were read at
+        self._above_at = -1
+        self._above_was = (False, False)
 
     def set_limit_w(self, name: str, limit_w: float) -> None:
         """A hall-wide level's limit on IT power changes now.
@@ -223,26 +231,34 @@ class PowerBudget:
     def _above(self, which: int) -> bool:
         """Whether a group's measured power is above its capping threshold (0) or limit (1).
 
-        Power changes only at a settle's refresh: the answer is kept until it or the
-        thresholds (:meth:`set_limit_w`) change.
+        Power changes only at a settle's refresh: both answers are read at once and kept
+        until it or the thresholds (:meth:`set_limit_w`) change.
         """
         version = self._heat.version
-        if self._above_at[which] == version:
-            return self._above_was[which]
-        answer = self._above_now(which)
-        self._above_at[which] = version
-        self._above_was[which] = answer
-        return answer
+        if self._above_at != version:
+            self._above_was = self._above_now()
+            self._above_at = version
+        return self._above_was[which]
 
-    def _above_now(self, which: int) -> bool:
-        if self._heat.it_power_w > self._scalar_w[which]:
-            return True
+    def _above_now(self) -> tuple[bool, bool]:
+        it_w = self._heat.it_power_w
+        cap = it_w > self._scalar_w[0]
+        over = it_w > self._scalar_w[1]
+        if over or not self._vector:
+            return cap, over
         rack_w = self._heat.rack_power_w
-        for ident, grp, n, lims in self._vector:
+        for (ident, grp, n, lims), uniform in zip(self._vector, self._uniform, strict=True):
             p = rack_w if ident else np.bincount(grp, weights=rack_w, minlength=n)
-            if (p > lims[which]).any():
-                return True
-        return False
+            if uniform is not None:
+                top = float(p.max())
+                cap = cap or top > uniform[0]
+                over = top > uniform[1]
+            else:
+                cap = cap or bool((p > lims[0]).any())
+                over = bool((p > lims[1]).any())
+            if over:
+                return True, True
+        return cap, over
 
     def _book(self, t_s: float) -> None:
         """Book [t_prev, t) with the measured state that held since the last settle."""

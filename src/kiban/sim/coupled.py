@@ -348,6 +348,7 @@ class CoupledFacility:
         )
         self._last_offset: FloatArray = np.zeros(layout.n_racks)
         self._last_r_scale: FloatArray = np.ones(layout.n_racks)
+        self._r_raised = False  # any(_last_r_scale != 1)
         self._last_supply = float(hall.supply_setpoint_c)
         self._t_last = 0.0
         self._t_observed = 0.0
@@ -400,8 +401,10 @@ class CoupledFacility:
         return nxt
 
     def next_repair_s(self, t_s: float) -> float:
-        """When the next fault other than a feed loss is repaired at or after ``t_s`` (inf:
-        none); the GPUs it shut down boot at the step after it."""
+        """When the next fault other than a feed loss is repaired at or after ``t_s`` (inf: none).
+
+        The GPUs it shut down boot at the step after it.
+        """
         ends = [f.end_s for f in self._faults if f.kind != "feed" and f.end_s >= t_s]
         return min(ends, default=math.inf)
 
@@ -625,7 +628,13 @@ class CoupledFacility:
             )
         else:  # no faults: the units are always the same, only the hour moves
             key = int(t // 3600.0)
-        if self._quiet and key == self._quiet_key and np.array_equal(rack_w, self._quiet_rack_w):
+        quiet_w = self._quiet_rack_w
+        if (
+            self._quiet
+            and key == self._quiet_key
+            and rack_w.shape == quiet_w.shape
+            and not (rack_w != quiet_w).any()
+        ):
             self.removed_j += self._quiet_heat_w * dt
             self.heat_j += self._quiet_heat_w * dt
             self.air_handling_j += self._air_w * dt
@@ -675,7 +684,7 @@ class CoupledFacility:
         # offset: a new array each step (kept, never written)
         # failed server fans: the chips see a higher resistance, R ∝ V̇^−0.8
         if fan_ok is self._no_faults[2]:
-            r_scale = self._last_r_scale if not np.any(self._last_r_scale != 1.0) else fan_ok
+            r_scale = fan_ok if self._r_raised else self._last_r_scale
         else:
             r_scale = fd.r_scale_for_airflow(np.maximum(fan_ok, 0.05))
         changed_supply = abs(supply - self._last_supply) > 1e-9
@@ -686,6 +695,7 @@ class CoupledFacility:
         self._last_supply = supply
         self._last_offset = offset
         self._last_r_scale = r_scale
+        self._r_raised = bool(np.any(r_scale != 1.0))
         return FacilityEffect(
             supply_temp_c=supply if changed_supply else None,
             rack_inlet_offset_k=offset if changed_offset else None,
@@ -703,8 +713,10 @@ class CoupledFacility:
     def _aisles(
         self, heat: FloatArray, flow: FloatArray, failed: FloatArray
     ) -> tuple[FloatArray, FloatArray]:
-        """Air deficit per aisle and inlet rise per rack with these units working
-        (:func:`~kiban.physics.facility_dynamics.facility_step`'s airflow balance)."""
+        """Air deficit per aisle and inlet rise per rack with these units working.
+
+        The airflow balance of :func:`~kiban.physics.facility_dynamics.facility_step`.
+        """
         hall = self._hall
         working = ~np.asarray(failed, dtype=bool)
         supplied = (hall.crah_airflow_m3_per_s * working) @ hall.crah_aisle_share
@@ -737,14 +749,18 @@ class CoupledFacility:
             return None
         demand = np.bincount(hall.rack_aisle, weights=flow, minlength=hall.n_aisles)
         m = fd.aisle_deficit_frac(demand, supplied * (1.0 - hall.bypass_frac))
-        top = np.minimum(fd.MAX_DEFICIT_FRAC, (5.0 / 3.0) * m[hall.rack_aisle])
+        if m.any():
+            top = np.minimum(fd.MAX_DEFICIT_FRAC, (5.0 / 3.0) * m[hall.rack_aisle])
+            rise = fd.deficit_inlet_rise_k(top, heat, flow)
+        else:  # every aisle has its air (the common case): no rise
+            rise = np.zeros(heat.shape[0])
         return fd.FacilityStep(
             room=room,
             capacity_w=capacity_w,
             removed_j=q * dt,
             stored_j=0.0,
             aisle_deficit_frac=m,
-            rack_deficit_rise_k=fd.deficit_inlet_rise_k(top, heat, flow),
+            rack_deficit_rise_k=rise,
         )
 
     def _quiet_capacity(
