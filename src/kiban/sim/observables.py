@@ -169,15 +169,16 @@ class GpuObservables:
         key = (sl.version, self._state.gpu_version, heat.version)
         if self._pda is not None and key == self._pda_key:
             return self._pda
-        held = job >= 0
+        held = np.flatnonzero(job >= 0)
         power = self._gpu_idle_w.copy()
         activity = np.zeros(power.shape[0])
-        if held.any():
+        if held.shape[0]:
             slot = sl.job_slot[job[held]]
             power[held] = sl.power_w[slot]
             n = sl.n
             activity[held] = sl.activity_frac(np.arange(n))[slot]
-        power[job == GPU_DOWN] = 0.0
+        if self._state.n_down_gpus:
+            power[job == GPU_DOWN] = 0.0
         if self._state.gpu_tenants:
             self._shared_power_activity(np.arange(power.shape[0]), power, activity)
         inlet = heat.rack_inlet_temp_c[self._gpu_rack]
