@@ -21,6 +21,9 @@ Usage::
     .venv/bin/python bench/bench_scale.py                      # 1k, 4k, 16k, 50k, 100k GPUs
     .venv/bin/python bench/bench_scale.py --sizes 1024,4096
     .venv/bin/python bench/bench_scale.py --sizes 102400 --facility coupled
+    # before/after in one interleaved run: OLD is a checkout of the previous code
+    .venv/bin/python bench/bench_scale.py --sizes 16384 --facility coupled \\
+        --baseline ../wt-old --repeat 2
     .venv/bin/python bench/bench_scale.py --json bench/results/scale.json \\
         --svg bench/results/scale.svg
 """
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -185,6 +189,60 @@ def plot(rows: list[dict[str, object]], path: Path) -> None:
     fig.savefig(path, format="svg")
 
 
+def run_size(size: int, facility: str, tree: Path = REPO) -> dict[str, object]:
+    """One size in a fresh process, with the code of ``tree`` (its ``src`` first on the path);
+    the child is this file on both sides, so only the simulator's code differs."""
+    env = dict(os.environ)
+    if tree != REPO:
+        env["PYTHONPATH"] = str(tree / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", str(size), "--facility", facility],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+        env=env,
+    )
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def compare(sizes: list[int], facility: str, baseline: Path, repeat: int) -> list[dict]:
+    """Interleaved before/after: each size on the baseline tree and on this one, alternating
+    which goes first, ``repeat`` times; the ratio is of the fastest simulation on each side."""
+    out = []
+    for size in sizes:
+        runs: dict[str, list[dict[str, object]]] = {"old": [], "new": []}
+        for k in range(repeat):
+            order = (("old", baseline), ("new", REPO))
+            for side, tree in order if k % 2 == 0 else order[::-1]:
+                runs[side].append(run_size(size, facility, tree))
+        best = {side: min(float(r["simulate_s"]) for r in rs) for side, rs in runs.items()}
+        row = {
+            "n_gpus": size,
+            "facility": facility,
+            "old_simulate_s": [r["simulate_s"] for r in runs["old"]],
+            "new_simulate_s": [r["simulate_s"] for r in runs["new"]],
+            "old_facility_step_us": [r["facility_step_us"] for r in runs["old"]],
+            "new_facility_step_us": [r["facility_step_us"] for r in runs["new"]],
+            "old_facility_step_s": [r["facility_step_s"] for r in runs["old"]],
+            "new_facility_step_s": [r["facility_step_s"] for r in runs["new"]],
+            "speedup": best["old"] / best["new"],
+            "load_avg": os.getloadavg(),
+        }
+        out.append(row)
+        print(
+            f"  {size:>7,d} GPUs ({facility}): simulate s old "
+            f"{[round(float(x), 1) for x in row['old_simulate_s']]}, new "
+            f"{[round(float(x), 1) for x in row['new_simulate_s']]}; speedup (best) "
+            f"{row['speedup']:.3f}; facility step µs old "
+            f"{[round(float(x)) for x in row['old_facility_step_us']]}, new "
+            f"{[round(float(x)) for x in row['new_facility_step_us']]}; "
+            f"load {os.getloadavg()[0]:.2f}",
+            flush=True,
+        )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--sizes", default=",".join(str(s) for s in DEFAULT_SIZES))
@@ -192,6 +250,13 @@ def main() -> None:
     parser.add_argument("--svg", type=Path, default=None)
     parser.add_argument("--facility", choices=("plant", "coupled"), default="plant")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="a checkout of the previous code: run each size there and here, interleaved",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="runs per size and tree")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args.facility)))
@@ -201,16 +266,16 @@ def main() -> None:
         f"machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}, "
         f"numpy {info['numpy']}, load average {info['load_avg'][0]:.2f}"
     )
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    if args.baseline is not None:
+        result = compare(sizes, args.facility, args.baseline.resolve(), max(1, args.repeat))
+        if args.json is not None:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"machine": info, "compare": result}, indent=2) + "\n")
+        return
     rows = []
-    for size in (int(s) for s in args.sizes.split(",") if s):
-        proc = subprocess.run(
-            [sys.executable, __file__, "--child", str(size), "--facility", args.facility],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=REPO,
-        )
-        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    for size in sizes:
+        rows.append(run_size(size, args.facility))
         r = rows[-1]
         print(
             f"  done {r['n_gpus']:>7,d} GPUs: {r['total_s']:7.1f} s, {r['peak_rss_mb']:6.0f} MB",
