@@ -12,9 +12,10 @@ checkpoints, the cooling plant and power chain over the event log.
 
 Each case runs in a fresh Python process so its peak RSS is its own. Jobs/s counts simulated
 jobs per second of simulation wall time (the trace read and the result tables are timed
-separately). The coupled facility's steps are timed on their own (``at_step``: the room, the
-aisles, the GPU observables and the site's grid limit): steps, µs per step and their share of
-the simulation (issue 10).
+separately) and, less disturbed on a loaded machine, per second of the process's CPU time.
+The coupled facility's steps are timed on their own (``at_step``: the room, the aisles, the GPU
+observables and the site's grid limit): steps, µs per step and their share of the simulation
+(issue 10), in wall and CPU time.
 
 Usage::
 
@@ -83,6 +84,7 @@ def child(site: str, policy: str) -> dict[str, object]:
     prepared = prepare_scenario(scenario)
     step_clock = time_facility_steps(prepared.facility)
     t1 = time.perf_counter()
+    c1 = time.process_time()
     sim = Simulator(
         prepared.layout,
         prepared.jobs,
@@ -92,6 +94,7 @@ def child(site: str, policy: str) -> dict[str, object]:
     )
     out = sim.run()
     t2 = time.perf_counter()
+    c2 = time.process_time()
     result = SimulationResult.from_run(
         out,
         scenario_name=prepared.name,
@@ -114,10 +117,14 @@ def child(site: str, policy: str) -> dict[str, object]:
         "simulate_s": t2 - t1,
         "results_s": t3 - t2,
         "jobs_per_s": n / (t2 - t1),
+        "simulate_cpu_s": c2 - c1,
+        "jobs_per_cpu_s": n / (c2 - c1),
         "facility_steps": step_clock["steps"],
         "facility_step_s": step_clock["s"],
         "facility_step_us": 1e6 * step_clock["s"] / max(step_clock["steps"], 1),
         "facility_step_share": step_clock["s"] / (t2 - t1),
+        "facility_step_cpu_us": 1e6 * step_clock["cpu_s"] / max(step_clock["steps"], 1),
+        "facility_step_cpu_share": step_clock["cpu_s"] / (c2 - c1),
         "jobs_per_s_end_to_end": n / (t3 - t0),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "allocated_util_frac": s["allocated_util_frac"],
@@ -133,14 +140,16 @@ def time_facility_steps(facility: object) -> dict[str, float]:
     """Time the in-loop facility's steps (``at_step``) on their own: issue 10 asks for the
     facility step's cost separately. Returns the running totals (steps, seconds), filled in as
     the run goes; a facility that is not in the loop is left alone (zero steps)."""
-    clock = {"steps": 0, "s": 0.0}
+    clock = {"steps": 0, "s": 0.0, "cpu_s": 0.0}
     at_step = getattr(facility, "at_step", None)
     if at_step is None:
         return clock
 
     def timed(view: object) -> object:
         t = time.perf_counter()
+        c = time.process_time()
         out = at_step(view)
+        clock["cpu_s"] += time.process_time() - c
         clock["s"] += time.perf_counter() - t
         clock["steps"] += 1
         return out
@@ -184,14 +193,19 @@ def compare(cases: list[tuple[str, ...]], baseline: Path, repeat: int) -> list[d
         old: list[float] = []
         new: list[float] = []
         steps_us: dict[int, list[float]] = {id(old): [], id(new): []}
+        cpu: dict[int, list[float]] = {id(old): [], id(new): []}
+        step_cpu_us: dict[int, list[float]] = {id(old): [], id(new): []}
         for k in range(repeat):
             order = ((baseline, old), (REPO, new)) if k % 2 == 0 else ((REPO, new), (baseline, old))
             for tree, into in order:
                 row = run_case(site, policy, tree)
                 into.append(float(row["jobs_per_s"]))  # type: ignore[arg-type]
                 steps_us[id(into)].append(float(row.get("facility_step_us", math.nan)))  # type: ignore[arg-type]
+                cpu[id(into)].append(float(row.get("jobs_per_cpu_s", math.nan)))  # type: ignore[arg-type]
+                step_cpu_us[id(into)].append(float(row.get("facility_step_cpu_us", math.nan)))  # type: ignore[arg-type]
         ratio = max(new) / max(old)
         ratio_median = statistics.median(new) / statistics.median(old)
+        ratio_cpu = max(cpu[id(new)]) / max(cpu[id(old)])
         rows.append(
             {
                 "site": site,
@@ -202,6 +216,11 @@ def compare(cases: list[tuple[str, ...]], baseline: Path, repeat: int) -> list[d
                 "ratio_median": ratio_median,
                 "old_facility_step_us": steps_us[id(old)],
                 "new_facility_step_us": steps_us[id(new)],
+                "old_jobs_per_cpu_s": cpu[id(old)],
+                "new_jobs_per_cpu_s": cpu[id(new)],
+                "ratio_cpu": ratio_cpu,
+                "old_facility_step_cpu_us": step_cpu_us[id(old)],
+                "new_facility_step_cpu_us": step_cpu_us[id(new)],
                 "load_avg": os.getloadavg(),
             }
         )
@@ -210,7 +229,9 @@ def compare(cases: list[tuple[str, ...]], baseline: Path, repeat: int) -> list[d
             f"ratio {ratio:.3f} (medians {ratio_median:.3f}; runs old "
             f"{[round(x) for x in old]}, new {[round(x) for x in new]}; facility step µs old "
             f"{_us(steps_us[id(old)])}, new {_us(steps_us[id(new)])}; "
-            f"load {os.getloadavg()[0]:.2f})",
+            f"CPU time: ratio {ratio_cpu:.3f}, jobs per CPU-s old {_us(cpu[id(old)])}, new "
+            f"{_us(cpu[id(new)])}, facility step CPU µs old {_us(step_cpu_us[id(old)])}, new "
+            f"{_us(step_cpu_us[id(new)])}; load {os.getloadavg()[0]:.2f})",
             flush=True,
         )
     return rows

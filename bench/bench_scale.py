@@ -137,10 +137,12 @@ def child(n_gpus: int, facility_kind: str = "plant") -> dict[str, object]:
     layout, jobs, facility, settings = build(n_gpus, facility_kind=facility_kind)
     step_clock = time_facility_steps(facility)
     t1 = time.perf_counter()
+    c1 = time.process_time()
     out = Simulator(
         layout, jobs, make_policy("policy", "fifo-static"), settings=settings, facility=facility
     ).run()
     t2 = time.perf_counter()
+    c2 = time.process_time()
     result = SimulationResult.from_run(out)
     t3 = time.perf_counter()
     s = result.summary
@@ -152,6 +154,7 @@ def child(n_gpus: int, facility_kind: str = "plant") -> dict[str, object]:
         "events": out.counters["events"],
         "build_s": t1 - t0,
         "simulate_s": t2 - t1,
+        "simulate_cpu_s": c2 - c1,
         "results_s": t3 - t2,
         "total_s": t3 - t0,
         "jobs_per_s": (jobs.n_jobs - s["jobs_not_arrived"]) / (t2 - t1),
@@ -159,6 +162,8 @@ def child(n_gpus: int, facility_kind: str = "plant") -> dict[str, object]:
         "facility_steps": step_clock["steps"],
         "facility_step_s": step_clock["s"],
         "facility_step_us": 1e6 * step_clock["s"] / max(step_clock["steps"], 1),
+        "facility_step_cpu_s": step_clock["cpu_s"],
+        "facility_step_cpu_us": 1e6 * step_clock["cpu_s"] / max(step_clock["steps"], 1),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "allocated_util_frac": s["allocated_util_frac"],
         "pue": s["pue"],
@@ -217,6 +222,7 @@ def compare(sizes: list[int], facility: str, baseline: Path, repeat: int) -> lis
             for side, tree in order if k % 2 == 0 else order[::-1]:
                 runs[side].append(run_size(size, facility, tree))
         best = {side: min(float(r["simulate_s"]) for r in rs) for side, rs in runs.items()}
+        cpu = {side: min(float(r["simulate_cpu_s"]) for r in rs) for side, rs in runs.items()}
         row = {
             "n_gpus": size,
             "facility": facility,
@@ -226,7 +232,12 @@ def compare(sizes: list[int], facility: str, baseline: Path, repeat: int) -> lis
             "new_facility_step_us": [r["facility_step_us"] for r in runs["new"]],
             "old_facility_step_s": [r["facility_step_s"] for r in runs["old"]],
             "new_facility_step_s": [r["facility_step_s"] for r in runs["new"]],
+            "old_simulate_cpu_s": [r["simulate_cpu_s"] for r in runs["old"]],
+            "new_simulate_cpu_s": [r["simulate_cpu_s"] for r in runs["new"]],
+            "old_facility_step_cpu_us": [r["facility_step_cpu_us"] for r in runs["old"]],
+            "new_facility_step_cpu_us": [r["facility_step_cpu_us"] for r in runs["new"]],
             "speedup": best["old"] / best["new"],
+            "speedup_cpu": cpu["old"] / cpu["new"],
             "load_avg": os.getloadavg(),
         }
         out.append(row)
@@ -236,7 +247,12 @@ def compare(sizes: list[int], facility: str, baseline: Path, repeat: int) -> lis
             f"{[round(float(x), 1) for x in row['new_simulate_s']]}; speedup (best) "
             f"{row['speedup']:.3f}; facility step µs old "
             f"{[round(float(x)) for x in row['old_facility_step_us']]}, new "
-            f"{[round(float(x)) for x in row['new_facility_step_us']]}; "
+            f"{[round(float(x)) for x in row['new_facility_step_us']]}; CPU s old "
+            f"{[round(float(x), 1) for x in row['old_simulate_cpu_s']]}, new "
+            f"{[round(float(x), 1) for x in row['new_simulate_cpu_s']]}; speedup (best CPU) "
+            f"{row['speedup_cpu']:.3f}; facility step CPU µs old "
+            f"{[round(float(x)) for x in row['old_facility_step_cpu_us']]}, new "
+            f"{[round(float(x)) for x in row['new_facility_step_cpu_us']]}; "
             f"load {os.getloadavg()[0]:.2f}",
             flush=True,
         )

@@ -614,7 +614,8 @@ class WeightedHistogram:
         self._last_counts: FloatArray | None = None  # whole numbers (exact below 2**53)
 
     def _bins(self, v: FloatArray) -> IntArray:
-        idx = ((v - self._lo) / self._width).astype(np.int64)
+        # v − 0 is v, bit for bit: the subtraction is skipped for histograms starting at 0
+        idx = ((v - self._lo if self._lo else v) / self._width).astype(np.int64)
         return np.minimum(np.maximum(idx, 0, out=idx), self._n - 1, out=idx)  # np.clip
 
     def _step_counts(self, values: ArrayLike) -> FloatArray:
