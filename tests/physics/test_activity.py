@@ -190,11 +190,11 @@ def test_histogram_steps_moving_a_few_samples_book_what_binning_all_of_them_book
     binning every value again gives (bitwise), through small moves, out-of-range values,
     a large move (binned in full) and the same read-only array handed twice."""
     rng = np.random.default_rng(7)
-    v = rng.uniform(0.0, 700.0, 400)
+    v = rng.uniform(0.0, 700.0, act.WeightedHistogram.INCREMENTAL_MIN_SAMPLES)
     steps = []
     for k in range(12):
         v = v.copy()
-        moved = rng.choice(v.size, size=300 if k == 6 else 5, replace=False)
+        moved = rng.choice(v.size, size=v.size // 2 if k == 6 else 5, replace=False)
         v[moved] = rng.uniform(-50.0, 2500.0, moved.size)
         steps.append(v)
     ro = steps[-1].copy()

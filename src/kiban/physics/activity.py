@@ -598,6 +598,10 @@ class WeightedHistogram:
         "_width",
     )
 
+    INCREMENTAL_MIN_SAMPLES = 4096
+    """Fewer samples than this are binned in full at every step (measured: the comparison
+    with the last step costs as much below a few thousand samples)."""
+
     def __init__(self, lo: float, hi: float, bin_width: float) -> None:
         self._lo = float(lo)
         self._width = float(bin_width)
@@ -626,6 +630,11 @@ class WeightedHistogram:
             values if isinstance(values, np.ndarray) and not values.flags.writeable else None
         )
         v = np.asarray(values, dtype=np.float64).reshape(-1)
+        if v.shape[0] < self.INCREMENTAL_MIN_SAMPLES:  # binning them all is as cheap
+            counts = np.bincount(self._bins(v), minlength=self._n).astype(np.float64)
+            self._last_counts = counts
+            self._last_v = self._last_idx = None
+            return counts
         last_v, idx, counts = self._last_v, self._last_idx, self._last_counts
         if (
             idx is not None
