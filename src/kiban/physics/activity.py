@@ -635,13 +635,14 @@ class WeightedHistogram:
             self._last_counts = counts
             self._last_v = self._last_idx = None
             return counts
-        last_v, idx, counts = self._last_v, self._last_idx, self._last_counts
+        last_v, last_idx, last_counts = self._last_v, self._last_idx, self._last_counts
         if (
-            idx is not None
-            and counts is not None
+            last_idx is not None
+            and last_counts is not None
             and last_v is not None
             and last_v.shape == v.shape
         ):
+            idx, counts = last_idx, last_counts
             moved = np.flatnonzero(v != last_v)  # NaN counts as moved: binned again
             if moved.shape[0] * 4 <= v.shape[0]:
                 if moved.shape[0]:
@@ -667,8 +668,8 @@ class WeightedHistogram:
         since the last such call are binned again.
         """
         if isinstance(weights, float) or np.ndim(weights) == 0:  # one weight: a facility step
-            w = float(np.asarray(weights, dtype=np.float64))
-            np.multiply(self._step_counts(values), w, out=self._buf)
+            step_w = float(np.asarray(weights, dtype=np.float64))
+            np.multiply(self._step_counts(values), step_w, out=self._buf)
             np.add(self._counts, self._buf, out=self._counts)
             return
         v, w = np.broadcast_arrays(
