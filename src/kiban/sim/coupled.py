@@ -403,9 +403,11 @@ class CoupledFacility:
     def next_repair_s(self, t_s: float) -> float:
         """When the next fault other than a feed loss is repaired at or after ``t_s`` (inf: none).
 
-        The GPUs it shut down boot at the step after it.
+        The GPUs it shut down boot at the first step after the repair, so a repair since the
+        last step still counts until then.
         """
-        ends = [f.end_s for f in self._faults if f.kind != "feed" and f.end_s >= t_s]
+        since = min(t_s, self._t_last)
+        ends = [f.end_s for f in self._faults if f.kind != "feed" and f.end_s >= since]
         return min(ends, default=math.inf)
 
     def at_settle(self, view: ClusterView) -> FacilityEffect | None:
