@@ -174,7 +174,6 @@ class Diagnosis:
         return {b: float(tot[i]) for i, b in enumerate(BUCKETS)}
 
 
-
 def _classify_reason_bits(r: IntArray) -> tuple[BoolArray, BoolArray]:
     """Which clock-event bitmasks slow a GPU for heat and which for power (bool arrays).
 
@@ -184,12 +183,11 @@ def _classify_reason_bits(r: IntArray) -> tuple[BoolArray, BoolArray]:
     """
     temp_bits = dcgm.REASON_THERMAL_BITS & ~dcgm.REASON_HW_SLOWDOWN_BIT
     by_temp = (r & temp_bits) != 0
-    hw_only = ((r & dcgm.REASON_HW_SLOWDOWN_BIT) != 0) & (
-        (r & dcgm.REASON_HW_POWER_BRAKE_BIT) == 0
-    )
+    hw_only = ((r & dcgm.REASON_HW_SLOWDOWN_BIT) != 0) & ((r & dcgm.REASON_HW_POWER_BRAKE_BIT) == 0)
     thermal = by_temp | hw_only
     power = ((r & dcgm.REASON_POWER_BITS) != 0) & ~thermal
     return thermal, power
+
 
 def _ffill(mat: np.ndarray, max_steps: int, prev: np.ndarray | None) -> np.ndarray:
     """Repeat the last value over NaN runs of at most ``max_steps`` (per row)."""
