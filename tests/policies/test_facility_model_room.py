@@ -1,0 +1,109 @@
+"""The policies' facility model against the coupled twin, and the layers that use it (issue 12).
+
+The twin (:mod:`kiban.sim.coupled`) steps the room of :mod:`kiban.physics.facility_dynamics`:
+working CRAH units' capacity and air, server fans that speed up with load and inlet
+(:func:`kiban.physics.server_power.fan_speed_frac`: DGX H100 1105 CFM at 80 % PWM, full speed
+at its 30 °C allowed inlet, physics.md §1.2 and §3.5), the aisle's airflow deficit and the
+exhaust it pulls into the inlets. :meth:`FacilityModel.predict_room` is the steady state of the
+same equations; these tests hold it to what the twin does on the ablation's rooms.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kiban.metrics import summarize
+from kiban.policies.cooling import FixedSetpoint
+from kiban.policies.facility_model import FacilityModel
+from kiban.policies.joint import CooptLayers
+from kiban.policies.layered import LayeredPolicy
+from kiban.policies.placement import BestFit
+from kiban.policies.scheduling import EasyBackfill
+from kiban.sim import Simulator
+from kiban.sim.scenario import inputs_from_scenario, jobs_from_scenario, workload_rng
+from kiban.spec import load_spec
+
+COOPT = Path(__file__).resolve().parents[2] / "examples" / "sweeps" / "coopt"
+DGX_H100_MAX_INLET_C = 30.0
+"""DGX H100 allowed inlet 5–30 °C (NVIDIA DGX H100/H200 User Guide; physics.md §1.2)."""
+
+
+def _run(name: str, policy: object, *, until_s: float = 86400.0, seed: int = 1):
+    sc = load_spec(COOPT / f"{name}.toml")
+    jobs, *_ = jobs_from_scenario(sc, workload_rng(seed))
+    inp = inputs_from_scenario(sc, seed=seed, until_s=until_s)
+    settings = dataclasses.replace(inp.settings, locality="node")
+    return Simulator(inp.layout, jobs, policy, settings=settings, facility=inp.facility).run()
+
+
+class _Probe(FixedSetpoint):
+    """A fixed set-point that records, every call, the model's hottest inlet and the twin's."""
+
+    def reset(self, ctx):
+        super().reset(ctx)
+        self.model = FacilityModel(ctx)
+        self.rows: list[tuple[float, float, float]] = []
+
+    def supply_temp_c(self, view):
+        out = super().supply_temp_c(view)
+        power = np.asarray(view.rack_power_w)
+        room = self.model.predict_room(
+            view.supply_setpoint_c,
+            power,
+            view.cooling_units_failed,
+            view.rack_inlet_temp_c,
+            view.supply_temp_c,
+        )
+        tang = self.model.inlet_temp_c(view.supply_setpoint_c, power)
+        self.rows.append(
+            (float(room.inlet_c.max()), float(tang.max()), float(np.max(view.rack_inlet_temp_c)))
+        )
+        return out
+
+
+@pytest.mark.parametrize("supply_c", [24.0, 26.0])
+def test_model_predicts_the_twins_hottest_inlet_in_the_recirculation_room(supply_c):
+    """coopt/recirculation.toml (open aisles, 3.5 m³/s of CRAC air for 4.17 m³/s of rated DGX
+    H100 airflow), seed 1, one day, EASY + best fit, the supply held at 24 °C (the scenario's)
+    and 26 °C (where session 5's model-based layer put it and the twin ran away to 47 °C).
+
+    Every 300 s the model predicts the hottest inlet from the rack power, set-point and inlets
+    measured now; tolerance: the run maximum within 0.5 K of the twin's, and 90 % of the
+    predictions within 0.5 K of the inlet measured at the same time (the rest: the few steps
+    the twin takes to run away after a load change, which the model predicts ahead). Tang's
+    eq. 6 on the layout's D alone misses the runaway by ≈ 21 K at 26 °C."""
+    probe = _Probe(FixedSetpoint.Params(supply_temp_c=supply_c))
+    policy = LayeredPolicy(
+        "probe", scheduling=EasyBackfill(), placement=BestFit(), cooling=probe, epoch_s=300.0
+    )
+    _run("recirculation", policy)
+    rows = np.asarray(probe.rows)
+    model, tang, twin = rows[:, 0], rows[:, 1], rows[:, 2]
+    assert rows.shape[0] > 200
+    assert abs(model.max() - twin.max()) <= 0.5
+    assert np.quantile(np.abs(model - twin), 0.9) <= 0.5
+    if supply_c == 26.0:  # the runaway happens, and Tang's model alone would not see it
+        assert twin.max() > 40.0
+        assert twin.max() - tang.max() > 15.0
+
+
+def test_model_based_cooling_keeps_the_recirculation_room_at_the_redline():
+    """Session 5: the model-based layer raised the supply to 26 °C and the hottest inlet went
+    26 → 47 °C with more facility energy. With the room model it holds every inlet at the
+    27 °C redline less its 0.5 K margin (tolerance 0.05 K: one facility step of lag) and uses
+    less facility energy than the fixed 24 °C supply of the static configuration."""
+    off = CooptLayers(
+        CooptLayers.Params(order=False, thermal=False, power=False, data=False, cooling=False)
+    )
+    on = CooptLayers(
+        CooptLayers.Params(order=False, thermal=False, power=False, data=False, cooling=True)
+    )
+    base = summarize(_run("recirculation", off))
+    cool = summarize(_run("recirculation", on))
+    assert base["max_inlet_temp_c"] <= 26.5  # the static room is within the redline too
+    assert cool["max_inlet_temp_c"] <= 26.5 + 0.05
+    assert cool["facility_energy_kwh"] < base["facility_energy_kwh"]
