@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.sim.helpers import jobs, layout
 
 from kiban.metrics import summarize
 from kiban.policies.cooling import FixedSetpoint
@@ -23,8 +24,14 @@ from kiban.policies.joint import CooptLayers
 from kiban.policies.layered import LayeredPolicy
 from kiban.policies.placement import BestFit
 from kiban.policies.scheduling import EasyBackfill
-from kiban.sim import Simulator
-from kiban.sim.scenario import inputs_from_scenario, jobs_from_scenario, workload_rng
+from kiban.sim import SimpleFacility, SimSettings, Simulator
+from kiban.sim.coupled import CoupledFacility, hall_air_for
+from kiban.sim.scenario import (
+    inputs_from_scenario,
+    jobs_from_scenario,
+    time_of_year_s,
+    workload_rng,
+)
 from kiban.spec import load_spec
 
 COOPT = Path(__file__).resolve().parents[2] / "examples" / "sweeps" / "coopt"
@@ -34,8 +41,10 @@ DGX_H100_MAX_INLET_C = 30.0
 
 def _run(name: str, policy: object, *, until_s: float = 86400.0, seed: int = 1):
     sc = load_spec(COOPT / f"{name}.toml")
-    jobs, *_ = jobs_from_scenario(sc, workload_rng(seed))
-    inp = inputs_from_scenario(sc, seed=seed, until_s=until_s)
+    jobs, origin, *_ = jobs_from_scenario(sc, workload_rng(seed))
+    inp = inputs_from_scenario(
+        sc, seed=seed, until_s=until_s, start_time_of_year_s=time_of_year_s(origin)
+    )
     settings = dataclasses.replace(inp.settings, locality="node")
     return Simulator(inp.layout, jobs, policy, settings=settings, facility=inp.facility).run()
 
@@ -107,3 +116,57 @@ def test_model_based_cooling_keeps_the_recirculation_room_at_the_redline():
     assert base["max_inlet_temp_c"] <= 26.5  # the static room is within the redline too
     assert cool["max_inlet_temp_c"] <= 26.5 + 0.05
     assert cool["facility_energy_kwh"] < base["facility_energy_kwh"]
+
+
+def _fixed(supply_c: float | None) -> LayeredPolicy:
+    return LayeredPolicy(
+        "fixed",
+        scheduling=EasyBackfill(),
+        placement=BestFit(),
+        cooling=FixedSetpoint(FixedSetpoint.Params(supply_temp_c=supply_c)),
+    )
+
+
+def test_a_warmer_set_point_reaches_the_plant_energy_in_the_hot_season():
+    """coopt/hot-season.toml (Dallas–Fort Worth, 3 August: tower water ≈ 27 °C, water-cooled
+    chiller, 6 K coil approach). Session 5: PUE 1.341 with and without the cooling layer,
+    because the EnergyPlus chiller curve was clipped flat for chilled water above ≈ 15 °C.
+    Held at 25 °C instead of the scenario's 22 °C for 6 h (same jobs, same IT work), the plant
+    must use less energy; by the Carnot extrapolation beyond the curve's edge the chiller saves
+    at most ≈ 8 %/K of its power, so the whole plant saves between 1 % and 30 %."""
+    base = _run("hot-season", _fixed(None), until_s=6 * 3600.0)
+    warm = _run("hot-season", _fixed(25.0), until_s=6 * 3600.0)
+    assert float(np.max(warm.log["supply_temp_c"])) == pytest.approx(25.0)
+    e_base = float(summarize(base)["cooling_energy_kwh"])
+    e_warm = float(summarize(warm)["cooling_energy_kwh"])
+    assert 0.70 * e_base < e_warm < 0.99 * e_base
+
+
+def test_the_room_follows_the_policys_set_point_when_the_cooling_falls_short():
+    """Two racks of four DGX H100, every GPU busy for 4 h, three CRAH units of 10 m³/s whose
+    coils (10 kW each, 30 kW) cannot take the ≈ 40 kW of heat. The room air settles at the
+    set-point plus the shortfall over the coil conductance, ``T_set + Q_short/G``
+    (facility_dynamics.room_step, Khankari 2011); the set-point is the policy's: held at 18 °C
+    instead of the layout's 22 °C, the supply air over the last hour is 4 K cooler (tolerance
+    0.3 K: the heat differs a little with the inlets) and the room is above its set-point in
+    both. Before, the twin's room relaxed to the layout's 22 °C whatever the policy asked."""
+    lay = layout(n_racks=2, servers_per_rack=4, supply_temp_c=22.0)
+    table = jobs([(0.0, 5 * 3600.0, 8)] * 8)
+
+    def run_at(supply_c: float | None):
+        fac = CoupledFacility(
+            SimpleFacility(),
+            lay,
+            hall_air_for(lay, supply_temp_c=22.0, n_units=3, unit_capacity_w=10_000.0),
+        )
+        settings = SimSettings(failures=False, gpu_activity=False, seed=3, until_s=4 * 3600.0)
+        return Simulator(lay, table, _fixed(supply_c), settings=settings, facility=fac).run()
+
+    def last_hour(out) -> float:
+        t = out.log["time_s"]
+        return float(np.mean(out.log["supply_temp_c"][t > 3 * 3600.0]))
+
+    base, cold = run_at(None), run_at(18.0)
+    assert last_hour(base) > 22.5
+    assert last_hour(cold) > 18.5
+    assert last_hour(base) - last_hour(cold) == pytest.approx(4.0, abs=0.3)
