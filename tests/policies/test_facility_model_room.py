@@ -170,3 +170,54 @@ def test_the_room_follows_the_policys_set_point_when_the_cooling_falls_short():
     assert last_hour(base) > 22.5
     assert last_hour(cold) > 18.5
     assert last_hour(base) - last_hour(cold) == pytest.approx(4.0, abs=0.3)
+
+
+class _Alarms(FixedSetpoint):
+    """Records the CRAH alarms the view shows at each call (keeps the scenario's set-point)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.noop = False
+
+    def reset(self, ctx):
+        super().reset(ctx)
+        self.seen: list[tuple[float, bool]] = []
+
+    def supply_temp_c(self, view):
+        failed = view.cooling_units_failed
+        self.seen.append((view.time_s, bool(failed is not None and failed[0])))
+        return super().supply_temp_c(view)
+
+
+def test_the_layers_respond_to_a_crah_failure():
+    """coopt/crac-failure.toml, seed 1, to 15 h: one of the two CRAH units (2.5 m³/s each for
+    8 DGX H100 that move 4.17 m³/s at their rated fan speed) fails at 12 h.
+
+    The view shows the alarm from 12 h on (and the policy is called at it). The static
+    configuration runs away (hottest inlet far above the DGX H100's allowed 30 °C, nodes shut
+    down). With the thermal, power and cooling layers on the facility model, the cooling layer
+    lowers the set-point, the power layer caps the GPUs in the aisles that would exceed 30 °C
+    and placement holds back work the room cannot cool: every inlet stays within the allowed
+    30 °C (tolerance 0.5 K: the twin's 300 s steps) and no node shuts down."""
+    alarms = _Alarms()
+    static = LayeredPolicy(
+        "static", scheduling=EasyBackfill(), placement=BestFit(), cooling=alarms, epoch_s=300.0
+    )
+    base = summarize(_run("crac-failure", static, until_s=15 * 3600.0))
+    seen = np.asarray(alarms.seen)
+    assert not seen[seen[:, 0] < 12 * 3600.0, 1].any()
+    assert seen[seen[:, 0] >= 12 * 3600.0, 1].all()
+    assert 12 * 3600.0 in seen[:, 0]  # called at the alarm itself
+    assert base["max_inlet_temp_c"] > 40.0
+    assert base["thermal_shutdowns"] >= 1
+    layers = CooptLayers(
+        CooptLayers.Params(order=False, thermal=True, power=True, data=False, cooling=True)
+    )
+    out = _run("crac-failure", layers, until_s=15 * 3600.0)
+    resp = summarize(out)
+    assert resp["max_inlet_temp_c"] <= DGX_H100_MAX_INLET_C + 0.5
+    assert resp["thermal_shutdowns"] == 0
+    t = out.log["time_s"]
+    assert float(np.min(out.log["supply_temp_c"][t > 12 * 3600.0])) < float(
+        np.min(out.log["supply_temp_c"][t < 12 * 3600.0])
+    )
