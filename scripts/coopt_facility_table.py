@@ -5,7 +5,8 @@
 Reads each sweep folder's ``runs.parquet`` (``kiban sweep``) and prints, per configuration
 (the layer switches O T P D C of ``coopt-layers``, or the policy name), the mean and the 95 %
 Student t interval over the seeds of: the run's hottest inlet, facility energy, useful GPU-h
-per facility MWh, thermal-throttle and power-cap GPU-h, and thermal shutdowns.
+per facility MWh, useful GPU-h, thermal-throttle and power-cap GPU-h, thermal shutdowns and
+preemptions.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from scipy import stats
 COLUMNS = (
     ("max_inlet_temp_c", "hottest inlet °C", "{:.1f}"),
     ("facility_mwh", "facility MWh", "{:.3f}"),
+    ("useful_gpu_h", "useful GPU-h", "{:.0f}"),
     ("useful_per_mwh", "useful GPU-h / MWh", "{:.1f}"),
     ("throttle_gpu_h", "thermal-throttle GPU-h", "{:.1f}"),
     ("cap_gpu_h", "power-cap GPU-h", "{:.1f}"),
     ("thermal_shutdowns", "thermal shutdowns", "{:.1f}"),
+    ("preemptions", "preemptions", "{:.1f}"),
 )
 LAYERS = ("order", "thermal", "power", "data", "cooling")
 
@@ -53,10 +56,12 @@ def main(dirs: list[str]) -> None:
                 {
                     "max_inlet_temp_c": float(r["max_inlet_temp_c"]),
                     "facility_mwh": mwh,
+                    "useful_gpu_h": float(r["gpu_hours_productive"]),
                     "useful_per_mwh": float(r["gpu_hours_productive"]) / mwh,
                     "throttle_gpu_h": float(r["ledger_thermal_throttle_gpu_hours"]),
                     "cap_gpu_h": float(r["ledger_power_cap_gpu_hours"]),
                     "thermal_shutdowns": float(r.get("thermal_shutdowns") or 0.0),
+                    "preemptions": float(r.get("preemptions") or 0.0),
                 }
             )
     print("| configuration | seeds | " + " | ".join(c[1] for c in COLUMNS) + " |")

@@ -100,11 +100,13 @@ class ModelBasedSupply:
         self.params = params if params is not None else self.Params()
         self.model: FacilityModel | None = None
         self._next_s = -math.inf
+        self._alarms = b""
 
     def reset(self, ctx: PolicyContext) -> None:
         """Build the facility model."""
         self.model = FacilityModel(ctx, redline_c=self.params.redline_c)
         self._next_s = -math.inf
+        self._alarms = b""
 
     def target_c(self, view: ClusterView, rack_power_w: FloatArray | None = None) -> float:
         """The set-point this layer wants for a rack power vector (default: now)."""
@@ -141,8 +143,11 @@ class ModelBasedSupply:
 
     def supply_temp_c(self, view: ClusterView) -> float | None:
         """A new set-point at most once per period (None otherwise or when unchanged)."""
-        if view.time_s < self._next_s:
-            return None
+        failed = getattr(view, "cooling_units_failed", None)
+        alarms = b"" if failed is None else np.asarray(failed, dtype=bool).tobytes()
+        if view.time_s < self._next_s and alarms == self._alarms:
+            return None  # between periods, unless a unit alarm changed
+        self._alarms = alarms
         self._next_s = view.time_s + self.params.period_s
         t = self.target_c(view)
         now = float(getattr(view, "supply_setpoint_c", view.supply_temp_c))

@@ -29,7 +29,15 @@ now); if a rack would exceed its servers' allowed inlet, the GPUs of the jobs in
 of those racks are capped to the largest common share α of their power at which the model
 predicts every inlet within the limit (bisection; α = 0: the SKU's minimum cap). The caps are
 recomputed at every call from the uncapped power, so they are released once the room can take
-the heat again.
+the heat again. When even the minimum caps at the lowest allowed set-point leave a rack over
+its limit (a room that lost a CRAH unit cannot carry the host and fan power of a full hall),
+the layer sheds load: jobs in those aisles are held back (those about to start) or suspended
+(:attr:`WaterFilling.shed`; running ones: a checkpointed preemption that keeps their
+progress), starts first, then the most GPU watts, until the model
+predicts every inlet within the limit; thermal placement holds them back until the room can
+take them again. That is an operator's response to a cooling loss (suspend work before the
+servers' own thermal protection shuts them down and loses the work since the last
+checkpoint).
 """
 
 from __future__ import annotations
@@ -47,7 +55,7 @@ from kiban.policies.registry import register_policy
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from kiban._typing import FloatArray, IntArray
+    from kiban._typing import BoolArray, FloatArray, IntArray
     from kiban.policies.base import PolicyContext
     from kiban.sim.state import ClusterView
 
@@ -228,6 +236,11 @@ class WaterFilling:
         self._polca: Polca | None = None
         self._zeus: FloatArray = np.zeros(0)
         self._scenario_budget_w = math.inf
+        self.shed: frozenset[int] = frozenset()
+        """Jobs the last call asked to hold back (starting) or suspend (running): the room
+        cannot cool them even capped."""
+        self.shed_jobs = 0
+        """Jobs suspended over the run."""
 
     @property
     def budget_w(self) -> float:
@@ -240,6 +253,8 @@ class WaterFilling:
         self._scenario_budget_w = float(ctx.site_budget_w)
         self.model = FacilityModel(ctx, site_budget_w=self.budget_w)
         self._zeus = np.full(ctx.jobs.n_jobs, np.nan)
+        self.shed = frozenset()
+        self.shed_jobs = 0
         self._polca = None
         if self.params.safety and math.isfinite(self.budget_w):
             self._polca = Polca(Polca.Params(site_budget_kw=self.budget_w / W_PER_KW))
@@ -249,6 +264,7 @@ class WaterFilling:
         """Caps for running and starting jobs (only those that change)."""
         assert self.model is not None
         m = self.model
+        self.shed = frozenset()
         run = np.asarray(view.running_jobs(), dtype=np.int64)
         start = np.fromiter(starting, np.int64, len(starting))
         jobs = np.concatenate((run, start))
@@ -346,7 +362,46 @@ class WaterFilling:
                     hi = mid
         hit = (count[:, racks_hit].sum(axis=1) > 0) & (n_gpus > 0)
         limit = np.clip(lo * want_w, m.job_min_cap_w[jobs], m.job_tdp_w[jobs])
+        if lo == 0.0:
+            self._shed(view, jobs, count, want_w, rack_want, hit, n_run)
         return np.asarray(np.where(hit, np.minimum(caps, limit), caps), dtype=np.float64)
+
+    def _shed(  # noqa: PLR0917 (the decision's arrays)
+        self,
+        view: ClusterView,
+        jobs: IntArray,
+        count: FloatArray,
+        want_w: FloatArray,
+        rack_want: FloatArray,
+        hit: BoolArray,
+        n_run: int,
+    ) -> None:
+        """Running jobs to suspend: the room is over its limit even at minimum caps."""
+        assert self.model is not None
+        m = self.model
+        if n_run == 0:  # an idle hall runs what it is given (as placement's hold-back)
+            return
+        failed = view.cooling_units_failed
+        inlet_now = np.asarray(view.rack_inlet_temp_c, dtype=np.float64)
+        lowest = m.supply_range_c[0]
+        idle_w = np.array([s.idle_empty_power_w for s in m.layout.skus])[m.job_sku[jobs]]
+        # rack power with every hit job at its minimum cap, and what suspending one saves
+        at_min = np.where(hit, np.minimum(want_w, m.job_min_cap_w[jobs]), want_w)
+        p = rack_want - (want_w - at_min) @ count
+        save = np.maximum(at_min - idle_w, 0.0)[:, None] * count  # per job, per rack (W)
+        # jobs about to start first (holding them back costs nothing), then running ones
+        order = np.lexsort((-save.sum(axis=1), np.arange(jobs.shape[0]) < n_run))
+        shed: list[int] = []
+        for i in order.tolist():
+            room = m.predict_room(lowest, p, failed, inlet_now, float(view.supply_temp_c))
+            if (room.inlet_c <= m.allowed_inlet_c + 1e-9).all():
+                break
+            if not hit[i]:
+                continue
+            p = p - save[i]
+            shed.append(int(jobs[i]))
+        self.shed = frozenset(shed)
+        self.shed_jobs += len(shed)
 
 
 @register_policy("power", "polca")
