@@ -4,7 +4,7 @@
 
 Reads each sweep folder's ``runs.parquet`` (``kiban sweep``) and prints, per configuration
 (the layer switches O T P D C of ``coopt-layers``, or the policy name), the mean and the 95 %
-Student t interval over the seeds of: the run's hottest inlet, facility energy, useful GPU-h
+Student t interval over the seeds of: the run's hottest inlet, facility energy, PUE, useful GPU-h
 per facility MWh, useful GPU-h, thermal-throttle and power-cap GPU-h, thermal shutdowns and
 preemptions.
 """
@@ -22,6 +22,7 @@ from scipy import stats
 COLUMNS = (
     ("max_inlet_temp_c", "hottest inlet °C", "{:.1f}"),
     ("facility_mwh", "facility MWh", "{:.3f}"),
+    ("pue", "PUE", "{:.3f}"),
     ("useful_gpu_h", "useful GPU-h", "{:.0f}"),
     ("useful_per_mwh", "useful GPU-h / MWh", "{:.1f}"),
     ("throttle_gpu_h", "thermal-throttle GPU-h", "{:.1f}"),
@@ -56,6 +57,7 @@ def main(dirs: list[str]) -> None:
                 {
                     "max_inlet_temp_c": float(r["max_inlet_temp_c"]),
                     "facility_mwh": mwh,
+                    "pue": float(r["pue"]),
                     "useful_gpu_h": float(r["gpu_hours_productive"]),
                     "useful_per_mwh": float(r["gpu_hours_productive"]) / mwh,
                     "throttle_gpu_h": float(r["ledger_thermal_throttle_gpu_hours"]),
