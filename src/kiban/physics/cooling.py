@@ -63,6 +63,11 @@ and would predict *rising* power for colder conditions, an artefact of extrapola
 the capacity is held and the EIR follows the Carnot lift at the edge's second-law efficiency
 (:func:`chiller_power_w`)."""
 KELVIN_OFFSET = 273.15
+CHILLER_LIFT_OFFSET_K = 8.0
+"""Refrigerant lift minus water lift of a chiller (K): the condenser water's range (≈ 5.5 K,
+``CoolingPlant.cw_delta_t_k``) plus the evaporator and condenser approaches (≈ 1–2 K each). Used
+only beyond the EnergyPlus curve's edge (:func:`chiller_power_w`). ASSUMED [weak]: typical
+water-cooled chiller heat-exchanger approaches."""
 CHILLER_DELTA_T_MAX_K = 15.0
 """Upper clip of ΔT; the capacity quadratic turns upward past ≈ 15.4."""
 AIR_COOLED_RATED_COND_TEMP_C = 35.0
@@ -267,10 +272,12 @@ def chiller_power_w(
     chilled-water set-point for 22 °C supply air with tower water at 27 °C) the fit has no
     data and its EIR quadratic turns upward; capacity is held at the edge and the EIR falls
     with the lift at the second-law efficiency the curve has at the edge:
-    ``EIR = EIR_edge · [(T_cond − T_evap)/T_evap] / [(T_cond − T_evap,edge)/T_evap,edge]``
-    (kelvin; ideal-cycle work per unit of heat). Without this, a chilled-water reset beyond
-    the edge saved nothing. It ignores the refrigerant approaches, so it is an upper bound on
-    the saving (≈ 8 %/K at a 12 K lift; field guidance for chilled-water reset is 2–4 %/K).
+    ``EIR = EIR_edge · [L/T_evap] / [L_edge/T_evap,edge]`` with the refrigerant lift
+    ``L = max(T_cond − T_evap, 0) + 8 K`` (:data:`CHILLER_LIFT_OFFSET_K`; kelvin in the
+    denominators: ideal-cycle work per unit of heat). Without this, a chilled-water reset beyond
+    the edge saved nothing. At a 12 K water lift it saves ≈ 5 %/K of chiller power, above field
+    guidance for chilled-water reset (2–4 %/K): an upper end, as it holds the compressor's
+    efficiency constant.
 
     Note: physics.md §3.4 transcribes HPE SustainDC's ``calculate_chiller_power``, which
     subtracts (6.67 − 35) as the evaporator term. That makes power *rise* as the outdoor air
@@ -319,12 +326,13 @@ def _chiller_curve(
     if np.any(raw < CHILLER_DELTA_T_MIN_K):
         # below the curve's range (warm chilled water, cool condenser): the compressor's work
         # per unit of heat keeps falling with the lift; hold the second-law efficiency the
-        # curve has at its edge, EIR ∝ (T_cond − T_evap)/T_evap (Carnot), from the edge's
+        # curve has at its edge, EIR ∝ (refrigerant lift)/T_evap (Carnot), from the edge's
         # evaporator temperature at this condenser temperature
         t_edge = evap_rated_temp_c + (t_cond - cond_rated_temp_c) / CHILLER_TEMP_RISE_COEF
         t_edge = t_edge - CHILLER_DELTA_T_MIN_K
-        lift_edge = np.maximum(t_cond - t_edge, 1e-9) / (t_edge + KELVIN_OFFSET)
-        lift = np.maximum(t_cond - t_evap, 0.0) / (t_evap + KELVIN_OFFSET)
+        off = CHILLER_LIFT_OFFSET_K
+        lift_edge = (np.maximum(t_cond - t_edge, 0.0) + off) / (t_edge + KELVIN_OFFSET)
+        lift = (np.maximum(t_cond - t_evap, 0.0) + off) / (t_evap + KELVIN_OFFSET)
         ratio = np.where(raw < CHILLER_DELTA_T_MIN_K, np.minimum(lift / lift_edge, 1.0), 1.0)
         eir = eir * ratio
     return cap, eir
