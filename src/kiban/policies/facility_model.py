@@ -218,6 +218,8 @@ class FacilityModel:
         self.rack_max_inlet_c: FloatArray = np.full(n, np.inf)
         np.minimum.at(self.rack_max_inlet_c, lay.node_rack_idx, max_in[node_srv])
         """Highest inlet the servers of each rack allow (°C; DGX H100: 30)."""
+        self._full_demand: FloatArray | None = None
+        self._linear: dict[bytes, bool] = {}
 
     # --- jobs -------------------------------------------------------------------------------
     def speed_frac(self, jobs: ArrayLike, cap_w: ArrayLike) -> FloatArray:
@@ -437,6 +439,12 @@ class FacilityModel:
         supplied = supplied * (1.0 - hall.bypass_frac)
         aisle = hall.rack_aisle
         inlet = room_c + base
+        full = self._full_speed_demand(hall)
+        if math.isfinite(room_c) and (supplied >= full - 1e-12).all():
+            # the units out-supply the servers even at full fan speed: no deficit can arise
+            speed = self._fan_speed(load, inlet)
+            m0 = np.zeros(hall.n_aisles)
+            return RoomPrediction(room_c, inlet, m0, speed, self.rack_fan_max_w * speed**3)
         if inlet_now_c is not None and math.isfinite(room_c):
             shift = room_c - (supply_temp_c if supply_now_c is None else supply_now_c)
             inlet = np.maximum(inlet, np.asarray(inlet_now_c, dtype=np.float64) + shift)
@@ -455,6 +463,47 @@ class FacilityModel:
                 if done:
                     break
         return RoomPrediction(room_c, inlet, m, speed, self.rack_fan_max_w * speed**3)
+
+    def _full_speed_demand(self, hall: fd.HallAir) -> FloatArray:
+        """Air each aisle's servers draw at full fan speed (m³/s), computed once."""
+        out = self._full_demand
+        if out is None:
+            flow = fd.server_airflow_m3_per_s(1.0, self.rack_rated_flow_m3_per_s)
+            out = np.bincount(hall.rack_aisle, weights=flow, minlength=hall.n_aisles).astype(float)
+            self._full_demand = out
+        return out
+
+    def room_is_linear(self, units_failed: ArrayLike | None = None) -> bool:
+        """Whether the room is Tang's ``T_sup + D·p`` at any load with these units down.
+
+        True without a hall, or when the working units out-supply every aisle's servers at
+        full fan speed and their coils take the hall's maximum heat: then no deficit and no
+        shortfall can arise, and the cheap linear model is exact.
+        """
+        hall = self.hall
+        if hall is None:
+            return True
+        failed = (
+            np.zeros(hall.crah_capacity_w.shape[0], dtype=bool)
+            if units_failed is None
+            else np.asarray(units_failed, dtype=bool)
+        )
+        key = failed.tobytes()
+        hit = self._linear.get(key)
+        if hit is None:
+            working = ~failed
+            supplied = (hall.crah_airflow_m3_per_s * working) @ hall.crah_aisle_share
+            supplied = supplied * (1.0 - hall.bypass_frac)
+            heat_max = float((self.rack_max_w * self.rack_air_frac).sum())
+            cap = min(
+                float(hall.crah_capacity_w[working].sum()),
+                hall.chiller_capacity_w + hall.dry_cooler_capacity_w,
+            )
+            hit = bool((supplied >= self._full_speed_demand(hall) - 1e-12).all()) and (
+                heat_max <= cap
+            )
+            self._linear[key] = hit
+        return hit
 
     def supply_is_safe(
         self,

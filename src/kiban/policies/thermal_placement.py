@@ -108,6 +108,9 @@ class ThermalPlacement(NodePlacement):
             return False
         if view.n_running == 0 and not self._extra_w.any():
             return False
+        if m.room_is_linear(self._failed):  # Tang's room: the hottest inlet at the lowest supply
+            lo = m.supply_range_c[0]
+            return bool((m.inlet_temp_c(lo, p_w) > m.allowed_inlet_c + 1e-9).any())
         inlet = m.predict_room(
             m.supply_range_c[0], p_w, self._failed, self._inlet_now, self._supply_now_c
         ).inlet_c
@@ -210,7 +213,7 @@ class XInt(ThermalPlacement):
     def _rack_score(self, p_w: FloatArray, add_w: float, racks: IntArray) -> FloatArray:
         assert self.model is not None
         m = self.model
-        if m.hall is not None:  # the room as the twin runs it
+        if not m.room_is_linear(self._failed):  # the room as the twin runs it
             out = np.empty(racks.shape[0])
             for k, r in enumerate(racks.tolist()):
                 p = p_w.copy()
