@@ -18,6 +18,7 @@ import pytest
 from tests.sim.helpers import jobs, layout
 
 from kiban.metrics import summarize
+from kiban.policies.base import PolicyContext
 from kiban.policies.cooling import FixedSetpoint
 from kiban.policies.facility_model import FacilityModel
 from kiban.policies.joint import CooptLayers
@@ -222,3 +223,26 @@ def test_the_layers_respond_to_a_crah_failure():
     assert float(np.min(out.log["supply_temp_c"][t > 12 * 3600.0])) < float(
         np.min(out.log["supply_temp_c"][t < 12 * 3600.0])
     )
+
+
+def test_in_a_room_with_spare_air_the_model_is_tangs():
+    """Two racks of four DGX H100 (5.2 m³/s at full fan speed, 82 kW at most) under three CRAH
+    units of 2.5 m³/s (6.4 m³/s after 15 % bypass; coils 36 kW each at a 12 K drop): no deficit
+    or shortfall can arise, the room is
+    ``room_is_linear`` and ``predict_room`` equals Tang's ``T_sup + D·p`` exactly at any load; with
+    two units down the units no longer out-supply full fan speed and it is not."""
+    lay = layout(n_racks=2, servers_per_rack=4, supply_temp_c=22.0)
+    hall = hall_air_for(lay, supply_temp_c=22.0, n_units=3, unit_airflow_m3_per_s=2.5)
+    ctx = PolicyContext(
+        layout=lay,
+        jobs=jobs([(0.0, 1.0, 1)]),
+        rng=np.random.default_rng(0),
+        checkpoint_write_s=np.zeros(1),
+        hall_air=hall,
+    )
+    m = FacilityModel(ctx)
+    assert m.room_is_linear()
+    for load in (0.0, 0.5, 1.0):
+        p = m.rack_max_w * load
+        np.testing.assert_allclose(m.predict_room(24.0, p).inlet_c, m.inlet_temp_c(24.0, p))
+    assert not m.room_is_linear(np.array([True, True, False]))
