@@ -114,6 +114,7 @@ class ModelBasedSupply:
         m, p = self.model, self.params
         power = np.asarray(view.rack_power_w if rack_power_w is None else rack_power_w, float)
         failed = getattr(view, "cooling_units_failed", None)
+        now = float(getattr(view, "supply_setpoint_c", view.supply_temp_c))
         if m.hall is None:
             bound = m.max_supply_temp_c(power, rack_gpu_max_w(view))
             bound = math.floor(bound / p.step_k + 1e-9) * p.step_k
@@ -125,17 +126,19 @@ class ModelBasedSupply:
                 step_k=p.step_k,
                 inlet_now_c=view.rack_inlet_temp_c,
                 supply_now_c=view.supply_temp_c,
+                max_c=now + p.max_raise_k,
             )
-        now = float(getattr(view, "supply_setpoint_c", view.supply_temp_c))
         bound = min(bound, now + p.max_raise_k)
         cand = np.array([bound - k * p.step_k for k in range(p.search_steps + 1)])
         lo = m.supply_range_c[0]
         cand = cand[cand >= lo] if (cand >= lo).any() else np.array([lo])
         it = np.full(cand.shape, float(power.sum()))
         if m.hall is not None:  # the server fans' power at each candidate, against now
-            fan_now = float(m.predict_room(now, power, failed).fan_power_w.sum())
+            room = (view.rack_inlet_temp_c, view.supply_temp_c)
+            fan_now = float(m.predict_room(now, power, failed, *room).fan_power_w.sum())
             it += [
-                float(m.predict_room(c, power, failed).fan_power_w.sum()) - fan_now for c in cand
+                float(m.predict_room(c, power, failed, *room).fan_power_w.sum()) - fan_now
+                for c in cand
             ]
         fac = m.facility_power_w(it, cand, view.time_s)
         best = int(np.argmin(fac + 1e-6 * (cand.max() - cand)))  # ties: the warmer one

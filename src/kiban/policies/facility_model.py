@@ -542,16 +542,17 @@ class FacilityModel:
         step_k: float = 0.5,
         inlet_now_c: ArrayLike | None = None,
         supply_now_c: float | None = None,
+        max_c: float = math.inf,
     ) -> float:
         """Highest set-point on the ``step_k`` grid at which :meth:`supply_is_safe` (°C).
 
         Bisection between the allowed range's ends (the predicted inlets rise monotonically
         with the set-point); the lowest allowed set-point when none is safe (the most the
         cooling can do; the other layers must shed heat). ``inlet_now_c``/``supply_now_c``:
-        the room now (see :meth:`predict_room`).
+        the room now (see :meth:`predict_room`); ``max_c``: no higher than this (a rate limit).
         """
         lo, hi = self.supply_range_c
-        k_hi = math.floor((hi - lo) / step_k + 1e-9)
+        k_hi = max(math.floor((min(hi, max_c) - lo) / step_k + 1e-9), 0)
 
         def safe(t: float) -> bool:
             return self.supply_is_safe(
@@ -563,11 +564,15 @@ class FacilityModel:
                 supply_now_c=supply_now_c,
             )
 
-        if safe(lo + k_hi * step_k):
-            return lo + k_hi * step_k
-        if not safe(lo):
+        # the answer is usually within a few steps of the top (the set-point moves slowly)
+        b = k_hi  # unsafe from here up, once checked
+        for k in range(k_hi, max(k_hi - 4, -1), -1):
+            if safe(lo + k * step_k):
+                return lo + k * step_k
+            b = k
+        if b == 0 or not safe(lo):
             return lo
-        a, b = 0, k_hi  # safe at a, unsafe at b
+        a = 0  # safe at a, unsafe at b
         while b - a > 1:
             mid = (a + b) // 2
             if safe(lo + mid * step_k):
