@@ -59,7 +59,15 @@ CHILLER_MIN_PLR_FRAC = 0.05
 CHILLER_TEMP_RISE_COEF = 2.778
 CHILLER_DELTA_T_MIN_K = -9.0
 """Lower clip of the curve variable ΔT. Below ≈ −9 the EIR quadratic passes its minimum (0.74)
-and would predict *rising* power for colder conditions, an artefact of extrapolation."""
+and would predict *rising* power for colder conditions, an artefact of extrapolation. Below it
+the capacity is held and the EIR follows the Carnot lift at the edge's second-law efficiency
+(:func:`chiller_power_w`)."""
+KELVIN_OFFSET = 273.15
+CHILLER_LIFT_OFFSET_K = 8.0
+"""Refrigerant lift minus water lift of a chiller (K): the condenser water's range (≈ 5.5 K,
+``CoolingPlant.cw_delta_t_k``) plus the evaporator and condenser approaches (≈ 1–2 K each). Used
+only beyond the EnergyPlus curve's edge (:func:`chiller_power_w`). ASSUMED [weak]: typical
+water-cooled chiller heat-exchanger approaches."""
 CHILLER_DELTA_T_MAX_K = 15.0
 """Upper clip of ΔT; the capacity quadratic turns upward past ≈ 15.4."""
 AIR_COOLED_RATED_COND_TEMP_C = 35.0
@@ -260,6 +268,17 @@ def chiller_power_w(
     water-cooled one (pass ``cond_rated_temp_c=29.44``). A warmer chilled-water set-point
     (``evap_out_temp_c``) raises capacity and lowers power.
 
+    Below the curves' range (ΔT < −9: chilled water warm against the condenser, e.g. a 16 °C
+    chilled-water set-point for 22 °C supply air with tower water at 27 °C) the fit has no
+    data and its EIR quadratic turns upward; capacity is held at the edge and the EIR falls
+    with the lift at the second-law efficiency the curve has at the edge:
+    ``EIR = EIR_edge · [L/T_evap] / [L_edge/T_evap,edge]`` with the refrigerant lift
+    ``L = max(T_cond − T_evap, 0) + 8 K`` (:data:`CHILLER_LIFT_OFFSET_K`; kelvin in the
+    denominators: ideal-cycle work per unit of heat). Without this, a chilled-water reset beyond
+    the edge saved nothing. At a 12 K water lift it saves ≈ 5 %/K of chiller power, above field
+    guidance for chilled-water reset (2–4 %/K): an upper end, as it holds the compressor's
+    efficiency constant.
+
     Note: physics.md §3.4 transcribes HPE SustainDC's ``calculate_chiller_power``, which
     subtracts (6.67 − 35) as the evaporator term. That makes power *rise* as the outdoor air
     cools. We follow EnergyPlus's definition (evaporator leaving temperature minus its rating)
@@ -296,14 +315,26 @@ def _chiller_curve(
     evap_rated_temp_c: float,
 ) -> tuple[FloatArray, FloatArray]:
     """The load-independent part of :func:`chiller_power_w`: (CAP, EIR) at the conditions."""
-    delta_t = (_f64(outdoor_temp_c) - cond_rated_temp_c) / CHILLER_TEMP_RISE_COEF - (
-        _f64(evap_out_temp_c) - evap_rated_temp_c
-    )
-    delta_t = np.clip(delta_t, CHILLER_DELTA_T_MIN_K, CHILLER_DELTA_T_MAX_K)
+    t_cond = _f64(outdoor_temp_c)
+    t_evap = _f64(evap_out_temp_c)
+    raw = (t_cond - cond_rated_temp_c) / CHILLER_TEMP_RISE_COEF - (t_evap - evap_rated_temp_c)
+    delta_t = np.clip(raw, CHILLER_DELTA_T_MIN_K, CHILLER_DELTA_T_MAX_K)
     c0, c1, c2 = CHILLER_CAPACITY_COEFFS
     cap = c0 + c1 * delta_t + c2 * delta_t**2
     e0, e1, e2 = CHILLER_EIR_COEFFS
     eir = e0 + e1 * cap + e2 * cap**2
+    if np.any(raw < CHILLER_DELTA_T_MIN_K):
+        # below the curve's range (warm chilled water, cool condenser): the compressor's work
+        # per unit of heat keeps falling with the lift; hold the second-law efficiency the
+        # curve has at its edge, EIR ∝ (refrigerant lift)/T_evap (Carnot), from the edge's
+        # evaporator temperature at this condenser temperature
+        t_edge = evap_rated_temp_c + (t_cond - cond_rated_temp_c) / CHILLER_TEMP_RISE_COEF
+        t_edge = t_edge - CHILLER_DELTA_T_MIN_K
+        off = CHILLER_LIFT_OFFSET_K
+        lift_edge = (np.maximum(t_cond - t_edge, 0.0) + off) / (t_edge + KELVIN_OFFSET)
+        lift = (np.maximum(t_cond - t_evap, 0.0) + off) / (t_evap + KELVIN_OFFSET)
+        ratio = np.where(raw < CHILLER_DELTA_T_MIN_K, np.minimum(lift / lift_edge, 1.0), 1.0)
+        eir = eir * ratio
     return cap, eir
 
 

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from kiban._typing import BoolArray, FloatArray, IntArray
+    from kiban.physics.facility_dynamics import HallAir
     from kiban.sim.jobs import JobTable
     from kiban.sim.layout import ClusterLayout
     from kiban.sim.state import ClusterView
@@ -130,6 +131,10 @@ class PolicyContext:
             :class:`kiban.policies.facility_model.FacilityModel`, never the run's state.
         site_budget_w: The site's power budget (W; inf = none): the tightest of the
             facility's named limits when it exposes them (``budgets_w``).
+        hall_air: The hall's air side as the scenario describes it (CRAH units' airflow and
+            capacity, which aisles they serve, bypass, room heat capacity, plant limits), when
+            the facility is in the loop; None otherwise. Static: what a unit fails is seen
+            through the view.
     """
 
     layout: ClusterLayout
@@ -140,6 +145,7 @@ class PolicyContext:
     storage_bandwidth_b_per_s: float = math.inf
     facility_power_w: Callable[[Any, Any, Any], tuple[Any, Any, Any]] | None = None
     site_budget_w: float = math.inf
+    hall_air: HallAir | None = None
 
 
 @runtime_checkable

@@ -5,9 +5,16 @@
   the redline and every GPU below its slowdown temperature for the current rack power,
   ``min(T_red − δ_in − max_i (D p)_i, min_r (T_slow − δ_chip − R·P_gpu,max,r − (D p)_r))``,
   snapped down to ``step_k`` and raised by at most ``max_raise_k`` per period (lowered at
-  once). Then a 1-D search: facility power at that set-point and ``search_steps`` lower ones
-  (the run's plant model: fans, economizer, chiller), the lowest wins (a fan- or
-  leakage-aware optimum can be interior).
+  once). When the facility is in the loop the bound comes from the facility model's room
+  prediction instead (:meth:`FacilityModel.safe_supply_temp_c`: the same physics the coupled
+  twin runs — working units' capacity and air, server fans that speed up with the inlet, the
+  aisle's airflow deficit and the exhaust it pulls in — with every inlet at or below the
+  redline and the servers' allowed inlet), with the units that are down as the view shows
+  them: after a CRAH failure the bound falls, down to the lowest allowed set-point when no
+  set-point is safe. Then a 1-D search: facility power at that set-point and ``search_steps``
+  lower ones (the run's plant model: fans, economizer, chiller; plus the server fans' power
+  the room prediction gives at each), the lowest wins (a fan- or leakage-aware optimum can be
+  interior).
 * ``trim-and-respond`` (ASHRAE Guideline 36 supply-air temperature reset, as coded in
   HewlettPackard/dc-rl ``utils/trim_and_respond.py``, the DC-CFR baseline): every
   ``sample_s`` compare the hottest rack inlet with the redline minus a margin: above it, lower
@@ -93,36 +100,61 @@ class ModelBasedSupply:
         self.params = params if params is not None else self.Params()
         self.model: FacilityModel | None = None
         self._next_s = -math.inf
+        self._alarms = b""
 
     def reset(self, ctx: PolicyContext) -> None:
         """Build the facility model."""
         self.model = FacilityModel(ctx, redline_c=self.params.redline_c)
         self._next_s = -math.inf
+        self._alarms = b""
 
     def target_c(self, view: ClusterView, rack_power_w: FloatArray | None = None) -> float:
         """The set-point this layer wants for a rack power vector (default: now)."""
         assert self.model is not None
         m, p = self.model, self.params
         power = np.asarray(view.rack_power_w if rack_power_w is None else rack_power_w, float)
-        bound = m.max_supply_temp_c(power, rack_gpu_max_w(view))
-        bound = math.floor(bound / p.step_k + 1e-9) * p.step_k
-        now = view.supply_temp_c
+        failed = getattr(view, "cooling_units_failed", None)
+        now = float(getattr(view, "supply_setpoint_c", view.supply_temp_c))
+        if m.hall is None:
+            bound = m.max_supply_temp_c(power, rack_gpu_max_w(view))
+            bound = math.floor(bound / p.step_k + 1e-9) * p.step_k
+        else:
+            bound = m.safe_supply_temp_c(
+                power,
+                rack_gpu_max_w(view),
+                failed,
+                step_k=p.step_k,
+                inlet_now_c=view.rack_inlet_temp_c,
+                supply_now_c=view.supply_temp_c,
+                max_c=now + p.max_raise_k,
+            )
         bound = min(bound, now + p.max_raise_k)
         cand = np.array([bound - k * p.step_k for k in range(p.search_steps + 1)])
         lo = m.supply_range_c[0]
         cand = cand[cand >= lo] if (cand >= lo).any() else np.array([lo])
-        it = float(power.sum())
-        fac = m.facility_power_w(np.full(cand.shape, it), cand, view.time_s)
+        it = np.full(cand.shape, float(power.sum()))
+        if m.hall is not None:  # the server fans' power at each candidate, against now
+            room = (view.rack_inlet_temp_c, view.supply_temp_c)
+            fan_now = float(m.predict_room(now, power, failed, *room).fan_power_w.sum())
+            it += [
+                float(m.predict_room(c, power, failed, *room).fan_power_w.sum()) - fan_now
+                for c in cand
+            ]
+        fac = m.facility_power_w(it, cand, view.time_s)
         best = int(np.argmin(fac + 1e-6 * (cand.max() - cand)))  # ties: the warmer one
         return float(cand[best])
 
     def supply_temp_c(self, view: ClusterView) -> float | None:
         """A new set-point at most once per period (None otherwise or when unchanged)."""
-        if view.time_s < self._next_s:
-            return None
+        failed = getattr(view, "cooling_units_failed", None)
+        alarms = b"" if failed is None else np.asarray(failed, dtype=bool).tobytes()
+        if view.time_s < self._next_s and alarms == self._alarms:
+            return None  # between periods, unless a unit alarm changed
+        self._alarms = alarms
         self._next_s = view.time_s + self.params.period_s
         t = self.target_c(view)
-        return None if abs(t - view.supply_temp_c) < 1e-9 else t
+        now = float(getattr(view, "supply_setpoint_c", view.supply_temp_c))
+        return None if abs(t - now) < 1e-9 else t
 
 
 @register_policy("cooling", "trim-and-respond")
@@ -168,7 +200,7 @@ class TrimAndRespond:
         p = self.params
         self._next_s = view.time_s + p.sample_s
         hottest = float(np.max(view.rack_inlet_temp_c))
-        now = view.supply_temp_c
+        now = float(getattr(view, "supply_setpoint_c", view.supply_temp_c))
         if hottest > p.redline_c - p.margin_k:
             self._below = 0
             new = now - p.step_k

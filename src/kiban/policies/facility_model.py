@@ -19,6 +19,15 @@ Queries:
   Tang et al. 2008), the highest safe supply temperature (:meth:`max_supply_temp_c`, Tang eq. 7
   plus the chip limit), and the thermal headroom at a candidate set-point
   (:meth:`thermal_headroom_w`, an LP upper bound on new power, §10.4 stage A);
+* the room as the coupled twin runs it (:meth:`predict_room`), when the run has the facility
+  in the loop (``PolicyContext.hall_air``): the steady state of the same published equations
+  the twin steps (:mod:`kiban.physics.facility_dynamics`, :func:`fan_speed_frac`) —
+  the room air above the set-point when the working units cannot remove the heat
+  (``T_set + Q_short/G``), server fans that speed up with load and inlet, the cold aisle's
+  airflow deficit against the working units' air, and the exhaust that deficit pulls into
+  the inlets (``m/(1 − m)·ΔT_server``), solved as a fixed point in the inlets; the highest
+  safe supply then comes from that prediction (:meth:`safe_supply_temp_c`) with every inlet
+  at or below the redline and the servers' allowed inlet (DGX H100: 30 °C);
 * facility power at an IT power and set-point (:meth:`facility_power_w`,
   :meth:`cooling_power_w`): the run's own plant model when the simulator gave one, else the
   Moore CRAC curve ``P_IT / COP(T_sup)``.
@@ -32,20 +41,25 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kiban.physics import facility_dynamics as fd
 from kiban.physics.cooling import crac_cop
 from kiban.physics.gpu_power import (
     average_power_under_cap_w,
     demand_power_w,
     speed_frac_under_cap,
 )
+from kiban.physics.server_power import fan_speed_frac
 from kiban.physics.storage_io import cache_hit_frac
+from kiban.units import AIR_DENSITY_KG_PER_M3, AIR_SPECIFIC_HEAT_J_PER_KG_K
 
 if TYPE_CHECKING:
     from kiban._typing import ArrayLike, FloatArray, IntArray
     from kiban.policies.base import PolicyContext
     from kiban.sim.state import ClusterView
 
-__all__ = ["DEFAULT_REDLINE_C", "FacilityModel", "RunningSpeeds"]
+__all__ = ["DEFAULT_REDLINE_C", "FacilityModel", "RoomPrediction", "RunningSpeeds"]
+
+_RHO_CP = AIR_DENSITY_KG_PER_M3 * AIR_SPECIFIC_HEAT_J_PER_KG_K
 
 DEFAULT_REDLINE_C = 27.0
 """Highest allowed rack inlet (°C): the ASHRAE recommended envelope's upper end (A1–A4
@@ -55,6 +69,32 @@ DEFAULT_INLET_MARGIN_K = 0.5
 """Margin kept below the redline for model error (K)."""
 DEFAULT_CHIP_MARGIN_K = 3.0
 """Margin kept below the GPU slowdown temperature (K), δ_chip of §10.4."""
+FIXED_POINT_ITERATIONS = 60
+"""Iterations of the inlet fixed point (the map is monotone and saturates when the fans reach
+full speed, so it converges from below; 60 reach 1e-6 K in the recirculation room)."""
+DEFICIT_TOP_FACTOR = 5.0 / 3.0
+"""Top-inlet share of an aisle's deficit: the twin's (:func:`facility_dynamics.facility_step`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RoomPrediction:
+    """The room's steady state at a supply set-point and rack power (:meth:`predict_room`).
+
+    Attributes:
+        room_air_c: Room (supply) air temperature (°C): the set-point while the working units
+            remove the heat, above it when they cannot (inf: no steady state, the plant is the
+            limit and the room keeps warming).
+        inlet_c: Rack inlets (°C).
+        aisle_deficit_frac: Airflow deficit of each cold aisle.
+        fan_speed_frac: Server fan speed per rack.
+        fan_power_w: Server fan wall power per rack (W).
+    """
+
+    room_air_c: float
+    inlet_c: FloatArray
+    aisle_deficit_frac: FloatArray
+    fan_speed_frac: FloatArray
+    fan_power_w: FloatArray
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +194,32 @@ class FacilityModel:
         if lay.rack_liquid_capture_frac is not None:
             air = 1.0 - np.asarray(lay.rack_liquid_capture_frac, float)
         self.rack_air_frac: FloatArray = air
+        self.hall: fd.HallAir | None = ctx.hall_air
+        """The hall's air side (None: the run has no facility in the loop; Tang only)."""
+        # per rack, as the twin sums them: rated server airflow, maximum wall power, fans
+        srv = lay.servers
+        node_srv = lay.node_server_idx
+        rated = np.array([x.airflow_m3_per_s * (1.0 - x.liquid_capture_frac) for x in srv])
+        self.rack_rated_flow_m3_per_s: FloatArray = np.bincount(
+            lay.node_rack_idx, weights=rated[node_srv], minlength=n
+        ).astype(np.float64)
+        max_w = np.array([x.max_power_w for x in srv])
+        self.rack_max_w: FloatArray = np.bincount(
+            lay.node_rack_idx, weights=max_w[node_srv], minlength=n
+        ).astype(np.float64)
+        fan_w = np.array([x.fan_max_power_w / x.psu_efficiency_frac for x in srv])
+        self.rack_fan_max_w: FloatArray = np.bincount(
+            lay.node_rack_idx, weights=fan_w[node_srv], minlength=n
+        ).astype(np.float64)
+        rack_server = np.zeros(n, dtype=np.int64)
+        rack_server[lay.node_rack_idx] = node_srv  # one model per rack, as the twin takes it
+        self._rack_server = rack_server
+        max_in = np.array([x.max_inlet_temp_c for x in srv])
+        self.rack_max_inlet_c: FloatArray = np.full(n, np.inf)
+        np.minimum.at(self.rack_max_inlet_c, lay.node_rack_idx, max_in[node_srv])
+        """Highest inlet the servers of each rack allow (°C; DGX H100: 30)."""
+        self._full_demand: FloatArray | None = None
+        self._linear: dict[bytes, bool] = {}
 
     # --- jobs -------------------------------------------------------------------------------
     def speed_frac(self, jobs: ArrayLike, cap_w: ArrayLike) -> FloatArray:
@@ -276,6 +342,244 @@ class FacilityModel:
             method="highs",
         )
         return float(-res.fun) if res.status == 0 else 0.0
+
+    # --- the room as the coupled twin runs it -----------------------------------------------
+    @property
+    def allowed_inlet_c(self) -> FloatArray:
+        """Highest inlet the servers of each rack allow, less δ_in (°C; DGX H100: 30 − 0.5).
+
+        The hardware limit the power and placement layers hold (they cap and hold back work
+        only to keep servers within their rating); the cooling layer holds the redline.
+        """
+        return self.rack_max_inlet_c - self.inlet_margin_k
+
+    @property
+    def inlet_limit_c(self) -> FloatArray:
+        """Highest inlet kept at each rack (°C): min(redline, servers' allowed inlet) − δ_in."""
+        return np.minimum(self.redline_c, self.rack_max_inlet_c) - self.inlet_margin_k
+
+    def _fan_speed(self, load: FloatArray, inlet_c: FloatArray) -> FloatArray:
+        """Server fan speed per rack from load and inlet (the twin's law, one model per rack)."""
+        srv = self.layout.servers
+        if len(srv) == 1:
+            return np.asarray(fan_speed_frac(load, inlet_c, srv[0]), dtype=np.float64)
+        out = np.empty_like(load)
+        for k, server in enumerate(srv):
+            sel = self._rack_server == k
+            if sel.any():
+                out[sel] = fan_speed_frac(load[sel], inlet_c[sel], server)
+        return out
+
+    def predict_room(
+        self,
+        supply_temp_c: float,
+        rack_power_w: ArrayLike,
+        units_failed: ArrayLike | None = None,
+        inlet_now_c: ArrayLike | None = None,
+        supply_now_c: float | None = None,
+    ) -> RoomPrediction:
+        """Steady room air and rack inlets at a set-point and rack power (see the module doc).
+
+        The equations the coupled twin steps (:func:`facility_dynamics.facility_step`), at
+        their steady state: room air ``T_set`` while the working units' coils take the heat,
+        else ``T_set + (Q − Q_cap)/G`` (G = ε·ρ·c_p·V̇ of the working units; no steady state
+        when the plant is the limit); inlets ``T_room + D·p + m_top/(1 − m_top)·ΔT_server``
+        with the aisle deficit ``m`` of the servers' fan airflow (load and inlet) against the
+        working units' air less bypass. The inlets are a fixed point (fans speed up as inlets
+        warm); it is reached by iterating from the inlets without deficit (monotone, bounded
+        by full fan speed), as the twin reaches it step by step; given the inlets measured
+        now, from there, moved by the change of the room air (a room whose fans already run
+        at full speed after a runaway stays on that upper branch until the heat falls enough:
+        the fixed point is not unique). Without a hall (no facility in the loop) the room is
+        ``T_sup + D·p`` (Tang eq. 6).
+
+        Args:
+            supply_temp_c: Supply-air set-point (°C).
+            rack_power_w: Rack wall power (W).
+            units_failed: CRAH/CRAC units that are down (the view's alarms; None: none).
+            inlet_now_c: Rack inlets measured now (°C), the iteration's start; None: from
+                the inlets without a deficit.
+            supply_now_c: Supply (room) air now (°C), with ``inlet_now_c``: the start moves
+                by the predicted room air minus this (default: the set-point asked for).
+        """
+        p = np.asarray(rack_power_w, dtype=np.float64)
+        base = self.inlet_rise_k(p)
+        hall = self.hall
+        load = np.divide(p, self.rack_max_w, out=np.zeros_like(p), where=self.rack_max_w > 0)
+        if hall is None:
+            inlet = supply_temp_c + base
+            speed = self._fan_speed(load, inlet)
+            return RoomPrediction(
+                float(supply_temp_c), inlet, np.zeros(0), speed, self.rack_fan_max_w * speed**3
+            )
+        n_units = hall.crah_capacity_w.shape[0]
+        failed = (
+            np.zeros(n_units, dtype=bool)
+            if units_failed is None
+            else np.asarray(units_failed, dtype=bool)
+        )
+        working = ~failed
+        heat = p * self.rack_air_frac
+        q_w = float(heat.sum())
+        crah_w = float(hall.crah_capacity_w[working].sum())
+        plant_w = hall.chiller_capacity_w + hall.dry_cooler_capacity_w  # design capacities
+        cap_w = min(crah_w, plant_w)
+        if q_w <= cap_w:
+            room_c = float(supply_temp_c)
+        elif crah_w < plant_w:
+            g = (
+                fd.COIL_EFFECTIVENESS_FRAC
+                * _RHO_CP
+                * float(hall.crah_airflow_m3_per_s[working].sum())
+            )
+            room_c = float(supply_temp_c) + (q_w - cap_w) / g if g > 0 else math.inf
+        else:
+            room_c = math.inf
+        supplied = (hall.crah_airflow_m3_per_s * working) @ hall.crah_aisle_share
+        supplied = supplied * (1.0 - hall.bypass_frac)
+        aisle = hall.rack_aisle
+        inlet = room_c + base
+        full = self._full_speed_demand(hall)
+        if math.isfinite(room_c) and (supplied >= full - 1e-12).all():
+            # the units out-supply the servers even at full fan speed: no deficit can arise
+            speed = self._fan_speed(load, inlet)
+            m0 = np.zeros(hall.n_aisles)
+            return RoomPrediction(room_c, inlet, m0, speed, self.rack_fan_max_w * speed**3)
+        if inlet_now_c is not None and math.isfinite(room_c):
+            shift = room_c - (supply_temp_c if supply_now_c is None else supply_now_c)
+            inlet = np.maximum(inlet, np.asarray(inlet_now_c, dtype=np.float64) + shift)
+        m = np.zeros(hall.n_aisles)
+        speed = self._fan_speed(load, inlet)
+        if math.isfinite(room_c):
+            for _ in range(FIXED_POINT_ITERATIONS):
+                flow = fd.server_airflow_m3_per_s(speed, self.rack_rated_flow_m3_per_s)
+                demand = np.bincount(aisle, weights=flow, minlength=hall.n_aisles)
+                m = fd.aisle_deficit_frac(demand, supplied)
+                top = np.minimum(fd.MAX_DEFICIT_FRAC, DEFICIT_TOP_FACTOR * m[aisle])
+                new = room_c + base + fd.deficit_inlet_rise_k(top, heat, flow)
+                done = float(np.abs(new - inlet).max(initial=0.0)) < 1e-6
+                inlet = new
+                speed = self._fan_speed(load, inlet)
+                if done:
+                    break
+        return RoomPrediction(room_c, inlet, m, speed, self.rack_fan_max_w * speed**3)
+
+    def _full_speed_demand(self, hall: fd.HallAir) -> FloatArray:
+        """Air each aisle's servers draw at full fan speed (m³/s), computed once."""
+        out = self._full_demand
+        if out is None:
+            flow = fd.server_airflow_m3_per_s(1.0, self.rack_rated_flow_m3_per_s)
+            out = np.bincount(hall.rack_aisle, weights=flow, minlength=hall.n_aisles).astype(float)
+            self._full_demand = out
+        return out
+
+    def room_is_linear(self, units_failed: ArrayLike | None = None) -> bool:
+        """Whether the room is Tang's ``T_sup + D·p`` at any load with these units down.
+
+        True without a hall, or when the working units out-supply every aisle's servers at
+        full fan speed and their coils take the hall's maximum heat: then no deficit and no
+        shortfall can arise, and the cheap linear model is exact.
+        """
+        hall = self.hall
+        if hall is None:
+            return True
+        failed = (
+            np.zeros(hall.crah_capacity_w.shape[0], dtype=bool)
+            if units_failed is None
+            else np.asarray(units_failed, dtype=bool)
+        )
+        key = failed.tobytes()
+        hit = self._linear.get(key)
+        if hit is None:
+            working = ~failed
+            supplied = (hall.crah_airflow_m3_per_s * working) @ hall.crah_aisle_share
+            supplied = supplied * (1.0 - hall.bypass_frac)
+            heat_max = float((self.rack_max_w * self.rack_air_frac).sum())
+            cap = min(
+                float(hall.crah_capacity_w[working].sum()),
+                hall.chiller_capacity_w + hall.dry_cooler_capacity_w,
+            )
+            hit = bool((supplied >= self._full_speed_demand(hall) - 1e-12).all()) and (
+                heat_max <= cap
+            )
+            self._linear[key] = hit
+        return hit
+
+    def supply_is_safe(
+        self,
+        supply_temp_c: float,
+        rack_power_w: ArrayLike,
+        rack_gpu_max_w: ArrayLike | None = None,
+        units_failed: ArrayLike | None = None,
+        *,
+        limit_c: ArrayLike | None = None,
+        inlet_now_c: ArrayLike | None = None,
+        supply_now_c: float | None = None,
+    ) -> bool:
+        """Whether every predicted inlet and GPU stays within its limit at this set-point.
+
+        ``limit_c``: the inlet limit per rack (default :attr:`inlet_limit_c`, the redline).
+        """
+        pred = self.predict_room(
+            supply_temp_c, rack_power_w, units_failed, inlet_now_c, supply_now_c
+        )
+        limit = self.inlet_limit_c if limit_c is None else np.asarray(limit_c, dtype=np.float64)
+        if not (pred.inlet_c <= limit + 1e-9).all():
+            return False
+        if rack_gpu_max_w is None:
+            return True
+        gpu = np.asarray(rack_gpu_max_w, dtype=np.float64)
+        die = pred.inlet_c + self.rack_r_die_k_per_w * gpu
+        on = gpu > 0
+        return bool((die[on] <= self.rack_slowdown_c[on] - self.chip_margin_k + 1e-9).all())
+
+    def safe_supply_temp_c(
+        self,
+        rack_power_w: ArrayLike,
+        rack_gpu_max_w: ArrayLike | None = None,
+        units_failed: ArrayLike | None = None,
+        *,
+        step_k: float = 0.5,
+        inlet_now_c: ArrayLike | None = None,
+        supply_now_c: float | None = None,
+        max_c: float = math.inf,
+    ) -> float:
+        """Highest set-point on the ``step_k`` grid at which :meth:`supply_is_safe` (°C).
+
+        Bisection between the allowed range's ends (the predicted inlets rise monotonically
+        with the set-point); the lowest allowed set-point when none is safe (the most the
+        cooling can do; the other layers must shed heat). ``inlet_now_c``/``supply_now_c``:
+        the room now (see :meth:`predict_room`); ``max_c``: no higher than this (a rate limit).
+        """
+        lo, hi = self.supply_range_c
+        k_hi = max(math.floor((min(hi, max_c) - lo) / step_k + 1e-9), 0)
+
+        def safe(t: float) -> bool:
+            return self.supply_is_safe(
+                t,
+                rack_power_w,
+                rack_gpu_max_w,
+                units_failed,
+                inlet_now_c=inlet_now_c,
+                supply_now_c=supply_now_c,
+            )
+
+        # the answer is usually within a few steps of the top (the set-point moves slowly)
+        b = k_hi  # unsafe from here up, once checked
+        for k in range(k_hi, max(k_hi - 4, -1), -1):
+            if safe(lo + k * step_k):
+                return lo + k * step_k
+            b = k
+        if b == 0 or not safe(lo):
+            return lo
+        a = 0  # safe at a, unsafe at b
+        while b - a > 1:
+            mid = (a + b) // 2
+            if safe(lo + mid * step_k):
+                a = mid
+            else:
+                b = mid
+        return lo + a * step_k
 
     # --- facility power ---------------------------------------------------------------------
     def cooling_power_w(

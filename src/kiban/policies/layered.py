@@ -96,15 +96,22 @@ class LayeredPolicy:
         cache: Mapping[int, float] = EMPTY_MAP
         weights: Mapping[int, float] = EMPTY_MAP
         supply = None
+        preempt = sched.preempt
+        start = sched.start
         if self.power is not None:
-            caps = self.power.set_caps(view, sched.start)
+            caps = self.power.set_caps(view, start)
+            shed = getattr(self.power, "shed", None)  # load the room cannot cool (power layer)
+            if shed:  # held back if starting, suspended if running
+                start = {j: g for j, g in start.items() if j not in shed}
+                preempt = preempt | frozenset(j for j in shed if j not in sched.start)
+                caps = {j: c for j, c in caps.items() if j not in shed}
         if self.cooling is not None:
             supply = self.cooling.supply_temp_c(view)
         if self.data is not None:
-            cache, weights = self.data.shares(view, sched.start)
+            cache, weights = self.data.shares(view, start)
         if not (
-            sched.start
-            or sched.preempt
+            start
+            or preempt
             or sched.wake_at_s is not None
             or caps
             or cache
@@ -113,8 +120,8 @@ class LayeredPolicy:
         ):
             return NO_DECISION
         return Decision(
-            start=sched.start,
-            preempt=sched.preempt,
+            start=start,
+            preempt=preempt,
             power_cap_w=caps,
             cache_b=cache,
             io_weight=weights,

@@ -18,6 +18,26 @@ safety net.
   running ones) are capped to ``low_cap_frac`` × TDP; above ``t2_frac`` × budget every job is;
   caps are released when power falls ``release_frac`` below T1. It is also the safety net that
   ``water-filling`` keeps (``safety = true``) between its decisions.
+
+``water-filling`` also holds the servers' allowed inlet (``thermal = true``; DGX H100: 30 °C,
+physics.md §1.2), the response an operator makes when cooling is lost (a CRAH failure) or a
+room recirculates: when a rack inlet is above the redline or a cooling unit is down (what
+telemetry shows: :attr:`~kiban.sim.state.ClusterView.cooling_units_failed`), the facility
+model predicts the room at the power the jobs would draw at their caps
+(:meth:`FacilityModel.predict_room`, the coupled twin's physics, from the inlets measured
+now); if a rack would exceed its servers' allowed inlet, the GPUs of the jobs in the aisles
+of those racks are capped to the largest common share α of their power at which the model
+predicts every inlet within the limit (bisection; α = 0: the SKU's minimum cap). The caps are
+recomputed at every call from the uncapped power, so they are released once the room can take
+the heat again. When even the minimum caps at the lowest allowed set-point leave a rack over
+its limit (a room that lost a CRAH unit cannot carry the host and fan power of a full hall),
+the layer sheds load: jobs in those aisles are held back (those about to start) or suspended
+(:attr:`WaterFilling.shed`; running ones: a checkpointed preemption that keeps their
+progress), starts first, then the most GPU watts, until the model
+predicts every inlet within the limit; thermal placement holds them back until the room can
+take them again. That is an operator's response to a cooling loss (suspend work before the
+servers' own thermal protection shuts them down and loses the work since the last
+checkpoint).
 """
 
 from __future__ import annotations
@@ -35,7 +55,7 @@ from kiban.policies.registry import register_policy
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from kiban._typing import FloatArray, IntArray
+    from kiban._typing import BoolArray, FloatArray, IntArray
     from kiban.policies.base import PolicyContext
     from kiban.sim.state import ClusterView
 
@@ -193,12 +213,14 @@ class WaterFilling:
             energy_weight: Zeus's η for jobs when the budget is slack (0 = uncapped).
             min_change_w: Caps that move less than this are not re-sent (W).
             safety: Keep POLCA's two thresholds between decisions.
+            thermal: Cap the racks whose inlets would exceed their servers' allowed inlet.
         """
 
         site_budget_kw: float = 0.0
         energy_weight: float = 0.5
         min_change_w: float = 5.0
         safety: bool = True
+        thermal: bool = True
 
         def __post_init__(self) -> None:
             if self.site_budget_kw < 0:
@@ -214,6 +236,11 @@ class WaterFilling:
         self._polca: Polca | None = None
         self._zeus: FloatArray = np.zeros(0)
         self._scenario_budget_w = math.inf
+        self.shed: frozenset[int] = frozenset()
+        """Jobs the last call asked to hold back (starting) or suspend (running): the room
+        cannot cool them even capped."""
+        self.shed_jobs = 0
+        """Jobs suspended over the run."""
 
     @property
     def budget_w(self) -> float:
@@ -226,6 +253,8 @@ class WaterFilling:
         self._scenario_budget_w = float(ctx.site_budget_w)
         self.model = FacilityModel(ctx, site_budget_w=self.budget_w)
         self._zeus = np.full(ctx.jobs.n_jobs, np.nan)
+        self.shed = frozenset()
+        self.shed_jobs = 0
         self._polca = None
         if self.params.safety and math.isfinite(self.budget_w):
             self._polca = Polca(Polca.Params(site_budget_kw=self.budget_w / W_PER_KW))
@@ -235,6 +264,7 @@ class WaterFilling:
         """Caps for running and starting jobs (only those that change)."""
         assert self.model is not None
         m = self.model
+        self.shed = frozenset()
         run = np.asarray(view.running_jobs(), dtype=np.int64)
         start = np.fromiter(starting, np.int64, len(starting))
         jobs = np.concatenate((run, start))
@@ -264,6 +294,8 @@ class WaterFilling:
         if self._polca is not None:
             safety = self._polca.limits_w(view, jobs)
             caps = np.minimum(caps, safety)
+        if self.params.thermal:
+            caps = self._thermal_caps(view, jobs, n_gpus, caps, starting)
         cur = view.job_power_cap_w[jobs]
         cur = np.where(np.isnan(cur), m.job_tdp_w[jobs], cur)
         out: dict[int, float] = {}
@@ -273,6 +305,103 @@ class WaterFilling:
         for j, c in zip(jobs[change].tolist(), caps[change].tolist(), strict=True):
             out[int(j)] = float(c)
         return out
+
+    def _thermal_caps(
+        self,
+        view: ClusterView,
+        jobs: IntArray,
+        n_gpus: IntArray,
+        caps: FloatArray,
+        starting: Mapping[int, IntArray],
+    ) -> FloatArray:
+        """Caps lowered where the room cannot take the jobs' heat (module docstring)."""
+        assert self.model is not None
+        m = self.model
+        failed = view.cooling_units_failed
+        inlet_now = np.asarray(view.rack_inlet_temp_c, dtype=np.float64)
+        unit_down = failed is not None and bool(np.any(failed))
+        if not unit_down and float(inlet_now.max(initial=-math.inf)) <= m.redline_c:
+            return caps
+        lay = view.layout
+        n_run = int(view.n_running)
+        # GPUs of each job per rack
+        count = np.zeros((jobs.shape[0], lay.n_racks))
+        for i, j in enumerate(jobs.tolist()):
+            gpus = view.job_gpus(j) if i < n_run else starting[j]
+            if gpus is not None and len(gpus):
+                racks = lay.node_rack_idx[lay.gpu_node[np.asarray(gpus)]]
+                count[i] = np.bincount(racks, minlength=lay.n_racks)
+        now_w = np.zeros(jobs.shape[0])
+        now_w[:n_run] = view.running_power_w()
+        scale = measured_power_scale(m, view, jobs, n_run)
+        want_w = scale * m.gpu_power_w(jobs, caps)  # per GPU at the proposed caps
+        rack_w = np.asarray(view.rack_power_w, dtype=np.float64)
+        rack_want = rack_w + (want_w - now_w) @ count
+        setpoint = float(getattr(view, "supply_setpoint_c", view.supply_temp_c))
+        supply_now = float(view.supply_temp_c)
+        allowed = m.allowed_inlet_c
+
+        def predict(alpha: float) -> FloatArray:
+            p = rack_want - (1.0 - alpha) * (want_w @ count * sel)
+            return m.predict_room(setpoint, p, failed, inlet_now, supply_now).inlet_c
+
+        sel = np.ones(lay.n_racks)
+        over = predict(1.0) > allowed + 1e-9
+        if not over.any():
+            return caps
+        hall = m.hall
+        racks_hit = np.isin(hall.rack_aisle, hall.rack_aisle[over]) if hall is not None else over
+        sel = racks_hit.astype(np.float64)
+        lo, hi = 0.0, 1.0  # safe at lo (or nothing is), unsafe at hi
+        if (predict(0.0) <= allowed + 1e-9).all():
+            for _ in range(12):
+                mid = 0.5 * (lo + hi)
+                if (predict(mid) <= allowed + 1e-9).all():
+                    lo = mid
+                else:
+                    hi = mid
+        hit = (count[:, racks_hit].sum(axis=1) > 0) & (n_gpus > 0)
+        limit = np.clip(lo * want_w, m.job_min_cap_w[jobs], m.job_tdp_w[jobs])
+        if lo == 0.0:
+            self._shed(view, jobs, count, want_w, rack_want, hit, n_run)
+        return np.asarray(np.where(hit, np.minimum(caps, limit), caps), dtype=np.float64)
+
+    def _shed(  # noqa: PLR0917 (the decision's arrays)
+        self,
+        view: ClusterView,
+        jobs: IntArray,
+        count: FloatArray,
+        want_w: FloatArray,
+        rack_want: FloatArray,
+        hit: BoolArray,
+        n_run: int,
+    ) -> None:
+        """Running jobs to suspend: the room is over its limit even at minimum caps."""
+        assert self.model is not None
+        m = self.model
+        if n_run == 0:  # an idle hall runs what it is given (as placement's hold-back)
+            return
+        failed = view.cooling_units_failed
+        inlet_now = np.asarray(view.rack_inlet_temp_c, dtype=np.float64)
+        lowest = m.supply_range_c[0]
+        idle_w = np.array([s.idle_empty_power_w for s in m.layout.skus])[m.job_sku[jobs]]
+        # rack power with every hit job at its minimum cap, and what suspending one saves
+        at_min = np.where(hit, np.minimum(want_w, m.job_min_cap_w[jobs]), want_w)
+        p = rack_want - (want_w - at_min) @ count
+        save = np.maximum(at_min - idle_w, 0.0)[:, None] * count  # per job, per rack (W)
+        # jobs about to start first (holding them back costs nothing), then running ones
+        order = np.lexsort((-save.sum(axis=1), np.arange(jobs.shape[0]) < n_run))
+        shed: list[int] = []
+        for i in order.tolist():
+            room = m.predict_room(lowest, p, failed, inlet_now, float(view.supply_temp_c))
+            if (room.inlet_c <= m.allowed_inlet_c + 1e-9).all():
+                break
+            if not hit[i]:
+                continue
+            p = p - save[i]
+            shed.append(int(jobs[i]))
+        self.shed = frozenset(shed)
+        self.shed_jobs += len(shed)
 
 
 @register_policy("power", "polca")

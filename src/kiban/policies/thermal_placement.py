@@ -18,6 +18,16 @@
 Both predict power with :class:`kiban.policies.facility_model.FacilityModel` (the job's power
 per GPU at its cap) and read live rack power from the view; placements made earlier in the
 same decision are added to it.
+
+When the facility is in the loop (the model has the hall's air side), XInt's peak inlet is
+the model's room prediction (:meth:`FacilityModel.predict_room`: Tang's ``D·p`` plus the
+room above its set-point when the working units fall short and the exhaust an aisle's
+airflow deficit pulls in, with the units that are down as the view shows them), so a job goes
+to the aisle that can take its heat (after a CRAH failure: the one the remaining units serve
+best). Both layers also hold work back that the room cannot cool: a placement is refused
+(the job waits) when the model predicts some inlet above its servers' allowed inlet even at
+the lowest allowed supply set-point (``hold_back``; never when nothing runs, so a job that
+needs the whole room still starts).
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ from kiban.policies.placement import NodePlacement, pick_gpus
 from kiban.policies.registry import register_policy
 
 if TYPE_CHECKING:
-    from kiban._typing import FloatArray, IntArray
+    from kiban._typing import BoolArray, FloatArray, IntArray
     from kiban.policies.base import FreeState, PolicyContext
     from kiban.sim.state import ClusterView
 
@@ -53,9 +63,11 @@ class ThermalPlacement(NodePlacement):
         Attributes:
             tie_k: Racks whose resulting peak inlet lies within this of the best (K) are ties,
                 broken by the tightest fit.
+            hold_back: Refuse placements the room cannot cool (see the module docstring).
         """
 
         tie_k: float = 0.1
+        hold_back: bool = True
 
         def __post_init__(self) -> None:
             if not self.tie_k >= 0:
@@ -77,12 +89,39 @@ class ThermalPlacement(NodePlacement):
         self._free_id = -1
         self._t = math.nan
         self._extra_w = np.zeros(ctx.layout.n_racks)
+        self._setpoint_c = math.nan
+        self._failed: BoolArray | None = None
+        self._inlet_now: FloatArray = np.zeros(ctx.layout.n_racks)
+        self._supply_now_c = math.nan
+
+    def _room_args(self, view: ClusterView) -> None:
+        """What the room prediction needs from the view this decision."""
+        self._setpoint_c = float(getattr(view, "supply_setpoint_c", view.supply_temp_c))
+        self._failed = getattr(view, "cooling_units_failed", None)
+        self._inlet_now = np.asarray(view.rack_inlet_temp_c, dtype=np.float64)
+        self._supply_now_c = float(view.supply_temp_c)
+
+    def _room_refuses(self, view: ClusterView, p_w: FloatArray) -> bool:
+        """Whether the room cannot cool rack power ``p_w`` even at the lowest set-point."""
+        m = self.model
+        if m is None or not self.params.hold_back or m.hall is None:
+            return False
+        if view.n_running == 0 and not self._extra_w.any():
+            return False
+        if m.room_is_linear(self._failed):  # Tang's room: the hottest inlet at the lowest supply
+            lo = m.supply_range_c[0]
+            return bool((m.inlet_temp_c(lo, p_w) > m.allowed_inlet_c + 1e-9).any())
+        inlet = m.predict_room(
+            m.supply_range_c[0], p_w, self._failed, self._inlet_now, self._supply_now_c
+        ).inlet_c
+        return bool((inlet > m.allowed_inlet_c + 1e-9).any())
 
     def _rack_power_w(self, view: ClusterView, free: FreeState) -> FloatArray:
         """Live rack power plus what this decision placed so far."""
         if id(free) != self._free_id or view.time_s != self._t:
             self._free_id, self._t = id(free), view.time_s
             self._extra_w = np.zeros(view.layout.n_racks)
+            self._room_args(view)
         return np.asarray(view.rack_power_w, dtype=np.float64) + self._extra_w
 
     def _job_gpu_w(self, view: ClusterView, job: int) -> float:
@@ -142,6 +181,8 @@ class ThermalPlacement(NodePlacement):
                 left -= k
             nodes = np.asarray(chosen, dtype=np.int64)
             counts = np.asarray(cnt, dtype=np.int64)
+        if self._room_refuses(view, p_try):
+            return None
         self._extra_w = p_try - np.asarray(view.rack_power_w, dtype=np.float64)
         return pick_gpus(free, view, nodes, counts)
 
@@ -172,6 +213,16 @@ class XInt(ThermalPlacement):
     def _rack_score(self, p_w: FloatArray, add_w: float, racks: IntArray) -> FloatArray:
         assert self.model is not None
         m = self.model
+        if not m.room_is_linear(self._failed):  # the room as the twin runs it
+            out = np.empty(racks.shape[0])
+            for k, r in enumerate(racks.tolist()):
+                p = p_w.copy()
+                p[r] += add_w
+                pred = m.predict_room(
+                    self._setpoint_c, p, self._failed, self._inlet_now, self._supply_now_c
+                )
+                out[k] = float(pred.inlet_c.max())
+            return out
         base = m.inlet_rise_k(p_w)  # (n,)
         d = m.d_k_per_w[:, racks] * m.rack_air_frac[racks][None, :]  # (n, k)
         return np.asarray((base[:, None] + d * add_w).max(axis=0), dtype=np.float64)

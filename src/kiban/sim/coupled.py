@@ -343,6 +343,8 @@ class CoupledFacility:
     def _reset(self) -> None:
         """Fresh run state: the same facility object may serve several runs (policies)."""
         hall, layout = self._hall, self._layout
+        self._hall_now = hall
+        self._units_failed: bytes = b""
         self._room = fd.RoomState(
             np.asarray(hall.supply_setpoint_c), np.asarray(hall.supply_setpoint_c)
         )
@@ -357,7 +359,9 @@ class CoupledFacility:
         self._quiet_rack_w: FloatArray = np.zeros(0)
         self._quiet_heat_w = 0.0
         self._outdoor_hour = -1
-        self._capacity_cache: tuple[tuple[bytes, float, float], float, FloatArray] | None = None
+        self._capacity_cache: tuple[tuple[bytes, float, float, float], float, FloatArray] | None = (
+            None
+        )
         self._outdoor_cache = 25.0
         self._racks_down: frozenset[int] = frozenset()
         self._site_key: tuple[float, float, float] | None = None
@@ -500,6 +504,11 @@ class CoupledFacility:
             return effect
         dt = t - t_prev
         changes: dict[str, Any] = {}
+        # the units' alarms, as the BMS shows them
+        failed = self._unit_state(t)[0]
+        if failed.tobytes() != self._units_failed:
+            self._units_failed = failed.tobytes()
+            changes["units_failed"] = failed.copy()
         # feeds: a rack without a working feed has no power
         lost = np.zeros(self._layout.n_racks, dtype=np.int64)
         for f in self._faults:
@@ -601,15 +610,34 @@ class CoupledFacility:
                 self._outdoor_cache = float(fd.outdoor_dry_bulb_c(mid_s, climate, start_s=start))
         return self._outdoor_cache
 
+    @property
+    def hall_air(self) -> fd.HallAir:
+        """The hall's air side and plant capacities (static: the scenario's description)."""
+        return self._hall
+
+    def _hall_at(self, setpoint_c: float) -> fd.HallAir:
+        """The hall with the supply set-point the policy chose (the units control to it)."""
+        hall = self._hall_now
+        if hall.supply_setpoint_c != setpoint_c:
+            hall = self._hall_now = dataclasses.replace(
+                self._hall,
+                supply_setpoint_c=setpoint_c,
+                water_return_temp_c=setpoint_c + UNIT_DESIGN_DELTA_T_K,
+            )
+        return hall
+
     def _advance(self, view: ClusterView, t_prev: float, t: float) -> FacilityEffect | None:
         """The room over [``t_prev``, ``t``), then the aisles and the chips from ``t`` on.
 
         The room is integrated with the units, chiller and fans in force over the step (those
         at ``t_prev``: the steps fall on every fault's start and repair); the airflow balance
         per aisle and the chips' thermal resistance are what holds from ``t`` (a unit that
-        fails at ``t`` starves its aisles from ``t``, not a step earlier).
+        fails at ``t`` starves its aisles from ``t``, not a step earlier). The units control
+        to the supply set-point the policy chose.
         """
-        hall = self._hall
+        hall = self._hall_at(
+            float(getattr(view, "supply_setpoint_c", self._hall.supply_setpoint_c))
+        )
         dt = t - t_prev
         rack_w = np.asarray(view.rack_power_w, dtype=np.float64)
         failed, chiller_ok, fan_ok = now = self._unit_state(t)
@@ -741,7 +769,7 @@ class CoupledFacility:
         The common case: the room stays put and removes the heat; only the aisles are
         computed. None when the full room step is needed.
         """
-        hall, room = self._hall, self._room
+        hall, room = self._hall_now, self._room
         set_c = hall.supply_setpoint_c
         if float(room.air_temp_c) != set_c or abs(float(room.solid_temp_c) - set_c) > 1e-6:
             return None
@@ -773,8 +801,13 @@ class CoupledFacility:
         They change only with the faults and the outdoor temperature (hourly): the last
         answer is kept for the same inputs.
         """
-        hall = self._hall
-        key = (np.asarray(failed, dtype=bool).tobytes(), chiller_ok, outdoor_c)
+        hall = self._hall_now
+        key = (
+            np.asarray(failed, dtype=bool).tobytes(),
+            chiller_ok,
+            outdoor_c,
+            hall.supply_setpoint_c,
+        )
         cached = self._capacity_cache
         if cached is not None and cached[0] == key:
             return cached[1], cached[2]

@@ -157,6 +157,7 @@ class Dispatch:
             if not lo <= temp <= hi:
                 msg = f"supply_temp_c = {temp}: allowed {lo}–{hi} °C"
                 raise self._error(msg)
+            self._heat.supply_setpoint_c = temp
             self._heat.set_supply_temp(temp)
         if d.wake_at_s is not None and d.wake_at_s > t_s:
             wake = float(d.wake_at_s)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from kiban._typing import ArrayLike, FloatArray, IntArray
+    from kiban._typing import ArrayLike, BoolArray, FloatArray, IntArray
     from kiban.sim.facility import FacilityPower
     from kiban.sim.state import ClusterView
 
@@ -54,6 +54,9 @@ class FacilityEffect:
         nodes_braked: Every node whose GPUs are power-braked now (a partial feed loss that
             its remaining PSUs cannot carry); replaces the previous set (empty: none). Their
             jobs run at the HW-slowdown clock, booked as ``power_cap``.
+        units_failed: The CRAH/CRAC units that are down now (their alarms, which policies see
+            through :attr:`~kiban.sim.state.ClusterView.cooling_units_failed`); replaces the
+            previous set.
     """
 
     supply_temp_c: float | None = None
@@ -64,6 +67,7 @@ class FacilityEffect:
     site_it_limit_w: float | None = None
     nodes_braked: IntArray | None = None
     rack_r_scale: FloatArray | None = None
+    units_failed: BoolArray | None = None
 
 
 @runtime_checkable

@@ -44,6 +44,12 @@ class NodeHeat:
         self.rack_inlet_temp_c: FloatArray = np.full(lay.n_racks, lay.supply_temp_c)
         self.rack_inlet_offset_k: FloatArray | None = None
         self.supply_temp_c = lay.supply_temp_c
+        self.supply_setpoint_c = lay.supply_temp_c
+        """Supply-air set-point the policy asked for (°C); the supply follows it while the
+        cooling has capacity (an in-loop facility's room may run warmer)."""
+        self.cooling_units_failed: BoolArray | None = None
+        """CRAH/CRAC units that are down now, as the facility's BMS reports them (None: the
+        facility reports no units)."""
         self.liquid_supply_temp_c = lay.liquid_supply_temp_c
         """Coolant supply of liquid-cooled GPUs now (°C; a CDU fault raises it)."""
         self.liquid_raised = False

@@ -215,6 +215,7 @@ class Simulator:
                     dict(getattr(self.facility, "budgets_w", None) or {}).values(),
                     default=math.inf,
                 ),
+                hall_air=getattr(self.facility, "hall_air", None),
             )
         )
         self._start()
@@ -547,6 +548,13 @@ class Simulator:
             self.heat.set_liquid_supply_temp(float(effect.liquid_supply_temp_c))
         if effect.rack_r_scale is not None:
             self.heat.set_r_scale(np.asarray(effect.rack_r_scale, dtype=np.float64))
+        if effect.units_failed is not None:
+            failed = np.array(effect.units_failed, dtype=bool)
+            failed.flags.writeable = False
+            prev = self.heat.cooling_units_failed
+            self.heat.cooling_units_failed = failed
+            if prev is not None and not np.array_equal(prev, failed):
+                self._dirty.policy = True  # a unit alarm: the policy hears of it at once
         if effect.nodes_down is not None:
             self._power_down(np.asarray(effect.nodes_down, dtype=np.int64))
         if effect.nodes_up is not None:

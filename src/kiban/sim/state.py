@@ -155,6 +155,20 @@ class ClusterView:
         return self._heat.supply_temp_c
 
     @property
+    def supply_setpoint_c(self) -> float:
+        """Supply-air set-point now (°C): the policy's last one, else the scenario's."""
+        return self._heat.supply_setpoint_c
+
+    @property
+    def cooling_units_failed(self) -> BoolArray | None:
+        """CRAH/CRAC units that are down now (read-only; None: the facility reports none).
+
+        What a building management system shows as unit alarms.
+        """
+        failed = self._heat.cooling_units_failed
+        return None if failed is None else _ro(failed)
+
+    @property
     def it_power_w(self) -> float:
         """Current IT power of the cluster (W)."""
         return float(self._heat.rack_power_w.sum())
