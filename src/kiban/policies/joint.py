@@ -334,6 +334,7 @@ class JDec:
         start = dict(sched.start)
         if math.isfinite(self.budget_w):
             start, caps = self._admit_within_budget(view, start, caps)
+        preempt = _needed_preemptions(view, sched.preempt, start)
         cache, weight = self._data.shares(view, start)
         wake = sched.wake_at_s
         if self._plan is not None:
@@ -342,7 +343,7 @@ class JDec:
             wake = self._next_epoch_s if wake is None else min(wake, self._next_epoch_s)
         return Decision(
             start=start,
-            preempt=sched.preempt,
+            preempt=preempt,
             power_cap_w=caps,
             cache_b=cache,
             io_weight=weight,
@@ -803,9 +804,12 @@ class _StageA:
         remote = rate * g * self.opt_speed * self.opt_phi  # B/s at no cache
         c_obj = np.zeros(n_var)
         c_obj[:n_x] = -value
-        c_obj[i_c:i_z] = -1e-6 * remote / dset * 1e-3  # a tiny preference for caching
-        c_obj[i_q] = lam  # cooling power (W) at the energy price
-        c_obj[i_sb] = c_obj[i_sh] = OVER_LIMIT_PRICE_PER_W
+        # Scaling (HiGHS needs coefficients within a few decades): cache variables are the
+        # cached share of each option's dataset (0..1), power rows and the cooling and slack
+        # columns are in kW, the file-system row in GB/s and the cache row in TB.
+        c_obj[i_c:i_z] = -1e-9 * remote  # a tiny preference for caching
+        c_obj[i_q] = lam * W_PER_KW  # cooling power (kW) at the energy price
+        c_obj[i_sb] = c_obj[i_sh] = OVER_LIMIT_PRICE_PER_W * W_PER_KW
         rows_i: list[int] = []
         cols_i: list[int] = []
         vals: list[float] = []
@@ -840,36 +844,51 @@ class _StageA:
             s *= 2
         # one supply candidate
         add(np.arange(i_z, i_z + n_k), np.ones(n_k), 1.0, 1.0)
-        big_m_w = float(g.sum() * m.job_tdp_w.max() * 2.0 + it_now * 2.0)
         rack_w = np.asarray(view.rack_power_w, dtype=np.float64)
         new_max = np.bincount(
             lay.node_rack_idx,
             weights=np.asarray(view.node_free, float) * m.job_tdp_w.max(),
             minlength=lay.n_racks,
         )
-        rack_gpu_max = np.zeros(lay.n_racks)
-        gpu_scale = 1.0 + HOST_SHARE_OF_GPU_POWER
+        gpu_kw = g * dpow * (1.0 + HOST_SHARE_OF_GPU_POWER) / W_PER_KW  # new kW per option
+        it_kw = it_now / W_PER_KW
+        cols = np.concatenate((np.arange(n_x), [0]))
+
+        def most_kw(coef: FloatArray) -> float:
+            """The most that Σ coef·x can reach: each job at its largest option (or none)."""
+            top = np.full(jobs.shape[0], -np.inf)
+            np.maximum.at(top, oj, coef)
+            return float(np.where(running, top, np.maximum(top, 0.0)).sum())
+
+        def add_big_m(coef: FloatArray, k: int, rhs: float, extra: int) -> None:
+            # Σ coef·x − extra ≤ rhs when z_k = 1, with the tightest big M; left out when
+            # no choice of options can break it
+            top = most_kw(coef)
+            if top <= rhs + 1e-9:
+                return
+            big_m = top - rhs
+            cols[-1] = i_z + k
+            add(np.append(cols, extra), np.concatenate((coef, [big_m, -1.0])), -np.inf, rhs + big_m)
+
         for k in range(n_k):
-            head = m.thermal_headroom_w(float(temps[k]), rack_w, new_max)
-            # Σ g·Δp·(1 + host) ≤ H_k + M(1 − z_k)
-            cols = np.concatenate((np.arange(n_x), [i_z + k]))
-            coef = np.concatenate((g * dpow * gpu_scale, [big_m_w]))
-            add(np.append(cols, i_sh), np.append(coef, -1.0), -np.inf, head + big_m_w)
+            head_kw = m.thermal_headroom_w(float(temps[k]), rack_w, new_max) / W_PER_KW
+            # Σ g·Δp·(1 + host) ≤ H_k (+ slack) when z_k = 1
+            add_big_m(gpu_kw, k, head_kw, i_sh)
             # site budget at this candidate: ratio_k · (IT now + Σ g Δp (1 + host)) ≤ B
             fac_ratio = float(m.facility_power_w(it_now, float(temps[k]), view.time_s)) / it_now
             if math.isfinite(owner.budget_w):
-                coef = np.concatenate((g * dpow * gpu_scale * fac_ratio, [big_m_w * fac_ratio]))
-                add(
-                    np.append(cols, i_sb),
-                    np.append(coef, -1.0),
-                    -np.inf,
-                    owner.plan_budget_w - fac_ratio * it_now + big_m_w * fac_ratio,
-                )
-            # cooling epigraph: q ≥ (IT now + Σ g Δp (1 + host))/COP_k − M(1 − z_k)
+                rhs = owner.plan_budget_w / W_PER_KW - fac_ratio * it_kw
+                add_big_m(gpu_kw * fac_ratio, k, rhs, i_sb)
+            # cooling epigraph: q ≥ (IT now + Σ g Δp (1 + host))/COP_k when z_k = 1
             inv = 1.0 / float(cop[k])
-            cols_q = np.concatenate((np.arange(n_x), [i_z + k, i_q]))
-            coef_q = np.concatenate((g * dpow * gpu_scale * inv, [big_m_w * inv], [-1.0]))
-            add(cols_q, coef_q, -np.inf, -it_now * inv + big_m_w * inv)
+            big_m = max(most_kw(gpu_kw * inv) + it_kw * inv, 0.0)
+            cols[-1] = i_z + k
+            add(
+                np.append(cols, i_q),
+                np.concatenate((gpu_kw * inv, [big_m, -1.0])),
+                -np.inf,
+                -it_kw * inv + big_m,
+            )
             # chip limit at this candidate: options too hot for it exclude it
             rise = float(m.inlet_rise_k(rack_w).max(initial=0.0))
             r_die = float(m.rack_r_die_k_per_w.max())
@@ -879,25 +898,28 @@ class _StageA:
             )
             for o in hot.tolist():
                 add(np.array([o, i_z + k]), np.ones(2), -np.inf, 1.0)
-        del rack_gpu_max, host_now
-        # file system: Σ σΘ (x − c/d) ≤ B
-        if math.isfinite(m.fs_bandwidth_b_per_s) and (remote > 0).any():
-            io = np.flatnonzero(remote > 0)
-            cols = np.concatenate((io, i_c + io))
-            coef = np.concatenate((remote[io], -remote[io] / dset[io]))
-            add(cols, coef, -np.inf, m.fs_bandwidth_b_per_s)
-        # cache: c ≤ d·x per option, Σ c ≤ C
-        total_cache = float(np.sum(lay.node_cache_b)) if lay.node_cache_b is not None else 0.0
+        del host_now
+        # file system (GB/s): Σ σΘ (x − c/d) ≤ B, with f = c/d the cached share
         io_opts = np.flatnonzero(remote > 0)
+        if math.isfinite(m.fs_bandwidth_b_per_s) and io_opts.shape[0]:
+            gbs = remote[io_opts] * 1e-9
+            add(
+                np.concatenate((io_opts, i_c + io_opts)),
+                np.concatenate((gbs, -gbs)),
+                -np.inf,
+                m.fs_bandwidth_b_per_s * 1e-9,
+            )
+        # cache: f ≤ x per option, Σ d·f ≤ C (TB)
+        total_cache = float(np.sum(lay.node_cache_b)) if lay.node_cache_b is not None else 0.0
         for o in io_opts.tolist():
-            add(np.array([i_c + o, o]), np.array([1.0, -float(dset[o])]), -np.inf, 0.0)
-        add(i_c + io_opts, np.ones(io_opts.shape[0]), -np.inf, total_cache)
+            add(np.array([i_c + o, o]), np.array([1.0, -1.0]), -np.inf, 0.0)
+        add(i_c + io_opts, dset[io_opts] * 1e-12, -np.inf, total_cache * 1e-12)
         from scipy.sparse import coo_matrix  # noqa: PLC0415 (startup time: validate)
 
         a = coo_matrix((vals, (rows_i, cols_i)), shape=(r, n_var)).tocsr()
         lo_v = np.zeros(n_var)
         hi_v = np.ones(n_var)
-        hi_v[i_c:i_z] = np.where(remote > 0, dset, 0.0)
+        hi_v[i_c:i_z] = np.where(remote > 0, 1.0, 0.0)
         hi_v[i_q] = hi_v[i_sb] = hi_v[i_sh] = np.inf
         integrality = np.zeros(n_var)
         integrality[:n_x] = 1
@@ -934,6 +956,30 @@ class _StageA:
             rack_extra_w=extra,
             status=status,
         )
+
+
+def _needed_preemptions(
+    view: ClusterView, preempt: frozenset[int], start: Mapping[int, IntArray]
+) -> frozenset[int]:
+    """The preemptions that free GPUs a start uses; the others are dropped.
+
+    2D-LAS chooses the jobs to run by GPU count, preempts the rest, then places the chosen
+    ones; with node locality a chosen job often fits nowhere even on the released GPUs, and
+    the preempted job's GPUs then sit idle while it pays a checkpoint and a restore (on the
+    demo month 78 % of J-DEC's preemptions were such). A preempted job whose GPUs no start
+    takes keeps running: the starts' GPUs do not overlap its own, so the decision stays valid.
+    """
+    if not preempt:
+        return preempt
+    used = np.zeros(view.layout.n_gpus, dtype=bool)
+    for gpus in start.values():
+        used[np.asarray(gpus, dtype=np.int64)] = True
+    keep = []
+    for j in sorted(preempt):
+        gpus = view.job_gpus(int(j))
+        if gpus is None or used[np.asarray(gpus, dtype=np.int64)].any():
+            keep.append(int(j))
+    return frozenset(keep)
 
 
 def _limits_slack(owner: JDec, view: ClusterView, pending: IntArray) -> bool:
@@ -1005,10 +1051,14 @@ def _warm_start(
     """A feasible incumbent for stage A: the layered decision, in the MILP's variables.
 
     Running jobs keep their current cap option (full I/O speed), the supply candidate nearest
-    the current set-point, cache to the I/O options with the most remote traffic per byte,
-    then waiting jobs in 2D-LAS weight order at their best option while every hard row holds
-    and no slack (W over the budget or the headroom) grows. Returns None when even the
-    running jobs alone break a hard row (HiGHS then starts cold).
+    the current set-point, cache to the I/O options with the most remote traffic per byte;
+    then each waiting job in 2D-LAS weight order takes its most valuable option that keeps
+    every hard row and adds no slack (kW over the budget or the headroom), or waits. Returns
+    None when even the running jobs alone break a hard row (HiGHS then starts cold).
+
+    The free columns (cooling kW, kW over budget, kW over headroom) have coefficient −1 in
+    their rows, one per row at most: the activity is kept without them (``act``) and each is
+    lifted to the least value that meets its rows, so trying an option costs its own rows.
     """
     i_c, i_z, i_q, i_sb, i_sh = cols
     oj, running = stage.opt_job, stage.running
@@ -1016,7 +1066,10 @@ def _warm_start(
     n_var = a.shape[1]
     csc = a.tocsc()
     free_cols = (i_q, i_sb, i_sh)
-    rows_of = {v: csc.indices[csc.indptr[v] : csc.indptr[v + 1]] for v in free_cols}
+    rows_of = [csc.indices[csc.indptr[v] : csc.indptr[v + 1]] for v in free_cols]
+    hard = np.ones(a.shape[0], dtype=bool)
+    for r in rows_of:
+        hard[r] = False
     x = np.zeros(n_var)
     # running jobs: the option nearest the cap they run at, full I/O speed first
     view = stage.view
@@ -1025,53 +1078,54 @@ def _warm_start(
     assert m is not None
     cur = np.where(np.isnan(cur), m.job_tdp_w[stage.jobs[oj]], cur)
     gap = np.abs(stage.opt_cap_w - cur) + (1.0 - stage.opt_phi)
+    first = np.searchsorted(oj, np.arange(stage.jobs.shape[0] + 1))  # options are job-sorted
     for i in np.flatnonzero(running).tolist():
-        opts = np.flatnonzero(oj == i)
-        x[opts[int(np.argmin(gap[opts]))]] = 1.0
+        lo_o, hi_o = int(first[i]), int(first[i + 1])
+        x[lo_o + int(np.argmin(gap[lo_o:hi_o]))] = 1.0
     x[i_z + int(np.argmin(np.abs(temps - supply_c)))] = 1.0
-    # cache: the chosen I/O options, most remote traffic per cached byte first
+    # cache (a share of each dataset): the chosen I/O options, most remote traffic per byte
+    # first, while the cache row (the last, in TB) has room
     cache_row = a.shape[0] - 1
     left = float(ub[cache_row])
     io = np.flatnonzero((remote > 0) & (x[:n_x] > 0))
     for o in io[np.argsort(-remote[io] / dset[io], kind="stable")].tolist():
-        c = min(float(hi_v[i_c + o]), left)
-        if c <= 0:
+        d_tb = float(dset[o]) * 1e-12
+        f = min(float(hi_v[i_c + o]), left / d_tb)
+        if f <= 0:
             break
-        x[i_c + o] = c
-        left -= c
-
-    def lift(act: FloatArray) -> None:
-        # the free columns (cooling W, W over budget, W over headroom): each the least value
-        # that meets its rows (coefficient −1 in each)
-        for v in free_cols:
-            r = rows_of[v]
-            if r.shape[0] == 0:
-                continue
-            need = act[r] + x[v] - ub[r]
-            x[v] = max(0.0, float(need.max()))
-
-    act = a @ x
-    lift(act)
-    act = a @ x
+        x[i_c + o] = f
+        left -= f * d_tb
+    x_free = np.zeros(n_var, dtype=bool)
+    x_free[list(free_cols)] = True
+    act = a @ np.where(x_free, 0.0, x)
     tol = 1e-6 * np.maximum(1.0, np.abs(ub[np.isfinite(ub)]).max(initial=1.0))
-    if ((act < lb - tol) | (act > ub + tol)).any():
+
+    def lifted() -> list[float]:
+        return [max(0.0, float((act[r] - ub[r]).max(initial=0.0))) for r in rows_of]
+
+    if ((act[hard] < lb[hard] - tol) | (act[hard] > ub[hard] + tol)).any():
         return None
-    base_slack = x[i_sb] + x[i_sh]
+    base = lifted()
+    base_slack = base[1] + base[2]
     order = np.lexsort((stage.jobs[~running], -stage.weight[~running]))
     for i in np.flatnonzero(~running)[order].tolist():
-        opts = np.flatnonzero(oj == i)
-        o = int(opts[int(np.argmax(value[opts]))])
-        x[o] = 1.0
-        col = csc.getcol(o)
-        act[col.indices] += col.data
-        saved = x[list(free_cols)].copy()
-        lift(act)
-        act = a @ x
-        ok = not ((act < lb - tol) | (act > ub + tol)).any()
-        if not ok or x[i_sb] + x[i_sh] > base_slack + 1e-6:
-            x[o] = 0.0
-            x[list(free_cols)] = saved
-            act = a @ x
+        lo_o, hi_o = int(first[i]), int(first[i + 1])
+        for o in (lo_o + np.argsort(-value[lo_o:hi_o], kind="stable")).tolist():
+            idx = csc.indices[csc.indptr[o] : csc.indptr[o + 1]]
+            dat = csc.data[csc.indptr[o] : csc.indptr[o + 1]]
+            act[idx] += dat
+            h = hard[idx]
+            bad = bool(((act[idx[h]] < lb[idx[h]] - tol) | (act[idx[h]] > ub[idx[h]] + tol)).any())
+            if not bad:
+                now = lifted()
+                bad = now[1] + now[2] > base_slack + 1e-6
+            if bad:
+                act[idx] -= dat
+                continue
+            x[o] = 1.0
+            break
+    for v, val in zip(free_cols, lifted(), strict=True):
+        x[v] = val
     return x
 
 
