@@ -68,6 +68,7 @@ from kiban.policies.power_budget import Polca, WaterFilling, measured_power_scal
 from kiban.policies.registry import register_policy
 from kiban.policies.scheduling import EasyBackfill, TiresiasLas
 from kiban.policies.thermal_placement import XInt
+from kiban.vocabulary import GPU_SHARED
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -971,14 +972,18 @@ def _needed_preemptions(
     """
     if not preempt:
         return preempt
-    used = np.zeros(view.layout.n_gpus, dtype=bool)
-    for gpus in start.values():
-        used[np.asarray(gpus, dtype=np.int64)] = True
-    keep = []
-    for j in sorted(preempt):
-        gpus = view.job_gpus(int(j))
-        if gpus is None or used[np.asarray(gpus, dtype=np.int64)].any():
-            keep.append(int(j))
+    if not start:
+        return frozenset()
+    used = np.concatenate([np.asarray(g, dtype=np.int64) for g in start.values()])
+    holders = np.asarray(view.gpu_job)[used]  # running jobs on the GPUs the starts take
+    keep = {int(j) for j in np.unique(holders[holders >= 0]).tolist() if j in preempt}
+    if (holders == GPU_SHARED).any():  # jobs sharing a GPU: look at each one's GPUs
+        taken = np.zeros(view.layout.n_gpus, dtype=bool)
+        taken[used] = True
+        for j in sorted(preempt - keep):
+            gpus = view.job_gpus(int(j))
+            if gpus is not None and taken[np.asarray(gpus, dtype=np.int64)].any():
+                keep.add(int(j))
     return frozenset(keep)
 
 
