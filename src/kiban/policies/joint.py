@@ -268,7 +268,8 @@ class JDec:
         self._next_epoch_s = 0.0
         self._job_cap_w: FloatArray = np.zeros(0)
         self._rack_price: FloatArray = np.zeros(0)
-        self._curve: dict[int, tuple[FloatArray, FloatArray, FloatArray]] = {}
+        self._curve = np.zeros((0, 3, 9))  # cap, speed and power per job at 9 caps
+        self._have_curve: BoolArray = np.zeros(0, dtype=bool)
         self._lam = 0.0
 
     @property
@@ -298,7 +299,8 @@ class JDec:
         self._next_epoch_s = 0.0
         self._job_cap_w = np.full(ctx.jobs.n_jobs, math.nan)
         self._rack_price = np.zeros(ctx.layout.n_racks)
-        self._curve = {}
+        self._curve = np.zeros((ctx.jobs.n_jobs, 3, 9))
+        self._have_curve = np.zeros(ctx.jobs.n_jobs, dtype=bool)
         tdp_mean = float(np.mean([s.tdp_w for s in ctx.layout.skus]))
         self._lam = p.energy_weight / (tdp_mean * (1.0 + 1.0 / float(crac_cop(22.0))))
 
@@ -491,23 +493,18 @@ class JDec:
         """Cap, speed and power at 9 caps from the SKU minimum to TDP, per job (cached)."""
         assert self.model is not None
         m = self.model
-        miss = [int(j) for j in jobs.tolist() if int(j) not in self._curve]
-        if miss:
-            mj = np.asarray(miss, dtype=np.int64)
+        mj = np.unique(jobs[~self._have_curve[jobs]])
+        if mj.shape[0]:
             grid = np.linspace(0.0, 1.0, 9)
             lo, hi = m.job_min_cap_w[mj], m.job_tdp_w[mj]
             caps = lo[:, None] + (hi - lo)[:, None] * grid[None, :]
             rep = np.repeat(mj, grid.shape[0])
-            sp = m.speed_frac(rep, caps.ravel()).reshape(caps.shape)
-            pw = m.gpu_power_w(rep, caps.ravel()).reshape(caps.shape)
-            for i, j in enumerate(miss):
-                self._curve[j] = (caps[i], sp[i], pw[i])
-        rows = [self._curve[int(j)] for j in jobs.tolist()]
-        return (
-            np.stack([r[0] for r in rows]),
-            np.stack([r[1] for r in rows]),
-            np.stack([r[2] for r in rows]),
-        )
+            self._curve[mj, 0] = caps
+            self._curve[mj, 1] = m.speed_frac(rep, caps.ravel()).reshape(caps.shape)
+            self._curve[mj, 2] = m.gpu_power_w(rep, caps.ravel()).reshape(caps.shape)
+            self._have_curve[mj] = True
+        c = self._curve[jobs]
+        return c[:, 0], c[:, 1], c[:, 2]
 
     def _stage_a_needed(self, view: ClusterView) -> bool:
         """Whether stage A has something to allocate.
@@ -547,7 +544,7 @@ class JDec:
         n = jobs.shape[0]
         lo, hi = m.job_min_cap_w[jobs], m.job_tdp_w[jobs]
         cap_grid, sp, pw = self._curves(jobs)
-        g = np.array([len(view.job_gpus(int(j))) for j in jobs], dtype=np.float64)  # type: ignore[arg-type]
+        a_rack, g = _job_racks(view, jobs)
         cool = 1.0 + 1.0 / float(crac_cop(view.supply_temp_c))
         lam = self._lam
         p_now = pw[
@@ -558,11 +555,6 @@ class JDec:
         # each job's best breakpoint. Check the limits there first; solve the LP only if one binds.
         best = np.argmax(sp - lam * cool * pw + 1e-12 * cap_grid, axis=1)
         p_best = pw[np.arange(n), best]
-        a_rack = np.zeros((lay.n_racks, n))
-        for i, j in enumerate(jobs.tolist()):
-            gpus = view.job_gpus(int(j))
-            assert gpus is not None
-            np.add.at(a_rack[:, i], lay.node_rack_idx[lay.gpu_node[gpus]], 1.0)
         d = m.d_k_per_w * m.rack_air_frac[None, :]
         rack_now = np.asarray(view.rack_power_w, dtype=np.float64)
         limit = m.redline_c - m.inlet_margin_k - view.supply_temp_c - m.inlet_rise_k(rack_now)
@@ -871,12 +863,14 @@ class _StageA:
             cols[-1] = i_z + k
             add(np.append(cols, extra), np.concatenate((coef, [big_m, -1.0])), -np.inf, rhs + big_m)
 
+        # facility ÷ IT power at each candidate (one call: the plant model is vectorized)
+        fac_ratios = m.facility_power_w(np.full(n_k, it_now), temps, view.time_s) / it_now
         for k in range(n_k):
             head_kw = m.thermal_headroom_w(float(temps[k]), rack_w, new_max) / W_PER_KW
             # Σ g·Δp·(1 + host) ≤ H_k (+ slack) when z_k = 1
             add_big_m(gpu_kw, k, head_kw, i_sh)
             # site budget at this candidate: ratio_k · (IT now + Σ g Δp (1 + host)) ≤ B
-            fac_ratio = float(m.facility_power_w(it_now, float(temps[k]), view.time_s)) / it_now
+            fac_ratio = float(fac_ratios[k])
             if math.isfinite(owner.budget_w):
                 rhs = owner.plan_budget_w / W_PER_KW - fac_ratio * it_kw
                 add_big_m(gpu_kw * fac_ratio, k, rhs, i_sb)
@@ -957,6 +951,28 @@ class _StageA:
             rack_extra_w=extra,
             status=status,
         )
+
+
+def _job_racks(view: ClusterView, jobs: IntArray) -> tuple[FloatArray, FloatArray]:
+    """GPUs of each running job per rack (racks × jobs) and in all (per job)."""
+    lay = view.layout
+    n = jobs.shape[0]
+    gpu_job = np.asarray(view.gpu_job)
+    a_rack = np.zeros((lay.n_racks, n))
+    if (gpu_job == GPU_SHARED).any():  # jobs sharing a GPU: each job's own GPUs
+        for i, j in enumerate(jobs.tolist()):
+            gpus = view.job_gpus(int(j))
+            assert gpus is not None
+            np.add.at(a_rack[:, i], lay.node_rack_idx[lay.gpu_node[gpus]], 1.0)
+        return a_rack, a_rack.sum(axis=0)
+    pos = np.full(view.jobs.n_jobs, -1, dtype=np.int64)
+    pos[jobs] = np.arange(n)
+    held = np.flatnonzero(gpu_job >= 0)
+    col = pos[gpu_job[held]]
+    mine = col >= 0
+    rack = lay.node_rack_idx[lay.gpu_node[held[mine]]]
+    np.add.at(a_rack, (rack, col[mine]), 1.0)
+    return a_rack, a_rack.sum(axis=0)
 
 
 def _needed_preemptions(
