@@ -265,6 +265,7 @@ class JDec:
         self._scenario_budget_w = math.inf
         self._plan: _Plan | None = None
         self._last_sig: tuple[bytes, bytes] | None = None
+        self._shares_sig: bytes | None = None
         self._next_epoch_s = 0.0
         self._job_cap_w: FloatArray = np.zeros(0)
         self._rack_price: FloatArray = np.zeros(0)
@@ -296,6 +297,7 @@ class JDec:
         self.stats = EpochStats()
         self._plan = None
         self._last_sig = None
+        self._shares_sig = None
         self._next_epoch_s = 0.0
         self._job_cap_w = np.full(ctx.jobs.n_jobs, math.nan)
         self._rack_price = np.zeros(ctx.layout.n_racks)
@@ -338,7 +340,14 @@ class JDec:
         if math.isfinite(self.budget_w):
             start, caps = self._admit_within_budget(view, start, caps)
         preempt = _needed_preemptions(view, sched.preempt, start)
-        cache, weight = self._data.shares(view, start)
+        # SiloD re-splits only where the job set changed: with no start and the same running
+        # jobs as at its last call it has nothing to say (skip its per-call set building)
+        run_sig = np.asarray(view.running_jobs()).tobytes()
+        if start or run_sig != self._shares_sig:
+            cache, weight = self._data.shares(view, start)
+            self._shares_sig = None if start else run_sig
+        else:
+            cache, weight = {}, {}
         wake = sched.wake_at_s
         if self._plan is not None:
             wake = self._plan.due_s if wake is None else min(wake, self._plan.due_s)
