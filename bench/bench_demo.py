@@ -64,6 +64,7 @@ def run_policy(src: Path, policy: str, keep: Path | None) -> dict:
         out_dir = keep if keep is not None else Path(tmp)
         cmd = [str(kiban), "simulate", str(scenario), "--policy", policy, "--locality", "node"]
         load0 = os.getloadavg()[0]
+        cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         out = subprocess.run(
             [*cmd, "--json", "--out", str(out_dir)],
@@ -73,6 +74,8 @@ def run_policy(src: Path, policy: str, keep: Path | None) -> dict:
             text=True,
         )
         wall_s = time.perf_counter() - t0
+        cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_s = cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime
         payload = json.loads(out.stdout)["policies"][policy]
         from kiban.comparison import fair_stats  # noqa: PLC0415
         from kiban.results import load_result  # noqa: PLC0415
@@ -81,6 +84,7 @@ def run_policy(src: Path, policy: str, keep: Path | None) -> dict:
         stats = fair_stats([(result.summary, result.jobs)])
     return {
         "wall_s": round(wall_s, 2),
+        "cpu_s": round(cpu_s, 2),
         "finished_frac": stats.finished_frac[0],
         "facility_kwh_per_useful_gpu_h": stats.energy_kwh_per_useful_gpu_h[0],
         **{

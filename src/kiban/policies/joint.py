@@ -678,6 +678,7 @@ class _StageA:
     opt_power_w: FloatArray
     opt_phi: FloatArray
     weight: FloatArray
+    opt_gpus: IntArray
     warm: bool = False
 
     @property
@@ -726,7 +727,14 @@ class _StageA:
         has_io = (view.jobs.input_rate_b_per_s_per_gpu[jobs] > 0) & math.isfinite(
             m.fs_bandwidth_b_per_s
         )
-        o_job, o_cap, o_phi = [], [], []
+        # Options, one per (GPU count, cap level, I/O point) of each job: parallel lists, kept
+        # grouped by job in ``jobs`` order (the warm start relies on it). Every value of an
+        # option (speed, power, I/O, GPUs in the rows) is computed from these four entries, so
+        # a job with several GPU counts (elastic) gets them by appending its options here.
+        o_job: list[int] = []
+        o_gpus: list[int] = []
+        o_cap: list[float] = []
+        o_phi: list[float] = []
         tdp = m.job_tdp_w[jobs]
         lo = m.job_min_cap_w[jobs]
         for i in range(jobs.shape[0]):
@@ -734,6 +742,7 @@ class _StageA:
                 cap = max(y * tdp[i], lo[i])
                 for phi in IO_POINTS_FRAC if has_io[i] else (1.0,):
                     o_job.append(i)
+                    o_gpus.append(int(n_gpus[i]))
                     o_cap.append(cap)
                     o_phi.append(phi)
         opt_job = np.asarray(o_job, dtype=np.int64)
@@ -746,7 +755,18 @@ class _StageA:
         power = m.gpu_power_w(jobs[opt_job], opt_cap)
         power = idle + (power - idle) * opt_phi
         return cls(
-            owner, view, jobs, running, n_gpus, opt_job, opt_cap, speed, power, opt_phi, weight
+            owner,
+            view,
+            jobs,
+            running,
+            n_gpus,
+            opt_job,
+            opt_cap,
+            speed,
+            power,
+            opt_phi,
+            weight,
+            np.asarray(o_gpus, dtype=np.int64),
         )
 
     def solve(self, p: JDec.Params) -> _StageAResult | None:
@@ -757,7 +777,7 @@ class _StageA:
         jobs, running, g_j = self.jobs, self.running, self.n_gpus.astype(np.float64)
         n_opt = self.opt_job.shape[0]
         oj = self.opt_job
-        g = g_j[oj]
+        g = self.opt_gpus.astype(np.float64)  # GPUs of each option
         temps = np.asarray(p.supply_candidates_c, dtype=np.float64)
         lo_t, hi_t = m.supply_range_c
         temps = temps[(temps >= lo_t) & (temps <= hi_t)]
