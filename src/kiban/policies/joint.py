@@ -958,6 +958,7 @@ class _StageA:
                 ub_r,
                 hi_v,
                 value=value,
+                cost=c_obj,
                 remote=remote,
                 dset=dset,
                 temps=temps,
@@ -1092,6 +1093,7 @@ def _warm_start(
     hi_v: FloatArray,
     *,
     value: FloatArray,
+    cost: FloatArray,
     remote: FloatArray,
     dset: FloatArray,
     temps: FloatArray,
@@ -1100,11 +1102,13 @@ def _warm_start(
 ) -> FloatArray | None:
     """A feasible incumbent for stage A: the layered decision, in the MILP's variables.
 
-    Running jobs keep their current cap option (full I/O speed), the supply candidate nearest
-    the current set-point, cache to the I/O options with the most remote traffic per byte;
-    then each waiting job in 2D-LAS weight order takes its most valuable option that keeps
-    every hard row and adds no slack (kW over the budget or the headroom), or waits. Returns
-    None when even the running jobs alone break a hard row (HiGHS then starts cold).
+    Running jobs keep their current cap option (full I/O speed), cache to their I/O options
+    with the most remote traffic per byte; then each waiting job in 2D-LAS weight order takes
+    its most valuable option that keeps every hard row and adds no slack (kW over the budget
+    or the headroom), with what is left of the cache for its dataset, or waits. This at the
+    supply candidate nearest the set-point; when a waiting job found no option there, at every
+    candidate, and the best objective wins. Returns None when even the running jobs alone
+    break a hard row (HiGHS then starts cold).
 
     The free columns (cooling kW, kW over budget, kW over headroom) have coefficient −1 in
     their rows, one per row at most: the activity is kept without them (``act``) and each is
@@ -1132,7 +1136,6 @@ def _warm_start(
     for i in np.flatnonzero(running).tolist():
         lo_o, hi_o = int(first[i]), int(first[i + 1])
         x[lo_o + int(np.argmin(gap[lo_o:hi_o]))] = 1.0
-    x[i_z + int(np.argmin(np.abs(temps - supply_c)))] = 1.0
     # cache (a share of each dataset): the chosen I/O options, most remote traffic per byte
     # first, while the cache row (the last, in TB) has room
     cache_row = a.shape[0] - 1
@@ -1147,36 +1150,65 @@ def _warm_start(
         left -= f * d_tb
     x_free = np.zeros(n_var, dtype=bool)
     x_free[list(free_cols)] = True
-    act = a @ np.where(x_free, 0.0, x)
     tol = 1e-6 * np.maximum(1.0, np.abs(ub[np.isfinite(ub)]).max(initial=1.0))
+    order = np.flatnonzero(~running)[np.lexsort((stage.jobs[~running], -stage.weight[~running]))]
 
-    def lifted() -> list[float]:
-        return [max(0.0, float((act[r] - ub[r]).max(initial=0.0))) for r in rows_of]
+    def greedy(k: int) -> tuple[FloatArray, bool] | None:
+        """The incumbent at supply candidate k; and whether every waiting job got an option."""
+        xk = x.copy()
+        xk[i_z + k] = 1.0
+        act = a @ np.where(x_free, 0.0, xk)
 
-    if ((act[hard] < lb[hard] - tol) | (act[hard] > ub[hard] + tol)).any():
-        return None
-    base = lifted()
-    base_slack = base[1] + base[2]
-    order = np.lexsort((stage.jobs[~running], -stage.weight[~running]))
-    for i in np.flatnonzero(~running)[order].tolist():
-        lo_o, hi_o = int(first[i]), int(first[i + 1])
-        for o in (lo_o + np.argsort(-value[lo_o:hi_o], kind="stable")).tolist():
-            idx = csc.indices[csc.indptr[o] : csc.indptr[o + 1]]
-            dat = csc.data[csc.indptr[o] : csc.indptr[o + 1]]
-            act[idx] += dat
-            h = hard[idx]
-            bad = bool(((act[idx[h]] < lb[idx[h]] - tol) | (act[idx[h]] > ub[idx[h]] + tol)).any())
-            if not bad:
-                now = lifted()
-                bad = now[1] + now[2] > base_slack + 1e-6
-            if bad:
-                act[idx] -= dat
-                continue
-            x[o] = 1.0
+        def lifted() -> list[float]:
+            return [max(0.0, float((act[r] - ub[r]).max(initial=0.0))) for r in rows_of]
+
+        if ((act[hard] < lb[hard] - tol) | (act[hard] > ub[hard] + tol)).any():
+            return None
+        base = lifted()
+        base_slack = base[1] + base[2]
+        all_in = True
+        cache_left = [left]
+        for i in order.tolist():
+            lo_o, hi_o = int(first[i]), int(first[i + 1])
+            for o in (lo_o + np.argsort(-value[lo_o:hi_o], kind="stable")).tolist():
+                idx = csc.indices[csc.indptr[o] : csc.indptr[o + 1]]
+                dat = csc.data[csc.indptr[o] : csc.indptr[o + 1]]
+                act[idx] += dat
+                h = hard[idx]
+                lo_ok = act[idx[h]] >= lb[idx[h]] - tol
+                bad = not bool((lo_ok & (act[idx[h]] <= ub[idx[h]] + tol)).all())
+                if not bad:
+                    now = lifted()
+                    bad = now[1] + now[2] > base_slack + 1e-6
+                if bad:
+                    act[idx] -= dat
+                    continue
+                xk[o] = 1.0
+                if remote[o] > 0 and cache_left[0] > 0:  # cache what fits of its dataset
+                    c = i_c + o
+                    f = min(float(hi_v[c]), cache_left[0] / (float(dset[o]) * 1e-12))
+                    idx_c = csc.indices[csc.indptr[c] : csc.indptr[c + 1]]
+                    act[idx_c] += f * csc.data[csc.indptr[c] : csc.indptr[c + 1]]
+                    xk[c] = f
+                    cache_left[0] -= f * float(dset[o]) * 1e-12
+                break
+            else:
+                all_in = False
+        for v, val in zip(free_cols, lifted(), strict=True):
+            xk[v] = val
+        return xk, all_in
+
+    # the supply candidate nearest the set-point first; the others only when a waiting job
+    # found no option there (a limit bound): then the best objective over the candidates
+    near = np.argsort(np.abs(temps - supply_c), kind="stable")
+    best: FloatArray | None = None
+    for n, k in enumerate(near.tolist()):
+        got = greedy(k)
+        if got is not None and (best is None or float(cost @ got[0]) < float(cost @ best) - 1e-9):
+            best = got[0]
+        if n == 0 and (got is None or got[1]):
             break
-    for v, val in zip(free_cols, lifted(), strict=True):
-        x[v] = val
-    return x
+    return best
 
 
 def _solve_mip(
