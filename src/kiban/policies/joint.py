@@ -23,7 +23,9 @@ A. **allocation MILP** (HiGHS through :func:`scipy.optimize.milp`): one binary p
    power, :meth:`FacilityModel.thermal_headroom_w`), the chip limit per candidate, the shared
    file system's bandwidth and the total cache. Objective: LAS-weighted useful work minus a
    price on facility energy (cooling at the chosen candidate's COP, exact through a big-M
-   epigraph) minus the previous epoch's rack heat prices;
+   epigraph) minus the previous epoch's rack heat prices. Scaled for HiGHS (cache as a share
+   of each dataset, power in kW, bandwidth in GB/s, cache in TB), with the tightest big M per
+   candidate row and the rows no choice can break left out;
 B. **placement**: the chosen jobs in decreasing power, each by XInt (min peak inlet);
 C. **power/thermal LP** (HiGHS through :func:`scipy.optimize.linprog`) with placement fixed:
    continuous per-job GPU power (the speed-vs-power curve as its concave piecewise-linear
@@ -33,8 +35,10 @@ D. **supply set-point**: the highest safe supply for the predicted rack power (T
    the chip limit), with a 1-D search over facility power.
 
 Between epochs (arrivals, completions) jobs start through the layered fallback (2D-LAS order,
-XInt placement) at the option stage A last chose for them; the fallback also runs the whole
-epoch when stage A finds no solution in its time limit (counted in :attr:`JDec.fallbacks`).
+XInt placement) at the option stage A last chose for them, and a 2D-LAS preemption stands only
+when a start of the same decision takes the GPUs it frees (no checkpoint for idle GPUs); the
+fallback also runs the whole epoch when stage A finds no solution in its time limit (counted
+in :attr:`JDec.fallbacks`).
 The decision takes effect ``decision_delay_s`` after the epoch (default: the solver's time
 limit; ``charge_measured = true`` charges the measured solve time instead, which makes runs
 depend on the machine), so the solver gets no free foresight. Solves are deterministic:
