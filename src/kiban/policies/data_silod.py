@@ -116,9 +116,7 @@ class SiloD:
                 nodes, counts = self._where[j]
                 k = int(np.searchsorted(nodes, node))
                 job_nodes.append((j, nodes[k : k + 1], counts[k : k + 1]))
-            n_gpus = np.zeros(jobs.n_jobs)
-            for j in members:
-                n_gpus[j] = float(self._where[j][1].sum())
+            n_gpus = {j: float(self._where[j][1].sum()) for j in members}
             # the node's cache is split by the jobs' efficiency; each takes at most its
             # dataset's share on this node (GPUs here / all its GPUs)
             wants = []

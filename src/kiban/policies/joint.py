@@ -23,7 +23,9 @@ A. **allocation MILP** (HiGHS through :func:`scipy.optimize.milp`): one binary p
    power, :meth:`FacilityModel.thermal_headroom_w`), the chip limit per candidate, the shared
    file system's bandwidth and the total cache. Objective: LAS-weighted useful work minus a
    price on facility energy (cooling at the chosen candidate's COP, exact through a big-M
-   epigraph) minus the previous epoch's rack heat prices;
+   epigraph) minus the previous epoch's rack heat prices. Scaled for HiGHS (cache as a share
+   of each dataset, power in kW, bandwidth in GB/s, cache in TB), with the tightest big M per
+   candidate row and the rows no choice can break left out;
 B. **placement**: the chosen jobs in decreasing power, each by XInt (min peak inlet);
 C. **power/thermal LP** (HiGHS through :func:`scipy.optimize.linprog`) with placement fixed:
    continuous per-job GPU power (the speed-vs-power curve as its concave piecewise-linear
@@ -33,8 +35,10 @@ D. **supply set-point**: the highest safe supply for the predicted rack power (T
    the chip limit), with a 1-D search over facility power.
 
 Between epochs (arrivals, completions) jobs start through the layered fallback (2D-LAS order,
-XInt placement) at the option stage A last chose for them; the fallback also runs the whole
-epoch when stage A finds no solution in its time limit (counted in :attr:`JDec.fallbacks`).
+XInt placement) at the option stage A last chose for them, and a 2D-LAS preemption stands only
+when a start of the same decision takes the GPUs it frees (no checkpoint for idle GPUs); the
+fallback also runs the whole epoch when stage A finds no solution in its time limit (counted
+in :attr:`JDec.fallbacks`).
 The decision takes effect ``decision_delay_s`` after the epoch (default: the solver's time
 limit; ``charge_measured = true`` charges the measured solve time instead, which makes runs
 depend on the machine), so the solver gets no free foresight. Solves are deterministic:
@@ -68,6 +72,7 @@ from kiban.policies.power_budget import Polca, WaterFilling, measured_power_scal
 from kiban.policies.registry import register_policy
 from kiban.policies.scheduling import EasyBackfill, TiresiasLas
 from kiban.policies.thermal_placement import XInt
+from kiban.vocabulary import GPU_SHARED
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -264,10 +269,12 @@ class JDec:
         self._scenario_budget_w = math.inf
         self._plan: _Plan | None = None
         self._last_sig: tuple[bytes, bytes] | None = None
+        self._shares_sig: bytes | None = None
         self._next_epoch_s = 0.0
         self._job_cap_w: FloatArray = np.zeros(0)
         self._rack_price: FloatArray = np.zeros(0)
-        self._curve: dict[int, tuple[FloatArray, FloatArray, FloatArray]] = {}
+        self._curve = np.zeros((0, 3, 9))  # cap, speed and power per job at 9 caps
+        self._have_curve: BoolArray = np.zeros(0, dtype=bool)
         self._lam = 0.0
 
     @property
@@ -294,10 +301,12 @@ class JDec:
         self.stats = EpochStats()
         self._plan = None
         self._last_sig = None
+        self._shares_sig = None
         self._next_epoch_s = 0.0
         self._job_cap_w = np.full(ctx.jobs.n_jobs, math.nan)
         self._rack_price = np.zeros(ctx.layout.n_racks)
-        self._curve = {}
+        self._curve = np.zeros((ctx.jobs.n_jobs, 3, 9))
+        self._have_curve = np.zeros(ctx.jobs.n_jobs, dtype=bool)
         tdp_mean = float(np.mean([s.tdp_w for s in ctx.layout.skus]))
         self._lam = p.energy_weight / (tdp_mean * (1.0 + 1.0 / float(crac_cop(22.0))))
 
@@ -334,7 +343,15 @@ class JDec:
         start = dict(sched.start)
         if math.isfinite(self.budget_w):
             start, caps = self._admit_within_budget(view, start, caps)
-        cache, weight = self._data.shares(view, start)
+        preempt = _needed_preemptions(view, sched.preempt, start)
+        # SiloD re-splits only where the job set changed: with no start and the same running
+        # jobs as at its last call it has nothing to say (skip its per-call set building)
+        run_sig = np.asarray(view.running_jobs()).tobytes()
+        if start or run_sig != self._shares_sig:
+            cache, weight = self._data.shares(view, start)
+            self._shares_sig = None if start else run_sig
+        else:
+            cache, weight = {}, {}
         wake = sched.wake_at_s
         if self._plan is not None:
             wake = self._plan.due_s if wake is None else min(wake, self._plan.due_s)
@@ -342,7 +359,7 @@ class JDec:
             wake = self._next_epoch_s if wake is None else min(wake, self._next_epoch_s)
         return Decision(
             start=start,
-            preempt=sched.preempt,
+            preempt=preempt,
             power_cap_w=caps,
             cache_b=cache,
             io_weight=weight,
@@ -489,23 +506,18 @@ class JDec:
         """Cap, speed and power at 9 caps from the SKU minimum to TDP, per job (cached)."""
         assert self.model is not None
         m = self.model
-        miss = [int(j) for j in jobs.tolist() if int(j) not in self._curve]
-        if miss:
-            mj = np.asarray(miss, dtype=np.int64)
+        mj = np.unique(jobs[~self._have_curve[jobs]])
+        if mj.shape[0]:
             grid = np.linspace(0.0, 1.0, 9)
             lo, hi = m.job_min_cap_w[mj], m.job_tdp_w[mj]
             caps = lo[:, None] + (hi - lo)[:, None] * grid[None, :]
             rep = np.repeat(mj, grid.shape[0])
-            sp = m.speed_frac(rep, caps.ravel()).reshape(caps.shape)
-            pw = m.gpu_power_w(rep, caps.ravel()).reshape(caps.shape)
-            for i, j in enumerate(miss):
-                self._curve[j] = (caps[i], sp[i], pw[i])
-        rows = [self._curve[int(j)] for j in jobs.tolist()]
-        return (
-            np.stack([r[0] for r in rows]),
-            np.stack([r[1] for r in rows]),
-            np.stack([r[2] for r in rows]),
-        )
+            self._curve[mj, 0] = caps
+            self._curve[mj, 1] = m.speed_frac(rep, caps.ravel()).reshape(caps.shape)
+            self._curve[mj, 2] = m.gpu_power_w(rep, caps.ravel()).reshape(caps.shape)
+            self._have_curve[mj] = True
+        c = self._curve[jobs]
+        return c[:, 0], c[:, 1], c[:, 2]
 
     def _stage_a_needed(self, view: ClusterView) -> bool:
         """Whether stage A has something to allocate.
@@ -545,7 +557,7 @@ class JDec:
         n = jobs.shape[0]
         lo, hi = m.job_min_cap_w[jobs], m.job_tdp_w[jobs]
         cap_grid, sp, pw = self._curves(jobs)
-        g = np.array([len(view.job_gpus(int(j))) for j in jobs], dtype=np.float64)  # type: ignore[arg-type]
+        a_rack, g = _job_racks(view, jobs)
         cool = 1.0 + 1.0 / float(crac_cop(view.supply_temp_c))
         lam = self._lam
         p_now = pw[
@@ -556,11 +568,6 @@ class JDec:
         # each job's best breakpoint. Check the limits there first; solve the LP only if one binds.
         best = np.argmax(sp - lam * cool * pw + 1e-12 * cap_grid, axis=1)
         p_best = pw[np.arange(n), best]
-        a_rack = np.zeros((lay.n_racks, n))
-        for i, j in enumerate(jobs.tolist()):
-            gpus = view.job_gpus(int(j))
-            assert gpus is not None
-            np.add.at(a_rack[:, i], lay.node_rack_idx[lay.gpu_node[gpus]], 1.0)
         d = m.d_k_per_w * m.rack_air_frac[None, :]
         rack_now = np.asarray(view.rack_power_w, dtype=np.float64)
         limit = m.redline_c - m.inlet_margin_k - view.supply_temp_c - m.inlet_rise_k(rack_now)
@@ -675,6 +682,7 @@ class _StageA:
     opt_power_w: FloatArray
     opt_phi: FloatArray
     weight: FloatArray
+    opt_gpus: IntArray
     warm: bool = False
 
     @property
@@ -723,7 +731,14 @@ class _StageA:
         has_io = (view.jobs.input_rate_b_per_s_per_gpu[jobs] > 0) & math.isfinite(
             m.fs_bandwidth_b_per_s
         )
-        o_job, o_cap, o_phi = [], [], []
+        # Options, one per (GPU count, cap level, I/O point) of each job: parallel lists, kept
+        # grouped by job in ``jobs`` order (the warm start relies on it). Every value of an
+        # option (speed, power, I/O, GPUs in the rows) is computed from these four entries, so
+        # a job with several GPU counts (elastic) gets them by appending its options here.
+        o_job: list[int] = []
+        o_gpus: list[int] = []
+        o_cap: list[float] = []
+        o_phi: list[float] = []
         tdp = m.job_tdp_w[jobs]
         lo = m.job_min_cap_w[jobs]
         for i in range(jobs.shape[0]):
@@ -731,6 +746,7 @@ class _StageA:
                 cap = max(y * tdp[i], lo[i])
                 for phi in IO_POINTS_FRAC if has_io[i] else (1.0,):
                     o_job.append(i)
+                    o_gpus.append(int(n_gpus[i]))
                     o_cap.append(cap)
                     o_phi.append(phi)
         opt_job = np.asarray(o_job, dtype=np.int64)
@@ -743,7 +759,18 @@ class _StageA:
         power = m.gpu_power_w(jobs[opt_job], opt_cap)
         power = idle + (power - idle) * opt_phi
         return cls(
-            owner, view, jobs, running, n_gpus, opt_job, opt_cap, speed, power, opt_phi, weight
+            owner,
+            view,
+            jobs,
+            running,
+            n_gpus,
+            opt_job,
+            opt_cap,
+            speed,
+            power,
+            opt_phi,
+            weight,
+            np.asarray(o_gpus, dtype=np.int64),
         )
 
     def solve(self, p: JDec.Params) -> _StageAResult | None:
@@ -754,7 +781,7 @@ class _StageA:
         jobs, running, g_j = self.jobs, self.running, self.n_gpus.astype(np.float64)
         n_opt = self.opt_job.shape[0]
         oj = self.opt_job
-        g = g_j[oj]
+        g = self.opt_gpus.astype(np.float64)  # GPUs of each option
         temps = np.asarray(p.supply_candidates_c, dtype=np.float64)
         lo_t, hi_t = m.supply_range_c
         temps = temps[(temps >= lo_t) & (temps <= hi_t)]
@@ -803,9 +830,12 @@ class _StageA:
         remote = rate * g * self.opt_speed * self.opt_phi  # B/s at no cache
         c_obj = np.zeros(n_var)
         c_obj[:n_x] = -value
-        c_obj[i_c:i_z] = -1e-6 * remote / dset * 1e-3  # a tiny preference for caching
-        c_obj[i_q] = lam  # cooling power (W) at the energy price
-        c_obj[i_sb] = c_obj[i_sh] = OVER_LIMIT_PRICE_PER_W
+        # Scaling (HiGHS needs coefficients within a few decades): cache variables are the
+        # cached share of each option's dataset (0..1), power rows and the cooling and slack
+        # columns are in kW, the file-system row in GB/s and the cache row in TB.
+        c_obj[i_c:i_z] = -1e-9 * remote  # a tiny preference for caching
+        c_obj[i_q] = lam * W_PER_KW  # cooling power (kW) at the energy price
+        c_obj[i_sb] = c_obj[i_sh] = OVER_LIMIT_PRICE_PER_W * W_PER_KW
         rows_i: list[int] = []
         cols_i: list[int] = []
         vals: list[float] = []
@@ -840,36 +870,53 @@ class _StageA:
             s *= 2
         # one supply candidate
         add(np.arange(i_z, i_z + n_k), np.ones(n_k), 1.0, 1.0)
-        big_m_w = float(g.sum() * m.job_tdp_w.max() * 2.0 + it_now * 2.0)
         rack_w = np.asarray(view.rack_power_w, dtype=np.float64)
         new_max = np.bincount(
             lay.node_rack_idx,
             weights=np.asarray(view.node_free, float) * m.job_tdp_w.max(),
             minlength=lay.n_racks,
         )
-        rack_gpu_max = np.zeros(lay.n_racks)
-        gpu_scale = 1.0 + HOST_SHARE_OF_GPU_POWER
+        gpu_kw = g * dpow * (1.0 + HOST_SHARE_OF_GPU_POWER) / W_PER_KW  # new kW per option
+        it_kw = it_now / W_PER_KW
+        cols = np.concatenate((np.arange(n_x), [0]))
+
+        def most_kw(coef: FloatArray) -> float:
+            """The most that Σ coef·x can reach: each job at its largest option (or none)."""
+            top = np.full(jobs.shape[0], -np.inf)
+            np.maximum.at(top, oj, coef)
+            return float(np.where(running, top, np.maximum(top, 0.0)).sum())
+
+        def add_big_m(coef: FloatArray, k: int, rhs: float, extra: int) -> None:
+            # Σ coef·x − extra ≤ rhs when z_k = 1, with the tightest big M; left out when
+            # no choice of options can break it
+            top = most_kw(coef)
+            if top <= rhs + 1e-9:
+                return
+            big_m = top - rhs
+            cols[-1] = i_z + k
+            add(np.append(cols, extra), np.concatenate((coef, [big_m, -1.0])), -np.inf, rhs + big_m)
+
+        # facility ÷ IT power at each candidate (one call: the plant model is vectorized)
+        fac_ratios = m.facility_power_w(np.full(n_k, it_now), temps, view.time_s) / it_now
         for k in range(n_k):
-            head = m.thermal_headroom_w(float(temps[k]), rack_w, new_max)
-            # Σ g·Δp·(1 + host) ≤ H_k + M(1 − z_k)
-            cols = np.concatenate((np.arange(n_x), [i_z + k]))
-            coef = np.concatenate((g * dpow * gpu_scale, [big_m_w]))
-            add(np.append(cols, i_sh), np.append(coef, -1.0), -np.inf, head + big_m_w)
+            head_kw = m.thermal_headroom_w(float(temps[k]), rack_w, new_max) / W_PER_KW
+            # Σ g·Δp·(1 + host) ≤ H_k (+ slack) when z_k = 1
+            add_big_m(gpu_kw, k, head_kw, i_sh)
             # site budget at this candidate: ratio_k · (IT now + Σ g Δp (1 + host)) ≤ B
-            fac_ratio = float(m.facility_power_w(it_now, float(temps[k]), view.time_s)) / it_now
+            fac_ratio = float(fac_ratios[k])
             if math.isfinite(owner.budget_w):
-                coef = np.concatenate((g * dpow * gpu_scale * fac_ratio, [big_m_w * fac_ratio]))
-                add(
-                    np.append(cols, i_sb),
-                    np.append(coef, -1.0),
-                    -np.inf,
-                    owner.plan_budget_w - fac_ratio * it_now + big_m_w * fac_ratio,
-                )
-            # cooling epigraph: q ≥ (IT now + Σ g Δp (1 + host))/COP_k − M(1 − z_k)
+                rhs = owner.plan_budget_w / W_PER_KW - fac_ratio * it_kw
+                add_big_m(gpu_kw * fac_ratio, k, rhs, i_sb)
+            # cooling epigraph: q ≥ (IT now + Σ g Δp (1 + host))/COP_k when z_k = 1
             inv = 1.0 / float(cop[k])
-            cols_q = np.concatenate((np.arange(n_x), [i_z + k, i_q]))
-            coef_q = np.concatenate((g * dpow * gpu_scale * inv, [big_m_w * inv], [-1.0]))
-            add(cols_q, coef_q, -np.inf, -it_now * inv + big_m_w * inv)
+            big_m = max(most_kw(gpu_kw * inv) + it_kw * inv, 0.0)
+            cols[-1] = i_z + k
+            add(
+                np.append(cols, i_q),
+                np.concatenate((gpu_kw * inv, [big_m, -1.0])),
+                -np.inf,
+                -it_kw * inv + big_m,
+            )
             # chip limit at this candidate: options too hot for it exclude it
             rise = float(m.inlet_rise_k(rack_w).max(initial=0.0))
             r_die = float(m.rack_r_die_k_per_w.max())
@@ -879,25 +926,28 @@ class _StageA:
             )
             for o in hot.tolist():
                 add(np.array([o, i_z + k]), np.ones(2), -np.inf, 1.0)
-        del rack_gpu_max, host_now
-        # file system: Σ σΘ (x − c/d) ≤ B
-        if math.isfinite(m.fs_bandwidth_b_per_s) and (remote > 0).any():
-            io = np.flatnonzero(remote > 0)
-            cols = np.concatenate((io, i_c + io))
-            coef = np.concatenate((remote[io], -remote[io] / dset[io]))
-            add(cols, coef, -np.inf, m.fs_bandwidth_b_per_s)
-        # cache: c ≤ d·x per option, Σ c ≤ C
-        total_cache = float(np.sum(lay.node_cache_b)) if lay.node_cache_b is not None else 0.0
+        del host_now
+        # file system (GB/s): Σ σΘ (x − c/d) ≤ B, with f = c/d the cached share
         io_opts = np.flatnonzero(remote > 0)
+        if math.isfinite(m.fs_bandwidth_b_per_s) and io_opts.shape[0]:
+            gbs = remote[io_opts] * 1e-9
+            add(
+                np.concatenate((io_opts, i_c + io_opts)),
+                np.concatenate((gbs, -gbs)),
+                -np.inf,
+                m.fs_bandwidth_b_per_s * 1e-9,
+            )
+        # cache: f ≤ x per option, Σ d·f ≤ C (TB)
+        total_cache = float(np.sum(lay.node_cache_b)) if lay.node_cache_b is not None else 0.0
         for o in io_opts.tolist():
-            add(np.array([i_c + o, o]), np.array([1.0, -float(dset[o])]), -np.inf, 0.0)
-        add(i_c + io_opts, np.ones(io_opts.shape[0]), -np.inf, total_cache)
+            add(np.array([i_c + o, o]), np.array([1.0, -1.0]), -np.inf, 0.0)
+        add(i_c + io_opts, dset[io_opts] * 1e-12, -np.inf, total_cache * 1e-12)
         from scipy.sparse import coo_matrix  # noqa: PLC0415 (startup time: validate)
 
         a = coo_matrix((vals, (rows_i, cols_i)), shape=(r, n_var)).tocsr()
         lo_v = np.zeros(n_var)
         hi_v = np.ones(n_var)
-        hi_v[i_c:i_z] = np.where(remote > 0, dset, 0.0)
+        hi_v[i_c:i_z] = np.where(remote > 0, 1.0, 0.0)
         hi_v[i_q] = hi_v[i_sb] = hi_v[i_sh] = np.inf
         integrality = np.zeros(n_var)
         integrality[:n_x] = 1
@@ -912,6 +962,7 @@ class _StageA:
                 ub_r,
                 hi_v,
                 value=value,
+                cost=c_obj,
                 remote=remote,
                 dset=dset,
                 temps=temps,
@@ -934,6 +985,56 @@ class _StageA:
             rack_extra_w=extra,
             status=status,
         )
+
+
+def _job_racks(view: ClusterView, jobs: IntArray) -> tuple[FloatArray, FloatArray]:
+    """GPUs of each running job per rack (racks × jobs) and in all (per job)."""
+    lay = view.layout
+    n = jobs.shape[0]
+    gpu_job = np.asarray(view.gpu_job)
+    a_rack = np.zeros((lay.n_racks, n))
+    if (gpu_job == GPU_SHARED).any():  # jobs sharing a GPU: each job's own GPUs
+        for i, j in enumerate(jobs.tolist()):
+            gpus = view.job_gpus(int(j))
+            assert gpus is not None
+            np.add.at(a_rack[:, i], lay.node_rack_idx[lay.gpu_node[gpus]], 1.0)
+        return a_rack, a_rack.sum(axis=0)
+    pos = np.full(view.jobs.n_jobs, -1, dtype=np.int64)
+    pos[jobs] = np.arange(n)
+    held = np.flatnonzero(gpu_job >= 0)
+    col = pos[gpu_job[held]]
+    mine = col >= 0
+    rack = lay.node_rack_idx[lay.gpu_node[held[mine]]]
+    np.add.at(a_rack, (rack, col[mine]), 1.0)
+    return a_rack, a_rack.sum(axis=0)
+
+
+def _needed_preemptions(
+    view: ClusterView, preempt: frozenset[int], start: Mapping[int, IntArray]
+) -> frozenset[int]:
+    """The preemptions that free GPUs a start uses; the others are dropped.
+
+    2D-LAS chooses the jobs to run by GPU count, preempts the rest, then places the chosen
+    ones; with node locality a chosen job often fits nowhere even on the released GPUs, and
+    the preempted job's GPUs then sit idle while it pays a checkpoint and a restore (on the
+    demo month 78 % of J-DEC's preemptions were such). A preempted job whose GPUs no start
+    takes keeps running: the starts' GPUs do not overlap its own, so the decision stays valid.
+    """
+    if not preempt:
+        return preempt
+    if not start:
+        return frozenset()
+    used = np.concatenate([np.asarray(g, dtype=np.int64) for g in start.values()])
+    holders = np.asarray(view.gpu_job)[used]  # running jobs on the GPUs the starts take
+    keep = {int(j) for j in np.unique(holders[holders >= 0]).tolist() if j in preempt}
+    if (holders == GPU_SHARED).any():  # jobs sharing a GPU: look at each one's GPUs
+        taken = np.zeros(view.layout.n_gpus, dtype=bool)
+        taken[used] = True
+        for j in sorted(preempt - keep):
+            gpus = view.job_gpus(int(j))
+            if gpus is not None and taken[np.asarray(gpus, dtype=np.int64)].any():
+                keep.add(int(j))
+    return frozenset(keep)
 
 
 def _limits_slack(owner: JDec, view: ClusterView, pending: IntArray) -> bool:
@@ -996,6 +1097,7 @@ def _warm_start(
     hi_v: FloatArray,
     *,
     value: FloatArray,
+    cost: FloatArray,
     remote: FloatArray,
     dset: FloatArray,
     temps: FloatArray,
@@ -1004,11 +1106,17 @@ def _warm_start(
 ) -> FloatArray | None:
     """A feasible incumbent for stage A: the layered decision, in the MILP's variables.
 
-    Running jobs keep their current cap option (full I/O speed), the supply candidate nearest
-    the current set-point, cache to the I/O options with the most remote traffic per byte,
-    then waiting jobs in 2D-LAS weight order at their best option while every hard row holds
-    and no slack (W over the budget or the headroom) grows. Returns None when even the
-    running jobs alone break a hard row (HiGHS then starts cold).
+    Running jobs keep their current cap option (full I/O speed), cache to their I/O options
+    with the most remote traffic per byte; then each waiting job in 2D-LAS weight order takes
+    its most valuable option that keeps every hard row and adds no slack (kW over the budget
+    or the headroom), with what is left of the cache for its dataset, or waits. This at the
+    supply candidate nearest the set-point; when a waiting job found no option there, at every
+    candidate, and the best objective wins. Returns None when even the running jobs alone
+    break a hard row (HiGHS then starts cold).
+
+    The free columns (cooling kW, kW over budget, kW over headroom) have coefficient −1 in
+    their rows, one per row at most: the activity is kept without them (``act``) and each is
+    lifted to the least value that meets its rows, so trying an option costs its own rows.
     """
     i_c, i_z, i_q, i_sb, i_sh = cols
     oj, running = stage.opt_job, stage.running
@@ -1016,7 +1124,10 @@ def _warm_start(
     n_var = a.shape[1]
     csc = a.tocsc()
     free_cols = (i_q, i_sb, i_sh)
-    rows_of = {v: csc.indices[csc.indptr[v] : csc.indptr[v + 1]] for v in free_cols}
+    rows_of = [csc.indices[csc.indptr[v] : csc.indptr[v + 1]] for v in free_cols]
+    hard = np.ones(a.shape[0], dtype=bool)
+    for r in rows_of:
+        hard[r] = False
     x = np.zeros(n_var)
     # running jobs: the option nearest the cap they run at, full I/O speed first
     view = stage.view
@@ -1025,54 +1136,83 @@ def _warm_start(
     assert m is not None
     cur = np.where(np.isnan(cur), m.job_tdp_w[stage.jobs[oj]], cur)
     gap = np.abs(stage.opt_cap_w - cur) + (1.0 - stage.opt_phi)
+    first = np.searchsorted(oj, np.arange(stage.jobs.shape[0] + 1))  # options are job-sorted
     for i in np.flatnonzero(running).tolist():
-        opts = np.flatnonzero(oj == i)
-        x[opts[int(np.argmin(gap[opts]))]] = 1.0
-    x[i_z + int(np.argmin(np.abs(temps - supply_c)))] = 1.0
-    # cache: the chosen I/O options, most remote traffic per cached byte first
+        lo_o, hi_o = int(first[i]), int(first[i + 1])
+        x[lo_o + int(np.argmin(gap[lo_o:hi_o]))] = 1.0
+    # cache (a share of each dataset): the chosen I/O options, most remote traffic per byte
+    # first, while the cache row (the last, in TB) has room
     cache_row = a.shape[0] - 1
     left = float(ub[cache_row])
     io = np.flatnonzero((remote > 0) & (x[:n_x] > 0))
     for o in io[np.argsort(-remote[io] / dset[io], kind="stable")].tolist():
-        c = min(float(hi_v[i_c + o]), left)
-        if c <= 0:
+        d_tb = float(dset[o]) * 1e-12
+        f = min(float(hi_v[i_c + o]), left / d_tb)
+        if f <= 0:
             break
-        x[i_c + o] = c
-        left -= c
-
-    def lift(act: FloatArray) -> None:
-        # the free columns (cooling W, W over budget, W over headroom): each the least value
-        # that meets its rows (coefficient −1 in each)
-        for v in free_cols:
-            r = rows_of[v]
-            if r.shape[0] == 0:
-                continue
-            need = act[r] + x[v] - ub[r]
-            x[v] = max(0.0, float(need.max()))
-
-    act = a @ x
-    lift(act)
-    act = a @ x
+        x[i_c + o] = f
+        left -= f * d_tb
+    x_free = np.zeros(n_var, dtype=bool)
+    x_free[list(free_cols)] = True
     tol = 1e-6 * np.maximum(1.0, np.abs(ub[np.isfinite(ub)]).max(initial=1.0))
-    if ((act < lb - tol) | (act > ub + tol)).any():
-        return None
-    base_slack = x[i_sb] + x[i_sh]
-    order = np.lexsort((stage.jobs[~running], -stage.weight[~running]))
-    for i in np.flatnonzero(~running)[order].tolist():
-        opts = np.flatnonzero(oj == i)
-        o = int(opts[int(np.argmax(value[opts]))])
-        x[o] = 1.0
-        col = csc.getcol(o)
-        act[col.indices] += col.data
-        saved = x[list(free_cols)].copy()
-        lift(act)
-        act = a @ x
-        ok = not ((act < lb - tol) | (act > ub + tol)).any()
-        if not ok or x[i_sb] + x[i_sh] > base_slack + 1e-6:
-            x[o] = 0.0
-            x[list(free_cols)] = saved
-            act = a @ x
-    return x
+    order = np.flatnonzero(~running)[np.lexsort((stage.jobs[~running], -stage.weight[~running]))]
+
+    def greedy(k: int) -> tuple[FloatArray, bool] | None:
+        """The incumbent at supply candidate k; and whether every waiting job got an option."""
+        xk = x.copy()
+        xk[i_z + k] = 1.0
+        act = a @ np.where(x_free, 0.0, xk)
+
+        def lifted() -> list[float]:
+            return [max(0.0, float((act[r] - ub[r]).max(initial=0.0))) for r in rows_of]
+
+        if ((act[hard] < lb[hard] - tol) | (act[hard] > ub[hard] + tol)).any():
+            return None
+        base = lifted()
+        base_slack = base[1] + base[2]
+        all_in = True
+        cache_left = [left]
+        for i in order.tolist():
+            lo_o, hi_o = int(first[i]), int(first[i + 1])
+            for o in (lo_o + np.argsort(-value[lo_o:hi_o], kind="stable")).tolist():
+                idx = csc.indices[csc.indptr[o] : csc.indptr[o + 1]]
+                dat = csc.data[csc.indptr[o] : csc.indptr[o + 1]]
+                act[idx] += dat
+                h = hard[idx]
+                lo_ok = act[idx[h]] >= lb[idx[h]] - tol
+                bad = not bool((lo_ok & (act[idx[h]] <= ub[idx[h]] + tol)).all())
+                if not bad:
+                    now = lifted()
+                    bad = now[1] + now[2] > base_slack + 1e-6
+                if bad:
+                    act[idx] -= dat
+                    continue
+                xk[o] = 1.0
+                if remote[o] > 0 and cache_left[0] > 0:  # cache what fits of its dataset
+                    c = i_c + o
+                    f = min(float(hi_v[c]), cache_left[0] / (float(dset[o]) * 1e-12))
+                    idx_c = csc.indices[csc.indptr[c] : csc.indptr[c + 1]]
+                    act[idx_c] += f * csc.data[csc.indptr[c] : csc.indptr[c + 1]]
+                    xk[c] = f
+                    cache_left[0] -= f * float(dset[o]) * 1e-12
+                break
+            else:
+                all_in = False
+        for v, val in zip(free_cols, lifted(), strict=True):
+            xk[v] = val
+        return xk, all_in
+
+    # the supply candidate nearest the set-point first; the others only when a waiting job
+    # found no option there (a limit bound): then the best objective over the candidates
+    near = np.argsort(np.abs(temps - supply_c), kind="stable")
+    best: FloatArray | None = None
+    for n, k in enumerate(near.tolist()):
+        got = greedy(k)
+        if got is not None and (best is None or float(cost @ got[0]) < float(cost @ best) - 1e-9):
+            best = got[0]
+        if n == 0 and (got is None or got[1]):
+            break
+    return best
 
 
 def _solve_mip(
