@@ -6,6 +6,7 @@ switch per layer, each on = its published algorithm, off = the static baseline â
 | switch | off | on |
 |---|---|---|
 | ``order`` | ``easy-backfill`` | ``tiresias-las`` (2D-LAS) |
+| ``elastic`` | requested GPUs, rigid | ``sia`` (goodput ILP over GPU counts, 60 s rounds; replaces the order layer) |
 | ``thermal`` | ``best-fit`` (pack) | ``xint`` (min peak inlet) |
 | ``power`` | uncapped, POLCA net | ``water-filling`` (+ Zeus cost when slack, POLCA net) |
 | ``data`` | equal shares | ``silod`` |
@@ -61,6 +62,7 @@ from kiban.policies.cooling import FixedSetpoint
 from kiban.policies.cooling_control import ModelBasedSupply, TrimAndRespond
 from kiban.policies.data import EqualShare
 from kiban.policies.data_silod import SiloD
+from kiban.policies.elastic import SiaElastic
 from kiban.policies.facility_model import FacilityModel
 from kiban.policies.layered import LayeredPolicy
 from kiban.policies.placement import BestFit
@@ -73,7 +75,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
     from kiban._typing import BoolArray, FloatArray, IntArray
-    from kiban.policies.base import PolicyContext
+    from kiban.policies.base import PolicyContext, SchedulingPolicy
     from kiban.sim.state import ClusterView
 
 __all__ = ["CooptLayers", "EpochStats", "JDec"]
@@ -106,6 +108,9 @@ class CooptLayers(LayeredPolicy):
 
         Attributes:
             order: Tiresias 2D-LAS instead of EASY backfill.
+            elastic: Sia's goodput ILP over GPU counts (60 s rounds) as the scheduling layer;
+                it decides order too, so ``order`` has no effect while it is on. Off by
+                default (the stack before the elastic layer existed).
             thermal: XInt placement instead of best fit.
             power: Water-filling caps (Zeus cost when slack) instead of uncapped.
             data: SiloD cache and bandwidth instead of equal shares.
@@ -117,6 +122,7 @@ class CooptLayers(LayeredPolicy):
         """
 
         order: bool = True
+        elastic: bool = False
         thermal: bool = True
         power: bool = True
         data: bool = True
@@ -153,13 +159,20 @@ class CooptLayers(LayeredPolicy):
         )
         super().__init__(
             "coopt-layers",
-            scheduling=TiresiasLas() if p.order else EasyBackfill(),
+            scheduling=_scheduling_layer(p.order, elastic=p.elastic),
             placement=XInt() if p.thermal else BestFit(),
             power=power,  # type: ignore[arg-type]
             cooling=cooling,
             data=SiloD() if p.data else EqualShare(),
             epoch_s=p.epoch_s if p.cooling else None,
         )
+
+
+def _scheduling_layer(order: bool, *, elastic: bool) -> SchedulingPolicy:
+    """The order layer, or Sia's elastic layer (which decides order itself) when it is on."""
+    if elastic:
+        return SiaElastic()
+    return TiresiasLas() if order else EasyBackfill()
 
 
 @dataclass
