@@ -36,6 +36,7 @@ waits for the next round (at most ``round_s``), as in Sia.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -48,11 +49,11 @@ from kiban.policies.registry import register_policy
 from kiban.workload.goodput import GOODPUT_PROFILES, goodput, restart_penalty_s
 
 if TYPE_CHECKING:
-    from kiban._typing import FloatArray, IntArray
+    from kiban._typing import BoolArray, FloatArray, IntArray
     from kiban.policies.base import Allocator, PolicyContext
     from kiban.sim.state import ClusterView
 
-__all__ = ["SiaElastic", "SiaPolicy", "SiaStats", "gpu_options", "sia_configs"]
+__all__ = ["SiaElastic", "SiaPolicy", "SiaStats", "gpu_options", "sia_configs", "sia_ilp"]
 
 GOODPUT_CLIP = 3000.0
 """Sia's cap on G^p (``sia_goodput_clip_val``)."""
@@ -206,11 +207,10 @@ class SiaElastic:
         cand = list(cur) + waiting
         total = view.layout.n_gpus
         opts = [
-            [c for c in gpu_options(jobs, j, self._node_gpus, total) if c <= capacity]
-            for j in cand
+            [c for c in gpu_options(jobs, j, self._node_gpus, total) if c <= capacity] for j in cand
         ]
         chosen = self._solve(view, cand, opts, cur, capacity) if cand else {}
-        return self._realize(view, pending, alloc, cur, chosen, opts, cand)
+        return self._realize(view, pending, alloc, cur, chosen, opts=opts, cand=cand)
 
     def _in_ilp(self, jobs: object, special: object, j: int) -> bool:
         if special is not None and bool(special[j]):  # type: ignore[index]
@@ -234,7 +234,7 @@ class SiaElastic:
         if cur is not None:
             pen = float(self._penalty_s[j])
             age = view.time_s - float(jobs.submit_time_s[j])
-            if age >= pen and pen > 0:
+            if age >= pen > 0:
                 lost = self._restarts.get(j, 0) * pen
                 factor = max(age - lost, 0.0) / (age + pen)
                 g = np.where(c == cur, g, np.maximum(g * factor, ZERO_ALLOC_GAIN))
@@ -249,10 +249,6 @@ class SiaElastic:
         capacity: int,
     ) -> dict[int, int]:
         """The ILP: job → chosen GPU count (absent = no GPUs this round)."""
-        import time  # noqa: PLC0415
-
-        import highspy  # noqa: PLC0415 (startup time)
-
         p = self.params
         cost: list[float] = []
         gpus: list[float] = []
@@ -270,52 +266,17 @@ class SiaElastic:
             owner += [row] * len(o)
         if not cost:
             return {}
-        n_var = len(cost)
-        n_jobs = len(cand)
-        h = highspy.Highs()
-        for key, val in (
-            ("output_flag", False),
-            ("time_limit", float(p.time_limit_s)),
-            ("mip_rel_gap", float(p.mip_rel_gap)),
-            ("random_seed", 0),
-            ("threads", 1),
-        ):
-            h.setOptionValue(key, val)
-        lp = highspy.HighsLp()
-        lp.num_col_ = n_var
-        lp.num_row_ = n_jobs + 1
-        lp.col_cost_ = np.asarray(cost, dtype=np.float64)
-        lp.col_lower_ = np.zeros(n_var)
-        lp.col_upper_ = np.ones(n_var)
-        lp.row_lower_ = np.full(n_jobs + 1, -highspy.kHighsInf)
-        lp.row_upper_ = np.array([1.0] * n_jobs + [float(capacity)])
-        # column-wise: variable v is in its job's row (coefficient 1) and the GPU row
-        starts = np.arange(0, 2 * n_var + 1, 2, dtype=np.int32)
-        index = np.empty(2 * n_var, dtype=np.int32)
-        index[0::2] = owner
-        index[1::2] = n_jobs
-        value = np.empty(2 * n_var)
-        value[0::2] = 1.0
-        value[1::2] = gpus
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = starts
-        lp.a_matrix_.index_ = index
-        lp.a_matrix_.value_ = value
-        lp.integrality_ = [highspy.HighsVarType.kInteger] * n_var
-        h.passModel(lp)
         t0 = time.perf_counter()
-        h.run()
+        x, status = sia_ilp(
+            np.asarray(cost), np.asarray(owner), np.asarray(gpus), len(cand), capacity,
+            time_limit_s=p.time_limit_s, mip_rel_gap=p.mip_rel_gap,
+        )  # fmt: skip
         self.stats.solve_s.append(time.perf_counter() - t0)
         self.stats.rounds += 1
-        ok = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
-        self.stats.status.append(0 if ok else 1)
-        if h.getInfo().primal_solution_status != 2:  # no incumbent: keep everything as is
+        self.stats.status.append(status)
+        if x is None:  # no incumbent: keep everything as it is
             return dict(cur)
-        x = np.asarray(h.getSolution().col_value) > 0.5
-        chosen: dict[int, int] = {}
-        for v in np.flatnonzero(x).tolist():
-            chosen[cand[owner[v]]] = int(gpus[v])
-        return chosen
+        return {cand[owner[v]]: int(gpus[v]) for v in np.flatnonzero(x).tolist()}
 
     def _realize(
         self,
@@ -324,6 +285,7 @@ class SiaElastic:
         alloc: Allocator,
         cur: dict[int, int],
         chosen: dict[int, int],
+        *,
         opts: list[list[int]],
         cand: list[int],
     ) -> Schedule:
@@ -380,6 +342,71 @@ class SiaElastic:
             np.add.at(free.rack_gpu_alloc_w, lay.node_rack_idx[lay.gpu_node[gpus]], per)
         free.taken[j] = gpus
         return gpus
+
+
+def sia_ilp(
+    cost: FloatArray,
+    owner: IntArray,
+    gpus: FloatArray,
+    n_jobs: int,
+    capacity: float,
+    *,
+    time_limit_s: float = 5.0,
+    mip_rel_gap: float = 1e-4,
+) -> tuple[BoolArray | None, int]:
+    """Sia's ILP: choose at most one option per job within the GPU capacity, least total cost.
+
+    Args:
+        cost: Cost of each option (Sia's ``A − λ_n``; negative = worth allocating).
+        owner: Job (row 0..n_jobs-1) of each option.
+        gpus: GPUs of each option.
+        n_jobs: Number of jobs.
+        capacity: GPUs available.
+        time_limit_s: HiGHS time limit (s).
+        mip_rel_gap: Relative gap.
+
+    Returns:
+        (chosen options as a mask, or None without a feasible solution; 0 optimal, 1 a limit
+        was reached and the incumbent is returned).
+    """
+    import highspy  # noqa: PLC0415 (startup time)
+
+    n_var = int(cost.shape[0])
+    h = highspy.Highs()
+    for key, val in (
+        ("output_flag", False),
+        ("time_limit", float(time_limit_s)),
+        ("mip_rel_gap", float(mip_rel_gap)),
+        ("random_seed", 0),
+        ("threads", 1),
+    ):
+        h.setOptionValue(key, val)
+    lp = highspy.HighsLp()
+    lp.num_col_ = n_var
+    lp.num_row_ = n_jobs + 1
+    lp.col_cost_ = np.asarray(cost, dtype=np.float64)
+    lp.col_lower_ = np.zeros(n_var)
+    lp.col_upper_ = np.ones(n_var)
+    lp.row_lower_ = np.full(n_jobs + 1, -highspy.kHighsInf)
+    lp.row_upper_ = np.array([1.0] * n_jobs + [float(capacity)])
+    # column-wise: option v sits in its job's row (coefficient 1) and the GPU row (its GPUs)
+    index = np.empty(2 * n_var, dtype=np.int32)
+    index[0::2] = owner
+    index[1::2] = n_jobs
+    value = np.empty(2 * n_var)
+    value[0::2] = 1.0
+    value[1::2] = gpus
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = np.arange(0, 2 * n_var + 1, 2, dtype=np.int32)
+    lp.a_matrix_.index_ = index
+    lp.a_matrix_.value_ = value
+    lp.integrality_ = [highspy.HighsVarType.kInteger] * n_var
+    h.passModel(lp)
+    h.run()
+    status = 0 if h.getModelStatus() == highspy.HighsModelStatus.kOptimal else 1
+    if h.getInfo().primal_solution_status != 2:  # kSolutionStatusFeasible
+        return None, 2
+    return np.asarray(h.getSolution().col_value) > 0.5, status
 
 
 @register_policy("policy", "sia")

@@ -6,7 +6,7 @@ switch per layer, each on = its published algorithm, off = the static baseline â
 | switch | off | on |
 |---|---|---|
 | ``order`` | ``easy-backfill`` | ``tiresias-las`` (2D-LAS) |
-| ``elastic`` | requested GPUs, rigid | ``sia`` (goodput ILP over GPU counts, 60 s rounds; replaces the order layer) |
+| ``elastic`` | requested GPUs, rigid | ``sia`` (goodput ILP over GPU counts, 60 s rounds) |
 | ``thermal`` | ``best-fit`` (pack) | ``xint`` (min peak inlet) |
 | ``power`` | uncapped, POLCA net | ``water-filling`` (+ Zeus cost when slack, POLCA net) |
 | ``data`` | equal shares | ``silod`` |

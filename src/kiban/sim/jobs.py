@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kiban.errors import TraceError
-from kiban.workload.goodput import GOODPUT_PROFILES
 from kiban.vocabulary import MILLI_PER_GPU
+from kiban.workload.goodput import GOODPUT_PROFILES
 
 if TYPE_CHECKING:
     import polars as pl
@@ -351,10 +351,10 @@ def make_elastic(
     """A copy where a random ``share`` of the whole-GPU jobs is elastic (Sia/Pollux-style).
 
     An elastic job accepts ``[min(min_gpus, num_gpus), max(max_gpus, num_gpus)]`` GPUs (at most
-    what its profile allows, :attr:`GoodputProfile.max_gpus`) on any split, keeps its ``num_gpus`` as the setting its duration was
-    measured at, and gets a goodput profile drawn uniformly from ``models``. Jobs that share a
-    GPU, name a GPU model or fix GPUs per node stay rigid, as do jobs larger than their drawn
-    profile allows.
+    what its profile allows, :attr:`GoodputProfile.max_gpus`) on any split, keeps its
+    ``num_gpus`` as the setting its duration was measured at, and gets a goodput profile drawn
+    uniformly from ``models``. Jobs that share a GPU, name a GPU model or fix GPUs per node stay
+    rigid, as do jobs larger than their drawn profile allows.
 
     Args:
         jobs: The table.

@@ -275,9 +275,7 @@ class JobTables:
         key = (j, k, n_nodes)
         got = self._scale_memo.get(key)
         if got is None:
-            got = float(
-                speedup(prof, [k], base, gpus_per_node=self._node_gpus, nodes=[n_nodes])[0]
-            )
+            got = float(speedup(prof, [k], base, gpus_per_node=self._node_gpus, nodes=[n_nodes])[0])
             self._scale_memo[key] = got
         return got
 

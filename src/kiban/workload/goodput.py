@@ -81,21 +81,41 @@ class GoodputProfile:
 
 GOODPUT_PROFILES: dict[str, GoodputProfile] = {
     "cifar10": GoodputProfile(
-        0.023, 9.08e-5, 0.0133, 0.008036, 0.012109, 0.007306, 1.914794,
-        grad_sqr=0.10985, grad_var=2.94965,
-        init_batch=128, max_batch=4096, min_local_batch=32, max_local_batch=4096,
+        0.023,
+        9.08e-5,
+        0.0133,
+        0.008036,
+        0.012109,
+        0.007306,
+        1.914794,
+        grad_sqr=0.10985,
+        grad_var=2.94965,
+        init_batch=128,
+        max_batch=4096,
+        min_local_batch=32,
+        max_local_batch=4096,
         accumulation=True,
         source="siasosp23/artifacts adaptdl/sched/adaptdl_sched/policy/gavel_test.py: "
         "fitted for 4-GPU cifar10 on a DGX A100 (phodgx1), about 2 min into training",
-    ),  # fmt: skip
+    ),
     "adaptdl-test": GoodputProfile(
-        0.121, 0.00568, 0.0236, 0.00634, 0.0118, 0.00317, 1.14,
-        grad_sqr=0.00136, grad_var=0.000502,
-        init_batch=128, max_batch=1280, min_local_batch=64, max_local_batch=256,
+        0.121,
+        0.00568,
+        0.0236,
+        0.00634,
+        0.0118,
+        0.00317,
+        1.14,
+        grad_sqr=0.00136,
+        grad_var=0.000502,
+        init_batch=128,
+        max_batch=1280,
+        min_local_batch=64,
+        max_local_batch=256,
         accumulation=False,
         source="petuum/adaptdl sched/adaptdl_sched/policy/pollux_test.py: the "
         "'realistic speedup function' of Pollux's scheduler tests",
-    ),  # fmt: skip
+    ),
 }
 """Pollux parameter sets shipped with the published code (name → profile)."""
 
@@ -117,7 +137,9 @@ def restart_penalty_s(model: str) -> float:
     return SIA_RESTART_PENALTY_S.get(model, SIA_DEFAULT_RESTART_PENALTY_S)
 
 
-def _step_time_s(p: GoodputProfile, nodes: FloatArray, k: FloatArray, local: FloatArray) -> FloatArray:
+def _step_time_s(
+    p: GoodputProfile, nodes: FloatArray, k: FloatArray, local: FloatArray
+) -> FloatArray:
     """Pollux's step time for ``k`` GPUs on ``nodes`` nodes at per-GPU batch ``local``."""
     t_c = p.alpha_c_s + p.beta_c_s * local
     retro = np.maximum(k - 2.0, 1e-8)

@@ -112,10 +112,16 @@ JOBS_OPTIONAL_SCHEMA: tuple[ColumnSpec, ...] = (
     ColumnSpec("cpu_milli", pl.Int64, "", "Host CPU the job needs on its node, milli-cores (≥ 0)."),
     ColumnSpec("memory_b", pl.Float64, "B", "Host memory the job needs on its node (≥ 0)."),
     ColumnSpec(
-        "min_num_gpus", pl.Int64, "", "Fewest GPUs an elastic job accepts (≤ num_gpus; absent = rigid)."
+        "min_num_gpus",
+        pl.Int64,
+        "",
+        "Fewest GPUs an elastic job accepts (≤ num_gpus; absent = rigid).",
     ),
     ColumnSpec(
-        "max_num_gpus", pl.Int64, "", "Most GPUs an elastic job accepts (≥ num_gpus; absent = rigid)."
+        "max_num_gpus",
+        pl.Int64,
+        "",
+        "Most GPUs an elastic job accepts (≥ num_gpus; absent = rigid).",
     ),
     ColumnSpec(
         "goodput_model",
