@@ -194,6 +194,7 @@ def test_workload_elastic_key(tmp_path):
 
     root = Path(__file__).resolve().parents[2]
     text = (root / "examples/sweeps/coopt/power-tight.toml").read_text(encoding="utf-8")
+    text = text.split("[workload.elastic]")[0]  # the shipped scenario's own key, replaced here
     path = tmp_path / "s.toml"
     path.write_text(text + "\n[workload.elastic]\nshare = 0.5\nmax_gpus = 16\n", encoding="utf-8")
     jobs = prepare_scenario(load_spec(path), seed=1, until_s=3600.0).jobs
