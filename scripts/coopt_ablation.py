@@ -706,7 +706,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n## §11.3 table: {scen} (mean ± 95 % CI over seeds)\n")
         print("\n".join(table_113(recs, scen)))
     if any(effects_of(recs, s) for s in scenarios):
-        print("\n## Main effects and two-way interactions (OLS, 2⁶ or 2⁵ factorial, seeds as blocks)\n")
+        print("\n## Main effects and two-way interactions (OLS, 2⁶ or 2⁵, seeds as blocks)\n")
         print("\n".join(effects_wide(recs, scenarios)))
         print("\n### The same on p99 JCT (h)\n")
         print("\n".join(effects_wide(recs, scenarios, "jct_p99_h")))
