@@ -11,7 +11,13 @@ import pytest
 from tests.sim.helpers import layout, run
 
 from kiban.errors import ConfigError, TraceError
-from kiban.policies.elastic import SiaElastic, gpu_options, sia_configs, sia_ilp
+from kiban.policies.elastic import (
+    SiaElastic,
+    gpu_options,
+    sia_configs,
+    sia_ilp,
+    stage_a_gpu_options,
+)
 from kiban.policies.joint import CooptLayers
 from kiban.sim import JobTable
 from kiban.sim.jobs import make_elastic
@@ -215,3 +221,26 @@ def test_coopt_layers_elastic_switch():
     assert not isinstance(off.scheduling, SiaElastic)
     with pytest.raises(ValueError, match="lambda_n"):
         SiaElastic.Params(lambda_n=0.9)
+
+
+def test_stage_a_options_follow_the_twins_speed():
+    """J-DEC's options for an elastic job: Sia's counts that fit the free GPUs, at the speed the
+    twin will run them (goodput ratio to the requested count); a rigid job: its count at 1."""
+    table = JobTable.from_arrays(
+        [0.0, 0.0, 0.0],
+        [10.0] * 3,
+        [2, 4, 3],
+        min_num_gpus=[1, 4, 1],
+        max_num_gpus=[16, 4, 8],
+        goodput_model=["cifar10", "", ""],
+    )
+    opts, speed = stage_a_gpu_options(table, 0, free_gpus=10, node_gpus=8, total_gpus=64)
+    assert opts == [1, 2, 4, 8]
+    want = speedup(GOODPUT_PROFILES["cifar10"], opts, 2)
+    np.testing.assert_allclose(speed, want)
+    assert speed[1] == pytest.approx(1.0)
+    opts, speed = stage_a_gpu_options(table, 1, free_gpus=10, node_gpus=8, total_gpus=64)
+    assert (opts, speed.tolist()) == ([4], [1.0])
+    opts, speed = stage_a_gpu_options(table, 2, free_gpus=3, node_gpus=8, total_gpus=64)
+    assert opts == [1, 2]
+    np.testing.assert_allclose(speed, [1 / 3, 2 / 3])  # no profile: speed ∝ GPUs

@@ -46,14 +46,23 @@ from kiban.policies.base import Schedule
 from kiban.policies.layered import LayeredPolicy
 from kiban.policies.placement import BestFit
 from kiban.policies.registry import register_policy
-from kiban.workload.goodput import GOODPUT_PROFILES, goodput, restart_penalty_s
+from kiban.workload.goodput import GOODPUT_PROFILES, goodput, restart_penalty_s, speedup
 
 if TYPE_CHECKING:
     from kiban._typing import BoolArray, FloatArray, IntArray
     from kiban.policies.base import Allocator, PolicyContext
     from kiban.sim.state import ClusterView
 
-__all__ = ["SiaElastic", "SiaPolicy", "SiaStats", "gpu_options", "sia_configs", "sia_ilp"]
+__all__ = [
+    "SiaElastic",
+    "SiaPolicy",
+    "SiaStats",
+    "gpu_options",
+    "sia_configs",
+    "sia_ilp",
+    "speed_at",
+    "stage_a_gpu_options",
+]
 
 GOODPUT_CLIP = 3000.0
 """Sia's cap on G^p (``sia_goodput_clip_val``)."""
@@ -97,6 +106,36 @@ def gpu_options(jobs: object, j: int, node_gpus: int, total_gpus: int) -> list[i
         return [n]
     opts = [c for c in sia_configs(node_gpus, total_gpus) if lo <= c <= hi]
     return opts or [n]
+
+
+def speed_at(jobs: object, j: int, gpus: list[int], node_gpus: int) -> FloatArray:
+    """Job ``j``'s progress rate on each GPU count, relative to its requested count.
+
+    Pollux's goodput ratio for an elastic job with a profile (packed on as few nodes as
+    possible), ``k / num_gpus`` otherwise: the twin's own rule
+    (``kiban.sim.tables.JobTables.scale_frac``).
+    """
+    n = int(jobs.num_gpus[j])  # type: ignore[attr-defined]
+    k = np.asarray(gpus, dtype=np.float64)
+    model = str(jobs.goodput_model[j])  # type: ignore[attr-defined]
+    if not model:
+        return k / n
+    return speedup(GOODPUT_PROFILES[model], k, n, gpus_per_node=node_gpus)
+
+
+def stage_a_gpu_options(
+    jobs: object, j: int, *, free_gpus: int, node_gpus: int, total_gpus: int
+) -> tuple[list[int], FloatArray]:
+    """The GPU counts J-DEC's stage A may start job ``j`` at, with its speed at each.
+
+    Sia's configurations within the job's range that fit the free GPUs (a rigid job, or one
+    whose configurations do not fit: its requested count alone), and the progress rate at each
+    relative to the requested count (:func:`speed_at`).
+    """
+    opts = [c for c in gpu_options(jobs, j, node_gpus, total_gpus) if c <= free_gpus]
+    if not opts or int(jobs.min_num_gpus[j]) >= int(jobs.max_num_gpus[j]):  # type: ignore[attr-defined]
+        opts = [int(jobs.num_gpus[j])]  # type: ignore[attr-defined]
+    return opts, speed_at(jobs, j, opts, node_gpus)
 
 
 @dataclass
