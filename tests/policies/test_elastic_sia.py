@@ -244,3 +244,21 @@ def test_stage_a_options_follow_the_twins_speed():
     opts, speed = stage_a_gpu_options(table, 2, free_gpus=3, node_gpus=8, total_gpus=64)
     assert opts == [1, 2]
     np.testing.assert_allclose(speed, [1 / 3, 2 / 3])  # no profile: speed ∝ GPUs
+
+
+def test_an_elastic_job_reads_at_its_throughput():
+    """Input demand follows the examples a job processes: at the goodput-optimal batch a
+    scaled-out job reads throughput(k)/throughput(base) times its requested rate (more than its
+    speedup: large batches are statistically less efficient); rigid jobs read ∝ GPUs."""
+    from kiban.sim.settings import SimSettings  # noqa: PLC0415
+    from kiban.sim.tables import RunInputs  # noqa: PLC0415
+    from kiban.workload.goodput import throughput  # noqa: PLC0415
+
+    table = _elastic_jobs([(0.0, 100.0, 1)])
+    rigid = JobTable.from_arrays([0.0], [100.0], [2])
+    p = GOODPUT_PROFILES["cifar10"]
+    jt = RunInputs(layout(), table, SimSettings()).jt
+    want = float(throughput(p, [8], [1])[0] / throughput(p, [1], [1])[0])
+    assert jt.data_gpus(0, 8, 1) == pytest.approx(want)
+    assert want > float(speedup(p, [8], 1)[0])
+    assert RunInputs(layout(), rigid, SimSettings()).jt.data_gpus(0, 2, 1) == 2.0

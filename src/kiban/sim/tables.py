@@ -17,7 +17,13 @@ from kiban.physics import activity as act
 from kiban.physics.gpu_power import runtime_factor
 from kiban.physics.storage_io import checkpoint_write_s
 from kiban.vocabulary import MILLI_PER_GPU
-from kiban.workload.goodput import GOODPUT_PROFILES, GoodputProfile, restart_penalty_s, speedup
+from kiban.workload.goodput import (
+    GOODPUT_PROFILES,
+    GoodputProfile,
+    restart_penalty_s,
+    speedup,
+    throughput,
+)
 from kiban.workload.packing import model_requirements
 
 if TYPE_CHECKING:
@@ -157,6 +163,7 @@ class JobTables:
         self._profile: list[GoodputProfile | None] = [
             GOODPUT_PROFILES[m] if m else None for m in jobs.goodput_model.tolist()
         ]
+        self.has_profile: list[bool] = [p is not None for p in self._profile]
         self._node_gpus = int(hw.layout.node_n_gpus.max()) if hw.layout.n_nodes else 8
         self._scale_memo: dict[tuple[int, int, int], float] = {}
         self.restart_penalty_s: FloatArray = np.array(
@@ -276,6 +283,25 @@ class JobTables:
         got = self._scale_memo.get(key)
         if got is None:
             got = float(speedup(prof, [k], base, gpus_per_node=self._node_gpus, nodes=[n_nodes])[0])
+            self._scale_memo[key] = got
+        return got
+
+    def data_gpus(self, j: int, k: int, n_nodes: int) -> float:
+        """GPUs' worth of input job ``j`` reads on ``k`` GPUs (``k`` for jobs without a profile).
+
+        An elastic job with a goodput profile reads at its throughput (examples per second at
+        the goodput-optimal batch), relative to the throughput at its requested count.
+        """
+        prof = self._profile[j]
+        if prof is None:
+            return float(k)
+        key = (-1 - j, k, n_nodes)  # the memo's negative keys: data rates
+        got = self._scale_memo.get(key)
+        if got is None:
+            base = self.num_gpus_list[j]
+            ref = throughput(prof, [base], [math.ceil(base / self._node_gpus)])[0]
+            now = throughput(prof, [k], [n_nodes])[0]
+            got = float(base * now / ref) if ref > 0 else float(k)
             self._scale_memo[key] = got
         return got
 

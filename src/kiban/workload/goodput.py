@@ -37,6 +37,7 @@ __all__ = [
     "goodput",
     "restart_penalty_s",
     "speedup",
+    "throughput",
 ]
 
 
@@ -162,15 +163,34 @@ def goodput(profile: GoodputProfile, gpus: ArrayLike, nodes: ArrayLike | None = 
     Returns:
         Goodput per entry of ``gpus`` (0 where no batch size is valid).
     """
+    return _best(profile, gpus, nodes)[0]
+
+
+def throughput(
+    profile: GoodputProfile, gpus: ArrayLike, nodes: ArrayLike | None = None
+) -> FloatArray:
+    """Examples per second at the goodput-optimal batch of each GPU count (what the job reads).
+
+    Goodput divided by the statistical efficiency: at a large batch a job processes more
+    examples for the same progress.
+    """
+    return _best(profile, gpus, nodes)[1]
+
+
+def _best(
+    profile: GoodputProfile, gpus: ArrayLike, nodes: ArrayLike | None
+) -> tuple[FloatArray, FloatArray]:
+    """(best goodput, throughput at that batch) per GPU count (Pollux's ``optimize``)."""
     k = np.atleast_1d(np.asarray(gpus, dtype=np.float64))
     n = np.ones_like(k) if nodes is None else np.broadcast_to(np.asarray(nodes, float), k.shape)
     p = profile
     lo = np.maximum(float(p.init_batch), p.min_local_batch * k)
     hi = np.full_like(k, float(p.max_batch))
     out = np.zeros_like(k)
+    xput = np.zeros_like(k)
     ok = lo <= hi
     if not ok.any():
-        return out
+        return out, xput
     frac = np.linspace(0.0, 1.0, N_BATCH_CANDIDATES)[:, None]
     batch = np.exp(np.log(lo[ok]) + frac * (np.log(hi[ok]) - np.log(lo[ok])))
     kk, nn = k[ok][None, :], n[ok][None, :]
@@ -187,10 +207,13 @@ def goodput(profile: GoodputProfile, gpus: ArrayLike, nodes: ArrayLike | None = 
     m = kk * atomic * (accum + 1.0)
     scale = m / p.init_batch
     eff = (p.grad_var + p.grad_sqr) / (p.grad_var + p.grad_sqr * scale)
-    g = m / step * eff
     valid = (atomic >= p.min_local_batch) & (atomic <= p.max_local_batch)
-    out[ok] = np.where(valid, g, 0.0).max(axis=0)
-    return out
+    g = np.where(valid, m / step * eff, 0.0)
+    best = np.argmax(g, axis=0)
+    cols = np.arange(g.shape[1])
+    out[ok] = g[best, cols]
+    xput[ok] = np.where(out[ok] > 0, (m / step)[best, cols], 0.0)
+    return out, xput
 
 
 def speedup(
