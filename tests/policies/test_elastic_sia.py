@@ -262,3 +262,32 @@ def test_an_elastic_job_reads_at_its_throughput():
     assert jt.data_gpus(0, 8, 1) == pytest.approx(want)
     assert want > float(speedup(p, [8], 1)[0])
     assert RunInputs(layout(), rigid, SimSettings()).jt.data_gpus(0, 2, 1) == 2.0
+
+
+def test_jdec_starts_waiting_elastic_jobs_at_other_counts():
+    """J-DEC's stage A with GPU-count options (§10.4's C_j): under a queue it starts some
+    elastic jobs at a count other than requested, placed at that count; every job finishes."""
+    from kiban.policies.joint import JDec  # noqa: PLC0415
+
+    rng = np.random.default_rng(5)
+    n = 300
+    submit = np.sort(rng.uniform(0, 20_000.0, n))
+    table = JobTable.from_arrays(
+        submit,
+        rng.exponential(2000.0, n) + 60.0,
+        rng.choice([1, 2, 4], n),
+        min_num_gpus=np.ones(n, int),
+        max_num_gpus=np.full(n, 16),
+        goodput_model=np.asarray(list(GOODPUT_PROFILES), dtype=object)[rng.integers(0, 2, n)],
+    )
+    other = []
+
+    class Spy(JDec):
+        def decide(self, view):
+            d = super().decide(view)
+            other.extend(j for j, g in d.start.items() if len(g) != view.jobs.num_gpus[j])
+            return d
+
+    out = run(layout(n_racks=4, servers_per_rack=2), table, Spy(JDec.Params(epoch_s=300.0)))
+    assert other
+    assert np.isfinite(out.job["end_s"]).all()

@@ -49,6 +49,8 @@ from kiban.policies.registry import register_policy
 from kiban.workload.goodput import GOODPUT_PROFILES, goodput, restart_penalty_s, speedup
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from kiban._typing import BoolArray, FloatArray, IntArray
     from kiban.policies.base import Allocator, PolicyContext
     from kiban.sim.state import ClusterView
@@ -58,10 +60,13 @@ __all__ = [
     "SiaPolicy",
     "SiaStats",
     "gpu_options",
+    "job_gpu_options",
+    "place_at_counts",
     "sia_configs",
     "sia_ilp",
     "speed_at",
     "stage_a_gpu_options",
+    "take_count",
 ]
 
 GOODPUT_CLIP = 3000.0
@@ -136,6 +141,82 @@ def stage_a_gpu_options(
     if not opts or int(jobs.min_num_gpus[j]) >= int(jobs.max_num_gpus[j]):  # type: ignore[attr-defined]
         opts = [int(jobs.num_gpus[j])]  # type: ignore[attr-defined]
     return opts, speed_at(jobs, j, opts, node_gpus)
+
+
+def job_gpu_options(
+    view: ClusterView, j: int, *, running: bool, held: int, elastic: bool = True
+) -> tuple[list[int], FloatArray]:
+    """J-DEC's GPU-count options for job ``j`` and the useful GPU-equivalents of each.
+
+    A running job keeps its count (J-DEC does not resize); a waiting elastic job may take any
+    of Sia's counts that fit the free GPUs (:func:`stage_a_gpu_options`). The work of an option
+    is the requested GPUs × the job's speed at that count (for a rigid job: its GPUs).
+
+    Args:
+        view: The cluster view.
+        j: Job index.
+        running: Whether the job runs now.
+        held: GPUs it holds (running) or requests (waiting).
+        elastic: False: the requested count only.
+
+    Returns:
+        (GPU counts, useful GPU-equivalents per count).
+    """
+    jobs = view.jobs
+    n = int(jobs.num_gpus[j])
+    node = int(view.layout.max_node_gpus)
+    if running or not elastic:
+        return [held], n * speed_at(jobs, j, [held], node)
+    counts, speed = stage_a_gpu_options(
+        jobs, j, free_gpus=view.free_gpus, node_gpus=node, total_gpus=view.layout.n_gpus
+    )
+    return counts, n * speed
+
+
+def place_at_counts(
+    view: ClusterView,
+    alloc: Allocator,
+    placement: object,
+    pending: IntArray,
+    counts: Mapping[int, int],
+) -> dict[int, IntArray]:
+    """Place the waiting jobs of ``counts`` at their GPU count, in ``pending``'s order.
+
+    Through the placement layer's ``place_count`` (node placements have it; others fall back to
+    best fit). Jobs that do not fit are left out (they wait).
+    """
+    out: dict[int, IntArray] = {}
+    if not counts:
+        return out
+    place = placement if hasattr(placement, "place_count") else BestFit()
+    for j in pending.tolist():
+        c = counts.get(int(j))
+        if c is None:
+            continue
+        gpus = take_count(view, alloc, place, int(j), int(c))
+        if gpus is not None:
+            out[int(j)] = gpus
+    return out
+
+
+def take_count(
+    view: ClusterView, alloc: Allocator, placement: object, j: int, c: int
+) -> IntArray | None:
+    """``c`` GPUs for job ``j`` through ``placement.place_count``; marked taken in ``alloc``."""
+    free = alloc.free
+    gpus = placement.place_count(view, j, free, c)  # type: ignore[attr-defined]
+    if gpus is None:
+        return None
+    gpus = np.asarray(gpus, dtype=np.int64)
+    free.take(view, j, gpus)
+    lay = view.layout
+    if lay.has_rack_budgets:
+        cap = float(view.job_power_cap_w[j])
+        tdp = np.array([s.tdp_w for s in lay.skus])[lay.node_sku_idx[lay.gpu_node[gpus]]]
+        per = tdp if math.isnan(cap) else np.full(gpus.shape[0], cap)
+        np.add.at(free.rack_gpu_alloc_w, lay.node_rack_idx[lay.gpu_node[gpus]], per)
+    free.taken[j] = gpus
+    return gpus
 
 
 @dataclass
@@ -388,20 +469,7 @@ class SiaElastic:
 
     def _take(self, view: ClusterView, alloc: Allocator, j: int, c: int) -> IntArray | None:
         """``c`` GPUs for elastic job ``j`` by best fit; mark them taken."""
-        free = alloc.free
-        gpus = self._place.place_count(view, j, free, c)
-        if gpus is None:
-            return None
-        gpus = np.asarray(gpus, dtype=np.int64)
-        free.take(view, j, gpus)
-        lay = view.layout
-        if lay.has_rack_budgets:
-            cap = float(view.job_power_cap_w[j])
-            tdp = np.array([s.tdp_w for s in lay.skus])[lay.node_sku_idx[lay.gpu_node[gpus]]]
-            per = tdp if math.isnan(cap) else np.full(gpus.shape[0], cap)
-            np.add.at(free.rack_gpu_alloc_w, lay.node_rack_idx[lay.gpu_node[gpus]], per)
-        free.taken[j] = gpus
-        return gpus
+        return take_count(view, alloc, self._place, j, c)
 
 
 def sia_ilp(

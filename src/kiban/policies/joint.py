@@ -57,12 +57,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from kiban.physics.cooling import crac_cop
-from kiban.policies.base import Allocator, Decision
+from kiban.policies.base import Allocator, Decision, Schedule
 from kiban.policies.cooling import FixedSetpoint
 from kiban.policies.cooling_control import ModelBasedSupply, TrimAndRespond
 from kiban.policies.data import EqualShare
 from kiban.policies.data_silod import SiloD
-from kiban.policies.elastic import SiaElastic
+from kiban.policies.elastic import SiaElastic, job_gpu_options, place_at_counts
 from kiban.policies.facility_model import FacilityModel
 from kiban.policies.layered import LayeredPolicy
 from kiban.policies.placement import BestFit
@@ -205,6 +205,7 @@ class _Plan:
     start: tuple[int, ...]
     caps: Mapping[int, float]
     supply_c: float | None
+    gpus: Mapping[int, int] = field(default_factory=dict)  # elastic starts: GPU count chosen
 
 
 @register_policy("policy", "j-dec")
@@ -235,6 +236,8 @@ class JDec:
             redline_c: Highest allowed rack inlet (°C).
             restart_weight: Value lost by changing a running job's cap level, per GPU.
             warm_start: Give HiGHS the layered decision as its first incumbent (highspy).
+            elastic: Stage A may start an elastic job at any of Sia's GPU counts in its range
+                that fit (valued at the twin's goodput speed); off: the requested count only.
         """
 
         epoch_s: float = 900.0
@@ -249,6 +252,7 @@ class JDec:
         redline_c: float = 27.0
         restart_weight: float = 0.01
         warm_start: bool = True
+        elastic: bool = True
 
         def __post_init__(self) -> None:
             if self.epoch_s <= 0 or self.time_limit_s <= 0 or self.window < 1:
@@ -331,13 +335,23 @@ class JDec:
         return self._between(view)
 
     # --- between epochs: the layered fallback at the chosen options ---------------------------
-    def _between(self, view: ClusterView, admit: tuple[int, ...] | None = None) -> Decision:
+    def _between(
+        self,
+        view: ClusterView,
+        admit: tuple[int, ...] | None = None,
+        gpus: Mapping[int, int] | None = None,
+    ) -> Decision:
         pending = view.pending_jobs()
         if admit is not None:
             keep = np.isin(pending, np.asarray(admit, dtype=np.int64))
             pending = pending[keep]
         alloc = Allocator(view, self._place)
+        # elastic jobs stage A started at another GPU count than they asked for
+        pre = place_at_counts(view, alloc, self._place, pending, gpus or {})
+        if pre:
+            pending = pending[~np.isin(pending, np.fromiter(pre, np.int64, len(pre)))]
         sched = self._order.schedule(view, pending, alloc)
+        sched = Schedule({**pre, **sched.start}, sched.preempt, sched.wake_at_s)
         caps: dict[int, float] = {}
         assert self.model is not None
         m = self.model
@@ -408,7 +422,7 @@ class JDec:
 
     def _apply(self, view: ClusterView, plan: _Plan) -> Decision:
         """Apply an epoch's plan: caps of running jobs, starts of the chosen jobs, supply."""
-        d = self._between(view, admit=plan.start)
+        d = self._between(view, admit=plan.start, gpus=plan.gpus)
         run_caps = {j: c for j, c in plan.caps.items() if view.job_gpus(j) is not None}
         caps = dict(run_caps)
         caps.update(d.power_cap_w)
@@ -496,7 +510,10 @@ class JDec:
         if p.charge_measured:
             delay = wall
         supply_c = None if abs(supply - view.supply_temp_c) < 1e-9 else supply
-        return _Plan(due_s=view.time_s + delay, start=start, caps=caps, supply_c=supply_c)
+        gpus = {} if chosen is None else chosen.gpus
+        return _Plan(
+            due_s=view.time_s + delay, start=start, caps=caps, supply_c=supply_c, gpus=gpus
+        )
 
     def _curves(self, jobs: IntArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Cap, speed and power at 9 caps from the SKU minimum to TDP, per job (cached)."""
@@ -671,6 +688,7 @@ class _StageAResult:
     supply_c: float
     rack_extra_w: FloatArray
     status: int
+    gpus: dict[int, int] = field(default_factory=dict)  # elastic starts at another count
 
 
 @dataclass
@@ -689,6 +707,8 @@ class _StageA:
     opt_phi: FloatArray
     weight: FloatArray
     warm: bool = False
+    opt_gpus: FloatArray | None = None  # GPUs of each option (elastic jobs: one per count)
+    opt_work: FloatArray | None = None  # requested GPUs × speed at that count (GPU-equivalents)
 
     @property
     def n_jobs(self) -> int:
@@ -736,16 +756,23 @@ class _StageA:
         has_io = (view.jobs.input_rate_b_per_s_per_gpu[jobs] > 0) & math.isfinite(
             m.fs_bandwidth_b_per_s
         )
-        o_job, o_cap, o_phi = [], [], []
+        o_job, o_cap, o_phi, o_gpus, o_work = [], [], [], [], []
         tdp = m.job_tdp_w[jobs]
         lo = m.job_min_cap_w[jobs]
         for i in range(jobs.shape[0]):
-            for y in CAP_LEVELS_FRAC:
-                cap = max(y * tdp[i], lo[i])
-                for phi in IO_POINTS_FRAC if has_io[i] else (1.0,):
-                    o_job.append(i)
-                    o_cap.append(cap)
-                    o_phi.append(phi)
+            counts, work = job_gpu_options(
+                view, int(jobs[i]), running=bool(running[i]), held=int(n_gpus[i]),
+                elastic=owner.params.elastic,
+            )  # fmt: skip
+            for c, w in zip(counts, work.tolist(), strict=True):
+                for y in CAP_LEVELS_FRAC:
+                    cap = max(y * tdp[i], lo[i])
+                    for phi in IO_POINTS_FRAC if has_io[i] else (1.0,):
+                        o_job.append(i)
+                        o_cap.append(cap)
+                        o_phi.append(phi)
+                        o_gpus.append(c)
+                        o_work.append(w)
         opt_job = np.asarray(o_job, dtype=np.int64)
         opt_cap = np.asarray(o_cap, dtype=np.float64)
         opt_phi = np.asarray(o_phi, dtype=np.float64)
@@ -755,9 +782,12 @@ class _StageA:
         ]
         power = m.gpu_power_w(jobs[opt_job], opt_cap)
         power = idle + (power - idle) * opt_phi
-        return cls(
+        stage = cls(
             owner, view, jobs, running, n_gpus, opt_job, opt_cap, speed, power, opt_phi, weight
         )
+        stage.opt_gpus = np.asarray(o_gpus, dtype=np.float64)
+        stage.opt_work = np.asarray(o_work, dtype=np.float64)
+        return stage
 
     def solve(self, p: JDec.Params) -> _StageAResult | None:
         owner, view = self.owner, self.view
@@ -767,7 +797,8 @@ class _StageA:
         jobs, running, g_j = self.jobs, self.running, self.n_gpus.astype(np.float64)
         n_opt = self.opt_job.shape[0]
         oj = self.opt_job
-        g = g_j[oj]
+        g = g_j[oj] if self.opt_gpus is None else self.opt_gpus  # GPUs of each option
+        work = g if self.opt_work is None else self.opt_work  # its useful GPU-equivalents
         temps = np.asarray(p.supply_candidates_c, dtype=np.float64)
         lo_t, hi_t = m.supply_range_c
         temps = temps[(temps >= lo_t) & (temps <= hi_t)]
@@ -800,9 +831,11 @@ class _StageA:
         if n_run:
             opt_w = np.where(running[oj], self.opt_power_w * act[np.minimum(oj, n_run - 1)], opt_w)
         dpow = opt_w - p_now[oj]  # extra per-GPU power vs now
-        value = g * (self.weight[oj] * self.opt_speed * self.opt_phi) - lam * g * self.opt_power_w
+        value = (
+            work * (self.weight[oj] * self.opt_speed * self.opt_phi) - lam * g * self.opt_power_w
+        )
         value -= price[oj] * g * np.maximum(dpow, 0.0)
-        value[~running[oj]] += START_VALUE * g[~running[oj]]
+        value[~running[oj]] += START_VALUE * g_j[oj][~running[oj]]  # per requested GPU
         if n_run:  # stickiness for running jobs: changing a cap level costs a little
             cur = view.job_power_cap_w[jobs[oj]]
             cur = np.where(np.isnan(cur), m.job_tdp_w[jobs[oj]], cur)
@@ -813,7 +846,7 @@ class _StageA:
             )
         rate = view.jobs.input_rate_b_per_s_per_gpu[jobs[oj]]
         dset = np.maximum(view.jobs.dataset_size_b[jobs[oj]], 1.0)
-        remote = rate * g * self.opt_speed * self.opt_phi  # B/s at no cache
+        remote = rate * work * self.opt_speed * self.opt_phi  # B/s at no cache
         c_obj = np.zeros(n_var)
         c_obj[:n_x] = -value
         c_obj[i_c:i_z] = -1e-6 * remote / dset * 1e-3  # a tiny preference for caching
@@ -938,6 +971,11 @@ class _StageA:
         x = sol[:n_x] > 0.5
         z = int(np.argmax(sol[i_z : i_z + n_k]))
         start = tuple(int(jobs[i]) for i in np.unique(oj[x & ~running[oj]]).tolist())
+        gpus = {
+            int(jobs[oj[o]]): int(g[o])
+            for o in np.flatnonzero(x & ~running[oj]).tolist()
+            if int(g[o]) != int(g_j[oj[o]])
+        }
         cap_w = {int(jobs[oj[o]]): float(self.opt_cap_w[o]) for o in np.flatnonzero(x).tolist()}
         extra = np.zeros(lay.n_racks)
         return _StageAResult(
@@ -946,6 +984,7 @@ class _StageA:
             supply_c=float(temps[z]),
             rack_extra_w=extra,
             status=status,
+            gpus=gpus,
         )
 
 
