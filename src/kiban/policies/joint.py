@@ -17,8 +17,9 @@ All on is the *sequential* stack of §11.3: each layer decides alone, in order.
 ``j-dec`` (§10.4): per epoch one decision for everything, in four stages —
 
 A. **allocation MILP** (HiGHS through :func:`scipy.optimize.milp`): one binary per job option
-   (cap level × I/O operating point; running jobs are pinned to one of their cap options,
-   pending jobs in the window may stay waiting), one binary per supply-temperature candidate,
+   (cap level × I/O operating point, × GPU count for a waiting elastic job; running jobs are
+   pinned to one of their cap options, pending jobs in the window may stay waiting), one binary
+   per supply-temperature candidate,
    per-option cache variables; subject to free GPUs with shape cuts, the site budget at each
    candidate's facility power, the thermal headroom at each candidate (an LP bound on new rack
    power, :meth:`FacilityModel.thermal_headroom_w`), the chip limit per candidate, the shared
