@@ -845,7 +845,11 @@ class Elastic(SpecModel):
     @field_validator("share")
     @classmethod
     def _share(cls, value: float) -> float:
-        return check_range(value, 0.0, 1.0, "a share of jobs", "")
+        if not 0.0 <= value <= 1.0:
+            hint = f"; did you mean {value / 100:g} ({value:g} %)?" if 1.0 < value <= 100 else ""
+            msg = f"must be a share of the jobs from 0 to 1 (0.5 = half of them){hint}"
+            raise ValueError(msg)
+        return value
 
     @field_validator("models")
     @classmethod
