@@ -24,8 +24,9 @@ sequential stack) or the layers that are on joined by ``+``. Per scenario it pri
    sweeps ``ablation-<scenario>-reference.toml``), the sequential stack, the stack minus each
    layer, the best of the factorial's configurations and the joint mode, each as the mean over seeds
    with its 95 % confidence interval (Student's t, n − 1 degrees of freedom);
-2. main effects and two-way interactions of the five switches on useful GPU-hours per facility
-   MWh (and on p99 JCT), from an ordinary least-squares fit of the 2⁵ factorial with the seeds
+2. main effects and two-way interactions of the six switches (five in sweeps without the
+   elastic axis) on useful GPU-hours per facility MWh (and on p99 JCT), from an ordinary
+   least-squares fit of the 2⁶ (2⁵) factorial with the seeds
    as blocks (common random numbers: a seed is the same jobs in every configuration); an effect
    is mean(on) − mean(off), an interaction half the change of one switch's effect when the
    other switch goes from off to on (Box, Hunter & Hunter, *Statistics for Experimenters*,
@@ -60,8 +61,10 @@ from scipy import stats
 
 from kiban.report.sweep import mean_ci95
 
-LAYERS = ("order", "thermal", "power", "data", "cooling")
-LETTER = {"order": "O", "thermal": "T", "power": "P", "data": "D", "cooling": "C"}
+LAYERS = ("order", "elastic", "thermal", "power", "data", "cooling")
+LETTER = {"order": "O", "elastic": "E", "thermal": "T", "power": "P", "data": "D", "cooling": "C"}
+"""§11.3's six switches. Sweeps without an ``elastic`` axis (made before the elastic layer
+existed) are read as the 2⁵ factorial of the other five."""
 CONFIGS = ("static", *LAYERS, "all layers", "joint")
 SCENARIOS = (
     "power-tight",
@@ -114,6 +117,7 @@ TABLE_113: tuple[tuple[str, str, str], ...] = (
     ("s_over_budget", "s over budget", "{:,.0f}"),
 )
 """§11.3's table columns (``cap events``: the twin's power-cap events, POLCA's net included)."""
+_WITHOUT_ELASTIC = tuple(x for x in LAYERS if x != "elastic")
 TRIM = "cooling (trim-and-respond)"
 """The reference cooling configuration of §11.3 (ASHRAE trim-and-respond alone)."""
 _SWEEP_NAME = re.compile(r"^coopt-ablation-(?P<scen>.+?)(?:-joint|-reference)?$")
@@ -220,12 +224,13 @@ def config_of(row: dict[str, Any]) -> str:
     """The ablation configuration of a run: static, one layer, all layers, A+B…, or joint."""
     if row["policy"] == "j-dec":
         return "joint"
-    on = [name for name in LAYERS if bool(row.get(f"params.{name}"))]
+    layers = LAYERS if row.get("params.elastic") is not None else _WITHOUT_ELASTIC
+    on = [name for name in layers if bool(row.get(f"params.{name}"))]
     if on == ["cooling"] and row.get("params.cooling_mode") == "trim-and-respond":
         return TRIM
     if not on:
         return "static"
-    if len(on) == len(LAYERS):
+    if len(on) == len(layers):
         return "all layers"
     return "+".join(on)
 
@@ -347,11 +352,19 @@ def best_config(recs: list[dict[str, Any]], scen: str) -> str | None:
     )
 
 
-def minus_configs() -> list[tuple[str, str]]:
+def factors_of(recs: list[dict[str, Any]], scen: str) -> tuple[str, ...]:
+    """The switches a scenario's factorial varies (all six, or five in the older sweeps)."""
+    rows = [r for r in recs if r["scenario"] == scen and r["config"] not in ("joint", TRIM)]
+    return tuple(x for x in LAYERS if len({bool(r.get(x)) for r in rows}) == 2) or (
+        _WITHOUT_ELASTIC
+    )
+
+
+def minus_configs(factors: tuple[str, ...] = LAYERS) -> list[tuple[str, str]]:
     """(label, configuration) of the sequential stack without each layer."""
     return [
-        (f"all layers minus {LETTER[x]}", "+".join(layer for layer in LAYERS if layer != x))
-        for x in LAYERS
+        (f"all layers minus {LETTER[x]}", "+".join(layer for layer in factors if layer != x))
+        for x in factors
     ]
 
 
@@ -362,10 +375,11 @@ def table_113(recs: list[dict[str, Any]], scen: str) -> list[str]:
         "|---" * (2 + len(TABLE_113)) + "|",
     ]
     rows: list[tuple[str, str]] = [("static (all off)", "static")]
-    rows += [(_label(x), x) for x in LAYERS]
+    factors = factors_of(recs, scen)
+    rows += [(_label(x), x) for x in factors]
     rows.append(("C = trim-and-respond (reference)", TRIM))
     rows.append(("all layers, sequential", "all layers"))
-    rows += minus_configs()
+    rows += minus_configs(factors)
     best = best_config(recs, scen)
     if best is not None:
         rows.append((f"best of the factorial ({best})", best))
@@ -390,13 +404,14 @@ def effects_of(recs: list[dict[str, Any]], scen: str, key: str = HEADLINE) -> li
         for r in recs
         if r["scenario"] == scen and r["config"] not in ("joint", TRIM) and math.isfinite(r[key])
     ]
-    configs = {tuple(r[layer] for layer in LAYERS) for r in rows}
-    if len(configs) < 2 ** len(LAYERS):
+    factors = factors_of(recs, scen)
+    configs = {tuple(bool(r.get(layer)) for layer in factors) for r in rows}
+    if len(configs) < 2 ** len(factors):
         return []
     y = np.array([r[key] for r in rows])
-    on = np.array([[r[layer] for layer in LAYERS] for r in rows])
+    on = np.array([[bool(r.get(layer)) for layer in factors] for r in rows])
     seeds = np.array([r["seed"] for r in rows])
-    return factorial_effects(y, on, LAYERS, seeds)
+    return factorial_effects(y, on, factors, seeds)
 
 
 def effects_lines(recs: list[dict[str, Any]], scenarios: list[str]) -> list[str]:
@@ -467,7 +482,7 @@ def claims_lines(recs: list[dict[str, Any]], scenarios: list[str]) -> list[str]:
         )
         stack = by_seed(recs, scen, "all layers", HEADLINE)
         second = []
-        for label, config in minus_configs():
+        for label, config in minus_configs(factors_of(recs, scen)):
             d, h, n = paired(by_seed(recs, scen, config, HEADLINE), stack)
             if n:
                 verdict = "lower" if d + h < 0 else ("higher" if d - h > 0 else "n.s.")
@@ -691,7 +706,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n## §11.3 table: {scen} (mean ± 95 % CI over seeds)\n")
         print("\n".join(table_113(recs, scen)))
     if any(effects_of(recs, s) for s in scenarios):
-        print("\n## Main effects and two-way interactions (OLS, 2⁵ factorial, seeds as blocks)\n")
+        print("\n## Main effects and two-way interactions (OLS, 2⁶ or 2⁵, seeds as blocks)\n")
         print("\n".join(effects_wide(recs, scenarios)))
         print("\n### The same on p99 JCT (h)\n")
         print("\n".join(effects_wide(recs, scenarios, "jct_p99_h")))

@@ -136,14 +136,14 @@ def test_scenario_and_configuration_names():
     assert ablation.scenario_of({}, "coopt-ablation-joint") == "demo"
 
 
-def test_effects_of_a_record_table():
-    """The script's own path from run records to effects: a 2⁵ factorial where only the power
-    switch (+4) and the thermal × power interaction (+1) matter."""
+def _records(layers, seed_count=3):
+    """A factorial over ``layers`` where only the power switch (+4) and the thermal × power
+    interaction (+1) matter (sweeps without the elastic axis give no ``params.elastic``)."""
     rng = np.random.default_rng(3)
     recs = []
-    for seed in range(1, 4):
-        for bits in itertools.product([False, True], repeat=len(ablation.LAYERS)):
-            sw = dict(zip(ablation.LAYERS, bits, strict=True))
+    for seed in range(1, seed_count + 1):
+        for bits in itertools.product([False, True], repeat=len(layers)):
+            sw = dict(zip(layers, bits, strict=True))
             x = {k: 1.0 if v else -1.0 for k, v in sw.items()}
             y = 200.0 + 10.0 * seed + 2.0 * x["power"] + 0.5 * x["thermal"] * x["power"]
             rec = {"scenario": "power-tight", "seed": seed, **sw}
@@ -152,8 +152,30 @@ def test_effects_of_a_record_table():
             )
             rec[ablation.HEADLINE] = y + rng.normal(0.0, 0.1)
             recs.append(rec)
+    return recs
+
+
+def test_the_older_five_switch_sweeps_still_read():
+    """A 2⁵ factorial without the elastic axis: five main effects, ten interactions, and its
+    all-on configuration is the sequential stack."""
+    five = tuple(x for x in ablation.LAYERS if x != "elastic")
+    recs = _records(five, seed_count=2)
     effects = {e.term: e for e in ablation.effects_of(recs, "power-tight")}
     assert len(effects) == 5 + 10
+    assert effects["power"].estimate == pytest.approx(4.0, abs=0.1)
+    assert "all layers" in {r["config"] for r in recs}
+    assert ablation.minus_configs(ablation.factors_of(recs, "power-tight"))[0] == (
+        "all layers minus O",
+        "thermal+power+data+cooling",
+    )
+
+
+def test_effects_of_a_record_table():
+    """The script's own path from run records to effects: the 2⁶ factorial of §11.3."""
+    recs = _records(ablation.LAYERS)
+    effects = {e.term: e for e in ablation.effects_of(recs, "power-tight")}
+    assert len(ablation.LAYERS) == 6
+    assert len(effects) == 6 + 15
     assert effects["power"].estimate == pytest.approx(4.0, abs=0.1)
     assert effects["thermal×power"].estimate == pytest.approx(1.0, abs=0.1)
     assert effects["power"].significant

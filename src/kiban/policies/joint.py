@@ -6,6 +6,7 @@ switch per layer, each on = its published algorithm, off = the static baseline �
 | switch | off | on |
 |---|---|---|
 | ``order`` | ``easy-backfill`` | ``tiresias-las`` (2D-LAS) |
+| ``elastic`` | requested GPUs, rigid | ``sia`` (goodput ILP over GPU counts, 60 s rounds) |
 | ``thermal`` | ``best-fit`` (pack) | ``xint`` (min peak inlet) |
 | ``power`` | uncapped, POLCA net | ``water-filling`` (+ Zeus cost when slack, POLCA net) |
 | ``data`` | equal shares | ``silod`` |
@@ -16,8 +17,9 @@ All on is the *sequential* stack of §11.3: each layer decides alone, in order.
 ``j-dec`` (§10.4): per epoch one decision for everything, in four stages —
 
 A. **allocation MILP** (HiGHS through :func:`scipy.optimize.milp`): one binary per job option
-   (cap level × I/O operating point; running jobs are pinned to one of their cap options,
-   pending jobs in the window may stay waiting), one binary per supply-temperature candidate,
+   (cap level × I/O operating point, × GPU count for a waiting elastic job; running jobs are
+   pinned to one of their cap options, pending jobs in the window may stay waiting), one binary
+   per supply-temperature candidate,
    per-option cache variables; subject to free GPUs with shape cuts, the site budget at each
    candidate's facility power, the thermal headroom at each candidate (an LP bound on new rack
    power, :meth:`FacilityModel.thermal_headroom_w`), the chip limit per candidate, the shared
@@ -60,11 +62,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from kiban.physics.cooling import crac_cop
-from kiban.policies.base import Allocator, Decision
+from kiban.policies.base import Allocator, Decision, Schedule
 from kiban.policies.cooling import FixedSetpoint
 from kiban.policies.cooling_control import ModelBasedSupply, TrimAndRespond
 from kiban.policies.data import EqualShare
 from kiban.policies.data_silod import SiloD
+from kiban.policies.elastic import SiaElastic, job_gpu_options, place_at_counts
 from kiban.policies.facility_model import FacilityModel
 from kiban.policies.layered import LayeredPolicy
 from kiban.policies.placement import BestFit
@@ -78,7 +81,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
     from kiban._typing import BoolArray, FloatArray, IntArray
-    from kiban.policies.base import PolicyContext
+    from kiban.policies.base import PolicyContext, SchedulingPolicy
     from kiban.sim.state import ClusterView
 
 __all__ = ["CooptLayers", "EpochStats", "JDec"]
@@ -111,6 +114,9 @@ class CooptLayers(LayeredPolicy):
 
         Attributes:
             order: Tiresias 2D-LAS instead of EASY backfill.
+            elastic: Sia's goodput ILP over GPU counts (60 s rounds) as the scheduling layer;
+                it decides order too, so ``order`` has no effect while it is on. Off by
+                default (the stack before the elastic layer existed).
             thermal: XInt placement instead of best fit.
             power: Water-filling caps (Zeus cost when slack) instead of uncapped.
             data: SiloD cache and bandwidth instead of equal shares.
@@ -122,6 +128,7 @@ class CooptLayers(LayeredPolicy):
         """
 
         order: bool = True
+        elastic: bool = False
         thermal: bool = True
         power: bool = True
         data: bool = True
@@ -158,13 +165,20 @@ class CooptLayers(LayeredPolicy):
         )
         super().__init__(
             "coopt-layers",
-            scheduling=TiresiasLas() if p.order else EasyBackfill(),
+            scheduling=_scheduling_layer(p.order, elastic=p.elastic),
             placement=XInt() if p.thermal else BestFit(),
             power=power,  # type: ignore[arg-type]
             cooling=cooling,
             data=SiloD() if p.data else EqualShare(),
             epoch_s=p.epoch_s if p.cooling else None,
         )
+
+
+def _scheduling_layer(order: bool, *, elastic: bool) -> SchedulingPolicy:
+    """The order layer, or Sia's elastic layer (which decides order itself) when it is on."""
+    if elastic:
+        return SiaElastic()
+    return TiresiasLas() if order else EasyBackfill()
 
 
 @dataclass
@@ -197,6 +211,7 @@ class _Plan:
     start: tuple[int, ...]
     caps: Mapping[int, float]
     supply_c: float | None
+    gpus: Mapping[int, int] = field(default_factory=dict)  # elastic starts: GPU count chosen
 
 
 @register_policy("policy", "j-dec")
@@ -227,6 +242,8 @@ class JDec:
             redline_c: Highest allowed rack inlet (°C).
             restart_weight: Value lost by changing a running job's cap level, per GPU.
             warm_start: Give HiGHS the layered decision as its first incumbent (highspy).
+            elastic: Stage A may start an elastic job at any of Sia's GPU counts in its range
+                that fit (valued at the twin's goodput speed); off: the requested count only.
         """
 
         epoch_s: float = 900.0
@@ -241,6 +258,7 @@ class JDec:
         redline_c: float = 27.0
         restart_weight: float = 0.01
         warm_start: bool = True
+        elastic: bool = True
 
         def __post_init__(self) -> None:
             if self.epoch_s <= 0 or self.time_limit_s <= 0 or self.window < 1:
@@ -327,13 +345,23 @@ class JDec:
         return self._between(view)
 
     # --- between epochs: the layered fallback at the chosen options ---------------------------
-    def _between(self, view: ClusterView, admit: tuple[int, ...] | None = None) -> Decision:
+    def _between(
+        self,
+        view: ClusterView,
+        admit: tuple[int, ...] | None = None,
+        gpus: Mapping[int, int] | None = None,
+    ) -> Decision:
         pending = view.pending_jobs()
         if admit is not None:
             keep = np.isin(pending, np.asarray(admit, dtype=np.int64))
             pending = pending[keep]
         alloc = Allocator(view, self._place)
+        # elastic jobs stage A started at another GPU count than they asked for
+        pre = place_at_counts(view, alloc, self._place, pending, gpus or {})
+        if pre:
+            pending = pending[~np.isin(pending, np.fromiter(pre, np.int64, len(pre)))]
         sched = self._order.schedule(view, pending, alloc)
+        sched = Schedule({**pre, **sched.start}, sched.preempt, sched.wake_at_s)
         caps: dict[int, float] = {}
         assert self.model is not None
         m = self.model
@@ -412,7 +440,7 @@ class JDec:
 
     def _apply(self, view: ClusterView, plan: _Plan) -> Decision:
         """Apply an epoch's plan: caps of running jobs, starts of the chosen jobs, supply."""
-        d = self._between(view, admit=plan.start)
+        d = self._between(view, admit=plan.start, gpus=plan.gpus)
         run_caps = {j: c for j, c in plan.caps.items() if view.job_gpus(j) is not None}
         caps = dict(run_caps)
         caps.update(d.power_cap_w)
@@ -500,7 +528,10 @@ class JDec:
         if p.charge_measured:
             delay = wall
         supply_c = None if abs(supply - view.supply_temp_c) < 1e-9 else supply
-        return _Plan(due_s=view.time_s + delay, start=start, caps=caps, supply_c=supply_c)
+        gpus = {} if chosen is None else chosen.gpus
+        return _Plan(
+            due_s=view.time_s + delay, start=start, caps=caps, supply_c=supply_c, gpus=gpus
+        )
 
     def _curves(self, jobs: IntArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Cap, speed and power at 9 caps from the SKU minimum to TDP, per job (cached)."""
@@ -665,6 +696,7 @@ class _StageAResult:
     supply_c: float
     rack_extra_w: FloatArray
     status: int
+    gpus: dict[int, int] = field(default_factory=dict)  # elastic starts at another count
 
 
 @dataclass
@@ -682,8 +714,9 @@ class _StageA:
     opt_power_w: FloatArray
     opt_phi: FloatArray
     weight: FloatArray
-    opt_gpus: IntArray
+    opt_gpus: IntArray  # GPUs of each option (elastic jobs: one per count)
     warm: bool = False
+    opt_work: FloatArray | None = None  # requested GPUs × speed at that count (GPU-equivalents)
 
     @property
     def n_jobs(self) -> int:
@@ -739,16 +772,23 @@ class _StageA:
         o_gpus: list[int] = []
         o_cap: list[float] = []
         o_phi: list[float] = []
+        o_work: list[float] = []
         tdp = m.job_tdp_w[jobs]
         lo = m.job_min_cap_w[jobs]
         for i in range(jobs.shape[0]):
-            for y in CAP_LEVELS_FRAC:
-                cap = max(y * tdp[i], lo[i])
-                for phi in IO_POINTS_FRAC if has_io[i] else (1.0,):
-                    o_job.append(i)
-                    o_gpus.append(int(n_gpus[i]))
-                    o_cap.append(cap)
-                    o_phi.append(phi)
+            counts, work = job_gpu_options(
+                view, int(jobs[i]), running=bool(running[i]), held=int(n_gpus[i]),
+                elastic=owner.params.elastic,
+            )  # fmt: skip
+            for c, w in zip(counts, work.tolist(), strict=True):
+                for y in CAP_LEVELS_FRAC:
+                    cap = max(y * tdp[i], lo[i])
+                    for phi in IO_POINTS_FRAC if has_io[i] else (1.0,):
+                        o_job.append(i)
+                        o_gpus.append(int(c))
+                        o_cap.append(cap)
+                        o_phi.append(phi)
+                        o_work.append(w)
         opt_job = np.asarray(o_job, dtype=np.int64)
         opt_cap = np.asarray(o_cap, dtype=np.float64)
         opt_phi = np.asarray(o_phi, dtype=np.float64)
@@ -758,7 +798,7 @@ class _StageA:
         ]
         power = m.gpu_power_w(jobs[opt_job], opt_cap)
         power = idle + (power - idle) * opt_phi
-        return cls(
+        stage = cls(
             owner,
             view,
             jobs,
@@ -772,6 +812,8 @@ class _StageA:
             weight,
             np.asarray(o_gpus, dtype=np.int64),
         )
+        stage.opt_work = np.asarray(o_work, dtype=np.float64)
+        return stage
 
     def solve(self, p: JDec.Params) -> _StageAResult | None:
         owner, view = self.owner, self.view
@@ -782,6 +824,7 @@ class _StageA:
         n_opt = self.opt_job.shape[0]
         oj = self.opt_job
         g = self.opt_gpus.astype(np.float64)  # GPUs of each option
+        work = g if self.opt_work is None else self.opt_work  # its useful GPU-equivalents
         temps = np.asarray(p.supply_candidates_c, dtype=np.float64)
         lo_t, hi_t = m.supply_range_c
         temps = temps[(temps >= lo_t) & (temps <= hi_t)]
@@ -814,9 +857,11 @@ class _StageA:
         if n_run:
             opt_w = np.where(running[oj], self.opt_power_w * act[np.minimum(oj, n_run - 1)], opt_w)
         dpow = opt_w - p_now[oj]  # extra per-GPU power vs now
-        value = g * (self.weight[oj] * self.opt_speed * self.opt_phi) - lam * g * self.opt_power_w
+        value = (
+            work * (self.weight[oj] * self.opt_speed * self.opt_phi) - lam * g * self.opt_power_w
+        )
         value -= price[oj] * g * np.maximum(dpow, 0.0)
-        value[~running[oj]] += START_VALUE * g[~running[oj]]
+        value[~running[oj]] += START_VALUE * g_j[oj][~running[oj]]  # per requested GPU
         if n_run:  # stickiness for running jobs: changing a cap level costs a little
             cur = view.job_power_cap_w[jobs[oj]]
             cur = np.where(np.isnan(cur), m.job_tdp_w[jobs[oj]], cur)
@@ -827,7 +872,7 @@ class _StageA:
             )
         rate = view.jobs.input_rate_b_per_s_per_gpu[jobs[oj]]
         dset = np.maximum(view.jobs.dataset_size_b[jobs[oj]], 1.0)
-        remote = rate * g * self.opt_speed * self.opt_phi  # B/s at no cache
+        remote = rate * work * self.opt_speed * self.opt_phi  # B/s at no cache
         c_obj = np.zeros(n_var)
         c_obj[:n_x] = -value
         # Scaling (HiGHS needs coefficients within a few decades): cache variables are the
@@ -976,6 +1021,11 @@ class _StageA:
         x = sol[:n_x] > 0.5
         z = int(np.argmax(sol[i_z : i_z + n_k]))
         start = tuple(int(jobs[i]) for i in np.unique(oj[x & ~running[oj]]).tolist())
+        gpus = {
+            int(jobs[oj[o]]): int(g[o])
+            for o in np.flatnonzero(x & ~running[oj]).tolist()
+            if int(g[o]) != int(g_j[oj[o]])
+        }
         cap_w = {int(jobs[oj[o]]): float(self.opt_cap_w[o]) for o in np.flatnonzero(x).tolist()}
         extra = np.zeros(lay.n_racks)
         return _StageAResult(
@@ -984,6 +1034,7 @@ class _StageA:
             supply_c=float(temps[z]),
             rack_extra_w=extra,
             status=status,
+            gpus=gpus,
         )
 
 

@@ -152,6 +152,14 @@ class NodePlacement(ABC):
                 return None
             nodes = self._order_shaped(cand, free, m)[:m]
             return pick_gpus(free, view, nodes, np.full(m, g, dtype=np.int64))
+        return self.place_count(view, job, free, n)
+
+    def place_count(self, view: ClusterView, job: int, free: FreeState, n: int) -> IntArray | None:
+        """``n`` whole GPUs for ``job`` on any split (an elastic job at a chosen count), or None.
+
+        One node if one has room, else several in the policy's order; the job's other filters
+        (GPU model, rack budget, CPU and memory) apply.
+        """
         if n <= view.layout.max_node_gpus:
             ok = self._eligible(view, job, free, n)
             node = self._pick_single(ok, free)

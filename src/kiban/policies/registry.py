@@ -66,6 +66,7 @@ _BUILTIN_MODULES = (
     "kiban.policies.data_silod",
     "kiban.policies.joint",
     "kiban.policies.gittins",
+    "kiban.policies.elastic",
 )
 
 T = TypeVar("T", bound=type)

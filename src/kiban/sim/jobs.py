@@ -19,13 +19,14 @@ import numpy as np
 
 from kiban.errors import TraceError
 from kiban.vocabulary import MILLI_PER_GPU
+from kiban.workload.goodput import GOODPUT_PROFILES
 
 if TYPE_CHECKING:
     import polars as pl
 
     from kiban._typing import ArrayLike, FloatArray, IntArray
 
-__all__ = ["JOB_DEFAULTS", "JobTable"]
+__all__ = ["JOB_DEFAULTS", "JobTable", "make_elastic"]
 
 JOB_DEFAULTS: dict[str, float] = {
     "gpus_per_node": 0,
@@ -67,6 +68,8 @@ class JobTable:
             single-GPU jobs, which then share a GPU with other such jobs).
         cpu_milli: Host CPU needed on the job's node(s), milli-cores (0 = none stated).
         memory_b: Host memory needed on the job's node(s) (0 = none stated).
+        goodput_model: Pollux goodput profile of an elastic job (a key of
+            :data:`kiban.workload.goodput.GOODPUT_PROFILES`; "" = none: speed ∝ GPUs).
     """
 
     job_id: np.ndarray
@@ -89,6 +92,7 @@ class JobTable:
     gpu_milli: IntArray
     cpu_milli: IntArray
     memory_b: FloatArray
+    goodput_model: np.ndarray
 
     @functools.cached_property
     def n_jobs(self) -> int:
@@ -187,7 +191,7 @@ class JobTable:
         data: dict[str, np.ndarray] = {}
         for col in frame.columns:
             series = frame.get_column(col)
-            if col in ("job_id", "gpu_model", "queue", "user", "status"):
+            if col in ("job_id", "gpu_model", "queue", "user", "status", "goodput_model"):
                 data[col] = np.asarray(series.cast(str).fill_null("").to_list(), dtype=object)
             elif series.dtype.is_numeric():
                 data[col] = series.to_numpy()
@@ -289,6 +293,24 @@ class JobTable:
         mem = np.asarray(data.get("memory_b", np.zeros(n)), dtype=np.float64)
         fail(~np.isfinite(mem) | (mem < 0), "memory_b", mem, "must be finite and ≥ 0 B")
         empty = np.full(n, "", dtype=object)
+        model = np.asarray(data.get("goodput_model", empty)).astype(object)
+        known = np.array([m in ("", *GOODPUT_PROFILES) for m in model.tolist()], dtype=bool)
+        fail(~known, "goodput_model", model, f"must be one of {sorted(GOODPUT_PROFILES)} or empty")
+        fail(
+            (model != "") & (min_g == max_g),
+            "goodput_model",
+            model,
+            "is for elastic jobs only (min_num_gpus < max_num_gpus)",
+        )
+        most = np.array(
+            [GOODPUT_PROFILES[m].max_gpus if m else np.iinfo(np.int64).max for m in model.tolist()]
+        )
+        fail(
+            max_g > most,
+            "max_num_gpus",
+            max_g,
+            "exceeds what the job's goodput_model allows (largest batch / smallest per-GPU batch)",
+        )
         order = np.argsort(submit, kind="stable")
         gpu_model = data.get("gpu_model", empty).astype(object)
         queue = data.get("queue", empty).astype(object)
@@ -313,4 +335,54 @@ class JobTable:
             gpu_milli=milli[order],
             cpu_milli=cpu[order],
             memory_b=mem[order],
+            goodput_model=model[order],
         )
+
+
+def make_elastic(
+    jobs: JobTable,
+    rng: np.random.Generator,
+    *,
+    share: float,
+    min_gpus: int = 1,
+    max_gpus: int = 64,
+    models: tuple[str, ...] = tuple(GOODPUT_PROFILES),
+) -> JobTable:
+    """A copy where a random ``share`` of the whole-GPU jobs is elastic (Sia/Pollux-style).
+
+    An elastic job accepts ``[min(min_gpus, num_gpus), max(max_gpus, num_gpus)]`` GPUs (at most
+    what its profile allows, :attr:`GoodputProfile.max_gpus`) on any split, keeps its
+    ``num_gpus`` as the setting its duration was measured at, and gets a goodput profile drawn
+    uniformly from ``models``. Jobs that share a GPU, name a GPU model or fix GPUs per node stay
+    rigid, as do jobs larger than their drawn profile allows.
+
+    Args:
+        jobs: The table.
+        rng: Random stream (two draws per job: elastic or not, profile).
+        share: Share of jobs made elastic, 0–1.
+        min_gpus: Fewest GPUs an elastic job accepts.
+        max_gpus: Most GPUs an elastic job accepts.
+        models: Goodput profiles to draw from.
+
+    Returns:
+        The new table (the same object when ``share`` is 0).
+    """
+    if share <= 0.0:
+        return jobs
+    n = jobs.n_jobs
+    pick = rng.random(n) < share
+    which = rng.integers(0, len(models), size=n)
+    pick &= (jobs.gpu_milli == MILLI_PER_GPU) & (jobs.gpu_model == "") & (jobs.gpus_per_node == 0)
+    lo = np.where(pick, np.minimum(min_gpus, jobs.num_gpus), jobs.min_num_gpus)
+    hi = np.where(pick, np.maximum(max_gpus, jobs.num_gpus), jobs.max_num_gpus)
+    most = np.array([GOODPUT_PROFILES[m].max_gpus for m in models])[which]
+    hi = np.where(pick, np.minimum(hi, most), hi)
+    pick &= (lo < hi) & (jobs.num_gpus <= hi)
+    model = jobs.goodput_model.copy()
+    model[pick] = np.asarray(models, dtype=object)[which[pick]]
+    return dataclasses.replace(
+        jobs,
+        min_num_gpus=np.where(pick, lo, jobs.min_num_gpus).astype(np.int64),
+        max_num_gpus=np.where(pick, hi, jobs.max_num_gpus).astype(np.int64),
+        goodput_model=model,
+    )

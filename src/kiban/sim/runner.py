@@ -199,7 +199,11 @@ class JobRunner:
             # restart overhead) of extra work for the job, booked as checkpoint time. Folding
             # the save/restore into the job's work (instead of an idle restore phase with its
             # own event) keeps the GPU time exact and halves the events of a preemptive policy.
-            redo_s = 2.0 * float(self._jt.ckpt_write_s[j]) + self._settings.restart_overhead_s
+            redo_s = (
+                2.0 * float(self._jt.ckpt_write_s[j])
+                + self._settings.restart_overhead_s
+                + float(self._jt.restart_penalty_s[j])
+            )
             if redo_s > 0.0:
                 sl.redo(j, redo_s, failure=False)
                 self._book.move_to_checkpoint(redo_s * num_gpus, self._jt.compute_share_list[j])

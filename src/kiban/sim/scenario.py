@@ -22,7 +22,7 @@ from kiban.physics.cooling import TYPICAL_PLANTS
 from kiban.physics.cost import Tariff
 from kiban.sim.coupled import CoupledFacility, FaultEvent, hall_air_for
 from kiban.sim.facility import PlantFacility
-from kiban.sim.jobs import JobTable
+from kiban.sim.jobs import JobTable, make_elastic
 from kiban.sim.layout import ClusterLayout
 from kiban.sim.settings import SimSettings
 from kiban.site import (
@@ -35,6 +35,7 @@ from kiban.site import (
     site_tariff,
 )
 from kiban.units import B_PER_TB, S_PER_DAY
+from kiban.workload.goodput import GOODPUT_PROFILES
 
 if TYPE_CHECKING:
     from kiban.catalog import CoolingTech, GpuSku, ServerModel
@@ -351,7 +352,8 @@ def jobs_from_scenario(
     spec = trace if trace is not None else wl.trace
     if spec is not None:
         result = read_trace(spec, rng=rng, skip_bad=skip)
-        return JobTable.from_frame(result.jobs, source=spec), result.origin, spec, result.n_bad
+        table = _elastic(JobTable.from_frame(result.jobs, source=spec), scenario, rng)
+        return table, result.origin, spec, result.n_bad
     syn = wl.synthetic
     assert syn is not None  # the spec requires a trace or [workload.synthetic]
     gen = np.random.default_rng(syn.seed) if syn.seed is not None else rng
@@ -369,7 +371,26 @@ def jobs_from_scenario(
         max_gpus=syn.max_gpus,
         mix=mix,
     )
-    return JobTable.from_frame(frame, source="synthetic"), syn.start, "synthetic", 0
+    table = _elastic(JobTable.from_frame(frame, source="synthetic"), scenario, gen)
+    return table, syn.start, "synthetic", 0
+
+
+def _elastic(jobs: JobTable, scenario: Scenario, rng: np.random.Generator) -> JobTable:
+    """Apply ``[workload.elastic]`` (draws come after every other draw of the workload)."""
+    el = scenario.workload.elastic
+    if el is None or el.share <= 0.0:
+        return jobs
+    models = tuple(el.models) if el.models else tuple(GOODPUT_PROFILES)
+    bad = [m for m in models if m not in GOODPUT_PROFILES]
+    if bad:
+        msg = (
+            f"workload.elastic.models = {list(models)}: unknown goodput profile(s) {bad}; "
+            f"allowed: {sorted(GOODPUT_PROFILES)}"
+        )
+        raise ConfigError(msg)
+    return make_elastic(
+        jobs, rng, share=el.share, min_gpus=el.min_gpus, max_gpus=el.max_gpus, models=models
+    )
 
 
 def inputs_from_scenario(

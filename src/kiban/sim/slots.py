@@ -207,7 +207,7 @@ class Slots:
         f[F_FINISH] = math.inf
         f[F_PHASE_END] = t_s + phase_s if phase != PHASE_COMPUTE else math.inf
         f[F_THROTTLE_AT] = math.inf
-        f[F_SCALE] = k / float(jt.num_gpus_list[j])
+        f[F_SCALE] = jt.scale_frac(j, k, int(where.nodes.shape[0]))
         f[F_CAP] = cap_w
         f[F_BUSY] = busy_w
         f[F_S_CAP] = s_cap

@@ -197,6 +197,9 @@ class SharedStorage:
     def demand_b_per_s(self, j: int, k: int, nodes: IntArray, counts: IntArray) -> float:
         """Remote (file-system) bytes per second of job ``j`` on ``k`` GPUs at full speed.
 
+        Per-GPU input rate × GPUs; for an elastic job with a goodput profile, × the GPUs its
+        throughput on ``k`` is worth (``JobTables.data_gpus``): input follows examples read.
+
         Also fixes the job's cache grant on ``nodes`` and its CPU-preprocessing limit there.
         """
         if not self.active:
@@ -207,7 +210,8 @@ class SharedStorage:
                 self.cache_granted_b(j, nodes, counts)
             return 0.0
         node = int(nodes[0])
-        need_b_per_s = rate * self._sku_scale_list[self._hw.node_sku_list[node]] * k
+        k_data = self._jt.data_gpus(j, k, int(nodes.shape[0])) if self._jt.has_profile[j] else k
+        need_b_per_s = rate * self._sku_scale_list[self._hw.node_sku_list[node]] * k_data
         if nodes.shape[0] == 1:
             prep = self._prep_list[node] * int(counts[0])
         else:

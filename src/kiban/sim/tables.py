@@ -17,6 +17,13 @@ from kiban.physics import activity as act
 from kiban.physics.gpu_power import runtime_factor
 from kiban.physics.storage_io import checkpoint_write_s
 from kiban.vocabulary import MILLI_PER_GPU
+from kiban.workload.goodput import (
+    GOODPUT_PROFILES,
+    GoodputProfile,
+    restart_penalty_s,
+    speedup,
+    throughput,
+)
 from kiban.workload.packing import model_requirements
 
 if TYPE_CHECKING:
@@ -119,6 +126,8 @@ class JobTables:
         compute_share: Share κ of running time in the compute phase (the rest is underused).
         phase_shares: (n, 5) phase shares of each job (activity.PHASES order, no checkpoint).
         power_factor: Per-job multiplicative power factor ε (input entropy).
+        restart_penalty_s: Extra work a preemption costs an elastic job with a goodput
+            profile (Sia's measured checkpoint-restore time per model, s; 0 for the others).
     """
 
     def __init__(self, jobs: JobTable, hw: HardwareTables, settings: SimSettings) -> None:
@@ -150,6 +159,16 @@ class JobTables:
         self.duration_s: FloatArray = jobs.duration_s
         self.duration_list: list[float] = jobs.duration_s.tolist()
         self.num_gpus_list: list[int] = jobs.num_gpus.tolist()
+        # elastic jobs with a Pollux goodput profile: speed at k GPUs from the profile
+        self._profile: list[GoodputProfile | None] = [
+            GOODPUT_PROFILES[m] if m else None for m in jobs.goodput_model.tolist()
+        ]
+        self.has_profile: list[bool] = [p is not None for p in self._profile]
+        self._node_gpus = int(hw.layout.node_n_gpus.max()) if hw.layout.n_nodes else 8
+        self._scale_memo: dict[tuple[int, int, int], float] = {}
+        self.restart_penalty_s: FloatArray = np.array(
+            [restart_penalty_s(m) if m else 0.0 for m in jobs.goodput_model.tolist()]
+        )
         unsched = req == -2
         need = jobs.min_num_gpus
         gpn = jobs.gpus_per_node
@@ -249,6 +268,42 @@ class JobTables:
         if relative:
             speed = np.minimum(speed / self._speed_at_tdp[idx, k], 1.0)
         return pp.power_w, speed
+
+    def scale_frac(self, j: int, k: int, n_nodes: int) -> float:
+        """Speed of job ``j`` on ``k`` GPUs over ``n_nodes`` nodes, relative to its duration's.
+
+        Rigid jobs and elastic jobs without a goodput profile scale linearly (``k / num_gpus``);
+        elastic jobs with one follow Pollux's goodput model (:mod:`kiban.workload.goodput`).
+        """
+        prof = self._profile[j]
+        base = self.num_gpus_list[j]
+        if prof is None:
+            return k / float(base)
+        key = (j, k, n_nodes)
+        got = self._scale_memo.get(key)
+        if got is None:
+            got = float(speedup(prof, [k], base, gpus_per_node=self._node_gpus, nodes=[n_nodes])[0])
+            self._scale_memo[key] = got
+        return got
+
+    def data_gpus(self, j: int, k: int, n_nodes: int) -> float:
+        """GPUs' worth of input job ``j`` reads on ``k`` GPUs (``k`` for jobs without a profile).
+
+        An elastic job with a goodput profile reads at its throughput (examples per second at
+        the goodput-optimal batch), relative to the throughput at its requested count.
+        """
+        prof = self._profile[j]
+        if prof is None:
+            return float(k)
+        key = (-1 - j, k, n_nodes)  # the memo's negative keys: data rates
+        got = self._scale_memo.get(key)
+        if got is None:
+            base = self.num_gpus_list[j]
+            ref = throughput(prof, [base], [math.ceil(base / self._node_gpus)])[0]
+            now = throughput(prof, [k], [n_nodes])[0]
+            got = float(base * now / ref) if ref > 0 else float(k)
+            self._scale_memo[key] = got
+        return got
 
     def sku_ok(self, req: int, sku: IntArray) -> BoolArray:
         """Whether GPU models ``sku`` (an array of indices) satisfy constraint code ``req``."""

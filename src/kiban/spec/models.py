@@ -825,6 +825,48 @@ class Synthetic(SpecModel):
         return self.n_jobs
 
 
+class Elastic(SpecModel):
+    """Which jobs may change their GPU count (Sia/Pollux-style elastic training).
+
+    A random ``share`` of the whole-GPU jobs without a GPU-model or per-node constraint accepts
+    ``min_gpus``–``max_gpus`` GPUs (its requested count always included, capped at what its
+    goodput profile can use) and scales by a Pollux goodput profile drawn from ``models``
+    (``kiban.workload.goodput.GOODPUT_PROFILES``). Traces may instead carry the columns
+    ``min_num_gpus``, ``max_num_gpus`` and ``goodput_model`` themselves.
+    """
+
+    share: float = Field(default=0.0, description="Share of jobs made elastic, 0–1.")
+    min_gpus: int = Field(default=1, ge=1, description="Fewest GPUs an elastic job accepts.")
+    max_gpus: int = Field(default=64, ge=1, description="Most GPUs an elastic job accepts.")
+    models: list[str] | None = Field(
+        default=None, description="Goodput profiles to draw from (default: all)."
+    )
+
+    @field_validator("share")
+    @classmethod
+    def _share(cls, value: float) -> float:
+        if not 0.0 <= value <= 1.0:
+            hint = f"; did you mean {value / 100:g} ({value:g} %)?" if 1.0 < value <= 100 else ""
+            msg = f"must be a share of the jobs from 0 to 1 (0.5 = half of them){hint}"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def _models(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
+            msg = "an empty list draws nothing; leave models out to use every profile"
+            raise ValueError(msg)
+        return value  # the names are checked against the profiles when the jobs are made
+
+    @model_validator(mode="after")
+    def _range(self) -> Elastic:
+        if self.min_gpus > self.max_gpus:
+            msg = f"min_gpus = {self.min_gpus} exceeds max_gpus = {self.max_gpus}"
+            raise ValueError(msg)
+        return self
+
+
 _TRACE_RE = re.compile(r"^(?P<fmt>[a-z][a-z0-9_\-]*):(?P<path>.+)$")
 
 
@@ -842,6 +884,9 @@ class Workload(SpecModel):
     synthetic: Synthetic | None = Field(default=None, description="Synthetic generator settings.")
     skip_bad: bool = Field(
         default=False, description="Skip malformed trace rows instead of failing."
+    )
+    elastic: Elastic | None = Field(
+        default=None, description="Elastic jobs (share, GPU range, goodput profiles)."
     )
 
     @field_validator("trace")

@@ -111,6 +111,25 @@ JOBS_OPTIONAL_SCHEMA: tuple[ColumnSpec, ...] = (
     ),
     ColumnSpec("cpu_milli", pl.Int64, "", "Host CPU the job needs on its node, milli-cores (≥ 0)."),
     ColumnSpec("memory_b", pl.Float64, "B", "Host memory the job needs on its node (≥ 0)."),
+    ColumnSpec(
+        "min_num_gpus",
+        pl.Int64,
+        "",
+        "Fewest GPUs an elastic job accepts (≤ num_gpus; absent = rigid).",
+    ),
+    ColumnSpec(
+        "max_num_gpus",
+        pl.Int64,
+        "",
+        "Most GPUs an elastic job accepts (≥ num_gpus; absent = rigid).",
+    ),
+    ColumnSpec(
+        "goodput_model",
+        pl.String,
+        "",
+        "Pollux goodput profile of an elastic job (kiban.workload.goodput.GOODPUT_PROFILES; "
+        "'' = speed proportional to GPUs).",
+    ),
 )
 """Columns a table may carry (sharing and host-resource traces such as openb); absent = whole
 GPUs and no CPU or memory request. Kept through reading, conversion and simulation."""
