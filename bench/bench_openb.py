@@ -35,6 +35,7 @@ printed: on a shared machine the two sides see the same load.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -65,7 +66,11 @@ def openb_nodes_layout(folder: Path) -> object:
 
 
 def child(
-    policy: str, facility: str, cluster: str = "philly", step_s: float = 0.0
+    policy: str,
+    facility: str,
+    cluster: str = "philly",
+    step_s: float = 0.0,
+    cpu_pods: str = "with",
 ) -> dict[str, object]:
     import dataclasses  # noqa: PLC0415
 
@@ -82,6 +87,8 @@ def child(
             raise SystemExit(msg)
         folder = Path(TRACE.split(":", 1)[1])
         prepared = dataclasses.replace(prepared, layout=openb_nodes_layout(folder))
+    if cpu_pods == "without" and hasattr(prepared.jobs, "with_host_pods"):
+        prepared = dataclasses.replace(prepared, jobs=prepared.jobs.with_host_pods(None))
     if step_s and prepared.facility is not None and hasattr(prepared.facility, "step_s"):
         prepared.facility.step_s = step_s
     # the policy object (and the import of its modules: with PYTHONDONTWRITEBYTECODE set, as on
@@ -108,8 +115,18 @@ def child(
     t3 = time.perf_counter()
     s = result.summary
     n = prepared.jobs.n_jobs
+    host = getattr(prepared.jobs, "host_pods", None)
+    n_host = int(s.get("cpu_pods") or 0)  # replayed CPU-only pods (0: none or not simulated)
     return {
         "policy": policy,
+        "cpu_pods_given": 0 if host is None else host.n_pods,
+        "cpu_pods": n_host,
+        "cpu_pods_completed": s.get("cpu_pods_completed"),
+        "cpu_pods_waiting_at_end": s.get("cpu_pods_waiting_at_end"),
+        "cpu_pods_unschedulable": s.get("cpu_pods_unschedulable"),
+        "cpu_pods_wait_mean_s": s.get("cpu_pods_wait_mean_s"),
+        "pods_per_s": (n + n_host) / (t2 - t1),
+        "wait_gpu_jobs_mean_s": s["wait_mean_s"],
         "facility": facility,
         "cluster": cluster,
         "facility_step_s": step_s or None,
@@ -134,13 +151,13 @@ def child(
 
 
 def run_child(
-    tree: Path, policy: str, facility: str, cluster: str, step_s: float
+    tree: Path, policy: str, facility: str, cluster: str, step_s: float, cpu_pods: str = "with"
 ) -> dict[str, Any]:
     """One case in a fresh process, with the code of ``tree`` (its ``src`` first on the path)."""
     env = dict(os.environ)
     if tree != REPO:
         env["PYTHONPATH"] = str(tree / "src") + os.pathsep + env.get("PYTHONPATH", "")
-    extra = ["--cluster", cluster, "--facility-step-s", str(step_s)]
+    extra = ["--cluster", cluster, "--facility-step-s", str(step_s), "--cpu-pods", cpu_pods]
     proc = subprocess.run(  # this checkout's harness with the code of ``tree``
         [sys.executable, __file__, "--child", policy, facility, *extra],
         capture_output=True,
@@ -164,7 +181,9 @@ def compare(args: argparse.Namespace, baseline: Path) -> list[dict[str, object]]
             for k in range(max(1, args.repeat)):
                 order = ((baseline, old), (REPO, new))
                 for tree, into in order if k % 2 == 0 else order[::-1]:
-                    row = run_child(tree, policy, facility, args.cluster, args.facility_step_s)
+                    row = run_child(
+                        tree, policy, facility, args.cluster, args.facility_step_s, args.cpu_pods
+                    )
                     into.append(float(row["jobs_per_s"]))
             load = os.getloadavg()
             rows.append(
@@ -202,12 +221,17 @@ def main() -> None:
     )
     parser.add_argument("--policies", default=",".join(POLICIES), help="comma-separated")
     parser.add_argument(
+        "--cpu-pods",
+        default="with",
+        help="with, without or both: replay openb's CPU-only pods on the nodes' CPU and memory",
+    )
+    parser.add_argument(
         "--baseline", type=Path, default=None, help="another checkout: interleaved before/after"
     )
     parser.add_argument("--repeat", type=int, default=3, help="runs per case and tree (--baseline)")
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(*args.child, args.cluster, args.facility_step_s)))
+        print(json.dumps(child(*args.child, args.cluster, args.facility_step_s, args.cpu_pods)))
         return
     print(f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} cores", flush=True)
     if args.baseline is not None:
@@ -216,21 +240,28 @@ def main() -> None:
             args.json.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
         return
     rows = []
-    for facility in args.facility.split(","):
-        for policy in args.policies.split(","):
-            row = run_child(REPO, policy, facility, args.cluster, args.facility_step_s)
-            rows.append(row)
-            ok = "meets" if row["jobs_per_s"] >= REQUIRED_JOBS_PER_S else "BELOW"
-            print(
-                f"  {args.cluster} {facility:8s} {policy:11s} "
-                f"{row['jobs_per_s']:8,.0f} jobs/s ({ok} "
-                f"{REQUIRED_JOBS_PER_S:,.0f}); {row['events']:,} events, "
-                f"allocated {row['allocated_util_frac']:.4f}, "
-                f"FGD frag {row['fgd_fragmentation_frac'] or 0:.4f}, "
-                f"unschedulable {row['jobs_unschedulable']}, "
-                f"RSS {row['peak_rss_mb']:.0f} MB, load {row['load_avg'][0]:.2f}",
-                flush=True,
-            )
+    variants = ("with", "without") if args.cpu_pods == "both" else (args.cpu_pods,)
+    cases = itertools.product(args.facility.split(","), args.policies.split(","), variants)
+    for facility, policy, variant in cases:
+        row = run_child(REPO, policy, facility, args.cluster, args.facility_step_s, variant)
+        row["cpu_pods_variant"] = variant
+        rows.append(row)
+        ok = "meets" if row["jobs_per_s"] >= REQUIRED_JOBS_PER_S else "BELOW"
+        print(
+            f"  {args.cluster} {facility:8s} {policy:11s} CPU-only pods {variant:7s}: "
+            f"{row['jobs_completed']:,} GPU pods + {row['cpu_pods_completed'] or 0:,} "
+            f"CPU-only done ({row['cpu_pods_waiting_at_end'] or 0} waiting at the end, "
+            f"CPU-only wait {(row['cpu_pods_wait_mean_s'] or 0):,.0f} s), GPU pods' wait "
+            f"{(row['wait_gpu_jobs_mean_s'] or 0):,.0f} s, FGD frag "
+            f"{row['fgd_fragmentation_gpu_hours'] or 0:,.1f} GPU·h "
+            f"({row['fgd_fragmentation_frac'] or 0:.5f}); "
+            f"{row['jobs_per_s']:,.0f} GPU jobs/s ({ok} {REQUIRED_JOBS_PER_S:,.0f}), "
+            f"{row['pods_per_s']:,.0f} pods/s; {row['events']:,} events, "
+            f"allocated {row['allocated_util_frac']:.4f}, "
+            f"unschedulable {row['jobs_unschedulable']}, "
+            f"RSS {row['peak_rss_mb']:.0f} MB, load {row['load_avg'][0]:.2f}",
+            flush=True,
+        )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
 

@@ -18,6 +18,12 @@ All three respect the topology constraints of the job and the cluster:
 * CPU and memory: where the layout states them, a node must have the job's ``cpu_milli`` and
   ``memory_b`` free.
 
+CPU-only pods (:mod:`kiban.sim.host_pods`) are placed by :meth:`NodePlacement.place_host` on an
+up node with their CPU and memory free: first-fit the lowest index; best-fit the artifact's
+BestFit score (least ½ CPU left / 128 cores + ½ GPU milli left / 8 GPUs after the pod, ties to
+the lower index); random-fit uniformly; fgd the node whose fragmentation rises least when the
+pod takes its CPU (the measure in milli-GPU; ties to the lower index).
+
 Nodes are numbered rack by rack, so index order keeps multi-node jobs within few racks.
 Node selection is vectorized over nodes; only the GPUs of the chosen nodes are looked at.
 """
@@ -174,6 +180,24 @@ class NodePlacement(ABC):
         counts[-1] -= int(cum[k - 1]) - n
         return pick_gpus(free, view, nodes, counts)
 
+    # --- CPU-only pods ---------------------------------------------------------------------------
+    def place_host(self, view: ClusterView, cpu_milli: int, memory_b: float) -> int:
+        """The node for a CPU-only pod (see the module docstring), or -1 if none fits."""
+        ok = view.node_up.copy()
+        if view.node_cpu_free_milli is not None:
+            ok &= view.node_cpu_free_milli >= cpu_milli
+        if view.node_memory_free_b is not None:
+            ok &= view.node_memory_free_b >= memory_b
+        cand = np.flatnonzero(ok)
+        if cand.shape[0] == 0:
+            return -1
+        return self._host_node(view, cand, cpu_milli)
+
+    def _host_node(self, view: ClusterView, cand: IntArray, cpu_milli: int) -> int:
+        """The chosen node among ``cand`` for a CPU-only pod (default: the lowest index)."""
+        del view, cpu_milli
+        return int(cand[0])
+
     def _pick_single(self, ok: BoolArray, free: FreeState) -> int:
         """The chosen node among the eligible ones (mask), or -1 if none."""
         cand = np.flatnonzero(ok)
@@ -233,6 +257,19 @@ class BestFit(NodePlacement):
         tight = cand[left == left.min()]  # least milli left, then fewest free GPUs, lowest index
         return int(tight[np.argmin(free.node_free[view.layout.gpu_node[tight]])])
 
+    def _host_node(self, view: ClusterView, cand: IntArray, cpu_milli: int) -> int:
+        from kiban.workload.packing import (  # noqa: PLC0415 (startup time)
+            MAX_SPEC_CPU_MILLI,
+            MAX_SPEC_GPU_MILLI,
+        )
+
+        lay = view.layout
+        cpu = view.node_cpu_free_milli
+        cpu_left = np.zeros(cand.shape[0]) if cpu is None else cpu[cand] - cpu_milli
+        gpu_left = np.bincount(lay.gpu_node, weights=view.gpu_milli_left(), minlength=lay.n_nodes)
+        load = 0.5 * cpu_left / MAX_SPEC_CPU_MILLI + 0.5 * gpu_left[cand] / MAX_SPEC_GPU_MILLI
+        return int(cand[np.argmin(load)])
+
     def _order_shaped(self, cand: IntArray, free: FreeState, m: int) -> IntArray:
         # tightest nodes first: a job that takes g GPUs per node fills partly used nodes
         if m == 1:  # the first of a stable sort
@@ -253,6 +290,9 @@ class RandomFit(NodePlacement):
         return int(cand[self._rng.integers(cand.shape[0])])
 
     def _pick_share(self, view: ClusterView, job: int, free: FreeState, cand: IntArray) -> int:
+        return int(cand[self._rng.integers(cand.shape[0])])
+
+    def _host_node(self, view: ClusterView, cand: IntArray, cpu_milli: int) -> int:
         return int(cand[self._rng.integers(cand.shape[0])])
 
     def _order_many(self, cand: IntArray, free: FreeState, m: int) -> IntArray:
@@ -304,7 +344,10 @@ class FragmentationGradientDescent(NodePlacement):
         self._take = 1
         self._job = -1
         self._view: ClusterView | None = None
-        uses_cpu = lay.node_cpu_milli is not None and bool((jobs.cpu_milli > 0).any())
+        host = jobs.host_pods
+        uses_cpu = lay.node_cpu_milli is not None and bool(
+            (jobs.cpu_milli > 0).any() or (host is not None and (host.cpu_milli > 0).any())
+        )
         self._milli = jobs.any_shared or uses_cpu
         if self._milli:
             self._typical = table_typical_pods(jobs, allowed, max_gpus, uses_cpu=uses_cpu)
@@ -435,7 +478,9 @@ class FragmentationGradientDescent(NodePlacement):
         self._n_states = n + k
 
     def _shape_of(self, milli: int, take: int, cpu_req: int) -> int:
-        key = (milli, take if milli >= MILLI_PER_GPU else 1, cpu_req if self._uses_cpu else 0)
+        # a CPU-only pod (milli 0) takes no GPU; a share takes one
+        gpus = take if milli >= MILLI_PER_GPU else min(milli, 1)
+        key = (milli, gpus, cpu_req if self._uses_cpu else 0)
         sid = self._shape_ids.get(key)
         if sid is None:
             sid = self._shape_ids[key] = len(self._shape_score)
@@ -456,7 +501,7 @@ class FragmentationGradientDescent(NodePlacement):
         before = self._state_frag[states]
         cpu_after = cpu - cpu_req if self._uses_cpu else cpu
         score = self._shape_score[shape]
-        if milli < MILLI_PER_GPU:
+        if 0 < milli < MILLI_PER_GPU:
             r, c = np.nonzero(left >= milli)  # trial states, state by state, value by value
             keep = np.r_[True, (r[1:] != r[:-1]) | (left[r[1:], c[1:]] != left[r[:-1], c[:-1]])]
             r, c = r[keep], c[keep]  # rows are sorted: equal values are neighbours
@@ -471,7 +516,7 @@ class FragmentationGradientDescent(NodePlacement):
             for i, state in enumerate(states.tolist()):
                 ties[state] = tuple(vals[on_best & (r == i)].tolist())
             score[states] = best
-        else:
+        else:  # whole GPUs (a CPU-only pod: take 0, only the CPU changes)
             whole = left == MILLI_PER_GPU
             after = np.where(whole & (np.cumsum(whole, axis=1) <= take), 0, left)
             score[states] = self._frag_states(after, cpu_after, model) - before
@@ -485,7 +530,20 @@ class FragmentationGradientDescent(NodePlacement):
         shape and state and computed once for each.
         """
         jobs = view.jobs
-        milli, cpu_req = int(jobs.gpu_milli[job]), int(jobs.cpu_milli[job])
+        return self._scores_for(
+            view, free, nodes, int(jobs.gpu_milli[job]), int(jobs.cpu_milli[job]), take
+        )
+
+    def _scores_for(  # noqa: PLR0917 - a job shape and where to score it
+        self,
+        view: ClusterView,
+        free: FreeState,
+        nodes: IntArray,
+        milli: int,
+        cpu_req: int,
+        take: int,
+    ) -> tuple[FloatArray, IntArray]:
+        """:meth:`_node_scores` for a shape given by its milli, CPU and GPUs taken."""
         states = self._states_of(view, free, nodes)
         shape = self._shape_of(milli, take, cpu_req)
         score = self._shape_score[shape]
@@ -510,6 +568,15 @@ class FragmentationGradientDescent(NodePlacement):
         a = int(view.layout.node_first_gpu[nodes[i]])
         left = free.gpu_milli[a : a + int(view.layout.node_n_gpus[nodes[i]])].tolist()
         return a + next(k for k, v in enumerate(left) if v in ties)
+
+    def _host_node(self, view: ClusterView, cand: IntArray, cpu_milli: int) -> int:
+        if not self._milli:  # the measure counts no CPU: any node is as good
+            return int(cand[0])
+        from kiban.policies.base import FreeState  # noqa: PLC0415 (a runtime use of the type)
+
+        free = FreeState.from_view(view)
+        score = self._scores_for(view, free, cand, 0, cpu_milli, 0)[0]
+        return int(cand[np.argmin(score)])
 
     def _milli_nodes(self, cand: IntArray, free: FreeState) -> FloatArray:
         """Fragmentation change of each candidate node if the job takes whole GPUs there."""

@@ -132,12 +132,17 @@ class ClusterState:
         self.node_memory_free_b: FloatArray | None = (
             None if layout.node_memory_b is None else layout.node_memory_b.copy()
         )
+        self.host_version = 0
+        """Counts the times host CPU or memory came free or a node came back (readers retry)."""
         self._jobs = jobs
         self._layout = layout
         self._gpu_left: IntArray | None = None
         if jobs.any_shared:
             self._track_left()
-        uses_cpu = self.node_cpu_free_milli is not None and bool((jobs.cpu_milli > 0).any())
+        host = jobs.host_pods
+        uses_cpu = self.node_cpu_free_milli is not None and bool(
+            (jobs.cpu_milli > 0).any() or (host is not None and (host.cpu_milli > 0).any())
+        )
         if jobs.any_shared or uses_cpu:
             self._milli_mode(jobs, layout, mask[which], max_gpus, uses_cpu=uses_cpu)
 
@@ -461,8 +466,20 @@ class ClusterState:
             self.n_free_gpus += 1
             self.shared_free_milli -= MILLI_PER_GPU
 
+    def hold_host(self, node: int, cpu_milli: int, memory_b: float, sign: int = 1) -> None:
+        """A CPU-only pod takes (``sign`` 1) or gives back (-1) CPU and memory on ``node``."""
+        self._frag1(node, 0)
+        if self.node_cpu_free_milli is not None:
+            self.node_cpu_free_milli[node] -= sign * cpu_milli
+        if self.node_memory_free_b is not None:
+            self.node_memory_free_b[node] -= sign * memory_b
+        if sign < 0:
+            self.host_version += 1
+
     def take_host(self, j: int, nodes: IntArray, sign: int = 1) -> None:
         """Job ``j`` takes (``sign`` 1) or gives back (-1) its CPU and memory on ``nodes``."""
+        if sign < 0:
+            self.host_version += 1
         if nodes.shape[0] == 1:  # most jobs: scalar updates
             node = int(nodes[0])
             self._frag1(node, 0)
@@ -495,6 +512,7 @@ class ClusterState:
     def repair_node(self, node: int, first_gpu: int, n_gpus: int) -> None:
         """Node back up with every GPU free."""
         self._frag1(node, n_gpus - int(self.node_free[node]))
+        self.host_version += 1
         self.node_up[node] = True
         self.gpu_job[first_gpu : first_gpu + n_gpus] = GPU_FREE
         self.gpu_version += 1

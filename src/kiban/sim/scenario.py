@@ -22,7 +22,7 @@ from kiban.physics.cooling import TYPICAL_PLANTS
 from kiban.physics.cost import Tariff
 from kiban.sim.coupled import CoupledFacility, FaultEvent, hall_air_for
 from kiban.sim.facility import PlantFacility
-from kiban.sim.jobs import JobTable
+from kiban.sim.jobs import HostPods, JobTable
 from kiban.sim.layout import ClusterLayout
 from kiban.sim.settings import SimSettings
 from kiban.site import (
@@ -351,7 +351,10 @@ def jobs_from_scenario(
     spec = trace if trace is not None else wl.trace
     if spec is not None:
         result = read_trace(spec, rng=rng, skip_bad=skip)
-        return JobTable.from_frame(result.jobs, source=spec), result.origin, spec, result.n_bad
+        table = JobTable.from_frame(result.jobs, source=spec)
+        if result.host_pods is not None and result.host_pods.height:  # CPU-only pods (openb)
+            table = table.with_host_pods(HostPods.from_frame(result.host_pods, source=spec))
+        return table, result.origin, spec, result.n_bad
     syn = wl.synthetic
     assert syn is not None  # the spec requires a trace or [workload.synthetic]
     gen = np.random.default_rng(syn.seed) if syn.seed is not None else rng

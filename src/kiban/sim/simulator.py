@@ -55,6 +55,7 @@ from kiban.sim.failures import Failures
 from kiban.sim.flags import Dirty
 from kiban.sim.fragmentation import QueueShapes
 from kiban.sim.heat import NodeHeat
+from kiban.sim.host_pods import HostTenants
 from kiban.sim.ledger_book import LedgerBook
 from kiban.sim.observables import GpuObservables
 from kiban.sim.output import RunRecorder
@@ -150,6 +151,14 @@ class Simulator:
         self.observables = obs = GpuObservables(inputs, st, slots, heat)
         self.view = ClusterView(st, layout, jobs, slots=slots, heat=heat, observables=obs)
         self.recorder = RunRecorder(inputs, st, slots, heat, book)
+        hp = jobs.host_pods  # CPU-only pods hold node CPU and memory where the layout has them
+        self.host: HostTenants | None = None
+        if (
+            hp is not None
+            and hp.n_pods
+            and (layout.node_cpu_milli is not None or layout.node_memory_b is not None)
+        ):
+            self.host = HostTenants(hp, layout, st, queue, dirty, self._place_host, policy.name)
         self.timeline = GpuTimeline(inputs, st, slots, obs) if s.record_gpus else None
         self.budget = (
             PowerBudget(
@@ -279,6 +288,8 @@ class Simulator:
             self.timeline.start()
         self.recorder.record(0.0)
         self.failures.start(0.0)
+        if self.host is not None:
+            self.host.start()
         epoch = getattr(self.policy, "epoch_s", None)
         if epoch:
             self._queue.schedule(float(epoch), EventKind.POLICY_TICK, -1)
@@ -320,6 +331,8 @@ class Simulator:
             if self.budget is not None:
                 extra.setdefault("coupling", {}).update(self.budget.finish(self._t))
         extra["fgd_frag_gpu_s"] = self.state.fgd_frag_gpu_s_until(horizon)
+        if self.host is not None:
+            extra["host_pods"] = self.host.figures()
         return rec.output(
             policy_name=self.policy.name,
             horizon_s=horizon,
@@ -336,7 +349,17 @@ class Simulator:
     # =========================================================================================
     def _finished(self) -> bool:
         st = self.state
-        return st.arrived >= self.jobs.n_jobs and st.n_pending == 0 and self.slots.n == 0
+        return (
+            st.arrived >= self.jobs.n_jobs
+            and st.n_pending == 0
+            and self.slots.n == 0
+            and (self.host is None or not self.host.busy)
+        )
+
+    def _place_host(self, cpu_milli: int, memory_b: float) -> int | None:
+        """The policy's node for a CPU-only pod (None: it has no rule; first-fit then)."""
+        place = getattr(self.policy, "place_host", None)
+        return None if place is None else place(self.view, cpu_milli, memory_b)
 
     def _stuck(self, head: Event | None) -> bool:
         st = self.state
@@ -345,6 +368,8 @@ class Simulator:
         if st.arrived < self.jobs.n_jobs or self.slots.n or st.n_pending == 0:
             return False
         if self.failures.repairs_pending or self.dispatch.wake_pending:
+            return False
+        if self.host is not None and self.host.busy:  # CPU-only pods will free CPU and memory
             return False
         if self._thermal_down:  # nodes off until a fault's repair brings them back
             repair = getattr(self._in_loop, "next_repair_s", None)
@@ -419,6 +444,10 @@ class Simulator:
                 self._queue.schedule(self._next_step_s(), EventKind.FACILITY_STEP)
         elif kind == EventKind.STORAGE:
             self.storage.on_event(payload, self.slots, self._t)
+        elif kind == EventKind.HOST_ARRIVAL and self.host is not None:
+            self.host.on_arrival(payload, self._t)
+        elif kind == EventKind.HOST_END and self.host is not None:
+            self.host.on_end(payload, self._t)
         else:  # pragma: no cover - every kind is handled above
             msg = f"unhandled event kind {kind!r}"
             raise SimulationError(msg)
@@ -441,6 +470,8 @@ class Simulator:
         for j in victims.tolist():
             self.runner.stop(int(j), self._t, failure=True)
         st.fail_node(node, a, n)
+        if self.host is not None:
+            self.host.node_down(node, self._t)
         self.heat.mark(node)
         self.failures.node_down(node, self._t)
         return True
@@ -461,6 +492,8 @@ class Simulator:
     # =========================================================================================
     def _settle(self) -> None:
         st, sl, heat, dirty = self.state, self.slots, self.heat, self._dirty
+        if self.host is not None:
+            self.host.retry_if_freed(self._t)
         if self._epoch_due or (
             dirty.policy and st.n_pending and (st.n_free_gpus or self.policy.preemptive)
         ):
@@ -526,6 +559,8 @@ class Simulator:
             for j in st.jobs_on(a, n).tolist():
                 self.runner.stop(int(j), self._t, failure=True)
             st.fail_node(node, a, n)
+            if self.host is not None:
+                self.host.node_down(node, self._t)
             self.heat.mark(node)
             self._thermal_down.add(node)
             self.thermal_shutdowns += 1
@@ -575,6 +610,8 @@ class Simulator:
                 if st.job_state[j] == RUNNING:
                     self.runner.stop(int(j), self._t, failure=True)
             st.fail_node(node, a, n)
+            if self.host is not None:
+                self.host.node_down(node, self._t)
             self.heat.mark(node)
         self._dirty.policy = True
 
