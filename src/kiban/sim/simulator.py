@@ -262,6 +262,9 @@ class Simulator:
                 self._on_slot(slot_i)
             elif head is not None and t_q == t_next and (t_arr > t_next or head.priority < 5):
                 queue.pop()
+                if head.kind >= EventKind.HOST_END:  # CPU-only pods: no GPU, power or log change
+                    self._on_host(head.kind, head.payload)
+                    continue
                 self._on_queued(head.kind, head.payload)
             else:
                 self._on_arrival()
@@ -444,13 +447,23 @@ class Simulator:
                 self._queue.schedule(self._next_step_s(), EventKind.FACILITY_STEP)
         elif kind == EventKind.STORAGE:
             self.storage.on_event(payload, self.slots, self._t)
-        elif kind == EventKind.HOST_ARRIVAL and self.host is not None:
-            self.host.on_arrival(payload, self._t)
-        elif kind == EventKind.HOST_END and self.host is not None:
-            self.host.on_end(payload, self._t)
         else:  # pragma: no cover - every kind is handled above
             msg = f"unhandled event kind {kind!r}"
             raise SimulationError(msg)
+
+    def _on_host(self, kind: EventKind, payload: int) -> None:
+        """A CPU-only pod arrives or ends; settle only if the policy may now start a GPU pod.
+
+        Host pods change no GPU, power or log value: the instant is settled (policy call,
+        physics, log row) only when CPU or memory came free while GPU pods wait.
+        """
+        assert self.host is not None  # only its events have these kinds
+        if kind == EventKind.HOST_ARRIVAL:
+            self.host.on_arrival(payload, self._t)
+        else:
+            self.host.on_end(payload, self._t)
+        if self._dirty.policy and self.state.n_pending:
+            self._changed = True
 
     def _on_failure(self) -> None:
         fail = self.failures
