@@ -26,6 +26,7 @@ per node, recomputed for the nodes that changed, instead of the whole-GPU table.
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -158,6 +159,9 @@ class ClusterState:
         """Fragmentation in milli-GPU per node (shares or CPU requests in the run)."""
         self._typical = table_typical_pods(jobs, allowed, max_gpus, uses_cpu=uses_cpu)
         self._uses_cpu = uses_cpu
+        # the measure only asks whether a node's free CPU covers each target pod's CPU: a node
+        # state keeps the largest target CPU at or below its free CPU (same value, fewer states)
+        self._cpu_steps: list[int] = sorted(set(self._typical.cpu_milli.tolist()))
         self._max_gpus = max_gpus
         self._frag_memo: dict[tuple[int, ...], float] = {}
         n_nodes = layout.n_nodes
@@ -246,7 +250,10 @@ class ClusterState:
         gpus = np.minimum(first[:, None] + col[None, :], lay.n_gpus - 1)
         left = np.where(col[None, :] < size[:, None], self.gpu_milli_left(gpus), 0)
         if self._uses_cpu and self.node_cpu_free_milli is not None:
-            cpu = self.node_cpu_free_milli[nodes]
+            cpu = np.array(
+                [self._cpu_class(c) for c in self.node_cpu_free_milli[nodes].tolist()],
+                dtype=np.int64,
+            )
         else:
             cpu = np.full(nodes.shape[0], _NO_CPU_LIMIT, dtype=np.int64)
         model = np.where(self.node_up[nodes], self._node_sku[nodes], -1)
@@ -280,7 +287,11 @@ class ClusterState:
             )
         left += [0] * (self._max_gpus - len(left))
         cpu_free = self.node_cpu_free_milli
-        cpu = int(cpu_free[node]) if self._uses_cpu and cpu_free is not None else _NO_CPU_LIMIT
+        cpu = (
+            self._cpu_class(int(cpu_free[node]))
+            if self._uses_cpu and cpu_free is not None
+            else _NO_CPU_LIMIT
+        )
         model = self._node_sku_list[node] if self.node_up[node] else -1
         key = (model, cpu, *left)
         val = self._frag_memo.get(key)
@@ -296,6 +307,11 @@ class ClusterState:
             )
             self._frag_memo[key] = val
         return val
+
+    def _cpu_class(self, cpu: int) -> int:
+        """The largest target-pod CPU ≤ ``cpu`` (-1 below them all): the measure is the same."""
+        i = bisect.bisect_right(self._cpu_steps, cpu)
+        return self._cpu_steps[i - 1] if i else -1
 
     def _frag_flush(self) -> None:
         if self._frag_dirty:
