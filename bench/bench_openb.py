@@ -71,6 +71,8 @@ def child(
     cluster: str = "philly",
     step_s: float = 0.0,
     cpu_pods: str = "with",
+    time_scale: float = 1.0,
+    pods: str = "default",
 ) -> dict[str, object]:
     import dataclasses  # noqa: PLC0415
 
@@ -80,7 +82,8 @@ def child(
     from kiban.spec import load_spec  # noqa: PLC0415
 
     t0 = time.perf_counter()
-    prepared = prepare_scenario(load_spec(SITE), trace=TRACE)
+    trace = TRACE if pods == "default" else f"{TRACE}/openb_pod_list_{pods}.csv"
+    prepared = prepare_scenario(load_spec(SITE), trace=trace)
     if cluster == "openb-nodes":
         if facility != "none":
             msg = "--cluster openb-nodes runs without the coupled facility (no hall for it)"
@@ -89,6 +92,14 @@ def child(
         prepared = dataclasses.replace(prepared, layout=openb_nodes_layout(folder))
     if cpu_pods == "without" and hasattr(prepared.jobs, "with_host_pods"):
         prepared = dataclasses.replace(prepared, jobs=prepared.jobs.with_host_pods(None))
+    if time_scale != 1.0:  # arrivals closer together (durations kept): a loaded cluster
+        jobs = prepared.jobs
+        host = getattr(jobs, "host_pods", None)
+        jobs = dataclasses.replace(jobs, submit_time_s=jobs.submit_time_s * time_scale)
+        if host is not None:
+            host = dataclasses.replace(host, submit_time_s=host.submit_time_s * time_scale)
+            jobs = jobs.with_host_pods(host)
+        prepared = dataclasses.replace(prepared, jobs=jobs)
     if step_s and prepared.facility is not None and hasattr(prepared.facility, "step_s"):
         prepared.facility.step_s = step_s
     # the policy object (and the import of its modules: with PYTHONDONTWRITEBYTECODE set, as on
@@ -151,13 +162,21 @@ def child(
 
 
 def run_child(
-    tree: Path, policy: str, facility: str, cluster: str, step_s: float, cpu_pods: str = "with"
+    tree: Path,
+    policy: str,
+    facility: str,
+    cluster: str,
+    step_s: float,
+    cpu_pods: str = "with",
+    time_scale: float = 1.0,
+    pods: str = "default",
 ) -> dict[str, Any]:
     """One case in a fresh process, with the code of ``tree`` (its ``src`` first on the path)."""
     env = dict(os.environ)
     if tree != REPO:
         env["PYTHONPATH"] = str(tree / "src") + os.pathsep + env.get("PYTHONPATH", "")
     extra = ["--cluster", cluster, "--facility-step-s", str(step_s), "--cpu-pods", cpu_pods]
+    extra += ["--time-scale", str(time_scale), "--pods", pods]
     proc = subprocess.run(  # this checkout's harness with the code of ``tree``
         [sys.executable, __file__, "--child", policy, facility, *extra],
         capture_output=True,
@@ -182,7 +201,14 @@ def compare(args: argparse.Namespace, baseline: Path) -> list[dict[str, object]]
                 order = ((baseline, old), (REPO, new))
                 for tree, into in order if k % 2 == 0 else order[::-1]:
                     row = run_child(
-                        tree, policy, facility, args.cluster, args.facility_step_s, args.cpu_pods
+                        tree,
+                        policy,
+                        facility,
+                        args.cluster,
+                        args.facility_step_s,
+                        args.cpu_pods,
+                        args.time_scale,
+                        args.pods,
                     )
                     into.append(float(row["jobs_per_s"]))
             load = os.getloadavg()
@@ -226,12 +252,31 @@ def main() -> None:
         help="with, without or both: replay openb's CPU-only pods on the nodes' CPU and memory",
     )
     parser.add_argument(
+        "--pods",
+        default="default",
+        help="pod list: the name after openb_pod_list_ (default, cpu050, cpu300, ...)",
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="multiply every arrival time by this (durations kept; < 1 loads the cluster)",
+    )
+    parser.add_argument(
         "--baseline", type=Path, default=None, help="another checkout: interleaved before/after"
     )
     parser.add_argument("--repeat", type=int, default=3, help="runs per case and tree (--baseline)")
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(*args.child, args.cluster, args.facility_step_s, args.cpu_pods)))
+        row = child(
+            *args.child,
+            args.cluster,
+            args.facility_step_s,
+            args.cpu_pods,
+            args.time_scale,
+            args.pods,
+        )
+        print(json.dumps(row))
         return
     print(f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} cores", flush=True)
     if args.baseline is not None:
@@ -243,12 +288,24 @@ def main() -> None:
     variants = ("with", "without") if args.cpu_pods == "both" else (args.cpu_pods,)
     cases = itertools.product(args.facility.split(","), args.policies.split(","), variants)
     for facility, policy, variant in cases:
-        row = run_child(REPO, policy, facility, args.cluster, args.facility_step_s, variant)
+        row = run_child(
+            REPO,
+            policy,
+            facility,
+            args.cluster,
+            args.facility_step_s,
+            variant,
+            args.time_scale,
+            args.pods,
+        )
         row["cpu_pods_variant"] = variant
+        row["pods_list"] = args.pods
+        row["time_scale"] = args.time_scale
         rows.append(row)
         ok = "meets" if row["jobs_per_s"] >= REQUIRED_JOBS_PER_S else "BELOW"
         print(
-            f"  {args.cluster} {facility:8s} {policy:11s} CPU-only pods {variant:7s}: "
+            f"  {args.cluster} {args.pods} ×{args.time_scale:g} {facility} {policy:11s} "
+            f"CPU-only pods {variant:7s}: "
             f"{row['jobs_completed']:,} GPU pods + {row['cpu_pods_completed'] or 0:,} "
             f"CPU-only done ({row['cpu_pods_waiting_at_end'] or 0} waiting at the end, "
             f"CPU-only wait {(row['cpu_pods_wait_mean_s'] or 0):,.0f} s), GPU pods' wait "
