@@ -221,9 +221,6 @@ class NodePlacement(ABC):
 _NO_CPU_LIMIT = np.iinfo(np.int64).max // 4
 """Free CPU of a node whose CPU is not counted (never binds)."""
 
-_HASH_MULT = np.random.default_rng(0x15).integers(1, 2**62, size=64, dtype=np.uint64) | np.uint64(1)
-"""Odd 64-bit multipliers for hashing node states (columns: model, CPU, milli left per GPU)."""
-
 
 @register_policy("placement", "first-fit")
 class FirstFit(NodePlacement):
@@ -357,7 +354,7 @@ class FragmentationGradientDescent(NodePlacement):
             self._uses_cpu = uses_cpu
             self._cpu_breaks = self._cpu_breakpoints(jobs) if uses_cpu else []
             self._every_node_has_gpus = bool((lay.node_n_gpus > 0).all())
-            self._memo: dict[bytes, float] = {}
+            self._memo: dict[tuple[int, ...], float] = {}
             n_nodes = lay.n_nodes
             self._seen_gpu_left = np.full(lay.n_gpus, -1, dtype=np.int64)
             self._seen_cpu = np.full(n_nodes, -1, dtype=np.int64)
@@ -416,25 +413,23 @@ class FragmentationGradientDescent(NodePlacement):
         The measure depends on the multiset of milli left, the free CPU and the model, and a
         cluster's nodes repeat a few states (empty, full, one share taken, ...).
         """
-        keys = np.ascontiguousarray(
-            np.column_stack((model, cpu, np.sort(left, axis=1))), dtype=np.int64
-        )
-        # group equal states by a 64-bit hash of the row (wrapping multiply-add); the value of
-        # each group comes from the exact row bytes of its first member
-        with np.errstate(over="ignore"):
-            h = keys.astype(np.uint64) @ _HASH_MULT[: keys.shape[1]]
-        _, first, inv = np.unique(h, return_index=True, return_inverse=True)
+        return self._frag_rows(np.column_stack((model, cpu, np.sort(left, axis=1))).tolist())
+
+    def _frag_rows(self, rows: list[list[int]]) -> FloatArray:
+        """:meth:`_frag_states` of rows ``[model, CPU, milli left sorted ascending ...]``.
+
+        States never met are computed together, in order of first appearance.
+        """
         memo = self._memo
-        rows = [keys[i].tobytes() for i in first.tolist()]
-        miss = [k for k, r in enumerate(rows) if r not in memo]
+        keys = [tuple(r) for r in rows]
+        miss = [k for k in dict.fromkeys(keys) if k not in memo]
         if miss:
             from kiban.workload.packing import node_frag_milli  # noqa: PLC0415 (startup time)
 
-            u = keys[first[miss]]
-            vals = node_frag_milli(u[:, 2:], u[:, 1], u[:, 0], self._typical)
-            for k, v in zip(miss, vals.tolist(), strict=True):
-                memo[rows[k]] = v
-        return np.array([memo[r] for r in rows], dtype=np.float64)[np.asarray(inv).reshape(-1)]
+            u = np.array(miss, dtype=np.int64)
+            vals = node_frag_milli(u[:, 2:], u[:, 1], u[:, 0], self._typical).tolist()
+            memo.update(zip(miss, vals, strict=True))
+        return np.array([memo[k] for k in keys], dtype=np.float64)
 
     def _states_of(
         self, view: ClusterView, left: IntArray, cpu_free: IntArray | None, nodes: IntArray
@@ -528,23 +523,39 @@ class FragmentationGradientDescent(NodePlacement):
         cpu_after = cpu - cpu_req if self._uses_cpu else cpu
         score = self._shape_score[shape]
         if 0 < milli < MILLI_PER_GPU:
-            r, c = np.nonzero(left >= milli)  # trial states, state by state, value by value
-            if r.shape[0] == 0:  # no GPU of these states has the share left
-                score[states] = np.inf
-                self._shape_ties[shape].update(dict.fromkeys(states.tolist(), ()))
-                return
-            keep = np.r_[True, (r[1:] != r[:-1]) | (left[r[1:], c[1:]] != left[r[:-1], c[:-1]])]
-            r, c = r[keep], c[keep]  # rows are sorted: equal values are neighbours
-            after = left[r]
-            after[np.arange(r.shape[0]), c] -= milli
-            d = self._frag_states(after, cpu_after[r], model[r]) - before[r]
-            best = np.full(states.shape[0], np.inf)
-            np.minimum.at(best, r, d)
+            # one trial per state and distinct milli-left value that takes the share (rows are
+            # sorted: equal values are neighbours)
+            trial: list[list[int]] = []
+            owner: list[int] = []
+            vals: list[int] = []
+            for i, (m, c, *lft) in enumerate(rows.tolist()):
+                c_after = c - cpu_req if self._uses_cpu else c
+                prev = -1
+                for k, v in enumerate(lft):
+                    if v >= milli and v != prev:
+                        after = lft.copy()
+                        after[k] = v - milli
+                        after.sort()
+                        trial.append([m, c_after, *after])
+                        owner.append(i)
+                        vals.append(v)
+                    prev = v
             ties = self._shape_ties[shape]
-            vals = left[r, c]
-            on_best = d == best[r]
-            for i, state in enumerate(states.tolist()):
-                ties[state] = tuple(vals[on_best & (r == i)].tolist())
+            state_list = states.tolist()
+            if not trial:  # no GPU of these states has the share left
+                score[states] = np.inf
+                ties.update(dict.fromkeys(state_list, ()))
+                return
+            d = (self._frag_rows(trial) - before[owner]).tolist()
+            best = [math.inf] * len(state_list)
+            for i, x in zip(owner, d, strict=True):
+                best[i] = min(best[i], x)
+            on: list[list[int]] = [[] for _ in state_list]
+            for i, x, v in zip(owner, d, vals, strict=True):
+                if x == best[i]:
+                    on[i].append(v)
+            for i, state in enumerate(state_list):
+                ties[state] = tuple(on[i])
             score[states] = best
         else:  # whole GPUs (a CPU-only pod: take 0, only the CPU changes)
             whole = left == MILLI_PER_GPU
