@@ -93,13 +93,11 @@ def child(
     if cpu_pods == "without" and hasattr(prepared.jobs, "with_host_pods"):
         prepared = dataclasses.replace(prepared, jobs=prepared.jobs.with_host_pods(None))
     if time_scale != 1.0:  # arrivals closer together (durations kept): a loaded cluster
-        jobs = prepared.jobs
-        host = getattr(jobs, "host_pods", None)
-        jobs = dataclasses.replace(jobs, submit_time_s=jobs.submit_time_s * time_scale)
-        if host is not None:
-            host = dataclasses.replace(host, submit_time_s=host.submit_time_s * time_scale)
-            jobs = jobs.with_host_pods(host)
-        prepared = dataclasses.replace(prepared, jobs=jobs)
+        from kiban.validation.packing import with_arrivals_scaled  # noqa: PLC0415
+
+        prepared = dataclasses.replace(
+            prepared, jobs=with_arrivals_scaled(prepared.jobs, time_scale)
+        )
     if step_s and prepared.facility is not None and hasattr(prepared.facility, "step_s"):
         prepared.facility.step_s = step_s
     # the policy object (and the import of its modules: with PYTHONDONTWRITEBYTECODE set, as on

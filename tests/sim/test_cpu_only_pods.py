@@ -162,27 +162,16 @@ def test_the_openb_reader_hands_cpu_only_pods_along():
 
 
 @pytest.mark.slow
-def test_the_whole_openb_trace_replays_with_its_cpu_only_pods(data_root):
-    """Every pod of openb (7,064 GPU pods, 1,088 CPU-only) on the trace's own 1,213 nodes under
-    every placement policy: every GPU pod finishes, every CPU-only pod is placed and finishes,
-    and the ledger sums to capacity to 1e-9."""
-    from kiban.catalog import default_catalog  # noqa: PLC0415
-    from kiban.sim.layout import layout_from_packing  # noqa: PLC0415
-    from kiban.workload.packing import read_packing_nodes  # noqa: PLC0415
+@pytest.mark.parametrize("policy", ["fifo-static", "best-fit", "random-fit", "fgd"])
+def test_the_whole_openb_trace_replays_with_its_cpu_only_pods(data_root, policy):
+    """Every pod of openb (7,064 GPU pods, 1,088 CPU-only) on the trace's own 1,213 nodes, with
+    departures, under every placement policy: every GPU pod finishes, every CPU-only pod is
+    placed and finishes, and the ledger sums to capacity to 1e-9."""
+    from kiban.validation.packing import openb_replay  # noqa: PLC0415
 
-    folder = require_data(data_root, "alibaba-gpu-v2023-openb", "csv")
-    r = read_trace(f"openb:{folder}")
-    from kiban.sim import JobTable  # noqa: PLC0415
-
-    assert r.host_pods is not None
-    table = JobTable.from_frame(r.jobs).with_host_pods(HostPods.from_frame(r.host_pods))
-    cat = default_catalog()
-    lay = layout_from_packing(
-        read_packing_nodes(folder), cat.gpu("v100-sxm2"), cat.server("philly-8gpu")
-    )
-    for policy in ("fifo-static", "best-fit", "random-fit", "fgd"):
-        _, out = _sim(lay, table, policy)
-        assert int(np.isfinite(out.job["end_s"]).sum()) == 7_064, policy
-        assert out.host_pods["cpu_pods"] == 1_088
-        assert out.host_pods["cpu_pods_completed"] == 1_088, policy
-        assert _ledger_sum(out) == pytest.approx(out.capacity_gpu_s, rel=1e-9)
+    require_data(data_root, "alibaba-gpu-v2023-openb", "csv")
+    run = openb_replay(policy)
+    assert run["gpu_pods_finished"] == run["gpu_pods"] == 7_064
+    assert run["cpu_pods_finished"] == run["cpu_pods"] == 1_088
+    assert run["ledger_rel_error"] <= 1e-9
+    assert 0.0 < run["frag_frac"] < 0.01
