@@ -22,7 +22,9 @@ CPU-only pods (:mod:`kiban.sim.host_pods`) are placed by :meth:`NodePlacement.pl
 up node with their CPU and memory free: first-fit the lowest index; best-fit the artifact's
 BestFit score (least ½ CPU left / 128 cores + ½ GPU milli left / 8 GPUs after the pod, ties to
 the lower index); random-fit uniformly; fgd the node whose fragmentation rises least when the
-pod takes its CPU (the measure in milli-GPU; ties to the lower index).
+pod takes its CPU (the measure in milli-GPU; ties to the lower index). Random-fit draws CPU-only
+pods' nodes from a stream spawned from its own, so GPU pods meet the same draws with or without
+them.
 
 Nodes are numbered rack by rack, so index order keeps multi-node jobs within few racks.
 Node selection is vectorized over nodes; only the GPUs of the chosen nodes are looked at.
@@ -291,8 +293,15 @@ class RandomFit(NodePlacement):
     def _pick_share(self, view: ClusterView, job: int, free: FreeState, cand: IntArray) -> int:
         return int(cand[self._rng.integers(cand.shape[0])])
 
+    def reset(self, ctx: PolicyContext) -> None:
+        """As :meth:`NodePlacement.reset`; CPU-only pods draw from a stream of their own."""
+        super().reset(ctx)
+        # spawned without advancing the GPU pods' stream: while CPU does not bind, GPU pods
+        # land where they would without CPU-only pods
+        self._host_rng = ctx.rng.spawn(1)[0]
+
     def _host_node(self, view: ClusterView, cand: IntArray, cpu_milli: int) -> int:
-        return int(cand[self._rng.integers(cand.shape[0])])
+        return int(cand[self._host_rng.integers(cand.shape[0])])
 
     def _order_many(self, cand: IntArray, free: FreeState, m: int) -> IntArray:
         return self._rng.permutation(cand)
