@@ -22,6 +22,7 @@ from kiban.policies.layered import LayeredPolicy
 from kiban.policies.placement import FirstFit
 from kiban.policies.registry import make_policy
 from kiban.policies.scheduling import Fifo
+from kiban.results import SimulationResult
 from kiban.sim import Simulator
 from kiban.sim.jobs import HostPods
 from kiban.sim.settings import SimSettings
@@ -98,6 +99,9 @@ def test_cpu_only_pods_wait_in_arrival_order_and_leave_after_their_duration():
     assert sim.host.end_s.tolist() == pytest.approx([50.0, 100.0, 70.0])
     assert out.host_pods["cpu_pods_completed"] == 3
     assert out.host_pods["cpu_pods_wait_mean_s"] == pytest.approx(40.0 / 3)
+    summary = SimulationResult.from_run(out, scenario_name="t").summary
+    assert summary["cpu_pods_wait_mean_s"] == pytest.approx(40.0 / 3)
+    assert summary["units"]["cpu_pods_wait_mean_s"] == "s"
     assert out.horizon_s == pytest.approx(100.0)
     assert _ledger_sum(out) == pytest.approx(8 * out.horizon_s, rel=1e-9)
 
@@ -175,3 +179,43 @@ def test_the_whole_openb_trace_replays_with_its_cpu_only_pods(data_root, policy)
     assert run["cpu_pods_finished"] == run["cpu_pods"] == 1_088
     assert run["ledger_rel_error"] <= 1e-9
     assert 0.0 < run["frag_frac"] < 0.01
+
+
+def test_a_failed_node_evicts_its_cpu_only_pods_which_resume_with_what_was_left():
+    """The component alone: a pod of 50 s placed at 0 s; its node fails at 10 s (the pod waits
+    with 40 s left and its CPU returns); the node is back and the pod is placed again at 20 s:
+    it ends at 60 s, with one eviction counted."""
+    from kiban.sim.cluster import ClusterState  # noqa: PLC0415
+    from kiban.sim.events import EventKind, EventQueue  # noqa: PLC0415
+    from kiban.sim.flags import Dirty  # noqa: PLC0415
+    from kiban.sim.host_pods import HostTenants  # noqa: PLC0415
+
+    lay = _one_node()
+    table = jobs([(0.0, 1.0, 1)]).with_host_pods(_pods([(0.0, 50.0, 12 * CORES)]))
+    state = ClusterState(lay, table)
+    queue = EventQueue()
+    host = HostTenants(table.host_pods, lay, state, queue, Dirty(), lambda c, m: None, "t")
+    host.start()
+    assert queue.pop().kind == EventKind.HOST_ARRIVAL
+    host.on_arrival(0, 0.0)
+    assert state.node_cpu_free_milli is not None
+    assert state.node_cpu_free_milli[0] == 4 * CORES
+    state.time_s = 10.0
+    state.fail_node(0, 0, 8)
+    host.node_down(0, 10.0)
+    assert state.node_cpu_free_milli[0] == 16 * CORES
+    assert host.n_waiting == 1
+    host.retry_if_freed(10.0)  # the node is down: nowhere to go
+    assert host.n_waiting == 1
+    state.time_s = 20.0
+    state.repair_node(0, 0, 8)
+    host.retry_if_freed(20.0)
+    assert host.n_waiting == 0
+    assert host.end_s[0] == pytest.approx(60.0)
+    host.on_end(0, 50.0)  # the end queued before the failure is stale
+    assert host.figures()["cpu_pods_completed"] == 0
+    host.on_end(0, 60.0)
+    figures = host.figures()
+    assert figures["cpu_pods_completed"] == 1
+    assert figures["cpu_pods_evictions"] == 1
+    assert figures["cpu_pods_wait_mean_s"] == 0.0  # its first start was on arrival
