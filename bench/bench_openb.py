@@ -2,8 +2,9 @@
 
 ``kiban simulate``'s path (``prepare_scenario`` → ``Simulator.run`` → ``SimulationResult``) on
 ``examples/philly.toml`` (552 machines, 2,490 GPUs) with the openb trace
-(``../shared/data/alibaba-gpu-v2023-openb/csv``: 7,064 GPU pods of 8,152; CPU-only pods are
-not GPU jobs; Pending pods are kept with their lifetime as duration), real durations, under the
+(``../shared/data/alibaba-gpu-v2023-openb/csv``: 7,064 GPU pods of 8,152; Pending pods are kept
+with their lifetime as duration; the 1,088 CPU-only pods hold node CPU and memory where the
+cluster states them, ``--cluster openb-nodes``), real durations, under the
 baselines that differ only in placement: ``fifo-static`` (first-fit), ``best-fit``,
 ``random-fit`` and ``fgd`` (fragmentation gradient descent). Each case runs twice: with the
 scenario's coupled facility (the twin steps every 300 s over the trace's ~149 days) and with
@@ -14,9 +15,13 @@ one GPU up to 1000 milli. ``--cluster openb-nodes`` replays on the trace's own 1
 (``openb_node_list_gpu_node.csv``: GPUs, CPU and memory per node, so CPU and memory filter
 placement; every GPU is modelled as a V100 SXM2, a power proxy, since the catalog lacks
 Alibaba's models and the default pod list names none). ``--facility-step-s`` sets the coupled
-twin's step (default 300 s). ``jobs_per_s`` times ``Simulator(...)`` and ``run()``; reading the
-trace and building the policy (importing its modules) come before the timer and are in
-``jobs_per_s_end_to_end``.
+twin's step (default 300 s). ``jobs_per_s`` is GPU pods per second of ``Simulator(...)`` and
+``run()`` (CPU-only pods are replayed in that time but not counted; ``pods_per_s`` counts
+them); reading the trace and building the policy (importing its modules) come before the timer
+and are in ``jobs_per_s_end_to_end``. ``--cpu-pods with|without|both`` replays the CPU-only pods
+or drops them (the effect of CPU-only pods), ``--pods NAME`` reads ``openb_pod_list_NAME.csv``
+(``cpu300``: the CPU-heaviest re-sampling) and ``--time-scale X`` multiplies every arrival time
+by X (durations kept; ``1e-5`` packs the 149 days into two minutes: a loaded cluster).
 
 Usage::
 
@@ -25,6 +30,9 @@ Usage::
     .venv/bin/python bench/bench_openb.py --cluster openb-nodes --facility none
     .venv/bin/python bench/bench_openb.py --facility coupled --facility-step-s 3600
     .venv/bin/python bench/bench_openb.py --facility none --baseline ../wt-old --repeat 3
+    .venv/bin/python bench/bench_openb.py --cluster openb-nodes --facility none --cpu-pods both
+    .venv/bin/python bench/bench_openb.py --cluster openb-nodes --facility none --cpu-pods both \
+        --pods cpu300 --time-scale 1e-5 --policies fifo-static,fgd
 
 With ``--baseline OTHER_CHECKOUT`` every case runs with that checkout's code (its ``src`` first
 on the path, this harness) and with this one's, back to back in alternating order,
