@@ -37,7 +37,9 @@ Usage::
 With ``--baseline OTHER_CHECKOUT`` every case runs with that checkout's code (its ``src`` first
 on the path, this harness) and with this one's, back to back in alternating order,
 ``--repeat`` times each, and the ratio new/old of the fastest runs (and of the medians) is
-printed: on a shared machine the two sides see the same load.
+printed, for wall-clock jobs/s and for jobs per CPU second of the timed part (``process_time``:
+less sensitive than the wall clock to other processes on a shared machine): the two sides see
+the same load.
 """
 
 from __future__ import annotations
@@ -112,6 +114,7 @@ def child(
     # the shared machine, ~0.1-0.2 s of compiling) is part of preparing the run, like the trace
     t_policy = time.perf_counter()
     the_policy = make_policy("policy", policy)
+    c1 = time.process_time()
     t1 = time.perf_counter()
     sim = Simulator(
         prepared.layout,
@@ -122,6 +125,7 @@ def child(
     )
     out = sim.run()
     t2 = time.perf_counter()
+    c2 = time.process_time()
     result = SimulationResult.from_run(
         out,
         scenario_name=prepared.name,
@@ -159,6 +163,8 @@ def child(
         "kiban_src": str(Path(sys.modules["kiban"].__file__ or "").parent),
         "simulate_s": t2 - t1,
         "jobs_per_s": n / (t2 - t1),
+        "simulate_cpu_s": c2 - c1,
+        "jobs_per_cpu_s": n / (c2 - c1),
         "jobs_per_s_end_to_end": n / (t3 - t0),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "allocated_util_frac": s["allocated_util_frac"],
@@ -203,9 +209,11 @@ def compare(args: argparse.Namespace, baseline: Path) -> list[dict[str, object]]
         for policy in args.policies.split(","):
             old: list[float] = []
             new: list[float] = []
+            old_cpu: list[float] = []
+            new_cpu: list[float] = []
             for k in range(max(1, args.repeat)):
-                order = ((baseline, old), (REPO, new))
-                for tree, into in order if k % 2 == 0 else order[::-1]:
+                order = ((baseline, old, old_cpu), (REPO, new, new_cpu))
+                for tree, into, into_cpu in order if k % 2 == 0 else order[::-1]:
                     row = run_child(
                         tree,
                         policy,
@@ -217,6 +225,7 @@ def compare(args: argparse.Namespace, baseline: Path) -> list[dict[str, object]]
                         args.pods,
                     )
                     into.append(float(row["jobs_per_s"]))
+                    into_cpu.append(float(row["jobs_per_cpu_s"]))
             load = os.getloadavg()
             rows.append(
                 {
@@ -227,6 +236,10 @@ def compare(args: argparse.Namespace, baseline: Path) -> list[dict[str, object]]
                     "new_jobs_per_s": new,
                     "ratio": max(new) / max(old),
                     "ratio_median": statistics.median(new) / statistics.median(old),
+                    "old_jobs_per_cpu_s": old_cpu,
+                    "new_jobs_per_cpu_s": new_cpu,
+                    "cpu_ratio": max(new_cpu) / max(old_cpu),
+                    "cpu_ratio_median": statistics.median(new_cpu) / statistics.median(old_cpu),
                     "load_avg": load,
                 }
             )
@@ -234,7 +247,10 @@ def compare(args: argparse.Namespace, baseline: Path) -> list[dict[str, object]]
                 f"  {args.cluster} {facility:8s} {policy:11s} best old {max(old):7,.0f} "
                 f"new {max(new):7,.0f} jobs/s, ratio {max(new) / max(old):.2f} (medians "
                 f"{statistics.median(new) / statistics.median(old):.2f}; runs old "
-                f"{[round(x) for x in old]}, new {[round(x) for x in new]}; load {load[0]:.2f})",
+                f"{[round(x) for x in old]}, new {[round(x) for x in new]}; load {load[0]:.2f}); "
+                f"per CPU second: best old {max(old_cpu):,.0f} new {max(new_cpu):,.0f}, ratio "
+                f"{max(new_cpu) / max(old_cpu):.2f} (medians "
+                f"{statistics.median(new_cpu) / statistics.median(old_cpu):.2f})",
                 flush=True,
             )
     return rows
