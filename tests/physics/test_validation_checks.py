@@ -23,7 +23,19 @@ NEEDS_DATA = {
 }
 
 
-@pytest.mark.parametrize("section", SECTIONS, ids=lambda f: f.__name__.removeprefix("section_"))
+SLOW_SECTIONS = {"section_packing"}
+"""Sections that take minutes (packing: 10 seeds × 3 pod lists × 3 policies of the openb
+experiment, 160 s of the default run); tests/workload/test_packing.py checks one seed by default."""
+
+
+@pytest.mark.parametrize(
+    "section",
+    [
+        pytest.param(f, marks=pytest.mark.slow) if f.__name__ in SLOW_SECTIONS else f
+        for f in SECTIONS
+    ],
+    ids=lambda f: f.__name__.removeprefix("section_"),
+)
 def test_every_check_of_the_model_passes(section, data_root):
     for folder, name in NEEDS_DATA.get(section.__name__, []):
         require_data(data_root, folder, name)

@@ -16,7 +16,7 @@ from kiban.sim import SimpleFacility, SimSettings, Simulator, uniform_layout
 from kiban.sim.coupled import CoupledFacility, FaultEvent, cdu_coolant_step_c, hall_air_for
 
 
-def _sim(lay, table, faults, **fac_kw):
+def _sim(lay, table, faults, record_gpus=False, **fac_kw):
     fac = CoupledFacility(
         SimpleFacility(),
         lay,
@@ -28,7 +28,7 @@ def _sim(lay, table, faults, **fac_kw):
         lay,
         table,
         make_policy("policy", "fifo-static"),
-        settings=SimSettings(failures=False, gpu_activity=False, seed=3),
+        settings=SimSettings(failures=False, gpu_activity=False, seed=3, record_gpus=record_gpus),
         facility=fac,
     )
     out = sim.run()
@@ -296,3 +296,41 @@ def test_fan_failure_reaches_hw_slowdown_and_shutdown():
     assert shut.counters["thermal_shutdowns"] == 2  # rack 1's two nodes
     assert shut.counters["restarts"] >= 2
     assert shut.ledger_gpu_s["failure"] > 0.0
+
+
+def _reasons_between(out, gpus, t0_s, t1_s):
+    """The clock-event reason bitmasks of ``gpus`` over intervals overlapping (t0, t1)."""
+    tl = out.gpu_timeline
+    gpu = np.asarray(tl["gpu_idx"])
+    start = np.asarray(tl["start_s"])
+    end = np.asarray(tl["end_s"])
+    keep = np.isin(gpu, gpus) & (start < t1_s) & (end > t0_s) & (end > start)
+    return set(np.asarray(tl["clock_event_reasons"])[keep].tolist())
+
+
+def test_power_brake_and_hw_slowdown_show_in_the_clock_event_reasons():
+    """What DCGM would report (nvml.h ``nvmlClocksEventReason*``): a GPU held at the external
+    power brake reports HW slowdown with the power-brake bit (0x08 | 0x80 = 0x88, and no SW
+    power cap); a GPU in thermal HW slowdown reports 0x08 | 0x40 on top of SW thermal slowdown
+    (0x20). ``kiban diagnose`` books 0x88 as power, 0x48 as thermal."""
+    from kiban.diagnose.engine import _classify_reason_bits  # noqa: PLC0415
+
+    lay = layout(n_racks=2, servers_per_rack=4, supply_temp_c=22.0)
+    table = jobs([(0.0, 4 * 3600.0, 8)] * 8)
+    out = _sim(
+        lay, table, [FaultEvent("feed", 3600.0, 7200.0, rack=0)], record_gpus=True, rack_feeds=2
+    )
+    rack0 = np.arange(32)
+    during = _reasons_between(out, rack0, 3600.0, 7200.0)
+    assert during == {0x88}
+    assert _reasons_between(out, rack0, 0.0, 3600.0) == {0}
+    assert _reasons_between(out, np.arange(32, 64), 0.0, 4 * 3600.0) == {0}
+    lay = layout(n_racks=2, servers_per_rack=2, supply_temp_c=22.0)
+    table = jobs([(0.0, 2 * 3600.0, 8)] * 4, activity_frac=np.full(4, 1.0))
+    faults = [FaultEvent("gpu_fan", 600.0, math.inf, rack=1, fraction_lost=0.81)]
+    hw = _sim(lay, table, faults, record_gpus=True)
+    assert _reasons_between(hw, np.arange(16, 32), 600.0, 2 * 3600.0) == {0x68}
+    assert _reasons_between(hw, np.arange(16), 0.0, 2 * 3600.0) == {0}
+    thermal, power = _classify_reason_bits(np.array([0x88, 0x48, 0x68, 0x08, 0x04, 0x00]))
+    assert thermal.tolist() == [False, True, True, True, False, False]
+    assert power.tolist() == [True, False, False, False, True, False]

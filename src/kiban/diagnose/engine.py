@@ -34,7 +34,7 @@ import math
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -43,6 +43,9 @@ from kiban.errors import TelemetryError
 from kiban.telemetry import dcgm
 from kiban.telemetry.series import Source, Window, assemble, assemble_jobs
 from kiban.telemetry.twin import CHECKPOINT_PCIE_TX_B_PER_S, RESTORE_PCIE_RX_B_PER_S
+
+if TYPE_CHECKING:
+    from kiban._typing import BoolArray, IntArray
 
 __all__ = ["BUCKETS", "DiagnoseSettings", "Diagnosis", "diagnose"]
 
@@ -170,6 +173,23 @@ class Diagnosis:
         tot = self.gpu_buckets_s.sum(axis=0)
         return {b: float(tot[i]) for i, b in enumerate(BUCKETS)}
 
+
+
+def _classify_reason_bits(r: IntArray) -> tuple[BoolArray, BoolArray]:
+    """Which clock-event bitmasks slow a GPU for heat and which for power (bool arrays).
+
+    SW/HW thermal slowdown are heat; HW slowdown (0x8) on its own is heat too (datacenter
+    boards raise it for temperature), but with the power-brake bit (0x80) it is the external
+    brake: power. A mask with both heat and power bits counts as heat.
+    """
+    temp_bits = dcgm.REASON_THERMAL_BITS & ~dcgm.REASON_HW_SLOWDOWN_BIT
+    by_temp = (r & temp_bits) != 0
+    hw_only = ((r & dcgm.REASON_HW_SLOWDOWN_BIT) != 0) & (
+        (r & dcgm.REASON_HW_POWER_BRAKE_BIT) == 0
+    )
+    thermal = by_temp | hw_only
+    power = ((r & dcgm.REASON_POWER_BITS) != 0) & ~thermal
+    return thermal, power
 
 def _ffill(mat: np.ndarray, max_steps: int, prev: np.ndarray | None) -> np.ndarray:
     """Repeat the last value over NaN runs of at most ``max_steps`` (per row)."""
@@ -480,8 +500,9 @@ def diagnose(
                 b[:] = 1.0
             if reason_metric:
                 r = np.nan_to_num(reasons[rows]).astype(np.int64)
-                thermal_bits = ((r & dcgm.REASON_THERMAL_BITS) != 0) & alloc
-                power_bits = ((r & dcgm.REASON_POWER_BITS) != 0) & ~thermal_bits & alloc
+                thermal_r, power_r = _classify_reason_bits(r)
+                thermal_bits = thermal_r & alloc
+                power_bits = power_r & alloc
                 slow = thermal_bits | power_bits
             else:
                 slow = alloc & (clock[rows] < maxc[rows])

@@ -158,6 +158,11 @@ class PowerBudget:
                 self.site_it_limit_min_w = low if prev is None else min(prev, low)
             self._thresholds()
 
+    @property
+    def braked_jobs(self) -> frozenset[int]:
+        """Jobs held at the power brake now (NVML ``HW_SLOWDOWN | HW_POWER_BRAKE_SLOWDOWN``)."""
+        return frozenset(self._braked_jobs)
+
     def set_brake(self, nodes: IntArray) -> None:
         """The nodes whose GPUs are power-braked from now on (replaces the previous set).
 

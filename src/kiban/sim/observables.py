@@ -26,6 +26,8 @@ from kiban.sim.slots import SHARES
 from kiban.vocabulary import GPU_DOWN, GPU_SHARED
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from kiban._typing import BoolArray, FloatArray, IntArray
     from kiban.sim.cluster import ClusterState
     from kiban.sim.heat import NodeHeat
@@ -37,6 +39,12 @@ __all__ = ["GpuObservables", "GpuSnapshot"]
 _IDLE = int(ClockEventReason.GPU_IDLE)
 _POWER_CAP = int(ClockEventReason.SW_POWER_CAP)
 _THERMAL = int(ClockEventReason.SW_THERMAL_SLOWDOWN)
+_HW_THERMAL = int(ClockEventReason.HW_SLOWDOWN | ClockEventReason.HW_THERMAL_SLOWDOWN)
+_HW_BRAKE = int(ClockEventReason.HW_SLOWDOWN | ClockEventReason.HW_POWER_BRAKE)
+
+
+def _no_jobs() -> frozenset[int]:
+    return frozenset()
 
 
 class GpuSnapshot:
@@ -104,6 +112,10 @@ class GpuObservables:
         # power_die_activity of the last call and the versions of its inputs then
         self._pda: tuple[FloatArray, FloatArray, FloatArray] | None = None
         self._pda_key = (-1, -1, -1)
+        self.hw_slowdown_jobs: Callable[[], frozenset[int]] = _no_jobs
+        """Jobs in thermal HW slowdown now (set by the simulator: the throttle's set)."""
+        self.braked_jobs: Callable[[], frozenset[int]] = _no_jobs
+        """Jobs held at the external power brake now (set by the simulator: the budget's)."""
 
     def _slot_of(self, gpus: IntArray) -> tuple[IntArray, BoolArray]:
         job = self._state.gpu_job[gpus]
@@ -225,6 +237,15 @@ class GpuObservables:
             bits = np.where(act > 0, 0, _IDLE)
             bits = bits | np.where(comp & (sl.s_cap[s] < 1.0), _POWER_CAP, 0)
             bits = bits | np.where(comp & (sl.s_thermal[s] < 1.0), _THERMAL, 0)
+            hw_jobs, braked = self.hw_slowdown_jobs(), self.braked_jobs()
+            if hw_jobs or braked:
+                # nvml.h: HW slowdown (clocks cut ≥ 2×) with its cause, temperature or the
+                # external power brake; a braked GPU's lower clock is the brake, not a SW cap
+                jl = j.tolist()
+                in_hw = np.fromiter((x in hw_jobs for x in jl), dtype=bool, count=len(jl))
+                br = np.fromiter((x in braked for x in jl), dtype=bool, count=len(jl))
+                bits = bits | np.where(comp & in_hw, _HW_THERMAL, 0)
+                bits = np.where(comp & br, (bits & ~_POWER_CAP) | _HW_BRAKE, bits)
             reasons[held] = bits
         if self._state.gpu_tenants:
             pos = self._shared_power_activity(gpus, power, activity)

@@ -172,6 +172,9 @@ class Simulator:
             if self._in_loop is not None
             else None
         )
+        obs.hw_slowdown_jobs = lambda: self.throttle.hw_slowdown_jobs
+        if self.budget is not None:
+            obs.braked_jobs = lambda: self.budget.braked_jobs if self.budget else frozenset()
         self._step_due = False
         self._unpowered: set[int] = set()  # nodes whose feed is lost (facility faults)
         self._unpowered_failed: set[int] = set()  # of those, nodes that had failed anyway

@@ -70,6 +70,11 @@ class ThermalThrottle:
         self._jt = inputs.jt
         self._prev_inlet: FloatArray = heat.rack_inlet_temp_c.copy()
 
+    @property
+    def hw_slowdown_jobs(self) -> frozenset[int]:
+        """Jobs in HW slowdown now (NVML ``HW_SLOWDOWN | HW_THERMAL_SLOWDOWN``)."""
+        return frozenset(self._hw_jobs)
+
     def start(self) -> None:
         """Remember the initial inlets (the idle cluster)."""
         self._prev_inlet = self._heat.rack_inlet_temp_c.copy()

@@ -88,6 +88,10 @@ REASON_THERMAL_BITS = 0x20 | 0x40 | 0x8
 """SW thermal, HW thermal and HW slowdown (raised by temperature on datacenter boards)."""
 REASON_POWER_BITS = 0x4 | 0x80
 """SW power cap and HW power brake."""
+REASON_HW_SLOWDOWN_BIT = 0x8
+"""HW slowdown: thermal on its own or with 0x40, the power brake's when 0x80 is set too."""
+REASON_HW_POWER_BRAKE_BIT = 0x80
+"""HW power brake (an external signal, e.g. the PSUs after a feed loss)."""
 
 
 def host_of(labels: Mapping[str, str]) -> str:
