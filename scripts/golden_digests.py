@@ -207,7 +207,8 @@ def window(jobs: JobTable, start_s: float, end_s: float, time_scale: float) -> J
     keep = (jobs.submit_time_s >= start_s) & (jobs.submit_time_s < end_s)
     cols: dict[str, Any] = {}
     for f in dataclasses.fields(jobs):
-        cols[f.name] = getattr(jobs, f.name)[keep]
+        if f.name != "host_pods":  # per-job arrays (CPU-only pods are not windowed)
+            cols[f.name] = getattr(jobs, f.name)[keep]
     cols["submit_time_s"] = (cols["submit_time_s"] - start_s) * time_scale
     return dataclasses.replace(jobs, **cols)
 

@@ -30,7 +30,14 @@ if TYPE_CHECKING:
     from kiban._typing import FloatArray
     from kiban.sim.settings import RunOutput
 
-__all__ = ["SHARING_SUMMARY_UNITS", "SUMMARY_UNITS", "energy_j", "job_times", "summarize"]
+__all__ = [
+    "HOST_POD_SUMMARY_UNITS",
+    "SHARING_SUMMARY_UNITS",
+    "SUMMARY_UNITS",
+    "energy_j",
+    "job_times",
+    "summarize",
+]
 
 DAYS_PER_MONTH = 365.0 / 12.0
 
@@ -39,6 +46,17 @@ SHARING_SUMMARY_UNITS: dict[str, str] = {
     "fgd_fragmentation_frac": "1",
 }
 """Units of the summary keys of runs with GPU shares or host requests (issue 15)."""
+
+HOST_POD_SUMMARY_UNITS: dict[str, str] = {
+    "cpu_pods": "1",
+    "cpu_pods_completed": "1",
+    "cpu_pods_running_at_end": "1",
+    "cpu_pods_waiting_at_end": "1",
+    "cpu_pods_unschedulable": "1",
+    "cpu_pods_evictions": "1",
+    "cpu_pods_wait_mean_s": "s",
+}
+"""Units of the summary keys of runs with CPU-only pods on nodes with CPU or memory (issue 15)."""
 
 SUMMARY_UNITS: dict[str, str] = {
     "gpu_hours_capacity": "GPU·h",
@@ -224,6 +242,7 @@ def summarize(
         summary["fgd_fragmentation_gpu_hours"] = frag_h
         summary["fgd_fragmentation_frac"] = frag_h / cap_h if cap_h > 0 else None
         summary["jobs_sharing_gpu"] = int((run.jobs.gpu_milli < MILLI_PER_GPU).sum())
+    summary.update(run.host_pods)  # CPU-only pods (openb), when the run had them
     summary.update(run.coupling)
     return {k: _clean(v) for k, v in summary.items()}
 

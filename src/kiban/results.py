@@ -32,7 +32,13 @@ import polars as pl
 
 from kiban.errors import ConfigError, SchemaError
 from kiban.ledger import LEDGER_BUCKETS, Ledger
-from kiban.metrics import SHARING_SUMMARY_UNITS, SUMMARY_UNITS, job_times, summarize
+from kiban.metrics import (
+    HOST_POD_SUMMARY_UNITS,
+    SHARING_SUMMARY_UNITS,
+    SUMMARY_UNITS,
+    job_times,
+    summarize,
+)
 from kiban.physics.cost import GRID_CO2_TOKYO_KG_PER_KWH, TARIFF_HIGH_VOLTAGE, Tariff
 from kiban.units import unit_of
 from kiban.vocabulary import DONE, PENDING, RUNNING, UNSCHEDULABLE
@@ -397,6 +403,9 @@ class SimulationResult:
         if "fgd_fragmentation_gpu_hours" in summary:  # a run with GPU shares (issue 15)
             known |= SHARING_SUMMARY_UNITS
             units |= SHARING_SUMMARY_UNITS
+        if "cpu_pods" in summary:  # CPU-only pods replayed on node CPU and memory
+            known |= HOST_POD_SUMMARY_UNITS
+            units |= HOST_POD_SUMMARY_UNITS
         summary["units"] = dict(sorted(known.items()))
         return cls(
             policy=run.policy_name,

@@ -275,8 +275,12 @@ class _CheckedFgd(FragmentationGradientDescent):
         super().__init__()
         self.checked = 0
 
-    def _pick_share(self, view, job, free, cand):
-        g = super()._pick_share(view, job, free, cand)
+    def _place_share(self, view, job, free):
+        gpus = super()._place_share(view, job, free)
+        if gpus is None:
+            return None
+        g = int(gpus[0])
+        cand = self._share_candidates(view, job, free)  # every GPU that could take the share
         lay, milli = view.layout, int(view.jobs.gpu_milli[job])
         cpu_req = int(view.jobs.cpu_milli[job])
 
@@ -297,7 +301,7 @@ class _CheckedFgd(FragmentationGradientDescent):
         best = min(change(int(c)) for c in cand)
         assert change(g) == pytest.approx(best, abs=1e-6)
         self.checked += 1
-        return g
+        return gpus
 
 
 def test_fgd_gives_a_share_the_gpu_whose_node_fragments_least():

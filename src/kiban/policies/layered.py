@@ -85,6 +85,11 @@ class LayeredPolicy:
             if layer is not None:
                 layer.reset(ctx)
 
+    def place_host(self, view: ClusterView, cpu_milli: int, memory_b: float) -> int | None:
+        """The placement layer's node for a CPU-only pod (-1: none fits; None: no rule)."""
+        place = getattr(self.placement, "place_host", None)
+        return None if place is None else int(place(view, cpu_milli, memory_b))
+
     def decide(self, view: ClusterView) -> Decision:
         """Admission → scheduling (placing through the placement layer) → power, cooling, data."""
         pending = view.pending_jobs()

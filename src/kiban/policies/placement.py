@@ -18,12 +18,21 @@ All three respect the topology constraints of the job and the cluster:
 * CPU and memory: where the layout states them, a node must have the job's ``cpu_milli`` and
   ``memory_b`` free.
 
+CPU-only pods (:mod:`kiban.sim.host_pods`) are placed by :meth:`NodePlacement.place_host` on an
+up node with their CPU and memory free: first-fit the lowest index; best-fit the artifact's
+BestFit score (least ½ CPU left / 128 cores + ½ GPU milli left / 8 GPUs after the pod, ties to
+the lower index); random-fit uniformly; fgd the node whose fragmentation rises least when the
+pod takes its CPU (the measure in milli-GPU; ties to the lower index). Random-fit draws CPU-only
+pods' nodes from a stream spawned from its own, so GPU pods meet the same draws with or without
+them.
+
 Nodes are numbered rack by rack, so index order keeps multi-node jobs within few racks.
 Node selection is vectorized over nodes; only the GPUs of the chosen nodes are looked at.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
@@ -36,6 +45,7 @@ from kiban.vocabulary import MILLI_PER_GPU
 if TYPE_CHECKING:
     from kiban._typing import BoolArray, FloatArray, IntArray
     from kiban.policies.base import FreeState, PolicyContext
+    from kiban.sim.jobs import JobTable
     from kiban.sim.state import ClusterView
 
 __all__ = [
@@ -65,7 +75,7 @@ def pick_gpus(free: FreeState, view: ClusterView, nodes: IntArray, counts: IntAr
     parts = []
     for node, c in zip(nodes.tolist(), counts.tolist(), strict=True):
         a = int(first[node])
-        local = np.flatnonzero(free.gpu_free[a : a + int(size[node])])[:c]
+        local = free.gpu_free[a : a + int(size[node])].nonzero()[0][:c]
         parts.append(local + a)
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
@@ -128,7 +138,7 @@ class NodePlacement(ABC):
         assert free.gpu_milli is not None  # a run with shares
         ok = self._eligible(view, job, free, 0)
         fits = (free.gpu_milli >= view.jobs.gpu_milli[job]) & ok[view.layout.gpu_node]
-        return np.flatnonzero(fits)
+        return fits.nonzero()[0]
 
     def _pick_share(self, view: ClusterView, job: int, free: FreeState, cand: IntArray) -> int:
         """The GPU a sharing job takes among ``cand`` (default: the lowest index)."""
@@ -146,7 +156,7 @@ class NodePlacement(ABC):
         n = int(jobs.num_gpus[job])
         g = int(jobs.gpus_per_node[job])
         if g > 0:
-            cand = np.flatnonzero(self._eligible(view, job, free, g))
+            cand = self._eligible(view, job, free, g).nonzero()[0]
             m = n // g
             if cand.shape[0] < m:
                 return None
@@ -166,9 +176,9 @@ class NodePlacement(ABC):
             if node >= 0:
                 a = int(view.layout.node_first_gpu[node])
                 size = int(view.layout.node_n_gpus[node])
-                return np.flatnonzero(free.gpu_free[a : a + size])[:n] + a
+                return free.gpu_free[a : a + size].nonzero()[0][:n] + a
         # spread over several nodes
-        cand = np.flatnonzero(self._eligible(view, job, free, 1))
+        cand = self._eligible(view, job, free, 1).nonzero()[0]
         if cand.shape[0] == 0:
             return None
         order = self._order_many(cand, free, cand.shape[0])
@@ -182,9 +192,27 @@ class NodePlacement(ABC):
         counts[-1] -= int(cum[k - 1]) - n
         return pick_gpus(free, view, nodes, counts)
 
+    # --- CPU-only pods ---------------------------------------------------------------------------
+    def place_host(self, view: ClusterView, cpu_milli: int, memory_b: float) -> int:
+        """The node for a CPU-only pod (see the module docstring), or -1 if none fits."""
+        ok = view.node_up.copy()
+        if view.node_cpu_free_milli is not None:
+            ok &= view.node_cpu_free_milli >= cpu_milli
+        if view.node_memory_free_b is not None:
+            ok &= view.node_memory_free_b >= memory_b
+        cand = ok.nonzero()[0]
+        if cand.shape[0] == 0:
+            return -1
+        return self._host_node(view, cand, cpu_milli)
+
+    def _host_node(self, view: ClusterView, cand: IntArray, cpu_milli: int) -> int:
+        """The chosen node among ``cand`` for a CPU-only pod (default: the lowest index)."""
+        del view, cpu_milli
+        return int(cand[0])
+
     def _pick_single(self, ok: BoolArray, free: FreeState) -> int:
         """The chosen node among the eligible ones (mask), or -1 if none."""
-        cand = np.flatnonzero(ok)
+        cand = ok.nonzero()[0]
         return self._order_single(cand, free) if cand.shape[0] else -1
 
     @abstractmethod
@@ -202,9 +230,6 @@ class NodePlacement(ABC):
 
 _NO_CPU_LIMIT = np.iinfo(np.int64).max // 4
 """Free CPU of a node whose CPU is not counted (never binds)."""
-
-_HASH_MULT = np.random.default_rng(0x15).integers(1, 2**62, size=64, dtype=np.uint64) | np.uint64(1)
-"""Odd 64-bit multipliers for hashing node states (columns: model, CPU, milli left per GPU)."""
 
 
 @register_policy("placement", "first-fit")
@@ -241,6 +266,19 @@ class BestFit(NodePlacement):
         tight = cand[left == left.min()]  # least milli left, then fewest free GPUs, lowest index
         return int(tight[np.argmin(free.node_free[view.layout.gpu_node[tight]])])
 
+    def _host_node(self, view: ClusterView, cand: IntArray, cpu_milli: int) -> int:
+        from kiban.workload.packing import (  # noqa: PLC0415 (startup time)
+            MAX_SPEC_CPU_MILLI,
+            MAX_SPEC_GPU_MILLI,
+        )
+
+        lay = view.layout
+        cpu = view.node_cpu_free_milli
+        cpu_left = np.zeros(cand.shape[0]) if cpu is None else cpu[cand] - cpu_milli
+        gpu_left = np.bincount(lay.gpu_node, weights=view.gpu_milli_left(), minlength=lay.n_nodes)
+        load = 0.5 * cpu_left / MAX_SPEC_CPU_MILLI + 0.5 * gpu_left[cand] / MAX_SPEC_GPU_MILLI
+        return int(cand[np.argmin(load)])
+
     def _order_shaped(self, cand: IntArray, free: FreeState, m: int) -> IntArray:
         # tightest nodes first: a job that takes g GPUs per node fills partly used nodes
         if m == 1:  # the first of a stable sort
@@ -262,6 +300,16 @@ class RandomFit(NodePlacement):
 
     def _pick_share(self, view: ClusterView, job: int, free: FreeState, cand: IntArray) -> int:
         return int(cand[self._rng.integers(cand.shape[0])])
+
+    def reset(self, ctx: PolicyContext) -> None:
+        """As :meth:`NodePlacement.reset`; CPU-only pods draw from a stream of their own."""
+        super().reset(ctx)
+        # spawned without advancing the GPU pods' stream: while CPU does not bind, GPU pods
+        # land where they would without CPU-only pods
+        self._host_rng = ctx.rng.spawn(1)[0]
+
+    def _host_node(self, view: ClusterView, cand: IntArray, cpu_milli: int) -> int:
+        return int(cand[self._host_rng.integers(cand.shape[0])])
 
     def _order_many(self, cand: IntArray, free: FreeState, m: int) -> IntArray:
         return self._rng.permutation(cand)
@@ -312,13 +360,18 @@ class FragmentationGradientDescent(NodePlacement):
         self._take = 1
         self._job = -1
         self._view: ClusterView | None = None
-        uses_cpu = lay.node_cpu_milli is not None and bool((jobs.cpu_milli > 0).any())
+        host = jobs.host_pods
+        uses_cpu = lay.node_cpu_milli is not None and bool(
+            (jobs.cpu_milli > 0).any() or (host is not None and (host.cpu_milli > 0).any())
+        )
         self._milli = jobs.any_shared or uses_cpu
         if self._milli:
             self._typical = table_typical_pods(jobs, allowed, max_gpus, uses_cpu=uses_cpu)
             self._max_gpus = max_gpus
             self._uses_cpu = uses_cpu
-            self._memo: dict[bytes, float] = {}
+            self._cpu_breaks = self._cpu_breakpoints(jobs) if uses_cpu else []
+            self._every_node_has_gpus = bool((lay.node_n_gpus > 0).all())
+            self._memo: dict[tuple[int, ...], float] = {}
             n_nodes = lay.n_nodes
             self._seen_gpu_left = np.full(lay.n_gpus, -1, dtype=np.int64)
             self._seen_cpu = np.full(n_nodes, -1, dtype=np.int64)
@@ -344,36 +397,60 @@ class FragmentationGradientDescent(NodePlacement):
         self._take = g if g > 0 else n
         self._job = job
         self._view = view
+        if free.gpu_milli is not None and view.jobs.gpu_milli[job] < MILLI_PER_GPU:
+            return self._place_share(view, job, free)
         return super().place(view, job, free)
 
     # --- the measure in milli-GPU (shares or CPU in the run) -----------------------------------
+    def _cpu_breakpoints(self, jobs: JobTable) -> list[int]:
+        """Free-CPU values at which a node's fragmentation or a shape's score can change.
+
+        The measure compares a node's free CPU with the target pods' CPU (``cpu ≥ t``), and a
+        shape's score compares what is left after its request (``cpu − c ≥ t``): every
+        comparison is ``cpu ≥ t + c`` for a target pod's ``t`` and a request ``c`` of the run
+        (0 included). Two CPU values between the same breakpoints give the same values, so a
+        node state keeps the largest breakpoint at or below its free CPU (:meth:`_cpu_class`)
+        and nodes that differ only there share a state, its scores and its memo entries.
+        """
+        reqs = [np.asarray(jobs.cpu_milli, dtype=np.int64), np.zeros(1, dtype=np.int64)]
+        if jobs.host_pods is not None:
+            reqs.append(np.asarray(jobs.host_pods.cpu_milli, dtype=np.int64))
+        c = np.unique(np.concatenate(reqs))
+        t = np.unique(np.asarray(self._typical.cpu_milli, dtype=np.int64))
+        return np.unique((t[:, None] + c[None, :]).ravel()).tolist()
+
+    def _cpu_class(self, cpu: int) -> int:
+        """The largest CPU breakpoint ≤ ``cpu`` (-1 below them all): same measure, same scores."""
+        i = bisect.bisect_right(self._cpu_breaks, cpu)
+        return self._cpu_breaks[i - 1] if i else -1
+
     def _frag_states(self, left: IntArray, cpu: IntArray, model: IntArray) -> FloatArray:
         """:func:`node_frag_milli` of node states, each distinct state computed once per run.
 
         The measure depends on the multiset of milli left, the free CPU and the model, and a
         cluster's nodes repeat a few states (empty, full, one share taken, ...).
         """
-        keys = np.ascontiguousarray(
-            np.column_stack((model, cpu, np.sort(left, axis=1))), dtype=np.int64
-        )
-        # group equal states by a 64-bit hash of the row (wrapping multiply-add); the value of
-        # each group comes from the exact row bytes of its first member
-        with np.errstate(over="ignore"):
-            h = keys.astype(np.uint64) @ _HASH_MULT[: keys.shape[1]]
-        _, first, inv = np.unique(h, return_index=True, return_inverse=True)
+        return self._frag_rows(np.column_stack((model, cpu, np.sort(left, axis=1))).tolist())
+
+    def _frag_rows(self, rows: list[list[int]]) -> FloatArray:
+        """:meth:`_frag_states` of rows ``[model, CPU, milli left sorted ascending ...]``.
+
+        States never met are computed together, in order of first appearance.
+        """
         memo = self._memo
-        rows = [keys[i].tobytes() for i in first.tolist()]
-        miss = [k for k, r in enumerate(rows) if r not in memo]
+        keys = [tuple(r) for r in rows]
+        miss = [k for k in dict.fromkeys(keys) if k not in memo]
         if miss:
             from kiban.workload.packing import node_frag_milli  # noqa: PLC0415 (startup time)
 
-            u = keys[first[miss]]
-            vals = node_frag_milli(u[:, 2:], u[:, 1], u[:, 0], self._typical)
-            for k, v in zip(miss, vals.tolist(), strict=True):
-                memo[rows[k]] = v
-        return np.array([memo[r] for r in rows], dtype=np.float64)[np.asarray(inv).reshape(-1)]
+            u = np.array(miss, dtype=np.int64)
+            vals = node_frag_milli(u[:, 2:], u[:, 1], u[:, 0], self._typical).tolist()
+            memo.update(zip(miss, vals, strict=True))
+        return np.array([memo[k] for k in keys], dtype=np.float64)
 
-    def _states_of(self, view: ClusterView, free: FreeState, nodes: IntArray) -> IntArray:
+    def _states_of(
+        self, view: ClusterView, left: IntArray, cpu_free: IntArray | None, nodes: IntArray
+    ) -> IntArray:
         """State numbers of ``nodes`` now; nodes whose GPUs or CPU changed are numbered again.
 
         The fragmentation of a node, and the change a job shape makes to it, depend only on its
@@ -381,26 +458,22 @@ class FragmentationGradientDescent(NodePlacement):
         scores are kept per state and job shape, so a placement costs a lookup per node and a
         new computation only for states never scored for that shape.
         """
-        left = (
-            free.gpu_milli
-            if free.gpu_milli is not None
-            else np.where(free.gpu_free, MILLI_PER_GPU, 0)
-        )
         node_state = self._node_state
-        changed_gpus = np.flatnonzero(left != self._seen_gpu_left)
+        changed_gpus = (left != self._seen_gpu_left).nonzero()[0]
         if changed_gpus.shape[0]:
             self._seen_gpu_left[changed_gpus] = left[changed_gpus]
             node_state[view.layout.gpu_node[changed_gpus]] = -1
-        if self._uses_cpu and free.node_cpu_free_milli is not None:
-            cpu_changed = np.flatnonzero(free.node_cpu_free_milli != self._seen_cpu)
+        if not self._uses_cpu:
+            cpu_free = None
+        if cpu_free is not None:
+            cpu_changed = (cpu_free != self._seen_cpu).nonzero()[0]
             if cpu_changed.shape[0]:
-                self._seen_cpu[cpu_changed] = free.node_cpu_free_milli[cpu_changed]
+                self._seen_cpu[cpu_changed] = cpu_free[cpu_changed]
                 node_state[cpu_changed] = -1
         ids = node_state[nodes]
         stale_mask = ids < 0
         if stale_mask.any():
             stale = nodes[stale_mask]
-            cpu_free = free.node_cpu_free_milli if self._uses_cpu else None
             state_ids = self._state_ids
             first, end, model = self._node_first, self._node_end, self._node_sku_list
             pad = [0] * self._max_gpus
@@ -408,7 +481,7 @@ class FragmentationGradientDescent(NodePlacement):
             fresh: list[tuple[int, ...]] = []
             for node in stale.tolist():  # few nodes change between placements
                 a, b = first[node], end[node]
-                cpu = _NO_CPU_LIMIT if cpu_free is None else int(cpu_free[node])
+                cpu = _NO_CPU_LIMIT if cpu_free is None else self._cpu_class(int(cpu_free[node]))
                 key = (
                     model[node],
                     cpu,
@@ -422,7 +495,7 @@ class FragmentationGradientDescent(NodePlacement):
             if fresh:
                 self._add_states(np.array(fresh, dtype=np.int64))
             node_state[stale] = new_ids
-            ids = node_state[nodes]
+            ids[stale_mask] = new_ids
         return ids
 
     def _add_states(self, rows: IntArray) -> None:
@@ -443,7 +516,9 @@ class FragmentationGradientDescent(NodePlacement):
         self._n_states = n + k
 
     def _shape_of(self, milli: int, take: int, cpu_req: int) -> int:
-        key = (milli, take if milli >= MILLI_PER_GPU else 1, cpu_req if self._uses_cpu else 0)
+        # a CPU-only pod (milli 0) takes no GPU; a share takes one
+        gpus = take if milli >= MILLI_PER_GPU else min(milli, 1)
+        key = (milli, gpus, cpu_req if self._uses_cpu else 0)
         sid = self._shape_ids.get(key)
         if sid is None:
             sid = self._shape_ids[key] = len(self._shape_score)
@@ -464,22 +539,42 @@ class FragmentationGradientDescent(NodePlacement):
         before = self._state_frag[states]
         cpu_after = cpu - cpu_req if self._uses_cpu else cpu
         score = self._shape_score[shape]
-        if milli < MILLI_PER_GPU:
-            r, c = np.nonzero(left >= milli)  # trial states, state by state, value by value
-            keep = np.r_[True, (r[1:] != r[:-1]) | (left[r[1:], c[1:]] != left[r[:-1], c[:-1]])]
-            r, c = r[keep], c[keep]  # rows are sorted: equal values are neighbours
-            after = left[r]
-            after[np.arange(r.shape[0]), c] -= milli
-            d = self._frag_states(after, cpu_after[r], model[r]) - before[r]
-            best = np.full(states.shape[0], np.inf)
-            np.minimum.at(best, r, d)
+        if 0 < milli < MILLI_PER_GPU:
+            # one trial per state and distinct milli-left value that takes the share (rows are
+            # sorted: equal values are neighbours)
+            trial: list[list[int]] = []
+            owner: list[int] = []
+            vals: list[int] = []
+            for i, (m, c, *lft) in enumerate(rows.tolist()):
+                c_after = c - cpu_req if self._uses_cpu else c
+                prev = -1
+                for k, v in enumerate(lft):
+                    if v >= milli and v != prev:
+                        after = lft.copy()
+                        after[k] = v - milli
+                        after.sort()
+                        trial.append([m, c_after, *after])
+                        owner.append(i)
+                        vals.append(v)
+                    prev = v
             ties = self._shape_ties[shape]
-            vals = left[r, c]
-            on_best = d == best[r]
-            for i, state in enumerate(states.tolist()):
-                ties[state] = tuple(vals[on_best & (r == i)].tolist())
+            state_list = states.tolist()
+            if not trial:  # no GPU of these states has the share left
+                score[states] = np.inf
+                ties.update(dict.fromkeys(state_list, ()))
+                return
+            d = (self._frag_rows(trial) - before[owner]).tolist()
+            best = [math.inf] * len(state_list)
+            for i, x in zip(owner, d, strict=True):
+                best[i] = min(best[i], x)
+            on: list[list[int]] = [[] for _ in state_list]
+            for i, x, v in zip(owner, d, vals, strict=True):
+                if x == best[i]:
+                    on[i].append(v)
+            for i, state in enumerate(state_list):
+                ties[state] = tuple(on[i])
             score[states] = best
-        else:
+        else:  # whole GPUs (a CPU-only pod: take 0, only the CPU changes)
             whole = left == MILLI_PER_GPU
             after = np.where(whole & (np.cumsum(whole, axis=1) <= take), 0, left)
             score[states] = self._frag_states(after, cpu_after, model) - before
@@ -493,8 +588,39 @@ class FragmentationGradientDescent(NodePlacement):
         shape and state and computed once for each.
         """
         jobs = view.jobs
-        milli, cpu_req = int(jobs.gpu_milli[job]), int(jobs.cpu_milli[job])
-        states = self._states_of(view, free, nodes)
+        return self._scores_for(
+            view, free, nodes, int(jobs.gpu_milli[job]), int(jobs.cpu_milli[job]), take
+        )
+
+    def _scores_for(  # noqa: PLR0917 - a job shape and where to score it
+        self,
+        view: ClusterView,
+        free: FreeState,
+        nodes: IntArray,
+        milli: int,
+        cpu_req: int,
+        take: int,
+    ) -> tuple[FloatArray, IntArray]:
+        """:meth:`_node_scores` for a shape given by its milli, CPU and GPUs taken."""
+        left = (
+            free.gpu_milli
+            if free.gpu_milli is not None
+            else np.where(free.gpu_free, MILLI_PER_GPU, 0)
+        )
+        return self._scores_at(view, left, free.node_cpu_free_milli, nodes, milli, cpu_req, take)
+
+    def _scores_at(  # noqa: PLR0917 - the free state, then the shape
+        self,
+        view: ClusterView,
+        left: IntArray,
+        cpu_free: IntArray | None,
+        nodes: IntArray,
+        milli: int,
+        cpu_req: int,
+        take: int,
+    ) -> tuple[FloatArray, IntArray]:
+        """:meth:`_scores_for` given milli left per GPU and free CPU per node."""
+        states = self._states_of(view, left, cpu_free, nodes)
         shape = self._shape_of(milli, take, cpu_req)
         score = self._shape_score[shape]
         out = score[states]
@@ -504,20 +630,41 @@ class FragmentationGradientDescent(NodePlacement):
             out = score[states]
         return out, states
 
-    def _pick_share(self, view: ClusterView, job: int, free: FreeState, cand: IntArray) -> int:
-        on = view.layout.gpu_node[cand]  # GPUs are numbered node by node: sorted
-        first = np.empty(on.shape[0], dtype=bool)
-        first[0] = True
-        np.not_equal(on[1:], on[:-1], out=first[1:])
-        nodes = on[first]
-        best, states = self._node_scores(view, free, nodes, job, 1)
-        i = int(np.argmin(best))
-        shape = self._shape_of(int(view.jobs.gpu_milli[job]), 1, int(view.jobs.cpu_milli[job]))
-        ties = self._shape_ties[shape][int(states[i])]
+    def _place_share(self, view: ClusterView, job: int, free: FreeState) -> IntArray | None:
+        """The GPU for a share: the best eligible node, on it the first GPU giving its score.
+
+        The eligible nodes with a GPU that has the share left are scored (node by node, no
+        list of GPUs), which gives the same choice as scoring the nodes of the GPUs that fit.
+        """
         assert free.gpu_milli is not None  # a run with shares
+        milli, cpu_req = int(view.jobs.gpu_milli[job]), int(view.jobs.cpu_milli[job])
+        fit = free.gpu_milli >= milli  # nodes with a GPU that has the share left
+        if self._every_node_has_gpus:
+            has = np.logical_or.reduceat(fit, view.layout.node_first_gpu)
+        else:
+            has = np.zeros(view.layout.n_nodes, dtype=bool)
+            has[view.layout.gpu_node[fit]] = True
+        nodes = (self._eligible(view, job, free, 0) & has).nonzero()[0]
+        if nodes.shape[0] == 0:
+            return None
+        best, states = self._scores_at(
+            view, free.gpu_milli, free.node_cpu_free_milli, nodes, milli, cpu_req, 1
+        )
+        i = int(best.argmin())
+        if best[i] == math.inf:
+            return None
+        ties = self._shape_ties[self._shape_of(milli, 1, cpu_req)][int(states[i])]
         a = int(view.layout.node_first_gpu[nodes[i]])
         left = free.gpu_milli[a : a + int(view.layout.node_n_gpus[nodes[i]])].tolist()
-        return a + next(k for k, v in enumerate(left) if v in ties)
+        g = a + next(k for k, v in enumerate(left) if v in ties)
+        return np.array([g], dtype=np.int64)
+
+    def _host_node(self, view: ClusterView, cand: IntArray, cpu_milli: int) -> int:
+        if not self._milli:  # the measure counts no CPU: any node is as good
+            return int(cand[0])
+        left = view.gpu_milli_left()
+        score = self._scores_at(view, left, view.node_cpu_free_milli, cand, 0, cpu_milli, 0)[0]
+        return int(cand[score.argmin()])
 
     def _milli_nodes(self, cand: IntArray, free: FreeState) -> FloatArray:
         """Fragmentation change of each candidate node if the job takes whole GPUs there."""
@@ -532,14 +679,14 @@ class FragmentationGradientDescent(NodePlacement):
 
     def _order_single(self, cand: IntArray, free: FreeState) -> int:
         if self._milli:
-            return int(cand[np.argmin(self._milli_nodes(cand, free))])
+            return int(cand[self._milli_nodes(cand, free).argmin()])
         return int(cand[np.argmax(self._delta(cand, free, self._take))])
 
     def _order_shaped(self, cand: IntArray, free: FreeState, m: int) -> IntArray:
         if self._milli:
             score = self._milli_nodes(cand, free)
             if m == 1:  # the first of a stable sort
-                return cand[np.argmin(score) :]
+                return cand[score.argmin() :]
             return cand[np.argsort(score, kind="stable")]
         delta = self._delta(cand, free, self._take)
         if m == 1:  # the first of a stable sort by falling delta

@@ -26,6 +26,7 @@ per node, recomputed for the nodes that changed, instead of the whole-GPU table.
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -132,12 +133,17 @@ class ClusterState:
         self.node_memory_free_b: FloatArray | None = (
             None if layout.node_memory_b is None else layout.node_memory_b.copy()
         )
+        self.host_version = 0
+        """Counts the times host CPU or memory came free or a node came back (readers retry)."""
         self._jobs = jobs
         self._layout = layout
         self._gpu_left: IntArray | None = None
         if jobs.any_shared:
             self._track_left()
-        uses_cpu = self.node_cpu_free_milli is not None and bool((jobs.cpu_milli > 0).any())
+        host = jobs.host_pods
+        uses_cpu = self.node_cpu_free_milli is not None and bool(
+            (jobs.cpu_milli > 0).any() or (host is not None and (host.cpu_milli > 0).any())
+        )
         if jobs.any_shared or uses_cpu:
             self._milli_mode(jobs, layout, mask[which], max_gpus, uses_cpu=uses_cpu)
 
@@ -153,6 +159,9 @@ class ClusterState:
         """Fragmentation in milli-GPU per node (shares or CPU requests in the run)."""
         self._typical = table_typical_pods(jobs, allowed, max_gpus, uses_cpu=uses_cpu)
         self._uses_cpu = uses_cpu
+        # the measure only asks whether a node's free CPU covers each target pod's CPU: a node
+        # state keeps the largest target CPU at or below its free CPU (same value, fewer states)
+        self._cpu_steps: list[int] = sorted(set(self._typical.cpu_milli.tolist()))
         self._max_gpus = max_gpus
         self._frag_memo: dict[tuple[int, ...], float] = {}
         n_nodes = layout.n_nodes
@@ -241,7 +250,10 @@ class ClusterState:
         gpus = np.minimum(first[:, None] + col[None, :], lay.n_gpus - 1)
         left = np.where(col[None, :] < size[:, None], self.gpu_milli_left(gpus), 0)
         if self._uses_cpu and self.node_cpu_free_milli is not None:
-            cpu = self.node_cpu_free_milli[nodes]
+            cpu = np.array(
+                [self._cpu_class(c) for c in self.node_cpu_free_milli[nodes].tolist()],
+                dtype=np.int64,
+            )
         else:
             cpu = np.full(nodes.shape[0], _NO_CPU_LIMIT, dtype=np.int64)
         model = np.where(self.node_up[nodes], self._node_sku[nodes], -1)
@@ -275,7 +287,11 @@ class ClusterState:
             )
         left += [0] * (self._max_gpus - len(left))
         cpu_free = self.node_cpu_free_milli
-        cpu = int(cpu_free[node]) if self._uses_cpu and cpu_free is not None else _NO_CPU_LIMIT
+        cpu = (
+            self._cpu_class(int(cpu_free[node]))
+            if self._uses_cpu and cpu_free is not None
+            else _NO_CPU_LIMIT
+        )
         model = self._node_sku_list[node] if self.node_up[node] else -1
         key = (model, cpu, *left)
         val = self._frag_memo.get(key)
@@ -291,6 +307,11 @@ class ClusterState:
             )
             self._frag_memo[key] = val
         return val
+
+    def _cpu_class(self, cpu: int) -> int:
+        """The largest target-pod CPU ≤ ``cpu`` (-1 below them all): the measure is the same."""
+        i = bisect.bisect_right(self._cpu_steps, cpu)
+        return self._cpu_steps[i - 1] if i else -1
 
     def _frag_flush(self) -> None:
         if self._frag_dirty:
@@ -461,8 +482,20 @@ class ClusterState:
             self.n_free_gpus += 1
             self.shared_free_milli -= MILLI_PER_GPU
 
+    def hold_host(self, node: int, cpu_milli: int, memory_b: float, sign: int = 1) -> None:
+        """A CPU-only pod takes (``sign`` 1) or gives back (-1) CPU and memory on ``node``."""
+        self._frag1(node, 0)
+        if self.node_cpu_free_milli is not None:
+            self.node_cpu_free_milli[node] -= sign * cpu_milli
+        if self.node_memory_free_b is not None:
+            self.node_memory_free_b[node] -= sign * memory_b
+        if sign < 0:
+            self.host_version += 1
+
     def take_host(self, j: int, nodes: IntArray, sign: int = 1) -> None:
         """Job ``j`` takes (``sign`` 1) or gives back (-1) its CPU and memory on ``nodes``."""
+        if sign < 0:
+            self.host_version += 1
         if nodes.shape[0] == 1:  # most jobs: scalar updates
             node = int(nodes[0])
             self._frag1(node, 0)
@@ -495,6 +528,7 @@ class ClusterState:
     def repair_node(self, node: int, first_gpu: int, n_gpus: int) -> None:
         """Node back up with every GPU free."""
         self._frag1(node, n_gpus - int(self.node_free[node]))
+        self.host_version += 1
         self.node_up[node] = True
         self.gpu_job[first_gpu : first_gpu + n_gpus] = GPU_FREE
         self.gpu_version += 1

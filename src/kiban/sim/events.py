@@ -30,6 +30,8 @@ class EventKind(IntEnum):
     POLICY_TICK = 4
     ARRIVAL = 5
     STORAGE = 6  # a job's cache may have warmed up (payload: the job)
+    HOST_END = 7  # a CPU-only pod ends (payload: the pod; kiban.sim.host_pods)
+    HOST_ARRIVAL = 8  # a CPU-only pod arrives (payload: the pod)
 
 
 class Event(NamedTuple):

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from kiban._typing import ArrayLike, FloatArray, IntArray
 
-__all__ = ["JOB_DEFAULTS", "JobTable", "make_elastic"]
+__all__ = ["JOB_DEFAULTS", "HostPods", "JobTable", "make_elastic"]
 
 JOB_DEFAULTS: dict[str, float] = {
     "gpus_per_node": 0,
@@ -40,6 +40,86 @@ JOB_DEFAULTS: dict[str, float] = {
 }
 """Values used for job-model columns a table lacks (physics.md §9: training A = 0.95, β = 0.9;
 no input, no checkpoints)."""
+
+
+@dataclass(frozen=True, eq=False)
+class HostPods:
+    """Pods that ask for no GPU, only host CPU and memory (openb's CPU-only pods).
+
+    They ride with a :class:`JobTable` (``JobTable.host_pods``) but are not GPU jobs: the
+    simulator places each on one node's CPU and memory with the run's placement policy, holds
+    them there for ``duration_s`` and books no GPU time for them (issue 15). Sorted by
+    ``submit_time_s`` (stable).
+
+    Attributes:
+        job_id: Pod names.
+        submit_time_s: Creation time, on the job table's clock (s).
+        duration_s: Time the pod holds its node's CPU and memory (s).
+        cpu_milli: Host CPU (milli-cores).
+        memory_b: Host memory (B).
+        never_scheduled: The trace never scheduled the pod (openb ``Pending``; its duration is
+            the time it existed).
+    """
+
+    job_id: np.ndarray
+    submit_time_s: FloatArray
+    duration_s: FloatArray
+    cpu_milli: IntArray
+    memory_b: FloatArray
+    never_scheduled: np.ndarray
+
+    @functools.cached_property
+    def n_pods(self) -> int:
+        """Number of pods."""
+        return int(self.submit_time_s.shape[0])
+
+    @classmethod
+    def from_frame(cls, frame: pl.DataFrame, *, source: str = "<host pods>") -> HostPods:
+        """Build from a table of CPU-only pods; bad values raise :class:`TraceError`.
+
+        Args:
+            frame: Columns ``job_id, submit_time_s, duration_s, cpu_milli, memory_b`` and
+                optionally ``never_scheduled``.
+            source: Name of the trace, for error messages.
+        """
+        need = ("job_id", "submit_time_s", "duration_s", "cpu_milli", "memory_b")
+        missing = [c for c in need if c not in frame.columns]
+        if missing:
+            msg = f"{source}: CPU-only pods table lacks column(s) {missing}; has {frame.columns}"
+            raise TraceError(msg)
+        ids = np.asarray(frame["job_id"].cast(str).fill_null("").to_list(), dtype=object)
+        submit = frame["submit_time_s"].cast(float).to_numpy()
+        dur = frame["duration_s"].cast(float).to_numpy()
+        cpu = frame["cpu_milli"].cast(float).to_numpy()
+        mem = frame["memory_b"].cast(float).to_numpy()
+        for name, v in (
+            ("submit_time_s", submit),
+            ("duration_s", dur),
+            ("cpu_milli", cpu),
+            ("memory_b", mem),
+        ):
+            bad = np.flatnonzero(~np.isfinite(v) | (v < 0))
+            if bad.size:
+                i = int(bad[0])
+                msg = (
+                    f"{source}: CPU-only pod {ids[i]!r}: {name} = {v[i]!r}: must be a finite "
+                    "number ≥ 0"
+                )
+                raise TraceError(msg)
+        never = (
+            frame["never_scheduled"].cast(bool).to_numpy()
+            if "never_scheduled" in frame.columns
+            else np.zeros(frame.height, dtype=bool)
+        )
+        order = np.argsort(submit, kind="stable")
+        return cls(
+            job_id=ids[order],
+            submit_time_s=submit[order],
+            duration_s=dur[order],
+            cpu_milli=cpu[order].astype(np.int64),
+            memory_b=mem[order],
+            never_scheduled=never[order],
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,6 +150,7 @@ class JobTable:
         memory_b: Host memory needed on the job's node(s) (0 = none stated).
         goodput_model: Pollux goodput profile of an elastic job (a key of
             :data:`kiban.workload.goodput.GOODPUT_PROFILES`; "" = none: speed ∝ GPUs).
+        host_pods: CPU-only pods of the same trace (:class:`HostPods`), or None.
     """
 
     job_id: np.ndarray
@@ -93,6 +174,7 @@ class JobTable:
     cpu_milli: IntArray
     memory_b: FloatArray
     goodput_model: np.ndarray
+    host_pods: HostPods | None = None
 
     @functools.cached_property
     def n_jobs(self) -> int:
@@ -108,6 +190,10 @@ class JobTable:
     def any_host_request(self) -> bool:
         """Whether any job states a CPU or memory request."""
         return bool((self.cpu_milli > 0).any() or (self.memory_b > 0).any())
+
+    def with_host_pods(self, pods: HostPods | None) -> JobTable:
+        """A copy with ``pods`` as its CPU-only pods (None: without any)."""
+        return dataclasses.replace(self, host_pods=pods)
 
     def with_node_locality(self, max_node_gpus: int) -> JobTable:
         """A copy where jobs without a per-node constraint must keep their GPUs together.

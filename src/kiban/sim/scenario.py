@@ -22,7 +22,7 @@ from kiban.physics.cooling import TYPICAL_PLANTS
 from kiban.physics.cost import Tariff
 from kiban.sim.coupled import CoupledFacility, FaultEvent, hall_air_for
 from kiban.sim.facility import PlantFacility
-from kiban.sim.jobs import JobTable, make_elastic
+from kiban.sim.jobs import HostPods, JobTable, make_elastic
 from kiban.sim.layout import ClusterLayout
 from kiban.sim.settings import SimSettings
 from kiban.site import (
@@ -353,6 +353,8 @@ def jobs_from_scenario(
     if spec is not None:
         result = read_trace(spec, rng=rng, skip_bad=skip)
         table = _elastic(JobTable.from_frame(result.jobs, source=spec), scenario, rng)
+        if result.host_pods is not None and result.host_pods.height:  # CPU-only pods (openb)
+            table = table.with_host_pods(HostPods.from_frame(result.host_pods, source=spec))
         return table, result.origin, spec, result.n_bad
     syn = wl.synthetic
     assert syn is not None  # the spec requires a trace or [workload.synthetic]

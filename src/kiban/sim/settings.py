@@ -233,3 +233,6 @@ class RunOutput:
     fgd_frag_gpu_s: float = 0.0
     """Time integral of the cluster's fragmentation by FGD's measure (Weng et al., ATC 2023):
     expected free GPUs a job drawn from the run's job shapes could not use, GPU·s (issue 15)."""
+    host_pods: dict[str, Any] = field(default_factory=dict)
+    """Counts and mean wait of the run's CPU-only pods (:meth:`kiban.sim.host_pods.HostTenants.
+    figures`), empty when it has none."""

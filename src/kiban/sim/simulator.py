@@ -55,6 +55,7 @@ from kiban.sim.failures import Failures
 from kiban.sim.flags import Dirty
 from kiban.sim.fragmentation import QueueShapes
 from kiban.sim.heat import NodeHeat
+from kiban.sim.host_pods import HostTenants
 from kiban.sim.ledger_book import LedgerBook
 from kiban.sim.observables import GpuObservables
 from kiban.sim.output import RunRecorder
@@ -150,6 +151,14 @@ class Simulator:
         self.observables = obs = GpuObservables(inputs, st, slots, heat)
         self.view = ClusterView(st, layout, jobs, slots=slots, heat=heat, observables=obs)
         self.recorder = RunRecorder(inputs, st, slots, heat, book)
+        hp = jobs.host_pods  # CPU-only pods hold node CPU and memory where the layout has them
+        self.host: HostTenants | None = None
+        if (
+            hp is not None
+            and hp.n_pods
+            and (layout.node_cpu_milli is not None or layout.node_memory_b is not None)
+        ):
+            self.host = HostTenants(hp, layout, st, queue, dirty, self._place_host, policy.name)
         self.timeline = GpuTimeline(inputs, st, slots, obs) if s.record_gpus else None
         self.budget = (
             PowerBudget(
@@ -257,6 +266,9 @@ class Simulator:
                 self._on_slot(slot_i)
             elif head is not None and t_q == t_next and (t_arr > t_next or head.priority < 5):
                 queue.pop()
+                if head.kind >= EventKind.HOST_END:  # CPU-only pods: no GPU, power or log change
+                    self._on_host(head.kind, head.payload)
+                    continue
                 self._on_queued(head.kind, head.payload)
             else:
                 self._on_arrival()
@@ -283,6 +295,8 @@ class Simulator:
             self.timeline.start()
         self.recorder.record(0.0)
         self.failures.start(0.0)
+        if self.host is not None:
+            self.host.start()
         epoch = getattr(self.policy, "epoch_s", None)
         if epoch:
             self._queue.schedule(float(epoch), EventKind.POLICY_TICK, -1)
@@ -324,6 +338,8 @@ class Simulator:
             if self.budget is not None:
                 extra.setdefault("coupling", {}).update(self.budget.finish(self._t))
         extra["fgd_frag_gpu_s"] = self.state.fgd_frag_gpu_s_until(horizon)
+        if self.host is not None:
+            extra["host_pods"] = self.host.figures()
         return rec.output(
             policy_name=self.policy.name,
             horizon_s=horizon,
@@ -340,7 +356,17 @@ class Simulator:
     # =========================================================================================
     def _finished(self) -> bool:
         st = self.state
-        return st.arrived >= self.jobs.n_jobs and st.n_pending == 0 and self.slots.n == 0
+        return (
+            st.arrived >= self.jobs.n_jobs
+            and st.n_pending == 0
+            and self.slots.n == 0
+            and (self.host is None or not self.host.busy)
+        )
+
+    def _place_host(self, cpu_milli: int, memory_b: float) -> int | None:
+        """The policy's node for a CPU-only pod (None: it has no rule; first-fit then)."""
+        place = getattr(self.policy, "place_host", None)
+        return None if place is None else place(self.view, cpu_milli, memory_b)
 
     def _stuck(self, head: Event | None) -> bool:
         st = self.state
@@ -349,6 +375,8 @@ class Simulator:
         if st.arrived < self.jobs.n_jobs or self.slots.n or st.n_pending == 0:
             return False
         if self.failures.repairs_pending or self.dispatch.wake_pending:
+            return False
+        if self.host is not None and self.host.busy:  # CPU-only pods will free CPU and memory
             return False
         if self._thermal_down:  # nodes off until a fault's repair brings them back
             repair = getattr(self._in_loop, "next_repair_s", None)
@@ -427,6 +455,20 @@ class Simulator:
             msg = f"unhandled event kind {kind!r}"
             raise SimulationError(msg)
 
+    def _on_host(self, kind: EventKind, payload: int) -> None:
+        """A CPU-only pod arrives or ends; settle only if the policy may now start a GPU pod.
+
+        Host pods change no GPU, power or log value: the instant is settled (policy call,
+        physics, log row) only when CPU or memory came free while GPU pods wait.
+        """
+        assert self.host is not None  # only its events have these kinds
+        if kind == EventKind.HOST_ARRIVAL:
+            self.host.on_arrival(payload, self._t)
+        else:
+            self.host.on_end(payload, self._t)
+        if self._dirty.policy and self.state.n_pending:
+            self._changed = True
+
     def _on_failure(self) -> None:
         fail = self.failures
         node = fail.pick_node()
@@ -445,6 +487,8 @@ class Simulator:
         for j in victims.tolist():
             self.runner.stop(int(j), self._t, failure=True)
         st.fail_node(node, a, n)
+        if self.host is not None:
+            self.host.node_down(node, self._t)
         self.heat.mark(node)
         self.failures.node_down(node, self._t)
         return True
@@ -465,6 +509,8 @@ class Simulator:
     # =========================================================================================
     def _settle(self) -> None:
         st, sl, heat, dirty = self.state, self.slots, self.heat, self._dirty
+        if self.host is not None:
+            self.host.retry_if_freed(self._t)
         if self._epoch_due or (
             dirty.policy and st.n_pending and (st.n_free_gpus or self.policy.preemptive)
         ):
@@ -530,6 +576,8 @@ class Simulator:
             for j in st.jobs_on(a, n).tolist():
                 self.runner.stop(int(j), self._t, failure=True)
             st.fail_node(node, a, n)
+            if self.host is not None:
+                self.host.node_down(node, self._t)
             self.heat.mark(node)
             self._thermal_down.add(node)
             self.thermal_shutdowns += 1
@@ -586,6 +634,8 @@ class Simulator:
                 if st.job_state[j] == RUNNING:
                     self.runner.stop(int(j), self._t, failure=True)
             st.fail_node(node, a, n)
+            if self.host is not None:
+                self.host.node_down(node, self._t)
             self.heat.mark(node)
         self._dirty.policy = True
 

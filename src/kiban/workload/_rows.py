@@ -435,6 +435,7 @@ class RowChecks:
         self.notes: list[str] = []
         self.n_bad = 0
         self.n_excluded = 0
+        self.excluded_mask: np.ndarray = np.zeros(lines.size, dtype=bool)
         self.bad_examples: list[str] = []
 
     def message(self, row: int, field: str, value: object, allowed: str) -> str:
@@ -522,6 +523,8 @@ class RowChecks:
             self.bad_examples = [self._describe(int(r)) for r in rows[:MAX_EXAMPLES]]
         excluded = self._excluded & ~bad
         self.n_excluded = int(excluded.sum())
+        self.excluded_mask = excluded
+        """Valid rows left out (after :meth:`finish`)."""
         return ~bad & ~excluded
 
     def raw_trace(
@@ -532,6 +535,7 @@ class RowChecks:
         notes: Iterable[str] = (),
         activity_scale_frac: np.ndarray | None = None,
         input_scale_frac: np.ndarray | None = None,
+        host_pods: pl.DataFrame | None = None,
     ) -> RawTrace:
         """The reader's result: ``columns`` (kept rows) with this file's row accounting.
 
@@ -544,6 +548,7 @@ class RowChecks:
             notes: Reader notes appended after the exclusion notes.
             activity_scale_frac: Optional per-kept-row activity factor (fractional GPUs).
             input_scale_frac: Optional per-kept-row input-rate factor (jobs sharing a GPU).
+            host_pods: Optional CPU-only pods (see :class:`~kiban.workload.registry.RawTrace`).
 
         Returns:
             The raw trace.
@@ -558,6 +563,7 @@ class RowChecks:
             origin=origin,
             activity_scale_frac=activity_scale_frac,
             input_scale_frac=input_scale_frac,
+            host_pods=host_pods,
         )
 
     def _describe(self, row: int) -> str:

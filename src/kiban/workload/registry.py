@@ -78,6 +78,10 @@ class RawTrace:
             ``input_rate_b_per_s_per_gpu`` alone (jobs that share a GPU read at their share).
         frame: A complete canonical table (``kiban`` format), used instead of ``columns``; its
             job-model columns come from the file.
+        host_pods: Optional table of the trace's CPU-only pods (``job_id, submit_time_s,
+            duration_s, cpu_milli, memory_b, never_scheduled``; the trace's own seconds): not
+            jobs of the table (they stay counted in ``n_excluded``), but replayed on the nodes'
+            CPU and memory (:class:`kiban.sim.jobs.HostPods`).
     """
 
     columns: dict[str, object]
@@ -90,6 +94,7 @@ class RawTrace:
     activity_scale_frac: np.ndarray | None = None
     frame: pl.DataFrame | None = None
     input_scale_frac: np.ndarray | None = None
+    host_pods: pl.DataFrame | None = None
 
 
 class ReaderFn(Protocol):
@@ -124,6 +129,7 @@ class TraceReadResult:
             running at the snapshot, job steps); ``notes`` says which.
         notes: Human-readable lines about exclusions and mappings.
         origin: Wall-clock time of ``submit_time_s == 0`` (naive, the trace's own clock), or None.
+        host_pods: The trace's CPU-only pods on the jobs' clock (see :class:`RawTrace`), or None.
     """
 
     jobs: pl.DataFrame
@@ -134,6 +140,7 @@ class TraceReadResult:
     n_excluded: int = 0
     notes: tuple[str, ...] = ()
     origin: datetime | None = None
+    host_pods: pl.DataFrame | None = None
 
 
 _REGISTRY: dict[str, _Reader] = {}
@@ -261,7 +268,11 @@ def read_trace(
         msg = f"trace {spec!r}: cannot read {where}: {err.strerror or err}"
         raise TraceError(msg) from None
     rng = np.random.default_rng(_DEFAULT_SEED) if rng is None else rng
-    jobs, origin = _finish(raw, rng, mix, source=spec, job_model=job_model)
+    jobs, origin, shift_s = _finish(raw, rng, mix, source=spec, job_model=job_model)
+    host = raw.host_pods
+    if host is not None and shift_s:
+        # on the jobs' clock; a pod created before the first GPU job arrives at 0
+        host = host.with_columns((pl.col("submit_time_s") - shift_s).clip(lower_bound=0.0))
     result = TraceReadResult(
         jobs=jobs,
         n_rows=raw.n_rows,
@@ -271,6 +282,7 @@ def read_trace(
         n_excluded=raw.n_excluded,
         notes=tuple(raw.notes),
         origin=origin,
+        host_pods=host,
     )
     if result.n_rows != jobs.height + raw.n_bad + raw.n_excluded:
         msg = (
@@ -328,7 +340,9 @@ def _finish(
     source: str,
     *,
     job_model: bool = True,
-) -> tuple[pl.DataFrame, datetime | None]:
+) -> tuple[pl.DataFrame, datetime | None, float]:
+    """The canonical table, its time origin and the shift (s) taken off the trace's times."""
+    shift_s = 0.0
     if raw.frame is not None:
         df = raw.frame.select([*JOBS_COLUMNS, *optional_columns(raw.frame)])
     else:
@@ -340,6 +354,7 @@ def _finish(
         _check_sizes(df, source)
         t0 = float(df["submit_time_s"].min())  # type: ignore[arg-type]
         if np.isfinite(t0) and t0 != 0.0:
+            shift_s = t0
             df = df.with_columns(pl.col("submit_time_s") - t0)
             if origin is not None:
                 origin = origin + timedelta(seconds=t0)
@@ -360,4 +375,4 @@ def _finish(
         if in_scale is not None:
             df = df.with_columns(pl.col("input_rate_b_per_s_per_gpu") * pl.Series(in_scale))
     validate_jobs(df, source, job_model=job_model or raw.frame is not None)
-    return df, origin
+    return df, origin, shift_s

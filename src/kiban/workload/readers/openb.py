@@ -25,8 +25,11 @@ creation_time, deletion_time, scheduled_time`` (seconds, relative). Mapping:
   trace has no run time for a pod that never ran), so a replay gives them the resources they
   waited for.
 * CPU-only pods (``num_gpu = 0``) are left out of the GPU jobs table (its ``num_gpus`` is ≥ 1),
-  counted in a note; the packing experiment (:mod:`kiban.workload.packing`, ``kiban trace
-  pack``) reads every pod, CPU-only ones included, with their CPU and memory requests.
+  counted in a note, and handed along as the trace's host pods (``RawTrace.host_pods``:
+  name, creation time, duration by the same rules, ``cpu_milli``, ``memory_b``, never-scheduled
+  flag), which the simulator replays on its nodes' CPU and memory
+  (:class:`kiban.sim.jobs.HostPods`); the packing experiment (:mod:`kiban.workload.packing`,
+  ``kiban trace pack``) reads every pod, CPU-only ones included.
 * Pods still ``Running`` at the snapshot keep their ``deletion_time`` as end (the snapshot end),
   so their durations are cut (a note says how many).
 
@@ -189,7 +192,8 @@ def read_openb(path: Path, *, skip_bad: bool) -> RawTrace:
         )
     checks.exclude(
         gpus == 0,
-        "CPU-only pods (num_gpu = 0; the packing experiment, 'kiban trace pack', reads them)",
+        "CPU-only pods (num_gpu = 0; not GPU jobs: replayed on the nodes' CPU and memory as "
+        "host pods, no GPU time; 'kiban trace pack' reads them too)",
     )
     keep = checks.finish()
     never = missing(sched_raw).to_numpy()
@@ -218,6 +222,24 @@ def read_openb(path: Path, *, skip_bad: bool) -> RawTrace:
         host["cpu_milli"] = cpu.fill_null(0).cast(pl.Int64).filter(keep)
     if mem is not None:
         host["memory_b"] = (mem.fill_null(0.0).cast(pl.Float64) * MIB_B).filter(keep)
+    host_rows = checks.excluded_mask  # the CPU-only pods that passed every check
+    host_pods = pl.DataFrame(
+        {
+            "job_id": text_or_empty(table.col("name")).filter(host_rows),
+            "submit_time_s": created.filter(host_rows),
+            "duration_s": (deleted - start).filter(host_rows),
+            "cpu_milli": (cpu.fill_null(0) if cpu is not None else pl.Series([0] * len(host_rows)))
+            .cast(pl.Int64)
+            .filter(host_rows),
+            "memory_b": (
+                mem.fill_null(0.0) if mem is not None else pl.Series([0.0] * len(host_rows))
+            )
+            .cast(pl.Float64)
+            .filter(host_rows)
+            * MIB_B,
+            "never_scheduled": pl.Series(never).filter(host_rows),
+        }
+    )
     qos = text_or_empty(table.col("qos"))
     priority = qos.replace_strict(QOS_PRIORITY, default=0, return_dtype=pl.Int64)
     return checks.raw_trace(
@@ -235,4 +257,5 @@ def read_openb(path: Path, *, skip_bad: bool) -> RawTrace:
         },
         notes=notes,
         input_scale_frac=gpu_milli.to_numpy()[keep] / MILLI_PER_GPU,
+        host_pods=host_pods,
     )
