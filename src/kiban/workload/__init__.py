@@ -15,34 +15,81 @@ Main entry points:
 
 from __future__ import annotations
 
-from kiban.workload.job_model import Archetype, JobModelMix, assign_job_model, default_mix
-from kiban.workload.readers.kiban_parquet import write_jobs_parquet
-from kiban.workload.registry import (
-    RawTrace,
-    TraceReadResult,
-    available_formats,
-    parse_trace_spec,
-    read_trace,
-    register_reader,
-)
-from kiban.workload.schema import (
-    JOB_MODEL_COLUMNS,
-    JOBS_COLUMNS,
-    JOBS_SCHEMA,
-    ColumnSpec,
-    empty_jobs,
-    jobs_frame,
-    validate_jobs,
-)
-from kiban.workload.stats import SIZE_MIX_CLASSES, size_mix, trace_stats
-from kiban.workload.synthetic import (
-    SyntheticParams,
-    arrival_scale_for_load,
-    default_params,
-    fit_synthetic_params,
-    mean_gpu_seconds_per_job,
-    synthetic_jobs,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kiban.workload.job_model import Archetype, JobModelMix, assign_job_model, default_mix
+    from kiban.workload.readers.kiban_parquet import write_jobs_parquet
+    from kiban.workload.registry import (
+        RawTrace,
+        TraceReadResult,
+        available_formats,
+        parse_trace_spec,
+        read_trace,
+        register_reader,
+    )
+    from kiban.workload.schema import (
+        JOB_MODEL_COLUMNS,
+        JOBS_COLUMNS,
+        JOBS_SCHEMA,
+        ColumnSpec,
+        empty_jobs,
+        jobs_frame,
+        validate_jobs,
+    )
+    from kiban.workload.stats import SIZE_MIX_CLASSES, size_mix, trace_stats
+    from kiban.workload.synthetic import (
+        SyntheticParams,
+        arrival_scale_for_load,
+        default_params,
+        fit_synthetic_params,
+        mean_gpu_seconds_per_job,
+        synthetic_jobs,
+    )
+
+_WHERE: dict[str, str] = {
+    "Archetype": "kiban.workload.job_model",
+    "JobModelMix": "kiban.workload.job_model",
+    "assign_job_model": "kiban.workload.job_model",
+    "default_mix": "kiban.workload.job_model",
+    "write_jobs_parquet": "kiban.workload.readers.kiban_parquet",
+    "RawTrace": "kiban.workload.registry",
+    "TraceReadResult": "kiban.workload.registry",
+    "available_formats": "kiban.workload.registry",
+    "parse_trace_spec": "kiban.workload.registry",
+    "read_trace": "kiban.workload.registry",
+    "register_reader": "kiban.workload.registry",
+    "JOB_MODEL_COLUMNS": "kiban.workload.schema",
+    "JOBS_COLUMNS": "kiban.workload.schema",
+    "JOBS_SCHEMA": "kiban.workload.schema",
+    "ColumnSpec": "kiban.workload.schema",
+    "empty_jobs": "kiban.workload.schema",
+    "jobs_frame": "kiban.workload.schema",
+    "validate_jobs": "kiban.workload.schema",
+    "SIZE_MIX_CLASSES": "kiban.workload.stats",
+    "size_mix": "kiban.workload.stats",
+    "trace_stats": "kiban.workload.stats",
+    "SyntheticParams": "kiban.workload.synthetic",
+    "arrival_scale_for_load": "kiban.workload.synthetic",
+    "default_params": "kiban.workload.synthetic",
+    "fit_synthetic_params": "kiban.workload.synthetic",
+    "mean_gpu_seconds_per_job": "kiban.workload.synthetic",
+    "synthetic_jobs": "kiban.workload.synthetic",
+}
+"""Where each public name lives: imported on first use (PEP 562), so that a light submodule
+(``kiban.workload.goodput``) does not pull polars in with the package."""
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        msg = f"module {__name__!r} has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(where), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "JOBS_COLUMNS",
