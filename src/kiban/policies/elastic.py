@@ -415,8 +415,9 @@ class SiaElastic:
         self.stats.solve_s.append(time.perf_counter() - t0)
         self.stats.rounds += 1
         self.stats.status.append(status)
-        if x is None:  # no incumbent: keep everything as it is
-            return dict(cur)
+        if x is None:  # no incumbent: the cheapest fitting option per job, in order
+            x = _greedy_configs(c_arr, o_arr, g_arr, len(cand), capacity)
+            self.stats.status[-1] = -4
         return {cand[owner[v]]: int(gpus[v]) for v in np.flatnonzero(x).tolist()}
 
     def _realize(
@@ -472,6 +473,25 @@ class SiaElastic:
         return take_count(view, alloc, self._place, j, c)
 
 
+def _greedy_configs(
+    cost: FloatArray, owner: IntArray, gpus: FloatArray, n_jobs: int, capacity: float
+) -> BoolArray:
+    """Sia's configurations when HiGHS returns no solution (a fallback, never the answer).
+
+    Job by job in candidate order, its least-cost option worth allocating (cost < 0) that still
+    fits the GPUs left.
+    """
+    x = np.zeros(cost.shape[0], dtype=bool)
+    left = float(capacity)
+    for j in range(n_jobs):
+        opts = np.flatnonzero((owner == j) & (cost < 0) & (gpus <= left))
+        if opts.shape[0]:
+            v = int(opts[np.argmin(cost[opts])])
+            x[v] = True
+            left -= float(gpus[v])
+    return x
+
+
 def sia_ilp(
     cost: FloatArray,
     owner: IntArray,
@@ -506,8 +526,8 @@ def sia_ilp(
         ("time_limit", float(time_limit_s)),
         ("mip_rel_gap", float(mip_rel_gap)),
         ("random_seed", 0),
-        ("threads", 1),
-    ):
+    ):  # no "threads": HiGHS's scheduler is process-wide; once another solve (J-DEC, the
+        # planner) has started it, a different thread count makes every run fail
         h.setOptionValue(key, val)
     lp = highspy.HighsLp()
     lp.num_col_ = n_var
