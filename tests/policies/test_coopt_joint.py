@@ -27,16 +27,19 @@ def small_room(n_racks=4):
     )
 
 
-def workload(n=40, seed=3):
+def workload(n=40, seed=3, *, mean_s=3000.0, activity=True):
+    """Random 1–8-GPU jobs over 20,000 s, half of them reading 200 MB/s per GPU from a 2 TB
+    dataset; ``activity``: compute activity drawn from U(0.6, 1) (else the table's default)."""
     rng = np.random.default_rng(seed)
     io = rng.random(n) < 0.5
+    extra = {"activity_frac": rng.uniform(0.6, 1.0, n)} if activity else {}
     return random_jobs(
         rng,
         n,
         sizes=(1, 2, 4, 8),
         horizon_s=20_000.0,
-        mean_s=3000.0,
-        activity_frac=rng.uniform(0.6, 1.0, n),
+        mean_s=mean_s,
+        **extra,
         input_rate_b_per_s_per_gpu=np.where(io, 2e8, 0.0),
         dataset_size_b=np.where(io, 2e12, 0.0),
     )
@@ -162,20 +165,6 @@ def test_stage_a_warm_start_is_feasible_and_never_beaten_by_the_solve(monkeypatc
     assert float(seen[0][3][: seen[0][0].shape[0]].sum()) > 0  # the incumbent starts jobs
 
 
-def _busy_node_local_month(n, seed):
-    rng = np.random.default_rng(seed)
-    io = rng.random(n) < 0.5
-    return random_jobs(
-        rng,
-        n,
-        sizes=(1, 2, 4, 8),
-        horizon_s=20_000.0,
-        mean_s=4000.0,
-        input_rate_b_per_s_per_gpu=np.where(io, 2e8, 0.0),
-        dataset_size_b=np.where(io, 2e12, 0.0),
-    )
-
-
 def test_j_dec_preempts_only_to_start_a_job_and_stays_deterministic():
     """No preemption churn: each J-DEC preemption frees GPUs that a job started in the same
     decision takes, so J-DEC preempts less than 2D-LAS alone on the same jobs.
@@ -188,7 +177,7 @@ def test_j_dec_preempts_only_to_start_a_job_and_stays_deterministic():
     the fix this scenario gave 335 preemptions for 120 jobs (LAS alone 323). A seed gives the
     same run twice.
     """
-    lay, table = small_room(), _busy_node_local_month(120, 3)
+    lay, table = small_room(), workload(120, 3, mean_s=4000.0, activity=False)
     las = run(lay, table, "tiresias-las", storage_bandwidth_b_per_s=2e9, locality="node")
     outs, bad = [], []
     for _ in range(2):
