@@ -11,9 +11,12 @@ A–D (allocation MILP, XInt placement, power/thermal LP, supply set-point). Run
         [--modes warm,cold]
 
 It prints one JSON line per size and mode: p50/p99 epoch time, stage-A statuses, fallbacks and
-their share of the stage-A epochs, warm starts, machine. ``warm`` gives HiGHS (through highspy)
-the layered decision as its first incumbent; ``cold`` does not (the modes alternate per size,
-so both see the same machine load).
+their share of the stage-A epochs, the solves the wall-clock safety net stopped
+(``time_limit_hits``: stage A stops at deterministic limits, the 1 % gap or the node limit,
+so these are the epochs whose decisions depend on the machine), warm starts, machine, and
+the process CPU time of the run (``run_cpu_s``: compare trees by it on a shared machine).
+``warm`` gives HiGHS (through highspy) the layered decision as its first incumbent; ``cold``
+does not (the modes alternate per size, so both see the same machine load).
 """
 
 from __future__ import annotations
@@ -76,9 +79,9 @@ def run(n_jobs: int, n_racks: int, epochs: int, seed: int, *, warm: bool = True)
     settings = SimSettings(
         seed=seed, until_s=300.0 * epochs, failures=False, storage_bandwidth_b_per_s=20e9
     )
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     Simulator(lay, table, policy, settings=settings).run()
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     st = policy.stats
     solved = [s for s, k in zip(st.solve_s, st.status, strict=True) if k >= -1]
     arr = np.asarray(solved) if solved else np.zeros(1)
@@ -94,10 +97,14 @@ def run(n_jobs: int, n_racks: int, epochs: int, seed: int, *, warm: bool = True)
         "epoch_max_s": round(float(arr.max()), 3),
         "stage_a_status": {str(k): st.status.count(k) for k in sorted(set(st.status))},
         "fallbacks": st.fallbacks,
+        # stage-A solves the wall-clock safety net stopped (their decisions depend on the
+        # machine); absent in trees before session 7, where the time limit itself decided
+        "time_limit_hits": getattr(st, "time_limit_hits", None),
         "fallback_share": round(st.fallbacks / max(len(solved), 1), 3),
         "warm_starts": st.warm_starts,
         "dropped": st.dropped,
         "run_wall_s": round(wall, 1),
+        "run_cpu_s": round(cpu, 1),
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}",
     }
 

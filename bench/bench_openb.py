@@ -4,7 +4,9 @@
 ``examples/philly.toml`` (552 machines, 2,490 GPUs) with the openb trace
 (``../shared/data/alibaba-gpu-v2023-openb/csv``: 7,064 GPU pods of 8,152; Pending pods are kept
 with their lifetime as duration; the 1,088 CPU-only pods hold node CPU and memory where the
-cluster states them, ``--cluster openb-nodes``), real durations, under the
+cluster states them, ``--cluster openb-nodes``, or ``--cluster openb-toml``:
+``examples/openb.toml``, whose ``[[fleet]] from_trace`` gives the same nodes in a hall with its
+coupled facility, what ``kiban simulate examples/openb.toml`` runs), real durations, under the
 baselines that differ only in placement: ``fifo-static`` (first-fit), ``best-fit``,
 ``random-fit`` and ``fgd`` (fragmentation gradient descent). Each case runs twice: with the
 scenario's coupled facility (the twin steps every 300 s over the trace's ~149 days) and with
@@ -31,6 +33,7 @@ Usage::
     .venv/bin/python bench/bench_openb.py --facility coupled --facility-step-s 3600
     .venv/bin/python bench/bench_openb.py --facility none --baseline ../wt-old --repeat 3
     .venv/bin/python bench/bench_openb.py --cluster openb-nodes --facility none --cpu-pods both
+    .venv/bin/python bench/bench_openb.py --cluster openb-toml --facility none,coupled
     .venv/bin/python bench/bench_openb.py --cluster openb-nodes --facility none --cpu-pods both \
         --pods cpu300 --time-scale 1e-5 --policies fifo-static,fgd
 
@@ -58,6 +61,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 SITE = REPO / "examples" / "philly.toml"
+OPENB_SCENARIO = REPO / "examples" / "openb.toml"
 TRACE = "openb:" + str(REPO.parent / "shared" / "data" / "alibaba-gpu-v2023-openb" / "csv")
 POLICIES = ("fifo-static", "best-fit", "random-fit", "fgd")
 REQUIRED_JOBS_PER_S = 2_700.0
@@ -93,7 +97,8 @@ def child(
 
     t0 = time.perf_counter()
     trace = TRACE if pods == "default" else f"{TRACE}/openb_pod_list_{pods}.csv"
-    prepared = prepare_scenario(load_spec(SITE), trace=trace)
+    site = OPENB_SCENARIO if cluster == "openb-toml" else SITE
+    prepared = prepare_scenario(load_spec(site), trace=trace)
     if cluster == "openb-nodes":
         if facility != "none":
             msg = "--cluster openb-nodes runs without the coupled facility (no hall for it)"
@@ -262,7 +267,10 @@ def main() -> None:
     parser.add_argument("--child", nargs=2, metavar=("POLICY", "FACILITY"), help=argparse.SUPPRESS)
     parser.add_argument("--facility", default="none,coupled", help="none, coupled or both")
     parser.add_argument(
-        "--cluster", default="philly", choices=("philly", "openb-nodes"), help="the cluster"
+        "--cluster",
+        default="philly",
+        choices=("philly", "openb-nodes", "openb-toml"),
+        help="the cluster (openb-toml: examples/openb.toml, its fleet from the node list)",
     )
     parser.add_argument(
         "--facility-step-s", type=float, default=0.0, help="coupled twin step (default 300 s)"

@@ -72,10 +72,12 @@ SCENARIOS = (
     "io-heavy",
     "recirculation",
     "llm-heavy",
+    "llm-heavy-7d",
     "crac-failure",
     "demo",
 )
-"""§11.2's six scenarios in its order (S1–S6), then the older sweeps' ``demo``."""
+"""§11.2's six scenarios in its order (S1–S6; S5 also over 7 days, ``llm-heavy-7d``), then the
+older sweeps' ``demo``."""
 INTERACTIONS_CLAIMED = (
     ("thermal", "power"),
     ("power", "cooling"),
@@ -111,6 +113,7 @@ TABLE_113: tuple[tuple[str, str, str], ...] = (
     ("jct_p99_h", "p99 JCT h", "{:.1f}"),
     ("facility_mwh", "facility MWh", "{:.3f}"),
     ("pue", "PUE", "{:.3f}"),
+    ("max_inlet_c", "hottest inlet °C", "{:.1f}"),
     ("throttled_gpu_h", "throttle GPU-h", "{:,.1f}"),
     ("io_stall_gpu_h", "IO-stall GPU-h", "{:,.1f}"),
     ("cap_events", "cap events", "{:,.0f}"),
@@ -119,8 +122,10 @@ TABLE_113: tuple[tuple[str, str, str], ...] = (
 """§11.3's table columns (``cap events``: the twin's power-cap events, POLCA's net included)."""
 _WITHOUT_ELASTIC = tuple(x for x in LAYERS if x != "elastic")
 TRIM = "cooling (trim-and-respond)"
+RIGID_STACK = "order+thermal+power+data+cooling"
+"""The sequential stack without the elastic layer (all five rigid layers)."""
 """The reference cooling configuration of §11.3 (ASHRAE trim-and-respond alone)."""
-_SWEEP_NAME = re.compile(r"^coopt-ablation-(?P<scen>.+?)(?:-joint|-reference)?$")
+_SWEEP_NAME = re.compile(r"^coopt-ablation-(?P<scen>.+?)(?:-joint|-reference|-elastic)?$")
 
 
 # --- the factorial's linear model -----------------------------------------------------------
@@ -211,8 +216,8 @@ def factorial_effects(
 def scenario_of(row: dict[str, Any], sweep_name: str = "") -> str:
     """The §11.2 scenario a run belongs to: from its sweep's name, else from its axis values."""
     match = _SWEEP_NAME.match(sweep_name)
-    if match is not None and match["scen"] in SCENARIOS:
-        return match["scen"]
+    if match is not None and (match["scen"] in SCENARIOS or match["scen"].endswith("-oversub")):
+        return match["scen"]  # an -oversub sweep (POLCA framing) is kept out of the tables
     if float(row.get("params.site_budget_kw") or 0.0) > 0:
         return "power-tight"
     if float(row.get("storage.shared_fs_bandwidth_gb_per_s") or 10.0) < 10.0:
@@ -286,6 +291,7 @@ def run_metrics(sweep_dir: Path, budget_kw: float = 0.0) -> list[dict[str, Any]]
             "cap_events": float(row.get("power_cap_events") or 0.0),
             "max_inlet_c": float(row.get("max_inlet_temp_c") or math.nan),
             "s_over_budget": seconds_over_budget(ts, budget_w) if budget_w > 0 else math.nan,
+            "site_budget_kw": float(row.get("params.site_budget_kw") or 0.0),
             "wall_s": float(row["run_wall_time_s"]),
         }
         for layer in LAYERS:
@@ -293,6 +299,31 @@ def run_metrics(sweep_dir: Path, budget_kw: float = 0.0) -> list[dict[str, Any]]
         for bucket in BUCKETS:
             rec[f"ledger_{bucket}"] = float(row.get(f"ledger_{bucket}_gpu_hours") or 0.0)
         out.append(rec)
+    return out
+
+
+def with_inert_order(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records, plus each elastic-on run again as its order-on twin where that is missing.
+
+    While the elastic layer is on it decides order itself (``coopt-layers`` ignores ``order``),
+    so an order-on run would be the order-off run again, output for output: the sweeps
+    ``ablation-<scenario>-elastic.toml`` run only order off and the twin is counted from it
+    (marked ``order_inert``), which completes the 2⁶ factorial.
+    """
+    layered = [r for r in recs if r["config"] not in ("joint", TRIM)]
+    have = {(r["scenario"], r["seed"], *(bool(r.get(x)) for x in LAYERS)) for r in layered}
+    out = list(recs)
+    for r in layered:
+        if not (r.get("elastic") and not r.get("order")):
+            continue
+        twin = dict(r, order=True, order_inert=True)
+        key = (twin["scenario"], twin["seed"], *(bool(twin.get(x)) for x in LAYERS))
+        if key in have:
+            continue
+        on = [x for x in LAYERS if twin.get(x)]
+        twin["config"] = "all layers" if len(on) == len(LAYERS) else "+".join(on)
+        have.add(key)
+        out.append(twin)
     return out
 
 
@@ -406,6 +437,13 @@ def effects_of(recs: list[dict[str, Any]], scen: str, key: str = HEADLINE) -> li
     ]
     factors = factors_of(recs, scen)
     configs = {tuple(bool(r.get(layer)) for layer in factors) for r in rows}
+    for partial in ("elastic", "order"):
+        # a half not (yet) run in full (its switch on in some runs only): fit the complete
+        # factorial of the other switches on the runs with that switch off
+        if len(configs) < 2 ** len(factors) and partial in factors:
+            rows = [r for r in rows if not r.get(partial)]
+            factors = tuple(x for x in factors if x != partial)
+            configs = {tuple(bool(r.get(layer)) for layer in factors) for r in rows}
     if len(configs) < 2 ** len(factors):
         return []
     y = np.array([r[key] for r in rows])
@@ -450,10 +488,14 @@ def effects_wide(
     if not shown:
         return []
     lines = [f"| term | {' | '.join(shown)} |", "|---" * (1 + len(shown)) + "|"]
-    for term in fits[shown[0]]:
+    terms = max((list(f) for f in fits.values()), key=len)
+    for term in terms:
         cells = []
         for scen in shown:
-            e = fits[scen][term]
+            e = fits[scen].get(term)
+            if e is None:  # a smaller fit (a half incomplete) has no terms of that switch
+                cells.append("–")
+                continue
             text = fmt_ci("{:+.1f}", e.estimate, e.half_width)
             cells.append(f"**{text}**" if e.significant else text)
         name = "×".join(LETTER[t] for t in term.split("×"))
@@ -522,6 +564,39 @@ def summary_tables(recs: list[dict[str, Any]], scenarios: list[str]) -> list[str
     return lines
 
 
+def joint_vs_factorial(recs: list[dict[str, Any]], scenarios: list[str]) -> list[str]:
+    """Markdown: per scenario, how many of the factorial's configurations the joint mode beats.
+
+    Counted over every layered configuration present (the 2⁶, the reference): beaten with
+    intervals apart and p99 JCT no worse (the issue's test), above by the paired interval
+    (excludes 0), below by the paired interval, and the rest (the paired interval holds 0).
+    """
+    lines = [
+        "| scenario | configurations | beaten (CIs apart, p99 no worse) | paired Δ > 0 "
+        "| paired Δ < 0 | paired n.s. |",
+        "|---" * 6 + "|",
+    ]
+    for scen in scenarios:
+        joint = by_seed(recs, scen, "joint", HEADLINE)
+        if not joint:
+            continue
+        jm, jh = ci(list(joint.values()))
+        jp99 = by_seed(recs, scen, "joint", "jct_p99_h")
+        configs = sorted({r["config"] for r in recs if r["scenario"] == scen} - {"joint"})
+        beaten = above = below = 0
+        for config in configs:
+            other = by_seed(recs, scen, config, HEADLINE)
+            om, oh = ci(list(other.values()))
+            p, ph, _ = paired(jp99, by_seed(recs, scen, config, "jct_p99_h"))
+            beaten += bool(jm - jh > om + oh and not (p - ph > 0))
+            d, dh, _ = paired(joint, other)
+            above += bool(d - dh > 0)
+            below += bool(d + dh < 0)
+        n = len(configs)
+        lines.append(f"| {scen} | {n} | {beaten} | {above} | {below} | {n - above - below} |")
+    return lines
+
+
 def joint_vs_configs(
     recs: list[dict[str, Any]], scenarios: list[str]
 ) -> tuple[list[str], list[dict[str, Any]]]:
@@ -538,7 +613,7 @@ def joint_vs_configs(
         if not joint:
             continue
         jm, jh = ci(list(joint.values()))
-        others = [*CONFIGS[:-1], TRIM]
+        others = [*CONFIGS[:-1], TRIM, RIGID_STACK]  # and the stack without the elastic layer
         best = best_config(recs, scen)
         if best is not None and best not in others:
             others.append(best)
@@ -647,16 +722,30 @@ def ledger_lines(recs: list[dict[str, Any]], scenarios: list[str]) -> list[str]:
     return lines
 
 
-def oversub_lines(recs: list[dict[str, Any]], budget_kw: float) -> list[str]:
-    """Markdown: POLCA's framing, each configuration against the unbudgeted static run."""
-    ref = {r["seed"]: r["useful_gpu_h"] for r in recs if r["config"] == "static"}
-    lines = [
+def oversub_lines(
+    recs: list[dict[str, Any]], budget_kw: float, base: dict[int, float] | None = None
+) -> list[str]:
+    """Markdown: POLCA's framing, each configuration against the unbudgeted static run.
+
+    ``base`` (seed → useful GPU-h of the hall before the added servers, its static run) adds
+    the change against the un-oversubscribed hall.
+    """
+
+    def label(r: dict[str, Any]) -> str:
+        if r["config"] == "static":
+            return "static, no budget" if not r.get("site_budget_kw") else "static, under it"
+        return r["config"]
+
+    ref = {r["seed"]: r["useful_gpu_h"] for r in recs if label(r) == "static, no budget"}
+    head = (
         f"| configuration | seeds | useful GPU-h | useful-work loss vs static, no budget | "
-        f"useful GPU-h / MWh | s over {budget_kw:,.0f} kW | throttled GPU-h | mean JCT h |",
-        "|---" * 8 + "|",
-    ]
-    for config in CONFIGS:
-        rows = [r for r in recs if r["config"] == config]
+        f"useful GPU-h / MWh | s over {budget_kw:,.0f} kW | throttled GPU-h | mean JCT h |"
+    )
+    lines = [head + (" useful work vs the hall without the added servers |" if base else "")]
+    lines.append("|---" * (8 + bool(base)) + "|")
+    order = ["static, no budget", "static, under it", *CONFIGS[1:]]
+    for name in order:
+        rows = [r for r in recs if label(r) == name]
         if not rows:
             continue
         loss = [
@@ -670,8 +759,14 @@ def oversub_lines(recs: list[dict[str, Any]], budget_kw: float) -> list[str]:
             fmt_ci("{:,.0f}", *ci([r["throttled_gpu_h"] for r in rows])),
             fmt_ci("{:.2f}", *ci([r["jct_mean_h"] for r in rows])),
         ]
-        label = "static, no budget" if config == "static" else config
-        lines.append(f"| {label} | {len(rows)} | {' | '.join(cells)} |")
+        if base:
+            gain = [
+                100.0 * (r["useful_gpu_h"] / base[r["seed"]] - 1.0)
+                for r in rows
+                if r["seed"] in base
+            ]
+            cells.append(fmt_ci("{:+.1f}", *ci(gain)) + " %")
+        lines.append(f"| {name} | {len(rows)} | {' | '.join(cells)} |")
     return lines
 
 
@@ -700,7 +795,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (folder / "runs.parquet").is_file():
             print(f"error: {folder}: no runs.parquet; run `kiban sweep ... --out {folder}`")
             return 2
-    recs = [rec for folder in args.dirs for rec in run_metrics(folder)]
+    recs = with_inert_order([rec for folder in args.dirs for rec in run_metrics(folder)])
     scenarios = scenarios_in(recs)
     for scen in scenarios:
         print(f"\n## §11.3 table: {scen} (mean ± 95 % CI over seeds)\n")
@@ -718,6 +813,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(summary_tables(recs, scenarios)))
     print("\n## Joint vs every configuration (useful GPU-h per MWh; p99 JCT)\n")
     print("\n".join(joint_vs_configs(recs, scenarios)[0]))
+    print("\n## Joint vs all the factorial's configurations (counts)\n")
+    print("\n".join(joint_vs_factorial(recs, scenarios)))
     print("\n## Joint vs static: the issue's metrics and targets (seed means)\n")
     print("\n".join(targets(recs, scenarios)))
     print("\n## Sequential stack vs static: the same metrics (seed means)\n")
@@ -732,10 +829,15 @@ def main(argv: list[str] | None = None) -> int:
             for rec in run_metrics(folder, args.oversub_budget_kw)
         ]
         print("\n## +30 % servers under the same site budget (POLCA framing)\n")
-        print("\n".join(oversub_lines(over, args.oversub_budget_kw)))
+        base = by_seed(recs, "power-tight", "static", "useful_gpu_h") or None
+        print("\n".join(oversub_lines(over, args.oversub_budget_kw, base)))
         recs = recs + [dict(r, scenario="oversub") for r in over]
-    walls = [r["wall_s"] for r in recs]
-    print(f"\n{len(recs)} runs, {sum(walls):,.0f} s of run wall time in the workers")
+    walls = [r["wall_s"] for r in recs if not r.get("order_inert")]
+    inert = sum(bool(r.get("order_inert")) for r in recs)
+    print(
+        f"\n{len(walls)} runs, {sum(walls):,.0f} s of run wall time in the workers"
+        f" (+ {inert} elastic-on runs counted again as order on: order is inert there)"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(recs, indent=1), encoding="utf-8")
     return 0

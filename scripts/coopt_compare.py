@@ -83,7 +83,8 @@ def row(result: Any, budget_w: float, wall_s: float) -> dict[str, Any]:
     led = s["ledger_gpu_hours"]
     out = {
         "policy": result.policy,
-        "useful_gpu_h_per_mwh": s["gpu_hours_productive"] / max(s["facility_energy_kwh"], 1e-9)
+        "useful_gpu_h_per_mwh": s["gpu_hours_productive"]
+        / max(s["facility_energy_kwh"], 1e-9)
         * 1000.0,
         "useful_gpu_h": s["gpu_hours_productive"],
         "jobs_completed": s["jobs_completed"],

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 import tempfile
+import types
 from pathlib import Path
 
 import numpy as np
@@ -63,3 +66,16 @@ def require_data(root: Path, *parts: str) -> Path:
             pytest.fail(f"required data set missing in CI: {path}")
         pytest.skip(f"data set missing: {path}")
     return path
+
+
+def load_script(file_name: str, module_name: str) -> types.ModuleType:
+    """Import ``scripts/<file_name>`` as ``module_name`` (once per session)."""
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, REPO_ROOT / "scripts" / file_name)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -14,6 +14,7 @@ from kiban.errors import ConfigError
 from kiban.physics.cooling import (
     CHILLER_CAPACITY_COEFFS,
     CHILLER_EIR_COEFFS,
+    CHILLER_LIFT_OFFSET_K,
     TYPICAL_PLANTS,
     CoolingPlant,
     airside_free_frac,
@@ -94,6 +95,31 @@ def test_chiller_warmer_chilled_water_saves_power():
     p_cold = float(chiller_power_w(5.0e5, 35.0, 1.0e6, 3.0, evap_out_temp_c=6.67))
     p_warm = float(chiller_power_w(5.0e5, 35.0, 1.0e6, 3.0, evap_out_temp_c=12.0))
     assert p_warm < p_cold
+
+
+def test_chiller_lift_offset_is_range_plus_published_approaches():
+    """Beyond its curve's edge the chiller's EIR follows the refrigerant lift, which exceeds the
+    water lift by the condenser water's range plus the evaporator and condenser approaches.
+
+    Sources: AHRI Standard 550/590 rating flow of 3.0 gpm/ton (85 → 95 °F condenser water, a
+    10 °F = 5.6 K range); Trane support article DOC-84842 "Expected Approach Temperatures":
+    1–2 °F per heat exchanger on a clean water loop, cleaning advised above 5 °F. The offset must
+    lie between clean tubes at their best (range + 2 × 1 °F) and the cleaning threshold
+    (range + 2 × 5 °F).
+    """
+    f_to_k = 5.0 / 9.0
+    range_k = next(f.default for f in dataclasses.fields(CoolingPlant) if f.name == "cw_delta_t_k")
+    assert isinstance(range_k, float)
+    assert range_k == pytest.approx(10.0 * f_to_k, abs=0.1)
+    assert range_k + 2 * 1.0 * f_to_k <= CHILLER_LIFT_OFFSET_K <= range_k + 2 * 5.0 * f_to_k
+    # beyond the edge a warmer chilled-water set-point keeps saving power, at a rate set by the
+    # Carnot lift: between 6 °C and 16 °C leaving water (27 °C tower water) the saving per kelvin
+    # is within the Carnot bound of the refrigerant lift (≤ 1/L per K, L ≥ offset)
+    p = chiller_power_w(5.0e5, 27.0, 1.0e6, 6.0, cond_rated_temp_c=29.44, evap_out_temp_c=16.0)
+    p_warmer = chiller_power_w(
+        5.0e5, 27.0, 1.0e6, 6.0, cond_rated_temp_c=29.44, evap_out_temp_c=17.0
+    )
+    assert 0.0 < 1.0 - float(p_warmer) / float(p) < 1.0 / CHILLER_LIFT_OFFSET_K
 
 
 def test_chiller_zero_load_zero_power_and_cycling_below_min_plr():

@@ -129,6 +129,10 @@ def test_scenario_and_configuration_names():
     assert ablation.scenario_of(row, "coopt-ablation-llm-heavy-reference") == "llm-heavy"
     assert ablation.scenario_of(row, "coopt-ablation-hot-season") == "hot-season"
     assert ablation.scenario_of(row, "coopt-ablation-crac-failure-joint") == "crac-failure"
+    assert ablation.scenario_of(row, "coopt-ablation-io-heavy-elastic") == "io-heavy"
+    over = ablation.scenario_of(row, "coopt-ablation-power-tight-oversub-joint")
+    assert over == "power-tight-oversub"
+    assert over not in ablation.scenarios_in([{"scenario": over}])  # not in the §11.3 tables
     # the older sweeps: named from the axes
     assert ablation.scenario_of({"params.site_budget_kw": 390.0}, "coopt-ablation-layers") == (
         "power-tight"
@@ -184,17 +188,68 @@ def test_effects_of_a_record_table():
     assert ablation.effects_of(recs[:-1], "hot-season") == []
 
 
+def test_elastic_on_runs_complete_the_factorial_as_their_order_on_twins():
+    """The elastic sweeps run order off only (order is inert while elastic is on): each such
+    run is counted again with order on, so the 2⁶ fit has every configuration; the twin's
+    order effect within elastic-on is exactly 0 and nothing real is duplicated."""
+    recs = [r for r in _records(ablation.LAYERS) if not (r["elastic"] and r["order"])]
+    assert len(ablation.effects_of(recs, "power-tight")) == 5 + 10  # 48 of 64: the 2⁵ only
+    full = ablation.with_inert_order(recs)
+    assert len(full) == len(recs) + len(recs) // 3  # 16 of every 48 configurations again
+    twins = [r for r in full if r.get("order_inert")]
+    assert all(r["order"] and r["elastic"] for r in twins)
+    assert {r["config"] for r in twins} >= {"all layers", "order+elastic"}
+    effects = {e.term: e for e in ablation.effects_of(full, "power-tight")}
+    assert len(effects) == 6 + 15
+    assert effects["power"].estimate == pytest.approx(4.0, abs=0.1)
+    assert ablation.with_inert_order(full) == full  # real order-on runs are never replaced
+    # only some elastic-on runs: the fit falls back to the elastic-off 2⁵
+    part = [r for r in full if not r["elastic"] or r["config"] in ("elastic", "all layers")]
+    five = {e.term: e for e in ablation.effects_of(part, "power-tight")}
+    assert len(five) == 5 + 10
+    assert "elastic" not in five
+    assert five["power"].estimate == pytest.approx(4.0, abs=0.1)
+    wide = ablation.effects_wide(full + [dict(r, scenario="io-heavy") for r in part],
+                                 ["power-tight", "io-heavy"])  # fmt: skip
+    assert any(line.startswith("| E (elastic) |") and line.endswith("| – |") for line in wide)
+    # and with only some order-on runs as well: the 2⁴ of thermal, power, data, cooling
+    four = [r for r in part if not r["order"] or r["config"] == "order"]
+    assert len(ablation.effects_of(four, "power-tight")) == 4 + 6
+
+
+def test_joint_against_every_configuration_counts():
+    """The counts table: a joint mode far above every configuration beats all 64; one equal to
+    the power-off configurations beats only the power-on half, by the paired interval."""
+    recs = _records(ablation.LAYERS)
+    for r in recs:
+        r["jct_p99_h"] = 1.0
+    high = [
+        {"scenario": "power-tight", "seed": s, "config": "joint", "jct_p99_h": 1.0,
+         ablation.HEADLINE: 300.0 + 10.0 * s}
+        for s in (1, 2, 3)
+    ]  # fmt: skip
+    row = ablation.joint_vs_factorial(recs + high, ["power-tight"])[2]
+    assert row == "| power-tight | 64 | 64 | 64 | 0 | 0 |"
+    # 198 + 10·seed: exactly the power-off mean; every power-on configuration is ≈ 2 above it
+    mid = [dict(r, **{ablation.HEADLINE: 198.0 + 10.0 * r["seed"]}) for r in high]
+    cells = ablation.joint_vs_factorial(recs + mid, ["power-tight"])[2].split(" | ")
+    assert cells[2] == "0"  # unpaired: the seeds' spread (±10) hides everything
+    assert int(cells[4]) >= 28  # paired: below most power-on configurations
+
+
 SCENARIOS = ("power-tight", "hot-season", "io-heavy", "recirculation", "llm-heavy", "crac-failure")
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_the_shipped_ablation_sweeps_load(scenario, request):
-    """The 2⁵ factorial, the joint and the reference sweep of each §11.2 scenario, 5 seeds."""
+    """The 2⁶ factorial (elastic off: 2⁵; elastic on: 2⁴, order being inert), the joint and
+    the reference sweep of each §11.2 scenario, 5 seeds."""
     if scenario == "hot-season":  # its weather is a public data file
         require_data(request.getfixturevalue("data_root"), *HOT_WEATHER)
     root = REPO_ROOT / "examples" / "sweeps"
     runs = {
-        f"ablation-{scenario}.toml": 2 ** len(ablation.LAYERS) * 5,
+        f"ablation-{scenario}.toml": 2 ** (len(ablation.LAYERS) - 1) * 5,
+        f"ablation-{scenario}-elastic.toml": 2 ** (len(ablation.LAYERS) - 2) * 5,
         f"ablation-{scenario}-joint.toml": 5,
         f"ablation-{scenario}-reference.toml": 5,
     }

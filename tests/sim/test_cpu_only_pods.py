@@ -219,3 +219,28 @@ def test_a_failed_node_evicts_its_cpu_only_pods_which_resume_with_what_was_left(
     assert figures["cpu_pods_completed"] == 1
     assert figures["cpu_pods_evictions"] == 1
     assert figures["cpu_pods_wait_mean_s"] == 0.0  # its first start was on arrival
+
+
+def test_fgd_target_workload_counts_the_cpu_only_pods():
+    """As the artifact (``GetTypicalPods`` with ``isInvolvedCpuPods: true``, the default of its
+    scripts/generate_config_and_run.py): 3 GPU jobs of one shape and 1 CPU-only pod make two
+    typical shapes, 3/4 and 1/4; a CPU-only shape counts all of a node's free GPU milli as
+    fragmented (``GetNodePodFrag``: XL/XR), so 8 free GPUs weigh 1/4 × 8,000 milli plus the
+    GPU shape's part (0: a 1-GPU job fits). Without node CPU the pods are not in the run and
+    not in the target."""
+    from kiban.workload.packing import node_frag_milli, table_typical_pods  # noqa: PLC0415
+
+    table = jobs([(0.0, 10.0, 1)] * 3, cpu_milli=[4 * CORES] * 3).with_host_pods(
+        _pods([(0.0, 5.0, 8 * CORES)])
+    )
+    allowed = np.ones((3, 1), dtype=bool)
+    typ = table_typical_pods(table, allowed, 8, uses_cpu=True)
+    shapes = sorted(
+        zip(typ.cpu_milli.tolist(), typ.num_gpus.tolist(), typ.freq.tolist(), strict=True)
+    )
+    # CPU-only shapes merge into one (their CPU never matters to the measure)
+    assert shapes == [(0, 0, pytest.approx(0.25)), (4 * CORES, 1, pytest.approx(0.75))]
+    frag = node_frag_milli(np.full((1, 8), 1000), np.array([16 * CORES]), np.array([0]), typ)
+    assert frag[0] == pytest.approx(0.25 * 8000)
+    without = table_typical_pods(table, allowed, 8, uses_cpu=False)
+    assert without.num_gpus.tolist() == [1]

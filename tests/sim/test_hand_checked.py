@@ -94,23 +94,29 @@ def test_job_larger_than_the_cluster_is_reported_not_dropped():
 def test_tiresias_demotes_preempts_and_resumes():
     """One 8-GPU node, limits 3,600 and 18,000 GPU·s. A (8 GPUs, 10,000 s, t=0), B (8 GPUs,
     1,000 s, t=100). A crosses 3,600 GPU·s at t=450 → Q1; B (Q0) preempts it. B crosses 3,600 at
-    t=900 → Q1; A arrived first → A resumes. A crosses 18,000 at t=2,700 → Q2; B runs to its end
-    at 3,250 (450 + 550 s of work); A resumes and ends at 3,250 + 7,750 = 11,000 (preemption is
-    free here: no checkpoint size)."""
+    t=900 → Q1, where it is running and A waiting: inside a queue running jobs come first
+    (Tiresias' artifact, ``queue_order = "running-first"``), so B runs to its end at 1,450
+    (450 + 1,000 s); A resumes and ends at 1,450 + 9,550 = 11,000 (preemption is free here: no
+    checkpoint size). With ``queue_order = "arrival"`` A (arrived first) preempts B at 900 and
+    B ends at 3,250 after A crosses 18,000 GPU·s at 2,700."""
     table = jobs([(0, 10_000, 8), (100, 1_000, 8)])
     out = run(layout(), table, "tiresias-las")
-    assert ends(out) == pytest.approx([11_000.0, 3_250.0], rel=1e-12)
-    assert out.job["preemptions"].tolist() == [2, 1]
+    assert ends(out) == pytest.approx([11_000.0, 1_450.0], rel=1e-12)
+    assert out.job["preemptions"].tolist() == [1, 0]
     Ledger.from_run(out).check()
+    old = run(layout(), table, "tiresias-las", {"queue_order": "arrival"})
+    assert ends(old) == pytest.approx([11_000.0, 3_250.0], rel=1e-12)
+    assert old.job["preemptions"].tolist() == [2, 1]
     assert out.ledger_gpu_s["productive"] == pytest.approx(8 * 11_000.0, rel=1e-12)
 
 
 def test_preemption_pays_checkpoint_save_and_restore():
-    """Same as above with a 4 GB checkpoint at 2 GB/s: each resume costs 2 × 2 s (save + load)."""
+    """Same as above with a 4 GB checkpoint at 2 GB/s: A's one resume costs 2 × 2 s (save +
+    load); B is never preempted."""
     table = jobs([(0, 10_000, 8), (100, 1_000, 8)], checkpoint_size_b=[4e9, 4e9])
     out = run(layout(), table, "tiresias-las", checkpoint_bandwidth_b_per_s=2e9)
-    assert out.job["checkpoint_s"].tolist() == pytest.approx([8.0, 4.0])
-    assert out.ledger_gpu_s["checkpoint"] == pytest.approx(8 * 12.0, rel=1e-12)
+    assert out.job["checkpoint_s"].tolist() == pytest.approx([4.0, 0.0])
+    assert out.ledger_gpu_s["checkpoint"] == pytest.approx(8 * 4.0, rel=1e-12)
     Ledger.from_run(out).check()
 
 

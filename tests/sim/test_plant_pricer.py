@@ -16,10 +16,12 @@ from kiban.physics.cooling import (
     plant_conditions,
     plant_power_at,
     plant_power_w,
+    plant_total_w,
     typical_plant,
 )
+from kiban.physics.power_chain import PowerChain, chain_loss_w
 from kiban.results import prepare_scenario
-from kiban.sim.facility import PlantFacility
+from kiban.sim.facility import PlantFacility, _chain_loss_w
 from kiban.spec import load_spec
 
 CHILLERS = ("moore_crac", "dx_air_cooled", "air_cooled", "water_cooled")
@@ -102,3 +104,50 @@ def test_climate_period_span_holds_one_period():
         for u in np.linspace(lo, np.nextafter(hi, lo), 9).tolist():
             assert plant.climate_period(u) == idx
         assert plant.climate_period(hi + 0.01) != idx  # the next month
+
+
+@pytest.mark.parametrize("chiller", CHILLERS)
+def test_scalar_plant_total_gives_the_same_bits(chiller):
+    """plant_total_w (Python floats) == plant_power_at(one-element array).total_w, bit for bit,
+    for every technology × chiller × economizer, loads from 0 to 1.3 × design, cool and hot
+    outdoor conditions with and without a spread."""
+    rng = np.random.default_rng(11)
+    for tech in TYPICAL_PLANTS:
+        for econ in ECONOMIZERS:
+            plant = dataclasses.replace(typical_plant(tech, 1e6), chiller=chiller, economizer=econ)
+            for db, spread in ((-5.0, 0.0), (12.0, 2.5), (24.0, 3.1), (38.0, 0.0)):
+                wb = db - float(rng.uniform(0.0, 8.0))
+                cond = plant_conditions(
+                    np.array([db]),
+                    np.array([wb]),
+                    plant,
+                    supply_air_temp_c=np.array([float(rng.uniform(16.0, 27.0))]),
+                    outdoor_db_std_k=np.array([spread]),
+                    outdoor_wb_std_k=np.array([spread]),
+                )
+                for q in [0.0, *rng.uniform(0.0, 1.3e6, 6).tolist()]:
+                    ref = plant_power_at(np.array([q]), cond).total_w
+                    got = plant_total_w(q, cond)
+                    assert _bits(np.array([got]))[0] == _bits(ref)[0], (tech, econ, q)
+
+
+@pytest.mark.parametrize("redundancy", ["N", "N+1", "2N"])
+def test_scalar_chain_loss_gives_the_same_bits(redundancy):
+    """The pricer's power-chain loss on Python floats == chain_loss_w of a one-element array."""
+    prepared = prepare_scenario(load_spec(REPO_ROOT / "examples" / "hall-512-h100-rdhx.toml"))
+    base = prepared.facility._plant.chain
+    assert isinstance(base, PowerChain)
+    rng = np.random.default_rng(2)
+    for transformer in (base.transformer, base.pdu, None):
+        chain = dataclasses.replace(base, redundancy=redundancy, transformer=transformer)
+        for it_w in [0.0, *rng.uniform(1e3, 2e6, 20).tolist()]:
+            ref = chain_loss_w(
+                np.array([it_w]),
+                chain.ups,
+                chain.redundancy,
+                n_ups_modules=chain.n_ups_modules,
+                ups_rated_w=chain.ups_rated_w,
+                pdu=chain.pdu,
+                transformer=chain.transformer,
+            )
+            assert _bits(np.array([_chain_loss_w(chain, it_w)]))[0] == _bits(ref)[0]

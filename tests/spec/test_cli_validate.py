@@ -67,3 +67,30 @@ def test_validate_check_data_requires_the_trace(monkeypatch, capsys, tmp_path):
     err = capsys.readouterr().err
     assert "workload.trace" in err
     assert str(tmp_path / "missing.csv") in err
+
+
+def test_validate_takes_a_trace_folder_as_found(monkeypatch, capsys, tmp_path):
+    """Readers such as openb take a folder; a folder that exists is no "not found" note, and
+    ``--check-data`` accepts it (it was checked as a file)."""
+    folder = tmp_path / "openb-csv"
+    folder.mkdir()
+    (folder / "openb_pod_list_default.csv").write_text(
+        "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,"
+        "creation_time,deletion_time,scheduled_time\n"
+        "pod-0,1000,4096,1,1000,,LS,Running,0,3600,0\n",
+        encoding="utf-8",
+    )
+    spec = tmp_path / "s.toml"
+    text = (EXAMPLES / "tokyo-air-dgx-h100.toml").read_text(encoding="utf-8")
+    text = text.replace(
+        "[workload.synthetic]\ndays = 7.0\nseed = 1\n", f'[workload]\ntrace = "openb:{folder}"\n'
+    )
+    spec.write_text(text, encoding="utf-8")
+    for extra in ([], ["--check-data"]):
+        monkeypatch.setattr(sys, "argv", ["kiban", "validate", *extra, str(spec)])
+        with pytest.raises(SystemExit) as info:
+            main()
+        assert info.value.code in (0, None)
+        out = capsys.readouterr().out
+        assert "trace openb" in out
+        assert "not found here" not in out

@@ -22,7 +22,9 @@ NAMES = (
 )
 
 
-def test_kiban_validate_examples_exits_zero(monkeypatch, capsys):
+def test_kiban_validate_examples_exits_zero(monkeypatch, capsys, data_root):
+    # openb.toml takes its fleet from the trace's node list: validating it reads the data
+    require_data(data_root, "alibaba-gpu-v2023-openb", "csv", "openb_node_list_gpu_node.csv")
     paths = sorted(str(p) for p in EXAMPLES.glob("*.toml"))
     assert {p.rsplit("/", 1)[-1].removesuffix(".toml") for p in paths} >= set(NAMES)
     monkeypatch.setattr(sys, "argv", ["kiban", "validate", *paths])
@@ -104,3 +106,17 @@ def test_philly_trace_path_resolves_beside_the_repository(data_root):
         pytest.skip("KIBAN_DATA points elsewhere; the example's relative path assumes ../shared")
     require_data(data_root, "philly", "pollux_philly_jobs.csv")
     scenario.workload.check_trace()  # exists: no error
+
+
+def test_openb_runs_on_the_trace_node_list(data_root):
+    """openb.toml: the 1,213 GPU nodes and 6,212 GPUs of openb_node_list_gpu_node.csv (LOADER.md),
+    each with its CPU and memory, all placed."""
+    nodes = require_data(
+        data_root, "alibaba-gpu-v2023-openb", "csv", "openb_node_list_gpu_node.csv"
+    )
+    rows = [r.split(",") for r in nodes.read_text(encoding="utf-8").strip().splitlines()[1:]]
+    scenario = load_spec(EXAMPLES / "openb.toml")
+    assert scenario.n_servers == sum(1 for r in rows if int(r[3]) > 0) == 1213
+    assert scenario.n_gpus == sum(int(r[3]) for r in rows) == 6212
+    assert sum(len(r.servers) for r in scenario.racks_resolved()) == 1213
+    assert all(r.max_power_w <= r.power_limit_w for r in scenario.racks_resolved())

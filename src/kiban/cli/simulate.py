@@ -117,6 +117,14 @@ ROWS: tuple[tuple[str, str, float, int, str], ...] = (
     ("wall time", "wall_time_s", 1.0, 1, " s"),
 )
 """Rows of the summary table: label, summary key (dotted for nested), divisor, digits, unit."""
+SHARING_ROWS: tuple[tuple[str, str, float, int, str], ...] = (
+    ("jobs sharing a GPU", "jobs_sharing_gpu", 1.0, 0, ""),
+    ("FGD fragmentation", "fgd_fragmentation_frac", 0.01, 2, " %"),
+    ("CPU-only pods done", "cpu_pods_completed", 1.0, 0, ""),
+    ("CPU-only pods waiting", "cpu_pods_wait_mean_s", 1.0, 1, " s"),
+)
+"""Rows shown after "of which fragmentation" only when a run has them (GPU sharing, FGD's
+measure, CPU-only pods: openb-like traces); same layout as :data:`ROWS`."""
 LABEL_WIDTH = 22
 """Width of the row-label column of the summary table."""
 NOT_ALL_FINISHED = "not all done"
@@ -176,8 +184,12 @@ def results_tables(
     from kiban._tables import column_chunks  # noqa: PLC0415
 
     summaries = _fair_summaries(results)
+    rows = list(ROWS)
+    at = next(i for i, r in enumerate(rows) if r[1] == "fragmentation_gpu_hours") + 1
+    shown = [r for r in SHARING_ROWS if any(_get(s, r[1]) is not None for s in summaries)]
+    rows[at:at] = shown
     cells: list[list[str]] = []
-    for label, key, scale, digits, unit in ROWS:
+    for label, key, scale, digits, unit in rows:
         row = []
         for s in summaries:
             value = _get(s, key)

@@ -148,10 +148,13 @@ def convert(
     _check_output(spec, out)
     result = read_trace(spec, rng=_rng(seed), skip_bad=skip_bad)
     _report_skipped(result)
-    write_jobs_parquet(result.jobs, out, origin=result.origin, source=result.source)
+    host = result.host_pods
+    write_jobs_parquet(result.jobs, out, origin=result.origin, source=result.source, host_pods=host)
+    n_host = 0 if host is None else host.height
+    kept = f" + {n_host:,} CPU-only pods (num_gpus = 0)" if n_host else ""
     console.print(
-        f"wrote {escape(str(out))}: {result.jobs.height:,} jobs "
-        f"({result.n_bad:,} malformed rows skipped, {result.n_excluded:,} left out)",
+        f"wrote {escape(str(out))}: {result.jobs.height:,} jobs{kept} "
+        f"({result.n_bad:,} malformed rows skipped, {result.n_excluded - n_host:,} left out)",
         highlight=False,
     )
 

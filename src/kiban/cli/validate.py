@@ -32,7 +32,7 @@ def summary_line(path: Path, scenario: Scenario) -> str:
     trace = scenario.workload.trace_path
     if trace is not None:
         line += f", trace {scenario.workload.trace_format}"
-        if not trace.is_file():
+        if not trace.exists():  # a file, or a folder for readers that take one (openb, philly)
             line += f" (not found here: {trace}; needed to simulate)"
     return line
 

@@ -648,8 +648,9 @@ class WeightedHistogram:
                 if moved.shape[0]:
                     new = v[moved]
                     new_idx = self._bins(new)
-                    np.subtract.at(counts, idx[moved], 1.0)
-                    np.add.at(counts, new_idx, 1.0)
+                    # whole numbers: one bincount per side gives the bits of one ±1 per sample
+                    counts -= np.bincount(idx[moved], minlength=self._n)
+                    counts += np.bincount(new_idx, minlength=self._n)
                     idx[moved] = new_idx
                     last_v[moved] = new
                     self._last_counts = counts

@@ -64,10 +64,20 @@ the capacity is held and the EIR follows the Carnot lift at the edge's second-la
 (:func:`chiller_power_w`)."""
 KELVIN_OFFSET = 273.15
 CHILLER_LIFT_OFFSET_K = 8.0
-"""Refrigerant lift minus water lift of a chiller (K): the condenser water's range (≈ 5.5 K,
-``CoolingPlant.cw_delta_t_k``) plus the evaporator and condenser approaches (≈ 1–2 K each). Used
-only beyond the EnergyPlus curve's edge (:func:`chiller_power_w`). ASSUMED [weak]: typical
-water-cooled chiller heat-exchanger approaches."""
+"""Refrigerant lift minus water lift of a chiller (K), used only beyond the EnergyPlus curve's
+edge (:func:`chiller_power_w`). The water lift is condenser *entering* minus chilled-water
+*leaving*; the refrigerant condenses at the condenser water's leaving temperature plus the
+condenser approach and evaporates at the chilled water's leaving temperature minus the
+evaporator approach, so the offset is the condenser water's range plus both approaches:
+
+* range 5.6 K: AHRI 550/590 rates water-cooled chillers at 3.0 gpm/ton of condenser water
+  (85 → ≈ 95 °F, a 10 °F range; ``CoolingPlant.cw_delta_t_k``);
+* approaches: Trane, "Expected Approach Temperatures" (support article DOC-84842, water-cooled
+  RTHD/RTWD chillers): 1–2 °F (0.6–1.1 K) each on a clean chilled-water loop without glycol;
+  above 5 °F (2.8 K) the tubes want cleaning.
+
+Clean tubes give 6.7–7.8 K, the cleaning threshold 11.1 K; 8 K is ≈ 1.2 K per approach, a
+chiller in service slightly past new (``tests/physics/test_cooling.py`` checks the range)."""
 CHILLER_DELTA_T_MAX_K = 15.0
 """Upper clip of ΔT; the capacity quadratic turns upward past ≈ 15.4."""
 AIR_COOLED_RATED_COND_TEMP_C = 35.0
@@ -1195,6 +1205,109 @@ def plant_power_at(it_heat_w: ArrayLike, cond: PlantConditions) -> CoolingBreakd
     )
 
 
+def _cube(x: float) -> float:
+    """``x**3`` exactly as :func:`plant_power_at` computes it on a one-element array."""
+    return float((np.array([x], dtype=np.float64) ** 3)[0])
+
+
+def _chiller_scalar_w(
+    curve: tuple[FloatArray, FloatArray] | None, q: float, capacity_w: float, cop_rated: float
+) -> float:
+    """:func:`_chiller_w` of one load (the operations of :func:`_chiller_load_w`, in order)."""
+    if curve is None:
+        return 0.0
+    available_w = float(curve[0].reshape(-1)[0]) * capacity_w
+    plr_raw = q / available_w
+    plr = max(plr_raw, CHILLER_MIN_PLR_FRAC)
+    p0, p1, p2 = CHILLER_PLR_COEFFS
+    flf = p0 + p1 * plr + p2 * (plr * plr)
+    cycling = min(1.0, plr_raw / CHILLER_MIN_PLR_FRAC)
+    return flf * float(curve[1].reshape(-1)[0]) * available_w / cop_rated * cycling
+
+
+def _rejection_fan_scalar_w(heat_w: float, design_w: float, design_frac: float) -> float:
+    if design_w <= 0.0:
+        return 0.0
+    return design_frac * design_w * _cube(heat_w / design_w)
+
+
+def plant_total_w(it_heat_w: float, cond: PlantConditions) -> float:
+    """``plant_power_at(np.array([it_heat_w]), cond).total_w[0]`` for conditions of one element.
+
+    The same operations on the same values in the same order, on Python floats (IEEE-754
+    double arithmetic, as numpy's elementwise ``+ − × ÷``; the cubes go through numpy's own
+    power), so the very same bits at a fraction of the cost of one-element arrays: the coupled
+    twin prices the plant at one IT power at a time (the site's grid limit, every facility
+    step whose IT power changed). A ``dx_air_cooled`` plant (its COP averaged over the outdoor
+    spread) takes the array path.
+    """
+    if cond.wb_in is not None or math.prod(cond.shape) != 1:
+        return float(plant_power_at(np.array([it_heat_w]), cond).total_w.reshape(-1)[0])
+    plant = cond.plant
+    q = float(it_heat_w)
+    f_a = float(cond.f_a.reshape(-1)[0])
+    f_l = float(cond.f_l.reshape(-1)[0])
+    h = float(plant.liquid_capture_frac)
+    q_liq = h * q
+    q_air = (1.0 - h) * q
+    design_air_w = (1.0 - h) * plant.design_heat_w
+    design_liq_w = h * plant.design_heat_w
+    # air path
+    mech_air = (1.0 - f_a) * q_air
+    if cond.crac_cop is not None:
+        chiller_air = mech_air / float(cond.crac_cop.reshape(-1)[0])
+    else:
+        chiller_air = _chiller_scalar_w(cond.air_curve, mech_air, design_air_w, plant.cop_rated)
+    if design_air_w > 0.0:
+        flow_ref = design_air_w / (_AIR_HEAT_CAPACITY_J_PER_M3_K * plant.air_delta_t_k)
+        power_ref = plant.fan_pressure_pa * flow_ref / plant.fan_efficiency_frac
+        flow = max(
+            q_air / (_AIR_HEAT_CAPACITY_J_PER_M3_K * plant.air_delta_t_k),
+            plant.fan_min_speed_frac * flow_ref,
+        )
+        crah_fan = power_ref * _cube(flow / flow_ref)
+    else:
+        crah_fan = 0.0
+    chw_flow = q_air / (_WATER_HEAT_CAPACITY_J_PER_M3_K * plant.chw_delta_t_k)
+    pump = chw_flow * plant.chw_pump_head_pa / plant.pump_efficiency_frac
+    # liquid path
+    mech_liq = (1.0 - f_l) * q_liq
+    trim_kind = "air_cooled" if plant.chiller in ("moore_crac", "dx_air_cooled") else plant.chiller
+    chiller_liq = _chiller_scalar_w(cond.liq_curve, mech_liq, design_liq_w, plant.cop_rated)
+    liq_flow = q_liq / (_WATER_HEAT_CAPACITY_J_PER_M3_K * plant.liquid_delta_t_k)
+    pump = pump + liq_flow * plant.liquid_pump_head_pa / plant.pump_efficiency_frac
+    if plant.technology in ("direct_liquid", "immersion"):
+        cdu = liq_flow * plant.cdu_pump_head_pa / plant.pump_efficiency_frac
+    else:
+        cdu = 0.0
+    # heat rejection
+    rejection_fan = 0.0
+    tower_heat_total = 0.0
+    paths = (
+        (plant.economizer, q_air, f_a, chiller_air, design_air_w, plant.chiller),
+        (plant.liquid_economizer, q_liq, f_l, chiller_liq, design_liq_w, trim_kind),
+    )
+    for econ, q_path, f_path, p_chiller, design_w, kind in paths:
+        running = f_path > 0.0
+        tower_heat = 0.0
+        if kind == "water_cooled":
+            tower_heat = q_path + p_chiller
+        elif econ == "waterside":
+            tower_heat = q_path if running else 0.0
+        rejection_fan = rejection_fan + _rejection_fan_scalar_w(
+            tower_heat, design_w, plant.tower_fan_design_frac
+        )
+        tower_heat_total = tower_heat_total + tower_heat
+        if econ == "dry_cooler":
+            dc_heat = q_path if running else 0.0
+            rejection_fan = rejection_fan + _rejection_fan_scalar_w(
+                dc_heat, design_w, plant.drycooler_fan_design_frac
+            )
+    cw_flow = tower_heat_total / (_WATER_HEAT_CAPACITY_J_PER_M3_K * plant.cw_delta_t_k)
+    pump = pump + cw_flow * plant.cw_pump_head_pa / plant.pump_efficiency_frac
+    return chiller_air + chiller_liq + crah_fan + pump + rejection_fan + cdu
+
+
 def cooling_power_w(
     it_heat_w: ArrayLike,
     outdoor_db_c: ArrayLike,
@@ -1519,6 +1632,7 @@ __all__ = [
     "plant_conditions",
     "plant_power_at",
     "plant_power_w",
+    "plant_total_w",
     "pue",
     "pump_power_w",
     "reset_supply_temp_c",

@@ -282,6 +282,13 @@ def load_site(path: Path) -> tuple[Scenario, list[str]]:
         scenario, notes = _load_leniently(path, first)
     else:
         notes = []
+    for i, entry in enumerate(scenario.fleet):
+        if entry.from_trace is not None:  # its servers are no catalog records to lay out
+            msg = (
+                f"{path}: fleet[{i}].from_trace = {entry.from_trace!r}: kiban plan lays out "
+                "catalog servers; list the fleet with model and count to plan it"
+            )
+            raise ConfigError(msg)
     if not any(entry.count > 0 for entry in scenario.fleet):
         counts = ", ".join(f"fleet[{i}].count = {e.count}" for i, e in enumerate(scenario.fleet))
         msg = f"{path}: {counts}: the planner needs at least one server to place (count ≥ 1)"

@@ -39,19 +39,31 @@ D. **supply set-point**: the highest safe supply for the predicted rack power (T
 Between epochs (arrivals, completions) jobs start through the layered fallback (2D-LAS order,
 XInt placement) at the option stage A last chose for them, and a 2D-LAS preemption stands only
 when a start of the same decision takes the GPUs it frees (no checkpoint for idle GPUs); the
-fallback also runs the whole epoch when stage A finds no solution in its time limit (counted
-in :attr:`JDec.fallbacks`).
-The decision takes effect ``decision_delay_s`` after the epoch (default: the solver's time
-limit; ``charge_measured = true`` charges the measured solve time instead, which makes runs
-depend on the machine), so the solver gets no free foresight. Solves are deterministic:
-HiGHS runs with a node limit and a relative gap of 1 %; an epoch that hits the time limit
-uses the incumbent (its status is recorded).
+fallback also runs the whole epoch when stage A finds no solution (counted in
+:attr:`EpochStats.fallbacks`).
+The decision takes effect ``decision_delay_s`` after the epoch (default: stage A's decision
+time ``time_limit_s``; ``charge_measured = true`` charges the measured solve time instead,
+which makes runs depend on the machine), so the solver gets no free foresight. Solves are
+deterministic: HiGHS runs with ``random_seed`` 0 and stops at a relative gap of
+1 % or its node limit, whichever comes first; its wall-clock limit
+(``safety_time_limit_s``, 120 s) is only a safety net, and an epoch it stops is counted
+(:attr:`EpochStats.time_limit_hits`) and logged, because that decision depends on the machine.
+
+With a cooling unit down or an inlet above the redline (the view's alarms and inlets), the
+stages use the facility model's room (:meth:`FacilityModel.predict_room`: the aisles'
+airflow deficit, the room air above the set-point when the working units fall short):
+stage A's thermal headroom at each supply candidate (and the lowest set-point as a candidate
+while a unit is down), stage C's inlet rows (linearized at the rack power now), stage D's
+set-point (lowered between epochs too); a unit alarm starts an epoch at once, and the power
+layer's thermal caps and load shedding (:class:`WaterFilling`, ``thermal``) with J-DEC's
+room guard are the safety net on every decision.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 import math
 import os
 import sys
@@ -74,17 +86,22 @@ from kiban.policies.placement import BestFit
 from kiban.policies.power_budget import Polca, WaterFilling, measured_power_scale
 from kiban.policies.registry import register_policy
 from kiban.policies.scheduling import EasyBackfill, TiresiasLas
+from kiban.policies.scheduling import needed_preemptions as _needed_preemptions
 from kiban.policies.thermal_placement import XInt
 from kiban.vocabulary import GPU_SHARED
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
+    from numpy.typing import ArrayLike
+
     from kiban._typing import BoolArray, FloatArray, IntArray
     from kiban.policies.base import PolicyContext, SchedulingPolicy
     from kiban.sim.state import ClusterView
 
 __all__ = ["CooptLayers", "EpochStats", "JDec"]
+
+logger = logging.getLogger(__name__)
 
 W_PER_KW = 1000.0
 CAP_LEVELS_FRAC = (1.0, 0.85, 0.7, 0.55)
@@ -125,6 +142,8 @@ class CooptLayers(LayeredPolicy):
             site_budget_kw: Site budget for the power layer (kW; 0 = the scenario's).
             energy_weight: Zeus's η of the power layer.
             epoch_s: Period of the extra calls that the cooling layer needs (s).
+            queue_order: The order layer's order inside a 2D-LAS queue
+                (``TiresiasLas.Params.queue_order``: ``running-first`` or ``arrival``).
         """
 
         order: bool = True
@@ -137,8 +156,12 @@ class CooptLayers(LayeredPolicy):
         site_budget_kw: float = 0.0
         energy_weight: float = 0.5
         epoch_s: float = 300.0
+        queue_order: str = "running-first"
 
         def __post_init__(self) -> None:
+            if self.queue_order not in ("running-first", "arrival"):
+                msg = f"queue_order = {self.queue_order!r}: allowed running-first, arrival"
+                raise ValueError(msg)
             if self.cooling_mode not in ("model-based", "trim-and-respond"):
                 msg = f"cooling_mode = {self.cooling_mode!r}: allowed model-based, trim-and-respond"
                 raise ValueError(msg)
@@ -165,7 +188,7 @@ class CooptLayers(LayeredPolicy):
         )
         super().__init__(
             "coopt-layers",
-            scheduling=_scheduling_layer(p.order, elastic=p.elastic),
+            scheduling=_scheduling_layer(p.order, elastic=p.elastic, queue_order=p.queue_order),
             placement=XInt() if p.thermal else BestFit(),
             power=power,  # type: ignore[arg-type]
             cooling=cooling,
@@ -174,11 +197,134 @@ class CooptLayers(LayeredPolicy):
         )
 
 
-def _scheduling_layer(order: bool, *, elastic: bool) -> SchedulingPolicy:
+def _scheduling_layer(order: bool, *, elastic: bool, queue_order: str) -> SchedulingPolicy:
     """The order layer, or Sia's elastic layer (which decides order itself) when it is on."""
     if elastic:
         return SiaElastic()
-    return TiresiasLas() if order else EasyBackfill()
+    return TiresiasLas(TiresiasLas.Params(queue_order=queue_order)) if order else EasyBackfill()
+
+
+class _ThermalNet(WaterFilling):
+    """The power layer's thermal caps and load shedding, as J-DEC's safety net.
+
+    Only the thermal part of :class:`WaterFilling` (no budget water-filling, no Zeus caps,
+    no POLCA: J-DEC decides those itself): with a cooling unit down or an inlet above the
+    redline, the GPUs in the aisles the facility model predicts above the servers' allowed
+    inlet are capped to what the room takes; when minimum caps at the lowest set-point are
+    not enough, jobs are held back or suspended (:attr:`shed`).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(WaterFilling.Params(energy_weight=0.0, safety=False, thermal=True))
+
+    def limit(
+        self,
+        view: ClusterView,
+        jobs: IntArray,
+        n_gpus: IntArray,
+        caps: FloatArray,
+        starting: Mapping[int, IntArray],
+    ) -> FloatArray:
+        """The caps the room allows (``jobs``: the running ones first, then ``starting``)."""
+        self.shed = frozenset()
+        return self._thermal_caps(view, jobs, n_gpus, caps, starting)
+
+
+def _inlet_rows(
+    model: FacilityModel, view: ClusterView, rack_w: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Stage C's inlet rows: ``d @ Δp_rack ≤ limit`` (K per W of rack power; K).
+
+    Tang's room (linear with the units that work now): ``d`` is D times each rack's air share
+    and the limit is the redline less δ_in, the set-point now and ``D·p`` now. Otherwise the
+    facility model's room (:meth:`FacilityModel.predict_room`), linearized at the rack power
+    now: the limit is each rack's inlet limit less its predicted inlet and ``d`` the secant
+    of the predicted inlets over a step of 5 % of each rack's maximum power (the airflow
+    deficit makes a rack's heat reach its aisle's inlets far beyond D). With a unit down the
+    room is evaluated at the lowest set-point: stage D then chooses the set-point for the
+    rack power stage C leaves (the cooling does what it can before work is capped).
+    """
+    m = model
+    failed = view.cooling_units_failed
+    if m.hall is None or m.room_is_linear(failed):
+        d = m.d_k_per_w * m.rack_air_frac[None, :]
+        limit = m.redline_c - m.inlet_margin_k - view.supply_temp_c - m.inlet_rise_k(rack_w)
+        return d, limit
+    supply = m.supply_range_c[0] if _units_down(view) else float(view.supply_setpoint_c)
+    room = (failed, view.rack_inlet_temp_c, view.supply_temp_c)
+    base = m.predict_room(supply, rack_w, *room).inlet_c
+    step = np.maximum(0.05 * m.rack_max_w, 100.0)
+    d = np.empty((rack_w.shape[0], rack_w.shape[0]))
+    for r in range(rack_w.shape[0]):
+        p = rack_w.copy()
+        p[r] += step[r]
+        d[:, r] = (m.predict_room(supply, p, *room).inlet_c - base) / step[r]
+    return np.maximum(d, 0.0), m.inlet_limit_c - base
+
+
+def _coolest(a: float | None, b: float | None) -> float | None:
+    """The lower of two set-points (None: no change asked)."""
+    if a is None:
+        return b
+    return a if b is None else min(a, b)
+
+
+def _room_at_risk(model: FacilityModel, view: ClusterView) -> bool:
+    """A cooling unit is down or an inlet is above the redline (the net's trigger)."""
+    failed = view.cooling_units_failed
+    if failed is not None and bool(np.any(failed)):
+        return True
+    return float(np.max(view.rack_inlet_temp_c, initial=-math.inf)) > model.redline_c
+
+
+def _units_down(view: ClusterView) -> bool:
+    failed = view.cooling_units_failed
+    return failed is not None and bool(np.any(failed))
+
+
+def _room_headroom_w(
+    model: FacilityModel,
+    view: ClusterView,
+    supply_c: float,
+    rack_w: FloatArray,
+    new_max_w: ArrayLike,
+) -> float:
+    """New rack power the room takes at a set-point (W; negative: power that must go).
+
+    A room that is Tang's ``T_sup + D·p`` with the units that work now (no airflow deficit,
+    coils not short) is :meth:`FacilityModel.thermal_headroom_w` (the LP bound). Otherwise
+    the facility model's room (:meth:`FacilityModel.predict_room`: the units' alarms, the
+    aisles' airflow deficit, the room air above the set-point when the coils fall short),
+    along one direction: the free GPUs' racks filled in proportion to ``new_max_w`` while
+    every inlet stays within :attr:`FacilityModel.inlet_limit_c`; if the room is over its
+    limit already, the share of the rack power now that must go (all racks alike).
+    Bisection on 12 steps (0.02 % of the range).
+    """
+    failed = view.cooling_units_failed
+    if model.room_is_linear(failed):
+        return model.thermal_headroom_w(supply_c, rack_w, new_max_w)
+    limit = model.inlet_limit_c + 1e-9
+    room = (failed, view.rack_inlet_temp_c, view.supply_temp_c)
+
+    def ok(p: FloatArray) -> bool:
+        return bool((model.predict_room(supply_c, p, *room).inlet_c <= limit).all())
+
+    qmax = np.maximum(np.asarray(new_max_w, dtype=np.float64), 0.0)
+    if ok(rack_w):
+        if ok(rack_w + qmax):
+            return float(qmax.sum())
+        lo, hi = 0.0, 1.0
+        for _ in range(12):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if ok(rack_w + mid * qmax) else (lo, mid)
+        return lo * float(qmax.sum())
+    lo, hi = 0.0, 1.0  # share of the rack power that goes: unsafe at lo, safe at hi (or none)
+    if not ok(rack_w * 0.0):
+        return -float(rack_w.sum())
+    for _ in range(12):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (lo, mid) if ok(rack_w * (1.0 - mid)) else (mid, hi)
+    return -hi * float(rack_w.sum())
 
 
 @dataclass
@@ -194,6 +340,12 @@ class EpochStats:
         warm_starts: Epochs whose stage A started from the layered incumbent.
         unchanged: Epochs that skipped stage A: the same candidates and free GPUs as the last
             solve (status -3; the earlier decision stands).
+        shed: Jobs the thermal safety net held back (starting) or suspended (running): the
+            room could not cool them even at minimum caps and the lowest set-point.
+        alarm_epochs: Epochs started early by a change of the cooling units' alarms.
+        time_limit_hits: Stage-A solves stopped by the wall-clock safety net
+            (``safety_time_limit_s``) instead of a deterministic limit: each one's decision
+            depends on the machine, so a run with any is not reproducible for its seed.
     """
 
     solve_s: list[float] = field(default_factory=list)
@@ -203,6 +355,9 @@ class EpochStats:
     status: list[int] = field(default_factory=list)
     warm_starts: int = 0
     unchanged: int = 0
+    shed: int = 0
+    alarm_epochs: int = 0
+    time_limit_hits: int = 0
 
 
 @dataclass(frozen=True)
@@ -230,10 +385,18 @@ class JDec:
                 for the cooling loop. 900 s by default: on the demo month stage A has a
                 start to decide at most epochs, so the epoch sets the run's cost.
             window: Most pending jobs in stage A (top of the 2D-LAS order).
-            time_limit_s: HiGHS time limit of stage A (s).
-            node_limit: HiGHS branch-and-bound node limit of stage A (keeps it deterministic).
+            time_limit_s: Stage A's decision time (s): the solver's budget in simulated time,
+                charged as the decision delay (``decision_delay_s`` < 0). Not a wall-clock
+                limit: the solve stops at deterministic limits (the 1 % gap, ``node_limit``),
+                so a run's decisions do not depend on the machine or its load.
+            node_limit: HiGHS branch-and-bound node limit of stage A (deterministic).
+            safety_time_limit_s: HiGHS's wall-clock limit of stage A (s): a safety net only.
+                When it fires the epoch uses HiGHS's incumbent (or the layered fallback) and
+                that decision depends on the machine: counted in
+                :attr:`EpochStats.time_limit_hits` and logged (a run with hits is not
+                reproducible for its seed).
             decision_delay_s: Simulated delay before an epoch's decision applies (s);
-                negative = the time limit.
+                negative = ``time_limit_s``.
             charge_measured: Charge the measured solve time instead (machine-dependent).
             site_budget_kw: Site budget, IT + cooling + losses (kW; 0 = the scenario's).
             energy_weight: Price of facility energy: the share of a full-speed GPU's work
@@ -244,12 +407,15 @@ class JDec:
             warm_start: Give HiGHS the layered decision as its first incumbent (highspy).
             elastic: Stage A may start an elastic job at any of Sia's GPU counts in its range
                 that fit (valued at the twin's goodput speed); off: the requested count only.
+            queue_order: 2D-LAS's order inside a queue between epochs
+                (``TiresiasLas.Params.queue_order``: ``running-first`` or ``arrival``).
         """
 
         epoch_s: float = 900.0
         window: int = 100
         time_limit_s: float = 5.0
         node_limit: int = 2000
+        safety_time_limit_s: float = 120.0
         decision_delay_s: float = -1.0
         charge_measured: bool = False
         site_budget_kw: float = 0.0
@@ -259,10 +425,20 @@ class JDec:
         restart_weight: float = 0.01
         warm_start: bool = True
         elastic: bool = True
+        queue_order: str = "running-first"
 
         def __post_init__(self) -> None:
+            if self.queue_order not in ("running-first", "arrival"):
+                msg = f"queue_order = {self.queue_order!r}: allowed running-first, arrival"
+                raise ValueError(msg)
             if self.epoch_s <= 0 or self.time_limit_s <= 0 or self.window < 1:
                 msg = "epoch_s and time_limit_s must be > 0 and window ≥ 1"
+                raise ValueError(msg)
+            if not self.safety_time_limit_s > 0 or self.node_limit < 1:
+                msg = (
+                    f"safety_time_limit_s = {self.safety_time_limit_s}, node_limit = "
+                    f"{self.node_limit}: must be > 0 s and ≥ 1"
+                )
                 raise ValueError(msg)
             if not self.energy_weight >= 0.0:
                 msg = f"energy_weight = {self.energy_weight}: must be ≥ 0"
@@ -279,11 +455,13 @@ class JDec:
         self.epoch_s = p.epoch_s
         self.stats = EpochStats()
         self.model: FacilityModel | None = None
-        self._order = TiresiasLas()
+        self._order = TiresiasLas(TiresiasLas.Params(queue_order=p.queue_order))
         self._place = XInt()
         self._data = SiloD()
         self._cooling = ModelBasedSupply(ModelBasedSupply.Params(redline_c=p.redline_c))
         self._polca = Polca(Polca.Params(site_budget_kw=p.site_budget_kw))
+        self._net = _ThermalNet()
+        self._alarms: bytes | None = None
         self._scenario_budget_w = math.inf
         self._plan: _Plan | None = None
         self._last_sig: tuple[bytes, bytes] | None = None
@@ -314,8 +492,9 @@ class JDec:
         p = self.params
         self._scenario_budget_w = float(ctx.site_budget_w)
         self.model = FacilityModel(ctx, redline_c=p.redline_c, site_budget_w=self.budget_w)
-        for layer in (self._order, self._place, self._data, self._cooling, self._polca):
+        for layer in (self._order, self._place, self._data, self._cooling, self._polca, self._net):
             layer.reset(ctx)
+        self._alarms = None
         self.stats = EpochStats()
         self._plan = None
         self._last_sig = None
@@ -332,6 +511,15 @@ class JDec:
     def decide(self, view: ClusterView) -> Decision:
         """Apply a due epoch plan, solve a new epoch, or start jobs between epochs."""
         t = view.time_s
+        failed = view.cooling_units_failed
+        alarms = b"" if failed is None else np.asarray(failed, dtype=bool).tobytes()
+        alarms = alarms if any(alarms) else b""
+        if alarms != self._alarms:  # a cooling unit failed or came back: a new epoch now
+            if self._alarms is not None:
+                self.stats.alarm_epochs += 1
+                self._plan = None
+                self._next_epoch_s = t
+            self._alarms = alarms
         if self._plan is not None and t >= self._plan.due_s - 1e-9:
             plan, self._plan = self._plan, None
             return self._apply(view, plan)
@@ -341,6 +529,17 @@ class JDec:
             if plan.due_s <= t:
                 return self._apply(view, plan)
             self._plan = plan
+            assert self.model is not None
+            if _room_at_risk(self.model, view):
+                # the safety net does not wait for the solver: caps, suspensions and a lower
+                # set-point for the running jobs now, no starts (those are the plan's)
+                d = self._between(view, admit=())
+                return Decision(
+                    preempt=d.preempt,
+                    power_cap_w=d.power_cap_w,
+                    supply_temp_c=d.supply_temp_c,
+                    wake_at_s=plan.due_s,
+                )
             return Decision(wake_at_s=plan.due_s)
         return self._between(view)
 
@@ -350,6 +549,7 @@ class JDec:
         view: ClusterView,
         admit: tuple[int, ...] | None = None,
         gpus: Mapping[int, int] | None = None,
+        running_caps: Mapping[int, float] | None = None,
     ) -> Decision:
         pending = view.pending_jobs()
         if admit is not None:
@@ -371,7 +571,8 @@ class JDec:
         start = dict(sched.start)
         if math.isfinite(self.budget_w):
             start, caps = self._admit_within_budget(view, start, caps)
-        preempt = _needed_preemptions(view, sched.preempt, start)
+        start, caps, suspend = self._thermal_net(view, start, caps, running_caps)
+        preempt = _needed_preemptions(view, sched.preempt, start) | suspend
         # SiloD re-splits only where the job set changed: with no start and the same running
         # jobs as at its last call it has nothing to say (skip its per-call set building)
         run_sig = np.asarray(view.running_jobs()).tobytes()
@@ -391,8 +592,69 @@ class JDec:
             power_cap_w=caps,
             cache_b=cache,
             io_weight=weight,
+            supply_temp_c=self._lower_supply(view, start, caps, running_caps),
             wake_at_s=wake if wake > view.time_s else None,
         )
+
+    def _lower_supply(
+        self,
+        view: ClusterView,
+        start: Mapping[int, IntArray],
+        caps: Mapping[int, float],
+        running_caps: Mapping[int, float] | None = None,
+    ) -> float | None:
+        """Stage D between epochs, lowering only: the set-point the room needs now.
+
+        Where the room is not Tang's linear one (an aisle can run short of air, or a unit is
+        down) and is at risk (a unit alarm, or an inlet within the redline's margin), a start
+        or a warmer room between epochs cannot wait for the next epoch's set-point: the
+        facility model's highest safe set-point for the rack power with this decision's
+        starts and caps (the cooling layer's :meth:`ModelBasedSupply.target_c`), when it is
+        below the set-point now. None otherwise (raising waits for the epoch).
+        """
+        assert self.model is not None
+        m = self.model
+        failed = view.cooling_units_failed
+        if m.hall is None or m.room_is_linear(failed):
+            return None
+        hottest = float(np.max(view.rack_inlet_temp_c, initial=-math.inf))
+        if not _units_down(view) and hottest <= m.redline_c - m.inlet_margin_k:
+            return None
+        rack = np.asarray(view.rack_power_w, dtype=np.float64) + self._rack_delta_w(
+            view, start, {**(running_caps or {}), **caps}
+        )
+        target = self._cooling.target_c(view, rack)
+        now = float(view.supply_setpoint_c)
+        return target if target < now - 1e-9 else None
+
+    def _rack_delta_w(
+        self, view: ClusterView, start: Mapping[int, IntArray], caps: Mapping[int, float]
+    ) -> FloatArray:
+        """Rack power this decision adds (W).
+
+        Its starts at their caps (with the host share) and the cap changes of running jobs.
+        """
+        assert self.model is not None
+        m = self.model
+        lay = view.layout
+        out = np.zeros(lay.n_racks)
+        for j, gpus in start.items():
+            g = np.asarray(gpus, dtype=np.int64)
+            if g.shape[0] == 0:
+                continue
+            cap = caps.get(int(j), float(m.job_tdp_w[j]))
+            w = float(m.gpu_power_w(np.array([j]), cap)[0]) * (1.0 + HOST_SHARE_OF_GPU_POWER)
+            np.add.at(out, lay.node_rack_idx[lay.gpu_node[g]], w)
+        run = [j for j in caps if j not in start and view.job_gpus(j) is not None]
+        if run:
+            jobs = np.asarray(run, dtype=np.int64)
+            new = m.gpu_power_w(jobs, np.array([caps[j] for j in run]))
+            cur = view.job_power_cap_w[jobs]
+            cur = np.where(np.isnan(cur), m.job_tdp_w[jobs], cur)
+            d_w = new - m.gpu_power_w(jobs, cur)
+            a_rack, _ = _job_racks(view, jobs)
+            out += a_rack @ d_w
+        return out
 
     def _admit_within_budget(
         self, view: ClusterView, start: dict[int, IntArray], caps: dict[int, float]
@@ -438,10 +700,116 @@ class JDec:
                 out[int(j)] = float(c)
         return kept, out
 
+    def _thermal_net(
+        self,
+        view: ClusterView,
+        start: dict[int, IntArray],
+        caps: dict[int, float],
+        running_caps: Mapping[int, float] | None = None,
+    ) -> tuple[dict[int, IntArray], dict[int, float], frozenset[int]]:
+        """The power layer's thermal caps and shedding over this decision (the safety net).
+
+        ``caps``: the decision's caps so far (starts, and running jobs it changes);
+        ``running_caps``: caps the decision is about to give running jobs (else their own).
+        Returns the starts the room can take, the caps (lowered where the facility model
+        predicts an inlet above the servers' allowed one) and the running jobs to suspend.
+        """
+        assert self.model is not None
+        m = self.model
+        if not _room_at_risk(m, view):
+            return start, caps, frozenset()
+        run = np.asarray(view.running_jobs(), dtype=np.int64)
+        st = np.fromiter(start, np.int64, len(start))
+        jobs = np.concatenate((run, st))
+        if jobs.shape[0] == 0:
+            return start, caps, frozenset()
+        n_gpus = np.concatenate(
+            (
+                np.asarray(view.running_num_gpus(), dtype=np.int64),
+                np.asarray([len(start[int(j)]) for j in st], dtype=np.int64),
+            )
+        )
+        cur = view.job_power_cap_w[jobs]
+        cur = np.where(np.isnan(cur), m.job_tdp_w[jobs], cur)
+        given = dict(running_caps or {})
+        given.update(caps)
+        want = np.array([given.get(int(j), float(c)) for j, c in zip(jobs, cur, strict=True)])
+        lim = self._net.limit(view, jobs, n_gpus, want, start)
+        shed = set(self._net.shed)
+        out = dict(caps)
+        for j, c, w in zip(jobs.tolist(), lim.tolist(), want.tolist(), strict=True):
+            if c < w - 1.0:
+                out[int(j)] = float(c)
+        if _units_down(view) and not m.room_is_linear(view.cooling_units_failed):
+            shed |= self._room_guard(
+                view, run, {j: g for j, g in start.items() if j not in shed}, out
+            )
+        if not shed:
+            return start, out, frozenset()
+        self.stats.shed += len(shed)
+        kept = {j: g for j, g in start.items() if j not in shed}
+        out = {j: c for j, c in out.items() if j not in shed}
+        return kept, out, frozenset(j for j in shed if j not in start)
+
+    def _room_guard(
+        self,
+        view: ClusterView,
+        run: IntArray,
+        start: Mapping[int, IntArray],
+        caps: Mapping[int, float],
+    ) -> set[int]:
+        """With a unit down: the jobs to hold back or suspend (J-DEC's room guard).
+
+        The power layer's net caps against the servers' allowed inlet and suspends only when
+        even minimum caps cannot hold it; after a unit failure the twin's room can jump to
+        the upper fixed point (fans at full speed, the aisle short of air) on a few kW more
+        than the model's steady state allows, and stays there. So J-DEC keeps the margin the
+        cooling layer keeps: no start while a measured inlet is above the redline; else
+        starts wait, last first, while the facility model predicts an inlet above the
+        redline less δ_in (:attr:`FacilityModel.inlet_limit_c`) at the lowest set-point.
+        While a measured inlet is above the servers' allowed one (the room has run away) and
+        the model predicts it there with every start held, running jobs are suspended, the
+        most power first, until it predicts the room back within it.
+        """
+        assert self.model is not None
+        m = self.model
+        lowest = m.supply_range_c[0]
+        room = (view.cooling_units_failed, view.rack_inlet_temp_c, view.supply_temp_c)
+        rack = np.asarray(view.rack_power_w, dtype=np.float64) + self._rack_delta_w(
+            view, start, caps
+        )
+
+        def over(p: FloatArray, limit: FloatArray) -> bool:
+            return bool((m.predict_room(lowest, p, *room).inlet_c > limit + 1e-9).any())
+
+        out: set[int] = set()
+        if float(np.max(view.rack_inlet_temp_c, initial=-math.inf)) > m.redline_c:
+            out = {int(j) for j in start}  # the room is above the redline now: no new heat
+            rack = rack - self._rack_delta_w(view, start, caps)
+            start = {}
+        for j in reversed(list(start)):
+            if not over(rack, m.inlet_limit_c):
+                return out
+            rack = rack - self._rack_delta_w(view, {j: start[j]}, caps)
+            out.add(int(j))
+        hot = np.asarray(view.rack_inlet_temp_c, dtype=np.float64) > m.allowed_inlet_c
+        if run.shape[0] == 0 or not hot.any() or not over(rack, m.allowed_inlet_c):
+            return out
+        idle = np.array([s.idle_empty_power_w for s in m.layout.skus])[m.job_sku[run]]
+        now_w = np.asarray(view.running_power_w(), dtype=np.float64)
+        a_rack, g = _job_racks(view, run)
+        save = a_rack * np.maximum(now_w - idle, 0.0)[None, :]  # rack W each suspension saves
+        for i in np.argsort(-(g * now_w), kind="stable").tolist():
+            rack = rack - save[:, i]
+            out.add(int(run[i]))
+            if not over(rack, m.allowed_inlet_c):
+                break
+        return out
+
     def _apply(self, view: ClusterView, plan: _Plan) -> Decision:
         """Apply an epoch's plan: caps of running jobs, starts of the chosen jobs, supply."""
-        d = self._between(view, admit=plan.start, gpus=plan.gpus)
         run_caps = {j: c for j, c in plan.caps.items() if view.job_gpus(j) is not None}
+        d = self._between(view, admit=plan.start, gpus=plan.gpus, running_caps=run_caps)
         caps = dict(run_caps)
         caps.update(d.power_cap_w)
         if math.isfinite(self.budget_w) and run_caps:
@@ -463,7 +831,7 @@ class JDec:
             power_cap_w=caps,
             cache_b=d.cache_b,
             io_weight=d.io_weight,
-            supply_temp_c=plan.supply_c,
+            supply_temp_c=_coolest(plan.supply_c, d.supply_temp_c),
             wake_at_s=max(self._next_epoch_s, view.time_s + 1e-6),
         )
 
@@ -487,6 +855,16 @@ class JDec:
             with _quiet_stdio():
                 chosen = problem.solve(p)
             self.stats.warm_starts += int(problem.warm)
+            if problem.timed_out:
+                self.stats.time_limit_hits += 1
+                if self.stats.time_limit_hits == 1:
+                    logger.warning(
+                        "j-dec: stage A at t = %.0f s stopped at the %.3g s wall-clock safety "
+                        "limit (safety_time_limit_s): this run's decisions depend on the "
+                        "machine and are not reproducible for its seed",
+                        view.time_s,
+                        p.safety_time_limit_s,
+                    )
         start: tuple[int, ...]
         caps: dict[int, float] = {}
         if chosen is None:
@@ -599,9 +977,8 @@ class JDec:
         # each job's best breakpoint. Check the limits there first; solve the LP only if one binds.
         best = np.argmax(sp - lam * cool * pw + 1e-12 * cap_grid, axis=1)
         p_best = pw[np.arange(n), best]
-        d = m.d_k_per_w * m.rack_air_frac[None, :]
         rack_now = np.asarray(view.rack_power_w, dtype=np.float64)
-        limit = m.redline_c - m.inlet_margin_k - view.supply_temp_c - m.inlet_rise_k(rack_now)
+        d, limit = _inlet_rows(m, view, rack_now)
         inlet = d @ a_rack  # (racks, n): K per W of each job's per-GPU power
         ok = bool((inlet @ (p_best - p_now) <= limit + 1e-9).all())
         if ok and math.isfinite(self.budget_w):
@@ -716,6 +1093,7 @@ class _StageA:
     weight: FloatArray
     opt_gpus: IntArray  # GPUs of each option (elastic jobs: one per count)
     warm: bool = False
+    timed_out: bool = False  # the wall-clock safety net stopped the solve
     opt_work: FloatArray | None = None  # requested GPUs × speed at that count (GPU-equivalents)
 
     @property
@@ -828,6 +1206,8 @@ class _StageA:
         temps = np.asarray(p.supply_candidates_c, dtype=np.float64)
         lo_t, hi_t = m.supply_range_c
         temps = temps[(temps >= lo_t) & (temps <= hi_t)]
+        if _units_down(view) and lo_t not in temps:  # a unit is down: the coolest air too
+            temps = np.concatenate(([lo_t], temps))
         if temps.shape[0] == 0:
             temps = np.array([view.supply_temp_c])
         n_k = temps.shape[0]
@@ -944,7 +1324,7 @@ class _StageA:
         # facility ÷ IT power at each candidate (one call: the plant model is vectorized)
         fac_ratios = m.facility_power_w(np.full(n_k, it_now), temps, view.time_s) / it_now
         for k in range(n_k):
-            head_kw = m.thermal_headroom_w(float(temps[k]), rack_w, new_max) / W_PER_KW
+            head_kw = _room_headroom_w(m, view, float(temps[k]), rack_w, new_max) / W_PER_KW
             # Σ g·Δp·(1 + host) ≤ H_k (+ slack) when z_k = 1
             add_big_m(gpu_kw, k, head_kw, i_sh)
             # site budget at this candidate: ratio_k · (IT now + Σ g Δp (1 + host)) ≤ B
@@ -972,15 +1352,21 @@ class _StageA:
             for o in hot.tolist():
                 add(np.array([o, i_z + k]), np.ones(2), -np.inf, 1.0)
         del host_now
-        # file system (GB/s): Σ σΘ (x − c/d) ≤ B, with f = c/d the cached share
+        # file system (GB/s): Σ σΘ (x − c/d) ≤ B, with f = c/d the cached share; at least
+        # what the running jobs draw uncached at their least-I/O options (stage A cannot stop
+        # them; on an oversubscribed file system the row would otherwise be infeasible and
+        # the epoch fall back: after a CRAH failure the running jobs enter stage A)
         io_opts = np.flatnonzero(remote > 0)
         if math.isfinite(m.fs_bandwidth_b_per_s) and io_opts.shape[0]:
             gbs = remote[io_opts] * 1e-9
+            floor = np.full(jobs.shape[0], np.inf)
+            np.minimum.at(floor, oj, remote * 1e-9)
+            floor_gbs = float(floor[running & np.isfinite(floor)].sum())
             add(
                 np.concatenate((io_opts, i_c + io_opts)),
                 np.concatenate((gbs, -gbs)),
                 -np.inf,
-                m.fs_bandwidth_b_per_s * 1e-9,
+                max(m.fs_bandwidth_b_per_s * 1e-9, floor_gbs),
             )
         # cache: f ≤ x per option, Σ d·f ≤ C (TB)
         total_cache = float(np.sum(lay.node_cache_b)) if lay.node_cache_b is not None else 0.0
@@ -1015,7 +1401,10 @@ class _StageA:
                 cols=(i_c, i_z, i_q, i_sb, i_sh),
             )
         self.warm = x0 is not None
-        sol, status = _solve_mip(c_obj, integrality, (lo_v, hi_v), (a, lb_r, ub_r), x0, p=p)
+        sol, status, timed_out = _solve_mip(
+            c_obj, integrality, (lo_v, hi_v), (a, lb_r, ub_r), x0, p=p
+        )
+        self.timed_out = timed_out
         if sol is None:
             return None
         x = sol[:n_x] > 0.5
@@ -1060,34 +1449,6 @@ def _job_racks(view: ClusterView, jobs: IntArray) -> tuple[FloatArray, FloatArra
     return a_rack, a_rack.sum(axis=0)
 
 
-def _needed_preemptions(
-    view: ClusterView, preempt: frozenset[int], start: Mapping[int, IntArray]
-) -> frozenset[int]:
-    """The preemptions that free GPUs a start uses; the others are dropped.
-
-    2D-LAS chooses the jobs to run by GPU count, preempts the rest, then places the chosen
-    ones; with node locality a chosen job often fits nowhere even on the released GPUs, and
-    the preempted job's GPUs then sit idle while it pays a checkpoint and a restore (on the
-    demo month 78 % of J-DEC's preemptions were such). A preempted job whose GPUs no start
-    takes keeps running: the starts' GPUs do not overlap its own, so the decision stays valid.
-    """
-    if not preempt:
-        return preempt
-    if not start:
-        return frozenset()
-    used = np.concatenate([np.asarray(g, dtype=np.int64) for g in start.values()])
-    holders = np.asarray(view.gpu_job)[used]  # running jobs on the GPUs the starts take
-    keep = {int(j) for j in np.unique(holders[holders >= 0]).tolist() if j in preempt}
-    if (holders == GPU_SHARED).any():  # jobs sharing a GPU: look at each one's GPUs
-        taken = np.zeros(view.layout.n_gpus, dtype=bool)
-        taken[used] = True
-        for j in sorted(preempt - keep):
-            gpus = view.job_gpus(int(j))
-            if gpus is not None and taken[np.asarray(gpus, dtype=np.int64)].any():
-                keep.add(int(j))
-    return frozenset(keep)
-
-
 def _limits_slack(owner: JDec, view: ClusterView, pending: IntArray) -> bool:
     """Whether the window's waiting jobs could all start at TDP within the limits.
 
@@ -1109,7 +1470,9 @@ def _limits_slack(owner: JDec, view: ClusterView, pending: IntArray) -> bool:
         weights=np.asarray(view.node_free, float) * m.job_tdp_w.max() * 1.3,
         minlength=lay.n_racks,
     )
-    head = m.thermal_headroom_w(view.supply_temp_c, np.asarray(view.rack_power_w), new_max)
+    head = _room_headroom_w(
+        m, view, float(view.supply_temp_c), np.asarray(view.rack_power_w, float), new_max
+    )
     return head >= min(extra_w, float(new_max.sum()))
 
 
@@ -1274,11 +1637,13 @@ def _solve_mip(
     x0: FloatArray | None,
     *,
     p: JDec.Params,
-) -> tuple[FloatArray | None, int]:
+) -> tuple[FloatArray | None, int, bool]:
     """Solve stage A with HiGHS: through highspy (warm-started from ``x0``), else scipy.
 
-    Returns the solution (None without one) and the status: 0 optimal, 1 a limit was
-    reached and the incumbent is used, 2 infeasible or no incumbent.
+    Deterministic (``random_seed`` 0, the 1 % gap and the node limit); the
+    wall-clock limit ``safety_time_limit_s`` is a safety net. Returns the solution (None
+    without one), the status (0 optimal, 1 a limit was reached and the incumbent is used,
+    2 infeasible or no incumbent) and whether the wall-clock safety net stopped it.
     """
     lo, hi = bounds
     a, lb, ub = rows
@@ -1291,13 +1656,16 @@ def _solve_mip(
             bounds=Bounds(lo, hi),
             constraints=LinearConstraint(a, lb, ub),
             options={
-                "time_limit": p.time_limit_s,
+                "time_limit": p.safety_time_limit_s,
                 "node_limit": p.node_limit,
                 "mip_rel_gap": MIP_REL_GAP,
                 "presolve": True,
             },
         )
-        return (None, 2) if res.x is None else (np.asarray(res.x), min(int(res.status), 1))
+        timed_out = "time limit" in str(res.message).lower()
+        if res.x is None:
+            return None, 2, timed_out
+        return np.asarray(res.x), min(int(res.status), 1), timed_out
     import highspy  # noqa: PLC0415 (startup time)
 
     csr = a.tocsr()
@@ -1320,7 +1688,7 @@ def _solve_mip(
     h = highspy.Highs()
     for key, val in (
         ("output_flag", False),
-        ("time_limit", float(p.time_limit_s)),
+        ("time_limit", float(p.safety_time_limit_s)),
         ("mip_max_nodes", int(p.node_limit)),
         ("mip_rel_gap", MIP_REL_GAP),
         ("random_seed", 0),
@@ -1334,7 +1702,8 @@ def _solve_mip(
         h.setSolution(sol)
     h.run()
     ms = h.getModelStatus()
+    timed_out = ms == highspy.HighsModelStatus.kTimeLimit
     if h.getInfo().primal_solution_status != 2:  # kSolutionStatusFeasible
-        return None, 2
+        return None, 2, timed_out
     x = np.asarray(h.getSolution().col_value, dtype=np.float64)
-    return x, 0 if ms == highspy.HighsModelStatus.kOptimal else 1
+    return x, 0 if ms == highspy.HighsModelStatus.kOptimal else 1, timed_out

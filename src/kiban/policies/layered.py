@@ -17,8 +17,10 @@ from kiban.policies.base import (
     PolicyContext,
 )
 from kiban.policies.registry import make_policy
+from kiban.policies.scheduling import needed_preemptions
 
 if TYPE_CHECKING:
+    from kiban._typing import IntArray
     from kiban.policies.base import (
         AdmissionPolicy,
         CoolingPolicy,
@@ -108,6 +110,8 @@ class LayeredPolicy:
             shed = getattr(self.power, "shed", None)  # load the room cannot cool (power layer)
             if shed:  # held back if starting, suspended if running
                 start = {j: g for j, g in start.items() if j not in shed}
+                if len(start) < len(sched.start):
+                    preempt = _preemptions_for(view, preempt, start, shed)
                 preempt = preempt | frozenset(j for j in shed if j not in sched.start)
                 caps = {j: c for j, c in caps.items() if j not in shed}
         if self.cooling is not None:
@@ -133,6 +137,24 @@ class LayeredPolicy:
             supply_temp_c=supply,
             wake_at_s=sched.wake_at_s,
         )
+
+
+def _preemptions_for(
+    view: ClusterView,
+    preempt: frozenset[int],
+    start: Mapping[int, IntArray],
+    shed: frozenset[int],
+) -> frozenset[int]:
+    """The order layer's preemptions that still serve a start once shedding held some back.
+
+    The order layer preempted running jobs to make room for starts; a start the power layer
+    then holds back (the room cannot cool it) takes no GPUs, so the jobs preempted for it would
+    pay a checkpoint and a restore while their GPUs sit idle. They keep running unless a
+    remaining start takes their GPUs. A job that restarts in the same decision (a resize) or
+    that shedding suspends stays preempted.
+    """
+    own = preempt & (frozenset(start) | shed)
+    return needed_preemptions(view, preempt - own, start) | own
 
 
 def layered_policy(

@@ -416,7 +416,9 @@ class FragmentationGradientDescent(NodePlacement):
         if jobs.host_pods is not None:
             reqs.append(np.asarray(jobs.host_pods.cpu_milli, dtype=np.int64))
         c = np.unique(np.concatenate(reqs))
-        t = np.unique(np.asarray(self._typical.cpu_milli, dtype=np.int64))
+        # CPU-only target pods count a node's free GPU milli whatever its CPU: no breakpoint
+        gpu_shapes = self._typical.gpu_milli > 0
+        t = np.unique(np.asarray(self._typical.cpu_milli[gpu_shapes], dtype=np.int64))
         return np.unique((t[:, None] + c[None, :]).ravel()).tolist()
 
     def _cpu_class(self, cpu: int) -> int:

@@ -161,7 +161,9 @@ class ClusterState:
         self._uses_cpu = uses_cpu
         # the measure only asks whether a node's free CPU covers each target pod's CPU: a node
         # state keeps the largest target CPU at or below its free CPU (same value, fewer states)
-        self._cpu_steps: list[int] = sorted(set(self._typical.cpu_milli.tolist()))
+        # (CPU-only target pods count a node's free GPU milli whatever its CPU: no step)
+        gpu_shapes = self._typical.gpu_milli > 0
+        self._cpu_steps: list[int] = sorted(set(self._typical.cpu_milli[gpu_shapes].tolist()))
         self._max_gpus = max_gpus
         self._frag_memo: dict[tuple[int, ...], float] = {}
         n_nodes = layout.n_nodes

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from kiban.physics.climate import HourlyClimate, MonthlyClimate
-from kiban.physics.cooling import plant_conditions, plant_power_at, plant_power_w
+from kiban.physics.cooling import plant_conditions, plant_power_w, plant_total_w
+from kiban.physics.power_chain import installed_ups_modules
 from kiban.units import S_PER_DAY, S_PER_YEAR
 
 if TYPE_CHECKING:
@@ -220,15 +221,40 @@ class PlantPricer:
     conditions: tuple[PlantConditions, ...]
 
     def power_w(self, it_power_w: float) -> tuple[float, float, float]:
-        """(cooling, loss, misc) W at IT power ``it_power_w`` W."""
+        """(cooling, loss, misc) W at IT power ``it_power_w`` W.
+
+        On Python floats (:func:`~kiban.physics.cooling.plant_total_w`, :func:`_chain_loss_w`):
+        the same operations in the same order as the array path, so the same bits.
+        """
         f = self.facility
-        it = np.array([float(it_power_w)])
-        loss = f.chain.loss_w(it) if f.chain is not None else np.zeros(it.shape)
+        it = float(it_power_w)
+        loss = _chain_loss_w(f.chain, it) if f.chain is not None else 0.0
         heat = it + loss if f.losses_in_cooled_space else it
-        cooling = np.zeros(it.shape)
+        cooling = 0.0
         for cond, share in zip(self.conditions, f.shares, strict=True):
-            cooling = cooling + plant_power_at(heat * share, cond).total_w
-        return float(cooling[0]), float(np.asarray(loss, dtype=np.float64)[0]), float(f.misc_w)
+            cooling = cooling + plant_total_w(heat * share, cond)
+        return cooling, loss, float(f.misc_w)
+
+
+def _chain_loss_w(chain: PowerChain, it_w: float) -> float:
+    """:func:`~kiban.physics.power_chain.chain_loss_w` of one IT power, on Python floats.
+
+    The same operations in the same order, so the same bits.
+    """
+    n_installed = installed_ups_modules(chain.n_ups_modules, chain.redundancy)
+    pdu_loss = chain.pdu.loss_frac * it_w
+    ups_out = it_w + pdu_loss
+    per_module = ups_out / n_installed
+    rated = float(chain.ups_rated_w)
+    x = per_module / rated
+    ups = chain.ups
+    module_loss = rated * (
+        ups.no_load_loss_frac + ups.proportional_loss_frac * x + ups.square_loss_frac * (x * x)
+    )
+    ups_loss = n_installed * module_loss
+    tr = chain.transformer
+    trafo_loss = tr.loss_frac * (ups_out + ups_loss) if tr is not None else 0.0 * it_w
+    return pdu_loss + ups_loss + trafo_loss
 
 
 def day_of_year_s(month: int, day: int = 1) -> float:

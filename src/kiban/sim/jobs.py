@@ -20,6 +20,7 @@ import numpy as np
 from kiban.errors import TraceError
 from kiban.vocabulary import MILLI_PER_GPU
 from kiban.workload.goodput import GOODPUT_PROFILES
+from kiban.workload.schema import check_host_pods
 
 if TYPE_CHECKING:
     import polars as pl
@@ -82,30 +83,10 @@ class HostPods:
                 optionally ``never_scheduled``.
             source: Name of the trace, for error messages.
         """
-        need = ("job_id", "submit_time_s", "duration_s", "cpu_milli", "memory_b")
-        missing = [c for c in need if c not in frame.columns]
-        if missing:
-            msg = f"{source}: CPU-only pods table lacks column(s) {missing}; has {frame.columns}"
-            raise TraceError(msg)
+        cols = check_host_pods(frame, source)
         ids = np.asarray(frame["job_id"].cast(str).fill_null("").to_list(), dtype=object)
-        submit = frame["submit_time_s"].cast(float).to_numpy()
-        dur = frame["duration_s"].cast(float).to_numpy()
-        cpu = frame["cpu_milli"].cast(float).to_numpy()
-        mem = frame["memory_b"].cast(float).to_numpy()
-        for name, v in (
-            ("submit_time_s", submit),
-            ("duration_s", dur),
-            ("cpu_milli", cpu),
-            ("memory_b", mem),
-        ):
-            bad = np.flatnonzero(~np.isfinite(v) | (v < 0))
-            if bad.size:
-                i = int(bad[0])
-                msg = (
-                    f"{source}: CPU-only pod {ids[i]!r}: {name} = {v[i]!r}: must be a finite "
-                    "number ≥ 0"
-                )
-                raise TraceError(msg)
+        submit, dur = cols["submit_time_s"], cols["duration_s"]
+        cpu, mem = cols["cpu_milli"], cols["memory_b"]
         never = (
             frame["never_scheduled"].cast(bool).to_numpy()
             if "never_scheduled" in frame.columns

@@ -187,8 +187,7 @@ class GpuObservables:
         if held.shape[0]:
             slot = sl.job_slot[job[held]]
             power[held] = sl.power_w[slot]
-            n = sl.n
-            activity[held] = sl.activity_frac(np.arange(n))[slot]
+            activity[held] = sl.activity_frac_all()[slot]
         if self._state.n_down_gpus:
             power[job == GPU_DOWN] = 0.0
         if self._state.gpu_tenants:

@@ -11,6 +11,8 @@ typical plant with the scenario's set-points, chiller and economizer; the power 
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -122,14 +124,18 @@ def layout_from_scenario(scenario: Scenario) -> ClusterLayout:
     skus: list[GpuSku] = []
     node_server: list[int] = []
     node_rack: list[int] = []
+    host = _NodeHost(scenario)
     for r_idx, rack in enumerate(racks):
-        for server in rack.servers:
-            if server not in servers:
-                servers.append(server)
+        for server, f_idx, k in zip(rack.servers, rack.fleet_idx, rack.fleet_node, strict=True):
+            node = host.add(server, f_idx, k)  # a trace node: its GPU model's name
+            if node not in servers:
+                servers.append(node)
                 gpu = cat.server_gpu(server)
+                if node.gpu != gpu.name:
+                    gpu = dataclasses.replace(gpu, name=node.gpu)
                 if gpu not in skus:
                     skus.append(gpu)
-            node_server.append(servers.index(server))
+            node_server.append(servers.index(node))
             node_rack.append(r_idx)
     _check_node_cache(scenario, servers)
     n = len(racks)
@@ -191,7 +197,57 @@ def layout_from_scenario(scenario: Scenario) -> ClusterLayout:
         node_cache_b=np.full(node_n, scenario.storage.local_nvme_cache_tb * B_PER_TB),
         rack_width_m=np.array([r.width_m for r in racks]),
         rack_depth_m=np.array([r.depth_m for r in racks]),
+        node_cpu_milli=host.cpu_milli(),
+        node_memory_b=host.memory_b(),
     )
+
+
+class _NodeHost:
+    """Each node's CPU and memory (``[[fleet]]`` ``cpu_milli``/``memory_gib``/``from_trace``).
+
+    None for both when no entry gives them (requests are then not checked). Otherwise an entry
+    without ``cpu_milli`` takes its server's catalog ``host_cpu_cores`` × 1000 (ConfigError
+    when the catalog does not know it) and one without ``memory_gib`` unlimited memory.
+    """
+
+    def __init__(self, scenario: Scenario) -> None:
+        self._fleet = scenario.fleet
+        self.active = any(entry.gives_host for entry in scenario.fleet)
+        self._cpu: list[int] = []
+        self._mem: list[float] = []
+
+    def add(self, server: ServerModel, f_idx: int, k: int) -> ServerModel:
+        """Record the ``k``-th server of fleet entry ``f_idx``; return its layout record."""
+        entry = self._fleet[f_idx]
+        if entry.from_trace is not None:
+            nodes = entry.trace_nodes()
+            self._cpu.append(nodes.cpu_milli[k])
+            self._mem.append(nodes.memory_b[k])
+            return dataclasses.replace(server, gpu=nodes.gpu_model[k])
+        if not self.active:
+            return server
+        cpu = entry.cpu_milli
+        if cpu is None:
+            if server.host_cpu_cores <= 0:
+                msg = (
+                    f"fleet[{f_idx}].cpu_milli: not given, and the catalog does not know server "
+                    f"{server.name!r}'s host CPU (host_cpu_cores = 0); another entry gives node "
+                    "CPU or memory, so state cpu_milli here too (milli-cores, e.g. 96000)"
+                )
+                raise ConfigError(msg)
+            cpu = server.host_cpu_cores * 1000
+        self._cpu.append(int(cpu))
+        mem = entry.memory_b
+        self._mem.append(math.inf if mem is None else mem)
+        return server
+
+    def cpu_milli(self) -> np.ndarray | None:
+        """CPU per node (milli-cores), or None."""
+        return np.array(self._cpu, dtype=np.int64) if self.active else None
+
+    def memory_b(self) -> np.ndarray | None:
+        """Memory per node (B; inf: not checked), or None."""
+        return np.array(self._mem, dtype=np.float64) if self.active else None
 
 
 def facility_from_scenario(
@@ -284,6 +340,7 @@ def coupled_facility_from_scenario(
         cdu_capacity_w=cool.cdu.capacity_w if cool.cdu is not None else None,
         area_per_rack_m2=_area_per_rack_m2(scenario, layout),
         containment=scenario.hall.containment,
+        step_s=float(scenario.simulation.facility_step_s),
     )
 
 

@@ -340,6 +340,9 @@ class Simulator:
         extra["fgd_frag_gpu_s"] = self.state.fgd_frag_gpu_s_until(horizon)
         if self.host is not None:
             extra["host_pods"] = self.host.figures()
+        elif self.jobs.host_pods is not None and self.jobs.host_pods.n_pods:
+            # the nodes state no CPU or memory ([[fleet]] cpu_milli/memory_gib/from_trace)
+            extra["host_pods"] = {"cpu_pods_not_replayed": int(self.jobs.host_pods.n_pods)}
         return rec.output(
             policy_name=self.policy.name,
             horizon_s=horizon,

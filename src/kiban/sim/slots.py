@@ -586,6 +586,17 @@ class Slots:
         busy = self._jt.busy_frac[self.job[idx]]
         return np.where(comp, (1.0 - self.ckpt_frac[idx]) * active * busy, 0.0)
 
+    def activity_frac_all(self) -> FloatArray:
+        """:meth:`activity_frac` of every open slot (the same operations, on views)."""
+        n = self.n
+        comp = self.phase[:n] == PHASE_COMPUTE
+        s_c = self.s_cap[:n] * self.s_thermal[:n]
+        s = np.minimum(s_c, self.s_io[:n])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            active = np.where(s_c > 0, s / s_c, 0.0)
+        busy = self._jt.busy_frac[self.job[:n]]
+        return np.where(comp, (1.0 - self.ckpt_frac[:n]) * active * busy, 0.0)
+
     def held_gpus(self, idx: IntArray) -> FloatArray:
         """GPUs each of slots ``idx`` holds (a share of one for a job sharing a GPU)."""
         return self.n_gpus[idx] * self.share_frac[idx]

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
-from kiban.catalog import Catalog, default_catalog, load_catalog, suggestion
+from kiban.catalog import Catalog, ServerModel, default_catalog, load_catalog, suggestion
 from kiban.errors import ConfigError
 from kiban.spec._common import (
     KNOWN_CLIMATE_CITIES,
@@ -29,7 +29,8 @@ from kiban.spec._common import (
     resolve_path,
 )
 from kiban.spec.placement import PlacedRack, place_fleet
-from kiban.units import B_PER_GB, B_PER_TB, M_PER_FT, PA_PER_KPA, S_PER_DAY, W_PER_KW
+from kiban.spec.trace_fleet import TraceNodes, read_trace_nodes, split_trace_spec, trace_server
+from kiban.units import B_PER_GB, B_PER_GIB, B_PER_TB, M_PER_FT, PA_PER_KPA, S_PER_DAY, W_PER_KW
 
 _KW_ALTS = ((1.0 / W_PER_KW, "W"),)
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
@@ -722,6 +723,12 @@ class Storage(SpecModel):
         return self.local_nvme_cache_tb * B_PER_TB
 
 
+def _trace_nodes_of(text: str, info: ValidationInfo) -> TraceNodes:
+    """Read ``from_trace``'s node list (path resolved like every spec path); ValueError if bad."""
+    _, path = split_trace_spec(text)
+    return read_trace_nodes(resolve_path(path, info))
+
+
 class FleetEntry(SpecModel):
     """``count`` servers of ``model`` placed into named racks or ``"auto"``.
 
@@ -729,14 +736,137 @@ class FleetEntry(SpecModel):
     cooling capacity, weight limit and rack units allow. With a list of rack names, only those
     racks are filled, in the listed order. ``per_rack`` fixes how many go into each rack (the
     checks then report any rack it overloads).
+
+    Node CPU and memory (issue 15): ``cpu_milli`` and ``memory_gib`` are what jobs may request
+    on each server (Kubernetes' allocatable CPU and memory); once any entry gives them, every
+    node has them and jobs' and CPU-only pods' requests filter placement. An entry without
+    ``cpu_milli`` then takes its server's ``host_cpu_cores`` × 1000 from the catalog (one CPU =
+    one core; Kubernetes counts hyperthreads, so state it to count them); without
+    ``memory_gib`` its memory is not checked. ``from_trace = "openb:FOLDER"`` takes the servers
+    from a trace's node list (:mod:`kiban.spec.trace_fleet`): one per GPU node with its GPU
+    count, GPU model name, CPU and memory, ``model`` giving the host and GPU physics.
     """
 
-    model: str = Field(description="Server model name from the catalog.")
-    count: int = Field(ge=0, le=1_000_000, description="Number of servers.")
+    model: str = Field(
+        description="Server model name from the catalog (with from_trace: the physics proxy)."
+    )
+    count: int = Field(
+        ge=0, le=1_000_000, description="Number of servers (with from_trace: the node list's)."
+    )
     racks: Literal["auto"] | list[str] = Field(default="auto", description='"auto" or rack names.')
     per_rack: int | None = Field(
         default=None, ge=1, le=200, description="Servers per rack (optional)."
     )
+    cpu_milli: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000_000,
+        description="Host CPU per server that jobs may request, milli-cores (default: the "
+        "catalog's host_cpu_cores x 1000 once any entry gives node CPU or memory).",
+    )
+    memory_gib: float | None = Field(
+        default=None,
+        description="Host memory per server that jobs may request, GiB (default: not checked).",
+    )
+    from_trace: str | None = Field(
+        default=None,
+        description='A trace\'s own node list, "openb:FOLDER": one server per GPU node with the '
+        "node's GPU count, GPU model name, CPU and memory; model gives the host and GPU physics.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _count_from_trace(cls, data: Any, info: ValidationInfo) -> Any:
+        """With ``from_trace`` and no ``count``, the count is the node list's GPU nodes."""
+        if not isinstance(data, dict) or not isinstance(data.get("from_trace"), str):
+            return data
+        if "count" in data:
+            return data
+        try:
+            n = _trace_nodes_of(data["from_trace"], info).n_nodes
+        except ValueError:
+            n = 0  # the from_trace field reports why
+        return {**data, "count": n}
+
+    @field_validator("from_trace")
+    @classmethod
+    def _from_trace(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        _trace_nodes_of(value, info)  # read now: a bad or missing node list fails validation
+        fmt, path = split_trace_spec(value)
+        return f"{fmt}:{resolve_path(path, info)}"
+
+    @field_validator("memory_gib")
+    @classmethod
+    def _memory(cls, value: float | None) -> float | None:
+        if value is None:
+            return None
+        alts = ((1.0 / 1024.0**3, "B"), (1.0 / 1024.0, "MiB"), (1024.0, "TiB"))
+        return check_range(value, 0.5, 65_536.0, "a server's host memory", "GiB", alternatives=alts)
+
+    @model_validator(mode="after")
+    def _trace_excludes(self) -> FleetEntry:
+        if self.from_trace is None:
+            return self
+        nodes = self.trace_nodes()
+        if self.count != nodes.n_nodes:
+            msg = (
+                f"count = {self.count}: from_trace lists {nodes.n_nodes:,} GPU nodes; leave "
+                "count out (it is the node list's)"
+            )
+            raise ValueError(msg)
+        for key in ("cpu_milli", "memory_gib"):
+            if getattr(self, key) is not None:
+                msg = (
+                    f"{key} = {getattr(self, key)}: from_trace gives each node's CPU and memory; "
+                    f"leave {key} out"
+                )
+                raise ValueError(msg)
+        return self
+
+    @property
+    def memory_b(self) -> float | None:
+        """Host memory per server, B (None: not given)."""
+        return None if self.memory_gib is None else self.memory_gib * B_PER_GIB
+
+    @property
+    def gives_host(self) -> bool:
+        """True if this entry states node CPU or memory (or takes them from a trace)."""
+        return (
+            self.from_trace is not None or self.cpu_milli is not None or self.memory_gib is not None
+        )
+
+    def trace_nodes(self) -> TraceNodes:
+        """The node list of ``from_trace`` (cached per file).
+
+        Raises:
+            ConfigError: no ``from_trace``, or the file is gone or bad since validation.
+        """
+        if self.from_trace is None:
+            msg = "this fleet entry has no from_trace"
+            raise ConfigError(msg)
+        try:
+            return read_trace_nodes(split_trace_spec(self.from_trace)[1])
+        except ValueError as err:
+            msg = f"fleet.from_trace = {self.from_trace!r}: {err}"
+            raise ConfigError(msg) from None
+
+    def servers(self, catalog: Catalog) -> list[ServerModel]:
+        """One server record per server of this entry (trace nodes: the proxy per node shape)."""
+        proxy = catalog.server(self.model)
+        if self.from_trace is None:
+            return [proxy] * self.count
+        nodes = self.trace_nodes()
+        tdp_w = catalog.server_gpu(proxy).tdp_w
+        shapes: dict[tuple[str, int], ServerModel] = {}
+        out = []
+        for model, n in zip(nodes.gpu_model, nodes.n_gpus, strict=True):
+            server = shapes.get((model, n))
+            if server is None:
+                server = shapes[model, n] = trace_server(proxy, model, n, tdp_w)
+            out.append(server)
+        return out
 
     @field_validator("racks", mode="before")
     @classmethod
@@ -924,7 +1054,7 @@ class Workload(SpecModel):
             ConfigError: names ``workload.trace`` and the missing path.
         """
         path = self.trace_path
-        if path is not None and not path.is_file():
+        if path is not None and not path.exists():  # a file, or a folder (openb, philly)
             msg = f'workload.trace = "{self.trace}": trace file not found: {path}'
             raise ConfigError(msg)
 
@@ -1078,6 +1208,14 @@ class Simulation(SpecModel):
     timeseries_interval_s: float = Field(
         default=300.0, description="Time-series sample interval, s."
     )
+    facility_step_s: float = Field(
+        default=300.0,
+        description=(
+            "Step of the facility in the loop (plant, room air, budgets), s. 300 s follows "
+            "the room's thermal transients; a long replay that studies packing (months on "
+            "thousands of nodes) may take 3,600 s and integrate energy hourly."
+        ),
+    )
 
     @field_validator("horizon_days")
     @classmethod
@@ -1090,6 +1228,11 @@ class Simulation(SpecModel):
     @classmethod
     def _interval(cls, value: float) -> float:
         return check_range(value, 1.0, 86_400.0, "a sample interval", "s")
+
+    @field_validator("facility_step_s")
+    @classmethod
+    def _facility_step(cls, value: float) -> float:
+        return check_range(value, 10.0, 3600.0, "a facility step", "s")
 
     @property
     def horizon_s(self) -> float | None:
@@ -1277,10 +1420,10 @@ class Scenario(SpecModel):
     def n_gpus(self) -> int:
         """GPUs in the fleet."""
         cat = self.get_catalog()
-        return sum(entry.count * cat.server(entry.model).n_gpus for entry in self.fleet)
+        return sum(s.n_gpus for entry in self.fleet for s in entry.servers(cat))
 
     @property
     def it_max_power_w(self) -> float:
         """Sum of the servers' maximum wall power, W."""
         cat = self.get_catalog()
-        return sum(entry.count * cat.server(entry.model).max_power_w for entry in self.fleet)
+        return sum(s.max_power_w for entry in self.fleet for s in entry.servers(cat))

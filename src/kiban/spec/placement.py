@@ -58,6 +58,8 @@ class PlacedRack:
     load_spread_area_m2: float | None
     servers: tuple[ServerModel, ...] = ()
     fleet_idx: tuple[int, ...] = ()
+    fleet_node: tuple[int, ...] = ()
+    """Position of each server within its ``[[fleet]]`` entry (a trace fleet's node index)."""
 
     @property
     def is_rack_scale(self) -> bool:
@@ -137,6 +139,7 @@ class RackSlot:
     """Length of the run that ``reach_block`` is about, m."""
     servers: list[ServerModel] = field(default_factory=list)
     fleet_idx: list[int] = field(default_factory=list)
+    fleet_node: list[int] = field(default_factory=list)
     power_w: float = 0.0
     weight_kg: float = 0.0
     units: int = 0
@@ -146,10 +149,11 @@ class RackSlot:
         path, value = self.paths[setting]
         return f"{path} = {fmt_value(value)}"
 
-    def add(self, server: ServerModel, fleet_idx: int) -> None:
-        """Put one server into the rack."""
+    def add(self, server: ServerModel, fleet_idx: int, node: int = 0) -> None:
+        """Put one server (the ``node``-th of fleet entry ``fleet_idx``) into the rack."""
         self.servers.append(server)
         self.fleet_idx.append(fleet_idx)
+        self.fleet_node.append(node)
         self.power_w += server.max_power_w
         self.weight_kg += server.weight_kg
         self.units += server.rack_units
@@ -172,6 +176,7 @@ class RackSlot:
             load_spread_area_m2=self.load_spread_area_m2,
             servers=tuple(self.servers),
             fleet_idx=tuple(self.fleet_idx),
+            fleet_node=tuple(self.fleet_node),
         )
 
 
@@ -389,6 +394,7 @@ def place_fleet(scenario: Scenario, catalog: Catalog) -> tuple[tuple[PlacedRack,
     problems: list[str] = []
     for f_idx, entry in enumerate(scenario.fleet):
         server = catalog.server(entry.model)
+        servers = entry.servers(catalog)  # one per server (a trace fleet's differ per node)
         if entry.racks == "auto":
             candidates = list(range(len(slots)))
         else:
@@ -401,9 +407,9 @@ def place_fleet(scenario: Scenario, catalog: Catalog) -> tuple[tuple[PlacedRack,
             for i in candidates:
                 take = min(entry.per_rack, entry.count - placed)
                 for _ in range(take):
-                    if not _fits(slots[i], server, enforce_limits=False):
+                    if not _fits(slots[i], servers[placed], enforce_limits=False):
                         break
-                    slots[i].add(server, f_idx)
+                    slots[i].add(servers[placed], f_idx, placed)
                     placed += 1
                 if placed == entry.count:
                     break
@@ -411,8 +417,8 @@ def place_fleet(scenario: Scenario, catalog: Catalog) -> tuple[tuple[PlacedRack,
             pointer = 0
             while placed < entry.count and pointer < len(candidates):
                 slot = slots[candidates[pointer]]
-                if _fits(slot, server, enforce_limits=enforce):
-                    slot.add(server, f_idx)
+                if _fits(slot, servers[placed], enforce_limits=enforce):
+                    slot.add(servers[placed], f_idx, placed)
                     placed += 1
                 else:
                     pointer += 1
@@ -421,7 +427,7 @@ def place_fleet(scenario: Scenario, catalog: Catalog) -> tuple[tuple[PlacedRack,
                 _placement_problem(
                     f_idx,
                     entry=entry,
-                    server=server,
+                    server=servers[placed] if placed < len(servers) else server,
                     slots=slots,
                     candidates=candidates,
                     placed=placed,

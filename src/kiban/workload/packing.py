@@ -464,12 +464,16 @@ def job_typical_pods(
     *,
     gpu_milli: IntArray | None = None,
     cpu_milli: IntArray | None = None,
+    host_cpu_milli: IntArray | None = None,
 ) -> TypicalPods:
     """FGD's target workload for the jobs of a replay.
 
     A job's shape is the GPUs it needs on one node (``gpus_per_node``, or ``num_gpus`` capped at
     the largest node when it may spread) and the GPU models it allows; shapes are kept by
     decreasing count until they cover ``share`` of the jobs, as :func:`typical_pods`.
+    CPU-only pods (``host_cpu_milli``) count among them as shapes of no GPU on any model, as the
+    artifact counts them (``typicalPodsConfig.isInvolvedCpuPods``, true in its
+    ``scripts/generate_config_and_run.py``; ``GetTypicalPods`` over ``sim.workloadPods``).
 
     Args:
         num_gpus: GPUs per job.
@@ -479,19 +483,31 @@ def job_typical_pods(
         share: Share of the jobs the kept shapes cover.
         gpu_milli: Milli-GPU per GPU of each job (None: whole GPUs).
         cpu_milli: CPU per job (None: CPU never binds).
+        host_cpu_milli: CPU of each CPU-only pod of the run (None: none counted).
     """
     per_node = np.where(gpus_per_node > 0, gpus_per_node, np.minimum(num_gpus, max_node_gpus))
     per_node = np.maximum(per_node, 1).astype(np.int64)
     n = int(per_node.shape[0])
+    cpu = np.zeros(n, dtype=np.int64) if cpu_milli is None else np.asarray(cpu_milli, np.int64)
+    milli = (
+        np.full(n, MILLI_PER_GPU, dtype=np.int64)
+        if gpu_milli is None
+        else np.asarray(gpu_milli, np.int64)
+    )
+    if host_cpu_milli is not None and len(host_cpu_milli):
+        k = len(host_cpu_milli)
+        cpu = np.concatenate([cpu, np.asarray(host_cpu_milli, dtype=np.int64)])
+        milli = np.concatenate([milli, np.zeros(k, dtype=np.int64)])
+        per_node = np.concatenate([per_node, np.zeros(k, dtype=np.int64)])
+        allowed = np.concatenate([allowed, np.ones((k, allowed.shape[1]), dtype=bool)])
+        n += k
     if allowed.shape[1] <= 62:
         spec_id = allowed.astype(np.int64) @ (np.int64(1) << np.arange(allowed.shape[1]))
     else:
         spec_id = np.unique(allowed, axis=0, return_inverse=True)[1]
     return _typical(
-        np.zeros(n, dtype=np.int64) if cpu_milli is None else np.asarray(cpu_milli, np.int64),
-        np.full(n, MILLI_PER_GPU, dtype=np.int64)
-        if gpu_milli is None
-        else np.asarray(gpu_milli, np.int64),
+        cpu,
+        milli,
         per_node,
         np.asarray(spec_id, dtype=np.int64).reshape(-1),
         allowed,
@@ -873,13 +889,45 @@ def table_typical_pods(
             ``gpu_milli``, ``cpu_milli``).
         allowed: See :func:`job_typical_pods`.
         max_node_gpus: See :func:`job_typical_pods`.
-        uses_cpu: Whether the jobs' CPU requests count (nodes have CPU to check).
+        uses_cpu: Whether the jobs' CPU requests count (nodes have CPU to check); the run's
+            CPU-only pods (``jobs.host_pods``) then count too.
     """
-    return job_typical_pods(
+    host = getattr(jobs, "host_pods", None)
+    typical = job_typical_pods(
         np.asarray(jobs.min_num_gpus, dtype=np.int64),
         np.asarray(jobs.gpus_per_node, dtype=np.int64),
         allowed,
         max_node_gpus,
         gpu_milli=np.asarray(jobs.gpu_milli, dtype=np.int64),
         cpu_milli=np.asarray(jobs.cpu_milli, dtype=np.int64) if uses_cpu else None,
+        host_cpu_milli=np.asarray(host.cpu_milli, dtype=np.int64)
+        if uses_cpu and host is not None
+        else None,
+    )
+    return _merge_cpu_only(typical)
+
+
+def _merge_cpu_only(typical: TypicalPods) -> TypicalPods:
+    """One target shape for all CPU-only ones (CPU 0, their summed frequency).
+
+    :func:`node_frag_milli` counts a node's free GPU milli for a CPU-only shape whatever its CPU
+    (the artifact's XL and XR cases), so the shapes' CPU values never matter: one row gives the
+    same measure with fewer columns and no CPU classes.
+    """
+    cpu_only = typical.gpu_milli == 0
+    if not cpu_only.any():
+        return typical
+    keep = np.flatnonzero(~cpu_only)
+    first = int(np.flatnonzero(cpu_only)[0])
+    rows = np.concatenate([keep, [first]])
+    freq = typical.freq[rows].copy()
+    freq[-1] = float(typical.freq[cpu_only].sum())
+    cpu = typical.cpu_milli[rows].copy()
+    cpu[-1] = 0
+    return TypicalPods(
+        cpu_milli=cpu,
+        gpu_milli=typical.gpu_milli[rows],
+        num_gpus=typical.num_gpus[rows],
+        allowed=typical.allowed[rows],
+        freq=freq,
     )

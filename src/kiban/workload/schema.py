@@ -328,3 +328,39 @@ def _validate_optional(df: pl.DataFrame, source: str, gpus: np.ndarray) -> None:
 def _check(source: str, column: str, bad: np.ndarray, values: np.ndarray, allowed: str) -> None:
     if bad.any():
         _fail(source, column, bad, values, allowed)
+
+
+HOST_POD_COLUMNS: tuple[str, ...] = (
+    "job_id",
+    "submit_time_s",
+    "duration_s",
+    "cpu_milli",
+    "memory_b",
+)
+"""Columns of a trace's CPU-only pods table (optional: ``never_scheduled``)."""
+
+
+def check_host_pods(frame: pl.DataFrame, source: str) -> dict[str, np.ndarray]:
+    """The CPU-only pods table's numeric columns as float arrays, checked.
+
+    Raises:
+        TraceError: a missing column, or a value that is not a finite number ≥ 0 (names the
+            source, the pod, the column and the value).
+    """
+    missing = [c for c in HOST_POD_COLUMNS if c not in frame.columns]
+    if missing:
+        msg = f"{source}: CPU-only pods table lacks column(s) {missing}; has {frame.columns}"
+        raise TraceError(msg)
+    out: dict[str, np.ndarray] = {}
+    for name in HOST_POD_COLUMNS[1:]:
+        v = frame[name].cast(pl.Float64).to_numpy()
+        bad = np.flatnonzero(~np.isfinite(v) | (v < 0))
+        if bad.size:
+            i = int(bad[0])
+            msg = (
+                f"{source}: CPU-only pod {frame['job_id'].cast(str)[i]!r}: {name} = "
+                f"{float(v[i])!r}: must be a finite number ≥ 0"
+            )
+            raise TraceError(msg)
+        out[name] = v
+    return out

@@ -6,6 +6,12 @@ and ``kiban.source``. Reading keeps the job-model columns from the file (no mix 
 rows by submit time if they are not sorted, and shifts times so the first submission is at 0 s.
 The whole table is validated; ``--skip-bad`` does not apply to this format (a bad value names the
 column and row).
+
+CPU-only pods (openb's ``num_gpu = 0``, issue 15) are rows with ``num_gpus = 0``: their
+``submit_time_s``, ``duration_s``, ``cpu_milli`` and ``memory_b`` on the jobs' clock, ``status``
+"Pending" when the trace never scheduled them, zeros elsewhere. Reading hands them on as the
+trace's host pods (``RawTrace.host_pods``, counted as excluded rows), so a converted openb trace
+replays the same as its CSV.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from kiban.workload.schema import (
     JOBS_COLUMNS,
     JOBS_OPTIONAL_SCHEMA,
     JOBS_SCHEMA,
+    check_host_pods,
     optional_columns,
     validate_jobs,
 )
@@ -35,6 +42,8 @@ if TYPE_CHECKING:
 
 __all__ = ["read_kiban", "write_jobs_parquet"]
 
+NEVER_SCHEDULED_STATUS = "Pending"
+"""``status`` of a CPU-only pod row that the trace never scheduled (openb's ``pod_phase``)."""
 ORIGIN_KEY = b"kiban.origin"
 SOURCE_KEY = b"kiban.source"
 
@@ -83,6 +92,7 @@ def read_kiban(path: Path, *, skip_bad: bool) -> RawTrace:
         msg = f"{path}: cannot read parquet: {_first_line(err)}"
         raise TraceError(msg) from None
     meta = schema.metadata or {}
+    n_rows = table.num_rows
     origin = None
     if ORIGIN_KEY in meta:
         try:
@@ -103,7 +113,34 @@ def read_kiban(path: Path, *, skip_bad: bool) -> RawTrace:
     except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError) as err:
         msg = f"{path}: a column has the wrong type: {_first_line(err)}"
         raise TraceError(msg) from None
-    return RawTrace(columns={}, n_rows=df.height, origin=origin, frame=df)
+    cpu_only = df["num_gpus"] == 0
+    if not cpu_only.any():
+        return RawTrace(columns={}, n_rows=n_rows, origin=origin, frame=df)
+    host = df.filter(cpu_only)
+    zeros = pl.Series([0] * host.height, dtype=pl.Int64)
+    host_pods = pl.DataFrame(
+        {
+            "job_id": host["job_id"],
+            "submit_time_s": host["submit_time_s"],
+            "duration_s": host["duration_s"],
+            "cpu_milli": host["cpu_milli"] if "cpu_milli" in host.columns else zeros,
+            "memory_b": host["memory_b"] if "memory_b" in host.columns else zeros.cast(pl.Float64),
+            "never_scheduled": host["status"] == NEVER_SCHEDULED_STATUS,
+        }
+    )
+    note = (
+        f"{host.height:,} CPU-only pods (num_gpus = 0) replayed on the nodes' CPU and memory, "
+        "not as GPU jobs"
+    )
+    return RawTrace(
+        columns={},
+        n_rows=n_rows,
+        origin=origin,
+        frame=df.filter(~cpu_only),
+        n_excluded=host.height,
+        notes=[note],
+        host_pods=host_pods,
+    )
 
 
 def _first_line(err: Exception) -> str:
@@ -158,6 +195,7 @@ def write_jobs_parquet(
     *,
     origin: datetime | None = None,
     source: str | None = None,
+    host_pods: pl.DataFrame | None = None,
 ) -> Path:
     """Validate and write a canonical jobs table as parquet, atomically (temp file + rename).
 
@@ -166,6 +204,8 @@ def write_jobs_parquet(
         path: Output file; its folder must exist.
         origin: Wall-clock time of ``submit_time_s == 0``, stored as metadata.
         source: Where the table came from (e.g. ``philly:jobs.csv``), stored as metadata.
+        host_pods: The trace's CPU-only pods (``TraceReadResult.host_pods``), written as rows
+            with ``num_gpus = 0`` (see the module docstring), or None.
 
     Returns:
         The path written.
@@ -174,7 +214,10 @@ def write_jobs_parquet(
         TraceError: invalid table, or the file cannot be written (nothing is left behind).
     """
     validate_jobs(df, source or str(path))
-    table = df.select([*JOBS_COLUMNS, *optional_columns(df)]).to_arrow()
+    out = df.select([*JOBS_COLUMNS, *optional_columns(df)])
+    if host_pods is not None and host_pods.height:
+        out = _with_host_rows(out, host_pods, source or str(path))
+    table = out.to_arrow()
     meta = dict(table.schema.metadata or {})
     if origin is not None:
         meta[ORIGIN_KEY] = origin.isoformat().encode()
@@ -208,3 +251,40 @@ def write_jobs_parquet(
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _with_host_rows(df: pl.DataFrame, host_pods: pl.DataFrame, source: str) -> pl.DataFrame:
+    """``df`` with the CPU-only pods appended as ``num_gpus = 0`` rows, sorted by submit time."""
+    check_host_pods(host_pods, source)
+    n = host_pods.height
+    never = (
+        host_pods["never_scheduled"].cast(pl.Boolean)
+        if "never_scheduled" in host_pods.columns
+        else pl.Series([False] * n)
+    )
+    values: dict[str, pl.Series] = {
+        "job_id": host_pods["job_id"].cast(pl.String),
+        "submit_time_s": host_pods["submit_time_s"].cast(pl.Float64),
+        "duration_s": host_pods["duration_s"].cast(pl.Float64),
+        "cpu_milli": host_pods["cpu_milli"].cast(pl.Int64),
+        "memory_b": host_pods["memory_b"].cast(pl.Float64),
+        "status": pl.Series(
+            [NEVER_SCHEDULED_STATUS if v else "" for v in never.to_list()], dtype=pl.String
+        ),
+    }
+    columns = []
+    for name, dtype in df.schema.items():
+        if name in values:
+            columns.append(values[name].alias(name))
+        elif dtype == pl.String:
+            columns.append(pl.Series(name, [""] * n, dtype=pl.String))
+        else:
+            columns.append(pl.Series(name, [0] * n).cast(dtype))
+    host = pl.DataFrame(columns)
+    for name in ("cpu_milli", "memory_b"):  # a trace whose GPU jobs lack the column
+        if name not in df.columns:
+            df = df.with_columns(pl.lit(0).cast(host_pods[name].dtype).alias(name))
+            host = host.with_columns(values[name].alias(name))
+    both = pl.concat([df, host.select(df.columns)], how="vertical")
+    order = np.argsort(both["submit_time_s"].to_numpy(), kind="stable")
+    return both.select(pl.all().gather(order))

@@ -5,6 +5,13 @@ Columns: ``job_id, num_gpu, submit_time (s), iterations, model_name, duration (s
 (≥ 1: Tiresias traces hold GPU jobs only, so 0 is malformed). ``model_name`` and ``iterations``
 are not used; ``interval`` (gap to the next submission) must be ≥ 0 when present. Times are
 relative, so there is no wall-clock origin.
+
+Where to get one: the artifact's repository, github.com/SymbioticLab/Tiresias, folder
+``simulator/`` (``60_job.csv``, the 60-job sample; ``tf_job.csv``); the sample is also in the
+public data folder as ``tiresias-sample/60_job.csv`` (``$KIBAN_DATA``). Its cluster specs
+(``n32g4.csv``: switches, servers per switch, GPUs per server) map to a kiban fleet, e.g.
+``examples/tiresias-testbed.toml`` for the paper's 15 × 4-GPU testbed; the comparison with the
+artifact simulator is ``scripts/tiresias_repro.py`` (docs/cooptimizer.md, Session 7).
 """
 
 from __future__ import annotations
