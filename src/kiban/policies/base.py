@@ -384,6 +384,11 @@ class Allocator:
         return self._free
 
     @property
+    def placement(self) -> PlacementPolicy:
+        """The placement layer this allocator places through (read-only)."""
+        return self._placement
+
+    @property
     def n_free(self) -> int:
         """Free GPUs now, counting tentative placements and releases."""
         return self._view.free_gpus if self._free is None else self._free.n_free

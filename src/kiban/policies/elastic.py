@@ -237,6 +237,8 @@ class SiaStats:
         certified: Rounds answered by :func:`mckp_certified` (HiGHS's answer, no solve).
         resized: Running jobs stopped to change their GPU count (restarts charged).
         dropped: Chosen configurations that placement could not realize.
+        room_limited: Rounds whose GPUs were limited to what the room can cool (a cooling
+            unit down or an inlet above the redline; :meth:`SiaElastic._room_capacity`).
     """
 
     rounds: int = 0
@@ -246,6 +248,7 @@ class SiaStats:
     certified: int = 0
     resized: int = 0
     dropped: int = 0
+    room_limited: int = 0
 
 
 @register_policy("scheduling", "sia")
@@ -304,6 +307,7 @@ class SiaElastic:
         self._g_memo: dict[tuple[int, tuple[int, ...]], FloatArray] = {}
         self._last_key: tuple[object, ...] | None = None
         self._last_x: BoolArray | None = None
+        self._held_place: _HeldPlacement | None = None
 
     def reset(self, ctx: PolicyContext) -> None:
         """Per-job restart penalties (the twin's preemption cost) and the node size."""
@@ -316,6 +320,7 @@ class SiaElastic:
         self.stats = SiaStats()
         self._g_memo = {}
         self._last_key, self._last_x = None, None
+        self._held_place = None
         self._place.reset(ctx)
 
     # --- the round ----------------------------------------------------------------------------
@@ -340,12 +345,42 @@ class SiaElastic:
         waiting = [j for j in pending.tolist() if self._in_ilp(jobs, special, j)]
         waiting = waiting[: self.params.window]
         cand = sorted([*cur, *waiting])  # canonical order: the same jobs give the same model
+        capacity = self._room_capacity(view, alloc, cand, cur, capacity)
         total = view.layout.n_gpus
         opts = [
             [c for c in gpu_options(jobs, j, self._node_gpus, total) if c <= capacity] for j in cand
         ]
         chosen = self._solve(view, cand, opts, cur, capacity) if cand else {}
         return self._realize(view, pending, alloc, cur, chosen, opts=opts, cand=cand)
+
+    def _room_capacity(
+        self,
+        view: ClusterView,
+        alloc: Allocator,
+        cand: list[int],
+        cur: dict[int, int],
+        capacity: int,
+    ) -> int:
+        """The GPUs this round may give out: all, or what the room can cool while at risk.
+
+        A thermal placement layer (``room_new_gpus``: XInt, MinHR) says how many busy GPUs
+        more the room takes while a cooling unit is down or an inlet is above the redline
+        (None otherwise); the ILP then gives out at most the GPUs running now plus those, and
+        elastic jobs are placed through that layer (``place_count_held``: thermal score and
+        hold-back) instead of by best fit. Without it, after a CRAH failure Sia restarted
+        every round the jobs the power layer's thermal net had suspended and filled the
+        hall the remaining unit could not cool (the room ran away to 73–75 °C).
+        """
+        self._held_place = None
+        room = getattr(alloc.placement, "room_new_gpus", None)
+        if room is None:
+            return capacity
+        limit = room(view, alloc, np.asarray(cand, dtype=np.int64))
+        if limit is None:
+            return capacity
+        self._held_place = _HeldPlacement(alloc.placement)
+        self.stats.room_limited += 1
+        return min(capacity, sum(cur.values()) + int(limit))
 
     def _in_ilp(self, jobs: object, special: object, j: int) -> bool:
         if special is not None and bool(special[j]):  # type: ignore[index]
@@ -481,8 +516,20 @@ class SiaElastic:
         return Schedule(start=start, preempt=preempt, wake_at_s=self._next_round_s)
 
     def _take(self, view: ClusterView, alloc: Allocator, j: int, c: int) -> IntArray | None:
-        """``c`` GPUs for elastic job ``j`` by best fit; mark them taken."""
-        return take_count(view, alloc, self._place, j, c)
+        """``c`` GPUs for elastic job ``j`` by best fit (thermally while the room is at risk)."""
+        place = self._place if self._held_place is None else self._held_place
+        return take_count(view, alloc, place, j, c)
+
+
+class _HeldPlacement:
+    """A thermal placement's ``place_count_held`` as ``place_count`` (for :func:`take_count`)."""
+
+    def __init__(self, placement: object) -> None:
+        self._placement = placement
+
+    def place_count(self, view: ClusterView, job: int, free: object, n: int) -> IntArray | None:
+        """``n`` GPUs by the thermal score, refused when the room cannot cool them."""
+        return self._placement.place_count_held(view, job, free, n)  # type: ignore[attr-defined]
 
 
 def _greedy_configs(

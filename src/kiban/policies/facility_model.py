@@ -48,7 +48,7 @@ from kiban.physics.gpu_power import (
     demand_power_w,
     speed_frac_under_cap,
 )
-from kiban.physics.server_power import fan_speed_frac
+from kiban.physics.server_power import fan_speed_frac, server_power_w
 from kiban.physics.storage_io import cache_hit_frac
 from kiban.units import AIR_DENSITY_KG_PER_M3, AIR_SPECIFIC_HEAT_J_PER_KG_K
 
@@ -72,6 +72,10 @@ DEFAULT_CHIP_MARGIN_K = 3.0
 FIXED_POINT_ITERATIONS = 60
 """Iterations of the inlet fixed point (the map is monotone and saturates when the fans reach
 full speed, so it converges from below; 60 reach 1e-6 K in the recirculation room)."""
+BUSY_WALL_INLET_C = 22.0
+"""Inlet at which :meth:`FacilityModel.busy_gpu_wall_w` evaluates the server's wall power (°C):
+below the fans' temperature ramp, so the fans follow the load (the simulator's online estimate
+fits at the supply temperature alike)."""
 DEFICIT_TOP_FACTOR = 5.0 / 3.0
 """Top-inlet share of an aisle's deficit: the twin's (:func:`facility_dynamics.facility_step`)."""
 
@@ -220,6 +224,28 @@ class FacilityModel:
         """Highest inlet the servers of each rack allow (°C; DGX H100: 30)."""
         self._full_demand: FloatArray | None = None
         self._linear: dict[bytes, bool] = {}
+        # wall power of a busy GPU (W): slope × (board power − idle) + the host's share, per
+        # job, from its SKU's server (the twin's server physics, fans at the load law)
+        slope = np.ones(len(skus))
+        host = np.zeros(len(skus))
+        idle = np.array([s.idle_empty_power_w for s in skus])
+        for k, gpu in enumerate(skus):
+            server = next((x for x in srv if x.gpu == gpu.name), None)
+            if server is None:
+                continue
+            g = server.n_gpus
+            t_c = BUSY_WALL_INLET_C
+            lo = float(server_power_w(g * gpu.idle_empty_power_w, 1.0, t_c, server, gpu))
+            hi = float(server_power_w(g * gpu.tdp_w, 1.0, t_c, server, gpu))
+            slope[k] = (hi - lo) / max(g * (gpu.tdp_w - gpu.idle_empty_power_w), 1e-9)
+            none = float(server_power_w(g * gpu.idle_empty_power_w, 0.0, t_c, server, gpu))
+            host[k] = (lo - none) / g
+        self.job_wall_slope: FloatArray = slope[sku]
+        """Rack wall watts per board watt of each job's GPUs (PSU loss and fans; DGX H100 ≈ 1.1)."""
+        self.job_host_w: FloatArray = host[sku]
+        """Rack wall watts a busy GPU of each job adds for its host (CPUs, memory; per GPU)."""
+        self.job_idle_gpu_w: FloatArray = idle[sku]
+        """Board power of an idle GPU of each job's SKU (W)."""
 
     # --- jobs -------------------------------------------------------------------------------
     def speed_frac(self, jobs: ArrayLike, cap_w: ArrayLike) -> FloatArray:
@@ -283,6 +309,74 @@ class FacilityModel:
             thermal_speed_frac=np.asarray(sp[:, 1]),
             io_speed_frac=np.asarray(sp[:, 2]),
         )
+
+    def busy_gpu_wall_w(self, jobs: ArrayLike, gpu_w: ArrayLike) -> FloatArray:
+        """Rack wall power one busy GPU of each job adds over an idle GPU (W).
+
+        ``slope · (P_gpu − P_idle) + host share``: the server's wall power
+        (:func:`kiban.physics.server_power.server_power_w`: GPUs + host + fans through the
+        PSU) at full host load less at none, per GPU, and its slope in the board power. A
+        DGX H100 GPU at 600 W adds about 890 W at the wall, not 600 W: the host, fans and PSU
+        loss are a third of a busy server's heat.
+        """
+        jobs = np.asarray(jobs, dtype=np.int64)
+        g = np.asarray(gpu_w, dtype=np.float64)
+        out = self.job_wall_slope[jobs] * (g - self.job_idle_gpu_w[jobs]) + self.job_host_w[jobs]
+        return np.asarray(np.maximum(out, 0.0), dtype=np.float64)
+
+    def room_at_risk(self, view: ClusterView) -> bool:
+        """A cooling unit is down or a measured inlet is above the redline (the nets' trigger)."""
+        failed = view.cooling_units_failed
+        if failed is not None and bool(np.any(failed)):
+            return True
+        return float(np.max(view.rack_inlet_temp_c, initial=-math.inf)) > self.redline_c
+
+    def room_new_gpus(self, view: ClusterView, rack_free_gpus: ArrayLike, per_gpu_w: float) -> int:
+        """Busy GPUs more that the room takes now, at the lowest set-point (the room guard).
+
+        While a measured inlet is above the redline: none (the room is already over; new heat
+        waits). Otherwise the largest ``k`` such that the facility model
+        (:meth:`predict_room`, from the inlets measured now) keeps every inlet within
+        :attr:`inlet_limit_c` (redline − δ_in) at the lowest allowed set-point with ``k``
+        busy GPUs of ``per_gpu_w`` wall power each added on the racks with free GPUs, in
+        proportion to their free GPUs. The margin against the servers' allowed inlet, which
+        the power layer's net holds by suspending work, keeps the two from thrashing: work
+        is suspended above the allowed inlet and restarted only below the redline.
+
+        Args:
+            view: The cluster view.
+            rack_free_gpus: Free GPUs per rack.
+            per_gpu_w: Wall power a busy GPU adds (W; :meth:`busy_gpu_wall_w`).
+
+        Returns:
+            GPUs (0 when the room takes none; all free GPUs when it takes them all).
+        """
+        free = np.asarray(rack_free_gpus, dtype=np.float64)
+        total = round(float(free.sum()))
+        if total <= 0:
+            return 0
+        inlet_now = np.asarray(view.rack_inlet_temp_c, dtype=np.float64)
+        if float(inlet_now.max(initial=-math.inf)) > self.redline_c:
+            return 0
+        rack_w = np.asarray(view.rack_power_w, dtype=np.float64)
+        lowest = self.supply_range_c[0]
+        room = (view.cooling_units_failed, inlet_now, float(view.supply_temp_c))
+        share = free / float(free.sum())
+        limit = self.inlet_limit_c + 1e-9
+
+        def ok(k: int) -> bool:
+            p = rack_w + k * per_gpu_w * share
+            return bool((self.predict_room(lowest, p, *room).inlet_c <= limit).all())
+
+        if ok(total):
+            return total
+        if not ok(0):
+            return 0
+        lo, hi = 0, total  # ok at lo, not at hi
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+        return lo
 
     # --- room -------------------------------------------------------------------------------
     def inlet_rise_k(self, rack_power_w: ArrayLike) -> FloatArray:

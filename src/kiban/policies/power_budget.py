@@ -336,13 +336,18 @@ class WaterFilling:
         scale = measured_power_scale(m, view, jobs, n_run)
         want_w = scale * m.gpu_power_w(jobs, caps)  # per GPU at the proposed caps
         rack_w = np.asarray(view.rack_power_w, dtype=np.float64)
-        rack_want = rack_w + (want_w - now_w) @ count
+        # at the wall, as the room carries it: a running job's change of board power through
+        # its server's PSU and fans; a starting job's whole busy GPU with its host's share
+        slope = m.job_wall_slope[jobs]
+        add_w = slope * (want_w - now_w)
+        add_w[n_run:] = m.busy_gpu_wall_w(jobs[n_run:], want_w[n_run:])
+        rack_want = rack_w + add_w @ count
         setpoint = float(getattr(view, "supply_setpoint_c", view.supply_temp_c))
         supply_now = float(view.supply_temp_c)
         allowed = m.allowed_inlet_c
 
         def predict(alpha: float) -> FloatArray:
-            p = rack_want - (1.0 - alpha) * (want_w @ count * sel)
+            p = rack_want - (1.0 - alpha) * ((slope * want_w) @ count * sel)
             return m.predict_room(setpoint, p, failed, inlet_now, supply_now).inlet_c
 
         sel = np.ones(lay.n_racks)
@@ -384,11 +389,11 @@ class WaterFilling:
         failed = view.cooling_units_failed
         inlet_now = np.asarray(view.rack_inlet_temp_c, dtype=np.float64)
         lowest = m.supply_range_c[0]
-        idle_w = np.array([s.idle_empty_power_w for s in m.layout.skus])[m.job_sku[jobs]]
-        # rack power with every hit job at its minimum cap, and what suspending one saves
+        # rack power with every hit job at its minimum cap, and what suspending one saves (at
+        # the wall: its GPUs back to idle and its host's share; a start: all it would add)
         at_min = np.where(hit, np.minimum(want_w, m.job_min_cap_w[jobs]), want_w)
-        p = rack_want - (want_w - at_min) @ count
-        save = np.maximum(at_min - idle_w, 0.0)[:, None] * count  # per job, per rack (W)
+        p = rack_want - (m.job_wall_slope[jobs] * (want_w - at_min)) @ count
+        save = m.busy_gpu_wall_w(jobs, at_min)[:, None] * count  # per job, per rack (W)
         # jobs about to start first (holding them back costs nothing), then running ones
         order = np.lexsort((-save.sum(axis=1), np.arange(jobs.shape[0]) < n_run))
         shed: list[int] = []

@@ -45,7 +45,7 @@ from kiban.policies.registry import register_policy
 
 if TYPE_CHECKING:
     from kiban._typing import BoolArray, FloatArray, IntArray
-    from kiban.policies.base import FreeState, PolicyContext
+    from kiban.policies.base import Allocator, FreeState, PolicyContext
     from kiban.sim.state import ClusterView
 
 __all__ = ["MinHR", "ThermalPlacement", "XInt"]
@@ -93,6 +93,7 @@ class ThermalPlacement(NodePlacement):
         self._failed: BoolArray | None = None
         self._inlet_now: FloatArray = np.zeros(ctx.layout.n_racks)
         self._supply_now_c = math.nan
+        self._at_risk = False
 
     def _room_args(self, view: ClusterView) -> None:
         """What the room prediction needs from the view this decision."""
@@ -100,6 +101,10 @@ class ThermalPlacement(NodePlacement):
         self._failed = getattr(view, "cooling_units_failed", None)
         self._inlet_now = np.asarray(view.rack_inlet_temp_c, dtype=np.float64)
         self._supply_now_c = float(view.supply_temp_c)
+        m = self.model
+        self._at_risk = bool(
+            m is not None and m.hall is not None and self.params.hold_back and m.room_at_risk(view)
+        )
 
     def _room_refuses(self, view: ClusterView, p_w: FloatArray) -> bool:
         """Whether the room cannot cool rack power ``p_w`` even at the lowest set-point."""
@@ -125,11 +130,23 @@ class ThermalPlacement(NodePlacement):
         return np.asarray(view.rack_power_w, dtype=np.float64) + self._extra_w
 
     def _job_gpu_w(self, view: ClusterView, job: int) -> float:
+        """Rack power one GPU of ``job`` adds (W).
+
+        Its board power at its cap; while the room is at risk (a unit down or an inlet above
+        the redline), the wall power a busy GPU adds (:meth:`FacilityModel.busy_gpu_wall_w`:
+        with its host's share, fans and PSU loss, a third more on DGX H100), so that the
+        room prediction that holds work back sees the heat the twin will carry.
+        """
         assert self.model is not None
+        m = self.model
         cap = float(view.job_power_cap_w[job])
         if math.isnan(cap):
-            cap = float(self.model.job_tdp_w[job])
-        return float(self.model.gpu_power_w(np.array([job]), cap)[0])
+            cap = float(m.job_tdp_w[job])
+        j = np.array([job])
+        gpu_w = m.gpu_power_w(j, cap)
+        if self._at_risk:
+            return float(m.busy_gpu_wall_w(j, gpu_w)[0])
+        return float(gpu_w[0])
 
     @abstractmethod
     def _rack_score(self, p_w: FloatArray, add_w: float, racks: IntArray) -> FloatArray:
@@ -137,12 +154,55 @@ class ThermalPlacement(NodePlacement):
 
     def place(self, view: ClusterView, job: int, free: FreeState) -> IntArray | None:
         """GPUs for ``job``: nodes on the racks with the best score, tightest fit within."""
-        lay = view.layout
         jobs = view.jobs
-        n = int(jobs.num_gpus[job])
-        g = int(jobs.gpus_per_node[job])
-        per_gpu_w = self._job_gpu_w(view, job)
+        return self._place_n(view, job, free, int(jobs.num_gpus[job]), int(jobs.gpus_per_node[job]))
+
+    def place_count_held(
+        self, view: ClusterView, job: int, free: FreeState, n: int
+    ) -> IntArray | None:
+        """``n`` GPUs for an elastic ``job`` on any split, by the thermal score, or None.
+
+        As :meth:`place` at a chosen count (the elastic layer's configuration): nodes on the
+        racks with the best score, and refused when the room cannot cool the job
+        (``hold_back``). The plain ``place_count`` (packing, no room check) stays as it was for
+        the layers that place elastic jobs by packing.
+        """
+        return self._place_n(view, job, free, int(n), 0)
+
+    def room_new_gpus(self, view: ClusterView, alloc: Allocator, jobs: IntArray) -> int | None:
+        """Busy GPUs more that the room takes now, while it is at risk (None: no limit).
+
+        At risk: a cooling unit is down or a measured inlet is above the redline
+        (:meth:`FacilityModel.room_at_risk`), in a room that is not Tang's linear one with the
+        units that work now. Then :meth:`FacilityModel.room_new_gpus` with the wall power of a
+        busy GPU of the median job of ``jobs`` (the candidates; uncapped, as placement
+        predicts them). A scheduling layer that decides GPU counts for many jobs at once (the
+        elastic layer) keeps its total within the GPUs running now plus this.
+        """
+        m = self.model
+        if m is None or not self.params.hold_back or m.hall is None:
+            return None
+        if not m.room_at_risk(view):
+            return None
+        failed = getattr(view, "cooling_units_failed", None)
+        if m.room_is_linear(failed):
+            return None
+        lay = view.layout
+        node_free = alloc.free.node_free.astype(np.float64)
+        rack_free = np.bincount(lay.node_rack_idx, weights=node_free, minlength=lay.n_racks)
+        if jobs.shape[0] == 0:
+            return m.room_new_gpus(view, rack_free, 0.0)
+        j = np.asarray(jobs, dtype=np.int64)
+        per = m.busy_gpu_wall_w(j, m.gpu_power_w(j, m.job_tdp_w[j]))
+        return m.room_new_gpus(view, rack_free, float(np.median(per)))
+
+    def _place_n(
+        self, view: ClusterView, job: int, free: FreeState, n: int, g: int
+    ) -> IntArray | None:
+        """``n`` GPUs for ``job`` (``g`` per node, 0: any split); see :meth:`place`."""
+        lay = view.layout
         p = self._rack_power_w(view, free)
+        per_gpu_w = self._job_gpu_w(view, job)
         if g > 0 or n <= lay.max_node_gpus:
             per_node = g if g > 0 else n
             m = n // per_node
