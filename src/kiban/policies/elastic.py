@@ -238,7 +238,7 @@ class SiaStats:
         resized: Running jobs stopped to change their GPU count (restarts charged).
         dropped: Chosen configurations that placement could not realize.
         room_limited: Rounds whose GPUs were limited to what the room can cool (a cooling
-            unit down or an inlet above the redline; :meth:`SiaElastic._room_capacity`).
+            unit down or an inlet above the redline; :meth:`SiaElastic._room_gpus`).
     """
 
     rounds: int = 0
@@ -344,8 +344,11 @@ class SiaElastic:
         capacity = view.free_gpus + sum(cur.values())
         waiting = [j for j in pending.tolist() if self._in_ilp(jobs, special, j)]
         waiting = waiting[: self.params.window]
+        room = self._room_gpus(view, alloc, waiting)
+        if room is not None:  # the room is at risk: running jobs keep their GPUs
+            cur = {}
+            capacity = min(view.free_gpus, room)
         cand = sorted([*cur, *waiting])  # canonical order: the same jobs give the same model
-        capacity = self._room_capacity(view, alloc, cand, cur, capacity)
         total = view.layout.n_gpus
         opts = [
             [c for c in gpu_options(jobs, j, self._node_gpus, total) if c <= capacity] for j in cand
@@ -353,34 +356,29 @@ class SiaElastic:
         chosen = self._solve(view, cand, opts, cur, capacity) if cand else {}
         return self._realize(view, pending, alloc, cur, chosen, opts=opts, cand=cand)
 
-    def _room_capacity(
-        self,
-        view: ClusterView,
-        alloc: Allocator,
-        cand: list[int],
-        cur: dict[int, int],
-        capacity: int,
-    ) -> int:
-        """The GPUs this round may give out: all, or what the room can cool while at risk.
+    def _room_gpus(self, view: ClusterView, alloc: Allocator, waiting: list[int]) -> int | None:
+        """GPUs the room can cool more while it is at risk (None: not at risk, no limit).
 
         A thermal placement layer (``room_new_gpus``: XInt, MinHR) says how many busy GPUs
-        more the room takes while a cooling unit is down or an inlet is above the redline
-        (None otherwise); the ILP then gives out at most the GPUs running now plus those, and
-        elastic jobs are placed through that layer (``place_count_held``: thermal score and
-        hold-back) instead of by best fit. Without it, after a CRAH failure Sia restarted
-        every round the jobs the power layer's thermal net had suspended and filled the
-        hall the remaining unit could not cool (the room ran away to 73–75 °C).
+        more the room takes while a cooling unit is down or an inlet is above the redline.
+        When that is fewer than the free GPUs, the round is an emergency one: running jobs keep their GPUs (a resize is a stop
+        and a start, and the room may refuse the start; the power layer's thermal net caps or
+        suspends running jobs), the ILP gives at most that many free GPUs to waiting jobs,
+        and elastic jobs are placed through that layer (``place_count_held``: thermal score
+        and hold-back) instead of by best fit. Without this, after a CRAH failure Sia
+        restarted every round the jobs the power layer's thermal net had suspended and
+        filled the hall the remaining unit could not cool (the room ran away to 73–75 °C).
         """
         self._held_place = None
         room = getattr(alloc.placement, "room_new_gpus", None)
         if room is None:
-            return capacity
-        limit = room(view, alloc, np.asarray(cand, dtype=np.int64))
-        if limit is None:
-            return capacity
+            return None
+        limit = room(view, alloc, np.asarray(waiting, dtype=np.int64))
+        if limit is None or int(limit) >= view.free_gpus:  # it takes every free GPU busy
+            return None
         self._held_place = _HeldPlacement(alloc.placement)
         self.stats.room_limited += 1
-        return min(capacity, sum(cur.values()) + int(limit))
+        return int(limit)
 
     def _in_ilp(self, jobs: object, special: object, j: int) -> bool:
         if special is not None and bool(special[j]):  # type: ignore[index]

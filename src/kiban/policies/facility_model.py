@@ -316,8 +316,8 @@ class FacilityModel:
         ``slope · (P_gpu − P_idle) + host share``: the server's wall power
         (:func:`kiban.physics.server_power.server_power_w`: GPUs + host + fans through the
         PSU) at full host load less at none, per GPU, and its slope in the board power. A
-        DGX H100 GPU at 600 W adds about 890 W at the wall, not 600 W: the host, fans and PSU
-        loss are a third of a busy server's heat.
+        DGX H100 GPU at 600 W adds about 810 W at the wall, not 600 W: the host, fans and PSU
+        loss are a quarter of a busy server's heat.
         """
         jobs = np.asarray(jobs, dtype=np.int64)
         g = np.asarray(gpu_w, dtype=np.float64)

@@ -134,7 +134,7 @@ class ThermalPlacement(NodePlacement):
 
         Its board power at its cap; while the room is at risk (a unit down or an inlet above
         the redline), the wall power a busy GPU adds (:meth:`FacilityModel.busy_gpu_wall_w`:
-        with its host's share, fans and PSU loss, a third more on DGX H100), so that the
+        with its host's share, fans and PSU loss: a third more on DGX H100 at 600 W), so that the
         room prediction that holds work back sees the heat the twin will carry.
         """
         assert self.model is not None
