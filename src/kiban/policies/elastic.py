@@ -361,13 +361,14 @@ class SiaElastic:
 
         A thermal placement layer (``room_new_gpus``: XInt, MinHR) says how many busy GPUs
         more the room takes while a cooling unit is down or an inlet is above the redline.
-        When that is fewer than the free GPUs, the round is an emergency one: running jobs keep their GPUs (a resize is a stop
-        and a start, and the room may refuse the start; the power layer's thermal net caps or
-        suspends running jobs), the ILP gives at most that many free GPUs to waiting jobs,
-        and elastic jobs are placed through that layer (``place_count_held``: thermal score
-        and hold-back) instead of by best fit. Without this, after a CRAH failure Sia
-        restarted every round the jobs the power layer's thermal net had suspended and
-        filled the hall the remaining unit could not cool (the room ran away to 73–75 °C).
+        When that is fewer than the free GPUs, the round is an emergency one: running jobs
+        keep their GPUs (a resize is a stop and a start, and the room may refuse the start;
+        the power layer's thermal net caps or suspends running jobs), the ILP gives at most
+        that many free GPUs to waiting jobs, and elastic jobs are placed through that layer
+        (``place_count_held``: thermal score and hold-back) instead of by best fit. Without
+        this, after a CRAH failure Sia restarted every round the jobs the power layer's
+        thermal net had suspended and filled the hall the remaining unit could not cool (the
+        room ran away to 73–75 °C).
         """
         self._held_place = None
         room = getattr(alloc.placement, "room_new_gpus", None)
