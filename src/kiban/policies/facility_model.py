@@ -53,7 +53,7 @@ from kiban.physics.storage_io import cache_hit_frac
 from kiban.units import AIR_DENSITY_KG_PER_M3, AIR_SPECIFIC_HEAT_J_PER_KG_K
 
 if TYPE_CHECKING:
-    from kiban._typing import ArrayLike, FloatArray, IntArray
+    from kiban._typing import ArrayLike, BoolArray, FloatArray, IntArray
     from kiban.policies.base import PolicyContext
     from kiban.sim.state import ClusterView
 
@@ -72,6 +72,8 @@ DEFAULT_CHIP_MARGIN_K = 3.0
 FIXED_POINT_ITERATIONS = 60
 """Iterations of the inlet fixed point (the map is monotone and saturates when the fans reach
 full speed, so it converges from below; 60 reach 1e-6 K in the recirculation room)."""
+HOT_AISLE_RISE_K = 0.1
+"""Most an aisle that is over its limit now may warm from new work elsewhere (K)."""
 BUSY_WALL_INLET_C = 22.0
 """Inlet at which :meth:`FacilityModel.busy_gpu_wall_w` evaluates the server's wall power (°C):
 below the fans' temperature ramp, so the fans follow the load (the simulator's online estimate
@@ -334,14 +336,17 @@ class FacilityModel:
     def room_new_gpus(self, view: ClusterView, rack_free_gpus: ArrayLike, per_gpu_w: float) -> int:
         """Busy GPUs more that the room takes now, at the lowest set-point (the room guard).
 
-        While a measured inlet is above the redline: none (the room is already over; new heat
-        waits). Otherwise the largest ``k`` such that the facility model
-        (:meth:`predict_room`, from the inlets measured now) keeps every inlet within
-        :attr:`inlet_limit_c` (redline − δ_in) at the lowest allowed set-point with ``k``
-        busy GPUs of ``per_gpu_w`` wall power each added on the racks with free GPUs, in
-        proportion to their free GPUs. The margin against the servers' allowed inlet, which
-        the power layer's net holds by suspending work, keeps the two from thrashing: work
-        is suspended above the allowed inlet and restarted only below the redline.
+        The largest ``k`` such that the facility model (:meth:`predict_room`, from the
+        inlets measured now) keeps every inlet within :attr:`inlet_limit_c` (redline − δ_in)
+        at the lowest allowed set-point with ``k`` busy GPUs of ``per_gpu_w`` wall power
+        each added on the racks with free GPUs, in proportion to their free GPUs. An aisle
+        with a measured inlet above the redline takes no new work (the room is over there
+        now), and its racks must not warm by more than :data:`HOT_AISLE_RISE_K` from the
+        others' new work (after a runaway the twin's room can stay on its upper fixed point
+        even with that aisle idle, while the other aisle is cool). The margin against the
+        servers' allowed inlet, which the power layer's net holds by suspending work, keeps
+        the two from thrashing: work is suspended above the allowed inlet and restarted only
+        below the redline.
 
         Args:
             view: The cluster view.
@@ -351,18 +356,20 @@ class FacilityModel:
         Returns:
             GPUs (0 when the room takes none; all free GPUs when it takes them all).
         """
-        free = np.asarray(rack_free_gpus, dtype=np.float64)
+        inlet_now = np.asarray(view.rack_inlet_temp_c, dtype=np.float64)
+        hot = self.hot_aisle_racks(inlet_now, self.redline_c)
+        free = np.where(hot, 0.0, np.asarray(rack_free_gpus, dtype=np.float64))
         total = round(float(free.sum()))
         if total <= 0:
-            return 0
-        inlet_now = np.asarray(view.rack_inlet_temp_c, dtype=np.float64)
-        if float(inlet_now.max(initial=-math.inf)) > self.redline_c:
             return 0
         rack_w = np.asarray(view.rack_power_w, dtype=np.float64)
         lowest = self.supply_range_c[0]
         room = (view.cooling_units_failed, inlet_now, float(view.supply_temp_c))
         share = free / float(free.sum())
         limit = self.inlet_limit_c + 1e-9
+        if hot.any():
+            base = self.predict_room(lowest, rack_w, *room).inlet_c
+            limit = np.where(hot, np.maximum(base, limit) + HOT_AISLE_RISE_K, limit)
 
         def ok(k: int) -> bool:
             p = rack_w + k * per_gpu_w * share
@@ -377,6 +384,14 @@ class FacilityModel:
             mid = (lo + hi) // 2
             lo, hi = (mid, hi) if ok(mid) else (lo, mid)
         return lo
+
+    def hot_aisle_racks(self, inlet_c: ArrayLike, threshold_c: ArrayLike) -> BoolArray:
+        """Racks in an aisle where some measured inlet is above ``threshold_c`` (per rack)."""
+        over = np.asarray(inlet_c, dtype=np.float64) > np.asarray(threshold_c, dtype=np.float64)
+        hall = self.hall
+        if hall is None or not over.any():
+            return np.asarray(over, dtype=bool)
+        return np.asarray(np.isin(hall.rack_aisle, hall.rack_aisle[over]), dtype=bool)
 
     # --- room -------------------------------------------------------------------------------
     def inlet_rise_k(self, rack_power_w: ArrayLike) -> FloatArray:

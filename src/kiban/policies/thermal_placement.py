@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kiban.policies.facility_model import FacilityModel
+from kiban.policies.facility_model import HOT_AISLE_RISE_K, FacilityModel
 from kiban.policies.placement import NodePlacement, pick_gpus
 from kiban.policies.registry import register_policy
 
@@ -49,6 +49,10 @@ if TYPE_CHECKING:
     from kiban.sim.state import ClusterView
 
 __all__ = ["MinHR", "ThermalPlacement", "XInt"]
+
+LOST_AISLE_PENALTY_K = 1000.0
+"""Score added per kelvin that a placement warms an aisle already past its allowed inlet (K/K):
+XInt's peak over the other aisles decides only among placements that leave it alone."""
 
 
 class ThermalPlacement(NodePlacement):
@@ -94,6 +98,7 @@ class ThermalPlacement(NodePlacement):
         self._inlet_now: FloatArray = np.zeros(ctx.layout.n_racks)
         self._supply_now_c = math.nan
         self._at_risk = False
+        self._lost: BoolArray = np.zeros(ctx.layout.n_racks, dtype=bool)
 
     def _room_args(self, view: ClusterView) -> None:
         """What the room prediction needs from the view this decision."""
@@ -105,21 +110,31 @@ class ThermalPlacement(NodePlacement):
         self._at_risk = bool(
             m is not None and m.hall is not None and self.params.hold_back and m.room_at_risk(view)
         )
+        self._lost = (
+            m.hot_aisle_racks(self._inlet_now, m.allowed_inlet_c)
+            if self._at_risk and m is not None
+            else np.zeros(self._inlet_now.shape[0], dtype=bool)
+        )
 
     def _room_refuses(self, view: ClusterView, p_w: FloatArray) -> bool:
         """Whether the room cannot cool rack power ``p_w`` even at the lowest set-point."""
         m = self.model
         if m is None or not self.params.hold_back or m.hall is None:
             return False
-        if view.n_running == 0 and not self._extra_w.any():
-            return False
+        if view.n_running == 0 and not self._extra_w.any() and not self._lost.any():
+            return False  # an idle hall runs what it is given (not into an aisle that ran away)
         if m.room_is_linear(self._failed):  # Tang's room: the hottest inlet at the lowest supply
             lo = m.supply_range_c[0]
             return bool((m.inlet_temp_c(lo, p_w) > m.allowed_inlet_c + 1e-9).any())
-        inlet = m.predict_room(
-            m.supply_range_c[0], p_w, self._failed, self._inlet_now, self._supply_now_c
-        ).inlet_c
-        return bool((inlet > m.allowed_inlet_c + 1e-9).any())
+        room = (self._failed, self._inlet_now, self._supply_now_c)
+        inlet = m.predict_room(m.supply_range_c[0], p_w, *room).inlet_c
+        limit = m.allowed_inlet_c + 1e-9
+        lost = self._lost
+        if lost.any():  # an aisle past its allowed inlet now: it must not warm further
+            base = np.asarray(view.rack_power_w, dtype=np.float64)
+            before = m.predict_room(m.supply_range_c[0], base, *room).inlet_c
+            limit = np.where(lost, np.maximum(before, limit) + HOT_AISLE_RISE_K, limit)
+        return bool((inlet > limit).any())
 
     def _rack_power_w(self, view: ClusterView, free: FreeState) -> FloatArray:
         """Live rack power plus what this decision placed so far."""
@@ -274,14 +289,21 @@ class XInt(ThermalPlacement):
         assert self.model is not None
         m = self.model
         if not m.room_is_linear(self._failed):  # the room as the twin runs it
+            # the peak over the aisles that can still be held (an aisle past its allowed
+            # inlet after a runaway says nothing about where new work goes best)
+            room = (self._failed, self._inlet_now, self._supply_now_c)
+            lost = self._lost
+            keep = ~lost if not lost.all() else np.ones_like(lost)
+            before = m.predict_room(self._setpoint_c, p_w, *room).inlet_c if lost.any() else None
             out = np.empty(racks.shape[0])
             for k, r in enumerate(racks.tolist()):
                 p = p_w.copy()
                 p[r] += add_w
-                pred = m.predict_room(
-                    self._setpoint_c, p, self._failed, self._inlet_now, self._supply_now_c
-                )
-                out[k] = float(pred.inlet_c.max())
+                inlet = m.predict_room(self._setpoint_c, p, *room).inlet_c
+                out[k] = float(inlet[keep].max())
+                if before is not None:  # warming a lost aisle ranks behind any other choice
+                    warm = float((inlet - before)[lost].max()) - HOT_AISLE_RISE_K
+                    out[k] += LOST_AISLE_PENALTY_K * max(warm, 0.0)
             return out
         base = m.inlet_rise_k(p_w)  # (n,)
         d = m.d_k_per_w[:, racks] * m.rack_air_frac[racks][None, :]  # (n, k)
