@@ -154,7 +154,26 @@ class ModelBasedSupply:
         self._next_s = view.time_s + self.params.period_s
         t = self.target_c(view)
         now = float(getattr(view, "supply_setpoint_c", view.supply_temp_c))
+        if t > now and self._measured_over(view):
+            return None  # no raise while a measured inlet is above the redline
         return None if abs(t - now) < 1e-9 else t
+
+    def _measured_over(self, view: ClusterView) -> bool:
+        """A measured inlet above the redline, outside aisles past the servers' allowed inlet.
+
+        The model's steady state can call a warmer set-point safe while the room is still
+        above it (after a CRAH failure the room's thermal mass gives back heat for a while
+        and the remaining coil falls short); a raise then pushed the twin's room over its
+        airflow limit. An aisle that has run away to the upper fixed point (above the
+        servers' allowed inlet, where the twin can stay even idle) would block every raise
+        for good, so it does not count.
+        """
+        m = self.model
+        if m is None or m.hall is None:
+            return False
+        inlet = np.asarray(view.rack_inlet_temp_c, dtype=np.float64)
+        lost = m.hot_aisle_racks(inlet, m.allowed_inlet_c)
+        return bool((inlet[~lost] > m.redline_c).any())
 
 
 @register_policy("cooling", "trim-and-respond")

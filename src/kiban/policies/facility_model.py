@@ -339,11 +339,14 @@ class FacilityModel:
         The largest ``k`` such that the facility model (:meth:`predict_room`, from the
         inlets measured now) keeps every inlet within :attr:`inlet_limit_c` (redline − δ_in)
         at the lowest allowed set-point with ``k`` busy GPUs of ``per_gpu_w`` wall power
-        each added on the racks with free GPUs, in proportion to their free GPUs. An aisle
-        with a measured inlet above the redline takes no new work (the room is over there
-        now), and its racks must not warm by more than :data:`HOT_AISLE_RISE_K` from the
-        others' new work (after a runaway the twin's room can stay on its upper fixed point
-        even with that aisle idle, while the other aisle is cool). The margin against the
+        each added on the racks with free GPUs, in proportion to their free GPUs. None while
+        a measured inlet is above the redline (the room air is shared: a coil that falls
+        short warms every aisle; the model's steady state does not see the room's thermal
+        mass still giving back heat after a set-point drop), except in an aisle past the
+        servers' allowed inlet: after a runaway the twin's room can stay there, on its upper
+        fixed point, even with that aisle idle, while the other aisle is cool. Such an aisle
+        takes no new work and its racks must not warm by more than
+        :data:`HOT_AISLE_RISE_K` from the others' new work. The margin against the
         servers' allowed inlet, which the power layer's net holds by suspending work, keeps
         the two from thrashing: work is suspended above the allowed inlet and restarted only
         below the redline.
@@ -357,7 +360,9 @@ class FacilityModel:
             GPUs (0 when the room takes none; all free GPUs when it takes them all).
         """
         inlet_now = np.asarray(view.rack_inlet_temp_c, dtype=np.float64)
-        hot = self.hot_aisle_racks(inlet_now, self.redline_c)
+        hot = self.hot_aisle_racks(inlet_now, self.allowed_inlet_c)
+        if (inlet_now[~hot] > self.redline_c).any():
+            return 0  # the room is over the redline now (the room air is shared): no new heat
         free = np.where(hot, 0.0, np.asarray(rack_free_gpus, dtype=np.float64))
         total = round(float(free.sum()))
         if total <= 0:
