@@ -378,7 +378,8 @@ class FacilityModel:
 
         def ok(k: int) -> bool:
             p = rack_w + k * per_gpu_w * share
-            return bool((self.predict_room(lowest, p, *room).inlet_c <= limit).all())
+            pred = self.predict_room(lowest, p, *room)
+            return bool((self.held_inlet_c(pred, lowest, room[0]) <= limit).all())
 
         if ok(total):
             return total
@@ -389,6 +390,23 @@ class FacilityModel:
             mid = (lo + hi) // 2
             lo, hi = (mid, hi) if ok(mid) else (lo, mid)
         return lo
+
+    def held_inlet_c(
+        self, pred: RoomPrediction, supply_temp_c: float, units_failed: ArrayLike | None
+    ) -> FloatArray:
+        """A prediction's inlets, +inf everywhere when a unit is down and the coils fall short.
+
+        With a cooling unit down the room is held only while the working coils take the
+        heat (the room air at the set-point): the twin's room air above the set-point is the
+        model's steady state only after the room's mass has given back its heat, and on the
+        way a room at its airflow limit runs away (CRAC-failure seeds 3 and 4 of the
+        ablation, 37–41 kW under one 36 kW unit). So the layers that hold the room after an
+        alarm treat a shortfall as over every limit.
+        """
+        failed = None if units_failed is None else np.asarray(units_failed, dtype=bool)
+        if failed is not None and failed.any() and pred.room_air_c > supply_temp_c + 1e-6:
+            return np.full(pred.inlet_c.shape[0], math.inf)
+        return pred.inlet_c
 
     def hot_aisle_racks(self, inlet_c: ArrayLike, threshold_c: ArrayLike) -> BoolArray:
         """Racks in an aisle where some measured inlet is above ``threshold_c`` (per rack)."""

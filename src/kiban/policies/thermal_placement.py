@@ -127,7 +127,8 @@ class ThermalPlacement(NodePlacement):
             lo = m.supply_range_c[0]
             return bool((m.inlet_temp_c(lo, p_w) > m.allowed_inlet_c + 1e-9).any())
         room = (self._failed, self._inlet_now, self._supply_now_c)
-        inlet = m.predict_room(m.supply_range_c[0], p_w, *room).inlet_c
+        lowest = m.supply_range_c[0]
+        inlet = m.held_inlet_c(m.predict_room(lowest, p_w, *room), lowest, self._failed)
         limit = m.allowed_inlet_c + 1e-9
         lost = self._lost
         if lost.any():  # an aisle past its allowed inlet now: it must not warm further
