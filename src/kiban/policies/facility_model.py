@@ -72,6 +72,10 @@ DEFAULT_CHIP_MARGIN_K = 3.0
 FIXED_POINT_ITERATIONS = 60
 """Iterations of the inlet fixed point (the map is monotone and saturates when the fans reach
 full speed, so it converges from below; 60 reach 1e-6 K in the recirculation room)."""
+COIL_MARGIN_FRAC = 0.1
+"""Share of the working coils' capacity kept free while a cooling unit is down: the room's
+mass gives back its heat after the set-point drop (the twin's room air stayed 3–4 K above the
+set-point for tens of minutes after a CRAH failure), on top of the racks' heat."""
 HOT_AISLE_RISE_K = 0.1
 """Most an aisle that is over its limit now may warm from new work elsewhere (K)."""
 BUSY_WALL_INLET_C = 22.0
@@ -379,7 +383,7 @@ class FacilityModel:
         def ok(k: int) -> bool:
             p = rack_w + k * per_gpu_w * share
             pred = self.predict_room(lowest, p, *room)
-            return bool((self.held_inlet_c(pred, lowest, room[0]) <= limit).all())
+            return bool((self.held_inlet_c(pred, lowest, room[0], p) <= limit).all())
 
         if ok(total):
             return total
@@ -392,19 +396,27 @@ class FacilityModel:
         return lo
 
     def held_inlet_c(
-        self, pred: RoomPrediction, supply_temp_c: float, units_failed: ArrayLike | None
+        self,
+        pred: RoomPrediction,
+        supply_temp_c: float,
+        units_failed: ArrayLike | None,
+        rack_power_w: ArrayLike,
     ) -> FloatArray:
         """A prediction's inlets, +inf everywhere when a unit is down and the coils fall short.
 
         With a cooling unit down the room is held only while the working coils take the
-        heat (the room air at the set-point): the twin's room air above the set-point is the
-        model's steady state only after the room's mass has given back its heat, and on the
-        way a room at its airflow limit runs away (CRAC-failure seeds 3 and 4 of the
-        ablation, 37–41 kW under one 36 kW unit). So the layers that hold the room after an
-        alarm treat a shortfall as over every limit.
+        heat with :data:`COIL_MARGIN_FRAC` to spare (the room air at the set-point): the
+        twin's room air above the set-point is the model's steady state only after the
+        room's mass has given back its heat, and on the way a room at its airflow limit runs
+        away (CRAC-failure seed 3 of the ablation: 35–38 kW under one 36 kW unit). So the
+        layers that hold the room after an alarm treat a shortfall as over every limit.
         """
         failed = None if units_failed is None else np.asarray(units_failed, dtype=bool)
-        if failed is not None and failed.any() and pred.room_air_c > supply_temp_c + 1e-6:
+        if failed is None or not failed.any() or self.hall is None:
+            return pred.inlet_c
+        cap_w = float(self.hall.crah_capacity_w[~failed].sum()) * (1.0 - COIL_MARGIN_FRAC)
+        heat_w = float((np.asarray(rack_power_w, dtype=np.float64) * self.rack_air_frac).sum())
+        if pred.room_air_c > supply_temp_c + 1e-6 or heat_w > cap_w:
             return np.full(pred.inlet_c.shape[0], math.inf)
         return pred.inlet_c
 

@@ -349,7 +349,7 @@ class WaterFilling:
         def predict(alpha: float) -> FloatArray:
             p = rack_want - (1.0 - alpha) * ((slope * want_w) @ count * sel)
             pred = m.predict_room(setpoint, p, failed, inlet_now, supply_now)
-            return m.held_inlet_c(pred, setpoint, failed)
+            return m.held_inlet_c(pred, setpoint, failed, p)
 
         sel = np.ones(lay.n_racks)
         over = predict(1.0) > allowed + 1e-9
@@ -400,7 +400,7 @@ class WaterFilling:
         shed: list[int] = []
         for i in order.tolist():
             room = m.predict_room(lowest, p, failed, inlet_now, float(view.supply_temp_c))
-            if (m.held_inlet_c(room, lowest, failed) <= m.allowed_inlet_c + 1e-9).all():
+            if (m.held_inlet_c(room, lowest, failed, p) <= m.allowed_inlet_c + 1e-9).all():
                 break
             if not hit[i]:
                 continue

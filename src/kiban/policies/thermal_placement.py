@@ -128,7 +128,8 @@ class ThermalPlacement(NodePlacement):
             return bool((m.inlet_temp_c(lo, p_w) > m.allowed_inlet_c + 1e-9).any())
         room = (self._failed, self._inlet_now, self._supply_now_c)
         lowest = m.supply_range_c[0]
-        inlet = m.held_inlet_c(m.predict_room(lowest, p_w, *room), lowest, self._failed)
+        pred = m.predict_room(lowest, p_w, *room)
+        inlet = m.held_inlet_c(pred, lowest, self._failed, p_w)
         limit = m.allowed_inlet_c + 1e-9
         lost = self._lost
         if lost.any():  # an aisle past its allowed inlet now: it must not warm further
@@ -149,7 +150,8 @@ class ThermalPlacement(NodePlacement):
         """Rack power one GPU of ``job`` adds (W).
 
         Its board power at its cap; while the room is at risk (a unit down or an inlet above
-        the redline), the wall power a busy GPU adds (:meth:`FacilityModel.busy_gpu_wall_w`:
+        the redline), the wall power a busy GPU adds uncapped (the power layer sets a start's
+        cap afterwards; :meth:`FacilityModel.busy_gpu_wall_w`:
         with its host's share, fans and PSU loss: a third more on DGX H100 at 600 W), so that the
         room prediction that holds work back sees the heat the twin will carry.
         """
@@ -159,10 +161,9 @@ class ThermalPlacement(NodePlacement):
         if math.isnan(cap):
             cap = float(m.job_tdp_w[job])
         j = np.array([job])
-        gpu_w = m.gpu_power_w(j, cap)
-        if self._at_risk:
-            return float(m.busy_gpu_wall_w(j, gpu_w)[0])
-        return float(gpu_w[0])
+        if self._at_risk:  # uncapped: a suspended job's last cap is no promise for its start
+            return float(m.busy_gpu_wall_w(j, m.gpu_power_w(j, m.job_tdp_w[j]))[0])
+        return float(m.gpu_power_w(j, cap)[0])
 
     @abstractmethod
     def _rack_score(self, p_w: FloatArray, add_w: float, racks: IntArray) -> FloatArray:
