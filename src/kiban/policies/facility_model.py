@@ -383,7 +383,8 @@ class FacilityModel:
         def ok(k: int) -> bool:
             p = rack_w + k * per_gpu_w * share
             pred = self.predict_room(lowest, p, *room)
-            return bool((self.held_inlet_c(pred, lowest, room[0], p) <= limit).all())
+            inlet = self.held_inlet_c(pred, lowest, room[0], p, coil_margin_frac=COIL_MARGIN_FRAC)
+            return bool((inlet <= limit).all())
 
         if ok(total):
             return total
@@ -401,11 +402,15 @@ class FacilityModel:
         supply_temp_c: float,
         units_failed: ArrayLike | None,
         rack_power_w: ArrayLike,
+        *,
+        coil_margin_frac: float = 0.0,
     ) -> FloatArray:
         """A prediction's inlets, +inf everywhere when a unit is down and the coils fall short.
 
         With a cooling unit down the room is held only while the working coils take the
-        heat with :data:`COIL_MARGIN_FRAC` to spare (the room air at the set-point): the
+        heat with ``coil_margin_frac`` of their capacity to spare (the layered stack and
+        the elastic layer's room guard: :data:`COIL_MARGIN_FRAC`) and the room air stays at
+        the set-point: the
         twin's room air above the set-point is the model's steady state only after the
         room's mass has given back its heat, and on the way a room at its airflow limit runs
         away (CRAC-failure seed 3 of the ablation: 35–38 kW under one 36 kW unit). So the
@@ -414,7 +419,7 @@ class FacilityModel:
         failed = None if units_failed is None else np.asarray(units_failed, dtype=bool)
         if failed is None or not failed.any() or self.hall is None:
             return pred.inlet_c
-        cap_w = float(self.hall.crah_capacity_w[~failed].sum()) * (1.0 - COIL_MARGIN_FRAC)
+        cap_w = float(self.hall.crah_capacity_w[~failed].sum()) * (1.0 - coil_margin_frac)
         heat_w = float((np.asarray(rack_power_w, dtype=np.float64) * self.rack_air_frac).sum())
         if pred.room_air_c > supply_temp_c + 1e-6 or heat_w > cap_w:
             return np.full(pred.inlet_c.shape[0], math.inf)

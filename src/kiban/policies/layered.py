@@ -16,6 +16,7 @@ from kiban.policies.base import (
     Decision,
     PolicyContext,
 )
+from kiban.policies.facility_model import COIL_MARGIN_FRAC
 from kiban.policies.registry import make_policy
 from kiban.policies.scheduling import needed_preemptions
 
@@ -73,6 +74,12 @@ class LayeredPolicy:
         self.data = None if _noop(data) else data
         self.epoch_s = epoch_s
         self.preemptive = bool(getattr(scheduling, "preemptive", False))
+        # the layers hold the room after a cooling-unit alarm with no guard above them: their
+        # thermal net and hold-back keep a share of the working coils free (J-DEC has its own
+        # guard and builds its net without it)
+        for layer in (self.power, self.placement):
+            if layer is not None and hasattr(layer, "coil_margin_frac"):
+                layer.coil_margin_frac = COIL_MARGIN_FRAC
 
     def reset(self, ctx: PolicyContext) -> None:
         """Reset every layer."""

@@ -241,6 +241,11 @@ class WaterFilling:
         cannot cool them even capped."""
         self.shed_jobs = 0
         """Jobs suspended over the run."""
+        self.coil_margin_frac = 0.0
+        """Share of the working coils' capacity the thermal net keeps free while a cooling
+        unit is down (:meth:`FacilityModel.held_inlet_c`); the layered stack sets
+        :data:`~kiban.policies.facility_model.COIL_MARGIN_FRAC` (it has no room guard of its
+        own), 0 elsewhere."""
 
     @property
     def budget_w(self) -> float:
@@ -346,10 +351,12 @@ class WaterFilling:
         supply_now = float(view.supply_temp_c)
         allowed = m.allowed_inlet_c
 
+        margin = self.coil_margin_frac
+
         def predict(alpha: float) -> FloatArray:
             p = rack_want - (1.0 - alpha) * ((slope * want_w) @ count * sel)
             pred = m.predict_room(setpoint, p, failed, inlet_now, supply_now)
-            return m.held_inlet_c(pred, setpoint, failed, p)
+            return m.held_inlet_c(pred, setpoint, failed, p, coil_margin_frac=margin)
 
         sel = np.ones(lay.n_racks)
         over = predict(1.0) > allowed + 1e-9
@@ -390,6 +397,7 @@ class WaterFilling:
         failed = view.cooling_units_failed
         inlet_now = np.asarray(view.rack_inlet_temp_c, dtype=np.float64)
         lowest = m.supply_range_c[0]
+        margin = self.coil_margin_frac
         # rack power with every hit job at its minimum cap, and what suspending one saves (at
         # the wall: its GPUs back to idle and its host's share; a start: all it would add)
         at_min = np.where(hit, np.minimum(want_w, m.job_min_cap_w[jobs]), want_w)
@@ -400,7 +408,8 @@ class WaterFilling:
         shed: list[int] = []
         for i in order.tolist():
             room = m.predict_room(lowest, p, failed, inlet_now, float(view.supply_temp_c))
-            if (m.held_inlet_c(room, lowest, failed, p) <= m.allowed_inlet_c + 1e-9).all():
+            held = m.held_inlet_c(room, lowest, failed, p, coil_margin_frac=margin)
+            if (held <= m.allowed_inlet_c + 1e-9).all():
                 break
             if not hit[i]:
                 continue

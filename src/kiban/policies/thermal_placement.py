@@ -82,6 +82,10 @@ class ThermalPlacement(NodePlacement):
         super().__init__()
         self.params = params if params is not None else self.Params()
         self.model: FacilityModel | None = None
+        self.coil_margin_frac = 0.0
+        """Share of the working coils' capacity the hold-back keeps free while a cooling unit
+        is down (:meth:`FacilityModel.held_inlet_c`); the layered stack sets
+        :data:`~kiban.policies.facility_model.COIL_MARGIN_FRAC`, 0 elsewhere."""
         self._free_id = -1
         self._t = math.nan
         self._extra_w: FloatArray = np.zeros(0)
@@ -129,7 +133,8 @@ class ThermalPlacement(NodePlacement):
         room = (self._failed, self._inlet_now, self._supply_now_c)
         lowest = m.supply_range_c[0]
         pred = m.predict_room(lowest, p_w, *room)
-        inlet = m.held_inlet_c(pred, lowest, self._failed, p_w)
+        margin = self.coil_margin_frac
+        inlet = m.held_inlet_c(pred, lowest, self._failed, p_w, coil_margin_frac=margin)
         limit = m.allowed_inlet_c + 1e-9
         lost = self._lost
         if lost.any():  # an aisle past its allowed inlet now: it must not warm further
