@@ -393,6 +393,7 @@ class CoupledFacility:
         self._quiet_key: tuple[bytes, float, bytes, int] | int | None = None
         self._quiet_rack_w: FloatArray = np.zeros(0)
         self._quiet_heat_w = 0.0
+        self._quiet_again: tuple[fd.HallAir, FloatArray, Any, Any, Any] | None = None
         self._outdoor_hour = -1
         self._capacity_cache: tuple[tuple[bytes, float, float, float], float, FloatArray] | None = (
             None
@@ -713,8 +714,16 @@ class CoupledFacility:
             self.heat_j += self._quiet_heat_w * dt
             self.air_handling_j += self._air_w * dt
             return None
-        heat = rack_w * self._air_frac
         inlet = np.asarray(view.rack_inlet_temp_c, dtype=np.float64)
+        if self._quiet_hour_passes(key, hall, rack_w, inlet, then, t):
+            # a new hour, nothing else moved: the last quiet step again (same heat, fans,
+            # air and aisles) if the hour's plant capacity still takes the heat
+            self.air_handling_j += self._air_w * dt
+            self.removed_j += self._quiet_heat_w * dt
+            self.heat_j += self._quiet_heat_w * dt
+            self._quiet_key = key
+            return None
+        heat = rack_w * self._air_frac
         load = np.divide(
             rack_w, self._rack_max_w, out=np.zeros_like(rack_w), where=self._rack_max_pos
         )
@@ -728,6 +737,7 @@ class CoupledFacility:
         self.air_handling_j += self._air_w * dt
         outdoor_c = self._outdoor_c(t)
         step = self._quiet_step(heat, flow, outdoor_c, then[0], then[1], dt)
+        quiet_step = step is not None
         if step is None:
             step = fd.facility_step(
                 hall, self._room, heat, flow, outdoor_c, then[0], then[1], max(dt, 1e-9)
@@ -738,6 +748,10 @@ class CoupledFacility:
             self._quiet_key = key
             self._quiet_rack_w = rack_w.copy()
             self._quiet_heat_w = heat_w
+            # what a later hour's step needs to be this one again (_quiet_hour_passes)
+            self._quiet_again = (
+                (hall, inlet.copy(), then[0], then[1], then[2]) if quiet_step else None
+            )
         if dt > 0:
             self._room = step.room
             self.removed_j += step.removed_j
@@ -773,6 +787,43 @@ class CoupledFacility:
             rack_inlet_offset_k=offset if changed_offset else None,
             rack_r_scale=r_scale if changed_r else None,
         )
+
+    def _quiet_hour_passes(  # noqa: PLR0917 - the step's inputs, compared with the last one's
+        self,
+        key: tuple[bytes, float, bytes, int] | int,
+        hall: fd.HallAir,
+        rack_w: FloatArray,
+        inlet: FloatArray,
+        then: tuple[FloatArray, float, FloatArray],
+        t: float,
+    ) -> bool:
+        """The last step was quiet and only the hour moved: would this step repeat it?
+
+        True when the last step was a :meth:`_quiet_step` (room at its set-point, no storage)
+        and this one has the same units, chiller and fans (over the step and from ``t``), the
+        same hall, rack power and inlets, so the same fan speeds, airflow, air-handling power
+        and aisles; only the outdoor temperature, hence the plant capacity, is the new hour's.
+        If that capacity still takes the heat, the full step computes the same numbers as the
+        last one and changes nothing (the same effect: none), so the caller books the same
+        energies. The hour's outdoor temperature and capacity are looked up as the full step
+        would (their caches move the same way).
+        """
+        again = self._quiet_again
+        if (
+            again is None
+            or not self._quiet
+            or not isinstance(key, int)  # faults in the run: the full step
+            or self._faults
+            or then is not self._no_faults
+            or hall is not again[0]
+            or hall is not self._hall_now
+            or rack_w.shape != self._quiet_rack_w.shape
+            or (rack_w != self._quiet_rack_w).any()
+            or (inlet != again[1]).any()
+        ):
+            return False
+        capacity_w, _ = self._quiet_capacity(then[0], then[1], self._outdoor_c(t))
+        return not self._quiet_heat_w > capacity_w
 
     def _air_handling_w(self, flow: FloatArray) -> float:
         """CRAH fan power for the servers' airflow (and the bypass of this floor)."""
