@@ -707,6 +707,23 @@ min at ≈ 7 K (climate.py ``MONTHLY_DRY_BULB_STD_K`` notes, [D, weak]); the TMY
 2.5–6.5 K (humid coasts low, deserts high)."""
 
 
+_MONTH_EDGES: dict[int, tuple[MonthlyClimate, float, FloatArray]] = {}
+"""Per monthly climate (by id, the climate kept so the id stays its own): the year's length (s)
+and the months' start times (s), which the facility step would otherwise rebuild every hour."""
+
+
+def _month_edges(climate: MonthlyClimate) -> tuple[float, FloatArray]:
+    """The year's length and the months' edges of ``climate`` (computed once per climate)."""
+    known = _MONTH_EDGES.get(id(climate))
+    if known is None or known[0] is not climate:
+        if len(_MONTH_EDGES) > 64:  # a handful of climates per process
+            _MONTH_EDGES.clear()
+        edges = np.concatenate(([0.0], np.cumsum(climate.duration_s)))
+        edges.flags.writeable = False
+        known = _MONTH_EDGES[id(climate)] = (climate, float(climate.duration_s.sum()), edges)
+    return known[1], known[2]
+
+
 def outdoor_dry_bulb_c(
     time_s: ArrayLike,
     climate: MonthlyClimate | HourlyClimate,
@@ -740,9 +757,8 @@ def outdoor_dry_bulb_c(
     if isinstance(climate, HourlyClimate):
         n = climate.dry_bulb_c.size
         return np.asarray(climate.dry_bulb_c[np.mod(hour, n)], dtype=np.float64)
-    year_s = float(climate.duration_s.sum())
-    edges = np.concatenate(([0.0], np.cumsum(climate.duration_s)))
-    month = np.clip(np.searchsorted(edges, np.mod(t, year_s), side="right") - 1, 0, 11)
+    year_s, edges = _month_edges(climate)
+    month = np.minimum(np.maximum(edges.searchsorted(np.mod(t, year_s), side="right") - 1, 0), 11)
     hod = np.mod(t / 3600.0, 24.0)
     cyc = half_range_k * np.cos(2.0 * np.pi * (hod - peak_hour) / 24.0)
     return np.asarray(climate.dry_bulb_c[month] + cyc, dtype=np.float64)
