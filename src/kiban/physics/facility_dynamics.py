@@ -37,6 +37,8 @@ convection (h ∝ V̇^0.8); HBM runs hotter than the die under memory-bound load
 
 from __future__ import annotations
 
+import bisect
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -82,6 +84,7 @@ __all__ = [
     "fan_failure_airflow_frac",
     "hbm_temp_c",
     "liquid_r_k_per_w",
+    "outdoor_dry_bulb_at_c",
     "outdoor_dry_bulb_c",
     "power_at_clock_w",
     "psu_power_brake",
@@ -762,6 +765,31 @@ def outdoor_dry_bulb_c(
     hod = np.mod(t / 3600.0, 24.0)
     cyc = half_range_k * np.cos(2.0 * np.pi * (hod - peak_hour) / 24.0)
     return np.asarray(climate.dry_bulb_c[month] + cyc, dtype=np.float64)
+
+
+def outdoor_dry_bulb_at_c(
+    time_s: float,
+    climate: MonthlyClimate | HourlyClimate,
+    *,
+    start_s: float = 0.0,
+    half_range_k: float = DIURNAL_HALF_RANGE_K,
+    peak_hour: float = DIURNAL_PEAK_HOUR,
+) -> float:
+    """:func:`outdoor_dry_bulb_c` at one time, in Python floats: the same value, bit for bit.
+
+    The same IEEE operations in the same order (Python's float ``%`` is NumPy's ``np.mod``,
+    ``bisect_right`` over the month edges is ``searchsorted(side="right")``, the cosine is
+    NumPy's), without the array overhead: the in-loop facility asks for one hour at a time.
+    """
+    t = float(time_s) + start_s
+    if isinstance(climate, HourlyClimate):
+        n = climate.dry_bulb_c.size
+        return float(climate.dry_bulb_c[math.floor(t / 3600.0) % n])
+    year_s, edges = _month_edges(climate)
+    month = min(max(bisect.bisect_right(edges.tolist(), t % year_s) - 1, 0), 11)
+    hod = (t / 3600.0) % 24.0
+    cyc = half_range_k * float(np.cos(2.0 * np.pi * (hod - peak_hour) / 24.0))
+    return float(climate.dry_bulb_c[month] + cyc)
 
 
 @dataclass(frozen=True, slots=True)

@@ -371,8 +371,6 @@ class CoupledFacility:
         self._area_per_rack_m2 = float(area_per_rack_m2 or REF_AREA_PER_RACK_M2)
         self._containment: Containment = containment
         self._loop_capacity_j_per_k = LOOP_KG_PER_W * max(self._cdu_design_w, 1.0) * WATER_CP
-        self._outdoor_by_hour: dict[tuple[int, float, int], float] = {}
-        self._outdoor_climate: object = None
         self._reset()
 
     def _reset(self) -> None:
@@ -642,17 +640,8 @@ class CoupledFacility:
             climate = getattr(self._plant, "climate", None)
             if climate is not None:
                 start = float(getattr(self._plant, "start_time_of_year_s", 0.0))
-                # kept over runs (the policies of one scenario replay the same hours)
-                key = (hour, start, id(climate))
-                known = self._outdoor_by_hour.get(key)
-                if known is None:
-                    mid_s = (hour + 0.5) * 3600.0
-                    known = float(fd.outdoor_dry_bulb_c(mid_s, climate, start_s=start))
-                    if self._outdoor_climate is not climate:  # keeps id(climate) meaningful
-                        self._outdoor_by_hour.clear()
-                        self._outdoor_climate = climate
-                    self._outdoor_by_hour[key] = known
-                self._outdoor_cache = known
+                mid_s = (hour + 0.5) * 3600.0
+                self._outdoor_cache = fd.outdoor_dry_bulb_at_c(mid_s, climate, start_s=start)
         return self._outdoor_cache
 
     @property

@@ -157,6 +157,28 @@ class GpuObservables:
             activity[pos] = np.bincount(group, weights=busy, minlength=pos.shape[0])
         return pos
 
+    def _shared_all(self, power: FloatArray, activity: FloatArray, act_all: FloatArray) -> None:
+        """:meth:`_shared_power_activity` over every GPU, from the shared GPUs' tenant lists.
+
+        The GPUs marked ``GPU_SHARED`` are the keys of ``gpu_tenants`` (a GPU is marked with
+        its first tenant and freed with its last), so they are taken from there in ascending
+        order instead of scanning every GPU; the tenants' busy shares are the slots' entries
+        of ``act_all`` (:meth:`Slots.activity_frac_all`, the same values as
+        :meth:`Slots.activity_frac`). The same values as the scan.
+        """
+        sl, tenants = self._slots, self._state.gpu_tenants
+        gpus = sorted(tenants)
+        lists = [tenants[g] for g in gpus]
+        n = len(gpus)
+        pos = np.array(gpus, dtype=np.int64)
+        group = np.repeat(np.arange(n), [len(t) for t in lists])
+        slots = sl.job_slot[np.fromiter((j for t in lists for j in t), dtype=np.int64)]
+        frac = sl.share_frac[slots]
+        idle_w = self._gpu_idle_w[pos]
+        above_w = frac * (sl.power_w[slots] - idle_w[group])
+        power[pos] = idle_w + np.bincount(group, weights=above_w, minlength=n)
+        activity[pos] = np.bincount(group, weights=frac * act_all[slots], minlength=n)
+
     def power_w(self, gpus: IntArray) -> FloatArray:
         """Board power of each GPU now (W)."""
         hw = self._hw
@@ -184,14 +206,17 @@ class GpuObservables:
         held = np.flatnonzero(job >= 0)
         power = self._gpu_idle_w.copy()
         activity = np.zeros(power.shape[0])
+        act_all = sl.activity_frac_all() if sl.n else None
         if held.shape[0]:
+            assert act_all is not None  # a held GPU has its job's slot
             slot = sl.job_slot[job[held]]
             power[held] = sl.power_w[slot]
-            activity[held] = sl.activity_frac_all()[slot]
+            activity[held] = act_all[slot]
         if self._state.n_down_gpus:
             power[job == GPU_DOWN] = 0.0
         if self._state.gpu_tenants:
-            self._shared_power_activity(np.arange(power.shape[0]), power, activity)
+            assert act_all is not None  # a shared GPU has its tenants' slots
+            self._shared_all(power, activity, act_all)
         inlet = heat.rack_inlet_temp_c[self._gpu_rack]
         if self._any_liquid:
             inlet = np.where(self._gpu_liquid, heat.liquid_supply_temp_c, inlet)
