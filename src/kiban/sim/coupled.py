@@ -73,6 +73,8 @@ DEFAULT_STEP_S = 300.0
 state 10–20 min after a power change) and the room step is exact for constant inputs, so 5 min
 loses little; 60 s steps cost ≈ 3× the run time of the demo (measured), over its 60 s target.
 Pass ``step_s=60`` for studies of fast transients."""
+CAPACITY_CACHE_MAX = 4096
+"""Most (faults, outdoor, set-point) answers of the plant capacity kept in one run."""
 OBSERVE_EVERY_S = 300.0
 """The GPU distributions (power, die temperature, activity) are sampled this often, each sample
 weighted by the time since the previous one: a systematic sample of the time-weighted
@@ -393,9 +395,7 @@ class CoupledFacility:
         self._quiet_heat_w = 0.0
         self._quiet_again: tuple[fd.HallAir, FloatArray, Any, Any, Any] | None = None
         self._outdoor_hour = -1
-        self._capacity_cache: tuple[tuple[bytes, float, float, float], float, FloatArray] | None = (
-            None
-        )
+        self._capacity_cache: dict[tuple[bytes, float, float, float], tuple[float, FloatArray]] = {}
         self._outdoor_cache = 25.0
         self._racks_down: frozenset[int] = frozenset()
         self._site_key: tuple[float, float, float] | None = None
@@ -880,8 +880,9 @@ class CoupledFacility:
     ) -> tuple[float, FloatArray]:
         """Cooling capacity (W) and air supplied per aisle (m³/s) of the working units.
 
-        They change only with the faults and the outdoor temperature (hourly): the last
-        answer is kept for the same inputs.
+        They change only with the faults, the outdoor temperature (hourly) and the set-point:
+        the answers are kept per inputs over the run (monthly normals give each month the same
+        24 hourly temperatures, so most hours find theirs).
         """
         hall = self._hall_now
         key = (
@@ -890,9 +891,9 @@ class CoupledFacility:
             outdoor_c,
             hall.supply_setpoint_c,
         )
-        cached = self._capacity_cache
-        if cached is not None and cached[0] == key:
-            return cached[1], cached[2]
+        cached = self._capacity_cache.get(key)
+        if cached is not None:
+            return cached
         working = ~np.asarray(failed, dtype=bool)
         crah_w = float(hall.crah_capacity_w[working].sum())
         if math.isfinite(hall.chiller_capacity_w):
@@ -910,7 +911,9 @@ class CoupledFacility:
             plant_w = math.inf
         capacity_w = min(crah_w, plant_w)
         supplied = (hall.crah_airflow_m3_per_s * working) @ hall.crah_aisle_share
-        self._capacity_cache = (key, capacity_w, supplied)
+        if len(self._capacity_cache) >= CAPACITY_CACHE_MAX:
+            self._capacity_cache.clear()
+        self._capacity_cache[key] = (capacity_w, supplied)
         return capacity_w, supplied
 
     def _observe(self, view: ClusterView, dt: float) -> None:
