@@ -308,9 +308,15 @@ class ClusterView:
     def gpu_power_die_activity(self) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Board power (W), steady die temperature (°C) and busy share of every GPU now."""
         arrays = self._obs.power_die_activity()
-        if arrays is not self._pda_arrays:  # new values: new read-only views
+        last = self._pda_arrays
+        if arrays is not last:  # new values: new read-only views (an array kept keeps its view)
+            views = self._pda_views
+
+            def view_of(k: int) -> FloatArray:
+                return views[k] if last is not None and arrays[k] is last[k] else _ro(arrays[k])
+
             self._pda_arrays = arrays
-            self._pda_views = (_ro(arrays[0]), _ro(arrays[1]), _ro(arrays[2]))
+            self._pda_views = (view_of(0), view_of(1), view_of(2))
         return self._pda_views
 
     def gpu_power_w(self) -> FloatArray:
