@@ -370,7 +370,8 @@ class ClusterState:
         """Take job ``j`` out of the queue."""
         n = self.n_pending
         buf = self.pending_buf
-        pos = int(np.searchsorted(buf[:n], j))
+        # the head of the queue (FIFO starts) without a search
+        pos = 0 if n and buf[0] == j else int(buf[:n].searchsorted(j))
         if pos < n - 1:
             buf[pos : n - 1] = buf[pos + 1 : n].copy()
         self.n_pending = n - 1
