@@ -44,12 +44,7 @@ from kiban.physics import activity as act
 from kiban.physics import facility_dynamics as fd
 from kiban.physics.budget import BudgetLevel
 from kiban.physics.recirculation import REF_AREA_PER_RACK_M2, air_handling_power_w
-from kiban.physics.server_power import (
-    FAN_LOW_SETPOINT_C,
-    FAN_MIN_SPEED_FRAC,
-    FAN_SPEED_AT_FULL_LOAD_FRAC,
-    fan_speed_frac,
-)
+from kiban.physics.server_power import fan_ramp_span_k, fan_speed_frac, fan_speed_frac_spans
 from kiban.sim.facility_loop import FacilityEffect
 from kiban.units import AIR_DENSITY_KG_PER_M3, AIR_SPECIFIC_HEAT_J_PER_KG_K
 
@@ -212,24 +207,6 @@ def hall_air_for(
     )
 
 
-def _rack_fan_speed_frac(
-    load_frac: FloatArray, inlet_temp_c: FloatArray, ramp_span_k: FloatArray
-) -> FloatArray:
-    """:func:`~kiban.physics.server_power.fan_speed_frac` of every rack, its own ramp span each.
-
-    The same arithmetic per element (with the default floor, full-load speed and low set
-    point); ``np.maximum``/``np.minimum`` for ``np.clip`` (the same values, NaN included),
-    without its Python layer: the coupled step calls this once per step.
-    """
-    h = np.minimum(np.maximum(load_frac, 0.0), 1.0)
-    ramp = (inlet_temp_c - FAN_LOW_SETPOINT_C) / ramp_span_k
-    ramp = np.minimum(np.maximum(ramp, 0.0, out=ramp), 1.0, out=ramp)
-    by_load = FAN_MIN_SPEED_FRAC + (FAN_SPEED_AT_FULL_LOAD_FRAC - FAN_MIN_SPEED_FRAC) * h
-    by_temp = FAN_MIN_SPEED_FRAC + (1.0 - FAN_MIN_SPEED_FRAC) * ramp
-    speed = np.maximum(by_load, by_temp, out=by_load)
-    return np.minimum(np.maximum(speed, 0.0, out=speed), 1.0, out=speed)
-
-
 def _budget_levels(
     layout: ClusterLayout,
     hall_w: dict[str, float],
@@ -345,11 +322,7 @@ class CoupledFacility:
         # point): one elementwise pass over every rack instead of one call per server model,
         # the same arithmetic per element
         self._rack_ramp_span_k = np.array(
-            [
-                max(layout.servers[k].max_inlet_temp_c - FAN_LOW_SETPOINT_C, 1e-9)
-                for k in self._rack_server.tolist()
-            ],
-            dtype=np.float64,
+            [fan_ramp_span_k(layout.servers[k]) for k in self._rack_server.tolist()]
         )
         n_units = hall.crah_capacity_w.shape[0]
         self._no_faults = (np.zeros(n_units, dtype=bool), 1.0, np.ones(layout.n_racks))
@@ -719,7 +692,7 @@ class CoupledFacility:
         if self._one_server is not None:  # every rack holds one server model (elementwise)
             speed = fan_speed_frac(load, inlet, self._one_server)
         else:  # fan_speed_frac per rack with its server's ramp (the same values)
-            speed = _rack_fan_speed_frac(load, inlet, self._rack_ramp_span_k)
+            speed = fan_speed_frac_spans(load, inlet, self._rack_ramp_span_k)
         # a rack whose fans failed moves less air: the remaining fans cannot make up for them
         flow = fd.server_airflow_m3_per_s(speed, self._rack_rated_flow, fan_ok_frac=then[2])
         self._air_w = self._air_handling_w(flow)
