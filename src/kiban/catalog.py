@@ -36,6 +36,7 @@ from types import MappingProxyType
 from typing import Any, Literal, TypeAlias, TypeVar
 
 from kiban.errors import CatalogError, ConfigError
+from kiban.mig import MigGeometryName
 from kiban.units import unit_of
 
 CoolingMedium = Literal["air", "liquid", "immersion"]
@@ -77,6 +78,9 @@ class GpuSku:
     practitioners use on that GPU (FP32 on Pascal, mixed precision from Volta on); 0 = not
     published (a job's input rate then scales with memory bandwidth instead). Sources in
     ``source``; used by :func:`kiban.physics.storage_io.input_rate_scale`."""
+    mig: MigGeometryName = ""
+    """MIG geometry of the GPU: a key of :data:`kiban.mig.MIG_GEOMETRIES` (its profiles and their
+    placements, from NVIDIA's MIG User Guide); "" = not MIG-capable."""
 
 
 @dataclass(frozen=True, slots=True)
