@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from kiban.errors import SimulationError
+from kiban.mig import MIG_COMPUTE_SLICES
 from kiban.options import options
 from kiban.policies.base import PolicyContext
 from kiban.sim.capping import PowerBudget
@@ -400,12 +401,18 @@ class Simulator:
         st = self.state
         dt = t_new - self._t
         if dt > 0:
+            n_free = (
+                st.n_free_gpus + st.shared_free_milli / MILLI_PER_GPU
+                if st.shared_free_milli
+                else st.n_free_gpus
+            )
+            if st.mig is not None and st.mig.free_slices:
+                # compute slices of GPUs in MIG mode that no instance holds: free GPU time
+                n_free += st.mig.free_slices / MIG_COMPUTE_SLICES
             self.book.advance(
                 dt,
                 n_down=st.n_down_gpus,
-                n_free=st.n_free_gpus + st.shared_free_milli / MILLI_PER_GPU
-                if st.shared_free_milli
-                else st.n_free_gpus,
+                n_free=n_free,
                 waiting=bool(st.n_pending),
                 fragmented=self._frag,
             )

@@ -1,0 +1,108 @@
+"""MIG instances of a run: which memory and compute slices of each GPU its instances hold.
+
+A GPU enters MIG mode when a job's instance is created on it (it must be free then) and leaves it
+when its last instance goes; in between :class:`~kiban.sim.cluster.ClusterState` marks it
+:data:`~kiban.vocabulary.GPU_SHARED` with the jobs in ``gpu_tenants`` (so power, activity and the
+per-GPU timeline follow its tenants, as for milli-GPU shares), while this table keeps the
+geometry: per GPU the bit mask of occupied memory slices and the compute slices held, per running
+job the start of its instance. Whole-GPU jobs never land on such a GPU (it is not free) and
+milli-GPU shares neither (its milli left is 0); MIG instances never land on a GPU shared by milli
+jobs (its mask is empty while it is not free). The time a MIG GPU's unheld compute slices stand
+idle is booked as free GPU time (``free_slices / 7`` GPUs): each GPU-second once.
+
+The mode switch itself (a GPU reset, no processes) costs no time here, and the slices' start is
+chosen by :meth:`kiban.mig.MigGeometry.start_for` (the start that keeps the most placements open).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from kiban.mig import MIG_COMPUTE_SLICES, MIG_GEOMETRIES, MigGeometry
+
+if TYPE_CHECKING:
+    from kiban._typing import BoolArray, IntArray
+    from kiban.sim.jobs import JobTable
+    from kiban.sim.layout import ClusterLayout
+
+__all__ = ["MigState", "sku_geometries"]
+
+
+def sku_geometries(layout: ClusterLayout) -> list[MigGeometry | None]:
+    """Each GPU model's MIG geometry (None: not MIG-capable), by model index."""
+    return [MIG_GEOMETRIES[s.mig] if getattr(s, "mig", "") else None for s in layout.skus]
+
+
+class MigState:
+    """Slices held on GPUs in MIG mode (see the module docstring).
+
+    Attributes:
+        gpu_mask: Per GPU, occupied memory slices (bit mask; 0 = no instance).
+        gpu_compute: Per GPU, compute slices its instances hold.
+        job_start: Per job, the first memory slice of its running instance (-1 = none).
+        free_slices: Σ over GPUs in MIG mode of their unheld compute slices.
+    """
+
+    def __init__(self, layout: ClusterLayout, jobs: JobTable) -> None:
+        n_gpus = layout.n_gpus
+        self.geometry = sku_geometries(layout)
+        self._gpu_sku: list[int] = layout.node_sku_idx[layout.gpu_node].tolist()
+        self.gpu_mask: IntArray = np.zeros(n_gpus, dtype=np.int64)
+        self.gpu_compute: IntArray = np.zeros(n_gpus, dtype=np.int64)
+        self.job_start: IntArray = np.full(jobs.n_jobs, -1, dtype=np.int64)
+        self.free_slices = 0
+        profiles = jobs.mig_profile
+        self.job_profile: list[str] = (
+            [""] * jobs.n_jobs if profiles is None else [str(p) for p in profiles.tolist()]
+        )
+        self.job_slices: list[int] = jobs.mig_compute_slices.tolist()
+
+    def geometry_of(self, g: int) -> MigGeometry | None:
+        """GPU ``g``'s MIG geometry (None: its model has none)."""
+        return self.geometry[self._gpu_sku[g]]
+
+    def start_on(self, j: int, g: int) -> int:
+        """The start job ``j``'s instance would take on GPU ``g`` now (-1: it does not fit)."""
+        geo = self.geometry_of(g)
+        name = self.job_profile[j]
+        if geo is None or name not in geo.profiles:
+            return -1
+        mask = int(self.gpu_mask[g])
+        start = geo.start_for(mask, name)
+        if start < 0 or not geo.can_place(mask, int(self.gpu_compute[g]), name, start):
+            return -1
+        return start
+
+    def take(self, j: int, g: int, *, first: bool) -> None:
+        """Job ``j``'s instance is created on GPU ``g`` (``first``: the GPU was free)."""
+        geo = self.geometry_of(g)
+        assert geo is not None  # checked by the dispatch
+        start = self.start_on(j, g)
+        assert start >= 0  # checked by the dispatch
+        c = self.job_slices[j]
+        if first:
+            self.free_slices += MIG_COMPUTE_SLICES
+        self.gpu_mask[g] |= geo.profiles[self.job_profile[j]].mask(start)
+        self.gpu_compute[g] += c
+        self.free_slices -= c
+        self.job_start[j] = start
+
+    def release(self, j: int, g: int) -> bool:
+        """Job ``j``'s instance on GPU ``g`` is destroyed; True if it was the GPU's last."""
+        geo = self.geometry_of(g)
+        assert geo is not None
+        start = int(self.job_start[j])
+        self.gpu_mask[g] &= ~geo.profiles[self.job_profile[j]].mask(start)
+        self.gpu_compute[g] -= self.job_slices[j]
+        self.free_slices += self.job_slices[j]
+        self.job_start[j] = -1
+        if self.gpu_mask[g] == 0:
+            self.free_slices -= MIG_COMPUTE_SLICES
+            return True
+        return False
+
+    def offers(self, name: str) -> BoolArray:
+        """Per GPU model, whether its geometry has profile ``name``."""
+        return np.array([geo is not None and name in geo.profiles for geo in self.geometry])
