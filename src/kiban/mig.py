@@ -41,7 +41,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
 
 __all__ = [
     "MIG_COMPUTE_SLICES",
@@ -170,11 +170,48 @@ class MigGeometry:
         """
         return self._start[name][used_mask]
 
+    def assign(self, used_mask: int, compute_used: int, names: Sequence[str]) -> list[int] | None:
+        """Starts for new instances ``names`` together on a GPU in this state; None if none fit.
+
+        The instances are tried largest first (memory slices, then compute slices), each at
+        its starts in the order :meth:`start_for` prefers, backtracking where a later one finds
+        no room: if any assignment exists, one is found (at most 7 instances of at most 7
+        starts each). Used to apply several instances a policy put on one GPU in one decision,
+        whatever order it placed them in.
+
+        Returns:
+            The start of each of ``names``, in their order.
+        """
+        order = sorted(
+            range(len(names)),
+            key=lambda i: (
+                -self.profiles[names[i]].memory_slices,
+                -self.profiles[names[i]].compute_slices,
+                i,
+            ),
+        )
+        starts = [-1] * len(names)
+
+        def place(k: int, mask: int, compute: int) -> bool:
+            if k == len(order):
+                return True
+            i = order[k]
+            p = self.profiles[names[i]]
+            if compute + p.compute_slices > MIG_COMPUTE_SLICES:
+                return False
+            free = [s for s in p.starts if not mask & p.mask(s)]
+            free.sort(key=lambda s: (-self.placements_left(mask | p.mask(s)), s))
+            for s in free:
+                starts[i] = s
+                if place(k + 1, mask | p.mask(s), compute + p.compute_slices):
+                    return True
+            return False
+
+        return starts if place(0, used_mask, compute_used) else None
+
     def placements_left(self, used_mask: int) -> int:
         """Number of (profile, start) placements still free on a GPU with ``used_mask``."""
-        return sum(
-            1 for p in self.profiles.values() for s in p.starts if not used_mask & p.mask(s)
-        )
+        return sum(1 for p in self.profiles.values() for s in p.starts if not used_mask & p.mask(s))
 
 
 def _best_start(geo: MigGeometry, name: str, used_mask: int) -> int:

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kiban.errors import SimulationError
-from kiban.sim.slots import SHARES
 from kiban.mig import MIG_COMPUTE_SLICES
+from kiban.sim.slots import SHARES
 from kiban.vocabulary import GPU_FREE, GPU_SHARED, PENDING, RUNNING
 
 if TYPE_CHECKING:
@@ -81,7 +81,9 @@ def _mig_problems(st: ClusterState, sl: Slots) -> list[str]:
         name = mig.job_profile[j]
         start = int(mig.job_start[j])
         if geo is None or name not in geo.profiles or start not in geo.profiles[name].starts:
-            out.append(f"job {j}'s MIG instance {name} at slice {start} is not a placement of GPU {g}")
+            out.append(
+                f"job {j}'s MIG instance {name} at slice {start} is not a placement of GPU {g}"
+            )
             continue
         m = geo.profiles[name].mask(start)
         if int(mask[g]) & m:

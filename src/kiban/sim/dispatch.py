@@ -156,9 +156,13 @@ class Dispatch:
             if sl.job_slot[j] >= 0:
                 sl.set_io_weight(int(sl.job_slot[j]), weight)
             self._dirty.io = True
+        if st.mig is not None and d.start:
+            self._plan_mig(d)
         for j_raw in sorted(int(j) for j in d.start):
             j = self._job_index("start", j_raw)
             self._start(j, d.start[j_raw])
+        if st.mig is not None:
+            st.mig.planned.clear()
         if d.supply_temp_c is not None:
             lo, hi = self._settings.supply_temp_range_c
             temp = float(d.supply_temp_c)
@@ -314,6 +318,19 @@ class Dispatch:
         if hw.budget_finite and st.rack_gpu_alloc_w[r] + add_w > hw.budget_w[r] + 1e-6:
             self._over_budget(j, r, float(st.rack_gpu_alloc_w[r] + add_w))
         self._runner.start1(j, g, node=node, rack=r, sku=sku, cap_w=cap_w, t_s=self._t)
+
+    def _plan_mig(self, d: Decision) -> None:
+        """Starts of the decision's MIG instances, assigned GPU by GPU (checked at each start)."""
+        mig, jt, n_gpus = self._state.mig, self._jt, self._hw.layout.n_gpus
+        assert mig is not None
+        starts: dict[int, int] = {}
+        for j_raw, gpus_in in d.start.items():
+            if not isinstance(j_raw, (int, np.integer)) or not 0 <= int(j_raw) < len(jt.mig_list):
+                continue  # the start loop reports it
+            gpus = np.asarray(gpus_in, dtype=np.int64).reshape(-1)
+            if jt.mig_list[int(j_raw)] and gpus.shape[0] == 1 and 0 <= int(gpus[0]) < n_gpus:
+                starts[int(j_raw)] = int(gpus[0])
+        mig.plan(starts)
 
     def _start_mig(self, j: int, gpus: IntArray) -> None:
         """Start a job on a MIG instance: one GPU, free or in MIG mode, with a placement left."""

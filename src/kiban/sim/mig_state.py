@@ -58,6 +58,31 @@ class MigState:
             [""] * jobs.n_jobs if profiles is None else [str(p) for p in profiles.tolist()]
         )
         self.job_slices: list[int] = jobs.mig_compute_slices.tolist()
+        self.planned: dict[int, int] = {}
+        """Job → start chosen for it by :meth:`plan` for the decision being applied."""
+
+    def plan(self, starts: dict[int, int]) -> None:
+        """Fix the starts of the instances one decision creates, GPU by GPU, before creating them.
+
+        A policy places a decision's instances in its own order; the dispatch creates them in job
+        order. Several instances new on one GPU are assigned starts together
+        (:meth:`kiban.mig.MigGeometry.assign`), so what fitted for the policy fits here.
+
+        Args:
+            starts: Job → GPU for the decision's MIG starts (checked one by one later).
+        """
+        self.planned.clear()
+        by_gpu: dict[int, list[int]] = {}
+        for j, g in starts.items():
+            by_gpu.setdefault(g, []).append(j)
+        for g, jobs in by_gpu.items():
+            geo = self.geometry_of(g)
+            names = [self.job_profile[j] for j in jobs]
+            if geo is None or any(n not in geo.profiles for n in names):
+                continue
+            got = geo.assign(int(self.gpu_mask[g]), int(self.gpu_compute[g]), names)
+            if got is not None:
+                self.planned.update(zip(jobs, got, strict=True))
 
     def geometry_of(self, g: int) -> MigGeometry | None:
         """GPU ``g``'s MIG geometry (None: its model has none)."""
@@ -70,7 +95,9 @@ class MigState:
         if geo is None or name not in geo.profiles:
             return -1
         mask = int(self.gpu_mask[g])
-        start = geo.start_for(mask, name)
+        start = self.planned.get(j, -1)
+        if start < 0 or not geo.can_place(mask, int(self.gpu_compute[g]), name, start):
+            start = geo.start_for(mask, name)
         if start < 0 or not geo.can_place(mask, int(self.gpu_compute[g]), name, start):
             return -1
         return start
@@ -88,6 +115,7 @@ class MigState:
         self.gpu_compute[g] += c
         self.free_slices -= c
         self.job_start[j] = start
+        self.planned.pop(j, None)
 
     def release(self, j: int, g: int) -> bool:
         """Job ``j``'s instance on GPU ``g`` is destroyed; True if it was the GPU's last."""

@@ -302,6 +302,11 @@ class ClusterView:
         mig = self._s.mig
         return None if mig is None else _ro(mig.gpu_compute)
 
+    def job_mig_start(self, job: int) -> int:
+        """First memory slice of a running job's MIG instance (-1: none)."""
+        mig = self._s.mig
+        return -1 if mig is None else int(mig.job_start[job])
+
     def job_gpus(self, job: int) -> IntArray | None:
         """GPUs held by a running job (read-only), or None."""
         gpus = self._slots.job_gpus[job]

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kiban.mig import MIG_COMPUTE_SLICES
 from kiban.physics import activity as act
 from kiban.physics.gpu_power import runtime_factor
 from kiban.physics.storage_io import checkpoint_write_s
-from kiban.mig import MIG_COMPUTE_SLICES
 from kiban.sim.mig_state import sku_geometries
 from kiban.vocabulary import MILLI_PER_GPU
 from kiban.workload.goodput import (
