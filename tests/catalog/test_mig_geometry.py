@@ -100,7 +100,7 @@ def test_profile_names_and_catalog():
     """Profile names parse to their compute slices; the catalog's geometry names are the keys;
     H100 and A100 80GB offer 3g.40gb, L40S has no MIG."""
     assert profile_compute_slices("3g.40gb") == 3
-    with pytest.raises(ValueError, match="expected '<slices>g.<memory>gb'"):
+    with pytest.raises(ValueError, match=r"expected '<slices>g\.<memory>gb'"):
         profile_compute_slices("3g.40")
     assert set(typing.get_args(MigGeometryName)) == {"", *MIG_GEOMETRIES}
     assert "3g.40gb" in MIG_PROFILE_NAMES

@@ -40,6 +40,7 @@ def test_instances_share_a_gpu_and_book_each_gpu_second_once():
     assert led["idle_no_demand"] == pytest.approx(4.0 / 7.0 * HOLD_S, rel=1e-12)
     assert _ledger_sum_gpu_s(out) == pytest.approx(8 * HOLD_S, rel=1e-12)
     assert out.job["attained_gpu_s"][:3] == pytest.approx(np.array([3, 3, 4]) / 7 * HOLD_S)
+    assert out.mig_idle_slice_gpu_s == pytest.approx(4.0 / 7.0 * HOLD_S, rel=1e-12)
 
 
 def test_whole_gpu_jobs_never_land_on_a_gpu_holding_instances():

@@ -43,6 +43,7 @@ class MigState:
         gpu_compute: Per GPU, compute slices its instances hold.
         job_start: Per job, the first memory slice of its running instance (-1 = none).
         free_slices: Σ over GPUs in MIG mode of their unheld compute slices.
+        idle_slice_gpu_s: Time integral of ``free_slices / 7`` (GPU·s).
     """
 
     def __init__(self, layout: ClusterLayout, jobs: JobTable) -> None:
@@ -53,6 +54,8 @@ class MigState:
         self.gpu_compute: IntArray = np.zeros(n_gpus, dtype=np.int64)
         self.job_start: IntArray = np.full(jobs.n_jobs, -1, dtype=np.int64)
         self.free_slices = 0
+        self.idle_slice_gpu_s = 0.0
+        """Time integral of ``free_slices / 7`` (GPU·s), kept by the ledger's integration."""
         profiles = jobs.mig_profile
         self.job_profile: list[str] = (
             [""] * jobs.n_jobs if profiles is None else [str(p) for p in profiles.tolist()]

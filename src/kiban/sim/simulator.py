@@ -339,6 +339,8 @@ class Simulator:
             if self.budget is not None:
                 extra.setdefault("coupling", {}).update(self.budget.finish(self._t))
         extra["fgd_frag_gpu_s"] = self.state.fgd_frag_gpu_s_until(horizon)
+        if self.state.mig is not None:
+            extra["mig_idle_slice_gpu_s"] = self.state.mig.idle_slice_gpu_s
         if self.host is not None:
             extra["host_pods"] = self.host.figures()
         elif self.jobs.host_pods is not None and self.jobs.host_pods.n_pods:
@@ -408,7 +410,9 @@ class Simulator:
             )
             if st.mig is not None and st.mig.free_slices:
                 # compute slices of GPUs in MIG mode that no instance holds: free GPU time
-                n_free += st.mig.free_slices / MIG_COMPUTE_SLICES
+                idle_gpus = st.mig.free_slices / MIG_COMPUTE_SLICES
+                n_free += idle_gpus
+                st.mig.idle_slice_gpu_s += idle_gpus * dt
             self.book.advance(
                 dt,
                 n_down=st.n_down_gpus,
