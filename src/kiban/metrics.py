@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HOST_POD_SUMMARY_UNITS",
+    "MIG_SUMMARY_UNITS",
     "SHARING_SUMMARY_UNITS",
     "SUMMARY_UNITS",
     "energy_j",
@@ -46,6 +47,13 @@ SHARING_SUMMARY_UNITS: dict[str, str] = {
     "fgd_fragmentation_frac": "1",
 }
 """Units of the summary keys of runs with GPU shares or host requests (issue 15)."""
+
+MIG_SUMMARY_UNITS: dict[str, str] = {
+    "jobs_on_mig_instance": "1",
+    "mig_idle_slice_gpu_hours": "GPU·h",
+    "mig_idle_slice_frac": "1",
+}
+"""Units of the summary keys of runs with MIG instances (kiban.mig)."""
 
 HOST_POD_SUMMARY_UNITS: dict[str, str] = {
     "cpu_pods": "1",
