@@ -134,7 +134,7 @@ class JobTable:
             :data:`kiban.workload.goodput.GOODPUT_PROFILES`; "" = none: speed ∝ GPUs).
         host_pods: CPU-only pods of the same trace (:class:`HostPods`), or None.
         mig_profile: MIG profile per job (:mod:`kiban.mig`; "" = none: whole GPUs or a
-            milli share), or None when no job names one.
+            milli share); None (a table built without it) = no job names one.
     """
 
     job_id: np.ndarray
@@ -446,7 +446,7 @@ class JobTable:
             cpu_milli=cpu[order],
             memory_b=mem[order],
             goodput_model=model[order],
-            mig_profile=mig[order] if is_mig.any() else None,
+            mig_profile=mig[order],
         )
 
 
