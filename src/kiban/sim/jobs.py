@@ -179,8 +179,9 @@ class JobTable:
     @functools.cached_property
     def mig_compute_slices(self) -> IntArray:
         """Compute slices of each job's MIG instance (0: not a MIG job)."""
-        if self.mig_profile is None:
+        if not self.any_mig:
             return np.zeros(self.n_jobs, dtype=np.int64)
+        assert self.mig_profile is not None
         return np.array(
             [profile_compute_slices(p) if p else 0 for p in self.mig_profile.tolist()],
             dtype=np.int64,

@@ -199,7 +199,9 @@ class JobTables:
         # the cluster offers (among the models the job allows) can never run
         mig = jobs.mig_compute_slices > 0
         self.mig_list: list[str] = (
-            [""] * n if jobs.mig_profile is None else [str(p) for p in jobs.mig_profile.tolist()]
+            [str(p) for p in jobs.mig_profile.tolist()]
+            if jobs.any_mig and jobs.mig_profile is not None
+            else [""] * n
         )
         if mig.any():
             self.share_frac = np.where(
