@@ -528,7 +528,8 @@ def _check_value(kind: Kind, field_name: str, value: Any, tp: Any) -> tuple[Any,
     choices = _literal_choices(base)
     if choices is not None:
         if value not in choices:
-            return value, f"allowed: {', '.join(choices)}"
+            shown = ", ".join(c or '""' for c in choices)  # "" (e.g. mig: none) shown quoted
+            return value, f"allowed: {shown}"
         return value, None
     if base is str:
         if not isinstance(value, str) or not value.strip():

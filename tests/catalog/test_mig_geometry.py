@@ -109,3 +109,23 @@ def test_profile_names_and_catalog():
         assert cat.gpu(name).mig in MIG_GEOMETRIES
     assert "3g.40gb" in MIG_GEOMETRIES[cat.gpu("h100-sxm").mig].profiles
     assert cat.gpu("l40s").mig == ""
+
+
+def test_a_user_catalog_names_a_geometry_and_a_wrong_one_is_refused(tmp_path):
+    """A user catalog may give a GPU a MIG geometry; an unknown one names the file, field, value
+    and the allowed geometries."""
+    from kiban.catalog import load_catalog  # noqa: PLC0415
+    from kiban.errors import ConfigError  # noqa: PLC0415
+
+    good = tmp_path / "good.toml"
+    good.write_text('[gpu.l40s]\nmig = "a100-40gb"\n', encoding="utf-8")
+    assert load_catalog(good).gpu("l40s").mig == "a100-40gb"
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[gpu.h100-sxm]\nmig = "a100-41gb"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_catalog(bad)
+    problems = info.value.problems  # type: ignore[attr-defined]
+    assert problems == [
+        f'{bad}: gpu.h100-sxm.mig = "a100-41gb": allowed: "", a100-40gb, a100-80gb, h100-80gb, '
+        "h200-141gb, b200-180gb"
+    ]

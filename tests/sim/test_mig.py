@@ -196,3 +196,41 @@ def test_preempting_and_backfilling_policies_keep_instances_consistent(policy):
         assert out.counters["preemptions"] > 0
     assert _ledger_sum_gpu_s(out) == pytest.approx(8 * out.horizon_s, rel=1e-12)
     assert 0.0 < out.mig_idle_slice_gpu_s < 8 * out.horizon_s
+
+
+def _a100_40gb_layout():
+    """One 8-GPU server whose GPUs have the A100 40GB geometry (power as the H100 record)."""
+    import dataclasses  # noqa: PLC0415
+
+    from tests.sim.helpers import dgx  # noqa: PLC0415
+
+    from kiban.sim import uniform_layout  # noqa: PLC0415
+
+    server, sku = dgx()
+    sku = dataclasses.replace(sku, name="a100-40gb-like", mig="a100-40gb")
+    server = dataclasses.replace(server, gpu=sku.name)
+    return uniform_layout(server, sku, n_racks=1, servers_per_rack=1)
+
+
+@pytest.mark.parametrize(
+    ("profiles", "gpus_used"),
+    [
+        (["3g.20gb", "3g.20gb"], 1),  # starts 4 and 0
+        (["4g.20gb", "3g.20gb"], 1),  # starts 0 and 4
+        (["4g.20gb", "4g.20gb"], 2),  # 4g only at start 0
+        (["1g.5gb"] * 7, 1),
+        (["1g.5gb"] * 8, 2),
+        (["7g.40gb", "1g.5gb"], 2),
+    ],
+)
+def test_a100_40gb_rules_in_the_simulator(profiles, gpus_used):
+    """The guide's A100 40GB rules, end to end: the instances of one arrival instant fill as few
+    GPUs as the placements allow (best-fit), seen in the GPU time left free on partitioned GPUs:
+    7 · GPUs used − slices held, in sevenths of a GPU, for the 100 s they run."""
+    n = len(profiles)
+    out = run(
+        _a100_40gb_layout(), jobs([(0, HOLD_S, 1)] * n, mig_profile=profiles), policy="best-fit"
+    )
+    assert np.all(out.job["first_start_s"] == 0.0)
+    held = sum(int(p[0]) for p in profiles)
+    assert out.mig_idle_slice_gpu_s == pytest.approx((7 * gpus_used - held) / 7 * HOLD_S, abs=1e-9)
