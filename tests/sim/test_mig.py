@@ -234,3 +234,19 @@ def test_a100_40gb_rules_in_the_simulator(profiles, gpus_used):
     assert np.all(out.job["first_start_s"] == 0.0)
     held = sum(int(p[0]) for p in profiles)
     assert out.mig_idle_slice_gpu_s == pytest.approx((7 * gpus_used - held) / 7 * HOLD_S, abs=1e-9)
+
+
+def test_slices_a_waiting_instance_cannot_use_are_fragmentation():
+    """Seven whole jobs and two 3g instances (slices 0-3 and 4-7 of GPU 7) hold the cluster for
+    1000 s; a 1g arriving at 0 fits the one unheld compute slice by count but no memory slice is
+    free: it waits 1000 s, and that slice's time (1/7 GPU × 1000 s) is queue-blocked
+    fragmentation. Without the waiting 1g the same slice is idle, not fragmented."""
+    rows = [(0, 1000.0, 1)] * 9 + [(0, 10.0, 1)]
+    prof = [""] * 7 + ["3g.40gb", "3g.40gb", "1g.10gb"]
+    out = run(layout(), jobs(rows, mig_profile=prof), policy="best-fit")
+    assert out.job["first_start_s"][-1] == pytest.approx(1000.0)
+    assert out.fragmentation_gpu_s == pytest.approx(1000.0 / 7.0, rel=1e-12)
+    assert out.ledger_gpu_s["queue_blocked"] == pytest.approx(1000.0 / 7.0, rel=1e-12)
+    alone = run(layout(), jobs(rows[:9], mig_profile=prof[:9]), policy="best-fit")
+    assert alone.fragmentation_gpu_s == 0.0
+    assert alone.ledger_gpu_s["idle_no_demand"] == pytest.approx(1000.0 / 7.0, rel=1e-12)

@@ -8,7 +8,9 @@ geometry: per GPU the bit mask of occupied memory slices and the compute slices 
 job the start of its instance. Whole-GPU jobs never land on such a GPU (it is not free) and
 milli-GPU shares neither (its milli left is 0); MIG instances never land on a GPU shared by milli
 jobs (its mask is empty while it is not free). The time a MIG GPU's unheld compute slices stand
-idle is booked as free GPU time (``free_slices / 7`` GPUs): each GPU-second once.
+idle is booked as free GPU time (``free_slices / 7`` GPUs): each GPU-second once; while a waiting
+job's instance fits those slices by count but nowhere by shape (:meth:`MigState.stranded`) the
+free time is also fragmentation (the ledger's ``fragmentation_gpu_s``).
 
 The mode switch itself (a GPU reset, no processes) costs no time here, and the slices' start is
 chosen by :meth:`kiban.mig.MigGeometry.start_for` (the start that keeps the most placements open).
@@ -20,7 +22,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kiban.mig import MIG_COMPUTE_SLICES, MIG_GEOMETRIES, MigGeometry
+from kiban.mig import (
+    MIG_COMPUTE_SLICES,
+    MIG_GEOMETRIES,
+    MIG_MEMORY_SLICES,
+    MigGeometry,
+    profile_compute_slices,
+)
+from kiban.vocabulary import GPU_FREE
 
 if TYPE_CHECKING:
     from kiban._typing import BoolArray, IntArray
@@ -61,6 +70,12 @@ class MigState:
             [""] * jobs.n_jobs if profiles is None else [str(p) for p in profiles.tolist()]
         )
         self.job_slices: list[int] = jobs.mig_compute_slices.tolist()
+        self._gpu_sku_arr: IntArray = np.asarray(self._gpu_sku, dtype=np.int64)
+        self._tables: dict[str, IntArray] = {}
+        self.version = 0
+        """Counts instances created and destroyed (readers cache on it)."""
+        self._stranded_key: tuple[int, ...] | None = None
+        self._stranded = False
         self.planned: dict[int, int] = {}
         """Job → start chosen for it by :meth:`plan` for the decision being applied."""
 
@@ -119,6 +134,7 @@ class MigState:
         self.free_slices -= c
         self.job_start[j] = start
         self.planned.pop(j, None)
+        self.version += 1
 
     def release(self, j: int, g: int) -> bool:
         """Job ``j``'s instance on GPU ``g`` is destroyed; True if it was the GPU's last."""
@@ -129,10 +145,65 @@ class MigState:
         self.gpu_compute[g] -= self.job_slices[j]
         self.free_slices += self.job_slices[j]
         self.job_start[j] = -1
+        self.version += 1
         if self.gpu_mask[g] == 0:
             self.free_slices -= MIG_COMPUTE_SLICES
             return True
         return False
+
+    def stranded(self, pending: IntArray, gpu_job: IntArray, key: tuple[int, int]) -> bool:
+        """True if a waiting job's instance fits the unheld slices by count but nowhere by shape.
+
+        That is MIG's fragmentation: some waiting job's compute slices are at most the slices no
+        instance holds on partitioned GPUs, yet no free GPU of a model offering its profile and no
+        partitioned GPU has a free placement for it (the job's GPU-model constraint is not
+        looked at). The answer is kept while ``key`` (queue and GPU versions) and the instances
+        are the same.
+
+        Args:
+            pending: The waiting jobs.
+            gpu_job: ``ClusterState.gpu_job`` (free GPUs are ``GPU_FREE``).
+            key: Versions of the queue and of ``gpu_job``.
+        """
+        if not self.free_slices:
+            return False
+        full_key = (*key, self.version)
+        if self._stranded_key == full_key:
+            return self._stranded
+        names = {self.job_profile[j] for j in pending.tolist() if self.job_slices[j]}
+        answer = False
+        if names:
+            gpu_sku = self._gpu_sku_arr
+            mode = self.gpu_mask != 0
+            free = gpu_job == GPU_FREE
+            for name in sorted(names):
+                c = profile_compute_slices(name)
+                if c > self.free_slices:
+                    continue
+                tab = self._start_table(name)
+                ok = free & (tab[gpu_sku, 0] >= 0)
+                ok |= (
+                    mode
+                    & (tab[gpu_sku, self.gpu_mask] >= 0)
+                    & (self.gpu_compute + c <= MIG_COMPUTE_SLICES)
+                )
+                if not ok.any():
+                    answer = True
+                    break
+        self._stranded_key = full_key
+        self._stranded = answer
+        return answer
+
+    def _start_table(self, name: str) -> IntArray:
+        """Per GPU model and slice mask, the start a new ``name`` instance takes (-1: none)."""
+        got = self._tables.get(name)
+        if got is None:
+            got = np.full((len(self.geometry), 1 << MIG_MEMORY_SLICES), -1, dtype=np.int64)
+            for k, geo in enumerate(self.geometry):
+                if geo is not None and name in geo.profiles:
+                    got[k] = [geo.start_for(m, name) for m in range(1 << MIG_MEMORY_SLICES)]
+            self._tables[name] = got
+        return got
 
     def offers(self, name: str) -> BoolArray:
         """Per GPU model, whether its geometry has profile ``name``."""

@@ -545,6 +545,13 @@ class Simulator:
             and st.n_free_gpus
             and self.shapes.fragmented(st.node_free, st.n_free_gpus)
         )
+        if st.mig is not None and not self._frag and st.n_pending and st.mig.free_slices:
+            # a waiting MIG instance fits the unheld slices by count but nowhere by shape
+            self._frag = st.mig.stranded(
+                st.pending_buf[: st.n_pending],
+                st.gpu_job,
+                (st.pending_version, st.gpu_version),
+            )
         self._settles += 1
         if self._settles % RESYNC_EVERY == 0:
             n = sl.n
