@@ -147,11 +147,15 @@ def test_the_dispatch_refuses_an_instance_on_a_gpu_held_whole():
         )
 
 
-def test_a_profile_no_gpu_of_the_cluster_offers_is_unschedulable():
-    """1g.5gb is an A100 40GB profile: on H100s the job can never run; the others do."""
-    out = run(layout(), jobs([(0, HOLD_S, 1)] * 2, mig_profile=["1g.5gb", "1g.10gb"]))
+def test_a_profile_no_gpu_of_the_cluster_offers_is_unschedulable(caplog):
+    """1g.5gb is an A100 40GB profile: on H100s the job can never run (a warning names the
+    profile and the cluster's models); the others do."""
+    with caplog.at_level("WARNING", logger="kiban.sim.tables"):
+        out = run(layout(), jobs([(0, HOLD_S, 1)] * 2, mig_profile=["1g.5gb", "1g.10gb"]))
     assert out.job["state"][0] == UNSCHEDULABLE
     assert out.job["first_start_s"][1] == 0.0
+    assert "1 job(s) ask for MIG profile 1g.5gb" in caplog.text
+    assert "h100-sxm (h100-80gb)" in caplog.text
 
 
 def test_an_unknown_profile_is_one_clear_error():

@@ -8,6 +8,7 @@ Every component reads them; none writes them.
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from kiban.sim.settings import SimSettings
 
 __all__ = ["HardwareTables", "JobTables", "RunInputs"]
+
+logger = logging.getLogger(__name__)
 
 
 class HardwareTables:
@@ -211,9 +214,22 @@ class JobTables:
             geos = sku_geometries(lay)
             for name in sorted({p for p in self.mig_list if p}):
                 offered = np.array([g is not None and name in g.profiles for g in geos])
+                lost = 0
                 for j in np.flatnonzero(np.asarray(self.mig_list, dtype=object) == name).tolist():
                     if not (offered & self.sku_ok(int(req[j]), np.arange(len(geos)))).any():
                         unsched[j] = True
+                        lost += 1
+                if lost:
+                    logger.warning(
+                        "%d job(s) ask for MIG profile %s, which no allowed GPU model of the "
+                        "cluster offers (models: %s); they are unschedulable",
+                        lost,
+                        name,
+                        ", ".join(
+                            f"{s.name} ({g.name if g else 'no MIG'})"
+                            for s, g in zip(lay.skus, geos, strict=True)
+                        ),
+                    )
         self.mig: BoolArray = mig
         """Jobs that run on a MIG instance (``jobs.mig_profile``)."""
         self.special: BoolArray = host | (jobs.gpu_milli < MILLI_PER_GPU) | mig
