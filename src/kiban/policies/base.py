@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from kiban.mig import MIG_COMPUTE_SLICES, MIG_GEOMETRIES
+from kiban.mig import MIG_COMPUTE_SLICES, MIG_GEOMETRIES, MIG_MEMORY_SLICES
 from kiban.vocabulary import MILLI_PER_GPU
 
 if TYPE_CHECKING:
@@ -385,7 +385,9 @@ class FreeState:
         was = int(mask[g])
         if sign > 0:
             start = geo.start_for(was, name)
-            mask[g] = was | prof.mask(start)
+            # no free placement (a placement layer that ignored the slices; the simulator will
+            # refuse the start): the GPU takes no further instance in this decision
+            mask[g] = was | (prof.mask(start) if start >= 0 else (1 << MIG_MEMORY_SLICES) - 1)
             compute[g] += prof.compute_slices
         else:
             start = view.job_mig_start(job)
