@@ -112,9 +112,9 @@ class MigProfile:
 class MigGeometry:
     """The MIG profiles of one GPU model and their placements (see the module docstring).
 
-    A GPU's state is the bit mask of its occupied memory slices (0 = no instance). Every query
-    is answered from tables built once: for each of the 256 masks and each profile, the start a
-    new instance takes (:meth:`start_for`), or -1 where none is free.
+    A GPU's state is the bit mask of its occupied memory slices (0 = no instance). The start a new
+    instance takes (:meth:`start_for`) is looked up in a table of the 256 masks, built per
+    profile on first use (-1 where none is free).
 
     Attributes:
         name: Geometry name (``"a100-40gb"``), the value of a catalog GPU's ``mig`` field.
@@ -128,11 +128,8 @@ class MigGeometry:
     _start: dict[str, tuple[int, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        table = {
-            p: tuple(_best_start(self, p, m) for m in range(1 << MIG_MEMORY_SLICES))
-            for p in self.profiles
-        }
-        object.__setattr__(self, "_start", table)
+        # filled per profile on first use (building every table at import costs start-up time)
+        object.__setattr__(self, "_start", {})
 
     def profile(self, name: str) -> MigProfile:
         """The profile called ``name`` (KeyError if this GPU has none of that name)."""
@@ -168,7 +165,11 @@ class MigGeometry:
         still possible on the GPU, ties to the lowest start: a ``1g`` goes to slice 6 and a
         ``3g`` to slice 4 on an empty GPU, keeping the ``4g`` at 0 possible.
         """
-        return self._start[name][used_mask]
+        table = self._start.get(name)
+        if table is None:
+            table = tuple(_best_start(self, name, m) for m in range(1 << MIG_MEMORY_SLICES))
+            self._start[name] = table
+        return table[used_mask]
 
     def assign(self, used_mask: int, compute_used: int, names: Sequence[str]) -> list[int] | None:
         """Starts for new instances ``names`` together on a GPU in this state; None if none fit.
