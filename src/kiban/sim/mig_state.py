@@ -71,6 +71,11 @@ class MigState:
         )
         self.job_slices: list[int] = jobs.mig_compute_slices.tolist()
         self._gpu_sku_arr: IntArray = np.asarray(self._gpu_sku, dtype=np.int64)
+        self._prof_names: list[str] = sorted({p for p in self.job_profile if p})
+        index = {p: i for i, p in enumerate(self._prof_names)}
+        self._job_prof_idx: IntArray = np.array(
+            [index.get(p, -1) for p in self.job_profile], dtype=np.int64
+        )
         self._tables: dict[str, IntArray] = {}
         self.version = 0
         """Counts instances created and destroyed (readers cache on it)."""
@@ -170,13 +175,14 @@ class MigState:
         full_key = (*key, self.version)
         if self._stranded_key == full_key:
             return self._stranded
-        names = {self.job_profile[j] for j in pending.tolist() if self.job_slices[j]}
+        waiting = np.unique(self._job_prof_idx[pending])
+        names = [self._prof_names[int(i)] for i in waiting[waiting >= 0].tolist()]
         answer = False
         if names:
             gpu_sku = self._gpu_sku_arr
             mode = self.gpu_mask != 0
             free = gpu_job == GPU_FREE
-            for name in sorted(names):
+            for name in names:
                 c = profile_compute_slices(name)
                 if c > self.free_slices:
                     continue
