@@ -254,3 +254,32 @@ def test_slices_a_waiting_instance_cannot_use_are_fragmentation():
     alone = run(layout(), jobs(rows[:9], mig_profile=prof[:9]), policy="best-fit")
     assert alone.fragmentation_gpu_s == 0.0
     assert alone.ledger_gpu_s["idle_no_demand"] == pytest.approx(1000.0 / 7.0, rel=1e-12)
+
+
+def test_fgd_keeps_room_for_the_profiles_the_run_needs():
+    """The run's MIG jobs are ten 3g and one 1g. GPU 0 holds 2g + 2g (slices 0-3; 3 compute
+    slices left), GPU 1 one 1g at slice 6 (6 left). Best-fit puts the 1g on the tighter GPU 0,
+    whose only 3g placement (slices 4-7) it then blocks: (7 − 5) · 10/11 slices a 3g cannot use.
+    fgd puts it on GPU 1 at slice 4, where a 3g still fits at 0: no fragmentation added."""
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    from kiban.policies.base import FreeState  # noqa: PLC0415
+    from kiban.policies.placement import (  # noqa: PLC0415
+        BestFit,
+        FragmentationGradientDescent,
+    )
+
+    lay = layout()
+    table = jobs([(0, HOLD_S, 1)] * 11, mig_profile=["3g.40gb"] * 10 + ["1g.10gb"])
+    view = SimpleNamespace(layout=lay, jobs=table)
+    free = FreeState(
+        gpu_free=np.zeros(8, dtype=bool),
+        node_free=np.zeros(1, dtype=np.int64),
+        rack_gpu_alloc_w=np.zeros(1),
+        n_free=0,
+        gpu_mig_mask=np.array([0b00001111, 0b01000000, 0, 0, 0, 0, 0, 0]),
+        gpu_mig_compute=np.array([4, 1, 0, 0, 0, 0, 0, 0]),
+    )
+    cand = np.array([0, 1])
+    assert BestFit()._pick_mig(view, 10, free, cand) == 0
+    assert FragmentationGradientDescent()._pick_mig(view, 10, free, cand) == 1

@@ -20,10 +20,11 @@ All three respect the topology constraints of the job and the cluster:
 * MIG instances: a job with a ``mig_profile`` takes one GPU whose model's geometry offers the
   profile (:mod:`kiban.mig`) and that is free or already in MIG mode with a free placement for
   it; never a GPU held whole or shared by milli jobs, and whole-GPU jobs never get a GPU in MIG
-  mode (it is not free). First-fit takes the lowest index; best-fit (and fgd, whose measure is
-  defined on milli shares) the GPU with the fewest compute slices left (partitioned GPUs before
-  free ones), then the node with the fewest free GPUs; random-fit uniformly. The instance's
-  slices are the geometry's choice (:meth:`kiban.mig.MigGeometry.start_for`).
+  mode (it is not free). First-fit takes the lowest index; best-fit the GPU with the fewest
+  compute slices left (partitioned GPUs before free ones), then the node with the fewest free
+  GPUs; random-fit uniformly; fgd the GPU whose MIG fragmentation (unheld slices the run's
+  profiles could not use) rises least, then as best-fit. The instance's slices are the
+  geometry's choice (:meth:`kiban.mig.MigGeometry.start_for`).
 
 CPU-only pods (:mod:`kiban.sim.host_pods`) are placed by :meth:`NodePlacement.place_host` on an
 up node with their CPU and memory free: first-fit the lowest index; best-fit the artifact's
@@ -410,6 +411,14 @@ class FragmentationGradientDescent(NodePlacement):
     (:func:`kiban.workload.packing.node_frag_milli`, target workload with each job's
     ``gpu_milli`` and ``cpu_milli``): a sharing job takes the GPU, and a whole-GPU job that fits
     on one node the node, whose fragmentation rises least (falls most).
+
+    MIG instances (kiban's analogue of the measure, not the paper's): the target workload is the
+    run's jobs by frequency (each MIG profile, and whole-GPU jobs, which no partitioned GPU
+    serves), and a partitioned GPU's fragmentation is its unheld compute slices times the share
+    of that workload that cannot use them, ``(7 − held) · (1 − Σ_p w_p [p fits])``; a GPU not in
+    MIG mode has none. An instance goes to the GPU where it rises least (opening a fresh GPU
+    costs its unheld slices for the whole-GPU jobs), ties to the tightest GPU as best-fit
+    (:func:`tightest_mig`).
     """
 
     def reset(self, ctx: PolicyContext) -> None:
@@ -711,7 +720,59 @@ class FragmentationGradientDescent(NodePlacement):
         return out, states
 
     def _pick_mig(self, view: ClusterView, job: int, free: FreeState, cand: IntArray) -> int:
-        return tightest_mig(view, free, cand)
+        mask, compute = free.gpu_mig_mask, free.gpu_mig_compute
+        assert mask is not None
+        assert compute is not None
+        jobs, lay = view.jobs, view.layout
+        name = str(jobs.mig_profile[job])  # type: ignore[index]
+        slices = int(jobs.mig_compute_slices[job])
+        sku = lay.node_sku_idx[lay.gpu_node[cand]]
+        before = mask[cand]
+        start = self._mig_tables(view, name)[sku, before]
+        size = self._mig_sizes(view, name)[sku]
+        after = before | (((1 << size) - 1) << start)
+        fits = self._mig_fits(view)
+        held = compute[cand]
+        frag_before = np.where(
+            before != 0, (MIG_COMPUTE_SLICES - held) * (1.0 - fits[sku, before]), 0.0
+        )
+        frag_after = (MIG_COMPUTE_SLICES - held - slices) * (1.0 - fits[sku, after])
+        delta = frag_after - frag_before
+        return tightest_mig(view, free, cand[delta == delta.min()])
+
+    def _mig_sizes(self, view: ClusterView, name: str) -> IntArray:
+        """Per GPU model, the memory slices of profile ``name`` (0 where it has none)."""
+        memo: dict[str, IntArray] = self.__dict__.setdefault("_mig_size_memo", {})
+        got = memo.get(name)
+        if got is None:
+            got = np.array(
+                [
+                    MIG_GEOMETRIES[s.mig].profiles[name].memory_slices
+                    if s.mig and name in MIG_GEOMETRIES[s.mig].profiles
+                    else 0
+                    for s in view.layout.skus
+                ],
+                dtype=np.int64,
+            )
+            memo[name] = got
+        return got
+
+    def _mig_fits(self, view: ClusterView) -> FloatArray:
+        """Per GPU model and slice mask, the share of the run's jobs that would fit there.
+
+        Jobs on whole GPUs never fit a partitioned GPU, so they count against it too.
+        """
+        got: FloatArray | None = self.__dict__.get("_mig_fit_table")
+        if got is None:
+            jobs = view.jobs
+            names = [str(p) for p in jobs.mig_profile.tolist() if p]  # type: ignore[union-attr]
+            n_masks = 1 << MIG_MEMORY_SLICES
+            got = np.zeros((len(view.layout.skus), n_masks))
+            for name in sorted(set(names)):
+                w = names.count(name) / jobs.n_jobs
+                got += w * (self._mig_tables(view, name) >= 0)
+            self.__dict__["_mig_fit_table"] = got
+        return got
 
     def _place_share(self, view: ClusterView, job: int, free: FreeState) -> IntArray | None:
         """The GPU for a share: the best eligible node, on it the first GPU giving its score.
