@@ -129,3 +129,17 @@ def test_a_user_catalog_names_a_geometry_and_a_wrong_one_is_refused(tmp_path):
         f'{bad}: gpu.h100-sxm.mig = "a100-41gb": allowed: "", a100-40gb, a100-80gb, h100-80gb, '
         "h200-141gb, b200-180gb"
     ]
+
+
+def test_catalog_show_lists_the_profiles():
+    """`kiban catalog show h100-sxm` lists each profile's slices, starts and count."""
+    from typer.testing import CliRunner  # noqa: PLC0415
+
+    from kiban.cli import _load_commands, app  # noqa: PLC0415
+
+    _load_commands()
+    res = CliRunner().invoke(app, ["catalog", "show", "h100-sxm"], terminal_width=400)
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "MIG profiles (h100-80gb):" in text
+    assert "3g.40gb (3/7 compute, 4/8 memory slices, starts 0,4, ×2)" in text
