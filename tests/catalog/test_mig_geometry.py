@@ -143,3 +143,31 @@ def test_catalog_show_lists_the_profiles():
     text = " ".join(res.output.split())
     assert "MIG profiles (h100-80gb):" in text
     assert "3g.40gb (3/7 compute, 4/8 memory slices, starts 0,4, ×2)" in text
+
+
+def _exists(geo, names, mask=0):
+    """Brute force: some non-overlapping starts hold every instance of ``names``."""
+    if not names:
+        return True
+    p = geo.profiles[names[0]]
+    return any(_exists(geo, names[1:], mask | p.mask(s)) for s in p.starts if not mask & p.mask(s))
+
+
+def test_assign_finds_a_layout_whenever_one_exists():
+    """Every multiset of up to five A100 40GB instances, from an empty GPU and from a GPU with
+    one 1g at slice 3: assign answers exactly when brute force finds a layout."""
+    import itertools  # noqa: PLC0415
+
+    names = list(A100.profiles)
+    start_masks = [0, A100.profiles["1g.5gb"].mask(3)]
+    checked = 0
+    for k in range(1, 6):
+        for combo in itertools.combinations_with_replacement(names, k):
+            for used in start_masks:
+                compute = 1 if used else 0
+                got = A100.assign(used, compute, list(combo))
+                assert (got is not None) == _exists(A100, list(combo), used), combo
+                checked += 1
+    assert checked == 2 * sum(
+        len(list(itertools.combinations_with_replacement(names, k))) for k in range(1, 6)
+    )
