@@ -233,6 +233,9 @@ class RunOutput:
     fgd_frag_gpu_s: float = 0.0
     """Time integral of the cluster's fragmentation by FGD's measure (Weng et al., ATC 2023):
     expected free GPUs a job drawn from the run's job shapes could not use, GPU·s (issue 15)."""
+    mig_idle_slice_gpu_s: float = 0.0
+    """Time integral of the compute slices no instance held on GPUs in MIG mode, in GPUs
+    (slices / 7), GPU·s: the part of the free GPU time stranded inside partitioned GPUs."""
     host_pods: dict[str, Any] = field(default_factory=dict)
     """Counts and mean wait of the run's CPU-only pods (:meth:`kiban.sim.host_pods.HostTenants.
     figures`), empty when it has none."""
