@@ -39,13 +39,9 @@ Usage::
 The digests were recorded from the code before the simulator was rebuilt as components
 (issue 9); ``tests/sim/test_golden.py`` recomputes them.
 
-Digests are computed in a child process with :data:`PINNED_ENV`: OpenBLAS picks its kernels by CPU
-(SkylakeX on an AVX-512 Xeon, Haswell on AVX2 machines such as AMD EPYC Zen 2/3), and the
-different kernels round matrix products differently in the last bit, which a long event
-simulation turns into other event orders. Pinning OpenBLAS's Haswell kernels on one thread, and
-numpy's dispatch below AVX-512, gives the same digests on any x86-64-v3 machine (measured: the
-digests recorded on an Intel Xeon differed from an AMD EPYC's; with ``OPENBLAS_CORETYPE=Prescott``
-they differ again, with ``Haswell`` or ``Zen`` they match the EPYC's default).
+Digests are computed in a child process under :func:`kiban.repro.pinned_env` (OpenBLAS's
+Haswell kernels on one thread): the same digests on Intel and AMD machines (see
+:mod:`kiban.repro`).
 """
 
 from __future__ import annotations
@@ -54,7 +50,6 @@ import argparse
 import dataclasses
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -70,6 +65,7 @@ import pyarrow.parquet as pq
 from kiban.policies.base import Decision, PolicyContext
 from kiban.policies.baselines import BASELINES
 from kiban.policies.registry import make_policy
+from kiban.repro import pinned_env, reexec_pinned
 from kiban.results import PreparedRun, SimulationResult, prepare_scenario, result_of
 from kiban.sim import RunOutput, SimSettings, Simulator
 from kiban.sim.jobs import JobTable
@@ -81,9 +77,6 @@ DIGESTS = REPO / "tests" / "sim" / "golden" / "digests.json"
 
 WALL_CLOCK_KEYS: tuple[str, ...] = ("wall_time_s", "jobs_per_s", "events_per_s")
 """``summary.json`` keys that measure the machine, not the simulation: left out of the digest."""
-
-PINNED_ENV: dict[str, str] = {"OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_NUM_THREADS": "1"}
-"""Environment the digests are computed under (see the module docstring)."""
 
 LEVERS = "levers"
 """Name of the synthetic policy that pulls every lever of a Decision (stress case only)."""
@@ -404,22 +397,6 @@ def case_digests(tier: str, case: str) -> Iterator[tuple[str, dict[str, str]]]:
         yield policy, result_digests(out, result)
 
 
-def pinned_env() -> dict[str, str]:
-    """This process's environment with :data:`PINNED_ENV` and numpy's AVX-512 dispatch off."""
-    from numpy._core._multiarray_umath import __cpu_dispatch__  # noqa: PLC0415
-
-    wide = [f for f in __cpu_dispatch__ if f.startswith(("AVX512", "X86_V4"))]
-    env = dict(os.environ) | PINNED_ENV
-    if wide:
-        env["NPY_DISABLE_CPU_FEATURES"] = " ".join(wide)
-    return env
-
-
-def is_pinned() -> bool:
-    """Whether this process runs under :func:`pinned_env` (numpy reads it at import)."""
-    return all(os.environ.get(k) == v for k, v in PINNED_ENV.items())
-
-
 def pinned_case_digests(tier: str, case: str) -> dict[str, dict[str, str]]:
     """:func:`case_digests` of one case, computed in a child process under :func:`pinned_env`."""
     proc = subprocess.run(
@@ -468,8 +445,6 @@ def main() -> int:
     parser.add_argument("--case", help="one case of --tier only (with --json)")
     parser.add_argument("--json", action="store_true", help="print the digests as JSON")
     args = parser.parse_args()
-    if not is_pinned():  # numpy and OpenBLAS read their settings at import: start over pinned
-        os.execve(sys.executable, [sys.executable, *sys.argv], pinned_env())
     if args.case is not None:
         if args.tier == "all" or args.case not in TIERS[args.tier]:
             parser.error(f"--case needs --tier and one of its cases, got {args.tier}/{args.case}")
@@ -490,4 +465,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    reexec_pinned()  # numpy and OpenBLAS read their settings at import: start over pinned
     sys.exit(main())
