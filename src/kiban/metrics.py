@@ -244,6 +244,7 @@ def summarize(
         summary["jobs_sharing_gpu"] = int((run.jobs.gpu_milli < MILLI_PER_GPU).sum())
     summary.update(run.host_pods)  # CPU-only pods (openb), when the run had them
     summary.update(run.coupling)
+    summary.update(run.policy_stats)  # policies with run_figures() only (J-DEC)
     return {k: _clean(v) for k, v in summary.items()}
 
 
