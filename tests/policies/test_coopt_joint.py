@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from tests.sim.helpers import layout, random_jobs, run
 
+from kiban.metrics import summarize
 from kiban.policies import joint
 from kiban.policies.joint import CooptLayers, JDec
 from kiban.policies.registry import available_policies
@@ -213,8 +214,6 @@ def test_j_dec_epoch_counts_reach_the_summary_and_baselines_keep_theirs():
     """Issue 12: the run's summary says how many epochs J-DEC ran, how many of them fell back
     to the layers and how many stage-A solves the wall-clock safety net stopped; a policy
     without ``run_figures`` (every baseline) gets no new key, so its summary is unchanged."""
-    from kiban.metrics import summarize
-
     lay, table = small_room(), workload(n=30)
     pol = JDec(JDec.Params(epoch_s=600.0, site_budget_kw=40.0))
     out = run(lay, table, pol, storage_bandwidth_b_per_s=2e9, until_s=6_000.0)
