@@ -1335,6 +1335,12 @@ class _StageA:
         gpu_kw = g * dpow * (1.0 + HOST_SHARE_OF_GPU_POWER) / W_PER_KW  # new kW per option
         it_kw = it_now / W_PER_KW
         x_cols = np.arange(n_x)
+        # options another option of the same job beats in every row and the objective
+        dominated = _dominated(
+            first,
+            np.stack((g, gpu_kw, remote, self.opt_power_w)),
+            value - 1e-9 * remote,  # its objective at most (with its cache bonus)
+        )
 
         def most_kw(coef: FloatArray, allowed: BoolArray) -> float:
             """The most that Σ coef·x can reach: each job at its largest option (or none)."""
@@ -1358,6 +1364,7 @@ class _StageA:
         for k in range(n_k):
             # chip limit at this candidate: options too hot for it are left out
             allowed = temps[k] + rise + r_die * self.opt_power_w <= slow - m.chip_margin_k
+            allowed &= ~dominated
             if not np.logical_or.reduceat(allowed, first[:-1])[running].all():
                 continue  # a running job has no option cool enough: k is infeasible
             rk = _Rows()
@@ -1550,6 +1557,40 @@ def _job_heat_price(
         pend = np.flatnonzero(~running)
         g = np.clip(n_gpus[pend], 1, free.shape[0])
         out[pend] = cum[g] / g
+    return out
+
+
+def _dominated(first: IntArray, use: FloatArray, value: FloatArray) -> BoolArray:
+    """Options that another option of the same job dominates.
+
+    ``o'`` dominates ``o`` when it uses no more of anything (``use[:, o'] ≤ use[:, o]``: GPUs,
+    which also orders the shape cuts; new kW, which orders the headroom, budget and cooling
+    rows; remote I/O, which orders the file-system row at any cached share; per-GPU power,
+    which orders the chip limit) and is worth no less (``value[o'] ≥ value[o]``), strictly in
+    one of them or, among equals, first. Then a solution with ``o`` stays feasible and no
+    worse with ``o'`` in its place (same job: same dataset, same cache rows), so leaving the
+    dominated options out changes no optimum. Elastic jobs whose goodput stops growing with
+    GPUs and cap levels on a flat speed curve give most of them.
+    """
+    out = np.zeros(value.shape[0], dtype=bool)
+    tol = 1e-12
+    for i in range(first.shape[0] - 1):
+        lo, hi = int(first[i]), int(first[i + 1])
+        n = hi - lo
+        if n < 2:
+            continue
+        u = use[:, lo:hi]
+        v = value[lo:hi]
+        # le[a, b]: option a uses no more than b of everything, and is worth no less
+        le = (u[:, :, None] <= u[:, None, :] + tol).all(axis=0) & (v[:, None] >= v[None, :] - tol)
+        strict = (u[:, :, None] < u[:, None, :] - tol).any(axis=0) | (v[:, None] > v[None, :] + tol)
+        first_among_equals = np.arange(n)[:, None] < np.arange(n)[None, :]
+        dom = le & (strict | first_among_equals)
+        np.fill_diagonal(dom, False)
+        gone = dom.any(axis=0)
+        if gone.all():  # only through the tolerance: keep the most valuable
+            gone[int(np.argmax(v))] = False
+        out[lo:hi] = gone
     return out
 
 
