@@ -225,3 +225,24 @@ def test_j_dec_epoch_counts_reach_the_summary_and_baselines_keep_theirs():
     assert s["policy_time_limit_hits"] == st.time_limit_hits == 0
     base = summarize(run(lay, table, "fifo-static", storage_bandwidth_b_per_s=2e9, until_s=6e3))
     assert not set(pol.run_figures()) & set(base)
+
+
+def test_stage_a_leaves_out_only_dominated_options():
+    """An option that another option of the same job beats in every row (GPUs, new kW, remote
+    I/O, per-GPU power) and in value is left out; one that is better in anything stays; of two
+    equal options the first stays; options of different jobs never dominate each other."""
+    first = np.array([0, 7, 9])  # job 0: options 0–6, job 1: options 7–8
+    use = np.array(
+        [
+            [4.0, 4.0, 2.0, 4.0, 8.0, 4.0, 4.0, 1.0, 1.0],  # GPUs
+            [3.0, 3.5, 1.5, 3.0, 3.0, 3.0, 2.9, 0.1, 9.0],  # new kW
+            [0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0],  # remote I/O
+            [700, 700, 350, 700, 700, 700, 800, 100, 700.0],  # per-GPU power
+        ]
+    )
+    value = np.array([10.0, 9.0, 6.0, 10.0, 10.0, 10.0, 10.0, 50.0, 5.0])
+    dom = joint._dominated(first, use, value)
+    # 0 beats 1 (kW, value), 3 (equal, later), 4 (GPUs only) and 5 (I/O only); 2 (fewer
+    # GPUs, less value) and 6 (less kW, more power per GPU) stay; 7 beats 8 but no option of
+    # job 0 though it beats them all in everything
+    assert dom.tolist() == [False, True, False, True, True, True, False, False, True]
