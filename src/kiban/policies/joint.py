@@ -16,18 +16,20 @@ All on is the *sequential* stack of §11.3: each layer decides alone, in order.
 
 ``j-dec`` (§10.4): per epoch one decision for everything, in four stages —
 
-A. **allocation MILP** (HiGHS through :func:`scipy.optimize.milp`): one binary per job option
-   (cap level × I/O operating point, × GPU count for a waiting elastic job; running jobs are
-   pinned to one of their cap options, pending jobs in the window may stay waiting), one binary
-   per supply-temperature candidate,
-   per-option cache variables; subject to free GPUs with shape cuts, the site budget at each
-   candidate's facility power, the thermal headroom at each candidate (an LP bound on new rack
-   power, :meth:`FacilityModel.thermal_headroom_w`), the chip limit per candidate, the shared
-   file system's bandwidth and the total cache. Objective: LAS-weighted useful work minus a
-   price on facility energy (cooling at the chosen candidate's COP, exact through a big-M
-   epigraph) minus the previous epoch's rack heat prices. Scaled for HiGHS (cache as a share
-   of each dataset, power in kW, bandwidth in GB/s, cache in TB), with the tightest big M per
-   candidate row and the rows no choice can break left out;
+A. **allocation MILP** (HiGHS through highspy, else :func:`scipy.optimize.milp`): one binary
+   per job option (cap level × I/O operating point, × GPU count for a waiting elastic job;
+   running jobs are pinned to one of their cap options, pending jobs in the window may stay
+   waiting) and per-option cache variables, for each supply-temperature candidate; subject to
+   free GPUs with shape cuts, the site budget at the candidate's facility power, the thermal
+   headroom at the candidate (an LP bound on new rack power,
+   :meth:`FacilityModel.thermal_headroom_w`), its chip limit, the shared file system's
+   bandwidth and the total cache. Objective: LAS-weighted useful work minus a price on
+   facility energy (cooling at the candidate's COP) minus the previous epoch's rack heat
+   prices. One MILP per candidate with that candidate's rows (no candidate binary, no big M:
+   the relaxation stays within a few % of the optimum), best LP bound first, a candidate whose
+   bound cannot beat the best solution by the 1 % gap left unsolved; options another option
+   of the same job dominates are left out. Scaled for HiGHS (cache as a share of each dataset,
+   power in kW, bandwidth in GB/s, cache in TB), the rows no choice can break left out;
 B. **placement**: the chosen jobs in decreasing power, each by XInt (min peak inlet);
 C. **power/thermal LP** (HiGHS through :func:`scipy.optimize.linprog`) with placement fixed:
    continuous per-job GPU power (the speed-vs-power curve as its concave piecewise-linear
