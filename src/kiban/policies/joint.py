@@ -1589,7 +1589,7 @@ def _dominated(first: IntArray, use: FloatArray, value: FloatArray) -> BoolArray
         first_among_equals = np.arange(n)[:, None] < np.arange(n)[None, :]
         dom = le & (strict | first_among_equals)
         np.fill_diagonal(dom, False)
-        gone = dom.any(axis=0)
+        gone: BoolArray = np.asarray(dom.any(axis=0), dtype=bool)
         if gone.all():  # only through the tolerance: keep the most valuable
             gone[int(np.argmax(v))] = False
         out[lo:hi] = gone
