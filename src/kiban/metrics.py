@@ -259,6 +259,7 @@ def summarize(
         summary["mig_idle_slice_frac"] = mig_h / cap_h if cap_h > 0 else None
     summary.update(run.host_pods)  # CPU-only pods (openb), when the run had them
     summary.update(run.coupling)
+    summary.update(run.policy_stats)  # policies with run_figures() only (J-DEC)
     return {k: _clean(v) for k, v in summary.items()}
 
 

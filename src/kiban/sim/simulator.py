@@ -341,6 +341,9 @@ class Simulator:
         extra["fgd_frag_gpu_s"] = self.state.fgd_frag_gpu_s_until(horizon)
         if self.state.mig is not None:
             extra["mig_idle_slice_gpu_s"] = self.state.mig.idle_slice_gpu_s
+        figures = getattr(self.policy, "run_figures", None)
+        if callable(figures):  # the policy's own counts (J-DEC: epochs, fallbacks, limit hits)
+            extra["policy_stats"] = dict(figures())
         if self.host is not None:
             extra["host_pods"] = self.host.figures()
         elif self.jobs.host_pods is not None and self.jobs.host_pods.n_pods:
