@@ -37,6 +37,10 @@ Usage::
     .venv/bin/python bench/bench_openb.py --cluster openb-nodes --facility none --cpu-pods both \
         --pods cpu300 --time-scale 1e-5 --policies fifo-static,fgd
 
+``bench/bench_openb_simulate.py`` runs issue 15's exact command (``kiban simulate
+examples/openb.toml --policy fifo-static,best-fit,random-fit,fgd``) in a fresh process and
+reports the whole command's wall and CPU time beside each summary's ``jobs_per_s``.
+
 With ``--baseline OTHER_CHECKOUT`` every case runs with that checkout's code (its ``src`` first
 on the path, this harness) and with this one's, back to back in alternating order,
 ``--repeat`` times each, and the ratio new/old of the fastest runs (and of the medians) is

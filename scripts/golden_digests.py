@@ -38,6 +38,10 @@ Usage::
 
 The digests were recorded from the code before the simulator was rebuilt as components
 (issue 9); ``tests/sim/test_golden.py`` recomputes them.
+
+Digests are computed in a child process under :func:`kiban.repro.pinned_env` (OpenBLAS's
+Haswell kernels on one thread): the same digests on Intel and AMD machines (see
+:mod:`kiban.repro`).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -60,6 +65,7 @@ import pyarrow.parquet as pq
 from kiban.policies.base import Decision, PolicyContext
 from kiban.policies.baselines import BASELINES
 from kiban.policies.registry import make_policy
+from kiban.repro import pinned_env, reexec_pinned
 from kiban.results import PreparedRun, SimulationResult, prepare_scenario, result_of
 from kiban.sim import RunOutput, SimSettings, Simulator
 from kiban.sim.jobs import JobTable
@@ -391,6 +397,21 @@ def case_digests(tier: str, case: str) -> Iterator[tuple[str, dict[str, str]]]:
         yield policy, result_digests(out, result)
 
 
+def pinned_case_digests(tier: str, case: str) -> dict[str, dict[str, str]]:
+    """:func:`case_digests` of one case, computed in a child process under :func:`pinned_env`."""
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--tier", tier, "--case", case, "--json"],
+        env=pinned_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        msg = f"{tier}/{case} failed in the pinned child:\n{proc.stderr[-4000:]}"
+        raise RuntimeError(msg)
+    return json.loads(proc.stdout)
+
+
 def compute(tiers: list[str], *, verbose: bool = True) -> dict[str, Any]:
     """Digests of every case of the given tiers: tier → case → policy → name → digest."""
     found: dict[str, Any] = {}
@@ -421,7 +442,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--tier", choices=[*TIERS, "all"], default="all")
     parser.add_argument("--write", action="store_true", help=f"write {DIGESTS.relative_to(REPO)}")
+    parser.add_argument("--case", help="one case of --tier only (with --json)")
+    parser.add_argument("--json", action="store_true", help="print the digests as JSON")
     args = parser.parse_args()
+    if args.case is not None:
+        if args.tier == "all" or args.case not in TIERS[args.tier]:
+            parser.error(f"--case needs --tier and one of its cases, got {args.tier}/{args.case}")
+        print(json.dumps(dict(case_digests(args.tier, args.case)), sort_keys=True))
+        return 0
     tiers = list(TIERS) if args.tier == "all" else [args.tier]
     got = compute(tiers)
     if args.write:
@@ -437,4 +465,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    reexec_pinned()  # numpy and OpenBLAS read their settings at import: start over pinned
     sys.exit(main())

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from kiban.repro import reexec_pinned
 from kiban.validation import SECTIONS
 from kiban.validation.checks import Row, Section
 
@@ -341,4 +342,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    reexec_pinned()  # the same numbers on Intel and AMD (kiban.repro)
     sys.exit(main())

@@ -20,6 +20,7 @@ RANKS: dict[str, int] = {
     "_tables": 0,
     "_files": 0,
     "_atomic": 0,
+    "mig": 0,  # MIG geometry tables (catalog data, no imports)
     "catalog": 1,
     "spec": 1,
     "physics": 2,

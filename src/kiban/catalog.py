@@ -36,6 +36,7 @@ from types import MappingProxyType
 from typing import Any, Literal, TypeAlias, TypeVar
 
 from kiban.errors import CatalogError, ConfigError
+from kiban.mig import MigGeometryName
 from kiban.units import unit_of
 
 CoolingMedium = Literal["air", "liquid", "immersion"]
@@ -77,6 +78,9 @@ class GpuSku:
     practitioners use on that GPU (FP32 on Pascal, mixed precision from Volta on); 0 = not
     published (a job's input rate then scales with memory bandwidth instead). Sources in
     ``source``; used by :func:`kiban.physics.storage_io.input_rate_scale`."""
+    mig: MigGeometryName = ""
+    """MIG geometry of the GPU: a key of :data:`kiban.mig.MIG_GEOMETRIES` (its profiles and their
+    placements, from NVIDIA's MIG User Guide); "" = not MIG-capable."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -524,7 +528,8 @@ def _check_value(kind: Kind, field_name: str, value: Any, tp: Any) -> tuple[Any,
     choices = _literal_choices(base)
     if choices is not None:
         if value not in choices:
-            return value, f"allowed: {', '.join(choices)}"
+            shown = ", ".join(c or '""' for c in choices)  # "" (e.g. mig: none) shown quoted
+            return value, f"allowed: {shown}"
         return value, None
     if base is str:
         if not isinstance(value, str) or not value.strip():

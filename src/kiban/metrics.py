@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HOST_POD_SUMMARY_UNITS",
+    "MIG_SUMMARY_UNITS",
     "SHARING_SUMMARY_UNITS",
     "SUMMARY_UNITS",
     "energy_j",
@@ -46,6 +47,13 @@ SHARING_SUMMARY_UNITS: dict[str, str] = {
     "fgd_fragmentation_frac": "1",
 }
 """Units of the summary keys of runs with GPU shares or host requests (issue 15)."""
+
+MIG_SUMMARY_UNITS: dict[str, str] = {
+    "jobs_on_mig_instance": "1",
+    "mig_idle_slice_gpu_hours": "GPU·h",
+    "mig_idle_slice_frac": "1",
+}
+"""Units of the summary keys of runs with MIG instances (kiban.mig)."""
 
 HOST_POD_SUMMARY_UNITS: dict[str, str] = {
     "cpu_pods": "1",
@@ -242,8 +250,16 @@ def summarize(
         summary["fgd_fragmentation_gpu_hours"] = frag_h
         summary["fgd_fragmentation_frac"] = frag_h / cap_h if cap_h > 0 else None
         summary["jobs_sharing_gpu"] = int((run.jobs.gpu_milli < MILLI_PER_GPU).sum())
+    if run.jobs.any_mig:
+        # MIG instances (kiban.mig): jobs on one, and the free GPU time stranded in the unheld
+        # compute slices of partitioned GPUs (part of idle_no_demand and queue_blocked)
+        mig_h = run.mig_idle_slice_gpu_s / S_PER_H
+        summary["jobs_on_mig_instance"] = int((run.jobs.mig_compute_slices > 0).sum())
+        summary["mig_idle_slice_gpu_hours"] = mig_h
+        summary["mig_idle_slice_frac"] = mig_h / cap_h if cap_h > 0 else None
     summary.update(run.host_pods)  # CPU-only pods (openb), when the run had them
     summary.update(run.coupling)
+    summary.update(run.policy_stats)  # policies with run_figures() only (J-DEC)
     return {k: _clean(v) for k, v in summary.items()}
 
 

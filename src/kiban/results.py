@@ -34,6 +34,7 @@ from kiban.errors import ConfigError, SchemaError
 from kiban.ledger import LEDGER_BUCKETS, Ledger
 from kiban.metrics import (
     HOST_POD_SUMMARY_UNITS,
+    MIG_SUMMARY_UNITS,
     SHARING_SUMMARY_UNITS,
     SUMMARY_UNITS,
     job_times,
@@ -403,6 +404,9 @@ class SimulationResult:
         if "fgd_fragmentation_gpu_hours" in summary:  # a run with GPU shares (issue 15)
             known |= SHARING_SUMMARY_UNITS
             units |= SHARING_SUMMARY_UNITS
+        if "jobs_on_mig_instance" in summary:  # a run with MIG instances
+            known |= MIG_SUMMARY_UNITS
+            units |= MIG_SUMMARY_UNITS
         if "cpu_pods" in summary:  # CPU-only pods replayed on node CPU and memory
             known |= HOST_POD_SUMMARY_UNITS
             units |= HOST_POD_SUMMARY_UNITS

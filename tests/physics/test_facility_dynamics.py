@@ -238,3 +238,22 @@ def test_chip_state_reason_bits_follow_nvidia_thresholds():
     assert st.reasons[2] & 0x88 == 0x88
     assert st.die_temp_c[3] == pytest.approx(40.0 + 0.06 * 700.0)
     assert st.reasons[3] == 0
+
+
+@pytest.mark.parametrize("city", ["osaka", "sapporo"])
+@pytest.mark.parametrize("start_s", [0.0, 12_345.0, 3.1e7])
+def test_outdoor_dry_bulb_at_one_time_is_the_array_value_bit_for_bit(city, start_s):
+    """The scalar form the in-loop facility calls every hour equals the array form exactly.
+
+    Each time passed alone to :func:`outdoor_dry_bulb_c` (what the facility called before):
+    hours of three years (negative times included) and random instants, at several year
+    offsets; a last-bit difference would change every coupled run's outputs.
+    """
+    climate = monthly_normals(city)
+    rng = np.random.default_rng(7)
+    times = np.concatenate(
+        ((np.arange(-8_760, 2 * 8_760) + 0.5) * 3600.0, rng.uniform(-1e9, 1e9, 2_000))
+    ).tolist()
+    one = [fd.outdoor_dry_bulb_at_c(t, climate, start_s=start_s) for t in times]
+    array = [float(fd.outdoor_dry_bulb_c(t, climate, start_s=start_s)) for t in times]
+    assert one == array

@@ -125,3 +125,25 @@ def test_rack_power_sums_servers():
     p = np.array([1000.0, 2000.0, 3000.0, 500.0])
     racks = sp.rack_power_w(p, np.array([0, 1, 1, 3]), n_racks=4)
     np.testing.assert_allclose(racks, [1000.0, 5000.0, 0.0, 500.0])
+
+
+def test_fan_speed_with_per_server_spans_is_fan_speed_frac_bit_for_bit():
+    """One pass over racks of several server models equals one call per model, exactly.
+
+    Loads outside [0, 1] and inlets across the whole ramp (and beyond), for every server of
+    the catalog: the in-loop facility and the policies' room model rely on it.
+    """
+    cat = default_catalog()
+    servers = [cat.server(name) for name in cat.servers]
+    rng = np.random.default_rng(3)
+    n = 4_000
+    which = rng.integers(0, len(servers), n)
+    load = rng.uniform(-0.3, 1.4, n)
+    inlet_c = rng.uniform(5.0, 50.0, n)
+    spans = np.array([sp.fan_ramp_span_k(servers[k]) for k in which.tolist()])
+    got = sp.fan_speed_frac_spans(load, inlet_c, spans)
+    want = np.empty(n)
+    for k, server in enumerate(servers):
+        sel = which == k
+        want[sel] = sp.fan_speed_frac(load[sel], inlet_c[sel], server)
+    assert np.array_equal(got, want)

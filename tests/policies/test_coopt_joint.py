@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from tests.sim.helpers import layout, random_jobs, run
 
+from kiban.metrics import summarize
 from kiban.policies import joint
 from kiban.policies.joint import CooptLayers, JDec
 from kiban.policies.registry import available_policies
@@ -127,15 +128,19 @@ def test_the_ablation_sweeps_load():
 
 def test_stage_a_warm_start_is_feasible_and_never_beaten_by_the_solve(monkeypatch):
     """§10.4 "warm-started": stage A hands HiGHS the layered decision as an incumbent. That
-    incumbent meets every row of the MILP, starts jobs, and the solve returns an objective no
-    worse than it (HiGHS keeps the best incumbent), under a budget that binds."""
+    incumbent meets every row of the MILP (one per supply candidate), starts jobs, and the
+    solve returns an objective no worse than it (HiGHS keeps the best incumbent), under a
+    budget that binds."""
     pytest.importorskip("highspy")
     seen = []
     solve = joint._solve_mip
 
-    def spy(c, integrality, bounds, rows, x0, *, p):
-        sol, status, timed_out = solve(c, integrality, bounds, rows, x0, p=p)
-        seen.append((c, bounds, rows, x0, sol))
+    def spy(c, integrality, bounds, rows, x0, *, p, time_limit_s=None):
+        sol, status, timed_out = solve(
+            c, integrality, bounds, rows, x0, p=p, time_limit_s=time_limit_s
+        )
+        if integrality.any():  # the MILPs (each candidate's LP relaxation is solved first)
+            seen.append((c, bounds, rows, x0, sol))
         return sol, status, timed_out
 
     monkeypatch.setattr(joint, "_solve_mip", spy)
@@ -153,7 +158,7 @@ def test_stage_a_warm_start_is_feasible_and_never_beaten_by_the_solve(monkeypatc
     pol = JDec(JDec.Params(epoch_s=600.0, site_budget_kw=60.0))
     run(small_room(), table, pol, storage_bandwidth_b_per_s=2e9, until_s=700.0)
     assert seen
-    assert pol.stats.warm_starts == len(seen)
+    assert 1 <= pol.stats.warm_starts <= len(seen)  # epochs with a warm start; MILPs solved
     for c, (lo, hi), (a, lb, ub), x0, sol in seen:
         assert x0 is not None
         assert sol is not None
@@ -203,3 +208,41 @@ def test_j_dec_preempts_only_to_start_a_job_and_stays_deterministic():
     assert np.isfinite(a.job["end_s"]).all()
     for key in ("end_s", "first_start_s", "preemptions"):
         assert np.array_equal(a.job[key], b.job[key])
+
+
+def test_j_dec_epoch_counts_reach_the_summary_and_baselines_keep_theirs():
+    """Issue 12: the run's summary says how many epochs J-DEC ran, how many of them fell back
+    to the layers and how many stage-A solves the wall-clock safety net stopped; a policy
+    without ``run_figures`` (every baseline) gets no new key, so its summary is unchanged."""
+    lay, table = small_room(), workload(n=30)
+    pol = JDec(JDec.Params(epoch_s=600.0, site_budget_kw=40.0))
+    out = run(lay, table, pol, storage_bandwidth_b_per_s=2e9, until_s=6_000.0)
+    s = summarize(out)
+    st = pol.stats
+    assert s["policy_epochs"] == len(st.status) > 0
+    assert s["policy_stage_a_epochs"] == sum(1 for k in st.status if k >= -1) > 0
+    assert s["policy_fallbacks"] == st.fallbacks
+    assert s["policy_time_limit_hits"] == st.time_limit_hits == 0
+    base = summarize(run(lay, table, "fifo-static", storage_bandwidth_b_per_s=2e9, until_s=6e3))
+    assert not set(pol.run_figures()) & set(base)
+
+
+def test_stage_a_leaves_out_only_dominated_options():
+    """An option that another option of the same job beats in every row (GPUs, new kW, remote
+    I/O, per-GPU power) and in value is left out; one that is better in anything stays; of two
+    equal options the first stays; options of different jobs never dominate each other."""
+    first = np.array([0, 7, 9])  # job 0: options 0–6, job 1: options 7–8
+    use = np.array(
+        [
+            [4.0, 4.0, 2.0, 4.0, 8.0, 4.0, 4.0, 1.0, 1.0],  # GPUs
+            [3.0, 3.5, 1.5, 3.0, 3.0, 3.0, 2.9, 0.1, 9.0],  # new kW
+            [0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0],  # remote I/O
+            [700, 700, 350, 700, 700, 700, 800, 100, 700.0],  # per-GPU power
+        ]
+    )
+    value = np.array([10.0, 9.0, 6.0, 10.0, 10.0, 10.0, 10.0, 50.0, 5.0])
+    dom = joint._dominated(first, use, value)
+    # 0 beats 1 (kW, value), 3 (equal, later), 4 (GPUs only) and 5 (I/O only); 2 (fewer
+    # GPUs, less value) and 6 (less kW, more power per GPU) stay; 7 beats 8 but no option of
+    # job 0 though it beats them all in everything
+    assert dom.tolist() == [False, True, False, True, True, True, False, False, True]

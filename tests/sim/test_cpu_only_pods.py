@@ -170,7 +170,12 @@ def test_the_openb_reader_hands_cpu_only_pods_along():
 def test_the_whole_openb_trace_replays_with_its_cpu_only_pods(data_root, policy):
     """Every pod of openb (7,064 GPU pods, 1,088 CPU-only) on the trace's own 1,213 nodes, with
     departures, under every placement policy: every GPU pod finishes, every CPU-only pod is
-    placed and finishes, and the ledger sums to capacity to 1e-9."""
+    placed and finishes, and the ledger sums to capacity to 1e-9. FGD's measure counts the
+    CPU-only pods in its target workload, as the artifact does (``GetTypicalPods`` with
+    ``isInvolvedCpuPods: true``), and such a target pod finds every idle GPU fragmented; the
+    trace at its own pace leaves most GPUs idle, so the measure sits just above the CPU-only
+    pods' share of the pods (1,088 / 8,152), the GPU pods' own share adding well under 1 %
+    (docs/validation.md: 0.4 % without the CPU-only pods)."""
     from kiban.validation.packing import openb_replay  # noqa: PLC0415
 
     require_data(data_root, "alibaba-gpu-v2023-openb", "csv")
@@ -178,7 +183,8 @@ def test_the_whole_openb_trace_replays_with_its_cpu_only_pods(data_root, policy)
     assert run["gpu_pods_finished"] == run["gpu_pods"] == 7_064
     assert run["cpu_pods_finished"] == run["cpu_pods"] == 1_088
     assert run["ledger_rel_error"] <= 1e-9
-    assert 0.0 < run["frag_frac"] < 0.01
+    cpu_share = 1_088 / 8_152
+    assert cpu_share < run["frag_frac"] < cpu_share + 0.01
 
 
 def test_a_failed_node_evicts_its_cpu_only_pods_which_resume_with_what_was_left():

@@ -50,13 +50,22 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A fake Prometheus whose clients hang up on purpose (timeouts): a handler thread that
+    outlives its test must not print a BrokenPipe traceback into another test's captured
+    stderr (seen: tests/test_cli_bad_input.py failed on it in the same xdist worker)."""
+
+    def handle_error(self, request, client_address):
+        pass
+
+
 @pytest.fixture
 def fake_server():
     servers = []
 
     def start(mode: str) -> str:
         handler = type("H", (_Handler,), {"mode": mode, "calls": 0})
-        srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        srv = _QuietServer(("127.0.0.1", 0), handler)
         threading.Thread(target=srv.serve_forever, daemon=True).start()
         servers.append(srv)
         return f"http://127.0.0.1:{srv.server_address[1]}"

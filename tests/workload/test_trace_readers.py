@@ -53,6 +53,7 @@ def _object_line(text: str, needle: str) -> int:
 def test_all_formats_registered():
     assert set(available_formats()) == {
         "philly", "gavel", "openb", "alibaba-pai2020", "helios", "tiresias", "slurm", "kiban",
+        "jobs-csv",
     }  # fmt: skip
 
 

@@ -190,4 +190,18 @@ def show(
     if isinstance(rec, ServerModel):
         table.add_row("gpu record", escape(cat.gpu(rec.gpu).name), "", "see: kiban catalog show")
     console.print(table)
+    mig = getattr(rec, "mig", "")
+    if mig:
+        from kiban.mig import MIG_GEOMETRIES  # noqa: PLC0415 (startup time)
+
+        geo = MIG_GEOMETRIES[mig]
+        rows = "; ".join(
+            f"{p.name} ({p.compute_slices}/7 compute, {p.memory_slices}/8 memory slices, "
+            f"starts {','.join(map(str, p.starts))}, ×{p.max_instances})"
+            for p in geo.profiles.values()
+        )
+        console.print(
+            f"[bold]MIG profiles ({mig}):[/bold] {escape(rows)}", soft_wrap=True, highlight=False
+        )
+        console.print(f"[bold]MIG source:[/bold] {escape(geo.source)}", soft_wrap=True)
     console.print(f"[bold]source:[/bold] {escape(rec.source)}", soft_wrap=True, highlight=False)

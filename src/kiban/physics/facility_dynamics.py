@@ -37,6 +37,8 @@ convection (h ∝ V̇^0.8); HBM runs hotter than the die under memory-bound load
 
 from __future__ import annotations
 
+import bisect
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -82,6 +84,7 @@ __all__ = [
     "fan_failure_airflow_frac",
     "hbm_temp_c",
     "liquid_r_k_per_w",
+    "outdoor_dry_bulb_at_c",
     "outdoor_dry_bulb_c",
     "power_at_clock_w",
     "psu_power_brake",
@@ -707,6 +710,23 @@ min at ≈ 7 K (climate.py ``MONTHLY_DRY_BULB_STD_K`` notes, [D, weak]); the TMY
 2.5–6.5 K (humid coasts low, deserts high)."""
 
 
+_MONTH_EDGES: dict[int, tuple[MonthlyClimate, float, FloatArray]] = {}
+"""Per monthly climate (by id, the climate kept so the id stays its own): the year's length (s)
+and the months' start times (s), which the facility step would otherwise rebuild every hour."""
+
+
+def _month_edges(climate: MonthlyClimate) -> tuple[float, FloatArray]:
+    """The year's length and the months' edges of ``climate`` (computed once per climate)."""
+    known = _MONTH_EDGES.get(id(climate))
+    if known is None or known[0] is not climate:
+        if len(_MONTH_EDGES) > 64:  # a handful of climates per process
+            _MONTH_EDGES.clear()
+        edges = np.concatenate(([0.0], np.cumsum(climate.duration_s)))
+        edges.flags.writeable = False
+        known = _MONTH_EDGES[id(climate)] = (climate, float(climate.duration_s.sum()), edges)
+    return known[1], known[2]
+
+
 def outdoor_dry_bulb_c(
     time_s: ArrayLike,
     climate: MonthlyClimate | HourlyClimate,
@@ -740,12 +760,36 @@ def outdoor_dry_bulb_c(
     if isinstance(climate, HourlyClimate):
         n = climate.dry_bulb_c.size
         return np.asarray(climate.dry_bulb_c[np.mod(hour, n)], dtype=np.float64)
-    year_s = float(climate.duration_s.sum())
-    edges = np.concatenate(([0.0], np.cumsum(climate.duration_s)))
-    month = np.clip(np.searchsorted(edges, np.mod(t, year_s), side="right") - 1, 0, 11)
+    year_s, edges = _month_edges(climate)
+    month = np.minimum(np.maximum(edges.searchsorted(np.mod(t, year_s), side="right") - 1, 0), 11)
     hod = np.mod(t / 3600.0, 24.0)
     cyc = half_range_k * np.cos(2.0 * np.pi * (hod - peak_hour) / 24.0)
     return np.asarray(climate.dry_bulb_c[month] + cyc, dtype=np.float64)
+
+
+def outdoor_dry_bulb_at_c(
+    time_s: float,
+    climate: MonthlyClimate | HourlyClimate,
+    *,
+    start_s: float = 0.0,
+    half_range_k: float = DIURNAL_HALF_RANGE_K,
+    peak_hour: float = DIURNAL_PEAK_HOUR,
+) -> float:
+    """:func:`outdoor_dry_bulb_c` at one time, in Python floats: the same value, bit for bit.
+
+    The same IEEE operations in the same order (Python's float ``%`` is NumPy's ``np.mod``,
+    ``bisect_right`` over the month edges is ``searchsorted(side="right")``, the cosine is
+    NumPy's), without the array overhead: the in-loop facility asks for one hour at a time.
+    """
+    t = float(time_s) + start_s
+    if isinstance(climate, HourlyClimate):
+        n = climate.dry_bulb_c.size
+        return float(climate.dry_bulb_c[math.floor(t / 3600.0) % n])
+    year_s, edges = _month_edges(climate)
+    month = min(max(bisect.bisect_right(edges.tolist(), t % year_s) - 1, 0), 11)
+    hod = (t / 3600.0) % 24.0
+    cyc = half_range_k * float(np.cos(2.0 * np.pi * (hod - peak_hour) / 24.0))
+    return float(climate.dry_bulb_c[month] + cyc)
 
 
 @dataclass(frozen=True, slots=True)

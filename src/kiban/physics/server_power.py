@@ -31,7 +31,9 @@ __all__ = [
     "FAN_MIN_SPEED_FRAC",
     "FAN_SPEED_AT_FULL_LOAD_FRAC",
     "ServerPowerBreakdown",
+    "fan_ramp_span_k",
     "fan_speed_frac",
+    "fan_speed_frac_spans",
     "host_power_w",
     "rack_power_w",
     "server_max_power_w",
@@ -119,6 +121,47 @@ def fan_speed_frac(
     by_load = min_speed_frac + (full_load_speed_frac - min_speed_frac) * h
     by_temp = min_speed_frac + (1.0 - min_speed_frac) * ramp
     return np.clip(np.maximum(by_load, by_temp), 0.0, 1.0)
+
+
+def fan_ramp_span_k(server: ServerModel, low_setpoint_c: float = FAN_LOW_SETPOINT_C) -> float:
+    """Width of :func:`fan_speed_frac`'s temperature ramp for ``server`` (K, > 0)."""
+    return max(server.max_inlet_temp_c - low_setpoint_c, 1e-9)
+
+
+def fan_speed_frac_spans(
+    heat_load_frac: FloatArray,
+    inlet_temp_c: FloatArray,
+    ramp_span_k: FloatArray,
+    *,
+    min_speed_frac: float = FAN_MIN_SPEED_FRAC,
+    full_load_speed_frac: float = FAN_SPEED_AT_FULL_LOAD_FRAC,
+    low_setpoint_c: float = FAN_LOW_SETPOINT_C,
+) -> FloatArray:
+    """:func:`fan_speed_frac` with each element's own server ramp (:func:`fan_ramp_span_k`).
+
+    The same arithmetic per element, bit for bit (``np.maximum``/``np.minimum`` for
+    ``np.clip``: the same values, NaN included), in one pass over servers of several models
+    (racks of a hall) instead of one call per model; the in-loop facility and the policies'
+    room model call it at every step or prediction.
+
+    Args:
+        heat_load_frac: h per element (clipped to [0, 1]).
+        inlet_temp_c: Inlet temperature per element, °C.
+        ramp_span_k: ``fan_ramp_span_k`` of each element's server, K.
+        min_speed_frac: N_min.
+        full_load_speed_frac: N_load.
+        low_setpoint_c: T_lo (the spans must have been taken from the same T_lo).
+
+    Returns:
+        Fan speed fraction per element.
+    """
+    h = np.minimum(np.maximum(heat_load_frac, 0.0), 1.0)
+    ramp = (inlet_temp_c - low_setpoint_c) / ramp_span_k
+    ramp = np.minimum(np.maximum(ramp, 0.0, out=ramp), 1.0, out=ramp)
+    by_load = min_speed_frac + (full_load_speed_frac - min_speed_frac) * h
+    by_temp = min_speed_frac + (1.0 - min_speed_frac) * ramp
+    speed = np.maximum(by_load, by_temp, out=by_load)
+    return np.minimum(np.maximum(speed, 0.0, out=speed), 1.0, out=speed)
 
 
 def server_power_breakdown(

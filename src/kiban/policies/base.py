@@ -33,12 +33,14 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from kiban.mig import MIG_COMPUTE_SLICES, MIG_GEOMETRIES, MIG_MEMORY_SLICES
 from kiban.vocabulary import MILLI_PER_GPU
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from kiban._typing import BoolArray, FloatArray, IntArray
+    from kiban.mig import MigGeometry
     from kiban.physics.facility_dynamics import HallAir
     from kiban.sim.jobs import JobTable
     from kiban.sim.layout import ClusterLayout
@@ -58,6 +60,8 @@ __all__ = [
     "PowerPolicy",
     "Schedule",
     "SchedulingPolicy",
+    "job_share_frac",
+    "mig_geometry",
     "special_jobs",
 ]
 
@@ -300,11 +304,17 @@ class FreeState:
     """Free CPU per node (milli-cores); None where the layout states no node CPU."""
     node_memory_free_b: FloatArray | None = None
     """Free memory per node (B); None where the layout states no node memory."""
+    gpu_mig_mask: IntArray | None = None
+    """Occupied MIG memory slices per GPU (bit mask; 0 = none); None when no job of the run
+    asks for a MIG instance."""
+    gpu_mig_compute: IntArray | None = None
+    """Compute slices held by MIG instances per GPU; None as ``gpu_mig_mask``."""
 
     @classmethod
     def from_view(cls, view: ClusterView) -> FreeState:
         """Copy the free GPUs of the current state."""
         cpu, mem = view.node_cpu_free_milli, view.node_memory_free_b
+        mig_mask, mig_compute = view.gpu_mig_mask(), view.gpu_mig_compute()
         return cls(
             gpu_free=view.gpu_job == -1,
             node_free=view.node_free.copy(),
@@ -313,6 +323,8 @@ class FreeState:
             gpu_milli=view.gpu_milli_left().copy() if view.jobs.any_shared else None,
             node_cpu_free_milli=None if cpu is None else cpu.copy(),
             node_memory_free_b=None if mem is None else mem.copy(),
+            gpu_mig_mask=None if mig_mask is None else mig_mask.copy(),
+            gpu_mig_compute=None if mig_compute is None else mig_compute.copy(),
         )
 
     def take(self, view: ClusterView, job: int, gpus: IntArray, sign: int = 1) -> None:
@@ -325,7 +337,9 @@ class FreeState:
         jobs, layout = view.jobs, view.layout
         milli = int(jobs.gpu_milli[job])
         nodes = layout.gpu_node[gpus]
-        if milli < MILLI_PER_GPU and self.gpu_milli is not None:
+        if self.gpu_mig_mask is not None and jobs.mig_compute_slices[job]:
+            self._take_mig(view, job, int(gpus[0]), int(nodes[0]), sign)
+        elif milli < MILLI_PER_GPU and self.gpu_milli is not None:
             g = int(gpus[0])
             was = int(self.gpu_milli[g])
             self.gpu_milli[g] = was - sign * milli
@@ -354,6 +368,51 @@ class FreeState:
             self.node_cpu_free_milli[on] -= sign * int(jobs.cpu_milli[job])
         if self.node_memory_free_b is not None and jobs.memory_b[job]:
             self.node_memory_free_b[on] -= sign * float(jobs.memory_b[job])
+
+    def _take_mig(self, view: ClusterView, job: int, g: int, node: int, sign: int) -> None:
+        """A MIG instance of ``job`` is created on (``sign`` 1) or removed from GPU ``g``.
+
+        A new instance takes the start its geometry prefers (:meth:`kiban.mig.MigGeometry.
+        start_for`); a running one is removed from where it sits. The GPU leaves the free
+        count with its first instance and comes back with its last.
+        """
+        mask, compute = self.gpu_mig_mask, self.gpu_mig_compute
+        assert mask is not None
+        assert compute is not None
+        geo = mig_geometry(view.layout, g)
+        name = str(view.jobs.mig_profile[job])  # type: ignore[index]
+        prof = geo.profiles[name]
+        was = int(mask[g])
+        if sign > 0:
+            start = geo.start_for(was, name)
+            # no free placement (a placement layer that ignored the slices; the simulator will
+            # refuse the start): the GPU takes no further instance in this decision
+            mask[g] = was | (prof.mask(start) if start >= 0 else (1 << MIG_MEMORY_SLICES) - 1)
+            compute[g] += prof.compute_slices
+        else:
+            start = view.job_mig_start(job)
+            mask[g] = was & ~prof.mask(start)
+            compute[g] -= prof.compute_slices
+        now = int(mask[g])
+        if (was == 0) != (now == 0):  # entered or left MIG mode: the free counts move
+            self.gpu_free[g] = now == 0
+            self.node_free[node] -= sign
+            self.n_free -= sign
+            if self.gpu_milli is not None:
+                self.gpu_milli[g] = MILLI_PER_GPU if now == 0 else 0
+
+
+def mig_geometry(layout: ClusterLayout, g: int) -> MigGeometry:
+    """The MIG geometry of GPU ``g``'s model (KeyError if it has none)."""
+    return MIG_GEOMETRIES[layout.skus[int(layout.node_sku_idx[layout.gpu_node[g]])].mig]
+
+
+def job_share_frac(jobs: JobTable, job: int) -> float:
+    """Share of one GPU a job holds: milli / 1000, a MIG instance's slices / 7, else 1."""
+    slices = int(jobs.mig_compute_slices[job])
+    if slices:
+        return slices / MIG_COMPUTE_SLICES
+    return float(jobs.gpu_milli[job]) / MILLI_PER_GPU
 
 
 class Allocator:
@@ -396,7 +455,7 @@ class Allocator:
     def _cap_w(self, gpus: IntArray, job: int) -> FloatArray:
         layout = self._view.layout
         cap = self._view.job_power_cap_w[job]
-        share = float(self._view.jobs.gpu_milli[job]) / MILLI_PER_GPU
+        share = job_share_frac(self._view.jobs, job)
         if math.isnan(cap):
             tdp = np.array([s.tdp_w for s in layout.skus])
             per = np.asarray(tdp[layout.node_sku_idx[layout.gpu_node[gpus]]], dtype=np.float64)
@@ -418,6 +477,7 @@ class Allocator:
                 int(jobs.gpu_milli[job]),
                 int(jobs.cpu_milli[job]),
                 float(jobs.memory_b[job]),
+                "" if jobs.mig_profile is None else str(jobs.mig_profile[job]),
             )
         return key
 
@@ -427,7 +487,7 @@ class Allocator:
         jobs = view.jobs
         special = self._special is not None and bool(self._special[job])
         if jobs.min_num_gpus[job] > self.n_free and not (
-            special and jobs.gpu_milli[job] < MILLI_PER_GPU
+            special and (jobs.gpu_milli[job] < MILLI_PER_GPU or jobs.mig_compute_slices[job])
         ):
             return None
         if self._memo and self._failed and self._shape_key(job, special) in self._failed:

@@ -48,7 +48,12 @@ from kiban.physics.gpu_power import (
     demand_power_w,
     speed_frac_under_cap,
 )
-from kiban.physics.server_power import fan_speed_frac, server_power_w
+from kiban.physics.server_power import (
+    fan_ramp_span_k,
+    fan_speed_frac,
+    fan_speed_frac_spans,
+    server_power_w,
+)
 from kiban.physics.storage_io import cache_hit_frac
 from kiban.units import AIR_DENSITY_KG_PER_M3, AIR_SPECIFIC_HEAT_J_PER_KG_K
 
@@ -224,6 +229,7 @@ class FacilityModel:
         rack_server = np.zeros(n, dtype=np.int64)
         rack_server[lay.node_rack_idx] = node_srv  # one model per rack, as the twin takes it
         self._rack_server = rack_server
+        self._ramp = np.array([fan_ramp_span_k(srv[k]) for k in rack_server.tolist()])
         max_in = np.array([x.max_inlet_temp_c for x in srv])
         self.rack_max_inlet_c: FloatArray = np.full(n, np.inf)
         np.minimum.at(self.rack_max_inlet_c, lay.node_rack_idx, max_in[node_srv])
@@ -512,12 +518,10 @@ class FacilityModel:
         srv = self.layout.servers
         if len(srv) == 1:
             return np.asarray(fan_speed_frac(load, inlet_c, srv[0]), dtype=np.float64)
-        out = np.empty_like(load)
-        for k, server in enumerate(srv):
-            sel = self._rack_server == k
-            if sel.any():
-                out[sel] = fan_speed_frac(load[sel], inlet_c[sel], server)
-        return out
+        # each rack with its model's ramp, one elementwise pass (the same values)
+        return fan_speed_frac_spans(
+            np.asarray(load, dtype=np.float64), np.asarray(inlet_c, dtype=np.float64), self._ramp
+        )
 
     def predict_room(
         self,

@@ -16,7 +16,15 @@ All three respect the topology constraints of the job and the cluster:
   then the node with the fewest free GPUs; random-fit: uniformly among GPUs that fit; fgd: the
   GPU whose node's fragmentation falls most);
 * CPU and memory: where the layout states them, a node must have the job's ``cpu_milli`` and
-  ``memory_b`` free.
+  ``memory_b`` free;
+* MIG instances: a job with a ``mig_profile`` takes one GPU whose model's geometry offers the
+  profile (:mod:`kiban.mig`) and that is free or already in MIG mode with a free placement for
+  it; never a GPU held whole or shared by milli jobs, and whole-GPU jobs never get a GPU in MIG
+  mode (it is not free). First-fit takes the lowest index; best-fit the GPU with the fewest
+  compute slices left (partitioned GPUs before free ones), then the node with the fewest free
+  GPUs; random-fit uniformly; fgd the GPU whose MIG fragmentation (unheld slices the run's
+  profiles could not use) rises least, then as best-fit. The instance's slices are the
+  geometry's choice (:meth:`kiban.mig.MigGeometry.start_for`).
 
 CPU-only pods (:mod:`kiban.sim.host_pods`) are placed by :meth:`NodePlacement.place_host` on an
 up node with their CPU and memory free: first-fit the lowest index; best-fit the artifact's
@@ -39,6 +47,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kiban.mig import MIG_COMPUTE_SLICES, MIG_GEOMETRIES, MIG_MEMORY_SLICES
+from kiban.policies.base import job_share_frac
 from kiban.policies.registry import register_policy
 from kiban.vocabulary import MILLI_PER_GPU
 
@@ -126,8 +136,8 @@ class NodePlacement(ABC):
         if self._budget_finite:
             cap = view.job_power_cap_w[job]
             per_gpu = self._node_tdp_w if math.isnan(cap) else cap
-            if per_node == 0:  # a share of one GPU
-                per_gpu = per_gpu * (float(view.jobs.gpu_milli[job]) / MILLI_PER_GPU)
+            if per_node == 0:  # a share of one GPU (milli or a MIG instance)
+                per_gpu = per_gpu * job_share_frac(view.jobs, job)
                 per_node = 1
             load_w = free.rack_gpu_alloc_w[lay.node_rack_idx] + per_node * per_gpu
             ok &= load_w <= self._node_budget_w
@@ -145,9 +155,58 @@ class NodePlacement(ABC):
         del view, job, free
         return int(cand[0])
 
+    # --- MIG instances ----------------------------------------------------------------------------
+    def _mig_candidates(self, view: ClusterView, job: int, free: FreeState) -> IntArray:
+        """GPUs that can take ``job``'s MIG instance now, on nodes that pass its other filters.
+
+        A GPU qualifies if its model's geometry has the job's profile and it is free or in MIG
+        mode with a free placement for it (:meth:`kiban.mig.MigGeometry.start_for`); a GPU
+        held whole or shared by milli jobs never does.
+        """
+        mask, compute = free.gpu_mig_mask, free.gpu_mig_compute
+        assert mask is not None  # a run with MIG jobs
+        assert compute is not None
+        lay = view.layout
+        name = str(view.jobs.mig_profile[job])  # type: ignore[index]
+        slices = int(view.jobs.mig_compute_slices[job])
+        tables = self._mig_tables(view, name)
+        ok = self._eligible(view, job, free, 0)[lay.gpu_node]
+        gpu_sku = lay.node_sku_idx[lay.gpu_node]
+        ok &= (free.gpu_free | (mask != 0)) & (tables[gpu_sku, 0] >= 0)
+        cand = ok.nonzero()[0]
+        if cand.shape[0] == 0:
+            return cand
+        start = tables[gpu_sku[cand], mask[cand]]
+        fits = (start >= 0) & (compute[cand] + slices <= MIG_COMPUTE_SLICES)
+        return cand[fits]
+
+    def _mig_tables(self, view: ClusterView, name: str) -> IntArray:
+        """Per GPU model and slice mask, the start of a new ``name`` instance (-1: none)."""
+        memo: dict[str, IntArray] = self.__dict__.setdefault("_mig_memo", {})
+        got = memo.get(name)
+        if got is None:
+            skus = view.layout.skus
+            got = np.full((len(skus), 1 << MIG_MEMORY_SLICES), -1, dtype=np.int64)
+            for k, sku in enumerate(skus):
+                geo = MIG_GEOMETRIES[sku.mig] if sku.mig else None
+                if geo is not None and name in geo.profiles:
+                    got[k] = [geo.start_for(m, name) for m in range(1 << MIG_MEMORY_SLICES)]
+            memo[name] = got
+        return got
+
+    def _pick_mig(self, view: ClusterView, job: int, free: FreeState, cand: IntArray) -> int:
+        """The GPU a MIG instance takes among ``cand`` (default: the lowest index)."""
+        del view, job, free
+        return int(cand[0])
+
     def place(self, view: ClusterView, job: int, free: FreeState) -> IntArray | None:
         """GPUs for ``job`` (see the module docstring), or None if it does not fit now."""
         jobs = view.jobs
+        if free.gpu_mig_mask is not None and jobs.mig_compute_slices[job]:
+            cand_gpus = self._mig_candidates(view, job, free)
+            if cand_gpus.shape[0] == 0:
+                return None
+            return np.array([self._pick_mig(view, job, free, cand_gpus)], dtype=np.int64)
         if free.gpu_milli is not None and jobs.gpu_milli[job] < MILLI_PER_GPU:
             cand_gpus = self._share_candidates(view, job, free)
             if cand_gpus.shape[0] == 0:
@@ -232,6 +291,20 @@ _NO_CPU_LIMIT = np.iinfo(np.int64).max // 4
 """Free CPU of a node whose CPU is not counted (never binds)."""
 
 
+def tightest_mig(view: ClusterView, free: FreeState, cand: IntArray) -> int:
+    """Best-fit for a MIG instance: the GPU with the fewest compute slices left unheld.
+
+    A GPU already in MIG mode (fewer slices left) comes before a free one (7 left), so
+    instances pack onto partitioned GPUs and whole GPUs stay whole; ties go to the node with
+    the fewest free GPUs, then the lowest index.
+    """
+    compute = free.gpu_mig_compute
+    assert compute is not None
+    left = MIG_COMPUTE_SLICES - compute[cand]
+    tight = cand[left == left.min()]
+    return int(tight[np.argmin(free.node_free[view.layout.gpu_node[tight]])])
+
+
 @register_policy("placement", "first-fit")
 class FirstFit(NodePlacement):
     """Lowest-numbered nodes that fit (Slurm's default linear order)."""
@@ -265,6 +338,9 @@ class BestFit(NodePlacement):
         left = free.gpu_milli[cand]
         tight = cand[left == left.min()]  # least milli left, then fewest free GPUs, lowest index
         return int(tight[np.argmin(free.node_free[view.layout.gpu_node[tight]])])
+
+    def _pick_mig(self, view: ClusterView, job: int, free: FreeState, cand: IntArray) -> int:
+        return tightest_mig(view, free, cand)
 
     def _host_node(self, view: ClusterView, cand: IntArray, cpu_milli: int) -> int:
         from kiban.workload.packing import (  # noqa: PLC0415 (startup time)
@@ -301,6 +377,9 @@ class RandomFit(NodePlacement):
     def _pick_share(self, view: ClusterView, job: int, free: FreeState, cand: IntArray) -> int:
         return int(cand[self._rng.integers(cand.shape[0])])
 
+    def _pick_mig(self, view: ClusterView, job: int, free: FreeState, cand: IntArray) -> int:
+        return int(cand[self._rng.integers(cand.shape[0])])
+
     def reset(self, ctx: PolicyContext) -> None:
         """As :meth:`NodePlacement.reset`; CPU-only pods draw from a stream of their own."""
         super().reset(ctx)
@@ -332,6 +411,14 @@ class FragmentationGradientDescent(NodePlacement):
     (:func:`kiban.workload.packing.node_frag_milli`, target workload with each job's
     ``gpu_milli`` and ``cpu_milli``): a sharing job takes the GPU, and a whole-GPU job that fits
     on one node the node, whose fragmentation rises least (falls most).
+
+    MIG instances (kiban's analogue of the measure, not the paper's): the target workload is the
+    run's jobs by frequency (each MIG profile, and whole-GPU jobs, which no partitioned GPU
+    serves), and a partitioned GPU's fragmentation is its unheld compute slices times the share
+    of that workload that cannot use them, ``(7 − held) · (1 − Σ_p w_p [p fits])``; a GPU not in
+    MIG mode has none. An instance goes to the GPU where it rises least (opening a fresh GPU
+    costs its unheld slices for the whole-GPU jobs), ties to the tightest GPU as best-fit
+    (:func:`tightest_mig`).
     """
 
     def reset(self, ctx: PolicyContext) -> None:
@@ -631,6 +718,61 @@ class FragmentationGradientDescent(NodePlacement):
             self._score_states(shape, np.unique(states[miss]), milli, take, cpu_req)
             out = score[states]
         return out, states
+
+    def _pick_mig(self, view: ClusterView, job: int, free: FreeState, cand: IntArray) -> int:
+        mask, compute = free.gpu_mig_mask, free.gpu_mig_compute
+        assert mask is not None
+        assert compute is not None
+        jobs, lay = view.jobs, view.layout
+        name = str(jobs.mig_profile[job])  # type: ignore[index]
+        slices = int(jobs.mig_compute_slices[job])
+        sku = lay.node_sku_idx[lay.gpu_node[cand]]
+        before = mask[cand]
+        start = self._mig_tables(view, name)[sku, before]
+        size = self._mig_sizes(view, name)[sku]
+        after = before | (((1 << size) - 1) << start)
+        fits = self._mig_fits(view)
+        held = compute[cand]
+        frag_before = np.where(
+            before != 0, (MIG_COMPUTE_SLICES - held) * (1.0 - fits[sku, before]), 0.0
+        )
+        frag_after = (MIG_COMPUTE_SLICES - held - slices) * (1.0 - fits[sku, after])
+        delta = frag_after - frag_before
+        return tightest_mig(view, free, cand[delta == delta.min()])
+
+    def _mig_sizes(self, view: ClusterView, name: str) -> IntArray:
+        """Per GPU model, the memory slices of profile ``name`` (0 where it has none)."""
+        memo: dict[str, IntArray] = self.__dict__.setdefault("_mig_size_memo", {})
+        got = memo.get(name)
+        if got is None:
+            got = np.array(
+                [
+                    MIG_GEOMETRIES[s.mig].profiles[name].memory_slices
+                    if s.mig and name in MIG_GEOMETRIES[s.mig].profiles
+                    else 0
+                    for s in view.layout.skus
+                ],
+                dtype=np.int64,
+            )
+            memo[name] = got
+        return got
+
+    def _mig_fits(self, view: ClusterView) -> FloatArray:
+        """Per GPU model and slice mask, the share of the run's jobs that would fit there.
+
+        Jobs on whole GPUs never fit a partitioned GPU, so they count against it too.
+        """
+        got: FloatArray | None = self.__dict__.get("_mig_fit_table")
+        if got is None:
+            jobs = view.jobs
+            names = [str(p) for p in jobs.mig_profile.tolist() if p]  # type: ignore[union-attr]
+            n_masks = 1 << MIG_MEMORY_SLICES
+            got = np.zeros((len(view.layout.skus), n_masks))
+            for name in sorted(set(names)):
+                w = names.count(name) / jobs.n_jobs
+                got += w * (self._mig_tables(view, name) >= 0)
+            self.__dict__["_mig_fit_table"] = got
+        return got
 
     def _place_share(self, view: ClusterView, job: int, free: FreeState) -> IntArray | None:
         """The GPU for a share: the best eligible node, on it the first GPU giving its score.

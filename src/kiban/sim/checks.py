@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kiban.errors import SimulationError
+from kiban.mig import MIG_COMPUTE_SLICES
 from kiban.sim.slots import SHARES
-from kiban.vocabulary import GPU_FREE, PENDING, RUNNING
+from kiban.vocabulary import GPU_FREE, GPU_SHARED, PENDING, RUNNING
 
 if TYPE_CHECKING:
     from kiban.sim.cluster import ClusterState
@@ -56,6 +57,46 @@ def check_invariants(
     rows = sl.rate[:n, SHARES].sum(axis=1)
     if n and not np.allclose(rows, 1.0, rtol=0, atol=1e-9):
         problems.append("ledger shares of a running job do not sum to 1")
+    if st.mig is not None:
+        problems += _mig_problems(st, sl)
     if problems:
         msg = f"invariant broken at t={st.time_s} s: " + "; ".join(problems)
         raise SimulationError(msg)
+
+
+def _mig_problems(st: ClusterState, sl: Slots) -> list[str]:
+    """MIG instances: non-overlapping at allowed starts, masks and free slices as booked."""
+    mig = st.mig
+    assert mig is not None
+    out = []
+    mask = np.zeros_like(mig.gpu_mask)
+    compute = np.zeros_like(mig.gpu_compute)
+    for j in np.flatnonzero(mig.job_start >= 0).tolist():
+        gpus = sl.job_gpus[j]
+        if gpus is None:
+            out.append(f"job {j} holds a MIG instance but is not running")
+            continue
+        g = int(gpus[0])
+        geo = mig.geometry_of(g)
+        name = mig.job_profile[j]
+        start = int(mig.job_start[j])
+        if geo is None or name not in geo.profiles or start not in geo.profiles[name].starts:
+            out.append(
+                f"job {j}'s MIG instance {name} at slice {start} is not a placement of GPU {g}"
+            )
+            continue
+        m = geo.profiles[name].mask(start)
+        if int(mask[g]) & m:
+            out.append(f"MIG instances overlap on GPU {g}")
+        mask[g] |= m
+        compute[g] += mig.job_slices[j]
+    if not np.array_equal(mask, mig.gpu_mask) or not np.array_equal(compute, mig.gpu_compute):
+        out.append("MIG slice masks disagree with the running instances")
+    if (compute > MIG_COMPUTE_SLICES).any():
+        out.append("a GPU's MIG instances hold more than 7 compute slices")
+    mode = mig.gpu_mask != 0
+    if int((MIG_COMPUTE_SLICES - compute[mode]).sum()) != mig.free_slices:
+        out.append("free MIG compute slices drifted")
+    if (st.gpu_job[mode] != GPU_SHARED).any():
+        out.append("a GPU holding MIG instances is not marked shared")
+    return out

@@ -19,7 +19,10 @@ milli left on it; it leaves the free count when its first tenant comes and retur
 goes. ``shared_free_milli`` (Σ milli left on shared GPUs) is the unused remainder the ledger
 books as free GPU time. Where the layout states node CPU and memory, jobs' ``cpu_milli`` and
 ``memory_b`` are taken from their nodes (``node_cpu_free_milli``, ``node_memory_free_b``).
-Whole-GPU jobs without host requests never touch this machinery. With shares or CPU in play the
+Whole-GPU jobs without host requests never touch this machinery. MIG instances (a job's
+``mig_profile``) are the fixed-partition variant: :meth:`ClusterState.take_mig` puts a GPU in
+MIG mode (also ``GPU_SHARED``, with 0 milli left so no milli share lands there) and
+``mig`` (:class:`~kiban.sim.mig_state.MigState`) keeps its slices. With shares or CPU in play the
 fragmentation is the paper's measure in milli-GPU (:func:`kiban.workload.packing.node_frag_milli`)
 per node, recomputed for the nodes that changed, instead of the whole-GPU table.
 """
@@ -32,6 +35,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from kiban.mig import MIG_COMPUTE_SLICES
+from kiban.sim.mig_state import MigState
 from kiban.vocabulary import GPU_DOWN, GPU_FREE, GPU_SHARED, MILLI_PER_GPU
 from kiban.workload.packing import (
     job_typical_pods,
@@ -138,6 +143,8 @@ class ClusterState:
         self._jobs = jobs
         self._layout = layout
         self._gpu_left: IntArray | None = None
+        self.mig: MigState | None = MigState(layout, jobs) if jobs.any_mig else None
+        """MIG instances (:mod:`kiban.sim.mig_state`); None in runs without MIG jobs."""
         if jobs.any_shared:
             self._track_left()
         host = jobs.host_pods
@@ -370,7 +377,8 @@ class ClusterState:
         """Take job ``j`` out of the queue."""
         n = self.n_pending
         buf = self.pending_buf
-        pos = int(np.searchsorted(buf[:n], j))
+        # the head of the queue (FIFO starts) without a search
+        pos = 0 if n and buf[0] == j else int(buf[:n].searchsorted(j))
         if pos < n - 1:
             buf[pos : n - 1] = buf[pos + 1 : n].copy()
         self.n_pending = n - 1
@@ -483,6 +491,47 @@ class ClusterState:
             self.node_free[node] += 1
             self.n_free_gpus += 1
             self.shared_free_milli -= MILLI_PER_GPU
+
+    def take_mig(self, j: int, g: int, *, node: int, rack: int, cap_w: float) -> None:
+        """Job ``j``'s MIG instance is created on GPU ``g`` (free, or in MIG mode).
+
+        A free GPU enters MIG mode (``GPU_SHARED``, leaving the free count); the instance's
+        start is the geometry's choice (:meth:`kiban.sim.mig_state.MigState.start_on`) and the
+        rack reserves ``cap_w`` × its share (compute slices / 7).
+        """
+        mig = self.mig
+        assert mig is not None  # a run with MIG jobs
+        first = bool(self.gpu_job[g] == GPU_FREE)
+        if first:
+            self._frag1(node, -1)
+            self.gpu_job[g] = GPU_SHARED
+            self.gpu_version += 1
+            self.gpu_tenants[g] = []
+            self.node_free[node] -= 1
+            self.n_free_gpus -= 1
+            if self._gpu_left is not None:
+                self._gpu_left[g] = 0
+        else:
+            self._frag1(node, 0)
+        mig.take(j, g, first=first)
+        self.gpu_tenants[g].append(j)
+        self.rack_gpu_alloc_w[rack] += cap_w * mig.job_slices[j] / MIG_COMPUTE_SLICES
+
+    def release_mig(self, j: int, g: int, *, node: int, rack: int, cap_w: float) -> None:
+        """Job ``j``'s MIG instance on GPU ``g`` goes; the last one leaving frees the GPU."""
+        mig = self.mig
+        assert mig is not None
+        self._frag1(node, 0)
+        self.gpu_tenants[g].remove(j)
+        self.rack_gpu_alloc_w[rack] -= cap_w * mig.job_slices[j] / MIG_COMPUTE_SLICES
+        if mig.release(j, g):
+            del self.gpu_tenants[g]
+            self.gpu_job[g] = GPU_FREE
+            self.gpu_version += 1
+            self.node_free[node] += 1
+            self.n_free_gpus += 1
+            if self._gpu_left is not None:
+                self._gpu_left[g] = MILLI_PER_GPU
 
     def hold_host(self, node: int, cpu_milli: int, memory_b: float, sign: int = 1) -> None:
         """A CPU-only pod takes (``sign`` 1) or gives back (-1) CPU and memory on ``node``."""

@@ -44,7 +44,7 @@ from kiban.physics import activity as act
 from kiban.physics import facility_dynamics as fd
 from kiban.physics.budget import BudgetLevel
 from kiban.physics.recirculation import REF_AREA_PER_RACK_M2, air_handling_power_w
-from kiban.physics.server_power import fan_speed_frac
+from kiban.physics.server_power import fan_ramp_span_k, fan_speed_frac, fan_speed_frac_spans
 from kiban.sim.facility_loop import FacilityEffect
 from kiban.units import AIR_DENSITY_KG_PER_M3, AIR_SPECIFIC_HEAT_J_PER_KG_K
 
@@ -68,6 +68,8 @@ DEFAULT_STEP_S = 300.0
 state 10–20 min after a power change) and the room step is exact for constant inputs, so 5 min
 loses little; 60 s steps cost ≈ 3× the run time of the demo (measured), over its 60 s target.
 Pass ``step_s=60`` for studies of fast transients."""
+CAPACITY_CACHE_MAX = 4096
+"""Most (faults, outdoor, set-point) answers of the plant capacity kept in one run."""
 OBSERVE_EVERY_S = 300.0
 """The GPU distributions (power, die temperature, activity) are sampled this often, each sample
 weighted by the time since the previous one: a systematic sample of the time-weighted
@@ -316,6 +318,12 @@ class CoupledFacility:
             if len(self._server_racks) == 1 and self._server_racks[0][1].size == layout.n_racks
             else None
         )
+        # fan_speed_frac's temperature ramp per rack (its representative server's high set
+        # point): one elementwise pass over every rack instead of one call per server model,
+        # the same arithmetic per element
+        self._rack_ramp_span_k = np.array(
+            [fan_ramp_span_k(layout.servers[k]) for k in self._rack_server.tolist()]
+        )
         n_units = hall.crah_capacity_w.shape[0]
         self._no_faults = (np.zeros(n_units, dtype=bool), 1.0, np.ones(layout.n_racks))
         self._no_faults[0].flags.writeable = False
@@ -358,10 +366,9 @@ class CoupledFacility:
         self._quiet_key: tuple[bytes, float, bytes, int] | int | None = None
         self._quiet_rack_w: FloatArray = np.zeros(0)
         self._quiet_heat_w = 0.0
+        self._quiet_again: tuple[fd.HallAir, FloatArray, Any, Any, Any] | None = None
         self._outdoor_hour = -1
-        self._capacity_cache: tuple[tuple[bytes, float, float, float], float, FloatArray] | None = (
-            None
-        )
+        self._capacity_cache: dict[tuple[bytes, float, float, float], tuple[float, FloatArray]] = {}
         self._outdoor_cache = 25.0
         self._racks_down: frozenset[int] = frozenset()
         self._site_key: tuple[float, float, float] | None = None
@@ -607,7 +614,7 @@ class CoupledFacility:
             if climate is not None:
                 start = float(getattr(self._plant, "start_time_of_year_s", 0.0))
                 mid_s = (hour + 0.5) * 3600.0
-                self._outdoor_cache = float(fd.outdoor_dry_bulb_c(mid_s, climate, start_s=start))
+                self._outdoor_cache = fd.outdoor_dry_bulb_at_c(mid_s, climate, start_s=start)
         return self._outdoor_cache
 
     @property
@@ -669,23 +676,30 @@ class CoupledFacility:
             self.heat_j += self._quiet_heat_w * dt
             self.air_handling_j += self._air_w * dt
             return None
-        heat = rack_w * self._air_frac
         inlet = np.asarray(view.rack_inlet_temp_c, dtype=np.float64)
+        if self._quiet_hour_passes(key, hall, rack_w, inlet, then, t):
+            # a new hour, nothing else moved: the last quiet step again (same heat, fans,
+            # air and aisles) if the hour's plant capacity still takes the heat
+            self.air_handling_j += self._air_w * dt
+            self.removed_j += self._quiet_heat_w * dt
+            self.heat_j += self._quiet_heat_w * dt
+            self._quiet_key = key
+            return None
+        heat = rack_w * self._air_frac
         load = np.divide(
             rack_w, self._rack_max_w, out=np.zeros_like(rack_w), where=self._rack_max_pos
         )
         if self._one_server is not None:  # every rack holds one server model (elementwise)
             speed = fan_speed_frac(load, inlet, self._one_server)
-        else:
-            speed = np.ones_like(load)
-            for server, sel in self._server_racks:
-                speed[sel] = fan_speed_frac(load[sel], inlet[sel], server)
+        else:  # fan_speed_frac per rack with its server's ramp (the same values)
+            speed = fan_speed_frac_spans(load, inlet, self._rack_ramp_span_k)
         # a rack whose fans failed moves less air: the remaining fans cannot make up for them
         flow = fd.server_airflow_m3_per_s(speed, self._rack_rated_flow, fan_ok_frac=then[2])
         self._air_w = self._air_handling_w(flow)
         self.air_handling_j += self._air_w * dt
         outdoor_c = self._outdoor_c(t)
         step = self._quiet_step(heat, flow, outdoor_c, then[0], then[1], dt)
+        quiet_step = step is not None
         if step is None:
             step = fd.facility_step(
                 hall, self._room, heat, flow, outdoor_c, then[0], then[1], max(dt, 1e-9)
@@ -696,6 +710,10 @@ class CoupledFacility:
             self._quiet_key = key
             self._quiet_rack_w = rack_w.copy()
             self._quiet_heat_w = heat_w
+            # what a later hour's step needs to be this one again (_quiet_hour_passes)
+            self._quiet_again = (
+                (hall, inlet.copy(), then[0], then[1], then[2]) if quiet_step else None
+            )
         if dt > 0:
             self._room = step.room
             self.removed_j += step.removed_j
@@ -731,6 +749,43 @@ class CoupledFacility:
             rack_inlet_offset_k=offset if changed_offset else None,
             rack_r_scale=r_scale if changed_r else None,
         )
+
+    def _quiet_hour_passes(  # noqa: PLR0917 - the step's inputs, compared with the last one's
+        self,
+        key: tuple[bytes, float, bytes, int] | int,
+        hall: fd.HallAir,
+        rack_w: FloatArray,
+        inlet: FloatArray,
+        then: tuple[FloatArray, float, FloatArray],
+        t: float,
+    ) -> bool:
+        """The last step was quiet and only the hour moved: would this step repeat it?
+
+        True when the last step was a :meth:`_quiet_step` (room at its set-point, no storage)
+        and this one has the same units, chiller and fans (over the step and from ``t``), the
+        same hall, rack power and inlets, so the same fan speeds, airflow, air-handling power
+        and aisles; only the outdoor temperature, hence the plant capacity, is the new hour's.
+        If that capacity still takes the heat, the full step computes the same numbers as the
+        last one and changes nothing (the same effect: none), so the caller books the same
+        energies. The hour's outdoor temperature and capacity are looked up as the full step
+        would (their caches move the same way).
+        """
+        again = self._quiet_again
+        if (
+            again is None
+            or not self._quiet
+            or not isinstance(key, int)  # faults in the run: the full step
+            or self._faults
+            or then is not self._no_faults
+            or hall is not again[0]
+            or hall is not self._hall_now
+            or rack_w.shape != self._quiet_rack_w.shape
+            or (rack_w != self._quiet_rack_w).any()
+            or (inlet != again[1]).any()
+        ):
+            return False
+        capacity_w, _ = self._quiet_capacity(then[0], then[1], self._outdoor_c(t))
+        return not self._quiet_heat_w > capacity_w
 
     def _air_handling_w(self, flow: FloatArray) -> float:
         """CRAH fan power for the servers' airflow (and the bypass of this floor)."""
@@ -798,8 +853,9 @@ class CoupledFacility:
     ) -> tuple[float, FloatArray]:
         """Cooling capacity (W) and air supplied per aisle (m³/s) of the working units.
 
-        They change only with the faults and the outdoor temperature (hourly): the last
-        answer is kept for the same inputs.
+        They change only with the faults, the outdoor temperature (hourly) and the set-point:
+        the answers are kept per inputs over the run (monthly normals give each month the same
+        24 hourly temperatures, so most hours find theirs).
         """
         hall = self._hall_now
         key = (
@@ -808,9 +864,9 @@ class CoupledFacility:
             outdoor_c,
             hall.supply_setpoint_c,
         )
-        cached = self._capacity_cache
-        if cached is not None and cached[0] == key:
-            return cached[1], cached[2]
+        cached = self._capacity_cache.get(key)
+        if cached is not None:
+            return cached
         working = ~np.asarray(failed, dtype=bool)
         crah_w = float(hall.crah_capacity_w[working].sum())
         if math.isfinite(hall.chiller_capacity_w):
@@ -828,7 +884,9 @@ class CoupledFacility:
             plant_w = math.inf
         capacity_w = min(crah_w, plant_w)
         supplied = (hall.crah_airflow_m3_per_s * working) @ hall.crah_aisle_share
-        self._capacity_cache = (key, capacity_w, supplied)
+        if len(self._capacity_cache) >= CAPACITY_CACHE_MAX:
+            self._capacity_cache.clear()
+        self._capacity_cache[key] = (capacity_w, supplied)
         return capacity_w, supplied
 
     def _observe(self, view: ClusterView, dt: float) -> None:

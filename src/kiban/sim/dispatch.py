@@ -19,7 +19,15 @@ from kiban.errors import PolicyError
 from kiban.policies.base import Decision
 from kiban.sim.cluster import Placement
 from kiban.sim.events import EventKind
-from kiban.vocabulary import GPU_DOWN, GPU_FREE, JOB_STATE_NAMES, MILLI_PER_GPU, PENDING, RUNNING
+from kiban.vocabulary import (
+    GPU_DOWN,
+    GPU_FREE,
+    GPU_SHARED,
+    JOB_STATE_NAMES,
+    MILLI_PER_GPU,
+    PENDING,
+    RUNNING,
+)
 
 if TYPE_CHECKING:
     from kiban._typing import IntArray
@@ -148,9 +156,13 @@ class Dispatch:
             if sl.job_slot[j] >= 0:
                 sl.set_io_weight(int(sl.job_slot[j]), weight)
             self._dirty.io = True
+        if st.mig is not None and d.start:
+            self._plan_mig(d)
         for j_raw in sorted(int(j) for j in d.start):
             j = self._job_index("start", j_raw)
             self._start(j, d.start[j_raw])
+        if st.mig is not None:
+            st.mig.planned.clear()
         if d.supply_temp_c is not None:
             lo, hi = self._settings.supply_temp_range_c
             temp = float(d.supply_temp_c)
@@ -181,6 +193,9 @@ class Dispatch:
         if self._jt.special_list[j]:
             if self._jt.share_milli_list[j] < MILLI_PER_GPU:
                 self._start_share(j, gpus)
+                return
+            if self._jt.mig_list[j]:
+                self._start_mig(j, gpus)
                 return
             if k == 1 and 0 <= gpus[0] < hw.layout.n_gpus:
                 self._check_host(j, hw.gpu_node[gpus])
@@ -300,6 +315,77 @@ class Dispatch:
             cap_w = float(hw.default_cap_w[sku])
         r = hw.node_rack_list[node]
         add_w = cap_w * milli / MILLI_PER_GPU
+        if hw.budget_finite and st.rack_gpu_alloc_w[r] + add_w > hw.budget_w[r] + 1e-6:
+            self._over_budget(j, r, float(st.rack_gpu_alloc_w[r] + add_w))
+        self._runner.start1(j, g, node=node, rack=r, sku=sku, cap_w=cap_w, t_s=self._t)
+
+    def _plan_mig(self, d: Decision) -> None:
+        """Starts of the decision's MIG instances, assigned GPU by GPU (checked at each start)."""
+        mig, jt, n_gpus = self._state.mig, self._jt, self._hw.layout.n_gpus
+        assert mig is not None
+        starts: dict[int, int] = {}
+        for j_raw, gpus_in in d.start.items():
+            if not isinstance(j_raw, (int, np.integer)) or not 0 <= int(j_raw) < len(jt.mig_list):
+                continue  # the start loop reports it
+            gpus = np.asarray(gpus_in, dtype=np.int64).reshape(-1)
+            if jt.mig_list[int(j_raw)] and gpus.shape[0] == 1 and 0 <= int(gpus[0]) < n_gpus:
+                starts[int(j_raw)] = int(gpus[0])
+        mig.plan(starts)
+
+    def _start_mig(self, j: int, gpus: IntArray) -> None:
+        """Start a job on a MIG instance: one GPU, free or in MIG mode, with a placement left."""
+        st, hw, jt = self._state, self._hw, self._jt
+        mig = st.mig
+        assert mig is not None  # a run with MIG jobs
+        name = jt.mig_list[j]
+        if gpus.shape[0] != 1:
+            msg = (
+                f"start[{self._label(j)}]: {gpus.shape[0]} GPUs given; the job takes one "
+                f"{name} MIG instance of one GPU"
+            )
+            raise self._error(msg)
+        g = int(gpus[0])
+        if not 0 <= g < hw.layout.n_gpus:
+            msg = f"start[{self._label(j)}]: GPU index outside [0, {hw.layout.n_gpus})"
+            raise self._error(msg)
+        node = hw.gpu_node_list[g]
+        sku = hw.node_sku_list[node]
+        geo = mig.geometry_of(g)
+        if geo is None or name not in geo.profiles:
+            offered = "no MIG profiles" if geo is None else ", ".join(geo.profiles)
+            msg = (
+                f"start[{self._label(j)}]: GPU {g} ({hw.layout.skus[sku].name}) has {offered}; "
+                f"the job needs a {name} instance"
+            )
+            raise self._error(msg)
+        holder = int(st.gpu_job[g])
+        if holder != GPU_FREE and not (holder == GPU_SHARED and mig.gpu_mask[g] != 0):
+            if holder == GPU_DOWN:
+                who = "is on a failed node"
+            elif holder >= 0:
+                who = f"is held whole by {self._label(holder)}"
+            else:
+                who = "is shared by milli-GPU jobs (not in MIG mode)"
+            msg = f"start[{self._label(j)}]: GPU {g} {who}; the job needs a {name} instance"
+            raise self._error(msg)
+        if mig.start_on(j, g) < 0:
+            msg = (
+                f"start[{self._label(j)}]: GPU {g} has no free placement for {name} (memory "
+                f"slices taken: {int(mig.gpu_mask[g]):08b}, compute slices held: "
+                f"{int(mig.gpu_compute[g])} of 7)"
+            )
+            raise self._error(msg)
+        req = jt.req_list[j]
+        if req != -1 and not jt.sku_ok(req, np.array([sku])).all():
+            msg = f"start[{self._label(j)}]: the job needs GPU model {self._jobs.gpu_model[j]!r}"
+            raise self._error(msg)
+        if jt.host_request[j]:
+            self._check_host(j, np.array([node]))
+        cap_w = float(st.job_power_cap_w[j])
+        if math.isnan(cap_w):
+            cap_w = float(hw.default_cap_w[sku])
+        r = hw.node_rack_list[node]
+        add_w = cap_w * float(jt.share_frac_list[j])
         if hw.budget_finite and st.rack_gpu_alloc_w[r] + add_w > hw.budget_w[r] + 1e-6:
             self._over_budget(j, r, float(st.rack_gpu_alloc_w[r] + add_w))
         self._runner.start1(j, g, node=node, rack=r, sku=sku, cap_w=cap_w, t_s=self._t)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kiban.errors import TraceError
+from kiban.mig import MIG_PROFILE_NAMES, profile_compute_slices
 from kiban.vocabulary import MILLI_PER_GPU
 from kiban.workload.goodput import GOODPUT_PROFILES
 from kiban.workload.schema import check_host_pods
@@ -132,6 +133,8 @@ class JobTable:
         goodput_model: Pollux goodput profile of an elastic job (a key of
             :data:`kiban.workload.goodput.GOODPUT_PROFILES`; "" = none: speed ∝ GPUs).
         host_pods: CPU-only pods of the same trace (:class:`HostPods`), or None.
+        mig_profile: MIG profile per job (:mod:`kiban.mig`; "" = none: whole GPUs or a
+            milli share); None (a table built without it) = no job names one.
     """
 
     job_id: np.ndarray
@@ -156,6 +159,7 @@ class JobTable:
     memory_b: FloatArray
     goodput_model: np.ndarray
     host_pods: HostPods | None = None
+    mig_profile: np.ndarray | None = None
 
     @functools.cached_property
     def n_jobs(self) -> int:
@@ -166,6 +170,22 @@ class JobTable:
     def any_shared(self) -> bool:
         """Whether any job asks for a fraction of a GPU."""
         return bool((self.gpu_milli < MILLI_PER_GPU).any())
+
+    @functools.cached_property
+    def any_mig(self) -> bool:
+        """Whether any job asks for a MIG instance."""
+        return self.mig_profile is not None and bool((self.mig_profile != "").any())
+
+    @functools.cached_property
+    def mig_compute_slices(self) -> IntArray:
+        """Compute slices of each job's MIG instance (0: not a MIG job)."""
+        if not self.any_mig:
+            return np.zeros(self.n_jobs, dtype=np.int64)
+        assert self.mig_profile is not None
+        return np.array(
+            [profile_compute_slices(p) if p else 0 for p in self.mig_profile.tolist()],
+            dtype=np.int64,
+        )
 
     @functools.cached_property
     def any_host_request(self) -> bool:
@@ -258,7 +278,15 @@ class JobTable:
         data: dict[str, np.ndarray] = {}
         for col in frame.columns:
             series = frame.get_column(col)
-            if col in ("job_id", "gpu_model", "queue", "user", "status", "goodput_model"):
+            if col in (
+                "job_id",
+                "gpu_model",
+                "queue",
+                "user",
+                "status",
+                "goodput_model",
+                "mig_profile",
+            ):
                 data[col] = np.asarray(series.cast(str).fill_null("").to_list(), dtype=object)
             elif series.dtype.is_numeric():
                 data[col] = series.to_numpy()
@@ -378,6 +406,22 @@ class JobTable:
             max_g,
             "exceeds what the job's goodput_model allows (largest batch / smallest per-GPU batch)",
         )
+        mig = np.asarray(data.get("mig_profile", empty)).astype(object)
+        known_mig = np.array([m == "" or m in MIG_PROFILE_NAMES for m in mig.tolist()], dtype=bool)
+        fail(
+            ~known_mig,
+            "mig_profile",
+            mig,
+            "not a MIG profile of any GPU in the catalog; allowed: '' (none) or "
+            + ", ".join(MIG_PROFILE_NAMES),
+        )
+        is_mig = mig != ""
+        fail(
+            is_mig & ((num != 1) | (min_g != 1) | (max_g != 1) | (milli != MILLI_PER_GPU)),
+            "mig_profile",
+            mig,
+            "a MIG job takes one GPU instance: num_gpus 1, rigid, gpu_milli 1000",
+        )
         order = np.argsort(submit, kind="stable")
         gpu_model = data.get("gpu_model", empty).astype(object)
         queue = data.get("queue", empty).astype(object)
@@ -403,6 +447,7 @@ class JobTable:
             cpu_milli=cpu[order],
             memory_b=mem[order],
             goodput_model=model[order],
+            mig_profile=mig[order],
         )
 
 
@@ -440,6 +485,8 @@ def make_elastic(
     pick = rng.random(n) < share
     which = rng.integers(0, len(models), size=n)
     pick &= (jobs.gpu_milli == MILLI_PER_GPU) & (jobs.gpu_model == "") & (jobs.gpus_per_node == 0)
+    if jobs.mig_profile is not None:  # a MIG job keeps its one instance
+        pick &= jobs.mig_profile == ""
     lo = np.where(pick, np.minimum(min_gpus, jobs.num_gpus), jobs.min_num_gpus)
     hi = np.where(pick, np.maximum(max_gpus, jobs.num_gpus), jobs.max_num_gpus)
     most = np.array([GOODPUT_PROFILES[m].max_gpus for m in models])[which]

@@ -112,6 +112,7 @@ class GpuObservables:
         # power_die_activity of the last call and the versions of its inputs then
         self._pda: tuple[FloatArray, FloatArray, FloatArray] | None = None
         self._pda_key = (-1, -1, -1)
+        self._pda_down: BoolArray = np.zeros(0, dtype=bool)  # GPUs down at that call
         self.hw_slowdown_jobs: Callable[[], frozenset[int]] = _no_jobs
         """Jobs in thermal HW slowdown now (set by the simulator: the throttle's set)."""
         self.braked_jobs: Callable[[], frozenset[int]] = _no_jobs
@@ -157,6 +158,28 @@ class GpuObservables:
             activity[pos] = np.bincount(group, weights=busy, minlength=pos.shape[0])
         return pos
 
+    def _shared_all(self, power: FloatArray, activity: FloatArray, act_all: FloatArray) -> None:
+        """:meth:`_shared_power_activity` over every GPU, from the shared GPUs' tenant lists.
+
+        The GPUs marked ``GPU_SHARED`` are the keys of ``gpu_tenants`` (a GPU is marked with
+        its first tenant and freed with its last), so they are taken from there in ascending
+        order instead of scanning every GPU; the tenants' busy shares are the slots' entries
+        of ``act_all`` (:meth:`Slots.activity_frac_all`, the same values as
+        :meth:`Slots.activity_frac`). The same values as the scan.
+        """
+        sl, tenants = self._slots, self._state.gpu_tenants
+        gpus = sorted(tenants)
+        lists = [tenants[g] for g in gpus]
+        n = len(gpus)
+        pos = np.array(gpus, dtype=np.int64)
+        group = np.repeat(np.arange(n), [len(t) for t in lists])
+        slots = sl.job_slot[np.fromiter((j for t in lists for j in t), dtype=np.int64)]
+        frac = sl.share_frac[slots]
+        idle_w = self._gpu_idle_w[pos]
+        above_w = frac * (sl.power_w[slots] - idle_w[group])
+        power[pos] = idle_w + np.bincount(group, weights=above_w, minlength=n)
+        activity[pos] = np.bincount(group, weights=frac * act_all[slots], minlength=n)
+
     def power_w(self, gpus: IntArray) -> FloatArray:
         """Board power of each GPU now (W)."""
         hw = self._hw
@@ -179,19 +202,13 @@ class GpuObservables:
         sl, heat = self._slots, self._heat
         job = self._state.gpu_job
         key = (sl.version, self._state.gpu_version, heat.version)
-        if self._pda is not None and key == self._pda_key:
-            return self._pda
-        held = np.flatnonzero(job >= 0)
-        power = self._gpu_idle_w.copy()
-        activity = np.zeros(power.shape[0])
-        if held.shape[0]:
-            slot = sl.job_slot[job[held]]
-            power[held] = sl.power_w[slot]
-            activity[held] = sl.activity_frac_all()[slot]
-        if self._state.n_down_gpus:
-            power[job == GPU_DOWN] = 0.0
-        if self._state.gpu_tenants:
-            self._shared_power_activity(np.arange(power.shape[0]), power, activity)
+        last = self._pda
+        if last is not None and key == self._pda_key:
+            return last
+        if last is not None and key[0] == self._pda_key[0]:
+            power, activity = self._same_slots(last[0], last[2], job)
+        else:
+            power, activity = self._power_activity(job)
         inlet = heat.rack_inlet_temp_c[self._gpu_rack]
         if self._any_liquid:
             inlet = np.where(self._gpu_liquid, heat.liquid_supply_temp_c, inlet)
@@ -202,6 +219,48 @@ class GpuObservables:
         self._pda = (power, die, activity)
         self._pda_key = key
         return self._pda
+
+    def _same_slots(
+        self, power: FloatArray, activity: FloatArray, job: IntArray
+    ) -> tuple[FloatArray, FloatArray]:
+        """Power and busy share when no slot changed since the last call (same version).
+
+        No job started, ended or changed its rates, so the held and shared GPUs, their power
+        and busy shares are as they were: only GPUs that went down (0 W) or came back up (idle)
+        since then differ. The same values as :meth:`_power_activity`; unchanged arrays are
+        returned again (the histograms then skip them).
+        """
+        down = job == GPU_DOWN
+        was_down = self._pda_down
+        if np.array_equal(down, was_down):
+            return power, activity
+        power = power.copy()
+        up_again = was_down & ~down
+        power[up_again] = self._gpu_idle_w[up_again]
+        power[down] = 0.0
+        self._pda_down = down
+        return power, activity
+
+    def _power_activity(self, job: IntArray) -> tuple[FloatArray, FloatArray]:
+        """Board power and busy share of every GPU from the slots (see power_die_activity)."""
+        sl = self._slots
+        held = np.flatnonzero(job >= 0)
+        power = self._gpu_idle_w.copy()
+        activity = np.zeros(power.shape[0])
+        act_all = sl.activity_frac_all() if sl.n else None
+        if held.shape[0]:
+            assert act_all is not None  # a held GPU has its job's slot
+            slot = sl.job_slot[job[held]]
+            power[held] = sl.power_w[slot]
+            activity[held] = act_all[slot]
+        down = job == GPU_DOWN
+        self._pda_down = down
+        if self._state.n_down_gpus:
+            power[down] = 0.0
+        if self._state.gpu_tenants:
+            assert act_all is not None  # a shared GPU has its tenants' slots
+            self._shared_all(power, activity, act_all)
+        return power, activity
 
     def snapshot(self, gpus: IntArray | None = None) -> GpuSnapshot:
         """Every observable of ``gpus`` (default: all GPUs) now."""

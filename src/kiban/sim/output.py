@@ -49,41 +49,51 @@ class RunRecorder:
         self._node_n = inputs.layout.node_n_gpus
         self._state = state
         self._slots, self._heat, self._book = slots, heat, book
-        self.log: FloatArray = np.zeros((max(1024, 3 * jobs.n_jobs + 64), len(LOG_COLUMNS)))
+        # rows as tuples of Python numbers, made float64 once by columns(): the same values as
+        # writing each row into a float64 array, without a NumPy assignment per settle
+        self._rows: list[tuple[float, ...]] = []
         self.n_rows = 0
+
+    @property
+    def log(self) -> FloatArray:
+        """The log so far as one float64 array (rows × :data:`LOG_COLUMNS`)."""
+        if not self._rows:
+            return np.zeros((0, len(LOG_COLUMNS)))
+        return np.array(self._rows, dtype=np.float64)
 
     def record(self, t_s: float, *, final: bool = False) -> None:
         """Append the state now as a log row (``final``: the row that closes the window)."""
         st, heat = self._state, self._heat
-        if self.n_rows >= self.log.shape[0]:
-            self.log = np.concatenate([self.log, np.zeros_like(self.log)])
-        row = self.log[self.n_rows]
-        s = self._book.rate_gpus
-        row[:] = (
-            t_s,
-            heat.it_power_w,
-            heat.supply_temp_c,
-            heat.max_inlet_c,
-            self._layout.n_gpus - st.n_free_gpus - st.n_down_gpus,
-            int(np.count_nonzero((st.node_free < self._node_n) & st.node_up)),
-            s[0],  # productive
-            s[1],  # io_stall
-            s[2],  # underused
-            s[3],  # thermal_throttle
-            s[4],  # power_cap
-            s[5],  # checkpoint
-            s[6] + st.n_down_gpus,  # failure
-            st.n_pending,
-            self._slots.n,
-        )
         if final and self.n_rows > 0:
             # the closing row repeats the last state; it only marks the end of the window
-            row[1:] = self.log[self.n_rows - 1, 1:]
+            self._rows.append((float(t_s), *self._rows[-1][1:]))
+            self.n_rows += 1
+            return
+        s = self._book.rate_gpus
+        self._rows.append(
+            (
+                t_s,
+                heat.it_power_w,
+                heat.supply_temp_c,
+                heat.max_inlet_c,
+                self._layout.n_gpus - st.n_free_gpus - st.n_down_gpus,
+                int(np.count_nonzero((st.node_free < self._node_n) & st.node_up)),
+                s[0],  # productive
+                s[1],  # io_stall
+                s[2],  # underused
+                s[3],  # thermal_throttle
+                s[4],  # power_cap
+                s[5],  # checkpoint
+                s[6] + st.n_down_gpus,  # failure
+                st.n_pending,
+                self._slots.n,
+            )
+        )
         self.n_rows += 1
 
     def columns(self) -> dict[str, FloatArray]:
         """The log so far, one array per :data:`LOG_COLUMNS` name."""
-        log = self.log[: self.n_rows]
+        log = self.log
         return {name: np.ascontiguousarray(log[:, i]) for i, name in enumerate(LOG_COLUMNS)}
 
     def output(

@@ -90,6 +90,9 @@ class JobRunner:
         if milli < MILLI_PER_GPU:
             g, node, rack = int(where.gpus[0]), int(where.nodes[0]), int(where.racks[0])
             st.take_share(j, g, node=node, rack=rack, cap_w=cap_w, milli=milli)
+        elif jt.mig_list[j]:
+            g, node, rack = int(where.gpus[0]), int(where.nodes[0]), int(where.racks[0])
+            st.take_mig(j, g, node=node, rack=rack, cap_w=cap_w)
         else:
             st.take(j, where, cap_w)
         if jt.host_request[j]:
@@ -101,6 +104,12 @@ class JobRunner:
         if milli < MILLI_PER_GPU:
             g, node, rack = int(where.gpus[0]), int(where.nodes[0]), int(where.racks[0])
             st.release_share(j, g, node=node, rack=rack, cap_w=cap_w, milli=milli)
+            watch = self._slots.watch
+            if watch is not None:  # the GPU's power and shares changed: the timeline looks
+                watch.update(st.gpu_tenants.get(g, ()))
+        elif jt.mig_list[j]:
+            g, node, rack = int(where.gpus[0]), int(where.nodes[0]), int(where.racks[0])
+            st.release_mig(j, g, node=node, rack=rack, cap_w=cap_w)
             watch = self._slots.watch
             if watch is not None:  # the GPU's power and shares changed: the timeline looks
                 watch.update(st.gpu_tenants.get(g, ()))

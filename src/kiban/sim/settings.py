@@ -204,6 +204,9 @@ class RunOutput:
         gpu_timeline: Per-GPU intervals of constant state (``record_gpus``), else None.
         coupling: Figures of an in-loop facility (:class:`~kiban.sim.coupled.CoupledFacility`:
             GPU power/die/activity quantiles, power budget, cooling shortfall), else empty.
+        policy_stats: Counts the policy reports about its own run (its ``run_figures()``, e.g.
+            J-DEC's epochs, fallbacks and wall-clock limit hits), keyed ``policy_*``; empty for
+            policies without it. Deterministic counts only (no wall times).
     """
 
     policy_name: str
@@ -230,9 +233,13 @@ class RunOutput:
     gpus: dict[str, np.ndarray] | None = None
     gpu_timeline: dict[str, np.ndarray] | None = None
     coupling: dict[str, Any] = field(default_factory=dict)
+    policy_stats: dict[str, Any] = field(default_factory=dict)
     fgd_frag_gpu_s: float = 0.0
     """Time integral of the cluster's fragmentation by FGD's measure (Weng et al., ATC 2023):
     expected free GPUs a job drawn from the run's job shapes could not use, GPU·s (issue 15)."""
+    mig_idle_slice_gpu_s: float = 0.0
+    """Time integral of the compute slices no instance held on GPUs in MIG mode, in GPUs
+    (slices / 7), GPU·s: the part of the free GPU time stranded inside partitioned GPUs."""
     host_pods: dict[str, Any] = field(default_factory=dict)
     """Counts and mean wait of the run's CPU-only pods (:meth:`kiban.sim.host_pods.HostTenants.
     figures`), empty when it has none."""

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from kiban.errors import SimulationError
+from kiban.mig import MIG_COMPUTE_SLICES
 from kiban.options import options
 from kiban.policies.base import PolicyContext
 from kiban.sim.capping import PowerBudget
@@ -338,6 +339,11 @@ class Simulator:
             if self.budget is not None:
                 extra.setdefault("coupling", {}).update(self.budget.finish(self._t))
         extra["fgd_frag_gpu_s"] = self.state.fgd_frag_gpu_s_until(horizon)
+        if self.state.mig is not None:
+            extra["mig_idle_slice_gpu_s"] = self.state.mig.idle_slice_gpu_s
+        figures = getattr(self.policy, "run_figures", None)
+        if callable(figures):  # the policy's own counts (J-DEC: epochs, fallbacks, limit hits)
+            extra["policy_stats"] = dict(figures())
         if self.host is not None:
             extra["host_pods"] = self.host.figures()
         elif self.jobs.host_pods is not None and self.jobs.host_pods.n_pods:
@@ -400,12 +406,20 @@ class Simulator:
         st = self.state
         dt = t_new - self._t
         if dt > 0:
+            n_free = (
+                st.n_free_gpus + st.shared_free_milli / MILLI_PER_GPU
+                if st.shared_free_milli
+                else st.n_free_gpus
+            )
+            if st.mig is not None and st.mig.free_slices:
+                # compute slices of GPUs in MIG mode that no instance holds: free GPU time
+                idle_gpus = st.mig.free_slices / MIG_COMPUTE_SLICES
+                n_free += idle_gpus
+                st.mig.idle_slice_gpu_s += idle_gpus * dt
             self.book.advance(
                 dt,
                 n_down=st.n_down_gpus,
-                n_free=st.n_free_gpus + st.shared_free_milli / MILLI_PER_GPU
-                if st.shared_free_milli
-                else st.n_free_gpus,
+                n_free=n_free,
                 waiting=bool(st.n_pending),
                 fragmented=self._frag,
             )
@@ -534,6 +548,13 @@ class Simulator:
             and st.n_free_gpus
             and self.shapes.fragmented(st.node_free, st.n_free_gpus)
         )
+        if st.mig is not None and not self._frag and st.n_pending and st.mig.free_slices:
+            # a waiting MIG instance fits the unheld slices by count but nowhere by shape
+            self._frag = st.mig.stranded(
+                st.pending_buf[: st.n_pending],
+                st.gpu_job,
+                (st.pending_version, st.gpu_version),
+            )
         self._settles += 1
         if self._settles % RESYNC_EVERY == 0:
             n = sl.n

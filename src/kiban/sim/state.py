@@ -269,9 +269,9 @@ class ClusterView:
         Placement layers take a slower path for these jobs only.
         """
         jobs, layout = self.jobs, self.layout
-        if not (jobs.any_shared or jobs.any_host_request):
+        if not (jobs.any_shared or jobs.any_host_request or jobs.any_mig):
             return None
-        special = jobs.gpu_milli < MILLI_PER_GPU
+        special = (jobs.gpu_milli < MILLI_PER_GPU) | (jobs.mig_compute_slices > 0)
         if layout.node_cpu_milli is not None:
             special = special | (jobs.cpu_milli > 0)
         if layout.node_memory_b is not None:
@@ -287,6 +287,25 @@ class ClusterView:
         if gpus is None:
             return _ro(self._s.gpu_left_all())
         return _ro(self._s.gpu_milli_left(gpus))
+
+    def gpu_mig_mask(self) -> IntArray | None:
+        """Occupied MIG memory slices per GPU (bit mask; 0 = no instance); None without MIG jobs.
+
+        A GPU with a non-zero mask is in MIG mode and takes further instances where its
+        geometry has a free placement (:mod:`kiban.mig`); a free GPU takes any.
+        """
+        mig = self._s.mig
+        return None if mig is None else _ro(mig.gpu_mask)
+
+    def gpu_mig_compute(self) -> IntArray | None:
+        """Compute slices held by MIG instances per GPU; None without MIG jobs."""
+        mig = self._s.mig
+        return None if mig is None else _ro(mig.gpu_compute)
+
+    def job_mig_start(self, job: int) -> int:
+        """First memory slice of a running job's MIG instance (-1: none)."""
+        mig = self._s.mig
+        return -1 if mig is None else int(mig.job_start[job])
 
     def job_gpus(self, job: int) -> IntArray | None:
         """GPUs held by a running job (read-only), or None."""
@@ -308,9 +327,15 @@ class ClusterView:
     def gpu_power_die_activity(self) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Board power (W), steady die temperature (°C) and busy share of every GPU now."""
         arrays = self._obs.power_die_activity()
-        if arrays is not self._pda_arrays:  # new values: new read-only views
+        last = self._pda_arrays
+        if arrays is not last:  # new values: new read-only views (an array kept keeps its view)
+            views = self._pda_views
+
+            def view_of(k: int) -> FloatArray:
+                return views[k] if last is not None and arrays[k] is last[k] else _ro(arrays[k])
+
             self._pda_arrays = arrays
-            self._pda_views = (_ro(arrays[0]), _ro(arrays[1]), _ro(arrays[2]))
+            self._pda_views = (view_of(0), view_of(1), view_of(2))
         return self._pda_views
 
     def gpu_power_w(self) -> FloatArray:

@@ -8,14 +8,17 @@ Every component reads them; none writes them.
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kiban.mig import MIG_COMPUTE_SLICES
 from kiban.physics import activity as act
 from kiban.physics.gpu_power import runtime_factor
 from kiban.physics.storage_io import checkpoint_write_s
+from kiban.sim.mig_state import sku_geometries
 from kiban.vocabulary import MILLI_PER_GPU
 from kiban.workload.goodput import (
     GOODPUT_PROFILES,
@@ -35,6 +38,8 @@ if TYPE_CHECKING:
     from kiban.sim.settings import SimSettings
 
 __all__ = ["HardwareTables", "JobTables", "RunInputs"]
+
+logger = logging.getLogger(__name__)
 
 
 class HardwareTables:
@@ -193,8 +198,42 @@ class JobTables:
             host |= jobs.memory_b > 0
             unsched |= jobs.memory_b > float(lay.node_memory_b.max())
         self.host_request: BoolArray = host
-        self.special: BoolArray = host | (jobs.gpu_milli < MILLI_PER_GPU)
-        """Jobs that share a GPU or state a checked CPU/memory request."""
+        # MIG instances: a job holds compute slices / 7 of its GPU; a profile no GPU model of
+        # the cluster offers (among the models the job allows) can never run
+        mig = jobs.mig_compute_slices > 0
+        self.mig_list: list[str] = (
+            [str(p) for p in jobs.mig_profile.tolist()]
+            if jobs.any_mig and jobs.mig_profile is not None
+            else [""] * n
+        )
+        if mig.any():
+            self.share_frac = np.where(
+                mig, jobs.mig_compute_slices / float(MIG_COMPUTE_SLICES), self.share_frac
+            )
+            self.share_frac_list = self.share_frac.tolist()
+            geos = sku_geometries(lay)
+            for name in sorted({p for p in self.mig_list if p}):
+                offered = np.array([g is not None and name in g.profiles for g in geos])
+                lost = 0
+                for j in np.flatnonzero(np.asarray(self.mig_list, dtype=object) == name).tolist():
+                    if not (offered & self.sku_ok(int(req[j]), np.arange(len(geos)))).any():
+                        unsched[j] = True
+                        lost += 1
+                if lost:
+                    logger.warning(
+                        "%d job(s) ask for MIG profile %s, which no allowed GPU model of the "
+                        "cluster offers (models: %s); they are unschedulable",
+                        lost,
+                        name,
+                        ", ".join(
+                            f"{s.name} ({g.name if g else 'no MIG'})"
+                            for s, g in zip(lay.skus, geos, strict=True)
+                        ),
+                    )
+        self.mig: BoolArray = mig
+        """Jobs that run on a MIG instance (``jobs.mig_profile``)."""
+        self.special: BoolArray = host | (jobs.gpu_milli < MILLI_PER_GPU) | mig
+        """Jobs that share a GPU (milli or MIG) or state a checked CPU/memory request."""
         self.special_list: list[bool] = self.special.tolist()
         self.any_special = bool(self.special.any())
         self.unschedulable: BoolArray = unsched

@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 
 from kiban.errors import TraceError
+from kiban.mig import MIG_PROFILE_NAMES
 from kiban.vocabulary import MILLI_PER_GPU
 
 if TYPE_CHECKING:
@@ -111,6 +112,14 @@ JOBS_OPTIONAL_SCHEMA: tuple[ColumnSpec, ...] = (
     ),
     ColumnSpec("cpu_milli", pl.Int64, "", "Host CPU the job needs on its node, milli-cores (≥ 0)."),
     ColumnSpec("memory_b", pl.Float64, "B", "Host memory the job needs on its node (≥ 0)."),
+    ColumnSpec(
+        "mig_profile",
+        pl.String,
+        "",
+        "MIG profile a single-GPU job runs on, as NVIDIA names it ('3g.40gb'; '' = none): the job "
+        "takes one GPU instance of that profile on a GPU whose catalog geometry offers it "
+        "(kiban.mig).",
+    ),
     ColumnSpec(
         "min_num_gpus",
         pl.Int64,
@@ -317,12 +326,49 @@ def _validate_optional(df: pl.DataFrame, source: str, gpus: np.ndarray) -> None:
             milli,
             f"must be {MILLI_PER_GPU} when num_gpus > 1 (only single-GPU jobs share a GPU)",
         )
+    if "mig_profile" in df.columns:
+        check_mig_profiles(source, df["mig_profile"].to_numpy(), gpus)
+        if "gpu_milli" in df.columns:
+            milli = df["gpu_milli"].to_numpy()
+            _check(
+                source,
+                "gpu_milli",
+                (df["mig_profile"].to_numpy() != "") & (milli != MILLI_PER_GPU),
+                milli,
+                f"must be {MILLI_PER_GPU} for a job with a mig_profile (the profile is its share)",
+            )
     if "cpu_milli" in df.columns:
         cpu = df["cpu_milli"].to_numpy()
         _check(source, "cpu_milli", cpu < 0, cpu, "must be ≥ 0 milli-cores")
     if "memory_b" in df.columns:
         mem = df["memory_b"].to_numpy()
         _check(source, "memory_b", ~np.isfinite(mem) | (mem < 0), mem, "must be finite and ≥ 0")
+
+
+def check_mig_profiles(source: str, profiles: np.ndarray, gpus: np.ndarray) -> None:
+    """Check a ``mig_profile`` column: known profile names, on single-GPU jobs only.
+
+    Raises:
+        TraceError: naming the source, the column, the first bad value and its row, and the
+            profiles the catalog knows (:data:`kiban.mig.MIG_PROFILE_NAMES`).
+    """
+    values = np.asarray(profiles, dtype=object)
+    known = np.array([v == "" or v in MIG_PROFILE_NAMES for v in values.tolist()], dtype=bool)
+    _check(
+        source,
+        "mig_profile",
+        ~known,
+        values,
+        "not a MIG profile of any GPU in the catalog; allowed: '' (none) or "
+        + ", ".join(MIG_PROFILE_NAMES),
+    )
+    _check(
+        source,
+        "mig_profile",
+        (values != "") & (np.asarray(gpus) != 1),
+        values,
+        "a job with a MIG profile takes one GPU instance: num_gpus must be 1",
+    )
 
 
 def _check(source: str, column: str, bad: np.ndarray, values: np.ndarray, allowed: str) -> None:
