@@ -21,6 +21,7 @@ RANKS: dict[str, int] = {
     "_files": 0,
     "_atomic": 0,
     "mig": 0,  # MIG geometry tables (catalog data, no imports)
+    "repro": 0,  # the pinned BLAS environment (imports numpy only)
     "catalog": 1,
     "spec": 1,
     "physics": 2,
