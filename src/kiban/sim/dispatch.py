@@ -277,20 +277,22 @@ class Dispatch:
             )
             raise self._error(msg)
 
+    def _one_gpu(self, j: int, gpus: IntArray, takes: str) -> int:
+        """The one GPU a start of a share or a MIG instance names (an error otherwise)."""
+        if gpus.shape[0] != 1:
+            msg = f"start[{self._label(j)}]: {gpus.shape[0]} GPUs given; the job takes {takes}"
+            raise self._error(msg)
+        g = int(gpus[0])
+        if not 0 <= g < self._hw.layout.n_gpus:
+            msg = f"start[{self._label(j)}]: GPU index outside [0, {self._hw.layout.n_gpus})"
+            raise self._error(msg)
+        return g
+
     def _start_share(self, j: int, gpus: IntArray) -> None:
         """Start a job that takes a share of one GPU: the GPU must have that share left."""
         st, hw, jt = self._state, self._hw, self._jt
         milli = jt.share_milli_list[j]
-        if gpus.shape[0] != 1:
-            msg = (
-                f"start[{self._label(j)}]: {gpus.shape[0]} GPUs given; the job takes "
-                f"{milli} milli of one GPU"
-            )
-            raise self._error(msg)
-        g = int(gpus[0])
-        if not 0 <= g < hw.layout.n_gpus:
-            msg = f"start[{self._label(j)}]: GPU index outside [0, {hw.layout.n_gpus})"
-            raise self._error(msg)
+        g = self._one_gpu(j, gpus, f"{milli} milli of one GPU")
         holder = int(st.gpu_job[g])
         left = st.milli_left(g)
         if left < milli:
@@ -338,16 +340,7 @@ class Dispatch:
         mig = st.mig
         assert mig is not None  # a run with MIG jobs
         name = jt.mig_list[j]
-        if gpus.shape[0] != 1:
-            msg = (
-                f"start[{self._label(j)}]: {gpus.shape[0]} GPUs given; the job takes one "
-                f"{name} MIG instance of one GPU"
-            )
-            raise self._error(msg)
-        g = int(gpus[0])
-        if not 0 <= g < hw.layout.n_gpus:
-            msg = f"start[{self._label(j)}]: GPU index outside [0, {hw.layout.n_gpus})"
-            raise self._error(msg)
+        g = self._one_gpu(j, gpus, f"one {name} MIG instance of one GPU")
         node = hw.gpu_node_list[g]
         sku = hw.node_sku_list[node]
         geo = mig.geometry_of(g)
