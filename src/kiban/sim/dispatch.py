@@ -305,21 +305,7 @@ class Dispatch:
             msg = f"start[{self._label(j)}]: GPU {g} {who}; the job needs {milli} milli"
             raise self._error(msg)
         node = hw.gpu_node_list[g]
-        sku = hw.node_sku_list[node]
-        req = jt.req_list[j]
-        if req != -1 and not jt.sku_ok(req, np.array([sku])).all():
-            msg = f"start[{self._label(j)}]: the job needs GPU model {self._jobs.gpu_model[j]!r}"
-            raise self._error(msg)
-        if jt.host_request[j]:
-            self._check_host(j, np.array([node]))
-        cap_w = float(st.job_power_cap_w[j])
-        if math.isnan(cap_w):
-            cap_w = float(hw.default_cap_w[sku])
-        r = hw.node_rack_list[node]
-        add_w = cap_w * milli / MILLI_PER_GPU
-        if hw.budget_finite and st.rack_gpu_alloc_w[r] + add_w > hw.budget_w[r] + 1e-6:
-            self._over_budget(j, r, float(st.rack_gpu_alloc_w[r] + add_w))
-        self._runner.start1(j, g, node=node, rack=r, sku=sku, cap_w=cap_w, t_s=self._t)
+        self._start_part(j, g, node, hw.node_sku_list[node])
 
     def _plan_mig(self, d: Decision) -> None:
         """Starts of the decision's MIG instances, assigned GPU by GPU (checked at each start)."""
@@ -368,6 +354,14 @@ class Dispatch:
                 f"{int(mig.gpu_compute[g])} of 7)"
             )
             raise self._error(msg)
+        self._start_part(j, g, node, sku)
+
+    def _start_part(self, j: int, g: int, node: int, sku: int) -> None:
+        """Start a job on part of GPU ``g`` (a milli share or a MIG instance) with room for it.
+
+        The model, host and rack budget checks, then the start.
+        """
+        st, hw, jt = self._state, self._hw, self._jt
         req = jt.req_list[j]
         if req != -1 and not jt.sku_ok(req, np.array([sku])).all():
             msg = f"start[{self._label(j)}]: the job needs GPU model {self._jobs.gpu_model[j]!r}"
@@ -378,7 +372,7 @@ class Dispatch:
         if math.isnan(cap_w):
             cap_w = float(hw.default_cap_w[sku])
         r = hw.node_rack_list[node]
-        add_w = cap_w * float(jt.share_frac_list[j])
+        add_w = cap_w * jt.share_frac_list[j]  # milli / 1000 or compute slices / 7
         if hw.budget_finite and st.rack_gpu_alloc_w[r] + add_w > hw.budget_w[r] + 1e-6:
             self._over_budget(j, r, float(st.rack_gpu_alloc_w[r] + add_w))
         self._runner.start1(j, g, node=node, rack=r, sku=sku, cap_w=cap_w, t_s=self._t)
