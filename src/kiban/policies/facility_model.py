@@ -235,6 +235,9 @@ class FacilityModel:
         np.minimum.at(self.rack_max_inlet_c, lay.node_rack_idx, max_in[node_srv])
         """Highest inlet the servers of each rack allow (°C; DGX H100: 30)."""
         self._full_demand: FloatArray | None = None
+        self._onehot: FloatArray | None = None
+        self._d_air_t: FloatArray = np.ascontiguousarray((self.d_k_per_w * air[None, :]).T)
+        """Row r: the inlet rise per watt of rack r's power (a_r · D[:, r], K/W)."""
         self._linear: dict[bytes, bool] = {}
         # wall power of a busy GPU (W): slope × (board power − idle) + the host's share, per
         # job, from its SKU's server (the twin's server physics, fans at the load law)
@@ -616,6 +619,139 @@ class FacilityModel:
                 if done:
                     break
         return RoomPrediction(room_c, inlet, m, speed, self.rack_fan_max_w * speed**3)
+
+    def room_air_adding_c(
+        self, supply_temp_c: float, heat_w: FloatArray, units_failed: ArrayLike | None = None
+    ) -> FloatArray:
+        """Steady room air (°C) for each total air-side heat in ``heat_w`` (W), as
+        :meth:`predict_room` takes it: the set-point while the working units' coils (and the
+        plant) take the heat, else ``T_set + (Q − Q_cap)/G``, inf when the plant is the limit.
+        """
+        q = np.asarray(heat_w, dtype=np.float64)
+        hall = self.hall
+        if hall is None:
+            return np.full(q.shape, float(supply_temp_c))
+        n_units = hall.crah_capacity_w.shape[0]
+        failed = (
+            np.zeros(n_units, dtype=bool)
+            if units_failed is None
+            else np.asarray(units_failed, dtype=bool)
+        )
+        working = ~failed
+        crah_w = float(hall.crah_capacity_w[working].sum())
+        plant_w = hall.chiller_capacity_w + hall.dry_cooler_capacity_w
+        cap_w = min(crah_w, plant_w)
+        room = np.full(q.shape, float(supply_temp_c))
+        over = q > cap_w
+        if over.any():
+            if crah_w < plant_w:
+                g = (
+                    fd.COIL_EFFECTIVENESS_FRAC
+                    * _RHO_CP
+                    * float(hall.crah_airflow_m3_per_s[working].sum())
+                )
+                room[over] = float(supply_temp_c) + (q[over] - cap_w) / g if g > 0 else math.inf
+            else:
+                room[over] = math.inf
+        return room
+
+    def predict_inlets_adding_c(
+        self,
+        supply_temp_c: float,
+        rack_power_w: ArrayLike,
+        racks: IntArray,
+        add_w: float,
+        units_failed: ArrayLike | None = None,
+        inlet_now_c: ArrayLike | None = None,
+        supply_now_c: float | None = None,
+    ) -> FloatArray:
+        """Rack inlets (°C) of :meth:`predict_room` with ``add_w`` added to each of ``racks``.
+
+        Row ``k`` is ``predict_room(supply, p + add_w·e_racks[k], ...).inlet_c`` for all
+        candidates at once (XInt's question: where does the job's heat raise the peak least).
+        Nothing is linearized. Where the prediction's fixed point is the room air plus
+        recirculation, ``T_room + D·(a·p)`` (Tang's superposition: one rack's power moves the
+        inlets by one column of D), a candidate's row is the current ``D·(a·p)`` plus that
+        column times ``a_r·add_w``, with the candidate's own room air. That is exact when no
+        cold aisle has an airflow deficit at the iteration's start: the deficit is 0, so the
+        first step lands on ``T_room + D·p``, whose fans are no faster (fan speed, airflow and
+        deficit all rise with load and inlet), so the second step stays there. It is
+        certified first for every candidate at once with an upper bound (every rack's load
+        with ``add_w`` added, every inlet at its highest over the candidates), then per
+        candidate; a candidate without the certificate (an aisle short of air) and a room with
+        no steady state (inf) get the full :meth:`predict_room`.
+        """
+        p = np.asarray(rack_power_w, dtype=np.float64)
+        r = np.asarray(racks, dtype=np.int64)
+        col = self._d_air_t[r]  # (k, n): a_r · D[:, r]
+        base = self.inlet_rise_k(p)
+        room_c = self.room_air_adding_c(
+            supply_temp_c, float((p * self.rack_air_frac).sum()) + add_w * self.rack_air_frac[r],
+            units_failed,
+        )
+        inlet = room_c[:, None] + base[None, :] + col * add_w  # T_room + D·(a·p) per candidate
+        hall = self.hall
+        if hall is None or r.shape[0] == 0:
+            return inlet
+        ok = np.isfinite(room_c)
+        full = self._full_speed_demand(hall)
+        failed = (
+            np.zeros(hall.crah_capacity_w.shape[0], dtype=bool)
+            if units_failed is None
+            else np.asarray(units_failed, dtype=bool)
+        )
+        supplied = (hall.crah_airflow_m3_per_s * ~failed) @ hall.crah_aisle_share
+        supplied = supplied * (1.0 - hall.bypass_frac)
+        if not (supplied >= full - 1e-12).all() and ok.any():
+            # the iteration's start: the inlets without deficit, or those measured now moved
+            # by the room air, whichever is warmer (predict_room)
+            start = inlet
+            if inlet_now_c is not None:
+                now = np.asarray(inlet_now_c, dtype=np.float64)
+                sup_now = supply_temp_c if supply_now_c is None else supply_now_c
+                start = np.maximum(inlet, now[None, :] + (room_c - sup_now)[:, None])
+            load = np.divide(p, self.rack_max_w, out=np.zeros_like(p), where=self.rack_max_w > 0)
+            step = np.divide(
+                add_w, self.rack_max_w, out=np.zeros_like(p), where=self.rack_max_w > 0
+            )
+            # one bound for all candidates: every rack's load raised, every inlet at its max
+            hi = np.where(ok[:, None], start, -np.inf).max(axis=0)
+            if self._deficit_free(hall, load + step, hi, supplied).all():
+                pass
+            else:
+                k = r.shape[0]
+                load_k = np.broadcast_to(load, (k, load.shape[0])).copy()
+                load_k[np.arange(k), r] += step[r]
+                ok &= self._deficit_free(hall, load_k, np.where(ok[:, None], start, 0.0), supplied)
+        for i in np.flatnonzero(~ok).tolist():
+            q = p.copy()
+            q[r[i]] += add_w
+            inlet[i] = self.predict_room(
+                supply_temp_c, q, units_failed, inlet_now_c, supply_now_c
+            ).inlet_c
+        return inlet
+
+    def _deficit_free(
+        self, hall: fd.HallAir, load: FloatArray, inlet_c: FloatArray, supplied: FloatArray
+    ) -> BoolArray:
+        """Whether no aisle has an airflow deficit with fans at ``load`` and ``inlet_c``.
+
+        Per row of a (k, n) pair (or one bool for (n,)): the servers' airflow at the fan speed
+        of that load and inlet, summed per aisle, against the units' supply.
+        """
+        speed = self._fan_speed(load, inlet_c)
+        flow = fd.server_airflow_m3_per_s(speed, self.rack_rated_flow_m3_per_s)
+        demand = flow @ self._aisle_onehot(hall)
+        return np.asarray((fd.aisle_deficit_frac(demand, supplied) == 0.0).all(axis=-1))
+
+    def _aisle_onehot(self, hall: fd.HallAir) -> FloatArray:
+        """(n_racks, n_aisles) indicator of each rack's aisle, computed once."""
+        out = self._onehot
+        if out is None:
+            out = np.zeros((hall.rack_aisle.shape[0], hall.n_aisles))
+            out[np.arange(hall.rack_aisle.shape[0]), hall.rack_aisle] = 1.0
+            self._onehot = out
+        return out
 
     def _full_speed_demand(self, hall: fd.HallAir) -> FloatArray:
         """Air each aisle's servers draw at full fan speed (m³/s), computed once."""

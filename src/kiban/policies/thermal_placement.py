@@ -301,17 +301,16 @@ class XInt(ThermalPlacement):
             room = (self._failed, self._inlet_now, self._supply_now_c)
             lost = self._lost
             keep = ~lost if not lost.all() else np.ones_like(lost)
-            before = m.predict_room(self._setpoint_c, p_w, *room).inlet_c if lost.any() else None
-            out = np.empty(racks.shape[0])
-            for k, r in enumerate(racks.tolist()):
-                p = p_w.copy()
-                p[r] += add_w
-                inlet = m.predict_room(self._setpoint_c, p, *room).inlet_c
-                out[k] = float(inlet[keep].max())
-                if before is not None:  # warming a lost aisle ranks behind any other choice
-                    warm = float((inlet - before)[lost].max()) - HOT_AISLE_RISE_K
-                    out[k] += LOST_AISLE_PENALTY_K * max(warm, 0.0)
-            return out
+            # every candidate's room prediction at once (FacilityModel.predict_inlets_adding_c:
+            # the current inlets plus one column of D where that is the exact prediction)
+            inlet = m.predict_inlets_adding_c(self._setpoint_c, p_w, racks, add_w, *room)
+            if not lost.any():
+                return np.asarray(inlet.max(axis=1), dtype=np.float64)
+            before = m.predict_room(self._setpoint_c, p_w, *room).inlet_c
+            out = np.asarray(inlet[:, keep].max(axis=1), dtype=np.float64)
+            # warming a lost aisle ranks behind any other choice
+            warm = (inlet[:, lost] - before[lost]).max(axis=1) - HOT_AISLE_RISE_K
+            return np.asarray(out + LOST_AISLE_PENALTY_K * np.maximum(warm, 0.0), np.float64)
         base = m.inlet_rise_k(p_w)  # (n,)
         d = m.d_k_per_w[:, racks] * m.rack_air_frac[racks][None, :]  # (n, k)
         return np.asarray((base[:, None] + d * add_w).max(axis=0), dtype=np.float64)
