@@ -623,8 +623,9 @@ class FacilityModel:
     def room_air_adding_c(
         self, supply_temp_c: float, heat_w: FloatArray, units_failed: ArrayLike | None = None
     ) -> FloatArray:
-        """Steady room air (°C) for each total air-side heat in ``heat_w`` (W), as
-        :meth:`predict_room` takes it: the set-point while the working units' coils (and the
+        """Steady room air (°C) for each total air-side heat in ``heat_w`` (W).
+
+        As :meth:`predict_room` takes it: the set-point while the working units' coils (and the
         plant) take the heat, else ``T_set + (Q − Q_cap)/G``, inf when the plant is the limit.
         """
         q = np.asarray(heat_w, dtype=np.float64)
@@ -661,6 +662,7 @@ class FacilityModel:
         rack_power_w: ArrayLike,
         racks: IntArray,
         add_w: float,
+        *,
         units_failed: ArrayLike | None = None,
         inlet_now_c: ArrayLike | None = None,
         supply_now_c: float | None = None,
@@ -686,7 +688,8 @@ class FacilityModel:
         col = self._d_air_t[r]  # (k, n): a_r · D[:, r]
         base = self.inlet_rise_k(p)
         room_c = self.room_air_adding_c(
-            supply_temp_c, float((p * self.rack_air_frac).sum()) + add_w * self.rack_air_frac[r],
+            supply_temp_c,
+            float((p * self.rack_air_frac).sum()) + add_w * self.rack_air_frac[r],
             units_failed,
         )
         inlet = room_c[:, None] + base[None, :] + col * add_w  # T_room + D·(a·p) per candidate
@@ -716,9 +719,7 @@ class FacilityModel:
             )
             # one bound for all candidates: every rack's load raised, every inlet at its max
             hi = np.where(ok[:, None], start, -np.inf).max(axis=0)
-            if self._deficit_free(hall, load + step, hi, supplied).all():
-                pass
-            else:
+            if not self._deficit_free(hall, load + step, hi, supplied).all():
                 k = r.shape[0]
                 load_k = np.broadcast_to(load, (k, load.shape[0])).copy()
                 load_k[np.arange(k), r] += step[r]

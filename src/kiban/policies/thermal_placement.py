@@ -303,7 +303,15 @@ class XInt(ThermalPlacement):
             keep = ~lost if not lost.all() else np.ones_like(lost)
             # every candidate's room prediction at once (FacilityModel.predict_inlets_adding_c:
             # the current inlets plus one column of D where that is the exact prediction)
-            inlet = m.predict_inlets_adding_c(self._setpoint_c, p_w, racks, add_w, *room)
+            inlet = m.predict_inlets_adding_c(
+                self._setpoint_c,
+                p_w,
+                racks,
+                add_w,
+                units_failed=self._failed,
+                inlet_now_c=self._inlet_now,
+                supply_now_c=self._supply_now_c,
+            )
             if not lost.any():
                 return np.asarray(inlet.max(axis=1), dtype=np.float64)
             before = m.predict_room(self._setpoint_c, p_w, *room).inlet_c
