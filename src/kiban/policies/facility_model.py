@@ -238,6 +238,12 @@ class FacilityModel:
         self._onehot: FloatArray | None = None
         self._d_air_t: FloatArray = np.ascontiguousarray((self.d_k_per_w * air[None, :]).T)
         """Row r: the inlet rise per watt of rack r's power (a_r · D[:, r], K/W)."""
+        self._d_air_col_max: FloatArray = self._d_air_t.max(axis=0) if n else np.zeros(0)
+        """Per inlet: its largest rise per watt of any one rack (K/W)."""
+        self._d_air_max = float(self._d_air_t.max(initial=0.0))
+        self.adding_counts = [0, 0, 0]
+        """Certificates of :meth:`predict_inlets_adding_c`: calls one bound certified,
+        candidates checked one by one, full predictions."""
         self._linear: dict[bytes, bool] = {}
         # wall power of a busy GPU (W): slope × (board power − idle) + the host's share, per
         # job, from its SKU's server (the twin's server physics, fans at the load law)
@@ -281,6 +287,9 @@ class FacilityModel:
         """Average board power per GPU of jobs at a per-GPU cap (W): min(P_act, k·cap)."""
         jobs = np.asarray(jobs, dtype=np.int64)
         cap = np.broadcast_to(np.asarray(cap_w, dtype=np.float64), jobs.shape)
+        if jobs.shape == (1,):  # one job (a placement's question): its SKU only, same values
+            sku = self.layout.skus[int(self.job_sku[jobs[0]])]
+            return average_power_under_cap_w(cap, self.jobs.activity_frac[jobs], sku)
         out = np.zeros(jobs.shape)
         for k, s in enumerate(self.layout.skus):
             sel = self.job_sku[jobs] == k
@@ -611,6 +620,13 @@ class FacilityModel:
                 flow = fd.server_airflow_m3_per_s(speed, self.rack_rated_flow_m3_per_s)
                 demand = np.bincount(aisle, weights=flow, minlength=hall.n_aisles)
                 m = fd.aisle_deficit_frac(demand, supplied)
+                if not m.any():
+                    # no deficit: the step lands on T_room + D·p, whose fans are no faster
+                    # (speed, airflow and deficit rise with load and inlet), so it stays
+                    # there: the loop's own result, without its remaining steps
+                    inlet = room_c + base
+                    speed = self._fan_speed(load, inlet)
+                    break
                 top = np.minimum(fd.MAX_DEFICIT_FRAC, DEFICIT_TOP_FACTOR * m[aisle])
                 new = room_c + base + fd.deficit_inlet_rise_k(top, heat, flow)
                 done = float(np.abs(new - inlet).max(initial=0.0)) < 1e-6
@@ -681,23 +697,103 @@ class FacilityModel:
         certified first for every candidate at once with an upper bound (every rack's load
         with ``add_w`` added, every inlet at its highest over the candidates), then per
         candidate; a candidate without the certificate (an aisle short of air) and a room with
-        no steady state (inf) get the full :meth:`predict_room`.
+        no steady state (inf) get the full :meth:`predict_room`. The same values as
+        :meth:`predict_room` up to rounding (the sum ``D·p`` taken in another order; the
+        tests hold them within 1e-9 K).
         """
         p = np.asarray(rack_power_w, dtype=np.float64)
         r = np.asarray(racks, dtype=np.int64)
-        col = self._d_air_t[r]  # (k, n): a_r · D[:, r]
+        room = (units_failed, inlet_now_c, supply_now_c)
+        base, room_c, ok = self._adding_certified(supply_temp_c, p, r, add_w, *room)
+        inlet = room_c[:, None] + base[None, :] + self._d_air_t[r] * add_w
+        for i in np.flatnonzero(~ok).tolist():
+            inlet[i] = self._predict_adding(supply_temp_c, p, int(r[i]), add_w, *room)
+        return inlet
+
+    def peak_inlet_adding_c(
+        self,
+        supply_temp_c: float,
+        rack_power_w: ArrayLike,
+        racks: IntArray,
+        add_w: float,
+        *,
+        units_failed: ArrayLike | None = None,
+        inlet_now_c: ArrayLike | None = None,
+        supply_now_c: float | None = None,
+    ) -> FloatArray:
+        """Highest inlet (°C) of each row of :meth:`predict_inlets_adding_c` (the same values).
+
+        Only the inlets that can be the peak are formed: adding at most ``add_w·max(a·D)`` to
+        any inlet, a rack more than that below the current highest never is.
+        """
+        p = np.asarray(rack_power_w, dtype=np.float64)
+        r = np.asarray(racks, dtype=np.int64)
+        room = (units_failed, inlet_now_c, supply_now_c)
+        base, room_c, ok = self._adding_certified(supply_temp_c, p, r, add_w, *room)
+        add = max(float(add_w), 0.0)
+        top = float(base.max(initial=-math.inf))
+        rows = np.flatnonzero(base >= top - add * self._d_air_max - 1e-9)
+        inlet = room_c[:, None] + base[rows][None, :] + self._d_air_t[np.ix_(r, rows)] * add_w
+        out = np.asarray(inlet.max(axis=1), dtype=np.float64)
+        for i in np.flatnonzero(~ok).tolist():
+            out[i] = float(self._predict_adding(supply_temp_c, p, int(r[i]), add_w, *room).max())
+        return out
+
+    def peak_rise_adding_k(
+        self, rack_power_w: ArrayLike, racks: IntArray, add_w: float
+    ) -> FloatArray:
+        """Highest ``D·(a·p)`` (K) with ``add_w`` added to each of ``racks`` in turn (Tang).
+
+        ``max_i (D·(a·p))_i + a_r·D_ir·add_w`` per candidate ``r``, formed only on the inlets
+        that can be the peak (as :meth:`peak_inlet_adding_c`): the same values as the whole
+        (n, k) array's maximum.
+        """
+        base = self.inlet_rise_k(rack_power_w)
+        r = np.asarray(racks, dtype=np.int64)
+        add = max(float(add_w), 0.0)
+        top = float(base.max(initial=-math.inf))
+        rows = np.flatnonzero(base >= top - add * self._d_air_max - 1e-9)
+        rise = base[rows][None, :] + self._d_air_t[np.ix_(r, rows)] * add_w
+        return np.asarray(rise.max(axis=1), dtype=np.float64)
+
+    def _predict_adding(  # noqa: PLR0917 - predict_room's arguments and the candidate
+        self,
+        supply_temp_c: float,
+        p: FloatArray,
+        rack: int,
+        add_w: float,
+        units_failed: ArrayLike | None,
+        inlet_now_c: ArrayLike | None,
+        supply_now_c: float | None,
+    ) -> FloatArray:
+        """:meth:`predict_room`'s inlets with ``add_w`` added to ``rack`` (a full prediction)."""
+        self.adding_counts[2] += 1
+        q = p.copy()
+        q[rack] += add_w
+        return self.predict_room(supply_temp_c, q, units_failed, inlet_now_c, supply_now_c).inlet_c
+
+    def _adding_certified(  # noqa: PLR0917 - predict_room's arguments and the candidates
+        self,
+        supply_temp_c: float,
+        p: FloatArray,
+        r: IntArray,
+        add_w: float,
+        units_failed: ArrayLike | None,
+        inlet_now_c: ArrayLike | None,
+        supply_now_c: float | None,
+    ) -> tuple[FloatArray, FloatArray, BoolArray]:
+        """``D·(a·p)``, each candidate's room air, and where the superposition is exact.
+
+        See :meth:`predict_inlets_adding_c`. ``adding_counts`` counts the calls the one bound
+        certified, the candidates checked one by one, and the full predictions.
+        """
         base = self.inlet_rise_k(p)
-        room_c = self.room_air_adding_c(
-            supply_temp_c,
-            float((p * self.rack_air_frac).sum()) + add_w * self.rack_air_frac[r],
-            units_failed,
-        )
-        inlet = room_c[:, None] + base[None, :] + col * add_w  # T_room + D·(a·p) per candidate
-        hall = self.hall
-        if hall is None or r.shape[0] == 0:
-            return inlet
+        heat_w = float((p * self.rack_air_frac).sum()) + add_w * self.rack_air_frac[r]
+        room_c = self.room_air_adding_c(supply_temp_c, heat_w, units_failed)
         ok = np.isfinite(room_c)
-        full = self._full_speed_demand(hall)
+        hall = self.hall
+        if hall is None or r.shape[0] == 0 or not ok.any():
+            return base, room_c, ok
         failed = (
             np.zeros(hall.crah_capacity_w.shape[0], dtype=bool)
             if units_failed is None
@@ -705,32 +801,31 @@ class FacilityModel:
         )
         supplied = (hall.crah_airflow_m3_per_s * ~failed) @ hall.crah_aisle_share
         supplied = supplied * (1.0 - hall.bypass_frac)
-        if not (supplied >= full - 1e-12).all() and ok.any():
-            # the iteration's start: the inlets without deficit, or those measured now moved
-            # by the room air, whichever is warmer (predict_room)
-            start = inlet
-            if inlet_now_c is not None:
-                now = np.asarray(inlet_now_c, dtype=np.float64)
-                sup_now = supply_temp_c if supply_now_c is None else supply_now_c
-                start = np.maximum(inlet, now[None, :] + (room_c - sup_now)[:, None])
-            load = np.divide(p, self.rack_max_w, out=np.zeros_like(p), where=self.rack_max_w > 0)
-            step = np.divide(
-                add_w, self.rack_max_w, out=np.zeros_like(p), where=self.rack_max_w > 0
-            )
-            # one bound for all candidates: every rack's load raised, every inlet at its max
-            hi = np.where(ok[:, None], start, -np.inf).max(axis=0)
-            if not self._deficit_free(hall, load + step, hi, supplied).all():
-                k = r.shape[0]
-                load_k = np.broadcast_to(load, (k, load.shape[0])).copy()
-                load_k[np.arange(k), r] += step[r]
-                ok &= self._deficit_free(hall, load_k, np.where(ok[:, None], start, 0.0), supplied)
-        for i in np.flatnonzero(~ok).tolist():
-            q = p.copy()
-            q[r[i]] += add_w
-            inlet[i] = self.predict_room(
-                supply_temp_c, q, units_failed, inlet_now_c, supply_now_c
-            ).inlet_c
-        return inlet
+        if (supplied >= self._full_speed_demand(hall) - 1e-12).all():
+            return base, room_c, ok  # no deficit at any fan speed (predict_room's first exit)
+        load = np.divide(p, self.rack_max_w, out=np.zeros_like(p), where=self.rack_max_w > 0)
+        step = np.divide(add_w, self.rack_max_w, out=np.zeros_like(p), where=self.rack_max_w > 0)
+        sup_now = supply_temp_c if supply_now_c is None else supply_now_c
+        now = None if inlet_now_c is None else np.asarray(inlet_now_c, dtype=np.float64)
+        # one bound for all candidates: every rack's load raised, every inlet at its highest
+        room_hi = float(room_c[ok].max())
+        hi = room_hi + base + self._d_air_col_max * max(float(add_w), 0.0)
+        if now is not None:
+            hi = np.maximum(hi, now + (room_hi - sup_now))
+        if self._deficit_free(hall, load + step, hi, supplied):
+            self.adding_counts[0] += 1
+            return base, room_c, ok
+        # one by one (as one array): each candidate's own start and load
+        k = r.shape[0]
+        self.adding_counts[1] += k
+        room_ok = np.where(ok, room_c, 0.0)
+        start = room_ok[:, None] + base[None, :] + self._d_air_t[r] * add_w
+        if now is not None:
+            start = np.maximum(start, now[None, :] + (room_ok - sup_now)[:, None])
+        load_k = np.broadcast_to(load, (k, load.shape[0])).copy()
+        load_k[np.arange(k), r] += step[r]
+        ok &= self._deficit_free(hall, load_k, start, supplied)
+        return base, room_c, ok
 
     def _deficit_free(
         self, hall: fd.HallAir, load: FloatArray, inlet_c: FloatArray, supplied: FloatArray

@@ -271,12 +271,14 @@ class ThermalPlacement(NodePlacement):
     def _best_node(self, cand: IntArray, p_w: FloatArray, add_w: float, free: FreeState) -> int:
         lay = self.model.layout if self.model is not None else None
         assert lay is not None
-        racks = np.unique(lay.node_rack_idx[cand])
+        rack_of = lay.node_rack_idx[cand]
+        mark = np.zeros(lay.n_racks, dtype=bool)
+        mark[rack_of] = True
+        racks = np.flatnonzero(mark)  # the candidates' racks, sorted
         score = self._rack_score(p_w, add_w, racks)
         best = float(score.min())
-        tied = racks[score <= best + self.params.tie_k]
-        in_tied = np.isin(lay.node_rack_idx[cand], tied)
-        c = cand[in_tied]
+        mark[racks] = score <= best + self.params.tie_k  # now: the tied racks
+        c = cand[mark[rack_of]]
         # tightest fit among the tied racks, then the lowest-numbered node
         return int(c[np.argmin(free.node_free[c])])
 
@@ -298,30 +300,29 @@ class XInt(ThermalPlacement):
         if not m.room_is_linear(self._failed):  # the room as the twin runs it
             # the peak over the aisles that can still be held (an aisle past its allowed
             # inlet after a runaway says nothing about where new work goes best)
-            room = (self._failed, self._inlet_now, self._supply_now_c)
             lost = self._lost
             keep = ~lost if not lost.all() else np.ones_like(lost)
             # every candidate's room prediction at once (FacilityModel.predict_inlets_adding_c:
             # the current inlets plus one column of D where that is the exact prediction)
-            inlet = m.predict_inlets_adding_c(
+            sp, failed, now, sup = (
                 self._setpoint_c,
-                p_w,
-                racks,
-                add_w,
-                units_failed=self._failed,
-                inlet_now_c=self._inlet_now,
-                supply_now_c=self._supply_now_c,
+                self._failed,
+                self._inlet_now,
+                self._supply_now_c,
             )
             if not lost.any():
-                return np.asarray(inlet.max(axis=1), dtype=np.float64)
-            before = m.predict_room(self._setpoint_c, p_w, *room).inlet_c
+                return m.peak_inlet_adding_c(
+                    sp, p_w, racks, add_w, units_failed=failed, inlet_now_c=now, supply_now_c=sup
+                )
+            inlet = m.predict_inlets_adding_c(
+                sp, p_w, racks, add_w, units_failed=failed, inlet_now_c=now, supply_now_c=sup
+            )
+            before = m.predict_room(sp, p_w, failed, now, sup).inlet_c
             out = np.asarray(inlet[:, keep].max(axis=1), dtype=np.float64)
             # warming a lost aisle ranks behind any other choice
             warm = (inlet[:, lost] - before[lost]).max(axis=1) - HOT_AISLE_RISE_K
             return np.asarray(out + LOST_AISLE_PENALTY_K * np.maximum(warm, 0.0), np.float64)
-        base = m.inlet_rise_k(p_w)  # (n,)
-        d = m.d_k_per_w[:, racks] * m.rack_air_frac[racks][None, :]  # (n, k)
-        return np.asarray((base[:, None] + d * add_w).max(axis=0), dtype=np.float64)
+        return m.peak_rise_adding_k(p_w, racks, add_w)
 
 
 @register_policy("placement", "minhr")
