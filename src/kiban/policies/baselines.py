@@ -8,9 +8,14 @@
 | ``best-fit`` | ``fifo`` (blocking) | ``best-fit`` | FIFO with packing placement |
 | ``random-fit`` | ``fifo`` (blocking) | ``random-fit`` | FIFO with random placement |
 | ``fgd`` | ``fifo`` (blocking) | ``fgd`` | FIFO with fragmentation gradient descent |
+| ``xint`` | ``fifo`` (blocking) | ``xint`` | FIFO with min-peak-inlet placement (Tang et al.) |
+| ``minhr`` | ``fifo`` (blocking) | ``minhr`` | FIFO with min-heat-recirculation placement |
 
 All run uncapped at the scenario's default power cap with the scenario's fixed supply
-temperature: they differ only in order, preemption and placement.
+temperature: they differ only in order, preemption and placement. ``xint`` and ``minhr`` make
+the thermal-aware placement layers (:mod:`kiban.policies.thermal_placement`) runnable by name,
+``kiban simulate SCENARIO --policy xint,minhr``, like the other placements; they are not in
+:data:`BASELINES` (the reports' baseline set).
 """
 
 from __future__ import annotations
@@ -19,14 +24,18 @@ from kiban.policies.layered import LayeredPolicy
 from kiban.policies.placement import BestFit, FirstFit, FragmentationGradientDescent, RandomFit
 from kiban.policies.registry import register_policy
 from kiban.policies.scheduling import EasyBackfill, Fifo, TiresiasLas
+from kiban.policies.thermal_placement import MinHR, XInt
 
 __all__ = [
     "BASELINES",
     "BestFitPolicy",
     "EasyBackfillPolicy",
+    "FgdPolicy",
     "FifoStatic",
+    "MinHRPolicy",
     "RandomFitPolicy",
     "TiresiasLasPolicy",
+    "XIntPolicy",
 ]
 
 BASELINES: tuple[str, ...] = (
@@ -89,3 +98,23 @@ class FgdPolicy(LayeredPolicy):
 
     def __init__(self) -> None:
         super().__init__("fgd", scheduling=Fifo(), placement=FragmentationGradientDescent())
+
+
+@register_policy("policy", "xint")
+class XIntPolicy(LayeredPolicy):
+    """FIFO with XInt placement: the rack that minimizes the peak inlet (Tang et al. 2008)."""
+
+    Params = XInt.Params
+
+    def __init__(self, params: XInt.Params | None = None) -> None:
+        super().__init__("xint", scheduling=Fifo(), placement=XInt(params))
+
+
+@register_policy("policy", "minhr")
+class MinHRPolicy(LayeredPolicy):
+    """FIFO with MinHR placement: power spread by heat recirculation (Moore et al. 2005)."""
+
+    Params = MinHR.Params
+
+    def __init__(self, params: MinHR.Params | None = None) -> None:
+        super().__init__("minhr", scheduling=Fifo(), placement=MinHR(params))
