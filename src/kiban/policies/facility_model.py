@@ -236,6 +236,7 @@ class FacilityModel:
         """Highest inlet the servers of each rack allow (°C; DGX H100: 30)."""
         self._full_demand: FloatArray | None = None
         self._onehot: FloatArray | None = None
+        self._air: dict[bytes, tuple[FloatArray, bool]] = {}
         self._d_air_t: FloatArray = np.ascontiguousarray((self.d_k_per_w * air[None, :]).T)
         """Row r: the inlet rise per watt of rack r's power (a_r · D[:, r], K/W)."""
         self._d_air_col_max: FloatArray = self._d_air_t.max(axis=0) if n else np.zeros(0)
@@ -434,14 +435,34 @@ class FacilityModel:
         away (CRAC-failure seed 3 of the ablation: 35–38 kW under one 36 kW unit). So the
         layers that hold the room after an alarm treat a shortfall as over every limit.
         """
+        return self.held_c(
+            pred.room_air_c,
+            pred.inlet_c,
+            supply_temp_c,
+            units_failed,
+            rack_power_w,
+            coil_margin_frac=coil_margin_frac,
+        )
+
+    def held_c(
+        self,
+        room_air_c: float,
+        inlet_c: FloatArray,
+        supply_temp_c: float,
+        units_failed: ArrayLike | None,
+        rack_power_w: ArrayLike,
+        *,
+        coil_margin_frac: float = 0.0,
+    ) -> FloatArray:
+        """:meth:`held_inlet_c` of a prediction given as its room air and inlets."""
         failed = None if units_failed is None else np.asarray(units_failed, dtype=bool)
         if failed is None or not failed.any() or self.hall is None:
-            return pred.inlet_c
+            return inlet_c
         cap_w = float(self.hall.crah_capacity_w[~failed].sum()) * (1.0 - coil_margin_frac)
         heat_w = float((np.asarray(rack_power_w, dtype=np.float64) * self.rack_air_frac).sum())
-        if pred.room_air_c > supply_temp_c + 1e-6 or heat_w > cap_w:
-            return np.full(pred.inlet_c.shape[0], math.inf)
-        return pred.inlet_c
+        if room_air_c > supply_temp_c + 1e-6 or heat_w > cap_w:
+            return np.full(inlet_c.shape[0], math.inf)
+        return inlet_c
 
     def hot_aisle_racks(self, inlet_c: ArrayLike, threshold_c: ArrayLike) -> BoolArray:
         """Racks in an aisle where some measured inlet is above ``threshold_c`` (per rack)."""
@@ -710,6 +731,33 @@ class FacilityModel:
             inlet[i] = self._predict_adding(supply_temp_c, p, int(r[i]), add_w, *room)
         return inlet
 
+    def predict_inlets_c(
+        self,
+        supply_temp_c: float,
+        rack_power_w: ArrayLike,
+        units_failed: ArrayLike | None = None,
+        inlet_now_c: ArrayLike | None = None,
+        supply_now_c: float | None = None,
+    ) -> tuple[float, FloatArray]:
+        """:meth:`predict_room`'s room air and inlets, by the certificate where it holds.
+
+        ``T_room + D·(a·p)`` where no aisle has a deficit at the iteration's start (see
+        :meth:`predict_inlets_adding_c`), else the full prediction.
+        """
+        p = np.asarray(rack_power_w, dtype=np.float64)
+        room = (units_failed, inlet_now_c, supply_now_c)
+        if p.shape[0] == 0:
+            pred = self.predict_room(supply_temp_c, p, *room)
+            return pred.room_air_c, pred.inlet_c
+        base, room_c, ok = self._adding_certified(
+            supply_temp_c, p, np.zeros(1, np.int64), 0.0, *room
+        )
+        if not ok[0]:
+            self.adding_counts[2] += 1
+            pred = self.predict_room(supply_temp_c, p, *room)
+            return pred.room_air_c, pred.inlet_c
+        return float(room_c[0]), room_c[0] + base
+
     def peak_inlet_adding_c(
         self,
         supply_temp_c: float,
@@ -794,14 +842,8 @@ class FacilityModel:
         hall = self.hall
         if hall is None or r.shape[0] == 0 or not ok.any():
             return base, room_c, ok
-        failed = (
-            np.zeros(hall.crah_capacity_w.shape[0], dtype=bool)
-            if units_failed is None
-            else np.asarray(units_failed, dtype=bool)
-        )
-        supplied = (hall.crah_airflow_m3_per_s * ~failed) @ hall.crah_aisle_share
-        supplied = supplied * (1.0 - hall.bypass_frac)
-        if (supplied >= self._full_speed_demand(hall) - 1e-12).all():
+        supplied, spare = self._units_air(hall, units_failed)
+        if spare:
             return base, room_c, ok  # no deficit at any fan speed (predict_room's first exit)
         load = np.divide(p, self.rack_max_w, out=np.zeros_like(p), where=self.rack_max_w > 0)
         step = np.divide(add_w, self.rack_max_w, out=np.zeros_like(p), where=self.rack_max_w > 0)
@@ -838,7 +880,31 @@ class FacilityModel:
         speed = self._fan_speed(load, inlet_c)
         flow = fd.server_airflow_m3_per_s(speed, self.rack_rated_flow_m3_per_s)
         demand = flow @ self._aisle_onehot(hall)
-        return np.asarray((fd.aisle_deficit_frac(demand, supplied) == 0.0).all(axis=-1))
+        # fd.aisle_deficit_frac is 0 where the units supply at least the demand
+        with np.errstate(divide="ignore", invalid="ignore"):
+            none = (demand <= 0.0) | (1.0 - supplied / demand <= 0.0)
+        return np.asarray(none.all(axis=-1))
+
+    def _units_air(
+        self, hall: fd.HallAir, units_failed: ArrayLike | None
+    ) -> tuple[FloatArray, bool]:
+        """Air the units deliver to each aisle (m³/s, after bypass), and whether it suffices.
+
+        Whether it covers every aisle's servers at full fan speed; kept per set of units down.
+        """
+        failed = (
+            np.zeros(hall.crah_capacity_w.shape[0], dtype=bool)
+            if units_failed is None
+            else np.asarray(units_failed, dtype=bool)
+        )
+        key = failed.tobytes()
+        hit = self._air.get(key)
+        if hit is None:
+            supplied = (hall.crah_airflow_m3_per_s * ~failed) @ hall.crah_aisle_share
+            supplied = supplied * (1.0 - hall.bypass_frac)
+            hit = (supplied, bool((supplied >= self._full_speed_demand(hall) - 1e-12).all()))
+            self._air[key] = hit
+        return hit
 
     def _aisle_onehot(self, hall: fd.HallAir) -> FloatArray:
         """(n_racks, n_aisles) indicator of each rack's aisle, computed once."""

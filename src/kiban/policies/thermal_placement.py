@@ -94,6 +94,13 @@ class ThermalPlacement(NodePlacement):
         """Build the facility model."""
         super().reset(ctx)
         self.model = FacilityModel(ctx)
+        m = self.model
+        every = np.arange(ctx.jobs.n_jobs)
+        self._gpu_w_tdp: FloatArray = m.gpu_power_w(every, m.job_tdp_w)
+        """Board power per GPU of each job at its TDP cap (W; elementwise, so the values one
+        job at a time gives)."""
+        self._wall_w_tdp: FloatArray = m.busy_gpu_wall_w(every, self._gpu_w_tdp)
+        """Wall power a busy GPU of each job adds uncapped (W)."""
         self._free_id = -1
         self._t = math.nan
         self._extra_w = np.zeros(ctx.layout.n_racks)
@@ -132,9 +139,9 @@ class ThermalPlacement(NodePlacement):
             return bool((m.inlet_temp_c(lo, p_w) > m.allowed_inlet_c + 1e-9).any())
         room = (self._failed, self._inlet_now, self._supply_now_c)
         lowest = m.supply_range_c[0]
-        pred = m.predict_room(lowest, p_w, *room)
+        room_c, inlet = m.predict_inlets_c(lowest, p_w, *room)
         margin = self.coil_margin_frac
-        inlet = m.held_inlet_c(pred, lowest, self._failed, p_w, coil_margin_frac=margin)
+        inlet = m.held_c(room_c, inlet, lowest, self._failed, p_w, coil_margin_frac=margin)
         limit = m.allowed_inlet_c + 1e-9
         lost = self._lost
         if lost.any():  # an aisle past its allowed inlet now: it must not warm further
@@ -162,13 +169,12 @@ class ThermalPlacement(NodePlacement):
         """
         assert self.model is not None
         m = self.model
-        cap = float(view.job_power_cap_w[job])
-        if math.isnan(cap):
-            cap = float(m.job_tdp_w[job])
-        j = np.array([job])
         if self._at_risk:  # uncapped: a suspended job's last cap is no promise for its start
-            return float(m.busy_gpu_wall_w(j, m.gpu_power_w(j, m.job_tdp_w[j]))[0])
-        return float(m.gpu_power_w(j, cap)[0])
+            return float(self._wall_w_tdp[job])
+        cap = float(view.job_power_cap_w[job])
+        if math.isnan(cap):  # uncapped: at its TDP (computed once for every job)
+            return float(self._gpu_w_tdp[job])
+        return float(m.gpu_power_w(np.array([job]), cap)[0])
 
     @abstractmethod
     def _rack_score(self, p_w: FloatArray, add_w: float, racks: IntArray) -> FloatArray:
