@@ -113,6 +113,24 @@ class RoomPrediction:
 
 
 @dataclass(frozen=True, slots=True)
+class _Units:
+    """The working units for one set of units down (:meth:`FacilityModel._units`).
+
+    Attributes:
+        supplied_m3_per_s: Air delivered to each aisle after bypass.
+        spare: Whether it covers every aisle's servers at full fan speed.
+        cap_w: Heat the coils (and the plant) take before the room air rises (W).
+        max_w: Each rack's maximum wall power, 1 W for a rack without servers (the load's
+            denominator: the load is then the power itself, an upper bound of 0).
+    """
+
+    supplied_m3_per_s: FloatArray
+    spare: bool
+    cap_w: float
+    max_w: FloatArray
+
+
+@dataclass(frozen=True, slots=True)
 class RunningSpeeds:
     """What running jobs see now (slot order).
 
@@ -236,7 +254,7 @@ class FacilityModel:
         """Highest inlet the servers of each rack allow (°C; DGX H100: 30)."""
         self._full_demand: FloatArray | None = None
         self._onehot: FloatArray | None = None
-        self._air: dict[bytes, tuple[FloatArray, bool]] = {}
+        self._units_memo: dict[bytes, _Units] = {}
         self._d_air_t: FloatArray = np.ascontiguousarray((self.d_k_per_w * air[None, :]).T)
         """Row r: the inlet rise per watt of rack r's power (a_r · D[:, r], K/W)."""
         self._d_air_col_max: FloatArray = self._d_air_t.max(axis=0) if n else np.zeros(0)
@@ -836,29 +854,36 @@ class FacilityModel:
         certified, the candidates checked one by one, and the full predictions.
         """
         base = self.inlet_rise_k(p)
-        heat_w = float((p * self.rack_air_frac).sum()) + add_w * self.rack_air_frac[r]
-        room_c = self.room_air_adding_c(supply_temp_c, heat_w, units_failed)
-        ok = np.isfinite(room_c)
         hall = self.hall
-        if hall is None or r.shape[0] == 0 or not ok.any():
-            return base, room_c, ok
-        supplied, spare = self._units_air(hall, units_failed)
-        if spare:
+        k = r.shape[0]
+        if hall is None:
+            return base, np.full(k, float(supply_temp_c)), np.ones(k, dtype=bool)
+        units = self._units(hall, units_failed)
+        air = self.rack_air_frac
+        q0_w = float((p * air).sum())
+        if q0_w + max(float(add_w), 0.0) * float(air.max(initial=0.0)) <= units.cap_w:
+            room_c = np.full(k, float(supply_temp_c))  # the coils take every candidate's heat
+            ok = np.ones(k, dtype=bool)
+        else:
+            room_c = self.room_air_adding_c(supply_temp_c, q0_w + add_w * air[r], units_failed)
+            ok = np.isfinite(room_c)
+            if not ok.any():
+                return base, room_c, ok
+        if units.spare or k == 0:
             return base, room_c, ok  # no deficit at any fan speed (predict_room's first exit)
-        load = np.divide(p, self.rack_max_w, out=np.zeros_like(p), where=self.rack_max_w > 0)
-        step = np.divide(add_w, self.rack_max_w, out=np.zeros_like(p), where=self.rack_max_w > 0)
+        load = p / units.max_w  # ≥ predict_room's load (equal where the rack has servers)
+        step = add_w / units.max_w
         sup_now = supply_temp_c if supply_now_c is None else supply_now_c
         now = None if inlet_now_c is None else np.asarray(inlet_now_c, dtype=np.float64)
         # one bound for all candidates: every rack's load raised, every inlet at its highest
-        room_hi = float(room_c[ok].max())
+        room_hi = float(room_c.max()) if ok.all() else float(room_c[ok].max())
         hi = room_hi + base + self._d_air_col_max * max(float(add_w), 0.0)
         if now is not None:
             hi = np.maximum(hi, now + (room_hi - sup_now))
-        if self._deficit_free(hall, load + step, hi, supplied):
+        if self._deficit_free(hall, load + step, hi, units.supplied_m3_per_s):
             self.adding_counts[0] += 1
             return base, room_c, ok
         # one by one (as one array): each candidate's own start and load
-        k = r.shape[0]
         self.adding_counts[1] += k
         room_ok = np.where(ok, room_c, 0.0)
         start = room_ok[:, None] + base[None, :] + self._d_air_t[r] * add_w
@@ -866,7 +891,7 @@ class FacilityModel:
             start = np.maximum(start, now[None, :] + (room_ok - sup_now)[:, None])
         load_k = np.broadcast_to(load, (k, load.shape[0])).copy()
         load_k[np.arange(k), r] += step[r]
-        ok &= self._deficit_free(hall, load_k, start, supplied)
+        ok &= self._deficit_free(hall, load_k, start, units.supplied_m3_per_s)
         return base, room_c, ok
 
     def _deficit_free(
@@ -875,35 +900,40 @@ class FacilityModel:
         """Whether no aisle has an airflow deficit with fans at ``load`` and ``inlet_c``.
 
         Per row of a (k, n) pair (or one bool for (n,)): the servers' airflow at the fan speed
-        of that load and inlet, summed per aisle, against the units' supply.
+        of that load and inlet, summed per aisle, against the units' supply. Supply at least
+        the demand: :func:`fd.aisle_deficit_frac` is 0 (it may also be 0 a rounding below;
+        the test is then the stricter one).
         """
         speed = self._fan_speed(load, inlet_c)
         flow = fd.server_airflow_m3_per_s(speed, self.rack_rated_flow_m3_per_s)
-        demand = flow @ self._aisle_onehot(hall)
-        # fd.aisle_deficit_frac is 0 where the units supply at least the demand
-        with np.errstate(divide="ignore", invalid="ignore"):
-            none = (demand <= 0.0) | (1.0 - supplied / demand <= 0.0)
-        return np.asarray(none.all(axis=-1))
+        demand = (
+            np.bincount(hall.rack_aisle, weights=flow, minlength=hall.n_aisles)
+            if flow.ndim == 1
+            else flow @ self._aisle_onehot(hall)
+        )
+        return np.asarray((supplied >= demand).all(axis=-1))
 
-    def _units_air(
-        self, hall: fd.HallAir, units_failed: ArrayLike | None
-    ) -> tuple[FloatArray, bool]:
-        """Air the units deliver to each aisle (m³/s, after bypass), and whether it suffices.
-
-        Whether it covers every aisle's servers at full fan speed; kept per set of units down.
-        """
+    def _units(self, hall: fd.HallAir, units_failed: ArrayLike | None) -> _Units:
+        """The working units' air and coils for a set of units down (kept per set)."""
         failed = (
             np.zeros(hall.crah_capacity_w.shape[0], dtype=bool)
             if units_failed is None
             else np.asarray(units_failed, dtype=bool)
         )
         key = failed.tobytes()
-        hit = self._air.get(key)
+        hit = self._units_memo.get(key)
         if hit is None:
             supplied = (hall.crah_airflow_m3_per_s * ~failed) @ hall.crah_aisle_share
             supplied = supplied * (1.0 - hall.bypass_frac)
-            hit = (supplied, bool((supplied >= self._full_speed_demand(hall) - 1e-12).all()))
-            self._air[key] = hit
+            crah_w = float(hall.crah_capacity_w[~failed].sum())
+            plant_w = hall.chiller_capacity_w + hall.dry_cooler_capacity_w
+            hit = _Units(
+                supplied_m3_per_s=supplied,
+                spare=bool((supplied >= self._full_speed_demand(hall) - 1e-12).all()),
+                cap_w=min(crah_w, plant_w),
+                max_w=np.where(self.rack_max_w > 0, self.rack_max_w, 1.0),
+            )
+            self._units_memo[key] = hit
         return hit
 
     def _aisle_onehot(self, hall: fd.HallAir) -> FloatArray:
