@@ -81,6 +81,10 @@ COIL_MARGIN_FRAC = 0.1
 """Share of the working coils' capacity kept free while a cooling unit is down: the room's
 mass gives back its heat after the set-point drop (the twin's room air stayed 3–4 K above the
 set-point for tens of minutes after a CRAH failure), on top of the racks' heat."""
+ENVELOPE_LOAD_FRAC = 0.05
+"""Load margin of the no-deficit envelope the room certificate keeps (share of rack maximum)."""
+ENVELOPE_INLET_K = 0.5
+"""Inlet margin of that envelope (K)."""
 HOT_AISLE_RISE_K = 0.1
 """Most an aisle that is over its limit now may warm from new work elsewhere (K)."""
 BUSY_WALL_INLET_C = 22.0
@@ -122,12 +126,14 @@ class _Units:
         cap_w: Heat the coils (and the plant) take before the room air rises (W).
         max_w: Each rack's maximum wall power, 1 W for a rack without servers (the load's
             denominator: the load is then the power itself, an upper bound of 0).
+        envelope: Rack load and inlet found free of any aisle deficit (empty: none yet).
     """
 
     supplied_m3_per_s: FloatArray
     spare: bool
     cap_w: float
     max_w: FloatArray
+    envelope: list[FloatArray]
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +261,9 @@ class FacilityModel:
         self._full_demand: FloatArray | None = None
         self._onehot: FloatArray | None = None
         self._units_memo: dict[bytes, _Units] = {}
-        self._d_air_t: FloatArray = np.ascontiguousarray((self.d_k_per_w * air[None, :]).T)
+        self._d_air: FloatArray = self.d_k_per_w * air[None, :]
+        """D with each column times its rack's air share (K/W): ``inlet_rise_k``'s matrix."""
+        self._d_air_t: FloatArray = np.ascontiguousarray(self._d_air.T)
         """Row r: the inlet rise per watt of rack r's power (a_r · D[:, r], K/W)."""
         self._d_air_col_max: FloatArray = self._d_air_t.max(axis=0) if n else np.zeros(0)
         """Per inlet: its largest rise per watt of any one rack (K/W)."""
@@ -799,8 +807,9 @@ class FacilityModel:
         add = max(float(add_w), 0.0)
         top = float(base.max(initial=-math.inf))
         rows = np.flatnonzero(base >= top - add * self._d_air_max - 1e-9)
-        inlet = room_c[:, None] + base[rows][None, :] + self._d_air_t[np.ix_(r, rows)] * add_w
-        out = np.asarray(inlet.max(axis=1), dtype=np.float64)
+        d = self._d_air[rows[0], r][None, :] if rows.shape[0] == 1 else self._d_air[rows][:, r]
+        inlet = room_c[None, :] + base[rows][:, None] + d * add_w  # (rows, k)
+        out = np.asarray(inlet.max(axis=0), dtype=np.float64)
         for i in np.flatnonzero(~ok).tolist():
             out[i] = float(self._predict_adding(supply_temp_c, p, int(r[i]), add_w, *room).max())
         return out
@@ -819,8 +828,8 @@ class FacilityModel:
         add = max(float(add_w), 0.0)
         top = float(base.max(initial=-math.inf))
         rows = np.flatnonzero(base >= top - add * self._d_air_max - 1e-9)
-        rise = base[rows][None, :] + self._d_air_t[np.ix_(r, rows)] * add_w
-        return np.asarray(rise.max(axis=1), dtype=np.float64)
+        d = self._d_air[rows[0], r][None, :] if rows.shape[0] == 1 else self._d_air[rows][:, r]
+        return np.asarray((base[rows][:, None] + d * add_w).max(axis=0), dtype=np.float64)
 
     def _predict_adding(  # noqa: PLR0917 - predict_room's arguments and the candidate
         self,
@@ -880,7 +889,7 @@ class FacilityModel:
         hi = room_hi + base + self._d_air_col_max * max(float(add_w), 0.0)
         if now is not None:
             hi = np.maximum(hi, now + (room_hi - sup_now))
-        if self._deficit_free(hall, load + step, hi, units.supplied_m3_per_s):
+        if self._within_envelope(hall, units, load + step, hi):
             self.adding_counts[0] += 1
             return base, room_c, ok
         # one by one (as one array): each candidate's own start and load
@@ -893,6 +902,29 @@ class FacilityModel:
         load_k[np.arange(k), r] += step[r]
         ok &= self._deficit_free(hall, load_k, start, units.supplied_m3_per_s)
         return base, room_c, ok
+
+    def _within_envelope(
+        self, hall: fd.HallAir, units: _Units, load: FloatArray, inlet_c: FloatArray
+    ) -> bool:
+        """Whether fans at ``load`` and ``inlet_c`` (or below) leave no aisle short of air.
+
+        A load and inlet vector found free of deficit is kept (per set of units down) with a
+        margin (:data:`ENVELOPE_LOAD_FRAC`, :data:`ENVELOPE_INLET_K`) when the margin is free
+        of deficit too; a later query at or below it elementwise needs no fan computation
+        (fan speed, airflow and deficit rise with load and inlet).
+        """
+        env = units.envelope
+        if env and (load <= env[0]).all() and (inlet_c <= env[1]).all():
+            return True
+        supplied = units.supplied_m3_per_s
+        wide = (load + ENVELOPE_LOAD_FRAC, inlet_c + ENVELOPE_INLET_K)
+        if self._deficit_free(hall, *wide, supplied):
+            units.envelope[:] = wide
+            return True
+        if self._deficit_free(hall, load, inlet_c, supplied):
+            units.envelope[:] = (load, inlet_c)
+            return True
+        return False
 
     def _deficit_free(
         self, hall: fd.HallAir, load: FloatArray, inlet_c: FloatArray, supplied: FloatArray
@@ -932,6 +964,7 @@ class FacilityModel:
                 spare=bool((supplied >= self._full_speed_demand(hall) - 1e-12).all()),
                 cap_w=min(crah_w, plant_w),
                 max_w=np.where(self.rack_max_w > 0, self.rack_max_w, 1.0),
+                envelope=[],
             )
             self._units_memo[key] = hit
         return hit
