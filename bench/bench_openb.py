@@ -37,6 +37,12 @@ Usage::
     .venv/bin/python bench/bench_openb.py --cluster openb-nodes --facility none --cpu-pods both \
         --pods cpu300 --time-scale 1e-5 --policies fifo-static,fgd
 
+``--policies`` takes any registered policy, ``xint`` and ``minhr`` (FIFO with the thermal-aware
+placements) too; a checkout that registers only their placement layer (before session 9) gets
+FIFO with that layer, the same policy. ``--until-days D`` stops the run at day D of the trace (its
+first pods: XInt on main placed ~45 pods per CPU second, the whole trace took minutes) and counts
+the GPU pods submitted before then.
+
 ``bench/bench_openb_simulate.py`` runs issue 15's exact command (``kiban simulate
 examples/openb.toml --policy fifo-static,best-fit,random-fit,fgd``) in a fresh process and
 reports the whole command's wall and CPU time beside each summary's ``jobs_per_s``.
@@ -61,7 +67,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kiban.policies.base import Policy
 
 REPO = Path(__file__).resolve().parents[1]
 SITE = REPO / "examples" / "philly.toml"
@@ -83,6 +92,22 @@ def openb_nodes_layout(folder: Path) -> object:
     )
 
 
+def policy_by_name(name: str) -> Policy:
+    """A registered policy; else FIFO with the placement layer of that name (xint, minhr)."""
+    from kiban.errors import PolicyError  # noqa: PLC0415
+    from kiban.policies.registry import make_policy  # noqa: PLC0415
+
+    try:
+        policy: Policy = make_policy("policy", name)
+    except PolicyError:
+        from kiban.policies.layered import LayeredPolicy  # noqa: PLC0415
+        from kiban.policies.scheduling import Fifo  # noqa: PLC0415
+
+        placement = make_policy("placement", name)  # a checkout before session 9
+        return LayeredPolicy(name, scheduling=Fifo(), placement=placement)
+    return policy
+
+
 def child(
     policy: str,
     facility: str,
@@ -91,10 +116,10 @@ def child(
     cpu_pods: str = "with",
     time_scale: float = 1.0,
     pods: str = "default",
+    until_days: float = 0.0,
 ) -> dict[str, object]:
     import dataclasses  # noqa: PLC0415
 
-    from kiban.policies.registry import make_policy  # noqa: PLC0415
     from kiban.results import SimulationResult, prepare_scenario  # noqa: PLC0415
     from kiban.sim import Simulator  # noqa: PLC0415
     from kiban.spec import load_spec  # noqa: PLC0415
@@ -102,7 +127,8 @@ def child(
     t0 = time.perf_counter()
     trace = TRACE if pods == "default" else f"{TRACE}/openb_pod_list_{pods}.csv"
     site = OPENB_SCENARIO if cluster == "openb-toml" else SITE
-    prepared = prepare_scenario(load_spec(site), trace=trace)
+    until_s = until_days * 86_400.0 if until_days > 0 else None
+    prepared = prepare_scenario(load_spec(site), trace=trace, until_s=until_s)
     if cluster == "openb-nodes":
         if facility != "none":
             msg = "--cluster openb-nodes runs without the coupled facility (no hall for it)"
@@ -122,7 +148,7 @@ def child(
     # the policy object (and the import of its modules: with PYTHONDONTWRITEBYTECODE set, as on
     # the shared machine, ~0.1-0.2 s of compiling) is part of preparing the run, like the trace
     t_policy = time.perf_counter()
-    the_policy = make_policy("policy", policy)
+    the_policy = policy_by_name(policy)
     c1 = time.process_time()
     t1 = time.perf_counter()
     sim = Simulator(
@@ -145,6 +171,8 @@ def child(
     t3 = time.perf_counter()
     s = result.summary
     n = prepared.jobs.n_jobs
+    if until_s is not None:  # the pods submitted before the horizon
+        n = int((prepared.jobs.submit_time_s < until_s).sum())
     host = getattr(prepared.jobs, "host_pods", None)
     n_host = int(s.get("cpu_pods") or 0)  # replayed CPU-only pods (0: none or not simulated)
     return {
@@ -165,6 +193,7 @@ def child(
         "fgd_fragmentation_frac": s.get("fgd_fragmentation_frac"),
         "n_gpus": prepared.layout.n_gpus,
         "jobs": n,
+        "until_days": until_days or None,
         "jobs_completed": s["jobs_completed"],
         "jobs_unschedulable": s.get("jobs_unschedulable"),
         "events": out.counters["events"],
@@ -191,13 +220,14 @@ def run_child(
     cpu_pods: str = "with",
     time_scale: float = 1.0,
     pods: str = "default",
+    until_days: float = 0.0,
 ) -> dict[str, Any]:
     """One case in a fresh process, with the code of ``tree`` (its ``src`` first on the path)."""
     env = dict(os.environ)
     if tree != REPO:
         env["PYTHONPATH"] = str(tree / "src") + os.pathsep + env.get("PYTHONPATH", "")
     extra = ["--cluster", cluster, "--facility-step-s", str(step_s), "--cpu-pods", cpu_pods]
-    extra += ["--time-scale", str(time_scale), "--pods", pods]
+    extra += ["--time-scale", str(time_scale), "--pods", pods, "--until-days", str(until_days)]
     proc = subprocess.run(  # this checkout's harness with the code of ``tree``
         [sys.executable, __file__, "--child", policy, facility, *extra],
         capture_output=True,
@@ -232,6 +262,7 @@ def compare(args: argparse.Namespace, baseline: Path) -> list[dict[str, object]]
                         args.cpu_pods,
                         args.time_scale,
                         args.pods,
+                        args.until_days,
                     )
                     into.append(float(row["jobs_per_s"]))
                     into_cpu.append(float(row["jobs_per_cpu_s"]))
@@ -297,18 +328,26 @@ def main() -> None:
         help="multiply every arrival time by this (durations kept; < 1 loads the cluster)",
     )
     parser.add_argument(
+        "--until-days",
+        type=float,
+        default=0.0,
+        help="stop at this day of the trace and count the GPU pods submitted before (0: all)",
+    )
+    parser.add_argument(
         "--baseline", type=Path, default=None, help="another checkout: interleaved before/after"
     )
     parser.add_argument("--repeat", type=int, default=3, help="runs per case and tree (--baseline)")
     args = parser.parse_args()
     if args.child:
         row = child(
-            *args.child,
+            args.child[0],
+            args.child[1],
             args.cluster,
             args.facility_step_s,
             args.cpu_pods,
             args.time_scale,
             args.pods,
+            until_days=args.until_days,
         )
         print(json.dumps(row))
         return
@@ -331,6 +370,7 @@ def main() -> None:
             variant,
             args.time_scale,
             args.pods,
+            args.until_days,
         )
         row["cpu_pods_variant"] = variant
         row["pods_list"] = args.pods
