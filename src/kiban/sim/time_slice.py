@@ -3,12 +3,13 @@
 The model (on when ``SimSettings.time_slice_max_tenants`` = R ≥ 2):
 
 * **Replicas.** NVIDIA's Kubernetes device plugin (and the GPU Operator built on it) shares a GPU
-  by time-slicing as ``replicas``: "a system administrator [defines] a set of replicas for a GPU,
-  each of which can be handed out independently to a pod"; "unlike MIG, there is no memory or
-  fault-isolation between replicas" (GPU Operator, "Time-Slicing GPUs in Kubernetes"). A job
-  that asks for part of a GPU (``gpu_milli`` < 1000 in the trace) takes one replica here: its
-  request becomes ``1000 // R`` milli (:func:`replica_jobs`), so every placement policy and the
-  dispatcher place it as a share, at most R tenants on a GPU; no memory is checked.
+  by time-slicing as ``replicas``: "a system administrator [defines] a set of replicas for a
+  GPU, each of which can be handed out independently to a pod"; "unlike Multi-Instance GPU
+  (MIG), there is no memory or fault-isolation between replicas" (GPU Operator, "Time-Slicing
+  GPUs in Kubernetes"). A job that asks for part of a GPU (``gpu_milli`` < 1000 in the trace)
+  takes one replica here: its request becomes ``1000 // R`` milli (:func:`replica_jobs`), so
+  every placement policy and the dispatcher place it as a share, at most R tenants on a GPU; no
+  memory is checked.
 * **Equal time.** "Under the hood CUDA will simply give an equal share of time to all of the GPU
   processes across all of the clients" (k8s-device-plugin README, "Shared Access to GPUs with
   CUDA Time-Slicing"). With k tenants on a GPU each holds 1/k of it and progresses at 1/k of
