@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from kiban.sim.slots import Slots
     from kiban.sim.tables import JobTables
 
-__all__ = ["TimeSlicing", "replica_jobs", "replica_milli"]
+__all__ = ["TimeSlicing", "replica_jobs", "replica_milli", "time_slice_problems"]
 
 
 def replica_milli(max_tenants: int) -> int:
@@ -85,6 +85,7 @@ class TimeSlicing:
 
     def __init__(self, state: ClusterState, slots: Slots, jt: JobTables) -> None:
         self._state, self._slots, self._jt = state, slots, jt
+        state.time_sliced = True
 
     def retenant(self, g: int, t_s: float) -> None:
         """GPU ``g`` gained or lost a tenant at ``t_s``: its tenants hold and run at 1/k now.
@@ -102,3 +103,23 @@ class TimeSlicing:
             i = int(sl.job_slot[j])
             if i >= 0:
                 sl.set_share(i, t_s, share, self._jt.scale_frac(j, 1, 1) * share)
+
+
+def time_slice_problems(state: ClusterState, slots: Slots) -> list[str]:
+    """Invariants of a time-sliced run (``kiban.sim.checks``, on in tests).
+
+    Every tenant of a time-sliced GPU holds exactly 1/k of it (k its tenants; so the shares sum
+    to 1 and the GPU is booked once), and no unused replica is booked as free time.
+    """
+    out = []
+    mig = state.mig
+    for g, tenants in state.gpu_tenants.items():
+        if not tenants or (mig is not None and mig.gpu_mask[g]):
+            continue
+        k = len(tenants)
+        slot = slots.job_slot[np.asarray(tenants, dtype=np.int64)]
+        if (slot < 0).any() or not np.allclose(slots.share_frac[slot], 1.0 / k, rtol=0, atol=1e-12):
+            out.append(f"the {k} time-slice tenants of GPU {g} do not each hold 1/{k} of it")
+    if state.shared_free_milli != 0:
+        out.append("unused replicas of time-sliced GPUs are booked as free GPU time")
+    return out
