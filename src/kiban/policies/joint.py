@@ -1453,18 +1453,30 @@ class _StageA:
                 1.0,
             )
         # free GPUs and shape cuts; a resize takes (or frees) the difference to what it holds
-        # (in the shape cuts too: an approximation, placement checks each resize)
         use = np.flatnonzero(~running[oj] | moves)
-        g_new = g - held
         node_free = np.asarray(view.node_free, dtype=np.int64)
-        rows.add(use, g_new[use], -np.inf, float(node_free.sum()))
+        rows.add(use, (g - held)[use], -np.inf, float(node_free.sum()))
         max_node = int(lay.max_node_gpus)
+        mover = np.unique(oj[moves])
+        node_held = np.zeros((mover.shape[0], node_free.shape[0]), dtype=np.int64)
+        for r, i in enumerate(mover.tolist()):  # each resizable job's GPUs per node
+            mine = view.job_gpus(int(jobs[i]))
+            if mine is not None:
+                np.add.at(node_held[r], lay.gpu_node[np.asarray(mine, dtype=np.int64)], 1)
+        row_of = np.full(jobs.shape[0], -1, dtype=np.int64)
+        row_of[mover] = np.arange(mover.shape[0])
         s = 2
         while s <= max_node:
-            big = use[g[use] >= s]
+            # GPUs in s-aligned blocks an option needs; a resize first frees the blocks its
+            # own GPUs complete (each job's release alone: additive across nodes)
+            need = np.where(g >= s, g, 0.0)
+            if mover.shape[0]:
+                freed = ((node_free + node_held) // s - node_free // s).sum(axis=1) * s
+                need = np.where(moves, need - freed[np.maximum(row_of[oj], 0)], need)
+            big = use[need[use] != 0.0]
             if big.shape[0]:
                 cap_s = float((node_free // s * s).sum())
-                rows.add(big, g_new[big], -np.inf, cap_s)
+                rows.add(big, need[big], -np.inf, cap_s)
             s *= 2
         # file system (GB/s): Σ σΘ (x − c/d) ≤ B, with f = c/d the cached share; at least
         # what the running jobs draw uncached at their least-I/O options (stage A cannot stop
