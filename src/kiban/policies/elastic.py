@@ -194,7 +194,11 @@ def resize_counts(view: ClusterView, j: int, held: int) -> list[int]:
     """The GPU counts running job ``j`` (holding ``held``) may be resized to, ascending.
 
     Sia's configurations in the job's range up to ``held`` + the free GPUs, and ``held`` itself
-    (kept whether or not it is one of them); ``[held]`` alone for a rigid job.
+    (kept whether or not it is one of them); ``[held]`` alone for a rigid job. A job that holds
+    whole nodes' worth of GPUs moves by whole nodes only: a shrink to part of a node would free
+    part-nodes that whole-node jobs cannot use (on the LLM-heavy hall, where every rigid job
+    takes whole nodes, such shrinks left GPUs idle behind a queue: docs/cooptimizer.md,
+    session 9).
     """
     jobs = view.jobs
     if int(jobs.min_num_gpus[j]) >= int(jobs.max_num_gpus[j]):
@@ -202,6 +206,8 @@ def resize_counts(view: ClusterView, j: int, held: int) -> list[int]:
     room = held + int(view.free_gpus)
     node = int(view.layout.max_node_gpus)
     opts = {c for c in gpu_options(jobs, j, node, view.layout.n_gpus) if c <= room}
+    if held >= node and held % node == 0:
+        opts = {c for c in opts if c % node == 0}
     opts.add(held)
     return sorted(opts)
 

@@ -1421,6 +1421,12 @@ class _StageA:
             )
             gain = np.where(moves, gain * factor[oj], gain)
         value = gain - lam * g * self.opt_power_w
+        if moves.any():
+            # a GPU a resize frees (or takes) stays powered: it saves (costs) only its power
+            # above idle, so a job with resize options is charged for that part alone
+            mover = running[oj] & np.isin(oj, oj[moves])
+            idle_w = np.array([s.idle_context_power_w for s in lay.skus])[m.job_sku[jobs[oj]]]
+            value = np.where(mover, value + lam * g * idle_w, value)
         value -= price[oj] * np.maximum(extra_w, 0.0)
         value[~running[oj]] += START_VALUE * g_j[oj][~running[oj]]  # per requested GPU
         if n_run:  # stickiness for running jobs: changing a cap level costs a little
