@@ -393,3 +393,24 @@ def test_jdec_leaves_a_running_elastic_job_when_the_restart_does_not_pay():
     end, moves = _jdec_resize_case(2e14)
     assert moves == []
     assert end == pytest.approx(20_000.0, abs=100.0)
+
+
+def test_jdec_resize_counts():
+    """Stage A's counts for a running elastic job (8-GPU nodes, 64 GPUs): Sia's configurations
+    up to its GPUs plus the free ones, its own count kept; a job holding whole nodes moves by
+    whole nodes only (a part-node shrink would strand part-nodes whole-node jobs cannot use);
+    a rigid job keeps its count."""
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    from kiban.policies.elastic import resize_counts  # noqa: PLC0415
+
+    table = JobTable.from_arrays(
+        [0.0] * 3, [10.0] * 3, [4, 8, 8], min_num_gpus=[1, 1, 8], max_num_gpus=[64, 64, 8]
+    )
+    lay = SimpleNamespace(max_node_gpus=8, n_gpus=64)
+    view = SimpleNamespace(jobs=table, free_gpus=12, layout=lay)
+    assert resize_counts(view, 0, 4) == [1, 2, 4, 8, 16]
+    assert resize_counts(view, 0, 12) == [1, 2, 4, 8, 12, 16, 24]  # 12: its own, not Sia's
+    assert resize_counts(view, 1, 8) == [8, 16]
+    assert resize_counts(view, 1, 16) == [8, 16, 24]
+    assert resize_counts(view, 2, 8) == [8]
