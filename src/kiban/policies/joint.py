@@ -427,11 +427,13 @@ class JDec:
             elastic: Stage A may start an elastic job at any of Sia's GPU counts in its range
                 that fit (valued at the twin's goodput speed); off: the requested count only.
             resize: Stage A may also move a running elastic job to another of Sia's counts
-                in its range (up to its GPUs plus the free ones): a stop and a restart, the
-                twin charging what ``sia`` charges (:func:`resize_penalty_s`), and the new
-                count's work valued at Pollux's re-allocation factor
-                (:func:`reallocation_factor`), so a resize is chosen only when its gain
-                amortizes the restart. Off (or ``elastic`` off): running jobs keep their count.
+                in its range (up to its GPUs plus the free ones; by whole nodes when it holds
+                whole nodes, :func:`resize_counts`): a stop and a restart, the twin charging
+                what ``sia`` charges (:func:`resize_penalty_s`), and the new count's work
+                valued at Pollux's re-allocation factor (:func:`reallocation_factor`), so a
+                resize is chosen only when its gain amortizes the restart. Not while the room
+                is at risk (a unit down, an inlet above the redline). Off (or ``elastic``
+                off): running jobs keep their count.
             queue_order: 2D-LAS's order inside a queue between epochs
                 (``TiresiasLas.Params.queue_order``: ``running-first`` or ``arrival``).
         """
@@ -1071,6 +1073,9 @@ class JDec:
         p = self.params
         if not (p.elastic and p.resize) or view.n_running == 0:
             return False
+        assert self.model is not None
+        if _room_at_risk(self.model, view):  # the room is at risk: running jobs keep their GPUs
+            return False
         run = np.asarray(view.running_jobs(), dtype=np.int64)
         jobs = view.jobs
         el = jobs.min_num_gpus[run] < jobs.max_num_gpus[run]
@@ -1262,7 +1267,9 @@ class _StageA:
         alloc = Allocator(view, owner._place)
         pending = pending[[alloc.try_place(int(j)) is not None for j in pending.tolist()]]
         held = np.asarray(view.running_num_gpus(), dtype=np.int64)
-        resize = p.elastic and p.resize
+        # no resizes while a cooling unit is down or an inlet is above the redline (as the
+        # elastic layer's emergency rounds: a resize is a stop and a start the room may refuse)
+        resize = p.elastic and p.resize and not _room_at_risk(m, view)
         if run.shape[0] and _limits_slack(owner, view, pending):
             # No limit can bind whatever starts: running jobs' cap options are separable, and
             # stage C re-optimizes them; stage A keeps only the waiting jobs (a smaller MILP)
