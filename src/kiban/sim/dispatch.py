@@ -198,7 +198,7 @@ class Dispatch:
                 self._start_mig(j, gpus)
                 return
             if k == 1 and 0 <= gpus[0] < hw.layout.n_gpus:
-                self._check_host(j, hw.gpu_node[gpus])
+                self._check_host1(j, hw.gpu_node_list[int(gpus[0])])
             else:
                 inside = gpus[(gpus >= 0) & (gpus < hw.layout.n_gpus)]
                 self._check_host(j, np.unique(hw.gpu_node[inside]))
@@ -276,6 +276,15 @@ class Dispatch:
                 f"memory free; the job needs {float(jobs.memory_b[j]):.0f} B"
             )
             raise self._error(msg)
+
+    def _check_host1(self, j: int, node: int) -> None:
+        """:meth:`_check_host` for one node, with scalar comparisons (most starts)."""
+        st, jt = self._state, self._jt
+        cpu_free, mem_free = st.node_cpu_free_milli, st.node_memory_free_b
+        if (cpu_free is not None and cpu_free[node] < jt.cpu_milli_list[j]) or (
+            mem_free is not None and mem_free[node] < jt.memory_b_list[j]
+        ):
+            self._check_host(j, np.array([node]))  # the error, worded once
 
     def _one_gpu(self, j: int, gpus: IntArray, takes: str) -> int:
         """The one GPU a start of a share or a MIG instance names (an error otherwise)."""
@@ -367,7 +376,7 @@ class Dispatch:
             msg = f"start[{self._label(j)}]: the job needs GPU model {self._jobs.gpu_model[j]!r}"
             raise self._error(msg)
         if jt.host_request[j]:
-            self._check_host(j, np.array([node]))
+            self._check_host1(j, node)
         cap_w = float(st.job_power_cap_w[j])
         if math.isnan(cap_w):
             cap_w = float(hw.default_cap_w[sku])

@@ -231,7 +231,7 @@ class Simulator:
         self._start()
         until = settings.until_s if settings.until_s is not None else math.inf
         n_jobs = self.jobs.n_jobs
-        submit = self.jobs.submit_time_s
+        submit = self.jobs.submit_time_s.tolist()  # Python floats: the same values, no boxing
         st, sl, queue, dispatch = self.state, self.slots, self._queue, self.dispatch
         every = max(1, settings.progress_interval_events)
         events = 0
@@ -242,7 +242,7 @@ class Simulator:
             if sl.n:
                 slot_i = int(sl.next_s[: sl.n].argmin())
                 t_slot = float(sl.next_s[slot_i])
-            t_arr = float(submit[st.arrived]) if st.arrived < n_jobs else math.inf
+            t_arr = submit[st.arrived] if st.arrived < n_jobs else math.inf
             head = queue.peek()
             while (
                 head is not None
