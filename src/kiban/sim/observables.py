@@ -113,6 +113,10 @@ class GpuObservables:
         self._pda: tuple[FloatArray, FloatArray, FloatArray] | None = None
         self._pda_key = (-1, -1, -1)
         self._pda_down: BoolArray = np.zeros(0, dtype=bool)  # GPUs down at that call
+        # who held each GPU at that call, and the jobs whose rates changed since (the slots'
+        # watch, kept from the first call on): the GPUs whose power or busy share may differ
+        self._pda_holder: IntArray = np.zeros(0, dtype=np.int64)
+        self._pda_watch: set[int] | None = None
         self.hw_slowdown_jobs: Callable[[], frozenset[int]] = _no_jobs
         """Jobs in thermal HW slowdown now (set by the simulator: the throttle's set)."""
         self.braked_jobs: Callable[[], frozenset[int]] = _no_jobs
@@ -207,8 +211,14 @@ class GpuObservables:
             return last
         if last is not None and key[0] == self._pda_key[0]:
             power, activity = self._same_slots(last[0], last[2], job)
+        elif last is not None and self._pda_watch is not None:
+            power, activity = self._changed_gpus(last[0], last[2], job, self._pda_watch)
         else:
             power, activity = self._power_activity(job)
+            self._pda_watch = sl.new_watch()
+        if self._pda_watch:
+            self._pda_watch.clear()
+        self._pda_holder = job.copy()
         inlet = heat.rack_inlet_temp_c[self._gpu_rack]
         if self._any_liquid:
             inlet = np.where(self._gpu_liquid, heat.liquid_supply_temp_c, inlet)
@@ -239,6 +249,50 @@ class GpuObservables:
         power[up_again] = self._gpu_idle_w[up_again]
         power[down] = 0.0
         self._pda_down = down
+        return power, activity
+
+    def _changed_gpus(
+        self, power: FloatArray, activity: FloatArray, job: IntArray, watch: set[int]
+    ) -> tuple[FloatArray, FloatArray]:
+        """Power and busy share after slot changes, computed only for the GPUs they touch.
+
+        A GPU's power and busy share change only if its holder changed (start, end, failure,
+        repair: ``gpu_job`` differs from the last call's) or a job on it changed its rates
+        (the slots' watch: a start, a rate change, an end, the tenants left on a shared GPU).
+        Those GPUs are computed as :meth:`_power_activity` computes them (the same values);
+        the others keep theirs. Unchanged arrays are returned again.
+        """
+        sl = self._slots
+        changed = np.flatnonzero(job != self._pda_holder)
+        if watch:
+            parts = [changed]
+            job_gpus = sl.job_gpus
+            for j in watch:
+                gpus = job_gpus[j]
+                if gpus is not None:
+                    parts.append(gpus)
+            changed = np.unique(np.concatenate(parts))
+        n = changed.shape[0]
+        if n == 0:
+            return power, activity
+        if n * 4 > job.shape[0]:  # most GPUs: all of them at once
+            return self._power_activity(job)
+        sub = job[changed]
+        sub_power = self._gpu_idle_w[changed]
+        sub_activity = np.zeros(n)
+        held = np.flatnonzero(sub >= 0)
+        if held.shape[0]:
+            slot = sl.job_slot[sub[held]]
+            sub_power[held] = sl.power_w[slot]
+            sub_activity[held] = sl.activity_frac(slot)
+        sub_power[sub == GPU_DOWN] = 0.0
+        if self._state.gpu_tenants:
+            self._shared_power_activity(changed, sub_power, sub_activity)
+        power = power.copy()
+        activity = activity.copy()
+        power[changed] = sub_power
+        activity[changed] = sub_activity
+        self._pda_down = job == GPU_DOWN
         return power, activity
 
     def _power_activity(self, job: IntArray) -> tuple[FloatArray, FloatArray]:
