@@ -187,6 +187,8 @@ class Slots:
         """Jobs whose rates changed, one set per reader (:meth:`new_watch`; None: no reader)."""
         self.version = 0
         """Counts changes of the slots' rates, power or order (observers cache on it)."""
+        self.next_version = 0
+        """Counts writes of ``next_s`` and of the number of slots (the loop caches its argmin)."""
 
     def new_watch(self) -> set[int]:
         """A set that collects every job whose rates change from now on (its reader clears it).
@@ -305,6 +307,7 @@ class Slots:
                 arr[i] = arr[last]
             self.job_slot[self.job[i]] = i
         self.next_s[last] = math.inf
+        self.next_version += 1
         self.job[last] = -1
         self.node[last] = -1
         self.n = last
@@ -385,6 +388,7 @@ class Slots:
         sf[F_IO_NOW] = io_now_b_per_s
         sf[F_FINISH] = finish_s
         self.next_s[i] = min(finish_s, f[F_PHASE_END], f[F_THROTTLE_AT])
+        self.next_version += 1
         if self.watch is not None:
             self.watch.add(job)
         if delta_w != 0.0:
@@ -504,6 +508,7 @@ class Slots:
         f[:, F_FINISH] = finish_s
         self.f_tab[idx] = f
         self.next_s[idx] = np.minimum(np.minimum(finish_s, f[:, F_PHASE_END]), f[:, F_THROTTLE_AT])
+        self.next_version += 1
 
     def _add_node_power(self, idx: IntArray, delta_w: FloatArray) -> None:
         """Per-GPU power of slots ``idx`` changed by ``delta_w``: tell the nodes, in slot order.
@@ -603,6 +608,7 @@ class Slots:
         self.next_s[idx] = np.minimum(
             np.minimum(self.finish_s[idx], self.phase_end_s[idx]), self.throttle_at_s[idx]
         )
+        self.next_version += 1
 
     # --- observables ------------------------------------------------------------------------------
     def activity_frac(self, idx: IntArray) -> FloatArray:
