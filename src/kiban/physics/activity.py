@@ -593,9 +593,9 @@ class WeightedHistogram:
         "_last_idx",
         "_last_v",
         "_last_values",
-        "_rebinned",
         "_lo",
         "_n",
+        "_rebinned",
         "_width",
     )
 

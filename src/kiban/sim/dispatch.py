@@ -120,6 +120,24 @@ class Dispatch:
     def apply(self, d: Decision, t_s: float) -> None:
         """Validate and apply a decision at time ``t_s``."""
         self._t = t_s
+        st = self._state
+        if d.preempt or d.power_cap_w or d.cache_b or d.io_weight:
+            self._apply_levers(d, t_s)
+        if st.mig is not None and d.start:
+            self._plan_mig(d)
+        start = d.start
+        # one start (most decisions): no sort
+        keys = [int(next(iter(start)))] if len(start) == 1 else sorted(int(j) for j in start)
+        for j_raw in keys:
+            j = self._job_index("start", j_raw)
+            self._start(j, start[j_raw])
+        if st.mig is not None:
+            st.mig.planned.clear()
+        if d.supply_temp_c is not None or d.wake_at_s is not None:
+            self._apply_cooling_wake(d, t_s)
+
+    def _apply_levers(self, d: Decision, t_s: float) -> None:
+        """A decision's preemptions, power caps, cache shares and I/O weights (before starts)."""
         st, sl = self._state, self._slots
         for j_raw in sorted(int(j) for j in d.preempt):
             j = self._job_index("preempt", j_raw)
@@ -156,13 +174,9 @@ class Dispatch:
             if sl.job_slot[j] >= 0:
                 sl.set_io_weight(int(sl.job_slot[j]), weight)
             self._dirty.io = True
-        if st.mig is not None and d.start:
-            self._plan_mig(d)
-        for j_raw in sorted(int(j) for j in d.start):
-            j = self._job_index("start", j_raw)
-            self._start(j, d.start[j_raw])
-        if st.mig is not None:
-            st.mig.planned.clear()
+
+    def _apply_cooling_wake(self, d: Decision, t_s: float) -> None:
+        """A decision's supply temperature and wake-up (after starts)."""
         if d.supply_temp_c is not None:
             lo, hi = self._settings.supply_temp_range_c
             temp = float(d.supply_temp_c)
