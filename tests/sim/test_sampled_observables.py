@@ -35,7 +35,7 @@ class _Probe:
     def at_step(self, view: object) -> None:
         sim = self.sim
         assert sim is not None
-        power, die, activity = sim.view.gpu_power_die_activity()
+        power, _die, activity = sim.view.gpu_power_die_activity()
         full_power, full_activity = sim.observables._power_activity(sim.state.gpu_job)
         assert np.asarray(power).tobytes() == full_power.tobytes()
         assert np.asarray(activity).tobytes() == full_activity.tobytes()
@@ -45,7 +45,7 @@ class _Probe:
         self.checked += 1
         return None
 
-    def power_w(self, it_power_w, time_s, supply_temp_c):  # noqa: ANN001, ANN201
+    def power_w(self, it_power_w, time_s, supply_temp_c):
         from kiban.sim.facility import SimpleFacility  # noqa: PLC0415
 
         return SimpleFacility().power_w(it_power_w, time_s, supply_temp_c)
