@@ -67,6 +67,7 @@ from kiban.sim.state import ClusterView
 from kiban.sim.storage import SharedStorage
 from kiban.sim.tables import RunInputs
 from kiban.sim.throttle import ThermalThrottle
+from kiban.sim.time_slice import replica_jobs
 from kiban.sim.timeline import GpuTimeline
 from kiban.vocabulary import LEDGER_BUCKETS, MILLI_PER_GPU, RUNNING, UNSCHEDULABLE
 
@@ -120,6 +121,8 @@ class Simulator:
         self.settings = s = settings if settings is not None else SimSettings()
         if s.locality == "node":
             jobs = jobs.with_node_locality(layout.max_node_gpus)
+        if s.time_slice_max_tenants:  # a share of a GPU is one time-slice replica
+            jobs = replica_jobs(jobs, s.time_slice_max_tenants)
         self.jobs = jobs
         self.policy = policy
         self.facility: FacilityModel | InLoopFacility = (

@@ -551,6 +551,29 @@ class Slots:
         self._dirty.io = True
         self._dirty.thermal = True
 
+    def set_share(self, i: int, t_s: float, share: float, scale: float) -> None:
+        """Slot ``i`` (one GPU) holds ``share`` of its GPU and runs at ``scale`` from ``t_s``.
+
+        Time-slicing (:mod:`kiban.sim.time_slice`): a tenant's share and speed change when the
+        GPU's tenants do. Its ledger shares and node power leave at the old share and come back
+        at the new one, so the book and the node sums stay exact.
+        """
+        self.book(i, t_s)
+        f = self.f_tab[i]
+        old = float(f[F_SHARE])
+        if old == share and float(f[F_SCALE]) == scale:
+            return
+        n_i = int(self.n_gpus[i])
+        self._book.remove(n_i * old, self.rate[i, SHARES].tolist())  # type: ignore[arg-type]
+        self.rate[i, SHARES] = 0.0
+        idle_w = self._hw.idle_list[int(self.sku[i])]
+        above_w = float(f[F_POWER]) - idle_w
+        self._heat.add_gpu_power1(int(self.node[i]), n_i * above_w * (share - old))
+        f[F_SHARE] = share
+        f[F_SCALE] = scale
+        self.rate1(i, t_s)
+        self._dirty.thermal = True
+
     def set_io_demand(self, i: int, t_s: float, demand_b_per_s: float) -> None:
         """New remote input demand at full speed (e.g. a new cache share)."""
         self.book(i, t_s)
