@@ -9,6 +9,7 @@ GPUs gaining and losing tenants, thermal throttling and node failures with repai
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from tests.sim.helpers import layout, random_jobs
 
 from kiban.policies.registry import make_policy
@@ -51,11 +52,13 @@ class _Probe:
         return SimpleFacility().power_w(it_power_w, time_s, supply_temp_c)
 
 
-def test_sample_of_changed_gpus_equals_the_whole_cluster_recomputed():
+@pytest.mark.parametrize("time_slice_max_tenants", [0, 4])
+def test_sample_of_changed_gpus_equals_the_whole_cluster_recomputed(time_slice_max_tenants):
+    """Milli shares, and time-slicing (every tenant's share and speed move when one joins)."""
     rng = np.random.default_rng(3)
-    n = 400
+    n = 160
     milli = np.where(rng.random(n) < 0.5, rng.choice([100, 250, 500, 700], n), 1000)
-    table = random_jobs(rng, n, horizon_s=30_000.0, sizes=(1, 1, 2, 4), mean_s=2000.0)
+    table = random_jobs(rng, n, horizon_s=30_000.0, sizes=(1, 1, 2, 4), mean_s=1000.0)
     table = type(table).from_arrays(
         table.submit_time_s,
         table.duration_s,
@@ -67,7 +70,12 @@ def test_sample_of_changed_gpus_equals_the_whole_cluster_recomputed():
         layout(n_racks=2, servers_per_rack=2),
         table,
         make_policy("policy", "best-fit"),
-        settings=SimSettings(seed=5, node_failure_rate_per_s=2e-4, thermal=True),
+        settings=SimSettings(
+            seed=5,
+            node_failure_rate_per_s=2e-4,
+            thermal=True,
+            time_slice_max_tenants=time_slice_max_tenants,
+        ),
         facility=probe,
     )
     probe.sim = sim
