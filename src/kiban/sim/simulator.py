@@ -234,18 +234,22 @@ class Simulator:
         self._start()
         until = settings.until_s if settings.until_s is not None else math.inf
         n_jobs = self.jobs.n_jobs
-        submit = self.jobs.submit_time_s
+        submit = self.jobs.submit_time_s.tolist()  # Python floats: the same values, no boxing
         st, sl, queue, dispatch = self.state, self.slots, self._queue, self.dispatch
         every = max(1, settings.progress_interval_events)
         events = 0
+        next_version = -1  # the slots' next_s when slot_i and t_slot were found
+        slot_i, t_slot = -1, math.inf
         while True:
             # next event: slot transitions (priority 0), queued events, arrivals (priority 5)
-            t_slot = math.inf
-            slot_i = -1
-            if sl.n:
-                slot_i = int(sl.next_s[: sl.n].argmin())
-                t_slot = float(sl.next_s[slot_i])
-            t_arr = float(submit[st.arrived]) if st.arrived < n_jobs else math.inf
+            if sl.next_version != next_version:
+                next_version = sl.next_version
+                if sl.n:
+                    slot_i = int(sl.next_s[: sl.n].argmin())
+                    t_slot = float(sl.next_s[slot_i])
+                else:
+                    slot_i, t_slot = -1, math.inf
+            t_arr = submit[st.arrived] if st.arrived < n_jobs else math.inf
             head = queue.peek()
             while (
                 head is not None
