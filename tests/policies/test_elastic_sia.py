@@ -364,7 +364,7 @@ def _jdec_resize_case(checkpoint_b, **params):
             )
             return d
 
-    pol = Spy(JDec.Params(epoch_s=900.0, **params))
+    pol = Spy(JDec.Params(epoch_s=900.0, **{"resize": True, **params}))
     out = run(layout(), table, pol)
     assert pol.stats.resized == len(moves)
     return float(out.job["end_s"][1]), moves

@@ -432,8 +432,12 @@ class JDec:
                 what ``sia`` charges (:func:`resize_penalty_s`), and the new count's work
                 valued at Pollux's re-allocation factor (:func:`reallocation_factor`), so a
                 resize is chosen only when its gain amortizes the restart. Not while the room
-                is at risk (a unit down, an inlet above the redline). Off (or ``elastic``
-                off): running jobs keep their count.
+                is at risk (a unit down, an inlet above the redline). Off by default: in
+                the §11.3 ablation (docs/cooptimizer.md, session 9) resizes lowered useful
+                GPU-h per facility MWh in every one-day scenario with a queue (jobs grown into
+                idle GPUs buy sub-linear speedups with more power and input traffic) and
+                changed nothing measurable over 7 days. Off (or ``elastic`` off): running
+                jobs keep their count.
             queue_order: 2D-LAS's order inside a queue between epochs
                 (``TiresiasLas.Params.queue_order``: ``running-first`` or ``arrival``).
         """
@@ -452,7 +456,7 @@ class JDec:
         restart_weight: float = 0.01
         warm_start: bool = True
         elastic: bool = True
-        resize: bool = True
+        resize: bool = False
         queue_order: str = "running-first"
 
         def __post_init__(self) -> None:
