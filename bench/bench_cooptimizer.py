@@ -8,7 +8,7 @@ first epoch); the run lasts ``--epochs`` epochs of 300 s. Each epoch's wall time
 A–D (allocation MILP, XInt placement, power/thermal LP, supply set-point). Run:
 
     .venv/bin/python bench/bench_cooptimizer.py [--sizes 100x32,400x64,1000x128] [--epochs 12]
-        [--modes warm,cold]
+        [--modes warm,cold] [--elastic 0.5]
 
 It prints one JSON line per size and mode: p50/p99 epoch time, stage-A statuses, fallbacks and
 their share of the stage-A epochs, the solves the wall-clock safety net stopped
@@ -16,7 +16,11 @@ their share of the stage-A epochs, the solves the wall-clock safety net stopped
 so these are the epochs whose decisions depend on the machine), warm starts, machine, and
 the process CPU time of the run (``run_cpu_s``: compare trees by it on a shared machine).
 ``warm`` gives HiGHS (through highspy) the layered decision as its first incumbent; ``cold``
-does not (the modes alternate per size, so both see the same machine load).
+does not (the modes alternate per size, so both see the same machine load). ``--elastic S``
+makes a share S of the jobs without a per-node constraint elastic (``kiban.sim.jobs.make_elastic``:
+1–64 GPUs, a goodput profile), so stage A has GPU-count options for waiting jobs and, since
+session 9, resize options for running ones; the script runs on older trees too (through
+``PYTHONPATH``), which give running jobs no resize options.
 """
 
 from __future__ import annotations
@@ -32,12 +36,12 @@ import numpy as np
 from kiban.catalog import default_catalog
 from kiban.policies.joint import JDec
 from kiban.sim import Simulator
-from kiban.sim.jobs import JobTable
+from kiban.sim.jobs import JobTable, make_elastic
 from kiban.sim.layout import uniform_layout
 from kiban.sim.settings import SimSettings
 
 
-def instance(n_jobs: int, n_racks: int, seed: int):
+def instance(n_jobs: int, n_racks: int, seed: int, elastic: float = 0.0):
     rng = np.random.default_rng(seed)
     cat = default_catalog()
     server, sku = cat.server("dgx-h100"), cat.gpu("h100-sxm")
@@ -66,14 +70,32 @@ def instance(n_jobs: int, n_racks: int, seed: int):
         input_rate_b_per_s_per_gpu=np.where(io, rng.uniform(5e7, 4e8, n_jobs), 0.0),
         dataset_size_b=np.where(io, rng.uniform(1e11, 5e12, n_jobs), 0.0),
     )
+    if elastic > 0:
+        table = make_elastic(table, np.random.default_rng(seed + 1), share=elastic)
     nameplate_w = lay.n_nodes * server.max_power_w
     return lay, table, nameplate_w
 
 
-def run(n_jobs: int, n_racks: int, epochs: int, seed: int, *, warm: bool = True) -> dict:
-    lay, table, nameplate_w = instance(n_jobs, n_racks, seed)
+class _TimedJDec(JDec):
+    """J-DEC with each epoch's process CPU time (s) recorded (stages A–D)."""
+
+    def __init__(self, params: JDec.Params) -> None:
+        super().__init__(params)
+        self.epoch_cpu_s: list[float] = []
+
+    def _epoch(self, view):  # type: ignore[no-untyped-def]
+        c0 = time.process_time()
+        plan = super()._epoch(view)
+        self.epoch_cpu_s.append(time.process_time() - c0)
+        return plan
+
+
+def run(
+    n_jobs: int, n_racks: int, epochs: int, seed: int, *, warm: bool = True, elastic: float = 0.0
+) -> dict:
+    lay, table, nameplate_w = instance(n_jobs, n_racks, seed, elastic)
     budget_kw = 0.85 * nameplate_w * 1.2 / 1000.0  # 85 % of nameplate, with PUE ≈ 1.2
-    policy = JDec(
+    policy = _TimedJDec(
         JDec.Params(window=n_jobs, site_budget_kw=budget_kw, epoch_s=300.0, warm_start=warm)
     )
     settings = SimSettings(
@@ -85,6 +107,8 @@ def run(n_jobs: int, n_racks: int, epochs: int, seed: int, *, warm: bool = True)
     st = policy.stats
     solved = [s for s, k in zip(st.solve_s, st.status, strict=True) if k >= -1]
     arr = np.asarray(solved) if solved else np.zeros(1)
+    cpu_a = [c for c, k in zip(policy.epoch_cpu_s, st.status, strict=True) if k >= -1]
+    cpu_arr = np.asarray(cpu_a) if cpu_a else np.zeros(1)
     return {
         "mode": "warm" if warm else "cold",
         "jobs": n_jobs,
@@ -94,6 +118,13 @@ def run(n_jobs: int, n_racks: int, epochs: int, seed: int, *, warm: bool = True)
         "epochs_with_stage_a": len(solved),
         "epoch_p50_s": round(float(np.percentile(arr, 50)), 3),
         "epoch_p99_s": round(float(np.percentile(arr, 99)), 3),
+        # process CPU per epoch (HiGHS's threads included): over the stage-A epochs, and the
+        # mean over every epoch (what the run pays per epoch)
+        "epoch_cpu_p50_s": round(float(np.percentile(cpu_arr, 50)), 3),
+        "epoch_cpu_p99_s": round(float(np.percentile(cpu_arr, 99)), 3),
+        "epoch_cpu_mean_all_s": round(float(np.mean(policy.epoch_cpu_s or [0.0])), 3),
+        "elastic_share": elastic,
+        "resized": getattr(st, "resized", None),
         "epoch_max_s": round(float(arr.max()), 3),
         "stage_a_status": {str(k): st.status.count(k) for k in sorted(set(st.status))},
         "fallbacks": st.fallbacks,
@@ -115,12 +146,15 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--modes", default="warm", help="warm, cold or warm,cold (interleaved)")
+    ap.add_argument("--elastic", type=float, default=0.0, help="share of elastic jobs (0–1)")
     args = ap.parse_args()
     modes = args.modes.split(",")
     for k, size in enumerate(args.sizes.split(",")):
         n_jobs, n_racks = (int(x) for x in size.split("x"))
         for mode in modes if k % 2 == 0 else modes[::-1]:
-            out = run(n_jobs, n_racks, args.epochs, args.seed, warm=mode == "warm")
+            out = run(
+                n_jobs, n_racks, args.epochs, args.seed, warm=mode == "warm", elastic=args.elastic
+            )
             print(json.dumps(out), flush=True)
 
 

@@ -13,22 +13,36 @@ not overlap those of the GPU's other instances. Within that rule the compute sli
 out (at most 7 are taken: a test enumerates every layout); :meth:`MigGeometry.can_place`
 checks both anyway.
 
-The allowed starts below are those ``nvidia-smi mig -lgipp`` lists ([R] recalled, and consistent
-with the guide's placement diagrams): on A100 40GB ``1g.5gb {0..6}:1``, ``1g.10gb {0,2,4,6}:2``,
-``2g.10gb {0,2,4}:2``, ``3g.20gb {0,4}:4``, ``4g.20gb {0}:4``, ``7g.40gb {0}:8``; the 80 GB A100
-and H100, the H200 and the B200 have the same placements under names scaled to their memory
-(``1g.10gb``, ``1g.20gb``, ``2g.20gb``, ``3g.40gb``, ``4g.40gb``, ``7g.80gb`` on 80 GB). The
-media-extension profiles (``+me``) and compute instances inside a GPU instance are not modelled.
-Hence, on an A100 40GB: two ``3g.20gb`` fit (starts 0 and 4), ``4g.20gb`` + ``3g.20gb`` fit
-(0 and 4), two ``4g.20gb`` do not (one start, 0), and seven ``1g.5gb`` fit (0..6).
+The allowed starts below are NVIDIA's published placements. The MIG User Guide (v580, "Getting
+Started with MIG", "List GPU Instance Profiles") lists them for an A100-SXM4-40GB with
+``nvidia-smi mig -lgipp``: profile 19 (``1g.5gb``) ``{0,1,2,3,4,5,6}:1``, profile 20
+(``1g.5gb+me``) ``{0,1,2,3,4,5,6}:1``, profile 15 (``1g.10gb``) ``{0,2,4,6}:2``, profile 14
+(``2g.10gb``) ``{0,2,4}:2``, profile 9 (``3g.20gb``) ``{0,4}:4``, profile 5 (``4g.20gb``)
+``{0}:4``, profile 0 (``7g.40gb``) ``{0}:8`` (``{starts}:memory slices``). NVIDIA's H100 NVL
+write-up prints the same seven lines for the H100, and the guide's profile tables (A100 40GB,
+H100 80GB, H200 141GB, B200 180GB: "Number of Instances Available" 7, 4, 3, 2, 1, 1 and the
+same memory and SM fractions) agree with them; the guide prints no ``-lgipp`` listing for the
+H200 and B200, so their starts are the A100's by those equal fractions. The 80 GB A100 and H100
+profiles are ``1g.10gb``, ``1g.20gb``, ``2g.20gb``, ``3g.40gb``, ``4g.40gb``, ``7g.80gb``; the
+H200's ``1g.18gb``, ``1g.35gb``, ``2g.35gb``, ``3g.71gb``, ``4g.71gb``, ``7g.141gb``; the
+B200's ``1g.23gb``, ``1g.45gb``, ``2g.45gb``, ``3g.90gb``, ``4g.90gb``, ``7g.180gb`` (guide
+tables 6-9). ``tests/catalog/test_mig_geometry.py`` checks every geometry against these
+published tables. (The A100 40GB table gives ``1g.10gb`` a memory fraction of 1/8, against
+its two memory slices in ``-lgipp``; the 80 GB tables say 1/4: the listing is followed.)
+The media-extension profiles (``+me``, the same placements as their base profile) and compute
+instances inside a GPU instance are not modelled. Hence, on an A100 40GB: two ``3g.20gb`` fit
+(starts 0 and 4), ``4g.20gb`` + ``3g.20gb`` fit (0 and 4; the guide notes drivers before R510
+refused that pair), two ``4g.20gb`` do not (one start, 0), and seven ``1g.5gb`` fit (0..6).
 
 A job on an instance holds ``compute slices / 7`` of the GPU: its GPU time, energy and power
 above idle count that share, as a milli-GPU share does (:mod:`kiban.sim.slots`).
 
 References:
-    NVIDIA Multi-Instance GPU User Guide, "Supported MIG Profiles" (A100 and H100 profile
-    tables and placement figures),
-    https://docs.nvidia.com/datacenter/tesla/mig-user-guide/supported-mig-profiles.html;
+    NVIDIA Multi-Instance GPU User Guide (v580), "Supported MIG Profiles" (tables 6-9: A100,
+    H100, H200, B200 profiles and instance counts),
+    https://docs.nvidia.com/datacenter/tesla/mig-user-guide/supported-mig-profiles.html, and
+    "Getting Started with MIG" (the ``nvidia-smi mig -lgipp`` placement listing),
+    https://docs.nvidia.com/datacenter/tesla/mig-user-guide/getting-started-with-mig.html;
     NVML API Reference, ``nvmlGpuInstancePlacement_t`` and
     ``nvmlDeviceGetGpuInstancePossiblePlacements_v2``.
 """
@@ -262,8 +276,8 @@ def _geometry(name: str, gb: Iterable[int], source: str) -> MigGeometry:
 
 
 _GUIDE = (
-    "NVIDIA MIG User Guide, Supported MIG Profiles (profile table and placement figure); "
-    "placements as nvidia-smi mig -lgipp lists them [R]"
+    "NVIDIA MIG User Guide v580, Supported MIG Profiles (tables 6-9) and Getting Started with "
+    "MIG (nvidia-smi mig -lgipp placements, A100-SXM4-40GB)"
 )
 
 MIG_GEOMETRIES: Mapping[str, MigGeometry] = MappingProxyType(
@@ -272,10 +286,10 @@ MIG_GEOMETRIES: Mapping[str, MigGeometry] = MappingProxyType(
         "a100-80gb": _geometry("a100-80gb", (10, 20, 20, 40, 40, 80), f"{_GUIDE}: A100-SXM4-80GB"),
         "h100-80gb": _geometry("h100-80gb", (10, 20, 20, 40, 40, 80), f"{_GUIDE}: H100 80GB"),
         "h200-141gb": _geometry(
-            "h200-141gb", (18, 35, 35, 71, 71, 141), f"{_GUIDE}: H200 141GB (names [R])"
+            "h200-141gb", (18, 35, 35, 71, 71, 141), f"{_GUIDE}: H200 141GB (table 8; A100 starts)"
         ),
         "b200-180gb": _geometry(
-            "b200-180gb", (23, 45, 45, 90, 90, 180), f"{_GUIDE}: B200 180GB (names [R])"
+            "b200-180gb", (23, 45, 45, 90, 90, 180), f"{_GUIDE}: B200 180GB (table 9; A100 starts)"
         ),
     }
 )

@@ -66,6 +66,79 @@ def test_instances_per_profile_match_the_guide():
     assert list(h100.profiles) == ["1g.10gb", "1g.20gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb"]
 
 
+# NVIDIA MIG User Guide v580, "Getting Started with MIG": ``nvidia-smi mig -lgipp`` on an
+# A100-SXM4-40GB, one line per GPU-instance profile: (profile, starts, memory slices). The +me
+# profile (ID 20, the same placements as 1g.5gb) is not modelled.
+PUBLISHED_LGIPP_A100_40GB = {
+    "1g.5gb": ((0, 1, 2, 3, 4, 5, 6), 1),  # profile ID 19
+    "1g.10gb": ((0, 2, 4, 6), 2),  # ID 15
+    "2g.10gb": ((0, 2, 4), 2),  # ID 14
+    "3g.20gb": ((0, 4), 4),  # ID 9
+    "4g.20gb": ((0,), 4),  # ID 5
+    "7g.40gb": ((0,), 8),  # ID 0
+}
+
+# The guide's "Supported MIG Profiles" tables 6-9: profile names in the tables' order with the
+# "Number of Instances Available" column (the +me rows left out).
+PUBLISHED_TABLES = {
+    "a100-40gb": (
+        ("1g.5gb", 7),
+        ("1g.10gb", 4),
+        ("2g.10gb", 3),
+        ("3g.20gb", 2),
+        ("4g.20gb", 1),
+        ("7g.40gb", 1),
+    ),
+    "h100-80gb": (
+        ("1g.10gb", 7),
+        ("1g.20gb", 4),
+        ("2g.20gb", 3),
+        ("3g.40gb", 2),
+        ("4g.40gb", 1),
+        ("7g.80gb", 1),
+    ),
+    "h200-141gb": (
+        ("1g.18gb", 7),
+        ("1g.35gb", 4),
+        ("2g.35gb", 3),
+        ("3g.71gb", 2),
+        ("4g.71gb", 1),
+        ("7g.141gb", 1),
+    ),
+    "b200-180gb": (
+        ("1g.23gb", 7),
+        ("1g.45gb", 4),
+        ("2g.45gb", 3),
+        ("3g.90gb", 2),
+        ("4g.90gb", 1),
+        ("7g.180gb", 1),
+    ),
+}
+
+
+def test_a100_40gb_placements_are_the_published_lgipp_listing():
+    """Every A100 40GB profile's starts and size are the guide's ``nvidia-smi mig -lgipp`` lines
+    (exact), and every other geometry has the same starts and sizes profile by profile (the
+    guide's H100/H200/B200 tables give the same memory fractions; NVIDIA's H100 NVL listing is
+    line for line the A100's)."""
+    got = {n: (p.starts, p.memory_slices) for n, p in A100.profiles.items()}
+    assert got == PUBLISHED_LGIPP_A100_40GB
+    shapes = list(PUBLISHED_LGIPP_A100_40GB.values())
+    for geo in MIG_GEOMETRIES.values():
+        assert [(p.starts, p.memory_slices) for p in geo.profiles.values()] == shapes
+
+
+def test_profile_names_and_counts_are_the_published_tables():
+    """Names, order and instances per GPU of each geometry are the guide's tables 6-9 (A100
+    40GB, H100 80GB, H200 141GB, B200 180GB); the 80 GB A100 has the H100's names (the guide's
+    note under table 6)."""
+    for name, rows in PUBLISHED_TABLES.items():
+        geo = MIG_GEOMETRIES[name]
+        assert tuple((n, p.max_instances) for n, p in geo.profiles.items()) == rows
+    a100_80 = MIG_GEOMETRIES["a100-80gb"]
+    assert list(a100_80.profiles) == [n for n, _ in PUBLISHED_TABLES["h100-80gb"]]
+
+
 def _max_compute(geo, i=0, mask=0, compute=0):
     best = compute
     rows = [(p, s) for p in geo.profiles.values() for s in p.starts]

@@ -187,14 +187,18 @@ def test_weighted_histogram_matches_exact_quantiles_to_half_a_bin():
 
 def test_histogram_steps_moving_a_few_samples_book_what_binning_all_of_them_books():
     """Facility steps re-bin only the GPUs whose value changed: the bins must hold exactly what
-    binning every value again gives (bitwise), through small moves, out-of-range values,
-    a large move (binned in full) and the same read-only array handed twice."""
+    binning every value again gives (bitwise), through small moves (bin by bin, and by counts
+    per bin above ``FEW_MOVED``), out-of-range values, a large move (binned in full, then the
+    next ``FULL_STEPS_AFTER_MOVE`` steps in full, then compared again) and the same read-only
+    array handed twice."""
     rng = np.random.default_rng(7)
     v = rng.uniform(0.0, 700.0, act.WeightedHistogram.INCREMENTAL_MIN_SAMPLES)
     steps = []
-    for k in range(12):
+    few, many = 5, act.WeightedHistogram.FEW_MOVED + 24
+    sizes = {2: many, 6: v.size // 2, 15: many, 17: 0}
+    for k in range(20):
         v = v.copy()
-        moved = rng.choice(v.size, size=v.size // 2 if k == 6 else 5, replace=False)
+        moved = rng.choice(v.size, size=sizes.get(k, few), replace=False)
         v[moved] = rng.uniform(-50.0, 2500.0, moved.size)
         steps.append(v)
     ro = steps[-1].copy()

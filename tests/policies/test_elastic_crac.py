@@ -7,10 +7,8 @@ jobs are elastic (1–64 GPUs, Pollux goodput profiles).
 
 from __future__ import annotations
 
-import dataclasses
-from pathlib import Path
-
 import numpy as np
+from _crac_run import FAILURE_S, run_crac_failure
 from tests.sim.helpers import jobs, layout
 
 from kiban.metrics import summarize
@@ -18,30 +16,10 @@ from kiban.physics.server_power import server_power_w
 from kiban.policies.base import PolicyContext
 from kiban.policies.facility_model import FacilityModel
 from kiban.policies.joint import CooptLayers
-from kiban.sim import Simulator
-from kiban.sim.scenario import (
-    inputs_from_scenario,
-    jobs_from_scenario,
-    time_of_year_s,
-    workload_rng,
-)
-from kiban.spec import load_spec
 
-COOPT = Path(__file__).resolve().parents[2] / "examples" / "sweeps" / "coopt"
 REDLINE_C = 27.0
 """The co-optimizer's redline: ASHRAE's recommended envelope's upper end (A1–A4 recommended
 18–27 °C, ASHRAE TC 9.9 2021; ``kiban.policies.facility_model.DEFAULT_REDLINE_C``)."""
-FAILURE_S = 12 * 3600.0
-
-
-def _run(policy: CooptLayers, *, seed: int, until_s: float):
-    sc = load_spec(COOPT / "crac-failure.toml")
-    table, origin, *_ = jobs_from_scenario(sc, workload_rng(seed))
-    inp = inputs_from_scenario(
-        sc, seed=seed, until_s=until_s, start_time_of_year_s=time_of_year_s(origin)
-    )
-    settings = dataclasses.replace(inp.settings, locality="node")
-    return Simulator(inp.layout, table, policy, settings=settings, facility=inp.facility).run()
 
 
 def test_the_elastic_stack_holds_the_room_after_a_crah_failure():
@@ -58,7 +36,7 @@ def test_the_elastic_stack_holds_the_room_after_a_crah_failure():
     before the failure; measured: about two thirds).
     """
     pol = CooptLayers(CooptLayers.Params(order=False, elastic=True, queue_order="arrival"))
-    out = _run(pol, seed=2, until_s=14 * 3600.0)
+    out = run_crac_failure(pol, seed=2, until_s=14 * 3600.0)
     t = out.log["time_s"]
     after = t >= FAILURE_S + 600.0  # the alarm's own step: the room as the failure left it
     assert float(out.log["max_inlet_temp_c"][after].max()) <= REDLINE_C + 0.5

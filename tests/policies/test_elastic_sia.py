@@ -337,3 +337,80 @@ def test_jdec_starts_waiting_elastic_jobs_at_other_counts():
     out = run(layout(n_racks=4, servers_per_rack=2), table, Spy(JDec.Params(epoch_s=300.0)))
     assert other
     assert np.isfinite(out.job["end_s"]).all()
+
+
+def _jdec_resize_case(checkpoint_b, **params):
+    """One 8-GPU node: a rigid 4-GPU job (3,000 s) and an elastic one (4 GPUs requested, 1–8,
+    20,000 s at 4, no goodput profile: it scales as k/4) both start at t = 0; at the first
+    epoch after the rigid job ends (3,600 s) 4 GPUs are free. Returns the elastic job's end
+    and J-DEC's resizes (time, GPUs)."""
+    from kiban.policies.joint import JDec  # noqa: PLC0415
+
+    table = JobTable.from_arrays(
+        [0.0, 0.0],
+        [3000.0, 20_000.0],
+        [4, 4],
+        min_num_gpus=[4, 1],
+        max_num_gpus=[4, 8],
+        checkpoint_size_b=[0.0, checkpoint_b],
+    )
+    moves = []
+
+    class Spy(JDec):
+        def decide(self, view):
+            d = super().decide(view)
+            moves.extend(
+                (view.time_s, len(g)) for j, g in d.start.items() if view.job_gpus(j) is not None
+            )
+            return d
+
+    pol = Spy(JDec.Params(epoch_s=900.0, **{"resize": True, **params}))
+    out = run(layout(), table, pol)
+    assert pol.stats.resized == len(moves)
+    return float(out.job["end_s"][1]), moves
+
+
+def test_jdec_grows_a_running_elastic_job_when_it_pays():
+    """Free GPUs appear (the rigid job ends at 3,000 s): stage A's resize option moves the
+    elastic job from 4 to 8 GPUs at the 3,600 s epoch (applied after the 5 s decision delay;
+    no checkpoint, so the twin's restart costs nothing and the re-allocation factor is 1).
+    By hand: 3,605 s of 4-GPU work done, 16,395 s left at twice the speed → ends at
+    3,605 + 8,197.5 = 11,802.5 s (+ the twin's power-up ramp, < 100 s) instead of 20,000 s.
+    With ``resize = false`` it keeps its 4 GPUs (the test can fail)."""
+    end, moves = _jdec_resize_case(0.0)
+    assert moves == [(3605.0, 8)]
+    assert end == pytest.approx(11_802.5, abs=100.0)
+    end_off, moves_off = _jdec_resize_case(0.0, resize=False)
+    assert moves_off == []
+    assert end_off == pytest.approx(20_000.0, abs=100.0)
+
+
+def test_jdec_leaves_a_running_elastic_job_when_the_restart_does_not_pay():
+    """The same case with a 200 TB checkpoint: the twin would charge two checkpoint writes
+    (``resize_penalty_s``, the penalty ``sia`` charges too), far more than the job has left,
+    so the re-allocation factor age/(age + penalty) stays below ½ (8 GPUs at that factor
+    are worth less than 4 kept) for the whole run: J-DEC never resizes it."""
+    end, moves = _jdec_resize_case(2e14)
+    assert moves == []
+    assert end == pytest.approx(20_000.0, abs=100.0)
+
+
+def test_jdec_resize_counts():
+    """Stage A's counts for a running elastic job (8-GPU nodes, 64 GPUs): Sia's configurations
+    up to its GPUs plus the free ones, its own count kept; a job holding whole nodes moves by
+    whole nodes only (a part-node shrink would strand part-nodes whole-node jobs cannot use);
+    a rigid job keeps its count."""
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    from kiban.policies.elastic import resize_counts  # noqa: PLC0415
+
+    table = JobTable.from_arrays(
+        [0.0] * 3, [10.0] * 3, [4, 8, 8], min_num_gpus=[1, 1, 8], max_num_gpus=[64, 64, 8]
+    )
+    lay = SimpleNamespace(max_node_gpus=8, n_gpus=64)
+    view = SimpleNamespace(jobs=table, free_gpus=12, layout=lay)
+    assert resize_counts(view, 0, 4) == [1, 2, 4, 8, 16]
+    assert resize_counts(view, 0, 12) == [1, 2, 4, 8, 12, 16, 24]  # 12: its own, not Sia's
+    assert resize_counts(view, 1, 8) == [8, 16]
+    assert resize_counts(view, 1, 16) == [8, 16, 24]
+    assert resize_counts(view, 2, 8) == [8]

@@ -6,36 +6,14 @@ coopt/crac-failure.toml: 8 DGX H100 under two CRAH units of 2.5 m³/s (the serve
 
 from __future__ import annotations
 
-import dataclasses
-from pathlib import Path
-
 import numpy as np
+from _crac_run import FAILURE_S, run_crac_failure
 
 from kiban.metrics import summarize
 from kiban.policies.joint import JDec
-from kiban.sim import Simulator
-from kiban.sim.scenario import (
-    inputs_from_scenario,
-    jobs_from_scenario,
-    time_of_year_s,
-    workload_rng,
-)
-from kiban.spec import load_spec
 
-COOPT = Path(__file__).resolve().parents[2] / "examples" / "sweeps" / "coopt"
 DGX_H100_MAX_INLET_C = 30.0
 """DGX H100 allowed inlet 5–30 °C (NVIDIA DGX H100/H200 User Guide; physics.md §1.2)."""
-FAILURE_S = 12 * 3600.0
-
-
-def _run(policy: JDec, *, seed: int, until_s: float):
-    sc = load_spec(COOPT / "crac-failure.toml")
-    jobs, origin, *_ = jobs_from_scenario(sc, workload_rng(seed))
-    inp = inputs_from_scenario(
-        sc, seed=seed, until_s=until_s, start_time_of_year_s=time_of_year_s(origin)
-    )
-    settings = dataclasses.replace(inp.settings, locality="node")
-    return Simulator(inp.layout, jobs, policy, settings=settings, facility=inp.facility).run()
 
 
 def test_j_dec_holds_the_room_after_a_crah_failure():
@@ -50,7 +28,7 @@ def test_j_dec_holds_the_room_after_a_crah_failure():
     still works (at least half the GPU-hours of the three hours before the failure).
     """
     pol = JDec(JDec.Params(time_limit_s=1.0, epoch_s=900.0))
-    out = _run(pol, seed=1, until_s=15 * 3600.0)
+    out = run_crac_failure(pol, seed=1, until_s=15 * 3600.0)
     s = summarize(out)
     assert s["max_inlet_temp_c"] <= DGX_H100_MAX_INLET_C + 0.5
     assert s["thermal_shutdowns"] == 0

@@ -3,32 +3,21 @@
 from __future__ import annotations
 
 import pytest
+from _spec_halls import hall_toml
 
 from kiban.errors import ConfigError
 from kiban.results import prepare_scenario, run_prepared
 from kiban.spec import load_spec
 
-SCENARIO = """
-[site]
-name = "test"
-climate = "tokyo"
-
-[hall]
-length_m = 12.0
-width_m = 8.0
-floor_rating_kpa = 12.0
-containment = "hot-aisle"
-
-[hall.rack_defaults]
-power_limit_kw = 40.0
-
-[hall.grid]
-rows = 1
-racks_per_row = 2
-
-[cooling]
-technology = "hot-aisle-containment"
-
+SCENARIO = (
+    hall_toml(
+        containment="hot-aisle",
+        power_limit_kw=40.0,
+        rows=1,
+        racks_per_row=2,
+        technology="hot-aisle-containment",
+    )
+    + """
 [[fleet]]
 model = "dgx-h100"
 count = 2
@@ -43,6 +32,7 @@ seed = 1
 horizon_days = 0.25
 {extra}
 """
+)
 
 
 def _write(tmp_path, extra):

@@ -8,35 +8,20 @@ cores keeps a GPU pod asking 8 off the node until it leaves.
 from __future__ import annotations
 
 import pytest
+from _spec_halls import hall_toml
 
 from kiban.errors import ConfigError
 from kiban.results import prepare_scenario, run_prepared
 from kiban.sim.scenario import layout_from_scenario
 from kiban.spec import load_spec
 
-BASE = """
-[site]
-name = "test"
-climate = "tokyo"
-
-[hall]
-length_m = 12.0
-width_m = 8.0
-floor_rating_kpa = 12.0
-
-[hall.rack_defaults]
-power_limit_kw = 25.0
-
-[hall.grid]
-rows = 2
-racks_per_row = 3
-
-[cooling]
-technology = "crac-raised-floor"
-
+BASE = (
+    hall_toml()
+    + """
 [simulation]
 seed = 3
 """
+)
 
 NODES = """sn,cpu_milli,memory_mib,gpu,model
 node-a,16000,65536,2,P100

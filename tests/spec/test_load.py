@@ -5,33 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
+from _spec_halls import hall_toml
 from pydantic import ValidationError
 
 from kiban import units
 from kiban.errors import ConfigError
 from kiban.spec import Scenario, load_spec
 
-BASE = """
-[site]
-name = "test"
-grid_limit_kw = 500
-climate = "tokyo"
-
-[hall]
-length_m = 12.0
-width_m = 8.0
-floor_rating_kpa = 12.0
-
-[hall.rack_defaults]
-power_limit_kw = 25.0
-
-[hall.grid]
-rows = 2
-racks_per_row = 3
-
-[cooling]
-technology = "crac-raised-floor"
-
+BASE = (
+    hall_toml(grid_limit_kw=500)
+    + """
 [storage]
 shared_fs_bandwidth_gb_per_s = 40.0
 local_nvme_cache_tb = 3.84
@@ -44,6 +27,7 @@ count = 4
 seed = 3
 horizon_days = 2.0
 """
+)
 
 
 def _write(tmp_path, text, name="s.toml"):

@@ -595,12 +595,19 @@ class WeightedHistogram:
         "_last_values",
         "_lo",
         "_n",
+        "_rebinned",
         "_width",
     )
 
     INCREMENTAL_MIN_SAMPLES = 4096
     """Fewer samples than this are binned in full at every step (measured: the comparison
     with the last step costs as much below a few thousand samples)."""
+
+    FEW_MOVED = 16
+    """At most this many moved samples are moved bin by bin (no per-bin count arrays)."""
+
+    FULL_STEPS_AFTER_MOVE = 7
+    """Steps binned in full, without the comparison, after one that moved most samples."""
 
     def __init__(self, lo: float, hi: float, bin_width: float) -> None:
         self._lo = float(lo)
@@ -616,6 +623,10 @@ class WeightedHistogram:
         self._last_v: FloatArray | None = None
         self._last_idx: IntArray | None = None
         self._last_counts: FloatArray | None = None  # whole numbers (exact below 2**53)
+        # steps left to bin in full without comparing: after a step that moved most samples
+        # (a die temperature follows every rack's inlet), the next few are binned in full
+        # directly (the same integer counts either way; only the work differs)
+        self._rebinned = 0
 
     def _bins(self, v: FloatArray) -> IntArray:
         # v − 0 is v, bit for bit: the subtraction is skipped for histograms starting at 0
@@ -641,20 +652,32 @@ class WeightedHistogram:
             and last_counts is not None
             and last_v is not None
             and last_v.shape == v.shape
+            and not self._rebinned
         ):
             idx, counts = last_idx, last_counts
             moved = np.flatnonzero(v != last_v)  # NaN counts as moved: binned again
             if moved.shape[0] * 4 <= v.shape[0]:
-                if moved.shape[0]:
+                k = moved.shape[0]
+                if k:
                     new = v[moved]
                     new_idx = self._bins(new)
                     # whole numbers: one bincount per side gives the bits of one ±1 per sample
-                    counts -= np.bincount(idx[moved], minlength=self._n)
-                    counts += np.bincount(new_idx, minlength=self._n)
+                    # (a few samples: ±1 each, the same whole numbers)
+                    if k <= self.FEW_MOVED:
+                        for b in idx[moved].tolist():
+                            counts[b] -= 1.0
+                        for b in new_idx.tolist():
+                            counts[b] += 1.0
+                    else:
+                        counts -= np.bincount(idx[moved], minlength=self._n)
+                        counts += np.bincount(new_idx, minlength=self._n)
                     idx[moved] = new_idx
                     last_v[moved] = new
                     self._last_counts = counts
                 return counts
+            self._rebinned = self.FULL_STEPS_AFTER_MOVE
+        elif self._rebinned:
+            self._rebinned -= 1
         idx = self._bins(v)
         self._last_v = v.copy()
         self._last_idx = idx

@@ -149,20 +149,29 @@ def stage_a_gpu_options(
 
 
 def job_gpu_options(
-    view: ClusterView, j: int, *, running: bool, held: int, elastic: bool = True
+    view: ClusterView,
+    j: int,
+    *,
+    running: bool,
+    held: int,
+    elastic: bool = True,
+    resize: bool = False,
 ) -> tuple[list[int], FloatArray]:
     """J-DEC's GPU-count options for job ``j`` and the useful GPU-equivalents of each.
 
-    A running job keeps its count (J-DEC does not resize); a waiting elastic job may take any
-    of Sia's counts that fit the free GPUs (:func:`stage_a_gpu_options`). The work of an option
-    is the requested GPUs × the job's speed at that count (for a rigid job: its GPUs).
+    A waiting elastic job may take any of Sia's counts that fit the free GPUs
+    (:func:`stage_a_gpu_options`). A running job keeps its count, or with ``resize`` (an
+    elastic job) may also take any of Sia's counts in its range up to the GPUs it holds plus
+    the free ones (:func:`resize_counts`). The work of an option is the requested GPUs × the
+    job's speed at that count (for a rigid job: its GPUs).
 
     Args:
         view: The cluster view.
         j: Job index.
         running: Whether the job runs now.
         held: GPUs it holds (running) or requests (waiting).
-        elastic: False: the requested count only.
+        elastic: False: the requested (running: the held) count only.
+        resize: A running elastic job may change its count.
 
     Returns:
         (GPU counts, useful GPU-equivalents per count).
@@ -170,12 +179,79 @@ def job_gpu_options(
     jobs = view.jobs
     n = int(jobs.num_gpus[j])
     node = int(view.layout.max_node_gpus)
+    if running and elastic and resize:
+        counts = resize_counts(view, j, held)
+        return counts, n * speed_at(jobs, j, counts, node)
     if running or not elastic:
         return [held], n * speed_at(jobs, j, [held], node)
     counts, speed = stage_a_gpu_options(
         jobs, j, free_gpus=view.free_gpus, node_gpus=node, total_gpus=view.layout.n_gpus
     )
     return counts, n * speed
+
+
+def resize_counts(view: ClusterView, j: int, held: int) -> list[int]:
+    """The GPU counts running job ``j`` (holding ``held``) may be resized to, ascending.
+
+    Sia's configurations in the job's range up to ``held`` + the free GPUs, and ``held`` itself
+    (kept whether or not it is one of them); ``[held]`` alone for a rigid job. A job that holds
+    whole nodes' worth of GPUs moves by whole nodes only: a shrink to part of a node would free
+    part-nodes that whole-node jobs cannot use (on the LLM-heavy hall, where every rigid job
+    takes whole nodes, such shrinks left GPUs idle behind a queue: docs/cooptimizer.md,
+    session 9).
+    """
+    jobs = view.jobs
+    if int(jobs.min_num_gpus[j]) >= int(jobs.max_num_gpus[j]):
+        return [held]
+    room = held + int(view.free_gpus)
+    node = int(view.layout.max_node_gpus)
+    opts = {c for c in gpu_options(jobs, j, node, view.layout.n_gpus) if c <= room}
+    if held >= node and held % node == 0:
+        opts = {c for c in opts if c % node == 0}
+    opts.add(held)
+    return sorted(opts)
+
+
+def resize_penalty_s(ctx: PolicyContext) -> FloatArray:
+    """Per job, what the twin charges for a stop and restart (s of lost progress).
+
+    Twice the checkpoint write plus Sia's measured restart time of the job's model
+    (:func:`kiban.workload.goodput.restart_penalty_s`); 0 for a job without a goodput model
+    beyond its checkpoint writes. ``sia`` and J-DEC price a resize with it.
+    """
+    jobs = ctx.jobs
+    sia = np.array([restart_penalty_s(m) if m else 0.0 for m in jobs.goodput_model.tolist()])
+    return 2.0 * np.asarray(ctx.checkpoint_write_s, dtype=np.float64) + sia
+
+
+def reallocation_factor(age_s: float, restarts: int, penalty_s: float) -> float:
+    """Pollux's re-allocation factor ``max(age − restarts·penalty, 0)/(age + penalty)``.
+
+    The share of a new configuration's goodput a running job keeps once the restart's lost
+    time is amortized over a horizon as long as its age (Pollux §4.1; Sia's ``sia.py``).
+    """
+    return max(age_s - restarts * penalty_s, 0.0) / max(age_s + penalty_s, 1e-9)
+
+
+def resize_running(
+    view: ClusterView, alloc: Allocator, placement: object, j: int, c: int
+) -> IntArray | None:
+    """Move running job ``j`` to ``c`` GPUs in ``alloc`` (its GPUs released, ``c`` taken).
+
+    Through ``placement.place_count`` (else best fit), as the elastic layer places a resized
+    job. When no ``c`` GPUs are found the job takes its own GPUs back (nothing changes in
+    ``alloc``) and None is returned.
+    """
+    old = view.job_gpus(j)
+    if old is None:
+        return None
+    alloc.release(j)
+    place = placement if hasattr(placement, "place_count") else BestFit()
+    gpus = take_count(view, alloc, place, j, c)
+    if gpus is None:
+        take_gpus(view, alloc, j, np.asarray(old, dtype=np.int64))
+        alloc.free.taken.pop(j, None)
+    return gpus
 
 
 def place_at_counts(
@@ -212,7 +288,12 @@ def take_count(
     gpus = placement.place_count(view, j, free, c)  # type: ignore[attr-defined]
     if gpus is None:
         return None
-    gpus = np.asarray(gpus, dtype=np.int64)
+    return take_gpus(view, alloc, j, np.asarray(gpus, dtype=np.int64))
+
+
+def take_gpus(view: ClusterView, alloc: Allocator, j: int, gpus: IntArray) -> IntArray:
+    """Mark ``gpus`` taken by job ``j`` in ``alloc`` (GPU counts and rack allocations)."""
+    free = alloc.free
     free.take(view, j, gpus)
     lay = view.layout
     if lay.has_rack_budgets:
@@ -311,9 +392,7 @@ class SiaElastic:
 
     def reset(self, ctx: PolicyContext) -> None:
         """Per-job restart penalties (the twin's preemption cost) and the node size."""
-        jobs = ctx.jobs
-        sia = np.array([restart_penalty_s(m) if m else 0.0 for m in jobs.goodput_model.tolist()])
-        self._penalty_s = 2.0 * np.asarray(ctx.checkpoint_write_s, dtype=np.float64) + sia
+        self._penalty_s = resize_penalty_s(ctx)
         self._node_gpus = int(ctx.layout.max_node_gpus)
         self._next_round_s = 0.0
         self._restarts = {}

@@ -17,11 +17,13 @@ All on is the *sequential* stack of §11.3: each layer decides alone, in order.
 ``j-dec`` (§10.4): per epoch one decision for everything, in four stages —
 
 A. **allocation MILP** (HiGHS through highspy, else :func:`scipy.optimize.milp`): one binary
-   per job option (cap level × I/O operating point, × GPU count for a waiting elastic job;
-   running jobs are pinned to one of their cap options, pending jobs in the window may stay
-   waiting) and per-option cache variables, for each supply-temperature candidate; subject to
-   free GPUs with shape cuts, the site budget at the candidate's facility power, the thermal
-   headroom at the candidate (an LP bound on new rack power,
+   per job option (cap level × I/O operating point, × GPU count for an elastic job: a waiting
+   one at any of Sia's counts that fit, a running one at its count or, a resize, another of
+   Sia's counts up to its GPUs plus the free ones, its new work at Pollux's re-allocation
+   factor for the restart; running jobs are pinned to one option, pending jobs in the window
+   may stay waiting) and per-option cache variables, for each supply-temperature candidate;
+   subject to free GPUs with shape cuts, the site budget at the candidate's facility power,
+   the thermal headroom at the candidate (an LP bound on new rack power,
    :meth:`FacilityModel.thermal_headroom_w`), its chip limit, the shared file system's
    bandwidth and the total cache. Objective: LAS-weighted useful work minus a price on
    facility energy (cooling at the candidate's COP) minus the previous epoch's rack heat
@@ -81,7 +83,15 @@ from kiban.policies.cooling import FixedSetpoint
 from kiban.policies.cooling_control import ModelBasedSupply, TrimAndRespond
 from kiban.policies.data import EqualShare
 from kiban.policies.data_silod import SiloD
-from kiban.policies.elastic import SiaElastic, job_gpu_options, place_at_counts
+from kiban.policies.elastic import (
+    SiaElastic,
+    job_gpu_options,
+    place_at_counts,
+    reallocation_factor,
+    resize_counts,
+    resize_penalty_s,
+    resize_running,
+)
 from kiban.policies.facility_model import FacilityModel
 from kiban.policies.layered import LayeredPolicy
 from kiban.policies.placement import BestFit
@@ -348,6 +358,10 @@ class EpochStats:
         time_limit_hits: Stage-A solves stopped by the wall-clock safety net
             (``safety_time_limit_s``) instead of a deterministic limit: each one's decision
             depends on the machine, so a run with any is not reproducible for its seed.
+        resized: Running elastic jobs stopped and restarted at another GPU count (stage A's
+            resize options; the twin charges the restart).
+        resize_dropped: Resizes stage A chose that placement could not realize (the job kept
+            its GPUs).
     """
 
     solve_s: list[float] = field(default_factory=list)
@@ -360,6 +374,8 @@ class EpochStats:
     shed: int = 0
     alarm_epochs: int = 0
     time_limit_hits: int = 0
+    resized: int = 0
+    resize_dropped: int = 0
 
 
 @dataclass(frozen=True)
@@ -369,6 +385,7 @@ class _Plan:
     caps: Mapping[int, float]
     supply_c: float | None
     gpus: Mapping[int, int] = field(default_factory=dict)  # elastic starts: GPU count chosen
+    resize: Mapping[int, int] = field(default_factory=dict)  # running elastic jobs: new count
 
 
 @register_policy("policy", "j-dec")
@@ -409,6 +426,18 @@ class JDec:
             warm_start: Give HiGHS the layered decision as its first incumbent (highspy).
             elastic: Stage A may start an elastic job at any of Sia's GPU counts in its range
                 that fit (valued at the twin's goodput speed); off: the requested count only.
+            resize: Stage A may also move a running elastic job to another of Sia's counts
+                in its range (up to its GPUs plus the free ones; by whole nodes when it holds
+                whole nodes, :func:`resize_counts`): a stop and a restart, the twin charging
+                what ``sia`` charges (:func:`resize_penalty_s`), and the new count's work
+                valued at Pollux's re-allocation factor (:func:`reallocation_factor`), so a
+                resize is chosen only when its gain amortizes the restart. Not while the room
+                is at risk (a unit down, an inlet above the redline). Off by default: in
+                the §11.3 ablation (docs/cooptimizer.md, session 9) resizes lowered useful
+                GPU-h per facility MWh in every one-day scenario with a queue (jobs grown into
+                idle GPUs buy sub-linear speedups with more power and input traffic) and
+                changed nothing measurable over 7 days. Off (or ``elastic`` off): running
+                jobs keep their count.
             queue_order: 2D-LAS's order inside a queue between epochs
                 (``TiresiasLas.Params.queue_order``: ``running-first`` or ``arrival``).
         """
@@ -427,6 +456,7 @@ class JDec:
         restart_weight: float = 0.01
         warm_start: bool = True
         elastic: bool = True
+        resize: bool = False
         queue_order: str = "running-first"
 
         def __post_init__(self) -> None:
@@ -474,6 +504,8 @@ class JDec:
         self._curve = np.zeros((0, 3, 9))  # cap, speed and power per job at 9 caps
         self._have_curve: BoolArray = np.zeros(0, dtype=bool)
         self._lam = 0.0
+        self._penalty_s: FloatArray = np.zeros(0)
+        self._restarts: dict[int, int] = {}
 
     @property
     def budget_w(self) -> float:
@@ -506,6 +538,8 @@ class JDec:
         self._rack_price = np.zeros(ctx.layout.n_racks)
         self._curve = np.zeros((ctx.jobs.n_jobs, 3, 9))
         self._have_curve = np.zeros(ctx.jobs.n_jobs, dtype=bool)
+        self._penalty_s = resize_penalty_s(ctx)
+        self._restarts = {}
         tdp_mean = float(np.mean([s.tdp_w for s in ctx.layout.skus]))
         self._lam = p.energy_weight / (tdp_mean * (1.0 + 1.0 / float(crac_cop(22.0))))
 
@@ -516,7 +550,8 @@ class JDec:
         ``policy_fallbacks``: epochs where stage A had no solution and the layers decided;
         ``policy_time_limit_hits``: stage-A solves the wall-clock safety net stopped (a run
         with any is not reproducible for its seed); ``policy_shed``: jobs the thermal safety
-        net held back or suspended.
+        net held back or suspended; ``policy_resizes``: running elastic jobs moved to another
+        GPU count.
         """
         st = self.stats
         return {
@@ -525,6 +560,7 @@ class JDec:
             "policy_fallbacks": st.fallbacks,
             "policy_time_limit_hits": st.time_limit_hits,
             "policy_shed": st.shed,
+            "policy_resizes": st.resized,
         }
 
     # --- the policy -------------------------------------------------------------------------
@@ -570,18 +606,33 @@ class JDec:
         admit: tuple[int, ...] | None = None,
         gpus: Mapping[int, int] | None = None,
         running_caps: Mapping[int, float] | None = None,
+        resize: Mapping[int, int] | None = None,
     ) -> Decision:
         pending = view.pending_jobs()
         if admit is not None:
             keep = np.isin(pending, np.asarray(admit, dtype=np.int64))
             pending = pending[keep]
         alloc = Allocator(view, self._place)
+        # running elastic jobs stage A moved to another GPU count: a stop and a start
+        moved = self._resize(view, alloc, resize or {})
         # elastic jobs stage A started at another GPU count than they asked for
         pre = place_at_counts(view, alloc, self._place, pending, gpus or {})
         if pre:
             pending = pending[~np.isin(pending, np.fromiter(pre, np.int64, len(pre)))]
-        sched = self._order.schedule(view, pending, alloc)
-        sched = Schedule({**pre, **sched.start}, sched.preempt, sched.wake_at_s)
+        if moved:
+            # stage A planned these starts on the free GPUs with the resizes: place them in
+            # 2D-LAS order without its preemptions (2D-LAS would release a resized job's old
+            # GPUs, which its new placement may have taken again)
+            q = self._order._queue_of(view.job_attained_booked_gpu_s[pending])
+            rest: dict[int, IntArray] = {}
+            for j in pending[np.lexsort((pending, q))].tolist():
+                got = alloc.try_place(int(j))
+                if got is not None:
+                    rest[int(j)] = got
+            sched = Schedule({**moved, **pre, **rest}, frozenset(), None)
+        else:
+            sched = self._order.schedule(view, pending, alloc)
+            sched = Schedule({**pre, **sched.start}, sched.preempt, sched.wake_at_s)
         caps: dict[int, float] = {}
         assert self.model is not None
         m = self.model
@@ -592,7 +643,15 @@ class JDec:
         if math.isfinite(self.budget_w):
             start, caps = self._admit_within_budget(view, start, caps)
         start, caps, suspend = self._thermal_net(view, start, caps, running_caps)
-        preempt = _needed_preemptions(view, sched.preempt, start) | suspend
+        preempt = _needed_preemptions(view, sched.preempt | frozenset(moved), start) | suspend
+        if moved:
+            # a resized job that starts again is stopped first; one whose start the nets
+            # held back keeps running unless another start took its GPUs (then it waits)
+            preempt |= frozenset(j for j in moved if j in start)
+            for j in moved:
+                if j in preempt:
+                    self._restarts[j] = self._restarts.get(j, 0) + 1
+                    self.stats.resized += int(j in start)
         # SiloD re-splits only where the job set changed: with no start and the same running
         # jobs as at its last call it has nothing to say (skip its per-call set building)
         run_sig = np.asarray(view.running_jobs()).tobytes()
@@ -615,6 +674,30 @@ class JDec:
             supply_temp_c=self._lower_supply(view, start, caps, running_caps),
             wake_at_s=wake if wake > view.time_s else None,
         )
+
+    def _resize(
+        self, view: ClusterView, alloc: Allocator, resize: Mapping[int, int]
+    ) -> dict[int, IntArray]:
+        """Move running elastic jobs to stage A's counts in ``alloc``: job → its new GPUs.
+
+        Shrinks first (they free GPUs), then grows, largest count first (Sia's order), each
+        through the placement layer's ``place_count``; a job that does not fit at its new
+        count keeps its GPUs (:attr:`EpochStats.resize_dropped`).
+        """
+        out: dict[int, IntArray] = {}
+        held: dict[int, int] = {}
+        for j, c in resize.items():
+            g = view.job_gpus(int(j))
+            if g is not None and int(g.shape[0]) != int(c):
+                held[int(j)] = int(g.shape[0])
+        todo = sorted(held, key=lambda j: (resize[j] > held[j], -resize[j], j))
+        for j in todo:
+            got = resize_running(view, alloc, self._place, j, int(resize[j]))
+            if got is None:
+                self.stats.resize_dropped += 1
+                continue
+            out[j] = got
+        return out
 
     def _lower_supply(
         self,
@@ -697,7 +780,8 @@ class JDec:
         kept: dict[int, IntArray] = {}
         out: dict[int, float] = {}
         for j, gpus in start.items():
-            g = float(len(gpus))
+            old = view.job_gpus(j)  # a resized running job: only its extra GPUs are new
+            g = float(len(gpus)) - (0.0 if old is None else float(len(old)))
             cap = caps[j]
             need = g * scale * float(m.gpu_power_w(np.array([j]), cap)[0])
             if need > head_w:
@@ -829,7 +913,9 @@ class JDec:
     def _apply(self, view: ClusterView, plan: _Plan) -> Decision:
         """Apply an epoch's plan: caps of running jobs, starts of the chosen jobs, supply."""
         run_caps = {j: c for j, c in plan.caps.items() if view.job_gpus(j) is not None}
-        d = self._between(view, admit=plan.start, gpus=plan.gpus, running_caps=run_caps)
+        d = self._between(
+            view, admit=plan.start, gpus=plan.gpus, running_caps=run_caps, resize=plan.resize
+        )
         caps = dict(run_caps)
         caps.update(d.power_cap_w)
         if math.isfinite(self.budget_w) and run_caps:
@@ -865,8 +951,9 @@ class JDec:
         if problem is not None:
             # the same candidates on the same free GPUs as the last solve: the same problem
             # (stage A declined these starts then; e.g. the file system has no room for them)
+            # (not with resize options: their value grows with the jobs' age)
             sig = (problem.jobs.tobytes(), np.asarray(view.node_free).tobytes())
-            unchanged = sig == self._last_sig
+            unchanged = sig == self._last_sig and not problem.has_resizes
             self._last_sig = sig
             if unchanged:
                 problem = None
@@ -927,8 +1014,14 @@ class JDec:
             delay = wall
         supply_c = None if abs(supply - view.supply_temp_c) < 1e-9 else supply
         gpus = {} if chosen is None else chosen.gpus
+        resize = {} if chosen is None else chosen.resize
         return _Plan(
-            due_s=view.time_s + delay, start=start, caps=caps, supply_c=supply_c, gpus=gpus
+            due_s=view.time_s + delay,
+            start=start,
+            caps=caps,
+            supply_c=supply_c,
+            gpus=gpus,
+            resize=resize,
         )
 
     def _curves(self, jobs: IntArray) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -963,6 +1056,8 @@ class JDec:
             if fac > self.plan_budget_w:
                 return True
         pending = view.pending_jobs()
+        if self._resizable(view, pending):
+            return True
         if pending.shape[0] == 0:
             return False
         fits = pending[view.jobs.min_num_gpus[pending] <= view.free_gpus]
@@ -973,6 +1068,32 @@ class JDec:
         # then stage A would solve a problem with no start in it. Failed shapes are memoized.
         alloc = Allocator(view, self._place)
         return any(alloc.try_place(int(j)) is not None for j in fits[: self.params.window])
+
+    def _resizable(self, view: ClusterView, pending: IntArray) -> bool:
+        """Whether stage A's resize options could help.
+
+        A running elastic job can grow into the free GPUs, or one can shrink while a job waits.
+        """
+        p = self.params
+        if not (p.elastic and p.resize) or view.n_running == 0:
+            return False
+        assert self.model is not None
+        if _room_at_risk(self.model, view):  # the room is at risk: running jobs keep their GPUs
+            return False
+        run = np.asarray(view.running_jobs(), dtype=np.int64)
+        jobs = view.jobs
+        el = jobs.min_num_gpus[run] < jobs.max_num_gpus[run]
+        if not el.any():
+            return False
+        held = np.asarray(view.running_num_gpus(), dtype=np.int64)
+        if pending.shape[0] and (held[el] > jobs.min_num_gpus[run][el]).any():
+            return True
+        if view.free_gpus == 0:
+            return False
+        return any(
+            resize_counts(view, int(j), int(h))[-1] > int(h)
+            for j, h in zip(run[el].tolist(), held[el].tolist(), strict=True)
+        )
 
     # --- stage C: power/thermal LP with placement fixed ---------------------------------------
     def _stage_c(self, view: ClusterView, caps: dict[int, float]) -> dict[int, float]:
@@ -1094,6 +1215,7 @@ class _StageAResult:
     rack_extra_w: FloatArray
     status: int
     gpus: dict[int, int] = field(default_factory=dict)  # elastic starts at another count
+    resize: dict[int, int] = field(default_factory=dict)  # running elastic jobs: new count
 
 
 @dataclass
@@ -1120,6 +1242,12 @@ class _StageA:
     def n_jobs(self) -> int:
         return int(self.jobs.shape[0])
 
+    @property
+    def has_resizes(self) -> bool:
+        """Whether a running job has an option at another GPU count."""
+        run = self.running[self.opt_job]
+        return bool((run & (self.opt_gpus != self.n_gpus[self.opt_job])).any())
+
     @classmethod
     def build(cls, owner: JDec, view: ClusterView) -> _StageA | None:
         m = owner.model
@@ -1142,16 +1270,24 @@ class _StageA:
         # greedily in 2D-LAS order (a start stage A chose but stage B could not place is lost)
         alloc = Allocator(view, owner._place)
         pending = pending[[alloc.try_place(int(j)) is not None for j in pending.tolist()]]
+        held = np.asarray(view.running_num_gpus(), dtype=np.int64)
+        # no resizes while a cooling unit is down or an inlet is above the redline (as the
+        # elastic layer's emergency rounds: a resize is a stop and a start the room may refuse)
+        resize = p.elastic and p.resize and not _room_at_risk(m, view)
         if run.shape[0] and _limits_slack(owner, view, pending):
             # No limit can bind whatever starts: running jobs' cap options are separable, and
-            # stage C re-optimizes them; stage A keeps only the waiting jobs (a smaller MILP).
-            run = run[:0]
+            # stage C re-optimizes them; stage A keeps only the waiting jobs (a smaller MILP)
+            # and the running jobs it may resize (their GPUs couple them to the starts).
+            keep = np.zeros(run.shape[0], dtype=bool)
+            if resize:
+                keep = view.jobs.min_num_gpus[run] < view.jobs.max_num_gpus[run]
+            run, held = run[keep], held[keep]
         jobs = np.concatenate((run, pending))
         running = np.zeros(jobs.shape[0], dtype=bool)
         running[: run.shape[0]] = True
         n_gpus = view.jobs.num_gpus[jobs].astype(np.int64)
         if run.shape[0]:
-            n_gpus[: run.shape[0]] = view.running_num_gpus()
+            n_gpus[: run.shape[0]] = held
         # LAS weight: higher for less attained service (queue 0 first), 1..2
         svc = view.attained_gpu_s(jobs)
         q = owner._order._queue_of(svc)
@@ -1176,7 +1312,7 @@ class _StageA:
         for i in range(jobs.shape[0]):
             counts, work = job_gpu_options(
                 view, int(jobs[i]), running=bool(running[i]), held=int(n_gpus[i]),
-                elastic=owner.params.elastic,
+                elastic=owner.params.elastic, resize=resize,
             )  # fmt: skip
             for c, w in zip(counts, work.tolist(), strict=True):
                 for y in CAP_LEVELS_FRAC:
@@ -1234,8 +1370,19 @@ class _StageA:
         # current per-GPU power of the running jobs (W)
         p_now = np.zeros(jobs.shape[0])
         n_run = int(running.sum())
+        act = np.ones(1)
+        act_pending = 1.0
         if n_run:
-            p_now[:n_run] = view.running_power_w()
+            # measured per-GPU power and measured ÷ modelled power, of every running job
+            # (stage A may hold only some: the resizable ones when the limits are slack)
+            all_run = np.asarray(view.running_jobs(), dtype=np.int64)
+            pos = np.full(view.jobs.n_jobs, -1, dtype=np.int64)
+            pos[all_run] = np.arange(all_run.shape[0])
+            at = pos[jobs[:n_run]]
+            p_now[:n_run] = np.asarray(view.running_power_w(), dtype=np.float64)[at]
+            act_all = measured_power_scale(m, view, all_run, all_run.shape[0])
+            act = act_all[at]
+            act_pending = float(np.median(act_all))
         it_now = max(view.it_power_w, 1.0)
         cop = crac_cop(temps)
         tdp_mean = float(np.mean(m.job_tdp_w[jobs])) if jobs.shape[0] else 700.0
@@ -1256,15 +1403,42 @@ class _StageA:
         n_var = i_q + 3
         # modelled power assumes full compute activity; scale pending jobs' options by the
         # measured ÷ modelled power of the running ones
-        act = measured_power_scale(m, view, jobs[:n_run], n_run) if n_run else np.ones(1)
-        opt_w = self.opt_power_w * np.where(running[oj], 1.0, float(np.median(act)))
+        opt_w = self.opt_power_w * np.where(running[oj], 1.0, act_pending)
         if n_run:
             opt_w = np.where(running[oj], self.opt_power_w * act[np.minimum(oj, n_run - 1)], opt_w)
         dpow = opt_w - p_now[oj]  # extra per-GPU power vs now
-        value = (
-            work * (self.weight[oj] * self.opt_speed * self.opt_phi) - lam * g * self.opt_power_w
-        )
-        value -= price[oj] * g * np.maximum(dpow, 0.0)
+        # a running job's options at another GPU count (a resize): GPUs and power change
+        held = np.where(running[oj], g_j[oj], 0.0)
+        moves = running[oj] & (g != held)
+        extra_w = g * dpow  # extra power of each option vs now (W)
+        if moves.any():
+            extra_w = np.where(moves, g * opt_w - held * p_now[oj], extra_w)
+        gain = work * (self.weight[oj] * self.opt_speed * self.opt_phi)
+        if moves.any():
+            # the restart's lost time, amortized as Pollux and Sia do: the new count's work
+            # at the re-allocation factor (the twin charges the same penalty per restart)
+            age = view.time_s - view.jobs.submit_time_s[jobs]
+            factor = np.array(
+                [
+                    reallocation_factor(
+                        float(age[i]),
+                        owner._restarts.get(int(jobs[i]), 0),
+                        float(owner._penalty_s[jobs[i]]),
+                    )
+                    if running[i]
+                    else 1.0
+                    for i in range(jobs.shape[0])
+                ]
+            )
+            gain = np.where(moves, gain * factor[oj], gain)
+        value = gain - lam * g * self.opt_power_w
+        if moves.any():
+            # a GPU a resize frees (or takes) stays powered: it saves (costs) only its power
+            # above idle, so a job with resize options is charged for that part alone
+            mover = running[oj] & np.isin(oj, oj[moves])
+            idle_w = np.array([s.idle_context_power_w for s in lay.skus])[m.job_sku[jobs[oj]]]
+            value = np.where(mover, value + lam * g * idle_w, value)
+        value -= price[oj] * np.maximum(extra_w, 0.0)
         value[~running[oj]] += START_VALUE * g_j[oj][~running[oj]]  # per requested GPU
         if n_run:  # stickiness for running jobs: changing a cap level costs a little
             cur = view.job_power_cap_w[jobs[oj]]
@@ -1295,17 +1469,31 @@ class _StageA:
                 1.0 if running[i] else 0.0,
                 1.0,
             )
-        pend = np.flatnonzero(~running[oj])
-        # free GPUs and shape cuts
+        # free GPUs and shape cuts; a resize takes (or frees) the difference to what it holds
+        use = np.flatnonzero(~running[oj] | moves)
         node_free = np.asarray(view.node_free, dtype=np.int64)
-        rows.add(pend, g[pend], -np.inf, float(node_free.sum()))
+        rows.add(use, (g - held)[use], -np.inf, float(node_free.sum()))
         max_node = int(lay.max_node_gpus)
+        mover = np.unique(oj[moves])
+        node_held = np.zeros((mover.shape[0], node_free.shape[0]), dtype=np.int64)
+        for r, i in enumerate(mover.tolist()):  # each resizable job's GPUs per node
+            mine = view.job_gpus(int(jobs[i]))
+            if mine is not None:
+                np.add.at(node_held[r], lay.gpu_node[np.asarray(mine, dtype=np.int64)], 1)
+        row_of = np.full(jobs.shape[0], -1, dtype=np.int64)
+        row_of[mover] = np.arange(mover.shape[0])
         s = 2
         while s <= max_node:
-            big = pend[g[pend] >= s]
+            # GPUs in s-aligned blocks an option needs; a resize first frees the blocks its
+            # own GPUs complete (each job's release alone: additive across nodes)
+            need = np.where(g >= s, g, 0.0)
+            if mover.shape[0]:
+                freed = ((node_free + node_held) // s - node_free // s).sum(axis=1) * s
+                need = np.where(moves, need - freed[np.maximum(row_of[oj], 0)], need)
+            big = use[need[use] != 0.0]
             if big.shape[0]:
                 cap_s = float((node_free // s * s).sum())
-                rows.add(big, g[big], -np.inf, cap_s)
+                rows.add(big, need[big], -np.inf, cap_s)
             s *= 2
         # file system (GB/s): Σ σΘ (x − c/d) ≤ B, with f = c/d the cached share; at least
         # what the running jobs draw uncached at their least-I/O options (stage A cannot stop
@@ -1334,7 +1522,7 @@ class _StageA:
             weights=np.asarray(view.node_free, float) * m.job_tdp_w.max(),
             minlength=lay.n_racks,
         )
-        gpu_kw = g * dpow * (1.0 + HOST_SHARE_OF_GPU_POWER) / W_PER_KW  # new kW per option
+        gpu_kw = extra_w * (1.0 + HOST_SHARE_OF_GPU_POWER) / W_PER_KW  # new kW per option
         it_kw = it_now / W_PER_KW
         x_cols = np.arange(n_x)
         # options another option of the same job beats in every row and the objective
@@ -1474,6 +1662,7 @@ class _StageA:
             for o in np.flatnonzero(x & ~running[oj]).tolist()
             if int(g[o]) != int(g_j[oj[o]])
         }
+        resize = {int(jobs[oj[o]]): int(g[o]) for o in np.flatnonzero(x & moves).tolist()}
         cap_w = {int(jobs[oj[o]]): float(self.opt_cap_w[o]) for o in np.flatnonzero(x).tolist()}
         extra = np.zeros(lay.n_racks)
         return _StageAResult(
@@ -1483,6 +1672,7 @@ class _StageA:
             rack_extra_w=extra,
             status=status,
             gpus=gpus,
+            resize=resize,
         )
 
 
@@ -1688,6 +1878,8 @@ def _warm_start(
     assert m is not None
     cur = np.where(np.isnan(cur), m.job_tdp_w[stage.jobs[oj]], cur)
     gap = np.where(allowed, np.abs(stage.opt_cap_w - cur) + (1.0 - stage.opt_phi), np.inf)
+    held = stage.n_gpus[oj]
+    gap = np.where(running[oj] & (stage.opt_gpus != held), np.inf, gap)  # no resize
     first = np.searchsorted(oj, np.arange(stage.jobs.shape[0] + 1))  # options are job-sorted
     for i in np.flatnonzero(running).tolist():
         lo_o, hi_o = int(first[i]), int(first[i + 1])

@@ -117,6 +117,7 @@ class NodePlacement(ABC):
         self._req = which
         self._req_mask = mask
         self._req_any = np.asarray(mask.all(axis=1), dtype=bool)
+        self._req_node_ok: BoolArray = mask[:, lay.node_sku_idx]  # per requirement, per node
         self._tdp_w = np.array([s.tdp_w for s in lay.skus])
         self._node_tdp_w = self._tdp_w[lay.node_sku_idx]
         self._node_budget_w = lay.rack_gpu_budget_w[lay.node_rack_idx]
@@ -132,7 +133,7 @@ class NodePlacement(ABC):
             ok &= free.node_memory_free_b >= view.jobs.memory_b[job]
         req = int(self._req[job]) if self._req.shape[0] > job else -1
         if req >= 0 and not self._req_any[req]:
-            ok &= self._req_mask[req][lay.node_sku_idx]
+            ok &= self._req_node_ok[req]
         if self._budget_finite:
             cap = view.job_power_cap_w[job]
             per_gpu = self._node_tdp_w if math.isnan(cap) else cap

@@ -9,6 +9,7 @@ import numpy as np
 from kiban.errors import SimulationError
 from kiban.mig import MIG_COMPUTE_SLICES
 from kiban.sim.slots import SHARES
+from kiban.sim.time_slice import time_slice_problems
 from kiban.vocabulary import GPU_FREE, GPU_SHARED, PENDING, RUNNING
 
 if TYPE_CHECKING:
@@ -59,6 +60,8 @@ def check_invariants(
         problems.append("ledger shares of a running job do not sum to 1")
     if st.mig is not None:
         problems += _mig_problems(st, sl)
+    if st.time_sliced:
+        problems += time_slice_problems(st, sl)
     if problems:
         msg = f"invariant broken at t={st.time_s} s: " + "; ".join(problems)
         raise SimulationError(msg)

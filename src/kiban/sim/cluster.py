@@ -145,6 +145,8 @@ class ClusterState:
         self._gpu_left: IntArray | None = None
         self.mig: MigState | None = MigState(layout, jobs) if jobs.any_mig else None
         """MIG instances (:mod:`kiban.sim.mig_state`); None in runs without MIG jobs."""
+        self.time_sliced = False
+        """Shares of a GPU are CUDA time-slices (set by :mod:`kiban.sim.time_slice`)."""
         if jobs.any_shared:
             self._track_left()
         host = jobs.host_pods

@@ -120,6 +120,24 @@ class Dispatch:
     def apply(self, d: Decision, t_s: float) -> None:
         """Validate and apply a decision at time ``t_s``."""
         self._t = t_s
+        st = self._state
+        if d.preempt or d.power_cap_w or d.cache_b or d.io_weight:
+            self._apply_levers(d, t_s)
+        if st.mig is not None and d.start:
+            self._plan_mig(d)
+        start = d.start
+        # one start (most decisions): no sort
+        keys = [int(next(iter(start)))] if len(start) == 1 else sorted(int(j) for j in start)
+        for j_raw in keys:
+            j = self._job_index("start", j_raw)
+            self._start(j, start[j_raw])
+        if st.mig is not None:
+            st.mig.planned.clear()
+        if d.supply_temp_c is not None or d.wake_at_s is not None:
+            self._apply_cooling_wake(d, t_s)
+
+    def _apply_levers(self, d: Decision, t_s: float) -> None:
+        """A decision's preemptions, power caps, cache shares and I/O weights (before starts)."""
         st, sl = self._state, self._slots
         for j_raw in sorted(int(j) for j in d.preempt):
             j = self._job_index("preempt", j_raw)
@@ -156,13 +174,9 @@ class Dispatch:
             if sl.job_slot[j] >= 0:
                 sl.set_io_weight(int(sl.job_slot[j]), weight)
             self._dirty.io = True
-        if st.mig is not None and d.start:
-            self._plan_mig(d)
-        for j_raw in sorted(int(j) for j in d.start):
-            j = self._job_index("start", j_raw)
-            self._start(j, d.start[j_raw])
-        if st.mig is not None:
-            st.mig.planned.clear()
+
+    def _apply_cooling_wake(self, d: Decision, t_s: float) -> None:
+        """A decision's supply temperature and wake-up (after starts)."""
         if d.supply_temp_c is not None:
             lo, hi = self._settings.supply_temp_range_c
             temp = float(d.supply_temp_c)
@@ -198,7 +212,7 @@ class Dispatch:
                 self._start_mig(j, gpus)
                 return
             if k == 1 and 0 <= gpus[0] < hw.layout.n_gpus:
-                self._check_host(j, hw.gpu_node[gpus])
+                self._check_host1(j, hw.gpu_node_list[int(gpus[0])])
             else:
                 inside = gpus[(gpus >= 0) & (gpus < hw.layout.n_gpus)]
                 self._check_host(j, np.unique(hw.gpu_node[inside]))
@@ -276,6 +290,15 @@ class Dispatch:
                 f"memory free; the job needs {float(jobs.memory_b[j]):.0f} B"
             )
             raise self._error(msg)
+
+    def _check_host1(self, j: int, node: int) -> None:
+        """:meth:`_check_host` for one node, with scalar comparisons (most starts)."""
+        st, jt = self._state, self._jt
+        cpu_free, mem_free = st.node_cpu_free_milli, st.node_memory_free_b
+        if (cpu_free is not None and cpu_free[node] < jt.cpu_milli_list[j]) or (
+            mem_free is not None and mem_free[node] < jt.memory_b_list[j]
+        ):
+            self._check_host(j, np.array([node]))  # the error, worded once
 
     def _one_gpu(self, j: int, gpus: IntArray, takes: str) -> int:
         """The one GPU a start of a share or a MIG instance names (an error otherwise)."""
@@ -367,7 +390,7 @@ class Dispatch:
             msg = f"start[{self._label(j)}]: the job needs GPU model {self._jobs.gpu_model[j]!r}"
             raise self._error(msg)
         if jt.host_request[j]:
-            self._check_host(j, np.array([node]))
+            self._check_host1(j, node)
         cap_w = float(st.job_power_cap_w[j])
         if math.isnan(cap_w):
             cap_w = float(hw.default_cap_w[sku])

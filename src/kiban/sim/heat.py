@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 __all__ = ["NodeHeat"]
 
+_max = np.maximum.reduce  # ndarray.max without its Python wrapper (the same value)
+
 
 class NodeHeat:
     """Node and rack power, supply and inlet temperatures (see the module docstring).
@@ -61,6 +63,9 @@ class NodeHeat:
         self.it_power_w = 0.0
         self.max_inlet_c = lay.supply_temp_c
         self.dirty_nodes: set[int] = set()
+        # nodes up with a GPU held (load > 0), kept at each refresh: the event log's busy count
+        self._busy: list[bool] = [False] * lay.n_nodes
+        self.n_busy_nodes = 0
         self.version = 0
         """Counts changes of rack and IT power, inlets and coolant supply (readers cache on it)."""
 
@@ -128,6 +133,10 @@ class NodeHeat:
             n_k = hw.node_n_list[node]
             up = bool(node_up[node])
             load = (n_k - int(node_free[node])) / n_k if up else 0.0
+            busy = load > 0.0
+            if busy is not self._busy[node]:
+                self._busy[node] = busy
+                self.n_busy_nodes += 1 if busy else -1
             gpu_w = float(self.node_gpu_power_w[node])
             new_w = power.estimate1_w(node, gpu_w, load, up)
             delta_w = new_w - float(self.node_wall_power_w[node])
@@ -146,10 +155,13 @@ class NodeHeat:
             if hw.d is not None and delta_w != 0.0:
                 idx, vals = hw.d_cols[r]
                 inlet = self.rack_inlet_temp_c
+                if hw.dense_d:  # every rack: in place, without the slice's copy back
+                    np.add(inlet, vals * (delta_w * hw.air_frac_list[r]), out=inlet)
+                    self.max_inlet_c = float(_max(inlet))
+                    self._dirty.thermal = True
+                    return
                 inlet[idx] += vals * (delta_w * hw.air_frac_list[r])
-                if hw.dense_d:
-                    self.max_inlet_c = float(inlet.max())
-                elif delta_w > 0.0:
+                if delta_w > 0.0:
                     self.max_inlet_c = max(self.max_inlet_c, float(inlet[idx].max()))
                 else:
                     self.max_inlet_c = float(inlet.max())
@@ -161,6 +173,11 @@ class NodeHeat:
         up_a = node_up[nodes]
         n_a = hw.node_n[nodes]
         load_a = np.where(up_a, (n_a - node_free[nodes]) / n_a, 0.0)
+        was = self._busy
+        for node, busy in zip(nodes.tolist(), (load_a > 0.0).tolist(), strict=True):
+            if busy is not was[node]:
+                was[node] = busy
+                self.n_busy_nodes += 1 if busy else -1
         gpu_a = self.node_gpu_power_w[nodes]
         new_a_w = power.estimate_w(nodes, gpu_a, load_a, up_a)
         delta_a_w = new_a_w - self.node_wall_power_w[nodes]

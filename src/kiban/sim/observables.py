@@ -112,7 +112,10 @@ class GpuObservables:
         # power_die_activity of the last call and the versions of its inputs then
         self._pda: tuple[FloatArray, FloatArray, FloatArray] | None = None
         self._pda_key = (-1, -1, -1)
-        self._pda_down: BoolArray = np.zeros(0, dtype=bool)  # GPUs down at that call
+        # who held each GPU at that call, and the jobs whose rates changed since (the slots'
+        # watch, kept from the first call on): the GPUs whose power or busy share may differ
+        self._pda_holder: IntArray = np.zeros(0, dtype=np.int64)
+        self._pda_watch: set[int] | None = None
         self.hw_slowdown_jobs: Callable[[], frozenset[int]] = _no_jobs
         """Jobs in thermal HW slowdown now (set by the simulator: the throttle's set)."""
         self.braked_jobs: Callable[[], frozenset[int]] = _no_jobs
@@ -205,10 +208,14 @@ class GpuObservables:
         last = self._pda
         if last is not None and key == self._pda_key:
             return last
-        if last is not None and key[0] == self._pda_key[0]:
-            power, activity = self._same_slots(last[0], last[2], job)
+        if last is not None and self._pda_watch is not None:
+            power, activity = self._changed_gpus(last[0], last[2], job, self._pda_watch)
         else:
             power, activity = self._power_activity(job)
+            self._pda_watch = sl.new_watch()
+        if self._pda_watch:
+            self._pda_watch.clear()
+        self._pda_holder = job.copy()
         inlet = heat.rack_inlet_temp_c[self._gpu_rack]
         if self._any_liquid:
             inlet = np.where(self._gpu_liquid, heat.liquid_supply_temp_c, inlet)
@@ -220,25 +227,48 @@ class GpuObservables:
         self._pda_key = key
         return self._pda
 
-    def _same_slots(
-        self, power: FloatArray, activity: FloatArray, job: IntArray
+    def _changed_gpus(
+        self, power: FloatArray, activity: FloatArray, job: IntArray, watch: set[int]
     ) -> tuple[FloatArray, FloatArray]:
-        """Power and busy share when no slot changed since the last call (same version).
+        """Power and busy share now, computed only for the GPUs whose inputs changed.
 
-        No job started, ended or changed its rates, so the held and shared GPUs, their power
-        and busy shares are as they were: only GPUs that went down (0 W) or came back up (idle)
-        since then differ. The same values as :meth:`_power_activity`; unchanged arrays are
-        returned again (the histograms then skip them).
+        A GPU's power and busy share change only if its holder changed (start, end, failure,
+        repair: ``gpu_job`` differs from the last call's) or a job on it changed its rates
+        (the slots' watch: a start, a rate change, an end, the tenants left on a shared GPU).
+        Those GPUs are computed as :meth:`_power_activity` computes them (the same values);
+        the others keep theirs. Unchanged arrays are returned again (the histograms then skip
+        them).
         """
-        down = job == GPU_DOWN
-        was_down = self._pda_down
-        if np.array_equal(down, was_down):
+        sl = self._slots
+        changed = np.flatnonzero(job != self._pda_holder)
+        if watch:
+            parts = [changed]
+            job_gpus = sl.job_gpus
+            for j in watch:
+                gpus = job_gpus[j]
+                if gpus is not None:
+                    parts.append(gpus)
+            changed = np.unique(np.concatenate(parts))
+        n = changed.shape[0]
+        if n == 0:
             return power, activity
+        if n * 4 > job.shape[0]:  # most GPUs: all of them at once
+            return self._power_activity(job)
+        sub = job[changed]
+        sub_power = self._gpu_idle_w[changed]
+        sub_activity = np.zeros(n)
+        held = np.flatnonzero(sub >= 0)
+        if held.shape[0]:
+            slot = sl.job_slot[sub[held]]
+            sub_power[held] = sl.power_w[slot]
+            sub_activity[held] = sl.activity_frac(slot)
+        sub_power[sub == GPU_DOWN] = 0.0
+        if self._state.gpu_tenants:
+            self._shared_power_activity(changed, sub_power, sub_activity)
         power = power.copy()
-        up_again = was_down & ~down
-        power[up_again] = self._gpu_idle_w[up_again]
-        power[down] = 0.0
-        self._pda_down = down
+        activity = activity.copy()
+        power[changed] = sub_power
+        activity[changed] = sub_activity
         return power, activity
 
     def _power_activity(self, job: IntArray) -> tuple[FloatArray, FloatArray]:
@@ -253,10 +283,8 @@ class GpuObservables:
             slot = sl.job_slot[job[held]]
             power[held] = sl.power_w[slot]
             activity[held] = act_all[slot]
-        down = job == GPU_DOWN
-        self._pda_down = down
         if self._state.n_down_gpus:
-            power[down] = 0.0
+            power[job == GPU_DOWN] = 0.0
         if self._state.gpu_tenants:
             assert act_all is not None  # a shared GPU has its tenants' slots
             self._shared_all(power, activity, act_all)

@@ -46,7 +46,6 @@ class RunRecorder:
     ) -> None:
         jobs = inputs.jobs
         self._layout, self._jobs, self._settings = inputs.layout, jobs, inputs.settings
-        self._node_n = inputs.layout.node_n_gpus
         self._state = state
         self._slots, self._heat, self._book = slots, heat, book
         # rows as tuples of Python numbers, made float64 once by columns(): the same values as
@@ -77,7 +76,7 @@ class RunRecorder:
                 heat.supply_temp_c,
                 heat.max_inlet_c,
                 self._layout.n_gpus - st.n_free_gpus - st.n_down_gpus,
-                int(np.count_nonzero((st.node_free < self._node_n) & st.node_up)),
+                heat.n_busy_nodes,  # up nodes with a GPU held (kept by the heat's refresh)
                 s[0],  # productive
                 s[1],  # io_stall
                 s[2],  # underused

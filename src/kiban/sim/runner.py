@@ -17,6 +17,7 @@ import numpy as np
 
 from kiban.sim.cluster import Placement
 from kiban.sim.constants import PHASE_COMPUTE, PHASE_FAIL, RESTORE_FAILURE, RESTORE_NONE
+from kiban.sim.time_slice import TimeSlicing
 from kiban.vocabulary import DONE, MILLI_PER_GPU, PENDING, RUNNING
 
 if TYPE_CHECKING:
@@ -50,6 +51,10 @@ class JobRunner:
         self._book, self._dirty = book, dirty
         self.restarts = 0
         self.preemptions = 0
+        self._ts: TimeSlicing | None = (
+            TimeSlicing(state, slots, inputs.jt) if inputs.settings.time_slice_max_tenants else None
+        )
+        """Time-slicing of shared GPUs (:mod:`kiban.sim.time_slice`); None: shares are milli."""
 
     # --- arrival --------------------------------------------------------------------------------
     def enqueue(self, j: int, t_s: float) -> None:
@@ -74,6 +79,8 @@ class JobRunner:
         else:
             self._state.take1(j, g, node, rack, cap_w)
         self._open(j, where, sku=sku, cap_w=cap_w, t_s=t_s)
+        if self._ts is not None and self._jt.share_milli_list[j] < MILLI_PER_GPU:
+            self._ts.retenant(g, t_s)
 
     def start(self, j: int, where: Placement, *, sku: int, cap_w: float, t_s: float) -> None:
         """Start job ``j`` on the GPUs of ``where`` at a per-GPU cap of ``cap_w``."""
@@ -162,12 +169,14 @@ class JobRunner:
         return float(busy), float(s_cap)
 
     # --- stop -----------------------------------------------------------------------------------
-    def _close(self, i: int) -> None:
+    def _close(self, i: int, t_s: float) -> None:
         j = int(self._slots.job[i])
         self._storage.on_close(j)
         where, cap_w = self._slots.close(i)
         if self._jt.special_list[j]:
             self._release_special(j, where, cap_w)
+            if self._ts is not None and self._jt.share_milli_list[j] < MILLI_PER_GPU:
+                self._ts.retenant(int(where.gpus[0]), t_s)
         else:
             self._state.release(where, cap_w)
 
@@ -176,7 +185,7 @@ class JobRunner:
         st, sl = self._state, self._slots
         j = int(sl.job[i])
         sl.book(i, t_s)
-        self._close(i)
+        self._close(i, t_s)
         sl.finish(j)
         st.job_end_s[j] = t_s
         st.job_state[j] = DONE
@@ -187,8 +196,10 @@ class JobRunner:
         st, sl = self._state, self._slots
         i = int(sl.job_slot[j])
         sl.book(i, t_s)
-        self._close(i)
+        self._close(i, t_s)
         num_gpus = float(self._jobs.num_gpus[j]) * self._jt.share_frac_list[j]
+        if self._ts is not None and self._jt.share_milli_list[j] < MILLI_PER_GPU:
+            num_gpus = 1.0  # a time-sliced tenant's work costs 1 GPU-second per second of work
         if failure:
             interval_s = float(self._jobs.checkpoint_interval_s[j])
             progress_s = float(sl.job_progress_s[j])

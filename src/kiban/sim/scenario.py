@@ -484,6 +484,7 @@ def inputs_from_scenario(
         storage_bandwidth_b_per_s=scenario.storage.shared_fs_bandwidth_b_per_s,
         supply_temp_range_c=(lo, hi),
         start_time_of_year_s=start_time_of_year_s,
+        time_slice_max_tenants=sim.time_slice_tenants,
     )
     return ScenarioInputs(
         name=scenario.display_name,

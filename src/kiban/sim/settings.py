@@ -108,6 +108,11 @@ class SimSettings:
         gpu_activity: Give every job the GPU activity process fitted to Philly
             (:mod:`kiban.physics.activity`: idle phases, collectives, evaluation, a per-job
             power factor); False pegs allocated GPUs at their compute power (the old twin).
+        time_slice_max_tenants: 0 (default): a job asking for part of a GPU (``gpu_milli`` <
+            1000) holds that share, as the openb trace's GPU sharing does. ≥ 2: GPU sharing is
+            CUDA time-slicing (:mod:`kiban.sim.time_slice`): such a job takes one of a GPU's
+            this many replicas, its GPU's tenants share it equally, and each progresses at
+            1 / (number of tenants).
     """
 
     seed: int = 0
@@ -132,6 +137,7 @@ class SimSettings:
     prep_b_per_s_per_core: float = DEFAULT_PREP_B_PER_S_PER_CORE
     cache_warmup: bool = True
     input_rate_reference_memory_bw_b_per_s: float | None = REFERENCE_MEMORY_BW_B_PER_S
+    time_slice_max_tenants: int = 0
 
     def __post_init__(self) -> None:
         problems = []
@@ -156,6 +162,17 @@ class SimSettings:
                 self.input_rate_reference_memory_bw_b_per_s is None
                 or self.input_rate_reference_memory_bw_b_per_s > 0,
                 "must be > 0 B/s (or None)",
+            ),
+            (
+                "time_slice_max_tenants",
+                self.time_slice_max_tenants == 0
+                or (
+                    2 <= self.time_slice_max_tenants <= 1000
+                    and (self.time_slice_max_tenants + 1) * (1000 // self.time_slice_max_tenants)
+                    > 1000
+                ),
+                "must be 0 (no time-slicing) or 2-1000 tenants per GPU whose replica, 1000 // "
+                "tenants milli-GPU, admits no more (2-31 do; 300 does not)",
             ),
         )
         for name, ok, allowed in checks:

@@ -67,6 +67,7 @@ from kiban.sim.state import ClusterView
 from kiban.sim.storage import SharedStorage
 from kiban.sim.tables import RunInputs
 from kiban.sim.throttle import ThermalThrottle
+from kiban.sim.time_slice import replica_jobs
 from kiban.sim.timeline import GpuTimeline
 from kiban.vocabulary import LEDGER_BUCKETS, MILLI_PER_GPU, RUNNING, UNSCHEDULABLE
 
@@ -120,6 +121,8 @@ class Simulator:
         self.settings = s = settings if settings is not None else SimSettings()
         if s.locality == "node":
             jobs = jobs.with_node_locality(layout.max_node_gpus)
+        if s.time_slice_max_tenants:  # a share of a GPU is one time-slice replica
+            jobs = replica_jobs(jobs, s.time_slice_max_tenants)
         self.jobs = jobs
         self.policy = policy
         self.facility: FacilityModel | InLoopFacility = (
@@ -231,18 +234,22 @@ class Simulator:
         self._start()
         until = settings.until_s if settings.until_s is not None else math.inf
         n_jobs = self.jobs.n_jobs
-        submit = self.jobs.submit_time_s
+        submit = self.jobs.submit_time_s.tolist()  # Python floats: the same values, no boxing
         st, sl, queue, dispatch = self.state, self.slots, self._queue, self.dispatch
         every = max(1, settings.progress_interval_events)
         events = 0
+        next_version = -1  # the slots' next_s when slot_i and t_slot were found
+        slot_i, t_slot = -1, math.inf
         while True:
             # next event: slot transitions (priority 0), queued events, arrivals (priority 5)
-            t_slot = math.inf
-            slot_i = -1
-            if sl.n:
-                slot_i = int(sl.next_s[: sl.n].argmin())
-                t_slot = float(sl.next_s[slot_i])
-            t_arr = float(submit[st.arrived]) if st.arrived < n_jobs else math.inf
+            if sl.next_version != next_version:
+                next_version = sl.next_version
+                if sl.n:
+                    slot_i = int(sl.next_s[: sl.n].argmin())
+                    t_slot = float(sl.next_s[slot_i])
+                else:
+                    slot_i, t_slot = -1, math.inf
+            t_arr = submit[st.arrived] if st.arrived < n_jobs else math.inf
             head = queue.peek()
             while (
                 head is not None

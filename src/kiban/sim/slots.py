@@ -32,6 +32,8 @@ import numpy as np
 from kiban.sim.constants import PHASE_CKPT, PHASE_COMPUTE, PHASE_FAIL
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from kiban._typing import FloatArray, IntArray
     from kiban.sim.cluster import Placement
     from kiban.sim.flags import Dirty
@@ -82,6 +84,26 @@ N_SLOT_INT = 6
     F_SHARE,
 ) = range(18)
 N_SLOT_FLOAT = 18
+
+
+class JobWatch:
+    """Jobs whose rates changed, added to one set per reader (see :meth:`Slots.new_watch`)."""
+
+    __slots__ = ("sets",)
+
+    def __init__(self) -> None:
+        self.sets: list[set[int]] = []
+
+    def add(self, job: int) -> None:
+        """Job ``job``'s rates, power or GPUs changed."""
+        for got in self.sets:
+            got.add(job)
+
+    def update(self, jobs: Iterable[int]) -> None:
+        """:meth:`add` for each of ``jobs``."""
+        listed = list(jobs)
+        for got in self.sets:
+            got.update(listed)
 
 
 class Slots:
@@ -161,10 +183,24 @@ class Slots:
         self._tables = (self.i_tab, self.f_tab, self.rate, self.acc, self.next_s)
         self.io_now_total_b_per_s = 0.0
         """Σ ``io_now_b_per_s`` over running jobs (B/s), kept as rates change."""
-        self.watch: set[int] | None = None
-        """Jobs whose rates changed since the per-GPU timeline last looked (None: not kept)."""
+        self.watch: JobWatch | None = None
+        """Jobs whose rates changed, one set per reader (:meth:`new_watch`; None: no reader)."""
         self.version = 0
         """Counts changes of the slots' rates, power or order (observers cache on it)."""
+        self.next_version = 0
+        """Counts writes of ``next_s`` and of the number of slots (the loop caches its argmin)."""
+
+    def new_watch(self) -> set[int]:
+        """A set that collects every job whose rates change from now on (its reader clears it).
+
+        Readers: the per-GPU timeline at each settle, the sampled observables at each facility
+        step (:meth:`kiban.sim.observables.GpuObservables.power_die_activity`).
+        """
+        if self.watch is None:
+            self.watch = JobWatch()
+        got: set[int] = set()
+        self.watch.sets.append(got)
+        return got
 
     # --- open and close ---------------------------------------------------------------------------
     def open(
@@ -271,6 +307,7 @@ class Slots:
                 arr[i] = arr[last]
             self.job_slot[self.job[i]] = i
         self.next_s[last] = math.inf
+        self.next_version += 1
         self.job[last] = -1
         self.node[last] = -1
         self.n = last
@@ -351,6 +388,7 @@ class Slots:
         sf[F_IO_NOW] = io_now_b_per_s
         sf[F_FINISH] = finish_s
         self.next_s[i] = min(finish_s, f[F_PHASE_END], f[F_THROTTLE_AT])
+        self.next_version += 1
         if self.watch is not None:
             self.watch.add(job)
         if delta_w != 0.0:
@@ -470,6 +508,7 @@ class Slots:
         f[:, F_FINISH] = finish_s
         self.f_tab[idx] = f
         self.next_s[idx] = np.minimum(np.minimum(finish_s, f[:, F_PHASE_END]), f[:, F_THROTTLE_AT])
+        self.next_version += 1
 
     def _add_node_power(self, idx: IntArray, delta_w: FloatArray) -> None:
         """Per-GPU power of slots ``idx`` changed by ``delta_w``: tell the nodes, in slot order.
@@ -510,6 +549,29 @@ class Slots:
         self.s_cap[i] = s_cap
         self.rates(np.array([i]), t_s)
         self._dirty.io = True
+        self._dirty.thermal = True
+
+    def set_share(self, i: int, t_s: float, share: float, scale: float) -> None:
+        """Slot ``i`` (one GPU) holds ``share`` of its GPU and runs at ``scale`` from ``t_s``.
+
+        Time-slicing (:mod:`kiban.sim.time_slice`): a tenant's share and speed change when the
+        GPU's tenants do. Its ledger shares and node power leave at the old share and come back
+        at the new one, so the book and the node sums stay exact.
+        """
+        self.book(i, t_s)
+        f = self.f_tab[i]
+        old = float(f[F_SHARE])
+        if old == share and float(f[F_SCALE]) == scale:
+            return
+        n_i = int(self.n_gpus[i])
+        self._book.remove(n_i * old, self.rate[i, SHARES].tolist())  # type: ignore[arg-type]
+        self.rate[i, SHARES] = 0.0
+        idle_w = self._hw.idle_list[int(self.sku[i])]
+        above_w = float(f[F_POWER]) - idle_w
+        self._heat.add_gpu_power1(int(self.node[i]), n_i * above_w * (share - old))
+        f[F_SHARE] = share
+        f[F_SCALE] = scale
+        self.rate1(i, t_s)
         self._dirty.thermal = True
 
     def set_io_demand(self, i: int, t_s: float, demand_b_per_s: float) -> None:
@@ -569,6 +631,7 @@ class Slots:
         self.next_s[idx] = np.minimum(
             np.minimum(self.finish_s[idx], self.phase_end_s[idx]), self.throttle_at_s[idx]
         )
+        self.next_version += 1
 
     # --- observables ------------------------------------------------------------------------------
     def activity_frac(self, idx: IntArray) -> FloatArray:

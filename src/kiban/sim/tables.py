@@ -198,6 +198,8 @@ class JobTables:
             host |= jobs.memory_b > 0
             unsched |= jobs.memory_b > float(lay.node_memory_b.max())
         self.host_request: BoolArray = host
+        self.cpu_milli_list: list[int] = jobs.cpu_milli.tolist()
+        self.memory_b_list: list[float] = jobs.memory_b.tolist()
         # MIG instances: a job holds compute slices / 7 of its GPU; a profile no GPU model of
         # the cluster offers (among the models the job allows) can never run
         mig = jobs.mig_compute_slices > 0

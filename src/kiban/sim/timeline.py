@@ -124,7 +124,7 @@ class GpuTimeline:
             slots,
         )
         self._obs = observables
-        slots.watch = set()
+        self._watch = slots.new_watch()  # jobs whose rates changed since the last look
         self._holder: IntArray = state.gpu_job.copy()
         self._start_s: FloatArray = np.zeros(n)
         self._job: IntArray = np.full(n, -1, dtype=np.int64)
@@ -173,8 +173,7 @@ class GpuTimeline:
         """After a settle: end and start intervals of the GPUs whose observables changed."""
         del heat  # inlets enter through the observables
         st, sl = self._state, self._slots
-        watch = sl.watch
-        assert watch is not None
+        watch = self._watch
         changed = np.flatnonzero(st.gpu_job != self._holder)
         if watch:
             parts = [changed]

@@ -1216,6 +1216,21 @@ class Simulation(SpecModel):
             "thousands of nodes) may take 3,600 s and integrate energy hourly."
         ),
     )
+    gpu_sharing: Literal["milli", "time-slice"] = Field(
+        default="milli",
+        description=(
+            "How jobs asking for part of a GPU (gpu_milli < 1000) share it: 'milli' holds that "
+            "share at full speed (openb's GPU sharing); 'time-slice' is CUDA time-slicing as "
+            "NVIDIA's device plugin configures it: the job takes one of a GPU's "
+            "time_slice_max_tenants replicas and the GPU's k tenants each run at 1/k."
+        ),
+    )
+    time_slice_max_tenants: int = Field(
+        default=4,
+        ge=2,
+        le=1000,
+        description="Replicas of a time-sliced GPU (the device plugin's 'replicas').",
+    )
 
     @field_validator("horizon_days")
     @classmethod
@@ -1238,6 +1253,11 @@ class Simulation(SpecModel):
     def horizon_s(self) -> float | None:
         """Horizon, s (None = run until ``until``)."""
         return None if self.horizon_days is None else self.horizon_days * S_PER_DAY
+
+    @property
+    def time_slice_tenants(self) -> int:
+        """Replicas per time-sliced GPU; 0 when shares are milli (``SimSettings``' value)."""
+        return self.time_slice_max_tenants if self.gpu_sharing == "time-slice" else 0
 
 
 _CAPEX_SUFFIXES = (

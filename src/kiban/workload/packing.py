@@ -441,18 +441,45 @@ def node_frag_milli(
     """
     left = np.asarray(gpu_left, dtype=np.int64)
     total = left.sum(axis=1).astype(np.float64)
-    gpu_k = typical.gpu_milli > 0
-    frag = total * float(typical.freq[~gpu_k].sum())
-    if not gpu_k.any() or left.shape[0] == 0:
+    cpu_only_freq, m, allowed, num, cpu, freq = _gpu_shapes(typical)
+    frag = total * cpu_only_freq
+    if m.shape[0] == 0 or left.shape[0] == 0:
         return frag
-    m = typical.gpu_milli[gpu_k]
     below = left[:, :, None] < m[None, None, :]  # (S, G, K)
     below_milli = np.where(below, left[:, :, None], 0).sum(axis=1)
     fits = (~below).sum(axis=1)
-    acc = typical.allowed[gpu_k][:, np.maximum(model, 0)].T & (model >= 0)[:, None]
-    ok = acc & (fits >= typical.num_gpus[gpu_k]) & (cpu_left[:, None] >= typical.cpu_milli[gpu_k])
+    acc = allowed[:, np.maximum(model, 0)].T & (model >= 0)[:, None]
+    ok = acc & (fits >= num) & (cpu_left[:, None] >= cpu)
     per = np.where(ok, below_milli, total[:, None])
-    return frag + per @ typical.freq[gpu_k]
+    return frag + per @ freq
+
+
+_GPU_SHAPES: dict[int, tuple[TypicalPods, tuple[Any, ...]]] = {}
+""":func:`_gpu_shapes` per target workload (by identity; the workload kept alive with it)."""
+
+
+def _gpu_shapes(typical: TypicalPods) -> tuple[Any, ...]:
+    """The CPU-only shapes' total frequency and the GPU shapes' columns of ``typical``.
+
+    A run scores node states against one target workload thousands of times, a few states
+    at a time: its columns are selected once (the same values).
+    """
+    got = _GPU_SHAPES.get(id(typical))
+    if got is not None and got[0] is typical:
+        return got[1]
+    gpu_k = typical.gpu_milli > 0
+    cols = (
+        float(typical.freq[~gpu_k].sum()),
+        typical.gpu_milli[gpu_k],
+        typical.allowed[gpu_k],
+        typical.num_gpus[gpu_k],
+        typical.cpu_milli[gpu_k],
+        typical.freq[gpu_k],
+    )
+    if len(_GPU_SHAPES) >= 64:  # a long sweep: forget the old runs' workloads
+        _GPU_SHAPES.clear()
+    _GPU_SHAPES[id(typical)] = (typical, cols)
+    return cols
 
 
 def job_typical_pods(
