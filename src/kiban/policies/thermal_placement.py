@@ -86,7 +86,10 @@ class ThermalPlacement(NodePlacement):
         """Share of the working coils' capacity the hold-back keeps free while a cooling unit
         is down (:meth:`FacilityModel.held_inlet_c`); the layered stack sets
         :data:`~kiban.policies.facility_model.COIL_MARGIN_FRAC`, 0 elsewhere."""
-        self._free_id = -1
+        # the decision's tentative free state this placement has added power for: held (not
+        # its id) so that a later decision's new state can never reuse its address and be
+        # mistaken for it (an id() check made runs depend on the allocator's address reuse)
+        self._free: FreeState | None = None
         self._t = math.nan
         self._extra_w: FloatArray = np.zeros(0)
 
@@ -101,7 +104,7 @@ class ThermalPlacement(NodePlacement):
         job at a time gives)."""
         self._wall_w_tdp: FloatArray = m.busy_gpu_wall_w(every, self._gpu_w_tdp)
         """Wall power a busy GPU of each job adds uncapped (W)."""
-        self._free_id = -1
+        self._free = None
         self._t = math.nan
         self._extra_w = np.zeros(ctx.layout.n_racks)
         self._setpoint_c = math.nan
@@ -152,8 +155,8 @@ class ThermalPlacement(NodePlacement):
 
     def _rack_power_w(self, view: ClusterView, free: FreeState) -> FloatArray:
         """Live rack power plus what this decision placed so far."""
-        if id(free) != self._free_id or view.time_s != self._t:
-            self._free_id, self._t = id(free), view.time_s
+        if free is not self._free or view.time_s != self._t:
+            self._free, self._t = free, view.time_s
             self._extra_w = np.zeros(view.layout.n_racks)
             self._room_args(view)
         return np.asarray(view.rack_power_w, dtype=np.float64) + self._extra_w
