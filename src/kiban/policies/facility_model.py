@@ -804,12 +804,7 @@ class FacilityModel:
         r = np.asarray(racks, dtype=np.int64)
         room = (units_failed, inlet_now_c, supply_now_c)
         base, room_c, ok = self._adding_certified(supply_temp_c, p, r, add_w, *room)
-        add = max(float(add_w), 0.0)
-        top = float(base.max(initial=-math.inf))
-        rows = np.flatnonzero(base >= top - add * self._d_air_max - 1e-9)
-        d = self._d_air[rows[0], r][None, :] if rows.shape[0] == 1 else self._d_air[rows][:, r]
-        inlet = room_c[None, :] + base[rows][:, None] + d * add_w  # (rows, k)
-        out = np.asarray(inlet.max(axis=0), dtype=np.float64)
+        out = self._peak_adding(base, r, add_w, room_c[None, :])
         for i in np.flatnonzero(~ok).tolist():
             out[i] = float(self._predict_adding(supply_temp_c, p, int(r[i]), add_w, *room).max())
         return out
@@ -824,12 +819,23 @@ class FacilityModel:
         (n, k) array's maximum.
         """
         base = self.inlet_rise_k(rack_power_w)
-        r = np.asarray(racks, dtype=np.int64)
+        return self._peak_adding(base, np.asarray(racks, dtype=np.int64), add_w, 0.0)
+
+    def _peak_adding(
+        self, base: FloatArray, r: IntArray, add_w: float, offset: FloatArray | float
+    ) -> FloatArray:
+        """``max_i offset + base_i + D_ir·add_w`` per candidate ``r`` (a column of the result).
+
+        Formed only on the inlets that can be the peak: adding at most ``add_w·max(a·D)``, a row
+        more than that below ``base``'s highest never is. ``offset`` is added first, as the
+        whole array would add it.
+        """
         add = max(float(add_w), 0.0)
         top = float(base.max(initial=-math.inf))
         rows = np.flatnonzero(base >= top - add * self._d_air_max - 1e-9)
         d = self._d_air[rows[0], r][None, :] if rows.shape[0] == 1 else self._d_air[rows][:, r]
-        return np.asarray((base[rows][:, None] + d * add_w).max(axis=0), dtype=np.float64)
+        inlet = offset + base[rows][:, None] + d * add_w  # (rows, k)
+        return np.asarray(inlet.max(axis=0), dtype=np.float64)
 
     def _predict_adding(  # noqa: PLR0917 - predict_room's arguments and the candidate
         self,
