@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from kiban.catalog import default_catalog
 from kiban.policies.registry import make_policy
@@ -61,3 +62,19 @@ def random_jobs(rng, n, *, horizon_s=20_000.0, sizes=(1, 2, 4, 8, 16), mean_s=15
     duration = rng.exponential(mean_s, n) + 1.0
     gpus = rng.choice(sizes, n)
     return JobTable.from_arrays(submit, duration, gpus, **cols)
+
+
+def assert_gpu0_draws_like_one_job(shared, whole):
+    """GPU 0 of run ``shared`` (tenants on one GPU) draws the power and activity of run
+    ``whole`` (one job on it) at the first sample, and its jobs' energy sums to the whole
+    job's. Both runs need ``record_gpus=True``; returns ``shared``'s per-job energy (J)."""
+    tl_s, tl_w = shared.gpu_timeline, whole.gpu_timeline
+    assert tl_s is not None
+    assert tl_w is not None
+    s0 = tl_s["gpu_idx"] == 0
+    w0 = tl_w["gpu_idx"] == 0
+    assert tl_s["power_w"][s0][0] == pytest.approx(tl_w["power_w"][w0][0], rel=1e-12)
+    assert tl_s["activity_frac"][s0][0] == pytest.approx(tl_w["activity_frac"][w0][0], rel=1e-12)
+    energy = shared.job["energy_j"]
+    assert energy.sum() == pytest.approx(whole.job["energy_j"][0], rel=1e-12)
+    return energy

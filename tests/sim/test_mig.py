@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.sim.helpers import jobs, layout, run
+from tests.sim.helpers import assert_gpu0_draws_like_one_job, jobs, layout, run
 
 from kiban.errors import PolicyError, TraceError
 from kiban.policies.base import Decision
@@ -81,15 +81,7 @@ def test_power_and_activity_of_a_partitioned_gpu_follow_its_tenants():
         record_gpus=True,
     )
     whole = run(lay, jobs([(0, HOLD_S, 1)]), record_gpus=True)
-    tl_p, tl_w = parts.gpu_timeline, whole.gpu_timeline
-    assert tl_p is not None
-    assert tl_w is not None
-    p0 = tl_p["gpu_idx"] == 0
-    w0 = tl_w["gpu_idx"] == 0
-    assert tl_p["power_w"][p0][0] == pytest.approx(tl_w["power_w"][w0][0], rel=1e-12)
-    assert tl_p["activity_frac"][p0][0] == pytest.approx(tl_w["activity_frac"][w0][0], rel=1e-12)
-    energy = parts.job["energy_j"]
-    assert energy.sum() == pytest.approx(whole.job["energy_j"][0], rel=1e-12)
+    energy = assert_gpu0_draws_like_one_job(parts, whole)
     assert energy[0] / energy[1] == pytest.approx(3.0 / 4.0, rel=1e-12)
     assert np.allclose(parts.log["it_power_w"][:1], whole.log["it_power_w"][:1], rtol=1e-12)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.sim.helpers import jobs, layout, run
+from tests.sim.helpers import assert_gpu0_draws_like_one_job, jobs, layout, run
 
 from kiban.errors import ConfigError
 from kiban.sim import SimSettings
@@ -82,15 +82,7 @@ def test_power_and_activity_of_a_time_sliced_gpu_follow_its_tenants():
         time_slice_max_tenants=2,
     )
     whole = run(lay, jobs([(0, 2 * HOLD_S, 1)]), record_gpus=True)
-    tl_s, tl_w = sliced.gpu_timeline, whole.gpu_timeline
-    assert tl_s is not None
-    assert tl_w is not None
-    s0 = tl_s["gpu_idx"] == 0
-    w0 = tl_w["gpu_idx"] == 0
-    assert tl_s["power_w"][s0][0] == pytest.approx(tl_w["power_w"][w0][0], rel=1e-12)
-    assert tl_s["activity_frac"][s0][0] == pytest.approx(tl_w["activity_frac"][w0][0], rel=1e-12)
-    energy = sliced.job["energy_j"]
-    assert energy.sum() == pytest.approx(whole.job["energy_j"][0], rel=1e-12)
+    energy = assert_gpu0_draws_like_one_job(sliced, whole)
     assert energy[0] == pytest.approx(energy[1], rel=1e-12)
 
 
