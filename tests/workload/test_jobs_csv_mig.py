@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.conftest import EXAMPLES, REPO_ROOT
+from tests.conftest import EXAMPLES
 from typer.testing import CliRunner
 
 from kiban.cli import _load_commands, app
@@ -59,17 +59,6 @@ def test_a_mig_job_on_several_gpus_is_refused(tmp_path):
     path.write_text(HEADER + "a,0,60,2,1g.10gb\n", encoding="utf-8")
     with pytest.raises(TraceError, match=r"jobs.csv:2: mig_profile = '1g.10gb': .*num_gpus must"):
         read_trace(f"jobs-csv:{path}")
-
-
-def test_the_example_trace_is_what_its_script_writes(tmp_path):
-    """examples/traces/mig-a100.csv is reproducible from scripts/make_mig_trace.py."""
-    import runpy  # noqa: PLC0415
-
-    mod = runpy.run_path(str(REPO_ROOT / "scripts" / "make_mig_trace.py"))
-    out = tmp_path / "t.csv"
-    mod["main"](out)
-    shipped = EXAMPLES / "traces" / "mig-a100.csv"
-    assert out.read_text(encoding="utf-8") == shipped.read_text(encoding="utf-8")
 
 
 def test_kiban_simulate_the_mig_example_under_every_placement(tmp_path):

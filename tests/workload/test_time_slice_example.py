@@ -14,7 +14,7 @@ import json
 
 import polars as pl
 import pytest
-from tests.conftest import EXAMPLES, REPO_ROOT
+from tests.conftest import EXAMPLES
 from typer.testing import CliRunner
 
 from kiban.cli import _load_commands, app
@@ -22,17 +22,6 @@ from kiban.vocabulary import LOST_BUCKETS
 
 _load_commands()
 runner = CliRunner()
-
-
-def test_the_example_trace_is_what_its_script_writes(tmp_path):
-    """examples/traces/time-slice-l40s.csv is reproducible from its script."""
-    import runpy  # noqa: PLC0415
-
-    mod = runpy.run_path(str(REPO_ROOT / "scripts" / "make_time_slice_trace.py"))
-    out = tmp_path / "t.csv"
-    mod["main"](out)
-    shipped = EXAMPLES / "traces" / "time-slice-l40s.csv"
-    assert out.read_text(encoding="utf-8") == shipped.read_text(encoding="utf-8")
 
 
 def test_kiban_simulate_the_time_slice_example_under_every_placement(tmp_path):
