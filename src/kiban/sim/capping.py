@@ -90,6 +90,7 @@ class PowerBudget:
         self._state, self._slots, self._heat = state, slots, heat
         self.levels = tuple(lv for lv in levels if np.isfinite(lv.limit_w).any())
         self.enforce = enforce
+        self._enforcing = bool(self.levels) and enforce
         lay = inputs.layout
         eta = np.array([s.psu_efficiency_frac for s in lay.servers])[lay.node_server_idx]
         self._node_eta: FloatArray = eta
@@ -138,6 +139,8 @@ class PowerBudget:
             else (float(lims[0][0]), float(lims[1][0]))
             for _, _, _, lims in self._vector
         ]
+        # every level that checks racks groups single racks: one changed rack is read alone
+        self._per_rack = all(ident for ident, _, _, _ in self._vector)
         # _above's answers (both thresholds) hold for these thresholds and the heat's version
         # they were read at
         self._above_at = -1
@@ -237,13 +240,48 @@ class PowerBudget:
         """Whether a group's measured power is above its capping threshold (0) or limit (1).
 
         Power changes only at a settle's refresh: both answers are read at once and kept
-        until it or the thresholds (:meth:`set_limit_w`) change.
+        until it or the thresholds (:meth:`set_limit_w`) change. When no group was above
+        either and one node's refresh since changed one rack, that rack alone is read.
         """
-        version = self._heat.version
+        heat = self._heat
+        version = heat.version
         if self._above_at != version:
-            self._above_was = self._above_now()
+            if (
+                self._above_at == version - 1
+                and heat.changed_rack_version == version
+                and self._per_rack
+                and not self._above_was[0]
+                and not self._above_was[1]
+            ):
+                self._above_was = self._above_rack(heat.changed_rack)
+            else:
+                self._above_was = self._above_now()
             self._above_at = version
         return self._above_was[which]
+
+    def _above_rack(self, r: int) -> tuple[bool, bool]:
+        """:meth:`_above_now` when only rack ``r`` changed since an answer of (False, False).
+
+        Every other rack was at most at its thresholds and still is, so a level's highest
+        rack is above a threshold exactly when rack ``r`` is (levels of single racks only).
+        """
+        heat = self._heat
+        it_w = heat.it_power_w
+        cap = it_w > self._scalar_w[0]
+        over = it_w > self._scalar_w[1]
+        if over or not self._vector:
+            return cap, over
+        p_r = float(heat.rack_power_w[r])
+        for (_, _, _, lims), uniform in zip(self._vector, self._uniform, strict=True):
+            if uniform is not None:
+                cap = cap or p_r > uniform[0]
+                over = p_r > uniform[1]
+            else:
+                cap = cap or bool(p_r > lims[0][r])
+                over = bool(p_r > lims[1][r])
+            if over:
+                return True, True
+        return cap, over
 
     def _above_now(self) -> tuple[bool, bool]:
         it_w = self._heat.it_power_w
@@ -255,7 +293,7 @@ class PowerBudget:
         for (ident, grp, n, lims), uniform in zip(self._vector, self._uniform, strict=True):
             p = rack_w if ident else np.bincount(grp, weights=rack_w, minlength=n)
             if uniform is not None:
-                top = float(np.maximum.reduce(p))  # p.max() without its Python wrapper
+                top = float(p[p.argmax()])  # the value p.max() gives (argmax is faster)
                 cap = cap or top > uniform[0]
                 over = top > uniform[1]
             else:
@@ -282,9 +320,11 @@ class PowerBudget:
         Returns:
             True if caps changed (the caller redoes the physics, then calls :meth:`measure`).
         """
-        self._book(t_s)
+        if self._over_prev:  # _book, inlined (every settle)
+            self.s_over += t_s - self._t_prev
+        self._t_prev = t_s
         brake = self._brake_dirty or (self._brake_any and self._brake_unapplied())
-        if not (self.levels and self.enforce):
+        if not self._enforcing:
             if step:
                 self.peak_demand_w = max(self.peak_demand_w, self._heat.it_power_w)
             return self._decide(t_s) if brake else False
@@ -294,7 +334,8 @@ class PowerBudget:
 
     def measure(self) -> None:
         """The settle's power is final: peak and whether a limit is exceeded until the next."""
-        self.peak_it_w = max(self.peak_it_w, self._heat.it_power_w)
+        it_w, peak_w = self._heat.it_power_w, self.peak_it_w
+        self.peak_it_w = it_w if it_w > peak_w else peak_w  # max() without the call
         if self.levels:
             self._over_prev = self._above(1)
 

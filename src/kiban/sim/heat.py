@@ -24,7 +24,13 @@ if TYPE_CHECKING:
 
 __all__ = ["NodeHeat"]
 
-_max = np.maximum.reduce  # ndarray.max without its Python wrapper (the same value)
+_mul = np.multiply
+_add = np.add
+
+
+def _max_of(values: FloatArray) -> float:
+    """The largest value (the element ``argmax`` finds: the value ``max()`` gives, faster)."""
+    return float(values[values.argmax()])
 
 
 class NodeHeat:
@@ -68,6 +74,13 @@ class NodeHeat:
         self.n_busy_nodes = 0
         self.version = 0
         """Counts changes of rack and IT power, inlets and coolant supply (readers cache on it)."""
+        self.changed_rack = -1
+        self.changed_rack_version = -1
+        """The rack whose power changed at ``version == changed_rack_version``, when that change
+        was one node's (:meth:`refresh`); readers that knew every other rack can check it alone."""
+        self._d_cols = hw.d_cols if hw.d is not None else None
+        self._dense_d = hw.dense_d
+        self._scratch: FloatArray = np.empty(lay.n_racks)
 
     def start(self, node_up: BoolArray, row: int) -> None:
         """Every GPU idle: initial node, rack and inlet values, logged at event-log ``row``."""
@@ -125,51 +138,15 @@ class NodeHeat:
     # --- settle ---------------------------------------------------------------------------------
     def refresh(self, row: int, node_up: BoolArray, node_free: IntArray) -> None:
         """Re-estimate the wall power of changed nodes, log their inputs, update rack inlets."""
+        dirty = self.dirty_nodes
+        if len(dirty) == 1:
+            self._refresh1(row, dirty.pop(), node_up, node_free)
+            return
         hw = self._hw
         power = self.power
-        if len(self.dirty_nodes) == 1:
-            node = self.dirty_nodes.pop()
-            r = hw.node_rack_list[node]
-            n_k = hw.node_n_list[node]
-            up = bool(node_up[node])
-            load = (n_k - int(node_free[node])) / n_k if up else 0.0
-            busy = load > 0.0
-            if busy is not self._busy[node]:
-                self._busy[node] = busy
-                self.n_busy_nodes += 1 if busy else -1
-            gpu_w = float(self.node_gpu_power_w[node])
-            new_w = power.estimate1_w(node, gpu_w, load, up)
-            delta_w = new_w - float(self.node_wall_power_w[node])
-            self.node_wall_power_w[node] = new_w
-            power.record1(
-                row,
-                node=node,
-                gpu_w=gpu_w,
-                load=load,
-                inlet_c=float(self.rack_inlet_temp_c[r]),
-                up=up,
-            )
-            self.rack_power_w[r] += delta_w
-            self.it_power_w += delta_w
-            self.version += 1
-            if hw.d is not None and delta_w != 0.0:
-                idx, vals = hw.d_cols[r]
-                inlet = self.rack_inlet_temp_c
-                if hw.dense_d:  # every rack: in place, without the slice's copy back
-                    np.add(inlet, vals * (delta_w * hw.air_frac_list[r]), out=inlet)
-                    self.max_inlet_c = float(_max(inlet))
-                    self._dirty.thermal = True
-                    return
-                inlet[idx] += vals * (delta_w * hw.air_frac_list[r])
-                if delta_w > 0.0:
-                    self.max_inlet_c = max(self.max_inlet_c, float(inlet[idx].max()))
-                else:
-                    self.max_inlet_c = float(inlet.max())
-            self._dirty.thermal = True
-            return
-        nodes = np.fromiter(self.dirty_nodes, dtype=np.int64, count=len(self.dirty_nodes))
+        nodes = np.fromiter(dirty, dtype=np.int64, count=len(dirty))
         nodes.sort()
-        self.dirty_nodes.clear()
+        dirty.clear()
         up_a = node_up[nodes]
         n_a = hw.node_n[nodes]
         load_a = np.where(up_a, (n_a - node_free[nodes]) / n_a, 0.0)
@@ -198,8 +175,51 @@ class NodeHeat:
         if hw.d is not None:
             ch = np.flatnonzero(d_rack_w)
             self.rack_inlet_temp_c += hw.d[:, ch] @ (d_rack_w[ch] * hw.air_frac[ch])
-        self.max_inlet_c = float(self.rack_inlet_temp_c.max())
+        self.max_inlet_c = _max_of(self.rack_inlet_temp_c)
         self._dirty.thermal = True
+
+    def _refresh1(self, row: int, node: int, node_up: BoolArray, node_free: IntArray) -> None:
+        """:meth:`refresh` of one node, in scalars (the same values as the array form)."""
+        hw = self._hw
+        r = hw.node_rack_list[node]
+        up = bool(node_up[node])
+        if up:
+            n_k = hw.node_n_list[node]
+            load = (n_k - int(node_free[node])) / n_k
+        else:
+            load = 0.0
+        busy = load > 0.0
+        if busy is not self._busy[node]:
+            self._busy[node] = busy
+            self.n_busy_nodes += 1 if busy else -1
+        gpu_w = float(self.node_gpu_power_w[node])
+        power = self.power
+        new_w = power.estimate1_w(node, gpu_w, load, up)
+        wall_w = self.node_wall_power_w
+        delta_w = new_w - float(wall_w[node])
+        wall_w[node] = new_w
+        inlet = self.rack_inlet_temp_c
+        power.record1(row, node=node, gpu_w=gpu_w, load=load, inlet_c=float(inlet[r]), up=up)
+        self.rack_power_w[r] += delta_w
+        self.it_power_w += delta_w
+        self.version += 1
+        self.changed_rack = r
+        self.changed_rack_version = self.version
+        self._dirty.thermal = True
+        if self._d_cols is None or delta_w == 0.0:
+            return
+        idx, vals = self._d_cols[r]
+        scratch = self._scratch
+        if self._dense_d:  # every rack: in place, without the slice's copy back
+            _mul(vals, delta_w * hw.air_frac_list[r], out=scratch)
+            _add(inlet, scratch, out=inlet)
+            self.max_inlet_c = float(inlet[inlet.argmax()])
+            return
+        inlet[idx] += vals * (delta_w * hw.air_frac_list[r])
+        if delta_w > 0.0:
+            self.max_inlet_c = max(self.max_inlet_c, _max_of(inlet[idx]))
+        else:
+            self.max_inlet_c = _max_of(inlet)
 
     def recompute_inlet(self) -> None:
         """IT power and every inlet from scratch (start, resync, a new inlet offset)."""
@@ -214,7 +234,7 @@ class NodeHeat:
             )
         if self.rack_inlet_offset_k is not None:
             self.rack_inlet_temp_c += self.rack_inlet_offset_k
-        self.max_inlet_c = float(self.rack_inlet_temp_c.max())
+        self.max_inlet_c = _max_of(self.rack_inlet_temp_c)
 
     def resync(self) -> None:
         """Rack power from the node values, then every inlet (bounds floating-point drift)."""
@@ -230,7 +250,7 @@ class NodeHeat:
         self.rack_inlet_temp_c += temp_c - self.supply_temp_c
         self.supply_temp_c = temp_c
         self.version += 1
-        self.max_inlet_c = float(self.rack_inlet_temp_c.max())
+        self.max_inlet_c = _max_of(self.rack_inlet_temp_c)
         self._dirty.thermal = True
 
     def set_liquid_supply_temp(self, temp_c: float) -> None:

@@ -92,10 +92,16 @@ class LedgerBook:
         self, dt_s: float, *, n_down: int, n_free: float, waiting: bool, fragmented: bool
     ) -> None:
         """Integrate ``dt_s`` seconds of the current state."""
-        sums = self.rate_gpus
+        # the loop over the N_ALLOC buckets, unrolled (called at every event)
+        s0, s1, s2, s3, s4, s5, s6 = self.rate_gpus
         led = self.alloc_gpu_s
-        for k in range(N_ALLOC):
-            led[k] += sums[k] * dt_s
+        led[0] += s0 * dt_s
+        led[1] += s1 * dt_s
+        led[2] += s2 * dt_s
+        led[3] += s3 * dt_s
+        led[4] += s4 * dt_s
+        led[5] += s5 * dt_s
+        led[6] += s6 * dt_s
         self.down_gpu_s += n_down * dt_s
         free = n_free * dt_s
         if waiting:

@@ -52,6 +52,7 @@ class RunRecorder:
         # writing each row into a float64 array, without a NumPy assignment per settle
         self._rows: list[tuple[float, ...]] = []
         self.n_rows = 0
+        self._n_gpus = inputs.layout.n_gpus
 
     @property
     def log(self) -> FloatArray:
@@ -62,28 +63,29 @@ class RunRecorder:
 
     def record(self, t_s: float, *, final: bool = False) -> None:
         """Append the state now as a log row (``final``: the row that closes the window)."""
-        st, heat = self._state, self._heat
         if final and self.n_rows > 0:
             # the closing row repeats the last state; it only marks the end of the window
             self._rows.append((float(t_s), *self._rows[-1][1:]))
             self.n_rows += 1
             return
-        s = self._book.rate_gpus
+        st, heat = self._state, self._heat
+        s0, s1, s2, s3, s4, s5, s6 = self._book.rate_gpus
+        n_down = st.n_down_gpus
         self._rows.append(
             (
                 t_s,
                 heat.it_power_w,
                 heat.supply_temp_c,
                 heat.max_inlet_c,
-                self._layout.n_gpus - st.n_free_gpus - st.n_down_gpus,
+                self._n_gpus - st.n_free_gpus - n_down,
                 heat.n_busy_nodes,  # up nodes with a GPU held (kept by the heat's refresh)
-                s[0],  # productive
-                s[1],  # io_stall
-                s[2],  # underused
-                s[3],  # thermal_throttle
-                s[4],  # power_cap
-                s[5],  # checkpoint
-                s[6] + st.n_down_gpus,  # failure
+                s0,  # productive
+                s1,  # io_stall
+                s2,  # underused
+                s3,  # thermal_throttle
+                s4,  # power_cap
+                s5,  # checkpoint
+                s6 + n_down,  # failure
                 st.n_pending,
                 self._slots.n,
             )

@@ -189,6 +189,7 @@ class Simulator:
         self._epoch_due = False
         self._frag = False
         self._settles = 0
+        self._thermal = s.thermal
         self.thermal_shutdowns = 0
         self._thermal_down: set[int] = set()  # nodes off at their shutdown temperature
 
@@ -240,6 +241,9 @@ class Simulator:
         events = 0
         next_version = -1  # the slots' next_s when slot_i and t_slot were found
         slot_i, t_slot = -1, math.inf
+        inf = math.inf
+        tick, host_end = EventKind.POLICY_TICK, EventKind.HOST_END
+        settle, advance = self._settle, self._advance
         while True:
             # next event: slot transitions (priority 0), queued events, arrivals (priority 5)
             if sl.next_version != next_version:
@@ -248,33 +252,38 @@ class Simulator:
                     slot_i = int(sl.next_s[: sl.n].argmin())
                     t_slot = float(sl.next_s[slot_i])
                 else:
-                    slot_i, t_slot = -1, math.inf
-            t_arr = submit[st.arrived] if st.arrived < n_jobs else math.inf
+                    slot_i, t_slot = -1, inf
+            arrived = st.arrived
+            t_arr = submit[arrived] if arrived < n_jobs else inf
             head = queue.peek()
             while (
                 head is not None
-                and head.kind == EventKind.POLICY_TICK
+                and head.kind == tick
                 and 0 <= head.payload != dispatch.wake_version
             ):
                 queue.discard()  # a wake-up the policy has since replaced: not an event
                 head = queue.peek()
-            t_q = head.time_s if head is not None else math.inf
-            t_next = min(t_slot, t_arr, t_q)
-            if t_next > self._t and self._changed:
-                self._settle()
+            t_q = head.time_s if head is not None else inf
+            # min(t_slot, t_arr, t_q), without the call: the first of equal values
+            t_next = t_arr if t_arr < t_slot else t_slot
+            t_next = t_q if t_q < t_next else t_next
+            later = t_next > self._t
+            if later and self._changed:
+                settle()
                 continue
-            if self._finished() or t_next > until or t_next == math.inf:
+            if t_next > until or t_next == inf:
                 break
-            if self._stuck(head):
+            # (neither can hold while jobs are still to arrive)
+            if arrived >= n_jobs and (self._finished() or self._stuck(head)):
                 break
-            if t_next > self._t:
-                self._advance(t_next)
+            if later:
+                advance(t_next)
             events += 1
             if t_slot == t_next:
                 self._on_slot(slot_i)
             elif head is not None and t_q == t_next and (t_arr > t_next or head.priority < 5):
                 queue.pop()
-                if head.kind >= EventKind.HOST_END:  # CPU-only pods: no GPU, power or log change
+                if head.kind >= host_end:  # CPU-only pods: no GPU, power or log change
                     self._on_host(head.kind, head.payload)
                     continue
                 self._on_queued(head.kind, head.payload)
@@ -532,64 +541,73 @@ class Simulator:
     # settle: decide, then physics, then record
     # =========================================================================================
     def _settle(self) -> None:
-        st, sl, heat, dirty = self.state, self.slots, self.heat, self._dirty
-        if self.host is not None:
-            self.host.retry_if_freed(self._t)
+        st, dirty, t = self.state, self._dirty, self._t
+        host = self.host
+        if host is not None:
+            host.retry_if_freed(t)
         if self._epoch_due or (
             dirty.policy and st.n_pending and (st.n_free_gpus or self.policy.preemptive)
         ):
-            self.dispatch.decide(self.view, self._t)
+            self.dispatch.decide(self.view, t)
         dirty.policy = False
         self._epoch_due = False
         self._physics()
-        if self._in_loop is not None:
-            self._apply_facility(self._in_loop.at_settle(self.view))
-        if self.budget is not None:
-            if self.budget.decide(self._t, step=self._step_due):
+        in_loop = self._in_loop
+        if in_loop is not None:
+            effect = in_loop.at_settle(self.view)
+            if effect is not None:
+                self._apply_facility(effect)
+        budget = self.budget
+        if budget is not None:
+            if budget.decide(t, step=self._step_due):
                 self._physics()
-            self.budget.measure()
+            budget.measure()
             self._step_due = False
-        self._frag = bool(
-            self.shapes.any_shaped
-            and st.n_pending
+        n_pending = st.n_pending
+        shapes = self.shapes
+        self._frag = frag = bool(
+            shapes.any_shaped
+            and n_pending
             and st.n_free_gpus
-            and self.shapes.fragmented(st.node_free, st.n_free_gpus)
+            and shapes.fragmented(st.node_free, st.n_free_gpus)
         )
-        if st.mig is not None and not self._frag and st.n_pending and st.mig.free_slices:
+        mig = st.mig
+        if mig is not None and not frag and n_pending and mig.free_slices:
             # a waiting MIG instance fits the unheld slices by count but nowhere by shape
-            self._frag = st.mig.stranded(
-                st.pending_buf[: st.n_pending],
+            self._frag = mig.stranded(
+                st.pending_buf[:n_pending],
                 st.gpu_job,
                 (st.pending_version, st.gpu_version),
             )
         self._settles += 1
         if self._settles % RESYNC_EVERY == 0:
+            sl = self.slots
             n = sl.n
             self.book.resync((sl.held_gpus(np.arange(n)) @ sl.rate[:n, SHARES]).tolist())
-            heat.resync()
+            self.heat.resync()
         if self.timeline is not None:
-            self.timeline.update(self._t, heat)
-        self.recorder.record(self._t)
+            self.timeline.update(t, self.heat)
+        self.recorder.record(t)
         self._changed = False
         if options.debug_checks:
-            check_invariants(self.hw, st, sl, self.book)
+            check_invariants(self.hw, st, self.slots, self.book)
 
     def _physics(self) -> None:
         """Node power, throttling and storage, each only if something it depends on changed."""
         st, heat, dirty = self.state, self.heat, self._dirty
-        row = self.recorder.n_rows
         if heat.dirty_nodes:
-            heat.refresh(row, st.node_up, st.node_free)
-        if self.settings.thermal and self.slots.n and dirty.thermal:
+            heat.refresh(self.recorder.n_rows, st.node_up, st.node_free)
+        if dirty.thermal and self._thermal and self.slots.n:
             dirty.thermal = False
             self.throttle.check(self._t)
         if self.throttle.shutdown_nodes:
             self._thermal_shutdown()
-        if dirty.io and self.storage.active:
-            self.storage.share(self.slots, self._t)
-        dirty.io = False
+        if dirty.io:
+            if self.storage.active:
+                self.storage.share(self.slots, self._t)
+            dirty.io = False
         if heat.dirty_nodes:
-            heat.refresh(row, st.node_up, st.node_free)
+            heat.refresh(self.recorder.n_rows, st.node_up, st.node_free)
 
     def _thermal_shutdown(self) -> None:
         """GPUs at their shutdown temperature turn off (NVML SHUTDOWN threshold).
