@@ -185,3 +185,41 @@ def test_a_scenario_oversubscribes_only_when_it_says_so(tmp_path):
     assert out.coupling["power_budget_peak_w"] <= 60e3
     assert out.ledger_gpu_s["power_cap"] > 0.0
     Ledger.from_run(out).check(rel_tol=1e-9)
+
+
+@pytest.mark.parametrize("rack_limit_w", [25e3, [25e3, 30e3]], ids=["uniform", "per-rack"])
+def test_one_changed_rack_is_checked_like_every_rack(monkeypatch, rack_limit_w):
+    """After a one-node refresh the budget reads only the rack it changed (PowerBudget._above);
+    its answer must be the full check's at every settle, also when a rack crosses its limit.
+
+    Jobs start one server at a time on two racks of four DGX H100 (≈ 9 kW each at TDP), so
+    rack 0 passes 25 kW at its third job; exact equality (both read the same floats)."""
+    from kiban.sim.capping import PowerBudget  # noqa: PLC0415
+
+    calls = {"one_rack": 0, "above": 0}
+    one_rack = PowerBudget._above_rack
+
+    def checked(self, r):
+        got = one_rack(self, r)
+        assert got == self._above_now()
+        calls["one_rack"] += 1
+        calls["above"] += got[0]
+        return got
+
+    monkeypatch.setattr(PowerBudget, "_above_rack", checked)
+    lay = layout(n_racks=2, servers_per_rack=4, supply_temp_c=22.0, racks_per_row=1)
+    fac = CoupledFacility(
+        NO_OVERHEAD, lay, hall_air_for(lay, supply_temp_c=22.0), rack_limit_w=rack_limit_w
+    )
+    rows = [(600.0 * k, 4 * 3600.0, 8) for k in range(8)]
+    sim = Simulator(
+        lay,
+        jobs(rows, activity_frac=np.full(8, 1.0)),
+        make_policy("policy", "fifo-static"),
+        settings=SimSettings(failures=False, gpu_activity=False, seed=1),
+        facility=fac,
+    )
+    out = sim.run()
+    assert calls["one_rack"] >= 4
+    assert calls["above"] >= 1  # a rack crossed its capping threshold on the one-rack path
+    assert out.coupling["power_cap_events"] >= 1
