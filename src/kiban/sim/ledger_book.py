@@ -67,9 +67,17 @@ class LedgerBook:
     # --- the running jobs' shares (called by the slots) -----------------------------------------
     def change(self, n_gpus: float, old: list[float], new: list[float]) -> None:
         """A job on ``n_gpus`` GPUs changed its shares from ``old`` to ``new``."""
-        sums = self.rate_gpus
-        for k in range(N_ALLOC):
-            sums[k] += n_gpus * (new[k] - old[k])
+        # the loop over the N_ALLOC buckets, unrolled (called at every rate change)
+        s = self.rate_gpus
+        o0, o1, o2, o3, o4, o5, o6 = old
+        n0, n1, n2, n3, n4, n5, n6 = new
+        s[0] += n_gpus * (n0 - o0)
+        s[1] += n_gpus * (n1 - o1)
+        s[2] += n_gpus * (n2 - o2)
+        s[3] += n_gpus * (n3 - o3)
+        s[4] += n_gpus * (n4 - o4)
+        s[5] += n_gpus * (n5 - o5)
+        s[6] += n_gpus * (n6 - o6)
 
     def add(self, d_rate_gpus: list[float]) -> None:
         """Several jobs changed: add the summed change per bucket (GPUs)."""
@@ -79,9 +87,16 @@ class LedgerBook:
 
     def remove(self, n_gpus: int, shares: list[float]) -> None:
         """A job on ``n_gpus`` GPUs with ``shares`` stopped."""
-        sums = self.rate_gpus
-        for k, val in enumerate(shares):
-            sums[k] -= n_gpus * val
+        # the loop over the N_ALLOC buckets, unrolled (called at every stop)
+        s = self.rate_gpus
+        v0, v1, v2, v3, v4, v5, v6 = shares
+        s[0] -= n_gpus * v0
+        s[1] -= n_gpus * v1
+        s[2] -= n_gpus * v2
+        s[3] -= n_gpus * v3
+        s[4] -= n_gpus * v4
+        s[5] -= n_gpus * v5
+        s[6] -= n_gpus * v6
 
     def resync(self, exact_rate_gpus: list[float]) -> None:
         """Replace the incremental sums by an exact recomputation (bounds drift)."""
@@ -89,7 +104,7 @@ class LedgerBook:
 
     # --- time ------------------------------------------------------------------------------------
     def advance(
-        self, dt_s: float, *, n_down: int, n_free: float, waiting: bool, fragmented: bool
+        self, dt_s: float, n_down: int, n_free: float, waiting: bool, fragmented: bool
     ) -> None:
         """Integrate ``dt_s`` seconds of the current state."""
         # the loop over the N_ALLOC buckets, unrolled (called at every event)
