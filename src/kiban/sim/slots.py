@@ -421,9 +421,7 @@ class Slots:
         io_now_b_per_s = f[F_IO_DEMAND] * s_c if comp else 0.0
         self.io_now_total_b_per_s += io_now_b_per_s - f[F_IO_NOW]
         if comp:
-            left_s = (
-                jt.duration_list[job] - float(self.job_acc[job, R_PROGRESS]) - acc_progress_s
-            )
+            left_s = jt.duration_list[job] - float(self.job_acc[job, R_PROGRESS]) - acc_progress_s
             if progress_rate > 0:
                 finish_s = t_s + max(left_s, 0.0) / progress_rate
             else:
