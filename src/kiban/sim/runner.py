@@ -179,8 +179,8 @@ class JobRunner:
         return float(busy), float(s_cap)
 
     # --- stop -----------------------------------------------------------------------------------
-    def _close(self, i: int, t_s: float) -> None:
-        j = int(self._slots.job[i])
+    def _close(self, i: int, j: int, t_s: float) -> None:
+        """Close slot ``i`` (job ``j``'s, booked) and free its job's allocation."""
         self._storage.on_close(j)
         where, cap_w = self._slots.close(i)
         if self._jt.special_list[j]:
@@ -195,7 +195,7 @@ class JobRunner:
         st, sl = self._state, self._slots
         j = int(sl.job[i])
         sl.book(i, t_s)
-        self._close(i, t_s)
+        self._close(i, j, t_s)
         sl.finish(j)
         st.job_end_s[j] = t_s
         st.job_state[j] = DONE
@@ -206,7 +206,7 @@ class JobRunner:
         st, sl = self._state, self._slots
         i = int(sl.job_slot[j])
         sl.book(i, t_s)
-        self._close(i, t_s)
+        self._close(i, j, t_s)
         num_gpus = float(self._jobs.num_gpus[j]) * self._jt.share_frac_list[j]
         if self._ts is not None and self._jt.share_milli_list[j] < MILLI_PER_GPU:
             num_gpus = 1.0  # a time-sliced tenant's work costs 1 GPU-second per second of work

@@ -283,23 +283,18 @@ class Slots:
         Returns:
             Where the job was and its per-GPU cap (W), for the allocation to release.
         """
-        j = int(self.job[i])
+        j, n_i, sku, _, _, node = self.i_tab[i].tolist()
         # R_PROD..R_FAIL columns of job_acc hold job-seconds per bucket; R_PROD is unused there
         self.job_acc[j] += self.acc[i]
         where = self.job_place[j]
         assert where is not None  # running job
-        gpus, nodes, counts = where.gpus, where.nodes, where.counts
-        _, n_i, sku, _, _, _ = self.i_tab[i].tolist()
         f = self.f_tab[i].tolist()
-        idle_w = self._hw.idle_list[sku]
         share = f[F_SHARE]
-        if nodes.shape[0] == 1:
-            # one node (every 1-GPU job): scalar update
-            self._heat.add_gpu_power1(
-                int(nodes[0]), -(int(gpus.shape[0]) * (f[F_POWER] - idle_w) * share)
-            )
+        above_w = f[F_POWER] - self._hw.idle_list[sku]
+        if node >= 0:  # one node (every 1-GPU job): scalar update
+            self._heat.add_gpu_power1(node, -(n_i * above_w * share))
         else:
-            self._heat.add_gpu_power(nodes, -(counts * (f[F_POWER] - idle_w) * share))
+            self._heat.add_gpu_power(where.nodes, -(where.counts * above_w * share))
         self._book.remove(n_i * share, self.rate[i, SHARES].tolist())
         self.io_now_total_b_per_s -= f[F_IO_NOW]
         self.io_now_b_per_s[i] = 0.0
@@ -309,7 +304,8 @@ class Slots:
         self.job_place[j] = None
         self.job_n_alloc[j] = 0
         self.job_slot[j] = -1
-        self.job_racks.pop(j, None)
+        if j in self.job_racks:
+            del self.job_racks[j]
         if self.watch is not None:
             self.watch.add(j)
         self.version += 1
