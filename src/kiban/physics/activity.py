@@ -574,6 +574,10 @@ def weighted_quantiles(values: ArrayLike, weights: ArrayLike) -> dict[str, float
     return out
 
 
+_BIN_LIMIT = 2.0**62
+"""Bin quotients smaller than this convert to int64 alike in Python and numpy."""
+
+
 class WeightedHistogram:
     """Streaming time-weighted histogram with fixed bins, for quantiles of long runs.
 
@@ -633,6 +637,22 @@ class WeightedHistogram:
         idx = ((v - self._lo if self._lo else v) / self._width).astype(np.int64)
         return np.minimum(np.maximum(idx, 0, out=idx), self._n - 1, out=idx)  # np.clip
 
+    def _bins_few(self, values: list[float]) -> list[int] | None:
+        """:meth:`_bins` of a few values in plain Python (the same bins).
+
+        None if a value is not finite or its bin lies outside the integer range, where the
+        conversion is numpy's (left to :meth:`_bins`).
+        """
+        lo, width, top = self._lo, self._width, self._n - 1
+        out = []
+        for x in values:
+            q = (x - lo if lo else x) / width
+            if not -_BIN_LIMIT < q < _BIN_LIMIT:  # NaN, inf or huge
+                return None
+            b = int(q)  # truncation toward zero, as astype(np.int64)
+            out.append(0 if b < 0 else (top if b > top else b))
+        return out
+
     def _step_counts(self, values: ArrayLike) -> FloatArray:
         """Samples per bin of ``values``, from the last call's where few samples changed."""
         if values is self._last_values and self._last_counts is not None:
@@ -655,18 +675,19 @@ class WeightedHistogram:
             and not self._rebinned
         ):
             idx, counts = last_idx, last_counts
-            moved = np.flatnonzero(v != last_v)  # NaN counts as moved: binned again
+            moved = (v != last_v).nonzero()[0]  # NaN counts as moved: binned again
             if moved.shape[0] * 4 <= v.shape[0]:
                 k = moved.shape[0]
                 if k:
                     new = v[moved]
-                    new_idx = self._bins(new)
                     # whole numbers: one bincount per side gives the bits of one ±1 per sample
                     # (a few samples: ±1 each, the same whole numbers)
+                    few = self._bins_few(new.tolist()) if k <= self.FEW_MOVED else None
+                    new_idx = self._bins(new) if few is None else few
                     if k <= self.FEW_MOVED:
                         for b in idx[moved].tolist():
                             counts[b] -= 1.0
-                        for b in new_idx.tolist():
+                        for b in new_idx if few is not None else new_idx.tolist():
                             counts[b] += 1.0
                     else:
                         counts -= np.bincount(idx[moved], minlength=self._n)
@@ -692,7 +713,7 @@ class WeightedHistogram:
         since the last such call are binned again.
         """
         if isinstance(weights, float) or np.ndim(weights) == 0:  # one weight: a facility step
-            step_w = float(np.asarray(weights, dtype=np.float64))
+            step_w = weights if type(weights) is float else float(np.asarray(weights, np.float64))
             np.multiply(self._step_counts(values), step_w, out=self._buf)
             np.add(self._counts, self._buf, out=self._counts)
             return
