@@ -211,11 +211,17 @@ class ClusterState:
 
         def take_t(j: int, where: Placement, cap_w: float) -> None:
             take(j, where, cap_w)
-            left[where.gpus] = 0
+            if where.gpus.shape[0] == 1:
+                left[int(where.gpus[0])] = 0
+            else:
+                left[where.gpus] = 0
 
         def release_t(where: Placement, cap_w: float) -> None:
             release(where, cap_w)
-            left[where.gpus] = MILLI_PER_GPU
+            if where.gpus.shape[0] == 1:
+                left[int(where.gpus[0])] = MILLI_PER_GPU
+            else:
+                left[where.gpus] = MILLI_PER_GPU
 
         def fail_t(node: int, first_gpu: int, n_gpus: int) -> None:
             fail(node, first_gpu, n_gpus)
@@ -435,7 +441,10 @@ class ClusterState:
         if where.nodes.shape[0] == 1:  # one node: scalar updates
             node, k = int(where.nodes[0]), int(where.gpus.shape[0])
             self._frag1(node, -k)
-            self.gpu_job[where.gpus] = j
+            if k == 1:
+                self.gpu_job[int(where.gpus[0])] = j
+            else:
+                self.gpu_job[where.gpus] = j
             self.gpu_version += 1
             self.node_free[node] -= k
             self.n_free_gpus -= k
@@ -452,18 +461,23 @@ class ClusterState:
         """Free a job's GPUs and its power reservation of ``cap_w`` per GPU."""
         gpus, nodes = where.gpus, where.nodes
         k = int(gpus.shape[0])
-        if nodes.shape[0] == 1:
-            self._frag1(int(nodes[0]), k)
-        else:
-            self._frag_many(nodes, where.counts)
+        if nodes.shape[0] == 1:  # one node: scalar updates
+            node = int(nodes[0])
+            self._frag1(node, k)
+            if k == 1:
+                self.gpu_job[int(gpus[0])] = GPU_FREE
+            else:
+                self.gpu_job[gpus] = GPU_FREE
+            self.gpu_version += 1
+            self.node_free[node] += k
+            self.rack_gpu_alloc_w[int(where.racks[0])] -= k * cap_w
+            self.n_free_gpus += k
+            return
+        self._frag_many(nodes, where.counts)
         self.gpu_job[gpus] = GPU_FREE
         self.gpu_version += 1
-        if nodes.shape[0] == 1:
-            self.node_free[int(nodes[0])] += k
-            self.rack_gpu_alloc_w[int(where.racks[0])] -= k * cap_w
-        else:
-            self.node_free[nodes] += where.counts
-            np.subtract.at(self.rack_gpu_alloc_w, where.racks, where.counts * cap_w)
+        self.node_free[nodes] += where.counts
+        np.subtract.at(self.rack_gpu_alloc_w, where.racks, where.counts * cap_w)
         self.n_free_gpus += k
 
     # --- shares and host resources (issue 15) ----------------------------------------------------
