@@ -683,16 +683,23 @@ class WeightedHistogram:
                     # whole numbers: one bincount per side gives the bits of one ±1 per sample
                     # (a few samples: ±1 each, the same whole numbers)
                     few = self._bins_few(new.tolist()) if k <= self.FEW_MOVED else None
-                    new_idx = self._bins(new) if few is None else few
-                    if k <= self.FEW_MOVED:
+                    if few is not None:
                         for b in idx[moved].tolist():
                             counts[b] -= 1.0
-                        for b in new_idx if few is not None else new_idx.tolist():
+                        for b in few:
                             counts[b] += 1.0
+                        idx[moved] = few
                     else:
-                        counts -= np.bincount(idx[moved], minlength=self._n)
-                        counts += np.bincount(new_idx, minlength=self._n)
-                    idx[moved] = new_idx
+                        new_idx = self._bins(new)
+                        if k <= self.FEW_MOVED:
+                            for b in idx[moved].tolist():
+                                counts[b] -= 1.0
+                            for b in new_idx.tolist():
+                                counts[b] += 1.0
+                        else:
+                            counts -= np.bincount(idx[moved], minlength=self._n)
+                            counts += np.bincount(new_idx, minlength=self._n)
+                        idx[moved] = new_idx
                     last_v[moved] = new
                     self._last_counts = counts
                 return counts

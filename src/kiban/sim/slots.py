@@ -272,7 +272,9 @@ class Slots:
             if n_nodes == 1:
                 self._heat.add_gpu_power1(node, float(counts[0]) * delta_w * f[F_SHARE])
             else:
-                self._heat.add_gpu_power(nodes, counts * delta_w * f[F_SHARE])
+                self._heat.add_gpu_power(
+                    nodes, np.asarray(counts * delta_w * f[F_SHARE], np.float64)
+                )
         self._dirty.io = True
         self._dirty.thermal = True
         return i
