@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING
@@ -592,6 +593,7 @@ class WeightedHistogram:
 
     __slots__ = (
         "_buf",
+        "_buf_w",
         "_counts",
         "_last_counts",
         "_last_idx",
@@ -619,6 +621,8 @@ class WeightedHistogram:
         self._n = max(1, int(np.ceil((hi - lo) / bin_width)))
         self._counts = np.zeros(self._n, dtype=np.float64)
         self._buf = np.empty(self._n, dtype=np.float64)
+        self._buf_w = math.nan
+        """The weight ``_buf`` holds ``_last_counts`` times (NaN: counts changed since)."""
         # the last samples of one weight, their bins and their count per bin: a run's GPUs
         # mostly hold their values from one facility step to the next, so only the samples
         # that changed are moved to their new bins (the same integer counts as binning every
@@ -664,6 +668,7 @@ class WeightedHistogram:
         if v.shape[0] < self.INCREMENTAL_MIN_SAMPLES:  # binning them all is as cheap
             counts = np.bincount(self._bins(v), minlength=self._n).astype(np.float64)
             self._last_counts = counts
+            self._buf_w = math.nan
             self._last_v = self._last_idx = None
             return counts
         last_v, last_idx, last_counts = self._last_v, self._last_idx, self._last_counts
@@ -702,6 +707,7 @@ class WeightedHistogram:
                         idx[moved] = new_idx
                     last_v[moved] = new
                     self._last_counts = counts
+                    self._buf_w = math.nan
                 return counts
             self._rebinned = self.FULL_STEPS_AFTER_MOVE
         elif self._rebinned:
@@ -711,6 +717,7 @@ class WeightedHistogram:
         self._last_idx = idx
         counts = np.bincount(idx, minlength=self._n).astype(np.float64)
         self._last_counts = counts
+        self._buf_w = math.nan
         return counts
 
     def add(self, values: ArrayLike, weights: ArrayLike) -> None:
@@ -721,7 +728,10 @@ class WeightedHistogram:
         """
         if isinstance(weights, float) or np.ndim(weights) == 0:  # one weight: a facility step
             step_w = weights if type(weights) is float else float(np.asarray(weights, np.float64))
-            np.multiply(self._step_counts(values), step_w, out=self._buf)
+            counts = self._step_counts(values)
+            if step_w != self._buf_w:  # the same counts and weight: the same products
+                np.multiply(counts, step_w, out=self._buf)
+                self._buf_w = step_w
             np.add(self._counts, self._buf, out=self._counts)
             return
         v, w = np.broadcast_arrays(
