@@ -70,6 +70,8 @@ loses little; 60 s steps cost ≈ 3× the run time of the demo (measured), over 
 Pass ``step_s=60`` for studies of fast transients."""
 CAPACITY_CACHE_MAX = 4096
 """Most (faults, outdoor, set-point) answers of the plant capacity kept in one run."""
+OUTDOOR_CACHE_MAX = 1 << 17
+"""Most hours whose outdoor temperature is kept (≈ 15 years of hours)."""
 OBSERVE_EVERY_S = 300.0
 """The GPU distributions (power, die temperature, activity) are sampled this often, each sample
 weighted by the time since the previous one: a systematic sample of the time-weighted
@@ -306,6 +308,7 @@ class CoupledFacility:
             self._node_rack, weights=self._srv_max_w[self._node_srv], minlength=layout.n_racks
         )
         self._rack_max_pos = self._rack_max_w > 0
+        self._rack_max_all_pos = bool(self._rack_max_pos.all())
         self._rack_server = np.zeros(layout.n_racks, dtype=np.int64)
         self._rack_server[self._node_rack] = self._node_srv  # a representative model per rack
         self._server_racks = [
@@ -328,6 +331,15 @@ class CoupledFacility:
         self._no_faults = (np.zeros(n_units, dtype=bool), 1.0, np.ones(layout.n_racks))
         self._no_faults[0].flags.writeable = False
         self._no_faults[2].flags.writeable = False
+        # what a step without an air deficit hands on (read-only, the same objects each step)
+        self._no_deficit = np.zeros(hall.n_aisles)
+        self._no_rise = np.zeros(layout.n_racks)
+        self._no_deficit.flags.writeable = False
+        self._no_rise.flags.writeable = False
+        # the outdoor dry bulb of each hour, kept over runs (it depends only on the hour and
+        # on the plant's climate and start, checked at each run's start)
+        self._outdoor_by_hour: dict[int, float] = {}
+        self._outdoor_for: tuple[Any, float] | None = None
         self._air_frac = np.ones(layout.n_racks) - np.bincount(
             self._node_rack,
             weights=np.array([s.liquid_capture_frac for s in srv])[self._node_srv],
@@ -350,14 +362,15 @@ class CoupledFacility:
 
     def _reset(self) -> None:
         """Fresh run state: the same facility object may serve several runs (policies)."""
-        hall, layout = self._hall, self._layout
+        hall = self._hall
         self._hall_now = hall
         self._units_failed: bytes = b""
         self._room = fd.RoomState(
             np.asarray(hall.supply_setpoint_c), np.asarray(hall.supply_setpoint_c)
         )
-        self._last_offset: FloatArray = np.zeros(layout.n_racks)
-        self._last_r_scale: FloatArray = np.ones(layout.n_racks)
+        # read-only zeros and ones: a step that hands on the same object again compares nothing
+        self._last_offset: FloatArray = self._no_rise
+        self._last_r_scale: FloatArray = self._no_faults[2]
         self._r_raised = False  # any(_last_r_scale != 1)
         self._last_supply = float(hall.supply_setpoint_c)
         self._t_last = 0.0
@@ -368,6 +381,15 @@ class CoupledFacility:
         self._quiet_heat_w = 0.0
         self._quiet_again: tuple[fd.HallAir, FloatArray, Any, Any, Any] | None = None
         self._outdoor_hour = -1
+        outdoor_for = (
+            getattr(self._plant, "climate", None),
+            float(getattr(self._plant, "start_time_of_year_s", 0.0)),
+        )
+        if self._outdoor_for is None or not (
+            outdoor_for[0] is self._outdoor_for[0] and outdoor_for[1] == self._outdoor_for[1]
+        ):
+            self._outdoor_by_hour.clear()
+            self._outdoor_for = outdoor_for
         self._capacity_cache: dict[tuple[bytes, float, float, float], tuple[float, FloatArray]] = {}
         self._outdoor_cache = 25.0
         self._racks_down: frozenset[int] = frozenset()
@@ -448,8 +470,10 @@ class CoupledFacility:
         the IT limit is (contract − fixed) / r: a hot afternoon (lower chiller COP) lowers it.
         """
         contract_w = self._budgets.get("site")
+        if contract_w is None:
+            return effect
         it_w = float(view.it_power_w)
-        if contract_w is None or it_w <= 0.0:
+        if it_w <= 0.0:
             return effect
         limit_w = self._site_it_limit_w(contract_w, it_w, view.time_s, view.supply_temp_c)
         if effect is None:
@@ -606,15 +630,25 @@ class CoupledFacility:
         return failed, chiller_ok, fan_ok
 
     def _outdoor_c(self, t: float) -> float:
-        """Outdoor dry bulb, held for the hour (the climate is hourly at best)."""
+        """Outdoor dry bulb, held for the hour (the climate is hourly at best).
+
+        Each hour's value is kept over the runs of this facility (the policies of one
+        ``kiban simulate`` step through the same hours): the same value, looked up once.
+        """
         hour = int(t // 3600.0)
         if hour != self._outdoor_hour:
             self._outdoor_hour = hour
-            climate = getattr(self._plant, "climate", None)
+            assert self._outdoor_for is not None  # set by _reset
+            climate, start = self._outdoor_for
             if climate is not None:
-                start = float(getattr(self._plant, "start_time_of_year_s", 0.0))
-                mid_s = (hour + 0.5) * 3600.0
-                self._outdoor_cache = fd.outdoor_dry_bulb_at_c(mid_s, climate, start_s=start)
+                known = self._outdoor_by_hour.get(hour)
+                if known is None:
+                    if len(self._outdoor_by_hour) >= OUTDOOR_CACHE_MAX:
+                        self._outdoor_by_hour.clear()
+                    mid_s = (hour + 0.5) * 3600.0
+                    known = fd.outdoor_dry_bulb_at_c(mid_s, climate, start_s=start)
+                    self._outdoor_by_hour[hour] = known
+                self._outdoor_cache = known
         return self._outdoor_cache
 
     @property
@@ -666,18 +700,16 @@ class CoupledFacility:
         else:  # no faults: the units are always the same, only the hour moves
             key = int(t // 3600.0)
         quiet_w = self._quiet_rack_w
-        if (
-            self._quiet
-            and key == self._quiet_key
-            and rack_w.shape == quiet_w.shape
-            and not (rack_w != quiet_w).any()
-        ):
+        quiet_power = (
+            self._quiet and rack_w.shape == quiet_w.shape and not (rack_w != quiet_w).any()
+        )
+        if quiet_power and key == self._quiet_key:
             self.removed_j += self._quiet_heat_w * dt
             self.heat_j += self._quiet_heat_w * dt
             self.air_handling_j += self._air_w * dt
             return None
         inlet = np.asarray(view.rack_inlet_temp_c, dtype=np.float64)
-        if self._quiet_hour_passes(key, hall, rack_w, inlet, then, t):
+        if quiet_power and self._quiet_hour_passes(key, hall, inlet, then, t):
             # a new hour, nothing else moved: the last quiet step again (same heat, fans,
             # air and aisles) if the hour's plant capacity still takes the heat
             self.air_handling_j += self._air_w * dt
@@ -686,9 +718,13 @@ class CoupledFacility:
             self._quiet_key = key
             return None
         heat = rack_w * self._air_frac
-        load = np.divide(
-            rack_w, self._rack_max_w, out=np.zeros_like(rack_w), where=self._rack_max_pos
-        )
+        heat_w = float(heat.sum())
+        if self._rack_max_all_pos:  # every rack has a maximum: the same quotients, no mask
+            load = rack_w / self._rack_max_w
+        else:
+            load = np.divide(
+                rack_w, self._rack_max_w, out=np.zeros_like(rack_w), where=self._rack_max_pos
+            )
         if self._one_server is not None:  # every rack holds one server model (elementwise)
             speed = fan_speed_frac(load, inlet, self._one_server)
         else:  # fan_speed_frac per rack with its server's ramp (the same values)
@@ -698,13 +734,12 @@ class CoupledFacility:
         self._air_w = self._air_handling_w(flow)
         self.air_handling_j += self._air_w * dt
         outdoor_c = self._outdoor_c(t)
-        step = self._quiet_step(heat, flow, outdoor_c, then[0], then[1], dt)
+        step = self._quiet_step(heat, heat_w, flow, outdoor_c, then[0], then[1], dt)
         quiet_step = step is not None
         if step is None:
             step = fd.facility_step(
                 hall, self._room, heat, flow, outdoor_c, then[0], then[1], max(dt, 1e-9)
             )
-        heat_w = float(heat.sum())
         self._quiet = same and step.stored_j == 0.0 and step.room is self._room
         if self._quiet:
             self._quiet_key = key
@@ -726,18 +761,20 @@ class CoupledFacility:
             flow = fd.server_airflow_m3_per_s(speed, self._rack_rated_flow, fan_ok_frac=fan_ok)
             self._air_w = self._air_handling_w(flow)
             deficit, offset = self._aisles(heat, flow, failed)
-        self.max_deficit_frac = max(self.max_deficit_frac, float(deficit.max()))
+        if deficit is not self._no_deficit:  # (zeros leave the maximum, ≥ 0, as it is)
+            self.max_deficit_frac = max(self.max_deficit_frac, float(deficit.max()))
         supply = float(self._room.air_temp_c)
         self.max_supply_c = max(self.max_supply_c, supply)
-        # offset: a new array each step (kept, never written)
+        # offset: a new array each step, or the read-only zeros (kept, never written)
         # failed server fans: the chips see a higher resistance, R ∝ V̇^−0.8
         if fan_ok is self._no_faults[2]:
             r_scale = fan_ok if self._r_raised else self._last_r_scale
         else:
             r_scale = fd.r_scale_for_airflow(np.maximum(fan_ok, 0.05))
         changed_supply = abs(supply - self._last_supply) > 1e-9
-        changed_offset = not np.array_equal(offset, self._last_offset)
-        changed_r = not np.array_equal(r_scale, self._last_r_scale)
+        last_offset, last_r = self._last_offset, self._last_r_scale
+        changed_offset = offset is not last_offset and not np.array_equal(offset, last_offset)
+        changed_r = r_scale is not last_r and not np.array_equal(r_scale, last_r)
         if not (changed_supply or changed_offset or changed_r):
             return None
         self._last_supply = supply
@@ -750,20 +787,20 @@ class CoupledFacility:
             rack_r_scale=r_scale if changed_r else None,
         )
 
-    def _quiet_hour_passes(  # noqa: PLR0917 - the step's inputs, compared with the last one's
+    def _quiet_hour_passes(
         self,
         key: tuple[bytes, float, bytes, int] | int,
         hall: fd.HallAir,
-        rack_w: FloatArray,
         inlet: FloatArray,
         then: tuple[FloatArray, float, FloatArray],
         t: float,
     ) -> bool:
         """The last step was quiet and only the hour moved: would this step repeat it?
 
-        True when the last step was a :meth:`_quiet_step` (room at its set-point, no storage)
-        and this one has the same units, chiller and fans (over the step and from ``t``), the
-        same hall, rack power and inlets, so the same fan speeds, airflow, air-handling power
+        The caller has found the rack power the same as the last quiet step's. True when the
+        last step was a :meth:`_quiet_step` (room at its set-point, no storage) and this one
+        has the same units, chiller and fans (over the step and from ``t``), the same hall
+        and inlets, so the same fan speeds, airflow, air-handling power
         and aisles; only the outdoor temperature, hence the plant capacity, is the new hour's.
         If that capacity still takes the heat, the full step computes the same numbers as the
         last one and changes nothing (the same effect: none), so the caller books the same
@@ -779,8 +816,6 @@ class CoupledFacility:
             or then is not self._no_faults
             or hall is not again[0]
             or hall is not self._hall_now
-            or rack_w.shape != self._quiet_rack_w.shape
-            or (rack_w != self._quiet_rack_w).any()
             or (inlet != again[1]).any()
         ):
             return False
@@ -813,6 +848,7 @@ class CoupledFacility:
     def _quiet_step(  # noqa: PLR0917
         self,
         heat: FloatArray,
+        heat_w: float,
         flow: FloatArray,
         outdoor_c: float,
         failed: FloatArray,
@@ -821,28 +857,32 @@ class CoupledFacility:
     ) -> fd.FacilityStep | None:
         """The step when the room is at its set-point and the cooling has capacity.
 
-        The common case: the room stays put and removes the heat; only the aisles are
-        computed. None when the full room step is needed.
+        The common case: the room stays put and removes the heat (``heat_w``, the sum of
+        ``heat``); only the aisles are computed. None when the full room step is needed.
         """
         hall, room = self._hall_now, self._room
         set_c = hall.supply_setpoint_c
         if float(room.air_temp_c) != set_c or abs(float(room.solid_temp_c) - set_c) > 1e-6:
             return None
-        capacity_w, supplied = self._quiet_capacity(failed, chiller_ok, outdoor_c)
-        q = float(heat.sum())
-        if q > capacity_w:
+        capacity_w, past_bypass = self._quiet_capacity(failed, chiller_ok, outdoor_c)
+        if heat_w > capacity_w:
             return None
         demand = np.bincount(hall.rack_aisle, weights=flow, minlength=hall.n_aisles)
-        m = fd.aisle_deficit_frac(demand, supplied * (1.0 - hall.bypass_frac))
-        if m.any():
-            top = np.minimum(fd.MAX_DEFICIT_FRAC, (5.0 / 3.0) * m[hall.rack_aisle])
-            rise = fd.deficit_inlet_rise_k(top, heat, flow)
-        else:  # every aisle has its air (the common case): no rise
-            rise = np.zeros(heat.shape[0])
+        if (demand <= past_bypass).all():
+            # every aisle has its air (the common case): aisle_deficit_frac's 1 − supply/demand
+            # is ≤ 0 in every aisle (0 where no demand), clipped to 0; no rise
+            m, rise = self._no_deficit, self._no_rise
+        else:
+            m = fd.aisle_deficit_frac(demand, past_bypass)
+            if m.any():
+                top = np.minimum(fd.MAX_DEFICIT_FRAC, (5.0 / 3.0) * m[hall.rack_aisle])
+                rise = fd.deficit_inlet_rise_k(top, heat, flow)
+            else:
+                rise = self._no_rise
         return fd.FacilityStep(
             room=room,
             capacity_w=capacity_w,
-            removed_j=q * dt,
+            removed_j=heat_w * dt,
             stored_j=0.0,
             aisle_deficit_frac=m,
             rack_deficit_rise_k=rise,
@@ -851,7 +891,7 @@ class CoupledFacility:
     def _quiet_capacity(
         self, failed: FloatArray, chiller_ok: float, outdoor_c: float
     ) -> tuple[float, FloatArray]:
-        """Cooling capacity (W) and air supplied per aisle (m³/s) of the working units.
+        """Cooling capacity (W) and air per aisle past the bypass (m³/s) of the working units.
 
         They change only with the faults, the outdoor temperature (hourly) and the set-point:
         the answers are kept per inputs over the run (monthly normals give each month the same
@@ -859,7 +899,7 @@ class CoupledFacility:
         """
         hall = self._hall_now
         key = (
-            np.asarray(failed, dtype=bool).tobytes(),
+            b"" if failed is self._no_faults[0] else np.asarray(failed, dtype=bool).tobytes(),
             chiller_ok,
             outdoor_c,
             hall.supply_setpoint_c,
@@ -884,10 +924,12 @@ class CoupledFacility:
             plant_w = math.inf
         capacity_w = min(crah_w, plant_w)
         supplied = (hall.crah_airflow_m3_per_s * working) @ hall.crah_aisle_share
+        past_bypass = supplied * (1.0 - hall.bypass_frac)
+        past_bypass.flags.writeable = False
         if len(self._capacity_cache) >= CAPACITY_CACHE_MAX:
             self._capacity_cache.clear()
-        self._capacity_cache[key] = (capacity_w, supplied)
-        return capacity_w, supplied
+        self._capacity_cache[key] = (capacity_w, past_bypass)
+        return capacity_w, past_bypass
 
     def _observe(self, view: ClusterView, dt: float) -> None:
         """Time-weighted GPU power, die temperature and activity over the last step."""

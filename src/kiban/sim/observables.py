@@ -109,6 +109,12 @@ class GpuObservables:
         self._gpu_rack: IntArray = hw.node_rack[hw.gpu_node]
         self._gpu_liquid: BoolArray = hw.sku_liquid[gpu_sku]
         self._any_liquid = bool(self._gpu_liquid.any())
+        # GPUs numbered rack by rack (the layouts build them so): each rack's inlet repeated
+        # over its GPUs is the gather by rack, without the index array
+        rack_sorted = bool((np.diff(self._gpu_rack) >= 0).all())
+        self._gpu_rack_counts: IntArray | None = (
+            np.bincount(self._gpu_rack, minlength=hw.layout.n_racks) if rack_sorted else None
+        )
         # power_die_activity of the last call and the versions of its inputs then
         self._pda: tuple[FloatArray, FloatArray, FloatArray] | None = None
         self._pda_key = (-1, -1, -1)
@@ -116,6 +122,12 @@ class GpuObservables:
         # watch, kept from the first call on): the GPUs whose power or busy share may differ
         self._pda_holder: IntArray = np.zeros(0, dtype=np.int64)
         self._pda_watch: set[int] | None = None
+        # R·P of every GPU at that call and the R it used (the die temperature is the inlet
+        # plus this: only the GPUs whose power changed are multiplied again)
+        self._pda_rp: FloatArray = np.zeros(0)
+        self._pda_r: FloatArray | None = None
+        self._pda_r_scale: FloatArray | None = None
+        self._pda_r_used: FloatArray | None = None
         self.hw_slowdown_jobs: Callable[[], frozenset[int]] = _no_jobs
         """Jobs in thermal HW slowdown now (set by the simulator: the throttle's set)."""
         self.braked_jobs: Callable[[], frozenset[int]] = _no_jobs
@@ -208,39 +220,55 @@ class GpuObservables:
         last = self._pda
         if last is not None and key == self._pda_key:
             return last
+        changed: IntArray | None = None  # GPUs whose power changed (None: any of them)
         if last is not None and self._pda_watch is not None:
-            power, activity = self._changed_gpus(last[0], last[2], job, self._pda_watch)
+            power, activity, changed = self._changed_gpus(last[0], last[2], job, self._pda_watch)
         else:
             power, activity = self._power_activity(job)
             self._pda_watch = sl.new_watch()
+            self._pda_holder = job.copy()
         if self._pda_watch:
             self._pda_watch.clear()
-        self._pda_holder = job.copy()
-        inlet = heat.rack_inlet_temp_c[self._gpu_rack]
+        rack_inlet = heat.rack_inlet_temp_c
+        counts = self._gpu_rack_counts
+        inlet = rack_inlet[self._gpu_rack] if counts is None else rack_inlet.repeat(counts)
         if self._any_liquid:
             inlet = np.where(self._gpu_liquid, heat.liquid_supply_temp_c, inlet)
         r_k_per_w = self._gpu_r_k_per_w
         if heat.r_raised:
-            r_k_per_w = r_k_per_w * heat.rack_r_scale[self._gpu_rack]
-        die = inlet + r_k_per_w * power
+            if heat.rack_r_scale is not self._pda_r_scale or self._pda_r is None:
+                self._pda_r = r_k_per_w * heat.rack_r_scale[self._gpu_rack]
+                self._pda_r_scale = heat.rack_r_scale
+            r_k_per_w = self._pda_r
+        rp = self._pda_rp
+        if changed is None or r_k_per_w is not self._pda_r_used:
+            rp = self._pda_rp = r_k_per_w * power
+        elif changed.shape[0]:
+            rp[changed] = r_k_per_w[changed] * power[changed]
+        self._pda_r_used = r_k_per_w
+        die = np.add(inlet, rp, out=inlet)  # inlet: a fresh array
         self._pda = (power, die, activity)
         self._pda_key = key
         return self._pda
 
     def _changed_gpus(
         self, power: FloatArray, activity: FloatArray, job: IntArray, watch: set[int]
-    ) -> tuple[FloatArray, FloatArray]:
+    ) -> tuple[FloatArray, FloatArray, IntArray | None]:
         """Power and busy share now, computed only for the GPUs whose inputs changed.
 
         A GPU's power and busy share change only if its holder changed (start, end, failure,
         repair: ``gpu_job`` differs from the last call's) or a job on it changed its rates
         (the slots' watch: a start, a rate change, an end, the tenants left on a shared GPU).
         Those GPUs are computed as :meth:`_power_activity` computes them (the same values);
-        the others keep theirs. Unchanged arrays are returned again (the histograms then skip
-        them).
+        the others keep theirs. An array whose values did not change is returned again (the
+        histograms then skip it). The third item: the GPUs whose power may differ from the
+        last call's (None: any GPU). The holders are brought up to date.
         """
         sl = self._slots
-        changed = np.flatnonzero(job != self._pda_holder)
+        holder = self._pda_holder
+        changed = np.flatnonzero(job != holder)
+        if changed.shape[0]:
+            holder[changed] = job[changed]
         if watch:
             parts = [changed]
             job_gpus = sl.job_gpus
@@ -251,9 +279,9 @@ class GpuObservables:
             changed = np.unique(np.concatenate(parts))
         n = changed.shape[0]
         if n == 0:
-            return power, activity
+            return power, activity, changed
         if n * 4 > job.shape[0]:  # most GPUs: all of them at once
-            return self._power_activity(job)
+            return (*self._power_activity(job), None)
         sub = job[changed]
         sub_power = self._gpu_idle_w[changed]
         sub_activity = np.zeros(n)
@@ -265,11 +293,13 @@ class GpuObservables:
         sub_power[sub == GPU_DOWN] = 0.0
         if self._state.gpu_tenants:
             self._shared_power_activity(changed, sub_power, sub_activity)
-        power = power.copy()
-        activity = activity.copy()
-        power[changed] = sub_power
-        activity[changed] = sub_activity
-        return power, activity
+        if (power[changed] != sub_power).any():
+            power = power.copy()
+            power[changed] = sub_power
+        if (activity[changed] != sub_activity).any():
+            activity = activity.copy()
+            activity[changed] = sub_activity
+        return power, activity, changed
 
     def _power_activity(self, job: IntArray) -> tuple[FloatArray, FloatArray]:
         """Board power and busy share of every GPU from the slots (see power_die_activity)."""
