@@ -43,6 +43,11 @@ _HW_THERMAL = int(ClockEventReason.HW_SLOWDOWN | ClockEventReason.HW_THERMAL_SLO
 _HW_BRAKE = int(ClockEventReason.HW_SLOWDOWN | ClockEventReason.HW_POWER_BRAKE)
 
 
+FEW_GPUS = 64
+"""At most this many changed GPUs are computed one by one in Python floats (fewer NumPy calls
+on tiny arrays; the same values)."""
+
+
 def _no_jobs() -> frozenset[int]:
     return frozenset()
 
@@ -105,6 +110,7 @@ class GpuObservables:
         hw = inputs.hw
         gpu_sku = hw.node_sku[hw.gpu_node]
         self._gpu_idle_w: FloatArray = hw.sku_idle_w[gpu_sku].astype(np.float64)
+        self._gpu_idle_list: list[float] = self._gpu_idle_w.tolist()
         self._gpu_r_k_per_w: FloatArray = hw.sku_r_k_per_w[gpu_sku]
         self._gpu_rack: IntArray = hw.node_rack[hw.gpu_node]
         self._gpu_liquid: BoolArray = hw.sku_liquid[gpu_sku]
@@ -282,6 +288,17 @@ class GpuObservables:
             return power, activity, changed
         if n * 4 > job.shape[0]:  # most GPUs: all of them at once
             return (*self._power_activity(job), None)
+        if n <= FEW_GPUS:  # the common case: a few GPUs, one by one
+            few_power, few_activity = self._few_power_activity(
+                changed.tolist(), job[changed].tolist()
+            )
+            if power[changed].tolist() != few_power:
+                power = power.copy()
+                power[changed] = few_power
+            if activity[changed].tolist() != few_activity:
+                activity = activity.copy()
+                activity[changed] = few_activity
+            return power, activity, changed
         sub = job[changed]
         sub_power = self._gpu_idle_w[changed]
         sub_activity = np.zeros(n)
@@ -300,6 +317,57 @@ class GpuObservables:
             activity = activity.copy()
             activity[changed] = sub_activity
         return power, activity, changed
+
+    def _few_power_activity(
+        self, gpus: list[int], holders: list[int]
+    ) -> tuple[list[float], list[float]]:
+        """Board power and busy share of a few GPUs (held by ``holders``), in Python floats.
+
+        What :meth:`_changed_gpus` computes with arrays, the same IEEE operations in the same
+        order: a held GPU has its job's power and busy share; a shared GPU its idle power plus
+        each tenant's share of that tenant's power above idle, and the share-weighted sum of
+        the tenants' busy shares, each summed from 0 in tenant order (as ``np.bincount``
+        sums); a free GPU its idle power, a GPU on a failed node nothing. The slots' columns
+        are read in one gather for all of them.
+        """
+        sl, tenants = self._slots, self._state.gpu_tenants
+        read: list[int] = []  # the jobs whose slots are read, in the order they are used
+        for g, j in zip(gpus, holders, strict=True):
+            if j >= 0:
+                read.append(j)
+            elif j == GPU_SHARED:
+                read.extend(tenants.get(g, ()))
+        slot_w: list[float] = []
+        slot_act: list[float] = []
+        slot_frac: list[float] = []
+        if read:
+            slots = sl.job_slot[np.array(read, dtype=np.int64)]
+            slot_w = sl.power_w[slots].tolist()
+            slot_act = sl.activity_frac(slots).tolist()
+            slot_frac = sl.share_frac[slots].tolist()
+        idle = self._gpu_idle_list
+        power: list[float] = []
+        activity: list[float] = []
+        k = 0
+        for g, j in zip(gpus, holders, strict=True):
+            if j >= 0:
+                power.append(slot_w[k])
+                activity.append(slot_act[k])
+                k += 1
+            elif j == GPU_SHARED:
+                idle_w = idle[g]
+                above_w = busy = 0.0
+                for _ in tenants.get(g, ()):
+                    frac = slot_frac[k]
+                    above_w += frac * (slot_w[k] - idle_w)
+                    busy += frac * slot_act[k]
+                    k += 1
+                power.append(idle_w + above_w)
+                activity.append(busy)
+            else:  # free: idle; on a failed node: nothing
+                power.append(0.0 if j == GPU_DOWN else idle[g])
+                activity.append(0.0)
+        return power, activity
 
     def _power_activity(self, job: IntArray) -> tuple[FloatArray, FloatArray]:
         """Board power and busy share of every GPU from the slots (see power_die_activity)."""
