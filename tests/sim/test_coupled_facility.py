@@ -10,6 +10,7 @@ import pytest
 from tests.sim.helpers import jobs, layout
 
 from kiban.ledger import Ledger
+from kiban.physics.recirculation import REF_AREA_PER_RACK_M2, air_handling_power_w
 from kiban.policies.registry import make_policy
 from kiban.sim import SimpleFacility, SimSettings, Simulator
 from kiban.sim.coupled import CoupledFacility, FaultEvent, hall_air_for
@@ -143,3 +144,25 @@ def test_a_fault_off_the_step_grid_changes_nothing_before_it_starts(fault):
     # after it the room or the aisle warms (the test would pass trivially otherwise)
     after = t_h >= fault.start_s
     assert hot.log["max_inlet_temp_c"][after].max() > base.log["max_inlet_temp_c"].max() + 5.0
+
+
+@pytest.mark.parametrize("containment", ["none", "hot-aisle", "cold-aisle"])
+@pytest.mark.parametrize("area_per_rack_m2", [None, 1.0, 3.7])
+def test_air_handling_power_is_the_recirculation_models_bit_for_bit(containment, area_per_rack_m2):
+    """The step's CRAH fan power (bypass factor computed once) equals air_handling_power_w.
+
+    Any last-bit difference would move ``air_handling_energy_j`` of every coupled run.
+    """
+    lay = layout(n_racks=2, servers_per_rack=4, supply_temp_c=22.0)
+    fac = CoupledFacility(
+        SimpleFacility(),
+        lay,
+        hall_air_for(lay, supply_temp_c=22.0),
+        area_per_rack_m2=area_per_rack_m2,
+        containment=containment,
+    )
+    area = area_per_rack_m2 or REF_AREA_PER_RACK_M2
+    rng = np.random.default_rng(11)
+    for flow in rng.uniform(0.0, 40.0, (500, 7)):
+        want = float(air_handling_power_w(float(flow.sum()), area, containment=containment))
+        assert fac._air_handling_w(flow) == want
