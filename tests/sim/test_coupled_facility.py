@@ -166,3 +166,30 @@ def test_air_handling_power_is_the_recirculation_models_bit_for_bit(containment,
     for flow in rng.uniform(0.0, 40.0, (500, 7)):
         want = float(air_handling_power_w(float(flow.sum()), area, containment=containment))
         assert fac._air_handling_w(flow) == want
+
+
+def test_unchanged_samples_added_once_give_the_histograms_of_one_add_per_step(monkeypatch):
+    """Steps whose GPU samples did not change are added once, with their summed weight.
+
+    Whole-second weights keep every count a whole number, so the histograms are bit for bit
+    those of one add per step (forced here by an exactness bound of 0); and fewer adds ran.
+    """
+    from kiban.physics import activity  # noqa: PLC0415
+    from kiban.sim import coupled  # noqa: PLC0415
+
+    adds = [0]
+    add = activity.WeightedHistogram.add
+
+    def counting_add(self, values, weights):
+        adds[0] += 1
+        add(self, values, weights)
+
+    monkeypatch.setattr(activity.WeightedHistogram, "add", counting_add)
+    _, held = _run()
+    held_adds, adds[0] = adds[0], 0
+    monkeypatch.setattr(coupled, "_EXACT_WHOLE", 0.0)
+    _, each = _run()
+    assert held_adds < adds[0] / 2
+    for name in ("power_hist", "die_hist", "activity_hist"):
+        assert getattr(held, name)._counts.tobytes() == getattr(each, name)._counts.tobytes()
+    assert held.summary() == each.summary()

@@ -77,6 +77,8 @@ CAPACITY_CACHE_MAX = 4096
 """Most (faults, outdoor, set-point) answers of the plant capacity kept in one run."""
 OUTDOOR_CACHE_MAX = 1 << 17
 """Most hours whose outdoor temperature is kept (≈ 15 years of hours)."""
+_EXACT_WHOLE = 2.0**53
+"""Whole numbers below this are exact in float64."""
 OBSERVE_EVERY_S = 300.0
 """The GPU distributions (power, die temperature, activity) are sampled this often, each sample
 weighted by the time since the previous one: a systematic sample of the time-weighted
@@ -417,6 +419,11 @@ class CoupledFacility:
         self.power_hist = act.WeightedHistogram(0.0, 2000.0, 1.0)
         self.die_hist = act.WeightedHistogram(0.0, 130.0, 0.1)
         self.activity_hist = act.WeightedHistogram(0.0, 1.0 + 1e-9, 0.001)
+        # per histogram: the samples last observed and the weight not yet added for them
+        # (_observe); whether every weight so far is whole, and their sum
+        self._held: list[tuple[FloatArray | None, float]] = [(None, 0.0)] * 3
+        self._whole_weights = True
+        self._observed_s = 0.0
         self.shortfall_s = 0.0
         self.max_deficit_frac = 0.0
         self.max_supply_c = float(hall.supply_setpoint_c)
@@ -943,11 +950,45 @@ class CoupledFacility:
         return capacity_w, past_bypass
 
     def _observe(self, view: ClusterView, dt: float) -> None:
-        """Time-weighted GPU power, die temperature and activity over the last step."""
-        power_w, die_c, activity = view.gpu_power_die_activity()
-        self.power_hist.add(power_w, dt)
-        self.die_hist.add(die_c, dt)
-        self.activity_hist.add(activity, dt)
+        """Time-weighted GPU power, die temperature and activity over the last step.
+
+        Samples that did not change since the last step (the view hands the same read-only
+        array again) are added once, with the sum of their weights, when the next samples
+        differ or the run ends (:meth:`_add_held`). That gives the same bits as one add per
+        step while every weight is a whole number of seconds and the samples times the
+        weights' sum stay below 2**53: a histogram's per-step counts are whole numbers, so
+        every product and sum is a whole number, exact. At the first weight where that fails,
+        the held weights are added and every later step is added at once.
+        """
+        arrays = view.gpu_power_die_activity()
+        hists = (self.power_hist, self.die_hist, self.activity_hist)
+        self._observed_s += dt
+        if self._whole_weights and not (
+            float(dt).is_integer() and self._observed_s * arrays[0].shape[0] < _EXACT_WHOLE
+        ):
+            self._whole_weights = False
+            self._add_held()
+        if not self._whole_weights:
+            for hist, values in zip(hists, arrays, strict=True):
+                hist.add(values, dt)
+            return
+        held = self._held
+        for k, values in enumerate(arrays):
+            last, weight = held[k]
+            if values is last and not values.flags.writeable:  # (never written: unchanged)
+                held[k] = (last, weight + dt)
+                continue
+            if last is not None:
+                hists[k].add(last, weight)
+            held[k] = (values, dt)
+
+    def _add_held(self) -> None:
+        """Add the held samples' weights to the histograms (see :meth:`_observe`)."""
+        hists = (self.power_hist, self.die_hist, self.activity_hist)
+        for hist, (values, weight) in zip(hists, self._held, strict=True):
+            if values is not None:
+                hist.add(values, weight)
+        self._held = [(None, 0.0)] * 3
 
     def finish(self, view: ClusterView) -> dict[str, Any]:
         """The run ended: observe the last partial step and return :meth:`summary`."""
@@ -964,6 +1005,7 @@ class CoupledFacility:
         ``power_cap_events``) are measured by the simulator's
         :class:`~kiban.sim.capping.PowerBudget` at every event and added to these.
         """
+        self._add_held()
         return {
             "gpu_power_w_quantiles": self.power_hist.quantiles(),
             "gpu_die_temp_c_quantiles": self.die_hist.quantiles(),
