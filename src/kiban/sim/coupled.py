@@ -352,6 +352,7 @@ class CoupledFacility:
             weights=np.array([s.liquid_capture_frac for s in srv])[self._node_srv],
             minlength=layout.n_racks,
         ) / np.maximum(np.bincount(self._node_rack, minlength=layout.n_racks), 1)
+        self._all_air = bool((self._air_frac == 1.0).all())  # heat = rack power (x·1 = x)
         self._rack_feeds = max(1, int(rack_feeds))
         self._rack_nodes = [np.flatnonzero(self._node_rack == r) for r in range(layout.n_racks)]
         # PSUs per node (power brake on a partial feed loss, fd.psu_power_brake)
@@ -733,7 +734,7 @@ class CoupledFacility:
             self.heat_j += self._quiet_heat_w * dt
             self._quiet_key = key
             return None
-        heat = rack_w * self._air_frac
+        heat = rack_w if self._all_air else rack_w * self._air_frac
         heat_w = float(heat.sum())
         if self._rack_max_all_pos:  # every rack has a maximum: the same quotients, no mask
             load = rack_w / self._rack_max_w
@@ -746,7 +747,9 @@ class CoupledFacility:
         else:  # fan_speed_frac per rack with its server's ramp (the same values)
             speed = fan_speed_frac_spans(load, inlet, self._rack_ramp_span_k)
         # a rack whose fans failed moves less air: the remaining fans cannot make up for them
-        flow = fd.server_airflow_m3_per_s(speed, self._rack_rated_flow, fan_ok_frac=then[2])
+        # (every fan working: the scalar 1, the same products)
+        fans = 1.0 if then[2] is self._no_faults[2] else then[2]
+        flow = fd.server_airflow_m3_per_s(speed, self._rack_rated_flow, fan_ok_frac=fans)
         self._air_w = self._air_handling_w(flow)
         self.air_handling_j += self._air_w * dt
         outdoor_c = self._outdoor_c(t)

@@ -218,7 +218,8 @@ class GpuObservables:
         The three :meth:`snapshot` columns a time-weighted distribution needs, without the
         clock and shares (the in-loop facility samples them every few minutes); same values.
         When nothing they depend on changed since the last call (the versions of the slots,
-        the allocation and the heat), the same arrays are returned again (never written).
+        the allocation and the heat), the same arrays are returned again: read-only, never
+        written (an array whose values change is replaced by a new one).
         """
         sl, heat = self._slots, self._heat
         job = self._state.gpu_job
@@ -253,6 +254,8 @@ class GpuObservables:
             rp[changed] = r_k_per_w[changed] * power[changed]
         self._pda_r_used = r_k_per_w
         die = np.add(inlet, rp, out=inlet)  # inlet: a fresh array
+        for arr in (power, die, activity):
+            arr.flags.writeable = False
         self._pda = (power, die, activity)
         self._pda_key = key
         return self._pda
@@ -275,14 +278,14 @@ class GpuObservables:
         changed = np.flatnonzero(job != holder)
         if changed.shape[0]:
             holder[changed] = job[changed]
-        if watch:
-            parts = [changed]
+        if watch:  # the union, ascending (a few GPUs: Python sets)
+            union = set(changed.tolist())
             job_gpus = sl.job_gpus
             for j in watch:
                 gpus = job_gpus[j]
                 if gpus is not None:
-                    parts.append(gpus)
-            changed = np.unique(np.concatenate(parts))
+                    union.update(gpus.tolist())
+            changed = np.array(sorted(union), dtype=np.int64)
         n = changed.shape[0]
         if n == 0:
             return power, activity, changed
