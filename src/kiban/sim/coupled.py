@@ -402,7 +402,9 @@ class CoupledFacility:
         ):
             self._outdoor_by_hour.clear()
             self._outdoor_for = outdoor_for
-        self._capacity_cache: dict[tuple[bytes, float, float, float], tuple[float, FloatArray]] = {}
+        self._capacity_cache: dict[
+            tuple[bytes, float, float | None, float], tuple[float, FloatArray]
+        ] = {}
         self._outdoor_cache = 25.0
         self._racks_down: frozenset[int] = frozenset()
         self._site_key: tuple[float, float, float] | None = None
@@ -752,10 +754,10 @@ class CoupledFacility:
         flow = fd.server_airflow_m3_per_s(speed, self._rack_rated_flow, fan_ok_frac=fans)
         self._air_w = self._air_handling_w(flow)
         self.air_handling_j += self._air_w * dt
-        outdoor_c = self._outdoor_c(t)
-        step = self._quiet_step(heat, heat_w, flow, outdoor_c, then[0], then[1], dt)
+        step = self._quiet_step(heat, heat_w, flow, t, then[0], then[1], dt)
         quiet_step = step is not None
         if step is None:
+            outdoor_c = self._outdoor_c(t)
             step = fd.facility_step(
                 hall, self._room, heat, flow, outdoor_c, then[0], then[1], max(dt, 1e-9)
             )
@@ -823,8 +825,8 @@ class CoupledFacility:
         and aisles; only the outdoor temperature, hence the plant capacity, is the new hour's.
         If that capacity still takes the heat, the full step computes the same numbers as the
         last one and changes nothing (the same effect: none), so the caller books the same
-        energies. The hour's outdoor temperature and capacity are looked up as the full step
-        would (their caches move the same way).
+        energies. The hour's capacity is looked up as the full step would
+        (:meth:`_quiet_capacity`).
         """
         again = self._quiet_again
         if (
@@ -838,7 +840,7 @@ class CoupledFacility:
             or (inlet != again[1]).any()
         ):
             return False
-        capacity_w, _ = self._quiet_capacity(then[0], then[1], self._outdoor_c(t))
+        capacity_w, _ = self._quiet_capacity(then[0], then[1], t)
         return not self._quiet_heat_w > capacity_w
 
     def _air_handling_w(self, flow: FloatArray) -> float:
@@ -871,7 +873,7 @@ class CoupledFacility:
         heat: FloatArray,
         heat_w: float,
         flow: FloatArray,
-        outdoor_c: float,
+        t: float,
         failed: FloatArray,
         chiller_ok: float,
         dt: float,
@@ -885,7 +887,7 @@ class CoupledFacility:
         set_c = hall.supply_setpoint_c
         if float(room.air_temp_c) != set_c or abs(float(room.solid_temp_c) - set_c) > 1e-6:
             return None
-        capacity_w, past_bypass = self._quiet_capacity(failed, chiller_ok, outdoor_c)
+        capacity_w, past_bypass = self._quiet_capacity(failed, chiller_ok, t)
         if heat_w > capacity_w:
             return None
         demand = np.bincount(hall.rack_aisle, weights=flow, minlength=hall.n_aisles)
@@ -910,19 +912,23 @@ class CoupledFacility:
         )
 
     def _quiet_capacity(
-        self, failed: FloatArray, chiller_ok: float, outdoor_c: float
+        self, failed: FloatArray, chiller_ok: float, t: float
     ) -> tuple[float, FloatArray]:
         """Cooling capacity (W) and air per aisle past the bypass (m³/s) of the working units.
 
-        They change only with the faults, the outdoor temperature (hourly) and the set-point:
-        the answers are kept per inputs over the run (monthly normals give each month the same
-        24 hourly temperatures, so most hours find theirs).
+        They change only with the faults, the outdoor temperature at ``t`` (hourly) and the
+        set-point: the answers are kept per inputs over the run (monthly normals give each
+        month the same 24 hourly temperatures, so most hours find theirs). A plant without a
+        chiller limit (infinite: the units alone limit) does not depend on the outdoor
+        temperature, which is then not looked up.
         """
         hall = self._hall_now
+        plant_limited = math.isfinite(hall.chiller_capacity_w)
+        outdoor_c = self._outdoor_c(t) if plant_limited else math.nan  # (nan: not used)
         key = (
             b"" if failed is self._no_faults[0] else np.asarray(failed, dtype=bool).tobytes(),
             chiller_ok,
-            outdoor_c,
+            outdoor_c if plant_limited else None,
             hall.supply_setpoint_c,
         )
         cached = self._capacity_cache.get(key)
@@ -930,7 +936,7 @@ class CoupledFacility:
             return cached
         working = ~np.asarray(failed, dtype=bool)
         crah_w = float(hall.crah_capacity_w[working].sum())
-        if math.isfinite(hall.chiller_capacity_w):
+        if plant_limited:
             plant_w = chiller_ok * float(
                 fd.chiller_available_capacity_w(hall.chiller_capacity_w, outdoor_c)
             ) + float(
