@@ -458,18 +458,24 @@ class FragmentationGradientDescent(NodePlacement):
             self._max_gpus = max_gpus
             self._uses_cpu = uses_cpu
             self._cpu_breaks = self._cpu_breakpoints(jobs) if uses_cpu else []
-            self._every_node_has_gpus = bool((lay.node_n_gpus > 0).all())
             self._memo: dict[tuple[int, ...], float] = {}
             n_nodes = lay.n_nodes
+            self._gpu_node = lay.gpu_node
+            # the free state last seen (-1: every node changed before the first placement)
             self._seen_gpu_left = np.full(lay.n_gpus, -1, dtype=np.int64)
             self._seen_cpu = np.full(n_nodes, -1, dtype=np.int64)
-            # node states: (model, free CPU, sorted milli left per GPU slot), numbered as met
-            self._node_state = np.full(n_nodes, -1, dtype=np.int64)  # -1: changed, not numbered
+            # node states: (model, free CPU class, sorted milli left per GPU slot), numbered as
+            # met; a node whose state was never met waits in ``_unnumbered`` with its key
+            self._node_state = np.full(n_nodes, -1, dtype=np.int64)
+            self._node_state_unknown = True
+            self._unnumbered: dict[int, tuple[int, ...]] = {}
+            self._waiting: IntArray | None = None  # its nodes, ascending (None: to sort again)
+            self._node_max_left = np.full(n_nodes, -1, dtype=np.int64)  # -1: no GPUs
             self._state_ids: dict[tuple[int, ...], int] = {}
+            self._state_keys: list[tuple[int, ...]] = []
             self._node_first: list[int] = lay.node_first_gpu.tolist()
             self._node_end: list[int] = (lay.node_first_gpu + lay.node_n_gpus).tolist()
             self._node_sku_list: list[int] = lay.node_sku_idx.tolist()
-            self._state_rows = np.zeros((256, 2 + max_gpus), dtype=np.int64)
             self._state_frag = np.zeros(256)
             self._n_states = 0
             # per job shape (milli, GPUs taken, CPU): fragmentation change per state (NaN: not
@@ -514,95 +520,118 @@ class FragmentationGradientDescent(NodePlacement):
         i = bisect.bisect_right(self._cpu_breaks, cpu)
         return self._cpu_breaks[i - 1] if i else -1
 
-    def _frag_states(self, left: IntArray, cpu: IntArray, model: IntArray) -> FloatArray:
-        """:func:`node_frag_milli` of node states, each distinct state computed once per run.
+    def _frag_rows(self, rows: list[tuple[int, ...]]) -> FloatArray:
+        """:func:`node_frag_milli` of node states ``(model, CPU, milli left sorted ascending ...)``.
 
         The measure depends on the multiset of milli left, the free CPU and the model, and a
-        cluster's nodes repeat a few states (empty, full, one share taken, ...).
-        """
-        return self._frag_rows(np.column_stack((model, cpu, np.sort(left, axis=1))).tolist())
-
-    def _frag_rows(self, rows: list[list[int]]) -> FloatArray:
-        """:meth:`_frag_states` of rows ``[model, CPU, milli left sorted ascending ...]``.
-
-        States never met are computed together, in order of first appearance.
+        cluster's nodes repeat a few states (empty, full, one share taken, ...): each distinct
+        state is computed once per run, the states never met together, in order of first
+        appearance. (A state's value can differ in the last bit with its place in that batch,
+        BLAS's blocking of ``per @ freq``: the batches are part of the decisions.)
         """
         memo = self._memo
-        keys = [tuple(r) for r in rows]
-        miss = [k for k in dict.fromkeys(keys) if k not in memo]
+        miss = [k for k in dict.fromkeys(rows) if k not in memo]
         if miss:
             from kiban.workload.packing import node_frag_milli  # noqa: PLC0415 (startup time)
 
             u = np.array(miss, dtype=np.int64)
             vals = node_frag_milli(u[:, 2:], u[:, 1], u[:, 0], self._typical).tolist()
             memo.update(zip(miss, vals, strict=True))
-        return np.array([memo[k] for k in keys], dtype=np.float64)
+        return np.array([memo[k] for k in rows], dtype=np.float64)
 
-    def _states_of(
-        self, view: ClusterView, left: IntArray, cpu_free: IntArray | None, nodes: IntArray
-    ) -> IntArray:
-        """State numbers of ``nodes`` now; nodes whose GPUs or CPU changed are numbered again.
+    def _sync(self, left: IntArray, cpu_free: IntArray | None) -> None:
+        """Bring the node states up to the free state ``left`` (milli per GPU), ``cpu_free``.
 
         The fragmentation of a node, and the change a job shape makes to it, depend only on its
-        state, and a cluster's nodes share few states (empty, full, one share taken, ...): the
-        scores are kept per state and job shape, so a placement costs a lookup per node and a
-        new computation only for states never scored for that shape.
+        state (model, free CPU class, sorted milli left), and a cluster's nodes share few states
+        (empty, full, one share taken, ...): scores are kept per state and job shape, so a
+        placement costs a lookup per node. Only nodes whose GPUs or CPU changed since the last
+        call are looked at; one whose new state was never met waits in ``_unnumbered`` until it
+        is a candidate (:meth:`_number_new`), which keeps the order states are first computed in.
         """
-        node_state = self._node_state
-        changed_gpus = (left != self._seen_gpu_left).nonzero()[0]
-        if changed_gpus.shape[0]:
-            self._seen_gpu_left[changed_gpus] = left[changed_gpus]
-            node_state[view.layout.gpu_node[changed_gpus]] = -1
+        seen = self._seen_gpu_left
+        changed = (left != seen).nonzero()[0]
+        touched: list[int] = []
+        if changed.shape[0]:
+            seen[changed] = left[changed]
+            touched = self._gpu_node[changed].tolist()
         if not self._uses_cpu:
             cpu_free = None
         if cpu_free is not None:
             cpu_changed = (cpu_free != self._seen_cpu).nonzero()[0]
             if cpu_changed.shape[0]:
                 self._seen_cpu[cpu_changed] = cpu_free[cpu_changed]
-                node_state[cpu_changed] = -1
-        ids = node_state[nodes]
-        stale_mask = ids < 0
-        if stale_mask.any():
-            stale = nodes[stale_mask]
-            state_ids = self._state_ids
-            first, end, model = self._node_first, self._node_end, self._node_sku_list
-            pad = [0] * self._max_gpus
-            new_ids = []
-            fresh: list[tuple[int, ...]] = []
-            for node in stale.tolist():  # few nodes change between placements
-                a, b = first[node], end[node]
-                cpu = _NO_CPU_LIMIT if cpu_free is None else self._cpu_class(int(cpu_free[node]))
-                key = (
-                    model[node],
-                    cpu,
-                    *sorted(left[a:b].tolist() + pad[: self._max_gpus - b + a]),
-                )
-                sid = state_ids.get(key)
-                if sid is None:
-                    sid = state_ids[key] = self._n_states + len(fresh)
-                    fresh.append(key)
-                new_ids.append(sid)
-            if fresh:
-                self._add_states(np.array(fresh, dtype=np.int64))
-            node_state[stale] = new_ids
-            ids[stale_mask] = new_ids
-        return ids
+                touched += cpu_changed.tolist()
+        if self._node_state_unknown:  # the first call: every node (GPU-less ones too)
+            self._node_state_unknown = False
+            touched = list(range(len(self._node_first)))
+        if not touched:
+            return
+        state_ids, unnumbered = self._state_ids, self._unnumbered
+        node_state, node_max = self._node_state, self._node_max_left
+        first, end, model = self._node_first, self._node_end, self._node_sku_list
+        max_gpus, pad = self._max_gpus, [0] * self._max_gpus
+        cpu_class = self._cpu_class
+        for node in dict.fromkeys(touched):  # few nodes change between placements
+            a, b = first[node], end[node]
+            cpu = _NO_CPU_LIMIT if cpu_free is None else cpu_class(int(cpu_free[node]))
+            lft = sorted(left[a:b].tolist() + pad[: max_gpus - b + a])
+            key = (model[node], cpu, *lft)
+            sid = state_ids.get(key)
+            if sid is None:
+                if node not in unnumbered:
+                    self._waiting = None
+                unnumbered[node] = key
+            else:
+                if unnumbered.pop(node, None) is not None:
+                    self._waiting = None
+                node_state[node] = sid
+            node_max[node] = lft[-1] if b > a else -1
 
-    def _add_states(self, rows: IntArray) -> None:
-        """Append new states (rows of model, CPU, sorted milli left) with their fragmentation."""
-        n, k = self._n_states, rows.shape[0]
-        if n + k > self._state_rows.shape[0]:
-            cap = max(2 * self._state_rows.shape[0], n + k)
-            grown = np.zeros((cap, self._state_rows.shape[1]), dtype=np.int64)
-            grown[:n] = self._state_rows[:n]
-            self._state_rows = grown
+    def _number_new(self, nodes: IntArray) -> None:
+        """Number the states of the candidates ``nodes`` (ascending) never met before.
+
+        New states are numbered, and their fragmentation computed, in node order.
+        """
+        unnumbered = self._unnumbered
+        waiting = self._waiting
+        if waiting is None:  # the nodes waiting changed
+            waiting = self._waiting = np.array(sorted(unnumbered), dtype=np.int64)
+        if nodes.shape[0] == 0:
+            return
+        hit = waiting[nodes.take(nodes.searchsorted(waiting), mode="clip") == waiting].tolist()
+        if not hit:
+            return
+        self._waiting = None
+        state_ids, node_state = self._state_ids, self._node_state
+        fresh: list[tuple[int, ...]] = []
+        for node in hit:
+            key = unnumbered.pop(node)
+            sid = state_ids.get(key)
+            if sid is None:
+                sid = state_ids[key] = self._n_states + len(fresh)
+                fresh.append(key)
+            node_state[node] = sid
+        if fresh:
+            self._add_states(fresh)
+        for node, key in list(unnumbered.items()):  # met now on another node
+            sid = state_ids.get(key)
+            if sid is not None:
+                del unnumbered[node]
+                node_state[node] = sid
+
+    def _add_states(self, keys: list[tuple[int, ...]]) -> None:
+        """Append new states (model, CPU, sorted milli left) with their fragmentation."""
+        n, k = self._n_states, len(keys)
+        if n + k > self._state_frag.shape[0]:
+            cap = max(2 * self._state_frag.shape[0], n + k)
             self._state_frag = np.concatenate((self._state_frag, np.zeros(cap - n)))[:cap]
             for i, score in enumerate(self._shape_score):
                 self._shape_score[i] = np.concatenate(
                     (score, np.full(cap - score.shape[0], np.nan))
                 )
-        self._state_rows[n : n + k] = rows
-        self._state_frag[n : n + k] = self._frag_states(rows[:, 2:], rows[:, 1], rows[:, 0])
+        self._state_keys.extend(keys)
+        self._state_frag[n : n + k] = self._frag_rows(keys)
         self._n_states = n + k
 
     def _shape_of(self, milli: int, take: int, cpu_req: int) -> int:
@@ -612,7 +641,7 @@ class FragmentationGradientDescent(NodePlacement):
         sid = self._shape_ids.get(key)
         if sid is None:
             sid = self._shape_ids[key] = len(self._shape_score)
-            self._shape_score.append(np.full(self._state_rows.shape[0], np.nan))
+            self._shape_score.append(np.full(self._state_frag.shape[0], np.nan))
             self._shape_ties.append({})
         return sid
 
@@ -624,31 +653,31 @@ class FragmentationGradientDescent(NodePlacement):
         For a share the change is the least over the node's GPUs that fit (each distinct milli
         left tried once); the milli-left values that give it are kept to pick the GPU.
         """
-        rows = self._state_rows[states]
-        model, cpu, left = rows[:, 0], rows[:, 1], rows[:, 2:]
+        keys = self._state_keys
+        state_list = states.tolist()
         before = self._state_frag[states]
-        cpu_after = cpu - cpu_req if self._uses_cpu else cpu
+        uses_cpu = self._uses_cpu
         score = self._shape_score[shape]
         if 0 < milli < MILLI_PER_GPU:
-            # one trial per state and distinct milli-left value that takes the share (rows are
+            # one trial per state and distinct milli-left value that takes the share (keys are
             # sorted: equal values are neighbours)
-            trial: list[list[int]] = []
+            trial: list[tuple[int, ...]] = []
             owner: list[int] = []
             vals: list[int] = []
-            for i, (m, c, *lft) in enumerate(rows.tolist()):
-                c_after = c - cpu_req if self._uses_cpu else c
+            for i, state in enumerate(state_list):
+                m, c, *lft = keys[state]
+                c_after = c - cpu_req if uses_cpu else c
                 prev = -1
                 for k, v in enumerate(lft):
                     if v >= milli and v != prev:
                         after = lft.copy()
                         after[k] = v - milli
                         after.sort()
-                        trial.append([m, c_after, *after])
+                        trial.append((m, c_after, *after))
                         owner.append(i)
                         vals.append(v)
                     prev = v
             ties = self._shape_ties[shape]
-            state_list = states.tolist()
             if not trial:  # no GPU of these states has the share left
                 score[states] = np.inf
                 ties.update(dict.fromkeys(state_list, ()))
@@ -664,58 +693,47 @@ class FragmentationGradientDescent(NodePlacement):
             for i, state in enumerate(state_list):
                 ties[state] = tuple(on[i])
             score[states] = best
-        else:  # whole GPUs (a CPU-only pod: take 0, only the CPU changes)
-            whole = left == MILLI_PER_GPU
-            after = np.where(whole & (np.cumsum(whole, axis=1) <= take), 0, left)
-            score[states] = self._frag_states(after, cpu_after, model) - before
+        else:  # whole GPUs: the first ``take`` untouched ones (a CPU-only pod: take 0, only CPU)
+            rows: list[tuple[int, ...]] = []
+            for state in state_list:
+                m, c, *lft = keys[state]
+                whole = [k for k, v in enumerate(lft) if v == MILLI_PER_GPU][:take]
+                for k in whole:
+                    lft[k] = 0
+                if whole:
+                    lft.sort()
+                rows.append((m, c - cpu_req if uses_cpu else c, *lft))
+            score[states] = self._frag_rows(rows) - before
 
     def _node_scores(
         self, view: ClusterView, free: FreeState, nodes: IntArray, job: int, take: int
     ) -> tuple[FloatArray, IntArray]:
         """Per node of ``nodes``: fragmentation change (milli) of placing ``job`` there; states.
 
-        The second array is each node's state (:meth:`_states_of`); scores are kept per job
-        shape and state and computed once for each.
+        The second array is each node's state (:meth:`_sync`); scores are kept per job shape
+        and state and computed once for each.
         """
         jobs = view.jobs
-        return self._scores_for(
-            view, free, nodes, int(jobs.gpu_milli[job]), int(jobs.cpu_milli[job]), take
-        )
-
-    def _scores_for(  # noqa: PLR0917 - a job shape and where to score it
-        self,
-        view: ClusterView,
-        free: FreeState,
-        nodes: IntArray,
-        milli: int,
-        cpu_req: int,
-        take: int,
-    ) -> tuple[FloatArray, IntArray]:
-        """:meth:`_node_scores` for a shape given by its milli, CPU and GPUs taken."""
         left = (
             free.gpu_milli
             if free.gpu_milli is not None
             else np.where(free.gpu_free, MILLI_PER_GPU, 0)
         )
-        return self._scores_at(view, left, free.node_cpu_free_milli, nodes, milli, cpu_req, take)
+        self._sync(left, free.node_cpu_free_milli)
+        return self._scores(nodes, int(jobs.gpu_milli[job]), int(jobs.cpu_milli[job]), take)
 
-    def _scores_at(  # noqa: PLR0917 - the free state, then the shape
-        self,
-        view: ClusterView,
-        left: IntArray,
-        cpu_free: IntArray | None,
-        nodes: IntArray,
-        milli: int,
-        cpu_req: int,
-        take: int,
+    def _scores(
+        self, nodes: IntArray, milli: int, cpu_req: int, take: int
     ) -> tuple[FloatArray, IntArray]:
-        """:meth:`_scores_for` given milli left per GPU and free CPU per node."""
-        states = self._states_of(view, left, cpu_free, nodes)
+        """:meth:`_node_scores` of candidates ``nodes`` (ascending) after :meth:`_sync`."""
+        if self._unnumbered:
+            self._number_new(nodes)
+        states = self._node_state[nodes]
         shape = self._shape_of(milli, take, cpu_req)
         score = self._shape_score[shape]
         out = score[states]
         miss = np.isnan(out)
-        if miss.any():
+        if np.count_nonzero(miss):
             self._score_states(shape, np.unique(states[miss]), milli, take, cpu_req)
             out = score[states]
         return out, states
@@ -781,35 +799,30 @@ class FragmentationGradientDescent(NodePlacement):
         The eligible nodes with a GPU that has the share left are scored (node by node, no
         list of GPUs), which gives the same choice as scoring the nodes of the GPUs that fit.
         """
-        assert free.gpu_milli is not None  # a run with shares
+        left = free.gpu_milli
+        assert left is not None  # a run with shares
         milli, cpu_req = int(view.jobs.gpu_milli[job]), int(view.jobs.cpu_milli[job])
-        fit = free.gpu_milli >= milli  # nodes with a GPU that has the share left
-        if self._every_node_has_gpus:
-            has = np.logical_or.reduceat(fit, view.layout.node_first_gpu)
-        else:
-            has = np.zeros(view.layout.n_nodes, dtype=bool)
-            has[view.layout.gpu_node[fit]] = True
-        nodes = (self._eligible(view, job, free, 0) & has).nonzero()[0]
+        self._sync(left, free.node_cpu_free_milli)
+        ok = self._eligible(view, job, free, 0)
+        ok &= self._node_max_left >= milli  # nodes with a GPU that has the share left
+        nodes = ok.nonzero()[0]
         if nodes.shape[0] == 0:
             return None
-        best, states = self._scores_at(
-            view, free.gpu_milli, free.node_cpu_free_milli, nodes, milli, cpu_req, 1
-        )
+        best, states = self._scores(nodes, milli, cpu_req, 1)
         i = int(best.argmin())
         if best[i] == math.inf:
             return None
         ties = self._shape_ties[self._shape_of(milli, 1, cpu_req)][int(states[i])]
-        a = int(view.layout.node_first_gpu[nodes[i]])
-        left = free.gpu_milli[a : a + int(view.layout.node_n_gpus[nodes[i]])].tolist()
-        g = a + next(k for k, v in enumerate(left) if v in ties)
+        node = int(nodes[i])
+        a, b = self._node_first[node], self._node_end[node]
+        g = a + next(k for k, v in enumerate(left[a:b].tolist()) if v in ties)
         return np.array([g], dtype=np.int64)
 
     def _host_node(self, view: ClusterView, cand: IntArray, cpu_milli: int) -> int:
         if not self._milli:  # the measure counts no CPU: any node is as good
             return int(cand[0])
-        left = view.gpu_milli_left()
-        score = self._scores_at(view, left, view.node_cpu_free_milli, cand, 0, cpu_milli, 0)[0]
-        return int(cand[score.argmin()])
+        self._sync(view.gpu_milli_left(), view.node_cpu_free_milli)
+        return int(cand[self._scores(cand, 0, cpu_milli, 0)[0].argmin()])
 
     def _milli_nodes(self, cand: IntArray, free: FreeState) -> FloatArray:
         """Fragmentation change of each candidate node if the job takes whole GPUs there."""
