@@ -290,6 +290,8 @@ class NodePlacement(ABC):
 
 _NO_CPU_LIMIT = np.iinfo(np.int64).max // 4
 """Free CPU of a node whose CPU is not counted (never binds)."""
+_UNNUMBERED = 0
+"""FGD's state number of a node whose state was never met (never scored: its scores are NaN)."""
 
 
 def tightest_mig(view: ClusterView, free: FreeState, cand: IntArray) -> int:
@@ -466,18 +468,17 @@ class FragmentationGradientDescent(NodePlacement):
             self._seen_cpu = np.full(n_nodes, -1, dtype=np.int64)
             # node states: (model, free CPU class, sorted milli left per GPU slot), numbered as
             # met; a node whose state was never met waits in ``_unnumbered`` with its key
-            self._node_state = np.full(n_nodes, -1, dtype=np.int64)
+            self._node_state = np.full(n_nodes, _UNNUMBERED, dtype=np.int64)
             self._node_state_unknown = True
             self._unnumbered: dict[int, tuple[int, ...]] = {}
-            self._waiting: IntArray | None = None  # its nodes, ascending (None: to sort again)
             self._node_max_left = np.full(n_nodes, -1, dtype=np.int64)  # -1: no GPUs
             self._state_ids: dict[tuple[int, ...], int] = {}
-            self._state_keys: list[tuple[int, ...]] = []
+            self._state_keys: list[tuple[int, ...]] = [()]  # state 0: _UNNUMBERED
             self._node_first: list[int] = lay.node_first_gpu.tolist()
             self._node_end: list[int] = (lay.node_first_gpu + lay.node_n_gpus).tolist()
             self._node_sku_list: list[int] = lay.node_sku_idx.tolist()
             self._state_frag = np.zeros(256)
-            self._n_states = 0
+            self._n_states = 1
             # per job shape (milli, GPUs taken, CPU): fragmentation change per state (NaN: not
             # yet scored) and, for a share, the milli-left values of the GPUs giving it
             self._shape_ids: dict[tuple[int, int, int], int] = {}
@@ -546,8 +547,9 @@ class FragmentationGradientDescent(NodePlacement):
         state (model, free CPU class, sorted milli left), and a cluster's nodes share few states
         (empty, full, one share taken, ...): scores are kept per state and job shape, so a
         placement costs a lookup per node. Only nodes whose GPUs or CPU changed since the last
-        call are looked at; one whose new state was never met waits in ``_unnumbered`` until it
-        is a candidate (:meth:`_number_new`), which keeps the order states are first computed in.
+        call are looked at; one whose new state was never met waits in ``_unnumbered`` (its
+        state :data:`_UNNUMBERED`) until it is a candidate (:meth:`_number_new`), which keeps the
+        order states are numbered and first computed in.
         """
         seen = self._seen_gpu_left
         changed = (left != seen).nonzero()[0]
@@ -579,30 +581,22 @@ class FragmentationGradientDescent(NodePlacement):
             key = (model[node], cpu, *lft)
             sid = state_ids.get(key)
             if sid is None:
-                if node not in unnumbered:
-                    self._waiting = None
                 unnumbered[node] = key
+                node_state[node] = _UNNUMBERED
             else:
-                if unnumbered.pop(node, None) is not None:
-                    self._waiting = None
+                unnumbered.pop(node, None)
                 node_state[node] = sid
             node_max[node] = lft[-1] if b > a else -1
 
-    def _number_new(self, nodes: IntArray) -> None:
+    def _number_new(self, nodes: IntArray, states: IntArray) -> None:
         """Number the states of the candidates ``nodes`` (ascending) never met before.
 
         New states are numbered, and their fragmentation computed, in node order.
         """
         unnumbered = self._unnumbered
-        waiting = self._waiting
-        if waiting is None:  # the nodes waiting changed
-            waiting = self._waiting = np.array(sorted(unnumbered), dtype=np.int64)
-        if nodes.shape[0] == 0:
-            return
-        hit = waiting[nodes.take(nodes.searchsorted(waiting), mode="clip") == waiting].tolist()
+        hit = nodes[states == _UNNUMBERED].tolist()
         if not hit:
             return
-        self._waiting = None
         state_ids, node_state = self._state_ids, self._node_state
         fresh: list[tuple[int, ...]] = []
         for node in hit:
@@ -726,16 +720,21 @@ class FragmentationGradientDescent(NodePlacement):
         self, nodes: IntArray, milli: int, cpu_req: int, take: int
     ) -> tuple[FloatArray, IntArray]:
         """:meth:`_node_scores` of candidates ``nodes`` (ascending) after :meth:`_sync`."""
-        if self._unnumbered:
-            self._number_new(nodes)
         states = self._node_state[nodes]
         shape = self._shape_of(milli, take, cpu_req)
         score = self._shape_score[shape]
-        out = score[states]
+        out = score[states]  # NaN: not scored for this shape yet, or a state never met
         miss = np.isnan(out)
         if np.count_nonzero(miss):
-            self._score_states(shape, np.unique(states[miss]), milli, take, cpu_req)
-            out = score[states]
+            if self._unnumbered:
+                self._number_new(nodes, states)
+                states = self._node_state[nodes]
+                score = self._shape_score[shape]  # grown if states were added
+                out = score[states]
+                miss = np.isnan(out)
+            if np.count_nonzero(miss):
+                self._score_states(shape, np.unique(states[miss]), milli, take, cpu_req)
+                out = score[states]
         return out, states
 
     def _pick_mig(self, view: ClusterView, job: int, free: FreeState, cand: IntArray) -> int:
