@@ -260,6 +260,10 @@ class NodePlacement(ABC):
             ok &= view.node_cpu_free_milli >= cpu_milli
         if view.node_memory_free_b is not None:
             ok &= view.node_memory_free_b >= memory_b
+        return self._host_pick(view, ok, cpu_milli)
+
+    def _host_pick(self, view: ClusterView, ok: BoolArray, cpu_milli: int) -> int:
+        """The chosen node among those ``ok`` for a CPU-only pod, or -1 if none."""
         cand = ok.nonzero()[0]
         if cand.shape[0] == 0:
             return -1
@@ -487,13 +491,25 @@ class FragmentationGradientDescent(NodePlacement):
 
     def place(self, view: ClusterView, job: int, free: FreeState) -> IntArray | None:
         """As :meth:`NodePlacement.place`, scoring nodes by the fragmentation they shed."""
-        n = int(view.jobs.num_gpus[job])
-        g = int(view.jobs.gpus_per_node[job])
+        jobs = view.jobs
+        n = int(jobs.num_gpus[job])
+        g = int(jobs.gpus_per_node[job])
         self._take = g if g > 0 else n
         self._job = job
         self._view = view
-        if free.gpu_milli is not None and view.jobs.gpu_milli[job] < MILLI_PER_GPU:
+        if free.gpu_milli is not None and jobs.gpu_milli[job] < MILLI_PER_GPU:
             return self._place_share(view, job, free)
+        if (
+            self._milli
+            and g > 0
+            and n // g == 1
+            and not (free.gpu_mig_mask is not None and jobs.mig_compute_slices[job])
+        ):  # g GPUs on one node (NodePlacement.place's choice, without listing candidates)
+            node = self._pick_whole(view, free, self._eligible(view, job, free, g), job, g)
+            if node < 0:
+                return None
+            nodes = np.array([node], dtype=np.int64)
+            return pick_gpus(free, view, nodes, np.full(1, g, dtype=np.int64))
         return super().place(view, job, free)
 
     # --- the measure in milli-GPU (shares or CPU in the run) -----------------------------------
@@ -804,18 +820,68 @@ class FragmentationGradientDescent(NodePlacement):
         self._sync(left, free.node_cpu_free_milli)
         ok = self._eligible(view, job, free, 0)
         ok &= self._node_max_left >= milli  # nodes with a GPU that has the share left
-        nodes = ok.nonzero()[0]
-        if nodes.shape[0] == 0:
+        shape = self._shape_of(milli, 1, cpu_req)
+        got = self._fast_pick(ok, shape)
+        if got is None:  # the eligible nodes scored node by node (no list of GPUs), as before
+            nodes = ok.nonzero()[0]
+            best = self._scores(nodes, milli, cpu_req, 1)[0]
+            i = int(best.argmin())
+            got = int(nodes[i]), float(best[i])
+        if got[1] == math.inf:
             return None
-        best, states = self._scores(nodes, milli, cpu_req, 1)
-        i = int(best.argmin())
-        if best[i] == math.inf:
-            return None
-        ties = self._shape_ties[self._shape_of(milli, 1, cpu_req)][int(states[i])]
-        node = int(nodes[i])
+        node = got[0]
+        ties = self._shape_ties[shape][int(self._node_state[node])]
         a, b = self._node_first[node], self._node_end[node]
         g = a + next(k for k, v in enumerate(left[a:b].tolist()) if v in ties)
         return np.array([g], dtype=np.int64)
+
+    def _fast_pick(self, ok: BoolArray, shape: int) -> tuple[int, float] | None:
+        """The first node among ``ok`` with the least score for ``shape``, and that score.
+
+        ∞ when no node is ``ok``; None when the score of a node among them is not known yet
+        (a state not scored for this shape, or never met): the caller scores as before.
+        """
+        score = np.where(ok, self._shape_score[shape][self._node_state], math.inf)
+        i = int(score.argmin())  # the first NaN if any
+        best = float(score[i])
+        return None if math.isnan(best) else (i, best)
+
+    def _pick_whole(
+        self, view: ClusterView, free: FreeState, ok: BoolArray, job: int, take: int
+    ) -> int:
+        """The node among ``ok`` whose fragmentation falls most if ``job`` takes ``take`` GPUs.
+
+        The first such node (stable order), or -1 if none is ``ok``.
+        """
+        jobs = view.jobs
+        milli, cpu_req = int(jobs.gpu_milli[job]), int(jobs.cpu_milli[job])
+        left = (
+            free.gpu_milli
+            if free.gpu_milli is not None
+            else np.where(free.gpu_free, MILLI_PER_GPU, 0)
+        )
+        self._sync(left, free.node_cpu_free_milli)
+        got = self._fast_pick(ok, self._shape_of(milli, take, cpu_req))
+        if got is not None:
+            return -1 if got[1] == math.inf else got[0]
+        cand = ok.nonzero()[0]  # some node among them not scored yet (so there is one)
+        return int(cand[self._scores(cand, milli, cpu_req, take)[0].argmin()])
+
+    def _pick_single(self, ok: BoolArray, free: FreeState) -> int:
+        if not self._milli:
+            return super()._pick_single(ok, free)
+        view = self._view
+        assert view is not None
+        return self._pick_whole(view, free, ok, self._job, self._take)
+
+    def _host_pick(self, view: ClusterView, ok: BoolArray, cpu_milli: int) -> int:
+        if not self._milli:  # the measure counts no CPU: any node is as good
+            return super()._host_pick(view, ok, cpu_milli)
+        self._sync(view.gpu_milli_left(), view.node_cpu_free_milli)
+        got = self._fast_pick(ok, self._shape_of(0, 0, cpu_milli))
+        if got is not None:
+            return -1 if got[1] == math.inf else got[0]
+        return super()._host_pick(view, ok, cpu_milli)
 
     def _host_node(self, view: ClusterView, cand: IntArray, cpu_milli: int) -> int:
         if not self._milli:  # the measure counts no CPU: any node is as good
