@@ -106,6 +106,7 @@ class NodePlacement(ABC):
         self._req: IntArray = np.zeros(0, dtype=np.int64)
         self._req_mask: BoolArray = np.ones((1, 1), dtype=bool)
         self._req_any: BoolArray = np.ones(1, dtype=bool)
+        self._jobs: JobTable | None = None
 
     def reset(self, ctx: PolicyContext) -> None:
         """Cache per-job model requirements and the policy's random stream."""
@@ -123,16 +124,26 @@ class NodePlacement(ABC):
         self._node_budget_w = lay.rack_gpu_budget_w[lay.node_rack_idx]
         self._budget_finite = bool(np.isfinite(lay.rack_gpu_budget_w).any())
         self._multi_sku = len(lay.skus) > 1
+        # per job, as Python numbers (read once per placement)
+        self._jobs = ctx.jobs
+        self._job_cpu: list[int] = np.asarray(ctx.jobs.cpu_milli).tolist()
+        self._job_memory_b: list[float] = np.asarray(ctx.jobs.memory_b).tolist()
+        self._job_req: list[int] = which.tolist()
+        self._req_any_list: list[bool] = self._req_any.tolist()
 
     def _eligible(self, view: ClusterView, job: int, free: FreeState, per_node: int) -> BoolArray:
         lay = view.layout
+        if view.jobs is self._jobs:  # the run's table (reset)
+            cpu_req, memory_b, req = self._job_cpu[job], self._job_memory_b[job], self._job_req[job]
+        else:
+            cpu_req, memory_b = view.jobs.cpu_milli[job], view.jobs.memory_b[job]
+            req = int(self._req[job]) if self._req.shape[0] > job else -1
         ok = free.node_free >= per_node
-        if free.node_cpu_free_milli is not None and view.jobs.cpu_milli[job] > 0:
-            ok &= free.node_cpu_free_milli >= view.jobs.cpu_milli[job]
-        if free.node_memory_free_b is not None and view.jobs.memory_b[job] > 0:
-            ok &= free.node_memory_free_b >= view.jobs.memory_b[job]
-        req = int(self._req[job]) if self._req.shape[0] > job else -1
-        if req >= 0 and not self._req_any[req]:
+        if cpu_req > 0 and free.node_cpu_free_milli is not None:
+            ok &= free.node_cpu_free_milli >= cpu_req
+        if memory_b > 0 and free.node_memory_free_b is not None:
+            ok &= free.node_memory_free_b >= memory_b
+        if req >= 0 and not self._req_any_list[req]:
             ok &= self._req_node_ok[req]
         if self._budget_finite:
             cap = view.job_power_cap_w[job]
@@ -439,9 +450,12 @@ class FragmentationGradientDescent(NodePlacement):
         )
         from kiban.workload.packing import (  # noqa: PLC0415 (startup time: validate)
             job_typical_pods,
+            node_frag_milli,
             table_typical_pods,
             whole_gpu_frag_table,
         )
+
+        self._node_frag_milli = node_frag_milli
 
         typical = job_typical_pods(
             np.asarray(jobs.min_num_gpus, dtype=np.int64),
@@ -481,6 +495,7 @@ class FragmentationGradientDescent(NodePlacement):
             self._node_first: list[int] = lay.node_first_gpu.tolist()
             self._node_end: list[int] = (lay.node_first_gpu + lay.node_n_gpus).tolist()
             self._node_sku_list: list[int] = lay.node_sku_idx.tolist()
+            self._pad = [[0] * (max_gpus - k) for k in lay.node_n_gpus.tolist()]  # empty slots
             self._state_frag = np.zeros(256)
             self._n_states = 1
             # per job shape (milli, GPUs taken, CPU): fragmentation change per state (NaN: not
@@ -520,7 +535,7 @@ class FragmentationGradientDescent(NodePlacement):
         shape's score compares what is left after its request (``cpu − c ≥ t``): every
         comparison is ``cpu ≥ t + c`` for a target pod's ``t`` and a request ``c`` of the run
         (0 included). Two CPU values between the same breakpoints give the same values, so a
-        node state keeps the largest breakpoint at or below its free CPU (:meth:`_cpu_class`)
+        node state keeps the largest breakpoint at or below its free CPU (-1 below them all)
         and nodes that differ only there share a state, its scores and its memo entries.
         """
         reqs = [np.asarray(jobs.cpu_milli, dtype=np.int64), np.zeros(1, dtype=np.int64)]
@@ -531,11 +546,6 @@ class FragmentationGradientDescent(NodePlacement):
         gpu_shapes = self._typical.gpu_milli > 0
         t = np.unique(np.asarray(self._typical.cpu_milli[gpu_shapes], dtype=np.int64))
         return np.unique((t[:, None] + c[None, :]).ravel()).tolist()
-
-    def _cpu_class(self, cpu: int) -> int:
-        """The largest CPU breakpoint ≤ ``cpu`` (-1 below them all): same measure, same scores."""
-        i = bisect.bisect_right(self._cpu_breaks, cpu)
-        return self._cpu_breaks[i - 1] if i else -1
 
     def _frag_rows(self, rows: list[tuple[int, ...]]) -> FloatArray:
         """:func:`node_frag_milli` of node states ``(model, CPU, milli left sorted ascending ...)``.
@@ -549,10 +559,8 @@ class FragmentationGradientDescent(NodePlacement):
         memo = self._memo
         miss = [k for k in dict.fromkeys(rows) if k not in memo]
         if miss:
-            from kiban.workload.packing import node_frag_milli  # noqa: PLC0415 (startup time)
-
             u = np.array(miss, dtype=np.int64)
-            vals = node_frag_milli(u[:, 2:], u[:, 1], u[:, 0], self._typical).tolist()
+            vals = self._node_frag_milli(u[:, 2:], u[:, 1], u[:, 0], self._typical).tolist()
             memo.update(zip(miss, vals, strict=True))
         return np.array([memo[k] for k in rows], dtype=np.float64)
 
@@ -587,13 +595,16 @@ class FragmentationGradientDescent(NodePlacement):
             return
         state_ids, unnumbered = self._state_ids, self._unnumbered
         node_state, node_max = self._node_state, self._node_max_left
-        first, end, model = self._node_first, self._node_end, self._node_sku_list
-        max_gpus, pad = self._max_gpus, [0] * self._max_gpus
-        cpu_class = self._cpu_class
+        first, end, model, pad = self._node_first, self._node_end, self._node_sku_list, self._pad
+        breaks = self._cpu_breaks
         for node in dict.fromkeys(touched):  # few nodes change between placements
             a, b = first[node], end[node]
-            cpu = _NO_CPU_LIMIT if cpu_free is None else cpu_class(int(cpu_free[node]))
-            lft = sorted(left[a:b].tolist() + pad[: max_gpus - b + a])
+            if cpu_free is None:
+                cpu = _NO_CPU_LIMIT
+            else:  # the CPU class (:meth:`_cpu_breakpoints`)
+                i = bisect.bisect_right(breaks, cpu_free.item(node))
+                cpu = breaks[i - 1] if i else -1
+            lft = sorted(left[a:b].tolist() + pad[node])
             key = (model[node], cpu, *lft)
             sid = state_ids.get(key)
             if sid is None:
