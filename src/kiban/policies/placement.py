@@ -622,8 +622,6 @@ class FragmentationGradientDescent(NodePlacement):
         """
         unnumbered = self._unnumbered
         hit = nodes[states == _UNNUMBERED].tolist()
-        if not hit:
-            return
         state_ids, node_state = self._state_ids, self._node_state
         fresh: list[tuple[int, ...]] = []
         for node in hit:
@@ -753,14 +751,17 @@ class FragmentationGradientDescent(NodePlacement):
         out = score[states]  # NaN: not scored for this shape yet, or a state never met
         miss = np.isnan(out)
         if np.count_nonzero(miss):
-            if self._unnumbered:
+            missing = set(states[miss].tolist())
+            if _UNNUMBERED in missing:
                 self._number_new(nodes, states)
                 states = self._node_state[nodes]
                 score = self._shape_score[shape]  # grown if states were added
                 out = score[states]
                 miss = np.isnan(out)
-            if np.count_nonzero(miss):
-                self._score_states(shape, np.unique(states[miss]), milli, take, cpu_req)
+                missing = set(states[miss].tolist())
+            if missing:
+                missed = np.array(sorted(missing), dtype=np.int64)
+                self._score_states(shape, missed, milli, take, cpu_req)
                 out = score[states]
         return out, states
 
