@@ -480,7 +480,7 @@ class FragmentationGradientDescent(NodePlacement):
             self._cpu_breaks = self._cpu_breakpoints(jobs) if uses_cpu else []
             self._memo: dict[tuple[int, ...], float] = {}
             n_nodes = lay.n_nodes
-            self._gpu_node = lay.gpu_node
+            self._gpu_node_list: list[int] = lay.gpu_node.tolist()
             # the free state last seen (-1: every node changed before the first placement)
             self._seen_gpu_left = np.full(lay.n_gpus, -1, dtype=np.int64)
             self._seen_cpu = np.full(n_nodes, -1, dtype=np.int64)
@@ -579,14 +579,15 @@ class FragmentationGradientDescent(NodePlacement):
         changed = (left != seen).nonzero()[0]
         touched: list[int] = []
         if changed.shape[0]:
-            seen[changed] = left[changed]
-            touched = self._gpu_node[changed].tolist()
+            np.copyto(seen, left)
+            gpu_node = self._gpu_node_list
+            touched = [gpu_node[g] for g in changed.tolist()]
         if not self._uses_cpu:
             cpu_free = None
         if cpu_free is not None:
             cpu_changed = (cpu_free != self._seen_cpu).nonzero()[0]
             if cpu_changed.shape[0]:
-                self._seen_cpu[cpu_changed] = cpu_free[cpu_changed]
+                np.copyto(self._seen_cpu, cpu_free)
                 touched += cpu_changed.tolist()
         if self._node_state_unknown:  # the first call: every node (GPU-less ones too)
             self._node_state_unknown = False
@@ -855,7 +856,7 @@ class FragmentationGradientDescent(NodePlacement):
         """
         score = np.where(ok, self._shape_score[shape][self._node_state], math.inf)
         i = int(score.argmin())  # the first NaN if any
-        best = float(score[i])
+        best: float = score.item(i)
         return None if math.isnan(best) else (i, best)
 
     def _pick_whole(
