@@ -185,6 +185,37 @@ def test_weighted_histogram_matches_exact_quantiles_to_half_a_bin():
     assert h.total == pytest.approx(w.sum())
 
 
+def test_histogram_steps_with_a_repeated_weight_and_odd_values_book_what_binning_all_books():
+    """The incremental bins and the kept products (one weight repeated, the counts unchanged)
+    must book bitwise what binning every value again books, also where a few moved values are
+    not finite or far out of range (binned by numpy, not in plain Python)."""
+    rng = np.random.default_rng(11)
+    v = rng.uniform(0.0, 130.0, act.WeightedHistogram.INCREMENTAL_MIN_SAMPLES + 100)
+    odd = [np.nan, np.inf, -np.inf, 1e300, -1e300, 2.0**70, -0.0, 129.99999, 130.0, -3.0]
+    steps: list[tuple[np.ndarray, float]] = []
+    for k in range(40):
+        if k % 5 == 3:  # the same read-only array again
+            steps.append((steps[-1][0], 3600.0))
+            continue
+        v = v.copy()
+        n_moved = 0 if k % 7 == 0 else int(rng.integers(1, act.WeightedHistogram.FEW_MOVED))
+        moved = rng.choice(v.size, size=n_moved, replace=False)
+        v[moved] = rng.uniform(-5.0, 140.0, n_moved)
+        if k % 4 == 1:
+            v[int(rng.integers(v.size))] = odd[k % len(odd)]
+        v.flags.writeable = False
+        steps.append((v, 1800.0 if k % 9 == 8 else 3600.0))
+    inc = act.WeightedHistogram(0.0, 130.0, 0.1)
+    ref = act.WeightedHistogram(0.0, 130.0, 0.1)
+    for values, w in steps:
+        with np.errstate(invalid="ignore"):  # numpy's int conversion of NaN and inf
+            inc.add(values, w)
+            fresh = act.WeightedHistogram(0.0, 130.0, 0.1)  # bins every value
+            fresh.add(np.array(values), 1.0)
+        ref._counts += fresh._counts * w
+        assert inc._counts.tobytes() == ref._counts.tobytes()
+
+
 def test_histogram_steps_moving_a_few_samples_book_what_binning_all_of_them_books():
     """Facility steps re-bin only the GPUs whose value changed: the bins must hold exactly what
     binning every value again gives (bitwise), through small moves (bin by bin, and by counts

@@ -190,3 +190,31 @@ def test_fgd_keeps_free_gpus_usable_where_best_fit_strands_them():
     assert fgd._frag[0, :6].tolist() == pytest.approx([0, 0.5, 1.0, 1.5, 0, 0])
     # a 1-GPU job goes where it sheds fragmentation: the node with 2 free (2 → 1: 1.0 → 0.5)
     assert place(fgd, view, 0) == [2]
+
+
+def test_allocator_placements_in_one_decision_see_each_other_and_leave_the_view_alone():
+    """The allocator writes a placement into its free state when the state is next read: the
+    next placement, ``n_free`` and ``free`` see it, and the view's arrays never change."""
+    from kiban.policies.base import Allocator  # noqa: PLC0415
+
+    lay = layout(servers_per_rack=2)
+    table = jobs([(0, 10, 8), (0, 10, 4), (0, 10, 4), (0, 10, 4)])
+    view = make_view(lay, table, {0: 2})  # free: 6, 8
+    ff = FirstFit()
+    ff.reset(ctx(lay, table))
+    before = (view.node_free.copy(), view.gpu_job.copy(), view.free_gpus)
+    alloc = Allocator(view, ff)
+    first = alloc.try_place(0)  # 8 GPUs: only node 1 has them
+    assert first is not None
+    assert set(lay.gpu_node[first].tolist()) == {1}
+    assert alloc.n_free == 6
+    second = alloc.try_place(1)  # 4 GPUs: node 0, where 6 are free
+    assert second is not None
+    assert set(lay.gpu_node[second].tolist()) == {0}
+    assert alloc.try_place(2) is None  # 2 GPUs left on node 0, none on node 1
+    assert alloc.free.node_free.tolist() == [2, 0]
+    assert not alloc.free.gpu_free[np.concatenate((first, second))].any()
+    assert set(alloc.free.taken) == {0, 1}
+    assert view.node_free.tolist() == before[0].tolist()
+    assert (view.gpu_job == before[1]).all()
+    assert view.free_gpus == before[2]

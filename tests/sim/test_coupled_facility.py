@@ -10,6 +10,7 @@ import pytest
 from tests.sim.helpers import jobs, layout
 
 from kiban.ledger import Ledger
+from kiban.physics.recirculation import REF_AREA_PER_RACK_M2, air_handling_power_w
 from kiban.policies.registry import make_policy
 from kiban.sim import SimpleFacility, SimSettings, Simulator
 from kiban.sim.coupled import CoupledFacility, FaultEvent, hall_air_for
@@ -143,3 +144,52 @@ def test_a_fault_off_the_step_grid_changes_nothing_before_it_starts(fault):
     # after it the room or the aisle warms (the test would pass trivially otherwise)
     after = t_h >= fault.start_s
     assert hot.log["max_inlet_temp_c"][after].max() > base.log["max_inlet_temp_c"].max() + 5.0
+
+
+@pytest.mark.parametrize("containment", ["none", "hot-aisle", "cold-aisle"])
+@pytest.mark.parametrize("area_per_rack_m2", [None, 1.0, 3.7])
+def test_air_handling_power_is_the_recirculation_models_bit_for_bit(containment, area_per_rack_m2):
+    """The step's CRAH fan power (bypass factor computed once) equals air_handling_power_w.
+
+    Any last-bit difference would move ``air_handling_energy_j`` of every coupled run.
+    """
+    lay = layout(n_racks=2, servers_per_rack=4, supply_temp_c=22.0)
+    fac = CoupledFacility(
+        SimpleFacility(),
+        lay,
+        hall_air_for(lay, supply_temp_c=22.0),
+        area_per_rack_m2=area_per_rack_m2,
+        containment=containment,
+    )
+    area = area_per_rack_m2 or REF_AREA_PER_RACK_M2
+    rng = np.random.default_rng(11)
+    for flow in rng.uniform(0.0, 40.0, (500, 7)):
+        want = float(air_handling_power_w(float(flow.sum()), area, containment=containment))
+        assert fac._air_handling_w(flow) == want
+
+
+def test_unchanged_samples_added_once_give_the_histograms_of_one_add_per_step(monkeypatch):
+    """Steps whose GPU samples did not change are added once, with their summed weight.
+
+    Whole-second weights keep every count a whole number, so the histograms are bit for bit
+    those of one add per step (forced here by an exactness bound of 0); and fewer adds ran.
+    """
+    from kiban.physics import activity  # noqa: PLC0415
+    from kiban.sim import coupled  # noqa: PLC0415
+
+    adds = [0]
+    add = activity.WeightedHistogram.add
+
+    def counting_add(self, values, weights):
+        adds[0] += 1
+        add(self, values, weights)
+
+    monkeypatch.setattr(activity.WeightedHistogram, "add", counting_add)
+    _, held = _run()
+    held_adds, adds[0] = adds[0], 0
+    monkeypatch.setattr(coupled, "_EXACT_WHOLE", 0.0)
+    _, each = _run()
+    assert held_adds < adds[0] / 2
+    for name in ("power_hist", "die_hist", "activity_hist"):
+        assert getattr(held, name)._counts.tobytes() == getattr(each, name)._counts.tobytes()
+    assert held.summary() == each.summary()

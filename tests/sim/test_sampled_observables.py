@@ -2,8 +2,9 @@
 
 :meth:`kiban.sim.observables.GpuObservables.power_die_activity` recomputes power and busy share
 only for GPUs whose holder changed or whose jobs changed their rates (the slots' watch); the
-values must be bit for bit those of computing every GPU again, through starts, ends, shared
-GPUs gaining and losing tenants, thermal throttling and node failures with repairs.
+values must be bit for bit those of computing every GPU again (power, busy share and die
+temperature), through starts, ends, shared GPUs gaining and losing tenants, thermal throttling
+and node failures with repairs.
 """
 
 from __future__ import annotations
@@ -36,10 +37,13 @@ class _Probe:
     def at_step(self, view: object) -> None:
         sim = self.sim
         assert sim is not None
-        power, _die, activity = sim.view.gpu_power_die_activity()
+        power, die, activity = sim.view.gpu_power_die_activity()
         full_power, full_activity = sim.observables._power_activity(sim.state.gpu_job)
         assert np.asarray(power).tobytes() == full_power.tobytes()
         assert np.asarray(activity).tobytes() == full_activity.tobytes()
+        # the die temperature (R·P kept for the GPUs whose power did not change) is the
+        # snapshot's, computed for every GPU
+        assert np.asarray(die).tobytes() == sim.observables.snapshot().die_temp_c.tobytes()
         if self._last is not None and not np.array_equal(self._last[0], power):
             self.changed_steps += 1
         self._last = (np.array(power), np.array(activity))

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING
@@ -574,6 +575,10 @@ def weighted_quantiles(values: ArrayLike, weights: ArrayLike) -> dict[str, float
     return out
 
 
+_BIN_LIMIT = 2.0**62
+"""Bin quotients smaller than this convert to int64 alike in Python and numpy."""
+
+
 class WeightedHistogram:
     """Streaming time-weighted histogram with fixed bins, for quantiles of long runs.
 
@@ -588,6 +593,7 @@ class WeightedHistogram:
 
     __slots__ = (
         "_buf",
+        "_buf_w",
         "_counts",
         "_last_counts",
         "_last_idx",
@@ -615,6 +621,8 @@ class WeightedHistogram:
         self._n = max(1, int(np.ceil((hi - lo) / bin_width)))
         self._counts = np.zeros(self._n, dtype=np.float64)
         self._buf = np.empty(self._n, dtype=np.float64)
+        self._buf_w = math.nan
+        """The weight ``_buf`` holds ``_last_counts`` times (NaN: counts changed since)."""
         # the last samples of one weight, their bins and their count per bin: a run's GPUs
         # mostly hold their values from one facility step to the next, so only the samples
         # that changed are moved to their new bins (the same integer counts as binning every
@@ -633,6 +641,22 @@ class WeightedHistogram:
         idx = ((v - self._lo if self._lo else v) / self._width).astype(np.int64)
         return np.minimum(np.maximum(idx, 0, out=idx), self._n - 1, out=idx)  # np.clip
 
+    def _bins_few(self, values: list[float]) -> list[int] | None:
+        """:meth:`_bins` of a few values in plain Python (the same bins).
+
+        None if a value is not finite or its bin lies outside the integer range, where the
+        conversion is numpy's (left to :meth:`_bins`).
+        """
+        lo, width, top = self._lo, self._width, self._n - 1
+        out = []
+        for x in values:
+            q = (x - lo if lo else x) / width
+            if not -_BIN_LIMIT < q < _BIN_LIMIT:  # NaN, inf or huge
+                return None
+            b = int(q)  # truncation toward zero, as astype(np.int64)
+            out.append(0 if b < 0 else (top if b > top else b))
+        return out
+
     def _step_counts(self, values: ArrayLike) -> FloatArray:
         """Samples per bin of ``values``, from the last call's where few samples changed."""
         if values is self._last_values and self._last_counts is not None:
@@ -644,6 +668,7 @@ class WeightedHistogram:
         if v.shape[0] < self.INCREMENTAL_MIN_SAMPLES:  # binning them all is as cheap
             counts = np.bincount(self._bins(v), minlength=self._n).astype(np.float64)
             self._last_counts = counts
+            self._buf_w = math.nan
             self._last_v = self._last_idx = None
             return counts
         last_v, last_idx, last_counts = self._last_v, self._last_idx, self._last_counts
@@ -655,25 +680,34 @@ class WeightedHistogram:
             and not self._rebinned
         ):
             idx, counts = last_idx, last_counts
-            moved = np.flatnonzero(v != last_v)  # NaN counts as moved: binned again
+            moved = (v != last_v).nonzero()[0]  # NaN counts as moved: binned again
             if moved.shape[0] * 4 <= v.shape[0]:
                 k = moved.shape[0]
                 if k:
                     new = v[moved]
-                    new_idx = self._bins(new)
                     # whole numbers: one bincount per side gives the bits of one ±1 per sample
                     # (a few samples: ±1 each, the same whole numbers)
-                    if k <= self.FEW_MOVED:
+                    few = self._bins_few(new.tolist()) if k <= self.FEW_MOVED else None
+                    if few is not None:
                         for b in idx[moved].tolist():
                             counts[b] -= 1.0
-                        for b in new_idx.tolist():
+                        for b in few:
                             counts[b] += 1.0
+                        idx[moved] = few
                     else:
-                        counts -= np.bincount(idx[moved], minlength=self._n)
-                        counts += np.bincount(new_idx, minlength=self._n)
-                    idx[moved] = new_idx
+                        new_idx = self._bins(new)
+                        if k <= self.FEW_MOVED:
+                            for b in idx[moved].tolist():
+                                counts[b] -= 1.0
+                            for b in new_idx.tolist():
+                                counts[b] += 1.0
+                        else:
+                            counts -= np.bincount(idx[moved], minlength=self._n)
+                            counts += np.bincount(new_idx, minlength=self._n)
+                        idx[moved] = new_idx
                     last_v[moved] = new
                     self._last_counts = counts
+                    self._buf_w = math.nan
                 return counts
             self._rebinned = self.FULL_STEPS_AFTER_MOVE
         elif self._rebinned:
@@ -683,6 +717,7 @@ class WeightedHistogram:
         self._last_idx = idx
         counts = np.bincount(idx, minlength=self._n).astype(np.float64)
         self._last_counts = counts
+        self._buf_w = math.nan
         return counts
 
     def add(self, values: ArrayLike, weights: ArrayLike) -> None:
@@ -692,8 +727,11 @@ class WeightedHistogram:
         since the last such call are binned again.
         """
         if isinstance(weights, float) or np.ndim(weights) == 0:  # one weight: a facility step
-            step_w = float(np.asarray(weights, dtype=np.float64))
-            np.multiply(self._step_counts(values), step_w, out=self._buf)
+            step_w = weights if type(weights) is float else float(np.asarray(weights, np.float64))
+            counts = self._step_counts(values)
+            if step_w != self._buf_w:  # the same counts and weight: the same products
+                np.multiply(counts, step_w, out=self._buf)
+                self._buf_w = step_w
             np.add(self._counts, self._buf, out=self._counts)
             return
         v, w = np.broadcast_arrays(

@@ -313,19 +313,43 @@ class FreeState:
     @classmethod
     def from_view(cls, view: ClusterView) -> FreeState:
         """Copy the free GPUs of the current state."""
-        cpu, mem = view.node_cpu_free_milli, view.node_memory_free_b
-        mig_mask, mig_compute = view.gpu_mig_mask(), view.gpu_mig_compute()
+        free = cls.live(view)
+        free.own()
+        return free
+
+    @classmethod
+    def live(cls, view: ClusterView) -> FreeState:
+        """The free GPUs of the current state, reading the view's arrays without copies.
+
+        For reading only (a placement that looks): :meth:`own` copies the arrays before the
+        first change. ``gpu_free`` is computed, so it is this state's own already.
+        """
         return cls(
             gpu_free=view.gpu_job == -1,
-            node_free=view.node_free.copy(),
-            rack_gpu_alloc_w=view.rack_gpu_alloc_w.copy(),
+            node_free=view.node_free,
+            rack_gpu_alloc_w=view.rack_gpu_alloc_w,
             n_free=view.free_gpus,
-            gpu_milli=view.gpu_milli_left().copy() if view.jobs.any_shared else None,
-            node_cpu_free_milli=None if cpu is None else cpu.copy(),
-            node_memory_free_b=None if mem is None else mem.copy(),
-            gpu_mig_mask=None if mig_mask is None else mig_mask.copy(),
-            gpu_mig_compute=None if mig_compute is None else mig_compute.copy(),
+            gpu_milli=view.gpu_milli_left() if view.jobs.any_shared else None,
+            node_cpu_free_milli=view.node_cpu_free_milli,
+            node_memory_free_b=view.node_memory_free_b,
+            gpu_mig_mask=view.gpu_mig_mask(),
+            gpu_mig_compute=view.gpu_mig_compute(),
         )
+
+    def own(self) -> None:
+        """Replace the arrays read from the view (:meth:`live`) by copies this state may change."""
+        self.node_free = self.node_free.copy()
+        self.rack_gpu_alloc_w = self.rack_gpu_alloc_w.copy()
+        if self.gpu_milli is not None:
+            self.gpu_milli = self.gpu_milli.copy()
+        if self.node_cpu_free_milli is not None:
+            self.node_cpu_free_milli = self.node_cpu_free_milli.copy()
+        if self.node_memory_free_b is not None:
+            self.node_memory_free_b = self.node_memory_free_b.copy()
+        if self.gpu_mig_mask is not None:
+            self.gpu_mig_mask = self.gpu_mig_mask.copy()
+        if self.gpu_mig_compute is not None:
+            self.gpu_mig_compute = self.gpu_mig_compute.copy()
 
     def take(self, view: ClusterView, job: int, gpus: IntArray, sign: int = 1) -> None:
         """Job ``job`` takes (``sign`` 1) or returns (-1) ``gpus``: its share, CPU and memory.
@@ -418,15 +442,23 @@ def job_share_frac(jobs: JobTable, job: int) -> float:
 class Allocator:
     """Places jobs for a scheduling layer, through the placement layer, without side effects.
 
-    The free state is copied from the view on first use, so a decision that places nothing costs
+    The free state is read from the view on first use, so a decision that places nothing costs
     nothing. ``release`` returns a running job's GPUs (for preemption); ``try_place`` asks the
     placement policy and, on success, marks the GPUs taken.
+
+    A placement is written into the free state when the state is next read (the next placement,
+    ``n_free``, ``free``, ``release``), and the view's arrays are copied only then: a decision
+    that places one job (most of them) reads the live arrays and copies nothing.
     """
 
     def __init__(self, view: ClusterView, placement: PlacementPolicy) -> None:
         self._view = view
         self._placement = placement
         self._free: FreeState | None = None
+        self._owned = False
+        """``_free`` holds its own copies of the view's arrays (:meth:`FreeState.own`)."""
+        self._deferred: list[tuple[int, IntArray, bool]] = []
+        """Placements (job, GPUs, special) not yet written into ``_free``, in order."""
         self._budgets = view.layout.has_rack_budgets
         # Shapes that found no GPUs in this decision. Free GPUs only shrink between releases,
         # so for a placement whose answer depends only on the job's shape (it says so with
@@ -438,9 +470,25 @@ class Allocator:
     @property
     def free(self) -> FreeState:
         """The tentative free state (copied from the view on first access)."""
-        if self._free is None:
-            self._free = FreeState.from_view(self._view)
-        return self._free
+        return self._state(write=True)
+
+    def _state(self, *, write: bool) -> FreeState:
+        """The free state with every placement so far written in.
+
+        Its arrays are copies when ``write`` is set or a placement had to be written in;
+        otherwise they may be the view's own (to be read only).
+        """
+        free = self._free
+        if free is None:
+            free = self._free = FreeState.live(self._view)
+        if (write or self._deferred) and not self._owned:
+            free.own()
+            self._owned = True
+        if self._deferred:
+            deferred, self._deferred = self._deferred, []
+            for job, gpus, special in deferred:
+                self._mark_taken(free, job, gpus, special=special)
+        return free
 
     @property
     def placement(self) -> PlacementPolicy:
@@ -450,7 +498,9 @@ class Allocator:
     @property
     def n_free(self) -> int:
         """Free GPUs now, counting tentative placements and releases."""
-        return self._view.free_gpus if self._free is None else self._free.n_free
+        if self._free is None:
+            return self._view.free_gpus
+        return self._state(write=False).n_free
 
     def _cap_w(self, gpus: IntArray, job: int) -> FloatArray:
         layout = self._view.layout
@@ -492,13 +542,20 @@ class Allocator:
             return None
         if self._memo and self._failed and self._shape_key(job, special) in self._failed:
             return None
-        free = self.free
+        free = self._state(write=False)
         gpus = self._placement.place(view, job, free)
         if gpus is None:
             if self._memo:
                 self._failed.add(self._shape_key(job, special))
             return None
         gpus = np.asarray(gpus, dtype=np.int64)
+        self._deferred.append((job, gpus, special))  # written in when the state is next read
+        free.taken[job] = gpus
+        return gpus
+
+    def _mark_taken(self, free: FreeState, job: int, gpus: IntArray, *, special: bool) -> None:
+        """Write a placement into the free state (its GPUs, shares, host and rack power)."""
+        view = self._view
         layout = view.layout
         if special:
             free.take(view, job, gpus)
@@ -514,8 +571,6 @@ class Allocator:
         if self._budgets:
             rack = layout.node_rack_idx[layout.gpu_node[gpus]]
             np.add.at(free.rack_gpu_alloc_w, rack, self._cap_w(gpus, job))
-        free.taken[job] = gpus
-        return gpus
 
     def release(self, job: int) -> None:
         """Return the GPUs of a running job to the tentative free state (for preemption)."""

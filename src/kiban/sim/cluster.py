@@ -142,6 +142,8 @@ class ClusterState:
         """Counts the times host CPU or memory came free or a node came back (readers retry)."""
         self._jobs = jobs
         self._layout = layout
+        self._cpu_milli_list: list[int] = jobs.cpu_milli.tolist()
+        self._memory_b_list: list[float] = jobs.memory_b.tolist()
         self._gpu_left: IntArray | None = None
         self.mig: MigState | None = MigState(layout, jobs) if jobs.any_mig else None
         """MIG instances (:mod:`kiban.sim.mig_state`); None in runs without MIG jobs."""
@@ -176,11 +178,16 @@ class ClusterState:
         self._max_gpus = max_gpus
         self._frag_memo: dict[tuple[int, ...], float] = {}
         n_nodes = layout.n_nodes
-        self._node_frag: FloatArray = self._frag_of(np.arange(n_nodes))
-        self.fgd_frag_gpus = float(self._node_frag.sum())
+        node_frag = self._frag_of(np.arange(n_nodes))
+        self.fgd_frag_gpus = float(node_frag.sum())
+        self._node_frag: list[float] = node_frag.tolist()
         self._frag_dirty: set[int] = set()
         self._node_first_list: list[int] = layout.node_first_gpu.tolist()
         self._node_end_list: list[int] = (layout.node_first_gpu + layout.node_n_gpus).tolist()
+        self._node_pad: list[tuple[int, ...]] = [
+            (0,) * (max_gpus - n) for n in layout.node_n_gpus.tolist()
+        ]
+        """Per node, the zeros that pad its GPUs' milli left to the widest node."""
         self._frag1 = self._frag1_milli  # type: ignore[method-assign]
         self._frag_many = self._frag_many_milli  # type: ignore[method-assign]
 
@@ -204,11 +211,17 @@ class ClusterState:
 
         def take_t(j: int, where: Placement, cap_w: float) -> None:
             take(j, where, cap_w)
-            left[where.gpus] = 0
+            if where.gpus.shape[0] == 1:
+                left[int(where.gpus[0])] = 0
+            else:
+                left[where.gpus] = 0
 
         def release_t(where: Placement, cap_w: float) -> None:
             release(where, cap_w)
-            left[where.gpus] = MILLI_PER_GPU
+            if where.gpus.shape[0] == 1:
+                left[int(where.gpus[0])] = MILLI_PER_GPU
+            else:
+                left[where.gpus] = MILLI_PER_GPU
 
         def fail_t(node: int, first_gpu: int, n_gpus: int) -> None:
             fail(node, first_gpu, n_gpus)
@@ -296,17 +309,18 @@ class ClusterState:
                     self.gpu_job[a:b].tolist(), self.gpu_milli_free[a:b].tolist(), strict=True
                 )
             )
-        left += [0] * (self._max_gpus - len(left))
         cpu_free = self.node_cpu_free_milli
-        cpu = (
-            self._cpu_class(int(cpu_free[node]))
-            if self._uses_cpu and cpu_free is not None
-            else _NO_CPU_LIMIT
-        )
+        if self._uses_cpu and cpu_free is not None:
+            steps = self._cpu_steps
+            k = bisect.bisect_right(steps, int(cpu_free[node]))
+            cpu = steps[k - 1] if k else -1  # :meth:`_cpu_class`, inline
+        else:
+            cpu = _NO_CPU_LIMIT
         model = self._node_sku_list[node] if self.node_up[node] else -1
-        key = (model, cpu, *left)
+        key = (model, cpu, *left, *self._node_pad[node])
         val = self._frag_memo.get(key)
         if val is None:
+            left += self._node_pad[node]
             val = float(
                 node_frag_milli(
                     np.array([left], dtype=np.int64),
@@ -330,7 +344,7 @@ class ClusterState:
             total = 0.0
             for node in self._frag_dirty:
                 new = self._frag_node(node)
-                total += new - float(node_frag[node])
+                total += new - node_frag[node]
                 node_frag[node] = new
             self._frag_dirty.clear()
             self.fgd_frag_gpus += total
@@ -427,7 +441,10 @@ class ClusterState:
         if where.nodes.shape[0] == 1:  # one node: scalar updates
             node, k = int(where.nodes[0]), int(where.gpus.shape[0])
             self._frag1(node, -k)
-            self.gpu_job[where.gpus] = j
+            if k == 1:
+                self.gpu_job[int(where.gpus[0])] = j
+            else:
+                self.gpu_job[where.gpus] = j
             self.gpu_version += 1
             self.node_free[node] -= k
             self.n_free_gpus -= k
@@ -444,18 +461,23 @@ class ClusterState:
         """Free a job's GPUs and its power reservation of ``cap_w`` per GPU."""
         gpus, nodes = where.gpus, where.nodes
         k = int(gpus.shape[0])
-        if nodes.shape[0] == 1:
-            self._frag1(int(nodes[0]), k)
-        else:
-            self._frag_many(nodes, where.counts)
+        if nodes.shape[0] == 1:  # one node: scalar updates
+            node = int(nodes[0])
+            self._frag1(node, k)
+            if k == 1:
+                self.gpu_job[int(gpus[0])] = GPU_FREE
+            else:
+                self.gpu_job[gpus] = GPU_FREE
+            self.gpu_version += 1
+            self.node_free[node] += k
+            self.rack_gpu_alloc_w[int(where.racks[0])] -= k * cap_w
+            self.n_free_gpus += k
+            return
+        self._frag_many(nodes, where.counts)
         self.gpu_job[gpus] = GPU_FREE
         self.gpu_version += 1
-        if nodes.shape[0] == 1:
-            self.node_free[int(nodes[0])] += k
-            self.rack_gpu_alloc_w[int(where.racks[0])] -= k * cap_w
-        else:
-            self.node_free[nodes] += where.counts
-            np.subtract.at(self.rack_gpu_alloc_w, where.racks, where.counts * cap_w)
+        self.node_free[nodes] += where.counts
+        np.subtract.at(self.rack_gpu_alloc_w, where.racks, where.counts * cap_w)
         self.n_free_gpus += k
 
     # --- shares and host resources (issue 15) ----------------------------------------------------
@@ -553,9 +575,9 @@ class ClusterState:
             node = int(nodes[0])
             self._frag1(node, 0)
             if self.node_cpu_free_milli is not None:
-                self.node_cpu_free_milli[node] -= sign * int(self._jobs.cpu_milli[j])
+                self.node_cpu_free_milli[node] -= sign * self._cpu_milli_list[j]
             if self.node_memory_free_b is not None:
-                self.node_memory_free_b[node] -= sign * float(self._jobs.memory_b[j])
+                self.node_memory_free_b[node] -= sign * self._memory_b_list[j]
             return
         self._frag_many(nodes, nodes * 0)
         if self.node_cpu_free_milli is not None:

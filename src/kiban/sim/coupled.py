@@ -43,7 +43,12 @@ import numpy as np
 from kiban.physics import activity as act
 from kiban.physics import facility_dynamics as fd
 from kiban.physics.budget import BudgetLevel
-from kiban.physics.recirculation import REF_AREA_PER_RACK_M2, air_handling_power_w
+from kiban.physics.recirculation import (
+    FAN_EFFICIENCY_FRAC,
+    FAN_PRESSURE_PA,
+    REF_AREA_PER_RACK_M2,
+    bypass_frac,
+)
 from kiban.physics.server_power import fan_ramp_span_k, fan_speed_frac, fan_speed_frac_spans
 from kiban.sim.facility_loop import FacilityEffect
 from kiban.units import AIR_DENSITY_KG_PER_M3, AIR_SPECIFIC_HEAT_J_PER_KG_K
@@ -70,6 +75,10 @@ loses little; 60 s steps cost ≈ 3× the run time of the demo (measured), over 
 Pass ``step_s=60`` for studies of fast transients."""
 CAPACITY_CACHE_MAX = 4096
 """Most (faults, outdoor, set-point) answers of the plant capacity kept in one run."""
+OUTDOOR_CACHE_MAX = 1 << 17
+"""Most hours whose outdoor temperature is kept (≈ 15 years of hours)."""
+_EXACT_WHOLE = 2.0**53
+"""Whole numbers below this are exact in float64."""
 OBSERVE_EVERY_S = 300.0
 """The GPU distributions (power, die temperature, activity) are sampled this often, each sample
 weighted by the time since the previous one: a systematic sample of the time-weighted
@@ -306,6 +315,7 @@ class CoupledFacility:
             self._node_rack, weights=self._srv_max_w[self._node_srv], minlength=layout.n_racks
         )
         self._rack_max_pos = self._rack_max_w > 0
+        self._rack_max_all_pos = bool(self._rack_max_pos.all())
         self._rack_server = np.zeros(layout.n_racks, dtype=np.int64)
         self._rack_server[self._node_rack] = self._node_srv  # a representative model per rack
         self._server_racks = [
@@ -328,11 +338,21 @@ class CoupledFacility:
         self._no_faults = (np.zeros(n_units, dtype=bool), 1.0, np.ones(layout.n_racks))
         self._no_faults[0].flags.writeable = False
         self._no_faults[2].flags.writeable = False
+        # what a step without an air deficit hands on (read-only, the same objects each step)
+        self._no_deficit = np.zeros(hall.n_aisles)
+        self._no_rise = np.zeros(layout.n_racks)
+        self._no_deficit.flags.writeable = False
+        self._no_rise.flags.writeable = False
+        # the outdoor dry bulb of each hour, kept over runs (it depends only on the hour and
+        # on the plant's climate and start, checked at each run's start)
+        self._outdoor_by_hour: dict[int, float] = {}
+        self._outdoor_for: tuple[Any, float] | None = None
         self._air_frac = np.ones(layout.n_racks) - np.bincount(
             self._node_rack,
             weights=np.array([s.liquid_capture_frac for s in srv])[self._node_srv],
             minlength=layout.n_racks,
         ) / np.maximum(np.bincount(self._node_rack, minlength=layout.n_racks), 1)
+        self._all_air = bool((self._air_frac == 1.0).all())  # heat = rack power (x·1 = x)
         self._rack_feeds = max(1, int(rack_feeds))
         self._rack_nodes = [np.flatnonzero(self._node_rack == r) for r in range(layout.n_racks)]
         # PSUs per node (power brake on a partial feed loss, fd.psu_power_brake)
@@ -345,19 +365,24 @@ class CoupledFacility:
         self._liquid_base_c = float(layout.liquid_supply_temp_c)
         self._area_per_rack_m2 = float(area_per_rack_m2 or REF_AREA_PER_RACK_M2)
         self._containment: Containment = containment
+        # air_handling_power_w's bypass factor (1 + b)³ of this floor, the same expression
+        self._bypass_cube = (
+            1.0 + bypass_frac(self._area_per_rack_m2, containment=containment)
+        ) ** 3
         self._loop_capacity_j_per_k = LOOP_KG_PER_W * max(self._cdu_design_w, 1.0) * WATER_CP
         self._reset()
 
     def _reset(self) -> None:
         """Fresh run state: the same facility object may serve several runs (policies)."""
-        hall, layout = self._hall, self._layout
+        hall = self._hall
         self._hall_now = hall
         self._units_failed: bytes = b""
         self._room = fd.RoomState(
             np.asarray(hall.supply_setpoint_c), np.asarray(hall.supply_setpoint_c)
         )
-        self._last_offset: FloatArray = np.zeros(layout.n_racks)
-        self._last_r_scale: FloatArray = np.ones(layout.n_racks)
+        # read-only zeros and ones: a step that hands on the same object again compares nothing
+        self._last_offset: FloatArray = self._no_rise
+        self._last_r_scale: FloatArray = self._no_faults[2]
         self._r_raised = False  # any(_last_r_scale != 1)
         self._last_supply = float(hall.supply_setpoint_c)
         self._t_last = 0.0
@@ -368,7 +393,18 @@ class CoupledFacility:
         self._quiet_heat_w = 0.0
         self._quiet_again: tuple[fd.HallAir, FloatArray, Any, Any, Any] | None = None
         self._outdoor_hour = -1
-        self._capacity_cache: dict[tuple[bytes, float, float, float], tuple[float, FloatArray]] = {}
+        outdoor_for = (
+            getattr(self._plant, "climate", None),
+            float(getattr(self._plant, "start_time_of_year_s", 0.0)),
+        )
+        if self._outdoor_for is None or not (
+            outdoor_for[0] is self._outdoor_for[0] and outdoor_for[1] == self._outdoor_for[1]
+        ):
+            self._outdoor_by_hour.clear()
+            self._outdoor_for = outdoor_for
+        self._capacity_cache: dict[
+            tuple[bytes, float, float | None, float], tuple[float, FloatArray]
+        ] = {}
         self._outdoor_cache = 25.0
         self._racks_down: frozenset[int] = frozenset()
         self._site_key: tuple[float, float, float] | None = None
@@ -386,6 +422,11 @@ class CoupledFacility:
         self.power_hist = act.WeightedHistogram(0.0, 2000.0, 1.0)
         self.die_hist = act.WeightedHistogram(0.0, 130.0, 0.1)
         self.activity_hist = act.WeightedHistogram(0.0, 1.0 + 1e-9, 0.001)
+        # per histogram: the samples last observed and the weight not yet added for them
+        # (_observe); whether every weight so far is whole, and their sum
+        self._held: list[tuple[FloatArray | None, float]] = [(None, 0.0)] * 3
+        self._whole_weights = True
+        self._observed_s = 0.0
         self.shortfall_s = 0.0
         self.max_deficit_frac = 0.0
         self.max_supply_c = float(hall.supply_setpoint_c)
@@ -448,8 +489,10 @@ class CoupledFacility:
         the IT limit is (contract − fixed) / r: a hot afternoon (lower chiller COP) lowers it.
         """
         contract_w = self._budgets.get("site")
+        if contract_w is None:
+            return effect
         it_w = float(view.it_power_w)
-        if contract_w is None or it_w <= 0.0:
+        if it_w <= 0.0:
             return effect
         limit_w = self._site_it_limit_w(contract_w, it_w, view.time_s, view.supply_temp_c)
         if effect is None:
@@ -606,15 +649,25 @@ class CoupledFacility:
         return failed, chiller_ok, fan_ok
 
     def _outdoor_c(self, t: float) -> float:
-        """Outdoor dry bulb, held for the hour (the climate is hourly at best)."""
+        """Outdoor dry bulb, held for the hour (the climate is hourly at best).
+
+        Each hour's value is kept over the runs of this facility (the policies of one
+        ``kiban simulate`` step through the same hours): the same value, looked up once.
+        """
         hour = int(t // 3600.0)
         if hour != self._outdoor_hour:
             self._outdoor_hour = hour
-            climate = getattr(self._plant, "climate", None)
+            assert self._outdoor_for is not None  # set by _reset
+            climate, start = self._outdoor_for
             if climate is not None:
-                start = float(getattr(self._plant, "start_time_of_year_s", 0.0))
-                mid_s = (hour + 0.5) * 3600.0
-                self._outdoor_cache = fd.outdoor_dry_bulb_at_c(mid_s, climate, start_s=start)
+                known = self._outdoor_by_hour.get(hour)
+                if known is None:
+                    if len(self._outdoor_by_hour) >= OUTDOOR_CACHE_MAX:
+                        self._outdoor_by_hour.clear()
+                    mid_s = (hour + 0.5) * 3600.0
+                    known = fd.outdoor_dry_bulb_at_c(mid_s, climate, start_s=start)
+                    self._outdoor_by_hour[hour] = known
+                self._outdoor_cache = known
         return self._outdoor_cache
 
     @property
@@ -666,18 +719,16 @@ class CoupledFacility:
         else:  # no faults: the units are always the same, only the hour moves
             key = int(t // 3600.0)
         quiet_w = self._quiet_rack_w
-        if (
-            self._quiet
-            and key == self._quiet_key
-            and rack_w.shape == quiet_w.shape
-            and not (rack_w != quiet_w).any()
-        ):
+        quiet_power = (
+            self._quiet and rack_w.shape == quiet_w.shape and not (rack_w != quiet_w).any()
+        )
+        if quiet_power and key == self._quiet_key:
             self.removed_j += self._quiet_heat_w * dt
             self.heat_j += self._quiet_heat_w * dt
             self.air_handling_j += self._air_w * dt
             return None
         inlet = np.asarray(view.rack_inlet_temp_c, dtype=np.float64)
-        if self._quiet_hour_passes(key, hall, rack_w, inlet, then, t):
+        if quiet_power and self._quiet_hour_passes(key, hall, inlet, then, t):
             # a new hour, nothing else moved: the last quiet step again (same heat, fans,
             # air and aisles) if the hour's plant capacity still takes the heat
             self.air_handling_j += self._air_w * dt
@@ -685,26 +736,31 @@ class CoupledFacility:
             self.heat_j += self._quiet_heat_w * dt
             self._quiet_key = key
             return None
-        heat = rack_w * self._air_frac
-        load = np.divide(
-            rack_w, self._rack_max_w, out=np.zeros_like(rack_w), where=self._rack_max_pos
-        )
+        heat = rack_w if self._all_air else rack_w * self._air_frac
+        heat_w = float(heat.sum())
+        if self._rack_max_all_pos:  # every rack has a maximum: the same quotients, no mask
+            load = rack_w / self._rack_max_w
+        else:
+            load = np.divide(
+                rack_w, self._rack_max_w, out=np.zeros_like(rack_w), where=self._rack_max_pos
+            )
         if self._one_server is not None:  # every rack holds one server model (elementwise)
             speed = fan_speed_frac(load, inlet, self._one_server)
         else:  # fan_speed_frac per rack with its server's ramp (the same values)
             speed = fan_speed_frac_spans(load, inlet, self._rack_ramp_span_k)
         # a rack whose fans failed moves less air: the remaining fans cannot make up for them
-        flow = fd.server_airflow_m3_per_s(speed, self._rack_rated_flow, fan_ok_frac=then[2])
+        # (every fan working: the scalar 1, the same products)
+        fans = 1.0 if then[2] is self._no_faults[2] else then[2]
+        flow = fd.server_airflow_m3_per_s(speed, self._rack_rated_flow, fan_ok_frac=fans)
         self._air_w = self._air_handling_w(flow)
         self.air_handling_j += self._air_w * dt
-        outdoor_c = self._outdoor_c(t)
-        step = self._quiet_step(heat, flow, outdoor_c, then[0], then[1], dt)
+        step = self._quiet_step(heat, heat_w, flow, t, then[0], then[1], dt)
         quiet_step = step is not None
         if step is None:
+            outdoor_c = self._outdoor_c(t)
             step = fd.facility_step(
                 hall, self._room, heat, flow, outdoor_c, then[0], then[1], max(dt, 1e-9)
             )
-        heat_w = float(heat.sum())
         self._quiet = same and step.stored_j == 0.0 and step.room is self._room
         if self._quiet:
             self._quiet_key = key
@@ -726,18 +782,20 @@ class CoupledFacility:
             flow = fd.server_airflow_m3_per_s(speed, self._rack_rated_flow, fan_ok_frac=fan_ok)
             self._air_w = self._air_handling_w(flow)
             deficit, offset = self._aisles(heat, flow, failed)
-        self.max_deficit_frac = max(self.max_deficit_frac, float(deficit.max()))
+        if deficit is not self._no_deficit:  # (zeros leave the maximum, ≥ 0, as it is)
+            self.max_deficit_frac = max(self.max_deficit_frac, float(deficit.max()))
         supply = float(self._room.air_temp_c)
         self.max_supply_c = max(self.max_supply_c, supply)
-        # offset: a new array each step (kept, never written)
+        # offset: a new array each step, or the read-only zeros (kept, never written)
         # failed server fans: the chips see a higher resistance, R ∝ V̇^−0.8
         if fan_ok is self._no_faults[2]:
             r_scale = fan_ok if self._r_raised else self._last_r_scale
         else:
             r_scale = fd.r_scale_for_airflow(np.maximum(fan_ok, 0.05))
         changed_supply = abs(supply - self._last_supply) > 1e-9
-        changed_offset = not np.array_equal(offset, self._last_offset)
-        changed_r = not np.array_equal(r_scale, self._last_r_scale)
+        last_offset, last_r = self._last_offset, self._last_r_scale
+        changed_offset = offset is not last_offset and not np.array_equal(offset, last_offset)
+        changed_r = r_scale is not last_r and not np.array_equal(r_scale, last_r)
         if not (changed_supply or changed_offset or changed_r):
             return None
         self._last_supply = supply
@@ -750,25 +808,25 @@ class CoupledFacility:
             rack_r_scale=r_scale if changed_r else None,
         )
 
-    def _quiet_hour_passes(  # noqa: PLR0917 - the step's inputs, compared with the last one's
+    def _quiet_hour_passes(
         self,
         key: tuple[bytes, float, bytes, int] | int,
         hall: fd.HallAir,
-        rack_w: FloatArray,
         inlet: FloatArray,
         then: tuple[FloatArray, float, FloatArray],
         t: float,
     ) -> bool:
         """The last step was quiet and only the hour moved: would this step repeat it?
 
-        True when the last step was a :meth:`_quiet_step` (room at its set-point, no storage)
-        and this one has the same units, chiller and fans (over the step and from ``t``), the
-        same hall, rack power and inlets, so the same fan speeds, airflow, air-handling power
+        The caller has found the rack power the same as the last quiet step's. True when the
+        last step was a :meth:`_quiet_step` (room at its set-point, no storage) and this one
+        has the same units, chiller and fans (over the step and from ``t``), the same hall
+        and inlets, so the same fan speeds, airflow, air-handling power
         and aisles; only the outdoor temperature, hence the plant capacity, is the new hour's.
         If that capacity still takes the heat, the full step computes the same numbers as the
         last one and changes nothing (the same effect: none), so the caller books the same
-        energies. The hour's outdoor temperature and capacity are looked up as the full step
-        would (their caches move the same way).
+        energies. The hour's capacity is looked up as the full step would
+        (:meth:`_quiet_capacity`).
         """
         again = self._quiet_again
         if (
@@ -779,21 +837,21 @@ class CoupledFacility:
             or then is not self._no_faults
             or hall is not again[0]
             or hall is not self._hall_now
-            or rack_w.shape != self._quiet_rack_w.shape
-            or (rack_w != self._quiet_rack_w).any()
             or (inlet != again[1]).any()
         ):
             return False
-        capacity_w, _ = self._quiet_capacity(then[0], then[1], self._outdoor_c(t))
+        capacity_w, _ = self._quiet_capacity(then[0], then[1], t)
         return not self._quiet_heat_w > capacity_w
 
     def _air_handling_w(self, flow: FloatArray) -> float:
-        """CRAH fan power for the servers' airflow (and the bypass of this floor)."""
-        return float(
-            air_handling_power_w(
-                float(flow.sum()), self._area_per_rack_m2, containment=self._containment
-            )
-        )
+        """CRAH fan power for the servers' airflow (and the bypass of this floor).
+
+        :func:`~kiban.physics.recirculation.air_handling_power_w` at its default pressure and
+        efficiency, with this floor's bypass factor computed once: the same operations in the
+        same order, (Δp·V̇/η)·(1 + b)³ (tested against it).
+        """
+        design_w = FAN_PRESSURE_PA * float(flow.sum()) / FAN_EFFICIENCY_FRAC
+        return float(design_w * self._bypass_cube)
 
     def _aisles(
         self, heat: FloatArray, flow: FloatArray, failed: FloatArray
@@ -813,55 +871,64 @@ class CoupledFacility:
     def _quiet_step(  # noqa: PLR0917
         self,
         heat: FloatArray,
+        heat_w: float,
         flow: FloatArray,
-        outdoor_c: float,
+        t: float,
         failed: FloatArray,
         chiller_ok: float,
         dt: float,
     ) -> fd.FacilityStep | None:
         """The step when the room is at its set-point and the cooling has capacity.
 
-        The common case: the room stays put and removes the heat; only the aisles are
-        computed. None when the full room step is needed.
+        The common case: the room stays put and removes the heat (``heat_w``, the sum of
+        ``heat``); only the aisles are computed. None when the full room step is needed.
         """
         hall, room = self._hall_now, self._room
         set_c = hall.supply_setpoint_c
         if float(room.air_temp_c) != set_c or abs(float(room.solid_temp_c) - set_c) > 1e-6:
             return None
-        capacity_w, supplied = self._quiet_capacity(failed, chiller_ok, outdoor_c)
-        q = float(heat.sum())
-        if q > capacity_w:
+        capacity_w, past_bypass = self._quiet_capacity(failed, chiller_ok, t)
+        if heat_w > capacity_w:
             return None
         demand = np.bincount(hall.rack_aisle, weights=flow, minlength=hall.n_aisles)
-        m = fd.aisle_deficit_frac(demand, supplied * (1.0 - hall.bypass_frac))
-        if m.any():
-            top = np.minimum(fd.MAX_DEFICIT_FRAC, (5.0 / 3.0) * m[hall.rack_aisle])
-            rise = fd.deficit_inlet_rise_k(top, heat, flow)
-        else:  # every aisle has its air (the common case): no rise
-            rise = np.zeros(heat.shape[0])
+        if (demand <= past_bypass).all():
+            # every aisle has its air (the common case): aisle_deficit_frac's 1 − supply/demand
+            # is ≤ 0 in every aisle (0 where no demand), clipped to 0; no rise
+            m, rise = self._no_deficit, self._no_rise
+        else:
+            m = fd.aisle_deficit_frac(demand, past_bypass)
+            if m.any():
+                top = np.minimum(fd.MAX_DEFICIT_FRAC, (5.0 / 3.0) * m[hall.rack_aisle])
+                rise = fd.deficit_inlet_rise_k(top, heat, flow)
+            else:
+                rise = self._no_rise
         return fd.FacilityStep(
             room=room,
             capacity_w=capacity_w,
-            removed_j=q * dt,
+            removed_j=heat_w * dt,
             stored_j=0.0,
             aisle_deficit_frac=m,
             rack_deficit_rise_k=rise,
         )
 
     def _quiet_capacity(
-        self, failed: FloatArray, chiller_ok: float, outdoor_c: float
+        self, failed: FloatArray, chiller_ok: float, t: float
     ) -> tuple[float, FloatArray]:
-        """Cooling capacity (W) and air supplied per aisle (m³/s) of the working units.
+        """Cooling capacity (W) and air per aisle past the bypass (m³/s) of the working units.
 
-        They change only with the faults, the outdoor temperature (hourly) and the set-point:
-        the answers are kept per inputs over the run (monthly normals give each month the same
-        24 hourly temperatures, so most hours find theirs).
+        They change only with the faults, the outdoor temperature at ``t`` (hourly) and the
+        set-point: the answers are kept per inputs over the run (monthly normals give each
+        month the same 24 hourly temperatures, so most hours find theirs). A plant without a
+        chiller limit (infinite: the units alone limit) does not depend on the outdoor
+        temperature, which is then not looked up.
         """
         hall = self._hall_now
+        plant_limited = math.isfinite(hall.chiller_capacity_w)
+        outdoor_c = self._outdoor_c(t) if plant_limited else math.nan  # (nan: not used)
         key = (
-            np.asarray(failed, dtype=bool).tobytes(),
+            b"" if failed is self._no_faults[0] else np.asarray(failed, dtype=bool).tobytes(),
             chiller_ok,
-            outdoor_c,
+            outdoor_c if plant_limited else None,
             hall.supply_setpoint_c,
         )
         cached = self._capacity_cache.get(key)
@@ -869,7 +936,7 @@ class CoupledFacility:
             return cached
         working = ~np.asarray(failed, dtype=bool)
         crah_w = float(hall.crah_capacity_w[working].sum())
-        if math.isfinite(hall.chiller_capacity_w):
+        if plant_limited:
             plant_w = chiller_ok * float(
                 fd.chiller_available_capacity_w(hall.chiller_capacity_w, outdoor_c)
             ) + float(
@@ -884,17 +951,53 @@ class CoupledFacility:
             plant_w = math.inf
         capacity_w = min(crah_w, plant_w)
         supplied = (hall.crah_airflow_m3_per_s * working) @ hall.crah_aisle_share
+        past_bypass = supplied * (1.0 - hall.bypass_frac)
+        past_bypass.flags.writeable = False
         if len(self._capacity_cache) >= CAPACITY_CACHE_MAX:
             self._capacity_cache.clear()
-        self._capacity_cache[key] = (capacity_w, supplied)
-        return capacity_w, supplied
+        self._capacity_cache[key] = (capacity_w, past_bypass)
+        return capacity_w, past_bypass
 
     def _observe(self, view: ClusterView, dt: float) -> None:
-        """Time-weighted GPU power, die temperature and activity over the last step."""
-        power_w, die_c, activity = view.gpu_power_die_activity()
-        self.power_hist.add(power_w, dt)
-        self.die_hist.add(die_c, dt)
-        self.activity_hist.add(activity, dt)
+        """Time-weighted GPU power, die temperature and activity over the last step.
+
+        Samples that did not change since the last step (the view hands the same read-only
+        array again) are added once, with the sum of their weights, when the next samples
+        differ or the run ends (:meth:`_add_held`). That gives the same bits as one add per
+        step while every weight is a whole number of seconds and the samples times the
+        weights' sum stay below 2**53: a histogram's per-step counts are whole numbers, so
+        every product and sum is a whole number, exact. At the first weight where that fails,
+        the held weights are added and every later step is added at once.
+        """
+        arrays = view.gpu_power_die_activity()
+        hists = (self.power_hist, self.die_hist, self.activity_hist)
+        self._observed_s += dt
+        if self._whole_weights and not (
+            float(dt).is_integer() and self._observed_s * arrays[0].shape[0] < _EXACT_WHOLE
+        ):
+            self._whole_weights = False
+            self._add_held()
+        if not self._whole_weights:
+            for hist, values in zip(hists, arrays, strict=True):
+                hist.add(values, dt)
+            return
+        held = self._held
+        for k, values in enumerate(arrays):
+            last, weight = held[k]
+            if values is last and not values.flags.writeable:  # (never written: unchanged)
+                held[k] = (last, weight + dt)
+                continue
+            if last is not None:
+                hists[k].add(last, weight)
+            held[k] = (values, dt)
+
+    def _add_held(self) -> None:
+        """Add the held samples' weights to the histograms (see :meth:`_observe`)."""
+        hists = (self.power_hist, self.die_hist, self.activity_hist)
+        for hist, (values, weight) in zip(hists, self._held, strict=True):
+            if values is not None:
+                hist.add(values, weight)
+        self._held = [(None, 0.0)] * 3
 
     def finish(self, view: ClusterView) -> dict[str, Any]:
         """The run ended: observe the last partial step and return :meth:`summary`."""
@@ -911,6 +1014,7 @@ class CoupledFacility:
         ``power_cap_events``) are measured by the simulator's
         :class:`~kiban.sim.capping.PowerBudget` at every event and added to these.
         """
+        self._add_held()
         return {
             "gpu_power_w_quantiles": self.power_hist.quantiles(),
             "gpu_die_temp_c_quantiles": self.die_hist.quantiles(),

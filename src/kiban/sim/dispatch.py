@@ -78,6 +78,7 @@ class Dispatch:
         self.wake_version = 0
         self.wake_pending = False
         self.wake_time_s = math.inf
+        self._default_cap_list: list[float] = inputs.hw.default_cap_w.tolist()
 
     # --- calling the policy -----------------------------------------------------------------------
     def decide(self, view: ClusterView, t_s: float) -> None:
@@ -315,9 +316,15 @@ class Dispatch:
         """Start a job that takes a share of one GPU: the GPU must have that share left."""
         st, hw, jt = self._state, self._hw, self._jt
         milli = jt.share_milli_list[j]
-        g = self._one_gpu(j, gpus, f"{milli} milli of one GPU")
+        if gpus.shape[0] == 1 and 0 <= int(gpus[0]) < hw.layout.n_gpus:
+            g = int(gpus[0])  # the common case, without wording the error
+        else:
+            g = self._one_gpu(j, gpus, f"{milli} milli of one GPU")
         holder = int(st.gpu_job[g])
-        left = st.milli_left(g)
+        if holder == GPU_FREE:  # :meth:`ClusterState.milli_left`, inline
+            left = MILLI_PER_GPU
+        else:
+            left = int(st.gpu_milli_free[g]) if holder == GPU_SHARED else 0
         if left < milli:
             if holder == GPU_DOWN:
                 who = "is on a failed node"
@@ -386,14 +393,14 @@ class Dispatch:
         """
         st, hw, jt = self._state, self._hw, self._jt
         req = jt.req_list[j]
-        if req != -1 and not jt.sku_ok(req, np.array([sku])).all():
+        if req != -1 and (sku != req if req >= 0 else not jt.sku_ok(req, np.array([sku])).all()):
             msg = f"start[{self._label(j)}]: the job needs GPU model {self._jobs.gpu_model[j]!r}"
             raise self._error(msg)
         if jt.host_request[j]:
             self._check_host1(j, node)
         cap_w = float(st.job_power_cap_w[j])
         if math.isnan(cap_w):
-            cap_w = float(hw.default_cap_w[sku])
+            cap_w = self._default_cap_list[sku]
         r = hw.node_rack_list[node]
         add_w = cap_w * jt.share_frac_list[j]  # milli / 1000 or compute slices / 7
         if hw.budget_finite and st.rack_gpu_alloc_w[r] + add_w > hw.budget_w[r] + 1e-6:
@@ -426,7 +433,7 @@ class Dispatch:
             raise self._error(msg)
         cap_w = float(st.job_power_cap_w[j])
         if math.isnan(cap_w):
-            cap_w = float(hw.default_cap_w[sku])
+            cap_w = self._default_cap_list[sku]
         r = hw.node_rack_list[node]
         if hw.budget_finite and st.rack_gpu_alloc_w[r] + cap_w > hw.budget_w[r] + 1e-6:
             self._over_budget(j, r, float(st.rack_gpu_alloc_w[r] + cap_w))

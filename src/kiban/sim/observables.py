@@ -43,6 +43,11 @@ _HW_THERMAL = int(ClockEventReason.HW_SLOWDOWN | ClockEventReason.HW_THERMAL_SLO
 _HW_BRAKE = int(ClockEventReason.HW_SLOWDOWN | ClockEventReason.HW_POWER_BRAKE)
 
 
+FEW_GPUS = 64
+"""At most this many changed GPUs are computed one by one in Python floats (fewer NumPy calls
+on tiny arrays; the same values)."""
+
+
 def _no_jobs() -> frozenset[int]:
     return frozenset()
 
@@ -105,10 +110,17 @@ class GpuObservables:
         hw = inputs.hw
         gpu_sku = hw.node_sku[hw.gpu_node]
         self._gpu_idle_w: FloatArray = hw.sku_idle_w[gpu_sku].astype(np.float64)
+        self._gpu_idle_list: list[float] = self._gpu_idle_w.tolist()
         self._gpu_r_k_per_w: FloatArray = hw.sku_r_k_per_w[gpu_sku]
         self._gpu_rack: IntArray = hw.node_rack[hw.gpu_node]
         self._gpu_liquid: BoolArray = hw.sku_liquid[gpu_sku]
         self._any_liquid = bool(self._gpu_liquid.any())
+        # GPUs numbered rack by rack (the layouts build them so): each rack's inlet repeated
+        # over its GPUs is the gather by rack, without the index array
+        rack_sorted = bool((np.diff(self._gpu_rack) >= 0).all())
+        self._gpu_rack_counts: IntArray | None = (
+            np.bincount(self._gpu_rack, minlength=hw.layout.n_racks) if rack_sorted else None
+        )
         # power_die_activity of the last call and the versions of its inputs then
         self._pda: tuple[FloatArray, FloatArray, FloatArray] | None = None
         self._pda_key = (-1, -1, -1)
@@ -116,6 +128,12 @@ class GpuObservables:
         # watch, kept from the first call on): the GPUs whose power or busy share may differ
         self._pda_holder: IntArray = np.zeros(0, dtype=np.int64)
         self._pda_watch: set[int] | None = None
+        # R·P of every GPU at that call and the R it used (the die temperature is the inlet
+        # plus this: only the GPUs whose power changed are multiplied again)
+        self._pda_rp: FloatArray = np.zeros(0)
+        self._pda_r: FloatArray | None = None
+        self._pda_r_scale: FloatArray | None = None
+        self._pda_r_used: FloatArray | None = None
         self.hw_slowdown_jobs: Callable[[], frozenset[int]] = _no_jobs
         """Jobs in thermal HW slowdown now (set by the simulator: the throttle's set)."""
         self.braked_jobs: Callable[[], frozenset[int]] = _no_jobs
@@ -200,7 +218,8 @@ class GpuObservables:
         The three :meth:`snapshot` columns a time-weighted distribution needs, without the
         clock and shares (the in-loop facility samples them every few minutes); same values.
         When nothing they depend on changed since the last call (the versions of the slots,
-        the allocation and the heat), the same arrays are returned again (never written).
+        the allocation and the heat), the same arrays are returned again: read-only, never
+        written (an array whose values change is replaced by a new one).
         """
         sl, heat = self._slots, self._heat
         job = self._state.gpu_job
@@ -208,52 +227,81 @@ class GpuObservables:
         last = self._pda
         if last is not None and key == self._pda_key:
             return last
+        changed: IntArray | None = None  # GPUs whose power changed (None: any of them)
         if last is not None and self._pda_watch is not None:
-            power, activity = self._changed_gpus(last[0], last[2], job, self._pda_watch)
+            power, activity, changed = self._changed_gpus(last[0], last[2], job, self._pda_watch)
         else:
             power, activity = self._power_activity(job)
             self._pda_watch = sl.new_watch()
+            self._pda_holder = job.copy()
         if self._pda_watch:
             self._pda_watch.clear()
-        self._pda_holder = job.copy()
-        inlet = heat.rack_inlet_temp_c[self._gpu_rack]
+        rack_inlet = heat.rack_inlet_temp_c
+        counts = self._gpu_rack_counts
+        inlet = rack_inlet[self._gpu_rack] if counts is None else rack_inlet.repeat(counts)
         if self._any_liquid:
             inlet = np.where(self._gpu_liquid, heat.liquid_supply_temp_c, inlet)
         r_k_per_w = self._gpu_r_k_per_w
         if heat.r_raised:
-            r_k_per_w = r_k_per_w * heat.rack_r_scale[self._gpu_rack]
-        die = inlet + r_k_per_w * power
+            if heat.rack_r_scale is not self._pda_r_scale or self._pda_r is None:
+                self._pda_r = r_k_per_w * heat.rack_r_scale[self._gpu_rack]
+                self._pda_r_scale = heat.rack_r_scale
+            r_k_per_w = self._pda_r
+        rp = self._pda_rp
+        if changed is None or r_k_per_w is not self._pda_r_used:
+            rp = self._pda_rp = r_k_per_w * power
+        elif changed.shape[0]:
+            rp[changed] = r_k_per_w[changed] * power[changed]
+        self._pda_r_used = r_k_per_w
+        die = np.add(inlet, rp, out=inlet)  # inlet: a fresh array
+        for arr in (power, die, activity):
+            arr.flags.writeable = False
         self._pda = (power, die, activity)
         self._pda_key = key
         return self._pda
 
     def _changed_gpus(
         self, power: FloatArray, activity: FloatArray, job: IntArray, watch: set[int]
-    ) -> tuple[FloatArray, FloatArray]:
+    ) -> tuple[FloatArray, FloatArray, IntArray | None]:
         """Power and busy share now, computed only for the GPUs whose inputs changed.
 
         A GPU's power and busy share change only if its holder changed (start, end, failure,
         repair: ``gpu_job`` differs from the last call's) or a job on it changed its rates
         (the slots' watch: a start, a rate change, an end, the tenants left on a shared GPU).
         Those GPUs are computed as :meth:`_power_activity` computes them (the same values);
-        the others keep theirs. Unchanged arrays are returned again (the histograms then skip
-        them).
+        the others keep theirs. An array whose values did not change is returned again (the
+        histograms then skip it). The third item: the GPUs whose power may differ from the
+        last call's (None: any GPU). The holders are brought up to date.
         """
         sl = self._slots
-        changed = np.flatnonzero(job != self._pda_holder)
-        if watch:
-            parts = [changed]
+        holder = self._pda_holder
+        changed = np.flatnonzero(job != holder)
+        if changed.shape[0]:
+            holder[changed] = job[changed]
+        if watch:  # the union, ascending (a few GPUs: Python sets)
+            union = set(changed.tolist())
             job_gpus = sl.job_gpus
             for j in watch:
                 gpus = job_gpus[j]
                 if gpus is not None:
-                    parts.append(gpus)
-            changed = np.unique(np.concatenate(parts))
+                    union.update(gpus.tolist())
+            changed = np.array(sorted(union), dtype=np.int64)
         n = changed.shape[0]
         if n == 0:
-            return power, activity
+            return power, activity, changed
         if n * 4 > job.shape[0]:  # most GPUs: all of them at once
-            return self._power_activity(job)
+            return (*self._power_activity(job), None)
+        if n <= FEW_GPUS:  # the common case: a few GPUs, one by one
+            few_power, few_activity = self._few_power_activity(
+                changed.tolist(), job[changed].tolist()
+            )
+            if power[changed].tolist() != few_power:
+                power = power.copy()
+                power[changed] = few_power
+            if activity[changed].tolist() != few_activity:
+                activity = activity.copy()
+                activity[changed] = few_activity
+            return power, activity, changed
         sub = job[changed]
         sub_power = self._gpu_idle_w[changed]
         sub_activity = np.zeros(n)
@@ -265,10 +313,63 @@ class GpuObservables:
         sub_power[sub == GPU_DOWN] = 0.0
         if self._state.gpu_tenants:
             self._shared_power_activity(changed, sub_power, sub_activity)
-        power = power.copy()
-        activity = activity.copy()
-        power[changed] = sub_power
-        activity[changed] = sub_activity
+        if (power[changed] != sub_power).any():
+            power = power.copy()
+            power[changed] = sub_power
+        if (activity[changed] != sub_activity).any():
+            activity = activity.copy()
+            activity[changed] = sub_activity
+        return power, activity, changed
+
+    def _few_power_activity(
+        self, gpus: list[int], holders: list[int]
+    ) -> tuple[list[float], list[float]]:
+        """Board power and busy share of a few GPUs (held by ``holders``), in Python floats.
+
+        What :meth:`_changed_gpus` computes with arrays, the same IEEE operations in the same
+        order: a held GPU has its job's power and busy share; a shared GPU its idle power plus
+        each tenant's share of that tenant's power above idle, and the share-weighted sum of
+        the tenants' busy shares, each summed from 0 in tenant order (as ``np.bincount``
+        sums); a free GPU its idle power, a GPU on a failed node nothing. The slots' columns
+        are read in one gather for all of them.
+        """
+        sl, tenants = self._slots, self._state.gpu_tenants
+        read: list[int] = []  # the jobs whose slots are read, in the order they are used
+        for g, j in zip(gpus, holders, strict=True):
+            if j >= 0:
+                read.append(j)
+            elif j == GPU_SHARED:
+                read.extend(tenants.get(g, ()))
+        slot_w: list[float] = []
+        slot_act: list[float] = []
+        slot_frac: list[float] = []
+        if read:
+            slots = sl.job_slot[np.array(read, dtype=np.int64)]
+            slot_w = sl.power_w[slots].tolist()
+            slot_act = sl.activity_frac(slots).tolist()
+            slot_frac = sl.share_frac[slots].tolist()
+        idle = self._gpu_idle_list
+        power: list[float] = []
+        activity: list[float] = []
+        k = 0
+        for g, j in zip(gpus, holders, strict=True):
+            if j >= 0:
+                power.append(slot_w[k])
+                activity.append(slot_act[k])
+                k += 1
+            elif j == GPU_SHARED:
+                idle_w = idle[g]
+                above_w = busy = 0.0
+                for _ in tenants.get(g, ()):
+                    frac = slot_frac[k]
+                    above_w += frac * (slot_w[k] - idle_w)
+                    busy += frac * slot_act[k]
+                    k += 1
+                power.append(idle_w + above_w)
+                activity.append(busy)
+            else:  # free: idle; on a failed node: nothing
+                power.append(0.0 if j == GPU_DOWN else idle[g])
+                activity.append(0.0)
         return power, activity
 
     def _power_activity(self, job: IntArray) -> tuple[FloatArray, FloatArray]:

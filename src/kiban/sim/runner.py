@@ -21,6 +21,7 @@ from kiban.sim.time_slice import TimeSlicing
 from kiban.vocabulary import DONE, MILLI_PER_GPU, PENDING, RUNNING
 
 if TYPE_CHECKING:
+    from kiban._typing import IntArray
     from kiban.sim.cluster import ClusterState
     from kiban.sim.flags import Dirty
     from kiban.sim.fragmentation import QueueShapes
@@ -30,6 +31,13 @@ if TYPE_CHECKING:
     from kiban.sim.tables import RunInputs
 
 __all__ = ["JobRunner"]
+
+
+def _frozen(value: int) -> IntArray:
+    """A read-only one-element index array."""
+    arr = np.array([value], dtype=np.int64)
+    arr.flags.writeable = False
+    return arr
 
 
 class JobRunner:
@@ -55,6 +63,9 @@ class JobRunner:
             TimeSlicing(state, slots, inputs.jt) if inputs.settings.time_slice_max_tenants else None
         )
         """Time-slicing of shared GPUs (:mod:`kiban.sim.time_slice`); None: shares are milli."""
+        self._one_gpu: list[Placement | None] = [None] * inputs.hw.layout.n_gpus
+        """Per GPU, the placement of a job on it alone (built at its first start, read-only)."""
+        self._default_cap_list: list[float] = inputs.hw.default_cap_w.tolist()
 
     # --- arrival --------------------------------------------------------------------------------
     def enqueue(self, j: int, t_s: float) -> None:
@@ -71,9 +82,10 @@ class JobRunner:
         self, j: int, g: int, *, node: int, rack: int, sku: int, cap_w: float, t_s: float
     ) -> None:
         """Start job ``j`` on GPU ``g`` (free, or shared for a job taking a share of one)."""
-        where = Placement(
-            np.array([g]), np.array([node]), np.ones(1, dtype=np.int64), np.array([rack])
-        )
+        where = self._one_gpu[g]
+        if where is None:  # the same arrays for every job on GPU g alone (nothing writes them)
+            where = Placement(*(_frozen(x) for x in (g, node, 1, rack)))
+            self._one_gpu[g] = where
         if self._jt.special_list[j]:
             self._take_special(j, where, cap_w)
         else:
@@ -132,23 +144,19 @@ class JobRunner:
         self._shapes.remove(j)
         if math.isnan(st.job_first_start_s[j]):
             st.job_first_start_s[j] = t_s
-        if cap_w == self._hw.default_cap_w[sku]:
+        if cap_w == self._default_cap_list[sku]:
             busy_w = float(jt.busy_w[j, sku])
             s_cap = float(jt.s_cap[j, sku])
         else:
             busy_w, s_cap = self.at_cap(j, sku, cap_w)
-        restore = int(st.job_restore_kind[j])
-        write_s = float(jt.ckpt_write_s[j])
-        if restore == RESTORE_FAILURE:
-            dur_s = write_s + self._settings.restart_overhead_s
-            phase = PHASE_FAIL
+        if st.job_restore_kind[j] == RESTORE_FAILURE:
+            dur_s = float(jt.ckpt_write_s[j]) + self._settings.restart_overhead_s
+            phase = PHASE_FAIL if dur_s > 0 else PHASE_COMPUTE
+            st.job_restore_kind[j] = RESTORE_NONE
         else:
             dur_s, phase = 0.0, PHASE_COMPUTE
-        if dur_s <= 0:
-            phase = PHASE_COMPUTE
-        st.job_restore_kind[j] = RESTORE_NONE
-        k = int(where.gpus.shape[0])
-        self._slots.open(
+        storage = self._storage
+        i = self._slots.open(
             j,
             t_s,
             where,
@@ -158,10 +166,12 @@ class JobRunner:
             cap_w=cap_w,
             busy_w=busy_w,
             s_cap=s_cap,
-            io_demand_b_per_s=self._storage.demand_b_per_s(j, k, where.nodes, where.counts),
-            io_weight=float(self._storage.job_io_weight[j]),
+            io_demand_b_per_s=storage.demand_b_per_s(
+                j, where.gpus.shape[0], where.nodes, where.counts
+            ),
+            io_weight=float(storage.job_io_weight[j]),
         )
-        self._storage.on_open(j, int(self._slots.job_slot[j]), self._slots, t_s)
+        storage.on_open(j, i, self._slots, t_s)
 
     def at_cap(self, j: int, sku: int, cap_w: float) -> tuple[float, float]:
         """Per-GPU power while computing (W) and speed of job ``j`` under a cap."""
@@ -169,8 +179,8 @@ class JobRunner:
         return float(busy), float(s_cap)
 
     # --- stop -----------------------------------------------------------------------------------
-    def _close(self, i: int, t_s: float) -> None:
-        j = int(self._slots.job[i])
+    def _close(self, i: int, j: int, t_s: float) -> None:
+        """Close slot ``i`` (job ``j``'s, booked) and free its job's allocation."""
         self._storage.on_close(j)
         where, cap_w = self._slots.close(i)
         if self._jt.special_list[j]:
@@ -185,7 +195,7 @@ class JobRunner:
         st, sl = self._state, self._slots
         j = int(sl.job[i])
         sl.book(i, t_s)
-        self._close(i, t_s)
+        self._close(i, j, t_s)
         sl.finish(j)
         st.job_end_s[j] = t_s
         st.job_state[j] = DONE
@@ -196,7 +206,7 @@ class JobRunner:
         st, sl = self._state, self._slots
         i = int(sl.job_slot[j])
         sl.book(i, t_s)
-        self._close(i, t_s)
+        self._close(i, j, t_s)
         num_gpus = float(self._jobs.num_gpus[j]) * self._jt.share_frac_list[j]
         if self._ts is not None and self._jt.share_milli_list[j] < MILLI_PER_GPU:
             num_gpus = 1.0  # a time-sliced tenant's work costs 1 GPU-second per second of work

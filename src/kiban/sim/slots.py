@@ -84,6 +84,8 @@ N_SLOT_INT = 6
     F_SHARE,
 ) = range(18)
 N_SLOT_FLOAT = 18
+_NO_SHARES = [0.0] * (R_RUN - R_PROD)
+"""The ledger shares of a slot that has just opened (nothing rated yet)."""
 
 
 class JobWatch:
@@ -218,15 +220,20 @@ class Slots:
         io_demand_b_per_s: float,
         io_weight: float,
     ) -> int:
-        """A job starts at ``where``: add its row and rate it. Returns the slot."""
+        """A job starts at ``where``: add its row and rate it. Returns the slot.
+
+        The row is rated as :meth:`rate1` rates it (the same arithmetic) before it is written,
+        so each table row is written once.
+        """
         jt = self._jt
-        racks = where.racks
-        k = int(where.gpus.shape[0])
+        gpus, nodes, racks = where.gpus, where.nodes, where.racks
+        k = gpus.shape[0]
+        n_nodes = nodes.shape[0]
         i = self.n
-        self.n += 1
+        self.n = i + 1
         self.job_slot[j] = i
-        self.job_gpus[j] = where.gpus
-        self.job_nodes[j] = where.nodes
+        self.job_gpus[j] = gpus
+        self.job_nodes[j] = nodes
         self.job_node_counts[j] = where.counts
         self.job_place[j] = where
         self.job_n_alloc[j] = k
@@ -235,31 +242,39 @@ class Slots:
         else:
             rack = -1
             self.job_racks[j] = np.unique(racks)
-        node = int(where.nodes[0]) if where.nodes.shape[0] == 1 else -1
+        node = int(nodes[0]) if n_nodes == 1 else -1
         self.i_tab[i] = (j, k, sku, rack, phase, node)
-        f = [0.0] * N_SLOT_FLOAT
-        f[F_T_LAST] = t_s
-        f[F_START] = t_s
-        f[F_FINISH] = math.inf
-        f[F_PHASE_END] = t_s + phase_s if phase != PHASE_COMPUTE else math.inf
-        f[F_THROTTLE_AT] = math.inf
-        f[F_SCALE] = jt.scale_frac(j, k, int(where.nodes.shape[0]))
-        f[F_CAP] = cap_w
-        f[F_BUSY] = busy_w
-        f[F_S_CAP] = s_cap
-        f[F_S_THERMAL] = 1.0
-        f[F_THERMAL_CAP] = math.inf
-        f[F_S_IO] = 1.0
-        f[F_CKPT] = float(jt.ckpt_frac[j])
-        f[F_IO_DEMAND] = io_demand_b_per_s
-        f[F_IO_NOW] = 0.0
-        f[F_IO_WEIGHT] = io_weight
-        f[F_POWER] = self._hw.idle_list[sku]  # the old value; rate1 adds the change
-        f[F_SHARE] = jt.share_frac_list[j]
-        self.f_tab[i] = f
+        f = [
+            t_s,  # F_T_LAST
+            t_s,  # F_START
+            math.inf,  # F_FINISH (set below)
+            t_s + phase_s if phase != PHASE_COMPUTE else math.inf,  # F_PHASE_END
+            math.inf,  # F_THROTTLE_AT
+            jt.scale_frac(j, k, n_nodes),  # F_SCALE
+            cap_w,  # F_CAP
+            busy_w,  # F_BUSY
+            s_cap,  # F_S_CAP
+            1.0,  # F_S_THERMAL
+            math.inf,  # F_THERMAL_CAP
+            1.0,  # F_S_IO
+            float(jt.ckpt_frac[j]),  # F_CKPT
+            io_demand_b_per_s,  # F_IO_DEMAND
+            0.0,  # F_IO_NOW (set below)
+            io_weight,  # F_IO_WEIGHT
+            self._hw.idle_list[sku],  # F_POWER: the old value; the rating adds the change
+            jt.share_frac_list[j],  # F_SHARE
+        ]
         self.acc[i] = 0.0
-        self.rate[i] = 0.0
-        self.rate1(i, t_s)
+        delta_w = self._rate_row(i, t_s, f, j, k, sku, phase, _NO_SHARES, 0.0)
+        self.f_tab[i] = f
+        if delta_w != 0.0:
+            counts = where.counts
+            if n_nodes == 1:
+                self._heat.add_gpu_power1(node, float(counts[0]) * delta_w * f[F_SHARE])
+            else:
+                self._heat.add_gpu_power(
+                    nodes, np.asarray(counts * delta_w * f[F_SHARE], np.float64)
+                )
         self._dirty.io = True
         self._dirty.thermal = True
         return i
@@ -270,23 +285,18 @@ class Slots:
         Returns:
             Where the job was and its per-GPU cap (W), for the allocation to release.
         """
-        j = int(self.job[i])
+        j, n_i, sku, _, _, node = self.i_tab[i].tolist()
         # R_PROD..R_FAIL columns of job_acc hold job-seconds per bucket; R_PROD is unused there
         self.job_acc[j] += self.acc[i]
         where = self.job_place[j]
         assert where is not None  # running job
-        gpus, nodes, counts = where.gpus, where.nodes, where.counts
-        _, n_i, sku, _, _, _ = self.i_tab[i].tolist()
         f = self.f_tab[i].tolist()
-        idle_w = self._hw.idle_list[sku]
         share = f[F_SHARE]
-        if nodes.shape[0] == 1:
-            # one node (every 1-GPU job): scalar update
-            self._heat.add_gpu_power1(
-                int(nodes[0]), -(int(gpus.shape[0]) * (f[F_POWER] - idle_w) * share)
-            )
+        above_w = f[F_POWER] - self._hw.idle_list[sku]
+        if node >= 0:  # one node (every 1-GPU job): scalar update
+            self._heat.add_gpu_power1(node, -(n_i * above_w * share))
         else:
-            self._heat.add_gpu_power(nodes, -(counts * (f[F_POWER] - idle_w) * share))
+            self._heat.add_gpu_power(where.nodes, -(where.counts * above_w * share))
         self._book.remove(n_i * share, self.rate[i, SHARES].tolist())
         self.io_now_total_b_per_s -= f[F_IO_NOW]
         self.io_now_b_per_s[i] = 0.0
@@ -296,7 +306,8 @@ class Slots:
         self.job_place[j] = None
         self.job_n_alloc[j] = 0
         self.job_slot[j] = -1
-        self.job_racks.pop(j, None)
+        if j in self.job_racks:
+            del self.job_racks[j]
         if self.watch is not None:
             self.watch.add(j)
         self.version += 1
@@ -337,9 +348,47 @@ class Slots:
     # --- rates ------------------------------------------------------------------------------------
     def rate1(self, i: int, t_s: float) -> None:
         """Scalar form of :meth:`rates` for one slot (the common case; same arithmetic)."""
-        jt = self._jt
         f = self.f_tab[i].tolist()
         job, n_i, sku, _, phase, _ = self.i_tab[i].tolist()
+        old = self.rate[i, SHARES].tolist()
+        delta_w = self._rate_row(
+            i, t_s, f, job, n_i, sku, phase, old, float(self.acc[i, R_PROGRESS])
+        )
+        sf = self.f_tab[i]
+        sf[F_POWER] = f[F_POWER]
+        sf[F_IO_NOW] = f[F_IO_NOW]
+        sf[F_FINISH] = f[F_FINISH]
+        if delta_w != 0.0:
+            nodes, counts = self.job_nodes[job], self.job_node_counts[job]
+            assert nodes is not None  # running job
+            assert counts is not None
+            if nodes.shape[0] == 1:
+                self._heat.add_gpu_power1(int(nodes[0]), float(counts[0]) * delta_w * f[F_SHARE])
+            else:
+                self._heat.add_gpu_power(nodes, counts * delta_w * f[F_SHARE])
+
+    def _rate_row(  # noqa: PLR0917 - the slot's fields, read once by the caller
+        self,
+        i: int,
+        t_s: float,
+        f: list[float],
+        job: int,
+        n_i: int,
+        sku: int,
+        phase: int,
+        old: list[float],
+        acc_progress_s: float,
+    ) -> float:
+        """Rate slot ``i`` from its float fields ``f`` (:meth:`rate1`'s arithmetic).
+
+        Writes the slot's rate row and next transition, tells the ledger book, and updates
+        ``f`` (power, I/O now, finish time) for the caller to store. ``old`` holds the slot's
+        ledger shares before the change and ``acc_progress_s`` its progress since it opened.
+
+        Returns:
+            The change of the slot's per-GPU power (W), for the caller to pass to the nodes.
+        """
+        jt = self._jt
         n = float(n_i) * f[F_SHARE]  # GPUs held (a share of one for a sharing job)
         comp = phase == PHASE_COMPUTE
         c = f[F_CKPT] if comp else 0.0
@@ -354,8 +403,6 @@ class Slots:
         avg_w = c * idle_ctx_w + (1.0 - c) * comp_w if comp else idle_ctx_w
         progress_rate = run * s * f[F_SCALE]
         self.version += 1
-        row = self.rate[i]
-        old = row[SHARES].tolist()
         cs = jt.compute_share_list[job]
         new = [
             run * s * cs,
@@ -366,39 +413,27 @@ class Slots:
             c if comp else float(phase == PHASE_CKPT),
             float(phase == PHASE_FAIL),
         ]
-        row[:] = (progress_rate, n * avg_w, *new, 1.0, n)
+        self.rate[i] = (progress_rate, n * avg_w, *new, 1.0, n)
         self._book.change(n, old, new)
         delta_w = avg_w - f[F_POWER]
         io_now_b_per_s = f[F_IO_DEMAND] * s_c if comp else 0.0
         self.io_now_total_b_per_s += io_now_b_per_s - f[F_IO_NOW]
         if comp:
-            left_s = (
-                jt.duration_list[job]
-                - float(self.job_acc[job, R_PROGRESS])
-                - float(self.acc[i, R_PROGRESS])
-            )
+            left_s = jt.duration_list[job] - float(self.job_acc[job, R_PROGRESS]) - acc_progress_s
             if progress_rate > 0:
                 finish_s = t_s + max(left_s, 0.0) / progress_rate
             else:
                 finish_s = t_s if left_s <= 0 else math.inf
         else:
             finish_s = math.inf
-        sf = self.f_tab[i]
-        sf[F_POWER] = avg_w
-        sf[F_IO_NOW] = io_now_b_per_s
-        sf[F_FINISH] = finish_s
+        f[F_POWER] = avg_w
+        f[F_IO_NOW] = io_now_b_per_s
+        f[F_FINISH] = finish_s
         self.next_s[i] = min(finish_s, f[F_PHASE_END], f[F_THROTTLE_AT])
         self.next_version += 1
         if self.watch is not None:
             self.watch.add(job)
-        if delta_w != 0.0:
-            nodes, counts = self.job_nodes[job], self.job_node_counts[job]
-            assert nodes is not None  # running job
-            assert counts is not None
-            if nodes.shape[0] == 1:
-                self._heat.add_gpu_power1(int(nodes[0]), float(counts[0]) * delta_w * f[F_SHARE])
-            else:
-                self._heat.add_gpu_power(nodes, counts * delta_w * f[F_SHARE])
+        return delta_w
 
     def rates(self, idx: IntArray, t_s: float) -> None:
         """Recompute rates, power and next transition of (booked) slots ``idx``."""

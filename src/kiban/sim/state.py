@@ -115,13 +115,6 @@ class ClusterView:
         self.node_memory_free_b: FloatArray | None = None if mem is None else _ro(mem)
         self._pending_cache: IntArray = _ro(np.zeros(0, dtype=np.int64))
         self._pending_version = -1
-        # the last per-GPU samples and their views: the same objects while nothing changed
-        self._pda_arrays: tuple[FloatArray, FloatArray, FloatArray] | None = None
-        self._pda_views: tuple[FloatArray, FloatArray, FloatArray] = (
-            np.zeros(0),
-            np.zeros(0),
-            np.zeros(0),
-        )
 
     # --- scalars ------------------------------------------------------------------------------
     @property
@@ -325,18 +318,12 @@ class ClusterView:
         return self._obs.snapshot(None if gpus is None else np.asarray(gpus, dtype=np.int64))
 
     def gpu_power_die_activity(self) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """Board power (W), steady die temperature (°C) and busy share of every GPU now."""
-        arrays = self._obs.power_die_activity()
-        last = self._pda_arrays
-        if arrays is not last:  # new values: new read-only views (an array kept keeps its view)
-            views = self._pda_views
+        """Board power (W), steady die temperature (°C) and busy share of every GPU now.
 
-            def view_of(k: int) -> FloatArray:
-                return views[k] if last is not None and arrays[k] is last[k] else _ro(arrays[k])
-
-            self._pda_arrays = arrays
-            self._pda_views = (view_of(0), view_of(1), view_of(2))
-        return self._pda_views
+        Read-only arrays, the same objects while their values do not change (the
+        observables' own: :meth:`~kiban.sim.observables.GpuObservables.power_die_activity`).
+        """
+        return self._obs.power_die_activity()
 
     def gpu_power_w(self) -> FloatArray:
         """Board power of every GPU now (W)."""
