@@ -845,7 +845,7 @@ class FragmentationGradientDescent(NodePlacement):
         node = got[0]
         ties = self._shape_ties[shape][int(self._node_state[node])]
         a, b = self._node_first[node], self._node_end[node]
-        g = a + next(k for k, v in enumerate(left[a:b].tolist()) if v in ties)
+        g = a + [v in ties for v in left[a:b].tolist()].index(True)  # the first such GPU
         return np.array([g], dtype=np.int64)
 
     def _fast_pick(self, ok: BoolArray, shape: int) -> tuple[int, float] | None:
