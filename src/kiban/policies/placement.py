@@ -106,6 +106,7 @@ class NodePlacement(ABC):
         self._req: IntArray = np.zeros(0, dtype=np.int64)
         self._req_mask: BoolArray = np.ones((1, 1), dtype=bool)
         self._req_any: BoolArray = np.ones(1, dtype=bool)
+        self._jobs: JobTable | None = None
 
     def reset(self, ctx: PolicyContext) -> None:
         """Cache per-job model requirements and the policy's random stream."""
@@ -123,16 +124,26 @@ class NodePlacement(ABC):
         self._node_budget_w = lay.rack_gpu_budget_w[lay.node_rack_idx]
         self._budget_finite = bool(np.isfinite(lay.rack_gpu_budget_w).any())
         self._multi_sku = len(lay.skus) > 1
+        # per job, as Python numbers (read once per placement)
+        self._jobs = ctx.jobs
+        self._job_cpu: list[int] = np.asarray(ctx.jobs.cpu_milli).tolist()
+        self._job_memory_b: list[float] = np.asarray(ctx.jobs.memory_b).tolist()
+        self._job_req: list[int] = which.tolist()
+        self._req_any_list: list[bool] = self._req_any.tolist()
 
     def _eligible(self, view: ClusterView, job: int, free: FreeState, per_node: int) -> BoolArray:
         lay = view.layout
+        if view.jobs is self._jobs:  # the run's table (reset)
+            cpu_req, memory_b, req = self._job_cpu[job], self._job_memory_b[job], self._job_req[job]
+        else:
+            cpu_req, memory_b = view.jobs.cpu_milli[job], view.jobs.memory_b[job]
+            req = int(self._req[job]) if self._req.shape[0] > job else -1
         ok = free.node_free >= per_node
-        if free.node_cpu_free_milli is not None and view.jobs.cpu_milli[job] > 0:
-            ok &= free.node_cpu_free_milli >= view.jobs.cpu_milli[job]
-        if free.node_memory_free_b is not None and view.jobs.memory_b[job] > 0:
-            ok &= free.node_memory_free_b >= view.jobs.memory_b[job]
-        req = int(self._req[job]) if self._req.shape[0] > job else -1
-        if req >= 0 and not self._req_any[req]:
+        if cpu_req > 0 and free.node_cpu_free_milli is not None:
+            ok &= free.node_cpu_free_milli >= cpu_req
+        if memory_b > 0 and free.node_memory_free_b is not None:
+            ok &= free.node_memory_free_b >= memory_b
+        if req >= 0 and not self._req_any_list[req]:
             ok &= self._req_node_ok[req]
         if self._budget_finite:
             cap = view.job_power_cap_w[job]
@@ -260,6 +271,10 @@ class NodePlacement(ABC):
             ok &= view.node_cpu_free_milli >= cpu_milli
         if view.node_memory_free_b is not None:
             ok &= view.node_memory_free_b >= memory_b
+        return self._host_pick(view, ok, cpu_milli)
+
+    def _host_pick(self, view: ClusterView, ok: BoolArray, cpu_milli: int) -> int:
+        """The chosen node among those ``ok`` for a CPU-only pod, or -1 if none."""
         cand = ok.nonzero()[0]
         if cand.shape[0] == 0:
             return -1
@@ -290,6 +305,8 @@ class NodePlacement(ABC):
 
 _NO_CPU_LIMIT = np.iinfo(np.int64).max // 4
 """Free CPU of a node whose CPU is not counted (never binds)."""
+_UNNUMBERED = 0
+"""FGD's state number of a node whose state was never met (never scored: its scores are NaN)."""
 
 
 def tightest_mig(view: ClusterView, free: FreeState, cand: IntArray) -> int:
@@ -433,9 +450,12 @@ class FragmentationGradientDescent(NodePlacement):
         )
         from kiban.workload.packing import (  # noqa: PLC0415 (startup time: validate)
             job_typical_pods,
+            node_frag_milli,
             table_typical_pods,
             whole_gpu_frag_table,
         )
+
+        self._node_frag_milli = node_frag_milli
 
         typical = job_typical_pods(
             np.asarray(jobs.min_num_gpus, dtype=np.int64),
@@ -458,20 +478,26 @@ class FragmentationGradientDescent(NodePlacement):
             self._max_gpus = max_gpus
             self._uses_cpu = uses_cpu
             self._cpu_breaks = self._cpu_breakpoints(jobs) if uses_cpu else []
-            self._every_node_has_gpus = bool((lay.node_n_gpus > 0).all())
             self._memo: dict[tuple[int, ...], float] = {}
             n_nodes = lay.n_nodes
+            self._gpu_node_list: list[int] = lay.gpu_node.tolist()
+            # the free state last seen (-1: every node changed before the first placement)
             self._seen_gpu_left = np.full(lay.n_gpus, -1, dtype=np.int64)
             self._seen_cpu = np.full(n_nodes, -1, dtype=np.int64)
-            # node states: (model, free CPU, sorted milli left per GPU slot), numbered as met
-            self._node_state = np.full(n_nodes, -1, dtype=np.int64)  # -1: changed, not numbered
+            # node states: (model, free CPU class, sorted milli left per GPU slot), numbered as
+            # met; a node whose state was never met waits in ``_unnumbered`` with its key
+            self._node_state = np.full(n_nodes, _UNNUMBERED, dtype=np.int64)
+            self._node_state_unknown = True
+            self._unnumbered: dict[int, tuple[int, ...]] = {}
+            self._node_max_left = np.full(n_nodes, -1, dtype=np.int64)  # -1: no GPUs
             self._state_ids: dict[tuple[int, ...], int] = {}
+            self._state_keys: list[tuple[int, ...]] = [()]  # state 0: _UNNUMBERED
             self._node_first: list[int] = lay.node_first_gpu.tolist()
             self._node_end: list[int] = (lay.node_first_gpu + lay.node_n_gpus).tolist()
             self._node_sku_list: list[int] = lay.node_sku_idx.tolist()
-            self._state_rows = np.zeros((256, 2 + max_gpus), dtype=np.int64)
+            self._pad = [[0] * (max_gpus - k) for k in lay.node_n_gpus.tolist()]  # empty slots
             self._state_frag = np.zeros(256)
-            self._n_states = 0
+            self._n_states = 1
             # per job shape (milli, GPUs taken, CPU): fragmentation change per state (NaN: not
             # yet scored) and, for a share, the milli-left values of the GPUs giving it
             self._shape_ids: dict[tuple[int, int, int], int] = {}
@@ -480,13 +506,25 @@ class FragmentationGradientDescent(NodePlacement):
 
     def place(self, view: ClusterView, job: int, free: FreeState) -> IntArray | None:
         """As :meth:`NodePlacement.place`, scoring nodes by the fragmentation they shed."""
-        n = int(view.jobs.num_gpus[job])
-        g = int(view.jobs.gpus_per_node[job])
+        jobs = view.jobs
+        n = int(jobs.num_gpus[job])
+        g = int(jobs.gpus_per_node[job])
         self._take = g if g > 0 else n
         self._job = job
         self._view = view
-        if free.gpu_milli is not None and view.jobs.gpu_milli[job] < MILLI_PER_GPU:
+        if free.gpu_milli is not None and jobs.gpu_milli[job] < MILLI_PER_GPU:
             return self._place_share(view, job, free)
+        if (
+            self._milli
+            and g > 0
+            and n // g == 1
+            and not (free.gpu_mig_mask is not None and jobs.mig_compute_slices[job])
+        ):  # g GPUs on one node (NodePlacement.place's choice, without listing candidates)
+            node = self._pick_whole(view, free, self._eligible(view, job, free, g), job, g)
+            if node < 0:
+                return None
+            nodes = np.array([node], dtype=np.int64)
+            return pick_gpus(free, view, nodes, np.full(1, g, dtype=np.int64))
         return super().place(view, job, free)
 
     # --- the measure in milli-GPU (shares or CPU in the run) -----------------------------------
@@ -497,7 +535,7 @@ class FragmentationGradientDescent(NodePlacement):
         shape's score compares what is left after its request (``cpu − c ≥ t``): every
         comparison is ``cpu ≥ t + c`` for a target pod's ``t`` and a request ``c`` of the run
         (0 included). Two CPU values between the same breakpoints give the same values, so a
-        node state keeps the largest breakpoint at or below its free CPU (:meth:`_cpu_class`)
+        node state keeps the largest breakpoint at or below its free CPU (-1 below them all)
         and nodes that differ only there share a state, its scores and its memo entries.
         """
         reqs = [np.asarray(jobs.cpu_milli, dtype=np.int64), np.zeros(1, dtype=np.int64)]
@@ -509,100 +547,111 @@ class FragmentationGradientDescent(NodePlacement):
         t = np.unique(np.asarray(self._typical.cpu_milli[gpu_shapes], dtype=np.int64))
         return np.unique((t[:, None] + c[None, :]).ravel()).tolist()
 
-    def _cpu_class(self, cpu: int) -> int:
-        """The largest CPU breakpoint ≤ ``cpu`` (-1 below them all): same measure, same scores."""
-        i = bisect.bisect_right(self._cpu_breaks, cpu)
-        return self._cpu_breaks[i - 1] if i else -1
-
-    def _frag_states(self, left: IntArray, cpu: IntArray, model: IntArray) -> FloatArray:
-        """:func:`node_frag_milli` of node states, each distinct state computed once per run.
+    def _frag_rows(self, rows: list[tuple[int, ...]]) -> FloatArray:
+        """:func:`node_frag_milli` of node states ``(model, CPU, milli left sorted ascending ...)``.
 
         The measure depends on the multiset of milli left, the free CPU and the model, and a
-        cluster's nodes repeat a few states (empty, full, one share taken, ...).
-        """
-        return self._frag_rows(np.column_stack((model, cpu, np.sort(left, axis=1))).tolist())
-
-    def _frag_rows(self, rows: list[list[int]]) -> FloatArray:
-        """:meth:`_frag_states` of rows ``[model, CPU, milli left sorted ascending ...]``.
-
-        States never met are computed together, in order of first appearance.
+        cluster's nodes repeat a few states (empty, full, one share taken, ...): each distinct
+        state is computed once per run, the states never met together, in order of first
+        appearance. (A state's value can differ in the last bit with its place in that batch,
+        BLAS's blocking of ``per @ freq``: the batches are part of the decisions.)
         """
         memo = self._memo
-        keys = [tuple(r) for r in rows]
-        miss = [k for k in dict.fromkeys(keys) if k not in memo]
+        miss = [k for k in dict.fromkeys(rows) if k not in memo]
         if miss:
-            from kiban.workload.packing import node_frag_milli  # noqa: PLC0415 (startup time)
-
             u = np.array(miss, dtype=np.int64)
-            vals = node_frag_milli(u[:, 2:], u[:, 1], u[:, 0], self._typical).tolist()
+            vals = self._node_frag_milli(u[:, 2:], u[:, 1], u[:, 0], self._typical).tolist()
             memo.update(zip(miss, vals, strict=True))
-        return np.array([memo[k] for k in keys], dtype=np.float64)
+        return np.array([memo[k] for k in rows], dtype=np.float64)
 
-    def _states_of(
-        self, view: ClusterView, left: IntArray, cpu_free: IntArray | None, nodes: IntArray
-    ) -> IntArray:
-        """State numbers of ``nodes`` now; nodes whose GPUs or CPU changed are numbered again.
+    def _sync(self, left: IntArray, cpu_free: IntArray | None) -> None:
+        """Bring the node states up to the free state ``left`` (milli per GPU), ``cpu_free``.
 
         The fragmentation of a node, and the change a job shape makes to it, depend only on its
-        state, and a cluster's nodes share few states (empty, full, one share taken, ...): the
-        scores are kept per state and job shape, so a placement costs a lookup per node and a
-        new computation only for states never scored for that shape.
+        state (model, free CPU class, sorted milli left), and a cluster's nodes share few states
+        (empty, full, one share taken, ...): scores are kept per state and job shape, so a
+        placement costs a lookup per node. Only nodes whose GPUs or CPU changed since the last
+        call are looked at; one whose new state was never met waits in ``_unnumbered`` (its
+        state :data:`_UNNUMBERED`) until it is a candidate (:meth:`_number_new`), which keeps the
+        order states are numbered and first computed in.
         """
-        node_state = self._node_state
-        changed_gpus = (left != self._seen_gpu_left).nonzero()[0]
-        if changed_gpus.shape[0]:
-            self._seen_gpu_left[changed_gpus] = left[changed_gpus]
-            node_state[view.layout.gpu_node[changed_gpus]] = -1
+        seen = self._seen_gpu_left
+        changed = (left != seen).nonzero()[0]
+        touched: list[int] = []
+        if changed.shape[0]:
+            np.copyto(seen, left)
+            gpu_node = self._gpu_node_list
+            touched = [gpu_node[g] for g in changed.tolist()]
         if not self._uses_cpu:
             cpu_free = None
         if cpu_free is not None:
             cpu_changed = (cpu_free != self._seen_cpu).nonzero()[0]
             if cpu_changed.shape[0]:
-                self._seen_cpu[cpu_changed] = cpu_free[cpu_changed]
-                node_state[cpu_changed] = -1
-        ids = node_state[nodes]
-        stale_mask = ids < 0
-        if stale_mask.any():
-            stale = nodes[stale_mask]
-            state_ids = self._state_ids
-            first, end, model = self._node_first, self._node_end, self._node_sku_list
-            pad = [0] * self._max_gpus
-            new_ids = []
-            fresh: list[tuple[int, ...]] = []
-            for node in stale.tolist():  # few nodes change between placements
-                a, b = first[node], end[node]
-                cpu = _NO_CPU_LIMIT if cpu_free is None else self._cpu_class(int(cpu_free[node]))
-                key = (
-                    model[node],
-                    cpu,
-                    *sorted(left[a:b].tolist() + pad[: self._max_gpus - b + a]),
-                )
-                sid = state_ids.get(key)
-                if sid is None:
-                    sid = state_ids[key] = self._n_states + len(fresh)
-                    fresh.append(key)
-                new_ids.append(sid)
-            if fresh:
-                self._add_states(np.array(fresh, dtype=np.int64))
-            node_state[stale] = new_ids
-            ids[stale_mask] = new_ids
-        return ids
+                np.copyto(self._seen_cpu, cpu_free)
+                touched += cpu_changed.tolist()
+        if self._node_state_unknown:  # the first call: every node (GPU-less ones too)
+            self._node_state_unknown = False
+            touched = list(range(len(self._node_first)))
+        if not touched:
+            return
+        state_ids, unnumbered = self._state_ids, self._unnumbered
+        node_state, node_max = self._node_state, self._node_max_left
+        first, end, model, pad = self._node_first, self._node_end, self._node_sku_list, self._pad
+        breaks = self._cpu_breaks
+        for node in dict.fromkeys(touched):  # few nodes change between placements
+            a, b = first[node], end[node]
+            if cpu_free is None:
+                cpu = _NO_CPU_LIMIT
+            else:  # the CPU class (:meth:`_cpu_breakpoints`)
+                i = bisect.bisect_right(breaks, cpu_free.item(node))
+                cpu = breaks[i - 1] if i else -1
+            lft = sorted(left[a:b].tolist() + pad[node])
+            key = (model[node], cpu, *lft)
+            sid = state_ids.get(key)
+            if sid is None:
+                unnumbered[node] = key
+                node_state[node] = _UNNUMBERED
+            else:
+                unnumbered.pop(node, None)
+                node_state[node] = sid
+            node_max[node] = lft[-1] if b > a else -1
 
-    def _add_states(self, rows: IntArray) -> None:
-        """Append new states (rows of model, CPU, sorted milli left) with their fragmentation."""
-        n, k = self._n_states, rows.shape[0]
-        if n + k > self._state_rows.shape[0]:
-            cap = max(2 * self._state_rows.shape[0], n + k)
-            grown = np.zeros((cap, self._state_rows.shape[1]), dtype=np.int64)
-            grown[:n] = self._state_rows[:n]
-            self._state_rows = grown
+    def _number_new(self, nodes: IntArray, states: IntArray) -> None:
+        """Number the states of the candidates ``nodes`` (ascending) never met before.
+
+        New states are numbered, and their fragmentation computed, in node order.
+        """
+        unnumbered = self._unnumbered
+        hit = nodes[states == _UNNUMBERED].tolist()
+        state_ids, node_state = self._state_ids, self._node_state
+        fresh: list[tuple[int, ...]] = []
+        for node in hit:
+            key = unnumbered.pop(node)
+            sid = state_ids.get(key)
+            if sid is None:
+                sid = state_ids[key] = self._n_states + len(fresh)
+                fresh.append(key)
+            node_state[node] = sid
+        if fresh:
+            self._add_states(fresh)
+        for node, key in list(unnumbered.items()):  # met now on another node
+            sid = state_ids.get(key)
+            if sid is not None:
+                del unnumbered[node]
+                node_state[node] = sid
+
+    def _add_states(self, keys: list[tuple[int, ...]]) -> None:
+        """Append new states (model, CPU, sorted milli left) with their fragmentation."""
+        n, k = self._n_states, len(keys)
+        if n + k > self._state_frag.shape[0]:
+            cap = max(2 * self._state_frag.shape[0], n + k)
             self._state_frag = np.concatenate((self._state_frag, np.zeros(cap - n)))[:cap]
             for i, score in enumerate(self._shape_score):
                 self._shape_score[i] = np.concatenate(
                     (score, np.full(cap - score.shape[0], np.nan))
                 )
-        self._state_rows[n : n + k] = rows
-        self._state_frag[n : n + k] = self._frag_states(rows[:, 2:], rows[:, 1], rows[:, 0])
+        self._state_keys.extend(keys)
+        self._state_frag[n : n + k] = self._frag_rows(keys)
         self._n_states = n + k
 
     def _shape_of(self, milli: int, take: int, cpu_req: int) -> int:
@@ -612,7 +661,7 @@ class FragmentationGradientDescent(NodePlacement):
         sid = self._shape_ids.get(key)
         if sid is None:
             sid = self._shape_ids[key] = len(self._shape_score)
-            self._shape_score.append(np.full(self._state_rows.shape[0], np.nan))
+            self._shape_score.append(np.full(self._state_frag.shape[0], np.nan))
             self._shape_ties.append({})
         return sid
 
@@ -624,31 +673,31 @@ class FragmentationGradientDescent(NodePlacement):
         For a share the change is the least over the node's GPUs that fit (each distinct milli
         left tried once); the milli-left values that give it are kept to pick the GPU.
         """
-        rows = self._state_rows[states]
-        model, cpu, left = rows[:, 0], rows[:, 1], rows[:, 2:]
+        keys = self._state_keys
+        state_list = states.tolist()
         before = self._state_frag[states]
-        cpu_after = cpu - cpu_req if self._uses_cpu else cpu
+        uses_cpu = self._uses_cpu
         score = self._shape_score[shape]
         if 0 < milli < MILLI_PER_GPU:
-            # one trial per state and distinct milli-left value that takes the share (rows are
+            # one trial per state and distinct milli-left value that takes the share (keys are
             # sorted: equal values are neighbours)
-            trial: list[list[int]] = []
+            trial: list[tuple[int, ...]] = []
             owner: list[int] = []
             vals: list[int] = []
-            for i, (m, c, *lft) in enumerate(rows.tolist()):
-                c_after = c - cpu_req if self._uses_cpu else c
+            for i, state in enumerate(state_list):
+                m, c, *lft = keys[state]
+                c_after = c - cpu_req if uses_cpu else c
                 prev = -1
                 for k, v in enumerate(lft):
                     if v >= milli and v != prev:
                         after = lft.copy()
                         after[k] = v - milli
                         after.sort()
-                        trial.append([m, c_after, *after])
+                        trial.append((m, c_after, *after))
                         owner.append(i)
                         vals.append(v)
                     prev = v
             ties = self._shape_ties[shape]
-            state_list = states.tolist()
             if not trial:  # no GPU of these states has the share left
                 score[states] = np.inf
                 ties.update(dict.fromkeys(state_list, ()))
@@ -664,60 +713,57 @@ class FragmentationGradientDescent(NodePlacement):
             for i, state in enumerate(state_list):
                 ties[state] = tuple(on[i])
             score[states] = best
-        else:  # whole GPUs (a CPU-only pod: take 0, only the CPU changes)
-            whole = left == MILLI_PER_GPU
-            after = np.where(whole & (np.cumsum(whole, axis=1) <= take), 0, left)
-            score[states] = self._frag_states(after, cpu_after, model) - before
+        else:  # whole GPUs: the first ``take`` untouched ones (a CPU-only pod: take 0, only CPU)
+            rows: list[tuple[int, ...]] = []
+            for state in state_list:
+                m, c, *lft = keys[state]
+                whole = [k for k, v in enumerate(lft) if v == MILLI_PER_GPU][:take]
+                for k in whole:
+                    lft[k] = 0
+                if whole:
+                    lft.sort()
+                rows.append((m, c - cpu_req if uses_cpu else c, *lft))
+            score[states] = self._frag_rows(rows) - before
 
     def _node_scores(
         self, view: ClusterView, free: FreeState, nodes: IntArray, job: int, take: int
     ) -> tuple[FloatArray, IntArray]:
         """Per node of ``nodes``: fragmentation change (milli) of placing ``job`` there; states.
 
-        The second array is each node's state (:meth:`_states_of`); scores are kept per job
-        shape and state and computed once for each.
+        The second array is each node's state (:meth:`_sync`); scores are kept per job shape
+        and state and computed once for each.
         """
         jobs = view.jobs
-        return self._scores_for(
-            view, free, nodes, int(jobs.gpu_milli[job]), int(jobs.cpu_milli[job]), take
-        )
-
-    def _scores_for(  # noqa: PLR0917 - a job shape and where to score it
-        self,
-        view: ClusterView,
-        free: FreeState,
-        nodes: IntArray,
-        milli: int,
-        cpu_req: int,
-        take: int,
-    ) -> tuple[FloatArray, IntArray]:
-        """:meth:`_node_scores` for a shape given by its milli, CPU and GPUs taken."""
         left = (
             free.gpu_milli
             if free.gpu_milli is not None
             else np.where(free.gpu_free, MILLI_PER_GPU, 0)
         )
-        return self._scores_at(view, left, free.node_cpu_free_milli, nodes, milli, cpu_req, take)
+        self._sync(left, free.node_cpu_free_milli)
+        return self._scores(nodes, int(jobs.gpu_milli[job]), int(jobs.cpu_milli[job]), take)
 
-    def _scores_at(  # noqa: PLR0917 - the free state, then the shape
-        self,
-        view: ClusterView,
-        left: IntArray,
-        cpu_free: IntArray | None,
-        nodes: IntArray,
-        milli: int,
-        cpu_req: int,
-        take: int,
+    def _scores(
+        self, nodes: IntArray, milli: int, cpu_req: int, take: int
     ) -> tuple[FloatArray, IntArray]:
-        """:meth:`_scores_for` given milli left per GPU and free CPU per node."""
-        states = self._states_of(view, left, cpu_free, nodes)
+        """:meth:`_node_scores` of candidates ``nodes`` (ascending) after :meth:`_sync`."""
+        states = self._node_state[nodes]
         shape = self._shape_of(milli, take, cpu_req)
         score = self._shape_score[shape]
-        out = score[states]
+        out = score[states]  # NaN: not scored for this shape yet, or a state never met
         miss = np.isnan(out)
-        if miss.any():
-            self._score_states(shape, np.unique(states[miss]), milli, take, cpu_req)
-            out = score[states]
+        if np.count_nonzero(miss):
+            missing = set(states[miss].tolist())
+            if _UNNUMBERED in missing:
+                self._number_new(nodes, states)
+                states = self._node_state[nodes]
+                score = self._shape_score[shape]  # grown if states were added
+                out = score[states]
+                miss = np.isnan(out)
+                missing = set(states[miss].tolist())
+            if missing:
+                missed = np.array(sorted(missing), dtype=np.int64)
+                self._score_states(shape, missed, milli, take, cpu_req)
+                out = score[states]
         return out, states
 
     def _pick_mig(self, view: ClusterView, job: int, free: FreeState, cand: IntArray) -> int:
@@ -781,35 +827,80 @@ class FragmentationGradientDescent(NodePlacement):
         The eligible nodes with a GPU that has the share left are scored (node by node, no
         list of GPUs), which gives the same choice as scoring the nodes of the GPUs that fit.
         """
-        assert free.gpu_milli is not None  # a run with shares
+        left = free.gpu_milli
+        assert left is not None  # a run with shares
         milli, cpu_req = int(view.jobs.gpu_milli[job]), int(view.jobs.cpu_milli[job])
-        fit = free.gpu_milli >= milli  # nodes with a GPU that has the share left
-        if self._every_node_has_gpus:
-            has = np.logical_or.reduceat(fit, view.layout.node_first_gpu)
-        else:
-            has = np.zeros(view.layout.n_nodes, dtype=bool)
-            has[view.layout.gpu_node[fit]] = True
-        nodes = (self._eligible(view, job, free, 0) & has).nonzero()[0]
-        if nodes.shape[0] == 0:
+        self._sync(left, free.node_cpu_free_milli)
+        ok = self._eligible(view, job, free, 0)
+        ok &= self._node_max_left >= milli  # nodes with a GPU that has the share left
+        shape = self._shape_of(milli, 1, cpu_req)
+        got = self._fast_pick(ok, shape)
+        if got is None:  # the eligible nodes scored node by node (no list of GPUs), as before
+            nodes = ok.nonzero()[0]
+            best = self._scores(nodes, milli, cpu_req, 1)[0]
+            i = int(best.argmin())
+            got = int(nodes[i]), float(best[i])
+        if got[1] == math.inf:
             return None
-        best, states = self._scores_at(
-            view, free.gpu_milli, free.node_cpu_free_milli, nodes, milli, cpu_req, 1
-        )
-        i = int(best.argmin())
-        if best[i] == math.inf:
-            return None
-        ties = self._shape_ties[self._shape_of(milli, 1, cpu_req)][int(states[i])]
-        a = int(view.layout.node_first_gpu[nodes[i]])
-        left = free.gpu_milli[a : a + int(view.layout.node_n_gpus[nodes[i]])].tolist()
-        g = a + next(k for k, v in enumerate(left) if v in ties)
+        node = got[0]
+        ties = self._shape_ties[shape][int(self._node_state[node])]
+        a, b = self._node_first[node], self._node_end[node]
+        g = a + [v in ties for v in left[a:b].tolist()].index(True)  # the first such GPU
         return np.array([g], dtype=np.int64)
+
+    def _fast_pick(self, ok: BoolArray, shape: int) -> tuple[int, float] | None:
+        """The first node among ``ok`` with the least score for ``shape``, and that score.
+
+        ∞ when no node is ``ok``; None when the score of a node among them is not known yet
+        (a state not scored for this shape, or never met): the caller scores as before.
+        """
+        score = np.where(ok, self._shape_score[shape][self._node_state], math.inf)
+        i = int(score.argmin())  # the first NaN if any
+        best: float = score.item(i)
+        return None if math.isnan(best) else (i, best)
+
+    def _pick_whole(
+        self, view: ClusterView, free: FreeState, ok: BoolArray, job: int, take: int
+    ) -> int:
+        """The node among ``ok`` whose fragmentation falls most if ``job`` takes ``take`` GPUs.
+
+        The first such node (stable order), or -1 if none is ``ok``.
+        """
+        jobs = view.jobs
+        milli, cpu_req = int(jobs.gpu_milli[job]), int(jobs.cpu_milli[job])
+        left = (
+            free.gpu_milli
+            if free.gpu_milli is not None
+            else np.where(free.gpu_free, MILLI_PER_GPU, 0)
+        )
+        self._sync(left, free.node_cpu_free_milli)
+        got = self._fast_pick(ok, self._shape_of(milli, take, cpu_req))
+        if got is not None:
+            return -1 if got[1] == math.inf else got[0]
+        cand = ok.nonzero()[0]  # some node among them not scored yet (so there is one)
+        return int(cand[self._scores(cand, milli, cpu_req, take)[0].argmin()])
+
+    def _pick_single(self, ok: BoolArray, free: FreeState) -> int:
+        if not self._milli:
+            return super()._pick_single(ok, free)
+        view = self._view
+        assert view is not None
+        return self._pick_whole(view, free, ok, self._job, self._take)
+
+    def _host_pick(self, view: ClusterView, ok: BoolArray, cpu_milli: int) -> int:
+        if not self._milli:  # the measure counts no CPU: any node is as good
+            return super()._host_pick(view, ok, cpu_milli)
+        self._sync(view.gpu_milli_left(), view.node_cpu_free_milli)
+        got = self._fast_pick(ok, self._shape_of(0, 0, cpu_milli))
+        if got is not None:
+            return -1 if got[1] == math.inf else got[0]
+        return super()._host_pick(view, ok, cpu_milli)
 
     def _host_node(self, view: ClusterView, cand: IntArray, cpu_milli: int) -> int:
         if not self._milli:  # the measure counts no CPU: any node is as good
             return int(cand[0])
-        left = view.gpu_milli_left()
-        score = self._scores_at(view, left, view.node_cpu_free_milli, cand, 0, cpu_milli, 0)[0]
-        return int(cand[score.argmin()])
+        self._sync(view.gpu_milli_left(), view.node_cpu_free_milli)
+        return int(cand[self._scores(cand, 0, cpu_milli, 0)[0].argmin()])
 
     def _milli_nodes(self, cand: IntArray, free: FreeState) -> FloatArray:
         """Fragmentation change of each candidate node if the job takes whole GPUs there."""

@@ -441,15 +441,15 @@ def node_frag_milli(
     """
     left = np.asarray(gpu_left, dtype=np.int64)
     total = left.sum(axis=1).astype(np.float64)
-    cpu_only_freq, m, allowed, num, cpu, freq = _gpu_shapes(typical)
+    cpu_only_freq, m, model_ok, num, cpu, freq = _gpu_shapes(typical)
     frag = total * cpu_only_freq
     if m.shape[0] == 0 or left.shape[0] == 0:
         return frag
     below = left[:, :, None] < m[None, None, :]  # (S, G, K)
-    below_milli = np.where(below, left[:, :, None], 0).sum(axis=1)
-    fits = (~below).sum(axis=1)
-    acc = allowed[:, np.maximum(model, 0)].T & (model >= 0)[:, None]
-    ok = acc & (fits >= num) & (cpu_left[:, None] >= cpu)
+    below_milli = np.einsum("sg,sgk->sk", left, below)  # integers: exact
+    ok = model_ok[np.maximum(model, -1)]  # a copy; row -1 (no model) is all False
+    ok &= below.sum(axis=1) <= left.shape[1] - num  # enough GPUs with the milli left
+    ok &= cpu_left[:, None] >= cpu
     per = np.where(ok, below_milli, total[:, None])
     return frag + per @ freq
 
@@ -462,16 +462,18 @@ def _gpu_shapes(typical: TypicalPods) -> tuple[Any, ...]:
     """The CPU-only shapes' total frequency and the GPU shapes' columns of ``typical``.
 
     A run scores node states against one target workload thousands of times, a few states
-    at a time: its columns are selected once (the same values).
+    at a time: its columns are selected once (the same values). The models each shape allows
+    come as one row per model and a last row, all False, for a node with no model (-1).
     """
     got = _GPU_SHAPES.get(id(typical))
     if got is not None and got[0] is typical:
         return got[1]
     gpu_k = typical.gpu_milli > 0
+    allowed = typical.allowed[gpu_k]
     cols = (
         float(typical.freq[~gpu_k].sum()),
         typical.gpu_milli[gpu_k],
-        typical.allowed[gpu_k],
+        np.concatenate((allowed.T, np.zeros((1, allowed.shape[0]), dtype=bool))),
         typical.num_gpus[gpu_k],
         typical.cpu_milli[gpu_k],
         typical.freq[gpu_k],
