@@ -309,6 +309,13 @@ class FreeState:
     asks for a MIG instance."""
     gpu_mig_compute: IntArray | None = None
     """Compute slices held by MIG instances per GPU; None as ``gpu_mig_mask``."""
+    view_mark: int | None = None
+    """The view's :meth:`~kiban.sim.state.ClusterView.change_mark` when this state was read
+    (None: the view keeps no change log)."""
+    changed_nodes: list[int] = field(default_factory=list)
+    """Nodes this state changed since it was read (:meth:`take`, the allocator's placements
+    and releases; repeats possible). Change the arrays through those, or readers that follow
+    the changes (FGD) miss it."""
 
     @classmethod
     def from_view(cls, view: ClusterView) -> FreeState:
@@ -334,6 +341,7 @@ class FreeState:
             node_memory_free_b=view.node_memory_free_b,
             gpu_mig_mask=view.gpu_mig_mask(),
             gpu_mig_compute=view.gpu_mig_compute(),
+            view_mark=view.change_mark() if hasattr(view, "change_mark") else None,
         )
 
     def own(self) -> None:
@@ -361,6 +369,7 @@ class FreeState:
         jobs, layout = view.jobs, view.layout
         milli = int(jobs.gpu_milli[job])
         nodes = layout.gpu_node[gpus]
+        self.changed_nodes.extend(nodes.tolist())
         if self.gpu_mig_mask is not None and jobs.mig_compute_slices[job]:
             self._take_mig(view, job, int(gpus[0]), int(nodes[0]), sign)
         elif milli < MILLI_PER_GPU and self.gpu_milli is not None:
@@ -561,6 +570,7 @@ class Allocator:
             free.take(view, job, gpus)
         else:
             free.gpu_free[gpus] = False
+            free.changed_nodes.extend(layout.gpu_node[gpus].tolist())
             if gpus.shape[0] == 1:
                 free.node_free[layout.gpu_node[gpus[0]]] -= 1
             else:
@@ -585,6 +595,7 @@ class Allocator:
             free.take(self._view, job, np.asarray(gpus), -1)
         else:
             free.gpu_free[gpus] = True
+            free.changed_nodes.extend(nodes.tolist())
             np.add.at(free.node_free, nodes, 1)
             free.n_free += int(gpus.shape[0])
             if free.gpu_milli is not None:

@@ -487,7 +487,13 @@ class FragmentationGradientDescent(NodePlacement):
             # node states: (model, free CPU class, sorted milli left per GPU slot), numbered as
             # met; a node whose state was never met waits in ``_unnumbered`` with its key
             self._node_state = np.full(n_nodes, _UNNUMBERED, dtype=np.int64)
-            self._node_state_unknown = True
+            self._seen_stale = True  # the seen arrays do not hold the node states' free state
+            # the change log followed (:meth:`_log_changed`): the view, its mark when last
+            # synced, and the free state then synced with its tentative changes counted
+            self._log_view: ClusterView | None = None
+            self._log_mark: int | None = None
+            self._log_free: FreeState | None = None
+            self._log_free_n = 0
             self._unnumbered: dict[int, tuple[int, ...]] = {}
             self._node_max_left = np.full(n_nodes, -1, dtype=np.int64)  # -1: no GPUs
             self._state_ids: dict[tuple[int, ...], int] = {}
@@ -564,34 +570,33 @@ class FragmentationGradientDescent(NodePlacement):
             memo.update(zip(miss, vals, strict=True))
         return np.array([memo[k] for k in rows], dtype=np.float64)
 
-    def _sync(self, left: IntArray, cpu_free: IntArray | None) -> None:
+    def _sync(
+        self,
+        left: IntArray,
+        cpu_free: IntArray | None,
+        view: ClusterView,
+        free: FreeState | None,
+    ) -> None:
         """Bring the node states up to the free state ``left`` (milli per GPU), ``cpu_free``.
 
-        The fragmentation of a node, and the change a job shape makes to it, depend only on its
-        state (model, free CPU class, sorted milli left), and a cluster's nodes share few states
-        (empty, full, one share taken, ...): scores are kept per state and job shape, so a
-        placement costs a lookup per node. Only nodes whose GPUs or CPU changed since the last
-        call are looked at; one whose new state was never met waits in ``_unnumbered`` (its
-        state :data:`_UNNUMBERED`) until it is a candidate (:meth:`_number_new`), which keeps the
+        ``left`` and ``cpu_free`` are ``free``'s (None: the ``view``'s own). The fragmentation
+        of a node, and the change a job shape makes to it, depend only on its state (model,
+        free CPU class, sorted milli left), and a cluster's nodes share few states (empty,
+        full, one share taken, ...): scores are kept per state and job shape, so a placement
+        costs a lookup per node. Only nodes whose GPUs or CPU may have changed since the last
+        call are looked at: those the view's change log and the free states' own changes name
+        (:meth:`_log_changed`), else those whose values differ from the ones seen last. One
+        whose new state was never met waits in ``_unnumbered`` (its state
+        :data:`_UNNUMBERED`) until it is a candidate (:meth:`_number_new`), which keeps the
         order states are numbered and first computed in.
         """
-        seen = self._seen_gpu_left
-        changed = (left != seen).nonzero()[0]
-        touched: list[int] = []
-        if changed.shape[0]:
-            np.copyto(seen, left)
-            gpu_node = self._gpu_node_list
-            touched = [gpu_node[g] for g in changed.tolist()]
         if not self._uses_cpu:
             cpu_free = None
-        if cpu_free is not None:
-            cpu_changed = (cpu_free != self._seen_cpu).nonzero()[0]
-            if cpu_changed.shape[0]:
-                np.copyto(self._seen_cpu, cpu_free)
-                touched += cpu_changed.tolist()
-        if self._node_state_unknown:  # the first call: every node (GPU-less ones too)
-            self._node_state_unknown = False
-            touched = list(range(len(self._node_first)))
+        touched = self._log_changed(view, free)
+        if touched is None:  # no log to follow: compare every GPU and node with what was seen
+            touched = self._compare_seen(left, cpu_free)
+        else:
+            self._seen_stale = True
         if not touched:
             return
         state_ids, unnumbered = self._state_ids, self._unnumbered
@@ -615,6 +620,56 @@ class FragmentationGradientDescent(NodePlacement):
                 unnumbered.pop(node, None)
                 node_state[node] = sid
             node_max[node] = lft[-1] if b > a else -1
+
+    def _log_changed(self, view: ClusterView, free: FreeState | None) -> list[int] | None:
+        """Nodes whose free state may differ from the one last synced; None: not known.
+
+        Known when the last sync was on the same view, which keeps a change log reaching back
+        to it: the nodes changed in the run since, those the last synced free state had
+        changed tentatively (``free``'s new ones only when it is that state again), and those
+        ``free`` has changed. Records where this sync stands for the next.
+        """
+        if free is None:
+            mark = view.change_mark() if hasattr(view, "change_mark") else None
+        else:
+            mark = free.view_mark
+        since, last = self._log_mark, self._log_free
+        out: list[int] | None = None
+        if mark is not None and since is not None and view is self._log_view:
+            out = view.nodes_changed_since(since)
+        if out is not None:
+            if free is not None and free is last:
+                out = out + free.changed_nodes[self._log_free_n :]
+            else:
+                if last is not None:
+                    out = out + last.changed_nodes[: self._log_free_n]
+                if free is not None:
+                    out = out + free.changed_nodes
+        self._log_view, self._log_mark, self._log_free = view, mark, free
+        self._log_free_n = 0 if free is None else len(free.changed_nodes)
+        return out
+
+    def _compare_seen(self, left: IntArray, cpu_free: IntArray | None) -> list[int]:
+        """Nodes whose GPUs' milli left or CPU differ from the values seen last.
+
+        All nodes when those values do not hold the node states; remembers the new values.
+        """
+        seen = self._seen_gpu_left
+        changed = (left != seen).nonzero()[0]
+        touched: list[int] = []
+        if changed.shape[0]:
+            np.copyto(seen, left)
+            gpu_node = self._gpu_node_list
+            touched = [gpu_node[g] for g in changed.tolist()]
+        if cpu_free is not None:
+            cpu_changed = (cpu_free != self._seen_cpu).nonzero()[0]
+            if cpu_changed.shape[0]:
+                np.copyto(self._seen_cpu, cpu_free)
+                touched += cpu_changed.tolist()
+        if self._seen_stale:  # the first call, or after following the log: every node
+            self._seen_stale = False
+            touched = list(range(len(self._node_first)))
+        return touched
 
     def _number_new(self, nodes: IntArray, states: IntArray) -> None:
         """Number the states of the candidates ``nodes`` (ascending) never met before.
@@ -739,7 +794,7 @@ class FragmentationGradientDescent(NodePlacement):
             if free.gpu_milli is not None
             else np.where(free.gpu_free, MILLI_PER_GPU, 0)
         )
-        self._sync(left, free.node_cpu_free_milli)
+        self._sync(left, free.node_cpu_free_milli, view, free)
         return self._scores(nodes, int(jobs.gpu_milli[job]), int(jobs.cpu_milli[job]), take)
 
     def _scores(
@@ -830,7 +885,7 @@ class FragmentationGradientDescent(NodePlacement):
         left = free.gpu_milli
         assert left is not None  # a run with shares
         milli, cpu_req = int(view.jobs.gpu_milli[job]), int(view.jobs.cpu_milli[job])
-        self._sync(left, free.node_cpu_free_milli)
+        self._sync(left, free.node_cpu_free_milli, view, free)
         ok = self._eligible(view, job, free, 0)
         ok &= self._node_max_left >= milli  # nodes with a GPU that has the share left
         shape = self._shape_of(milli, 1, cpu_req)
@@ -873,7 +928,7 @@ class FragmentationGradientDescent(NodePlacement):
             if free.gpu_milli is not None
             else np.where(free.gpu_free, MILLI_PER_GPU, 0)
         )
-        self._sync(left, free.node_cpu_free_milli)
+        self._sync(left, free.node_cpu_free_milli, view, free)
         got = self._fast_pick(ok, self._shape_of(milli, take, cpu_req))
         if got is not None:
             return -1 if got[1] == math.inf else got[0]
@@ -890,7 +945,7 @@ class FragmentationGradientDescent(NodePlacement):
     def _host_pick(self, view: ClusterView, ok: BoolArray, cpu_milli: int) -> int:
         if not self._milli:  # the measure counts no CPU: any node is as good
             return super()._host_pick(view, ok, cpu_milli)
-        self._sync(view.gpu_milli_left(), view.node_cpu_free_milli)
+        self._sync(view.gpu_milli_left(), view.node_cpu_free_milli, view, None)
         got = self._fast_pick(ok, self._shape_of(0, 0, cpu_milli))
         if got is not None:
             return -1 if got[1] == math.inf else got[0]
@@ -899,7 +954,7 @@ class FragmentationGradientDescent(NodePlacement):
     def _host_node(self, view: ClusterView, cand: IntArray, cpu_milli: int) -> int:
         if not self._milli:  # the measure counts no CPU: any node is as good
             return int(cand[0])
-        self._sync(view.gpu_milli_left(), view.node_cpu_free_milli)
+        self._sync(view.gpu_milli_left(), view.node_cpu_free_milli, view, None)
         return int(cand[self._scores(cand, 0, cpu_milli, 0)[0].argmin()])
 
     def _milli_nodes(self, cand: IntArray, free: FreeState) -> FloatArray:

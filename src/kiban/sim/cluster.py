@@ -55,6 +55,8 @@ __all__ = ["ClusterState", "Placement"]
 
 _NO_CPU_LIMIT = np.iinfo(np.int64).max // 4
 """Free CPU of a node whose CPU is not modelled (never binds)."""
+_NODE_LOG_MAX = 1 << 16
+"""Changed nodes :attr:`ClusterState.node_log` keeps before it is emptied (at a time step)."""
 
 
 class Placement(NamedTuple):
@@ -128,6 +130,12 @@ class ClusterState:
         self.fgd_frag_gpus = float(self.frag_table[self._node_sku, self.node_free].sum())
         self.fgd_frag_gpu_s = 0.0
         self._frag_t = 0.0
+        self.node_log: list[int] = []
+        """Nodes whose GPUs, shares or host CPU/memory changed, in order (repeats kept):
+        appended wherever the fragmentation is told of a change (every take and release).
+        Readers hold a mark (:meth:`change_mark`) and ask what changed since."""
+        self.node_log_base = 0
+        """Mark of ``node_log[0]``: the log is emptied now and then (long runs)."""
         # GPU shares and host resources (issue 15; untouched by whole-GPU jobs)
         self.gpu_milli_free: IntArray = np.zeros(n_gpus, dtype=np.int64)
         self.gpu_tenants: dict[int, list[int]] = {}
@@ -355,7 +363,9 @@ class ClusterState:
             self._frag_flush()
             self.fgd_frag_gpu_s += self.fgd_frag_gpus * (self.time_s - self._frag_t)
             self._frag_t = self.time_s
+            self._trim_log()
         self._frag_dirty.add(node)
+        self.node_log.append(node)
 
     def _frag_many_milli(self, nodes: IntArray, delta_free: IntArray) -> None:
         del delta_free
@@ -363,7 +373,10 @@ class ClusterState:
             self._frag_flush()
             self.fgd_frag_gpu_s += self.fgd_frag_gpus * (self.time_s - self._frag_t)
             self._frag_t = self.time_s
-        self._frag_dirty.update(nodes.tolist())
+            self._trim_log()
+        changed = nodes.tolist()
+        self._frag_dirty.update(changed)
+        self.node_log.extend(changed)
 
     def jobs_on(self, first_gpu: int, n_gpus: int) -> IntArray:
         """The jobs holding GPUs ``first_gpu .. first_gpu + n_gpus - 1`` (tenants included)."""
@@ -406,6 +419,8 @@ class ClusterState:
         if self.time_s != self._frag_t:
             self.fgd_frag_gpu_s += self.fgd_frag_gpus * (self.time_s - self._frag_t)
             self._frag_t = self.time_s
+            self._trim_log()
+        self.node_log.append(node)
         row = self._frag_rows[self._node_sku_list[node]]
         f = int(self.node_free[node])
         self.fgd_frag_gpus += row[f + delta_free] - row[f]
@@ -414,11 +429,33 @@ class ClusterState:
         if self.time_s != self._frag_t:
             self.fgd_frag_gpu_s += self.fgd_frag_gpus * (self.time_s - self._frag_t)
             self._frag_t = self.time_s
+            self._trim_log()
+        self.node_log.extend(nodes.tolist())
         sku = self._node_sku[nodes]
         f = self.node_free[nodes]
         self.fgd_frag_gpus += float(
             (self.frag_table[sku, f + delta_free] - self.frag_table[sku, f]).sum()
         )
+
+    def change_mark(self) -> int:
+        """A mark of the allocation now, for :meth:`nodes_changed_since`."""
+        return self.node_log_base + len(self.node_log)
+
+    def nodes_changed_since(self, mark: int) -> list[int] | None:
+        """Nodes whose GPUs, shares or host CPU/memory changed since ``mark``; None: unknown.
+
+        ``mark`` is a :meth:`change_mark`; repeats are possible; None when the log no longer
+        reaches back that far. Changes made through this class's methods only (not by writing
+        its arrays).
+        """
+        i = mark - self.node_log_base
+        return None if i < 0 else self.node_log[i:]
+
+    def _trim_log(self) -> None:
+        """Empty a long change log (readers holding older marks then compare everything)."""
+        if len(self.node_log) > _NODE_LOG_MAX:
+            self.node_log_base += len(self.node_log)
+            self.node_log = []
 
     def fgd_frag_gpu_s_until(self, t_s: float) -> float:
         """Time integral of the fragmentation (GPU·s) from 0 to ``t_s``."""

@@ -281,6 +281,18 @@ class ClusterView:
             return _ro(self._s.gpu_left_all())
         return _ro(self._s.gpu_milli_left(gpus))
 
+    def change_mark(self) -> int:
+        """A mark of the allocation now, for :meth:`nodes_changed_since`."""
+        return self._s.change_mark()
+
+    def nodes_changed_since(self, mark: int) -> list[int] | None:
+        """Nodes whose GPUs, shares or host CPU/memory changed since ``mark``; None: unknown.
+
+        ``mark`` is a :meth:`change_mark`; repeats are possible (do not modify the list); None
+        when that is too long ago to tell.
+        """
+        return self._s.nodes_changed_since(mark)
+
     def gpu_mig_mask(self) -> IntArray | None:
         """Occupied MIG memory slices per GPU (bit mask; 0 = no instance); None without MIG jobs.
 
