@@ -22,11 +22,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from _child import child_row
 
 REPO = Path(__file__).resolve().parents[1]
 POLICIES = ("fifo-static", "best-fit", "random-fit", "fgd")
@@ -77,19 +78,7 @@ def child(policy: str) -> dict[str, Any]:
 
 def run_child(tree: Path, policy: str) -> dict[str, Any]:
     """One run in a fresh process with the code of ``tree`` (its ``src`` first on the path)."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(tree / "src") + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", policy],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=REPO,
-        env=env,
-    )
-    row: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    row["load_avg"] = os.getloadavg()
-    return row
+    return child_row(tree, __file__, [policy])
 
 
 def main() -> int:

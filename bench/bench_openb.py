@@ -63,11 +63,12 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from _child import child_row
 
 if TYPE_CHECKING:
     from kiban.policies.base import Policy
@@ -223,22 +224,9 @@ def run_child(
     until_days: float = 0.0,
 ) -> dict[str, Any]:
     """One case in a fresh process, with the code of ``tree`` (its ``src`` first on the path)."""
-    env = dict(os.environ)
-    if tree != REPO:
-        env["PYTHONPATH"] = str(tree / "src") + os.pathsep + env.get("PYTHONPATH", "")
     extra = ["--cluster", cluster, "--facility-step-s", str(step_s), "--cpu-pods", cpu_pods]
     extra += ["--time-scale", str(time_scale), "--pods", pods, "--until-days", str(until_days)]
-    proc = subprocess.run(  # this checkout's harness with the code of ``tree``
-        [sys.executable, __file__, "--child", policy, facility, *extra],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=REPO,
-        env=env,
-    )
-    row: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    row["load_avg"] = os.getloadavg()
-    return row
+    return child_row(tree, __file__, [policy, facility, *extra])
 
 
 def compare(args: argparse.Namespace, baseline: Path) -> list[dict[str, object]]:

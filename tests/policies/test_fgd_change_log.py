@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+from tests.policies._fgd_case import mixed_fgd_case
 from tests.sim.helpers import jobs, layout, run
 
 from kiban.policies.base import FreeState, PolicyContext
@@ -55,19 +56,8 @@ def test_fgd_node_states_follow_the_change_log():
     """Four 8-GPU nodes with 64 cores each; 200 random jobs (shares of 100-900 milli, whole
     1-4 GPU jobs, 1-24 cores) under FGD: after every one of its syncs (almost all by the log)
     each node's state is the one its free GPUs and CPU give."""
-    rng = np.random.default_rng(7)
-    n = 200
-    submit = np.sort(rng.uniform(0, 4_000, n))
-    num = rng.choice([1, 1, 1, 2, 4], n)
-    milli = np.where(num == 1, rng.choice([100, 300, 500, 900, 1000], n), 1000)
-    table = jobs(
-        np.column_stack([submit, rng.exponential(2_000.0, n), num]),
-        gpu_milli=milli,
-        cpu_milli=rng.choice([1_000, 4_000, 8_000, 24_000], n),
-        gpus_per_node=num,
-    )
-    lay = dataclasses.replace(
-        layout(servers_per_rack=4), node_cpu_milli=np.full(4, 64_000, dtype=np.int64)
+    lay, table = mixed_fgd_case(
+        seed=7, n=200, submit_span_s=4_000, share_milli=[100, 300, 500, 900, 1000]
     )
     placement = _CheckedSync()
     run(lay, table, policy=LayeredPolicy("fgd", scheduling=Fifo(), placement=placement))

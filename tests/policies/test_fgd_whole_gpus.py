@@ -8,11 +8,10 @@ after, for every eligible node.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
-from tests.sim.helpers import jobs, layout, run
+from tests.policies._fgd_case import mixed_fgd_case
+from tests.sim.helpers import run
 
 from kiban.policies.layered import LayeredPolicy
 from kiban.policies.placement import FragmentationGradientDescent
@@ -68,19 +67,8 @@ def test_fgd_gives_a_whole_gpu_job_the_node_that_fragments_least():
     1-4 GPU jobs on one node, 1-24 cores) under FGD: every whole-GPU job goes to an eligible
     node whose fragmentation (the paper's measure in milli-GPU, computed directly for every
     eligible node) rises least, to 1e-6 milli, and none is refused while a node is eligible."""
-    rng = np.random.default_rng(16)
-    n = 160
-    submit = np.sort(rng.uniform(0, 5_000, n))
-    num = rng.choice([1, 1, 1, 2, 4], n)
-    milli = np.where(num == 1, rng.choice([100, 300, 500, 900, 1000, 1000], n), 1000)
-    table = jobs(
-        np.column_stack([submit, rng.exponential(2_000.0, n), num]),
-        gpu_milli=milli,
-        cpu_milli=rng.choice([1_000, 4_000, 8_000, 24_000], n),
-        gpus_per_node=num,
-    )
-    lay = dataclasses.replace(
-        layout(servers_per_rack=4), node_cpu_milli=np.full(4, 64_000, dtype=np.int64)
+    lay, table = mixed_fgd_case(
+        seed=16, n=160, submit_span_s=5_000, share_milli=[100, 300, 500, 900, 1000, 1000]
     )
     placement = _CheckedFgd()
     out = run(lay, table, policy=LayeredPolicy("fgd", scheduling=Fifo(), placement=placement))
