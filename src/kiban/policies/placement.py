@@ -534,6 +534,11 @@ class FragmentationGradientDescent(NodePlacement):
         return super().place(view, job, free)
 
     # --- the measure in milli-GPU (shares or CPU in the run) -----------------------------------
+    def _cpu_class(self, cpu: int) -> int:
+        """The largest CPU breakpoint ≤ ``cpu`` (-1 below them all): same measure, same scores."""
+        i = bisect.bisect_right(self._cpu_breaks, cpu)
+        return self._cpu_breaks[i - 1] if i else -1
+
     def _cpu_breakpoints(self, jobs: JobTable) -> list[int]:
         """Free-CPU values at which a node's fragmentation or a shape's score can change.
 
@@ -602,14 +607,9 @@ class FragmentationGradientDescent(NodePlacement):
         state_ids, unnumbered = self._state_ids, self._unnumbered
         node_state, node_max = self._node_state, self._node_max_left
         first, end, model, pad = self._node_first, self._node_end, self._node_sku_list, self._pad
-        breaks = self._cpu_breaks
         for node in dict.fromkeys(touched):  # few nodes change between placements
             a, b = first[node], end[node]
-            if cpu_free is None:
-                cpu = _NO_CPU_LIMIT
-            else:  # the CPU class (:meth:`_cpu_breakpoints`)
-                i = bisect.bisect_right(breaks, cpu_free.item(node))
-                cpu = breaks[i - 1] if i else -1
+            cpu = _NO_CPU_LIMIT if cpu_free is None else self._cpu_class(cpu_free.item(node))
             lft = sorted(left[a:b].tolist() + pad[node])
             key = (model[node], cpu, *lft)
             sid = state_ids.get(key)

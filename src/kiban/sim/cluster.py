@@ -318,12 +318,11 @@ class ClusterState:
                 )
             )
         cpu_free = self.node_cpu_free_milli
-        if self._uses_cpu and cpu_free is not None:
-            steps = self._cpu_steps
-            k = bisect.bisect_right(steps, int(cpu_free[node]))
-            cpu = steps[k - 1] if k else -1  # :meth:`_cpu_class`, inline
-        else:
-            cpu = _NO_CPU_LIMIT
+        cpu = (
+            self._cpu_class(int(cpu_free[node]))
+            if self._uses_cpu and cpu_free is not None
+            else _NO_CPU_LIMIT
+        )
         model = self._node_sku_list[node] if self.node_up[node] else -1
         key = (model, cpu, *left, *self._node_pad[node])
         val = self._frag_memo.get(key)
@@ -361,9 +360,7 @@ class ClusterState:
         del delta_free  # recomputed from the node's state when next needed
         if self.time_s != self._frag_t:
             self._frag_flush()
-            self.fgd_frag_gpu_s += self.fgd_frag_gpus * (self.time_s - self._frag_t)
-            self._frag_t = self.time_s
-            self._trim_log()
+            self._frag_time_moved()
         self._frag_dirty.add(node)
         self.node_log.append(node)
 
@@ -371,9 +368,7 @@ class ClusterState:
         del delta_free
         if self.time_s != self._frag_t:
             self._frag_flush()
-            self.fgd_frag_gpu_s += self.fgd_frag_gpus * (self.time_s - self._frag_t)
-            self._frag_t = self.time_s
-            self._trim_log()
+            self._frag_time_moved()
         changed = nodes.tolist()
         self._frag_dirty.update(changed)
         self.node_log.extend(changed)
@@ -417,9 +412,7 @@ class ClusterState:
     def _frag1(self, node: int, delta_free: int) -> None:
         """Node ``node``'s free GPUs change by ``delta_free``: move the fragmentation sum."""
         if self.time_s != self._frag_t:
-            self.fgd_frag_gpu_s += self.fgd_frag_gpus * (self.time_s - self._frag_t)
-            self._frag_t = self.time_s
-            self._trim_log()
+            self._frag_time_moved()
         self.node_log.append(node)
         row = self._frag_rows[self._node_sku_list[node]]
         f = int(self.node_free[node])
@@ -427,9 +420,7 @@ class ClusterState:
 
     def _frag_many(self, nodes: IntArray, delta_free: IntArray) -> None:
         if self.time_s != self._frag_t:
-            self.fgd_frag_gpu_s += self.fgd_frag_gpus * (self.time_s - self._frag_t)
-            self._frag_t = self.time_s
-            self._trim_log()
+            self._frag_time_moved()
         self.node_log.extend(nodes.tolist())
         sku = self._node_sku[nodes]
         f = self.node_free[nodes]
@@ -451,8 +442,13 @@ class ClusterState:
         i = mark - self.node_log_base
         return None if i < 0 else self.node_log[i:]
 
-    def _trim_log(self) -> None:
-        """Empty a long change log (readers holding older marks then compare everything)."""
+    def _frag_time_moved(self) -> None:
+        """Time moved since the last change: book the fragmentation held since then.
+
+        A long change log is emptied here (readers holding older marks then compare everything).
+        """
+        self.fgd_frag_gpu_s += self.fgd_frag_gpus * (self.time_s - self._frag_t)
+        self._frag_t = self.time_s
         if len(self.node_log) > _NODE_LOG_MAX:
             self.node_log_base += len(self.node_log)
             self.node_log = []

@@ -316,15 +316,9 @@ class Dispatch:
         """Start a job that takes a share of one GPU: the GPU must have that share left."""
         st, hw, jt = self._state, self._hw, self._jt
         milli = jt.share_milli_list[j]
-        if gpus.shape[0] == 1 and 0 <= int(gpus[0]) < hw.layout.n_gpus:
-            g = int(gpus[0])  # the common case, without wording the error
-        else:
-            g = self._one_gpu(j, gpus, f"{milli} milli of one GPU")
+        g = self._one_gpu(j, gpus, f"{milli} milli of one GPU")
         holder = int(st.gpu_job[g])
-        if holder == GPU_FREE:  # :meth:`ClusterState.milli_left`, inline
-            left = MILLI_PER_GPU
-        else:
-            left = int(st.gpu_milli_free[g]) if holder == GPU_SHARED else 0
+        left = st.milli_left(g)
         if left < milli:
             if holder == GPU_DOWN:
                 who = "is on a failed node"
@@ -393,7 +387,7 @@ class Dispatch:
         """
         st, hw, jt = self._state, self._hw, self._jt
         req = jt.req_list[j]
-        if req != -1 and (sku != req if req >= 0 else not jt.sku_ok(req, np.array([sku])).all()):
+        if not jt.sku_ok1(req, sku):
             msg = f"start[{self._label(j)}]: the job needs GPU model {self._jobs.gpu_model[j]!r}"
             raise self._error(msg)
         if jt.host_request[j]:
@@ -421,7 +415,7 @@ class Dispatch:
         node = hw.gpu_node_list[g]
         req = jt.req_list[j]
         sku = hw.node_sku_list[node]
-        if req != -1 and (sku != req if req >= 0 else not jt.sku_ok(req, np.array(sku)).all()):
+        if not jt.sku_ok1(req, sku):
             msg = f"start[{self._label(j)}]: the job needs GPU model {self._jobs.gpu_model[j]!r}"
             raise self._error(msg)
         gpn = jt.gpn_list[j]

@@ -356,6 +356,16 @@ class JobTables:
             return np.asarray(sku == req)
         return np.asarray(self.sku_patterns[-3 - req][sku])
 
+    def sku_ok1(self, req: int, sku: int) -> bool:
+        """:meth:`sku_ok` of one GPU model (an index), without an array (every start asks)."""
+        if req == -1:
+            return True
+        if req == -2:
+            return False
+        if req >= 0:
+            return sku == req
+        return bool(self.sku_patterns[-3 - req][sku])
+
 
 class RunInputs:
     """The static inputs of one run, read by every component and written by none.
