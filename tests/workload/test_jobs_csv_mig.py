@@ -8,19 +8,14 @@ slices of partitioned GPUs.
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from tests.conftest import EXAMPLES
-from typer.testing import CliRunner
+from tests.workload._simulate_example import (
+    assert_ledger_sums_to_capacity,
+    simulate_every_placement,
+)
 
-from kiban.cli import _load_commands, app
 from kiban.errors import TraceError
-from kiban.vocabulary import LOST_BUCKETS
 from kiban.workload import read_trace
-
-_load_commands()
-runner = CliRunner()
 
 HEADER = "job_id,submit_time_s,duration_s,num_gpus,mig_profile\n"
 
@@ -64,20 +59,11 @@ def test_a_mig_job_on_several_gpus_is_refused(tmp_path):
 def test_kiban_simulate_the_mig_example_under_every_placement(tmp_path):
     """`kiban simulate examples/mig-a100.toml` under first-, best-, random-fit and fgd: every
     job finishes, the ledger sums to capacity, and the stranded-slice GPU time is reported."""
-    policies = ("fifo-static", "best-fit", "random-fit", "fgd")
-    res = runner.invoke(
-        app,
-        ["simulate", str(EXAMPLES / "mig-a100.toml"), "--policy", ",".join(policies),
-         "--out", str(tmp_path), "--json"],
-    )  # fmt: skip
-    assert res.exit_code == 0, res.output
-    for pol in policies:
-        summary = json.loads((tmp_path / pol / "summary.json").read_text(encoding="utf-8"))
+    for summary in simulate_every_placement("mig-a100.toml", tmp_path).values():
         assert summary["jobs_completed"] == 200
         assert summary["jobs_on_mig_instance"] == 172
+        assert_ledger_sums_to_capacity(summary)
         ledger = summary["ledger_gpu_hours"]
-        total = summary["gpu_hours_productive"] + sum(ledger[k] for k in LOST_BUCKETS)
-        assert total == pytest.approx(summary["gpu_hours_capacity"], rel=1e-9)
         assert (
             0.0
             < summary["mig_idle_slice_gpu_hours"]
